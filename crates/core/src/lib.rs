@@ -1,0 +1,12 @@
+//! Tenure's domain model and reconciler. Nothing in this crate performs I/O or reads a clock:
+//! callers pass in the directory, the policy, what the apps hold and today's date, and get a plan.
+
+pub mod attributes;
+pub mod ids;
+pub mod model;
+pub mod plan;
+pub mod reconcile;
+
+pub use ids::*;
+pub use model::*;
+pub use plan::*;

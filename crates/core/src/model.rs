@@ -1,0 +1,314 @@
+//! The directory (people, groups, org units) and the policy (apps, assignments) as plain data.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use crate::ids::*;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PersonStatus {
+    Active,
+    Suspended,
+    /// No longer in the source. Kept as a tombstone so the accounts linked to the person can be
+    /// deprovisioned with the reason "left the directory".
+    Deleted,
+}
+
+impl PersonStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "active" => Some(Self::Active),
+            "suspended" => Some(Self::Suspended),
+            "deleted" => Some(Self::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// An org unit path such as `/Sales/EMEA`. Normalised: a leading `/`, no trailing `/`, no empty
+/// segments; `/` is the root.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct OrgUnitPath(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid org unit path {0:?}: segments must be non-empty, e.g. /Sales/EMEA")]
+pub struct InvalidOrgUnit(pub String);
+
+impl OrgUnitPath {
+    pub fn parse(raw: &str) -> Result<Self, InvalidOrgUnit> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed == "/" {
+            return Ok(Self("/".to_owned()));
+        }
+        let body = trimmed.strip_prefix('/').unwrap_or(trimmed);
+        let body = body.strip_suffix('/').unwrap_or(body);
+        let segments: Vec<&str> = body.split('/').map(str::trim).collect();
+        if segments.iter().any(|s| s.is_empty()) {
+            return Err(InvalidOrgUnit(raw.to_owned()));
+        }
+        Ok(Self(format!("/{}", segments.join("/"))))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when `self` is `ancestor` or lies below it. Segment-aware: `/Sales2` is not under
+    /// `/Sales`.
+    pub fn is_within(&self, ancestor: &OrgUnitPath) -> bool {
+        ancestor.0 == "/"
+            || self.0 == ancestor.0
+            || (self.0.starts_with(&ancestor.0) && self.0.as_bytes().get(ancestor.0.len()) == Some(&b'/'))
+    }
+}
+
+impl TryFrom<String> for OrgUnitPath {
+    type Error = InvalidOrgUnit;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<OrgUnitPath> for String {
+    fn from(value: OrgUnitPath) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for OrgUnitPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: PersonId,
+    pub source_id: SourceId,
+    /// The source's stable key for this person (the CSV's employee id, a directory object id).
+    pub source_key: String,
+    pub user_name: String,
+    pub email: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub display_name: Option<String>,
+    pub department: Option<String>,
+    pub title: Option<String>,
+    pub employee_id: Option<String>,
+    /// The manager's source key, as the source names them.
+    pub manager_key: Option<String>,
+    pub org_unit: Option<OrgUnitPath>,
+    pub status: PersonStatus,
+    pub start_date: Option<Date>,
+    pub leave_date: Option<Date>,
+    pub custom: BTreeMap<String, String>,
+}
+
+impl Person {
+    pub fn display(&self) -> String {
+        self.display_name.clone().unwrap_or_else(|| {
+            match (&self.given_name, &self.family_name) {
+                (Some(g), Some(f)) => format!("{g} {f}"),
+                (Some(n), None) | (None, Some(n)) => n.clone(),
+                (None, None) => self.email.clone(),
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: GroupId,
+    pub source_id: SourceId,
+    pub name: String,
+    /// People who are direct members.
+    pub members: Vec<PersonId>,
+    /// Groups that are direct members (nested groups); their members count as members of this one.
+    pub member_groups: Vec<GroupId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppKind {
+    Scim,
+}
+
+/// What "deprovision" means for an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DeprovisionPolicy {
+    #[default]
+    Deactivate,
+    Delete,
+    DoNothing,
+}
+
+/// How an app's userName is derived from a person. Slack, for one, caps userNames at 21
+/// characters, so an email address will not do there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "format", rename_all = "snake_case")]
+pub enum UserNameFormat {
+    #[default]
+    Email,
+    EmailLocalPart { max_len: Option<usize> },
+}
+
+/// App-level settings that shape the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AppSettings {
+    #[serde(default)]
+    pub deprovision: DeprovisionPolicy,
+    #[serde(default)]
+    pub user_name: UserNameFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct App {
+    pub id: AppId,
+    pub name: String,
+    pub kind: AppKind,
+    pub base_url: String,
+    pub settings: AppSettings,
+}
+
+/// A credential. Its `Debug` and `Display` never show the value, so it cannot leak into a log
+/// line by accident.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "target", rename_all = "snake_case")]
+pub enum AssignmentTarget {
+    Person(PersonId),
+    Group(GroupId),
+    OrgUnit(OrgUnitPath),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub id: AssignmentId,
+    pub app_id: AppId,
+    pub target: AssignmentTarget,
+}
+
+/// How an app account came to be linked to a person. Tenure deletes only accounts it created or
+/// that an admin adopted; an account linked by matching is never deleted, only deactivated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountOrigin {
+    Created,
+    Matched,
+    Adopted,
+}
+
+impl AccountOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Matched => "matched",
+            Self::Adopted => "adopted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "created" => Some(Self::Created),
+            "matched" => Some(Self::Matched),
+            "adopted" => Some(Self::Adopted),
+            _ => None,
+        }
+    }
+
+    pub fn may_delete(self) -> bool {
+        matches!(self, Self::Created | Self::Adopted)
+    }
+}
+
+/// A persisted link between an app-side account and a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountLink {
+    pub app_id: AppId,
+    pub remote_id: String,
+    pub person_id: PersonId,
+    pub origin: AccountOrigin,
+}
+
+/// An account as the app reports it, in Tenure's flat attribute vocabulary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteAccount {
+    pub remote_id: String,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub active: bool,
+    pub attributes: crate::attributes::Attributes,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: AuditId,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn org_unit_paths_normalise_and_nest_by_segment() {
+        let sales = OrgUnitPath::parse("Sales/").unwrap();
+        assert_eq!(sales.as_str(), "/Sales");
+        assert!(OrgUnitPath::parse("/Sales/EMEA").unwrap().is_within(&sales));
+        assert!(sales.is_within(&sales));
+        assert!(!OrgUnitPath::parse("/Sales2").unwrap().is_within(&sales));
+        assert!(sales.is_within(&OrgUnitPath::parse("/").unwrap()));
+        assert!(OrgUnitPath::parse("/a//b").is_err());
+    }
+}

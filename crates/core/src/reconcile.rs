@@ -1,0 +1,275 @@
+//! The reconciler: directory + policy + observed accounts → plan. Pure: no I/O, no clock.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use time::Date;
+
+use crate::attributes::{self, Attributes};
+use crate::ids::*;
+use crate::model::*;
+use crate::plan::*;
+
+/// The directory, indexed once so that planning many apps does not redo the group closure.
+pub struct DirectoryIndex<'a> {
+    people: Vec<&'a Person>,
+    by_id: HashMap<PersonId, &'a Person>,
+    groups: HashMap<GroupId, &'a Group>,
+}
+
+impl<'a> DirectoryIndex<'a> {
+    pub fn new(people: &'a [Person], groups: &'a [Group]) -> Self {
+        Self {
+            people: people.iter().collect(),
+            by_id: people.iter().map(|p| (p.id, p)).collect(),
+            groups: groups.iter().map(|g| (g.id, g)).collect(),
+        }
+    }
+
+    pub fn person(&self, id: PersonId) -> Option<&'a Person> {
+        self.by_id.get(&id).copied()
+    }
+
+    /// Every person in `group` or in a group nested in it, each with the chain of nested group
+    /// names that leads to them. Cycles in the nesting are tolerated (each group is visited once).
+    fn group_closure(&self, root: GroupId) -> Vec<(PersonId, Vec<String>)> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::from([root]);
+        let mut queue = VecDeque::from([(root, Vec::<String>::new())]);
+        while let Some((gid, chain)) = queue.pop_front() {
+            let Some(group) = self.groups.get(&gid) else { continue };
+            out.extend(group.members.iter().map(|p| (*p, chain.clone())));
+            for child in &group.member_groups {
+                if seen.insert(*child) {
+                    let mut next = chain.clone();
+                    if let Some(g) = self.groups.get(child) {
+                        next.push(g.name.clone());
+                    }
+                    queue.push_back((*child, next));
+                }
+            }
+        }
+        out
+    }
+
+    /// Who an app's assignments grant it to, and by which assignment (the first that applies, in
+    /// the order person, group, org unit, so the explanation names the most specific one).
+    pub fn grants(&self, assignments: &[Assignment]) -> HashMap<PersonId, Grant> {
+        let mut grants: HashMap<PersonId, Grant> = HashMap::new();
+        let rank = |t: &AssignmentTarget| match t {
+            AssignmentTarget::Person(_) => 0,
+            AssignmentTarget::Group(_) => 1,
+            AssignmentTarget::OrgUnit(_) => 2,
+        };
+        let mut ordered: Vec<&Assignment> = assignments.iter().collect();
+        ordered.sort_by_key(|a| rank(&a.target));
+        for assignment in ordered {
+            match &assignment.target {
+                AssignmentTarget::Person(pid) => {
+                    grants.entry(*pid).or_insert(Grant::Person { assignment: assignment.id });
+                }
+                AssignmentTarget::Group(gid) => {
+                    let Some(group) = self.groups.get(gid) else { continue };
+                    for (pid, through) in self.group_closure(*gid) {
+                        grants.entry(pid).or_insert_with(|| Grant::Group {
+                            assignment: assignment.id,
+                            group: group.name.clone(),
+                            through,
+                        });
+                    }
+                }
+                AssignmentTarget::OrgUnit(path) => {
+                    for person in &self.people {
+                        if person.org_unit.as_ref().is_some_and(|ou| ou.is_within(path)) {
+                            grants.entry(person.id).or_insert_with(|| Grant::OrgUnit {
+                                assignment: assignment.id,
+                                org_unit: path.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        grants
+    }
+}
+
+/// Why a person may not hold accounts today, if anything stops them.
+pub fn ineligibility(person: &Person, today: Date) -> Option<Revocation> {
+    match person.status {
+        PersonStatus::Deleted => return Some(Revocation::LeftDirectory),
+        PersonStatus::Suspended => return Some(Revocation::Suspended),
+        PersonStatus::Active => {}
+    }
+    if person.leave_date.is_some_and(|d| d <= today) {
+        return Some(Revocation::LeaveDatePassed);
+    }
+    if person.start_date.is_some_and(|d| d > today) {
+        return Some(Revocation::NotStartedYet);
+    }
+    None
+}
+
+/// One app's side of the reconciliation.
+pub struct AppState<'a> {
+    pub app: &'a App,
+    pub assignments: &'a [Assignment],
+    pub links: &'a [AccountLink],
+    pub observed: &'a [RemoteAccount],
+}
+
+/// Finds unlinked app accounts by the keys a person would be known by, in order of trust.
+struct Matcher<'a> {
+    by_external_id: HashMap<String, Vec<&'a RemoteAccount>>,
+    by_user_name: HashMap<String, Vec<&'a RemoteAccount>>,
+    by_email: HashMap<String, Vec<&'a RemoteAccount>>,
+}
+
+impl<'a> Matcher<'a> {
+    fn new(unlinked: &[&'a RemoteAccount]) -> Self {
+        let mut m = Self { by_external_id: HashMap::new(), by_user_name: HashMap::new(), by_email: HashMap::new() };
+        for account in unlinked {
+            if let Some(x) = &account.external_id {
+                m.by_external_id.entry(x.to_lowercase()).or_default().push(account);
+            }
+            m.by_user_name.entry(account.user_name.to_lowercase()).or_default().push(account);
+            if let Some(e) = &account.email {
+                m.by_email.entry(e.to_lowercase()).or_default().push(account);
+            }
+        }
+        m
+    }
+
+    /// A unique match and the key it was found on. An ambiguous key (two accounts) matches
+    /// nothing: linking the wrong account is worse than linking none.
+    fn find(&self, person: &Person, desired: &Attributes) -> Option<(&'a RemoteAccount, &'static str)> {
+        let user_name = desired.get(attributes::USER_NAME).map(|s| s.to_lowercase()).unwrap_or_default();
+        let keys: [(&HashMap<String, Vec<&'a RemoteAccount>>, String, &'static str); 3] = [
+            (&self.by_external_id, person.id.to_string(), "externalId"),
+            (&self.by_user_name, user_name, "userName"),
+            (&self.by_email, person.email.to_lowercase(), "email"),
+        ];
+        keys.into_iter().find_map(|(index, key, name)| match index.get(&key).map(Vec::as_slice) {
+            Some([only]) => Some((*only, name)),
+            _ => None,
+        })
+    }
+}
+
+/// Plans one app. Deterministic: the same inputs give the same plan, ops in a stable order.
+pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> Plan {
+    let app = state.app;
+    let grants = dir.grants(state.assignments);
+    let observed: HashMap<&str, &RemoteAccount> = state.observed.iter().map(|a| (a.remote_id.as_str(), a)).collect();
+    // Links whose account still exists in the app. A link to a vanished account is ignored, so a
+    // person still assigned gets a new account.
+    let live_links: Vec<&AccountLink> = state
+        .links
+        .iter()
+        .filter(|l| l.app_id == app.id && observed.contains_key(l.remote_id.as_str()))
+        .collect();
+    let linked_remote: HashSet<&str> = live_links.iter().map(|l| l.remote_id.as_str()).collect();
+    let link_by_person: HashMap<PersonId, &AccountLink> = live_links.iter().map(|l| (l.person_id, *l)).collect();
+    let unlinked: Vec<&RemoteAccount> = state.observed.iter().filter(|a| !linked_remote.contains(a.remote_id.as_str())).collect();
+    let matcher = Matcher::new(&unlinked);
+
+    let mut plan = Plan::default();
+    let mut claimed: HashSet<&str> = HashSet::new();
+    let op = |person: &Person, kind: OpKind, reason: Reason| PlannedOp {
+        app_id: app.id,
+        person_id: person.id,
+        person: person.email.clone(),
+        kind,
+        reason,
+    };
+
+    // Grant side: everyone eligible and assigned must hold an active, up-to-date account.
+    let mut granted: Vec<(&Person, &Grant)> = grants
+        .iter()
+        .filter_map(|(pid, grant)| dir.person(*pid).map(|p| (p, grant)))
+        .filter(|(p, _)| ineligibility(p, today).is_none())
+        .collect();
+    granted.sort_by(|a, b| a.0.email.cmp(&b.0.email).then(a.0.id.cmp(&b.0.id)));
+    for (person, grant) in granted {
+        let desired = attributes::default_mapping(person, app.settings.user_name);
+        let account = match link_by_person.get(&person.id) {
+            Some(link) => observed.get(link.remote_id.as_str()).copied(),
+            None => match matcher.find(person, &desired) {
+                Some((account, key)) if claimed.insert(account.remote_id.as_str()) => {
+                    plan.ops.push(op(
+                        person,
+                        OpKind::Link { remote_id: account.remote_id.clone(), matched_on: key.to_owned() },
+                        Reason::Granted { grant: grant.clone() },
+                    ));
+                    Some(account)
+                }
+                _ => None,
+            },
+        };
+        let Some(account) = account else {
+            plan.ops.push(op(person, OpKind::Create { attributes: desired }, Reason::Granted { grant: grant.clone() }));
+            continue;
+        };
+        if !account.active {
+            plan.ops.push(op(
+                person,
+                OpKind::Activate { remote_id: account.remote_id.clone() },
+                Reason::Granted { grant: grant.clone() },
+            ));
+        }
+        let changes: Attributes = attributes::diff(&desired, &account.attributes).into_iter().collect();
+        if !changes.is_empty() {
+            let names = changes.keys().cloned().collect();
+            plan.ops.push(op(
+                person,
+                OpKind::Update { remote_id: account.remote_id.clone(), changes },
+                Reason::AttributesChanged { grant: grant.clone(), attributes: names },
+            ));
+        }
+    }
+
+    // Revoke side: only accounts Tenure holds a link for are ever deprovisioned.
+    let mut revoked: Vec<(&Person, &AccountLink, Revocation)> = Vec::new();
+    for link in &live_links {
+        let Some(person) = dir.person(link.person_id) else {
+            continue;
+        };
+        let revocation = match ineligibility(person, today) {
+            Some(r) => r,
+            None if grants.contains_key(&person.id) => continue,
+            None => Revocation::Unassigned,
+        };
+        revoked.push((person, link, revocation));
+    }
+    revoked.sort_by(|a, b| a.0.email.cmp(&b.0.email));
+    for (person, link, revocation) in revoked {
+        let Some(account) = observed.get(link.remote_id.as_str()) else { continue };
+        let remote_id = link.remote_id.clone();
+        let kind = match app.settings.deprovision {
+            DeprovisionPolicy::DoNothing => continue,
+            DeprovisionPolicy::Delete if link.origin.may_delete() => OpKind::Delete { remote_id },
+            DeprovisionPolicy::Delete | DeprovisionPolicy::Deactivate if account.active => OpKind::Deactivate { remote_id },
+            DeprovisionPolicy::Delete | DeprovisionPolicy::Deactivate => continue,
+        };
+        plan.ops.push(op(person, kind, Reason::Revoked { revocation }));
+    }
+
+    // Accounts no person accounts for: reported, never touched.
+    let all_people_matcher_hits: HashSet<&str> = dir
+        .people
+        .iter()
+        .filter(|p| p.status != PersonStatus::Deleted)
+        .filter_map(|p| matcher.find(p, &attributes::default_mapping(p, app.settings.user_name)).map(|(a, _)| a.remote_id.as_str()))
+        .collect();
+    plan.unmanaged = unlinked
+        .iter()
+        .filter(|a| !claimed.contains(a.remote_id.as_str()) && !all_people_matcher_hits.contains(a.remote_id.as_str()))
+        .map(|a| UnmanagedAccount {
+            app_id: app.id,
+            remote_id: a.remote_id.clone(),
+            user_name: a.user_name.clone(),
+            active: a.active,
+        })
+        .collect();
+    plan.unmanaged.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    plan
+}

@@ -1,0 +1,75 @@
+//! PatchOp messages (RFC 7644 §3.5.2). Only the message shape lives here for now; applying a
+//! PATCH to a resource is the service provider's PATCH engine.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::schemas;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PatchVerb {
+    Add,
+    Remove,
+    Replace,
+}
+
+impl<'de> Deserialize<'de> for PatchVerb {
+    /// Entra ID sends `"Replace"`, `"Add"`, `"Remove"`: operation names are case-insensitive here.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        match raw.to_ascii_lowercase().as_str() {
+            "add" => Ok(Self::Add),
+            "remove" => Ok(Self::Remove),
+            "replace" => Ok(Self::Replace),
+            _ => Err(serde::de::Error::custom(format!("unknown PATCH op {raw:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatchOperation {
+    pub op: PatchVerb,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatchOp {
+    #[serde(default = "patch_schemas")]
+    pub schemas: Vec<String>,
+    #[serde(rename = "Operations")]
+    pub operations: Vec<PatchOperation>,
+}
+
+fn patch_schemas() -> Vec<String> {
+    vec![schemas::PATCH_OP.to_owned()]
+}
+
+impl PatchOp {
+    pub fn new(operations: Vec<PatchOperation>) -> Self {
+        Self { schemas: patch_schemas(), operations }
+    }
+
+    pub fn replace(path: &str, value: Value) -> PatchOperation {
+        PatchOperation { op: PatchVerb::Replace, path: Some(path.to_owned()), value: Some(value) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_entra_capitalised_ops() {
+        let p: PatchOp = serde_json::from_str(
+            r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations":[{"op":"Replace","path":"active","value":"False"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.operations[0].op, PatchVerb::Replace);
+        assert!(serde_json::from_str::<PatchOp>(r#"{"Operations":[{"op":"merge"}]}"#).is_err());
+    }
+}

@@ -1,0 +1,424 @@
+//! Sources and the directory they fill: people, groups, nesting, memberships.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+use tenure_core::*;
+use time::Date;
+use time::macros::format_description;
+
+use crate::row::*;
+use crate::{Store, StoreError, now_ms};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourceRecord {
+    pub id: SourceId,
+    pub name: String,
+    pub kind: String,
+    pub config: serde_json::Value,
+    pub last_sync_ms: Option<i64>,
+    pub last_count: Option<i64>,
+}
+
+/// One person as a source delivers them, before Tenure gives them an id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedPerson {
+    pub source_key: String,
+    pub user_name: String,
+    pub email: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub display_name: Option<String>,
+    pub department: Option<String>,
+    pub title: Option<String>,
+    pub employee_id: Option<String>,
+    pub manager_key: Option<String>,
+    pub org_unit: Option<OrgUnitPath>,
+    pub status: PersonStatus,
+    pub start_date: Option<Date>,
+    pub leave_date: Option<Date>,
+    pub custom: BTreeMap<String, String>,
+    /// Names of the groups the person is a direct member of.
+    pub groups: Vec<String>,
+}
+
+/// A group and the groups it is nested in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportGroup {
+    pub name: String,
+    pub parents: Vec<String>,
+}
+
+/// A complete snapshot of a source: whoever is not in it has left.
+#[derive(Debug, Clone, Default)]
+pub struct ImportBatch {
+    pub people: Vec<ImportedPerson>,
+    pub groups: Vec<ImportGroup>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportSummary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// People no longer in the source, now marked as having left.
+    pub left: usize,
+    /// People who were marked as having left and are back.
+    pub returned: usize,
+    pub groups: usize,
+}
+
+const PERSON_COLUMNS: &str = "id, source_id, source_key, user_name, email, given_name, family_name, display_name, \
+     department, title, employee_id, manager_key, org_unit, status, start_date, leave_date, custom";
+
+const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
+
+fn date_text(d: Option<Date>) -> Option<String> {
+    d.and_then(|d| d.format(DATE_FORMAT).ok())
+}
+
+fn parse_date(row: &AnyRow, col: &str) -> Result<Option<Date>, StoreError> {
+    opt_text(row, col)?
+        .map(|raw| Date::parse(&raw, DATE_FORMAT).map_err(|e| StoreError::corrupt(format!("{col} = {raw:?}: {e}"))))
+        .transpose()
+}
+
+fn person_from_row(row: &AnyRow) -> Result<Person, StoreError> {
+    let status_raw = text(row, "status")?;
+    Ok(Person {
+        id: parsed(row, "id")?,
+        source_id: parsed(row, "source_id")?,
+        source_key: text(row, "source_key")?,
+        user_name: text(row, "user_name")?,
+        email: text(row, "email")?,
+        given_name: opt_text(row, "given_name")?,
+        family_name: opt_text(row, "family_name")?,
+        display_name: opt_text(row, "display_name")?,
+        department: opt_text(row, "department")?,
+        title: opt_text(row, "title")?,
+        employee_id: opt_text(row, "employee_id")?,
+        manager_key: opt_text(row, "manager_key")?,
+        org_unit: opt_text(row, "org_unit")?
+            .map(|raw| OrgUnitPath::parse(&raw).map_err(StoreError::corrupt))
+            .transpose()?,
+        status: PersonStatus::parse(&status_raw).ok_or_else(|| StoreError::corrupt(format!("status {status_raw}")))?,
+        start_date: parse_date(row, "start_date")?,
+        leave_date: parse_date(row, "leave_date")?,
+        custom: json(row, "custom")?,
+    })
+}
+
+fn person_from_import(id: PersonId, source_id: SourceId, p: &ImportedPerson) -> Person {
+    Person {
+        id,
+        source_id,
+        source_key: p.source_key.clone(),
+        user_name: p.user_name.clone(),
+        email: p.email.clone(),
+        given_name: p.given_name.clone(),
+        family_name: p.family_name.clone(),
+        display_name: p.display_name.clone(),
+        department: p.department.clone(),
+        title: p.title.clone(),
+        employee_id: p.employee_id.clone(),
+        manager_key: p.manager_key.clone(),
+        org_unit: p.org_unit.clone(),
+        status: p.status,
+        start_date: p.start_date,
+        leave_date: p.leave_date,
+        custom: p.custom.clone(),
+    }
+}
+
+async fn write_person(tx: &mut Transaction<'_, Any>, tenant: TenantId, p: &Person, insert: bool) -> Result<(), StoreError> {
+    let sql = if insert {
+        "INSERT INTO people (id, source_id, source_key, user_name, email, given_name, family_name, display_name, \
+         department, title, employee_id, manager_key, org_unit, status, start_date, leave_date, custom, updated_ms, tenant_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+    } else {
+        "UPDATE people SET source_id = $2, source_key = $3, user_name = $4, email = $5, given_name = $6, family_name = $7, \
+         display_name = $8, department = $9, title = $10, employee_id = $11, manager_key = $12, org_unit = $13, status = $14, \
+         start_date = $15, leave_date = $16, custom = $17, updated_ms = $18 WHERE id = $1 AND tenant_id = $19"
+    };
+    sqlx::query(sql)
+        .bind(p.id.to_string())
+        .bind(p.source_id.to_string())
+        .bind(&p.source_key)
+        .bind(&p.user_name)
+        .bind(&p.email)
+        .bind(&p.given_name)
+        .bind(&p.family_name)
+        .bind(&p.display_name)
+        .bind(&p.department)
+        .bind(&p.title)
+        .bind(&p.employee_id)
+        .bind(&p.manager_key)
+        .bind(p.org_unit.as_ref().map(|o| o.as_str().to_owned()))
+        .bind(p.status.as_str())
+        .bind(date_text(p.start_date))
+        .bind(date_text(p.leave_date))
+        .bind(to_json(&p.custom))
+        .bind(now_ms())
+        .bind(tenant.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn add_source(&self, tenant: TenantId, name: &str, kind: &str, config: &serde_json::Value) -> Result<SourceId, StoreError> {
+        let id = SourceId::new();
+        sqlx::query("INSERT INTO sources (id, tenant_id, name, kind, config) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id.to_string())
+            .bind(tenant.to_string())
+            .bind(name)
+            .bind(kind)
+            .bind(to_json(config))
+            .execute(&self.pool)
+            .await
+            .map_err(crate::error::on_unique(format!("source {name}")))?;
+        Ok(id)
+    }
+
+    pub async fn list_sources(&self, tenant: TenantId) -> Result<Vec<SourceRecord>, StoreError> {
+        let rows = sqlx::query("SELECT id, name, kind, config, last_sync_ms, last_count FROM sources WHERE tenant_id = $1 ORDER BY name")
+            .bind(tenant.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SourceRecord {
+                    id: parsed(r, "id")?,
+                    name: text(r, "name")?,
+                    kind: text(r, "kind")?,
+                    config: json(r, "config")?,
+                    last_sync_ms: opt_int(r, "last_sync_ms")?,
+                    last_count: opt_int(r, "last_count")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn source_by_name(&self, tenant: TenantId, name: &str) -> Result<SourceRecord, StoreError> {
+        self.list_sources(tenant)
+            .await?
+            .into_iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| StoreError::NotFound(format!("source {name}")))
+    }
+
+    /// Replaces what a source contributed to the directory with `batch`, in one transaction:
+    /// either all of it lands or none of it does. People absent from the batch are marked as
+    /// having left (never deleted: their accounts must be deprovisioned with that reason).
+    pub async fn apply_import(&self, tenant: TenantId, source: SourceId, batch: &ImportBatch) -> Result<ImportSummary, StoreError> {
+        let mut summary = ImportSummary::default();
+        let mut tx = self.pool.begin().await?;
+        let t = tenant.to_string();
+        let s = source.to_string();
+
+        let existing_rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND source_id = $2"
+        )))
+        .bind(&t)
+        .bind(&s)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut existing: HashMap<String, Person> = HashMap::new();
+        for row in &existing_rows {
+            let p = person_from_row(row)?;
+            existing.insert(p.source_key.clone(), p);
+        }
+
+        let mut ids_by_key: HashMap<&str, PersonId> = HashMap::new();
+        for imported in &batch.people {
+            match existing.get(&imported.source_key) {
+                Some(old) => {
+                    let new = person_from_import(old.id, source, imported);
+                    if &new != old {
+                        if old.status == PersonStatus::Deleted && new.status != PersonStatus::Deleted {
+                            summary.returned += 1;
+                        } else {
+                            summary.updated += 1;
+                        }
+                        write_person(&mut tx, tenant, &new, false).await?;
+                    } else {
+                        summary.unchanged += 1;
+                    }
+                    ids_by_key.insert(&imported.source_key, old.id);
+                }
+                None => {
+                    let new = person_from_import(PersonId::new(), source, imported);
+                    write_person(&mut tx, tenant, &new, true).await?;
+                    ids_by_key.insert(&imported.source_key, new.id);
+                    summary.created += 1;
+                }
+            }
+        }
+        for (key, old) in &existing {
+            if !ids_by_key.contains_key(key.as_str()) && old.status != PersonStatus::Deleted {
+                sqlx::query("UPDATE people SET status = 'deleted', updated_ms = $1 WHERE id = $2 AND tenant_id = $3")
+                    .bind(now_ms())
+                    .bind(old.id.to_string())
+                    .bind(&t)
+                    .execute(&mut *tx)
+                    .await?;
+                summary.left += 1;
+            }
+        }
+
+        // Groups: every group named anywhere in the batch exists; the others are gone.
+        let mut names: Vec<&str> = batch.groups.iter().map(|g| g.name.as_str()).collect();
+        names.extend(batch.groups.iter().flat_map(|g| g.parents.iter().map(String::as_str)));
+        names.extend(batch.people.iter().flat_map(|p| p.groups.iter().map(String::as_str)));
+        let wanted: HashSet<&str> = names.into_iter().collect();
+        let group_rows = sqlx::query("SELECT id, name FROM groups WHERE tenant_id = $1 AND source_id = $2")
+            .bind(&t)
+            .bind(&s)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut group_ids: HashMap<String, GroupId> = HashMap::new();
+        for row in &group_rows {
+            let (id, name): (GroupId, String) = (parsed(row, "id")?, text(row, "name")?);
+            if wanted.contains(name.as_str()) {
+                group_ids.insert(name, id);
+            } else {
+                sqlx::query("DELETE FROM groups WHERE id = $1 AND tenant_id = $2").bind(id.to_string()).bind(&t).execute(&mut *tx).await?;
+            }
+        }
+        let mut wanted_sorted: Vec<&str> = wanted.into_iter().collect();
+        wanted_sorted.sort_unstable();
+        for name in wanted_sorted {
+            if !group_ids.contains_key(name) {
+                let id = GroupId::new();
+                sqlx::query("INSERT INTO groups (id, tenant_id, source_id, name) VALUES ($1, $2, $3, $4)")
+                    .bind(id.to_string())
+                    .bind(&t)
+                    .bind(&s)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                group_ids.insert(name.to_owned(), id);
+            }
+        }
+        summary.groups = group_ids.len();
+
+        // Memberships and nesting are rewritten whole: simpler than a diff, and inside the same
+        // transaction nobody sees the gap.
+        sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id IN (SELECT id FROM groups WHERE source_id = $2)")
+            .bind(&t)
+            .bind(&s)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM group_nesting WHERE tenant_id = $1 AND child_id IN (SELECT id FROM groups WHERE source_id = $2)")
+            .bind(&t)
+            .bind(&s)
+            .execute(&mut *tx)
+            .await?;
+        for person in &batch.people {
+            let Some(pid) = ids_by_key.get(person.source_key.as_str()) else { continue };
+            let unique: HashSet<&String> = person.groups.iter().collect();
+            for group in unique {
+                let Some(gid) = group_ids.get(group) else { continue };
+                sqlx::query("INSERT INTO group_members (tenant_id, group_id, person_id) VALUES ($1, $2, $3)")
+                    .bind(&t)
+                    .bind(gid.to_string())
+                    .bind(pid.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        for group in &batch.groups {
+            let Some(child) = group_ids.get(&group.name) else { continue };
+            let unique: HashSet<&String> = group.parents.iter().collect();
+            for parent in unique {
+                let Some(parent) = group_ids.get(parent) else { continue };
+                sqlx::query("INSERT INTO group_nesting (tenant_id, parent_id, child_id) VALUES ($1, $2, $3)")
+                    .bind(&t)
+                    .bind(parent.to_string())
+                    .bind(child.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+
+        sqlx::query("UPDATE sources SET last_sync_ms = $1, last_count = $2 WHERE id = $3 AND tenant_id = $4")
+            .bind(now_ms())
+            .bind(batch.people.len() as i64)
+            .bind(&s)
+            .bind(&t)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(summary)
+    }
+
+    /// Every person of the tenant, those who left included (as tombstones).
+    pub async fn list_people(&self, tenant: TenantId) -> Result<Vec<Person>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 ORDER BY email")))
+            .bind(tenant.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(person_from_row).collect()
+    }
+
+    /// The person with this email (case-insensitive), preferring one who has not left.
+    pub async fn person_by_email(&self, tenant: TenantId, email: &str) -> Result<Option<Person>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND LOWER(email) = LOWER($2)"
+        )))
+        .bind(tenant.to_string())
+        .bind(email)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut people = rows.iter().map(person_from_row).collect::<Result<Vec<_>, _>>()?;
+        people.sort_by_key(|p| p.status == PersonStatus::Deleted);
+        Ok(people.into_iter().next())
+    }
+
+    /// Every group with its direct members and nested groups.
+    pub async fn list_groups(&self, tenant: TenantId) -> Result<Vec<Group>, StoreError> {
+        let t = tenant.to_string();
+        let rows = sqlx::query("SELECT id, source_id, name FROM groups WHERE tenant_id = $1 ORDER BY name")
+            .bind(&t)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut groups = Vec::with_capacity(rows.len());
+        let mut index: HashMap<GroupId, usize> = HashMap::new();
+        for row in &rows {
+            let id: GroupId = parsed(row, "id")?;
+            index.insert(id, groups.len());
+            groups.push(Group { id, source_id: parsed(row, "source_id")?, name: text(row, "name")?, members: Vec::new(), member_groups: Vec::new() });
+        }
+        let members = sqlx::query("SELECT group_id, person_id FROM group_members WHERE tenant_id = $1").bind(&t).fetch_all(&self.pool).await?;
+        for row in &members {
+            let gid: GroupId = parsed(row, "group_id")?;
+            if let Some(&i) = index.get(&gid) {
+                groups[i].members.push(parsed(row, "person_id")?);
+            }
+        }
+        let nesting = sqlx::query("SELECT parent_id, child_id FROM group_nesting WHERE tenant_id = $1").bind(&t).fetch_all(&self.pool).await?;
+        for row in &nesting {
+            let parent: GroupId = parsed(row, "parent_id")?;
+            if let Some(&i) = index.get(&parent) {
+                groups[i].member_groups.push(parsed(row, "child_id")?);
+            }
+        }
+        Ok(groups)
+    }
+
+    /// A group by name; an error if two sources both have a group of that name.
+    pub async fn group_by_name(&self, tenant: TenantId, name: &str) -> Result<Option<GroupId>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM groups WHERE tenant_id = $1 AND name = $2").bind(tenant.to_string()).bind(name).fetch_all(&self.pool).await?;
+        match rows.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(parsed(one, "id")?)),
+            _ => Err(StoreError::Conflict(format!("several groups are named {name}"))),
+        }
+    }
+
+    pub async fn group_name(&self, tenant: TenantId, id: GroupId) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT name FROM groups WHERE tenant_id = $1 AND id = $2").bind(tenant.to_string()).bind(id.to_string()).fetch_optional(&self.pool).await?;
+        row.map(|r| text(&r, "name")).transpose()
+    }
+}

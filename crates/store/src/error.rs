@@ -1,0 +1,56 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    #[error("cannot reach the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("database migration {version} ({name}) failed: {source}")]
+    Migration {
+        version: i64,
+        name: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the database is at schema version {found}, newer than this Tenure knows ({known}); upgrade Tenure")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Whether trying again later may succeed (the database was busy or unreachable), as opposed
+    /// to a request that will fail the same way every time.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Connect(_) => true,
+            Self::Database(e) => matches!(
+                e,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
+            ) || e.as_database_error().is_some_and(|d| {
+                // SQLite "database is locked" / PostgreSQL serialization failure and deadlock.
+                matches!(d.code().as_deref(), Some("5" | "6" | "40001" | "40P01"))
+            }),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
+        Self::Corrupt(what.to_string())
+    }
+}
+
+/// Maps a unique-constraint violation to `Conflict`, anything else to `Database`.
+pub(crate) fn on_unique(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match e.as_database_error() {
+        Some(d) if d.is_unique_violation() => StoreError::Conflict(what.into()),
+        _ => StoreError::Database(e),
+    }
+}

@@ -1,0 +1,60 @@
+//! Tenure's store: the only crate that writes SQL.
+//!
+//! One implementation serves SQLite and PostgreSQL through sqlx's `Any` driver. Every statement
+//! is written in the dialect both share (`$n` parameters, `ON CONFLICT`, `RETURNING`, TEXT and
+//! BIGINT columns), so no data method branches on the backend; the backends differ only in their
+//! migration files and connection set-up (`backend.rs`). Every query is scoped by tenant.
+
+mod backend;
+mod directory;
+mod error;
+mod links;
+mod migrate;
+mod ops;
+mod policy;
+mod row;
+mod tenancy;
+
+pub use backend::Backend;
+pub use directory::{ImportBatch, ImportGroup, ImportSummary, ImportedPerson};
+pub use error::StoreError;
+pub use links::StoredAccount;
+pub use ops::{OperationRecord, OperationStatus, PlanRecord};
+pub use directory::SourceRecord;
+pub use policy::AppRecord;
+pub use tenancy::{TokenRecord, TokenScope};
+
+use sqlx::AnyPool;
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path` or `postgres://...`) and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let backend = Backend::from_url(url)?;
+        let pool = backend.connect(url).await?;
+        let store = Self { pool, backend };
+        migrate::run(&store.pool, backend).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection, waiting for in-flight queries.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch: the store's timestamp format on both backends.
+pub(crate) fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as i64
+}

@@ -1,0 +1,64 @@
+//! Forward-only schema migrations, embedded in the binary, one list per backend with the same
+//! versions. Each migration runs in its own transaction with its bookkeeping row.
+
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+
+use crate::{Backend, StoreError, now_ms};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sqlite: include_str!("../migrations/sqlite/0001_initial.sql"),
+    postgres: include_str!("../migrations/postgres/0001_initial.sql"),
+}];
+
+pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS tenure_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
+    )
+    .execute(pool)
+    .await
+    .map_err(|source| StoreError::Migration { version: 0, name: "bookkeeping", source })?;
+
+    let known = MIGRATIONS.last().map_or(0, |m| m.version);
+    for migration in MIGRATIONS {
+        let mut tx = pool.begin().await?;
+        if backend == Backend::Postgres {
+            // Nodes starting together must not run the same migration twice.
+            sqlx::query("SELECT pg_advisory_xact_lock(7460751)").execute(&mut *tx).await?;
+        }
+        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM tenure_migrations")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("v")?;
+        if current > known {
+            return Err(StoreError::SchemaTooNew { found: current, known });
+        }
+        if current >= migration.version {
+            continue;
+        }
+        let sql = match backend {
+            Backend::Sqlite => migration.sqlite,
+            Backend::Postgres => migration.postgres,
+        };
+        let fail = |source| StoreError::Migration { version: migration.version, name: migration.name, source };
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(fail)?;
+        sqlx::query("INSERT INTO tenure_migrations (version, name, applied_ms) VALUES ($1, $2, $3)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        tracing::info!(version = migration.version, name = migration.name, backend = backend.name(), "applied migration");
+    }
+    Ok(())
+}
