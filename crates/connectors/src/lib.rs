@@ -1,1 +1,11 @@
+//! Outbound connectors: how Tenure reads and writes accounts in the apps it provisions. For now
+//! one generic SCIM 2.0 client; vendor-specific connectors will sit beside it and speak the same
+//! [`RemoteAccount`](tenure_core::RemoteAccount) / [`Attributes`](tenure_core::attributes::Attributes)
+//! vocabulary.
 
+pub mod client;
+pub mod error;
+pub mod mapping;
+
+pub use client::{ClientOptions, ScimClient};
+pub use error::{ConnectorError, TransportKind};

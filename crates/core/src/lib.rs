@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod ids;
+pub mod import;
 pub mod model;
 pub mod plan;
 pub mod reconcile;

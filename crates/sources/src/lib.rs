@@ -1,1 +1,10 @@
+//! Directory sources: where Tenure learns who works here. Each source turns its input into a
+//! complete [`tenure_core::import::ImportBatch`]; the store applies it, and whoever is missing from
+//! the batch has left. Because a partial batch would read as "these people left", a source either
+//! delivers everything or fails with an error precise enough to fix the input.
 
+pub mod hr_csv;
+pub mod sample;
+
+pub use hr_csv::{CsvError, CsvMapping};
+pub use sample::{SampleOrg, sample_org, sample_org_as_of};

@@ -1,10 +1,11 @@
 //! Sources and the directory they fill: people, groups, nesting, memberships.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use tenure_core::*;
+use tenure_core::import::*;
 use time::Date;
 use time::macros::format_description;
 
@@ -19,42 +20,6 @@ pub struct SourceRecord {
     pub config: serde_json::Value,
     pub last_sync_ms: Option<i64>,
     pub last_count: Option<i64>,
-}
-
-/// One person as a source delivers them, before Tenure gives them an id.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImportedPerson {
-    pub source_key: String,
-    pub user_name: String,
-    pub email: String,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub display_name: Option<String>,
-    pub department: Option<String>,
-    pub title: Option<String>,
-    pub employee_id: Option<String>,
-    pub manager_key: Option<String>,
-    pub org_unit: Option<OrgUnitPath>,
-    pub status: PersonStatus,
-    pub start_date: Option<Date>,
-    pub leave_date: Option<Date>,
-    pub custom: BTreeMap<String, String>,
-    /// Names of the groups the person is a direct member of.
-    pub groups: Vec<String>,
-}
-
-/// A group and the groups it is nested in.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImportGroup {
-    pub name: String,
-    pub parents: Vec<String>,
-}
-
-/// A complete snapshot of a source: whoever is not in it has left.
-#[derive(Debug, Clone, Default)]
-pub struct ImportBatch {
-    pub people: Vec<ImportedPerson>,
-    pub groups: Vec<ImportGroup>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

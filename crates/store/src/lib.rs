@@ -16,7 +16,8 @@ mod row;
 mod tenancy;
 
 pub use backend::Backend;
-pub use directory::{ImportBatch, ImportGroup, ImportSummary, ImportedPerson};
+pub use directory::ImportSummary;
+pub use tenure_core::import::{ImportBatch, ImportGroup, ImportedPerson};
 pub use error::StoreError;
 pub use links::StoredAccount;
 pub use ops::{OperationRecord, OperationStatus, PlanRecord};

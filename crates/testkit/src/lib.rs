@@ -1,1 +1,27 @@
+//! Test harness shared by the crates' integration tests. Everything here gives each test its own
+//! resources (a database, a peer server on a free port) so tests run in parallel, in any order.
 
+pub mod db;
+pub mod scim2;
+
+pub use db::{TestDb, TestBackend};
+pub use scim2::Scim2Server;
+
+/// Polls `check` until it returns `Some`, or fails after `deadline`. Tests wait on conditions,
+/// never on fixed sleeps.
+pub async fn eventually<T, F, Fut>(deadline: std::time::Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() >= until {
+            anyhow::bail!("condition not met within {deadline:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

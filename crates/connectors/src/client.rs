@@ -1,0 +1,710 @@
+//! The SCIM 2.0 client (RFC 7644) Tenure provisions apps with.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER, USER_AGENT};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tenure_core::attributes::{self as attr, Attributes};
+use tenure_core::{RemoteAccount, Secret};
+use tenure_scim::{
+    ListResponse, PatchOp, PatchOperation, PatchVerb, SCIM_MEDIA_TYPE, ScimType, parse_filter,
+};
+use url::Url;
+
+use crate::error::{ConnectorError, TransportKind};
+use crate::mapping::{self, EMAIL_TYPE};
+
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// For a whole request, response body included.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Retries after the first attempt, for transport errors, 408, 429 and 5xx.
+    pub max_retries: u32,
+    /// `count` asked for when listing users.
+    pub page_size: u32,
+    /// First backoff; doubled on each retry, with jitter.
+    pub initial_backoff: Duration,
+    /// Upper bound on any single wait, the app's `Retry-After` included, so a misbehaving app
+    /// cannot stall a sync for hours.
+    pub max_retry_wait: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_retries: 5,
+            page_size: 100,
+            initial_backoff: Duration::from_millis(500),
+            max_retry_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScimClient {
+    http: reqwest::Client,
+    /// Without a trailing slash, so endpoint segments can be appended.
+    base: Url,
+    token: Secret,
+    options: ClientOptions,
+}
+
+/// Longest slice of an error body kept in an error message.
+const MAX_DETAIL: usize = 500;
+
+impl ScimClient {
+    pub fn new(
+        base_url: &str,
+        token: Secret,
+        options: ClientOptions,
+    ) -> Result<Self, ConnectorError> {
+        let base = Url::parse(base_url.trim())
+            .map_err(|e| ConnectorError::Config(format!("base URL {base_url:?}: {e}")))?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(ConnectorError::Config(format!(
+                "base URL {base_url:?} must be an http(s) URL"
+            )));
+        }
+        if base.query().is_some() || base.fragment().is_some() {
+            return Err(ConnectorError::Config(format!(
+                "base URL {base_url:?} must not have a query or fragment"
+            )));
+        }
+        let mut base = base;
+        base.path_segments_mut()
+            .map_err(|_| ConnectorError::Config(format!("base URL {base_url:?}")))?
+            .pop_if_empty();
+        if options.page_size == 0 {
+            return Err(ConnectorError::Config(
+                "page_size must be at least 1".into(),
+            ));
+        }
+        // reqwest is built without a crypto provider; an already installed one is fine too.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(options.connect_timeout)
+            // A redirect would replay a POST as a GET and may carry the token elsewhere; a SCIM
+            // endpoint that redirects is misconfigured and should say so.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
+        Ok(Self {
+            http,
+            base,
+            token,
+            options,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// Every user in the app. Pages with `startIndex`/`count`; stops at an empty page, at a page
+    /// that brings no user not already seen (servers that ignore `startIndex` or `count`), or at a
+    /// short page once `totalResults` is reached. A full page is followed by another request even
+    /// when `totalResults` says there is no more, because some servers report the page's size
+    /// there and a missed account would be re-created.
+    pub async fn list_users(&self) -> Result<Vec<RemoteAccount>, ConnectorError> {
+        let url = self.users_url(None);
+        let page_size = u64::from(self.options.page_size);
+        let mut seen = HashSet::new();
+        let mut accounts = Vec::new();
+        let mut start = 1u64;
+        loop {
+            let query = [
+                ("startIndex", start.to_string()),
+                ("count", page_size.to_string()),
+            ];
+            let body = self.send(Method::GET, &url, &query, None).await?;
+            let page: ListResponse<Value> = parse_json(&Method::GET, &url, &body)?;
+            let returned = page.resources.len() as u64;
+            let mut added = 0;
+            for raw in page.resources {
+                let account = self.account_from_raw(&Method::GET, &url, raw)?;
+                if seen.insert(account.remote_id.clone()) {
+                    accounts.push(account);
+                    added += 1;
+                }
+            }
+            if returned == 0 || added == 0 {
+                break;
+            }
+            if returned < page_size && accounts.len() as u64 >= page.total_results {
+                break;
+            }
+            start += returned;
+        }
+        Ok(accounts)
+    }
+
+    /// `None` when the app answers 404.
+    pub async fn get_user(&self, remote_id: &str) -> Result<Option<RemoteAccount>, ConnectorError> {
+        let url = self.user_url(remote_id)?;
+        let body = match self.send(Method::GET, &url, &[], None).await {
+            Err(ConnectorError::NotFound { .. }) => return Ok(None),
+            other => other?,
+        };
+        let raw: Value = parse_json(&Method::GET, &url, &body)?;
+        self.account_from_raw(&Method::GET, &url, raw).map(Some)
+    }
+
+    /// The one user whose `attribute` equals `value` (`attribute eq "value"`). `attribute` is a
+    /// Tenure attribute name (`userName`, `externalId`, `email`, ...), translated to its SCIM
+    /// path, or else a SCIM attribute path used as is. Several matches are an error: linking the
+    /// wrong account is worse than linking none. The filter is also applied locally to what comes
+    /// back, so a server that ignores filters cannot hand us an unrelated user.
+    pub async fn find_user(
+        &self,
+        attribute: &str,
+        value: &str,
+    ) -> Result<Option<RemoteAccount>, ConnectorError> {
+        let path = match mapping::filter_path(attribute) {
+            Some(p) => p,
+            None if is_attr_path(attribute) => attribute.to_owned(),
+            None => {
+                return Err(ConnectorError::InvalidRequest(format!(
+                    "{attribute:?} is not a SCIM attribute path"
+                )));
+            }
+        };
+        let filter_text = format!("{path} eq {}", quote(value));
+        let filter = parse_filter(&filter_text)
+            .map_err(|e| ConnectorError::InvalidRequest(format!("filter {filter_text}: {e}")))?;
+        let url = self.users_url(None);
+        let body = self
+            .send(Method::GET, &url, &[("filter", filter_text.clone())], None)
+            .await?;
+        let page: ListResponse<Value> = parse_json(&Method::GET, &url, &body)?;
+        let returned = page.resources.len();
+        let mut matching: Vec<Value> = page
+            .resources
+            .into_iter()
+            .filter(|r| filter.matches(r))
+            .collect();
+        if matching.len() < returned {
+            tracing::warn!(
+                url = %url,
+                filter = %filter_text,
+                ignored = returned - matching.len(),
+                "the app returned users that do not match the filter; ignoring them"
+            );
+        }
+        match matching.len() {
+            0 => Ok(None),
+            1 => self
+                .account_from_raw(&Method::GET, &url, matching.remove(0))
+                .map(Some),
+            count => Err(ConnectorError::Ambiguous {
+                filter: filter_text,
+                count,
+            }),
+        }
+    }
+
+    /// Creates an active user. A 409 (userName or externalId taken) is
+    /// [`ConnectorError::Conflict`], so the caller can find the existing account and link it.
+    pub async fn create_user(
+        &self,
+        attributes: &Attributes,
+    ) -> Result<RemoteAccount, ConnectorError> {
+        if attributes.get(attr::USER_NAME).is_none_or(|v| v.is_empty()) {
+            return Err(ConnectorError::InvalidRequest(
+                "a user needs a non-empty userName".into(),
+            ));
+        }
+        let user = mapping::user_from_attributes(attributes);
+        let payload =
+            serde_json::to_vec(&user).map_err(|e| ConnectorError::InvalidRequest(e.to_string()))?;
+        let url = self.users_url(None);
+        let body = self.send(Method::POST, &url, &[], Some(payload)).await?;
+        let raw: Value = parse_json(&Method::POST, &url, &body)?;
+        self.account_from_raw(&Method::POST, &url, raw)
+    }
+
+    /// Applies `changes` with one PATCH of minimal operations: `replace` for a value, `remove` for
+    /// an empty one. Every name must be an attribute Tenure manages; an unknown one is an error
+    /// rather than silently skipped, since a skipped change would be planned again on every sync.
+    pub async fn update_user(
+        &self,
+        remote_id: &str,
+        changes: &Attributes,
+    ) -> Result<(), ConnectorError> {
+        let email_value_path = mapping::scim_path(attr::EMAIL).unwrap_or_default();
+        let mut operations = Vec::with_capacity(changes.len());
+        let mut new_email = None;
+        for (name, value) in changes {
+            let path = mapping::scim_path(name).ok_or_else(|| {
+                ConnectorError::InvalidRequest(format!("attribute {name:?} has no SCIM mapping"))
+            })?;
+            if value.is_empty() {
+                // Removing only `.value` would leave a work email without an address.
+                let path = if name == attr::EMAIL {
+                    format!("emails[type eq \"{EMAIL_TYPE}\"]")
+                } else {
+                    path
+                };
+                operations.push(PatchOperation {
+                    op: PatchVerb::Remove,
+                    path: Some(path),
+                    value: None,
+                });
+            } else {
+                if name == attr::EMAIL {
+                    new_email = Some(value.clone());
+                }
+                operations.push(PatchOp::replace(&path, Value::String(value.clone())));
+            }
+        }
+        if operations.is_empty() {
+            return Ok(());
+        }
+        let first = self.patch(remote_id, operations.clone()).await;
+        match (first, new_email) {
+            // RFC 7644 §3.5.2.3: a value filter matching nothing is 400 noTarget. The user has no
+            // work email yet, so add one; `primary` on the added value demotes any other.
+            (Err(e), Some(email))
+                if e.status() == Some(400) && e.scim_type() == Some(ScimType::NoTarget) =>
+            {
+                tracing::debug!(remote_id, "no work email to replace; adding one");
+                let add = PatchOperation {
+                    op: PatchVerb::Add,
+                    path: Some("emails".into()),
+                    value: Some(json!([{ "value": email, "type": EMAIL_TYPE, "primary": true }])),
+                };
+                let retried = operations
+                    .into_iter()
+                    .map(|op| {
+                        if op.path.as_deref() == Some(email_value_path.as_str()) {
+                            add.clone()
+                        } else {
+                            op
+                        }
+                    })
+                    .collect();
+                self.patch(remote_id, retried).await
+            }
+            (result, _) => result,
+        }
+    }
+
+    pub async fn set_active(&self, remote_id: &str, active: bool) -> Result<(), ConnectorError> {
+        self.patch(
+            remote_id,
+            vec![PatchOp::replace("active", Value::Bool(active))],
+        )
+        .await
+    }
+
+    /// A user that is already gone is [`ConnectorError::NotFound`]; callers that want deletion to
+    /// be idempotent can treat it as success.
+    pub async fn delete_user(&self, remote_id: &str) -> Result<(), ConnectorError> {
+        let url = self.user_url(remote_id)?;
+        self.send(Method::DELETE, &url, &[], None).await.map(drop)
+    }
+
+    /// 200 with the resource and 204 without a body are both success; the body is not needed.
+    async fn patch(
+        &self,
+        remote_id: &str,
+        operations: Vec<PatchOperation>,
+    ) -> Result<(), ConnectorError> {
+        let url = self.user_url(remote_id)?;
+        let payload = serde_json::to_vec(&PatchOp::new(operations))
+            .map_err(|e| ConnectorError::InvalidRequest(e.to_string()))?;
+        self.send(Method::PATCH, &url, &[], Some(payload))
+            .await
+            .map(drop)
+    }
+
+    fn users_url(&self, id: Option<&str>) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push("Users");
+            if let Some(id) = id {
+                segments.push(id);
+            }
+        }
+        url
+    }
+
+    fn user_url(&self, remote_id: &str) -> Result<Url, ConnectorError> {
+        if remote_id.is_empty() {
+            return Err(ConnectorError::InvalidRequest("empty remote id".into()));
+        }
+        Ok(self.users_url(Some(remote_id)))
+    }
+
+    fn account_from_raw(
+        &self,
+        method: &Method,
+        url: &Url,
+        raw: Value,
+    ) -> Result<RemoteAccount, ConnectorError> {
+        let invalid = |message: String| ConnectorError::InvalidResponse {
+            method: method.to_string(),
+            url: url.to_string(),
+            message,
+        };
+        let user = mapping::parse_user(raw).map_err(invalid)?;
+        mapping::account_from_user(&user).map_err(|e| match e {
+            ConnectorError::InvalidResponse { message, .. } => invalid(message),
+            other => other,
+        })
+    }
+
+    /// Sends with retries: transport errors, 408, 429 and 5xx are retried up to `max_retries`
+    /// times, waiting as `Retry-After` asks or with exponential backoff and jitter, never longer
+    /// than `max_retry_wait`.
+    async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, ConnectorError> {
+        let mut retries = 0;
+        loop {
+            match self.attempt(&method, url, query, body.as_ref()).await {
+                Err(e) if e.is_retryable() && retries < self.options.max_retries => {
+                    let wait = self.retry_wait(&e, retries);
+                    retries += 1;
+                    tracing::warn!(
+                        %method,
+                        url = %url,
+                        retry = retries,
+                        max_retries = self.options.max_retries,
+                        wait_ms = wait.as_millis() as u64,
+                        error = %e,
+                        "SCIM request failed; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn retry_wait(&self, error: &ConnectorError, retries: u32) -> Duration {
+        let cap = self.options.max_retry_wait;
+        if let Some(asked) = error.retry_after() {
+            return asked.min(cap);
+        }
+        let exp = self
+            .options
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(retries))
+            .min(cap);
+        // Half fixed, half random: spreads out clients that failed together without ever
+        // retrying immediately.
+        let half = exp / 2;
+        let jitter_ms = rand::rng().random_range(0..=half.as_millis() as u64);
+        half + Duration::from_millis(jitter_ms)
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &Url,
+        query: &[(&str, String)],
+        body: Option<&Vec<u8>>,
+    ) -> Result<Vec<u8>, ConnectorError> {
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .bearer_auth(self.token.expose())
+            .header(ACCEPT, SCIM_MEDIA_TYPE)
+            .header(USER_AGENT, concat!("tenure/", env!("CARGO_PKG_VERSION")));
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request
+                .header(CONTENT_TYPE, SCIM_MEDIA_TYPE)
+                .body(body.clone());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(method, url, &e))?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(method, url, &e))?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        Err(status_error(method, url, status, retry_after, &bytes))
+    }
+}
+
+/// A SCIM string literal: JSON string rules (RFC 7644 §3.4.2.2), so `"` and `\` are escaped.
+fn quote(value: &str) -> String {
+    Value::String(value.to_owned()).to_string()
+}
+
+/// Keeps caller-supplied attribute names from smuggling filter syntax into the query.
+fn is_attr_path(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '-' | '$'))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    method: &Method,
+    url: &Url,
+    body: &[u8],
+) -> Result<T, ConnectorError> {
+    serde_json::from_slice(body).map_err(|e| ConnectorError::InvalidResponse {
+        method: method.to_string(),
+        url: url.to_string(),
+        message: if body.is_empty() {
+            "empty body".to_owned()
+        } else {
+            format!("{e}: {}", snippet(body))
+        },
+    })
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    match text.char_indices().nth(MAX_DETAIL) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn transport_error(method: &Method, url: &Url, e: &reqwest::Error) -> ConnectorError {
+    if e.is_builder() {
+        return ConnectorError::InvalidRequest(error_chain(e));
+    }
+    let kind = if e.is_timeout() {
+        TransportKind::Timeout
+    } else if e.is_connect() {
+        TransportKind::Connect
+    } else {
+        TransportKind::Io
+    };
+    ConnectorError::Transport {
+        kind,
+        method: method.to_string(),
+        url: url.to_string(),
+        message: error_chain(e),
+    }
+}
+
+/// Reads the app's SCIM error leniently: servers send `status` as a string or a number, some omit
+/// it, and a proxy in front may answer with HTML.
+fn status_error(
+    method: &Method,
+    url: &Url,
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> ConnectorError {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let scim_type = parsed
+        .as_ref()
+        .and_then(|v| v.get("scimType"))
+        .and_then(|t| serde_json::from_value::<ScimType>(t.clone()).ok());
+    let detail = match parsed
+        .as_ref()
+        .and_then(|v| v.get("detail"))
+        .and_then(Value::as_str)
+    {
+        Some(d) => Some(d.to_owned()),
+        None if body.iter().all(u8::is_ascii_whitespace) => None,
+        None => Some(snippet(body)),
+    };
+    let (method, url) = (method.to_string(), url.to_string());
+    match status {
+        StatusCode::NOT_FOUND => ConnectorError::NotFound {
+            method,
+            url,
+            detail,
+        },
+        StatusCode::CONFLICT => ConnectorError::Conflict {
+            method,
+            url,
+            scim_type,
+            detail,
+        },
+        _ => ConnectorError::Status {
+            method,
+            url,
+            status: status.as_u16(),
+            scim_type,
+            detail,
+            retry_after,
+        },
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3); a date in the past is no
+/// wait at all.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    parse_retry_after(raw, time::OffsetDateTime::now_utc())
+}
+
+fn parse_retry_after(raw: &str, now: time::OffsetDateTime) -> Option<Duration> {
+    if let Ok(seconds) = raw.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    // IMF-fixdate is RFC 2822 syntax with the obsolete "GMT" zone, which the parser accepts.
+    let at =
+        time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc2822).ok()?;
+    Some((at - now).try_into().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let now = time::macros::datetime!(1994-11-06 08:49:30 UTC);
+        assert_eq!(parse_retry_after("0", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[test]
+    fn filter_values_are_json_string_literals() {
+        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+        let text = format!("userName eq {}", quote(r#"q"u\ote"#));
+        match parse_filter(&text).unwrap() {
+            tenure_scim::Filter::Compare { value, .. } => assert_eq!(value, r#"q"u\ote"#),
+            other => panic!("{other:?}"),
+        }
+        assert!(is_attr_path(
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+        ));
+        assert!(!is_attr_path(r#"userName eq "x" or userName"#));
+    }
+
+    #[test]
+    fn error_bodies_are_read_leniently() {
+        let url = Url::parse("http://app/v2/Users").unwrap();
+        let e = status_error(
+            &Method::POST,
+            &url,
+            StatusCode::CONFLICT,
+            None,
+            br#"{"status":409,"scimType":"uniqueness","detail":"taken"}"#,
+        );
+        assert!(e.is_conflict());
+        assert_eq!(e.scim_type(), Some(ScimType::Uniqueness));
+        let e = status_error(
+            &Method::GET,
+            &url,
+            StatusCode::BAD_GATEWAY,
+            Some(Duration::ZERO),
+            b"<html>bad gateway</html>",
+        );
+        assert!(e.is_retryable());
+        assert!(
+            e.to_string().contains("502: <html>bad gateway</html>"),
+            "{e}"
+        );
+        let e = status_error(&Method::GET, &url, StatusCode::UNAUTHORIZED, None, b"");
+        assert!(!e.is_retryable());
+        assert_eq!(e.status(), Some(401));
+    }
+
+    #[test]
+    fn base_url_is_validated_and_normalised() {
+        let c = ScimClient::new(
+            "https://app.example/scim/v2/",
+            Secret::new("t"),
+            ClientOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.users_url(Some("a/b")).as_str(),
+            "https://app.example/scim/v2/Users/a%2Fb"
+        );
+        assert!(ScimClient::new("ftp://x", Secret::new("t"), ClientOptions::default()).is_err());
+        assert!(ScimClient::new("not a url", Secret::new("t"), ClientOptions::default()).is_err());
+        let zero = ClientOptions {
+            page_size: 0,
+            ..ClientOptions::default()
+        };
+        assert!(ScimClient::new("http://x", Secret::new("t"), zero).is_err());
+        assert!(
+            !format!("{c:?}").contains("\"t\""),
+            "the token must not appear in Debug output"
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_respects_the_cap() {
+        let options = ClientOptions {
+            initial_backoff: Duration::from_millis(100),
+            max_retry_wait: Duration::from_millis(1000),
+            ..ClientOptions::default()
+        };
+        let c = ScimClient::new("http://x", Secret::new("t"), options).unwrap();
+        let e = ConnectorError::Transport {
+            kind: TransportKind::Connect,
+            method: "GET".into(),
+            url: "http://x".into(),
+            message: "refused".into(),
+        };
+        for retries in 0..10 {
+            let w = c.retry_wait(&e, retries);
+            let exp =
+                Duration::from_millis(100 * 2u64.pow(retries)).min(Duration::from_millis(1000));
+            assert!(w >= exp / 2 && w <= exp, "{retries}: {w:?}");
+        }
+        let asked = ConnectorError::Status {
+            method: "GET".into(),
+            url: "u".into(),
+            status: 429,
+            scim_type: None,
+            detail: None,
+            retry_after: Some(Duration::from_secs(3600)),
+        };
+        assert_eq!(c.retry_wait(&asked, 0), Duration::from_millis(1000));
+    }
+}

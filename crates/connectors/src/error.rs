@@ -1,0 +1,167 @@
+//! What can go wrong talking to an app, sorted by what the caller should do about it: retry
+//! later, look the account up and link it (conflict), or stop and tell an admin.
+
+use std::time::Duration;
+
+use tenure_scim::ScimType;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    Timeout,
+    Connect,
+    /// The connection broke while the request or the response was in flight.
+    Io,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The client was set up wrongly (bad base URL, page size 0, ...).
+    #[error("connector configuration: {0}")]
+    Config(String),
+
+    /// The caller asked for something the client refuses to send (no userName, an attribute it
+    /// cannot map, a malformed filter attribute).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+
+    #[error("{kind:?} error on {method} {url}: {message}")]
+    Transport {
+        kind: TransportKind,
+        method: String,
+        url: String,
+        message: String,
+    },
+
+    /// A non-success status other than 404 and 409, with what the app said about it.
+    #[error("{method} {url} returned HTTP {status}{}{}", fmt_scim_type(*scim_type), fmt_detail(detail))]
+    Status {
+        method: String,
+        url: String,
+        status: u16,
+        scim_type: Option<ScimType>,
+        detail: Option<String>,
+        retry_after: Option<Duration>,
+    },
+
+    /// 409: the app already holds a resource with one of these unique values (RFC 7644 §3.3), so
+    /// the caller can find it and link it instead.
+    #[error("{method} {url} conflicts with an existing resource{}{}", fmt_scim_type(*scim_type), fmt_detail(detail))]
+    Conflict {
+        method: String,
+        url: String,
+        scim_type: Option<ScimType>,
+        detail: Option<String>,
+    },
+
+    #[error("{method} {url}: not found{}", fmt_detail(detail))]
+    NotFound {
+        method: String,
+        url: String,
+        detail: Option<String>,
+    },
+
+    /// The app answered success with a body we cannot use; retrying will not change it.
+    #[error("unexpected response from {method} {url}: {message}")]
+    InvalidResponse {
+        method: String,
+        url: String,
+        message: String,
+    },
+
+    /// A lookup that must identify one account matched several.
+    #[error("{count} accounts match {filter}; refusing to pick one")]
+    Ambiguous { filter: String, count: usize },
+}
+
+fn fmt_scim_type(t: Option<ScimType>) -> String {
+    t.map(|t| format!(" ({t:?})")).unwrap_or_default()
+}
+
+fn fmt_detail(d: &Option<String>) -> String {
+    d.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+}
+
+impl ConnectorError {
+    /// True when the same request may succeed later: transport failures, 429, 408 and 5xx.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Status { status, .. } => *status == 429 || *status == 408 || *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// The wait the app asked for with `Retry-After`, uncapped.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status the app answered with, when it answered at all.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            Self::Conflict { .. } => Some(409),
+            Self::NotFound { .. } => Some(404),
+            _ => None,
+        }
+    }
+
+    pub fn scim_type(&self) -> Option<ScimType> {
+        match self {
+            Self::Status { scim_type, .. } | Self::Conflict { scim_type, .. } => *scim_type,
+            _ => None,
+        }
+    }
+
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict { .. })
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> ConnectorError {
+        ConnectorError::Status {
+            method: "GET".into(),
+            url: "http://x/Users".into(),
+            status: code,
+            scim_type: None,
+            detail: Some("nope".into()),
+            retry_after: Some(Duration::from_secs(2)),
+        }
+    }
+
+    #[test]
+    fn retryability_follows_the_status() {
+        assert!(status(429).is_retryable());
+        assert!(status(503).is_retryable());
+        assert!(!status(400).is_retryable());
+        assert!(!status(401).is_retryable());
+        assert_eq!(status(429).retry_after(), Some(Duration::from_secs(2)));
+        let transport = ConnectorError::Transport {
+            kind: TransportKind::Timeout,
+            method: "GET".into(),
+            url: "http://x".into(),
+            message: "timed out".into(),
+        };
+        assert!(transport.is_retryable());
+        let conflict = ConnectorError::Conflict {
+            method: "POST".into(),
+            url: "u".into(),
+            scim_type: Some(ScimType::Uniqueness),
+            detail: None,
+        };
+        assert!(!conflict.is_retryable());
+        assert_eq!(conflict.status(), Some(409));
+        assert!(status(500).to_string().contains("HTTP 500: nope"));
+    }
+}

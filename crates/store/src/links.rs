@@ -1,0 +1,89 @@
+//! App accounts Tenure knows about and the person each belongs to.
+
+use tenure_core::attributes::Attributes;
+use tenure_core::*;
+
+use crate::row::*;
+use crate::{Store, StoreError, now_ms};
+
+/// A linked account with the last state Tenure saw or wrote, so updates can be diffs against it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredAccount {
+    pub link: AccountLink,
+    pub user_name: String,
+    pub active: bool,
+    pub attributes: Attributes,
+}
+
+impl Store {
+    /// Records (or refreshes) a linked account. The remote id is stored as soon as it is known.
+    pub async fn upsert_account(&self, tenant: TenantId, account: &StoredAccount) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO accounts (tenant_id, app_id, remote_id, person_id, origin, user_name, active, attributes, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (app_id, remote_id) DO UPDATE SET person_id = excluded.person_id, origin = excluded.origin, \
+             user_name = excluded.user_name, active = excluded.active, attributes = excluded.attributes, updated_ms = excluded.updated_ms",
+        )
+        .bind(tenant.to_string())
+        .bind(account.link.app_id.to_string())
+        .bind(&account.link.remote_id)
+        .bind(account.link.person_id.to_string())
+        .bind(account.link.origin.as_str())
+        .bind(&account.user_name)
+        .bind(i64::from(account.active))
+        .bind(to_json(&account.attributes))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_account_active(&self, tenant: TenantId, app: AppId, remote_id: &str, active: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET active = $1, updated_ms = $2 WHERE tenant_id = $3 AND app_id = $4 AND remote_id = $5")
+            .bind(i64::from(active))
+            .bind(now_ms())
+            .bind(tenant.to_string())
+            .bind(app.to_string())
+            .bind(remote_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn remove_account(&self, tenant: TenantId, app: AppId, remote_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM accounts WHERE tenant_id = $1 AND app_id = $2 AND remote_id = $3")
+            .bind(tenant.to_string())
+            .bind(app.to_string())
+            .bind(remote_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn list_accounts(&self, tenant: TenantId, app: AppId) -> Result<Vec<StoredAccount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT remote_id, person_id, origin, user_name, active, attributes FROM accounts \
+             WHERE tenant_id = $1 AND app_id = $2 ORDER BY user_name, remote_id",
+        )
+        .bind(tenant.to_string())
+        .bind(app.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let origin = text(r, "origin")?;
+                Ok(StoredAccount {
+                    link: AccountLink {
+                        app_id: app,
+                        remote_id: text(r, "remote_id")?,
+                        person_id: parsed(r, "person_id")?,
+                        origin: AccountOrigin::parse(&origin).ok_or_else(|| StoreError::corrupt(format!("origin {origin}")))?,
+                    },
+                    user_name: text(r, "user_name")?,
+                    active: int(r, "active")? != 0,
+                    attributes: json(r, "attributes")?,
+                })
+            })
+            .collect()
+    }
+}

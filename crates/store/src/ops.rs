@@ -1,0 +1,167 @@
+//! Plans as they were applied, and the outcome of each operation.
+
+use tenure_core::*;
+
+use crate::row::*;
+use crate::{Store, StoreError, now_ms};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl OperationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "succeeded" => Some(Self::Succeeded),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanRecord {
+    pub id: PlanId,
+    pub created_ms: i64,
+    pub status: String,
+    pub summary: serde_json::Value,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OperationRecord {
+    pub id: OperationId,
+    pub plan_id: PlanId,
+    pub seq: i64,
+    pub op: PlannedOp,
+    pub status: OperationStatus,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub remote_id: Option<String>,
+}
+
+impl Store {
+    /// Stores a plan and all of its operations as pending, in one transaction.
+    pub async fn save_plan(&self, tenant: TenantId, ops: &[PlannedOp], summary: &serde_json::Value) -> Result<PlanId, StoreError> {
+        let id = PlanId::new();
+        let t = tenant.to_string();
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO plans (id, tenant_id, created_ms, status, summary) VALUES ($1, $2, $3, 'pending', $4)")
+            .bind(id.to_string())
+            .bind(&t)
+            .bind(now)
+            .bind(to_json(summary))
+            .execute(&mut *tx)
+            .await?;
+        for (seq, op) in ops.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO operations (id, tenant_id, plan_id, seq, app_id, person_id, kind, body, status, attempts, created_ms, updated_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $9)",
+            )
+            .bind(OperationId::new().to_string())
+            .bind(&t)
+            .bind(id.to_string())
+            .bind(seq as i64)
+            .bind(op.app_id.to_string())
+            .bind(op.person_id.to_string())
+            .bind(op.kind.name())
+            .bind(to_json(op))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn set_plan_status(&self, tenant: TenantId, plan: PlanId, status: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE plans SET status = $1 WHERE id = $2 AND tenant_id = $3")
+            .bind(status)
+            .bind(plan.to_string())
+            .bind(tenant.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn list_plans(&self, tenant: TenantId, limit: i64) -> Result<Vec<PlanRecord>, StoreError> {
+        let rows = sqlx::query("SELECT id, created_ms, status, summary FROM plans WHERE tenant_id = $1 ORDER BY created_ms DESC, id LIMIT $2")
+            .bind(tenant.to_string())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PlanRecord {
+                    id: parsed(r, "id")?,
+                    created_ms: int(r, "created_ms")?,
+                    status: text(r, "status")?,
+                    summary: json(r, "summary")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn plan_operations(&self, tenant: TenantId, plan: PlanId) -> Result<Vec<OperationRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, plan_id, seq, body, status, attempts, last_error, remote_id FROM operations \
+             WHERE tenant_id = $1 AND plan_id = $2 ORDER BY seq",
+        )
+        .bind(tenant.to_string())
+        .bind(plan.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let status = text(r, "status")?;
+                Ok(OperationRecord {
+                    id: parsed(r, "id")?,
+                    plan_id: parsed(r, "plan_id")?,
+                    seq: int(r, "seq")?,
+                    op: json(r, "body")?,
+                    status: OperationStatus::parse(&status).ok_or_else(|| StoreError::corrupt(format!("operation status {status}")))?,
+                    attempts: int(r, "attempts")?,
+                    last_error: opt_text(r, "last_error")?,
+                    remote_id: opt_text(r, "remote_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records an attempt's outcome.
+    pub async fn finish_operation(
+        &self,
+        tenant: TenantId,
+        op: OperationId,
+        status: OperationStatus,
+        error: Option<&str>,
+        remote_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE operations SET status = $1, attempts = attempts + 1, last_error = $2, remote_id = COALESCE($3, remote_id), \
+             updated_ms = $4 WHERE id = $5 AND tenant_id = $6",
+        )
+        .bind(status.as_str())
+        .bind(error)
+        .bind(remote_id)
+        .bind(now_ms())
+        .bind(op.to_string())
+        .bind(tenant.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
