@@ -117,11 +117,13 @@ pub struct AppState<'a> {
     pub observed: &'a [RemoteAccount],
 }
 
+type AccountIndex<'a> = HashMap<String, Vec<&'a RemoteAccount>>;
+
 /// Finds unlinked app accounts by the keys a person would be known by, in order of trust.
 struct Matcher<'a> {
-    by_external_id: HashMap<String, Vec<&'a RemoteAccount>>,
-    by_user_name: HashMap<String, Vec<&'a RemoteAccount>>,
-    by_email: HashMap<String, Vec<&'a RemoteAccount>>,
+    by_external_id: AccountIndex<'a>,
+    by_user_name: AccountIndex<'a>,
+    by_email: AccountIndex<'a>,
 }
 
 impl<'a> Matcher<'a> {
@@ -143,7 +145,7 @@ impl<'a> Matcher<'a> {
     /// nothing: linking the wrong account is worse than linking none.
     fn find(&self, person: &Person, desired: &Attributes) -> Option<(&'a RemoteAccount, &'static str)> {
         let user_name = desired.get(attributes::USER_NAME).map(|s| s.to_lowercase()).unwrap_or_default();
-        let keys: [(&HashMap<String, Vec<&'a RemoteAccount>>, String, &'static str); 3] = [
+        let keys: [(&AccountIndex<'a>, String, &'static str); 3] = [
             (&self.by_external_id, person.id.to_string(), "externalId"),
             (&self.by_user_name, user_name, "userName"),
             (&self.by_email, person.email.to_lowercase(), "email"),
