@@ -1,1 +1,77 @@
+//! Tenure's HTTP server: `/healthz`, Prometheus `/metrics`, and the admin JSON API under
+//! `/api/v1`. Handlers are thin: they authenticate, call the engine or the store, and shape JSON.
 
+mod admin;
+mod auth;
+mod metrics_layer;
+pub mod tokens;
+
+use std::future::Future;
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tenure_store::Store;
+use tokio::net::TcpListener;
+
+#[derive(Clone)]
+pub struct ServerState {
+    pub store: Store,
+    metrics: PrometheusHandle,
+}
+
+impl ServerState {
+    pub fn new(store: Store) -> Self {
+        Self { store, metrics: prometheus() }
+    }
+}
+
+/// The process-wide metrics recorder. Installed once, however many servers a process runs
+/// (tests start several).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (an embedding program's); ours then only
+            // renders what it sees, which is nothing, and /metrics stays valid.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+pub fn router(state: ServerState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(render_metrics))
+        .nest("/api/v1", admin::routes())
+        .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such endpoint"}))) })
+        .layer(axum::middleware::from_fn(metrics_layer::record))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(listener: TcpListener, state: ServerState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "database": state.store.backend().name()}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "unavailable", "error": e.to_string()})))
+        }
+    }
+}
+
+async fn render_metrics(State(state): State<ServerState>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}

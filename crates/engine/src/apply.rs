@@ -1,0 +1,249 @@
+//! Carrying a plan out: each operation through the app's connector, each outcome recorded.
+//!
+//! Operations for one person run in plan order (link before update); different people run
+//! concurrently, up to the engine's per-app limit. A failed operation is recorded with the app's
+//! error and never stops the others.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tenure_connectors::{ConnectorError, ScimClient};
+use tenure_core::attributes::{self, Attributes};
+use tenure_core::*;
+use tenure_store::{OperationRecord, OperationStatus, StoredAccount};
+use tokio::sync::Semaphore;
+
+use crate::{AppPlan, Engine, EngineError};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OpFailure {
+    pub person: String,
+    pub op: String,
+    pub reason: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AppOutcome {
+    pub app: String,
+    /// Operation kind → how many succeeded.
+    pub succeeded: BTreeMap<String, usize>,
+    pub failed: Vec<OpFailure>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ApplyReport {
+    pub plan_id: Option<PlanId>,
+    pub apps: Vec<AppOutcome>,
+}
+
+impl ApplyReport {
+    pub fn failed(&self) -> usize {
+        self.apps.iter().map(|a| a.failed.len()).sum()
+    }
+
+    pub fn succeeded(&self, kind: &str) -> usize {
+        self.apps.iter().map(|a| a.succeeded.get(kind).copied().unwrap_or(0)).sum()
+    }
+}
+
+/// What one app's worker tasks share.
+struct AppContext {
+    engine: Engine,
+    app: App,
+    client: ScimClient,
+    observed: HashMap<String, RemoteAccount>,
+    stored: HashMap<String, StoredAccount>,
+}
+
+impl Engine {
+    /// Stores the plans as one applied plan and executes every operation.
+    pub async fn apply(&self, plans: Vec<AppPlan>) -> Result<ApplyReport, EngineError> {
+        let ops: Vec<PlannedOp> = plans.iter().flat_map(|p| p.plan.ops.iter().cloned()).collect();
+        if ops.is_empty() {
+            return Ok(ApplyReport { plan_id: None, apps: plans.iter().map(|p| AppOutcome { app: p.app.name.clone(), ..Default::default() }).collect() });
+        }
+        let summary = serde_json::json!({
+            "apps": plans.iter().map(|p| serde_json::json!({"app": p.app.name, "ops": p.plan.ops.len()})).collect::<Vec<_>>(),
+        });
+        let plan_id = self.store.save_plan(self.tenant, &ops, &summary).await?;
+        self.store.append_audit(self.tenant, "tenure", "plan.apply", &plan_id.to_string(), &summary).await?;
+        let records = self.store.plan_operations(self.tenant, plan_id).await?;
+        let secrets: HashMap<AppId, _> = self.store.list_apps(self.tenant).await?.into_iter().map(|r| (r.app.id, r)).collect();
+
+        let mut report = ApplyReport { plan_id: Some(plan_id), apps: Vec::new() };
+        let mut running = tokio::task::JoinSet::new();
+        for (index, app_plan) in plans.into_iter().enumerate() {
+            report.apps.push(AppOutcome { app: app_plan.app.name.clone(), ..Default::default() });
+            let app_records: Vec<OperationRecord> = records.iter().filter(|r| r.op.app_id == app_plan.app.id).cloned().collect();
+            if app_records.is_empty() {
+                continue;
+            }
+            let record = secrets.get(&app_plan.app.id).ok_or_else(|| EngineError::NotFound(format!("app {}", app_plan.app.name)))?;
+            let stored = self.store.list_accounts(self.tenant, app_plan.app.id).await?;
+            let context = Arc::new(AppContext {
+                engine: self.clone(),
+                client: self.client(record)?,
+                observed: app_plan.observed.into_iter().map(|a| (a.remote_id.clone(), a)).collect(),
+                stored: stored.into_iter().map(|s| (s.link.remote_id.clone(), s)).collect(),
+                app: app_plan.app,
+            });
+            let limit = Arc::new(Semaphore::new(self.concurrency));
+            let mut by_person: BTreeMap<PersonId, Vec<OperationRecord>> = BTreeMap::new();
+            for rec in app_records {
+                by_person.entry(rec.op.person_id).or_default().push(rec);
+            }
+            for (_, person_ops) in by_person {
+                let context = Arc::clone(&context);
+                let limit = Arc::clone(&limit);
+                running.spawn(async move {
+                    let _permit = limit.acquire_owned().await;
+                    let mut outcomes = Vec::with_capacity(person_ops.len());
+                    for rec in person_ops {
+                        let result = context.run(&rec).await;
+                        outcomes.push((rec, result));
+                    }
+                    (index, outcomes)
+                });
+            }
+        }
+        while let Some(joined) = running.join_next().await {
+            let (index, outcomes) = joined.map_err(|e| EngineError::NotFound(format!("operation task: {e}")))?;
+            for (rec, result) in outcomes {
+                let outcome = &mut report.apps[index];
+                match result {
+                    Ok(()) => *outcome.succeeded.entry(rec.op.kind.name().to_owned()).or_default() += 1,
+                    Err(error) => outcome.failed.push(OpFailure {
+                        person: rec.op.person.clone(),
+                        op: rec.op.kind.name().to_owned(),
+                        reason: rec.op.reason.to_string(),
+                        error,
+                    }),
+                }
+            }
+        }
+        let status = if report.failed() == 0 { "applied" } else { "applied_with_failures" };
+        self.store.set_plan_status(self.tenant, plan_id, status).await?;
+        Ok(report)
+    }
+}
+
+impl AppContext {
+    /// Runs one operation and records its outcome; the error is the text shown to the admin.
+    async fn run(&self, rec: &OperationRecord) -> Result<(), String> {
+        let store = self.engine.store();
+        let tenant = self.engine.tenant();
+        let result = self.execute(&rec.op).await;
+        let (status, error, remote_id) = match &result {
+            Ok(remote_id) => (OperationStatus::Succeeded, None, remote_id.clone()),
+            Err(e) => (OperationStatus::Failed, Some(e.clone()), None),
+        };
+        let detail = serde_json::json!({
+            "app": self.app.name,
+            "op": rec.op.kind.name(),
+            "reason": rec.op.reason,
+            "remote_id": remote_id.as_deref().or(rec.op.kind.remote_id()),
+            "error": error,
+        });
+        let recorded = async {
+            store.finish_operation(tenant, rec.id, status, error.as_deref(), remote_id.as_deref()).await?;
+            store.append_audit(tenant, "tenure", &format!("account.{}", rec.op.kind.name()), &rec.op.person, &detail).await
+        };
+        if let Err(e) = recorded.await {
+            tracing::error!(error = %e, op = %rec.id, "could not record an operation's outcome");
+            return Err(format!("done in the app, but not recorded: {e}"));
+        }
+        match &result {
+            Ok(_) => tracing::info!(app = %self.app.name, person = %rec.op.person, op = rec.op.kind.name(), reason = %rec.op.reason, "applied"),
+            Err(e) => tracing::warn!(app = %self.app.name, person = %rec.op.person, op = rec.op.kind.name(), error = %e, "operation failed"),
+        }
+        result.map(|_| ())
+    }
+
+    /// Performs the operation in the app and updates the stored link; returns the remote id.
+    async fn execute(&self, op: &PlannedOp) -> Result<Option<String>, String> {
+        let store = self.engine.store();
+        let tenant = self.engine.tenant();
+        let failed = |e: ConnectorError| e.to_string();
+        let stored_err = |e: tenure_store::StoreError| format!("store: {e}");
+        match &op.kind {
+            OpKind::Create { attributes } => {
+                let (account, origin) = match self.client.create_user(attributes).await {
+                    Ok(account) => (account, AccountOrigin::Created),
+                    // The account exists already (a retried create, or one made by hand): find it
+                    // and link it rather than fail or create a second one.
+                    Err(e) if e.is_conflict() => self.find_existing(op.person_id, attributes).await?.ok_or_else(|| failed(e))?,
+                    Err(e) => return Err(failed(e)),
+                };
+                let remote_id = account.remote_id.clone();
+                store.upsert_account(tenant, &stored_from(op.person_id, origin, self.app.id, &account)).await.map_err(stored_err)?;
+                Ok(Some(remote_id))
+            }
+            OpKind::Link { remote_id, .. } => {
+                let account = self.observed.get(remote_id).ok_or_else(|| format!("account {remote_id} is no longer in the app"))?;
+                store.upsert_account(tenant, &stored_from(op.person_id, AccountOrigin::Matched, self.app.id, account)).await.map_err(stored_err)?;
+                Ok(Some(remote_id.clone()))
+            }
+            OpKind::Update { remote_id, changes } => {
+                self.client.update_user(remote_id, changes).await.map_err(failed)?;
+                let mut account = match (self.stored.get(remote_id), self.observed.get(remote_id)) {
+                    (Some(stored), Some(observed)) => StoredAccount { attributes: observed.attributes.clone(), ..stored.clone() },
+                    (None, Some(observed)) => stored_from(op.person_id, AccountOrigin::Matched, self.app.id, observed),
+                    (Some(stored), None) => stored.clone(),
+                    (None, None) => return Err(format!("account {remote_id} is unknown")),
+                };
+                account.attributes.extend(changes.iter().map(|(k, v)| (k.clone(), v.clone())));
+                account.attributes.retain(|_, v| !v.is_empty());
+                if let Some(user_name) = changes.get(attributes::USER_NAME) {
+                    account.user_name = user_name.clone();
+                }
+                store.upsert_account(tenant, &account).await.map_err(stored_err)?;
+                Ok(Some(remote_id.clone()))
+            }
+            OpKind::Activate { remote_id } | OpKind::Deactivate { remote_id } => {
+                let active = matches!(op.kind, OpKind::Activate { .. });
+                self.client.set_active(remote_id, active).await.map_err(failed)?;
+                store.set_account_active(tenant, self.app.id, remote_id, active).await.map_err(stored_err)?;
+                Ok(Some(remote_id.clone()))
+            }
+            OpKind::Delete { remote_id } => {
+                match self.client.delete_user(remote_id).await {
+                    Ok(()) => {}
+                    // Already gone is the state we wanted.
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(failed(e)),
+                }
+                store.remove_account(tenant, self.app.id, remote_id).await.map_err(stored_err)?;
+                Ok(Some(remote_id.clone()))
+            }
+        }
+    }
+
+    /// After a 409 on create: the account Tenure would have created, found by externalId (then it
+    /// is Tenure's own, from an earlier attempt) or by userName (then it is matched, never ours to
+    /// delete).
+    async fn find_existing(&self, person: PersonId, attrs: &Attributes) -> Result<Option<(RemoteAccount, AccountOrigin)>, String> {
+        if let Some(external_id) = attrs.get(attributes::EXTERNAL_ID)
+            && let Some(found) = self.client.find_user(attributes::EXTERNAL_ID, external_id).await.map_err(|e| e.to_string())?
+        {
+            let origin = if found.external_id.as_deref() == Some(&person.to_string()) { AccountOrigin::Created } else { AccountOrigin::Matched };
+            return Ok(Some((found, origin)));
+        }
+        if let Some(user_name) = attrs.get(attributes::USER_NAME)
+            && let Some(found) = self.client.find_user(attributes::USER_NAME, user_name).await.map_err(|e| e.to_string())?
+        {
+            return Ok(Some((found, AccountOrigin::Matched)));
+        }
+        Ok(None)
+    }
+}
+
+fn stored_from(person: PersonId, origin: AccountOrigin, app: AppId, account: &RemoteAccount) -> StoredAccount {
+    StoredAccount {
+        link: AccountLink { app_id: app, remote_id: account.remote_id.clone(), person_id: person, origin },
+        user_name: account.user_name.clone(),
+        active: account.active,
+        attributes: account.attributes.clone(),
+    }
+}

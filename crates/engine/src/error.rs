@@ -1,0 +1,43 @@
+use tenure_connectors::ConnectorError;
+use tenure_sources::CsvError;
+use tenure_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("app {app}: {source}")]
+    Connector {
+        app: String,
+        #[source]
+        source: ConnectorError,
+    },
+    #[error("source {source_name}: {error}")]
+    Source {
+        source_name: String,
+        #[source]
+        error: CsvError,
+    },
+    #[error("source {source_name} is misconfigured: {reason}")]
+    SourceConfig { source_name: String, reason: String },
+    /// The source guard: an import that would make (nearly) everyone leave is not applied.
+    #[error(
+        "source {source_name} returned {got} people where the last sync had {previous}; not applied \
+         (an empty export would deprovision everyone)"
+    )]
+    SourceGuard { source_name: String, got: usize, previous: i64 },
+    #[error("{0} not found")]
+    NotFound(String),
+}
+
+impl EngineError {
+    /// Whether running the same command again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+            Self::Connector { source, .. } => source.is_retryable(),
+            Self::Source { error, .. } => error.is_retryable(),
+            Self::SourceConfig { .. } | Self::SourceGuard { .. } | Self::NotFound(_) => false,
+        }
+    }
+}
