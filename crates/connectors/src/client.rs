@@ -9,9 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenure_core::attributes::{self as attr, Attributes};
 use tenure_core::{RemoteAccount, Secret};
-use tenure_scim::{
-    ListResponse, PatchOp, PatchOperation, PatchVerb, SCIM_MEDIA_TYPE, ScimType, parse_filter,
-};
+use tenure_scim::{ListResponse, PatchOp, PatchOperation, PatchVerb, SCIM_MEDIA_TYPE, ScimType, parse_filter};
 use url::Url;
 
 use crate::error::{ConnectorError, TransportKind};
@@ -59,31 +57,19 @@ pub struct ScimClient {
 const MAX_DETAIL: usize = 500;
 
 impl ScimClient {
-    pub fn new(
-        base_url: &str,
-        token: Secret,
-        options: ClientOptions,
-    ) -> Result<Self, ConnectorError> {
-        let base = Url::parse(base_url.trim())
-            .map_err(|e| ConnectorError::Config(format!("base URL {base_url:?}: {e}")))?;
+    pub fn new(base_url: &str, token: Secret, options: ClientOptions) -> Result<Self, ConnectorError> {
+        let base =
+            Url::parse(base_url.trim()).map_err(|e| ConnectorError::Config(format!("base URL {base_url:?}: {e}")))?;
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-            return Err(ConnectorError::Config(format!(
-                "base URL {base_url:?} must be an http(s) URL"
-            )));
+            return Err(ConnectorError::Config(format!("base URL {base_url:?} must be an http(s) URL")));
         }
         if base.query().is_some() || base.fragment().is_some() {
-            return Err(ConnectorError::Config(format!(
-                "base URL {base_url:?} must not have a query or fragment"
-            )));
+            return Err(ConnectorError::Config(format!("base URL {base_url:?} must not have a query or fragment")));
         }
         let mut base = base;
-        base.path_segments_mut()
-            .map_err(|_| ConnectorError::Config(format!("base URL {base_url:?}")))?
-            .pop_if_empty();
+        base.path_segments_mut().map_err(|_| ConnectorError::Config(format!("base URL {base_url:?}")))?.pop_if_empty();
         if options.page_size == 0 {
-            return Err(ConnectorError::Config(
-                "page_size must be at least 1".into(),
-            ));
+            return Err(ConnectorError::Config("page_size must be at least 1".into()));
         }
         // reqwest is built without a crypto provider; an already installed one is fine too.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -95,12 +81,7 @@ impl ScimClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
-        Ok(Self {
-            http,
-            base,
-            token,
-            options,
-        })
+        Ok(Self { http, base, token, options })
     }
 
     pub fn base_url(&self) -> &str {
@@ -123,10 +104,7 @@ impl ScimClient {
         let mut accounts = Vec::new();
         let mut start = 1u64;
         loop {
-            let query = [
-                ("startIndex", start.to_string()),
-                ("count", page_size.to_string()),
-            ];
+            let query = [("startIndex", start.to_string()), ("count", page_size.to_string())];
             let body = self.send(Method::GET, &url, &query, None).await?;
             let page: ListResponse<Value> = parse_json(&Method::GET, &url, &body)?;
             let returned = page.resources.len() as u64;
@@ -165,34 +143,22 @@ impl ScimClient {
     /// path, or else a SCIM attribute path used as is. Several matches are an error: linking the
     /// wrong account is worse than linking none. The filter is also applied locally to what comes
     /// back, so a server that ignores filters cannot hand us an unrelated user.
-    pub async fn find_user(
-        &self,
-        attribute: &str,
-        value: &str,
-    ) -> Result<Option<RemoteAccount>, ConnectorError> {
+    pub async fn find_user(&self, attribute: &str, value: &str) -> Result<Option<RemoteAccount>, ConnectorError> {
         let path = match mapping::filter_path(attribute) {
             Some(p) => p,
             None if is_attr_path(attribute) => attribute.to_owned(),
             None => {
-                return Err(ConnectorError::InvalidRequest(format!(
-                    "{attribute:?} is not a SCIM attribute path"
-                )));
+                return Err(ConnectorError::InvalidRequest(format!("{attribute:?} is not a SCIM attribute path")));
             }
         };
         let filter_text = format!("{path} eq {}", quote(value));
         let filter = parse_filter(&filter_text)
             .map_err(|e| ConnectorError::InvalidRequest(format!("filter {filter_text}: {e}")))?;
         let url = self.users_url(None);
-        let body = self
-            .send(Method::GET, &url, &[("filter", filter_text.clone())], None)
-            .await?;
+        let body = self.send(Method::GET, &url, &[("filter", filter_text.clone())], None).await?;
         let page: ListResponse<Value> = parse_json(&Method::GET, &url, &body)?;
         let returned = page.resources.len();
-        let mut matching: Vec<Value> = page
-            .resources
-            .into_iter()
-            .filter(|r| filter.matches(r))
-            .collect();
+        let mut matching: Vec<Value> = page.resources.into_iter().filter(|r| filter.matches(r)).collect();
         if matching.len() < returned {
             tracing::warn!(
                 url = %url,
@@ -203,30 +169,19 @@ impl ScimClient {
         }
         match matching.len() {
             0 => Ok(None),
-            1 => self
-                .account_from_raw(&Method::GET, &url, matching.remove(0))
-                .map(Some),
-            count => Err(ConnectorError::Ambiguous {
-                filter: filter_text,
-                count,
-            }),
+            1 => self.account_from_raw(&Method::GET, &url, matching.remove(0)).map(Some),
+            count => Err(ConnectorError::Ambiguous { filter: filter_text, count }),
         }
     }
 
     /// Creates an active user. A 409 (userName or externalId taken) is
     /// [`ConnectorError::Conflict`], so the caller can find the existing account and link it.
-    pub async fn create_user(
-        &self,
-        attributes: &Attributes,
-    ) -> Result<RemoteAccount, ConnectorError> {
+    pub async fn create_user(&self, attributes: &Attributes) -> Result<RemoteAccount, ConnectorError> {
         if attributes.get(attr::USER_NAME).is_none_or(|v| v.is_empty()) {
-            return Err(ConnectorError::InvalidRequest(
-                "a user needs a non-empty userName".into(),
-            ));
+            return Err(ConnectorError::InvalidRequest("a user needs a non-empty userName".into()));
         }
         let user = mapping::user_from_attributes(attributes);
-        let payload =
-            serde_json::to_vec(&user).map_err(|e| ConnectorError::InvalidRequest(e.to_string()))?;
+        let payload = serde_json::to_vec(&user).map_err(|e| ConnectorError::InvalidRequest(e.to_string()))?;
         let url = self.users_url(None);
         let body = self.send(Method::POST, &url, &[], Some(payload)).await?;
         let raw: Value = parse_json(&Method::POST, &url, &body)?;
@@ -236,30 +191,17 @@ impl ScimClient {
     /// Applies `changes` with one PATCH of minimal operations: `replace` for a value, `remove` for
     /// an empty one. Every name must be an attribute Tenure manages; an unknown one is an error
     /// rather than silently skipped, since a skipped change would be planned again on every sync.
-    pub async fn update_user(
-        &self,
-        remote_id: &str,
-        changes: &Attributes,
-    ) -> Result<(), ConnectorError> {
+    pub async fn update_user(&self, remote_id: &str, changes: &Attributes) -> Result<(), ConnectorError> {
         let email_value_path = mapping::scim_path(attr::EMAIL).unwrap_or_default();
         let mut operations = Vec::with_capacity(changes.len());
         let mut new_email = None;
         for (name, value) in changes {
-            let path = mapping::scim_path(name).ok_or_else(|| {
-                ConnectorError::InvalidRequest(format!("attribute {name:?} has no SCIM mapping"))
-            })?;
+            let path = mapping::scim_path(name)
+                .ok_or_else(|| ConnectorError::InvalidRequest(format!("attribute {name:?} has no SCIM mapping")))?;
             if value.is_empty() {
                 // Removing only `.value` would leave a work email without an address.
-                let path = if name == attr::EMAIL {
-                    format!("emails[type eq \"{EMAIL_TYPE}\"]")
-                } else {
-                    path
-                };
-                operations.push(PatchOperation {
-                    op: PatchVerb::Remove,
-                    path: Some(path),
-                    value: None,
-                });
+                let path = if name == attr::EMAIL { format!("emails[type eq \"{EMAIL_TYPE}\"]") } else { path };
+                operations.push(PatchOperation { op: PatchVerb::Remove, path: Some(path), value: None });
             } else {
                 if name == attr::EMAIL {
                     new_email = Some(value.clone());
@@ -274,9 +216,7 @@ impl ScimClient {
         match (first, new_email) {
             // RFC 7644 §3.5.2.3: a value filter matching nothing is 400 noTarget. The user has no
             // work email yet, so add one; `primary` on the added value demotes any other.
-            (Err(e), Some(email))
-                if e.status() == Some(400) && e.scim_type() == Some(ScimType::NoTarget) =>
-            {
+            (Err(e), Some(email)) if e.status() == Some(400) && e.scim_type() == Some(ScimType::NoTarget) => {
                 tracing::debug!(remote_id, "no work email to replace; adding one");
                 let add = PatchOperation {
                     op: PatchVerb::Add,
@@ -285,13 +225,7 @@ impl ScimClient {
                 };
                 let retried = operations
                     .into_iter()
-                    .map(|op| {
-                        if op.path.as_deref() == Some(email_value_path.as_str()) {
-                            add.clone()
-                        } else {
-                            op
-                        }
-                    })
+                    .map(|op| if op.path.as_deref() == Some(email_value_path.as_str()) { add.clone() } else { op })
                     .collect();
                 self.patch(remote_id, retried).await
             }
@@ -300,11 +234,7 @@ impl ScimClient {
     }
 
     pub async fn set_active(&self, remote_id: &str, active: bool) -> Result<(), ConnectorError> {
-        self.patch(
-            remote_id,
-            vec![PatchOp::replace("active", Value::Bool(active))],
-        )
-        .await
+        self.patch(remote_id, vec![PatchOp::replace("active", Value::Bool(active))]).await
     }
 
     /// A user that is already gone is [`ConnectorError::NotFound`]; callers that want deletion to
@@ -315,17 +245,11 @@ impl ScimClient {
     }
 
     /// 200 with the resource and 204 without a body are both success; the body is not needed.
-    async fn patch(
-        &self,
-        remote_id: &str,
-        operations: Vec<PatchOperation>,
-    ) -> Result<(), ConnectorError> {
+    async fn patch(&self, remote_id: &str, operations: Vec<PatchOperation>) -> Result<(), ConnectorError> {
         let url = self.user_url(remote_id)?;
-        let payload = serde_json::to_vec(&PatchOp::new(operations))
-            .map_err(|e| ConnectorError::InvalidRequest(e.to_string()))?;
-        self.send(Method::PATCH, &url, &[], Some(payload))
-            .await
-            .map(drop)
+        let payload =
+            serde_json::to_vec(&PatchOp::new(operations)).map_err(|e| ConnectorError::InvalidRequest(e.to_string()))?;
+        self.send(Method::PATCH, &url, &[], Some(payload)).await.map(drop)
     }
 
     fn users_url(&self, id: Option<&str>) -> Url {
@@ -346,12 +270,7 @@ impl ScimClient {
         Ok(self.users_url(Some(remote_id)))
     }
 
-    fn account_from_raw(
-        &self,
-        method: &Method,
-        url: &Url,
-        raw: Value,
-    ) -> Result<RemoteAccount, ConnectorError> {
+    fn account_from_raw(&self, method: &Method, url: &Url, raw: Value) -> Result<RemoteAccount, ConnectorError> {
         let invalid = |message: String| ConnectorError::InvalidResponse {
             method: method.to_string(),
             url: url.to_string(),
@@ -380,15 +299,20 @@ impl ScimClient {
                 Err(e) if e.is_retryable() && retries < self.options.max_retries => {
                     let wait = self.retry_wait(&e, retries);
                     retries += 1;
-                    tracing::warn!(
-                        %method,
-                        url = %url,
-                        retry = retries,
-                        max_retries = self.options.max_retries,
-                        wait_ms = wait.as_millis() as u64,
-                        error = %e,
-                        "SCIM request failed; retrying"
-                    );
+                    // Throttling is the app working as documented; anything else is worth a warning.
+                    if e.status() == Some(429) {
+                        tracing::debug!(%method, url = %url, retry = retries, wait_ms = wait.as_millis() as u64, "throttled by the app; waiting");
+                    } else {
+                        tracing::warn!(
+                            %method,
+                            url = %url,
+                            retry = retries,
+                            max_retries = self.options.max_retries,
+                            wait_ms = wait.as_millis() as u64,
+                            error = %e,
+                            "SCIM request failed; retrying"
+                        );
+                    }
                     tokio::time::sleep(wait).await;
                 }
                 other => return other,
@@ -401,11 +325,7 @@ impl ScimClient {
         if let Some(asked) = error.retry_after() {
             return asked.min(cap);
         }
-        let exp = self
-            .options
-            .initial_backoff
-            .saturating_mul(2u32.saturating_pow(retries))
-            .min(cap);
+        let exp = self.options.initial_backoff.saturating_mul(2u32.saturating_pow(retries)).min(cap);
         // Half fixed, half random: spreads out clients that failed together without ever
         // retrying immediately.
         let half = exp / 2;
@@ -430,20 +350,12 @@ impl ScimClient {
             request = request.query(query);
         }
         if let Some(body) = body {
-            request = request
-                .header(CONTENT_TYPE, SCIM_MEDIA_TYPE)
-                .body(body.clone());
+            request = request.header(CONTENT_TYPE, SCIM_MEDIA_TYPE).body(body.clone());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(method, url, &e))?;
+        let response = request.send().await.map_err(|e| transport_error(method, url, &e))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(method, url, &e))?;
+        let bytes = response.bytes().await.map_err(|e| transport_error(method, url, &e))?;
         if status.is_success() {
             return Ok(bytes.to_vec());
         }
@@ -459,23 +371,14 @@ fn quote(value: &str) -> String {
 /// Keeps caller-supplied attribute names from smuggling filter syntax into the query.
 fn is_attr_path(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '-' | '$'))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '-' | '$'))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(
-    method: &Method,
-    url: &Url,
-    body: &[u8],
-) -> Result<T, ConnectorError> {
+fn parse_json<T: serde::de::DeserializeOwned>(method: &Method, url: &Url, body: &[u8]) -> Result<T, ConnectorError> {
     serde_json::from_slice(body).map_err(|e| ConnectorError::InvalidResponse {
         method: method.to_string(),
         url: url.to_string(),
-        message: if body.is_empty() {
-            "empty body".to_owned()
-        } else {
-            format!("{e}: {}", snippet(body))
-        },
+        message: if body.is_empty() { "empty body".to_owned() } else { format!("{e}: {}", snippet(body)) },
     })
 }
 
@@ -513,12 +416,7 @@ fn transport_error(method: &Method, url: &Url, e: &reqwest::Error) -> ConnectorE
     } else {
         TransportKind::Io
     };
-    ConnectorError::Transport {
-        kind,
-        method: method.to_string(),
-        url: url.to_string(),
-        message: error_chain(e),
-    }
+    ConnectorError::Transport { kind, method: method.to_string(), url: url.to_string(), message: error_chain(e) }
 }
 
 /// Reads the app's SCIM error leniently: servers send `status` as a string or a number, some omit
@@ -535,36 +433,16 @@ fn status_error(
         .as_ref()
         .and_then(|v| v.get("scimType"))
         .and_then(|t| serde_json::from_value::<ScimType>(t.clone()).ok());
-    let detail = match parsed
-        .as_ref()
-        .and_then(|v| v.get("detail"))
-        .and_then(Value::as_str)
-    {
+    let detail = match parsed.as_ref().and_then(|v| v.get("detail")).and_then(Value::as_str) {
         Some(d) => Some(d.to_owned()),
         None if body.iter().all(u8::is_ascii_whitespace) => None,
         None => Some(snippet(body)),
     };
     let (method, url) = (method.to_string(), url.to_string());
     match status {
-        StatusCode::NOT_FOUND => ConnectorError::NotFound {
-            method,
-            url,
-            detail,
-        },
-        StatusCode::CONFLICT => ConnectorError::Conflict {
-            method,
-            url,
-            scim_type,
-            detail,
-        },
-        _ => ConnectorError::Status {
-            method,
-            url,
-            status: status.as_u16(),
-            scim_type,
-            detail,
-            retry_after,
-        },
+        StatusCode::NOT_FOUND => ConnectorError::NotFound { method, url, detail },
+        StatusCode::CONFLICT => ConnectorError::Conflict { method, url, scim_type, detail },
+        _ => ConnectorError::Status { method, url, status: status.as_u16(), scim_type, detail, retry_after },
     }
 }
 
@@ -580,8 +458,7 @@ fn parse_retry_after(raw: &str, now: time::OffsetDateTime) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     // IMF-fixdate is RFC 2822 syntax with the obsolete "GMT" zone, which the parser accepts.
-    let at =
-        time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc2822).ok()?;
+    let at = time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc2822).ok()?;
     Some((at - now).try_into().unwrap_or(Duration::ZERO))
 }
 
@@ -593,18 +470,9 @@ mod tests {
     fn retry_after_accepts_seconds_and_http_dates() {
         let now = time::macros::datetime!(1994-11-06 08:49:30 UTC);
         assert_eq!(parse_retry_after("0", now), Some(Duration::ZERO));
-        assert_eq!(
-            parse_retry_after("120", now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
     }
@@ -617,9 +485,7 @@ mod tests {
             tenure_scim::Filter::Compare { value, .. } => assert_eq!(value, r#"q"u\ote"#),
             other => panic!("{other:?}"),
         }
-        assert!(is_attr_path(
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
-        ));
+        assert!(is_attr_path("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"));
         assert!(!is_attr_path(r#"userName eq "x" or userName"#));
     }
 
@@ -643,10 +509,7 @@ mod tests {
             b"<html>bad gateway</html>",
         );
         assert!(e.is_retryable());
-        assert!(
-            e.to_string().contains("502: <html>bad gateway</html>"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("502: <html>bad gateway</html>"), "{e}");
         let e = status_error(&Method::GET, &url, StatusCode::UNAUTHORIZED, None, b"");
         assert!(!e.is_retryable());
         assert_eq!(e.status(), Some(401));
@@ -654,27 +517,13 @@ mod tests {
 
     #[test]
     fn base_url_is_validated_and_normalised() {
-        let c = ScimClient::new(
-            "https://app.example/scim/v2/",
-            Secret::new("t"),
-            ClientOptions::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            c.users_url(Some("a/b")).as_str(),
-            "https://app.example/scim/v2/Users/a%2Fb"
-        );
+        let c = ScimClient::new("https://app.example/scim/v2/", Secret::new("t"), ClientOptions::default()).unwrap();
+        assert_eq!(c.users_url(Some("a/b")).as_str(), "https://app.example/scim/v2/Users/a%2Fb");
         assert!(ScimClient::new("ftp://x", Secret::new("t"), ClientOptions::default()).is_err());
         assert!(ScimClient::new("not a url", Secret::new("t"), ClientOptions::default()).is_err());
-        let zero = ClientOptions {
-            page_size: 0,
-            ..ClientOptions::default()
-        };
+        let zero = ClientOptions { page_size: 0, ..ClientOptions::default() };
         assert!(ScimClient::new("http://x", Secret::new("t"), zero).is_err());
-        assert!(
-            !format!("{c:?}").contains("\"t\""),
-            "the token must not appear in Debug output"
-        );
+        assert!(!format!("{c:?}").contains("\"t\""), "the token must not appear in Debug output");
     }
 
     #[test]
@@ -693,8 +542,7 @@ mod tests {
         };
         for retries in 0..10 {
             let w = c.retry_wait(&e, retries);
-            let exp =
-                Duration::from_millis(100 * 2u64.pow(retries)).min(Duration::from_millis(1000));
+            let exp = Duration::from_millis(100 * 2u64.pow(retries)).min(Duration::from_millis(1000));
             assert!(w >= exp / 2 && w <= exp, "{retries}: {w:?}");
         }
         let asked = ConnectorError::Status {

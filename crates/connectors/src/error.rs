@@ -25,12 +25,7 @@ pub enum ConnectorError {
     InvalidRequest(String),
 
     #[error("{kind:?} error on {method} {url}: {message}")]
-    Transport {
-        kind: TransportKind,
-        method: String,
-        url: String,
-        message: String,
-    },
+    Transport { kind: TransportKind, method: String, url: String, message: String },
 
     /// A non-success status other than 404 and 409, with what the app said about it.
     #[error("{method} {url} returned HTTP {status}{}{}", fmt_scim_type(*scim_type), fmt_detail(detail))]
@@ -46,27 +41,14 @@ pub enum ConnectorError {
     /// 409: the app already holds a resource with one of these unique values (RFC 7644 §3.3), so
     /// the caller can find it and link it instead.
     #[error("{method} {url} conflicts with an existing resource{}{}", fmt_scim_type(*scim_type), fmt_detail(detail))]
-    Conflict {
-        method: String,
-        url: String,
-        scim_type: Option<ScimType>,
-        detail: Option<String>,
-    },
+    Conflict { method: String, url: String, scim_type: Option<ScimType>, detail: Option<String> },
 
     #[error("{method} {url}: not found{}", fmt_detail(detail))]
-    NotFound {
-        method: String,
-        url: String,
-        detail: Option<String>,
-    },
+    NotFound { method: String, url: String, detail: Option<String> },
 
     /// The app answered success with a body we cannot use; retrying will not change it.
     #[error("unexpected response from {method} {url}: {message}")]
-    InvalidResponse {
-        method: String,
-        url: String,
-        message: String,
-    },
+    InvalidResponse { method: String, url: String, message: String },
 
     /// A lookup that must identify one account matched several.
     #[error("{count} accounts match {filter}; refusing to pick one")]

@@ -50,29 +50,14 @@ pub fn user_from_attributes(attrs: &Attributes) -> ScimUser {
     user.title = get(attrs, attr::TITLE);
     let (given_name, family_name) = (get(attrs, attr::GIVEN_NAME), get(attrs, attr::FAMILY_NAME));
     if given_name.is_some() || family_name.is_some() {
-        user.name = Some(Name {
-            given_name,
-            family_name,
-            ..Name::default()
-        });
+        user.name = Some(Name { given_name, family_name, ..Name::default() });
     }
     if let Some(value) = get(attrs, attr::EMAIL) {
-        user.emails = vec![Email {
-            value,
-            kind: Some(EMAIL_TYPE.to_owned()),
-            primary: true,
-        }];
+        user.emails = vec![Email { value, kind: Some(EMAIL_TYPE.to_owned()), primary: true }];
     }
-    let (department, employee_number) = (
-        get(attrs, attr::DEPARTMENT),
-        get(attrs, attr::EMPLOYEE_NUMBER),
-    );
+    let (department, employee_number) = (get(attrs, attr::DEPARTMENT), get(attrs, attr::EMPLOYEE_NUMBER));
     if department.is_some() || employee_number.is_some() {
-        user.enterprise = Some(EnterpriseUser {
-            department,
-            employee_number,
-            ..EnterpriseUser::default()
-        });
+        user.enterprise = Some(EnterpriseUser { department, employee_number, ..EnterpriseUser::default() });
     }
     user.normalize_schemas();
     user
@@ -82,11 +67,7 @@ pub fn user_from_attributes(attrs: &Attributes) -> ScimUser {
 /// holds several), else whatever the app calls primary. Reading back the same email PATCH writes
 /// keeps an account with an extra home email from looking out of date forever.
 pub fn account_email(user: &ScimUser) -> Option<&str> {
-    let work = |e: &&Email| {
-        e.kind
-            .as_deref()
-            .is_some_and(|k| k.eq_ignore_ascii_case(EMAIL_TYPE))
-    };
+    let work = |e: &&Email| e.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(EMAIL_TYPE));
     user.emails
         .iter()
         .filter(work)
@@ -98,12 +79,10 @@ pub fn account_email(user: &ScimUser) -> Option<&str> {
 }
 
 pub fn account_from_user(user: &ScimUser) -> Result<RemoteAccount, ConnectorError> {
-    let remote_id = user.id.clone().filter(|id| !id.is_empty()).ok_or_else(|| {
-        ConnectorError::InvalidResponse {
-            method: String::new(),
-            url: String::new(),
-            message: format!("user {:?} has no id", user.user_name),
-        }
+    let remote_id = user.id.clone().filter(|id| !id.is_empty()).ok_or_else(|| ConnectorError::InvalidResponse {
+        method: String::new(),
+        url: String::new(),
+        message: format!("user {:?} has no id", user.user_name),
     })?;
     let mut attributes = Attributes::new();
     let mut put = |name: &str, value: Option<&str>| {
@@ -119,19 +98,10 @@ pub fn account_from_user(user: &ScimUser) -> Result<RemoteAccount, ConnectorErro
     put(attr::DISPLAY_NAME, user.display_name.as_deref());
     put(attr::TITLE, user.title.as_deref());
     put(attr::GIVEN_NAME, name.and_then(|n| n.given_name.as_deref()));
-    put(
-        attr::FAMILY_NAME,
-        name.and_then(|n| n.family_name.as_deref()),
-    );
+    put(attr::FAMILY_NAME, name.and_then(|n| n.family_name.as_deref()));
     put(attr::EMAIL, email);
-    put(
-        attr::DEPARTMENT,
-        enterprise.and_then(|e| e.department.as_deref()),
-    );
-    put(
-        attr::EMPLOYEE_NUMBER,
-        enterprise.and_then(|e| e.employee_number.as_deref()),
-    );
+    put(attr::DEPARTMENT, enterprise.and_then(|e| e.department.as_deref()));
+    put(attr::EMPLOYEE_NUMBER, enterprise.and_then(|e| e.employee_number.as_deref()));
     Ok(RemoteAccount {
         remote_id,
         user_name: user.user_name.clone(),
@@ -144,11 +114,7 @@ pub fn account_from_user(user: &ScimUser) -> Result<RemoteAccount, ConnectorErro
 
 /// Parses one resource as a user, naming the offending resource on failure.
 pub(crate) fn parse_user(raw: Value) -> Result<ScimUser, String> {
-    let id = raw
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or("?")
-        .to_owned();
+    let id = raw.get("id").and_then(Value::as_str).unwrap_or("?").to_owned();
     serde_json::from_value(raw).map_err(|e| format!("user {id:?} is not a valid SCIM User: {e}"))
 }
 
@@ -200,14 +166,8 @@ mod tests {
     #[test]
     fn wire_shape_has_one_primary_work_email_and_the_enterprise_schema() {
         let v = serde_json::to_value(user_from_attributes(&full())).unwrap();
-        assert_eq!(
-            v["schemas"],
-            serde_json::json!([schemas::USER, schemas::ENTERPRISE_USER])
-        );
-        assert_eq!(
-            v["emails"],
-            serde_json::json!([{"value": "ann@example.com", "type": "work", "primary": true}])
-        );
+        assert_eq!(v["schemas"], serde_json::json!([schemas::USER, schemas::ENTERPRISE_USER]));
+        assert_eq!(v["emails"], serde_json::json!([{"value": "ann@example.com", "type": "work", "primary": true}]));
         assert_eq!(v[schemas::ENTERPRISE_USER]["department"], "R&D");
         assert_eq!(v["name"]["givenName"], "Ann");
 
@@ -229,23 +189,16 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(account_email(&user), Some("work@x"));
-        let user: ScimUser = serde_json::from_value(
-            serde_json::json!({"id": "1", "userName": "a", "emails": [{"value": "only@x"}]}),
-        )
-        .unwrap();
-        assert_eq!(
-            account_from_user(&user).unwrap().attributes[attr::EMAIL],
-            "only@x"
-        );
+        let user: ScimUser =
+            serde_json::from_value(serde_json::json!({"id": "1", "userName": "a", "emails": [{"value": "only@x"}]}))
+                .unwrap();
+        assert_eq!(account_from_user(&user).unwrap().attributes[attr::EMAIL], "only@x");
     }
 
     #[test]
     fn a_user_without_id_is_an_invalid_response() {
         let user = ScimUser::new("ann");
-        assert!(matches!(
-            account_from_user(&user),
-            Err(ConnectorError::InvalidResponse { .. })
-        ));
+        assert!(matches!(account_from_user(&user), Err(ConnectorError::InvalidResponse { .. })));
     }
 
     #[test]

@@ -24,10 +24,7 @@ async fn setup() -> anyhow::Result<(Scim2Server, ScimClient)> {
 }
 
 fn attrs(pairs: &[(&str, &str)]) -> Attributes {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
 fn person(n: usize) -> Attributes {
@@ -55,10 +52,7 @@ async fn create_round_trips_and_a_duplicate_is_a_conflict() -> anyhow::Result<()
     let listed = client.list_users().await?;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].remote_id, created.remote_id);
-    assert_eq!(
-        listed[0].attributes, sent,
-        "what was sent comes back from a list"
-    );
+    assert_eq!(listed[0].attributes, sent, "what was sent comes back from a list");
 
     let mut dup = person(2);
     dup.insert(attr::USER_NAME.into(), sent[attr::USER_NAME].clone());
@@ -77,62 +71,31 @@ async fn finds_users_by_external_id_user_name_and_email() -> anyhow::Result<()> 
     let tricky = attrs(&[(attr::USER_NAME, r#"q"u\ote"#), (attr::EXTERNAL_ID, "x-1")]);
     let quoted = client.create_user(&tricky).await?;
 
-    let by_external = client
-        .find_user(attr::EXTERNAL_ID, "person-1")
-        .await?
-        .expect("found by externalId");
+    let by_external = client.find_user(attr::EXTERNAL_ID, "person-1").await?.expect("found by externalId");
     assert_eq!(by_external.remote_id, ann.remote_id);
-    let by_user_name = client
-        .find_user(attr::USER_NAME, "user1@example.com")
-        .await?
-        .expect("found by userName");
+    let by_user_name = client.find_user(attr::USER_NAME, "user1@example.com").await?.expect("found by userName");
     assert_eq!(by_user_name.remote_id, ann.remote_id);
-    let by_email = client
-        .find_user(attr::EMAIL, "user1@example.com")
-        .await?
-        .expect("found by email");
+    let by_email = client.find_user(attr::EMAIL, "user1@example.com").await?.expect("found by email");
     assert_eq!(by_email.remote_id, ann.remote_id);
-    let by_quoted = client
-        .find_user(attr::USER_NAME, r#"q"u\ote"#)
-        .await?
-        .expect("escaped value");
+    let by_quoted = client.find_user(attr::USER_NAME, r#"q"u\ote"#).await?.expect("escaped value");
     assert_eq!(by_quoted.remote_id, quoted.remote_id);
 
-    assert!(
-        client
-            .find_user(attr::EXTERNAL_ID, "person-9")
-            .await?
-            .is_none()
-    );
+    assert!(client.find_user(attr::EXTERNAL_ID, "person-9").await?.is_none());
     let err = client.find_user(attr::DEPARTMENT, "R&D").await.unwrap_err();
-    assert!(
-        matches!(err, ConnectorError::Ambiguous { count: 2, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, ConnectorError::Ambiguous { count: 2, .. }), "{err}");
     Ok(())
 }
 
 #[tokio::test]
 async fn lists_every_user_across_pages() -> anyhow::Result<()> {
     let server = Scim2Server::start().await?;
-    let client = ScimClient::new(
-        server.base_url(),
-        Secret::new(server.token()),
-        ClientOptions {
-            page_size: 2,
-            ..options()
-        },
-    )?;
+    let client =
+        ScimClient::new(server.base_url(), Secret::new(server.token()), ClientOptions { page_size: 2, ..options() })?;
     let mut ids = Vec::new();
     for n in 0..5 {
         ids.push(client.create_user(&person(n)).await?.remote_id);
     }
-    let mut listed: Vec<String> = client
-        .list_users()
-        .await?
-        .into_iter()
-        .map(|a| a.remote_id)
-        .collect();
+    let mut listed: Vec<String> = client.list_users().await?.into_iter().map(|a| a.remote_id).collect();
     listed.sort();
     ids.sort();
     assert_eq!(listed, ids);
@@ -163,10 +126,7 @@ async fn updates_replace_add_and_remove_attributes() -> anyhow::Result<()> {
         (attr::TITLE, ""),
     ]);
     client.update_user(&account.remote_id, &changes).await?;
-    let after = client
-        .get_user(&account.remote_id)
-        .await?
-        .expect("still there");
+    let after = client.get_user(&account.remote_id).await?.expect("still there");
     let mut expected = person(1);
     for (k, v) in &changes {
         if v.is_empty() {
@@ -179,44 +139,20 @@ async fn updates_replace_add_and_remove_attributes() -> anyhow::Result<()> {
     assert_eq!(after.email.as_deref(), Some("annie@example.com"));
 
     // No work email to replace yet: the client falls back to adding one.
-    let bare = client
-        .create_user(&attrs(&[(attr::USER_NAME, "bare")]))
-        .await?;
-    let changes = attrs(&[
-        (attr::EMAIL, "bare@example.com"),
-        (attr::FAMILY_NAME, "Bare"),
-        (attr::DEPARTMENT, "Ops"),
-    ]);
+    let bare = client.create_user(&attrs(&[(attr::USER_NAME, "bare")])).await?;
+    let changes = attrs(&[(attr::EMAIL, "bare@example.com"), (attr::FAMILY_NAME, "Bare"), (attr::DEPARTMENT, "Ops")]);
     client.update_user(&bare.remote_id, &changes).await?;
-    let after = client
-        .get_user(&bare.remote_id)
-        .await?
-        .expect("still there");
+    let after = client.get_user(&bare.remote_id).await?.expect("still there");
     assert_eq!(after.email.as_deref(), Some("bare@example.com"));
     assert_eq!(after.attributes[attr::FAMILY_NAME], "Bare");
     assert_eq!(after.attributes[attr::DEPARTMENT], "Ops");
 
-    client
-        .update_user(&bare.remote_id, &attrs(&[(attr::EMAIL, "")]))
-        .await?;
-    assert_eq!(
-        client
-            .get_user(&bare.remote_id)
-            .await?
-            .expect("still there")
-            .email,
-        None
-    );
+    client.update_user(&bare.remote_id, &attrs(&[(attr::EMAIL, "")])).await?;
+    assert_eq!(client.get_user(&bare.remote_id).await?.expect("still there").email, None);
 
-    let err = client
-        .update_user(&bare.remote_id, &attrs(&[("nickName", "x")]))
-        .await
-        .unwrap_err();
+    let err = client.update_user(&bare.remote_id, &attrs(&[("nickName", "x")])).await.unwrap_err();
     assert!(matches!(err, ConnectorError::InvalidRequest(_)), "{err}");
-    let err = client
-        .update_user("no-such-user", &attrs(&[(attr::TITLE, "x")]))
-        .await
-        .unwrap_err();
+    let err = client.update_user("no-such-user", &attrs(&[(attr::TITLE, "x")])).await.unwrap_err();
     assert!(err.is_not_found(), "{err}");
     Ok(())
 }
@@ -226,21 +162,11 @@ async fn deactivates_and_reactivates() -> anyhow::Result<()> {
     let (_server, client) = setup().await?;
     let account = client.create_user(&person(1)).await?;
     client.set_active(&account.remote_id, false).await?;
-    assert!(
-        !client
-            .get_user(&account.remote_id)
-            .await?
-            .expect("exists")
-            .active
-    );
+    assert!(!client.get_user(&account.remote_id).await?.expect("exists").active);
     client.set_active(&account.remote_id, true).await?;
     let back = client.get_user(&account.remote_id).await?.expect("exists");
     assert!(back.active);
-    assert_eq!(
-        back.attributes,
-        person(1),
-        "toggling active touches nothing else"
-    );
+    assert_eq!(back.attributes, person(1), "toggling active touches nothing else");
     Ok(())
 }
 
@@ -263,9 +189,6 @@ async fn a_bad_token_is_a_non_retryable_401() -> anyhow::Result<()> {
     let err = client.list_users().await.unwrap_err();
     assert_eq!(err.status(), Some(401), "{err}");
     assert!(!err.is_retryable());
-    assert!(
-        !err.to_string().contains("wrong"),
-        "the token must not leak into errors: {err}"
-    );
+    assert!(!err.to_string().contains("wrong"), "the token must not leak into errors: {err}");
     Ok(())
 }

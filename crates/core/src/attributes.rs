@@ -47,11 +47,7 @@ pub fn default_mapping(person: &Person, user_name: UserNameFormat) -> Attributes
 /// attribute the app does not report is a difference; an attribute the app has and the mapping
 /// does not manage is left alone.
 pub fn diff(desired: &Attributes, observed: &Attributes) -> Vec<(String, String)> {
-    desired
-        .iter()
-        .filter(|(k, v)| observed.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    desired.iter().filter(|(k, v)| observed.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// The userName an app gets for a person. The local-part form keeps only the characters such

@@ -42,4 +42,3 @@ pub struct ImportBatch {
     pub people: Vec<ImportedPerson>,
     pub groups: Vec<ImportGroup>,
 }
-

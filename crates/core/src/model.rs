@@ -125,12 +125,10 @@ pub struct Person {
 
 impl Person {
     pub fn display(&self) -> String {
-        self.display_name.clone().unwrap_or_else(|| {
-            match (&self.given_name, &self.family_name) {
-                (Some(g), Some(f)) => format!("{g} {f}"),
-                (Some(n), None) | (None, Some(n)) => n.clone(),
-                (None, None) => self.email.clone(),
-            }
+        self.display_name.clone().unwrap_or_else(|| match (&self.given_name, &self.family_name) {
+            (Some(g), Some(f)) => format!("{g} {f}"),
+            (Some(n), None) | (None, Some(n)) => n.clone(),
+            (None, None) => self.email.clone(),
         })
     }
 }
@@ -169,7 +167,9 @@ pub enum DeprovisionPolicy {
 pub enum UserNameFormat {
     #[default]
     Email,
-    EmailLocalPart { max_len: Option<usize> },
+    EmailLocalPart {
+        max_len: Option<usize>,
+    },
 }
 
 /// App-level settings that shape the plan.

@@ -12,14 +12,28 @@ use crate::model::OrgUnitPath;
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum OpKind {
     /// Create the account with these attributes.
-    Create { attributes: Attributes },
+    Create {
+        attributes: Attributes,
+    },
     /// Link an existing account found by matching; no change in the app.
-    Link { remote_id: String, matched_on: String },
+    Link {
+        remote_id: String,
+        matched_on: String,
+    },
     /// Set these attributes (only the ones that differ).
-    Update { remote_id: String, changes: Attributes },
-    Activate { remote_id: String },
-    Deactivate { remote_id: String },
-    Delete { remote_id: String },
+    Update {
+        remote_id: String,
+        changes: Attributes,
+    },
+    Activate {
+        remote_id: String,
+    },
+    Deactivate {
+        remote_id: String,
+    },
+    Delete {
+        remote_id: String,
+    },
 }
 
 impl OpKind {
@@ -108,7 +122,9 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Granted { grant } => write!(f, "{grant}"),
-            Reason::AttributesChanged { attributes, .. } => write!(f, "changed in the directory: {}", attributes.join(", ")),
+            Reason::AttributesChanged { attributes, .. } => {
+                write!(f, "changed in the directory: {}", attributes.join(", "))
+            }
             Reason::Revoked { revocation } => write!(f, "{revocation}"),
         }
     }

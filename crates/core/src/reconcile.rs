@@ -164,14 +164,12 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
     let observed: HashMap<&str, &RemoteAccount> = state.observed.iter().map(|a| (a.remote_id.as_str(), a)).collect();
     // Links whose account still exists in the app. A link to a vanished account is ignored, so a
     // person still assigned gets a new account.
-    let live_links: Vec<&AccountLink> = state
-        .links
-        .iter()
-        .filter(|l| l.app_id == app.id && observed.contains_key(l.remote_id.as_str()))
-        .collect();
+    let live_links: Vec<&AccountLink> =
+        state.links.iter().filter(|l| l.app_id == app.id && observed.contains_key(l.remote_id.as_str())).collect();
     let linked_remote: HashSet<&str> = live_links.iter().map(|l| l.remote_id.as_str()).collect();
     let link_by_person: HashMap<PersonId, &AccountLink> = live_links.iter().map(|l| (l.person_id, *l)).collect();
-    let unlinked: Vec<&RemoteAccount> = state.observed.iter().filter(|a| !linked_remote.contains(a.remote_id.as_str())).collect();
+    let unlinked: Vec<&RemoteAccount> =
+        state.observed.iter().filter(|a| !linked_remote.contains(a.remote_id.as_str())).collect();
     let matcher = Matcher::new(&unlinked);
 
     let mut plan = Plan::default();
@@ -249,7 +247,9 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
         let kind = match app.settings.deprovision {
             DeprovisionPolicy::DoNothing => continue,
             DeprovisionPolicy::Delete if link.origin.may_delete() => OpKind::Delete { remote_id },
-            DeprovisionPolicy::Delete | DeprovisionPolicy::Deactivate if account.active => OpKind::Deactivate { remote_id },
+            DeprovisionPolicy::Delete | DeprovisionPolicy::Deactivate if account.active => {
+                OpKind::Deactivate { remote_id }
+            }
             DeprovisionPolicy::Delete | DeprovisionPolicy::Deactivate => continue,
         };
         plan.ops.push(op(person, kind, Reason::Revoked { revocation }));
@@ -260,7 +260,9 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
         .people
         .iter()
         .filter(|p| p.status != PersonStatus::Deleted)
-        .filter_map(|p| matcher.find(p, &attributes::default_mapping(p, app.settings.user_name)).map(|(a, _)| a.remote_id.as_str()))
+        .filter_map(|p| {
+            matcher.find(p, &attributes::default_mapping(p, app.settings.user_name)).map(|(a, _)| a.remote_id.as_str())
+        })
         .collect();
     plan.unmanaged = unlinked
         .iter()

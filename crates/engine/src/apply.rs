@@ -62,7 +62,10 @@ impl Engine {
     pub async fn apply(&self, plans: Vec<AppPlan>) -> Result<ApplyReport, EngineError> {
         let ops: Vec<PlannedOp> = plans.iter().flat_map(|p| p.plan.ops.iter().cloned()).collect();
         if ops.is_empty() {
-            return Ok(ApplyReport { plan_id: None, apps: plans.iter().map(|p| AppOutcome { app: p.app.name.clone(), ..Default::default() }).collect() });
+            return Ok(ApplyReport {
+                plan_id: None,
+                apps: plans.iter().map(|p| AppOutcome { app: p.app.name.clone(), ..Default::default() }).collect(),
+            });
         }
         let summary = serde_json::json!({
             "apps": plans.iter().map(|p| serde_json::json!({"app": p.app.name, "ops": p.plan.ops.len()})).collect::<Vec<_>>(),
@@ -70,17 +73,21 @@ impl Engine {
         let plan_id = self.store.save_plan(self.tenant, &ops, &summary).await?;
         self.store.append_audit(self.tenant, "tenure", "plan.apply", &plan_id.to_string(), &summary).await?;
         let records = self.store.plan_operations(self.tenant, plan_id).await?;
-        let secrets: HashMap<AppId, _> = self.store.list_apps(self.tenant).await?.into_iter().map(|r| (r.app.id, r)).collect();
+        let secrets: HashMap<AppId, _> =
+            self.store.list_apps(self.tenant).await?.into_iter().map(|r| (r.app.id, r)).collect();
 
         let mut report = ApplyReport { plan_id: Some(plan_id), apps: Vec::new() };
         let mut running = tokio::task::JoinSet::new();
         for (index, app_plan) in plans.into_iter().enumerate() {
             report.apps.push(AppOutcome { app: app_plan.app.name.clone(), ..Default::default() });
-            let app_records: Vec<OperationRecord> = records.iter().filter(|r| r.op.app_id == app_plan.app.id).cloned().collect();
+            let app_records: Vec<OperationRecord> =
+                records.iter().filter(|r| r.op.app_id == app_plan.app.id).cloned().collect();
             if app_records.is_empty() {
                 continue;
             }
-            let record = secrets.get(&app_plan.app.id).ok_or_else(|| EngineError::NotFound(format!("app {}", app_plan.app.name)))?;
+            let record = secrets
+                .get(&app_plan.app.id)
+                .ok_or_else(|| EngineError::NotFound(format!("app {}", app_plan.app.name)))?;
             let stored = self.store.list_accounts(self.tenant, app_plan.app.id).await?;
             let context = Arc::new(AppContext {
                 engine: self.clone(),
@@ -148,15 +155,21 @@ impl AppContext {
         });
         let recorded = async {
             store.finish_operation(tenant, rec.id, status, error.as_deref(), remote_id.as_deref()).await?;
-            store.append_audit(tenant, "tenure", &format!("account.{}", rec.op.kind.name()), &rec.op.person, &detail).await
+            store
+                .append_audit(tenant, "tenure", &format!("account.{}", rec.op.kind.name()), &rec.op.person, &detail)
+                .await
         };
         if let Err(e) = recorded.await {
             tracing::error!(error = %e, op = %rec.id, "could not record an operation's outcome");
             return Err(format!("done in the app, but not recorded: {e}"));
         }
         match &result {
-            Ok(_) => tracing::info!(app = %self.app.name, person = %rec.op.person, op = rec.op.kind.name(), reason = %rec.op.reason, "applied"),
-            Err(e) => tracing::warn!(app = %self.app.name, person = %rec.op.person, op = rec.op.kind.name(), error = %e, "operation failed"),
+            Ok(_) => {
+                tracing::info!(app = %self.app.name, person = %rec.op.person, op = rec.op.kind.name(), reason = %rec.op.reason, "applied")
+            }
+            Err(e) => {
+                tracing::warn!(app = %self.app.name, person = %rec.op.person, op = rec.op.kind.name(), error = %e, "operation failed")
+            }
         }
         result.map(|_| ())
     }
@@ -173,22 +186,35 @@ impl AppContext {
                     Ok(account) => (account, AccountOrigin::Created),
                     // The account exists already (a retried create, or one made by hand): find it
                     // and link it rather than fail or create a second one.
-                    Err(e) if e.is_conflict() => self.find_existing(op.person_id, attributes).await?.ok_or_else(|| failed(e))?,
+                    Err(e) if e.is_conflict() => {
+                        self.find_existing(op.person_id, attributes).await?.ok_or_else(|| failed(e))?
+                    }
                     Err(e) => return Err(failed(e)),
                 };
                 let remote_id = account.remote_id.clone();
-                store.upsert_account(tenant, &stored_from(op.person_id, origin, self.app.id, &account)).await.map_err(stored_err)?;
+                store
+                    .upsert_account(tenant, &stored_from(op.person_id, origin, self.app.id, &account))
+                    .await
+                    .map_err(stored_err)?;
                 Ok(Some(remote_id))
             }
             OpKind::Link { remote_id, .. } => {
-                let account = self.observed.get(remote_id).ok_or_else(|| format!("account {remote_id} is no longer in the app"))?;
-                store.upsert_account(tenant, &stored_from(op.person_id, AccountOrigin::Matched, self.app.id, account)).await.map_err(stored_err)?;
+                let account = self
+                    .observed
+                    .get(remote_id)
+                    .ok_or_else(|| format!("account {remote_id} is no longer in the app"))?;
+                store
+                    .upsert_account(tenant, &stored_from(op.person_id, AccountOrigin::Matched, self.app.id, account))
+                    .await
+                    .map_err(stored_err)?;
                 Ok(Some(remote_id.clone()))
             }
             OpKind::Update { remote_id, changes } => {
                 self.client.update_user(remote_id, changes).await.map_err(failed)?;
                 let mut account = match (self.stored.get(remote_id), self.observed.get(remote_id)) {
-                    (Some(stored), Some(observed)) => StoredAccount { attributes: observed.attributes.clone(), ..stored.clone() },
+                    (Some(stored), Some(observed)) => {
+                        StoredAccount { attributes: observed.attributes.clone(), ..stored.clone() }
+                    }
                     (None, Some(observed)) => stored_from(op.person_id, AccountOrigin::Matched, self.app.id, observed),
                     (Some(stored), None) => stored.clone(),
                     (None, None) => return Err(format!("account {remote_id} is unknown")),
@@ -223,15 +249,25 @@ impl AppContext {
     /// After a 409 on create: the account Tenure would have created, found by externalId (then it
     /// is Tenure's own, from an earlier attempt) or by userName (then it is matched, never ours to
     /// delete).
-    async fn find_existing(&self, person: PersonId, attrs: &Attributes) -> Result<Option<(RemoteAccount, AccountOrigin)>, String> {
+    async fn find_existing(
+        &self,
+        person: PersonId,
+        attrs: &Attributes,
+    ) -> Result<Option<(RemoteAccount, AccountOrigin)>, String> {
         if let Some(external_id) = attrs.get(attributes::EXTERNAL_ID)
-            && let Some(found) = self.client.find_user(attributes::EXTERNAL_ID, external_id).await.map_err(|e| e.to_string())?
+            && let Some(found) =
+                self.client.find_user(attributes::EXTERNAL_ID, external_id).await.map_err(|e| e.to_string())?
         {
-            let origin = if found.external_id.as_deref() == Some(&person.to_string()) { AccountOrigin::Created } else { AccountOrigin::Matched };
+            let origin = if found.external_id.as_deref() == Some(&person.to_string()) {
+                AccountOrigin::Created
+            } else {
+                AccountOrigin::Matched
+            };
             return Ok(Some((found, origin)));
         }
         if let Some(user_name) = attrs.get(attributes::USER_NAME)
-            && let Some(found) = self.client.find_user(attributes::USER_NAME, user_name).await.map_err(|e| e.to_string())?
+            && let Some(found) =
+                self.client.find_user(attributes::USER_NAME, user_name).await.map_err(|e| e.to_string())?
         {
             return Ok(Some((found, AccountOrigin::Matched)));
         }

@@ -7,7 +7,7 @@ mod error;
 mod planning;
 mod sync;
 
-pub use apply::{ApplyReport, AppOutcome, OpFailure};
+pub use apply::{AppOutcome, ApplyReport, OpFailure};
 pub use error::EngineError;
 pub use planning::AppPlan;
 pub use sync::{CsvSourceConfig, SyncReport};

@@ -40,7 +40,9 @@ impl Engine {
         for (index, record) in selected.iter().enumerate() {
             let client = self.client(record)?;
             let name = record.app.name.clone();
-            reads.spawn(async move { (index, client.list_users().await.map_err(|source| EngineError::Connector { app: name, source })) });
+            reads.spawn(async move {
+                (index, client.list_users().await.map_err(|source| EngineError::Connector { app: name, source }))
+            });
         }
         let mut observed: Vec<Option<Vec<RemoteAccount>>> = vec![None; selected.len()];
         while let Some(joined) = reads.join_next().await {
@@ -52,7 +54,8 @@ impl Engine {
         for (record, accounts) in selected.into_iter().zip(observed) {
             let accounts = accounts.unwrap_or_default();
             let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
-            let links: Vec<_> = self.store.list_accounts(self.tenant, record.app.id).await?.into_iter().map(|a| a.link).collect();
+            let links: Vec<_> =
+                self.store.list_accounts(self.tenant, record.app.id).await?.into_iter().map(|a| a.link).collect();
             let state = AppState { app: &record.app, assignments: &assignments, links: &links, observed: &accounts };
             let plan = plan_app(&dir, &state, today);
             plans.push(AppPlan { app: record.app, plan, observed: accounts });

@@ -40,17 +40,27 @@ impl Engine {
                     tenure_sources::hr_csv::load_files(&config.file, config.groups_file.as_deref(), &config.mapping)
                 })
                 .await
-                .map_err(|e| EngineError::SourceConfig { source_name: name.clone(), reason: format!("reader crashed: {e}") })?
+                .map_err(|e| EngineError::SourceConfig {
+                    source_name: name.clone(),
+                    reason: format!("reader crashed: {e}"),
+                })?
                 .map_err(|error| EngineError::Source { source_name: name.clone(), error })?
             }
             other => {
-                return Err(EngineError::SourceConfig { source_name: name, reason: format!("unknown source kind {other}") });
+                return Err(EngineError::SourceConfig {
+                    source_name: name,
+                    reason: format!("unknown source kind {other}"),
+                });
             }
         };
         // The minimal source guard: an empty snapshot after a non-empty one is almost always a
         // broken export, and applying it would mark everyone as having left.
         if batch.people.is_empty() && source.last_count.is_some_and(|n| n > 0) {
-            return Err(EngineError::SourceGuard { source_name: name, got: 0, previous: source.last_count.unwrap_or(0) });
+            return Err(EngineError::SourceGuard {
+                source_name: name,
+                got: 0,
+                previous: source.last_count.unwrap_or(0),
+            });
         }
         let summary = self.store.apply_import(self.tenant, source.id, &batch).await?;
         self.store

@@ -45,11 +45,7 @@ pub struct SandboxOptions {
 impl SandboxOptions {
     /// Options with the profile's default (sandbox-scaled) rate limit.
     pub fn new(profile: Profile, token: impl Into<String>) -> Self {
-        Self {
-            profile,
-            token: token.into(),
-            rate_limit_per_sec: profile.default_rate_limit_per_sec(),
-        }
+        Self { profile, token: token.into(), rate_limit_per_sec: profile.default_rate_limit_per_sec() }
     }
 }
 
@@ -110,19 +106,13 @@ impl SandboxApp {
         if options.rate_limit_per_sec == Some(0) {
             return Err(SandboxError::ZeroRateLimit);
         }
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .map_err(SandboxError::Bind)?;
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.map_err(SandboxError::Bind)?;
         let addr = listener.local_addr().map_err(SandboxError::Bind)?;
         let base_url = format!("http://{addr}/scim/v2");
         let profile = options.profile;
-        let limiter = options.rate_limit_per_sec.map(|rate| {
-            Mutex::new(TokenBucket::new(
-                rate,
-                ratelimit::burst_for(rate),
-                Instant::now(),
-            ))
-        });
+        let limiter = options
+            .rate_limit_per_sec
+            .map(|rate| Mutex::new(TokenBucket::new(rate, ratelimit::burst_for(rate), Instant::now())));
         let shared = Arc::new(Shared {
             profile,
             token: options.token,
@@ -144,12 +134,7 @@ impl SandboxApp {
             }
         });
         tracing::debug!(app = profile.name(), %addr, "sandbox app listening");
-        Ok(SandboxApp {
-            shared,
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        Ok(SandboxApp { shared, addr, stop: Some(stop), task: Some(task) })
     }
 
     /// The SCIM base URL, e.g. `http://127.0.0.1:PORT/scim/v2`.
@@ -190,9 +175,7 @@ impl SandboxApp {
             let _ = stop.send(());
         }
         if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
-                .await
-                .is_err()
+            && tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await.is_err()
         {
             task.abort();
         }

@@ -4,9 +4,7 @@
 //! halfway leaves the stored user untouched (PATCH is atomic per RFC 7644 §3.5.2).
 
 use serde_json::{Map, Value};
-use tenure_scim::{
-    CompareOp, Filter, PatchOperation, PatchVerb, ScimError, ScimType, parse_filter,
-};
+use tenure_scim::{CompareOp, Filter, PatchOperation, PatchVerb, ScimError, ScimType, parse_filter};
 
 use crate::schema::{self, Attr, Container, Kind};
 
@@ -23,10 +21,7 @@ enum Target {
     },
 }
 
-pub(crate) fn apply(
-    user: &mut Map<String, Value>,
-    operations: &[PatchOperation],
-) -> Result<(), ScimError> {
+pub(crate) fn apply(user: &mut Map<String, Value>, operations: &[PatchOperation]) -> Result<(), ScimError> {
     for op in operations {
         apply_one(user, op)?;
     }
@@ -51,23 +46,15 @@ fn apply_one(user: &mut Map<String, Value>, op: &PatchOperation) -> Result<(), S
     };
     let Some(path) = op.path.as_deref() else {
         let Some(value) = value else {
-            return Err(ScimError::bad_request(
-                ScimType::NoTarget,
-                "remove needs a path",
-            ));
+            return Err(ScimError::bad_request(ScimType::NoTarget, "remove needs a path"));
         };
         let Value::Object(fields) = value else {
-            return Err(invalid_value(
-                "an operation without a path needs an object value",
-            ));
+            return Err(invalid_value("an operation without a path needs an object value"));
         };
         for (key, field) in fields {
             // IdPs echo these back in path-less replaces; they are not the client's to change
             // and RFC 7644 §3.5.2 lets the provider ignore them.
-            if ["schemas", "id", "meta"]
-                .iter()
-                .any(|k| k.eq_ignore_ascii_case(key))
-            {
+            if ["schemas", "id", "meta"].iter().any(|k| k.eq_ignore_ascii_case(key)) {
                 continue;
             }
             apply_target(user, op.op, parse_path(key)?, Some(field))?;
@@ -98,13 +85,8 @@ fn parse_path(path: &str) -> Result<Target, ScimError> {
             return parse_local(container, local, path);
         }
     }
-    if path
-        .get(..4)
-        .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
-    {
-        return Err(invalid_path(format!(
-            "path {path:?} uses a schema this app does not support"
-        )));
+    if path.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
+        return Err(invalid_path(format!("path {path:?} uses a schema this app does not support")));
     }
     parse_local(Container::Core, path, path)
 }
@@ -113,15 +95,10 @@ fn parse_local(container: Container, local: &str, full: &str) -> Result<Target, 
     let name_end = local.find(['[', '.']).unwrap_or(local.len());
     let (name, mut rest) = local.split_at(name_end);
     let Some(attr) = schema::find(container, name) else {
-        return Err(invalid_path(format!(
-            "path {full:?}: unknown attribute {name:?}"
-        )));
+        return Err(invalid_path(format!("path {full:?}: unknown attribute {name:?}")));
     };
     if attr.kind == Kind::ReadOnly {
-        return Err(ScimError::bad_request(
-            ScimType::Mutability,
-            format!("{} is read-only", attr.name),
-        ));
+        return Err(ScimError::bad_request(ScimType::Mutability, format!("{} is read-only", attr.name)));
     }
     let mut filter = None;
     if let Some(after_bracket) = rest.strip_prefix('[') {
@@ -129,13 +106,9 @@ fn parse_local(container: Container, local: &str, full: &str) -> Result<Target, 
             return Err(invalid_path(format!("path {full:?}: missing ']'")));
         };
         if attr.kind != Kind::MultiValued {
-            return Err(invalid_path(format!(
-                "path {full:?}: {} is not multi-valued",
-                attr.name
-            )));
+            return Err(invalid_path(format!("path {full:?}: {} is not multi-valued", attr.name)));
         }
-        let parsed = parse_filter(&after_bracket[..close])
-            .map_err(|e| invalid_path(format!("path {full:?}: {e}")))?;
+        let parsed = parse_filter(&after_bracket[..close]).map_err(|e| invalid_path(format!("path {full:?}: {e}")))?;
         filter = Some(parsed);
         rest = &after_bracket[close + 1..];
     }
@@ -148,19 +121,12 @@ fn parse_local(container: Container, local: &str, full: &str) -> Result<Target, 
             match schema::find_sub(attr, sub_name) {
                 Some(sub) => Some(sub),
                 None => {
-                    return Err(invalid_path(format!(
-                        "path {full:?}: unknown sub-attribute {sub_name:?}"
-                    )));
+                    return Err(invalid_path(format!("path {full:?}: unknown sub-attribute {sub_name:?}")));
                 }
             }
         }
     };
-    Ok(Target::Attr {
-        container,
-        attr,
-        filter,
-        sub,
-    })
+    Ok(Target::Attr { container, attr, filter, sub })
 }
 
 /// Index of the `]` closing a value filter, skipping any inside string literals.
@@ -200,25 +166,16 @@ fn apply_target(
                 }
                 Ok(())
             }
-            Some(_) => Err(invalid_value(format!(
-                "{} needs an object value",
-                container.urn()
-            ))),
+            Some(_) => Err(invalid_value(format!("{} needs an object value", container.urn()))),
         },
-        Target::Attr {
-            container: Container::Core,
-            attr,
-            filter,
-            sub,
-        } => apply_attr(user, verb, attr, filter.as_ref(), sub, value),
-        Target::Attr {
-            container: Container::Enterprise,
-            attr,
-            filter,
-            sub,
-        } => with_object(user, Container::Enterprise.urn(), |ext| {
-            apply_attr(ext, verb, attr, filter.as_ref(), sub, value)
-        }),
+        Target::Attr { container: Container::Core, attr, filter, sub } => {
+            apply_attr(user, verb, attr, filter.as_ref(), sub, value)
+        }
+        Target::Attr { container: Container::Enterprise, attr, filter, sub } => {
+            with_object(user, Container::Enterprise.urn(), |ext| {
+                apply_attr(ext, verb, attr, filter.as_ref(), sub, value)
+            })
+        }
     }
 }
 
@@ -231,10 +188,7 @@ fn apply_attr(
     value: Option<&Value>,
 ) -> Result<(), ScimError> {
     match attr.kind {
-        Kind::ReadOnly => Err(ScimError::bad_request(
-            ScimType::Mutability,
-            format!("{} is read-only", attr.name),
-        )),
+        Kind::ReadOnly => Err(ScimError::bad_request(ScimType::Mutability, format!("{} is read-only", attr.name))),
         Kind::Simple => {
             match value {
                 None => drop(take_ci(obj, attr.name)),
@@ -257,14 +211,9 @@ fn apply_attr(
             }
             // RFC 7644 §3.5.2.3: sub-attributes not in the value are left unchanged.
             (None, Some(Value::Object(fields))) => merge_subs(attr, inner, fields),
-            (None, Some(_)) => Err(invalid_value(format!(
-                "{} needs an object value",
-                attr.name
-            ))),
+            (None, Some(_)) => Err(invalid_value(format!("{} needs an object value", attr.name))),
         }),
-        Kind::MultiValued => with_array(obj, attr.name, |items| {
-            multi(items, verb, attr, filter, sub, value)
-        }),
+        Kind::MultiValued => with_array(obj, attr.name, |items| multi(items, verb, attr, filter, sub, value)),
     }
 }
 
@@ -308,12 +257,8 @@ fn multi(
             }
         };
     };
-    let mut matching: Vec<usize> = items
-        .iter()
-        .enumerate()
-        .filter(|(_, item)| filter.matches(item))
-        .map(|(i, _)| i)
-        .collect();
+    let mut matching: Vec<usize> =
+        items.iter().enumerate().filter(|(_, item)| filter.matches(item)).map(|(i, _)| i).collect();
     let Some(value) = value else {
         match sub {
             None => {
@@ -339,10 +284,7 @@ fn multi(
         // the vendors accept it; so when the filter pins down the new element, create it.
         let mut seed = Map::new();
         if !seed_from_filter(attr, filter, &mut seed) {
-            return Err(ScimError::bad_request(
-                ScimType::NoTarget,
-                format!("no {} value matches {filter}", attr.name),
-            ));
+            return Err(ScimError::bad_request(ScimType::NoTarget, format!("no {} value matches {filter}", attr.name)));
         }
         items.push(Value::Object(seed));
         matching.push(items.len() - 1);
@@ -366,32 +308,19 @@ fn elements(attr: &Attr, value: &Value) -> Result<Vec<Value>, ScimError> {
         Value::Array(items) => items.clone(),
         Value::Object(_) => vec![value.clone()],
         _ => {
-            return Err(invalid_value(format!(
-                "{} needs an array of objects",
-                attr.name
-            )));
+            return Err(invalid_value(format!("{} needs an array of objects", attr.name)));
         }
     };
     if items.iter().any(|item| !item.is_object()) {
-        return Err(invalid_value(format!(
-            "{} needs an array of objects",
-            attr.name
-        )));
+        return Err(invalid_value(format!("{} needs an array of objects", attr.name)));
     }
     Ok(items)
 }
 
-fn merge_subs(
-    attr: &Attr,
-    target: &mut Map<String, Value>,
-    fields: &Map<String, Value>,
-) -> Result<(), ScimError> {
+fn merge_subs(attr: &Attr, target: &mut Map<String, Value>, fields: &Map<String, Value>) -> Result<(), ScimError> {
     for (key, v) in fields {
         let Some(sub) = schema::find_sub(attr, key) else {
-            return Err(invalid_value(format!(
-                "{} has no sub-attribute {key:?}",
-                attr.name
-            )));
+            return Err(invalid_value(format!("{} has no sub-attribute {key:?}", attr.name)));
         };
         if v.is_null() {
             take_ci(target, sub);
@@ -407,17 +336,15 @@ fn merge_subs(
 fn seed_from_filter(attr: &Attr, filter: &Filter, seed: &mut Map<String, Value>) -> bool {
     match filter {
         Filter::And(a, b) => seed_from_filter(attr, a, seed) && seed_from_filter(attr, b, seed),
-        Filter::Compare {
-            path,
-            op: CompareOp::Eq,
-            value,
-        } if path.urn.is_none() && path.sub.is_none() => match schema::find_sub(attr, &path.name) {
-            Some(sub) => {
-                seed.insert(sub.to_owned(), value.clone());
-                true
+        Filter::Compare { path, op: CompareOp::Eq, value } if path.urn.is_none() && path.sub.is_none() => {
+            match schema::find_sub(attr, &path.name) {
+                Some(sub) => {
+                    seed.insert(sub.to_owned(), value.clone());
+                    true
+                }
+                None => false,
             }
-            None => false,
-        },
+        }
         _ => false,
     }
 }
@@ -436,11 +363,7 @@ fn set_ci(obj: &mut Map<String, Value>, name: &str, value: Value) {
 }
 
 /// Runs `f` on the complex attribute `name` (created when absent) and drops it if left empty.
-fn with_object<R>(
-    obj: &mut Map<String, Value>,
-    name: &str,
-    f: impl FnOnce(&mut Map<String, Value>) -> R,
-) -> R {
+fn with_object<R>(obj: &mut Map<String, Value>, name: &str, f: impl FnOnce(&mut Map<String, Value>) -> R) -> R {
     let mut inner = match take_ci(obj, name) {
         Some(Value::Object(inner)) => inner,
         _ => Map::new(),
@@ -453,11 +376,7 @@ fn with_object<R>(
 }
 
 /// Runs `f` on the multi-valued attribute `name` (created when absent) and drops it if left empty.
-fn with_array<R>(
-    obj: &mut Map<String, Value>,
-    name: &str,
-    f: impl FnOnce(&mut Vec<Value>) -> R,
-) -> R {
+fn with_array<R>(obj: &mut Map<String, Value>, name: &str, f: impl FnOnce(&mut Vec<Value>) -> R) -> R {
     let mut items = match take_ci(obj, name) {
         Some(Value::Array(items)) => items,
         Some(single @ Value::Object(_)) => vec![single],
@@ -550,10 +469,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(u["emails"].as_array().unwrap().len(), 2);
-        assert_eq!(
-            u["phoneNumbers"],
-            json!([{"type": "mobile", "value": "+1 555"}])
-        );
+        assert_eq!(u["phoneNumbers"], json!([{"type": "mobile", "value": "+1 555"}]));
         assert_eq!(u["nickName"], "annie");
     }
 
@@ -579,65 +495,27 @@ mod tests {
     #[test]
     fn rejects_bad_paths_and_values() {
         let cases = [
-            (
-                json!({"op": "replace", "path": "shoeSize", "value": 9}),
-                ScimType::InvalidPath,
-            ),
-            (
-                json!({"op": "replace", "path": "name.nickname", "value": "x"}),
-                ScimType::InvalidPath,
-            ),
-            (
-                json!({"op": "replace", "path": "title[type eq \"x\"]", "value": "x"}),
-                ScimType::InvalidPath,
-            ),
-            (
-                json!({"op": "replace", "path": "emails[type eq", "value": "x"}),
-                ScimType::InvalidPath,
-            ),
-            (
-                json!({"op": "replace", "path": "emails[type zz \"w\"]", "value": "x"}),
-                ScimType::InvalidPath,
-            ),
-            (
-                json!({"op": "replace", "path": "emails[type eq \"w\"]x", "value": "x"}),
-                ScimType::InvalidPath,
-            ),
-            (
-                json!({"op": "replace", "path": "urn:x:vendor:seat", "value": "x"}),
-                ScimType::InvalidPath,
-            ),
+            (json!({"op": "replace", "path": "shoeSize", "value": 9}), ScimType::InvalidPath),
+            (json!({"op": "replace", "path": "name.nickname", "value": "x"}), ScimType::InvalidPath),
+            (json!({"op": "replace", "path": "title[type eq \"x\"]", "value": "x"}), ScimType::InvalidPath),
+            (json!({"op": "replace", "path": "emails[type eq", "value": "x"}), ScimType::InvalidPath),
+            (json!({"op": "replace", "path": "emails[type zz \"w\"]", "value": "x"}), ScimType::InvalidPath),
+            (json!({"op": "replace", "path": "emails[type eq \"w\"]x", "value": "x"}), ScimType::InvalidPath),
+            (json!({"op": "replace", "path": "urn:x:vendor:seat", "value": "x"}), ScimType::InvalidPath),
             (
                 json!({"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User", "value": {}}),
                 ScimType::InvalidPath,
             ),
-            (
-                json!({"op": "replace", "path": "id", "value": "x"}),
-                ScimType::Mutability,
-            ),
+            (json!({"op": "replace", "path": "id", "value": "x"}), ScimType::Mutability),
             (json!({"op": "remove"}), ScimType::NoTarget),
-            (
-                json!({"op": "replace", "path": "title"}),
-                ScimType::InvalidValue,
-            ),
-            (
-                json!({"op": "replace", "value": "x"}),
-                ScimType::InvalidValue,
-            ),
-            (
-                json!({"op": "add", "path": "emails", "value": ["x"]}),
-                ScimType::InvalidValue,
-            ),
-            (
-                json!({"op": "replace", "path": "emails[value co \"zzz\"].value", "value": "y"}),
-                ScimType::NoTarget,
-            ),
+            (json!({"op": "replace", "path": "title"}), ScimType::InvalidValue),
+            (json!({"op": "replace", "value": "x"}), ScimType::InvalidValue),
+            (json!({"op": "add", "path": "emails", "value": ["x"]}), ScimType::InvalidValue),
+            (json!({"op": "replace", "path": "emails[value co \"zzz\"].value", "value": "y"}), ScimType::NoTarget),
         ];
         for (op, expected) in cases {
             let mut u = user();
-            let Err(err) = patch(&mut u, json!([op.clone()])) else {
-                panic!("{op} was accepted")
-            };
+            let Err(err) = patch(&mut u, json!([op.clone()])) else { panic!("{op} was accepted") };
             assert_eq!(err.scim_type, Some(expected), "{op}");
             assert_eq!(err.status, 400);
         }

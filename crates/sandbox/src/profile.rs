@@ -119,10 +119,7 @@ impl Profile {
     /// Vendor-specific rules on `userName`, beyond "present and unique".
     pub fn validate_user_name(&self, user_name: &str) -> Result<(), ScimError> {
         if user_name.trim().is_empty() {
-            return Err(ScimError::bad_request(
-                ScimType::InvalidValue,
-                "userName must not be empty",
-            ));
+            return Err(ScimError::bad_request(ScimType::InvalidValue, "userName must not be empty"));
         }
         match self {
             // Slack usernames (the "handle") are at most 21 characters of lowercase letters,
@@ -133,14 +130,10 @@ impl Profile {
                 if user_name.chars().count() > SLACK_USERNAME_MAX {
                     return Err(ScimError::bad_request(
                         ScimType::InvalidValue,
-                        format!(
-                            "long_username: userName {user_name:?} is longer than {SLACK_USERNAME_MAX} characters"
-                        ),
+                        format!("long_username: userName {user_name:?} is longer than {SLACK_USERNAME_MAX} characters"),
                     ));
                 }
-                let allowed = |c: char| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_')
-                };
+                let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_');
                 if !user_name.chars().all(allowed) {
                     return Err(ScimError::bad_request(
                         ScimType::InvalidValue,
@@ -174,8 +167,7 @@ impl FromStr for Profile {
         Self::all()
             .into_iter()
             .find(|p| {
-                p.name().eq_ignore_ascii_case(wanted)
-                    || (wanted.eq_ignore_ascii_case("atlassian") && *p == Self::Jira)
+                p.name().eq_ignore_ascii_case(wanted) || (wanted.eq_ignore_ascii_case("atlassian") && *p == Self::Jira)
             })
             .ok_or_else(|| UnknownProfile(s.to_owned()))
     }
@@ -206,11 +198,7 @@ mod tests {
         for bad in ["Ann", "ann@example.com", "ann lee", "", "änn"] {
             assert!(slack.validate_user_name(bad).is_err(), "{bad}");
         }
-        assert!(
-            Profile::Notion
-                .validate_user_name("Ann.Lee@Example.com")
-                .is_ok()
-        );
+        assert!(Profile::Notion.validate_user_name("Ann.Lee@Example.com").is_ok());
         assert!(Profile::Jira.validate_user_name(" ").is_err());
     }
 

@@ -15,12 +15,7 @@ impl TokenBucket {
     /// Starts full so the first burst of a run is never throttled.
     pub(crate) fn new(rate_per_sec: u32, burst: u32, now: Instant) -> Self {
         let burst = f64::from(burst.max(1));
-        Self {
-            rate_per_sec: f64::from(rate_per_sec.max(1)),
-            burst,
-            tokens: burst,
-            last: now,
-        }
+        Self { rate_per_sec: f64::from(rate_per_sec.max(1)), burst, tokens: burst, last: now }
     }
 
     /// Takes one token, or says how long until one is available.
@@ -32,9 +27,7 @@ impl TokenBucket {
             self.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - self.tokens) / self.rate_per_sec,
-            ))
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate_per_sec))
         }
     }
 }

@@ -25,17 +25,8 @@ type AppState = State<Arc<Shared>>;
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/scim/v2/Users", get(list_users).post(create_user))
-        .route(
-            "/scim/v2/Users/{id}",
-            get(get_user)
-                .put(replace_user)
-                .patch(patch_user)
-                .delete(delete_user),
-        )
-        .route(
-            "/scim/v2/ServiceProviderConfig",
-            get(service_provider_config),
-        )
+        .route("/scim/v2/Users/{id}", get(get_user).put(replace_user).patch(patch_user).delete(delete_user))
+        .route("/scim/v2/ServiceProviderConfig", get(service_provider_config))
         .route("/scim/v2/ResourceTypes", get(resource_types))
         .route("/scim/v2/ResourceTypes/{name}", get(resource_type))
         .route("/scim/v2/Schemas", get(schemas))
@@ -57,8 +48,7 @@ impl From<ScimError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         scim_json(status, &self.0)
     }
 }
@@ -67,15 +57,9 @@ type ApiResult = Result<Response, ApiError>;
 
 fn scim_json(status: StatusCode, body: &impl Serialize) -> Response {
     match serde_json::to_vec(body) {
-        Ok(bytes) => (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(SCIM_MEDIA_TYPE),
-            )],
-            bytes,
-        )
-            .into_response(),
+        Ok(bytes) => {
+            (status, [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_MEDIA_TYPE))], bytes).into_response()
+        }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
@@ -83,17 +67,10 @@ fn scim_json(status: StatusCode, body: &impl Serialize) -> Response {
 async fn gate(State(shared): AppState, request: Request, next: Next) -> Response {
     shared.requests.fetch_add(1, Ordering::Relaxed);
     if let Err(challenge) = check_bearer(request.headers(), &shared.token) {
-        let mut response = ApiError(ScimError::new(
-            401,
-            None,
-            "a valid bearer token is required",
-        ))
-        .into_response();
+        let mut response = ApiError(ScimError::new(401, None, "a valid bearer token is required")).into_response();
         let realm = format!("Bearer realm=\"{}\"{challenge}", shared.profile.name());
         if let Ok(value) = HeaderValue::from_str(&realm) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }
         return response;
     }
@@ -102,16 +79,10 @@ async fn gate(State(shared): AppState, request: Request, next: Next) -> Response
         if let Err(wait) = verdict {
             shared.throttled.fetch_add(1, Ordering::Relaxed);
             let secs = retry_after_secs(wait);
-            tracing::debug!(
-                app = shared.profile.name(),
-                retry_after = secs,
-                "sandbox throttled a request"
-            );
+            tracing::debug!(app = shared.profile.name(), retry_after = secs, "sandbox throttled a request");
             let detail = format!("rate limited: too many requests, retry after {secs} second(s)");
             let mut response = ApiError(ScimError::new(429, None, detail)).into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
             return response;
         }
     }
@@ -146,41 +117,28 @@ fn rejection(status: StatusCode, text: String) -> ApiError {
 }
 
 fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(id)| id)
-        .map_err(|r| rejection(r.status(), r.body_text()))
+    path.map(|Path(id)| id).map_err(|r| rejection(r.status(), r.body_text()))
 }
 
 /// The body as JSON. Both `application/scim+json` (RFC 7644 §3.1) and plain
 /// `application/json` are accepted because IdPs send either; a missing type is tolerated.
 fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
-        let media = content_type
-            .to_str()
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let media = content_type.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if media != "application/json" && media != SCIM_MEDIA_TYPE {
             return Err(ApiError(ScimError::new(
                 415,
                 None,
-                format!(
-                    "unsupported content type {media:?}; use {SCIM_MEDIA_TYPE} or application/json"
-                ),
+                format!("unsupported content type {media:?}; use {SCIM_MEDIA_TYPE} or application/json"),
             )));
         }
     }
     let bytes = body.map_err(|r| rejection(r.status(), r.body_text()))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(
-            ScimError::bad_request(ScimType::InvalidSyntax, "the request body is empty").into(),
-        );
+        return Err(ScimError::bad_request(ScimType::InvalidSyntax, "the request body is empty").into());
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        ScimError::bad_request(ScimType::InvalidSyntax, format!("malformed JSON: {e}")).into()
-    })
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ScimError::bad_request(ScimType::InvalidSyntax, format!("malformed JSON: {e}")).into())
 }
 
 struct ListParams {
@@ -190,50 +148,30 @@ struct ListParams {
 }
 
 fn list_params(pairs: &[(String, String)], max_page: usize) -> Result<ListParams, ScimError> {
-    let param = |name: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim())
-    };
+    let param = |name: &str| pairs.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim());
     let number = |name: &str| -> Result<Option<i64>, ScimError> {
         param(name)
             .map(|raw| {
                 raw.parse::<i64>().map_err(|_| {
-                    ScimError::bad_request(
-                        ScimType::InvalidValue,
-                        format!("{name} must be an integer, got {raw:?}"),
-                    )
+                    ScimError::bad_request(ScimType::InvalidValue, format!("{name} must be an integer, got {raw:?}"))
                 })
             })
             .transpose()
     };
     let filter = match param("filter") {
         None | Some("") => None,
-        Some(text) => Some(
-            parse_filter(text)
-                .map_err(|e| ScimError::bad_request(ScimType::InvalidFilter, e.to_string()))?,
-        ),
+        Some(text) => {
+            Some(parse_filter(text).map_err(|e| ScimError::bad_request(ScimType::InvalidFilter, e.to_string()))?)
+        }
     };
     // RFC 7644 §3.4.2.4: a startIndex below 1 means 1 and a negative count means 0.
-    let start_index =
-        usize::try_from(number("startIndex")?.unwrap_or(1).max(1)).unwrap_or(usize::MAX);
-    let count = number("count")?
-        .map(|c| usize::try_from(c.max(0)).unwrap_or(usize::MAX))
-        .unwrap_or(max_page)
-        .min(max_page);
-    Ok(ListParams {
-        filter,
-        start_index,
-        count,
-    })
+    let start_index = usize::try_from(number("startIndex")?.unwrap_or(1).max(1)).unwrap_or(usize::MAX);
+    let count =
+        number("count")?.map(|c| usize::try_from(c.max(0)).unwrap_or(usize::MAX)).unwrap_or(max_page).min(max_page);
+    Ok(ListParams { filter, start_index, count })
 }
 
-async fn list_users(
-    State(shared): AppState,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> ApiResult {
+async fn list_users(State(shared): AppState, query: Result<Query<Vec<(String, String)>>, QueryRejection>) -> ApiResult {
     let Query(pairs) = query.map_err(|r| rejection(r.status(), r.body_text()))?;
     let params = list_params(&pairs, shared.profile.max_page_size())?;
     let page = lock(&shared.store).list(params.filter.as_ref(), params.start_index, params.count);
@@ -246,18 +184,11 @@ async fn get_user(State(shared): AppState, id: Result<Path<String>, PathRejectio
     Ok(scim_json(StatusCode::OK, &user))
 }
 
-async fn create_user(
-    State(shared): AppState,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult {
+async fn create_user(State(shared): AppState, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult {
     let body = json_body(&headers, body)?;
     let user = lock(&shared.store).create(body)?;
     let mut response = scim_json(StatusCode::CREATED, &user);
-    if let Some(location) = user["meta"]["location"]
-        .as_str()
-        .and_then(|l| HeaderValue::from_str(l).ok())
-    {
+    if let Some(location) = user["meta"]["location"].as_str().and_then(|l| HeaderValue::from_str(l).ok()) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
@@ -283,20 +214,13 @@ async fn patch_user(
 ) -> ApiResult {
     let id = path_id(id)?;
     let body = json_body(&headers, body)?;
-    let patch: PatchOp = serde_json::from_value(body).map_err(|e| {
-        ScimError::bad_request(
-            ScimType::InvalidSyntax,
-            format!("not a PatchOp message: {e}"),
-        )
-    })?;
+    let patch: PatchOp = serde_json::from_value(body)
+        .map_err(|e| ScimError::bad_request(ScimType::InvalidSyntax, format!("not a PatchOp message: {e}")))?;
     let user = lock(&shared.store).patch(&id, &patch.operations)?;
     Ok(scim_json(StatusCode::OK, &user))
 }
 
-async fn delete_user(
-    State(shared): AppState,
-    id: Result<Path<String>, PathRejection>,
-) -> ApiResult {
+async fn delete_user(State(shared): AppState, id: Result<Path<String>, PathRejection>) -> ApiResult {
     let id = path_id(id)?;
     lock(&shared.store).delete(&id)?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -304,71 +228,42 @@ async fn delete_user(
 
 async fn service_provider_config(State(shared): AppState) -> Response {
     let profile = shared.profile;
-    let doc = schema::service_provider_config(
-        &shared.base_url,
-        profile.documentation_uri(),
-        profile.max_page_size(),
-    );
+    let doc = schema::service_provider_config(&shared.base_url, profile.documentation_uri(), profile.max_page_size());
     scim_json(StatusCode::OK, &doc)
 }
 
 async fn resource_types(State(shared): AppState) -> Response {
-    scim_json(
-        StatusCode::OK,
-        &ListResponse::new(1, 1, vec![schema::resource_type_doc(&shared.base_url)]),
-    )
+    scim_json(StatusCode::OK, &ListResponse::new(1, 1, vec![schema::resource_type_doc(&shared.base_url)]))
 }
 
-async fn resource_type(
-    State(shared): AppState,
-    name: Result<Path<String>, PathRejection>,
-) -> ApiResult {
+async fn resource_type(State(shared): AppState, name: Result<Path<String>, PathRejection>) -> ApiResult {
     let name = path_id(name)?;
     if name != "User" {
         return Err(ScimError::not_found(format!("no resource type {name}")).into());
     }
-    Ok(scim_json(
-        StatusCode::OK,
-        &schema::resource_type_doc(&shared.base_url),
-    ))
+    Ok(scim_json(StatusCode::OK, &schema::resource_type_doc(&shared.base_url)))
 }
 
 async fn schemas(State(shared): AppState) -> Response {
     let docs = schema::schemas_docs(&shared.base_url);
-    scim_json(
-        StatusCode::OK,
-        &ListResponse::new(docs.len() as u64, 1, docs),
-    )
+    scim_json(StatusCode::OK, &ListResponse::new(docs.len() as u64, 1, docs))
 }
 
-async fn schema_by_urn(
-    State(shared): AppState,
-    urn: Result<Path<String>, PathRejection>,
-) -> ApiResult {
+async fn schema_by_urn(State(shared): AppState, urn: Result<Path<String>, PathRejection>) -> ApiResult {
     let urn = path_id(urn)?;
     schema::schemas_docs(&shared.base_url)
         .into_iter()
-        .find(|doc| {
-            doc["id"]
-                .as_str()
-                .is_some_and(|id| id.eq_ignore_ascii_case(&urn))
-        })
+        .find(|doc| doc["id"].as_str().is_some_and(|id| id.eq_ignore_ascii_case(&urn)))
         .map(|doc| scim_json(StatusCode::OK, &doc))
         .ok_or_else(|| ScimError::not_found(format!("no schema {urn}")).into())
 }
 
 async fn not_found() -> ApiError {
-    ApiError(ScimError::not_found(
-        "no such endpoint; this app serves /scim/v2/Users",
-    ))
+    ApiError(ScimError::not_found("no such endpoint; this app serves /scim/v2/Users"))
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError(ScimError::new(
-        405,
-        None,
-        "method not allowed on this endpoint",
-    ))
+    ApiError(ScimError::new(405, None, "method not allowed on this endpoint"))
 }
 
 #[cfg(test)]
@@ -376,9 +271,7 @@ mod tests {
     use super::*;
 
     fn pairs(raw: &[(&str, &str)]) -> Vec<(String, String)> {
-        raw.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        raw.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -392,9 +285,7 @@ mod tests {
         assert!(p.filter.is_none());
         let err = list_params(&pairs(&[("count", "ten")]), 100).err().unwrap();
         assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
-        let err = list_params(&pairs(&[("filter", "userName zz 1")]), 100)
-            .err()
-            .unwrap();
+        let err = list_params(&pairs(&[("filter", "userName zz 1")]), 100).err().unwrap();
         assert_eq!(err.scim_type, Some(ScimType::InvalidFilter));
     }
 
@@ -402,10 +293,7 @@ mod tests {
     fn bearer_check_is_strict_about_the_token_but_not_the_scheme_case() {
         let mut h = HeaderMap::new();
         assert_eq!(check_bearer(&h, "t0k"), Err(""));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("bearer t0k"),
-        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer t0k"));
         assert!(check_bearer(&h, "t0k").is_ok());
         for bad in ["Bearer t0", "Basic t0k", "Bearer", "t0k"] {
             h.insert(header::AUTHORIZATION, HeaderValue::from_static(bad));

@@ -37,55 +37,21 @@ pub(crate) struct Attr {
 }
 
 const fn simple(name: &'static str, ty: &'static str) -> Attr {
-    Attr {
-        name,
-        kind: Kind::Simple,
-        ty,
-        subs: &[],
-    }
+    Attr { name, kind: Kind::Simple, ty, subs: &[] }
 }
 
-const NAME_SUBS: &[&str] = &[
-    "formatted",
-    "familyName",
-    "givenName",
-    "middleName",
-    "honorificPrefix",
-    "honorificSuffix",
-];
+const NAME_SUBS: &[&str] =
+    &["formatted", "familyName", "givenName", "middleName", "honorificPrefix", "honorificSuffix"];
 const CONTACT_SUBS: &[&str] = &["value", "display", "type", "primary"];
-const ADDRESS_SUBS: &[&str] = &[
-    "formatted",
-    "streetAddress",
-    "locality",
-    "region",
-    "postalCode",
-    "country",
-    "type",
-    "primary",
-];
+const ADDRESS_SUBS: &[&str] =
+    &["formatted", "streetAddress", "locality", "region", "postalCode", "country", "type", "primary"];
 
 pub(crate) const CORE: &[Attr] = &[
-    Attr {
-        name: "id",
-        kind: Kind::ReadOnly,
-        ty: "string",
-        subs: &[],
-    },
-    Attr {
-        name: "meta",
-        kind: Kind::ReadOnly,
-        ty: "complex",
-        subs: &[],
-    },
+    Attr { name: "id", kind: Kind::ReadOnly, ty: "string", subs: &[] },
+    Attr { name: "meta", kind: Kind::ReadOnly, ty: "complex", subs: &[] },
     simple("externalId", "string"),
     simple("userName", "string"),
-    Attr {
-        name: "name",
-        kind: Kind::Complex,
-        ty: "complex",
-        subs: NAME_SUBS,
-    },
+    Attr { name: "name", kind: Kind::Complex, ty: "complex", subs: NAME_SUBS },
     simple("displayName", "string"),
     simple("nickName", "string"),
     simple("profileUrl", "reference"),
@@ -95,24 +61,9 @@ pub(crate) const CORE: &[Attr] = &[
     simple("locale", "string"),
     simple("timezone", "string"),
     simple("active", "boolean"),
-    Attr {
-        name: "emails",
-        kind: Kind::MultiValued,
-        ty: "complex",
-        subs: CONTACT_SUBS,
-    },
-    Attr {
-        name: "phoneNumbers",
-        kind: Kind::MultiValued,
-        ty: "complex",
-        subs: CONTACT_SUBS,
-    },
-    Attr {
-        name: "addresses",
-        kind: Kind::MultiValued,
-        ty: "complex",
-        subs: ADDRESS_SUBS,
-    },
+    Attr { name: "emails", kind: Kind::MultiValued, ty: "complex", subs: CONTACT_SUBS },
+    Attr { name: "phoneNumbers", kind: Kind::MultiValued, ty: "complex", subs: CONTACT_SUBS },
+    Attr { name: "addresses", kind: Kind::MultiValued, ty: "complex", subs: ADDRESS_SUBS },
 ];
 
 pub(crate) const ENTERPRISE: &[Attr] = &[
@@ -121,12 +72,7 @@ pub(crate) const ENTERPRISE: &[Attr] = &[
     simple("organization", "string"),
     simple("division", "string"),
     simple("department", "string"),
-    Attr {
-        name: "manager",
-        kind: Kind::Complex,
-        ty: "complex",
-        subs: &["value", "$ref", "displayName"],
-    },
+    Attr { name: "manager", kind: Kind::Complex, ty: "complex", subs: &["value", "$ref", "displayName"] },
 ];
 
 pub(crate) fn attrs(container: Container) -> &'static [Attr] {
@@ -138,16 +84,11 @@ pub(crate) fn attrs(container: Container) -> &'static [Attr] {
 
 /// Attribute names are case-insensitive (RFC 7643 §2.1).
 pub(crate) fn find(container: Container, name: &str) -> Option<&'static Attr> {
-    attrs(container)
-        .iter()
-        .find(|a| a.name.eq_ignore_ascii_case(name))
+    attrs(container).iter().find(|a| a.name.eq_ignore_ascii_case(name))
 }
 
 pub(crate) fn find_sub(attr: &Attr, name: &str) -> Option<&'static str> {
-    attr.subs
-        .iter()
-        .copied()
-        .find(|s| s.eq_ignore_ascii_case(name))
+    attr.subs.iter().copied().find(|s| s.eq_ignore_ascii_case(name))
 }
 
 fn sub_type(sub: &str) -> &'static str {
@@ -202,10 +143,7 @@ fn schema_doc(container: Container, base_url: &str) -> Value {
 }
 
 pub(crate) fn schemas_docs(base_url: &str) -> Vec<Value> {
-    vec![
-        schema_doc(Container::Core, base_url),
-        schema_doc(Container::Enterprise, base_url),
-    ]
+    vec![schema_doc(Container::Core, base_url), schema_doc(Container::Enterprise, base_url)]
 }
 
 pub(crate) fn resource_type_doc(base_url: &str) -> Value {
@@ -221,11 +159,7 @@ pub(crate) fn resource_type_doc(base_url: &str) -> Value {
     })
 }
 
-pub(crate) fn service_provider_config(
-    base_url: &str,
-    documentation_uri: &str,
-    max_results: usize,
-) -> Value {
+pub(crate) fn service_provider_config(base_url: &str, documentation_uri: &str, max_results: usize) -> Value {
     json!({
         "schemas": [schemas::SERVICE_PROVIDER_CONFIG],
         "documentationUri": documentation_uri,
@@ -265,11 +199,7 @@ mod tests {
         let docs = schemas_docs("http://x/scim/v2");
         assert_eq!(docs[0]["id"], schemas::USER);
         let attrs = docs[0]["attributes"].as_array().unwrap();
-        assert!(
-            attrs
-                .iter()
-                .any(|a| a["name"] == "emails" && a["multiValued"] == true)
-        );
+        assert!(attrs.iter().any(|a| a["name"] == "emails" && a["multiValued"] == true));
         assert_eq!(docs[1]["id"], schemas::ENTERPRISE_USER);
     }
 }

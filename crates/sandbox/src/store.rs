@@ -33,33 +33,19 @@ fn not_found(id: &str) -> ScimError {
 /// Checks a request body is a User before it is allowed near the store.
 fn parse_user(body: Value) -> Result<ScimUser, ScimError> {
     let Value::Object(fields) = &body else {
-        return Err(ScimError::bad_request(
-            ScimType::InvalidSyntax,
-            "the request body must be a JSON object",
-        ));
+        return Err(ScimError::bad_request(ScimType::InvalidSyntax, "the request body must be a JSON object"));
     };
-    match fields
-        .iter()
-        .find(|(k, _)| k.as_str() == "userName")
-        .map(|(_, v)| v)
-    {
+    match fields.iter().find(|(k, _)| k.as_str() == "userName").map(|(_, v)| v) {
         None | Some(Value::Null) => {
-            return Err(ScimError::bad_request(
-                ScimType::InvalidValue,
-                "userName is required",
-            ));
+            return Err(ScimError::bad_request(ScimType::InvalidValue, "userName is required"));
         }
         Some(Value::String(_)) => {}
         Some(_) => {
-            return Err(ScimError::bad_request(
-                ScimType::InvalidValue,
-                "userName must be a string",
-            ));
+            return Err(ScimError::bad_request(ScimType::InvalidValue, "userName must be a string"));
         }
     }
-    let mut user: ScimUser = serde_json::from_value(body).map_err(|e| {
-        ScimError::bad_request(ScimType::InvalidValue, format!("not a valid User: {e}"))
-    })?;
+    let mut user: ScimUser = serde_json::from_value(body)
+        .map_err(|e| ScimError::bad_request(ScimType::InvalidValue, format!("not a valid User: {e}")))?;
     // id and meta are assigned by the service provider (RFC 7643 §3.1); whatever the client
     // sent is ignored.
     user.id = None;
@@ -69,11 +55,7 @@ fn parse_user(body: Value) -> Result<ScimUser, ScimError> {
 
 impl Store {
     pub(crate) fn new(profile: Profile, base_url: String) -> Self {
-        Self {
-            profile,
-            base_url,
-            records: Vec::new(),
-        }
+        Self { profile, base_url, records: Vec::new() }
     }
 
     pub(crate) fn snapshot(&self) -> Vec<ScimUser> {
@@ -81,10 +63,7 @@ impl Store {
     }
 
     fn position(&self, id: &str) -> Result<usize, ScimError> {
-        self.records
-            .iter()
-            .position(|r| r.user.id.as_deref() == Some(id))
-            .ok_or_else(|| not_found(id))
+        self.records.iter().position(|r| r.user.id.as_deref() == Some(id)).ok_or_else(|| not_found(id))
     }
 
     pub(crate) fn get(&self, id: &str) -> Result<Value, ScimError> {
@@ -93,23 +72,11 @@ impl Store {
     }
 
     /// `start_index` is 1-based, as in RFC 7644 §3.4.2.4.
-    pub(crate) fn list(
-        &self,
-        filter: Option<&Filter>,
-        start_index: usize,
-        count: usize,
-    ) -> ListResponse<Value> {
-        let matching: Vec<&Record> = self
-            .records
-            .iter()
-            .filter(|r| filter.is_none_or(|f| f.matches(&r.json)))
-            .collect();
-        let page: Vec<Value> = matching
-            .iter()
-            .skip(start_index.saturating_sub(1))
-            .take(count)
-            .map(|r| r.json.clone())
-            .collect();
+    pub(crate) fn list(&self, filter: Option<&Filter>, start_index: usize, count: usize) -> ListResponse<Value> {
+        let matching: Vec<&Record> =
+            self.records.iter().filter(|r| filter.is_none_or(|f| f.matches(&r.json))).collect();
+        let page: Vec<Value> =
+            matching.iter().skip(start_index.saturating_sub(1)).take(count).map(|r| r.json.clone()).collect();
         ListResponse::new(matching.len() as u64, start_index as u64, page)
     }
 
@@ -129,11 +96,7 @@ impl Store {
         self.store_at(index, user)
     }
 
-    pub(crate) fn patch(
-        &mut self,
-        id: &str,
-        operations: &[PatchOperation],
-    ) -> Result<Value, ScimError> {
+    pub(crate) fn patch(&mut self, id: &str, operations: &[PatchOperation]) -> Result<Value, ScimError> {
         let index = self.position(id)?;
         let mut fields = match &self.records[index].json {
             Value::Object(fields) => fields.clone(),
@@ -162,11 +125,7 @@ impl Store {
     /// Replaces the user at `index`, keeping its id and creation time.
     fn store_at(&mut self, index: usize, user: ScimUser) -> Result<Value, ScimError> {
         let old = &self.records[index];
-        let (id, created, version) = (
-            old.user.id.clone().unwrap_or_default(),
-            old.created.clone(),
-            old.version,
-        );
+        let (id, created, version) = (old.user.id.clone().unwrap_or_default(), old.created.clone(), old.version);
         self.validate(&user, Some(&id))?;
         let record = self.finish(user, id, created, version + 1)?;
         let json = record.json.clone();
@@ -177,37 +136,24 @@ impl Store {
     fn validate(&self, user: &ScimUser, own_id: Option<&str>) -> Result<(), ScimError> {
         self.profile.validate_user_name(&user.user_name)?;
         // userName is unique and caseExact false (RFC 7643 §4.1.1), so "Ann" clashes with "ann".
-        let taken = self.records.iter().any(|r| {
-            r.user.user_name.eq_ignore_ascii_case(&user.user_name) && r.user.id.as_deref() != own_id
-        });
+        let taken = self
+            .records
+            .iter()
+            .any(|r| r.user.user_name.eq_ignore_ascii_case(&user.user_name) && r.user.id.as_deref() != own_id);
         if taken {
-            return Err(ScimError::conflict(format!(
-                "userName {:?} is already taken",
-                user.user_name
-            )));
+            return Err(ScimError::conflict(format!("userName {:?} is already taken", user.user_name)));
         }
         Ok(())
     }
 
-    fn finish(
-        &self,
-        mut user: ScimUser,
-        id: String,
-        created: String,
-        version: u64,
-    ) -> Result<Record, ScimError> {
+    fn finish(&self, mut user: ScimUser, id: String, created: String, version: u64) -> Result<Record, ScimError> {
         let location = format!("{}/Users/{id}", self.base_url);
         user.id = Some(id);
-        if user
-            .enterprise
-            .as_ref()
-            .is_some_and(|e| serde_json::to_value(e).is_ok_and(|v| v == json!({})))
-        {
+        if user.enterprise.as_ref().is_some_and(|e| serde_json::to_value(e).is_ok_and(|v| v == json!({}))) {
             user.enterprise = None;
         }
         if user.enterprise.is_none() {
-            user.schemas
-                .retain(|s| !s.eq_ignore_ascii_case(schemas::ENTERPRISE_USER));
+            user.schemas.retain(|s| !s.eq_ignore_ascii_case(schemas::ENTERPRISE_USER));
         }
         user.normalize_schemas();
         user.meta = Some(json!({
@@ -219,12 +165,7 @@ impl Store {
         }));
         let json = serde_json::to_value(&user)
             .map_err(|e| ScimError::new(500, None, format!("could not serialize the user: {e}")))?;
-        Ok(Record {
-            user,
-            json,
-            version,
-            created,
-        })
+        Ok(Record { user, json, version, created })
     }
 }
 
@@ -241,16 +182,11 @@ mod tests {
     #[test]
     fn create_assigns_id_and_meta_and_ignores_client_ids() {
         let mut s = store(Profile::Notion);
-        let v = s
-            .create(json!({"userName": "Ann@Example.com", "id": "mine", "meta": {"x": 1}}))
-            .unwrap();
+        let v = s.create(json!({"userName": "Ann@Example.com", "id": "mine", "meta": {"x": 1}})).unwrap();
         let id = v["id"].as_str().unwrap();
         assert_ne!(id, "mine");
         assert_eq!(v["meta"]["resourceType"], "User");
-        assert_eq!(
-            v["meta"]["location"],
-            format!("http://sandbox/scim/v2/Users/{id}")
-        );
+        assert_eq!(v["meta"]["location"], format!("http://sandbox/scim/v2/Users/{id}"));
         assert_eq!(v["meta"]["version"], "W/\"1\"");
         assert_eq!(v["active"], true);
         assert_eq!(s.get(id).unwrap(), v);
@@ -261,61 +197,36 @@ mod tests {
         let mut s = store(Profile::Jira);
         let a = s.create(json!({"userName": "ann@example.com"})).unwrap();
         let b = s.create(json!({"userName": "bob@example.com"})).unwrap();
-        let err = s
-            .create(json!({"userName": "ANN@example.com"}))
-            .unwrap_err();
-        assert_eq!(
-            (err.status, err.scim_type),
-            (409, Some(ScimType::Uniqueness))
-        );
+        let err = s.create(json!({"userName": "ANN@example.com"})).unwrap_err();
+        assert_eq!((err.status, err.scim_type), (409, Some(ScimType::Uniqueness)));
         let b_id = b["id"].as_str().unwrap();
-        let err = s
-            .replace(b_id, json!({"userName": "Ann@Example.com"}))
-            .unwrap_err();
+        let err = s.replace(b_id, json!({"userName": "Ann@Example.com"})).unwrap_err();
         assert_eq!(err.status, 409);
         // Renaming a user to itself in another case is not a clash.
         let a_id = a["id"].as_str().unwrap();
-        assert_eq!(
-            s.replace(a_id, json!({"userName": "Ann@example.com"}))
-                .unwrap()["userName"],
-            "Ann@example.com"
-        );
+        assert_eq!(s.replace(a_id, json!({"userName": "Ann@example.com"})).unwrap()["userName"], "Ann@example.com");
     }
 
     #[test]
     fn bodies_without_a_string_user_name_are_invalid_values() {
         let mut s = store(Profile::Jira);
-        for body in [
-            json!({}),
-            json!({"userName": null}),
-            json!({"userName": 7}),
-            json!({"userName": "a", "active": 3}),
-        ] {
-            assert_eq!(
-                s.create(body).unwrap_err().scim_type,
-                Some(ScimType::InvalidValue)
-            );
+        for body in
+            [json!({}), json!({"userName": null}), json!({"userName": 7}), json!({"userName": "a", "active": 3})]
+        {
+            assert_eq!(s.create(body).unwrap_err().scim_type, Some(ScimType::InvalidValue));
         }
-        assert_eq!(
-            s.create(json!([1])).unwrap_err().scim_type,
-            Some(ScimType::InvalidSyntax)
-        );
+        assert_eq!(s.create(json!([1])).unwrap_err().scim_type, Some(ScimType::InvalidSyntax));
     }
 
     #[test]
     fn list_filters_and_pages_in_creation_order() {
         let mut s = store(Profile::Slack);
         for name in ["carol", "ann", "bob", "dave"] {
-            s.create(json!({"userName": name, "title": if name == "bob" { "CTO" } else { "Eng" }}))
-                .unwrap();
+            s.create(json!({"userName": name, "title": if name == "bob" { "CTO" } else { "Eng" }})).unwrap();
         }
         let page = s.list(None, 2, 2);
         assert_eq!(page.total_results, 4);
-        let names: Vec<_> = page
-            .resources
-            .iter()
-            .map(|u| u["userName"].as_str().unwrap())
-            .collect();
+        let names: Vec<_> = page.resources.iter().map(|u| u["userName"].as_str().unwrap()).collect();
         assert_eq!(names, ["ann", "bob"]);
         let f = parse_filter(r#"title eq "eng""#).unwrap();
         let page = s.list(Some(&f), 1, 10);
@@ -326,25 +237,18 @@ mod tests {
     #[test]
     fn patch_is_atomic_and_revalidated() {
         let mut s = store(Profile::Slack);
-        let id = s.create(json!({"userName": "ann"})).unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = s.create(json!({"userName": "ann"})).unwrap()["id"].as_str().unwrap().to_owned();
         s.create(json!({"userName": "bob"})).unwrap();
         let ops: PatchOp = serde_json::from_value(json!({"Operations": [
             {"op": "replace", "path": "title", "value": "CEO"},
             {"op": "replace", "path": "userName", "value": "Bob"},
         ]}))
         .unwrap();
-        assert_eq!(
-            s.patch(&id, &ops.operations).unwrap_err().scim_type,
-            Some(ScimType::InvalidValue)
-        );
+        assert_eq!(s.patch(&id, &ops.operations).unwrap_err().scim_type, Some(ScimType::InvalidValue));
         assert!(s.get(&id).unwrap().get("title").is_none());
-        let ops: PatchOp = serde_json::from_value(
-            json!({"Operations": [{"op": "replace", "path": "active", "value": "False"}]}),
-        )
-        .unwrap();
+        let ops: PatchOp =
+            serde_json::from_value(json!({"Operations": [{"op": "replace", "path": "active", "value": "False"}]}))
+                .unwrap();
         let v = s.patch(&id, &ops.operations).unwrap();
         assert_eq!(v["active"], false);
         assert_eq!(v["meta"]["version"], "W/\"2\"");
@@ -353,17 +257,11 @@ mod tests {
     #[test]
     fn delete_follows_the_profile() {
         let mut slack = store(Profile::Slack);
-        let id = slack.create(json!({"userName": "ann"})).unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = slack.create(json!({"userName": "ann"})).unwrap()["id"].as_str().unwrap().to_owned();
         slack.delete(&id).unwrap();
         assert_eq!(slack.get(&id).unwrap()["active"], false);
         let mut notion = store(Profile::Notion);
-        let id = notion.create(json!({"userName": "ann"})).unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = notion.create(json!({"userName": "ann"})).unwrap()["id"].as_str().unwrap().to_owned();
         notion.delete(&id).unwrap();
         assert_eq!(notion.get(&id).unwrap_err().status, 404);
         assert_eq!(notion.delete(&id).unwrap_err().status, 404);
@@ -372,16 +270,8 @@ mod tests {
     #[test]
     fn removing_the_extension_drops_its_schema() {
         let mut s = store(Profile::Jira);
-        let v = s
-            .create(json!({"userName": "ann", schemas::ENTERPRISE_USER: {"department": "Sales"}}))
-            .unwrap();
-        assert!(
-            v["schemas"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|u| u == schemas::ENTERPRISE_USER)
-        );
+        let v = s.create(json!({"userName": "ann", schemas::ENTERPRISE_USER: {"department": "Sales"}})).unwrap();
+        assert!(v["schemas"].as_array().unwrap().iter().any(|u| u == schemas::ENTERPRISE_USER));
         let id = v["id"].as_str().unwrap();
         let ops: PatchOp = serde_json::from_value(json!({"Operations": [
             {"op": "remove", "path": format!("{}:department", schemas::ENTERPRISE_USER)},

@@ -71,7 +71,9 @@ mod status_as_string {
         }
         match Either::deserialize(d)? {
             Either::Number(n) => Ok(n),
-            Either::Text(t) => t.trim().parse().map_err(|_| D::Error::custom(format!("status {t:?} is not an HTTP status code"))),
+            Either::Text(t) => {
+                t.trim().parse().map_err(|_| D::Error::custom(format!("status {t:?} is not an HTTP status code")))
+            }
         }
     }
 }

@@ -76,13 +76,20 @@ impl fmt::Display for AttrPath {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    Compare { path: AttrPath, op: CompareOp, value: Value },
+    Compare {
+        path: AttrPath,
+        op: CompareOp,
+        value: Value,
+    },
     Present(AttrPath),
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
     /// `emails[type eq "work"]`: true when one element of the multi-valued attribute matches.
-    ValuePath { path: AttrPath, filter: Box<Filter> },
+    ValuePath {
+        path: AttrPath,
+        filter: Box<Filter>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -271,14 +278,13 @@ impl Parser<'_> {
             }
             let Some(end) = end else { return Err(self.error("unterminated string")) };
             let text = &rest[..=end];
-            let value: String = serde_json::from_str(text).map_err(|e| self.error(format!("bad string literal: {e}")))?;
+            let value: String =
+                serde_json::from_str(text).map_err(|e| self.error(format!("bad string literal: {e}")))?;
             self.pos += end + 1;
             return Ok(Value::String(value));
         }
-        let word: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
-            .collect();
+        let word: String =
+            rest.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+')).collect();
         let value = match word.to_ascii_lowercase().as_str() {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),
@@ -470,7 +476,16 @@ mod tests {
 
     #[test]
     fn rejects_malformed_filters_with_a_position() {
-        for bad in ["", "userName", "userName eq", r#"userName zz "x""#, r#"userName eq "x"#, "(userName pr", "a eq 1 )", "not userName pr"] {
+        for bad in [
+            "",
+            "userName",
+            "userName eq",
+            r#"userName zz "x""#,
+            r#"userName eq "x"#,
+            "(userName pr",
+            "a eq 1 )",
+            "not userName pr",
+        ] {
             let err = parse_filter(bad).unwrap_err();
             assert!(err.position <= bad.len(), "{bad}");
         }

@@ -13,7 +13,7 @@ pub use error::{ScimError, ScimType};
 pub use filter::{CompareOp, Filter, FilterError, parse_filter};
 pub use list::ListResponse;
 pub use patch::{PatchOp, PatchOperation, PatchVerb};
-pub use user::{Email, Name, ScimGroup, ScimUser, EnterpriseUser, GroupMember};
+pub use user::{Email, EnterpriseUser, GroupMember, Name, ScimGroup, ScimUser};
 
 /// The media type SCIM responses carry (RFC 7644 §3.1).
 pub const SCIM_MEDIA_TYPE: &str = "application/scim+json";

@@ -27,12 +27,6 @@ fn one() -> u64 {
 
 impl<T> ListResponse<T> {
     pub fn new(total_results: u64, start_index: u64, resources: Vec<T>) -> Self {
-        Self {
-            schemas: list_schemas(),
-            total_results,
-            start_index,
-            items_per_page: resources.len() as u64,
-            resources,
-        }
+        Self { schemas: list_schemas(), total_results, start_index, items_per_page: resources.len() as u64, resources }
     }
 }

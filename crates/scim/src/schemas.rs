@@ -6,5 +6,4 @@ pub const ENTERPRISE_USER: &str = "urn:ietf:params:scim:schemas:extension:enterp
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
-pub const SERVICE_PROVIDER_CONFIG: &str =
-    "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+pub const SERVICE_PROVIDER_CONFIG: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";

@@ -20,7 +20,8 @@ impl IntoResponse for Unauthorized {
     fn into_response(self) -> Response {
         let status = if self.0.is_empty() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::UNAUTHORIZED };
         let message = if self.0.is_empty() { "the database is unavailable" } else { self.0 };
-        (status, [(header::WWW_AUTHENTICATE, "Bearer")], axum::Json(serde_json::json!({"error": message}))).into_response()
+        (status, [(header::WWW_AUTHENTICATE, "Bearer")], axum::Json(serde_json::json!({"error": message})))
+            .into_response()
     }
 }
 

@@ -58,16 +58,25 @@ pub fn router(state: ServerState) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.
-pub async fn serve(listener: TcpListener, state: ServerState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: ServerState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 
 async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "database": state.store.backend().name()}))),
+        Ok(()) => {
+            (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "database": state.store.backend().name()})))
+        }
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "unavailable", "error": e.to_string()})))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "unavailable", "error": e.to_string()})),
+            )
         }
     }
 }

@@ -79,10 +79,7 @@ impl Default for CsvMapping {
 #[derive(Debug, thiserror::Error)]
 pub enum CsvError {
     #[error("cannot read {}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// Another error, with the file it came from.
     #[error("{file}: {error}")]
     InFile { file: String, error: Box<CsvError> },
@@ -91,74 +88,30 @@ pub enum CsvError {
     #[error("line {line}: {column} is not valid UTF-8")]
     InvalidUtf8 { line: u64, column: String },
     #[error("line {line}: duplicate column {column:?} in the header (fields {first} and {second})")]
-    DuplicateColumn {
-        line: u64,
-        column: String,
-        first: usize,
-        second: usize,
-    },
+    DuplicateColumn { line: u64, column: String, first: usize, second: usize },
     #[error("missing required column {column:?}; found columns: {}", quoted_list(.found))]
-    MissingColumn {
-        line: u64,
-        column: String,
-        found: Vec<String>,
-    },
+    MissingColumn { line: u64, column: String, found: Vec<String> },
     #[error("line {line}: unexpected column {column:?}; {expected}")]
-    UnexpectedColumn {
-        line: u64,
-        column: String,
-        expected: &'static str,
-    },
+    UnexpectedColumn { line: u64, column: String, expected: &'static str },
     #[error("line {line}: expected {expected} fields as in the header, found {found}")]
-    FieldCount {
-        line: u64,
-        expected: usize,
-        found: usize,
-    },
+    FieldCount { line: u64, expected: usize, found: usize },
     #[error("line {line}: field {field} has a value but its column has no name in the header")]
     UnnamedColumn { line: u64, field: usize },
     #[error("line {line}: empty {column}")]
     EmptyValue { line: u64, column: String },
     #[error("line {line}: invalid email {value:?}: {reason}")]
-    InvalidEmail {
-        line: u64,
-        value: String,
-        reason: &'static str,
-    },
+    InvalidEmail { line: u64, value: String, reason: &'static str },
     #[error("line {line}: invalid {column} {value:?}: expected a date as YYYY-MM-DD")]
-    InvalidDate {
-        line: u64,
-        column: String,
-        value: String,
-    },
+    InvalidDate { line: u64, column: String, value: String },
     #[error("line {line}: invalid {column} {value:?}: expected \"active\", \"suspended\" or empty")]
-    InvalidStatus {
-        line: u64,
-        column: String,
-        value: String,
-    },
-    #[error(
-        "line {line}: invalid {column} {value:?}: expected a path such as /Sales/EMEA with no empty segments"
-    )]
-    InvalidOrgUnit {
-        line: u64,
-        column: String,
-        value: String,
-    },
+    InvalidStatus { line: u64, column: String, value: String },
+    #[error("line {line}: invalid {column} {value:?}: expected a path such as /Sales/EMEA with no empty segments")]
+    InvalidOrgUnit { line: u64, column: String, value: String },
     /// A value that must be unique (employee id, email) appears again.
     #[error("line {line}: duplicate {column} {value:?} (first seen on line {first_line})")]
-    Duplicate {
-        line: u64,
-        column: String,
-        value: String,
-        first_line: u64,
-    },
+    Duplicate { line: u64, column: String, value: String, first_line: u64 },
     #[error("line {line}: group {group:?} is listed twice (first on line {first_line})")]
-    DuplicateGroup {
-        line: u64,
-        group: String,
-        first_line: u64,
-    },
+    DuplicateGroup { line: u64, group: String, first_line: u64 },
     #[error("line {line}: group {group:?} lists itself as a parent")]
     SelfParent { line: u64, group: String },
 }
@@ -206,10 +159,7 @@ impl CsvError {
     }
 
     fn in_file(self, file: impl Into<String>) -> Self {
-        Self::InFile {
-            file: file.into(),
-            error: Box::new(self),
-        }
+        Self::InFile { file: file.into(), error: Box::new(self) }
     }
 }
 
@@ -217,19 +167,11 @@ fn quoted_list(items: &[String]) -> String {
     if items.is_empty() {
         return "(none)".to_owned();
     }
-    items
-        .iter()
-        .map(|c| format!("{c:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Reads the people file and, when given, the groups file into one batch.
-pub fn load(
-    people: &[u8],
-    groups: Option<&[u8]>,
-    mapping: &CsvMapping,
-) -> Result<ImportBatch, CsvError> {
+pub fn load(people: &[u8], groups: Option<&[u8]>, mapping: &CsvMapping) -> Result<ImportBatch, CsvError> {
     let people = parse_people(people, mapping).map_err(|e| e.in_file("people CSV"))?;
     let groups = match groups {
         Some(bytes) => parse_groups(bytes).map_err(|e| e.in_file("groups CSV"))?,
@@ -244,22 +186,12 @@ pub fn load_files(
     groups_path: Option<&Path>,
     mapping: &CsvMapping,
 ) -> Result<ImportBatch, CsvError> {
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| CsvError::Io {
-            path: path.to_owned(),
-            source,
-        })
-    };
+    let read = |path: &Path| std::fs::read(path).map_err(|source| CsvError::Io { path: path.to_owned(), source });
     let people_bytes = read(people_path)?;
-    let groups_bytes = groups_path
-        .map(|path| read(path).map(|bytes| (path, bytes)))
-        .transpose()?;
-    let people = parse_people(&people_bytes, mapping)
-        .map_err(|e| e.in_file(people_path.display().to_string()))?;
+    let groups_bytes = groups_path.map(|path| read(path).map(|bytes| (path, bytes))).transpose()?;
+    let people = parse_people(&people_bytes, mapping).map_err(|e| e.in_file(people_path.display().to_string()))?;
     let groups = match groups_bytes {
-        Some((path, bytes)) => {
-            parse_groups(&bytes).map_err(|e| e.in_file(path.display().to_string()))?
-        }
+        Some((path, bytes)) => parse_groups(&bytes).map_err(|e| e.in_file(path.display().to_string()))?,
         None => Vec::new(),
     };
     Ok(ImportBatch { people, groups })
@@ -276,22 +208,11 @@ pub fn parse_people(bytes: &[u8], mapping: &CsvMapping) -> Result<Vec<ImportedPe
     let mut people = Vec::with_capacity(table.rows.len());
     for row in &table.rows {
         let line = row.line;
-        let value = |index: Option<usize>| {
-            index
-                .map(|i| row.fields[i].as_str())
-                .filter(|v| !v.is_empty())
-        };
+        let value = |index: Option<usize>| index.map(|i| row.fields[i].as_str()).filter(|v| !v.is_empty());
         let optional = |index: Option<usize>| value(index).map(str::to_owned);
         let required = |index: usize| {
             let v = row.fields[index].as_str();
-            if v.is_empty() {
-                Err(CsvError::EmptyValue {
-                    line,
-                    column: table.columns[index].clone(),
-                })
-            } else {
-                Ok(v)
-            }
+            if v.is_empty() { Err(CsvError::EmptyValue { line, column: table.columns[index].clone() }) } else { Ok(v) }
         };
 
         let key = required(columns.employee_id)?;
@@ -307,11 +228,7 @@ pub fn parse_people(bytes: &[u8], mapping: &CsvMapping) -> Result<Vec<ImportedPe
 
         let email = required(columns.email)?;
         if let Err(reason) = check_email(email) {
-            return Err(CsvError::InvalidEmail {
-                line,
-                value: email.to_owned(),
-                reason,
-            });
+            return Err(CsvError::InvalidEmail { line, value: email.to_owned(), reason });
         }
         let user_name = email.to_lowercase();
         if let Some(&first_line) = seen_emails.get(&user_name) {
@@ -325,13 +242,11 @@ pub fn parse_people(bytes: &[u8], mapping: &CsvMapping) -> Result<Vec<ImportedPe
         seen_emails.insert(user_name.clone(), line);
 
         let org_unit = match value(columns.org_unit) {
-            Some(raw) => Some(
-                OrgUnitPath::parse(raw).map_err(|_| CsvError::InvalidOrgUnit {
-                    line,
-                    column: table.column_name(columns.org_unit),
-                    value: raw.to_owned(),
-                })?,
-            ),
+            Some(raw) => Some(OrgUnitPath::parse(raw).map_err(|_| CsvError::InvalidOrgUnit {
+                line,
+                column: table.column_name(columns.org_unit),
+                value: raw.to_owned(),
+            })?),
             None => None,
         };
         let status = match value(columns.status) {
@@ -347,13 +262,11 @@ pub fn parse_people(bytes: &[u8], mapping: &CsvMapping) -> Result<Vec<ImportedPe
             }
         };
         let date = |index: Option<usize>| match value(index) {
-            Some(raw) => parse_date(raw)
-                .map(Some)
-                .ok_or_else(|| CsvError::InvalidDate {
-                    line,
-                    column: table.column_name(index),
-                    value: raw.to_owned(),
-                }),
+            Some(raw) => parse_date(raw).map(Some).ok_or_else(|| CsvError::InvalidDate {
+                line,
+                column: table.column_name(index),
+                value: raw.to_owned(),
+            }),
             None => Ok(None),
         };
         let start_date = date(columns.start_date)?;
@@ -427,32 +340,17 @@ pub fn parse_groups(bytes: &[u8]) -> Result<Vec<ImportGroup>, CsvError> {
         let line = row.line;
         let name = row.fields[name_column].as_str();
         if name.is_empty() {
-            return Err(CsvError::EmptyValue {
-                line,
-                column: "name".to_owned(),
-            });
+            return Err(CsvError::EmptyValue { line, column: "name".to_owned() });
         }
         if let Some(&first_line) = seen.get(name) {
-            return Err(CsvError::DuplicateGroup {
-                line,
-                group: name.to_owned(),
-                first_line,
-            });
+            return Err(CsvError::DuplicateGroup { line, group: name.to_owned(), first_line });
         }
         seen.insert(name, line);
-        let parents = parents_column
-            .map(|i| split_list(&row.fields[i]))
-            .unwrap_or_default();
+        let parents = parents_column.map(|i| split_list(&row.fields[i])).unwrap_or_default();
         if parents.iter().any(|p| p == name) {
-            return Err(CsvError::SelfParent {
-                line,
-                group: name.to_owned(),
-            });
+            return Err(CsvError::SelfParent { line, group: name.to_owned() });
         }
-        groups.push(ImportGroup {
-            name: name.to_owned(),
-            parents,
-        });
+        groups.push(ImportGroup { name: name.to_owned(), parents });
     }
     Ok(groups)
 }
@@ -508,9 +406,8 @@ impl PeopleColumns {
         };
         columns.employee_id = employee_id.ok_or_else(|| missing(&mapping.employee_id))?;
         columns.email = email.ok_or_else(|| missing(&mapping.email))?;
-        columns.custom = (0..table.columns.len())
-            .filter(|i| !used.contains(i) && !table.columns[*i].is_empty())
-            .collect();
+        columns.custom =
+            (0..table.columns.len()).filter(|i| !used.contains(i) && !table.columns[*i].is_empty()).collect();
         Ok(columns)
     }
 }
@@ -531,10 +428,7 @@ impl Table {
     /// `None` for a file without even a header.
     fn read(bytes: &[u8]) -> Result<Option<Self>, CsvError> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(bytes);
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
         let mut record = ByteRecord::new();
         let mut table: Option<Table> = None;
         let mut lines = LineCounter::new(bytes);
@@ -544,10 +438,7 @@ impl Table {
                 Ok(false) => break,
                 Err(e) => {
                     let line = lines.line_at(e.position().map_or(lines.offset, |p| p.byte()));
-                    return Err(CsvError::Malformed {
-                        line,
-                        message: e.to_string(),
-                    });
+                    return Err(CsvError::Malformed { line, message: e.to_string() });
                 }
             }
             let line = lines.line_at(record.position().map_or(lines.offset, |p| p.byte()));
@@ -559,19 +450,12 @@ impl Table {
                 continue;
             }
             if record.len() != table.columns.len() {
-                return Err(CsvError::FieldCount {
-                    line,
-                    expected: table.columns.len(),
-                    found: record.len(),
-                });
+                return Err(CsvError::FieldCount { line, expected: table.columns.len(), found: record.len() });
             }
             let mut fields = Vec::with_capacity(record.len());
             for (i, raw) in record.iter().enumerate() {
                 let value = std::str::from_utf8(raw)
-                    .map_err(|_| CsvError::InvalidUtf8 {
-                        line,
-                        column: table.field_label(i),
-                    })?
+                    .map_err(|_| CsvError::InvalidUtf8 { line, column: table.field_label(i) })?
                     .trim();
                 if table.columns[i].is_empty() && !value.is_empty() {
                     return Err(CsvError::UnnamedColumn { line, field: i + 1 });
@@ -588,30 +472,18 @@ impl Table {
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, raw) in record.iter().enumerate() {
             let name = std::str::from_utf8(raw)
-                .map_err(|_| CsvError::InvalidUtf8 {
-                    line,
-                    column: format!("header field {}", i + 1),
-                })?
+                .map_err(|_| CsvError::InvalidUtf8 { line, column: format!("header field {}", i + 1) })?
                 .trim()
                 .to_owned();
             if !name.is_empty() {
                 if let Some(&first) = seen.get(&name) {
-                    return Err(CsvError::DuplicateColumn {
-                        line,
-                        column: name,
-                        first,
-                        second: i + 1,
-                    });
+                    return Err(CsvError::DuplicateColumn { line, column: name, first, second: i + 1 });
                 }
                 seen.insert(name.clone(), i + 1);
             }
             columns.push(name);
         }
-        Ok(Self {
-            header_line: line,
-            columns,
-            rows: Vec::new(),
-        })
+        Ok(Self { header_line: line, columns, rows: Vec::new() })
     }
 
     fn find(&self, name: &str) -> Option<usize> {
@@ -622,11 +494,7 @@ impl Table {
     }
 
     fn named_columns(&self) -> Vec<String> {
-        self.columns
-            .iter()
-            .filter(|c| !c.is_empty())
-            .cloned()
-            .collect()
+        self.columns.iter().filter(|c| !c.is_empty()).cloned().collect()
     }
 
     fn column_name(&self, index: Option<usize>) -> String {
@@ -655,31 +523,21 @@ struct LineCounter<'a> {
 
 impl<'a> LineCounter<'a> {
     fn new(bytes: &'a [u8]) -> Self {
-        Self {
-            bytes,
-            offset: 0,
-            line: 1,
-        }
+        Self { bytes, offset: 0, line: 1 }
     }
 
     /// The line of the first character at or after `offset` that is not a line break.
     fn line_at(&mut self, offset: u64) -> u64 {
-        let mut start = usize::try_from(offset.max(self.offset))
-            .unwrap_or(usize::MAX)
-            .min(self.bytes.len());
+        let mut start = usize::try_from(offset.max(self.offset)).unwrap_or(usize::MAX).min(self.bytes.len());
         while start < self.bytes.len() && matches!(self.bytes[start], b'\r' | b'\n') {
             start += 1;
         }
-        let from = usize::try_from(self.offset)
-            .unwrap_or(usize::MAX)
-            .min(start);
+        let from = usize::try_from(self.offset).unwrap_or(usize::MAX).min(start);
         let scanned = &self.bytes[from..start];
         let breaks = scanned
             .iter()
             .enumerate()
-            .filter(|&(i, &c)| {
-                c == b'\n' || (c == b'\r' && self.bytes.get(from + i + 1) != Some(&b'\n'))
-            })
+            .filter(|&(i, &c)| c == b'\n' || (c == b'\r' && self.bytes.get(from + i + 1) != Some(&b'\n')))
             .count();
         self.line += breaks as u64;
         self.offset = start as u64;
@@ -718,13 +576,7 @@ fn check_email(email: &str) -> Result<(), &'static str> {
 fn parse_date(raw: &str) -> Option<Date> {
     let b = raw.as_bytes();
     let shape_ok = b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
+        && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
     if !shape_ok {
         return None;
     }
@@ -744,8 +596,7 @@ mod tests {
         people(csv).expect_err("the CSV should be rejected")
     }
 
-    const HEADER: &str =
-        "employee_id,email,given_name,family_name,status,org_unit,start_date,leave_date,groups";
+    const HEADER: &str = "employee_id,email,given_name,family_name,status,org_unit,start_date,leave_date,groups";
 
     #[test]
     fn happy_path_with_bom_crlf_quotes_and_custom_attributes() {
@@ -763,16 +614,10 @@ mod tests {
         assert_eq!(ada.given_name.as_deref(), Some("Ada"));
         assert_eq!(ada.display_name, None);
         assert_eq!(ada.title.as_deref(), Some("Engineer, Senior"));
-        assert_eq!(
-            ada.org_unit.as_ref().map(OrgUnitPath::as_str),
-            Some("/Engineering/Platform")
-        );
+        assert_eq!(ada.org_unit.as_ref().map(OrgUnitPath::as_str), Some("/Engineering/Platform"));
         assert_eq!(ada.manager_key, None);
         assert_eq!(ada.status, PersonStatus::Active);
-        assert_eq!(
-            ada.groups,
-            vec!["everyone".to_owned(), "platform-team".to_owned()]
-        );
+        assert_eq!(ada.groups, vec!["everyone".to_owned(), "platform-team".to_owned()]);
         assert_eq!(ada.start_date, Some(date!(2020 - 01 - 06)));
         assert_eq!(ada.leave_date, None);
         assert_eq!(
@@ -786,17 +631,11 @@ mod tests {
         let grace = &people[1];
         assert_eq!(grace.display_name.as_deref(), Some("Grace H."));
         assert_eq!(grace.manager_key.as_deref(), Some("E1"));
-        assert_eq!(
-            grace.org_unit.as_ref().map(OrgUnitPath::as_str),
-            Some("/Engineering")
-        );
+        assert_eq!(grace.org_unit.as_ref().map(OrgUnitPath::as_str), Some("/Engineering"));
         assert_eq!(grace.status, PersonStatus::Suspended);
         assert!(grace.groups.is_empty());
         assert_eq!(grace.leave_date, Some(date!(2027 - 01 - 31)));
-        assert!(
-            grace.custom.is_empty(),
-            "empty custom values are not attributes"
-        );
+        assert!(grace.custom.is_empty(), "empty custom values are not attributes");
     }
 
     #[test]
@@ -805,30 +644,23 @@ mod tests {
         let p = &people[0];
         assert_eq!((p.source_key.as_str(), p.email.as_str()), ("1", "a@x.io"));
         assert_eq!(p.status, PersonStatus::Active);
-        assert_eq!(
-            (p.org_unit.clone(), p.start_date, p.given_name.clone()),
-            (None, None, None)
-        );
+        assert_eq!((p.org_unit.clone(), p.start_date, p.given_name.clone()), (None, None, None));
         assert!(p.groups.is_empty() && p.custom.is_empty());
     }
 
     #[test]
     fn mapping_renames_columns_and_deserializes_with_defaults() {
-        let mapping: CsvMapping =
-            serde_json::from_value(serde_json::json!({"employee_id": "Employee Number", "email": "Work Email", "groups": ""})).unwrap();
+        let mapping: CsvMapping = serde_json::from_value(
+            serde_json::json!({"employee_id": "Employee Number", "email": "Work Email", "groups": ""}),
+        )
+        .unwrap();
         assert_eq!(mapping.title, "title");
         let csv = "Employee Number,Work Email,title,groups\n42,a@x.io,CEO,founders\n";
         let people = parse_people(csv.as_bytes(), &mapping).unwrap();
         assert_eq!(people[0].source_key, "42");
         assert_eq!(people[0].title.as_deref(), Some("CEO"));
-        assert!(
-            people[0].groups.is_empty(),
-            "an unmapped column is not read as groups"
-        );
-        assert_eq!(
-            people[0].custom.get("groups").map(String::as_str),
-            Some("founders")
-        );
+        assert!(people[0].groups.is_empty(), "an unmapped column is not read as groups");
+        assert_eq!(people[0].custom.get("groups").map(String::as_str), Some("founders"));
 
         let unknown = serde_json::from_value::<CsvMapping>(serde_json::json!({"emial": "x"}));
         assert!(unknown.is_err(), "a typo in the mapping is reported");
@@ -851,10 +683,7 @@ mod tests {
     #[test]
     fn duplicate_employee_id_names_both_lines() {
         let e = err("employee_id,email\nE1,a@x.io\nE2,b@x.io\nE1,c@x.io\n");
-        assert_eq!(
-            e.to_string(),
-            "line 4: duplicate employee_id \"E1\" (first seen on line 2)"
-        );
+        assert_eq!(e.to_string(), "line 4: duplicate employee_id \"E1\" (first seen on line 2)");
         assert_eq!(e.line(), Some(4));
         assert!(!e.is_retryable());
     }
@@ -877,10 +706,7 @@ mod tests {
         );
         assert_eq!(e.line(), Some(1));
         let e = err("email\na@x.io\n");
-        assert!(
-            matches!(&e, CsvError::MissingColumn { column, .. } if column == "employee_id"),
-            "{e}"
-        );
+        assert!(matches!(&e, CsvError::MissingColumn { column, .. } if column == "employee_id"), "{e}");
     }
 
     #[test]
@@ -901,25 +727,14 @@ mod tests {
             ("\"ada lovelace@x.io\"", "whitespace"),
         ] {
             let e = err(&format!("employee_id,email\nE1,{email}\n"));
-            assert!(
-                matches!(&e, CsvError::InvalidEmail { line: 2, .. }),
-                "{email}: {e}"
-            );
+            assert!(matches!(&e, CsvError::InvalidEmail { line: 2, .. }), "{email}: {e}");
             assert!(e.to_string().contains(reason), "{email}: {e}");
         }
     }
 
     #[test]
     fn invalid_dates_are_rejected() {
-        for date in [
-            "2024-02-30",
-            "2024/01/01",
-            "24-01-01",
-            "2024-1-1",
-            "+2024-01-01",
-            "2024-W01-1",
-            "soon",
-        ] {
+        for date in ["2024-02-30", "2024/01/01", "24-01-01", "2024-1-1", "+2024-01-01", "2024-W01-1", "soon"] {
             let e = err(&format!("{HEADER}\nE1,a@x.io,A,B,,,{date},,\n"));
             assert!(
                 matches!(&e, CsvError::InvalidDate { line: 2, column, .. } if column == "start_date"),
@@ -927,19 +742,13 @@ mod tests {
             );
         }
         let e = err(&format!("{HEADER}\nE1,a@x.io,A,B,,,,31.12.2024,\n"));
-        assert_eq!(
-            e.to_string(),
-            "line 2: invalid leave_date \"31.12.2024\": expected a date as YYYY-MM-DD"
-        );
+        assert_eq!(e.to_string(), "line 2: invalid leave_date \"31.12.2024\": expected a date as YYYY-MM-DD");
     }
 
     #[test]
     fn status_must_be_active_suspended_or_empty() {
         let e = err(&format!("{HEADER}\nE1,a@x.io,A,B,deleted,,,,\n"));
-        assert_eq!(
-            e.to_string(),
-            "line 2: invalid status \"deleted\": expected \"active\", \"suspended\" or empty"
-        );
+        assert_eq!(e.to_string(), "line 2: invalid status \"deleted\": expected \"active\", \"suspended\" or empty");
         let e = err(&format!("{HEADER}\nE1,a@x.io,A,B,on leave,,,,\n"));
         assert!(matches!(e, CsvError::InvalidStatus { line: 2, .. }));
     }
@@ -947,28 +756,15 @@ mod tests {
     #[test]
     fn invalid_org_unit_is_rejected() {
         let e = err(&format!("{HEADER}\nE1,a@x.io,A,B,,/Sales//EMEA,,,\n"));
-        assert!(
-            matches!(&e, CsvError::InvalidOrgUnit { line: 2, value, .. } if value == "/Sales//EMEA"),
-            "{e}"
-        );
+        assert!(matches!(&e, CsvError::InvalidOrgUnit { line: 2, value, .. } if value == "/Sales//EMEA"), "{e}");
     }
 
     #[test]
     fn wrong_field_count_is_rejected() {
         let e = err("employee_id,email,title\nE1,a@x.io,CEO\nE2,b@x.io\n");
-        assert_eq!(
-            e.to_string(),
-            "line 3: expected 3 fields as in the header, found 2"
-        );
+        assert_eq!(e.to_string(), "line 3: expected 3 fields as in the header, found 2");
         let e = err("employee_id,email\nE1,a@x.io,extra\n");
-        assert!(matches!(
-            e,
-            CsvError::FieldCount {
-                line: 2,
-                expected: 2,
-                found: 3
-            }
-        ));
+        assert!(matches!(e, CsvError::FieldCount { line: 2, expected: 2, found: 3 }));
     }
 
     #[test]
@@ -984,41 +780,23 @@ mod tests {
     #[test]
     fn duplicate_header_names_are_rejected() {
         let e = err("employee_id,email,title, email\nE1,a@x.io,CEO,b@x.io\n");
-        assert_eq!(
-            e.to_string(),
-            "line 1: duplicate column \"email\" in the header (fields 2 and 4)"
-        );
+        assert_eq!(e.to_string(), "line 1: duplicate column \"email\" in the header (fields 2 and 4)");
     }
 
     #[test]
     fn unnamed_columns_may_exist_but_not_hold_values() {
-        assert_eq!(
-            people("employee_id,email,,\nE1,a@x.io,,\n").unwrap().len(),
-            1
-        );
+        assert_eq!(people("employee_id,email,,\nE1,a@x.io,,\n").unwrap().len(), 1);
         let e = err("employee_id,email,\nE1,a@x.io,\nE2,b@x.io,oops\n");
-        assert_eq!(
-            e.to_string(),
-            "line 3: field 3 has a value but its column has no name in the header"
-        );
+        assert_eq!(e.to_string(), "line 3: field 3 has a value but its column has no name in the header");
     }
 
     #[test]
     fn line_numbers_are_physical_across_quoted_line_breaks_and_blank_lines() {
-        let csv =
-            "employee_id,email,title\r\nE1,a@x.io,\"Head of\r\nEverything\"\r\n\r\nE2,bad,x\r\n";
+        let csv = "employee_id,email,title\r\nE1,a@x.io,\"Head of\r\nEverything\"\r\n\r\nE2,bad,x\r\n";
         let e = err(csv);
         assert_eq!(e.line(), Some(5), "{e}");
-        assert_eq!(
-            err("\n\nemployee_id,email\n\nE1,bad\n").line(),
-            Some(5),
-            "blank lines before the header count"
-        );
-        assert_eq!(
-            err("employee_id,email\rE1,a@x.io\rE2,bad\r").line(),
-            Some(3),
-            "old Mac line endings"
-        );
+        assert_eq!(err("\n\nemployee_id,email\n\nE1,bad\n").line(), Some(5), "blank lines before the header count");
+        assert_eq!(err("employee_id,email\rE1,a@x.io\rE2,bad\r").line(), Some(3), "old Mac line endings");
         assert_eq!(
             err("employee_id,email\r\nE1,a@x.io\r\n\r\n\r\nE1,b@x.io").to_string(),
             "line 5: duplicate employee_id \"E1\" (first seen on line 2)"
@@ -1032,48 +810,24 @@ mod tests {
         let csv = "\u{feff}name,parents\r\neveryone,\r\nengineering, slack-users ; jira-users;\r\nplatform-team,engineering\r\na,b\r\nb,a\r\n";
         let groups = parse_groups(csv.as_bytes()).unwrap();
         assert_eq!(groups.len(), 5);
-        assert_eq!(
-            groups[0],
-            ImportGroup {
-                name: "everyone".into(),
-                parents: vec![]
-            }
-        );
-        assert_eq!(
-            groups[1].parents,
-            vec!["slack-users".to_owned(), "jira-users".to_owned()]
-        );
-        assert_eq!(
-            parse_groups(b"name\nsolo\n").unwrap()[0].parents,
-            Vec::<String>::new()
-        );
+        assert_eq!(groups[0], ImportGroup { name: "everyone".into(), parents: vec![] });
+        assert_eq!(groups[1].parents, vec!["slack-users".to_owned(), "jira-users".to_owned()]);
+        assert_eq!(parse_groups(b"name\nsolo\n").unwrap()[0].parents, Vec::<String>::new());
         assert!(parse_groups(b"").unwrap().is_empty());
     }
 
     #[test]
     fn groups_file_errors() {
         let e = parse_groups(b"name,parents\neng,\nops,ops;eng\n").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "line 3: group \"ops\" lists itself as a parent"
-        );
+        assert_eq!(e.to_string(), "line 3: group \"ops\" lists itself as a parent");
         let e = parse_groups(b"name,parents\neng,\nops,\neng,x\n").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "line 4: group \"eng\" is listed twice (first on line 2)"
-        );
+        assert_eq!(e.to_string(), "line 4: group \"eng\" is listed twice (first on line 2)");
         let e = parse_groups(b"name,parents\n,eng\n").unwrap_err();
         assert_eq!(e.to_string(), "line 2: empty name");
         let e = parse_groups(b"group,parents\neng,\n").unwrap_err();
-        assert!(
-            matches!(&e, CsvError::UnexpectedColumn { line: 1, column, .. } if column == "group"),
-            "{e}"
-        );
+        assert!(matches!(&e, CsvError::UnexpectedColumn { line: 1, column, .. } if column == "group"), "{e}");
         let e = parse_groups(b"parents\neng\n").unwrap_err();
-        assert!(
-            matches!(&e, CsvError::MissingColumn { column, .. } if column == "name"),
-            "{e}"
-        );
+        assert!(matches!(&e, CsvError::MissingColumn { column, .. } if column == "name"), "{e}");
         let e = parse_groups(b"name,parents\neng\n").unwrap_err();
         assert!(matches!(e, CsvError::FieldCount { line: 2, .. }));
     }
@@ -1090,29 +844,13 @@ mod tests {
         let batch = load(b"employee_id,email\n", None, &CsvMapping::default()).unwrap();
         assert!(batch.people.is_empty() && batch.groups.is_empty());
 
-        let e = load(
-            b"employee_id,email\nE1,a@x.io\n",
-            Some(b"name,parents\nx,x\n"),
-            &CsvMapping::default(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "groups CSV: line 2: group \"x\" lists itself as a parent"
-        );
+        let e =
+            load(b"employee_id,email\nE1,a@x.io\n", Some(b"name,parents\nx,x\n"), &CsvMapping::default()).unwrap_err();
+        assert_eq!(e.to_string(), "groups CSV: line 2: group \"x\" lists itself as a parent");
         assert_eq!(e.line(), Some(2));
         assert!(matches!(e.root(), CsvError::SelfParent { .. }));
-        let e = load(
-            b"employee_id,email\nE1,nope\n",
-            None,
-            &CsvMapping::default(),
-        )
-        .unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("people CSV: line 2: invalid email"),
-            "{e}"
-        );
+        let e = load(b"employee_id,email\nE1,nope\n", None, &CsvMapping::default()).unwrap_err();
+        assert!(e.to_string().starts_with("people CSV: line 2: invalid email"), "{e}");
     }
 
     #[test]
@@ -1127,10 +865,7 @@ mod tests {
         let e = load_files(&people_path, Some(&groups_path), &CsvMapping::default()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            format!(
-                "{}: line 3: duplicate employee_id \"E1\" (first seen on line 2)",
-                people_path.display()
-            )
+            format!("{}: line 3: duplicate employee_id \"E1\" (first seen on line 2)", people_path.display())
         );
         assert!(!e.is_retryable());
 
@@ -1140,10 +875,7 @@ mod tests {
 
         let missing = dir.join("missing.csv");
         let e = load_files(&people_path, Some(&missing), &CsvMapping::default()).unwrap_err();
-        assert!(
-            matches!(&e, CsvError::Io { path, .. } if path == &missing),
-            "{e}"
-        );
+        assert!(matches!(&e, CsvError::Io { path, .. } if path == &missing), "{e}");
         assert!(e.to_string().contains("missing.csv"), "{e}");
         assert!(e.is_retryable());
         assert_eq!(e.line(), None);

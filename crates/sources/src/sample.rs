@@ -92,12 +92,7 @@ pub fn sample_org_as_of(people: usize, seed: u64, today: Date) -> SampleOrg {
         let title = match slot.role {
             Role::Leader(title) => title.to_owned(),
             Role::TeamLead => slot.unit.lead_title.to_owned(),
-            Role::Member => (*slot
-                .unit
-                .titles
-                .choose(&mut rng)
-                .expect("titles are not empty"))
-            .to_owned(),
+            Role::Member => (*slot.unit.titles.choose(&mut rng).expect("titles are not empty")).to_owned(),
         };
         let leads = !matches!(slot.role, Role::Member);
 
@@ -135,12 +130,7 @@ pub fn sample_org_as_of(people: usize, seed: u64, today: Date) -> SampleOrg {
             start_date.to_string(),
             leave_date.map(|d| d.to_string()).unwrap_or_default(),
             slot.unit.cost_center.to_owned(),
-            (*slot
-                .unit
-                .locations
-                .choose(&mut rng)
-                .expect("locations are not empty"))
-            .to_owned(),
+            (*slot.unit.locations.choose(&mut rng).expect("locations are not empty")).to_owned(),
         ]);
     }
 
@@ -154,10 +144,7 @@ pub fn sample_org_as_of(people: usize, seed: u64, today: Date) -> SampleOrg {
     for (name, parents) in GROUPS {
         write_row(&mut groups_csv, &[name, parents]);
     }
-    SampleOrg {
-        people_csv: into_string(people_csv),
-        groups_csv: into_string(groups_csv),
-    }
+    SampleOrg { people_csv: into_string(people_csv), groups_csv: into_string(groups_csv) }
 }
 
 const PEOPLE_HEADER: &[&str] = &[
@@ -211,21 +198,8 @@ struct Unit {
 }
 
 const EMEA: &[&str] = &["London", "Berlin", "Amsterdam", "Paris", "Remote (EU)"];
-const AMERICAS: &[&str] = &[
-    "New York",
-    "Austin",
-    "Toronto",
-    "San Francisco",
-    "Remote (US)",
-];
-const ANYWHERE: &[&str] = &[
-    "London",
-    "Berlin",
-    "New York",
-    "Austin",
-    "Remote (EU)",
-    "Remote (US)",
-];
+const AMERICAS: &[&str] = &["New York", "Austin", "Toronto", "San Francisco", "Remote (US)"];
+const ANYWHERE: &[&str] = &["London", "Berlin", "New York", "Austin", "Remote (EU)", "Remote (US)"];
 
 static CEO_UNIT: Unit = Unit {
     org_unit: "/",
@@ -373,12 +347,7 @@ const LEAF_UNITS: &[(Unit, &str, Option<usize>)] = &[
             cost_center: "CC-4000",
             share: 6,
             lead_title: "Finance Lead",
-            titles: &[
-                "Accountant",
-                "Financial Analyst",
-                "Controller",
-                "Payroll Specialist",
-            ],
+            titles: &["Accountant", "Financial Analyst", "Controller", "Payroll Specialist"],
             locations: ANYWHERE,
         },
         "Chief Financial Officer",
@@ -392,12 +361,7 @@ const LEAF_UNITS: &[(Unit, &str, Option<usize>)] = &[
             cost_center: "CC-5000",
             share: 6,
             lead_title: "People Lead",
-            titles: &[
-                "Recruiter",
-                "People Partner",
-                "HR Generalist",
-                "Talent Coordinator",
-            ],
+            titles: &["Recruiter", "People Partner", "HR Generalist", "Talent Coordinator"],
             locations: ANYWHERE,
         },
         "Head of People",
@@ -447,30 +411,14 @@ struct Slot {
 /// unit's staff, so every manager precedes their reports.
 fn plan_slots(people: usize) -> Vec<Slot> {
     let mut slots = vec![
-        Slot {
-            unit: &CEO_UNIT,
-            role: Role::Leader("Chief Executive Officer"),
-            manager: None,
-        },
-        Slot {
-            unit: &ENGINEERING,
-            role: Role::Leader("VP Engineering"),
-            manager: Some(0),
-        },
-        Slot {
-            unit: &SALES,
-            role: Role::Leader("VP Sales"),
-            manager: Some(0),
-        },
+        Slot { unit: &CEO_UNIT, role: Role::Leader("Chief Executive Officer"), manager: None },
+        Slot { unit: &ENGINEERING, role: Role::Leader("VP Engineering"), manager: Some(0) },
+        Slot { unit: &SALES, role: Role::Leader("VP Sales"), manager: Some(0) },
     ];
     let mut heads = Vec::with_capacity(LEAF_UNITS.len());
     for (unit, head_title, reports_to) in LEAF_UNITS {
         heads.push(slots.len());
-        slots.push(Slot {
-            unit,
-            role: Role::Leader(head_title),
-            manager: Some(reports_to.unwrap_or(0)),
-        });
+        slots.push(Slot { unit, role: Role::Leader(head_title), manager: Some(reports_to.unwrap_or(0)) });
     }
     if people <= slots.len() {
         slots.truncate(people);
@@ -478,28 +426,15 @@ fn plan_slots(people: usize) -> Vec<Slot> {
     }
 
     let staff = people - slots.len();
-    for ((unit, _, _), (head, count)) in LEAF_UNITS.iter().zip(heads.into_iter().zip(shares(staff)))
-    {
+    for ((unit, _, _), (head, count)) in LEAF_UNITS.iter().zip(heads.into_iter().zip(shares(staff))) {
         let mut lead = head;
         for i in 0..count {
-            let role = if i > 0 && i % TEAM_SIZE == 0 {
-                Role::TeamLead
-            } else {
-                Role::Member
-            };
-            let manager = if matches!(role, Role::TeamLead) {
-                head
-            } else {
-                lead
-            };
+            let role = if i > 0 && i % TEAM_SIZE == 0 { Role::TeamLead } else { Role::Member };
+            let manager = if matches!(role, Role::TeamLead) { head } else { lead };
             if matches!(role, Role::TeamLead) {
                 lead = slots.len();
             }
-            slots.push(Slot {
-                unit,
-                role,
-                manager: Some(manager),
-            });
+            slots.push(Slot { unit, role, manager: Some(manager) });
         }
     }
     slots
@@ -509,10 +444,7 @@ fn plan_slots(people: usize) -> Vec<Slot> {
 /// add up exactly.
 fn shares(staff: usize) -> Vec<usize> {
     let total: usize = LEAF_UNITS.iter().map(|(u, _, _)| u.share).sum();
-    let mut counts: Vec<usize> = LEAF_UNITS
-        .iter()
-        .map(|(u, _, _)| staff * u.share / total)
-        .collect();
+    let mut counts: Vec<usize> = LEAF_UNITS.iter().map(|(u, _, _)| staff * u.share / total).collect();
     let mut by_remainder: Vec<usize> = (0..LEAF_UNITS.len()).collect();
     by_remainder.sort_by_key(|&i| std::cmp::Reverse(staff * LEAF_UNITS[i].0.share % total));
     let assigned: usize = counts.iter().sum();
@@ -534,17 +466,11 @@ fn unique_email(taken: &mut HashMap<String, usize>, given: &str, family: &str) -
         .to_ascii_lowercase();
     let seen = taken.entry(local.clone()).or_insert(0);
     *seen += 1;
-    if *seen == 1 {
-        format!("{local}@example.com")
-    } else {
-        format!("{local}{seen}@example.com")
-    }
+    if *seen == 1 { format!("{local}@example.com") } else { format!("{local}{seen}@example.com") }
 }
 
 fn write_row<S: AsRef<[u8]>>(writer: &mut csv::Writer<Vec<u8>>, row: &[S]) {
-    writer
-        .write_record(row)
-        .expect("writing to memory cannot fail");
+    writer.write_record(row).expect("writing to memory cannot fail");
 }
 
 fn into_string(writer: csv::Writer<Vec<u8>>) -> String {
@@ -681,12 +607,7 @@ mod tests {
 
     fn batch(people: usize, seed: u64) -> ImportBatch {
         let org = sample_org_as_of(people, seed, TODAY);
-        load(
-            org.people_csv.as_bytes(),
-            Some(org.groups_csv.as_bytes()),
-            &CsvMapping::default(),
-        )
-        .unwrap()
+        load(org.people_csv.as_bytes(), Some(org.groups_csv.as_bytes()), &CsvMapping::default()).unwrap()
     }
 
     /// Everyone who is a member of `group`, directly or through nested groups.
@@ -703,20 +624,12 @@ mod tests {
                 break;
             }
         }
-        batch
-            .people
-            .iter()
-            .filter(|p| p.groups.iter().any(|g| groups.contains(g.as_str())))
-            .count()
+        batch.people.iter().filter(|p| p.groups.iter().any(|g| groups.contains(g.as_str()))).count()
     }
 
     fn within(batch: &ImportBatch, unit: &str) -> usize {
         let unit = OrgUnitPath::parse(unit).unwrap();
-        batch
-            .people
-            .iter()
-            .filter(|p| p.org_unit.as_ref().is_some_and(|o| o.is_within(&unit)))
-            .count()
+        batch.people.iter().filter(|p| p.org_unit.as_ref().is_some_and(|o| o.is_within(&unit))).count()
     }
 
     #[test]
@@ -727,61 +640,22 @@ mod tests {
         let keys: HashSet<&str> = batch.people.iter().map(|p| p.source_key.as_str()).collect();
         let emails: HashSet<&str> = batch.people.iter().map(|p| p.user_name.as_str()).collect();
         assert_eq!((keys.len(), emails.len()), (300, 300));
-        assert!(
-            batch
-                .people
-                .iter()
-                .all(|p| p.email.ends_with("@example.com"))
-        );
+        assert!(batch.people.iter().all(|p| p.email.ends_with("@example.com")));
         for p in &batch.people {
             if let Some(manager) = &p.manager_key {
-                assert!(
-                    keys.contains(manager.as_str()),
-                    "{} reports to unknown {manager}",
-                    p.source_key
-                );
+                assert!(keys.contains(manager.as_str()), "{} reports to unknown {manager}", p.source_key);
                 assert_ne!(manager, &p.source_key);
             }
         }
-        assert_eq!(
-            batch
-                .people
-                .iter()
-                .filter(|p| p.manager_key.is_none())
-                .count(),
-            1,
-            "only the CEO has no manager"
-        );
+        assert_eq!(batch.people.iter().filter(|p| p.manager_key.is_none()).count(), 1, "only the CEO has no manager");
 
-        let active = batch
-            .people
-            .iter()
-            .filter(|p| p.status == PersonStatus::Active)
-            .count();
+        let active = batch.people.iter().filter(|p| p.status == PersonStatus::Active).count();
         assert!(active >= 250, "{active} active");
         assert!(active < 300, "some people are suspended");
-        assert!(
-            batch
-                .people
-                .iter()
-                .any(|p| p.start_date.is_some_and(|d| d > TODAY)),
-            "some start later"
-        );
-        assert!(
-            batch
-                .people
-                .iter()
-                .all(|p| p.custom.contains_key("cost_center") && p.custom.contains_key("location"))
-        );
+        assert!(batch.people.iter().any(|p| p.start_date.is_some_and(|d| d > TODAY)), "some start later");
+        assert!(batch.people.iter().all(|p| p.custom.contains_key("cost_center") && p.custom.contains_key("location")));
 
-        let parents = |name: &str| {
-            batch
-                .groups
-                .iter()
-                .find(|g| g.name == name)
-                .map(|g| g.parents.clone())
-                .unwrap()
-        };
+        let parents = |name: &str| batch.groups.iter().find(|g| g.name == name).map(|g| g.parents.clone()).unwrap();
         assert_eq!(parents("platform-team"), vec!["engineering"]);
         assert_eq!(parents("sales-emea"), vec!["sales"]);
         assert!(parents("engineering").contains(&"slack-users".to_owned()));
@@ -796,33 +670,17 @@ mod tests {
         assert!((150..280).contains(&slack), "slack {slack}");
         assert!((90..slack).contains(&jira), "jira {jira}");
         assert!((90..200).contains(&notion), "notion {notion}");
-        assert!(
-            engineering > 100 && sales > 60,
-            "engineering {engineering}, sales {sales}"
-        );
-        assert_eq!(
-            within(&batch, "/Engineering"),
-            engineering,
-            "org unit and group agree"
-        );
+        assert!(engineering > 100 && sales > 60, "engineering {engineering}, sales {sales}");
+        assert_eq!(within(&batch, "/Engineering"), engineering, "org unit and group agree");
         assert_eq!(within(&batch, "/Sales"), sales);
         assert!(within(&batch, "/Marketing") > 15);
     }
 
     #[test]
     fn same_arguments_same_files_and_seeds_differ() {
-        assert_eq!(
-            sample_org_as_of(120, 1, TODAY),
-            sample_org_as_of(120, 1, TODAY)
-        );
-        assert_ne!(
-            sample_org_as_of(120, 1, TODAY).people_csv,
-            sample_org_as_of(120, 2, TODAY).people_csv
-        );
-        assert_eq!(
-            sample_org(50, 3).groups_csv,
-            sample_org_as_of(50, 3, TODAY).groups_csv
-        );
+        assert_eq!(sample_org_as_of(120, 1, TODAY), sample_org_as_of(120, 1, TODAY));
+        assert_ne!(sample_org_as_of(120, 1, TODAY).people_csv, sample_org_as_of(120, 2, TODAY).people_csv);
+        assert_eq!(sample_org(50, 3).groups_csv, sample_org_as_of(50, 3, TODAY).groups_csv);
     }
 
     #[test]
@@ -831,13 +689,7 @@ mod tests {
             let b = batch(n, 42);
             assert_eq!(b.people.len(), n);
             let keys: HashSet<&str> = b.people.iter().map(|p| p.source_key.as_str()).collect();
-            assert!(
-                b.people
-                    .iter()
-                    .filter_map(|p| p.manager_key.as_deref())
-                    .all(|m| keys.contains(m)),
-                "{n}"
-            );
+            assert!(b.people.iter().filter_map(|p| p.manager_key.as_deref()).all(|m| keys.contains(m)), "{n}");
         }
         let b = batch(5000, 9);
         let emails: HashSet<&str> = b.people.iter().map(|p| p.user_name.as_str()).collect();

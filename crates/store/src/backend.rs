@@ -62,11 +62,13 @@ impl Backend {
                     .connect_with(options)
                     .await
             }
-            Self::Postgres => AnyPoolOptions::new()
-                .max_connections(10)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await,
+            Self::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(10)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+            }
         };
         pool.map_err(StoreError::Connect)
     }

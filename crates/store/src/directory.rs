@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
-use tenure_core::*;
 use tenure_core::import::*;
+use tenure_core::*;
 use time::Date;
 use time::macros::format_description;
 
@@ -37,7 +37,8 @@ pub struct ImportSummary {
 const PERSON_COLUMNS: &str = "id, source_id, source_key, user_name, email, given_name, family_name, display_name, \
      department, title, employee_id, manager_key, org_unit, status, start_date, leave_date, custom";
 
-const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
+const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]");
 
 fn date_text(d: Option<Date>) -> Option<String> {
     d.and_then(|d| d.format(DATE_FORMAT).ok())
@@ -96,7 +97,12 @@ fn person_from_import(id: PersonId, source_id: SourceId, p: &ImportedPerson) -> 
     }
 }
 
-async fn write_person(tx: &mut Transaction<'_, Any>, tenant: TenantId, p: &Person, insert: bool) -> Result<(), StoreError> {
+async fn write_person(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    p: &Person,
+    insert: bool,
+) -> Result<(), StoreError> {
     let sql = if insert {
         "INSERT INTO people (id, source_id, source_key, user_name, email, given_name, family_name, display_name, \
          department, title, employee_id, manager_key, org_unit, status, start_date, leave_date, custom, updated_ms, tenant_id) \
@@ -132,7 +138,13 @@ async fn write_person(tx: &mut Transaction<'_, Any>, tenant: TenantId, p: &Perso
 }
 
 impl Store {
-    pub async fn add_source(&self, tenant: TenantId, name: &str, kind: &str, config: &serde_json::Value) -> Result<SourceId, StoreError> {
+    pub async fn add_source(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        kind: &str,
+        config: &serde_json::Value,
+    ) -> Result<SourceId, StoreError> {
         let id = SourceId::new();
         sqlx::query("INSERT INTO sources (id, tenant_id, name, kind, config) VALUES ($1, $2, $3, $4, $5)")
             .bind(id.to_string())
@@ -147,10 +159,12 @@ impl Store {
     }
 
     pub async fn list_sources(&self, tenant: TenantId) -> Result<Vec<SourceRecord>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, kind, config, last_sync_ms, last_count FROM sources WHERE tenant_id = $1 ORDER BY name")
-            .bind(tenant.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, kind, config, last_sync_ms, last_count FROM sources WHERE tenant_id = $1 ORDER BY name",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(SourceRecord {
@@ -176,7 +190,12 @@ impl Store {
     /// Replaces what a source contributed to the directory with `batch`, in one transaction:
     /// either all of it lands or none of it does. People absent from the batch are marked as
     /// having left (never deleted: their accounts must be deprovisioned with that reason).
-    pub async fn apply_import(&self, tenant: TenantId, source: SourceId, batch: &ImportBatch) -> Result<ImportSummary, StoreError> {
+    pub async fn apply_import(
+        &self,
+        tenant: TenantId,
+        source: SourceId,
+        batch: &ImportBatch,
+    ) -> Result<ImportSummary, StoreError> {
         let mut summary = ImportSummary::default();
         let mut tx = self.pool.begin().await?;
         let t = tenant.to_string();
@@ -248,7 +267,11 @@ impl Store {
             if wanted.contains(name.as_str()) {
                 group_ids.insert(name, id);
             } else {
-                sqlx::query("DELETE FROM groups WHERE id = $1 AND tenant_id = $2").bind(id.to_string()).bind(&t).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM groups WHERE id = $1 AND tenant_id = $2")
+                    .bind(id.to_string())
+                    .bind(&t)
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         let mut wanted_sorted: Vec<&str> = wanted.into_iter().collect();
@@ -320,10 +343,12 @@ impl Store {
 
     /// Every person of the tenant, those who left included (as tombstones).
     pub async fn list_people(&self, tenant: TenantId) -> Result<Vec<Person>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 ORDER BY email")))
-            .bind(tenant.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 ORDER BY email"
+        )))
+        .bind(tenant.to_string())
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(person_from_row).collect()
     }
 
@@ -353,16 +378,28 @@ impl Store {
         for row in &rows {
             let id: GroupId = parsed(row, "id")?;
             index.insert(id, groups.len());
-            groups.push(Group { id, source_id: parsed(row, "source_id")?, name: text(row, "name")?, members: Vec::new(), member_groups: Vec::new() });
+            groups.push(Group {
+                id,
+                source_id: parsed(row, "source_id")?,
+                name: text(row, "name")?,
+                members: Vec::new(),
+                member_groups: Vec::new(),
+            });
         }
-        let members = sqlx::query("SELECT group_id, person_id FROM group_members WHERE tenant_id = $1").bind(&t).fetch_all(&self.pool).await?;
+        let members = sqlx::query("SELECT group_id, person_id FROM group_members WHERE tenant_id = $1")
+            .bind(&t)
+            .fetch_all(&self.pool)
+            .await?;
         for row in &members {
             let gid: GroupId = parsed(row, "group_id")?;
             if let Some(&i) = index.get(&gid) {
                 groups[i].members.push(parsed(row, "person_id")?);
             }
         }
-        let nesting = sqlx::query("SELECT parent_id, child_id FROM group_nesting WHERE tenant_id = $1").bind(&t).fetch_all(&self.pool).await?;
+        let nesting = sqlx::query("SELECT parent_id, child_id FROM group_nesting WHERE tenant_id = $1")
+            .bind(&t)
+            .fetch_all(&self.pool)
+            .await?;
         for row in &nesting {
             let parent: GroupId = parsed(row, "parent_id")?;
             if let Some(&i) = index.get(&parent) {
@@ -374,7 +411,11 @@ impl Store {
 
     /// A group by name; an error if two sources both have a group of that name.
     pub async fn group_by_name(&self, tenant: TenantId, name: &str) -> Result<Option<GroupId>, StoreError> {
-        let rows = sqlx::query("SELECT id FROM groups WHERE tenant_id = $1 AND name = $2").bind(tenant.to_string()).bind(name).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT id FROM groups WHERE tenant_id = $1 AND name = $2")
+            .bind(tenant.to_string())
+            .bind(name)
+            .fetch_all(&self.pool)
+            .await?;
         match rows.as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(parsed(one, "id")?)),
@@ -383,7 +424,11 @@ impl Store {
     }
 
     pub async fn group_name(&self, tenant: TenantId, id: GroupId) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT name FROM groups WHERE tenant_id = $1 AND id = $2").bind(tenant.to_string()).bind(id.to_string()).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT name FROM groups WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| text(&r, "name")).transpose()
     }
 }

@@ -31,13 +31,18 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Connect(_) => true,
-            Self::Database(e) => matches!(
-                e,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
-            ) || e.as_database_error().is_some_and(|d| {
-                // SQLite "database is locked" / PostgreSQL serialization failure and deadlock.
-                matches!(d.code().as_deref(), Some("5" | "6" | "40001" | "40P01"))
-            }),
+            Self::Database(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                ) || e.as_database_error().is_some_and(|d| {
+                    // SQLite "database is locked" / PostgreSQL serialization failure and deadlock.
+                    matches!(d.code().as_deref(), Some("5" | "6" | "40001" | "40P01"))
+                })
+            }
             _ => false,
         }
     }

@@ -17,13 +17,13 @@ mod tenancy;
 
 pub use backend::Backend;
 pub use directory::ImportSummary;
-pub use tenure_core::import::{ImportBatch, ImportGroup, ImportedPerson};
+pub use directory::SourceRecord;
 pub use error::StoreError;
 pub use links::StoredAccount;
 pub use ops::{OperationRecord, OperationStatus, PlanRecord};
-pub use directory::SourceRecord;
 pub use policy::AppRecord;
 pub use tenancy::{TokenRecord, TokenScope};
+pub use tenure_core::import::{ImportBatch, ImportGroup, ImportedPerson};
 
 use sqlx::AnyPool;
 

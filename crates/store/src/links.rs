@@ -38,15 +38,23 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_account_active(&self, tenant: TenantId, app: AppId, remote_id: &str, active: bool) -> Result<(), StoreError> {
-        sqlx::query("UPDATE accounts SET active = $1, updated_ms = $2 WHERE tenant_id = $3 AND app_id = $4 AND remote_id = $5")
-            .bind(i64::from(active))
-            .bind(now_ms())
-            .bind(tenant.to_string())
-            .bind(app.to_string())
-            .bind(remote_id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn set_account_active(
+        &self,
+        tenant: TenantId,
+        app: AppId,
+        remote_id: &str,
+        active: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE accounts SET active = $1, updated_ms = $2 WHERE tenant_id = $3 AND app_id = $4 AND remote_id = $5",
+        )
+        .bind(i64::from(active))
+        .bind(now_ms())
+        .bind(tenant.to_string())
+        .bind(app.to_string())
+        .bind(remote_id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -77,7 +85,8 @@ impl Store {
                         app_id: app,
                         remote_id: text(r, "remote_id")?,
                         person_id: parsed(r, "person_id")?,
-                        origin: AccountOrigin::parse(&origin).ok_or_else(|| StoreError::corrupt(format!("origin {origin}")))?,
+                        origin: AccountOrigin::parse(&origin)
+                            .ok_or_else(|| StoreError::corrupt(format!("origin {origin}")))?,
                     },
                     user_name: text(r, "user_name")?,
                     active: int(r, "active")? != 0,

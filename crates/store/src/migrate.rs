@@ -58,7 +58,12 @@ pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
             .await
             .map_err(fail)?;
         tx.commit().await.map_err(fail)?;
-        tracing::info!(version = migration.version, name = migration.name, backend = backend.name(), "applied migration");
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            backend = backend.name(),
+            "applied migration"
+        );
     }
     Ok(())
 }

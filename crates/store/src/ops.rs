@@ -54,18 +54,25 @@ pub struct OperationRecord {
 
 impl Store {
     /// Stores a plan and all of its operations as pending, in one transaction.
-    pub async fn save_plan(&self, tenant: TenantId, ops: &[PlannedOp], summary: &serde_json::Value) -> Result<PlanId, StoreError> {
+    pub async fn save_plan(
+        &self,
+        tenant: TenantId,
+        ops: &[PlannedOp],
+        summary: &serde_json::Value,
+    ) -> Result<PlanId, StoreError> {
         let id = PlanId::new();
         let t = tenant.to_string();
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO plans (id, tenant_id, created_ms, status, summary) VALUES ($1, $2, $3, 'pending', $4)")
-            .bind(id.to_string())
-            .bind(&t)
-            .bind(now)
-            .bind(to_json(summary))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO plans (id, tenant_id, created_ms, status, summary) VALUES ($1, $2, $3, 'pending', $4)",
+        )
+        .bind(id.to_string())
+        .bind(&t)
+        .bind(now)
+        .bind(to_json(summary))
+        .execute(&mut *tx)
+        .await?;
         for (seq, op) in ops.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO operations (id, tenant_id, plan_id, seq, app_id, person_id, kind, body, status, attempts, created_ms, updated_ms) \
@@ -132,7 +139,8 @@ impl Store {
                     plan_id: parsed(r, "plan_id")?,
                     seq: int(r, "seq")?,
                     op: json(r, "body")?,
-                    status: OperationStatus::parse(&status).ok_or_else(|| StoreError::corrupt(format!("operation status {status}")))?,
+                    status: OperationStatus::parse(&status)
+                        .ok_or_else(|| StoreError::corrupt(format!("operation status {status}")))?,
                     attempts: int(r, "attempts")?,
                     last_error: opt_text(r, "last_error")?,
                     remote_id: opt_text(r, "remote_id")?,

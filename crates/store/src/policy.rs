@@ -47,7 +47,8 @@ impl Store {
         secret: &Secret,
         settings: &AppSettings,
     ) -> Result<App, StoreError> {
-        let app = App { id: AppId::new(), name: name.to_owned(), kind, base_url: base_url.to_owned(), settings: *settings };
+        let app =
+            App { id: AppId::new(), name: name.to_owned(), kind, base_url: base_url.to_owned(), settings: *settings };
         sqlx::query(
             "INSERT INTO apps (id, tenant_id, name, kind, base_url, secret, config, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -66,10 +67,11 @@ impl Store {
     }
 
     pub async fn list_apps(&self, tenant: TenantId) -> Result<Vec<AppRecord>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, kind, base_url, secret, config FROM apps WHERE tenant_id = $1 ORDER BY name")
-            .bind(tenant.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, name, kind, base_url, secret, config FROM apps WHERE tenant_id = $1 ORDER BY name")
+                .bind(tenant.to_string())
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 let kind = text(r, "kind")?;
@@ -100,7 +102,12 @@ impl Store {
 
     /// Assigns an app; assigning the same target twice is not an error. Returns the assignment
     /// and whether it is new.
-    pub async fn assign(&self, tenant: TenantId, app: AppId, target: &AssignmentTarget) -> Result<(Assignment, bool), StoreError> {
+    pub async fn assign(
+        &self,
+        tenant: TenantId,
+        app: AppId,
+        target: &AssignmentTarget,
+    ) -> Result<(Assignment, bool), StoreError> {
         let (kind, raw) = target_parts(target);
         let id = AssignmentId::new();
         let inserted = sqlx::query(
@@ -129,13 +136,15 @@ impl Store {
     /// Removes an assignment; returns whether there was one.
     pub async fn unassign(&self, tenant: TenantId, app: AppId, target: &AssignmentTarget) -> Result<bool, StoreError> {
         let (kind, raw) = target_parts(target);
-        let done = sqlx::query("DELETE FROM assignments WHERE tenant_id = $1 AND app_id = $2 AND target_kind = $3 AND target = $4")
-            .bind(tenant.to_string())
-            .bind(app.to_string())
-            .bind(kind)
-            .bind(&raw)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM assignments WHERE tenant_id = $1 AND app_id = $2 AND target_kind = $3 AND target = $4",
+        )
+        .bind(tenant.to_string())
+        .bind(app.to_string())
+        .bind(kind)
+        .bind(&raw)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() > 0)
     }
 

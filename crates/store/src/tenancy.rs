@@ -60,35 +60,54 @@ impl Store {
     }
 
     /// Stores a token by its hash; the token itself is never stored.
-    pub async fn insert_token(&self, tenant: TenantId, scope: TokenScope, hash: &str, label: Option<&str>) -> Result<TokenId, StoreError> {
+    pub async fn insert_token(
+        &self,
+        tenant: TenantId,
+        scope: TokenScope,
+        hash: &str,
+        label: Option<&str>,
+    ) -> Result<TokenId, StoreError> {
         let id = TokenId::new();
-        sqlx::query("INSERT INTO tokens (id, tenant_id, scope, hash, label, created_ms) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(id.to_string())
-            .bind(tenant.to_string())
-            .bind(scope.as_str())
-            .bind(hash)
-            .bind(label)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(crate::error::on_unique("token"))?;
+        sqlx::query(
+            "INSERT INTO tokens (id, tenant_id, scope, hash, label, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .bind(scope.as_str())
+        .bind(hash)
+        .bind(label)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(crate::error::on_unique("token"))?;
         Ok(id)
     }
 
     /// The token whose hash this is. Looking up by a hash of a high-entropy secret leaks nothing
     /// through timing that would help guess the secret.
     pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, tenant_id, scope FROM tokens WHERE hash = $1").bind(hash).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT id, tenant_id, scope FROM tokens WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let scope_raw = text(&row, "scope")?;
         Ok(Some(TokenRecord {
             id: parsed(&row, "id")?,
             tenant_id: parsed(&row, "tenant_id")?,
-            scope: TokenScope::parse(&scope_raw).ok_or_else(|| StoreError::corrupt(format!("token scope {scope_raw}")))?,
+            scope: TokenScope::parse(&scope_raw)
+                .ok_or_else(|| StoreError::corrupt(format!("token scope {scope_raw}")))?,
         }))
     }
 
-    pub async fn append_audit(&self, tenant: TenantId, actor: &str, action: &str, subject: &str, detail: &serde_json::Value) -> Result<(), StoreError> {
+    pub async fn append_audit(
+        &self,
+        tenant: TenantId,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO audit (id, tenant_id, at_ms, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(AuditId::new().to_string())
             .bind(tenant.to_string())

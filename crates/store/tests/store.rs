@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use tenure_core::import::*;
 use tenure_core::*;
-use tenure_store::{OperationStatus, StoreError, Store, StoredAccount, TokenScope};
+use tenure_store::{OperationStatus, Store, StoreError, StoredAccount, TokenScope};
 use tenure_testkit::{TestBackend, TestDb};
 
 macro_rules! on_both_backends {
@@ -70,7 +70,8 @@ async fn import_creates_updates_and_marks_leavers(backend: TestBackend) -> anyho
     let (_db, store) = fresh(backend).await?;
     let t = store.ensure_tenant("acme").await?;
     let src = store.add_source(t, "hr", "csv", &serde_json::json!({"file": "x.csv"})).await?;
-    let batch = ImportBatch { people: vec![person("E1", "ann@x.com", &[]), person("E2", "bob@x.com", &[])], groups: vec![] };
+    let batch =
+        ImportBatch { people: vec![person("E1", "ann@x.com", &[]), person("E2", "bob@x.com", &[])], groups: vec![] };
     let s = store.apply_import(t, src, &batch).await?;
     assert_eq!((s.created, s.updated, s.left), (2, 0, 0));
     let people = store.list_people(t).await?;
@@ -97,7 +98,8 @@ async fn import_is_all_or_nothing(backend: TestBackend) -> anyhow::Result<()> {
     let t = store.ensure_tenant("acme").await?;
     let src = store.add_source(t, "hr", "csv", &serde_json::json!({})).await?;
     // The same key twice breaks the unique constraint half-way through the batch.
-    let bad = ImportBatch { people: vec![person("E1", "a@x.com", &["g"]), person("E1", "b@x.com", &[])], groups: vec![] };
+    let bad =
+        ImportBatch { people: vec![person("E1", "a@x.com", &["g"]), person("E1", "b@x.com", &[])], groups: vec![] };
     assert!(store.apply_import(t, src, &bad).await.is_err());
     assert!(store.list_people(t).await?.is_empty());
     assert!(store.list_groups(t).await?.is_empty());
@@ -122,7 +124,8 @@ async fn groups_nest_and_memberships_follow_imports(backend: TestBackend) -> any
     assert_eq!(eng.member_groups, vec![platform]);
 
     // Next import: E1 leaves platform, the sales group disappears.
-    let batch = ImportBatch { people: vec![person("E1", "a@x.com", &[]), person("E2", "b@x.com", &[])], groups: batch.groups };
+    let batch =
+        ImportBatch { people: vec![person("E1", "a@x.com", &[]), person("E2", "b@x.com", &[])], groups: batch.groups };
     store.apply_import(t, src, &batch).await?;
     let groups = store.list_groups(t).await?;
     assert_eq!(groups.len(), 2);
@@ -150,8 +153,12 @@ async fn tenants_are_isolated(backend: TestBackend) -> anyhow::Result<()> {
 async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::Result<()> {
     let (_db, store) = fresh(backend).await?;
     let t = store.ensure_tenant("acme").await?;
-    let settings = AppSettings { deprovision: DeprovisionPolicy::Delete, user_name: UserNameFormat::EmailLocalPart { max_len: Some(21) } };
-    let app = store.add_app(t, "slack", AppKind::Scim, "http://127.0.0.1:1/scim/v2", &Secret::new("tok"), &settings).await?;
+    let settings = AppSettings {
+        deprovision: DeprovisionPolicy::Delete,
+        user_name: UserNameFormat::EmailLocalPart { max_len: Some(21) },
+    };
+    let app =
+        store.add_app(t, "slack", AppKind::Scim, "http://127.0.0.1:1/scim/v2", &Secret::new("tok"), &settings).await?;
     let dup = store.add_app(t, "slack", AppKind::Scim, "http://x", &Secret::new("t"), &settings).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     let rec = store.app_by_name(t, "slack").await?;
@@ -209,7 +216,10 @@ async fn plans_and_operations_are_recorded(backend: TestBackend) -> anyhow::Resu
     store.finish_operation(t, ops[0].id, OperationStatus::Failed, Some("HTTP 500"), None).await?;
     store.finish_operation(t, ops[0].id, OperationStatus::Succeeded, None, Some("U1")).await?;
     let ops = store.plan_operations(t, plan).await?;
-    assert_eq!((ops[0].status, ops[0].attempts, ops[0].remote_id.as_deref()), (OperationStatus::Succeeded, 2, Some("U1")));
+    assert_eq!(
+        (ops[0].status, ops[0].attempts, ops[0].remote_id.as_deref()),
+        (OperationStatus::Succeeded, 2, Some("U1"))
+    );
     store.set_plan_status(t, plan, "applied").await?;
     let plans = store.list_plans(t, 10).await?;
     assert_eq!(plans[0].status, "applied");
@@ -232,7 +242,10 @@ async fn tokens_are_found_by_hash_and_audit_is_append_only(backend: TestBackend)
     assert_eq!(events[0].action, "app.add");
     sqlx::any::install_default_drivers();
     let raw = sqlx::AnyPool::connect(db.url()).await?;
-    assert!(sqlx::query("DELETE FROM audit").execute(&raw).await.is_err(), "the database must refuse to delete audit rows");
+    assert!(
+        sqlx::query("DELETE FROM audit").execute(&raw).await.is_err(),
+        "the database must refuse to delete audit rows"
+    );
     assert!(sqlx::query("UPDATE audit SET actor = 'x'").execute(&raw).await.is_err());
     raw.close().await;
     assert_eq!(store.list_audit(t, 10).await?.len(), 1);

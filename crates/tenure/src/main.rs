@@ -1,1 +1,76 @@
-fn main() {}
+//! `tenure`: the command line and the server in one binary.
+
+mod cli;
+mod commands;
+mod config;
+mod demo;
+mod output;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tenure_core::TenantId;
+use tenure_store::Store;
+
+use crate::cli::{Cli, Command, LogFormat};
+use crate::config::Settings;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::resolve(&cli.global) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    init_logging(&cli.command, settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::Error::new(e).context("starting the async runtime")),
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+/// One clear line on stderr: the error and its causes.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::FAILURE
+}
+
+fn init_logging(command: &Command, format: LogFormat) {
+    // Servers log what they do; one-shot commands print results and log only problems.
+    let default = match command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TENURE_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Demo(args) => demo::run(args, &settings).await,
+        Command::Serve(args) => serve::run(args, &settings).await,
+        other => {
+            let (store, tenant) = open(&settings).await?;
+            let result = commands::run(other, &store, tenant).await;
+            store.close().await;
+            result
+        }
+    }
+}
+
+/// Connects to the configured database (applying migrations) and resolves the tenant.
+pub async fn open(settings: &Settings) -> anyhow::Result<(Store, TenantId)> {
+    let store = Store::connect(&settings.database_url).await?;
+    let tenant = store.ensure_tenant(&settings.tenant).await?;
+    Ok((store, tenant))
+}

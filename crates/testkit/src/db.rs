@@ -97,7 +97,10 @@ mod tests {
     #[test]
     fn replaces_the_database_name_only() {
         assert_eq!(super::replace_db_name("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
-        assert_eq!(super::replace_db_name("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            super::replace_db_name("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
         assert_eq!(super::replace_db_name("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

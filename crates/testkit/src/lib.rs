@@ -4,7 +4,7 @@
 pub mod db;
 pub mod scim2;
 
-pub use db::{TestDb, TestBackend};
+pub use db::{TestBackend, TestDb};
 pub use scim2::Scim2Server;
 
 /// Polls `check` until it returns `Some`, or fails after `deadline`. Tests wait on conditions,

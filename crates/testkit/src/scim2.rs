@@ -68,9 +68,7 @@ impl Scim2Server {
 
 impl std::fmt::Debug for Scim2Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scim2Server")
-            .field("base_url", &self.base_url)
-            .finish_non_exhaustive()
+        f.debug_struct("Scim2Server").field("base_url", &self.base_url).finish_non_exhaustive()
     }
 }
 
@@ -82,14 +80,7 @@ enum Launch {
 async fn launch(program: &Path, token: &str) -> anyhow::Result<Launch> {
     let port = free_port()?;
     let mut child = Command::new(program)
-        .args([
-            "--hostname",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--bearer-token",
-            token,
-        ])
+        .args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--bearer-token", token])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -127,10 +118,7 @@ async fn launch(program: &Path, token: &str) -> anyhow::Result<Launch> {
             if log.contains("Address already in use") || log.contains("Errno 98") {
                 return Ok(Launch::PortTaken(log));
             }
-            bail!(
-                "scim2-server ({}) exited with {status} before answering; stderr:\n{log}",
-                program.display()
-            );
+            bail!("scim2-server ({}) exited with {status} before answering; stderr:\n{log}", program.display());
         }
         if answers(port).await {
             let base_url = format!("http://127.0.0.1:{port}/v2");
@@ -143,9 +131,7 @@ async fn launch(program: &Path, token: &str) -> anyhow::Result<Launch> {
         }
         if Instant::now() >= until {
             let log = stderr.lock().map(|s| s.clone()).unwrap_or_default();
-            bail!(
-                "scim2-server on port {port} did not answer within {READY_DEADLINE:?}; stderr:\n{log}"
-            );
+            bail!("scim2-server on port {port} did not answer within {READY_DEADLINE:?}; stderr:\n{log}");
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
@@ -174,9 +160,7 @@ fn free_port() -> anyhow::Result<u16> {
 /// token, and only a 2xx means the SCIM app (not merely the socket) is up.
 async fn answers(port: u16) -> bool {
     let probe = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
         let request = format!(
             "GET /v2/ServiceProviderConfig HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAccept: application/scim+json\r\n\r\n"
         );
@@ -194,11 +178,7 @@ async fn answers(port: u16) -> bool {
         let code = status_line.split_whitespace().nth(1)?;
         Some(code.starts_with('2'))
     };
-    tokio::time::timeout(Duration::from_secs(2), probe)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(false)
+    tokio::time::timeout(Duration::from_secs(2), probe).await.ok().flatten().unwrap_or(false)
 }
 
 fn workspace_root() -> PathBuf {
@@ -214,17 +194,11 @@ async fn executable() -> anyhow::Result<PathBuf> {
         return Ok(path);
     }
     let venv = workspace_root().join("target").join("scim2-venv");
-    tokio::task::spawn_blocking(move || ensure_venv(&venv))
-        .await
-        .context("venv installer panicked")?
+    tokio::task::spawn_blocking(move || ensure_venv(&venv)).await.context("venv installer panicked")?
 }
 
 fn venv_program(venv: &Path) -> PathBuf {
-    if cfg!(windows) {
-        venv.join("Scripts").join("scim2-server.exe")
-    } else {
-        venv.join("bin").join("scim2-server")
-    }
+    if cfg!(windows) { venv.join("Scripts").join("scim2-server.exe") } else { venv.join("bin").join("scim2-server") }
 }
 
 /// Written after pip succeeds: the executable alone may be left by an interrupted install.
@@ -245,11 +219,7 @@ fn ensure_venv(venv: &Path) -> anyhow::Result<PathBuf> {
     let lock = parent.join("scim2-venv.lock");
     let until = Instant::now() + INSTALL_DEADLINE;
     loop {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&lock)
-        {
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
             Ok(mut file) => {
                 use std::io::Write;
                 let _ = writeln!(file, "{}", std::process::id());
@@ -284,12 +254,7 @@ fn lock_is_stale(lock: &Path) -> bool {
     let Ok(meta) = std::fs::metadata(lock) else {
         return false;
     };
-    if meta
-        .modified()
-        .ok()
-        .and_then(|m| m.elapsed().ok())
-        .is_some_and(|age| age > STALE_LOCK)
-    {
+    if meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age > STALE_LOCK) {
         return true;
     }
     // On Linux a holder that died is visible at once; elsewhere only age tells.
@@ -305,28 +270,13 @@ fn lock_is_stale(lock: &Path) -> bool {
 fn install(venv: &Path) -> anyhow::Result<()> {
     if venv.exists() {
         // Left by an interrupted install; pip on top of it is not trustworthy.
-        std::fs::remove_dir_all(venv)
-            .with_context(|| format!("removing incomplete {}", venv.display()))?;
+        std::fs::remove_dir_all(venv).with_context(|| format!("removing incomplete {}", venv.display()))?;
     }
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    run(std::process::Command::new(&python).arg("-m").arg("venv").arg(venv), "creating the scim2-server virtualenv")?;
+    let pip = if cfg!(windows) { venv.join("Scripts").join("pip.exe") } else { venv.join("bin").join("pip") };
     run(
-        std::process::Command::new(&python)
-            .arg("-m")
-            .arg("venv")
-            .arg(venv),
-        "creating the scim2-server virtualenv",
-    )?;
-    let pip = if cfg!(windows) {
-        venv.join("Scripts").join("pip.exe")
-    } else {
-        venv.join("bin").join("pip")
-    };
-    run(
-        std::process::Command::new(pip).args([
-            "install",
-            "--quiet",
-            &format!("scim2-server=={SCIM2_SERVER_VERSION}"),
-        ]),
+        std::process::Command::new(pip).args(["install", "--quiet", &format!("scim2-server=={SCIM2_SERVER_VERSION}")]),
         "installing scim2-server with pip",
     )?;
     std::fs::write(ready_marker(venv), SCIM2_SERVER_VERSION)?;
@@ -334,10 +284,9 @@ fn install(venv: &Path) -> anyhow::Result<()> {
 }
 
 fn run(command: &mut std::process::Command, what: &str) -> anyhow::Result<()> {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("{what}: could not run {command:?} (set {SCIM2_SERVER_ENV} to an installed scim2-server)"))?;
+    let output = command.stdin(Stdio::null()).output().with_context(|| {
+        format!("{what}: could not run {command:?} (set {SCIM2_SERVER_ENV} to an installed scim2-server)")
+    })?;
     if !output.status.success() {
         bail!(
             "{what}: {command:?} failed with {}\nstdout:\n{}\nstderr:\n{}",

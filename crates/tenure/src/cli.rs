@@ -1,0 +1,240 @@
+//! The command line. Every setting a flag sets can also come from `TENURE_*` environment
+//! variables or the config file; flags win over the environment, which wins over the file.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "tenure", version, about = "Keeps every SaaS account of an organization in step with its directory")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file (TOML) with defaults for the settings below.
+    #[arg(long, global = true, env = "TENURE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database: sqlite://PATH (default: tenure.db in the data directory) or postgres://USER@HOST/DB.
+    /// TENURE_DATABASE_URL_FILE may name a file holding it.
+    #[arg(long, global = true, env = "TENURE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Where the embedded database lives (default: $XDG_DATA_HOME/tenure).
+    #[arg(long, global = true, env = "TENURE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The tenant (organization) to act on.
+    #[arg(long, global = true, env = "TENURE_TENANT")]
+    pub tenant: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "TENURE_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: health, metrics and the admin API.
+    Serve(ServeArgs),
+    /// Try Tenure: a sample organization provisioned into built-in sandbox apps.
+    Demo(DemoArgs),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Directory sources.
+    #[command(subcommand)]
+    Source(SourceCommand),
+    /// Read sources into the directory (all of them, or the one named).
+    Sync(SyncArgs),
+    /// Apps Tenure provisions into.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Grant an app to a person, a group (nested groups included) or an org unit (its subtree included).
+    Assign(AssignArgs),
+    /// Remove an assignment; accounts it granted are deprovisioned on the next apply.
+    Unassign(AssignArgs),
+    /// Show what would change in the apps, and why.
+    Plan(PlanArgs),
+    /// Compute the plan and carry it out.
+    Apply(ApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+    #[arg(long, env = "TENURE_LISTEN")]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address for the demo's server (default 127.0.0.1:8080, or a free port if that is taken).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Provision, print a summary and exit (non-zero if anything failed).
+    #[arg(long)]
+    pub once: bool,
+    /// How many people the sample organization has.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(10..=20000))]
+    pub people: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (once: only its hash is stored).
+    Create {
+        #[arg(long, value_enum)]
+        scope: ScopeArg,
+        /// What the token is for, e.g. "entra-id".
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScopeArg {
+    Admin,
+    Scim,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Add an HR export (CSV) source.
+    #[command(subcommand)]
+    Add(SourceAdd),
+    /// List sources.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceAdd {
+    Csv(CsvSourceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CsvSourceArgs {
+    pub name: String,
+    /// The people CSV (header row; employee_id and email required).
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Optional groups CSV with columns name,parents (parents separated by ';').
+    #[arg(long)]
+    pub groups_file: Option<PathBuf>,
+    /// Map a field to a differently named column, e.g. --column email=work_email (repeatable).
+    #[arg(long = "column", value_name = "FIELD=COLUMN")]
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    pub name: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Add an app.
+    #[command(subcommand)]
+    Add(AppAdd),
+    /// List apps with their assignments and linked accounts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The app's live user list, each account with the person it is linked to.
+    Users {
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppAdd {
+    /// A SCIM 2.0 app.
+    Scim(ScimAppArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScimAppArgs {
+    pub name: String,
+    /// The app's SCIM base URL, e.g. https://api.slack.com/scim/v2
+    #[arg(long)]
+    pub base_url: String,
+    /// Bearer token for the app's SCIM API.
+    #[arg(long, env = "TENURE_APP_TOKEN", hide_env_values = true, conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// A file holding the bearer token.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// How the app's userName is derived from a person.
+    #[arg(long, value_enum, default_value_t = UserNameArg::Email)]
+    pub user_name: UserNameArg,
+    /// Longest userName the app accepts (with --user-name local-part; Slack: 21).
+    #[arg(long)]
+    pub user_name_max_len: Option<usize>,
+    /// What deprovisioning does in this app.
+    #[arg(long, value_enum, default_value_t = DeprovisionArg::Deactivate)]
+    pub deprovision: DeprovisionArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum UserNameArg {
+    Email,
+    LocalPart,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DeprovisionArg {
+    Deactivate,
+    Delete,
+    DoNothing,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["person", "group", "org_unit"])))]
+pub struct AssignArgs {
+    pub app: String,
+    /// A person, by email.
+    #[arg(long)]
+    pub person: Option<String>,
+    /// A group, by name; members of nested groups count.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// An org unit path such as /Sales/EMEA; its subtree counts.
+    #[arg(long)]
+    pub org_unit: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Machine-readable output (stable).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,310 @@
+//! The admin verbs that act on the database `--database-url` names.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::json;
+use tenure_connectors::ScimClient;
+use tenure_core::*;
+use tenure_engine::{CsvSourceConfig, Engine};
+use tenure_sources::CsvMapping;
+use tenure_store::{Store, TokenScope};
+
+use crate::cli::*;
+use crate::output;
+
+pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::Result<ExitCode> {
+    let engine = Engine::new(store.clone(), tenant);
+    match command {
+        Command::Token(TokenCommand::Create { scope, label }) => {
+            token_create(store, tenant, scope, label.as_deref()).await
+        }
+        Command::Source(SourceCommand::Add(SourceAdd::Csv(args))) => source_add_csv(store, tenant, args).await,
+        Command::Source(SourceCommand::List { json }) => source_list(store, tenant, json).await,
+        Command::Sync(args) => sync(&engine, args).await,
+        Command::App(AppCommand::Add(AppAdd::Scim(args))) => app_add_scim(store, tenant, args).await,
+        Command::App(AppCommand::List { json }) => app_list(store, tenant, json).await,
+        Command::App(AppCommand::Users { app, json }) => app_users(store, tenant, &app, json).await,
+        Command::Assign(args) => assign(store, tenant, args, true).await,
+        Command::Unassign(args) => assign(store, tenant, args, false).await,
+        Command::Plan(args) => plan(&engine, args).await,
+        Command::Apply(args) => apply(&engine, args).await,
+        Command::Serve(_) | Command::Demo(_) => unreachable!("dispatched in main"),
+    }
+}
+
+async fn token_create(
+    store: &Store,
+    tenant: TenantId,
+    scope: ScopeArg,
+    label: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let scope = match scope {
+        ScopeArg::Admin => TokenScope::Admin,
+        ScopeArg::Scim => TokenScope::Scim,
+    };
+    let token = tenure_server::tokens::generate();
+    store.insert_token(tenant, scope, &tenure_server::tokens::hash(&token), label).await?;
+    store.append_audit(tenant, "cli", "token.create", scope.as_str(), &json!({"label": label})).await?;
+    println!("{token}");
+    eprintln!("This {} token is shown once; Tenure stores only its hash.", scope.as_str());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds a column mapping from `FIELD=COLUMN` overrides of the defaults.
+fn csv_mapping(overrides: &[String]) -> anyhow::Result<CsvMapping> {
+    let mut value = serde_json::to_value(CsvMapping::default())?;
+    let fields = value.as_object_mut().ok_or_else(|| anyhow!("mapping is not an object"))?;
+    for raw in overrides {
+        let (field, column) = raw.split_once('=').ok_or_else(|| anyhow!("--column {raw:?}: expected FIELD=COLUMN"))?;
+        let field = field.trim();
+        if !fields.contains_key(field) {
+            let known: Vec<&str> = fields.keys().map(String::as_str).collect();
+            bail!("--column {raw:?}: unknown field {field:?}; fields: {}", known.join(", "));
+        }
+        fields.insert(field.to_owned(), json!(column.trim()));
+    }
+    Ok(serde_json::from_value(value)?)
+}
+
+async fn source_add_csv(store: &Store, tenant: TenantId, args: CsvSourceArgs) -> anyhow::Result<ExitCode> {
+    // Absolute paths, so a later `tenure sync` from another directory reads the same files.
+    let file = std::fs::canonicalize(&args.file).with_context(|| format!("--file {}", args.file.display()))?;
+    let groups_file = args
+        .groups_file
+        .as_ref()
+        .map(|g| std::fs::canonicalize(g).with_context(|| format!("--groups-file {}", g.display())))
+        .transpose()?;
+    let config = CsvSourceConfig { file, groups_file, mapping: csv_mapping(&args.columns)? };
+    let config = serde_json::to_value(&config)?;
+    store.add_source(tenant, &args.name, "csv", &config).await?;
+    store.append_audit(tenant, "cli", "source.add", &args.name, &config).await?;
+    println!("added CSV source {}; run `tenure sync {}` to import it", args.name, args.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn source_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result<ExitCode> {
+    let sources = store.list_sources(tenant).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&sources)?);
+    } else {
+        for s in sources {
+            println!(
+                "{}\t{}\tlast sync: {}",
+                s.name,
+                s.kind,
+                s.last_count.map(|n| format!("{n} people")).unwrap_or_else(|| "never".into())
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn sync(engine: &Engine, args: SyncArgs) -> anyhow::Result<ExitCode> {
+    let spinner = output::spinner(format!("syncing {}", args.name.as_deref().unwrap_or("all sources")));
+    let reports = engine.sync(args.name.as_deref()).await;
+    spinner.finish_and_clear();
+    let reports = reports?;
+    if reports.is_empty() {
+        eprintln!("no sources; add one with `tenure source add csv NAME --file PATH`");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        for r in &reports {
+            let s = &r.summary;
+            println!(
+                "{}: {} people ({} new, {} updated, {} unchanged, {} left, {} returned), {} groups",
+                r.source, r.people, s.created, s.updated, s.unchanged, s.left, s.returned, s.groups
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> anyhow::Result<ExitCode> {
+    let token = match (&args.token, &args.token_file) {
+        (Some(t), _) => t.trim().to_owned(),
+        (None, Some(path)) => {
+            std::fs::read_to_string(path).with_context(|| format!("--token-file {}", path.display()))?.trim().to_owned()
+        }
+        (None, None) => bail!("the app's bearer token is required: --token, --token-file or TENURE_APP_TOKEN"),
+    };
+    if token.is_empty() {
+        bail!("the app's bearer token is empty");
+    }
+    let secret = Secret::new(token);
+    // Validates the URL the same way provisioning will use it.
+    ScimClient::new(&args.base_url, secret.clone(), Default::default())
+        .with_context(|| format!("app {}", args.name))?;
+    let user_name = match args.user_name {
+        UserNameArg::Email => UserNameFormat::Email,
+        UserNameArg::LocalPart => UserNameFormat::EmailLocalPart { max_len: args.user_name_max_len },
+    };
+    let deprovision = match args.deprovision {
+        DeprovisionArg::Deactivate => DeprovisionPolicy::Deactivate,
+        DeprovisionArg::Delete => DeprovisionPolicy::Delete,
+        DeprovisionArg::DoNothing => DeprovisionPolicy::DoNothing,
+    };
+    let settings = AppSettings { deprovision, user_name };
+    let app = store.add_app(tenant, &args.name, AppKind::Scim, args.base_url.trim(), &secret, &settings).await?;
+    store
+        .append_audit(tenant, "cli", "app.add", &app.name, &json!({"base_url": app.base_url, "settings": settings}))
+        .await?;
+    println!("added SCIM app {}; grant it with `tenure assign {} --group NAME`", app.name, app.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn app_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result<ExitCode> {
+    let mut rows = Vec::new();
+    for record in store.list_apps(tenant).await? {
+        let accounts = store.list_accounts(tenant, record.app.id).await?;
+        let assignments = store.list_assignments(tenant, record.app.id).await?;
+        rows.push(json!({
+            "name": record.app.name,
+            "kind": record.app.kind,
+            "base_url": record.app.base_url,
+            "settings": record.app.settings,
+            "assignments": assignments.len(),
+            "linked_accounts": accounts.len(),
+            "active_accounts": accounts.iter().filter(|a| a.active).count(),
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for r in rows {
+            println!(
+                "{}\t{}\t{} assignments\t{} accounts ({} active)",
+                r["name"].as_str().unwrap_or_default(),
+                r["base_url"].as_str().unwrap_or_default(),
+                r["assignments"],
+                r["linked_accounts"],
+                r["active_accounts"]
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn app_users(store: &Store, tenant: TenantId, app: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let record = store.app_by_name(tenant, app).await?;
+    let client = ScimClient::new(&record.app.base_url, record.secret.clone(), Default::default())?;
+    let spinner = output::spinner(format!("reading {app}'s users"));
+    let live = client.list_users().await.with_context(|| format!("app {app}"));
+    spinner.finish_and_clear();
+    let live = live?;
+    let links: std::collections::HashMap<String, tenure_store::StoredAccount> =
+        store.list_accounts(tenant, record.app.id).await?.into_iter().map(|a| (a.link.remote_id.clone(), a)).collect();
+    let people: std::collections::HashMap<PersonId, String> =
+        store.list_people(tenant).await?.into_iter().map(|p| (p.id, p.email)).collect();
+    let rows: Vec<serde_json::Value> = live
+        .iter()
+        .map(|a| {
+            let link = links.get(&a.remote_id);
+            json!({
+                "remote_id": a.remote_id,
+                "user_name": a.user_name,
+                "email": a.email,
+                "active": a.active,
+                "person": link.and_then(|l| people.get(&l.link.person_id)),
+                "origin": link.map(|l| l.link.origin),
+            })
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        output::users_table(app, &rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn assign(store: &Store, tenant: TenantId, args: AssignArgs, grant: bool) -> anyhow::Result<ExitCode> {
+    let app = store.app_by_name(tenant, &args.app).await?.app;
+    let (target, described) = if let Some(email) = &args.person {
+        let person =
+            store.person_by_email(tenant, email).await?.ok_or_else(|| anyhow!("no person with email {email}"))?;
+        (AssignmentTarget::Person(person.id), format!("person {}", person.email))
+    } else if let Some(name) = &args.group {
+        let id = store.group_by_name(tenant, name).await?.ok_or_else(|| anyhow!("no group named {name:?}"))?;
+        (AssignmentTarget::Group(id), format!("group {name}"))
+    } else if let Some(path) = &args.org_unit {
+        let path = OrgUnitPath::parse(path)?;
+        let described = format!("org unit {path}");
+        (AssignmentTarget::OrgUnit(path), described)
+    } else {
+        bail!("name a --person, --group or --org-unit");
+    };
+    let detail = json!({"app": app.name, "target": target});
+    if grant {
+        let (_, new) = store.assign(tenant, app.id, &target).await?;
+        if new {
+            store.append_audit(tenant, "cli", "assignment.add", &app.name, &detail).await?;
+            println!("assigned {} to {described}; `tenure plan` shows the effect", app.name);
+        } else {
+            println!("{} was already assigned to {described}", app.name);
+        }
+    } else if store.unassign(tenant, app.id, &target).await? {
+        store.append_audit(tenant, "cli", "assignment.remove", &app.name, &detail).await?;
+        println!("unassigned {} from {described}; `tenure plan` shows who loses access", app.name);
+    } else {
+        bail!("{} is not assigned to {described}", app.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn plan(engine: &Engine, args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let spinner = output::spinner("reading the apps' accounts".to_owned());
+    let plans = engine.plan(args.app.as_deref(), tenure_engine::today()).await;
+    spinner.finish_and_clear();
+    let plans = plans?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&output::plan_json(&plans))?);
+    } else {
+        output::plan_table(&plans);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn apply(engine: &Engine, args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    let spinner = output::spinner("reading the apps' accounts".to_owned());
+    let plans = engine.plan(args.app.as_deref(), tenure_engine::today()).await;
+    spinner.finish_and_clear();
+    let plans = plans?;
+    let total: usize = plans.iter().map(|p| p.plan.ops.len()).sum();
+    if total == 0 {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&tenure_engine::ApplyReport::default())?);
+        } else {
+            println!("Nothing to do: every app is in step with the directory.");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.json {
+        output::plan_table(&plans);
+    }
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("refusing to apply {total} operations without confirmation: pass --yes");
+        }
+        eprint!("Apply these {total} operations? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("Nothing applied.");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let spinner = output::spinner(format!("applying {total} operations"));
+    let report = engine.apply(plans).await;
+    spinner.finish_and_clear();
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        output::apply_summary(&report);
+    }
+    Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,92 @@
+//! Settings resolved from flags, then `TENURE_*` variables (both through clap), then the config
+//! file, then defaults.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::cli::{GlobalArgs, LogFormat};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    tenant: Option<String>,
+    listen: Option<String>,
+    log_format: Option<LogFormat>,
+}
+
+pub struct Settings {
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub tenant: String,
+    /// From the config file; `serve --listen` and `TENURE_LISTEN` override it.
+    pub listen: Option<String>,
+    pub log_format: LogFormat,
+}
+
+pub const DEFAULT_TENANT: &str = "default";
+
+impl Settings {
+    pub fn resolve(args: &GlobalArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => {
+                let raw = std::fs::read_to_string(path).with_context(|| format!("config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&raw).with_context(|| format!("config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = args.data_dir.clone().or(file.data_dir).unwrap_or_else(default_data_dir);
+        let database_url = match args.database_url.clone().filter(|s| !s.is_empty()) {
+            Some(url) => url,
+            None => match secret_from_file("TENURE_DATABASE_URL_FILE")? {
+                Some(url) => url,
+                None => match file.database_url {
+                    Some(url) => url,
+                    None => sqlite_url_in(&data_dir)?,
+                },
+            },
+        };
+        Ok(Self {
+            database_url,
+            data_dir,
+            tenant: args.tenant.clone().or(file.tenant).unwrap_or_else(|| DEFAULT_TENANT.to_owned()),
+            listen: file.listen,
+            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+        })
+    }
+}
+
+/// Reads a secret from the file a `*_FILE` variable names, as container secrets are mounted.
+pub fn secret_from_file(var: &str) -> anyhow::Result<Option<String>> {
+    match std::env::var_os(var) {
+        Some(path) if !path.is_empty() => {
+            let raw =
+                std::fs::read_to_string(&path).with_context(|| format!("{var}={}", Path::new(&path).display()))?;
+            let value = raw.trim().to_owned();
+            if value.is_empty() {
+                bail!("{var}: {} is empty", Path::new(&path).display());
+            }
+            Ok(Some(value))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("tenure");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/share/tenure"),
+        None => PathBuf::from("tenure-data"),
+    }
+}
+
+/// The embedded default: `tenure.db` in the data directory, which is created if needed.
+pub fn sqlite_url_in(dir: &Path) -> anyhow::Result<String> {
+    std::fs::create_dir_all(dir).with_context(|| format!("data directory {}", dir.display()))?;
+    Ok(format!("sqlite://{}", dir.join("tenure.db").display()))
+}

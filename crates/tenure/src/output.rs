@@ -1,0 +1,118 @@
+//! What the CLI prints: tables for people, stable JSON for scripts.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use tenure_core::PlannedOp;
+use tenure_engine::{AppPlan, ApplyReport};
+
+/// Operation kinds in the order a reader wants them.
+const KINDS: [&str; 6] = ["create", "link", "activate", "update", "deactivate", "delete"];
+
+/// A spinner on stderr for long work; invisible when stderr is not a terminal.
+pub fn spinner(message: String) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        bar.set_style(style);
+    }
+    bar.set_message(message);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn totals<'a>(ops: impl Iterator<Item = &'a PlannedOp>) -> BTreeMap<&'static str, usize> {
+    let mut totals: BTreeMap<&'static str, usize> = KINDS.iter().map(|k| (*k, 0)).collect();
+    for op in ops {
+        *totals.entry(op.kind.name()).or_default() += 1;
+    }
+    totals
+}
+
+pub fn plan_json(plans: &[AppPlan]) -> Value {
+    let apps: Vec<Value> = plans
+        .iter()
+        .map(|p| {
+            let ops: Vec<Value> = p
+                .plan
+                .ops
+                .iter()
+                .map(|op| {
+                    let mut v = serde_json::to_value(op).unwrap_or(Value::Null);
+                    if let Some(obj) = v.as_object_mut() {
+                        obj.insert("reason_text".into(), json!(op.reason.to_string()));
+                    }
+                    v
+                })
+                .collect();
+            json!({
+                "app": p.app.name,
+                "app_id": p.app.id,
+                "observed_accounts": p.observed_count(),
+                "totals": totals(p.plan.ops.iter()),
+                "ops": ops,
+                "unmanaged": p.plan.unmanaged,
+            })
+        })
+        .collect();
+    json!({ "apps": apps, "totals": totals(plans.iter().flat_map(|p| p.plan.ops.iter())) })
+}
+
+pub fn plan_table(plans: &[AppPlan]) {
+    if plans.is_empty() {
+        println!("No apps; add one with `tenure app add scim NAME --base-url URL --token TOKEN`.");
+        return;
+    }
+    for p in plans {
+        println!("{} ({} accounts in the app)", p.app.name, p.observed_count());
+        if p.plan.ops.is_empty() {
+            println!("  in step: nothing to do");
+        }
+        for kind in KINDS {
+            let ops: Vec<&PlannedOp> = p.plan.ops.iter().filter(|o| o.kind.name() == kind).collect();
+            if ops.is_empty() {
+                continue;
+            }
+            println!("  {kind} ({})", ops.len());
+            let width = ops.iter().map(|o| o.person.len()).max().unwrap_or(0);
+            for op in ops {
+                println!("    {:width$}  {}", op.person, op.reason);
+            }
+        }
+        if !p.plan.unmanaged.is_empty() {
+            println!("  unmanaged accounts (no matching person; left alone): {}", p.plan.unmanaged.len());
+        }
+    }
+    let all = totals(plans.iter().flat_map(|p| p.plan.ops.iter()));
+    let parts: Vec<String> = all.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+    println!("Total: {}", if parts.is_empty() { "nothing to do".to_owned() } else { parts.join(", ") });
+}
+
+pub fn apply_summary(report: &ApplyReport) {
+    for app in &report.apps {
+        let done: Vec<String> = app.succeeded.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        println!(
+            "{}: {}{}",
+            app.app,
+            if done.is_empty() { "nothing done".to_owned() } else { done.join(", ") },
+            if app.failed.is_empty() { String::new() } else { format!(", {} failed", app.failed.len()) }
+        );
+        for f in &app.failed {
+            println!("  FAILED {} {}: {}", f.op, f.person, f.error);
+        }
+    }
+}
+
+pub fn users_table(app: &str, rows: &[Value]) {
+    println!("{app}: {} accounts", rows.len());
+    let width = rows.iter().filter_map(|r| r["user_name"].as_str()).map(str::len).max().unwrap_or(8);
+    for r in rows {
+        let state = if r["active"].as_bool().unwrap_or(false) { "active" } else { "inactive" };
+        let person = match (r["person"].as_str(), r["origin"].as_str()) {
+            (Some(p), Some(o)) => format!("{p} ({o})"),
+            _ => "unmanaged".to_owned(),
+        };
+        println!("  {:width$}  {state:8}  {person}", r["user_name"].as_str().unwrap_or_default());
+    }
+}
