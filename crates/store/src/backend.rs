@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 
 use crate::StoreError;
 
@@ -41,7 +41,8 @@ impl Backend {
             }
             _ => url.to_owned(),
         };
-        let options = AnyConnectOptions::from_str(&url).map_err(StoreError::Connect)?;
+        let connect_error = |source| StoreError::Connect { url: redact_url(&url), source };
+        let options = AnyConnectOptions::from_str(&url).map_err(connect_error)?;
         let pool = match self {
             Self::Sqlite => {
                 // One writer at a time is all SQLite allows; a single connection avoids
@@ -63,6 +64,10 @@ impl Backend {
                     .await
             }
             Self::Postgres => {
+                // One direct connection first: a pool retries until its timeout and then reports
+                // only "timed out", hiding the cause (refused, bad password, no such database).
+                let probe = sqlx::AnyConnection::connect_with(&options).await.map_err(connect_error)?;
+                let _ = probe.close().await;
                 AnyPoolOptions::new()
                     .max_connections(10)
                     .acquire_timeout(Duration::from_secs(10))
@@ -70,7 +75,7 @@ impl Backend {
                     .await
             }
         };
-        pool.map_err(StoreError::Connect)
+        pool.map_err(connect_error)
     }
 }
 

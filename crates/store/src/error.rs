@@ -4,8 +4,13 @@ use thiserror::Error;
 pub enum StoreError {
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
-    #[error("cannot reach the database: {0}")]
-    Connect(#[source] sqlx::Error),
+    #[error("cannot reach the database at {url}: {source}")]
+    Connect {
+        /// With any password redacted.
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("database migration {version} ({name}) failed: {source}")]
     Migration {
         version: i64,
@@ -30,7 +35,7 @@ impl StoreError {
     /// to a request that will fail the same way every time.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Connect(_) => true,
+            Self::Connect { .. } => true,
             Self::Database(e) => {
                 matches!(
                     e,

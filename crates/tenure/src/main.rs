@@ -33,9 +33,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// One clear line on stderr: the error and its causes.
+/// One clear line on stderr: the error and its causes. A cause whose text the line already
+/// carries (many errors quote their source) is not repeated.
 fn fail(e: &anyhow::Error) -> ExitCode {
-    eprintln!("error: {e:#}");
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    eprintln!("error: {}", line.replace('\n', " "));
     ExitCode::FAILURE
 }
 

@@ -1,0 +1,142 @@
+//! The walking skeleton, end to end through the `tenure` binary: CSV import → assignment by a
+//! (nested) group → plan with reasons → apply through the SCIM client into the independent
+//! `scim2-server` → accounts linked to people → unassign deactivates them. Once per backend.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+use tenure_testkit::{Scim2Server, TestBackend, TestDb};
+
+const PEOPLE: &str = "\
+employee_id,email,given_name,family_name,department,title,org_unit,status,groups,cost_center
+E1,ada@example.com,Ada,Lovelace,Engineering,Engineer,/Engineering/Platform,active,platform,100
+E2,bob@example.com,Bob,Builder,Engineering,Engineer,/Engineering/Apps,active,apps,100
+E3,cy@example.com,Cy,Young,Sales,Rep,/Sales/EMEA,active,sales,200
+E4,dee@example.com,Dee,Suspended,Engineering,Engineer,/Engineering/Apps,suspended,apps,100
+";
+
+const GROUPS: &str = "name,parents\nplatform,engineering\napps,engineering\n";
+
+struct Cli<'a> {
+    database_url: &'a str,
+    home: &'a Path,
+}
+
+impl Cli<'_> {
+    async fn run(&self, args: &[&str]) -> Output {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
+            .args(args)
+            .env("TENURE_DATABASE_URL", self.database_url)
+            .env("XDG_DATA_HOME", self.home)
+            .env_remove("TENURE_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .expect("run tenure");
+        output
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "tenure {args:?} failed:\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let stdout = self.ok(args).await;
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("tenure {args:?} printed invalid JSON ({e}): {stdout}"))
+    }
+}
+
+fn ops_of<'a>(plan: &'a Value, kind: &str) -> Vec<&'a Value> {
+    plan["apps"][0]["ops"].as_array().expect("ops").iter().filter(|o| o["op"] == kind).collect()
+}
+
+async fn walking_skeleton(backend: TestBackend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let peer = Scim2Server::start().await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("people.csv"), PEOPLE)?;
+    std::fs::write(dir.path().join("groups.csv"), GROUPS)?;
+    let cli = Cli { database_url: db.url(), home: dir.path() };
+    let people = dir.path().join("people.csv");
+    let groups = dir.path().join("groups.csv");
+
+    cli.ok(&[
+        "source",
+        "add",
+        "csv",
+        "hr",
+        "--file",
+        people.to_str().unwrap(),
+        "--groups-file",
+        groups.to_str().unwrap(),
+    ])
+    .await;
+    let synced = cli.json(&["sync", "--json"]).await;
+    assert_eq!(synced[0]["created"], 4, "{synced}");
+    cli.ok(&["app", "add", "scim", "peer", "--base-url", peer.base_url(), "--token", peer.token()]).await;
+    cli.ok(&["assign", "peer", "--group", "engineering"]).await;
+
+    // The plan: creates for the two active engineers (reached through nested groups), none for
+    // the suspended one or the salesperson, each with its reason.
+    let plan = cli.json(&["plan", "--json"]).await;
+    let creates = ops_of(&plan, "create");
+    let mut who: Vec<&str> = creates.iter().map(|o| o["person"].as_str().unwrap()).collect();
+    who.sort_unstable();
+    assert_eq!(who, ["ada@example.com", "bob@example.com"], "{plan}");
+    for op in &creates {
+        assert_eq!(op["reason"]["kind"], "granted");
+        assert_eq!(op["reason"]["grant"]["group"], "engineering");
+        assert!(op["reason_text"].as_str().unwrap().contains("member of group engineering via"), "{op}");
+    }
+    assert_eq!(plan["totals"]["create"], 2);
+
+    // Nothing is written without confirmation.
+    let refused = cli.run(&["apply"]).await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
+
+    let applied = cli.json(&["apply", "--yes", "--json"]).await;
+    assert_eq!(applied["apps"][0]["succeeded"]["create"], 2, "{applied}");
+
+    // The accounts exist in the peer server, linked to their people.
+    let users = cli.json(&["app", "users", "peer", "--json"]).await;
+    let users = users.as_array().expect("users");
+    assert_eq!(users.len(), 2, "{users:?}");
+    for u in users {
+        assert_eq!(u["active"], true);
+        assert_eq!(u["origin"], "created");
+        assert_eq!(u["person"], u["user_name"], "userName is the email by default: {u}");
+    }
+    assert_eq!(cli.json(&["plan", "--json"]).await["totals"]["create"], 0, "a second plan is empty");
+    assert!(cli.ok(&["apply", "--yes"]).await.contains("Nothing to do"));
+
+    // Unassigning deactivates, with the reason.
+    cli.ok(&["unassign", "peer", "--group", "engineering"]).await;
+    let plan = cli.json(&["plan", "--json"]).await;
+    let deactivations = ops_of(&plan, "deactivate");
+    assert_eq!(deactivations.len(), 2, "{plan}");
+    assert!(deactivations.iter().all(|o| o["reason"]["revocation"] == "unassigned"));
+    cli.ok(&["apply", "--yes"]).await;
+    let users = cli.json(&["app", "users", "peer", "--json"]).await;
+    assert!(users.as_array().unwrap().iter().all(|u| u["active"] == false), "{users}");
+    assert_eq!(cli.json(&["plan", "--json"]).await["totals"]["deactivate"], 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn walking_skeleton_on_sqlite() -> anyhow::Result<()> {
+    walking_skeleton(TestBackend::Sqlite).await
+}
+
+#[tokio::test]
+async fn walking_skeleton_on_postgres() -> anyhow::Result<()> {
+    walking_skeleton(TestBackend::Postgres).await
+}
