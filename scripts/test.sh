@@ -5,7 +5,7 @@
 #   - PostgreSQL: the server named by TENURE_TEST_PG_URL (default
 #     postgres://postgres@127.0.0.1:5432/test) when it answers, otherwise a throwaway cluster
 #     made with the installed server binaries in a temporary directory and removed afterwards.
-# Extra arguments go to `cargo test`.
+# Extra arguments go to `cargo test` instead of `--workspace` (e.g. `-p tenure-store`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,4 +71,8 @@ fi
 export TENURE_TEST_PG_URL="$pg_url"
 
 echo "==> cargo test"
-cargo test --workspace "$@"
+if [ $# -gt 0 ]; then
+    cargo test "$@"
+else
+    cargo test --workspace
+fi

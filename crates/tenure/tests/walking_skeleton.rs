@@ -25,7 +25,7 @@ struct Cli<'a> {
 
 impl Cli<'_> {
     async fn run(&self, args: &[&str]) -> Output {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
             .args(args)
             .env("TENURE_DATABASE_URL", self.database_url)
             .env("XDG_DATA_HOME", self.home)
@@ -33,8 +33,7 @@ impl Cli<'_> {
             .stdin(std::process::Stdio::null())
             .output()
             .await
-            .expect("run tenure");
-        output
+            .expect("run tenure")
     }
 
     async fn ok(&self, args: &[&str]) -> String {
