@@ -1,0 +1,149 @@
+//! The engine against the built-in sandbox apps: provisioning, and the safety rules of
+//! deprovisioning (only linked accounts, deletion only of accounts Tenure created).
+
+use std::collections::BTreeMap;
+
+use tenure_core::import::{ImportBatch, ImportedPerson};
+use tenure_core::*;
+use tenure_engine::Engine;
+use tenure_sandbox::{Profile, SandboxApp, SandboxOptions};
+use tenure_store::Store;
+use tenure_testkit::{TestBackend, TestDb};
+
+fn person(key: &str, email: &str, ou: &str) -> ImportedPerson {
+    ImportedPerson {
+        source_key: key.into(),
+        user_name: email.into(),
+        email: email.into(),
+        given_name: Some(key.into()),
+        family_name: Some("Tester".into()),
+        display_name: None,
+        department: Some("Engineering".into()),
+        title: Some("Engineer".into()),
+        employee_id: Some(key.into()),
+        manager_key: None,
+        org_unit: Some(OrgUnitPath::parse(ou).unwrap()),
+        status: PersonStatus::Active,
+        start_date: None,
+        leave_date: None,
+        custom: BTreeMap::new(),
+        groups: vec![],
+    }
+}
+
+async fn manual_user(app: &SandboxApp, user_name: &str, email: &str) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let body = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "emails": [{"value": email, "type": "work", "primary": true}],
+    });
+    let res = reqwest::Client::new()
+        .post(format!("{}/Users", app.base_url()))
+        .bearer_auth(app.token())
+        .json(&body)
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 201, "manual create: {}", res.status());
+    Ok(())
+}
+
+#[tokio::test]
+async fn deletes_only_what_it_created_and_leaves_unmanaged_accounts_alone() -> anyhow::Result<()> {
+    let db = TestDb::new(TestBackend::Sqlite).await?;
+    let store = Store::connect(db.url()).await?;
+    let tenant = store.ensure_tenant("acme").await?;
+    let engine = Engine::new(store.clone(), tenant);
+    let notion =
+        SandboxApp::spawn(SandboxOptions { profile: Profile::Notion, token: "t0ken".into(), rate_limit_per_sec: None })
+            .await?;
+    // Someone created two accounts by hand before Tenure: one for a person, one for nobody.
+    manual_user(&notion, "bo@x.com", "bo@x.com").await?;
+    manual_user(&notion, "contractor@elsewhere.com", "contractor@elsewhere.com").await?;
+
+    let src = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;
+    let batch = ImportBatch {
+        people: vec![person("E1", "al@x.com", "/Eng"), person("E2", "bo@x.com", "/Eng")],
+        groups: vec![],
+    };
+    store.apply_import(tenant, src, &batch).await?;
+    let settings = AppSettings { deprovision: DeprovisionPolicy::Delete, user_name: UserNameFormat::Email };
+    let app =
+        store.add_app(tenant, "notion", AppKind::Scim, &notion.base_url(), &Secret::new("t0ken"), &settings).await?;
+    let eng = AssignmentTarget::OrgUnit(OrgUnitPath::parse("/Eng")?);
+    store.assign(tenant, app.id, &eng).await?;
+
+    let plans = engine.plan(None, tenure_engine::today()).await?;
+    let plan = &plans[0].plan;
+    assert_eq!(plan.count("create"), 1, "{plan:?}");
+    assert_eq!(plan.count("link"), 1, "bo's hand-made account is matched, not duplicated: {plan:?}");
+    assert_eq!(plan.unmanaged.len(), 1);
+    assert_eq!(plan.unmanaged[0].user_name, "contractor@elsewhere.com");
+    let report = engine.apply(plans).await?;
+    assert_eq!(report.failed(), 0, "{report:?}");
+    assert_eq!(notion.users().len(), 3);
+    let links = store.list_accounts(tenant, app.id).await?;
+    let origins: BTreeMap<&str, AccountOrigin> = links.iter().map(|l| (l.user_name.as_str(), l.link.origin)).collect();
+    assert_eq!(origins["al@x.com"], AccountOrigin::Created);
+    assert_eq!(origins["bo@x.com"], AccountOrigin::Matched);
+
+    // Converged: nothing more to do.
+    let again = engine.plan(None, tenure_engine::today()).await?;
+    assert!(again[0].plan.is_empty(), "{:?}", again[0].plan);
+
+    // Unassign: the created account is deleted, the matched one only deactivated, the
+    // contractor's untouched.
+    store.unassign(tenant, app.id, &eng).await?;
+    let plans = engine.plan(None, tenure_engine::today()).await?;
+    let kinds: BTreeMap<&str, &str> = plans[0].plan.ops.iter().map(|o| (o.person.as_str(), o.kind.name())).collect();
+    assert_eq!(kinds, BTreeMap::from([("al@x.com", "delete"), ("bo@x.com", "deactivate")]));
+    assert!(plans[0].plan.ops.iter().all(|o| o.reason == Reason::Revoked { revocation: Revocation::Unassigned }));
+    let report = engine.apply(plans).await?;
+    assert_eq!(report.failed(), 0, "{report:?}");
+    let users = notion.users();
+    let names: Vec<(&str, bool)> = users.iter().map(|u| (u.user_name.as_str(), u.active)).collect();
+    assert_eq!(names, [("bo@x.com", false), ("contractor@elsewhere.com", true)]);
+
+    // Every operation is in the audit log with its reason.
+    let audit = store.list_audit(tenant, 100).await?;
+    let deleted = audit.iter().find(|e| e.action == "account.delete").expect("delete audited");
+    assert_eq!(deleted.subject, "al@x.com");
+    assert_eq!(deleted.detail["reason"]["revocation"], "unassigned");
+    notion.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_operation_is_recorded_and_does_not_stop_the_others() -> anyhow::Result<()> {
+    let db = TestDb::new(TestBackend::Sqlite).await?;
+    let store = Store::connect(db.url()).await?;
+    let tenant = store.ensure_tenant("acme").await?;
+    let engine = Engine::new(store.clone(), tenant);
+    let slack =
+        SandboxApp::spawn(SandboxOptions { profile: Profile::Slack, token: "t".into(), rate_limit_per_sec: None })
+            .await?;
+    let src = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;
+    // Slack rejects userNames over 21 characters; with the email as userName one of these fails.
+    let batch = ImportBatch {
+        people: vec![person("E1", "al@x.com", "/Eng"), person("E2", "a.very.long.name.indeed@x.com", "/Eng")],
+        groups: vec![],
+    };
+    store.apply_import(tenant, src, &batch).await?;
+    let settings = AppSettings {
+        deprovision: DeprovisionPolicy::Deactivate,
+        user_name: UserNameFormat::EmailLocalPart { max_len: None },
+    };
+    let app = store.add_app(tenant, "slack", AppKind::Scim, &slack.base_url(), &Secret::new("t"), &settings).await?;
+    store.assign(tenant, app.id, &AssignmentTarget::OrgUnit(OrgUnitPath::parse("/")?)).await?;
+    let report = engine.apply(engine.plan(None, tenure_engine::today()).await?).await?;
+    assert_eq!(report.succeeded("create"), 1);
+    assert_eq!(report.failed(), 1);
+    let failure = &report.apps[0].failed[0];
+    assert_eq!(failure.person, "a.very.long.name.indeed@x.com");
+    assert!(failure.error.contains("400"), "the app's error is shown: {}", failure.error);
+    let ops = store.plan_operations(tenant, report.plan_id.expect("plan stored")).await?;
+    assert_eq!(ops.iter().filter(|o| o.status == tenure_store::OperationStatus::Failed).count(), 1);
+    assert!(ops.iter().any(|o| o.last_error.as_deref().is_some_and(|e| e.contains("400"))));
+    slack.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! The server over real HTTP on port 0: health, metrics, admin API authentication, graceful stop.
+
+use tenure_store::{Store, TokenScope};
+use tenure_testkit::{TestBackend, TestDb};
+
+struct Running {
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _db: TestDb,
+    store: Store,
+}
+
+async fn start() -> anyhow::Result<Running> {
+    let db = TestDb::new(TestBackend::Sqlite).await?;
+    let store = Store::connect(db.url()).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task =
+        tokio::spawn(tenure_server::serve(listener, tenure_server::ServerState::new(store.clone()), async move {
+            let _ = stopped.await;
+        }));
+    Ok(Running { base, stop, task, _db: db, store })
+}
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+#[tokio::test]
+async fn health_and_metrics_answer() -> anyhow::Result<()> {
+    let server = start().await?;
+    let http = client();
+    let health = http.get(format!("{}/healthz", server.base)).send().await?;
+    assert_eq!(health.status(), 200);
+    let body: serde_json::Value = health.json().await?;
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["database"], "sqlite");
+    let metrics = http.get(format!("{}/metrics", server.base)).send().await?.text().await?;
+    assert!(metrics.contains("tenure_http_requests_total"), "{metrics}");
+    assert!(metrics.contains("route=\"/healthz\""), "{metrics}");
+    let missing = http.get(format!("{}/nope", server.base)).send().await?;
+    assert_eq!(missing.status(), 404);
+
+    server.stop.send(()).ok();
+    server.task.await??;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_admin_api_wants_an_admin_token_of_the_tenant() -> anyhow::Result<()> {
+    let server = start().await?;
+    let http = client();
+    let acme = server.store.ensure_tenant("acme").await?;
+    let other = server.store.ensure_tenant("other").await?;
+    let admin = tenure_server::tokens::generate();
+    let scim = tenure_server::tokens::generate();
+    server.store.insert_token(acme, TokenScope::Admin, &tenure_server::tokens::hash(&admin), None).await?;
+    server.store.insert_token(acme, TokenScope::Scim, &tenure_server::tokens::hash(&scim), None).await?;
+    server.store.add_source(other, "hr", "csv", &serde_json::json!({})).await?;
+    server
+        .store
+        .add_app(
+            other,
+            "slack",
+            tenure_core::AppKind::Scim,
+            "http://x",
+            &tenure_core::Secret::new("s"),
+            &Default::default(),
+        )
+        .await?;
+
+    let url = format!("{}/api/v1/apps", server.base);
+    let none = http.get(&url).send().await?;
+    assert_eq!(none.status(), 401);
+    assert_eq!(none.headers()["www-authenticate"], "Bearer");
+    let wrong = http.get(&url).bearer_auth("tnr_not-a-token").send().await?;
+    assert_eq!(wrong.status(), 401);
+    let scim_scope = http.get(&url).bearer_auth(&scim).send().await?;
+    assert_eq!(scim_scope.status(), 401);
+
+    let ok = http.get(&url).bearer_auth(&admin).send().await?;
+    assert_eq!(ok.status(), 200);
+    let apps: serde_json::Value = ok.json().await?;
+    assert_eq!(apps, serde_json::json!([]), "another tenant's app must not show");
+    let missing = http.get(format!("{}/api/v1/apps/slack/accounts", server.base)).bearer_auth(&admin).send().await?;
+    assert_eq!(missing.status(), 404);
+    let people = http.get(format!("{}/api/v1/people", server.base)).bearer_auth(&admin).send().await?;
+    assert_eq!(people.status(), 200);
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! `tenure demo --once`: the newcomer's first command converges and reports accounts in every
+//! sandbox app.
+
+#[test]
+fn demo_once_provisions_every_sandbox_app_and_exits_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(["demo", "--once", "--people", "80", "--listen", "127.0.0.1:0"])
+        .env("TMPDIR", tmp.path())
+        .env_remove("TENURE_DATABASE_URL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("80 people"), "{stdout}");
+    assert!(stdout.contains("converged in"), "{stdout}");
+    for app in ["slack", "notion", "jira"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(app))
+            .unwrap_or_else(|| panic!("no line for {app}: {stdout}"));
+        let created: usize = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count in {line:?}"));
+        assert!(created > 0, "{line}");
+    }
+}
