@@ -90,3 +90,59 @@ pub fn sqlite_url_in(dir: &Path) -> anyhow::Result<String> {
     std::fs::create_dir_all(dir).with_context(|| format!("data directory {}", dir.display()))?;
     Ok(format!("sqlite://{}", dir.join("tenure.db").display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(config: &Path) -> GlobalArgs {
+        GlobalArgs {
+            config: Some(config.to_owned()),
+            database_url: None,
+            data_dir: None,
+            tenant: None,
+            log_format: None,
+        }
+    }
+
+    #[test]
+    fn flags_and_environment_win_over_the_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tenure.toml");
+        std::fs::write(&file, "database_url = \"postgres://u@h/db\"\ntenant = \"acme\"\nlog_format = \"json\"\n")
+            .unwrap();
+        let from_file = Settings::resolve(&args(&file)).unwrap();
+        assert_eq!(from_file.database_url, "postgres://u@h/db");
+        assert_eq!(from_file.tenant, "acme");
+        assert_eq!(from_file.log_format, LogFormat::Json);
+
+        // clap has already merged flags and TENURE_* variables into these fields.
+        let mut overridden = args(&file);
+        overridden.tenant = Some("other".into());
+        overridden.database_url = Some("sqlite:///tmp/x.db".into());
+        let s = Settings::resolve(&overridden).unwrap();
+        assert_eq!((s.tenant.as_str(), s.database_url.as_str()), ("other", "sqlite:///tmp/x.db"));
+    }
+
+    #[test]
+    fn the_default_database_is_sqlite_in_the_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("empty.toml");
+        std::fs::write(&file, "").unwrap();
+        let mut a = args(&file);
+        a.data_dir = Some(dir.path().join("data"));
+        let s = Settings::resolve(&a).unwrap();
+        assert_eq!(s.database_url, format!("sqlite://{}", dir.path().join("data/tenure.db").display()));
+        assert!(dir.path().join("data").is_dir());
+        assert_eq!(s.tenant, DEFAULT_TENANT);
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "databse_url = \"x\"\n").unwrap();
+        let err = Settings::resolve(&args(&file)).err().expect("rejected");
+        assert!(format!("{err:#}").contains("databse_url"), "{err:#}");
+    }
+}

@@ -119,13 +119,13 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
 
     let convergence = converge(&engine).await?;
     print_summary(&store, tenant, &sandboxes, &convergence, started.elapsed()).await?;
+    println!("  server     http://{addr} (admin API, /healthz, /metrics)");
     let ok =
         convergence.converged && convergence.failures.is_empty() && sandboxes.iter().all(|s| !s.users().is_empty());
 
     if !args.once {
         println!();
         println!("Where to look (Ctrl-C stops the demo and its sandbox apps):");
-        println!("  server     http://{addr}/healthz   http://{addr}/metrics");
         println!("  admin API  curl -H 'Authorization: Bearer {admin_token}' http://{addr}/api/v1/apps");
         println!("  database   export TENURE_DATABASE_URL={database_url}");
         println!("             then: tenure plan | tenure app users slack | tenure unassign slack --group slack-users");
