@@ -141,20 +141,57 @@ impl<'a> Matcher<'a> {
         m
     }
 
-    /// A unique match and the key it was found on. An ambiguous key (two accounts) matches
-    /// nothing: linking the wrong account is worse than linking none.
-    fn find(&self, person: &Person, desired: &Attributes) -> Option<(&'a RemoteAccount, &'static str)> {
-        let user_name = desired.get(attributes::USER_NAME).map(|s| s.to_lowercase()).unwrap_or_default();
-        let keys: [(&AccountIndex<'a>, String, &'static str); 3] = [
-            (&self.by_external_id, person.id.to_string(), "externalId"),
-            (&self.by_user_name, user_name, "userName"),
-            (&self.by_email, person.email.to_lowercase(), "email"),
-        ];
-        keys.into_iter().find_map(|(index, key, name)| match index.get(&key).map(Vec::as_slice) {
-            Some([only]) => Some((*only, name)),
-            _ => None,
-        })
+    /// Pairs people with unlinked accounts, strongest key first (externalId, then userName, then
+    /// email; case-insensitive). A pairing needs the key value to name exactly one account *and*
+    /// exactly one person of `directory`: a value two people share (two truncated userNames) or
+    /// two accounts share identifies neither, and a person whose key is ambiguous on the app's
+    /// side is not matched at all. Linking the wrong account is worse than linking none. Only
+    /// people in `wanted` are paired; everyone in `directory` counts for ambiguity.
+    fn correlate(
+        &self,
+        directory: &[(&'a Person, [String; 3])],
+        wanted: &HashSet<PersonId>,
+    ) -> HashMap<PersonId, (&'a RemoteAccount, &'static str)> {
+        let indexes: [(&AccountIndex<'a>, &'static str); 3] =
+            [(&self.by_external_id, "externalId"), (&self.by_user_name, "userName"), (&self.by_email, "email")];
+        let mut paired: HashMap<PersonId, (&'a RemoteAccount, &'static str)> = HashMap::new();
+        let mut claimed: HashSet<&str> = HashSet::new();
+        let mut unresolved: HashSet<PersonId> = HashSet::new();
+        for (k, (index, key_name)) in indexes.into_iter().enumerate() {
+            let mut people_per_value: HashMap<&str, usize> = HashMap::new();
+            for (_, keys) in directory {
+                *people_per_value.entry(keys[k].as_str()).or_default() += 1;
+            }
+            for (person, keys) in directory {
+                if !wanted.contains(&person.id) || paired.contains_key(&person.id) || unresolved.contains(&person.id) {
+                    continue;
+                }
+                let value = keys[k].as_str();
+                if value.is_empty() || people_per_value.get(value) != Some(&1) {
+                    continue;
+                }
+                match index.get(value).map(Vec::as_slice) {
+                    Some([only]) if claimed.insert(only.remote_id.as_str()) => {
+                        paired.insert(person.id, (*only, key_name));
+                    }
+                    Some([_, _, ..]) => {
+                        unresolved.insert(person.id);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        paired
     }
+}
+
+/// The values a person is matched on, in the matcher's key order, lowercased.
+fn match_keys(person: &Person, user_name: UserNameFormat) -> [String; 3] {
+    [
+        person.id.to_string().to_lowercase(),
+        attributes::derive_user_name(person, user_name).to_lowercase(),
+        person.email.to_lowercase(),
+    ]
 }
 
 /// Plans one app. Deterministic: the same inputs give the same plan, ops in a stable order.
@@ -171,6 +208,13 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
     let unlinked: Vec<&RemoteAccount> =
         state.observed.iter().filter(|a| !linked_remote.contains(a.remote_id.as_str())).collect();
     let matcher = Matcher::new(&unlinked);
+    // Everyone still in the directory counts when deciding whether a key is ambiguous.
+    let directory: Vec<(&Person, [String; 3])> = dir
+        .people
+        .iter()
+        .filter(|p| p.status != PersonStatus::Deleted)
+        .map(|p| (*p, match_keys(p, app.settings.user_name)))
+        .collect();
 
     let mut plan = Plan::default();
     let mut claimed: HashSet<&str> = HashSet::new();
@@ -189,11 +233,14 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
         .filter(|(p, _)| ineligibility(p, today).is_none())
         .collect();
     granted.sort_by(|a, b| a.0.email.cmp(&b.0.email).then(a.0.id.cmp(&b.0.id)));
+    let seeking: HashSet<PersonId> =
+        granted.iter().map(|(p, _)| p.id).filter(|id| !link_by_person.contains_key(id)).collect();
+    let matches = matcher.correlate(&directory, &seeking);
     for (person, grant) in granted {
         let desired = attributes::default_mapping(person, app.settings.user_name);
         let account = match link_by_person.get(&person.id) {
             Some(link) => observed.get(link.remote_id.as_str()).copied(),
-            None => match matcher.find(person, &desired) {
+            None => match matches.get(&person.id).copied() {
                 Some((account, key)) if claimed.insert(account.remote_id.as_str()) => {
                     plan.ops.push(op(
                         person,
@@ -240,7 +287,7 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
         };
         revoked.push((person, link, revocation));
     }
-    revoked.sort_by(|a, b| a.0.email.cmp(&b.0.email));
+    revoked.sort_by(|a, b| a.0.email.cmp(&b.0.email).then_with(|| a.1.remote_id.cmp(&b.1.remote_id)));
     for (person, link, revocation) in revoked {
         let Some(account) = observed.get(link.remote_id.as_str()) else { continue };
         let remote_id = link.remote_id.clone();
@@ -256,14 +303,9 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
     }
 
     // Accounts no person accounts for: reported, never touched.
-    let all_people_matcher_hits: HashSet<&str> = dir
-        .people
-        .iter()
-        .filter(|p| p.status != PersonStatus::Deleted)
-        .filter_map(|p| {
-            matcher.find(p, &attributes::default_mapping(p, app.settings.user_name)).map(|(a, _)| a.remote_id.as_str())
-        })
-        .collect();
+    let everyone: HashSet<PersonId> = directory.iter().map(|(p, _)| p.id).collect();
+    let all_people_matcher_hits: HashSet<&str> =
+        matcher.correlate(&directory, &everyone).values().map(|(a, _)| a.remote_id.as_str()).collect();
     plan.unmanaged = unlinked
         .iter()
         .filter(|a| !claimed.contains(a.remote_id.as_str()) && !all_people_matcher_hits.contains(a.remote_id.as_str()))
@@ -274,6 +316,6 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
             active: a.active,
         })
         .collect();
-    plan.unmanaged.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    plan.unmanaged.sort_by(|a, b| a.user_name.cmp(&b.user_name).then_with(|| a.remote_id.cmp(&b.remote_id)));
     plan
 }

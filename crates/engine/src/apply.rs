@@ -246,32 +246,39 @@ impl AppContext {
         }
     }
 
-    /// After a 409 on create: the account Tenure would have created, found by externalId (then it
-    /// is Tenure's own, from an earlier attempt) or by userName (then it is matched, never ours to
-    /// delete).
+    /// After a 409 on create: the account Tenure would have created. Found by externalId, it is
+    /// Tenure's own from an earlier attempt. Found by userName, it is linked (as matched, never
+    /// Tenure's to delete) only when nothing says it is someone else's: no other externalId and no
+    /// other email. Otherwise the operation fails for an admin to look at, rather than take over
+    /// another person's account.
     async fn find_existing(
         &self,
         person: PersonId,
         attrs: &Attributes,
     ) -> Result<Option<(RemoteAccount, AccountOrigin)>, String> {
-        if let Some(external_id) = attrs.get(attributes::EXTERNAL_ID)
-            && let Some(found) =
-                self.client.find_user(attributes::EXTERNAL_ID, external_id).await.map_err(|e| e.to_string())?
-        {
-            let origin = if found.external_id.as_deref() == Some(&person.to_string()) {
-                AccountOrigin::Created
-            } else {
-                AccountOrigin::Matched
-            };
-            return Ok(Some((found, origin)));
+        let own_id = person.to_string();
+        if let Some(found) = self.client.find_user(attributes::EXTERNAL_ID, &own_id).await.map_err(|e| e.to_string())? {
+            return Ok(Some((found, AccountOrigin::Created)));
         }
-        if let Some(user_name) = attrs.get(attributes::USER_NAME)
-            && let Some(found) =
-                self.client.find_user(attributes::USER_NAME, user_name).await.map_err(|e| e.to_string())?
-        {
-            return Ok(Some((found, AccountOrigin::Matched)));
+        let Some(user_name) = attrs.get(attributes::USER_NAME) else { return Ok(None) };
+        let Some(found) = self.client.find_user(attributes::USER_NAME, user_name).await.map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let email = attrs.get(attributes::EMAIL).map(|e| e.to_lowercase());
+        let foreign_id =
+            found.external_id.as_deref().is_some_and(|x| !x.is_empty() && !x.eq_ignore_ascii_case(&own_id));
+        let foreign_email = match (&found.email, &email) {
+            (Some(theirs), Some(ours)) => theirs.to_lowercase() != *ours,
+            _ => false,
+        };
+        if foreign_id || foreign_email {
+            return Err(format!(
+                "userName {user_name} is taken in the app by another account ({}); an admin must resolve it",
+                found.email.as_deref().unwrap_or(&found.remote_id)
+            ));
         }
-        Ok(None)
+        Ok(Some((found, AccountOrigin::Matched)))
     }
 }
 

@@ -147,3 +147,40 @@ async fn a_failed_operation_is_recorded_and_does_not_stop_the_others() -> anyhow
     slack.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_create_that_meets_an_existing_account_links_it_only_when_it_is_plainly_the_persons() -> anyhow::Result<()> {
+    let db = TestDb::new(TestBackend::Sqlite).await?;
+    let store = Store::connect(db.url()).await?;
+    let tenant = store.ensure_tenant("acme").await?;
+    let engine = Engine::new(store.clone(), tenant);
+    let jira =
+        SandboxApp::spawn(SandboxOptions { profile: Profile::Jira, token: "t".into(), rate_limit_per_sec: None })
+            .await?;
+    let src = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;
+    let batch = ImportBatch {
+        people: vec![person("E1", "al@x.com", "/Eng"), person("E2", "bo@x.com", "/Eng")],
+        groups: vec![],
+    };
+    store.apply_import(tenant, src, &batch).await?;
+    let settings = AppSettings { deprovision: DeprovisionPolicy::Delete, user_name: UserNameFormat::Email };
+    let app = store.add_app(tenant, "jira", AppKind::Scim, &jira.base_url(), &Secret::new("t"), &settings).await?;
+    store.assign(tenant, app.id, &AssignmentTarget::OrgUnit(OrgUnitPath::parse("/Eng")?)).await?;
+
+    // The plan says "create" for both; meanwhile someone makes accounts by hand.
+    let plans = engine.plan(None, tenure_engine::today()).await?;
+    assert_eq!(plans[0].plan.count("create"), 2);
+    manual_user(&jira, "al@x.com", "someone.else@x.com").await?;
+    manual_user(&jira, "bo@x.com", "bo@x.com").await?;
+    let report = engine.apply(plans).await?;
+
+    assert_eq!(report.failed(), 1, "{report:?}");
+    let failure = &report.apps[0].failed[0];
+    assert_eq!(failure.person, "al@x.com");
+    assert!(failure.error.contains("taken in the app by another account"), "{}", failure.error);
+    let links = store.list_accounts(tenant, app.id).await?;
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!((links[0].user_name.as_str(), links[0].link.origin), ("bo@x.com", AccountOrigin::Matched));
+    jira.shutdown().await;
+    Ok(())
+}

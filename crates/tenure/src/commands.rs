@@ -129,7 +129,11 @@ async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> any
         (None, Some(path)) => {
             std::fs::read_to_string(path).with_context(|| format!("--token-file {}", path.display()))?.trim().to_owned()
         }
-        (None, None) => bail!("the app's bearer token is required: --token, --token-file or TENURE_APP_TOKEN"),
+        (None, None) => crate::config::secret_from_file("TENURE_APP_TOKEN_FILE")?.ok_or_else(|| {
+            anyhow!(
+                "the app's bearer token is required: --token, --token-file, TENURE_APP_TOKEN or TENURE_APP_TOKEN_FILE"
+            )
+        })?,
     };
     if token.is_empty() {
         bail!("the app's bearer token is empty");
