@@ -79,7 +79,12 @@ impl<'a> DirectoryIndex<'a> {
                 }
                 AssignmentTarget::OrgUnit(path) => {
                     for person in &self.people {
-                        if person.org_unit.as_ref().is_some_and(|ou| ou.is_within(path)) {
+                        // The root is the whole organization, people the source gave no unit included.
+                        let inside = match &person.org_unit {
+                            Some(ou) => ou.is_within(path),
+                            None => path.as_str() == "/",
+                        };
+                        if inside {
                             grants.entry(person.id).or_insert_with(|| Grant::OrgUnit {
                                 assignment: assignment.id,
                                 org_unit: path.clone(),

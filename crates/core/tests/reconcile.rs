@@ -448,14 +448,16 @@ fn org_unit_assignment_covers_the_subtree_but_not_a_sibling_prefix() {
 }
 
 #[test]
-fn root_org_unit_assignment_covers_everyone_with_an_org_unit() {
+fn root_org_unit_assignment_covers_everyone_even_without_an_org_unit() {
     let mut w = World::new();
     let alice = w.add(person(1, "alice").org_unit("/Sales"));
     let bob = w.add(person(2, "bob").org_unit("/Engineering/Platform"));
+    let carol = w.add(person(3, "carol"));
     w.assign_org_unit("/");
 
     let plan = w.plan();
-    assert_eq!(plan.count("create"), 2);
+    assert_eq!(plan.count("create"), 3);
+    assert_eq!(ops_for(&plan, carol).len(), 1);
     assert_eq!(only_op(&plan, alice).reason.to_string(), "in org unit /");
     assert_eq!(ops_for(&plan, bob).len(), 1);
 }

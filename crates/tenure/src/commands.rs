@@ -30,7 +30,9 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::Unassign(args) => assign(store, tenant, args, false).await,
         Command::Plan(args) => plan(&engine, args).await,
         Command::Apply(args) => apply(&engine, args).await,
-        Command::Serve(_) | Command::Demo(_) => unreachable!("dispatched in main"),
+        Command::Serve(_) | Command::Demo(_) => {
+            Err(anyhow!("serve and demo run their own set-up; they are not admin verbs"))
+        }
     }
 }
 
