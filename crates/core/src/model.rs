@@ -162,7 +162,7 @@ pub enum DeprovisionPolicy {
 
 /// How an app's userName is derived from a person. Slack, for one, caps userNames at 21
 /// characters, so an email address will not do there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(tag = "format", rename_all = "snake_case")]
 pub enum UserNameFormat {
     #[default]

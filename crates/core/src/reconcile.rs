@@ -1,6 +1,7 @@
 //! The reconciler: directory + policy + observed accounts → plan. Pure: no I/O, no clock.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use time::Date;
 
@@ -14,6 +15,9 @@ pub struct DirectoryIndex<'a> {
     people: Vec<&'a Person>,
     by_id: HashMap<PersonId, &'a Person>,
     groups: HashMap<GroupId, &'a Group>,
+    /// Desired attributes per userName format, computed on first use: most apps share a format,
+    /// so fifty apps cost one mapping per person, not fifty.
+    desired: Mutex<HashMap<UserNameFormat, Arc<HashMap<PersonId, Attributes>>>>,
 }
 
 impl<'a> DirectoryIndex<'a> {
@@ -22,7 +26,24 @@ impl<'a> DirectoryIndex<'a> {
             people: people.iter().collect(),
             by_id: people.iter().map(|p| (p.id, p)).collect(),
             groups: groups.iter().map(|g| (g.id, g)).collect(),
+            desired: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The default-mapped attributes of everyone still in the directory, for one userName format.
+    fn desired_attributes(&self, format: UserNameFormat) -> Arc<HashMap<PersonId, Attributes>> {
+        // A poisoned lock only means another planner panicked mid-insert of a whole entry; the
+        // map itself is never left half-written, so its content is still good.
+        let mut cache = self.desired.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(cache.entry(format).or_insert_with(|| {
+            Arc::new(
+                self.people
+                    .iter()
+                    .filter(|p| p.status != PersonStatus::Deleted)
+                    .map(|p| (p.id, attributes::default_mapping(p, format)))
+                    .collect(),
+            )
+        }))
     }
 
     pub fn person(&self, id: PersonId) -> Option<&'a Person> {
@@ -213,13 +234,18 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
     let unlinked: Vec<&RemoteAccount> =
         state.observed.iter().filter(|a| !linked_remote.contains(a.remote_id.as_str())).collect();
     let matcher = Matcher::new(&unlinked);
-    // Everyone still in the directory counts when deciding whether a key is ambiguous.
-    let directory: Vec<(&Person, [String; 3])> = dir
-        .people
-        .iter()
-        .filter(|p| p.status != PersonStatus::Deleted)
-        .map(|p| (*p, match_keys(p, app.settings.user_name)))
-        .collect();
+    // Everyone still in the directory counts when deciding whether a key is ambiguous. With no
+    // unlinked account there is nothing to correlate (the common, converged case), so skip it.
+    let directory: Vec<(&Person, [String; 3])> = if unlinked.is_empty() {
+        Vec::new()
+    } else {
+        dir.people
+            .iter()
+            .filter(|p| p.status != PersonStatus::Deleted)
+            .map(|p| (*p, match_keys(p, app.settings.user_name)))
+            .collect()
+    };
+    let desired_by_person = dir.desired_attributes(app.settings.user_name);
 
     let mut plan = Plan::default();
     let mut claimed: HashSet<&str> = HashSet::new();
@@ -242,7 +268,15 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
         granted.iter().map(|(p, _)| p.id).filter(|id| !link_by_person.contains_key(id)).collect();
     let matches = matcher.correlate(&directory, &seeking);
     for (person, grant) in granted {
-        let desired = attributes::default_mapping(person, app.settings.user_name);
+        // Granted people are eligible, hence not deleted, hence in the cache.
+        let computed;
+        let desired = match desired_by_person.get(&person.id) {
+            Some(d) => d,
+            None => {
+                computed = attributes::default_mapping(person, app.settings.user_name);
+                &computed
+            }
+        };
         let account = match link_by_person.get(&person.id) {
             Some(link) => observed.get(link.remote_id.as_str()).copied(),
             None => match matches.get(&person.id).copied() {
@@ -258,7 +292,11 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
             },
         };
         let Some(account) = account else {
-            plan.ops.push(op(person, OpKind::Create { attributes: desired }, Reason::Granted { grant: grant.clone() }));
+            plan.ops.push(op(
+                person,
+                OpKind::Create { attributes: desired.clone() },
+                Reason::Granted { grant: grant.clone() },
+            ));
             continue;
         };
         if !account.active {
@@ -268,7 +306,7 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
                 Reason::Granted { grant: grant.clone() },
             ));
         }
-        let changes: Attributes = attributes::diff(&desired, &account.attributes).into_iter().collect();
+        let changes: Attributes = attributes::diff(desired, &account.attributes).into_iter().collect();
         if !changes.is_empty() {
             let names = changes.keys().cloned().collect();
             plan.ops.push(op(
@@ -323,4 +361,38 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
         .collect();
     plan.unmanaged.sort_by(|a, b| a.user_name.cmp(&b.user_name).then_with(|| a.remote_id.cmp(&b.remote_id)));
     plan
+}
+
+/// Plans several apps, spread over the machine's cores (planning is CPU-bound and the apps are
+/// independent). Plans come back in the order of `states`.
+pub fn plan_apps(dir: &DirectoryIndex<'_>, states: &[AppState<'_>], today: Date) -> Vec<Plan> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(states.len().max(1));
+    if workers <= 1 {
+        return states.iter().map(|s| plan_app(dir, s, today)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut plans: Vec<Option<Plan>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(state) = states.get(i) else { break };
+                        done.push((i, plan_app(dir, state, today)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        let mut out: Vec<Option<Plan>> = (0..states.len()).map(|_| None).collect();
+        for handle in handles {
+            // A worker only panics if plan_app does; re-raise it on the caller's thread.
+            for (i, plan) in handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)) {
+                out[i] = Some(plan);
+            }
+        }
+        out
+    });
+    plans.iter_mut().map(|p| p.take().unwrap_or_default()).collect()
 }

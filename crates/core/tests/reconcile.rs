@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use tenure_core::attributes::{self, Attributes};
-use tenure_core::reconcile::{AppState, DirectoryIndex, ineligibility, plan_app};
+use tenure_core::reconcile::{self, AppState, DirectoryIndex, ineligibility, plan_app};
 use tenure_core::*;
 use time::Date;
 use time::macros::date;
@@ -1384,4 +1384,29 @@ fn unmanaged_order_does_not_depend_on_the_apps_listing_order() {
     let plan = w.plan();
     w.observed.reverse();
     assert_eq!(w.plan(), plan);
+}
+
+#[test]
+fn planning_apps_in_parallel_gives_each_app_its_sequential_plan() {
+    let mut w = World::new();
+    for n in 1..=40 {
+        w.add(person(n, &format!("p{n}")).org_unit(if n % 2 == 0 { "/Sales" } else { "/Engineering" }));
+    }
+    w.assign_org_unit("/Sales");
+    let mut slack = w.app.clone();
+    slack.id = AppId::new();
+    slack.settings.user_name = UserNameFormat::EmailLocalPart { max_len: Some(21) };
+    let slack_assignments: Vec<Assignment> =
+        w.assignments.iter().map(|a| Assignment { app_id: slack.id, ..a.clone() }).collect();
+    let dir = DirectoryIndex::new(&w.people, &w.groups);
+    let mut states = Vec::new();
+    for i in 0..7 {
+        let (app, assignments) = if i % 2 == 0 { (&w.app, &w.assignments) } else { (&slack, &slack_assignments) };
+        states.push(AppState { app, assignments, links: &w.links, observed: &w.observed });
+    }
+    let parallel = reconcile::plan_apps(&dir, &states, TODAY);
+    let sequential: Vec<Plan> = states.iter().map(|s| plan_app(&dir, s, TODAY)).collect();
+    assert_eq!(parallel, sequential);
+    assert_eq!(parallel[0].count("create"), 20);
+    assert_eq!(parallel[1].ops[0].kind.name(), "create");
 }

@@ -66,6 +66,29 @@ pub enum Command {
     Plan(PlanArgs),
     /// Compute the plan and carry it out.
     Apply(ApplyArgs),
+    /// Benchmarks (figures as one JSON line on stdout).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Plan a generated organization in memory: a full plan against 99%-converged apps, and an
+    /// initial plan against empty apps.
+    Plan(BenchPlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPlanArgs {
+    #[arg(long, default_value_t = 100_000)]
+    pub people: usize,
+    /// At least 5: the groups are nested in five levels.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(5..))]
+    pub groups: u32,
+    #[arg(long, default_value_t = 50)]
+    pub apps: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

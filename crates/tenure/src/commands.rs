@@ -30,8 +30,8 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::Unassign(args) => assign(store, tenant, args, false).await,
         Command::Plan(args) => plan(&engine, args).await,
         Command::Apply(args) => apply(&engine, args).await,
-        Command::Serve(_) | Command::Demo(_) => {
-            Err(anyhow!("serve and demo run their own set-up; they are not admin verbs"))
+        Command::Serve(_) | Command::Demo(_) | Command::Bench(_) => {
+            Err(anyhow!("serve, demo and bench run their own set-up; they are not admin verbs"))
         }
     }
 }

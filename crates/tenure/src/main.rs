@@ -1,5 +1,6 @@
 //! `tenure`: the command line and the server in one binary.
 
+mod bench;
 mod cli;
 mod commands;
 mod config;
@@ -72,6 +73,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
         Command::Demo(args) => demo::run(args, &settings).await,
         Command::Serve(args) => serve::run(args, &settings).await,
+        Command::Bench(cli::BenchCommand::Plan(args)) => bench::run(args),
         other => {
             let (store, tenant) = open(&settings).await?;
             let result = commands::run(other, &store, tenant).await;

@@ -98,3 +98,25 @@ fn unknown_app_group_and_person_are_named() {
     let out = tenure(&["assign", "a", "--person", "x@y.z"], &url, dir.path());
     assert!(stderr(&out).contains("no person with email x@y.z"), "{}", stderr(&out));
 }
+
+#[test]
+fn bench_plan_prints_one_json_line_of_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(["bench", "plan", "--people", "300", "--groups", "10", "--apps", "3"])
+        .env("XDG_DATA_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.trim().lines().count(), 1, "{stdout}");
+    let figures: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(figures["people"], 300);
+    assert_eq!(figures["apps"], 3);
+    let accounts = figures["accounts"].as_u64().unwrap();
+    assert!(accounts > 0);
+    // 99% converged: a few creates; empty apps: one create per desired account.
+    assert!(figures["ops"].as_u64().unwrap() < accounts);
+    assert_eq!(figures["initial_ops"].as_u64().unwrap(), accounts);
+    assert!(figures["plan_ms"].as_f64().is_some());
+}
