@@ -10,106 +10,175 @@ use crate::ids::*;
 use crate::model::*;
 use crate::plan::*;
 
-/// The directory, indexed once so that planning many apps does not redo the group closure.
+/// The directory, indexed once so that planning many apps does not redo the work. People get a
+/// dense ordinal in the order plans list them (by email, then id), so per-app grants are a plain
+/// vector rather than a hash map of a million entries.
 pub struct DirectoryIndex<'a> {
     people: Vec<&'a Person>,
-    by_id: HashMap<PersonId, &'a Person>,
+    ordinal: HashMap<PersonId, u32>,
     groups: HashMap<GroupId, &'a Group>,
-    /// Desired attributes per userName format, computed on first use: most apps share a format,
-    /// so fifty apps cost one mapping per person, not fifty.
-    desired: Mutex<HashMap<UserNameFormat, Arc<HashMap<PersonId, Attributes>>>>,
+    /// People per org unit (`None`: the source gave them none), for org-unit assignments.
+    by_org_unit: Vec<(Option<&'a OrgUnitPath>, Vec<u32>)>,
+    /// Desired attributes per userName format, by ordinal, computed on first use: most apps
+    /// share a format, so fifty apps cost one mapping per person, not fifty.
+    desired: Mutex<HashMap<UserNameFormat, Arc<Vec<Option<Attributes>>>>>,
+}
+
+/// Which assignment grants a person an app and, for a group, which chain of nested groups leads
+/// there. Two integers, so holding one per person per app is cheap; spelled out as a [`Grant`]
+/// only for the people an operation is planned for.
+#[derive(Debug, Clone, Copy)]
+struct GrantRef {
+    assignment: u32,
+    chain: u32,
+}
+
+/// One app's grants, by person ordinal.
+struct Grants<'x> {
+    by_person: Vec<Option<GrantRef>>,
+    chains: Vec<Vec<String>>,
+    assignments: &'x [Assignment],
+}
+
+impl Grants<'_> {
+    fn get(&self, ordinal: Option<u32>) -> Option<GrantRef> {
+        ordinal.and_then(|o| self.by_person.get(o as usize).copied().flatten())
+    }
+
+    fn spell_out(&self, dir: &DirectoryIndex<'_>, r: GrantRef) -> Grant {
+        let assignment = &self.assignments[r.assignment as usize];
+        match &assignment.target {
+            AssignmentTarget::Person(_) => Grant::Person { assignment: assignment.id },
+            AssignmentTarget::Group(gid) => Grant::Group {
+                assignment: assignment.id,
+                group: dir.groups.get(gid).map(|g| g.name.clone()).unwrap_or_default(),
+                through: self.chains.get(r.chain as usize).cloned().unwrap_or_default(),
+            },
+            AssignmentTarget::OrgUnit(path) => Grant::OrgUnit { assignment: assignment.id, org_unit: path.clone() },
+        }
+    }
 }
 
 impl<'a> DirectoryIndex<'a> {
     pub fn new(people: &'a [Person], groups: &'a [Group]) -> Self {
+        let mut sorted: Vec<&Person> = people.iter().collect();
+        sorted.sort_by(|a, b| a.email.cmp(&b.email).then(a.id.cmp(&b.id)));
+        let ordinal: HashMap<PersonId, u32> = sorted.iter().enumerate().map(|(i, p)| (p.id, i as u32)).collect();
+        let mut units: HashMap<Option<&OrgUnitPath>, Vec<u32>> = HashMap::new();
+        for (i, p) in sorted.iter().enumerate() {
+            units.entry(p.org_unit.as_ref()).or_default().push(i as u32);
+        }
         Self {
-            people: people.iter().collect(),
-            by_id: people.iter().map(|p| (p.id, p)).collect(),
+            people: sorted,
+            ordinal,
             groups: groups.iter().map(|g| (g.id, g)).collect(),
+            by_org_unit: units.into_iter().collect(),
             desired: Mutex::new(HashMap::new()),
         }
     }
 
     /// The default-mapped attributes of everyone still in the directory, for one userName format.
-    fn desired_attributes(&self, format: UserNameFormat) -> Arc<HashMap<PersonId, Attributes>> {
-        // A poisoned lock only means another planner panicked mid-insert of a whole entry; the
-        // map itself is never left half-written, so its content is still good.
+    fn desired_attributes(&self, format: UserNameFormat) -> Arc<Vec<Option<Attributes>>> {
+        // A poisoned lock only means another planner panicked while computing an entry, which
+        // is then absent, never half-written: the map is still good.
         let mut cache = self.desired.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(cache.entry(format).or_insert_with(|| {
             Arc::new(
                 self.people
                     .iter()
-                    .filter(|p| p.status != PersonStatus::Deleted)
-                    .map(|p| (p.id, attributes::default_mapping(p, format)))
+                    .map(|p| (p.status != PersonStatus::Deleted).then(|| attributes::default_mapping(p, format)))
                     .collect(),
             )
         }))
     }
 
     pub fn person(&self, id: PersonId) -> Option<&'a Person> {
-        self.by_id.get(&id).copied()
+        self.ordinal.get(&id).map(|&o| self.people[o as usize])
     }
 
-    /// Every person in `group` or in a group nested in it, each with the chain of nested group
-    /// names that leads to them. Cycles in the nesting are tolerated (each group is visited once).
-    fn group_closure(&self, root: GroupId) -> Vec<(PersonId, Vec<String>)> {
-        let mut out = Vec::new();
-        let mut seen = HashSet::from([root]);
-        let mut queue = VecDeque::from([(root, Vec::<String>::new())]);
-        while let Some((gid, chain)) = queue.pop_front() {
-            let Some(group) = self.groups.get(&gid) else { continue };
-            out.extend(group.members.iter().map(|p| (*p, chain.clone())));
-            for child in &group.member_groups {
-                if seen.insert(*child) {
-                    let mut next = chain.clone();
-                    if let Some(g) = self.groups.get(child) {
-                        next.push(g.name.clone());
-                    }
-                    queue.push_back((*child, next));
-                }
-            }
-        }
-        out
+    fn ordinal_of(&self, id: PersonId) -> Option<u32> {
+        self.ordinal.get(&id).copied()
     }
 
     /// Who an app's assignments grant it to, and by which assignment (the first that applies, in
     /// the order person, group, org unit, so the explanation names the most specific one).
     pub fn grants(&self, assignments: &[Assignment]) -> HashMap<PersonId, Grant> {
-        let mut grants: HashMap<PersonId, Grant> = HashMap::new();
+        let grants = self.grant_refs(assignments);
+        grants
+            .by_person
+            .iter()
+            .enumerate()
+            .filter_map(|(o, r)| r.map(|r| (self.people[o].id, grants.spell_out(self, r))))
+            .collect()
+    }
+
+    fn grant_refs<'x>(&self, assignments: &'x [Assignment]) -> Grants<'x> {
+        let mut grants = Grants { by_person: vec![None; self.people.len()], chains: vec![Vec::new()], assignments };
         let rank = |t: &AssignmentTarget| match t {
             AssignmentTarget::Person(_) => 0,
             AssignmentTarget::Group(_) => 1,
             AssignmentTarget::OrgUnit(_) => 2,
         };
-        let mut ordered: Vec<&Assignment> = assignments.iter().collect();
-        ordered.sort_by_key(|a| rank(&a.target));
-        for assignment in ordered {
-            match &assignment.target {
-                AssignmentTarget::Person(pid) => {
-                    grants.entry(*pid).or_insert(Grant::Person { assignment: assignment.id });
+        let mut ordered: Vec<usize> = (0..assignments.len()).collect();
+        ordered.sort_by_key(|&i| rank(&assignments[i].target));
+        for index in ordered {
+            let mut grant = |ordinal: u32, chain: u32| {
+                let slot = &mut grants.by_person[ordinal as usize];
+                if slot.is_none() {
+                    *slot = Some(GrantRef { assignment: index as u32, chain });
                 }
-                AssignmentTarget::Group(gid) => {
-                    let Some(group) = self.groups.get(gid) else { continue };
-                    for (pid, through) in self.group_closure(*gid) {
-                        grants.entry(pid).or_insert_with(|| Grant::Group {
-                            assignment: assignment.id,
-                            group: group.name.clone(),
-                            through,
-                        });
+            };
+            match &assignments[index].target {
+                AssignmentTarget::Person(pid) => {
+                    if let Some(o) = self.ordinal_of(*pid) {
+                        grant(o, 0);
+                    }
+                }
+                AssignmentTarget::Group(root) => {
+                    // Breadth first, so each person is explained by the shortest chain of nested
+                    // groups. Cycles are tolerated: each group is visited once.
+                    let mut seen = HashSet::from([*root]);
+                    let mut queue = VecDeque::from([(*root, 0u32)]);
+                    let mut visits = Vec::new();
+                    while let Some((gid, chain)) = queue.pop_front() {
+                        let Some(group) = self.groups.get(&gid) else { continue };
+                        visits.push((group, chain));
+                        for child in &group.member_groups {
+                            if seen.insert(*child) {
+                                let mut next = grants.chains[chain as usize].clone();
+                                if let Some(g) = self.groups.get(child) {
+                                    next.push(g.name.clone());
+                                }
+                                grants.chains.push(next);
+                                queue.push_back((*child, (grants.chains.len() - 1) as u32));
+                            }
+                        }
+                    }
+                    let mut grant = |ordinal: u32, chain: u32| {
+                        let slot = &mut grants.by_person[ordinal as usize];
+                        if slot.is_none() {
+                            *slot = Some(GrantRef { assignment: index as u32, chain });
+                        }
+                    };
+                    for (group, chain) in visits {
+                        for member in &group.members {
+                            if let Some(o) = self.ordinal_of(*member) {
+                                grant(o, chain);
+                            }
+                        }
                     }
                 }
                 AssignmentTarget::OrgUnit(path) => {
-                    for person in &self.people {
+                    for (unit, members) in &self.by_org_unit {
                         // The root is the whole organization, people the source gave no unit included.
-                        let inside = match &person.org_unit {
+                        let inside = match unit {
                             Some(ou) => ou.is_within(path),
                             None => path.as_str() == "/",
                         };
                         if inside {
-                            grants.entry(person.id).or_insert_with(|| Grant::OrgUnit {
-                                assignment: assignment.id,
-                                org_unit: path.clone(),
-                            });
+                            for &o in members {
+                                grant(o, 0);
+                            }
                         }
                     }
                 }
@@ -223,7 +292,7 @@ fn match_keys(person: &Person, user_name: UserNameFormat) -> [String; 3] {
 /// Plans one app. Deterministic: the same inputs give the same plan, ops in a stable order.
 pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> Plan {
     let app = state.app;
-    let grants = dir.grants(state.assignments);
+    let grants = dir.grant_refs(state.assignments);
     let observed: HashMap<&str, &RemoteAccount> = state.observed.iter().map(|a| (a.remote_id.as_str(), a)).collect();
     // Links whose account still exists in the app. A link to a vanished account is ignored, so a
     // person still assigned gets a new account.
@@ -258,19 +327,25 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
     };
 
     // Grant side: everyone eligible and assigned must hold an active, up-to-date account.
-    let mut granted: Vec<(&Person, &Grant)> = grants
+    // People come in the index's order (email, then id): the plan's order, with no sort.
+    let granted: Vec<(&Person, GrantRef, Option<&Attributes>)> = dir
+        .people
         .iter()
-        .filter_map(|(pid, grant)| dir.person(*pid).map(|p| (p, grant)))
-        .filter(|(p, _)| ineligibility(p, today).is_none())
+        .zip(&grants.by_person)
+        .zip(desired_by_person.iter())
+        .filter_map(|((p, r), d)| r.map(|r| (*p, r, d.as_ref())))
+        .filter(|(p, _, _)| ineligibility(p, today).is_none())
         .collect();
-    granted.sort_by(|a, b| a.0.email.cmp(&b.0.email).then(a.0.id.cmp(&b.0.id)));
-    let seeking: HashSet<PersonId> =
-        granted.iter().map(|(p, _)| p.id).filter(|id| !link_by_person.contains_key(id)).collect();
+    let seeking: HashSet<PersonId> = if directory.is_empty() {
+        HashSet::new()
+    } else {
+        granted.iter().map(|(p, _, _)| p.id).filter(|id| !link_by_person.contains_key(id)).collect()
+    };
     let matches = matcher.correlate(&directory, &seeking);
-    for (person, grant) in granted {
-        // Granted people are eligible, hence not deleted, hence in the cache.
+    for (person, grant_ref, cached) in granted {
+        // Granted people are eligible, hence not deleted, hence cached.
         let computed;
-        let desired = match desired_by_person.get(&person.id) {
+        let desired = match cached {
             Some(d) => d,
             None => {
                 computed = attributes::default_mapping(person, app.settings.user_name);
@@ -284,7 +359,7 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
                     plan.ops.push(op(
                         person,
                         OpKind::Link { remote_id: account.remote_id.clone(), matched_on: key.to_owned() },
-                        Reason::Granted { grant: grant.clone() },
+                        Reason::Granted { grant: grants.spell_out(dir, grant_ref) },
                     ));
                     Some(account)
                 }
@@ -295,7 +370,7 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
             plan.ops.push(op(
                 person,
                 OpKind::Create { attributes: desired.clone() },
-                Reason::Granted { grant: grant.clone() },
+                Reason::Granted { grant: grants.spell_out(dir, grant_ref) },
             ));
             continue;
         };
@@ -303,7 +378,7 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
             plan.ops.push(op(
                 person,
                 OpKind::Activate { remote_id: account.remote_id.clone() },
-                Reason::Granted { grant: grant.clone() },
+                Reason::Granted { grant: grants.spell_out(dir, grant_ref) },
             ));
         }
         let changes: Attributes = attributes::diff(desired, &account.attributes).into_iter().collect();
@@ -312,7 +387,7 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
             plan.ops.push(op(
                 person,
                 OpKind::Update { remote_id: account.remote_id.clone(), changes },
-                Reason::AttributesChanged { grant: grant.clone(), attributes: names },
+                Reason::AttributesChanged { grant: grants.spell_out(dir, grant_ref), attributes: names },
             ));
         }
     }
@@ -325,7 +400,7 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
         };
         let revocation = match ineligibility(person, today) {
             Some(r) => r,
-            None if grants.contains_key(&person.id) => continue,
+            None if grants.get(dir.ordinal_of(person.id)).is_some() => continue,
             None => Revocation::Unassigned,
         };
         revoked.push((person, link, revocation));
