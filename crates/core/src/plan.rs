@@ -11,9 +11,10 @@ use crate::model::OrgUnitPath;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum OpKind {
-    /// Create the account with these attributes.
+    /// Create the account with these attributes. Shared with the planner's cache: an initial
+    /// plan for a million accounts must not hold a million copies of the same maps.
     Create {
-        attributes: Attributes,
+        attributes: std::sync::Arc<Attributes>,
     },
     /// Link an existing account found by matching; no change in the app.
     Link {

@@ -21,7 +21,7 @@ pub struct DirectoryIndex<'a> {
     by_org_unit: Vec<(Option<&'a OrgUnitPath>, Vec<u32>)>,
     /// Desired attributes per userName format, by ordinal, computed on first use: most apps
     /// share a format, so fifty apps cost one mapping per person, not fifty.
-    desired: Mutex<HashMap<UserNameFormat, Arc<Vec<Option<Attributes>>>>>,
+    desired: Mutex<HashMap<UserNameFormat, Arc<Vec<Option<Arc<Attributes>>>>>>,
 }
 
 /// Which assignment grants a person an app and, for a group, which chain of nested groups leads
@@ -78,7 +78,7 @@ impl<'a> DirectoryIndex<'a> {
     }
 
     /// The default-mapped attributes of everyone still in the directory, for one userName format.
-    fn desired_attributes(&self, format: UserNameFormat) -> Arc<Vec<Option<Attributes>>> {
+    fn desired_attributes(&self, format: UserNameFormat) -> Arc<Vec<Option<Arc<Attributes>>>> {
         // A poisoned lock only means another planner panicked while computing an entry, which
         // is then absent, never half-written: the map is still good.
         let mut cache = self.desired.lock().unwrap_or_else(PoisonError::into_inner);
@@ -86,7 +86,9 @@ impl<'a> DirectoryIndex<'a> {
             Arc::new(
                 self.people
                     .iter()
-                    .map(|p| (p.status != PersonStatus::Deleted).then(|| attributes::default_mapping(p, format)))
+                    .map(|p| {
+                        (p.status != PersonStatus::Deleted).then(|| Arc::new(attributes::default_mapping(p, format)))
+                    })
                     .collect(),
             )
         }))
@@ -328,7 +330,7 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
 
     // Grant side: everyone eligible and assigned must hold an active, up-to-date account.
     // People come in the index's order (email, then id): the plan's order, with no sort.
-    let granted: Vec<(&Person, GrantRef, Option<&Attributes>)> = dir
+    let granted: Vec<(&Person, GrantRef, Option<&Arc<Attributes>>)> = dir
         .people
         .iter()
         .zip(&grants.by_person)
@@ -344,13 +346,9 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
     let matches = matcher.correlate(&directory, &seeking);
     for (person, grant_ref, cached) in granted {
         // Granted people are eligible, hence not deleted, hence cached.
-        let computed;
-        let desired = match cached {
-            Some(d) => d,
-            None => {
-                computed = attributes::default_mapping(person, app.settings.user_name);
-                &computed
-            }
+        let desired: Arc<Attributes> = match cached {
+            Some(d) => Arc::clone(d),
+            None => Arc::new(attributes::default_mapping(person, app.settings.user_name)),
         };
         let account = match link_by_person.get(&person.id) {
             Some(link) => observed.get(link.remote_id.as_str()).copied(),
@@ -369,7 +367,7 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
         let Some(account) = account else {
             plan.ops.push(op(
                 person,
-                OpKind::Create { attributes: desired.clone() },
+                OpKind::Create { attributes: Arc::clone(&desired) },
                 Reason::Granted { grant: grants.spell_out(dir, grant_ref) },
             ));
             continue;
@@ -381,7 +379,7 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
                 Reason::Granted { grant: grants.spell_out(dir, grant_ref) },
             ));
         }
-        let changes: Attributes = attributes::diff(desired, &account.attributes).into_iter().collect();
+        let changes: Attributes = attributes::diff(&desired, &account.attributes).into_iter().collect();
         if !changes.is_empty() {
             let names = changes.keys().cloned().collect();
             plan.ops.push(op(

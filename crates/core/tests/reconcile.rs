@@ -537,7 +537,7 @@ fn create_carries_the_default_mapped_attributes() {
         ("department", "Platform"),
         ("employeeNumber", "E-0001"),
     ]);
-    assert_eq!(op.kind, OpKind::Create { attributes: expected });
+    assert_eq!(op.kind, OpKind::Create { attributes: std::sync::Arc::new(expected) });
     assert_eq!(op.reason, granted(Grant::Person { assignment: a }));
     assert_eq!(op.person, "alice.wong@example.com");
 }
