@@ -10,6 +10,9 @@ use crate::ids::*;
 use crate::model::*;
 use crate::plan::*;
 
+/// Desired attributes by person ordinal; `None` for people who left the directory.
+type DesiredByOrdinal = Vec<Option<Arc<Attributes>>>;
+
 /// The directory, indexed once so that planning many apps does not redo the work. People get a
 /// dense ordinal in the order plans list them (by email, then id), so per-app grants are a plain
 /// vector rather than a hash map of a million entries.
@@ -21,7 +24,7 @@ pub struct DirectoryIndex<'a> {
     by_org_unit: Vec<(Option<&'a OrgUnitPath>, Vec<u32>)>,
     /// Desired attributes per userName format, by ordinal, computed on first use: most apps
     /// share a format, so fifty apps cost one mapping per person, not fifty.
-    desired: Mutex<HashMap<UserNameFormat, Arc<Vec<Option<Arc<Attributes>>>>>>,
+    desired: Mutex<HashMap<UserNameFormat, Arc<DesiredByOrdinal>>>,
 }
 
 /// Which assignment grants a person an app and, for a group, which chain of nested groups leads
@@ -78,7 +81,7 @@ impl<'a> DirectoryIndex<'a> {
     }
 
     /// The default-mapped attributes of everyone still in the directory, for one userName format.
-    fn desired_attributes(&self, format: UserNameFormat) -> Arc<Vec<Option<Arc<Attributes>>>> {
+    fn desired_attributes(&self, format: UserNameFormat) -> Arc<DesiredByOrdinal> {
         // A poisoned lock only means another planner panicked while computing an entry, which
         // is then absent, never half-written: the map is still good.
         let mut cache = self.desired.lock().unwrap_or_else(PoisonError::into_inner);
