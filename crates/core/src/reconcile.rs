@@ -298,15 +298,32 @@ fn match_keys(person: &Person, user_name: UserNameFormat) -> [String; 3] {
 pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> Plan {
     let app = state.app;
     let grants = dir.grant_refs(state.assignments);
-    let observed: HashMap<&str, &RemoteAccount> = state.observed.iter().map(|a| (a.remote_id.as_str(), a)).collect();
-    // Links whose account still exists in the app. A link to a vanished account is ignored, so a
-    // person still assigned gets a new account.
-    let live_links: Vec<&AccountLink> =
-        state.links.iter().filter(|l| l.app_id == app.id && observed.contains_key(l.remote_id.as_str())).collect();
-    let linked_remote: HashSet<&str> = live_links.iter().map(|l| l.remote_id.as_str()).collect();
-    let link_by_person: HashMap<PersonId, &AccountLink> = live_links.iter().map(|l| (l.person_id, *l)).collect();
+    // Observed accounts by remote id, as positions into `state.observed`.
+    let observed: HashMap<&str, usize> =
+        state.observed.iter().enumerate().map(|(i, a)| (a.remote_id.as_str(), i)).collect();
+    // Links whose account still exists in the app, each with that account. A link to a vanished
+    // account is ignored, so a person still assigned gets a new account.
+    let mut is_linked = vec![false; state.observed.len()];
+    let live_links: Vec<(&AccountLink, &RemoteAccount)> = state
+        .links
+        .iter()
+        .filter(|l| l.app_id == app.id)
+        .filter_map(|l| {
+            let i = *observed.get(l.remote_id.as_str())?;
+            is_linked[i] = true;
+            Some((l, &state.observed[i]))
+        })
+        .collect();
+    // By person ordinal; a person with two live links keeps the last (see the notes on #4).
+    let link_ordinals: Vec<Option<u32>> = live_links.iter().map(|(l, _)| dir.ordinal_of(l.person_id)).collect();
+    let mut link_by_ordinal: Vec<Option<&RemoteAccount>> = vec![None; dir.people.len()];
+    for ((_, account), ordinal) in live_links.iter().zip(&link_ordinals) {
+        if let Some(o) = ordinal {
+            link_by_ordinal[*o as usize] = Some(*account);
+        }
+    }
     let unlinked: Vec<&RemoteAccount> =
-        state.observed.iter().filter(|a| !linked_remote.contains(a.remote_id.as_str())).collect();
+        state.observed.iter().zip(&is_linked).filter(|(_, linked)| !**linked).map(|(a, _)| a).collect();
     let matcher = Matcher::new(&unlinked);
     // Everyone still in the directory counts when deciding whether a key is ambiguous. With no
     // unlinked account there is nothing to correlate (the common, converged case), so skip it.
@@ -333,28 +350,29 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
 
     // Grant side: everyone eligible and assigned must hold an active, up-to-date account.
     // People come in the index's order (email, then id): the plan's order, with no sort.
-    let granted: Vec<(&Person, GrantRef, Option<&Arc<Attributes>>)> = dir
+    let granted: Vec<(usize, &Person, GrantRef, Option<&Arc<Attributes>>)> = dir
         .people
         .iter()
         .zip(&grants.by_person)
         .zip(desired_by_person.iter())
-        .filter_map(|((p, r), d)| r.map(|r| (*p, r, d.as_ref())))
-        .filter(|(p, _, _)| ineligibility(p, today).is_none())
+        .enumerate()
+        .filter_map(|(o, ((p, r), d))| r.map(|r| (o, *p, r, d.as_ref())))
+        .filter(|(_, p, _, _)| ineligibility(p, today).is_none())
         .collect();
     let seeking: HashSet<PersonId> = if directory.is_empty() {
         HashSet::new()
     } else {
-        granted.iter().map(|(p, _, _)| p.id).filter(|id| !link_by_person.contains_key(id)).collect()
+        granted.iter().filter(|(o, ..)| link_by_ordinal[*o].is_none()).map(|(_, p, ..)| p.id).collect()
     };
     let matches = matcher.correlate(&directory, &seeking);
-    for (person, grant_ref, cached) in granted {
+    for (ordinal, person, grant_ref, cached) in granted {
         // Granted people are eligible, hence not deleted, hence cached.
         let desired: Arc<Attributes> = match cached {
             Some(d) => Arc::clone(d),
             None => Arc::new(attributes::default_mapping(person, app.settings.user_name)),
         };
-        let account = match link_by_person.get(&person.id) {
-            Some(link) => observed.get(link.remote_id.as_str()).copied(),
+        let account = match link_by_ordinal[ordinal] {
+            Some(account) => Some(account),
             None => match matches.get(&person.id).copied() {
                 Some((account, key)) if claimed.insert(account.remote_id.as_str()) => {
                     plan.ops.push(op(
@@ -394,21 +412,19 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
     }
 
     // Revoke side: only accounts Tenure holds a link for are ever deprovisioned.
-    let mut revoked: Vec<(&Person, &AccountLink, Revocation)> = Vec::new();
-    for link in &live_links {
-        let Some(person) = dir.person(link.person_id) else {
-            continue;
-        };
+    let mut revoked: Vec<(&Person, &AccountLink, &RemoteAccount, Revocation)> = Vec::new();
+    for ((link, account), ordinal) in live_links.iter().zip(&link_ordinals) {
+        let Some(ordinal) = ordinal else { continue };
+        let person = dir.people[*ordinal as usize];
         let revocation = match ineligibility(person, today) {
             Some(r) => r,
-            None if grants.get(dir.ordinal_of(person.id)).is_some() => continue,
+            None if grants.get(Some(*ordinal)).is_some() => continue,
             None => Revocation::Unassigned,
         };
-        revoked.push((person, link, revocation));
+        revoked.push((person, link, account, revocation));
     }
     revoked.sort_by(|a, b| a.0.email.cmp(&b.0.email).then_with(|| a.1.remote_id.cmp(&b.1.remote_id)));
-    for (person, link, revocation) in revoked {
-        let Some(account) = observed.get(link.remote_id.as_str()) else { continue };
+    for (person, link, account, revocation) in revoked {
         let remote_id = link.remote_id.clone();
         let kind = match app.settings.deprovision {
             DeprovisionPolicy::DoNothing => continue,
