@@ -48,30 +48,49 @@ async fn manual_user(app: &SandboxApp, user_name: &str, email: &str) -> anyhow::
     Ok(())
 }
 
+/// One tenant, one sandbox app added to it and granted to an org unit, and `people` imported.
+struct Fixture {
+    _db: TestDb,
+    store: Store,
+    tenant: TenantId,
+    engine: Engine,
+    sandbox: SandboxApp,
+    app: App,
+}
+
+impl Fixture {
+    async fn new(
+        profile: Profile,
+        people: Vec<ImportedPerson>,
+        settings: AppSettings,
+        org_unit: &str,
+    ) -> anyhow::Result<Self> {
+        let db = TestDb::new(TestBackend::Sqlite).await?;
+        let store = Store::connect(db.url()).await?;
+        let tenant = store.ensure_tenant("acme").await?;
+        let engine = Engine::new(store.clone(), tenant);
+        let sandbox =
+            SandboxApp::spawn(SandboxOptions { profile, token: "t0ken".into(), rate_limit_per_sec: None }).await?;
+        let src = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;
+        store.apply_import(tenant, src, &ImportBatch { people, groups: vec![] }).await?;
+        let app = store
+            .add_app(tenant, profile.name(), AppKind::Scim, &sandbox.base_url(), &Secret::new("t0ken"), &settings)
+            .await?;
+        store.assign(tenant, app.id, &AssignmentTarget::OrgUnit(OrgUnitPath::parse(org_unit)?)).await?;
+        Ok(Self { _db: db, store, tenant, engine, sandbox, app })
+    }
+}
+
 #[tokio::test]
 async fn deletes_only_what_it_created_and_leaves_unmanaged_accounts_alone() -> anyhow::Result<()> {
-    let db = TestDb::new(TestBackend::Sqlite).await?;
-    let store = Store::connect(db.url()).await?;
-    let tenant = store.ensure_tenant("acme").await?;
-    let engine = Engine::new(store.clone(), tenant);
-    let notion =
-        SandboxApp::spawn(SandboxOptions { profile: Profile::Notion, token: "t0ken".into(), rate_limit_per_sec: None })
-            .await?;
-    // Someone created two accounts by hand before Tenure: one for a person, one for nobody.
-    manual_user(&notion, "bo@x.com", "bo@x.com").await?;
-    manual_user(&notion, "contractor@elsewhere.com", "contractor@elsewhere.com").await?;
-
-    let src = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;
-    let batch = ImportBatch {
-        people: vec![person("E1", "al@x.com", "/Eng"), person("E2", "bo@x.com", "/Eng")],
-        groups: vec![],
-    };
-    store.apply_import(tenant, src, &batch).await?;
+    let people = vec![person("E1", "al@x.com", "/Eng"), person("E2", "bo@x.com", "/Eng")];
     let settings = AppSettings { deprovision: DeprovisionPolicy::Delete, user_name: UserNameFormat::Email };
-    let app =
-        store.add_app(tenant, "notion", AppKind::Scim, &notion.base_url(), &Secret::new("t0ken"), &settings).await?;
+    let f = Fixture::new(Profile::Notion, people, settings, "/Eng").await?;
+    let (store, tenant, engine, notion, app) = (&f.store, f.tenant, &f.engine, &f.sandbox, &f.app);
     let eng = AssignmentTarget::OrgUnit(OrgUnitPath::parse("/Eng")?);
-    store.assign(tenant, app.id, &eng).await?;
+    // Someone created two accounts by hand before Tenure: one for a person, one for nobody.
+    manual_user(notion, "bo@x.com", "bo@x.com").await?;
+    manual_user(notion, "contractor@elsewhere.com", "contractor@elsewhere.com").await?;
 
     let plans = engine.plan(None, tenure_engine::today()).await?;
     let plan = &plans[0].plan;
@@ -109,32 +128,19 @@ async fn deletes_only_what_it_created_and_leaves_unmanaged_accounts_alone() -> a
     let deleted = audit.iter().find(|e| e.action == "account.delete").expect("delete audited");
     assert_eq!(deleted.subject, "al@x.com");
     assert_eq!(deleted.detail["reason"]["revocation"], "unassigned");
-    notion.shutdown().await;
     Ok(())
 }
 
 #[tokio::test]
 async fn a_failed_operation_is_recorded_and_does_not_stop_the_others() -> anyhow::Result<()> {
-    let db = TestDb::new(TestBackend::Sqlite).await?;
-    let store = Store::connect(db.url()).await?;
-    let tenant = store.ensure_tenant("acme").await?;
-    let engine = Engine::new(store.clone(), tenant);
-    let slack =
-        SandboxApp::spawn(SandboxOptions { profile: Profile::Slack, token: "t".into(), rate_limit_per_sec: None })
-            .await?;
-    let src = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;
-    // Slack rejects userNames over 21 characters; with the email as userName one of these fails.
-    let batch = ImportBatch {
-        people: vec![person("E1", "al@x.com", "/Eng"), person("E2", "a.very.long.name.indeed@x.com", "/Eng")],
-        groups: vec![],
-    };
-    store.apply_import(tenant, src, &batch).await?;
+    // Slack rejects userNames over 21 characters; with the local part uncut one of these fails.
+    let people = vec![person("E1", "al@x.com", "/Eng"), person("E2", "a.very.long.name.indeed@x.com", "/Eng")];
     let settings = AppSettings {
         deprovision: DeprovisionPolicy::Deactivate,
         user_name: UserNameFormat::EmailLocalPart { max_len: None },
     };
-    let app = store.add_app(tenant, "slack", AppKind::Scim, &slack.base_url(), &Secret::new("t"), &settings).await?;
-    store.assign(tenant, app.id, &AssignmentTarget::OrgUnit(OrgUnitPath::parse("/")?)).await?;
+    let f = Fixture::new(Profile::Slack, people, settings, "/").await?;
+    let (store, tenant, engine) = (&f.store, f.tenant, &f.engine);
     let report = engine.apply(engine.plan(None, tenure_engine::today()).await?).await?;
     assert_eq!(report.succeeded("create"), 1);
     assert_eq!(report.failed(), 1);
@@ -144,34 +150,21 @@ async fn a_failed_operation_is_recorded_and_does_not_stop_the_others() -> anyhow
     let ops = store.plan_operations(tenant, report.plan_id.expect("plan stored")).await?;
     assert_eq!(ops.iter().filter(|o| o.status == tenure_store::OperationStatus::Failed).count(), 1);
     assert!(ops.iter().any(|o| o.last_error.as_deref().is_some_and(|e| e.contains("400"))));
-    slack.shutdown().await;
     Ok(())
 }
 
 #[tokio::test]
 async fn a_create_that_meets_an_existing_account_links_it_only_when_it_is_plainly_the_persons() -> anyhow::Result<()> {
-    let db = TestDb::new(TestBackend::Sqlite).await?;
-    let store = Store::connect(db.url()).await?;
-    let tenant = store.ensure_tenant("acme").await?;
-    let engine = Engine::new(store.clone(), tenant);
-    let jira =
-        SandboxApp::spawn(SandboxOptions { profile: Profile::Jira, token: "t".into(), rate_limit_per_sec: None })
-            .await?;
-    let src = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;
-    let batch = ImportBatch {
-        people: vec![person("E1", "al@x.com", "/Eng"), person("E2", "bo@x.com", "/Eng")],
-        groups: vec![],
-    };
-    store.apply_import(tenant, src, &batch).await?;
+    let people = vec![person("E1", "al@x.com", "/Eng"), person("E2", "bo@x.com", "/Eng")];
     let settings = AppSettings { deprovision: DeprovisionPolicy::Delete, user_name: UserNameFormat::Email };
-    let app = store.add_app(tenant, "jira", AppKind::Scim, &jira.base_url(), &Secret::new("t"), &settings).await?;
-    store.assign(tenant, app.id, &AssignmentTarget::OrgUnit(OrgUnitPath::parse("/Eng")?)).await?;
+    let f = Fixture::new(Profile::Jira, people, settings, "/Eng").await?;
+    let (store, tenant, engine, jira, app) = (&f.store, f.tenant, &f.engine, &f.sandbox, &f.app);
 
     // The plan says "create" for both; meanwhile someone makes accounts by hand.
     let plans = engine.plan(None, tenure_engine::today()).await?;
     assert_eq!(plans[0].plan.count("create"), 2);
-    manual_user(&jira, "al@x.com", "someone.else@x.com").await?;
-    manual_user(&jira, "bo@x.com", "bo@x.com").await?;
+    manual_user(jira, "al@x.com", "someone.else@x.com").await?;
+    manual_user(jira, "bo@x.com", "bo@x.com").await?;
     let report = engine.apply(plans).await?;
 
     assert_eq!(report.failed(), 1, "{report:?}");
@@ -181,6 +174,5 @@ async fn a_create_that_meets_an_existing_account_links_it_only_when_it_is_plainl
     let links = store.list_accounts(tenant, app.id).await?;
     assert_eq!(links.len(), 1, "{links:?}");
     assert_eq!((links[0].user_name.as_str(), links[0].link.origin), ("bo@x.com", AccountOrigin::Matched));
-    jira.shutdown().await;
     Ok(())
 }
