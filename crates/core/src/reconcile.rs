@@ -44,10 +44,6 @@ struct Grants<'x> {
 }
 
 impl Grants<'_> {
-    fn get(&self, ordinal: Option<u32>) -> Option<GrantRef> {
-        ordinal.and_then(|o| self.by_person.get(o as usize).copied().flatten())
-    }
-
     fn spell_out(&self, dir: &DirectoryIndex<'_>, r: GrantRef) -> Grant {
         let assignment = &self.assignments[r.assignment as usize];
         match &assignment.target {
@@ -418,7 +414,7 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
         let person = dir.people[*ordinal as usize];
         let revocation = match ineligibility(person, today) {
             Some(r) => r,
-            None if grants.get(Some(*ordinal)).is_some() => continue,
+            None if grants.by_person[*ordinal as usize].is_some() => continue,
             None => Revocation::Unassigned,
         };
         revoked.push((person, link, account, revocation));

@@ -179,14 +179,6 @@ impl Store {
             .collect()
     }
 
-    pub async fn source_by_name(&self, tenant: TenantId, name: &str) -> Result<SourceRecord, StoreError> {
-        self.list_sources(tenant)
-            .await?
-            .into_iter()
-            .find(|s| s.name == name)
-            .ok_or_else(|| StoreError::NotFound(format!("source {name}")))
-    }
-
     /// Replaces what a source contributed to the directory with `batch`, in one transaction:
     /// either all of it lands or none of it does. People absent from the batch are marked as
     /// having left (never deleted: their accounts must be deprovisioned with that reason).
@@ -421,14 +413,5 @@ impl Store {
             [one] => Ok(Some(parsed(one, "id")?)),
             _ => Err(StoreError::Conflict(format!("several groups are named {name}"))),
         }
-    }
-
-    pub async fn group_name(&self, tenant: TenantId, id: GroupId) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT name FROM groups WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| text(&r, "name")).transpose()
     }
 }
