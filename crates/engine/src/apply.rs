@@ -116,7 +116,7 @@ impl Engine {
             }
         }
         while let Some(joined) = running.join_next().await {
-            let (index, outcomes) = joined.map_err(|e| EngineError::NotFound(format!("operation task: {e}")))?;
+            let (index, outcomes) = joined.map_err(|e| EngineError::Internal(format!("operation task: {e}")))?;
             for (rec, result) in outcomes {
                 let outcome = &mut report.apps[index];
                 match result {

@@ -28,6 +28,9 @@ pub enum EngineError {
     SourceGuard { source_name: String, got: usize, previous: i64 },
     #[error("{0} not found")]
     NotFound(String),
+    /// A worker task died (a panic): a bug in Tenure, not a problem with the input.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl EngineError {
@@ -37,7 +40,7 @@ impl EngineError {
             Self::Store(e) => e.is_retryable(),
             Self::Connector { source, .. } => source.is_retryable(),
             Self::Source { error, .. } => error.is_retryable(),
-            Self::SourceConfig { .. } | Self::SourceGuard { .. } | Self::NotFound(_) => false,
+            Self::SourceConfig { .. } | Self::SourceGuard { .. } | Self::NotFound(_) | Self::Internal(_) => false,
         }
     }
 }

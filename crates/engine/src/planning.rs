@@ -46,7 +46,7 @@ impl Engine {
         }
         let mut observed: Vec<Option<Vec<RemoteAccount>>> = vec![None; selected.len()];
         while let Some(joined) = reads.join_next().await {
-            let (index, accounts) = joined.map_err(|e| EngineError::NotFound(format!("app read task: {e}")))?;
+            let (index, accounts) = joined.map_err(|e| EngineError::Internal(format!("app read task: {e}")))?;
             observed[index] = Some(accounts?);
         }
 

@@ -52,6 +52,7 @@ impl From<EngineError> for ApiError {
             EngineError::Store(s) => s.into(),
             EngineError::NotFound(what) => Self(StatusCode::NOT_FOUND, format!("{what} not found")),
             EngineError::Connector { .. } => Self(StatusCode::BAD_GATEWAY, e.to_string()),
+            EngineError::Internal(_) => Self(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             other => Self(StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
         }
     }
