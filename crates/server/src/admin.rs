@@ -75,13 +75,13 @@ async fn groups(State(state): State<ServerState>, admin: Admin) -> ApiResult {
 async fn apps(State(state): State<ServerState>, admin: Admin) -> ApiResult {
     let mut out = Vec::new();
     for record in state.store.list_apps(admin.tenant).await? {
-        let accounts = state.store.list_accounts(admin.tenant, record.app.id).await?;
+        let (linked, active) = state.store.account_counts(admin.tenant, record.app.id).await?;
         let assignments = state.store.list_assignments(admin.tenant, record.app.id).await?;
         out.push(json!({
             "app": record.app,
             "assignments": assignments,
-            "linked_accounts": accounts.len(),
-            "active_accounts": accounts.iter().filter(|a| a.active).count(),
+            "linked_accounts": linked,
+            "active_accounts": active,
         }));
     }
     to_json(&out)

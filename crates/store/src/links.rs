@@ -68,6 +68,20 @@ impl Store {
         Ok(())
     }
 
+    /// How many accounts of the app are linked, and how many of those are active: counted by the
+    /// database, so an overview of a large tenant does not load every account.
+    pub async fn account_counts(&self, tenant: TenantId, app: AppId) -> Result<(i64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS linked, COUNT(CASE WHEN active <> 0 THEN 1 END) AS active FROM accounts \
+             WHERE tenant_id = $1 AND app_id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(app.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((int(&row, "linked")?, int(&row, "active")?))
+    }
+
     pub async fn list_accounts(&self, tenant: TenantId, app: AppId) -> Result<Vec<StoredAccount>, StoreError> {
         let rows = sqlx::query(
             "SELECT remote_id, person_id, origin, user_name, active, attributes FROM accounts \

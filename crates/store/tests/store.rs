@@ -193,6 +193,7 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].attributes["title"], "y");
     assert!(!stored[0].active);
+    assert_eq!(store.account_counts(t, app.id).await?, (1, 0));
     store.remove_account(t, app.id, "U1").await?;
     assert!(store.list_accounts(t, app.id).await?.is_empty());
     Ok(())

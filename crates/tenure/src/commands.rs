@@ -165,7 +165,7 @@ async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> any
 async fn app_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     for record in store.list_apps(tenant).await? {
-        let accounts = store.list_accounts(tenant, record.app.id).await?;
+        let (linked, active) = store.account_counts(tenant, record.app.id).await?;
         let assignments = store.list_assignments(tenant, record.app.id).await?;
         rows.push(json!({
             "name": record.app.name,
@@ -173,8 +173,8 @@ async fn app_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result
             "base_url": record.app.base_url,
             "settings": record.app.settings,
             "assignments": assignments.len(),
-            "linked_accounts": accounts.len(),
-            "active_accounts": accounts.iter().filter(|a| a.active).count(),
+            "linked_accounts": linked,
+            "active_accounts": active,
         }));
     }
     if json {
