@@ -19,7 +19,9 @@ struct FileConfig {
 }
 
 pub struct Settings {
-    pub database_url: String,
+    /// `None`: the embedded default in the data directory, created only when a command needs the
+    /// database (`demo` and `bench` never do).
+    database_url: Option<String>,
     pub data_dir: PathBuf,
     pub tenant: String,
     /// From the config file; `serve --listen` and `TENURE_LISTEN` override it.
@@ -40,14 +42,8 @@ impl Settings {
         };
         let data_dir = args.data_dir.clone().or(file.data_dir).unwrap_or_else(default_data_dir);
         let database_url = match args.database_url.clone().filter(|s| !s.is_empty()) {
-            Some(url) => url,
-            None => match secret_from_file("TENURE_DATABASE_URL_FILE")? {
-                Some(url) => url,
-                None => match file.database_url {
-                    Some(url) => url,
-                    None => sqlite_url_in(&data_dir)?,
-                },
-            },
+            Some(url) => Some(url),
+            None => secret_from_file("TENURE_DATABASE_URL_FILE")?.or(file.database_url),
         };
         Ok(Self {
             database_url,
@@ -56,6 +52,15 @@ impl Settings {
             listen: file.listen,
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
         })
+    }
+}
+
+impl Settings {
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        match &self.database_url {
+            Some(url) => Ok(url.clone()),
+            None => sqlite_url_in(&self.data_dir),
+        }
     }
 }
 
@@ -112,7 +117,7 @@ mod tests {
         std::fs::write(&file, "database_url = \"postgres://u@h/db\"\ntenant = \"acme\"\nlog_format = \"json\"\n")
             .unwrap();
         let from_file = Settings::resolve(&args(&file)).unwrap();
-        assert_eq!(from_file.database_url, "postgres://u@h/db");
+        assert_eq!(from_file.database_url().unwrap(), "postgres://u@h/db");
         assert_eq!(from_file.tenant, "acme");
         assert_eq!(from_file.log_format, LogFormat::Json);
 
@@ -121,7 +126,7 @@ mod tests {
         overridden.tenant = Some("other".into());
         overridden.database_url = Some("sqlite:///tmp/x.db".into());
         let s = Settings::resolve(&overridden).unwrap();
-        assert_eq!((s.tenant.as_str(), s.database_url.as_str()), ("other", "sqlite:///tmp/x.db"));
+        assert_eq!((s.tenant.as_str(), s.database_url().unwrap().as_str()), ("other", "sqlite:///tmp/x.db"));
     }
 
     #[test]
@@ -132,7 +137,7 @@ mod tests {
         let mut a = args(&file);
         a.data_dir = Some(dir.path().join("data"));
         let s = Settings::resolve(&a).unwrap();
-        assert_eq!(s.database_url, format!("sqlite://{}", dir.path().join("data/tenure.db").display()));
+        assert_eq!(s.database_url().unwrap(), format!("sqlite://{}", dir.path().join("data/tenure.db").display()));
         assert!(dir.path().join("data").is_dir());
         assert_eq!(s.tenant, DEFAULT_TENANT);
     }

@@ -85,7 +85,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
 
 /// Connects to the configured database (applying migrations) and resolves the tenant.
 pub async fn open(settings: &Settings) -> anyhow::Result<(Store, TenantId)> {
-    let store = Store::connect(&settings.database_url).await?;
+    let store = Store::connect(&settings.database_url()?).await?;
     let tenant = store.ensure_tenant(&settings.tenant).await?;
     Ok((store, tenant))
 }

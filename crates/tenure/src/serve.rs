@@ -12,7 +12,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let listen = args.listen.or_else(|| settings.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-    let store = tenure_store::Store::connect(&settings.database_url).await?;
+    let store = tenure_store::Store::connect(&settings.database_url()?).await?;
     store.ensure_tenant(&settings.tenant).await?;
     let listener = bind(&listen).await?;
     let addr = listener.local_addr()?;
