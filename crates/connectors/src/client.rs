@@ -195,7 +195,7 @@ impl ScimClient {
         let email_value_path = mapping::scim_path(attr::EMAIL).unwrap_or_default();
         let mut operations = Vec::with_capacity(changes.len());
         let mut new_email = None;
-        for (name, value) in changes {
+        for (name, value) in changes.iter() {
             let path = mapping::scim_path(name)
                 .ok_or_else(|| ConnectorError::InvalidRequest(format!("attribute {name:?} has no SCIM mapping")))?;
             if value.is_empty() {

@@ -87,7 +87,7 @@ pub fn account_from_user(user: &ScimUser) -> Result<RemoteAccount, ConnectorErro
     let mut attributes = Attributes::new();
     let mut put = |name: &str, value: Option<&str>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
-            attributes.insert(name.to_owned(), v.to_owned());
+            attributes.insert(name, v);
         }
     };
     let name = user.name.as_ref();
@@ -102,14 +102,7 @@ pub fn account_from_user(user: &ScimUser) -> Result<RemoteAccount, ConnectorErro
     put(attr::EMAIL, email);
     put(attr::DEPARTMENT, enterprise.and_then(|e| e.department.as_deref()));
     put(attr::EMPLOYEE_NUMBER, enterprise.and_then(|e| e.employee_number.as_deref()));
-    Ok(RemoteAccount {
-        remote_id,
-        user_name: user.user_name.clone(),
-        external_id: user.external_id.clone().filter(|x| !x.is_empty()),
-        email: email.map(str::to_owned),
-        active: user.active,
-        attributes,
-    })
+    Ok(RemoteAccount { remote_id, active: user.active, attributes })
 }
 
 /// Parses one resource as a user, naming the offending resource on failure.
@@ -154,9 +147,9 @@ mod tests {
         let account = round_trip(&attrs);
         assert_eq!(account.attributes, attrs);
         assert_eq!(account.remote_id, "abc");
-        assert_eq!(account.user_name, "ann.lee@example.com");
-        assert_eq!(account.external_id.as_deref(), Some("p-1"));
-        assert_eq!(account.email.as_deref(), Some("ann@example.com"));
+        assert_eq!(account.user_name(), "ann.lee@example.com");
+        assert_eq!(account.external_id(), Some("p-1"));
+        assert_eq!(account.email(), Some("ann@example.com"));
         assert!(account.active);
 
         let minimal: Attributes = [(attr::USER_NAME.to_owned(), "bob".to_owned())].into();

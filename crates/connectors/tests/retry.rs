@@ -65,7 +65,7 @@ async fn throttled_requests_are_retried_until_they_succeed() -> anyhow::Result<(
     let client = ScimClient::new(&base, Secret::new("sekrit"), fast(5))?;
     let started = std::time::Instant::now();
     let account = client.get_user("u1").await?.expect("found after retries");
-    assert_eq!(account.user_name, "ann");
+    assert_eq!(account.user_name(), "ann");
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     assert!(started.elapsed() < Duration::from_secs(1), "Retry-After is capped: {:?}", started.elapsed());
     Ok(())

@@ -55,7 +55,7 @@ async fn create_round_trips_and_a_duplicate_is_a_conflict() -> anyhow::Result<()
     assert_eq!(listed[0].attributes, sent, "what was sent comes back from a list");
 
     let mut dup = person(2);
-    dup.insert(attr::USER_NAME.into(), sent[attr::USER_NAME].clone());
+    dup.insert(attr::USER_NAME, sent[attr::USER_NAME].clone());
     let err = client.create_user(&dup).await.unwrap_err();
     assert!(matches!(err, ConnectorError::Conflict { .. }), "{err}");
     assert!(!err.is_retryable());
@@ -132,23 +132,23 @@ async fn updates_replace_add_and_remove_attributes() -> anyhow::Result<()> {
         if v.is_empty() {
             expected.remove(k);
         } else {
-            expected.insert(k.clone(), v.clone());
+            expected.insert(k, v.clone());
         }
     }
     assert_eq!(after.attributes, expected);
-    assert_eq!(after.email.as_deref(), Some("annie@example.com"));
+    assert_eq!(after.email(), Some("annie@example.com"));
 
     // No work email to replace yet: the client falls back to adding one.
     let bare = client.create_user(&attrs(&[(attr::USER_NAME, "bare")])).await?;
     let changes = attrs(&[(attr::EMAIL, "bare@example.com"), (attr::FAMILY_NAME, "Bare"), (attr::DEPARTMENT, "Ops")]);
     client.update_user(&bare.remote_id, &changes).await?;
     let after = client.get_user(&bare.remote_id).await?.expect("still there");
-    assert_eq!(after.email.as_deref(), Some("bare@example.com"));
+    assert_eq!(after.email(), Some("bare@example.com"));
     assert_eq!(after.attributes[attr::FAMILY_NAME], "Bare");
     assert_eq!(after.attributes[attr::DEPARTMENT], "Ops");
 
     client.update_user(&bare.remote_id, &attrs(&[(attr::EMAIL, "")])).await?;
-    assert_eq!(client.get_user(&bare.remote_id).await?.expect("still there").email, None);
+    assert_eq!(client.get_user(&bare.remote_id).await?.expect("still there").email(), None);
 
     let err = client.update_user(&bare.remote_id, &attrs(&[("nickName", "x")])).await.unwrap_err();
     assert!(matches!(err, ConnectorError::InvalidRequest(_)), "{err}");

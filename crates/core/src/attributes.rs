@@ -3,12 +3,216 @@
 //! Connectors translate these names to and from their wire format (SCIM paths, vendor JSON), so
 //! the reconciler compares like with like whatever the app.
 
-use std::collections::BTreeMap;
+use std::borrow::{Borrow, Cow};
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::model::{Person, UserNameFormat};
 
-/// Attribute name → value. Absent means "not set".
-pub type Attributes = BTreeMap<String, String>;
+/// An attribute name. The names Tenure itself manages are static strings, so a million accounts
+/// read from apps do not hold a million copies of `"userName"`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AttrName(Cow<'static, str>);
+
+impl AttrName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for AttrName {
+    fn from(name: &str) -> Self {
+        match KNOWN.iter().find(|k| **k == name) {
+            Some(known) => Self(Cow::Borrowed(known)),
+            None => Self(Cow::Owned(name.to_owned())),
+        }
+    }
+}
+
+impl From<String> for AttrName {
+    fn from(name: String) -> Self {
+        match KNOWN.iter().find(|k| **k == name) {
+            Some(known) => Self(Cow::Borrowed(known)),
+            None => Self(Cow::Owned(name)),
+        }
+    }
+}
+
+impl From<&String> for AttrName {
+    fn from(name: &String) -> Self {
+        Self::from(name.as_str())
+    }
+}
+
+impl From<AttrName> for String {
+    fn from(name: AttrName) -> Self {
+        name.0.into_owned()
+    }
+}
+
+impl std::ops::Deref for AttrName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for AttrName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AttrName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for AttrName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// Attribute name → value, sorted by name. Absent means "not managed" (or, read from an app, "not
+/// set"); an empty value in a desired set means "clear it in the app".
+///
+/// A sorted vector rather than a `BTreeMap`: an account has about ten attributes, and a B-tree
+/// node sized for eleven pairs plus a heap string per key made observed state for a million
+/// accounts cost over a gigabyte.
+#[derive(Clone, PartialEq, Eq, Default, Hash)]
+pub struct Attributes {
+    entries: Vec<(AttrName, String)>,
+}
+
+impl Attributes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| k.as_str().cmp(name))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&String> {
+        self.position(name).ok().map(|i| &self.entries[i].1)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.position(name).is_ok()
+    }
+
+    /// Sets a value, returning the one it replaced.
+    pub fn insert(&mut self, name: impl Into<AttrName>, value: impl Into<String>) -> Option<String> {
+        let name = name.into();
+        match self.position(&name) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value.into())),
+            Err(i) => {
+                self.entries.insert(i, (name, value.into()));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        self.position(name).ok().map(|i| self.entries.remove(i).1)
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &mut String) -> bool) {
+        self.entries.retain_mut(|(k, v)| keep(k, v));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &String)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(k, _)| k.as_str())
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
+    }
+}
+
+impl<K: Into<AttrName>, V: Into<String>> FromIterator<(K, V)> for Attributes {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut attrs = Attributes::new();
+        attrs.extend(iter);
+        attrs
+    }
+}
+
+impl<K: Into<AttrName>, V: Into<String>> Extend<(K, V)> for Attributes {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl<K: Into<AttrName>, V: Into<String>, const N: usize> From<[(K, V); N]> for Attributes {
+    fn from(pairs: [(K, V); N]) -> Self {
+        pairs.into_iter().collect()
+    }
+}
+
+impl IntoIterator for Attributes {
+    type Item = (String, String);
+    type IntoIter = std::iter::Map<std::vec::IntoIter<(AttrName, String)>, fn((AttrName, String)) -> (String, String)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter().map(|(k, v)| (k.into(), v))
+    }
+}
+
+impl<'a> IntoIterator for &'a Attributes {
+    type Item = (&'a str, &'a String);
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, (AttrName, String)>, fn(&'a (AttrName, String)) -> (&'a str, &'a String)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+/// Like a map's: panics on a missing name, so only for names the caller knows are there.
+impl std::ops::Index<&str> for Attributes {
+    type Output = String;
+    fn index(&self, name: &str) -> &String {
+        match self.get(name) {
+            Some(v) => v,
+            None => panic!("no attribute {name:?}"),
+        }
+    }
+}
+
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<String, String>::deserialize(deserializer)?;
+        Ok(map.into_iter().collect())
+    }
+}
 
 pub const USER_NAME: &str = "userName";
 pub const EXTERNAL_ID: &str = "externalId";
@@ -20,14 +224,18 @@ pub const TITLE: &str = "title";
 pub const DEPARTMENT: &str = "department";
 pub const EMPLOYEE_NUMBER: &str = "employeeNumber";
 
+/// The names above, for [`AttrName`]'s interning.
+const KNOWN: &[&str] =
+    &[USER_NAME, EXTERNAL_ID, GIVEN_NAME, FAMILY_NAME, DISPLAY_NAME, EMAIL, TITLE, DEPARTMENT, EMPLOYEE_NUMBER];
+
 /// The attributes Tenure manages by default: the ones every SCIM app understands. The
 /// expression-language mappings replace this per app.
 pub fn default_mapping(person: &Person, user_name: UserNameFormat) -> Attributes {
     let mut attrs = Attributes::new();
-    attrs.insert(USER_NAME.into(), derive_user_name(person, user_name));
-    attrs.insert(EXTERNAL_ID.into(), person.id.to_string());
-    attrs.insert(EMAIL.into(), person.email.clone());
-    attrs.insert(DISPLAY_NAME.into(), person.display());
+    attrs.insert(USER_NAME, derive_user_name(person, user_name));
+    attrs.insert(EXTERNAL_ID, person.id.to_string());
+    attrs.insert(EMAIL, person.email.clone());
+    attrs.insert(DISPLAY_NAME, person.display());
     let optional = [
         (GIVEN_NAME, &person.given_name),
         (FAMILY_NAME, &person.family_name),
@@ -35,19 +243,29 @@ pub fn default_mapping(person: &Person, user_name: UserNameFormat) -> Attributes
         (DEPARTMENT, &person.department),
         (EMPLOYEE_NUMBER, &person.employee_id),
     ];
+    // A value the directory no longer has is cleared in the app (an empty desired value), not
+    // left behind: a department someone left must not follow them around.
     for (name, value) in optional {
-        if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
-            attrs.insert(name.into(), v.clone());
-        }
+        attrs.insert(name, value.as_deref().unwrap_or_default());
     }
     attrs
 }
 
-/// The attributes whose desired value differs from the observed one: (name, desired). A desired
-/// attribute the app does not report is a difference; an attribute the app has and the mapping
-/// does not manage is left alone.
-pub fn diff(desired: &Attributes, observed: &Attributes) -> Vec<(String, String)> {
-    desired.iter().filter(|(k, v)| observed.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect()
+/// The attributes whose desired value differs from the observed one, with the desired value (empty
+/// for "clear it"). A desired attribute the app does not report is a difference unless it is to be
+/// cleared anyway; an attribute the app has and the mapping does not manage is left alone.
+pub fn diff(desired: &Attributes, observed: &Attributes) -> Attributes {
+    Attributes {
+        entries: desired
+            .entries
+            .iter()
+            .filter(|(k, v)| match observed.get(k) {
+                Some(seen) => seen != v,
+                None => !v.is_empty(),
+            })
+            .cloned()
+            .collect(),
+    }
 }
 
 /// The userName an app gets for a person. The local-part form keeps only the characters such

@@ -279,11 +279,24 @@ pub struct AccountLink {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RemoteAccount {
     pub remote_id: String,
-    pub user_name: String,
-    pub external_id: Option<String>,
-    pub email: Option<String>,
     pub active: bool,
+    /// Everything the app reports, userName, externalId and email included: those are read from
+    /// here rather than kept twice, since observed state for a million accounts must stay small.
     pub attributes: crate::attributes::Attributes,
+}
+
+impl RemoteAccount {
+    pub fn user_name(&self) -> &str {
+        self.attributes.get(crate::attributes::USER_NAME).map_or("", String::as_str)
+    }
+
+    pub fn external_id(&self) -> Option<&str> {
+        self.attributes.get(crate::attributes::EXTERNAL_ID).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    pub fn email(&self) -> Option<&str> {
+        self.attributes.get(crate::attributes::EMAIL).map(String::as_str).filter(|v| !v.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

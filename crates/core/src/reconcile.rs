@@ -226,11 +226,11 @@ impl<'a> Matcher<'a> {
     fn new(unlinked: &[&'a RemoteAccount]) -> Self {
         let mut m = Self { by_external_id: HashMap::new(), by_user_name: HashMap::new(), by_email: HashMap::new() };
         for account in unlinked {
-            if let Some(x) = &account.external_id {
+            if let Some(x) = account.external_id() {
                 m.by_external_id.entry(x.to_lowercase()).or_default().push(account);
             }
-            m.by_user_name.entry(account.user_name.to_lowercase()).or_default().push(account);
-            if let Some(e) = &account.email {
+            m.by_user_name.entry(account.user_name().to_lowercase()).or_default().push(account);
+            if let Some(e) = account.email() {
                 m.by_email.entry(e.to_lowercase()).or_default().push(account);
             }
         }
@@ -382,9 +382,17 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
             },
         };
         let Some(account) = account else {
+            // An empty value means "clear"; on a new account there is nothing to clear.
+            let attributes = if desired.iter().any(|(_, v)| v.is_empty()) {
+                let mut set = (*desired).clone();
+                set.retain(|_, v| !v.is_empty());
+                Arc::new(set)
+            } else {
+                Arc::clone(&desired)
+            };
             plan.ops.push(op(
                 person,
-                OpKind::Create { attributes: Arc::clone(&desired) },
+                OpKind::Create { attributes },
                 Reason::Granted { grant: grants.spell_out(dir, grant_ref) },
             ));
             continue;
@@ -396,9 +404,9 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
                 Reason::Granted { grant: grants.spell_out(dir, grant_ref) },
             ));
         }
-        let changes: Attributes = attributes::diff(&desired, &account.attributes).into_iter().collect();
+        let changes: Attributes = attributes::diff(&desired, &account.attributes);
         if !changes.is_empty() {
-            let names = changes.keys().cloned().collect();
+            let names = changes.keys().map(str::to_owned).collect();
             plan.ops.push(op(
                 person,
                 OpKind::Update { remote_id: account.remote_id.clone(), changes },
@@ -443,7 +451,7 @@ pub fn plan_app(dir: &DirectoryIndex<'_>, state: &AppState<'_>, today: Date) -> 
         .map(|a| UnmanagedAccount {
             app_id: app.id,
             remote_id: a.remote_id.clone(),
-            user_name: a.user_name.clone(),
+            user_name: a.user_name().to_owned(),
             active: a.active,
         })
         .collect();

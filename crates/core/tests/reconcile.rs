@@ -147,15 +147,10 @@ fn app_with(settings: AppSettings) -> App {
 
 /// An account exactly as Tenure would have written it for `person`: the default mapping.
 fn account_for(person: &Person, format: UserNameFormat, remote_id: &str, active: bool) -> RemoteAccount {
-    let attributes = attributes::default_mapping(person, format);
-    RemoteAccount {
-        remote_id: remote_id.to_owned(),
-        user_name: attributes[attributes::USER_NAME].clone(),
-        external_id: attributes.get(attributes::EXTERNAL_ID).cloned(),
-        email: attributes.get(attributes::EMAIL).cloned(),
-        active,
-        attributes,
-    }
+    let mut attributes = attributes::default_mapping(person, format);
+    // An app reports what it holds; a cleared attribute is simply absent.
+    attributes.retain(|_, v| !v.is_empty());
+    RemoteAccount { remote_id: remote_id.to_owned(), active, attributes }
 }
 
 /// An account that only has the matching keys given, e.g. one made by hand in the app.
@@ -168,14 +163,7 @@ fn bare_account(remote_id: &str, user_name: &str, external_id: Option<&str>, ema
     if let Some(e) = email {
         attrs.insert(attributes::EMAIL.to_owned(), e.to_owned());
     }
-    RemoteAccount {
-        remote_id: remote_id.to_owned(),
-        user_name: user_name.to_owned(),
-        external_id: external_id.map(str::to_owned),
-        email: email.map(str::to_owned),
-        active: true,
-        attributes: attrs,
-    }
+    RemoteAccount { remote_id: remote_id.to_owned(), active: true, attributes: attrs }
 }
 
 /// Everything one `plan_app` call needs, owned.
@@ -552,7 +540,7 @@ fn create_omits_unset_and_empty_optional_attributes() {
 
     let plan = w.plan();
     let OpKind::Create { attributes } = &only_op(&plan, alice).kind else { panic!("expected a create") };
-    let names: Vec<&str> = attributes.keys().map(String::as_str).collect();
+    let names: Vec<&str> = attributes.keys().collect();
     assert_eq!(names, ["displayName", "email", "externalId", "familyName", "givenName", "userName"]);
 }
 
@@ -790,10 +778,10 @@ fn attribute_drift_updates_only_the_changed_attributes() {
     let mut account = w.account(alice, "r-alice", true);
     // In the app: an old title, an old display name, no department, and an attribute Tenure does
     // not manage at all.
-    account.attributes.insert("title".into(), "Engineer".into());
-    account.attributes.insert("displayName".into(), "Ally Wong".into());
+    account.attributes.insert("title", "Engineer");
+    account.attributes.insert("displayName", "Ally Wong");
     account.attributes.remove("department");
-    account.attributes.insert("costCenter".into(), "CC-42".into());
+    account.attributes.insert("costCenter", "CC-42");
     w.linked_account(alice, account, AccountOrigin::Created);
 
     let plan = w.plan();
@@ -821,8 +809,8 @@ fn attributes_the_app_has_but_tenure_does_not_manage_are_left_alone() {
     let alice = w.add(person(1, "alice"));
     w.assign_person(alice);
     let mut account = w.account(alice, "r-alice", true);
-    account.attributes.insert("costCenter".into(), "CC-42".into());
-    account.attributes.insert("nickName".into(), "Al".into());
+    account.attributes.insert("costCenter", "CC-42");
+    account.attributes.insert("nickName", "Al");
     w.linked_account(alice, account, AccountOrigin::Created);
 
     let plan = w.plan();
@@ -835,7 +823,7 @@ fn inactive_drifted_account_is_activated_then_updated() {
     let alice = w.add(person(1, "alice").title("Staff Engineer"));
     w.assign_person(alice);
     let mut account = w.account(alice, "r-alice", false);
-    account.attributes.insert("title".into(), "Engineer".into());
+    account.attributes.insert("title", "Engineer");
     w.linked_account(alice, account, AccountOrigin::Created);
 
     let plan = w.plan();
@@ -857,7 +845,7 @@ fn user_name_drift_follows_the_apps_user_name_format() {
     w.assign_person(alice);
     // Linked account carries the email as userName: the app wants the local part.
     let mut account = account_for(w.get(alice), UserNameFormat::Email, "r-alice", true);
-    account.attributes.insert("userName".into(), "alice@example.com".into());
+    account.attributes.insert("userName", "alice@example.com");
     w.linked_account(alice, account, AccountOrigin::Created);
 
     let plan = w.plan();
@@ -1035,12 +1023,15 @@ fn an_account_linked_to_someone_else_is_not_matched() {
     w.assign_person(bob);
     // Bob's account carries Alice's email (a typo in the app), but it is linked to Bob.
     let mut account = w.account(bob, "r-bob", true);
-    account.email = Some("alice@example.com".into());
+    account.attributes.insert(attributes::EMAIL, "alice@example.com");
     w.linked_account(bob, account, AccountOrigin::Created);
 
     let plan = w.plan();
     assert!(matches!(only_op(&plan, alice).kind, OpKind::Create { .. }));
-    assert!(ops_for(&plan, bob).is_empty());
+    // Bob's own account gets his email back; nothing links it to Alice.
+    let OpKind::Update { remote_id, changes } = &only_op(&plan, bob).kind else { panic!("expected an update") };
+    assert_eq!(remote_id, "r-bob");
+    assert_eq!(changes, &Attributes::from([(attributes::EMAIL, "bob@example.com")]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1179,7 +1170,7 @@ fn mixed_world() -> World {
     // alice: nothing in the app → create.
     // bob: linked, inactive, old title → activate + update.
     let mut account = w.account(bob, "r-bob", false);
-    account.attributes.insert("title".into(), "Engineer".into());
+    account.attributes.insert("title", "Engineer");
     w.linked_account(bob, account, AccountOrigin::Created);
     // carol: an unlinked account found by email → link + update.
     w.observed.push(bare_account("r-carol", "cwong", None, Some("carol@example.com")));

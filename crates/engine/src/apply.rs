@@ -219,7 +219,7 @@ impl AppContext {
                     (Some(stored), None) => stored.clone(),
                     (None, None) => return Err(format!("account {remote_id} is unknown")),
                 };
-                account.attributes.extend(changes.iter().map(|(k, v)| (k.clone(), v.clone())));
+                account.attributes.extend(changes.iter().map(|(k, v)| (k, v.clone())));
                 account.attributes.retain(|_, v| !v.is_empty());
                 if let Some(user_name) = changes.get(attributes::USER_NAME) {
                     account.user_name = user_name.clone();
@@ -266,16 +266,15 @@ impl AppContext {
             return Ok(None);
         };
         let email = attrs.get(attributes::EMAIL).map(|e| e.to_lowercase());
-        let foreign_id =
-            found.external_id.as_deref().is_some_and(|x| !x.is_empty() && !x.eq_ignore_ascii_case(&own_id));
-        let foreign_email = match (&found.email, &email) {
+        let foreign_id = found.external_id().is_some_and(|x| !x.is_empty() && !x.eq_ignore_ascii_case(&own_id));
+        let foreign_email = match (found.email(), &email) {
             (Some(theirs), Some(ours)) => theirs.to_lowercase() != *ours,
             _ => false,
         };
         if foreign_id || foreign_email {
             return Err(format!(
                 "userName {user_name} is taken in the app by another account ({}); an admin must resolve it",
-                found.email.as_deref().unwrap_or(&found.remote_id)
+                found.email().unwrap_or(&found.remote_id)
             ));
         }
         Ok(Some((found, AccountOrigin::Matched)))
@@ -285,7 +284,7 @@ impl AppContext {
 fn stored_from(person: PersonId, origin: AccountOrigin, app: AppId, account: &RemoteAccount) -> StoredAccount {
     StoredAccount {
         link: AccountLink { app_id: app, remote_id: account.remote_id.clone(), person_id: person, origin },
-        user_name: account.user_name.clone(),
+        user_name: account.user_name().to_owned(),
         active: account.active,
         attributes: account.attributes.clone(),
     }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use tenure_core::attributes::Attributes;
 use tenure_core::import::*;
 use tenure_core::*;
 use tenure_store::{OperationStatus, Store, StoreError, StoredAccount, TokenScope};
@@ -183,10 +184,10 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
         link: AccountLink { app_id: app.id, remote_id: "U1".into(), person_id: pid, origin: AccountOrigin::Created },
         user_name: "a".into(),
         active: true,
-        attributes: BTreeMap::from([("title".to_owned(), "x".to_owned())]),
+        attributes: Attributes::from([("title", "x")]),
     };
     store.upsert_account(t, &account).await?;
-    account.attributes.insert("title".into(), "y".into());
+    account.attributes.insert("title", "y");
     store.upsert_account(t, &account).await?;
     store.set_account_active(t, app.id, "U1", false).await?;
     let stored = store.list_accounts(t, app.id).await?;

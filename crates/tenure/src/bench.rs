@@ -148,16 +148,12 @@ fn observe(
             if rng.below(100) >= converged_pct {
                 continue;
             }
-            let attributes = default_mapping(person, app.settings.user_name);
+            // As an app reports it: no empty values, and one allocation per account for the list.
+            let mut attributes = default_mapping(person, app.settings.user_name);
+            attributes.retain(|_, v| !v.is_empty());
+            attributes.shrink_to_fit();
             let remote_id = format!("{}-{}", app.name, person.source_key);
-            accounts.push(RemoteAccount {
-                remote_id: remote_id.clone(),
-                user_name: person.user_name.clone(),
-                external_id: Some(person.id.to_string()),
-                email: Some(person.email.clone()),
-                active: true,
-                attributes,
-            });
+            accounts.push(RemoteAccount { remote_id: remote_id.clone(), active: true, attributes });
             app_links.push(AccountLink {
                 app_id: app.id,
                 remote_id,
@@ -187,8 +183,12 @@ fn plan_all(org: &Org, observed: &[Vec<RemoteAccount>], links: &[Vec<AccountLink
 
 /// Peak resident memory of this process so far (Linux), in MiB.
 fn peak_rss_mb() -> Option<f64> {
+    rss_mb("VmHWM:")
+}
+
+fn rss_mb(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
@@ -197,8 +197,10 @@ pub fn run(args: BenchPlanArgs) -> anyhow::Result<ExitCode> {
     let today = tenure_engine::today();
     let generated = Instant::now();
     let org = generate(&args)?;
+    eprintln!("rss after generate: {:?}", rss_mb("VmRSS:"));
     let (observed, links, accounts) = observe(&org, 99, today);
     let generate_ms = generated.elapsed().as_secs_f64() * 1000.0;
+    eprintln!("rss after generate+observe: {:?}", rss_mb("VmRSS:"));
     eprintln!(
         "generated {} people, {} groups, {} apps, {accounts} desired accounts in {generate_ms:.0} ms",
         org.people.len(),
@@ -206,7 +208,7 @@ pub fn run(args: BenchPlanArgs) -> anyhow::Result<ExitCode> {
         org.apps.len()
     );
     let (ops, plan_ms) = plan_all(&org, &observed, &links, today);
-    eprintln!("full plan, 99% converged: {ops} ops in {plan_ms:.0} ms");
+    eprintln!("full plan, 99% converged: {ops} ops in {plan_ms:.0} ms; peak {:?}", rss_mb("VmHWM:"));
     let empty_observed = vec![Vec::new(); org.apps.len()];
     let empty_links = vec![Vec::new(); org.apps.len()];
     let (initial_ops, initial_plan_ms) = plan_all(&org, &empty_observed, &empty_links, today);

@@ -211,8 +211,8 @@ async fn app_users(store: &Store, tenant: TenantId, app: &str, json: bool) -> an
             let link = links.get(&a.remote_id);
             json!({
                 "remote_id": a.remote_id,
-                "user_name": a.user_name,
-                "email": a.email,
+                "user_name": a.user_name(),
+                "email": a.email(),
                 "active": a.active,
                 "person": link.and_then(|l| people.get(&l.link.person_id)),
                 "origin": link.map(|l| l.link.origin),
