@@ -197,17 +197,25 @@ pub(crate) fn join<'a>(items: &[Cow<'a, str>], sep: &str) -> Result<Option<Cow<'
     }
 }
 
-/// Edit distance, for "did you mean" suggestions on short names.
-pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
+/// Edit distance counting a swap of neighbours as one edit (`mial` → `mail`), for "did you
+/// mean" suggestions on short names.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
+    for i in 0..a.len() {
         cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        for j in 0..b.len() {
+            let cost = usize::from(a[i] != b[j]);
+            let mut d = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            if i > 0 && j > 0 && a[i] == b[j - 1] && a[i - 1] == b[j] {
+                d = d.min(before[j - 1] + 1);
+            }
+            cur[j + 1] = d;
         }
+        std::mem::swap(&mut before, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
     prev[b.len()]
@@ -219,7 +227,7 @@ pub(crate) fn suggest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c s
     candidates
         .into_iter()
         .map(|c| {
-            (if c.eq_ignore_ascii_case(name) { 0 } else { levenshtein(&name.to_lowercase(), &c.to_lowercase()) }, c)
+            (if c.eq_ignore_ascii_case(name) { 0 } else { edit_distance(&name.to_lowercase(), &c.to_lowercase()) }, c)
         })
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
