@@ -12,24 +12,75 @@
 use std::borrow::Cow;
 
 use super::error::EvalError;
-use super::functions::check_len;
 
 pub(crate) fn normalize(value: Cow<'_, str>) -> Result<Cow<'_, str>, EvalError> {
     if value.is_ascii() {
         return Ok(value);
     }
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match fold(c) {
-            Some(ascii) => out.push_str(ascii),
-            None if is_combining_accent(c) => {}
-            None => out.push(c),
+    Ok(Cow::Owned(match value {
+        Cow::Borrowed(s) => {
+            let mut out = String::with_capacity(s.len());
+            for c in s.chars() {
+                match fold(c) {
+                    Some(ascii) => out.push_str(ascii),
+                    None if is_combining_accent(c) => {}
+                    None => out.push(c),
+                }
+            }
+            out
         }
+        Cow::Owned(s) => in_place(s),
+    }))
+}
+
+/// Folds an owned value without a second buffer: in the mapping `normalize_diacritics(concat(...))`
+/// this saves the allocation per person. It works because no fold is longer than its letter:
+/// every letter in the table and every combining accent takes two bytes in UTF-8 and folds to at
+/// most two ASCII bytes, so the write position never passes the read position.
+fn in_place(s: String) -> String {
+    let mut bytes = s.into_bytes();
+    let (mut read, mut write) = (0, 0);
+    while read < bytes.len() {
+        let first = bytes[read];
+        if first.is_ascii() {
+            bytes[write] = first;
+            write += 1;
+            read += 1;
+            continue;
+        }
+        let width = utf8_width(first).min(bytes.len() - read);
+        // Everything folded is a two-byte character, decoded here without re-validating; the
+        // bytes ahead of `read` are still the original, valid UTF-8.
+        let folded = match bytes.get(read + 1) {
+            Some(&second) if width == 2 => char::from_u32((u32::from(first & 0x1f) << 6) | u32::from(second & 0x3f))
+                .and_then(|c| if is_combining_accent(c) { Some("") } else { fold(c).filter(|f| f.len() <= width) }),
+            _ => None,
+        };
+        match folded {
+            Some(ascii) => {
+                bytes[write..write + ascii.len()].copy_from_slice(ascii.as_bytes());
+                write += ascii.len();
+            }
+            None => {
+                bytes.copy_within(read..read + width, write);
+                write += width;
+            }
+        }
+        read += width;
     }
-    // A fold writes at most two bytes for a two-byte letter, so the result is never longer than
-    // the input; checked anyway to keep the bound local.
-    check_len(out.len())?;
-    Ok(Cow::Owned(out))
+    bytes.truncate(write);
+    // Whole characters were copied or replaced by ASCII, so this is valid UTF-8; the lossy path
+    // only keeps the function total.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn utf8_width(first: u8) -> usize {
+    match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
 }
 
 fn is_combining_accent(c: char) -> bool {
@@ -87,4 +138,39 @@ fn fold(c: char) -> Option<&'static str> {
         'ź' | 'ż' | 'ž' => "z",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn both(input: &str) -> (String, String) {
+        let borrowed = normalize(Cow::Borrowed(input)).map(Cow::into_owned).unwrap_or_default();
+        let owned = normalize(Cow::Owned(input.to_owned())).map(Cow::into_owned).unwrap_or_default();
+        (borrowed, owned)
+    }
+
+    #[test]
+    fn in_place_and_copying_paths_agree_on_the_whole_table() {
+        let mut all = String::new();
+        for c in ('\u{c0}'..='\u{17f}').chain('\u{300}'..='\u{36f}').chain(['€', '東', '😀', 'Ω', 'x']) {
+            all.push(c);
+            all.push('.');
+            let (b, o) = both(&c.to_string());
+            assert_eq!(b, o, "{c:?}");
+            if let Some(f) = fold(c) {
+                assert!(f.is_ascii() && f.len() <= c.len_utf8(), "{c:?} folds to {f:?}");
+            }
+        }
+        let (b, o) = both(&all);
+        assert_eq!(b, o);
+        assert!(!b.contains('é') && b.contains('東') && b.contains('😀'));
+    }
+
+    #[test]
+    fn every_latin_letter_in_coverage_folds_to_ascii() {
+        for c in ('\u{c0}'..='\u{17f}').filter(|c| !matches!(c, '×' | '÷')) {
+            assert!(fold(c).is_some(), "{c:?} (U+{:04X}) is not folded", c as u32);
+        }
+    }
 }

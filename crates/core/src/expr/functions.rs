@@ -86,13 +86,16 @@ pub(crate) fn slice(value: Cow<'_, str>, start: usize, end: usize) -> Cow<'_, st
 }
 
 pub(crate) fn lower(value: Cow<'_, str>) -> Result<Cow<'_, str>, EvalError> {
-    if !value.chars().any(char::is_uppercase) {
-        return Ok(value);
-    }
     if value.is_ascii() {
+        if !value.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Ok(value);
+        }
         let mut s = value.into_owned();
         s.make_ascii_lowercase();
         return Ok(Cow::Owned(s));
+    }
+    if !value.chars().any(char::is_uppercase) {
+        return Ok(value);
     }
     let s = value.to_lowercase();
     check_len(s.len())?;
@@ -100,13 +103,16 @@ pub(crate) fn lower(value: Cow<'_, str>) -> Result<Cow<'_, str>, EvalError> {
 }
 
 pub(crate) fn upper(value: Cow<'_, str>) -> Result<Cow<'_, str>, EvalError> {
-    if !value.chars().any(char::is_lowercase) {
-        return Ok(value);
-    }
     if value.is_ascii() {
+        if !value.bytes().any(|b| b.is_ascii_lowercase()) {
+            return Ok(value);
+        }
         let mut s = value.into_owned();
         s.make_ascii_uppercase();
         return Ok(Cow::Owned(s));
+    }
+    if !value.chars().any(char::is_lowercase) {
+        return Ok(value);
     }
     let s = value.to_uppercase();
     check_len(s.len())?;
@@ -232,4 +238,52 @@ pub(crate) fn suggest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c s
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arity_messages() {
+        let msg = |name: &str, got| lookup(name).and_then(|s| s.arity_error(got));
+        assert_eq!(msg("left", 1).as_deref(), Some("'left' takes 2 arguments, got 1"));
+        assert_eq!(msg("lower", 0).as_deref(), Some("'lower' takes 1 argument, got 0"));
+        assert_eq!(msg("switch", 2).as_deref(), Some("'switch' takes at least 3 arguments, got 2"));
+        assert_eq!(msg("concat", 9), None);
+        assert!(FUNCTIONS.iter().all(|f| f.max.is_none_or(|max| max >= f.min)));
+    }
+
+    #[test]
+    fn suggestions_tolerate_one_typo_per_three_letters() {
+        assert_eq!(edit_distance("mial", "mail"), 1);
+        assert_eq!(edit_distance("lowr", "lower"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        let names = ["lower", "left", "trim"];
+        assert_eq!(suggest("LOWER", names), Some("lower"));
+        assert_eq!(suggest("lft", names), Some("left"));
+        assert_eq!(suggest("xyz", names), None);
+    }
+
+    #[test]
+    fn slicing_reuses_owned_buffers_and_borrows_borrowed_ones() {
+        assert!(matches!(trim(Cow::Borrowed("  a ")), Cow::Borrowed("a")));
+        assert_eq!(trim(Cow::Owned("  a ".into())), "a");
+        assert_eq!(left(Cow::Owned("éèê".into()), 2), "éè");
+        assert_eq!(truncate(Cow::Borrowed("ab.cd"), 3), "ab");
+        assert_eq!(truncate(Cow::Borrowed("..."), 2), "");
+        assert!(matches!(lower(Cow::Borrowed("abc")), Ok(Cow::Borrowed("abc"))));
+        assert_eq!(upper(Cow::Borrowed("ß")).ok().as_deref(), Some("SS"));
+    }
+
+    #[test]
+    fn growth_is_checked_before_it_happens() {
+        let long = "x".repeat(MAX_VALUE_LEN);
+        assert!(replace(Cow::Borrowed(&long), "x", "yy").is_err());
+        assert!(replace(Cow::Borrowed(&long), "x", "y").is_ok());
+        let re = Regex::new("x").ok();
+        assert!(re.is_some_and(|re| regex_replace(Cow::Borrowed(&long), &re, "$0$0").is_err()));
+        let items = [Cow::Borrowed(long.as_str()), Cow::Borrowed("")];
+        assert!(join(&items, "").is_ok() && join(&items, "-").is_err());
+    }
 }

@@ -149,3 +149,39 @@ fn string(src: &str, start: usize, quote: char) -> Result<(Tok, usize), ExprErro
     }
     Err(ExprError::new(src, start..start + 1, "unterminated string: missing closing quote"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(src: &str) -> Vec<Tok> {
+        tokenize(src).map(|t| t.into_iter().map(|t| t.tok).collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn names_keep_dotted_segments() {
+        assert_eq!(toks("custom.cost_center"), [Tok::Ident("custom.cost_center".into()), Tok::Eof]);
+        assert_eq!(tokenize("custom.").err().map(|e| e.column), Some(7));
+    }
+
+    #[test]
+    fn operators_and_spans() {
+        let tokens = tokenize("a==\"é\"&&!b").unwrap_or_default();
+        let spans: Vec<_> = tokens.iter().map(|t| t.span.clone()).collect();
+        assert_eq!(spans, [0..1, 1..3, 3..7, 7..9, 9..10, 10..11, 11..11]);
+        assert_eq!(
+            toks("x != 'y' || 12"),
+            [Tok::Ident("x".into()), Tok::NotEq, Tok::Str("y".into()), Tok::OrOr, Tok::Num(12), Tok::Eof]
+        );
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(toks(r#""a\"b\\c\d\n""#), [Tok::Str("a\"b\\c\\d\n".into()), Tok::Eof]);
+        assert_eq!(
+            tokenize("'abc\\").err().map(|e| e.message).as_deref(),
+            Some("unterminated string: missing closing quote")
+        );
+        assert_eq!(tokenize("12ab").err().map(|e| e.column), Some(1));
+    }
+}

@@ -279,3 +279,48 @@ impl Parser<'_> {
         self.error(next.span.clone(), format!("expected {what}, found {}", next.tok.describe()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::lexer::tokenize;
+
+    /// The tree in prefix form, to check precedence and grouping.
+    fn shape(src: &str) -> String {
+        fn show(n: &Node) -> String {
+            let list = |items: &[Node]| items.iter().map(show).collect::<Vec<_>>().join(" ");
+            match &n.kind {
+                NodeKind::Str(s) => format!("{s:?}"),
+                NodeKind::Num(v) => v.to_string(),
+                NodeKind::Bool(b) => b.to_string(),
+                NodeKind::Null => "null".into(),
+                NodeKind::Attr(a) => a.clone(),
+                NodeKind::Call { name, args, .. } => format!("({name} {})", list(args)),
+                NodeKind::List(items) => format!("[{}]", list(items)),
+                NodeKind::Not(inner) => format!("(! {})", show(inner)),
+                NodeKind::And(items) => format!("(&& {})", list(items)),
+                NodeKind::Or(items) => format!("(|| {})", list(items)),
+                NodeKind::Binary { op, lhs, rhs, .. } => format!("({} {} {})", op.symbol(), show(lhs), show(rhs)),
+            }
+        }
+        let tokens = tokenize(src).unwrap_or_default();
+        parse(src, &tokens).map(|n| show(&n)).unwrap_or_else(|e| format!("error {e}"))
+    }
+
+    #[test]
+    fn precedence() {
+        assert_eq!(shape("a == \"x\" || b && !c in [d]"), "(|| (== a \"x\") (&& b (! (in c [d]))))");
+        assert_eq!(shape("a && b && c || d"), "(|| (&& a b c) d)");
+        assert_eq!(shape("(a || b) && c"), "(&& (|| a b) c)");
+        assert_eq!(shape("!!a"), "(! (! a))");
+        assert_eq!(shape("f(a, g(b),)"), "(f a (g b))");
+        assert_eq!(shape("[]"), "[]");
+    }
+
+    #[test]
+    fn spans_cover_the_construct() {
+        let src = "  lower( x )  ";
+        let tokens = tokenize(src).unwrap_or_default();
+        assert_eq!(parse(src, &tokens).map(|n| n.span), Ok(2..12));
+    }
+}
