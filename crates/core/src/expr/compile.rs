@@ -280,6 +280,8 @@ impl Compiler<'_> {
         Ok(())
     }
 
+    /// Only called after `check_arity`, so `args` has as many items as the catalogue requires and
+    /// the indexing below cannot fail.
     fn call(&self, name: &str, name_span: &Range<usize>, args: &[Node]) -> Result<Program, ExprError> {
         let text = |i: usize| self.text(&args[i]).map(Box::new);
         let texts = || args.iter().map(|a| self.text(a)).collect::<Result<Vec<_>, _>>();

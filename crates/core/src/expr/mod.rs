@@ -249,10 +249,10 @@ impl Expr {
         }
     }
 
-    /// Like [`Expr::eval_text`], and for `unique(c1, c2, ...)` the first present candidate that
-    /// `is_taken` rejects not, then the first candidate with the suffixes `2`, `3`, … up to
-    /// [`MAX_UNIQUE_SUFFIX`]: `first.last`, `first.last2`, `first.last3`. For any other expression
-    /// `is_taken` is not consulted.
+    /// Like [`Expr::eval_text`]; for `unique(c1, c2, ...)`, the first present candidate that is
+    /// not taken, else the first present candidate with the suffixes `2`, `3`, … up to
+    /// [`MAX_UNIQUE_SUFFIX`]: `first.last`, `first.last2`, `first.last3`. Other expressions never
+    /// consult `is_taken`.
     pub fn eval_unique<'a, C: Context + ?Sized>(
         &'a self,
         ctx: &'a C,
