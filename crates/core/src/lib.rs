@@ -2,6 +2,7 @@
 //! callers pass in the directory, the policy, what the apps hold and today's date, and get a plan.
 
 pub mod attributes;
+pub mod expr;
 pub mod ids;
 pub mod import;
 pub mod model;
