@@ -206,7 +206,8 @@ impl ScimClient {
                 if name == attr::EMAIL {
                     new_email = Some(value.clone());
                 }
-                operations.push(PatchOp::replace(&path, Value::String(value.clone())));
+                let wire = mapping::list_value(name, value).unwrap_or_else(|| Value::String(value.clone()));
+                operations.push(PatchOp::replace(&path, wire));
             }
         }
         if operations.is_empty() {

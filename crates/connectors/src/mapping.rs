@@ -26,6 +26,10 @@ pub fn scim_path(attribute: &str) -> Option<String> {
         attr::EMAIL => format!("emails[type eq \"{EMAIL_TYPE}\"].value"),
         attr::DEPARTMENT => format!("{}:department", schemas::ENTERPRISE_USER),
         attr::EMPLOYEE_NUMBER => format!("{}:employeeNumber", schemas::ENTERPRISE_USER),
+        // RFC 7643 §4.1.2: roles and entitlements are multi-valued; Tenure manages one of each,
+        // written as a whole (see `list_value`).
+        attr::ROLE => "roles".to_owned(),
+        attr::LICENSE => "entitlements".to_owned(),
         _ => return None,
     })
 }
@@ -37,6 +41,18 @@ pub fn filter_path(attribute: &str) -> Option<String> {
         attr::EMAIL => Some("emails.value".to_owned()),
         other => scim_path(other),
     }
+}
+
+/// The wire value of a multi-valued attribute Tenure manages as one value (role, license).
+pub fn list_value(attribute: &str, value: &str) -> Option<Value> {
+    matches!(attribute, attr::ROLE | attr::LICENSE).then(|| serde_json::json!([{ "value": value, "primary": true }]))
+}
+
+/// The one value Tenure reads back from a multi-valued attribute: the primary one, else the first.
+fn first_value(user: &ScimUser, wire: &str) -> Option<String> {
+    let list = user.extra.get(wire)?.as_array()?;
+    let primary = list.iter().find(|v| v.get("primary").and_then(Value::as_bool) == Some(true));
+    primary.or(list.first())?.get("value")?.as_str().map(str::to_owned)
 }
 
 fn get(attrs: &Attributes, name: &str) -> Option<String> {
@@ -58,6 +74,11 @@ pub fn user_from_attributes(attrs: &Attributes) -> ScimUser {
     let (department, employee_number) = (get(attrs, attr::DEPARTMENT), get(attrs, attr::EMPLOYEE_NUMBER));
     if department.is_some() || employee_number.is_some() {
         user.enterprise = Some(EnterpriseUser { department, employee_number, ..EnterpriseUser::default() });
+    }
+    for name in [attr::ROLE, attr::LICENSE] {
+        if let (Some(value), Some(wire)) = (get(attrs, name), scim_path(name)) {
+            user.extra.insert(wire, list_value(name, &value).unwrap_or_default());
+        }
     }
     user.normalize_schemas();
     user
@@ -102,6 +123,8 @@ pub fn account_from_user(user: &ScimUser) -> Result<RemoteAccount, ConnectorErro
     put(attr::EMAIL, email);
     put(attr::DEPARTMENT, enterprise.and_then(|e| e.department.as_deref()));
     put(attr::EMPLOYEE_NUMBER, enterprise.and_then(|e| e.employee_number.as_deref()));
+    put(attr::ROLE, first_value(user, "roles").as_deref());
+    put(attr::LICENSE, first_value(user, "entitlements").as_deref());
     Ok(RemoteAccount { remote_id, active: user.active, attributes })
 }
 

@@ -223,10 +223,24 @@ pub const EMAIL: &str = "email";
 pub const TITLE: &str = "title";
 pub const DEPARTMENT: &str = "department";
 pub const EMPLOYEE_NUMBER: &str = "employeeNumber";
+/// From an assignment's parameters, not from the person.
+pub const ROLE: &str = "role";
+pub const LICENSE: &str = "license";
 
 /// The names above, for [`AttrName`]'s interning.
-const KNOWN: &[&str] =
-    &[USER_NAME, EXTERNAL_ID, GIVEN_NAME, FAMILY_NAME, DISPLAY_NAME, EMAIL, TITLE, DEPARTMENT, EMPLOYEE_NUMBER];
+const KNOWN: &[&str] = &[
+    USER_NAME,
+    EXTERNAL_ID,
+    GIVEN_NAME,
+    FAMILY_NAME,
+    DISPLAY_NAME,
+    EMAIL,
+    TITLE,
+    DEPARTMENT,
+    EMPLOYEE_NUMBER,
+    ROLE,
+    LICENSE,
+];
 
 /// The attributes Tenure manages by default: the ones every SCIM app understands. The
 /// expression-language mappings replace this per app.

@@ -151,13 +151,32 @@ pub enum AppKind {
 }
 
 /// What "deprovision" means for an app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DeprovisionPolicy {
     #[default]
     Deactivate,
     Delete,
+    /// Deactivate at once; delete once the account has been inactive for `after_days` (only
+    /// accounts Tenure created or an admin adopted; matched ones stay deactivated).
+    DeactivateThenDelete {
+        after_days: u32,
+    },
+    /// Take the license away and leave the account as it is (apps that bill per license).
+    RemoveLicense,
     DoNothing,
+}
+
+impl fmt::Display for DeprovisionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Deactivate => f.write_str("deactivate"),
+            Self::Delete => f.write_str("delete"),
+            Self::DeactivateThenDelete { after_days } => write!(f, "deactivate, then delete after {after_days} days"),
+            Self::RemoveLicense => f.write_str("remove the license"),
+            Self::DoNothing => f.write_str("do nothing"),
+        }
+    }
 }
 
 /// How an app's userName is derived from a person. Slack, for one, caps userNames at 21
@@ -172,13 +191,56 @@ pub enum UserNameFormat {
     },
 }
 
+/// A key an app account is matched to a person by, before Tenure has linked them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchKey {
+    /// The account's externalId is the person's Tenure id.
+    ExternalId,
+    /// The account's userName is the one Tenure would derive for the person.
+    UserName,
+    Email,
+}
+
+impl MatchKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExternalId => "externalId",
+            Self::UserName => "userName",
+            Self::Email => "email",
+        }
+    }
+}
+
+fn default_match_keys() -> Vec<MatchKey> {
+    vec![MatchKey::ExternalId, MatchKey::UserName, MatchKey::Email]
+}
+
 /// App-level settings that shape the plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppSettings {
     #[serde(default)]
     pub deprovision: DeprovisionPolicy,
     #[serde(default)]
     pub user_name: UserNameFormat,
+    /// Matching keys, strongest first.
+    #[serde(default = "default_match_keys")]
+    pub match_keys: Vec<MatchKey>,
+    /// Attribute mappings layered over the default one: a mapping for a target replaces the
+    /// default value of that target, or adds the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mappings: Option<crate::expr::MappingSet>,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self {
+            deprovision: DeprovisionPolicy::default(),
+            user_name: UserNameFormat::default(),
+            match_keys: default_match_keys(),
+            mappings: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,12 +280,30 @@ impl fmt::Display for Secret {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "target", rename_all = "snake_case")]
 pub enum AssignmentTarget {
     Person(PersonId),
     Group(GroupId),
     OrgUnit(OrgUnitPath),
+    /// Everyone whose attributes satisfy the rule, e.g. `department == "Sales"`.
+    Rule(crate::expr::Rule),
+}
+
+/// What an assignment hands out besides the account itself. The most specific assignment that
+/// sets a parameter wins (person, then group, then org unit, then rule).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AssignmentParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+}
+
+impl AssignmentParams {
+    pub fn is_empty(&self) -> bool {
+        self.role.is_none() && self.license.is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,6 +311,17 @@ pub struct Assignment {
     pub id: AssignmentId,
     pub app_id: AppId,
     pub target: AssignmentTarget,
+    /// An exclusion: the people it covers never get the app, whatever else grants it.
+    #[serde(default)]
+    pub exclude: bool,
+    #[serde(default, skip_serializing_if = "AssignmentParams::is_empty")]
+    pub params: AssignmentParams,
+}
+
+impl Assignment {
+    pub fn grant(app_id: AppId, target: AssignmentTarget) -> Self {
+        Self { id: AssignmentId::new(), app_id, target, exclude: false, params: AssignmentParams::default() }
+    }
 }
 
 /// How an app account came to be linked to a person. Tenure deletes only accounts it created or
@@ -273,6 +364,9 @@ pub struct AccountLink {
     pub remote_id: String,
     pub person_id: PersonId,
     pub origin: AccountOrigin,
+    /// When Tenure deactivated the account, for "deactivate, then delete after N days".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deactivated_on: Option<Date>,
 }
 
 /// An account as the app reports it, in Tenure's flat attribute vocabulary.

@@ -8,7 +8,7 @@ use crate::attributes::Attributes;
 use crate::ids::*;
 use crate::model::OrgUnitPath;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum OpKind {
     /// Create the account with these attributes. Shared with the planner's cache: an initial
@@ -35,6 +35,11 @@ pub enum OpKind {
     Delete {
         remote_id: String,
     },
+    /// Give the account this license tier, or take its license away (`None`).
+    ChangeLicense {
+        remote_id: String,
+        license: Option<String>,
+    },
 }
 
 impl OpKind {
@@ -46,6 +51,7 @@ impl OpKind {
             Self::Activate { .. } => "activate",
             Self::Deactivate { .. } => "deactivate",
             Self::Delete { .. } => "delete",
+            Self::ChangeLicense { .. } => "change_license",
         }
     }
 
@@ -56,13 +62,14 @@ impl OpKind {
             | Self::Update { remote_id, .. }
             | Self::Activate { remote_id }
             | Self::Deactivate { remote_id }
-            | Self::Delete { remote_id } => Some(remote_id),
+            | Self::Delete { remote_id }
+            | Self::ChangeLicense { remote_id, .. } => Some(remote_id),
         }
     }
 
     /// Operations that take access away; the ones deletion guards count.
     pub fn is_deprovision(&self) -> bool {
-        matches!(self, Self::Deactivate { .. } | Self::Delete { .. })
+        matches!(self, Self::Deactivate { .. } | Self::Delete { .. } | Self::ChangeLicense { license: None, .. })
     }
 }
 
@@ -73,6 +80,18 @@ pub enum Grant {
     Person { assignment: AssignmentId },
     Group { assignment: AssignmentId, group: String, through: Vec<String> },
     OrgUnit { assignment: AssignmentId, org_unit: OrgUnitPath },
+    Rule { assignment: AssignmentId, rule: String },
+}
+
+impl Grant {
+    pub fn assignment(&self) -> AssignmentId {
+        match self {
+            Grant::Person { assignment }
+            | Grant::Group { assignment, .. }
+            | Grant::OrgUnit { assignment, .. }
+            | Grant::Rule { assignment, .. } => *assignment,
+        }
+    }
 }
 
 impl fmt::Display for Grant {
@@ -84,6 +103,7 @@ impl fmt::Display for Grant {
                 write!(f, "member of group {group} via {}", through.join(" → "))
             }
             Grant::OrgUnit { org_unit, .. } => write!(f, "in org unit {org_unit}"),
+            Grant::Rule { rule, .. } => write!(f, "matches rule {rule}"),
         }
     }
 }
@@ -97,6 +117,8 @@ pub enum Revocation {
     Suspended,
     LeaveDatePassed,
     NotStartedYet,
+    /// An exclusion covers the person.
+    Excluded,
 }
 
 impl fmt::Display for Revocation {
@@ -107,6 +129,7 @@ impl fmt::Display for Revocation {
             Self::Suspended => "suspended in the directory",
             Self::LeaveDatePassed => "leave date has passed",
             Self::NotStartedYet => "start date not reached",
+            Self::Excluded => "excluded from the app",
         })
     }
 }
@@ -114,9 +137,24 @@ impl fmt::Display for Revocation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
-    Granted { grant: Grant },
-    AttributesChanged { grant: Grant, attributes: Vec<String> },
-    Revoked { revocation: Revocation },
+    Granted {
+        grant: Grant,
+    },
+    AttributesChanged {
+        grant: Grant,
+        attributes: Vec<String>,
+    },
+    Revoked {
+        revocation: Revocation,
+        /// For an exclusion: what the exclusion covers the person by.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Grant>,
+    },
+    /// The account was deactivated long enough ago for the app's delete-after policy.
+    RetentionElapsed {
+        deactivated_on: time::Date,
+        after_days: u32,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -126,7 +164,11 @@ impl fmt::Display for Reason {
             Reason::AttributesChanged { attributes, .. } => {
                 write!(f, "changed in the directory: {}", attributes.join(", "))
             }
-            Reason::Revoked { revocation } => write!(f, "{revocation}"),
+            Reason::Revoked { revocation, by: Some(by) } => write!(f, "{revocation} ({by})"),
+            Reason::Revoked { revocation, by: None } => write!(f, "{revocation}"),
+            Reason::RetentionElapsed { deactivated_on, after_days } => {
+                write!(f, "deactivated on {deactivated_on}, more than {after_days} days ago")
+            }
         }
     }
 }
@@ -151,10 +193,48 @@ pub struct UnmanagedAccount {
     pub active: bool,
 }
 
+/// Accounts and people that matching cannot pair on its own: one person and several accounts
+/// share a key value, or several people and one account do. Linking the wrong account is worse
+/// than linking none, and creating one more would duplicate the person, so nothing is planned
+/// for the people named until an admin links or adopts an account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorrelationCase {
+    pub app_id: AppId,
+    pub key: String,
+    pub value: String,
+    /// The people concerned, by email.
+    pub people: Vec<String>,
+    pub person_ids: Vec<PersonId>,
+    pub accounts: Vec<String>,
+}
+
+/// Something that stopped one person's plan for one app, such as a mapping that cannot be
+/// evaluated for them. The rest of the plan stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanProblem {
+    pub app_id: AppId,
+    pub person_id: PersonId,
+    pub person: String,
+    pub message: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Plan {
     pub ops: Vec<PlannedOp>,
     pub unmanaged: Vec<UnmanagedAccount>,
+    #[serde(default)]
+    pub cases: Vec<CorrelationCase>,
+    #[serde(default)]
+    pub problems: Vec<PlanProblem>,
+}
+
+/// What changed between two plans of the same scope: operations only in the newer one, and
+/// operations only in the older one. Two operations are the same when they do the same thing
+/// to the same person in the same app, whatever their reason says.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PlanDiff {
+    pub added: Vec<PlannedOp>,
+    pub removed: Vec<PlannedOp>,
 }
 
 impl Plan {
@@ -164,5 +244,26 @@ impl Plan {
 
     pub fn count(&self, kind: &str) -> usize {
         self.ops.iter().filter(|o| o.kind.name() == kind).count()
+    }
+
+    pub fn extend(&mut self, other: Plan) {
+        self.ops.extend(other.ops);
+        self.unmanaged.extend(other.unmanaged);
+        self.cases.extend(other.cases);
+        self.problems.extend(other.problems);
+    }
+
+    /// What `newer` does that `self` did not, and the reverse.
+    pub fn diff(&self, newer: &Plan) -> PlanDiff {
+        use std::collections::HashSet;
+        fn identity(op: &PlannedOp) -> (AppId, PersonId, &OpKind) {
+            (op.app_id, op.person_id, &op.kind)
+        }
+        let old: HashSet<_> = self.ops.iter().map(identity).collect();
+        let new: HashSet<_> = newer.ops.iter().map(identity).collect();
+        PlanDiff {
+            added: newer.ops.iter().filter(|o| !old.contains(&identity(o))).cloned().collect(),
+            removed: self.ops.iter().filter(|o| !new.contains(&identity(o))).cloned().collect(),
+        }
     }
 }

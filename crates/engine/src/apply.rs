@@ -178,8 +178,6 @@ impl AppContext {
     async fn execute(&self, op: &PlannedOp) -> Result<Option<String>, String> {
         let store = self.engine.store();
         let tenant = self.engine.tenant();
-        let failed = |e: ConnectorError| e.to_string();
-        let stored_err = |e: tenure_store::StoreError| format!("store: {e}");
         match &op.kind {
             OpKind::Create { attributes } => {
                 let (account, origin) = match self.client.create_user(attributes).await {
@@ -209,28 +207,18 @@ impl AppContext {
                     .map_err(stored_err)?;
                 Ok(Some(remote_id.clone()))
             }
-            OpKind::Update { remote_id, changes } => {
-                self.client.update_user(remote_id, changes).await.map_err(failed)?;
-                let mut account = match (self.stored.get(remote_id), self.observed.get(remote_id)) {
-                    (Some(stored), Some(observed)) => {
-                        StoredAccount { attributes: observed.attributes.clone(), ..stored.clone() }
-                    }
-                    (None, Some(observed)) => stored_from(op.person_id, AccountOrigin::Matched, self.app.id, observed),
-                    (Some(stored), None) => stored.clone(),
-                    (None, None) => return Err(format!("account {remote_id} is unknown")),
-                };
-                account.attributes.extend(changes.iter().map(|(k, v)| (k, v.clone())));
-                account.attributes.retain(|_, v| !v.is_empty());
-                if let Some(user_name) = changes.get(attributes::USER_NAME) {
-                    account.user_name = user_name.clone();
-                }
-                store.upsert_account(tenant, &account).await.map_err(stored_err)?;
-                Ok(Some(remote_id.clone()))
+            OpKind::Update { remote_id, changes } => self.update(op, remote_id, changes).await,
+            OpKind::ChangeLicense { remote_id, license } => {
+                let changes = Attributes::from([(attributes::LICENSE, license.clone().unwrap_or_default())]);
+                self.update(op, remote_id, &changes).await
             }
             OpKind::Activate { remote_id } | OpKind::Deactivate { remote_id } => {
                 let active = matches!(op.kind, OpKind::Activate { .. });
                 self.client.set_active(remote_id, active).await.map_err(failed)?;
-                store.set_account_active(tenant, self.app.id, remote_id, active).await.map_err(stored_err)?;
+                store
+                    .set_account_active(tenant, self.app.id, remote_id, active, crate::today())
+                    .await
+                    .map_err(stored_err)?;
                 Ok(Some(remote_id.clone()))
             }
             OpKind::Delete { remote_id } => {
@@ -244,6 +232,29 @@ impl AppContext {
                 Ok(Some(remote_id.clone()))
             }
         }
+    }
+
+    /// Writes attribute changes and records the account's new state, so the next update is a
+    /// diff against what the app now holds.
+    async fn update(&self, op: &PlannedOp, remote_id: &str, changes: &Attributes) -> Result<Option<String>, String> {
+        let store = self.engine.store();
+        let tenant = self.engine.tenant();
+        self.client.update_user(remote_id, changes).await.map_err(failed)?;
+        let mut account = match (self.stored.get(remote_id), self.observed.get(remote_id)) {
+            (Some(stored), Some(observed)) => {
+                StoredAccount { attributes: observed.attributes.clone(), ..stored.clone() }
+            }
+            (None, Some(observed)) => stored_from(op.person_id, AccountOrigin::Matched, self.app.id, observed),
+            (Some(stored), None) => stored.clone(),
+            (None, None) => return Err(format!("account {remote_id} is unknown")),
+        };
+        account.attributes.extend(changes.iter().map(|(k, v)| (k, v.clone())));
+        account.attributes.retain(|_, v| !v.is_empty());
+        if let Some(user_name) = changes.get(attributes::USER_NAME) {
+            account.user_name = user_name.clone();
+        }
+        store.upsert_account(tenant, &account).await.map_err(stored_err)?;
+        Ok(Some(remote_id.to_owned()))
     }
 
     /// After a 409 on create: the account Tenure would have created. Found by externalId, it is
@@ -281,9 +292,23 @@ impl AppContext {
     }
 }
 
+fn failed(e: ConnectorError) -> String {
+    e.to_string()
+}
+
+fn stored_err(e: tenure_store::StoreError) -> String {
+    format!("store: {e}")
+}
+
 fn stored_from(person: PersonId, origin: AccountOrigin, app: AppId, account: &RemoteAccount) -> StoredAccount {
     StoredAccount {
-        link: AccountLink { app_id: app, remote_id: account.remote_id.clone(), person_id: person, origin },
+        link: AccountLink {
+            app_id: app,
+            remote_id: account.remote_id.clone(),
+            person_id: person,
+            origin,
+            deactivated_on: None,
+        },
         user_name: account.user_name().to_owned(),
         active: account.active,
         attributes: account.attributes.clone(),

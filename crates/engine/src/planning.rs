@@ -1,7 +1,7 @@
 //! Loading everything one plan needs and asking the reconciler for it.
 
 use serde::Serialize;
-use tenure_core::reconcile::{AppState, DirectoryIndex, plan_apps};
+use tenure_core::reconcile::{AppState, DirectoryIndex, Explanation, Prepared, explain, plan_apps};
 use tenure_core::{App, Plan, RemoteAccount};
 use tenure_store::AppRecord;
 
@@ -80,5 +80,31 @@ impl Engine {
             .map(|((record, plan), observed)| AppPlan { app: record.app, plan, observed })
             .collect();
         Ok(plans)
+    }
+}
+
+impl Engine {
+    /// Why one person has, lacks or will lose an account in one app, against the app's live
+    /// accounts.
+    pub async fn explain(&self, email: &str, app: &str, today: time::Date) -> Result<Explanation, EngineError> {
+        let record = self.store.app_by_name(self.tenant, app).await?;
+        let people = self.store.list_people(self.tenant).await?;
+        let groups = self.store.list_groups(self.tenant).await?;
+        let dir = DirectoryIndex::new(&people, &groups);
+        let person = dir
+            .person_by_email(email)
+            .or_else(|| people.iter().find(|p| p.email.eq_ignore_ascii_case(email)))
+            .ok_or_else(|| EngineError::NotFound(format!("person {email}")))?;
+        let observed = self
+            .client(&record)?
+            .list_users()
+            .await
+            .map_err(|source| EngineError::Connector { app: app.to_owned(), source })?;
+        let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
+        let links: Vec<_> =
+            self.store.list_accounts(self.tenant, record.app.id).await?.into_iter().map(|a| a.link).collect();
+        let state = AppState { app: &record.app, assignments: &assignments, links: &links, observed: &observed };
+        let prepared = Prepared::new(&dir, &state);
+        Ok(explain(&dir, &prepared, person, today))
     }
 }

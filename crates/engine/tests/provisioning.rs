@@ -76,7 +76,15 @@ impl Fixture {
         let app = store
             .add_app(tenant, profile.name(), AppKind::Scim, &sandbox.base_url(), &Secret::new("t0ken"), &settings)
             .await?;
-        store.assign(tenant, app.id, &AssignmentTarget::OrgUnit(OrgUnitPath::parse(org_unit)?)).await?;
+        store
+            .assign(
+                tenant,
+                app.id,
+                &AssignmentTarget::OrgUnit(OrgUnitPath::parse(org_unit)?),
+                false,
+                &AssignmentParams::default(),
+            )
+            .await?;
         Ok(Self { _db: db, store, tenant, engine, sandbox, app })
     }
 }
@@ -84,7 +92,11 @@ impl Fixture {
 #[tokio::test]
 async fn deletes_only_what_it_created_and_leaves_unmanaged_accounts_alone() -> anyhow::Result<()> {
     let people = vec![person("E1", "al@x.com", "/Eng"), person("E2", "bo@x.com", "/Eng")];
-    let settings = AppSettings { deprovision: DeprovisionPolicy::Delete, user_name: UserNameFormat::Email };
+    let settings = AppSettings {
+        deprovision: DeprovisionPolicy::Delete,
+        user_name: UserNameFormat::Email,
+        ..AppSettings::default()
+    };
     let f = Fixture::new(Profile::Notion, people, settings, "/Eng").await?;
     let (store, tenant, engine, notion, app) = (&f.store, f.tenant, &f.engine, &f.sandbox, &f.app);
     let eng = AssignmentTarget::OrgUnit(OrgUnitPath::parse("/Eng")?);
@@ -116,7 +128,9 @@ async fn deletes_only_what_it_created_and_leaves_unmanaged_accounts_alone() -> a
     let plans = engine.plan(None, tenure_engine::today()).await?;
     let kinds: BTreeMap<&str, &str> = plans[0].plan.ops.iter().map(|o| (o.person.as_str(), o.kind.name())).collect();
     assert_eq!(kinds, BTreeMap::from([("al@x.com", "delete"), ("bo@x.com", "deactivate")]));
-    assert!(plans[0].plan.ops.iter().all(|o| o.reason == Reason::Revoked { revocation: Revocation::Unassigned }));
+    assert!(
+        plans[0].plan.ops.iter().all(|o| o.reason == Reason::Revoked { revocation: Revocation::Unassigned, by: None })
+    );
     let report = engine.apply(plans).await?;
     assert_eq!(report.failed(), 0, "{report:?}");
     let users = notion.users();
@@ -138,6 +152,7 @@ async fn a_failed_operation_is_recorded_and_does_not_stop_the_others() -> anyhow
     let settings = AppSettings {
         deprovision: DeprovisionPolicy::Deactivate,
         user_name: UserNameFormat::EmailLocalPart { max_len: None },
+        ..AppSettings::default()
     };
     let f = Fixture::new(Profile::Slack, people, settings, "/").await?;
     let (store, tenant, engine) = (&f.store, f.tenant, &f.engine);
@@ -156,7 +171,11 @@ async fn a_failed_operation_is_recorded_and_does_not_stop_the_others() -> anyhow
 #[tokio::test]
 async fn a_create_that_meets_an_existing_account_links_it_only_when_it_is_plainly_the_persons() -> anyhow::Result<()> {
     let people = vec![person("E1", "al@x.com", "/Eng"), person("E2", "bo@x.com", "/Eng")];
-    let settings = AppSettings { deprovision: DeprovisionPolicy::Delete, user_name: UserNameFormat::Email };
+    let settings = AppSettings {
+        deprovision: DeprovisionPolicy::Delete,
+        user_name: UserNameFormat::Email,
+        ..AppSettings::default()
+    };
     let f = Fixture::new(Profile::Jira, people, settings, "/Eng").await?;
     let (store, tenant, engine, jira, app) = (&f.store, f.tenant, &f.engine, &f.sandbox, &f.app);
 

@@ -38,17 +38,22 @@ impl Store {
         Ok(())
     }
 
+    /// Records an account (de)activated by Tenure; a deactivation is dated `today`, which starts
+    /// the clock of a "delete after N days" policy, and a reactivation clears the date.
     pub async fn set_account_active(
         &self,
         tenant: TenantId,
         app: AppId,
         remote_id: &str,
         active: bool,
+        today: time::Date,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE accounts SET active = $1, updated_ms = $2 WHERE tenant_id = $3 AND app_id = $4 AND remote_id = $5",
+            "UPDATE accounts SET active = $1, deactivated_on = $2, updated_ms = $3 \
+             WHERE tenant_id = $4 AND app_id = $5 AND remote_id = $6",
         )
         .bind(i64::from(active))
+        .bind((!active).then(|| today.to_string()))
         .bind(now_ms())
         .bind(tenant.to_string())
         .bind(app.to_string())
@@ -84,7 +89,7 @@ impl Store {
 
     pub async fn list_accounts(&self, tenant: TenantId, app: AppId) -> Result<Vec<StoredAccount>, StoreError> {
         let rows = sqlx::query(
-            "SELECT remote_id, person_id, origin, user_name, active, attributes FROM accounts \
+            "SELECT remote_id, person_id, origin, user_name, active, attributes, deactivated_on FROM accounts \
              WHERE tenant_id = $1 AND app_id = $2 ORDER BY user_name, remote_id",
         )
         .bind(tenant.to_string())
@@ -101,6 +106,7 @@ impl Store {
                         person_id: parsed(r, "person_id")?,
                         origin: AccountOrigin::parse(&origin)
                             .ok_or_else(|| StoreError::corrupt(format!("origin {origin}")))?,
+                        deactivated_on: opt_date(r, "deactivated_on")?,
                     },
                     user_name: text(r, "user_name")?,
                     active: int(r, "active")? != 0,

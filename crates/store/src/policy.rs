@@ -24,6 +24,7 @@ fn target_parts(target: &AssignmentTarget) -> (&'static str, String) {
         AssignmentTarget::Person(id) => ("person", id.to_string()),
         AssignmentTarget::Group(id) => ("group", id.to_string()),
         AssignmentTarget::OrgUnit(path) => ("org_unit", path.as_str().to_owned()),
+        AssignmentTarget::Rule(rule) => ("rule", rule.to_string()),
     }
 }
 
@@ -33,6 +34,7 @@ fn target_from_parts(kind: &str, raw: &str) -> Result<AssignmentTarget, StoreErr
         "person" => AssignmentTarget::Person(raw.parse().map_err(|e| bad(&e))?),
         "group" => AssignmentTarget::Group(raw.parse().map_err(|e| bad(&e))?),
         "org_unit" => AssignmentTarget::OrgUnit(OrgUnitPath::parse(raw).map_err(|e| bad(&e))?),
+        "rule" => AssignmentTarget::Rule(tenure_core::expr::Rule::parse(raw).map_err(|e| bad(&e))?),
         other => return Err(bad(&format!("unknown kind {other}"))),
     })
 }
@@ -47,8 +49,13 @@ impl Store {
         secret: &Secret,
         settings: &AppSettings,
     ) -> Result<App, StoreError> {
-        let app =
-            App { id: AppId::new(), name: name.to_owned(), kind, base_url: base_url.to_owned(), settings: *settings };
+        let app = App {
+            id: AppId::new(),
+            name: name.to_owned(),
+            kind,
+            base_url: base_url.to_owned(),
+            settings: settings.clone(),
+        };
         sqlx::query(
             "INSERT INTO apps (id, tenant_id, name, kind, base_url, secret, config, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -100,37 +107,41 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("app {name}")))
     }
 
-    /// Assigns an app; assigning the same target twice is not an error. Returns the assignment
-    /// and whether it is new.
+    /// Assigns an app to a target, or excludes the target from it. Assigning the same target
+    /// again is not an error: it replaces the earlier assignment's kind and parameters. Returns
+    /// the assignment and whether it is new.
     pub async fn assign(
         &self,
         tenant: TenantId,
         app: AppId,
         target: &AssignmentTarget,
+        exclude: bool,
+        params: &AssignmentParams,
     ) -> Result<(Assignment, bool), StoreError> {
         let (kind, raw) = target_parts(target);
-        let id = AssignmentId::new();
-        let inserted = sqlx::query(
-            "INSERT INTO assignments (id, tenant_id, app_id, target_kind, target, created_ms) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (tenant_id, app_id, target_kind, target) DO NOTHING",
+        let existed = self.list_assignments(tenant, app).await?.iter().any(|a| &a.target == target);
+        sqlx::query(
+            "INSERT INTO assignments (id, tenant_id, app_id, target_kind, target, created_ms, exclude, params) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (tenant_id, app_id, target_kind, target) DO UPDATE SET exclude = excluded.exclude, params = excluded.params",
         )
-        .bind(id.to_string())
+        .bind(AssignmentId::new().to_string())
         .bind(tenant.to_string())
         .bind(app.to_string())
         .bind(kind)
         .bind(&raw)
         .bind(now_ms())
+        .bind(i64::from(exclude))
+        .bind(to_json(params))
         .execute(&self.pool)
-        .await?
-        .rows_affected()
-            > 0;
-        let existing = self
+        .await?;
+        let written = self
             .list_assignments(tenant, app)
             .await?
             .into_iter()
             .find(|a| &a.target == target)
             .ok_or_else(|| StoreError::NotFound("assignment just written".into()))?;
-        Ok((existing, inserted))
+        Ok((written, !existed))
     }
 
     /// Removes an assignment; returns whether there was one.
@@ -150,7 +161,8 @@ impl Store {
 
     pub async fn list_assignments(&self, tenant: TenantId, app: AppId) -> Result<Vec<Assignment>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, target_kind, target FROM assignments WHERE tenant_id = $1 AND app_id = $2 ORDER BY created_ms, id",
+            "SELECT id, target_kind, target, exclude, params FROM assignments WHERE tenant_id = $1 AND app_id = $2 \
+             ORDER BY created_ms, id",
         )
         .bind(tenant.to_string())
         .bind(app.to_string())
@@ -162,6 +174,8 @@ impl Store {
                     id: parsed(r, "id")?,
                     app_id: app,
                     target: target_from_parts(&text(r, "target_kind")?, &text(r, "target")?)?,
+                    exclude: int(r, "exclude")? != 0,
+                    params: json(r, "params")?,
                 })
             })
             .collect()

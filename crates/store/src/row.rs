@@ -23,6 +23,15 @@ pub(crate) fn opt_int(row: &AnyRow, col: &str) -> Result<Option<i64>, StoreError
     Ok(row.try_get::<Option<i64>, _>(col)?)
 }
 
+pub(crate) fn opt_date(row: &AnyRow, col: &str) -> Result<Option<time::Date>, StoreError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    opt_text(row, col)?
+        .map(|raw| {
+            time::Date::parse(&raw, format).map_err(|e| StoreError::corrupt(format!("column {col} = {raw:?}: {e}")))
+        })
+        .transpose()
+}
+
 pub(crate) fn parsed<T: FromStr>(row: &AnyRow, col: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Display,

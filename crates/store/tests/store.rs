@@ -157,6 +157,12 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
     let settings = AppSettings {
         deprovision: DeprovisionPolicy::Delete,
         user_name: UserNameFormat::EmailLocalPart { max_len: Some(21) },
+        match_keys: vec![MatchKey::Email],
+        mappings: Some(tenure_core::expr::MappingSet::new(vec![tenure_core::expr::Mapping::new(
+            "displayName",
+            "upper(familyName)",
+            tenure_core::expr::Apply::Always,
+        )?])?),
     };
     let app =
         store.add_app(t, "slack", AppKind::Scim, "http://127.0.0.1:1/scim/v2", &Secret::new("tok"), &settings).await?;
@@ -168,12 +174,21 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
     assert!(!format!("{rec:?}").contains("tok\""), "the secret must not appear in Debug output");
 
     let ou = AssignmentTarget::OrgUnit(OrgUnitPath::parse("/Sales")?);
-    let (first, new) = store.assign(t, app.id, &ou).await?;
+    let none = AssignmentParams::default();
+    let (first, new) = store.assign(t, app.id, &ou, false, &none).await?;
     assert!(new);
-    let (again, new) = store.assign(t, app.id, &ou).await?;
+    let pro = AssignmentParams { role: Some("admin".into()), license: Some("pro".into()) };
+    let (again, new) = store.assign(t, app.id, &ou, false, &pro).await?;
     assert!(!new);
     assert_eq!(first.id, again.id);
-    assert_eq!(store.list_assignments(t, app.id).await?.len(), 1);
+    assert_eq!(again.params, pro, "assigning again replaces the parameters");
+    let rule = AssignmentTarget::Rule(tenure_core::expr::Rule::parse(r#"department == "Sales""#)?);
+    let (excluded, _) = store.assign(t, app.id, &rule, true, &none).await?;
+    assert!(excluded.exclude);
+    let listed = store.list_assignments(t, app.id).await?;
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1].target, rule);
+    assert!(store.unassign(t, app.id, &rule).await?);
     assert!(store.unassign(t, app.id, &ou).await?);
     assert!(!store.unassign(t, app.id, &ou).await?);
 
@@ -181,7 +196,13 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
     store.apply_import(t, src, &ImportBatch { people: vec![person("E1", "a@x.com", &[])], groups: vec![] }).await?;
     let pid = store.list_people(t).await?[0].id;
     let mut account = StoredAccount {
-        link: AccountLink { app_id: app.id, remote_id: "U1".into(), person_id: pid, origin: AccountOrigin::Created },
+        link: AccountLink {
+            app_id: app.id,
+            remote_id: "U1".into(),
+            person_id: pid,
+            origin: AccountOrigin::Created,
+            deactivated_on: None,
+        },
         user_name: "a".into(),
         active: true,
         attributes: Attributes::from([("title", "x")]),
@@ -189,11 +210,13 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
     store.upsert_account(t, &account).await?;
     account.attributes.insert("title", "y");
     store.upsert_account(t, &account).await?;
-    store.set_account_active(t, app.id, "U1", false).await?;
+    let day = time::macros::date!(2026 - 11 - 23);
+    store.set_account_active(t, app.id, "U1", false, day).await?;
     let stored = store.list_accounts(t, app.id).await?;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].attributes["title"], "y");
     assert!(!stored[0].active);
+    assert_eq!(stored[0].link.deactivated_on, Some(day), "the deactivation date starts the delete-after clock");
     assert_eq!(store.account_counts(t, app.id).await?, (1, 0));
     store.remove_account(t, app.id, "U1").await?;
     assert!(store.list_accounts(t, app.id).await?.is_empty());
@@ -208,7 +231,7 @@ async fn plans_and_operations_are_recorded(backend: TestBackend) -> anyhow::Resu
         person_id: PersonId::new(),
         person: "a@x.com".into(),
         kind: OpKind::Deactivate { remote_id: "U1".into() },
-        reason: Reason::Revoked { revocation: Revocation::Unassigned },
+        reason: Reason::Revoked { revocation: Revocation::Unassigned, by: None },
     };
     let plan = store.save_plan(t, std::slice::from_ref(&op), &serde_json::json!({"deactivate": 1})).await?;
     let ops = store.plan_operations(t, plan).await?;

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use tenure_core::attributes::default_mapping;
-use tenure_core::reconcile::{AppState, DirectoryIndex, ineligibility, plan_apps};
+use tenure_core::reconcile::{AppState, DirectoryIndex, Prepared, ineligibility, plan_apps};
 use tenure_core::*;
 
-use crate::cli::BenchPlanArgs;
+use crate::cli::{BenchPhase, BenchPlanArgs};
 
 /// A small deterministic generator: the bench must be reproducible, not random-quality.
 struct SplitMix(u64);
@@ -105,18 +105,13 @@ fn generate(args: &BenchPlanArgs) -> anyhow::Result<Org> {
             base_url: format!("https://app{a}.bench.example/scim/v2"),
             settings: AppSettings::default(),
         };
-        let mut list = vec![Assignment {
-            id: AssignmentId::new(),
-            app_id: app.id,
-            target: AssignmentTarget::OrgUnit(OrgUnitPath::parse(&format!("/Division{}", a % 5))?),
-        }];
+        let mut list = vec![Assignment::grant(
+            app.id,
+            AssignmentTarget::OrgUnit(OrgUnitPath::parse(&format!("/Division{}", a % 5))?),
+        )];
         for _ in 0..2 {
             let g = (per_level + rng.below(per_level)).min(groups.len() - 1);
-            list.push(Assignment {
-                id: AssignmentId::new(),
-                app_id: app.id,
-                target: AssignmentTarget::Group(groups[g].id),
-            });
+            list.push(Assignment::grant(app.id, AssignmentTarget::Group(groups[g].id)));
         }
         apps.push(app);
         assignments.push(list);
@@ -159,6 +154,7 @@ fn observe(
                 remote_id,
                 person_id: person.id,
                 origin: AccountOrigin::Created,
+                deactivated_on: None,
             });
         }
         observed.push(accounts);
@@ -171,62 +167,146 @@ fn observe(
 fn plan_all(org: &Org, observed: &[Vec<RemoteAccount>], links: &[Vec<AccountLink>], today: time::Date) -> (usize, f64) {
     let started = Instant::now();
     let dir = DirectoryIndex::new(&org.people, &org.groups);
-    let states: Vec<AppState<'_>> = org
-        .apps
-        .iter()
-        .enumerate()
-        .map(|(i, app)| AppState { app, assignments: &org.assignments[i], links: &links[i], observed: &observed[i] })
-        .collect();
+    let states = app_states(org, observed, links);
     let ops = plan_apps(&dir, &states, today).iter().map(|p| p.ops.len()).sum();
     (ops, started.elapsed().as_secs_f64() * 1000.0)
 }
 
+fn app_states<'a>(
+    org: &'a Org,
+    observed: &'a [Vec<RemoteAccount>],
+    links: &'a [Vec<AccountLink>],
+) -> Vec<AppState<'a>> {
+    org.apps
+        .iter()
+        .enumerate()
+        .map(|(i, app)| AppState { app, assignments: &org.assignments[i], links: &links[i], observed: &observed[i] })
+        .collect()
+}
+
+/// Incremental planning: one person's title changes; every app is asked what that means for
+/// them. The apps are prepared once, as a long-running engine keeps them. Returns the median
+/// and 99th percentile in microseconds, and the operations planned (one update per app that
+/// holds the person's account).
+fn incremental(
+    org: &Org,
+    observed: &[Vec<RemoteAccount>],
+    links: &[Vec<AccountLink>],
+    today: time::Date,
+) -> (f64, f64, usize) {
+    let dir = DirectoryIndex::new(&org.people, &org.groups);
+    let states = app_states(org, observed, links);
+    let prepared: Vec<Prepared<'_>> = states.iter().map(|s| Prepared::new(&dir, s)).collect();
+    let mut rng = SplitMix(99);
+    let mut samples = Vec::with_capacity(INCREMENTAL_SAMPLES);
+    let mut ops = 0;
+    for _ in 0..INCREMENTAL_SAMPLES {
+        let mut changed = org.people[rng.below(org.people.len())].clone();
+        changed.title = Some(format!("Promoted {}", rng.next()));
+        let started = Instant::now();
+        for app in &prepared {
+            ops += app.plan_person(&dir, &changed, today).ops.len();
+        }
+        samples.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99), ops)
+}
+
+const INCREMENTAL_SAMPLES: usize = 1000;
+
 /// Peak resident memory of this process so far (Linux), in MiB.
 fn peak_rss_mb() -> Option<f64> {
-    rss_mb("VmHWM:")
-}
-
-fn rss_mb(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    Some((kb / 1024.0).round())
 }
 
-pub fn run(args: BenchPlanArgs) -> anyhow::Result<ExitCode> {
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// The converged phase: a full plan against apps that hold 99% of what they should, then
+/// incremental plans. Its process's peak memory is the figure the goal is about.
+fn converged(args: &BenchPlanArgs) -> anyhow::Result<serde_json::Value> {
     let today = tenure_engine::today();
     let generated = Instant::now();
-    let org = generate(&args)?;
-    eprintln!("rss after generate: {:?}", rss_mb("VmRSS:"));
+    let org = generate(args)?;
     let (observed, links, accounts) = observe(&org, 99, today);
-    let generate_ms = generated.elapsed().as_secs_f64() * 1000.0;
-    eprintln!("rss after generate+observe: {:?}", rss_mb("VmRSS:"));
     eprintln!(
-        "generated {} people, {} groups, {} apps, {accounts} desired accounts in {generate_ms:.0} ms",
+        "generated {} people, {} groups, {} apps, {accounts} desired accounts in {:.0} ms",
         org.people.len(),
         org.groups.len(),
-        org.apps.len()
+        org.apps.len(),
+        generated.elapsed().as_secs_f64() * 1000.0
     );
     let (ops, plan_ms) = plan_all(&org, &observed, &links, today);
-    eprintln!("full plan, 99% converged: {ops} ops in {plan_ms:.0} ms; peak {:?}", rss_mb("VmHWM:"));
-    let empty_observed = vec![Vec::new(); org.apps.len()];
-    let empty_links = vec![Vec::new(); org.apps.len()];
-    let (initial_ops, initial_plan_ms) = plan_all(&org, &empty_observed, &empty_links, today);
-    eprintln!("full plan, nothing provisioned: {initial_ops} ops in {initial_plan_ms:.0} ms");
-    let figures = serde_json::json!({
+    eprintln!("full plan, 99% converged: {ops} ops in {plan_ms:.0} ms");
+    let (median_us, p99_us, incremental_ops) = incremental(&org, &observed, &links, today);
+    eprintln!(
+        "incremental plan of one changed person across {} apps: median {median_us:.1} µs, p99 {p99_us:.1} µs",
+        org.apps.len()
+    );
+    Ok(serde_json::json!({
         "people": org.people.len(),
         "groups": org.groups.len(),
         "apps": org.apps.len(),
         "accounts": accounts,
         "ops": ops,
-        "plan_ms": (plan_ms * 10.0).round() / 10.0,
+        "plan_ms": round1(plan_ms),
+        "incremental_us": round1(median_us),
+        "incremental_p99_us": round1(p99_us),
+        "incremental_ops": incremental_ops,
+        "peak_rss_mb": peak_rss_mb(),
+    }))
+}
+
+/// The initial phase: the same organization against empty apps (first provisioning).
+fn initial(args: &BenchPlanArgs) -> anyhow::Result<serde_json::Value> {
+    let today = tenure_engine::today();
+    let org = generate(args)?;
+    let empty_observed = vec![Vec::new(); org.apps.len()];
+    let empty_links = vec![Vec::new(); org.apps.len()];
+    let (initial_ops, initial_plan_ms) = plan_all(&org, &empty_observed, &empty_links, today);
+    eprintln!("full plan, nothing provisioned: {initial_ops} ops in {initial_plan_ms:.0} ms");
+    Ok(serde_json::json!({
         "initial_ops": initial_ops,
-        "initial_plan_ms": (initial_plan_ms * 10.0).round() / 10.0,
-        // Planning one person incrementally has no entry point yet (issue #4); reported as null
-        // rather than estimated.
-        "incremental_us": null,
-        "peak_rss_mb": peak_rss_mb().map(|m| m.round()),
-    });
-    println!("{figures}");
+        "initial_plan_ms": round1(initial_plan_ms),
+        "initial_peak_rss_mb": peak_rss_mb(),
+    }))
+}
+
+/// Runs each phase in a process of its own, so each peak-memory figure is that phase's alone,
+/// and prints one JSON line with every figure.
+pub fn run(args: BenchPlanArgs) -> anyhow::Result<ExitCode> {
+    if let Some(phase) = args.phase {
+        let figures = match phase {
+            BenchPhase::Converged => converged(&args)?,
+            BenchPhase::Initial => initial(&args)?,
+        };
+        println!("{figures}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let exe = std::env::current_exe()?;
+    let mut merged = serde_json::Map::new();
+    for phase in ["converged", "initial"] {
+        let output = std::process::Command::new(&exe)
+            .args(["bench", "plan", "--phase", phase])
+            .args(["--people", &args.people.to_string(), "--groups", &args.groups.to_string()])
+            .args(["--apps", &args.apps.to_string(), "--seed", &args.seed.to_string()])
+            .stderr(std::process::Stdio::inherit())
+            .output()?;
+        if !output.status.success() {
+            anyhow::bail!("bench phase {phase} failed ({})", output.status);
+        }
+        let line = String::from_utf8_lossy(&output.stdout);
+        let figures: serde_json::Value = serde_json::from_str(line.trim())?;
+        if let serde_json::Value::Object(map) = figures {
+            merged.extend(map);
+        }
+    }
+    println!("{}", serde_json::Value::Object(merged));
     Ok(ExitCode::SUCCESS)
 }

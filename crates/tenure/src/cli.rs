@@ -58,7 +58,8 @@ pub enum Command {
     /// Apps Tenure provisions into.
     #[command(subcommand)]
     App(AppCommand),
-    /// Grant an app to a person, a group (nested groups included) or an org unit (its subtree included).
+    /// Grant an app to a person, a group (nested groups included), an org unit (its subtree
+    /// included) or everyone matching a rule; or, with --exclude, keep it from them.
     Assign(AssignArgs),
     /// Remove an assignment; accounts it granted are deprovisioned on the next apply.
     Unassign(AssignArgs),
@@ -66,6 +67,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Compute the plan and carry it out.
     Apply(ApplyArgs),
+    /// Why a person has, lacks or will lose an account in an app, in words.
+    Explain(ExplainArgs),
     /// Benchmarks (figures as one JSON line on stdout).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -89,6 +92,15 @@ pub struct BenchPlanArgs {
     pub apps: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Run one phase in this process (the bench runs each phase in a child process of its own).
+    #[arg(long, value_enum, hide = true)]
+    pub phase: Option<BenchPhase>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BenchPhase {
+    Converged,
+    Initial,
 }
 
 #[derive(Debug, Args)]
@@ -212,6 +224,28 @@ pub struct ScimAppArgs {
     /// What deprovisioning does in this app.
     #[arg(long, value_enum, default_value_t = DeprovisionArg::Deactivate)]
     pub deprovision: DeprovisionArg,
+    /// With --deprovision deactivate-then-delete: days between deactivation and deletion.
+    #[arg(long, value_name = "DAYS", required_if_eq("deprovision", "deactivate-then-delete"))]
+    pub delete_after_days: Option<u32>,
+    /// Keys that match existing accounts to people, strongest first (default:
+    /// external-id,user-name,email).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub match_keys: Vec<MatchKeyArg>,
+    /// An attribute mapping, e.g. --map 'displayName=concat(givenName, " ", familyName)'
+    /// (repeatable); replaces the default value of that attribute.
+    #[arg(long = "map", value_name = "ATTRIBUTE=EXPRESSION")]
+    pub mappings: Vec<String>,
+    /// Like --map, applied when the account is created and never updated afterwards (the only
+    /// place `unique(...)` is allowed).
+    #[arg(long = "map-on-create", value_name = "ATTRIBUTE=EXPRESSION")]
+    pub mappings_on_create: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MatchKeyArg {
+    ExternalId,
+    UserName,
+    Email,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -224,11 +258,13 @@ pub enum UserNameArg {
 pub enum DeprovisionArg {
     Deactivate,
     Delete,
+    DeactivateThenDelete,
+    RemoveLicense,
     DoNothing,
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["person", "group", "org_unit"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["person", "group", "org_unit", "rule"])))]
 pub struct AssignArgs {
     pub app: String,
     /// A person, by email.
@@ -240,6 +276,27 @@ pub struct AssignArgs {
     /// An org unit path such as /Sales/EMEA; its subtree counts.
     #[arg(long)]
     pub org_unit: Option<String>,
+    /// Everyone matching a rule, e.g. 'department == "Sales" && title starts_with "Account"'.
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// Exclude the target instead: they never get the app, whatever else grants it.
+    #[arg(long)]
+    pub exclude: bool,
+    /// The role the app gives these people.
+    #[arg(long, conflicts_with = "exclude")]
+    pub role: Option<String>,
+    /// The license tier the app gives these people.
+    #[arg(long, conflicts_with = "exclude")]
+    pub license: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The person, by email.
+    pub person: String,
+    pub app: String,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

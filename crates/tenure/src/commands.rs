@@ -30,6 +30,7 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::Unassign(args) => assign(store, tenant, args, false).await,
         Command::Plan(args) => plan(&engine, args).await,
         Command::Apply(args) => apply(&engine, args).await,
+        Command::Explain(args) => explain(&engine, args).await,
         Command::Serve(_) | Command::Demo(_) | Command::Bench(_) => {
             Err(anyhow!("serve, demo and bench run their own set-up; they are not admin verbs"))
         }
@@ -151,15 +152,54 @@ async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> any
     let deprovision = match args.deprovision {
         DeprovisionArg::Deactivate => DeprovisionPolicy::Deactivate,
         DeprovisionArg::Delete => DeprovisionPolicy::Delete,
+        DeprovisionArg::DeactivateThenDelete => DeprovisionPolicy::DeactivateThenDelete {
+            after_days: args.delete_after_days.ok_or_else(|| anyhow!("--delete-after-days is required"))?,
+        },
+        DeprovisionArg::RemoveLicense => DeprovisionPolicy::RemoveLicense,
         DeprovisionArg::DoNothing => DeprovisionPolicy::DoNothing,
     };
-    let settings = AppSettings { deprovision, user_name };
+    let mut settings = AppSettings { deprovision, user_name, ..AppSettings::default() };
+    if !args.match_keys.is_empty() {
+        settings.match_keys = args
+            .match_keys
+            .iter()
+            .map(|k| match k {
+                MatchKeyArg::ExternalId => MatchKey::ExternalId,
+                MatchKeyArg::UserName => MatchKey::UserName,
+                MatchKeyArg::Email => MatchKey::Email,
+            })
+            .collect();
+    }
+    settings.mappings = mapping_set(&args.mappings, &args.mappings_on_create)?;
     let app = store.add_app(tenant, &args.name, AppKind::Scim, args.base_url.trim(), &secret, &settings).await?;
     store
         .append_audit(tenant, "cli", "app.add", &app.name, &json!({"base_url": app.base_url, "settings": settings}))
         .await?;
     println!("added SCIM app {}; grant it with `tenure assign {} --group NAME`", app.name, app.name);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Parses `--map` / `--map-on-create` values; a bad expression is shown with a caret under the
+/// offending column.
+fn mapping_set(always: &[String], on_create: &[String]) -> anyhow::Result<Option<expr::MappingSet>> {
+    let given =
+        always.iter().map(|m| (m, expr::Apply::Always)).chain(on_create.iter().map(|m| (m, expr::Apply::OnCreate)));
+    let mut mappings = Vec::new();
+    for (raw, apply) in given {
+        let (target, source) =
+            raw.split_once('=').ok_or_else(|| anyhow!("--map {raw:?}: expected ATTRIBUTE=EXPRESSION"))?;
+        let mapping = expr::Mapping::new(target.trim(), source, apply).map_err(|e| match &e {
+            expr::MappingError::Expr { source: err, .. } => {
+                anyhow!("--map {}: {e}\n{}", target.trim(), err.render(source))
+            }
+            _ => anyhow!("--map {}: {e}", target.trim()),
+        })?;
+        mappings.push(mapping);
+    }
+    if mappings.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(expr::MappingSet::new(mappings)?))
 }
 
 async fn app_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result<ExitCode> {
@@ -240,23 +280,40 @@ async fn assign(store: &Store, tenant: TenantId, args: AssignArgs, grant: bool) 
         let path = OrgUnitPath::parse(path)?;
         let described = format!("org unit {path}");
         (AssignmentTarget::OrgUnit(path), described)
+    } else if let Some(source) = &args.rule {
+        let rule = expr::Rule::parse(source).map_err(|e| anyhow!("--rule: {e}\n{}", e.render(source)))?;
+        let described = format!("everyone matching {rule}");
+        (AssignmentTarget::Rule(rule), described)
     } else {
-        bail!("name a --person, --group or --org-unit");
+        bail!("name a --person, --group, --org-unit or --rule");
     };
-    let detail = json!({"app": app.name, "target": target});
+    let params = AssignmentParams { role: args.role.clone(), license: args.license.clone() };
+    let detail = json!({"app": app.name, "target": target, "exclude": args.exclude, "params": params});
     if grant {
-        let (_, new) = store.assign(tenant, app.id, &target).await?;
-        if new {
-            store.append_audit(tenant, "cli", "assignment.add", &app.name, &detail).await?;
-            println!("assigned {} to {described}; `tenure plan` shows the effect", app.name);
-        } else {
-            println!("{} was already assigned to {described}", app.name);
-        }
+        let (_, new) = store.assign(tenant, app.id, &target, args.exclude, &params).await?;
+        store.append_audit(tenant, "cli", "assignment.set", &app.name, &detail).await?;
+        let verb = if args.exclude { "excluded" } else { "assigned" };
+        let prefix = if new { "" } else { "updated: " };
+        let (to, effect) = if args.exclude { ("from", "who loses access") } else { ("to", "the effect") };
+        println!("{prefix}{verb} {} {to} {described}; `tenure plan` shows {effect}", app.name);
     } else if store.unassign(tenant, app.id, &target).await? {
         store.append_audit(tenant, "cli", "assignment.remove", &app.name, &detail).await?;
-        println!("unassigned {} from {described}; `tenure plan` shows who loses access", app.name);
+        println!("removed {}'s assignment of {described}; `tenure plan` shows the effect", app.name);
     } else {
-        bail!("{} is not assigned to {described}", app.name);
+        bail!("{} has no assignment of {described}", app.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn explain(engine: &Engine, args: ExplainArgs) -> anyhow::Result<ExitCode> {
+    let spinner = output::spinner(format!("reading {}'s accounts", args.app));
+    let explanation = engine.explain(&args.person, &args.app, tenure_engine::today()).await;
+    spinner.finish_and_clear();
+    let explanation = explanation?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&explanation)?);
+    } else {
+        print!("{explanation}");
     }
     Ok(ExitCode::SUCCESS)
 }

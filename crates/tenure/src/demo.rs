@@ -20,7 +20,8 @@ use crate::serve::{DEFAULT_LISTEN, bind, shutdown_signal};
 /// How each sandbox app is set up and granted: what an admin would do for the real vendor.
 struct DemoApp {
     profile: Profile,
-    settings: AppSettings,
+    deprovision: DeprovisionPolicy,
+    user_name: UserNameFormat,
     grants: &'static [(&'static str, &'static str)],
 }
 
@@ -28,20 +29,20 @@ const DEMO_APPS: [DemoApp; 3] = [
     DemoApp {
         profile: Profile::Slack,
         // Slack userNames: at most 21 characters, no '@'.
-        settings: AppSettings {
-            deprovision: DeprovisionPolicy::Deactivate,
-            user_name: UserNameFormat::EmailLocalPart { max_len: Some(21) },
-        },
+        deprovision: DeprovisionPolicy::Deactivate,
+        user_name: UserNameFormat::EmailLocalPart { max_len: Some(21) },
         grants: &[("group", "slack-users")],
     },
     DemoApp {
         profile: Profile::Notion,
-        settings: AppSettings { deprovision: DeprovisionPolicy::Delete, user_name: UserNameFormat::Email },
+        deprovision: DeprovisionPolicy::Delete,
+        user_name: UserNameFormat::Email,
         grants: &[("org_unit", "/Engineering"), ("org_unit", "/Marketing")],
     },
     DemoApp {
         profile: Profile::Jira,
-        settings: AppSettings { deprovision: DeprovisionPolicy::Deactivate, user_name: UserNameFormat::Email },
+        deprovision: DeprovisionPolicy::Deactivate,
+        user_name: UserNameFormat::Email,
         grants: &[("group", "jira-users")],
     },
 ];
@@ -82,7 +83,11 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
                 AppKind::Scim,
                 &sandbox.base_url(),
                 &Secret::new(sandbox.token()),
-                &demo_app.settings,
+                &AppSettings {
+                    deprovision: demo_app.deprovision,
+                    user_name: demo_app.user_name,
+                    ..AppSettings::default()
+                },
             )
             .await?;
         for (kind, target) in demo_app.grants {
@@ -95,7 +100,7 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
                 ),
                 _ => AssignmentTarget::OrgUnit(OrgUnitPath::parse(target)?),
             };
-            store.assign(tenant, app.id, &target).await?;
+            store.assign(tenant, app.id, &target, false, &AssignmentParams::default()).await?;
         }
         sandboxes.push(sandbox);
     }

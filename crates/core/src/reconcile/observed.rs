@@ -1,0 +1,159 @@
+//! What one app holds, indexed for planning: linked accounts by person, and the unlinked ones
+//! by the keys matching looks them up by.
+
+use std::collections::HashMap;
+
+use crate::model::*;
+use crate::plan::PlanProblem;
+use crate::reconcile::{AppState, DirectoryIndex};
+
+/// The people a key value names: matching needs to know "exactly one" from "several".
+#[derive(Debug, Clone)]
+pub(crate) enum Named {
+    One(u32),
+    Several(Vec<u32>),
+}
+
+impl Named {
+    pub fn ordinals(&self) -> &[u32] {
+        match self {
+            Named::One(o) => std::slice::from_ref(o),
+            Named::Several(v) => v,
+        }
+    }
+}
+
+/// Matching keys for the app's unlinked accounts and for the directory's people, lowercased.
+/// Built only when the app holds an unlinked account: in a converged app there is nothing to
+/// match, and a million lowercased keys would be wasted.
+pub(crate) struct MatchIndex<'a> {
+    /// Per key of the app's `match_keys`: value → unlinked accounts.
+    pub accounts: Vec<HashMap<String, Vec<&'a RemoteAccount>>>,
+    /// Per key: value → the people (still in the directory) it names.
+    pub people: Vec<HashMap<String, Named>>,
+}
+
+pub struct AppIndex<'a> {
+    pub(crate) app: &'a App,
+    /// Per person ordinal: the live link and its account.
+    pub(crate) linked: HashMap<u32, (&'a AccountLink, &'a RemoteAccount)>,
+    pub(crate) unlinked: Vec<&'a RemoteAccount>,
+    pub(crate) matching: Option<MatchIndex<'a>>,
+    /// Links the plan cannot act on, reported rather than dropped.
+    pub(crate) problems: Vec<PlanProblem>,
+}
+
+/// A person's value for a matching key, lowercased; `user_name` is the one Tenure would give them.
+pub(crate) fn person_key(person: &Person, user_name: &str, key: MatchKey) -> String {
+    match key {
+        MatchKey::ExternalId => person.id.to_string().to_lowercase(),
+        MatchKey::UserName => user_name.to_lowercase(),
+        MatchKey::Email => person.email.to_lowercase(),
+    }
+}
+
+pub(crate) fn account_key(account: &RemoteAccount, key: MatchKey) -> Option<String> {
+    let value = match key {
+        MatchKey::ExternalId => account.external_id(),
+        MatchKey::UserName => Some(account.user_name()),
+        MatchKey::Email => account.email(),
+    }?;
+    (!value.is_empty()).then(|| value.to_lowercase())
+}
+
+impl<'a> AppIndex<'a> {
+    pub fn new(dir: &DirectoryIndex<'_>, state: &AppState<'a>) -> Self {
+        let app = state.app;
+        let observed: HashMap<&str, &RemoteAccount> =
+            state.observed.iter().map(|a| (a.remote_id.as_str(), a)).collect();
+        let mut linked: HashMap<u32, (&AccountLink, &RemoteAccount)> = HashMap::new();
+        let mut is_linked: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut problems = Vec::new();
+        let problem = |link: &AccountLink, person: String, message: String| PlanProblem {
+            app_id: app.id,
+            person_id: link.person_id,
+            person,
+            message,
+        };
+        for link in state.links.iter().filter(|l| l.app_id == app.id) {
+            // A link to an account the app no longer has is ignored, so a person still assigned
+            // gets a new account.
+            let Some(account) = observed.get(link.remote_id.as_str()) else { continue };
+            is_linked.insert(account.remote_id.as_str());
+            let Some(ordinal) = dir.ordinal_of(link.person_id) else {
+                problems.push(problem(
+                    link,
+                    String::new(),
+                    format!(
+                        "account {} is linked to a person the directory does not know, not even as a leaver; \
+                         nothing is done to it until an admin unlinks or adopts it",
+                        link.remote_id
+                    ),
+                ));
+                continue;
+            };
+            match linked.entry(ordinal) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert((link, account));
+                }
+                std::collections::hash_map::Entry::Occupied(kept) => {
+                    let person = dir.people[ordinal as usize];
+                    problems.push(problem(
+                        link,
+                        person.email.clone(),
+                        format!(
+                            "{} has a second linked account {} besides {}; only {} is managed until an admin \
+                             unlinks one",
+                            person.email,
+                            link.remote_id,
+                            kept.get().0.remote_id,
+                            kept.get().0.remote_id
+                        ),
+                    ));
+                }
+            }
+        }
+        let unlinked: Vec<&RemoteAccount> =
+            state.observed.iter().filter(|a| !is_linked.contains(a.remote_id.as_str())).collect();
+        let matching = (!unlinked.is_empty()).then(|| MatchIndex::new(dir, app, &unlinked));
+        Self { app, linked, unlinked, matching, problems }
+    }
+
+    pub(crate) fn link_of(&self, ordinal: Option<u32>) -> Option<(&'a AccountLink, &'a RemoteAccount)> {
+        ordinal.and_then(|o| self.linked.get(&o).copied())
+    }
+}
+
+impl<'a> MatchIndex<'a> {
+    fn new(dir: &DirectoryIndex<'_>, app: &App, unlinked: &[&'a RemoteAccount]) -> Self {
+        let keys = &app.settings.match_keys;
+        let mut accounts: Vec<HashMap<String, Vec<&RemoteAccount>>> = vec![HashMap::new(); keys.len()];
+        for account in unlinked {
+            for (k, key) in keys.iter().enumerate() {
+                if let Some(value) = account_key(account, *key) {
+                    accounts[k].entry(value).or_default().push(account);
+                }
+            }
+        }
+        let mut people: Vec<HashMap<String, Named>> = vec![HashMap::new(); keys.len()];
+        let desired = dir.desired_all(&app.settings);
+        for (o, person) in dir.people.iter().enumerate() {
+            let Some(Ok(attrs)) = &desired[o] else { continue };
+            let user_name = attrs.get(crate::attributes::USER_NAME).map_or("", String::as_str);
+            for (k, key) in keys.iter().enumerate() {
+                let value = person_key(person, user_name, *key);
+                if value.is_empty() {
+                    continue;
+                }
+                people[k]
+                    .entry(value)
+                    .and_modify(|named| match named {
+                        Named::One(first) => *named = Named::Several(vec![*first, o as u32]),
+                        Named::Several(all) => all.push(o as u32),
+                    })
+                    .or_insert(Named::One(o as u32));
+            }
+        }
+        Self { accounts, people }
+    }
+}
