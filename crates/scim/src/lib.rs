@@ -17,6 +17,7 @@ pub mod path;
 pub mod schema;
 pub mod schemas;
 pub mod user;
+pub mod validate;
 
 pub use error::{ScimError, ScimType};
 pub use filter::{CompareOp, Filter, FilterError, parse_filter};

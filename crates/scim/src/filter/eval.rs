@@ -33,6 +33,16 @@ impl Filter {
     }
 }
 
+/// Evaluates a value filter (`emails[...]`'s inside) against one element of `parent`.
+pub(crate) fn matches_element(
+    filter: &Filter,
+    element: &Value,
+    view: Option<ResourceView<'_>>,
+    parent: &AttrPath,
+) -> bool {
+    Eval { view }.filter(filter, element, Some(parent))
+}
+
 fn check(filter: &Filter, view: ResourceView<'_>, parent: Option<&AttrPath>) -> Result<(), FilterError> {
     match filter {
         Filter::And(a, b) | Filter::Or(a, b) => {

@@ -2,7 +2,7 @@
 //! (`Display`, which round-trips through the parser) and an in-memory evaluator that takes
 //! `caseExact` and attribute types from the schema registry.
 
-mod eval;
+pub(crate) mod eval;
 pub(crate) mod parse;
 mod print;
 

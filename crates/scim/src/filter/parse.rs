@@ -290,11 +290,12 @@ impl<'a> Parser<'a> {
             return Err(invalid("malformed schema URN"));
         }
         // A bare known URN is a path naming the whole extension (PATCH uses it).
-        if urn.is_some() && self.known_urns.iter().any(|k| k.eq_ignore_ascii_case(raw)) {
-            if let Some(i) = raw.rfind(':') {
-                self.pos += len;
-                return Ok(AttrPath { urn: Some(raw[..i].to_owned()), name: raw[i + 1..].to_owned(), sub: None });
-            }
+        if urn.is_some()
+            && self.known_urns.iter().any(|k| k.eq_ignore_ascii_case(raw))
+            && let Some(i) = raw.rfind(':')
+        {
+            self.pos += len;
+            return Ok(AttrPath { urn: Some(raw[..i].to_owned()), name: raw[i + 1..].to_owned(), sub: None });
         }
         let (name, sub) = match local.split_once('.') {
             Some((name, sub)) => (name, Some(sub)),
