@@ -9,11 +9,13 @@
 
 pub mod datetime;
 pub mod error;
+pub mod etag;
 pub mod filter;
 pub mod json;
 pub mod list;
 pub mod patch;
 pub mod path;
+pub mod projection;
 pub mod schema;
 pub mod schemas;
 pub mod user;
