@@ -18,6 +18,7 @@ pub mod path;
 pub mod projection;
 pub mod schema;
 pub mod schemas;
+pub mod sql;
 pub mod user;
 pub mod validate;
 
