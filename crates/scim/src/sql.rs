@@ -321,7 +321,10 @@ impl Out<'_, '_> {
                 return Ok(());
             }
             (_, Value::Null) => {
-                return Err(SqlError::Unsupported(format!("{path} {}: null only compares with eq and ne", op.as_str())));
+                return Err(SqlError::Unsupported(format!(
+                    "{path} {}: null only compares with eq and ne",
+                    op.as_str()
+                )));
             }
             _ => {}
         }

@@ -313,6 +313,18 @@ impl<'a> Parser<'a> {
         Ok(AttrPath { urn: urn.map(str::to_owned), name: name.to_owned(), sub: sub.map(str::to_owned) })
     }
 
+    /// JSON number syntax; fractions are read with std's correctly rounded parser (serde_json's
+    /// default one is not), so printing and re-parsing gives back the same number.
+    fn number(&self, word: &str) -> Result<serde_json::Number, FilterError> {
+        let invalid =
+            || self.error(format!("invalid value {word:?}: expected a quoted string, number, true, false or null"));
+        let n: serde_json::Number = serde_json::from_str(word).map_err(|_| invalid())?;
+        if !n.is_f64() {
+            return Ok(n);
+        }
+        word.parse::<f64>().ok().and_then(serde_json::Number::from_f64).ok_or_else(invalid)
+    }
+
     fn literal(&mut self) -> Result<Value, FilterError> {
         self.skip_ws();
         let rest = self.rest();
@@ -345,9 +357,7 @@ impl<'a> Parser<'a> {
             "false" => Value::Bool(false),
             "null" => Value::Null,
             "" => return Err(self.error("expected a value")),
-            _ => serde_json::from_str::<serde_json::Number>(word).map(Value::Number).map_err(|_| {
-                self.error(format!("invalid value {word:?}: expected a quoted string, number, true, false or null"))
-            })?,
+            _ => Value::Number(self.number(word)?),
         };
         self.pos += len;
         Ok(value)
