@@ -40,7 +40,8 @@ impl Projection {
                 continue;
             }
             let ext_urn = view.extension(key).map(|s| s.id.as_str()).or_else(|| {
-                (key.len() > 4 && key[..4].eq_ignore_ascii_case("urn:") && value.is_object()).then_some(key.as_str())
+                let urn_like = key.get(..4).is_some_and(|head| head.eq_ignore_ascii_case("urn:"));
+                (urn_like && value.is_object()).then_some(key.as_str())
             });
             if let Some(urn) = ext_urn {
                 let Value::Object(inner) = value else { continue };
@@ -183,7 +184,8 @@ mod tests {
             "emails": [{"value": "a@x", "type": "work"}],
             "meta": {"resourceType": "User"},
             schemas::ENTERPRISE_USER: {"department": "Sales", "employeeNumber": "7"},
-            "urn:x:vendor": {"seat": "pro"}
+            "urn:x:vendor": {"seat": "pro"},
+            "abcé": 1
         })
     }
 
@@ -199,6 +201,7 @@ mod tests {
         assert!(out.get("password").is_none());
         assert_eq!(out["title"], "CTO");
         assert_eq!(out["urn:x:vendor"]["seat"], "pro");
+        assert_eq!(out["abcé"], 1);
     }
 
     #[test]
