@@ -1,5 +1,11 @@
-//! PatchOp messages (RFC 7644 §3.5.2). Only the message shape lives here for now; applying a
-//! PATCH to a resource is the service provider's PATCH engine.
+//! PatchOp messages (RFC 7644 §3.5.2) and the engine that applies them to a resource's JSON
+//! ([`apply_patch`]).
+
+mod apply;
+#[cfg(test)]
+mod tests;
+
+pub use apply::{PatchOutcome, apply_patch};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -59,7 +65,7 @@ impl PatchOp {
 }
 
 #[cfg(test)]
-mod tests {
+mod message_tests {
     use super::*;
 
     #[test]

@@ -1,0 +1,12 @@
+//! Any text as a PATCH path: parsing never panics, and what parses prints back to itself.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tenure_scim::PatchPath;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(path) = PatchPath::parse(text) {
+        assert_eq!(PatchPath::parse(&path.to_string()).as_ref(), Ok(&path));
+    }
+});
