@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::attributes::{self, Attributes};
-use crate::expr::{MappedValue, MappingSet, Phase};
+use crate::expr::{Apply, MappedValue, MappingSet, Phase};
 use crate::ids::*;
 use crate::model::*;
 
@@ -117,6 +117,10 @@ impl<'a> DirectoryIndex<'a> {
 pub fn desired_for(person: &Person, settings: &AppSettings) -> Result<Attributes, String> {
     let mut attrs = attributes::default_mapping(person, settings.user_name);
     if let Some(mappings) = &settings.mappings {
+        // A target set on create only belongs to the app afterwards, default value included.
+        for m in mappings.mappings().iter().filter(|m| m.apply == Apply::OnCreate) {
+            attrs.remove(&m.target);
+        }
         overlay(&mut attrs, mappings, person, Phase::Update, &mut |_, _| false)?;
     }
     Ok(attrs)

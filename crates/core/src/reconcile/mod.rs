@@ -78,12 +78,13 @@ impl<'a> Prepared<'a> {
         let desired = dir.desired_all(&self.index.app.settings);
         let mut plan = Plan { problems: self.index.problems.clone(), ..Plan::default() };
         let mut claimed = Claimed::default();
+        // Left the directory: only a revocation can come of it, which needs no attributes.
+        let none = Arc::default();
         for (o, person) in dir.people.iter().enumerate() {
             let wanted = match &desired[o] {
-                Some(Ok(d)) => Ok(Arc::clone(d)),
-                Some(Err(e)) => Err(e.clone()),
-                // Left the directory: only a revocation can come of it, which needs no attributes.
-                None => Ok(Arc::default()),
+                Some(Ok(d)) => Ok(d),
+                Some(Err(e)) => Err(e.as_str()),
+                None => Ok(&none),
             };
             planner.plan(person, Some(o as u32), wanted, &mut claimed, &mut plan);
         }
@@ -99,7 +100,7 @@ impl<'a> Prepared<'a> {
         let ordinal = dir.ordinal_of(person.id);
         let desired = desired_for(person, &self.index.app.settings).map(Arc::new);
         let mut plan = Plan::default();
-        planner.plan(person, ordinal, desired, &mut Claimed::default(), &mut plan);
+        planner.plan(person, ordinal, desired.as_ref().map_err(String::as_str), &mut Claimed::default(), &mut plan);
         plan
     }
 

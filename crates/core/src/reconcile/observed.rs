@@ -35,13 +35,18 @@ pub(crate) struct MatchIndex<'a> {
 
 pub struct AppIndex<'a> {
     pub(crate) app: &'a App,
-    /// Per person ordinal: the live link and its account.
-    pub(crate) linked: HashMap<u32, (&'a AccountLink, &'a RemoteAccount)>,
+    /// Live links, each with its account.
+    pub(crate) linked: Vec<(&'a AccountLink, &'a RemoteAccount)>,
+    /// Per person ordinal: their live link's place in `linked`, or `NO_LINK`. A vector, not a
+    /// map: a full plan asks once per person per app.
+    link_by_ordinal: Vec<u32>,
     pub(crate) unlinked: Vec<&'a RemoteAccount>,
     pub(crate) matching: Option<MatchIndex<'a>>,
     /// Links the plan cannot act on, reported rather than dropped.
     pub(crate) problems: Vec<PlanProblem>,
 }
+
+const NO_LINK: u32 = u32::MAX;
 
 /// A person's value for a matching key, lowercased; `user_name` is the one Tenure would give them.
 pub(crate) fn person_key(person: &Person, user_name: &str, key: MatchKey) -> String {
@@ -66,7 +71,8 @@ impl<'a> AppIndex<'a> {
         let app = state.app;
         let observed: HashMap<&str, &RemoteAccount> =
             state.observed.iter().map(|a| (a.remote_id.as_str(), a)).collect();
-        let mut linked: HashMap<u32, (&AccountLink, &RemoteAccount)> = HashMap::new();
+        let mut linked: Vec<(&AccountLink, &RemoteAccount)> = Vec::new();
+        let mut link_by_ordinal = vec![NO_LINK; dir.len()];
         let mut is_linked: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut problems = Vec::new();
         let problem = |link: &AccountLink, person: String, message: String| PlanProblem {
@@ -92,35 +98,33 @@ impl<'a> AppIndex<'a> {
                 ));
                 continue;
             };
-            match linked.entry(ordinal) {
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert((link, account));
-                }
-                std::collections::hash_map::Entry::Occupied(kept) => {
-                    let person = dir.people[ordinal as usize];
-                    problems.push(problem(
-                        link,
-                        person.email.clone(),
-                        format!(
-                            "{} has a second linked account {} besides {}; only {} is managed until an admin \
-                             unlinks one",
-                            person.email,
-                            link.remote_id,
-                            kept.get().0.remote_id,
-                            kept.get().0.remote_id
-                        ),
-                    ));
-                }
+            let slot = &mut link_by_ordinal[ordinal as usize];
+            if *slot == NO_LINK {
+                *slot = linked.len() as u32;
+                linked.push((link, account));
+            } else {
+                let person = dir.people[ordinal as usize];
+                let kept = &linked[*slot as usize].0.remote_id;
+                problems.push(problem(
+                    link,
+                    person.email.clone(),
+                    format!(
+                        "{} has a second linked account {} besides {kept}; only {kept} is managed until an admin \
+                         unlinks one",
+                        person.email, link.remote_id
+                    ),
+                ));
             }
         }
         let unlinked: Vec<&RemoteAccount> =
             state.observed.iter().filter(|a| !is_linked.contains(a.remote_id.as_str())).collect();
         let matching = (!unlinked.is_empty()).then(|| MatchIndex::new(dir, app, &unlinked));
-        Self { app, linked, unlinked, matching, problems }
+        Self { app, linked, link_by_ordinal, unlinked, matching, problems }
     }
 
     pub(crate) fn link_of(&self, ordinal: Option<u32>) -> Option<(&'a AccountLink, &'a RemoteAccount)> {
-        ordinal.and_then(|o| self.linked.get(&o).copied())
+        let slot = *self.link_by_ordinal.get(ordinal? as usize)?;
+        (slot != NO_LINK).then(|| self.linked[slot as usize])
     }
 }
 

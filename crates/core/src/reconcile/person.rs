@@ -1,6 +1,7 @@
 //! The decision for one person in one app: the operations that bring their account in line, each
 //! with its reason. Full plans call it for everyone, incremental plans for one person.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
@@ -83,7 +84,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         &self,
         person: &Person,
         ordinal: Option<u32>,
-        desired: Result<Arc<Attributes>, String>,
+        desired: Result<&Arc<Attributes>, &str>,
         claimed: &mut Claimed,
         plan: &mut Plan,
     ) {
@@ -104,8 +105,10 @@ impl<'p, 'a> Planner<'p, 'a> {
         }
         let Some(grant_ref) = self.grant(person, ordinal) else { return };
         let grant = || self.policy.spell_out(self.dir, grant_ref);
-        let mut desired = match desired {
-            Ok(d) => d,
+        // Borrowed: cloning an Arc shared by every planner thread for each of millions of
+        // (person, app) pairs would have the cores fight over its counter.
+        let mut desired: Cow<'_, Arc<Attributes>> = match desired {
+            Ok(d) => Cow::Borrowed(d),
             Err(message) => {
                 plan.problems.push(PlanProblem {
                     app_id: app.id,
@@ -119,7 +122,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         if self.policy.has_params() {
             let params = self.policy.params_for(self.dir, person, ordinal);
             if !params.is_empty() {
-                let with = Arc::make_mut(&mut desired);
+                let with = Arc::make_mut(desired.to_mut());
                 if let Some(role) = params.role {
                     with.insert(attributes::ROLE, role);
                 }
@@ -346,7 +349,9 @@ impl<'p, 'a> Planner<'p, 'a> {
                 Arc::make_mut(&mut attrs).insert(USER_NAME, chosen);
             }
         }
-        if let Some(user_name) = attrs.get(USER_NAME) {
+        if (unique_mappings || self.deduplicates_user_names())
+            && let Some(user_name) = attrs.get(USER_NAME)
+        {
             claimed.user_names.insert(user_name.to_lowercase());
         }
         Ok(attrs)
@@ -356,7 +361,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         self.held_user_names.get_or_init(|| {
             self.index
                 .linked
-                .values()
+                .iter()
                 .map(|(_, a)| a.user_name().to_lowercase())
                 .chain(self.index.unlinked.iter().map(|a| a.user_name().to_lowercase()))
                 .collect()
