@@ -8,6 +8,8 @@ use crate::{Store, StoreError, now_ms};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OperationStatus {
+    /// Part of a plan saved for review (`tenure plan --save`): never executed.
+    Preview,
     Pending,
     Succeeded,
     Failed,
@@ -16,6 +18,7 @@ pub enum OperationStatus {
 impl OperationStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Preview => "preview",
             Self::Pending => "pending",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
@@ -24,6 +27,7 @@ impl OperationStatus {
 
     fn parse(s: &str) -> Option<Self> {
         match s {
+            "preview" => Some(Self::Preview),
             "pending" => Some(Self::Pending),
             "succeeded" => Some(Self::Succeeded),
             "failed" => Some(Self::Failed),
@@ -60,23 +64,42 @@ impl Store {
         ops: &[PlannedOp],
         summary: &serde_json::Value,
     ) -> Result<PlanId, StoreError> {
+        self.insert_plan(tenant, ops, summary, OperationStatus::Pending).await
+    }
+
+    /// Stores a plan for review and later comparison: its operations are never executed.
+    pub async fn save_preview(
+        &self,
+        tenant: TenantId,
+        ops: &[PlannedOp],
+        summary: &serde_json::Value,
+    ) -> Result<PlanId, StoreError> {
+        self.insert_plan(tenant, ops, summary, OperationStatus::Preview).await
+    }
+
+    async fn insert_plan(
+        &self,
+        tenant: TenantId,
+        ops: &[PlannedOp],
+        summary: &serde_json::Value,
+        status: OperationStatus,
+    ) -> Result<PlanId, StoreError> {
         let id = PlanId::new();
         let t = tenant.to_string();
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO plans (id, tenant_id, created_ms, status, summary) VALUES ($1, $2, $3, 'pending', $4)",
-        )
-        .bind(id.to_string())
-        .bind(&t)
-        .bind(now)
-        .bind(to_json(summary))
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO plans (id, tenant_id, created_ms, status, summary) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id.to_string())
+            .bind(&t)
+            .bind(now)
+            .bind(status.as_str())
+            .bind(to_json(summary))
+            .execute(&mut *tx)
+            .await?;
         for (seq, op) in ops.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO operations (id, tenant_id, plan_id, seq, app_id, person_id, kind, body, status, attempts, created_ms, updated_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $9)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10)",
             )
             .bind(OperationId::new().to_string())
             .bind(&t)
@@ -86,6 +109,7 @@ impl Store {
             .bind(op.person_id.to_string())
             .bind(op.kind.name())
             .bind(to_json(op))
+            .bind(status.as_str())
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -102,6 +126,21 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    pub async fn plan_record(&self, tenant: TenantId, plan: PlanId) -> Result<PlanRecord, StoreError> {
+        let row = sqlx::query("SELECT id, created_ms, status, summary FROM plans WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.to_string())
+            .bind(plan.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("plan {plan}")))?;
+        Ok(PlanRecord {
+            id: parsed(&row, "id")?,
+            created_ms: int(&row, "created_ms")?,
+            status: text(&row, "status")?,
+            summary: json(&row, "summary")?,
+        })
     }
 
     pub async fn list_plans(&self, tenant: TenantId, limit: i64) -> Result<Vec<PlanRecord>, StoreError> {

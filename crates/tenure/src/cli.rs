@@ -300,12 +300,41 @@ pub struct ExplainArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct PlanArgs {
+    #[command(subcommand)]
+    pub command: Option<PlanCommand>,
     #[arg(long)]
     pub app: Option<String>,
     /// Machine-readable output (stable).
     #[arg(long)]
     pub json: bool,
+    /// Store the plan for review (never executed), to show or compare it later.
+    #[arg(long)]
+    pub save: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Print a stored plan (saved with --save, or applied).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the plan computed now does differently from a stored one.
+    Diff {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The most recent stored plans.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

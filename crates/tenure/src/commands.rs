@@ -319,6 +319,12 @@ async fn explain(engine: &Engine, args: ExplainArgs) -> anyhow::Result<ExitCode>
 }
 
 async fn plan(engine: &Engine, args: PlanArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Some(PlanCommand::Show { id, json }) => return plan_show(engine, &id, json).await,
+        Some(PlanCommand::Diff { id, json }) => return plan_diff(engine, &id, json).await,
+        Some(PlanCommand::List { limit, json }) => return plan_list(engine, limit, json).await,
+        None => {}
+    }
     let spinner = output::spinner("reading the apps' accounts".to_owned());
     let plans = engine.plan(args.app.as_deref(), tenure_engine::today()).await;
     spinner.finish_and_clear();
@@ -327,6 +333,81 @@ async fn plan(engine: &Engine, args: PlanArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&output::plan_json(&plans))?);
     } else {
         output::plan_table(&plans);
+    }
+    if args.save {
+        let ops: Vec<PlannedOp> = plans.iter().flat_map(|p| p.plan.ops.iter().cloned()).collect();
+        let summary = json!({
+            "app_filter": args.app,
+            "apps": plans.iter().map(|p| json!({"app": p.app.name, "ops": p.plan.ops.len()})).collect::<Vec<_>>(),
+        });
+        let id = engine.store().save_preview(engine.tenant(), &ops, &summary).await?;
+        engine.store().append_audit(engine.tenant(), "cli", "plan.save", &id.to_string(), &summary).await?;
+        eprintln!("saved as plan {id}; `tenure plan diff {id}` later shows what changed");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A stored plan's operations and the app filter it was computed with.
+async fn stored_plan(engine: &Engine, id: &str) -> anyhow::Result<(tenure_store::PlanRecord, Plan)> {
+    let id: PlanId = id.parse().map_err(|e| anyhow!("plan id {id:?}: {e}"))?;
+    let record = engine.store().plan_record(engine.tenant(), id).await?;
+    let ops = engine.store().plan_operations(engine.tenant(), id).await?.into_iter().map(|r| r.op).collect();
+    Ok((record, Plan { ops, ..Plan::default() }))
+}
+
+async fn plan_show(engine: &Engine, id: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let (record, plan) = stored_plan(engine, id).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&json!({"plan": record, "ops": plan.ops}))?);
+    } else {
+        println!("plan {} ({}, {} operations)", record.id, record.status, plan.ops.len());
+        output::ops_by_kind(&plan.ops, "  ");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn plan_diff(engine: &Engine, id: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let (record, stored) = stored_plan(engine, id).await?;
+    let app_filter = record.summary.get("app_filter").and_then(|v| v.as_str()).map(str::to_owned);
+    let spinner = output::spinner("reading the apps' accounts".to_owned());
+    let plans = engine.plan(app_filter.as_deref(), tenure_engine::today()).await;
+    spinner.finish_and_clear();
+    let now = Plan { ops: plans?.into_iter().flat_map(|p| p.plan.ops).collect(), ..Plan::default() };
+    let diff = stored.diff(&now);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&diff)?);
+    } else if diff.added.is_empty() && diff.removed.is_empty() {
+        println!("No change since plan {}: the same {} operations.", record.id, now.ops.len());
+    } else {
+        println!("Since plan {}:", record.id);
+        if !diff.added.is_empty() {
+            println!("  new ({}):", diff.added.len());
+            output::ops_by_kind(&diff.added, "    ");
+        }
+        if !diff.removed.is_empty() {
+            println!("  no longer planned ({}):", diff.removed.len());
+            output::ops_by_kind(&diff.removed, "    ");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn plan_list(engine: &Engine, limit: i64, json: bool) -> anyhow::Result<ExitCode> {
+    let plans = engine.store().list_plans(engine.tenant(), limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plans)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in plans {
+        let when = time::OffsetDateTime::from_unix_timestamp(p.created_ms / 1000)
+            .map(|t| t.date().to_string() + " " + &t.time().to_string())
+            .unwrap_or_default();
+        println!(
+            "{}  {when}  {}  {}",
+            p.id,
+            p.status,
+            p.summary.get("apps").map(|a| a.to_string()).unwrap_or_default()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

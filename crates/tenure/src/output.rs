@@ -9,7 +9,7 @@ use tenure_core::PlannedOp;
 use tenure_engine::{AppPlan, ApplyReport};
 
 /// Operation kinds in the order a reader wants them.
-const KINDS: [&str; 6] = ["create", "link", "activate", "update", "deactivate", "delete"];
+const KINDS: [&str; 7] = ["create", "link", "activate", "update", "change_license", "deactivate", "delete"];
 
 /// A spinner on stderr for long work; invisible when stderr is not a terminal.
 pub fn spinner(message: String) -> ProgressBar {
@@ -53,6 +53,8 @@ pub fn plan_json(plans: &[AppPlan]) -> Value {
                 "totals": totals(p.plan.ops.iter()),
                 "ops": ops,
                 "unmanaged": p.plan.unmanaged,
+                "correlation_cases": p.plan.cases,
+                "problems": p.plan.problems,
             })
         })
         .collect();
@@ -69,16 +71,19 @@ pub fn plan_table(plans: &[AppPlan]) {
         if p.plan.ops.is_empty() {
             println!("  in step: nothing to do");
         }
-        for kind in KINDS {
-            let ops: Vec<&PlannedOp> = p.plan.ops.iter().filter(|o| o.kind.name() == kind).collect();
-            if ops.is_empty() {
-                continue;
-            }
-            println!("  {kind} ({})", ops.len());
-            let width = ops.iter().map(|o| o.person.len()).max().unwrap_or(0);
-            for op in ops {
-                println!("    {:width$}  {}", op.person, op.reason);
-            }
+        ops_by_kind(&p.plan.ops, "  ");
+        for case in &p.plan.cases {
+            println!(
+                "  needs an admin: {} {} on {} {:?}: {}; link or adopt the right one",
+                case.people.join(", "),
+                if case.accounts.len() == 1 { "matches account" } else { "matches accounts" },
+                case.key,
+                case.value,
+                case.accounts.join(", ")
+            );
+        }
+        for problem in &p.plan.problems {
+            println!("  problem: {}", problem.message);
         }
         if !p.plan.unmanaged.is_empty() {
             println!("  unmanaged accounts (no matching person; left alone): {}", p.plan.unmanaged.len());
@@ -87,6 +92,21 @@ pub fn plan_table(plans: &[AppPlan]) {
     let all = totals(plans.iter().flat_map(|p| p.plan.ops.iter()));
     let parts: Vec<String> = all.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
     println!("Total: {}", if parts.is_empty() { "nothing to do".to_owned() } else { parts.join(", ") });
+}
+
+/// Operations grouped by kind, each with its person and reason.
+pub fn ops_by_kind(ops: &[PlannedOp], indent: &str) {
+    for kind in KINDS {
+        let of_kind: Vec<&PlannedOp> = ops.iter().filter(|o| o.kind.name() == kind).collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        println!("{indent}{kind} ({})", of_kind.len());
+        let width = of_kind.iter().map(|o| o.person.len()).max().unwrap_or(0);
+        for op in of_kind {
+            println!("{indent}  {:width$}  {}", op.person, op.reason);
+        }
+    }
 }
 
 pub fn apply_summary(report: &ApplyReport) {

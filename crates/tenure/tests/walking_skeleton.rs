@@ -130,6 +130,121 @@ async fn walking_skeleton(backend: TestBackend) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Policy beyond plain assignments, through the binary: a rule grants, an exclusion wins, an
+/// assignment carries a role, a mapping shapes displayName; `explain` says why; a saved plan is
+/// compared with a later one; bad expressions are refused with the column they fail at.
+async fn policy_end_to_end(backend: TestBackend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let peer = Scim2Server::start().await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("people.csv"), PEOPLE)?;
+    std::fs::write(dir.path().join("groups.csv"), GROUPS)?;
+    let cli = Cli { database_url: db.url(), home: dir.path() };
+    let (people, groups) = (dir.path().join("people.csv"), dir.path().join("groups.csv"));
+    let (people, groups) = (people.to_str().unwrap(), groups.to_str().unwrap());
+    cli.ok(&["source", "add", "csv", "hr", "--file", people, "--groups-file", groups]).await;
+    cli.ok(&["sync"]).await;
+
+    let bad = cli
+        .run(&[
+            "app",
+            "add",
+            "scim",
+            "peer",
+            "--base-url",
+            peer.base_url(),
+            "--token",
+            peer.token(),
+            "--map",
+            "displayName=lowr(familyName)",
+        ])
+        .await;
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("unknown function 'lowr'") && err.contains("did you mean 'lower'") && err.contains('^'),
+        "{err}"
+    );
+    cli.ok(&[
+        "app",
+        "add",
+        "scim",
+        "peer",
+        "--base-url",
+        peer.base_url(),
+        "--token",
+        peer.token(),
+        "--map",
+        r#"displayName=concat(upper(familyName), ", ", givenName)"#,
+    ])
+    .await;
+    let bad = cli.run(&["assign", "peer", "--rule", r#"departmnt == "Engineering""#]).await;
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("unknown attribute 'departmnt'") && err.contains("1:1"), "{err}");
+
+    cli.ok(&["assign", "peer", "--rule", r#"department == "Engineering""#, "--role", "member"]).await;
+    cli.ok(&["assign", "peer", "--group", "apps", "--exclude"]).await;
+
+    // Ada (Engineering, platform) gets the app; Bob is excluded through `apps`; Dee is suspended.
+    let saved = cli.run(&["plan", "--json", "--save"]).await;
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    let plan: Value = serde_json::from_slice(&saved.stdout)?;
+    let creates = ops_of(&plan, "create");
+    assert_eq!(creates.len(), 1, "{plan}");
+    assert_eq!(creates[0]["person"], "ada@example.com");
+    assert_eq!(creates[0]["attributes"]["displayName"], "LOVELACE, Ada");
+    assert_eq!(creates[0]["attributes"]["role"], "member");
+    assert!(creates[0]["reason_text"].as_str().unwrap().contains("matches rule"), "{plan}");
+    let stderr = String::from_utf8_lossy(&saved.stderr);
+    let plan_id = stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "plan")
+        .nth(1)
+        .map(|w| w.trim_end_matches(';').to_owned())
+        .unwrap_or_else(|| panic!("no plan id in {stderr}"));
+
+    let why = cli.ok(&["explain", "bob@example.com", "peer"]).await;
+    assert!(why.contains("An exclusion covers bob@example.com: member of group apps"), "{why}");
+    assert!(why.contains("matches rule department == \"Engineering\""), "{why}");
+    assert!(why.contains("has no account in peer and should have none"), "{why}");
+    let why = cli.json(&["explain", "ada@example.com", "peer", "--json"]).await;
+    assert_eq!(why["standing"], "will_get", "{why}");
+
+    cli.ok(&["apply", "--yes"]).await;
+    // What scim2-server holds now reads back exactly as planned, role and mapped name included.
+    let after = cli.json(&["plan", "--json"]).await;
+    assert_eq!(after["apps"][0]["ops"].as_array().map(Vec::len), Some(0), "{after}");
+    let why = cli.ok(&["explain", "ada@example.com", "peer"]).await;
+    assert!(why.contains("has the account they should have") && why.contains("created by Tenure"), "{why}");
+
+    // The saved plan's create is no longer planned; lifting the exclusion brings Bob in.
+    cli.ok(&["unassign", "peer", "--group", "apps"]).await;
+    let diff = cli.json(&["plan", "diff", &plan_id, "--json"]).await;
+    let people_of = |ops: &Value| -> Vec<String> {
+        ops.as_array()
+            .unwrap()
+            .iter()
+            .map(|o| format!("{} {}", o["op"].as_str().unwrap(), o["person"].as_str().unwrap()))
+            .collect()
+    };
+    assert_eq!(people_of(&diff["removed"]), ["create ada@example.com"], "{diff}");
+    assert_eq!(people_of(&diff["added"]), ["create bob@example.com"], "{diff}");
+    let shown = cli.ok(&["plan", "show", &plan_id]).await;
+    assert!(shown.contains("preview") && shown.contains("ada@example.com"), "{shown}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn policy_end_to_end_on_sqlite() -> anyhow::Result<()> {
+    policy_end_to_end(TestBackend::Sqlite).await
+}
+
+#[tokio::test]
+async fn policy_end_to_end_on_postgres() -> anyhow::Result<()> {
+    policy_end_to_end(TestBackend::Postgres).await
+}
+
 #[tokio::test]
 async fn walking_skeleton_on_sqlite() -> anyhow::Result<()> {
     walking_skeleton(TestBackend::Sqlite).await
