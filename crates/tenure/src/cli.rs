@@ -69,6 +69,11 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Why a person has, lacks or will lose an account in an app, in words.
     Explain(ExplainArgs),
+    /// Link an existing app account to a person and make it Tenure's to manage, deletion
+    /// included (settles a correlation case or an unmanaged account).
+    Adopt(AdoptArgs),
+    /// Forget the link between an app account and its person; the account is left as it is.
+    Unlink(UnlinkArgs),
     /// Benchmarks (figures as one JSON line on stdout).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -288,6 +293,22 @@ pub struct AssignArgs {
     /// The license tier the app gives these people.
     #[arg(long, conflicts_with = "exclude")]
     pub license: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    pub app: String,
+    /// The account's id in the app (`tenure app users APP` lists them).
+    pub account: String,
+    /// The person, by email.
+    #[arg(long)]
+    pub person: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlinkArgs {
+    pub app: String,
+    pub account: String,
 }
 
 #[derive(Debug, Args)]

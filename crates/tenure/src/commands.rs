@@ -31,6 +31,8 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::Plan(args) => plan(&engine, args).await,
         Command::Apply(args) => apply(&engine, args).await,
         Command::Explain(args) => explain(&engine, args).await,
+        Command::Adopt(args) => adopt(store, tenant, args).await,
+        Command::Unlink(args) => unlink(store, tenant, args).await,
         Command::Serve(_) | Command::Demo(_) | Command::Bench(_) => {
             Err(anyhow!("serve, demo and bench run their own set-up; they are not admin verbs"))
         }
@@ -302,6 +304,79 @@ async fn assign(store: &Store, tenant: TenantId, args: AssignArgs, grant: bool) 
     } else {
         bail!("{} has no assignment of {described}", app.name);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn adopt(store: &Store, tenant: TenantId, args: AdoptArgs) -> anyhow::Result<ExitCode> {
+    let record = store.app_by_name(tenant, &args.app).await?;
+    let person = store
+        .person_by_email(tenant, &args.person)
+        .await?
+        .ok_or_else(|| anyhow!("no person with email {}", args.person))?;
+    let stored = store.list_accounts(tenant, record.app.id).await?;
+    if let Some(other) = stored.iter().find(|a| a.link.remote_id == args.account && a.link.person_id != person.id) {
+        bail!(
+            "account {} is linked to another person ({}); `tenure unlink {} {}` first",
+            args.account,
+            other.link.person_id,
+            args.app,
+            args.account
+        );
+    }
+    if let Some(mine) = stored.iter().find(|a| a.link.person_id == person.id && a.link.remote_id != args.account) {
+        bail!(
+            "{} already has account {} in {}; unlink it first so each person has one managed account",
+            person.email,
+            mine.link.remote_id,
+            args.app
+        );
+    }
+    let client = ScimClient::new(&record.app.base_url, record.secret.clone(), Default::default())?;
+    let account = client
+        .get_user(&args.account)
+        .await
+        .with_context(|| format!("app {}", args.app))?
+        .ok_or_else(|| anyhow!("{} has no account {}", args.app, args.account))?;
+    let link = AccountLink {
+        app_id: record.app.id,
+        remote_id: account.remote_id.clone(),
+        person_id: person.id,
+        origin: AccountOrigin::Adopted,
+        deactivated_on: None,
+    };
+    store
+        .upsert_account(
+            tenant,
+            &tenure_store::StoredAccount {
+                link,
+                user_name: account.user_name().to_owned(),
+                active: account.active,
+                attributes: account.attributes.clone(),
+            },
+        )
+        .await?;
+    let detail = json!({"app": args.app, "account": args.account, "user_name": account.user_name()});
+    store.append_audit(tenant, "cli", "account.adopt", &person.email, &detail).await?;
+    println!(
+        "{} account {} ({}) now belongs to {}; Tenure manages it, deletion included",
+        args.app,
+        args.account,
+        account.user_name(),
+        person.email
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn unlink(store: &Store, tenant: TenantId, args: UnlinkArgs) -> anyhow::Result<ExitCode> {
+    let record = store.app_by_name(tenant, &args.app).await?;
+    let stored = store.list_accounts(tenant, record.app.id).await?;
+    let Some(linked) = stored.iter().find(|a| a.link.remote_id == args.account) else {
+        bail!("account {} of {} is not linked", args.account, args.app);
+    };
+    store.remove_account(tenant, record.app.id, &args.account).await?;
+    let detail = json!({"app": args.app, "account": args.account, "person_id": linked.link.person_id});
+    store.append_audit(tenant, "cli", "account.unlink", &args.account, &detail).await?;
+    println!("unlinked {} account {}; the account itself is unchanged", args.app, args.account);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -232,6 +232,40 @@ async fn policy_end_to_end(backend: TestBackend) -> anyhow::Result<()> {
     assert_eq!(people_of(&diff["added"]), ["create bob@example.com"], "{diff}");
     let shown = cli.ok(&["plan", "show", &plan_id]).await;
     assert!(shown.contains("preview") && shown.contains("ada@example.com"), "{shown}");
+
+    // Two hand-made accounts carry Cy's email: a case for an admin, not a third account.
+    let client = tenure_connectors::ScimClient::new(
+        peer.base_url(),
+        tenure_core::Secret::new(peer.token()),
+        Default::default(),
+    )?;
+    let mut hand_made = Vec::new();
+    for user_name in ["cy-1", "cy-2"] {
+        let attrs = tenure_core::attributes::Attributes::from([("userName", user_name), ("email", "cy@example.com")]);
+        hand_made.push(client.create_user(&attrs).await?.remote_id);
+    }
+    cli.ok(&["assign", "peer", "--person", "cy@example.com"]).await;
+    let plan = cli.json(&["plan", "--json"]).await;
+    let cases = plan["apps"][0]["correlation_cases"].as_array().expect("cases");
+    assert_eq!(cases.len(), 1, "{plan}");
+    assert_eq!(cases[0]["key"], "email");
+    assert_eq!(cases[0]["accounts"].as_array().map(Vec::len), Some(2));
+    assert!(ops_of(&plan, "create").iter().all(|o| o["person"] != "cy@example.com"), "{plan}");
+    assert!(cli.ok(&["plan"]).await.contains("needs an admin: cy@example.com"));
+
+    cli.ok(&["adopt", "peer", &hand_made[0], "--person", "cy@example.com"]).await;
+    let refused = cli.run(&["adopt", "peer", &hand_made[1], "--person", "cy@example.com"]).await;
+    assert!(!refused.status.success(), "one managed account per person");
+    let plan = cli.json(&["plan", "--json"]).await;
+    assert_eq!(plan["apps"][0]["correlation_cases"].as_array().map(Vec::len), Some(0), "{plan}");
+    let cy: Vec<&Value> =
+        plan["apps"][0]["ops"].as_array().unwrap().iter().filter(|o| o["person"] == "cy@example.com").collect();
+    assert_eq!(cy.len(), 1, "{plan}");
+    assert_eq!((cy[0]["op"].as_str(), cy[0]["remote_id"].as_str()), (Some("update"), Some(hand_made[0].as_str())));
+    cli.ok(&["apply", "--yes"]).await;
+    let why = cli.ok(&["explain", "cy@example.com", "peer"]).await;
+    assert!(why.contains("adopted by an admin"), "{why}");
+    cli.ok(&["unlink", "peer", &hand_made[0]]).await;
     Ok(())
 }
 
