@@ -298,11 +298,15 @@ pub struct AssignmentParams {
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
+    /// Groups in the app the account belongs to. Unlike role and license these add up: a
+    /// person covered by two assignments is in the groups of both.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl AssignmentParams {
     pub fn is_empty(&self) -> bool {
-        self.role.is_none() && self.license.is_none()
+        self.role.is_none() && self.license.is_none() && self.groups.is_empty()
     }
 }
 
@@ -367,6 +371,14 @@ pub struct AccountLink {
     /// When Tenure deactivated the account, for "deactivate, then delete after N days".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deactivated_on: Option<Date>,
+}
+
+/// A group as the app reports it, with its members by account id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteGroup {
+    pub remote_id: String,
+    pub name: String,
+    pub members: Vec<String>,
 }
 
 /// An account as the app reports it, in Tenure's flat attribute vocabulary.

@@ -218,9 +218,34 @@ pub struct PlanProblem {
     pub message: String,
 }
 
+/// A member to add to an app group: an account the app has, or the account a create in the same
+/// plan will make for a person (its id is known only once the create is done).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "member", rename_all = "snake_case")]
+pub enum MemberRef {
+    Account { remote_id: String },
+    NewAccountOf { person_id: PersonId, person: String },
+}
+
+/// A change to one group in the app. Membership changes are one diff per group: a 10,000-member
+/// group with one change is one operation, not 10,000.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupOp {
+    pub app_id: AppId,
+    pub group: String,
+    /// The group's id in the app; `None` when the group does not exist yet and is created first.
+    pub remote_id: Option<String>,
+    pub add: Vec<MemberRef>,
+    /// Accounts (of people Tenure manages) to take out of the group.
+    pub remove: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Plan {
     pub ops: Vec<PlannedOp>,
+    /// Changes to the app's groups, given by assignments' `groups` parameter.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_ops: Vec<GroupOp>,
     pub unmanaged: Vec<UnmanagedAccount>,
     #[serde(default)]
     pub cases: Vec<CorrelationCase>,
@@ -239,7 +264,7 @@ pub struct PlanDiff {
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.ops.is_empty() && self.group_ops.is_empty()
     }
 
     pub fn count(&self, kind: &str) -> usize {
@@ -248,6 +273,7 @@ impl Plan {
 
     pub fn extend(&mut self, other: Plan) {
         self.ops.extend(other.ops);
+        self.group_ops.extend(other.group_ops);
         self.unmanaged.extend(other.unmanaged);
         self.cases.extend(other.cases);
         self.problems.extend(other.problems);

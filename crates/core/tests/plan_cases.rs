@@ -64,6 +64,22 @@ struct Case {
     /// Substrings, one per expected problem.
     #[serde(default)]
     expect_problems: Vec<String>,
+    /// The app's groups.
+    #[serde(default)]
+    app_groups: Vec<AppGroupSpec>,
+    /// Group operations as "name: +member -member", `(new)` after a name to be created, a
+    /// member to be created as `new:key`.
+    #[serde(default)]
+    expect_group_ops: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppGroupSpec {
+    id: String,
+    name: String,
+    #[serde(default)]
+    members: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +120,8 @@ struct AssignmentSpec {
     exclude: bool,
     role: Option<String>,
     license: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +169,7 @@ struct World {
     assignments: Vec<Assignment>,
     observed: Vec<RemoteAccount>,
     links: Vec<AccountLink>,
+    groups_in_app: Vec<RemoteGroup>,
     keys: HashMap<PersonId, String>,
 }
 
@@ -227,7 +246,8 @@ impl World {
             let mut assignment = Assignment::grant(app.id, target);
             assignment.id = AssignmentId(Uuid::from_u128(0x7000 + assignments.len() as u128));
             assignment.exclude = a.exclude;
-            assignment.params = AssignmentParams { role: a.role.clone(), license: a.license.clone() };
+            assignment.params =
+                AssignmentParams { role: a.role.clone(), license: a.license.clone(), groups: a.groups.clone() };
             assignments.push(assignment);
         }
         let mut observed = Vec::new();
@@ -264,14 +284,24 @@ impl World {
             }
             observed.push(RemoteAccount { remote_id: acc.id.clone(), active: acc.active, attributes: attrs });
         }
+        let groups_in_app = case
+            .app_groups
+            .iter()
+            .map(|g| RemoteGroup { remote_id: g.id.clone(), name: g.name.clone(), members: g.members.clone() })
+            .collect();
         let keys = by_key.into_iter().map(|(k, v)| (v, k)).collect();
-        Ok(Self { today, app, people, groups, assignments, observed, links, keys })
+        Ok(Self { today, app, people, groups, assignments, observed, links, groups_in_app, keys })
     }
 
     fn plan(&self) -> Plan {
         let dir = DirectoryIndex::new(&self.people, &self.groups);
-        let state =
-            AppState { app: &self.app, assignments: &self.assignments, links: &self.links, observed: &self.observed };
+        let state = AppState {
+            app: &self.app,
+            assignments: &self.assignments,
+            links: &self.links,
+            observed: &self.observed,
+            groups: &self.groups_in_app,
+        };
         plan_app(&dir, &state, self.today)
     }
 
@@ -335,14 +365,40 @@ fn run_case(path: &Path) -> Result<(), String> {
     {
         return Err(format!("problems: expected {:?}, got {:#?}", case.expect_problems, plan.problems));
     }
+    let key_of = |id: &PersonId| world.keys.get(id).cloned().unwrap_or_default();
+    let group_ops: Vec<String> = plan
+        .group_ops
+        .iter()
+        .map(|g| {
+            let mut parts: Vec<String> = g
+                .add
+                .iter()
+                .map(|m| match m {
+                    MemberRef::Account { remote_id } => format!("+{remote_id}"),
+                    MemberRef::NewAccountOf { person_id, .. } => format!("+new:{}", key_of(person_id)),
+                })
+                .collect();
+            parts.extend(g.remove.iter().map(|r| format!("-{r}")));
+            let new = if g.remote_id.is_none() { " (new)" } else { "" };
+            format!("{}{new}: {}", g.group, parts.join(" "))
+        })
+        .collect();
+    if group_ops != case.expect_group_ops {
+        return Err(format!("group operations: expected {:?}, got {group_ops:?}", case.expect_group_ops));
+    }
     if world.plan() != plan {
         return Err("planning twice gave two plans".into());
     }
 
     // The incremental plan of each person is their part of the full plan.
     let dir = DirectoryIndex::new(&world.people, &world.groups);
-    let state =
-        AppState { app: &world.app, assignments: &world.assignments, links: &world.links, observed: &world.observed };
+    let state = AppState {
+        app: &world.app,
+        assignments: &world.assignments,
+        links: &world.links,
+        observed: &world.observed,
+        groups: &world.groups_in_app,
+    };
     let prepared = Prepared::new(&dir, &state);
     for person in &world.people {
         let alone = prepared.plan_person(&dir, person, world.today);
@@ -355,12 +411,22 @@ fn run_case(path: &Path) -> Result<(), String> {
     }
 
     // Carry it out, plan again: nothing left.
-    let (mut observed, mut links) = (world.observed.clone(), world.links.clone());
-    common::apply(&plan, world.app.id, &mut observed, &mut links, world.today);
-    let again = AppState { app: &world.app, assignments: &world.assignments, links: &links, observed: &observed };
+    let (mut observed, mut links, mut groups) =
+        (world.observed.clone(), world.links.clone(), world.groups_in_app.clone());
+    common::apply(&plan, world.app.id, &mut observed, &mut links, &mut groups, world.today);
+    let again = AppState {
+        app: &world.app,
+        assignments: &world.assignments,
+        links: &links,
+        observed: &observed,
+        groups: &groups,
+    };
     let replanned = plan_app(&dir, &again, world.today);
-    if !replanned.ops.is_empty() {
-        return Err(format!("after applying the plan, planning again still finds {:#?}", replanned.ops));
+    if !replanned.is_empty() {
+        return Err(format!(
+            "after applying the plan, planning again still finds {:#?} {:#?}",
+            replanned.ops, replanned.group_ops
+        ));
     }
     Ok(())
 }

@@ -58,6 +58,7 @@ struct World {
     assignments: Vec<Assignment>,
     observed: Vec<RemoteAccount>,
     links: Vec<AccountLink>,
+    app_groups: Vec<RemoteGroup>,
 }
 
 fn world(bytes: &[u8]) -> World {
@@ -146,6 +147,9 @@ fn world(bytes: &[u8]) -> World {
             if !a.exclude {
                 a.params.role = c.chance(20).then(|| c.pick(&["member", "admin"]).to_owned());
                 a.params.license = c.chance(20).then(|| c.pick(&["basic", "pro"]).to_owned());
+                if c.chance(30) {
+                    a.params.groups.push(c.pick(&["team-a", "team-b"]).to_owned());
+                }
             }
             a
         })
@@ -199,12 +203,19 @@ fn world(bytes: &[u8]) -> World {
             }
         }
     }
-    World { app, people, groups, assignments, observed, links }
+    // The app's own group, with some of its accounts (managed or not) already in it.
+    let app_groups = if c.chance(50) {
+        let members = observed.iter().filter(|_| c.chance(40)).map(|a| a.remote_id.clone()).collect();
+        vec![RemoteGroup { remote_id: "g-1".into(), name: "Team-A".into(), members }]
+    } else {
+        Vec::new()
+    };
+    World { app, people, groups, assignments, observed, links, app_groups }
 }
 
-fn plan(w: &World, observed: &[RemoteAccount], links: &[AccountLink]) -> Plan {
+fn plan(w: &World, observed: &[RemoteAccount], links: &[AccountLink], groups: &[RemoteGroup]) -> Plan {
     let dir = DirectoryIndex::new(&w.people, &w.groups);
-    plan_app(&dir, &AppState { app: &w.app, assignments: &w.assignments, links, observed }, TODAY)
+    plan_app(&dir, &AppState { app: &w.app, assignments: &w.assignments, links, observed, groups }, TODAY)
 }
 
 proptest! {
@@ -213,17 +224,34 @@ proptest! {
     #[test]
     fn applying_a_plan_then_planning_again_finds_nothing(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
         let w = world(&bytes);
-        let first = plan(&w, &w.observed, &w.links);
-        let (mut observed, mut links) = (w.observed.clone(), w.links.clone());
-        common::apply(&first, w.app.id, &mut observed, &mut links, TODAY);
-        let second = plan(&w, &observed, &links);
-        prop_assert!(second.ops.is_empty(), "first plan {:#?}\nthen {:#?}", first.ops, second.ops);
+        let first = plan(&w, &w.observed, &w.links, &w.app_groups);
+        let (mut observed, mut links, mut groups) = (w.observed.clone(), w.links.clone(), w.app_groups.clone());
+        common::apply(&first, w.app.id, &mut observed, &mut links, &mut groups, TODAY);
+        let second = plan(&w, &observed, &links, &groups);
+        prop_assert!(second.is_empty(), "first plan {:#?} {:#?}\nthen {:#?} {:#?}", first.ops, first.group_ops, second.ops, second.group_ops);
     }
 
     #[test]
     fn nothing_unlinked_or_foreign_is_ever_taken_away(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
         let w = world(&bytes);
-        let plan = plan(&w, &w.observed, &w.links);
+        let plan = plan(&w, &w.observed, &w.links, &w.app_groups);
+        // Group changes touch only accounts Tenure manages (linked before or by this plan).
+        let linked_after: HashSet<&str> = w
+            .links
+            .iter()
+            .map(|l| l.remote_id.as_str())
+            .chain(plan.ops.iter().filter(|o| matches!(o.kind, OpKind::Link { .. })).filter_map(|o| o.kind.remote_id()))
+            .collect();
+        for g in &plan.group_ops {
+            for r in &g.remove {
+                prop_assert!(linked_after.contains(r.as_str()), "removed unmanaged {r} from {}", g.group);
+            }
+            for m in &g.add {
+                if let MemberRef::Account { remote_id } = m {
+                    prop_assert!(linked_after.contains(remote_id.as_str()), "added unmanaged {remote_id}");
+                }
+            }
+        }
         let linked: HashMap<&str, &AccountLink> = w.links.iter().map(|l| (l.remote_id.as_str(), l)).collect();
         let mut linked_now: HashSet<&str> = HashSet::new();
         for op in &plan.ops {
@@ -255,9 +283,15 @@ proptest! {
     #[test]
     fn a_persons_incremental_plan_is_their_part_of_the_full_plan(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
         let w = world(&bytes);
-        let full = plan(&w, &w.observed, &w.links);
+        let full = plan(&w, &w.observed, &w.links, &w.app_groups);
         let dir = DirectoryIndex::new(&w.people, &w.groups);
-        let state = AppState { app: &w.app, assignments: &w.assignments, links: &w.links, observed: &w.observed };
+        let state = AppState {
+            app: &w.app,
+            assignments: &w.assignments,
+            links: &w.links,
+            observed: &w.observed,
+            groups: &w.app_groups,
+        };
         let prepared = Prepared::new(&dir, &state);
         for person in &w.people {
             let strip = |op: &PlannedOp| {

@@ -255,8 +255,13 @@ impl World {
 
     fn plan_on(&self, today: Date) -> Plan {
         let dir = DirectoryIndex::new(&self.people, &self.groups);
-        let state =
-            AppState { app: &self.app, assignments: &self.assignments, links: &self.links, observed: &self.observed };
+        let state = AppState {
+            app: &self.app,
+            assignments: &self.assignments,
+            links: &self.links,
+            observed: &self.observed,
+            groups: &[],
+        };
         plan_app(&dir, &state, today)
     }
 }
@@ -1400,11 +1405,40 @@ fn planning_apps_in_parallel_gives_each_app_its_sequential_plan() {
     let mut states = Vec::new();
     for i in 0..7 {
         let (app, assignments) = if i % 2 == 0 { (&w.app, &w.assignments) } else { (&slack, &slack_assignments) };
-        states.push(AppState { app, assignments, links: &w.links, observed: &w.observed });
+        states.push(AppState { app, assignments, links: &w.links, observed: &w.observed, groups: &[] });
     }
     let parallel = reconcile::plan_apps(&dir, &states, TODAY);
     let sequential: Vec<Plan> = states.iter().map(|s| plan_app(&dir, s, TODAY)).collect();
     assert_eq!(parallel, sequential);
     assert_eq!(parallel[0].count("create"), 20);
     assert_eq!(parallel[1].ops[0].kind.name(), "create");
+}
+
+/// A 10,000-member app group with one joiner is one membership operation with one member.
+#[test]
+fn a_large_app_group_with_one_change_is_one_operation() {
+    let mut w = World::new();
+    let mut members = Vec::new();
+    for n in 1..=10_000u128 {
+        let id = w.add(person(n, &format!("p{n:05}")));
+        let account = w.account(id, &format!("r-{n}"), true);
+        w.linked_account(id, account, AccountOrigin::Created);
+        members.push(format!("r-{n}"));
+    }
+    let joiner = w.add(person(10_001, "zz-joiner"));
+    let mut assignment = Assignment::grant(w.app.id, AssignmentTarget::OrgUnit(ou("/")));
+    assignment.params.groups = vec!["everyone".into()];
+    w.assignments.push(assignment);
+    let groups = [RemoteGroup { remote_id: "g-all".into(), name: "everyone".into(), members }];
+
+    let dir = DirectoryIndex::new(&w.people, &w.groups);
+    let state =
+        AppState { app: &w.app, assignments: &w.assignments, links: &w.links, observed: &w.observed, groups: &groups };
+    let plan = plan_app(&dir, &state, TODAY);
+    assert_eq!(plan.ops.len(), 1, "only the joiner's create");
+    assert_eq!(plan.group_ops.len(), 1);
+    let op = &plan.group_ops[0];
+    assert_eq!(op.remote_id.as_deref(), Some("g-all"));
+    assert_eq!(op.add, [MemberRef::NewAccountOf { person_id: joiner, person: "zz-joiner@example.com".into() }]);
+    assert!(op.remove.is_empty());
 }

@@ -180,7 +180,13 @@ fn app_states<'a>(
     org.apps
         .iter()
         .enumerate()
-        .map(|(i, app)| AppState { app, assignments: &org.assignments[i], links: &links[i], observed: &observed[i] })
+        .map(|(i, app)| AppState {
+            app,
+            assignments: &org.assignments[i],
+            links: &links[i],
+            observed: &observed[i],
+            groups: &[],
+        })
         .collect()
 }
 

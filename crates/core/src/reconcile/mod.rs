@@ -22,7 +22,7 @@ pub use explain::{Explanation, Standing, explain};
 pub use observed::AppIndex;
 pub use policy::AppPolicy;
 
-use person::{Claimed, Planner};
+use person::{Planner, Running};
 
 /// Why a person may not hold accounts today, if anything stops them.
 pub fn ineligibility(person: &Person, today: Date) -> Option<Revocation> {
@@ -46,6 +46,8 @@ pub struct AppState<'a> {
     pub assignments: &'a [Assignment],
     pub links: &'a [AccountLink],
     pub observed: &'a [RemoteAccount],
+    /// The app's groups; only needed when assignments name groups (their `groups` parameter).
+    pub groups: &'a [RemoteGroup],
 }
 
 /// An app prepared for planning: its compiled policy and its indexed accounts. Build it once and
@@ -77,7 +79,7 @@ impl<'a> Prepared<'a> {
         let planner = self.planner(dir, today, true);
         let desired = dir.desired_all(&self.index.app.settings);
         let mut plan = Plan { problems: self.index.problems.clone(), ..Plan::default() };
-        let mut claimed = Claimed::default();
+        let mut running = Running::default();
         // Left the directory: only a revocation can come of it, which needs no attributes.
         let none = Arc::default();
         for (o, person) in dir.people.iter().enumerate() {
@@ -86,8 +88,9 @@ impl<'a> Prepared<'a> {
                 Some(Err(e)) => Err(e.as_str()),
                 None => Ok(&none),
             };
-            planner.plan(person, Some(o as u32), wanted, &mut claimed, &mut plan);
+            planner.plan(person, Some(o as u32), wanted, &mut running, &mut plan);
         }
+        plan.group_ops = planner.group_ops(&running);
         dedup_cases(&mut plan.cases);
         plan.unmanaged = self.unmanaged(&plan);
         plan
@@ -100,7 +103,9 @@ impl<'a> Prepared<'a> {
         let ordinal = dir.ordinal_of(person.id);
         let desired = desired_for(person, &self.index.app.settings).map(Arc::new);
         let mut plan = Plan::default();
-        planner.plan(person, ordinal, desired.as_ref().map_err(String::as_str), &mut Claimed::default(), &mut plan);
+        let mut running = Running::default();
+        planner.plan(person, ordinal, desired.as_ref().map_err(String::as_str), &mut running, &mut plan);
+        plan.group_ops = planner.group_ops(&running);
         plan
     }
 

@@ -44,6 +44,8 @@ pub struct AppIndex<'a> {
     pub(crate) matching: Option<MatchIndex<'a>>,
     /// Links the plan cannot act on, reported rather than dropped.
     pub(crate) problems: Vec<PlanProblem>,
+    /// The app's groups by lowercased name.
+    pub(crate) groups: HashMap<String, &'a RemoteGroup>,
 }
 
 const NO_LINK: u32 = u32::MAX;
@@ -119,7 +121,8 @@ impl<'a> AppIndex<'a> {
         let unlinked: Vec<&RemoteAccount> =
             state.observed.iter().filter(|a| !is_linked.contains(a.remote_id.as_str())).collect();
         let matching = (!unlinked.is_empty()).then(|| MatchIndex::new(dir, app, &unlinked));
-        Self { app, linked, link_by_ordinal, unlinked, matching, problems }
+        let groups = state.groups.iter().map(|g| (g.name.to_lowercase(), g)).collect();
+        Self { app, linked, link_by_ordinal, unlinked, matching, problems, groups }
     }
 
     pub(crate) fn link_of(&self, ordinal: Option<u32>) -> Option<(&'a AccountLink, &'a RemoteAccount)> {

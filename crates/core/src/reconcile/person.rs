@@ -2,7 +2,7 @@
 //! with its reason. Full plans call it for everyone, incremental plans for one person.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use time::Date;
@@ -29,10 +29,16 @@ pub(crate) struct Planner<'p, 'a> {
     pub held_user_names: OnceLock<HashSet<String>>,
 }
 
-/// userNames given out by creates earlier in the same plan.
+/// What one plan carries from person to person.
 #[derive(Default)]
-pub(crate) struct Claimed {
+pub(crate) struct Running {
+    /// userNames given out by creates earlier in the same plan.
     user_names: HashSet<String>,
+    /// Per managed app group: the members it should have, among the people planned.
+    wanted_members: BTreeMap<String, Vec<MemberRef>>,
+    /// Accounts whose group memberships this plan decides: granted people's, and revoked
+    /// people's unless the policy leaves their account alone or deletes it anyway.
+    decided: HashSet<String>,
 }
 
 enum Found<'a> {
@@ -85,7 +91,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         person: &Person,
         ordinal: Option<u32>,
         desired: Result<&Arc<Attributes>, &str>,
-        claimed: &mut Claimed,
+        running: &mut Running,
         plan: &mut Plan,
     ) {
         let app = self.app();
@@ -99,7 +105,14 @@ impl<'p, 'a> Planner<'p, 'a> {
         let linked = self.index.link_of(ordinal);
         if let Some((revocation, by)) = self.revocation(person, ordinal) {
             if let Some((link, account)) = linked {
-                self.revoke(link, account, Reason::Revoked { revocation, by }, &mut |k, r| plan.ops.push(op(k, r)));
+                let mut deleted = false;
+                self.revoke(link, account, Reason::Revoked { revocation, by }, &mut |k, r| {
+                    deleted |= matches!(k, OpKind::Delete { .. });
+                    plan.ops.push(op(k, r));
+                });
+                if !deleted && self.app().settings.deprovision != DeprovisionPolicy::DoNothing {
+                    running.decided.insert(link.remote_id.clone());
+                }
             }
             return;
         }
@@ -119,9 +132,11 @@ impl<'p, 'a> Planner<'p, 'a> {
                 return;
             }
         };
+        let mut app_groups = Vec::new();
         if self.policy.has_params() {
             let params = self.policy.params_for(self.dir, person, ordinal);
-            if !params.is_empty() {
+            app_groups = params.groups;
+            if params.role.is_some() || params.license.is_some() {
                 let with = Arc::make_mut(desired.to_mut());
                 if let Some(role) = params.role {
                     with.insert(attributes::ROLE, role);
@@ -149,9 +164,13 @@ impl<'p, 'a> Planner<'p, 'a> {
                 return;
             }
             Found::Nothing => {
-                match self.create_attributes(person, &desired, claimed) {
+                match self.create_attributes(person, &desired, running) {
                     Ok(attributes) => {
-                        plan.ops.push(op(OpKind::Create { attributes }, Reason::Granted { grant: grant() }))
+                        plan.ops.push(op(OpKind::Create { attributes }, Reason::Granted { grant: grant() }));
+                        for g in app_groups {
+                            let member = MemberRef::NewAccountOf { person_id: person.id, person: person.email.clone() };
+                            running.wanted_members.entry(g).or_default().push(member);
+                        }
                     }
                     Err(message) => plan.problems.push(PlanProblem {
                         app_id: app.id,
@@ -163,6 +182,11 @@ impl<'p, 'a> Planner<'p, 'a> {
                 return;
             }
         };
+        running.decided.insert(account.remote_id.clone());
+        for g in app_groups {
+            let member = MemberRef::Account { remote_id: account.remote_id.clone() };
+            running.wanted_members.entry(g).or_default().push(member);
+        }
         if !account.active {
             plan.ops.push(op(
                 OpKind::Activate { remote_id: account.remote_id.clone() },
@@ -192,6 +216,51 @@ impl<'p, 'a> Planner<'p, 'a> {
                 Reason::AttributesChanged { grant: grant(), attributes: names },
             ));
         }
+    }
+
+    /// Membership diffs for the app groups assignments name, one operation per group that
+    /// changes. Only accounts whose membership this plan decided are added or removed; anyone
+    /// else in a group (an unmanaged account, a person not planned here) is left where they are.
+    pub fn group_ops(&self, running: &Running) -> Vec<GroupOp> {
+        let mut ops = Vec::new();
+        for name in self.policy.managed_groups() {
+            let wanted = running.wanted_members.get(name).map(Vec::as_slice).unwrap_or_default();
+            let existing = self.index.groups.get(&name.to_lowercase());
+            let current: HashSet<&str> =
+                existing.map(|g| g.members.iter().map(String::as_str).collect()).unwrap_or_default();
+            let add: Vec<MemberRef> = wanted
+                .iter()
+                .filter(|m| match m {
+                    MemberRef::Account { remote_id } => !current.contains(remote_id.as_str()),
+                    MemberRef::NewAccountOf { .. } => true,
+                })
+                .cloned()
+                .collect();
+            let keep: HashSet<&str> = wanted
+                .iter()
+                .filter_map(|m| match m {
+                    MemberRef::Account { remote_id } => Some(remote_id.as_str()),
+                    MemberRef::NewAccountOf { .. } => None,
+                })
+                .collect();
+            let mut remove: Vec<String> = current
+                .iter()
+                .filter(|id| running.decided.contains(**id) && !keep.contains(**id))
+                .map(|id| (*id).to_owned())
+                .collect();
+            remove.sort();
+            if add.is_empty() && remove.is_empty() {
+                continue;
+            }
+            ops.push(GroupOp {
+                app_id: self.app().id,
+                group: existing.map_or_else(|| name.to_owned(), |g| g.name.clone()),
+                remote_id: existing.map(|g| g.remote_id.clone()),
+                add,
+                remove,
+            });
+        }
+        ops
     }
 
     /// What taking the app away from a linked account means under the app's policy. Only linked
@@ -304,7 +373,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         &self,
         person: &Person,
         desired: &Arc<Attributes>,
-        claimed: &mut Claimed,
+        running: &mut Running,
     ) -> Result<Arc<Attributes>, String> {
         let settings = &self.app().settings;
         let unique_mappings =
@@ -318,7 +387,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             let held = self.held_user_names();
             let mut taken = |target: &str, candidate: &str| {
                 let lower = candidate.to_lowercase();
-                target == USER_NAME && (held.contains(&lower) || claimed.user_names.contains(&lower))
+                target == USER_NAME && (held.contains(&lower) || running.user_names.contains(&lower))
             };
             let mut attrs = directory::create_attributes(person, settings, &mut taken)?;
             // Role and license come from the assignment, not the mapping.
@@ -340,7 +409,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             (settings.user_name, attrs.get(USER_NAME).cloned())
         {
             let held = self.held_user_names();
-            let free = |c: &str| !held.contains(c) && !claimed.user_names.contains(c);
+            let free = |c: &str| !held.contains(c) && !running.user_names.contains(c);
             let chosen = (1..=999u32)
                 .map(|n| numbered(&base.to_lowercase(), n, max_len))
                 .find(|c| free(c))
@@ -352,7 +421,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         if (unique_mappings || self.deduplicates_user_names())
             && let Some(user_name) = attrs.get(USER_NAME)
         {
-            claimed.user_names.insert(user_name.to_lowercase());
+            running.user_names.insert(user_name.to_lowercase());
         }
         Ok(attrs)
     }

@@ -184,8 +184,27 @@ impl<'x> AppPolicy<'x> {
             if params.license.is_none() {
                 params.license.clone_from(&given.license);
             }
+            for g in &given.groups {
+                if !params.groups.contains(g) {
+                    params.groups.push(g.clone());
+                }
+            }
         }
+        params.groups.sort();
         params
+    }
+
+    /// The app groups Tenure manages: every group an assignment names. Members of these groups
+    /// whose accounts Tenure manages are kept in step; other groups are never touched.
+    pub(crate) fn managed_groups(&self) -> Vec<&'x str> {
+        let mut names: Vec<&str> = self
+            .with_params
+            .iter()
+            .flat_map(|&i| self.assignments[i as usize].params.groups.iter().map(String::as_str))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     pub(crate) fn has_params(&self) -> bool {

@@ -8,7 +8,14 @@ use time::Date;
 
 /// Carries `plan` out against `observed` and `links` as the engine would with an app that does
 /// exactly what it is told. New accounts get the ids `new-1`, `new-2`, ...
-pub fn apply(plan: &Plan, app: AppId, observed: &mut Vec<RemoteAccount>, links: &mut Vec<AccountLink>, today: Date) {
+pub fn apply(
+    plan: &Plan,
+    app: AppId,
+    observed: &mut Vec<RemoteAccount>,
+    links: &mut Vec<AccountLink>,
+    groups: &mut Vec<RemoteGroup>,
+    today: Date,
+) {
     let mut created = 0;
     for op in &plan.ops {
         let account = |observed: &mut Vec<RemoteAccount>, id: &str| -> usize {
@@ -74,5 +81,33 @@ pub fn apply(plan: &Plan, app: AppId, observed: &mut Vec<RemoteAccount>, links: 
                 };
             }
         }
+    }
+    // Groups after accounts, as the engine does: new members' accounts exist by then.
+    for op in &plan.group_ops {
+        let i = match &op.remote_id {
+            Some(id) => groups.iter().position(|g| &g.remote_id == id).unwrap_or_else(|| panic!("no group {id}")),
+            None => {
+                groups.push(RemoteGroup {
+                    remote_id: format!("g-{}", op.group),
+                    name: op.group.clone(),
+                    members: vec![],
+                });
+                groups.len() - 1
+            }
+        };
+        for member in &op.add {
+            let id = match member {
+                MemberRef::Account { remote_id } => remote_id.clone(),
+                MemberRef::NewAccountOf { person_id, .. } => links
+                    .iter()
+                    .rev()
+                    .find(|l| l.person_id == *person_id)
+                    .map(|l| l.remote_id.clone())
+                    .unwrap_or_else(|| panic!("no new account for {person_id}")),
+            };
+            assert!(!groups[i].members.contains(&id), "{id} added to {} twice", op.group);
+            groups[i].members.push(id);
+        }
+        groups[i].members.retain(|m| !op.remove.contains(m));
     }
 }
