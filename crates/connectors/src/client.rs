@@ -48,9 +48,9 @@ impl Default for ClientOptions {
 pub struct ScimClient {
     http: reqwest::Client,
     /// Without a trailing slash, so endpoint segments can be appended.
-    base: Url,
+    pub(crate) base: Url,
     token: Secret,
-    options: ClientOptions,
+    pub(crate) options: ClientOptions,
 }
 
 /// Longest slice of an error body kept in an error message.
@@ -287,7 +287,7 @@ impl ScimClient {
     /// Sends with retries: transport errors, 408, 429 and 5xx are retried up to `max_retries`
     /// times, waiting as `Retry-After` asks or with exponential backoff and jitter, never longer
     /// than `max_retry_wait`.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         url: &Url,
@@ -375,7 +375,11 @@ fn is_attr_path(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '-' | '$'))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(method: &Method, url: &Url, body: &[u8]) -> Result<T, ConnectorError> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    method: &Method,
+    url: &Url,
+    body: &[u8],
+) -> Result<T, ConnectorError> {
     serde_json::from_slice(body).map_err(|e| ConnectorError::InvalidResponse {
         method: method.to_string(),
         url: url.to_string(),

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod error;
+pub mod groups;
 pub mod mapping;
 
 pub use client::{ClientOptions, ScimClient};

@@ -61,7 +61,13 @@ impl Engine {
     /// Stores the plans as one applied plan and executes every operation.
     pub async fn apply(&self, plans: Vec<AppPlan>) -> Result<ApplyReport, EngineError> {
         let ops: Vec<PlannedOp> = plans.iter().flat_map(|p| p.plan.ops.iter().cloned()).collect();
-        if ops.is_empty() {
+        let group_work: Vec<(usize, App, Vec<GroupOp>)> = plans
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.plan.group_ops.is_empty())
+            .map(|(i, p)| (i, p.app.clone(), p.plan.group_ops.clone()))
+            .collect();
+        if ops.is_empty() && group_work.is_empty() {
             return Ok(ApplyReport {
                 plan_id: None,
                 apps: plans.iter().map(|p| AppOutcome { app: p.app.name.clone(), ..Default::default() }).collect(),
@@ -130,9 +136,71 @@ impl Engine {
                 }
             }
         }
+        // Group memberships last: the accounts a create made exist by now.
+        for (index, app, group_ops) in group_work {
+            let record = secrets.get(&app.id).ok_or_else(|| EngineError::NotFound(format!("app {}", app.name)))?;
+            let client = self.client(record)?;
+            let accounts = self.store.list_accounts(self.tenant, app.id).await?;
+            for op in group_ops {
+                let result = self.apply_group_op(&client, &app, &accounts, &op).await;
+                let outcome = &mut report.apps[index];
+                match result {
+                    Ok(()) => *outcome.succeeded.entry("group_members".to_owned()).or_default() += 1,
+                    Err(error) => outcome.failed.push(OpFailure {
+                        person: format!("group {}", op.group),
+                        op: "group_members".to_owned(),
+                        reason: "assignment parameters name the group".to_owned(),
+                        error,
+                    }),
+                }
+            }
+        }
         let status = if report.failed() == 0 { "applied" } else { "applied_with_failures" };
         self.store.set_plan_status(self.tenant, plan_id, status).await?;
         Ok(report)
+    }
+}
+
+impl Engine {
+    /// Creates the group if needed and changes its members; new accounts are found by person.
+    async fn apply_group_op(
+        &self,
+        client: &ScimClient,
+        app: &App,
+        accounts: &[StoredAccount],
+        op: &GroupOp,
+    ) -> Result<(), String> {
+        let mut add = Vec::with_capacity(op.add.len());
+        let mut missing = Vec::new();
+        for member in &op.add {
+            match member {
+                MemberRef::Account { remote_id } => add.push(remote_id.clone()),
+                MemberRef::NewAccountOf { person_id, person } => {
+                    match accounts.iter().find(|a| a.link.person_id == *person_id) {
+                        Some(a) => add.push(a.link.remote_id.clone()),
+                        None => missing.push(person.clone()),
+                    }
+                }
+            }
+        }
+        let result = match &op.remote_id {
+            Some(id) => client.change_group_members(id, &add, &op.remove).await,
+            None => client.create_group(&op.group, &add).await.map(drop),
+        };
+        let detail = serde_json::json!({
+            "app": app.name, "group": op.group, "add": add, "remove": op.remove,
+            "error": result.as_ref().err().map(ToString::to_string),
+        });
+        self.store
+            .append_audit(self.tenant, "tenure", "group.members", &op.group, &detail)
+            .await
+            .map_err(|e| format!("done in the app, but not recorded: {e}"))?;
+        result.map_err(|e| e.to_string())?;
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("not added, their account was not created: {}", missing.join(", ")))
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use tenure_core::reconcile::{AppState, DirectoryIndex, Explanation, Prepared, explain, plan_apps};
-use tenure_core::{App, Plan, RemoteAccount};
+use tenure_core::{App, Plan, RemoteAccount, RemoteGroup};
 use tenure_store::AppRecord;
 
 use crate::{Engine, EngineError};
@@ -35,21 +35,6 @@ impl Engine {
         let groups = self.store.list_groups(self.tenant).await?;
         let dir = DirectoryIndex::new(&people, &groups);
 
-        // Reading apps is network-bound: all of them at once.
-        let mut reads = tokio::task::JoinSet::new();
-        for (index, record) in selected.iter().enumerate() {
-            let client = self.client(record)?;
-            let name = record.app.name.clone();
-            reads.spawn(async move {
-                (index, client.list_users().await.map_err(|source| EngineError::Connector { app: name, source }))
-            });
-        }
-        let mut observed: Vec<Option<Vec<RemoteAccount>>> = vec![None; selected.len()];
-        while let Some(joined) = reads.join_next().await {
-            let (index, accounts) = joined.map_err(|e| EngineError::Internal(format!("app read task: {e}")))?;
-            observed[index] = Some(accounts?);
-        }
-
         let mut policies = Vec::with_capacity(selected.len());
         for record in &selected {
             let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
@@ -57,16 +42,40 @@ impl Engine {
                 self.store.list_accounts(self.tenant, record.app.id).await?.into_iter().map(|a| a.link).collect();
             policies.push((assignments, links));
         }
-        let observed: Vec<Vec<RemoteAccount>> = observed.into_iter().map(Option::unwrap_or_default).collect();
+
+        // Reading apps is network-bound: all of them at once. Groups only where an assignment
+        // names one: most apps' groups are none of Tenure's business.
+        let mut reads = tokio::task::JoinSet::new();
+        for (index, record) in selected.iter().enumerate() {
+            let client = self.client(record)?;
+            let name = record.app.name.clone();
+            let wants_groups = policies[index].0.iter().any(|a| !a.params.groups.is_empty());
+            reads.spawn(async move {
+                let read = async {
+                    let users = client.list_users().await?;
+                    let groups = if wants_groups { client.list_groups().await? } else { Vec::new() };
+                    Ok((users, groups))
+                };
+                (index, read.await.map_err(|source| EngineError::Connector { app: name, source }))
+            });
+        }
+        let mut observed: Vec<Option<(Vec<RemoteAccount>, Vec<RemoteGroup>)>> = vec![None; selected.len()];
+        while let Some(joined) = reads.join_next().await {
+            let (index, read) = joined.map_err(|e| EngineError::Internal(format!("app read task: {e}")))?;
+            observed[index] = Some(read?);
+        }
+        let (observed, groups): (Vec<Vec<RemoteAccount>>, Vec<Vec<RemoteGroup>>) =
+            observed.into_iter().map(Option::unwrap_or_default).unzip();
         let states: Vec<AppState<'_>> = selected
             .iter()
             .zip(&policies)
-            .zip(&observed)
-            .map(|((record, (assignments, links)), accounts)| AppState {
+            .zip(observed.iter().zip(&groups))
+            .map(|((record, (assignments, links)), (accounts, groups))| AppState {
                 app: &record.app,
                 assignments,
                 links,
                 observed: accounts,
+                groups,
             })
             .collect();
         // CPU-bound, spread over the cores by scoped threads. It blocks this async task while it
@@ -95,15 +104,24 @@ impl Engine {
             .person_by_email(email)
             .or_else(|| people.iter().find(|p| p.email.eq_ignore_ascii_case(email)))
             .ok_or_else(|| EngineError::NotFound(format!("person {email}")))?;
-        let observed = self
-            .client(&record)?
-            .list_users()
-            .await
-            .map_err(|source| EngineError::Connector { app: app.to_owned(), source })?;
+        let client = self.client(&record)?;
+        let failed = |source| EngineError::Connector { app: app.to_owned(), source };
+        let observed = client.list_users().await.map_err(failed)?;
         let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
+        let app_groups = if assignments.iter().any(|a| !a.params.groups.is_empty()) {
+            client.list_groups().await.map_err(failed)?
+        } else {
+            Vec::new()
+        };
         let links: Vec<_> =
             self.store.list_accounts(self.tenant, record.app.id).await?.into_iter().map(|a| a.link).collect();
-        let state = AppState { app: &record.app, assignments: &assignments, links: &links, observed: &observed };
+        let state = AppState {
+            app: &record.app,
+            assignments: &assignments,
+            links: &links,
+            observed: &observed,
+            groups: &app_groups,
+        };
         let prepared = Prepared::new(&dir, &state);
         Ok(explain(&dir, &prepared, person, today))
     }

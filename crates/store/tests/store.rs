@@ -177,7 +177,7 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
     let none = AssignmentParams::default();
     let (first, new) = store.assign(t, app.id, &ou, false, &none).await?;
     assert!(new);
-    let pro = AssignmentParams { role: Some("admin".into()), license: Some("pro".into()) };
+    let pro = AssignmentParams { role: Some("admin".into()), license: Some("pro".into()), groups: vec!["eng".into()] };
     let (again, new) = store.assign(t, app.id, &ou, false, &pro).await?;
     assert!(!new);
     assert_eq!(first.id, again.id);

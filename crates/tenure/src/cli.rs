@@ -293,6 +293,10 @@ pub struct AssignArgs {
     /// The license tier the app gives these people.
     #[arg(long, conflicts_with = "exclude")]
     pub license: Option<String>,
+    /// A group in the app these people's accounts belong to (repeatable); Tenure keeps its
+    /// membership in step and creates it if the app lacks it.
+    #[arg(long = "app-group", value_name = "NAME", conflicts_with = "exclude")]
+    pub app_groups: Vec<String>,
 }
 
 #[derive(Debug, Args)]

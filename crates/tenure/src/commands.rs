@@ -289,7 +289,8 @@ async fn assign(store: &Store, tenant: TenantId, args: AssignArgs, grant: bool) 
     } else {
         bail!("name a --person, --group, --org-unit or --rule");
     };
-    let params = AssignmentParams { role: args.role.clone(), license: args.license.clone() };
+    let params =
+        AssignmentParams { role: args.role.clone(), license: args.license.clone(), groups: args.app_groups.clone() };
     let detail = json!({"app": app.name, "target": target, "exclude": args.exclude, "params": params});
     if grant {
         let (_, new) = store.assign(tenant, app.id, &target, args.exclude, &params).await?;
@@ -492,7 +493,7 @@ async fn apply(engine: &Engine, args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let plans = engine.plan(args.app.as_deref(), tenure_engine::today()).await;
     spinner.finish_and_clear();
     let plans = plans?;
-    let total: usize = plans.iter().map(|p| p.plan.ops.len()).sum();
+    let total: usize = plans.iter().map(|p| p.plan.ops.len() + p.plan.group_ops.len()).sum();
     if total == 0 {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&tenure_engine::ApplyReport::default())?);

@@ -53,6 +53,7 @@ pub fn plan_json(plans: &[AppPlan]) -> Value {
                 "totals": totals(p.plan.ops.iter()),
                 "ops": ops,
                 "unmanaged": p.plan.unmanaged,
+                "group_ops": p.plan.group_ops,
                 "correlation_cases": p.plan.cases,
                 "problems": p.plan.problems,
             })
@@ -68,10 +69,29 @@ pub fn plan_table(plans: &[AppPlan]) {
     }
     for p in plans {
         println!("{} ({} accounts in the app)", p.app.name, p.observed_count());
-        if p.plan.ops.is_empty() {
+        if p.plan.is_empty() {
             println!("  in step: nothing to do");
         }
         ops_by_kind(&p.plan.ops, "  ");
+        for g in &p.plan.group_ops {
+            let added: Vec<String> = g
+                .add
+                .iter()
+                .map(|m| match m {
+                    tenure_core::MemberRef::Account { remote_id } => remote_id.clone(),
+                    tenure_core::MemberRef::NewAccountOf { person, .. } => format!("{person} (new account)"),
+                })
+                .collect();
+            let verb = if g.remote_id.is_none() { "create group" } else { "group" };
+            print!("  {verb} {}:", g.group);
+            if !added.is_empty() {
+                print!(" add {}", added.join(", "));
+            }
+            if !g.remove.is_empty() {
+                print!(" remove {}", g.remove.join(", "));
+            }
+            println!();
+        }
         for case in &p.plan.cases {
             println!(
                 "  needs an admin: {} {} on {} {:?}: {}; link or adopt the right one",

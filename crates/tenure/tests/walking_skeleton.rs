@@ -183,7 +183,17 @@ async fn policy_end_to_end(backend: TestBackend) -> anyhow::Result<()> {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("unknown attribute 'departmnt'") && err.contains("1:1"), "{err}");
 
-    cli.ok(&["assign", "peer", "--rule", r#"department == "Engineering""#, "--role", "member"]).await;
+    cli.ok(&[
+        "assign",
+        "peer",
+        "--rule",
+        r#"department == "Engineering""#,
+        "--role",
+        "member",
+        "--app-group",
+        "eng-team",
+    ])
+    .await;
     cli.ok(&["assign", "peer", "--group", "apps", "--exclude"]).await;
 
     // Ada (Engineering, platform) gets the app; Bob is excluded through `apps`; Dee is suspended.
@@ -211,10 +221,27 @@ async fn policy_end_to_end(backend: TestBackend) -> anyhow::Result<()> {
     let why = cli.json(&["explain", "ada@example.com", "peer", "--json"]).await;
     assert_eq!(why["standing"], "will_get", "{why}");
 
+    let group_ops = &plan["apps"][0]["group_ops"];
+    assert_eq!(group_ops[0]["group"], "eng-team", "{plan}");
+    assert_eq!(group_ops[0]["add"][0]["person"], "ada@example.com", "{plan}");
+
     cli.ok(&["apply", "--yes"]).await;
-    // What scim2-server holds now reads back exactly as planned, role and mapped name included.
+    // What scim2-server holds now reads back exactly as planned, role, mapped name and the
+    // app group included.
     let after = cli.json(&["plan", "--json"]).await;
     assert_eq!(after["apps"][0]["ops"].as_array().map(Vec::len), Some(0), "{after}");
+    assert!(after["apps"][0].get("group_ops").is_none_or(|g| g.as_array().is_some_and(Vec::is_empty)), "{after}");
+    let client = tenure_connectors::ScimClient::new(
+        peer.base_url(),
+        tenure_core::Secret::new(peer.token()),
+        Default::default(),
+    )?;
+    let app_groups = client.list_groups().await?;
+    let team = app_groups.iter().find(|g| g.name == "eng-team").expect("the group was created");
+    let ada = cli.json(&["app", "users", "peer", "--json"]).await;
+    let ada_id =
+        ada.as_array().unwrap().iter().find(|u| u["person"] == "ada@example.com").unwrap()["remote_id"].clone();
+    assert_eq!(team.members, [ada_id.as_str().unwrap()]);
     let why = cli.ok(&["explain", "ada@example.com", "peer"]).await;
     assert!(why.contains("has the account they should have") && why.contains("created by Tenure"), "{why}");
 
@@ -234,11 +261,6 @@ async fn policy_end_to_end(backend: TestBackend) -> anyhow::Result<()> {
     assert!(shown.contains("preview") && shown.contains("ada@example.com"), "{shown}");
 
     // Two hand-made accounts carry Cy's email: a case for an admin, not a third account.
-    let client = tenure_connectors::ScimClient::new(
-        peer.base_url(),
-        tenure_core::Secret::new(peer.token()),
-        Default::default(),
-    )?;
     let mut hand_made = Vec::new();
     for user_name in ["cy-1", "cy-2"] {
         let attrs = tenure_core::attributes::Attributes::from([("userName", user_name), ("email", "cy@example.com")]);
