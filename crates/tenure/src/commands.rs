@@ -182,7 +182,7 @@ async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> any
 }
 
 /// Parses `--map` / `--map-on-create` values; a bad expression is shown with a caret under the
-/// offending column.
+/// offending column (on stderr, above the error line).
 fn mapping_set(always: &[String], on_create: &[String]) -> anyhow::Result<Option<expr::MappingSet>> {
     let given =
         always.iter().map(|m| (m, expr::Apply::Always)).chain(on_create.iter().map(|m| (m, expr::Apply::OnCreate)));
@@ -192,7 +192,9 @@ fn mapping_set(always: &[String], on_create: &[String]) -> anyhow::Result<Option
             raw.split_once('=').ok_or_else(|| anyhow!("--map {raw:?}: expected ATTRIBUTE=EXPRESSION"))?;
         let mapping = expr::Mapping::new(target.trim(), source, apply).map_err(|e| match &e {
             expr::MappingError::Expr { source: err, .. } => {
-                anyhow!("--map {}: {e}\n{}", target.trim(), err.render(source))
+                // The error itself stays one line; the caret needs two of its own.
+                eprintln!("{}", err.render(source));
+                anyhow!("--map {}: {err}", target.trim())
             }
             _ => anyhow!("--map {}: {e}", target.trim()),
         })?;
@@ -283,7 +285,10 @@ async fn assign(store: &Store, tenant: TenantId, args: AssignArgs, grant: bool) 
         let described = format!("org unit {path}");
         (AssignmentTarget::OrgUnit(path), described)
     } else if let Some(source) = &args.rule {
-        let rule = expr::Rule::parse(source).map_err(|e| anyhow!("--rule: {e}\n{}", e.render(source)))?;
+        let rule = expr::Rule::parse(source).map_err(|e| {
+            eprintln!("{}", e.render(source));
+            anyhow!("--rule: {e}")
+        })?;
         let described = format!("everyone matching {rule}");
         (AssignmentTarget::Rule(rule), described)
     } else {
