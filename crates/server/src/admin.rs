@@ -21,6 +21,7 @@ pub fn routes() -> Router<ServerState> {
         .route("/apps", get(apps))
         .route("/apps/{app}/accounts", get(accounts))
         .route("/plan", get(plan))
+        .route("/explain", get(explain))
         .route("/apply", post(apply))
         .route("/sync", post(sync))
         .route("/audit", get(audit))
@@ -100,6 +101,25 @@ struct AppFilter {
 async fn plan(State(state): State<ServerState>, admin: Admin, Query(filter): Query<AppFilter>) -> ApiResult {
     let engine = Engine::new(state.store.clone(), admin.tenant);
     to_json(&engine.plan(filter.app.as_deref(), tenure_engine::today()).await?)
+}
+
+#[derive(Deserialize)]
+struct ExplainQuery {
+    person: String,
+    app: String,
+}
+
+/// Why a person has, lacks or will lose an app's account: the structured answer plus the same
+/// words `tenure explain` prints.
+async fn explain(State(state): State<ServerState>, admin: Admin, Query(q): Query<ExplainQuery>) -> ApiResult {
+    let engine = Engine::new(state.store.clone(), admin.tenant);
+    let explanation = engine.explain(&q.person, &q.app, tenure_engine::today()).await?;
+    let mut body =
+        serde_json::to_value(&explanation).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("text".into(), json!(explanation.to_string()));
+    }
+    Ok(axum::Json(body))
 }
 
 async fn apply(State(state): State<ServerState>, admin: Admin, Query(filter): Query<AppFilter>) -> ApiResult {

@@ -89,5 +89,13 @@ async fn the_admin_api_wants_an_admin_token_of_the_tenant() -> anyhow::Result<()
     assert_eq!(missing.status(), 404);
     let people = http.get(format!("{}/api/v1/people", server.base)).bearer_auth(&admin).send().await?;
     assert_eq!(people.status(), 200);
+
+    // explain: both parameters are required; an app of another tenant is not found.
+    let explain = format!("{}/api/v1/explain", server.base);
+    let missing = http.get(&explain).query(&[("person", "a@x.com")]).bearer_auth(&admin).send().await?;
+    assert_eq!(missing.status(), 400);
+    let other_tenants =
+        http.get(&explain).query(&[("person", "a@x.com"), ("app", "slack")]).bearer_auth(&admin).send().await?;
+    assert_eq!(other_tenants.status(), 404);
     Ok(())
 }
