@@ -371,6 +371,10 @@ pub struct AccountLink {
     /// When Tenure deactivated the account, for "deactivate, then delete after N days".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deactivated_on: Option<Date>,
+    /// The assignment that last granted the account, so that losing it can be explained as
+    /// unassigned, moved out of scope or group deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_by: Option<AssignmentId>,
 }
 
 /// A group as the app reports it, with its members by account id.

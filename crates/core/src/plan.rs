@@ -119,6 +119,11 @@ pub enum Revocation {
     NotStartedYet,
     /// An exclusion covers the person.
     Excluded,
+    /// The assignment that granted the account still exists but no longer covers the person
+    /// (moved to another org unit, left a group, no longer matches a rule).
+    MovedOutOfScope,
+    /// The group the granting assignment names is no longer in the directory.
+    GroupDeleted,
 }
 
 impl fmt::Display for Revocation {
@@ -130,6 +135,8 @@ impl fmt::Display for Revocation {
             Self::LeaveDatePassed => "leave date has passed",
             Self::NotStartedYet => "start date not reached",
             Self::Excluded => "excluded from the app",
+            Self::MovedOutOfScope => "no longer covered by the assignment that granted it",
+            Self::GroupDeleted => "the assigned group was deleted from the directory",
         })
     }
 }
@@ -146,7 +153,8 @@ pub enum Reason {
     },
     Revoked {
         revocation: Revocation,
-        /// For an exclusion: what the exclusion covers the person by.
+        /// For an exclusion: what the exclusion covers the person by; for a move out of scope:
+        /// the grant the person no longer has.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<Grant>,
     },
@@ -155,6 +163,16 @@ pub enum Reason {
         deactivated_on: time::Date,
         after_days: u32,
     },
+}
+
+impl Reason {
+    /// The grant behind a granting operation.
+    pub fn grant(&self) -> Option<&Grant> {
+        match self {
+            Reason::Granted { grant } | Reason::AttributesChanged { grant, .. } => Some(grant),
+            Reason::Revoked { .. } | Reason::RetentionElapsed { .. } => None,
+        }
+    }
 }
 
 impl fmt::Display for Reason {

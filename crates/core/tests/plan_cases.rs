@@ -50,6 +50,9 @@ struct Case {
     people: Vec<PersonSpec>,
     #[serde(default)]
     groups: Vec<GroupSpec>,
+    /// Groups assignments may name that are no longer in the directory.
+    #[serde(default)]
+    deleted_groups: Vec<String>,
     #[serde(default)]
     assignments: Vec<AssignmentSpec>,
     #[serde(default)]
@@ -133,6 +136,8 @@ struct AccountSpec {
     #[serde(default = "yes")]
     active: bool,
     deactivated_on: Option<Date>,
+    /// The assignment (by position in the case) that granted the account.
+    granted_by: Option<usize>,
     #[serde(default)]
     set: BTreeMap<String, String>,
     #[serde(default)]
@@ -218,8 +223,10 @@ impl World {
         let group_ids: HashMap<&str, GroupId> = case
             .groups
             .iter()
+            .map(|g| g.name.as_str())
+            .chain(case.deleted_groups.iter().map(String::as_str))
             .enumerate()
-            .map(|(n, g)| (g.name.as_str(), GroupId(Uuid::from_u128(0x6000 + n as u128))))
+            .map(|(n, name)| (name, GroupId(Uuid::from_u128(0x6000 + n as u128))))
             .collect();
         let group = |name: &str| group_ids.get(name).copied().ok_or_else(|| format!("no group {name:?}"));
         let mut groups = Vec::new();
@@ -263,6 +270,12 @@ impl World {
                         person_id: id,
                         origin: acc.origin.unwrap_or(AccountOrigin::Created),
                         deactivated_on: acc.deactivated_on,
+                        granted_by: acc
+                            .granted_by
+                            .map(|i| {
+                                assignments.get(i).map(|a: &Assignment| a.id).ok_or("granted_by: no such assignment")
+                            })
+                            .transpose()?,
                     });
                     // As Tenure last wrote it: the default mapping of the person as they are now.
                     let mut a = attributes::default_mapping(p, app.settings.user_name);

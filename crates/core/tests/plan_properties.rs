@@ -175,6 +175,8 @@ fn world(bytes: &[u8]) -> World {
                     person_id: person.id,
                     origin: c.pick(&[AccountOrigin::Created, AccountOrigin::Matched, AccountOrigin::Adopted]),
                     deactivated_on: c.pick(&[None, Some(date!(2025 - 05 - 01)), Some(date!(2025 - 06 - 10))]),
+                    granted_by: (c.chance(50) && !assignments.is_empty())
+                        .then(|| assignments[c.below(assignments.len())].id),
                 });
                 observed.push(RemoteAccount { remote_id, active: c.chance(80), attributes: attrs });
             }

@@ -241,6 +241,7 @@ impl World {
             person_id: id,
             origin,
             deactivated_on: None,
+            granted_by: None,
         });
         self.observed.push(account);
     }
@@ -1119,6 +1120,7 @@ fn a_link_whose_account_vanished_leads_to_a_new_create_for_a_still_assigned_pers
             person_id: id,
             origin: AccountOrigin::Created,
             deactivated_on: None,
+            granted_by: None,
         });
     }
 
@@ -1144,6 +1146,7 @@ fn links_of_other_apps_are_ignored() {
             person_id: id,
             origin: AccountOrigin::Created,
             deactivated_on: None,
+            granted_by: None,
         });
     }
 

@@ -258,10 +258,7 @@ impl AppContext {
                     Err(e) => return Err(failed(e)),
                 };
                 let remote_id = account.remote_id.clone();
-                store
-                    .upsert_account(tenant, &stored_from(op.person_id, origin, self.app.id, &account))
-                    .await
-                    .map_err(stored_err)?;
+                store.upsert_account(tenant, &stored_from(op, origin, &account)).await.map_err(stored_err)?;
                 Ok(Some(remote_id))
             }
             OpKind::Link { remote_id, .. } => {
@@ -270,7 +267,7 @@ impl AppContext {
                     .get(remote_id)
                     .ok_or_else(|| format!("account {remote_id} is no longer in the app"))?;
                 store
-                    .upsert_account(tenant, &stored_from(op.person_id, AccountOrigin::Matched, self.app.id, account))
+                    .upsert_account(tenant, &stored_from(op, AccountOrigin::Matched, account))
                     .await
                     .map_err(stored_err)?;
                 Ok(Some(remote_id.clone()))
@@ -312,12 +309,15 @@ impl AppContext {
             (Some(stored), Some(observed)) => {
                 StoredAccount { attributes: observed.attributes.clone(), ..stored.clone() }
             }
-            (None, Some(observed)) => stored_from(op.person_id, AccountOrigin::Matched, self.app.id, observed),
+            (None, Some(observed)) => stored_from(op, AccountOrigin::Matched, observed),
             (Some(stored), None) => stored.clone(),
             (None, None) => return Err(format!("account {remote_id} is unknown")),
         };
         account.attributes.extend(changes.iter().map(|(k, v)| (k, v.clone())));
         account.attributes.retain(|_, v| !v.is_empty());
+        if let Some(grant) = op.reason.grant() {
+            account.link.granted_by = Some(grant.assignment());
+        }
         if let Some(user_name) = changes.get(attributes::USER_NAME) {
             account.user_name = user_name.clone();
         }
@@ -368,14 +368,17 @@ fn stored_err(e: tenure_store::StoreError) -> String {
     format!("store: {e}")
 }
 
-fn stored_from(person: PersonId, origin: AccountOrigin, app: AppId, account: &RemoteAccount) -> StoredAccount {
+/// A link for an account an operation just created or matched, remembering the assignment that
+/// granted it.
+fn stored_from(op: &PlannedOp, origin: AccountOrigin, account: &RemoteAccount) -> StoredAccount {
     StoredAccount {
         link: AccountLink {
-            app_id: app,
+            app_id: op.app_id,
             remote_id: account.remote_id.clone(),
-            person_id: person,
+            person_id: op.person_id,
             origin,
             deactivated_on: None,
+            granted_by: op.reason.grant().map(Grant::assignment),
         },
         user_name: account.user_name().to_owned(),
         active: account.active,

@@ -19,10 +19,11 @@ impl Store {
     /// Records (or refreshes) a linked account. The remote id is stored as soon as it is known.
     pub async fn upsert_account(&self, tenant: TenantId, account: &StoredAccount) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO accounts (tenant_id, app_id, remote_id, person_id, origin, user_name, active, attributes, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO accounts (tenant_id, app_id, remote_id, person_id, origin, user_name, active, attributes, updated_ms, \
+             granted_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (app_id, remote_id) DO UPDATE SET person_id = excluded.person_id, origin = excluded.origin, \
-             user_name = excluded.user_name, active = excluded.active, attributes = excluded.attributes, updated_ms = excluded.updated_ms",
+             user_name = excluded.user_name, active = excluded.active, attributes = excluded.attributes, \
+             updated_ms = excluded.updated_ms, granted_by = COALESCE(excluded.granted_by, accounts.granted_by)",
         )
         .bind(tenant.to_string())
         .bind(account.link.app_id.to_string())
@@ -33,6 +34,7 @@ impl Store {
         .bind(i64::from(account.active))
         .bind(to_json(&account.attributes))
         .bind(now_ms())
+        .bind(account.link.granted_by.map(|a| a.to_string()))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -89,7 +91,7 @@ impl Store {
 
     pub async fn list_accounts(&self, tenant: TenantId, app: AppId) -> Result<Vec<StoredAccount>, StoreError> {
         let rows = sqlx::query(
-            "SELECT remote_id, person_id, origin, user_name, active, attributes, deactivated_on FROM accounts \
+            "SELECT remote_id, person_id, origin, user_name, active, attributes, deactivated_on, granted_by FROM accounts \
              WHERE tenant_id = $1 AND app_id = $2 ORDER BY user_name, remote_id",
         )
         .bind(tenant.to_string())
@@ -107,6 +109,9 @@ impl Store {
                         origin: AccountOrigin::parse(&origin)
                             .ok_or_else(|| StoreError::corrupt(format!("origin {origin}")))?,
                         deactivated_on: opt_date(r, "deactivated_on")?,
+                        granted_by: opt_text(r, "granted_by")?
+                            .map(|raw| raw.parse().map_err(|e| StoreError::corrupt(format!("granted_by {raw:?}: {e}"))))
+                            .transpose()?,
                     },
                     user_name: text(r, "user_name")?,
                     active: int(r, "active")? != 0,

@@ -202,6 +202,7 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
             person_id: pid,
             origin: AccountOrigin::Created,
             deactivated_on: None,
+            granted_by: Some(first.id),
         },
         user_name: "a".into(),
         active: true,
@@ -217,6 +218,7 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
     assert_eq!(stored[0].attributes["title"], "y");
     assert!(!stored[0].active);
     assert_eq!(stored[0].link.deactivated_on, Some(day), "the deactivation date starts the delete-after clock");
+    assert_eq!(stored[0].link.granted_by, Some(first.id));
     assert_eq!(store.account_counts(t, app.id).await?, (1, 0));
     store.remove_account(t, app.id, "U1").await?;
     assert!(store.list_accounts(t, app.id).await?.is_empty());

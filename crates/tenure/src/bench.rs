@@ -155,6 +155,7 @@ fn observe(
                 person_id: person.id,
                 origin: AccountOrigin::Created,
                 deactivated_on: None,
+                granted_by: None,
             });
         }
         observed.push(accounts);

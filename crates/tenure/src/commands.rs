@@ -349,6 +349,7 @@ async fn adopt(store: &Store, tenant: TenantId, args: AdoptArgs) -> anyhow::Resu
         person_id: person.id,
         origin: AccountOrigin::Adopted,
         deactivated_on: None,
+        granted_by: None,
     };
     store
         .upsert_account(

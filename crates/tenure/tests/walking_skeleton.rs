@@ -288,6 +288,19 @@ async fn policy_end_to_end(backend: TestBackend) -> anyhow::Result<()> {
     let why = cli.ok(&["explain", "cy@example.com", "peer"]).await;
     assert!(why.contains("adopted by an admin"), "{why}");
     cli.ok(&["unlink", "peer", &hand_made[0]]).await;
+
+    // Ada moves to Sales: the rule that granted her account no longer covers her, and the plan
+    // says so (the link remembers which assignment granted it); she also leaves eng-team.
+    std::fs::write(dir.path().join("people.csv"), PEOPLE.replace("Ada,Lovelace,Engineering", "Ada,Lovelace,Sales"))?;
+    cli.ok(&["sync"]).await;
+    let plan = cli.json(&["plan", "--json"]).await;
+    let ada: Vec<&Value> =
+        plan["apps"][0]["ops"].as_array().unwrap().iter().filter(|o| o["person"] == "ada@example.com").collect();
+    assert_eq!(ada.len(), 1, "{plan}");
+    assert_eq!(ada[0]["op"], "deactivate");
+    assert_eq!(ada[0]["reason"]["revocation"], "moved_out_of_scope", "{plan}");
+    assert!(ada[0]["reason_text"].as_str().unwrap().contains("matches rule department"), "{plan}");
+    assert_eq!(plan["apps"][0]["group_ops"][0]["remove"].as_array().map(Vec::len), Some(1), "{plan}");
     Ok(())
 }
 

@@ -69,19 +69,24 @@ impl<'p, 'a> Planner<'p, 'a> {
 
     /// Why a person must not hold the app's account, if anything stops them, with the
     /// exclusion that does when it is one.
-    pub fn revocation(&self, person: &Person, ordinal: Option<u32>) -> Option<(Revocation, Option<Grant>)> {
+    pub fn revocation(
+        &self,
+        person: &Person,
+        ordinal: Option<u32>,
+        link: Option<&AccountLink>,
+    ) -> Option<(Revocation, Option<Grant>)> {
         if let Some(r) = ineligibility(person, self.today) {
             return Some((r, None));
         }
         if self.grant(person, ordinal).is_none() {
-            return Some((Revocation::Unassigned, None));
+            return Some(self.policy.lost_grant(self.dir, link.and_then(|l| l.granted_by)));
         }
         self.exclusion(person, ordinal).map(|x| (Revocation::Excluded, Some(self.policy.spell_out(self.dir, x))))
     }
 
     fn wanted(&self, ordinal: u32) -> bool {
         let person = self.dir.people[ordinal as usize];
-        self.revocation(person, Some(ordinal)).is_none()
+        self.revocation(person, Some(ordinal), None).is_none()
     }
 
     /// Plans one person. `desired` is what the app should hold for them (see
@@ -103,7 +108,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             reason,
         };
         let linked = self.index.link_of(ordinal);
-        if let Some((revocation, by)) = self.revocation(person, ordinal) {
+        if let Some((revocation, by)) = self.revocation(person, ordinal, linked.map(|(l, _)| l)) {
             if let Some((link, account)) = linked {
                 let mut deleted = false;
                 self.revoke(link, account, Reason::Revoked { revocation, by }, &mut |k, r| {

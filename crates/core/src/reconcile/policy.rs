@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::ids::*;
 use crate::model::*;
-use crate::plan::Grant;
+use crate::plan::{Grant, Revocation};
 use crate::reconcile::DirectoryIndex;
 
 /// Which assignment covers a person and, for a group, which chain of nested groups leads there.
@@ -205,6 +205,21 @@ impl<'x> AppPolicy<'x> {
         names.sort_unstable();
         names.dedup();
         names
+    }
+
+    /// Why an account granted by assignment `id` lost it, given that nothing grants it now:
+    /// the assignment is gone (unassigned), its group is gone (group deleted), or it no longer
+    /// covers the person (moved out of scope, with the grant they had).
+    pub(crate) fn lost_grant(&self, dir: &DirectoryIndex<'_>, id: Option<AssignmentId>) -> (Revocation, Option<Grant>) {
+        let Some(index) =
+            id.and_then(|id| self.grants.iter().copied().find(|&i| self.assignments[i as usize].id == id))
+        else {
+            return (Revocation::Unassigned, None);
+        };
+        match &self.assignments[index as usize].target {
+            AssignmentTarget::Group(gid) if !dir.groups.contains_key(gid) => (Revocation::GroupDeleted, None),
+            _ => (Revocation::MovedOutOfScope, Some(self.spell_out(dir, GrantRef { assignment: index, chain: 0 }))),
+        }
     }
 
     pub(crate) fn has_params(&self) -> bool {

@@ -42,6 +42,7 @@ pub fn apply(
                     person_id: op.person_id,
                     origin: AccountOrigin::Created,
                     deactivated_on: None,
+                    granted_by: op.reason.grant().map(Grant::assignment),
                 });
             }
             OpKind::Link { remote_id, .. } => links.push(AccountLink {
@@ -50,6 +51,7 @@ pub fn apply(
                 person_id: op.person_id,
                 origin: AccountOrigin::Matched,
                 deactivated_on: None,
+                granted_by: op.reason.grant().map(Grant::assignment),
             }),
             OpKind::Update { remote_id, changes } => {
                 let i = account(observed, remote_id);
