@@ -92,11 +92,35 @@ impl Engine {
     }
 }
 
+/// One app's state as read for a single-app question (explain, preview).
+struct Loaded {
+    record: AppRecord,
+    observed: Vec<RemoteAccount>,
+    groups: Vec<RemoteGroup>,
+    links: Vec<tenure_core::AccountLink>,
+    assignments: Vec<tenure_core::Assignment>,
+}
+
 impl Engine {
+    async fn load_app(&self, app: &str) -> Result<Loaded, EngineError> {
+        let record = self.store.app_by_name(self.tenant, app).await?;
+        let client = self.client(&record)?;
+        let failed = |source| EngineError::Connector { app: app.to_owned(), source };
+        let observed = client.list_users().await.map_err(failed)?;
+        let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
+        let groups = if assignments.iter().any(|a| !a.params.groups.is_empty()) {
+            client.list_groups().await.map_err(failed)?
+        } else {
+            Vec::new()
+        };
+        let links = self.store.list_accounts(self.tenant, record.app.id).await?.into_iter().map(|a| a.link).collect();
+        Ok(Loaded { record, observed, groups, links, assignments })
+    }
+
     /// Why one person has, lacks or will lose an account in one app, against the app's live
     /// accounts.
     pub async fn explain(&self, email: &str, app: &str, today: time::Date) -> Result<Explanation, EngineError> {
-        let record = self.store.app_by_name(self.tenant, app).await?;
+        let loaded = self.load_app(app).await?;
         let people = self.store.list_people(self.tenant).await?;
         let groups = self.store.list_groups(self.tenant).await?;
         let dir = DirectoryIndex::new(&people, &groups);
@@ -104,25 +128,42 @@ impl Engine {
             .person_by_email(email)
             .or_else(|| people.iter().find(|p| p.email.eq_ignore_ascii_case(email)))
             .ok_or_else(|| EngineError::NotFound(format!("person {email}")))?;
-        let client = self.client(&record)?;
-        let failed = |source| EngineError::Connector { app: app.to_owned(), source };
-        let observed = client.list_users().await.map_err(failed)?;
-        let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
-        let app_groups = if assignments.iter().any(|a| !a.params.groups.is_empty()) {
-            client.list_groups().await.map_err(failed)?
-        } else {
-            Vec::new()
-        };
-        let links: Vec<_> =
-            self.store.list_accounts(self.tenant, record.app.id).await?.into_iter().map(|a| a.link).collect();
         let state = AppState {
-            app: &record.app,
-            assignments: &assignments,
-            links: &links,
-            observed: &observed,
-            groups: &app_groups,
+            app: &loaded.record.app,
+            assignments: &loaded.assignments,
+            links: &loaded.links,
+            observed: &loaded.observed,
+            groups: &loaded.groups,
         };
         let prepared = Prepared::new(&dir, &state);
         Ok(explain(&dir, &prepared, person, today))
+    }
+
+    /// What changing an app's assignments would do, before anything is saved: the plan with the
+    /// current assignments and the plan with `change` applied to them, against one reading of
+    /// the app. (An app group the change introduces is planned as if the app lacked it.)
+    pub async fn preview_assignments(
+        &self,
+        app: &str,
+        change: impl FnOnce(&mut Vec<tenure_core::Assignment>),
+        today: time::Date,
+    ) -> Result<(Plan, Plan), EngineError> {
+        let loaded = self.load_app(app).await?;
+        let people = self.store.list_people(self.tenant).await?;
+        let groups = self.store.list_groups(self.tenant).await?;
+        let dir = DirectoryIndex::new(&people, &groups);
+        let mut changed = loaded.assignments.clone();
+        change(&mut changed);
+        let plan_with = |assignments: &[tenure_core::Assignment]| {
+            let state = AppState {
+                app: &loaded.record.app,
+                assignments,
+                links: &loaded.links,
+                observed: &loaded.observed,
+                groups: &loaded.groups,
+            };
+            tenure_core::reconcile::plan_app(&dir, &state, today)
+        };
+        Ok((plan_with(&loaded.assignments), plan_with(&changed)))
     }
 }

@@ -297,6 +297,9 @@ pub struct AssignArgs {
     /// membership in step and creates it if the app lacks it.
     #[arg(long = "app-group", value_name = "NAME", conflicts_with = "exclude")]
     pub app_groups: Vec<String>,
+    /// Show what the change would do to the plan, and save nothing.
+    #[arg(long)]
+    pub preview: bool,
 }
 
 #[derive(Debug, Args)]

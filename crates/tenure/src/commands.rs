@@ -296,6 +296,49 @@ async fn assign(store: &Store, tenant: TenantId, args: AssignArgs, grant: bool) 
     };
     let params =
         AssignmentParams { role: args.role.clone(), license: args.license.clone(), groups: args.app_groups.clone() };
+    if args.preview {
+        let engine = Engine::new(store.clone(), tenant);
+        let (exclude, new_params, new_target) = (args.exclude, params.clone(), target.clone());
+        let change = move |assignments: &mut Vec<Assignment>| {
+            assignments.retain(|a| a.target != new_target);
+            if grant {
+                let mut a = Assignment::grant(app.id, new_target);
+                a.exclude = exclude;
+                a.params = new_params;
+                assignments.push(a);
+            }
+        };
+        let spinner = output::spinner(format!("reading {}'s accounts", args.app));
+        let previewed = engine.preview_assignments(&args.app, change, tenure_engine::today()).await;
+        spinner.finish_and_clear();
+        let (now, then) = previewed?;
+        let diff = now.diff(&then);
+        let verb = match (grant, args.exclude) {
+            (true, false) => "assigning",
+            (true, true) => "excluding",
+            (false, _) => "removing the assignment of",
+        };
+        println!("Preview, nothing saved: {verb} {} for {described} would", args.app);
+        if diff.added.is_empty() && diff.removed.is_empty() && now.group_ops == then.group_ops {
+            println!("  change nothing in the plan");
+        }
+        if !diff.added.is_empty() {
+            println!("  add to the plan ({}):", diff.added.len());
+            output::ops_by_kind(&diff.added, "    ");
+        }
+        if !diff.removed.is_empty() {
+            println!("  take out of the plan ({}):", diff.removed.len());
+            output::ops_by_kind(&diff.removed, "    ");
+        }
+        if now.group_ops != then.group_ops {
+            println!(
+                "  change app group memberships: {} group operations instead of {}",
+                then.group_ops.len(),
+                now.group_ops.len()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let detail = json!({"app": app.name, "target": target, "exclude": args.exclude, "params": params});
     if grant {
         let (_, new) = store.assign(tenant, app.id, &target, args.exclude, &params).await?;

@@ -183,6 +183,11 @@ async fn policy_end_to_end(backend: TestBackend) -> anyhow::Result<()> {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("unknown attribute 'departmnt'") && err.contains("1:1"), "{err}");
 
+    // A preview shows what an assignment would do and saves nothing.
+    let preview = cli.ok(&["assign", "peer", "--rule", r#"department == "Engineering""#, "--preview"]).await;
+    assert!(preview.contains("Preview, nothing saved") && preview.contains("create (2)"), "{preview}");
+    assert!(preview.contains("ada@example.com") && preview.contains("bob@example.com"), "{preview}");
+    assert_eq!(cli.json(&["plan", "--json"]).await["totals"]["create"], 0, "the preview saved nothing");
     cli.ok(&[
         "assign",
         "peer",
