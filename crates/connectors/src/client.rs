@@ -99,32 +99,44 @@ impl ScimClient {
     /// there and a missed account would be re-created.
     pub async fn list_users(&self) -> Result<Vec<RemoteAccount>, ConnectorError> {
         let url = self.users_url(None);
+        self.list_all(&url, |raw| self.account_from_raw(&Method::GET, &url, raw), |a| a.remote_id.clone()).await
+    }
+
+    /// Every resource behind a list endpoint, page by page (1-based `startIndex`). A resource
+    /// seen twice (the listing shifted under us) is kept once; a page that adds nothing new ends
+    /// the walk, so an app that ignores `startIndex` cannot loop us forever.
+    pub(crate) async fn list_all<T>(
+        &self,
+        url: &Url,
+        parse: impl Fn(Value) -> Result<T, ConnectorError>,
+        id_of: impl Fn(&T) -> String,
+    ) -> Result<Vec<T>, ConnectorError> {
         let page_size = u64::from(self.options.page_size);
         let mut seen = HashSet::new();
-        let mut accounts = Vec::new();
+        let mut all = Vec::new();
         let mut start = 1u64;
         loop {
             let query = [("startIndex", start.to_string()), ("count", page_size.to_string())];
-            let body = self.send(Method::GET, &url, &query, None).await?;
-            let page: ListResponse<Value> = parse_json(&Method::GET, &url, &body)?;
+            let body = self.send(Method::GET, url, &query, None).await?;
+            let page: ListResponse<Value> = parse_json(&Method::GET, url, &body)?;
             let returned = page.resources.len() as u64;
             let mut added = 0;
             for raw in page.resources {
-                let account = self.account_from_raw(&Method::GET, &url, raw)?;
-                if seen.insert(account.remote_id.clone()) {
-                    accounts.push(account);
+                let item = parse(raw)?;
+                if seen.insert(id_of(&item)) {
+                    all.push(item);
                     added += 1;
                 }
             }
             if returned == 0 || added == 0 {
                 break;
             }
-            if returned < page_size && accounts.len() as u64 >= page.total_results {
+            if returned < page_size && all.len() as u64 >= page.total_results {
                 break;
             }
             start += returned;
         }
-        Ok(accounts)
+        Ok(all)
     }
 
     /// `None` when the app answers 404.

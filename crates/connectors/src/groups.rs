@@ -1,12 +1,10 @@
 //! An app's groups: listing them with their members, creating one, and changing its members
 //! as a diff (RFC 7644 §3.5.2: `add` with a `members` value list, `remove` with a value filter).
 
-use std::collections::HashSet;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 use tenure_core::RemoteGroup;
-use tenure_scim::{ListResponse, PatchOp, PatchOperation, PatchVerb};
+use tenure_scim::{PatchOp, PatchOperation, PatchVerb};
 
 use crate::client::{ScimClient, parse_json};
 use crate::error::ConnectorError;
@@ -30,33 +28,14 @@ impl ScimClient {
     /// Every group with its members' account ids, paged like users.
     pub async fn list_groups(&self) -> Result<Vec<RemoteGroup>, ConnectorError> {
         let url = self.groups_url(None);
-        let page_size = u64::from(self.options.page_size);
-        let mut seen = HashSet::new();
-        let mut groups = Vec::new();
-        let mut start = 1u64;
-        loop {
-            let query = [("startIndex", start.to_string()), ("count", page_size.to_string())];
-            let body = self.send(Method::GET, &url, &query, None).await?;
-            let page: ListResponse<Value> = parse_json(&Method::GET, &url, &body)?;
-            let returned = page.resources.len() as u64;
-            let mut added = 0;
-            for raw in &page.resources {
-                let group = group_from(raw).ok_or_else(|| ConnectorError::InvalidResponse {
-                    method: "GET".into(),
-                    url: url.to_string(),
-                    message: format!("a group without an id or displayName: {raw}"),
-                })?;
-                if seen.insert(group.remote_id.clone()) {
-                    groups.push(group);
-                    added += 1;
-                }
-            }
-            if returned == 0 || added == 0 || (returned < page_size && groups.len() as u64 >= page.total_results) {
-                break;
-            }
-            start += returned;
-        }
-        Ok(groups)
+        let parse = |raw: Value| {
+            group_from(&raw).ok_or_else(|| ConnectorError::InvalidResponse {
+                method: "GET".into(),
+                url: url.to_string(),
+                message: format!("a group without an id or displayName: {raw}"),
+            })
+        };
+        self.list_all(&url, parse, |g| g.remote_id.clone()).await
     }
 
     pub async fn create_group(&self, name: &str, members: &[String]) -> Result<RemoteGroup, ConnectorError> {

@@ -415,9 +415,13 @@ fn run_case(path: &Path) -> Result<(), String> {
     let prepared = Prepared::new(&dir, &state);
     for person in &world.people {
         let alone = prepared.plan_person(&dir, person, world.today);
-        let part: Vec<PlannedOp> =
-            plan.ops.iter().filter(|o| o.person_id == person.id).map(|o| without_numbering(o, &world.app)).collect();
-        let alone: Vec<PlannedOp> = alone.ops.iter().map(|o| without_numbering(o, &world.app)).collect();
+        let part: Vec<PlannedOp> = plan
+            .ops
+            .iter()
+            .filter(|o| o.person_id == person.id)
+            .map(|o| common::without_numbering(o, &world.app))
+            .collect();
+        let alone: Vec<PlannedOp> = alone.ops.iter().map(|o| common::without_numbering(o, &world.app)).collect();
         if alone != part {
             return Err(format!("incremental plan of {} differs: {:#?} vs {part:#?}", person.email, alone));
         }
@@ -442,18 +446,6 @@ fn run_case(path: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// A full plan numbers a colliding derived userName against the creates planned before it; a
-/// one-person plan only knows what the app holds. Everything else must agree.
-fn without_numbering(op: &PlannedOp, app: &App) -> PlannedOp {
-    let mut op = op.clone();
-    if let (OpKind::Create { attributes }, UserNameFormat::EmailLocalPart { .. }) =
-        (&mut op.kind, app.settings.user_name)
-    {
-        std::sync::Arc::make_mut(attributes).remove(tenure_core::attributes::USER_NAME);
-    }
-    op
 }
 
 #[test]

@@ -113,3 +113,15 @@ pub fn apply(
         groups[i].members.retain(|m| !op.remove.contains(m));
     }
 }
+
+/// A full plan numbers a colliding derived userName against the creates planned before it; a
+/// one-person plan only knows what the app holds. Everything else must agree.
+pub fn without_numbering(op: &PlannedOp, app: &App) -> PlannedOp {
+    let mut op = op.clone();
+    if let (OpKind::Create { attributes }, UserNameFormat::EmailLocalPart { .. }) =
+        (&mut op.kind, app.settings.user_name)
+    {
+        std::sync::Arc::make_mut(attributes).remove(tenure_core::attributes::USER_NAME);
+    }
+    op
+}
