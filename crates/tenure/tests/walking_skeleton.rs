@@ -306,6 +306,11 @@ async fn policy_end_to_end(backend: TestBackend) -> anyhow::Result<()> {
     assert_eq!(ada[0]["reason"]["revocation"], "moved_out_of_scope", "{plan}");
     assert!(ada[0]["reason_text"].as_str().unwrap().contains("matches rule department"), "{plan}");
     assert_eq!(plan["apps"][0]["group_ops"][0]["remove"].as_array().map(Vec::len), Some(1), "{plan}");
+    let applied = cli.json(&["apply", "--yes", "--json"]).await;
+    assert_eq!(applied["apps"][0]["succeeded"]["group_members"], 1, "{applied}");
+    let team = client.list_groups().await?.into_iter().find(|g| g.name == "eng-team").expect("eng-team");
+    assert!(!team.members.iter().any(|m| m == ada_id.as_str().unwrap()), "Ada left eng-team: {team:?} {plan}");
+    assert_eq!(team.members.len(), 1, "Bob, still in Engineering, stays: {team:?}");
     Ok(())
 }
 
