@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use tenure_core::import::SyncScope;
 use tenure_sources::CsvMapping;
 use tenure_store::{ImportSummary, SourceRecord};
 
@@ -17,12 +18,16 @@ pub struct CsvSourceConfig {
     pub groups_file: Option<PathBuf>,
     #[serde(default)]
     pub mapping: CsvMapping,
+    #[serde(default, skip_serializing_if = "SyncScope::is_unrestricted")]
+    pub scope: SyncScope,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncReport {
     pub source: String,
     pub people: usize,
+    /// People the source delivered that its sync scope leaves out.
+    pub out_of_scope: usize,
     #[serde(flatten)]
     pub summary: ImportSummary,
 }
@@ -31,12 +36,13 @@ impl Engine {
     /// Reads the source and applies its snapshot in one transaction.
     pub async fn sync_source(&self, source: &SourceRecord) -> Result<SyncReport, EngineError> {
         let name = source.name.clone();
-        let batch = match source.kind.as_str() {
+        let (mut batch, scope) = match source.kind.as_str() {
             "csv" => {
                 let config: CsvSourceConfig = serde_json::from_value(source.config.clone())
                     .map_err(|e| EngineError::SourceConfig { source_name: name.clone(), reason: e.to_string() })?;
+                let scope = config.scope.clone();
                 // Parsing is CPU-bound and the files may be large: keep it off the async workers.
-                tokio::task::spawn_blocking(move || {
+                let batch = tokio::task::spawn_blocking(move || {
                     tenure_sources::hr_csv::load_files(&config.file, config.groups_file.as_deref(), &config.mapping)
                 })
                 .await
@@ -44,7 +50,8 @@ impl Engine {
                     source_name: name.clone(),
                     reason: format!("reader crashed: {e}"),
                 })?
-                .map_err(|error| EngineError::Source { source_name: name.clone(), error })?
+                .map_err(|error| EngineError::Source { source_name: name.clone(), error })?;
+                (batch, scope)
             }
             other => {
                 return Err(EngineError::SourceConfig {
@@ -53,8 +60,11 @@ impl Engine {
                 });
             }
         };
+        // Out of scope is as good as not in the source: whoever leaves the scope leaves.
+        let out_of_scope = scope.apply(&mut batch);
         // The minimal source guard: an empty snapshot after a non-empty one is almost always a
-        // broken export, and applying it would mark everyone as having left.
+        // broken export (or a scope that excludes everyone), and applying it would mark everyone
+        // as having left.
         if batch.people.is_empty() && source.last_count.is_some_and(|n| n > 0) {
             return Err(EngineError::SourceGuard {
                 source_name: name,
@@ -67,7 +77,7 @@ impl Engine {
             .append_audit(self.tenant, "sync", "source.sync", &name, &serde_json::to_value(summary).unwrap_or_default())
             .await?;
         tracing::info!(source = %name, people = batch.people.len(), ?summary, "source synced");
-        Ok(SyncReport { source: name, people: batch.people.len(), summary })
+        Ok(SyncReport { source: name, people: batch.people.len(), out_of_scope, summary })
     }
 
     /// Syncs one named source, or all of them.

@@ -175,6 +175,31 @@ pub struct CsvSourceArgs {
     /// Map a field to a differently named column, e.g. --column email=work_email (repeatable).
     #[arg(long = "column", value_name = "FIELD=COLUMN")]
     pub columns: Vec<String>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+/// Which of a source's people enter Tenure (repeatable; an exclusion wins). Someone who leaves
+/// the scope is treated as leaving the organization.
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// Only people in this org unit or below.
+    #[arg(long = "include-org-unit", value_name = "PATH")]
+    pub include_org_units: Vec<String>,
+    #[arg(long = "exclude-org-unit", value_name = "PATH")]
+    pub exclude_org_units: Vec<String>,
+    #[arg(long = "include-department", value_name = "NAME")]
+    pub include_departments: Vec<String>,
+    #[arg(long = "exclude-department", value_name = "NAME")]
+    pub exclude_departments: Vec<String>,
+    /// Only members of this group (nested groups count).
+    #[arg(long = "include-group", value_name = "NAME")]
+    pub include_groups: Vec<String>,
+    #[arg(long = "exclude-group", value_name = "NAME")]
+    pub exclude_groups: Vec<String>,
+    /// Only people matching a rule, e.g. 'status == "active" && !(title contains "Intern")'.
+    #[arg(long = "scope-rule", value_name = "EXPRESSION")]
+    pub condition: Option<String>,
 }
 
 #[derive(Debug, Args)]

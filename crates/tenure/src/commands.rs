@@ -81,12 +81,38 @@ async fn source_add_csv(store: &Store, tenant: TenantId, args: CsvSourceArgs) ->
         .as_ref()
         .map(|g| std::fs::canonicalize(g).with_context(|| format!("--groups-file {}", g.display())))
         .transpose()?;
-    let config = CsvSourceConfig { file, groups_file, mapping: csv_mapping(&args.columns)? };
+    let config =
+        CsvSourceConfig { file, groups_file, mapping: csv_mapping(&args.columns)?, scope: sync_scope(&args.scope)? };
     let config = serde_json::to_value(&config)?;
     store.add_source(tenant, &args.name, "csv", &config).await?;
     store.append_audit(tenant, "cli", "source.add", &args.name, &config).await?;
     println!("added CSV source {}; run `tenure sync {}` to import it", args.name, args.name);
     Ok(ExitCode::SUCCESS)
+}
+
+fn sync_scope(args: &ScopeArgs) -> anyhow::Result<tenure_core::import::SyncScope> {
+    let units = |paths: &[String]| -> anyhow::Result<Vec<OrgUnitPath>> {
+        paths.iter().map(|p| OrgUnitPath::parse(p).map_err(anyhow::Error::from)).collect()
+    };
+    let condition = args
+        .condition
+        .as_deref()
+        .map(|source| {
+            expr::Rule::parse(source).map_err(|e| {
+                eprintln!("{}", e.render(source));
+                anyhow!("--scope-rule: {e}")
+            })
+        })
+        .transpose()?;
+    Ok(tenure_core::import::SyncScope {
+        include_org_units: units(&args.include_org_units)?,
+        exclude_org_units: units(&args.exclude_org_units)?,
+        include_departments: args.include_departments.clone(),
+        exclude_departments: args.exclude_departments.clone(),
+        include_groups: args.include_groups.clone(),
+        exclude_groups: args.exclude_groups.clone(),
+        condition,
+    })
 }
 
 async fn source_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result<ExitCode> {

@@ -66,8 +66,12 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
     let groups_file = dir.join("groups.csv");
     std::fs::write(&people_file, &sample.people_csv).with_context(|| people_file.display().to_string())?;
     std::fs::write(&groups_file, &sample.groups_csv).with_context(|| groups_file.display().to_string())?;
-    let config =
-        CsvSourceConfig { file: people_file.clone(), groups_file: Some(groups_file), mapping: Default::default() };
+    let config = CsvSourceConfig {
+        file: people_file.clone(),
+        groups_file: Some(groups_file),
+        mapping: Default::default(),
+        scope: Default::default(),
+    };
     store.add_source(tenant, "hr", "csv", &serde_json::to_value(&config)?).await?;
     engine.sync(Some("hr")).await?;
 

@@ -333,3 +333,43 @@ async fn walking_skeleton_on_sqlite() -> anyhow::Result<()> {
 async fn walking_skeleton_on_postgres() -> anyhow::Result<()> {
     walking_skeleton(TestBackend::Postgres).await
 }
+
+/// A source's sync scope: people outside it never enter the directory, and someone who leaves
+/// it leaves (their accounts go with the reason "left the directory").
+#[tokio::test]
+async fn sync_scope_keeps_people_out_and_leaving_it_is_leaving() -> anyhow::Result<()> {
+    let db = TestDb::new(TestBackend::Sqlite).await?;
+    let dir = tempfile::tempdir()?;
+    let cli = Cli { database_url: db.url(), home: dir.path() };
+    let people = dir.path().join("people.csv");
+    std::fs::write(&people, PEOPLE)?;
+    let bad = cli
+        .run(&["source", "add", "csv", "hr", "--file", people.to_str().unwrap(), "--scope-rule", "status = 1"])
+        .await;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--scope-rule"), "{}", String::from_utf8_lossy(&bad.stderr));
+    cli.ok(&[
+        "source",
+        "add",
+        "csv",
+        "hr",
+        "--file",
+        people.to_str().unwrap(),
+        "--exclude-org-unit",
+        "/Sales",
+        "--scope-rule",
+        r#"status == "active""#,
+    ])
+    .await;
+    let synced = cli.json(&["sync", "--json"]).await;
+    assert_eq!((synced[0]["created"].as_u64(), synced[0]["out_of_scope"].as_u64()), (Some(2), Some(2)), "{synced}");
+
+    // Bob moves to Sales: out of scope, so he has left.
+    std::fs::write(
+        &people,
+        PEOPLE.replace("Bob,Builder,Engineering,Engineer,/Engineering/Apps", "Bob,Builder,Sales,Rep,/Sales/EMEA"),
+    )?;
+    let synced = cli.json(&["sync", "--json"]).await;
+    assert_eq!((synced[0]["left"].as_u64(), synced[0]["out_of_scope"].as_u64()), (Some(1), Some(3)), "{synced}");
+    Ok(())
+}

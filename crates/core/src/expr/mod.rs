@@ -133,31 +133,43 @@ pub trait Context {
     fn attribute(&self, name: &str) -> Option<Cow<'_, str>>;
 }
 
-impl Context for Person {
-    fn attribute(&self, name: &str) -> Option<Cow<'_, str>> {
-        fn field(v: &Option<String>) -> Option<Cow<'_, str>> {
-            v.as_deref().map(Cow::Borrowed)
+/// People as the directory holds them and as a source delivers them share their field names; one
+/// body serves both, so a sync-scope rule and an assignment rule read the same attributes.
+macro_rules! person_context {
+    ($ty:ty) => {
+        impl Context for $ty {
+            fn attribute(&self, name: &str) -> Option<Cow<'_, str>> {
+                fn field(v: &Option<String>) -> Option<Cow<'_, str>> {
+                    v.as_deref().map(Cow::Borrowed)
+                }
+                match name {
+                    "userName" => Some(Cow::Borrowed(&self.user_name)),
+                    "email" => Some(Cow::Borrowed(&self.email)),
+                    "givenName" => field(&self.given_name),
+                    "familyName" => field(&self.family_name),
+                    // The source's value only; `Person::display`'s fallback is the admin's to
+                    // write with coalesce, so the expression says what the app gets.
+                    "displayName" => field(&self.display_name),
+                    "department" => field(&self.department),
+                    "title" => field(&self.title),
+                    "employeeId" => field(&self.employee_id),
+                    "managerKey" => field(&self.manager_key),
+                    "orgUnit" => self.org_unit.as_ref().map(|o| Cow::Borrowed(o.as_str())),
+                    "status" => Some(Cow::Borrowed(self.status.as_str())),
+                    "startDate" => self.start_date.map(|d| Cow::Owned(d.to_string())),
+                    "leaveDate" => self.leave_date.map(|d| Cow::Owned(d.to_string())),
+                    _ => name
+                        .strip_prefix("custom.")
+                        .and_then(|key| self.custom.get(key))
+                        .map(|v| Cow::Borrowed(v.as_str())),
+                }
+            }
         }
-        match name {
-            "userName" => Some(Cow::Borrowed(&self.user_name)),
-            "email" => Some(Cow::Borrowed(&self.email)),
-            "givenName" => field(&self.given_name),
-            "familyName" => field(&self.family_name),
-            // The source's value only; `Person::display`'s fallback is the admin's to write with
-            // coalesce, so the expression says what the app gets.
-            "displayName" => field(&self.display_name),
-            "department" => field(&self.department),
-            "title" => field(&self.title),
-            "employeeId" => field(&self.employee_id),
-            "managerKey" => field(&self.manager_key),
-            "orgUnit" => self.org_unit.as_ref().map(|o| Cow::Borrowed(o.as_str())),
-            "status" => Some(Cow::Borrowed(self.status.as_str())),
-            "startDate" => self.start_date.map(|d| Cow::Owned(d.to_string())),
-            "leaveDate" => self.leave_date.map(|d| Cow::Owned(d.to_string())),
-            _ => name.strip_prefix("custom.").and_then(|key| self.custom.get(key)).map(|v| Cow::Borrowed(v.as_str())),
-        }
-    }
+    };
 }
+
+person_context!(Person);
+person_context!(crate::import::ImportedPerson);
 
 impl Context for BTreeMap<String, String> {
     fn attribute(&self, name: &str) -> Option<Cow<'_, str>> {
