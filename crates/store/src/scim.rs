@@ -266,6 +266,9 @@ fn record_from_row(row: &AnyRow) -> Result<ScimRecord, StoreError> {
     })
 }
 
+/// One email as the side table holds it: lowercased value, type, primary.
+type EmailRow = (String, Option<String>, bool);
+
 /// What the store indexes of a user.
 struct UserColumns {
     user_name: String,
@@ -273,7 +276,7 @@ struct UserColumns {
     display_name: Option<String>,
     email_lc: Option<String>,
     active: bool,
-    emails: Vec<(String, Option<String>, bool)>,
+    emails: Vec<EmailRow>,
 }
 
 fn string_at(value: &Value, name: &str) -> Option<String> {
@@ -293,7 +296,7 @@ fn user_columns(resource: &Value) -> Result<UserColumns, StoreError> {
             emails.push((value.to_lowercase(), kind, primary));
         }
     }
-    let work = |e: &&(String, Option<String>, bool)| e.1.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("work"));
+    let work = |e: &&EmailRow| e.1.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("work"));
     let email_lc =
         emails.iter().find(|e| e.2).or_else(|| emails.iter().find(work)).or(emails.first()).map(|e| e.0.clone());
     Ok(UserColumns {
@@ -814,7 +817,7 @@ impl Store {
                     .bind(version.clone());
             }
             q.execute(&mut *tx).await.map_err(crate::error::on_unique("userName"))?;
-            let emails: Vec<(String, &(String, Option<String>, bool))> = chunk
+            let emails: Vec<(String, &EmailRow)> = chunk
                 .iter()
                 .zip(&cols)
                 .flat_map(|((id, _, _), c)| c.emails.iter().map(move |e| (id.to_string(), e)))
@@ -853,7 +856,7 @@ async fn write_emails(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
     user_id: &str,
-    emails: &[(String, Option<String>, bool)],
+    emails: &[EmailRow],
 ) -> Result<(), StoreError> {
     for (value, kind, primary) in emails {
         sqlx::query(

@@ -120,7 +120,7 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ScimFailure> 
         .map_err(|e| error(400, Some(ScimType::InvalidSyntax), format!("the body is not valid JSON: {e}")))
 }
 
-fn header_text<'h>(headers: &'h HeaderMap, name: header::HeaderName) -> Option<&'h str> {
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
