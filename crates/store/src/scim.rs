@@ -786,7 +786,7 @@ impl Store {
                  active, resource, version, created_ms, modified_ms) VALUES ",
             );
             for i in 0..chunk.len() {
-                let b = i * 10;
+                let b = i * 9;
                 if i > 0 {
                     sql.push(',');
                 }
