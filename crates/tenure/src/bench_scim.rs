@@ -90,6 +90,12 @@ impl Conn {
     }
 }
 
+/// The i-th request's path of a scenario.
+type PathFn = Arc<dyn Fn(usize) -> String + Send + Sync>;
+
+/// A measured scenario: its name, its paths and the check every response body must pass.
+type Scenario = (&'static str, PathFn, fn(&[u8]) -> bool);
+
 struct Figures {
     p50_ms: f64,
     p99_ms: f64,
@@ -103,7 +109,7 @@ async fn measure(
     token: &str,
     clients: usize,
     requests: usize,
-    path: Arc<dyn Fn(usize) -> String + Send + Sync>,
+    path: PathFn,
     check: fn(&[u8]) -> bool,
 ) -> anyhow::Result<Figures> {
     let started = Instant::now();
@@ -203,7 +209,7 @@ pub async fn run(args: BenchScimArgs) -> anyhow::Result<ExitCode> {
     let pick = move |i: usize| (i.wrapping_mul(2_654_435_761) ^ (i >> 7)) % n;
     let filter_path = |f: String| format!("/scim/v2/Users?filter={}", encode(&f));
     let ids = Arc::new(ids);
-    let scenarios: Vec<(&str, Arc<dyn Fn(usize) -> String + Send + Sync>, fn(&[u8]) -> bool)> = vec![
+    let scenarios: Vec<Scenario> = vec![
         (
             "user_name_eq",
             Arc::new(move |i| filter_path(format!("userName eq \"user{}@bench.example\"", pick(i)))),
