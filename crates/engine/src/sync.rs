@@ -83,7 +83,9 @@ impl Engine {
     /// Syncs one named source, or all of them.
     pub async fn sync(&self, name: Option<&str>) -> Result<Vec<SyncReport>, EngineError> {
         let sources = self.store.list_sources(self.tenant).await?;
-        let selected: Vec<&SourceRecord> = sources.iter().filter(|s| name.is_none_or(|n| s.name == n)).collect();
+        // A SCIM source is pushed into by the IdP, one write at a time; there is nothing to pull.
+        let selected: Vec<&SourceRecord> =
+            sources.iter().filter(|s| s.kind != "scim" && name.is_none_or(|n| s.name == n)).collect();
         if let (Some(n), true) = (name, selected.is_empty()) {
             return Err(EngineError::NotFound(format!("source {n}")));
         }

@@ -1,9 +1,11 @@
-//! Tenure's HTTP server: `/healthz`, Prometheus `/metrics`, and the admin JSON API under
-//! `/api/v1`. Handlers are thin: they authenticate, call the engine or the store, and shape JSON.
+//! Tenure's HTTP server: `/healthz`, Prometheus `/metrics`, the admin JSON API under `/api/v1`
+//! and the SCIM 2.0 service provider under `/scim/v2`. Handlers are thin: they authenticate, call
+//! the engine or the store, and shape JSON.
 
 mod admin;
 mod auth;
 mod metrics_layer;
+mod scim;
 pub mod tokens;
 
 use std::future::Future;
@@ -22,11 +24,12 @@ use tokio::net::TcpListener;
 pub struct ServerState {
     pub store: Store,
     metrics: PrometheusHandle,
+    scim_tokens: std::sync::Arc<scim::TokenCache>,
 }
 
 impl ServerState {
     pub fn new(store: Store) -> Self {
-        Self { store, metrics: prometheus() }
+        Self { store, metrics: prometheus(), scim_tokens: scim::token_cache() }
     }
 }
 
@@ -51,6 +54,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
         .nest("/api/v1", admin::routes())
+        .nest("/scim/v2", scim::routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such endpoint"}))) })
         .layer(axum::middleware::from_fn(metrics_layer::record))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -5,6 +5,7 @@
 
 pub mod hr_csv;
 pub mod sample;
+pub mod scim_push;
 
 pub use hr_csv::{CsvError, CsvMapping};
 pub use sample::{SampleOrg, sample_org, sample_org_as_of};

@@ -79,6 +79,45 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// The pool for reads. SQLite in WAL mode lets readers run beside the single writer, so
+    /// reads get connections of their own (opened lazily, after migrations made the file);
+    /// PostgreSQL's pool serves both.
+    pub(crate) fn read_pool(self, url: &str, writer: &AnyPool) -> Result<AnyPool, StoreError> {
+        match self {
+            Self::Postgres => Ok(writer.clone()),
+            // An in-memory database exists once per connection: readers would see another one.
+            Self::Sqlite if url.contains(":memory:") || url.contains("mode=memory") => Ok(writer.clone()),
+            Self::Sqlite => {
+                let url = if url.contains("mode=") {
+                    url.to_owned()
+                } else {
+                    format!("{url}{}mode=rw", if url.contains('?') { '&' } else { '?' })
+                };
+                let options = AnyConnectOptions::from_str(&url)
+                    .map_err(|source| StoreError::Connect { url: redact_url(&url), source })?;
+                // More readers than cores: a reader waiting on I/O should not hold up the others.
+                let readers = std::thread::available_parallelism().map_or(4, |n| (n.get() * 2).clamp(4, 16));
+                Ok(AnyPoolOptions::new()
+                    .max_connections(readers as u32)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // Memory-mapped reads and a larger page cache spare a system call per page read.
+                            conn.execute(
+                                "PRAGMA query_only = ON; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -32768;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_lazy_with(options))
+            }
+        }
+    }
+}
+
 /// A database URL with any password replaced, fit for an error message or a log line.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

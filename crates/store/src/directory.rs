@@ -75,7 +75,7 @@ fn person_from_row(row: &AnyRow) -> Result<Person, StoreError> {
     })
 }
 
-fn person_from_import(id: PersonId, source_id: SourceId, p: &ImportedPerson) -> Person {
+pub(crate) fn person_from_import(id: PersonId, source_id: SourceId, p: &ImportedPerson) -> Person {
     Person {
         id,
         source_id,
@@ -97,12 +97,12 @@ fn person_from_import(id: PersonId, source_id: SourceId, p: &ImportedPerson) -> 
     }
 }
 
-async fn write_person(
+pub(crate) async fn write_person(
     tx: &mut Transaction<'_, Any>,
     tenant: TenantId,
     p: &Person,
     insert: bool,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let sql = if insert {
         "INSERT INTO people (id, source_id, source_key, user_name, email, given_name, family_name, display_name, \
          department, title, employee_id, manager_key, org_unit, status, start_date, leave_date, custom, updated_ms, tenant_id) \
@@ -112,7 +112,7 @@ async fn write_person(
          display_name = $8, department = $9, title = $10, employee_id = $11, manager_key = $12, org_unit = $13, status = $14, \
          start_date = $15, leave_date = $16, custom = $17, updated_ms = $18 WHERE id = $1 AND tenant_id = $19"
     };
-    sqlx::query(sql)
+    let done = sqlx::query(sql)
         .bind(p.id.to_string())
         .bind(p.source_id.to_string())
         .bind(&p.source_key)
@@ -134,7 +134,7 @@ async fn write_person(
         .bind(tenant.to_string())
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    Ok(sqlx::any::AnyQueryResult::rows_affected(&done))
 }
 
 impl Store {

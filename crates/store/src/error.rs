@@ -24,6 +24,15 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0} already exists")]
     Conflict(String),
+    /// A SCIM filter the store cannot run (an attribute it does not index, say).
+    #[error("{0}")]
+    InvalidFilter(String),
+    /// A `sortBy` the store cannot order by.
+    #[error("{0}")]
+    InvalidSort(String),
+    /// Data a caller asked to write does not fit (a required value missing, an unknown reference).
+    #[error("{0}")]
+    Invalid(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

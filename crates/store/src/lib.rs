@@ -13,6 +13,7 @@ mod migrate;
 mod ops;
 mod policy;
 mod row;
+mod scim;
 mod tenancy;
 
 pub use backend::Backend;
@@ -22,6 +23,7 @@ pub use error::StoreError;
 pub use links::StoredAccount;
 pub use ops::{OperationRecord, OperationStatus, PlanRecord};
 pub use policy::AppRecord;
+pub use scim::{GroupLayout, ScimKind, ScimPage, ScimQuery, ScimRecord, ScimWrite, UserLayout};
 pub use tenancy::{TokenRecord, TokenScope};
 pub use tenure_core::import::{ImportBatch, ImportGroup, ImportedPerson};
 
@@ -31,6 +33,9 @@ use sqlx::AnyPool;
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Reads that may run beside the writer: on SQLite (whose `pool` has the one writer
+    /// connection) a pool of read-only WAL readers; on PostgreSQL the same pool.
+    read: AnyPool,
     backend: Backend,
 }
 
@@ -39,9 +44,14 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let backend = Backend::from_url(url)?;
         let pool = backend.connect(url).await?;
-        let store = Self { pool, backend };
+        let read = backend.read_pool(url, &pool)?;
+        let store = Self { pool, read, backend };
         migrate::run(&store.pool, backend).await?;
         Ok(store)
+    }
+
+    pub(crate) fn read_pool(&self) -> &AnyPool {
+        &self.read
     }
 
     pub fn backend(&self) -> Backend {
@@ -50,6 +60,7 @@ impl Store {
 
     /// Closes every connection, waiting for in-flight queries.
     pub async fn close(&self) {
+        self.read.close().await;
         self.pool.close().await;
     }
 }

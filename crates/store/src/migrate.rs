@@ -25,6 +25,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_policy.sql"),
         postgres: include_str!("../migrations/postgres/0002_policy.sql"),
     },
+    Migration {
+        version: 3,
+        name: "scim",
+        sqlite: include_str!("../migrations/sqlite/0003_scim.sql"),
+        postgres: include_str!("../migrations/postgres/0003_scim.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -84,6 +84,24 @@ pub enum BenchCommand {
     /// Plan a generated organization in memory: a full plan against 99%-converged apps, and an
     /// initial plan against empty apps.
     Plan(BenchPlanArgs),
+    /// Load users into a fresh SQLite store and measure the SCIM endpoint over HTTP: lookups by
+    /// userName, externalId and work email, and GET by id.
+    Scim(BenchScimArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchScimArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    pub users: usize,
+    /// Concurrent HTTP clients (one keep-alive connection each).
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// Requests per measured scenario.
+    #[arg(long, default_value_t = 50_000)]
+    pub requests: usize,
+    /// Where the SQLite database goes (a fresh file; default: a temporary directory, removed after).
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

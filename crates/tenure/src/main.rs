@@ -1,6 +1,7 @@
 //! `tenure`: the command line and the server in one binary.
 
 mod bench;
+mod bench_scim;
 mod cli;
 mod commands;
 mod config;
@@ -74,6 +75,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args, &settings).await,
         Command::Serve(args) => serve::run(args, &settings).await,
         Command::Bench(cli::BenchCommand::Plan(args)) => bench::run(args),
+        Command::Bench(cli::BenchCommand::Scim(args)) => bench_scim::run(args).await,
         other => {
             let (store, tenant) = open(&settings).await?;
             let result = commands::run(other, &store, tenant).await;

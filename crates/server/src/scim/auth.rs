@@ -1,0 +1,84 @@
+//! Bearer tokens of scope `scim`: the token selects the tenant. Tokens are looked up by their
+//! SHA-256 hash (a hash of a random secret leaks nothing useful through timing). Recently seen
+//! tokens are remembered for a few seconds so a busy IdP does not cost a database round trip per
+//! request; a token removed from the database stops working within that time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use tenure_core::TenantId;
+use tenure_store::TokenScope;
+
+use super::errors::{ScimFailure, error};
+use crate::ServerState;
+
+const TTL: Duration = Duration::from_secs(10);
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<String, (TenantId, Instant)>>,
+}
+
+impl TokenCache {
+    fn get(&self, hash: &str) -> Option<TenantId> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(hash).filter(|(_, at)| at.elapsed() < TTL).map(|(t, _)| *t)
+    }
+
+    fn put(&self, hash: String, tenant: TenantId) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= MAX_ENTRIES {
+                entries.retain(|_, (_, at)| at.elapsed() < TTL);
+                if entries.len() >= MAX_ENTRIES {
+                    entries.clear();
+                }
+            }
+            entries.insert(hash, (tenant, Instant::now()));
+        }
+    }
+}
+
+/// The tenant an IdP pushes into.
+pub struct ScimTenant {
+    pub tenant: TenantId,
+}
+
+fn unauthorized(detail: &str) -> ScimFailure {
+    error(401, None, detail)
+}
+
+impl FromRequestParts<ServerState> for ScimTenant {
+    type Rejection = ScimFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ServerState) -> Result<Self, Self::Rejection> {
+        let raw = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| unauthorized("missing Authorization: Bearer <scim token>"))?;
+        let token = raw
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthorized("the Authorization header must be: Bearer <scim token>"))?;
+        let hash = crate::tokens::hash(token);
+        if let Some(tenant) = state.scim_tokens.get(&hash) {
+            return Ok(Self { tenant });
+        }
+        let record = state.store.token_by_hash(&hash).await.map_err(ScimFailure::from)?;
+        match record {
+            Some(r) if r.scope == TokenScope::Scim => {
+                state.scim_tokens.put(hash, r.tenant_id);
+                Ok(Self { tenant: r.tenant_id })
+            }
+            Some(_) => Err(unauthorized("this token is not a SCIM token")),
+            None => Err(unauthorized("unknown token")),
+        }
+    }
+}

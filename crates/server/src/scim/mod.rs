@@ -1,0 +1,387 @@
+//! Tenure as a SCIM 2.0 service provider (RFC 7643 / RFC 7644) under `/scim/v2`: Entra ID and
+//! Okta push users and groups into the tenant their token belongs to. Handlers here only speak
+//! HTTP (auth, headers, bodies, status codes); the operations live in `resources`, listing in
+//! `query`, `/Bulk` in `bulk`, discovery documents in `discovery`.
+
+mod auth;
+mod bulk;
+mod discovery;
+mod errors;
+mod query;
+mod resources;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde_json::Value;
+use tenure_scim::etag::etag_matches;
+use tenure_scim::projection::Projection;
+use tenure_scim::{SCIM_MEDIA_TYPE, ScimError, ScimType};
+use tenure_store::ScimKind;
+
+use auth::ScimTenant;
+pub use auth::TokenCache;
+use errors::{ScimFailure, error};
+use resources::{Ctx, render, view, wants_members};
+
+use crate::ServerState;
+
+/// The largest request body accepted (a PUT of a large group); `/Bulk` has its own, smaller limit.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+pub fn routes() -> Router<ServerState> {
+    Router::new()
+        .route("/Users", get(list_users).post(create_user))
+        .route("/Users/.search", post(search_users))
+        .route("/Users/{id}", get(get_user).put(put_user).patch(patch_user).delete(delete_user))
+        .route("/Groups", get(list_groups).post(create_group))
+        .route("/Groups/.search", post(search_groups))
+        .route("/Groups/{id}", get(get_group).put(put_group).patch(patch_group).delete(delete_group))
+        .route("/.search", post(search_root))
+        .route("/Bulk", post(bulk_request))
+        .route("/Me", any(me))
+        .route("/Me/{*rest}", any(me))
+        .route("/ServiceProviderConfig", get(service_provider_config))
+        .route("/ResourceTypes", get(resource_types))
+        .route("/ResourceTypes/{id}", get(resource_type))
+        .route("/Schemas", get(schemas))
+        .route("/Schemas/{id}", get(schema))
+        .fallback(|| async { error(404, None, "no such SCIM endpoint") })
+        .layer(axum::middleware::map_response(scim_method_not_allowed))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// axum answers an unsupported method with an empty 405; SCIM clients expect an error body.
+async fn scim_method_not_allowed(response: Response) -> Response {
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && response.headers().get(header::CONTENT_TYPE).is_none_or(|c| c != SCIM_MEDIA_TYPE)
+    {
+        let allow = response.headers().get(header::ALLOW).cloned();
+        let mut out = error(405, None, "this method is not supported here").into_response();
+        if let Some(allow) = allow {
+            out.headers_mut().insert(header::ALLOW, allow);
+        }
+        return out;
+    }
+    response
+}
+
+/// The absolute `/scim/v2` URL the client used, for `meta.location` and `Location`. Host names
+/// are checked so a forged header cannot put arbitrary text into responses.
+fn base_url(headers: &HeaderMap) -> String {
+    let pick = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty());
+    let proto = match pick("x-forwarded-proto") {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    let host = pick("x-forwarded-host")
+        .or_else(|| pick(header::HOST.as_str()))
+        .filter(|h| h.len() <= 255 && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c)))
+        .unwrap_or("localhost");
+    format!("{proto}://{host}/scim/v2")
+}
+
+fn ctx(state: &ServerState, tenant: &ScimTenant, headers: &HeaderMap) -> Ctx {
+    Ctx { store: state.store.clone(), tenant: tenant.tenant, base: base_url(headers) }
+}
+
+fn scim_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = (status, bytes).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_MEDIA_TYPE));
+    response
+}
+
+fn with_header(mut response: Response, name: header::HeaderName, value: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, v);
+    }
+    response
+}
+
+/// A JSON request body (`application/scim+json` or `application/json`; the type is not
+/// enforced because IdPs differ), within the size limit.
+fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ScimFailure> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            error(413, None, format!("the request body exceeds {MAX_BODY} bytes"))
+        } else {
+            error(400, Some(ScimType::InvalidSyntax), rejection.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| error(400, Some(ScimType::InvalidSyntax), format!("the body is not valid JSON: {e}")))
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+type ScimResult = Result<Response, ScimFailure>;
+
+/// One resource, projected, with its `ETag`.
+fn resource_response(
+    ctx: &Ctx,
+    kind: ScimKind,
+    record: &tenure_store::ScimRecord,
+    status: StatusCode,
+    projection: &Projection,
+) -> Response {
+    let body = projection.apply(&render(ctx, kind, record), view(kind));
+    with_header(scim_response(status, &body), header::ETAG, &record.version)
+}
+
+fn projection(kind: ScimKind, params: &HashMap<String, String>) -> Result<Projection, ScimError> {
+    let get = |name: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    Projection::parse(get("attributes"), get("excludedAttributes"), view(kind))
+}
+
+async fn list(
+    state: ServerState,
+    tenant: ScimTenant,
+    headers: HeaderMap,
+    kind: ScimKind,
+    params: HashMap<String, String>,
+) -> ScimResult {
+    let ctx = ctx(&state, &tenant, &headers);
+    let search = query::Search::from_query(&params)?;
+    Ok(scim_response(StatusCode::OK, &query::list(&ctx, kind, &search).await?))
+}
+
+async fn search(
+    state: ServerState,
+    tenant: ScimTenant,
+    headers: HeaderMap,
+    kind: Option<ScimKind>,
+    body: Result<Bytes, BytesRejection>,
+) -> ScimResult {
+    let ctx = ctx(&state, &tenant, &headers);
+    let search = query::Search::from_body(&json_body(body)?)?;
+    let page = match kind {
+        Some(kind) => query::list(&ctx, kind, &search).await?,
+        None => query::search_all(&ctx, &search).await?,
+    };
+    Ok(scim_response(StatusCode::OK, &page))
+}
+
+async fn create(
+    state: ServerState,
+    tenant: ScimTenant,
+    headers: HeaderMap,
+    kind: ScimKind,
+    params: HashMap<String, String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ScimResult {
+    let ctx = ctx(&state, &tenant, &headers);
+    let projection = projection(kind, &params)?;
+    let record = resources::create(&ctx, kind, &json_body(body)?).await?;
+    let location = resources::location(&ctx, kind, &record.id);
+    let response = resource_response(&ctx, kind, &record, StatusCode::CREATED, &projection);
+    Ok(with_header(response, header::LOCATION, &location))
+}
+
+async fn read(
+    state: ServerState,
+    tenant: ScimTenant,
+    headers: HeaderMap,
+    kind: ScimKind,
+    id: String,
+    params: HashMap<String, String>,
+) -> ScimResult {
+    let ctx = ctx(&state, &tenant, &headers);
+    let projection = projection(kind, &params)?;
+    let record = resources::get(&ctx, kind, &id, wants_members(&projection)).await?;
+    if header_text(&headers, header::IF_NONE_MATCH).is_some_and(|h| etag_matches(h, &record.version)) {
+        return Ok(with_header(StatusCode::NOT_MODIFIED.into_response(), header::ETAG, &record.version));
+    }
+    Ok(resource_response(&ctx, kind, &record, StatusCode::OK, &projection))
+}
+
+#[derive(Clone, Copy)]
+enum Write {
+    Put,
+    Patch,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    state: ServerState,
+    tenant: ScimTenant,
+    headers: HeaderMap,
+    kind: ScimKind,
+    id: String,
+    params: HashMap<String, String>,
+    body: Result<Bytes, BytesRejection>,
+    how: Write,
+) -> ScimResult {
+    let ctx = ctx(&state, &tenant, &headers);
+    let projection = projection(kind, &params)?;
+    let body = json_body(body)?;
+    let if_match = header_text(&headers, header::IF_MATCH);
+    let record = match how {
+        Write::Put => resources::replace(&ctx, kind, &id, &body, if_match).await?,
+        Write::Patch => resources::patch(&ctx, kind, &id, &body, if_match).await?,
+    };
+    // A group PATCH answers 204 unless attributes were asked for: IdPs PATCH members one at a
+    // time, and sending back a large group each time helps nobody (RFC 7644 §3.5.2 allows it).
+    let asked = params.keys().any(|k| k.eq_ignore_ascii_case("attributes"));
+    if matches!(how, Write::Patch) && kind == ScimKind::Group && !asked {
+        return Ok(with_header(StatusCode::NO_CONTENT.into_response(), header::ETAG, &record.version));
+    }
+    let record = if kind == ScimKind::Group && wants_members(&projection) {
+        resources::get(&ctx, kind, &id, true).await?
+    } else {
+        record
+    };
+    Ok(resource_response(&ctx, kind, &record, StatusCode::OK, &projection))
+}
+
+async fn remove(state: ServerState, tenant: ScimTenant, headers: HeaderMap, kind: ScimKind, id: String) -> ScimResult {
+    let ctx = ctx(&state, &tenant, &headers);
+    resources::delete(&ctx, kind, &id, header_text(&headers, header::IF_MATCH)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+type Params = Query<HashMap<String, String>>;
+type Body = Result<Bytes, BytesRejection>;
+
+async fn list_users(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, Query(p): Params) -> ScimResult {
+    list(s, t, h, ScimKind::User, p).await
+}
+async fn list_groups(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, Query(p): Params) -> ScimResult {
+    list(s, t, h, ScimKind::Group, p).await
+}
+async fn search_users(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, b: Body) -> ScimResult {
+    search(s, t, h, Some(ScimKind::User), b).await
+}
+async fn search_groups(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, b: Body) -> ScimResult {
+    search(s, t, h, Some(ScimKind::Group), b).await
+}
+async fn search_root(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, b: Body) -> ScimResult {
+    search(s, t, h, None, b).await
+}
+async fn create_user(
+    State(s): State<ServerState>,
+    t: ScimTenant,
+    h: HeaderMap,
+    Query(p): Params,
+    b: Body,
+) -> ScimResult {
+    create(s, t, h, ScimKind::User, p, b).await
+}
+async fn create_group(
+    State(s): State<ServerState>,
+    t: ScimTenant,
+    h: HeaderMap,
+    Query(p): Params,
+    b: Body,
+) -> ScimResult {
+    create(s, t, h, ScimKind::Group, p, b).await
+}
+async fn get_user(
+    State(s): State<ServerState>,
+    t: ScimTenant,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(p): Params,
+) -> ScimResult {
+    read(s, t, h, ScimKind::User, id, p).await
+}
+async fn get_group(
+    State(s): State<ServerState>,
+    t: ScimTenant,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(p): Params,
+) -> ScimResult {
+    read(s, t, h, ScimKind::Group, id, p).await
+}
+async fn put_user(
+    State(s): State<ServerState>,
+    t: ScimTenant,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(p): Params,
+    b: Body,
+) -> ScimResult {
+    write(s, t, h, ScimKind::User, id, p, b, Write::Put).await
+}
+async fn put_group(
+    State(s): State<ServerState>,
+    t: ScimTenant,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(p): Params,
+    b: Body,
+) -> ScimResult {
+    write(s, t, h, ScimKind::Group, id, p, b, Write::Put).await
+}
+async fn patch_user(
+    State(s): State<ServerState>,
+    t: ScimTenant,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(p): Params,
+    b: Body,
+) -> ScimResult {
+    write(s, t, h, ScimKind::User, id, p, b, Write::Patch).await
+}
+async fn patch_group(
+    State(s): State<ServerState>,
+    t: ScimTenant,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(p): Params,
+    b: Body,
+) -> ScimResult {
+    write(s, t, h, ScimKind::Group, id, p, b, Write::Patch).await
+}
+async fn delete_user(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, Path(id): Path<String>) -> ScimResult {
+    remove(s, t, h, ScimKind::User, id).await
+}
+async fn delete_group(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, Path(id): Path<String>) -> ScimResult {
+    remove(s, t, h, ScimKind::Group, id).await
+}
+
+async fn bulk_request(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, b: Body) -> ScimResult {
+    let ctx = ctx(&s, &t, &h);
+    if let Ok(bytes) = &b
+        && bytes.len() > bulk::MAX_PAYLOAD
+    {
+        return Err(error(413, None, format!("a bulk request may hold at most {} bytes", bulk::MAX_PAYLOAD)));
+    }
+    let body = json_body(b)?;
+    Ok(scim_response(StatusCode::OK, &bulk::bulk(&ctx, &body).await?))
+}
+
+async fn me(_t: ScimTenant) -> ScimFailure {
+    error(501, None, "/Me is not supported: IdP tokens do not stand for a user")
+}
+
+async fn service_provider_config(_t: ScimTenant, h: HeaderMap) -> Response {
+    scim_response(StatusCode::OK, &discovery::service_provider_config(&base_url(&h)))
+}
+async fn resource_types(_t: ScimTenant, h: HeaderMap) -> Response {
+    scim_response(StatusCode::OK, &discovery::resource_types(&base_url(&h)))
+}
+async fn resource_type(_t: ScimTenant, h: HeaderMap, Path(id): Path<String>) -> ScimResult {
+    Ok(scim_response(StatusCode::OK, &discovery::resource_type(&base_url(&h), &id)?))
+}
+async fn schemas(_t: ScimTenant, h: HeaderMap) -> Response {
+    scim_response(StatusCode::OK, &discovery::schemas(&base_url(&h)))
+}
+async fn schema(_t: ScimTenant, h: HeaderMap, Path(id): Path<String>) -> ScimResult {
+    Ok(scim_response(StatusCode::OK, &discovery::schema(&base_url(&h), &id)?))
+}
+
+/// Shared state of the SCIM endpoint.
+pub(crate) fn token_cache() -> Arc<TokenCache> {
+    Arc::new(TokenCache::default())
+}

@@ -1,0 +1,983 @@
+//! Resources an identity provider pushes over SCIM, and their mirror in the directory.
+//!
+//! Layout: one row per user (`scim_users`) and group (`scim_groups`) holding the resource's JSON
+//! plus the columns lookups need, a side table of emails and one of group members. A SCIM user's
+//! id is the id of the person it feeds, a SCIM group's id that of the directory group; every write
+//! updates the SCIM rows and the directory (source of kind `scim`) in one transaction.
+//!
+//! Filters arrive parsed and are lowered to SQL by `tenure_scim::sql` through [`UserLayout`] and
+//! [`GroupLayout`]; values only ever travel as bound parameters.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{Map, Value};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AssertSqlSafe, Transaction};
+use tenure_core::import::ImportedPerson;
+use tenure_core::{PersonId, SourceId, TenantId};
+use tenure_scim::filter::Filter;
+use tenure_scim::path::AttrPath;
+use tenure_scim::schema::Registry;
+use tenure_scim::sql::{Column, Dialect, Mapped, SideTable, SqlLowering, SqlMapping, SqlParam};
+use tenure_scim::{json, schemas};
+
+use crate::directory::{person_from_import, write_person};
+use crate::row::*;
+use crate::{Backend, Store, StoreError, now_ms};
+
+/// The two resource types Tenure serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScimKind {
+    User,
+    Group,
+}
+
+impl ScimKind {
+    fn table(self) -> &'static str {
+        match self {
+            Self::User => "scim_users",
+            Self::Group => "scim_groups",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::User => "User",
+            Self::Group => "Group",
+        }
+    }
+}
+
+/// A stored resource. `resource` has neither `id` nor `meta`; a group's carries its `members`
+/// (as `{value, display?, type}`) when they were asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScimRecord {
+    pub id: String,
+    pub resource: Value,
+    pub version: String,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+}
+
+/// A query on one resource type: an optional filter, an order and a page (1-based start).
+#[derive(Debug, Clone, Default)]
+pub struct ScimQuery<'a> {
+    pub filter: Option<&'a Filter>,
+    pub sort_by: Option<&'a AttrPath>,
+    pub descending: bool,
+    pub start_index: u64,
+    pub count: u64,
+    /// Load groups' members (skipped for `excludedAttributes=members`, which large groups need).
+    pub with_members: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ScimPage {
+    pub total: u64,
+    pub records: Vec<ScimRecord>,
+}
+
+/// The outcome of a conditional write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScimWrite {
+    Written(ScimRecord),
+    NotFound,
+    /// The stored version is not the expected one: someone else wrote first.
+    Stale,
+}
+
+/// Where user attributes live, for the filter lowering.
+pub struct UserLayout;
+
+/// Where group attributes live, for the filter lowering.
+pub struct GroupLayout;
+
+fn lower_names(path: &AttrPath, core_urn: &str) -> Option<(String, Option<String>)> {
+    if path.urn.as_deref().is_some_and(|u| !u.eq_ignore_ascii_case(core_urn)) {
+        return None;
+    }
+    Some((path.name.to_ascii_lowercase(), path.sub.as_deref().map(str::to_ascii_lowercase)))
+}
+
+/// `id`, `externalId` and `meta.*` exist on both resource types.
+fn common(name: &str, sub: Option<&str>) -> Option<Mapped> {
+    let column = match (name, sub) {
+        ("id", None) => Column::new("r.id"),
+        ("externalid", None) => Column::new("r.external_id"),
+        ("meta", Some("created")) => Column::new("r.created_ms"),
+        ("meta", Some("lastmodified")) => Column::new("r.modified_ms"),
+        _ => return None,
+    };
+    Some(Mapped::Column(column))
+}
+
+const EMAILS_CORRELATION: &str = "e.user_id = r.id";
+const MEMBERS_CORRELATION: &str = "m.group_id = r.id";
+
+impl SqlMapping for UserLayout {
+    fn map(&self, path: &AttrPath) -> Option<Mapped> {
+        let (name, sub) = lower_names(path, schemas::USER)?;
+        let emails = |column: Column| Mapped::Multi {
+            table: SideTable {
+                table: "scim_user_emails".to_owned(),
+                alias: "e".to_owned(),
+                correlation: EMAILS_CORRELATION.to_owned(),
+            },
+            column,
+        };
+        Some(match (name.as_str(), sub.as_deref()) {
+            ("username", None) => Mapped::Column(Column::lowercased("r.user_name_lc")),
+            ("displayname", None) => Mapped::Column(Column::new("r.display_name")),
+            ("active", None) => Mapped::Column(Column::new("r.active")),
+            ("emails", None | Some("value")) => emails(Column::lowercased("e.value_lc")),
+            ("emails", Some("type")) => emails(Column::new("e.kind")),
+            ("emails", Some("primary")) => emails(Column::new("e.is_primary")),
+            (name, sub) => return common(name, sub),
+        })
+    }
+}
+
+impl SqlMapping for GroupLayout {
+    fn map(&self, path: &AttrPath) -> Option<Mapped> {
+        let (name, sub) = lower_names(path, schemas::GROUP)?;
+        let members = |column: Column| Mapped::Multi {
+            table: SideTable {
+                table: "scim_members".to_owned(),
+                alias: "m".to_owned(),
+                correlation: MEMBERS_CORRELATION.to_owned(),
+            },
+            column,
+        };
+        Some(match (name.as_str(), sub.as_deref()) {
+            ("displayname", None) => Mapped::Column(Column::lowercased("r.display_name_lc")),
+            ("members", None | Some("value")) => members(Column::new("m.member_id")),
+            ("members", Some("type")) => members(Column::new("m.member_type")),
+            ("members", Some("display")) => members(Column::new("m.display")),
+            (name, sub) => return common(name, sub),
+        })
+    }
+}
+
+/// A bound value, as the columns hold it: booleans are 0/1, timestamps epoch milliseconds.
+enum Bind {
+    Text(String),
+    Int(i64),
+    Real(f64),
+}
+
+fn bind_of(param: SqlParam) -> Bind {
+    match param {
+        SqlParam::Text(s) => Bind::Text(s),
+        SqlParam::Integer(i) => Bind::Int(i),
+        SqlParam::Real(r) => Bind::Real(r),
+        SqlParam::Bool(b) => Bind::Int(i64::from(b)),
+        SqlParam::Timestamp(t) => Bind::Int(t.unix_millis()),
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+fn bind_all<'q>(mut query: AnyQuery<'q>, binds: &'q [Bind]) -> AnyQuery<'q> {
+    for b in binds {
+        query = match b {
+            Bind::Text(s) => query.bind(s.as_str()),
+            Bind::Int(i) => query.bind(*i),
+            Bind::Real(r) => query.bind(*r),
+        };
+    }
+    query
+}
+
+/// Lowers `filter` for `kind` into a condition whose parameters start at `$first`.
+fn lower(kind: ScimKind, filter: &Filter, first: usize, backend: Backend) -> Result<(String, Vec<Bind>), StoreError> {
+    let registry = Registry::standard();
+    let view =
+        registry.resource_type(kind.name()).ok_or_else(|| StoreError::corrupt(format!("no {} schema", kind.name())))?;
+    let mapping: &dyn SqlMapping = match kind {
+        ScimKind::User => &UserLayout,
+        ScimKind::Group => &GroupLayout,
+    };
+    // Lowered for the backend's semantics (SQLite's LIKE ignores case, so case-exact substring
+    // matches need another form there), then numbered `$n` as every statement of the store is.
+    let dialect = match backend {
+        Backend::Sqlite => Dialect::Sqlite,
+        Backend::Postgres => Dialect::Postgres,
+    };
+    let lowered = SqlLowering::new(mapping, dialect)
+        .with_schema(view)
+        .first_param(first)
+        .lower(filter)
+        .map_err(|e| StoreError::InvalidFilter(e.to_string()))?;
+    let mut sql = if dialect == Dialect::Sqlite { number_placeholders(&lowered.sql, first) } else { lowered.sql };
+    // `EXISTS (SELECT 1 FROM side WHERE corr AND …)` is re-shaped as `r.id IN (SELECT …)`: SQLite
+    // runs a correlated EXISTS once per resource row (a full scan of the tenant), while the IN
+    // form seeks the side table's index and then the resources by id. The text replaced is the
+    // mapping's own (filter values are parameters), so nothing from the request is rewritten.
+    for (table, alias, key, correlation) in [
+        ("scim_user_emails", "e", "user_id", EMAILS_CORRELATION),
+        ("scim_members", "m", "group_id", MEMBERS_CORRELATION),
+    ] {
+        sql = sql.replace(
+            &format!("EXISTS (SELECT 1 FROM {table} {alias} WHERE {correlation} AND "),
+            &format!("r.id IN (SELECT {alias}.{key} FROM {table} {alias} WHERE "),
+        );
+    }
+    Ok((sql, lowered.params.into_iter().map(bind_of).collect()))
+}
+
+/// Replaces each `?` of lowered SQL by `$first`, `$first+1`, …. The lowered text holds only the
+/// mapping's expressions and keywords, never a value, so every `?` in it is a placeholder.
+fn number_placeholders(sql: &str, first: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = first;
+    for c in sql.chars() {
+        if c == '?' {
+            out.push('$');
+            out.push_str(&n.to_string());
+            n += 1;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The column `sortBy` orders by; only single-valued attributes held in columns can.
+fn sort_column(kind: ScimKind, path: &AttrPath) -> Result<String, StoreError> {
+    let mapped = match kind {
+        ScimKind::User => UserLayout.map(path),
+        ScimKind::Group => GroupLayout.map(path),
+    };
+    match mapped {
+        Some(Mapped::Column(c)) => Ok(c.expr),
+        _ => Err(StoreError::InvalidSort(format!("cannot sort by {path}"))),
+    }
+}
+
+const RECORD_COLUMNS: &str = "r.id, r.resource, r.version, r.created_ms, r.modified_ms";
+
+fn record_from_row(row: &AnyRow) -> Result<ScimRecord, StoreError> {
+    Ok(ScimRecord {
+        id: text(row, "id")?,
+        resource: json(row, "resource")?,
+        version: text(row, "version")?,
+        created_ms: int(row, "created_ms")?,
+        modified_ms: int(row, "modified_ms")?,
+    })
+}
+
+/// One email as the side table holds it: lowercased value, type, primary.
+type EmailRow = (String, Option<String>, bool);
+
+/// What the store indexes of a user.
+struct UserColumns {
+    user_name: String,
+    external_id: Option<String>,
+    display_name: Option<String>,
+    email_lc: Option<String>,
+    active: bool,
+    emails: Vec<EmailRow>,
+}
+
+fn string_at(value: &Value, name: &str) -> Option<String> {
+    json::get_ci(value, name).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn user_columns(resource: &Value) -> Result<UserColumns, StoreError> {
+    let user_name = string_at(resource, "userName")
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| StoreError::Invalid("userName is required".to_owned()))?;
+    let mut emails = Vec::new();
+    if let Some(Value::Array(items)) = json::get_ci(resource, "emails") {
+        for item in items {
+            let Some(value) = string_at(item, "value") else { continue };
+            let kind = string_at(item, "type");
+            let primary = json::get_ci(item, "primary").and_then(Value::as_bool).unwrap_or(false);
+            emails.push((value.to_lowercase(), kind, primary));
+        }
+    }
+    let work = |e: &&EmailRow| e.1.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("work"));
+    let email_lc =
+        emails.iter().find(|e| e.2).or_else(|| emails.iter().find(work)).or(emails.first()).map(|e| e.0.clone());
+    Ok(UserColumns {
+        user_name,
+        external_id: string_at(resource, "externalId"),
+        display_name: string_at(resource, "displayName"),
+        email_lc,
+        active: json::get_ci(resource, "active").and_then(Value::as_bool).unwrap_or(true),
+        emails,
+    })
+}
+
+/// A group member as stored.
+#[derive(Debug, Clone, PartialEq)]
+struct Member {
+    id: String,
+    display: Option<String>,
+}
+
+/// Splits a group resource into what `resource` stores and its members (deduplicated by id).
+fn split_members(resource: &Value) -> Result<(Value, Vec<Member>), StoreError> {
+    let Value::Object(fields) = resource else {
+        return Err(StoreError::Invalid("a group must be a JSON object".to_owned()));
+    };
+    let mut rest = Map::new();
+    let mut members = Vec::new();
+    let mut seen = HashSet::new();
+    for (key, value) in fields {
+        if !key.eq_ignore_ascii_case("members") {
+            rest.insert(key.clone(), value.clone());
+            continue;
+        }
+        let items = match value {
+            Value::Array(items) => items.as_slice(),
+            Value::Null => &[],
+            _ => return Err(StoreError::Invalid("members must be a list".to_owned())),
+        };
+        for item in items {
+            let id =
+                string_at(item, "value").ok_or_else(|| StoreError::Invalid("a member needs a value".to_owned()))?;
+            if seen.insert(id.clone()) {
+                members.push(Member { id, display: string_at(item, "display") });
+            }
+        }
+    }
+    Ok((Value::Object(rest), members))
+}
+
+impl Store {
+    /// The tenant's source of kind `scim`, created on the first push.
+    async fn scim_source(&self, tx: &mut Transaction<'_, Any>, tenant: TenantId) -> Result<SourceId, StoreError> {
+        let t = tenant.to_string();
+        let find = "SELECT id FROM sources WHERE tenant_id = $1 AND kind = 'scim'";
+        if let Some(row) = sqlx::query(find).bind(&t).fetch_optional(&mut **tx).await? {
+            return parsed(&row, "id");
+        }
+        sqlx::query(
+            "INSERT INTO sources (id, tenant_id, name, kind, config) VALUES ($1, $2, 'scim', 'scim', '{}') \
+             ON CONFLICT (tenant_id, name) DO NOTHING",
+        )
+        .bind(SourceId::new().to_string())
+        .bind(&t)
+        .execute(&mut **tx)
+        .await?;
+        match sqlx::query(find).bind(&t).fetch_optional(&mut **tx).await? {
+            Some(row) => parsed(&row, "id"),
+            None => Err(StoreError::Conflict("a source named scim of another kind".to_owned())),
+        }
+    }
+
+    /// One resource by id, or `None`.
+    pub async fn scim_get(
+        &self,
+        tenant: TenantId,
+        kind: ScimKind,
+        id: &str,
+        with_members: bool,
+    ) -> Result<Option<ScimRecord>, StoreError> {
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM {} r WHERE r.id = $1 AND r.tenant_id = $2", kind.table());
+        let row =
+            sqlx::query(AssertSqlSafe(sql)).bind(id).bind(tenant.to_string()).fetch_optional(self.read_pool()).await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut record = record_from_row(&row)?;
+        if kind == ScimKind::Group && with_members {
+            self.attach_members(tenant, std::slice::from_mut(&mut record)).await?;
+        }
+        Ok(Some(record))
+    }
+
+    async fn attach_members(&self, tenant: TenantId, records: &mut [ScimRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let placeholders: Vec<String> = (0..records.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT group_id, member_id, member_type, display FROM scim_members \
+             WHERE tenant_id = $1 AND group_id IN ({}) ORDER BY group_id, member_id",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(tenant.to_string());
+        for r in records.iter() {
+            query = query.bind(r.id.clone());
+        }
+        let rows = query.fetch_all(self.read_pool()).await?;
+        let mut by_group: HashMap<String, Vec<Value>> = HashMap::new();
+        for row in &rows {
+            let mut member = Map::new();
+            member.insert("value".to_owned(), Value::String(text(row, "member_id")?));
+            if let Some(display) = opt_text(row, "display")? {
+                member.insert("display".to_owned(), Value::String(display));
+            }
+            member.insert("type".to_owned(), Value::String(text(row, "member_type")?));
+            by_group.entry(text(row, "group_id")?).or_default().push(Value::Object(member));
+        }
+        for record in records {
+            let members = by_group.remove(&record.id).unwrap_or_default();
+            if let Value::Object(fields) = &mut record.resource
+                && !members.is_empty()
+            {
+                fields.insert("members".to_owned(), Value::Array(members));
+            }
+        }
+        Ok(())
+    }
+
+    /// A page of resources matching the query, and how many match in all. A filter the layout
+    /// cannot run is [`StoreError::InvalidFilter`]: never an empty page.
+    pub async fn scim_query(
+        &self,
+        tenant: TenantId,
+        kind: ScimKind,
+        query: &ScimQuery<'_>,
+    ) -> Result<ScimPage, StoreError> {
+        let (condition, binds) = match query.filter {
+            Some(f) => {
+                let (sql, binds) = lower(kind, f, 2, self.backend)?;
+                (format!(" AND ({sql})"), binds)
+            }
+            None => (String::new(), Vec::new()),
+        };
+        let order = match query.sort_by {
+            Some(path) => {
+                let column = sort_column(kind, path)?;
+                let dir = if query.descending { "DESC" } else { "ASC" };
+                // NULLs sort last either way (RFC 7644 §3.4.2.3), and the id keeps pages stable.
+                format!(" ORDER BY CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}, r.id")
+            }
+            None => " ORDER BY r.id".to_owned(),
+        };
+        let table = kind.table();
+        let t = tenant.to_string();
+        let start = query.start_index.max(1);
+        let mut records = Vec::new();
+        if query.count > 0 {
+            let n = binds.len() + 2;
+            let sql = format!(
+                "SELECT {RECORD_COLUMNS} FROM {table} r WHERE r.tenant_id = $1{condition}{order} LIMIT ${n} OFFSET ${}",
+                n + 1
+            );
+            let rows = bind_all(sqlx::query(AssertSqlSafe(sql)).bind(&t), &binds)
+                .bind(i64::try_from(query.count).unwrap_or(i64::MAX))
+                .bind(i64::try_from(start - 1).unwrap_or(i64::MAX))
+                .fetch_all(self.read_pool())
+                .await?;
+            records = rows.iter().map(record_from_row).collect::<Result<Vec<_>, _>>()?;
+        }
+        // A first page that is not full is the whole result: lookups need no second query.
+        let total = if start == 1 && (records.len() as u64) < query.count {
+            records.len() as u64
+        } else {
+            let sql = format!("SELECT COUNT(*) AS n FROM {table} r WHERE r.tenant_id = $1{condition}");
+            let row = bind_all(sqlx::query(AssertSqlSafe(sql)).bind(&t), &binds).fetch_one(self.read_pool()).await?;
+            int(&row, "n")?.max(0) as u64
+        };
+        if kind == ScimKind::Group && query.with_members {
+            self.attach_members(tenant, &mut records).await?;
+        }
+        Ok(ScimPage { total, records })
+    }
+
+    /// Creates a user and the person it feeds, in one transaction. A taken userName
+    /// (case-insensitive) is [`StoreError::Conflict`].
+    pub async fn scim_create_user(
+        &self,
+        tenant: TenantId,
+        id: PersonId,
+        resource: &Value,
+        version: &str,
+        person: &ImportedPerson,
+    ) -> Result<ScimRecord, StoreError> {
+        let cols = user_columns(resource)?;
+        let mut tx = self.pool.begin().await?;
+        let source = self.scim_source(&mut tx, tenant).await?;
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO scim_users (id, tenant_id, user_name, user_name_lc, external_id, display_name, email_lc, \
+             active, resource, version, created_ms, modified_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+        )
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .bind(&cols.user_name)
+        .bind(cols.user_name.to_lowercase())
+        .bind(&cols.external_id)
+        .bind(&cols.display_name)
+        .bind(&cols.email_lc)
+        .bind(i64::from(cols.active))
+        .bind(to_json(resource))
+        .bind(version)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(crate::error::on_unique(format!("userName {}", cols.user_name)))?;
+        write_emails(&mut tx, tenant, &id.to_string(), &cols.emails).await?;
+        let p = person_from_import(id, source, person);
+        write_person(&mut tx, tenant, &p, true).await?;
+        tx.commit().await?;
+        Ok(ScimRecord {
+            id: id.to_string(),
+            resource: resource.clone(),
+            version: version.to_owned(),
+            created_ms: now,
+            modified_ms: now,
+        })
+    }
+
+    /// Replaces a user whose stored version is `expected`, and updates the person it feeds.
+    pub async fn scim_update_user(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        resource: &Value,
+        version: &str,
+        expected: &str,
+        person: &ImportedPerson,
+    ) -> Result<ScimWrite, StoreError> {
+        let Ok(person_id) = id.parse::<PersonId>() else { return Ok(ScimWrite::NotFound) };
+        let cols = user_columns(resource)?;
+        let mut tx = self.pool.begin().await?;
+        let source = self.scim_source(&mut tx, tenant).await?;
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE scim_users SET user_name = $3, user_name_lc = $4, external_id = $5, display_name = $6, email_lc = $7, \
+             active = $8, resource = $9, version = $10, modified_ms = $11 WHERE id = $1 AND tenant_id = $2 AND version = $12",
+        )
+        .bind(id)
+        .bind(tenant.to_string())
+        .bind(&cols.user_name)
+        .bind(cols.user_name.to_lowercase())
+        .bind(&cols.external_id)
+        .bind(&cols.display_name)
+        .bind(&cols.email_lc)
+        .bind(i64::from(cols.active))
+        .bind(to_json(resource))
+        .bind(version)
+        .bind(now)
+        .bind(expected)
+        .execute(&mut *tx)
+        .await
+        .map_err(crate::error::on_unique(format!("userName {}", cols.user_name)))?;
+        if done.rows_affected() == 0 {
+            return self.missing_or_stale(&mut tx, tenant, ScimKind::User, id).await;
+        }
+        let created = sqlx::query("SELECT created_ms FROM scim_users WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| sqlx::Row::try_get::<i64, _>(&r, "created_ms"))?;
+        sqlx::query("DELETE FROM scim_user_emails WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        write_emails(&mut tx, tenant, id, &cols.emails).await?;
+        let p = person_from_import(person_id, source, person);
+        if write_person(&mut tx, tenant, &p, false).await? == 0 {
+            write_person(&mut tx, tenant, &p, true).await?;
+        }
+        tx.commit().await?;
+        Ok(ScimWrite::Written(ScimRecord {
+            id: id.to_owned(),
+            resource: resource.clone(),
+            version: version.to_owned(),
+            created_ms: created,
+            modified_ms: now,
+        }))
+    }
+
+    async fn missing_or_stale(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        tenant: TenantId,
+        kind: ScimKind,
+        id: &str,
+    ) -> Result<ScimWrite, StoreError> {
+        let sql = format!("SELECT 1 AS one FROM {} WHERE id = $1 AND tenant_id = $2", kind.table());
+        let exists =
+            sqlx::query(AssertSqlSafe(sql)).bind(id).bind(tenant.to_string()).fetch_optional(&mut **tx).await?;
+        Ok(if exists.is_some() { ScimWrite::Stale } else { ScimWrite::NotFound })
+    }
+
+    /// Creates a group (members included) and the directory group it feeds.
+    pub async fn scim_create_group(
+        &self,
+        tenant: TenantId,
+        id: tenure_core::GroupId,
+        resource: &Value,
+        version: &str,
+    ) -> Result<ScimRecord, StoreError> {
+        let (rest, members) = split_members(resource)?;
+        let display_name = string_at(&rest, "displayName")
+            .filter(|d| !d.trim().is_empty())
+            .ok_or_else(|| StoreError::Invalid("displayName is required".to_owned()))?;
+        let gid = id.to_string();
+        let mut tx = self.pool.begin().await?;
+        let source = self.scim_source(&mut tx, tenant).await?;
+        let now = now_ms();
+        sqlx::query("INSERT INTO groups (id, tenant_id, source_id, name) VALUES ($1, $2, $3, $4)")
+            .bind(&gid)
+            .bind(tenant.to_string())
+            .bind(source.to_string())
+            .bind(&display_name)
+            .execute(&mut *tx)
+            .await
+            .map_err(crate::error::on_unique(format!("group displayName {display_name}")))?;
+        sqlx::query(
+            "INSERT INTO scim_groups (id, tenant_id, display_name, display_name_lc, external_id, resource, version, \
+             created_ms, modified_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(&gid)
+        .bind(tenant.to_string())
+        .bind(&display_name)
+        .bind(display_name.to_lowercase())
+        .bind(string_at(&rest, "externalId"))
+        .bind(to_json(&rest))
+        .bind(version)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sync_members(&mut tx, tenant, &gid, &members).await?;
+        tx.commit().await?;
+        Ok(ScimRecord {
+            id: gid,
+            resource: resource.clone(),
+            version: version.to_owned(),
+            created_ms: now,
+            modified_ms: now,
+        })
+    }
+
+    /// Replaces a group whose stored version is `expected`: its attributes, its members (only the
+    /// difference is written) and the directory group.
+    pub async fn scim_update_group(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        resource: &Value,
+        version: &str,
+        expected: &str,
+    ) -> Result<ScimWrite, StoreError> {
+        let (rest, members) = split_members(resource)?;
+        let display_name = string_at(&rest, "displayName")
+            .filter(|d| !d.trim().is_empty())
+            .ok_or_else(|| StoreError::Invalid("displayName is required".to_owned()))?;
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE scim_groups SET display_name = $3, display_name_lc = $4, external_id = $5, resource = $6, \
+             version = $7, modified_ms = $8 WHERE id = $1 AND tenant_id = $2 AND version = $9",
+        )
+        .bind(id)
+        .bind(tenant.to_string())
+        .bind(&display_name)
+        .bind(display_name.to_lowercase())
+        .bind(string_at(&rest, "externalId"))
+        .bind(to_json(&rest))
+        .bind(version)
+        .bind(now)
+        .bind(expected)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return self.missing_or_stale(&mut tx, tenant, ScimKind::Group, id).await;
+        }
+        sqlx::query("UPDATE groups SET name = $3 WHERE id = $1 AND tenant_id = $2")
+            .bind(id)
+            .bind(tenant.to_string())
+            .bind(&display_name)
+            .execute(&mut *tx)
+            .await
+            .map_err(crate::error::on_unique(format!("group displayName {display_name}")))?;
+        sync_members(&mut tx, tenant, id, &members).await?;
+        let created = sqlx::query("SELECT created_ms FROM scim_groups WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| sqlx::Row::try_get::<i64, _>(&r, "created_ms"))?;
+        tx.commit().await?;
+        Ok(ScimWrite::Written(ScimRecord {
+            id: id.to_owned(),
+            resource: resource.clone(),
+            version: version.to_owned(),
+            created_ms: created,
+            modified_ms: now,
+        }))
+    }
+
+    /// Deletes a resource (when its version is `expected`, if given). A deleted user's person is
+    /// marked as having left, so their accounts are deprovisioned; a deleted group leaves the
+    /// directory, and both leave every group they were a member of.
+    pub async fn scim_delete(
+        &self,
+        tenant: TenantId,
+        kind: ScimKind,
+        id: &str,
+        expected: Option<&str>,
+    ) -> Result<ScimWrite, StoreError> {
+        let t = tenant.to_string();
+        let mut tx = self.pool.begin().await?;
+        let sql = format!("SELECT version FROM {} WHERE id = $1 AND tenant_id = $2", kind.table());
+        let Some(row) = sqlx::query(AssertSqlSafe(sql)).bind(id).bind(&t).fetch_optional(&mut *tx).await? else {
+            return Ok(ScimWrite::NotFound);
+        };
+        if expected.is_some_and(|v| v != text(&row, "version").unwrap_or_default()) {
+            return Ok(ScimWrite::Stale);
+        }
+        sqlx::query("DELETE FROM scim_members WHERE member_id = $1 AND tenant_id = $2")
+            .bind(id)
+            .bind(&t)
+            .execute(&mut *tx)
+            .await?;
+        match kind {
+            ScimKind::User => {
+                sqlx::query("DELETE FROM scim_users WHERE id = $1 AND tenant_id = $2")
+                    .bind(id)
+                    .bind(&t)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM group_members WHERE person_id = $1 AND tenant_id = $2")
+                    .bind(id)
+                    .bind(&t)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE people SET status = 'deleted', updated_ms = $1 WHERE id = $2 AND tenant_id = $3")
+                    .bind(now_ms())
+                    .bind(id)
+                    .bind(&t)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            ScimKind::Group => {
+                sqlx::query("DELETE FROM scim_groups WHERE id = $1 AND tenant_id = $2")
+                    .bind(id)
+                    .bind(&t)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM groups WHERE id = $1 AND tenant_id = $2")
+                    .bind(id)
+                    .bind(&t)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(ScimWrite::Written(ScimRecord {
+            id: id.to_owned(),
+            resource: Value::Null,
+            version: String::new(),
+            created_ms: 0,
+            modified_ms: 0,
+        }))
+    }
+
+    /// Loads users in bulk (for benchmarks and migrations): SCIM rows and emails only, many rows
+    /// per statement, one transaction per call. The directory is not touched.
+    pub async fn scim_load_users(
+        &self,
+        tenant: TenantId,
+        users: &[(PersonId, Value, String)],
+    ) -> Result<(), StoreError> {
+        const ROWS: usize = 500;
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let t = tenant.to_string();
+        for chunk in users.chunks(ROWS) {
+            let mut cols = Vec::with_capacity(chunk.len());
+            for (_, resource, _) in chunk {
+                cols.push(user_columns(resource)?);
+            }
+            let mut sql = String::from(
+                "INSERT INTO scim_users (id, tenant_id, user_name, user_name_lc, external_id, display_name, email_lc, \
+                 active, resource, version, created_ms, modified_ms) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 9;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${}, $1, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, $2, $2)",
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8,
+                    b + 9,
+                    b + 10,
+                    b + 11
+                ));
+            }
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(&t).bind(now);
+            for ((id, resource, version), c) in chunk.iter().zip(&cols) {
+                q = q
+                    .bind(id.to_string())
+                    .bind(c.user_name.clone())
+                    .bind(c.user_name.to_lowercase())
+                    .bind(c.external_id.clone())
+                    .bind(c.display_name.clone())
+                    .bind(c.email_lc.clone())
+                    .bind(i64::from(c.active))
+                    .bind(to_json(resource))
+                    .bind(version.clone());
+            }
+            q.execute(&mut *tx).await.map_err(crate::error::on_unique("userName"))?;
+            let emails: Vec<(String, &EmailRow)> = chunk
+                .iter()
+                .zip(&cols)
+                .flat_map(|((id, _, _), c)| c.emails.iter().map(move |e| (id.to_string(), e)))
+                .collect();
+            for part in emails.chunks(ROWS) {
+                let mut sql = String::from(
+                    "INSERT INTO scim_user_emails (tenant_id, user_id, value_lc, kind, is_primary) VALUES ",
+                );
+                for i in 0..part.len() {
+                    let b = i * 4;
+                    if i > 0 {
+                        sql.push(',');
+                    }
+                    sql.push_str(&format!("($1, ${}, ${}, ${}, ${})", b + 2, b + 3, b + 4, b + 5));
+                }
+                let mut q = sqlx::query(AssertSqlSafe(sql)).bind(&t);
+                for (id, (value, kind, primary)) in part {
+                    q = q.bind(id.clone()).bind(value.clone()).bind(kind.clone()).bind(i64::from(*primary));
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Refreshes the query planner's statistics (SQLite's `ANALYZE`; PostgreSQL's autovacuum
+    /// does this by itself). Worth running after a bulk load.
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+async fn write_emails(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    user_id: &str,
+    emails: &[EmailRow],
+) -> Result<(), StoreError> {
+    for (value, kind, primary) in emails {
+        sqlx::query(
+            "INSERT INTO scim_user_emails (tenant_id, user_id, value_lc, kind, is_primary) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(tenant.to_string())
+        .bind(user_id)
+        .bind(value)
+        .bind(kind)
+        .bind(i64::from(*primary))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Makes the group's stored members `wanted`, writing only the difference, in the SCIM table and
+/// in the directory (users → group members, groups → nesting). Unknown member ids are refused.
+async fn sync_members(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    group_id: &str,
+    wanted: &[Member],
+) -> Result<(), StoreError> {
+    let t = tenant.to_string();
+    let rows =
+        sqlx::query("SELECT member_id, member_type, display FROM scim_members WHERE group_id = $1 AND tenant_id = $2")
+            .bind(group_id)
+            .bind(&t)
+            .fetch_all(&mut **tx)
+            .await?;
+    let mut current: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+    for row in &rows {
+        current.insert(text(row, "member_id")?, (text(row, "member_type")?, opt_text(row, "display")?));
+    }
+    let wanted_ids: HashSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
+    for (member, (kind, _)) in &current {
+        if wanted_ids.contains(member.as_str()) {
+            continue;
+        }
+        sqlx::query("DELETE FROM scim_members WHERE group_id = $1 AND member_id = $2")
+            .bind(group_id)
+            .bind(member)
+            .execute(&mut **tx)
+            .await?;
+        let sql = if kind == "Group" {
+            "DELETE FROM group_nesting WHERE parent_id = $1 AND child_id = $2"
+        } else {
+            "DELETE FROM group_members WHERE group_id = $1 AND person_id = $2"
+        };
+        sqlx::query(sql).bind(group_id).bind(member).execute(&mut **tx).await?;
+    }
+    for member in wanted {
+        if let Some((_, display)) = current.get(&member.id) {
+            if display != &member.display {
+                sqlx::query("UPDATE scim_members SET display = $3 WHERE group_id = $1 AND member_id = $2")
+                    .bind(group_id)
+                    .bind(&member.id)
+                    .bind(&member.display)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            continue;
+        }
+        let is_user = sqlx::query("SELECT 1 AS one FROM scim_users WHERE id = $1 AND tenant_id = $2")
+            .bind(&member.id)
+            .bind(&t)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some();
+        let kind = if is_user {
+            "User"
+        } else if member.id != group_id
+            && sqlx::query("SELECT 1 AS one FROM scim_groups WHERE id = $1 AND tenant_id = $2")
+                .bind(&member.id)
+                .bind(&t)
+                .fetch_optional(&mut **tx)
+                .await?
+                .is_some()
+        {
+            "Group"
+        } else {
+            return Err(StoreError::Invalid(format!("member {} is no user or other group of this tenant", member.id)));
+        };
+        sqlx::query(
+            "INSERT INTO scim_members (tenant_id, group_id, member_id, member_type, display) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&t)
+        .bind(group_id)
+        .bind(&member.id)
+        .bind(kind)
+        .bind(&member.display)
+        .execute(&mut **tx)
+        .await?;
+        let sql = if kind == "Group" {
+            "INSERT INTO group_nesting (tenant_id, parent_id, child_id) VALUES ($1, $2, $3)"
+        } else {
+            "INSERT INTO group_members (tenant_id, group_id, person_id) VALUES ($1, $2, $3)"
+        };
+        sqlx::query(sql).bind(&t).bind(group_id).bind(&member.id).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_from_the_first() {
+        assert_eq!(number_placeholders("(a = ? AND b LIKE ? ESCAPE '\\')", 2), "(a = $2 AND b LIKE $3 ESCAPE '\\')");
+    }
+
+    #[test]
+    fn value_filters_become_index_seeks() {
+        let f = tenure_scim::parse_filter(r#"emails[type eq "work"].value eq "A@x.com""#).unwrap();
+        let (sql, binds) = lower(ScimKind::User, &f, 2, Backend::Sqlite).unwrap();
+        assert!(sql.starts_with("r.id IN (SELECT e.user_id FROM scim_user_emails e WHERE "), "{sql}");
+        assert!(sql.contains("e.value_lc = $3"), "{sql}");
+        assert!(matches!(&binds[1], Bind::Text(s) if s == "a@x.com"));
+        let f = tenure_scim::parse_filter(r#"name.givenName eq "x""#).unwrap();
+        assert!(matches!(lower(ScimKind::User, &f, 2, Backend::Sqlite), Err(StoreError::InvalidFilter(_))));
+    }
+}
