@@ -518,6 +518,8 @@ async fn errors_auth_and_limits(backend: TestBackend) -> anyhow::Result<()> {
     }
     let deep = format!("{}userName eq \"x\"{}", "(".repeat(200), ")".repeat(200));
     scim_error(&s.filter("Users", &deep).await?, 400, Some("invalidFilter"));
+    // A query string that is not UTF-8 once decoded is read lossily, and the filter refused.
+    scim_error(&s.get("/Users?filter=%ff%fe").await?, 400, Some("invalidFilter"));
     scim_error(&s.get("/Users?sortBy=emails").await?, 400, Some("invalidValue"));
     scim_error(&s.get("/Users?count=abc").await?, 400, Some("invalidValue"));
     scim_error(&s.get("/Users?attributes=a%20b").await?, 400, Some("invalidPath"));

@@ -249,13 +249,31 @@ async fn remove(state: ServerState, tenant: ScimTenant, headers: HeaderMap, kind
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-type Params = Query<HashMap<String, String>>;
+type Params = ScimQuery;
+
+/// Query parameters, with a SCIM error (not axum's plain-text 400) should the query string ever
+/// fail to decode. (Percent escapes that are not UTF-8 are decoded lossily, not refused.)
+struct ScimQuery(HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ScimQuery {
+    type Rejection = ScimFailure;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<HashMap<String, String>>::from_request_parts(parts, state).await {
+            Ok(Query(params)) => Ok(Self(params)),
+            Err(rejection) => Err(ScimFailure(ScimError::bad_request(
+                ScimType::InvalidValue,
+                format!("the query string cannot be read: {}", rejection.body_text()),
+            ))),
+        }
+    }
+}
 type Body = Result<Bytes, BytesRejection>;
 
-async fn list_users(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, Query(p): Params) -> ScimResult {
+async fn list_users(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, ScimQuery(p): Params) -> ScimResult {
     list(s, t, h, ScimKind::User, p).await
 }
-async fn list_groups(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, Query(p): Params) -> ScimResult {
+async fn list_groups(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, ScimQuery(p): Params) -> ScimResult {
     list(s, t, h, ScimKind::Group, p).await
 }
 async fn search_users(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, b: Body) -> ScimResult {
@@ -271,7 +289,7 @@ async fn create_user(
     State(s): State<ServerState>,
     t: ScimTenant,
     h: HeaderMap,
-    Query(p): Params,
+    ScimQuery(p): Params,
     b: Body,
 ) -> ScimResult {
     create(s, t, h, ScimKind::User, p, b).await
@@ -280,7 +298,7 @@ async fn create_group(
     State(s): State<ServerState>,
     t: ScimTenant,
     h: HeaderMap,
-    Query(p): Params,
+    ScimQuery(p): Params,
     b: Body,
 ) -> ScimResult {
     create(s, t, h, ScimKind::Group, p, b).await
@@ -290,7 +308,7 @@ async fn get_user(
     t: ScimTenant,
     h: HeaderMap,
     Path(id): Path<String>,
-    Query(p): Params,
+    ScimQuery(p): Params,
 ) -> ScimResult {
     read(s, t, h, ScimKind::User, id, p).await
 }
@@ -299,7 +317,7 @@ async fn get_group(
     t: ScimTenant,
     h: HeaderMap,
     Path(id): Path<String>,
-    Query(p): Params,
+    ScimQuery(p): Params,
 ) -> ScimResult {
     read(s, t, h, ScimKind::Group, id, p).await
 }
@@ -308,7 +326,7 @@ async fn put_user(
     t: ScimTenant,
     h: HeaderMap,
     Path(id): Path<String>,
-    Query(p): Params,
+    ScimQuery(p): Params,
     b: Body,
 ) -> ScimResult {
     write(s, t, h, ScimKind::User, id, p, b, Write::Put).await
@@ -318,7 +336,7 @@ async fn put_group(
     t: ScimTenant,
     h: HeaderMap,
     Path(id): Path<String>,
-    Query(p): Params,
+    ScimQuery(p): Params,
     b: Body,
 ) -> ScimResult {
     write(s, t, h, ScimKind::Group, id, p, b, Write::Put).await
@@ -328,7 +346,7 @@ async fn patch_user(
     t: ScimTenant,
     h: HeaderMap,
     Path(id): Path<String>,
-    Query(p): Params,
+    ScimQuery(p): Params,
     b: Body,
 ) -> ScimResult {
     write(s, t, h, ScimKind::User, id, p, b, Write::Patch).await
@@ -338,7 +356,7 @@ async fn patch_group(
     t: ScimTenant,
     h: HeaderMap,
     Path(id): Path<String>,
-    Query(p): Params,
+    ScimQuery(p): Params,
     b: Body,
 ) -> ScimResult {
     write(s, t, h, ScimKind::Group, id, p, b, Write::Patch).await
