@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod expr;
+pub mod guard;
 pub mod ids;
 pub mod import;
 pub mod model;

@@ -230,6 +230,9 @@ pub struct AppSettings {
     /// default value of that target, or adds the target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mappings: Option<crate::expr::MappingSet>,
+    /// The deprovisioning guard's limits for this app; `None` for the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<crate::guard::GuardLimits>,
 }
 
 impl Default for AppSettings {
@@ -239,6 +242,7 @@ impl Default for AppSettings {
             user_name: UserNameFormat::default(),
             match_keys: default_match_keys(),
             mappings: None,
+            guard: None,
         }
     }
 }

@@ -36,6 +36,10 @@ pub struct AppOutcome {
 pub struct ApplyReport {
     pub plan_id: Option<PlanId>,
     pub apps: Vec<AppOutcome>,
+    /// Why the deprovisioning guard held the plan; when not empty, nothing was applied and
+    /// `plan_id` names the held plan for an admin to approve or reject.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<tenure_core::guard::GuardTrip>,
 }
 
 impl ApplyReport {
@@ -71,18 +75,34 @@ impl Engine {
             return Ok(ApplyReport {
                 plan_id: None,
                 apps: plans.iter().map(|p| AppOutcome { app: p.app.name.clone(), ..Default::default() }).collect(),
+                held: Vec::new(),
             });
         }
         let summary = serde_json::json!({
             "apps": plans.iter().map(|p| serde_json::json!({"app": p.app.name, "ops": p.plan.ops.len()})).collect::<Vec<_>>(),
         });
+        let trips: Vec<_> =
+            plans.iter().filter_map(|p| tenure_core::guard::check(&p.app, &p.plan, p.managed)).collect();
+        if !trips.is_empty() && !self.approved(&plans, &trips).await? {
+            let summary = serde_json::json!({"apps": summary["apps"], "held": trips});
+            let held = self.store.save_held(self.tenant, &ops, &summary).await?;
+            self.store.append_audit(self.tenant, "tenure", "plan.held", &held.to_string(), &summary).await?;
+            for trip in &trips {
+                tracing::warn!(plan = %held, "deprovisioning guard: {trip}; the plan awaits approval");
+            }
+            return Ok(ApplyReport {
+                plan_id: Some(held),
+                apps: plans.iter().map(|p| AppOutcome { app: p.app.name.clone(), ..Default::default() }).collect(),
+                held: trips,
+            });
+        }
         let plan_id = self.store.save_plan(self.tenant, &ops, &summary).await?;
         self.store.append_audit(self.tenant, "tenure", "plan.apply", &plan_id.to_string(), &summary).await?;
         let records = self.store.plan_operations(self.tenant, plan_id).await?;
         let secrets: HashMap<AppId, _> =
             self.store.list_apps(self.tenant).await?.into_iter().map(|r| (r.app.id, r)).collect();
 
-        let mut report = ApplyReport { plan_id: Some(plan_id), apps: Vec::new() };
+        let mut report = ApplyReport { plan_id: Some(plan_id), apps: Vec::new(), held: Vec::new() };
         let mut running = tokio::task::JoinSet::new();
         for (index, app_plan) in plans.into_iter().enumerate() {
             report.apps.push(AppOutcome { app: app_plan.app.name.clone(), ..Default::default() });
@@ -162,6 +182,57 @@ impl Engine {
 }
 
 impl Engine {
+    /// An admin's decision on a plan the guard held: `approved` lets the next apply carry out
+    /// the losses it lists (once); `rejected` closes it. Only a held plan can be decided.
+    pub async fn decide_held(&self, plan: PlanId, approve: bool, actor: &str) -> Result<&'static str, EngineError> {
+        let record = self.store.plan_record(self.tenant, plan).await?;
+        if record.status != "held" {
+            return Err(EngineError::NotHeld { plan: plan.to_string(), status: record.status });
+        }
+        let status = if approve { "approved" } else { "rejected" };
+        self.store.set_plan_status(self.tenant, plan, status).await?;
+        self.store
+            .append_audit(self.tenant, actor, &format!("plan.{status}"), &plan.to_string(), &record.summary)
+            .await?;
+        Ok(status)
+    }
+
+    /// Whether an admin approved a held plan that covers every deprovisioning this plan would do
+    /// in the apps the guard trips on. An approval is used once: the plan is then marked
+    /// `approved_applied`. Approving means "these losses", not "anything from now on".
+    async fn approved(&self, plans: &[AppPlan], trips: &[tenure_core::guard::GuardTrip]) -> Result<bool, EngineError> {
+        let tripped: std::collections::HashSet<AppId> = trips.iter().map(|t| t.app_id).collect();
+        let losses: Vec<&PlannedOp> = plans
+            .iter()
+            .flat_map(|p| p.plan.ops.iter())
+            .filter(|o| tripped.contains(&o.app_id) && o.kind.is_deprovision())
+            .collect();
+        for record in self.store.list_plans(self.tenant, 50).await? {
+            if record.status != "approved" {
+                continue;
+            }
+            let approved: Vec<PlannedOp> =
+                self.store.plan_operations(self.tenant, record.id).await?.into_iter().map(|r| r.op).collect();
+            let covered = losses.iter().all(|l| {
+                approved.iter().any(|a| a.app_id == l.app_id && a.person_id == l.person_id && a.kind == l.kind)
+            });
+            if covered {
+                self.store.set_plan_status(self.tenant, record.id, "approved_applied").await?;
+                self.store
+                    .append_audit(
+                        self.tenant,
+                        "tenure",
+                        "plan.approval_used",
+                        &record.id.to_string(),
+                        &serde_json::json!({}),
+                    )
+                    .await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Creates the group if needed and changes its members; new accounts are found by person.
     async fn apply_group_op(
         &self,

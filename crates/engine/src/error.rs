@@ -28,6 +28,9 @@ pub enum EngineError {
     SourceGuard { source_name: String, got: usize, previous: i64 },
     #[error("{0} not found")]
     NotFound(String),
+    /// Only a plan the deprovisioning guard held can be approved or rejected.
+    #[error("plan {plan} is {status}, not held: only a plan the guard held can be approved or rejected")]
+    NotHeld { plan: String, status: String },
     /// A worker task died (a panic): a bug in Tenure, not a problem with the input.
     #[error("internal error: {0}")]
     Internal(String),
@@ -40,7 +43,11 @@ impl EngineError {
             Self::Store(e) => e.is_retryable(),
             Self::Connector { source, .. } => source.is_retryable(),
             Self::Source { error, .. } => error.is_retryable(),
-            Self::SourceConfig { .. } | Self::SourceGuard { .. } | Self::NotFound(_) | Self::Internal(_) => false,
+            Self::SourceConfig { .. }
+            | Self::SourceGuard { .. }
+            | Self::NotFound(_)
+            | Self::NotHeld { .. }
+            | Self::Internal(_) => false,
         }
     }
 }

@@ -14,6 +14,9 @@ pub struct AppPlan {
     pub plan: Plan,
     #[serde(skip)]
     pub observed: Vec<RemoteAccount>,
+    /// Accounts Tenure manages (has linked) in the app: what the deprovisioning guard weighs the
+    /// plan's losses against.
+    pub managed: usize,
 }
 
 impl AppPlan {
@@ -86,7 +89,13 @@ impl Engine {
             .into_iter()
             .zip(computed)
             .zip(observed)
-            .map(|((record, plan), observed)| AppPlan { app: record.app, plan, observed })
+            .zip(&policies)
+            .map(|(((record, plan), observed), (_, links))| AppPlan {
+                app: record.app,
+                plan,
+                observed,
+                managed: links.len(),
+            })
             .collect();
         Ok(plans)
     }

@@ -95,6 +95,8 @@ async fn deletes_only_what_it_created_and_leaves_unmanaged_accounts_alone() -> a
     let settings = AppSettings {
         deprovision: DeprovisionPolicy::Delete,
         user_name: UserNameFormat::Email,
+        // Two accounts: the guard's default 10% would hold every loss (see the guard's own test).
+        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25 }),
         ..AppSettings::default()
     };
     let f = Fixture::new(Profile::Notion, people, settings, "/Eng").await?;
@@ -193,5 +195,61 @@ async fn a_create_that_meets_an_existing_account_links_it_only_when_it_is_plainl
     let links = store.list_accounts(tenant, app.id).await?;
     assert_eq!(links.len(), 1, "{links:?}");
     assert_eq!((links[0].user_name.as_str(), links[0].link.origin), ("bo@x.com", AccountOrigin::Matched));
+    Ok(())
+}
+
+/// The deprovisioning guard: unassigning a big group holds the whole plan (nothing runs) until an
+/// admin approves it; the approval covers exactly those losses, once. Exactly at the limit passes.
+#[tokio::test]
+async fn the_guard_holds_mass_deprovisioning_until_approved() -> anyhow::Result<()> {
+    let people: Vec<ImportedPerson> =
+        (0..30).map(|i| person(&format!("E{i}"), &format!("p{i:02}@x.com"), "/Eng")).collect();
+    let settings = AppSettings {
+        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25 }),
+        ..AppSettings::default()
+    };
+    let f = Fixture::new(Profile::Notion, people, settings, "/Eng").await?;
+    let (store, tenant, engine) = (&f.store, f.tenant, &f.engine);
+    let today = tenure_engine::today();
+    let created = engine.apply(engine.plan(None, today).await?).await?;
+    assert_eq!(created.succeeded("create"), 30);
+
+    // Five leave by losing the assignment through a narrower one: 25 deactivations, exactly at
+    // the count limit, pass.
+    let eng = AssignmentTarget::OrgUnit(OrgUnitPath::parse("/Eng")?);
+    store.unassign(tenant, f.app.id, &eng).await?;
+    for i in 0..5 {
+        let p = store.person_by_email(tenant, &format!("p{i:02}@x.com")).await?.expect("person");
+        store.assign(tenant, f.app.id, &AssignmentTarget::Person(p.id), false, &AssignmentParams::default()).await?;
+    }
+    let report = engine.apply(engine.plan(None, today).await?).await?;
+    assert!(report.held.is_empty(), "25 is at the limit, not over it");
+    assert_eq!(report.succeeded("deactivate"), 25);
+
+    // Back to everyone, then the whole group goes: 30 would be lost, the plan is held.
+    store.assign(tenant, f.app.id, &eng, false, &AssignmentParams::default()).await?;
+    assert_eq!(engine.apply(engine.plan(None, today).await?).await?.succeeded("activate"), 25);
+    store.unassign(tenant, f.app.id, &eng).await?;
+    for i in 0..5 {
+        let p = store.person_by_email(tenant, &format!("p{i:02}@x.com")).await?.expect("person");
+        store.unassign(tenant, f.app.id, &AssignmentTarget::Person(p.id)).await?;
+    }
+    let held = engine.apply(engine.plan(None, today).await?).await?;
+    assert_eq!(held.held.len(), 1, "{held:?}");
+    assert_eq!((held.held[0].deprovisions, held.held[0].managed), (30, 30));
+    assert_eq!(held.succeeded("deactivate"), 0, "nothing of a held plan runs");
+    let active = store.list_accounts(tenant, f.app.id).await?.iter().filter(|a| a.active).count();
+    assert_eq!(active, 30);
+    let held_id = held.plan_id.expect("the held plan is stored");
+    assert_eq!(store.plan_record(tenant, held_id).await?.status, "held");
+
+    // Still held on the next run; approved, the losses go through, and the approval is used up.
+    assert_eq!(engine.apply(engine.plan(None, today).await?).await?.held.len(), 1);
+    engine.decide_held(held_id, true, "test").await?;
+    assert!(engine.decide_held(held_id, true, "test").await.is_err(), "only a held plan can be decided");
+    let applied = engine.apply(engine.plan(None, today).await?).await?;
+    assert!(applied.held.is_empty());
+    assert_eq!(applied.succeeded("deactivate"), 30);
+    assert_eq!(store.plan_record(tenant, held_id).await?.status, "approved_applied");
     Ok(())
 }

@@ -22,6 +22,8 @@ pub fn routes() -> Router<ServerState> {
         .route("/apps/{app}/accounts", get(accounts))
         .route("/plan", get(plan))
         .route("/explain", get(explain))
+        .route("/plans/{id}/approve", post(approve))
+        .route("/plans/{id}/reject", post(reject))
         .route("/apply", post(apply))
         .route("/sync", post(sync))
         .route("/audit", get(audit))
@@ -52,6 +54,7 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::Store(s) => s.into(),
             EngineError::NotFound(what) => Self(StatusCode::NOT_FOUND, format!("{what} not found")),
+            EngineError::NotHeld { .. } => Self(StatusCode::CONFLICT, e.to_string()),
             EngineError::Connector { .. } => Self(StatusCode::BAD_GATEWAY, e.to_string()),
             EngineError::Internal(_) => Self(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             other => Self(StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
@@ -120,6 +123,23 @@ async fn explain(State(state): State<ServerState>, admin: Admin, Query(q): Query
         obj.insert("text".into(), json!(explanation.to_string()));
     }
     Ok(axum::Json(body))
+}
+
+async fn approve(State(state): State<ServerState>, admin: Admin, Path(id): Path<String>) -> ApiResult {
+    decide(state, admin, id, true).await
+}
+
+async fn reject(State(state): State<ServerState>, admin: Admin, Path(id): Path<String>) -> ApiResult {
+    decide(state, admin, id, false).await
+}
+
+/// An admin's decision on a plan the deprovisioning guard held.
+async fn decide(state: ServerState, admin: Admin, id: String, approve: bool) -> ApiResult {
+    let plan: tenure_core::PlanId =
+        id.parse().map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("plan id {id:?}: {e}")))?;
+    let engine = Engine::new(state.store.clone(), admin.tenant);
+    let status = engine.decide_held(plan, approve, "api").await?;
+    Ok(axum::Json(json!({"plan": plan, "status": status})))
 }
 
 async fn apply(State(state): State<ServerState>, admin: Admin, Query(filter): Query<AppFilter>) -> ApiResult {

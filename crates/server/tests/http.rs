@@ -97,5 +97,11 @@ async fn the_admin_api_wants_an_admin_token_of_the_tenant() -> anyhow::Result<()
     let other_tenants =
         http.get(&explain).query(&[("person", "a@x.com"), ("app", "slack")]).bearer_auth(&admin).send().await?;
     assert_eq!(other_tenants.status(), 404);
+
+    // Approving a held plan: a bad id is 400, an unknown plan 404.
+    let approve = |id: &str| format!("{}/api/v1/plans/{id}/approve", server.base);
+    assert_eq!(http.post(approve("nope")).bearer_auth(&admin).send().await?.status(), 400);
+    let unknown = approve(&tenure_core::PlanId::new().to_string());
+    assert_eq!(http.post(unknown).bearer_auth(&admin).send().await?.status(), 404);
     Ok(())
 }

@@ -640,9 +640,14 @@ async fn a_pushed_person_with_an_app_assigned_to_their_group_gets_provisioned(
     let sandbox =
         SandboxApp::spawn(SandboxOptions { profile: Profile::Notion, token: "t0ken".into(), rate_limit_per_sec: None })
             .await?;
+    // One account: the guard's default 10% would hold its deactivation (the guard has its own tests).
+    let one_person_app = AppSettings {
+        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25 }),
+        ..AppSettings::default()
+    };
     let app = s
         .store
-        .add_app(s.tenant, "notion", AppKind::Scim, &sandbox.base_url(), &Secret::new("t0ken"), &AppSettings::default())
+        .add_app(s.tenant, "notion", AppKind::Scim, &sandbox.base_url(), &Secret::new("t0ken"), &one_person_app)
         .await?;
     let user = s.post("/Users", entra_user("ann@contoso.com", "ann")).await?;
     let uid = user.body["id"].as_str().unwrap_or_default().to_owned();

@@ -64,7 +64,7 @@ impl Store {
         ops: &[PlannedOp],
         summary: &serde_json::Value,
     ) -> Result<PlanId, StoreError> {
-        self.insert_plan(tenant, ops, summary, OperationStatus::Pending).await
+        self.insert_plan(tenant, ops, summary, "pending", OperationStatus::Pending).await
     }
 
     /// Stores a plan for review and later comparison: its operations are never executed.
@@ -74,7 +74,18 @@ impl Store {
         ops: &[PlannedOp],
         summary: &serde_json::Value,
     ) -> Result<PlanId, StoreError> {
-        self.insert_plan(tenant, ops, summary, OperationStatus::Preview).await
+        self.insert_plan(tenant, ops, summary, "preview", OperationStatus::Preview).await
+    }
+
+    /// Stores a plan the deprovisioning guard held: nothing of it runs until an admin approves
+    /// (`set_plan_status(.., "approved")`), and then only through a fresh plan it covers.
+    pub async fn save_held(
+        &self,
+        tenant: TenantId,
+        ops: &[PlannedOp],
+        summary: &serde_json::Value,
+    ) -> Result<PlanId, StoreError> {
+        self.insert_plan(tenant, ops, summary, "held", OperationStatus::Preview).await
     }
 
     async fn insert_plan(
@@ -82,6 +93,7 @@ impl Store {
         tenant: TenantId,
         ops: &[PlannedOp],
         summary: &serde_json::Value,
+        plan_status: &str,
         status: OperationStatus,
     ) -> Result<PlanId, StoreError> {
         let id = PlanId::new();
@@ -92,7 +104,7 @@ impl Store {
             .bind(id.to_string())
             .bind(&t)
             .bind(now)
-            .bind(status.as_str())
+            .bind(plan_status)
             .bind(to_json(summary))
             .execute(&mut *tx)
             .await?;

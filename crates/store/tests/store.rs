@@ -163,6 +163,7 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
             "upper(familyName)",
             tenure_core::expr::Apply::Always,
         )?])?),
+        guard: Some(tenure_core::guard::GuardLimits { max_percent: 5, max_count: 3 }),
     };
     let app =
         store.add_app(t, "slack", AppKind::Scim, "http://127.0.0.1:1/scim/v2", &Secret::new("tok"), &settings).await?;

@@ -289,6 +289,14 @@ pub struct ScimAppArgs {
     /// place `unique(...)` is allowed).
     #[arg(long = "map-on-create", value_name = "ATTRIBUTE=EXPRESSION")]
     pub mappings_on_create: Vec<String>,
+    /// Deprovisioning guard: hold a plan that takes access from more than this percent of the
+    /// app's managed accounts (default 10).
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub guard_percent: Option<u8>,
+    /// Deprovisioning guard: hold a plan that takes access from more than this many accounts in
+    /// one run (default 25).
+    #[arg(long, value_name = "COUNT")]
+    pub guard_count: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -401,6 +409,11 @@ pub enum PlanCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Approve a plan the deprovisioning guard held; the next apply may then carry out the
+    /// losses it listed (and no others).
+    Approve { id: String },
+    /// Reject a held plan.
+    Reject { id: String },
     /// The most recent stored plans.
     List {
         #[arg(long, default_value_t = 20)]

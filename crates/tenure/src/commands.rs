@@ -199,6 +199,13 @@ async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> any
             .collect();
     }
     settings.mappings = mapping_set(&args.mappings, &args.mappings_on_create)?;
+    if args.guard_percent.is_some() || args.guard_count.is_some() {
+        let defaults = tenure_core::guard::GuardLimits::default();
+        settings.guard = Some(tenure_core::guard::GuardLimits {
+            max_percent: args.guard_percent.unwrap_or(defaults.max_percent),
+            max_count: args.guard_count.unwrap_or(defaults.max_count),
+        });
+    }
     let app = store.add_app(tenant, &args.name, AppKind::Scim, args.base_url.trim(), &secret, &settings).await?;
     store
         .append_audit(tenant, "cli", "app.add", &app.name, &json!({"base_url": app.base_url, "settings": settings}))
@@ -474,6 +481,8 @@ async fn plan(engine: &Engine, args: PlanArgs) -> anyhow::Result<ExitCode> {
         Some(PlanCommand::Show { id, json }) => return plan_show(engine, &id, json).await,
         Some(PlanCommand::Diff { id, json }) => return plan_diff(engine, &id, json).await,
         Some(PlanCommand::List { limit, json }) => return plan_list(engine, limit, json).await,
+        Some(PlanCommand::Approve { id }) => return plan_decide(engine, &id, true).await,
+        Some(PlanCommand::Reject { id }) => return plan_decide(engine, &id, false).await,
         None => {}
     }
     let spinner = output::spinner("reading the apps' accounts".to_owned());
@@ -504,6 +513,17 @@ async fn stored_plan(engine: &Engine, id: &str) -> anyhow::Result<(tenure_store:
     let record = engine.store().plan_record(engine.tenant(), id).await?;
     let ops = engine.store().plan_operations(engine.tenant(), id).await?.into_iter().map(|r| r.op).collect();
     Ok((record, Plan { ops, ..Plan::default() }))
+}
+
+async fn plan_decide(engine: &Engine, id: &str, approve: bool) -> anyhow::Result<ExitCode> {
+    let plan: PlanId = id.parse().map_err(|e| anyhow!("plan id {id:?}: {e}"))?;
+    engine.decide_held(plan, approve, "cli").await?;
+    if approve {
+        println!("approved plan {plan}; the next `tenure apply` carries out the losses it lists, and no others");
+    } else {
+        println!("rejected plan {plan}; fix what caused it (a source, an assignment) before applying again");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn plan_show(engine: &Engine, id: &str, json: bool) -> anyhow::Result<ExitCode> {
@@ -598,8 +618,16 @@ async fn apply(engine: &Engine, args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let report = report?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if !report.held.is_empty() {
+        let id = report.plan_id.map(|p| p.to_string()).unwrap_or_default();
+        println!("Held by the deprovisioning guard; nothing was applied:");
+        for trip in &report.held {
+            println!("  {trip}");
+        }
+        println!("Review it with `tenure plan show {id}`, then `tenure plan approve {id}` and apply again,");
+        println!("or `tenure plan reject {id}` and fix its cause (a source, an assignment).");
     } else {
         output::apply_summary(&report);
     }
-    Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.failed() == 0 && report.held.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

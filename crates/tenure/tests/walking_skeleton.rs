@@ -123,6 +123,20 @@ async fn walking_skeleton(backend: TestBackend) -> anyhow::Result<()> {
     let deactivations = ops_of(&plan, "deactivate");
     assert_eq!(deactivations.len(), 2, "{plan}");
     assert!(deactivations.iter().all(|o| o["reason"]["revocation"] == "unassigned"));
+    // Two of two managed accounts is over the guard's 10%: held, nothing done, until approved.
+    let held = cli.run(&["apply", "--yes"]).await;
+    assert!(!held.status.success());
+    let out = String::from_utf8_lossy(&held.stdout);
+    assert!(out.contains("Held by the deprovisioning guard") && out.contains("would lose 2 of its 2"), "{out}");
+    let users = cli.json(&["app", "users", "peer", "--json"]).await;
+    assert!(users.as_array().unwrap().iter().all(|u| u["active"] == true), "{users}");
+    let plans = cli.json(&["plan", "list", "--json"]).await;
+    let held_id = plans.as_array().unwrap().iter().find(|p| p["status"] == "held").expect("a held plan")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cli.ok(&["plan", "approve", &held_id]).await;
+    assert!(!cli.run(&["plan", "approve", &held_id]).await.status.success(), "approved once");
     cli.ok(&["apply", "--yes"]).await;
     let users = cli.json(&["app", "users", "peer", "--json"]).await;
     assert!(users.as_array().unwrap().iter().all(|u| u["active"] == false), "{users}");
@@ -176,6 +190,9 @@ async fn policy_end_to_end(backend: TestBackend) -> anyhow::Result<()> {
         peer.token(),
         "--map",
         r#"displayName=concat(upper(familyName), ", ", givenName)"#,
+        // A three-person app: the default 10% would hold every single leaver.
+        "--guard-percent",
+        "100",
     ])
     .await;
     let bad = cli.run(&["assign", "peer", "--rule", r#"departmnt == "Engineering""#]).await;
