@@ -22,10 +22,10 @@ pub enum EngineError {
     SourceConfig { source_name: String, reason: String },
     /// The source guard: an import that would make (nearly) everyone leave is not applied.
     #[error(
-        "source {source_name} returned {got} people where the last sync had {previous}; not applied \
-         (an empty export would deprovision everyone)"
+        "source {source_name} returned {got} people where the last sync had {previous}; not applied, since it \
+         would make that many people leave at once (check the export; `tenure sync --force` if it is right)"
     )]
-    SourceGuard { source_name: String, got: usize, previous: i64 },
+    SourceGuard { source_name: String, got: usize, previous: usize },
     #[error("{0} not found")]
     NotFound(String),
     /// Only a plan the deprovisioning guard held can be approved or rejected.

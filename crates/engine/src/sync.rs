@@ -20,6 +20,17 @@ pub struct CsvSourceConfig {
     pub mapping: CsvMapping,
     #[serde(default, skip_serializing_if = "SyncScope::is_unrestricted")]
     pub scope: SyncScope,
+    /// The source guard's share: a sync delivering fewer than this percent of the people the
+    /// last one did is not applied. `None`: only an empty delivery is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_share_percent: Option<u8>,
+}
+
+/// How a sync runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncOptions {
+    /// Apply even what the source guard would refuse (an admin who knows the export is right).
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,13 +45,13 @@ pub struct SyncReport {
 
 impl Engine {
     /// Reads the source and applies its snapshot in one transaction.
-    pub async fn sync_source(&self, source: &SourceRecord) -> Result<SyncReport, EngineError> {
+    pub async fn sync_source(&self, source: &SourceRecord, options: SyncOptions) -> Result<SyncReport, EngineError> {
         let name = source.name.clone();
-        let (mut batch, scope) = match source.kind.as_str() {
+        let (mut batch, scope, min_share) = match source.kind.as_str() {
             "csv" => {
                 let config: CsvSourceConfig = serde_json::from_value(source.config.clone())
                     .map_err(|e| EngineError::SourceConfig { source_name: name.clone(), reason: e.to_string() })?;
-                let scope = config.scope.clone();
+                let (scope, min_share) = (config.scope.clone(), config.min_share_percent);
                 // Parsing is CPU-bound and the files may be large: keep it off the async workers.
                 let batch = tokio::task::spawn_blocking(move || {
                     tenure_sources::hr_csv::load_files(&config.file, config.groups_file.as_deref(), &config.mapping)
@@ -51,7 +62,7 @@ impl Engine {
                     reason: format!("reader crashed: {e}"),
                 })?
                 .map_err(|error| EngineError::Source { source_name: name.clone(), error })?;
-                (batch, scope)
+                (batch, scope, min_share)
             }
             other => {
                 return Err(EngineError::SourceConfig {
@@ -65,12 +76,18 @@ impl Engine {
         // The minimal source guard: an empty snapshot after a non-empty one is almost always a
         // broken export (or a scope that excludes everyone), and applying it would mark everyone
         // as having left.
-        if batch.people.is_empty() && source.last_count.is_some_and(|n| n > 0) {
-            return Err(EngineError::SourceGuard {
-                source_name: name,
-                got: 0,
-                previous: source.last_count.unwrap_or(0),
-            });
+        let previous = source.last_count.unwrap_or(0).max(0) as usize;
+        let got = batch.people.len();
+        let too_few = match min_share {
+            Some(percent) => got * 100 < usize::from(percent) * previous,
+            None => got == 0 && previous > 0,
+        };
+        if too_few && !options.force {
+            return Err(EngineError::SourceGuard { source_name: name, got, previous });
+        }
+        if too_few {
+            let detail = serde_json::json!({"got": got, "previous": previous, "min_share_percent": min_share});
+            self.store.append_audit(self.tenant, "sync", "source.guard_overridden", &name, &detail).await?;
         }
         let summary = self.store.apply_import(self.tenant, source.id, &batch).await?;
         self.store
@@ -82,6 +99,10 @@ impl Engine {
 
     /// Syncs one named source, or all of them.
     pub async fn sync(&self, name: Option<&str>) -> Result<Vec<SyncReport>, EngineError> {
+        self.sync_with(name, SyncOptions::default()).await
+    }
+
+    pub async fn sync_with(&self, name: Option<&str>, options: SyncOptions) -> Result<Vec<SyncReport>, EngineError> {
         let sources = self.store.list_sources(self.tenant).await?;
         // A SCIM source is pushed into by the IdP, one write at a time; there is nothing to pull.
         let selected: Vec<&SourceRecord> =
@@ -91,7 +112,7 @@ impl Engine {
         }
         let mut reports = Vec::with_capacity(selected.len());
         for source in selected {
-            reports.push(self.sync_source(source).await?);
+            reports.push(self.sync_source(source, options).await?);
         }
         Ok(reports)
     }

@@ -197,6 +197,10 @@ pub struct CsvSourceArgs {
     pub columns: Vec<String>,
     #[command(flatten)]
     pub scope: ScopeArgs,
+    /// Source guard: refuse a sync that delivers fewer than this percent of the people the last
+    /// one did (default: refuse only an empty one).
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub guard_min_share: Option<u8>,
 }
 
 /// Which of a source's people enter Tenure (repeatable; an exclusion wins). Someone who leaves
@@ -227,6 +231,9 @@ pub struct SyncArgs {
     pub name: Option<String>,
     #[arg(long)]
     pub json: bool,
+    /// Apply even what the source guard refuses (an export you know is right); audited.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -81,8 +81,13 @@ async fn source_add_csv(store: &Store, tenant: TenantId, args: CsvSourceArgs) ->
         .as_ref()
         .map(|g| std::fs::canonicalize(g).with_context(|| format!("--groups-file {}", g.display())))
         .transpose()?;
-    let config =
-        CsvSourceConfig { file, groups_file, mapping: csv_mapping(&args.columns)?, scope: sync_scope(&args.scope)? };
+    let config = CsvSourceConfig {
+        file,
+        groups_file,
+        mapping: csv_mapping(&args.columns)?,
+        scope: sync_scope(&args.scope)?,
+        min_share_percent: args.guard_min_share,
+    };
     let config = serde_json::to_value(&config)?;
     store.add_source(tenant, &args.name, "csv", &config).await?;
     store.append_audit(tenant, "cli", "source.add", &args.name, &config).await?;
@@ -134,7 +139,8 @@ async fn source_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Res
 
 async fn sync(engine: &Engine, args: SyncArgs) -> anyhow::Result<ExitCode> {
     let spinner = output::spinner(format!("syncing {}", args.name.as_deref().unwrap_or("all sources")));
-    let reports = engine.sync(args.name.as_deref()).await;
+    let options = tenure_engine::SyncOptions { force: args.force };
+    let reports = engine.sync_with(args.name.as_deref(), options).await;
     spinner.finish_and_clear();
     let reports = reports?;
     if reports.is_empty() {

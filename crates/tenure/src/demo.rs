@@ -71,6 +71,7 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
         groups_file: Some(groups_file),
         mapping: Default::default(),
         scope: Default::default(),
+        min_share_percent: None,
     };
     store.add_source(tenant, "hr", "csv", &serde_json::to_value(&config)?).await?;
     engine.sync(Some("hr")).await?;

@@ -390,3 +390,31 @@ async fn sync_scope_keeps_people_out_and_leaving_it_is_leaving() -> anyhow::Resu
     assert_eq!((synced[0]["left"].as_u64(), synced[0]["out_of_scope"].as_u64()), (Some(1), Some(3)), "{synced}");
     Ok(())
 }
+
+/// The source guard: an empty export, or one far smaller than the last, is not applied (nothing
+/// changes); `sync --force` applies it anyway, and the override is audited.
+#[tokio::test]
+async fn the_source_guard_refuses_an_export_that_would_empty_the_directory() -> anyhow::Result<()> {
+    let db = TestDb::new(TestBackend::Sqlite).await?;
+    let dir = tempfile::tempdir()?;
+    let cli = Cli { database_url: db.url(), home: dir.path() };
+    let people = dir.path().join("people.csv");
+    std::fs::write(&people, PEOPLE)?;
+    let file = people.to_str().unwrap();
+    cli.ok(&["source", "add", "csv", "hr", "--file", file, "--guard-min-share", "50"]).await;
+    assert_eq!(cli.json(&["sync", "--json"]).await[0]["created"], 4);
+
+    let header = PEOPLE.lines().next().unwrap_or_default();
+    let first = PEOPLE.lines().nth(1).unwrap_or_default();
+    for (export, got) in [(format!("{header}\n"), 0), (format!("{header}\n{first}\n"), 1)] {
+        std::fs::write(&people, export)?;
+        let refused = cli.run(&["sync"]).await;
+        assert!(!refused.status.success());
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains(&format!("returned {got} people where the last sync had 4")), "{err}");
+        assert!(err.contains("--force"), "{err}");
+    }
+    let synced = cli.json(&["sync", "--json", "--force"]).await;
+    assert_eq!(synced[0]["left"], 3, "{synced}");
+    Ok(())
+}
