@@ -13,6 +13,7 @@ mod resources;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -38,12 +39,8 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 
 pub fn routes() -> Router<ServerState> {
     Router::new()
-        .route("/Users", get(list_users).post(create_user))
-        .route("/Users/.search", post(search_users))
-        .route("/Users/{id}", get(get_user).put(put_user).patch(patch_user).delete(delete_user))
-        .route("/Groups", get(list_groups).post(create_group))
-        .route("/Groups/.search", post(search_groups))
-        .route("/Groups/{id}", get(get_group).put(put_group).patch(patch_group).delete(delete_group))
+        .merge(resource_routes("/Users", ScimKind::User))
+        .merge(resource_routes("/Groups", ScimKind::Group))
         .route("/.search", post(search_root))
         .route("/Bulk", post(bulk_request))
         .route("/Me", any(me))
@@ -56,6 +53,16 @@ pub fn routes() -> Router<ServerState> {
         .fallback(|| async { error(404, None, "no such SCIM endpoint") })
         .layer(axum::middleware::map_response(scim_method_not_allowed))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// One resource type's endpoints; the handlers learn which type from the route's extension, so
+/// users and groups share them.
+fn resource_routes(base: &str, kind: ScimKind) -> Router<ServerState> {
+    Router::new()
+        .route(base, get(list_kind).post(create_kind))
+        .route(&format!("{base}/.search"), post(search_kind))
+        .route(&format!("{base}/{{id}}"), get(read_kind).put(put_kind).patch(patch_kind).delete(delete_kind))
+        .layer(Extension(kind))
 }
 
 /// axum answers an unsupported method with an empty 405; SCIM clients expect an error body.
@@ -270,102 +277,77 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ScimQuery {
 }
 type Body = Result<Bytes, BytesRejection>;
 
-async fn list_users(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, ScimQuery(p): Params) -> ScimResult {
-    list(s, t, h, ScimKind::User, p).await
+async fn list_kind(
+    State(s): State<ServerState>,
+    Extension(kind): Extension<ScimKind>,
+    t: ScimTenant,
+    h: HeaderMap,
+    ScimQuery(p): Params,
+) -> ScimResult {
+    list(s, t, h, kind, p).await
 }
-async fn list_groups(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, ScimQuery(p): Params) -> ScimResult {
-    list(s, t, h, ScimKind::Group, p).await
-}
-async fn search_users(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, b: Body) -> ScimResult {
-    search(s, t, h, Some(ScimKind::User), b).await
-}
-async fn search_groups(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, b: Body) -> ScimResult {
-    search(s, t, h, Some(ScimKind::Group), b).await
+async fn search_kind(
+    State(s): State<ServerState>,
+    Extension(kind): Extension<ScimKind>,
+    t: ScimTenant,
+    h: HeaderMap,
+    b: Body,
+) -> ScimResult {
+    search(s, t, h, Some(kind), b).await
 }
 async fn search_root(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, b: Body) -> ScimResult {
     search(s, t, h, None, b).await
 }
-async fn create_user(
+async fn create_kind(
     State(s): State<ServerState>,
+    Extension(kind): Extension<ScimKind>,
     t: ScimTenant,
     h: HeaderMap,
     ScimQuery(p): Params,
     b: Body,
 ) -> ScimResult {
-    create(s, t, h, ScimKind::User, p, b).await
+    create(s, t, h, kind, p, b).await
 }
-async fn create_group(
+async fn read_kind(
     State(s): State<ServerState>,
-    t: ScimTenant,
-    h: HeaderMap,
-    ScimQuery(p): Params,
-    b: Body,
-) -> ScimResult {
-    create(s, t, h, ScimKind::Group, p, b).await
-}
-async fn get_user(
-    State(s): State<ServerState>,
+    Extension(kind): Extension<ScimKind>,
     t: ScimTenant,
     h: HeaderMap,
     Path(id): Path<String>,
     ScimQuery(p): Params,
 ) -> ScimResult {
-    read(s, t, h, ScimKind::User, id, p).await
+    read(s, t, h, kind, id, p).await
 }
-async fn get_group(
+async fn put_kind(
     State(s): State<ServerState>,
-    t: ScimTenant,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    ScimQuery(p): Params,
-) -> ScimResult {
-    read(s, t, h, ScimKind::Group, id, p).await
-}
-async fn put_user(
-    State(s): State<ServerState>,
+    Extension(kind): Extension<ScimKind>,
     t: ScimTenant,
     h: HeaderMap,
     Path(id): Path<String>,
     ScimQuery(p): Params,
     b: Body,
 ) -> ScimResult {
-    write(s, t, h, ScimKind::User, id, p, b, Write::Put).await
+    write(s, t, h, kind, id, p, b, Write::Put).await
 }
-async fn put_group(
+async fn patch_kind(
     State(s): State<ServerState>,
+    Extension(kind): Extension<ScimKind>,
     t: ScimTenant,
     h: HeaderMap,
     Path(id): Path<String>,
     ScimQuery(p): Params,
     b: Body,
 ) -> ScimResult {
-    write(s, t, h, ScimKind::Group, id, p, b, Write::Put).await
+    write(s, t, h, kind, id, p, b, Write::Patch).await
 }
-async fn patch_user(
+async fn delete_kind(
     State(s): State<ServerState>,
+    Extension(kind): Extension<ScimKind>,
     t: ScimTenant,
     h: HeaderMap,
     Path(id): Path<String>,
-    ScimQuery(p): Params,
-    b: Body,
 ) -> ScimResult {
-    write(s, t, h, ScimKind::User, id, p, b, Write::Patch).await
-}
-async fn patch_group(
-    State(s): State<ServerState>,
-    t: ScimTenant,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    ScimQuery(p): Params,
-    b: Body,
-) -> ScimResult {
-    write(s, t, h, ScimKind::Group, id, p, b, Write::Patch).await
-}
-async fn delete_user(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, Path(id): Path<String>) -> ScimResult {
-    remove(s, t, h, ScimKind::User, id).await
-}
-async fn delete_group(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, Path(id): Path<String>) -> ScimResult {
-    remove(s, t, h, ScimKind::Group, id).await
+    remove(s, t, h, kind, id).await
 }
 
 async fn bulk_request(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap, b: Body) -> ScimResult {
