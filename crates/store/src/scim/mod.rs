@@ -466,42 +466,30 @@ impl Store {
         if expected.is_some_and(|v| v != text(&row, "version").unwrap_or_default()) {
             return Ok(ScimWrite::Stale);
         }
-        sqlx::query("DELETE FROM scim_members WHERE member_id = $1 AND tenant_id = $2")
-            .bind(id)
-            .bind(&t)
-            .execute(&mut *tx)
-            .await?;
-        match kind {
-            ScimKind::User => {
-                sqlx::query("DELETE FROM scim_users WHERE id = $1 AND tenant_id = $2")
-                    .bind(id)
-                    .bind(&t)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM group_members WHERE person_id = $1 AND tenant_id = $2")
-                    .bind(id)
-                    .bind(&t)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("UPDATE people SET status = 'deleted', updated_ms = $1 WHERE id = $2 AND tenant_id = $3")
-                    .bind(now_ms())
-                    .bind(id)
-                    .bind(&t)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            ScimKind::Group => {
-                sqlx::query("DELETE FROM scim_groups WHERE id = $1 AND tenant_id = $2")
-                    .bind(id)
-                    .bind(&t)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM groups WHERE id = $1 AND tenant_id = $2")
-                    .bind(id)
-                    .bind(&t)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+        // Each statement binds the resource id, then the tenant.
+        let statements: &[&'static str] = match kind {
+            ScimKind::User => &[
+                "DELETE FROM scim_members WHERE member_id = $1 AND tenant_id = $2",
+                "DELETE FROM scim_users WHERE id = $1 AND tenant_id = $2",
+                "DELETE FROM group_members WHERE person_id = $1 AND tenant_id = $2",
+            ],
+            ScimKind::Group => &[
+                "DELETE FROM scim_members WHERE member_id = $1 AND tenant_id = $2",
+                "DELETE FROM scim_groups WHERE id = $1 AND tenant_id = $2",
+                "DELETE FROM groups WHERE id = $1 AND tenant_id = $2",
+            ],
+        };
+        for &sql in statements {
+            sqlx::query(sql).bind(id).bind(&t).execute(&mut *tx).await?;
+        }
+        if kind == ScimKind::User {
+            // The person stays as a leaver, so their accounts are deprovisioned with that reason.
+            sqlx::query("UPDATE people SET status = 'deleted', updated_ms = $1 WHERE id = $2 AND tenant_id = $3")
+                .bind(now_ms())
+                .bind(id)
+                .bind(&t)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(ScimWrite::Written(ScimRecord {
