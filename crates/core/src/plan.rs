@@ -289,14 +289,6 @@ impl Plan {
         self.ops.iter().filter(|o| o.kind.name() == kind).count()
     }
 
-    pub fn extend(&mut self, other: Plan) {
-        self.ops.extend(other.ops);
-        self.group_ops.extend(other.group_ops);
-        self.unmanaged.extend(other.unmanaged);
-        self.cases.extend(other.cases);
-        self.problems.extend(other.problems);
-    }
-
     /// What `newer` does that `self` did not, and the reverse.
     pub fn diff(&self, newer: &Plan) -> PlanDiff {
         use std::collections::HashSet;

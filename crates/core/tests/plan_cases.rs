@@ -34,7 +34,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 use tenure_core::attributes::{self, Attributes};
-use tenure_core::reconcile::{AppState, DirectoryIndex, Prepared, plan_app};
+use tenure_core::reconcile::{AppState, DirectoryIndex, plan_app};
 use tenure_core::*;
 use time::Date;
 use uuid::Uuid;
@@ -412,19 +412,8 @@ fn run_case(path: &Path) -> Result<(), String> {
         observed: &world.observed,
         groups: &world.groups_in_app,
     };
-    let prepared = Prepared::new(&dir, &state);
-    for person in &world.people {
-        let alone = prepared.plan_person(&dir, person, world.today);
-        let part: Vec<PlannedOp> = plan
-            .ops
-            .iter()
-            .filter(|o| o.person_id == person.id)
-            .map(|o| common::without_numbering(o, &world.app))
-            .collect();
-        let alone: Vec<PlannedOp> = alone.ops.iter().map(|o| common::without_numbering(o, &world.app)).collect();
-        if alone != part {
-            return Err(format!("incremental plan of {} differs: {:#?} vs {part:#?}", person.email, alone));
-        }
+    if let Some(mismatch) = common::incremental_mismatch(&state, &world.people, &world.groups, &plan, world.today) {
+        return Err(mismatch);
     }
 
     // Carry it out, plan again: nothing left.

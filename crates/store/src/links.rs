@@ -109,9 +109,7 @@ impl Store {
                         origin: AccountOrigin::parse(&origin)
                             .ok_or_else(|| StoreError::corrupt(format!("origin {origin}")))?,
                         deactivated_on: opt_date(r, "deactivated_on")?,
-                        granted_by: opt_text(r, "granted_by")?
-                            .map(|raw| raw.parse().map_err(|e| StoreError::corrupt(format!("granted_by {raw:?}: {e}"))))
-                            .transpose()?,
+                        granted_by: opt_parsed(r, "granted_by")?,
                     },
                     user_name: text(r, "user_name")?,
                     active: int(r, "active")? != 0,

@@ -40,6 +40,15 @@ where
     raw.parse().map_err(|e| StoreError::corrupt(format!("column {col} = {raw:?}: {e}")))
 }
 
+pub(crate) fn opt_parsed<T: FromStr>(row: &AnyRow, col: &str) -> Result<Option<T>, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    opt_text(row, col)?
+        .map(|raw| raw.parse().map_err(|e| StoreError::corrupt(format!("column {col} = {raw:?}: {e}"))))
+        .transpose()
+}
+
 pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T, StoreError> {
     let raw = text(row, col)?;
     serde_json::from_str(&raw).map_err(|e| StoreError::corrupt(format!("column {col}: {e}")))

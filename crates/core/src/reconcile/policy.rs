@@ -96,10 +96,6 @@ impl<'x> AppPolicy<'x> {
         subtree
     }
 
-    pub fn assignments(&self) -> impl Iterator<Item = &'x Assignment> {
-        self.grants.iter().chain(&self.exclusions).map(|&i| &self.assignments[i as usize])
-    }
-
     /// Whether one assignment covers a person. `ordinal` is the person's place in the index, if
     /// they are in it (their group memberships come from there); `person` may be newer than the
     /// index's copy, as when planning one changed person.

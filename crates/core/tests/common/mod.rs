@@ -125,3 +125,21 @@ pub fn without_numbering(op: &PlannedOp, app: &App) -> PlannedOp {
     }
     op
 }
+
+/// Where a person's incremental plan differs from their part of the full plan, if anywhere.
+pub fn incremental_mismatch(
+    state: &tenure_core::reconcile::AppState<'_>,
+    people: &[Person],
+    groups: &[Group],
+    full: &Plan,
+    today: Date,
+) -> Option<String> {
+    let dir = tenure_core::reconcile::DirectoryIndex::new(people, groups);
+    let prepared = tenure_core::reconcile::Prepared::new(&dir, state);
+    let strip = |op: &PlannedOp| without_numbering(op, state.app);
+    people.iter().find_map(|person| {
+        let alone: Vec<PlannedOp> = prepared.plan_person(&dir, person, today).ops.iter().map(strip).collect();
+        let part: Vec<PlannedOp> = full.ops.iter().filter(|o| o.person_id == person.id).map(strip).collect();
+        (alone != part).then(|| format!("incremental plan of {} differs: {alone:#?} vs {part:#?}", person.email))
+    })
+}
