@@ -192,6 +192,10 @@ impl Engine {
         }
         let status = if approve { "approved" } else { "rejected" };
         self.store.set_plan_status(self.tenant, plan, status).await?;
+        if approve {
+            // A running `tenure serve` plans again and finds the approval covering its losses.
+            self.store.mark_dirty(self.tenant, &[tenure_store::DirtyMark::everything()]).await?;
+        }
         self.store
             .append_audit(self.tenant, actor, &format!("plan.{status}"), &plan.to_string(), &record.summary)
             .await?;

@@ -4,13 +4,17 @@
 
 mod apply;
 mod error;
+mod operations;
 mod planning;
+mod propagate;
 mod sync;
 mod worker;
 
 pub use apply::{AppOutcome, ApplyReport, Enqueued, OpFailure};
 pub use error::EngineError;
+pub use operations::{AppHealthView, QueueStatus};
 pub use planning::AppPlan;
+pub use propagate::{PropagationOptions, PropagationPass};
 pub use worker::{Executor, WorkerOptions};
 pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
 

@@ -266,10 +266,14 @@ impl Store {
         Ok(())
     }
 
-    /// The oldest marks, up to `limit`.
+    /// The oldest marks, up to `limit`, leaving out pairs with an operation still queued: they are
+    /// planned once it has run.
     pub async fn dirty_marks(&self, tenant: TenantId, limit: i64) -> Result<Vec<DirtyMark>, StoreError> {
         let rows = sqlx::query(
-            "SELECT app_id, person_id, marked_ms FROM dirty WHERE tenant_id = $1 ORDER BY marked_ms LIMIT $2",
+            "SELECT d.app_id, d.person_id, d.marked_ms FROM dirty d WHERE d.tenant_id = $1 \
+             AND NOT (d.app_id <> '' AND d.person_id <> '' AND EXISTS (SELECT 1 FROM operations o \
+                 WHERE o.app_id = d.app_id AND o.person_id = d.person_id AND o.status = 'pending')) \
+             ORDER BY d.marked_ms LIMIT $2",
         )
         .bind(tenant.to_string())
         .bind(limit)
