@@ -20,7 +20,7 @@ use rand::Rng;
 use tenure_connectors::{ConnectorError, RateLimiter, ScimClient, TransportKind};
 use tenure_core::attributes::{self, Attributes};
 use tenure_core::*;
-use tenure_store::{OperationRecord, OperationStatus, StoredAccount};
+use tenure_store::{OperationRecord, Settlement, StoredAccount};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::{Engine, EngineError};
@@ -250,9 +250,7 @@ impl Executor {
         let action = format!("account.{}", rec.op.kind.name());
         match result {
             Ok(remote_id) => {
-                store
-                    .settle_operation(tenant, rec.id, owner, OperationStatus::Succeeded, None, remote_id.as_deref(), 0)
-                    .await?;
+                store.settle_operation(tenant, rec.id, owner, Settlement::succeeded(remote_id.as_deref())).await?;
                 if store.record_app_success(tenant, rec.op.app_id).await? {
                     tracing::info!(app = %app_name, "app answers again; no longer paused");
                     store.append_audit(tenant, "tenure", "app.recovered", &app_name, &serde_json::json!({})).await?;
@@ -283,22 +281,10 @@ impl Executor {
                     let wait =
                         error.retry_after.unwrap_or_else(|| self.backoff(rec.attempts)).min(self.options.max_backoff);
                     let at = now_ms() + wait.as_millis() as i64;
-                    store
-                        .settle_operation(
-                            tenant,
-                            rec.id,
-                            owner,
-                            OperationStatus::Pending,
-                            Some(&error.message),
-                            None,
-                            at,
-                        )
-                        .await?;
+                    store.settle_operation(tenant, rec.id, owner, Settlement::retry_at(&error.message, at)).await?;
                     tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), attempt = rec.attempts, retry_in_ms = wait.as_millis() as u64, error = %error.message, "operation failed; will retry");
                 } else {
-                    store
-                        .settle_operation(tenant, rec.id, owner, OperationStatus::Failed, Some(&error.message), None, 0)
-                        .await?;
+                    store.settle_operation(tenant, rec.id, owner, Settlement::failed(&error.message)).await?;
                     store
                         .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(Some(&error.message), None))
                         .await?;
