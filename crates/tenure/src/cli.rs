@@ -122,6 +122,37 @@ pub enum BenchCommand {
     /// Load users into a fresh SQLite store and measure the SCIM endpoint over HTTP: lookups by
     /// userName, externalId and work email, and GET by id.
     Scim(BenchScimArgs),
+    /// Time from a change pushed to Tenure's SCIM endpoint until the app holds it (p50/p99).
+    Propagation(BenchPropagationArgs),
+    /// Provisioning rate against an app limited to N writes a second, and the 429s it sent.
+    Throughput(BenchThroughputArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPropagationArgs {
+    #[arg(long, default_value_t = 1_000)]
+    pub people: usize,
+    /// Changes measured, one at a time.
+    #[arg(long, default_value_t = 200)]
+    pub changes: usize,
+    /// How often propagation looks for changes, in milliseconds (`tenure serve`: 50).
+    #[arg(long, default_value_t = 50)]
+    pub poll_ms: u64,
+    /// Database to use (default: a fresh SQLite file in a temporary directory).
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchThroughputArgs {
+    #[arg(long, default_value_t = 10_000)]
+    pub people: usize,
+    /// The app's limit, in writes a second (Tenure is configured with the same).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub limit: u32,
+    /// Database to use (default: a fresh SQLite file in a temporary directory).
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
