@@ -5,6 +5,7 @@
 //! BIGINT columns), so no data method branches on the backend; the backends differ only in their
 //! migration files and connection set-up (`backend.rs`). Every query is scoped by tenant.
 
+mod audit;
 mod backend;
 mod directory;
 mod error;
@@ -16,6 +17,7 @@ mod row;
 mod scim;
 mod tenancy;
 
+pub use audit::{AuditCursor, AuditEntry, AuditFilter, AuditPage, BadCursor, MAX_AUDIT_PAGE};
 pub use backend::Backend;
 pub use directory::ImportSummary;
 pub use directory::SourceRecord;

@@ -37,6 +37,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_source_cursor.sql"),
         postgres: include_str!("../migrations/postgres/0004_source_cursor.sql"),
     },
+    Migration {
+        version: 9,
+        name: "audit_query",
+        sqlite: include_str!("../migrations/sqlite/0009_audit_query.sql"),
+        postgres: include_str!("../migrations/postgres/0009_audit_query.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
