@@ -302,7 +302,7 @@ async fn rows_from_before_the_query_columns_are_backfilled(backend: TestBackend)
 
     let store = Store::connect(db.url()).await?;
     let rows = all(&store, t, AuditFilter::default()).await?;
-    let cols: Vec<(&str, Option<&str>, Option<&str>, Option<&str>)> = rows
+    let cols: Vec<_> = rows
         .iter()
         .map(|e| (e.action.as_str(), e.person.as_deref(), e.person_id.as_deref(), e.app.as_deref()))
         .collect();
