@@ -6,6 +6,7 @@ mod admin;
 pub mod audit;
 mod auth;
 mod metrics_layer;
+mod operations;
 mod scim;
 pub mod tokens;
 

@@ -176,7 +176,8 @@ fn action_family(action: &str) -> (&str, bool) {
 
 impl Store {
     /// Appends a row. The person (`detail.person`, an email), their id (`detail.person_id`) and
-    /// the app (`detail.app`) are taken from `detail` when it names them, so they can be queried.
+    /// the app (`detail.app`, or the subject of an `app.*` action) are taken from `detail` when
+    /// it names them, so they can be queried.
     pub async fn append_audit(
         &self,
         tenant: TenantId,
@@ -202,7 +203,11 @@ impl Store {
         detail: &serde_json::Value,
     ) -> Result<(), StoreError> {
         let person = person.filter(|p| !p.is_empty()).or_else(|| detail_str(detail, "person")).map(str::to_lowercase);
-        let app = app.filter(|a| !a.is_empty()).or_else(|| detail_str(detail, "app"));
+        // `app.*` rows (app.add, app.quarantined, ...) are about the app their subject names.
+        let app = app
+            .filter(|a| !a.is_empty())
+            .or_else(|| detail_str(detail, "app"))
+            .or_else(|| action.starts_with("app.").then_some(subject).filter(|s| !s.is_empty()));
         // Time-ordered ids: rows of the same millisecond page in the order they were written.
         let id = AuditId(uuid::Uuid::now_v7());
         sqlx::query(

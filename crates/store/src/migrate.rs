@@ -38,6 +38,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0004_source_cursor.sql"),
     },
     Migration {
+        version: 5,
+        name: "queue",
+        sqlite: include_str!("../migrations/sqlite/0005_queue.sql"),
+        postgres: include_str!("../migrations/postgres/0005_queue.sql"),
+    },
+    Migration {
         version: 9,
         name: "audit_query",
         sqlite: include_str!("../migrations/sqlite/0009_audit_query.sql"),

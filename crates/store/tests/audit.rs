@@ -117,6 +117,8 @@ async fn person_queries_find_rows_under_either_identifier(backend: TestBackend) 
     // The email in the detail.
     store.append_audit(t, "tenure", "account.deactivate", "x", &json!({"person": "ada@x.com"})).await?;
     store.append_audit(t, "tenure", "account.create", "bob@x.com", &json!({"app": "slack"})).await?;
+    // An app's own rows name it as their subject.
+    store.append_audit(t, "tenure", "app.quarantined", "slack", &json!({"error": "401"})).await?;
     // Someone the directory does not (or no longer does) know.
     store.append_audit(t, "cli", "account.adopt", "zed@x.com", &json!({})).await?;
     // Another tenant's row about the same email.
@@ -144,6 +146,11 @@ async fn person_queries_find_rows_under_either_identifier(backend: TestBackend) 
     assert!(nobody.is_empty());
     let both = AuditFilter { person: Some("ada@x.com".into()), app: Some("slack".into()), ..Default::default() };
     assert_eq!(actions(&all(&store, t, both).await?), ["account.unlink", "account.create"]);
+    let slack = AuditFilter { app: Some("slack".into()), ..Default::default() };
+    assert_eq!(
+        actions(&all(&store, t, slack).await?),
+        ["app.quarantined", "account.create", "account.unlink", "account.create"]
+    );
     Ok(())
 }
 
@@ -282,6 +289,7 @@ async fn rows_from_before_the_query_columns_are_backfilled(backend: TestBackend)
     sqlx::raw_sql(undo).execute(&pool).await?;
     let old = [
         ("app.add", "slack", json!({"base_url": "https://x"})),
+        ("app.recovered", "notion", json!({})),
         ("account.create", "ada@x.com", json!({"app": "slack", "person": "Ada@X.com", "person_id": "p-1"})),
         ("group.members", "eng", json!({"app": "notion", "person": 7})),
         ("plan.apply", "plan-1", json!({"apps": {"app": "nested"}})),
@@ -312,6 +320,7 @@ async fn rows_from_before_the_query_columns_are_backfilled(backend: TestBackend)
             ("plan.apply", None, None, None),
             ("group.members", None, None, Some("notion")),
             ("account.create", Some("ada@x.com"), Some("p-1"), Some("slack")),
+            ("app.recovered", None, None, Some("notion")),
             ("app.add", None, None, Some("slack")),
         ]
     );

@@ -13,7 +13,7 @@ UPDATE audit SET
     person_id = CASE WHEN jsonb_typeof(detail::jsonb -> 'person_id') = 'string' THEN detail::jsonb ->> 'person_id' END,
     app = CASE
         WHEN jsonb_typeof(detail::jsonb -> 'app') = 'string' THEN detail::jsonb ->> 'app'
-        WHEN action = 'app.add' THEN subject
+        WHEN substr(action, 1, 4) = 'app.' THEN subject
     END;
 ALTER TABLE audit ENABLE TRIGGER audit_append_only;
 

@@ -13,7 +13,7 @@ UPDATE audit SET
     person_id = CASE WHEN json_type(detail, '$.person_id') = 'text' THEN json_extract(detail, '$.person_id') END,
     app = CASE
         WHEN json_type(detail, '$.app') = 'text' THEN json_extract(detail, '$.app')
-        WHEN action = 'app.add' THEN subject
+        WHEN substr(action, 1, 4) = 'app.' THEN subject
     END;
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 
