@@ -135,9 +135,7 @@ impl Engine {
                 let Some(index) = plans.iter().position(|p| p.app.id == rec.op.app_id) else { continue };
                 let outcome = &mut report.apps[index];
                 match rec.status {
-                    OperationStatus::Succeeded => {
-                        *outcome.succeeded.entry(rec.op.kind.name().to_owned()).or_default() += 1
-                    }
+                    OperationStatus::Succeeded => *outcome.succeeded.entry(rec.op.kind.name().to_owned()).or_default() += 1,
                     OperationStatus::Failed => outcome.failed.push(OpFailure {
                         person: rec.op.person.clone(),
                         op: rec.op.kind.name().to_owned(),
@@ -281,3 +279,4 @@ impl Engine {
         }
     }
 }
+

@@ -257,9 +257,7 @@ impl Executor {
                     tracing::info!(app = %app_name, "app answers again; no longer paused");
                     store.append_audit(tenant, "tenure", "app.recovered", &app_name, &serde_json::json!({})).await?;
                 }
-                store
-                    .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(None, remote_id.as_deref()))
-                    .await?;
+                store.append_audit(tenant, "tenure", &action, &rec.op.person, &detail(None, remote_id.as_deref())).await?;
                 tracing::info!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), reason = %rec.op.reason, "applied");
             }
             Err(error) => {
@@ -280,28 +278,17 @@ impl Executor {
                     store.append_audit(tenant, "tenure", "app.quarantined", &app_name, &pause).await?;
                 }
                 if error.retryable && rec.attempts < self.options.max_attempts {
-                    let wait =
-                        error.retry_after.unwrap_or_else(|| self.backoff(rec.attempts)).min(self.options.max_backoff);
+                    let wait = error.retry_after.unwrap_or_else(|| self.backoff(rec.attempts)).min(self.options.max_backoff);
                     let at = now_ms() + wait.as_millis() as i64;
                     store
-                        .settle_operation(
-                            tenant,
-                            rec.id,
-                            owner,
-                            OperationStatus::Pending,
-                            Some(&error.message),
-                            None,
-                            at,
-                        )
+                        .settle_operation(tenant, rec.id, owner, OperationStatus::Pending, Some(&error.message), None, at)
                         .await?;
                     tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), attempt = rec.attempts, retry_in_ms = wait.as_millis() as u64, error = %error.message, "operation failed; will retry");
                 } else {
                     store
                         .settle_operation(tenant, rec.id, owner, OperationStatus::Failed, Some(&error.message), None, 0)
                         .await?;
-                    store
-                        .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(Some(&error.message), None))
-                        .await?;
+                    store.append_audit(tenant, "tenure", &action, &rec.op.person, &detail(Some(&error.message), None)).await?;
                     tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), error = %error.message, "operation failed");
                 }
             }
@@ -311,11 +298,7 @@ impl Executor {
 
     /// Exponential backoff with jitter: half fixed, half random.
     fn backoff(&self, attempts: i64) -> Duration {
-        let exp = self
-            .options
-            .backoff
-            .saturating_mul(1u32 << attempts.clamp(1, 20).saturating_sub(1))
-            .min(self.options.max_backoff);
+        let exp = self.options.backoff.saturating_mul(1u32 << attempts.clamp(1, 20).saturating_sub(1)).min(self.options.max_backoff);
         let half = exp / 2;
         half + Duration::from_millis(rand::rng().random_range(0..=half.as_millis() as u64))
     }
@@ -337,10 +320,8 @@ impl Executor {
         options.max_retries = options.max_retries.min(2);
         options.max_retry_wait = options.max_retry_wait.min(Duration::from_secs(10));
         let client = self.engine.client_with(&record, options)?;
-        let concurrency =
-            record.app.settings.limits.as_ref().and_then(|l| l.concurrency).unwrap_or(self.engine.concurrency);
-        let runtime =
-            Arc::new(AppRuntime { client, app: record.app, permits: Arc::new(Semaphore::new(concurrency.max(1))) });
+        let concurrency = record.app.settings.limits.as_ref().and_then(|l| l.concurrency).unwrap_or(self.engine.concurrency);
+        let runtime = Arc::new(AppRuntime { client, app: record.app, permits: Arc::new(Semaphore::new(concurrency.max(1))) });
         self.apps.lock().unwrap_or_else(|p| p.into_inner()).insert(app, Arc::clone(&runtime));
         Ok(runtime)
     }
@@ -358,8 +339,7 @@ impl Engine {
         let per_second = limits.per_second?;
         let key = limits.shared_key.clone().unwrap_or_else(|| app.id.to_string());
         let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
-        let limiter =
-            limiters.entry(key).or_insert_with(|| Arc::new(RateLimiter::new(per_second, limits.burst.unwrap_or(1))));
+        let limiter = limiters.entry(key).or_insert_with(|| Arc::new(RateLimiter::new(per_second, limits.burst.unwrap_or(1))));
         Some(Arc::clone(limiter))
     }
 }

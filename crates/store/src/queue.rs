@@ -69,8 +69,7 @@ pub(crate) fn operation_from_row(r: &AnyRow) -> Result<OperationRecord, StoreErr
         plan_id: parsed(r, "plan_id")?,
         seq: int(r, "seq")?,
         op: json(r, "body")?,
-        status: OperationStatus::parse(&status)
-            .ok_or_else(|| StoreError::corrupt(format!("operation status {status}")))?,
+        status: OperationStatus::parse(&status).ok_or_else(|| StoreError::corrupt(format!("operation status {status}")))?,
         attempts: int(r, "attempts")?,
         last_error: opt_text(r, "last_error")?,
         remote_id: opt_text(r, "remote_id")?,
@@ -252,12 +251,10 @@ impl Store {
     /// The (app, person) pairs with an operation still to run: planning them again now would
     /// plan the same work twice.
     pub async fn unfinished_pairs(&self, tenant: TenantId) -> Result<HashSet<(AppId, PersonId)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT app_id, person_id FROM operations WHERE tenant_id = $1 AND status = 'pending'",
-        )
-        .bind(tenant.to_string())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT DISTINCT app_id, person_id FROM operations WHERE tenant_id = $1 AND status = 'pending'")
+            .bind(tenant.to_string())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(|r| Ok((parsed(r, "app_id")?, parsed(r, "person_id")?))).collect()
     }
 
