@@ -53,7 +53,8 @@ impl RateLimiter {
         state.tokens = (state.tokens + elapsed * self.per_second).min(self.burst);
         state.last = state.last.max(now);
         state.tokens -= 1.0;
-        let mut wait = if state.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-state.tokens / self.per_second) };
+        let mut wait =
+            if state.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-state.tokens / self.per_second) };
         if let Some(until) = state.held_until {
             wait = wait.max(until.saturating_duration_since(now));
         }

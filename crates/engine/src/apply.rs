@@ -130,12 +130,14 @@ impl Engine {
         report.plan_id = enqueued.plan_id;
         if let Some(plan_id) = enqueued.plan_id {
             let executor = crate::Executor::new(self.clone(), self.worker_options.clone());
-            executor.drain(plan_id, self.drain_wait).await?;
+            executor.drain(Some(plan_id), self.drain_wait).await?;
             for rec in self.store.plan_operations(self.tenant, plan_id).await? {
                 let Some(index) = plans.iter().position(|p| p.app.id == rec.op.app_id) else { continue };
                 let outcome = &mut report.apps[index];
                 match rec.status {
-                    OperationStatus::Succeeded => *outcome.succeeded.entry(rec.op.kind.name().to_owned()).or_default() += 1,
+                    OperationStatus::Succeeded => {
+                        *outcome.succeeded.entry(rec.op.kind.name().to_owned()).or_default() += 1
+                    }
                     OperationStatus::Failed => outcome.failed.push(OpFailure {
                         person: rec.op.person.clone(),
                         op: rec.op.kind.name().to_owned(),
@@ -279,4 +281,3 @@ impl Engine {
         }
     }
 }
-

@@ -15,8 +15,8 @@ pub use error::EngineError;
 pub use operations::{AppHealthView, QueueStatus};
 pub use planning::AppPlan;
 pub use propagate::{PropagationOptions, PropagationPass};
-pub use worker::{Executor, WorkerOptions};
 pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
+pub use worker::{Executor, WorkerOptions};
 
 use tenure_connectors::{ClientOptions, ScimClient};
 use tenure_core::TenantId;
@@ -35,12 +35,22 @@ pub struct Engine {
     worker_options: WorkerOptions,
     /// How long `apply` waits for operations that wait for a retry.
     drain_wait: std::time::Duration,
-    limiters: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tenure_connectors::RateLimiter>>>>,
+    limiters: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tenure_connectors::RateLimiter>>>,
+    >,
 }
 
 impl Engine {
     pub fn new(store: Store, tenant: TenantId) -> Self {
-        Self { store, tenant, client_options: ClientOptions::default(), concurrency: 8, worker_options: WorkerOptions::default(), drain_wait: std::time::Duration::from_secs(30), limiters: Default::default() }
+        Self {
+            store,
+            tenant,
+            client_options: ClientOptions::default(),
+            concurrency: 8,
+            worker_options: WorkerOptions::default(),
+            drain_wait: std::time::Duration::from_secs(30),
+            limiters: Default::default(),
+        }
     }
 
     pub fn with_client_options(mut self, options: ClientOptions) -> Self {

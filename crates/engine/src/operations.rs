@@ -64,19 +64,28 @@ impl Engine {
     pub async fn retry_operations(&self, op: Option<OperationId>, actor: &str) -> Result<u64, EngineError> {
         let n = self.store.retry_failed(self.tenant, op).await?;
         if n == 0 && op.is_some() {
-            return Err(EngineError::NotFound(format!("failed operation {}", op.map(|o| o.to_string()).unwrap_or_default())));
+            return Err(EngineError::NotFound(format!(
+                "failed operation {}",
+                op.map(|o| o.to_string()).unwrap_or_default()
+            )));
         }
         let subject = op.map_or_else(|| "all failed".to_owned(), |o| o.to_string());
-        self.store.append_audit(self.tenant, actor, "operation.retry", &subject, &serde_json::json!({"count": n})).await?;
+        self.store
+            .append_audit(self.tenant, actor, "operation.retry", &subject, &serde_json::json!({"count": n}))
+            .await?;
         Ok(n)
     }
 
     /// Gives up on a failed or waiting operation.
     pub async fn dismiss_operation(&self, op: OperationId, actor: &str) -> Result<(), EngineError> {
         if !self.store.dismiss_operation(self.tenant, op).await? {
-            return Err(EngineError::NotFound(format!("failed or waiting operation {op} (a running one cannot be dismissed)")));
+            return Err(EngineError::NotFound(format!(
+                "failed or waiting operation {op} (a running one cannot be dismissed)"
+            )));
         }
-        self.store.append_audit(self.tenant, actor, "operation.dismiss", &op.to_string(), &serde_json::json!({})).await?;
+        self.store
+            .append_audit(self.tenant, actor, "operation.dismiss", &op.to_string(), &serde_json::json!({}))
+            .await?;
         Ok(())
     }
 }

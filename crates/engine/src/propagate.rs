@@ -126,7 +126,8 @@ impl Engine {
                     .into_iter()
                     .map(|a| RemoteAccount { remote_id: a.link.remote_id, active: a.active, attributes: a.attributes })
                     .collect();
-                let state = AppState { app, assignments: &assignments, links: &links, observed: &observed, groups: &[] };
+                let state =
+                    AppState { app, assignments: &assignments, links: &links, observed: &observed, groups: &[] };
                 let prepared = Prepared::new(&dir, &state);
                 let mut plan = Plan::default();
                 for id in wanted {

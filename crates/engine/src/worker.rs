@@ -20,7 +20,7 @@ use rand::Rng;
 use tenure_connectors::{ConnectorError, RateLimiter, ScimClient, TransportKind};
 use tenure_core::attributes::{self, Attributes};
 use tenure_core::*;
-use tenure_store::{OperationRecord, OperationStatus, StoredAccount};
+use tenure_store::{OperationRecord, Settlement, StoredAccount};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::{Engine, EngineError};
@@ -160,20 +160,20 @@ impl Executor {
         while running.join_next().await.is_some() {}
     }
 
-    /// Runs one plan's operations until none is due, or until `max_wait` has passed while some
-    /// wait for a retry; returns whether the plan is done.
-    pub async fn drain(&self, plan: PlanId, max_wait: Duration) -> Result<bool, EngineError> {
+    /// Runs one plan's operations (or every queued one) until none is left, or until `max_wait`
+    /// has passed while some wait for a retry; returns whether the queue (or plan) is done.
+    pub async fn drain(&self, plan: Option<PlanId>, max_wait: Duration) -> Result<bool, EngineError> {
         let deadline = tokio::time::Instant::now() + max_wait;
         let mut running = tokio::task::JoinSet::new();
         loop {
-            let claimed = self.claim_into(&mut running, Some(plan)).await?;
+            let claimed = self.claim_into(&mut running, plan).await?;
             if claimed > 0 && running.len() < self.options.workers {
                 continue;
             }
             if running.join_next().await.is_some() {
                 continue;
             }
-            let counts = self.engine.store.queue_counts(self.engine.tenant, Some(plan)).await?;
+            let counts = self.engine.store.queue_counts(self.engine.tenant, plan).await?;
             if counts.ready == 0 && counts.waiting == 0 {
                 return Ok(true);
             }
@@ -250,14 +250,14 @@ impl Executor {
         let action = format!("account.{}", rec.op.kind.name());
         match result {
             Ok(remote_id) => {
-                store
-                    .settle_operation(tenant, rec.id, owner, OperationStatus::Succeeded, None, remote_id.as_deref(), 0)
-                    .await?;
+                store.settle_operation(tenant, rec.id, owner, Settlement::succeeded(remote_id.as_deref())).await?;
                 if store.record_app_success(tenant, rec.op.app_id).await? {
                     tracing::info!(app = %app_name, "app answers again; no longer paused");
                     store.append_audit(tenant, "tenure", "app.recovered", &app_name, &serde_json::json!({})).await?;
                 }
-                store.append_audit(tenant, "tenure", &action, &rec.op.person, &detail(None, remote_id.as_deref())).await?;
+                store
+                    .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(None, remote_id.as_deref()))
+                    .await?;
                 tracing::info!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), reason = %rec.op.reason, "applied");
             }
             Err(error) => {
@@ -278,17 +278,16 @@ impl Executor {
                     store.append_audit(tenant, "tenure", "app.quarantined", &app_name, &pause).await?;
                 }
                 if error.retryable && rec.attempts < self.options.max_attempts {
-                    let wait = error.retry_after.unwrap_or_else(|| self.backoff(rec.attempts)).min(self.options.max_backoff);
+                    let wait =
+                        error.retry_after.unwrap_or_else(|| self.backoff(rec.attempts)).min(self.options.max_backoff);
                     let at = now_ms() + wait.as_millis() as i64;
-                    store
-                        .settle_operation(tenant, rec.id, owner, OperationStatus::Pending, Some(&error.message), None, at)
-                        .await?;
+                    store.settle_operation(tenant, rec.id, owner, Settlement::retry_at(&error.message, at)).await?;
                     tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), attempt = rec.attempts, retry_in_ms = wait.as_millis() as u64, error = %error.message, "operation failed; will retry");
                 } else {
+                    store.settle_operation(tenant, rec.id, owner, Settlement::failed(&error.message)).await?;
                     store
-                        .settle_operation(tenant, rec.id, owner, OperationStatus::Failed, Some(&error.message), None, 0)
+                        .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(Some(&error.message), None))
                         .await?;
-                    store.append_audit(tenant, "tenure", &action, &rec.op.person, &detail(Some(&error.message), None)).await?;
                     tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), error = %error.message, "operation failed");
                 }
             }
@@ -298,7 +297,11 @@ impl Executor {
 
     /// Exponential backoff with jitter: half fixed, half random.
     fn backoff(&self, attempts: i64) -> Duration {
-        let exp = self.options.backoff.saturating_mul(1u32 << attempts.clamp(1, 20).saturating_sub(1)).min(self.options.max_backoff);
+        let exp = self
+            .options
+            .backoff
+            .saturating_mul(1u32 << attempts.clamp(1, 20).saturating_sub(1))
+            .min(self.options.max_backoff);
         let half = exp / 2;
         half + Duration::from_millis(rand::rng().random_range(0..=half.as_millis() as u64))
     }
@@ -320,8 +323,10 @@ impl Executor {
         options.max_retries = options.max_retries.min(2);
         options.max_retry_wait = options.max_retry_wait.min(Duration::from_secs(10));
         let client = self.engine.client_with(&record, options)?;
-        let concurrency = record.app.settings.limits.as_ref().and_then(|l| l.concurrency).unwrap_or(self.engine.concurrency);
-        let runtime = Arc::new(AppRuntime { client, app: record.app, permits: Arc::new(Semaphore::new(concurrency.max(1))) });
+        let concurrency =
+            record.app.settings.limits.as_ref().and_then(|l| l.concurrency).unwrap_or(self.engine.concurrency);
+        let runtime =
+            Arc::new(AppRuntime { client, app: record.app, permits: Arc::new(Semaphore::new(concurrency.max(1))) });
         self.apps.lock().unwrap_or_else(|p| p.into_inner()).insert(app, Arc::clone(&runtime));
         Ok(runtime)
     }
@@ -339,7 +344,8 @@ impl Engine {
         let per_second = limits.per_second?;
         let key = limits.shared_key.clone().unwrap_or_else(|| app.id.to_string());
         let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
-        let limiter = limiters.entry(key).or_insert_with(|| Arc::new(RateLimiter::new(per_second, limits.burst.unwrap_or(1))));
+        let limiter =
+            limiters.entry(key).or_insert_with(|| Arc::new(RateLimiter::new(per_second, limits.burst.unwrap_or(1))));
         Some(Arc::clone(limiter))
     }
 }

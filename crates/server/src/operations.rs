@@ -46,10 +46,7 @@ async fn list(State(state): State<ServerState>, admin: Admin, Query(q): Query<Li
 
 fn parse_status(raw: &str) -> Result<OperationStatus, ApiError> {
     serde_json::from_value(json!(raw)).map_err(|_| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("status {raw:?}: expected pending, succeeded, failed or dismissed"),
-        )
+        ApiError(StatusCode::BAD_REQUEST, format!("status {raw:?}: expected pending, succeeded, failed or dismissed"))
     })
 }
 

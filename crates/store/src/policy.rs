@@ -110,6 +110,20 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("app {name}")))
     }
 
+    /// Replaces an app's credentials (a rotated token).
+    pub async fn set_app_secret(&self, tenant: TenantId, app: AppId, secret: &Secret) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE apps SET secret = $1 WHERE id = $2 AND tenant_id = $3")
+            .bind(secret.expose())
+            .bind(app.to_string())
+            .bind(tenant.to_string())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("app {app}")));
+        }
+        Ok(())
+    }
+
     /// Assigns an app to a target, or excludes the target from it. Assigning the same target
     /// again is not an error: it replaces the earlier assignment's kind and parameters. Returns
     /// the assignment and whether it is new.

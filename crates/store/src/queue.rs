@@ -32,6 +32,30 @@ pub struct DirtyMark {
     pub marked_ms: i64,
 }
 
+/// An attempt's outcome as the queue records it.
+#[derive(Debug, Clone, Copy)]
+pub struct Settlement<'a> {
+    /// `Succeeded`, `Failed`, or `Pending` to run again from `retry_at_ms`.
+    pub status: OperationStatus,
+    pub error: Option<&'a str>,
+    pub remote_id: Option<&'a str>,
+    pub retry_at_ms: i64,
+}
+
+impl<'a> Settlement<'a> {
+    pub fn succeeded(remote_id: Option<&'a str>) -> Self {
+        Self { status: OperationStatus::Succeeded, error: None, remote_id, retry_at_ms: 0 }
+    }
+
+    pub fn failed(error: &'a str) -> Self {
+        Self { status: OperationStatus::Failed, error: Some(error), remote_id: None, retry_at_ms: 0 }
+    }
+
+    pub fn retry_at(error: &'a str, retry_at_ms: i64) -> Self {
+        Self { status: OperationStatus::Pending, error: Some(error), remote_id: None, retry_at_ms }
+    }
+}
+
 /// How an app is doing, from its operations' outcomes.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AppHealth {
@@ -69,7 +93,8 @@ pub(crate) fn operation_from_row(r: &AnyRow) -> Result<OperationRecord, StoreErr
         plan_id: parsed(r, "plan_id")?,
         seq: int(r, "seq")?,
         op: json(r, "body")?,
-        status: OperationStatus::parse(&status).ok_or_else(|| StoreError::corrupt(format!("operation status {status}")))?,
+        status: OperationStatus::parse(&status)
+            .ok_or_else(|| StoreError::corrupt(format!("operation status {status}")))?,
         attempts: int(r, "attempts")?,
         last_error: opt_text(r, "last_error")?,
         remote_id: opt_text(r, "remote_id")?,
@@ -138,11 +163,9 @@ impl Store {
         tenant: TenantId,
         op: OperationId,
         owner: &str,
-        status: OperationStatus,
-        error: Option<&str>,
-        remote_id: Option<&str>,
-        retry_at_ms: i64,
+        outcome: Settlement<'_>,
     ) -> Result<bool, StoreError> {
+        let Settlement { status, error, remote_id, retry_at_ms } = outcome;
         let done = sqlx::query(
             "UPDATE operations SET status = $1, last_error = $2, remote_id = COALESCE($3, remote_id), \
              not_before_ms = $4, lease_owner = NULL, lease_until_ms = NULL, updated_ms = $5 \
@@ -251,10 +274,12 @@ impl Store {
     /// The (app, person) pairs with an operation still to run: planning them again now would
     /// plan the same work twice.
     pub async fn unfinished_pairs(&self, tenant: TenantId) -> Result<HashSet<(AppId, PersonId)>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT app_id, person_id FROM operations WHERE tenant_id = $1 AND status = 'pending'")
-            .bind(tenant.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT DISTINCT app_id, person_id FROM operations WHERE tenant_id = $1 AND status = 'pending'",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(|r| Ok((parsed(r, "app_id")?, parsed(r, "person_id")?))).collect()
     }
 

@@ -305,6 +305,8 @@ pub struct SyncArgs {
     pub full: bool,
 }
 
+// Parsed once per process; boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
     /// Add an app.

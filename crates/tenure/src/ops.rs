@@ -17,13 +17,21 @@ pub async fn run(engine: &Engine, command: OpsCommand) -> anyhow::Result<ExitCod
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 let c = status.counts;
-                println!("queued: {} due, {} waiting for a retry; failed: {}; changes to plan: {}", c.ready, c.waiting, c.failed, status.dirty);
+                println!(
+                    "queued: {} due, {} waiting for a retry; failed: {}; changes to plan: {}",
+                    c.ready, c.waiting, c.failed, status.dirty
+                );
                 for app in &status.failing_apps {
                     let paused = match app.paused_until_ms {
                         Some(until) => format!("paused until {}", crate::output::time_ms(until)),
                         None => "running".to_owned(),
                     };
-                    println!("  {}: {} failures in a row, {paused}; last error: {}", app.app, app.failures, app.last_error.as_deref().unwrap_or("-"));
+                    println!(
+                        "  {}: {} failures in a row, {paused}; last error: {}",
+                        app.app,
+                        app.failures,
+                        app.last_error.as_deref().unwrap_or("-")
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -143,7 +143,10 @@ pub fn apply_summary(report: &ApplyReport) {
         }
     }
     if report.queued > 0 {
-        println!("{} operation(s) wait in the queue for a retry; `tenure serve` carries them on (`tenure ops list`)", report.queued);
+        println!(
+            "{} operation(s) wait in the queue for a retry; `tenure serve` carries them on (`tenure ops list`)",
+            report.queued
+        );
     }
     if report.dry_run > 0 {
         println!("{} operation(s) of dry-run apps were logged, not applied", report.dry_run);
