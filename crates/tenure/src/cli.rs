@@ -74,6 +74,9 @@ pub enum Command {
     Adopt(AdoptArgs),
     /// Forget the link between an app account and its person; the account is left as it is.
     Unlink(UnlinkArgs),
+    /// The audit log: who did what, when and why, by person, app, action or time; as a table,
+    /// JSON lines or CSV.
+    Audit(crate::audit::AuditArgs),
     /// The provisioning queue: its state, failed operations, retry and dismiss.
     #[command(subcommand)]
     Ops(OpsCommand),

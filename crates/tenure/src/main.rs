@@ -1,5 +1,6 @@
 //! `tenure`: the command line and the server in one binary.
 
+mod audit;
 mod bench;
 mod bench_queue;
 mod bench_scim;
