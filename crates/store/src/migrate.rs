@@ -44,10 +44,10 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0005_queue.sql"),
     },
     Migration {
-        version: 9,
+        version: 6,
         name: "audit_query",
-        sqlite: include_str!("../migrations/sqlite/0009_audit_query.sql"),
-        postgres: include_str!("../migrations/postgres/0009_audit_query.sql"),
+        sqlite: include_str!("../migrations/sqlite/0006_audit_query.sql"),
+        postgres: include_str!("../migrations/postgres/0006_audit_query.sql"),
     },
 ];
 

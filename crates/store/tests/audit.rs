@@ -268,7 +268,7 @@ async fn queries_use_the_indexes(backend: TestBackend) -> anyhow::Result<()> {
 async fn rows_from_before_the_query_columns_are_backfilled(backend: TestBackend) -> anyhow::Result<()> {
     let (db, store, t) = fresh(backend).await?;
     store.close().await;
-    // Take the database back to before migration 9, write rows as Tenure did then, and let the
+    // Take the database back to before migration 6, write rows as Tenure did then, and let the
     // next start migrate them.
     let pool = raw_pool(&db).await?;
     let undo = match backend {
@@ -276,14 +276,14 @@ async fn rows_from_before_the_query_columns_are_backfilled(backend: TestBackend)
             "DROP INDEX audit_at; DROP INDEX audit_person; DROP INDEX audit_person_id; DROP INDEX audit_subject; \
              DROP INDEX audit_app; CREATE INDEX audit_tenant ON audit (tenant_id, at_ms); \
              ALTER TABLE audit DROP COLUMN person; ALTER TABLE audit DROP COLUMN person_id; \
-             ALTER TABLE audit DROP COLUMN app; DELETE FROM tenure_migrations WHERE version = 9"
+             ALTER TABLE audit DROP COLUMN app; DELETE FROM tenure_migrations WHERE version = 6"
         }
         TestBackend::Postgres => {
             "DROP TRIGGER audit_no_truncate ON audit; DROP INDEX audit_at; DROP INDEX audit_person; \
              DROP INDEX audit_person_id; DROP INDEX audit_subject; DROP INDEX audit_app; \
              CREATE INDEX audit_tenant ON audit (tenant_id, at_ms); \
              ALTER TABLE audit DROP COLUMN person, DROP COLUMN person_id, DROP COLUMN app; \
-             DELETE FROM tenure_migrations WHERE version = 9"
+             DELETE FROM tenure_migrations WHERE version = 6"
         }
     };
     sqlx::raw_sql(undo).execute(&pool).await?;
