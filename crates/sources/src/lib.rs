@@ -9,3 +9,7 @@ pub mod scim_push;
 
 pub use hr_csv::{CsvError, CsvMapping};
 pub use sample::{SampleOrg, sample_org, sample_org_as_of};
+pub mod cloud_http;
+pub mod google;
+pub mod jwt;
+pub mod graph;
