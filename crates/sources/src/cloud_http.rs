@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use rand::Rng;
-use reqwest::header::{ACCEPT, HeaderMap, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER, USER_AGENT};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tenure_core::Secret;
@@ -177,7 +177,11 @@ impl Http {
 
     /// POST an `application/x-www-form-urlencoded` token request (RFC 6749 §4.4, RFC 7523 §2.1).
     pub async fn post_token_form(&self, url: &Url, form: &[(&str, &str)]) -> Result<Value, CloudError> {
-        self.send(Method::POST, url, true, || self.client.post(url.clone()).form(form)).await
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        self.send(Method::POST, url, true, || {
+            self.client.post(url.clone()).header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(body.clone())
+        })
+        .await
     }
 
     async fn send(
@@ -275,7 +279,7 @@ impl Http {
             return Failure::Fatal(CloudError::Credentials { service, url: redact_url(url), code, detail: message });
         }
         let google_throttle =
-            service == Service::Google && reasons.iter().find(|r| GOOGLE_THROTTLE_REASONS.contains(&r.as_str()));
+            reasons.iter().find(|r| service == Service::Google && GOOGLE_THROTTLE_REASONS.contains(&r.as_str()));
         let throttle = match (status.as_u16(), google_throttle) {
             (_, Some(reason)) => Some(reason.clone()),
             (429, None) => Some(if code.is_empty() { "429 Too Many Requests".to_owned() } else { code.clone() }),
