@@ -29,8 +29,8 @@ pub use auth::ServiceAccount;
 pub const DEFAULT_BASE_URL: &str = "https://admin.googleapis.com";
 
 /// How to reach a Google Workspace directory. Holds a path to the key file, never the key.
+// No `deny_unknown_fields`: the engine stores this flattened with its own settings (scope, guard).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct GoogleConfig {
     /// The service account's JSON key file.
     pub key_file: PathBuf,

@@ -31,8 +31,8 @@ use cursor::{Cursor, IndexedGroup};
 pub const DEFAULT_BASE_URL: &str = "https://graph.microsoft.com/v1.0";
 
 /// How to reach a tenant's directory. Names where the credential is, never the credential.
+// No `deny_unknown_fields`: the engine stores this flattened with its own settings (scope, guard).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct GraphConfig {
     pub tenant_id: String,
     pub client_id: String,
