@@ -75,18 +75,6 @@ impl AppCredentials {
         credential: &GraphCredential,
         token_url: Option<&str>,
     ) -> Result<Self, CloudError> {
-        if tenant_id.trim().is_empty() || client_id.trim().is_empty() {
-            return Err(config("tenant id and client id must not be empty".into()));
-        }
-        let default_url;
-        let raw = match token_url {
-            Some(url) => url,
-            None => {
-                default_url = format!("https://login.microsoftonline.com/{}/oauth2/v2.0/token", tenant_id.trim());
-                &default_url
-            }
-        };
-        let token_url = Url::parse(raw).map_err(|e| config(format!("token URL {raw:?}: {e}")))?;
         let proof = match credential {
             GraphCredential::ClientSecretEnv(var) => match std::env::var(var) {
                 Ok(value) if !value.is_empty() => Proof::Secret(Secret::new(value)),
@@ -104,6 +92,26 @@ impl AppCredentials {
                 Proof::Certificate { thumbprint, signer }
             }
         };
+        Self::with_proof(tenant_id, client_id, proof, token_url)
+    }
+
+    /// With a client secret already in hand (from a secret store rather than the environment).
+    pub fn from_secret(
+        tenant_id: &str,
+        client_id: &str,
+        secret: Secret,
+        token_url: Option<&str>,
+    ) -> Result<Self, CloudError> {
+        Self::with_proof(tenant_id, client_id, Proof::Secret(secret), token_url)
+    }
+
+    fn with_proof(tenant_id: &str, client_id: &str, proof: Proof, token_url: Option<&str>) -> Result<Self, CloudError> {
+        if tenant_id.trim().is_empty() || client_id.trim().is_empty() {
+            return Err(config("tenant id and client id must not be empty".into()));
+        }
+        let default_url = format!("https://login.microsoftonline.com/{}/oauth2/v2.0/token", tenant_id.trim());
+        let raw = token_url.unwrap_or(&default_url);
+        let token_url = Url::parse(raw).map_err(|e| config(format!("token URL {raw:?}: {e}")))?;
         Ok(Self { client_id: client_id.trim().to_owned(), token_url, proof, cache: TokenCache::default() })
     }
 

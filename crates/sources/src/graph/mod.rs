@@ -99,6 +99,15 @@ impl GraphSource {
             &config.credential,
             config.token_url.as_deref(),
         )?;
+        Self::with_credentials(config, credentials, options)
+    }
+
+    /// With credentials loaded elsewhere (`config.credential` is then not read).
+    pub fn with_credentials(
+        config: &GraphConfig,
+        credentials: AppCredentials,
+        options: HttpOptions,
+    ) -> Result<Self, CloudError> {
         let raw = config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
         let mut base = Url::parse(raw).map_err(|e| config_error(format!("base URL {raw:?}: {e}")))?;
         if !matches!(base.scheme(), "http" | "https") || base.query().is_some() || base.cannot_be_a_base() {
