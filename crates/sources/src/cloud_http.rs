@@ -90,12 +90,13 @@ pub enum CloudError {
     #[error("{service} kept throttling {url} ({reason}) after {attempts} attempts; try again later")]
     Throttled { service: Service, url: String, reason: String, attempts: u32 },
     /// Authenticated, but not allowed (missing API permission or admin role): not retryable.
-    #[error("{service} denied {method} {url}: HTTP {status} {code}: {message}")]
-    Denied { service: Service, method: String, url: String, status: u16, code: String, message: String },
-    #[error("{service}: {method} {url}: HTTP {status} {code}: {message}")]
-    Status { service: Service, method: String, url: String, status: u16, code: String, message: String },
-    #[error("{service}: {method} {url}: {message}")]
-    Transport { service: Service, method: String, url: String, message: String },
+    /// `request` is the method and the URL, its query hidden.
+    #[error("{service} denied {request}: HTTP {status} {code}: {message}")]
+    Denied { service: Service, request: String, status: u16, code: String, message: String },
+    #[error("{service}: {request}: HTTP {status} {code}: {message}")]
+    Status { service: Service, request: String, status: u16, code: String, message: String },
+    #[error("{service}: {request}: {message}")]
+    Transport { service: Service, request: String, message: String },
     #[error("{service}: {url}: unexpected response: {message}")]
     InvalidResponse { service: Service, url: String, message: String },
     /// The delta token is no longer valid (410 Gone, `syncStateNotFound`, `resyncRequired`).
@@ -149,14 +150,21 @@ pub struct Http {
 /// One attempt's outcome before the retry loop decides.
 enum Failure {
     /// Worth another attempt: throttling or a transient failure.
-    Retry { error: CloudError, retry_after: Option<Duration>, throttle: Option<String> },
+    Retry {
+        error: CloudError,
+        retry_after: Option<Duration>,
+        throttle: Option<String>,
+    },
     Fatal(CloudError),
 }
 
 impl Http {
     pub fn new(service: Service, options: HttpOptions) -> Result<Self, CloudError> {
         if options.max_attempts == 0 || options.concurrency == 0 {
-            return Err(CloudError::Config { service, reason: "max_attempts and concurrency must be at least 1".into() });
+            return Err(CloudError::Config {
+                service,
+                reason: "max_attempts and concurrency must be at least 1".into(),
+            });
         }
         // reqwest is built without a crypto provider; an already installed one is fine too.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -256,8 +264,7 @@ impl Http {
     fn transport(&self, method: &Method, url: &Url, e: &reqwest::Error) -> Failure {
         let error = CloudError::Transport {
             service: self.service,
-            method: method.to_string(),
-            url: redact_url(url),
+            request: format!("{method} {}", redact_url(url)),
             message: error_chain(e),
         };
         Failure::Retry { error, retry_after: None, throttle: None }
@@ -289,16 +296,16 @@ impl Http {
             let code = if code.is_empty() { "410 Gone".to_owned() } else { code };
             return Failure::Fatal(CloudError::CursorExpired { service, code });
         }
-        let (method, url_text) = (method.to_string(), redact_url(url));
+        let request = format!("{method} {}", redact_url(url));
         let status_code = status.as_u16();
         if throttle.is_some() {
-            let error = CloudError::Status { service, method, url: url_text, status: status_code, code, message };
+            let error = CloudError::Status { service, request, status: status_code, code, message };
             return Failure::Retry { error, retry_after, throttle };
         }
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Failure::Fatal(CloudError::Denied { service, method, url: url_text, status: status_code, code, message });
+            return Failure::Fatal(CloudError::Denied { service, request, status: status_code, code, message });
         }
-        let error = CloudError::Status { service, method, url: url_text, status: status_code, code, message };
+        let error = CloudError::Status { service, request, status: status_code, code, message };
         if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
             Failure::Retry { error, retry_after, throttle: None }
         } else {
@@ -339,10 +346,11 @@ fn error_parts(parsed: Option<&Value>, body: &[u8]) -> (String, String, Vec<Stri
 /// logs show the endpoint, not the query.
 pub(crate) fn redact_url(url: &Url) -> String {
     let mut shown = url.clone();
-    if shown.query().is_some() {
-        shown.set_query(Some("…"));
+    if shown.query().is_none() {
+        return shown.to_string();
     }
-    shown.to_string()
+    shown.set_query(None);
+    format!("{shown}?…")
 }
 
 fn snippet(body: &[u8]) -> String {
@@ -413,7 +421,11 @@ impl TokenCache {
 /// Reads `access_token` and `expires_in` from a token response (RFC 6749 §5.1).
 pub(crate) fn token_from_response(service: Service, url: &Url, body: &Value) -> Result<(Secret, Duration), CloudError> {
     let token = body.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty()).ok_or_else(|| {
-        CloudError::InvalidResponse { service, url: redact_url(url), message: "token response without access_token".into() }
+        CloudError::InvalidResponse {
+            service,
+            url: redact_url(url),
+            message: "token response without access_token".into(),
+        }
     })?;
     // Some endpoints send expires_in as a string.
     let seconds = match body.get("expires_in") {
@@ -423,31 +435,6 @@ pub(crate) fn token_from_response(service: Service, url: &Url, body: &Value) -> 
     }
     .unwrap_or(3600);
     Ok((Secret::new(token), Duration::from_secs(seconds)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_bodies_of_each_service_are_read() {
-        let oauth = serde_json::json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."});
-        let (code, message, _) = error_parts(Some(&oauth), b"");
-        assert_eq!((code.as_str(), message.as_str()), ("invalid_grant", "Invalid JWT Signature."));
-        let google = serde_json::json!({"error": {"code": 403, "message": "Quota", "status": "PERMISSION_DENIED",
-            "errors": [{"domain": "usageLimits", "reason": "userRateLimitExceeded"}]}});
-        let (code, _, reasons) = error_parts(Some(&google), b"");
-        assert_eq!((code.as_str(), reasons), ("PERMISSION_DENIED", vec!["userRateLimitExceeded".to_owned()]));
-        let graph = serde_json::json!({"error": {"code": "syncStateNotFound", "message": "gone"}});
-        assert_eq!(error_parts(Some(&graph), b"").0, "syncStateNotFound");
-        assert_eq!(error_parts(None, b"<html>bad gateway</html>").1, "<html>bad gateway</html>");
-    }
-
-    #[test]
-    fn urls_in_errors_hide_tokens() {
-        let url = Url::parse("https://graph.example/v1.0/users/delta?$deltatoken=SECRET").unwrap();
-        assert_eq!(redact_url(&url), "https://graph.example/v1.0/users/delta?…");
-    }
 }
 
 /// Runs `work` over `inputs` with at most `limit` in flight; results in input order. The first
@@ -489,8 +476,32 @@ where
     // Only a runtime shutting down cancels a task; a missing result must not pass as "none".
     results.into_iter().collect::<Option<Vec<R>>>().ok_or_else(|| CloudError::Transport {
         service,
-        method: "GET".into(),
-        url: String::new(),
+        request: String::new(),
         message: "a request was cancelled (shutting down?)".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_of_each_service_are_read() {
+        let oauth = serde_json::json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."});
+        let (code, message, _) = error_parts(Some(&oauth), b"");
+        assert_eq!((code.as_str(), message.as_str()), ("invalid_grant", "Invalid JWT Signature."));
+        let google = serde_json::json!({"error": {"code": 403, "message": "Quota", "status": "PERMISSION_DENIED",
+            "errors": [{"domain": "usageLimits", "reason": "userRateLimitExceeded"}]}});
+        let (code, _, reasons) = error_parts(Some(&google), b"");
+        assert_eq!((code.as_str(), reasons), ("PERMISSION_DENIED", vec!["userRateLimitExceeded".to_owned()]));
+        let graph = serde_json::json!({"error": {"code": "syncStateNotFound", "message": "gone"}});
+        assert_eq!(error_parts(Some(&graph), b"").0, "syncStateNotFound");
+        assert_eq!(error_parts(None, b"<html>bad gateway</html>").1, "<html>bad gateway</html>");
+    }
+
+    #[test]
+    fn urls_in_errors_hide_tokens() {
+        let url = Url::parse("https://graph.example/v1.0/users/delta?$deltatoken=SECRET").unwrap();
+        assert_eq!(redact_url(&url), "https://graph.example/v1.0/users/delta?…");
+    }
 }

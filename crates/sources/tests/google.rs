@@ -37,7 +37,11 @@ async fn setup() -> anyhow::Result<Setup> {
 }
 
 fn fast() -> HttpOptions {
-    HttpOptions { initial_backoff: Duration::from_millis(5), max_retry_wait: Duration::from_secs(5), ..Default::default() }
+    HttpOptions {
+        initial_backoff: Duration::from_millis(5),
+        max_retry_wait: Duration::from_secs(5),
+        ..Default::default()
+    }
 }
 
 fn user(id: &str, email: &str) -> serde_json::Value {
@@ -116,7 +120,9 @@ async fn pages_through_users_groups_and_members() -> anyhow::Result<()> {
         let mut dir = s.fake.dir();
         dir.users = (0..23).map(|i| user(&format!("u{i:02}"), &format!("u{i:02}@example.com"))).collect();
         let members: Vec<(String, String)> = (0..9).map(|i| (format!("u{i:02}"), "USER".to_owned())).collect();
-        dir.groups = (0..5).map(|i| GoogleGroup { id: format!("g{i}"), email: format!("g{i}@example.com"), members: vec![] }).collect();
+        dir.groups = (0..5)
+            .map(|i| GoogleGroup { id: format!("g{i}"), email: format!("g{i}@example.com"), members: vec![] })
+            .collect();
         dir.groups[0].members = members;
     }
     let options = HttpOptions { page_size: Some(4), ..fast() };
@@ -215,7 +221,8 @@ async fn the_token_endpoint_rejects_a_tampered_assertion() -> anyhow::Result<()>
     let post = |assertion: String| {
         let url = s.fake.token_url();
         async move {
-            let body = format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}");
+            let body =
+                format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}");
             let res = reqwest::Client::new()
                 .post(url)
                 .header("content-type", "application/x-www-form-urlencoded")

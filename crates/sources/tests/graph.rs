@@ -23,7 +23,11 @@ fn config(fake: &GraphFake, credential: GraphCredential) -> GraphConfig {
 }
 
 fn fast() -> HttpOptions {
-    HttpOptions { initial_backoff: Duration::from_millis(5), max_retry_wait: Duration::from_secs(5), ..Default::default() }
+    HttpOptions {
+        initial_backoff: Duration::from_millis(5),
+        max_retry_wait: Duration::from_secs(5),
+        ..Default::default()
+    }
 }
 
 /// A source authenticating with `secret` (the env-var indirection is the engine's business).
@@ -59,7 +63,14 @@ fn populate(fake: &GraphFake) {
     dir.put_group("gE", "Engineering");
     dir.put_group("gP", "Platform");
     dir.put_group("gS", "Sales");
-    for (g, m, kind) in [("gE", "u1", "user"), ("gE", "u2", "user"), ("gE", "gP", "group"), ("gP", "u3", "user"), ("gP", "u4", "user"), ("gS", "u5", "user")] {
+    for (g, m, kind) in [
+        ("gE", "u1", "user"),
+        ("gE", "u2", "user"),
+        ("gE", "gP", "group"),
+        ("gP", "u3", "user"),
+        ("gP", "u4", "user"),
+        ("gS", "u5", "user"),
+    ] {
         dir.add_member(g, m, kind);
     }
 }
@@ -134,30 +145,57 @@ async fn later_pulls_deliver_changes_that_rebuild_the_same_directory() -> anyhow
         dir.remove_member("gP", "u4");
         dir.add_member("gE", "u5", "user");
         dir.put_group("gN", "New");
-        dir.add_member("gN", "gS", "group");
+        dir.add_member("gE", "gN", "group");
+        dir.add_member("gN", "u5", "user");
     }
     let reads_before = fake.dir().counts.user_reads;
     let (changes, cursor) = delta(graph.pull(Some(&cursor)).await?);
-    let mut upserted: Vec<(&str, Option<&str>)> = Vec::new();
+    let mut upserted: Vec<(&str, Option<&str>, Vec<String>)> = Vec::new();
     let mut removed: Vec<&str> = Vec::new();
     for change in &changes.people {
         match change {
             PersonChange::Upsert { person, groups } => {
-                assert!(groups.is_none(), "memberships come as group changes");
-                upserted.push((&person.source_key, person.department.as_deref()));
+                let groups = groups.clone().expect("an upsert carries the person's direct groups");
+                upserted.push((&person.source_key, person.department.as_deref(), groups));
             }
             PersonChange::Remove { source_key } => removed.push(source_key),
         }
     }
     upserted.sort();
     removed.sort();
-    assert_eq!(upserted, [("u1", Some("R&D")), ("u6", Some("Sales"))]);
+    let names = |g: &[&str]| g.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        upserted,
+        [
+            ("u1", Some("R&D"), names(&["Engineering"])),
+            // Unchanged, but moved between groups: read whole, in case that brings them into scope.
+            ("u4", Some("Engineering"), names(&[])),
+            ("u5", Some("Engineering"), names(&["Engineering", "New", "Sales"])),
+            ("u6", Some("Sales"), names(&["Sales"])),
+        ]
+    );
     assert_eq!(removed, ["u2", "u3"], "soft and hard deletes both leave");
-    assert_eq!(fake.dir().counts.user_reads - reads_before, 2, "only the changed users are read whole");
-    assert!(changes.groups.contains(&GroupChange::AddMembers { group: "Engineering".into(), person_keys: vec!["u5".into()] }));
-    assert!(changes.groups.contains(&GroupChange::AddMembers { group: "Sales".into(), person_keys: vec!["u6".into()] }));
-    assert!(changes.groups.contains(&GroupChange::RemoveMembers { group: "Platform".into(), person_keys: vec!["u4".into()] }));
-    assert!(changes.groups.iter().any(|c| matches!(c, GroupChange::Upsert(g) if g.name == "Sales" && g.parents == ["New"])));
+    let counts = fake.dir().counts.clone();
+    assert_eq!((counts.user_reads - reads_before, counts.member_of_reads), (4, 4), "only those users are read");
+    assert!(
+        changes
+            .groups
+            .contains(&GroupChange::AddMembers { group: "Engineering".into(), person_keys: vec!["u5".into()] })
+    );
+    assert!(
+        changes.groups.contains(&GroupChange::AddMembers { group: "Sales".into(), person_keys: vec!["u6".into()] })
+    );
+    assert!(
+        changes
+            .groups
+            .contains(&GroupChange::RemoveMembers { group: "Platform".into(), person_keys: vec!["u4".into()] })
+    );
+    assert!(
+        changes
+            .groups
+            .iter()
+            .any(|c| matches!(c, GroupChange::Upsert(g) if g.name == "New" && g.parents == ["Engineering"]))
+    );
 
     // The delta applied to the first snapshot is what a fresh full read sees.
     let mut rebuilt = first.clone();
@@ -206,7 +244,7 @@ async fn an_expired_delta_token_means_a_full_resync() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn a_renamed_group_means_a_full_resync() -> anyhow::Result<()> {
+async fn renamed_groups_and_changed_nesting_mean_a_full_resync() -> anyhow::Result<()> {
     let fake = GraphFake::start().await?;
     populate(&fake);
     let graph = source(&fake)?;
@@ -214,8 +252,26 @@ async fn a_renamed_group_means_a_full_resync() -> anyhow::Result<()> {
     fake.dir().put_group("gS", "Sales EMEA");
     let pull = graph.pull(Some(&cursor)).await?;
     assert!(pull.resync_reason.as_deref().is_some_and(|r| r.contains("renamed")), "{:?}", pull.resync_reason);
-    let (batch, _) = full(pull);
+    let (batch, cursor) = full(pull);
     assert_eq!(person(&batch, "u5").groups, ["Sales EMEA"]);
+
+    // Existing groups nesting differently may move whole subtrees in or out of a group-based
+    // scope, with people the store does not hold: a full read, said so.
+    fake.dir().add_member("gS", "gE", "group");
+    let pull = graph.pull(Some(&cursor)).await?;
+    assert!(pull.resync_reason.as_deref().is_some_and(|r| r.contains("nesting")), "{:?}", pull.resync_reason);
+    let (batch, cursor) = full(pull);
+    assert_eq!(
+        batch.groups.iter().find(|g| g.name == "Engineering").map(|g| g.parents.clone()),
+        Some(vec!["Sales EMEA".to_owned()])
+    );
+    fake.dir().delete_group("gE");
+    let pull = graph.pull(Some(&cursor)).await?;
+    assert!(
+        pull.resync_reason.as_deref().is_some_and(|r| r.contains("nested in, was deleted")),
+        "{:?}",
+        pull.resync_reason
+    );
     Ok(())
 }
 
@@ -259,7 +315,10 @@ async fn a_wrong_secret_is_a_clear_permanent_error() -> anyhow::Result<()> {
     let fake = GraphFake::start().await?;
     populate(&fake);
     let err = source_with_secret(&fake, "wrong", fast())?.pull(None).await.unwrap_err();
-    assert!(matches!(&err, CloudError::Credentials { code, detail, .. } if code == "invalid_client" && detail.contains("AADSTS7000215")), "{err}");
+    assert!(
+        matches!(&err, CloudError::Credentials { code, detail, .. } if code == "invalid_client" && detail.contains("AADSTS7000215")),
+        "{err}"
+    );
     assert!(!err.is_retryable());
     assert!(!err.to_string().contains("wrong"), "the secret is not in the message: {err}");
     let tokens = fake.dir().counts.token;
@@ -278,7 +337,10 @@ async fn certificate_credentials_sign_a_client_assertion() -> anyhow::Result<()>
     // The registered certificate's thumbprint, but another key's signature.
     let wrong = GraphCredential::Certificate { certificate: fixture(TEST_CERT), private_key: fixture(OTHER_KEY) };
     let err = GraphSource::new(&config(&fake, wrong), fast())?.pull(None).await.unwrap_err();
-    assert!(matches!(&err, CloudError::Credentials { code, detail, .. } if code == "invalid_client" && detail.contains("signature")), "{err}");
+    assert!(
+        matches!(&err, CloudError::Credentials { code, detail, .. } if code == "invalid_client" && detail.contains("signature")),
+        "{err}"
+    );
     assert!(!err.is_retryable());
 
     // A missing secret variable is caught before any request.

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_scim;
 mod cli;
+mod cloud_sources;
 mod commands;
 mod config;
 mod demo;

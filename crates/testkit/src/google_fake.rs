@@ -19,6 +19,9 @@
 //! Not faked: the `fields` partial-response filter (every field is returned, which a client must
 //! tolerate anyway) and `projection=custom`.
 
+// Handlers return the early answer (an error, a throttle) as `Err(Response)`; its size is of no
+// concern in a test fake.
+#![allow(clippy::result_large_err)]
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -157,7 +160,8 @@ fn api_error(status: StatusCode, reason: &str, message: &str) -> Response {
 async fn token(State(slot): State<Slot>, body: String) -> Response {
     let shared = shared(&slot);
     lock(&shared.dir).counts.token += 1;
-    let form: std::collections::HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
         return oauth_error("unsupported_grant_type", "Invalid grant_type");
     }
@@ -172,11 +176,17 @@ async fn token(State(slot): State<Slot>, body: String) -> Response {
         return oauth_error("invalid_client", "The OAuth client was not found.");
     }
     if text("aud") != shared.token_url {
-        return oauth_error("invalid_grant", "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe");
+        return oauth_error(
+            "invalid_grant",
+            "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe",
+        );
     }
     let (iat, exp, t) = (int("iat"), int("exp"), now());
     if exp <= t || iat > t + 60 || exp - iat > 3600 {
-        return oauth_error("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.");
+        return oauth_error(
+            "invalid_grant",
+            "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.",
+        );
     }
     if text("sub") != ADMIN {
         return oauth_error("invalid_grant", "Invalid email or User ID");
@@ -197,7 +207,8 @@ async fn token(State(slot): State<Slot>, body: String) -> Response {
 fn admit(shared: &Shared, headers: &HeaderMap, count: impl FnOnce(&mut GoogleCounts)) -> Result<(), Response> {
     let mut dir = lock(&shared.dir);
     count(&mut dir.counts);
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let bearer =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     if !bearer.is_some_and(|t| lock(&shared.tokens).contains(t)) {
         return Err(api_error(StatusCode::UNAUTHORIZED, "authError", "Invalid Credentials"));
     }
@@ -272,8 +283,10 @@ async fn groups(
     let groups: Vec<Value> = lock(&shared.dir)
         .groups
         .iter()
-        .map(|g| json!({"kind": "admin#directory#group", "id": g.id, "email": g.email, "name": g.email,
-            "directMembersCount": g.members.len().to_string()}))
+        .map(|g| {
+            json!({"kind": "admin#directory#group", "id": g.id, "email": g.email, "name": g.email,
+            "directMembersCount": g.members.len().to_string()})
+        })
         .collect();
     page(groups, "groups", &query, 200)
 }
@@ -289,7 +302,9 @@ async fn members(
         return r;
     }
     let found = lock(&shared.dir).groups.iter().find(|g| g.id == key || g.email == key).cloned();
-    let Some(group) = found else { return api_error(StatusCode::NOT_FOUND, "notFound", "Resource Not Found: groupKey") };
+    let Some(group) = found else {
+        return api_error(StatusCode::NOT_FOUND, "notFound", "Resource Not Found: groupKey");
+    };
     let members: Vec<Value> = group
         .members
         .iter()

@@ -21,6 +21,9 @@
 //!   <https://learn.microsoft.com/en-us/graph/api/group-delta>).
 //! - Throttling: 429 with `Retry-After` (<https://learn.microsoft.com/en-us/graph/throttling>).
 
+// Handlers return the early answer (an error, a throttle) as `Err(Response)`; its size is of no
+// concern in a test fake.
+#![allow(clippy::result_large_err)]
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -31,7 +34,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::cloud_fake::{FakeServer, TEST_CERT, TEST_KEY, Throttle, fixture, now, public_key_der, thumbprint, verify_rs256};
+use crate::cloud_fake::{
+    FakeServer, TEST_CERT, TEST_KEY, Throttle, fixture, now, public_key_der, thumbprint, verify_rs256,
+};
 
 pub const TENANT: &str = "11111111-2222-3333-4444-555555555555";
 pub const CLIENT_ID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
@@ -68,6 +73,7 @@ pub struct GraphCounts {
     pub users_delta: u32,
     pub groups_delta: u32,
     pub user_reads: u32,
+    pub member_of_reads: u32,
     pub throttled: u32,
 }
 
@@ -230,6 +236,7 @@ impl GraphFake {
             .route("/v1.0/users/delta", get(users_delta))
             .route("/v1.0/groups/delta", get(groups_delta))
             .route("/v1.0/users/{id}", get(read_user))
+            .route("/v1.0/users/{id}/memberOf", get(member_of))
             .with_state(slot.clone());
         let server = FakeServer::start(app).await?;
         let shared = Arc::new(Shared {
@@ -294,21 +301,37 @@ async fn token(State(slot): State<Slot>, Path(tenant): Path<String>, body: Strin
         return oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client", "AADSTS700016: Application not found.");
     }
     if field("scope") != SCOPE {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "AADSTS1002012: The provided value for scope is not valid.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "AADSTS1002012: The provided value for scope is not valid.",
+        );
     }
     if let Some(secret) = form.get("client_secret") {
         if secret != CLIENT_SECRET {
-            return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "AADSTS7000215: Invalid client secret provided.");
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "AADSTS7000215: Invalid client secret provided.",
+            );
         }
     } else if let Some(assertion) = form.get("client_assertion") {
         if field("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "AADSTS50027: invalid client_assertion_type");
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "AADSTS50027: invalid client_assertion_type",
+            );
         }
         if let Err(why) = check_assertion(&shared, assertion) {
             return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &why);
         }
     } else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "AADSTS7000218: client_assertion or client_secret required.");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "AADSTS7000218: client_assertion or client_secret required.",
+        );
     }
     let access = format!("eyJ0.fake-{}", uuid::Uuid::new_v4().simple());
     lock(&shared.dir).tokens.insert(access.clone());
@@ -320,12 +343,16 @@ fn check_assertion(shared: &Shared, assertion: &str) -> Result<(), String> {
     let (header, claims) = verify_rs256(assertion, &shared.public_key)
         .map_err(|why| format!("AADSTS700027: Client assertion failed signature validation. ({why})"))?;
     if header.get("x5t").and_then(Value::as_str) != Some(shared.thumbprint.as_str()) {
-        return Err("AADSTS700027: The certificate with identifier used to sign the client assertion is not registered.".into());
+        return Err(
+            "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered.".into(),
+        );
     }
     let text = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or_default();
     let int = |k: &str| claims.get(k).and_then(Value::as_i64).unwrap_or(0);
     if text("aud") != shared.token_url {
-        return Err("AADSTS700212: No matching federated identity record found for presented assertion audience.".into());
+        return Err(
+            "AADSTS700212: No matching federated identity record found for presented assertion audience.".into()
+        );
     }
     if text("iss") != CLIENT_ID || text("sub") != CLIENT_ID {
         return Err("AADSTS700021: Client assertion application identifier doesn't match 'client_id' parameter.".into());
@@ -341,9 +368,14 @@ fn check_assertion(shared: &Shared, assertion: &str) -> Result<(), String> {
 fn admit(shared: &Shared, headers: &HeaderMap, count: impl FnOnce(&mut GraphCounts)) -> Result<(), Response> {
     let mut dir = lock(&shared.dir);
     count(&mut dir.counts);
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let bearer =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     if !bearer.is_some_and(|t| dir.tokens.contains(t)) {
-        return Err(graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token is empty or invalid."));
+        return Err(graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token is empty or invalid.",
+        ));
     }
     if let Some(retry_after) = dir.throttle.take() {
         dir.counts.throttled += 1;
@@ -360,7 +392,11 @@ fn admit(shared: &Shared, headers: &HeaderMap, count: impl FnOnce(&mut GraphCoun
 
 /// The state a delta request continues, or the answer for a token the fake does not (or no
 /// longer) know.
-fn resume(dir: &mut GraphDirectory, resource: &'static str, query: &HashMap<String, String>) -> Result<DeltaState, Response> {
+fn resume(
+    dir: &mut GraphDirectory,
+    resource: &'static str,
+    query: &HashMap<String, String>,
+) -> Result<DeltaState, Response> {
     let token = query.get("$skiptoken").or_else(|| query.get("$deltatoken"));
     let Some(token) = token else {
         return Ok(DeltaState {
@@ -423,7 +459,11 @@ fn selected(props: &Value, select: &str) -> Value {
     Value::Object(out)
 }
 
-async fn users_delta(State(slot): State<Slot>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn users_delta(
+    State(slot): State<Slot>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let shared = shared(&slot);
     if let Err(r) = admit(&shared, &headers, |c| c.users_delta += 1) {
         return r;
@@ -453,7 +493,11 @@ async fn users_delta(State(slot): State<Slot>, headers: HeaderMap, Query(query):
     delta_page(&shared, &mut dir, state, entries)
 }
 
-async fn groups_delta(State(slot): State<Slot>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn groups_delta(
+    State(slot): State<Slot>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let shared = shared(&slot);
     if let Err(r) = admit(&shared, &headers, |c| c.groups_delta += 1) {
         return r;
@@ -515,12 +559,43 @@ async fn read_user(
     }
     let dir = lock(&shared.dir);
     let Some(user) = dir.users.get(&id) else {
-        return graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &format!("Resource '{id}' does not exist."));
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{id}' does not exist."),
+        );
     };
     let mut body = selected(&user.props, query.get("$select").map(String::as_str).unwrap_or_default());
     let expand = query.get("$expand").map(String::as_str).unwrap_or_default();
-    if expand.starts_with("manager") && let Some(m) = &user.manager {
+    if expand.starts_with("manager")
+        && let Some(m) = &user.manager
+    {
         body["manager"] = json!({"@odata.type": "#microsoft.graph.user", "id": m});
     }
     axum::Json(body).into_response()
+}
+
+/// `GET /users/{id}/memberOf`: the groups the user is a direct member of, in one page
+/// (<https://learn.microsoft.com/en-us/graph/api/user-list-memberof>).
+async fn member_of(State(slot): State<Slot>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let shared = shared(&slot);
+    if let Err(r) = admit(&shared, &headers, |c| c.member_of_reads += 1) {
+        return r;
+    }
+    let dir = lock(&shared.dir);
+    if !dir.users.contains_key(&id) {
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{id}' does not exist."),
+        );
+    }
+    let groups: Vec<Value> = dir
+        .groups
+        .iter()
+        .filter(|(_, g)| g.members.contains_key(&id))
+        .map(|(gid, _)| json!({"@odata.type": "#microsoft.graph.group", "id": gid}))
+        .chain(std::iter::once(json!({"@odata.type": "#microsoft.graph.directoryRole", "id": "role-1"})))
+        .collect();
+    axum::Json(json!({"value": groups})).into_response()
 }

@@ -108,7 +108,8 @@ impl ServiceAccount {
         });
         let header: Vec<(&str, &str)> = self.key_id.as_deref().map(|k| ("kid", k)).into_iter().collect();
         let assertion = self.signer.sign(&header, &claims).map_err(|e| config(e.to_string()))?;
-        let body = http.post_token_form(&self.token_url, &[("grant_type", JWT_BEARER), ("assertion", &assertion)]).await?;
+        let body =
+            http.post_token_form(&self.token_url, &[("grant_type", JWT_BEARER), ("assertion", &assertion)]).await?;
         tracing::debug!(client = %self.client_email, admin = %self.admin, "Google access token obtained");
         token_from_response(Service::Google, &self.token_url, &body)
     }

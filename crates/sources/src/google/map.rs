@@ -78,10 +78,8 @@ pub fn map_user(user: &Value) -> Result<MappedUser, String> {
 /// Turns managers' emails into their ids. A manager outside the delivered users (another
 /// customer, a deleted account) is left unset rather than pointing at nobody.
 pub fn resolve_managers(users: Vec<MappedUser>) -> Vec<ImportedPerson> {
-    let by_address: HashMap<String, String> = users
-        .iter()
-        .flat_map(|u| u.addresses.iter().map(|a| (a.clone(), u.person.source_key.clone())))
-        .collect();
+    let by_address: HashMap<String, String> =
+        users.iter().flat_map(|u| u.addresses.iter().map(|a| (a.clone(), u.person.source_key.clone()))).collect();
     users
         .into_iter()
         .map(|u| {

@@ -82,23 +82,26 @@ impl GoogleSource {
         Self::with_account(config, account, options)
     }
 
-    pub fn with_account(config: &GoogleConfig, account: ServiceAccount, options: HttpOptions) -> Result<Self, CloudError> {
+    pub fn with_account(
+        config: &GoogleConfig,
+        account: ServiceAccount,
+        options: HttpOptions,
+    ) -> Result<Self, CloudError> {
         let raw = config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
         let mut api = Url::parse(raw).map_err(|e| config_error(format!("base URL {raw:?}: {e}")))?;
         if !matches!(api.scheme(), "http" | "https") || api.query().is_some() {
             return Err(config_error(format!("base URL {raw:?} must be an http(s) URL without a query")));
         }
-        api.path_segments_mut()
-            .map_err(|_| config_error(format!("base URL {raw:?}")))?
-            .pop_if_empty()
-            .extend(["admin", "directory", "v1"]);
+        api.path_segments_mut().map_err(|_| config_error(format!("base URL {raw:?}")))?.pop_if_empty().extend([
+            "admin",
+            "directory",
+            "v1",
+        ]);
         if config.customer.trim().is_empty() {
             return Err(config_error("customer must not be empty".into()));
         }
         let http = Http::new(Service::Google, options)?;
-        Ok(Self {
-            inner: Arc::new(Inner { http, account, api, customer: config.customer.trim().to_owned() }),
-        })
+        Ok(Self { inner: Arc::new(Inner { http, account, api, customer: config.customer.trim().to_owned() }) })
     }
 
     /// The whole directory: every user, every group with its parents, every direct membership.
@@ -261,7 +264,8 @@ fn assemble(users: Vec<map::MappedUser>, groups: Vec<ListedGroup>, members: Vec<
     let mut people = map::resolve_managers(users);
     let name_of: HashMap<&str, &str> = groups.iter().map(|g| (g.id.as_str(), g.email.as_str())).collect();
     let index: HashMap<String, usize> = people.iter().enumerate().map(|(i, p)| (p.source_key.clone(), i)).collect();
-    let mut parents: BTreeMap<&str, BTreeSet<&str>> = groups.iter().map(|g| (g.email.as_str(), BTreeSet::new())).collect();
+    let mut parents: BTreeMap<&str, BTreeSet<&str>> =
+        groups.iter().map(|g| (g.email.as_str(), BTreeSet::new())).collect();
     let mut direct: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); people.len()];
     for (group, m) in groups.iter().zip(&members) {
         let name = group.email.as_str();

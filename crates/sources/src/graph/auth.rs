@@ -38,7 +38,7 @@ pub enum GraphCredential {
 
 enum Proof {
     Secret(Secret),
-    Certificate { thumbprint: String, signer: RsaSigner },
+    Certificate { thumbprint: String, signer: Box<RsaSigner> },
 }
 
 impl std::fmt::Debug for Proof {
@@ -84,12 +84,12 @@ impl AppCredentials {
             },
             GraphCredential::Certificate { certificate, private_key } => {
                 let cert = read(certificate, "certificate")?;
-                let thumbprint = x5t_thumbprint(&cert, &certificate.display().to_string())
-                    .map_err(|e| config(e.to_string()))?;
+                let thumbprint =
+                    x5t_thumbprint(&cert, &certificate.display().to_string()).map_err(|e| config(e.to_string()))?;
                 let key = read(private_key, "private key")?;
-                let signer = RsaSigner::from_pem(&key, &private_key.display().to_string())
-                    .map_err(|e| config(e.to_string()))?;
-                Proof::Certificate { thumbprint, signer }
+                let signer =
+                    RsaSigner::from_pem(&key, &private_key.display().to_string()).map_err(|e| config(e.to_string()))?;
+                Proof::Certificate { thumbprint, signer: Box::new(signer) }
             }
         };
         Self::with_proof(tenant_id, client_id, proof, token_url)

@@ -77,7 +77,10 @@ mod tests {
     #[test]
     fn round_trips_and_refuses_strangers() {
         let mut index = BTreeMap::new();
-        index.insert("g1".into(), IndexedGroup { name: "Eng".into(), display: "Eng".into(), parents: ["g0".into()].into() });
+        index.insert(
+            "g1".into(),
+            IndexedGroup { name: "Eng".into(), display: "Eng".into(), parents: ["g0".into()].into() },
+        );
         let c = Cursor::new("https://g/u?$deltatoken=1".into(), "https://g/g?$deltatoken=2".into(), index);
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         assert!(Cursor::decode("https://old-style-link").is_err());

@@ -81,7 +81,10 @@ mod tests {
         assert_eq!(p.status, PersonStatus::Suspended);
         assert_eq!(p.manager_key.as_deref(), Some("u0"));
         assert_eq!(p.custom.get("officeLocation").map(String::as_str), Some("Oslo"));
-        assert_eq!(manager_of(&json!({"manager@delta": [{"id": "u0", "@removed": {"reason": "deleted"}}]})), Some(None));
+        assert_eq!(
+            manager_of(&json!({"manager@delta": [{"id": "u0", "@removed": {"reason": "deleted"}}]})),
+            Some(None)
+        );
         assert_eq!(manager_of(&json!({"manager": {"id": "u9"}})), Some(Some("u9".into())));
         assert_eq!(manager_of(&json!({})), None);
         assert!(map_user(&json!({"id": "u2"})).unwrap_err().contains("userPrincipalName"));

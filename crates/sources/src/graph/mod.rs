@@ -125,8 +125,16 @@ impl GraphSource {
             Some(Err(why)) => Some(format!("the stored cursor cannot be used ({why})")),
             Some(Ok(cursor)) => match self.inner.delta(cursor).await {
                 Ok(Incremental::Delta(delta, cursor)) => {
-                    tracing::info!(people = delta.people.len(), groups = delta.groups.len(), "Microsoft Graph delta read");
-                    return Ok(GraphPull { delivery: GraphDelivery::Delta(delta), cursor: cursor.encode(), resync_reason: None });
+                    tracing::info!(
+                        people = delta.people.len(),
+                        groups = delta.groups.len(),
+                        "Microsoft Graph delta read"
+                    );
+                    return Ok(GraphPull {
+                        delivery: GraphDelivery::Delta(delta),
+                        cursor: cursor.encode(),
+                        resync_reason: None,
+                    });
                 }
                 Ok(Incremental::Resync(why)) => Some(why),
                 Err(CloudError::CursorExpired { code, .. }) => Some(format!("the delta token expired ({code})")),
@@ -137,7 +145,11 @@ impl GraphSource {
             tracing::warn!(reason = %why, "Microsoft Graph: full resync instead of a delta");
         }
         let (batch, cursor) = self.inner.full().await?;
-        tracing::info!(people = batch.people.len(), groups = batch.groups.len(), "Microsoft Graph directory read in full");
+        tracing::info!(
+            people = batch.people.len(),
+            groups = batch.groups.len(),
+            "Microsoft Graph directory read in full"
+        );
         Ok(GraphPull { delivery: GraphDelivery::Full(batch), cursor: cursor.encode(), resync_reason: reason })
     }
 }
@@ -279,10 +291,8 @@ impl Inner {
         }
         let groups: BTreeMap<String, GroupAcc> =
             merge_groups(group_entries, &groups_start)?.into_iter().filter(|(_, g)| !g.removed).collect();
-        let displays: BTreeMap<String, String> = groups
-            .iter()
-            .map(|(id, g)| (id.clone(), g.display.clone().unwrap_or_else(|| id.clone())))
-            .collect();
+        let displays: BTreeMap<String, String> =
+            groups.iter().map(|(id, g)| (id.clone(), g.display.clone().unwrap_or_else(|| id.clone()))).collect();
         let names = cursor::names(&displays);
         let index_of: HashMap<String, usize> =
             people.iter().enumerate().map(|(i, p)| (p.source_key.clone(), i)).collect();
@@ -322,7 +332,10 @@ impl Inner {
             .collect();
         let import_groups = index
             .values()
-            .map(|g| ImportGroup { name: g.name.clone(), parents: g.parents.iter().map(|p| index[p].name.clone()).collect() })
+            .map(|g| ImportGroup {
+                name: g.name.clone(),
+                parents: g.parents.iter().map(|p| index[p].name.clone()).collect(),
+            })
             .collect();
         let cursor = Cursor::new(users_link.to_string(), groups_link.to_string(), index);
         Ok((ImportBatch { people, groups: import_groups }, cursor))
@@ -342,35 +355,77 @@ impl Inner {
         }
 
         // Delta entries may carry only the changed properties, and `manager@delta` only when the
-        // manager changed: each changed user is read whole, so an upsert never blanks what it
-        // did not mention.
-        let changed: Vec<String> = users.iter().filter(|(_, u)| u.is_some()).map(|(id, _)| id.clone()).collect();
+        // manager changed: each changed user is read whole, with their direct groups, so an
+        // upsert never blanks what it did not mention. Users added to or removed from a group
+        // are read too: the store's snapshot holds only people in scope, and one who enters a
+        // group-based scope that way (joining an included group, leaving an excluded one) must
+        // arrive whole, with all their groups.
+        let mut to_read: BTreeSet<String> =
+            users.iter().filter(|(_, u)| u.is_some()).map(|(id, _)| id.clone()).collect();
+        let moved = group_changes.added.values().chain(group_changes.removed.values()).flatten();
+        to_read.extend(moved.filter(|id| !users.contains_key(*id)).cloned());
         let this = self.clone();
-        let fetched = bounded(Service::Graph, changed, self.http.options.concurrency, move |id| {
-            let this = this.clone();
-            async move { this.read_user(&id).await.map(|p| (id, p)) }
-        })
-        .await?;
+        let fetched =
+            bounded(Service::Graph, to_read.into_iter().collect(), self.http.options.concurrency, move |id| {
+                let this = this.clone();
+                async move { this.read_user(&id).await.map(|p| (id, p)) }
+            })
+            .await?;
         let mut people = Vec::with_capacity(users.len());
-        for (id, person) in fetched {
-            people.push(match person {
-                Some(person) => PersonChange::Upsert { person, groups: None },
+        for (id, read) in fetched {
+            people.push(match read {
+                Some((person, group_ids)) => {
+                    let mut names: Vec<String> =
+                        group_ids.iter().filter_map(|g| index.get(g)).map(|g| g.name.clone()).collect();
+                    names.sort();
+                    PersonChange::Upsert { person, groups: Some(names) }
+                }
                 // Deleted between the delta and the read.
                 None => PersonChange::Remove { source_key: id },
             });
         }
-        people.extend(users.into_iter().filter(|(_, u)| u.is_none()).map(|(id, _)| PersonChange::Remove { source_key: id }));
+        people.extend(
+            users.into_iter().filter(|(_, u)| u.is_none()).map(|(id, _)| PersonChange::Remove { source_key: id }),
+        );
         let delta = ImportDelta { people, groups: group_changes.into_changes(&index) };
         Ok(Incremental::Delta(delta, Cursor::new(users_link.to_string(), groups_link.to_string(), index)))
     }
 
-    /// The whole user with their manager, or `None` when Graph no longer has them.
-    async fn read_user(&self, id: &str) -> Result<Option<ImportedPerson>, CloudError> {
+    /// The whole user with their manager and the ids of the groups they are a direct member of,
+    /// or `None` when Graph no longer has them.
+    /// <https://learn.microsoft.com/en-us/graph/api/user-get>,
+    /// <https://learn.microsoft.com/en-us/graph/api/user-list-memberof>
+    async fn read_user(&self, id: &str) -> Result<Option<(ImportedPerson, Vec<String>)>, CloudError> {
         let url = self.endpoint(&["users", id], &[("$select", map::USER_SELECT), ("$expand", "manager($select=id)")]);
-        match self.get(&url).await {
-            Ok(user) => map::map_user(&user).map(Some).map_err(|e| invalid(&url, e)),
-            Err(CloudError::Status { status: 404, .. }) => Ok(None),
-            Err(e) => Err(e),
+        let person = match self.get(&url).await {
+            Ok(user) => map::map_user(&user).map_err(|e| invalid(&url, e))?,
+            Err(CloudError::Status { status: 404, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut url = self.endpoint(&["users", id, "memberOf"], &[("$select", "id")]);
+        let mut groups = Vec::new();
+        let mut seen = HashSet::new();
+        loop {
+            let page = match self.get(&url).await {
+                Ok(page) => page,
+                Err(CloudError::Status { status: 404, .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let items =
+                page.get("value").and_then(Value::as_array).ok_or_else(|| invalid(&url, "no value array".into()))?;
+            // Directory roles and administrative units are listed too; only groups matter.
+            groups.extend(
+                items
+                    .iter()
+                    .filter(|m| m.get("@odata.type").and_then(Value::as_str) == Some(GROUP_TYPE))
+                    .filter_map(|m| m.get("id").and_then(Value::as_str))
+                    .map(str::to_owned),
+            );
+            match page.get("@odata.nextLink").and_then(Value::as_str) {
+                None => return Ok(Some((person, groups))),
+                Some(next) if seen.insert(next.to_owned()) => url = self.own_link(next, &url)?,
+                Some(_) => return Err(invalid(&url, "@odata.nextLink repeats an earlier page".into())),
+            }
         }
     }
 }
@@ -388,17 +443,26 @@ struct GroupDelta {
 
 impl GroupDelta {
     /// Applies the round to the index. `Some(reason)` when the round cannot be a delta.
-    fn apply(&mut self, index: &mut BTreeMap<String, IndexedGroup>, groups: BTreeMap<String, GroupAcc>) -> Option<String> {
+    ///
+    /// A change in how existing groups nest (a group gaining or losing a parent, or a parent
+    /// deleted) can move everyone below it into or out of a group-based sync scope, and the
+    /// store's snapshot does not hold the people outside the scope: such a round is answered
+    /// with a full read. Nesting changes are rare; membership changes are not, and stay deltas.
+    fn apply(
+        &mut self,
+        index: &mut BTreeMap<String, IndexedGroup>,
+        groups: BTreeMap<String, GroupAcc>,
+    ) -> Option<String> {
+        let removed_too = |id: &String| groups.get(id).is_some_and(|g| g.removed);
         for gid in groups.iter().filter(|(_, g)| g.removed).map(|(id, _)| id) {
+            if let Some((child, _)) = index.iter().find(|(id, c)| c.parents.contains(gid) && !removed_too(id)) {
+                return Some(format!("group {gid}, which group {child} is nested in, was deleted"));
+            }
             if let Some(old) = index.remove(gid) {
                 self.gone.push(old.name);
             }
-            for (child_id, child) in index.iter_mut() {
-                if child.parents.remove(gid) {
-                    self.dirty.insert(child_id.clone());
-                }
-            }
         }
+        let mut new_groups = BTreeSet::new();
         for (gid, g) in groups.iter().filter(|(_, g)| !g.removed) {
             match (index.get(gid), &g.display) {
                 (Some(known), Some(display)) if *display != known.display => {
@@ -410,8 +474,10 @@ impl GroupDelta {
                     if index.values().any(|other| other.name == display || other.display == display) {
                         return Some(format!("new group {gid} shares the name {display:?} with another group"));
                     }
-                    index.insert(gid.clone(), IndexedGroup { name: display.clone(), display, parents: BTreeSet::new() });
+                    index
+                        .insert(gid.clone(), IndexedGroup { name: display.clone(), display, parents: BTreeSet::new() });
                     self.dirty.insert(gid.clone());
+                    new_groups.insert(gid.clone());
                 }
             }
         }
@@ -431,6 +497,9 @@ impl GroupDelta {
                         Some(child) => {
                             let changed =
                                 if removed { child.parents.remove(gid) } else { child.parents.insert(gid.clone()) };
+                            if changed && !new_groups.contains(mid) {
+                                return Some(format!("the nesting of group {mid} in group {gid} changed"));
+                            }
                             if changed {
                                 self.dirty.insert(mid.to_owned());
                             }
@@ -450,10 +519,17 @@ impl GroupDelta {
             .dirty
             .iter()
             .filter_map(|id| index.get(id))
-            .map(|g| GroupChange::Upsert(ImportGroup { name: g.name.clone(), parents: g.parents.iter().filter_map(name_of).collect() }))
+            .map(|g| {
+                GroupChange::Upsert(ImportGroup {
+                    name: g.name.clone(),
+                    parents: g.parents.iter().filter_map(name_of).collect(),
+                })
+            })
             .collect();
         changes.extend(
-            self.added.into_iter().map(|(group, keys)| GroupChange::AddMembers { group, person_keys: keys.into_iter().collect() }),
+            self.added
+                .into_iter()
+                .map(|(group, keys)| GroupChange::AddMembers { group, person_keys: keys.into_iter().collect() }),
         );
         changes.extend(
             self.removed
