@@ -239,7 +239,11 @@ async fn an_expired_delta_token_means_a_full_resync() -> anyhow::Result<()> {
     // A cursor that is not one (an older format, a corrupted row) is not trusted either.
     let pull = graph.pull(Some("garbage")).await?;
     assert!(pull.resync_reason.is_some());
-    full(pull);
+    let (_, cursor) = full(pull);
+    // Nor is one whose links lead to another host (the base URL was changed since).
+    let elsewhere = cursor.replace("127.0.0.1", "localhost");
+    let pull = graph.pull(Some(&elsewhere)).await?;
+    assert!(pull.resync_reason.as_deref().is_some_and(|r| r.contains("do not lead to")), "{:?}", pull.resync_reason);
     Ok(())
 }
 

@@ -342,8 +342,12 @@ impl Inner {
     }
 
     async fn delta(self: &Arc<Self>, cursor: Cursor) -> Result<Incremental, CloudError> {
-        let users_from = self.own_link(&cursor.users, &self.base)?;
-        let groups_from = self.own_link(&cursor.groups, &self.base)?;
+        // A cursor from before the base URL was changed leads elsewhere: start over here.
+        let (Ok(users_from), Ok(groups_from)) =
+            (self.own_link(&cursor.users, &self.base), self.own_link(&cursor.groups, &self.base))
+        else {
+            return Ok(Incremental::Resync(format!("the stored delta links do not lead to {}", self.base)));
+        };
         let ((user_entries, users_link), (group_entries, groups_link)) =
             tokio::try_join!(self.walk(users_from.clone()), self.walk(groups_from.clone()))?;
         let users = merge_users(user_entries, &users_from)?;
