@@ -244,3 +244,21 @@ async fn the_token_endpoint_rejects_a_tampered_assertion() -> anyhow::Result<()>
     assert_eq!(body["error"], "invalid_grant", "{body}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_403_that_is_not_a_rate_limit_is_not_retried() -> anyhow::Result<()> {
+    let s = setup().await?;
+    {
+        let mut dir = s.fake.dir();
+        dir.users = vec![user("1", "a@example.com")];
+        dir.throttle.remaining = 1000;
+        dir.throttle.status = 403;
+        dir.throttle_reason = "forbidden".into();
+    }
+    let err = GoogleSource::new(&s.config, fast())?.fetch().await.unwrap_err();
+    assert!(matches!(&err, CloudError::Denied { status: 403, .. }), "{err}");
+    assert!(!err.is_retryable(), "missing permissions need an admin, not another try");
+    let refused = s.fake.dir().counts.throttled;
+    assert!((1..=2).contains(&refused), "one answer per list, no retries: {refused}");
+    Ok(())
+}

@@ -394,3 +394,45 @@ async fn the_token_endpoint_rejects_a_tampered_assertion() -> anyhow::Result<()>
     assert_eq!(body["error"], "invalid_client", "{body}");
     Ok(())
 }
+
+/// Figures, not a test of speed: `cargo test -p tenure-sources --test graph -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "prints figures; run on demand"]
+async fn figures_for_a_large_directory() -> anyhow::Result<()> {
+    let people = 20_000;
+    let fake = GraphFake::start().await?;
+    {
+        let mut dir = fake.dir();
+        dir.page_size = 999; // Graph's largest delta page for users
+        dir.members_per_object = 500;
+        for g in 0..50 {
+            dir.put_group(&format!("g{g}"), &format!("Group {g}"));
+        }
+        for i in 0..people {
+            let id = format!("u{i:05}");
+            dir.put_user(&id, user(&id, "Engineering"));
+            dir.add_member(&format!("g{}", i % 50), &id, "user");
+        }
+    }
+    let graph = source(&fake)?;
+    let started = Instant::now();
+    let (batch, cursor) = full(graph.pull(None).await?);
+    let full_ms = started.elapsed().as_millis();
+    assert_eq!(batch.people.len(), people);
+    {
+        let mut dir = fake.dir();
+        for i in 0..100 {
+            dir.set_user_prop(&format!("u{:05}", i * 7), "jobTitle", json!("Lead"));
+        }
+    }
+    let started = Instant::now();
+    let (changes, _) = delta(graph.pull(Some(&cursor)).await?);
+    let delta_ms = started.elapsed().as_millis();
+    assert_eq!(changes.people.len(), 100);
+    println!(
+        "{}",
+        json!({"people": people, "full_ms": full_ms, "people_per_s": people as u128 * 1000 / full_ms.max(1),
+            "delta_changes": 100, "delta_ms": delta_ms})
+    );
+    Ok(())
+}
