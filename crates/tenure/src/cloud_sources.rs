@@ -115,7 +115,13 @@ pub async fn add_google(store: &Store, tenant: TenantId, args: GoogleSourceArgs)
 
 pub async fn add_graph(store: &Store, tenant: TenantId, args: GraphSourceArgs) -> anyhow::Result<ExitCode> {
     let credential = match (args.client_secret_env, args.certificate, args.private_key) {
-        (Some(var), None, None) => GraphCredential::ClientSecretEnv(var),
+        (Some(var), None, None) => {
+            // Read at each sync, maybe in another environment (a service): only a warning here.
+            if std::env::var_os(&var).is_none_or(|v| v.is_empty()) {
+                eprintln!("warning: {var} is not set here; it must hold the client secret when `tenure sync` runs");
+            }
+            GraphCredential::ClientSecretEnv(var)
+        }
         (None, Some(certificate), Some(private_key)) => GraphCredential::Certificate {
             certificate: absolute(&certificate, "--certificate")?,
             private_key: absolute(&private_key, "--private-key")?,

@@ -58,13 +58,15 @@ impl ServiceAccount {
     }
 
     pub fn from_key_json(json: &[u8], origin: &str, admin: &str, token_url: Option<&str>) -> Result<Self, CloudError> {
-        // serde's message may quote the offending value, which could be the key: say only where.
+        // serde's message may quote the offending value, which could be the key: a missing field
+        // is named, anything else is only located.
         let key: KeyFile = serde_json::from_slice(json).map_err(|e| {
+            let text = e.to_string();
+            let what = if text.starts_with("missing field") { text } else { format!("{:?} error", e.classify()) };
             config(format!(
-                "{origin}: not a service account JSON key (line {}, column {}: {:?})",
+                "{origin}: not a service account JSON key ({what} at line {}, column {})",
                 e.line(),
-                e.column(),
-                e.classify()
+                e.column()
             ))
         })?;
         if let Some(kind) = key.kind.as_deref().filter(|k| *k != "service_account") {
@@ -112,5 +114,25 @@ impl ServiceAccount {
             http.post_token_form(&self.token_url, &[("grant_type", JWT_BEARER), ("assertion", &assertion)]).await?;
         tracing::debug!(client = %self.client_email, admin = %self.admin, "Google access token obtained");
         token_from_response(Service::Google, &self.token_url, &body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_errors_say_what_is_wrong_without_quoting_values() {
+        let err = |json: &str| ServiceAccount::from_key_json(json.as_bytes(), "sa.json", "a@x.com", None).unwrap_err();
+        let missing = err(r#"{"type": "service_account", "private_key": "k"}"#).to_string();
+        assert!(missing.contains("missing field `client_email`"), "{missing}");
+        let wrong_type = err(r#"{"client_email": "x", "private_key": ["SECRET-MATERIAL"]}"#).to_string();
+        assert!(!wrong_type.contains("SECRET-MATERIAL"), "{wrong_type}");
+        let not_rsa = err(
+            r#"{"client_email": "x", "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}"#,
+        );
+        assert!(not_rsa.to_string().contains("sa.json: private_key"), "{not_rsa}");
+        let user_key = err(r#"{"type": "authorized_user", "client_email": "x", "private_key": "k"}"#).to_string();
+        assert!(user_key.contains("expected \"service_account\""), "{user_key}");
     }
 }
