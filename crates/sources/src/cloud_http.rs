@@ -342,6 +342,31 @@ fn error_parts(parsed: Option<&Value>, body: &[u8]) -> (String, String, Vec<Stri
     (code, message, reasons)
 }
 
+/// An admin-supplied endpoint (base URL, token URL), parsed and checked: http(s), no query, and
+/// not a link-local or cloud metadata address, where a credentialed request could be turned
+/// against the host's own instance metadata (SSRF). Names are checked as written; a name that
+/// resolves to such an address is not caught here.
+pub fn admin_url(service: Service, what: &str, raw: &str) -> Result<Url, CloudError> {
+    let bad = |reason: &str| CloudError::Config { service, reason: format!("{what} {raw:?}: {reason}") };
+    let url = Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(bad("not an http(s) URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not have a query or fragment"));
+    }
+    let forbidden = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("metadata.google.internal"),
+        None => return Err(bad("no host")),
+    };
+    if forbidden {
+        return Err(bad("a link-local or metadata address is not allowed"));
+    }
+    Ok(url)
+}
+
 /// Delta and page tokens are credentials of a kind (they replay the caller's view): errors and
 /// logs show the endpoint, not the query.
 pub(crate) fn redact_url(url: &Url) -> String {
@@ -497,6 +522,22 @@ mod tests {
         let graph = serde_json::json!({"error": {"code": "syncStateNotFound", "message": "gone"}});
         assert_eq!(error_parts(Some(&graph), b"").0, "syncStateNotFound");
         assert_eq!(error_parts(None, b"<html>bad gateway</html>").1, "<html>bad gateway</html>");
+    }
+
+    #[test]
+    fn admin_urls_refuse_metadata_addresses() {
+        for ok in ["https://graph.microsoft.com/v1.0", "http://127.0.0.1:8080/v1.0"] {
+            assert!(admin_url(Service::Graph, "base URL", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://169.254.169.254/latest/meta-data",
+            "http://[fe80::1]/",
+            "http://metadata.google.internal/computeMetadata/v1",
+            "ftp://example.com/",
+            "https://example.com/?a=b",
+        ] {
+            assert!(admin_url(Service::Google, "base URL", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::json;
 use tenure_core::Secret;
 use url::Url;
 
-use crate::cloud_http::{CloudError, Http, Service, TokenCache, token_from_response};
+use crate::cloud_http::{CloudError, Http, Service, TokenCache, admin_url, token_from_response};
 use crate::jwt::RsaSigner;
 
 /// Read-only scopes: users (with org units and relations) and groups with their members.
@@ -78,7 +78,7 @@ impl ServiceAccount {
         let signer = RsaSigner::from_pem(key.private_key.as_bytes(), &format!("{origin}: private_key"))
             .map_err(|e| config(e.to_string()))?;
         let raw_url = token_url.or(key.token_uri.as_deref()).unwrap_or("https://oauth2.googleapis.com/token");
-        let token_url = Url::parse(raw_url).map_err(|e| config(format!("token URL {raw_url:?}: {e}")))?;
+        let token_url = admin_url(Service::Google, "token URL", raw_url)?;
         Ok(Self {
             client_email: key.client_email,
             key_id: key.private_key_id,

@@ -23,7 +23,7 @@ use serde_json::Value;
 use tenure_core::import::{ImportBatch, ImportGroup};
 use url::Url;
 
-use crate::cloud_http::{CloudError, Http, HttpOptions, Service, bounded, redact_url};
+use crate::cloud_http::{CloudError, Http, HttpOptions, Service, admin_url, bounded, redact_url};
 pub use auth::ServiceAccount;
 
 pub const DEFAULT_BASE_URL: &str = "https://admin.googleapis.com";
@@ -88,10 +88,7 @@ impl GoogleSource {
         options: HttpOptions,
     ) -> Result<Self, CloudError> {
         let raw = config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
-        let mut api = Url::parse(raw).map_err(|e| config_error(format!("base URL {raw:?}: {e}")))?;
-        if !matches!(api.scheme(), "http" | "https") || api.query().is_some() {
-            return Err(config_error(format!("base URL {raw:?} must be an http(s) URL without a query")));
-        }
+        let mut api = admin_url(Service::Google, "base URL", raw)?;
         api.path_segments_mut().map_err(|_| config_error(format!("base URL {raw:?}")))?.pop_if_empty().extend([
             "admin",
             "directory",

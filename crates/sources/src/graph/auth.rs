@@ -14,7 +14,7 @@ use serde_json::json;
 use tenure_core::Secret;
 use url::Url;
 
-use crate::cloud_http::{CloudError, Http, Service, TokenCache, token_from_response};
+use crate::cloud_http::{CloudError, Http, Service, TokenCache, admin_url, token_from_response};
 use crate::jwt::{RsaSigner, b64, x5t_thumbprint};
 
 /// App-only permissions come from the app registration; `.default` asks for all of them.
@@ -111,7 +111,7 @@ impl AppCredentials {
         }
         let default_url = format!("https://login.microsoftonline.com/{}/oauth2/v2.0/token", tenant_id.trim());
         let raw = token_url.unwrap_or(&default_url);
-        let token_url = Url::parse(raw).map_err(|e| config(format!("token URL {raw:?}: {e}")))?;
+        let token_url = admin_url(Service::Graph, "token URL", raw)?;
         Ok(Self { client_id: client_id.trim().to_owned(), token_url, proof, cache: TokenCache::default() })
     }
 

@@ -24,7 +24,7 @@ use serde_json::Value;
 use tenure_core::import::{GroupChange, ImportBatch, ImportDelta, ImportGroup, ImportedPerson, PersonChange};
 use url::Url;
 
-use crate::cloud_http::{CloudError, Http, HttpOptions, Service, bounded, redact_url};
+use crate::cloud_http::{CloudError, Http, HttpOptions, Service, admin_url, bounded, redact_url};
 pub use auth::{AppCredentials, GraphCredential};
 use cursor::{Cursor, IndexedGroup};
 
@@ -109,10 +109,7 @@ impl GraphSource {
         options: HttpOptions,
     ) -> Result<Self, CloudError> {
         let raw = config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
-        let mut base = Url::parse(raw).map_err(|e| config_error(format!("base URL {raw:?}: {e}")))?;
-        if !matches!(base.scheme(), "http" | "https") || base.query().is_some() || base.cannot_be_a_base() {
-            return Err(config_error(format!("base URL {raw:?} must be an http(s) URL without a query")));
-        }
+        let mut base = admin_url(Service::Graph, "base URL", raw)?;
         base.path_segments_mut().map_err(|_| config_error(format!("base URL {raw:?}")))?.pop_if_empty();
         let http = Http::new(Service::Graph, options)?;
         Ok(Self { inner: Arc::new(Inner { http, credentials, base }) })
