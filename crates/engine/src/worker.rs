@@ -51,7 +51,7 @@ impl Default for WorkerOptions {
     fn default() -> Self {
         Self {
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
-            lease: Duration::from_secs(120),
+            lease: Duration::from_secs(15),
             workers: 16,
             max_attempts: 10,
             backoff: Duration::from_secs(2),
@@ -215,8 +215,30 @@ impl Executor {
                 return;
             }
         };
-        let _permit = runtime.permits.acquire().await;
-        let result = runtime.execute(&self.engine, &rec).await;
+        // While it runs, the lease is renewed, so a short lease (quick recovery when a process
+        // dies) never runs out under a slow app.
+        let work = async {
+            let _permit = runtime.permits.acquire().await;
+            runtime.execute(&self.engine, &rec).await
+        };
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval((self.options.lease / 3).max(Duration::from_millis(10)));
+        tick.tick().await;
+        let result = loop {
+            tokio::select! {
+                result = &mut work => break result,
+                _ = tick.tick() => {
+                    let renewed = self
+                        .engine
+                        .store
+                        .renew_lease(self.engine.tenant, rec.id, &self.options.owner, self.options.lease)
+                        .await;
+                    if !matches!(renewed, Ok(true)) {
+                        tracing::warn!(op = %rec.id, "could not renew an operation's lease");
+                    }
+                }
+            }
+        };
         if let Err(e) = self.settle(&rec, result, Some(&runtime.app)).await {
             tracing::error!(error = %e, op = %rec.id, "could not record an operation's outcome; its lease will run out and it will run again");
         }

@@ -184,6 +184,26 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Extends a running operation's lease; `false` when the lease was lost meanwhile.
+    pub async fn renew_lease(
+        &self,
+        tenant: TenantId,
+        op: OperationId,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE operations SET lease_until_ms = $1 WHERE id = $2 AND tenant_id = $3 AND lease_owner = $4 AND status = 'pending'",
+        )
+        .bind(now_ms() + lease.as_millis() as i64)
+        .bind(op.to_string())
+        .bind(tenant.to_string())
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Gives a claimed operation back without counting the attempt (its app is paused, or the
     /// worker is stopping), to be claimed again from `retry_at_ms`.
     pub async fn release_operation(
