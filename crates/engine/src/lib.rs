@@ -8,6 +8,7 @@ mod operations;
 mod planning;
 mod propagate;
 mod sync;
+mod sync_cloud;
 mod worker;
 
 pub use apply::{AppOutcome, ApplyReport, Enqueued, OpFailure};
@@ -16,6 +17,7 @@ pub use operations::{AppHealthView, QueueStatus};
 pub use planning::AppPlan;
 pub use propagate::{PropagationOptions, PropagationPass};
 pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
+pub use sync_cloud::{GoogleSourceConfig, GraphSourceConfig};
 pub use worker::{Executor, WorkerOptions};
 
 use tenure_connectors::{ClientOptions, ScimClient};

@@ -269,7 +269,7 @@ pub enum ScopeArg {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum SourceCommand {
-    /// Add an HR export (CSV) source.
+    /// Add a directory source.
     #[command(subcommand)]
     Add(SourceAdd),
     /// List sources.
@@ -281,7 +281,12 @@ pub enum SourceCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SourceAdd {
+    /// An HR export (CSV).
     Csv(CsvSourceArgs),
+    /// Google Workspace (Admin SDK Directory API, service account with domain-wide delegation).
+    Google(crate::cloud_sources::GoogleSourceArgs),
+    /// Microsoft Graph (Entra ID / Microsoft 365), incremental through delta queries.
+    Graph(crate::cloud_sources::GraphSourceArgs),
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,12 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
             token_create(store, tenant, scope, label.as_deref()).await
         }
         Command::Source(SourceCommand::Add(SourceAdd::Csv(args))) => source_add_csv(store, tenant, args).await,
+        Command::Source(SourceCommand::Add(SourceAdd::Google(args))) => {
+            crate::cloud_sources::add_google(store, tenant, args).await
+        }
+        Command::Source(SourceCommand::Add(SourceAdd::Graph(args))) => {
+            crate::cloud_sources::add_graph(store, tenant, args).await
+        }
         Command::Source(SourceCommand::List { json }) => source_list(store, tenant, json).await,
         Command::Sync(args) => sync(&engine, args).await,
         Command::App(AppCommand::Add(AppAdd::Scim(args))) => app_add_scim(store, tenant, args).await,
@@ -97,7 +103,7 @@ async fn source_add_csv(store: &Store, tenant: TenantId, args: CsvSourceArgs) ->
     Ok(ExitCode::SUCCESS)
 }
 
-fn sync_scope(args: &ScopeArgs) -> anyhow::Result<tenure_core::import::SyncScope> {
+pub(crate) fn sync_scope(args: &ScopeArgs) -> anyhow::Result<tenure_core::import::SyncScope> {
     let units = |paths: &[String]| -> anyhow::Result<Vec<OrgUnitPath>> {
         paths.iter().map(|p| OrgUnitPath::parse(p).map_err(anyhow::Error::from)).collect()
     };

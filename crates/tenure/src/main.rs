@@ -5,6 +5,7 @@ mod bench;
 mod bench_queue;
 mod bench_scim;
 mod cli;
+mod cloud_sources;
 mod commands;
 mod config;
 mod demo;
