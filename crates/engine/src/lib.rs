@@ -35,6 +35,8 @@ pub struct Engine {
     /// Rate limiters by app (or by the key apps share), so every path to an app is paced by one.
     /// How queued operations are run by `apply` (and, by default, by `tenure serve`).
     worker_options: WorkerOptions,
+    /// The tenant-wide deprovisioning guard, in people across every app.
+    global_guard: tenure_core::guard::GuardLimits,
     /// How long `apply` waits for operations that wait for a retry.
     drain_wait: std::time::Duration,
     limiters: std::sync::Arc<
@@ -51,6 +53,7 @@ impl Engine {
             concurrency: 8,
             worker_options: WorkerOptions::default(),
             drain_wait: std::time::Duration::from_secs(30),
+            global_guard: tenure_core::guard::GuardLimits::default(),
             limiters: Default::default(),
         }
     }
@@ -74,6 +77,13 @@ impl Engine {
     /// How long `apply` waits for operations waiting for a retry before leaving them queued.
     pub fn with_drain_wait(mut self, wait: std::time::Duration) -> Self {
         self.drain_wait = wait;
+        self
+    }
+
+    /// Limits for the tenant-wide guard (default: more than 10% of the people with managed
+    /// accounts, or more than 25 people, losing access in one run).
+    pub fn with_global_guard(mut self, limits: tenure_core::guard::GuardLimits) -> Self {
+        self.global_guard = limits;
         self
     }
 
