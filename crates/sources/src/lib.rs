@@ -4,6 +4,7 @@
 //! delivers everything or fails with an error precise enough to fix the input.
 
 pub mod hr_csv;
+pub mod ldap;
 pub mod sample;
 pub mod scim_push;
 
@@ -14,6 +15,8 @@ pub use hr_csv::{CsvError, CsvMapping};
 pub enum SourceError {
     #[error(transparent)]
     Csv(#[from] CsvError),
+    #[error(transparent)]
+    Ldap(#[from] ldap::LdapSourceError),
 }
 
 impl SourceError {
@@ -22,6 +25,7 @@ impl SourceError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Csv(e) => e.is_retryable(),
+            Self::Ldap(e) => e.is_retryable(),
         }
     }
 }
