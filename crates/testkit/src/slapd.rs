@@ -188,7 +188,7 @@ pub fn is_disabled(i: usize) -> bool {
 
 /// Person `i`'s manager: the first person of their block of ten (none for those).
 pub fn manager_of(i: usize) -> Option<usize> {
-    (i % 10 != 0).then_some(i - i % 10)
+    (!i.is_multiple_of(10)).then_some(i - i % 10)
 }
 
 fn person_ldif(i: usize) -> String {

@@ -199,6 +199,10 @@ pub(crate) fn compute(
     let listed_keys: HashSet<&str> = keys_by_dn.values().map(String::as_str).collect();
     let listed_groups: HashSet<&str> = names_by_dn.values().map(String::as_str).collect();
 
+    // A `>=` search re-reads the entries of the cursor's second; those (and entries whose only
+    // change is an attribute Tenure does not read) are left out, so the delta is what changed.
+    let held: HashMap<&str, &tenure_core::import::ImportedPerson> =
+        snapshot.people.iter().map(|p| (p.source_key.as_str(), p)).collect();
     let mut people = Vec::new();
     let mut upserted = HashSet::new();
     for user in changed_users {
@@ -210,6 +214,9 @@ pub(crate) fn compute(
         // someone it does not hold arrives with theirs, so a group-based scope sees them.
         let groups = outsider_groups.get(&user.key).cloned();
         let person = read::person(user, resolved, flavor, keys_by_dn, groups.clone().unwrap_or_default())?;
+        if groups.is_none() && held.get(user.key.as_str()).is_some_and(|old| same_person(old, &person)) {
+            continue;
+        }
         people.push(PersonChange::Upsert { person, groups });
     }
     for person in &snapshot.people {
@@ -235,19 +242,39 @@ pub(crate) fn compute(
         let mut new: BTreeSet<&str> =
             old.iter().copied().filter(|p| !changed_names.contains(p) && !removed.contains(p)).collect();
         new.extend(m.group_parents.get(name).into_iter().flatten().map(String::as_str));
-        if changed_names.contains(name) || !old_parents.contains_key(name) || new != old {
+        if !old_parents.contains_key(name) || new != old {
             groups.push(GroupChange::Upsert(ImportGroup {
                 name: name.to_owned(),
                 parents: new.into_iter().map(str::to_owned).collect(),
             }));
         }
     }
+    let mut old_members: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    for person in &snapshot.people {
+        for g in &person.groups {
+            old_members.entry(g.as_str()).or_default().insert(person.source_key.as_str());
+        }
+    }
     for group in &changed {
-        let members = m.group_people.get(&group.name).map(|k| k.iter().cloned().collect()).unwrap_or_default();
-        groups.push(GroupChange::SetMembers { group: group.name.clone(), person_keys: members });
+        let members: BTreeSet<&str> =
+            m.group_people.get(&group.name).map(|k| k.iter().map(String::as_str).collect()).unwrap_or_default();
+        let old: BTreeSet<&str> = old_members.get(group.name.as_str()).cloned().unwrap_or_default();
+        // Members the snapshot does not hold arrive with their groups in their own upsert.
+        let held_members: BTreeSet<&str> = members.iter().copied().filter(|k| held.contains_key(k)).collect();
+        if held_members != old || !old_parents.contains_key(group.name.as_str()) {
+            let person_keys = members.into_iter().map(str::to_owned).collect();
+            groups.push(GroupChange::SetMembers { group: group.name.clone(), person_keys });
+        }
     }
     for name in removed {
         groups.push(GroupChange::Remove { name: name.to_owned() });
     }
     Ok(ImportDelta { people, groups })
+}
+
+/// Whether two readings of a person agree on everything but their groups.
+fn same_person(old: &tenure_core::import::ImportedPerson, new: &tenure_core::import::ImportedPerson) -> bool {
+    let mut old = old.clone();
+    old.groups.clone_from(&new.groups);
+    old == *new
 }

@@ -206,10 +206,10 @@ pub fn memberships<'a>(
             if let Some(key) = keys_by_dn.get(member) {
                 m.person_groups.entry(key.clone()).or_default().insert(group.name.clone());
                 people.insert(key.clone());
-            } else if let Some(child) = names_by_dn.get(member) {
-                if *child != group.name {
-                    m.group_parents.entry(child.clone()).or_default().insert(group.name.clone());
-                }
+            } else if let Some(child) = names_by_dn.get(member)
+                && *child != group.name
+            {
+                m.group_parents.entry(child.clone()).or_default().insert(group.name.clone());
             }
         }
     }
