@@ -6,11 +6,13 @@ mod apply;
 mod error;
 mod planning;
 mod sync;
+mod sync_ldap;
 
 pub use apply::{AppOutcome, ApplyReport, OpFailure};
 pub use error::EngineError;
 pub use planning::AppPlan;
 pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
+pub use sync_ldap::LdapSourceConfig;
 
 use tenure_connectors::{ClientOptions, ScimClient};
 use tenure_core::TenantId;
