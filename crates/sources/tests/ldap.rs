@@ -339,3 +339,25 @@ async fn bench_ldap_import() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A server that accepts the connection and never answers: the bind times out, and that is
+/// worth retrying.
+#[tokio::test]
+async fn a_silent_server_times_out_retryably() -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let mut config = LdapConfig::new(format!("ldap://127.0.0.1:{port}"), "cn=x", Secret::new("pw"), "dc=x");
+    config.insecure_plaintext = true;
+    config.timeout_secs = 1;
+    let error = read_full(&config).await.expect_err("no answer");
+    assert!(matches!(error, LdapSourceError::Timeout { .. }), "{error:?}");
+    assert!(error.is_retryable());
+    held.abort();
+    Ok(())
+}

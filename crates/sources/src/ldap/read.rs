@@ -256,3 +256,105 @@ pub fn keys_by_dn<'a>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ldap::config::LdapConfig;
+    use tenure_core::model::Secret;
+
+    fn raw(dn: &str, attrs: &[(&str, &[&[u8]])]) -> RawEntry {
+        RawEntry {
+            dn: dn.to_owned(),
+            attrs: attrs.iter().map(|(n, vs)| ((*n).to_owned(), vs.iter().map(|v| v.to_vec()).collect())).collect(),
+        }
+    }
+
+    fn ad() -> (Resolved, Flavor) {
+        let mut config = LdapConfig::new("ldaps://dc1.corp.example", "CN=svc,DC=corp", Secret::new("pw"), "DC=corp");
+        config.flavor = Flavor::ActiveDirectory;
+        (config.resolve().expect("valid"), Flavor::ActiveDirectory)
+    }
+
+    const GUID: [u8; 16] =
+        [0x67, 0x45, 0x23, 0x01, 0xab, 0x89, 0xef, 0xcd, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
+
+    #[test]
+    fn active_directory_user_with_guid_key_and_disabled_flag() {
+        let (resolved, flavor) = ad();
+        let manager_dn = "CN=Boss,OU=Sales,DC=corp,DC=example";
+        let entry = raw(
+            "CN=Lee\\, Ann,OU=EMEA,OU=Sales,DC=corp,DC=example",
+            &[
+                ("objectGUID", &[&GUID]),
+                ("mail", &[b"ann@corp.example"]),
+                ("sAMAccountName", &[b"alee"]),
+                ("department", &[b"Sales"]),
+                ("employeeID", &[b"E1"]),
+                ("manager", &[manager_dn.as_bytes()]),
+                // NORMAL_ACCOUNT | ACCOUNTDISABLE
+                ("userAccountControl", &[b"514"]),
+            ],
+        );
+        let user = user_entry(entry, &resolved.key).expect("user");
+        assert_eq!(user.key, "01234567-89ab-cdef-0123-456789abcdef");
+        let keys = HashMap::from([(dn::normalize(manager_dn).unwrap(), "boss-key".to_owned())]);
+        let p = person(&user, &resolved, flavor, &keys, vec!["sales".into()]).expect("person");
+        assert_eq!(p.status, PersonStatus::Suspended);
+        assert_eq!(p.user_name, "alee");
+        assert_eq!(p.employee_id.as_deref(), Some("E1"));
+        assert_eq!(p.manager_key.as_deref(), Some("boss-key"));
+        assert_eq!(p.org_unit.as_ref().map(|u| u.as_str()), Some("/Sales/EMEA"));
+
+        let enabled = raw(
+            "CN=Bo,CN=Users,DC=corp",
+            &[("objectGUID", &[&GUID]), ("mail", &[b"bo@corp.example"]), ("userAccountControl", &[b"512"])],
+        );
+        let p = person(&user_entry(enabled, &resolved.key).unwrap(), &resolved, flavor, &keys, vec![]).unwrap();
+        assert_eq!((p.status, p.org_unit, p.user_name.as_str()), (PersonStatus::Active, None, "bo@corp.example"));
+
+        let short_guid = raw("CN=X,DC=corp", &[("objectGUID", &[b"short"])]);
+        let error = user_entry(short_guid, &resolved.key).expect_err("not 16 bytes");
+        assert!(error.to_string().contains("5 bytes, expected 16"), "{error}");
+        let bad_flags = raw(
+            "CN=Y,DC=corp",
+            &[("objectGUID", &[&GUID]), ("mail", &[b"y@x.com"]), ("userAccountControl", &[b"lots"])],
+        );
+        let error = person(&user_entry(bad_flags, &resolved.key).unwrap(), &resolved, flavor, &keys, vec![])
+            .expect_err("bad flags");
+        assert!(error.to_string().contains("userAccountControl"), "{error}");
+    }
+
+    #[test]
+    fn ad_group_members_and_nesting_by_dn() {
+        let (resolved, _) = ad();
+        let child = raw(
+            "CN=EMEA Sales,OU=Groups,DC=corp",
+            &[("cn", &[b"EMEA Sales"]), ("member", &[b"CN=Ann,OU=EMEA,DC=corp"])],
+        );
+        let parent = raw(
+            "CN=Sales,OU=Groups,DC=corp",
+            &[("cn", &[b"Sales"]), ("member", &[b"cn=emea sales, ou=groups, dc=corp"])],
+        );
+        let child = group_entry(&child, &resolved.group_name, vec![]).unwrap();
+        // The ranged remainder of a big group's members is merged with the first values.
+        let parent = group_entry(&parent, &resolved.group_name, vec![b"CN=Bo,OU=EMEA,DC=corp".to_vec()]).unwrap();
+        let keys = HashMap::from([
+            (dn::normalize("CN=Ann,OU=EMEA,DC=corp").unwrap(), "ann".to_owned()),
+            (dn::normalize("CN=Bo,OU=EMEA,DC=corp").unwrap(), "bo".to_owned()),
+        ]);
+        let groups = [child, parent];
+        let names = names_by_dn(groups.iter().map(|g| (g.dn.as_str(), g.norm_dn.as_str(), g.name.as_str()))).unwrap();
+        let m = memberships(&groups, &keys, &names);
+        assert_eq!(
+            m.group_parents["EMEA Sales"].iter().collect::<Vec<_>>(),
+            ["Sales"],
+            "matched despite case and spacing"
+        );
+        assert_eq!(m.person_groups["ann"].iter().collect::<Vec<_>>(), ["EMEA Sales"]);
+        assert_eq!(m.person_groups["bo"].iter().collect::<Vec<_>>(), ["Sales"]);
+
+        let twins = [("cn=a,dc=x", "cn=a,dc=x", "same"), ("cn=b,dc=x", "cn=b,dc=x", "same")];
+        assert!(matches!(names_by_dn(twins), Err(LdapSourceError::DuplicateGroup { .. })));
+    }
+}
