@@ -210,8 +210,18 @@ fn person_ldif(i: usize) -> String {
     s
 }
 
+/// When the generated entries were last modified: long before any test changes them, as in a
+/// directory that has been in use, so an incremental read after a change sees only that change.
+pub const LOADED_AT: &str = "20260101000000Z";
+
 /// The generated organization, as LDIF for slapadd.
 pub fn directory_ldif(people: usize) -> String {
+    let plain = plain_directory_ldif(people);
+    let stamps = format!("createTimestamp: {LOADED_AT}\nmodifyTimestamp: {LOADED_AT}\n\n");
+    plain.replace("\n\n", &format!("\n{stamps}"))
+}
+
+fn plain_directory_ldif(people: usize) -> String {
     let mut s = String::with_capacity(people * 400 + 4096);
     let _ = write!(
         s,

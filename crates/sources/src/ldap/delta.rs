@@ -1,8 +1,8 @@
 //! Incremental reads: only what changed since the cursor, as an [`ImportDelta`].
 //!
 //! Changes are found by a search on the change marker: OpenLDAP `(modifyTimestamp>=CURSOR)`
-//! (RFC 4512 §3.4; `>=` re-reads entries of the cursor's second, which is harmless, where `>`
-//! would miss a change made in the same second as the last one read), Active Directory
+//! (RFC 4512 §3.4; the cursor lies a little before the last change seen, see `Stamps::since`,
+//! and entries read again unchanged are left out of the delta), Active Directory
 //! `(uSNChanged>=USN+1)` on the same domain controller
 //! (<https://learn.microsoft.com/en-us/windows/win32/ad/polling-for-changes-using-usnchanged>).
 //!
@@ -115,6 +115,7 @@ async fn incremental_with(
         Plan::Changes { condition, previous_stamp, ad } => (condition, previous_stamp, ad),
         Plan::Full(reason) => return full(conn, config, resolved, reason).await,
     };
+    let started = std::time::Instant::now();
     let mut stamps = Stamps::default();
     let user_filter = format!("(&{}{condition})", resolved.user_filter);
     let person_attrs = resolved.person_attributes(config.flavor);
@@ -159,9 +160,10 @@ async fn incremental_with(
     let cursor = match next_ad {
         Some((dc, usn)) => Cursor::ActiveDirectory { dc, usn },
         None => {
+            // Never back: a quiet directory keeps its cursor.
             let previous = previous_stamp.unwrap_or_default();
-            let highest = stamps.highest.filter(|h| *h > previous).unwrap_or(previous);
-            Cursor::Openldap { modify_timestamp: Some(highest) }
+            let since = stamps.since(started.elapsed())?.filter(|s| *s > previous).unwrap_or(previous);
+            Cursor::Openldap { modify_timestamp: Some(since) }
         }
     };
     tracing::info!(

@@ -38,7 +38,8 @@ use read::{GroupEntry, UserEntry};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "flavor", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Cursor {
-    /// The highest `modifyTimestamp` (GeneralizedTime, `YYYYMMDDHHMMSSZ`) seen.
+    /// Where the next search for changes starts (GeneralizedTime, `YYYYMMDDHHMMSSZ`): the
+    /// highest `modifyTimestamp` seen, less the time the read took (see [`Stamps::since`]).
     Openldap { modify_timestamp: Option<String> },
     /// The domain controller read (`dsServiceName`) and its `highestCommittedUSN` before the
     /// read: USNs are per DC, so a cursor from another DC means nothing.
@@ -112,7 +113,7 @@ async fn full_with(
     import_groups.sort_by(|a, b| a.name.cmp(&b.name));
     let cursor = match ad_mark {
         Some((dc, usn)) => Cursor::ActiveDirectory { dc, usn },
-        None => Cursor::Openldap { modify_timestamp: stamps.highest },
+        None => Cursor::Openldap { modify_timestamp: stamps.since(started.elapsed())? },
     };
     tracing::info!(
         people = people.len(),
@@ -131,6 +132,28 @@ struct Stamps {
 }
 
 impl Stamps {
+    /// Where the next search for changes starts. Not simply the highest stamp seen: an entry
+    /// changed during the read, after its page was read, may carry an earlier stamp than an
+    /// entry read later, and a search from the highest stamp would miss it for good. Every change
+    /// the read may have missed happened after the read started, and the read started no more
+    /// than its duration before the highest stamp (which was written before the read ended); so
+    /// the next search starts the read's duration (rounded up, plus the second stamps drop)
+    /// before the highest stamp. What it reads again unchanged is left out of the delta.
+    fn since(&self, read_took: std::time::Duration) -> Result<Option<String>, LdapSourceError> {
+        let Some(highest) = &self.highest else { return Ok(None) };
+        let format = time::macros::format_description!("[year][month][day][hour][minute][second]Z");
+        let at = time::PrimitiveDateTime::parse(highest, format).map_err(|e| LdapSourceError::Protocol {
+            operation: "reading modifyTimestamp".into(),
+            reason: format!("{highest:?}: {e}"),
+        })?;
+        let back = time::Duration::seconds(i64::try_from(read_took.as_secs()).unwrap_or(i64::MAX / 2) + 2);
+        let since = at.checked_sub(back).unwrap_or(at);
+        Ok(Some(since.format(format).map_err(|e| LdapSourceError::Protocol {
+            operation: "reading modifyTimestamp".into(),
+            reason: e.to_string(),
+        })?))
+    }
+
     fn see(&mut self, entry: &entry::RawEntry) -> Result<(), LdapSourceError> {
         if let Some(stamp) = entry.text("modifyTimestamp")? {
             if !valid_generalized_time(&stamp) {
