@@ -221,9 +221,21 @@ pub(crate) fn compute(
         }
         people.push(PersonChange::Upsert { person, groups });
     }
+    let mut gone = HashSet::new();
     for person in &snapshot.people {
         if !listed_keys.contains(person.source_key.as_str()) {
+            gone.insert(person.source_key.as_str());
             people.push(PersonChange::Remove { source_key: person.source_key.clone() });
+        }
+    }
+    // Whose manager left has no manager now, as a full read would say (the DN no longer names
+    // anyone), though their own entry did not change.
+    for person in &snapshot.people {
+        let orphaned = person.manager_key.as_deref().is_some_and(|m| gone.contains(m));
+        if orphaned && !gone.contains(person.source_key.as_str()) && !upserted.contains(person.source_key.as_str()) {
+            let mut person = person.clone();
+            person.manager_key = None;
+            people.push(PersonChange::Upsert { person, groups: None });
         }
     }
 
