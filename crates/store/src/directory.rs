@@ -9,6 +9,7 @@ use tenure_core::*;
 use time::Date;
 use time::macros::format_description;
 
+use crate::queue::DirtyMark;
 use crate::row::*;
 use crate::{Store, StoreError, now_ms};
 
@@ -97,6 +98,44 @@ pub(crate) fn person_from_import(id: PersonId, source_id: SourceId, p: &Imported
         leave_date: p.leave_date,
         custom: p.custom.clone(),
     }
+}
+
+/// Past this many changed people, one "plan everything" mark replaces the per-person ones: a
+/// full plan is cheaper than thousands of single-person ones, and the marks stay few.
+const BULK_CHANGE: usize = 1000;
+
+/// A source's direct memberships, as (group name, person).
+async fn membership_pairs(
+    tx: &mut Transaction<'_, Any>,
+    tenant: &str,
+    source: &str,
+) -> Result<HashSet<(String, PersonId)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT g.name, m.person_id FROM group_members m JOIN groups g ON g.id = m.group_id \
+         WHERE m.tenant_id = $1 AND g.source_id = $2",
+    )
+    .bind(tenant)
+    .bind(source)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter().map(|r| Ok((text(r, "name")?, parsed(r, "person_id")?))).collect()
+}
+
+/// A source's group nesting, as (parent name, child name).
+async fn nesting_pairs(
+    tx: &mut Transaction<'_, Any>,
+    tenant: &str,
+    source: &str,
+) -> Result<HashSet<(String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT p.name AS parent, c.name AS child FROM group_nesting n JOIN groups c ON c.id = n.child_id \
+         JOIN groups p ON p.id = n.parent_id WHERE n.tenant_id = $1 AND c.source_id = $2",
+    )
+    .bind(tenant)
+    .bind(source)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter().map(|r| Ok((text(r, "parent")?, text(r, "child")?))).collect()
 }
 
 fn import_from_person(p: Person) -> ImportedPerson {
@@ -230,6 +269,11 @@ impl Store {
             existing.insert(p.source_key.clone(), p);
         }
 
+        // What the directory said before, to mark whoever this import changes for planning.
+        let old_members = membership_pairs(&mut tx, &t, &s).await?;
+        let old_nesting = nesting_pairs(&mut tx, &t, &s).await?;
+        let mut changed: Vec<PersonId> = Vec::new();
+
         let mut ids_by_key: HashMap<&str, PersonId> = HashMap::new();
         for imported in &batch.people {
             match existing.get(&imported.source_key) {
@@ -242,6 +286,7 @@ impl Store {
                             summary.updated += 1;
                         }
                         write_person(&mut tx, tenant, &new, false).await?;
+                        changed.push(old.id);
                     } else {
                         summary.unchanged += 1;
                     }
@@ -251,6 +296,7 @@ impl Store {
                     let new = person_from_import(PersonId::new(), source, imported);
                     write_person(&mut tx, tenant, &new, true).await?;
                     ids_by_key.insert(&imported.source_key, new.id);
+                    changed.push(new.id);
                     summary.created += 1;
                 }
             }
@@ -263,6 +309,7 @@ impl Store {
                     .bind(&t)
                     .execute(&mut *tx)
                     .await?;
+                changed.push(old.id);
                 summary.left += 1;
             }
         }
@@ -345,6 +392,17 @@ impl Store {
                     .await?;
             }
         }
+
+        let new_members = membership_pairs(&mut tx, &t, &s).await?;
+        changed.extend(old_members.symmetric_difference(&new_members).map(|(_, person)| *person));
+        let marks = if nesting_pairs(&mut tx, &t, &s).await? != old_nesting || changed.len() > BULK_CHANGE {
+            vec![DirtyMark::everything()]
+        } else {
+            changed.sort_unstable();
+            changed.dedup();
+            changed.into_iter().map(DirtyMark::person).collect()
+        };
+        crate::queue::mark_dirty_in(&mut tx, tenant, &marks).await?;
 
         sqlx::query("UPDATE sources SET last_sync_ms = $1, last_count = $2 WHERE id = $3 AND tenant_id = $4")
             .bind(now_ms())

@@ -18,7 +18,24 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
     let addr = listener.local_addr()?;
     println!("tenure listening on http://{addr} (database: {})", store.backend().name());
     tracing::info!(%addr, backend = store.backend().name(), "serving");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut background = tokio::task::JoinSet::new();
+    if !args.no_workers {
+        let tenant = store.ensure_tenant(&settings.tenant).await?;
+        let engine = tenure_engine::Engine::new(store.clone(), tenant);
+        let options = tenure_engine::WorkerOptions { workers: usize::from(args.workers), ..Default::default() };
+        let executor = tenure_engine::Executor::new(engine.clone(), options);
+        let propagation =
+            tenure_engine::PropagationOptions { reconcile_every: args.reconcile_every, ..Default::default() };
+        let (worker, watch) = (executor.clone(), stopped.clone());
+        background.spawn(async move { worker.run(watch).await });
+        let watch = stopped.clone();
+        background.spawn(async move { engine.run_propagation(propagation, Some(executor), watch).await });
+    }
     tenure_server::serve(listener, tenure_server::ServerState::new(store.clone()), shutdown_signal()).await?;
+    // Operations in flight finish and are recorded; what is still queued waits for the next start.
+    let _ = stop.send(true);
+    while background.join_next().await.is_some() {}
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
