@@ -115,7 +115,11 @@ impl Fixture {
         anyhow::ensure!(links.len() == people, "{} links for {people} people", links.len());
         let linked: HashSet<&str> = links.iter().map(|l| l.link.remote_id.as_str()).collect();
         for u in &users {
-            anyhow::ensure!(u.id.as_deref().is_some_and(|id| linked.contains(id)), "account {} is not linked", u.user_name);
+            anyhow::ensure!(
+                u.id.as_deref().is_some_and(|id| linked.contains(id)),
+                "account {} is not linked",
+                u.user_name
+            );
         }
         Ok(())
     }

@@ -210,15 +210,24 @@ fn person_ldif(i: usize) -> String {
     s
 }
 
-/// When the generated entries were last modified: long before any test changes them, as in a
-/// directory that has been in use, so an incremental read after a change sees only that change.
-pub const LOADED_AT: &str = "20260101000000Z";
+/// When the generated entries were last modified: long before any test changes them, a minute
+/// apart in order (the n-th entry at `LOADED_FROM` + n minutes), as in a directory in use, so an
+/// incremental read after a change sees only that change.
+pub const LOADED_FROM: &str = "20250101000000Z";
 
 /// The generated organization, as LDIF for slapadd.
 pub fn directory_ldif(people: usize) -> String {
     let plain = plain_directory_ldif(people);
-    let stamps = format!("createTimestamp: {LOADED_AT}\nmodifyTimestamp: {LOADED_AT}\n\n");
-    plain.replace("\n\n", &format!("\n{stamps}"))
+    let start = time::macros::datetime!(2025-01-01 00:00:00);
+    let format = time::macros::format_description!("[year][month][day][hour][minute][second]Z");
+    let mut out = String::with_capacity(plain.len() + plain.len() / 4);
+    for (n, entry) in plain.split_terminator("\n\n").enumerate() {
+        let minutes = i64::try_from(n).unwrap_or(i64::MAX / 120);
+        let stamp =
+            (start + time::Duration::minutes(minutes)).format(format).unwrap_or_else(|_| LOADED_FROM.to_owned());
+        let _ = write!(out, "{entry}\ncreateTimestamp: {stamp}\nmodifyTimestamp: {stamp}\n\n");
+    }
+    out
 }
 
 fn plain_directory_ldif(people: usize) -> String {
@@ -292,6 +301,7 @@ fn config(dir: &Path) -> String {
          directory {d}/db\n\
          index objectClass eq\n\
          index entryUUID eq\n\
+         index modifyTimestamp eq\n\
          index uid eq\n\
          index member,uniqueMember eq\n\
          limits dn.exact=\"{READER_DN}\" size=unlimited time=unlimited\n\

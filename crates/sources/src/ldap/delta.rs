@@ -130,10 +130,11 @@ async fn incremental_with(
     let held: HashSet<&str> = snapshot.people.iter().map(|p| p.source_key.as_str()).collect();
     let changed_dns: HashSet<String> = changed_users.iter().map(|u| u.norm_dn.clone()).collect();
     let mut outsider_dns: Vec<String> = Vec::new();
+    let mut seen_outsiders: HashSet<&str> = HashSet::new();
     for group in &changed_groups {
         for member in &group.members {
             let unheld = keys.get(member).is_some_and(|k| !held.contains(k.as_str()));
-            if unheld && !changed_dns.contains(member) && !outsider_dns.contains(member) {
+            if unheld && !changed_dns.contains(member) && seen_outsiders.insert(member.as_str()) {
                 outsider_dns.push(member.clone());
             }
         }
