@@ -268,7 +268,7 @@ async fn tls_with_the_ca_file_and_without_it() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn errors_are_precise_and_say_whether_to_retry() -> anyhow::Result<()> {
-    let server = start(5);
+    let server = start(15);
     let mut wrong = config(&server);
     wrong.password = Secret::new("not-the-password");
     let error = read_full(&wrong).await.expect_err("bad password");
@@ -285,6 +285,13 @@ async fn errors_are_precise_and_say_whether_to_retry() -> anyhow::Result<()> {
     let error = read_full(&base).await.expect_err("no such base");
     assert!(matches!(error, LdapSourceError::NoSuchBase { .. }), "{error:?}");
     assert!(error.to_string().contains("ou=Nobody"), "{error}");
+
+    let mut limited = config(&server);
+    limited.bind_dn = slapd::LIMITED_DN.into();
+    limited.password = Secret::new(slapd::LIMITED_PASSWORD);
+    let error = read_full(&limited).await.expect_err("more people than the account may read");
+    assert!(matches!(error, LdapSourceError::SizeLimit { .. }), "{error:?}");
+    assert!(error.to_string().contains("sizeLimitExceeded"), "{error}");
 
     let mut filter = config(&server);
     filter.user_filter = Some("(objectClass=inetOrgPerson".into());

@@ -26,6 +26,9 @@ pub const ADMIN_PASSWORD: &str = "admin-secret";
 /// A read-only account with unlimited search limits, the kind a sync binds as.
 pub const READER_DN: &str = "cn=reader,dc=example,dc=com";
 pub const READER_PASSWORD: &str = "reader-secret";
+/// An account whose searches stop at 10 entries, paged or not.
+pub const LIMITED_DN: &str = "cn=limited,dc=example,dc=com";
+pub const LIMITED_PASSWORD: &str = "limited-secret";
 pub const PEOPLE_BASE: &str = "ou=People,dc=example,dc=com";
 pub const GROUPS_BASE: &str = "ou=Groups,dc=example,dc=com";
 
@@ -236,6 +239,7 @@ fn plain_directory_ldif(people: usize) -> String {
         s,
         "dn: {BASE_DN}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
          dn: {READER_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: reader\nuserPassword: {READER_PASSWORD}\n\n\
+         dn: {LIMITED_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: limited\nuserPassword: {LIMITED_PASSWORD}\n\n\
          dn: {PEOPLE_BASE}\nobjectClass: organizationalUnit\nou: People\n\n\
          dn: {GROUPS_BASE}\nobjectClass: organizationalUnit\nou: Groups\n\n"
     );
@@ -305,6 +309,7 @@ fn config(dir: &Path) -> String {
          index uid eq\n\
          index member,uniqueMember eq\n\
          limits dn.exact=\"{READER_DN}\" size=unlimited time=unlimited\n\
+         limits dn.exact=\"{LIMITED_DN}\" size.soft=10 size.hard=10 size.prtotal=10\n\
          access to attrs=userPassword by anonymous auth by * none\n\
          access to * by users read by * none\n"
     )

@@ -82,35 +82,11 @@ async fn incremental_with(
     snapshot: &ImportBatch,
     cursor: Cursor,
 ) -> Result<Incremental, LdapSourceError> {
-    let plan = match (config.flavor, cursor) {
-        (Flavor::Openldap, Cursor::Openldap { modify_timestamp: Some(stamp) }) => {
-            if !super::valid_generalized_time(&stamp) {
-                return Err(LdapSourceError::Cursor {
-                    cursor: stamp,
-                    reason: "not a YYYYMMDDHHMMSSZ timestamp".into(),
-                });
-            }
-            Plan::Changes { condition: format!("(modifyTimestamp>={stamp})"), previous_stamp: Some(stamp), ad: None }
-        }
-        (Flavor::Openldap, Cursor::Openldap { modify_timestamp: None }) => {
-            Plan::Full("the last read saw no entries, so there is no timestamp to start from".into())
-        }
-        (Flavor::ActiveDirectory, Cursor::ActiveDirectory { dc, usn }) => {
-            let (now_dc, now_usn) = super::ad_position(conn).await?;
-            if now_dc != dc {
-                Plan::Full(format!("the cursor is from domain controller {dc:?}, this is {now_dc:?}; USNs are per DC"))
-            } else if now_usn < usn {
-                Plan::Full(format!("the DC's highestCommittedUSN went back from {usn} to {now_usn} (restored?)"))
-            } else {
-                Plan::Changes {
-                    condition: format!("(uSNChanged>={})", usn + 1),
-                    previous_stamp: None,
-                    ad: Some((now_dc, now_usn)),
-                }
-            }
-        }
-        (flavor, _) => Plan::Full(format!("the cursor was written for another flavor than {flavor:?}")),
+    let position = match (config.flavor, &cursor) {
+        (Flavor::ActiveDirectory, Cursor::ActiveDirectory { .. }) => Some(super::ad_position(conn).await?),
+        _ => None,
     };
+    let plan = plan(config.flavor, cursor, position)?;
     let (condition, previous_stamp, next_ad) = match plan {
         Plan::Changes { condition, previous_stamp, ad } => (condition, previous_stamp, ad),
         Plan::Full(reason) => return full(conn, config, resolved, reason).await,
@@ -175,6 +151,38 @@ async fn incremental_with(
         "LDAP incremental read"
     );
     Ok(Incremental::Delta { delta, cursor })
+}
+
+/// What the cursor allows, given (for AD) the domain controller's current position.
+fn plan(flavor: Flavor, cursor: Cursor, position: Option<(String, u64)>) -> Result<Plan, LdapSourceError> {
+    Ok(match (flavor, cursor, position) {
+        (Flavor::Openldap, Cursor::Openldap { modify_timestamp: Some(stamp) }, _) => {
+            if !super::valid_generalized_time(&stamp) {
+                return Err(LdapSourceError::Cursor {
+                    cursor: stamp,
+                    reason: "not a YYYYMMDDHHMMSSZ timestamp".into(),
+                });
+            }
+            Plan::Changes { condition: format!("(modifyTimestamp>={stamp})"), previous_stamp: Some(stamp), ad: None }
+        }
+        (Flavor::Openldap, Cursor::Openldap { modify_timestamp: None }, _) => {
+            Plan::Full("the last read saw no entries, so there is no timestamp to start from".into())
+        }
+        (Flavor::ActiveDirectory, Cursor::ActiveDirectory { dc, usn }, Some((now_dc, now_usn))) => {
+            if now_dc != dc {
+                Plan::Full(format!("the cursor is from domain controller {dc:?}, this is {now_dc:?}; USNs are per DC"))
+            } else if now_usn < usn {
+                Plan::Full(format!("the DC's highestCommittedUSN went back from {usn} to {now_usn} (restored?)"))
+            } else {
+                Plan::Changes {
+                    condition: format!("(uSNChanged>={})", usn + 1),
+                    previous_stamp: None,
+                    ad: Some((now_dc, now_usn)),
+                }
+            }
+        }
+        (flavor, _, _) => Plan::Full(format!("the cursor was written for another flavor than {flavor:?}")),
+    })
 }
 
 async fn full(
@@ -292,4 +300,39 @@ fn same_person(old: &tenure_core::import::ImportedPerson, new: &tenure_core::imp
     let mut old = old.clone();
     old.groups.clone_from(&new.groups);
     old == *new
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn condition(plan: Plan) -> String {
+        match plan {
+            Plan::Changes { condition, .. } => condition,
+            Plan::Full(reason) => format!("full: {reason}"),
+        }
+    }
+
+    #[test]
+    fn cursors_plan_the_change_search_or_a_full_read() {
+        let dc = "CN=NTDS Settings,CN=DC1,CN=Servers,CN=Site,CN=Sites,CN=Configuration,DC=corp";
+        let ad = Cursor::ActiveDirectory { dc: dc.into(), usn: 41_000 };
+        let same = condition(plan(Flavor::ActiveDirectory, ad.clone(), Some((dc.into(), 41_500))).unwrap());
+        assert_eq!(same, "(uSNChanged>=41001)");
+        let other = condition(plan(Flavor::ActiveDirectory, ad.clone(), Some(("CN=DC2".into(), 90_000))).unwrap());
+        assert!(other.starts_with("full: ") && other.contains("USNs are per DC"), "{other}");
+        let restored = condition(plan(Flavor::ActiveDirectory, ad.clone(), Some((dc.into(), 10))).unwrap());
+        assert!(restored.contains("went back"), "{restored}");
+        assert!(condition(plan(Flavor::Openldap, ad, None).unwrap()).starts_with("full: "));
+
+        let ol = Cursor::Openldap { modify_timestamp: Some("20260102030405Z".into()) };
+        assert_eq!(condition(plan(Flavor::Openldap, ol.clone(), None).unwrap()), "(modifyTimestamp>=20260102030405Z)");
+        assert!(condition(plan(Flavor::ActiveDirectory, ol, None).unwrap()).starts_with("full: "));
+        let forged = Cursor::Openldap { modify_timestamp: Some("2026)(uid=*".into()) };
+        assert!(matches!(plan(Flavor::Openldap, forged, None), Err(LdapSourceError::Cursor { .. })));
+
+        let encoded = Cursor::ActiveDirectory { dc: dc.into(), usn: 7 }.encode();
+        assert_eq!(Cursor::decode(&encoded).unwrap(), Cursor::ActiveDirectory { dc: dc.into(), usn: 7 });
+        assert!(matches!(Cursor::decode("{\"flavor\":\"nope\"}"), Err(LdapSourceError::Cursor { .. })));
+    }
 }
