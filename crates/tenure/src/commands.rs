@@ -692,6 +692,7 @@ async fn source_add_ldap(store: &Store, tenant: TenantId, args: LdapSourceArgs) 
         map.insert(field.trim().to_owned(), json!(attribute.trim()));
     }
     ldap.attributes = serde_json::from_value(serde_json::Value::Object(map)).context("--attribute")?;
+    ldap.validate()?;
     let config = tenure_engine::LdapSourceConfig {
         ldap,
         scope: sync_scope(&args.scope)?,

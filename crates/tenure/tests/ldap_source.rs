@@ -163,6 +163,27 @@ async fn a_wrong_bind_password_fails_the_sync_clearly() -> anyhow::Result<()> {
         ])
         .await;
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let refused = cli
+        .run(&[
+            "source",
+            "add",
+            "ldap",
+            "clear",
+            "--url",
+            &url,
+            "--bind-dn",
+            slapd::READER_DN,
+            "--password-file",
+            password.to_str().unwrap(),
+            "--user-base",
+            slapd::PEOPLE_BASE,
+            "--user-filter",
+            "(uid=*",
+        ])
+        .await;
+    assert!(!refused.status.success(), "a bad source is refused when added");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("in clear") || stderr.contains("filter"), "{stderr}");
     let out = cli.run(&["sync"]).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -168,6 +168,12 @@ impl LdapConfig {
         }
     }
 
+    /// Checks the settings without contacting the server (URL and TLS choice, filters, page
+    /// size, attribute map), so a bad source is refused when it is added.
+    pub fn validate(&self) -> Result<(), LdapSourceError> {
+        self.resolve().map(|_| ())
+    }
+
     pub(crate) fn resolve(&self) -> Result<Resolved, LdapSourceError> {
         let bad = |reason: String| Err(LdapSourceError::Config { reason });
         let ad = self.flavor == Flavor::ActiveDirectory;

@@ -178,7 +178,18 @@ fn valid_generalized_time(s: &str) -> bool {
 async fn ad_position(conn: &mut Connection) -> Result<(String, u64), LdapSourceError> {
     let dse = conn.root_dse(&["dsServiceName", "highestCommittedUSN"]).await?;
     let bad = |reason: &str| LdapSourceError::Protocol { operation: "the root DSE read".into(), reason: reason.into() };
-    let dc = dse.text("dsServiceName")?.ok_or_else(|| bad("no dsServiceName: is this Active Directory?"))?;
+    let service = dse.text("dsServiceName")?.ok_or_else(|| bad("no dsServiceName: is this Active Directory?"))?;
+    // A DC restored from a backup keeps its name but gets a new invocationId, and its USNs
+    // repeat; Microsoft's guidance is to record both and read everything when either changes:
+    // <https://learn.microsoft.com/en-us/windows/win32/ad/polling-for-changes-using-usnchanged>
+    let invocation = conn
+        .read_entry(&service, "(objectClass=*)", &["invocationId".to_owned()])
+        .await?
+        .and_then(|e| e.values("invocationId").first().and_then(|v| guid::render(v)));
+    let dc = match invocation {
+        Some(id) => format!("{service}#{id}"),
+        None => service,
+    };
     let usn = dse
         .text("highestCommittedUSN")?
         .and_then(|v| v.parse::<u64>().ok())
