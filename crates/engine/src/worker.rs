@@ -20,7 +20,7 @@ use rand::Rng;
 use tenure_connectors::{ConnectorError, RateLimiter, ScimClient, TransportKind};
 use tenure_core::attributes::{self, Attributes};
 use tenure_core::*;
-use tenure_store::{OperationRecord, OperationStatus, StoredAccount};
+use tenure_store::{OperationRecord, Settlement, StoredAccount};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::{Engine, EngineError};
@@ -51,7 +51,7 @@ impl Default for WorkerOptions {
     fn default() -> Self {
         Self {
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
-            lease: Duration::from_secs(120),
+            lease: Duration::from_secs(15),
             workers: 16,
             max_attempts: 10,
             backoff: Duration::from_secs(2),
@@ -215,8 +215,30 @@ impl Executor {
                 return;
             }
         };
-        let _permit = runtime.permits.acquire().await;
-        let result = runtime.execute(&self.engine, &rec).await;
+        // While it runs, the lease is renewed, so a short lease (quick recovery when a process
+        // dies) never runs out under a slow app.
+        let work = async {
+            let _permit = runtime.permits.acquire().await;
+            runtime.execute(&self.engine, &rec).await
+        };
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval((self.options.lease / 3).max(Duration::from_millis(10)));
+        tick.tick().await;
+        let result = loop {
+            tokio::select! {
+                result = &mut work => break result,
+                _ = tick.tick() => {
+                    let renewed = self
+                        .engine
+                        .store
+                        .renew_lease(self.engine.tenant, rec.id, &self.options.owner, self.options.lease)
+                        .await;
+                    if !matches!(renewed, Ok(true)) {
+                        tracing::warn!(op = %rec.id, "could not renew an operation's lease");
+                    }
+                }
+            }
+        };
         if let Err(e) = self.settle(&rec, result, Some(&runtime.app)).await {
             tracing::error!(error = %e, op = %rec.id, "could not record an operation's outcome; its lease will run out and it will run again");
         }
@@ -250,9 +272,7 @@ impl Executor {
         let action = format!("account.{}", rec.op.kind.name());
         match result {
             Ok(remote_id) => {
-                store
-                    .settle_operation(tenant, rec.id, owner, OperationStatus::Succeeded, None, remote_id.as_deref(), 0)
-                    .await?;
+                store.settle_operation(tenant, rec.id, owner, Settlement::succeeded(remote_id.as_deref())).await?;
                 if store.record_app_success(tenant, rec.op.app_id).await? {
                     tracing::info!(app = %app_name, "app answers again; no longer paused");
                     store.append_audit(tenant, "tenure", "app.recovered", &app_name, &serde_json::json!({})).await?;
@@ -283,22 +303,10 @@ impl Executor {
                     let wait =
                         error.retry_after.unwrap_or_else(|| self.backoff(rec.attempts)).min(self.options.max_backoff);
                     let at = now_ms() + wait.as_millis() as i64;
-                    store
-                        .settle_operation(
-                            tenant,
-                            rec.id,
-                            owner,
-                            OperationStatus::Pending,
-                            Some(&error.message),
-                            None,
-                            at,
-                        )
-                        .await?;
+                    store.settle_operation(tenant, rec.id, owner, Settlement::retry_at(&error.message, at)).await?;
                     tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), attempt = rec.attempts, retry_in_ms = wait.as_millis() as u64, error = %error.message, "operation failed; will retry");
                 } else {
-                    store
-                        .settle_operation(tenant, rec.id, owner, OperationStatus::Failed, Some(&error.message), None, 0)
-                        .await?;
+                    store.settle_operation(tenant, rec.id, owner, Settlement::failed(&error.message)).await?;
                     store
                         .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(Some(&error.message), None))
                         .await?;

@@ -10,7 +10,7 @@ use tenure_core::import::{ImportBatch, ImportedPerson};
 use tenure_core::*;
 use tenure_engine::{Engine, Executor, WorkerOptions};
 use tenure_sandbox::{FaultPlan, Profile, SandboxApp, SandboxOptions};
-use tenure_store::{OperationStatus, Store};
+use tenure_store::{OperationStatus, Settlement, Store};
 use tenure_testkit::{TestBackend, TestDb};
 
 macro_rules! on_both_backends {
@@ -205,14 +205,9 @@ async fn a_lease_that_runs_out_is_claimed_again_and_the_late_worker_is_ignored(
     .await?;
     assert_eq!(again.len(), 2);
     assert_eq!(again[0].attempts, 2, "the lost attempt counts");
-    let late =
-        f.store.settle_operation(f.tenant, first[0].id, "worker-a", OperationStatus::Succeeded, None, None, 0).await?;
+    let late = f.store.settle_operation(f.tenant, first[0].id, "worker-a", Settlement::succeeded(None)).await?;
     assert!(!late, "the worker whose lease ran out has no say");
-    assert!(
-        f.store
-            .settle_operation(f.tenant, again[0].id, "worker-b", OperationStatus::Failed, Some("x"), None, 0)
-            .await?
-    );
+    assert!(f.store.settle_operation(f.tenant, again[0].id, "worker-b", Settlement::failed("x")).await?);
     Ok(())
 }
 

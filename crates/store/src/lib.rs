@@ -24,7 +24,7 @@ pub use error::StoreError;
 pub use links::StoredAccount;
 pub use ops::{OperationRecord, OperationStatus, PlanRecord};
 pub use policy::AppRecord;
-pub use queue::{AppHealth, DirtyMark, OperationFilter, QueueCounts};
+pub use queue::{AppHealth, DirtyMark, OperationFilter, QueueCounts, Settlement};
 pub use scim::{GroupLayout, ScimKind, ScimPage, ScimQuery, ScimRecord, ScimWrite, UserLayout};
 pub use tenancy::{TokenRecord, TokenScope};
 pub use tenure_core::import::{ImportBatch, ImportGroup, ImportedPerson};

@@ -32,6 +32,30 @@ pub struct DirtyMark {
     pub marked_ms: i64,
 }
 
+/// An attempt's outcome as the queue records it.
+#[derive(Debug, Clone, Copy)]
+pub struct Settlement<'a> {
+    /// `Succeeded`, `Failed`, or `Pending` to run again from `retry_at_ms`.
+    pub status: OperationStatus,
+    pub error: Option<&'a str>,
+    pub remote_id: Option<&'a str>,
+    pub retry_at_ms: i64,
+}
+
+impl<'a> Settlement<'a> {
+    pub fn succeeded(remote_id: Option<&'a str>) -> Self {
+        Self { status: OperationStatus::Succeeded, error: None, remote_id, retry_at_ms: 0 }
+    }
+
+    pub fn failed(error: &'a str) -> Self {
+        Self { status: OperationStatus::Failed, error: Some(error), remote_id: None, retry_at_ms: 0 }
+    }
+
+    pub fn retry_at(error: &'a str, retry_at_ms: i64) -> Self {
+        Self { status: OperationStatus::Pending, error: Some(error), remote_id: None, retry_at_ms }
+    }
+}
+
 /// How an app is doing, from its operations' outcomes.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AppHealth {
@@ -139,11 +163,9 @@ impl Store {
         tenant: TenantId,
         op: OperationId,
         owner: &str,
-        status: OperationStatus,
-        error: Option<&str>,
-        remote_id: Option<&str>,
-        retry_at_ms: i64,
+        outcome: Settlement<'_>,
     ) -> Result<bool, StoreError> {
+        let Settlement { status, error, remote_id, retry_at_ms } = outcome;
         let done = sqlx::query(
             "UPDATE operations SET status = $1, last_error = $2, remote_id = COALESCE($3, remote_id), \
              not_before_ms = $4, lease_owner = NULL, lease_until_ms = NULL, updated_ms = $5 \
@@ -154,6 +176,26 @@ impl Store {
         .bind(remote_id)
         .bind(retry_at_ms)
         .bind(now_ms())
+        .bind(op.to_string())
+        .bind(tenant.to_string())
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Extends a running operation's lease; `false` when the lease was lost meanwhile.
+    pub async fn renew_lease(
+        &self,
+        tenant: TenantId,
+        op: OperationId,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE operations SET lease_until_ms = $1 WHERE id = $2 AND tenant_id = $3 AND lease_owner = $4 AND status = 'pending'",
+        )
+        .bind(now_ms() + lease.as_millis() as i64)
         .bind(op.to_string())
         .bind(tenant.to_string())
         .bind(owner)

@@ -174,6 +174,10 @@ pub struct ServeArgs {
     /// Read every app in full and fix drift this often (e.g. 30m, 1h, 1d).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub reconcile_every: std::time::Duration,
+    /// How long a claimed operation stays this process's; should it die, another process (or
+    /// the next start) takes the operation over after this. Renewed while the operation runs.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub lease: std::time::Duration,
     /// Serve the API only: no propagation, no queue workers.
     #[arg(long)]
     pub no_workers: bool,
@@ -367,6 +371,8 @@ pub struct SyncArgs {
     pub full: bool,
 }
 
+// Parsed once per process; boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
     /// Add an app.
