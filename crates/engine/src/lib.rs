@@ -8,6 +8,7 @@ mod operations;
 mod planning;
 mod propagate;
 mod sync;
+mod sync_cloud;
 mod sync_ldap;
 mod worker;
 
@@ -17,6 +18,7 @@ pub use operations::{AppHealthView, QueueStatus};
 pub use planning::AppPlan;
 pub use propagate::{PropagationOptions, PropagationPass};
 pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
+pub use sync_cloud::{GoogleSourceConfig, GraphSourceConfig};
 pub use sync_ldap::LdapSourceConfig;
 pub use worker::{Executor, WorkerOptions};
 

@@ -94,6 +94,8 @@ impl Engine {
                 Ok((Delivery::Full(batch), None))
             }
             "ldap" => self.read_ldap(source, cursor).await,
+            "google" => self.read_google(source).await,
+            "graph" => self.read_graph(source, cursor).await,
             other => {
                 Err(EngineError::SourceConfig { source_name: name, reason: format!("unknown source kind {other}") })
             }

@@ -3,11 +3,16 @@
 //! the batch has left. Because a partial batch would read as "these people left", a source either
 //! delivers everything or fails with an error precise enough to fix the input.
 
+pub mod cloud_http;
+pub mod google;
+pub mod graph;
 pub mod hr_csv;
+pub mod jwt;
 pub mod ldap;
 pub mod sample;
 pub mod scim_push;
 
+pub use cloud_http::CloudError;
 pub use hr_csv::{CsvError, CsvMapping};
 
 /// Why a source could not be read. Each kind of source adds its own variant.
@@ -17,6 +22,9 @@ pub enum SourceError {
     Csv(#[from] CsvError),
     #[error(transparent)]
     Ldap(#[from] ldap::LdapSourceError),
+    /// Google Workspace or Microsoft Graph.
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
 }
 
 impl SourceError {
@@ -26,6 +34,7 @@ impl SourceError {
         match self {
             Self::Csv(e) => e.is_retryable(),
             Self::Ldap(e) => e.is_retryable(),
+            Self::Cloud(e) => e.is_retryable(),
         }
     }
 }

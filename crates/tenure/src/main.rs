@@ -1,8 +1,11 @@
 //! `tenure`: the command line and the server in one binary.
 
+mod audit;
 mod bench;
+mod bench_queue;
 mod bench_scim;
 mod cli;
+mod cloud_sources;
 mod commands;
 mod config;
 mod demo;
@@ -77,6 +80,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args, &settings).await,
         Command::Bench(cli::BenchCommand::Plan(args)) => bench::run(args),
         Command::Bench(cli::BenchCommand::Scim(args)) => bench_scim::run(args).await,
+        Command::Bench(cli::BenchCommand::Propagation(args)) => bench_queue::propagation(args).await,
+        Command::Bench(cli::BenchCommand::Throughput(args)) => bench_queue::throughput(args).await,
         other => {
             let (store, tenant) = open(&settings).await?;
             let result = commands::run(other, &store, tenant).await;

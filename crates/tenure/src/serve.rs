@@ -23,8 +23,11 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
     if !args.no_workers {
         let tenant = store.ensure_tenant(&settings.tenant).await?;
         let engine = tenure_engine::Engine::new(store.clone(), tenant);
-        let options =
-            tenure_engine::WorkerOptions { workers: usize::from(args.workers), lease: args.lease, ..Default::default() };
+        let options = tenure_engine::WorkerOptions {
+            workers: usize::from(args.workers),
+            lease: args.lease,
+            ..Default::default()
+        };
         let executor = tenure_engine::Executor::new(engine.clone(), options);
         let propagation =
             tenure_engine::PropagationOptions { reconcile_every: args.reconcile_every, ..Default::default() };

@@ -68,7 +68,11 @@ async fn survives_sigkill(backend: TestBackend) -> anyhow::Result<()> {
     let url = db.url();
     let mut csv = String::from("employee_id,email,given_name,family_name,department,title,org_unit,groups\n");
     for n in 0..PEOPLE {
-        csv.push_str(&format!("E{n},person{n}@example.com,Given{n},Family{n},Dept{},Title {n},/Org/U{},staff\n", n % 7, n % 13));
+        csv.push_str(&format!(
+            "E{n},person{n}@example.com,Given{n},Family{n},Dept{},Title {n},/Org/U{},staff\n",
+            n % 7,
+            n % 13
+        ));
     }
     let people = home.join("people.csv");
     std::fs::write(&people, csv)?;
