@@ -10,6 +10,7 @@ mod propagate;
 mod schedule;
 mod sync;
 mod sync_cloud;
+mod sync_ldap;
 mod worker;
 
 pub use apply::{AppOutcome, ApplyReport, Enqueued, OpFailure};
@@ -20,6 +21,7 @@ pub use propagate::{PropagationOptions, PropagationPass};
 pub use schedule::{DEFAULT_SYNC_EVERY, sync_interval};
 pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
 pub use sync_cloud::{GoogleSourceConfig, GraphSourceConfig};
+pub use sync_ldap::LdapSourceConfig;
 pub use worker::{Executor, WorkerOptions};
 
 use tenure_connectors::{ClientOptions, ScimClient};
