@@ -195,7 +195,9 @@ impl Executor {
         plan: Option<PlanId>,
     ) -> Result<usize, EngineError> {
         let free = self.options.workers.saturating_sub(running.len());
-        if free == 0 {
+        // Claim in batches: a claim per finished operation would make the queue's own queries
+        // the bottleneck of a busy run.
+        if free == 0 || (!running.is_empty() && free < self.options.workers.div_ceil(4)) {
             return Ok(0);
         }
         let claimed = self

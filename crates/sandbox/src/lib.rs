@@ -169,6 +169,11 @@ impl SandboxApp {
         self.shared.profile
     }
 
+    /// How many users the app holds (cheap: no copy).
+    pub fn user_count(&self) -> usize {
+        lock(&self.shared.store).len()
+    }
+
     /// A snapshot of the app's users in creation order, deactivated ones included.
     pub fn users(&self) -> Vec<tenure_scim::ScimUser> {
         lock(&self.shared.store).snapshot()

@@ -62,6 +62,10 @@ impl Store {
         self.records.iter().map(|r| r.user.clone()).collect()
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
     pub(crate) fn find_by_user_name(&self, user_name: &str) -> Option<ScimUser> {
         self.records.iter().find(|r| r.user.user_name == user_name).map(|r| r.user.clone())
     }

@@ -37,16 +37,30 @@ async fn fresh_store(database_url: Option<&str>) -> anyhow::Result<(Store, Optio
 }
 
 /// The executor and the propagation loop, as `tenure serve` runs them.
-fn start_workers(engine: &Engine, poll: Duration) -> tokio::sync::watch::Sender<bool> {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let executor = Executor::new(engine.clone(), WorkerOptions::default());
-    let worker = executor.clone();
-    let watch = stopped.clone();
-    tokio::spawn(async move { worker.run(watch).await });
-    let engine = engine.clone();
-    let options = PropagationOptions { poll, ..PropagationOptions::default() };
-    tokio::spawn(async move { engine.run_propagation(options, Some(executor), stopped).await });
-    stop
+struct Workers {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Workers {
+    fn start(engine: &Engine, poll: Duration) -> Self {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        let executor = Executor::new(engine.clone(), WorkerOptions::default());
+        let worker = executor.clone();
+        let watch = stopped.clone();
+        tasks.spawn(async move { worker.run(watch).await });
+        let engine = engine.clone();
+        let options = PropagationOptions { poll, ..PropagationOptions::default() };
+        tasks.spawn(async move { engine.run_propagation(options, Some(executor), stopped).await });
+        Self { stop, tasks }
+    }
+
+    /// Lets in-flight operations finish and be recorded before the store closes.
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
 }
 
 async fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
@@ -100,7 +114,7 @@ pub async fn propagation(args: BenchPropagationArgs) -> anyhow::Result<ExitCode>
         .await?;
     let rule = expr::Rule::parse(r#"email ends_with "@bench.example""#)?;
     store.assign(tenant, app.id, &AssignmentTarget::Rule(rule), false, &AssignmentParams::default()).await?;
-    let stop = start_workers(&engine, Duration::from_millis(args.poll_ms));
+    let workers = Workers::start(&engine, Duration::from_millis(args.poll_ms));
 
     // The IdP pushes everyone; Tenure provisions them.
     let started = Instant::now();
@@ -115,7 +129,7 @@ pub async fn propagation(args: BenchPropagationArgs) -> anyhow::Result<ExitCode>
         ]);
         ids.push(idp.create_user(&attrs).await.context("pushing a person to Tenure's SCIM endpoint")?.remote_id);
     }
-    wait_until("initial provisioning", Duration::from_secs(300), || app_sandbox.users().len() >= args.people).await?;
+    wait_until("initial provisioning", Duration::from_secs(300), || app_sandbox.user_count() >= args.people).await?;
     eprintln!("{} people pushed and provisioned in {:.1} s", args.people, started.elapsed().as_secs_f64());
 
     // One change at a time: push it, wait for the app to hold it.
@@ -132,7 +146,7 @@ pub async fn propagation(args: BenchPropagationArgs) -> anyhow::Result<ExitCode>
         .await?;
         latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
     }
-    let _ = stop.send(true);
+    workers.stop().await;
     let _ = stop_server.send(());
     server.await??;
     latencies.sort_by(f64::total_cmp);
@@ -205,7 +219,7 @@ pub async fn throughput(args: BenchThroughputArgs) -> anyhow::Result<ExitCode> {
     let everyone = store.group_by_name(tenant, "everyone").await?.context("the everyone group")?;
     let started = Instant::now();
     store.assign(tenant, app.id, &AssignmentTarget::Group(everyone), false, &AssignmentParams::default()).await?;
-    let stop = start_workers(&engine, Duration::from_millis(50));
+    let workers = Workers::start(&engine, Duration::from_millis(50));
 
     // The rate counts from the first write to the last, so planning time is not in it.
     let mut first_write: Option<(Instant, u64)> = None;
@@ -216,23 +230,23 @@ pub async fn throughput(args: BenchThroughputArgs) -> anyhow::Result<ExitCode> {
         if first_write.is_none() && users > 0 {
             first_write = Some((Instant::now(), users));
         }
-        if app_sandbox.users().len() >= args.people {
+        if app_sandbox.user_count() >= args.people {
             break;
         }
         anyhow::ensure!(
             Instant::now() < deadline,
             "provisioning did not finish: {} of {}",
-            app_sandbox.users().len(),
+            app_sandbox.user_count(),
             args.people
         );
         if last_report.elapsed() >= Duration::from_secs(10) {
-            eprintln!("{} of {} accounts created", app_sandbox.users().len(), args.people);
+            eprintln!("{} of {} accounts created", app_sandbox.user_count(), args.people);
             last_report = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let finished = Instant::now();
-    let _ = stop.send(true);
+    workers.stop().await;
     let (first_at, first_count) = first_write.context("no write reached the app")?;
     let writes = app_sandbox.write_count().saturating_sub(first_count);
     let seconds = finished.duration_since(first_at).as_secs_f64().max(1e-3);

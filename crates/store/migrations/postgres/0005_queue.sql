@@ -5,7 +5,9 @@ ALTER TABLE operations ADD COLUMN queue_seq BIGINT NOT NULL DEFAULT nextval('ope
 ALTER TABLE operations ADD COLUMN not_before_ms BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE operations ADD COLUMN lease_owner TEXT;
 ALTER TABLE operations ADD COLUMN lease_until_ms BIGINT;
-CREATE INDEX operations_ready ON operations (tenant_id, status, not_before_ms, queue_seq);
+-- Claims walk pending operations in queue order and stop at the first due ones: an index in
+-- that order keeps a claim at a few rows however long the queue.
+CREATE INDEX operations_ready ON operations (tenant_id, status, queue_seq);
 CREATE INDEX operations_pair ON operations (app_id, person_id, status, queue_seq);
 
 -- What changed and must be planned: a person (app_id '' = every app), an app (person_id '' =
