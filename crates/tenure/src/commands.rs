@@ -32,6 +32,9 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::App(AppCommand::Add(AppAdd::Scim(args))) => app_add_scim(store, tenant, args).await,
         Command::App(AppCommand::List { json }) => app_list(store, tenant, json).await,
         Command::App(AppCommand::Users { app, json }) => app_users(store, tenant, &app, json).await,
+        Command::App(AppCommand::Check { app, json, write_probe }) => {
+            crate::app_check::run(store, tenant, &app, json, write_probe).await
+        }
         Command::Assign(args) => assign(store, tenant, args, true).await,
         Command::Unassign(args) => assign(store, tenant, args, false).await,
         Command::Plan(args) => plan(&engine, args).await,
