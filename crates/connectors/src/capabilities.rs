@@ -1,7 +1,6 @@
 //! What an app's probed profile means for provisioning it: the incompatibilities an admin should
 //! know about before the first sync, each with what Tenure will do about it.
 
-
 pub use tenure_core::capabilities::{Capabilities, Discovery, FilterSupport, PatchSupport, Probed};
 
 /// One line per limitation found, worded for the admin: what is missing and how Tenure copes.
@@ -37,7 +36,8 @@ pub fn incompatibilities(caps: &Capabilities) -> Vec<String> {
                 .to_owned(),
         );
     }
-    if let Some(max) = caps.max_page_size {
+    // Below the client's usual page size, listings (and lookups by listing) take more requests.
+    if let Some(max) = caps.max_page_size.filter(|m| *m < 100) {
         found.push(format!("at most {max} users per page: listings take more requests"));
     }
     if caps.etag != Probed::Yes {

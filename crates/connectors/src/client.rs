@@ -229,12 +229,18 @@ impl ScimClient {
                 Err(e) => return Err(e),
             }
         }
-        let everyone = self.list_all(&url, Ok, |raw: &Value| raw.get("id").map(Value::to_string).unwrap_or_default()).await?;
+        let everyone =
+            self.list_all(&url, Ok, |raw: &Value| raw.get("id").map(Value::to_string).unwrap_or_default()).await?;
         let matching = everyone.into_iter().filter(|r| filter.matches(r)).collect();
         self.one_of(&url, filter_text, matching)
     }
 
-    fn one_of(&self, url: &Url, filter_text: String, mut matching: Vec<Value>) -> Result<Option<RemoteAccount>, ConnectorError> {
+    fn one_of(
+        &self,
+        url: &Url,
+        filter_text: String,
+        mut matching: Vec<Value>,
+    ) -> Result<Option<RemoteAccount>, ConnectorError> {
         match matching.len() {
             0 => Ok(None),
             1 => self.account_from_raw(&Method::GET, url, matching.remove(0)).map(Some),

@@ -324,7 +324,13 @@ impl Probe<'_> {
         let body = PatchOp::new(vec![PatchOp::replace("active", Value::Bool(true))]);
         let payload = serde_json::to_vec(&body).unwrap_or_default();
         let seen = match self.client.send_full(Method::PATCH, &url, &[], Some(payload), None).await {
-            Err(e) if e.is_not_found() => Probed::Yes,
+            // A SCIM "no such resource" carries an error body; a bare 404 may just as well be a
+            // route the app does not have.
+            Err(ConnectorError::NotFound { detail: Some(_), .. }) => Probed::Yes,
+            Err(e) if e.is_not_found() => {
+                self.note(format!("PATCH on a missing user answered a bare 404 ({e}); PATCH support unknown"));
+                Probed::Unknown
+            }
             Err(e) if unsupported(&e) => {
                 self.note(format!("PATCH refused: {e}"));
                 Probed::No
@@ -362,7 +368,8 @@ impl Probe<'_> {
         let Ok(url) = self.client.user_url(id) else { return Some(()) };
         match self.client.get_json(&url, &[]).await {
             Ok((user, header)) => {
-                let version = header.or_else(|| user.pointer("/meta/version").and_then(Value::as_str).map(str::to_owned));
+                let version =
+                    header.or_else(|| user.pointer("/meta/version").and_then(Value::as_str).map(str::to_owned));
                 self.caps.etag = if version.is_some() { Probed::Yes } else { Probed::No };
             }
             Err(e) => {
@@ -404,7 +411,9 @@ impl Probe<'_> {
         match self.client.user_url(&id) {
             Ok(user_url) => match self.client.send_full(Method::DELETE, &user_url, &[], None, None).await {
                 Ok(_) => self.note(format!("write probe: deleted user {name}")),
-                Err(e) => self.note(format!("write probe: could not delete user {name} (id {id}): {e}; delete it by hand")),
+                Err(e) => {
+                    self.note(format!("write probe: could not delete user {name} (id {id}): {e}; delete it by hand"))
+                }
             },
             Err(e) => self.note(format!("write probe: {e}")),
         }

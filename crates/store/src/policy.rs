@@ -111,7 +111,12 @@ impl Store {
     }
 
     /// Replaces an app's settings (e.g. with the capability profile `tenure app check` found).
-    pub async fn set_app_settings(&self, tenant: TenantId, app: AppId, settings: &AppSettings) -> Result<(), StoreError> {
+    pub async fn set_app_settings(
+        &self,
+        tenant: TenantId,
+        app: AppId,
+        settings: &AppSettings,
+    ) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE apps SET config = $1 WHERE id = $2 AND tenant_id = $3")
             .bind(to_json(settings))
             .bind(app.to_string())

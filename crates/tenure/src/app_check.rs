@@ -12,7 +12,13 @@ use tenure_store::Store;
 
 use crate::output;
 
-pub async fn run(store: &Store, tenant: TenantId, app: &str, json: bool, write_probe: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    store: &Store,
+    tenant: TenantId,
+    app: &str,
+    json: bool,
+    write_probe: bool,
+) -> anyhow::Result<ExitCode> {
     let record = store.app_by_name(tenant, app).await?;
     let client = ScimClient::new(&record.app.base_url, record.secret.clone(), Default::default())
         .with_context(|| format!("app {app}"))?;
@@ -70,7 +76,11 @@ fn print_text(app: &str, report: &ProbeReport) {
         yes_no(c.discovery.schemas)
     );
     let by: Vec<String> = c.filter_by.iter().map(|(k, v)| format!("{k} {}", probed(*v))).collect();
-    println!("  filter        {:?}{}", c.filter, if by.is_empty() { String::new() } else { format!(" ({})", by.join(", ")) });
+    println!(
+        "  filter        {:?}{}",
+        c.filter,
+        if by.is_empty() { String::new() } else { format!(" ({})", by.join(", ")) }
+    );
     println!(
         "  PATCH         {} (advertised {}; value-filter path {}, no-path value map {})",
         probed(c.patch.supported),
