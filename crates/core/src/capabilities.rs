@@ -31,7 +31,7 @@ pub enum FilterSupport {
     Works,
     /// The app answered a filter matching nothing with users: it lists instead of filtering.
     Ignored,
-    /// The app refused filters (501, 400, 403).
+    /// The app refused filters (501 not implemented, 400 invalidFilter).
     Refused,
     /// A filter matching nothing returned nothing, but the app had no user to confirm a match with.
     #[default]

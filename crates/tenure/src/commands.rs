@@ -298,7 +298,11 @@ async fn app_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result
 
 async fn app_users(store: &Store, tenant: TenantId, app: &str, json: bool) -> anyhow::Result<ExitCode> {
     let record = store.app_by_name(tenant, app).await?;
-    let client = ScimClient::new(&record.app.base_url, record.secret.clone(), Default::default())?;
+    let mut client = ScimClient::new(&record.app.base_url, record.secret.clone(), Default::default())?;
+    // Pages no larger than `tenure app check` found the app serves.
+    if let Some(caps) = record.app.settings.capabilities.clone() {
+        client = client.with_capabilities(caps);
+    }
     let spinner = output::spinner(format!("reading {app}'s users"));
     let live = client.list_users().await.with_context(|| format!("app {app}"));
     spinner.finish_and_clear();
