@@ -7,6 +7,10 @@
 //! PATCH path forms and ETag enforcement needs a real user to change, so it happens only when the
 //! admin asks for it (`write`): the probe then creates one clearly named user, changes it, and
 //! deletes it.
+//!
+//! Contracts: RFC 7644 (https://www.rfc-editor.org/rfc/rfc7644) §4 discovery, §3.4.2.2
+//! filtering, §3.4.2.4 paging, §3.5.2 PATCH, §3.12 501 for unsupported operations, §3.14 ETags;
+//! RFC 7643 (https://www.rfc-editor.org/rfc/rfc7643) §5 ServiceProviderConfig attributes.
 
 use rand::Rng;
 use reqwest::Method;
