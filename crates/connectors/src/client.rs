@@ -4,10 +4,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use rand::Rng;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, IF_MATCH, RETRY_AFTER, USER_AGENT};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenure_core::attributes::{self as attr, Attributes};
+use tenure_core::capabilities::Capabilities;
 use tenure_core::{RemoteAccount, Secret};
 use tenure_scim::{ListResponse, PatchOp, PatchOperation, PatchVerb, SCIM_MEDIA_TYPE, ScimType, parse_filter};
 use url::Url;
@@ -53,6 +54,15 @@ pub struct ScimClient {
     pub(crate) options: ClientOptions,
     /// Paces every request to the app, shared with whatever else talks to it.
     limiter: Option<std::sync::Arc<crate::RateLimiter>>,
+    /// What the app was probed to support; `None` assumes the RFC's full feature set.
+    pub(crate) capabilities: Option<std::sync::Arc<Capabilities>>,
+}
+
+/// A successful answer: its headers (ETag, ...) and body.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
 }
 
 /// Longest slice of an error body kept in an error message.
@@ -83,13 +93,28 @@ impl ScimClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
-        Ok(Self { http, base, token, options, limiter: None })
+        Ok(Self { http, base, token, options, limiter: None, capabilities: None })
     }
 
     /// Sends every request through `limiter` (and tells it when the app says 429).
     pub fn with_rate_limiter(mut self, limiter: std::sync::Arc<crate::RateLimiter>) -> Self {
         self.limiter = Some(limiter);
         self
+    }
+
+    /// Adapts the client to the app's probed profile: pages no larger than the app serves,
+    /// lookups by listing where it cannot filter, GET + PUT where it has no PATCH, `If-Match`
+    /// where it versions resources.
+    pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
+        if let Some(max) = capabilities.max_page_size.filter(|m| *m > 0) {
+            self.options.page_size = self.options.page_size.min(max);
+        }
+        self.capabilities = Some(std::sync::Arc::new(capabilities));
+        self
+    }
+
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.capabilities.as_deref()
     }
 
     pub fn base_url(&self) -> &str {
@@ -163,6 +188,10 @@ impl ScimClient {
     /// path, or else a SCIM attribute path used as is. Several matches are an error: linking the
     /// wrong account is worse than linking none. The filter is also applied locally to what comes
     /// back, so a server that ignores filters cannot hand us an unrelated user.
+    ///
+    /// Where the app cannot filter (its profile says so, it refuses the filter, or it answers with
+    /// users the filter does not match) every user is listed and matched here. A failed listing
+    /// is an error, never "not found": the caller would create a duplicate.
     pub async fn find_user(&self, attribute: &str, value: &str) -> Result<Option<RemoteAccount>, ConnectorError> {
         let path = match mapping::filter_path(attribute) {
             Some(p) => p,
@@ -175,21 +204,46 @@ impl ScimClient {
         let filter = parse_filter(&filter_text)
             .map_err(|e| ConnectorError::InvalidRequest(format!("filter {filter_text}: {e}")))?;
         let url = self.users_url(None);
-        let body = self.send(Method::GET, &url, &[("filter", filter_text.clone())], None).await?;
-        let page: ListResponse<Value> = parse_json(&Method::GET, &url, &body)?;
-        let returned = page.resources.len();
-        let mut matching: Vec<Value> = page.resources.into_iter().filter(|r| filter.matches(r)).collect();
-        if matching.len() < returned {
-            tracing::warn!(
-                url = %url,
-                filter = %filter_text,
-                ignored = returned - matching.len(),
-                "the app returned users that do not match the filter; ignoring them"
-            );
+        let by_filter = self.capabilities.as_ref().is_none_or(|c| c.filters_on(&path));
+        if by_filter {
+            match self.send(Method::GET, &url, &[("filter", filter_text.clone())], None).await {
+                Ok(body) => {
+                    let page: ListResponse<Value> = parse_json(&Method::GET, &url, &body)?;
+                    let returned = page.resources.len();
+                    let matching: Vec<Value> = page.resources.into_iter().filter(|r| filter.matches(r)).collect();
+                    if matching.len() == returned {
+                        return self.one_of(&url, filter_text, matching);
+                    }
+                    // A page of unrelated users means the filter was ignored; a match may sit on a
+                    // later page, so only a full listing can say "not found".
+                    tracing::warn!(
+                        url = %url,
+                        filter = %filter_text,
+                        unrelated = returned - matching.len(),
+                        "the app ignored the filter; looking the user up in a full listing"
+                    );
+                }
+                Err(e) if filter_refused(&e) => {
+                    tracing::warn!(url = %url, filter = %filter_text, error = %e, "the app refused the filter; looking the user up in a full listing");
+                }
+                Err(e) => return Err(e),
+            }
         }
+        let everyone =
+            self.list_all(&url, Ok, |raw: &Value| raw.get("id").map(Value::to_string).unwrap_or_default()).await?;
+        let matching = everyone.into_iter().filter(|r| filter.matches(r)).collect();
+        self.one_of(&url, filter_text, matching)
+    }
+
+    fn one_of(
+        &self,
+        url: &Url,
+        filter_text: String,
+        mut matching: Vec<Value>,
+    ) -> Result<Option<RemoteAccount>, ConnectorError> {
         match matching.len() {
             0 => Ok(None),
-            1 => self.account_from_raw(&Method::GET, &url, matching.remove(0)).map(Some),
+            1 => self.account_from_raw(&Method::GET, url, matching.remove(0)).map(Some),
             count => Err(ConnectorError::Ambiguous { filter: filter_text, count }),
         }
     }
@@ -212,6 +266,9 @@ impl ScimClient {
     /// an empty one. Every name must be an attribute Tenure manages; an unknown one is an error
     /// rather than silently skipped, since a skipped change would be planned again on every sync.
     pub async fn update_user(&self, remote_id: &str, changes: &Attributes) -> Result<(), ConnectorError> {
+        if self.capabilities.as_ref().is_some_and(|c| c.without_patch()) {
+            return self.replace_user(remote_id, |user| crate::put::apply_changes(user, changes)).await;
+        }
         let email_value_path = mapping::scim_path(attr::EMAIL).unwrap_or_default();
         let mut operations = Vec::with_capacity(changes.len());
         let mut new_email = None;
@@ -255,6 +312,14 @@ impl ScimClient {
     }
 
     pub async fn set_active(&self, remote_id: &str, active: bool) -> Result<(), ConnectorError> {
+        if self.capabilities.as_ref().is_some_and(|c| c.without_patch()) {
+            return self
+                .replace_user(remote_id, |user| {
+                    crate::put::set_active(user, active);
+                    Ok(())
+                })
+                .await;
+        }
         self.patch(remote_id, vec![PatchOp::replace("active", Value::Bool(active))]).await
     }
 
@@ -273,7 +338,7 @@ impl ScimClient {
         self.send(Method::PATCH, &url, &[], Some(payload)).await.map(drop)
     }
 
-    fn users_url(&self, id: Option<&str>) -> Url {
+    pub(crate) fn users_url(&self, id: Option<&str>) -> Url {
         let mut url = self.base.clone();
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.push("Users");
@@ -284,7 +349,7 @@ impl ScimClient {
         url
     }
 
-    fn user_url(&self, remote_id: &str) -> Result<Url, ConnectorError> {
+    pub(crate) fn user_url(&self, remote_id: &str) -> Result<Url, ConnectorError> {
         if remote_id.is_empty() {
             return Err(ConnectorError::InvalidRequest("empty remote id".into()));
         }
@@ -314,12 +379,24 @@ impl ScimClient {
         query: &[(&str, String)],
         body: Option<Vec<u8>>,
     ) -> Result<Vec<u8>, ConnectorError> {
+        self.send_full(method, url, query, body, None).await.map(|r| r.body)
+    }
+
+    /// [`send`](Self::send), keeping the response headers, with an optional `If-Match`.
+    pub(crate) async fn send_full(
+        &self,
+        method: Method,
+        url: &Url,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+        if_match: Option<&str>,
+    ) -> Result<Answer, ConnectorError> {
         let mut retries = 0;
         loop {
             if let Some(limiter) = &self.limiter {
                 limiter.acquire().await;
             }
-            let result = self.attempt(&method, url, query, body.as_ref()).await;
+            let result = self.attempt(&method, url, query, body.as_ref(), if_match).await;
             if let (Err(e), Some(limiter)) = (&result, &self.limiter)
                 && e.status() == Some(429)
             {
@@ -369,7 +446,8 @@ impl ScimClient {
         url: &Url,
         query: &[(&str, String)],
         body: Option<&Vec<u8>>,
-    ) -> Result<Vec<u8>, ConnectorError> {
+        if_match: Option<&str>,
+    ) -> Result<Answer, ConnectorError> {
         let mut request = self
             .http
             .request(method.clone(), url.clone())
@@ -382,15 +460,25 @@ impl ScimClient {
         if let Some(body) = body {
             request = request.header(CONTENT_TYPE, SCIM_MEDIA_TYPE).body(body.clone());
         }
+        if let Some(tag) = if_match {
+            request = request.header(IF_MATCH, tag);
+        }
         let response = request.send().await.map_err(|e| transport_error(method, url, &e))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
+        let headers = response.headers().clone();
         let bytes = response.bytes().await.map_err(|e| transport_error(method, url, &e))?;
         if status.is_success() {
-            return Ok(bytes.to_vec());
+            return Ok(Answer { headers, body: bytes.to_vec() });
         }
         Err(status_error(method, url, status, retry_after, &bytes))
     }
+}
+
+/// The app does not filter (RFC 7644 §3.12: 501 for an unsupported operation) or cannot parse
+/// this filter (§3.4.2.2: 400 `invalidFilter`).
+fn filter_refused(e: &ConnectorError) -> bool {
+    e.status() == Some(501) || (e.status() == Some(400) && e.scim_type() == Some(ScimType::InvalidFilter))
 }
 
 /// A SCIM string literal: JSON string rules (RFC 7644 §3.4.2.2), so `"` and `\` are escaped.

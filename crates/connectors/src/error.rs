@@ -64,11 +64,13 @@ fn fmt_detail(d: &Option<String>) -> String {
 }
 
 impl ConnectorError {
-    /// True when the same request may succeed later: transport failures, 429, 408 and 5xx.
+    /// True when the same request may succeed later: transport failures, 429, 408 and 5xx other
+    /// than 501, which says the app does not implement the request (RFC 9110 §15.6.2) and will
+    /// not later.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Transport { .. } => true,
-            Self::Status { status, .. } => *status == 429 || *status == 408 || *status >= 500,
+            Self::Status { status, .. } => *status == 429 || *status == 408 || (*status >= 500 && *status != 501),
             _ => false,
         }
     }
@@ -126,6 +128,7 @@ mod tests {
     fn retryability_follows_the_status() {
         assert!(status(429).is_retryable());
         assert!(status(503).is_retryable());
+        assert!(!status(501).is_retryable(), "not implemented stays not implemented");
         assert!(!status(400).is_retryable());
         assert!(!status(401).is_retryable());
         assert_eq!(status(429).retry_after(), Some(Duration::from_secs(2)));

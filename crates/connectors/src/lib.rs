@@ -3,12 +3,16 @@
 //! [`RemoteAccount`](tenure_core::RemoteAccount) / [`Attributes`](tenure_core::attributes::Attributes)
 //! vocabulary.
 
+pub mod capabilities;
 pub mod client;
 pub mod error;
 pub mod groups;
 pub mod mapping;
+pub mod probe;
+mod put;
 pub mod ratelimit;
 
 pub use client::{ClientOptions, ScimClient};
 pub use error::{ConnectorError, TransportKind};
+pub use probe::{ProbeOptions, ProbeReport};
 pub use ratelimit::RateLimiter;

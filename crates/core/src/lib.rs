@@ -2,6 +2,7 @@
 //! callers pass in the directory, the policy, what the apps hold and today's date, and get a plan.
 
 pub mod attributes;
+pub mod capabilities;
 pub mod expr;
 pub mod guard;
 pub mod ids;

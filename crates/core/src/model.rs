@@ -239,6 +239,9 @@ pub struct AppSettings {
     /// Plan and log everything, write nothing to the app.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// What `tenure app check` found the app to support; `None` until it has been probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<crate::capabilities::Capabilities>,
 }
 
 impl Default for AppSettings {
@@ -251,6 +254,7 @@ impl Default for AppSettings {
             guard: None,
             limits: None,
             dry_run: false,
+            capabilities: None,
         }
     }
 }

@@ -111,6 +111,11 @@ impl Engine {
     pub(crate) fn client_with(&self, app: &AppRecord, options: ClientOptions) -> Result<ScimClient, EngineError> {
         let client = ScimClient::new(&app.app.base_url, app.secret.clone(), options)
             .map_err(|source| EngineError::Connector { app: app.app.name.clone(), source })?;
+        // The profile `tenure app check` stored: lookups, updates and paging adapt to the app.
+        let client = match &app.app.settings.capabilities {
+            Some(caps) => client.with_capabilities(caps.clone()),
+            None => client,
+        };
         Ok(match self.limiter_for(&app.app) {
             Some(limiter) => client.with_rate_limiter(limiter),
             None => client,

@@ -110,6 +110,25 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("app {name}")))
     }
 
+    /// Replaces an app's settings (e.g. with the capability profile `tenure app check` found).
+    pub async fn set_app_settings(
+        &self,
+        tenant: TenantId,
+        app: AppId,
+        settings: &AppSettings,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE apps SET config = $1 WHERE id = $2 AND tenant_id = $3")
+            .bind(to_json(settings))
+            .bind(app.to_string())
+            .bind(tenant.to_string())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("app {app}")));
+        }
+        Ok(())
+    }
+
     /// Replaces an app's credentials (a rotated token).
     pub async fn set_app_secret(&self, tenant: TenantId, app: AppId, secret: &Secret) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE apps SET secret = $1 WHERE id = $2 AND tenant_id = $3")

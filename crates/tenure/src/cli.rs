@@ -428,6 +428,16 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Probe what the app supports, print every incompatibility, store the profile. Exits
+    /// non-zero when the app cannot be provisioned at all.
+    Check {
+        app: String,
+        #[arg(long)]
+        json: bool,
+        /// Also create, change and delete one `tenure-probe-*` user to test PATCH forms and ETags.
+        #[arg(long)]
+        write_probe: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

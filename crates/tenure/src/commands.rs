@@ -33,6 +33,9 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::App(AppCommand::Add(AppAdd::Scim(args))) => app_add_scim(store, tenant, args).await,
         Command::App(AppCommand::List { json }) => app_list(store, tenant, json).await,
         Command::App(AppCommand::Users { app, json }) => app_users(store, tenant, &app, json).await,
+        Command::App(AppCommand::Check { app, json, write_probe }) => {
+            crate::app_check::run(store, tenant, &app, json, write_probe).await
+        }
         Command::Assign(args) => assign(store, tenant, args, true).await,
         Command::Unassign(args) => assign(store, tenant, args, false).await,
         Command::Plan(args) => plan(&engine, args).await,
@@ -299,7 +302,11 @@ async fn app_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result
 
 async fn app_users(store: &Store, tenant: TenantId, app: &str, json: bool) -> anyhow::Result<ExitCode> {
     let record = store.app_by_name(tenant, app).await?;
-    let client = ScimClient::new(&record.app.base_url, record.secret.clone(), Default::default())?;
+    let mut client = ScimClient::new(&record.app.base_url, record.secret.clone(), Default::default())?;
+    // Pages no larger than `tenure app check` found the app serves.
+    if let Some(caps) = record.app.settings.capabilities.clone() {
+        client = client.with_capabilities(caps);
+    }
     let spinner = output::spinner(format!("reading {app}'s users"));
     let live = client.list_users().await.with_context(|| format!("app {app}"));
     spinner.finish_and_clear();

@@ -1,5 +1,6 @@
 //! `tenure`: the command line and the server in one binary.
 
+mod app_check;
 mod audit;
 mod bench;
 mod bench_queue;

@@ -35,11 +35,17 @@ pub struct Scim2Server {
 
 impl Scim2Server {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// Started with extra command-line arguments, e.g. `--service-provider-config FILE` to serve
+    /// an app with fewer features (the server refuses what its configuration does not announce).
+    pub async fn start_with(extra_args: &[String]) -> anyhow::Result<Self> {
         let program = executable().await?;
         let token = format!("tenure-test-{}", uuid::Uuid::new_v4().simple());
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
-            match launch(&program, &token).await? {
+            match launch(&program, &token, extra_args).await? {
                 Launch::Ready(server) => return Ok(*server),
                 // Another process took the port between our probe and the server's bind.
                 Launch::PortTaken(log) => last_error = Some(log),
@@ -77,10 +83,11 @@ enum Launch {
     PortTaken(String),
 }
 
-async fn launch(program: &Path, token: &str) -> anyhow::Result<Launch> {
+async fn launch(program: &Path, token: &str, extra_args: &[String]) -> anyhow::Result<Launch> {
     let port = free_port()?;
     let mut child = Command::new(program)
         .args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--bearer-token", token])
+        .args(extra_args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -1,0 +1,109 @@
+//! `tenure app check APP`: probes the app, prints its capability profile and every
+//! incompatibility found, and stores the profile so provisioning adapts to it.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::json;
+use tenure_connectors::capabilities::{Probed, incompatibilities};
+use tenure_connectors::{ProbeOptions, ProbeReport, ScimClient};
+use tenure_core::TenantId;
+use tenure_store::Store;
+
+use crate::output;
+
+pub async fn run(
+    store: &Store,
+    tenant: TenantId,
+    app: &str,
+    json: bool,
+    write_probe: bool,
+) -> anyhow::Result<ExitCode> {
+    let record = store.app_by_name(tenant, app).await?;
+    let client = ScimClient::new(&record.app.base_url, record.secret.clone(), Default::default())
+        .with_context(|| format!("app {app}"))?;
+    let spinner = output::spinner(format!("probing {app}"));
+    let report = client.probe(ProbeOptions { write: write_probe }).await;
+    spinner.finish_and_clear();
+    // A profile of an app that refused us says nothing; keep the previous one.
+    if report.provisionable() {
+        let mut settings = record.app.settings.clone();
+        settings.capabilities = Some(report.capabilities.clone());
+        store.set_app_settings(tenant, record.app.id, &settings).await.context("storing the capability profile")?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&as_json(app, &report))?);
+    } else {
+        print_text(app, &report);
+    }
+    Ok(if report.provisionable() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn as_json(app: &str, report: &ProbeReport) -> serde_json::Value {
+    json!({
+        "app": app,
+        "provisionable": report.provisionable(),
+        "blockers": report.blockers,
+        "capabilities": report.capabilities,
+        "incompatibilities": if report.provisionable() { incompatibilities(&report.capabilities) } else { Vec::new() },
+        "observations": report.observations,
+    })
+}
+
+fn probed(p: Probed) -> &'static str {
+    match p {
+        Probed::Yes => "yes",
+        Probed::No => "no",
+        Probed::Unknown => "unknown",
+    }
+}
+
+fn print_text(app: &str, report: &ProbeReport) {
+    if !report.provisionable() {
+        println!("{app} cannot be provisioned:");
+        for b in &report.blockers {
+            println!("  ✗ {b}");
+        }
+        return;
+    }
+    let c = &report.capabilities;
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    println!("{app}: capability profile (probed {})", c.probed_at);
+    println!(
+        "  discovery     ServiceProviderConfig {}, ResourceTypes {}, Schemas {}",
+        yes_no(c.discovery.service_provider_config),
+        yes_no(c.discovery.resource_types),
+        yes_no(c.discovery.schemas)
+    );
+    let by: Vec<String> = c.filter_by.iter().map(|(k, v)| format!("{k} {}", probed(*v))).collect();
+    println!(
+        "  filter        {:?}{}",
+        c.filter,
+        if by.is_empty() { String::new() } else { format!(" ({})", by.join(", ")) }
+    );
+    println!(
+        "  PATCH         {} (advertised {}; value-filter path {}, no-path value map {})",
+        probed(c.patch.supported),
+        c.patch.advertised.map_or("not said", |a| yes_no(a)),
+        probed(c.patch.value_filter_path),
+        probed(c.patch.no_path_value_map)
+    );
+    println!("  page size     {}", c.max_page_size.map_or("no cap found".to_owned(), |m| format!("at most {m}")));
+    println!("  ETags         {}", probed(c.etag));
+    if let Some(ops) = c.bulk_max_operations {
+        println!("  bulk          up to {ops} operations");
+    }
+    let found = incompatibilities(c);
+    if found.is_empty() {
+        println!("no incompatibilities found");
+    } else {
+        println!("incompatibilities:");
+        for line in found {
+            println!("  ! {line}");
+        }
+    }
+    for line in &report.observations {
+        println!("  · {line}");
+    }
+    println!("profile stored: provisioning {app} adapts to it");
+}
