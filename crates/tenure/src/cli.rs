@@ -77,6 +77,9 @@ pub enum Command {
     /// The audit log: who did what, when and why, by person, app, action or time; as a table,
     /// JSON lines or CSV.
     Audit(crate::audit::AuditArgs),
+    /// Master keys of the credentials stored for apps: status and rotation.
+    #[command(subcommand)]
+    Keys(crate::keys::KeysCommand),
     /// The provisioning queue: its state, failed operations, retry and dismiss.
     #[command(subcommand)]
     Ops(OpsCommand),
