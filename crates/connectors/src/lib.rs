@@ -7,6 +7,7 @@ pub mod client;
 pub mod error;
 pub mod groups;
 pub mod mapping;
+pub mod oauth;
 pub mod ratelimit;
 
 pub use client::{ClientOptions, ScimClient};
