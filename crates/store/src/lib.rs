@@ -26,7 +26,7 @@ pub use directory::SourceRecord;
 pub use error::StoreError;
 pub use links::StoredAccount;
 pub use ops::{OperationRecord, OperationStatus, PlanRecord};
-pub use policy::{AppAuth, AppRecord, KeyRotation, KeyStatus};
+pub use policy::{AppAuth, AppRecord, KeyRotation, KeyStatus, OauthClientAuth};
 pub use queue::{AppHealth, DirtyMark, OperationFilter, QueueCounts, Settlement};
 pub use scim::{GroupLayout, ScimKind, ScimPage, ScimQuery, ScimRecord, ScimWrite, UserLayout};
 pub use tenancy::{TokenRecord, TokenScope};

@@ -26,7 +26,24 @@ pub enum AppAuth {
     #[default]
     Bearer,
     /// OAuth 2.0 client credentials (RFC 6749 §4.4); the secret is the client secret.
-    OauthClientCredentials { token_url: String, client_id: String, scope: Option<String> },
+    OauthClientCredentials {
+        token_url: String,
+        client_id: String,
+        scope: Option<String>,
+        #[serde(default)]
+        client_auth: OauthClientAuth,
+    },
+}
+
+/// Where the client credentials go in a token request (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OauthClientAuth {
+    /// HTTP Basic, which every authorization server supports.
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Body,
 }
 
 /// How many stored credentials are in each form.

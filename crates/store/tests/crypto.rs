@@ -241,6 +241,7 @@ async fn oauth_settings_round_trip_beside_the_sealed_client_secret(backend: Test
         token_url: "https://login.example.com/oauth/token".into(),
         client_id: "tenure-client".into(),
         scope: Some("scim:write".into()),
+        client_auth: tenure_store::OauthClientAuth::Body,
     };
     let app = store
         .add_app_with_auth(

@@ -170,7 +170,9 @@ async fn sync(engine: &Engine, args: SyncArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> anyhow::Result<ExitCode> {
+    let (auth, oauth_secret) = crate::keys::oauth_args(&args)?;
     let token = match (&args.token, &args.token_file) {
+        _ if oauth_secret.is_some() => oauth_secret.clone().unwrap_or_default(),
         (Some(t), _) => t.trim().to_owned(),
         (None, Some(path)) => {
             std::fs::read_to_string(path).with_context(|| format!("--token-file {}", path.display()))?.trim().to_owned()
@@ -230,8 +232,10 @@ async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> any
         });
     }
     settings.dry_run = args.dry_run;
-    let app = store.add_app(tenant, &args.name, AppKind::Scim, args.base_url.trim(), &secret, &settings).await?;
-    let detail = json!({"base_url": app.base_url, "settings": settings});
+    let app = store
+        .add_app_with_auth(tenant, &args.name, AppKind::Scim, args.base_url.trim(), &auth, &secret, &settings)
+        .await?;
+    let detail = json!({"base_url": app.base_url, "settings": settings, "auth": auth});
     store.append_audit_for(tenant, "cli", "app.add", &app.name, None, Some(&app.name), &detail).await?;
     println!("added SCIM app {}; grant it with `tenure assign {} --group NAME`", app.name, app.name);
     Ok(ExitCode::SUCCESS)
@@ -296,7 +300,7 @@ async fn app_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result
 
 async fn app_users(store: &Store, tenant: TenantId, app: &str, json: bool) -> anyhow::Result<ExitCode> {
     let record = store.app_by_name(tenant, app).await?;
-    let client = ScimClient::new(&record.app.base_url, record.secret.clone(), Default::default())?;
+    let client = tenure_engine::app_auth::scim_client(&record, Default::default())?;
     let spinner = output::spinner(format!("reading {app}'s users"));
     let live = client.list_users().await.with_context(|| format!("app {app}"));
     spinner.finish_and_clear();
@@ -436,7 +440,7 @@ async fn adopt(store: &Store, tenant: TenantId, args: AdoptArgs) -> anyhow::Resu
             args.app
         );
     }
-    let client = ScimClient::new(&record.app.base_url, record.secret.clone(), Default::default())?;
+    let client = tenure_engine::app_auth::scim_client(&record, Default::default())?;
     let account = client
         .get_user(&args.account)
         .await

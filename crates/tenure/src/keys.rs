@@ -105,3 +105,50 @@ async fn rotate(store: &Store, tenant: TenantId) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientAuthArg {
+    /// HTTP Basic (RFC 6749 §2.3.1; every server supports it).
+    Basic,
+    /// client_id and client_secret in the request body.
+    Body,
+}
+
+/// The app's auth settings from `tenure app add scim` flags, and the OAuth client secret read
+/// from the variable `--client-secret-env` names (None for a static-token app).
+pub fn oauth_args(args: &crate::cli::ScimAppArgs) -> anyhow::Result<(tenure_store::AppAuth, Option<String>)> {
+    let Some(token_url) = &args.oauth_token_url else {
+        return Ok((tenure_store::AppAuth::Bearer, None));
+    };
+    if args.token.is_some() || args.token_file.is_some() {
+        anyhow::bail!(
+            "--oauth-token-url replaces the static token: drop --token / --token-file (and unset TENURE_APP_TOKEN)"
+        );
+    }
+    let (Some(client_id), Some(var)) = (&args.client_id, &args.client_secret_env) else {
+        anyhow::bail!("--oauth-token-url needs --client-id and --client-secret-env");
+    };
+    let secret = std::env::var(var)
+        .map_err(|_| anyhow::anyhow!("--client-secret-env {var}: the variable is not set (or not UTF-8)"))?;
+    let secret = secret.trim().to_owned();
+    if secret.is_empty() {
+        anyhow::bail!("--client-secret-env {var}: the variable is empty");
+    }
+    // Checks the URL and id the way syncs will use them.
+    tenure_connectors::oauth::OAuthConfig::new(
+        token_url,
+        client_id,
+        tenure_core::Secret::new(secret.clone()),
+        args.scope.as_deref(),
+    )?;
+    let auth = tenure_store::AppAuth::OauthClientCredentials {
+        token_url: token_url.trim().to_owned(),
+        client_id: client_id.trim().to_owned(),
+        scope: args.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
+        client_auth: match args.client_auth {
+            ClientAuthArg::Basic => tenure_store::OauthClientAuth::Basic,
+            ClientAuthArg::Body => tenure_store::OauthClientAuth::Body,
+        },
+    };
+    Ok((auth, Some(secret)))
+}

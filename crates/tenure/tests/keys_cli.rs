@@ -20,7 +20,10 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(keys_status_and_rotate_never_print_a_secret);
+on_both_backends!(
+    keys_status_and_rotate_never_print_a_secret,
+    an_oauth_app_is_reached_with_tokens_from_its_authorization_server
+);
 
 // Test-only keys: 32 bytes of 0x01 and 0x02.
 const K1: &str = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
@@ -40,7 +43,7 @@ struct Cli<'a> {
 }
 
 impl Cli<'_> {
-    async fn run(&self, keys: &Keys<'_>, args: &[&str], token: Option<&str>) -> Output {
+    async fn run(&self, keys: &Keys<'_>, args: &[&str], token: Option<(&str, &str)>) -> Output {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"));
         cmd.args(args)
             .env("TENURE_DATABASE_URL", self.database_url)
@@ -50,8 +53,8 @@ impl Cli<'_> {
             .env_remove("TENURE_MASTER_KEYS")
             .env_remove("TENURE_MASTER_KEY_FILE")
             .stdin(std::process::Stdio::null());
-        if let Some(token) = token {
-            cmd.env("TENURE_APP_TOKEN", token);
+        if let Some((var, value)) = token {
+            cmd.env(var, value);
         }
         match keys {
             Keys::None => {}
@@ -73,7 +76,7 @@ impl Cli<'_> {
         self.ok_with(keys, args, None).await
     }
 
-    async fn ok_with(&self, keys: &Keys<'_>, args: &[&str], token: Option<&str>) -> (String, String) {
+    async fn ok_with(&self, keys: &Keys<'_>, args: &[&str], token: Option<(&str, &str)>) -> (String, String) {
         let out = self.run(keys, args, token).await;
         let (stdout, stderr) =
             (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
@@ -97,7 +100,7 @@ async fn keys_status_and_rotate_never_print_a_secret(backend: TestBackend) -> an
     let add = |name: &'static str| ["app", "add", "scim", name, "--base-url", "http://127.0.0.1:9/scim/v2"];
 
     // No key: stored, but in plain text, and the command says so.
-    let (_, stderr) = cli.ok_with(&Keys::None, &add("slack"), Some(slack_token)).await;
+    let (_, stderr) = cli.ok_with(&Keys::None, &add("slack"), Some(("TENURE_APP_TOKEN", slack_token))).await;
     assert!(stderr.contains("PLAIN TEXT"), "{stderr}");
     let (out, _) = cli.ok(&Keys::None, &["keys", "status"]).await;
     assert!(out.contains("no master key configured") && out.contains("plain: 1 credential"), "{out}");
@@ -106,7 +109,7 @@ async fn keys_status_and_rotate_never_print_a_secret(backend: TestBackend) -> an
 
     // k1 configured: new credentials are sealed; the plain one waits for rotation.
     let k1 = Keys::Inline(K1);
-    cli.ok_with(&k1, &add("notion"), Some(notion_token)).await;
+    cli.ok_with(&k1, &add("notion"), Some(("TENURE_APP_TOKEN", notion_token))).await;
     let (out, _) = cli.ok(&k1, &["keys", "status"]).await;
     assert!(out.contains("key k1: 1 credential") && out.contains("plain: 1 credential"), "{out}");
     let (out, _) = cli.ok(&k1, &["keys", "rotate"]).await;
@@ -153,5 +156,67 @@ async fn keys_status_and_rotate_never_print_a_secret(backend: TestBackend) -> an
     for secret in [slack_token, notion_token, &K1[3..], &K2[3..]] {
         assert!(!seen.contains(secret), "a secret was printed: {secret}\n{seen}");
     }
+    Ok(())
+}
+
+async fn an_oauth_app_is_reached_with_tokens_from_its_authorization_server(backend: TestBackend) -> anyhow::Result<()> {
+    use tenure_sandbox::{Profile, SandboxApp, SandboxOptions};
+    use tenure_testkit::oauth_fake::{CLIENT_ID, CLIENT_SECRET, OAuthFake};
+
+    let db = TestDb::new(backend).await?;
+    let home = tempfile::tempdir()?;
+    let cli = Cli { database_url: db.url(), home: home.path(), seen: Default::default() };
+    let fake = OAuthFake::start(std::time::Duration::from_secs(3600), &["scim"]).await?;
+    let app = SandboxApp::spawn(SandboxOptions {
+        rate_limit_per_sec: None,
+        ..SandboxOptions::new(Profile::Notion, "static-token-nobody-knows")
+    })
+    .await?;
+    app.accept_tokens_from(fake.validator());
+    let token_url = fake.token_url();
+    let base_url = app.base_url();
+    let add = |name: &'static str| {
+        vec![
+            "app",
+            "add",
+            "scim",
+            name,
+            "--base-url",
+            base_url.as_str(),
+            "--oauth-token-url",
+            token_url.as_str(),
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret-env",
+            "OAUTH_CLIENT_SECRET",
+            "--scope",
+            "scim",
+        ]
+    };
+    let k1 = Keys::Inline(K1);
+    cli.ok_with(&k1, &add("notion"), Some(("OAUTH_CLIENT_SECRET", CLIENT_SECRET))).await;
+    cli.ok(&k1, &["app", "users", "notion"]).await;
+    assert_eq!(fake.issued(), 1, "the app was reached with an OAuth token");
+    let (out, _) = cli.ok(&k1, &["keys", "status"]).await;
+    assert!(out.contains("key k1: 1 credential"), "{out}");
+
+    // A wrong client secret: the app cannot be reached, and the error says why.
+    cli.ok_with(&k1, &add("wrong"), Some(("OAUTH_CLIENT_SECRET", "not-the-client-secret"))).await;
+    let err = cli.fails(&k1, &["app", "users", "wrong"]).await;
+    assert!(err.contains("invalid_client"), "{err}");
+
+    // Missing flags and variables are refused before anything is stored.
+    let err = cli
+        .fails(
+            &k1,
+            &["app", "add", "scim", "x", "--base-url", base_url.as_str(), "--oauth-token-url", token_url.as_str()],
+        )
+        .await;
+    assert!(err.contains("--client-id"), "{err}");
+    let err = cli.fails(&k1, &add("unset")).await;
+    assert!(err.contains("OAUTH_CLIENT_SECRET") && err.contains("not set"), "{err}");
+
+    let seen = cli.seen.borrow();
+    assert!(!seen.contains(CLIENT_SECRET) && !seen.contains("not-the-client-secret"), "a secret was printed:\n{seen}");
     Ok(())
 }
