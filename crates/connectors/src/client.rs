@@ -54,6 +54,8 @@ pub struct ScimClient {
     pub(crate) options: ClientOptions,
     /// Paces every request to the app, shared with whatever else talks to it.
     limiter: Option<std::sync::Arc<crate::RateLimiter>>,
+    /// Bearer tokens from the app's OAuth authorization server, in place of `token`.
+    oauth: Option<std::sync::Arc<crate::oauth::TokenSource>>,
     /// What the app was probed to support; `None` assumes the RFC's full feature set.
     pub(crate) capabilities: Option<std::sync::Arc<Capabilities>>,
 }
@@ -93,7 +95,7 @@ impl ScimClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
-        Ok(Self { http, base, token, options, limiter: None, capabilities: None })
+        Ok(Self { http, base, token, options, limiter: None, capabilities: None, oauth: None })
     }
 
     /// Sends every request through `limiter` (and tells it when the app says 429).
@@ -115,6 +117,13 @@ impl ScimClient {
 
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.capabilities.as_deref()
+    }
+
+    /// Authenticates with access tokens from `source` (OAuth 2.0 client credentials) instead
+    /// of the static token.
+    pub fn with_oauth(mut self, source: std::sync::Arc<crate::oauth::TokenSource>) -> Self {
+        self.oauth = Some(source);
+        self
     }
 
     pub fn base_url(&self) -> &str {
@@ -392,11 +401,28 @@ impl ScimClient {
         if_match: Option<&str>,
     ) -> Result<Answer, ConnectorError> {
         let mut retries = 0;
+        let mut refreshed = false;
         loop {
             if let Some(limiter) = &self.limiter {
                 limiter.acquire().await;
             }
-            let result = self.attempt(&method, url, query, body.as_ref(), if_match).await;
+            let result = match self.bearer().await {
+                Ok(token) => {
+                    let result = self.attempt(&method, url, query, body.as_ref(), if_match, &token).await;
+                    // An OAuth token the app refuses may have been revoked early: one new token,
+                    // once per request, before the 401 stands.
+                    if let (Err(e), Some(oauth), false) = (&result, &self.oauth, refreshed)
+                        && e.status() == Some(401)
+                    {
+                        refreshed = true;
+                        oauth.reject(&token).await;
+                        tracing::debug!(%method, url = %url, "the app refused the OAuth access token; fetching a new one");
+                        continue;
+                    }
+                    result
+                }
+                Err(e) => Err(e),
+            };
             if let (Err(e), Some(limiter)) = (&result, &self.limiter)
                 && e.status() == Some(429)
             {
@@ -440,6 +466,13 @@ impl ScimClient {
         half + Duration::from_millis(jitter_ms)
     }
 
+    async fn bearer(&self) -> Result<Secret, ConnectorError> {
+        match &self.oauth {
+            Some(source) => source.token().await,
+            None => Ok(self.token.clone()),
+        }
+    }
+
     async fn attempt(
         &self,
         method: &Method,
@@ -447,11 +480,12 @@ impl ScimClient {
         query: &[(&str, String)],
         body: Option<&Vec<u8>>,
         if_match: Option<&str>,
+        token: &Secret,
     ) -> Result<Answer, ConnectorError> {
         let mut request = self
             .http
             .request(method.clone(), url.clone())
-            .bearer_auth(self.token.expose())
+            .bearer_auth(token.expose())
             .header(ACCEPT, SCIM_MEDIA_TYPE)
             .header(USER_AGENT, concat!("tenure/", env!("CARGO_PKG_VERSION")));
         if !query.is_empty() {
@@ -513,7 +547,7 @@ fn snippet(body: &[u8]) -> String {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

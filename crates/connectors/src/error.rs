@@ -50,6 +50,11 @@ pub enum ConnectorError {
     #[error("unexpected response from {method} {url}: {message}")]
     InvalidResponse { method: String, url: String, message: String },
 
+    /// The app's OAuth 2.0 authorization server did not issue a token (RFC 6749 §5.2), or
+    /// answered with something that is not a usable token response.
+    #[error("OAuth token request to {token_url} failed{}: {error}{}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(), fmt_detail(description))]
+    OAuth { token_url: String, status: Option<u16>, error: String, description: Option<String> },
+
     /// A lookup that must identify one account matched several.
     #[error("{count} accounts match {filter}; refusing to pick one")]
     Ambiguous { filter: String, count: usize },
@@ -71,6 +76,12 @@ impl ConnectorError {
         match self {
             Self::Transport { .. } => true,
             Self::Status { status, .. } => *status == 429 || *status == 408 || (*status >= 500 && *status != 501),
+            // The server's own trouble (RFC 6749 §4.1.2.1 names these two); a refused client,
+            // grant or scope stays refused until an admin changes the app's settings.
+            Self::OAuth { status, error, .. } => {
+                matches!(error.as_str(), "temporarily_unavailable" | "server_error")
+                    || status.is_some_and(|s| s == 429 || s == 408 || s >= 500)
+            }
             _ => false,
         }
     }
@@ -89,6 +100,12 @@ impl ConnectorError {
             Self::Status { status, .. } => Some(*status),
             Self::Conflict { .. } => Some(409),
             Self::NotFound { .. } => Some(404),
+            // Client credentials refused: reported as 401 whatever the server answered (RFC 6749
+            // §5.2 allows 400 or 401 for invalid_client), so callers treat it like a refused token.
+            Self::OAuth { error, .. } if matches!(error.as_str(), "invalid_client" | "unauthorized_client") => {
+                Some(401)
+            }
+            Self::OAuth { status, .. } => *status,
             _ => None,
         }
     }

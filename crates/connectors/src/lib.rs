@@ -8,6 +8,7 @@ pub mod client;
 pub mod error;
 pub mod groups;
 pub mod mapping;
+pub mod oauth;
 pub mod probe;
 mod put;
 pub mod ratelimit;

@@ -2,6 +2,7 @@
 //! state, asks the pure reconciler in `tenure-core` for a plan, and carries the plan out through
 //! the connectors, recording every outcome. The CLI, the server and the demo all drive it.
 
+pub mod app_auth;
 mod apply;
 mod error;
 mod operations;
@@ -109,7 +110,7 @@ impl Engine {
 
     /// A client for the app, paced by the app's rate limit when it has one.
     pub(crate) fn client_with(&self, app: &AppRecord, options: ClientOptions) -> Result<ScimClient, EngineError> {
-        let client = ScimClient::new(&app.app.base_url, app.secret.clone(), options)
+        let client = app_auth::scim_client(app, options)
             .map_err(|source| EngineError::Connector { app: app.app.name.clone(), source })?;
         // The profile `tenure app check` stored: lookups, updates and paging adapt to the app.
         let client = match &app.app.settings.capabilities {

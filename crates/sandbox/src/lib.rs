@@ -89,7 +89,12 @@ pub(crate) struct Shared {
     /// since start.
     pub(crate) writes: Mutex<Vec<u32>>,
     pub(crate) started: Instant,
+    /// Also accepts the bearer tokens this says yes to (an OAuth authorization server's).
+    pub(crate) token_validator: Mutex<Option<TokenValidator>>,
 }
+
+/// Decides whether a presented bearer token is valid, besides the sandbox's own token.
+pub type TokenValidator = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// Locks ignoring poison: handlers do not panic, and if one ever did the store is still
 /// consistent because every write replaces a whole record.
@@ -133,6 +138,7 @@ impl SandboxApp {
             requests: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             faults: AtomicU64::new(0),
+            token_validator: Mutex::new(None),
             fault_plan: options.faults,
             writes: Mutex::new(Vec::new()),
             started: Instant::now(),
@@ -159,6 +165,12 @@ impl SandboxApp {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Accepts, besides the sandbox's token, every bearer token `validator` says yes to: a
+    /// protected resource trusting an OAuth 2.0 authorization server (RFC 6750).
+    pub fn accept_tokens_from(&self, validator: TokenValidator) {
+        *lock(&self.shared.token_validator) = Some(validator);
     }
 
     pub fn token(&self) -> &str {

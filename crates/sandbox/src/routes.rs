@@ -66,7 +66,8 @@ fn scim_json(status: StatusCode, body: &impl Serialize) -> Response {
 
 async fn gate(State(shared): AppState, request: Request, next: Next) -> Response {
     shared.requests.fetch_add(1, Ordering::Relaxed);
-    if let Err(challenge) = check_bearer(request.headers(), &shared.token) {
+    let validator = lock(&shared.token_validator).clone();
+    if let Err(challenge) = check_bearer(request.headers(), &shared.token, validator.as_deref()) {
         let mut response = ApiError(ScimError::new(401, None, "a valid bearer token is required")).into_response();
         let realm = format!("Bearer realm=\"{}\"{challenge}", shared.profile.name());
         if let Ok(value) = HeaderValue::from_str(&realm) {
@@ -102,7 +103,11 @@ async fn gate(State(shared): AppState, request: Request, next: Next) -> Response
 
 /// Ok when the request carries the app's token; otherwise the extra `WWW-Authenticate`
 /// parameters RFC 6750 §3 asks for.
-fn check_bearer(headers: &HeaderMap, token: &str) -> Result<(), &'static str> {
+fn check_bearer(
+    headers: &HeaderMap,
+    token: &str,
+    validator: Option<&(dyn Fn(&str) -> bool + Send + Sync)>,
+) -> Result<(), &'static str> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err("");
     };
@@ -114,6 +119,7 @@ fn check_bearer(headers: &HeaderMap, token: &str) -> Result<(), &'static str> {
         .map(|(_, t)| t.trim());
     match presented {
         Some(t) if constant_time_eq(t.as_bytes(), token.as_bytes()) => Ok(()),
+        Some(t) if validator.is_some_and(|accept| accept(t)) => Ok(()),
         _ => Err(", error=\"invalid_token\""),
     }
 }
@@ -303,12 +309,12 @@ mod tests {
     #[test]
     fn bearer_check_is_strict_about_the_token_but_not_the_scheme_case() {
         let mut h = HeaderMap::new();
-        assert_eq!(check_bearer(&h, "t0k"), Err(""));
+        assert_eq!(check_bearer(&h, "t0k", None), Err(""));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer t0k"));
-        assert!(check_bearer(&h, "t0k").is_ok());
+        assert!(check_bearer(&h, "t0k", None).is_ok());
         for bad in ["Bearer t0", "Basic t0k", "Bearer", "t0k"] {
             h.insert(header::AUTHORIZATION, HeaderValue::from_static(bad));
-            assert!(check_bearer(&h, "t0k").is_err(), "{bad}");
+            assert!(check_bearer(&h, "t0k", None).is_err(), "{bad}");
         }
     }
 }

@@ -35,6 +35,22 @@ pub enum StoreError {
     Invalid(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The master key list (`TENURE_MASTER_KEYS` / `TENURE_MASTER_KEY_FILE`) is unusable.
+    #[error("master keys: {0}")]
+    Keys(#[from] crate::crypto::KeyringError),
+    /// A stored credential cannot be sealed or opened with the configured master keys.
+    #[error("credential of {what}: {source}")]
+    Credential {
+        what: String,
+        #[source]
+        source: crate::crypto::CryptoError,
+    },
+    /// An operation that needs a master key ran without one.
+    #[error("no master key configured: set TENURE_MASTER_KEYS (KEY_ID:BASE64,...) or TENURE_MASTER_KEY_FILE")]
+    NoMasterKey,
+    /// Someone else changed the row while it was being rewritten; running again settles it.
+    #[error("{0} changed concurrently; run again")]
+    Concurrent(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -44,7 +60,7 @@ impl StoreError {
     /// to a request that will fail the same way every time.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Connect { .. } => true,
+            Self::Connect { .. } | Self::Concurrent(_) => true,
             Self::Database(e) => {
                 matches!(
                     e,

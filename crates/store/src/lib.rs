@@ -7,6 +7,7 @@
 
 mod audit;
 mod backend;
+pub mod crypto;
 mod directory;
 mod error;
 mod links;
@@ -25,7 +26,7 @@ pub use directory::SourceRecord;
 pub use error::StoreError;
 pub use links::StoredAccount;
 pub use ops::{OperationRecord, OperationStatus, PlanRecord};
-pub use policy::AppRecord;
+pub use policy::{AppAuth, AppRecord, KeyRotation, KeyStatus, OauthClientAuth};
 pub use queue::{AppHealth, DirtyMark, OperationFilter, QueueCounts, Settlement};
 pub use scim::{GroupLayout, ScimKind, ScimPage, ScimQuery, ScimRecord, ScimWrite, UserLayout};
 pub use tenancy::{TokenRecord, TokenScope};
@@ -41,21 +42,33 @@ pub struct Store {
     /// connection) a pool of read-only WAL readers; on PostgreSQL the same pool.
     read: AnyPool,
     backend: Backend,
+    /// Master keys for the credentials the store keeps; never stored in the database.
+    keyring: std::sync::Arc<crypto::Keyring>,
 }
 
 impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://...`) and applies pending migrations.
+    /// Master keys come from `TENURE_MASTER_KEYS` / `TENURE_MASTER_KEY_FILE` (see [`crypto`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with_keys(url, crypto::Keyring::from_env()?).await
+    }
+
+    /// Connects with the given master keys instead of the environment's.
+    pub async fn connect_with_keys(url: &str, keyring: crypto::Keyring) -> Result<Self, StoreError> {
         let backend = Backend::from_url(url)?;
         let pool = backend.connect(url).await?;
         let read = backend.read_pool(url, &pool)?;
-        let store = Self { pool, read, backend };
+        let store = Self { pool, read, backend, keyring: std::sync::Arc::new(keyring) };
         migrate::run(&store.pool, backend).await?;
         Ok(store)
     }
 
     pub(crate) fn read_pool(&self) -> &AnyPool {
         &self.read
+    }
+
+    pub fn keyring(&self) -> &crypto::Keyring {
+        &self.keyring
     }
 
     pub fn backend(&self) -> Backend {

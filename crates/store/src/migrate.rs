@@ -49,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_audit_query.sql"),
         postgres: include_str!("../migrations/postgres/0006_audit_query.sql"),
     },
+    Migration {
+        version: 11,
+        name: "app_credentials",
+        sqlite: include_str!("../migrations/sqlite/0011_app_credentials.sql"),
+        postgres: include_str!("../migrations/postgres/0011_app_credentials.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
@@ -73,7 +79,14 @@ pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
         if current > known {
             return Err(StoreError::SchemaTooNew { found: current, known });
         }
-        if current >= migration.version {
+        // Applied or not by its own row, not by the highest version: migration numbers are
+        // handed out to branches in advance, so a database may have 11 before 7 lands.
+        let applied = sqlx::query("SELECT 1 AS one FROM tenure_migrations WHERE version = $1")
+            .bind(migration.version)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if applied {
             continue;
         }
         let sql = match backend {

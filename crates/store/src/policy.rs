@@ -2,6 +2,7 @@
 
 use tenure_core::*;
 
+use crate::crypto::{Binding, StoredForm};
 use crate::queue::DirtyMark;
 use crate::row::*;
 use crate::{Store, StoreError, now_ms};
@@ -11,7 +12,61 @@ use crate::{Store, StoreError, now_ms};
 #[derive(Debug, Clone)]
 pub struct AppRecord {
     pub app: App,
+    /// The bearer token, or the OAuth client secret when `auth` says OAuth.
     pub secret: Secret,
+    pub auth: AppAuth,
+}
+
+/// How Tenure authenticates to an app. The secret itself is kept apart, encrypted (see
+/// `crypto`): this is the part that may be shown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AppAuth {
+    /// The secret is a static bearer token.
+    #[default]
+    Bearer,
+    /// OAuth 2.0 client credentials (RFC 6749 §4.4); the secret is the client secret.
+    OauthClientCredentials {
+        token_url: String,
+        client_id: String,
+        scope: Option<String>,
+        #[serde(default)]
+        client_auth: OauthClientAuth,
+    },
+}
+
+/// Where the client credentials go in a token request (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OauthClientAuth {
+    /// HTTP Basic, which every authorization server supports.
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Body,
+}
+
+/// How many stored credentials are in each form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyStatus {
+    /// Per form (plain, or sealed under a key id), the number of credentials.
+    pub counts: std::collections::BTreeMap<StoredForm, usize>,
+}
+
+/// What `rotate_keys` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// Re-sealed under the current key (from plain or an older key).
+    pub rotated: usize,
+    /// Already under the current key.
+    pub unchanged: usize,
+}
+
+/// App secrets are bound to their tenant and app: a sealed value moved to another row fails.
+const APP_SECRET: &str = "apps.secret";
+
+fn app_binding<'a>(tenant: &'a str, app: &'a str) -> Binding<'a> {
+    Binding { purpose: APP_SECRET, tenant, row: app }
 }
 
 fn kind_text(kind: AppKind) -> &'static str {
@@ -50,6 +105,20 @@ impl Store {
         secret: &Secret,
         settings: &AppSettings,
     ) -> Result<App, StoreError> {
+        self.add_app_with_auth(tenant, name, kind, base_url, &AppAuth::Bearer, secret, settings).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_app_with_auth(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        kind: AppKind,
+        base_url: &str,
+        auth: &AppAuth,
+        secret: &Secret,
+        settings: &AppSettings,
+    ) -> Result<App, StoreError> {
         let app = App {
             id: AppId::new(),
             name: name.to_owned(),
@@ -57,17 +126,20 @@ impl Store {
             base_url: base_url.to_owned(),
             settings: settings.clone(),
         };
+        let (tenant_text, app_text) = (tenant.to_string(), app.id.to_string());
+        let sealed = self.seal_app_secret(&tenant_text, &app_text, name, secret)?;
         sqlx::query(
-            "INSERT INTO apps (id, tenant_id, name, kind, base_url, secret, config, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO apps (id, tenant_id, name, kind, base_url, secret, config, created_ms, auth) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(app.id.to_string())
-        .bind(tenant.to_string())
+        .bind(&app_text)
+        .bind(&tenant_text)
         .bind(name)
         .bind(kind_text(kind))
         .bind(base_url)
-        .bind(secret.expose())
+        .bind(sealed)
         .bind(to_json(settings))
         .bind(now_ms())
+        .bind(auth_json(auth))
         .execute(&self.pool)
         .await
         .map_err(crate::error::on_unique(format!("app {name}")))?;
@@ -77,14 +149,26 @@ impl Store {
     }
 
     pub async fn list_apps(&self, tenant: TenantId) -> Result<Vec<AppRecord>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, name, kind, base_url, secret, config FROM apps WHERE tenant_id = $1 ORDER BY name")
-                .bind(tenant.to_string())
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, kind, base_url, secret, config, auth FROM apps WHERE tenant_id = $1 ORDER BY name",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let tenant_text = tenant.to_string();
         rows.iter()
             .map(|r| {
                 let kind = text(r, "kind")?;
+                let (id, name) = (text(r, "id")?, text(r, "name")?);
+                let secret = self
+                    .keyring
+                    .open(app_binding(&tenant_text, &id), &text(r, "secret")?)
+                    .map_err(|source| StoreError::Credential { what: format!("app {name}"), source })?;
+                let auth = match opt_text(r, "auth")? {
+                    None => AppAuth::Bearer,
+                    Some(raw) => serde_json::from_str(&raw)
+                        .map_err(|e| StoreError::corrupt(format!("auth of app {name}: {e}")))?,
+                };
                 Ok(AppRecord {
                     app: App {
                         id: parsed(r, "id")?,
@@ -96,7 +180,8 @@ impl Store {
                         base_url: text(r, "base_url")?,
                         settings: json(r, "config")?,
                     },
-                    secret: Secret::new(text(r, "secret")?),
+                    secret,
+                    auth,
                 })
             })
             .collect()
@@ -131,10 +216,12 @@ impl Store {
 
     /// Replaces an app's credentials (a rotated token).
     pub async fn set_app_secret(&self, tenant: TenantId, app: AppId, secret: &Secret) -> Result<(), StoreError> {
+        let (tenant_text, app_text) = (tenant.to_string(), app.to_string());
+        let sealed = self.seal_app_secret(&tenant_text, &app_text, &app_text, secret)?;
         let done = sqlx::query("UPDATE apps SET secret = $1 WHERE id = $2 AND tenant_id = $3")
-            .bind(secret.expose())
-            .bind(app.to_string())
-            .bind(tenant.to_string())
+            .bind(sealed)
+            .bind(&app_text)
+            .bind(&tenant_text)
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 {
@@ -222,5 +309,74 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+fn auth_json(auth: &AppAuth) -> Option<String> {
+    match auth {
+        AppAuth::Bearer => None,
+        other => Some(to_json(other)),
+    }
+}
+
+impl Store {
+    fn seal_app_secret(&self, tenant: &str, app: &str, what: &str, secret: &Secret) -> Result<String, StoreError> {
+        self.keyring
+            .seal(app_binding(tenant, app), secret)
+            .map_err(|source| StoreError::Credential { what: format!("app {what}"), source })
+    }
+
+    /// How many stored credentials, across every tenant, are plain or sealed under each key id.
+    /// Decrypts nothing, so it also works when a key is missing.
+    pub async fn key_status(&self) -> Result<KeyStatus, StoreError> {
+        let rows = sqlx::query("SELECT name, secret FROM apps").fetch_all(&self.pool).await?;
+        let mut status = KeyStatus::default();
+        for r in &rows {
+            let form = StoredForm::of(&text(r, "secret")?).map_err(|source| StoreError::Credential {
+                what: format!("app {}", text(r, "name").unwrap_or_default()),
+                source,
+            })?;
+            *status.counts.entry(form).or_default() += 1;
+        }
+        Ok(status)
+    }
+
+    /// Re-seals every stored credential, across every tenant, under the current master key, in
+    /// one transaction: all of them or none. Running it again changes nothing.
+    pub async fn rotate_keys(&self) -> Result<KeyRotation, StoreError> {
+        if self.keyring.current_id().is_none() {
+            return Err(StoreError::NoMasterKey);
+        }
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("SELECT tenant_id, id, name, secret FROM apps ORDER BY tenant_id, id")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut done = KeyRotation::default();
+        for r in &rows {
+            let (tenant, id, name, stored) =
+                (text(r, "tenant_id")?, text(r, "id")?, text(r, "name")?, text(r, "secret")?);
+            if self.keyring.is_current(&stored) {
+                done.unchanged += 1;
+                continue;
+            }
+            let credential = |source| StoreError::Credential { what: format!("app {name} (tenant {tenant})"), source };
+            let secret = self.keyring.open(app_binding(&tenant, &id), &stored).map_err(credential)?;
+            let sealed = self.keyring.seal(app_binding(&tenant, &id), &secret).map_err(credential)?;
+            // Compare-and-set: a secret replaced meanwhile must not be overwritten with the old one.
+            let updated = sqlx::query("UPDATE apps SET secret = $1 WHERE id = $2 AND tenant_id = $3 AND secret = $4")
+                .bind(sealed)
+                .bind(&id)
+                .bind(&tenant)
+                .bind(&stored)
+                .execute(&mut *tx)
+                .await?;
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::Concurrent(format!("the credential of app {name}")));
+            }
+            done.rotated += 1;
+        }
+        tx.commit().await?;
+        tracing::info!(rotated = done.rotated, unchanged = done.unchanged, key = ?self.keyring.current_id(), "credentials re-sealed");
+        Ok(done)
     }
 }

@@ -79,6 +79,9 @@ pub enum Command {
     /// The audit log: who did what, when and why, by person, app, action or time; as a table,
     /// JSON lines or CSV.
     Audit(crate::audit::AuditArgs),
+    /// Master keys of the credentials stored for apps: status and rotation.
+    #[command(subcommand)]
+    Keys(crate::keys::KeysCommand),
     /// The provisioning queue: its state, failed operations, retry and dismiss.
     #[command(subcommand)]
     Ops(OpsCommand),
@@ -458,6 +461,21 @@ pub struct ScimAppArgs {
     /// A file holding the bearer token.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// OAuth 2.0 client credentials instead of a static token: the app's token endpoint.
+    #[arg(long, value_name = "URL", requires_all = ["client_id", "client_secret_env"])]
+    pub oauth_token_url: Option<String>,
+    /// OAuth client id (with --oauth-token-url).
+    #[arg(long, requires = "oauth_token_url")]
+    pub client_id: Option<String>,
+    /// The environment variable holding the OAuth client secret now; it is stored encrypted.
+    #[arg(long, value_name = "VAR", requires = "oauth_token_url")]
+    pub client_secret_env: Option<String>,
+    /// OAuth scopes to ask for, space-separated.
+    #[arg(long, requires = "oauth_token_url")]
+    pub scope: Option<String>,
+    /// How the client authenticates to the token endpoint.
+    #[arg(long, value_enum, default_value_t = crate::keys::ClientAuthArg::Basic, requires = "oauth_token_url")]
+    pub client_auth: crate::keys::ClientAuthArg,
     /// How the app's userName is derived from a person.
     #[arg(long, value_enum, default_value_t = UserNameArg::Email)]
     pub user_name: UserNameArg,

@@ -45,6 +45,7 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::Unlink(args) => unlink(store, tenant, args).await,
         Command::Audit(args) => crate::audit::run(store, tenant, args).await,
         Command::Ops(command) => crate::ops::run(&engine, command).await,
+        Command::Keys(command) => crate::keys::run(store, tenant, command).await,
         Command::Serve(_) | Command::Demo(_) | Command::Bench(_) => {
             Err(anyhow!("serve, demo and bench run their own set-up; they are not admin verbs"))
         }
@@ -176,7 +177,9 @@ async fn sync(engine: &Engine, args: SyncArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> anyhow::Result<ExitCode> {
+    let (auth, oauth_secret) = crate::keys::oauth_args(&args)?;
     let token = match (&args.token, &args.token_file) {
+        _ if oauth_secret.is_some() => oauth_secret.clone().unwrap_or_default(),
         (Some(t), _) => t.trim().to_owned(),
         (None, Some(path)) => {
             std::fs::read_to_string(path).with_context(|| format!("--token-file {}", path.display()))?.trim().to_owned()
@@ -236,8 +239,10 @@ async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> any
         });
     }
     settings.dry_run = args.dry_run;
-    let app = store.add_app(tenant, &args.name, AppKind::Scim, args.base_url.trim(), &secret, &settings).await?;
-    let detail = json!({"base_url": app.base_url, "settings": settings});
+    let app = store
+        .add_app_with_auth(tenant, &args.name, AppKind::Scim, args.base_url.trim(), &auth, &secret, &settings)
+        .await?;
+    let detail = json!({"base_url": app.base_url, "settings": settings, "auth": auth});
     store.append_audit_for(tenant, "cli", "app.add", &app.name, None, Some(&app.name), &detail).await?;
     println!("added SCIM app {}; grant it with `tenure assign {} --group NAME`", app.name, app.name);
     Ok(ExitCode::SUCCESS)
@@ -302,7 +307,7 @@ async fn app_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result
 
 async fn app_users(store: &Store, tenant: TenantId, app: &str, json: bool) -> anyhow::Result<ExitCode> {
     let record = store.app_by_name(tenant, app).await?;
-    let mut client = ScimClient::new(&record.app.base_url, record.secret.clone(), Default::default())?;
+    let mut client = tenure_engine::app_auth::scim_client(&record, Default::default())?;
     // Pages no larger than `tenure app check` found the app serves.
     if let Some(caps) = record.app.settings.capabilities.clone() {
         client = client.with_capabilities(caps);
@@ -446,7 +451,7 @@ async fn adopt(store: &Store, tenant: TenantId, args: AdoptArgs) -> anyhow::Resu
             args.app
         );
     }
-    let client = ScimClient::new(&record.app.base_url, record.secret.clone(), Default::default())?;
+    let client = tenure_engine::app_auth::scim_client(&record, Default::default())?;
     let account = client
         .get_user(&args.account)
         .await

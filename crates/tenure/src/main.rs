@@ -10,6 +10,7 @@ mod cloud_sources;
 mod commands;
 mod config;
 mod demo;
+mod keys;
 mod ops;
 mod output;
 mod serve;

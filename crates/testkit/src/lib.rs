@@ -5,6 +5,7 @@ pub mod cloud_fake;
 pub mod db;
 pub mod google_fake;
 pub mod graph_fake;
+pub mod oauth_fake;
 pub mod scim2;
 pub mod slapd;
 

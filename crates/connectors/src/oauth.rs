@@ -1,0 +1,304 @@
+//! OAuth 2.0 client credentials (RFC 6749 §4.4, <https://datatracker.ietf.org/doc/html/rfc6749#section-4.4>):
+//! the access token an app's API wants, fetched from its authorization server with the client's
+//! id and secret, cached until shortly before it expires, and fetched again once when the app
+//! answers 401 (the token was revoked, or the clocks disagree).
+//!
+//! - Request (§4.4.2): `POST token_url`, `application/x-www-form-urlencoded`,
+//!   `grant_type=client_credentials` and an optional `scope`.
+//! - Client authentication (§2.3.1): HTTP Basic with the form-urlencoded id and secret (which
+//!   every server must support), or `client_id` / `client_secret` in the body.
+//! - Success (§5.1): JSON with `access_token`, `token_type` (`Bearer`, RFC 6750), optional
+//!   `expires_in` seconds.
+//! - Error (§5.2): HTTP 400 or 401 with JSON `error` (`invalid_client`, `invalid_scope`, ...) and
+//!   optional `error_description`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
+use serde::Deserialize;
+use tenure_core::Secret;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::error::{ConnectorError, TransportKind};
+
+/// How the client proves who it is to the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ClientAuth {
+    /// `Authorization: Basic` (the method every authorization server supports).
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` form parameters.
+    Body,
+}
+
+#[derive(Clone)]
+pub struct OAuthConfig {
+    pub token_url: Url,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Space-separated scopes to ask for, if the app wants any.
+    pub scope: Option<String>,
+    pub client_auth: ClientAuth,
+}
+
+/// Equal when every field is, the secret included: a changed secret is another client.
+impl PartialEq for OAuthConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.token_url == other.token_url
+            && self.client_id == other.client_id
+            && self.client_secret.expose() == other.client_secret.expose()
+            && self.scope == other.scope
+            && self.client_auth == other.client_auth
+    }
+}
+
+impl Eq for OAuthConfig {}
+
+impl std::hash::Hash for OAuthConfig {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.token_url.hash(state);
+        self.client_id.hash(state);
+        self.client_secret.expose().hash(state);
+        self.scope.hash(state);
+        self.client_auth.hash(state);
+    }
+}
+
+impl std::fmt::Debug for OAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthConfig")
+            .field("token_url", &self.token_url.as_str())
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("scope", &self.scope)
+            .field("client_auth", &self.client_auth)
+            .finish()
+    }
+}
+
+impl OAuthConfig {
+    pub fn new(
+        token_url: &str,
+        client_id: &str,
+        client_secret: Secret,
+        scope: Option<&str>,
+    ) -> Result<Self, ConnectorError> {
+        let url = Url::parse(token_url.trim())
+            .map_err(|e| ConnectorError::Config(format!("OAuth token URL {token_url:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ConnectorError::Config(format!("OAuth token URL {token_url:?} must be an http(s) URL")));
+        }
+        if client_id.trim().is_empty() {
+            return Err(ConnectorError::Config("OAuth client id is empty".into()));
+        }
+        if client_secret.expose().is_empty() {
+            return Err(ConnectorError::Config("OAuth client secret is empty".into()));
+        }
+        Ok(Self {
+            token_url: url,
+            client_id: client_id.trim().to_owned(),
+            client_secret,
+            scope: scope.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
+            client_auth: ClientAuth::Basic,
+        })
+    }
+
+    pub fn with_client_auth(mut self, auth: ClientAuth) -> Self {
+        self.client_auth = auth;
+        self
+    }
+}
+
+struct Cached {
+    token: Secret,
+    /// When to fetch a new one; `None` when the server gave no lifetime (kept until a 401).
+    refresh_at: Option<Instant>,
+}
+
+/// Fetches and caches access tokens for one client. Shared by every request to the app.
+pub struct TokenSource {
+    config: OAuthConfig,
+    http: reqwest::Client,
+    /// Held across a fetch, so concurrent requests wait for one token instead of each asking.
+    cached: tokio::sync::Mutex<Option<Cached>>,
+    fetched: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSource").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// The longest a token is used before its stated expiry: enough for a request in flight to
+/// arrive while the token is still valid.
+const MAX_EARLY_REFRESH: Duration = Duration::from_secs(60);
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: String,
+    expires_in: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ErrorResponse {
+    error: String,
+    error_description: Option<String>,
+}
+
+impl TokenSource {
+    pub fn new(config: OAuthConfig, timeout: Duration) -> Result<Self, ConnectorError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            // A redirect would replay the client secret to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ConnectorError::Config(format!("HTTP client: {e}")))?;
+        Ok(Self { config, http, cached: tokio::sync::Mutex::new(None), fetched: Default::default() })
+    }
+
+    /// One token source per client configuration in this process, so every client built for
+    /// an app (one per sync, per worker) shares the cached token.
+    pub fn shared(config: OAuthConfig, timeout: Duration) -> Result<Arc<Self>, ConnectorError> {
+        static ALL: OnceLock<Mutex<HashMap<OAuthConfig, Arc<TokenSource>>>> = OnceLock::new();
+        let mut all = ALL.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(source) = all.get(&config) {
+            return Ok(source.clone());
+        }
+        let source = Arc::new(Self::new(config.clone(), timeout)?);
+        all.insert(config, source.clone());
+        Ok(source)
+    }
+
+    pub fn config(&self) -> &OAuthConfig {
+        &self.config
+    }
+
+    /// How many tokens this source has fetched.
+    pub fn fetched(&self) -> u64 {
+        self.fetched.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A token valid for a while yet: the cached one, or a new one.
+    pub async fn token(&self) -> Result<Secret, ConnectorError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(c) = cached.as_ref()
+            && c.refresh_at.is_none_or(|at| Instant::now() < at)
+        {
+            return Ok(c.token.clone());
+        }
+        let fresh = self.fetch().await?;
+        let token = fresh.token.clone();
+        *cached = Some(fresh);
+        Ok(token)
+    }
+
+    /// Forgets `rejected` (the app answered 401 to it), unless another request already
+    /// replaced it.
+    pub async fn reject(&self, rejected: &Secret) {
+        let mut cached = self.cached.lock().await;
+        if cached.as_ref().is_some_and(|c| c.token.expose() == rejected.expose()) {
+            *cached = None;
+        }
+    }
+
+    async fn fetch(&self) -> Result<Cached, ConnectorError> {
+        let url = &self.config.token_url;
+        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = &self.config.scope {
+            form.push(("scope", scope));
+        }
+        let mut request = self
+            .http
+            .post(url.clone())
+            .header(ACCEPT, "application/json")
+            .header(USER_AGENT, concat!("tenure/", env!("CARGO_PKG_VERSION")));
+        match self.config.client_auth {
+            ClientAuth::Basic => {
+                // §2.3.1: id and secret are form-urlencoded before they go into Basic.
+                let id: String = url::form_urlencoded::byte_serialize(self.config.client_id.as_bytes()).collect();
+                let secret: String =
+                    url::form_urlencoded::byte_serialize(self.config.client_secret.expose().as_bytes()).collect();
+                request = request.basic_auth(id, Some(secret));
+            }
+            ClientAuth::Body => {
+                form.push(("client_id", &self.config.client_id));
+                form.push(("client_secret", self.config.client_secret.expose()));
+            }
+        }
+        let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
+        let started = Instant::now();
+        let response = request
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.transport(&e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
+        if !status.is_success() {
+            let (error, description) = match serde_json::from_slice::<ErrorResponse>(&bytes) {
+                Ok(e) => (e.error, e.error_description),
+                Err(_) => (format!("HTTP {status} without an OAuth error body"), None),
+            };
+            return Err(ConnectorError::OAuth {
+                token_url: url.to_string(),
+                status: Some(status.as_u16()),
+                error,
+                description: description.map(|d| d.chars().take(300).collect()),
+            });
+        }
+        let invalid = |what: &str| ConnectorError::OAuth {
+            token_url: url.to_string(),
+            status: Some(status.as_u16()),
+            error: "invalid_response".into(),
+            description: Some(what.to_owned()),
+        };
+        let parsed: TokenResponse =
+            serde_json::from_slice(&bytes).map_err(|e| invalid(&format!("not a token response: {e}")))?;
+        if !parsed.token_type.eq_ignore_ascii_case("bearer") {
+            return Err(invalid(&format!("token_type {:?}; only Bearer (RFC 6750) is supported", parsed.token_type)));
+        }
+        if parsed.access_token.is_empty() {
+            return Err(invalid("empty access_token"));
+        }
+        // Some servers send expires_in as a string; both mean seconds (§5.1).
+        let lifetime = match &parsed.expires_in {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            Some(_) => None,
+        }
+        .map(Duration::from_secs);
+        if parsed.expires_in.as_ref().is_some_and(|v| !v.is_null()) && lifetime.is_none() {
+            return Err(invalid("expires_in is not a number of seconds"));
+        }
+        // Counted from when the request left: the server's clock started no earlier.
+        let refresh_at =
+            lifetime.map(|l| started + l.saturating_sub((l / 10).max(Duration::from_secs(1)).min(MAX_EARLY_REFRESH)));
+        self.fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(token_url = %url, client_id = %self.config.client_id, expires_in_s = lifetime.map(|l| l.as_secs()), "fetched an OAuth access token");
+        Ok(Cached { token: Secret::new(parsed.access_token), refresh_at })
+    }
+
+    fn transport(&self, e: &reqwest::Error) -> ConnectorError {
+        let kind = if e.is_timeout() {
+            TransportKind::Timeout
+        } else if e.is_connect() {
+            TransportKind::Connect
+        } else {
+            TransportKind::Io
+        };
+        ConnectorError::Transport {
+            kind,
+            method: "POST".into(),
+            url: self.config.token_url.to_string(),
+            message: crate::client::error_chain(e),
+        }
+    }
+}
