@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tenure_core::import::SyncScope;
-use tenure_sources::CsvMapping;
+use tenure_sources::{CsvFormat, CsvMapping};
 use tenure_store::{ImportSummary, SourceRecord};
 
 use crate::{Engine, EngineError};
@@ -24,6 +24,12 @@ pub struct CsvSourceConfig {
     /// last one did is not applied. `None`: only an empty delivery is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_share_percent: Option<u8>,
+    /// Delimiter, encoding and date format (detected or defaulted when unset).
+    #[serde(default, skip_serializing_if = "CsvFormat::is_default")]
+    pub format: CsvFormat,
+    /// A directory where new exports are dropped (see `watch.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_dir: Option<PathBuf>,
 }
 
 /// How a sync runs.
@@ -54,7 +60,12 @@ impl Engine {
                 let (scope, min_share) = (config.scope.clone(), config.min_share_percent);
                 // Parsing is CPU-bound and the files may be large: keep it off the async workers.
                 let batch = tokio::task::spawn_blocking(move || {
-                    tenure_sources::hr_csv::load_files(&config.file, config.groups_file.as_deref(), &config.mapping)
+                    tenure_sources::hr_csv::load_files(
+                        &config.file,
+                        config.groups_file.as_deref(),
+                        &config.mapping,
+                        &config.format,
+                    )
                 })
                 .await
                 .map_err(|e| EngineError::SourceConfig {

@@ -7,5 +7,5 @@ pub mod hr_csv;
 pub mod sample;
 pub mod scim_push;
 
-pub use hr_csv::{CsvError, CsvMapping};
+pub use hr_csv::{CsvError, CsvFormat, CsvMapping};
 pub use sample::{SampleOrg, sample_org, sample_org_as_of};

@@ -9,6 +9,7 @@ use tenure_core::*;
 use time::Date;
 use time::macros::format_description;
 
+use crate::bulk::{self, Param};
 use crate::row::*;
 use crate::{Store, StoreError, now_ms};
 
@@ -158,6 +159,25 @@ impl Store {
         Ok(id)
     }
 
+    /// Replaces a source's settings (`tenure source set`).
+    pub async fn set_source_config(
+        &self,
+        tenant: TenantId,
+        source: SourceId,
+        config: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE sources SET config = $1 WHERE id = $2 AND tenant_id = $3")
+            .bind(to_json(config))
+            .bind(source.to_string())
+            .bind(tenant.to_string())
+            .execute(&self.pool)
+            .await?;
+        if sqlx::any::AnyQueryResult::rows_affected(&done) == 0 {
+            return Err(StoreError::NotFound(format!("source {source}")));
+        }
+        Ok(())
+    }
+
     pub async fn list_sources(&self, tenant: TenantId) -> Result<Vec<SourceRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, name, kind, config, last_sync_ms, last_count FROM sources WHERE tenant_id = $1 ORDER BY name",
@@ -206,7 +226,8 @@ impl Store {
             existing.insert(p.source_key.clone(), p);
         }
 
-        let mut ids_by_key: HashMap<&str, PersonId> = HashMap::new();
+        let mut ids_by_key: HashMap<&str, PersonId> = HashMap::with_capacity(batch.people.len());
+        let mut writes: Vec<Person> = Vec::new();
         for imported in &batch.people {
             match existing.get(&imported.source_key) {
                 Some(old) => {
@@ -217,7 +238,7 @@ impl Store {
                         } else {
                             summary.updated += 1;
                         }
-                        write_person(&mut tx, tenant, &new, false).await?;
+                        writes.push(new);
                     } else {
                         summary.unchanged += 1;
                     }
@@ -225,25 +246,69 @@ impl Store {
                 }
                 None => {
                     let new = person_from_import(PersonId::new(), source, imported);
-                    write_person(&mut tx, tenant, &new, true).await?;
                     ids_by_key.insert(&imported.source_key, new.id);
+                    writes.push(new);
                     summary.created += 1;
                 }
             }
         }
-        for (key, old) in &existing {
-            if !ids_by_key.contains_key(key.as_str()) && old.status != PersonStatus::Deleted {
-                sqlx::query("UPDATE people SET status = 'deleted', updated_ms = $1 WHERE id = $2 AND tenant_id = $3")
-                    .bind(now_ms())
-                    .bind(old.id.to_string())
-                    .bind(&t)
-                    .execute(&mut *tx)
-                    .await?;
-                summary.left += 1;
-            }
-        }
+        // New and changed people in one multi-row upsert per chunk: the id decides which.
+        let now = now_ms();
+        bulk::insert(
+            &mut tx,
+            "INSERT INTO people (id, source_id, source_key, user_name, email, given_name, family_name, display_name, \
+             department, title, employee_id, manager_key, org_unit, status, start_date, leave_date, custom, updated_ms, \
+             tenant_id)",
+            "ON CONFLICT (id) DO UPDATE SET source_id = excluded.source_id, source_key = excluded.source_key, \
+             user_name = excluded.user_name, email = excluded.email, given_name = excluded.given_name, \
+             family_name = excluded.family_name, display_name = excluded.display_name, \
+             department = excluded.department, title = excluded.title, employee_id = excluded.employee_id, \
+             manager_key = excluded.manager_key, org_unit = excluded.org_unit, status = excluded.status, \
+             start_date = excluded.start_date, leave_date = excluded.leave_date, custom = excluded.custom, \
+             updated_ms = excluded.updated_ms WHERE people.tenant_id = excluded.tenant_id",
+            19,
+            &writes,
+            |p: &Person, row| {
+                row.extend([
+                    Param::from(p.id.to_string()),
+                    Param::from(s.as_str()),
+                    Param::from(p.source_key.as_str()),
+                    Param::from(p.user_name.as_str()),
+                    Param::from(p.email.as_str()),
+                    Param::from(p.given_name.as_deref()),
+                    Param::from(p.family_name.as_deref()),
+                    Param::from(p.display_name.as_deref()),
+                    Param::from(p.department.as_deref()),
+                    Param::from(p.title.as_deref()),
+                    Param::from(p.employee_id.as_deref()),
+                    Param::from(p.manager_key.as_deref()),
+                    Param::from(p.org_unit.as_ref().map(OrgUnitPath::as_str)),
+                    Param::from(p.status.as_str()),
+                    Param::from(date_text(p.start_date)),
+                    Param::from(date_text(p.leave_date)),
+                    Param::from(to_json(&p.custom)),
+                    Param::from(now),
+                    Param::from(t.as_str()),
+                ]);
+            },
+        )
+        .await?;
+        let left: Vec<String> = existing
+            .iter()
+            .filter(|(key, old)| !ids_by_key.contains_key(key.as_str()) && old.status != PersonStatus::Deleted)
+            .map(|(_, old)| old.id.to_string())
+            .collect();
+        summary.left = left.len();
+        bulk::with_in_list(
+            &mut tx,
+            "UPDATE people SET status = 'deleted', updated_ms = $1 WHERE tenant_id = $2 AND id",
+            &[Param::from(now), Param::from(t.as_str())],
+            &left,
+        )
+        .await?;
 
-        // Groups: every group named anywhere in the batch exists; the others are gone.
+        // Groups: every group named anywhere in the batch exists; the others are gone (their
+        // memberships and nesting go with them, by cascade).
         let mut names: Vec<&str> = batch.groups.iter().map(|g| g.name.as_str()).collect();
         names.extend(batch.groups.iter().flat_map(|g| g.parents.iter().map(String::as_str)));
         names.extend(batch.people.iter().flat_map(|p| p.groups.iter().map(String::as_str)));
@@ -254,73 +319,91 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
         let mut group_ids: HashMap<String, GroupId> = HashMap::new();
+        let mut gone: Vec<String> = Vec::new();
         for row in &group_rows {
             let (id, name): (GroupId, String) = (parsed(row, "id")?, text(row, "name")?);
             if wanted.contains(name.as_str()) {
                 group_ids.insert(name, id);
             } else {
-                sqlx::query("DELETE FROM groups WHERE id = $1 AND tenant_id = $2")
-                    .bind(id.to_string())
-                    .bind(&t)
-                    .execute(&mut *tx)
-                    .await?;
+                gone.push(id.to_string());
             }
         }
-        let mut wanted_sorted: Vec<&str> = wanted.into_iter().collect();
-        wanted_sorted.sort_unstable();
-        for name in wanted_sorted {
-            if !group_ids.contains_key(name) {
-                let id = GroupId::new();
-                sqlx::query("INSERT INTO groups (id, tenant_id, source_id, name) VALUES ($1, $2, $3, $4)")
-                    .bind(id.to_string())
-                    .bind(&t)
-                    .bind(&s)
-                    .bind(name)
-                    .execute(&mut *tx)
-                    .await?;
-                group_ids.insert(name.to_owned(), id);
-            }
-        }
+        bulk::with_in_list(&mut tx, "DELETE FROM groups WHERE tenant_id = $1 AND id", &[Param::from(t.as_str())], &gone)
+            .await?;
+        let mut new_groups: Vec<(&str, GroupId)> =
+            wanted.into_iter().filter(|name| !group_ids.contains_key(*name)).map(|name| (name, GroupId::new())).collect();
+        new_groups.sort_unstable();
+        bulk::insert(&mut tx, "INSERT INTO groups (id, tenant_id, source_id, name)", "", 4, &new_groups, |g, row| {
+            row.extend([
+                Param::from(g.1.to_string()),
+                Param::from(t.as_str()),
+                Param::from(s.as_str()),
+                Param::from(g.0),
+            ]);
+        })
+        .await?;
+        group_ids.extend(new_groups.iter().map(|(name, id)| ((*name).to_owned(), *id)));
         summary.groups = group_ids.len();
 
-        // Memberships and nesting are rewritten whole: simpler than a diff, and inside the same
-        // transaction nobody sees the gap.
-        sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id IN (SELECT id FROM groups WHERE source_id = $2)")
-            .bind(&t)
-            .bind(&s)
-            .execute(&mut *tx)
+        // Memberships: only the difference is written, so re-importing an export with a few
+        // changed rows touches a few rows here too.
+        let mut wanted_members: HashSet<(GroupId, PersonId)> = HashSet::new();
+        for person in &batch.people {
+            let Some(&pid) = ids_by_key.get(person.source_key.as_str()) else { continue };
+            for group in &person.groups {
+                if let Some(&gid) = group_ids.get(group) {
+                    wanted_members.insert((gid, pid));
+                }
+            }
+        }
+        let member_rows = sqlx::query(
+            "SELECT m.group_id, m.person_id FROM group_members m JOIN groups g ON g.id = m.group_id \
+             WHERE m.tenant_id = $1 AND g.tenant_id = $1 AND g.source_id = $2",
+        )
+        .bind(&t)
+        .bind(&s)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut stale: HashMap<GroupId, Vec<String>> = HashMap::new();
+        for row in &member_rows {
+            let pair: (GroupId, PersonId) = (parsed(row, "group_id")?, parsed(row, "person_id")?);
+            if !wanted_members.remove(&pair) {
+                stale.entry(pair.0).or_default().push(pair.1.to_string());
+            }
+        }
+        for (gid, people) in &stale {
+            bulk::with_in_list(
+                &mut tx,
+                "DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND person_id",
+                &[Param::from(t.as_str()), Param::from(gid.to_string())],
+                people,
+            )
             .await?;
+        }
+        let mut added: Vec<(GroupId, PersonId)> = wanted_members.into_iter().collect();
+        added.sort_unstable();
+        bulk::insert(&mut tx, "INSERT INTO group_members (tenant_id, group_id, person_id)", "", 3, &added, |m, row| {
+            row.extend([Param::from(t.as_str()), Param::from(m.0.to_string()), Param::from(m.1.to_string())]);
+        })
+        .await?;
+
+        // Nesting is small: rewritten whole, which inside the transaction nobody sees.
         sqlx::query("DELETE FROM group_nesting WHERE tenant_id = $1 AND child_id IN (SELECT id FROM groups WHERE source_id = $2)")
             .bind(&t)
             .bind(&s)
             .execute(&mut *tx)
             .await?;
-        for person in &batch.people {
-            let Some(pid) = ids_by_key.get(person.source_key.as_str()) else { continue };
-            let unique: HashSet<&String> = person.groups.iter().collect();
-            for group in unique {
-                let Some(gid) = group_ids.get(group) else { continue };
-                sqlx::query("INSERT INTO group_members (tenant_id, group_id, person_id) VALUES ($1, $2, $3)")
-                    .bind(&t)
-                    .bind(gid.to_string())
-                    .bind(pid.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
+        let mut nesting: HashSet<(GroupId, GroupId)> = HashSet::new();
         for group in &batch.groups {
-            let Some(child) = group_ids.get(&group.name) else { continue };
-            let unique: HashSet<&String> = group.parents.iter().collect();
-            for parent in unique {
-                let Some(parent) = group_ids.get(parent) else { continue };
-                sqlx::query("INSERT INTO group_nesting (tenant_id, parent_id, child_id) VALUES ($1, $2, $3)")
-                    .bind(&t)
-                    .bind(parent.to_string())
-                    .bind(child.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let Some(&child) = group_ids.get(&group.name) else { continue };
+            nesting.extend(group.parents.iter().filter_map(|p| group_ids.get(p)).map(|&parent| (parent, child)));
         }
+        let mut nesting: Vec<(GroupId, GroupId)> = nesting.into_iter().collect();
+        nesting.sort_unstable();
+        bulk::insert(&mut tx, "INSERT INTO group_nesting (tenant_id, parent_id, child_id)", "", 3, &nesting, |n, row| {
+            row.extend([Param::from(t.as_str()), Param::from(n.0.to_string()), Param::from(n.1.to_string())]);
+        })
+        .await?;
 
         sqlx::query("UPDATE sources SET last_sync_ms = $1, last_count = $2 WHERE id = $3 AND tenant_id = $4")
             .bind(now_ms())

@@ -6,6 +6,7 @@
 //! migration files and connection set-up (`backend.rs`). Every query is scoped by tenant.
 
 mod backend;
+mod bulk;
 mod directory;
 mod error;
 mod links;

@@ -8,7 +8,7 @@ use serde_json::json;
 use tenure_connectors::ScimClient;
 use tenure_core::*;
 use tenure_engine::{CsvSourceConfig, Engine};
-use tenure_sources::CsvMapping;
+use tenure_sources::{CsvFormat, CsvMapping};
 use tenure_store::{Store, TokenScope};
 
 use crate::cli::*;
@@ -21,6 +21,7 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
             token_create(store, tenant, scope, label.as_deref()).await
         }
         Command::Source(SourceCommand::Add(SourceAdd::Csv(args))) => source_add_csv(store, tenant, args).await,
+        Command::Source(SourceCommand::Set(args)) => source_set(store, tenant, args).await,
         Command::Source(SourceCommand::List { json }) => source_list(store, tenant, json).await,
         Command::Sync(args) => sync(&engine, args).await,
         Command::App(AppCommand::Add(AppAdd::Scim(args))) => app_add_scim(store, tenant, args).await,
@@ -57,9 +58,9 @@ async fn token_create(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Builds a column mapping from `FIELD=COLUMN` overrides of the defaults.
-fn csv_mapping(overrides: &[String]) -> anyhow::Result<CsvMapping> {
-    let mut value = serde_json::to_value(CsvMapping::default())?;
+/// Applies `FIELD=COLUMN` overrides to a column mapping (`FIELD=`: do not read that field).
+fn csv_mapping(base: &CsvMapping, overrides: &[String]) -> anyhow::Result<CsvMapping> {
+    let mut value = serde_json::to_value(base)?;
     let fields = value.as_object_mut().ok_or_else(|| anyhow!("mapping is not an object"))?;
     for raw in overrides {
         let (field, column) = raw.split_once('=').ok_or_else(|| anyhow!("--column {raw:?}: expected FIELD=COLUMN"))?;
@@ -73,6 +74,23 @@ fn csv_mapping(overrides: &[String]) -> anyhow::Result<CsvMapping> {
     Ok(serde_json::from_value(value)?)
 }
 
+fn csv_format(base: CsvFormat, args: &CsvFormatArgs) -> CsvFormat {
+    CsvFormat {
+        delimiter: args.delimiter.clone().map_or(base.delimiter, |a| a.0),
+        encoding: args.encoding.clone().map_or(base.encoding, |a| a.0),
+        date_format: args.date_format.clone().map_or(base.date_format, |a| a.0),
+    }
+}
+
+/// An absolute directory that exists, so the server finds it whatever its working directory.
+fn watch_dir(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::fs::canonicalize(dir).with_context(|| format!("--watch-dir {}", dir.display()))?;
+    if !dir.is_dir() {
+        bail!("--watch-dir {}: not a directory", dir.display());
+    }
+    Ok(dir)
+}
+
 async fn source_add_csv(store: &Store, tenant: TenantId, args: CsvSourceArgs) -> anyhow::Result<ExitCode> {
     // Absolute paths, so a later `tenure sync` from another directory reads the same files.
     let file = std::fs::canonicalize(&args.file).with_context(|| format!("--file {}", args.file.display()))?;
@@ -84,9 +102,11 @@ async fn source_add_csv(store: &Store, tenant: TenantId, args: CsvSourceArgs) ->
     let config = CsvSourceConfig {
         file,
         groups_file,
-        mapping: csv_mapping(&args.columns)?,
+        mapping: csv_mapping(&CsvMapping::default(), &args.columns)?,
         scope: sync_scope(&args.scope)?,
         min_share_percent: args.guard_min_share,
+        format: csv_format(CsvFormat::default(), &args.format),
+        watch_dir: args.watch_dir.as_deref().map(watch_dir).transpose()?,
     };
     let config = serde_json::to_value(&config)?;
     store.add_source(tenant, &args.name, "csv", &config).await?;
@@ -118,6 +138,75 @@ fn sync_scope(args: &ScopeArgs) -> anyhow::Result<tenure_core::import::SyncScope
         exclude_groups: args.exclude_groups.clone(),
         condition,
     })
+}
+
+async fn source_set(store: &Store, tenant: TenantId, args: SourceSetArgs) -> anyhow::Result<ExitCode> {
+    let source = store
+        .list_sources(tenant)
+        .await?
+        .into_iter()
+        .find(|s| s.name == args.name)
+        .ok_or_else(|| anyhow!("no source named {:?}", args.name))?;
+    if source.kind != "csv" {
+        bail!("source {} is a {} source; only CSV sources have these settings", source.name, source.kind);
+    }
+    let mut config: CsvSourceConfig = serde_json::from_value(source.config.clone())
+        .with_context(|| format!("source {}: stored settings", source.name))?;
+    if let Some(file) = &args.file {
+        config.file = std::fs::canonicalize(file).with_context(|| format!("--file {}", file.display()))?;
+    }
+    if let Some(groups) = &args.groups_file {
+        config.groups_file =
+            Some(std::fs::canonicalize(groups).with_context(|| format!("--groups-file {}", groups.display()))?);
+    }
+    if args.no_groups_file {
+        config.groups_file = None;
+    }
+    config.mapping = csv_mapping(&config.mapping, &args.columns)?;
+    let mut scope = if args.clear_scope { Default::default() } else { config.scope.clone() };
+    let given = sync_scope(&args.scope)?;
+    let replace = |old: &mut Vec<_>, new: Vec<_>| {
+        if !new.is_empty() {
+            *old = new;
+        }
+    };
+    replace(&mut scope.include_org_units, given.include_org_units);
+    replace(&mut scope.exclude_org_units, given.exclude_org_units);
+    let replace = |old: &mut Vec<String>, new: Vec<String>| {
+        if !new.is_empty() {
+            *old = new;
+        }
+    };
+    replace(&mut scope.include_departments, given.include_departments);
+    replace(&mut scope.exclude_departments, given.exclude_departments);
+    replace(&mut scope.include_groups, given.include_groups);
+    replace(&mut scope.exclude_groups, given.exclude_groups);
+    if given.condition.is_some() {
+        scope.condition = given.condition;
+    }
+    config.scope = scope;
+    if args.guard_min_share.is_some() {
+        config.min_share_percent = args.guard_min_share;
+    }
+    if args.no_guard_min_share {
+        config.min_share_percent = None;
+    }
+    config.format = csv_format(config.format, &args.format);
+    if let Some(dir) = &args.watch_dir {
+        config.watch_dir = Some(watch_dir(dir)?);
+    }
+    if args.no_watch_dir {
+        config.watch_dir = None;
+    }
+    let value = serde_json::to_value(&config)?;
+    if value == source.config {
+        println!("source {}: nothing to change", source.name);
+        return Ok(ExitCode::SUCCESS);
+    }
+    store.set_source_config(tenant, source.id, &value).await?;
+    store.append_audit(tenant, "cli", "source.set", &source.name, &json!({"before": source.config, "after": value})).await?;
+    println!("updated source {}; the next `tenure sync {}` uses the new settings", source.name, source.name);
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn source_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result<ExitCode> {

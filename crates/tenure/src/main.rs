@@ -1,6 +1,7 @@
 //! `tenure`: the command line and the server in one binary.
 
 mod bench;
+mod bench_import;
 mod bench_scim;
 mod cli;
 mod commands;
@@ -76,6 +77,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args, &settings).await,
         Command::Bench(cli::BenchCommand::Plan(args)) => bench::run(args),
         Command::Bench(cli::BenchCommand::Scim(args)) => bench_scim::run(args).await,
+        Command::Bench(cli::BenchCommand::Import(args)) => bench_import::run(args, settings.explicit_database_url()).await,
         other => {
             let (store, tenant) = open(&settings).await?;
             let result = commands::run(other, &store, tenant).await;
