@@ -1,5 +1,6 @@
 use tenure_connectors::ConnectorError;
-use tenure_sources::CsvError;
+use tenure_core::import::DeltaError;
+use tenure_sources::SourceError;
 use tenure_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +17,14 @@ pub enum EngineError {
     Source {
         source_name: String,
         #[source]
-        error: CsvError,
+        error: SourceError,
+    },
+    /// An incremental delivery that does not fit the last snapshot: nothing was applied.
+    #[error("source {source_name}: the incremental changes could not be applied ({error}); run a full sync")]
+    Delta {
+        source_name: String,
+        #[source]
+        error: DeltaError,
     },
     #[error("source {source_name} is misconfigured: {reason}")]
     SourceConfig { source_name: String, reason: String },
@@ -44,6 +52,7 @@ impl EngineError {
             Self::Connector { source, .. } => source.is_retryable(),
             Self::Source { error, .. } => error.is_retryable(),
             Self::SourceConfig { .. }
+            | Self::Delta { .. }
             | Self::SourceGuard { .. }
             | Self::NotFound(_)
             | Self::NotHeld { .. }

@@ -10,7 +10,7 @@ mod sync;
 pub use apply::{AppOutcome, ApplyReport, OpFailure};
 pub use error::EngineError;
 pub use planning::AppPlan;
-pub use sync::{CsvSourceConfig, SyncOptions, SyncReport};
+pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
 
 use tenure_connectors::{ClientOptions, ScimClient};
 use tenure_core::TenantId;

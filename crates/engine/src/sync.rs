@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use tenure_core::import::SyncScope;
+use tenure_core::import::{ImportBatch, ImportDelta, SyncScope};
 use tenure_sources::{CsvFormat, CsvMapping};
 use tenure_store::{ImportSummary, SourceRecord};
 
@@ -37,6 +37,8 @@ pub struct CsvSourceConfig {
 pub struct SyncOptions {
     /// Apply even what the source guard would refuse (an admin who knows the export is right).
     pub force: bool,
+    /// Read everything even where the source could deliver only its changes.
+    pub full: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,19 +47,46 @@ pub struct SyncReport {
     pub people: usize,
     /// People the source delivered that its sync scope leaves out.
     pub out_of_scope: usize,
+    /// Whether the source delivered only its changes since the last sync.
+    pub incremental: bool,
     #[serde(flatten)]
     pub summary: ImportSummary,
 }
 
+/// What a source delivered.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// Everyone the source has: whoever is missing has left.
+    Full(ImportBatch),
+    /// What changed since the cursor the source was given.
+    Delta(ImportDelta),
+}
+
+/// The settings every kind of source has, read from its stored configuration whatever its kind.
+#[derive(Debug, Default, Deserialize)]
+struct CommonSourceConfig {
+    #[serde(default)]
+    scope: SyncScope,
+    #[serde(default)]
+    min_share_percent: Option<u8>,
+}
+
 impl Engine {
-    /// Reads the source and applies its snapshot in one transaction.
-    pub async fn sync_source(&self, source: &SourceRecord, options: SyncOptions) -> Result<SyncReport, EngineError> {
+    /// Reads one source: a full delivery, or (for an incremental source given its cursor) the
+    /// changes since. Returns the cursor to resume from next time.
+    async fn read_source(
+        &self,
+        source: &SourceRecord,
+        options: SyncOptions,
+    ) -> Result<(Delivery, Option<String>), EngineError> {
         let name = source.name.clone();
-        let (mut batch, scope, min_share) = match source.kind.as_str() {
+        let config_error =
+            |e: serde_json::Error| EngineError::SourceConfig { source_name: name.clone(), reason: e.to_string() };
+        // A full sync ignores the cursor: the delivery is complete, and its new cursor replaces it.
+        let _cursor = if options.full { None } else { source.cursor.as_deref() };
+        match source.kind.as_str() {
             "csv" => {
-                let config: CsvSourceConfig = serde_json::from_value(source.config.clone())
-                    .map_err(|e| EngineError::SourceConfig { source_name: name.clone(), reason: e.to_string() })?;
-                let (scope, min_share) = (config.scope.clone(), config.min_share_percent);
+                let config: CsvSourceConfig = serde_json::from_value(source.config.clone()).map_err(config_error)?;
                 // Parsing is CPU-bound and the files may be large: keep it off the async workers.
                 let batch = tokio::task::spawn_blocking(move || {
                     tenure_sources::hr_csv::load_files(
@@ -72,24 +101,52 @@ impl Engine {
                     source_name: name.clone(),
                     reason: format!("reader crashed: {e}"),
                 })?
-                .map_err(|error| EngineError::Source { source_name: name.clone(), error })?;
-                (batch, scope, min_share)
+                .map_err(|error| EngineError::Source { source_name: name.clone(), error: error.into() })?;
+                Ok((Delivery::Full(batch), None))
             }
             other => {
-                return Err(EngineError::SourceConfig {
-                    source_name: name,
-                    reason: format!("unknown source kind {other}"),
-                });
+                Err(EngineError::SourceConfig { source_name: name, reason: format!("unknown source kind {other}") })
+            }
+        }
+    }
+
+    /// Reads the source and applies what it delivered in one transaction: a delta is applied to
+    /// the source's last snapshot, so scope, source guard and "who left" work the same for both.
+    pub async fn sync_source(&self, source: &SourceRecord, options: SyncOptions) -> Result<SyncReport, EngineError> {
+        let (delivery, cursor) = self.read_source(source, options).await?;
+        self.apply_delivery(source, delivery, cursor, options).await
+    }
+
+    /// Applies what a source delivered (read by `sync_source`, uploaded, or dropped in a watched
+    /// directory): scope, source guard, one transaction, then the cursor.
+    pub(crate) async fn apply_delivery(
+        &self,
+        source: &SourceRecord,
+        delivery: Delivery,
+        cursor: Option<String>,
+        options: SyncOptions,
+    ) -> Result<SyncReport, EngineError> {
+        let name = source.name.clone();
+        let common: CommonSourceConfig = serde_json::from_value(source.config.clone())
+            .map_err(|e| EngineError::SourceConfig { source_name: name.clone(), reason: e.to_string() })?;
+        let (mut batch, incremental) = match delivery {
+            Delivery::Full(batch) => (batch, false),
+            Delivery::Delta(delta) => {
+                let mut snapshot = self.store.source_snapshot(self.tenant, source.id).await?;
+                snapshot
+                    .apply_delta(&delta)
+                    .map_err(|error| EngineError::Delta { source_name: name.clone(), error })?;
+                (snapshot, true)
             }
         };
         // Out of scope is as good as not in the source: whoever leaves the scope leaves.
-        let out_of_scope = scope.apply(&mut batch);
-        // The minimal source guard: an empty snapshot after a non-empty one is almost always a
-        // broken export (or a scope that excludes everyone), and applying it would mark everyone
-        // as having left.
+        let out_of_scope = common.scope.apply(&mut batch);
+        // The source guard: an empty snapshot after a non-empty one is almost always a broken
+        // export (or a scope that excludes everyone), and applying it would mark everyone as
+        // having left; so, with a configured share, is one far smaller than the last.
         let previous = source.last_count.unwrap_or(0).max(0) as usize;
         let got = batch.people.len();
-        let too_few = match min_share {
+        let too_few = match common.min_share_percent {
             Some(percent) => got * 100 < usize::from(percent) * previous,
             None => got == 0 && previous > 0,
         };
@@ -97,15 +154,21 @@ impl Engine {
             return Err(EngineError::SourceGuard { source_name: name, got, previous });
         }
         if too_few {
-            let detail = serde_json::json!({"got": got, "previous": previous, "min_share_percent": min_share});
+            let detail =
+                serde_json::json!({"got": got, "previous": previous, "min_share_percent": common.min_share_percent});
             self.store.append_audit(self.tenant, "sync", "source.guard_overridden", &name, &detail).await?;
         }
         let summary = self.store.apply_import(self.tenant, source.id, &batch).await?;
-        self.store
-            .append_audit(self.tenant, "sync", "source.sync", &name, &serde_json::to_value(summary).unwrap_or_default())
-            .await?;
-        tracing::info!(source = %name, people = batch.people.len(), ?summary, "source synced");
-        Ok(SyncReport { source: name, people: batch.people.len(), out_of_scope, summary })
+        // After the import committed: should the process die in between, the next run reads the
+        // same changes again from the old cursor, and applying them twice changes nothing.
+        if cursor != source.cursor {
+            self.store.set_source_cursor(self.tenant, source.id, cursor.as_deref()).await?;
+        }
+        let mut detail = serde_json::to_value(summary).unwrap_or_default();
+        detail["incremental"] = serde_json::Value::Bool(incremental);
+        self.store.append_audit(self.tenant, "sync", "source.sync", &name, &detail).await?;
+        tracing::info!(source = %name, people = batch.people.len(), incremental, ?summary, "source synced");
+        Ok(SyncReport { source: name, people: batch.people.len(), out_of_scope, incremental, summary })
     }
 
     /// Syncs one named source, or all of them.

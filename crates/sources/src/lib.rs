@@ -8,4 +8,21 @@ pub mod sample;
 pub mod scim_push;
 
 pub use hr_csv::{CsvError, CsvFormat, CsvMapping};
+
+/// Why a source could not be read. Each kind of source adds its own variant.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Csv(#[from] CsvError),
+}
+
+impl SourceError {
+    /// Whether reading the source again later may succeed (a timeout, a throttled API) rather
+    /// than needing someone to fix the input or the configuration.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Csv(e) => e.is_retryable(),
+        }
+    }
+}
 pub use sample::{SampleOrg, sample_org, sample_org_as_of};

@@ -21,6 +21,8 @@ pub struct SourceRecord {
     pub config: serde_json::Value,
     pub last_sync_ms: Option<i64>,
     pub last_count: Option<i64>,
+    /// Where an incremental source resumes; `None` means the next sync is a full one.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -95,6 +97,27 @@ pub(crate) fn person_from_import(id: PersonId, source_id: SourceId, p: &Imported
         start_date: p.start_date,
         leave_date: p.leave_date,
         custom: p.custom.clone(),
+    }
+}
+
+fn import_from_person(p: Person) -> ImportedPerson {
+    ImportedPerson {
+        source_key: p.source_key,
+        user_name: p.user_name,
+        email: p.email,
+        given_name: p.given_name,
+        family_name: p.family_name,
+        display_name: p.display_name,
+        department: p.department,
+        title: p.title,
+        employee_id: p.employee_id,
+        manager_key: p.manager_key,
+        org_unit: p.org_unit,
+        status: p.status,
+        start_date: p.start_date,
+        leave_date: p.leave_date,
+        custom: p.custom,
+        groups: Vec::new(),
     }
 }
 
@@ -180,7 +203,7 @@ impl Store {
 
     pub async fn list_sources(&self, tenant: TenantId) -> Result<Vec<SourceRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, kind, config, last_sync_ms, last_count FROM sources WHERE tenant_id = $1 ORDER BY name",
+            "SELECT id, name, kind, config, last_sync_ms, last_count, cursor FROM sources WHERE tenant_id = $1 ORDER BY name",
         )
         .bind(tenant.to_string())
         .fetch_all(&self.pool)
@@ -194,6 +217,7 @@ impl Store {
                     config: json(r, "config")?,
                     last_sync_ms: opt_int(r, "last_sync_ms")?,
                     last_count: opt_int(r, "last_count")?,
+                    cursor: opt_text(r, "cursor")?,
                 })
             })
             .collect()
@@ -414,6 +438,101 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(summary)
+    }
+
+    /// Stores where an incremental source resumes (`None`: the next sync is a full one).
+    pub async fn set_source_cursor(
+        &self,
+        tenant: TenantId,
+        source: SourceId,
+        cursor: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE sources SET cursor = $1 WHERE id = $2 AND tenant_id = $3")
+            .bind(cursor)
+            .bind(source.to_string())
+            .bind(tenant.to_string())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("source {source}")));
+        }
+        Ok(())
+    }
+
+    /// What the source last delivered, as it was applied: its people who have not left and its
+    /// groups, with memberships and nesting. An incremental sync applies its delta to this.
+    pub async fn source_snapshot(&self, tenant: TenantId, source: SourceId) -> Result<ImportBatch, StoreError> {
+        let t = tenant.to_string();
+        let s = source.to_string();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND source_id = $2 AND status <> 'deleted' ORDER BY source_key"
+        )))
+        .bind(&t)
+        .bind(&s)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut people = Vec::with_capacity(rows.len());
+        let mut by_id: HashMap<PersonId, usize> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let p = person_from_row(row)?;
+            by_id.insert(p.id, people.len());
+            people.push(import_from_person(p));
+        }
+        let group_rows =
+            sqlx::query("SELECT id, name FROM groups WHERE tenant_id = $1 AND source_id = $2 ORDER BY name")
+                .bind(&t)
+                .bind(&s)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut names: HashMap<GroupId, String> = HashMap::with_capacity(group_rows.len());
+        let mut groups = Vec::with_capacity(group_rows.len());
+        for row in &group_rows {
+            let name = text(row, "name")?;
+            names.insert(parsed(row, "id")?, name.clone());
+            groups.push(ImportGroup { name, parents: Vec::new() });
+        }
+        let members = sqlx::query(
+            "SELECT m.group_id, m.person_id FROM group_members m JOIN groups g ON g.id = m.group_id \
+             WHERE m.tenant_id = $1 AND g.source_id = $2",
+        )
+        .bind(&t)
+        .bind(&s)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &members {
+            let (group, person): (GroupId, PersonId) = (parsed(row, "group_id")?, parsed(row, "person_id")?);
+            if let (Some(name), Some(&i)) = (names.get(&group), by_id.get(&person)) {
+                people[i].groups.push(name.clone());
+            }
+        }
+        let nesting = sqlx::query(
+            "SELECT n.parent_id, n.child_id FROM group_nesting n JOIN groups g ON g.id = n.child_id \
+             WHERE n.tenant_id = $1 AND g.source_id = $2",
+        )
+        .bind(&t)
+        .bind(&s)
+        .fetch_all(&self.pool)
+        .await?;
+        let position: HashMap<&str, usize> = groups.iter().enumerate().map(|(i, g)| (g.name.as_str(), i)).collect();
+        let mut parents: Vec<(usize, String)> = Vec::new();
+        for row in &nesting {
+            let (parent, child): (GroupId, GroupId) = (parsed(row, "parent_id")?, parsed(row, "child_id")?);
+            if let (Some(parent), Some(child)) = (names.get(&parent), names.get(&child))
+                && let Some(&i) = position.get(child.as_str())
+            {
+                parents.push((i, parent.clone()));
+            }
+        }
+        for (i, parent) in parents {
+            groups[i].parents.push(parent);
+        }
+        for p in &mut people {
+            p.groups.sort();
+        }
+        for g in &mut groups {
+            g.parents.sort();
+        }
+        Ok(ImportBatch { people, groups })
     }
 
     /// Every person of the tenant, those who left included (as tombstones).

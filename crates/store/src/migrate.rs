@@ -31,6 +31,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_scim.sql"),
         postgres: include_str!("../migrations/postgres/0003_scim.sql"),
     },
+    Migration {
+        version: 4,
+        name: "source_cursor",
+        sqlite: include_str!("../migrations/sqlite/0004_source_cursor.sql"),
+        postgres: include_str!("../migrations/postgres/0004_source_cursor.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

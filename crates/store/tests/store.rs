@@ -24,6 +24,7 @@ on_both_backends!(
     import_creates_updates_and_marks_leavers,
     import_is_all_or_nothing,
     groups_nest_and_memberships_follow_imports,
+    snapshot_and_cursor_support_incremental_sync,
     tenants_are_isolated,
     apps_assignments_and_links_round_trip,
     plans_and_operations_are_recorded,
@@ -131,6 +132,45 @@ async fn groups_nest_and_memberships_follow_imports(backend: TestBackend) -> any
     let groups = store.list_groups(t).await?;
     assert_eq!(groups.len(), 2);
     assert!(groups.iter().all(|g| g.members.is_empty()));
+    Ok(())
+}
+
+async fn snapshot_and_cursor_support_incremental_sync(backend: TestBackend) -> anyhow::Result<()> {
+    let (_db, store) = fresh(backend).await?;
+    let t = store.ensure_tenant("acme").await?;
+    let src = store.add_source(t, "ldap", "ldap", &serde_json::json!({})).await?;
+    let other = store.add_source(t, "hr", "csv", &serde_json::json!({})).await?;
+    store
+        .apply_import(t, other, &ImportBatch { people: vec![person("Z9", "z@x.com", &["z"])], groups: vec![] })
+        .await?;
+    let batch = ImportBatch {
+        people: vec![
+            person("E1", "a@x.com", &["all", "platform"]),
+            person("E2", "b@x.com", &[]),
+            person("E3", "c@x.com", &[]),
+        ],
+        groups: vec![
+            ImportGroup { name: "all".into(), parents: vec![] },
+            ImportGroup { name: "platform".into(), parents: vec!["all".into()] },
+        ],
+    };
+    store.apply_import(t, src, &batch).await?;
+    store
+        .apply_import(t, src, &ImportBatch { people: batch.people[..2].to_vec(), groups: batch.groups.clone() })
+        .await?;
+
+    let snapshot = store.source_snapshot(t, src).await?;
+    assert_eq!(snapshot.people, batch.people[..2].to_vec(), "E3 left, the other source's people are not here");
+    assert_eq!(snapshot.groups, batch.groups);
+
+    let listed = |store: Store| async move {
+        anyhow::Ok(store.list_sources(t).await?.into_iter().find(|s| s.id == src).expect("source").cursor)
+    };
+    assert_eq!(listed(store.clone()).await?, None);
+    store.set_source_cursor(t, src, Some("delta-token-1")).await?;
+    assert_eq!(listed(store.clone()).await?.as_deref(), Some("delta-token-1"));
+    store.set_source_cursor(t, src, None).await?;
+    assert_eq!(listed(store.clone()).await?, None);
     Ok(())
 }
 

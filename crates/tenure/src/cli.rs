@@ -315,6 +315,9 @@ pub struct SyncArgs {
     /// Apply even what the source guard refuses (an export you know is right); audited.
     #[arg(long)]
     pub force: bool,
+    /// Read everything, even from a source that could deliver only its changes since last time.
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -228,7 +228,7 @@ async fn source_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Res
 
 async fn sync(engine: &Engine, args: SyncArgs) -> anyhow::Result<ExitCode> {
     let spinner = output::spinner(format!("syncing {}", args.name.as_deref().unwrap_or("all sources")));
-    let options = tenure_engine::SyncOptions { force: args.force };
+    let options = tenure_engine::SyncOptions { force: args.force, full: args.full };
     let reports = engine.sync_with(args.name.as_deref(), options).await;
     spinner.finish_and_clear();
     let reports = reports?;

@@ -385,7 +385,7 @@ mod tests {
     fn windows_1252_and_latin1() {
         let bytes = b"Andr\xe9 \x80 \x93 \x9f \x81";
         let (out, _) = decode(bytes, Some(Encoding::Windows1252)).unwrap();
-        assert_eq!(std::str::from_utf8(&out).unwrap(), "André € – Ÿ \u{81}");
+        assert_eq!(std::str::from_utf8(&out).unwrap(), "André € “ Ÿ \u{81}");
         let (out, _) = decode(bytes, Some(Encoding::Latin1)).unwrap();
         assert_eq!(std::str::from_utf8(&out).unwrap(), "André \u{80} \u{93} \u{9f} \u{81}");
         assert_eq!("Windows-1252".parse::<Encoding>(), Ok(Encoding::Windows1252));

@@ -1,11 +1,15 @@
 //! What a directory source delivers: a complete snapshot of its people and groups, before Tenure
 //! gives them ids. Sources produce it; the store applies it.
 
+mod delta;
+
 use std::collections::BTreeMap;
 
 use time::Date;
 
 use crate::model::{OrgUnitPath, PersonStatus};
+
+pub use delta::{DeltaError, GroupChange, ImportDelta, PersonChange};
 
 /// One person as a source delivers them, before Tenure gives them an id.
 #[derive(Debug, Clone, PartialEq)]
