@@ -3,14 +3,18 @@
 //! the connectors, recording every outcome. The CLI, the server and the demo all drive it.
 
 mod apply;
+mod csv_import;
 mod error;
 mod planning;
 mod sync;
+mod watch;
 
 pub use apply::{AppOutcome, ApplyReport, OpFailure};
+pub use csv_import::CsvUpload;
 pub use error::EngineError;
 pub use planning::AppPlan;
 pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
+pub use watch::{DEFAULT_INTERVAL as WATCH_INTERVAL, Dropped, SETTLE as WATCH_SETTLE};
 
 use tenure_connectors::{ClientOptions, ScimClient};
 use tenure_core::TenantId;

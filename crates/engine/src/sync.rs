@@ -186,6 +186,11 @@ impl Engine {
         }
         let mut reports = Vec::with_capacity(selected.len());
         for source in selected {
+            // An export dropped in a watched directory is the source's newest state.
+            if let Some(dropped) = self.import_dropped(source, options).await {
+                reports.push(dropped.outcome?);
+                continue;
+            }
             reports.push(self.sync_source(source, options).await?);
         }
         Ok(reports)

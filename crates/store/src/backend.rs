@@ -47,6 +47,8 @@ impl Backend {
             Self::Sqlite => {
                 // One writer at a time is all SQLite allows; a single connection avoids
                 // "database is locked" from two pooled connections upgrading to writers at once.
+                // Its page cache may grow to 64 MiB (the default is 2 MiB): a large import
+                // otherwise spends its time re-reading and re-writing index pages.
                 AnyPoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(30))
@@ -54,7 +56,8 @@ impl Backend {
                         Box::pin(async move {
                             conn.execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA cache_size = -65536;",
                             )
                             .await?;
                             Ok(())

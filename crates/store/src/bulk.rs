@@ -1,23 +1,39 @@
 //! Multi-row statements for imports. One statement per row costs a round trip (PostgreSQL) or a
-//! VM start and a bind per row (SQLite); a 100,000-person import then spends most of its time in
-//! that overhead. Rows are therefore sent many to a statement, in the dialect both backends
-//! share (`VALUES (..), (..)`, `IN (..)`, `$n` parameters).
+//! VM start, a channel hop to sqlx's worker thread and a bind per row (SQLite); a 100,000-person
+//! import then spends most of its time in that overhead. Rows are therefore sent many to a
+//! statement (`VALUES (..), (..)`, `IN (..)`).
+//!
+//! The one place where the SQL text differs by backend is the placeholder: these statements are
+//! written with `?` and numbered `$1, $2, ..` for PostgreSQL. SQLite gets the anonymous `?`,
+//! because sqlx binds a numbered parameter by looking up its name, which SQLite finds by a linear
+//! scan of the statement's parameters: quadratic in the statement's size, which made a
+//! 100,000-person import take minutes with `$n` at 16,000 parameters a statement.
 
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Transaction};
 
-use crate::StoreError;
+use crate::{Backend, StoreError};
 
 /// Parameters per statement: below SQLite's limit (32,766 since 3.32) and PostgreSQL's (65,535),
 /// and large enough that the per-statement overhead no longer shows.
-const MAX_PARAMS: usize = 16_000;
+const MAX_PARAMS: usize = 8_192;
 
 /// One bound value.
 pub(crate) enum Param<'a> {
     Str(Option<&'a str>),
     Owned(Option<String>),
     Int(i64),
+}
+
+impl Param<'_> {
+    fn copy(&self) -> Param<'_> {
+        match self {
+            Self::Str(s) => Param::Str(*s),
+            Self::Owned(s) => Param::Str(s.as_deref()),
+            Self::Int(n) => Param::Int(*n),
+        }
+    }
 }
 
 impl<'a> From<&'a str> for Param<'a> {
@@ -58,88 +74,97 @@ fn bind<'q>(query: Query<'q, Any, AnyArguments>, param: Param<'q>) -> Query<'q, 
     }
 }
 
-/// `head VALUES ($1, .., $width), (..) tail` for every row, `row` pushing each item's `width`
-/// parameters.
+/// The statement text for `backend`: `?` as written for SQLite, `$1, $2, ..` for PostgreSQL.
+/// The statements here hold no string literal with a `?` in it.
+fn for_backend(backend: Backend, sql: String) -> String {
+    match backend {
+        Backend::Sqlite => sql,
+        Backend::Postgres => {
+            let mut out = String::with_capacity(sql.len() + sql.len() / 2);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+    }
+}
+
+async fn execute<'a>(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    sql: String,
+    params: impl IntoIterator<Item = Param<'a>>,
+) -> Result<(), StoreError> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(for_backend(backend, sql)));
+    for p in params {
+        query = bind(query, p);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Runs `{head}(?, ..), (?, ..){tail}` for every row: `fixed` binds the `?` in `head`, then
+/// `row` pushes each item's `width` values. `head` ends where the rows begin (`... VALUES `, or
+/// `... FROM (VALUES ` with `tail` closing it).
 pub(crate) async fn insert<'a, T: 'a>(
     tx: &mut Transaction<'_, Any>,
-    head: &str,
-    tail: &str,
+    backend: Backend,
+    (head, tail): (&str, &str),
+    fixed: &'a [Param<'a>],
     width: usize,
     items: impl IntoIterator<Item = &'a T>,
     row: impl Fn(&'a T, &mut Vec<Param<'a>>),
 ) -> Result<(), StoreError> {
-    let per_statement = (MAX_PARAMS / width).max(1);
+    let per_statement = ((MAX_PARAMS - fixed.len()) / width).max(1);
     let mut items = items.into_iter().peekable();
+    let mut one_row = String::from("(?");
+    one_row.push_str(&",?".repeat(width - 1));
+    one_row.push(')');
     while items.peek().is_some() {
-        let mut params = Vec::with_capacity(per_statement * width);
+        let mut params: Vec<Param<'a>> = Vec::with_capacity(fixed.len() + per_statement * width);
+        params.extend(fixed.iter().map(|p| p.copy()));
         for item in items.by_ref().take(per_statement) {
             row(item, &mut params);
         }
-        debug_assert_eq!(params.len() % width, 0, "each row binds {width} values");
-        let rows = params.len() / width;
-        let mut sql = String::with_capacity(head.len() + tail.len() + rows * width * 6);
+        let rows = (params.len() - fixed.len()) / width;
+        debug_assert_eq!(rows * width + fixed.len(), params.len(), "each row binds {width} values");
+        let mut sql = String::with_capacity(head.len() + tail.len() + rows * (one_row.len() + 1));
         sql.push_str(head);
-        sql.push_str(" VALUES ");
         for r in 0..rows {
             if r > 0 {
                 sql.push(',');
             }
-            sql.push('(');
-            for c in 0..width {
-                if c > 0 {
-                    sql.push(',');
-                }
-                sql.push('$');
-                sql.push_str(&(r * width + c + 1).to_string());
-            }
-            sql.push(')');
+            sql.push_str(&one_row);
         }
-        sql.push(' ');
         sql.push_str(tail);
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for p in params {
-            query = bind(query, p);
-        }
-        query.execute(&mut **tx).await?;
+        execute(tx, backend, sql, params).await?;
     }
     Ok(())
 }
 
-/// `head IN ($k, ..)` for chunks of `values`, after the `fixed` leading parameters (`$1..$k-1`)
-/// that every chunk binds again.
+/// Runs `{head} IN (?, ..)` for chunks of `values`, after the `fixed` parameters of `head`.
 pub(crate) async fn with_in_list<'a>(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     head: &str,
-    fixed: &[Param<'a>],
+    fixed: &'a [Param<'a>],
     values: &'a [String],
 ) -> Result<(), StoreError> {
     for chunk in values.chunks(MAX_PARAMS - fixed.len()) {
-        let mut sql = String::with_capacity(head.len() + chunk.len() * 7 + 8);
+        let mut sql = String::with_capacity(head.len() + chunk.len() * 2 + 8);
         sql.push_str(head);
-        sql.push_str(" IN (");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push('$');
-            sql.push_str(&(fixed.len() + i + 1).to_string());
-        }
+        sql.push_str(" IN (?");
+        sql.push_str(&",?".repeat(chunk.len() - 1));
         sql.push(')');
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for p in fixed {
-            query = bind(
-                query,
-                match p {
-                    Param::Str(s) => Param::Str(*s),
-                    Param::Owned(s) => Param::Owned(s.clone()),
-                    Param::Int(n) => Param::Int(*n),
-                },
-            );
-        }
-        for v in chunk {
-            query = query.bind(v.as_str());
-        }
-        query.execute(&mut **tx).await?;
+        let params = fixed.iter().map(|p| p.copy()).chain(chunk.iter().map(|v| Param::from(v.as_str())));
+        execute(tx, backend, sql, params).await?;
     }
     Ok(())
 }

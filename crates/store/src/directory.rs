@@ -278,18 +278,23 @@ impl Store {
         }
         // New and changed people in one multi-row upsert per chunk: the id decides which.
         let now = now_ms();
+        let backend = self.backend();
         bulk::insert(
             &mut tx,
-            "INSERT INTO people (id, source_id, source_key, user_name, email, given_name, family_name, display_name, \
-             department, title, employee_id, manager_key, org_unit, status, start_date, leave_date, custom, updated_ms, \
-             tenant_id)",
-            "ON CONFLICT (id) DO UPDATE SET source_id = excluded.source_id, source_key = excluded.source_key, \
+            backend,
+            (
+                "INSERT INTO people (id, source_id, source_key, user_name, email, given_name, family_name, display_name, \
+                 department, title, employee_id, manager_key, org_unit, status, start_date, leave_date, custom, updated_ms, \
+                 tenant_id) VALUES ",
+                " ON CONFLICT (id) DO UPDATE SET source_id = excluded.source_id, source_key = excluded.source_key, \
              user_name = excluded.user_name, email = excluded.email, given_name = excluded.given_name, \
              family_name = excluded.family_name, display_name = excluded.display_name, \
              department = excluded.department, title = excluded.title, employee_id = excluded.employee_id, \
              manager_key = excluded.manager_key, org_unit = excluded.org_unit, status = excluded.status, \
              start_date = excluded.start_date, leave_date = excluded.leave_date, custom = excluded.custom, \
              updated_ms = excluded.updated_ms WHERE people.tenant_id = excluded.tenant_id",
+            ),
+            &[],
             19,
             &writes,
             |p: &Person, row| {
@@ -323,10 +328,12 @@ impl Store {
             .map(|(_, old)| old.id.to_string())
             .collect();
         summary.left = left.len();
+        let fixed = [Param::from(now), Param::from(t.as_str())];
         bulk::with_in_list(
             &mut tx,
-            "UPDATE people SET status = 'deleted', updated_ms = $1 WHERE tenant_id = $2 AND id",
-            &[Param::from(now), Param::from(t.as_str())],
+            backend,
+            "UPDATE people SET status = 'deleted', updated_ms = ? WHERE tenant_id = ? AND id",
+            &fixed,
             &left,
         )
         .await?;
@@ -352,19 +359,28 @@ impl Store {
                 gone.push(id.to_string());
             }
         }
-        bulk::with_in_list(&mut tx, "DELETE FROM groups WHERE tenant_id = $1 AND id", &[Param::from(t.as_str())], &gone)
+        let tenant_only = [Param::from(t.as_str())];
+        bulk::with_in_list(&mut tx, backend, "DELETE FROM groups WHERE tenant_id = ? AND id", &tenant_only, &gone)
             .await?;
-        let mut new_groups: Vec<(&str, GroupId)> =
-            wanted.into_iter().filter(|name| !group_ids.contains_key(*name)).map(|name| (name, GroupId::new())).collect();
+        let mut new_groups: Vec<(&str, GroupId)> = wanted
+            .into_iter()
+            .filter(|name| !group_ids.contains_key(*name))
+            .map(|name| (name, GroupId::new()))
+            .collect();
         new_groups.sort_unstable();
-        bulk::insert(&mut tx, "INSERT INTO groups (id, tenant_id, source_id, name)", "", 4, &new_groups, |g, row| {
-            row.extend([
-                Param::from(g.1.to_string()),
-                Param::from(t.as_str()),
-                Param::from(s.as_str()),
-                Param::from(g.0),
-            ]);
-        })
+        let tenant_and_source = [Param::from(t.as_str()), Param::from(s.as_str())];
+        bulk::insert(
+            &mut tx,
+            backend,
+            (
+                "INSERT INTO groups (tenant_id, source_id, id, name) SELECT ?, ?, v.column1, v.column2 FROM (VALUES ",
+                ") AS v",
+            ),
+            &tenant_and_source,
+            2,
+            &new_groups,
+            |g, row| row.extend([Param::from(g.1.to_string()), Param::from(g.0)]),
+        )
         .await?;
         group_ids.extend(new_groups.iter().map(|(name, id)| ((*name).to_owned(), *id)));
         summary.groups = group_ids.len();
@@ -396,20 +412,38 @@ impl Store {
             }
         }
         for (gid, people) in &stale {
+            let fixed = [Param::from(t.as_str()), Param::from(gid.to_string())];
             bulk::with_in_list(
                 &mut tx,
-                "DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND person_id",
-                &[Param::from(t.as_str()), Param::from(gid.to_string())],
+                backend,
+                "DELETE FROM group_members WHERE tenant_id = ? AND group_id = ? AND person_id",
+                &fixed,
                 people,
             )
             .await?;
         }
-        let mut added: Vec<(GroupId, PersonId)> = wanted_members.into_iter().collect();
-        added.sort_unstable();
-        bulk::insert(&mut tx, "INSERT INTO group_members (tenant_id, group_id, person_id)", "", 3, &added, |m, row| {
-            row.extend([Param::from(t.as_str()), Param::from(m.0.to_string()), Param::from(m.1.to_string())]);
-        })
-        .await?;
+        // Per group, so each membership binds one value rather than three.
+        let mut added: HashMap<GroupId, Vec<PersonId>> = HashMap::new();
+        for (gid, pid) in wanted_members {
+            added.entry(gid).or_default().push(pid);
+        }
+        for (gid, mut people) in added {
+            people.sort_unstable();
+            let fixed = [Param::from(t.as_str()), Param::from(gid.to_string())];
+            bulk::insert(
+                &mut tx,
+                backend,
+                (
+                    "INSERT INTO group_members (tenant_id, group_id, person_id) SELECT ?, ?, v.column1 FROM (VALUES ",
+                    ") AS v",
+                ),
+                &fixed,
+                1,
+                &people,
+                |pid, row| row.push(Param::from(pid.to_string())),
+            )
+            .await?;
+        }
 
         // Nesting is small: rewritten whole, which inside the transaction nobody sees.
         sqlx::query("DELETE FROM group_nesting WHERE tenant_id = $1 AND child_id IN (SELECT id FROM groups WHERE source_id = $2)")
@@ -424,9 +458,15 @@ impl Store {
         }
         let mut nesting: Vec<(GroupId, GroupId)> = nesting.into_iter().collect();
         nesting.sort_unstable();
-        bulk::insert(&mut tx, "INSERT INTO group_nesting (tenant_id, parent_id, child_id)", "", 3, &nesting, |n, row| {
-            row.extend([Param::from(t.as_str()), Param::from(n.0.to_string()), Param::from(n.1.to_string())]);
-        })
+        bulk::insert(
+            &mut tx,
+            backend,
+            ("INSERT INTO group_nesting (tenant_id, parent_id, child_id) SELECT ?, v.column1, v.column2 FROM (VALUES ", ") AS v"),
+            &tenant_only,
+            2,
+            &nesting,
+            |n, row| row.extend([Param::from(n.0.to_string()), Param::from(n.1.to_string())]),
+        )
         .await?;
 
         sqlx::query("UPDATE sources SET last_sync_ms = $1, last_count = $2 WHERE id = $3 AND tenant_id = $4")

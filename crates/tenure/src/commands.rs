@@ -204,7 +204,9 @@ async fn source_set(store: &Store, tenant: TenantId, args: SourceSetArgs) -> any
         return Ok(ExitCode::SUCCESS);
     }
     store.set_source_config(tenant, source.id, &value).await?;
-    store.append_audit(tenant, "cli", "source.set", &source.name, &json!({"before": source.config, "after": value})).await?;
+    store
+        .append_audit(tenant, "cli", "source.set", &source.name, &json!({"before": source.config, "after": value}))
+        .await?;
     println!("updated source {}; the next `tenure sync {}` uses the new settings", source.name, source.name);
     Ok(ExitCode::SUCCESS)
 }
@@ -227,11 +229,32 @@ async fn source_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Res
 }
 
 async fn sync(engine: &Engine, args: SyncArgs) -> anyhow::Result<ExitCode> {
-    let spinner = output::spinner(format!("syncing {}", args.name.as_deref().unwrap_or("all sources")));
     let options = tenure_engine::SyncOptions { force: args.force, full: args.full };
-    let reports = engine.sync_with(args.name.as_deref(), options).await;
-    spinner.finish_and_clear();
-    let reports = reports?;
+    // One source at a time, so the progress can say which one is being read.
+    let names: Vec<String> = engine
+        .store()
+        .list_sources(engine.tenant())
+        .await?
+        .into_iter()
+        .filter(|s| s.kind != "scim" && args.name.as_deref().is_none_or(|n| s.name == n))
+        .map(|s| s.name)
+        .collect();
+    if let (Some(name), true) = (&args.name, names.is_empty()) {
+        bail!("source {name} not found");
+    }
+    let progress = output::SyncProgress::new(names.len(), args.json);
+    let mut reports = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        progress.start(i, name);
+        match engine.sync_with(Some(name), options).await {
+            Ok(done) => reports.extend(done),
+            Err(e) => {
+                progress.finish();
+                return Err(source_problems(e));
+            }
+        }
+    }
+    progress.finish();
     if reports.is_empty() {
         eprintln!("no sources; add one with `tenure source add csv NAME --file PATH`");
     }
@@ -247,6 +270,24 @@ async fn sync(engine: &Engine, args: SyncArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A file with several problems gets them one per line on stderr, then a short error; one
+/// problem stays a single line.
+fn source_problems(e: tenure_engine::EngineError) -> anyhow::Error {
+    if let tenure_engine::EngineError::Source { source_name, error: tenure_sources::SourceError::Csv(csv) } = &e {
+        let problems = csv.problems();
+        if problems.len() > 1 {
+            for p in &problems {
+                let file = p.file.as_deref().map(|f| format!("{f}: ")).unwrap_or_default();
+                let line = p.line.map(|l| format!("line {l}: ")).unwrap_or_default();
+                eprintln!("  {file}{line}{}", p.message);
+            }
+            let count = csv.problem_count();
+            return anyhow!("source {source_name}: {count} problems (listed above); nothing was imported");
+        }
+    }
+    e.into()
 }
 
 async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> anyhow::Result<ExitCode> {

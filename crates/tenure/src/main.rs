@@ -77,7 +77,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args, &settings).await,
         Command::Bench(cli::BenchCommand::Plan(args)) => bench::run(args),
         Command::Bench(cli::BenchCommand::Scim(args)) => bench_scim::run(args).await,
-        Command::Bench(cli::BenchCommand::Import(args)) => bench_import::run(args, settings.explicit_database_url()).await,
+        Command::Bench(cli::BenchCommand::Import(args)) => {
+            bench_import::run(args, settings.explicit_database_url()).await
+        }
         other => {
             let (store, tenant) = open(&settings).await?;
             let result = commands::run(other, &store, tenant).await;

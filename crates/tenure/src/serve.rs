@@ -13,12 +13,16 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let listen = args.listen.or_else(|| settings.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let store = tenure_store::Store::connect(&settings.database_url()?).await?;
-    store.ensure_tenant(&settings.tenant).await?;
+    let tenant = store.ensure_tenant(&settings.tenant).await?;
+    let watcher = tenure_engine::Engine::new(store.clone(), tenant);
+    let watcher =
+        tokio::spawn(async move { watcher.watch_sources(tenure_engine::WATCH_INTERVAL, shutdown_signal()).await });
     let listener = bind(&listen).await?;
     let addr = listener.local_addr()?;
     println!("tenure listening on http://{addr} (database: {})", store.backend().name());
     tracing::info!(%addr, backend = store.backend().name(), "serving");
     tenure_server::serve(listener, tenure_server::ServerState::new(store.clone()), shutdown_signal()).await?;
+    watcher.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -136,6 +136,15 @@ impl CsvError {
         }
     }
 
+    /// How many problems the error stands for (listed or not).
+    pub fn problem_count(&self) -> usize {
+        match self {
+            Self::InFile { error, .. } => error.problem_count(),
+            Self::Rows { errors, omitted } => errors.len() + omitted,
+            _ => 1,
+        }
+    }
+
     /// Every problem, one per row problem, with its file, line and column apart.
     pub fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();

@@ -153,7 +153,12 @@ pub fn parse_people(bytes: &[u8], mapping: &CsvMapping, format: &CsvFormat) -> R
         if key.is_empty() {
             errors.push(CsvError::EmptyValue { line, column: name(columns.employee_id) });
         } else if let Some(&first_line) = seen_keys.get(key) {
-            errors.push(CsvError::Duplicate { line, column: name(columns.employee_id), value: key.to_owned(), first_line });
+            errors.push(CsvError::Duplicate {
+                line,
+                column: name(columns.employee_id),
+                value: key.to_owned(),
+                first_line,
+            });
         } else {
             seen_keys.insert(key, line);
         }
@@ -660,8 +665,13 @@ mod tests {
         let batch = load(b"employee_id,email\n", None, &CsvMapping::default(), &CsvFormat::default()).unwrap();
         assert!(batch.people.is_empty() && batch.groups.is_empty());
 
-        let e =
-            load(b"employee_id,email\nE1,a@x.io\n", Some(b"name,parents\nx,x\n"), &CsvMapping::default(), &CsvFormat::default()).unwrap_err();
+        let e = load(
+            b"employee_id,email\nE1,a@x.io\n",
+            Some(b"name,parents\nx,x\n"),
+            &CsvMapping::default(),
+            &CsvFormat::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "groups CSV: line 2: group \"x\" lists itself as a parent");
         assert_eq!(e.line(), Some(2));
         assert!(matches!(e.root(), CsvError::SelfParent { .. }));
@@ -678,7 +688,8 @@ mod tests {
         std::fs::write(&people_path, "employee_id,email\nE1,a@x.io\nE1,b@x.io\n").unwrap();
         std::fs::write(&groups_path, "name,parents\neng,\n").unwrap();
 
-        let e = load_files(&people_path, Some(&groups_path), &CsvMapping::default(), &CsvFormat::default()).unwrap_err();
+        let e =
+            load_files(&people_path, Some(&groups_path), &CsvMapping::default(), &CsvFormat::default()).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!("{}: line 3: duplicate employee_id \"E1\" (first seen on line 2)", people_path.display())
@@ -686,7 +697,8 @@ mod tests {
         assert!(!e.is_retryable());
 
         std::fs::write(&people_path, "employee_id,email\nE1,a@x.io\n").unwrap();
-        let batch = load_files(&people_path, Some(&groups_path), &CsvMapping::default(), &CsvFormat::default()).unwrap();
+        let batch =
+            load_files(&people_path, Some(&groups_path), &CsvMapping::default(), &CsvFormat::default()).unwrap();
         assert_eq!((batch.people.len(), batch.groups.len()), (1, 1));
 
         let missing = dir.join("missing.csv");

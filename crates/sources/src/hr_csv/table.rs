@@ -30,11 +30,8 @@ impl Table {
             let header_start = bytes.iter().position(|b| !matches!(b, b'\r' | b'\n')).unwrap_or(bytes.len());
             Delimiter::detect(&bytes[header_start..])
         });
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(delimiter.byte())
-            .from_reader(bytes);
+        let mut reader =
+            csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter.byte()).from_reader(bytes);
         let mut record = ByteRecord::new();
         let mut table: Option<Table> = None;
         let mut lines = LineCounter::new(bytes);
