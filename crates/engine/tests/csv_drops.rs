@@ -165,7 +165,9 @@ async fn the_newest_settled_drop_is_imported_older_ones_superseded_unsettled_one
     assert_eq!(names_in(&f.drop_dir()), [".hidden.csv", "processed", "thursday.csv.part", "wednesday.csv"]);
     let processed = names_in(&f.drop_dir().join("processed"));
     assert_eq!(processed.len(), 2, "{processed:?}");
-    assert!(processed.iter().any(|n| n.ends_with("-monday.csv")) && processed.iter().any(|n| n.ends_with("-tuesday.csv")));
+    assert!(
+        processed.iter().any(|n| n.ends_with("-monday.csv")) && processed.iter().any(|n| n.ends_with("-tuesday.csv"))
+    );
     assert!(dropped.moved_to.starts_with(f.drop_dir().join("processed")));
 
     // Nothing settled is left: nothing to do.

@@ -90,9 +90,13 @@ impl Running {
 #[tokio::test]
 async fn a_good_upload_is_imported_and_answers_the_summary() -> anyhow::Result<()> {
     let server = start().await?;
-    let (status, body) = server.post("hr/upload", "employee_id;email;groups\nE1;a@x.io;eng\nE2;b@x.io;\nE4;d@x.io;\n").await?;
+    let (status, body) =
+        server.post("hr/upload", "employee_id;email;groups\nE1;a@x.io;eng\nE2;b@x.io;\nE4;d@x.io;\n").await?;
     assert_eq!(status, 200, "{body}");
-    assert_eq!((body["source"].as_str(), body["created"].as_u64(), body["left"].as_u64()), (Some("hr"), Some(1), Some(1)));
+    assert_eq!(
+        (body["source"].as_str(), body["created"].as_u64(), body["left"].as_u64()),
+        (Some("hr"), Some(1), Some(1))
+    );
     assert_eq!(server.emails().await?, ["a@x.io", "b@x.io", "d@x.io"]);
     let audit = server.store.list_audit(server.tenant, 10).await?;
     assert!(audit.iter().any(|a| a.action == "source.upload"), "{audit:?}");

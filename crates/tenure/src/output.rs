@@ -22,8 +22,9 @@ pub fn spinner(message: String) -> ProgressBar {
     bar
 }
 
-/// `tenure sync`'s progress on stderr: a bar over the sources on a terminal; plain lines
-/// otherwise (none with `--json`, whose reader wants stdout only).
+/// `tenure sync`'s progress on stderr: a bar over the sources on a terminal; otherwise a plain
+/// line per source when there are several (one source's result or error line says it all, and
+/// a bad export stays one line), none with `--json`, whose reader wants stdout only.
 pub struct SyncProgress {
     bar: Option<ProgressBar>,
     plain: bool,
@@ -40,7 +41,7 @@ impl SyncProgress {
             bar.enable_steady_tick(Duration::from_millis(120));
             return Self { bar: Some(bar), plain: false, total };
         }
-        Self { bar: None, plain: !json, total }
+        Self { bar: None, plain: !json && total > 1, total }
     }
 
     pub fn start(&self, index: usize, source: &str) {
