@@ -51,6 +51,8 @@ pub struct ScimClient {
     pub(crate) base: Url,
     token: Secret,
     pub(crate) options: ClientOptions,
+    /// Paces every request to the app, shared with whatever else talks to it.
+    limiter: Option<std::sync::Arc<crate::RateLimiter>>,
 }
 
 /// Longest slice of an error body kept in an error message.
@@ -81,7 +83,13 @@ impl ScimClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
-        Ok(Self { http, base, token, options })
+        Ok(Self { http, base, token, options, limiter: None })
+    }
+
+    /// Sends every request through `limiter` (and tells it when the app says 429).
+    pub fn with_rate_limiter(mut self, limiter: std::sync::Arc<crate::RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
     }
 
     pub fn base_url(&self) -> &str {
@@ -308,7 +316,16 @@ impl ScimClient {
     ) -> Result<Vec<u8>, ConnectorError> {
         let mut retries = 0;
         loop {
-            match self.attempt(&method, url, query, body.as_ref()).await {
+            if let Some(limiter) = &self.limiter {
+                limiter.acquire().await;
+            }
+            let result = self.attempt(&method, url, query, body.as_ref()).await;
+            if let (Err(e), Some(limiter)) = (&result, &self.limiter)
+                && e.status() == Some(429)
+            {
+                limiter.hold_off(self.retry_wait(e, 0));
+            }
+            match result {
                 Err(e) if e.is_retryable() && retries < self.options.max_retries => {
                     let wait = self.retry_wait(&e, retries);
                     retries += 1;

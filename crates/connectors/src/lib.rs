@@ -7,6 +7,8 @@ pub mod client;
 pub mod error;
 pub mod groups;
 pub mod mapping;
+pub mod ratelimit;
 
 pub use client::{ClientOptions, ScimClient};
 pub use error::{ConnectorError, TransportKind};
+pub use ratelimit::RateLimiter;

@@ -233,6 +233,12 @@ pub struct AppSettings {
     /// The deprovisioning guard's limits for this app; `None` for the defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<crate::guard::GuardLimits>,
+    /// How hard Tenure may drive the app; `None` for the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<AppLimits>,
+    /// Plan and log everything, write nothing to the app.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 impl Default for AppSettings {
@@ -243,9 +249,32 @@ impl Default for AppSettings {
             match_keys: default_match_keys(),
             mappings: None,
             guard: None,
+            limits: None,
+            dry_run: false,
         }
     }
 }
+
+/// Request pacing for one app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppLimits {
+    /// Requests per second on average (may be fractional: Slack's 180 writes a minute is 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_second: Option<f64>,
+    /// Requests allowed at once after a quiet spell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+    /// Operations in flight at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    /// Apps with the same key share one budget (every SCIM app of one Slack org, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_key: Option<String>,
+}
+
+// `per_second` is a configuration value, never NaN (refused when parsed), so equality is total.
+impl Eq for AppLimits {}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct App {

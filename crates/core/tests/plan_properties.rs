@@ -81,7 +81,7 @@ fn world(bytes: &[u8]) -> World {
         name: "app".into(),
         kind: AppKind::Scim,
         base_url: "https://app.example.test/scim/v2".into(),
-        settings: AppSettings { deprovision, user_name, match_keys, mappings: None, guard: None },
+        settings: AppSettings { deprovision, user_name, match_keys, ..AppSettings::default() },
     };
     let units = [None, Some("/Eng"), Some("/Eng/Platform"), Some("/Sales")];
     let people: Vec<Person> = (0..1 + c.below(8))

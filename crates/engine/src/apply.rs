@@ -1,18 +1,13 @@
-//! Carrying a plan out: each operation through the app's connector, each outcome recorded.
-//!
-//! Operations for one person run in plan order (link before update); different people run
-//! concurrently, up to the engine's per-app limit. A failed operation is recorded with the app's
-//! error and never stops the others.
+//! Carrying a plan out: the plan goes into the durable queue (after the deprovisioning guard),
+//! and the queue's workers (`worker.rs`) carry it out. Group memberships follow once the
+//! accounts exist.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use serde::Serialize;
-use tenure_connectors::{ConnectorError, ScimClient};
-use tenure_core::attributes::{self, Attributes};
+use tenure_connectors::ScimClient;
 use tenure_core::*;
-use tenure_store::{OperationRecord, OperationStatus, StoredAccount};
-use tokio::sync::Semaphore;
+use tenure_store::{OperationStatus, StoredAccount};
 
 use crate::{AppPlan, Engine, EngineError};
 
@@ -40,6 +35,10 @@ pub struct ApplyReport {
     /// `plan_id` names the held plan for an admin to approve or reject.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<tenure_core::guard::GuardTrip>,
+    /// Operations still waiting in the queue for a retry: `tenure serve` carries them on.
+    pub queued: usize,
+    /// Operations of dry-run apps: planned and logged, not written.
+    pub dry_run: usize,
 }
 
 impl ApplyReport {
@@ -52,117 +51,115 @@ impl ApplyReport {
     }
 }
 
-/// What one app's worker tasks share.
-struct AppContext {
-    engine: Engine,
-    app: App,
-    client: ScimClient,
-    observed: HashMap<String, RemoteAccount>,
-    stored: HashMap<String, StoredAccount>,
+/// What became of plans handed to the queue.
+#[derive(Debug, Clone, Default)]
+pub struct Enqueued {
+    /// The queued plan, when any operation was queued.
+    pub plan_id: Option<PlanId>,
+    /// The plan the guard held instead, with why.
+    pub held: Option<(PlanId, Vec<tenure_core::guard::GuardTrip>)>,
+    /// Operations of dry-run apps: logged and audited, never queued.
+    pub dry_run: usize,
 }
 
 impl Engine {
-    /// Stores the plans as one applied plan and executes every operation.
-    pub async fn apply(&self, plans: Vec<AppPlan>) -> Result<ApplyReport, EngineError> {
-        let ops: Vec<PlannedOp> = plans.iter().flat_map(|p| p.plan.ops.iter().cloned()).collect();
-        let group_work: Vec<(usize, App, Vec<GroupOp>)> = plans
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.plan.group_ops.is_empty())
-            .map(|(i, p)| (i, p.app.clone(), p.plan.group_ops.clone()))
-            .collect();
-        if ops.is_empty() && group_work.is_empty() {
-            return Ok(ApplyReport {
-                plan_id: None,
-                apps: plans.iter().map(|p| AppOutcome { app: p.app.name.clone(), ..Default::default() }).collect(),
-                held: Vec::new(),
-            });
+    /// Hands plans to the durable queue, clearing `answered` dirty marks in the same transaction.
+    /// The deprovisioning guard is checked first: a plan that trips it is held whole (nothing of
+    /// it is queued) for an admin to approve, unless an approval already covers it. Dry-run
+    /// apps' operations are logged and audited instead of queued.
+    pub async fn enqueue(
+        &self,
+        plans: &[AppPlan],
+        answered: &[tenure_store::DirtyMark],
+    ) -> Result<Enqueued, EngineError> {
+        let mut outcome = Enqueued::default();
+        let mut ops: Vec<PlannedOp> = Vec::new();
+        for p in plans.iter().filter(|p| p.app.settings.dry_run) {
+            outcome.dry_run += p.plan.ops.len();
+            for op in &p.plan.ops {
+                tracing::info!(app = %p.app.name, person = %op.person, op = op.kind.name(), reason = %op.reason, "dry run: would apply");
+            }
+            if !p.plan.ops.is_empty() {
+                let detail = serde_json::json!({"app": p.app.name, "ops": p.plan.ops});
+                self.store.append_audit(self.tenant, "tenure", "plan.dry_run", &p.app.name, &detail).await?;
+            }
         }
+        let live: Vec<&AppPlan> = plans.iter().filter(|p| !p.app.settings.dry_run).collect();
+        ops.extend(live.iter().flat_map(|p| p.plan.ops.iter().cloned()));
         let summary = serde_json::json!({
-            "apps": plans.iter().map(|p| serde_json::json!({"app": p.app.name, "ops": p.plan.ops.len()})).collect::<Vec<_>>(),
+            "apps": live.iter().filter(|p| !p.plan.ops.is_empty()).map(|p| serde_json::json!({"app": p.app.name, "ops": p.plan.ops.len()})).collect::<Vec<_>>(),
         });
-        let trips: Vec<_> =
-            plans.iter().filter_map(|p| tenure_core::guard::check(&p.app, &p.plan, p.managed)).collect();
-        if !trips.is_empty() && !self.approved(&plans, &trips).await? {
+        let trips: Vec<_> = live.iter().filter_map(|p| tenure_core::guard::check(&p.app, &p.plan, p.managed)).collect();
+        if !trips.is_empty() && !self.approved(plans, &trips).await? {
             let summary = serde_json::json!({"apps": summary["apps"], "held": trips});
             let held = self.store.save_held(self.tenant, &ops, &summary).await?;
+            self.store.clear_dirty(self.tenant, answered).await?;
             self.store.append_audit(self.tenant, "tenure", "plan.held", &held.to_string(), &summary).await?;
             for trip in &trips {
                 tracing::warn!(plan = %held, "deprovisioning guard: {trip}; the plan awaits approval");
             }
-            return Ok(ApplyReport {
-                plan_id: Some(held),
-                apps: plans.iter().map(|p| AppOutcome { app: p.app.name.clone(), ..Default::default() }).collect(),
-                held: trips,
-            });
+            outcome.held = Some((held, trips));
+            return Ok(outcome);
         }
-        let plan_id = self.store.save_plan(self.tenant, &ops, &summary).await?;
-        self.store.append_audit(self.tenant, "tenure", "plan.apply", &plan_id.to_string(), &summary).await?;
-        let records = self.store.plan_operations(self.tenant, plan_id).await?;
-        let secrets: HashMap<AppId, _> =
-            self.store.list_apps(self.tenant).await?.into_iter().map(|r| (r.app.id, r)).collect();
+        outcome.plan_id = self.store.enqueue(self.tenant, &ops, &summary, answered).await?;
+        if let Some(plan) = outcome.plan_id {
+            self.store.append_audit(self.tenant, "tenure", "plan.apply", &plan.to_string(), &summary).await?;
+        }
+        Ok(outcome)
+    }
 
-        let mut report = ApplyReport { plan_id: Some(plan_id), apps: Vec::new(), held: Vec::new() };
-        let mut running = tokio::task::JoinSet::new();
-        for (index, app_plan) in plans.into_iter().enumerate() {
-            report.apps.push(AppOutcome { app: app_plan.app.name.clone(), ..Default::default() });
-            let app_records: Vec<OperationRecord> =
-                records.iter().filter(|r| r.op.app_id == app_plan.app.id).cloned().collect();
-            if app_records.is_empty() {
-                continue;
-            }
-            let record = secrets
-                .get(&app_plan.app.id)
-                .ok_or_else(|| EngineError::NotFound(format!("app {}", app_plan.app.name)))?;
-            let stored = self.store.list_accounts(self.tenant, app_plan.app.id).await?;
-            let context = Arc::new(AppContext {
-                engine: self.clone(),
-                client: self.client(record)?,
-                observed: app_plan.observed.into_iter().map(|a| (a.remote_id.clone(), a)).collect(),
-                stored: stored.into_iter().map(|s| (s.link.remote_id.clone(), s)).collect(),
-                app: app_plan.app,
-            });
-            let limit = Arc::new(Semaphore::new(self.concurrency));
-            let mut by_person: BTreeMap<PersonId, Vec<OperationRecord>> = BTreeMap::new();
-            for rec in app_records {
-                by_person.entry(rec.op.person_id).or_default().push(rec);
-            }
-            for (_, person_ops) in by_person {
-                let context = Arc::clone(&context);
-                let limit = Arc::clone(&limit);
-                running.spawn(async move {
-                    let _permit = limit.acquire_owned().await;
-                    let mut outcomes = Vec::with_capacity(person_ops.len());
-                    for rec in person_ops {
-                        let result = context.run(&rec).await;
-                        outcomes.push((rec, result));
-                    }
-                    (index, outcomes)
-                });
-            }
+    /// Queues the plans and carries them out now: runs the plan's operations through the queue
+    /// (so they are retried, paced and recorded as any other), then the app-group changes.
+    /// Operations still waiting for a retry when `drain_wait` runs out stay queued for
+    /// `tenure serve`.
+    pub async fn apply(&self, plans: Vec<AppPlan>) -> Result<ApplyReport, EngineError> {
+        let mut report = ApplyReport {
+            plan_id: None,
+            apps: plans.iter().map(|p| AppOutcome { app: p.app.name.clone(), ..Default::default() }).collect(),
+            held: Vec::new(),
+            queued: 0,
+            dry_run: 0,
+        };
+        let enqueued = self.enqueue(&plans, &[]).await?;
+        report.dry_run = enqueued.dry_run;
+        if let Some((held, trips)) = enqueued.held {
+            report.plan_id = Some(held);
+            report.held = trips;
+            return Ok(report);
         }
-        while let Some(joined) = running.join_next().await {
-            let (index, outcomes) = joined.map_err(|e| EngineError::Internal(format!("operation task: {e}")))?;
-            for (rec, result) in outcomes {
+        report.plan_id = enqueued.plan_id;
+        if let Some(plan_id) = enqueued.plan_id {
+            let executor = crate::Executor::new(self.clone(), self.worker_options.clone());
+            executor.drain(Some(plan_id), self.drain_wait).await?;
+            for rec in self.store.plan_operations(self.tenant, plan_id).await? {
+                let Some(index) = plans.iter().position(|p| p.app.id == rec.op.app_id) else { continue };
                 let outcome = &mut report.apps[index];
-                match result {
-                    Ok(()) => *outcome.succeeded.entry(rec.op.kind.name().to_owned()).or_default() += 1,
-                    Err(error) => outcome.failed.push(OpFailure {
+                match rec.status {
+                    OperationStatus::Succeeded => {
+                        *outcome.succeeded.entry(rec.op.kind.name().to_owned()).or_default() += 1
+                    }
+                    OperationStatus::Failed => outcome.failed.push(OpFailure {
                         person: rec.op.person.clone(),
                         op: rec.op.kind.name().to_owned(),
                         reason: rec.op.reason.to_string(),
-                        error,
+                        error: rec.last_error.unwrap_or_default(),
                     }),
+                    _ => report.queued += 1,
                 }
             }
         }
         // Group memberships last: the accounts a create made exist by now.
-        for (index, app, group_ops) in group_work {
-            let record = secrets.get(&app.id).ok_or_else(|| EngineError::NotFound(format!("app {}", app.name)))?;
+        let records: HashMap<AppId, tenure_store::AppRecord> =
+            self.store.list_apps(self.tenant).await?.into_iter().map(|r| (r.app.id, r)).collect();
+        for (index, p) in plans.iter().enumerate() {
+            if p.plan.group_ops.is_empty() || p.app.settings.dry_run {
+                continue;
+            }
+            let record = records.get(&p.app.id).ok_or_else(|| EngineError::NotFound(format!("app {}", p.app.name)))?;
             let client = self.client(record)?;
-            let accounts = self.store.list_accounts(self.tenant, app.id).await?;
-            for op in group_ops {
-                let result = self.apply_group_op(&client, &app, &accounts, &op).await;
+            let accounts = self.store.list_accounts(self.tenant, p.app.id).await?;
+            for op in &p.plan.group_ops {
+                let result = self.apply_group_op(&client, &p.app, &accounts, op).await;
                 let outcome = &mut report.apps[index];
                 match result {
                     Ok(()) => *outcome.succeeded.entry("group_members".to_owned()).or_default() += 1,
@@ -175,8 +172,14 @@ impl Engine {
                 }
             }
         }
-        let status = if report.failed() == 0 { "applied" } else { "applied_with_failures" };
-        self.store.set_plan_status(self.tenant, plan_id, status).await?;
+        if let Some(plan_id) = report.plan_id {
+            let status = match (report.failed(), report.queued) {
+                (0, 0) => "applied",
+                (_, 0) => "applied_with_failures",
+                _ => "applying",
+            };
+            self.store.set_plan_status(self.tenant, plan_id, status).await?;
+        }
         Ok(report)
     }
 }
@@ -191,6 +194,10 @@ impl Engine {
         }
         let status = if approve { "approved" } else { "rejected" };
         self.store.set_plan_status(self.tenant, plan, status).await?;
+        if approve {
+            // A running `tenure serve` plans again and finds the approval covering its losses.
+            self.store.mark_dirty(self.tenant, &[tenure_store::DirtyMark::everything()]).await?;
+        }
         self.store
             .append_audit(self.tenant, actor, &format!("plan.{status}"), &plan.to_string(), &record.summary)
             .await?;
@@ -272,187 +279,5 @@ impl Engine {
         } else {
             Err(format!("not added, their account was not created: {}", missing.join(", ")))
         }
-    }
-}
-
-impl AppContext {
-    /// Runs one operation and records its outcome; the error is the text shown to the admin.
-    async fn run(&self, rec: &OperationRecord) -> Result<(), String> {
-        let store = self.engine.store();
-        let tenant = self.engine.tenant();
-        let result = self.execute(&rec.op).await;
-        let (status, error, remote_id) = match &result {
-            Ok(remote_id) => (OperationStatus::Succeeded, None, remote_id.clone()),
-            Err(e) => (OperationStatus::Failed, Some(e.clone()), None),
-        };
-        let detail = serde_json::json!({
-            "app": self.app.name,
-            "op": rec.op.kind.name(),
-            "reason": rec.op.reason,
-            "remote_id": remote_id.as_deref().or(rec.op.kind.remote_id()),
-            "error": error,
-        });
-        let recorded = async {
-            store.finish_operation(tenant, rec.id, status, error.as_deref(), remote_id.as_deref()).await?;
-            store
-                .append_audit(tenant, "tenure", &format!("account.{}", rec.op.kind.name()), &rec.op.person, &detail)
-                .await
-        };
-        if let Err(e) = recorded.await {
-            tracing::error!(error = %e, op = %rec.id, "could not record an operation's outcome");
-            return Err(format!("done in the app, but not recorded: {e}"));
-        }
-        match &result {
-            Ok(_) => {
-                tracing::info!(app = %self.app.name, person = %rec.op.person, op = rec.op.kind.name(), reason = %rec.op.reason, "applied")
-            }
-            Err(e) => {
-                tracing::warn!(app = %self.app.name, person = %rec.op.person, op = rec.op.kind.name(), error = %e, "operation failed")
-            }
-        }
-        result.map(|_| ())
-    }
-
-    /// Performs the operation in the app and updates the stored link; returns the remote id.
-    async fn execute(&self, op: &PlannedOp) -> Result<Option<String>, String> {
-        let store = self.engine.store();
-        let tenant = self.engine.tenant();
-        match &op.kind {
-            OpKind::Create { attributes } => {
-                let (account, origin) = match self.client.create_user(attributes).await {
-                    Ok(account) => (account, AccountOrigin::Created),
-                    // The account exists already (a retried create, or one made by hand): find it
-                    // and link it rather than fail or create a second one.
-                    Err(e) if e.is_conflict() => {
-                        self.find_existing(op.person_id, attributes).await?.ok_or_else(|| failed(e))?
-                    }
-                    Err(e) => return Err(failed(e)),
-                };
-                let remote_id = account.remote_id.clone();
-                store.upsert_account(tenant, &stored_from(op, origin, &account)).await.map_err(stored_err)?;
-                Ok(Some(remote_id))
-            }
-            OpKind::Link { remote_id, .. } => {
-                let account = self
-                    .observed
-                    .get(remote_id)
-                    .ok_or_else(|| format!("account {remote_id} is no longer in the app"))?;
-                store
-                    .upsert_account(tenant, &stored_from(op, AccountOrigin::Matched, account))
-                    .await
-                    .map_err(stored_err)?;
-                Ok(Some(remote_id.clone()))
-            }
-            OpKind::Update { remote_id, changes } => self.update(op, remote_id, changes).await,
-            OpKind::ChangeLicense { remote_id, license } => {
-                let changes = Attributes::from([(attributes::LICENSE, license.clone().unwrap_or_default())]);
-                self.update(op, remote_id, &changes).await
-            }
-            OpKind::Activate { remote_id } | OpKind::Deactivate { remote_id } => {
-                let active = matches!(op.kind, OpKind::Activate { .. });
-                self.client.set_active(remote_id, active).await.map_err(failed)?;
-                store
-                    .set_account_active(tenant, self.app.id, remote_id, active, crate::today())
-                    .await
-                    .map_err(stored_err)?;
-                Ok(Some(remote_id.clone()))
-            }
-            OpKind::Delete { remote_id } => {
-                match self.client.delete_user(remote_id).await {
-                    Ok(()) => {}
-                    // Already gone is the state we wanted.
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(failed(e)),
-                }
-                store.remove_account(tenant, self.app.id, remote_id).await.map_err(stored_err)?;
-                Ok(Some(remote_id.clone()))
-            }
-        }
-    }
-
-    /// Writes attribute changes and records the account's new state, so the next update is a
-    /// diff against what the app now holds.
-    async fn update(&self, op: &PlannedOp, remote_id: &str, changes: &Attributes) -> Result<Option<String>, String> {
-        let store = self.engine.store();
-        let tenant = self.engine.tenant();
-        self.client.update_user(remote_id, changes).await.map_err(failed)?;
-        let mut account = match (self.stored.get(remote_id), self.observed.get(remote_id)) {
-            (Some(stored), Some(observed)) => {
-                StoredAccount { attributes: observed.attributes.clone(), ..stored.clone() }
-            }
-            (None, Some(observed)) => stored_from(op, AccountOrigin::Matched, observed),
-            (Some(stored), None) => stored.clone(),
-            (None, None) => return Err(format!("account {remote_id} is unknown")),
-        };
-        account.attributes.extend(changes.iter().map(|(k, v)| (k, v.clone())));
-        account.attributes.retain(|_, v| !v.is_empty());
-        if let Some(grant) = op.reason.grant() {
-            account.link.granted_by = Some(grant.assignment());
-        }
-        if let Some(user_name) = changes.get(attributes::USER_NAME) {
-            account.user_name = user_name.clone();
-        }
-        store.upsert_account(tenant, &account).await.map_err(stored_err)?;
-        Ok(Some(remote_id.to_owned()))
-    }
-
-    /// After a 409 on create: the account Tenure would have created. Found by externalId, it is
-    /// Tenure's own from an earlier attempt. Found by userName, it is linked (as matched, never
-    /// Tenure's to delete) only when nothing says it is someone else's: no other externalId and no
-    /// other email. Otherwise the operation fails for an admin to look at, rather than take over
-    /// another person's account.
-    async fn find_existing(
-        &self,
-        person: PersonId,
-        attrs: &Attributes,
-    ) -> Result<Option<(RemoteAccount, AccountOrigin)>, String> {
-        let own_id = person.to_string();
-        if let Some(found) = self.client.find_user(attributes::EXTERNAL_ID, &own_id).await.map_err(|e| e.to_string())? {
-            return Ok(Some((found, AccountOrigin::Created)));
-        }
-        let Some(user_name) = attrs.get(attributes::USER_NAME) else { return Ok(None) };
-        let Some(found) = self.client.find_user(attributes::USER_NAME, user_name).await.map_err(|e| e.to_string())?
-        else {
-            return Ok(None);
-        };
-        let email = attrs.get(attributes::EMAIL).map(|e| e.to_lowercase());
-        let foreign_id = found.external_id().is_some_and(|x| !x.is_empty() && !x.eq_ignore_ascii_case(&own_id));
-        let foreign_email = match (found.email(), &email) {
-            (Some(theirs), Some(ours)) => theirs.to_lowercase() != *ours,
-            _ => false,
-        };
-        if foreign_id || foreign_email {
-            return Err(format!(
-                "userName {user_name} is taken in the app by another account ({}); an admin must resolve it",
-                found.email().unwrap_or(&found.remote_id)
-            ));
-        }
-        Ok(Some((found, AccountOrigin::Matched)))
-    }
-}
-
-fn failed(e: ConnectorError) -> String {
-    e.to_string()
-}
-
-fn stored_err(e: tenure_store::StoreError) -> String {
-    format!("store: {e}")
-}
-
-/// A link for an account an operation just created or matched, remembering the assignment that
-/// granted it.
-fn stored_from(op: &PlannedOp, origin: AccountOrigin, account: &RemoteAccount) -> StoredAccount {
-    StoredAccount {
-        link: AccountLink {
-            app_id: op.app_id,
-            remote_id: account.remote_id.clone(),
-            person_id: op.person_id,
-            origin,
-            deactivated_on: None,
-            granted_by: op.reason.grant().map(Grant::assignment),
-        },
-        user_name: account.user_name().to_owned(),
-        active: account.active,
-        attributes: account.attributes.clone(),
     }
 }

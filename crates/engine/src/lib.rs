@@ -5,16 +5,22 @@
 mod apply;
 mod csv_import;
 mod error;
+mod operations;
 mod planning;
+mod propagate;
 mod sync;
 mod watch;
+mod worker;
 
-pub use apply::{AppOutcome, ApplyReport, OpFailure};
+pub use apply::{AppOutcome, ApplyReport, Enqueued, OpFailure};
 pub use csv_import::CsvUpload;
 pub use error::EngineError;
+pub use operations::{AppHealthView, QueueStatus};
 pub use planning::AppPlan;
+pub use propagate::{PropagationOptions, PropagationPass};
 pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
 pub use watch::{DEFAULT_INTERVAL as WATCH_INTERVAL, Dropped, SETTLE as WATCH_SETTLE};
+pub use worker::{Executor, WorkerOptions};
 
 use tenure_connectors::{ClientOptions, ScimClient};
 use tenure_core::TenantId;
@@ -28,11 +34,27 @@ pub struct Engine {
     client_options: ClientOptions,
     /// How many operations run at once against one app.
     concurrency: usize,
+    /// Rate limiters by app (or by the key apps share), so every path to an app is paced by one.
+    /// How queued operations are run by `apply` (and, by default, by `tenure serve`).
+    worker_options: WorkerOptions,
+    /// How long `apply` waits for operations that wait for a retry.
+    drain_wait: std::time::Duration,
+    limiters: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tenure_connectors::RateLimiter>>>,
+    >,
 }
 
 impl Engine {
     pub fn new(store: Store, tenant: TenantId) -> Self {
-        Self { store, tenant, client_options: ClientOptions::default(), concurrency: 8 }
+        Self {
+            store,
+            tenant,
+            client_options: ClientOptions::default(),
+            concurrency: 8,
+            worker_options: WorkerOptions::default(),
+            drain_wait: std::time::Duration::from_secs(30),
+            limiters: Default::default(),
+        }
     }
 
     pub fn with_client_options(mut self, options: ClientOptions) -> Self {
@@ -45,6 +67,22 @@ impl Engine {
         self
     }
 
+    /// How `apply` runs the queue: backoff, attempts, workers.
+    pub fn with_worker_options(mut self, options: WorkerOptions) -> Self {
+        self.worker_options = options;
+        self
+    }
+
+    /// How long `apply` waits for operations waiting for a retry before leaving them queued.
+    pub fn with_drain_wait(mut self, wait: std::time::Duration) -> Self {
+        self.drain_wait = wait;
+        self
+    }
+
+    pub fn worker_options(&self) -> &WorkerOptions {
+        &self.worker_options
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -54,8 +92,17 @@ impl Engine {
     }
 
     pub(crate) fn client(&self, app: &AppRecord) -> Result<ScimClient, EngineError> {
-        ScimClient::new(&app.app.base_url, app.secret.clone(), self.client_options.clone())
-            .map_err(|source| EngineError::Connector { app: app.app.name.clone(), source })
+        self.client_with(app, self.client_options.clone())
+    }
+
+    /// A client for the app, paced by the app's rate limit when it has one.
+    pub(crate) fn client_with(&self, app: &AppRecord, options: ClientOptions) -> Result<ScimClient, EngineError> {
+        let client = ScimClient::new(&app.app.base_url, app.secret.clone(), options)
+            .map_err(|source| EngineError::Connector { app: app.app.name.clone(), source })?;
+        Ok(match self.limiter_for(&app.app) {
+            Some(limiter) => client.with_rate_limiter(limiter),
+            None => client,
+        })
     }
 }
 

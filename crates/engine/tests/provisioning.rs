@@ -69,8 +69,13 @@ impl Fixture {
         let store = Store::connect(db.url()).await?;
         let tenant = store.ensure_tenant("acme").await?;
         let engine = Engine::new(store.clone(), tenant);
-        let sandbox =
-            SandboxApp::spawn(SandboxOptions { profile, token: "t0ken".into(), rate_limit_per_sec: None }).await?;
+        let sandbox = SandboxApp::spawn(SandboxOptions {
+            profile,
+            token: "t0ken".into(),
+            rate_limit_per_sec: None,
+            faults: None,
+        })
+        .await?;
         let src = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;
         store.apply_import(tenant, src, &ImportBatch { people, groups: vec![] }).await?;
         let app = store

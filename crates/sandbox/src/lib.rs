@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+mod faults;
 mod patch;
 mod profile;
 mod ratelimit;
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use faults::FaultPlan;
 pub use profile::{DeleteMode, Profile, SLACK_USERNAME_MAX, UnknownProfile};
 
 use ratelimit::TokenBucket;
@@ -40,12 +42,14 @@ pub struct SandboxOptions {
     /// Sustained requests per second; `None` disables throttling. The bucket holds one
     /// second's worth of requests, so short bursts up to this many go through at once.
     pub rate_limit_per_sec: Option<u32>,
+    /// Answer a share of requests with 429, 500, a broken connection or a stall.
+    pub faults: Option<FaultPlan>,
 }
 
 impl SandboxOptions {
     /// Options with the profile's default (sandbox-scaled) rate limit.
     pub fn new(profile: Profile, token: impl Into<String>) -> Self {
-        Self { profile, token: token.into(), rate_limit_per_sec: profile.default_rate_limit_per_sec() }
+        Self { profile, token: token.into(), rate_limit_per_sec: profile.default_rate_limit_per_sec(), faults: None }
     }
 }
 
@@ -55,6 +59,7 @@ impl fmt::Debug for SandboxOptions {
             .field("profile", &self.profile)
             .field("token", &"<redacted>")
             .field("rate_limit_per_sec", &self.rate_limit_per_sec)
+            .field("faults", &self.faults)
             .finish()
     }
 }
@@ -78,6 +83,12 @@ pub(crate) struct Shared {
     pub(crate) limiter: Option<Mutex<TokenBucket>>,
     pub(crate) requests: AtomicU64,
     pub(crate) throttled: AtomicU64,
+    pub(crate) faults: AtomicU64,
+    pub(crate) fault_plan: Option<FaultPlan>,
+    /// Writes (POST, PUT, PATCH, DELETE) past authentication and the rate limiter, by second
+    /// since start.
+    pub(crate) writes: Mutex<Vec<u32>>,
+    pub(crate) started: Instant,
 }
 
 /// Locks ignoring poison: handlers do not panic, and if one ever did the store is still
@@ -121,6 +132,10 @@ impl SandboxApp {
             limiter,
             requests: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
+            faults: AtomicU64::new(0),
+            fault_plan: options.faults,
+            writes: Mutex::new(Vec::new()),
+            started: Instant::now(),
         });
         let app = routes::router(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -170,6 +185,22 @@ impl SandboxApp {
     }
 
     /// Stops accepting connections and waits (a few seconds at most) for open ones to finish.
+    /// Requests answered with an injected fault.
+    pub fn fault_count(&self) -> u64 {
+        self.shared.faults.load(Ordering::Relaxed)
+    }
+
+    /// The most writes received in one second (whole seconds since the sandbox started), past
+    /// authentication and the rate limiter.
+    pub fn peak_writes_per_second(&self) -> u32 {
+        lock(&self.shared.writes).iter().copied().max().unwrap_or(0)
+    }
+
+    /// Writes received past authentication and the rate limiter (injected faults included).
+    pub fn write_count(&self) -> u64 {
+        lock(&self.shared.writes).iter().map(|&n| u64::from(n)).sum()
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -86,7 +86,18 @@ async fn gate(State(shared): AppState, request: Request, next: Next) -> Response
             return response;
         }
     }
-    next.run(request).await
+    if request.method() != axum::http::Method::GET {
+        let second = shared.started.elapsed().as_secs() as usize;
+        let mut writes = lock(&shared.writes);
+        if writes.len() <= second {
+            writes.resize(second + 1, 0);
+        }
+        writes[second] += 1;
+    }
+    match &shared.fault_plan {
+        Some(plan) => crate::faults::inject(&shared, plan, request, next).await,
+        None => next.run(request).await,
+    }
 }
 
 /// Ok when the request carries the app's token; otherwise the extra `WWW-Authenticate`

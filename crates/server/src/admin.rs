@@ -27,9 +27,10 @@ pub fn routes() -> Router<ServerState> {
         .route("/apply", post(apply))
         .route("/sync", post(sync))
         .route("/audit", get(audit))
+        .merge(crate::operations::routes())
 }
 
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -62,9 +63,9 @@ impl From<EngineError> for ApiError {
     }
 }
 
-type ApiResult = Result<axum::Json<Value>, ApiError>;
+pub type ApiResult = Result<axum::Json<Value>, ApiError>;
 
-fn to_json<T: serde::Serialize>(value: &T) -> ApiResult {
+pub fn to_json<T: serde::Serialize>(value: &T) -> ApiResult {
     serde_json::to_value(value).map(axum::Json).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 

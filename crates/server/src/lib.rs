@@ -5,6 +5,7 @@
 mod admin;
 mod auth;
 mod metrics_layer;
+mod operations;
 mod scim;
 mod sources;
 pub mod tokens;

@@ -637,9 +637,13 @@ async fn a_pushed_person_with_an_app_assigned_to_their_group_gets_provisioned(
 ) -> anyhow::Result<()> {
     use tenure_sandbox::{Profile, SandboxApp, SandboxOptions};
     let s = start(backend).await?;
-    let sandbox =
-        SandboxApp::spawn(SandboxOptions { profile: Profile::Notion, token: "t0ken".into(), rate_limit_per_sec: None })
-            .await?;
+    let sandbox = SandboxApp::spawn(SandboxOptions {
+        profile: Profile::Notion,
+        token: "t0ken".into(),
+        rate_limit_per_sec: None,
+        faults: None,
+    })
+    .await?;
     // One account: the guard's default 10% would hold its deactivation (the guard has its own tests).
     let one_person_app = AppSettings {
         guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25 }),

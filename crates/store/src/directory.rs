@@ -10,6 +10,7 @@ use time::Date;
 use time::macros::format_description;
 
 use crate::bulk::{self, Param};
+use crate::queue::DirtyMark;
 use crate::row::*;
 use crate::{Store, StoreError, now_ms};
 
@@ -119,6 +120,27 @@ fn import_from_person(p: Person) -> ImportedPerson {
         custom: p.custom,
         groups: Vec::new(),
     }
+}
+
+/// Past this many changed people, one "plan everything" mark replaces the per-person ones: a
+/// full plan is cheaper than thousands of single-person ones, and the marks stay few.
+const BULK_CHANGE: usize = 1000;
+
+/// A source's group nesting, as (parent name, child name).
+async fn nesting_pairs(
+    tx: &mut Transaction<'_, Any>,
+    tenant: &str,
+    source: &str,
+) -> Result<HashSet<(String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT p.name AS parent, c.name AS child FROM group_nesting n JOIN groups c ON c.id = n.child_id \
+         JOIN groups p ON p.id = n.parent_id WHERE n.tenant_id = $1 AND c.source_id = $2",
+    )
+    .bind(tenant)
+    .bind(source)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter().map(|r| Ok((text(r, "parent")?, text(r, "child")?))).collect()
 }
 
 pub(crate) async fn write_person(
@@ -250,6 +272,25 @@ impl Store {
             existing.insert(p.source_key.clone(), p);
         }
 
+        // What the directory said before, to mark whoever this import changes for planning and
+        // to write only the difference. Read before any group is deleted (which would take its
+        // memberships with it, unseen).
+        let member_rows = sqlx::query(
+            "SELECT m.group_id, m.person_id FROM group_members m JOIN groups g ON g.id = m.group_id \
+             WHERE m.tenant_id = $1 AND g.tenant_id = $1 AND g.source_id = $2",
+        )
+        .bind(&t)
+        .bind(&s)
+        .fetch_all(&mut *tx)
+        .await?;
+        let old_members: Vec<(GroupId, PersonId)> = member_rows
+            .iter()
+            .map(|row| Ok((parsed(row, "group_id")?, parsed(row, "person_id")?)))
+            .collect::<Result<_, StoreError>>()?;
+        drop(member_rows);
+        let old_nesting = nesting_pairs(&mut tx, &t, &s).await?;
+        let mut changed: Vec<PersonId> = Vec::new();
+
         let mut ids_by_key: HashMap<&str, PersonId> = HashMap::with_capacity(batch.people.len());
         let mut writes: Vec<Person> = Vec::new();
         for imported in &batch.people {
@@ -262,6 +303,7 @@ impl Store {
                         } else {
                             summary.updated += 1;
                         }
+                        changed.push(old.id);
                         writes.push(new);
                     } else {
                         summary.unchanged += 1;
@@ -271,6 +313,7 @@ impl Store {
                 None => {
                     let new = person_from_import(PersonId::new(), source, imported);
                     ids_by_key.insert(&imported.source_key, new.id);
+                    changed.push(new.id);
                     writes.push(new);
                     summary.created += 1;
                 }
@@ -325,7 +368,10 @@ impl Store {
         let left: Vec<String> = existing
             .iter()
             .filter(|(key, old)| !ids_by_key.contains_key(key.as_str()) && old.status != PersonStatus::Deleted)
-            .map(|(_, old)| old.id.to_string())
+            .map(|(_, old)| {
+                changed.push(old.id);
+                old.id.to_string()
+            })
             .collect();
         summary.left = left.len();
         let fixed = [Param::from(now), Param::from(t.as_str())];
@@ -396,21 +442,14 @@ impl Store {
                 }
             }
         }
-        let member_rows = sqlx::query(
-            "SELECT m.group_id, m.person_id FROM group_members m JOIN groups g ON g.id = m.group_id \
-             WHERE m.tenant_id = $1 AND g.tenant_id = $1 AND g.source_id = $2",
-        )
-        .bind(&t)
-        .bind(&s)
-        .fetch_all(&mut *tx)
-        .await?;
         let mut stale: HashMap<GroupId, Vec<String>> = HashMap::new();
-        for row in &member_rows {
-            let pair: (GroupId, PersonId) = (parsed(row, "group_id")?, parsed(row, "person_id")?);
+        for pair in old_members {
             if !wanted_members.remove(&pair) {
+                changed.push(pair.1);
                 stale.entry(pair.0).or_default().push(pair.1.to_string());
             }
         }
+        changed.extend(wanted_members.iter().map(|(_, person)| *person));
         for (gid, people) in &stale {
             let fixed = [Param::from(t.as_str()), Param::from(gid.to_string())];
             bulk::with_in_list(
@@ -468,6 +507,21 @@ impl Store {
             |n, row| row.extend([Param::from(n.0.to_string()), Param::from(n.1.to_string())]),
         )
         .await?;
+
+        let new_nesting: HashSet<(String, String)> = batch
+            .groups
+            .iter()
+            .filter(|g| group_ids.contains_key(&g.name))
+            .flat_map(|g| g.parents.iter().filter(|p| group_ids.contains_key(*p)).map(|p| (p.clone(), g.name.clone())))
+            .collect();
+        let marks = if new_nesting != old_nesting || changed.len() > BULK_CHANGE {
+            vec![DirtyMark::everything()]
+        } else {
+            changed.sort_unstable();
+            changed.dedup();
+            changed.into_iter().map(DirtyMark::person).collect()
+        };
+        crate::queue::mark_dirty_in(&mut tx, tenant, &marks).await?;
 
         sqlx::query("UPDATE sources SET last_sync_ms = $1, last_count = $2 WHERE id = $3 AND tenant_id = $4")
             .bind(now_ms())

@@ -2,7 +2,7 @@
 //!
 //! One implementation serves SQLite and PostgreSQL through sqlx's `Any` driver. Every statement
 //! is written in the dialect both share (`$n` parameters, `ON CONFLICT`, `RETURNING`, TEXT and
-//! BIGINT columns), so no data method branches on the backend; the backends differ only in their
+//! BIGINT columns), so no data method branches on the backend but the queue's claim (`queue.rs`); the backends differ only in their
 //! migration files and connection set-up (`backend.rs`). Every query is scoped by tenant.
 
 mod backend;
@@ -13,6 +13,7 @@ mod links;
 mod migrate;
 mod ops;
 mod policy;
+mod queue;
 mod row;
 mod scim;
 mod tenancy;
@@ -24,6 +25,7 @@ pub use error::StoreError;
 pub use links::StoredAccount;
 pub use ops::{OperationRecord, OperationStatus, PlanRecord};
 pub use policy::AppRecord;
+pub use queue::{AppHealth, DirtyMark, OperationFilter, QueueCounts, Settlement};
 pub use scim::{GroupLayout, ScimKind, ScimPage, ScimQuery, ScimRecord, ScimWrite, UserLayout};
 pub use tenancy::{TokenRecord, TokenScope};
 pub use tenure_core::import::{ImportBatch, ImportGroup, ImportedPerson};

@@ -98,24 +98,42 @@ impl Store {
         .bind(app.to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let origin = text(r, "origin")?;
-                Ok(StoredAccount {
-                    link: AccountLink {
-                        app_id: app,
-                        remote_id: text(r, "remote_id")?,
-                        person_id: parsed(r, "person_id")?,
-                        origin: AccountOrigin::parse(&origin)
-                            .ok_or_else(|| StoreError::corrupt(format!("origin {origin}")))?,
-                        deactivated_on: opt_date(r, "deactivated_on")?,
-                        granted_by: opt_parsed(r, "granted_by")?,
-                    },
-                    user_name: text(r, "user_name")?,
-                    active: int(r, "active")? != 0,
-                    attributes: json(r, "attributes")?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| account_from_row(app, r)).collect()
     }
+
+    /// One linked account, by its id in the app.
+    pub async fn get_account(
+        &self,
+        tenant: TenantId,
+        app: AppId,
+        remote_id: &str,
+    ) -> Result<Option<StoredAccount>, StoreError> {
+        let row = sqlx::query(
+            "SELECT remote_id, person_id, origin, user_name, active, attributes, deactivated_on, granted_by FROM accounts \
+             WHERE tenant_id = $1 AND app_id = $2 AND remote_id = $3",
+        )
+        .bind(tenant.to_string())
+        .bind(app.to_string())
+        .bind(remote_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| account_from_row(app, &r)).transpose()
+    }
+}
+
+fn account_from_row(app: AppId, r: &sqlx::any::AnyRow) -> Result<StoredAccount, StoreError> {
+    let origin = text(r, "origin")?;
+    Ok(StoredAccount {
+        link: AccountLink {
+            app_id: app,
+            remote_id: text(r, "remote_id")?,
+            person_id: parsed(r, "person_id")?,
+            origin: AccountOrigin::parse(&origin).ok_or_else(|| StoreError::corrupt(format!("origin {origin}")))?,
+            deactivated_on: opt_date(r, "deactivated_on")?,
+            granted_by: opt_parsed(r, "granted_by")?,
+        },
+        user_name: text(r, "user_name")?,
+        active: int(r, "active")? != 0,
+        attributes: json(r, "attributes")?,
+    })
 }

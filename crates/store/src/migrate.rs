@@ -37,6 +37,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_source_cursor.sql"),
         postgres: include_str!("../migrations/postgres/0004_source_cursor.sql"),
     },
+    Migration {
+        version: 5,
+        name: "queue",
+        sqlite: include_str!("../migrations/sqlite/0005_queue.sql"),
+        postgres: include_str!("../migrations/postgres/0005_queue.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -13,6 +13,8 @@ pub enum OperationStatus {
     Pending,
     Succeeded,
     Failed,
+    /// An admin gave up on it: it will not run.
+    Dismissed,
 }
 
 impl OperationStatus {
@@ -22,15 +24,17 @@ impl OperationStatus {
             Self::Pending => "pending",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
+            Self::Dismissed => "dismissed",
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "preview" => Some(Self::Preview),
             "pending" => Some(Self::Pending),
             "succeeded" => Some(Self::Succeeded),
             "failed" => Some(Self::Failed),
+            "dismissed" => Some(Self::Dismissed),
             _ => None,
         }
     }
@@ -54,6 +58,8 @@ pub struct OperationRecord {
     pub attempts: i64,
     pub last_error: Option<String>,
     pub remote_id: Option<String>,
+    /// When a pending operation may run (again); 0 for "now".
+    pub not_before_ms: i64,
 }
 
 impl Store {
@@ -96,37 +102,70 @@ impl Store {
         plan_status: &str,
         status: OperationStatus,
     ) -> Result<PlanId, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id = self.insert_plan_in(&mut tx, tenant, ops, summary, plan_status, status).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Writes a plan and its operations inside the caller's transaction. Queue order: on
+    /// PostgreSQL a sequence (safe with several writers); SQLite has one writer, so the next
+    /// numbers after the highest in use are ours until the transaction ends.
+    pub(crate) async fn insert_plan_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        tenant: TenantId,
+        ops: &[PlannedOp],
+        summary: &serde_json::Value,
+        plan_status: &str,
+        status: OperationStatus,
+    ) -> Result<PlanId, StoreError> {
         let id = PlanId::new();
         let t = tenant.to_string();
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO plans (id, tenant_id, created_ms, status, summary) VALUES ($1, $2, $3, $4, $5)")
             .bind(id.to_string())
             .bind(&t)
             .bind(now)
             .bind(plan_status)
             .bind(to_json(summary))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        for (seq, op) in ops.iter().enumerate() {
-            sqlx::query(
+        let (sql, mut next_seq) = match self.backend() {
+            crate::Backend::Postgres => (
                 "INSERT INTO operations (id, tenant_id, plan_id, seq, app_id, person_id, kind, body, status, attempts, created_ms, updated_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10)",
-            )
-            .bind(OperationId::new().to_string())
-            .bind(&t)
-            .bind(id.to_string())
-            .bind(seq as i64)
-            .bind(op.app_id.to_string())
-            .bind(op.person_id.to_string())
-            .bind(op.kind.name())
-            .bind(to_json(op))
-            .bind(status.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+                None,
+            ),
+            crate::Backend::Sqlite => {
+                let row = sqlx::query("SELECT COALESCE(MAX(queue_seq), 0) AS top FROM operations")
+                    .fetch_one(&mut **tx)
+                    .await?;
+                (
+                    "INSERT INTO operations (id, tenant_id, plan_id, seq, app_id, person_id, kind, body, status, attempts, created_ms, updated_ms, queue_seq) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10, $11)",
+                    Some(int(&row, "top")?),
+                )
+            }
+        };
+        for (seq, op) in ops.iter().enumerate() {
+            let mut query = sqlx::query(sql)
+                .bind(OperationId::new().to_string())
+                .bind(&t)
+                .bind(id.to_string())
+                .bind(seq as i64)
+                .bind(op.app_id.to_string())
+                .bind(op.person_id.to_string())
+                .bind(op.kind.name())
+                .bind(to_json(op))
+                .bind(status.as_str())
+                .bind(now);
+            if let Some(top) = next_seq.as_mut() {
+                *top += 1;
+                query = query.bind(*top);
+            }
+            query.execute(&mut **tx).await?;
         }
-        tx.commit().await?;
         Ok(id)
     }
 
@@ -175,29 +214,14 @@ impl Store {
 
     pub async fn plan_operations(&self, tenant: TenantId, plan: PlanId) -> Result<Vec<OperationRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, plan_id, seq, body, status, attempts, last_error, remote_id FROM operations \
+            "SELECT id, plan_id, seq, body, status, attempts, last_error, remote_id, not_before_ms FROM operations \
              WHERE tenant_id = $1 AND plan_id = $2 ORDER BY seq",
         )
         .bind(tenant.to_string())
         .bind(plan.to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let status = text(r, "status")?;
-                Ok(OperationRecord {
-                    id: parsed(r, "id")?,
-                    plan_id: parsed(r, "plan_id")?,
-                    seq: int(r, "seq")?,
-                    op: json(r, "body")?,
-                    status: OperationStatus::parse(&status)
-                        .ok_or_else(|| StoreError::corrupt(format!("operation status {status}")))?,
-                    attempts: int(r, "attempts")?,
-                    last_error: opt_text(r, "last_error")?,
-                    remote_id: opt_text(r, "remote_id")?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::queue::operation_from_row).collect()
     }
 
     /// Records an attempt's outcome.

@@ -2,6 +2,7 @@
 
 use tenure_core::*;
 
+use crate::queue::DirtyMark;
 use crate::row::*;
 use crate::{Store, StoreError, now_ms};
 
@@ -70,6 +71,8 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(crate::error::on_unique(format!("app {name}")))?;
+        // A new app's accounts are to be read and matched.
+        self.mark_dirty(tenant, &[DirtyMark::app(app.id)]).await?;
         Ok(app)
     }
 
@@ -107,6 +110,20 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("app {name}")))
     }
 
+    /// Replaces an app's credentials (a rotated token).
+    pub async fn set_app_secret(&self, tenant: TenantId, app: AppId, secret: &Secret) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE apps SET secret = $1 WHERE id = $2 AND tenant_id = $3")
+            .bind(secret.expose())
+            .bind(app.to_string())
+            .bind(tenant.to_string())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("app {app}")));
+        }
+        Ok(())
+    }
+
     /// Assigns an app to a target, or excludes the target from it. Assigning the same target
     /// again is not an error: it replaces the earlier assignment's kind and parameters. Returns
     /// the assignment and whether it is new.
@@ -120,6 +137,7 @@ impl Store {
     ) -> Result<(Assignment, bool), StoreError> {
         let (kind, raw) = target_parts(target);
         let existed = self.list_assignments(tenant, app).await?.iter().any(|a| &a.target == target);
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO assignments (id, tenant_id, app_id, target_kind, target, created_ms, exclude, params) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
@@ -133,8 +151,11 @@ impl Store {
         .bind(now_ms())
         .bind(i64::from(exclude))
         .bind(to_json(params))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        // The app's policy changed: plan it again, atomically with the change.
+        crate::queue::mark_dirty_in(&mut tx, tenant, &[DirtyMark::app(app)]).await?;
+        tx.commit().await?;
         let written = self
             .list_assignments(tenant, app)
             .await?
@@ -147,6 +168,7 @@ impl Store {
     /// Removes an assignment; returns whether there was one.
     pub async fn unassign(&self, tenant: TenantId, app: AppId, target: &AssignmentTarget) -> Result<bool, StoreError> {
         let (kind, raw) = target_parts(target);
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "DELETE FROM assignments WHERE tenant_id = $1 AND app_id = $2 AND target_kind = $3 AND target = $4",
         )
@@ -154,8 +176,10 @@ impl Store {
         .bind(app.to_string())
         .bind(kind)
         .bind(&raw)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        crate::queue::mark_dirty_in(&mut tx, tenant, &[DirtyMark::app(app)]).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

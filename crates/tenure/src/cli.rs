@@ -74,9 +74,44 @@ pub enum Command {
     Adopt(AdoptArgs),
     /// Forget the link between an app account and its person; the account is left as it is.
     Unlink(UnlinkArgs),
+    /// The provisioning queue: its state, failed operations, retry and dismiss.
+    #[command(subcommand)]
+    Ops(OpsCommand),
     /// Benchmarks (figures as one JSON line on stdout).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpsCommand {
+    /// Queued, waiting, failed operations and apps that keep failing.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Operations, newest first (failed ones with --failed).
+    List {
+        #[arg(long)]
+        failed: bool,
+        /// pending, succeeded, failed or dismissed.
+        #[arg(long, conflicts_with = "failed")]
+        status: Option<String>,
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a failed operation back in the queue (or every failed one with --all).
+    Retry {
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Give up on a failed or waiting operation.
+    Dismiss { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +178,38 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the chosen address is printed).
     #[arg(long, env = "TENURE_LISTEN")]
     pub listen: Option<String>,
+    /// Operations in flight at once (each app has its own cap too).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: u16,
+    /// Read every app in full and fix drift this often (e.g. 30m, 1h, 1d).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub reconcile_every: std::time::Duration,
+    /// How long a claimed operation stays this process's; should it die, another process (or
+    /// the next start) takes the operation over after this. Renewed while the operation runs.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub lease: std::time::Duration,
+    /// Serve the API only: no propagation, no queue workers.
+    #[arg(long)]
+    pub no_workers: bool,
+}
+
+/// `90s`, `30m`, `1h`, `2d`, or plain seconds.
+pub fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("{raw:?} is not a duration like 90s, 30m, 1h or 2d"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        other => return Err(format!("unknown unit {other:?} in {raw:?}: use s, m, h or d")),
+    };
+    if seconds == 0 {
+        return Err("a duration must be at least one second".into());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Args)]
@@ -320,6 +387,8 @@ pub struct SyncArgs {
     pub full: bool,
 }
 
+// Parsed once per process; boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
     /// Add an app.
@@ -388,6 +457,29 @@ pub struct ScimAppArgs {
     /// one run (default 25).
     #[arg(long, value_name = "COUNT")]
     pub guard_count: Option<usize>,
+    /// Requests per second Tenure sends to the app at most, e.g. 100, 3 (Slack's 180 writes a
+    /// minute) or 0.5.
+    #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
+    pub rate_limit: Option<f64>,
+    /// Requests allowed at once after a quiet spell (default 1).
+    #[arg(long, requires = "rate_limit", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub burst: Option<u32>,
+    /// Apps naming the same group share one rate budget (every SCIM app of one Slack org).
+    #[arg(long, requires = "rate_limit", value_name = "KEY")]
+    pub rate_group: Option<String>,
+    /// Operations in flight at once against this app (default 8).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_concurrency: Option<u16>,
+    /// Plan and log everything, write nothing to the app.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+fn parse_rate(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0 => Ok(rate),
+        _ => Err(format!("{raw:?} is not a rate: a number of requests per second above 0, like 100 or 0.5")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -34,6 +34,7 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::Explain(args) => explain(&engine, args).await,
         Command::Adopt(args) => adopt(store, tenant, args).await,
         Command::Unlink(args) => unlink(store, tenant, args).await,
+        Command::Ops(command) => crate::ops::run(&engine, command).await,
         Command::Serve(_) | Command::Demo(_) | Command::Bench(_) => {
             Err(anyhow!("serve, demo and bench run their own set-up; they are not admin verbs"))
         }
@@ -342,6 +343,15 @@ async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> any
             max_count: args.guard_count.unwrap_or(defaults.max_count),
         });
     }
+    if args.rate_limit.is_some() || args.max_concurrency.is_some() {
+        settings.limits = Some(tenure_core::AppLimits {
+            per_second: args.rate_limit,
+            burst: args.burst,
+            concurrency: args.max_concurrency.map(usize::from),
+            shared_key: args.rate_group.clone(),
+        });
+    }
+    settings.dry_run = args.dry_run;
     let app = store.add_app(tenant, &args.name, AppKind::Scim, args.base_url.trim(), &secret, &settings).await?;
     store
         .append_audit(tenant, "cli", "app.add", &app.name, &json!({"base_url": app.base_url, "settings": settings}))

@@ -180,6 +180,15 @@ pub fn apply_summary(report: &ApplyReport) {
             println!("  FAILED {} {}: {}", f.op, f.person, f.error);
         }
     }
+    if report.queued > 0 {
+        println!(
+            "{} operation(s) wait in the queue for a retry; `tenure serve` carries them on (`tenure ops list`)",
+            report.queued
+        );
+    }
+    if report.dry_run > 0 {
+        println!("{} operation(s) of dry-run apps were logged, not applied", report.dry_run);
+    }
 }
 
 pub fn users_table(app: &str, rows: &[Value]) {
@@ -193,4 +202,12 @@ pub fn users_table(app: &str, rows: &[Value]) {
         };
         println!("  {:width$}  {state:8}  {person}", r["user_name"].as_str().unwrap_or_default());
     }
+}
+
+/// A store timestamp (milliseconds since the epoch) as RFC 3339, UTC, to the second.
+pub fn time_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
 }

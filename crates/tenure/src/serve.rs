@@ -14,15 +14,35 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
     let listen = args.listen.or_else(|| settings.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let store = tenure_store::Store::connect(&settings.database_url()?).await?;
     let tenant = store.ensure_tenant(&settings.tenant).await?;
-    let watcher = tenure_engine::Engine::new(store.clone(), tenant);
-    let watcher =
-        tokio::spawn(async move { watcher.watch_sources(tenure_engine::WATCH_INTERVAL, shutdown_signal()).await });
     let listener = bind(&listen).await?;
     let addr = listener.local_addr()?;
     println!("tenure listening on http://{addr} (database: {})", store.backend().name());
     tracing::info!(%addr, backend = store.backend().name(), "serving");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut background = tokio::task::JoinSet::new();
+    if !args.no_workers {
+        let tenant = store.ensure_tenant(&settings.tenant).await?;
+        let engine = tenure_engine::Engine::new(store.clone(), tenant);
+        let options = tenure_engine::WorkerOptions {
+            workers: usize::from(args.workers),
+            lease: args.lease,
+            ..Default::default()
+        };
+        let executor = tenure_engine::Executor::new(engine.clone(), options);
+        let propagation =
+            tenure_engine::PropagationOptions { reconcile_every: args.reconcile_every, ..Default::default() };
+        let (worker, watch) = (executor.clone(), stopped.clone());
+        background.spawn(async move { worker.run(watch).await });
+        let watch = stopped.clone();
+        background.spawn(async move { engine.run_propagation(propagation, Some(executor), watch).await });
+    }
+    let (watcher, mut watch) = (tenure_engine::Engine::new(store.clone(), tenant), stopped.clone());
+    let stop_watching = async move { while watch.changed().await.is_ok() && !*watch.borrow() {} };
+    background.spawn(async move { watcher.watch_sources(tenure_engine::WATCH_INTERVAL, stop_watching).await });
     tenure_server::serve(listener, tenure_server::ServerState::new(store.clone()), shutdown_signal()).await?;
-    watcher.abort();
+    // Operations in flight finish and are recorded; what is still queued waits for the next start.
+    let _ = stop.send(true);
+    while background.join_next().await.is_some() {}
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -157,9 +157,12 @@ fn a_bad_export_lists_every_problem_and_progress_is_plain_lines_off_a_terminal()
     assert_eq!(report[0]["created"], 1);
 
     // Several sources: a plain line as each starts.
-    let other = env.write("other.csv", "employee_id,email
+    let other = env.write(
+        "other.csv",
+        "employee_id,email
 X1,x@y.io
-");
+",
+    );
     env.ok(&["source", "add", "csv", "other", "--file", &other]);
     let out = env.run(&["sync"]);
     assert!(out.status.success());

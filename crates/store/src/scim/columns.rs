@@ -138,6 +138,7 @@ pub(super) async fn sync_members(
             "DELETE FROM group_members WHERE group_id = $1 AND person_id = $2"
         };
         sqlx::query(sql).bind(group_id).bind(member).execute(&mut **tx).await?;
+        mark_member_dirty(tx, tenant, kind, member).await?;
     }
     for member in wanted {
         if let Some((_, display)) = current.get(&member.id) {
@@ -187,6 +188,22 @@ pub(super) async fn sync_members(
             "INSERT INTO group_members (tenant_id, group_id, person_id) VALUES ($1, $2, $3)"
         };
         sqlx::query(sql).bind(&t).bind(group_id).bind(&member.id).execute(&mut **tx).await?;
+        mark_member_dirty(tx, tenant, kind, &member.id).await?;
     }
     Ok(())
+}
+
+/// A member who joined or left a group may gain or lose access: plan them again. A nested group
+/// changes many people at once, so it asks for everything to be planned.
+async fn mark_member_dirty(
+    tx: &mut Transaction<'_, Any>,
+    tenant: TenantId,
+    kind: &str,
+    member: &str,
+) -> Result<(), StoreError> {
+    let mark = match member.parse::<PersonId>() {
+        Ok(person) if kind != "Group" => DirtyMark::person(person),
+        _ => DirtyMark::everything(),
+    };
+    crate::queue::mark_dirty_in(tx, tenant, &[mark]).await
 }

@@ -22,6 +22,7 @@ use tenure_scim::sql::{Column, Dialect, Mapped, SideTable, SqlLowering, SqlMappi
 use tenure_scim::{json, schemas};
 
 use crate::directory::{person_from_import, write_person};
+use crate::queue::DirtyMark;
 use crate::row::*;
 use crate::{Backend, Store, StoreError, now_ms};
 
@@ -260,6 +261,7 @@ impl Store {
         write_emails(&mut tx, tenant, &id.to_string(), &cols.emails).await?;
         let p = person_from_import(id, source, person);
         write_person(&mut tx, tenant, &p, true).await?;
+        crate::queue::mark_dirty_in(&mut tx, tenant, &[DirtyMark::person(p.id)]).await?;
         tx.commit().await?;
         Ok(ScimRecord {
             id: id.to_string(),
@@ -318,6 +320,7 @@ impl Store {
         if write_person(&mut tx, tenant, &p, false).await? == 0 {
             write_person(&mut tx, tenant, &p, true).await?;
         }
+        crate::queue::mark_dirty_in(&mut tx, tenant, &[DirtyMark::person(p.id)]).await?;
         tx.commit().await?;
         Ok(ScimWrite::Written(ScimRecord {
             id: id.to_owned(),
@@ -482,6 +485,12 @@ impl Store {
         for &sql in statements {
             sqlx::query(sql).bind(id).bind(&t).execute(&mut *tx).await?;
         }
+        // A deleted group's members may lose access: plan everyone (the marks coalesce).
+        let mark = match id.parse::<PersonId>() {
+            Ok(person) if kind == ScimKind::User => DirtyMark::person(person),
+            _ => DirtyMark::everything(),
+        };
+        crate::queue::mark_dirty_in(&mut tx, tenant, &[mark]).await?;
         if kind == ScimKind::User {
             // The person stays as a leaver, so their accounts are deprovisioned with that reason.
             sqlx::query("UPDATE people SET status = 'deleted', updated_ms = $1 WHERE id = $2 AND tenant_id = $3")

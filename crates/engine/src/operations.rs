@@ -1,0 +1,91 @@
+//! What admins see and do about queued operations: the queue's state, failed operations, retry
+//! and dismiss. Every action is audited.
+
+use serde::Serialize;
+use tenure_core::{AppId, OperationId};
+use tenure_store::{OperationFilter, OperationRecord, QueueCounts};
+
+use crate::{Engine, EngineError};
+
+/// An app that has been failing, and whether it is paused.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppHealthView {
+    pub app: String,
+    pub failures: i64,
+    pub paused_until_ms: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueStatus {
+    #[serde(flatten)]
+    pub counts: QueueCounts,
+    /// Changes waiting to be planned.
+    pub dirty: usize,
+    pub failing_apps: Vec<AppHealthView>,
+}
+
+impl Engine {
+    pub async fn queue_status(&self) -> Result<QueueStatus, EngineError> {
+        let counts = self.store.queue_counts(self.tenant, None).await?;
+        let dirty = self.store.dirty_marks(self.tenant, 1_000_000).await?.len();
+        let names: std::collections::HashMap<AppId, String> =
+            self.store.list_apps(self.tenant).await?.into_iter().map(|r| (r.app.id, r.app.name)).collect();
+        let failing_apps = self
+            .store
+            .app_health(self.tenant)
+            .await?
+            .into_iter()
+            .map(|h| AppHealthView {
+                app: names.get(&h.app_id).cloned().unwrap_or_else(|| h.app_id.to_string()),
+                failures: h.failures,
+                paused_until_ms: h.paused_until_ms,
+                last_error: h.last_error,
+            })
+            .collect();
+        Ok(QueueStatus { counts, dirty, failing_apps })
+    }
+
+    /// Operations, newest first; `app` by name.
+    pub async fn list_operations(
+        &self,
+        status: Option<tenure_store::OperationStatus>,
+        app: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OperationRecord>, EngineError> {
+        let app = match app {
+            Some(name) => Some(self.store.app_by_name(self.tenant, name).await?.app.id),
+            None => None,
+        };
+        Ok(self.store.list_operations(self.tenant, &OperationFilter { status, app, limit: Some(limit) }).await?)
+    }
+
+    /// Puts a failed operation (or every failed one) back in the queue; returns how many.
+    pub async fn retry_operations(&self, op: Option<OperationId>, actor: &str) -> Result<u64, EngineError> {
+        let n = self.store.retry_failed(self.tenant, op).await?;
+        if n == 0 && op.is_some() {
+            return Err(EngineError::NotFound(format!(
+                "failed operation {}",
+                op.map(|o| o.to_string()).unwrap_or_default()
+            )));
+        }
+        let subject = op.map_or_else(|| "all failed".to_owned(), |o| o.to_string());
+        self.store
+            .append_audit(self.tenant, actor, "operation.retry", &subject, &serde_json::json!({"count": n}))
+            .await?;
+        Ok(n)
+    }
+
+    /// Gives up on a failed or waiting operation.
+    pub async fn dismiss_operation(&self, op: OperationId, actor: &str) -> Result<(), EngineError> {
+        if !self.store.dismiss_operation(self.tenant, op).await? {
+            return Err(EngineError::NotFound(format!(
+                "failed or waiting operation {op} (a running one cannot be dismissed)"
+            )));
+        }
+        self.store
+            .append_audit(self.tenant, actor, "operation.dismiss", &op.to_string(), &serde_json::json!({}))
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+//! Propagation: turning what changed (dirty marks) into queued operations, within a second.
+//!
+//! Every change that can alter someone's access marks it in the same transaction as the change:
+//! a directory import or SCIM push marks the people it changed, an assignment change marks its
+//! app. Marks coalesce (one row per person, app or pair), so a burst of changes to one group is
+//! planned once per person, not once per change. A pass reads the marks, plans them and queues
+//! the operations while clearing the marks, in one transaction (the outbox): a change is either
+//! still marked or its operations are queued.
+//!
+//! - A person's mark is planned incrementally against the accounts Tenure last saw or wrote
+//!   (`Prepared::plan_person`), which costs microseconds per person and app.
+//! - An app's mark (policy change, periodic reconciliation) reads the app live and plans everyone:
+//!   this is also what catches drift, an account changed by hand in the app.
+//! - A pair with an operation still queued is not planned again until it has run (planning it
+//!   now would plan the same work twice); its mark waits.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde::Serialize;
+use tenure_core::reconcile::{AppState, DirectoryIndex, Prepared};
+use tenure_core::*;
+use tenure_store::DirtyMark;
+use tokio::sync::watch;
+
+use crate::{AppPlan, Engine, EngineError, Executor};
+
+#[derive(Debug, Clone)]
+pub struct PropagationOptions {
+    /// How often the marks are looked at.
+    pub poll: Duration,
+    /// How often every app is read in full and reconciled (drift, anything missed).
+    pub reconcile_every: Duration,
+    /// Marks read per pass.
+    pub batch: i64,
+}
+
+impl Default for PropagationOptions {
+    fn default() -> Self {
+        Self { poll: Duration::from_millis(50), reconcile_every: Duration::from_secs(3600), batch: 10_000 }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PropagationPass {
+    pub marks: usize,
+    /// Apps planned in full (read live).
+    pub full_apps: usize,
+    /// People planned incrementally.
+    pub people: usize,
+    pub queued_ops: usize,
+    /// Pairs left marked because an operation of theirs is still queued.
+    pub deferred: usize,
+    /// Whether the deprovisioning guard held what this pass planned.
+    pub held: bool,
+}
+
+impl Engine {
+    /// Plans and queues whatever is marked. An app that cannot be read keeps its mark (and the
+    /// pass reports the error after queuing the rest).
+    pub async fn propagate_once(&self, today: time::Date) -> Result<PropagationPass, EngineError> {
+        let marks = self.store.dirty_marks(self.tenant, 10_000).await?;
+        let mut pass = PropagationPass { marks: marks.len(), ..Default::default() };
+        if marks.is_empty() {
+            return Ok(pass);
+        }
+        let apps = self.store.list_apps(self.tenant).await?;
+        let everything = marks.iter().any(|m| m.app.is_none() && m.person.is_none());
+        let full: HashSet<AppId> = if everything {
+            apps.iter().map(|a| a.app.id).collect()
+        } else {
+            marks.iter().filter(|m| m.person.is_none()).filter_map(|m| m.app).collect()
+        };
+        let busy = self.store.unfinished_pairs(self.tenant).await?;
+        let mut plans: Vec<AppPlan> = Vec::new();
+        let mut deferred: Vec<DirtyMark> = Vec::new();
+        let mut kept: HashSet<AppId> = HashSet::new();
+        let mut first_error = None;
+        let defer_busy = |plan: &mut Plan, deferred: &mut Vec<DirtyMark>| {
+            plan.ops.retain(|o| {
+                let is_busy = busy.contains(&(o.app_id, o.person_id));
+                if is_busy {
+                    deferred.push(DirtyMark::pair(o.app_id, o.person_id));
+                }
+                !is_busy
+            });
+        };
+
+        for record in apps.iter().filter(|a| full.contains(&a.app.id)) {
+            match self.plan(Some(&record.app.name), today).await {
+                Ok(mut planned) => {
+                    for p in &mut planned {
+                        defer_busy(&mut p.plan, &mut deferred);
+                    }
+                    pass.full_apps += 1;
+                    plans.extend(planned);
+                }
+                Err(e) => {
+                    tracing::warn!(app = %record.app.name, error = %e, "cannot plan the app; it stays marked");
+                    kept.insert(record.app.id);
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+
+        let person_marks: Vec<&DirtyMark> = marks.iter().filter(|m| m.person.is_some()).collect();
+        if !person_marks.is_empty() {
+            let people = self.store.list_people(self.tenant).await?;
+            let groups = self.store.list_groups(self.tenant).await?;
+            let dir = DirectoryIndex::new(&people, &groups);
+            for record in apps.iter().filter(|a| !full.contains(&a.app.id)) {
+                let app = &record.app;
+                let wanted: Vec<PersonId> = person_marks
+                    .iter()
+                    .filter(|m| m.app.is_none_or(|a| a == app.id))
+                    .filter_map(|m| m.person)
+                    .collect();
+                if wanted.is_empty() {
+                    continue;
+                }
+                let assignments = self.store.list_assignments(self.tenant, app.id).await?;
+                let stored = self.store.list_accounts(self.tenant, app.id).await?;
+                let links: Vec<AccountLink> = stored.iter().map(|a| a.link.clone()).collect();
+                let observed: Vec<RemoteAccount> = stored
+                    .into_iter()
+                    .map(|a| RemoteAccount { remote_id: a.link.remote_id, active: a.active, attributes: a.attributes })
+                    .collect();
+                let state =
+                    AppState { app, assignments: &assignments, links: &links, observed: &observed, groups: &[] };
+                let prepared = Prepared::new(&dir, &state);
+                let mut plan = Plan::default();
+                for id in wanted {
+                    let Some(person) = dir.person(id).or_else(|| people.iter().find(|p| p.id == id)) else { continue };
+                    if busy.contains(&(app.id, id)) {
+                        deferred.push(DirtyMark::pair(app.id, id));
+                        continue;
+                    }
+                    pass.people += 1;
+                    plan.ops.extend(prepared.plan_person(&dir, person, today).ops);
+                }
+                // App groups need the app's groups read live: the next full reconciliation
+                // brings memberships in line.
+                plans.push(AppPlan { app: app.clone(), plan, observed: Vec::new(), managed: links.len() });
+            }
+        }
+
+        pass.deferred = deferred.len();
+        if !deferred.is_empty() {
+            // Before the originals are cleared: a crash in between leaves both, never neither.
+            self.store.mark_dirty(self.tenant, &deferred).await?;
+        }
+        let answered: Vec<DirtyMark> = marks
+            .iter()
+            .filter(|m| match m.app {
+                Some(app) => !kept.contains(&app),
+                None => kept.is_empty(),
+            })
+            .copied()
+            .collect();
+        let enqueued = self.enqueue(&plans, &answered).await?;
+        pass.held = enqueued.held.is_some();
+        if let Some(plan) = enqueued.plan_id {
+            pass.queued_ops = self.store.plan_operations(self.tenant, plan).await?.len();
+        }
+        match first_error {
+            Some(e) if pass.queued_ops == 0 => Err(e),
+            _ => Ok(pass),
+        }
+    }
+
+    /// Runs propagation until `shutdown` turns true: a pass whenever marks wait, a full
+    /// reconciliation of every app every `reconcile_every`. Wakes `executor` when it queued work.
+    pub async fn run_propagation(
+        &self,
+        options: PropagationOptions,
+        executor: Option<Executor>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut next_reconcile = tokio::time::Instant::now() + options.reconcile_every;
+        let mut backoff = options.poll;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if tokio::time::Instant::now() >= next_reconcile {
+                next_reconcile += options.reconcile_every;
+                match self.store.list_apps(self.tenant).await {
+                    Ok(apps) => {
+                        let marks: Vec<DirtyMark> = apps.iter().map(|a| DirtyMark::app(a.app.id)).collect();
+                        if let Err(e) = self.store.mark_dirty(self.tenant, &marks).await {
+                            tracing::error!(error = %e, "cannot schedule the periodic reconciliation");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot schedule the periodic reconciliation"),
+                }
+            }
+            match self.propagate_once(crate::today()).await {
+                Ok(pass) => {
+                    backoff = options.poll;
+                    if pass.queued_ops > 0 {
+                        tracing::debug!(?pass, "propagated");
+                        if let Some(executor) = &executor {
+                            executor.notify();
+                        }
+                    }
+                }
+                Err(e) => {
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "propagation pass failed");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                () = tokio::time::sleep(backoff) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,526 @@
+//! The queue's workers: claim due operations, carry each out through the app's connector, and
+//! record the outcome.
+//!
+//! Failure handling, from the operation's point of view:
+//! - retryable (timeouts, resets, 5xx, 429, an app refusing our credentials): back in the queue
+//!   with exponential backoff and jitter, or after the app's `Retry-After`, until the attempts run
+//!   out;
+//! - permanent (a 4xx that says what is wrong with this request): failed, with the app's answer,
+//!   for an admin to retry or dismiss;
+//! - the app's own fault (unreachable, credentials refused, 5xx): counted against the app, which
+//!   is paused (quarantined) after several in a row and resumes after one success. A single
+//!   operation that keeps failing ("poison") fails alone: other operations' successes keep the
+//!   app running.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use tenure_connectors::{ConnectorError, RateLimiter, ScimClient, TransportKind};
+use tenure_core::attributes::{self, Attributes};
+use tenure_core::*;
+use tenure_store::{OperationRecord, Settlement, StoredAccount};
+use tokio::sync::{Notify, Semaphore, watch};
+
+use crate::{Engine, EngineError};
+
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// This worker's name in leases: unique per process.
+    pub owner: String,
+    /// How long a claimed operation is ours; a worker that dies loses it after this.
+    pub lease: Duration,
+    /// Operations in flight at once across all apps (each app has its own cap too).
+    pub workers: usize,
+    /// Attempts before a retryable failure counts as failed.
+    pub max_attempts: i64,
+    /// First retry delay, doubled per attempt, with jitter, up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// How often an idle worker looks for due operations (it is also woken on new work).
+    pub idle_poll: Duration,
+    /// Consecutive app-level failures before the app is paused, for `pause` (doubling) up to
+    /// `max_pause`.
+    pub quarantine_after: i64,
+    pub pause: Duration,
+    pub max_pause: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            lease: Duration::from_secs(15),
+            workers: 16,
+            max_attempts: 10,
+            backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(15 * 60),
+            idle_poll: Duration::from_millis(200),
+            quarantine_after: 5,
+            pause: Duration::from_secs(30),
+            max_pause: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// What went wrong with one attempt, sorted for the queue.
+#[derive(Debug)]
+pub(crate) struct OpError {
+    pub message: String,
+    pub retryable: bool,
+    /// The app, not the operation, is at fault: counts towards quarantine.
+    pub app_fault: bool,
+    pub retry_after: Option<Duration>,
+}
+
+impl OpError {
+    fn permanent(message: impl Into<String>) -> Self {
+        Self { message: message.into(), retryable: false, app_fault: false, retry_after: None }
+    }
+
+    fn store(e: tenure_store::StoreError) -> Self {
+        Self { retryable: e.is_retryable(), message: format!("store: {e}"), app_fault: false, retry_after: None }
+    }
+}
+
+impl From<ConnectorError> for OpError {
+    fn from(e: ConnectorError) -> Self {
+        let status = e.status();
+        // Credentials refused or endpoint gone are fixed by an admin, not by this operation: the
+        // operation waits (retryable) while the app is paused.
+        let credentials = matches!(status, Some(401 | 403));
+        let app_fault = credentials
+            || matches!(&e, ConnectorError::Transport { kind: TransportKind::Connect | TransportKind::Timeout, .. })
+            || status.is_some_and(|s| s >= 500);
+        Self {
+            retryable: e.is_retryable() || credentials,
+            app_fault,
+            retry_after: e.retry_after(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// One app as the workers use it.
+struct AppRuntime {
+    app: App,
+    client: ScimClient,
+    permits: Arc<Semaphore>,
+}
+
+/// Runs queued operations. Cheap to clone; clones share their caches.
+#[derive(Clone)]
+pub struct Executor {
+    engine: Engine,
+    options: Arc<WorkerOptions>,
+    apps: Arc<Mutex<HashMap<AppId, Arc<AppRuntime>>>>,
+    wake: Arc<Notify>,
+}
+
+impl Executor {
+    pub fn new(engine: Engine, options: WorkerOptions) -> Self {
+        Self { engine, options: Arc::new(options), apps: Arc::default(), wake: Arc::new(Notify::new()) }
+    }
+
+    /// Tells an idle worker there is new work.
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Forgets cached app settings and credentials (after an app was changed).
+    pub fn reload_apps(&self) {
+        self.apps.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Works the queue until `shutdown` turns true, then lets running operations finish.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let claimed = match self.claim_into(&mut running, None).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "queue: cannot claim operations");
+                    0
+                }
+            };
+            if claimed > 0 && running.len() < self.options.workers {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(self.options.idle_poll) => {}
+            }
+        }
+        while running.join_next().await.is_some() {}
+    }
+
+    /// Runs one plan's operations (or every queued one) until none is left, or until `max_wait`
+    /// has passed while some wait for a retry; returns whether the queue (or plan) is done.
+    pub async fn drain(&self, plan: Option<PlanId>, max_wait: Duration) -> Result<bool, EngineError> {
+        let deadline = tokio::time::Instant::now() + max_wait;
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            let claimed = self.claim_into(&mut running, plan).await?;
+            if claimed > 0 && running.len() < self.options.workers {
+                continue;
+            }
+            if running.join_next().await.is_some() {
+                continue;
+            }
+            let counts = self.engine.store.queue_counts(self.engine.tenant, plan).await?;
+            if counts.ready == 0 && counts.waiting == 0 {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(self.options.idle_poll.min(Duration::from_millis(100))).await;
+        }
+    }
+
+    async fn claim_into(
+        &self,
+        running: &mut tokio::task::JoinSet<()>,
+        plan: Option<PlanId>,
+    ) -> Result<usize, EngineError> {
+        let free = self.options.workers.saturating_sub(running.len());
+        if free == 0 {
+            return Ok(0);
+        }
+        let claimed = self
+            .engine
+            .store
+            .claim_operations(self.engine.tenant, &self.options.owner, free as i64, self.options.lease, plan)
+            .await?;
+        let n = claimed.len();
+        for rec in claimed {
+            let this = self.clone();
+            running.spawn(async move { this.process(rec).await });
+        }
+        Ok(n)
+    }
+
+    async fn process(&self, rec: OperationRecord) {
+        let runtime = match self.runtime(rec.op.app_id).await {
+            Ok(r) => r,
+            Err(e) => {
+                let message = format!("app unavailable: {e}");
+                let _ = self.settle(&rec, Err(OpError::permanent(message)), None).await;
+                return;
+            }
+        };
+        // While it runs, the lease is renewed, so a short lease (quick recovery when a process
+        // dies) never runs out under a slow app.
+        let work = async {
+            let _permit = runtime.permits.acquire().await;
+            runtime.execute(&self.engine, &rec).await
+        };
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval((self.options.lease / 3).max(Duration::from_millis(10)));
+        tick.tick().await;
+        let result = loop {
+            tokio::select! {
+                result = &mut work => break result,
+                _ = tick.tick() => {
+                    let renewed = self
+                        .engine
+                        .store
+                        .renew_lease(self.engine.tenant, rec.id, &self.options.owner, self.options.lease)
+                        .await;
+                    if !matches!(renewed, Ok(true)) {
+                        tracing::warn!(op = %rec.id, "could not renew an operation's lease");
+                    }
+                }
+            }
+        };
+        if let Err(e) = self.settle(&rec, result, Some(&runtime.app)).await {
+            tracing::error!(error = %e, op = %rec.id, "could not record an operation's outcome; its lease will run out and it will run again");
+        }
+    }
+
+    /// Records an attempt: success, a retry later, or failure; and the app's health.
+    async fn settle(
+        &self,
+        rec: &OperationRecord,
+        result: Result<Option<String>, OpError>,
+        app: Option<&App>,
+    ) -> Result<(), EngineError> {
+        let store = &self.engine.store;
+        let tenant = self.engine.tenant;
+        let owner = self.options.owner.as_str();
+        let app_name = app.map(|a| a.name.clone()).unwrap_or_default();
+        let detail = |error: Option<&str>, remote_id: Option<&str>| {
+            serde_json::json!({
+                "app": app_name,
+                "app_id": rec.op.app_id,
+                "person": rec.op.person,
+                "person_id": rec.op.person_id,
+                "op": rec.op.kind.name(),
+                "operation": rec.id,
+                "attempt": rec.attempts,
+                "reason": rec.op.reason,
+                "remote_id": remote_id.or(rec.op.kind.remote_id()),
+                "error": error,
+            })
+        };
+        let action = format!("account.{}", rec.op.kind.name());
+        match result {
+            Ok(remote_id) => {
+                store.settle_operation(tenant, rec.id, owner, Settlement::succeeded(remote_id.as_deref())).await?;
+                if store.record_app_success(tenant, rec.op.app_id).await? {
+                    tracing::info!(app = %app_name, "app answers again; no longer paused");
+                    store.append_audit(tenant, "tenure", "app.recovered", &app_name, &serde_json::json!({})).await?;
+                }
+                store
+                    .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(None, remote_id.as_deref()))
+                    .await?;
+                tracing::info!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), reason = %rec.op.reason, "applied");
+            }
+            Err(error) => {
+                if error.app_fault
+                    && let Some(until) = store
+                        .record_app_failure(
+                            tenant,
+                            rec.op.app_id,
+                            &error.message,
+                            self.options.quarantine_after,
+                            self.options.pause,
+                            self.options.max_pause,
+                        )
+                        .await?
+                {
+                    tracing::error!(app = %app_name, error = %error.message, paused_until_ms = until, "app keeps failing; paused");
+                    let pause = serde_json::json!({"paused_until_ms": until, "error": error.message});
+                    store.append_audit(tenant, "tenure", "app.quarantined", &app_name, &pause).await?;
+                }
+                if error.retryable && rec.attempts < self.options.max_attempts {
+                    let wait =
+                        error.retry_after.unwrap_or_else(|| self.backoff(rec.attempts)).min(self.options.max_backoff);
+                    let at = now_ms() + wait.as_millis() as i64;
+                    store.settle_operation(tenant, rec.id, owner, Settlement::retry_at(&error.message, at)).await?;
+                    tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), attempt = rec.attempts, retry_in_ms = wait.as_millis() as u64, error = %error.message, "operation failed; will retry");
+                } else {
+                    store.settle_operation(tenant, rec.id, owner, Settlement::failed(&error.message)).await?;
+                    store
+                        .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(Some(&error.message), None))
+                        .await?;
+                    tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), error = %error.message, "operation failed");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Exponential backoff with jitter: half fixed, half random.
+    fn backoff(&self, attempts: i64) -> Duration {
+        let exp = self
+            .options
+            .backoff
+            .saturating_mul(1u32 << attempts.clamp(1, 20).saturating_sub(1))
+            .min(self.options.max_backoff);
+        let half = exp / 2;
+        half + Duration::from_millis(rand::rng().random_range(0..=half.as_millis() as u64))
+    }
+
+    async fn runtime(&self, app: AppId) -> Result<Arc<AppRuntime>, EngineError> {
+        if let Some(r) = self.apps.lock().unwrap_or_else(|p| p.into_inner()).get(&app) {
+            return Ok(Arc::clone(r));
+        }
+        let record = self
+            .engine
+            .store
+            .list_apps(self.engine.tenant)
+            .await?
+            .into_iter()
+            .find(|r| r.app.id == app)
+            .ok_or_else(|| EngineError::NotFound(format!("app {app}")))?;
+        // The queue retries durably; in-request retries stay short so a lease is never outlived.
+        let mut options = self.engine.client_options.clone();
+        options.max_retries = options.max_retries.min(2);
+        options.max_retry_wait = options.max_retry_wait.min(Duration::from_secs(10));
+        let client = self.engine.client_with(&record, options)?;
+        let concurrency =
+            record.app.settings.limits.as_ref().and_then(|l| l.concurrency).unwrap_or(self.engine.concurrency);
+        let runtime =
+            Arc::new(AppRuntime { client, app: record.app, permits: Arc::new(Semaphore::new(concurrency.max(1))) });
+        self.apps.lock().unwrap_or_else(|p| p.into_inner()).insert(app, Arc::clone(&runtime));
+        Ok(runtime)
+    }
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+impl Engine {
+    /// The rate limiter an app's requests go through, shared by every app with the same
+    /// `shared_key`; `None` when the app has no limit.
+    pub(crate) fn limiter_for(&self, app: &App) -> Option<Arc<RateLimiter>> {
+        let limits = app.settings.limits.as_ref()?;
+        let per_second = limits.per_second?;
+        let key = limits.shared_key.clone().unwrap_or_else(|| app.id.to_string());
+        let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+        let limiter =
+            limiters.entry(key).or_insert_with(|| Arc::new(RateLimiter::new(per_second, limits.burst.unwrap_or(1))));
+        Some(Arc::clone(limiter))
+    }
+}
+
+impl AppRuntime {
+    /// Performs one operation in the app and updates the stored link; returns the remote id.
+    async fn execute(&self, engine: &Engine, rec: &OperationRecord) -> Result<Option<String>, OpError> {
+        let store = &engine.store;
+        let tenant = engine.tenant;
+        let op = &rec.op;
+        match &op.kind {
+            OpKind::Create { attributes } => {
+                // A retried create may have succeeded before the process died: look first.
+                let earlier = if rec.attempts > 1 { self.find_existing(op.person_id, attributes).await? } else { None };
+                let (account, origin) = match earlier {
+                    Some(found) => found,
+                    None => match self.client.create_user(attributes).await {
+                        Ok(account) => (account, AccountOrigin::Created),
+                        // The account exists already (made by an earlier attempt, or by hand):
+                        // find it and link it rather than fail or create a second one.
+                        Err(e) if e.is_conflict() => {
+                            self.find_existing(op.person_id, attributes).await?.ok_or_else(|| OpError::from(e))?
+                        }
+                        Err(e) => return Err(e.into()),
+                    },
+                };
+                let remote_id = account.remote_id.clone();
+                store.upsert_account(tenant, &stored_from(op, origin, &account)).await.map_err(OpError::store)?;
+                Ok(Some(remote_id))
+            }
+            OpKind::Link { remote_id, .. } => {
+                let account = self
+                    .client
+                    .get_user(remote_id)
+                    .await?
+                    .ok_or_else(|| OpError::permanent(format!("account {remote_id} is no longer in the app")))?;
+                store
+                    .upsert_account(tenant, &stored_from(op, AccountOrigin::Matched, &account))
+                    .await
+                    .map_err(OpError::store)?;
+                Ok(Some(remote_id.clone()))
+            }
+            OpKind::Update { remote_id, changes } => self.update(engine, op, remote_id, changes).await,
+            OpKind::ChangeLicense { remote_id, license } => {
+                let changes = Attributes::from([(attributes::LICENSE, license.clone().unwrap_or_default())]);
+                self.update(engine, op, remote_id, &changes).await
+            }
+            OpKind::Activate { remote_id } | OpKind::Deactivate { remote_id } => {
+                let active = matches!(op.kind, OpKind::Activate { .. });
+                self.client.set_active(remote_id, active).await?;
+                store
+                    .set_account_active(tenant, self.app.id, remote_id, active, crate::today())
+                    .await
+                    .map_err(OpError::store)?;
+                Ok(Some(remote_id.clone()))
+            }
+            OpKind::Delete { remote_id } => {
+                match self.client.delete_user(remote_id).await {
+                    Ok(()) => {}
+                    // Already gone is the state we wanted.
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e.into()),
+                }
+                store.remove_account(tenant, self.app.id, remote_id).await.map_err(OpError::store)?;
+                Ok(Some(remote_id.clone()))
+            }
+        }
+    }
+
+    /// Writes attribute changes and records the account's new state, so the next update is a
+    /// diff against what the app now holds.
+    async fn update(
+        &self,
+        engine: &Engine,
+        op: &PlannedOp,
+        remote_id: &str,
+        changes: &Attributes,
+    ) -> Result<Option<String>, OpError> {
+        let store = &engine.store;
+        let tenant = engine.tenant;
+        self.client.update_user(remote_id, changes).await?;
+        let mut account = match store.get_account(tenant, self.app.id, remote_id).await.map_err(OpError::store)? {
+            Some(stored) => stored,
+            // Linked by this plan's link operation, or matched: read what the app holds.
+            None => {
+                let observed = self
+                    .client
+                    .get_user(remote_id)
+                    .await?
+                    .ok_or_else(|| OpError::permanent(format!("account {remote_id} is no longer in the app")))?;
+                stored_from(op, AccountOrigin::Matched, &observed)
+            }
+        };
+        account.attributes.extend(changes.iter().map(|(k, v)| (k, v.clone())));
+        account.attributes.retain(|_, v| !v.is_empty());
+        if let Some(grant) = op.reason.grant() {
+            account.link.granted_by = Some(grant.assignment());
+        }
+        if let Some(user_name) = changes.get(attributes::USER_NAME) {
+            account.user_name = user_name.clone();
+        }
+        store.upsert_account(tenant, &account).await.map_err(OpError::store)?;
+        Ok(Some(remote_id.to_owned()))
+    }
+
+    /// The account Tenure would have created, if it exists. Found by externalId, it is Tenure's
+    /// own from an earlier attempt. Found by userName, it is linked (as matched, never Tenure's
+    /// to delete) only when nothing says it is someone else's: no other externalId and no other
+    /// email. Otherwise the operation fails for an admin to look at, rather than take over
+    /// another person's account.
+    async fn find_existing(
+        &self,
+        person: PersonId,
+        attrs: &Attributes,
+    ) -> Result<Option<(RemoteAccount, AccountOrigin)>, OpError> {
+        let own_id = person.to_string();
+        if let Some(found) = self.client.find_user(attributes::EXTERNAL_ID, &own_id).await? {
+            return Ok(Some((found, AccountOrigin::Created)));
+        }
+        let Some(user_name) = attrs.get(attributes::USER_NAME) else { return Ok(None) };
+        let Some(found) = self.client.find_user(attributes::USER_NAME, user_name).await? else {
+            return Ok(None);
+        };
+        let email = attrs.get(attributes::EMAIL).map(|e| e.to_lowercase());
+        let foreign_id = found.external_id().is_some_and(|x| !x.is_empty() && !x.eq_ignore_ascii_case(&own_id));
+        let foreign_email = match (found.email(), &email) {
+            (Some(theirs), Some(ours)) => theirs.to_lowercase() != *ours,
+            _ => false,
+        };
+        if foreign_id || foreign_email {
+            return Err(OpError::permanent(format!(
+                "userName {user_name} is taken in the app by another account ({}); an admin must resolve it",
+                found.email().unwrap_or(&found.remote_id)
+            )));
+        }
+        Ok(Some((found, AccountOrigin::Matched)))
+    }
+}
+
+/// A link for an account an operation just created or matched, remembering the assignment that
+/// granted it.
+fn stored_from(op: &PlannedOp, origin: AccountOrigin, account: &RemoteAccount) -> StoredAccount {
+    StoredAccount {
+        link: AccountLink {
+            app_id: op.app_id,
+            remote_id: account.remote_id.clone(),
+            person_id: op.person_id,
+            origin,
+            deactivated_on: None,
+            granted_by: op.reason.grant().map(Grant::assignment),
+        },
+        user_name: account.user_name().to_owned(),
+        active: account.active,
+        attributes: account.attributes.clone(),
+    }
+}
