@@ -54,7 +54,7 @@ async fn upload_people(
     Query(q): Query<UploadQuery>,
     body: Bytes,
 ) -> Response {
-    upload(state, admin, name, q, CsvUpload { people: Some(body.to_vec()), groups: None }).await
+    upload(state, admin, name, q, CsvUpload { people: Some(Vec::from(body)), groups: None }).await
 }
 
 async fn upload_groups(
@@ -64,7 +64,7 @@ async fn upload_groups(
     Query(q): Query<UploadQuery>,
     body: Bytes,
 ) -> Response {
-    upload(state, admin, name, q, CsvUpload { people: None, groups: Some(body.to_vec()) }).await
+    upload(state, admin, name, q, CsvUpload { people: None, groups: Some(Vec::from(body)) }).await
 }
 
 async fn upload(state: ServerState, admin: Admin, name: String, q: UploadQuery, files: CsvUpload) -> Response {

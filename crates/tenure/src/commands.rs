@@ -83,6 +83,26 @@ fn csv_format(base: CsvFormat, args: &CsvFormatArgs) -> CsvFormat {
     }
 }
 
+/// An export's absolute path, so a later `tenure sync` from another directory reads the same
+/// file. The file itself may not exist yet (a source fed only by uploads or a watched directory,
+/// whose first import creates it); its directory must.
+fn export_path(path: &std::path::Path, flag: &str) -> anyhow::Result<std::path::PathBuf> {
+    if let Ok(absolute) = std::fs::canonicalize(path) {
+        return Ok(absolute);
+    }
+    let name = path.file_name().with_context(|| format!("{flag} {}: not a file name", path.display()))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let dir = std::fs::canonicalize(parent).with_context(|| format!("{flag} {}", path.display()))?;
+    eprintln!(
+        "note: {} does not exist yet; an upload or a watched directory's first import creates it",
+        path.display()
+    );
+    Ok(dir.join(name))
+}
+
 /// An absolute directory that exists, so the server finds it whatever its working directory.
 fn watch_dir(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     let dir = std::fs::canonicalize(dir).with_context(|| format!("--watch-dir {}", dir.display()))?;
@@ -94,12 +114,8 @@ fn watch_dir(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
 
 async fn source_add_csv(store: &Store, tenant: TenantId, args: CsvSourceArgs) -> anyhow::Result<ExitCode> {
     // Absolute paths, so a later `tenure sync` from another directory reads the same files.
-    let file = std::fs::canonicalize(&args.file).with_context(|| format!("--file {}", args.file.display()))?;
-    let groups_file = args
-        .groups_file
-        .as_ref()
-        .map(|g| std::fs::canonicalize(g).with_context(|| format!("--groups-file {}", g.display())))
-        .transpose()?;
+    let file = export_path(&args.file, "--file")?;
+    let groups_file = args.groups_file.as_ref().map(|g| export_path(g, "--groups-file")).transpose()?;
     let config = CsvSourceConfig {
         file,
         groups_file,
@@ -154,11 +170,10 @@ async fn source_set(store: &Store, tenant: TenantId, args: SourceSetArgs) -> any
     let mut config: CsvSourceConfig = serde_json::from_value(source.config.clone())
         .with_context(|| format!("source {}: stored settings", source.name))?;
     if let Some(file) = &args.file {
-        config.file = std::fs::canonicalize(file).with_context(|| format!("--file {}", file.display()))?;
+        config.file = export_path(file, "--file")?;
     }
     if let Some(groups) = &args.groups_file {
-        config.groups_file =
-            Some(std::fs::canonicalize(groups).with_context(|| format!("--groups-file {}", groups.display()))?);
+        config.groups_file = Some(export_path(groups, "--groups-file")?);
     }
     if args.no_groups_file {
         config.groups_file = None;

@@ -186,6 +186,27 @@ fn a_watched_directory_is_read_by_a_one_shot_sync() {
 }
 
 #[test]
+fn a_source_fed_only_by_uploads_or_drops_may_name_a_file_that_does_not_exist_yet() {
+    let env = Env::new();
+    std::fs::create_dir(env.dir.path().join("drop")).unwrap();
+    let out =
+        env.run(&["source", "add", "csv", "hr", "--file", &env.path("current.csv"), "--watch-dir", &env.path("drop")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist yet"));
+    // Nothing imported yet: the sync says which file is missing.
+    let out = env.run(&["sync"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("current.csv"));
+    let dropped = env.write("drop/first.csv", "employee_id,email\nE1,a@x.io\n");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+    std::fs::File::options().write(true).open(&dropped).unwrap().set_modified(old).unwrap();
+    assert_eq!(env.sync_json()[0]["created"], 1);
+    assert!(Path::new(&env.path("current.csv")).exists());
+    let out = env.run(&["source", "add", "csv", "x", "--file", &env.path("no/such/dir.csv")]);
+    assert!(!out.status.success());
+}
+
+#[test]
 fn bench_import_runs_at_a_small_size_and_ends_with_its_figures() {
     let env = Env::new();
     let out = tenure(&["bench", "import", "--people", "300"], "", env.dir.path());
