@@ -69,7 +69,9 @@ impl Engine {
     pub async fn import_dropped(&self, source: &SourceRecord, options: SyncOptions) -> Option<Dropped> {
         let config = csv_config(source).ok()?;
         let dir = config.watch_dir?;
-        let mut complete = match complete_exports(&dir, SystemTime::now()) {
+        // The source's own files may live in the watched directory; they are not drops.
+        let own: Vec<PathBuf> = std::iter::once(config.file).chain(config.groups_file).collect();
+        let mut complete = match complete_exports(&dir, &own, SystemTime::now()) {
             Ok(files) => files,
             Err(error) => {
                 tracing::warn!(source = %source.name, dir = %dir.display(), %error, "cannot read the watched directory");
@@ -117,8 +119,8 @@ impl Engine {
     }
 }
 
-/// The complete exports in `dir`, oldest first.
-fn complete_exports(dir: &Path, now: SystemTime) -> std::io::Result<Vec<PathBuf>> {
+/// The complete exports in `dir` other than the files in `own`, oldest first.
+fn complete_exports(dir: &Path, own: &[PathBuf], now: SystemTime) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -128,7 +130,7 @@ fn complete_exports(dir: &Path, now: SystemTime) -> std::io::Result<Vec<PathBuf>
             continue;
         }
         let meta = entry.metadata()?;
-        if !meta.is_file() {
+        if !meta.is_file() || own.iter().any(|o| same_file(o, &entry.path())) {
             continue;
         }
         let modified = meta.modified()?;
@@ -140,6 +142,10 @@ fn complete_exports(dir: &Path, now: SystemTime) -> std::io::Result<Vec<PathBuf>
     }
     files.sort();
     Ok(files.into_iter().map(|(_, path)| path).collect())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(a), Ok(b)) if a == b)
 }
 
 /// Moves `file` into the subdirectory `sub` of its directory, under a time-stamped name.

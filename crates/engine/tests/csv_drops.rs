@@ -205,6 +205,24 @@ async fn a_one_shot_sync_takes_a_dropped_file_first() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn the_sources_own_file_in_the_watched_directory_is_not_a_drop() -> anyhow::Result<()> {
+    let f = Fixture::new(None).await?;
+    let source = f.source().await?;
+    let mut config: CsvSourceConfig = serde_json::from_value(source.config.clone())?;
+    config.file = f.drop_dir().join("current.csv");
+    std::fs::write(&config.file, GOOD)?;
+    f.store.set_source_config(f.tenant, source.id, &serde_json::to_value(&config)?).await?;
+    f.drop_file("current.csv", GOOD, Duration::from_secs(60));
+    assert!(f.engine.import_dropped(&f.source().await?, SyncOptions::default()).await.is_none());
+    f.drop_file("next.csv", "employee_id,email\nE1,a@x.io\n", Duration::from_secs(60));
+    let dropped = f.engine.import_dropped(&f.source().await?, SyncOptions::default()).await.expect("a drop");
+    dropped.outcome?;
+    assert_eq!(names_in(&f.drop_dir()), ["current.csv", "processed"]);
+    assert_eq!(std::fs::read_to_string(&config.file)?, "employee_id,email\nE1,a@x.io\n");
+    Ok(())
+}
+
+#[tokio::test]
 async fn the_watch_loop_imports_drops_until_shut_down() -> anyhow::Result<()> {
     let f = Fixture::new(None).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
