@@ -50,6 +50,9 @@ pub async fn measure(args: &BenchImportArgs, database_url: Option<String>) -> an
         None => (format!("sqlite://{}", dir.path().join("bench.db").display()), "bench".to_owned()),
     };
     let store = Store::connect(&url).await?;
+    if tenant_name != "bench" {
+        eprintln!("importing into the new tenant {tenant_name} of the configured {} database", store.backend().name());
+    }
     let result = run_on(&store, &tenant_name, &people_file, &groups_file, people).await;
     store.close().await;
     result
