@@ -36,11 +36,21 @@ pub struct GuardTrip {
     /// Accounts Tenure manages in the app.
     pub managed: usize,
     pub limits: GuardLimits,
+    /// The tenant-wide guard: `deprovisions` and `managed` count people, across every app.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub global: bool,
 }
 
 impl fmt::Display for GuardTrip {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let percent = (self.deprovisions * 100).checked_div(self.managed).unwrap_or(100);
+        if self.global {
+            return write!(
+                f,
+                "{} of the {} people with managed accounts would lose access in one run ({percent}%); the global guard allows at most {}% and {} people",
+                self.deprovisions, self.managed, self.limits.max_percent, self.limits.max_count
+            );
+        }
         write!(
             f,
             "{} would lose {} of its {} managed accounts ({percent}%); the guard allows at most {}% and {} in one run",
@@ -62,6 +72,37 @@ pub fn check(app: &App, plan: &Plan, managed: usize) -> Option<GuardTrip> {
         deprovisions,
         managed,
         limits,
+        global: false,
+    })
+}
+
+/// The fewest people whose losses the global guard's percentage can hold.
+pub const GLOBAL_PERCENT_FLOOR: usize = 5;
+
+/// The tenant-wide guard: whether the plans of one run, together, take access from more people
+/// than `limits` allow, out of `managed_people` who have a managed account anywhere. It counts
+/// people, not accounts: one leaver losing thirty apps is one person leaving, while thirty
+/// people each losing one app (every app's own guard passing) is what it is there to catch.
+pub fn check_global<'a>(
+    plans: impl IntoIterator<Item = &'a Plan>,
+    managed_people: usize,
+    limits: GuardLimits,
+) -> Option<GuardTrip> {
+    let losing: std::collections::HashSet<crate::ids::PersonId> =
+        plans.into_iter().flat_map(|p| p.ops.iter()).filter(|o| o.kind.is_deprovision()).map(|o| o.person_id).collect();
+    let deprovisions = losing.len();
+    // In a small organization one leaver is more than 10% of everyone; the per-app guard still
+    // weighs each app, so the global percentage speaks only from a handful of people up.
+    let over_percent =
+        deprovisions >= GLOBAL_PERCENT_FLOOR && deprovisions * 100 > usize::from(limits.max_percent) * managed_people;
+    let over = deprovisions > limits.max_count || over_percent;
+    (deprovisions > 0 && over).then(|| GuardTrip {
+        app_id: AppId(uuid::Uuid::nil()),
+        app: "all apps".to_owned(),
+        deprovisions,
+        managed: managed_people,
+        limits,
+        global: true,
     })
 }
 
@@ -93,6 +134,25 @@ mod tests {
             base_url: "https://x".into(),
             settings: AppSettings { guard, ..AppSettings::default() },
         }
+    }
+
+    #[test]
+    fn the_global_guard_counts_people_across_apps() {
+        let (a, b) = (app(None), app(None));
+        let mut one_leaver = plan_with(&a, 1);
+        let person = one_leaver.ops[0].person_id;
+        let mut in_b = plan_with(&b, 1);
+        in_b.ops[0].person_id = person;
+        one_leaver.ops.extend(in_b.ops);
+        assert!(check_global([&one_leaver], 10, GuardLimits::default()).is_none(), "one person of ten is 10%");
+        assert!(check_global([&one_leaver], 3, GuardLimits::default()).is_none(), "below the floor");
+        assert!(check_global([&plan_with(&a, 5)], 40, GuardLimits::default()).is_some(), "5 of 40 is 12.5%");
+        let limits = GuardLimits { max_percent: 100, max_count: 25 };
+        let (many_a, many_b) = (plan_with(&a, 20), plan_with(&b, 6));
+        let trip = check_global([&many_a, &many_b], 1000, limits).expect("26 people");
+        assert!(trip.global && trip.deprovisions == 26, "{trip:?}");
+        assert!(trip.to_string().contains("26 of the 1000 people"), "{trip}");
+        assert!(check_global([&plan_with(&a, 25)], 1000, limits).is_none(), "exactly at the limit passes");
     }
 
     #[test]

@@ -89,7 +89,13 @@ impl Engine {
         let summary = serde_json::json!({
             "apps": live.iter().filter(|p| !p.plan.ops.is_empty()).map(|p| serde_json::json!({"app": p.app.name, "ops": p.plan.ops.len()})).collect::<Vec<_>>(),
         });
-        let trips: Vec<_> = live.iter().filter_map(|p| tenure_core::guard::check(&p.app, &p.plan, p.managed)).collect();
+        let mut trips: Vec<_> =
+            live.iter().filter_map(|p| tenure_core::guard::check(&p.app, &p.plan, p.managed)).collect();
+        if live.iter().any(|p| p.plan.ops.iter().any(|o| o.kind.is_deprovision())) {
+            let managed_people = self.store.managed_people(self.tenant).await?;
+            let all = live.iter().map(|p| &p.plan);
+            trips.extend(tenure_core::guard::check_global(all, managed_people, self.global_guard));
+        }
         if !trips.is_empty() && !self.approved(plans, &trips).await? {
             let summary = serde_json::json!({"apps": summary["apps"], "held": trips});
             let held = self.store.save_held(self.tenant, &ops, &summary).await?;
@@ -209,10 +215,12 @@ impl Engine {
     /// `approved_applied`. Approving means "these losses", not "anything from now on".
     async fn approved(&self, plans: &[AppPlan], trips: &[tenure_core::guard::GuardTrip]) -> Result<bool, EngineError> {
         let tripped: std::collections::HashSet<AppId> = trips.iter().map(|t| t.app_id).collect();
+        // The global guard is about every app's losses together: its approval must cover them all.
+        let global = trips.iter().any(|t| t.global);
         let losses: Vec<&PlannedOp> = plans
             .iter()
             .flat_map(|p| p.plan.ops.iter())
-            .filter(|o| tripped.contains(&o.app_id) && o.kind.is_deprovision())
+            .filter(|o| (global || tripped.contains(&o.app_id)) && o.kind.is_deprovision())
             .collect();
         for record in self.store.list_plans(self.tenant, 50).await? {
             if record.status != "approved" {

@@ -8,7 +8,9 @@ mod error;
 mod operations;
 mod planning;
 mod propagate;
+mod schedule;
 mod sync;
+mod sync_cloud;
 mod watch;
 mod worker;
 
@@ -18,7 +20,9 @@ pub use error::EngineError;
 pub use operations::{AppHealthView, QueueStatus};
 pub use planning::AppPlan;
 pub use propagate::{PropagationOptions, PropagationPass};
+pub use schedule::{DEFAULT_SYNC_EVERY, sync_interval};
 pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
+pub use sync_cloud::{GoogleSourceConfig, GraphSourceConfig};
 pub use watch::{DEFAULT_INTERVAL as WATCH_INTERVAL, Dropped, SETTLE as WATCH_SETTLE};
 pub use worker::{Executor, WorkerOptions};
 
@@ -37,6 +41,8 @@ pub struct Engine {
     /// Rate limiters by app (or by the key apps share), so every path to an app is paced by one.
     /// How queued operations are run by `apply` (and, by default, by `tenure serve`).
     worker_options: WorkerOptions,
+    /// The tenant-wide deprovisioning guard, in people across every app.
+    global_guard: tenure_core::guard::GuardLimits,
     /// How long `apply` waits for operations that wait for a retry.
     drain_wait: std::time::Duration,
     limiters: std::sync::Arc<
@@ -53,6 +59,7 @@ impl Engine {
             concurrency: 8,
             worker_options: WorkerOptions::default(),
             drain_wait: std::time::Duration::from_secs(30),
+            global_guard: tenure_core::guard::GuardLimits::default(),
             limiters: Default::default(),
         }
     }
@@ -76,6 +83,13 @@ impl Engine {
     /// How long `apply` waits for operations waiting for a retry before leaving them queued.
     pub fn with_drain_wait(mut self, wait: std::time::Duration) -> Self {
         self.drain_wait = wait;
+        self
+    }
+
+    /// Limits for the tenant-wide guard (default: more than 10% of the people with managed
+    /// accounts, or more than 25 people, losing access in one run).
+    pub fn with_global_guard(mut self, limits: tenure_core::guard::GuardLimits) -> Self {
+        self.global_guard = limits;
         self
     }
 

@@ -83,7 +83,7 @@ impl Engine {
         let config_error =
             |e: serde_json::Error| EngineError::SourceConfig { source_name: name.clone(), reason: e.to_string() };
         // A full sync ignores the cursor: the delivery is complete, and its new cursor replaces it.
-        let _cursor = if options.full { None } else { source.cursor.as_deref() };
+        let cursor = if options.full { None } else { source.cursor.as_deref() };
         match source.kind.as_str() {
             "csv" => {
                 let config: CsvSourceConfig = serde_json::from_value(source.config.clone()).map_err(config_error)?;
@@ -104,6 +104,8 @@ impl Engine {
                 .map_err(|error| EngineError::Source { source_name: name.clone(), error: error.into() })?;
                 Ok((Delivery::Full(batch), None))
             }
+            "google" => self.read_google(source).await,
+            "graph" => self.read_graph(source, cursor).await,
             other => {
                 Err(EngineError::SourceConfig { source_name: name, reason: format!("unknown source kind {other}") })
             }

@@ -31,6 +31,8 @@ on_both_backends!(
     a_failing_app_is_paused_and_one_success_lifts_it,
     changes_propagate_through_dirty_marks_and_coalesce,
     a_big_unassignment_is_held_by_the_guard_not_queued,
+    the_global_guard_holds_many_people_losing_access_even_when_each_app_allows_it,
+    a_dry_run_app_is_planned_and_audited_but_never_written,
 );
 
 fn person(n: usize, department: &str) -> ImportedPerson {
@@ -315,5 +317,41 @@ async fn a_big_unassignment_is_held_by_the_guard_not_queued(backend: TestBackend
     f.engine.decide_held(held.id, true, "test").await?;
     let pass = f.engine.propagate_once(today).await?;
     assert!(!pass.held && pass.queued_ops == PEOPLE, "{pass:?}");
+    Ok(())
+}
+
+async fn the_global_guard_holds_many_people_losing_access_even_when_each_app_allows_it(
+    backend: TestBackend,
+) -> anyhow::Result<()> {
+    const PEOPLE: usize = 30;
+    let generous = AppSettings {
+        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 1000 }),
+        ..AppSettings::default()
+    };
+    let f = Fixture::new(backend, PEOPLE, sandbox(None, None), generous).await?;
+    let today = tenure_engine::today();
+    f.engine.propagate_once(today).await?;
+    assert!(Executor::new(f.engine.clone(), fast_worker()).drain(None, Duration::from_secs(30)).await?);
+    let staff = f.store.group_by_name(f.tenant, "staff").await?.expect("staff");
+    f.store.unassign(f.tenant, f.app.id, &AssignmentTarget::Group(staff)).await?;
+    let pass = f.engine.propagate_once(today).await?;
+    assert!(pass.held && pass.queued_ops == 0, "30 people > the global 25: {pass:?}");
+    let held = f.store.list_plans(f.tenant, 5).await?.into_iter().find(|p| p.status == "held").expect("held");
+    assert_eq!(held.summary["held"][0]["global"], true, "{}", held.summary);
+    Ok(())
+}
+
+async fn a_dry_run_app_is_planned_and_audited_but_never_written(backend: TestBackend) -> anyhow::Result<()> {
+    let dry = AppSettings { dry_run: true, ..AppSettings::default() };
+    let f = Fixture::new(backend, 3, sandbox(None, None), dry).await?;
+    let pass = f.engine.propagate_once(tenure_engine::today()).await?;
+    assert_eq!(pass.queued_ops, 0, "{pass:?}");
+    let plans = f.engine.plan(None, tenure_engine::today()).await?;
+    let report = f.engine.apply(plans).await?;
+    assert_eq!((report.dry_run, report.succeeded("create")), (3, 0), "{report:?}");
+    assert!(f.sandbox.users().is_empty(), "nothing written to a dry-run app");
+    assert_eq!(f.sandbox.write_count(), 0);
+    let audit = f.store.list_audit(f.tenant, 50).await?;
+    assert_eq!(audit.iter().filter(|e| e.action == "plan.dry_run").count(), 2, "both runs are on record");
     Ok(())
 }

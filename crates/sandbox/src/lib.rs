@@ -185,6 +185,11 @@ impl SandboxApp {
     }
 
     /// Stops accepting connections and waits (a few seconds at most) for open ones to finish.
+    /// The user with this userName, if the app holds one.
+    pub fn user_named(&self, user_name: &str) -> Option<tenure_scim::ScimUser> {
+        lock(&self.shared.store).find_by_user_name(user_name)
+    }
+
     /// Requests answered with an injected fault.
     pub fn fault_count(&self) -> u64 {
         self.shared.faults.load(Ordering::Relaxed)

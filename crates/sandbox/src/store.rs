@@ -62,6 +62,10 @@ impl Store {
         self.records.iter().map(|r| r.user.clone()).collect()
     }
 
+    pub(crate) fn find_by_user_name(&self, user_name: &str) -> Option<ScimUser> {
+        self.records.iter().find(|r| r.user.user_name == user_name).map(|r| r.user.clone())
+    }
+
     fn position(&self, id: &str) -> Result<usize, ScimError> {
         self.records.iter().position(|r| r.user.id.as_deref() == Some(id)).ok_or_else(|| not_found(id))
     }

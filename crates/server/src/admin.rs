@@ -26,7 +26,7 @@ pub fn routes() -> Router<ServerState> {
         .route("/plans/{id}/reject", post(reject))
         .route("/apply", post(apply))
         .route("/sync", post(sync))
-        .route("/audit", get(audit))
+        .merge(crate::audit::routes())
         .merge(crate::operations::routes())
 }
 
@@ -157,13 +157,4 @@ struct SourceFilter {
 async fn sync(State(state): State<ServerState>, admin: Admin, Query(filter): Query<SourceFilter>) -> ApiResult {
     let engine = Engine::new(state.store.clone(), admin.tenant);
     to_json(&engine.sync(filter.source.as_deref()).await?)
-}
-
-#[derive(Deserialize)]
-struct AuditQuery {
-    limit: Option<i64>,
-}
-
-async fn audit(State(state): State<ServerState>, admin: Admin, Query(q): Query<AuditQuery>) -> ApiResult {
-    to_json(&state.store.list_audit(admin.tenant, q.limit.unwrap_or(100).clamp(1, 10_000)).await?)
 }

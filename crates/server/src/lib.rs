@@ -3,6 +3,7 @@
 //! the engine or the store, and shape JSON.
 
 mod admin;
+pub mod audit;
 mod auth;
 mod metrics_layer;
 mod operations;

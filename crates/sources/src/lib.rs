@@ -3,10 +3,15 @@
 //! the batch has left. Because a partial batch would read as "these people left", a source either
 //! delivers everything or fails with an error precise enough to fix the input.
 
+pub mod cloud_http;
+pub mod google;
+pub mod graph;
 pub mod hr_csv;
+pub mod jwt;
 pub mod sample;
 pub mod scim_push;
 
+pub use cloud_http::CloudError;
 pub use hr_csv::{CsvError, CsvFormat, CsvMapping};
 
 /// Why a source could not be read. Each kind of source adds its own variant.
@@ -14,6 +19,9 @@ pub use hr_csv::{CsvError, CsvFormat, CsvMapping};
 pub enum SourceError {
     #[error(transparent)]
     Csv(#[from] CsvError),
+    /// Google Workspace or Microsoft Graph.
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
 }
 
 impl SourceError {
@@ -22,6 +30,7 @@ impl SourceError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Csv(e) => e.is_retryable(),
+            Self::Cloud(e) => e.is_retryable(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! BIGINT columns), so no data method branches on the backend but the queue's claim (`queue.rs`); the backends differ only in their
 //! migration files and connection set-up (`backend.rs`). Every query is scoped by tenant.
 
+mod audit;
 mod backend;
 mod bulk;
 mod directory;
@@ -18,6 +19,7 @@ mod row;
 mod scim;
 mod tenancy;
 
+pub use audit::{AuditCursor, AuditEntry, AuditFilter, AuditPage, BadCursor, MAX_AUDIT_PAGE};
 pub use backend::Backend;
 pub use directory::ImportSummary;
 pub use directory::SourceRecord;

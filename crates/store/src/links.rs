@@ -101,6 +101,16 @@ impl Store {
         rows.iter().map(|r| account_from_row(app, r)).collect()
     }
 
+    /// People with at least one linked account in any app: what the global guard weighs a run's
+    /// losses against.
+    pub async fn managed_people(&self, tenant: TenantId) -> Result<usize, StoreError> {
+        let row = sqlx::query("SELECT COUNT(DISTINCT person_id) AS n FROM accounts WHERE tenant_id = $1")
+            .bind(tenant.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(usize::try_from(int(&row, "n")?).unwrap_or(0))
+    }
+
     /// One linked account, by its id in the app.
     pub async fn get_account(
         &self,

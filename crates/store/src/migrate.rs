@@ -43,6 +43,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_queue.sql"),
         postgres: include_str!("../migrations/postgres/0005_queue.sql"),
     },
+    Migration {
+        version: 6,
+        name: "audit_query",
+        sqlite: include_str!("../migrations/sqlite/0006_audit_query.sql"),
+        postgres: include_str!("../migrations/postgres/0006_audit_query.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -1,7 +1,6 @@
-//! Tenants, API tokens and the audit log.
+//! Tenants and API tokens.
 
-use sqlx::Row;
-use tenure_core::{AuditEvent, AuditId, TenantId, TokenId};
+use tenure_core::{TenantId, TokenId};
 
 use crate::row::*;
 use crate::{Store, StoreError, now_ms};
@@ -98,52 +97,5 @@ impl Store {
             scope: TokenScope::parse(&scope_raw)
                 .ok_or_else(|| StoreError::corrupt(format!("token scope {scope_raw}")))?,
         }))
-    }
-
-    pub async fn append_audit(
-        &self,
-        tenant: TenantId,
-        actor: &str,
-        action: &str,
-        subject: &str,
-        detail: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO audit (id, tenant_id, at_ms, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(AuditId::new().to_string())
-            .bind(tenant.to_string())
-            .bind(now_ms())
-            .bind(actor)
-            .bind(action)
-            .bind(subject)
-            .bind(to_json(detail))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// The newest `limit` audit events, oldest first.
-    pub async fn list_audit(&self, tenant: TenantId, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, at_ms, actor, action, subject, detail FROM audit WHERE tenant_id = $1 ORDER BY at_ms DESC, id DESC LIMIT $2",
-        )
-        .bind(tenant.to_string())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut events = rows
-            .iter()
-            .map(|r| {
-                Ok(AuditEvent {
-                    id: parsed(r, "id")?,
-                    at_ms: r.try_get("at_ms")?,
-                    actor: text(r, "actor")?,
-                    action: text(r, "action")?,
-                    subject: text(r, "subject")?,
-                    detail: json(r, "detail")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        events.reverse();
-        Ok(events)
     }
 }

@@ -74,6 +74,9 @@ pub enum Command {
     Adopt(AdoptArgs),
     /// Forget the link between an app account and its person; the account is left as it is.
     Unlink(UnlinkArgs),
+    /// The audit log: who did what, when and why, by person, app, action or time; as a table,
+    /// JSON lines or CSV.
+    Audit(crate::audit::AuditArgs),
     /// The provisioning queue: its state, failed operations, retry and dismiss.
     #[command(subcommand)]
     Ops(OpsCommand),
@@ -126,6 +129,10 @@ pub enum BenchCommand {
     /// (a temporary SQLite file, or a new tenant of --database-url), then the same export with
     /// 100 changed rows.
     Import(BenchImportArgs),
+    /// Time from a change pushed to Tenure's SCIM endpoint until the app holds it (p50/p99).
+    Propagation(BenchPropagationArgs),
+    /// Provisioning rate against an app limited to N writes a second, and the 429s it sent.
+    Throughput(BenchThroughputArgs),
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +141,33 @@ pub struct BenchImportArgs {
     pub people: u64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPropagationArgs {
+    #[arg(long, default_value_t = 1_000)]
+    pub people: usize,
+    /// Changes measured, one at a time.
+    #[arg(long, default_value_t = 200)]
+    pub changes: usize,
+    /// How often propagation looks for changes, in milliseconds (`tenure serve`: 50).
+    #[arg(long, default_value_t = 50)]
+    pub poll_ms: u64,
+    /// Database to use (default: a fresh SQLite file in a temporary directory).
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchThroughputArgs {
+    #[arg(long, default_value_t = 10_000)]
+    pub people: usize,
+    /// The app's limit, in writes a second (Tenure is configured with the same).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub limit: u32,
+    /// Database to use (default: a fresh SQLite file in a temporary directory).
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -247,7 +281,7 @@ pub enum ScopeArg {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum SourceCommand {
-    /// Add an HR export (CSV) source.
+    /// Add a directory source.
     #[command(subcommand)]
     Add(SourceAdd),
     /// Change an existing CSV source: only what is given changes.
@@ -261,7 +295,12 @@ pub enum SourceCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SourceAdd {
+    /// An HR export (CSV).
     Csv(CsvSourceArgs),
+    /// Google Workspace (Admin SDK Directory API, service account with domain-wide delegation).
+    Google(crate::cloud_sources::GoogleSourceArgs),
+    /// Microsoft Graph (Entra ID / Microsoft 365), incremental through delta queries.
+    Graph(crate::cloud_sources::GraphSourceArgs),
 }
 
 #[derive(Debug, Args)]

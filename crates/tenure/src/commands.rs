@@ -21,6 +21,12 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
             token_create(store, tenant, scope, label.as_deref()).await
         }
         Command::Source(SourceCommand::Add(SourceAdd::Csv(args))) => source_add_csv(store, tenant, args).await,
+        Command::Source(SourceCommand::Add(SourceAdd::Google(args))) => {
+            crate::cloud_sources::add_google(store, tenant, args).await
+        }
+        Command::Source(SourceCommand::Add(SourceAdd::Graph(args))) => {
+            crate::cloud_sources::add_graph(store, tenant, args).await
+        }
         Command::Source(SourceCommand::Set(args)) => source_set(store, tenant, args).await,
         Command::Source(SourceCommand::List { json }) => source_list(store, tenant, json).await,
         Command::Sync(args) => sync(&engine, args).await,
@@ -34,6 +40,7 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::Explain(args) => explain(&engine, args).await,
         Command::Adopt(args) => adopt(store, tenant, args).await,
         Command::Unlink(args) => unlink(store, tenant, args).await,
+        Command::Audit(args) => crate::audit::run(store, tenant, args).await,
         Command::Ops(command) => crate::ops::run(&engine, command).await,
         Command::Serve(_) | Command::Demo(_) | Command::Bench(_) => {
             Err(anyhow!("serve, demo and bench run their own set-up; they are not admin verbs"))
@@ -132,7 +139,7 @@ async fn source_add_csv(store: &Store, tenant: TenantId, args: CsvSourceArgs) ->
     Ok(ExitCode::SUCCESS)
 }
 
-fn sync_scope(args: &ScopeArgs) -> anyhow::Result<tenure_core::import::SyncScope> {
+pub(crate) fn sync_scope(args: &ScopeArgs) -> anyhow::Result<tenure_core::import::SyncScope> {
     let units = |paths: &[String]| -> anyhow::Result<Vec<OrgUnitPath>> {
         paths.iter().map(|p| OrgUnitPath::parse(p).map_err(anyhow::Error::from)).collect()
     };
@@ -368,9 +375,8 @@ async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> any
     }
     settings.dry_run = args.dry_run;
     let app = store.add_app(tenant, &args.name, AppKind::Scim, args.base_url.trim(), &secret, &settings).await?;
-    store
-        .append_audit(tenant, "cli", "app.add", &app.name, &json!({"base_url": app.base_url, "settings": settings}))
-        .await?;
+    let detail = json!({"base_url": app.base_url, "settings": settings});
+    store.append_audit_for(tenant, "cli", "app.add", &app.name, None, Some(&app.name), &detail).await?;
     println!("added SCIM app {}; grant it with `tenure assign {} --group NAME`", app.name, app.name);
     Ok(ExitCode::SUCCESS)
 }
@@ -600,7 +606,7 @@ async fn adopt(store: &Store, tenant: TenantId, args: AdoptArgs) -> anyhow::Resu
         )
         .await?;
     let detail = json!({"app": args.app, "account": args.account, "user_name": account.user_name()});
-    store.append_audit(tenant, "cli", "account.adopt", &person.email, &detail).await?;
+    store.append_audit_for(tenant, "cli", "account.adopt", &person.email, Some(&person.email), None, &detail).await?;
     println!(
         "{} account {} ({}) now belongs to {}; Tenure manages it, deletion included",
         args.app,

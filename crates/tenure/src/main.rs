@@ -1,9 +1,12 @@
 //! `tenure`: the command line and the server in one binary.
 
+mod audit;
 mod bench;
 mod bench_import;
+mod bench_queue;
 mod bench_scim;
 mod cli;
+mod cloud_sources;
 mod commands;
 mod config;
 mod demo;
@@ -81,6 +84,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Bench(cli::BenchCommand::Import(args)) => {
             bench_import::run(args, settings.explicit_database_url()).await
         }
+        Command::Bench(cli::BenchCommand::Propagation(args)) => bench_queue::propagation(args).await,
+        Command::Bench(cli::BenchCommand::Throughput(args)) => bench_queue::throughput(args).await,
         other => {
             let (store, tenant) = open(&settings).await?;
             let result = commands::run(other, &store, tenant).await;

@@ -33,6 +33,8 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
             tenure_engine::PropagationOptions { reconcile_every: args.reconcile_every, ..Default::default() };
         let (worker, watch) = (executor.clone(), stopped.clone());
         background.spawn(async move { worker.run(watch).await });
+        let (scheduler, watch) = (engine.clone(), stopped.clone());
+        background.spawn(async move { scheduler.run_source_schedule(watch).await });
         let watch = stopped.clone();
         background.spawn(async move { engine.run_propagation(propagation, Some(executor), watch).await });
     }

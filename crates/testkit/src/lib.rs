@@ -1,7 +1,10 @@
 //! Test harness shared by the crates' integration tests. Everything here gives each test its own
 //! resources (a database, a peer server on a free port) so tests run in parallel, in any order.
 
+pub mod cloud_fake;
 pub mod db;
+pub mod google_fake;
+pub mod graph_fake;
 pub mod scim2;
 
 pub use db::{TestBackend, TestDb};

@@ -1,0 +1,262 @@
+//! `tenure bench propagation` and `tenure bench throughput`: the queue and propagation measured
+//! end to end, in one process, the way `tenure serve` runs them (the same executor and
+//! propagation loop), against a built-in sandbox app over HTTP.
+//!
+//! - propagation: an IdP pushes a change to one person through Tenure's SCIM endpoint; the time
+//!   until the sandbox app holds the change, over many changes (p50/p99).
+//! - throughput: a sandbox app limited to N writes/s, Tenure configured with the same limit,
+//!   provisioning many people; the achieved rate and the 429s the app had to send.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::json;
+use tenure_connectors::{ClientOptions, ScimClient};
+use tenure_core::attributes::{self, Attributes};
+use tenure_core::import::{ImportBatch, ImportedPerson};
+use tenure_core::*;
+use tenure_engine::{Engine, Executor, PropagationOptions, WorkerOptions};
+use tenure_sandbox::{Profile, SandboxApp, SandboxOptions};
+use tenure_store::{Store, TokenScope};
+
+use crate::bench_scim::{RemoveOnDrop, uuid_suffix};
+use crate::cli::{BenchPropagationArgs, BenchThroughputArgs};
+
+/// A fresh SQLite store in a temporary directory, removed afterwards, or the given database.
+async fn fresh_store(database_url: Option<&str>) -> anyhow::Result<(Store, Option<RemoveOnDrop>)> {
+    match database_url {
+        Some(url) => Ok((Store::connect(url).await?, None)),
+        None => {
+            let dir = std::env::temp_dir().join(format!("tenure-bench-{}", uuid_suffix()));
+            std::fs::create_dir_all(&dir)?;
+            let url = format!("sqlite://{}", dir.join("bench.db").display());
+            Ok((Store::connect(&url).await?, Some(RemoveOnDrop(dir))))
+        }
+    }
+}
+
+/// The executor and the propagation loop, as `tenure serve` runs them.
+fn start_workers(engine: &Engine, poll: Duration) -> tokio::sync::watch::Sender<bool> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let executor = Executor::new(engine.clone(), WorkerOptions::default());
+    let worker = executor.clone();
+    let watch = stopped.clone();
+    tokio::spawn(async move { worker.run(watch).await });
+    let engine = engine.clone();
+    let options = PropagationOptions { poll, ..PropagationOptions::default() };
+    tokio::spawn(async move { engine.run_propagation(options, Some(executor), stopped).await });
+    stop
+}
+
+async fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let until = Instant::now() + deadline;
+    while !done() {
+        anyhow::ensure!(Instant::now() < until, "{what}: not within {deadline:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+pub async fn propagation(args: BenchPropagationArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.people > 0, "--people must be at least 1");
+    let (store, _dir) = fresh_store(args.database_url.as_deref()).await?;
+    let tenant = store.ensure_tenant("bench").await?;
+    let engine = Engine::new(store.clone(), tenant);
+
+    // Tenure's SCIM endpoint, where the IdP pushes people.
+    let token = tenure_server::tokens::generate();
+    store.insert_token(tenant, TokenScope::Scim, &tenure_server::tokens::hash(&token), Some("bench")).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tenure_server::serve(listener, tenure_server::ServerState::new(store.clone()), async {
+        let _ = server_stopped.await;
+    }));
+    let idp = ScimClient::new(&format!("http://{addr}/scim/v2"), Secret::new(token), ClientOptions::default())?;
+
+    let app_sandbox = SandboxApp::spawn(SandboxOptions {
+        profile: Profile::Notion,
+        token: "bench-token".into(),
+        rate_limit_per_sec: None,
+        faults: None,
+    })
+    .await?;
+    let settings = AppSettings { user_name: UserNameFormat::Email, ..AppSettings::default() };
+    let app = store
+        .add_app(tenant, "notion", AppKind::Scim, &app_sandbox.base_url(), &Secret::new("bench-token"), &settings)
+        .await?;
+    let rule = expr::Rule::parse(r#"email ends_with "@bench.example""#)?;
+    store.assign(tenant, app.id, &AssignmentTarget::Rule(rule), false, &AssignmentParams::default()).await?;
+    let stop = start_workers(&engine, Duration::from_millis(args.poll_ms));
+
+    // The IdP pushes everyone; Tenure provisions them.
+    let started = Instant::now();
+    let mut ids = Vec::with_capacity(args.people);
+    for i in 0..args.people {
+        let attrs = Attributes::from([
+            (attributes::USER_NAME, format!("person{i}@bench.example")),
+            (attributes::EMAIL, format!("person{i}@bench.example")),
+            (attributes::GIVEN_NAME, format!("Given{i}")),
+            (attributes::FAMILY_NAME, format!("Family{i}")),
+            (attributes::TITLE, "Engineer".to_owned()),
+        ]);
+        ids.push(idp.create_user(&attrs).await.context("pushing a person to Tenure's SCIM endpoint")?.remote_id);
+    }
+    wait_until("initial provisioning", Duration::from_secs(300), || app_sandbox.users().len() >= args.people).await?;
+    eprintln!("{} people pushed and provisioned in {:.1} s", args.people, started.elapsed().as_secs_f64());
+
+    // One change at a time: push it, wait for the app to hold it.
+    let mut latencies = Vec::with_capacity(args.changes);
+    for change in 0..args.changes {
+        let i = (change * 7919) % args.people;
+        let title = format!("Title {change}");
+        let user_name = format!("person{i}@bench.example");
+        let t0 = Instant::now();
+        idp.update_user(&ids[i], &Attributes::from([(attributes::TITLE, title.clone())])).await?;
+        wait_until("a change reaching the app", Duration::from_secs(30), || {
+            app_sandbox.user_named(&user_name).is_some_and(|u| u.title.as_deref() == Some(title.as_str()))
+        })
+        .await?;
+        latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    let _ = stop.send(true);
+    let _ = stop_server.send(());
+    server.await??;
+    latencies.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
+    eprintln!("propagation over {} changes: p50 {p50:.1} ms, p99 {p99:.1} ms (goal: p99 < 1000 ms)", latencies.len());
+    println!(
+        "{}",
+        json!({
+            "people": args.people,
+            "changes": latencies.len(),
+            "p50_ms": round1(p50),
+            "p99_ms": round1(p99),
+            "max_ms": round1(latencies.last().copied().unwrap_or(0.0)),
+        })
+    );
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn person(i: usize) -> ImportedPerson {
+    ImportedPerson {
+        source_key: format!("E{i}"),
+        user_name: format!("person{i}@bench.example"),
+        email: format!("person{i}@bench.example"),
+        given_name: Some(format!("Given{i}")),
+        family_name: Some(format!("Family{i}")),
+        display_name: None,
+        department: Some(format!("Department{}", i % 20)),
+        title: Some("Engineer".into()),
+        employee_id: Some(format!("E{i}")),
+        manager_key: None,
+        org_unit: None,
+        status: PersonStatus::Active,
+        start_date: None,
+        leave_date: None,
+        custom: Default::default(),
+        groups: vec!["everyone".into()],
+    }
+}
+
+pub async fn throughput(args: BenchThroughputArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.people > 0, "--people must be at least 1");
+    let (store, _dir) = fresh_store(args.database_url.as_deref()).await?;
+    let tenant = store.ensure_tenant("bench").await?;
+    let engine = Engine::new(store.clone(), tenant);
+    let app_sandbox = SandboxApp::spawn(SandboxOptions {
+        profile: Profile::Notion,
+        token: "bench-token".into(),
+        rate_limit_per_sec: Some(args.limit),
+        faults: None,
+    })
+    .await?;
+    let source = store.add_source(tenant, "hr", "csv", &json!({})).await?;
+    let batch = ImportBatch { people: (0..args.people).map(person).collect(), groups: vec![] };
+    store.apply_import(tenant, source, &batch).await?;
+    // Tenure is told the app's documented limit, and keeps to it.
+    let settings = AppSettings {
+        user_name: UserNameFormat::Email,
+        limits: Some(AppLimits {
+            per_second: Some(f64::from(args.limit)),
+            burst: Some(1),
+            concurrency: Some(16),
+            shared_key: None,
+        }),
+        ..AppSettings::default()
+    };
+    let app = store
+        .add_app(tenant, "notion", AppKind::Scim, &app_sandbox.base_url(), &Secret::new("bench-token"), &settings)
+        .await?;
+    let everyone = store.group_by_name(tenant, "everyone").await?.context("the everyone group")?;
+    let started = Instant::now();
+    store.assign(tenant, app.id, &AssignmentTarget::Group(everyone), false, &AssignmentParams::default()).await?;
+    let stop = start_workers(&engine, Duration::from_millis(50));
+
+    // The rate counts from the first write to the last, so planning time is not in it.
+    let mut first_write: Option<(Instant, u64)> = None;
+    let deadline = Instant::now() + Duration::from_secs(args.people as u64 / u64::from(args.limit).max(1) * 3 + 120);
+    let mut last_report = Instant::now();
+    loop {
+        let users = app_sandbox.write_count();
+        if first_write.is_none() && users > 0 {
+            first_write = Some((Instant::now(), users));
+        }
+        if app_sandbox.users().len() >= args.people {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "provisioning did not finish: {} of {}",
+            app_sandbox.users().len(),
+            args.people
+        );
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            eprintln!("{} of {} accounts created", app_sandbox.users().len(), args.people);
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let finished = Instant::now();
+    let _ = stop.send(true);
+    let (first_at, first_count) = first_write.context("no write reached the app")?;
+    let writes = app_sandbox.write_count().saturating_sub(first_count);
+    let seconds = finished.duration_since(first_at).as_secs_f64().max(1e-3);
+    let achieved = writes as f64 / seconds;
+    let http_429 = app_sandbox.throttled_count();
+    eprintln!(
+        "{} accounts in {:.1} s ({:.1} s since the first write): {achieved:.1} writes/s against a limit of {}/s, {http_429} answered 429 (goal: >= {:.0}/s, no 429)",
+        args.people,
+        started.elapsed().as_secs_f64(),
+        seconds,
+        args.limit,
+        f64::from(args.limit) * 0.9
+    );
+    println!(
+        "{}",
+        json!({
+            "people": args.people,
+            "limit_per_s": args.limit,
+            "achieved_per_s": round1(achieved),
+            "http_429": http_429,
+            "peak_writes_in_a_second": app_sandbox.peak_writes_per_second(),
+            "elapsed_s": round1(started.elapsed().as_secs_f64()),
+        })
+    );
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
