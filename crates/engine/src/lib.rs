@@ -11,6 +11,7 @@ mod propagate;
 mod schedule;
 mod sync;
 mod sync_cloud;
+mod sync_ldap;
 mod watch;
 mod worker;
 
@@ -23,6 +24,7 @@ pub use propagate::{PropagationOptions, PropagationPass};
 pub use schedule::{DEFAULT_SYNC_EVERY, sync_interval};
 pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
 pub use sync_cloud::{GoogleSourceConfig, GraphSourceConfig};
+pub use sync_ldap::LdapSourceConfig;
 pub use watch::{DEFAULT_INTERVAL as WATCH_INTERVAL, Dropped, SETTLE as WATCH_SETTLE};
 pub use worker::{Executor, WorkerOptions};
 

@@ -104,6 +104,7 @@ impl Engine {
                 .map_err(|error| EngineError::Source { source_name: name.clone(), error: error.into() })?;
                 Ok((Delivery::Full(batch), None))
             }
+            "ldap" => self.read_ldap(source, cursor).await,
             "google" => self.read_google(source).await,
             "graph" => self.read_graph(source, cursor).await,
             other => {

@@ -107,7 +107,12 @@ struct AppRuntime {
     app: App,
     client: ScimClient,
     permits: Arc<Semaphore>,
+    loaded: tokio::time::Instant,
 }
+
+/// How long an app's settings and credentials are cached by the workers: an admin's change made
+/// from another process (a rotated token, a new rate limit) is picked up within this.
+const APP_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// Runs queued operations. Cheap to clone; clones share their caches.
 #[derive(Clone)]
@@ -283,6 +288,10 @@ impl Executor {
                 tracing::info!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), reason = %rec.op.reason, "applied");
             }
             Err(error) => {
+                if error.app_fault {
+                    // Credentials or the endpoint may have been fixed meanwhile: read the app again.
+                    self.apps.lock().unwrap_or_else(|p| p.into_inner()).remove(&rec.op.app_id);
+                }
                 if error.app_fault
                     && let Some(until) = store
                         .record_app_failure(
@@ -329,7 +338,9 @@ impl Executor {
     }
 
     async fn runtime(&self, app: AppId) -> Result<Arc<AppRuntime>, EngineError> {
-        if let Some(r) = self.apps.lock().unwrap_or_else(|p| p.into_inner()).get(&app) {
+        if let Some(r) = self.apps.lock().unwrap_or_else(|p| p.into_inner()).get(&app)
+            && r.loaded.elapsed() < APP_CACHE_TTL
+        {
             return Ok(Arc::clone(r));
         }
         let record = self
@@ -347,8 +358,12 @@ impl Executor {
         let client = self.engine.client_with(&record, options)?;
         let concurrency =
             record.app.settings.limits.as_ref().and_then(|l| l.concurrency).unwrap_or(self.engine.concurrency);
-        let runtime =
-            Arc::new(AppRuntime { client, app: record.app, permits: Arc::new(Semaphore::new(concurrency.max(1))) });
+        let runtime = Arc::new(AppRuntime {
+            client,
+            app: record.app,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            loaded: tokio::time::Instant::now(),
+        });
         self.apps.lock().unwrap_or_else(|p| p.into_inner()).insert(app, Arc::clone(&runtime));
         Ok(runtime)
     }

@@ -105,3 +105,57 @@ async fn the_admin_api_wants_an_admin_token_of_the_tenant() -> anyhow::Result<()
     assert_eq!(http.post(unknown).bearer_auth(&admin).send().await?.status(), 404);
     Ok(())
 }
+
+#[tokio::test]
+async fn failed_operations_are_listed_retried_and_dismissed() -> anyhow::Result<()> {
+    use tenure_core::*;
+    let server = start().await?;
+    let http = client();
+    let acme = server.store.ensure_tenant("acme").await?;
+    let admin = tenure_server::tokens::generate();
+    server.store.insert_token(acme, TokenScope::Admin, &tenure_server::tokens::hash(&admin), None).await?;
+    let app = server
+        .store
+        .add_app(acme, "slack", AppKind::Scim, "http://127.0.0.1:9", &Secret::new("s"), &Default::default())
+        .await?;
+    let op = |n: usize| PlannedOp {
+        app_id: app.id,
+        person_id: PersonId::new(),
+        person: format!("p{n}@x.com"),
+        kind: OpKind::Deactivate { remote_id: format!("U{n}") },
+        reason: Reason::Revoked { revocation: Revocation::Unassigned, by: None },
+    };
+    server.store.save_plan(acme, &[op(1), op(2)], &serde_json::json!({})).await?;
+    let lease = std::time::Duration::from_secs(60);
+    for rec in server.store.claim_operations(acme, "w", 10, lease, None).await? {
+        let error = "DELETE returned HTTP 400 (invalidValue): no such user";
+        server.store.settle_operation(acme, rec.id, "w", tenure_store::Settlement::failed(error)).await?;
+    }
+    let get = |path: &str| http.get(format!("{}/api/v1{path}", server.base)).bearer_auth(&admin).send();
+    let failed: serde_json::Value = get("/operations?status=failed").await?.json().await?;
+    let failed = failed.as_array().expect("a list").clone();
+    assert_eq!(failed.len(), 2);
+    assert!(failed[0]["last_error"].as_str().is_some_and(|e| e.contains("invalidValue")), "{failed:?}");
+    let queue: serde_json::Value = get("/queue").await?.json().await?;
+    assert_eq!(queue["failed"], 2, "{queue}");
+    assert_eq!(get("/operations?status=stuck").await?.status(), 400);
+    assert_eq!(get("/operations?limit=0").await?.status(), 400);
+
+    let post = |path: String| http.post(format!("{}/api/v1{path}", server.base)).bearer_auth(&admin).send();
+    let first = failed[0]["id"].as_str().expect("id").to_owned();
+    let second = failed[1]["id"].as_str().expect("id").to_owned();
+    let retried: serde_json::Value = post(format!("/operations/{first}/retry")).await?.json().await?;
+    assert_eq!(retried["requeued"], 1);
+    assert_eq!(post(format!("/operations/{first}/retry")).await?.status(), 404, "no longer failed");
+    assert_eq!(post(format!("/operations/{second}/dismiss")).await?.status(), 200);
+    assert_eq!(post("/operations/not-an-id/dismiss".to_owned()).await?.status(), 400);
+    let queue: serde_json::Value = get("/queue").await?.json().await?;
+    assert_eq!((queue["failed"].as_i64(), queue["ready"].as_i64()), (Some(0), Some(1)), "{queue}");
+    let audit = server.store.list_audit(acme, 20).await?;
+    assert!(
+        audit.iter().any(|e| e.action == "operation.retry") && audit.iter().any(|e| e.action == "operation.dismiss")
+    );
+    server.stop.send(()).ok();
+    server.task.await??;
+    Ok(())
+}

@@ -8,6 +8,7 @@ pub mod google;
 pub mod graph;
 pub mod hr_csv;
 pub mod jwt;
+pub mod ldap;
 pub mod sample;
 pub mod scim_push;
 
@@ -19,6 +20,8 @@ pub use hr_csv::{CsvError, CsvFormat, CsvMapping};
 pub enum SourceError {
     #[error(transparent)]
     Csv(#[from] CsvError),
+    #[error(transparent)]
+    Ldap(#[from] ldap::LdapSourceError),
     /// Google Workspace or Microsoft Graph.
     #[error(transparent)]
     Cloud(#[from] CloudError),
@@ -30,6 +33,7 @@ impl SourceError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Csv(e) => e.is_retryable(),
+            Self::Ldap(e) => e.is_retryable(),
             Self::Cloud(e) => e.is_retryable(),
         }
     }

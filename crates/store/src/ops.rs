@@ -223,28 +223,4 @@ impl Store {
         .await?;
         rows.iter().map(crate::queue::operation_from_row).collect()
     }
-
-    /// Records an attempt's outcome.
-    pub async fn finish_operation(
-        &self,
-        tenant: TenantId,
-        op: OperationId,
-        status: OperationStatus,
-        error: Option<&str>,
-        remote_id: Option<&str>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE operations SET status = $1, attempts = attempts + 1, last_error = $2, remote_id = COALESCE($3, remote_id), \
-             updated_ms = $4 WHERE id = $5 AND tenant_id = $6",
-        )
-        .bind(status.as_str())
-        .bind(error)
-        .bind(remote_id)
-        .bind(now_ms())
-        .bind(op.to_string())
-        .bind(tenant.to_string())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
 }

@@ -288,8 +288,12 @@ async fn plans_and_operations_are_recorded(backend: TestBackend) -> anyhow::Resu
     assert_eq!(ops.len(), 1);
     assert_eq!(ops[0].op, op);
     assert_eq!(ops[0].status, OperationStatus::Pending);
-    store.finish_operation(t, ops[0].id, OperationStatus::Failed, Some("HTTP 500"), None).await?;
-    store.finish_operation(t, ops[0].id, OperationStatus::Succeeded, None, Some("U1")).await?;
+    let lease = std::time::Duration::from_secs(60);
+    let claimed = store.claim_operations(t, "w", 10, lease, None).await?;
+    assert_eq!(claimed.len(), 1);
+    store.settle_operation(t, ops[0].id, "w", tenure_store::Settlement::retry_at("HTTP 500", 0)).await?;
+    assert_eq!(store.claim_operations(t, "w", 10, lease, None).await?.len(), 1, "due again at once");
+    store.settle_operation(t, ops[0].id, "w", tenure_store::Settlement::succeeded(Some("U1"))).await?;
     let ops = store.plan_operations(t, plan).await?;
     assert_eq!(
         (ops[0].status, ops[0].attempts, ops[0].remote_id.as_deref()),

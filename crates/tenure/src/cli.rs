@@ -41,6 +41,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once per process; boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: health, metrics and the admin API.
@@ -301,6 +303,69 @@ pub enum SourceAdd {
     Google(crate::cloud_sources::GoogleSourceArgs),
     /// Microsoft Graph (Entra ID / Microsoft 365), incremental through delta queries.
     Graph(crate::cloud_sources::GraphSourceArgs),
+    /// An LDAP directory or Active Directory (LDAPS or StartTLS; incremental after the first sync).
+    Ldap(LdapSourceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LdapSourceArgs {
+    pub name: String,
+    /// ldaps://HOST[:636], or ldap://HOST[:389] with --starttls.
+    #[arg(long)]
+    pub url: String,
+    #[arg(long)]
+    pub starttls: bool,
+    /// PEM file with the CA certificate(s) the server's certificate must chain to (default: the
+    /// system's trust store).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Allow ldap:// without StartTLS, sending the password in clear (a test server on loopback).
+    #[arg(long)]
+    pub insecure_plaintext: bool,
+    #[arg(long)]
+    pub bind_dn: String,
+    /// Environment variable holding the bind password (read now, stored with the source).
+    #[arg(long, value_name = "VAR", conflicts_with = "password_file")]
+    pub password_env: Option<String>,
+    /// File holding the bind password (read now, stored with the source).
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// Subtree with people (repeatable).
+    #[arg(long = "user-base", value_name = "DN", required = true)]
+    pub user_bases: Vec<String>,
+    /// Default: (objectClass=inetOrgPerson), or AD's (&(objectCategory=person)(objectClass=user)).
+    #[arg(long)]
+    pub user_filter: Option<String>,
+    /// Subtree with groups (repeatable; none: no groups are read).
+    #[arg(long = "group-base", value_name = "DN")]
+    pub group_bases: Vec<String>,
+    #[arg(long)]
+    pub group_filter: Option<String>,
+    /// The LDAP attribute for a field, e.g. --attribute email=userPrincipalName (repeatable;
+    /// fields: key, email, user_name, given_name, family_name, display_name, department, title,
+    /// employee_number, manager, group_name; an empty attribute turns an optional field off).
+    #[arg(long = "attribute", value_name = "FIELD=ATTRIBUTE")]
+    pub attributes: Vec<String>,
+    #[arg(long, value_enum, default_value = "openldap")]
+    pub flavor: LdapFlavorArg,
+    /// OpenLDAP: the attribute that marks a disabled account, present (ATTR) or with a value
+    /// (ATTR=VALUE). Default: pwdAccountLockedTime present.
+    #[arg(long, value_name = "ATTR[=VALUE]")]
+    pub disabled: Option<String>,
+    #[arg(long, default_value_t = 500)]
+    pub page_size: u32,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Source guard: refuse a sync that delivers fewer than this percent of the people the last
+    /// one did (default: refuse only an empty one).
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub guard_min_share: Option<u8>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LdapFlavorArg {
+    Openldap,
+    ActiveDirectory,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
             token_create(store, tenant, scope, label.as_deref()).await
         }
         Command::Source(SourceCommand::Add(SourceAdd::Csv(args))) => source_add_csv(store, tenant, args).await,
+        Command::Source(SourceCommand::Add(SourceAdd::Ldap(args))) => source_add_ldap(store, tenant, args).await,
         Command::Source(SourceCommand::Add(SourceAdd::Google(args))) => {
             crate::cloud_sources::add_google(store, tenant, args).await
         }
@@ -235,8 +236,11 @@ async fn source_set(store: &Store, tenant: TenantId, args: SourceSetArgs) -> any
 }
 
 async fn source_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result<ExitCode> {
-    let sources = store.list_sources(tenant).await?;
+    let mut sources = store.list_sources(tenant).await?;
     if json {
+        for s in &mut sources {
+            redact_secrets(&mut s.config);
+        }
         println!("{}", serde_json::to_string_pretty(&sources)?);
     } else {
         for s in sources {
@@ -797,4 +801,78 @@ async fn apply(engine: &Engine, args: ApplyArgs) -> anyhow::Result<ExitCode> {
         output::apply_summary(&report);
     }
     Ok(if report.failed() == 0 && report.held.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn source_add_ldap(store: &Store, tenant: TenantId, args: LdapSourceArgs) -> anyhow::Result<ExitCode> {
+    use tenure_sources::ldap::{DisabledRule, Flavor, LdapConfig};
+    let password = match (&args.password_env, &args.password_file) {
+        (Some(var), _) => std::env::var(var).with_context(|| format!("--password-env {var}: not set"))?,
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("--password-file {}", path.display()))?
+            .trim_end_matches(['\r', '\n'])
+            .to_owned(),
+        (None, None) => bail!("the bind password is required: --password-env VAR or --password-file PATH"),
+    };
+    let mut ldap = LdapConfig::new(&args.url, &args.bind_dn, Secret::new(password), "");
+    ldap.user_bases = args.user_bases.clone();
+    ldap.starttls = args.starttls;
+    ldap.insecure_plaintext = args.insecure_plaintext;
+    ldap.ca_file = args
+        .ca_file
+        .as_ref()
+        .map(|p| std::fs::canonicalize(p).with_context(|| format!("--ca-file {}", p.display())))
+        .transpose()?;
+    ldap.user_filter = args.user_filter.clone();
+    ldap.group_bases = args.group_bases.clone();
+    ldap.group_filter = args.group_filter.clone();
+    ldap.page_size = args.page_size;
+    ldap.flavor = match args.flavor {
+        LdapFlavorArg::Openldap => Flavor::Openldap,
+        LdapFlavorArg::ActiveDirectory => Flavor::ActiveDirectory,
+    };
+    ldap.disabled = args.disabled.as_deref().map(|raw| match raw.split_once('=') {
+        Some((attribute, value)) => {
+            DisabledRule { attribute: attribute.trim().to_owned(), value: Some(value.trim().to_owned()) }
+        }
+        None => DisabledRule { attribute: raw.trim().to_owned(), value: None },
+    });
+    let mut map = serde_json::Map::new();
+    for raw in &args.attributes {
+        let (field, attribute) =
+            raw.split_once('=').ok_or_else(|| anyhow!("--attribute {raw:?}: expected FIELD=ATTRIBUTE"))?;
+        map.insert(field.trim().to_owned(), json!(attribute.trim()));
+    }
+    ldap.attributes = serde_json::from_value(serde_json::Value::Object(map)).context("--attribute")?;
+    ldap.validate()?;
+    let config = tenure_engine::LdapSourceConfig {
+        ldap,
+        scope: sync_scope(&args.scope)?,
+        min_share_percent: args.guard_min_share,
+    };
+    let stored = serde_json::to_value(&config)?;
+    store.add_source(tenant, &args.name, "ldap", &stored).await?;
+    // The audit record keeps the settings, never the password.
+    let mut audited = stored.clone();
+    redact_secrets(&mut audited);
+    store.append_audit(tenant, "cli", "source.add", &args.name, &audited).await?;
+    println!("added LDAP source {}; run `tenure sync {}` to import it", args.name, args.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Replaces credentials in a stored source config (an LDAP bind password, a client secret)
+/// before it is shown.
+fn redact_secrets(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if matches!(key.as_str(), "password" | "client_secret" | "private_key" | "token") && v.is_string() {
+                    *v = json!("***");
+                } else {
+                    redact_secrets(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_secrets),
+        _ => {}
+    }
 }

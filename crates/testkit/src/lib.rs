@@ -6,9 +6,11 @@ pub mod db;
 pub mod google_fake;
 pub mod graph_fake;
 pub mod scim2;
+pub mod slapd;
 
 pub use db::{TestBackend, TestDb};
 pub use scim2::Scim2Server;
+pub use slapd::{Slapd, SlapdOptions};
 
 /// Polls `check` until it returns `Some`, or fails after `deadline`. Tests wait on conditions,
 /// never on fixed sleeps.
