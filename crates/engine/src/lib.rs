@@ -4,6 +4,7 @@
 
 pub mod app_auth;
 mod apply;
+mod csv_import;
 mod error;
 mod operations;
 mod planning;
@@ -12,9 +13,11 @@ mod schedule;
 mod sync;
 mod sync_cloud;
 mod sync_ldap;
+mod watch;
 mod worker;
 
 pub use apply::{AppOutcome, ApplyReport, Enqueued, OpFailure};
+pub use csv_import::CsvUpload;
 pub use error::EngineError;
 pub use operations::{AppHealthView, QueueStatus};
 pub use planning::AppPlan;
@@ -23,6 +26,7 @@ pub use schedule::{DEFAULT_SYNC_EVERY, sync_interval};
 pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
 pub use sync_cloud::{GoogleSourceConfig, GraphSourceConfig};
 pub use sync_ldap::LdapSourceConfig;
+pub use watch::{DEFAULT_INTERVAL as WATCH_INTERVAL, Dropped, SETTLE as WATCH_SETTLE};
 pub use worker::{Executor, WorkerOptions};
 
 use tenure_connectors::{ClientOptions, ScimClient};

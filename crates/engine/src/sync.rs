@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tenure_core::import::{ImportBatch, ImportDelta, SyncScope};
-use tenure_sources::CsvMapping;
+use tenure_sources::{CsvFormat, CsvMapping};
 use tenure_store::{ImportSummary, SourceRecord};
 
 use crate::{Engine, EngineError};
@@ -24,6 +24,12 @@ pub struct CsvSourceConfig {
     /// last one did is not applied. `None`: only an empty delivery is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_share_percent: Option<u8>,
+    /// Delimiter, encoding and date format (detected or defaulted when unset).
+    #[serde(default, skip_serializing_if = "CsvFormat::is_default")]
+    pub format: CsvFormat,
+    /// A directory where new exports are dropped (see `watch.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_dir: Option<PathBuf>,
 }
 
 /// How a sync runs.
@@ -83,7 +89,12 @@ impl Engine {
                 let config: CsvSourceConfig = serde_json::from_value(source.config.clone()).map_err(config_error)?;
                 // Parsing is CPU-bound and the files may be large: keep it off the async workers.
                 let batch = tokio::task::spawn_blocking(move || {
-                    tenure_sources::hr_csv::load_files(&config.file, config.groups_file.as_deref(), &config.mapping)
+                    tenure_sources::hr_csv::load_files(
+                        &config.file,
+                        config.groups_file.as_deref(),
+                        &config.mapping,
+                        &config.format,
+                    )
                 })
                 .await
                 .map_err(|e| EngineError::SourceConfig {
@@ -105,10 +116,22 @@ impl Engine {
     /// Reads the source and applies what it delivered in one transaction: a delta is applied to
     /// the source's last snapshot, so scope, source guard and "who left" work the same for both.
     pub async fn sync_source(&self, source: &SourceRecord, options: SyncOptions) -> Result<SyncReport, EngineError> {
+        let (delivery, cursor) = self.read_source(source, options).await?;
+        self.apply_delivery(source, delivery, cursor, options).await
+    }
+
+    /// Applies what a source delivered (read by `sync_source`, uploaded, or dropped in a watched
+    /// directory): scope, source guard, one transaction, then the cursor.
+    pub(crate) async fn apply_delivery(
+        &self,
+        source: &SourceRecord,
+        delivery: Delivery,
+        cursor: Option<String>,
+        options: SyncOptions,
+    ) -> Result<SyncReport, EngineError> {
         let name = source.name.clone();
         let common: CommonSourceConfig = serde_json::from_value(source.config.clone())
             .map_err(|e| EngineError::SourceConfig { source_name: name.clone(), reason: e.to_string() })?;
-        let (delivery, cursor) = self.read_source(source, options).await?;
         let (mut batch, incremental) = match delivery {
             Delivery::Full(batch) => (batch, false),
             Delivery::Delta(delta) => {
@@ -166,6 +189,11 @@ impl Engine {
         }
         let mut reports = Vec::with_capacity(selected.len());
         for source in selected {
+            // An export dropped in a watched directory is the source's newest state.
+            if let Some(dropped) = self.import_dropped(source, options).await {
+                reports.push(dropped.outcome?);
+                continue;
+            }
             reports.push(self.sync_source(source, options).await?);
         }
         Ok(reports)

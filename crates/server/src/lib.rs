@@ -8,6 +8,7 @@ mod auth;
 mod metrics_layer;
 mod operations;
 mod scim;
+mod sources;
 pub mod tokens;
 
 use std::future::Future;
@@ -55,7 +56,7 @@ pub fn router(state: ServerState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
-        .nest("/api/v1", admin::routes())
+        .nest("/api/v1", admin::routes().merge(sources::routes()))
         .nest("/scim/v2", scim::routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such endpoint"}))) })
         .layer(axum::middleware::from_fn(metrics_layer::record))

@@ -13,7 +13,7 @@ pub mod sample;
 pub mod scim_push;
 
 pub use cloud_http::CloudError;
-pub use hr_csv::{CsvError, CsvMapping};
+pub use hr_csv::{CsvError, CsvFormat, CsvMapping};
 
 /// Why a source could not be read. Each kind of source adds its own variant.
 #[derive(Debug, thiserror::Error)]

@@ -601,13 +601,14 @@ mod tests {
     use time::macros::date;
 
     use super::*;
-    use crate::hr_csv::{CsvMapping, load};
+    use crate::hr_csv::{CsvFormat, CsvMapping, load};
 
     const TODAY: Date = date!(2026 - 03 - 02);
 
     fn batch(people: usize, seed: u64) -> ImportBatch {
         let org = sample_org_as_of(people, seed, TODAY);
-        load(org.people_csv.as_bytes(), Some(org.groups_csv.as_bytes()), &CsvMapping::default()).unwrap()
+        load(org.people_csv.as_bytes(), Some(org.groups_csv.as_bytes()), &CsvMapping::default(), &CsvFormat::default())
+            .unwrap()
     }
 
     /// Everyone who is a member of `group`, directly or through nested groups.

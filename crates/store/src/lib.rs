@@ -7,6 +7,7 @@
 
 mod audit;
 mod backend;
+mod bulk;
 pub mod crypto;
 mod directory;
 mod error;

@@ -50,10 +50,10 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0006_audit_query.sql"),
     },
     Migration {
-        version: 11,
+        version: 7,
         name: "app_credentials",
-        sqlite: include_str!("../migrations/sqlite/0011_app_credentials.sql"),
-        postgres: include_str!("../migrations/postgres/0011_app_credentials.sql"),
+        sqlite: include_str!("../migrations/sqlite/0007_app_credentials.sql"),
+        postgres: include_str!("../migrations/postgres/0007_app_credentials.sql"),
     },
 ];
 

@@ -221,9 +221,9 @@ async fn the_migration_marks_legacy_plain_secrets(backend: TestBackend) -> anyho
     let (db, store, tenant) = setup(backend, Keyring::empty()).await?;
     let app = add(&store, tenant, "slack", "legacy-token").await?;
     store.close().await;
-    // Back to the schema before migration 11, with the secret as it was stored then.
+    // Back to the schema before migration 7, with the secret as it was stored then.
     let pool = raw_pool(&db).await?;
-    sqlx::query("DELETE FROM tenure_migrations WHERE version = 11").execute(&pool).await?;
+    sqlx::query("DELETE FROM tenure_migrations WHERE version = 7").execute(&pool).await?;
     sqlx::query("ALTER TABLE apps DROP COLUMN auth").execute(&pool).await?;
     set_raw_secret(&pool, app.id, "legacy-token").await?;
     pool.close().await;

@@ -130,10 +130,22 @@ pub enum BenchCommand {
     /// Load users into a fresh SQLite store and measure the SCIM endpoint over HTTP: lookups by
     /// userName, externalId and work email, and GET by id.
     Scim(BenchScimArgs),
+    /// Import a generated HR export of N people through the CSV source into a fresh store
+    /// (a temporary SQLite file, or a new tenant of --database-url), then the same export with
+    /// 100 changed rows.
+    Import(BenchImportArgs),
     /// Time from a change pushed to Tenure's SCIM endpoint until the app holds it (p50/p99).
     Propagation(BenchPropagationArgs),
     /// Provisioning rate against an app limited to N writes a second, and the 429s it sent.
     Throughput(BenchThroughputArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchImportArgs {
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub people: u64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -277,6 +289,8 @@ pub enum SourceCommand {
     /// Add a directory source.
     #[command(subcommand)]
     Add(SourceAdd),
+    /// Change an existing CSV source: only what is given changes.
+    Set(SourceSetArgs),
     /// List sources.
     List {
         #[arg(long)]
@@ -375,6 +389,73 @@ pub struct CsvSourceArgs {
     /// one did (default: refuse only an empty one).
     #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=100))]
     pub guard_min_share: Option<u8>,
+    #[command(flatten)]
+    pub format: CsvFormatArgs,
+    /// A directory where new exports are dropped: `tenure serve` (and `tenure sync`) imports the
+    /// newest complete *.csv there and moves it to processed/ (or failed/, with the reason).
+    #[arg(long, value_name = "DIR")]
+    pub watch_dir: Option<PathBuf>,
+}
+
+/// How the files are written. `auto`: detect the delimiter, read UTF-8, accept only YYYY-MM-DD.
+#[derive(Debug, Args)]
+pub struct CsvFormatArgs {
+    /// Field delimiter: , ; tab | (or auto: detected from the header).
+    #[arg(long, value_name = "DELIMITER")]
+    pub delimiter: Option<Auto<tenure_sources::hr_csv::Delimiter>>,
+    /// Text encoding when the file has no byte-order mark: utf-8, windows-1252, iso-8859-1,
+    /// utf-16le, utf-16be (or auto: UTF-8).
+    #[arg(long, value_name = "ENCODING")]
+    pub encoding: Option<Auto<tenure_sources::hr_csv::Encoding>>,
+    /// A date format accepted besides YYYY-MM-DD, e.g. DD.MM.YYYY or MM/DD/YYYY (auto: none).
+    #[arg(long, value_name = "FORMAT")]
+    pub date_format: Option<Auto<tenure_sources::hr_csv::DateFormat>>,
+}
+
+/// A setting's value, or `auto` for its default.
+#[derive(Debug, Clone)]
+pub struct Auto<T>(pub Option<T>);
+
+impl<T: std::str::FromStr<Err = String>> std::str::FromStr for Auto<T> {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("auto") { Ok(Self(None)) } else { s.parse().map(|v| Self(Some(v))) }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SourceSetArgs {
+    pub name: String,
+    /// The people CSV.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    #[arg(long, conflicts_with = "no_groups_file")]
+    pub groups_file: Option<PathBuf>,
+    /// Stop reading a groups file.
+    #[arg(long)]
+    pub no_groups_file: bool,
+    /// Map a field to a differently named column, on top of the current mapping (repeatable);
+    /// FIELD= stops reading that field.
+    #[arg(long = "column", value_name = "FIELD=COLUMN")]
+    pub columns: Vec<String>,
+    /// Each scope flag given replaces that list (or the rule); --clear-scope first empties all.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[arg(long)]
+    pub clear_scope: bool,
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=100), conflicts_with = "no_guard_min_share")]
+    pub guard_min_share: Option<u8>,
+    /// Back to the default guard: refuse only an empty sync after a non-empty one.
+    #[arg(long)]
+    pub no_guard_min_share: bool,
+    #[command(flatten)]
+    pub format: CsvFormatArgs,
+    #[arg(long, value_name = "DIR", conflicts_with = "no_watch_dir")]
+    pub watch_dir: Option<PathBuf>,
+    /// Stop watching a directory.
+    #[arg(long)]
+    pub no_watch_dir: bool,
 }
 
 /// Which of a source's people enter Tenure (repeatable; an exclusion wins). Someone who leaves

@@ -8,7 +8,7 @@ use serde_json::json;
 use tenure_connectors::ScimClient;
 use tenure_core::*;
 use tenure_engine::{CsvSourceConfig, Engine};
-use tenure_sources::CsvMapping;
+use tenure_sources::{CsvFormat, CsvMapping};
 use tenure_store::{Store, TokenScope};
 
 use crate::cli::*;
@@ -28,6 +28,7 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::Source(SourceCommand::Add(SourceAdd::Graph(args))) => {
             crate::cloud_sources::add_graph(store, tenant, args).await
         }
+        Command::Source(SourceCommand::Set(args)) => source_set(store, tenant, args).await,
         Command::Source(SourceCommand::List { json }) => source_list(store, tenant, json).await,
         Command::Sync(args) => sync(&engine, args).await,
         Command::App(AppCommand::Add(AppAdd::Scim(args))) => app_add_scim(store, tenant, args).await,
@@ -70,9 +71,9 @@ async fn token_create(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Builds a column mapping from `FIELD=COLUMN` overrides of the defaults.
-fn csv_mapping(overrides: &[String]) -> anyhow::Result<CsvMapping> {
-    let mut value = serde_json::to_value(CsvMapping::default())?;
+/// Applies `FIELD=COLUMN` overrides to a column mapping (`FIELD=`: do not read that field).
+fn csv_mapping(base: &CsvMapping, overrides: &[String]) -> anyhow::Result<CsvMapping> {
+    let mut value = serde_json::to_value(base)?;
     let fields = value.as_object_mut().ok_or_else(|| anyhow!("mapping is not an object"))?;
     for raw in overrides {
         let (field, column) = raw.split_once('=').ok_or_else(|| anyhow!("--column {raw:?}: expected FIELD=COLUMN"))?;
@@ -86,20 +87,55 @@ fn csv_mapping(overrides: &[String]) -> anyhow::Result<CsvMapping> {
     Ok(serde_json::from_value(value)?)
 }
 
+fn csv_format(base: CsvFormat, args: &CsvFormatArgs) -> CsvFormat {
+    CsvFormat {
+        delimiter: args.delimiter.clone().map_or(base.delimiter, |a| a.0),
+        encoding: args.encoding.clone().map_or(base.encoding, |a| a.0),
+        date_format: args.date_format.clone().map_or(base.date_format, |a| a.0),
+    }
+}
+
+/// An export's absolute path, so a later `tenure sync` from another directory reads the same
+/// file. The file itself may not exist yet (a source fed only by uploads or a watched directory,
+/// whose first import creates it); its directory must.
+fn export_path(path: &std::path::Path, flag: &str) -> anyhow::Result<std::path::PathBuf> {
+    if let Ok(absolute) = std::fs::canonicalize(path) {
+        return Ok(absolute);
+    }
+    let name = path.file_name().with_context(|| format!("{flag} {}: not a file name", path.display()))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let dir = std::fs::canonicalize(parent).with_context(|| format!("{flag} {}", path.display()))?;
+    eprintln!(
+        "note: {} does not exist yet; an upload or a watched directory's first import creates it",
+        path.display()
+    );
+    Ok(dir.join(name))
+}
+
+/// An absolute directory that exists, so the server finds it whatever its working directory.
+fn watch_dir(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::fs::canonicalize(dir).with_context(|| format!("--watch-dir {}", dir.display()))?;
+    if !dir.is_dir() {
+        bail!("--watch-dir {}: not a directory", dir.display());
+    }
+    Ok(dir)
+}
+
 async fn source_add_csv(store: &Store, tenant: TenantId, args: CsvSourceArgs) -> anyhow::Result<ExitCode> {
     // Absolute paths, so a later `tenure sync` from another directory reads the same files.
-    let file = std::fs::canonicalize(&args.file).with_context(|| format!("--file {}", args.file.display()))?;
-    let groups_file = args
-        .groups_file
-        .as_ref()
-        .map(|g| std::fs::canonicalize(g).with_context(|| format!("--groups-file {}", g.display())))
-        .transpose()?;
+    let file = export_path(&args.file, "--file")?;
+    let groups_file = args.groups_file.as_ref().map(|g| export_path(g, "--groups-file")).transpose()?;
     let config = CsvSourceConfig {
         file,
         groups_file,
-        mapping: csv_mapping(&args.columns)?,
+        mapping: csv_mapping(&CsvMapping::default(), &args.columns)?,
         scope: sync_scope(&args.scope)?,
         min_share_percent: args.guard_min_share,
+        format: csv_format(CsvFormat::default(), &args.format),
+        watch_dir: args.watch_dir.as_deref().map(watch_dir).transpose()?,
     };
     let config = serde_json::to_value(&config)?;
     store.add_source(tenant, &args.name, "csv", &config).await?;
@@ -133,6 +169,76 @@ pub(crate) fn sync_scope(args: &ScopeArgs) -> anyhow::Result<tenure_core::import
     })
 }
 
+async fn source_set(store: &Store, tenant: TenantId, args: SourceSetArgs) -> anyhow::Result<ExitCode> {
+    let source = store
+        .list_sources(tenant)
+        .await?
+        .into_iter()
+        .find(|s| s.name == args.name)
+        .ok_or_else(|| anyhow!("no source named {:?}", args.name))?;
+    if source.kind != "csv" {
+        bail!("source {} is a {} source; only CSV sources have these settings", source.name, source.kind);
+    }
+    let mut config: CsvSourceConfig = serde_json::from_value(source.config.clone())
+        .with_context(|| format!("source {}: stored settings", source.name))?;
+    if let Some(file) = &args.file {
+        config.file = export_path(file, "--file")?;
+    }
+    if let Some(groups) = &args.groups_file {
+        config.groups_file = Some(export_path(groups, "--groups-file")?);
+    }
+    if args.no_groups_file {
+        config.groups_file = None;
+    }
+    config.mapping = csv_mapping(&config.mapping, &args.columns)?;
+    let mut scope = if args.clear_scope { Default::default() } else { config.scope.clone() };
+    let given = sync_scope(&args.scope)?;
+    let replace = |old: &mut Vec<_>, new: Vec<_>| {
+        if !new.is_empty() {
+            *old = new;
+        }
+    };
+    replace(&mut scope.include_org_units, given.include_org_units);
+    replace(&mut scope.exclude_org_units, given.exclude_org_units);
+    let replace = |old: &mut Vec<String>, new: Vec<String>| {
+        if !new.is_empty() {
+            *old = new;
+        }
+    };
+    replace(&mut scope.include_departments, given.include_departments);
+    replace(&mut scope.exclude_departments, given.exclude_departments);
+    replace(&mut scope.include_groups, given.include_groups);
+    replace(&mut scope.exclude_groups, given.exclude_groups);
+    if given.condition.is_some() {
+        scope.condition = given.condition;
+    }
+    config.scope = scope;
+    if args.guard_min_share.is_some() {
+        config.min_share_percent = args.guard_min_share;
+    }
+    if args.no_guard_min_share {
+        config.min_share_percent = None;
+    }
+    config.format = csv_format(config.format, &args.format);
+    if let Some(dir) = &args.watch_dir {
+        config.watch_dir = Some(watch_dir(dir)?);
+    }
+    if args.no_watch_dir {
+        config.watch_dir = None;
+    }
+    let value = serde_json::to_value(&config)?;
+    if value == source.config {
+        println!("source {}: nothing to change", source.name);
+        return Ok(ExitCode::SUCCESS);
+    }
+    store.set_source_config(tenant, source.id, &value).await?;
+    store
+        .append_audit(tenant, "cli", "source.set", &source.name, &json!({"before": source.config, "after": value}))
+        .await?;
+    println!("updated source {}; the next `tenure sync {}` uses the new settings", source.name, source.name);
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn source_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result<ExitCode> {
     let mut sources = store.list_sources(tenant).await?;
     if json {
@@ -154,11 +260,32 @@ async fn source_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Res
 }
 
 async fn sync(engine: &Engine, args: SyncArgs) -> anyhow::Result<ExitCode> {
-    let spinner = output::spinner(format!("syncing {}", args.name.as_deref().unwrap_or("all sources")));
     let options = tenure_engine::SyncOptions { force: args.force, full: args.full };
-    let reports = engine.sync_with(args.name.as_deref(), options).await;
-    spinner.finish_and_clear();
-    let reports = reports?;
+    // One source at a time, so the progress can say which one is being read.
+    let names: Vec<String> = engine
+        .store()
+        .list_sources(engine.tenant())
+        .await?
+        .into_iter()
+        .filter(|s| s.kind != "scim" && args.name.as_deref().is_none_or(|n| s.name == n))
+        .map(|s| s.name)
+        .collect();
+    if let (Some(name), true) = (&args.name, names.is_empty()) {
+        bail!("source {name} not found");
+    }
+    let progress = output::SyncProgress::new(names.len(), args.json);
+    let mut reports = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        progress.start(i, name);
+        match engine.sync_with(Some(name), options).await {
+            Ok(done) => reports.extend(done),
+            Err(e) => {
+                progress.finish();
+                return Err(source_problems(e));
+            }
+        }
+    }
+    progress.finish();
     if reports.is_empty() {
         eprintln!("no sources; add one with `tenure source add csv NAME --file PATH`");
     }
@@ -174,6 +301,24 @@ async fn sync(engine: &Engine, args: SyncArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A file with several problems gets them one per line on stderr, then a short error; one
+/// problem stays a single line.
+fn source_problems(e: tenure_engine::EngineError) -> anyhow::Error {
+    if let tenure_engine::EngineError::Source { source_name, error: tenure_sources::SourceError::Csv(csv) } = &e {
+        let problems = csv.problems();
+        if problems.len() > 1 {
+            for p in &problems {
+                let file = p.file.as_deref().map(|f| format!("{f}: ")).unwrap_or_default();
+                let line = p.line.map(|l| format!("line {l}: ")).unwrap_or_default();
+                eprintln!("  {file}{line}{}", p.message);
+            }
+            let count = csv.problem_count();
+            return anyhow!("source {source_name}: {count} problems (listed above); nothing was imported");
+        }
+    }
+    e.into()
 }
 
 async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> anyhow::Result<ExitCode> {

@@ -56,6 +56,11 @@ impl Settings {
 }
 
 impl Settings {
+    /// The database URL only when one is configured (no embedded default).
+    pub fn explicit_database_url(&self) -> Option<String> {
+        self.database_url.clone()
+    }
+
     pub fn database_url(&self) -> anyhow::Result<String> {
         match &self.database_url {
             Some(url) => Ok(url.clone()),

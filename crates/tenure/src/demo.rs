@@ -72,6 +72,8 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
         mapping: Default::default(),
         scope: Default::default(),
         min_share_percent: None,
+        format: Default::default(),
+        watch_dir: None,
     };
     store.add_source(tenant, "hr", "csv", &serde_json::to_value(&config)?).await?;
     engine.sync(Some("hr")).await?;

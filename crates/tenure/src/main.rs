@@ -3,6 +3,7 @@
 mod app_check;
 mod audit;
 mod bench;
+mod bench_import;
 mod bench_queue;
 mod bench_scim;
 mod cli;
@@ -82,6 +83,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args, &settings).await,
         Command::Bench(cli::BenchCommand::Plan(args)) => bench::run(args),
         Command::Bench(cli::BenchCommand::Scim(args)) => bench_scim::run(args).await,
+        Command::Bench(cli::BenchCommand::Import(args)) => {
+            bench_import::run(args, settings.explicit_database_url()).await
+        }
         Command::Bench(cli::BenchCommand::Propagation(args)) => bench_queue::propagation(args).await,
         Command::Bench(cli::BenchCommand::Throughput(args)) => bench_queue::throughput(args).await,
         other => {

@@ -22,6 +22,44 @@ pub fn spinner(message: String) -> ProgressBar {
     bar
 }
 
+/// `tenure sync`'s progress on stderr: a bar over the sources on a terminal; otherwise a plain
+/// line per source when there are several (one source's result or error line says it all, and
+/// a bad export stays one line), none with `--json`, whose reader wants stdout only.
+pub struct SyncProgress {
+    bar: Option<ProgressBar>,
+    plain: bool,
+    total: usize,
+}
+
+impl SyncProgress {
+    pub fn new(total: usize, json: bool) -> Self {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            let bar = ProgressBar::new(total as u64);
+            if let Ok(style) = ProgressStyle::with_template("{spinner} [{pos}/{len}] syncing {msg} ({elapsed})") {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(Duration::from_millis(120));
+            return Self { bar: Some(bar), plain: false, total };
+        }
+        Self { bar: None, plain: !json && total > 1, total }
+    }
+
+    pub fn start(&self, index: usize, source: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(index as u64);
+            bar.set_message(source.to_owned());
+        } else if self.plain {
+            eprintln!("syncing {source} ({}/{})", index + 1, self.total);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 fn totals<'a>(ops: impl Iterator<Item = &'a PlannedOp>) -> BTreeMap<&'static str, usize> {
     let mut totals: BTreeMap<&'static str, usize> = KINDS.iter().map(|k| (*k, 0)).collect();
     for op in ops {

@@ -13,7 +13,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let listen = args.listen.or_else(|| settings.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let store = tenure_store::Store::connect(&settings.database_url()?).await?;
-    store.ensure_tenant(&settings.tenant).await?;
+    let tenant = store.ensure_tenant(&settings.tenant).await?;
     let listener = bind(&listen).await?;
     let addr = listener.local_addr()?;
     println!("tenure listening on http://{addr} (database: {})", store.backend().name());
@@ -38,6 +38,9 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
         let watch = stopped.clone();
         background.spawn(async move { engine.run_propagation(propagation, Some(executor), watch).await });
     }
+    let (watcher, mut watch) = (tenure_engine::Engine::new(store.clone(), tenant), stopped.clone());
+    let stop_watching = async move { while watch.changed().await.is_ok() && !*watch.borrow() {} };
+    background.spawn(async move { watcher.watch_sources(tenure_engine::WATCH_INTERVAL, stop_watching).await });
     tenure_server::serve(listener, tenure_server::ServerState::new(store.clone()), shutdown_signal()).await?;
     // Operations in flight finish and are recorded; what is still queued waits for the next start.
     let _ = stop.send(true);

@@ -13,19 +13,34 @@
 //! - Values are trimmed; an empty value means "not set".
 //! - Every column the mapping does not name becomes a custom attribute (key = header name) on
 //!   the rows where it has a value.
-//! - A UTF-8 BOM, CRLF line endings and quoted fields (with commas or line breaks) are fine.
+//! - CRLF line endings and quoted fields (with delimiters or line breaks) are fine.
+//! - [`CsvFormat`]: the delimiter (`,` `;` tab `|`) is detected from the header unless set; the
+//!   encoding is UTF-8 unless set (windows-1252, iso-8859-1, utf-16le/be), and a byte-order mark
+//!   (UTF-8, UTF-16 LE/BE) always wins; dates are `YYYY-MM-DD`, or a configured format such as
+//!   `DD.MM.YYYY`. With `;` as the delimiter, a `groups` cell listing several groups is quoted.
+//! - Every row problem is reported, up to [`MAX_ROW_ERRORS`], each with its line and column;
+//!   a problem with the file as a whole (encoding, header, a missing column) stops at once.
 //! - A file that is empty or has only a header yields no people; deciding whether an empty
 //!   snapshot is plausible is the caller's job.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+mod error;
+mod format;
+mod table;
 
-use csv::ByteRecord;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 use tenure_core::import::{ImportBatch, ImportGroup, ImportedPerson};
 use tenure_core::model::{OrgUnitPath, PersonStatus};
 use time::Date;
 use time::macros::format_description;
+
+pub use error::{CsvError, MAX_ROW_ERRORS, Problem};
+pub use format::{CsvFormat, DateFormat, Delimiter, Encoding};
+
+use error::RowErrors;
+use table::Table;
 
 /// Which CSV column holds each person field. `employee_id` and `email` must be present; the
 /// others are read when present.
@@ -74,107 +89,16 @@ impl Default for CsvMapping {
     }
 }
 
-/// Why a CSV could not be imported. Lines are physical, 1-based line numbers; the header is
-/// line 1 unless blank lines precede it.
-#[derive(Debug, thiserror::Error)]
-pub enum CsvError {
-    #[error("cannot read {}: {source}", .path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    /// Another error, with the file it came from.
-    #[error("{file}: {error}")]
-    InFile { file: String, error: Box<CsvError> },
-    #[error("line {line}: malformed CSV: {message}")]
-    Malformed { line: u64, message: String },
-    #[error("line {line}: {column} is not valid UTF-8")]
-    InvalidUtf8 { line: u64, column: String },
-    #[error("line {line}: duplicate column {column:?} in the header (fields {first} and {second})")]
-    DuplicateColumn { line: u64, column: String, first: usize, second: usize },
-    #[error("missing required column {column:?}; found columns: {}", quoted_list(.found))]
-    MissingColumn { line: u64, column: String, found: Vec<String> },
-    #[error("line {line}: unexpected column {column:?}; {expected}")]
-    UnexpectedColumn { line: u64, column: String, expected: &'static str },
-    #[error("line {line}: expected {expected} fields as in the header, found {found}")]
-    FieldCount { line: u64, expected: usize, found: usize },
-    #[error("line {line}: field {field} has a value but its column has no name in the header")]
-    UnnamedColumn { line: u64, field: usize },
-    #[error("line {line}: empty {column}")]
-    EmptyValue { line: u64, column: String },
-    #[error("line {line}: invalid email {value:?}: {reason}")]
-    InvalidEmail { line: u64, value: String, reason: &'static str },
-    #[error("line {line}: invalid {column} {value:?}: expected a date as YYYY-MM-DD")]
-    InvalidDate { line: u64, column: String, value: String },
-    #[error("line {line}: invalid {column} {value:?}: expected \"active\", \"suspended\" or empty")]
-    InvalidStatus { line: u64, column: String, value: String },
-    #[error("line {line}: invalid {column} {value:?}: expected a path such as /Sales/EMEA with no empty segments")]
-    InvalidOrgUnit { line: u64, column: String, value: String },
-    /// A value that must be unique (employee id, email) appears again.
-    #[error("line {line}: duplicate {column} {value:?} (first seen on line {first_line})")]
-    Duplicate { line: u64, column: String, value: String, first_line: u64 },
-    #[error("line {line}: group {group:?} is listed twice (first on line {first_line})")]
-    DuplicateGroup { line: u64, group: String, first_line: u64 },
-    #[error("line {line}: group {group:?} lists itself as a parent")]
-    SelfParent { line: u64, group: String },
-}
-
-impl CsvError {
-    /// The line the error is about, when it is about one.
-    pub fn line(&self) -> Option<u64> {
-        match self {
-            Self::Io { .. } => None,
-            Self::InFile { error, .. } => error.line(),
-            Self::Malformed { line, .. }
-            | Self::InvalidUtf8 { line, .. }
-            | Self::DuplicateColumn { line, .. }
-            | Self::MissingColumn { line, .. }
-            | Self::UnexpectedColumn { line, .. }
-            | Self::FieldCount { line, .. }
-            | Self::UnnamedColumn { line, .. }
-            | Self::EmptyValue { line, .. }
-            | Self::InvalidEmail { line, .. }
-            | Self::InvalidDate { line, .. }
-            | Self::InvalidStatus { line, .. }
-            | Self::InvalidOrgUnit { line, .. }
-            | Self::Duplicate { line, .. }
-            | Self::DuplicateGroup { line, .. }
-            | Self::SelfParent { line, .. } => Some(*line),
-        }
-    }
-
-    /// Whether trying again unchanged might succeed: only reading the file can fail transiently;
-    /// a bad file stays bad until someone fixes it.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Io { .. } => true,
-            Self::InFile { error, .. } => error.is_retryable(),
-            _ => false,
-        }
-    }
-
-    /// The error without the file it came from.
-    pub fn root(&self) -> &CsvError {
-        match self {
-            Self::InFile { error, .. } => error.root(),
-            other => other,
-        }
-    }
-
-    fn in_file(self, file: impl Into<String>) -> Self {
-        Self::InFile { file: file.into(), error: Box::new(self) }
-    }
-}
-
-fn quoted_list(items: &[String]) -> String {
-    if items.is_empty() {
-        return "(none)".to_owned();
-    }
-    items.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")
-}
-
 /// Reads the people file and, when given, the groups file into one batch.
-pub fn load(people: &[u8], groups: Option<&[u8]>, mapping: &CsvMapping) -> Result<ImportBatch, CsvError> {
-    let people = parse_people(people, mapping).map_err(|e| e.in_file("people CSV"))?;
+pub fn load(
+    people: &[u8],
+    groups: Option<&[u8]>,
+    mapping: &CsvMapping,
+    format: &CsvFormat,
+) -> Result<ImportBatch, CsvError> {
+    let people = parse_people(people, mapping, format).map_err(|e| e.in_file("people CSV"))?;
     let groups = match groups {
-        Some(bytes) => parse_groups(bytes).map_err(|e| e.in_file("groups CSV"))?,
+        Some(bytes) => parse_groups(bytes, format).map_err(|e| e.in_file("groups CSV"))?,
         None => Vec::new(),
     };
     Ok(ImportBatch { people, groups })
@@ -185,92 +109,114 @@ pub fn load_files(
     people_path: &Path,
     groups_path: Option<&Path>,
     mapping: &CsvMapping,
+    format: &CsvFormat,
 ) -> Result<ImportBatch, CsvError> {
-    let read = |path: &Path| std::fs::read(path).map_err(|source| CsvError::Io { path: path.to_owned(), source });
-    let people_bytes = read(people_path)?;
-    let groups_bytes = groups_path.map(|path| read(path).map(|bytes| (path, bytes))).transpose()?;
-    let people = parse_people(&people_bytes, mapping).map_err(|e| e.in_file(people_path.display().to_string()))?;
+    let people_bytes = read_file(people_path)?;
+    let groups_bytes = groups_path.map(|path| read_file(path).map(|bytes| (path, bytes))).transpose()?;
+    let people =
+        parse_people(&people_bytes, mapping, format).map_err(|e| e.in_file(people_path.display().to_string()))?;
     let groups = match groups_bytes {
-        Some((path, bytes)) => parse_groups(&bytes).map_err(|e| e.in_file(path.display().to_string()))?,
+        Some((path, bytes)) => parse_groups(&bytes, format).map_err(|e| e.in_file(path.display().to_string()))?,
         None => Vec::new(),
     };
     Ok(ImportBatch { people, groups })
 }
 
-/// Parses the people file.
-pub fn parse_people(bytes: &[u8], mapping: &CsvMapping) -> Result<Vec<ImportedPerson>, CsvError> {
-    let Some(table) = Table::read(bytes)? else {
+/// Reads a whole file; the error names it.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, CsvError> {
+    std::fs::read(path).map_err(|source| CsvError::Io { path: path.to_owned(), source })
+}
+
+/// Parses the people file. Every row problem is reported (up to [`MAX_ROW_ERRORS`]), not only
+/// the first, so a file can be fixed in one pass.
+pub fn parse_people(bytes: &[u8], mapping: &CsvMapping, format: &CsvFormat) -> Result<Vec<ImportedPerson>, CsvError> {
+    let mut errors = RowErrors::default();
+    let Some(table) = Table::read(bytes, format, &mut errors)? else {
         return Ok(Vec::new());
     };
     let columns = PeopleColumns::resolve(&table, mapping)?;
-    let mut seen_keys: HashMap<&str, u64> = HashMap::new();
-    let mut seen_emails: HashMap<String, u64> = HashMap::new();
+    let expected_date = match &format.date_format {
+        Some(f) => format!("YYYY-MM-DD or {f}"),
+        None => "YYYY-MM-DD".to_owned(),
+    };
+    let mut seen_keys: HashMap<&str, u64> = HashMap::with_capacity(table.rows.len());
+    let mut seen_emails: HashMap<String, u64> = HashMap::with_capacity(table.rows.len());
     let mut people = Vec::with_capacity(table.rows.len());
     for row in &table.rows {
         let line = row.line;
         let value = |index: Option<usize>| index.map(|i| row.fields[i].as_str()).filter(|v| !v.is_empty());
         let optional = |index: Option<usize>| value(index).map(str::to_owned);
-        let required = |index: usize| {
-            let v = row.fields[index].as_str();
-            if v.is_empty() { Err(CsvError::EmptyValue { line, column: table.columns[index].clone() }) } else { Ok(v) }
-        };
+        let name = |index: usize| table.columns[index].clone();
+        let problems_before = errors.len();
 
-        let key = required(columns.employee_id)?;
-        if let Some(&first_line) = seen_keys.get(key) {
-            return Err(CsvError::Duplicate {
+        let key = row.fields[columns.employee_id].as_str();
+        if key.is_empty() {
+            errors.push(CsvError::EmptyValue { line, column: name(columns.employee_id) });
+        } else if let Some(&first_line) = seen_keys.get(key) {
+            errors.push(CsvError::Duplicate {
                 line,
-                column: table.columns[columns.employee_id].clone(),
+                column: name(columns.employee_id),
                 value: key.to_owned(),
                 first_line,
             });
+        } else {
+            seen_keys.insert(key, line);
         }
-        seen_keys.insert(key, line);
 
-        let email = required(columns.email)?;
-        if let Err(reason) = check_email(email) {
-            return Err(CsvError::InvalidEmail { line, value: email.to_owned(), reason });
-        }
+        let email = row.fields[columns.email].as_str();
         let user_name = email.to_lowercase();
-        if let Some(&first_line) = seen_emails.get(&user_name) {
-            return Err(CsvError::Duplicate {
-                line,
-                column: table.columns[columns.email].clone(),
-                value: email.to_owned(),
-                first_line,
-            });
+        if email.is_empty() {
+            errors.push(CsvError::EmptyValue { line, column: name(columns.email) });
+        } else if let Err(reason) = check_email(email) {
+            errors.push(CsvError::InvalidEmail { line, column: name(columns.email), value: email.to_owned(), reason });
+        } else if let Some(&first_line) = seen_emails.get(&user_name) {
+            errors.push(CsvError::Duplicate { line, column: name(columns.email), value: email.to_owned(), first_line });
+        } else {
+            seen_emails.insert(user_name.clone(), line);
         }
-        seen_emails.insert(user_name.clone(), line);
 
-        let org_unit = match value(columns.org_unit) {
-            Some(raw) => Some(OrgUnitPath::parse(raw).map_err(|_| CsvError::InvalidOrgUnit {
-                line,
-                column: table.column_name(columns.org_unit),
-                value: raw.to_owned(),
-            })?),
-            None => None,
-        };
+        let org_unit = value(columns.org_unit).and_then(|raw| {
+            OrgUnitPath::parse(raw)
+                .map_err(|_| {
+                    errors.push(CsvError::InvalidOrgUnit {
+                        line,
+                        column: table.column_name(columns.org_unit),
+                        value: raw.to_owned(),
+                    })
+                })
+                .ok()
+        });
         let status = match value(columns.status) {
             None => PersonStatus::Active,
             Some(raw) if raw.eq_ignore_ascii_case("active") => PersonStatus::Active,
             Some(raw) if raw.eq_ignore_ascii_case("suspended") => PersonStatus::Suspended,
             Some(raw) => {
-                return Err(CsvError::InvalidStatus {
+                errors.push(CsvError::InvalidStatus {
                     line,
                     column: table.column_name(columns.status),
                     value: raw.to_owned(),
                 });
+                PersonStatus::Active
             }
         };
-        let date = |index: Option<usize>| match value(index) {
-            Some(raw) => parse_date(raw).map(Some).ok_or_else(|| CsvError::InvalidDate {
-                line,
-                column: table.column_name(index),
-                value: raw.to_owned(),
-            }),
-            None => Ok(None),
+        let mut date = |index: Option<usize>| {
+            let raw = value(index)?;
+            let parsed = parse_date(raw).or_else(|| format.date_format.as_ref().and_then(|f| f.parse_date(raw)));
+            if parsed.is_none() {
+                errors.push(CsvError::InvalidDate {
+                    line,
+                    column: table.column_name(index),
+                    value: raw.to_owned(),
+                    expected: expected_date.clone(),
+                });
+            }
+            parsed
         };
-        let start_date = date(columns.start_date)?;
-        let leave_date = date(columns.leave_date)?;
+        let start_date = date(columns.start_date);
+        let leave_date = date(columns.leave_date);
+        if errors.len() > problems_before {
+            continue;
+        }
         let groups = value(columns.groups).map(split_list).unwrap_or_default();
         let custom: BTreeMap<String, String> = columns
             .custom
@@ -298,6 +244,7 @@ pub fn parse_people(bytes: &[u8], mapping: &CsvMapping) -> Result<Vec<ImportedPe
             groups,
         });
     }
+    errors.finish()?;
     Ok(people)
 }
 
@@ -305,9 +252,10 @@ pub fn parse_people(bytes: &[u8], mapping: &CsvMapping) -> Result<Vec<ImportedPe
 /// in, separated by `;`). Groups only named as parents, or only in the people file, need no row
 /// of their own. Cycles across groups are left to the reconciler, which tolerates them; a group
 /// that is its own parent is rejected because it can only be a typo.
-pub fn parse_groups(bytes: &[u8]) -> Result<Vec<ImportGroup>, CsvError> {
+pub fn parse_groups(bytes: &[u8], format: &CsvFormat) -> Result<Vec<ImportGroup>, CsvError> {
     const EXPECTED: &str = "a groups file has the columns \"name\" and \"parents\"";
-    let Some(table) = Table::read(bytes)? else {
+    let mut errors = RowErrors::default();
+    let Some(table) = Table::read(bytes, format, &mut errors)? else {
         return Ok(Vec::new());
     };
     let mut name_column = None;
@@ -340,18 +288,22 @@ pub fn parse_groups(bytes: &[u8]) -> Result<Vec<ImportGroup>, CsvError> {
         let line = row.line;
         let name = row.fields[name_column].as_str();
         if name.is_empty() {
-            return Err(CsvError::EmptyValue { line, column: "name".to_owned() });
+            errors.push(CsvError::EmptyValue { line, column: "name".to_owned() });
+            continue;
         }
         if let Some(&first_line) = seen.get(name) {
-            return Err(CsvError::DuplicateGroup { line, group: name.to_owned(), first_line });
+            errors.push(CsvError::DuplicateGroup { line, group: name.to_owned(), first_line });
+            continue;
         }
         seen.insert(name, line);
         let parents = parents_column.map(|i| split_list(&row.fields[i])).unwrap_or_default();
         if parents.iter().any(|p| p == name) {
-            return Err(CsvError::SelfParent { line, group: name.to_owned() });
+            errors.push(CsvError::SelfParent { line, group: name.to_owned() });
+            continue;
         }
         groups.push(ImportGroup { name: name.to_owned(), parents });
     }
+    errors.finish()?;
     Ok(groups)
 }
 
@@ -412,139 +364,6 @@ impl PeopleColumns {
     }
 }
 
-/// A decoded CSV file: trimmed header names and trimmed values, every row as wide as the header.
-struct Table {
-    header_line: u64,
-    columns: Vec<String>,
-    rows: Vec<Row>,
-}
-
-struct Row {
-    line: u64,
-    fields: Vec<String>,
-}
-
-impl Table {
-    /// `None` for a file without even a header.
-    fn read(bytes: &[u8]) -> Result<Option<Self>, CsvError> {
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
-        let mut record = ByteRecord::new();
-        let mut table: Option<Table> = None;
-        let mut lines = LineCounter::new(bytes);
-        loop {
-            match reader.read_byte_record(&mut record) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    let line = lines.line_at(e.position().map_or(lines.offset, |p| p.byte()));
-                    return Err(CsvError::Malformed { line, message: e.to_string() });
-                }
-            }
-            let line = lines.line_at(record.position().map_or(lines.offset, |p| p.byte()));
-            let Some(table) = table.as_mut() else {
-                table = Some(Self::header(&record, line)?);
-                continue;
-            };
-            if record.iter().all(|f| f.trim_ascii().is_empty()) {
-                continue;
-            }
-            if record.len() != table.columns.len() {
-                return Err(CsvError::FieldCount { line, expected: table.columns.len(), found: record.len() });
-            }
-            let mut fields = Vec::with_capacity(record.len());
-            for (i, raw) in record.iter().enumerate() {
-                let value = std::str::from_utf8(raw)
-                    .map_err(|_| CsvError::InvalidUtf8 { line, column: table.field_label(i) })?
-                    .trim();
-                if table.columns[i].is_empty() && !value.is_empty() {
-                    return Err(CsvError::UnnamedColumn { line, field: i + 1 });
-                }
-                fields.push(value.to_owned());
-            }
-            table.rows.push(Row { line, fields });
-        }
-        Ok(table)
-    }
-
-    fn header(record: &ByteRecord, line: u64) -> Result<Self, CsvError> {
-        let mut columns: Vec<String> = Vec::with_capacity(record.len());
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        for (i, raw) in record.iter().enumerate() {
-            let name = std::str::from_utf8(raw)
-                .map_err(|_| CsvError::InvalidUtf8 { line, column: format!("header field {}", i + 1) })?
-                .trim()
-                .to_owned();
-            if !name.is_empty() {
-                if let Some(&first) = seen.get(&name) {
-                    return Err(CsvError::DuplicateColumn { line, column: name, first, second: i + 1 });
-                }
-                seen.insert(name.clone(), i + 1);
-            }
-            columns.push(name);
-        }
-        Ok(Self { header_line: line, columns, rows: Vec::new() })
-    }
-
-    fn find(&self, name: &str) -> Option<usize> {
-        if name.is_empty() {
-            return None;
-        }
-        self.columns.iter().position(|c| c == name)
-    }
-
-    fn named_columns(&self) -> Vec<String> {
-        self.columns.iter().filter(|c| !c.is_empty()).cloned().collect()
-    }
-
-    fn column_name(&self, index: Option<usize>) -> String {
-        index.map(|i| self.columns[i].clone()).unwrap_or_default()
-    }
-
-    fn field_label(&self, index: usize) -> String {
-        match self.columns.get(index) {
-            Some(name) if !name.is_empty() => format!("column {name:?}"),
-            _ => format!("field {}", index + 1),
-        }
-    }
-}
-
-/// Physical line numbers from byte offsets. The csv crate's own line count skips blank lines and
-/// miscounts CRLF, and a record's byte position is where the reader resumed, which may be on the
-/// line breaks before the record; so this counts `\n`, `\r\n` and lone `\r` itself, after
-/// stepping over those line breaks.
-struct LineCounter<'a> {
-    bytes: &'a [u8],
-    /// Where counting stopped; never moves backwards, so a whole file is scanned once.
-    offset: u64,
-    /// The line `offset` is on.
-    line: u64,
-}
-
-impl<'a> LineCounter<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, offset: 0, line: 1 }
-    }
-
-    /// The line of the first character at or after `offset` that is not a line break.
-    fn line_at(&mut self, offset: u64) -> u64 {
-        let mut start = usize::try_from(offset.max(self.offset)).unwrap_or(usize::MAX).min(self.bytes.len());
-        while start < self.bytes.len() && matches!(self.bytes[start], b'\r' | b'\n') {
-            start += 1;
-        }
-        let from = usize::try_from(self.offset).unwrap_or(usize::MAX).min(start);
-        let scanned = &self.bytes[from..start];
-        let breaks = scanned
-            .iter()
-            .enumerate()
-            .filter(|&(i, &c)| c == b'\n' || (c == b'\r' && self.bytes.get(from + i + 1) != Some(&b'\n')))
-            .count();
-        self.line += breaks as u64;
-        self.offset = start as u64;
-        self.line
-    }
-}
-
 /// Splits a `;`-separated list, trimming items, dropping empty ones and repeats.
 fn split_list(raw: &str) -> Vec<String> {
     let mut items: Vec<String> = Vec::new();
@@ -589,7 +408,7 @@ mod tests {
     use time::macros::date;
 
     fn people(csv: &str) -> Result<Vec<ImportedPerson>, CsvError> {
-        parse_people(csv.as_bytes(), &CsvMapping::default())
+        parse_people(csv.as_bytes(), &CsvMapping::default(), &CsvFormat::default())
     }
 
     fn err(csv: &str) -> CsvError {
@@ -656,7 +475,7 @@ mod tests {
         .unwrap();
         assert_eq!(mapping.title, "title");
         let csv = "Employee Number,Work Email,title,groups\n42,a@x.io,CEO,founders\n";
-        let people = parse_people(csv.as_bytes(), &mapping).unwrap();
+        let people = parse_people(csv.as_bytes(), &mapping, &CsvFormat::default()).unwrap();
         assert_eq!(people[0].source_key, "42");
         assert_eq!(people[0].title.as_deref(), Some("CEO"));
         assert!(people[0].groups.is_empty(), "an unmapped column is not read as groups");
@@ -770,11 +589,12 @@ mod tests {
     #[test]
     fn invalid_utf8_names_the_line_and_column() {
         let mut csv = b"employee_id,email,title\nE1,a@x.io,CEO\nE2,b@x.io,Ing\xe9nieur\n".to_vec();
-        let e = parse_people(&csv, &CsvMapping::default()).unwrap_err();
-        assert_eq!(e.to_string(), "line 3: column \"title\" is not valid UTF-8");
+        let e = parse_people(&csv, &CsvMapping::default(), &CsvFormat::default()).unwrap_err();
+        assert!(e.to_string().starts_with("line 3: column \"title\" is not valid UTF-8 (if the file is in"), "{e}");
+        assert_eq!((e.line(), e.column().as_deref()), (Some(3), Some("title")));
         csv = b"employee_id,email,t\xffitle\n".to_vec();
-        let e = parse_people(&csv, &CsvMapping::default()).unwrap_err();
-        assert_eq!(e.to_string(), "line 1: header field 3 is not valid UTF-8");
+        let e = parse_people(&csv, &CsvMapping::default(), &CsvFormat::default()).unwrap_err();
+        assert!(e.to_string().starts_with("line 1: header field 3 is not valid UTF-8"), "{e}");
     }
 
     #[test]
@@ -808,27 +628,27 @@ mod tests {
     #[test]
     fn groups_file_parses_nesting_and_tolerates_cycles() {
         let csv = "\u{feff}name,parents\r\neveryone,\r\nengineering, slack-users ; jira-users;\r\nplatform-team,engineering\r\na,b\r\nb,a\r\n";
-        let groups = parse_groups(csv.as_bytes()).unwrap();
+        let groups = parse_groups(csv.as_bytes(), &CsvFormat::default()).unwrap();
         assert_eq!(groups.len(), 5);
         assert_eq!(groups[0], ImportGroup { name: "everyone".into(), parents: vec![] });
         assert_eq!(groups[1].parents, vec!["slack-users".to_owned(), "jira-users".to_owned()]);
-        assert_eq!(parse_groups(b"name\nsolo\n").unwrap()[0].parents, Vec::<String>::new());
-        assert!(parse_groups(b"").unwrap().is_empty());
+        assert_eq!(parse_groups(b"name\nsolo\n", &CsvFormat::default()).unwrap()[0].parents, Vec::<String>::new());
+        assert!(parse_groups(b"", &CsvFormat::default()).unwrap().is_empty());
     }
 
     #[test]
     fn groups_file_errors() {
-        let e = parse_groups(b"name,parents\neng,\nops,ops;eng\n").unwrap_err();
+        let e = parse_groups(b"name,parents\neng,\nops,ops;eng\n", &CsvFormat::default()).unwrap_err();
         assert_eq!(e.to_string(), "line 3: group \"ops\" lists itself as a parent");
-        let e = parse_groups(b"name,parents\neng,\nops,\neng,x\n").unwrap_err();
+        let e = parse_groups(b"name,parents\neng,\nops,\neng,x\n", &CsvFormat::default()).unwrap_err();
         assert_eq!(e.to_string(), "line 4: group \"eng\" is listed twice (first on line 2)");
-        let e = parse_groups(b"name,parents\n,eng\n").unwrap_err();
+        let e = parse_groups(b"name,parents\n,eng\n", &CsvFormat::default()).unwrap_err();
         assert_eq!(e.to_string(), "line 2: empty name");
-        let e = parse_groups(b"group,parents\neng,\n").unwrap_err();
+        let e = parse_groups(b"group,parents\neng,\n", &CsvFormat::default()).unwrap_err();
         assert!(matches!(&e, CsvError::UnexpectedColumn { line: 1, column, .. } if column == "group"), "{e}");
-        let e = parse_groups(b"parents\neng\n").unwrap_err();
+        let e = parse_groups(b"parents\neng\n", &CsvFormat::default()).unwrap_err();
         assert!(matches!(&e, CsvError::MissingColumn { column, .. } if column == "name"), "{e}");
-        let e = parse_groups(b"name,parents\neng\n").unwrap_err();
+        let e = parse_groups(b"name,parents\neng\n", &CsvFormat::default()).unwrap_err();
         assert!(matches!(e, CsvError::FieldCount { line: 2, .. }));
     }
 
@@ -838,18 +658,24 @@ mod tests {
             b"employee_id,email,groups\nE1,a@x.io,eng\n",
             Some(b"name,parents\neng,everyone\n"),
             &CsvMapping::default(),
+            &CsvFormat::default(),
         )
         .unwrap();
         assert_eq!((batch.people.len(), batch.groups.len()), (1, 1));
-        let batch = load(b"employee_id,email\n", None, &CsvMapping::default()).unwrap();
+        let batch = load(b"employee_id,email\n", None, &CsvMapping::default(), &CsvFormat::default()).unwrap();
         assert!(batch.people.is_empty() && batch.groups.is_empty());
 
-        let e =
-            load(b"employee_id,email\nE1,a@x.io\n", Some(b"name,parents\nx,x\n"), &CsvMapping::default()).unwrap_err();
+        let e = load(
+            b"employee_id,email\nE1,a@x.io\n",
+            Some(b"name,parents\nx,x\n"),
+            &CsvMapping::default(),
+            &CsvFormat::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "groups CSV: line 2: group \"x\" lists itself as a parent");
         assert_eq!(e.line(), Some(2));
         assert!(matches!(e.root(), CsvError::SelfParent { .. }));
-        let e = load(b"employee_id,email\nE1,nope\n", None, &CsvMapping::default()).unwrap_err();
+        let e = load(b"employee_id,email\nE1,nope\n", None, &CsvMapping::default(), &CsvFormat::default()).unwrap_err();
         assert!(e.to_string().starts_with("people CSV: line 2: invalid email"), "{e}");
     }
 
@@ -862,7 +688,8 @@ mod tests {
         std::fs::write(&people_path, "employee_id,email\nE1,a@x.io\nE1,b@x.io\n").unwrap();
         std::fs::write(&groups_path, "name,parents\neng,\n").unwrap();
 
-        let e = load_files(&people_path, Some(&groups_path), &CsvMapping::default()).unwrap_err();
+        let e =
+            load_files(&people_path, Some(&groups_path), &CsvMapping::default(), &CsvFormat::default()).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!("{}: line 3: duplicate employee_id \"E1\" (first seen on line 2)", people_path.display())
@@ -870,11 +697,12 @@ mod tests {
         assert!(!e.is_retryable());
 
         std::fs::write(&people_path, "employee_id,email\nE1,a@x.io\n").unwrap();
-        let batch = load_files(&people_path, Some(&groups_path), &CsvMapping::default()).unwrap();
+        let batch =
+            load_files(&people_path, Some(&groups_path), &CsvMapping::default(), &CsvFormat::default()).unwrap();
         assert_eq!((batch.people.len(), batch.groups.len()), (1, 1));
 
         let missing = dir.join("missing.csv");
-        let e = load_files(&people_path, Some(&missing), &CsvMapping::default()).unwrap_err();
+        let e = load_files(&people_path, Some(&missing), &CsvMapping::default(), &CsvFormat::default()).unwrap_err();
         assert!(matches!(&e, CsvError::Io { path, .. } if path == &missing), "{e}");
         assert!(e.to_string().contains("missing.csv"), "{e}");
         assert!(e.is_retryable());
