@@ -12,6 +12,7 @@ pub mod oauth;
 pub mod probe;
 mod put;
 pub mod ratelimit;
+pub mod vendor_limits;
 
 pub use client::{ClientOptions, ScimClient};
 pub use error::{ConnectorError, TransportKind};

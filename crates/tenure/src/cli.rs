@@ -597,7 +597,7 @@ pub struct ScimAppArgs {
     #[arg(long, requires = "rate_limit", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub burst: Option<u32>,
     /// Apps naming the same group share one rate budget (every SCIM app of one Slack org).
-    #[arg(long, requires = "rate_limit", value_name = "KEY")]
+    #[arg(long, value_name = "KEY")]
     pub rate_group: Option<String>,
     /// Operations in flight at once against this app (default 8).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -605,6 +605,18 @@ pub struct ScimAppArgs {
     /// Plan and log everything, write nothing to the app.
     #[arg(long)]
     pub dry_run: bool,
+    /// The app's vendor, for its documented request limits (unless --rate-limit says otherwise).
+    #[arg(long, value_enum)]
+    pub vendor: Option<VendorArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum VendorArg {
+    Slack,
+    Notion,
+    Github,
+    Atlassian,
+    Zoom,
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {

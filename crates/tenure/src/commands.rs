@@ -375,10 +375,27 @@ async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> any
             max_count: args.guard_count.unwrap_or(defaults.max_count),
         });
     }
-    if args.rate_limit.is_some() || args.max_concurrency.is_some() {
+    let documented = args.vendor.and_then(|v| {
+        use tenure_connectors::vendor_limits::{Vendor, documented_limits};
+        documented_limits(match v {
+            crate::cli::VendorArg::Slack => Vendor::Slack,
+            crate::cli::VendorArg::Notion => Vendor::Notion,
+            crate::cli::VendorArg::Github => Vendor::GitHub,
+            crate::cli::VendorArg::Atlassian => Vendor::Atlassian,
+            crate::cli::VendorArg::Zoom => Vendor::Zoom,
+        })
+    });
+    if args.rate_limit.is_some() || args.max_concurrency.is_some() || documented.is_some() {
+        let documented = documented.unwrap_or(tenure_core::AppLimits {
+            per_second: None,
+            burst: None,
+            concurrency: None,
+            shared_key: None,
+        });
+        let per_second = args.rate_limit.or(documented.per_second);
         settings.limits = Some(tenure_core::AppLimits {
-            per_second: args.rate_limit,
-            burst: args.burst,
+            per_second,
+            burst: args.burst.or(if args.rate_limit.is_some() { None } else { documented.burst }),
             concurrency: args.max_concurrency.map(usize::from),
             shared_key: args.rate_group.clone(),
         });
