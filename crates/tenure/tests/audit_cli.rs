@@ -3,12 +3,12 @@
 //! the app refuses outright (wrong token), the exported log holds every operation, queryable by
 //! person, app and action, and none of the secrets involved.
 
-use std::path::Path;
-use std::process::Output;
-
 use serde_json::Value;
 use tenure_sandbox::{Profile, SandboxApp, SandboxOptions};
 use tenure_testkit::{TestBackend, TestDb};
+
+mod common;
+use common::Cli;
 
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -30,51 +30,14 @@ E2,bob.the.builder.the.second@example.com,Bob,Builder,Engineering,active,eng
 E3,cy@example.com,Cy,Young,Sales,active,sales
 ";
 
-struct Cli<'a> {
-    database_url: &'a str,
-    home: &'a Path,
-}
-
-impl Cli<'_> {
-    async fn run(&self, args: &[&str]) -> Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
-            .args(args)
-            .env("TENURE_DATABASE_URL", self.database_url)
-            .env("XDG_DATA_HOME", self.home)
-            .env_remove("TENURE_CONFIG")
-            .env_remove("TENURE_APP_TOKEN")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .expect("run tenure")
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "tenure {args:?} failed:\nstdout: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    }
-
-    async fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        assert!(!out.status.success(), "tenure {args:?} should fail");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-
-    async fn jsonl(&self, args: &[&str]) -> Vec<Value> {
-        let mut all = vec!["audit", "--format", "jsonl"];
-        all.extend_from_slice(args);
-        self.ok(&all)
-            .await
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{all:?}: not JSON ({e}): {l}")))
-            .collect()
-    }
+async fn jsonl(cli: &Cli<'_>, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["audit", "--format", "jsonl"];
+    all.extend_from_slice(args);
+    cli.ok(&all)
+        .await
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{all:?}: not JSON ({e}): {l}")))
+        .collect()
 }
 
 fn actions(rows: &[Value]) -> Vec<String> {
@@ -88,7 +51,7 @@ async fn the_audit_log_answers_by_person_app_and_action_and_holds_no_secret(
 ) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
     let dir = tempfile::tempdir()?;
-    let cli = Cli { database_url: db.url(), home: dir.path() };
+    let cli = Cli::new(db.url(), dir.path());
     let app_token = format!("notion-secret-{}", tenure_server::tokens::generate());
     let slack_token = format!("xoxp-secret-{}", tenure_server::tokens::generate());
     let wrong_token = format!("wrong-secret-{}", tenure_server::tokens::generate());
@@ -136,7 +99,7 @@ async fn the_audit_log_answers_by_person_app_and_action_and_holds_no_secret(
     assert_eq!(slack.users().len(), 1, "and in slack, for one of the two");
 
     // Every row of the log, in both formats, carries none of the secrets.
-    let everything = cli.jsonl(&[]).await;
+    let everything = jsonl(&cli, &[]).await;
     let raw_jsonl = cli.ok(&["audit", "--format", "jsonl"]).await;
     let csv_path = dir.path().join("audit.csv");
     cli.ok(&["audit", "--format", "csv", "--output", csv_path.to_str().unwrap()]).await;
@@ -163,18 +126,18 @@ async fn the_audit_log_answers_by_person_app_and_action_and_holds_no_secret(
     assert_eq!(reader.records().count(), everything.len(), "CSV and JSON lines hold the same rows");
 
     // Queries: by app and action family, by person (either case), by time.
-    let created = cli.jsonl(&["--app", "notion", "--action", "account"]).await;
+    let created = jsonl(&cli, &["--app", "notion", "--action", "account"]).await;
     let mut who: Vec<&str> = created.iter().filter_map(|r| r["subject"].as_str()).collect();
     who.sort_unstable();
     assert_eq!(who, ["ada@example.com", "bob.the.builder.the.second@example.com"], "{:?}", actions(&created));
-    let ada = cli.jsonl(&["--person", "ADA@example.com"]).await;
+    let ada = jsonl(&cli, &["--person", "ADA@example.com"]).await;
     let mut ada_apps: Vec<&str> = ada.iter().filter_map(|r| r["app"].as_str()).collect();
     ada_apps.sort_unstable();
     assert_eq!(ada_apps, ["notion", "slack"], "{:?}", actions(&ada));
-    assert_eq!(cli.jsonl(&["--since", "1h"]).await.len(), everything.len());
-    assert!(cli.jsonl(&["--until", "1h"]).await.is_empty());
-    assert_eq!(cli.jsonl(&["--actor", "cli", "--action", "app.add", "--limit", "1"]).await.len(), 1);
-    assert_eq!(actions(&cli.jsonl(&["--action", "token.create"]).await), ["token.create admin"]);
+    assert_eq!(jsonl(&cli, &["--since", "1h"]).await.len(), everything.len());
+    assert!(jsonl(&cli, &["--until", "1h"]).await.is_empty());
+    assert_eq!(jsonl(&cli, &["--actor", "cli", "--action", "app.add", "--limit", "1"]).await.len(), 1);
+    assert_eq!(actions(&jsonl(&cli, &["--action", "token.create"]).await), ["token.create admin"]);
 
     // Bad input: a precise error, and no file where a complete one was expected.
     let err = cli.fails(&["audit", "--since", "last week"]).await;

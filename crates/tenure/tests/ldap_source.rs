@@ -2,39 +2,12 @@
 //! sync scope and the source guard, a full first sync, incremental syncs after it, and the
 //! fallbacks to a full read.
 
-use std::path::Path;
-use std::process::Output;
-
 use serde_json::Value;
 use tenure_testkit::slapd::{self, Slapd, SlapdOptions};
 use tenure_testkit::{TestBackend, TestDb};
 
-struct Cli<'a> {
-    database_url: &'a str,
-    home: &'a Path,
-}
-
-impl Cli<'_> {
-    async fn run(&self, args: &[&str]) -> Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
-            .args(args)
-            .env("TENURE_DATABASE_URL", self.database_url)
-            .env("XDG_DATA_HOME", self.home)
-            .env("TEST_LDAP_PASSWORD", slapd::READER_PASSWORD)
-            .env_remove("TENURE_CONFIG")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .expect("run tenure")
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let out = self.run(args).await;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "tenure {args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("tenure {args:?} printed invalid JSON ({e}): {stdout}"))
-    }
-}
+mod common;
+use common::Cli;
 
 fn counts(report: &Value) -> (bool, u64, u64, u64, u64) {
     let n = |k: &str| report[0][k].as_u64().unwrap_or(u64::MAX);
@@ -47,7 +20,7 @@ async fn ldap_source_syncs_full_then_incremental_within_its_scope() -> anyhow::R
     let server = Slapd::start(SlapdOptions { people })?;
     let db = TestDb::new(TestBackend::Sqlite).await?;
     let dir = tempfile::tempdir()?;
-    let cli = Cli { database_url: db.url(), home: dir.path() };
+    let cli = Cli::new(db.url(), dir.path()).with_env("TEST_LDAP_PASSWORD", slapd::READER_PASSWORD);
     let ca = server.ca_file();
     let url = server.url();
     let added = cli
@@ -141,7 +114,7 @@ async fn a_wrong_bind_password_fails_the_sync_clearly() -> anyhow::Result<()> {
     let server = Slapd::start(SlapdOptions { people: 3 })?;
     let db = TestDb::new(TestBackend::Sqlite).await?;
     let dir = tempfile::tempdir()?;
-    let cli = Cli { database_url: db.url(), home: dir.path() };
+    let cli = Cli::new(db.url(), dir.path()).with_env("TEST_LDAP_PASSWORD", slapd::READER_PASSWORD);
     let password = dir.path().join("password");
     std::fs::write(&password, "wrong\n")?;
     let url = server.url();

@@ -2,11 +2,11 @@
 //! (nested) group → plan with reasons → apply through the SCIM client into the independent
 //! `scim2-server` → accounts linked to people → unassign deactivates them. Once per backend.
 
-use std::path::Path;
-use std::process::Output;
-
 use serde_json::Value;
 use tenure_testkit::{Scim2Server, TestBackend, TestDb};
+
+mod common;
+use common::Cli;
 
 const PEOPLE: &str = "\
 employee_id,email,given_name,family_name,department,title,org_unit,status,groups,cost_center
@@ -18,41 +18,6 @@ E4,dee@example.com,Dee,Suspended,Engineering,Engineer,/Engineering/Apps,suspende
 
 const GROUPS: &str = "name,parents\nplatform,engineering\napps,engineering\n";
 
-struct Cli<'a> {
-    database_url: &'a str,
-    home: &'a Path,
-}
-
-impl Cli<'_> {
-    async fn run(&self, args: &[&str]) -> Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
-            .args(args)
-            .env("TENURE_DATABASE_URL", self.database_url)
-            .env("XDG_DATA_HOME", self.home)
-            .env_remove("TENURE_CONFIG")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .expect("run tenure")
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "tenure {args:?} failed:\nstdout: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let stdout = self.ok(args).await;
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("tenure {args:?} printed invalid JSON ({e}): {stdout}"))
-    }
-}
-
 fn ops_of<'a>(plan: &'a Value, kind: &str) -> Vec<&'a Value> {
     plan["apps"][0]["ops"].as_array().expect("ops").iter().filter(|o| o["op"] == kind).collect()
 }
@@ -63,7 +28,7 @@ async fn walking_skeleton(backend: TestBackend) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("people.csv"), PEOPLE)?;
     std::fs::write(dir.path().join("groups.csv"), GROUPS)?;
-    let cli = Cli { database_url: db.url(), home: dir.path() };
+    let cli = Cli::new(db.url(), dir.path());
     let people = dir.path().join("people.csv");
     let groups = dir.path().join("groups.csv");
 
@@ -153,7 +118,7 @@ async fn policy_end_to_end(backend: TestBackend) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("people.csv"), PEOPLE)?;
     std::fs::write(dir.path().join("groups.csv"), GROUPS)?;
-    let cli = Cli { database_url: db.url(), home: dir.path() };
+    let cli = Cli::new(db.url(), dir.path());
     let (people, groups) = (dir.path().join("people.csv"), dir.path().join("groups.csv"));
     let (people, groups) = (people.to_str().unwrap(), groups.to_str().unwrap());
     cli.ok(&["source", "add", "csv", "hr", "--file", people, "--groups-file", groups]).await;
@@ -357,7 +322,7 @@ async fn walking_skeleton_on_postgres() -> anyhow::Result<()> {
 async fn sync_scope_keeps_people_out_and_leaving_it_is_leaving() -> anyhow::Result<()> {
     let db = TestDb::new(TestBackend::Sqlite).await?;
     let dir = tempfile::tempdir()?;
-    let cli = Cli { database_url: db.url(), home: dir.path() };
+    let cli = Cli::new(db.url(), dir.path());
     let people = dir.path().join("people.csv");
     std::fs::write(&people, PEOPLE)?;
     let bad = cli
@@ -397,7 +362,7 @@ async fn sync_scope_keeps_people_out_and_leaving_it_is_leaving() -> anyhow::Resu
 async fn the_source_guard_refuses_an_export_that_would_empty_the_directory() -> anyhow::Result<()> {
     let db = TestDb::new(TestBackend::Sqlite).await?;
     let dir = tempfile::tempdir()?;
-    let cli = Cli { database_url: db.url(), home: dir.path() };
+    let cli = Cli::new(db.url(), dir.path());
     let people = dir.path().join("people.csv");
     std::fs::write(&people, PEOPLE)?;
     let file = people.to_str().unwrap();
