@@ -117,9 +117,19 @@ async fn deletes_only_what_it_created_and_leaves_unmanaged_accounts_alone() -> a
     assert_eq!(plan.count("link"), 1, "bo's hand-made account is matched, not duplicated: {plan:?}");
     assert_eq!(plan.unmanaged.len(), 1);
     assert_eq!(plan.unmanaged[0].user_name, "contractor@elsewhere.com");
+    let classes = |rows: Vec<tenure_engine::AccountRow>| -> BTreeMap<String, tenure_engine::AccountClass> {
+        rows.into_iter().map(|r| (r.user_name, r.class)).collect()
+    };
+    use tenure_engine::AccountClass::*;
+    let before = classes(engine.account_report(None, tenure_engine::today()).await?);
+    assert_eq!(before["bo@x.com"], Matched, "{before:?}");
+    assert_eq!(before["contractor@elsewhere.com"], Unmanaged, "{before:?}");
     let report = engine.apply(plans).await?;
     assert_eq!(report.failed(), 0, "{report:?}");
     assert_eq!(notion.users().len(), 3);
+    let after = classes(engine.account_report(None, tenure_engine::today()).await?);
+    assert_eq!((after["al@x.com"], after["bo@x.com"]), (Managed, Managed), "{after:?}");
+    assert_eq!(after["contractor@elsewhere.com"], Unmanaged);
     let links = store.list_accounts(tenant, app.id).await?;
     let origins: BTreeMap<&str, AccountOrigin> = links.iter().map(|l| (l.user_name.as_str(), l.link.origin)).collect();
     assert_eq!(origins["al@x.com"], AccountOrigin::Created);
@@ -132,6 +142,8 @@ async fn deletes_only_what_it_created_and_leaves_unmanaged_accounts_alone() -> a
     // Unassign: the created account is deleted, the matched one only deactivated, the
     // contractor's untouched.
     store.unassign(tenant, app.id, &eng).await?;
+    let pending = classes(engine.account_report(None, tenure_engine::today()).await?);
+    assert_eq!((pending["al@x.com"], pending["bo@x.com"]), (UnassignedButActive, UnassignedButActive));
     let plans = engine.plan(None, tenure_engine::today()).await?;
     let kinds: BTreeMap<&str, &str> = plans[0].plan.ops.iter().map(|o| (o.person.as_str(), o.kind.name())).collect();
     assert_eq!(kinds, BTreeMap::from([("al@x.com", "delete"), ("bo@x.com", "deactivate")]));
@@ -143,6 +155,8 @@ async fn deletes_only_what_it_created_and_leaves_unmanaged_accounts_alone() -> a
     let users = notion.users();
     let names: Vec<(&str, bool)> = users.iter().map(|u| (u.user_name.as_str(), u.active)).collect();
     assert_eq!(names, [("bo@x.com", false), ("contractor@elsewhere.com", true)]);
+    let done = classes(engine.account_report(None, tenure_engine::today()).await?);
+    assert_eq!(done["bo@x.com"], Deactivated, "{done:?}");
 
     // Every operation is in the audit log with its reason.
     let audit = store.list_audit(tenant, 100).await?;

@@ -85,9 +85,31 @@ pub enum Command {
     /// The provisioning queue: its state, failed operations, retry and dismiss.
     #[command(subcommand)]
     Ops(OpsCommand),
+    /// Every app account, read live and classified: managed, unassigned but active, left but
+    /// active, inactive but licensed, matched, ambiguous, unmanaged.
+    Report(ReportArgs),
     /// Benchmarks (figures as one JSON line on stdout).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// One app (default: every app).
+    #[arg(long)]
+    pub app: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ReportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]

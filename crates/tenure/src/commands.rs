@@ -46,6 +46,7 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::Unlink(args) => unlink(store, tenant, args).await,
         Command::Audit(args) => crate::audit::run(store, tenant, args).await,
         Command::Ops(command) => crate::ops::run(&engine, command).await,
+        Command::Report(args) => crate::report::run(&engine, args).await,
         Command::Keys(command) => crate::keys::run(store, tenant, command).await,
         Command::Serve(_) | Command::Demo(_) | Command::Bench(_) => {
             Err(anyhow!("serve, demo and bench run their own set-up; they are not admin verbs"))

@@ -14,6 +14,7 @@ mod demo;
 mod keys;
 mod ops;
 mod output;
+mod report;
 mod serve;
 
 use std::process::ExitCode;

@@ -80,6 +80,9 @@ async fn walking_skeleton(backend: TestBackend) -> anyhow::Result<()> {
         assert_eq!(u["person"], u["user_name"], "userName is the email by default: {u}");
     }
     assert_eq!(cli.json(&["plan", "--json"]).await["totals"]["create"], 0, "a second plan is empty");
+    let report = cli.ok(&["report", "--format", "csv"]).await;
+    assert!(report.starts_with("app,user_name,email,active,class,person,other_apps,remote_id\n"), "{report}");
+    assert!(report.contains("peer,ada@example.com,ada@example.com,true,managed,ada@example.com,,"), "{report}");
     assert!(cli.ok(&["apply", "--yes"]).await.contains("Nothing to do"));
 
     // Unassigning deactivates, with the reason.
