@@ -204,28 +204,6 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Gives a claimed operation back without counting the attempt (its app is paused, or the
-    /// worker is stopping), to be claimed again from `retry_at_ms`.
-    pub async fn release_operation(
-        &self,
-        tenant: TenantId,
-        op: OperationId,
-        owner: &str,
-        retry_at_ms: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE operations SET attempts = attempts - 1, not_before_ms = $1, lease_owner = NULL, lease_until_ms = NULL \
-             WHERE id = $2 AND tenant_id = $3 AND lease_owner = $4",
-        )
-        .bind(retry_at_ms)
-        .bind(op.to_string())
-        .bind(tenant.to_string())
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// Operations, newest first.
     pub async fn list_operations(
         &self,
