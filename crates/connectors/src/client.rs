@@ -58,6 +58,8 @@ pub struct ScimClient {
     oauth: Option<std::sync::Arc<crate::oauth::TokenSource>>,
     /// What the app was probed to support; `None` assumes the RFC's full feature set.
     pub(crate) capabilities: Option<std::sync::Arc<Capabilities>>,
+    /// What DELETE does in this app: RFC 7644 §3.6 removes the resource, but vendors differ.
+    pub(crate) delete_meaning: crate::DeleteMeaning,
 }
 
 /// A successful answer: its headers (ETag, ...) and body.
@@ -95,7 +97,16 @@ impl ScimClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
-        Ok(Self { http, base, token, options, limiter: None, capabilities: None, oauth: None })
+        Ok(Self {
+            http,
+            base,
+            token,
+            options,
+            limiter: None,
+            capabilities: None,
+            oauth: None,
+            delete_meaning: crate::DeleteMeaning::Permanent,
+        })
     }
 
     /// Sends every request through `limiter` (and tells it when the app says 429).
@@ -112,6 +123,12 @@ impl ScimClient {
             self.options.page_size = self.options.page_size.min(max);
         }
         self.capabilities = Some(std::sync::Arc::new(capabilities));
+        self
+    }
+
+    /// Declares what DELETE means in this app (from its vendor's documentation).
+    pub fn with_delete_meaning(mut self, meaning: crate::DeleteMeaning) -> Self {
+        self.delete_meaning = meaning;
         self
     }
 
@@ -365,7 +382,7 @@ impl ScimClient {
         Ok(self.users_url(Some(remote_id)))
     }
 
-    fn account_from_raw(&self, method: &Method, url: &Url, raw: Value) -> Result<RemoteAccount, ConnectorError> {
+    pub(crate) fn account_from_raw(&self, method: &Method, url: &Url, raw: Value) -> Result<RemoteAccount, ConnectorError> {
         let invalid = |message: String| ConnectorError::InvalidResponse {
             method: method.to_string(),
             url: url.to_string(),
@@ -511,12 +528,12 @@ impl ScimClient {
 
 /// The app does not filter (RFC 7644 §3.12: 501 for an unsupported operation) or cannot parse
 /// this filter (§3.4.2.2: 400 `invalidFilter`).
-fn filter_refused(e: &ConnectorError) -> bool {
+pub(crate) fn filter_refused(e: &ConnectorError) -> bool {
     e.status() == Some(501) || (e.status() == Some(400) && e.scim_type() == Some(ScimType::InvalidFilter))
 }
 
 /// A SCIM string literal: JSON string rules (RFC 7644 §3.4.2.2), so `"` and `\` are escaped.
-fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     Value::String(value.to_owned()).to_string()
 }
 

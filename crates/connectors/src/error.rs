@@ -55,6 +55,15 @@ pub enum ConnectorError {
     #[error("OAuth token request to {token_url} failed{}: {error}{}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(), fmt_detail(description))]
     OAuth { token_url: String, status: Option<u16>, error: String, description: Option<String> },
 
+    /// The connector cannot do this in the app at all (see its descriptor).
+    #[error("the app's connector cannot {operation}")]
+    Unsupported { operation: String },
+
+    /// The app answered with an error its vendor documents, translated for the admin: a plan
+    /// that lacks the API, SSO not set up, ... Fixed by an admin, so never retried.
+    #[error("{message}")]
+    AppRefused { status: Option<u16>, code: String, message: String },
+
     /// A lookup that must identify one account matched several.
     #[error("{count} accounts match {filter}; refusing to pick one")]
     Ambiguous { filter: String, count: usize },
@@ -106,6 +115,7 @@ impl ConnectorError {
                 Some(401)
             }
             Self::OAuth { status, .. } => *status,
+            Self::AppRefused { status, .. } => *status,
             _ => None,
         }
     }

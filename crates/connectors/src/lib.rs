@@ -1,10 +1,12 @@
-//! Outbound connectors: how Tenure reads and writes accounts in the apps it provisions. For now
-//! one generic SCIM 2.0 client; vendor-specific connectors will sit beside it and speak the same
-//! [`RemoteAccount`](tenure_core::RemoteAccount) / [`Attributes`](tenure_core::attributes::Attributes)
-//! vocabulary.
+//! Outbound connectors: how Tenure reads and writes accounts in the apps it provisions. Every
+//! connector implements [`Connector`]: the generic SCIM 2.0 client (adapted per app by its probed
+//! capabilities and its vendor's documented quirks) and custom-API connectors for apps without
+//! SCIM, all speaking the same [`RemoteAccount`](tenure_core::RemoteAccount) /
+//! [`Attributes`](tenure_core::attributes::Attributes) vocabulary.
 
 pub mod capabilities;
 pub mod client;
+pub mod connector;
 pub mod error;
 pub mod groups;
 pub mod mapping;
@@ -12,9 +14,13 @@ pub mod oauth;
 pub mod probe;
 mod put;
 pub mod ratelimit;
+mod scim_connector;
 pub mod vendor_limits;
 
 pub use client::{ClientOptions, ScimClient};
+pub use connector::{
+    Connector, ConnectorFuture, DeactivateMeaning, DeleteMeaning, Descriptor, Operation, UserPage, UserQuery,
+};
 pub use error::{ConnectorError, TransportKind};
 pub use probe::{ProbeOptions, ProbeReport};
 pub use ratelimit::RateLimiter;

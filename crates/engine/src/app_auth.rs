@@ -1,12 +1,37 @@
-//! The SCIM client for an app, authenticated the way the app is configured: its static bearer
-//! token, or access tokens from its OAuth 2.0 authorization server (client credentials, RFC 6749
-//! §4.4), shared by every client of the app in this process so one token serves them all.
+//! An app's connector, built the way the app is configured: its kind, its credentials (a static
+//! bearer token, or access tokens from its OAuth 2.0 authorization server — client credentials,
+//! RFC 6749 §4.4 — shared by every client of the app in this process so one token serves them
+//! all), its probed capabilities and its rate limit.
+
+use std::sync::Arc;
 
 use tenure_connectors::oauth::{ClientAuth, OAuthConfig, TokenSource};
-use tenure_connectors::{ClientOptions, ConnectorError, ScimClient};
-use tenure_core::Secret;
+use tenure_connectors::{ClientOptions, Connector, ConnectorError, RateLimiter, ScimClient};
+use tenure_core::{AppKind, Secret};
 use tenure_store::{AppAuth, AppRecord, OauthClientAuth};
 
+/// The connector the engine provisions the app through.
+pub fn connector(
+    app: &AppRecord,
+    options: ClientOptions,
+    limiter: Option<Arc<RateLimiter>>,
+) -> Result<Arc<dyn Connector>, ConnectorError> {
+    match app.app.kind {
+        AppKind::Scim => {
+            let mut client = scim_client(app, options)?;
+            // The profile `tenure app check` stored: lookups, updates and paging adapt to the app.
+            if let Some(caps) = &app.app.settings.capabilities {
+                client = client.with_capabilities(caps.clone());
+            }
+            if let Some(limiter) = limiter {
+                client = client.with_rate_limiter(limiter);
+            }
+            Ok(Arc::new(client))
+        }
+    }
+}
+
+/// The app's SCIM client, authenticated, without its profile or pacing (`tenure app check`).
 pub fn scim_client(app: &AppRecord, options: ClientOptions) -> Result<ScimClient, ConnectorError> {
     match &app.auth {
         AppAuth::Bearer => ScimClient::new(&app.app.base_url, app.secret.clone(), options),

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
-use tenure_connectors::ScimClient;
+use tenure_connectors::Connector;
 use tenure_core::*;
 use tenure_store::{OperationStatus, StoredAccount};
 
@@ -251,7 +251,7 @@ impl Engine {
     /// Creates the group if needed and changes its members; new accounts are found by person.
     async fn apply_group_op(
         &self,
-        client: &ScimClient,
+        client: &std::sync::Arc<dyn Connector>,
         app: &App,
         accounts: &[StoredAccount],
         op: &GroupOp,

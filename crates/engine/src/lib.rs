@@ -31,7 +31,7 @@ pub use sync_ldap::LdapSourceConfig;
 pub use watch::{DEFAULT_INTERVAL as WATCH_INTERVAL, Dropped, SETTLE as WATCH_SETTLE};
 pub use worker::{Executor, WorkerOptions};
 
-use tenure_connectors::{ClientOptions, ScimClient};
+use tenure_connectors::{ClientOptions, Connector};
 use tenure_core::TenantId;
 use tenure_store::{AppRecord, Store};
 
@@ -110,23 +110,18 @@ impl Engine {
         self.tenant
     }
 
-    pub(crate) fn client(&self, app: &AppRecord) -> Result<ScimClient, EngineError> {
+    pub(crate) fn client(&self, app: &AppRecord) -> Result<std::sync::Arc<dyn Connector>, EngineError> {
         self.client_with(app, self.client_options.clone())
     }
 
-    /// A client for the app, paced by the app's rate limit when it has one.
-    pub(crate) fn client_with(&self, app: &AppRecord, options: ClientOptions) -> Result<ScimClient, EngineError> {
-        let client = app_auth::scim_client(app, options)
-            .map_err(|source| EngineError::Connector { app: app.app.name.clone(), source })?;
-        // The profile `tenure app check` stored: lookups, updates and paging adapt to the app.
-        let client = match &app.app.settings.capabilities {
-            Some(caps) => client.with_capabilities(caps.clone()),
-            None => client,
-        };
-        Ok(match self.limiter_for(&app.app) {
-            Some(limiter) => client.with_rate_limiter(limiter),
-            None => client,
-        })
+    /// The app's connector, paced by the app's rate limit when it has one.
+    pub(crate) fn client_with(
+        &self,
+        app: &AppRecord,
+        options: ClientOptions,
+    ) -> Result<std::sync::Arc<dyn Connector>, EngineError> {
+        app_auth::connector(app, options, self.limiter_for(&app.app))
+            .map_err(|source| EngineError::Connector { app: app.app.name.clone(), source })
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
-use tenure_connectors::{ConnectorError, RateLimiter, ScimClient, TransportKind};
+use tenure_connectors::{Connector, ConnectorError, RateLimiter, TransportKind};
 use tenure_core::attributes::{self, Attributes};
 use tenure_core::*;
 use tenure_store::{OperationRecord, Settlement, StoredAccount};
@@ -105,7 +105,7 @@ impl From<ConnectorError> for OpError {
 /// One app as the workers use it.
 struct AppRuntime {
     app: App,
-    client: ScimClient,
+    client: Arc<dyn Connector>,
     permits: Arc<Semaphore>,
     loaded: tokio::time::Instant,
 }
@@ -448,7 +448,16 @@ impl AppRuntime {
                     Err(e) if e.is_not_found() => {}
                     Err(e) => return Err(e.into()),
                 }
-                store.remove_account(tenant, self.app.id, remote_id).await.map_err(OpError::store)?;
+                if self.client.describe().delete.account_remains() {
+                    // The app's delete only deactivates (Slack, Atlassian): the account is still
+                    // there, so it stays linked and known to be inactive, never an orphan.
+                    store
+                        .set_account_active(tenant, self.app.id, remote_id, false, crate::today())
+                        .await
+                        .map_err(OpError::store)?;
+                } else {
+                    store.remove_account(tenant, self.app.id, remote_id).await.map_err(OpError::store)?;
+                }
                 Ok(Some(remote_id.clone()))
             }
         }
