@@ -382,7 +382,12 @@ impl ScimClient {
         Ok(self.users_url(Some(remote_id)))
     }
 
-    pub(crate) fn account_from_raw(&self, method: &Method, url: &Url, raw: Value) -> Result<RemoteAccount, ConnectorError> {
+    pub(crate) fn account_from_raw(
+        &self,
+        method: &Method,
+        url: &Url,
+        raw: Value,
+    ) -> Result<RemoteAccount, ConnectorError> {
         let invalid = |message: String| ConnectorError::InvalidResponse {
             method: method.to_string(),
             url: url.to_string(),

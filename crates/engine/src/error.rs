@@ -36,6 +36,12 @@ pub enum EngineError {
     SourceGuard { source_name: String, got: usize, previous: usize },
     #[error("{0} not found")]
     NotFound(String),
+    /// Malformed input from the caller (a page size out of range, ...).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The request contradicts the current state (adopting an account linked to someone else).
+    #[error("{0}")]
+    Refused(String),
     /// Only a plan the deprovisioning guard held can be approved or rejected.
     #[error("plan {plan} is {status}, not held: only a plan the guard held can be approved or rejected")]
     NotHeld { plan: String, status: String },
@@ -55,6 +61,8 @@ impl EngineError {
             | Self::Delta { .. }
             | Self::SourceGuard { .. }
             | Self::NotFound(_)
+            | Self::Invalid(_)
+            | Self::Refused(_)
             | Self::NotHeld { .. }
             | Self::Internal(_) => false,
         }

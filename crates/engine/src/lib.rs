@@ -2,6 +2,7 @@
 //! state, asks the pure reconciler in `tenure-core` for a plan, and carries the plan out through
 //! the connectors, recording every outcome. The CLI, the server and the demo all drive it.
 
+mod accounts;
 pub mod app_auth;
 mod apply;
 mod csv_import;
@@ -17,13 +18,14 @@ mod sync_ldap;
 mod watch;
 mod worker;
 
+pub use accounts::{Adopted, MAX_USERS_PAGE, UsersPage};
 pub use apply::{AppOutcome, ApplyReport, Enqueued, OpFailure};
 pub use csv_import::CsvUpload;
 pub use error::EngineError;
 pub use operations::{AppHealthView, QueueStatus};
 pub use planning::AppPlan;
 pub use propagate::{PropagationOptions, PropagationPass};
-pub use report::{AccountClass, AccountRow, class_counts};
+pub use report::{AccountClass, AccountRow, class_counts, write_report_csv};
 pub use schedule::{DEFAULT_SYNC_EVERY, sync_interval};
 pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
 pub use sync_cloud::{GoogleSourceConfig, GraphSourceConfig};

@@ -31,6 +31,8 @@ pub enum AccountClass {
     Matched,
     /// Its key names several people or accounts: an admin decides (`tenure adopt`).
     Ambiguous,
+    /// No person matches it, and an admin marked it as a known external account.
+    KnownExternal,
     /// No person matches it: an external, an orphan or a shadow account.
     Unmanaged,
 }
@@ -40,6 +42,8 @@ pub struct AccountRow {
     pub app: String,
     pub remote_id: String,
     pub user_name: String,
+    /// The name the app shows.
+    pub display_name: Option<String>,
     pub email: Option<String>,
     pub active: bool,
     pub class: AccountClass,
@@ -47,81 +51,131 @@ pub struct AccountRow {
     pub person: Option<String>,
     /// That person's accounts in other apps.
     pub other_apps: Vec<String>,
+    /// How the link came about (created by Tenure, matched, adopted by an admin).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<AccountOrigin>,
+    /// The admin's note on a known external account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Engine {
     /// Every account of every app (or of the one named), classified.
     pub async fn account_report(&self, app: Option<&str>, today: time::Date) -> Result<Vec<AccountRow>, EngineError> {
         let plans = self.plan(app, today).await?;
-        let people: HashMap<PersonId, Person> =
-            self.store.list_people(self.tenant).await?.into_iter().map(|p| (p.id, p)).collect();
-        let mut apps_of: HashMap<PersonId, Vec<String>> = HashMap::new();
-        let mut links_by_app: HashMap<AppId, HashMap<String, AccountLink>> = HashMap::new();
-        for record in self.store.list_apps(self.tenant).await? {
-            for account in self.store.list_accounts(self.tenant, record.app.id).await? {
-                apps_of.entry(account.link.person_id).or_default().push(record.app.name.clone());
-                links_by_app.entry(record.app.id).or_default().insert(account.link.remote_id.clone(), account.link);
-            }
-        }
+        let context = ReportContext::load(self).await?;
         let mut rows = Vec::new();
         for p in &plans {
-            let links = links_by_app.remove(&p.app.id).unwrap_or_default();
-            let mut losing: HashMap<&str, &PlannedOp> = HashMap::new();
-            let mut linking: HashMap<&str, &PlannedOp> = HashMap::new();
-            for op in &p.plan.ops {
-                match &op.kind {
-                    OpKind::Link { remote_id, .. } => {
-                        linking.insert(remote_id.as_str(), op);
-                    }
-                    kind if kind.is_deprovision() => {
-                        if let Some(id) = kind.remote_id() {
-                            losing.insert(id, op);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            let ambiguous: HashSet<&str> =
-                p.plan.cases.iter().flat_map(|c| c.accounts.iter().map(String::as_str)).collect();
-            for account in &p.observed {
-                let link = links.get(&account.remote_id);
-                let person_id =
-                    link.map(|l| l.person_id).or_else(|| linking.get(account.remote_id.as_str()).map(|o| o.person_id));
-                let person = person_id.and_then(|id| people.get(&id));
-                let licensed = account.attributes.get(attributes::LICENSE).is_some_and(|l| !l.is_empty());
-                let class = match (link, account.active) {
-                    (Some(_), true) if person.is_some_and(|p| p.status == PersonStatus::Deleted) => {
-                        AccountClass::LeftButActive
-                    }
-                    (Some(_), true) if losing.contains_key(account.remote_id.as_str()) => {
-                        AccountClass::UnassignedButActive
-                    }
-                    (Some(_), true) => AccountClass::Managed,
-                    (_, false) if licensed => AccountClass::InactiveButLicensed,
-                    (Some(_), false) => AccountClass::Deactivated,
-                    (None, _) if linking.contains_key(account.remote_id.as_str()) => AccountClass::Matched,
-                    (None, _) if ambiguous.contains(account.remote_id.as_str()) => AccountClass::Ambiguous,
-                    (None, _) => AccountClass::Unmanaged,
-                };
-                let other_apps = person_id
-                    .and_then(|id| apps_of.get(&id))
-                    .map(|apps| apps.iter().filter(|a| **a != p.app.name).cloned().collect())
-                    .unwrap_or_default();
-                rows.push(AccountRow {
-                    app: p.app.name.clone(),
-                    remote_id: account.remote_id.clone(),
-                    user_name: account.user_name().to_owned(),
-                    email: account.email().map(str::to_owned),
-                    active: account.active,
-                    class,
-                    person: person.map(|p| p.email.clone()),
-                    other_apps,
-                });
-            }
+            let marks = self.store.account_marks(self.tenant, p.app.id).await?;
+            rows.extend(context.classify(&p.app, &p.plan, &p.observed, &marks));
         }
         rows.sort_by(|a, b| (&a.app, a.class, &a.user_name).cmp(&(&b.app, b.class, &b.user_name)));
         Ok(rows)
     }
+}
+
+/// What classifying accounts needs beyond the plan: people, and every stored link.
+pub(crate) struct ReportContext {
+    people: HashMap<PersonId, Person>,
+    apps_of: HashMap<PersonId, Vec<String>>,
+    links_by_app: HashMap<AppId, HashMap<String, AccountLink>>,
+}
+
+impl ReportContext {
+    pub(crate) async fn load(engine: &Engine) -> Result<Self, EngineError> {
+        let store = &engine.store;
+        let people = store.list_people(engine.tenant).await?.into_iter().map(|p| (p.id, p)).collect();
+        let mut apps_of: HashMap<PersonId, Vec<String>> = HashMap::new();
+        let mut links_by_app: HashMap<AppId, HashMap<String, AccountLink>> = HashMap::new();
+        for record in store.list_apps(engine.tenant).await? {
+            for account in store.list_accounts(engine.tenant, record.app.id).await? {
+                apps_of.entry(account.link.person_id).or_default().push(record.app.name.clone());
+                links_by_app.entry(record.app.id).or_default().insert(account.link.remote_id.clone(), account.link);
+            }
+        }
+        Ok(Self { people, apps_of, links_by_app })
+    }
+
+    /// Rows for `observed`, the app's accounts (all of them, or one page), from a plan made
+    /// against them.
+    pub(crate) fn classify(
+        &self,
+        app: &App,
+        plan: &Plan,
+        observed: &[RemoteAccount],
+        marks: &[tenure_store::AccountMark],
+    ) -> Vec<AccountRow> {
+        let empty = HashMap::new();
+        let links = self.links_by_app.get(&app.id).unwrap_or(&empty);
+        let marks: HashMap<&str, &tenure_store::AccountMark> =
+            marks.iter().map(|m| (m.remote_id.as_str(), m)).collect();
+        let mut losing: HashMap<&str, &PlannedOp> = HashMap::new();
+        let mut linking: HashMap<&str, &PlannedOp> = HashMap::new();
+        for op in &plan.ops {
+            match &op.kind {
+                OpKind::Link { remote_id, .. } => {
+                    linking.insert(remote_id.as_str(), op);
+                }
+                kind if kind.is_deprovision() => {
+                    if let Some(id) = kind.remote_id() {
+                        losing.insert(id, op);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let ambiguous: HashSet<&str> = plan.cases.iter().flat_map(|c| c.accounts.iter().map(String::as_str)).collect();
+        let mut rows = Vec::with_capacity(observed.len());
+        for account in observed {
+            let id = account.remote_id.as_str();
+            let link = links.get(id);
+            let person_id = link.map(|l| l.person_id).or_else(|| linking.get(id).map(|o| o.person_id));
+            let person = person_id.and_then(|id| self.people.get(&id));
+            let licensed = account.attributes.get(attributes::LICENSE).is_some_and(|l| !l.is_empty());
+            let mark = marks.get(id);
+            let class = match (link, account.active) {
+                (Some(_), true) if person.is_some_and(|p| p.status == PersonStatus::Deleted) => {
+                    AccountClass::LeftButActive
+                }
+                (Some(_), true) if losing.contains_key(id) => AccountClass::UnassignedButActive,
+                (Some(_), true) => AccountClass::Managed,
+                (_, false) if licensed => AccountClass::InactiveButLicensed,
+                (Some(_), false) => AccountClass::Deactivated,
+                (None, _) if linking.contains_key(id) => AccountClass::Matched,
+                (None, _) if ambiguous.contains(id) => AccountClass::Ambiguous,
+                (None, _) if mark.is_some() => AccountClass::KnownExternal,
+                (None, _) => AccountClass::Unmanaged,
+            };
+            let other_apps = person_id
+                .and_then(|id| self.apps_of.get(&id))
+                .map(|apps| apps.iter().filter(|a| **a != app.name).cloned().collect())
+                .unwrap_or_default();
+            rows.push(AccountRow {
+                app: app.name.clone(),
+                remote_id: account.remote_id.clone(),
+                user_name: account.user_name().to_owned(),
+                display_name: display_name(account),
+                email: account.email().map(str::to_owned),
+                active: account.active,
+                class,
+                person: person.map(|p| p.email.clone()),
+                other_apps,
+                origin: link.map(|l| l.origin),
+                note: mark.map(|m| m.note.clone()).filter(|n| !n.is_empty()),
+            });
+        }
+        rows
+    }
+}
+
+/// The name the app shows for the account: its display name, else given and family names.
+fn display_name(account: &RemoteAccount) -> Option<String> {
+    let get = |k| account.attributes.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    get(attributes::DISPLAY_NAME).map(str::to_owned).or_else(|| {
+        let parts: Vec<&str> =
+            [get(attributes::GIVEN_NAME), get(attributes::FAMILY_NAME)].into_iter().flatten().collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    })
 }
 
 /// Accounts per app and class, for the report's summary.
@@ -131,4 +185,96 @@ pub fn class_counts(rows: &[AccountRow]) -> BTreeMap<String, BTreeMap<AccountCla
         *counts.entry(row.app.clone()).or_default().entry(row.class).or_default() += 1;
     }
     counts
+}
+
+impl AccountClass {
+    /// The class's name as JSON and CSV spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Managed => "managed",
+            Self::Deactivated => "deactivated",
+            Self::UnassignedButActive => "unassigned_but_active",
+            Self::LeftButActive => "left_but_active",
+            Self::InactiveButLicensed => "inactive_but_licensed",
+            Self::Matched => "matched",
+            Self::Ambiguous => "ambiguous",
+            Self::KnownExternal => "known_external",
+            Self::Unmanaged => "unmanaged",
+        }
+    }
+}
+
+/// The report as CSV, one account per row. Cells come from the apps (anyone can pick a
+/// userName), so a cell a spreadsheet would run as a formula is prefixed with `'`.
+pub fn write_report_csv(out: impl std::io::Write, rows: &[AccountRow]) -> Result<(), csv::Error> {
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record([
+        "app",
+        "user_name",
+        "display_name",
+        "email",
+        "active",
+        "class",
+        "person",
+        "other_apps",
+        "remote_id",
+        "note",
+    ])?;
+    for row in rows {
+        let cells = [
+            row.app.as_str(),
+            row.user_name.as_str(),
+            row.display_name.as_deref().unwrap_or(""),
+            row.email.as_deref().unwrap_or(""),
+            if row.active { "true" } else { "false" },
+            row.class.as_str(),
+            row.person.as_deref().unwrap_or(""),
+            &row.other_apps.join(";"),
+            row.remote_id.as_str(),
+            row.note.as_deref().unwrap_or(""),
+        ];
+        csv.write_record(cells.iter().map(|c| spreadsheet_safe(c).into_owned()))?;
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+/// OWASP's advice against CSV injection: a leading `=`, `+`, `-`, `@`, tab or carriage return
+/// makes a spreadsheet evaluate the cell.
+fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_cannot_become_formulas() {
+        let row = AccountRow {
+            app: "slack".into(),
+            remote_id: "U1".into(),
+            user_name: "=HYPERLINK(\"http://x\")".into(),
+            display_name: Some("Ada Lovelace".into()),
+            email: Some("@ada".into()),
+            active: true,
+            class: AccountClass::Unmanaged,
+            person: None,
+            other_apps: vec!["notion".into(), "zoom".into()],
+            origin: None,
+            note: None,
+        };
+        let mut out = Vec::new();
+        write_report_csv(&mut out, &[row]).expect("csv");
+        let text = String::from_utf8(out).expect("utf-8");
+        let line = text.lines().nth(1).expect("a row");
+        assert!(line.contains("'=HYPERLINK"), "{line}");
+        assert!(line.contains(",'@ada,"), "{line}");
+        assert!(line.contains("notion;zoom"), "{line}");
+        assert!(line.contains(",unmanaged,"), "{line}");
+    }
 }

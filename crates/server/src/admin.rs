@@ -28,6 +28,7 @@ pub fn routes() -> Router<ServerState> {
         .route("/sync", post(sync))
         .merge(crate::audit::routes())
         .merge(crate::operations::routes())
+        .merge(crate::accounts::routes())
 }
 
 pub struct ApiError(pub StatusCode, pub String);
@@ -55,7 +56,8 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::Store(s) => s.into(),
             EngineError::NotFound(what) => Self(StatusCode::NOT_FOUND, format!("{what} not found")),
-            EngineError::NotHeld { .. } => Self(StatusCode::CONFLICT, e.to_string()),
+            EngineError::NotHeld { .. } | EngineError::Refused(_) => Self(StatusCode::CONFLICT, e.to_string()),
+            EngineError::Invalid(_) => Self(StatusCode::BAD_REQUEST, e.to_string()),
             EngineError::Connector { .. } => Self(StatusCode::BAD_GATEWAY, e.to_string()),
             EngineError::Internal(_) => Self(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             other => Self(StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),

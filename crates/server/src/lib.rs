@@ -2,6 +2,7 @@
 //! and the SCIM 2.0 service provider under `/scim/v2`. Handlers are thin: they authenticate, call
 //! the engine or the store, and shape JSON.
 
+mod accounts;
 mod admin;
 pub mod audit;
 mod auth;

@@ -159,3 +159,98 @@ async fn failed_operations_are_listed_retried_and_dismissed() -> anyhow::Result<
     server.task.await??;
     Ok(())
 }
+
+/// The live user list, the report as CSV, adopting and marking accounts, over HTTP, with
+/// malformed requests answered 400 and contradictions 409.
+#[tokio::test]
+async fn app_accounts_are_listed_adopted_and_marked() -> anyhow::Result<()> {
+    use tenure_core::*;
+    use tenure_sandbox::{Profile, SandboxApp, SandboxOptions};
+    let server = start().await?;
+    let http = client();
+    let acme = server.store.ensure_tenant("acme").await?;
+    let admin = tenure_server::tokens::generate();
+    server.store.insert_token(acme, TokenScope::Admin, &tenure_server::tokens::hash(&admin), None).await?;
+    let app = SandboxApp::spawn(SandboxOptions {
+        profile: Profile::Notion,
+        token: "t0ken".into(),
+        rate_limit_per_sec: None,
+        faults: None,
+    })
+    .await?;
+    server
+        .store
+        .add_app(acme, "notion", AppKind::Scim, &app.base_url(), &Secret::new("t0ken"), &Default::default())
+        .await?;
+    let source = server.store.add_source(acme, "hr", "csv", &serde_json::json!({})).await?;
+    let person = tenure_core::import::ImportedPerson {
+        source_key: "E1".into(),
+        user_name: "ada@example.com".into(),
+        email: "ada@example.com".into(),
+        given_name: Some("Ada".into()),
+        family_name: Some("Lovelace".into()),
+        display_name: None,
+        department: None,
+        title: None,
+        employee_id: None,
+        manager_key: None,
+        org_unit: None,
+        status: PersonStatus::Active,
+        start_date: None,
+        leave_date: None,
+        custom: Default::default(),
+        groups: vec![],
+    };
+    let batch = tenure_core::import::ImportBatch { people: vec![person], groups: vec![] };
+    server.store.apply_import(acme, source, &batch).await?;
+    // Two accounts made in the app by hand: one is Ada's under another name, one a partner's.
+    let scim = tenure_connectors::ScimClient::new(&app.base_url(), Secret::new("t0ken"), Default::default())?;
+    let make = |name: &'static str| {
+        let scim = scim.clone();
+        async move {
+            let attrs = tenure_core::attributes::Attributes::from([("userName", name), ("email", name)]);
+            scim.create_user(&attrs).await.map(|a| a.remote_id)
+        }
+    };
+    let ada_own = make("ada.l@example.com").await?;
+    let partner = make("=cmd@partner.example").await?;
+
+    let api = |path: &str| format!("{}/api/v1{path}", server.base);
+    let users: serde_json::Value =
+        http.get(api("/apps/notion/users?search=partner")).bearer_auth(&admin).send().await?.json().await?;
+    assert_eq!(users["total"], 1, "{users}");
+    assert_eq!(users["accounts"][0]["class"], "unmanaged", "{users}");
+    for bad in ["count=0", "count=501", "start_index=0", "count=x", "colour=red"] {
+        let res = http.get(api(&format!("/apps/notion/users?{bad}"))).bearer_auth(&admin).send().await?;
+        assert_eq!(res.status(), 400, "{bad}");
+    }
+    assert_eq!(http.get(api("/apps/nope/users")).bearer_auth(&admin).send().await?.status(), 404);
+
+    let adopt = |account: &str| http.post(api(&format!("/apps/notion/accounts/{account}/adopt"))).bearer_auth(&admin);
+    assert_eq!(adopt(&ada_own).body("{").header("content-type", "application/json").send().await?.status(), 400);
+    let adopted = adopt(&ada_own).json(&serde_json::json!({"person": "ada@example.com"})).send().await?;
+    assert_eq!(adopted.status(), 200);
+    let again = adopt(&partner).json(&serde_json::json!({"person": "ada@example.com"})).send().await?;
+    assert_eq!(again.status(), 409, "ada already has an account: {}", again.text().await?);
+    let nobody = adopt(&partner).json(&serde_json::json!({"person": "zed@example.com"})).send().await?;
+    assert_eq!(nobody.status(), 404);
+
+    let external = |account: &str| api(&format!("/apps/notion/accounts/{account}/external"));
+    let marked =
+        http.put(external(&partner)).bearer_auth(&admin).json(&serde_json::json!({"note": "auditor"})).send().await?;
+    assert_eq!(marked.status(), 200);
+    let linked = http.put(external(&ada_own)).bearer_auth(&admin).json(&serde_json::json!({})).send().await?;
+    assert_eq!(linked.status(), 409, "a linked account belongs to its person");
+    let csv = http.get(api("/report?format=csv")).bearer_auth(&admin).send().await?;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await?;
+    assert!(csv.contains(",'=cmd@partner.example,"), "formula-looking cells are neutralised: {csv}");
+    assert!(csv.contains(",known_external,") && csv.contains(",auditor\n"), "{csv}");
+    assert!(csv.contains(",unassigned_but_active,ada@example.com,"), "adopted but not assigned: {csv}");
+    assert_eq!(http.get(api("/report?format=xml")).bearer_auth(&admin).send().await?.status(), 400);
+    let cleared: serde_json::Value = http.delete(external(&partner)).bearer_auth(&admin).send().await?.json().await?;
+    assert_eq!(cleared["cleared"], true);
+    server.stop.send(()).ok();
+    server.task.await??;
+    Ok(())
+}

@@ -55,6 +55,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_app_credentials.sql"),
         postgres: include_str!("../migrations/postgres/0007_app_credentials.sql"),
     },
+    Migration {
+        version: 9,
+        name: "account_marks",
+        sqlite: include_str!("../migrations/sqlite/0009_account_marks.sql"),
+        postgres: include_str!("../migrations/postgres/0009_account_marks.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -105,6 +105,25 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    pub app: String,
+    /// Only accounts whose email or userName contains this (case-insensitive).
+    #[arg(long)]
+    pub search: Option<String>,
+    /// 1-based position of the first account to show.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub start: u32,
+    /// Accounts per page (at most 500); without it, every account.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub count: Option<u32>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ReportFormat,
+    /// Same as `--format json`.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ReportFormat {
     Table,
@@ -528,11 +547,21 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The app's live user list, each account with the person it is linked to.
-    Users {
+    /// The app's live user list, each account classified (managed, unassigned but active, left
+    /// but active, unmanaged, ...) with its person and that person's other apps.
+    Users(UsersArgs),
+    /// Mark an account no person owns as a known external one (contractor, partner, service
+    /// account), or clear the mark: the report stops counting it as unmanaged.
+    External {
         app: String,
-        #[arg(long)]
-        json: bool,
+        /// The account's id in the app.
+        account: String,
+        /// Why it is known (who owns it, until when).
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Remove the mark instead.
+        #[arg(long, conflicts_with = "note")]
+        clear: bool,
     },
     /// Probe what the app supports, print every incompatibility, store the profile. Exits
     /// non-zero when the app cannot be provisioned at all.

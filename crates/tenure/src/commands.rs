@@ -33,7 +33,10 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::Sync(args) => sync(&engine, args).await,
         Command::App(AppCommand::Add(AppAdd::Scim(args))) => app_add_scim(store, tenant, args).await,
         Command::App(AppCommand::List { json }) => app_list(store, tenant, json).await,
-        Command::App(AppCommand::Users { app, json }) => app_users(store, tenant, &app, json).await,
+        Command::App(AppCommand::Users(args)) => app_users(&engine, args).await,
+        Command::App(AppCommand::External { app, account, note, clear }) => {
+            app_external(&engine, &app, &account, &note, clear).await
+        }
         Command::App(AppCommand::Check { app, json, write_probe }) => {
             crate::app_check::run(store, tenant, &app, json, write_probe).await
         }
@@ -42,7 +45,7 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::Plan(args) => plan(&engine, args).await,
         Command::Apply(args) => apply(&engine, args).await,
         Command::Explain(args) => explain(&engine, args).await,
-        Command::Adopt(args) => adopt(store, tenant, args).await,
+        Command::Adopt(args) => adopt(&engine, args).await,
         Command::Unlink(args) => unlink(store, tenant, args).await,
         Command::Audit(args) => crate::audit::run(store, tenant, args).await,
         Command::Ops(command) => crate::ops::run(&engine, command).await,
@@ -468,39 +471,45 @@ async fn app_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-async fn app_users(store: &Store, tenant: TenantId, app: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let record = store.app_by_name(tenant, app).await?;
-    let mut client = tenure_engine::app_auth::scim_client(&record, Default::default())?;
-    // Pages no larger than `tenure app check` found the app serves.
-    if let Some(caps) = record.app.settings.capabilities.clone() {
-        client = client.with_capabilities(caps);
-    }
-    let spinner = output::spinner(format!("reading {app}'s users"));
-    let live = client.list_users().await.with_context(|| format!("app {app}"));
-    spinner.finish_and_clear();
-    let live = live?;
-    let links: std::collections::HashMap<String, tenure_store::StoredAccount> =
-        store.list_accounts(tenant, record.app.id).await?.into_iter().map(|a| (a.link.remote_id.clone(), a)).collect();
-    let people: std::collections::HashMap<PersonId, String> =
-        store.list_people(tenant).await?.into_iter().map(|p| (p.id, p.email)).collect();
-    let rows: Vec<serde_json::Value> = live
-        .iter()
-        .map(|a| {
-            let link = links.get(&a.remote_id);
-            json!({
-                "remote_id": a.remote_id,
-                "user_name": a.user_name(),
-                "email": a.email(),
-                "active": a.active,
-                "person": link.and_then(|l| people.get(&l.link.person_id)),
-                "origin": link.map(|l| l.link.origin),
-            })
-        })
-        .collect();
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+async fn app_users(engine: &Engine, args: UsersArgs) -> anyhow::Result<ExitCode> {
+    let paged = args.search.is_some() || args.count.is_some() || args.start > 1;
+    let spinner = output::spinner(format!("reading {}'s users", args.app));
+    let today = tenure_engine::today();
+    let read = if paged {
+        let query = tenure_connectors::UserQuery {
+            start_index: args.start as usize,
+            count: args.count.map_or(100, |c| c as usize),
+            search: args.search.clone(),
+        };
+        engine.app_users(&args.app, &query, today).await.map(|page| (page.accounts, page.total))
     } else {
-        output::users_table(app, &rows);
+        // Every account: one full read and one plan, as the report makes them.
+        engine.account_report(Some(&args.app), today).await.map(|rows| {
+            let total = rows.len();
+            (rows, Some(total))
+        })
+    };
+    spinner.finish_and_clear();
+    let (rows, total) = read?;
+    let format = if args.json { ReportFormat::Json } else { args.format };
+    match format {
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        ReportFormat::Csv => tenure_engine::write_report_csv(std::io::stdout().lock(), &rows)?,
+        ReportFormat::Table => output::users_table(&args.app, &rows, args.start as usize, total),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn app_external(engine: &Engine, app: &str, account: &str, note: &str, clear: bool) -> anyhow::Result<ExitCode> {
+    if clear {
+        if engine.mark_account(app, account, None, "cli").await? {
+            println!("{app} account {account} is no longer marked as external");
+        } else {
+            println!("{app} account {account} was not marked");
+        }
+    } else {
+        engine.mark_account(app, account, Some(note), "cli").await?;
+        println!("{app} account {account} is marked as a known external account");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -590,63 +599,11 @@ async fn assign(store: &Store, tenant: TenantId, args: AssignArgs, grant: bool) 
     Ok(ExitCode::SUCCESS)
 }
 
-async fn adopt(store: &Store, tenant: TenantId, args: AdoptArgs) -> anyhow::Result<ExitCode> {
-    let record = store.app_by_name(tenant, &args.app).await?;
-    let person = store
-        .person_by_email(tenant, &args.person)
-        .await?
-        .ok_or_else(|| anyhow!("no person with email {}", args.person))?;
-    let stored = store.list_accounts(tenant, record.app.id).await?;
-    if let Some(other) = stored.iter().find(|a| a.link.remote_id == args.account && a.link.person_id != person.id) {
-        bail!(
-            "account {} is linked to another person ({}); `tenure unlink {} {}` first",
-            args.account,
-            other.link.person_id,
-            args.app,
-            args.account
-        );
-    }
-    if let Some(mine) = stored.iter().find(|a| a.link.person_id == person.id && a.link.remote_id != args.account) {
-        bail!(
-            "{} already has account {} in {}; unlink it first so each person has one managed account",
-            person.email,
-            mine.link.remote_id,
-            args.app
-        );
-    }
-    let client = tenure_engine::app_auth::scim_client(&record, Default::default())?;
-    let account = client
-        .get_user(&args.account)
-        .await
-        .with_context(|| format!("app {}", args.app))?
-        .ok_or_else(|| anyhow!("{} has no account {}", args.app, args.account))?;
-    let link = AccountLink {
-        app_id: record.app.id,
-        remote_id: account.remote_id.clone(),
-        person_id: person.id,
-        origin: AccountOrigin::Adopted,
-        deactivated_on: None,
-        granted_by: None,
-    };
-    store
-        .upsert_account(
-            tenant,
-            &tenure_store::StoredAccount {
-                link,
-                user_name: account.user_name().to_owned(),
-                active: account.active,
-                attributes: account.attributes.clone(),
-            },
-        )
-        .await?;
-    let detail = json!({"app": args.app, "account": args.account, "user_name": account.user_name()});
-    store.append_audit_for(tenant, "cli", "account.adopt", &person.email, Some(&person.email), None, &detail).await?;
+async fn adopt(engine: &Engine, args: AdoptArgs) -> anyhow::Result<ExitCode> {
+    let adopted = engine.adopt_account(&args.app, &args.account, &args.person, "cli").await?;
     println!(
         "{} account {} ({}) now belongs to {}; Tenure manages it, deletion included",
-        args.app,
-        args.account,
-        account.user_name(),
-        person.email
+        adopted.app, adopted.remote_id, adopted.user_name, adopted.person
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -191,16 +191,24 @@ pub fn apply_summary(report: &ApplyReport) {
     }
 }
 
-pub fn users_table(app: &str, rows: &[Value]) {
-    println!("{app}: {} accounts", rows.len());
-    let width = rows.iter().filter_map(|r| r["user_name"].as_str()).map(str::len).max().unwrap_or(8);
+pub fn users_table(app: &str, rows: &[tenure_engine::AccountRow], start: usize, total: Option<usize>) {
+    match total {
+        Some(total) if rows.len() < total => {
+            println!("{app}: accounts {}-{} of {total}", start, start + rows.len().saturating_sub(1));
+        }
+        _ => println!("{app}: {} accounts", rows.len()),
+    }
+    let width = rows.iter().map(|r| r.user_name.len()).max().unwrap_or(8);
     for r in rows {
-        let state = if r["active"].as_bool().unwrap_or(false) { "active" } else { "inactive" };
-        let person = match (r["person"].as_str(), r["origin"].as_str()) {
-            (Some(p), Some(o)) => format!("{p} ({o})"),
-            _ => "unmanaged".to_owned(),
+        let state = if r.active { "active" } else { "inactive" };
+        let person = match (&r.person, r.origin) {
+            (Some(p), Some(o)) => format!("{p} ({})", o.as_str()),
+            (Some(p), None) => p.clone(),
+            (None, _) => "-".to_owned(),
         };
-        println!("  {:width$}  {state:8}  {person}", r["user_name"].as_str().unwrap_or_default());
+        let others =
+            if r.other_apps.is_empty() { String::new() } else { format!("  also: {}", r.other_apps.join(", ")) };
+        println!("  {:width$}  {state:8}  {:22}  {person}{others}", r.user_name, r.class.as_str());
     }
 }
 

@@ -81,8 +81,14 @@ async fn walking_skeleton(backend: TestBackend) -> anyhow::Result<()> {
     }
     assert_eq!(cli.json(&["plan", "--json"]).await["totals"]["create"], 0, "a second plan is empty");
     let report = cli.ok(&["report", "--format", "csv"]).await;
-    assert!(report.starts_with("app,user_name,email,active,class,person,other_apps,remote_id\n"), "{report}");
-    assert!(report.contains("peer,ada@example.com,ada@example.com,true,managed,ada@example.com,,"), "{report}");
+    assert!(
+        report.starts_with("app,user_name,display_name,email,active,class,person,other_apps,remote_id,note\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("peer,ada@example.com,Ada Lovelace,ada@example.com,true,managed,ada@example.com,,"),
+        "{report}"
+    );
     assert!(cli.ok(&["apply", "--yes"]).await.contains("Nothing to do"));
 
     // Unassigning deactivates, with the reason.
@@ -268,6 +274,18 @@ async fn policy_end_to_end(backend: TestBackend) -> anyhow::Result<()> {
     cli.ok(&["adopt", "peer", &hand_made[0], "--person", "cy@example.com"]).await;
     let refused = cli.run(&["adopt", "peer", &hand_made[1], "--person", "cy@example.com"]).await;
     assert!(!refused.status.success(), "one managed account per person");
+    // The other is known: marked external, it leaves the unmanaged count, and the live list,
+    // searched, says so.
+    cli.ok(&["app", "external", "peer", &hand_made[1], "--note", "Cy's test login"]).await;
+    let found = cli.json(&["app", "users", "peer", "--search", "CY-2", "--json"]).await;
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(
+        (found[0]["class"].as_str(), found[0]["note"].as_str()),
+        (Some("known_external"), Some("Cy's test login"))
+    );
+    let paged = cli.ok(&["app", "users", "peer", "--count", "1"]).await;
+    assert!(paged.starts_with("peer: accounts 1-1 of "), "{paged}");
+    assert!(!cli.run(&["app", "users", "peer", "--count", "0"]).await.status.success());
     let plan = cli.json(&["plan", "--json"]).await;
     assert_eq!(plan["apps"][0]["correlation_cases"].as_array().map(Vec::len), Some(0), "{plan}");
     let cy: Vec<&Value> =

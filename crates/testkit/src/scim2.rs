@@ -28,6 +28,8 @@ const STDERR_TAIL: usize = 16 * 1024;
 
 pub struct Scim2Server {
     base_url: String,
+    /// `http://127.0.0.1:PORT`, for tenants' URLs.
+    origin: String,
     token: String,
     stderr: Arc<Mutex<String>>,
     _child: Child,
@@ -41,11 +43,28 @@ impl Scim2Server {
     /// Started with extra command-line arguments, e.g. `--service-provider-config FILE` to serve
     /// an app with fewer features (the server refuses what its configuration does not announce).
     pub async fn start_with(extra_args: &[String]) -> anyhow::Result<Self> {
+        Self::launch_with(extra_args, None).await
+    }
+
+    /// One server in its multi-tenant mode (`--tenant NAME` per tenant): each tenant has its own
+    /// users and groups under `/NAME/v2`, so one process stands in for several apps.
+    pub async fn start_tenants(tenants: &[&str]) -> anyhow::Result<Self> {
+        let first = tenants.first().context("at least one tenant")?;
+        let args: Vec<String> = tenants.iter().flat_map(|t| ["--tenant".to_owned(), (*t).to_owned()]).collect();
+        Self::launch_with(&args, Some(first)).await
+    }
+
+    /// The base URL of one tenant started by [`Scim2Server::start_tenants`].
+    pub fn tenant_url(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/v2", self.origin)
+    }
+
+    async fn launch_with(extra_args: &[String], probe_tenant: Option<&str>) -> anyhow::Result<Self> {
         let program = executable().await?;
         let token = format!("tenure-test-{}", uuid::Uuid::new_v4().simple());
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
-            match launch(&program, &token, extra_args).await? {
+            match launch(&program, &token, extra_args, probe_tenant).await? {
                 Launch::Ready(server) => return Ok(*server),
                 // Another process took the port between our probe and the server's bind.
                 Launch::PortTaken(log) => last_error = Some(log),
@@ -83,7 +102,7 @@ enum Launch {
     PortTaken(String),
 }
 
-async fn launch(program: &Path, token: &str, extra_args: &[String]) -> anyhow::Result<Launch> {
+async fn launch(program: &Path, token: &str, extra_args: &[String], tenant: Option<&str>) -> anyhow::Result<Launch> {
     let port = free_port()?;
     let mut child = Command::new(program)
         .args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--bearer-token", token])
@@ -127,10 +146,12 @@ async fn launch(program: &Path, token: &str, extra_args: &[String]) -> anyhow::R
             }
             bail!("scim2-server ({}) exited with {status} before answering; stderr:\n{log}", program.display());
         }
-        if answers(port).await {
-            let base_url = format!("http://127.0.0.1:{port}/v2");
+        let prefix = tenant.map(|t| format!("/{t}")).unwrap_or_default();
+        if answers(port, &prefix).await {
+            let origin = format!("http://127.0.0.1:{port}");
             return Ok(Launch::Ready(Box::new(Scim2Server {
-                base_url,
+                base_url: format!("{origin}{prefix}/v2"),
+                origin,
                 token: token.to_owned(),
                 stderr,
                 _child: child,
@@ -165,11 +186,11 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// A bare HTTP/1.0 request, so the harness needs no HTTP client. ServiceProviderConfig needs no
 /// token, and only a 2xx means the SCIM app (not merely the socket) is up.
-async fn answers(port: u16) -> bool {
+async fn answers(port: u16, prefix: &str) -> bool {
     let probe = async {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
         let request = format!(
-            "GET /v2/ServiceProviderConfig HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAccept: application/scim+json\r\n\r\n"
+            "GET {prefix}/v2/ServiceProviderConfig HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAccept: application/scim+json\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).await.ok()?;
         let mut head = [0u8; 16];

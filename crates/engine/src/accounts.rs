@@ -1,0 +1,208 @@
+//! An app's accounts as an admin works with them: the live user list (paged, searchable,
+//! classified), adopting an account Tenure does not manage, and marking one as a known external.
+
+use serde::Serialize;
+use tenure_connectors::UserQuery;
+use tenure_core::reconcile::{AppState, DirectoryIndex, plan_app};
+use tenure_core::{AccountLink, AccountOrigin, PersonStatus, RemoteAccount};
+use tenure_store::{AccountMarkKind, DirtyMark, StoredAccount};
+
+use crate::report::{AccountRow, ReportContext};
+use crate::{Engine, EngineError};
+
+/// Most accounts one page of the live list may ask for.
+pub const MAX_USERS_PAGE: usize = 500;
+
+/// One page of an app's live user list.
+#[derive(Debug, Clone, Serialize)]
+pub struct UsersPage {
+    pub app: String,
+    pub start_index: usize,
+    /// Accounts matching the search in the app, when the app says.
+    pub total: Option<usize>,
+    pub accounts: Vec<AccountRow>,
+}
+
+/// What adopting an account did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Adopted {
+    pub app: String,
+    pub remote_id: String,
+    pub user_name: String,
+    pub person: String,
+}
+
+impl Engine {
+    /// One page of the app's accounts, read from the app now, each classified the way the report
+    /// does (by a plan made against the page's accounts and what Tenure has stored).
+    pub async fn app_users(&self, app: &str, query: &UserQuery, today: time::Date) -> Result<UsersPage, EngineError> {
+        if query.count == 0 || query.count > MAX_USERS_PAGE {
+            return Err(EngineError::Invalid(format!("count {}: must be between 1 and {MAX_USERS_PAGE}", query.count)));
+        }
+        let record = self.store.app_by_name(self.tenant, app).await?;
+        let connector = self.client(&record)?;
+        let page = connector
+            .list_users_page(query)
+            .await
+            .map_err(|source| EngineError::Connector { app: app.to_owned(), source })?;
+        let people = self.store.list_people(self.tenant).await?;
+        let groups = self.store.list_groups(self.tenant).await?;
+        let dir = DirectoryIndex::new(&people, &groups);
+        let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
+        let stored = self.store.list_accounts(self.tenant, record.app.id).await?;
+        // The plan must see every linked account, not just the page's: a linked account missing
+        // from what it observes would look gone, and its person's other accounts matchable.
+        // Those off the page stand in as last stored.
+        let on_page: std::collections::HashSet<&str> = page.accounts.iter().map(|a| a.remote_id.as_str()).collect();
+        let mut observed = page.accounts.clone();
+        observed.extend(stored.iter().filter(|s| !on_page.contains(s.link.remote_id.as_str())).map(|s| {
+            let mut attributes = s.attributes.clone();
+            attributes.insert(tenure_core::attributes::USER_NAME, s.user_name.clone());
+            RemoteAccount { remote_id: s.link.remote_id.clone(), active: s.active, attributes }
+        }));
+        let links: Vec<AccountLink> = stored.into_iter().map(|a| a.link).collect();
+        let state =
+            AppState { app: &record.app, assignments: &assignments, links: &links, observed: &observed, groups: &[] };
+        let plan = plan_app(&dir, &state, today);
+        let context = ReportContext::load(self).await?;
+        let marks = self.store.account_marks(self.tenant, record.app.id).await?;
+        let accounts = context.classify(&record.app, &plan, &page.accounts, &marks);
+        Ok(UsersPage { app: record.app.name, start_index: query.start_index.max(1), total: page.total, accounts })
+    }
+
+    /// Links an account Tenure does not manage to a person, as adopted: from now on Tenure manages
+    /// it like one it created, deletion included. The account is read from the app first.
+    pub async fn adopt_account(
+        &self,
+        app: &str,
+        remote_id: &str,
+        person_email: &str,
+        actor: &str,
+    ) -> Result<Adopted, EngineError> {
+        let record = self.store.app_by_name(self.tenant, app).await?;
+        let person = self
+            .store
+            .person_by_email(self.tenant, person_email)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("person {person_email}")))?;
+        if person.status == PersonStatus::Deleted {
+            return Err(EngineError::Refused(format!(
+                "{} has left the directory; adopting for them would be undone",
+                person.email
+            )));
+        }
+        let stored = self.store.list_accounts(self.tenant, record.app.id).await?;
+        if let Some(other) = stored.iter().find(|a| a.link.remote_id == remote_id && a.link.person_id != person.id) {
+            return Err(EngineError::Refused(format!(
+                "account {remote_id} is linked to another person ({}); unlink it first",
+                other.link.person_id
+            )));
+        }
+        if let Some(mine) = stored.iter().find(|a| a.link.person_id == person.id && a.link.remote_id != remote_id) {
+            return Err(EngineError::Refused(format!(
+                "{} already has account {} in {app}; unlink it first so each person has one managed account",
+                person.email, mine.link.remote_id
+            )));
+        }
+        let connector = self.client(&record)?;
+        let account = connector
+            .get_user(remote_id)
+            .await
+            .map_err(|source| EngineError::Connector { app: app.to_owned(), source })?
+            .ok_or_else(|| EngineError::NotFound(format!("account {remote_id} in {app}")))?;
+        let link = AccountLink {
+            app_id: record.app.id,
+            remote_id: account.remote_id.clone(),
+            person_id: person.id,
+            origin: AccountOrigin::Adopted,
+            deactivated_on: None,
+            granted_by: None,
+        };
+        self.store
+            .upsert_account(
+                self.tenant,
+                &StoredAccount {
+                    link,
+                    user_name: account.user_name().to_owned(),
+                    active: account.active,
+                    attributes: account.attributes.clone(),
+                },
+            )
+            .await?;
+        // An adopted account is no longer an external one.
+        let was_marked = self.store.clear_account_mark(self.tenant, record.app.id, remote_id).await?;
+        let detail = serde_json::json!({
+            "app": app, "account": remote_id, "user_name": account.user_name(), "was_marked_external": was_marked,
+        });
+        self.store
+            .append_audit_for(
+                self.tenant,
+                actor,
+                "account.adopt",
+                &person.email,
+                Some(&person.email),
+                Some(app),
+                &detail,
+            )
+            .await?;
+        // Its person's policy now applies to it: plan the person again.
+        self.store.mark_dirty(self.tenant, &[DirtyMark::person(person.id)]).await?;
+        Ok(Adopted {
+            app: record.app.name,
+            user_name: account.user_name().to_owned(),
+            remote_id: account.remote_id,
+            person: person.email,
+        })
+    }
+
+    /// Marks an account nobody in the directory owns as a known external one (or clears the mark
+    /// with `mark: None`). Linked accounts belong to a person and cannot be marked.
+    pub async fn mark_account(
+        &self,
+        app: &str,
+        remote_id: &str,
+        mark: Option<&str>,
+        actor: &str,
+    ) -> Result<bool, EngineError> {
+        let record = self.store.app_by_name(self.tenant, app).await?;
+        let Some(note) = mark else {
+            let cleared = self.store.clear_account_mark(self.tenant, record.app.id, remote_id).await?;
+            if cleared {
+                let detail = serde_json::json!({"app": app, "account": remote_id});
+                self.store
+                    .append_audit_for(
+                        self.tenant,
+                        actor,
+                        "account.unmark_external",
+                        remote_id,
+                        None,
+                        Some(app),
+                        &detail,
+                    )
+                    .await?;
+            }
+            return Ok(cleared);
+        };
+        if let Some(linked) = self.store.get_account(self.tenant, record.app.id, remote_id).await? {
+            return Err(EngineError::Refused(format!(
+                "account {remote_id} is linked to person {}; unlink it before marking it external",
+                linked.link.person_id
+            )));
+        }
+        let connector = self.client(&record)?;
+        let account = connector
+            .get_user(remote_id)
+            .await
+            .map_err(|source| EngineError::Connector { app: app.to_owned(), source })?
+            .ok_or_else(|| EngineError::NotFound(format!("account {remote_id} in {app}")))?;
+        self.store
+            .set_account_mark(self.tenant, record.app.id, remote_id, AccountMarkKind::External, note, actor)
+            .await?;
+        let detail =
+            serde_json::json!({"app": app, "account": remote_id, "user_name": account.user_name(), "note": note});
+        self.store
+            .append_audit_for(self.tenant, actor, "account.mark_external", remote_id, None, Some(app), &detail)
+            .await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,192 @@
+//! Several apps at once, each a tenant of one independent `scim2-server` in its multi-tenant
+//! mode: provisioning keeps each app's accounts to itself, the live user list pages and
+//! searches each app and classifies every account, an admin adopts an account or marks one as
+//! a known external, and a leaver loses every app in one apply.
+
+use std::collections::BTreeMap;
+
+use tenure_connectors::{ScimClient, UserQuery};
+use tenure_core::import::{ImportBatch, ImportedPerson};
+use tenure_core::*;
+use tenure_engine::AccountClass::*;
+use tenure_engine::{AccountRow, Engine, EngineError};
+use tenure_testkit::{Scim2Server, TestBackend, TestDb};
+
+fn person(key: &str, email: &str, ou: &str) -> ImportedPerson {
+    let name = email.split('@').next().unwrap_or(key);
+    ImportedPerson {
+        source_key: key.into(),
+        user_name: email.into(),
+        email: email.into(),
+        given_name: Some(name.into()),
+        family_name: Some("Tester".into()),
+        display_name: None,
+        department: None,
+        title: None,
+        employee_id: Some(key.into()),
+        manager_key: None,
+        org_unit: Some(OrgUnitPath::parse(ou).expect("org unit")),
+        status: PersonStatus::Active,
+        start_date: None,
+        leave_date: None,
+        custom: BTreeMap::new(),
+        groups: vec![],
+    }
+}
+
+const APPS: [&str; 3] = ["chat", "docs", "video"];
+
+fn peer_client(peer: &Scim2Server, app: &str) -> anyhow::Result<ScimClient> {
+    Ok(ScimClient::new(&peer.tenant_url(app), Secret::new(peer.token()), Default::default())?)
+}
+
+async fn hand_made(peer: &Scim2Server, app: &str, user_name: &str) -> anyhow::Result<String> {
+    let attrs = tenure_core::attributes::Attributes::from([("userName", user_name), ("email", user_name)]);
+    Ok(peer_client(peer, app)?.create_user(&attrs).await?.remote_id)
+}
+
+fn by_name(rows: &[AccountRow]) -> BTreeMap<String, &AccountRow> {
+    rows.iter().map(|r| (format!("{}:{}", r.app, r.user_name), r)).collect()
+}
+
+async fn several_apps_in_one_peer(backend: TestBackend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let store = tenure_store::Store::connect(db.url()).await?;
+    let tenant = store.ensure_tenant("acme").await?;
+    let engine = Engine::new(store.clone(), tenant);
+    let peer = Scim2Server::start_tenants(&APPS).await?;
+    let today = tenure_engine::today();
+
+    let source = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;
+    let staff = vec![
+        person("E1", "ada@example.com", "/Eng"),
+        person("E2", "bob@example.com", "/Eng"),
+        person("E3", "cy@example.com", "/Sales"),
+    ];
+    store.apply_import(tenant, source, &ImportBatch { people: staff.clone(), groups: vec![] }).await?;
+    let settings = AppSettings {
+        // Three accounts per app: the default 10% would hold any single loss.
+        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25 }),
+        ..AppSettings::default()
+    };
+    let mut apps = BTreeMap::new();
+    for name in APPS {
+        let app = store
+            .add_app(tenant, name, AppKind::Scim, &peer.tenant_url(name), &Secret::new(peer.token()), &settings)
+            .await?;
+        apps.insert(name, app);
+    }
+    let ou = |path: &str| AssignmentTarget::OrgUnit(OrgUnitPath::parse(path).expect("org unit"));
+    store.assign(tenant, apps["chat"].id, &ou("/"), false, &AssignmentParams::default()).await?;
+    store.assign(tenant, apps["docs"].id, &ou("/Eng"), false, &AssignmentParams::default()).await?;
+    let ada = store.person_by_email(tenant, "ada@example.com").await?.expect("ada");
+    let bob = store.person_by_email(tenant, "bob@example.com").await?.expect("bob");
+    store
+        .assign(tenant, apps["video"].id, &AssignmentTarget::Person(ada.id), false, &AssignmentParams::default())
+        .await?;
+    store
+        .assign(tenant, apps["video"].id, &AssignmentTarget::Person(bob.id), false, &AssignmentParams::default())
+        .await?;
+    // Before Tenure: bob made himself a video account under a name nothing matches, and a
+    // partner has a docs account.
+    let bobby = hand_made(&peer, "video", "bobby-the-builder").await?;
+    let partner = hand_made(&peer, "docs", "auditor@partner.example").await?;
+
+    // The hand-made account is adopted for bob, so the plan links rather than duplicates.
+    let adopted = engine.adopt_account("video", &bobby, "bob@example.com", "test").await?;
+    assert_eq!((adopted.person.as_str(), adopted.user_name.as_str()), ("bob@example.com", "bobby-the-builder"));
+    let refused = engine.adopt_account("video", &bobby, "cy@example.com", "test").await;
+    assert!(matches!(refused, Err(EngineError::Refused(_))), "linked to bob already: {refused:?}");
+
+    let report = engine.apply(engine.plan(None, today).await?).await?;
+    assert_eq!(report.failed(), 0, "{report:?}");
+    // Each tenant holds its own accounts and nobody else's.
+    let mut held = BTreeMap::new();
+    for name in APPS {
+        let mut names: Vec<String> =
+            peer_client(&peer, name)?.list_users().await?.iter().map(|a| a.user_name().to_owned()).collect();
+        names.sort();
+        held.insert(name, names);
+    }
+    assert_eq!(held["chat"], ["ada@example.com", "bob@example.com", "cy@example.com"]);
+    assert_eq!(held["docs"], ["ada@example.com", "auditor@partner.example", "bob@example.com"]);
+    assert_eq!(held["video"], ["ada@example.com", "bob@example.com"], "{held:?}");
+    let bobs = peer_client(&peer, "video")?.get_user(&bobby).await?.expect("bob's own account");
+    assert_eq!(bobs.user_name(), "bob@example.com", "adopted, so managed: renamed to the mapping, not re-created");
+
+    // The report across apps: who uses what.
+    let rows = engine.account_report(None, today).await?;
+    let rows = by_name(&rows);
+    assert_eq!(rows["video:bob@example.com"].remote_id, bobby);
+    assert_eq!(rows["video:bob@example.com"].class, Managed);
+    assert_eq!(rows["video:bob@example.com"].origin, Some(AccountOrigin::Adopted));
+    assert_eq!(rows["docs:auditor@partner.example"].class, Unmanaged);
+    let mut ada_apps = rows["chat:ada@example.com"].other_apps.clone();
+    ada_apps.sort();
+    assert_eq!(ada_apps, ["docs", "video"]);
+
+    // The partner's account is known: marked external, with a note, then unmarked.
+    assert!(engine.mark_account("docs", &partner, Some("external auditor until March"), "test").await?);
+    let docs = engine.account_report(Some("docs"), today).await?;
+    let marked = docs.iter().find(|r| r.remote_id == partner).expect("partner row");
+    assert_eq!((marked.class, marked.note.as_deref()), (KnownExternal, Some("external auditor until March")));
+    let linked = engine.mark_account("video", &bobby, Some("no"), "test").await;
+    assert!(matches!(linked, Err(EngineError::Refused(_))), "a linked account is a person's: {linked:?}");
+    assert!(engine.mark_account("docs", &partner, None, "test").await?);
+    let docs = engine.account_report(Some("docs"), today).await?;
+    assert_eq!(docs.iter().find(|r| r.remote_id == partner).map(|r| r.class), Some(Unmanaged));
+    let actions: Vec<String> = store.list_audit(tenant, 100).await?.into_iter().map(|e| e.action).collect();
+    for action in ["account.adopt", "account.mark_external", "account.unmark_external"] {
+        assert!(actions.iter().any(|a| a == action), "{action} audited: {actions:?}");
+    }
+
+    // The live list: a page at a time, and searched by email, each row classified.
+    let page = engine.app_users("chat", &UserQuery { start_index: 1, count: 2, search: None }, today).await?;
+    assert_eq!((page.accounts.len(), page.total), (2, Some(3)));
+    let rest = engine.app_users("chat", &UserQuery { start_index: 3, count: 2, search: None }, today).await?;
+    assert_eq!(rest.accounts.len(), 1);
+    let mut seen: Vec<&str> = page.accounts.iter().chain(&rest.accounts).map(|r| r.user_name.as_str()).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, ["ada@example.com", "bob@example.com", "cy@example.com"], "pages cover everyone once");
+    let found = engine
+        .app_users("docs", &UserQuery { start_index: 1, count: 50, search: Some("PARTNER".into()) }, today)
+        .await?;
+    assert_eq!(found.accounts.len(), 1, "{found:?}");
+    assert_eq!((found.accounts[0].remote_id.as_str(), found.accounts[0].class), (partner.as_str(), Unmanaged));
+    let ada_row =
+        engine.app_users("video", &UserQuery { start_index: 1, count: 50, search: Some("ada@".into()) }, today).await?;
+    assert_eq!(ada_row.accounts.len(), 1);
+    assert_eq!(ada_row.accounts[0].class, Managed);
+    assert_eq!(ada_row.accounts[0].person.as_deref(), Some("ada@example.com"));
+    let bad = engine.app_users("chat", &UserQuery { start_index: 1, count: 0, search: None }, today).await;
+    assert!(matches!(bad, Err(EngineError::Invalid(_))), "{bad:?}");
+
+    // Ada leaves: before the apply every app shows her as left but active; one apply takes
+    // every account away at once.
+    let without_ada: Vec<ImportedPerson> = staff.into_iter().filter(|p| p.email != "ada@example.com").collect();
+    store.apply_import(tenant, source, &ImportBatch { people: without_ada, groups: vec![] }).await?;
+    let rows = engine.account_report(None, today).await?;
+    let left: Vec<&str> =
+        rows.iter().filter(|r| r.person.as_deref() == Some("ada@example.com")).map(|r| r.app.as_str()).collect();
+    assert_eq!(left, APPS, "{rows:?}");
+    assert!(rows.iter().filter(|r| r.person.as_deref() == Some("ada@example.com")).all(|r| r.class == LeftButActive));
+    let report = engine.apply(engine.plan(None, today).await?).await?;
+    assert_eq!(report.failed(), 0, "{report:?}");
+    for name in APPS {
+        let ada = peer_client(&peer, name)?.find_user("userName", "ada@example.com").await?.expect("still listed");
+        assert!(!ada.active, "deactivated in {name}");
+    }
+    let rows = engine.account_report(None, today).await?;
+    assert!(rows.iter().filter(|r| r.person.as_deref() == Some("ada@example.com")).all(|r| r.class == Deactivated));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_apps_in_one_peer_sqlite() -> anyhow::Result<()> {
+    several_apps_in_one_peer(TestBackend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_apps_in_one_peer_postgres() -> anyhow::Result<()> {
+    several_apps_in_one_peer(TestBackend::Postgres).await
+}
