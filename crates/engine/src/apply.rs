@@ -165,7 +165,13 @@ impl Engine {
             let client = self.client(record)?;
             let accounts = self.store.list_accounts(self.tenant, p.app.id).await?;
             for op in &p.plan.group_ops {
-                let result = self.apply_group_op(&client, &p.app, &accounts, op).await;
+                let result = self.apply_group_op(&client, &p.app, &accounts, op).await.and_then(|missing| {
+                    if missing.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(format!("not added, their account was not created: {}", missing.join(", ")))
+                    }
+                });
                 let outcome = &mut report.apps[index];
                 match result {
                     Ok(()) => *outcome.succeeded.entry("group_members".to_owned()).or_default() += 1,
@@ -249,13 +255,14 @@ impl Engine {
     }
 
     /// Creates the group if needed and changes its members; new accounts are found by person.
-    async fn apply_group_op(
+    /// Returns the people left out because their account does not exist yet.
+    pub(crate) async fn apply_group_op(
         &self,
         client: &std::sync::Arc<dyn Connector>,
         app: &App,
         accounts: &[StoredAccount],
         op: &GroupOp,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<String>, String> {
         let mut add = Vec::with_capacity(op.add.len());
         let mut missing = Vec::new();
         for member in &op.add {
@@ -282,10 +289,6 @@ impl Engine {
             .await
             .map_err(|e| format!("done in the app, but not recorded: {e}"))?;
         result.map_err(|e| e.to_string())?;
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("not added, their account was not created: {}", missing.join(", ")))
-        }
+        Ok(missing)
     }
 }

@@ -54,6 +54,8 @@ pub struct PropagationPass {
     pub deferred: usize,
     /// Whether the deprovisioning guard held what this pass planned.
     pub held: bool,
+    /// In-app group changes carried out.
+    pub group_ops: usize,
 }
 
 impl Engine {
@@ -67,11 +69,20 @@ impl Engine {
         }
         let apps = self.store.list_apps(self.tenant).await?;
         let everything = marks.iter().any(|m| m.app.is_none() && m.person.is_none());
-        let full: HashSet<AppId> = if everything {
+        let mut full: HashSet<AppId> = if everything {
             apps.iter().map(|a| a.app.id).collect()
         } else {
             marks.iter().filter(|m| m.person.is_none()).filter_map(|m| m.app).collect()
         };
+        // Apps whose assignments name in-app groups are planned in full when anyone in them
+        // changes: memberships need the app's groups read live, which a person's plan does not do.
+        if marks.iter().any(|m| m.person.is_some()) {
+            for record in &apps {
+                if !full.contains(&record.app.id) && self.pushes_groups(record.app.id).await? {
+                    full.insert(record.app.id);
+                }
+            }
+        }
         let busy = self.store.unfinished_pairs(self.tenant).await?;
         let mut plans: Vec<AppPlan> = Vec::new();
         let mut deferred: Vec<DirtyMark> = Vec::new();
@@ -160,6 +171,9 @@ impl Engine {
             .collect();
         let enqueued = self.enqueue(&plans, &answered).await?;
         pass.held = enqueued.held.is_some();
+        if !pass.held {
+            pass.group_ops = self.push_groups(&apps, &plans).await;
+        }
         if let Some(plan) = enqueued.plan_id {
             pass.queued_ops = self.store.plan_operations(self.tenant, plan).await?.len();
         }
@@ -167,6 +181,45 @@ impl Engine {
             Some(e) if pass.queued_ops == 0 => Err(e),
             _ => Ok(pass),
         }
+    }
+
+    /// Whether any assignment of the app carries in-app groups.
+    pub(crate) async fn pushes_groups(&self, app: AppId) -> Result<bool, EngineError> {
+        Ok(self.store.list_assignments(self.tenant, app).await?.iter().any(|a| !a.params.groups.is_empty()))
+    }
+
+    /// Carries out the group changes of full plans at once. Group membership is declarative:
+    /// a change that fails (or waits for an account still being created) is planned again by the
+    /// next full plan of the app, which the worker asks for once the account exists.
+    async fn push_groups(&self, apps: &[tenure_store::AppRecord], plans: &[AppPlan]) -> usize {
+        let mut done = 0;
+        for p in plans.iter().filter(|p| !p.plan.group_ops.is_empty() && !p.app.settings.dry_run) {
+            let Some(record) = apps.iter().find(|r| r.app.id == p.app.id) else { continue };
+            let prepared = async {
+                Ok::<_, EngineError>((self.client(record)?, self.store.list_accounts(self.tenant, p.app.id).await?))
+            };
+            let (client, accounts) = match prepared.await {
+                Ok(ready) => ready,
+                Err(e) => {
+                    tracing::warn!(app = %p.app.name, error = %e, "cannot push group memberships now");
+                    continue;
+                }
+            };
+            for op in &p.plan.group_ops {
+                match self.apply_group_op(&client, &p.app, &accounts, op).await {
+                    Ok(missing) => {
+                        done += 1;
+                        if !missing.is_empty() {
+                            tracing::debug!(app = %p.app.name, group = %op.group, waiting = ?missing, "members wait for their accounts");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(app = %p.app.name, group = %op.group, error = %e, "group membership change failed; the next reconciliation retries")
+                    }
+                }
+            }
+        }
+        done
     }
 
     /// Runs propagation until `shutdown` turns true: a pass whenever marks wait, a full

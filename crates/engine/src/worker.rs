@@ -20,7 +20,7 @@ use rand::Rng;
 use tenure_connectors::{Connector, ConnectorError, RateLimiter, TransportKind};
 use tenure_core::attributes::{self, Attributes};
 use tenure_core::*;
-use tenure_store::{OperationRecord, Settlement, StoredAccount};
+use tenure_store::{DirtyMark, OperationRecord, Settlement, StoredAccount};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::{Engine, EngineError};
@@ -105,6 +105,10 @@ impl From<ConnectorError> for OpError {
 /// One app as the workers use it.
 struct AppRuntime {
     app: App,
+    /// Assignments name in-app groups: a new account must then be added to them.
+    pushes_groups: bool,
+    /// Operations run at once against the app.
+    concurrency: usize,
     client: Arc<dyn Connector>,
     permits: Arc<Semaphore>,
     loaded: tokio::time::Instant,
@@ -360,7 +364,10 @@ impl Executor {
         let client = self.engine.client_with(&record, options)?;
         let concurrency =
             record.app.settings.limits.as_ref().and_then(|l| l.concurrency).unwrap_or(self.engine.concurrency);
+        let pushes_groups = self.engine.pushes_groups(app).await?;
         let runtime = Arc::new(AppRuntime {
+            pushes_groups,
+            concurrency: concurrency.max(1),
             client,
             app: record.app,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
@@ -413,6 +420,15 @@ impl AppRuntime {
                 };
                 let remote_id = account.remote_id.clone();
                 store.upsert_account(tenant, &stored_from(op, origin, &account)).await.map_err(OpError::store)?;
+                // The app's next full plan adds the new account to its groups: asked for by the
+                // last operations of the app's queue (those in flight together), not by every
+                // create of a bulk run, since a full plan reads the whole app.
+                let tail = self.concurrency as i64;
+                if self.pushes_groups
+                    && !store.app_has_pending(tenant, self.app.id, tail).await.map_err(OpError::store)?
+                {
+                    store.mark_dirty(tenant, &[DirtyMark::app(self.app.id)]).await.map_err(OpError::store)?;
+                }
                 Ok(Some(remote_id))
             }
             OpKind::Link { remote_id, .. } => {

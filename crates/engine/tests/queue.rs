@@ -33,6 +33,7 @@ on_both_backends!(
     a_big_unassignment_is_held_by_the_guard_not_queued,
     the_global_guard_holds_many_people_losing_access_even_when_each_app_allows_it,
     a_dry_run_app_is_planned_and_audited_but_never_written,
+    in_app_groups_follow_joiners_and_leavers_without_an_apply,
 );
 
 fn person(n: usize, department: &str) -> ImportedPerson {
@@ -353,5 +354,75 @@ async fn a_dry_run_app_is_planned_and_audited_but_never_written(backend: TestBac
     assert_eq!(f.sandbox.write_count(), 0);
     let audit = f.store.list_audit(f.tenant, 50).await?;
     assert_eq!(audit.iter().filter(|e| e.action == "plan.dry_run").count(), 2, "both runs are on record");
+    Ok(())
+}
+
+/// Under `serve` (propagation and workers, no `apply`), an assignment's in-app group gets every
+/// new account once it exists, and loses a leaver's. The app is the independent scim2-server.
+async fn in_app_groups_follow_joiners_and_leavers_without_an_apply(backend: TestBackend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let store = Store::connect(db.url()).await?;
+    let tenant = store.ensure_tenant("acme").await?;
+    let engine = Engine::new(store.clone(), tenant).with_worker_options(fast_worker());
+    let peer = tenure_testkit::Scim2Server::start().await?;
+    let source = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;
+    let import = |range: std::ops::Range<usize>| ImportBatch {
+        people: range.map(|n| person(n, "Engineering")).collect(),
+        groups: vec![],
+    };
+    store.apply_import(tenant, source, &import(0..3)).await?;
+    let settings = AppSettings {
+        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25 }),
+        ..AppSettings::default()
+    };
+    let app =
+        store.add_app(tenant, "peer", AppKind::Scim, peer.base_url(), &Secret::new(peer.token()), &settings).await?;
+    let staff = store.group_by_name(tenant, "staff").await?.expect("staff");
+    let params = AssignmentParams { groups: vec!["eng-team".into()], ..AssignmentParams::default() };
+    store.assign(tenant, app.id, &AssignmentTarget::Group(staff), false, &params).await?;
+    let executor = Executor::new(engine.clone(), fast_worker());
+    let today = tenure_engine::today();
+    let app_client =
+        tenure_connectors::ScimClient::new(peer.base_url(), Secret::new(peer.token()), ClientOptions::default())?;
+    let members = || async {
+        let groups = app_client.list_groups().await?;
+        let ids: HashSet<String> =
+            groups.iter().filter(|g| g.name == "eng-team").flat_map(|g| g.members.iter().cloned()).collect();
+        let mut names: Vec<String> = app_client
+            .list_users()
+            .await?
+            .into_iter()
+            .filter(|u| ids.contains(&u.remote_id))
+            .map(|u| u.user_name().to_owned())
+            .collect();
+        names.sort();
+        anyhow::Ok((groups.iter().filter(|g| g.name == "eng-team").count(), names))
+    };
+    // Propagate and run the queue until nothing is marked or queued, as `serve` would.
+    let settle = || async {
+        for _ in 0..10 {
+            let pass = engine.propagate_once(today).await?;
+            anyhow::ensure!(executor.drain(None, Duration::from_secs(30)).await?);
+            if pass.marks == 0 && store.dirty_marks(tenant, 10).await?.is_empty() {
+                return anyhow::Ok(());
+            }
+        }
+        anyhow::bail!("propagation did not settle")
+    };
+    settle().await?;
+    assert_eq!(members().await?, (1, vec!["user0@x.com".into(), "user1@x.com".into(), "user2@x.com".into()]));
+
+    // A joiner: created, then added to the group once the account exists.
+    store.apply_import(tenant, source, &import(0..4)).await?;
+    settle().await?;
+    let (_, names) = members().await?;
+    assert_eq!(names, ["user0@x.com", "user1@x.com", "user2@x.com", "user3@x.com"]);
+
+    // A leaver: deactivated and taken out of the group.
+    store.apply_import(tenant, source, &import(1..4)).await?;
+    settle().await?;
+    assert_eq!(members().await?, (1, vec!["user1@x.com".into(), "user2@x.com".into(), "user3@x.com".into()]));
+    let leaver = app_client.find_user("userName", "user0@x.com").await?.expect("kept, inactive");
+    assert!(!leaver.active);
     Ok(())
 }

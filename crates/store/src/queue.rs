@@ -281,6 +281,21 @@ impl Store {
         rows.iter().map(|r| Ok((parsed(r, "app_id")?, parsed(r, "person_id")?))).collect()
     }
 
+    /// Whether the app has more than `more_than` pending operations (counted up to that many
+    /// plus one, so a long queue costs no more than a short one).
+    pub async fn app_has_pending(&self, tenant: TenantId, app: AppId, more_than: i64) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM operations WHERE tenant_id = $1 AND app_id = $2 \
+             AND status = 'pending' LIMIT $3) AS queued",
+        )
+        .bind(tenant.to_string())
+        .bind(app.to_string())
+        .bind(more_than + 1)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(int(&row, "n")? > more_than)
+    }
+
     /// Marks what changed, to be planned soon. Marking again only refreshes the time.
     pub async fn mark_dirty(&self, tenant: TenantId, marks: &[DirtyMark]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
