@@ -11,11 +11,15 @@ cd "$(dirname "$0")/.."
 
 SCIM2_SERVER_VERSION=0.8.3
 venv=target/scim2-venv
-if [ ! -x "$venv/bin/scim2-server" ]; then
-    echo "==> installing scim2-server $SCIM2_SERVER_VERSION into $venv"
+# The `cursor` extra lets the server page by cursor (RFC 9865) when a test configures it so; the
+# marker tells a venv made before the extra was needed from a complete one.
+marker="$venv/.tenure-scim2-server-$SCIM2_SERVER_VERSION-cursor"
+if [ ! -x "$venv/bin/scim2-server" ] || [ ! -f "$marker" ]; then
+    echo "==> installing scim2-server[cursor] $SCIM2_SERVER_VERSION into $venv"
     mkdir -p target
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "scim2-server==$SCIM2_SERVER_VERSION"
+    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "scim2-server[cursor]==$SCIM2_SERVER_VERSION"
+    echo "$SCIM2_SERVER_VERSION" > "$marker"
 fi
 export TENURE_SCIM2_SERVER="$PWD/$venv/bin/scim2-server"
 

@@ -170,6 +170,9 @@ impl ScimClient {
         parse: impl Fn(Value) -> Result<T, ConnectorError>,
         id_of: impl Fn(&T) -> String,
     ) -> Result<Vec<T>, ConnectorError> {
+        if self.capabilities.as_ref().is_some_and(|c| c.cursor_pagination) {
+            return self.list_by_cursor(url, &parse, &id_of).await;
+        }
         let page_size = u64::from(self.options.page_size);
         let mut seen = HashSet::new();
         let mut all = Vec::new();
@@ -194,6 +197,54 @@ impl ScimClient {
                 break;
             }
             start += returned;
+        }
+        Ok(all)
+    }
+
+    /// Cursor paging (RFC 9865 §2): `cursor` empty for the first page, then each page's
+    /// `nextCursor` until a page has none. A cursor the app no longer accepts (expired, 400
+    /// `invalidCursor`) restarts the walk once from the first page, keeping what was read; a
+    /// cursor handed out twice ends the walk rather than loop.
+    async fn list_by_cursor<T>(
+        &self,
+        url: &Url,
+        parse: &impl Fn(Value) -> Result<T, ConnectorError>,
+        id_of: &impl Fn(&T) -> String,
+    ) -> Result<Vec<T>, ConnectorError> {
+        let count = self.options.page_size.to_string();
+        let mut seen = HashSet::new();
+        let mut all = Vec::new();
+        let mut cursors_seen = HashSet::new();
+        let mut cursor = String::new();
+        let mut restarted = false;
+        loop {
+            let query = [("cursor", cursor.clone()), ("count", count.clone())];
+            let body = match self.send(Method::GET, url, &query, None).await {
+                Ok(body) => body,
+                Err(e) if !cursor.is_empty() && !restarted && invalid_cursor(&e) => {
+                    tracing::warn!(url = %url, error = %e, "the app refused its own cursor; listing again from the start");
+                    restarted = true;
+                    cursors_seen.clear();
+                    cursor.clear();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let page: CursorPage = parse_json(&Method::GET, url, &body)?;
+            for raw in page.resources {
+                let item = parse(raw)?;
+                if seen.insert(id_of(&item)) {
+                    all.push(item);
+                }
+            }
+            match page.next_cursor.filter(|c| !c.is_empty()) {
+                Some(next) if cursors_seen.insert(next.clone()) => cursor = next,
+                Some(_) => {
+                    tracing::warn!(url = %url, "the app handed out a cursor twice; stopping the listing there");
+                    break;
+                }
+                None => break,
+            }
         }
         Ok(all)
     }
@@ -533,6 +584,21 @@ impl ScimClient {
 
 /// The app does not filter (RFC 7644 §3.12: 501 for an unsupported operation) or cannot parse
 /// this filter (§3.4.2.2: 400 `invalidFilter`).
+/// A page of a cursor-paged listing (RFC 9865 §3).
+#[derive(serde::Deserialize)]
+struct CursorPage {
+    #[serde(rename = "Resources", default)]
+    resources: Vec<Value>,
+    #[serde(rename = "nextCursor", default)]
+    next_cursor: Option<String>,
+}
+
+/// RFC 9865 §2.2: an unknown or expired cursor is 400 with `scimType` `invalidCursor` or
+/// `expiredCursor`, types `tenure-scim` does not name, so the error's text is what tells.
+fn invalid_cursor(e: &ConnectorError) -> bool {
+    e.status() == Some(400) && e.to_string().to_lowercase().contains("cursor")
+}
+
 pub(crate) fn filter_refused(e: &ConnectorError) -> bool {
     e.status() == Some(501) || (e.status() == Some(400) && e.scim_type() == Some(ScimType::InvalidFilter))
 }

@@ -158,6 +158,16 @@ impl Probe<'_> {
                 if let Some(max) = spc.pointer("/filter/maxResults").and_then(Value::as_u64) {
                     self.caps.max_page_size = u32::try_from(max).ok().filter(|m| *m > 0);
                 }
+                // RFC 9865 §4: `pagination` says which methods the app offers and its page cap.
+                self.caps.cursor_pagination =
+                    spc.pointer("/pagination/cursor").and_then(Value::as_bool).unwrap_or(false);
+                if let Some(max) = spc.pointer("/pagination/maxPageSize").and_then(Value::as_u64) {
+                    let max = u32::try_from(max).ok().filter(|m| *m > 0);
+                    self.caps.max_page_size = match (self.caps.max_page_size, max) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
                 if supported("bulk") == Some(true) {
                     self.caps.bulk_max_operations =
                         spc.pointer("/bulk/maxOperations").and_then(Value::as_u64).and_then(|m| u32::try_from(m).ok());

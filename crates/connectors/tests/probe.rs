@@ -252,3 +252,35 @@ async fn an_app_that_ignores_filters_is_detected_and_lookups_still_find_the_righ
     assert!(client.find_user(attr::USER_NAME, "user9").await?.is_none());
     Ok(())
 }
+
+/// RFC 9865 cursor paging, announced in `pagination`: the probe notes it with the page cap, and
+/// the client then walks `nextCursor`s instead of indexes.
+#[tokio::test]
+async fn an_app_that_pages_by_cursor_is_listed_by_cursor() -> anyhow::Result<()> {
+    let mut config = spc(true, true, true, 1000);
+    config["pagination"] = json!({"cursor": true, "index": true, "defaultPaginationMethod": "cursor", "maxPageSize": 2, "cursorTimeout": 3600});
+    let (server, _dir) = reduced(config).await?;
+    let client = ScimClient::new(server.base_url(), Secret::new(server.token()), ClientOptions::default())?;
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        ids.push(client.create_user(&person(n)).await?.remote_id);
+    }
+    let report = client.probe(ProbeOptions::default()).await;
+    assert!(report.capabilities.cursor_pagination, "{report:?}");
+    assert_eq!(report.capabilities.max_page_size, Some(2));
+    let client = client.with_capabilities(report.capabilities);
+    let mut listed: Vec<String> = client.list_users().await?.into_iter().map(|a| a.remote_id).collect();
+    listed.sort();
+    ids.sort();
+    assert_eq!(listed, ids, "every user once");
+    let cursor_pages = tenure_testkit::eventually(Duration::from_secs(5), || {
+        let log = server.stderr();
+        async move {
+            let pages = log.matches("GET /v2/Users?cursor=").count();
+            (pages >= 4).then_some(pages)
+        }
+    })
+    .await?;
+    assert_eq!(cursor_pages, 4, "pages of 2, 2, 2 and 1:\n{}", server.stderr());
+    Ok(())
+}

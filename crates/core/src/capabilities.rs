@@ -84,6 +84,10 @@ pub struct Capabilities {
     /// Group members per PATCH request, when the app documents a limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_members_per_request: Option<u32>,
+    /// The app pages with cursors (RFC 9865: `pagination.cursor` in `/ServiceProviderConfig`),
+    /// which stay stable while the listing changes under them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cursor_pagination: bool,
     /// `bulk.maxOperations` from `/ServiceProviderConfig`, when bulk is supported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bulk_max_operations: Option<u32>,

@@ -231,7 +231,7 @@ fn venv_program(venv: &Path) -> PathBuf {
 
 /// Written after pip succeeds: the executable alone may be left by an interrupted install.
 fn ready_marker(venv: &Path) -> PathBuf {
-    venv.join(format!(".tenure-scim2-server-{SCIM2_SERVER_VERSION}"))
+    venv.join(format!(".tenure-scim2-server-{SCIM2_SERVER_VERSION}-cursor"))
 }
 
 /// Creates the virtualenv once, even with many tests (or test binaries) asking at the same time:
@@ -304,7 +304,12 @@ fn install(venv: &Path) -> anyhow::Result<()> {
     run(std::process::Command::new(&python).arg("-m").arg("venv").arg(venv), "creating the scim2-server virtualenv")?;
     let pip = if cfg!(windows) { venv.join("Scripts").join("pip.exe") } else { venv.join("bin").join("pip") };
     run(
-        std::process::Command::new(pip).args(["install", "--quiet", &format!("scim2-server=={SCIM2_SERVER_VERSION}")]),
+        // The `cursor` extra lets the server page by cursor (RFC 9865) when its configuration says so.
+        std::process::Command::new(pip).args([
+            "install",
+            "--quiet",
+            &format!("scim2-server[cursor]=={SCIM2_SERVER_VERSION}"),
+        ]),
         "installing scim2-server with pip",
     )?;
     std::fs::write(ready_marker(venv), SCIM2_SERVER_VERSION)?;
