@@ -55,6 +55,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_app_credentials.sql"),
         postgres: include_str!("../migrations/postgres/0007_app_credentials.sql"),
     },
+    Migration {
+        version: 8,
+        name: "oauth_grants",
+        sqlite: include_str!("../migrations/sqlite/0008_oauth_grants.sql"),
+        postgres: include_str!("../migrations/postgres/0008_oauth_grants.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
