@@ -55,7 +55,7 @@ pub struct ScimClient {
     /// Paces every request to the app, shared with whatever else talks to it.
     limiter: Option<std::sync::Arc<crate::RateLimiter>>,
     /// Bearer tokens from the app's OAuth authorization server, in place of `token`.
-    oauth: Option<std::sync::Arc<crate::oauth::TokenSource>>,
+    oauth: Option<std::sync::Arc<dyn crate::bearer::AccessTokens>>,
     /// What the app was probed to support; `None` assumes the RFC's full feature set.
     pub(crate) capabilities: Option<std::sync::Arc<Capabilities>>,
 }
@@ -121,7 +121,13 @@ impl ScimClient {
 
     /// Authenticates with access tokens from `source` (OAuth 2.0 client credentials) instead
     /// of the static token.
-    pub fn with_oauth(mut self, source: std::sync::Arc<crate::oauth::TokenSource>) -> Self {
+    pub fn with_oauth(self, source: std::sync::Arc<crate::oauth::TokenSource>) -> Self {
+        self.with_access_tokens(source)
+    }
+
+    /// Authenticates with access tokens from `source` (any OAuth grant) instead of the static
+    /// token.
+    pub fn with_access_tokens(mut self, source: std::sync::Arc<dyn crate::bearer::AccessTokens>) -> Self {
         self.oauth = Some(source);
         self
     }
@@ -142,6 +148,22 @@ impl ScimClient {
     pub async fn list_users(&self) -> Result<Vec<RemoteAccount>, ConnectorError> {
         let url = self.users_url(None);
         self.list_all(&url, |raw| self.account_from_raw(&Method::GET, &url, raw), |a| a.remote_id.clone()).await
+    }
+
+    /// The first page of users (at most `count`) and the total the app reports: a cheap check
+    /// that the app answers and accepts the credentials.
+    pub async fn first_users_page(&self, count: u32) -> Result<(Vec<RemoteAccount>, u64), ConnectorError> {
+        let url = self.users_url(None);
+        let query = [("startIndex", "1".to_owned()), ("count", count.max(1).to_string())];
+        let body = self.send(Method::GET, &url, &query, None).await?;
+        let page: ListResponse<Value> = parse_json(&Method::GET, &url, &body)?;
+        let total = page.total_results;
+        let users = page
+            .resources
+            .into_iter()
+            .map(|raw| self.account_from_raw(&Method::GET, &url, raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((users, total))
     }
 
     /// Every resource behind a list endpoint, page by page (1-based `startIndex`). A resource

@@ -55,6 +55,18 @@ pub enum ConnectorError {
     #[error("OAuth token request to {token_url} failed{}: {error}{}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(), fmt_detail(description))]
     OAuth { token_url: String, status: Option<u16>, error: String, description: Option<String> },
 
+    /// The app's user-consented OAuth grant (authorization code, RFC 6749 §4.1) is missing or
+    /// no longer honoured: the authorization server refused the refresh token (`invalid_grant`,
+    /// §5.2: revoked, expired, or consent withdrawn). Only an admin consenting again fixes it.
+    #[error(
+        "the app's OAuth authorization is not usable: {reason}; re-authorize the app (Verify, or `tenure app authorize APP`)"
+    )]
+    Reauthorize { reason: String },
+
+    /// The app's OAuth tokens could not be read from or saved to Tenure's store.
+    #[error("the app's stored OAuth tokens: {message}")]
+    TokenStore { message: String, retryable: bool },
+
     /// A lookup that must identify one account matched several.
     #[error("{count} accounts match {filter}; refusing to pick one")]
     Ambiguous { filter: String, count: usize },
@@ -82,6 +94,7 @@ impl ConnectorError {
                 matches!(error.as_str(), "temporarily_unavailable" | "server_error")
                     || status.is_some_and(|s| s == 429 || s == 408 || s >= 500)
             }
+            Self::TokenStore { retryable, .. } => *retryable,
             _ => false,
         }
     }
@@ -106,6 +119,8 @@ impl ConnectorError {
                 Some(401)
             }
             Self::OAuth { status, .. } => *status,
+            // Like a refused token: the app's credentials, not the request, are at fault.
+            Self::Reauthorize { .. } => Some(401),
             _ => None,
         }
     }
