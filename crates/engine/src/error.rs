@@ -36,6 +36,10 @@ pub enum EngineError {
     SourceGuard { source_name: String, got: usize, previous: usize },
     #[error("{0} not found")]
     NotFound(String),
+    /// The app is not set up for what was asked (e.g. an OAuth authorization of an app that
+    /// uses a static token).
+    #[error("app {app}: {reason}")]
+    AppConfig { app: String, reason: String },
     /// Only a plan the deprovisioning guard held can be approved or rejected.
     #[error("plan {plan} is {status}, not held: only a plan the guard held can be approved or rejected")]
     NotHeld { plan: String, status: String },
@@ -55,6 +59,7 @@ impl EngineError {
             | Self::Delta { .. }
             | Self::SourceGuard { .. }
             | Self::NotFound(_)
+            | Self::AppConfig { .. }
             | Self::NotHeld { .. }
             | Self::Internal(_) => false,
         }

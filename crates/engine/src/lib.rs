@@ -6,6 +6,7 @@ pub mod app_auth;
 mod apply;
 mod csv_import;
 mod error;
+mod oauth_flow;
 mod operations;
 mod planning;
 mod propagate;
@@ -20,6 +21,9 @@ mod worker;
 pub use apply::{AppOutcome, ApplyReport, Enqueued, OpFailure};
 pub use csv_import::CsvUpload;
 pub use error::EngineError;
+pub use oauth_flow::{
+    AuthorizationError, AuthorizationStart, Authorized, Callback, GrantView, Verification, complete_authorization,
+};
 pub use operations::{AppHealthView, QueueStatus};
 pub use planning::AppPlan;
 pub use propagate::{PropagationOptions, PropagationPass};
@@ -116,7 +120,7 @@ impl Engine {
 
     /// A client for the app, paced by the app's rate limit when it has one.
     pub(crate) fn client_with(&self, app: &AppRecord, options: ClientOptions) -> Result<ScimClient, EngineError> {
-        let client = app_auth::scim_client(app, options)
+        let client = app_auth::scim_client(&self.store, self.tenant, app, options)
             .map_err(|source| EngineError::Connector { app: app.app.name.clone(), source })?;
         // The profile `tenure app check` stored: lookups, updates and paging adapt to the app.
         let client = match &app.app.settings.capabilities {
