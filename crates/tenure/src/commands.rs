@@ -37,6 +37,10 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::App(AppCommand::Check { app, json, write_probe }) => {
             crate::app_check::run(store, tenant, &app, json, write_probe).await
         }
+        Command::App(AppCommand::Authorize { app, public_url, json }) => {
+            crate::app_oauth::authorize(&engine, &app, &public_url, json).await
+        }
+        Command::App(AppCommand::Verify { app, json }) => crate::app_oauth::verify(&engine, &app, json).await,
         Command::Assign(args) => assign(store, tenant, args, true).await,
         Command::Unassign(args) => assign(store, tenant, args, false).await,
         Command::Plan(args) => plan(&engine, args).await,
@@ -470,7 +474,7 @@ async fn app_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result
 
 async fn app_users(store: &Store, tenant: TenantId, app: &str, json: bool) -> anyhow::Result<ExitCode> {
     let record = store.app_by_name(tenant, app).await?;
-    let mut client = tenure_engine::app_auth::scim_client(&record, Default::default())?;
+    let mut client = tenure_engine::app_auth::scim_client(store, tenant, &record, Default::default())?;
     // Pages no larger than `tenure app check` found the app serves.
     if let Some(caps) = record.app.settings.capabilities.clone() {
         client = client.with_capabilities(caps);
@@ -614,7 +618,7 @@ async fn adopt(store: &Store, tenant: TenantId, args: AdoptArgs) -> anyhow::Resu
             args.app
         );
     }
-    let client = tenure_engine::app_auth::scim_client(&record, Default::default())?;
+    let client = tenure_engine::app_auth::scim_client(store, tenant, &record, Default::default())?;
     let account = client
         .get_user(&args.account)
         .await
