@@ -316,7 +316,12 @@ pub async fn complete_authorization(
         "expires_in_s": expires_in_s,
     });
     store.append_audit(tenant, &actor, "app.oauth_authorized", &app, &detail).await?;
-    // Whatever waited for the app's credentials is planned again now.
+    // The credentials an admin just fixed lift a quarantine they caused; whatever waited for them
+    // is planned again now.
+    if store.record_app_success(tenant, record.app.id).await? {
+        let detail = serde_json::json!({"app": app, "reason": "authorized again"});
+        store.append_audit(tenant, &actor, "app.recovered", &app, &detail).await?;
+    }
     store.mark_dirty(tenant, &[DirtyMark::app(record.app.id)]).await?;
     tracing::info!(app = %app, actor = %actor, refresh_token = authorized.refresh_token, "OAuth authorization completed");
     Ok(authorized)

@@ -285,6 +285,8 @@ async fn verify_authorizes_provisions_refreshes_survives_a_restart_and_reports_r
     let err = client.list_users().await.expect_err("the grant is revoked");
     assert!(err.to_string().contains("re-authorize the app"), "{err}");
     assert!(!err.is_retryable() && err.status() == Some(401), "{err:?}");
+    let planned = engine.plan(None, tenure_engine::today()).await.expect_err("the app cannot be read");
+    assert!(planned.to_string().contains("app notion") && planned.to_string().contains("re-authorize"), "{planned}");
 
     // Re-authorizing brings it back.
     let (status, page) = w.callback(&w.consent().await?).await?;
