@@ -342,8 +342,9 @@ impl RefreshingTokenSource {
         };
         let rotated = issued.refresh_token.is_some();
         let tokens = GrantedTokens::from_issued(issued, Some(refresh_token));
-        // Saved before use: a rotated refresh token lost here would end the grant.
-        if !self.grants.save_refreshed(grant.version, &tokens).await? {
+        // Saved before use: a rotated refresh token lost here would end the grant, so a store
+        // that is briefly busy is tried again.
+        if !self.save(grant.version, &tokens).await? {
             return Ok(None);
         }
         self.refreshed.fetch_add(1, Ordering::Relaxed);
@@ -352,6 +353,29 @@ impl RefreshingTokenSource {
         Ok(Some(cached_from(&tokens)))
     }
 }
+
+impl RefreshingTokenSource {
+    async fn save(&self, version: i64, tokens: &GrantedTokens) -> Result<bool, ConnectorError> {
+        let mut wait = Duration::from_millis(100);
+        for _ in 0..SAVE_ATTEMPTS - 1 {
+            match self.grants.save_refreshed(version, tokens).await {
+                Err(e) if e.retryable => {
+                    tracing::warn!(error = %e, "saving the refreshed OAuth tokens failed; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                other => return Ok(other?),
+            }
+        }
+        self.grants.save_refreshed(version, tokens).await.map_err(|e| {
+            tracing::error!(error = %e, "the refreshed OAuth tokens could not be saved; the app may need to be re-authorized");
+            e.into()
+        })
+    }
+}
+
+/// Tries at saving refreshed tokens: the refresh token they replace is already spent.
+const SAVE_ATTEMPTS: u32 = 4;
 
 /// The stored access token as a cache entry, if it has life left.
 fn usable(tokens: &GrantedTokens) -> Option<Cached> {

@@ -23,6 +23,8 @@ struct MemoryGrants {
     grant: Mutex<Option<StoredGrant>>,
     claim_until: Mutex<Option<Instant>>,
     saves: Mutex<u32>,
+    /// Saves to refuse (as a busy database would) before accepting one.
+    failing_saves: Mutex<u32>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -60,6 +62,13 @@ impl GrantStore for MemoryGrants {
         tokens: &'a GrantedTokens,
     ) -> BoxFuture<'a, Result<bool, GrantStoreError>> {
         Box::pin(async move {
+            {
+                let mut failing = lock(&self.failing_saves);
+                if *failing > 0 {
+                    *failing -= 1;
+                    return Err(GrantStoreError { message: "database is locked".into(), retryable: true });
+                }
+            }
             let mut grant = lock(&self.grant);
             let Some(g) = grant.as_mut().filter(|g| g.version == version) else { return Ok(false) };
             g.tokens = tokens.clone();
@@ -188,5 +197,21 @@ async fn never_authorized_is_a_reauthorization_error() -> anyhow::Result<()> {
     let grants = Arc::new(MemoryGrants::default());
     let e = source(&config(&fake)?, &grants)?.token().await.expect_err("no grant");
     assert!(e.to_string().contains("never authorized"), "{e}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_busy_store_does_not_lose_a_rotated_refresh_token() -> anyhow::Result<()> {
+    let fake = OAuthFake::start(Duration::from_secs(3600), &[]).await?;
+    let (config, grants) = authorized(&fake).await?;
+    let tokens = source(&config, &grants)?;
+    let first = tokens.token().await?;
+    *lock(&grants.failing_saves) = 2;
+    tokens.reject(&first).await;
+    let second = tokens.token().await?;
+    assert_ne!(second.expose(), first.expose());
+    assert_eq!(*lock(&grants.saves), 1);
+    let stored = lock(&grants.grant).clone().and_then(|g| g.tokens.refresh_token).map(|r| r.expose().to_owned());
+    assert_eq!(stored, fake.live_refresh_token());
     Ok(())
 }

@@ -128,7 +128,8 @@ impl Store {
         let sealed = self.seal_as(VERIFIER, &tenant_text, &hash, "a pending OAuth authorization", verifier)?;
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM oauth_authorizations WHERE created_ms < $1")
+        sqlx::query("DELETE FROM oauth_authorizations WHERE tenant_id = $1 AND created_ms < $2")
+            .bind(&tenant_text)
             .bind(now - PENDING_KEPT_MS)
             .execute(&mut *tx)
             .await?;
