@@ -55,7 +55,7 @@ pub struct ScimClient {
     /// Paces every request to the app, shared with whatever else talks to it.
     limiter: Option<std::sync::Arc<crate::RateLimiter>>,
     /// Bearer tokens from the app's OAuth authorization server, in place of `token`.
-    oauth: Option<std::sync::Arc<crate::oauth::TokenSource>>,
+    oauth: Option<std::sync::Arc<dyn crate::bearer::AccessTokens>>,
     /// What the app was probed to support; `None` assumes the RFC's full feature set.
     pub(crate) capabilities: Option<std::sync::Arc<Capabilities>>,
     /// What DELETE does in this app: RFC 7644 §3.6 removes the resource, but vendors differ.
@@ -138,7 +138,13 @@ impl ScimClient {
 
     /// Authenticates with access tokens from `source` (OAuth 2.0 client credentials) instead
     /// of the static token.
-    pub fn with_oauth(mut self, source: std::sync::Arc<crate::oauth::TokenSource>) -> Self {
+    pub fn with_oauth(self, source: std::sync::Arc<crate::oauth::TokenSource>) -> Self {
+        self.with_access_tokens(source)
+    }
+
+    /// Authenticates with access tokens from `source` (any OAuth grant) instead of the static
+    /// token.
+    pub fn with_access_tokens(mut self, source: std::sync::Arc<dyn crate::bearer::AccessTokens>) -> Self {
         self.oauth = Some(source);
         self
     }

@@ -63,6 +63,17 @@ pub enum ConnectorError {
     /// that lacks the API, SSO not set up, ... Fixed by an admin, so never retried.
     #[error("{message}")]
     AppRefused { status: Option<u16>, code: String, message: String },
+    /// The app's user-consented OAuth grant (authorization code, RFC 6749 §4.1) is missing or
+    /// no longer honoured: the authorization server refused the refresh token (`invalid_grant`,
+    /// §5.2: revoked, expired, or consent withdrawn). Only an admin consenting again fixes it.
+    #[error(
+        "the app's OAuth authorization is not usable: {reason}; re-authorize the app (Verify, or `tenure app authorize APP`)"
+    )]
+    Reauthorize { reason: String },
+
+    /// The app's OAuth tokens could not be read from or saved to Tenure's store.
+    #[error("the app's stored OAuth tokens: {message}")]
+    TokenStore { message: String, retryable: bool },
 
     /// A lookup that must identify one account matched several.
     #[error("{count} accounts match {filter}; refusing to pick one")]
@@ -91,6 +102,7 @@ impl ConnectorError {
                 matches!(error.as_str(), "temporarily_unavailable" | "server_error")
                     || status.is_some_and(|s| s == 429 || s == 408 || s >= 500)
             }
+            Self::TokenStore { retryable, .. } => *retryable,
             _ => false,
         }
     }
@@ -116,6 +128,8 @@ impl ConnectorError {
             }
             Self::OAuth { status, .. } => *status,
             Self::AppRefused { status, .. } => *status,
+            // Like a refused token: the app's credentials, not the request, are at fault.
+            Self::Reauthorize { .. } => Some(401),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@
 //! SCIM, all speaking the same [`RemoteAccount`](tenure_core::RemoteAccount) /
 //! [`Attributes`](tenure_core::attributes::Attributes) vocabulary.
 
+pub mod bearer;
 pub mod capabilities;
 pub mod client;
 pub mod connector;
@@ -11,6 +12,7 @@ pub mod error;
 pub mod groups;
 pub mod mapping;
 pub mod oauth;
+pub mod oauth_code;
 pub mod probe;
 mod put;
 pub mod ratelimit;

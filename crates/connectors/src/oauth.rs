@@ -142,6 +142,8 @@ struct TokenResponse {
     access_token: String,
     token_type: String,
     expires_in: Option<serde_json::Value>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -152,13 +154,7 @@ struct ErrorResponse {
 
 impl TokenSource {
     pub fn new(config: OAuthConfig, timeout: Duration) -> Result<Self, ConnectorError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            // A redirect would replay the client secret to wherever it points.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ConnectorError::Config(format!("HTTP client: {e}")))?;
+        let http = http_client(timeout)?;
         Ok(Self { config, http, cached: tokio::sync::Mutex::new(None), fetched: Default::default() })
     }
 
@@ -208,97 +204,140 @@ impl TokenSource {
     }
 
     async fn fetch(&self) -> Result<Cached, ConnectorError> {
-        let url = &self.config.token_url;
         let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
         if let Some(scope) = &self.config.scope {
             form.push(("scope", scope));
         }
-        let mut request = self
-            .http
-            .post(url.clone())
-            .header(ACCEPT, "application/json")
-            .header(USER_AGENT, concat!("tenure/", env!("CARGO_PKG_VERSION")));
-        match self.config.client_auth {
-            ClientAuth::Basic => {
-                // §2.3.1: id and secret are form-urlencoded before they go into Basic.
-                let id: String = url::form_urlencoded::byte_serialize(self.config.client_id.as_bytes()).collect();
-                let secret: String =
-                    url::form_urlencoded::byte_serialize(self.config.client_secret.expose().as_bytes()).collect();
-                request = request.basic_auth(id, Some(secret));
-            }
-            ClientAuth::Body => {
-                form.push(("client_id", &self.config.client_id));
-                form.push(("client_secret", self.config.client_secret.expose()));
-            }
+        let issued = request_token(&self.http, &self.config, &form).await?;
+        self.fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(token_url = %self.config.token_url, client_id = %self.config.client_id, expires_in_s = issued.lifetime.map(|l| l.as_secs()), "fetched an OAuth access token");
+        Ok(Cached { refresh_at: issued.lifetime.map(|l| refresh_at(issued.started, l)), token: issued.access_token })
+    }
+}
+
+/// The HTTP client for a token endpoint.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, ConnectorError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        // A redirect would replay the client secret to wherever it points.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| ConnectorError::Config(format!("HTTP client: {e}")))
+}
+
+/// When to stop using a token that lives `lifetime` from `start`: a tenth of its life early,
+/// at least a second and at most [`MAX_EARLY_REFRESH`].
+pub(crate) fn refresh_at(start: Instant, lifetime: Duration) -> Instant {
+    start + lifetime.saturating_sub((lifetime / 10).max(Duration::from_secs(1)).min(MAX_EARLY_REFRESH))
+}
+
+/// What a token endpoint issued (RFC 6749 §5.1), whatever the grant.
+pub(crate) struct Issued {
+    pub access_token: Secret,
+    /// A new refresh token (§6: the client must then discard the old one).
+    pub refresh_token: Option<Secret>,
+    pub lifetime: Option<Duration>,
+    /// The scope granted, when it differs from the one asked for or the server says anyway.
+    pub scope: Option<String>,
+    /// When the request left: the lifetime counts from no earlier.
+    pub started: Instant,
+}
+
+/// `POST token_url` with the grant's form parameters, the client authenticated as configured
+/// (§2.3.1), and the answer checked: a Bearer token (§5.1) or the server's error (§5.2).
+pub(crate) async fn request_token(
+    http: &reqwest::Client,
+    config: &OAuthConfig,
+    grant: &[(&str, &str)],
+) -> Result<Issued, ConnectorError> {
+    let url = &config.token_url;
+    let mut form: Vec<(&str, &str)> = grant.to_vec();
+    let mut request = http
+        .post(url.clone())
+        .header(ACCEPT, "application/json")
+        .header(USER_AGENT, concat!("tenure/", env!("CARGO_PKG_VERSION")));
+    match config.client_auth {
+        ClientAuth::Basic => {
+            // §2.3.1: id and secret are form-urlencoded before they go into Basic.
+            let id: String = url::form_urlencoded::byte_serialize(config.client_id.as_bytes()).collect();
+            let secret: String =
+                url::form_urlencoded::byte_serialize(config.client_secret.expose().as_bytes()).collect();
+            request = request.basic_auth(id, Some(secret));
         }
-        let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
-        let started = Instant::now();
-        let response = request
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.transport(&e))?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
-        if !status.is_success() {
-            let (error, description) = match serde_json::from_slice::<ErrorResponse>(&bytes) {
-                Ok(e) => (e.error, e.error_description),
-                Err(_) => (format!("HTTP {status} without an OAuth error body"), None),
-            };
-            return Err(ConnectorError::OAuth {
-                token_url: url.to_string(),
-                status: Some(status.as_u16()),
-                error,
-                description: description.map(|d| d.chars().take(300).collect()),
-            });
+        ClientAuth::Body => {
+            form.push(("client_id", &config.client_id));
+            form.push(("client_secret", config.client_secret.expose()));
         }
-        let invalid = |what: &str| ConnectorError::OAuth {
+    }
+    let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
+    let started = Instant::now();
+    let response = request
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| transport(url, &e))?;
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(|e| transport(url, &e))?;
+    if !status.is_success() {
+        let (error, description) = match serde_json::from_slice::<ErrorResponse>(&bytes) {
+            Ok(e) => (e.error, e.error_description),
+            Err(_) => (format!("HTTP {status} without an OAuth error body"), None),
+        };
+        return Err(ConnectorError::OAuth {
             token_url: url.to_string(),
             status: Some(status.as_u16()),
-            error: "invalid_response".into(),
-            description: Some(what.to_owned()),
-        };
-        let parsed: TokenResponse =
-            serde_json::from_slice(&bytes).map_err(|e| invalid(&format!("not a token response: {e}")))?;
-        if !parsed.token_type.eq_ignore_ascii_case("bearer") {
-            return Err(invalid(&format!("token_type {:?}; only Bearer (RFC 6750) is supported", parsed.token_type)));
-        }
-        if parsed.access_token.is_empty() {
-            return Err(invalid("empty access_token"));
-        }
-        // Some servers send expires_in as a string; both mean seconds (§5.1).
-        let lifetime = match &parsed.expires_in {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::Number(n)) => n.as_u64(),
-            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
-            Some(_) => None,
-        }
-        .map(Duration::from_secs);
-        if parsed.expires_in.as_ref().is_some_and(|v| !v.is_null()) && lifetime.is_none() {
-            return Err(invalid("expires_in is not a number of seconds"));
-        }
-        // Counted from when the request left: the server's clock started no earlier.
-        let refresh_at =
-            lifetime.map(|l| started + l.saturating_sub((l / 10).max(Duration::from_secs(1)).min(MAX_EARLY_REFRESH)));
-        self.fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::debug!(token_url = %url, client_id = %self.config.client_id, expires_in_s = lifetime.map(|l| l.as_secs()), "fetched an OAuth access token");
-        Ok(Cached { token: Secret::new(parsed.access_token), refresh_at })
+            error,
+            description: description.map(|d| d.chars().take(300).collect()),
+        });
     }
+    let invalid = |what: &str| ConnectorError::OAuth {
+        token_url: url.to_string(),
+        status: Some(status.as_u16()),
+        error: "invalid_response".into(),
+        description: Some(what.to_owned()),
+    };
+    let parsed: TokenResponse =
+        serde_json::from_slice(&bytes).map_err(|e| invalid(&format!("not a token response: {e}")))?;
+    if !parsed.token_type.eq_ignore_ascii_case("bearer") {
+        return Err(invalid(&format!("token_type {:?}; only Bearer (RFC 6750) is supported", parsed.token_type)));
+    }
+    if parsed.access_token.is_empty() {
+        return Err(invalid("empty access_token"));
+    }
+    // Some servers send expires_in as a string; both mean seconds (§5.1).
+    let lifetime = match &parsed.expires_in {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        Some(_) => None,
+    }
+    .map(Duration::from_secs);
+    if parsed.expires_in.as_ref().is_some_and(|v| !v.is_null()) && lifetime.is_none() {
+        return Err(invalid("expires_in is not a number of seconds"));
+    }
+    Ok(Issued {
+        access_token: Secret::new(parsed.access_token),
+        refresh_token: parsed.refresh_token.filter(|r| !r.is_empty()).map(Secret::new),
+        lifetime,
+        scope: parsed.scope.filter(|s| !s.trim().is_empty()),
+        started,
+    })
+}
 
-    fn transport(&self, e: &reqwest::Error) -> ConnectorError {
-        let kind = if e.is_timeout() {
-            TransportKind::Timeout
-        } else if e.is_connect() {
-            TransportKind::Connect
-        } else {
-            TransportKind::Io
-        };
-        ConnectorError::Transport {
-            kind,
-            method: "POST".into(),
-            url: self.config.token_url.to_string(),
-            message: crate::client::error_chain(e),
-        }
+fn transport(url: &Url, e: &reqwest::Error) -> ConnectorError {
+    let kind = if e.is_timeout() {
+        TransportKind::Timeout
+    } else if e.is_connect() {
+        TransportKind::Connect
+    } else {
+        TransportKind::Io
+    };
+    ConnectorError::Transport {
+        kind,
+        method: "POST".into(),
+        url: url.to_string(),
+        message: crate::client::error_chain(e),
     }
 }

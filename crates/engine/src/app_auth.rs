@@ -1,24 +1,32 @@
-//! An app's connector, built the way the app is configured: its kind, its credentials (a static
-//! bearer token, or access tokens from its OAuth 2.0 authorization server — client credentials,
-//! RFC 6749 §4.4 — shared by every client of the app in this process so one token serves them
-//! all), its probed capabilities and its rate limit.
+//! An app's connector, built the way the app is configured: its kind, its probed capabilities,
+//! its rate limit and its credentials — a static bearer token; access tokens from its OAuth 2.0
+//! authorization server by client credentials (RFC 6749 §4.4), shared by every client of the app
+//! in this process so one token serves them all; or the tokens an admin's consent granted
+//! (authorization code, §4.1), kept in the store and refreshed through it (`StoreGrants`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use tenure_connectors::bearer::BoxFuture;
 use tenure_connectors::oauth::{ClientAuth, OAuthConfig, TokenSource};
+use tenure_connectors::oauth_code::{
+    AuthorizationCodeConfig, GrantStore, GrantStoreError, GrantedTokens, RefreshingTokenSource, StoredGrant,
+};
 use tenure_connectors::{ClientOptions, Connector, ConnectorError, RateLimiter, ScimClient};
-use tenure_core::{AppKind, Secret};
-use tenure_store::{AppAuth, AppRecord, OauthClientAuth};
+use tenure_core::{AppId, AppKind, Secret, TenantId};
+use tenure_store::{AppAuth, AppRecord, GrantTokens, OauthClientAuth, Store, StoreError};
 
 /// The connector the engine provisions the app through.
 pub fn connector(
+    store: &Store,
+    tenant: TenantId,
     app: &AppRecord,
     options: ClientOptions,
     limiter: Option<Arc<RateLimiter>>,
 ) -> Result<Arc<dyn Connector>, ConnectorError> {
     match app.app.kind {
         AppKind::Scim => {
-            let mut client = scim_client(app, options)?;
+            let mut client = scim_client(store, tenant, app, options)?;
             // The profile `tenure app check` stored: lookups, updates and paging adapt to the app.
             if let Some(caps) = &app.app.settings.capabilities {
                 client = client.with_capabilities(caps.clone());
@@ -32,19 +40,129 @@ pub fn connector(
 }
 
 /// The app's SCIM client, authenticated, without its profile or pacing (`tenure app check`).
-pub fn scim_client(app: &AppRecord, options: ClientOptions) -> Result<ScimClient, ConnectorError> {
+pub fn scim_client(
+    store: &Store,
+    tenant: TenantId,
+    app: &AppRecord,
+    options: ClientOptions,
+) -> Result<ScimClient, ConnectorError> {
     match &app.auth {
         AppAuth::Bearer => ScimClient::new(&app.app.base_url, app.secret.clone(), options),
         AppAuth::OauthClientCredentials { token_url, client_id, scope, client_auth } => {
-            let client_auth = match client_auth {
-                OauthClientAuth::Basic => ClientAuth::Basic,
-                OauthClientAuth::Body => ClientAuth::Body,
-            };
             let config = OAuthConfig::new(token_url, client_id, app.secret.clone(), scope.as_deref())?
-                .with_client_auth(client_auth);
+                .with_client_auth(client_auth_of(*client_auth));
             let tokens = TokenSource::shared(config, options.timeout)?;
             // No static token: the client secret must never reach the app as a bearer token.
             Ok(ScimClient::new(&app.app.base_url, Secret::new(""), options)?.with_oauth(tokens))
         }
+        AppAuth::OauthAuthorizationCode { .. } => {
+            let config = authorization_code_config(app)?;
+            let grants =
+                Arc::new(StoreGrants { store: store.clone(), tenant, app: app.app.id, name: app.app.name.clone() });
+            let tokens = RefreshingTokenSource::new(config.client, grants, options.timeout)?;
+            Ok(ScimClient::new(&app.app.base_url, Secret::new(""), options)?.with_access_tokens(Arc::new(tokens)))
+        }
+    }
+}
+
+fn client_auth_of(auth: OauthClientAuth) -> ClientAuth {
+    match auth {
+        OauthClientAuth::Basic => ClientAuth::Basic,
+        OauthClientAuth::Body => ClientAuth::Body,
+    }
+}
+
+/// The app's authorization server, when the app uses the authorization-code grant.
+pub fn authorization_code_config(app: &AppRecord) -> Result<AuthorizationCodeConfig, ConnectorError> {
+    let AppAuth::OauthAuthorizationCode { authorize_url, token_url, client_id, scope, client_auth } = &app.auth else {
+        return Err(ConnectorError::Config(format!(
+            "app {} does not use the OAuth authorization-code flow (its auth is {})",
+            app.app.name,
+            app.auth.kind()
+        )));
+    };
+    let client = OAuthConfig::new(token_url, client_id, app.secret.clone(), scope.as_deref())?
+        .with_client_auth(client_auth_of(*client_auth));
+    AuthorizationCodeConfig::new(authorize_url, client)
+}
+
+/// An app's grant in the store, for the connector's refreshing token source.
+struct StoreGrants {
+    store: Store,
+    tenant: TenantId,
+    app: AppId,
+    name: String,
+}
+
+fn store_error(e: StoreError) -> GrantStoreError {
+    GrantStoreError { retryable: e.is_retryable(), message: e.to_string() }
+}
+
+pub(crate) fn to_store_tokens(tokens: &GrantedTokens) -> GrantTokens {
+    GrantTokens {
+        access_token: tokens.access_token.clone(),
+        refresh_token: tokens.refresh_token.clone(),
+        expires_ms: tokens.expires_at_ms,
+        scope: tokens.scope.clone(),
+    }
+}
+
+impl GrantStore for StoreGrants {
+    fn load(&self) -> BoxFuture<'_, Result<Option<StoredGrant>, GrantStoreError>> {
+        Box::pin(async move {
+            let grant = self.store.oauth_grant(self.tenant, self.app).await.map_err(store_error)?;
+            Ok(grant.map(|g| StoredGrant {
+                tokens: GrantedTokens {
+                    access_token: g.tokens.access_token,
+                    refresh_token: g.tokens.refresh_token,
+                    expires_at_ms: g.tokens.expires_ms,
+                    scope: g.tokens.scope,
+                },
+                version: g.version,
+                revoked: g.revoked_ms.map(|_| g.revoked_reason.unwrap_or_else(|| "the grant was revoked".into())),
+            }))
+        })
+    }
+
+    fn claim_refresh(&self, version: i64, lease: Duration) -> BoxFuture<'_, Result<bool, GrantStoreError>> {
+        Box::pin(async move {
+            self.store
+                .claim_oauth_refresh(self.tenant, self.app, version, lease.as_millis() as i64)
+                .await
+                .map_err(store_error)
+        })
+    }
+
+    fn release_refresh(&self, version: i64) -> BoxFuture<'_, Result<(), GrantStoreError>> {
+        Box::pin(
+            async move { self.store.release_oauth_refresh(self.tenant, self.app, version).await.map_err(store_error) },
+        )
+    }
+
+    fn save_refreshed<'a>(
+        &'a self,
+        version: i64,
+        tokens: &'a GrantedTokens,
+    ) -> BoxFuture<'a, Result<bool, GrantStoreError>> {
+        Box::pin(async move {
+            self.store
+                .save_refreshed_oauth_grant(self.tenant, self.app, version, &to_store_tokens(tokens))
+                .await
+                .map_err(store_error)
+        })
+    }
+
+    fn revoke<'a>(&'a self, version: i64, reason: &'a str) -> BoxFuture<'a, Result<(), GrantStoreError>> {
+        Box::pin(async move {
+            if self.store.revoke_oauth_grant(self.tenant, self.app, version, reason).await.map_err(store_error)? {
+                // Once per grant: the audit log says when and why the app stopped working.
+                let detail = serde_json::json!({"app": self.name, "reason": reason});
+                self.store
+                    .append_audit(self.tenant, "tenure", "app.oauth_revoked", &self.name, &detail)
+                    .await
+                    .map_err(store_error)?;
+            }
+            Ok(())
+        })
     }
 }

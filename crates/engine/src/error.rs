@@ -42,6 +42,10 @@ pub enum EngineError {
     /// The request contradicts the current state (adopting an account linked to someone else).
     #[error("{0}")]
     Refused(String),
+    /// The app is not set up for what was asked (e.g. an OAuth authorization of an app that
+    /// uses a static token).
+    #[error("app {app}: {reason}")]
+    AppConfig { app: String, reason: String },
     /// Only a plan the deprovisioning guard held can be approved or rejected.
     #[error("plan {plan} is {status}, not held: only a plan the guard held can be approved or rejected")]
     NotHeld { plan: String, status: String },
@@ -63,6 +67,7 @@ impl EngineError {
             | Self::NotFound(_)
             | Self::Invalid(_)
             | Self::Refused(_)
+            | Self::AppConfig { .. }
             | Self::NotHeld { .. }
             | Self::Internal(_) => false,
         }

@@ -7,6 +7,7 @@ pub mod app_auth;
 mod apply;
 mod csv_import;
 mod error;
+mod oauth_flow;
 mod operations;
 mod planning;
 mod propagate;
@@ -22,6 +23,9 @@ pub use accounts::{Adopted, MAX_USERS_PAGE, UsersPage};
 pub use apply::{AppOutcome, ApplyReport, Enqueued, OpFailure};
 pub use csv_import::CsvUpload;
 pub use error::EngineError;
+pub use oauth_flow::{
+    AuthorizationError, AuthorizationStart, Authorized, Callback, GrantView, Verification, complete_authorization,
+};
 pub use operations::{AppHealthView, QueueStatus};
 pub use planning::AppPlan;
 pub use propagate::{PropagationOptions, PropagationPass};
@@ -122,7 +126,7 @@ impl Engine {
         app: &AppRecord,
         options: ClientOptions,
     ) -> Result<std::sync::Arc<dyn Connector>, EngineError> {
-        app_auth::connector(app, options, self.limiter_for(&app.app))
+        app_auth::connector(&self.store, self.tenant, app, options, self.limiter_for(&app.app))
             .map_err(|source| EngineError::Connector { app: app.app.name.clone(), source })
     }
 }

@@ -566,3 +566,16 @@ fn stored_from(op: &PlannedOp, origin: AccountOrigin, account: &RemoteAccount) -
         attributes: account.attributes.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_to_reauthorize_waits_and_counts_against_the_app() {
+        // Like refused credentials: the operation waits for an admin, the app is quarantined.
+        let e = OpError::from(ConnectorError::Reauthorize { reason: "invalid_grant".into() });
+        assert!(e.retryable && e.app_fault, "{e:?}");
+        assert!(e.message.contains("re-authorize the app"), "{e:?}");
+    }
+}

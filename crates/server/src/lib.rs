@@ -7,6 +7,7 @@ mod admin;
 pub mod audit;
 mod auth;
 mod metrics_layer;
+pub mod oauth;
 mod operations;
 mod scim;
 mod sources;
@@ -29,11 +30,19 @@ pub struct ServerState {
     pub store: Store,
     metrics: PrometheusHandle,
     scim_tokens: std::sync::Arc<scim::TokenCache>,
+    /// The URL browsers reach this server at (`--public-url`): OAuth redirect URIs start with it.
+    public_url: Option<String>,
 }
 
 impl ServerState {
     pub fn new(store: Store) -> Self {
-        Self { store, metrics: prometheus(), scim_tokens: scim::token_cache() }
+        Self { store, metrics: prometheus(), scim_tokens: scim::token_cache(), public_url: None }
+    }
+
+    /// The URL browsers reach this server at, e.g. `https://tenure.example.com`.
+    pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into().trim_end_matches('/').to_owned());
+        self
     }
 }
 
@@ -57,12 +66,21 @@ pub fn router(state: ServerState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
-        .nest("/api/v1", admin::routes().merge(sources::routes()))
+        .nest("/api/v1", admin::routes().merge(sources::routes()).merge(oauth::routes()))
+        .merge(oauth::callback_routes())
         .nest("/scim/v2", scim::routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such endpoint"}))) })
         .layer(axum::middleware::from_fn(metrics_layer::record))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The request's span, as tower-http's default one (method, URI, version at DEBUG), except that
+/// the OAuth callback's query, which carries a one-time code and state, is left out.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let uri = request.uri();
+    let shown: &dyn std::fmt::Display = if uri.path() == oauth::CALLBACK_PATH { &uri.path() } else { uri };
+    tracing::debug_span!("request", method = %request.method(), uri = %shown, version = ?request.version())
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.

@@ -56,6 +56,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0007_app_credentials.sql"),
     },
     Migration {
+        version: 8,
+        name: "oauth_grants",
+        sqlite: include_str!("../migrations/sqlite/0008_oauth_grants.sql"),
+        postgres: include_str!("../migrations/postgres/0008_oauth_grants.sql"),
+    },
+    Migration {
         version: 9,
         name: "account_marks",
         sqlite: include_str!("../migrations/sqlite/0009_account_marks.sql"),

@@ -33,6 +33,28 @@ pub enum AppAuth {
         #[serde(default)]
         client_auth: OauthClientAuth,
     },
+    /// OAuth 2.0 authorization code with PKCE (RFC 6749 §4.1, RFC 7636): an admin consents at
+    /// the app's authorization server ("Verify"), and Tenure keeps the granted tokens (stored
+    /// apart, see `oauth.rs`), refreshing them. The secret is the client secret.
+    OauthAuthorizationCode {
+        authorize_url: String,
+        token_url: String,
+        client_id: String,
+        scope: Option<String>,
+        #[serde(default)]
+        client_auth: OauthClientAuth,
+    },
+}
+
+impl AppAuth {
+    /// The kind's name, as stored in the `kind` tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Bearer => "bearer",
+            Self::OauthClientCredentials { .. } => "oauth_client_credentials",
+            Self::OauthAuthorizationCode { .. } => "oauth_authorization_code",
+        }
+    }
 }
 
 /// Where the client credentials go in a token request (RFC 6749 §2.3.1).
@@ -338,6 +360,7 @@ impl Store {
             })?;
             *status.counts.entry(form).or_default() += 1;
         }
+        self.oauth_key_status(&mut status).await?;
         Ok(status)
     }
 
@@ -375,6 +398,7 @@ impl Store {
             }
             done.rotated += 1;
         }
+        self.rotate_oauth_in(&mut tx, &mut done).await?;
         tx.commit().await?;
         tracing::info!(rotated = done.rotated, unchanged = done.unchanged, key = ?self.keyring.current_id(), "credentials re-sealed");
         Ok(done)

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::json;
 use tenure_connectors::capabilities::{Probed, incompatibilities};
-use tenure_connectors::{ProbeOptions, ProbeReport, ScimClient};
+use tenure_connectors::{ProbeOptions, ProbeReport};
 use tenure_core::TenantId;
 use tenure_store::Store;
 
@@ -20,7 +20,8 @@ pub async fn run(
     write_probe: bool,
 ) -> anyhow::Result<ExitCode> {
     let record = store.app_by_name(tenant, app).await?;
-    let client = ScimClient::new(&record.app.base_url, record.secret.clone(), Default::default())
+    // Authenticated the way the app is configured: an OAuth app's client secret is no bearer token.
+    let client = tenure_engine::app_auth::scim_client(store, tenant, &record, Default::default())
         .with_context(|| format!("app {app}"))?;
     let spinner = output::spinner(format!("probing {app}"));
     let report = client.probe(ProbeOptions { write: write_probe }).await;

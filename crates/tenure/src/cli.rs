@@ -271,6 +271,11 @@ pub struct ServeArgs {
     /// Serve the API only: no propagation, no queue workers.
     #[arg(long)]
     pub no_workers: bool,
+    /// The URL browsers reach this server at (behind a proxy, its external URL); OAuth
+    /// redirect URIs are this + /oauth/callback. Default: http://LISTEN when listening on a
+    /// loopback address.
+    #[arg(long, env = "TENURE_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// `90s`, `30m`, `1h`, `2d`, or plain seconds.
@@ -573,6 +578,25 @@ pub enum AppCommand {
         #[arg(long)]
         write_probe: bool,
     },
+    /// Start the OAuth authorization of an app added with `--oauth-flow authorization-code`:
+    /// prints the URL to open in a browser. The authorization server sends the browser back to
+    /// the running `tenure serve` at PUBLIC_URL/oauth/callback, which finishes it (within 10
+    /// minutes).
+    Authorize {
+        app: String,
+        /// The URL browsers reach `tenure serve` at, as given to `serve --public-url`.
+        #[arg(long, env = "TENURE_PUBLIC_URL")]
+        public_url: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Test the app's connection: authenticate, list one page of users, probe the SCIM
+    /// endpoint (read-only). Exits non-zero when something is wrong, saying what to do.
+    Verify {
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -608,6 +632,13 @@ pub struct ScimAppArgs {
     /// How the client authenticates to the token endpoint.
     #[arg(long, value_enum, default_value_t = crate::keys::ClientAuthArg::Basic, requires = "oauth_token_url")]
     pub client_auth: crate::keys::ClientAuthArg,
+    /// The OAuth grant: client credentials (no person involved), or authorization code, where an
+    /// admin consents in a browser (`tenure app authorize`, or Verify in the API).
+    #[arg(long, value_enum, default_value_t = crate::keys::OauthFlowArg::ClientCredentials, requires = "oauth_token_url")]
+    pub oauth_flow: crate::keys::OauthFlowArg,
+    /// The authorization server's authorization endpoint (with --oauth-flow authorization-code).
+    #[arg(long, value_name = "URL", requires = "oauth_token_url")]
+    pub oauth_authorize_url: Option<String>,
     /// How the app's userName is derived from a person.
     #[arg(long, value_enum, default_value_t = UserNameArg::Email)]
     pub user_name: UserNameArg,

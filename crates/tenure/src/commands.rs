@@ -40,6 +40,10 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::App(AppCommand::Check { app, json, write_probe }) => {
             crate::app_check::run(store, tenant, &app, json, write_probe).await
         }
+        Command::App(AppCommand::Authorize { app, public_url, json }) => {
+            crate::app_oauth::authorize(&engine, &app, &public_url, json).await
+        }
+        Command::App(AppCommand::Verify { app, json }) => crate::app_oauth::verify(&engine, &app, json).await,
         Command::Assign(args) => assign(store, tenant, args, true).await,
         Command::Unassign(args) => assign(store, tenant, args, false).await,
         Command::Plan(args) => plan(&engine, args).await,

@@ -114,6 +114,14 @@ pub enum ClientAuthArg {
     Body,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OauthFlowArg {
+    /// RFC 6749 §4.4: Tenure authenticates as itself.
+    ClientCredentials,
+    /// RFC 6749 §4.1 with PKCE: an admin consents once; Tenure keeps and refreshes the tokens.
+    AuthorizationCode,
+}
+
 /// The app's auth settings from `tenure app add scim` flags, and the OAuth client secret read
 /// from the variable `--client-secret-env` names (None for a static-token app).
 pub fn oauth_args(args: &crate::cli::ScimAppArgs) -> anyhow::Result<(tenure_store::AppAuth, Option<String>)> {
@@ -141,14 +149,33 @@ pub fn oauth_args(args: &crate::cli::ScimAppArgs) -> anyhow::Result<(tenure_stor
         tenure_core::Secret::new(secret.clone()),
         args.scope.as_deref(),
     )?;
-    let auth = tenure_store::AppAuth::OauthClientCredentials {
-        token_url: token_url.trim().to_owned(),
-        client_id: client_id.trim().to_owned(),
-        scope: args.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
-        client_auth: match args.client_auth {
-            ClientAuthArg::Basic => tenure_store::OauthClientAuth::Basic,
-            ClientAuthArg::Body => tenure_store::OauthClientAuth::Body,
-        },
+    let (token_url, client_id) = (token_url.trim().to_owned(), client_id.trim().to_owned());
+    let scope = args.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let client_auth = match args.client_auth {
+        ClientAuthArg::Basic => tenure_store::OauthClientAuth::Basic,
+        ClientAuthArg::Body => tenure_store::OauthClientAuth::Body,
+    };
+    let auth = match (args.oauth_flow, &args.oauth_authorize_url) {
+        (OauthFlowArg::ClientCredentials, None) => {
+            tenure_store::AppAuth::OauthClientCredentials { token_url, client_id, scope, client_auth }
+        }
+        (OauthFlowArg::ClientCredentials, Some(_)) => {
+            anyhow::bail!("--oauth-authorize-url belongs to --oauth-flow authorization-code")
+        }
+        (OauthFlowArg::AuthorizationCode, None) => {
+            anyhow::bail!("--oauth-flow authorization-code needs --oauth-authorize-url")
+        }
+        (OauthFlowArg::AuthorizationCode, Some(authorize_url)) => {
+            let client = tenure_connectors::oauth::OAuthConfig::new(
+                &token_url,
+                &client_id,
+                tenure_core::Secret::new(secret.clone()),
+                scope.as_deref(),
+            )?;
+            tenure_connectors::oauth_code::AuthorizationCodeConfig::new(authorize_url, client)?;
+            let authorize_url = authorize_url.trim().to_owned();
+            tenure_store::AppAuth::OauthAuthorizationCode { authorize_url, token_url, client_id, scope, client_auth }
+        }
     };
     Ok((auth, Some(secret)))
 }

@@ -1,6 +1,7 @@
 //! `tenure`: the command line and the server in one binary.
 
 mod app_check;
+mod app_oauth;
 mod audit;
 mod bench;
 mod bench_import;

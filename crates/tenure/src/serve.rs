@@ -41,13 +41,38 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
     let (watcher, mut watch) = (tenure_engine::Engine::new(store.clone(), tenant), stopped.clone());
     let stop_watching = async move { while watch.changed().await.is_ok() && !*watch.borrow() {} };
     background.spawn(async move { watcher.watch_sources(tenure_engine::WATCH_INTERVAL, stop_watching).await });
-    tenure_server::serve(listener, tenure_server::ServerState::new(store.clone()), shutdown_signal()).await?;
+    let mut state = tenure_server::ServerState::new(store.clone());
+    match public_url(args.public_url.as_deref(), addr)? {
+        Some(url) => {
+            tracing::info!(public_url = %url, "OAuth redirect URI: {url}{}", tenure_server::oauth::CALLBACK_PATH);
+            state = state.with_public_url(url);
+        }
+        None => tracing::info!("no --public-url: OAuth app authorizations cannot be started from the API"),
+    }
+    tenure_server::serve(listener, state, shutdown_signal()).await?;
     // Operations in flight finish and are recorded; what is still queued waits for the next start.
     let _ = stop.send(true);
     while background.join_next().await.is_some() {}
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The URL browsers reach the server at: `--public-url`, or `http://ADDR` when listening on
+/// loopback (a browser on this machine reaches that; on another interface the external name is
+/// unknowable).
+fn public_url(given: Option<&str>, addr: std::net::SocketAddr) -> anyhow::Result<Option<String>> {
+    match given.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(raw) => {
+            let url = url::Url::parse(raw).with_context(|| format!("--public-url {raw:?}"))?;
+            if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
+                anyhow::bail!("--public-url {raw:?}: an http(s) URL without query or fragment");
+            }
+            Ok(Some(url.as_str().trim_end_matches('/').to_owned()))
+        }
+        None if addr.ip().is_loopback() => Ok(Some(format!("http://{addr}"))),
+        None => Ok(None),
+    }
 }
 
 pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
