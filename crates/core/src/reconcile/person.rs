@@ -371,7 +371,7 @@ impl<'p, 'a> Planner<'p, 'a> {
     /// Apps that derive userNames by cutting the email's local part get collisions (two
     /// `alexandra.montgomery-…` cut at 21 characters); the later person gets a numbered one.
     fn deduplicates_user_names(&self) -> bool {
-        matches!(self.app().settings.user_name, UserNameFormat::EmailLocalPart { .. })
+        self.app().settings.user_name.deduplicates()
     }
 
     fn create_attributes(
@@ -410,9 +410,8 @@ impl<'p, 'a> Planner<'p, 'a> {
         } else {
             Arc::clone(desired)
         };
-        if let (UserNameFormat::EmailLocalPart { max_len }, Some(base)) =
-            (settings.user_name, attrs.get(USER_NAME).cloned())
-        {
+        if let (true, Some(base)) = (settings.user_name.deduplicates(), attrs.get(USER_NAME).cloned()) {
+            let max_len = settings.user_name.max_len();
             let held = self.held_user_names();
             let free = |c: &str| !held.contains(c) && !running.user_names.contains(c);
             let chosen = (1..=999u32)
