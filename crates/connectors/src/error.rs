@@ -55,6 +55,11 @@ pub enum ConnectorError {
     #[error("OAuth token request to {token_url} failed{}: {error}{}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(), fmt_detail(description))]
     OAuth { token_url: String, status: Option<u16>, error: String, description: Option<String> },
 
+    /// The app answered with an error its vendor documents as needing an admin (a plan without
+    /// SCIM, SSO not enabled, ...): no retry helps. `message` is written for the admin.
+    #[error("{message} (HTTP {status})")]
+    Vendor { vendor: &'static str, code: String, status: u16, message: String },
+
     /// A lookup that must identify one account matched several.
     #[error("{count} accounts match {filter}; refusing to pick one")]
     Ambiguous { filter: String, count: usize },
@@ -100,6 +105,7 @@ impl ConnectorError {
             Self::Status { status, .. } => Some(*status),
             Self::Conflict { .. } => Some(409),
             Self::NotFound { .. } => Some(404),
+            Self::Vendor { status, .. } => Some(*status),
             // Client credentials refused: reported as 401 whatever the server answered (RFC 6749
             // §5.2 allows 400 or 401 for invalid_client), so callers treat it like a refused token.
             Self::OAuth { error, .. } if matches!(error.as_str(), "invalid_client" | "unauthorized_client") => {

@@ -12,9 +12,11 @@ pub mod oauth;
 pub mod probe;
 mod put;
 pub mod ratelimit;
+pub mod vendor;
 pub mod vendor_limits;
 
 pub use client::{ClientOptions, ScimClient};
 pub use error::{ConnectorError, TransportKind};
 pub use probe::{ProbeOptions, ProbeReport};
 pub use ratelimit::RateLimiter;
+pub use vendor::{DeleteMeaning, Vendor};
