@@ -52,10 +52,13 @@ pub enum Grant {
     AccountCredentials { account_id: String },
 }
 
+/// Name and value pairs of a token request.
+type Params<'a> = Vec<(&'static str, &'a str)>;
+
 impl Grant {
     /// The parameters the token request carries in its query string (Zoom's form) and in its
     /// form body (RFC 6749's).
-    fn parameters(&self) -> (Vec<(&'static str, &str)>, Vec<(&'static str, &str)>) {
+    fn parameters(&self) -> (Params<'_>, Params<'_>) {
         match self {
             Self::ClientCredentials => (Vec::new(), vec![("grant_type", "client_credentials")]),
             Self::AccountCredentials { account_id } => {

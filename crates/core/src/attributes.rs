@@ -340,9 +340,9 @@ pub fn handle(email: &str, max_len: usize) -> String {
         }
         out.push(c);
     }
-    let trimmed: String = out.trim_matches(|c| matches!(c, '.' | '-' | '_')).chars().take(max_len.max(1)).collect();
+    let trimmed: String = out.trim_matches(['.', '-', '_']).chars().take(max_len.max(1)).collect();
     // Cutting can leave a separator at the end ("alexandra.montgomery-"), which reads as broken.
-    let trimmed = trimmed.trim_end_matches(|c| matches!(c, '.' | '-' | '_'));
+    let trimmed = trimmed.trim_end_matches(['.', '-', '_']);
     if trimmed.is_empty() { "user".chars().take(max_len.max(1)).collect() } else { trimmed.to_owned() }
 }
 
