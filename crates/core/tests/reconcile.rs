@@ -1487,3 +1487,17 @@ fn handle_user_names_are_deduplicated_stably() {
     assert_eq!(attributes["userName"], "christopher.alexande2");
     assert!(attributes["userName"].len() <= 21);
 }
+
+/// A Slack account linked by email keeps the handle it had, and an email change does not rename
+/// anyone's handle: only new accounts get a derived one.
+#[test]
+fn linked_accounts_keep_their_handle() {
+    let format = UserNameFormat::Handle { max_len: 21 };
+    let mut w = World::with_settings(settings(DeprovisionPolicy::Deactivate, format));
+    let ann = w.add(person(1, "ann.lee"));
+    w.assign_person(ann);
+    let mut account = w.account(ann, "r-ann", true);
+    account.attributes.insert("userName", "annie");
+    w.linked_account(ann, account, AccountOrigin::Matched);
+    assert!(w.plan().ops.is_empty(), "{:#?}", w.plan());
+}

@@ -199,9 +199,12 @@ impl<'p, 'a> Planner<'p, 'a> {
             ));
         }
         let mut changes = attributes::diff(&desired, &account.attributes);
+        // A handle is what colleagues @-mention: the one an account has (numbered at creation,
+        // or chosen before Tenure linked it) stays; only new accounts get a derived one.
+        let keeps_handle =
+            matches!(self.app().settings.user_name, UserNameFormat::Handle { .. }) && !account.user_name().is_empty();
         if let Some(wanted) = changes.get(USER_NAME)
-            && self.deduplicates_user_names()
-            && is_deduplicated_form(account.user_name(), wanted)
+            && (keeps_handle || (self.deduplicates_user_names() && is_deduplicated_form(account.user_name(), wanted)))
         {
             changes.remove(USER_NAME);
         }
