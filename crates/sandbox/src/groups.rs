@@ -58,6 +58,19 @@ fn parse_group(body: &Value) -> Result<Parsed, ScimError> {
     Ok(Parsed { display_name, external_id, members })
 }
 
+/// A stored group back in the form PATCH works on.
+fn parsed_of(json: &Value) -> Parsed {
+    Parsed {
+        display_name: json["displayName"].as_str().unwrap_or_default().to_owned(),
+        external_id: json.get("externalId").and_then(Value::as_str).map(str::to_owned),
+        members: json
+            .get("members")
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(|m| m["value"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default(),
+    }
+}
+
 /// The `value`s of a members list (`[{"value": "id"}, …]`).
 fn member_ids(list: &Value) -> Result<Vec<String>, ScimError> {
     let Value::Array(items) = list else {
@@ -132,16 +145,7 @@ impl Groups {
     ) -> Result<Value, ScimError> {
         let index = self.position(id)?;
         // Patched on a copy: PATCH is atomic (RFC 7644 §3.5.2).
-        let current = &self.records[index].json;
-        let mut parsed = Parsed {
-            display_name: current["displayName"].as_str().unwrap_or_default().to_owned(),
-            external_id: current.get("externalId").and_then(Value::as_str).map(str::to_owned),
-            members: current
-                .get("members")
-                .and_then(Value::as_array)
-                .map(|l| l.iter().filter_map(|m| m["value"].as_str().map(str::to_owned)).collect())
-                .unwrap_or_default(),
-        };
+        let mut parsed = parsed_of(&self.records[index].json);
         for op in operations {
             apply(&mut parsed, op)?;
         }
@@ -157,24 +161,12 @@ impl Groups {
     /// A user who is gone leaves every group.
     pub(crate) fn forget_member(&mut self, user_id: &str) {
         for index in 0..self.records.len() {
-            let json = &self.records[index].json;
-            let held =
-                json.get("members").and_then(Value::as_array).is_some_and(|l| l.iter().any(|m| m["value"] == user_id));
-            if !held {
+            let mut parsed = parsed_of(&self.records[index].json);
+            if !parsed.members.iter().any(|m| m == user_id) {
                 continue;
             }
+            parsed.members.retain(|m| m != user_id);
             let record = &self.records[index];
-            let members = record.json["members"]
-                .as_array()
-                .map(|l| {
-                    l.iter().filter_map(|m| m["value"].as_str()).filter(|v| *v != user_id).map(str::to_owned).collect()
-                })
-                .unwrap_or_default();
-            let parsed = Parsed {
-                display_name: record.json["displayName"].as_str().unwrap_or_default().to_owned(),
-                external_id: record.json.get("externalId").and_then(Value::as_str).map(str::to_owned),
-                members,
-            };
             let (id, created, version) = (record.id.clone(), record.created.clone(), record.version);
             self.records[index] = self.finish(id, parsed, created, version + 1);
         }
@@ -262,11 +254,10 @@ fn apply(group: &mut Parsed, op: &PatchOperation) -> Result<(), ScimError> {
             ));
         };
         for (key, field) in fields {
-            let sub = PatchOperation { op: op.op, path: Some(key.clone()), value: Some(field.clone()) };
             if ["schemas", "id", "meta"].iter().any(|k| k.eq_ignore_ascii_case(key)) {
                 continue;
             }
-            apply(group, &sub)?;
+            apply(group, &PatchOperation { op: op.op, path: Some(key.clone()), value: Some(field.clone()) })?;
         }
         return Ok(());
     };
