@@ -268,6 +268,8 @@ impl SandboxApp {
         *lock(&self.shared.token_validator) = Some(validator);
     }
 
+    /// The static bearer token; for Zoom the OAuth client secret instead, since its SCIM API
+    /// takes only tokens from [`oauth_token_url`](Self::oauth_token_url).
     pub fn token(&self) -> &str {
         &self.shared.token
     }

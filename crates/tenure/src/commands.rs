@@ -432,6 +432,33 @@ async fn app_add_scim(store: &Store, tenant: TenantId, mut args: ScimAppArgs) ->
     let detail = json!({"base_url": app.base_url, "settings": settings, "auth": auth});
     store.append_audit_for(tenant, "cli", "app.add", &app.name, None, Some(&app.name), &detail).await?;
     println!("added SCIM app {}; grant it with `tenure assign {} --group NAME`", app.name, app.name);
+    if let Some(v) = vendor {
+        // Says which defaults came from the profile, so nobody is surprised by them later.
+        println!(
+            "{} profile: DELETE {}, deprovision: {}, userName: {}{}",
+            v.display_name(),
+            match v.delete_meaning() {
+                tenure_connectors::DeleteMeaning::Deactivates => "deactivates",
+                tenure_connectors::DeleteMeaning::RemovesFromWorkspace => "removes the member from the workspace",
+                tenure_connectors::DeleteMeaning::Permanent => "is permanent",
+            },
+            settings.deprovision,
+            match settings.user_name {
+                UserNameFormat::Email => "email".to_owned(),
+                UserNameFormat::EmailLocalPart { max_len } => match max_len {
+                    Some(n) => format!("email local part, at most {n}"),
+                    None => "email local part".to_owned(),
+                },
+                UserNameFormat::Handle { max_len } => format!("handle, at most {max_len}"),
+            },
+            settings
+                .limits
+                .as_ref()
+                .and_then(|l| l.per_second)
+                .map(|r| format!(", at most {r} requests a second"))
+                .unwrap_or_default(),
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

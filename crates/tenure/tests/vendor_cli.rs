@@ -24,7 +24,13 @@ async fn vendor_profiles_set_the_defaults_and_guard_permanent_deletes() -> anyho
         args
     };
 
-    cli.ok(&add("slack", &["--vendor", "slack"])).await;
+    let out = cli.ok(&add("slack", &["--vendor", "slack"])).await;
+    assert!(
+        out.contains(
+            "Slack profile: DELETE deactivates, deprovision: deactivate, userName: handle, at most 21, at most 3 requests a second"
+        ),
+        "{out}"
+    );
     cli.ok(&add("plain", &[])).await;
     let err = cli.fails(&add("gh", &["--vendor", "github", "--deprovision", "delete"])).await;
     assert!(err.contains("permanent") && err.contains("--confirm-permanent-delete"), "{err}");
@@ -35,7 +41,11 @@ async fn vendor_profiles_set_the_defaults_and_guard_permanent_deletes() -> anyho
         ))
         .await;
     assert!(err.contains("--confirm-permanent-delete"), "{err}");
-    cli.ok(&add("gh", &["--vendor", "github"])).await;
+    let out = cli.ok(&add("gh", &["--vendor", "github"])).await;
+    assert!(
+        out.contains("GitHub Enterprise Managed Users profile: DELETE is permanent, deprovision: deactivate"),
+        "{out}"
+    );
     cli.ok(&add("gh-delete", &["--vendor", "github", "--deprovision", "delete", "--confirm-permanent-delete"])).await;
     cli.ok(&add("slack-long", &["--vendor", "slack", "--user-name-max-len", "30"])).await;
 
