@@ -60,6 +60,9 @@ pub struct ScimClient {
     pub(crate) capabilities: Option<std::sync::Arc<Capabilities>>,
     /// What DELETE does in this app: RFC 7644 §3.6 removes the resource, but vendors differ.
     pub(crate) delete_meaning: crate::DeleteMeaning,
+    /// The app's vendor, whose documented errors become [`ConnectorError::Vendor`]; `None`
+    /// recognises any profiled vendor's.
+    vendor: Option<crate::vendor::Vendor>,
 }
 
 /// A successful answer: its headers (ETag, ...) and body.
@@ -106,7 +109,16 @@ impl ScimClient {
             capabilities: None,
             oauth: None,
             delete_meaning: crate::DeleteMeaning::Permanent,
+            vendor: None,
         })
+    }
+
+    /// Reads the app's errors as `vendor` documents them, and takes its documented DELETE
+    /// meaning.
+    pub fn with_vendor(mut self, vendor: crate::vendor::Vendor) -> Self {
+        self.vendor = Some(vendor);
+        self.delete_meaning = vendor.delete_meaning();
+        self
     }
 
     /// Sends every request through `limiter` (and tells it when the app says 429).
@@ -123,6 +135,12 @@ impl ScimClient {
             self.options.page_size = self.options.page_size.min(max);
         }
         self.capabilities = Some(std::sync::Arc::new(capabilities));
+        self
+    }
+
+    /// Asks for pages of at most `page_size` users (at least one).
+    pub fn with_page_size(mut self, page_size: u32) -> Self {
+        self.options.page_size = page_size.max(1);
         self
     }
 
@@ -584,7 +602,11 @@ impl ScimClient {
         if status.is_success() {
             return Ok(Answer { headers, body: bytes.to_vec() });
         }
-        Err(status_error(method, url, status, retry_after, &bytes))
+        let error = status_error(method, url, status, retry_after, &bytes);
+        Err(match self.vendor {
+            Some(vendor) => vendor.translate_error(error),
+            None => crate::vendor::Vendor::translate_any(error),
+        })
     }
 }
 
@@ -683,7 +705,14 @@ fn status_error(
         .as_ref()
         .and_then(|v| v.get("scimType"))
         .and_then(|t| serde_json::from_value::<ScimType>(t.clone()).ok());
-    let detail = match parsed.as_ref().and_then(|v| v.get("detail")).and_then(Value::as_str) {
+    // Slack answers in its own shape, `{"Errors": {"description": "plus_teams_only", "code": 403}}`
+    // (https://api.slack.com/scim#errors), not RFC 7644's `detail`.
+    let slack_description = parsed
+        .as_ref()
+        .and_then(|v| v.get("Errors"))
+        .and_then(|e| e.get("description").or_else(|| e.get(0).and_then(|first| first.get("description"))))
+        .and_then(Value::as_str);
+    let detail = match parsed.as_ref().and_then(|v| v.get("detail")).and_then(Value::as_str).or(slack_description) {
         Some(d) => Some(d.to_owned()),
         None if body.iter().all(u8::is_ascii_whitespace) => None,
         None => Some(snippet(body)),
@@ -760,6 +789,14 @@ mod tests {
         );
         assert!(e.is_retryable());
         assert!(e.to_string().contains("502: <html>bad gateway</html>"), "{e}");
+        let e = status_error(
+            &Method::GET,
+            &url,
+            StatusCode::FORBIDDEN,
+            None,
+            br#"{"Errors":{"description":"plus_teams_only","code":403}}"#,
+        );
+        assert!(e.to_string().ends_with("403: plus_teams_only"), "Slack's error shape is read: {e}");
         let e = status_error(&Method::GET, &url, StatusCode::UNAUTHORIZED, None, b"");
         assert!(!e.is_retryable());
         assert_eq!(e.status(), Some(401));

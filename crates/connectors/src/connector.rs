@@ -47,8 +47,8 @@ pub enum DeactivateMeaning {
 
 /// What the app does on delete. The engine reads it: an app whose delete only deactivates
 /// keeps the account linked (it is still there, inactive), and an admin choosing "delete" for an
-/// app whose delete is permanent is warned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// app whose delete is permanent must confirm it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeleteMeaning {
     /// The account stays, inactive (Slack, Atlassian).
@@ -61,6 +61,14 @@ pub enum DeleteMeaning {
 }
 
 impl DeleteMeaning {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deactivates => "deactivates",
+            Self::RemovesFromWorkspace => "removes_from_workspace",
+            Self::Permanent => "permanent",
+        }
+    }
+
     /// Whether the account is still in the app after a delete.
     pub fn account_remains(self) -> bool {
         self == Self::Deactivates

@@ -59,10 +59,6 @@ pub enum ConnectorError {
     #[error("the app's connector cannot {operation}")]
     Unsupported { operation: String },
 
-    /// The app answered with an error its vendor documents, translated for the admin: a plan
-    /// that lacks the API, SSO not set up, ... Fixed by an admin, so never retried.
-    #[error("{message}")]
-    AppRefused { status: Option<u16>, code: String, message: String },
     /// The app's user-consented OAuth grant (authorization code, RFC 6749 §4.1) is missing or
     /// no longer honoured: the authorization server refused the refresh token (`invalid_grant`,
     /// §5.2: revoked, expired, or consent withdrawn). Only an admin consenting again fixes it.
@@ -74,6 +70,11 @@ pub enum ConnectorError {
     /// The app's OAuth tokens could not be read from or saved to Tenure's store.
     #[error("the app's stored OAuth tokens: {message}")]
     TokenStore { message: String, retryable: bool },
+
+    /// The app answered with an error its vendor documents as needing an admin (a plan without
+    /// SCIM, SSO not enabled, ...): no retry helps. `message` is written for the admin.
+    #[error("{message} (HTTP {status})")]
+    Vendor { vendor: &'static str, code: String, status: u16, message: String },
 
     /// A lookup that must identify one account matched several.
     #[error("{count} accounts match {filter}; refusing to pick one")]
@@ -121,13 +122,13 @@ impl ConnectorError {
             Self::Status { status, .. } => Some(*status),
             Self::Conflict { .. } => Some(409),
             Self::NotFound { .. } => Some(404),
+            Self::Vendor { status, .. } => Some(*status),
             // Client credentials refused: reported as 401 whatever the server answered (RFC 6749
             // §5.2 allows 400 or 401 for invalid_client), so callers treat it like a refused token.
             Self::OAuth { error, .. } if matches!(error.as_str(), "invalid_client" | "unauthorized_client") => {
                 Some(401)
             }
             Self::OAuth { status, .. } => *status,
-            Self::AppRefused { status, .. } => *status,
             // Like a refused token: the app's credentials, not the request, are at fault.
             Self::Reauthorize { .. } => Some(401),
             _ => None,

@@ -17,6 +17,7 @@ pub mod probe;
 mod put;
 pub mod ratelimit;
 mod scim_connector;
+pub mod vendor;
 pub mod vendor_limits;
 
 pub use client::{ClientOptions, ScimClient};
@@ -26,3 +27,4 @@ pub use connector::{
 pub use error::{ConnectorError, TransportKind};
 pub use probe::{ProbeOptions, ProbeReport};
 pub use ratelimit::RateLimiter;
+pub use vendor::Vendor;

@@ -11,6 +11,13 @@
 //!   `expires_in` seconds.
 //! - Error (§5.2): HTTP 400 or 401 with JSON `error` (`invalid_client`, `invalid_scope`, ...) and
 //!   optional `error_description`.
+//!
+//! One vendor grant besides: Zoom's server-to-server OAuth
+//! (<https://developers.zoom.us/docs/internal-apps/s2s-oauth/>) asks for
+//! `POST https://zoom.us/oauth/token?grant_type=account_credentials&account_id=ACCOUNT` with the
+//! client authenticated by HTTP Basic, and answers like §5.1 (an hour-long token, no refresh
+//! token). A token URL given in that documented form (`?grant_type=account_credentials&account_id=…`)
+//! selects the grant by itself, so an app stored with it needs no other setting.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -34,14 +41,43 @@ pub enum ClientAuth {
     Body,
 }
 
+/// Which grant the token request makes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum Grant {
+    /// RFC 6749 §4.4: `grant_type=client_credentials` in the form body.
+    #[default]
+    ClientCredentials,
+    /// Zoom's server-to-server grant: `grant_type=account_credentials&account_id=…` in the
+    /// query string of the token request, as Zoom documents it.
+    AccountCredentials { account_id: String },
+}
+
+/// Name and value pairs of a token request.
+type Params<'a> = Vec<(&'static str, &'a str)>;
+
+impl Grant {
+    /// The parameters the token request carries in its query string (Zoom's form) and in its
+    /// form body (RFC 6749's).
+    fn parameters(&self) -> (Params<'_>, Params<'_>) {
+        match self {
+            Self::ClientCredentials => (Vec::new(), vec![("grant_type", "client_credentials")]),
+            Self::AccountCredentials { account_id } => {
+                (vec![("grant_type", "account_credentials"), ("account_id", account_id)], Vec::new())
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct OAuthConfig {
+    /// Without the grant's own query parameters (those live in `grant`).
     pub token_url: Url,
     pub client_id: String,
     pub client_secret: Secret,
     /// Space-separated scopes to ask for, if the app wants any.
     pub scope: Option<String>,
     pub client_auth: ClientAuth,
+    pub grant: Grant,
 }
 
 /// Equal when every field is, the secret included: a changed secret is another client.
@@ -52,6 +88,7 @@ impl PartialEq for OAuthConfig {
             && self.client_secret.expose() == other.client_secret.expose()
             && self.scope == other.scope
             && self.client_auth == other.client_auth
+            && self.grant == other.grant
     }
 }
 
@@ -64,6 +101,7 @@ impl std::hash::Hash for OAuthConfig {
         self.client_secret.expose().hash(state);
         self.scope.hash(state);
         self.client_auth.hash(state);
+        self.grant.hash(state);
     }
 }
 
@@ -75,6 +113,7 @@ impl std::fmt::Debug for OAuthConfig {
             .field("client_secret", &self.client_secret)
             .field("scope", &self.scope)
             .field("client_auth", &self.client_auth)
+            .field("grant", &self.grant)
             .finish()
     }
 }
@@ -86,7 +125,7 @@ impl OAuthConfig {
         client_secret: Secret,
         scope: Option<&str>,
     ) -> Result<Self, ConnectorError> {
-        let url = Url::parse(token_url.trim())
+        let mut url = Url::parse(token_url.trim())
             .map_err(|e| ConnectorError::Config(format!("OAuth token URL {token_url:?}: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ConnectorError::Config(format!("OAuth token URL {token_url:?} must be an http(s) URL")));
@@ -97,12 +136,14 @@ impl OAuthConfig {
         if client_secret.expose().is_empty() {
             return Err(ConnectorError::Config("OAuth client secret is empty".into()));
         }
+        let grant = grant_in_url(&mut url)?;
         Ok(Self {
             token_url: url,
             client_id: client_id.trim().to_owned(),
             client_secret,
             scope: scope.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
             client_auth: ClientAuth::Basic,
+            grant,
         })
     }
 
@@ -110,6 +151,48 @@ impl OAuthConfig {
         self.client_auth = auth;
         self
     }
+
+    /// Makes the token request with `grant` instead of the one the token URL named.
+    pub fn with_grant(mut self, grant: Grant) -> Self {
+        self.grant = grant;
+        self
+    }
+}
+
+/// Zoom's token URL with its query (`?grant_type=account_credentials&account_id=…`): the grant
+/// it names, and the URL without those two parameters. Any other `grant_type` in the URL is a
+/// configuration mistake rather than something to send blindly.
+fn grant_in_url(url: &mut Url) -> Result<Grant, ConnectorError> {
+    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let grant_type = pairs.iter().find(|(k, _)| k == "grant_type").map(|(_, v)| v.as_str());
+    let grant = match grant_type {
+        None => return Ok(Grant::ClientCredentials),
+        Some("client_credentials") => Grant::ClientCredentials,
+        Some("account_credentials") => {
+            let account_id = pairs
+                .iter()
+                .find(|(k, _)| k == "account_id")
+                .map(|(_, v)| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    ConnectorError::Config("the account_credentials grant needs account_id in the token URL".into())
+                })?;
+            Grant::AccountCredentials { account_id }
+        }
+        Some(other) => {
+            return Err(ConnectorError::Config(format!(
+                "OAuth token URL names grant_type {other:?}; supported: client_credentials, account_credentials"
+            )));
+        }
+    };
+    let rest: Vec<(String, String)> =
+        pairs.into_iter().filter(|(k, _)| k != "grant_type" && k != "account_id").collect();
+    if rest.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(rest);
+    }
+    Ok(grant)
 }
 
 struct Cached {
@@ -149,6 +232,8 @@ struct TokenResponse {
 #[derive(Deserialize)]
 struct ErrorResponse {
     error: String,
+    /// Zoom names it `reason` (`{"reason": "Invalid client_id or client_secret", "error": "invalid_client"}`).
+    #[serde(alias = "reason")]
     error_description: Option<String>,
 }
 
@@ -204,11 +289,11 @@ impl TokenSource {
     }
 
     async fn fetch(&self) -> Result<Cached, ConnectorError> {
-        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        let (query, mut form) = self.config.grant.parameters();
         if let Some(scope) = &self.config.scope {
             form.push(("scope", scope));
         }
-        let issued = request_token(&self.http, &self.config, &form).await?;
+        let issued = request_token(&self.http, &self.config, &query, &form).await?;
         self.fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(token_url = %self.config.token_url, client_id = %self.config.client_id, expires_in_s = issued.lifetime.map(|l| l.as_secs()), "fetched an OAuth access token");
         Ok(Cached { refresh_at: issued.lifetime.map(|l| refresh_at(issued.started, l)), token: issued.access_token })
@@ -249,12 +334,18 @@ pub(crate) struct Issued {
 pub(crate) async fn request_token(
     http: &reqwest::Client,
     config: &OAuthConfig,
+    query: &[(&str, &str)],
     grant: &[(&str, &str)],
 ) -> Result<Issued, ConnectorError> {
     let url = &config.token_url;
     let mut form: Vec<(&str, &str)> = grant.to_vec();
+    // Zoom's account-credentials grant puts its parameters in the query string.
+    let mut target = url.clone();
+    if !query.is_empty() {
+        target.query_pairs_mut().extend_pairs(query);
+    }
     let mut request = http
-        .post(url.clone())
+        .post(target)
         .header(ACCEPT, "application/json")
         .header(USER_AGENT, concat!("tenure/", env!("CARGO_PKG_VERSION")));
     match config.client_auth {
@@ -339,5 +430,30 @@ fn transport(url: &Url, e: &reqwest::Error) -> ConnectorError {
         method: "POST".into(),
         url: url.to_string(),
         message: crate::client::error_chain(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> Result<OAuthConfig, ConnectorError> {
+        OAuthConfig::new(url, "id", Secret::new("s"), None)
+    }
+
+    #[test]
+    fn the_grant_is_read_from_zooms_token_url_form() {
+        let plain = config("https://auth.example/token").expect("valid");
+        assert_eq!(plain.grant, Grant::ClientCredentials);
+        let zoom =
+            config("https://zoom.us/oauth/token?grant_type=account_credentials&account_id=a%2Bb").expect("valid");
+        assert_eq!(zoom.grant, Grant::AccountCredentials { account_id: "a+b".into() });
+        assert_eq!(zoom.token_url.as_str(), "https://zoom.us/oauth/token");
+        let kept = config("https://x/token?tenant=7&grant_type=client_credentials").expect("valid");
+        assert_eq!((kept.grant, kept.token_url.query()), (Grant::ClientCredentials, Some("tenant=7")));
+        assert!(config("https://zoom.us/oauth/token?grant_type=account_credentials").is_err(), "no account id");
+        assert!(config("https://x/token?grant_type=password").is_err());
+        let explicit = plain.with_grant(Grant::AccountCredentials { account_id: "z".into() });
+        assert_ne!(explicit, config("https://auth.example/token").expect("valid"), "the grant tells clients apart");
     }
 }

@@ -127,7 +127,7 @@ impl AuthorizationCodeConfig {
             ("redirect_uri", redirect_uri),
             ("code_verifier", verifier.expose()),
         ];
-        let issued = request_token(&http, &self.client, &form).await?;
+        let issued = request_token(&http, &self.client, &[], &form).await?;
         tracing::debug!(token_url = %self.client.token_url, client_id = %self.client.client_id, refresh_token = issued.refresh_token.is_some(), "exchanged an OAuth authorization code");
         Ok(GrantedTokens::from_issued(issued, None))
     }
@@ -321,7 +321,7 @@ impl RefreshingTokenSource {
     /// Refreshes the grant we hold the claim of; `None` when it was replaced meanwhile.
     async fn refresh(&self, grant: &StoredGrant, refresh_token: Secret) -> Result<Option<Cached>, ConnectorError> {
         let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose())];
-        let issued = match request_token(&self.http, &self.config, &form).await {
+        let issued = match request_token(&self.http, &self.config, &[], &form).await {
             Ok(issued) => issued,
             Err(ConnectorError::OAuth { error, description, .. }) if error == "invalid_grant" => {
                 let reason = match description {

@@ -323,12 +323,49 @@ pub fn derive_user_name(person: &Person, format: UserNameFormat) -> String {
                 None => cleaned,
             }
         }
+        UserNameFormat::Handle { max_len } => handle(&person.email, max_len),
     }
+}
+
+/// Slack-style handle from an email address (see [`UserNameFormat::Handle`]).
+pub fn handle(email: &str, max_len: usize) -> String {
+    let local = email.rsplit_once('@').map_or(email, |(local, _)| local);
+    let folded = crate::expr::diacritics::fold_to_ascii(local).to_lowercase();
+    let mut out = String::with_capacity(folded.len());
+    for c in folded.chars() {
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_') { c } else { '_' };
+        // "ann  +lee" should not become "ann___lee".
+        if c == '_' && out.ends_with('_') {
+            continue;
+        }
+        out.push(c);
+    }
+    let trimmed: String = out.trim_matches(['.', '-', '_']).chars().take(max_len.max(1)).collect();
+    // Cutting can leave a separator at the end ("alexandra.montgomery-"), which reads as broken.
+    let trimmed = trimmed.trim_end_matches(['.', '-', '_']);
+    if trimmed.is_empty() { "user".chars().take(max_len.max(1)).collect() } else { trimmed.to_owned() }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handles_follow_slack_rules() {
+        assert_eq!(handle("Ann.Lee@example.com", 21), "ann.lee");
+        assert_eq!(handle("josé.garcía-núñez@example.com", 21), "jose.garcia-nunez");
+        assert_eq!(handle("ann+test lee@example.com", 21), "ann_test_lee");
+        assert_eq!(handle("o'brien@example.com", 21), "o_brien");
+        assert_eq!(handle("alexandra.montgomery-smith@example.com", 21), "alexandra.montgomery");
+        assert_eq!(handle("Дмитрий@example.com", 21), "user", "nothing usable left");
+        assert_eq!(handle("_.ann._@example.com", 21), "ann");
+        for h in [handle("x".repeat(40).as_str(), 21), handle("Zoë Ünter@x", 21)] {
+            assert!(
+                h.len() <= 21 && h.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_".contains(c)),
+                "{h}"
+            );
+        }
+    }
 
     #[test]
     fn names_are_kept_sorted_and_replaced_in_place() {

@@ -189,6 +189,29 @@ pub enum UserNameFormat {
     EmailLocalPart {
         max_len: Option<usize>,
     },
+    /// A handle such as Slack's (at most 21 lowercase letters, digits, periods, hyphens and
+    /// underscores, <https://slack.com/help/articles/216360827>): the email's local part with
+    /// accents folded, lowercased, other characters replaced by `_`, cut to `max_len`.
+    /// Collisions get a number that still fits (`alexandra.montgome2`).
+    Handle {
+        max_len: usize,
+    },
+}
+
+impl UserNameFormat {
+    /// Whether derived userNames can collide and new accounts get numbered ones.
+    pub fn deduplicates(&self) -> bool {
+        matches!(self, Self::EmailLocalPart { .. } | Self::Handle { .. })
+    }
+
+    /// The longest userName this format makes, if it is limited.
+    pub fn max_len(&self) -> Option<usize> {
+        match self {
+            Self::Email => None,
+            Self::EmailLocalPart { max_len } => *max_len,
+            Self::Handle { max_len } => Some(*max_len),
+        }
+    }
 }
 
 /// A key an app account is matched to a person by, before Tenure has linked them.
@@ -242,6 +265,11 @@ pub struct AppSettings {
     /// What `tenure app check` found the app to support; `None` until it has been probed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<crate::capabilities::Capabilities>,
+    /// The vendor profile the app was added with (`slack`, `notion`, `github`, `atlassian`,
+    /// `zoom`), which says what its DELETE means and how to read its errors; `None` for a plain
+    /// SCIM app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
 }
 
 impl Default for AppSettings {
@@ -255,6 +283,7 @@ impl Default for AppSettings {
             limits: None,
             dry_run: false,
             capabilities: None,
+            vendor: None,
         }
     }
 }

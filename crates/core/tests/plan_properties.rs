@@ -70,7 +70,11 @@ fn world(bytes: &[u8]) -> World {
         DeprovisionPolicy::RemoveLicense,
         DeprovisionPolicy::DoNothing,
     ]);
-    let user_name = c.pick(&[UserNameFormat::Email, UserNameFormat::EmailLocalPart { max_len: Some(21) }]);
+    let user_name = c.pick(&[
+        UserNameFormat::Email,
+        UserNameFormat::EmailLocalPart { max_len: Some(21) },
+        UserNameFormat::Handle { max_len: 21 },
+    ]);
     let match_keys = c.pick(&[
         vec![MatchKey::ExternalId, MatchKey::UserName, MatchKey::Email],
         vec![MatchKey::Email],

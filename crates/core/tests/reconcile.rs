@@ -1445,3 +1445,59 @@ fn a_large_app_group_with_one_change_is_one_operation() {
     assert_eq!(op.add, [MemberRef::NewAccountOf { person_id: joiner, person: "zz-joiner@example.com".into() }]);
     assert!(op.remove.is_empty());
 }
+
+/// Slack handles: two people whose email local parts give the same handle. Whoever already has
+/// an account keeps its userName, whatever the plan order; only a new account takes the next
+/// free number, which still fits in 21 characters.
+#[test]
+fn handle_user_names_are_deduplicated_stably() {
+    let format = UserNameFormat::Handle { max_len: 21 };
+    let mut w = World::with_settings(settings(DeprovisionPolicy::Deactivate, format));
+    // Sorted first by email, but not the first to have had an account.
+    let first = w.add(person(1, "a").email("ann.lee@example.com"));
+    let linked = w.add(person(2, "b").email("Ann.Lee@other.example"));
+    w.assign_person(first);
+    w.assign_person(linked);
+    w.linked(linked, "r-linked", AccountOrigin::Created, true);
+
+    let plan = w.plan();
+    assert!(ops_for(&plan, linked).is_empty(), "the linked account keeps ann.lee: {plan:#?}");
+    let OpKind::Create { attributes } = &only_op(&plan, first).kind else { panic!("{plan:#?}") };
+    assert_eq!(attributes["userName"], "ann.lee2");
+
+    // Once created, the numbered account is left alone, and a third person takes the next number.
+    let mut account = w.account(first, "r-first", true);
+    account.attributes.insert("userName", "ann.lee2");
+    w.linked_account(first, account, AccountOrigin::Created);
+    let third = w.add(person(3, "c").email("ann.lee@third.example"));
+    w.assign_person(third);
+    let plan = w.plan();
+    assert!(ops_for(&plan, first).is_empty() && ops_for(&plan, linked).is_empty(), "{plan:#?}");
+    let OpKind::Create { attributes } = &only_op(&plan, third).kind else { panic!("{plan:#?}") };
+    assert_eq!(attributes["userName"], "ann.lee3");
+
+    // A long handle is cut so that the number fits.
+    let long = w.add(person(4, "d").email("christopher.alexanderson@example.com"));
+    let taken = w.add(person(5, "e").email("christopher.alexanders@example.com"));
+    w.assign_person(long);
+    w.assign_person(taken);
+    w.linked(taken, "r-taken", AccountOrigin::Created, true);
+    let plan = w.plan();
+    let OpKind::Create { attributes } = &only_op(&plan, long).kind else { panic!("{plan:#?}") };
+    assert_eq!(attributes["userName"], "christopher.alexande2");
+    assert!(attributes["userName"].len() <= 21);
+}
+
+/// A Slack account linked by email keeps the handle it had, and an email change does not rename
+/// anyone's handle: only new accounts get a derived one.
+#[test]
+fn linked_accounts_keep_their_handle() {
+    let format = UserNameFormat::Handle { max_len: 21 };
+    let mut w = World::with_settings(settings(DeprovisionPolicy::Deactivate, format));
+    let ann = w.add(person(1, "ann.lee"));
+    w.assign_person(ann);
+    let mut account = w.account(ann, "r-ann", true);
+    account.attributes.insert("userName", "annie");
+    w.linked_account(ann, account, AccountOrigin::Matched);
+    assert!(w.plan().ops.is_empty(), "{:#?}", w.plan());
+}

@@ -39,7 +39,7 @@ impl Engine {
         if query.count == 0 || query.count > MAX_USERS_PAGE {
             return Err(EngineError::Invalid(format!("count {}: must be between 1 and {MAX_USERS_PAGE}", query.count)));
         }
-        let record = self.store.app_by_name(self.tenant, app).await?;
+        let record = crate::app_auth::for_planning(self.store.app_by_name(self.tenant, app).await?);
         let connector = self.client(&record)?;
         let page = connector
             .list_users_page(query)

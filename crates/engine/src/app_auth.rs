@@ -27,6 +27,12 @@ pub fn connector(
     match app.app.kind {
         AppKind::Scim => {
             let mut client = scim_client(store, tenant, app, options)?;
+            // The vendor profile the app was added with: its documented errors, its DELETE
+            // meaning and its page cap.
+            if let Some(vendor) = vendor_of(app) {
+                let page_size = client.options().page_size.min(vendor.max_page_size());
+                client = client.with_vendor(vendor).with_page_size(page_size);
+            }
             // The profile `tenure app check` stored: lookups, updates and paging adapt to the app.
             if let Some(caps) = &app.app.settings.capabilities {
                 client = client.with_capabilities(caps.clone());
@@ -165,4 +171,29 @@ impl GrantStore for StoreGrants {
             Ok(())
         })
     }
+}
+
+/// The app's vendor profile, when it was added with one (an unknown name is ignored, with a
+/// warning: the generic SCIM behaviour is the safe fallback).
+pub fn vendor_of(app: &AppRecord) -> Option<tenure_connectors::Vendor> {
+    let name = app.app.settings.vendor.as_deref()?;
+    match name.parse() {
+        Ok(vendor) => Some(vendor),
+        Err(_) => {
+            tracing::warn!(app = %app.app.name, vendor = name, "unknown vendor profile; using generic SCIM behaviour");
+            None
+        }
+    }
+}
+
+/// The app as the planner must see it. In an app whose delete only deactivates (Slack,
+/// Atlassian), a delete leaves the account there, inactive: planned as a delete it would be
+/// planned again on every pass, so the planner is told "deactivate", which is what happens.
+pub(crate) fn for_planning(mut record: AppRecord) -> AppRecord {
+    use tenure_core::DeprovisionPolicy::{Deactivate, DeactivateThenDelete, Delete};
+    let keeps = vendor_of(&record).is_some_and(|v| v.delete_meaning().account_remains());
+    if keeps && matches!(record.app.settings.deprovision, Delete | DeactivateThenDelete { .. }) {
+        record.app.settings.deprovision = Deactivate;
+    }
+    record
 }

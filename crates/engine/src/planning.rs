@@ -29,7 +29,8 @@ impl Engine {
     /// Plans every app, or the one named. Reads each app's live accounts: a plan against what the
     /// app really holds, never against what Tenure last wrote.
     pub async fn plan(&self, app: Option<&str>, today: time::Date) -> Result<Vec<AppPlan>, EngineError> {
-        let apps = self.store.list_apps(self.tenant).await?;
+        let apps: Vec<AppRecord> =
+            self.store.list_apps(self.tenant).await?.into_iter().map(crate::app_auth::for_planning).collect();
         let selected: Vec<AppRecord> = apps.into_iter().filter(|a| app.is_none_or(|n| a.app.name == n)).collect();
         if let (Some(n), true) = (app, selected.is_empty()) {
             return Err(EngineError::NotFound(format!("app {n}")));
@@ -112,7 +113,7 @@ struct Loaded {
 
 impl Engine {
     async fn load_app(&self, app: &str) -> Result<Loaded, EngineError> {
-        let record = self.store.app_by_name(self.tenant, app).await?;
+        let record = crate::app_auth::for_planning(self.store.app_by_name(self.tenant, app).await?);
         let client = self.client(&record)?;
         let failed = |source| EngineError::Connector { app: app.to_owned(), source };
         let observed = client.list_users().await.map_err(failed)?;

@@ -67,7 +67,8 @@ impl Engine {
         if marks.is_empty() {
             return Ok(pass);
         }
-        let apps = self.store.list_apps(self.tenant).await?;
+        let apps: Vec<tenure_store::AppRecord> =
+            self.store.list_apps(self.tenant).await?.into_iter().map(crate::app_auth::for_planning).collect();
         let everything = marks.iter().any(|m| m.app.is_none() && m.person.is_none());
         let mut full: HashSet<AppId> = if everything {
             apps.iter().map(|a| a.app.id).collect()

@@ -1,6 +1,7 @@
-//! Built-in sandbox apps: in-process SCIM 2.0 service providers that behave like Slack, Notion
-//! and Jira (Atlassian) do, so `tenure demo` and the tests can provision real HTTP endpoints
-//! without anyone's credentials. Each app listens on 127.0.0.1 on a port of its own.
+//! Built-in sandbox apps: in-process SCIM 2.0 service providers that behave like Slack, Notion,
+//! Atlassian (Jira), GitHub Enterprise Managed Users and Zoom do, so `tenure demo` and the tests
+//! can provision real HTTP endpoints without anyone's credentials. Each app listens on 127.0.0.1
+//! on a port of its own.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tenure_sandbox::SandboxError> {
@@ -12,6 +13,8 @@
 //! ```
 
 mod faults;
+mod groups;
+mod oauth;
 mod patch;
 mod profile;
 mod ratelimit;
@@ -30,6 +33,37 @@ use tokio::task::JoinHandle;
 
 pub use faults::FaultPlan;
 pub use profile::{DeleteMode, Profile, SLACK_USERNAME_MAX, UnknownProfile};
+
+/// How the imitated vendor account is set up, beyond the profile's documented defaults. The
+/// defaults are an account on which SCIM works.
+#[derive(Debug, Clone)]
+pub struct VendorOptions {
+    /// Slack: the workspace is on Business+ or Enterprise Grid. On a lower plan every SCIM call
+    /// answers Slack's `plus_teams_only` error.
+    pub slack_plan_has_scim: bool,
+    /// Zoom: the account has single sign-on enabled, which Zoom's SCIM2 API requires; without
+    /// it every SCIM call answers "Account has not enabled Single Sign-On".
+    pub zoom_sso_enabled: bool,
+    /// Zoom server-to-server OAuth: the account id the token request must name. The client
+    /// secret is [`SandboxOptions::token`].
+    pub zoom_account_id: String,
+    /// Zoom server-to-server OAuth: the app's client id.
+    pub zoom_client_id: String,
+    /// How long an issued access token stays valid (Zoom: one hour).
+    pub token_ttl: Duration,
+}
+
+impl Default for VendorOptions {
+    fn default() -> Self {
+        Self {
+            slack_plan_has_scim: true,
+            zoom_sso_enabled: true,
+            zoom_account_id: "sandbox-account".into(),
+            zoom_client_id: "sandbox-client".into(),
+            token_ttl: Duration::from_secs(3600),
+        }
+    }
+}
 
 use ratelimit::TokenBucket;
 use store::Store;
@@ -91,10 +125,26 @@ pub(crate) struct Shared {
     pub(crate) started: Instant,
     /// Also accepts the bearer tokens this says yes to (an OAuth authorization server's).
     pub(crate) token_validator: Mutex<Option<TokenValidator>>,
+    pub(crate) vendor: VendorOptions,
+    /// Access tokens issued by the sandbox's own token endpoint (Zoom), with their expiry.
+    pub(crate) issued: Mutex<oauth::Issued>,
 }
 
 /// Decides whether a presented bearer token is valid, besides the sandbox's own token.
 pub type TokenValidator = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
+fn url_encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
 
 /// Locks ignoring poison: handlers do not panic, and if one ever did the store is still
 /// consistent because every write replaces a whole record.
@@ -116,6 +166,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 impl SandboxApp {
     pub async fn spawn(options: SandboxOptions) -> Result<SandboxApp, SandboxError> {
+        Self::spawn_with(options, VendorOptions::default()).await
+    }
+
+    /// [`spawn`](Self::spawn) with the vendor account set up as `vendor` says (a Slack plan
+    /// without SCIM, a Zoom account without SSO, Zoom's OAuth credentials and token lifetime).
+    pub async fn spawn_with(options: SandboxOptions, vendor: VendorOptions) -> Result<SandboxApp, SandboxError> {
         if options.token.trim().is_empty() {
             return Err(SandboxError::EmptyToken);
         }
@@ -124,7 +180,7 @@ impl SandboxApp {
         }
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.map_err(SandboxError::Bind)?;
         let addr = listener.local_addr().map_err(SandboxError::Bind)?;
-        let base_url = format!("http://{addr}/scim/v2");
+        let base_url = format!("http://{addr}{}", options.profile.scim_path());
         let profile = options.profile;
         let limiter = options
             .rate_limit_per_sec
@@ -139,6 +195,8 @@ impl SandboxApp {
             throttled: AtomicU64::new(0),
             faults: AtomicU64::new(0),
             token_validator: Mutex::new(None),
+            vendor,
+            issued: Mutex::new(oauth::Issued::default()),
             fault_plan: options.faults,
             writes: Mutex::new(Vec::new()),
             started: Instant::now(),
@@ -158,7 +216,44 @@ impl SandboxApp {
         Ok(SandboxApp { shared, addr, stop: Some(stop), task: Some(task) })
     }
 
-    /// The SCIM base URL, e.g. `http://127.0.0.1:PORT/scim/v2`.
+    /// The token endpoint of the app's OAuth authorization server (Zoom's
+    /// `https://zoom.us/oauth/token`), e.g. `http://127.0.0.1:PORT/oauth/token`.
+    pub fn oauth_token_url(&self) -> String {
+        format!("http://{}/oauth/token", self.addr)
+    }
+
+    /// The token URL the way Zoom documents the server-to-server request:
+    /// `…/oauth/token?grant_type=account_credentials&account_id=…`.
+    pub fn account_credentials_url(&self) -> String {
+        let account: String = url_encode(&self.shared.vendor.zoom_account_id);
+        format!("{}?grant_type=account_credentials&account_id={account}", self.oauth_token_url())
+    }
+
+    pub fn vendor_options(&self) -> &VendorOptions {
+        &self.shared.vendor
+    }
+
+    /// Access tokens the token endpoint has issued.
+    pub fn tokens_issued(&self) -> u64 {
+        lock(&self.shared.issued).count()
+    }
+
+    /// Whether every token issued so far has expired.
+    pub fn issued_tokens_expired(&self) -> bool {
+        lock(&self.shared.issued).all_expired(Instant::now())
+    }
+
+    /// Invalidates every issued token, as deactivating and re-activating a Zoom app does.
+    pub fn revoke_tokens(&self) {
+        lock(&self.shared.issued).revoke_all();
+    }
+
+    /// Every group the app holds, as served.
+    pub fn groups(&self) -> Vec<serde_json::Value> {
+        lock(&self.shared.store).groups.snapshot()
+    }
+
+    /// The SCIM base URL, e.g. `http://127.0.0.1:PORT/scim/v2` (Zoom: `…/scim2`).
     pub fn base_url(&self) -> String {
         self.shared.base_url.clone()
     }
@@ -173,6 +268,8 @@ impl SandboxApp {
         *lock(&self.shared.token_validator) = Some(validator);
     }
 
+    /// The static bearer token; for Zoom the OAuth client secret instead, since its SCIM API
+    /// takes only tokens from [`oauth_token_url`](Self::oauth_token_url).
     pub fn token(&self) -> &str {
         &self.shared.token
     }

@@ -1,4 +1,4 @@
-//! The three vendors the sandbox imitates and every way in which they differ.
+//! The vendors the sandbox imitates and every way in which they differ.
 //!
 //! Sources for each quirk:
 //! - Slack "SCIM API reference" <https://api.slack.com/admins/scim2> (also
@@ -8,6 +8,12 @@
 //!   <https://www.notion.com/help/provision-users-and-groups-with-scim>.
 //! - Atlassian "User provisioning REST API"
 //!   <https://developer.atlassian.com/cloud/admin/user-provisioning/rest/>.
+//! - GitHub "Provisioning users and groups with SCIM using the REST API" (Enterprise Managed
+//!   Users) <https://docs.github.com/en/enterprise-cloud@latest/admin/managing-iam/provisioning-user-accounts-for-enterprise-managed-users/provisioning-users-and-groups-with-scim-using-the-rest-api>
+//!   and "Deprovisioning and reinstating users"
+//!   <https://docs.github.com/en/enterprise-cloud@latest/admin/managing-iam/provisioning-user-accounts-with-scim/deprovisioning-and-reinstating-users>.
+//! - Zoom "SCIM2 API" <https://developers.zoom.us/docs/api/scim2/> and "Server-to-Server OAuth"
+//!   <https://developers.zoom.us/docs/internal-apps/s2s-oauth/>.
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,7 +24,12 @@ use tenure_scim::{ScimError, ScimType};
 pub enum Profile {
     Slack,
     Notion,
+    /// Atlassian (Jira, Confluence, ...) through Atlassian's user provisioning API. Named `jira`
+    /// for compatibility with existing demos and settings; `atlassian` parses to it too.
     Jira,
+    /// GitHub Enterprise Managed Users.
+    GitHub,
+    Zoom,
 }
 
 /// What `DELETE /Users/{id}` does to the user.
@@ -26,8 +37,12 @@ pub enum Profile {
 pub enum DeleteMode {
     /// The user stays listed with `active: false`.
     Deactivate,
-    /// The user is gone; later reads answer 404.
+    /// The user is removed from the workspace; later reads answer 404 (Notion: the person's
+    /// Notion account lives on outside the workspace).
     Remove,
+    /// The user is deleted for good; later reads answer 404 and nothing brings the account back
+    /// (GitHub's "hard deprovisioning", Zoom's delete).
+    Permanent,
 }
 
 /// Slack's username limit: "long_username" is what Slack answers past it.
@@ -39,18 +54,37 @@ impl Profile {
             Self::Slack => "slack",
             Self::Notion => "notion",
             Self::Jira => "jira",
+            Self::GitHub => "github",
+            Self::Zoom => "zoom",
         }
     }
 
-    pub fn all() -> [Profile; 3] {
-        [Self::Slack, Self::Notion, Self::Jira]
+    pub fn all() -> [Profile; 5] {
+        [Self::Slack, Self::Notion, Self::Jira, Self::GitHub, Self::Zoom]
+    }
+
+    /// Where the SCIM API lives on the app's host: Zoom serves it at `/scim2`
+    /// (`https://api.zoom.us/scim2/Users`), the others at `/scim/v2`.
+    pub fn scim_path(&self) -> &'static str {
+        match self {
+            Self::Zoom => "/scim2",
+            _ => "/scim/v2",
+        }
+    }
+
+    /// Whether SCIM calls need a bearer token from the sandbox's own OAuth token endpoint (Zoom's
+    /// server-to-server OAuth) rather than a static token.
+    pub fn uses_oauth(&self) -> bool {
+        matches!(self, Self::Zoom)
     }
 
     pub fn display_name(&self) -> &'static str {
         match self {
             Self::Slack => "Slack",
             Self::Notion => "Notion",
-            Self::Jira => "Jira",
+            Self::Jira => "Atlassian (Jira)",
+            Self::GitHub => "GitHub Enterprise Managed Users",
+            Self::Zoom => "Zoom",
         }
     }
 
@@ -59,6 +93,8 @@ impl Profile {
             Self::Slack => "https://api.slack.com/admins/scim2",
             Self::Notion => "https://www.notion.com/help/provision-users-and-groups-with-scim",
             Self::Jira => "https://developer.atlassian.com/cloud/admin/user-provisioning/rest/",
+            Self::GitHub => "https://docs.github.com/en/enterprise-cloud@latest/rest/enterprise-admin/scim",
+            Self::Zoom => "https://developers.zoom.us/docs/api/scim2/",
         }
     }
 
@@ -68,12 +104,16 @@ impl Profile {
     /// finishes in seconds while still showing throttling: Slack documents 180 user writes per
     /// minute with bursts of 20 (SCIM API rate limits page), which would make a 300-person demo
     /// take minutes. Notion does not publish a SCIM limit but does throttle; Jira gets none so
-    /// one sandbox always shows the unthrottled path.
+    /// one sandbox always shows the unthrottled path. GitHub asks for at most 1,000 user
+    /// provisioning requests an hour, and Zoom labels SCIM calls "Light"/"Medium" per-second
+    /// limits; both are scaled up the same way.
     pub fn default_rate_limit_per_sec(&self) -> Option<u32> {
         match self {
             Self::Slack => Some(50),
             Self::Notion => Some(100),
             Self::Jira => None,
+            Self::GitHub => Some(20),
+            Self::Zoom => Some(30),
         }
     }
 
@@ -87,6 +127,10 @@ impl Profile {
             Self::Notion => 100,
             // Atlassian's user provisioning API pages at most 100 users.
             Self::Jira => 100,
+            // GitHub's SCIM list endpoints take `count` up to 100 per page.
+            Self::GitHub => 100,
+            // Zoom documents `count` without a maximum; 100 keeps clients' paging exercised.
+            Self::Zoom => 100,
         }
     }
 
@@ -100,6 +144,33 @@ impl Profile {
             // itself is dropped; the sandbox keeps it listed as inactive so the demo can show
             // the deactivation, which is what Tenure's reconciliation cares about.
             Self::Jira => DeleteMode::Deactivate,
+            // GitHub EMU: a DELETE is "hard deprovisioning": the account is suspended for good,
+            // its SCIM identity is gone, and a returning person needs a new account.
+            Self::GitHub => DeleteMode::Permanent,
+            // Zoom SCIM2 "Delete a user": the user is deleted from the account; deactivation is
+            // a PATCH of `active`.
+            Self::Zoom => DeleteMode::Permanent,
+        }
+    }
+
+    /// Whether the vendor's SCIM API has `/Groups` (create, PATCH members). All five do: Slack
+    /// user groups, Notion groups, Atlassian groups, GitHub EMU groups (linked to teams), Zoom
+    /// groups.
+    pub fn supports_groups(&self) -> bool {
+        true
+    }
+
+    /// Shape of the group ids the vendor hands out.
+    pub fn new_group_id(&self) -> String {
+        let uuid = uuid::Uuid::new_v4();
+        match self {
+            // Slack user group ids look like "S0614TZR7".
+            Self::Slack => {
+                let hex = uuid.simple().to_string().to_ascii_uppercase();
+                format!("S{}", &hex[..8])
+            }
+            Self::Zoom => zoom_id(&uuid),
+            Self::Notion | Self::Jira | Self::GitHub => uuid.to_string(),
         }
     }
 
@@ -112,7 +183,9 @@ impl Profile {
                 let hex = uuid.simple().to_string().to_ascii_uppercase();
                 format!("U{}", &hex[..10])
             }
-            Self::Notion | Self::Jira => uuid.to_string(),
+            // GitHub's SCIM ids are GUIDs ("7fce0092-d52e-4f76-b727-3955bd72c939" in its docs).
+            Self::Notion | Self::Jira | Self::GitHub => uuid.to_string(),
+            Self::Zoom => zoom_id(&uuid),
         }
     }
 
@@ -144,9 +217,45 @@ impl Profile {
                 }
                 Ok(())
             }
-            Self::Notion | Self::Jira => Ok(()),
+            // Zoom's SCIM userName is the user's email address.
+            Self::Zoom => {
+                let valid = user_name.split_once('@').is_some_and(|(local, domain)| {
+                    !local.is_empty() && domain.contains('.') && !user_name.contains(' ')
+                });
+                if valid {
+                    Ok(())
+                } else {
+                    Err(ScimError::bad_request(
+                        ScimType::InvalidValue,
+                        format!("userName {user_name:?} must be the user's email address"),
+                    ))
+                }
+            }
+            Self::Notion | Self::Jira | Self::GitHub => Ok(()),
         }
     }
+}
+
+/// Zoom ids are 22 characters of URL-safe base64 ("KDcuGIm1QgePTO8WbOqwIQ"): 16 random bytes
+/// without padding.
+fn zoom_id(uuid: &uuid::Uuid) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid.as_bytes();
+    let mut out = String::with_capacity(22);
+    let mut bits = 0u32;
+    let mut held = 0u32;
+    for &b in bytes {
+        bits = (bits << 8) | u32::from(b);
+        held += 8;
+        while held >= 6 {
+            held -= 6;
+            out.push(ALPHABET[((bits >> held) & 63) as usize] as char);
+        }
+    }
+    if held > 0 {
+        out.push(ALPHABET[((bits << (6 - held)) & 63) as usize] as char);
+    }
+    out
 }
 
 impl fmt::Display for Profile {
@@ -156,7 +265,7 @@ impl fmt::Display for Profile {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown sandbox app {0:?}; expected slack, notion or jira")]
+#[error("unknown sandbox app {0:?}; expected slack, notion, jira (atlassian), github or zoom")]
 pub struct UnknownProfile(pub String);
 
 impl FromStr for Profile {
@@ -207,5 +316,18 @@ mod tests {
         let id = Profile::Slack.new_id();
         assert!(id.starts_with('U') && id.len() == 11, "{id}");
         assert!(uuid::Uuid::parse_str(&Profile::Notion.new_id()).is_ok());
+        assert!(uuid::Uuid::parse_str(&Profile::GitHub.new_id()).is_ok());
+        let zoom = Profile::Zoom.new_id();
+        assert_eq!(zoom.len(), 22, "{zoom}");
+        assert!(zoom.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{zoom}");
+        assert!(Profile::Slack.new_group_id().starts_with('S'));
+    }
+
+    #[test]
+    fn zoom_user_names_are_emails() {
+        assert!(Profile::Zoom.validate_user_name("ann@example.com").is_ok());
+        for bad in ["ann", "ann@localhost", "@example.com", "a b@example.com"] {
+            assert!(Profile::Zoom.validate_user_name(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::Value;
 use tenure_scim::{ListResponse, PatchOp, SCIM_MEDIA_TYPE, ScimError, ScimType, parse_filter};
@@ -22,15 +22,30 @@ use crate::{Shared, lock, schema};
 
 type AppState = State<Arc<Shared>>;
 
+/// Where the OAuth token endpoint lives (Zoom's is `https://zoom.us/oauth/token`); it
+/// authenticates the client itself, so the bearer gate lets it through.
+const TOKEN_PATH: &str = "/oauth/token";
+
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/scim/v2/Users", get(list_users).post(create_user))
-        .route("/scim/v2/Users/{id}", get(get_user).put(replace_user).patch(patch_user).delete(delete_user))
-        .route("/scim/v2/ServiceProviderConfig", get(service_provider_config))
-        .route("/scim/v2/ResourceTypes", get(resource_types))
-        .route("/scim/v2/ResourceTypes/{name}", get(resource_type))
-        .route("/scim/v2/Schemas", get(schemas))
-        .route("/scim/v2/Schemas/{urn}", get(schema_by_urn))
+    let p = shared.profile.scim_path();
+    let mut router = Router::new()
+        .route(&format!("{p}/Users"), get(list_users).post(create_user))
+        .route(&format!("{p}/Users/{{id}}"), get(get_user).put(replace_user).patch(patch_user).delete(delete_user))
+        .route(&format!("{p}/ServiceProviderConfig"), get(service_provider_config))
+        .route(&format!("{p}/ResourceTypes"), get(resource_types))
+        .route(&format!("{p}/ResourceTypes/{{name}}"), get(resource_type))
+        .route(&format!("{p}/Schemas"), get(schemas))
+        .route(&format!("{p}/Schemas/{{urn}}"), get(schema_by_urn));
+    if shared.profile.supports_groups() {
+        router = router.route(&format!("{p}/Groups"), get(list_groups).post(create_group)).route(
+            &format!("{p}/Groups/{{id}}"),
+            get(get_group).put(replace_group).patch(patch_group).delete(delete_group),
+        );
+    }
+    if shared.profile.uses_oauth() {
+        router = router.route(TOKEN_PATH, post(crate::oauth::token));
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(shared.clone(), gate))
@@ -65,9 +80,22 @@ fn scim_json(status: StatusCode, body: &impl Serialize) -> Response {
 }
 
 async fn gate(State(shared): AppState, request: Request, next: Next) -> Response {
+    if shared.profile.uses_oauth() && request.uri().path() == TOKEN_PATH {
+        return next.run(request).await;
+    }
     shared.requests.fetch_add(1, Ordering::Relaxed);
     let validator = lock(&shared.token_validator).clone();
-    if let Err(challenge) = check_bearer(request.headers(), &shared.token, validator.as_deref()) {
+    let verdict = if shared.profile.uses_oauth() {
+        // Zoom's SCIM2 API takes only OAuth access tokens, never the client secret itself.
+        let issued: &(dyn Fn(&str) -> bool + Send + Sync) = &|t: &str| lock(&shared.issued).is_valid(t, Instant::now());
+        check_bearer(request.headers(), None, Some(issued)).or_else(|e| match validator.as_deref() {
+            Some(v) => check_bearer(request.headers(), None, Some(v)),
+            None => Err(e),
+        })
+    } else {
+        check_bearer(request.headers(), Some(&shared.token), validator.as_deref())
+    };
+    if let Err(challenge) = verdict {
         let mut response = ApiError(ScimError::new(401, None, "a valid bearer token is required")).into_response();
         let realm = format!("Bearer realm=\"{}\"{challenge}", shared.profile.name());
         if let Ok(value) = HeaderValue::from_str(&realm) {
@@ -87,6 +115,9 @@ async fn gate(State(shared): AppState, request: Request, next: Next) -> Response
             return response;
         }
     }
+    if let Some(refusal) = account_refusal(&shared) {
+        return refusal;
+    }
     if request.method() != axum::http::Method::GET {
         let second = shared.started.elapsed().as_secs() as usize;
         let mut writes = lock(&shared.writes);
@@ -101,11 +132,34 @@ async fn gate(State(shared): AppState, request: Request, next: Next) -> Response
     }
 }
 
-/// Ok when the request carries the app's token; otherwise the extra `WWW-Authenticate`
-/// parameters RFC 6750 §3 asks for.
+/// What the vendor answers every SCIM call when the account cannot use SCIM at all.
+fn account_refusal(shared: &Shared) -> Option<Response> {
+    use crate::profile::Profile;
+    match shared.profile {
+        // Slack's SCIM API is "only available to Slack workspaces on Business+ or Enterprise
+        // plans" (https://docs.slack.dev/admins/scim-api); on other plans it answers the error
+        // `plus_teams_only` in Slack's own error shape, `{"Errors": {"description", "code"}}`
+        // (https://api.slack.com/scim#errors), not RFC 7644's.
+        Profile::Slack if !shared.vendor.slack_plan_has_scim => {
+            let body = serde_json::json!({"Errors": {"description": "plus_teams_only", "code": 403}});
+            Some((StatusCode::FORBIDDEN, axum::Json(body)).into_response())
+        }
+        // Zoom's SCIM2 API lists "Single Sign-On enabled" among its prerequisites
+        // (https://developers.zoom.us/docs/api/scim2/) and answers 400 "Account has not enabled
+        // Single Sign-On." when it is not.
+        Profile::Zoom if !shared.vendor.zoom_sso_enabled => Some(
+            ApiError(ScimError::bad_request(ScimType::InvalidValue, "Account has not enabled Single Sign-On."))
+                .into_response(),
+        ),
+        _ => None,
+    }
+}
+
+/// Ok when the request carries the app's token (or one `validator` accepts); otherwise the
+/// extra `WWW-Authenticate` parameters RFC 6750 §3 asks for.
 fn check_bearer(
     headers: &HeaderMap,
-    token: &str,
+    token: Option<&str>,
     validator: Option<&(dyn Fn(&str) -> bool + Send + Sync)>,
 ) -> Result<(), &'static str> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
@@ -118,14 +172,14 @@ fn check_bearer(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim());
     match presented {
-        Some(t) if constant_time_eq(t.as_bytes(), token.as_bytes()) => Ok(()),
+        Some(t) if token.is_some_and(|token| constant_time_eq(t.as_bytes(), token.as_bytes())) => Ok(()),
         Some(t) if validator.is_some_and(|accept| accept(t)) => Ok(()),
         _ => Err(", error=\"invalid_token\""),
     }
 }
 
 /// Even a sandbox token should not be guessable byte by byte from response timings.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -243,22 +297,90 @@ async fn delete_user(State(shared): AppState, id: Result<Path<String>, PathRejec
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+async fn list_groups(
+    State(shared): AppState,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> ApiResult {
+    let Query(pairs) = query.map_err(|r| rejection(r.status(), r.body_text()))?;
+    let params = list_params(&pairs, shared.profile.max_page_size())?;
+    let page = lock(&shared.store).groups.list(params.filter.as_ref(), params.start_index, params.count);
+    Ok(scim_json(StatusCode::OK, &page))
+}
+
+async fn get_group(State(shared): AppState, id: Result<Path<String>, PathRejection>) -> ApiResult {
+    let id = path_id(id)?;
+    let group = lock(&shared.store).groups.get(&id)?;
+    Ok(scim_json(StatusCode::OK, &group))
+}
+
+async fn create_group(State(shared): AppState, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let body = json_body(&headers, body)?;
+    let group = lock(&shared.store).create_group(&body)?;
+    let mut response = scim_json(StatusCode::CREATED, &group);
+    if let Some(location) = group["meta"]["location"].as_str().and_then(|l| HeaderValue::from_str(l).ok()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn replace_group(
+    State(shared): AppState,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let id = path_id(id)?;
+    let body = json_body(&headers, body)?;
+    let group = lock(&shared.store).replace_group(&id, &body)?;
+    Ok(scim_json(StatusCode::OK, &group))
+}
+
+async fn patch_group(
+    State(shared): AppState,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let id = path_id(id)?;
+    let body = json_body(&headers, body)?;
+    let patch: PatchOp = serde_json::from_value(body)
+        .map_err(|e| ScimError::bad_request(ScimType::InvalidSyntax, format!("not a PatchOp message: {e}")))?;
+    let group = lock(&shared.store).patch_group(&id, &patch.operations)?;
+    Ok(scim_json(StatusCode::OK, &group))
+}
+
+async fn delete_group(State(shared): AppState, id: Result<Path<String>, PathRejection>) -> ApiResult {
+    let id = path_id(id)?;
+    lock(&shared.store).groups.delete(&id)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 async fn service_provider_config(State(shared): AppState) -> Response {
     let profile = shared.profile;
     let doc = schema::service_provider_config(&shared.base_url, profile.documentation_uri(), profile.max_page_size());
     scim_json(StatusCode::OK, &doc)
 }
 
+fn resource_type_docs(shared: &Shared) -> Vec<Value> {
+    let mut docs = vec![schema::resource_type_doc(&shared.base_url)];
+    if shared.profile.supports_groups() {
+        docs.push(schema::group_resource_type_doc(&shared.base_url));
+    }
+    docs
+}
+
 async fn resource_types(State(shared): AppState) -> Response {
-    scim_json(StatusCode::OK, &ListResponse::new(1, 1, vec![schema::resource_type_doc(&shared.base_url)]))
+    let docs = resource_type_docs(&shared);
+    scim_json(StatusCode::OK, &ListResponse::new(docs.len() as u64, 1, docs))
 }
 
 async fn resource_type(State(shared): AppState, name: Result<Path<String>, PathRejection>) -> ApiResult {
     let name = path_id(name)?;
-    if name != "User" {
-        return Err(ScimError::not_found(format!("no resource type {name}")).into());
-    }
-    Ok(scim_json(StatusCode::OK, &schema::resource_type_doc(&shared.base_url)))
+    resource_type_docs(&shared)
+        .into_iter()
+        .find(|doc| doc["id"] == name.as_str())
+        .map(|doc| scim_json(StatusCode::OK, &doc))
+        .ok_or_else(|| ScimError::not_found(format!("no resource type {name}")).into())
 }
 
 async fn schemas(State(shared): AppState) -> Response {
@@ -276,7 +398,7 @@ async fn schema_by_urn(State(shared): AppState, urn: Result<Path<String>, PathRe
 }
 
 async fn not_found() -> ApiError {
-    ApiError(ScimError::not_found("no such endpoint; this app serves /scim/v2/Users"))
+    ApiError(ScimError::not_found("no such endpoint; this app serves Users and Groups under its SCIM base URL"))
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -309,12 +431,13 @@ mod tests {
     #[test]
     fn bearer_check_is_strict_about_the_token_but_not_the_scheme_case() {
         let mut h = HeaderMap::new();
-        assert_eq!(check_bearer(&h, "t0k", None), Err(""));
+        assert_eq!(check_bearer(&h, Some("t0k"), None), Err(""));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer t0k"));
-        assert!(check_bearer(&h, "t0k", None).is_ok());
+        assert!(check_bearer(&h, Some("t0k"), None).is_ok());
+        assert!(check_bearer(&h, None, None).is_err(), "no static token: only the validator counts");
         for bad in ["Bearer t0", "Basic t0k", "Bearer", "t0k"] {
             h.insert(header::AUTHORIZATION, HeaderValue::from_static(bad));
-            assert!(check_bearer(&h, "t0k", None).is_err(), "{bad}");
+            assert!(check_bearer(&h, Some("t0k"), None).is_err(), "{bad}");
         }
     }
 }

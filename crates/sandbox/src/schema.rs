@@ -159,6 +159,18 @@ pub(crate) fn resource_type_doc(base_url: &str) -> Value {
     })
 }
 
+pub(crate) fn group_resource_type_doc(base_url: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+        "id": "Group",
+        "name": "Group",
+        "endpoint": "/Groups",
+        "description": "Group",
+        "schema": schemas::GROUP,
+        "meta": { "resourceType": "ResourceType", "location": format!("{base_url}/ResourceTypes/Group") },
+    })
+}
+
 pub(crate) fn service_provider_config(base_url: &str, documentation_uri: &str, max_results: usize) -> Value {
     json!({
         "schemas": [schemas::SERVICE_PROVIDER_CONFIG],

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value, json};
 use tenure_scim::{Filter, ListResponse, PatchOperation, ScimError, ScimType, ScimUser, schemas};
 
+use crate::groups::Groups;
 use crate::patch;
 use crate::profile::{DeleteMode, Profile};
 
@@ -18,9 +19,10 @@ pub(crate) struct Store {
     profile: Profile,
     base_url: String,
     records: Vec<Record>,
+    pub(crate) groups: Groups,
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
@@ -55,7 +57,22 @@ fn parse_user(body: Value) -> Result<ScimUser, ScimError> {
 
 impl Store {
     pub(crate) fn new(profile: Profile, base_url: String) -> Self {
-        Self { profile, base_url, records: Vec::new() }
+        Self { profile, groups: Groups::new(profile, base_url.clone()), base_url, records: Vec::new() }
+    }
+
+    pub(crate) fn create_group(&mut self, body: &Value) -> Result<Value, ScimError> {
+        let records = &self.records;
+        self.groups.create(body, &|id| records.iter().any(|r| r.user.id.as_deref() == Some(id)))
+    }
+
+    pub(crate) fn replace_group(&mut self, id: &str, body: &Value) -> Result<Value, ScimError> {
+        let records = &self.records;
+        self.groups.replace(id, body, &|u| records.iter().any(|r| r.user.id.as_deref() == Some(u)))
+    }
+
+    pub(crate) fn patch_group(&mut self, id: &str, operations: &[PatchOperation]) -> Result<Value, ScimError> {
+        let records = &self.records;
+        self.groups.patch(id, operations, &|u| records.iter().any(|r| r.user.id.as_deref() == Some(u)))
     }
 
     pub(crate) fn snapshot(&self) -> Vec<ScimUser> {
@@ -118,8 +135,11 @@ impl Store {
     pub(crate) fn delete(&mut self, id: &str) -> Result<(), ScimError> {
         let index = self.position(id)?;
         match self.profile.delete_mode() {
-            DeleteMode::Remove => {
-                self.records.remove(index);
+            DeleteMode::Remove | DeleteMode::Permanent => {
+                let removed = self.records.remove(index);
+                if let Some(id) = removed.user.id.as_deref() {
+                    self.groups.forget_member(id);
+                }
             }
             DeleteMode::Deactivate => {
                 let mut user = self.records[index].user.clone();

@@ -2,7 +2,7 @@
 
 use reqwest::{Client, Method, StatusCode, header};
 use serde_json::{Value, json};
-use tenure_sandbox::{Profile, SandboxApp, SandboxError, SandboxOptions};
+use tenure_sandbox::{DeleteMode, Profile, SandboxApp, SandboxError, SandboxOptions};
 
 const TOKEN: &str = "sandbox-token";
 
@@ -23,8 +23,25 @@ struct Reply {
     body: Value,
 }
 
+/// The bearer token SCIM calls carry: the sandbox's own, or for Zoom one from its token endpoint.
+async fn bearer(app: &SandboxApp) -> String {
+    if !app.profile().uses_oauth() {
+        return TOKEN.to_owned();
+    }
+    let reply = client()
+        .post(app.account_credentials_url())
+        .basic_auth(&app.vendor_options().zoom_client_id, Some(TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let body: Value = reply.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
 async fn call(app: &SandboxApp, method: Method, path: &str, body: Option<Value>) -> Reply {
-    let mut request = client().request(method, format!("{}{path}", app.base_url())).bearer_auth(TOKEN);
+    let token = bearer(app).await;
+    let mut request = client().request(method, format!("{}{path}", app.base_url())).bearer_auth(token);
     if let Some(body) = body {
         request = request.header(header::CONTENT_TYPE, "application/scim+json").body(body.to_string());
     }
@@ -228,15 +245,15 @@ async fn put_replaces_the_user_but_keeps_id_and_created() {
 }
 
 #[tokio::test]
-async fn delete_deactivates_in_slack_and_jira_but_removes_in_notion() {
+async fn delete_deactivates_in_slack_and_jira_but_removes_in_notion_github_and_zoom() {
     for profile in Profile::all() {
         let app = spawn(profile, None).await;
-        let id = create(&app, "ann").await;
+        let id = create(&app, if profile == Profile::Zoom { "ann@example.com" } else { "ann" }).await;
         let deleted = call(&app, Method::DELETE, &format!("/Users/{id}"), None).await;
         assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{profile}");
         let after = call(&app, Method::GET, &format!("/Users/{id}"), None).await;
         let listed = call(&app, Method::GET, "/Users", None).await;
-        if profile == Profile::Notion {
+        if matches!(profile.delete_mode(), DeleteMode::Remove | DeleteMode::Permanent) {
             assert_scim_error(&after, 404, None);
             assert_eq!(listed.body["totalResults"], 0);
             assert!(app.users().is_empty());

@@ -606,6 +606,7 @@ pub enum AppAdd {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("oauth").args(["oauth_token_url", "zoom_account_id"]).multiple(true)))]
 pub struct ScimAppArgs {
     pub name: String,
     /// The app's SCIM base URL, e.g. https://api.slack.com/scim/v2
@@ -620,17 +621,22 @@ pub struct ScimAppArgs {
     /// OAuth 2.0 client credentials instead of a static token: the app's token endpoint.
     #[arg(long, value_name = "URL", requires_all = ["client_id", "client_secret_env"])]
     pub oauth_token_url: Option<String>,
-    /// OAuth client id (with --oauth-token-url).
-    #[arg(long, requires = "oauth_token_url")]
+    /// Zoom server-to-server OAuth: the account id of the app's credentials. Tokens are asked
+    /// for with Zoom's account_credentials grant at https://zoom.us/oauth/token (or
+    /// --oauth-token-url); needs --client-id and --client-secret-env.
+    #[arg(long, value_name = "ACCOUNT_ID", requires_all = ["client_id", "client_secret_env"])]
+    pub zoom_account_id: Option<String>,
+    /// OAuth client id (with --oauth-token-url or --zoom-account-id).
+    #[arg(long, requires = "oauth")]
     pub client_id: Option<String>,
     /// The environment variable holding the OAuth client secret now; it is stored encrypted.
-    #[arg(long, value_name = "VAR", requires = "oauth_token_url")]
+    #[arg(long, value_name = "VAR", requires = "oauth")]
     pub client_secret_env: Option<String>,
     /// OAuth scopes to ask for, space-separated.
-    #[arg(long, requires = "oauth_token_url")]
+    #[arg(long, requires = "oauth")]
     pub scope: Option<String>,
     /// How the client authenticates to the token endpoint.
-    #[arg(long, value_enum, default_value_t = crate::keys::ClientAuthArg::Basic, requires = "oauth_token_url")]
+    #[arg(long, value_enum, default_value_t = crate::keys::ClientAuthArg::Basic, requires = "oauth")]
     pub client_auth: crate::keys::ClientAuthArg,
     /// The OAuth grant: client credentials (no person involved), or authorization code, where an
     /// admin consents in a browser (`tenure app authorize`, or Verify in the API).
@@ -639,15 +645,20 @@ pub struct ScimAppArgs {
     /// The authorization server's authorization endpoint (with --oauth-flow authorization-code).
     #[arg(long, value_name = "URL", requires = "oauth_token_url")]
     pub oauth_authorize_url: Option<String>,
-    /// How the app's userName is derived from a person.
-    #[arg(long, value_enum, default_value_t = UserNameArg::Email)]
-    pub user_name: UserNameArg,
-    /// Longest userName the app accepts (with --user-name local-part; Slack: 21).
+    /// How the app's userName is derived from a person (default: the vendor's, else email;
+    /// handle is Slack's: the email's local part, at most 21 characters, numbered on collision).
+    #[arg(long, value_enum)]
+    pub user_name: Option<UserNameArg>,
+    /// Longest userName the app accepts (with --user-name local-part or handle; Slack: 21).
     #[arg(long)]
     pub user_name_max_len: Option<usize>,
-    /// What deprovisioning does in this app.
-    #[arg(long, value_enum, default_value_t = DeprovisionArg::Deactivate)]
-    pub deprovision: DeprovisionArg,
+    /// What deprovisioning does in this app (default: the vendor's, else deactivate).
+    #[arg(long, value_enum)]
+    pub deprovision: Option<DeprovisionArg>,
+    /// Confirms a deprovisioning that deletes accounts in an app whose DELETE is permanent
+    /// (GitHub Enterprise Managed Users, Zoom): a deleted account cannot be brought back.
+    #[arg(long)]
+    pub confirm_permanent_delete: bool,
     /// With --deprovision deactivate-then-delete: days between deactivation and deletion.
     #[arg(long, value_name = "DAYS", required_if_eq("deprovision", "deactivate-then-delete"))]
     pub delete_after_days: Option<u32>,
@@ -687,7 +698,8 @@ pub struct ScimAppArgs {
     /// Plan and log everything, write nothing to the app.
     #[arg(long)]
     pub dry_run: bool,
-    /// The app's vendor, for its documented request limits (unless --rate-limit says otherwise).
+    /// The app's vendor: its documented defaults for deprovisioning, userName and request limits
+    /// (each unless given explicitly), and its documented errors read as such.
     #[arg(long, value_enum)]
     pub vendor: Option<VendorArg>,
 }
@@ -719,6 +731,7 @@ pub enum MatchKeyArg {
 pub enum UserNameArg {
     Email,
     LocalPart,
+    Handle,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -329,7 +329,11 @@ fn source_problems(e: tenure_engine::EngineError) -> anyhow::Error {
     e.into()
 }
 
-async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> anyhow::Result<ExitCode> {
+async fn app_add_scim(store: &Store, tenant: TenantId, mut args: ScimAppArgs) -> anyhow::Result<ExitCode> {
+    let vendor = args.vendor.map(vendor_of);
+    if let Some(account_id) = args.zoom_account_id.as_deref() {
+        args.oauth_token_url = Some(zoom_token_url(args.oauth_token_url.as_deref(), account_id)?);
+    }
     let (auth, oauth_secret) = crate::keys::oauth_args(&args)?;
     let token = match (&args.token, &args.token_file) {
         _ if oauth_secret.is_some() => oauth_secret.clone().unwrap_or_default(),
@@ -351,19 +355,48 @@ async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> any
     ScimClient::new(&args.base_url, secret.clone(), Default::default())
         .with_context(|| format!("app {}", args.name))?;
     let user_name = match args.user_name {
-        UserNameArg::Email => UserNameFormat::Email,
-        UserNameArg::LocalPart => UserNameFormat::EmailLocalPart { max_len: args.user_name_max_len },
+        Some(UserNameArg::Email) => UserNameFormat::Email,
+        Some(UserNameArg::LocalPart) => UserNameFormat::EmailLocalPart { max_len: args.user_name_max_len },
+        Some(UserNameArg::Handle) => UserNameFormat::Handle {
+            max_len: args.user_name_max_len.unwrap_or(tenure_connectors::vendor::SLACK_HANDLE_MAX),
+        },
+        None => match (vendor, args.user_name_max_len) {
+            (Some(v), None) => v.user_name_format(),
+            (Some(v), Some(max)) => match v.user_name_format() {
+                UserNameFormat::Handle { .. } => UserNameFormat::Handle { max_len: max },
+                _ => UserNameFormat::EmailLocalPart { max_len: Some(max) },
+            },
+            // Before vendors, --user-name-max-len alone meant nothing; it still changes nothing.
+            (None, _) => UserNameFormat::Email,
+        },
     };
+    if matches!(user_name, UserNameFormat::Handle { max_len: 0 }) {
+        bail!("--user-name-max-len must be at least 1");
+    }
     let deprovision = match args.deprovision {
-        DeprovisionArg::Deactivate => DeprovisionPolicy::Deactivate,
-        DeprovisionArg::Delete => DeprovisionPolicy::Delete,
-        DeprovisionArg::DeactivateThenDelete => DeprovisionPolicy::DeactivateThenDelete {
+        Some(DeprovisionArg::Deactivate) => DeprovisionPolicy::Deactivate,
+        Some(DeprovisionArg::Delete) => DeprovisionPolicy::Delete,
+        Some(DeprovisionArg::DeactivateThenDelete) => DeprovisionPolicy::DeactivateThenDelete {
             after_days: args.delete_after_days.ok_or_else(|| anyhow!("--delete-after-days is required"))?,
         },
-        DeprovisionArg::RemoveLicense => DeprovisionPolicy::RemoveLicense,
-        DeprovisionArg::DoNothing => DeprovisionPolicy::DoNothing,
+        Some(DeprovisionArg::RemoveLicense) => DeprovisionPolicy::RemoveLicense,
+        Some(DeprovisionArg::DoNothing) => DeprovisionPolicy::DoNothing,
+        None => vendor.map_or(DeprovisionPolicy::Deactivate, |v| v.default_deprovision()),
     };
+    let deletes = matches!(deprovision, DeprovisionPolicy::Delete | DeprovisionPolicy::DeactivateThenDelete { .. });
+    if let Some(v) = vendor
+        && deletes
+        && v.delete_needs_confirmation()
+        && !args.confirm_permanent_delete
+    {
+        bail!(
+            "{}'s DELETE is permanent: a deleted account and its history cannot be brought back, and a returning \
+             person gets a new account. Deactivating is the safe default; to delete anyway, add --confirm-permanent-delete",
+            v.display_name()
+        );
+    }
     let mut settings = AppSettings { deprovision, user_name, ..AppSettings::default() };
+    settings.vendor = vendor.map(|v| v.name().to_owned());
     if !args.match_keys.is_empty() {
         settings.match_keys = args
             .match_keys
@@ -383,16 +416,7 @@ async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> any
             max_count: args.guard_count.unwrap_or(defaults.max_count),
         });
     }
-    let documented = args.vendor.and_then(|v| {
-        use tenure_connectors::vendor_limits::{Vendor, documented_limits};
-        documented_limits(match v {
-            crate::cli::VendorArg::Slack => Vendor::Slack,
-            crate::cli::VendorArg::Notion => Vendor::Notion,
-            crate::cli::VendorArg::Github => Vendor::GitHub,
-            crate::cli::VendorArg::Atlassian => Vendor::Atlassian,
-            crate::cli::VendorArg::Zoom => Vendor::Zoom,
-        })
-    });
+    let documented = vendor.and_then(|v| v.documented_limits());
     if args.rate_limit.is_some() || args.max_concurrency.is_some() || documented.is_some() {
         let documented = documented.unwrap_or(tenure_core::AppLimits {
             per_second: None,
@@ -415,7 +439,69 @@ async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> any
     let detail = json!({"base_url": app.base_url, "settings": settings, "auth": auth});
     store.append_audit_for(tenant, "cli", "app.add", &app.name, None, Some(&app.name), &detail).await?;
     println!("added SCIM app {}; grant it with `tenure assign {} --group NAME`", app.name, app.name);
+    if let Some(v) = vendor {
+        // Says which defaults came from the profile, so nobody is surprised by them later.
+        println!(
+            "{} profile: DELETE {}, deprovision: {}, userName: {}{}",
+            v.display_name(),
+            match v.delete_meaning() {
+                tenure_connectors::DeleteMeaning::Deactivates => "deactivates",
+                tenure_connectors::DeleteMeaning::RemovesFromWorkspace => "removes the member from the workspace",
+                tenure_connectors::DeleteMeaning::Permanent => "is permanent",
+            },
+            settings.deprovision,
+            match settings.user_name {
+                UserNameFormat::Email => "email".to_owned(),
+                UserNameFormat::EmailLocalPart { max_len } => match max_len {
+                    Some(n) => format!("email local part, at most {n}"),
+                    None => "email local part".to_owned(),
+                },
+                UserNameFormat::Handle { max_len } => format!("handle, at most {max_len}"),
+            },
+            settings
+                .limits
+                .as_ref()
+                .and_then(|l| l.per_second)
+                .map(|r| format!(", at most {r} requests a second"))
+                .unwrap_or_default(),
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn vendor_of(arg: crate::cli::VendorArg) -> tenure_connectors::Vendor {
+    use tenure_connectors::Vendor;
+    match arg {
+        crate::cli::VendorArg::Slack => Vendor::Slack,
+        crate::cli::VendorArg::Notion => Vendor::Notion,
+        crate::cli::VendorArg::Github => Vendor::GitHub,
+        crate::cli::VendorArg::Atlassian => Vendor::Atlassian,
+        crate::cli::VendorArg::Zoom => Vendor::Zoom,
+    }
+}
+
+/// Zoom's token endpoint for server-to-server OAuth, in the form Zoom documents
+/// (<https://developers.zoom.us/docs/internal-apps/s2s-oauth/>):
+/// `https://zoom.us/oauth/token?grant_type=account_credentials&account_id=…`. The connector reads
+/// the grant from this URL.
+fn zoom_token_url(base: Option<&str>, account_id: &str) -> anyhow::Result<String> {
+    let account_id = account_id.trim();
+    if account_id.is_empty() {
+        bail!("--zoom-account-id is empty");
+    }
+    let base = base.unwrap_or("https://zoom.us/oauth/token").trim();
+    let encoded: String = account_id
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let joiner = if base.contains('?') { '&' } else { '?' };
+    Ok(format!("{base}{joiner}grant_type=account_credentials&account_id={encoded}"))
 }
 
 /// Parses `--map` / `--map-on-create` values; a bad expression is shown with a caret under the

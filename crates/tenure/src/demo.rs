@@ -28,9 +28,9 @@ struct DemoApp {
 const DEMO_APPS: [DemoApp; 3] = [
     DemoApp {
         profile: Profile::Slack,
-        // Slack userNames: at most 21 characters, no '@'.
+        // Slack userNames are handles: at most 21 characters, no '@' (the vendor profile's).
         deprovision: DeprovisionPolicy::Deactivate,
-        user_name: UserNameFormat::EmailLocalPart { max_len: Some(21) },
+        user_name: UserNameFormat::Handle { max_len: 21 },
         grants: &[("group", "slack-users")],
     },
     DemoApp {

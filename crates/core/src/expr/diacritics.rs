@@ -13,6 +13,19 @@ use std::borrow::Cow;
 
 use super::error::EvalError;
 
+/// `s` with accented Latin letters folded to ASCII (as [`normalize`], which cannot fail).
+pub(crate) fn fold_to_ascii(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match fold(c) {
+            Some(ascii) => out.push_str(ascii),
+            None if is_combining_accent(c) => {}
+            None => out.push(c),
+        }
+    }
+    out
+}
+
 pub(crate) fn normalize(value: Cow<'_, str>) -> Result<Cow<'_, str>, EvalError> {
     if value.is_ascii() {
         return Ok(value);

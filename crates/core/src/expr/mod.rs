@@ -33,7 +33,7 @@
 //! does not accept `"x1"`; `regex_replace` replaces every match anywhere.
 
 mod compile;
-mod diacritics;
+pub(crate) mod diacritics;
 mod error;
 mod eval;
 mod functions;

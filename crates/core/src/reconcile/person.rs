@@ -199,9 +199,12 @@ impl<'p, 'a> Planner<'p, 'a> {
             ));
         }
         let mut changes = attributes::diff(&desired, &account.attributes);
+        // A handle is what colleagues @-mention: the one an account has (numbered at creation,
+        // or chosen before Tenure linked it) stays; only new accounts get a derived one.
+        let keeps_handle =
+            matches!(self.app().settings.user_name, UserNameFormat::Handle { .. }) && !account.user_name().is_empty();
         if let Some(wanted) = changes.get(USER_NAME)
-            && self.deduplicates_user_names()
-            && is_deduplicated_form(account.user_name(), wanted)
+            && (keeps_handle || (self.deduplicates_user_names() && is_deduplicated_form(account.user_name(), wanted)))
         {
             changes.remove(USER_NAME);
         }
@@ -371,7 +374,7 @@ impl<'p, 'a> Planner<'p, 'a> {
     /// Apps that derive userNames by cutting the email's local part get collisions (two
     /// `alexandra.montgomery-…` cut at 21 characters); the later person gets a numbered one.
     fn deduplicates_user_names(&self) -> bool {
-        matches!(self.app().settings.user_name, UserNameFormat::EmailLocalPart { .. })
+        self.app().settings.user_name.deduplicates()
     }
 
     fn create_attributes(
@@ -410,9 +413,8 @@ impl<'p, 'a> Planner<'p, 'a> {
         } else {
             Arc::clone(desired)
         };
-        if let (UserNameFormat::EmailLocalPart { max_len }, Some(base)) =
-            (settings.user_name, attrs.get(USER_NAME).cloned())
-        {
+        if let (true, Some(base)) = (settings.user_name.deduplicates(), attrs.get(USER_NAME).cloned()) {
+            let max_len = settings.user_name.max_len();
             let held = self.held_user_names();
             let free = |c: &str| !held.contains(c) && !running.user_names.contains(c);
             let chosen = (1..=999u32)

@@ -118,9 +118,7 @@ pub fn apply(
 /// one-person plan only knows what the app holds. Everything else must agree.
 pub fn without_numbering(op: &PlannedOp, app: &App) -> PlannedOp {
     let mut op = op.clone();
-    if let (OpKind::Create { attributes }, UserNameFormat::EmailLocalPart { .. }) =
-        (&mut op.kind, app.settings.user_name)
-    {
+    if let (OpKind::Create { attributes }, true) = (&mut op.kind, app.settings.user_name.deduplicates()) {
         std::sync::Arc::make_mut(attributes).remove(tenure_core::attributes::USER_NAME);
     }
     op
