@@ -20,6 +20,9 @@ pub async fn run(
     write_probe: bool,
 ) -> anyhow::Result<ExitCode> {
     let record = store.app_by_name(tenant, app).await?;
+    if record.app.kind == tenure_core::AppKind::GoogleWorkspace {
+        return crate::google_app::check(&record, json).await;
+    }
     let client = ScimClient::new(&record.app.base_url, record.secret.clone(), Default::default())
         .with_context(|| format!("app {app}"))?;
     let spinner = output::spinner(format!("probing {app}"));

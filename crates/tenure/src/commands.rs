@@ -32,6 +32,7 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::Source(SourceCommand::List { json }) => source_list(store, tenant, json).await,
         Command::Sync(args) => sync(&engine, args).await,
         Command::App(AppCommand::Add(AppAdd::Scim(args))) => app_add_scim(store, tenant, args).await,
+        Command::App(AppCommand::Add(AppAdd::Google(args))) => crate::google_app::add(store, tenant, args).await,
         Command::App(AppCommand::List { json }) => app_list(store, tenant, json).await,
         Command::App(AppCommand::Users { app, json }) => app_users(store, tenant, &app, json).await,
         Command::App(AppCommand::Check { app, json, write_probe }) => {
@@ -413,7 +414,7 @@ async fn app_add_scim(store: &Store, tenant: TenantId, args: ScimAppArgs) -> any
 
 /// Parses `--map` / `--map-on-create` values; a bad expression is shown with a caret under the
 /// offending column (on stderr, above the error line).
-fn mapping_set(always: &[String], on_create: &[String]) -> anyhow::Result<Option<expr::MappingSet>> {
+pub(crate) fn mapping_set(always: &[String], on_create: &[String]) -> anyhow::Result<Option<expr::MappingSet>> {
     let given =
         always.iter().map(|m| (m, expr::Apply::Always)).chain(on_create.iter().map(|m| (m, expr::Apply::OnCreate)));
     let mut mappings = Vec::new();
@@ -470,11 +471,9 @@ async fn app_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result
 
 async fn app_users(store: &Store, tenant: TenantId, app: &str, json: bool) -> anyhow::Result<ExitCode> {
     let record = store.app_by_name(tenant, app).await?;
-    let mut client = tenure_engine::app_auth::scim_client(&record, Default::default())?;
-    // Pages no larger than `tenure app check` found the app serves.
-    if let Some(caps) = record.app.settings.capabilities.clone() {
-        client = client.with_capabilities(caps);
-    }
+    // Whatever the app's kind; a SCIM app's client pages no larger than `tenure app check`
+    // found the app serves.
+    let client = tenure_engine::app_auth::connector(&record, Default::default(), None)?;
     let spinner = output::spinner(format!("reading {app}'s users"));
     let live = client.list_users().await.with_context(|| format!("app {app}"));
     spinner.finish_and_clear();
@@ -614,7 +613,7 @@ async fn adopt(store: &Store, tenant: TenantId, args: AdoptArgs) -> anyhow::Resu
             args.app
         );
     }
-    let client = tenure_engine::app_auth::scim_client(&record, Default::default())?;
+    let client = tenure_engine::app_auth::connector(&record, Default::default(), None)?;
     let account = client
         .get_user(&args.account)
         .await
