@@ -531,13 +531,9 @@ async fn insert_user(State(slot): State<Slot>, headers: HeaderMap, body: String)
     user.entry("orgUnitPath").or_insert(json!("/"));
     user.entry("isAdmin").or_insert(json!(false));
     let mut user = Value::Object(user);
-    if let Some(name) = user.get_mut("name").and_then(Value::as_object_mut) {
-        let full = format!(
-            "{} {}",
-            text(&Value::Object(name.clone()), "givenName"),
-            text(&Value::Object(name.clone()), "familyName")
-        );
-        name.insert("fullName".into(), json!(full));
+    // Read-only, "formed by concatenating the first and last name values".
+    if let Some(name) = user.get("name").cloned() {
+        user["name"]["fullName"] = json!(format!("{} {}", text(&name, "givenName"), text(&name, "familyName")));
     }
     normalise_emails(&mut user);
     dir.users.push(user.clone());
