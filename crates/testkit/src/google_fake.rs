@@ -19,7 +19,7 @@
 //! Writes, for Google Workspace as a provisioning target (needing the read-write scopes
 //! `admin.directory.user` / `admin.directory.group`; a token without them gets 403
 //! `insufficientPermissions`):
-//! - users.list `query` with `externalId=`, `email=` (primary address or alias, exact) and
+//! - users.list `query` with `externalId=` (any type), `email=` (primary address or alias, exact) and
 //!   `isSuspended=` clauses (<https://developers.google.com/workspace/admin/directory/v1/guides/search-users>);
 //! - users.get by id, primary email or alias, 404 `notFound` otherwise;
 //! - users.insert: `primaryEmail`, `name.givenName`, `name.familyName` and a password of 8 to 100
@@ -421,13 +421,8 @@ impl Clause {
                 .get("externalIds")
                 .and_then(Value::as_array)
                 .is_some_and(|ids| ids.iter().any(|e| text(e, "value") == v)),
-            Clause::Email(v) => {
-                user_has_key(user, v)
-                    || user
-                        .get("emails")
-                        .and_then(Value::as_array)
-                        .is_some_and(|emails| emails.iter().any(|e| text(e, "address").eq_ignore_ascii_case(v)))
-            }
+            // The primary address and aliases, not other addresses in `emails`.
+            Clause::Email(v) => text(user, "id") != v && user_has_key(user, v),
             Clause::Suspended(s) => user.get("suspended").and_then(Value::as_bool).unwrap_or(false) == *s,
         }
     }

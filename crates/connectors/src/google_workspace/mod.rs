@@ -353,9 +353,11 @@ impl GoogleWorkspace {
 
     /// The one account whose `attribute` equals `value` (case-insensitively for addresses).
     /// userName is a users.get by primary email; externalId and email are users.list searches,
-    /// checked here against what comes back (the email search also matches aliases); anything
-    /// else, or a value the search syntax cannot quote, is matched in a full listing. A failed
-    /// lookup is an error, never "not found".
+    /// checked here against what comes back; anything else, or a value the search syntax cannot
+    /// quote, is matched in a full listing. Google's `email` search covers primary addresses and
+    /// aliases only, so an email search that finds nothing is repeated on a full listing (the
+    /// address may be a work address in `emails`). A failed lookup is an error, never "not
+    /// found".
     pub async fn find_user(&self, attribute: &str, value: &str) -> Result<Option<RemoteAccount>, ConnectorError> {
         let value = value.trim();
         if value.is_empty() {
@@ -371,21 +373,34 @@ impl GoogleWorkspace {
             attr::EMAIL => map::exact_query("email", value),
             _ => None,
         };
-        let candidates = self.users(query).await?;
+        let searched = query.is_some();
+        let mut matching = self.users_matching(query, attribute, value).await?;
+        if matching.is_empty() && searched && attribute == attr::EMAIL {
+            matching = self.users_matching(None, attribute, value).await?;
+        }
+        match matching.len() {
+            0 => Ok(None),
+            1 => Ok(matching.pop()),
+            count => Err(ConnectorError::Ambiguous { filter: format!("{attribute} = {value:?}"), count }),
+        }
+    }
+
+    async fn users_matching(
+        &self,
+        query: Option<String>,
+        attribute: &str,
+        value: &str,
+    ) -> Result<Vec<RemoteAccount>, ConnectorError> {
         let case_blind = matches!(attribute, attr::EMAIL | attr::USER_NAME);
-        let mut matching: Vec<RemoteAccount> = candidates
+        let candidates = self.users(query).await?;
+        Ok(candidates
             .into_iter()
             .filter(|a| {
                 a.attributes
                     .get(attribute)
                     .is_some_and(|v| if case_blind { v.eq_ignore_ascii_case(value) } else { v == value })
             })
-            .collect();
-        match matching.len() {
-            0 => Ok(None),
-            1 => Ok(matching.pop()),
-            count => Err(ConnectorError::Ambiguous { filter: format!("{attribute} = {value:?}"), count }),
-        }
+            .collect())
     }
 
     /// Creates an active user with a random password nobody sees (people sign in through SSO, or
