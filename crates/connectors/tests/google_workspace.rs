@@ -169,6 +169,17 @@ async fn throttling_is_retried_with_backoff() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_revoked_access_token_is_replaced_once() -> anyhow::Result<()> {
+    let s = setup().await?;
+    s.google.create_user(&person(1)).await?;
+    let tokens = s.fake.dir().counts.token;
+    s.fake.revoke_tokens();
+    assert_eq!(s.google.list_users().await?.len(), 1);
+    assert_eq!(s.fake.dir().counts.token, tokens + 1, "one new token, then the request went through");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_refused_service_account_is_a_credentials_error() -> anyhow::Result<()> {
     let s = setup().await?;
     let key = Secret::new(s.fake.key_file_json(&std::fs::read_to_string(fixture(TEST_KEY))?));

@@ -174,6 +174,12 @@ impl GoogleFake {
         lock(&self.shared.dir)
     }
 
+    /// Invalidates every access token issued so far (revoked, or delegation changed): the next
+    /// API request with one of them gets 401 `authError`.
+    pub fn revoke_tokens(&self) {
+        lock(&self.shared.tokens).clear();
+    }
+
     /// A service account JSON key file for the registered account and `key_pem`.
     pub fn key_file_json(&self, key_pem: &str) -> String {
         json!({
