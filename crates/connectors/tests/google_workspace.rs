@@ -211,13 +211,25 @@ async fn pushes_groups_as_membership_diffs() -> anyhow::Result<()> {
     // Adding a member already there and removing one already gone are the wanted state.
     s.google.change_group_members(&group.remote_id, &[ids[2].clone(), ids[0].clone()], &[ids[1].clone()]).await?;
     s.google.change_group_members(&group.remote_id, &[], &[ids[1].clone()]).await?;
+    // More groups, one with more members than a page holds, each listed with its own members.
+    s.google.create_group("everyone", &ids).await?;
+    s.google.create_group("design@example.org", &ids[1..2]).await?;
     let listed = s.google.list_groups().await?;
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].name, "engineering");
-    let mut members = listed[0].members.clone();
-    members.sort();
-    let mut expected = vec![ids[0].clone(), ids[2].clone()];
-    expected.sort();
-    assert_eq!(members, expected);
+    let by_name: std::collections::BTreeMap<String, Vec<String>> = listed
+        .into_iter()
+        .map(|g| {
+            let mut members = g.members;
+            members.sort();
+            (g.name, members)
+        })
+        .collect();
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(by_name["engineering"], sorted(vec![ids[0].clone(), ids[2].clone()]));
+    assert_eq!(by_name["everyone"], sorted(ids.clone()));
+    assert_eq!(by_name["design@example.org"], vec![ids[1].clone()], "another domain's group keeps its domain");
+    assert_eq!(by_name.len(), 3);
     Ok(())
 }
