@@ -551,16 +551,7 @@ impl ScimClient {
     }
 
     fn retry_wait(&self, error: &ConnectorError, retries: u32) -> Duration {
-        let cap = self.options.max_retry_wait;
-        if let Some(asked) = error.retry_after() {
-            return asked.min(cap);
-        }
-        let exp = self.options.initial_backoff.saturating_mul(2u32.saturating_pow(retries)).min(cap);
-        // Half fixed, half random: spreads out clients that failed together without ever
-        // retrying immediately.
-        let half = exp / 2;
-        let jitter_ms = rand::rng().random_range(0..=half.as_millis() as u64);
-        half + Duration::from_millis(jitter_ms)
+        retry_wait(&self.options, error, retries)
     }
 
     async fn bearer(&self) -> Result<Secret, ConnectorError> {
@@ -608,6 +599,21 @@ impl ScimClient {
             None => crate::vendor::Vendor::translate_any(error),
         })
     }
+}
+
+/// How long to wait before retry number `retries + 1`: what the app asked for, else exponential
+/// backoff with jitter, never longer than `max_retry_wait`. Shared by every HTTP connector.
+pub(crate) fn retry_wait(options: &ClientOptions, error: &ConnectorError, retries: u32) -> Duration {
+    let cap = options.max_retry_wait;
+    if let Some(asked) = error.retry_after() {
+        return asked.min(cap);
+    }
+    let exp = options.initial_backoff.saturating_mul(2u32.saturating_pow(retries)).min(cap);
+    // Half fixed, half random: spreads out clients that failed together without ever
+    // retrying immediately.
+    let half = exp / 2;
+    let jitter_ms = rand::rng().random_range(0..=half.as_millis() as u64);
+    half + Duration::from_millis(jitter_ms)
 }
 
 /// The app does not filter (RFC 7644 §3.12: 501 for an unsupported operation) or cannot parse
@@ -727,7 +733,7 @@ fn status_error(
 
 /// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3); a date in the past is no
 /// wait at all.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     parse_retry_after(raw, time::OffsetDateTime::now_utc())
 }

@@ -9,6 +9,7 @@ pub mod capabilities;
 pub mod client;
 pub mod connector;
 pub mod error;
+pub mod google_workspace;
 pub mod groups;
 pub mod mapping;
 pub mod oauth;
@@ -25,6 +26,7 @@ pub use connector::{
     Connector, ConnectorFuture, DeactivateMeaning, DeleteMeaning, Descriptor, Operation, UserPage, UserQuery,
 };
 pub use error::{ConnectorError, TransportKind};
+pub use google_workspace::GoogleWorkspace;
 pub use probe::{ProbeOptions, ProbeReport};
 pub use ratelimit::RateLimiter;
 pub use vendor::Vendor;

@@ -144,10 +144,44 @@ pub struct Group {
     pub member_groups: Vec<GroupId>,
 }
 
+/// How Tenure talks to an app. Serialized as stored (`scim`, `google_workspace`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum AppKind {
     Scim,
+    /// Google Workspace through the Admin SDK Directory API (no SCIM): the app's settings hold a
+    /// [`GoogleWorkspaceTarget`], its secret the service account's JSON key.
+    GoogleWorkspace,
+}
+
+/// Where and as whom Tenure provisions a Google Workspace account. The service account's key is
+/// the app's (encrypted) secret, never part of these settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleWorkspaceTarget {
+    /// The primary domain: in-app groups named without a domain get their address in it.
+    pub domain: String,
+    /// `my_customer` (the impersonated admin's own account) or a customer id such as `C03az79cb`.
+    #[serde(default = "default_google_customer")]
+    pub customer: String,
+    /// The super admin the service account acts for (domain-wide delegation).
+    pub admin: String,
+    /// Overrides the key file's `token_uri` (tests, proxies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// The org unit new accounts are placed in unless a mapping gives `orgUnitPath`; `None`
+    /// for the top-level unit (`/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_unit_path: Option<String>,
+    /// Whether new accounts must choose a password at first sign-in. Their initial password is
+    /// random and shown to nobody, so this matters only where people sign in with a password
+    /// an admin resets for them (without SSO).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub change_password_at_next_login: bool,
+}
+
+fn default_google_customer() -> String {
+    "my_customer".to_owned()
 }
 
 /// What "deprovision" means for an app.
@@ -270,6 +304,9 @@ pub struct AppSettings {
     /// SCIM app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor: Option<String>,
+    /// Where a Google Workspace app ([`AppKind::GoogleWorkspace`]) lives; `None` for other kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub google_workspace: Option<GoogleWorkspaceTarget>,
 }
 
 impl Default for AppSettings {
@@ -284,6 +321,7 @@ impl Default for AppSettings {
             dry_run: false,
             capabilities: None,
             vendor: None,
+            google_workspace: None,
         }
     }
 }

@@ -1,8 +1,9 @@
 //! An app's connector, built the way the app is configured: its kind, its probed capabilities,
 //! its rate limit and its credentials — a static bearer token; access tokens from its OAuth 2.0
 //! authorization server by client credentials (RFC 6749 §4.4), shared by every client of the app
-//! in this process so one token serves them all; or the tokens an admin's consent granted
-//! (authorization code, §4.1), kept in the store and refreshed through it (`StoreGrants`).
+//! in this process so one token serves them all; the tokens an admin's consent granted
+//! (authorization code, §4.1), kept in the store and refreshed through it (`StoreGrants`); or, for
+//! Google Workspace, the service account's key.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use tenure_connectors::oauth::{ClientAuth, OAuthConfig, TokenSource};
 use tenure_connectors::oauth_code::{
     AuthorizationCodeConfig, GrantStore, GrantStoreError, GrantedTokens, RefreshingTokenSource, StoredGrant,
 };
-use tenure_connectors::{ClientOptions, Connector, ConnectorError, RateLimiter, ScimClient};
+use tenure_connectors::{ClientOptions, Connector, ConnectorError, GoogleWorkspace, RateLimiter, ScimClient};
 use tenure_core::{AppId, AppKind, Secret, TenantId};
 use tenure_store::{AppAuth, AppRecord, GrantTokens, OauthClientAuth, Store, StoreError};
 
@@ -42,6 +43,20 @@ pub fn connector(
             }
             Ok(Arc::new(client))
         }
+        AppKind::GoogleWorkspace => {
+            let target = app.app.settings.google_workspace.as_ref().ok_or_else(|| {
+                ConnectorError::Config(format!(
+                    "Google Workspace app {} has no domain and admin settings; add it again with `tenure app add google`",
+                    app.app.name
+                ))
+            })?;
+            // The app's secret is the service account's JSON key.
+            let mut client = GoogleWorkspace::new(&app.app.base_url, target, &app.secret, options)?;
+            if let Some(limiter) = limiter {
+                client = client.with_rate_limiter(limiter);
+            }
+            Ok(Arc::new(client))
+        }
     }
 }
 
@@ -52,6 +67,10 @@ pub fn scim_client(
     app: &AppRecord,
     options: ClientOptions,
 ) -> Result<ScimClient, ConnectorError> {
+    // Another kind's secret (a service account key) must never go out as a bearer token.
+    if app.app.kind != AppKind::Scim {
+        return Err(ConnectorError::Unsupported { operation: format!("be reached over SCIM (app {})", app.app.name) });
+    }
     match &app.auth {
         AppAuth::Bearer => ScimClient::new(&app.app.base_url, app.secret.clone(), options),
         AppAuth::OauthClientCredentials { token_url, client_id, scope, client_auth } => {

@@ -441,6 +441,11 @@ impl TokenCache {
         *slot = Some((token.clone(), until));
         Ok(token)
     }
+
+    /// Forgets the cached token, so the next [`get`](Self::get) fetches a new one.
+    pub async fn forget(&self) {
+        *self.slot.lock().await = None;
+    }
 }
 
 /// Reads `access_token` and `expires_in` from a token response (RFC 6749 §5.1).

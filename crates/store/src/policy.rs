@@ -94,6 +94,7 @@ fn app_binding<'a>(tenant: &'a str, app: &'a str) -> Binding<'a> {
 fn kind_text(kind: AppKind) -> &'static str {
     match kind {
         AppKind::Scim => "scim",
+        AppKind::GoogleWorkspace => "google_workspace",
     }
 }
 
@@ -197,6 +198,7 @@ impl Store {
                         name: text(r, "name")?,
                         kind: match kind.as_str() {
                             "scim" => AppKind::Scim,
+                            "google_workspace" => AppKind::GoogleWorkspace,
                             other => return Err(StoreError::corrupt(format!("app kind {other}"))),
                         },
                         base_url: text(r, "base_url")?,

@@ -213,6 +213,7 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
         dry_run: true,
         capabilities: None,
         vendor: Some("slack".into()),
+        google_workspace: None,
     };
     let app =
         store.add_app(t, "slack", AppKind::Scim, "http://127.0.0.1:1/scim/v2", &Secret::new("tok"), &settings).await?;

@@ -20,6 +20,9 @@ pub async fn run(
     write_probe: bool,
 ) -> anyhow::Result<ExitCode> {
     let record = store.app_by_name(tenant, app).await?;
+    if record.app.kind == tenure_core::AppKind::GoogleWorkspace {
+        return crate::google_app::check(store, tenant, &record, json).await;
+    }
     // Authenticated the way the app is configured: an OAuth app's client secret is no bearer token.
     let client = tenure_engine::app_auth::scim_client(store, tenant, &record, Default::default())
         .with_context(|| format!("app {app}"))?;

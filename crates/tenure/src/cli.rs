@@ -603,6 +603,72 @@ pub enum AppCommand {
 pub enum AppAdd {
     /// A SCIM 2.0 app.
     Scim(ScimAppArgs),
+    /// Google Workspace as a target, through the Admin SDK Directory API: a service account
+    /// with domain-wide delegation of the admin.directory.user and admin.directory.group scopes.
+    Google(GoogleAppArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GoogleAppArgs {
+    /// The app's name in Tenure.
+    #[arg(default_value = "google")]
+    pub name: String,
+    /// The primary domain (in-app groups named without a domain get their address in it).
+    #[arg(long)]
+    pub domain: String,
+    /// The super admin the service account acts for.
+    #[arg(long, value_name = "EMAIL")]
+    pub admin_email: String,
+    /// The service account's JSON key file; its content is stored encrypted.
+    #[arg(long, value_name = "FILE")]
+    pub service_account_key: PathBuf,
+    /// `my_customer` (the admin's own account) or a customer id.
+    #[arg(long, default_value = "my_customer")]
+    pub customer: String,
+    /// The Admin SDK's root URL (default https://admin.googleapis.com).
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// Overrides the key file's token_uri.
+    #[arg(long, value_name = "URL")]
+    pub token_url: Option<String>,
+    /// The org unit new accounts are created in (default: the top-level unit).
+    #[arg(long, value_name = "PATH")]
+    pub org_unit: Option<String>,
+    /// New accounts must choose a password at first sign-in (their initial one is random and
+    /// shown to nobody).
+    #[arg(long)]
+    pub change_password_at_next_login: bool,
+    /// What deprovisioning does: deactivate suspends the account (it keeps its data and
+    /// license); delete removes it (an admin can restore it for 20 days).
+    #[arg(long, value_enum, default_value_t = DeprovisionArg::Deactivate)]
+    pub deprovision: DeprovisionArg,
+    /// With --deprovision deactivate-then-delete: days between suspension and deletion.
+    #[arg(long, value_name = "DAYS", required_if_eq("deprovision", "deactivate-then-delete"))]
+    pub delete_after_days: Option<u32>,
+    /// An attribute mapping, e.g. --map 'orgUnitPath=orgUnit' (repeatable).
+    #[arg(long = "map", value_name = "ATTRIBUTE=EXPRESSION")]
+    pub mappings: Vec<String>,
+    /// Like --map, applied only when the account is created.
+    #[arg(long = "map-on-create", value_name = "ATTRIBUTE=EXPRESSION")]
+    pub mappings_on_create: Vec<String>,
+    /// Deprovisioning guard in percent of the app's managed accounts (default 10).
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub guard_percent: Option<u8>,
+    /// Deprovisioning guard in accounts per run (default 25).
+    #[arg(long, value_name = "COUNT")]
+    pub guard_count: Option<usize>,
+    /// Requests per second Tenure sends to the Directory API at most.
+    #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
+    pub rate_limit: Option<f64>,
+    /// Requests allowed at once after a quiet spell (default 1).
+    #[arg(long, requires = "rate_limit", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub burst: Option<u32>,
+    /// Operations in flight at once against this app (default 8).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_concurrency: Option<u16>,
+    /// Plan and log everything, write nothing to the app.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,7 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::Source(SourceCommand::List { json }) => source_list(store, tenant, json).await,
         Command::Sync(args) => sync(&engine, args).await,
         Command::App(AppCommand::Add(AppAdd::Scim(args))) => app_add_scim(store, tenant, args).await,
+        Command::App(AppCommand::Add(AppAdd::Google(args))) => crate::google_app::add(store, tenant, args).await,
         Command::App(AppCommand::List { json }) => app_list(store, tenant, json).await,
         Command::App(AppCommand::Users(args)) => app_users(&engine, args).await,
         Command::App(AppCommand::External { app, account, note, clear }) => {
@@ -506,7 +507,7 @@ fn zoom_token_url(base: Option<&str>, account_id: &str) -> anyhow::Result<String
 
 /// Parses `--map` / `--map-on-create` values; a bad expression is shown with a caret under the
 /// offending column (on stderr, above the error line).
-fn mapping_set(always: &[String], on_create: &[String]) -> anyhow::Result<Option<expr::MappingSet>> {
+pub(crate) fn mapping_set(always: &[String], on_create: &[String]) -> anyhow::Result<Option<expr::MappingSet>> {
     let given =
         always.iter().map(|m| (m, expr::Apply::Always)).chain(on_create.iter().map(|m| (m, expr::Apply::OnCreate)));
     let mut mappings = Vec::new();

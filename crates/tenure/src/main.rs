@@ -12,6 +12,7 @@ mod cloud_sources;
 mod commands;
 mod config;
 mod demo;
+mod google_app;
 mod keys;
 mod ops;
 mod output;

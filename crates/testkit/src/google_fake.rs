@@ -16,20 +16,40 @@
 //!   (or 429) with reason `rateLimitExceeded`/`userRateLimitExceeded`
 //!   (<https://developers.google.com/workspace/admin/directory/v1/limits>).
 //!
+//! Writes, for Google Workspace as a provisioning target (needing the read-write scopes
+//! `admin.directory.user` / `admin.directory.group`; a token without them gets 403
+//! `insufficientPermissions`):
+//! - users.list `query` with `externalId=` (any type), `email=` (primary address or alias, exact) and
+//!   `isSuspended=` clauses (<https://developers.google.com/workspace/admin/directory/v1/guides/search-users>);
+//! - users.get by id, primary email or alias, 404 `notFound` otherwise;
+//! - users.insert: `primaryEmail`, `name.givenName`, `name.familyName` and a password of 8 to 100
+//!   characters required (400 `invalid`/`required`), a taken address is 409 `duplicate`; the
+//!   password is never returned;
+//! - users.patch (and users.update, which the API documents with the same patch semantics): lists
+//!   replaced whole, `name` merged, a new primaryEmail keeps the old one as an alias, `suspended`;
+//! - users.delete: 204; the user leaves its groups and is kept among the deleted (restorable for
+//!   20 days in Google);
+//! - groups.insert (409 `duplicate` on a taken address), members.insert by member email or id (409
+//!   `duplicate` "Member already exists", 404 for an unknown member), members.delete (404 when not
+//!   a member)
+//!   (<https://developers.google.com/workspace/admin/directory/reference/rest/v1/users>,
+//!   <https://developers.google.com/workspace/admin/directory/reference/rest/v1/groups>,
+//!   <https://developers.google.com/workspace/admin/directory/reference/rest/v1/members>).
+//!
 //! Not faked: the `fields` partial-response filter (every field is returned, which a client must
 //! tolerate anyway) and `projection=custom`.
 
 // Handlers return the early answer (an error, a throttle) as `Err(Response)`; its size is of no
 // concern in a test fake.
 #![allow(clippy::result_large_err)]
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
 use crate::cloud_fake::{FakeServer, TEST_KEY, Throttle, fixture, now, public_key_der, verify_rs256};
@@ -40,6 +60,9 @@ const REQUIRED_SCOPES: &[&str] = &[
     "https://www.googleapis.com/auth/admin.directory.user.readonly",
     "https://www.googleapis.com/auth/admin.directory.group.readonly",
 ];
+/// The read-write scopes; each also grants its read-only counterpart.
+const USER_SCOPE: &str = "https://www.googleapis.com/auth/admin.directory.user";
+const GROUP_SCOPE: &str = "https://www.googleapis.com/auth/admin.directory.group";
 
 #[derive(Debug, Clone)]
 pub struct GoogleGroup {
@@ -57,6 +80,8 @@ pub struct GoogleCounts {
     pub groups: u32,
     pub members: u32,
     pub throttled: u32,
+    /// Requests that change something (insert, patch, delete).
+    pub writes: u32,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +93,27 @@ pub struct GoogleDirectory {
     pub counts: GoogleCounts,
     /// Google's reason on a throttled answer.
     pub throttle_reason: String,
+    /// Users deleted through the API, as they were (Google keeps them restorable for 20 days).
+    pub deleted: Vec<Value>,
+    next_id: u64,
+}
+
+impl GoogleDirectory {
+    /// The stored user whose id, primary email or alias is `key`.
+    pub fn user(&self, key: &str) -> Option<&Value> {
+        self.users.iter().find(|u| user_has_key(u, key))
+    }
+
+    fn fresh_id(&mut self) -> String {
+        self.next_id += 1;
+        // Google's user and group ids are 21-digit numbers.
+        format!("1{:020}", self.next_id)
+    }
+
+    fn address_taken(&self, address: &str, except_id: Option<&str>) -> bool {
+        self.users.iter().filter(|u| except_id.is_none_or(|id| text(u, "id") != id)).any(|u| user_has_key(u, address))
+            || self.groups.iter().any(|g| g.email.eq_ignore_ascii_case(address))
+    }
 }
 
 struct Shared {
@@ -75,7 +121,8 @@ struct Shared {
     public_key: Vec<u8>,
     token_url: String,
     customer_id: String,
-    tokens: Mutex<HashSet<String>>,
+    /// Access tokens issued, with the scopes each grants.
+    tokens: Mutex<HashMap<String, Vec<String>>>,
 }
 
 pub struct GoogleFake {
@@ -92,9 +139,14 @@ impl GoogleFake {
         let slot = shared_slot.clone();
         let app = Router::new()
             .route("/token", post(token))
-            .route("/admin/directory/v1/users", get(users))
-            .route("/admin/directory/v1/groups", get(groups))
-            .route("/admin/directory/v1/groups/{key}/members", get(members))
+            .route("/admin/directory/v1/users", get(users).post(insert_user))
+            .route(
+                "/admin/directory/v1/users/{key}",
+                get(get_user).patch(patch_user).put(patch_user).delete(delete_user),
+            )
+            .route("/admin/directory/v1/groups", get(groups).post(insert_group))
+            .route("/admin/directory/v1/groups/{key}/members", get(members).post(insert_member))
+            .route("/admin/directory/v1/groups/{key}/members/{member}", delete(delete_member))
             .with_state(slot);
         let server = FakeServer::start(app).await?;
         let shared = Arc::new(Shared {
@@ -102,7 +154,7 @@ impl GoogleFake {
             public_key,
             token_url: format!("{}/token", server.url()),
             customer_id: "C0test".into(),
-            tokens: Mutex::new(HashSet::new()),
+            tokens: Mutex::new(HashMap::new()),
         });
         *lock(&shared_slot) = Some(shared.clone());
         Ok(Self { shared, server })
@@ -120,6 +172,12 @@ impl GoogleFake {
     /// The directory, to read or change between syncs.
     pub fn dir(&self) -> MutexGuard<'_, GoogleDirectory> {
         lock(&self.shared.dir)
+    }
+
+    /// Invalidates every access token issued so far (revoked, or delegation changed): the next
+    /// API request with one of them gets 401 `authError`.
+    pub fn revoke_tokens(&self) {
+        lock(&self.shared.tokens).clear();
     }
 
     /// A service account JSON key file for the registered account and `key_pem`.
@@ -192,25 +250,46 @@ async fn token(State(slot): State<Slot>, body: String) -> Response {
         return oauth_error("invalid_grant", "Invalid email or User ID");
     }
     let scopes: Vec<String> = text("scope").split_whitespace().map(str::to_owned).collect();
-    if REQUIRED_SCOPES.iter().any(|s| !scopes.iter().any(|g| g == s)) {
+    let granted = |s: &str| scopes.iter().any(|g| g == s || s.strip_suffix(".readonly") == Some(g.as_str()));
+    if !REQUIRED_SCOPES.iter().all(|s| granted(s)) {
         return oauth_error(
             "unauthorized_client",
             "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.",
         );
     }
     let access = format!("ya29.fake-{}", uuid::Uuid::new_v4().simple());
-    lock(&shared.tokens).insert(access.clone());
+    lock(&shared.tokens).insert(access.clone(), scopes);
     axum::Json(json!({"access_token": access, "expires_in": 3599, "token_type": "Bearer"})).into_response()
 }
 
 /// Authenticates and applies injected throttling; `Err` is the answer to send instead.
 fn admit(shared: &Shared, headers: &HeaderMap, count: impl FnOnce(&mut GoogleCounts)) -> Result<(), Response> {
+    admit_scoped(shared, headers, None, count)
+}
+
+/// [`admit`], also requiring the token to carry `scope` (a write).
+fn admit_scoped(
+    shared: &Shared,
+    headers: &HeaderMap,
+    scope: Option<&str>,
+    count: impl FnOnce(&mut GoogleCounts),
+) -> Result<(), Response> {
     let mut dir = lock(&shared.dir);
     count(&mut dir.counts);
     let bearer =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if !bearer.is_some_and(|t| lock(&shared.tokens).contains(t)) {
+    let granted = bearer.and_then(|t| lock(&shared.tokens).get(t).cloned());
+    let Some(granted) = granted else {
         return Err(api_error(StatusCode::UNAUTHORIZED, "authError", "Invalid Credentials"));
+    };
+    if let Some(scope) = scope
+        && !granted.iter().any(|g| g == scope)
+    {
+        return Err(api_error(
+            StatusCode::FORBIDDEN,
+            "insufficientPermissions",
+            "Request had insufficient authentication scopes.",
+        ));
     }
     if let Some(retry_after) = dir.throttle.take() {
         dir.counts.throttled += 1;
@@ -254,6 +333,8 @@ fn check_customer(shared: &Shared, query: &std::collections::HashMap<String, Str
     match query.get("customer").map(String::as_str) {
         Some("my_customer") => Ok(()),
         Some(c) if c == shared.customer_id => Ok(()),
+        // `domain` instead of `customer` lists that domain's users.
+        None if query.contains_key("domain") => Ok(()),
         _ => Err(api_error(StatusCode::BAD_REQUEST, "badRequest", "Bad Request")),
     }
 }
@@ -268,6 +349,11 @@ async fn users(
         return r;
     }
     let users = lock(&shared.dir).users.clone();
+    let users = match query.get("query").map(|q| search(q)) {
+        None => users,
+        Some(Ok(clauses)) => users.into_iter().filter(|u| clauses.iter().all(|c| c.matches(u))).collect(),
+        Some(Err(r)) => return r,
+    };
     page(users, "users", &query, 500)
 }
 
@@ -311,4 +397,343 @@ async fn members(
         .map(|(id, kind)| json!({"kind": "admin#directory#member", "id": id, "type": kind, "role": "MEMBER", "status": "ACTIVE"}))
         .collect();
     page(members, "members", &query, 200)
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Whether `key` (an id, a primary email or an alias) names this user.
+fn user_has_key(user: &Value, key: &str) -> bool {
+    text(user, "id") == key
+        || text(user, "primaryEmail").eq_ignore_ascii_case(key)
+        || user
+            .get("aliases")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v.as_str().is_some_and(|v| v.eq_ignore_ascii_case(key))))
+}
+
+/// One users.list search clause.
+enum Clause {
+    ExternalId(String),
+    Email(String),
+    Suspended(bool),
+}
+
+impl Clause {
+    fn matches(&self, user: &Value) -> bool {
+        match self {
+            Clause::ExternalId(v) => user
+                .get("externalIds")
+                .and_then(Value::as_array)
+                .is_some_and(|ids| ids.iter().any(|e| text(e, "value") == v)),
+            // The primary address and aliases, not other addresses in `emails`.
+            Clause::Email(v) => text(user, "id") != v && user_has_key(user, v),
+            Clause::Suspended(s) => user.get("suspended").and_then(Value::as_bool).unwrap_or(false) == *s,
+        }
+    }
+}
+
+/// Parses the `query` clauses the fake supports: `field=value` or `field='value'`, separated by
+/// spaces (an implicit AND). Anything else is refused as Google refuses a malformed query.
+fn search(query: &str) -> Result<Vec<Clause>, Response> {
+    let bad = || api_error(StatusCode::BAD_REQUEST, "invalid", "Invalid Input");
+    let mut clauses = Vec::new();
+    let mut rest = query.trim();
+    while !rest.is_empty() {
+        let (field, after) = rest.split_once('=').ok_or_else(bad)?;
+        let (value, remaining) = match after.strip_prefix('\'') {
+            Some(quoted) => {
+                let end = quoted.find('\'').ok_or_else(bad)?;
+                (&quoted[..end], &quoted[end + 1..])
+            }
+            None => after.split_once(' ').unwrap_or((after, "")),
+        };
+        clauses.push(match field.trim() {
+            "externalId" => Clause::ExternalId(value.to_owned()),
+            "email" => Clause::Email(value.to_owned()),
+            "isSuspended" => Clause::Suspended(value.parse().map_err(|_| bad())?),
+            _ => return Err(bad()),
+        });
+        rest = remaining.trim();
+    }
+    Ok(clauses)
+}
+
+fn parse_body(body: &str) -> Result<serde_json::Map<String, Value>, Response> {
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(api_error(StatusCode::BAD_REQUEST, "parseError", "Parse Error")),
+    }
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn user_not_found() -> Response {
+    api_error(StatusCode::NOT_FOUND, "notFound", "Resource Not Found: userKey")
+}
+
+/// The primary address is listed among the emails, as users.get answers; the rest as written.
+fn normalise_emails(user: &mut Value) {
+    let primary = text(user, "primaryEmail").to_owned();
+    let mut emails: Vec<Value> = user
+        .get("emails")
+        .and_then(Value::as_array)
+        .map(|e| e.iter().filter(|e| e.get("primary").and_then(Value::as_bool) != Some(true)).cloned().collect())
+        .unwrap_or_default();
+    emails.insert(0, json!({"address": primary, "primary": true}));
+    user["emails"] = Value::Array(emails);
+}
+
+fn check_names(name: Option<&Value>) -> Result<(), Response> {
+    for (key, label) in [("givenName", "GivenName"), ("familyName", "FamilyName")] {
+        let value = name.and_then(|n| n.get(key)).and_then(Value::as_str).unwrap_or_default();
+        if value.trim().is_empty() || value.chars().count() > 60 {
+            return Err(api_error(StatusCode::BAD_REQUEST, "invalid", &format!("Invalid Given/Family Name: {label}")));
+        }
+    }
+    Ok(())
+}
+
+async fn insert_user(State(slot): State<Slot>, headers: HeaderMap, body: String) -> Response {
+    let shared = shared(&slot);
+    if let Err(r) = admit_scoped(&shared, &headers, Some(USER_SCOPE), |c| c.writes += 1) {
+        return r;
+    }
+    let mut user = match parse_body(&body) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let primary = user.get("primaryEmail").and_then(Value::as_str).unwrap_or_default().trim().to_lowercase();
+    if !primary.contains('@') {
+        return api_error(StatusCode::BAD_REQUEST, "required", "Invalid Input: primary_user_email");
+    }
+    if let Err(r) = check_names(user.get("name")) {
+        return r;
+    }
+    let password_len = user.get("password").and_then(Value::as_str).map_or(0, |p| p.chars().count());
+    if !(8..=100).contains(&password_len) {
+        return api_error(StatusCode::BAD_REQUEST, "invalid", "Invalid Password");
+    }
+    let mut dir = lock(&shared.dir);
+    if dir.address_taken(&primary, None) {
+        return api_error(StatusCode::CONFLICT, "duplicate", "Entity already exists.");
+    }
+    // Never stored, never returned.
+    user.remove("password");
+    let id = dir.fresh_id();
+    user.insert("kind".into(), json!("admin#directory#user"));
+    user.insert("id".into(), json!(id));
+    user.insert("primaryEmail".into(), json!(primary));
+    user.insert("customerId".into(), json!(shared.customer_id));
+    user.entry("suspended").or_insert(json!(false));
+    user.entry("orgUnitPath").or_insert(json!("/"));
+    user.entry("isAdmin").or_insert(json!(false));
+    let mut user = Value::Object(user);
+    // Read-only, "formed by concatenating the first and last name values".
+    if let Some(name) = user.get("name").cloned() {
+        user["name"]["fullName"] = json!(format!("{} {}", text(&name, "givenName"), text(&name, "familyName")));
+    }
+    normalise_emails(&mut user);
+    dir.users.push(user.clone());
+    axum::Json(user).into_response()
+}
+
+async fn get_user(State(slot): State<Slot>, Path(key): Path<String>, headers: HeaderMap) -> Response {
+    let shared = shared(&slot);
+    if let Err(r) = admit(&shared, &headers, |c| c.users += 1) {
+        return r;
+    }
+    match lock(&shared.dir).user(&key) {
+        Some(user) => axum::Json(user.clone()).into_response(),
+        None => user_not_found(),
+    }
+}
+
+async fn patch_user(State(slot): State<Slot>, Path(key): Path<String>, headers: HeaderMap, body: String) -> Response {
+    let shared = shared(&slot);
+    if let Err(r) = admit_scoped(&shared, &headers, Some(USER_SCOPE), |c| c.writes += 1) {
+        return r;
+    }
+    let patch = match parse_body(&body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut dir = lock(&shared.dir);
+    let Some(index) = dir.users.iter().position(|u| user_has_key(u, &key)) else { return user_not_found() };
+    let mut user = dir.users[index].clone();
+    let id = text(&user, "id").to_owned();
+    for (field, value) in patch {
+        match field.as_str() {
+            "id" | "kind" | "customerId" | "password" | "isAdmin" => {}
+            "primaryEmail" => {
+                let new = value.as_str().unwrap_or_default().trim().to_lowercase();
+                if !new.contains('@') {
+                    return api_error(StatusCode::BAD_REQUEST, "invalid", "Invalid Input: primary_user_email");
+                }
+                let old = text(&user, "primaryEmail").to_owned();
+                if !new.eq_ignore_ascii_case(&old) {
+                    if dir.address_taken(&new, Some(&id)) {
+                        return api_error(StatusCode::CONFLICT, "duplicate", "Entity already exists.");
+                    }
+                    // The old address keeps receiving mail as an alias.
+                    let aliases = user.get_mut("aliases").and_then(Value::as_array_mut);
+                    match aliases {
+                        Some(list) => list.push(json!(old)),
+                        None => user["aliases"] = json!([old]),
+                    }
+                    user["primaryEmail"] = json!(new);
+                }
+            }
+            // Nested objects merge; lists and scalars are replaced whole.
+            "name" => {
+                let mut name = user.get("name").cloned().unwrap_or_else(|| json!({}));
+                if let (Some(target), Some(given)) = (name.as_object_mut(), value.as_object()) {
+                    for (k, v) in given {
+                        target.insert(k.clone(), v.clone());
+                    }
+                }
+                if let Err(r) = check_names(Some(&name)) {
+                    return r;
+                }
+                name["fullName"] = json!(format!("{} {}", text(&name, "givenName"), text(&name, "familyName")));
+                user["name"] = name;
+            }
+            "suspended" => {
+                let suspended = value.as_bool().unwrap_or(false);
+                user["suspended"] = json!(suspended);
+                match user.as_object_mut() {
+                    Some(map) if suspended => {
+                        map.insert("suspensionReason".into(), json!("ADMIN"));
+                    }
+                    Some(map) => {
+                        map.remove("suspensionReason");
+                    }
+                    None => {}
+                }
+            }
+            _ => user[field] = value,
+        }
+    }
+    normalise_emails(&mut user);
+    dir.users[index] = user.clone();
+    axum::Json(user).into_response()
+}
+
+async fn delete_user(State(slot): State<Slot>, Path(key): Path<String>, headers: HeaderMap) -> Response {
+    let shared = shared(&slot);
+    if let Err(r) = admit_scoped(&shared, &headers, Some(USER_SCOPE), |c| c.writes += 1) {
+        return r;
+    }
+    let mut dir = lock(&shared.dir);
+    let Some(index) = dir.users.iter().position(|u| user_has_key(u, &key)) else { return user_not_found() };
+    let mut user = dir.users.remove(index);
+    let id = text(&user, "id").to_owned();
+    for group in &mut dir.groups {
+        group.members.retain(|(member, _)| *member != id);
+    }
+    user["deletionTime"] = json!(now());
+    dir.deleted.push(user);
+    no_content()
+}
+
+async fn insert_group(State(slot): State<Slot>, headers: HeaderMap, body: String) -> Response {
+    let shared = shared(&slot);
+    if let Err(r) = admit_scoped(&shared, &headers, Some(GROUP_SCOPE), |c| c.writes += 1) {
+        return r;
+    }
+    let group = match parse_body(&body) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let email = group.get("email").and_then(Value::as_str).unwrap_or_default().trim().to_lowercase();
+    if !email.contains('@') {
+        return api_error(StatusCode::BAD_REQUEST, "required", "Missing required field: email");
+    }
+    let mut dir = lock(&shared.dir);
+    if dir.address_taken(&email, None) {
+        return api_error(StatusCode::CONFLICT, "duplicate", "Entity already exists.");
+    }
+    let id = dir.fresh_id();
+    dir.groups.push(GoogleGroup { id: id.clone(), email: email.clone(), members: Vec::new() });
+    let name = group.get("name").and_then(Value::as_str).unwrap_or(&email).to_owned();
+    axum::Json(json!({"kind": "admin#directory#group", "id": id, "email": email, "name": name,
+        "directMembersCount": "0", "adminCreated": true}))
+    .into_response()
+}
+
+fn group_index(dir: &GoogleDirectory, key: &str) -> Result<usize, Response> {
+    dir.groups
+        .iter()
+        .position(|g| g.id == key || g.email.eq_ignore_ascii_case(key))
+        .ok_or_else(|| api_error(StatusCode::NOT_FOUND, "notFound", "Resource Not Found: groupKey"))
+}
+
+async fn insert_member(
+    State(slot): State<Slot>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let shared = shared(&slot);
+    if let Err(r) = admit_scoped(&shared, &headers, Some(GROUP_SCOPE), |c| c.writes += 1) {
+        return r;
+    }
+    let member = match parse_body(&body) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let wanted = member.get("email").or_else(|| member.get("id")).and_then(Value::as_str).unwrap_or_default();
+    let mut dir = lock(&shared.dir);
+    let index = match group_index(&dir, &key) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let resolved = match dir.user(wanted) {
+        Some(user) => Some((text(user, "id").to_owned(), "USER")),
+        None => dir
+            .groups
+            .iter()
+            .find(|g| g.id == wanted || g.email.eq_ignore_ascii_case(wanted))
+            .map(|g| (g.id.clone(), "GROUP")),
+    };
+    let Some((id, kind)) = resolved else {
+        return api_error(StatusCode::NOT_FOUND, "notFound", "Resource Not Found: memberKey");
+    };
+    let group = &mut dir.groups[index];
+    if group.members.iter().any(|(m, _)| *m == id) {
+        return api_error(StatusCode::CONFLICT, "duplicate", "Member already exists.");
+    }
+    group.members.push((id.clone(), kind.to_owned()));
+    let role = member.get("role").and_then(Value::as_str).unwrap_or("MEMBER");
+    axum::Json(json!({"kind": "admin#directory#member", "id": id, "email": wanted, "type": kind, "role": role,
+        "status": "ACTIVE"}))
+    .into_response()
+}
+
+async fn delete_member(
+    State(slot): State<Slot>,
+    Path((key, member)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let shared = shared(&slot);
+    if let Err(r) = admit_scoped(&shared, &headers, Some(GROUP_SCOPE), |c| c.writes += 1) {
+        return r;
+    }
+    let mut dir = lock(&shared.dir);
+    let index = match group_index(&dir, &key) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    // The member key is an id or an address.
+    let id = dir.user(&member).map(|u| text(u, "id").to_owned()).unwrap_or(member);
+    let group = &mut dir.groups[index];
+    let before = group.members.len();
+    group.members.retain(|(m, _)| *m != id);
+    if group.members.len() == before {
+        return api_error(StatusCode::NOT_FOUND, "notFound", "Resource Not Found: memberKey");
+    }
+    no_content()
 }

@@ -14,7 +14,9 @@ use url::Url;
 use crate::cloud_http::{CloudError, Http, Service, TokenCache, admin_url, token_from_response};
 use crate::jwt::RsaSigner;
 
-/// Read-only scopes: users (with org units and relations) and groups with their members.
+/// Read-only scopes: users (with org units and relations) and groups with their members — all a
+/// directory source needs. Writers (the Google Workspace connector) ask for more with
+/// [`ServiceAccount::with_scopes`].
 /// <https://developers.google.com/workspace/admin/directory/v1/guides/authorizing>
 pub const SCOPES: &str = "https://www.googleapis.com/auth/admin.directory.user.readonly \
 https://www.googleapis.com/auth/admin.directory.group.readonly";
@@ -43,6 +45,9 @@ pub struct ServiceAccount {
     signer: RsaSigner,
     admin: String,
     token_url: Url,
+    /// Space-separated OAuth scopes asked for; each must be granted to the service account's
+    /// client id in the Admin console's domain-wide delegation.
+    scopes: String,
     cache: TokenCache,
 }
 
@@ -85,8 +90,21 @@ impl ServiceAccount {
             signer,
             admin: admin.to_owned(),
             token_url,
+            scopes: SCOPES.to_owned(),
             cache: TokenCache::default(),
         })
+    }
+
+    /// Asks for `scopes` (space-separated) instead of the read-only [`SCOPES`].
+    pub fn with_scopes(mut self, scopes: &str) -> Self {
+        self.scopes = scopes.to_owned();
+        self
+    }
+
+    /// Drops the cached access token: the API refused it (revoked, or delegation changed), so
+    /// the next request asks the token endpoint again.
+    pub async fn forget_token(&self) {
+        self.cache.forget().await;
     }
 
     pub fn client_email(&self) -> &str {
@@ -103,7 +121,7 @@ impl ServiceAccount {
         let claims = json!({
             "iss": self.client_email,
             "sub": self.admin,
-            "scope": SCOPES,
+            "scope": self.scopes,
             "aud": self.token_url.as_str(),
             "iat": now,
             "exp": now + ASSERTION_LIFETIME,

@@ -1,0 +1,188 @@
+//! The engine provisioning Google Workspace through its custom-API connector, against the
+//! Directory API fake: joiners get accounts, a suspended account of a returning person is
+//! unsuspended rather than duplicated, leavers are suspended (or deleted, by policy), in-app
+//! groups are pushed, and every plan converges.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use tenure_core::import::{ImportBatch, ImportedPerson};
+use tenure_core::*;
+use tenure_engine::{AccountClass, Engine};
+use tenure_store::Store;
+use tenure_testkit::cloud_fake::{TEST_KEY, fixture};
+use tenure_testkit::google_fake::{ADMIN, GoogleFake};
+use tenure_testkit::{TestBackend, TestDb};
+
+fn person(key: &str, email: &str) -> ImportedPerson {
+    ImportedPerson {
+        source_key: key.into(),
+        user_name: email.into(),
+        email: email.into(),
+        given_name: Some(key.into()),
+        family_name: Some("Tester".into()),
+        display_name: None,
+        department: Some("Engineering".into()),
+        title: Some("Engineer".into()),
+        employee_id: Some(key.into()),
+        manager_key: None,
+        org_unit: Some(OrgUnitPath::parse("/Eng").unwrap()),
+        status: PersonStatus::Active,
+        start_date: None,
+        leave_date: None,
+        custom: BTreeMap::new(),
+        groups: vec![],
+    }
+}
+
+struct Fixture {
+    _db: TestDb,
+    store: Store,
+    tenant: TenantId,
+    engine: Engine,
+    fake: GoogleFake,
+    app: App,
+    source: SourceId,
+}
+
+impl Fixture {
+    async fn new(deprovision: DeprovisionPolicy, params: AssignmentParams) -> anyhow::Result<Self> {
+        let db = TestDb::new(TestBackend::Sqlite).await?;
+        let store = Store::connect(db.url()).await?;
+        let tenant = store.ensure_tenant("acme").await?;
+        // Two people: any loss is over the default guards, which are not what this is about.
+        let wide = tenure_core::guard::GuardLimits { max_percent: 100, max_count: 1000 };
+        let engine = Engine::new(store.clone(), tenant).with_global_guard(wide);
+        let fake = GoogleFake::start().await?;
+        let key = fake.key_file_json(&std::fs::read_to_string(fixture(TEST_KEY))?);
+        let settings = AppSettings {
+            deprovision,
+            guard: Some(wide),
+            google_workspace: Some(GoogleWorkspaceTarget {
+                domain: "example.com".into(),
+                customer: "my_customer".into(),
+                admin: ADMIN.into(),
+                token_url: Some(fake.token_url()),
+                org_unit_path: None,
+                change_password_at_next_login: false,
+            }),
+            ..AppSettings::default()
+        };
+        let app = store
+            .add_app(tenant, "google", AppKind::GoogleWorkspace, &fake.base_url(), &Secret::new(key), &settings)
+            .await?;
+        let source = store.add_source(tenant, "hr", "csv", &json!({})).await?;
+        let eng = AssignmentTarget::OrgUnit(OrgUnitPath::parse("/Eng")?);
+        store.assign(tenant, app.id, &eng, false, &params).await?;
+        Ok(Self { _db: db, store, tenant, engine, fake, app, source })
+    }
+
+    async fn import(&self, people: Vec<ImportedPerson>) -> anyhow::Result<()> {
+        self.store.apply_import(self.tenant, self.source, &ImportBatch { people, groups: vec![] }).await?;
+        Ok(())
+    }
+
+    async fn plan_kinds(&self) -> anyhow::Result<BTreeMap<String, Vec<&'static str>>> {
+        let plans = self.engine.plan(None, tenure_engine::today()).await?;
+        let mut kinds: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
+        for op in &plans[0].plan.ops {
+            kinds.entry(op.person.clone()).or_default().push(op.kind.name());
+        }
+        Ok(kinds)
+    }
+
+    async fn apply(&self) -> anyhow::Result<()> {
+        let report = self.engine.apply(self.engine.plan(None, tenure_engine::today()).await?).await?;
+        anyhow::ensure!(report.failed() == 0, "{report:?}");
+        anyhow::ensure!(report.held.is_empty(), "{report:?}");
+        Ok(())
+    }
+
+    async fn assert_converged(&self) -> anyhow::Result<()> {
+        let again = self.engine.plan(None, tenure_engine::today()).await?;
+        anyhow::ensure!(again[0].plan.is_empty(), "not converged: {:?}", again[0].plan);
+        Ok(())
+    }
+
+    fn user(&self, email: &str) -> Option<Value> {
+        self.fake.dir().user(email).cloned()
+    }
+}
+
+#[tokio::test]
+async fn joiners_returners_and_leavers() -> anyhow::Result<()> {
+    let f = Fixture::new(DeprovisionPolicy::Deactivate, AssignmentParams::default()).await?;
+    // Bo worked here before: his account is still in Google, suspended.
+    f.fake.dir().users.push(json!({
+        "id": "900", "primaryEmail": "bo@example.com", "suspended": true, "orgUnitPath": "/",
+        "name": {"givenName": "Bo", "familyName": "Old", "fullName": "Bo Old"},
+        "emails": [{"address": "bo@example.com", "primary": true}],
+    }));
+    f.import(vec![person("E1", "al@example.com"), person("E2", "bo@example.com")]).await?;
+
+    let kinds = f.plan_kinds().await?;
+    assert_eq!(kinds["al@example.com"], ["create"], "{kinds:?}");
+    assert!(kinds["bo@example.com"].contains(&"activate"), "{kinds:?}");
+    f.apply().await?;
+    let al = f.user("al@example.com").expect("al's account created");
+    assert_eq!(al["name"]["givenName"], "E1");
+    assert_eq!(al["organizations"][0]["department"], "Engineering");
+    let bo = f.user("bo@example.com").expect("bo's account kept");
+    assert_eq!((bo["id"].as_str(), bo["suspended"].as_bool()), (Some("900"), Some(false)), "unsuspended: {bo}");
+    assert_eq!(bo["name"]["familyName"], "Tester", "and brought up to date");
+    assert_eq!(f.fake.dir().users.len(), 2, "nobody created twice");
+    f.assert_converged().await?;
+
+    let report = f.engine.account_report(None, tenure_engine::today()).await?;
+    assert!(report.iter().all(|r| r.class == AccountClass::Managed), "{report:?}");
+
+    // Al leaves the directory: his account is suspended, keeping its data.
+    f.import(vec![person("E2", "bo@example.com")]).await?;
+    assert_eq!(f.plan_kinds().await?["al@example.com"], ["deactivate"]);
+    f.apply().await?;
+    assert_eq!(f.user("al@example.com").map(|u| u["suspended"].clone()), Some(Value::Bool(true)));
+    f.assert_converged().await?;
+    let links = f.store.list_accounts(f.tenant, f.app.id).await?;
+    assert_eq!(links.len(), 2, "a suspended account stays linked");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_delete_policy_deletes_what_tenure_created() -> anyhow::Result<()> {
+    let f = Fixture::new(DeprovisionPolicy::Delete, AssignmentParams::default()).await?;
+    f.import(vec![person("E1", "al@example.com"), person("E2", "bo@example.com")]).await?;
+    f.apply().await?;
+    assert_eq!(f.fake.dir().users.len(), 2);
+
+    f.import(vec![person("E2", "bo@example.com")]).await?;
+    assert_eq!(f.plan_kinds().await?["al@example.com"], ["delete"]);
+    f.apply().await?;
+    assert!(f.user("al@example.com").is_none());
+    assert_eq!(f.fake.dir().deleted.len(), 1);
+    let links = f.store.list_accounts(f.tenant, f.app.id).await?;
+    assert_eq!(links.iter().map(|l| l.user_name.as_str()).collect::<Vec<_>>(), ["bo@example.com"]);
+    f.assert_converged().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn pushes_in_app_groups() -> anyhow::Result<()> {
+    let params = AssignmentParams { groups: vec!["engineering".into()], ..AssignmentParams::default() };
+    let f = Fixture::new(DeprovisionPolicy::Deactivate, params).await?;
+    f.import(vec![person("E1", "al@example.com"), person("E2", "bo@example.com")]).await?;
+    f.apply().await?;
+    let members = |f: &Fixture| {
+        let dir = f.fake.dir();
+        let group = dir.groups.iter().find(|g| g.email == "engineering@example.com").cloned();
+        group.map(|g| g.members.len())
+    };
+    assert_eq!(members(&f), Some(2), "the group is created with both accounts");
+    f.assert_converged().await?;
+
+    // Bo leaves: suspended, and out of the group.
+    f.import(vec![person("E1", "al@example.com")]).await?;
+    f.apply().await?;
+    assert_eq!(members(&f), Some(1));
+    f.assert_converged().await?;
+    Ok(())
+}
