@@ -55,7 +55,8 @@ impl ScimClient {
         })
     }
 
-    /// Adds and removes members, at most [`MEMBERS_PER_REQUEST`] per request.
+    /// Adds and removes members, at most [`MEMBERS_PER_REQUEST`] per request, or fewer where the
+    /// app's profile names a lower limit.
     pub async fn change_group_members(
         &self,
         group_id: &str,
@@ -66,15 +67,20 @@ impl ScimClient {
             return Err(ConnectorError::InvalidRequest("empty group id".into()));
         }
         let url = self.groups_url(Some(group_id));
+        let per_request = self
+            .capabilities
+            .as_ref()
+            .and_then(|c| c.max_members_per_request)
+            .map_or(MEMBERS_PER_REQUEST, |m| (m as usize).clamp(1, MEMBERS_PER_REQUEST));
         let mut requests: Vec<PatchOperation> = Vec::new();
-        for chunk in add.chunks(MEMBERS_PER_REQUEST) {
+        for chunk in add.chunks(per_request) {
             requests.push(PatchOperation {
                 op: PatchVerb::Add,
                 path: Some("members".into()),
                 value: Some(Value::Array(chunk.iter().map(|m| json!({"value": m})).collect())),
             });
         }
-        for chunk in remove.chunks(MEMBERS_PER_REQUEST) {
+        for chunk in remove.chunks(per_request) {
             let filter: Vec<String> = chunk.iter().map(|m| format!("value eq {}", Value::String(m.clone()))).collect();
             requests.push(PatchOperation {
                 op: PatchVerb::Remove,

@@ -192,3 +192,41 @@ async fn a_bad_token_is_a_non_retryable_401() -> anyhow::Result<()> {
     assert!(!err.to_string().contains("wrong"), "the token must not leak into errors: {err}");
     Ok(())
 }
+
+/// Group membership changes go as diffs, chunked to the app's limit on members per request.
+#[tokio::test]
+async fn group_members_change_in_chunks_the_app_accepts() -> anyhow::Result<()> {
+    let (server, client) = setup().await?;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(client.create_user(&person(n)).await?.remote_id);
+    }
+    let capabilities =
+        tenure_connectors::capabilities::Capabilities { max_members_per_request: Some(2), ..Default::default() };
+    let client = client.with_capabilities(capabilities);
+    let group = client.create_group("eng", &[]).await?;
+    client.change_group_members(&group.remote_id, &ids, &[]).await?;
+    let listed = client.list_groups().await?;
+    let mut members = listed.iter().find(|g| g.name == "eng").expect("the group").members.clone();
+    members.sort();
+    let mut all = ids.clone();
+    all.sort();
+    assert_eq!(members, all);
+    client.change_group_members(&group.remote_id, &[], &ids[..3]).await?;
+    let listed = client.list_groups().await?;
+    let mut left = listed.iter().find(|g| g.name == "eng").expect("the group").members.clone();
+    left.sort();
+    let mut kept = ids[3..].to_vec();
+    kept.sort();
+    assert_eq!(left, kept, "removed by a value filter");
+    let patches = tenure_testkit::eventually(Duration::from_secs(5), || {
+        let log = server.stderr();
+        async move {
+            let n = log.matches("PATCH /v2/Groups/").count();
+            (n >= 5).then_some(n)
+        }
+    })
+    .await?;
+    assert_eq!(patches, 5, "3 adds of at most 2, then 2 removes:\n{}", server.stderr());
+    Ok(())
+}
