@@ -56,7 +56,7 @@ impl ScimClient {
     }
 
     /// Adds and removes members, at most [`MEMBERS_PER_REQUEST`] per request, or fewer where the
-    /// app's profile names a lower limit.
+    /// app's profile names a lower limit; with GET + PUT where the app has no PATCH.
     pub async fn change_group_members(
         &self,
         group_id: &str,
@@ -67,6 +67,15 @@ impl ScimClient {
             return Err(ConnectorError::InvalidRequest("empty group id".into()));
         }
         let url = self.groups_url(Some(group_id));
+        if self.capabilities.as_ref().is_some_and(|c| c.without_patch()) {
+            // No PATCH: the group is read, its member list changed, and written back whole.
+            return self
+                .replace_resource(&url, "group", |group| {
+                    crate::put::change_members(group, add, remove);
+                    Ok(())
+                })
+                .await;
+        }
         let per_request = self
             .capabilities
             .as_ref()

@@ -23,31 +23,58 @@ impl ScimClient {
         edit: impl FnOnce(&mut Map<String, Value>) -> Result<(), ConnectorError>,
     ) -> Result<(), ConnectorError> {
         let url = self.user_url(remote_id)?;
-        let answer = self.send_full(Method::GET, &url, &[], None, None).await?;
-        let mut raw: Value = parse_json(&Method::GET, &url, &answer.body)?;
+        self.replace_resource(&url, "user", edit).await
+    }
+
+    /// [`ScimClient::replace_user`] for any resource (a group's members, say).
+    pub(crate) async fn replace_resource(
+        &self,
+        url: &url::Url,
+        what: &str,
+        edit: impl FnOnce(&mut Map<String, Value>) -> Result<(), ConnectorError>,
+    ) -> Result<(), ConnectorError> {
+        let answer = self.send_full(Method::GET, url, &[], None, None).await?;
+        let mut raw: Value = parse_json(&Method::GET, url, &answer.body)?;
         let version = answer
             .headers
             .get(ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .or_else(|| raw.pointer("/meta/version").and_then(Value::as_str).map(str::to_owned));
-        let Some(user) = raw.as_object_mut() else {
+        let Some(resource) = raw.as_object_mut() else {
             return Err(ConnectorError::InvalidResponse {
                 method: "GET".into(),
                 url: url.to_string(),
-                message: "the user is not a JSON object".into(),
+                message: format!("the {what} is not a JSON object"),
             });
         };
         // `meta` is read-only (RFC 7643 §3.1); some apps refuse a PUT that carries it.
-        user.remove("meta");
-        edit(user)?;
+        resource.remove("meta");
+        edit(resource)?;
         let if_match = match self.capabilities.as_ref().map(|c| c.etag) {
             Some(Probed::Yes) => version,
             _ => None,
         };
         let payload = serde_json::to_vec(&raw).map_err(|e| ConnectorError::InvalidRequest(e.to_string()))?;
-        self.send_full(Method::PUT, &url, &[], Some(payload), if_match.as_deref()).await.map(drop)
+        self.send_full(Method::PUT, url, &[], Some(payload), if_match.as_deref()).await.map(drop)
     }
+}
+
+/// Adds and removes members in a group's JSON, keeping every other member (and every member's
+/// other fields) as the app sent them.
+pub(crate) fn change_members(group: &mut Map<String, Value>, add: &[String], remove: &[String]) {
+    let mut members: Vec<Value> = match group.remove("members") {
+        Some(Value::Array(list)) => list,
+        _ => Vec::new(),
+    };
+    let value_of = |m: &Value| m.get("value").and_then(Value::as_str).map(str::to_owned);
+    members.retain(|m| value_of(m).is_none_or(|v| !remove.contains(&v)));
+    for id in add {
+        if !members.iter().any(|m| value_of(m).as_deref() == Some(id.as_str())) {
+            members.push(json!({ "value": id }));
+        }
+    }
+    group.insert("members".into(), Value::Array(members));
 }
 
 pub(crate) fn set_active(user: &mut Map<String, Value>, active: bool) {

@@ -162,6 +162,16 @@ async fn without_patch_and_filters_lookups_list_and_updates_put_the_whole_user()
     assert_eq!(after["active"], false);
     let account = client.get_user(&ids[3]).await?.expect("still there");
     assert_eq!(account.attributes.get(attr::FAMILY_NAME).map(String::as_str), Some("Smith"));
+
+    // Group membership without PATCH: the group is read and written back whole.
+    let group = client.create_group("eng", &ids[..2]).await?;
+    client.change_group_members(&group.remote_id, &ids[2..4], &ids[..1]).await?;
+    let groups = client.list_groups().await?;
+    let mut members = groups.iter().find(|g| g.name == "eng").expect("the group").members.clone();
+    members.sort();
+    let mut expected = ids[1..4].to_vec();
+    expected.sort();
+    assert_eq!(members, expected);
     Ok(())
 }
 
