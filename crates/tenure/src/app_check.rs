@@ -35,10 +35,26 @@ pub async fn run(
         settings.capabilities = Some(report.capabilities.clone());
         store.set_app_settings(tenant, record.app.id, &settings).await.context("storing the capability profile")?;
     }
+    let vendor = tenure_engine::app_auth::vendor_of(&record);
     if json {
-        println!("{}", serde_json::to_string_pretty(&as_json(app, &report))?);
+        let mut out = as_json(app, &report);
+        out["vendor"] = json!(vendor.map(|v| json!({
+            "name": v.name(),
+            "delete": v.delete_meaning().as_str(),
+            "deprovision_default": v.default_deprovision().to_string(),
+        })));
+        out["deprovision"] = json!(record.app.settings.deprovision.to_string());
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print_text(app, &report);
+        if let Some(v) = vendor {
+            println!(
+                "vendor profile {}: {}; deprovisioning here: {}",
+                v.display_name(),
+                v.delete_meaning(),
+                record.app.settings.deprovision
+            );
+        }
     }
     Ok(if report.provisionable() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -94,6 +110,9 @@ fn print_text(app: &str, report: &ProbeReport) {
     );
     println!("  page size     {}", c.max_page_size.map_or("no cap found".to_owned(), |m| format!("at most {m}")));
     println!("  ETags         {}", probed(c.etag));
+    if c.cursor_pagination {
+        println!("  paging        by cursor (RFC 9865)");
+    }
     if let Some(ops) = c.bulk_max_operations {
         println!("  bulk          up to {ops} operations");
     }

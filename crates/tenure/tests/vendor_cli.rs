@@ -98,6 +98,10 @@ async fn zoom_apps_authenticate_with_the_account_credentials_grant() -> anyhow::
     let users = cli.json(&["app", "users", "zoom", "--json"]).await;
     assert_eq!(users.as_array().map(Vec::len), Some(0), "{users}");
     assert_eq!(zoom.tokens_issued(), 1, "the app was read with a token from the account_credentials grant");
+    let checked = cli.ok(&["app", "check", "zoom"]).await;
+    assert!(checked.contains("vendor profile Zoom: delete is permanent; deprovisioning here: deactivate"), "{checked}");
+    let checked = cli.json(&["app", "check", "zoom", "--json"]).await;
+    assert_eq!(checked["vendor"]["delete"], "permanent", "{checked}");
     let err = cli.fails(&["app", "add", "scim", "z2", "--base-url", &zoom.base_url(), "--zoom-account-id", "x"]).await;
     assert!(err.contains("--client-id"), "{err}");
     zoom.shutdown().await;
