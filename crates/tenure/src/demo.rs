@@ -93,6 +93,9 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
                 &AppSettings {
                     deprovision: demo_app.deprovision,
                     user_name: demo_app.user_name,
+                    // The vendor profile, as `app add scim --vendor` records it: its DELETE
+                    // meaning, its documented errors and its page cap.
+                    vendor: Some(demo_app.profile.name().to_owned()),
                     ..AppSettings::default()
                 },
             )
