@@ -64,7 +64,7 @@ impl Engine {
         let state =
             AppState { app: &record.app, assignments: &assignments, links: &links, observed: &observed, groups: &[] };
         let plan = plan_app(&dir, &state, today);
-        let context = ReportContext::load(self).await?;
+        let context = ReportContext::for_page(self, record.app.id, &people, &links, &page.accounts, &plan).await?;
         let marks = self.store.account_marks(self.tenant, record.app.id).await?;
         let accounts = context.classify(&record.app, &plan, &page.accounts, &marks);
         Ok(UsersPage { app: record.app.name, start_index: query.start_index.max(1), total: page.total, accounts })

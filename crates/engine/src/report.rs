@@ -82,6 +82,32 @@ pub(crate) struct ReportContext {
 }
 
 impl ReportContext {
+    /// What classifying one page of `app`'s accounts needs: the people already loaded, the app's
+    /// links, and the other apps of only the people on the page (linked, or matched by `plan`).
+    pub(crate) async fn for_page(
+        engine: &Engine,
+        app: AppId,
+        people: &[Person],
+        links: &[AccountLink],
+        page: &[RemoteAccount],
+        plan: &Plan,
+    ) -> Result<Self, EngineError> {
+        let links: HashMap<String, AccountLink> = links.iter().map(|l| (l.remote_id.clone(), l.clone())).collect();
+        let ids: HashSet<&str> = page.iter().map(|a| a.remote_id.as_str()).collect();
+        let mut on_page: Vec<PersonId> =
+            page.iter().filter_map(|a| links.get(&a.remote_id)).map(|l| l.person_id).collect();
+        on_page.extend(plan.ops.iter().filter_map(|op| match &op.kind {
+            OpKind::Link { remote_id, .. } if ids.contains(remote_id.as_str()) => Some(op.person_id),
+            _ => None,
+        }));
+        let apps_of = engine.store.apps_of_people(engine.tenant, &on_page).await?;
+        Ok(Self {
+            people: people.iter().map(|p| (p.id, p.clone())).collect(),
+            apps_of,
+            links_by_app: HashMap::from([(app, links)]),
+        })
+    }
+
     pub(crate) async fn load(engine: &Engine) -> Result<Self, EngineError> {
         let store = &engine.store;
         let people = store.list_people(engine.tenant).await?.into_iter().map(|p| (p.id, p)).collect();

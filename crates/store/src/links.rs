@@ -111,6 +111,32 @@ impl Store {
         Ok(usize::try_from(int(&row, "n")?).unwrap_or(0))
     }
 
+    /// The apps each of `people` has a linked account in, by app name.
+    pub async fn apps_of_people(
+        &self,
+        tenant: TenantId,
+        people: &[PersonId],
+    ) -> Result<std::collections::HashMap<PersonId, Vec<String>>, StoreError> {
+        let mut out: std::collections::HashMap<PersonId, Vec<String>> = std::collections::HashMap::new();
+        // Bounded statements: a page of the live list names at most a few hundred people.
+        for chunk in people.chunks(500) {
+            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT a.person_id, p.name FROM accounts a JOIN apps p ON p.id = a.app_id \
+                 WHERE a.tenant_id = $1 AND a.person_id IN ({}) ORDER BY p.name",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                out.entry(parsed(&row, "person_id")?).or_default().push(text(&row, "name")?);
+            }
+        }
+        Ok(out)
+    }
+
     /// One linked account, by its id in the app.
     pub async fn get_account(
         &self,

@@ -24,7 +24,7 @@ use crate::bench_scim::{RemoveOnDrop, uuid_suffix};
 use crate::cli::{BenchPropagationArgs, BenchThroughputArgs};
 
 /// A fresh SQLite store in a temporary directory, removed afterwards, or the given database.
-async fn fresh_store(database_url: Option<&str>) -> anyhow::Result<(Store, Option<RemoveOnDrop>)> {
+pub(crate) async fn fresh_store(database_url: Option<&str>) -> anyhow::Result<(Store, Option<RemoveOnDrop>)> {
     match database_url {
         Some(url) => Ok((Store::connect(url).await?, None)),
         None => {
@@ -72,7 +72,7 @@ async fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bo
     Ok(())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -80,7 +80,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn round1(v: f64) -> f64 {
+pub(crate) fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
 
@@ -166,7 +166,7 @@ pub async fn propagation(args: BenchPropagationArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-fn person(i: usize) -> ImportedPerson {
+pub(crate) fn person(i: usize) -> ImportedPerson {
     ImportedPerson {
         source_key: format!("E{i}"),
         user_name: format!("person{i}@bench.example"),

@@ -179,6 +179,21 @@ pub enum BenchCommand {
     Propagation(BenchPropagationArgs),
     /// Provisioning rate against an app limited to N writes a second, and the 429s it sent.
     Throughput(BenchThroughputArgs),
+    /// An app with N managed accounts and a tenth more unmanaged: the classified report, the
+    /// live list's first page, and searches by email.
+    Users(BenchUsersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchUsersArgs {
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    pub accounts: u64,
+    /// Searches measured.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub searches: u64,
+    /// Database to use (default: a fresh SQLite file in a temporary directory).
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

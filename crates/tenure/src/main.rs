@@ -7,6 +7,7 @@ mod bench;
 mod bench_import;
 mod bench_queue;
 mod bench_scim;
+mod bench_users;
 mod cli;
 mod cloud_sources;
 mod commands;
@@ -91,6 +92,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(cli::BenchCommand::Propagation(args)) => bench_queue::propagation(args).await,
         Command::Bench(cli::BenchCommand::Throughput(args)) => bench_queue::throughput(args).await,
+        Command::Bench(cli::BenchCommand::Users(args)) => bench_users::run(args).await,
         other => {
             let (store, tenant) = open(&settings).await?;
             let result = commands::run(other, &store, tenant).await;
