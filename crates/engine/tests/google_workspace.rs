@@ -15,24 +15,7 @@ use tenure_testkit::google_fake::{ADMIN, GoogleFake};
 use tenure_testkit::{TestBackend, TestDb};
 
 fn person(key: &str, email: &str) -> ImportedPerson {
-    ImportedPerson {
-        source_key: key.into(),
-        user_name: email.into(),
-        email: email.into(),
-        given_name: Some(key.into()),
-        family_name: Some("Tester".into()),
-        display_name: None,
-        department: Some("Engineering".into()),
-        title: Some("Engineer".into()),
-        employee_id: Some(key.into()),
-        manager_key: None,
-        org_unit: Some(OrgUnitPath::parse("/Eng").unwrap()),
-        status: PersonStatus::Active,
-        start_date: None,
-        leave_date: None,
-        custom: BTreeMap::new(),
-        groups: vec![],
-    }
+    tenure_testkit::person(key, email)
 }
 
 struct Fixture {

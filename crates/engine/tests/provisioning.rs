@@ -11,24 +11,7 @@ use tenure_store::Store;
 use tenure_testkit::{TestBackend, TestDb};
 
 fn person(key: &str, email: &str, ou: &str) -> ImportedPerson {
-    ImportedPerson {
-        source_key: key.into(),
-        user_name: email.into(),
-        email: email.into(),
-        given_name: Some(key.into()),
-        family_name: Some("Tester".into()),
-        display_name: None,
-        department: Some("Engineering".into()),
-        title: Some("Engineer".into()),
-        employee_id: Some(key.into()),
-        manager_key: None,
-        org_unit: Some(OrgUnitPath::parse(ou).unwrap()),
-        status: PersonStatus::Active,
-        start_date: None,
-        leave_date: None,
-        custom: BTreeMap::new(),
-        groups: vec![],
-    }
+    ImportedPerson { org_unit: Some(OrgUnitPath::parse(ou).unwrap()), ..tenure_testkit::person(key, email) }
 }
 
 async fn manual_user(app: &SandboxApp, user_name: &str, email: &str) -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 //! account, deprovisioning per the app's policy with the vendor's DELETE meaning observed in the
 //! fake, and group push. Plus the vendors' "an admin must act" answers and Slack's handles.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 use tenure_connectors::{DeleteMeaning, Vendor};
@@ -17,24 +17,7 @@ use tenure_testkit::{TestBackend, TestDb};
 const SECRET: &str = "vendor-secret";
 
 fn person(key: &str, email: &str, groups: &[&str]) -> ImportedPerson {
-    ImportedPerson {
-        source_key: key.into(),
-        user_name: email.into(),
-        email: email.into(),
-        given_name: Some(key.into()),
-        family_name: Some("Tester".into()),
-        display_name: None,
-        department: Some("Engineering".into()),
-        title: Some("Engineer".into()),
-        employee_id: Some(key.into()),
-        manager_key: None,
-        org_unit: Some(OrgUnitPath::parse("/Eng").expect("path")),
-        status: PersonStatus::Active,
-        start_date: None,
-        leave_date: None,
-        custom: BTreeMap::new(),
-        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
-    }
+    ImportedPerson { groups: groups.iter().map(|g| (*g).to_owned()).collect(), ..tenure_testkit::person(key, email) }
 }
 
 fn batch(people: Vec<ImportedPerson>) -> ImportBatch {

@@ -15,22 +15,9 @@ use tenure_testkit::{Scim2Server, TestBackend, TestDb};
 fn person(key: &str, email: &str, ou: &str) -> ImportedPerson {
     let name = email.split('@').next().unwrap_or(key);
     ImportedPerson {
-        source_key: key.into(),
-        user_name: email.into(),
-        email: email.into(),
         given_name: Some(name.into()),
-        family_name: Some("Tester".into()),
-        display_name: None,
-        department: None,
-        title: None,
-        employee_id: Some(key.into()),
-        manager_key: None,
         org_unit: Some(OrgUnitPath::parse(ou).expect("org unit")),
-        status: PersonStatus::Active,
-        start_date: None,
-        leave_date: None,
-        custom: BTreeMap::new(),
-        groups: vec![],
+        ..tenure_testkit::person(key, email)
     }
 }
 

@@ -3,7 +3,6 @@
 //! refresh tokens, reuse detection) and a sandbox SCIM app that accepts only that server's
 //! tokens. The browser is played by following the redirect by hand.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,24 +45,7 @@ impl Captured {
 }
 
 fn person(key: &str, email: &str) -> ImportedPerson {
-    ImportedPerson {
-        source_key: key.into(),
-        user_name: email.into(),
-        email: email.into(),
-        given_name: Some(key.into()),
-        family_name: Some("Tester".into()),
-        display_name: None,
-        department: None,
-        title: None,
-        employee_id: Some(key.into()),
-        manager_key: None,
-        org_unit: Some(OrgUnitPath::parse("/Eng").expect("valid path")),
-        status: PersonStatus::Active,
-        start_date: None,
-        leave_date: None,
-        custom: BTreeMap::new(),
-        groups: vec![],
-    }
+    tenure_testkit::person(key, email)
 }
 
 struct World {

@@ -6,10 +6,12 @@ pub mod db;
 pub mod google_fake;
 pub mod graph_fake;
 pub mod oauth_fake;
+mod people;
 pub mod scim2;
 pub mod slapd;
 
 pub use db::{TestBackend, TestDb};
+pub use people::person;
 pub use scim2::Scim2Server;
 pub use slapd::{Slapd, SlapdOptions};
 
