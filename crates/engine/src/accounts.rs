@@ -5,7 +5,7 @@ use serde::Serialize;
 use tenure_connectors::UserQuery;
 use tenure_core::reconcile::{AppState, DirectoryIndex, plan_app};
 use tenure_core::{AccountLink, AccountOrigin, PersonStatus, RemoteAccount};
-use tenure_store::{AccountMarkKind, DirtyMark, StoredAccount};
+use tenure_store::{AccountMarkKind, AppRecord, DirtyMark, StoredAccount};
 
 use crate::report::{AccountRow, ReportContext};
 use crate::{Engine, EngineError};
@@ -70,6 +70,16 @@ impl Engine {
         Ok(UsersPage { app: record.app.name, start_index: query.start_index.max(1), total: page.total, accounts })
     }
 
+    /// The account as the app holds it now.
+    async fn live_account(&self, record: &AppRecord, remote_id: &str) -> Result<RemoteAccount, EngineError> {
+        let app = &record.app.name;
+        self.client(record)?
+            .get_user(remote_id)
+            .await
+            .map_err(|source| EngineError::Connector { app: app.clone(), source })?
+            .ok_or_else(|| EngineError::NotFound(format!("account {remote_id} in {app}")))
+    }
+
     /// Links an account Tenure does not manage to a person, as adopted: from now on Tenure manages
     /// it like one it created, deletion included. The account is read from the app first.
     pub async fn adopt_account(
@@ -104,12 +114,7 @@ impl Engine {
                 person.email, mine.link.remote_id
             )));
         }
-        let connector = self.client(&record)?;
-        let account = connector
-            .get_user(remote_id)
-            .await
-            .map_err(|source| EngineError::Connector { app: app.to_owned(), source })?
-            .ok_or_else(|| EngineError::NotFound(format!("account {remote_id} in {app}")))?;
+        let account = self.live_account(&record, remote_id).await?;
         let link = AccountLink {
             app_id: record.app.id,
             remote_id: account.remote_id.clone(),
@@ -189,12 +194,7 @@ impl Engine {
                 linked.link.person_id
             )));
         }
-        let connector = self.client(&record)?;
-        let account = connector
-            .get_user(remote_id)
-            .await
-            .map_err(|source| EngineError::Connector { app: app.to_owned(), source })?
-            .ok_or_else(|| EngineError::NotFound(format!("account {remote_id} in {app}")))?;
+        let account = self.live_account(&record, remote_id).await?;
         self.store
             .set_account_mark(self.tenant, record.app.id, remote_id, AccountMarkKind::External, note, actor)
             .await?;
