@@ -61,11 +61,14 @@ impl Engine {
             RemoteAccount { remote_id: s.link.remote_id.clone(), active: s.active, attributes }
         }));
         let links: Vec<AccountLink> = stored.into_iter().map(|a| a.link).collect();
+        // Known externals are nobody's, as in a full plan.
+        let marks = self.store.account_marks(self.tenant, record.app.id).await?;
+        let marked: std::collections::HashSet<&str> = marks.iter().map(|m| m.remote_id.as_str()).collect();
+        observed.retain(|a| !marked.contains(a.remote_id.as_str()));
         let state =
             AppState { app: &record.app, assignments: &assignments, links: &links, observed: &observed, groups: &[] };
         let plan = plan_app(&dir, &state, today);
         let context = ReportContext::for_page(self, record.app.id, &people, &links, &page.accounts, &plan).await?;
-        let marks = self.store.account_marks(self.tenant, record.app.id).await?;
         let accounts = context.classify(&record.app, &plan, &page.accounts, &marks);
         Ok(UsersPage { app: record.app.name, start_index: query.start_index.max(1), total: page.total, accounts })
     }

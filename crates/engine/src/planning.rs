@@ -1,5 +1,7 @@
 //! Loading everything one plan needs and asking the reconciler for it.
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 use tenure_core::reconcile::{AppState, DirectoryIndex, Explanation, Prepared, explain, plan_apps};
 use tenure_core::{App, Plan, RemoteAccount, RemoteGroup};
@@ -40,11 +42,13 @@ impl Engine {
         let dir = DirectoryIndex::new(&people, &groups);
 
         let mut policies = Vec::with_capacity(selected.len());
+        let mut externals = Vec::with_capacity(selected.len());
         for record in &selected {
             let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
             let links: Vec<_> =
                 self.store.list_accounts(self.tenant, record.app.id).await?.into_iter().map(|a| a.link).collect();
             policies.push((assignments, links));
+            externals.push(self.known_externals(record.app.id).await?);
         }
 
         // Reading apps is network-bound: all of them at once. Groups only where an assignment
@@ -70,15 +74,19 @@ impl Engine {
         }
         let (observed, groups): (Vec<Vec<RemoteAccount>>, Vec<Vec<RemoteGroup>>) =
             observed.into_iter().map(Option::unwrap_or_default).unzip();
+        // Accounts an admin marked as known externals are nobody's: the planner never sees them,
+        // so it cannot match one to a person (and later deprovision it with them).
+        let without_externals: Vec<Option<Vec<RemoteAccount>>> =
+            observed.iter().zip(&externals).map(|(accounts, marked)| without_marked(accounts, marked)).collect();
         let states: Vec<AppState<'_>> = selected
             .iter()
             .zip(&policies)
-            .zip(observed.iter().zip(&groups))
-            .map(|((record, (assignments, links)), (accounts, groups))| AppState {
+            .zip(observed.iter().zip(&without_externals).zip(&groups))
+            .map(|((record, (assignments, links)), ((accounts, filtered), groups))| AppState {
                 app: &record.app,
                 assignments,
                 links,
-                observed: accounts,
+                observed: filtered.as_deref().unwrap_or(accounts),
                 groups,
             })
             .collect();
@@ -102,6 +110,21 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The accounts of the app an admin marked as known externals.
+    pub(crate) async fn known_externals(&self, app: tenure_core::AppId) -> Result<HashSet<String>, EngineError> {
+        Ok(self.store.account_marks(self.tenant, app).await?.into_iter().map(|m| m.remote_id).collect())
+    }
+}
+
+/// `accounts` without the marked ones, or `None` when none is marked (no copy needed).
+pub(crate) fn without_marked(accounts: &[RemoteAccount], marked: &HashSet<String>) -> Option<Vec<RemoteAccount>> {
+    if marked.is_empty() || !accounts.iter().any(|a| marked.contains(&a.remote_id)) {
+        return None;
+    }
+    Some(accounts.iter().filter(|a| !marked.contains(&a.remote_id)).cloned().collect())
+}
+
 /// One app's state as read for a single-app question (explain, preview).
 struct Loaded {
     record: AppRecord,
@@ -117,6 +140,9 @@ impl Engine {
         let client = self.client(&record)?;
         let failed = |source| EngineError::Connector { app: app.to_owned(), source };
         let observed = client.list_users().await.map_err(failed)?;
+        // Known externals are nobody's, as in `plan`.
+        let marked = self.known_externals(record.app.id).await?;
+        let observed = without_marked(&observed, &marked).unwrap_or(observed);
         let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
         let groups = if assignments.iter().any(|a| !a.params.groups.is_empty()) {
             client.list_groups().await.map_err(failed)?

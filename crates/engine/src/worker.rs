@@ -405,16 +405,18 @@ impl AppRuntime {
         match &op.kind {
             OpKind::Create { attributes } => {
                 // A retried create may have succeeded before the process died: look first.
-                let earlier = if rec.attempts > 1 { self.find_existing(op.person_id, attributes).await? } else { None };
+                let earlier =
+                    if rec.attempts > 1 { self.find_existing(engine, op.person_id, attributes).await? } else { None };
                 let (account, origin) = match earlier {
                     Some(found) => found,
                     None => match self.client.create_user(attributes).await {
                         Ok(account) => (account, AccountOrigin::Created),
                         // The account exists already (made by an earlier attempt, or by hand):
                         // find it and link it rather than fail or create a second one.
-                        Err(e) if e.is_conflict() => {
-                            self.find_existing(op.person_id, attributes).await?.ok_or_else(|| OpError::from(e))?
-                        }
+                        Err(e) if e.is_conflict() => self
+                            .find_existing(engine, op.person_id, attributes)
+                            .await?
+                            .ok_or_else(|| OpError::from(e))?,
                         Err(e) => return Err(e.into()),
                     },
                 };
@@ -522,6 +524,7 @@ impl AppRuntime {
     /// another person's account.
     async fn find_existing(
         &self,
+        engine: &Engine,
         person: PersonId,
         attrs: &Attributes,
     ) -> Result<Option<(RemoteAccount, AccountOrigin)>, OpError> {
@@ -533,6 +536,20 @@ impl AppRuntime {
         let Some(found) = self.client.find_user(attributes::USER_NAME, user_name).await? else {
             return Ok(None);
         };
+        // An admin said this account is nobody in the directory: never take it over.
+        if engine
+            .store
+            .account_mark(engine.tenant, self.app.id, &found.remote_id)
+            .await
+            .map_err(OpError::store)?
+            .is_some()
+        {
+            return Err(OpError::permanent(format!(
+                "userName {user_name} is taken in the app by account {}, which an admin marked as a known external \
+                 account; clear the mark or adopt it for this person",
+                found.remote_id
+            )));
+        }
         let email = attrs.get(attributes::EMAIL).map(|e| e.to_lowercase());
         let foreign_id = found.external_id().is_some_and(|x| !x.is_empty() && !x.eq_ignore_ascii_case(&own_id));
         let foreign_email = match (found.email(), &email) {

@@ -168,6 +168,48 @@ async fn several_apps_in_one_peer(backend: TestBackend) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An account an admin marked as a known external is nobody's: the plan does not match it to the
+/// person whose userName it holds, and a create that meets it fails for an admin instead of
+/// taking it over.
+async fn a_known_external_is_never_matched_or_taken_over(backend: TestBackend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let store = tenure_store::Store::connect(db.url()).await?;
+    let tenant = store.ensure_tenant("acme").await?;
+    let engine = Engine::new(store.clone(), tenant);
+    let peer = Scim2Server::start().await?;
+    let today = tenure_engine::today();
+    let source = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;
+    let batch = ImportBatch { people: vec![person("E1", "sam@example.com", "/Eng")], groups: vec![] };
+    store.apply_import(tenant, source, &batch).await?;
+    let app = store
+        .add_app(tenant, "chat", AppKind::Scim, peer.base_url(), &Secret::new(peer.token()), &AppSettings::default())
+        .await?;
+    // Another Sam, at a partner, already has the userName in the app.
+    let client = ScimClient::new(peer.base_url(), Secret::new(peer.token()), Default::default())?;
+    let attrs = tenure_core::attributes::Attributes::from([("userName", "sam@example.com")]);
+    let partner = client.create_user(&attrs).await?.remote_id;
+    let ou = AssignmentTarget::OrgUnit(OrgUnitPath::parse("/Eng")?);
+    store.assign(tenant, app.id, &ou, false, &AssignmentParams::default()).await?;
+    let plan = &engine.plan(None, today).await?[0].plan;
+    assert_eq!(plan.count("link"), 1, "unmarked, it matches by userName: {plan:?}");
+    assert!(engine.mark_account("chat", &partner, Some("Sam at the partner, not ours"), "test").await?);
+    let plans = engine.plan(None, today).await?;
+    let plan = &plans[0].plan;
+    assert_eq!((plan.count("link"), plan.count("create")), (0, 1), "marked, it is nobody's: {plan:?}");
+    let report = engine.apply(plans).await?;
+    assert_eq!(report.failed(), 1, "{report:?}");
+    assert!(report.apps[0].failed[0].error.contains("known external"), "{report:?}");
+    assert!(store.list_accounts(tenant, app.id).await?.is_empty(), "nothing was linked");
+    let rows = engine.account_report(None, today).await?;
+    assert_eq!(rows.iter().map(|r| r.class).collect::<Vec<_>>(), [KnownExternal]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_external_is_never_matched_or_taken_over_sqlite() -> anyhow::Result<()> {
+    a_known_external_is_never_matched_or_taken_over(TestBackend::Sqlite).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_apps_in_one_peer_sqlite() -> anyhow::Result<()> {
     several_apps_in_one_peer(TestBackend::Sqlite).await

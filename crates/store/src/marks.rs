@@ -74,6 +74,16 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// The mark on one account, if any.
+    pub async fn account_mark(
+        &self,
+        tenant: TenantId,
+        app: AppId,
+        remote_id: &str,
+    ) -> Result<Option<AccountMark>, StoreError> {
+        Ok(self.account_marks(tenant, app).await?.into_iter().find(|m| m.remote_id == remote_id))
+    }
+
     pub async fn account_marks(&self, tenant: TenantId, app: AppId) -> Result<Vec<AccountMark>, StoreError> {
         let rows = sqlx::query(
             "SELECT remote_id, mark, note, actor, at_ms FROM account_marks WHERE tenant_id = $1 AND app_id = $2 \
