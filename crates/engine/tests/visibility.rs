@@ -78,6 +78,9 @@ async fn several_apps_in_one_peer(backend: TestBackend) -> anyhow::Result<()> {
     // partner has a docs account.
     let bobby = hand_made(&peer, "video", "bobby-the-builder").await?;
     let partner = hand_made(&peer, "docs", "auditor@partner.example").await?;
+    // Bob also had a docs account once, deactivated since: it is re-activated, not duplicated.
+    let old_docs = hand_made(&peer, "docs", "bob@example.com").await?;
+    peer_client(&peer, "docs")?.set_active(&old_docs, false).await?;
 
     // The hand-made account is adopted for bob, so the plan links rather than duplicates.
     let adopted = engine.adopt_account("video", &bobby, "bob@example.com", "test").await?;
@@ -97,6 +100,8 @@ async fn several_apps_in_one_peer(backend: TestBackend) -> anyhow::Result<()> {
     }
     assert_eq!(held["chat"], ["ada@example.com", "bob@example.com", "cy@example.com"]);
     assert_eq!(held["docs"], ["ada@example.com", "auditor@partner.example", "bob@example.com"]);
+    let reactivated = peer_client(&peer, "docs")?.get_user(&old_docs).await?.expect("bob's old docs account");
+    assert!(reactivated.active, "re-activated");
     assert_eq!(held["video"], ["ada@example.com", "bob@example.com"], "{held:?}");
     let bobs = peer_client(&peer, "video")?.get_user(&bobby).await?.expect("bob's own account");
     assert_eq!(bobs.user_name(), "bob@example.com", "adopted, so managed: renamed to the mapping, not re-created");
