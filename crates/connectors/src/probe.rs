@@ -53,6 +53,11 @@ impl ProbeReport {
 
 /// A failure that ends the probe: nothing else can be learnt from an app that refuses us.
 fn blocking(e: &ConnectorError) -> Option<String> {
+    // A vendor's documented "an admin must act" answer (a plan without SCIM, SSO not enabled) or
+    // a withdrawn OAuth consent says what to do better than any status would.
+    if matches!(e, ConnectorError::Vendor { .. } | ConnectorError::Reauthorize { .. }) {
+        return Some(e.to_string());
+    }
     match e.status() {
         Some(401) | Some(403) => Some(format!("the app refused the credentials: {e}")),
         _ if matches!(e, ConnectorError::Transport { .. }) => Some(format!("the app cannot be reached: {e}")),

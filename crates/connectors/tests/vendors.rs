@@ -115,6 +115,11 @@ async fn slack_below_business_plus_is_a_clear_final_error() -> anyhow::Result<()
         assert!(!err.is_retryable());
     }
     assert_eq!(app.request_count(), 2);
+    // `tenure app check` says why the app cannot be provisioned in the vendor's terms.
+    let client = ScimClient::new(&app.base_url(), Secret::new(SECRET), options())?.with_vendor(Vendor::Slack);
+    let report = client.probe(tenure_connectors::ProbeOptions::default()).await;
+    assert!(!report.provisionable());
+    assert!(report.blockers.iter().any(|b| b.starts_with("Slack answered plus_teams_only")), "{:?}", report.blockers);
     app.shutdown().await;
     Ok(())
 }
