@@ -85,6 +85,11 @@ impl ScimClient {
         if base.query().is_some() || base.fragment().is_some() {
             return Err(ConnectorError::Config(format!("base URL {base_url:?} must not have a query or fragment")));
         }
+        if tenure_sources::cloud_http::is_metadata_address(&base) {
+            return Err(ConnectorError::Config(format!(
+                "base URL {base_url:?}: a link-local or cloud metadata address is not allowed (the app's token would go there)"
+            )));
+        }
         let mut base = base;
         base.path_segments_mut().map_err(|_| ConnectorError::Config(format!("base URL {base_url:?}")))?.pop_if_empty();
         if options.page_size == 0 {
@@ -814,6 +819,11 @@ mod tests {
         assert_eq!(c.users_url(Some("a/b")).as_str(), "https://app.example/scim/v2/Users/a%2Fb");
         assert!(ScimClient::new("ftp://x", Secret::new("t"), ClientOptions::default()).is_err());
         assert!(ScimClient::new("not a url", Secret::new("t"), ClientOptions::default()).is_err());
+        for metadata in ["http://169.254.169.254/latest", "http://[fe80::1]/scim", "http://metadata.google.internal/x"]
+        {
+            let refused = ScimClient::new(metadata, Secret::new("t"), ClientOptions::default());
+            assert!(matches!(refused, Err(ConnectorError::Config(m)) if m.contains("metadata")), "{metadata}");
+        }
         let zero = ClientOptions { page_size: 0, ..ClientOptions::default() };
         assert!(ScimClient::new("http://x", Secret::new("t"), zero).is_err());
         assert!(!format!("{c:?}").contains("\"t\""), "the token must not appear in Debug output");

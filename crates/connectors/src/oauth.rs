@@ -130,6 +130,11 @@ impl OAuthConfig {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ConnectorError::Config(format!("OAuth token URL {token_url:?} must be an http(s) URL")));
         }
+        if tenure_sources::cloud_http::is_metadata_address(&url) {
+            return Err(ConnectorError::Config(format!(
+                "OAuth token URL {token_url:?}: a link-local or cloud metadata address is not allowed (the client secret would go there)"
+            )));
+        }
         if client_id.trim().is_empty() {
             return Err(ConnectorError::Config("OAuth client id is empty".into()));
         }

@@ -355,16 +355,25 @@ pub fn admin_url(service: Service, what: &str, raw: &str) -> Result<Url, CloudEr
     if url.query().is_some() || url.fragment().is_some() {
         return Err(bad("must not have a query or fragment"));
     }
-    let forbidden = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_link_local(),
-        Some(url::Host::Ipv6(ip)) => (ip.segments()[0] & 0xffc0) == 0xfe80,
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("metadata.google.internal"),
-        None => return Err(bad("no host")),
-    };
-    if forbidden {
+    if url.host().is_none() {
+        return Err(bad("no host"));
+    }
+    if is_metadata_address(&url) {
         return Err(bad("a link-local or metadata address is not allowed"));
     }
     Ok(url)
+}
+
+/// Whether `url` points at a link-local address or a cloud metadata name, where a credentialed
+/// request could be turned against the host's own instance metadata (SSRF). Names are checked as
+/// written; a name that resolves to such an address is not caught here.
+pub fn is_metadata_address(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("metadata.google.internal"),
+        None => false,
+    }
 }
 
 /// Delta and page tokens are credentials of a kind (they replay the caller's view): errors and
