@@ -87,9 +87,10 @@ impl OpError {
 impl From<ConnectorError> for OpError {
     fn from(e: ConnectorError) -> Self {
         let status = e.status();
-        // Credentials refused or endpoint gone are fixed by an admin, not by this operation: the
-        // operation waits (retryable) while the app is paused.
-        let credentials = matches!(status, Some(401 | 403));
+        // Credentials refused, or an app set up so that it refuses everyone (a vendor's documented
+        // "an admin must act": a plan without SCIM, SSO not enabled), are fixed by an admin, not
+        // by this operation: the operation waits (retryable) while the app is paused.
+        let credentials = matches!(status, Some(401 | 403)) || matches!(e, ConnectorError::Vendor { .. });
         let app_fault = credentials
             || matches!(&e, ConnectorError::Transport { kind: TransportKind::Connect | TransportKind::Timeout, .. })
             || status.is_some_and(|s| s >= 500);
