@@ -596,4 +596,25 @@ mod tests {
         assert!(e.retryable && e.app_fault, "{e:?}");
         assert!(e.message.contains("re-authorize the app"), "{e:?}");
     }
+
+    #[test]
+    fn a_vendor_refusal_waits_and_counts_against_the_app_but_a_bad_request_fails() {
+        let sso = ConnectorError::Vendor {
+            vendor: "zoom",
+            code: "sso".into(),
+            status: 400,
+            message: "Zoom answered that the account has not enabled Single Sign-On".into(),
+        };
+        let e = OpError::from(sso);
+        assert!(e.retryable && e.app_fault, "{e:?}");
+        let bad = OpError::from(ConnectorError::Status {
+            method: "POST".into(),
+            url: "u".into(),
+            status: 400,
+            scim_type: None,
+            detail: Some("userName too long".into()),
+            retry_after: None,
+        });
+        assert!(!bad.retryable && !bad.app_fault, "{bad:?}");
+    }
 }
