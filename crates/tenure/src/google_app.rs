@@ -56,14 +56,19 @@ pub async fn add(store: &Store, tenant: TenantId, args: GoogleAppArgs) -> anyhow
             max_count: args.guard_count.unwrap_or(defaults.max_count),
         });
     }
-    if args.rate_limit.is_some() || args.max_concurrency.is_some() {
-        settings.limits = Some(AppLimits {
-            per_second: args.rate_limit,
-            burst: args.burst,
-            concurrency: args.max_concurrency.map(usize::from),
-            shared_key: None,
-        });
-    }
+    // Google's documented default quota is 2,400 Directory API queries a minute per user per
+    // Cloud project (https://developers.google.com/workspace/admin/directory/v1/limits), the
+    // user being the impersonated admin: 40 a second, shared by every app acting as that admin.
+    let (per_second, burst) = match args.rate_limit {
+        Some(rate) => (rate, args.burst),
+        None => (GOOGLE_QUERIES_PER_SECOND, Some(GOOGLE_BURST)),
+    };
+    settings.limits = Some(AppLimits {
+        per_second: Some(per_second),
+        burst,
+        concurrency: args.max_concurrency.map(usize::from),
+        shared_key: Some(format!("google:{}", args.admin_email.trim().to_lowercase())),
+    });
     let app = store
         .add_app_with_auth(tenant, &args.name, AppKind::GoogleWorkspace, &api_url, &AppAuth::Bearer, &secret, &settings)
         .await?;
@@ -76,6 +81,10 @@ pub async fn add(store: &Store, tenant: TenantId, args: GoogleAppArgs) -> anyhow
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// Google's default Directory API quota, 2,400 queries a minute per user per project.
+const GOOGLE_QUERIES_PER_SECOND: f64 = 40.0;
+const GOOGLE_BURST: u32 = 40;
 
 /// `tenure app check` for Google Workspace: the connector's declared operations and meanings,
 /// and one real request (the impersonated admin's own user) proving the key, the delegation and

@@ -66,6 +66,9 @@ async fn google_workspace_is_added_checked_and_provisioned_through_the_cli() -> 
     // The key went into the database encrypted; nothing the CLI shows carries it.
     let apps: Value = cli.json(&["app", "list", "--json"]).await;
     assert_eq!(apps[0]["kind"], "google_workspace");
+    let limits = &apps[0]["settings"]["limits"];
+    assert_eq!(limits["per_second"], 40.0, "Google's 2,400 queries a minute per admin: {limits}");
+    assert_eq!(limits["shared_key"], format!("google:{ADMIN}"), "{limits}");
     let audit = cli.ok(&["audit", "--format", "jsonl"]).await;
     for shown in [apps.to_string(), audit] {
         assert!(!shown.contains("PRIVATE KEY") && !shown.contains("private_key"), "{shown}");
