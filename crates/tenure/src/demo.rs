@@ -1,7 +1,8 @@
 //! `tenure demo`: the newcomer's first command. A fresh embedded database, a generated
-//! organization imported through the real CSV source, three sandbox apps that behave like Slack,
-//! Notion and Jira, assignments by group and org unit, and provisioning through the real SCIM
-//! client, with the server running so the admin API and metrics can be explored.
+//! organization imported through the real CSV source, four sandbox apps that behave like Slack,
+//! Notion, Jira and GitHub Enterprise Managed Users, assignments by group and org unit, and
+//! provisioning through the real SCIM client, with the server running so the admin API and
+//! metrics can be explored.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
@@ -25,7 +26,7 @@ struct DemoApp {
     grants: &'static [(&'static str, &'static str)],
 }
 
-const DEMO_APPS: [DemoApp; 3] = [
+const DEMO_APPS: [DemoApp; 4] = [
     DemoApp {
         profile: Profile::Slack,
         // Slack userNames are handles: at most 21 characters, no '@' (the vendor profile's).
@@ -44,6 +45,13 @@ const DEMO_APPS: [DemoApp; 3] = [
         deprovision: DeprovisionPolicy::Deactivate,
         user_name: UserNameFormat::Email,
         grants: &[("group", "jira-users")],
+    },
+    DemoApp {
+        profile: Profile::GitHub,
+        // GitHub EMU's DELETE is permanent: the profile deactivates.
+        deprovision: DeprovisionPolicy::Deactivate,
+        user_name: UserNameFormat::Email,
+        grants: &[("org_unit", "/Engineering")],
     },
 ];
 

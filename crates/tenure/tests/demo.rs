@@ -15,7 +15,7 @@ fn demo_once_provisions_every_sandbox_app_and_exits_zero() {
     assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("80 people"), "{stdout}");
     assert!(stdout.contains("converged in"), "{stdout}");
-    for app in ["slack", "notion", "jira"] {
+    for app in ["slack", "notion", "jira", "github"] {
         let line = stdout
             .lines()
             .find(|l| l.trim_start().starts_with(app))
