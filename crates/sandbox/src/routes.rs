@@ -284,11 +284,16 @@ async fn patch_user(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let body = json_body(&headers, body)?;
-    let patch: PatchOp = serde_json::from_value(body)
-        .map_err(|e| ScimError::bad_request(ScimType::InvalidSyntax, format!("not a PatchOp message: {e}")))?;
+    let patch = patch_body(&headers, body)?;
     let user = lock(&shared.store).patch(&id, &patch.operations)?;
     Ok(scim_json(StatusCode::OK, &user))
+}
+
+/// A PATCH request's body as a PatchOp message (RFC 7644 §3.5.2).
+fn patch_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<PatchOp, ApiError> {
+    let body = json_body(headers, body)?;
+    Ok(serde_json::from_value(body)
+        .map_err(|e| ScimError::bad_request(ScimType::InvalidSyntax, format!("not a PatchOp message: {e}")))?)
 }
 
 async fn delete_user(State(shared): AppState, id: Result<Path<String>, PathRejection>) -> ApiResult {
@@ -342,9 +347,7 @@ async fn patch_group(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let body = json_body(&headers, body)?;
-    let patch: PatchOp = serde_json::from_value(body)
-        .map_err(|e| ScimError::bad_request(ScimType::InvalidSyntax, format!("not a PatchOp message: {e}")))?;
+    let patch = patch_body(&headers, body)?;
     let group = lock(&shared.store).patch_group(&id, &patch.operations)?;
     Ok(scim_json(StatusCode::OK, &group))
 }
