@@ -410,13 +410,7 @@ async fn app_add_scim(store: &Store, tenant: TenantId, mut args: ScimAppArgs) ->
             .collect();
     }
     settings.mappings = mapping_set(&args.mappings, &args.mappings_on_create)?;
-    if args.guard_percent.is_some() || args.guard_count.is_some() {
-        let defaults = tenure_core::guard::GuardLimits::default();
-        settings.guard = Some(tenure_core::guard::GuardLimits {
-            max_percent: args.guard_percent.unwrap_or(defaults.max_percent),
-            max_count: args.guard_count.unwrap_or(defaults.max_count),
-        });
-    }
+    settings.guard = guard_limits(args.guard_percent, args.guard_count);
     let documented = vendor.and_then(|v| v.documented_limits());
     if args.rate_limit.is_some() || args.max_concurrency.is_some() || documented.is_some() {
         let documented = documented.unwrap_or(tenure_core::AppLimits {
@@ -507,6 +501,19 @@ fn zoom_token_url(base: Option<&str>, account_id: &str) -> anyhow::Result<String
 
 /// Parses `--map` / `--map-on-create` values; a bad expression is shown with a caret under the
 /// offending column (on stderr, above the error line).
+/// The app's guard from `--guard-percent` / `--guard-count`, each defaulting; `None` when neither
+/// is given (the defaults apply).
+pub(crate) fn guard_limits(percent: Option<u8>, count: Option<usize>) -> Option<tenure_core::guard::GuardLimits> {
+    if percent.is_none() && count.is_none() {
+        return None;
+    }
+    let defaults = tenure_core::guard::GuardLimits::default();
+    Some(tenure_core::guard::GuardLimits {
+        max_percent: percent.unwrap_or(defaults.max_percent),
+        max_count: count.unwrap_or(defaults.max_count),
+    })
+}
+
 pub(crate) fn mapping_set(always: &[String], on_create: &[String]) -> anyhow::Result<Option<expr::MappingSet>> {
     let given =
         always.iter().map(|m| (m, expr::Apply::Always)).chain(on_create.iter().map(|m| (m, expr::Apply::OnCreate)));

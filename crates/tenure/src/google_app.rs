@@ -49,13 +49,7 @@ pub async fn add(store: &Store, tenant: TenantId, args: GoogleAppArgs) -> anyhow
         ..AppSettings::default()
     };
     settings.mappings = crate::commands::mapping_set(&args.mappings, &args.mappings_on_create)?;
-    if args.guard_percent.is_some() || args.guard_count.is_some() {
-        let defaults = tenure_core::guard::GuardLimits::default();
-        settings.guard = Some(tenure_core::guard::GuardLimits {
-            max_percent: args.guard_percent.unwrap_or(defaults.max_percent),
-            max_count: args.guard_count.unwrap_or(defaults.max_count),
-        });
-    }
+    settings.guard = crate::commands::guard_limits(args.guard_percent, args.guard_count);
     // Google's documented default quota is 2,400 Directory API queries a minute per user per
     // Cloud project (https://developers.google.com/workspace/admin/directory/v1/limits), the
     // user being the impersonated admin: 40 a second, shared by every app acting as that admin.
