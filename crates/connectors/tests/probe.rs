@@ -283,14 +283,7 @@ async fn an_app_that_pages_by_cursor_is_listed_by_cursor() -> anyhow::Result<()>
     listed.sort();
     ids.sort();
     assert_eq!(listed, ids, "every user once");
-    let cursor_pages = tenure_testkit::eventually(Duration::from_secs(5), || {
-        let log = server.stderr();
-        async move {
-            let pages = log.matches("GET /v2/Users?cursor=").count();
-            (pages >= 4).then_some(pages)
-        }
-    })
-    .await?;
+    let cursor_pages = server.requests_logged("GET /v2/Users?cursor=", 4).await?;
     assert_eq!(cursor_pages, 4, "pages of 2, 2, 2 and 1:\n{}", server.stderr());
     Ok(())
 }

@@ -100,14 +100,7 @@ async fn lists_every_user_across_pages() -> anyhow::Result<()> {
     ids.sort();
     assert_eq!(listed, ids);
     // The server logs each request once it has answered, hence the wait.
-    let pages = tenure_testkit::eventually(Duration::from_secs(5), || {
-        let log = server.stderr();
-        async move {
-            let pages = log.matches("GET /v2/Users?startIndex=").count();
-            (pages >= 3).then_some(pages)
-        }
-    })
-    .await?;
+    let pages = server.requests_logged("GET /v2/Users?startIndex=", 3).await?;
     assert_eq!(pages, 3, "pages of 2, 2 and 1 users:\n{}", server.stderr());
     Ok(())
 }
@@ -219,14 +212,7 @@ async fn group_members_change_in_chunks_the_app_accepts() -> anyhow::Result<()> 
     let mut kept = ids[3..].to_vec();
     kept.sort();
     assert_eq!(left, kept, "removed by a value filter");
-    let patches = tenure_testkit::eventually(Duration::from_secs(5), || {
-        let log = server.stderr();
-        async move {
-            let n = log.matches("PATCH /v2/Groups/").count();
-            (n >= 5).then_some(n)
-        }
-    })
-    .await?;
+    let patches = server.requests_logged("PATCH /v2/Groups/", 5).await?;
     assert_eq!(patches, 5, "3 adds of at most 2, then 2 removes:\n{}", server.stderr());
     Ok(())
 }

@@ -85,6 +85,18 @@ impl Scim2Server {
         &self.token
     }
 
+    /// How many requests whose log line contains `needle` the server has logged, once it has
+    /// logged at least `at_least` (it logs a request after answering it, so the count is waited
+    /// for, up to 5 seconds).
+    pub async fn requests_logged(&self, needle: &str, at_least: usize) -> anyhow::Result<usize> {
+        crate::eventually(Duration::from_secs(5), || {
+            let n = self.stderr().matches(needle).count();
+            async move { (n >= at_least).then_some(n) }
+        })
+        .await
+        .with_context(|| format!("fewer than {at_least} requests {needle:?} logged:\n{}", self.stderr()))
+    }
+
     /// What the server has written to stderr so far (its request log included), for diagnostics.
     pub fn stderr(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
