@@ -14,7 +14,7 @@
 //! - A pair with an operation still queued is not planned again until it has run (planning it
 //!   now would plan the same work twice); its mark waits.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -77,10 +77,18 @@ impl Engine {
         };
         // Apps whose assignments name in-app groups are planned in full when anyone in them
         // changes: memberships need the app's groups read live, which a person's plan does not do.
+        // The assignments are read once here and reused by the people's plans below.
+        let mut assignments_of: HashMap<AppId, Vec<tenure_core::Assignment>> = HashMap::new();
         if marks.iter().any(|m| m.person.is_some()) {
             for record in &apps {
-                if !full.contains(&record.app.id) && self.pushes_groups(record.app.id).await? {
+                if full.contains(&record.app.id) {
+                    continue;
+                }
+                let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
+                if assignments.iter().any(|a| !a.params.groups.is_empty()) {
                     full.insert(record.app.id);
+                } else {
+                    assignments_of.insert(record.app.id, assignments);
                 }
             }
         }
@@ -131,7 +139,10 @@ impl Engine {
                 if wanted.is_empty() {
                     continue;
                 }
-                let assignments = self.store.list_assignments(self.tenant, app.id).await?;
+                let assignments = match assignments_of.remove(&app.id) {
+                    Some(read) => read,
+                    None => self.store.list_assignments(self.tenant, app.id).await?,
+                };
                 let stored = self.store.list_accounts(self.tenant, app.id).await?;
                 let links: Vec<AccountLink> = stored.iter().map(|a| a.link.clone()).collect();
                 let observed: Vec<RemoteAccount> = stored
