@@ -4,8 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 
 use serde::Serialize;
 use tenure_core::attributes::Attributes;
@@ -14,7 +12,7 @@ use tenure_core::{RemoteAccount, RemoteGroup};
 use crate::error::ConnectorError;
 
 /// A boxed future, so connectors can live behind `dyn Connector`.
-pub type ConnectorFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ConnectorError>> + Send + 'a>>;
+pub type ConnectorFuture<'a, T> = crate::bearer::BoxFuture<'a, Result<T, ConnectorError>>;
 
 /// One lifecycle action a connector may support.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
