@@ -149,12 +149,6 @@ impl ScimClient {
         self
     }
 
-    /// Declares what DELETE means in this app (from its vendor's documentation).
-    pub fn with_delete_meaning(mut self, meaning: crate::DeleteMeaning) -> Self {
-        self.delete_meaning = meaning;
-        self
-    }
-
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.capabilities.as_deref()
     }

@@ -19,7 +19,6 @@ mod put;
 pub mod ratelimit;
 mod scim_connector;
 pub mod vendor;
-pub mod vendor_limits;
 
 pub use client::{ClientOptions, ScimClient};
 pub use connector::{

@@ -209,12 +209,6 @@ impl FromStr for Vendor {
     }
 }
 
-/// The documented limit for `vendor`'s user writes (kept for callers of the former
-/// `vendor_limits` module).
-pub fn documented_limits(vendor: Vendor) -> Option<AppLimits> {
-    vendor.documented_limits()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,11 +226,11 @@ mod tests {
 
     #[test]
     fn documented_rates() {
-        let slack = documented_limits(Vendor::Slack).expect("slack");
+        let slack = Vendor::Slack.documented_limits().expect("slack");
         assert_eq!((slack.per_second, slack.burst), (Some(3.0), Some(20)), "180 a minute");
-        let github = documented_limits(Vendor::GitHub).expect("github").per_second.expect("rate");
+        let github = Vendor::GitHub.documented_limits().expect("github").per_second.expect("rate");
         assert!((github * 3600.0 - 1000.0).abs() < 1e-6, "1,000 an hour");
-        assert!(documented_limits(Vendor::Zoom).is_none());
+        assert!(Vendor::Zoom.documented_limits().is_none());
     }
 
     #[test]
