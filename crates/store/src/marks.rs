@@ -81,7 +81,16 @@ impl Store {
         app: AppId,
         remote_id: &str,
     ) -> Result<Option<AccountMark>, StoreError> {
-        Ok(self.account_marks(tenant, app).await?.into_iter().find(|m| m.remote_id == remote_id))
+        let row = sqlx::query(
+            "SELECT remote_id, mark, note, actor, at_ms FROM account_marks WHERE tenant_id = $1 AND app_id = $2 \
+             AND remote_id = $3",
+        )
+        .bind(tenant.to_string())
+        .bind(app.to_string())
+        .bind(remote_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(mark_from_row).transpose()
     }
 
     pub async fn account_marks(&self, tenant: TenantId, app: AppId) -> Result<Vec<AccountMark>, StoreError> {
@@ -93,18 +102,18 @@ impl Store {
         .bind(app.to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let mark = text(r, "mark")?;
-                Ok(AccountMark {
-                    remote_id: text(r, "remote_id")?,
-                    kind: AccountMarkKind::parse(&mark)
-                        .ok_or_else(|| StoreError::Corrupt(format!("unknown account mark {mark:?}")))?,
-                    note: text(r, "note")?,
-                    actor: text(r, "actor")?,
-                    at_ms: int(r, "at_ms")?,
-                })
-            })
-            .collect()
+        rows.iter().map(mark_from_row).collect()
     }
+}
+
+fn mark_from_row(r: &sqlx::any::AnyRow) -> Result<AccountMark, StoreError> {
+    let mark = text(r, "mark")?;
+    Ok(AccountMark {
+        remote_id: text(r, "remote_id")?,
+        kind: AccountMarkKind::parse(&mark)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown account mark {mark:?}")))?,
+        note: text(r, "note")?,
+        actor: text(r, "actor")?,
+        at_ms: int(r, "at_ms")?,
+    })
 }
