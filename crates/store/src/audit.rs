@@ -160,6 +160,60 @@ fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
     })
 }
 
+/// An audit row to append inside a caller's transaction, so that a change and its record are
+/// written together or not at all.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAuditEntry<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub subject: &'a str,
+    /// The person (an email); `None` falls back to `detail.person`.
+    pub person: Option<&'a str>,
+    /// The app's name; `None` falls back to `detail.app`, or the subject of an `app.*` action.
+    pub app: Option<&'a str>,
+    pub detail: &'a serde_json::Value,
+}
+
+impl<'a> NewAuditEntry<'a> {
+    pub fn new(actor: &'a str, action: &'a str, subject: &'a str, detail: &'a serde_json::Value) -> Self {
+        Self { actor, action, subject, person: None, app: None, detail }
+    }
+}
+
+/// Appends an audit row inside `tx`.
+pub(crate) async fn append_audit_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: TenantId,
+    entry: &NewAuditEntry<'_>,
+) -> Result<(), StoreError> {
+    let NewAuditEntry { actor, action, subject, person, app, detail } = *entry;
+    let person = person.filter(|p| !p.is_empty()).or_else(|| detail_str(detail, "person")).map(str::to_lowercase);
+    // `app.*` rows (app.add, app.quarantined, ...) are about the app their subject names.
+    let app = app
+        .filter(|a| !a.is_empty())
+        .or_else(|| detail_str(detail, "app"))
+        .or_else(|| action.starts_with("app.").then_some(subject).filter(|s| !s.is_empty()));
+    // Time-ordered ids: rows of the same millisecond page in the order they were written.
+    let id = AuditId(uuid::Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO audit (id, tenant_id, at_ms, actor, action, subject, person, person_id, app, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(id.to_string())
+    .bind(tenant.to_string())
+    .bind(now_ms())
+    .bind(actor)
+    .bind(action)
+    .bind(subject)
+    .bind(person)
+    .bind(detail_str(detail, "person_id"))
+    .bind(app)
+    .bind(to_json(detail))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// The string at `detail[key]`, if there is one.
 fn detail_str<'a>(detail: &'a serde_json::Value, key: &str) -> Option<&'a str> {
     detail.get(key).and_then(serde_json::Value::as_str).filter(|s| !s.is_empty())
@@ -202,30 +256,10 @@ impl Store {
         app: Option<&str>,
         detail: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let person = person.filter(|p| !p.is_empty()).or_else(|| detail_str(detail, "person")).map(str::to_lowercase);
-        // `app.*` rows (app.add, app.quarantined, ...) are about the app their subject names.
-        let app = app
-            .filter(|a| !a.is_empty())
-            .or_else(|| detail_str(detail, "app"))
-            .or_else(|| action.starts_with("app.").then_some(subject).filter(|s| !s.is_empty()));
-        // Time-ordered ids: rows of the same millisecond page in the order they were written.
-        let id = AuditId(uuid::Uuid::now_v7());
-        sqlx::query(
-            "INSERT INTO audit (id, tenant_id, at_ms, actor, action, subject, person, person_id, app, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(id.to_string())
-        .bind(tenant.to_string())
-        .bind(now_ms())
-        .bind(actor)
-        .bind(action)
-        .bind(subject)
-        .bind(person)
-        .bind(detail_str(detail, "person_id"))
-        .bind(app)
-        .bind(to_json(detail))
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin().await?;
+        let entry = NewAuditEntry { actor, action, subject, person, app, detail };
+        append_audit_in(&mut tx, tenant, &entry).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -640,6 +640,27 @@ impl Store {
         rows.iter().map(person_from_row).collect()
     }
 
+    /// The people with these ids (those who left included), in no particular order.
+    pub async fn people_by_ids(&self, tenant: TenantId, ids: &[PersonId]) -> Result<Vec<Person>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        // Bounded statements: a plan's losses may name thousands of people.
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(self.read_pool()).await? {
+                out.push(person_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The person with this email (case-insensitive), preferring one who has not left.
     pub async fn person_by_email(&self, tenant: TenantId, email: &str) -> Result<Option<Person>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -67,6 +67,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_account_marks.sql"),
         postgres: include_str!("../migrations/postgres/0009_account_marks.sql"),
     },
+    Migration {
+        version: 10,
+        name: "guard_window",
+        sqlite: include_str!("../migrations/sqlite/0010_guard_window.sql"),
+        postgres: include_str!("../migrations/postgres/0010_guard_window.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -1,5 +1,6 @@
 //! Plans as they were applied, and the outcome of each operation.
 
+use tenure_core::guard::Release;
 use tenure_core::*;
 
 use crate::row::*;
@@ -37,6 +38,29 @@ impl OperationStatus {
             "dismissed" => Some(Self::Dismissed),
             _ => None,
         }
+    }
+}
+
+/// A plan to write: its operations, and for each loss why the guard let it through.
+pub(crate) struct NewPlan<'a> {
+    pub ops: &'a [PlannedOp],
+    /// Per operation (by index), the guard's release of a loss; `None` for the whole plan, or for
+    /// an operation that takes nothing away.
+    pub releases: Option<&'a [Option<Release>]>,
+    pub summary: &'a serde_json::Value,
+    pub plan_status: &'a str,
+    pub op_status: OperationStatus,
+    /// For a held plan: the app id it holds, or `*` for the tenant.
+    pub hold_scope: Option<&'a str>,
+    pub now_ms: i64,
+}
+
+/// How a release is stored: counted losses within the limits stay NULL.
+pub(crate) fn release_column(release: Release) -> Option<String> {
+    match release {
+        Release::Budget => None,
+        Release::Approved(plan) => Some(format!("approved:{plan}")),
+        Release::Admin => Some("admin".to_owned()),
     }
 }
 
@@ -83,17 +107,6 @@ impl Store {
         self.insert_plan(tenant, ops, summary, "preview", OperationStatus::Preview).await
     }
 
-    /// Stores a plan the deprovisioning guard held: nothing of it runs until an admin approves
-    /// (`set_plan_status(.., "approved")`), and then only through a fresh plan it covers.
-    pub async fn save_held(
-        &self,
-        tenant: TenantId,
-        ops: &[PlannedOp],
-        summary: &serde_json::Value,
-    ) -> Result<PlanId, StoreError> {
-        self.insert_plan(tenant, ops, summary, "held", OperationStatus::Preview).await
-    }
-
     async fn insert_plan(
         &self,
         tenant: TenantId,
@@ -103,7 +116,16 @@ impl Store {
         status: OperationStatus,
     ) -> Result<PlanId, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let id = self.insert_plan_in(&mut tx, tenant, ops, summary, plan_status, status).await?;
+        let plan = NewPlan {
+            ops,
+            releases: None,
+            summary,
+            plan_status,
+            op_status: status,
+            hold_scope: None,
+            now_ms: now_ms(),
+        };
+        let id = self.insert_plan_in(&mut tx, tenant, &plan).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -115,26 +137,26 @@ impl Store {
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         tenant: TenantId,
-        ops: &[PlannedOp],
-        summary: &serde_json::Value,
-        plan_status: &str,
-        status: OperationStatus,
+        plan: &NewPlan<'_>,
     ) -> Result<PlanId, StoreError> {
         let id = PlanId::new();
         let t = tenant.to_string();
-        let now = now_ms();
-        sqlx::query("INSERT INTO plans (id, tenant_id, created_ms, status, summary) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id.to_string())
-            .bind(&t)
-            .bind(now)
-            .bind(plan_status)
-            .bind(to_json(summary))
-            .execute(&mut **tx)
-            .await?;
+        let now = plan.now_ms;
+        sqlx::query(
+            "INSERT INTO plans (id, tenant_id, created_ms, status, summary, hold_scope) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.to_string())
+        .bind(&t)
+        .bind(now)
+        .bind(plan.plan_status)
+        .bind(to_json(plan.summary))
+        .bind(plan.hold_scope)
+        .execute(&mut **tx)
+        .await?;
         let (sql, mut next_seq) = match self.backend() {
             crate::Backend::Postgres => (
-                "INSERT INTO operations (id, tenant_id, plan_id, seq, app_id, person_id, kind, body, status, attempts, created_ms, updated_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10)",
+                "INSERT INTO operations (id, tenant_id, plan_id, seq, app_id, person_id, kind, body, status, attempts, created_ms, updated_ms, loss, guard_release) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10, $11, $12)",
                 None,
             ),
             crate::Backend::Sqlite => {
@@ -142,13 +164,14 @@ impl Store {
                     .fetch_one(&mut **tx)
                     .await?;
                 (
-                    "INSERT INTO operations (id, tenant_id, plan_id, seq, app_id, person_id, kind, body, status, attempts, created_ms, updated_ms, queue_seq) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10, $11)",
+                    "INSERT INTO operations (id, tenant_id, plan_id, seq, app_id, person_id, kind, body, status, attempts, created_ms, updated_ms, loss, guard_release, queue_seq) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10, $11, $12, $13)",
                     Some(int(&row, "top")?),
                 )
             }
         };
-        for (seq, op) in ops.iter().enumerate() {
+        for (seq, op) in plan.ops.iter().enumerate() {
+            let release = plan.releases.and_then(|r| r.get(seq)).copied().flatten();
             let mut query = sqlx::query(sql)
                 .bind(OperationId::new().to_string())
                 .bind(&t)
@@ -158,8 +181,10 @@ impl Store {
                 .bind(op.person_id.to_string())
                 .bind(op.kind.name())
                 .bind(to_json(op))
-                .bind(status.as_str())
-                .bind(now);
+                .bind(plan.op_status.as_str())
+                .bind(now)
+                .bind(i64::from(op.kind.is_deprovision()))
+                .bind(release.and_then(release_column));
             if let Some(top) = next_seq.as_mut() {
                 *top += 1;
                 query = query.bind(*top);

@@ -344,7 +344,16 @@ impl Store {
         let plan = if ops.is_empty() {
             None
         } else {
-            Some(self.insert_plan_in(&mut tx, tenant, ops, summary, "pending", OperationStatus::Pending).await?)
+            let plan = crate::ops::NewPlan {
+                ops,
+                releases: None,
+                summary,
+                plan_status: "pending",
+                op_status: OperationStatus::Pending,
+                hold_scope: None,
+                now_ms: now_ms(),
+            };
+            Some(self.insert_plan_in(&mut tx, tenant, &plan).await?)
         };
         clear_dirty_in(&mut tx, tenant, answered).await?;
         tx.commit().await?;
@@ -458,7 +467,7 @@ pub(crate) async fn mark_dirty_in(
     Ok(())
 }
 
-async fn clear_dirty_in(
+pub(crate) async fn clear_dirty_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant: TenantId,
     answered: &[DirtyMark],

@@ -203,7 +203,7 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
             "upper(familyName)",
             tenure_core::expr::Apply::Always,
         )?])?),
-        guard: Some(tenure_core::guard::GuardLimits { max_percent: 5, max_count: 3 }),
+        guard: Some(tenure_core::guard::GuardLimits { max_percent: 5, max_count: 3, ..Default::default() }),
         limits: Some(tenure_core::AppLimits {
             per_second: Some(3.0),
             burst: Some(5),
