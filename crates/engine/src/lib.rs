@@ -7,6 +7,7 @@ pub mod app_auth;
 mod apply;
 mod csv_import;
 mod error;
+mod hold;
 mod oauth_flow;
 mod operations;
 mod planning;
@@ -20,9 +21,10 @@ mod watch;
 mod worker;
 
 pub use accounts::{Adopted, MAX_USERS_PAGE, UsersPage};
-pub use apply::{AppOutcome, ApplyReport, Enqueued, OpFailure};
+pub use apply::{AppOutcome, ApplyReport, OpFailure};
 pub use csv_import::CsvUpload;
 pub use error::EngineError;
+pub use hold::{Enqueued, HeldNow, HoldView};
 pub use oauth_flow::{
     AuthorizationError, AuthorizationStart, Authorized, Callback, GrantView, Verification, complete_authorization,
 };
@@ -59,6 +61,44 @@ pub struct Engine {
     limiters: std::sync::Arc<
         std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tenure_connectors::RateLimiter>>>,
     >,
+    /// The time the guard's windows are measured by.
+    clock: std::sync::Arc<dyn Clock>,
+}
+
+/// Where the engine reads the time: the system's, or a test's hand-driven one.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos().div_euclid(1_000_000) as i64
+    }
+}
+
+/// A clock that moves only when told to: for tests of anything measured in time.
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn new(now_ms: i64) -> Self {
+        Self(std::sync::atomic::AtomicI64::new(now_ms))
+    }
+
+    pub fn advance(&self, by: std::time::Duration) {
+        self.0.fetch_add(by.as_millis() as i64, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl Engine {
@@ -72,7 +112,18 @@ impl Engine {
             drain_wait: std::time::Duration::from_secs(30),
             global_guard: tenure_core::guard::GuardLimits::default(),
             limiters: Default::default(),
+            clock: std::sync::Arc::new(SystemClock),
         }
+    }
+
+    /// Reads the time from `clock` (the system's by default).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     pub fn with_client_options(mut self, options: ClientOptions) -> Self {

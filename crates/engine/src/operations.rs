@@ -23,6 +23,8 @@ pub struct QueueStatus {
     /// Changes waiting to be planned.
     pub dirty: usize,
     pub failing_apps: Vec<AppHealthView>,
+    /// Losses waiting for an admin (held plans), and approved ones still being carried out.
+    pub holds: Vec<crate::HoldView>,
 }
 
 impl Engine {
@@ -43,7 +45,9 @@ impl Engine {
                 last_error: h.last_error,
             })
             .collect();
-        Ok(QueueStatus { counts, dirty, failing_apps })
+        let holds =
+            self.holds(100).await?.into_iter().filter(|h| h.status == "held" || h.status == "approved").collect();
+        Ok(QueueStatus { counts, dirty, failing_apps, holds })
     }
 
     /// Operations, newest first; `app` by name.

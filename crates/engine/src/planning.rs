@@ -7,7 +7,7 @@ use tenure_core::reconcile::{AppState, DirectoryIndex, Explanation, Prepared, ex
 use tenure_core::{App, Plan, RemoteAccount, RemoteGroup};
 use tenure_store::AppRecord;
 
-use crate::{Engine, EngineError};
+use crate::{Clock, Engine, EngineError};
 
 /// One app's plan, with the accounts the app held when it was computed.
 #[derive(Debug, Clone, Serialize)]
@@ -19,6 +19,14 @@ pub struct AppPlan {
     /// Accounts Tenure manages (has linked) in the app: what the deprovisioning guard weighs the
     /// plan's losses against.
     pub managed: usize,
+    /// Whose pairs the plan answers for: the deprovisioning guard lets a held loss go only when
+    /// a plan that covers its person no longer has it.
+    #[serde(skip)]
+    pub covered: tenure_core::guard::Coverage,
+    /// When the state the plan was made from was read (the system's clock, as the store's
+    /// timestamps): an operation settled since then makes the plan stale for its pair.
+    #[serde(skip)]
+    pub read_at_ms: i64,
 }
 
 impl AppPlan {
@@ -37,6 +45,7 @@ impl Engine {
         if let (Some(n), true) = (app, selected.is_empty()) {
             return Err(EngineError::NotFound(format!("app {n}")));
         }
+        let read_at_ms = crate::SystemClock.now_ms();
         let people = self.store.list_people(self.tenant).await?;
         let groups = self.store.list_groups(self.tenant).await?;
         let dir = DirectoryIndex::new(&people, &groups);
@@ -104,6 +113,8 @@ impl Engine {
                 plan,
                 observed,
                 managed: links.len(),
+                covered: tenure_core::guard::Coverage::Everyone { except: HashSet::new() },
+                read_at_ms,
             })
             .collect();
         Ok(plans)

@@ -18,12 +18,13 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde::Serialize;
+use tenure_core::guard::Coverage;
 use tenure_core::reconcile::{AppState, DirectoryIndex, Prepared};
 use tenure_core::*;
 use tenure_store::DirtyMark;
 use tokio::sync::watch;
 
-use crate::{AppPlan, Engine, EngineError, Executor};
+use crate::{AppPlan, Clock, Engine, EngineError, Executor};
 
 #[derive(Debug, Clone)]
 pub struct PropagationOptions {
@@ -52,8 +53,9 @@ pub struct PropagationPass {
     pub queued_ops: usize,
     /// Pairs left marked because an operation of theirs is still queued.
     pub deferred: usize,
-    /// Whether the deprovisioning guard held what this pass planned.
-    pub held: bool,
+    /// Losses this pass planned that wait for an admin (the deprovisioning guard); the rest of
+    /// the pass went ahead.
+    pub held: usize,
     /// In-app group changes carried out.
     pub group_ops: usize,
 }
@@ -92,6 +94,7 @@ impl Engine {
                 }
             }
         }
+        let read_at_ms = crate::SystemClock.now_ms();
         let busy = self.store.unfinished_pairs(self.tenant).await?;
         let mut plans: Vec<AppPlan> = Vec::new();
         let mut deferred: Vec<DirtyMark> = Vec::new();
@@ -112,6 +115,8 @@ impl Engine {
                 Ok(mut planned) => {
                     for p in &mut planned {
                         defer_busy(&mut p.plan, &mut deferred);
+                        let except = busy.iter().filter(|(a, _)| *a == p.app.id).map(|(_, person)| *person).collect();
+                        p.covered = Coverage::Everyone { except };
                     }
                     pass.full_apps += 1;
                     plans.extend(planned);
@@ -153,6 +158,7 @@ impl Engine {
                     AppState { app, assignments: &assignments, links: &links, observed: &observed, groups: &[] };
                 let prepared = Prepared::new(&dir, &state);
                 let mut plan = Plan::default();
+                let mut covered = HashSet::new();
                 for id in wanted {
                     let Some(person) = dir.person(id).or_else(|| people.iter().find(|p| p.id == id)) else { continue };
                     if busy.contains(&(app.id, id)) {
@@ -160,11 +166,19 @@ impl Engine {
                         continue;
                     }
                     pass.people += 1;
+                    covered.insert(id);
                     plan.ops.extend(prepared.plan_person(&dir, person, today).ops);
                 }
                 // App groups need the app's groups read live: the next full reconciliation
                 // brings memberships in line.
-                plans.push(AppPlan { app: app.clone(), plan, observed: Vec::new(), managed: links.len() });
+                plans.push(AppPlan {
+                    app: app.clone(),
+                    plan,
+                    observed: Vec::new(),
+                    managed: links.len(),
+                    covered: Coverage::People(covered),
+                    read_at_ms,
+                });
             }
         }
 
@@ -182,10 +196,8 @@ impl Engine {
             .copied()
             .collect();
         let enqueued = self.enqueue(&plans, &answered).await?;
-        pass.held = enqueued.held.is_some();
-        if !pass.held {
-            pass.group_ops = self.push_groups(&apps, &plans).await;
-        }
+        pass.held = enqueued.held_losses;
+        pass.group_ops = self.push_groups(&apps, &plans, &enqueued.waiting).await;
         if let Some(plan) = enqueued.plan_id {
             pass.queued_ops = self.store.plan_operations(self.tenant, plan).await?.len();
         }
@@ -203,7 +215,12 @@ impl Engine {
     /// Carries out the group changes of full plans at once. Group membership is declarative:
     /// a change that fails (or waits for an account still being created) is planned again by the
     /// next full plan of the app, which the worker asks for once the account exists.
-    async fn push_groups(&self, apps: &[tenure_store::AppRecord], plans: &[AppPlan]) -> usize {
+    async fn push_groups(
+        &self,
+        apps: &[tenure_store::AppRecord],
+        plans: &[AppPlan],
+        waiting: &HashSet<(AppId, String)>,
+    ) -> usize {
         let mut done = 0;
         for p in plans.iter().filter(|p| !p.plan.group_ops.is_empty() && !p.app.settings.dry_run) {
             let Some(record) = apps.iter().find(|r| r.app.id == p.app.id) else { continue };
@@ -218,7 +235,8 @@ impl Engine {
                 }
             };
             for op in &p.plan.group_ops {
-                match self.apply_group_op(&client, &p.app, &accounts, op).await {
+                let Some(op) = crate::apply::without_waiting(op, waiting) else { continue };
+                match self.apply_group_op(&client, &p.app, &accounts, &op).await {
                     Ok(missing) => {
                         done += 1;
                         if !missing.is_empty() {

@@ -34,7 +34,7 @@ impl Fixture {
         let store = Store::connect(db.url()).await?;
         let tenant = store.ensure_tenant("acme").await?;
         // Two people: any loss is over the default guards, which are not what this is about.
-        let wide = tenure_core::guard::GuardLimits { max_percent: 100, max_count: 1000 };
+        let wide = tenure_core::guard::GuardLimits { max_percent: 100, max_count: 1000, ..Default::default() };
         let engine = Engine::new(store.clone(), tenant).with_global_guard(wide);
         let fake = GoogleFake::start().await?;
         let key = fake.key_file_json(&std::fs::read_to_string(fixture(TEST_KEY))?);

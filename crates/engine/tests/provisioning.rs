@@ -84,7 +84,7 @@ async fn deletes_only_what_it_created_and_leaves_unmanaged_accounts_alone() -> a
         deprovision: DeprovisionPolicy::Delete,
         user_name: UserNameFormat::Email,
         // Two accounts: the guard's default 10% would hold every loss (see the guard's own test).
-        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25 }),
+        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25, ..Default::default() }),
         ..AppSettings::default()
     };
     let f = Fixture::new(Profile::Notion, people, settings, "/Eng").await?;
@@ -207,13 +207,16 @@ async fn the_guard_holds_mass_deprovisioning_until_approved() -> anyhow::Result<
     let people: Vec<ImportedPerson> =
         (0..30).map(|i| person(&format!("E{i}"), &format!("p{i:02}@x.com"), "/Eng")).collect();
     let settings = AppSettings {
-        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25 }),
+        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25, ..Default::default() }),
         ..AppSettings::default()
     };
     let f = Fixture::new(Profile::Notion, people, settings, "/Eng").await?;
     // The app's own guard is what this is about: the global one (10% of everyone) stands aside.
-    let engine =
-        &f.engine.clone().with_global_guard(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 1000 });
+    let engine = &f.engine.clone().with_global_guard(tenure_core::guard::GuardLimits {
+        max_percent: 100,
+        max_count: 1000,
+        ..Default::default()
+    });
     let (store, tenant) = (&f.store, f.tenant);
     let today = tenure_engine::today();
     let created = engine.apply(engine.plan(None, today).await?).await?;
@@ -245,7 +248,7 @@ async fn the_guard_holds_mass_deprovisioning_until_approved() -> anyhow::Result<
     assert_eq!(held.succeeded("deactivate"), 0, "nothing of a held plan runs");
     let active = store.list_accounts(tenant, f.app.id).await?.iter().filter(|a| a.active).count();
     assert_eq!(active, 30);
-    let held_id = held.plan_id.expect("the held plan is stored");
+    let held_id = held.held_plans[0];
     assert_eq!(store.plan_record(tenant, held_id).await?.status, "held");
 
     // Still held on the next run; approved, the losses go through, and the approval is used up.

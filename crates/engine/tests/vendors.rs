@@ -87,7 +87,7 @@ impl Fixture {
         let store = Store::connect(db.url()).await?;
         let tenant = store.ensure_tenant("acme").await?;
         // Each test loses one account of three: the guards' own tests cover holding.
-        let relaxed = tenure_core::guard::GuardLimits { max_percent: 100, max_count: 1000 };
+        let relaxed = tenure_core::guard::GuardLimits { max_percent: 100, max_count: 1000, ..Default::default() };
         let engine = Engine::new(store.clone(), tenant).with_global_guard(relaxed);
         let options = SandboxOptions { rate_limit_per_sec: None, ..SandboxOptions::new(profile, SECRET) };
         let sandbox = SandboxApp::spawn_with(options, vendor_options).await?;

@@ -53,7 +53,7 @@ async fn several_apps_in_one_peer(backend: TestBackend) -> anyhow::Result<()> {
     store.apply_import(tenant, source, &ImportBatch { people: staff.clone(), groups: vec![] }).await?;
     let settings = AppSettings {
         // Three accounts per app: the default 10% would hold any single loss.
-        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25 }),
+        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25, ..Default::default() }),
         ..AppSettings::default()
     };
     let mut apps = BTreeMap::new();

@@ -646,7 +646,7 @@ async fn a_pushed_person_with_an_app_assigned_to_their_group_gets_provisioned(
     .await?;
     // One account: the guard's default 10% would hold its deactivation (the guard has its own tests).
     let one_person_app = AppSettings {
-        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25 }),
+        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25, ..Default::default() }),
         ..AppSettings::default()
     };
     let app = s

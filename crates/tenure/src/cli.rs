@@ -69,6 +69,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Compute the plan and carry it out.
     Apply(ApplyArgs),
+    /// The tenant-wide deprovisioning guard: how many people may lose access across every app
+    /// within its window before the losses wait for an admin.
+    #[command(subcommand)]
+    Guard(GuardCommand),
     /// Why a person has, lacks or will lose an account in an app, in words.
     Explain(ExplainArgs),
     /// Link an existing app account to a person and make it Tenure's to manage, deletion
@@ -666,12 +670,15 @@ pub struct GoogleAppArgs {
     /// Like --map, applied only when the account is created.
     #[arg(long = "map-on-create", value_name = "ATTRIBUTE=EXPRESSION")]
     pub mappings_on_create: Vec<String>,
-    /// Deprovisioning guard in percent of the app's managed accounts (default 10).
+    /// Deprovisioning guard in percent of the app's managed accounts per window (default 10).
     #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     pub guard_percent: Option<u8>,
-    /// Deprovisioning guard in accounts per run (default 25).
+    /// Deprovisioning guard in accounts per window (default 25).
     #[arg(long, value_name = "COUNT")]
     pub guard_count: Option<usize>,
+    /// Deprovisioning guard's window, e.g. 24h (the default).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub guard_window: Option<std::time::Duration>,
     /// Requests per second Tenure sends to the Directory API at most.
     #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
     pub rate_limit: Option<f64>,
@@ -755,14 +762,17 @@ pub struct ScimAppArgs {
     /// place `unique(...)` is allowed).
     #[arg(long = "map-on-create", value_name = "ATTRIBUTE=EXPRESSION")]
     pub mappings_on_create: Vec<String>,
-    /// Deprovisioning guard: hold a plan that takes access from more than this percent of the
-    /// app's managed accounts (default 10).
+    /// Deprovisioning guard: hold losses that would take access from more than this percent of
+    /// the app's managed accounts within the guard's window (default 10).
     #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     pub guard_percent: Option<u8>,
-    /// Deprovisioning guard: hold a plan that takes access from more than this many accounts in
-    /// one run (default 25).
+    /// Deprovisioning guard: hold losses beyond this many accounts within the guard's window
+    /// (default 25).
     #[arg(long, value_name = "COUNT")]
     pub guard_count: Option<usize>,
+    /// Deprovisioning guard: the window losses count together in, e.g. 24h (the default) or 7d.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub guard_window: Option<std::time::Duration>,
     /// Requests per second Tenure sends to the app at most, e.g. 100, 3 (Slack's 180 writes a
     /// minute) or 0.5.
     #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
@@ -923,6 +933,30 @@ pub enum PlanCommand {
         limit: i64,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GuardCommand {
+    /// The limits in force, and the holds waiting for a decision.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change the limits; what is not given keeps its current value.
+    Set {
+        /// Percent of the people with a managed account anywhere (from 5 people up).
+        #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+        percent: Option<u8>,
+        /// People.
+        #[arg(long, value_name = "COUNT")]
+        count: Option<usize>,
+        /// The window losses count together in, e.g. 24h.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        window: Option<std::time::Duration>,
+        /// Back to the defaults (10%, 25 people, a day).
+        #[arg(long, conflicts_with_all = ["percent", "count", "window"])]
+        default: bool,
     },
 }
 

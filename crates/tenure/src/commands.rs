@@ -49,6 +49,7 @@ pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::R
         Command::Unassign(args) => assign(store, tenant, args, false).await,
         Command::Plan(args) => plan(&engine, args).await,
         Command::Apply(args) => apply(&engine, args).await,
+        Command::Guard(command) => crate::guard::run(&engine, command).await,
         Command::Explain(args) => explain(&engine, args).await,
         Command::Adopt(args) => adopt(&engine, args).await,
         Command::Unlink(args) => unlink(store, tenant, args).await,
@@ -410,7 +411,7 @@ async fn app_add_scim(store: &Store, tenant: TenantId, mut args: ScimAppArgs) ->
             .collect();
     }
     settings.mappings = mapping_set(&args.mappings, &args.mappings_on_create)?;
-    settings.guard = guard_limits(args.guard_percent, args.guard_count);
+    settings.guard = guard_limits(args.guard_percent, args.guard_count, args.guard_window);
     let documented = vendor.and_then(|v| v.documented_limits());
     if args.rate_limit.is_some() || args.max_concurrency.is_some() || documented.is_some() {
         let documented = documented.unwrap_or(tenure_core::AppLimits {
@@ -499,21 +500,26 @@ fn zoom_token_url(base: Option<&str>, account_id: &str) -> anyhow::Result<String
     Ok(format!("{base}{joiner}grant_type=account_credentials&account_id={encoded}"))
 }
 
-/// Parses `--map` / `--map-on-create` values; a bad expression is shown with a caret under the
-/// offending column (on stderr, above the error line).
-/// The app's guard from `--guard-percent` / `--guard-count`, each defaulting; `None` when neither
-/// is given (the defaults apply).
-pub(crate) fn guard_limits(percent: Option<u8>, count: Option<usize>) -> Option<tenure_core::guard::GuardLimits> {
-    if percent.is_none() && count.is_none() {
+/// The app's guard from `--guard-percent` / `--guard-count` / `--guard-window`, each defaulting;
+/// `None` when none is given (the defaults apply).
+pub(crate) fn guard_limits(
+    percent: Option<u8>,
+    count: Option<usize>,
+    window: Option<std::time::Duration>,
+) -> Option<tenure_core::guard::GuardLimits> {
+    if percent.is_none() && count.is_none() && window.is_none() {
         return None;
     }
     let defaults = tenure_core::guard::GuardLimits::default();
     Some(tenure_core::guard::GuardLimits {
         max_percent: percent.unwrap_or(defaults.max_percent),
         max_count: count.unwrap_or(defaults.max_count),
+        window_s: window.map_or(defaults.window_s, |w| w.as_secs()),
     })
 }
 
+/// Parses `--map` / `--map-on-create` values; a bad expression is shown with a caret under the
+/// offending column (on stderr, above the error line).
 pub(crate) fn mapping_set(always: &[String], on_create: &[String]) -> anyhow::Result<Option<expr::MappingSet>> {
     let given =
         always.iter().map(|m| (m, expr::Apply::Always)).chain(on_create.iter().map(|m| (m, expr::Apply::OnCreate)));
@@ -745,10 +751,22 @@ async fn plan(engine: &Engine, args: PlanArgs) -> anyhow::Result<ExitCode> {
     let plans = engine.plan(args.app.as_deref(), tenure_engine::today()).await;
     spinner.finish_and_clear();
     let plans = plans?;
+    let holds: Vec<tenure_engine::HoldView> = engine
+        .holds(100)
+        .await?
+        .into_iter()
+        .filter(|h| h.status == "held" || h.status == "approved" || (h.status == "rejected" && h.losses > 0))
+        .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&output::plan_json(&plans))?);
+        let mut doc = output::plan_json(&plans);
+        doc["holds"] = json!(holds);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         output::plan_table(&plans);
+        if !holds.is_empty() {
+            println!("The deprovisioning guard (its decisions stand, whatever the plan above says):");
+            output::holds(&holds);
+        }
     }
     if args.save {
         let ops: Vec<PlannedOp> = plans.iter().flat_map(|p| p.plan.ops.iter().cloned()).collect();
@@ -763,11 +781,14 @@ async fn plan(engine: &Engine, args: PlanArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A stored plan's operations and the app filter it was computed with.
+/// A stored plan's operations (for a held plan: the losses it holds now) and the app filter it
+/// was computed with.
 async fn stored_plan(engine: &Engine, id: &str) -> anyhow::Result<(tenure_store::PlanRecord, Plan)> {
     let id: PlanId = id.parse().map_err(|e| anyhow!("plan id {id:?}: {e}"))?;
     let record = engine.store().plan_record(engine.tenant(), id).await?;
-    let ops = engine.store().plan_operations(engine.tenant(), id).await?.into_iter().map(|r| r.op).collect();
+    let mut ops: Vec<PlannedOp> =
+        engine.store().plan_operations(engine.tenant(), id).await?.into_iter().map(|r| r.op).collect();
+    ops.extend(engine.store().held_losses_of(engine.tenant(), id).await?.into_iter().map(|r| r.op));
     Ok((record, Plan { ops, ..Plan::default() }))
 }
 
@@ -775,9 +796,15 @@ async fn plan_decide(engine: &Engine, id: &str, approve: bool) -> anyhow::Result
     let plan: PlanId = id.parse().map_err(|e| anyhow!("plan id {id:?}: {e}"))?;
     engine.decide_held(plan, approve, "cli").await?;
     if approve {
-        println!("approved plan {plan}; the next `tenure apply` carries out the losses it lists, and no others");
+        println!(
+            "approved plan {plan}: the losses it holds that are still due are carried out when their people are next \
+             planned (at once under `tenure serve`, or by the next `tenure apply`); nobody else's"
+        );
     } else {
-        println!("rejected plan {plan}; fix what caused it (a source, an assignment) before applying again");
+        println!(
+            "rejected plan {plan}: the accounts stay, and those losses are not due again until their people change in \
+             the source; fix what caused them (a source, an assignment)"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -788,7 +815,19 @@ async fn plan_show(engine: &Engine, id: &str, json: bool) -> anyhow::Result<Exit
         println!("{}", serde_json::to_string_pretty(&json!({"plan": record, "ops": plan.ops}))?);
     } else {
         println!("plan {} ({}, {} operations)", record.id, record.status, plan.ops.len());
+        if let Some(reason) = engine.holds(1000).await?.into_iter().find(|h| h.plan_id == record.id).map(|h| h.reason) {
+            println!("  held because {reason}");
+        }
         output::ops_by_kind(&plan.ops, "  ");
+        for event in record.summary["history"].as_array().into_iter().flatten() {
+            println!(
+                "  {} {} {}{}",
+                output::time_ms(event["at_ms"].as_i64().unwrap_or_default()),
+                event["event"].as_str().unwrap_or_default(),
+                event["count"],
+                event["by"].as_str().map(|by| format!(" by {by}")).unwrap_or_default()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -874,18 +913,25 @@ async fn apply(engine: &Engine, args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let report = report?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else if !report.held.is_empty() {
-        let id = report.plan_id.map(|p| p.to_string()).unwrap_or_default();
-        println!("Held by the deprovisioning guard; nothing was applied:");
-        for trip in &report.held {
-            println!("  {trip}");
-        }
-        println!("Review it with `tenure plan show {id}`, then `tenure plan approve {id}` and apply again,");
-        println!("or `tenure plan reject {id}` and fix its cause (a source, an assignment).");
     } else {
         output::apply_summary(&report);
+        if report.held_losses > 0 {
+            println!(
+                "Held by the deprovisioning guard: {} loss(es) of access wait for an admin; everything else was applied.",
+                report.held_losses
+            );
+            for (trip, id) in report.held.iter().zip(&report.held_plans) {
+                println!("  plan {id}: {trip}");
+            }
+            if let Some(id) = report.held_plans.first() {
+                println!(
+                    "Review with `tenure plan show {id}`, then `tenure plan approve {id}` (the losses still due are"
+                );
+                println!("carried out) or `tenure plan reject {id}` (the accounts stay) and fix the cause.");
+            }
+        }
     }
-    Ok(if report.failed() == 0 && report.held.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.failed() == 0 && report.held_losses == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn source_add_ldap(store: &Store, tenant: TenantId, args: LdapSourceArgs) -> anyhow::Result<ExitCode> {

@@ -49,7 +49,7 @@ pub async fn add(store: &Store, tenant: TenantId, args: GoogleAppArgs) -> anyhow
         ..AppSettings::default()
     };
     settings.mappings = crate::commands::mapping_set(&args.mappings, &args.mappings_on_create)?;
-    settings.guard = crate::commands::guard_limits(args.guard_percent, args.guard_count);
+    settings.guard = crate::commands::guard_limits(args.guard_percent, args.guard_count, args.guard_window);
     // Google's documented default quota is 2,400 Directory API queries a minute per user per
     // Cloud project (https://developers.google.com/workspace/admin/directory/v1/limits), the
     // user being the impersonated admin: 40 a second, shared by every app acting as that admin.

@@ -14,6 +14,7 @@ mod commands;
 mod config;
 mod demo;
 mod google_app;
+mod guard;
 mod keys;
 mod ops;
 mod output;

@@ -33,6 +33,7 @@ pub async fn run(engine: &Engine, command: OpsCommand) -> anyhow::Result<ExitCod
                         app.last_error.as_deref().unwrap_or("-")
                     );
                 }
+                crate::output::holds(&status.holds);
             }
             Ok(ExitCode::SUCCESS)
         }

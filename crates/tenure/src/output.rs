@@ -100,6 +100,29 @@ pub fn plan_json(plans: &[AppPlan]) -> Value {
     json!({ "apps": apps, "totals": totals(plans.iter().flat_map(|p| p.plan.ops.iter())) })
 }
 
+/// Held plans: how many losses wait, for which app, since when, and why.
+pub fn holds(holds: &[tenure_engine::HoldView]) {
+    for h in holds {
+        let scope = h.app.as_deref().unwrap_or("every app (global guard)");
+        let verb = match h.status.as_str() {
+            "held" => "wait for an admin's approval",
+            "approved" => "approved, being carried out",
+            "rejected" => "rejected: not due until their people change in the source",
+            other => other,
+        };
+        println!("  {} losses in {scope} {verb} since {} (plan {})", h.losses, time_ms(h.since_ms), h.plan_id);
+        if !h.reason.is_empty() {
+            println!("    why: {}", h.reason);
+        }
+        if h.status == "held" {
+            println!(
+                "    decide: `tenure plan show {0}`, then `tenure plan approve {0}` or `tenure plan reject {0}`",
+                h.plan_id
+            );
+        }
+    }
+}
+
 pub fn plan_table(plans: &[AppPlan]) {
     if plans.is_empty() {
         println!("No apps; add one with `tenure app add scim NAME --base-url URL --token TOKEN`.");
@@ -188,6 +211,13 @@ pub fn apply_summary(report: &ApplyReport) {
     }
     if report.dry_run > 0 {
         println!("{} operation(s) of dry-run apps were logged, not applied", report.dry_run);
+    }
+    if report.rejected_losses > 0 {
+        println!(
+            "{} loss(es) of access an admin rejected were not carried out: they are not due again until their people \
+             change in the source",
+            report.rejected_losses
+        );
     }
 }
 

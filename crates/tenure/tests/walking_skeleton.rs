@@ -101,7 +101,8 @@ async fn walking_skeleton(backend: TestBackend) -> anyhow::Result<()> {
     let held = cli.run(&["apply", "--yes"]).await;
     assert!(!held.status.success());
     let out = String::from_utf8_lossy(&held.stdout);
-    assert!(out.contains("Held by the deprovisioning guard") && out.contains("would lose 2 of its 2"), "{out}");
+    assert!(out.contains("Held by the deprovisioning guard") && out.contains("2 losses in"), "{out}");
+    assert!(out.contains("of its 2 managed accounts"), "{out}");
     let users = cli.json(&["app", "users", "peer", "--json"]).await;
     assert!(users.as_array().unwrap().iter().all(|u| u["active"] == true), "{users}");
     let plans = cli.json(&["plan", "list", "--json"]).await;
