@@ -67,6 +67,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_account_marks.sql"),
         postgres: include_str!("../migrations/postgres/0009_account_marks.sql"),
     },
+    Migration {
+        version: 11,
+        name: "admins",
+        sqlite: include_str!("../migrations/sqlite/0011_admins.sql"),
+        postgres: include_str!("../migrations/postgres/0011_admins.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -15,6 +15,10 @@ pub struct AppRecord {
     /// The bearer token, or the OAuth client secret when `auth` says OAuth.
     pub secret: Secret,
     pub auth: AppAuth,
+    /// Grows with every change to the app's row: its ETag, and what edits compare and set.
+    pub version: i64,
+    /// Provisioning paused by an admin: nothing is planned or carried out, nothing deprovisioned.
+    pub disabled: bool,
 }
 
 /// How Tenure authenticates to an app. The secret itself is kept apart, encrypted (see
@@ -91,14 +95,14 @@ fn app_binding<'a>(tenant: &'a str, app: &'a str) -> Binding<'a> {
     Binding { purpose: APP_SECRET, tenant, row: app }
 }
 
-fn kind_text(kind: AppKind) -> &'static str {
+pub(crate) fn kind_text(kind: AppKind) -> &'static str {
     match kind {
         AppKind::Scim => "scim",
         AppKind::GoogleWorkspace => "google_workspace",
     }
 }
 
-fn target_parts(target: &AssignmentTarget) -> (&'static str, String) {
+pub(crate) fn target_parts(target: &AssignmentTarget) -> (&'static str, String) {
     match target {
         AssignmentTarget::Person(id) => ("person", id.to_string()),
         AssignmentTarget::Group(id) => ("group", id.to_string()),
@@ -173,7 +177,8 @@ impl Store {
 
     pub async fn list_apps(&self, tenant: TenantId) -> Result<Vec<AppRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, kind, base_url, secret, config, auth FROM apps WHERE tenant_id = $1 ORDER BY name",
+            "SELECT id, name, kind, base_url, secret, config, auth, version, disabled FROM apps WHERE tenant_id = $1 \
+             ORDER BY name",
         )
         .bind(tenant.to_string())
         .fetch_all(&self.pool)
@@ -206,9 +211,19 @@ impl Store {
                     },
                     secret,
                     auth,
+                    version: int(r, "version")?,
+                    disabled: int(r, "disabled")? != 0,
                 })
             })
             .collect()
+    }
+
+    pub async fn app_by_id(&self, tenant: TenantId, id: AppId) -> Result<AppRecord, StoreError> {
+        self.list_apps(tenant)
+            .await?
+            .into_iter()
+            .find(|a| a.app.id == id)
+            .ok_or_else(|| StoreError::NotFound(format!("app {id}")))
     }
 
     pub async fn app_by_name(&self, tenant: TenantId, name: &str) -> Result<AppRecord, StoreError> {
@@ -226,7 +241,7 @@ impl Store {
         app: AppId,
         settings: &AppSettings,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE apps SET config = $1 WHERE id = $2 AND tenant_id = $3")
+        let done = sqlx::query("UPDATE apps SET config = $1, version = version + 1 WHERE id = $2 AND tenant_id = $3")
             .bind(to_json(settings))
             .bind(app.to_string())
             .bind(tenant.to_string())
@@ -242,7 +257,7 @@ impl Store {
     pub async fn set_app_secret(&self, tenant: TenantId, app: AppId, secret: &Secret) -> Result<(), StoreError> {
         let (tenant_text, app_text) = (tenant.to_string(), app.to_string());
         let sealed = self.seal_app_secret(&tenant_text, &app_text, &app_text, secret)?;
-        let done = sqlx::query("UPDATE apps SET secret = $1 WHERE id = $2 AND tenant_id = $3")
+        let done = sqlx::query("UPDATE apps SET secret = $1, version = version + 1 WHERE id = $2 AND tenant_id = $3")
             .bind(sealed)
             .bind(&app_text)
             .bind(&tenant_text)
@@ -336,7 +351,7 @@ impl Store {
     }
 }
 
-fn auth_json(auth: &AppAuth) -> Option<String> {
+pub(crate) fn auth_json(auth: &AppAuth) -> Option<String> {
     match auth {
         AppAuth::Bearer => None,
         other => Some(to_json(other)),
@@ -344,7 +359,13 @@ fn auth_json(auth: &AppAuth) -> Option<String> {
 }
 
 impl Store {
-    fn seal_app_secret(&self, tenant: &str, app: &str, what: &str, secret: &Secret) -> Result<String, StoreError> {
+    pub(crate) fn seal_app_secret(
+        &self,
+        tenant: &str,
+        app: &str,
+        what: &str,
+        secret: &Secret,
+    ) -> Result<String, StoreError> {
         self.keyring
             .seal(app_binding(tenant, app), secret)
             .map_err(|source| StoreError::Credential { what: format!("app {what}"), source })
