@@ -359,10 +359,12 @@ impl Executor {
             .find(|r| r.app.id == app)
             .ok_or_else(|| EngineError::NotFound(format!("app {app}")))?;
         // The queue retries durably; in-request retries stay short so a lease is never outlived.
-        let mut options = self.engine.client_options.clone();
-        options.max_retries = options.max_retries.min(2);
-        options.max_retry_wait = options.max_retry_wait.min(Duration::from_secs(10));
-        let client = self.engine.client_with(&record, options)?;
+        let client = self.engine.cached_client(&record, true, || {
+            let mut options = self.engine.client_options.clone();
+            options.max_retries = options.max_retries.min(2);
+            options.max_retry_wait = options.max_retry_wait.min(Duration::from_secs(10));
+            options
+        })?;
         let concurrency =
             record.app.settings.limits.as_ref().and_then(|l| l.concurrency).unwrap_or(self.engine.concurrency);
         let pushes_groups = self.engine.pushes_groups(app).await?;

@@ -390,12 +390,37 @@ impl Store {
     /// Re-seals every stored credential, across every tenant, under the current master key, in
     /// one transaction: all of them or none. Running it again changes nothing.
     pub async fn rotate_keys(&self) -> Result<KeyRotation, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = self.rotate_keys_in(&mut tx).await?;
+        tx.commit().await?;
+        tracing::info!(rotated = done.rotated, unchanged = done.unchanged, key = ?self.keyring.current_id(), "credentials re-sealed");
+        Ok(done)
+    }
+
+    /// [`Store::rotate_keys`] with its audit entry (`keys.rotate`, in `tenant`'s log, its
+    /// detail made from what was done and the key id) in the same transaction.
+    pub async fn rotate_keys_audited(
+        &self,
+        tenant: TenantId,
+        actor: &str,
+        detail: impl FnOnce(&KeyRotation, &str) -> serde_json::Value,
+    ) -> Result<KeyRotation, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = self.rotate_keys_in(&mut tx).await?;
+        let key = self.keyring.current_id().unwrap_or_default().to_owned();
+        let detail = detail(&done, &key);
+        crate::audit::insert_audit(&mut *tx, tenant, actor, "keys.rotate", &key, None, None, &detail).await?;
+        tx.commit().await?;
+        tracing::info!(rotated = done.rotated, unchanged = done.unchanged, key = ?self.keyring.current_id(), "credentials re-sealed");
+        Ok(done)
+    }
+
+    async fn rotate_keys_in(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<KeyRotation, StoreError> {
         if self.keyring.current_id().is_none() {
             return Err(StoreError::NoMasterKey);
         }
-        let mut tx = self.pool.begin().await?;
         let rows = sqlx::query("SELECT tenant_id, id, name, secret FROM apps ORDER BY tenant_id, id")
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await?;
         let mut done = KeyRotation::default();
         for r in &rows {
@@ -414,16 +439,14 @@ impl Store {
                 .bind(&id)
                 .bind(&tenant)
                 .bind(&stored)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             if updated.rows_affected() != 1 {
                 return Err(StoreError::Concurrent(format!("the credential of app {name}")));
             }
             done.rotated += 1;
         }
-        self.rotate_oauth_in(&mut tx, &mut done).await?;
-        tx.commit().await?;
-        tracing::info!(rotated = done.rotated, unchanged = done.unchanged, key = ?self.keyring.current_id(), "credentials re-sealed");
+        self.rotate_oauth_in(tx, &mut done).await?;
         Ok(done)
     }
 }

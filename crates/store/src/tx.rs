@@ -50,6 +50,23 @@ impl Store {
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(Tx { tx: self.pool.begin().await?, keyring: self.keyring.clone(), backend: self.backend })
     }
+
+    /// One operation of the tenant, by id (to check who may act on it).
+    pub async fn operation(
+        &self,
+        tenant: TenantId,
+        op: OperationId,
+    ) -> Result<Option<crate::OperationRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, plan_id, seq, body, status, attempts, last_error, remote_id, not_before_ms FROM operations \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(op.to_string())
+        .fetch_optional(self.read_pool())
+        .await?;
+        row.as_ref().map(crate::queue::operation_from_row).transpose()
+    }
 }
 
 impl Tx {
