@@ -918,3 +918,81 @@ mod tests {
         }
     }
 }
+
+/// What probing an app found: for a SCIM app the capability profile (stored when the app can be
+/// provisioned), for Google Workspace one real request as the impersonated admin.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppCheck {
+    pub app: String,
+    pub kind: AppKind,
+    pub provisionable: bool,
+    /// SCIM: what the probe found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<tenure_connectors::ProbeReport>,
+    /// SCIM: every incompatibility with how Tenure provisions.
+    pub incompatibilities: Vec<String>,
+    /// Why it cannot be provisioned, in the vendor's words where it documents them.
+    pub problem: Option<String>,
+    /// Google Workspace: the operations its connector declares.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub descriptor: Option<tenure_connectors::Descriptor>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<serde_json::Value>,
+    pub deprovision: String,
+}
+
+impl Admin<'_> {
+    /// Probes the app (`write_probe`: also creates, changes and deletes one probe user) and
+    /// stores the profile found when the app can be provisioned.
+    pub async fn check_app(&self, name: &str, write_probe: bool) -> Result<AppCheck, EngineError> {
+        let record = self.writable(name).await?;
+        let vendor = crate::app_auth::vendor_of(&record).map(|v| {
+            json!({"name": v.name(), "delete": v.delete_meaning().as_str(), "deprovision_default": v.default_deprovision().to_string()})
+        });
+        let deprovision = record.app.settings.deprovision.to_string();
+        if record.app.kind == AppKind::GoogleWorkspace {
+            let connector = self.engine.client(&record)?;
+            let admin = record.app.settings.google_workspace.as_ref().map(|t| t.admin.clone()).unwrap_or_default();
+            let problem = match connector.find_user(tenure_core::attributes::USER_NAME, &admin).await {
+                Ok(Some(_)) => None,
+                Ok(None) => Some(format!("the admin {admin} was not found in the directory")),
+                Err(e) => Some(e.to_string()),
+            };
+            return Ok(AppCheck {
+                app: record.app.name.clone(),
+                kind: record.app.kind,
+                provisionable: problem.is_none(),
+                probe: None,
+                incompatibilities: Vec::new(),
+                problem,
+                descriptor: Some(connector.describe()),
+                vendor,
+                deprovision,
+            });
+        }
+        // Authenticated the way the app is configured: an OAuth app's client secret is no bearer token.
+        let client = crate::app_auth::scim_client(self.store(), self.tenant(), &record, Default::default())
+            .map_err(|source| EngineError::Connector { app: name.to_owned(), source })?;
+        let report = client.probe(tenure_connectors::ProbeOptions { write: write_probe }).await;
+        // A profile of an app that refused us says nothing; keep the previous one.
+        if report.provisionable() {
+            self.store_capabilities(name, report.capabilities.clone()).await?;
+        }
+        let incompatibilities = if report.provisionable() {
+            tenure_connectors::capabilities::incompatibilities(&report.capabilities)
+        } else {
+            Vec::new()
+        };
+        Ok(AppCheck {
+            app: record.app.name.clone(),
+            kind: record.app.kind,
+            provisionable: report.provisionable(),
+            problem: report.blockers.first().cloned(),
+            probe: Some(report),
+            incompatibilities,
+            descriptor: None,
+            vendor,
+            deprovision,
+        })
+    }
+}

@@ -18,7 +18,7 @@ mod tenants;
 pub mod views;
 
 pub use access::{AdminChange, NewAdmin, NewToken, hash_password, verify_password};
-pub use apps::zoom_token_url;
+pub use apps::{AppCheck, zoom_token_url};
 pub use apps::{AppEdit, Credentials, GoogleSpec, MappingSpec, NewApp, NewAppKind, OauthSpec, SettingsSpec};
 pub use assignments::{AssignmentSpec, Unassign};
 pub use sources::{NewSource, Origin, SourceEdit, redact_secrets};
