@@ -17,12 +17,43 @@ use tenure_engine::{Actor, Engine, EngineError};
 
 use crate::cli::{DeprovisionArg, GoogleAppArgs, MatchKeyArg, ScimAppArgs, UserNameArg, VendorArg};
 
-/// An engine error as the command line shows it: an expression's caret line first.
+/// An engine error as the command line shows it: a request field as the flag that sets it, an
+/// expression's caret line first.
 pub fn cli_error(e: EngineError) -> anyhow::Error {
-    if let EngineError::Expression { rendered, .. } = &e {
-        eprintln!("{rendered}");
+    match e {
+        EngineError::Expression { rendered, field, line, column, message } => {
+            eprintln!("{rendered}");
+            anyhow!("{}: {line}:{column}: {message}", flag_of(&field))
+        }
+        EngineError::BadField { field, message } => anyhow!("{}: {message}", flag_of(&field)),
+        other => other.into(),
     }
-    e.into()
+}
+
+/// The flag that sets a request field: `oauth.authorize_url` is `--oauth-authorize-url`,
+/// `settings.mappings[0].expression` is `--map`.
+fn flag_of(field: &str) -> String {
+    let special = [
+        ("oauth.authorize_url", "--oauth-authorize-url"),
+        ("oauth.token_url", "--oauth-token-url"),
+        ("oauth.zoom_account_id", "--zoom-account-id"),
+        ("oauth.client_secret", "--client-secret-env"),
+        ("oauth.client_auth", "--client-auth"),
+        ("oauth.flow", "--oauth-flow"),
+        ("oauth", "--oauth-token-url"),
+        ("google.service_account_key", "--service-account-key"),
+        ("google", "--service-account-key"),
+        ("credentials", "--token"),
+    ];
+    if let Some((_, flag)) = special.iter().find(|(f, _)| *f == field) {
+        return (*flag).to_owned();
+    }
+    if field.starts_with("settings.mappings") {
+        return "--map".to_owned();
+    }
+    let last = field.rsplit('.').next().unwrap_or(field);
+    let last = last.split('[').next().unwrap_or(last);
+    format!("--{}", last.replace('_', "-"))
 }
 
 pub fn vendor_name(v: VendorArg) -> &'static str {
