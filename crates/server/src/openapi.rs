@@ -32,6 +32,7 @@ use crate::routes::{access, accounts, apps, audit, oauth, plans, queue, sources}
         access::whoami, access::people, access::groups, access::admins, access::add_admin, access::change_admin,
         access::remove_admin, access::tokens, access::create_token, access::revoke_token,
     ),
+    components(schemas(crate::api::ErrorBody)),
     modifiers(&BearerAuth),
     tags(
         (name = "apps", description = "Apps Tenure provisions into"),

@@ -22,9 +22,18 @@ pub async fn run(engine: &Engine, app: &str, json: bool, write_probe: bool) -> a
         println!("{}", serde_json::to_string_pretty(&as_json(&check))?);
     } else if let Some(report) = &check.probe {
         print_text(app, report);
-        let vendor = check.vendor.as_ref().and_then(|v| v["name"].as_str()).and_then(|n| n.parse::<tenure_connectors::Vendor>().ok());
+        let vendor = check
+            .vendor
+            .as_ref()
+            .and_then(|v| v["name"].as_str())
+            .and_then(|n| n.parse::<tenure_connectors::Vendor>().ok());
         if let Some(v) = vendor {
-            println!("vendor profile {}: {}; deprovisioning here: {}", v.display_name(), v.delete_meaning(), check.deprovision);
+            println!(
+                "vendor profile {}: {}; deprovisioning here: {}",
+                v.display_name(),
+                v.delete_meaning(),
+                check.deprovision
+            );
         }
     } else {
         crate::google_app::print_check(&check);

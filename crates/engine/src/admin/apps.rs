@@ -516,6 +516,11 @@ impl Admin<'_> {
         Ok(record)
     }
 
+    /// Checks that the actor may change the app (404 when there is none).
+    pub async fn writable_app(&self, name: &str) -> Result<(), EngineError> {
+        self.writable(name).await.map(drop)
+    }
+
     pub(crate) async fn writable(&self, name: &str) -> Result<AppRecord, EngineError> {
         let record = self.store().app_by_name(self.tenant(), name).await?;
         self.actor.require(Need::AppWrite(record.app.id))?;
