@@ -194,6 +194,22 @@ pub enum BenchCommand {
     /// An app with N managed accounts and a tenth more unmanaged: the classified report, the
     /// live list's first page, and searches by email.
     Users(BenchUsersArgs),
+    /// One tenant with N operations queued against a slow app, another whose joiners are timed
+    /// until its app holds them, every tenant's background work running as under `serve`.
+    Tenants(BenchTenantsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTenantsArgs {
+    /// Operations queued in the busy tenant.
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub backlog: u64,
+    /// Joiners of the quiet tenant measured, one at a time.
+    #[arg(long, default_value_t = 50)]
+    pub changes: usize,
+    /// Database to use (default: a fresh SQLite file in a temporary directory).
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ mod bench;
 mod bench_import;
 mod bench_queue;
 mod bench_scim;
+mod bench_tenants;
 mod bench_users;
 mod cli;
 mod cloud_sources;
@@ -95,6 +96,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Bench(cli::BenchCommand::Propagation(args)) => bench_queue::propagation(args).await,
         Command::Bench(cli::BenchCommand::Throughput(args)) => bench_queue::throughput(args).await,
         Command::Bench(cli::BenchCommand::Users(args)) => bench_users::run(args).await,
+        Command::Bench(cli::BenchCommand::Tenants(args)) => bench_tenants::run(args).await,
         other => {
             let store = Store::connect(&settings.database_url()?).await?;
             // Tenants are not tenant-scoped: `tenant create` must work whatever --tenant says.
