@@ -520,13 +520,15 @@ impl AppRuntime {
         Ok(Some(remote_id.to_owned()))
     }
 
-    /// The account Tenure would have created, if it exists: the app is asked for each of the
-    /// person's values of its match keys (strongest first), and what it answers is put through
-    /// the planner's own decision for this person (`Prepared::plan_person`), so a retried
-    /// create links exactly what a plan would link. Found by externalId it is Tenure's own from
-    /// an earlier attempt (created); by another key, matched. Several accounts for the person
-    /// are a case for an admin, and a known external is never taken over: both fail the
-    /// operation rather than create or link.
+    /// The account Tenure would have created, if it exists. One carrying the person's id as
+    /// externalId is Tenure's own from an earlier attempt (created). Otherwise the app is asked
+    /// by the app's configured match keys in the planner's order (strongest first), with the
+    /// planner's rule that a key's value must name one account: the first account found is
+    /// linked (matched) only when nothing says it is someone else's: not linked to another
+    /// person, not marked a known external, no other externalId, no other email. Anything else
+    /// fails the operation for an admin rather than take another person's account over.
+    /// (Not the planner's function itself: that needs the whole directory per retried create,
+    /// which a restart after a crash, retrying many at once, cannot afford.)
     async fn find_existing(
         &self,
         engine: &Engine,
@@ -534,86 +536,59 @@ impl AppRuntime {
         attrs: &Attributes,
     ) -> Result<Option<(RemoteAccount, AccountOrigin)>, OpError> {
         let own_id = person.to_string();
-        let mut found: Vec<RemoteAccount> = Vec::new();
+        if let Some(own) = self.client.find_user(attributes::EXTERNAL_ID, &own_id).await?
+            && own.external_id().is_some_and(|x| x.eq_ignore_ascii_case(&own_id))
+        {
+            return Ok(Some((own, AccountOrigin::Created)));
+        }
+        let email = attrs.get(attributes::EMAIL).map(|e| e.to_lowercase());
         for key in &self.app.settings.match_keys {
             let (attribute, value) = match key {
-                MatchKey::ExternalId => (attributes::EXTERNAL_ID, Some(own_id.as_str())),
-                MatchKey::UserName => (attributes::USER_NAME, attrs.get(attributes::USER_NAME).map(String::as_str)),
-                MatchKey::Email => (attributes::EMAIL, attrs.get(attributes::EMAIL).map(String::as_str)),
+                // Looked up above: nothing of the app carries the person's id.
+                MatchKey::ExternalId => continue,
+                MatchKey::UserName => (attributes::USER_NAME, attrs.get(attributes::USER_NAME)),
+                MatchKey::Email => (attributes::EMAIL, attrs.get(attributes::EMAIL)),
             };
             let Some(value) = value.filter(|v| !v.is_empty()) else { continue };
-            if let Some(account) = self.client.find_user(attribute, value).await?
-                && !found.iter().any(|a| a.remote_id == account.remote_id)
+            let Some(found) = self.client.find_user(attribute, value).await? else { continue };
+            let store = &engine.store;
+            // An admin said this account is nobody in the directory: never take it over.
+            if store.account_mark(engine.tenant, self.app.id, &found.remote_id).await.map_err(OpError::store)?.is_some()
             {
-                found.push(account);
-            }
-        }
-        if found.is_empty() {
-            return Ok(None);
-        }
-        let store = &engine.store;
-        let tenant = engine.tenant;
-        // An admin said this account is nobody in the directory: never take it over.
-        for account in &found {
-            if store.account_mark(tenant, self.app.id, &account.remote_id).await.map_err(OpError::store)?.is_some() {
                 return Err(OpError::permanent(format!(
-                    "{} is taken in the app by account {}, which an admin marked as a known external account; \
-                     clear the mark or adopt it for this person",
-                    account.user_name(),
-                    account.remote_id
+                    "{} {value} is taken in the app by account {}, which an admin marked as a known external \
+                     account; clear the mark or adopt it for this person",
+                    key.as_str(),
+                    found.remote_id
                 )));
             }
+            let linked =
+                store.get_account(engine.tenant, self.app.id, &found.remote_id).await.map_err(OpError::store)?;
+            if let Some(link) = linked {
+                if link.link.person_id == person {
+                    return Ok(Some((found, link.link.origin)));
+                }
+                return Err(OpError::permanent(format!(
+                    "{} {value} is taken in the app by account {}, linked to another person; an admin must resolve it",
+                    key.as_str(),
+                    found.remote_id
+                )));
+            }
+            let foreign_id = found.external_id().is_some_and(|x| !x.eq_ignore_ascii_case(&own_id));
+            let foreign_email = match (found.email(), &email) {
+                (Some(theirs), Some(ours)) => theirs.to_lowercase() != *ours,
+                _ => false,
+            };
+            if foreign_id || foreign_email {
+                return Err(OpError::permanent(format!(
+                    "{} {value} is taken in the app by another account ({}); an admin must resolve it",
+                    key.as_str(),
+                    found.email().unwrap_or(&found.remote_id)
+                )));
+            }
+            return Ok(Some((found, AccountOrigin::Matched)));
         }
-        let people = store.list_people(tenant).await.map_err(OpError::store)?;
-        let groups = store.list_groups(tenant).await.map_err(OpError::store)?;
-        let dir = tenure_core::reconcile::DirectoryIndex::new(&people, &groups);
-        let Some(who) = dir.person(person).or_else(|| people.iter().find(|p| p.id == person)) else {
-            return Ok(None);
-        };
-        let assignments = store.list_assignments(tenant, self.app.id).await.map_err(OpError::store)?;
-        let links: Vec<AccountLink> = store
-            .list_accounts(tenant, self.app.id)
-            .await
-            .map_err(OpError::store)?
-            .into_iter()
-            .map(|a| a.link)
-            .collect();
-        let state = tenure_core::reconcile::AppState {
-            app: &self.app,
-            assignments: &assignments,
-            links: &links,
-            observed: &found,
-            groups: &[],
-        };
-        let prepared = tenure_core::reconcile::Prepared::new(&dir, &state);
-        let decided = prepared.plan_person(&dir, who, crate::today());
-        if let Some(case) = decided.cases.first() {
-            return Err(OpError::permanent(format!(
-                "{} {:?} names several accounts in the app ({}); an admin must adopt the right one",
-                case.key,
-                case.value,
-                case.accounts.join(", ")
-            )));
-        }
-        let linked = decided.ops.iter().find_map(|op| match &op.kind {
-            OpKind::Link { remote_id, matched_on } => Some((remote_id.clone(), matched_on.clone())),
-            _ => None,
-        });
-        let Some((remote_id, matched_on)) = linked else {
-            // Nothing found is this person's: what holds their name is someone else's.
-            let taken = found.iter().map(|a| a.email().unwrap_or(&a.remote_id).to_owned()).collect::<Vec<_>>();
-            return Err(OpError::permanent(format!(
-                "the app already holds {} for another account ({}); an admin must resolve it",
-                attrs.get(attributes::USER_NAME).map_or("the person's userName", String::as_str),
-                taken.join(", ")
-            )));
-        };
-        let account = found.into_iter().find(|a| a.remote_id == remote_id).ok_or_else(|| {
-            OpError::permanent(format!("account {remote_id} was matched but is not among those found"))
-        })?;
-        let origin =
-            if matched_on == MatchKey::ExternalId.as_str() { AccountOrigin::Created } else { AccountOrigin::Matched };
-        Ok(Some((account, origin)))
+        Ok(None)
     }
 }
 

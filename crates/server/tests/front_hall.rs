@@ -244,3 +244,49 @@ async fn changes_that_alter_access_preview_the_plan_they_would_cause() -> anyhow
     assert!(shown["settings"].get("mappings").is_none(), "the preview saved nothing: {shown}");
     Ok(())
 }
+
+#[tokio::test]
+async fn scim_pushes_are_audited_per_request_and_tokens_record_their_use() -> anyhow::Result<()> {
+    let server = common::Server::start().await?;
+    let tenant = server.store.ensure_tenant("acme").await?;
+    let org = token(&server, tenant, "org@acme.example", Role::OrgAdmin).await?;
+    let engine = server.contexts.engine(tenant);
+    let cli = Actor::cli();
+    let scim = engine
+        .admin(&cli)
+        .create_token(NewToken {
+            scope: Some("scim".into()),
+            admin: None,
+            label: Some("entra".into()),
+            expires_in_s: None,
+        })
+        .await?
+        .token;
+    let http = common::client();
+    let user = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "ada@acme.example",
+        "emails": [{"value": "ada@acme.example", "primary": true}],
+    });
+    let pushed = http.post(format!("{}/scim/v2/Users", server.base)).bearer_auth(&scim).json(&user).send().await?;
+    assert_eq!(pushed.status(), 201);
+    let read = http.get(format!("{}/scim/v2/Users", server.base)).bearer_auth(&scim).send().await?;
+    assert_eq!(read.status(), 200);
+    let audit = server.store.list_audit(tenant, 50).await?;
+    let pushes: Vec<_> = audit.iter().filter(|e| e.action == "scim.push").collect();
+    assert_eq!(pushes.len(), 1, "one entry per write, none for reads: {audit:?}");
+    assert_eq!(pushes[0].actor, "scim:entra");
+    assert_eq!(pushes[0].detail["method"], "POST");
+    // The admin token's use is recorded.
+    let tokens: Value =
+        http.get(format!("{}/api/v1/tokens", server.base)).bearer_auth(&org).send().await?.json().await?;
+    let mine = tokens
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .find(|t| t["admin"] == "org@acme.example")
+        .cloned()
+        .unwrap_or_default();
+    assert!(mine["last_used_ms"].as_i64().is_some(), "{tokens}");
+    Ok(())
+}
