@@ -39,4 +39,4 @@ macro_rules! id_type {
     )*};
 }
 
-id_type!(TenantId, PersonId, GroupId, SourceId, AppId, AssignmentId, PlanId, OperationId, AuditId, TokenId);
+id_type!(TenantId, PersonId, GroupId, SourceId, AppId, AssignmentId, PlanId, OperationId, AuditId, TokenId, AdminId);

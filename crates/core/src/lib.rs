@@ -10,7 +10,9 @@ pub mod import;
 pub mod model;
 pub mod plan;
 pub mod reconcile;
+pub mod roles;
 
 pub use ids::*;
 pub use model::*;
 pub use plan::*;
+pub use roles::Role;

@@ -5,7 +5,7 @@ use serde::Serialize;
 use tenure_connectors::UserQuery;
 use tenure_core::reconcile::{AppState, DirectoryIndex, plan_app};
 use tenure_core::{AccountLink, AccountOrigin, PersonStatus, RemoteAccount};
-use tenure_store::{AccountMarkKind, AppRecord, DirtyMark, StoredAccount};
+use tenure_store::{AccountMarkKind, AppRecord, AuditRecord, DirtyMark, StoredAccount};
 
 use crate::report::{AccountRow, ReportContext};
 use crate::{Engine, EngineError};
@@ -126,35 +126,36 @@ impl Engine {
             deactivated_on: None,
             granted_by: None,
         };
-        self.store
-            .upsert_account(
-                self.tenant,
-                &StoredAccount {
-                    link,
-                    user_name: account.user_name().to_owned(),
-                    active: account.active,
-                    attributes: account.attributes.clone(),
-                },
-            )
-            .await?;
+        // The link, the end of an external mark, the audit entry and the mark that plans the
+        // person again commit together.
+        let mut tx = self.store.begin().await?;
+        tx.upsert_account(
+            self.tenant,
+            &StoredAccount {
+                link,
+                user_name: account.user_name().to_owned(),
+                active: account.active,
+                attributes: account.attributes.clone(),
+            },
+        )
+        .await?;
         // An adopted account is no longer an external one.
-        let was_marked = self.store.clear_account_mark(self.tenant, record.app.id, remote_id).await?;
+        let was_marked = tx.clear_account_mark(self.tenant, record.app.id, remote_id).await?;
         let detail = serde_json::json!({
             "app": app, "account": remote_id, "user_name": account.user_name(), "was_marked_external": was_marked,
         });
-        self.store
-            .append_audit_for(
-                self.tenant,
-                actor,
-                "account.adopt",
-                &person.email,
-                Some(&person.email),
-                Some(app),
-                &detail,
-            )
-            .await?;
+        let entry = AuditRecord {
+            actor,
+            action: "account.adopt",
+            subject: &person.email,
+            person: Some(&person.email),
+            app: Some(app),
+            detail: &detail,
+        };
+        tx.audit(self.tenant, entry).await?;
         // Its person's policy now applies to it: plan the person again.
-        self.store.mark_dirty(self.tenant, &[DirtyMark::person(person.id)]).await?;
+        tx.mark_dirty(self.tenant, &[DirtyMark::person(person.id)]).await?;
+        tx.commit().await?;
         Ok(Adopted {
             app: record.app.name,
             user_name: account.user_name().to_owned(),
@@ -174,21 +175,21 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         let record = self.store.app_by_name(self.tenant, app).await?;
         let Some(note) = mark else {
-            let cleared = self.store.clear_account_mark(self.tenant, record.app.id, remote_id).await?;
+            let mut tx = self.store.begin().await?;
+            let cleared = tx.clear_account_mark(self.tenant, record.app.id, remote_id).await?;
             if cleared {
                 let detail = serde_json::json!({"app": app, "account": remote_id});
-                self.store
-                    .append_audit_for(
-                        self.tenant,
-                        actor,
-                        "account.unmark_external",
-                        remote_id,
-                        None,
-                        Some(app),
-                        &detail,
-                    )
-                    .await?;
+                let entry = AuditRecord {
+                    actor,
+                    action: "account.unmark_external",
+                    subject: remote_id,
+                    person: None,
+                    app: Some(app),
+                    detail: &detail,
+                };
+                tx.audit(self.tenant, entry).await?;
             }
+            tx.commit().await?;
             return Ok(cleared);
         };
         if let Some(linked) = self.store.get_account(self.tenant, record.app.id, remote_id).await? {
@@ -198,14 +199,46 @@ impl Engine {
             )));
         }
         let account = self.live_account(&record, remote_id).await?;
-        self.store
-            .set_account_mark(self.tenant, record.app.id, remote_id, AccountMarkKind::External, note, actor)
-            .await?;
+        let mut tx = self.store.begin().await?;
+        tx.set_account_mark(self.tenant, record.app.id, remote_id, AccountMarkKind::External, note, actor).await?;
         let detail =
             serde_json::json!({"app": app, "account": remote_id, "user_name": account.user_name(), "note": note});
-        self.store
-            .append_audit_for(self.tenant, actor, "account.mark_external", remote_id, None, Some(app), &detail)
-            .await?;
+        let entry = AuditRecord {
+            actor,
+            action: "account.mark_external",
+            subject: remote_id,
+            person: None,
+            app: Some(app),
+            detail: &detail,
+        };
+        tx.audit(self.tenant, entry).await?;
+        tx.commit().await?;
         Ok(true)
+    }
+}
+
+impl Engine {
+    /// Forgets the link between an app account and its person; the account is left as it is.
+    pub async fn unlink_account(&self, app: &str, remote_id: &str, actor: &str) -> Result<(), EngineError> {
+        let record = self.store.app_by_name(self.tenant, app).await?;
+        let linked = self
+            .store
+            .get_account(self.tenant, record.app.id, remote_id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("linked account {remote_id} of {app}")))?;
+        let mut tx = self.store.begin().await?;
+        tx.remove_account(self.tenant, record.app.id, remote_id).await?;
+        let detail = serde_json::json!({"app": app, "account": remote_id, "person_id": linked.link.person_id});
+        let entry = AuditRecord {
+            actor,
+            action: "account.unlink",
+            subject: remote_id,
+            person: None,
+            app: Some(app),
+            detail: &detail,
+        };
+        tx.audit(self.tenant, entry).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -41,6 +41,17 @@ impl Engine {
         upload: CsvUpload,
         options: SyncOptions,
     ) -> Result<SyncReport, EngineError> {
+        self.import_csv_as(source, upload, options, "system").await
+    }
+
+    /// [`Engine::import_csv`], audited as done by `actor`.
+    pub async fn import_csv_as(
+        &self,
+        source: &SourceRecord,
+        upload: CsvUpload,
+        options: SyncOptions,
+        actor: &str,
+    ) -> Result<SyncReport, EngineError> {
         let name = source.name.clone();
         let config = csv_config(source)?;
         if upload.groups.is_some() && config.groups_file.is_none() {
@@ -90,7 +101,7 @@ impl Engine {
                 }
             }
         }
-        let report = match self.apply_delivery(source, Delivery::Full(batch), None, options).await {
+        let report = match self.apply_delivery(source, Delivery::Full(batch), None, options, actor).await {
             Ok(report) => report,
             Err(e) => {
                 discard(&staged);

@@ -52,9 +52,33 @@ pub enum EngineError {
     /// A worker task died (a panic): a bug in Tenure, not a problem with the input.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The actor's role does not allow this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A field of a request that cannot be used; `field` names it as the request spells it.
+    #[error("{field}: {message}")]
+    BadField { field: String, message: String },
+    /// An expression (a mapping, a rule) that does not parse or type-check, with where.
+    #[error("{field}: {line}:{column}: {message}")]
+    Expression { field: String, line: usize, column: usize, message: String, rendered: String },
 }
 
 impl EngineError {
+    pub(crate) fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadField { field: field.into(), message: message.into() }
+    }
+
+    /// An expression error at `field`, with its line, column and a caret under the mistake.
+    pub(crate) fn expression(field: impl Into<String>, source: &str, e: &tenure_core::expr::ExprError) -> Self {
+        Self::Expression {
+            field: field.into(),
+            line: e.line,
+            column: e.column,
+            message: e.message.clone(),
+            rendered: e.render(source),
+        }
+    }
+
     /// Whether running the same command again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -69,7 +93,10 @@ impl EngineError {
             | Self::Refused(_)
             | Self::AppConfig { .. }
             | Self::NotHeld { .. }
-            | Self::Internal(_) => false,
+            | Self::Internal(_)
+            | Self::Forbidden(_)
+            | Self::BadField { .. }
+            | Self::Expression { .. } => false,
         }
     }
 }

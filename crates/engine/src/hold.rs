@@ -406,8 +406,9 @@ impl Engine {
         Ok(views)
     }
 
-    /// Sets the tenant-wide guard's limits (`None`: the defaults), audited.
-    pub async fn set_global_guard(
+    /// Sets the tenant-wide guard's limits (`None`: the defaults), audited. Admins go through
+    /// `Admin::set_guard`, which checks their role.
+    pub(crate) async fn set_global_guard(
         &self,
         limits: Option<guard::GuardLimits>,
         actor: &str,

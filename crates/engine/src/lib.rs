@@ -3,8 +3,11 @@
 //! the connectors, recording every outcome. The CLI, the server and the demo all drive it.
 
 mod accounts;
+pub mod admin;
 pub mod app_auth;
 mod apply;
+pub mod audit_query;
+pub mod contexts;
 mod csv_import;
 mod error;
 mod hold;
@@ -17,11 +20,14 @@ mod schedule;
 mod sync;
 mod sync_cloud;
 mod sync_ldap;
+pub mod tokens;
 mod watch;
 mod worker;
 
 pub use accounts::{Adopted, MAX_USERS_PAGE, UsersPage};
+pub use admin::{Actor, Admin};
 pub use apply::{AppOutcome, ApplyReport, OpFailure};
+pub use contexts::{BackgroundOptions, TenantContexts};
 pub use csv_import::CsvUpload;
 pub use error::EngineError;
 pub use hold::{Enqueued, HeldNow, HoldView};
@@ -40,8 +46,11 @@ pub use watch::{DEFAULT_INTERVAL as WATCH_INTERVAL, Dropped, SETTLE as WATCH_SET
 pub use worker::{Executor, WorkerOptions};
 
 use tenure_connectors::{ClientOptions, Connector};
-use tenure_core::TenantId;
+use tenure_core::{AppId, TenantId};
 use tenure_store::{AppRecord, Store};
+
+/// Connectors by (app, version of its row, with the workers' short retries).
+type ClientCache = std::collections::HashMap<(AppId, i64, bool), std::sync::Arc<dyn Connector>>;
 
 /// Drives one tenant. Cheap to clone.
 #[derive(Clone)]
@@ -63,6 +72,12 @@ pub struct Engine {
     >,
     /// The time the guard's windows are measured by.
     clock: std::sync::Arc<dyn Clock>,
+    /// Connectors by app, kept while the app's row is unchanged (its version), so requests and
+    /// workers reuse one client (its connection pool, its token cache) per app.
+    clients: std::sync::Arc<std::sync::Mutex<ClientCache>>,
+    /// Where the files of sources made over the API live (their uploads); `None`: nowhere, and
+    /// such sources are refused.
+    files_dir: Option<std::path::PathBuf>,
 }
 
 /// Where the engine reads the time: the system's, or a test's hand-driven one.
@@ -113,6 +128,8 @@ impl Engine {
             global_guard: tenure_core::guard::GuardLimits::default(),
             limiters: Default::default(),
             clock: std::sync::Arc::new(SystemClock),
+            clients: Default::default(),
+            files_dir: None,
         }
     }
 
@@ -124,6 +141,12 @@ impl Engine {
 
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Where sources made over the API keep their files (a directory of the server's).
+    pub fn with_files_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.files_dir = Some(dir.into());
+        self
     }
 
     pub fn with_client_options(mut self, options: ClientOptions) -> Self {
@@ -167,8 +190,30 @@ impl Engine {
         self.tenant
     }
 
+    /// The app's connector with the engine's client options, shared by every caller while the
+    /// app's row is unchanged.
     pub(crate) fn client(&self, app: &AppRecord) -> Result<std::sync::Arc<dyn Connector>, EngineError> {
-        self.client_with(app, self.client_options.clone())
+        self.cached_client(app, false, || self.client_options.clone())
+    }
+
+    /// A connector from the cache, built with `options` when the app (or its version) is new.
+    /// `short_retries` tells the workers' clients apart from the others.
+    pub(crate) fn cached_client(
+        &self,
+        app: &AppRecord,
+        short_retries: bool,
+        options: impl FnOnce() -> ClientOptions,
+    ) -> Result<std::sync::Arc<dyn Connector>, EngineError> {
+        let key = (app.app.id, app.version, short_retries);
+        if let Some(client) = self.clients.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(client.clone());
+        }
+        let client = self.client_with(app, options())?;
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        // Older versions of the app's client are of no more use.
+        clients.retain(|(id, version, _), _| *id != app.app.id || *version == app.version);
+        clients.insert(key, client.clone());
+        Ok(client)
     }
 
     /// The app's connector, paced by the app's rate limit when it has one.

@@ -45,6 +45,13 @@ impl Engine {
         if let (Some(n), true) = (app, selected.is_empty()) {
             return Err(EngineError::NotFound(format!("app {n}")));
         }
+        // A disabled app is paused: nothing is planned for it, so nothing can be deprovisioned.
+        if let (Some(n), Some(true)) = (app, selected.first().map(|a| a.disabled)) {
+            return Err(EngineError::Refused(format!(
+                "app {n} is disabled: nothing is planned or carried out for it until it is enabled"
+            )));
+        }
+        let selected: Vec<AppRecord> = selected.into_iter().filter(|a| !a.disabled).collect();
         let read_at_ms = crate::SystemClock.now_ms();
         let people = self.store.list_people(self.tenant).await?;
         let groups = self.store.list_groups(self.tenant).await?;
@@ -186,9 +193,38 @@ impl Engine {
         Ok(explain(&dir, &prepared, person, today))
     }
 
-    /// What changing an app's assignments would do, before anything is saved: the plan with the
-    /// current assignments and the plan with `change` applied to them, against one reading of
-    /// the app. (An app group the change introduces is planned as if the app lacked it.)
+    /// What changing an app's settings would do, before anything is saved: the plan with the
+    /// current settings and the plan with `changed`, against one reading of the app. Assignment
+    /// changes go through `preview_assignments` the same way. (An app group a change introduces
+    /// is planned as if the app lacked it.)
+    pub async fn preview_app(
+        &self,
+        app: &str,
+        changed: tenure_core::App,
+        today: time::Date,
+    ) -> Result<(Plan, Plan), EngineError> {
+        let loaded = self.load_app(app).await?;
+        let people = self.store.list_people(self.tenant).await?;
+        let groups = self.store.list_groups(self.tenant).await?;
+        let dir = DirectoryIndex::new(&people, &groups);
+        let mut then = loaded.record.clone();
+        then.app = changed;
+        let then = crate::app_auth::for_planning(then);
+        let plan_of = |app: &tenure_core::App| {
+            let state = AppState {
+                app,
+                assignments: &loaded.assignments,
+                links: &loaded.links,
+                observed: &loaded.observed,
+                groups: &loaded.groups,
+            };
+            tenure_core::reconcile::plan_app(&dir, &state, today)
+        };
+        Ok((plan_of(&loaded.record.app), plan_of(&then.app)))
+    }
+
+    /// What changing an app's assignments would do: the plan with the current assignments and
+    /// the plan with `change` applied to them, against one reading of the app.
     pub async fn preview_assignments(
         &self,
         app: &str,

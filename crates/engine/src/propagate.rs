@@ -69,8 +69,16 @@ impl Engine {
         if marks.is_empty() {
             return Ok(pass);
         }
-        let apps: Vec<tenure_store::AppRecord> =
-            self.store.list_apps(self.tenant).await?.into_iter().map(crate::app_auth::for_planning).collect();
+        // A disabled app is paused: not planned, so nothing is queued for it (its marks are
+        // answered; enabling it marks it again).
+        let apps: Vec<tenure_store::AppRecord> = self
+            .store
+            .list_apps(self.tenant)
+            .await?
+            .into_iter()
+            .filter(|a| !a.disabled)
+            .map(crate::app_auth::for_planning)
+            .collect();
         let everything = marks.iter().any(|m| m.app.is_none() && m.person.is_none());
         let mut full: HashSet<AppId> = if everything {
             apps.iter().map(|a| a.app.id).collect()

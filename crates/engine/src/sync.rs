@@ -116,8 +116,18 @@ impl Engine {
     /// Reads the source and applies what it delivered in one transaction: a delta is applied to
     /// the source's last snapshot, so scope, source guard and "who left" work the same for both.
     pub async fn sync_source(&self, source: &SourceRecord, options: SyncOptions) -> Result<SyncReport, EngineError> {
+        self.sync_source_as(source, options, "system").await
+    }
+
+    /// [`Engine::sync_source`], audited as done by `actor`.
+    pub async fn sync_source_as(
+        &self,
+        source: &SourceRecord,
+        options: SyncOptions,
+        actor: &str,
+    ) -> Result<SyncReport, EngineError> {
         let (delivery, cursor) = self.read_source(source, options).await?;
-        self.apply_delivery(source, delivery, cursor, options).await
+        self.apply_delivery(source, delivery, cursor, options, actor).await
     }
 
     /// Applies what a source delivered (read by `sync_source`, uploaded, or dropped in a watched
@@ -128,6 +138,7 @@ impl Engine {
         delivery: Delivery,
         cursor: Option<String>,
         options: SyncOptions,
+        actor: &str,
     ) -> Result<SyncReport, EngineError> {
         let name = source.name.clone();
         let common: CommonSourceConfig = serde_json::from_value(source.config.clone())
@@ -159,7 +170,7 @@ impl Engine {
         if too_few {
             let detail =
                 serde_json::json!({"got": got, "previous": previous, "min_share_percent": common.min_share_percent});
-            self.store.append_audit(self.tenant, "sync", "source.guard_overridden", &name, &detail).await?;
+            self.store.append_audit(self.tenant, actor, "source.guard_overridden", &name, &detail).await?;
         }
         let summary = self.store.apply_import(self.tenant, source.id, &batch).await?;
         // After the import committed: should the process die in between, the next run reads the
@@ -169,7 +180,7 @@ impl Engine {
         }
         let mut detail = serde_json::to_value(summary).unwrap_or_default();
         detail["incremental"] = serde_json::Value::Bool(incremental);
-        self.store.append_audit(self.tenant, "sync", "source.sync", &name, &detail).await?;
+        self.store.append_audit(self.tenant, actor, "source.sync", &name, &detail).await?;
         tracing::info!(source = %name, people = batch.people.len(), incremental, ?summary, "source synced");
         Ok(SyncReport { source: name, people: batch.people.len(), out_of_scope, incremental, summary })
     }
@@ -180,6 +191,16 @@ impl Engine {
     }
 
     pub async fn sync_with(&self, name: Option<&str>, options: SyncOptions) -> Result<Vec<SyncReport>, EngineError> {
+        self.sync_as(name, options, "system").await
+    }
+
+    /// [`Engine::sync_with`], audited as done by `actor`.
+    pub async fn sync_as(
+        &self,
+        name: Option<&str>,
+        options: SyncOptions,
+        actor: &str,
+    ) -> Result<Vec<SyncReport>, EngineError> {
         let sources = self.store.list_sources(self.tenant).await?;
         // A SCIM source is pushed into by the IdP, one write at a time; there is nothing to pull.
         let selected: Vec<&SourceRecord> =
@@ -190,11 +211,11 @@ impl Engine {
         let mut reports = Vec::with_capacity(selected.len());
         for source in selected {
             // An export dropped in a watched directory is the source's newest state.
-            if let Some(dropped) = self.import_dropped(source, options).await {
+            if let Some(dropped) = self.import_dropped_as(source, options, actor).await {
                 reports.push(dropped.outcome?);
                 continue;
             }
-            reports.push(self.sync_source(source, options).await?);
+            reports.push(self.sync_source_as(source, options, actor).await?);
         }
         Ok(reports)
     }

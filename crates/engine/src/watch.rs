@@ -67,6 +67,11 @@ impl Engine {
     /// Imports the newest complete export in `source`'s watched directory, if it has one and
     /// something is there. `Some` says what became of it.
     pub async fn import_dropped(&self, source: &SourceRecord, options: SyncOptions) -> Option<Dropped> {
+        self.import_dropped_as(source, options, "system").await
+    }
+
+    /// [`Engine::import_dropped`], audited as done by `actor`.
+    pub async fn import_dropped_as(&self, source: &SourceRecord, options: SyncOptions, actor: &str) -> Option<Dropped> {
         let config = csv_config(source).ok()?;
         let dir = config.watch_dir?;
         // The source's own files may live in the watched directory; they are not drops.
@@ -89,7 +94,7 @@ impl Engine {
         let outcome = match tokio::fs::read(&newest).await {
             Ok(bytes) => {
                 let upload = CsvUpload { people: Some(bytes), groups: None };
-                self.import_csv(source, upload, options).await
+                self.import_csv_as(source, upload, options, actor).await
             }
             Err(error) => Err(EngineError::Source {
                 source_name: source.name.clone(),

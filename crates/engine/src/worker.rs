@@ -359,10 +359,12 @@ impl Executor {
             .find(|r| r.app.id == app)
             .ok_or_else(|| EngineError::NotFound(format!("app {app}")))?;
         // The queue retries durably; in-request retries stay short so a lease is never outlived.
-        let mut options = self.engine.client_options.clone();
-        options.max_retries = options.max_retries.min(2);
-        options.max_retry_wait = options.max_retry_wait.min(Duration::from_secs(10));
-        let client = self.engine.client_with(&record, options)?;
+        let client = self.engine.cached_client(&record, true, || {
+            let mut options = self.engine.client_options.clone();
+            options.max_retries = options.max_retries.min(2);
+            options.max_retry_wait = options.max_retry_wait.min(Duration::from_secs(10));
+            options
+        })?;
         let concurrency =
             record.app.settings.limits.as_ref().and_then(|l| l.concurrency).unwrap_or(self.engine.concurrency);
         let pushes_groups = self.engine.pushes_groups(app).await?;
@@ -518,11 +520,15 @@ impl AppRuntime {
         Ok(Some(remote_id.to_owned()))
     }
 
-    /// The account Tenure would have created, if it exists. Found by externalId, it is Tenure's
-    /// own from an earlier attempt. Found by userName, it is linked (as matched, never Tenure's
-    /// to delete) only when nothing says it is someone else's: no other externalId and no other
-    /// email. Otherwise the operation fails for an admin to look at, rather than take over
-    /// another person's account.
+    /// The account Tenure would have created, if it exists. One carrying the person's id as
+    /// externalId is Tenure's own from an earlier attempt (created). Otherwise the app is asked
+    /// by the app's configured match keys in the planner's order (strongest first), with the
+    /// planner's rule that a key's value must name one account: the first account found is
+    /// linked (matched) only when nothing says it is someone else's: not linked to another
+    /// person, not marked a known external, no other externalId, no other email. Anything else
+    /// fails the operation for an admin rather than take another person's account over.
+    /// (Not the planner's function itself: that needs the whole directory per retried create,
+    /// which a restart after a crash, retrying many at once, cannot afford.)
     async fn find_existing(
         &self,
         engine: &Engine,
@@ -530,40 +536,59 @@ impl AppRuntime {
         attrs: &Attributes,
     ) -> Result<Option<(RemoteAccount, AccountOrigin)>, OpError> {
         let own_id = person.to_string();
-        if let Some(found) = self.client.find_user(attributes::EXTERNAL_ID, &own_id).await? {
-            return Ok(Some((found, AccountOrigin::Created)));
-        }
-        let Some(user_name) = attrs.get(attributes::USER_NAME) else { return Ok(None) };
-        let Some(found) = self.client.find_user(attributes::USER_NAME, user_name).await? else {
-            return Ok(None);
-        };
-        // An admin said this account is nobody in the directory: never take it over.
-        if engine
-            .store
-            .account_mark(engine.tenant, self.app.id, &found.remote_id)
-            .await
-            .map_err(OpError::store)?
-            .is_some()
+        if let Some(own) = self.client.find_user(attributes::EXTERNAL_ID, &own_id).await?
+            && own.external_id().is_some_and(|x| x.eq_ignore_ascii_case(&own_id))
         {
-            return Err(OpError::permanent(format!(
-                "userName {user_name} is taken in the app by account {}, which an admin marked as a known external \
-                 account; clear the mark or adopt it for this person",
-                found.remote_id
-            )));
+            return Ok(Some((own, AccountOrigin::Created)));
         }
         let email = attrs.get(attributes::EMAIL).map(|e| e.to_lowercase());
-        let foreign_id = found.external_id().is_some_and(|x| !x.is_empty() && !x.eq_ignore_ascii_case(&own_id));
-        let foreign_email = match (found.email(), &email) {
-            (Some(theirs), Some(ours)) => theirs.to_lowercase() != *ours,
-            _ => false,
-        };
-        if foreign_id || foreign_email {
-            return Err(OpError::permanent(format!(
-                "userName {user_name} is taken in the app by another account ({}); an admin must resolve it",
-                found.email().unwrap_or(&found.remote_id)
-            )));
+        for key in &self.app.settings.match_keys {
+            let (attribute, value) = match key {
+                // Looked up above: nothing of the app carries the person's id.
+                MatchKey::ExternalId => continue,
+                MatchKey::UserName => (attributes::USER_NAME, attrs.get(attributes::USER_NAME)),
+                MatchKey::Email => (attributes::EMAIL, attrs.get(attributes::EMAIL)),
+            };
+            let Some(value) = value.filter(|v| !v.is_empty()) else { continue };
+            let Some(found) = self.client.find_user(attribute, value).await? else { continue };
+            let store = &engine.store;
+            // An admin said this account is nobody in the directory: never take it over.
+            if store.account_mark(engine.tenant, self.app.id, &found.remote_id).await.map_err(OpError::store)?.is_some()
+            {
+                return Err(OpError::permanent(format!(
+                    "{} {value} is taken in the app by account {}, which an admin marked as a known external \
+                     account; clear the mark or adopt it for this person",
+                    key.as_str(),
+                    found.remote_id
+                )));
+            }
+            let linked =
+                store.get_account(engine.tenant, self.app.id, &found.remote_id).await.map_err(OpError::store)?;
+            if let Some(link) = linked {
+                if link.link.person_id == person {
+                    return Ok(Some((found, link.link.origin)));
+                }
+                return Err(OpError::permanent(format!(
+                    "{} {value} is taken in the app by account {}, linked to another person; an admin must resolve it",
+                    key.as_str(),
+                    found.remote_id
+                )));
+            }
+            let foreign_id = found.external_id().is_some_and(|x| !x.eq_ignore_ascii_case(&own_id));
+            let foreign_email = match (found.email(), &email) {
+                (Some(theirs), Some(ours)) => theirs.to_lowercase() != *ours,
+                _ => false,
+            };
+            if foreign_id || foreign_email {
+                return Err(OpError::permanent(format!(
+                    "{} {value} is taken in the app by another account ({}); an admin must resolve it",
+                    key.as_str(),
+                    found.email().unwrap_or(&found.remote_id)
+                )));
+            }
+            return Ok(Some((found, AccountOrigin::Matched)));
         }
-        Ok(Some((found, AccountOrigin::Matched)))
+        Ok(None)
     }
 }
 

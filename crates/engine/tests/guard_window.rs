@@ -137,7 +137,14 @@ async fn the_tenant_window_is_a_setting(backend: TestBackend) -> anyhow::Result<
     let generous = GuardLimits { max_percent: 100, max_count: 1000, ..GuardLimits::default() };
     let mut w = World::new(backend, AppSettings { guard: Some(generous), ..AppSettings::default() }).await?;
     let hourly = GuardLimits { max_percent: 100, max_count: 3, window_s: 3600 };
-    assert_eq!(w.engine.set_global_guard(Some(hourly), "test").await?, hourly);
+    let actor = tenure_engine::Actor::cli();
+    let spec = tenure_engine::admin::GuardSpec {
+        max_percent: Some(100),
+        max_count: Some(3),
+        window_s: Some(3600),
+        default: false,
+    };
+    assert_eq!(w.engine.admin(&actor).set_guard(spec).await?.global, hourly);
     assert_eq!(w.engine.global_guard().await?, hourly);
     for n in 0..3 {
         assert_eq!(w.suspend(n).await?.held, 0);
@@ -155,7 +162,7 @@ async fn the_tenant_window_is_a_setting(backend: TestBackend) -> anyhow::Result<
     assert_eq!(w.suspend(5).await?.held, 0, "the hold lifted, the window empty again");
     assert_eq!(w.inactive(), 4, "the rejected two keep their access");
     let audit = w.store.list_audit(w.tenant, 100).await?;
-    assert!(audit.iter().any(|e| e.action == "guard.set"), "the setting is audited");
+    assert!(audit.iter().any(|e| e.action == "guard.set" && e.actor == "cli"), "the setting is audited");
     assert!(audit.iter().any(|e| e.action == "plan.rejected" && e.actor == "test"));
     Ok(())
 }

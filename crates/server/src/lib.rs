@@ -1,16 +1,15 @@
 //! Tenure's HTTP server: `/healthz`, Prometheus `/metrics`, the admin JSON API under `/api/v1`
-//! and the SCIM 2.0 service provider under `/scim/v2`. Handlers are thin: they authenticate, call
-//! the engine or the store, and shape JSON.
+//! (described at `/api/v1/openapi.json`, rendered at `/api/docs/`) and the SCIM 2.0 service
+//! provider under `/scim/v2`. Handlers are thin: they authenticate, call the engine's admin
+//! commands of the caller's tenant (one long-lived engine per tenant), and shape JSON.
 
-mod accounts;
-mod admin;
-pub mod audit;
-mod auth;
+pub mod api;
+mod docs;
 mod metrics_layer;
 pub mod oauth;
-mod operations;
+pub mod openapi;
+pub mod routes;
 mod scim;
-mod sources;
 pub mod tokens;
 
 use std::future::Future;
@@ -22,12 +21,15 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tenure_engine::TenantContexts;
 use tenure_store::Store;
 use tokio::net::TcpListener;
 
 #[derive(Clone)]
 pub struct ServerState {
     pub store: Store,
+    /// Each tenant's long-lived engine, shared with `serve`'s background work.
+    pub contexts: TenantContexts,
     metrics: PrometheusHandle,
     scim_tokens: std::sync::Arc<scim::TokenCache>,
     /// The URL browsers reach this server at (`--public-url`): OAuth redirect URIs start with it.
@@ -35,8 +37,21 @@ pub struct ServerState {
 }
 
 impl ServerState {
+    /// A server with tenant contexts of its own.
     pub fn new(store: Store) -> Self {
-        Self { store, metrics: prometheus(), scim_tokens: scim::token_cache(), public_url: None }
+        Self::with_contexts(TenantContexts::new(store))
+    }
+
+    /// A server sharing `contexts` (and so each tenant's rate limiters and connector clients)
+    /// with the background work that runs beside it.
+    pub fn with_contexts(contexts: TenantContexts) -> Self {
+        Self {
+            store: contexts.store().clone(),
+            contexts,
+            metrics: prometheus(),
+            scim_tokens: scim::token_cache(),
+            public_url: None,
+        }
     }
 
     /// The URL browsers reach this server at, e.g. `https://tenure.example.com`.
@@ -66,9 +81,14 @@ pub fn router(state: ServerState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
-        .nest("/api/v1", admin::routes().merge(sources::routes()).merge(oauth::routes()))
+        .route("/api/v1/openapi.json", get(openapi::serve_document))
+        .nest("/api/v1", routes::router())
+        .merge(docs::routes())
         .merge(oauth::callback_routes())
-        .nest("/scim/v2", scim::routes())
+        .nest(
+            "/scim/v2",
+            scim::routes().layer(axum::middleware::from_fn_with_state(state.clone(), scim::push_audit::audit_push)),
+        )
         .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such endpoint"}))) })
         .layer(axum::middleware::from_fn(metrics_layer::record))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))

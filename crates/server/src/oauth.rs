@@ -1,21 +1,19 @@
-//! "Verify" for apps over HTTP: start an OAuth 2.0 authorization (admin), the redirect URI the
-//! authorization server sends the admin's browser back to (no admin token: the one-time
-//! `state` is the proof, RFC 6749 §10.12), and the connection test.
+//! The OAuth 2.0 redirect URI the authorization server sends an admin's browser back to after
+//! Verify (no admin token: the one-time `state` is the proof, RFC 6749 §10.12). Starting an
+//! authorization and the connection test are admin routes (`routes/oauth.rs`).
 //!
 //! The callback answers a small HTML page for the person in the browser. It echoes nothing
 //! unescaped, is never cached, and sends no `Referer` onwards: its URL carries the code
 //! (RFC 6749 §10.5, OAuth 2.0 Security BCP RFC 9700 §4.2.4).
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use tenure_engine::{AuthorizationError, Callback, Engine};
+use axum::routing::get;
+use tenure_engine::{AuthorizationError, Callback};
 
 use crate::ServerState;
-use crate::admin::{ApiError, ApiResult, to_json};
-use crate::auth::Admin;
 
 /// The redirect URI's path under the server's public URL.
 pub const CALLBACK_PATH: &str = "/oauth/callback";
@@ -23,33 +21,9 @@ pub const CALLBACK_PATH: &str = "/oauth/callback";
 /// How long the callback waits for the authorization server's token endpoint.
 const EXCHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Admin routes, under `/api/v1`.
-pub fn routes() -> Router<ServerState> {
-    Router::new().route("/apps/{app}/oauth/authorize", post(authorize)).route("/apps/{app}/verify", post(verify))
-}
-
 /// The redirect URI, at the server's root.
 pub fn callback_routes() -> Router<ServerState> {
     Router::new().route(CALLBACK_PATH, get(callback))
-}
-
-async fn authorize(State(state): State<ServerState>, admin: Admin, Path(app): Path<String>) -> ApiResult {
-    let Some(public) = state.public_url.as_deref() else {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            "the server does not know its public URL, which the authorization server must send the browser back \
-             to: start it with --public-url (e.g. https://tenure.example.com)"
-                .into(),
-        ));
-    };
-    let redirect_uri = format!("{}{CALLBACK_PATH}", public.trim_end_matches('/'));
-    let engine = Engine::new(state.store.clone(), admin.tenant);
-    to_json(&engine.start_authorization(&app, "api", &redirect_uri).await?)
-}
-
-async fn verify(State(state): State<ServerState>, admin: Admin, Path(app): Path<String>) -> ApiResult {
-    let engine = Engine::new(state.store.clone(), admin.tenant);
-    to_json(&engine.verify_app(&app, "api").await?)
 }
 
 async fn callback(State(state): State<ServerState>, Query(query): Query<Callback>) -> Response {

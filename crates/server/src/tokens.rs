@@ -1,36 +1,4 @@
-//! API tokens: generated with 256 bits of entropy, shown once, stored only as a SHA-256 hash.
-//! A fast hash is right here (unlike passwords): the input is random, so there is nothing to
-//! brute-force, and lookups by hash need no per-token salt.
+//! Token generation and hashing live in the engine (`tenure_engine::tokens`), which the CLI
+//! shares; re-exported here for the server's callers.
 
-use rand::RngCore;
-use sha2::{Digest, Sha256};
-
-const PREFIX: &str = "tnr_";
-
-/// A new token, e.g. `tnr_3f9a…` (64 hex digits after the prefix, which makes leaked tokens easy
-/// to recognise in secret scanners).
-pub fn generate() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("{PREFIX}{}", hex(&bytes))
-}
-
-pub fn hash(token: &str) -> String {
-    hex(&Sha256::digest(token.trim().as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn tokens_are_unique_and_hash_stably() {
-        let a = super::generate();
-        assert!(a.starts_with("tnr_") && a.len() == 68);
-        assert_ne!(a, super::generate());
-        assert_eq!(super::hash(&a), super::hash(&a));
-        assert_eq!(super::hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    }
-}
+pub use tenure_engine::tokens::{generate, hash};

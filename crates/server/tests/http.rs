@@ -78,8 +78,11 @@ async fn the_admin_api_wants_an_admin_token_of_the_tenant() -> anyhow::Result<()
     assert_eq!(none.headers()["www-authenticate"], "Bearer");
     let wrong = http.get(&url).bearer_auth("tnr_not-a-token").send().await?;
     assert_eq!(wrong.status(), 401);
+    // A SCIM token is refused on the admin API, saying why.
     let scim_scope = http.get(&url).bearer_auth(&scim).send().await?;
-    assert_eq!(scim_scope.status(), 401);
+    assert_eq!(scim_scope.status(), 403);
+    let body: serde_json::Value = scim_scope.json().await?;
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("SCIM token")), "{body}");
 
     let ok = http.get(&url).bearer_auth(&admin).send().await?;
     assert_eq!(ok.status(), 200);

@@ -501,7 +501,9 @@ async fn errors_auth_and_limits(backend: TestBackend) -> anyhow::Result<()> {
     let admin = tenure_server::tokens::generate();
     s.store.insert_token(s.tenant, TokenScope::Admin, &tenure_server::tokens::hash(&admin), None).await?;
     let admin_scope = s.http.get(format!("{}/Users", s.base)).bearer_auth(&admin).send().await?;
-    assert_eq!(admin_scope.status(), 401, "an admin token is not a SCIM token");
+    assert_eq!(admin_scope.status(), 403, "an admin token is not a SCIM token");
+    let body: Value = admin_scope.json().await?;
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains("admin token")), "{body}");
 
     // Another tenant's token sees nothing of acme.
     s.post("/Users", entra_user("x@x.com", "x")).await?;

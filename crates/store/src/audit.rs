@@ -187,31 +187,7 @@ pub(crate) async fn append_audit_in(
     entry: &NewAuditEntry<'_>,
 ) -> Result<(), StoreError> {
     let NewAuditEntry { actor, action, subject, person, app, detail } = *entry;
-    let person = person.filter(|p| !p.is_empty()).or_else(|| detail_str(detail, "person")).map(str::to_lowercase);
-    // `app.*` rows (app.add, app.quarantined, ...) are about the app their subject names.
-    let app = app
-        .filter(|a| !a.is_empty())
-        .or_else(|| detail_str(detail, "app"))
-        .or_else(|| action.starts_with("app.").then_some(subject).filter(|s| !s.is_empty()));
-    // Time-ordered ids: rows of the same millisecond page in the order they were written.
-    let id = AuditId(uuid::Uuid::now_v7());
-    sqlx::query(
-        "INSERT INTO audit (id, tenant_id, at_ms, actor, action, subject, person, person_id, app, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(id.to_string())
-    .bind(tenant.to_string())
-    .bind(now_ms())
-    .bind(actor)
-    .bind(action)
-    .bind(subject)
-    .bind(person)
-    .bind(detail_str(detail, "person_id"))
-    .bind(app)
-    .bind(to_json(detail))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    insert_audit(&mut **tx, tenant, actor, action, subject, person, app, detail).await
 }
 
 /// The string at `detail[key]`, if there is one.
@@ -256,11 +232,7 @@ impl Store {
         app: Option<&str>,
         detail: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let entry = NewAuditEntry { actor, action, subject, person, app, detail };
-        append_audit_in(&mut tx, tenant, &entry).await?;
-        tx.commit().await?;
-        Ok(())
+        insert_audit(&self.pool, tenant, actor, action, subject, person, app, detail).await
     }
 
     /// The newest `limit` audit events, oldest first.
@@ -432,6 +404,46 @@ impl Store {
         clause.and(&format!("({})", branches.join(" OR ")));
         Ok(())
     }
+}
+
+/// Appends a row through `executor`: the pool, or a transaction whose change the row records,
+/// so the change and its audit entry commit together. See [`Store::append_audit_for`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_audit<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    executor: E,
+    tenant: TenantId,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    person: Option<&str>,
+    app: Option<&str>,
+    detail: &serde_json::Value,
+) -> Result<(), StoreError> {
+    let person = person.filter(|p| !p.is_empty()).or_else(|| detail_str(detail, "person")).map(str::to_lowercase);
+    // `app.*` rows (app.add, app.quarantined, ...) are about the app their subject names.
+    let app = app
+        .filter(|a| !a.is_empty())
+        .or_else(|| detail_str(detail, "app"))
+        .or_else(|| action.starts_with("app.").then_some(subject).filter(|s| !s.is_empty()));
+    // Time-ordered ids: rows of the same millisecond page in the order they were written.
+    let id = AuditId(uuid::Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO audit (id, tenant_id, at_ms, actor, action, subject, person, person_id, app, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(id.to_string())
+    .bind(tenant.to_string())
+    .bind(now_ms())
+    .bind(actor)
+    .bind(action)
+    .bind(subject)
+    .bind(person)
+    .bind(detail_str(detail, "person_id"))
+    .bind(app)
+    .bind(to_json(detail))
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub struct SourceRecord {
     pub last_count: Option<i64>,
     /// Where an incremental source resumes; `None` means the next sync is a full one.
     pub cursor: Option<String>,
+    /// Grows with every change to the source's settings: its ETag.
+    pub version: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -211,12 +213,13 @@ impl Store {
         source: SourceId,
         config: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE sources SET config = $1 WHERE id = $2 AND tenant_id = $3")
-            .bind(to_json(config))
-            .bind(source.to_string())
-            .bind(tenant.to_string())
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE sources SET config = $1, version = version + 1 WHERE id = $2 AND tenant_id = $3")
+                .bind(to_json(config))
+                .bind(source.to_string())
+                .bind(tenant.to_string())
+                .execute(&self.pool)
+                .await?;
         if sqlx::any::AnyQueryResult::rows_affected(&done) == 0 {
             return Err(StoreError::NotFound(format!("source {source}")));
         }
@@ -225,7 +228,8 @@ impl Store {
 
     pub async fn list_sources(&self, tenant: TenantId) -> Result<Vec<SourceRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, kind, config, last_sync_ms, last_count, cursor FROM sources WHERE tenant_id = $1 ORDER BY name",
+            "SELECT id, name, kind, config, last_sync_ms, last_count, cursor, version FROM sources \
+             WHERE tenant_id = $1 AND removed_ms IS NULL ORDER BY name",
         )
         .bind(tenant.to_string())
         .fetch_all(&self.pool)
@@ -240,6 +244,7 @@ impl Store {
                     last_sync_ms: opt_int(r, "last_sync_ms")?,
                     last_count: opt_int(r, "last_count")?,
                     cursor: opt_text(r, "cursor")?,
+                    version: int(r, "version")?,
                 })
             })
             .collect()

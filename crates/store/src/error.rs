@@ -24,6 +24,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0} already exists")]
     Conflict(String),
+    /// A compare-and-set on a row's version found another version: someone changed it since the
+    /// caller read it (an ETag that no longer matches).
+    #[error("{what} was changed meanwhile (version {current}, not {expected}); read it again")]
+    Stale { what: String, expected: i64, current: i64 },
     /// A SCIM filter the store cannot run (an attribute it does not index, say).
     #[error("{0}")]
     InvalidFilter(String),

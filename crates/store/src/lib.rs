@@ -22,6 +22,7 @@ mod queue;
 mod row;
 mod scim;
 mod tenancy;
+mod tx;
 
 pub use audit::{AuditCursor, AuditEntry, AuditFilter, AuditPage, BadCursor, MAX_AUDIT_PAGE, NewAuditEntry};
 pub use backend::Backend;
@@ -36,8 +37,9 @@ pub use ops::{OperationRecord, OperationStatus, PlanRecord};
 pub use policy::{AppAuth, AppRecord, KeyRotation, KeyStatus, OauthClientAuth};
 pub use queue::{AppHealth, DirtyMark, OperationFilter, QueueCounts, Settlement};
 pub use scim::{GroupLayout, ScimKind, ScimPage, ScimQuery, ScimRecord, ScimWrite, UserLayout};
-pub use tenancy::{TokenRecord, TokenScope};
+pub use tenancy::{AdminRecord, TenantRecord, TokenInfo, TokenRecord, TokenScope};
 pub use tenure_core::import::{ImportBatch, ImportGroup, ImportedPerson};
+pub use tx::{AppRow, AuditRecord, Tx};
 
 use sqlx::AnyPool;
 

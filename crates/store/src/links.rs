@@ -18,26 +18,7 @@ pub struct StoredAccount {
 impl Store {
     /// Records (or refreshes) a linked account. The remote id is stored as soon as it is known.
     pub async fn upsert_account(&self, tenant: TenantId, account: &StoredAccount) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO accounts (tenant_id, app_id, remote_id, person_id, origin, user_name, active, attributes, updated_ms, \
-             granted_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (app_id, remote_id) DO UPDATE SET person_id = excluded.person_id, origin = excluded.origin, \
-             user_name = excluded.user_name, active = excluded.active, attributes = excluded.attributes, \
-             updated_ms = excluded.updated_ms, granted_by = COALESCE(excluded.granted_by, accounts.granted_by)",
-        )
-        .bind(tenant.to_string())
-        .bind(account.link.app_id.to_string())
-        .bind(&account.link.remote_id)
-        .bind(account.link.person_id.to_string())
-        .bind(account.link.origin.as_str())
-        .bind(&account.user_name)
-        .bind(i64::from(account.active))
-        .bind(to_json(&account.attributes))
-        .bind(now_ms())
-        .bind(account.link.granted_by.map(|a| a.to_string()))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        upsert_account_with(&self.pool, tenant, account).await
     }
 
     /// Records an account (de)activated by Tenure; a deactivation is dated `today`, which starts
@@ -155,6 +136,34 @@ impl Store {
         .await?;
         row.map(|r| account_from_row(app, &r)).transpose()
     }
+}
+
+/// Records (or refreshes) a linked account through `executor` (the pool, or a transaction).
+pub(crate) async fn upsert_account_with<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    executor: E,
+    tenant: TenantId,
+    account: &StoredAccount,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO accounts (tenant_id, app_id, remote_id, person_id, origin, user_name, active, attributes, updated_ms, \
+         granted_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (app_id, remote_id) DO UPDATE SET person_id = excluded.person_id, origin = excluded.origin, \
+         user_name = excluded.user_name, active = excluded.active, attributes = excluded.attributes, \
+         updated_ms = excluded.updated_ms, granted_by = COALESCE(excluded.granted_by, accounts.granted_by)",
+    )
+    .bind(tenant.to_string())
+    .bind(account.link.app_id.to_string())
+    .bind(&account.link.remote_id)
+    .bind(account.link.person_id.to_string())
+    .bind(account.link.origin.as_str())
+    .bind(&account.user_name)
+    .bind(i64::from(account.active))
+    .bind(to_json(&account.attributes))
+    .bind(now_ms())
+    .bind(account.link.granted_by.map(|a| a.to_string()))
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 fn account_from_row(app: AppId, r: &sqlx::any::AnyRow) -> Result<StoredAccount, StoreError> {

@@ -46,32 +46,12 @@ impl Store {
         note: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO account_marks (tenant_id, app_id, remote_id, mark, note, actor, at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (app_id, remote_id) DO UPDATE SET \
-             mark = excluded.mark, note = excluded.note, actor = excluded.actor, at_ms = excluded.at_ms",
-        )
-        .bind(tenant.to_string())
-        .bind(app.to_string())
-        .bind(remote_id)
-        .bind(kind.as_str())
-        .bind(note)
-        .bind(actor)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        set_account_mark_with(&self.pool, tenant, app, remote_id, kind, note, actor).await
     }
 
     /// Removes the mark; true when there was one.
     pub async fn clear_account_mark(&self, tenant: TenantId, app: AppId, remote_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM account_marks WHERE tenant_id = $1 AND app_id = $2 AND remote_id = $3")
-            .bind(tenant.to_string())
-            .bind(app.to_string())
-            .bind(remote_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        clear_account_mark_with(&self.pool, tenant, app, remote_id).await
     }
 
     /// The mark on one account, if any.
@@ -104,6 +84,47 @@ impl Store {
         .await?;
         rows.iter().map(mark_from_row).collect()
     }
+}
+
+pub(crate) async fn set_account_mark_with<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    executor: E,
+    tenant: TenantId,
+    app: AppId,
+    remote_id: &str,
+    kind: AccountMarkKind,
+    note: &str,
+    actor: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO account_marks (tenant_id, app_id, remote_id, mark, note, actor, at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (app_id, remote_id) DO UPDATE SET \
+         mark = excluded.mark, note = excluded.note, actor = excluded.actor, at_ms = excluded.at_ms",
+    )
+    .bind(tenant.to_string())
+    .bind(app.to_string())
+    .bind(remote_id)
+    .bind(kind.as_str())
+    .bind(note)
+    .bind(actor)
+    .bind(now_ms())
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn clear_account_mark_with<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    executor: E,
+    tenant: TenantId,
+    app: AppId,
+    remote_id: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM account_marks WHERE tenant_id = $1 AND app_id = $2 AND remote_id = $3")
+        .bind(tenant.to_string())
+        .bind(app.to_string())
+        .bind(remote_id)
+        .execute(executor)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 fn mark_from_row(r: &sqlx::any::AnyRow) -> Result<AccountMark, StoreError> {

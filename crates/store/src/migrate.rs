@@ -73,6 +73,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_guard_window.sql"),
         postgres: include_str!("../migrations/postgres/0010_guard_window.sql"),
     },
+    Migration {
+        version: 11,
+        name: "admins",
+        sqlite: include_str!("../migrations/sqlite/0011_admins.sql"),
+        postgres: include_str!("../migrations/postgres/0011_admins.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

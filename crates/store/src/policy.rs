@@ -15,6 +15,10 @@ pub struct AppRecord {
     /// The bearer token, or the OAuth client secret when `auth` says OAuth.
     pub secret: Secret,
     pub auth: AppAuth,
+    /// Grows with every change to the app's row: its ETag, and what edits compare and set.
+    pub version: i64,
+    /// Provisioning paused by an admin: nothing is planned or carried out, nothing deprovisioned.
+    pub disabled: bool,
 }
 
 /// How Tenure authenticates to an app. The secret itself is kept apart, encrypted (see
@@ -91,14 +95,14 @@ fn app_binding<'a>(tenant: &'a str, app: &'a str) -> Binding<'a> {
     Binding { purpose: APP_SECRET, tenant, row: app }
 }
 
-fn kind_text(kind: AppKind) -> &'static str {
+pub(crate) fn kind_text(kind: AppKind) -> &'static str {
     match kind {
         AppKind::Scim => "scim",
         AppKind::GoogleWorkspace => "google_workspace",
     }
 }
 
-fn target_parts(target: &AssignmentTarget) -> (&'static str, String) {
+pub(crate) fn target_parts(target: &AssignmentTarget) -> (&'static str, String) {
     match target {
         AssignmentTarget::Person(id) => ("person", id.to_string()),
         AssignmentTarget::Group(id) => ("group", id.to_string()),
@@ -173,7 +177,8 @@ impl Store {
 
     pub async fn list_apps(&self, tenant: TenantId) -> Result<Vec<AppRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, kind, base_url, secret, config, auth FROM apps WHERE tenant_id = $1 ORDER BY name",
+            "SELECT id, name, kind, base_url, secret, config, auth, version, disabled FROM apps WHERE tenant_id = $1 \
+             ORDER BY name",
         )
         .bind(tenant.to_string())
         .fetch_all(&self.pool)
@@ -206,9 +211,19 @@ impl Store {
                     },
                     secret,
                     auth,
+                    version: int(r, "version")?,
+                    disabled: int(r, "disabled")? != 0,
                 })
             })
             .collect()
+    }
+
+    pub async fn app_by_id(&self, tenant: TenantId, id: AppId) -> Result<AppRecord, StoreError> {
+        self.list_apps(tenant)
+            .await?
+            .into_iter()
+            .find(|a| a.app.id == id)
+            .ok_or_else(|| StoreError::NotFound(format!("app {id}")))
     }
 
     pub async fn app_by_name(&self, tenant: TenantId, name: &str) -> Result<AppRecord, StoreError> {
@@ -226,7 +241,7 @@ impl Store {
         app: AppId,
         settings: &AppSettings,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE apps SET config = $1 WHERE id = $2 AND tenant_id = $3")
+        let done = sqlx::query("UPDATE apps SET config = $1, version = version + 1 WHERE id = $2 AND tenant_id = $3")
             .bind(to_json(settings))
             .bind(app.to_string())
             .bind(tenant.to_string())
@@ -242,7 +257,7 @@ impl Store {
     pub async fn set_app_secret(&self, tenant: TenantId, app: AppId, secret: &Secret) -> Result<(), StoreError> {
         let (tenant_text, app_text) = (tenant.to_string(), app.to_string());
         let sealed = self.seal_app_secret(&tenant_text, &app_text, &app_text, secret)?;
-        let done = sqlx::query("UPDATE apps SET secret = $1 WHERE id = $2 AND tenant_id = $3")
+        let done = sqlx::query("UPDATE apps SET secret = $1, version = version + 1 WHERE id = $2 AND tenant_id = $3")
             .bind(sealed)
             .bind(&app_text)
             .bind(&tenant_text)
@@ -336,7 +351,7 @@ impl Store {
     }
 }
 
-fn auth_json(auth: &AppAuth) -> Option<String> {
+pub(crate) fn auth_json(auth: &AppAuth) -> Option<String> {
     match auth {
         AppAuth::Bearer => None,
         other => Some(to_json(other)),
@@ -344,7 +359,13 @@ fn auth_json(auth: &AppAuth) -> Option<String> {
 }
 
 impl Store {
-    fn seal_app_secret(&self, tenant: &str, app: &str, what: &str, secret: &Secret) -> Result<String, StoreError> {
+    pub(crate) fn seal_app_secret(
+        &self,
+        tenant: &str,
+        app: &str,
+        what: &str,
+        secret: &Secret,
+    ) -> Result<String, StoreError> {
         self.keyring
             .seal(app_binding(tenant, app), secret)
             .map_err(|source| StoreError::Credential { what: format!("app {what}"), source })
@@ -369,12 +390,37 @@ impl Store {
     /// Re-seals every stored credential, across every tenant, under the current master key, in
     /// one transaction: all of them or none. Running it again changes nothing.
     pub async fn rotate_keys(&self) -> Result<KeyRotation, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = self.rotate_keys_in(&mut tx).await?;
+        tx.commit().await?;
+        tracing::info!(rotated = done.rotated, unchanged = done.unchanged, key = ?self.keyring.current_id(), "credentials re-sealed");
+        Ok(done)
+    }
+
+    /// [`Store::rotate_keys`] with its audit entry (`keys.rotate`, in `tenant`'s log, its
+    /// detail made from what was done and the key id) in the same transaction.
+    pub async fn rotate_keys_audited(
+        &self,
+        tenant: TenantId,
+        actor: &str,
+        detail: impl FnOnce(&KeyRotation, &str) -> serde_json::Value,
+    ) -> Result<KeyRotation, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = self.rotate_keys_in(&mut tx).await?;
+        let key = self.keyring.current_id().unwrap_or_default().to_owned();
+        let detail = detail(&done, &key);
+        crate::audit::insert_audit(&mut *tx, tenant, actor, "keys.rotate", &key, None, None, &detail).await?;
+        tx.commit().await?;
+        tracing::info!(rotated = done.rotated, unchanged = done.unchanged, key = ?self.keyring.current_id(), "credentials re-sealed");
+        Ok(done)
+    }
+
+    async fn rotate_keys_in(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<KeyRotation, StoreError> {
         if self.keyring.current_id().is_none() {
             return Err(StoreError::NoMasterKey);
         }
-        let mut tx = self.pool.begin().await?;
         let rows = sqlx::query("SELECT tenant_id, id, name, secret FROM apps ORDER BY tenant_id, id")
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await?;
         let mut done = KeyRotation::default();
         for r in &rows {
@@ -393,16 +439,14 @@ impl Store {
                 .bind(&id)
                 .bind(&tenant)
                 .bind(&stored)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             if updated.rows_affected() != 1 {
                 return Err(StoreError::Concurrent(format!("the credential of app {name}")));
             }
             done.rotated += 1;
         }
-        self.rotate_oauth_in(&mut tx, &mut done).await?;
-        tx.commit().await?;
-        tracing::info!(rotated = done.rotated, unchanged = done.unchanged, key = ?self.keyring.current_id(), "credentials re-sealed");
+        self.rotate_oauth_in(tx, &mut done).await?;
         Ok(done)
     }
 }

@@ -109,7 +109,7 @@ fn key(id: Option<impl ToString>) -> String {
 impl Store {
     /// Claims up to `limit` due operations for `owner` until the lease runs out; each claim counts
     /// as an attempt. Only the oldest pending operation of each (app, person) is eligible, and
-    /// none of an app that is paused. `plan` restricts the claim to one plan's operations.
+    /// none of an app that is paused or disabled. `plan` restricts the claim to one plan's operations.
     pub async fn claim_operations(
         &self,
         tenant: TenantId,
@@ -127,6 +127,7 @@ impl Store {
              AND NOT EXISTS (SELECT 1 FROM operations e WHERE e.app_id = o.app_id AND e.person_id = o.person_id \
                  AND e.status = 'pending' AND e.queue_seq < o.queue_seq) \
              AND NOT EXISTS (SELECT 1 FROM app_health h WHERE h.app_id = o.app_id AND h.paused_until_ms > $2) \
+             AND NOT EXISTS (SELECT 1 FROM apps a WHERE a.id = o.app_id AND a.disabled <> 0) \
              ORDER BY o.queue_seq LIMIT $6"
         );
         let sql = match self.backend() {

@@ -5,69 +5,65 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::json;
+use tenure_connectors::ProbeReport;
 use tenure_connectors::capabilities::{Probed, incompatibilities};
-use tenure_connectors::{ProbeOptions, ProbeReport};
-use tenure_core::TenantId;
-use tenure_store::Store;
+use tenure_engine::admin::AppCheck;
+use tenure_engine::{Actor, Engine};
 
 use crate::output;
 
-pub async fn run(
-    store: &Store,
-    tenant: TenantId,
-    app: &str,
-    json: bool,
-    write_probe: bool,
-) -> anyhow::Result<ExitCode> {
-    let record = store.app_by_name(tenant, app).await?;
-    if record.app.kind == tenure_core::AppKind::GoogleWorkspace {
-        return crate::google_app::check(store, tenant, &record, json).await;
-    }
-    // Authenticated the way the app is configured: an OAuth app's client secret is no bearer token.
-    let client = tenure_engine::app_auth::scim_client(store, tenant, &record, Default::default())
-        .with_context(|| format!("app {app}"))?;
+pub async fn run(engine: &Engine, app: &str, json: bool, write_probe: bool) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
     let spinner = output::spinner(format!("probing {app}"));
-    let report = client.probe(ProbeOptions { write: write_probe }).await;
+    let checked = engine.admin(&actor).check_app(app, write_probe).await;
     spinner.finish_and_clear();
-    // A profile of an app that refused us says nothing; keep the previous one.
-    if report.provisionable() {
-        let mut settings = record.app.settings.clone();
-        settings.capabilities = Some(report.capabilities.clone());
-        store.set_app_settings(tenant, record.app.id, &settings).await.context("storing the capability profile")?;
-    }
-    let vendor = tenure_engine::app_auth::vendor_of(&record);
+    let check = checked.with_context(|| format!("app {app}"))?;
     if json {
-        let mut out = as_json(app, &report);
-        out["vendor"] = json!(vendor.map(|v| json!({
-            "name": v.name(),
-            "delete": v.delete_meaning().as_str(),
-            "deprovision_default": v.default_deprovision().to_string(),
-        })));
-        out["deprovision"] = json!(record.app.settings.deprovision.to_string());
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        print_text(app, &report);
+        println!("{}", serde_json::to_string_pretty(&as_json(&check))?);
+    } else if let Some(report) = &check.probe {
+        print_text(app, report);
+        let vendor = check
+            .vendor
+            .as_ref()
+            .and_then(|v| v["name"].as_str())
+            .and_then(|n| n.parse::<tenure_connectors::Vendor>().ok());
         if let Some(v) = vendor {
             println!(
                 "vendor profile {}: {}; deprovisioning here: {}",
                 v.display_name(),
                 v.delete_meaning(),
-                record.app.settings.deprovision
+                check.deprovision
             );
         }
+    } else {
+        crate::google_app::print_check(&check);
     }
-    Ok(if report.provisionable() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if check.provisionable { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn as_json(app: &str, report: &ProbeReport) -> serde_json::Value {
-    json!({
-        "app": app,
-        "provisionable": report.provisionable(),
-        "blockers": report.blockers,
-        "capabilities": report.capabilities,
-        "incompatibilities": if report.provisionable() { incompatibilities(&report.capabilities) } else { Vec::new() },
-        "observations": report.observations,
-    })
+/// The JSON `--json` prints: a SCIM app's probe, or a Google Workspace app's check.
+fn as_json(check: &AppCheck) -> serde_json::Value {
+    match &check.probe {
+        Some(report) => json!({
+            "app": check.app,
+            "provisionable": report.provisionable(),
+            "blockers": report.blockers,
+            "capabilities": report.capabilities,
+            "incompatibilities": check.incompatibilities,
+            "observations": report.observations,
+            "vendor": check.vendor,
+            "deprovision": check.deprovision,
+        }),
+        None => json!({
+            "app": check.app,
+            "kind": check.descriptor.as_ref().map(|d| d.kind),
+            "provisionable": check.provisionable,
+            "operations": check.descriptor.as_ref().map(|d| d.operations.clone()),
+            "deactivate": check.descriptor.as_ref().map(|d| d.deactivate),
+            "delete": check.descriptor.as_ref().map(|d| d.delete),
+            "problem": check.problem,
+        }),
+    }
 }
 
 fn probed(p: Probed) -> &'static str {

@@ -7,7 +7,7 @@ use tenure_engine::Engine;
 
 pub async fn authorize(engine: &Engine, app: &str, public_url: &str, json: bool) -> anyhow::Result<ExitCode> {
     let redirect_uri = format!("{}{}", public_url.trim().trim_end_matches('/'), tenure_server::oauth::CALLBACK_PATH);
-    let start = engine.start_authorization(app, "cli", &redirect_uri).await?;
+    let start = engine.admin(&tenure_engine::Actor::cli()).authorize_app(app, &redirect_uri).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&start)?);
     } else {
@@ -25,7 +25,7 @@ pub async fn authorize(engine: &Engine, app: &str, public_url: &str, json: bool)
 }
 
 pub async fn verify(engine: &Engine, app: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let verdict = engine.verify_app(app, "cli").await?;
+    let verdict = engine.admin(&tenure_engine::Actor::cli()).verify_app(app).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
     } else {

@@ -1,6 +1,7 @@
 //! `tenure audit`: the audit log as a table, or exported as JSON lines or CSV, to stdout or to a
-//! file that appears only once the export is complete. Parsing and encoding are the API's
-//! (`tenure_server::audit`), so both give the same rows in the same form.
+//! file that appears only once the export is complete. Parsing and encoding are the engine's
+//! (`tenure_engine::audit_query`), which the API uses too, so both give the same rows in the
+//! same form.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -9,9 +10,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use tenure_core::TenantId;
-use tenure_server::audit::{AuditParams, Export, ExportFormat, now_ms, rfc3339};
-use tenure_store::{AuditCursor, AuditEntry, MAX_AUDIT_PAGE, Store};
+use tenure_engine::audit_query::{AuditParams, ExportFormat, now_ms, rfc3339};
+use tenure_engine::{Actor, Engine};
+use tenure_store::{AuditCursor, AuditEntry, MAX_AUDIT_PAGE};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -24,7 +25,8 @@ pub struct AuditArgs {
     /// An action (plan.apply) or a family of them (plan, plan. or plan.*).
     #[arg(long)]
     pub action: Option<String>,
-    /// Who did it: cli, api, tenure (the engine), sync.
+    /// Who did it: an admin's email, token:LABEL:ID, cli, system (schedules), tenure (the
+    /// queue), scim:LABEL (an IdP's pushes).
     #[arg(long)]
     pub actor: Option<String>,
     /// From this time on: RFC 3339 (2024-05-01T12:00:00Z), a date (2024-05-01, midnight UTC) or
@@ -58,7 +60,9 @@ const TABLE_DEFAULT: i64 = 50;
 /// Widest detail a table row shows; exports carry all of it.
 const DETAIL_WIDTH: usize = 100;
 
-pub async fn run(store: &Store, tenant: TenantId, args: AuditArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(engine: &Engine, args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
+    let admin = engine.admin(&actor);
     let params = AuditParams {
         person: args.person,
         app: args.app,
@@ -78,7 +82,7 @@ pub async fn run(store: &Store, tenant: TenantId, args: AuditArgs) -> anyhow::Re
                     "--limit {limit}: a table shows at most {MAX_AUDIT_PAGE} rows; use --format jsonl or csv for more"
                 );
             }
-            let page = store.query_audit(tenant, &filter, cursor.as_ref(), limit).await?;
+            let page = admin.audit(&filter, cursor.as_ref(), limit).await?;
             table(out.writer(), &page.entries)?;
             out.finish()?;
             if let Some(next) = page.next_cursor {
@@ -89,7 +93,7 @@ pub async fn run(store: &Store, tenant: TenantId, args: AuditArgs) -> anyhow::Re
         AuditFormat::Jsonl => ExportFormat::Jsonl,
         AuditFormat::Csv => ExportFormat::Csv,
     };
-    let mut export = Export::new(store.clone(), tenant, filter, export_format, cursor, args.limit);
+    let mut export = admin.audit_export(filter, export_format, cursor, args.limit)?;
     while let Some(chunk) = export.next_chunk().await? {
         out.writer().write_all(&chunk).context("writing the export")?;
     }

@@ -49,9 +49,15 @@ pub enum Command {
     Serve(ServeArgs),
     /// Try Tenure: a sample organization provisioned into built-in sandbox apps.
     Demo(DemoArgs),
-    /// API tokens.
+    /// API tokens: each acts as an admin (with the admin's role), or is an IdP's SCIM token.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The tenant's admins and their roles.
+    #[command(subcommand)]
+    Admin(crate::access::AdminCommand),
+    /// Tenants (organizations) of this deployment.
+    #[command(subcommand)]
+    Tenant(crate::access::TenantCommand),
     /// Directory sources.
     #[command(subcommand)]
     Source(SourceCommand),
@@ -65,6 +71,12 @@ pub enum Command {
     Assign(AssignArgs),
     /// Remove an assignment; accounts it granted are deprovisioned on the next apply.
     Unassign(AssignArgs),
+    /// An app's assignments.
+    Assignments {
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show what would change in the apps, and why.
     Plan(PlanArgs),
     /// Compute the plan and carry it out.
@@ -186,6 +198,22 @@ pub enum BenchCommand {
     /// An app with N managed accounts and a tenth more unmanaged: the classified report, the
     /// live list's first page, and searches by email.
     Users(BenchUsersArgs),
+    /// One tenant with N operations queued against a slow app, another whose joiners are timed
+    /// until its app holds them, every tenant's background work running as under `serve`.
+    Tenants(BenchTenantsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTenantsArgs {
+    /// Operations queued in the busy tenant.
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub backlog: u64,
+    /// Joiners of the quiet tenant measured, one at a time.
+    #[arg(long, default_value_t = 50)]
+    pub changes: usize,
+    /// Database to use (default: a fresh SQLite file in a temporary directory).
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -331,14 +359,29 @@ pub struct DemoArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Create a token and print it (once: only its hash is stored).
+    /// Create a token and print it, last and alone on its line (once: only its hash is stored).
     Create {
+        /// admin (the default) or scim (for an IdP pushing users).
         #[arg(long, value_enum)]
-        scope: ScopeArg,
+        scope: Option<ScopeArg>,
+        /// The admin the token acts as, with the admin's role. Without it an admin token acts
+        /// as an org admin.
+        #[arg(long, value_name = "EMAIL")]
+        admin: Option<String>,
         /// What the token is for, e.g. "entra-id".
         #[arg(long)]
         label: Option<String>,
+        /// The token stops working after this, e.g. 90d, 12h.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        expires_in: Option<std::time::Duration>,
     },
+    /// The tenant's tokens: scope, label, admin, expiry, last use (never the tokens).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token (by the id `token list` shows).
+    Revoke { id: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -360,6 +403,13 @@ pub enum SourceCommand {
     List {
         #[arg(long)]
         json: bool,
+    },
+    /// Remove a source: its people leave the directory. Refused while they hold accounts,
+    /// unless --force.
+    Remove {
+        name: String,
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -566,6 +616,32 @@ pub enum AppCommand {
     /// Add an app.
     #[command(subcommand)]
     Add(AppAdd),
+    /// One app: settings, version (its ETag), counts, health.
+    Show {
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an app: only what is given changes. A changed --base-url needs the credentials
+    /// again (--token / --token-file / --client-secret-env / --service-account-key).
+    Edit(crate::apps::AppEditArgs),
+    /// Replace the app's credentials; lifts a quarantine caused by refused credentials.
+    Rotate(crate::apps::RotateArgs),
+    /// Pause provisioning into the app: nothing planned or carried out, nobody deprovisioned.
+    Disable { app: String },
+    /// Resume provisioning into the app.
+    Enable { app: String },
+    /// Remove the app from Tenure. Nobody is deprovisioned: every account stays in the app.
+    /// --preview lists what stays; --yes removes without asking.
+    Remove {
+        app: String,
+        #[arg(long)]
+        preview: bool,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// List apps with their assignments and linked accounts.
     List {
         #[arg(long)]

@@ -7,11 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use tenure_core::TenantId;
-use tenure_engine::{GoogleSourceConfig, GraphSourceConfig};
+use tenure_engine::{Engine, GoogleSourceConfig, GraphSourceConfig};
 use tenure_sources::google::GoogleConfig;
 use tenure_sources::graph::{GraphConfig, GraphCredential};
-use tenure_store::Store;
 
 use crate::cli::ScopeArgs;
 
@@ -78,20 +76,7 @@ fn absolute(path: &Path, flag: &str) -> anyhow::Result<PathBuf> {
     std::fs::canonicalize(path).with_context(|| format!("{flag} {}", path.display()))
 }
 
-async fn store_source(
-    store: &Store,
-    tenant: TenantId,
-    name: &str,
-    kind: &str,
-    config: serde_json::Value,
-) -> anyhow::Result<ExitCode> {
-    store.add_source(tenant, name, kind, &config).await?;
-    store.append_audit(tenant, "cli", "source.add", name, &config).await?;
-    println!("added {kind} source {name}; run `tenure sync {name}` to import it");
-    Ok(ExitCode::SUCCESS)
-}
-
-pub async fn add_google(store: &Store, tenant: TenantId, args: GoogleSourceArgs) -> anyhow::Result<ExitCode> {
+pub async fn add_google(engine: &Engine, args: GoogleSourceArgs) -> anyhow::Result<ExitCode> {
     let google = GoogleConfig {
         key_file: absolute(&args.key_file, "--key-file")?,
         admin: args.admin,
@@ -110,10 +95,10 @@ pub async fn add_google(store: &Store, tenant: TenantId, args: GoogleSourceArgs)
         scope: crate::commands::sync_scope(&args.scope)?,
         min_share_percent: args.guard_min_share,
     };
-    store_source(store, tenant, &args.name, "google", serde_json::to_value(&config)?).await
+    crate::commands::add_source(engine, &args.name, "google", serde_json::to_value(&config)?).await
 }
 
-pub async fn add_graph(store: &Store, tenant: TenantId, args: GraphSourceArgs) -> anyhow::Result<ExitCode> {
+pub async fn add_graph(engine: &Engine, args: GraphSourceArgs) -> anyhow::Result<ExitCode> {
     let credential = match (args.client_secret_env, args.certificate, args.private_key) {
         (Some(var), None, None) => {
             // Read at each sync, maybe in another environment (a service): only a warning here.
@@ -140,5 +125,5 @@ pub async fn add_graph(store: &Store, tenant: TenantId, args: GraphSourceArgs) -
         scope: crate::commands::sync_scope(&args.scope)?,
         min_share_percent: args.guard_min_share,
     };
-    store_source(store, tenant, &args.name, "graph", serde_json::to_value(&config)?).await
+    crate::commands::add_source(engine, &args.name, "graph", serde_json::to_value(&config)?).await
 }

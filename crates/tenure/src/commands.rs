@@ -5,80 +5,76 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
 use serde_json::json;
-use tenure_connectors::ScimClient;
 use tenure_core::*;
-use tenure_engine::{CsvSourceConfig, Engine};
+use tenure_engine::admin::{AssignmentSpec, NewSource, Origin, SourceEdit, Unassign};
+use tenure_engine::{Actor, CsvSourceConfig, Engine};
 use tenure_sources::{CsvFormat, CsvMapping};
-use tenure_store::{Store, TokenScope};
 
 use crate::cli::*;
 use crate::output;
 
-pub async fn run(command: Command, store: &Store, tenant: TenantId) -> anyhow::Result<ExitCode> {
-    let engine = Engine::new(store.clone(), tenant);
+pub async fn run(command: Command, engine: &Engine) -> anyhow::Result<ExitCode> {
+    let store = engine.store();
+    let actor = Actor::cli();
     match command {
-        Command::Token(TokenCommand::Create { scope, label }) => {
-            token_create(store, tenant, scope, label.as_deref()).await
-        }
-        Command::Source(SourceCommand::Add(SourceAdd::Csv(args))) => source_add_csv(store, tenant, args).await,
-        Command::Source(SourceCommand::Add(SourceAdd::Ldap(args))) => source_add_ldap(store, tenant, args).await,
+        Command::Token(command) => crate::access::token(engine, command).await,
+        Command::Admin(command) => crate::access::admin(engine, command).await,
+        Command::Tenant(command) => crate::access::tenant(store, command).await,
+        Command::Source(SourceCommand::Add(SourceAdd::Csv(args))) => source_add_csv(engine, args).await,
+        Command::Source(SourceCommand::Add(SourceAdd::Ldap(args))) => source_add_ldap(engine, args).await,
         Command::Source(SourceCommand::Add(SourceAdd::Google(args))) => {
-            crate::cloud_sources::add_google(store, tenant, args).await
+            crate::cloud_sources::add_google(engine, args).await
         }
         Command::Source(SourceCommand::Add(SourceAdd::Graph(args))) => {
-            crate::cloud_sources::add_graph(store, tenant, args).await
+            crate::cloud_sources::add_graph(engine, args).await
         }
-        Command::Source(SourceCommand::Set(args)) => source_set(store, tenant, args).await,
-        Command::Source(SourceCommand::List { json }) => source_list(store, tenant, json).await,
-        Command::Sync(args) => sync(&engine, args).await,
-        Command::App(AppCommand::Add(AppAdd::Scim(args))) => app_add_scim(store, tenant, args).await,
-        Command::App(AppCommand::Add(AppAdd::Google(args))) => crate::google_app::add(store, tenant, args).await,
-        Command::App(AppCommand::List { json }) => app_list(store, tenant, json).await,
-        Command::App(AppCommand::Users(args)) => app_users(&engine, args).await,
+        Command::Source(SourceCommand::Set(args)) => source_set(engine, args).await,
+        Command::Source(SourceCommand::List { json }) => source_list(engine, json).await,
+        Command::Source(SourceCommand::Remove { name, force }) => {
+            let removed = engine.admin(&actor).remove_source(&name, force).await?;
+            println!("removed source {}; {} people left the directory with it", removed.source, removed.people_left);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync(args) => sync(engine, args).await,
+        Command::App(AppCommand::Add(AppAdd::Scim(args))) => crate::apps::add_scim(engine, args).await,
+        Command::App(AppCommand::Add(AppAdd::Google(args))) => crate::apps::add_google(engine, args).await,
+        Command::App(AppCommand::List { json }) => crate::apps::list(engine, json).await,
+        Command::App(AppCommand::Show { app, json }) => crate::apps::show(engine, &app, json).await,
+        Command::App(AppCommand::Edit(args)) => crate::apps::edit(engine, args).await,
+        Command::App(AppCommand::Rotate(args)) => crate::apps::rotate(engine, args).await,
+        Command::App(AppCommand::Disable { app }) => crate::apps::set_disabled(engine, &app, true).await,
+        Command::App(AppCommand::Enable { app }) => crate::apps::set_disabled(engine, &app, false).await,
+        Command::App(AppCommand::Remove { app, preview, yes, json }) => {
+            crate::apps::remove(engine, &app, preview, yes, json).await
+        }
+        Command::App(AppCommand::Users(args)) => app_users(engine, args).await,
         Command::App(AppCommand::External { app, account, note, clear }) => {
-            app_external(&engine, &app, &account, &note, clear).await
+            app_external(engine, &app, &account, &note, clear).await
         }
         Command::App(AppCommand::Check { app, json, write_probe }) => {
-            crate::app_check::run(store, tenant, &app, json, write_probe).await
+            crate::app_check::run(engine, &app, json, write_probe).await
         }
         Command::App(AppCommand::Authorize { app, public_url, json }) => {
-            crate::app_oauth::authorize(&engine, &app, &public_url, json).await
+            crate::app_oauth::authorize(engine, &app, &public_url, json).await
         }
-        Command::App(AppCommand::Verify { app, json }) => crate::app_oauth::verify(&engine, &app, json).await,
-        Command::Assign(args) => assign(store, tenant, args, true).await,
-        Command::Unassign(args) => assign(store, tenant, args, false).await,
-        Command::Plan(args) => plan(&engine, args).await,
-        Command::Apply(args) => apply(&engine, args).await,
-        Command::Guard(command) => crate::guard::run(&engine, command).await,
-        Command::Explain(args) => explain(&engine, args).await,
-        Command::Adopt(args) => adopt(&engine, args).await,
-        Command::Unlink(args) => unlink(store, tenant, args).await,
-        Command::Audit(args) => crate::audit::run(store, tenant, args).await,
-        Command::Ops(command) => crate::ops::run(&engine, command).await,
-        Command::Report(args) => crate::report::run(&engine, args).await,
-        Command::Keys(command) => crate::keys::run(store, tenant, command).await,
+        Command::App(AppCommand::Verify { app, json }) => crate::app_oauth::verify(engine, &app, json).await,
+        Command::Assign(args) => assign(engine, args, true).await,
+        Command::Unassign(args) => assign(engine, args, false).await,
+        Command::Assignments { app, json } => assignments(engine, &app, json).await,
+        Command::Plan(args) => plan(engine, args).await,
+        Command::Apply(args) => apply(engine, args).await,
+        Command::Guard(command) => crate::guard::run(engine, command).await,
+        Command::Explain(args) => explain(engine, args).await,
+        Command::Adopt(args) => adopt(engine, args).await,
+        Command::Unlink(args) => unlink(engine, args).await,
+        Command::Audit(args) => crate::audit::run(engine, args).await,
+        Command::Ops(command) => crate::ops::run(engine, command).await,
+        Command::Report(args) => crate::report::run(engine, args).await,
+        Command::Keys(command) => crate::keys::run(engine, command).await,
         Command::Serve(_) | Command::Demo(_) | Command::Bench(_) => {
             Err(anyhow!("serve, demo and bench run their own set-up; they are not admin verbs"))
         }
     }
-}
-
-async fn token_create(
-    store: &Store,
-    tenant: TenantId,
-    scope: ScopeArg,
-    label: Option<&str>,
-) -> anyhow::Result<ExitCode> {
-    let scope = match scope {
-        ScopeArg::Admin => TokenScope::Admin,
-        ScopeArg::Scim => TokenScope::Scim,
-    };
-    let token = tenure_server::tokens::generate();
-    store.insert_token(tenant, scope, &tenure_server::tokens::hash(&token), label).await?;
-    store.append_audit(tenant, "cli", "token.create", scope.as_str(), &json!({"label": label})).await?;
-    println!("{token}");
-    eprintln!("This {} token is shown once; Tenure stores only its hash.", scope.as_str());
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Applies `FIELD=COLUMN` overrides to a column mapping (`FIELD=`: do not read that field).
@@ -134,7 +130,7 @@ fn watch_dir(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-async fn source_add_csv(store: &Store, tenant: TenantId, args: CsvSourceArgs) -> anyhow::Result<ExitCode> {
+async fn source_add_csv(engine: &Engine, args: CsvSourceArgs) -> anyhow::Result<ExitCode> {
     // Absolute paths, so a later `tenure sync` from another directory reads the same files.
     let file = export_path(&args.file, "--file")?;
     let groups_file = args.groups_file.as_ref().map(|g| export_path(g, "--groups-file")).transpose()?;
@@ -147,10 +143,25 @@ async fn source_add_csv(store: &Store, tenant: TenantId, args: CsvSourceArgs) ->
         format: csv_format(CsvFormat::default(), &args.format),
         watch_dir: args.watch_dir.as_deref().map(watch_dir).transpose()?,
     };
-    let config = serde_json::to_value(&config)?;
-    store.add_source(tenant, &args.name, "csv", &config).await?;
-    store.append_audit(tenant, "cli", "source.add", &args.name, &config).await?;
-    println!("added CSV source {}; run `tenure sync {}` to import it", args.name, args.name);
+    add_source(engine, &args.name, "csv", serde_json::to_value(&config)?).await
+}
+
+/// Adds a source through the engine, as the operator (whose settings may name local files).
+pub(crate) async fn add_source(
+    engine: &Engine,
+    name: &str,
+    kind: &str,
+    config: serde_json::Value,
+) -> anyhow::Result<ExitCode> {
+    let spec = NewSource { name: name.to_owned(), kind: kind.to_owned(), config };
+    let actor = Actor::cli();
+    engine.admin(&actor).create_source(spec, Origin::Local).await?;
+    let what = match kind {
+        "csv" => "CSV",
+        "ldap" => "LDAP",
+        other => other,
+    };
+    println!("added {what} source {name}; run `tenure sync {name}` to import it");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -179,9 +190,10 @@ pub(crate) fn sync_scope(args: &ScopeArgs) -> anyhow::Result<tenure_core::import
     })
 }
 
-async fn source_set(store: &Store, tenant: TenantId, args: SourceSetArgs) -> anyhow::Result<ExitCode> {
-    let source = store
-        .list_sources(tenant)
+async fn source_set(engine: &Engine, args: SourceSetArgs) -> anyhow::Result<ExitCode> {
+    let source = engine
+        .store()
+        .list_sources(engine.tenant())
         .await?
         .into_iter()
         .find(|s| s.name == args.name)
@@ -241,20 +253,29 @@ async fn source_set(store: &Store, tenant: TenantId, args: SourceSetArgs) -> any
         println!("source {}: nothing to change", source.name);
         return Ok(ExitCode::SUCCESS);
     }
-    store.set_source_config(tenant, source.id, &value).await?;
-    store
-        .append_audit(tenant, "cli", "source.set", &source.name, &json!({"before": source.config, "after": value}))
+    let actor = Actor::cli();
+    let edited = engine
+        .admin(&actor)
+        .edit_source(&source.name, SourceEdit { config: value }, Some(source.version), false, Origin::Local)
         .await?;
     println!("updated source {}; the next `tenure sync {}` uses the new settings", source.name, source.name);
+    if !edited.leaving.is_empty() {
+        println!("  its new scope leaves out {} people, who leave at the next sync:", edited.leaving.len());
+        for l in &edited.leaving {
+            println!(
+                "    {}{}",
+                l.person,
+                if l.accounts.is_empty() { String::new() } else { format!(" ({})", l.accounts.join(", ")) }
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn source_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result<ExitCode> {
-    let mut sources = store.list_sources(tenant).await?;
+async fn source_list(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
+    let sources = engine.admin(&actor).sources().await?;
     if json {
-        for s in &mut sources {
-            redact_secrets(&mut s.config);
-        }
         println!("{}", serde_json::to_string_pretty(&sources)?);
     } else {
         for s in sources {
@@ -287,7 +308,7 @@ async fn sync(engine: &Engine, args: SyncArgs) -> anyhow::Result<ExitCode> {
     let mut reports = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         progress.start(i, name);
-        match engine.sync_with(Some(name), options).await {
+        match engine.admin(&Actor::cli()).sync(Some(name), options).await {
             Ok(done) => reports.extend(done),
             Err(e) => {
                 progress.finish();
@@ -331,264 +352,19 @@ fn source_problems(e: tenure_engine::EngineError) -> anyhow::Error {
     e.into()
 }
 
-async fn app_add_scim(store: &Store, tenant: TenantId, mut args: ScimAppArgs) -> anyhow::Result<ExitCode> {
-    let vendor = args.vendor.map(vendor_of);
-    if let Some(account_id) = args.zoom_account_id.as_deref() {
-        args.oauth_token_url = Some(zoom_token_url(args.oauth_token_url.as_deref(), account_id)?);
-    }
-    let (auth, oauth_secret) = crate::keys::oauth_args(&args)?;
-    let token = match (&args.token, &args.token_file) {
-        _ if oauth_secret.is_some() => oauth_secret.clone().unwrap_or_default(),
-        (Some(t), _) => t.trim().to_owned(),
-        (None, Some(path)) => {
-            std::fs::read_to_string(path).with_context(|| format!("--token-file {}", path.display()))?.trim().to_owned()
-        }
-        (None, None) => crate::config::secret_from_file("TENURE_APP_TOKEN_FILE")?.ok_or_else(|| {
-            anyhow!(
-                "the app's bearer token is required: --token, --token-file, TENURE_APP_TOKEN or TENURE_APP_TOKEN_FILE"
-            )
-        })?,
-    };
-    if token.is_empty() {
-        bail!("the app's bearer token is empty");
-    }
-    let secret = Secret::new(token);
-    // Validates the URL the same way provisioning will use it.
-    ScimClient::new(&args.base_url, secret.clone(), Default::default())
-        .with_context(|| format!("app {}", args.name))?;
-    let user_name = match args.user_name {
-        Some(UserNameArg::Email) => UserNameFormat::Email,
-        Some(UserNameArg::LocalPart) => UserNameFormat::EmailLocalPart { max_len: args.user_name_max_len },
-        Some(UserNameArg::Handle) => UserNameFormat::Handle {
-            max_len: args.user_name_max_len.unwrap_or(tenure_connectors::vendor::SLACK_HANDLE_MAX),
-        },
-        None => match (vendor, args.user_name_max_len) {
-            (Some(v), None) => v.user_name_format(),
-            (Some(v), Some(max)) => match v.user_name_format() {
-                UserNameFormat::Handle { .. } => UserNameFormat::Handle { max_len: max },
-                _ => UserNameFormat::EmailLocalPart { max_len: Some(max) },
-            },
-            // Before vendors, --user-name-max-len alone meant nothing; it still changes nothing.
-            (None, _) => UserNameFormat::Email,
-        },
-    };
-    if matches!(user_name, UserNameFormat::Handle { max_len: 0 }) {
-        bail!("--user-name-max-len must be at least 1");
-    }
-    let deprovision = match args.deprovision {
-        Some(DeprovisionArg::Deactivate) => DeprovisionPolicy::Deactivate,
-        Some(DeprovisionArg::Delete) => DeprovisionPolicy::Delete,
-        Some(DeprovisionArg::DeactivateThenDelete) => DeprovisionPolicy::DeactivateThenDelete {
-            after_days: args.delete_after_days.ok_or_else(|| anyhow!("--delete-after-days is required"))?,
-        },
-        Some(DeprovisionArg::RemoveLicense) => DeprovisionPolicy::RemoveLicense,
-        Some(DeprovisionArg::DoNothing) => DeprovisionPolicy::DoNothing,
-        None => vendor.map_or(DeprovisionPolicy::Deactivate, |v| v.default_deprovision()),
-    };
-    let deletes = matches!(deprovision, DeprovisionPolicy::Delete | DeprovisionPolicy::DeactivateThenDelete { .. });
-    if let Some(v) = vendor
-        && deletes
-        && v.delete_needs_confirmation()
-        && !args.confirm_permanent_delete
-    {
-        bail!(
-            "{}'s DELETE is permanent: a deleted account and its history cannot be brought back, and a returning \
-             person gets a new account. Deactivating is the safe default; to delete anyway, add --confirm-permanent-delete",
-            v.display_name()
-        );
-    }
-    let mut settings = AppSettings { deprovision, user_name, ..AppSettings::default() };
-    settings.vendor = vendor.map(|v| v.name().to_owned());
-    if !args.match_keys.is_empty() {
-        settings.match_keys = args
-            .match_keys
-            .iter()
-            .map(|k| match k {
-                MatchKeyArg::ExternalId => MatchKey::ExternalId,
-                MatchKeyArg::UserName => MatchKey::UserName,
-                MatchKeyArg::Email => MatchKey::Email,
-            })
-            .collect();
-    }
-    settings.mappings = mapping_set(&args.mappings, &args.mappings_on_create)?;
-    settings.guard = guard_limits(args.guard_percent, args.guard_count, args.guard_window);
-    let documented = vendor.and_then(|v| v.documented_limits());
-    if args.rate_limit.is_some() || args.max_concurrency.is_some() || documented.is_some() {
-        let documented = documented.unwrap_or(tenure_core::AppLimits {
-            per_second: None,
-            burst: None,
-            concurrency: None,
-            shared_key: None,
-        });
-        let per_second = args.rate_limit.or(documented.per_second);
-        settings.limits = Some(tenure_core::AppLimits {
-            per_second,
-            burst: args.burst.or(if args.rate_limit.is_some() { None } else { documented.burst }),
-            concurrency: args.max_concurrency.map(usize::from),
-            shared_key: args.rate_group.clone(),
-        });
-    }
-    settings.dry_run = args.dry_run;
-    let app = store
-        .add_app_with_auth(tenant, &args.name, AppKind::Scim, args.base_url.trim(), &auth, &secret, &settings)
-        .await?;
-    let detail = json!({"base_url": app.base_url, "settings": settings, "auth": auth});
-    store.append_audit_for(tenant, "cli", "app.add", &app.name, None, Some(&app.name), &detail).await?;
-    println!("added SCIM app {}; grant it with `tenure assign {} --group NAME`", app.name, app.name);
-    if let Some(v) = vendor {
-        // Says which defaults came from the profile, so nobody is surprised by them later.
-        println!(
-            "{} profile: DELETE {}, deprovision: {}, userName: {}{}",
-            v.display_name(),
-            match v.delete_meaning() {
-                tenure_connectors::DeleteMeaning::Deactivates => "deactivates",
-                tenure_connectors::DeleteMeaning::RemovesFromWorkspace => "removes the member from the workspace",
-                tenure_connectors::DeleteMeaning::Permanent => "is permanent",
-            },
-            settings.deprovision,
-            match settings.user_name {
-                UserNameFormat::Email => "email".to_owned(),
-                UserNameFormat::EmailLocalPart { max_len } => match max_len {
-                    Some(n) => format!("email local part, at most {n}"),
-                    None => "email local part".to_owned(),
-                },
-                UserNameFormat::Handle { max_len } => format!("handle, at most {max_len}"),
-            },
-            settings
-                .limits
-                .as_ref()
-                .and_then(|l| l.per_second)
-                .map(|r| format!(", at most {r} requests a second"))
-                .unwrap_or_default(),
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn vendor_of(arg: crate::cli::VendorArg) -> tenure_connectors::Vendor {
-    use tenure_connectors::Vendor;
-    match arg {
-        crate::cli::VendorArg::Slack => Vendor::Slack,
-        crate::cli::VendorArg::Notion => Vendor::Notion,
-        crate::cli::VendorArg::Github => Vendor::GitHub,
-        crate::cli::VendorArg::Atlassian => Vendor::Atlassian,
-        crate::cli::VendorArg::Zoom => Vendor::Zoom,
-    }
-}
-
-/// Zoom's token endpoint for server-to-server OAuth, in the form Zoom documents
-/// (<https://developers.zoom.us/docs/internal-apps/s2s-oauth/>):
-/// `https://zoom.us/oauth/token?grant_type=account_credentials&account_id=…`. The connector reads
-/// the grant from this URL.
-fn zoom_token_url(base: Option<&str>, account_id: &str) -> anyhow::Result<String> {
-    let account_id = account_id.trim();
-    if account_id.is_empty() {
-        bail!("--zoom-account-id is empty");
-    }
-    let base = base.unwrap_or("https://zoom.us/oauth/token").trim();
-    let encoded: String = account_id
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    let joiner = if base.contains('?') { '&' } else { '?' };
-    Ok(format!("{base}{joiner}grant_type=account_credentials&account_id={encoded}"))
-}
-
-/// The app's guard from `--guard-percent` / `--guard-count` / `--guard-window`, each defaulting;
-/// `None` when none is given (the defaults apply).
-pub(crate) fn guard_limits(
-    percent: Option<u8>,
-    count: Option<usize>,
-    window: Option<std::time::Duration>,
-) -> Option<tenure_core::guard::GuardLimits> {
-    if percent.is_none() && count.is_none() && window.is_none() {
-        return None;
-    }
-    let defaults = tenure_core::guard::GuardLimits::default();
-    Some(tenure_core::guard::GuardLimits {
-        max_percent: percent.unwrap_or(defaults.max_percent),
-        max_count: count.unwrap_or(defaults.max_count),
-        window_s: window.map_or(defaults.window_s, |w| w.as_secs()),
-    })
-}
-
-/// Parses `--map` / `--map-on-create` values; a bad expression is shown with a caret under the
-/// offending column (on stderr, above the error line).
-pub(crate) fn mapping_set(always: &[String], on_create: &[String]) -> anyhow::Result<Option<expr::MappingSet>> {
-    let given =
-        always.iter().map(|m| (m, expr::Apply::Always)).chain(on_create.iter().map(|m| (m, expr::Apply::OnCreate)));
-    let mut mappings = Vec::new();
-    for (raw, apply) in given {
-        let (target, source) =
-            raw.split_once('=').ok_or_else(|| anyhow!("--map {raw:?}: expected ATTRIBUTE=EXPRESSION"))?;
-        let mapping = expr::Mapping::new(target.trim(), source, apply).map_err(|e| match &e {
-            expr::MappingError::Expr { source: err, .. } => {
-                // The error itself stays one line; the caret needs two of its own.
-                eprintln!("{}", err.render(source));
-                anyhow!("--map {}: {err}", target.trim())
-            }
-            _ => anyhow!("--map {}: {e}", target.trim()),
-        })?;
-        mappings.push(mapping);
-    }
-    if mappings.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(expr::MappingSet::new(mappings)?))
-}
-
-async fn app_list(store: &Store, tenant: TenantId, json: bool) -> anyhow::Result<ExitCode> {
-    let mut rows = Vec::new();
-    for record in store.list_apps(tenant).await? {
-        let (linked, active) = store.account_counts(tenant, record.app.id).await?;
-        let assignments = store.list_assignments(tenant, record.app.id).await?;
-        rows.push(json!({
-            "name": record.app.name,
-            "kind": record.app.kind,
-            "base_url": record.app.base_url,
-            "settings": record.app.settings,
-            "assignments": assignments.len(),
-            "linked_accounts": linked,
-            "active_accounts": active,
-        }));
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else {
-        for r in rows {
-            println!(
-                "{}\t{}\t{} assignments\t{} accounts ({} active)",
-                r["name"].as_str().unwrap_or_default(),
-                r["base_url"].as_str().unwrap_or_default(),
-                r["assignments"],
-                r["linked_accounts"],
-                r["active_accounts"]
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 async fn app_users(engine: &Engine, args: UsersArgs) -> anyhow::Result<ExitCode> {
     let paged = args.search.is_some() || args.count.is_some() || args.start > 1;
     let spinner = output::spinner(format!("reading {}'s users", args.app));
-    let today = tenure_engine::today();
     let read = if paged {
         let query = tenure_connectors::UserQuery {
             start_index: args.start as usize,
             count: args.count.map_or(100, |c| c as usize),
             search: args.search.clone(),
         };
-        engine.app_users(&args.app, &query, today).await.map(|page| (page.accounts, page.total))
+        engine.admin(&Actor::cli()).app_users(&args.app, &query).await.map(|page| (page.accounts, page.total))
     } else {
         // Every account: one full read and one plan, as the report makes them.
-        engine.account_report(Some(&args.app), today).await.map(|rows| {
+        engine.admin(&Actor::cli()).report(Some(&args.app)).await.map(|rows| {
             let total = rows.len();
             (rows, Some(total))
         })
@@ -606,105 +382,136 @@ async fn app_users(engine: &Engine, args: UsersArgs) -> anyhow::Result<ExitCode>
 
 async fn app_external(engine: &Engine, app: &str, account: &str, note: &str, clear: bool) -> anyhow::Result<ExitCode> {
     if clear {
-        if engine.mark_account(app, account, None, "cli").await? {
+        if engine.admin(&Actor::cli()).mark_external(app, account, None).await? {
             println!("{app} account {account} is no longer marked as external");
         } else {
             println!("{app} account {account} was not marked");
         }
     } else {
-        engine.mark_account(app, account, Some(note), "cli").await?;
+        engine.admin(&Actor::cli()).mark_external(app, account, Some(note)).await?;
         println!("{app} account {account} is marked as a known external account");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn assign(store: &Store, tenant: TenantId, args: AssignArgs, grant: bool) -> anyhow::Result<ExitCode> {
-    let app = store.app_by_name(tenant, &args.app).await?.app;
-    let (target, described) = if let Some(email) = &args.person {
-        let person =
-            store.person_by_email(tenant, email).await?.ok_or_else(|| anyhow!("no person with email {email}"))?;
-        (AssignmentTarget::Person(person.id), format!("person {}", person.email))
-    } else if let Some(name) = &args.group {
-        let id = store.group_by_name(tenant, name).await?.ok_or_else(|| anyhow!("no group named {name:?}"))?;
-        (AssignmentTarget::Group(id), format!("group {name}"))
-    } else if let Some(path) = &args.org_unit {
-        let path = OrgUnitPath::parse(path)?;
-        let described = format!("org unit {path}");
-        (AssignmentTarget::OrgUnit(path), described)
-    } else if let Some(source) = &args.rule {
-        let rule = expr::Rule::parse(source).map_err(|e| {
-            eprintln!("{}", e.render(source));
-            anyhow!("--rule: {e}")
-        })?;
-        let described = format!("everyone matching {rule}");
-        (AssignmentTarget::Rule(rule), described)
-    } else {
-        bail!("name a --person, --group, --org-unit or --rule");
+async fn assign(engine: &Engine, args: AssignArgs, grant: bool) -> anyhow::Result<ExitCode> {
+    let spec = AssignmentSpec {
+        person: args.person.clone(),
+        group: args.group.clone(),
+        org_unit: args.org_unit.clone(),
+        rule: args.rule.clone(),
+        exclude: args.exclude,
+        role: args.role.clone(),
+        license: args.license.clone(),
+        app_groups: args.app_groups.clone(),
     };
-    let params =
-        AssignmentParams { role: args.role.clone(), license: args.license.clone(), groups: args.app_groups.clone() };
+    let actor = Actor::cli();
+    let admin = engine.admin(&actor);
+    let spinner = args.preview.then(|| output::spinner(format!("reading {}'s accounts", args.app)));
+    let change = if grant {
+        admin.assign(&args.app, &spec, args.preview).await
+    } else {
+        admin.unassign(&args.app, Unassign::Target(&spec), args.preview).await
+    };
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let change = change.map_err(|e| match e {
+        tenure_engine::EngineError::Expression { .. } => crate::apps::cli_error(e),
+        tenure_engine::EngineError::BadField { field, message } if field == "rule" => anyhow!("--rule: {message}"),
+        tenure_engine::EngineError::NotFound(what) if !grant => anyhow!("{} has no such assignment ({what})", args.app),
+        other => other.into(),
+    })?;
+    let described = describe_target(&args);
     if args.preview {
-        let engine = Engine::new(store.clone(), tenant);
-        let (exclude, new_params, new_target) = (args.exclude, params.clone(), target.clone());
-        let change = move |assignments: &mut Vec<Assignment>| {
-            assignments.retain(|a| a.target != new_target);
-            if grant {
-                let mut a = Assignment::grant(app.id, new_target);
-                a.exclude = exclude;
-                a.params = new_params;
-                assignments.push(a);
-            }
-        };
-        let spinner = output::spinner(format!("reading {}'s accounts", args.app));
-        let previewed = engine.preview_assignments(&args.app, change, tenure_engine::today()).await;
-        spinner.finish_and_clear();
-        let (now, then) = previewed?;
-        let diff = now.diff(&then);
         let verb = match (grant, args.exclude) {
             (true, false) => "assigning",
             (true, true) => "excluding",
             (false, _) => "removing the assignment of",
         };
         println!("Preview, nothing saved: {verb} {} for {described} would", args.app);
-        if diff.added.is_empty() && diff.removed.is_empty() && now.group_ops == then.group_ops {
-            println!("  change nothing in the plan");
-        }
-        if !diff.added.is_empty() {
-            println!("  add to the plan ({}):", diff.added.len());
-            output::ops_by_kind(&diff.added, "    ");
-        }
-        if !diff.removed.is_empty() {
-            println!("  take out of the plan ({}):", diff.removed.len());
-            output::ops_by_kind(&diff.removed, "    ");
-        }
-        if now.group_ops != then.group_ops {
-            println!(
-                "  change app group memberships: {} group operations instead of {}",
-                then.group_ops.len(),
-                now.group_ops.len()
-            );
-        }
+        print_plan_change(change.plan.as_ref());
         return Ok(ExitCode::SUCCESS);
     }
-    let detail = json!({"app": app.name, "target": target, "exclude": args.exclude, "params": params});
     if grant {
-        let (_, new) = store.assign(tenant, app.id, &target, args.exclude, &params).await?;
-        store.append_audit(tenant, "cli", "assignment.set", &app.name, &detail).await?;
         let verb = if args.exclude { "excluded" } else { "assigned" };
-        let prefix = if new { "" } else { "updated: " };
+        let prefix = if change.created { "" } else { "updated: " };
         let (to, effect) = if args.exclude { ("from", "who loses access") } else { ("to", "the effect") };
-        println!("{prefix}{verb} {} {to} {described}; `tenure plan` shows {effect}", app.name);
-    } else if store.unassign(tenant, app.id, &target).await? {
-        store.append_audit(tenant, "cli", "assignment.remove", &app.name, &detail).await?;
-        println!("removed {}'s assignment of {described}; `tenure plan` shows the effect", app.name);
+        println!("{prefix}{verb} {} {to} {described}; `tenure plan` shows {effect}", args.app);
     } else {
-        bail!("{} has no assignment of {described}", app.name);
+        println!("removed {}'s assignment of {described}; `tenure plan` shows the effect", args.app);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_target(args: &AssignArgs) -> String {
+    if let Some(p) = &args.person {
+        format!("person {p}")
+    } else if let Some(g) = &args.group {
+        format!("group {g}")
+    } else if let Some(o) = &args.org_unit {
+        format!("org unit {o}")
+    } else {
+        format!("everyone matching {}", args.rule.as_deref().unwrap_or_default())
+    }
+}
+
+/// What a change would do to the plan, as a preview prints it.
+pub(crate) fn print_plan_change(change: Option<&tenure_engine::admin::views::PlanChange>) {
+    let Some(change) = change else { return };
+    if change.is_empty() {
+        println!("  change nothing in the plan");
+    }
+    if !change.added.is_empty() {
+        println!("  add to the plan ({}):", change.added.len());
+        output::ops_by_kind(&change.added, "    ");
+    }
+    if !change.removed.is_empty() {
+        println!("  take out of the plan ({}):", change.removed.len());
+        output::ops_by_kind(&change.removed, "    ");
+    }
+    if change.group_ops_before != change.group_ops_after {
+        println!(
+            "  change app group memberships: {} group operations instead of {}",
+            change.group_ops_after, change.group_ops_before
+        );
+    }
+}
+
+async fn assignments(engine: &Engine, app: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let list = engine.admin(&Actor::cli()).assignments(app).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        println!("{app} has no assignments; add one with `tenure assign {app} --group NAME`");
+    }
+    for a in list {
+        let mut extra = Vec::new();
+        if let Some(r) = &a.role {
+            extra.push(format!("role {r}"));
+        }
+        if let Some(l) = &a.license {
+            extra.push(format!("license {l}"));
+        }
+        if !a.app_groups.is_empty() {
+            extra.push(format!("app groups {}", a.app_groups.join(", ")));
+        }
+        println!(
+            "{}  {}{} {}{}",
+            a.id,
+            if a.exclude { "exclude " } else { "" },
+            a.target_kind,
+            a.target,
+            if extra.is_empty() { String::new() } else { format!(" ({})", extra.join("; ")) }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn adopt(engine: &Engine, args: AdoptArgs) -> anyhow::Result<ExitCode> {
-    let adopted = engine.adopt_account(&args.app, &args.account, &args.person, "cli").await?;
+    let adopted = engine.admin(&Actor::cli()).adopt(&args.app, &args.account, &args.person).await?;
     println!(
         "{} account {} ({}) now belongs to {}; Tenure manages it, deletion included",
         adopted.app, adopted.remote_id, adopted.user_name, adopted.person
@@ -712,22 +519,18 @@ async fn adopt(engine: &Engine, args: AdoptArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn unlink(store: &Store, tenant: TenantId, args: UnlinkArgs) -> anyhow::Result<ExitCode> {
-    let record = store.app_by_name(tenant, &args.app).await?;
-    let stored = store.list_accounts(tenant, record.app.id).await?;
-    let Some(linked) = stored.iter().find(|a| a.link.remote_id == args.account) else {
-        bail!("account {} of {} is not linked", args.account, args.app);
-    };
-    store.remove_account(tenant, record.app.id, &args.account).await?;
-    let detail = json!({"app": args.app, "account": args.account, "person_id": linked.link.person_id});
-    store.append_audit(tenant, "cli", "account.unlink", &args.account, &detail).await?;
+async fn unlink(engine: &Engine, args: UnlinkArgs) -> anyhow::Result<ExitCode> {
+    engine.admin(&Actor::cli()).unlink(&args.app, &args.account).await.map_err(|e| match e {
+        tenure_engine::EngineError::NotFound(_) => anyhow!("account {} of {} is not linked", args.account, args.app),
+        other => other.into(),
+    })?;
     println!("unlinked {} account {}; the account itself is unchanged", args.app, args.account);
     Ok(ExitCode::SUCCESS)
 }
 
 async fn explain(engine: &Engine, args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let spinner = output::spinner(format!("reading {}'s accounts", args.app));
-    let explanation = engine.explain(&args.person, &args.app, tenure_engine::today()).await;
+    let explanation = engine.admin(&Actor::cli()).explain(&args.person, &args.app).await;
     spinner.finish_and_clear();
     let explanation = explanation?;
     if args.json {
@@ -747,54 +550,41 @@ async fn plan(engine: &Engine, args: PlanArgs) -> anyhow::Result<ExitCode> {
         Some(PlanCommand::Reject { id }) => return plan_decide(engine, &id, false).await,
         None => {}
     }
+    let actor = Actor::cli();
+    let admin = engine.admin(&actor);
     let spinner = output::spinner("reading the apps' accounts".to_owned());
-    let plans = engine.plan(args.app.as_deref(), tenure_engine::today()).await;
+    if args.save {
+        let saved = admin.save_plan(args.app.as_deref()).await;
+        spinner.finish_and_clear();
+        let (document, saved) = saved?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&document)?);
+        } else {
+            let plans = admin.plan(args.app.as_deref()).await?.0;
+            output::plan_table(&plans);
+        }
+        let id = saved.plan;
+        eprintln!("saved as plan {id}; `tenure plan diff {id}` later shows what changed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let plans = admin.plan(args.app.as_deref()).await;
     spinner.finish_and_clear();
-    let plans = plans?;
-    let holds: Vec<tenure_engine::HoldView> = engine
-        .holds(100)
-        .await?
-        .into_iter()
-        .filter(|h| h.status == "held" || h.status == "approved" || (h.status == "rejected" && h.losses > 0))
-        .collect();
+    let (plans, document) = plans?;
     if args.json {
-        let mut doc = output::plan_json(&plans);
-        doc["holds"] = json!(holds);
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", serde_json::to_string_pretty(&document)?);
     } else {
         output::plan_table(&plans);
-        if !holds.is_empty() {
+        if !document.holds.is_empty() {
             println!("The deprovisioning guard (its decisions stand, whatever the plan above says):");
-            output::holds(&holds);
+            output::holds(&document.holds);
         }
-    }
-    if args.save {
-        let ops: Vec<PlannedOp> = plans.iter().flat_map(|p| p.plan.ops.iter().cloned()).collect();
-        let summary = json!({
-            "app_filter": args.app,
-            "apps": plans.iter().map(|p| json!({"app": p.app.name, "ops": p.plan.ops.len()})).collect::<Vec<_>>(),
-        });
-        let id = engine.store().save_preview(engine.tenant(), &ops, &summary).await?;
-        engine.store().append_audit(engine.tenant(), "cli", "plan.save", &id.to_string(), &summary).await?;
-        eprintln!("saved as plan {id}; `tenure plan diff {id}` later shows what changed");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// A stored plan's operations (for a held plan: the losses it holds now) and the app filter it
-/// was computed with.
-async fn stored_plan(engine: &Engine, id: &str) -> anyhow::Result<(tenure_store::PlanRecord, Plan)> {
-    let id: PlanId = id.parse().map_err(|e| anyhow!("plan id {id:?}: {e}"))?;
-    let record = engine.store().plan_record(engine.tenant(), id).await?;
-    let mut ops: Vec<PlannedOp> =
-        engine.store().plan_operations(engine.tenant(), id).await?.into_iter().map(|r| r.op).collect();
-    ops.extend(engine.store().held_losses_of(engine.tenant(), id).await?.into_iter().map(|r| r.op));
-    Ok((record, Plan { ops, ..Plan::default() }))
-}
-
 async fn plan_decide(engine: &Engine, id: &str, approve: bool) -> anyhow::Result<ExitCode> {
     let plan: PlanId = id.parse().map_err(|e| anyhow!("plan id {id:?}: {e}"))?;
-    engine.decide_held(plan, approve, "cli").await?;
+    engine.admin(&Actor::cli()).decide_held(plan, approve).await?;
     if approve {
         println!(
             "approved plan {plan}: the losses it holds that are still due are carried out when their people are next \
@@ -810,16 +600,17 @@ async fn plan_decide(engine: &Engine, id: &str, approve: bool) -> anyhow::Result
 }
 
 async fn plan_show(engine: &Engine, id: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let (record, plan) = stored_plan(engine, id).await?;
+    let id: PlanId = id.parse().map_err(|e| anyhow!("plan id {id:?}: {e}"))?;
+    let stored = engine.admin(&Actor::cli()).stored_plan(id).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&json!({"plan": record, "ops": plan.ops}))?);
+        println!("{}", serde_json::to_string_pretty(&stored)?);
     } else {
-        println!("plan {} ({}, {} operations)", record.id, record.status, plan.ops.len());
-        if let Some(reason) = engine.holds(1000).await?.into_iter().find(|h| h.plan_id == record.id).map(|h| h.reason) {
-            println!("  held because {reason}");
+        println!("plan {} ({}, {} operations)", stored.plan.id, stored.plan.status, stored.ops.len());
+        if let Some(hold) = &stored.hold {
+            println!("  held because {}", hold.reason);
         }
-        output::ops_by_kind(&plan.ops, "  ");
-        for event in record.summary["history"].as_array().into_iter().flatten() {
+        output::ops_by_kind(&stored.ops, "  ");
+        for event in stored.plan.summary["history"].as_array().into_iter().flatten() {
             println!(
                 "  {} {} {}{}",
                 output::time_ms(event["at_ms"].as_i64().unwrap_or_default()),
@@ -833,17 +624,15 @@ async fn plan_show(engine: &Engine, id: &str, json: bool) -> anyhow::Result<Exit
 }
 
 async fn plan_diff(engine: &Engine, id: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let (record, stored) = stored_plan(engine, id).await?;
-    let app_filter = record.summary.get("app_filter").and_then(|v| v.as_str()).map(str::to_owned);
+    let id: PlanId = id.parse().map_err(|e| anyhow!("plan id {id:?}: {e}"))?;
     let spinner = output::spinner("reading the apps' accounts".to_owned());
-    let plans = engine.plan(app_filter.as_deref(), tenure_engine::today()).await;
+    let diffed = engine.admin(&Actor::cli()).plan_diff(id).await;
     spinner.finish_and_clear();
-    let now = Plan { ops: plans?.into_iter().flat_map(|p| p.plan.ops).collect(), ..Plan::default() };
-    let diff = stored.diff(&now);
+    let (record, diff, now_ops) = diffed?;
     if json {
         println!("{}", serde_json::to_string_pretty(&diff)?);
     } else if diff.added.is_empty() && diff.removed.is_empty() {
-        println!("No change since plan {}: the same {} operations.", record.id, now.ops.len());
+        println!("No change since plan {}: the same {} operations.", record.id, now_ops);
     } else {
         println!("Since plan {}:", record.id);
         if !diff.added.is_empty() {
@@ -859,7 +648,7 @@ async fn plan_diff(engine: &Engine, id: &str, json: bool) -> anyhow::Result<Exit
 }
 
 async fn plan_list(engine: &Engine, limit: i64, json: bool) -> anyhow::Result<ExitCode> {
-    let plans = engine.store().list_plans(engine.tenant(), limit).await?;
+    let plans = engine.admin(&Actor::cli()).plans(limit).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&plans)?);
         return Ok(ExitCode::SUCCESS);
@@ -879,10 +668,12 @@ async fn plan_list(engine: &Engine, limit: i64, json: bool) -> anyhow::Result<Ex
 }
 
 async fn apply(engine: &Engine, args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
+    let admin = engine.admin(&actor);
     let spinner = output::spinner("reading the apps' accounts".to_owned());
-    let plans = engine.plan(args.app.as_deref(), tenure_engine::today()).await;
+    let plans = admin.plan(args.app.as_deref()).await;
     spinner.finish_and_clear();
-    let plans = plans?;
+    let (plans, _) = plans?;
     let total: usize = plans.iter().map(|p| p.plan.ops.len() + p.plan.group_ops.len()).sum();
     if total == 0 {
         if args.json {
@@ -908,7 +699,7 @@ async fn apply(engine: &Engine, args: ApplyArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let spinner = output::spinner(format!("applying {total} operations"));
-    let report = engine.apply(plans).await;
+    let report = admin.apply_plans(plans).await;
     spinner.finish_and_clear();
     let report = report?;
     if args.json {
@@ -934,7 +725,7 @@ async fn apply(engine: &Engine, args: ApplyArgs) -> anyhow::Result<ExitCode> {
     Ok(if report.failed() == 0 && report.held_losses == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-async fn source_add_ldap(store: &Store, tenant: TenantId, args: LdapSourceArgs) -> anyhow::Result<ExitCode> {
+async fn source_add_ldap(engine: &Engine, args: LdapSourceArgs) -> anyhow::Result<ExitCode> {
     use tenure_sources::ldap::{DisabledRule, Flavor, LdapConfig};
     let password = match (&args.password_env, &args.password_file) {
         (Some(var), _) => std::env::var(var).with_context(|| format!("--password-env {var}: not set"))?,
@@ -980,30 +771,5 @@ async fn source_add_ldap(store: &Store, tenant: TenantId, args: LdapSourceArgs) 
         scope: sync_scope(&args.scope)?,
         min_share_percent: args.guard_min_share,
     };
-    let stored = serde_json::to_value(&config)?;
-    store.add_source(tenant, &args.name, "ldap", &stored).await?;
-    // The audit record keeps the settings, never the password.
-    let mut audited = stored.clone();
-    redact_secrets(&mut audited);
-    store.append_audit(tenant, "cli", "source.add", &args.name, &audited).await?;
-    println!("added LDAP source {}; run `tenure sync {}` to import it", args.name, args.name);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Replaces credentials in a stored source config (an LDAP bind password, a client secret)
-/// before it is shown.
-fn redact_secrets(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                if matches!(key.as_str(), "password" | "client_secret" | "private_key" | "token") && v.is_string() {
-                    *v = json!("***");
-                } else {
-                    redact_secrets(v);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_secrets),
-        _ => {}
-    }
+    add_source(engine, &args.name, "ldap", serde_json::to_value(&config)?).await
 }

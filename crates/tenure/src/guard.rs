@@ -2,49 +2,33 @@
 
 use std::process::ExitCode;
 
-use serde_json::json;
-use tenure_engine::Engine;
+use tenure_engine::admin::{GuardSpec, GuardView};
+use tenure_engine::{Actor, Engine};
 
 use crate::cli::GuardCommand;
 
 pub async fn run(engine: &Engine, command: GuardCommand) -> anyhow::Result<ExitCode> {
-    match command {
-        GuardCommand::Show { json } => {
-            let limits = engine.global_guard().await?;
-            let holds: Vec<tenure_engine::HoldView> =
-                engine.holds(100).await?.into_iter().filter(|h| h.status == "held" || h.status == "approved").collect();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&json!({"global": limits, "holds": holds}))?);
-            } else {
-                println!(
-                    "global guard: at most {}% of the people with a managed account, and at most {} people, lose access \
-                     within {}s across every app; more waits for an admin",
-                    limits.max_percent, limits.max_count, limits.window_s
-                );
-                println!("each app has its own guard as well (app add --guard-percent, --guard-count, --guard-window)");
-                crate::output::holds(&holds);
-            }
-        }
+    let actor = Actor::cli();
+    let admin = engine.admin(&actor);
+    let (view, json): (GuardView, bool) = match command {
+        GuardCommand::Show { json } => (admin.guard().await?, json),
         GuardCommand::Set { percent, count, window, default } => {
-            let limits = if default {
-                None
-            } else {
-                let current = engine.global_guard().await?;
-                Some(tenure_core::guard::GuardLimits {
-                    max_percent: percent.unwrap_or(current.max_percent),
-                    max_count: count.unwrap_or(current.max_count),
-                    window_s: window.map_or(current.window_s, |w| w.as_secs()),
-                })
-            };
-            let set = engine.set_global_guard(limits, "cli").await?;
-            println!(
-                "global guard: {}%, {} people, within {}s{}",
-                set.max_percent,
-                set.max_count,
-                set.window_s,
-                if default { " (the defaults)" } else { "" }
-            );
+            let spec =
+                GuardSpec { max_percent: percent, max_count: count, window_s: window.map(|w| w.as_secs()), default };
+            (admin.set_guard(spec).await?, false)
         }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(ExitCode::SUCCESS);
     }
+    let g = view.global;
+    println!(
+        "global guard: at most {}% of the people with a managed account, and at most {} people, lose access within \
+         {}s across every app; more waits for an admin",
+        g.max_percent, g.max_count, g.window_s
+    );
+    println!("each app has its own guard as well (app add/edit --guard-percent, --guard-count, --guard-window)");
+    crate::output::holds(&view.holds);
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use serde_json::json;
-use tenure_core::TenantId;
 use tenure_store::Store;
 use tenure_store::crypto::StoredForm;
 
@@ -22,10 +21,10 @@ pub enum KeysCommand {
     Rotate,
 }
 
-pub async fn run(store: &Store, tenant: TenantId, command: KeysCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(engine: &tenure_engine::Engine, command: KeysCommand) -> anyhow::Result<ExitCode> {
     match command {
-        KeysCommand::Status { json } => status(store, json).await,
-        KeysCommand::Rotate => rotate(store, tenant).await,
+        KeysCommand::Status { json } => status(engine.store(), json).await,
+        KeysCommand::Rotate => rotate(engine).await,
     }
 }
 
@@ -92,11 +91,9 @@ async fn status(store: &Store, as_json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn rotate(store: &Store, tenant: TenantId) -> anyhow::Result<ExitCode> {
-    let done = store.rotate_keys().await?;
-    let current = store.keyring().current_id().unwrap_or_default().to_owned();
-    let detail = json!({"key_id": current, "rotated": done.rotated, "unchanged": done.unchanged});
-    store.append_audit_for(tenant, "cli", "keys.rotate", &current, None, None, &detail).await?;
+async fn rotate(engine: &tenure_engine::Engine) -> anyhow::Result<ExitCode> {
+    let done = engine.admin(&tenure_engine::Actor::cli()).rotate_keys().await?;
+    let current = engine.store().keyring().current_id().unwrap_or_default().to_owned();
     println!(
         "re-encrypted {} credential{} under key {current}; {} already under it",
         done.rotated,
@@ -120,62 +117,4 @@ pub enum OauthFlowArg {
     ClientCredentials,
     /// RFC 6749 §4.1 with PKCE: an admin consents once; Tenure keeps and refreshes the tokens.
     AuthorizationCode,
-}
-
-/// The app's auth settings from `tenure app add scim` flags, and the OAuth client secret read
-/// from the variable `--client-secret-env` names (None for a static-token app).
-pub fn oauth_args(args: &crate::cli::ScimAppArgs) -> anyhow::Result<(tenure_store::AppAuth, Option<String>)> {
-    let Some(token_url) = &args.oauth_token_url else {
-        return Ok((tenure_store::AppAuth::Bearer, None));
-    };
-    if args.token.is_some() || args.token_file.is_some() {
-        anyhow::bail!(
-            "--oauth-token-url replaces the static token: drop --token / --token-file (and unset TENURE_APP_TOKEN)"
-        );
-    }
-    let (Some(client_id), Some(var)) = (&args.client_id, &args.client_secret_env) else {
-        anyhow::bail!("--oauth-token-url needs --client-id and --client-secret-env");
-    };
-    let secret = std::env::var(var)
-        .map_err(|_| anyhow::anyhow!("--client-secret-env {var}: the variable is not set (or not UTF-8)"))?;
-    let secret = secret.trim().to_owned();
-    if secret.is_empty() {
-        anyhow::bail!("--client-secret-env {var}: the variable is empty");
-    }
-    // Checks the URL and id the way syncs will use them.
-    tenure_connectors::oauth::OAuthConfig::new(
-        token_url,
-        client_id,
-        tenure_core::Secret::new(secret.clone()),
-        args.scope.as_deref(),
-    )?;
-    let (token_url, client_id) = (token_url.trim().to_owned(), client_id.trim().to_owned());
-    let scope = args.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
-    let client_auth = match args.client_auth {
-        ClientAuthArg::Basic => tenure_store::OauthClientAuth::Basic,
-        ClientAuthArg::Body => tenure_store::OauthClientAuth::Body,
-    };
-    let auth = match (args.oauth_flow, &args.oauth_authorize_url) {
-        (OauthFlowArg::ClientCredentials, None) => {
-            tenure_store::AppAuth::OauthClientCredentials { token_url, client_id, scope, client_auth }
-        }
-        (OauthFlowArg::ClientCredentials, Some(_)) => {
-            anyhow::bail!("--oauth-authorize-url belongs to --oauth-flow authorization-code")
-        }
-        (OauthFlowArg::AuthorizationCode, None) => {
-            anyhow::bail!("--oauth-flow authorization-code needs --oauth-authorize-url")
-        }
-        (OauthFlowArg::AuthorizationCode, Some(authorize_url)) => {
-            let client = tenure_connectors::oauth::OAuthConfig::new(
-                &token_url,
-                &client_id,
-                tenure_core::Secret::new(secret.clone()),
-                scope.as_deref(),
-            )?;
-            tenure_connectors::oauth_code::AuthorizationCodeConfig::new(authorize_url, client)?;
-            let authorize_url = authorize_url.trim().to_owned();
-            tenure_store::AppAuth::OauthAuthorizationCode { authorize_url, token_url, client_id, scope, client_auth }
-        }
-    };
-    Ok((auth, Some(secret)))
 }

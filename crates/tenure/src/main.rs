@@ -1,12 +1,15 @@
 //! `tenure`: the command line and the server in one binary.
 
+mod access;
 mod app_check;
 mod app_oauth;
+mod apps;
 mod audit;
 mod bench;
 mod bench_import;
 mod bench_queue;
 mod bench_scim;
+mod bench_tenants;
 mod bench_users;
 mod cli;
 mod cloud_sources;
@@ -94,18 +97,24 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Bench(cli::BenchCommand::Propagation(args)) => bench_queue::propagation(args).await,
         Command::Bench(cli::BenchCommand::Throughput(args)) => bench_queue::throughput(args).await,
         Command::Bench(cli::BenchCommand::Users(args)) => bench_users::run(args).await,
+        Command::Bench(cli::BenchCommand::Tenants(args)) => bench_tenants::run(args).await,
         other => {
-            let (store, tenant) = open(&settings).await?;
-            let result = commands::run(other, &store, tenant).await;
+            let store = Store::connect(&settings.database_url()?).await?;
+            // Tenants are not tenant-scoped: `tenant create` must work whatever --tenant says.
+            let result = match other {
+                Command::Tenant(command) => access::tenant(&store, command).await,
+                other => match open_tenant(&store, &settings).await {
+                    Ok(tenant) => commands::run(other, &tenure_engine::Engine::new(store.clone(), tenant)).await,
+                    Err(e) => Err(e),
+                },
+            };
             store.close().await;
             result
         }
     }
 }
 
-/// Connects to the configured database (applying migrations) and resolves the tenant.
-pub async fn open(settings: &Settings) -> anyhow::Result<(Store, TenantId)> {
-    let store = Store::connect(&settings.database_url()?).await?;
-    let tenant = store.ensure_tenant(&settings.tenant).await?;
-    Ok((store, tenant))
+/// The tenant `--tenant` names: the default one (made on first use), or one that exists.
+pub async fn open_tenant(store: &Store, settings: &Settings) -> anyhow::Result<TenantId> {
+    Ok(tenure_engine::admin::resolve_tenant(store, &settings.tenant).await?)
 }

@@ -12,7 +12,7 @@ use crate::cli::OpsCommand;
 pub async fn run(engine: &Engine, command: OpsCommand) -> anyhow::Result<ExitCode> {
     match command {
         OpsCommand::Status { json } => {
-            let status = engine.queue_status().await?;
+            let status = engine.admin(&tenure_engine::Actor::cli()).queue_status().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
@@ -49,7 +49,7 @@ pub async fn run(engine: &Engine, command: OpsCommand) -> anyhow::Result<ExitCod
             if !(1..=100_000).contains(&limit) {
                 anyhow::bail!("--limit {limit}: must be between 1 and 100000");
             }
-            let ops = engine.list_operations(status, app.as_deref(), limit).await?;
+            let ops = engine.admin(&tenure_engine::Actor::cli()).operations(status, app.as_deref(), limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&ops)?);
                 return Ok(ExitCode::SUCCESS);
@@ -79,12 +79,12 @@ pub async fn run(engine: &Engine, command: OpsCommand) -> anyhow::Result<ExitCod
         }
         OpsCommand::Retry { id, all } => {
             let op = if all { None } else { id.as_deref().map(parse_id).transpose()? };
-            let n = engine.retry_operations(op, "cli").await?;
+            let n = engine.admin(&tenure_engine::Actor::cli()).retry_operations(op).await?;
             println!("{n} operation(s) back in the queue; `tenure serve` runs them");
             Ok(ExitCode::SUCCESS)
         }
         OpsCommand::Dismiss { id } => {
-            engine.dismiss_operation(parse_id(&id)?, "cli").await?;
+            engine.admin(&tenure_engine::Actor::cli()).dismiss_operation(parse_id(&id)?).await?;
             println!("dismissed {id}");
             Ok(ExitCode::SUCCESS)
         }

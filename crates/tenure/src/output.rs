@@ -4,12 +4,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
 use tenure_core::PlannedOp;
 use tenure_engine::{AppPlan, ApplyReport};
 
-/// Operation kinds in the order a reader wants them.
-const KINDS: [&str; 7] = ["create", "link", "activate", "update", "change_license", "deactivate", "delete"];
+use tenure_engine::admin::views::KINDS;
 
 /// A spinner on stderr for long work; invisible when stderr is not a terminal.
 pub fn spinner(message: String) -> ProgressBar {
@@ -66,38 +64,6 @@ fn totals<'a>(ops: impl Iterator<Item = &'a PlannedOp>) -> BTreeMap<&'static str
         *totals.entry(op.kind.name()).or_default() += 1;
     }
     totals
-}
-
-pub fn plan_json(plans: &[AppPlan]) -> Value {
-    let apps: Vec<Value> = plans
-        .iter()
-        .map(|p| {
-            let ops: Vec<Value> = p
-                .plan
-                .ops
-                .iter()
-                .map(|op| {
-                    let mut v = serde_json::to_value(op).unwrap_or(Value::Null);
-                    if let Some(obj) = v.as_object_mut() {
-                        obj.insert("reason_text".into(), json!(op.reason.to_string()));
-                    }
-                    v
-                })
-                .collect();
-            json!({
-                "app": p.app.name,
-                "app_id": p.app.id,
-                "observed_accounts": p.observed_count(),
-                "totals": totals(p.plan.ops.iter()),
-                "ops": ops,
-                "unmanaged": p.plan.unmanaged,
-                "group_ops": p.plan.group_ops,
-                "correlation_cases": p.plan.cases,
-                "problems": p.plan.problems,
-            })
-        })
-        .collect();
-    json!({ "apps": apps, "totals": totals(plans.iter().flat_map(|p| p.plan.ops.iter())) })
 }
 
 /// Held plans: how many losses wait, for which app, since when, and why.

@@ -10,7 +10,7 @@ use crate::cli::{ReportArgs, ReportFormat};
 
 pub async fn run(engine: &Engine, args: ReportArgs) -> anyhow::Result<ExitCode> {
     let spinner = crate::output::spinner("reading the apps' accounts".to_owned());
-    let rows = engine.account_report(args.app.as_deref(), tenure_engine::today()).await;
+    let rows = engine.admin(&tenure_engine::Actor::cli()).report(args.app.as_deref()).await;
     spinner.finish_and_clear();
     let rows = rows?;
     let mut out: Box<dyn Write> = match &args.output {

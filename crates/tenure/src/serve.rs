@@ -13,35 +13,27 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let listen = args.listen.or_else(|| settings.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let store = tenure_store::Store::connect(&settings.database_url()?).await?;
-    let tenant = store.ensure_tenant(&settings.tenant).await?;
+    // A fresh deployment has its default tenant from the start; every tenant is served.
+    store.ensure_tenant(tenure_engine::admin::DEFAULT_TENANT).await?;
     let listener = bind(&listen).await?;
     let addr = listener.local_addr()?;
     println!("tenure listening on http://{addr} (database: {})", store.backend().name());
     tracing::info!(%addr, backend = store.backend().name(), "serving");
+    let options =
+        tenure_engine::WorkerOptions { workers: usize::from(args.workers), lease: args.lease, ..Default::default() };
+    // One context per tenant, shared by the API's requests and the background work.
+    let contexts = tenure_engine::TenantContexts::new(store.clone())
+        .with_worker_options(options)
+        .with_files_root(settings.data_dir.join("files"));
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut background = tokio::task::JoinSet::new();
-    if !args.no_workers {
-        let tenant = store.ensure_tenant(&settings.tenant).await?;
-        let engine = tenure_engine::Engine::new(store.clone(), tenant);
-        let options = tenure_engine::WorkerOptions {
-            workers: usize::from(args.workers),
-            lease: args.lease,
-            ..Default::default()
-        };
-        let executor = tenure_engine::Executor::new(engine.clone(), options);
-        let propagation =
-            tenure_engine::PropagationOptions { reconcile_every: args.reconcile_every, ..Default::default() };
-        let (worker, watch) = (executor.clone(), stopped.clone());
-        background.spawn(async move { worker.run(watch).await });
-        let (scheduler, watch) = (engine.clone(), stopped.clone());
-        background.spawn(async move { scheduler.run_source_schedule(watch).await });
-        let watch = stopped.clone();
-        background.spawn(async move { engine.run_propagation(propagation, Some(executor), watch).await });
-    }
-    let (watcher, mut watch) = (tenure_engine::Engine::new(store.clone(), tenant), stopped.clone());
-    let stop_watching = async move { while watch.changed().await.is_ok() && !*watch.borrow() {} };
-    background.spawn(async move { watcher.watch_sources(tenure_engine::WATCH_INTERVAL, stop_watching).await });
-    let mut state = tenure_server::ServerState::new(store.clone());
+    let background_options = tenure_engine::BackgroundOptions {
+        propagation: tenure_engine::PropagationOptions { reconcile_every: args.reconcile_every, ..Default::default() },
+        run_workers: !args.no_workers,
+        ..Default::default()
+    };
+    let runner = contexts.clone();
+    let background = tokio::spawn(async move { runner.run_background(background_options, stopped).await });
+    let mut state = tenure_server::ServerState::with_contexts(contexts);
     match public_url(args.public_url.as_deref(), addr)? {
         Some(url) => {
             tracing::info!(public_url = %url, "OAuth redirect URI: {url}{}", tenure_server::oauth::CALLBACK_PATH);
@@ -52,7 +44,7 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
     tenure_server::serve(listener, state, shutdown_signal()).await?;
     // Operations in flight finish and are recorded; what is still queued waits for the next start.
     let _ = stop.send(true);
-    while background.join_next().await.is_some() {}
+    let _ = background.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -21,16 +21,16 @@ const MAX_ENTRIES: usize = 10_000;
 
 #[derive(Default)]
 pub struct TokenCache {
-    entries: Mutex<HashMap<String, (TenantId, Instant)>>,
+    entries: Mutex<HashMap<String, (ScimTenant, Instant)>>,
 }
 
 impl TokenCache {
-    fn get(&self, hash: &str) -> Option<TenantId> {
+    fn get(&self, hash: &str) -> Option<ScimTenant> {
         let entries = self.entries.lock().ok()?;
-        entries.get(hash).filter(|(_, at)| at.elapsed() < TTL).map(|(t, _)| *t)
+        entries.get(hash).filter(|(_, at)| at.elapsed() < TTL).map(|(t, _)| t.clone())
     }
 
-    fn put(&self, hash: String, tenant: TenantId) {
+    fn put(&self, hash: String, tenant: ScimTenant) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_ENTRIES {
                 entries.retain(|_, (_, at)| at.elapsed() < TTL);
@@ -43,9 +43,12 @@ impl TokenCache {
     }
 }
 
-/// The tenant an IdP pushes into.
+/// The tenant an IdP pushes into, and as whom the audit log names the push.
+#[derive(Clone)]
 pub struct ScimTenant {
     pub tenant: TenantId,
+    /// `scim:<token label>`.
+    pub actor: String,
 }
 
 fn unauthorized(detail: &str) -> ScimFailure {
@@ -67,18 +70,32 @@ impl FromRequestParts<ServerState> for ScimTenant {
             .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthorized("the Authorization header must be: Bearer <scim token>"))?;
-        let hash = crate::tokens::hash(token);
-        if let Some(tenant) = state.scim_tokens.get(&hash) {
-            return Ok(Self { tenant });
+        authenticate(state, token).await
+    }
+}
+
+/// The SCIM tenant of a bearer token. An admin token is refused (403): it administers, it does
+/// not push.
+pub(crate) async fn authenticate(state: &ServerState, token: &str) -> Result<ScimTenant, ScimFailure> {
+    let hash = crate::tokens::hash(token);
+    if let Some(tenant) = state.scim_tokens.get(&hash) {
+        return Ok(tenant);
+    }
+    let record = state.store.token_by_hash(&hash).await.map_err(ScimFailure::from)?;
+    match record {
+        Some(r) if r.scope == TokenScope::Scim => {
+            let tenant = ScimTenant {
+                tenant: r.tenant_id,
+                actor: format!("scim:{}", r.label.as_deref().unwrap_or(&r.id.to_string())),
+            };
+            state.scim_tokens.put(hash, tenant.clone());
+            Ok(tenant)
         }
-        let record = state.store.token_by_hash(&hash).await.map_err(ScimFailure::from)?;
-        match record {
-            Some(r) if r.scope == TokenScope::Scim => {
-                state.scim_tokens.put(hash, r.tenant_id);
-                Ok(Self { tenant: r.tenant_id })
-            }
-            Some(_) => Err(unauthorized("this token is not a SCIM token")),
-            None => Err(unauthorized("unknown token")),
-        }
+        Some(_) => Err(error(
+            403,
+            None,
+            "this is an admin token: /scim/v2 takes a SCIM token (tenure token create --scope scim)",
+        )),
+        None => Err(unauthorized("unknown or expired token")),
     }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod bulk;
 mod discovery;
 mod errors;
+pub(crate) mod push_audit;
 mod query;
 mod resources;
 

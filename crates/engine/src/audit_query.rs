@@ -1,33 +1,18 @@
-//! The audit log over the admin API: `GET /api/v1/audit` (one page, newest first, with
-//! `next_cursor`) and `GET /api/v1/audit/export` (every matching row as JSON lines or CSV,
-//! streamed a page at a time). The parameter parsing and the export encoding live here too, so
-//! `tenure audit` reads and writes exactly what the API does.
+//! The audit log's query language and export encoding, shared by `tenure audit` and the API's
+//! `GET /api/v1/audit` and `/audit/export`, so both read and write exactly the same rows in the
+//! same form: filters as people and scripts write them (emails, ages such as `7d`, action
+//! families), pages by cursor, JSON lines and CSV.
 
 use std::str::FromStr;
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Value, json};
 use tenure_core::TenantId;
 use tenure_store::{AuditCursor, AuditEntry, AuditFilter, BadCursor, MAX_AUDIT_PAGE, Store, StoreError};
 
-use crate::ServerState;
-use crate::admin::ApiError;
-use crate::auth::Admin;
-
-pub fn routes() -> Router<ServerState> {
-    Router::new().route("/audit", get(list)).route("/audit/export", get(export))
-}
-
 /// Rows per page when no limit is given.
 pub const DEFAULT_LIMIT: i64 = 100;
 /// Rows an export reads per round trip to the database.
-const EXPORT_PAGE: i64 = 1_000;
+pub const EXPORT_PAGE: i64 = 1_000;
 
 /// A query parameter that cannot be used; the message says which, what was given and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,12 +37,6 @@ impl ParamError {
     /// A bad parameter stays bad: asking again the same way fails the same way.
     pub fn is_retryable(&self) -> bool {
         false
-    }
-}
-
-impl From<ParamError> for ApiError {
-    fn from(e: ParamError) -> Self {
-        ApiError(StatusCode::BAD_REQUEST, e.to_string())
     }
 }
 
@@ -209,7 +188,7 @@ impl ExportFormat {
         }
     }
 
-    fn extension(self) -> &'static str {
+    pub fn extension(self) -> &'static str {
         match self {
             Self::Jsonl => "jsonl",
             Self::Csv => "csv",
@@ -280,7 +259,8 @@ pub struct Export {
     /// Rows still wanted, when a limit was given.
     remaining: Option<i64>,
     started: bool,
-    done: bool,
+    /// Set once the export is complete, or cut short by an error.
+    pub done: bool,
 }
 
 impl Export {
@@ -317,114 +297,6 @@ impl Export {
         let chunk = encode(self.format, header, &page.entries)?;
         Ok(if chunk.is_empty() && self.done { None } else { Some(chunk) })
     }
-}
-
-/// Query parameters by name, each at most once, only the known ones.
-fn params(
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-    known: &[&str],
-) -> Result<std::collections::HashMap<String, String>, ApiError> {
-    let Query(pairs) = query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let mut out = std::collections::HashMap::new();
-    for (key, value) in pairs {
-        if !known.contains(&key.as_str()) {
-            return Err(ParamError::Unknown(key).into());
-        }
-        if out.contains_key(&key) {
-            return Err(ParamError::Repeated(key).into());
-        }
-        out.insert(key, value);
-    }
-    Ok(out)
-}
-
-const FILTERS: [&str; 6] = ["person", "app", "action", "actor", "since", "until"];
-
-fn filter_of(p: &mut std::collections::HashMap<String, String>) -> Result<AuditFilter, ApiError> {
-    let params = AuditParams {
-        person: p.remove("person"),
-        app: p.remove("app"),
-        action: p.remove("action"),
-        actor: p.remove("actor"),
-        since: p.remove("since"),
-        until: p.remove("until"),
-    };
-    Ok(params.to_filter(now_ms())?)
-}
-
-fn cursor_of(p: &std::collections::HashMap<String, String>) -> Result<Option<AuditCursor>, ApiError> {
-    Ok(p.get("cursor").map(|c| c.trim().parse::<AuditCursor>()).transpose().map_err(ParamError::from)?)
-}
-
-/// One page, newest first.
-async fn list(
-    State(state): State<ServerState>,
-    admin: Admin,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<axum::Json<Value>, ApiError> {
-    let known: Vec<&str> = FILTERS.iter().copied().chain(["limit", "cursor"]).collect();
-    let mut p = params(query, &known)?;
-    let filter = filter_of(&mut p)?;
-    let cursor = cursor_of(&p)?;
-    let limit = p.get("limit").map(|l| parse_limit(l)).transpose()?.unwrap_or(DEFAULT_LIMIT);
-    let page = state.store.query_audit(admin.tenant, &filter, cursor.as_ref(), limit).await?;
-    Ok(axum::Json(json!({
-        "events": page.entries.iter().map(entry_json).collect::<Vec<_>>(),
-        "next_cursor": page.next_cursor.map(|c| c.to_string()),
-    })))
-}
-
-/// Every matching row (or the first `limit`), streamed.
-async fn export(
-    State(state): State<ServerState>,
-    admin: Admin,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let known: Vec<&str> = FILTERS.iter().copied().chain(["limit", "cursor", "format"]).collect();
-    let mut p = params(query, &known)?;
-    let filter = filter_of(&mut p)?;
-    let cursor = cursor_of(&p)?;
-    let format: ExportFormat = p.get("format").map(|f| f.parse()).transpose()?.unwrap_or(ExportFormat::Jsonl);
-    let limit = p
-        .get("limit")
-        .map(|raw| {
-            let invalid = || ParamError::Invalid {
-                param: "limit",
-                value: raw.clone(),
-                reason: "a whole number of rows, at least 1".into(),
-            };
-            raw.trim().parse::<i64>().map_err(|_| invalid()).and_then(|l| if l >= 1 { Ok(l) } else { Err(invalid()) })
-        })
-        .transpose()?;
-    let mut export = Export::new(state.store.clone(), admin.tenant, filter, format, cursor, limit);
-    // The first page before the status line: a database that fails at once is a 5xx, not a
-    // 200 with a cut body.
-    let first = export.next_chunk().await.map_err(|e| match e {
-        ExportError::Store(s) => ApiError::from(s),
-        other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
-    })?;
-    let stream = futures_util::stream::unfold((export, first), |(mut export, pending)| async move {
-        if let Some(chunk) = pending {
-            return Some((Ok(chunk), (export, None)));
-        }
-        match export.next_chunk().await {
-            Ok(Some(chunk)) => Some((Ok(chunk), (export, None))),
-            Ok(None) => None,
-            Err(e) => {
-                // Headers are out; an error ends the body without its final chunk, which the
-                // client sees as a broken transfer rather than a complete, shorter log.
-                tracing::error!(error = %e, "audit export failed part-way");
-                export.done = true;
-                Some((Err(std::io::Error::other(e.to_string())), (export, None)))
-            }
-        }
-    });
-    let disposition = format!("attachment; filename=\"audit.{}\"", format.extension());
-    Ok((
-        [(header::CONTENT_TYPE, format.content_type().to_owned()), (header::CONTENT_DISPOSITION, disposition)],
-        Body::from_stream(stream),
-    )
-        .into_response())
 }
 
 #[cfg(test)]

@@ -1,0 +1,1010 @@
+//! Apps: create (every kind), show, edit (with preview and compare-and-set on the version),
+//! rotate credentials (which lifts a quarantine), disable, enable, remove (never deprovisioning
+//! anyone), and the capability profile `app check` stores.
+
+use serde::Deserialize;
+use serde_json::json;
+use tenure_connectors::{GoogleWorkspace, ScimClient, Vendor};
+use tenure_core::*;
+use tenure_store::{AppAuth, AppRecord, AppRow, AuditRecord, OauthClientAuth};
+use utoipa::ToSchema;
+
+use super::views::{AppEdited, AppRemoval, AppView, PlanChange, StayingAccount};
+use super::{Admin, Need, check_version};
+use crate::EngineError;
+
+/// A new app. `kind` `scim` takes `base_url` and either `token` or `oauth`; `google_workspace`
+/// takes `google` (its `base_url`, the Admin SDK's root, is optional).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApp {
+    pub name: String,
+    pub kind: NewAppKind,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The app's bearer token (SCIM).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// OAuth 2.0 instead of a static token.
+    #[serde(default)]
+    pub oauth: Option<OauthSpec>,
+    /// Google Workspace as a target.
+    #[serde(default)]
+    pub google: Option<GoogleSpec>,
+    #[serde(default)]
+    pub settings: SettingsSpec,
+    /// Added paused: nothing is planned or carried out until it is enabled.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NewAppKind {
+    Scim,
+    #[serde(alias = "google")]
+    GoogleWorkspace,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OauthSpec {
+    /// The token endpoint (for Zoom, default https://zoom.us/oauth/token).
+    #[serde(default)]
+    pub token_url: Option<String>,
+    pub client_id: String,
+    pub client_secret: String,
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// `basic` (default) or `body`.
+    #[serde(default)]
+    pub client_auth: Option<String>,
+    /// `client_credentials` (default) or `authorization_code`.
+    #[serde(default)]
+    pub flow: Option<String>,
+    /// The authorization endpoint, for the authorization-code flow.
+    #[serde(default)]
+    pub authorize_url: Option<String>,
+    /// Zoom server-to-server OAuth: the account id (Zoom's account_credentials grant).
+    #[serde(default)]
+    pub zoom_account_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleSpec {
+    pub domain: String,
+    pub admin_email: String,
+    /// The service account's JSON key, stored encrypted.
+    pub service_account_key: String,
+    #[serde(default)]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(default)]
+    pub org_unit: Option<String>,
+    #[serde(default)]
+    pub change_password_at_next_login: bool,
+}
+
+/// One attribute mapping: `target` computed by `expression` (the mapping language).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MappingSpec {
+    pub target: String,
+    pub expression: String,
+    /// Only when the account is created (the one place `unique(...)` is allowed).
+    #[serde(default)]
+    pub on_create: bool,
+}
+
+/// An app's settings as given: each field given replaces the current value; on create, what is
+/// not given comes from the vendor profile or the defaults.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsSpec {
+    /// `slack`, `notion`, `github`, `atlassian`, `zoom`.
+    #[serde(default)]
+    pub vendor: Option<String>,
+    /// `deactivate`, `delete`, `deactivate-then-delete`, `remove-license`, `do-nothing`.
+    #[serde(default)]
+    pub deprovision: Option<String>,
+    #[serde(default)]
+    pub delete_after_days: Option<u32>,
+    /// Confirms deleting accounts in an app whose DELETE is permanent.
+    #[serde(default)]
+    pub confirm_permanent_delete: bool,
+    /// `email`, `local-part`, `handle`.
+    #[serde(default)]
+    pub user_name: Option<String>,
+    #[serde(default)]
+    pub user_name_max_len: Option<usize>,
+    /// Strongest first: `external-id`, `user-name`, `email`.
+    #[serde(default)]
+    pub match_keys: Option<Vec<String>>,
+    /// Replaces every mapping of the app.
+    #[serde(default)]
+    pub mappings: Option<Vec<MappingSpec>>,
+    #[serde(default)]
+    pub guard_percent: Option<u8>,
+    #[serde(default)]
+    pub guard_count: Option<usize>,
+    /// The deprovisioning guard's window in seconds (default a day).
+    #[serde(default)]
+    pub guard_window_s: Option<u64>,
+    /// Requests a second.
+    #[serde(default)]
+    pub rate_limit: Option<f64>,
+    #[serde(default)]
+    pub burst: Option<u32>,
+    #[serde(default)]
+    pub rate_group: Option<String>,
+    #[serde(default)]
+    pub max_concurrency: Option<u16>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// An edit: only what is given changes. A changed `base_url` needs the credentials again.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppEdit {
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub credentials: Option<Credentials>,
+    #[serde(default)]
+    pub settings: SettingsSpec,
+}
+
+/// New credentials: the one the app's kind and auth use.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// A static bearer token.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The OAuth client secret.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// A Google Workspace service account's JSON key.
+    #[serde(default)]
+    pub service_account_key: Option<String>,
+}
+
+impl Credentials {
+    fn secret_for(&self, record: &AppRecord, field: &str) -> Result<Secret, EngineError> {
+        let given: Vec<(&str, &String)> = [
+            ("token", self.token.as_ref()),
+            ("client_secret", self.client_secret.as_ref()),
+            ("service_account_key", self.service_account_key.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+        let wanted = match (record.app.kind, &record.auth) {
+            (AppKind::GoogleWorkspace, _) => "service_account_key",
+            (AppKind::Scim, AppAuth::Bearer) => "token",
+            (AppKind::Scim, _) => "client_secret",
+        };
+        match given.as_slice() {
+            [(k, v)] if *k == wanted && !v.trim().is_empty() => Ok(Secret::new(v.trim().to_owned())),
+            [(k, _)] if *k == wanted => Err(EngineError::field(format!("{field}.{k}"), "must not be empty")),
+            [(k, _)] => Err(EngineError::field(
+                format!("{field}.{k}"),
+                format!("app {} takes {wanted} (its auth is {})", record.app.name, record.auth.kind()),
+            )),
+            [] => Err(EngineError::field(field, format!("give the app's {wanted}"))),
+            _ => Err(EngineError::field(field, format!("give only {wanted}"))),
+        }
+    }
+}
+
+fn vendor_named(field: &str, name: &str) -> Result<Vendor, EngineError> {
+    name.parse().map_err(|_| {
+        EngineError::field(field, format!("unknown vendor {name:?}: use slack, notion, github, atlassian or zoom"))
+    })
+}
+
+fn deprovision_of(spec: &SettingsSpec) -> Result<Option<DeprovisionPolicy>, EngineError> {
+    let Some(raw) = spec.deprovision.as_deref() else { return Ok(None) };
+    Ok(Some(match raw {
+        "deactivate" => DeprovisionPolicy::Deactivate,
+        "delete" => DeprovisionPolicy::Delete,
+        "deactivate-then-delete" | "deactivate_then_delete" => DeprovisionPolicy::DeactivateThenDelete {
+            after_days: spec.delete_after_days.ok_or_else(|| {
+                EngineError::field("settings.delete_after_days", "required with deactivate-then-delete")
+            })?,
+        },
+        "remove-license" | "remove_license" => DeprovisionPolicy::RemoveLicense,
+        "do-nothing" | "do_nothing" => DeprovisionPolicy::DoNothing,
+        other => {
+            return Err(EngineError::field(
+                "settings.deprovision",
+                format!("{other:?}: use deactivate, delete, deactivate-then-delete, remove-license or do-nothing"),
+            ));
+        }
+    }))
+}
+
+/// The mapping set of `specs`, each expression checked: a bad one is reported with its line
+/// and column.
+pub(crate) fn mapping_set(specs: &[MappingSpec]) -> Result<Option<expr::MappingSet>, EngineError> {
+    let mut mappings = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        let field = format!("settings.mappings[{i}].expression");
+        let apply = if spec.on_create { expr::Apply::OnCreate } else { expr::Apply::Always };
+        let mapping = expr::Mapping::new(spec.target.trim(), &spec.expression, apply).map_err(|e| match &e {
+            expr::MappingError::Expr { source, .. } => EngineError::expression(&field, &spec.expression, source),
+            other => EngineError::field(format!("settings.mappings[{i}]"), other.to_string()),
+        })?;
+        mappings.push(mapping);
+    }
+    if mappings.is_empty() {
+        return Ok(None);
+    }
+    expr::MappingSet::new(mappings).map(Some).map_err(|e| EngineError::field("settings.mappings", e.to_string()))
+}
+
+/// Applies `spec` to `base`. `creating`: defaults come from the vendor profile.
+fn apply_settings(
+    kind: AppKind,
+    base: &AppSettings,
+    spec: &SettingsSpec,
+    creating: bool,
+) -> Result<AppSettings, EngineError> {
+    let mut settings = base.clone();
+    let vendor = match spec.vendor.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        Some(name) => {
+            if kind != AppKind::Scim {
+                return Err(EngineError::field("settings.vendor", "vendor profiles are for SCIM apps"));
+            }
+            let v = vendor_named("settings.vendor", name)?;
+            settings.vendor = Some(v.name().to_owned());
+            Some(v)
+        }
+        None => settings.vendor.as_deref().and_then(|n| n.parse::<Vendor>().ok()),
+    };
+    let vendor_defaults = if creating { vendor } else { None };
+    // userName
+    let user_name = match spec.user_name.as_deref() {
+        Some("email") => Some(UserNameFormat::Email),
+        Some("local-part" | "local_part") => Some(UserNameFormat::EmailLocalPart { max_len: spec.user_name_max_len }),
+        Some("handle") => Some(UserNameFormat::Handle {
+            max_len: spec.user_name_max_len.unwrap_or(tenure_connectors::vendor::SLACK_HANDLE_MAX),
+        }),
+        Some(other) => {
+            return Err(EngineError::field(
+                "settings.user_name",
+                format!("{other:?}: use email, local-part or handle"),
+            ));
+        }
+        None => match (vendor_defaults, spec.user_name_max_len) {
+            (Some(v), None) => Some(v.user_name_format()),
+            (Some(v), Some(max)) => Some(match v.user_name_format() {
+                UserNameFormat::Handle { .. } => UserNameFormat::Handle { max_len: max },
+                _ => UserNameFormat::EmailLocalPart { max_len: Some(max) },
+            }),
+            (None, Some(max)) if !creating => Some(match settings.user_name {
+                UserNameFormat::Handle { .. } => UserNameFormat::Handle { max_len: max },
+                UserNameFormat::EmailLocalPart { .. } => UserNameFormat::EmailLocalPart { max_len: Some(max) },
+                // An email userName has no length to cap.
+                UserNameFormat::Email => UserNameFormat::Email,
+            }),
+            _ => None,
+        },
+    };
+    if let Some(format) = user_name {
+        if kind == AppKind::GoogleWorkspace && format != UserNameFormat::Email {
+            return Err(EngineError::field("settings.user_name", "a Google account's userName is its email"));
+        }
+        if matches!(format, UserNameFormat::Handle { max_len: 0 }) {
+            return Err(EngineError::field("settings.user_name_max_len", "must be at least 1"));
+        }
+        settings.user_name = format;
+    }
+    // Deprovisioning
+    match deprovision_of(spec)? {
+        Some(DeprovisionPolicy::RemoveLicense) if kind == AppKind::GoogleWorkspace => {
+            return Err(EngineError::field(
+                "settings.deprovision",
+                "remove-license is not supported for Google Workspace (Tenure does not manage its licenses)",
+            ));
+        }
+        Some(policy) => settings.deprovision = policy,
+        None if creating => {
+            settings.deprovision = vendor_defaults.map_or(DeprovisionPolicy::Deactivate, |v| v.default_deprovision())
+        }
+        None => {}
+    }
+    let deletes =
+        matches!(settings.deprovision, DeprovisionPolicy::Delete | DeprovisionPolicy::DeactivateThenDelete { .. });
+    let confirmation_matters = spec.deprovision.is_some() || spec.vendor.is_some() || creating;
+    if let Some(v) = vendor
+        && deletes
+        && confirmation_matters
+        && v.delete_needs_confirmation()
+        && !spec.confirm_permanent_delete
+    {
+        return Err(EngineError::field(
+            "settings.confirm_permanent_delete",
+            format!(
+                "{}'s DELETE is permanent: a deleted account and its history cannot be brought back, and a returning \
+                 person gets a new account. Deactivating is the safe default; to delete anyway, confirm it \
+                 (--confirm-permanent-delete)",
+                v.display_name()
+            ),
+        ));
+    }
+    if let Some(keys) = &spec.match_keys {
+        if keys.is_empty() {
+            return Err(EngineError::field("settings.match_keys", "name at least one key"));
+        }
+        settings.match_keys = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| match k.as_str() {
+                "external-id" | "external_id" | "externalId" => Ok(MatchKey::ExternalId),
+                "user-name" | "user_name" | "userName" => Ok(MatchKey::UserName),
+                "email" => Ok(MatchKey::Email),
+                other => Err(EngineError::field(
+                    format!("settings.match_keys[{i}]"),
+                    format!("{other:?}: use external-id, user-name or email"),
+                )),
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(mappings) = &spec.mappings {
+        settings.mappings = mapping_set(mappings)?;
+    }
+    if spec.guard_percent.is_some() || spec.guard_count.is_some() || spec.guard_window_s.is_some() {
+        if spec.guard_percent.is_some_and(|p| p > 100) {
+            return Err(EngineError::field("settings.guard_percent", "a percentage, 0 to 100"));
+        }
+        if spec.guard_window_s == Some(0) {
+            return Err(EngineError::field("settings.guard_window_s", "a window of at least one second"));
+        }
+        let current = settings.guard.unwrap_or_default();
+        settings.guard = Some(guard::GuardLimits {
+            max_percent: spec.guard_percent.unwrap_or(current.max_percent),
+            max_count: spec.guard_count.unwrap_or(current.max_count),
+            window_s: spec.guard_window_s.unwrap_or(current.window_s),
+        });
+    }
+    if let Some(rate) = spec.rate_limit
+        && !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0)
+    {
+        return Err(EngineError::field("settings.rate_limit", "requests a second, above 0 (e.g. 100 or 0.5)"));
+    }
+    if spec.burst == Some(0) {
+        return Err(EngineError::field("settings.burst", "at least 1"));
+    }
+    if spec.max_concurrency == Some(0) {
+        return Err(EngineError::field("settings.max_concurrency", "at least 1"));
+    }
+    let documented = vendor_defaults.and_then(|v| v.documented_limits());
+    let pace_given = spec.rate_limit.is_some()
+        || spec.burst.is_some()
+        || spec.max_concurrency.is_some()
+        || spec.rate_group.is_some();
+    if pace_given || documented.is_some() {
+        let current = settings.limits.clone().or(documented.clone()).unwrap_or(AppLimits {
+            per_second: None,
+            burst: None,
+            concurrency: None,
+            shared_key: None,
+        });
+        let burst = match (spec.burst, spec.rate_limit) {
+            (Some(b), _) => Some(b),
+            // A new rate without a burst: a burst of 1, not the old rate's.
+            (None, Some(_)) => None,
+            (None, None) => current.burst,
+        };
+        settings.limits = Some(AppLimits {
+            per_second: spec.rate_limit.or(current.per_second),
+            burst,
+            concurrency: spec.max_concurrency.map(usize::from).or(current.concurrency),
+            shared_key: spec.rate_group.clone().or(current.shared_key),
+        });
+    }
+    if let Some(dry) = spec.dry_run {
+        settings.dry_run = dry;
+    }
+    Ok(settings)
+}
+
+/// Zoom's token endpoint for server-to-server OAuth, in the form Zoom documents
+/// (<https://developers.zoom.us/docs/internal-apps/s2s-oauth/>):
+/// `https://zoom.us/oauth/token?grant_type=account_credentials&account_id=…`.
+pub fn zoom_token_url(base: Option<&str>, account_id: &str) -> Result<String, EngineError> {
+    let account_id = account_id.trim();
+    if account_id.is_empty() {
+        return Err(EngineError::field("oauth.zoom_account_id", "must not be empty"));
+    }
+    let base = base.unwrap_or("https://zoom.us/oauth/token").trim();
+    let encoded: String = account_id
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let joiner = if base.contains('?') { '&' } else { '?' };
+    Ok(format!("{base}{joiner}grant_type=account_credentials&account_id={encoded}"))
+}
+
+/// The auth settings and client secret of an OAuth spec, checked the way provisioning uses them.
+fn oauth_auth(spec: &OauthSpec) -> Result<(AppAuth, Secret), EngineError> {
+    let token_url = match (&spec.zoom_account_id, &spec.token_url) {
+        (Some(account), base) => zoom_token_url(base.as_deref(), account)?,
+        (None, Some(url)) => url.trim().to_owned(),
+        (None, None) => return Err(EngineError::field("oauth.token_url", "required (or oauth.zoom_account_id)")),
+    };
+    let secret = spec.client_secret.trim();
+    if secret.is_empty() {
+        return Err(EngineError::field("oauth.client_secret", "must not be empty"));
+    }
+    let secret = Secret::new(secret.to_owned());
+    let client_id = spec.client_id.trim().to_owned();
+    let scope = spec.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let config = tenure_connectors::oauth::OAuthConfig::new(&token_url, &client_id, secret.clone(), scope.as_deref())
+        .map_err(|e| EngineError::field("oauth", e.to_string()))?;
+    let client_auth = match spec.client_auth.as_deref() {
+        None | Some("basic") => OauthClientAuth::Basic,
+        Some("body") => OauthClientAuth::Body,
+        Some(other) => return Err(EngineError::field("oauth.client_auth", format!("{other:?}: use basic or body"))),
+    };
+    let auth = match (spec.flow.as_deref(), &spec.authorize_url) {
+        (None | Some("client_credentials"), None) => {
+            AppAuth::OauthClientCredentials { token_url, client_id, scope, client_auth }
+        }
+        (None | Some("client_credentials"), Some(_)) => {
+            return Err(EngineError::field("oauth.authorize_url", "belongs to the authorization_code flow"));
+        }
+        (Some("authorization_code"), None) => {
+            return Err(EngineError::field("oauth.authorize_url", "required by the authorization_code flow"));
+        }
+        (Some("authorization_code"), Some(authorize_url)) => {
+            tenure_connectors::oauth_code::AuthorizationCodeConfig::new(authorize_url, config)
+                .map_err(|e| EngineError::field("oauth.authorize_url", e.to_string()))?;
+            let authorize_url = authorize_url.trim().to_owned();
+            AppAuth::OauthAuthorizationCode { authorize_url, token_url, client_id, scope, client_auth }
+        }
+        (Some(other), _) => {
+            return Err(EngineError::field(
+                "oauth.flow",
+                format!("{other:?}: use client_credentials or authorization_code"),
+            ));
+        }
+    };
+    Ok((auth, secret))
+}
+
+/// Google's documented default quota is 2,400 Directory API queries a minute per user per Cloud
+/// project (<https://developers.google.com/workspace/admin/directory/v1/limits>), the user being
+/// the impersonated admin: 40 a second, shared by every app acting as that admin.
+const GOOGLE_QUERIES_PER_SECOND: f64 = 40.0;
+const GOOGLE_BURST: u32 = 40;
+
+fn check_name(name: &str) -> Result<String, EngineError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 || name.chars().any(|c| c.is_control() || c == '/') {
+        return Err(EngineError::field("name", "1 to 100 characters, no '/' or control characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks that the app's connector can be built as configured (URLs, SSRF rules, key format).
+fn check_connector(kind: AppKind, base_url: &str, settings: &AppSettings, secret: &Secret) -> Result<(), EngineError> {
+    match kind {
+        AppKind::Scim => ScimClient::new(base_url, secret.clone(), Default::default())
+            .map(drop)
+            .map_err(|e| EngineError::field("base_url", e.to_string())),
+        AppKind::GoogleWorkspace => {
+            let target = settings
+                .google_workspace
+                .as_ref()
+                .ok_or_else(|| EngineError::field("google", "required for a Google Workspace app"))?;
+            GoogleWorkspace::new(base_url, target, secret, Default::default())
+                .map(drop)
+                .map_err(|e| EngineError::field("google", e.to_string()))
+        }
+    }
+}
+
+impl Admin<'_> {
+    /// The app named, or 404; with the actor allowed to read it.
+    async fn readable(&self, name: &str) -> Result<AppRecord, EngineError> {
+        let record = self.store().app_by_name(self.tenant(), name).await?;
+        self.actor.require(Need::AppRead(record.app.id))?;
+        Ok(record)
+    }
+
+    /// Checks that the actor may change the app (404 when there is none).
+    pub async fn writable_app(&self, name: &str) -> Result<(), EngineError> {
+        self.writable(name).await.map(drop)
+    }
+
+    pub(crate) async fn writable(&self, name: &str) -> Result<AppRecord, EngineError> {
+        let record = self.store().app_by_name(self.tenant(), name).await?;
+        self.actor.require(Need::AppWrite(record.app.id))?;
+        Ok(record)
+    }
+
+    async fn view(&self, record: &AppRecord) -> Result<AppView, EngineError> {
+        let (tenant, id) = (self.tenant(), record.app.id);
+        let (linked, active) = self.store().account_counts(tenant, id).await?;
+        let assignments = self.store().list_assignments(tenant, id).await?.len();
+        let health = self.store().app_health(tenant).await?.into_iter().find(|h| h.app_id == id);
+        Ok(AppView {
+            id,
+            name: record.app.name.clone(),
+            kind: record.app.kind,
+            base_url: record.app.base_url.clone(),
+            auth: record.auth.clone(),
+            settings: record.app.settings.clone(),
+            disabled: record.disabled,
+            version: record.version,
+            assignments,
+            linked_accounts: linked,
+            active_accounts: active,
+            paused_until_ms: health.as_ref().and_then(|h| h.paused_until_ms),
+            failures: health.as_ref().map_or(0, |h| h.failures),
+            last_error: health.and_then(|h| h.last_error),
+        })
+    }
+
+    /// The apps the actor may read (an app admin sees theirs).
+    pub async fn apps(&self) -> Result<Vec<AppView>, EngineError> {
+        let mut out = Vec::new();
+        for record in self.store().list_apps(self.tenant()).await? {
+            if self.actor.allows(Need::AppRead(record.app.id)) {
+                out.push(self.view(&record).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn app(&self, name: &str) -> Result<AppView, EngineError> {
+        let record = self.readable(name).await?;
+        self.view(&record).await
+    }
+
+    /// Adds an app (org admins).
+    pub async fn create_app(&self, spec: NewApp) -> Result<AppView, EngineError> {
+        self.actor.require(Need::OrgAdmin)?;
+        let name = check_name(&spec.name)?;
+        let (kind, base_url, auth, secret, mut settings) = match spec.kind {
+            NewAppKind::Scim => {
+                if spec.google.is_some() {
+                    return Err(EngineError::field("google", "only for kind google_workspace"));
+                }
+                let base_url = spec
+                    .base_url
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .ok_or_else(|| EngineError::field("base_url", "required for a SCIM app"))?
+                    .to_owned();
+                let (auth, secret) = match (&spec.token, &spec.oauth) {
+                    (Some(_), Some(_)) => {
+                        return Err(EngineError::field("oauth", "OAuth replaces the static token: give one of them"));
+                    }
+                    (Some(token), None) if !token.trim().is_empty() => {
+                        (AppAuth::Bearer, Secret::new(token.trim().to_owned()))
+                    }
+                    (Some(_), None) => return Err(EngineError::field("token", "must not be empty")),
+                    (None, Some(oauth)) => oauth_auth(oauth)?,
+                    (None, None) => return Err(EngineError::field("token", "required (or oauth)")),
+                };
+                let settings = apply_settings(AppKind::Scim, &AppSettings::default(), &spec.settings, true)?;
+                (AppKind::Scim, base_url, auth, secret, settings)
+            }
+            NewAppKind::GoogleWorkspace => {
+                if spec.token.is_some() || spec.oauth.is_some() {
+                    return Err(EngineError::field(
+                        if spec.token.is_some() { "token" } else { "oauth" },
+                        "a Google Workspace app authenticates with google.service_account_key",
+                    ));
+                }
+                let google =
+                    spec.google.as_ref().ok_or_else(|| EngineError::field("google", "required for this kind"))?;
+                if google.service_account_key.trim().is_empty() {
+                    return Err(EngineError::field("google.service_account_key", "must not be empty"));
+                }
+                let target = GoogleWorkspaceTarget {
+                    domain: google.domain.trim().to_lowercase(),
+                    customer: google.customer.as_deref().unwrap_or("my_customer").trim().to_owned(),
+                    admin: google.admin_email.trim().to_owned(),
+                    token_url: google.token_url.clone(),
+                    org_unit_path: google.org_unit.clone(),
+                    change_password_at_next_login: google.change_password_at_next_login,
+                };
+                let base_url = spec
+                    .base_url
+                    .as_deref()
+                    .unwrap_or(tenure_connectors::google_workspace::DEFAULT_API_URL)
+                    .trim()
+                    .to_owned();
+                let base = AppSettings {
+                    user_name: UserNameFormat::Email,
+                    google_workspace: Some(target),
+                    ..AppSettings::default()
+                };
+                let mut settings = apply_settings(AppKind::GoogleWorkspace, &base, &spec.settings, true)?;
+                let limits = settings.limits.take();
+                let admin = google.admin_email.trim().to_lowercase();
+                settings.limits = Some(AppLimits {
+                    per_second: Some(limits.as_ref().and_then(|l| l.per_second).unwrap_or(GOOGLE_QUERIES_PER_SECOND)),
+                    burst: match limits.as_ref().and_then(|l| l.per_second) {
+                        Some(_) => limits.as_ref().and_then(|l| l.burst),
+                        None => Some(GOOGLE_BURST),
+                    },
+                    concurrency: limits.as_ref().and_then(|l| l.concurrency),
+                    shared_key: Some(format!("google:{admin}")),
+                });
+                let secret = Secret::new(google.service_account_key.clone());
+                (AppKind::GoogleWorkspace, base_url, AppAuth::Bearer, secret, settings)
+            }
+        };
+        settings.dry_run = spec.settings.dry_run.unwrap_or(false);
+        check_connector(kind, &base_url, &settings, &secret)?;
+        let mut tx = self.store().begin().await?;
+        let row = AppRow {
+            name: &name,
+            base_url: &base_url,
+            settings: &settings,
+            auth: &auth,
+            secret: Some(&secret),
+            disabled: spec.disabled,
+        };
+        let app = tx.insert_app(self.tenant(), kind, &row).await?;
+        // The key and token stay out of the audit log; the settings say where and as whom.
+        let detail =
+            json!({"base_url": base_url, "kind": kind, "settings": settings, "auth": auth, "disabled": spec.disabled});
+        tx.audit(self.tenant(), audit(self.actor, "app.add", &app.name, &detail)).await?;
+        tx.commit().await?;
+        self.app(&app.name).await
+    }
+
+    /// Edits an app: only what is given changes. `expected` is the version the caller read
+    /// (`If-Match`); `preview` computes the plan the change would cause and saves nothing.
+    pub async fn edit_app(
+        &self,
+        name: &str,
+        edit: AppEdit,
+        expected: Option<i64>,
+        preview: bool,
+    ) -> Result<AppEdited, EngineError> {
+        let record = self.writable(name).await?;
+        let version = check_version(&format!("app {name}"), expected, record.version)?;
+        let mut changed = Vec::new();
+        let base_url = match edit.base_url.as_deref().map(str::trim) {
+            Some(url) if url != record.app.base_url => {
+                if edit.credentials.is_none() {
+                    return Err(EngineError::field(
+                        "credentials",
+                        "a changed base_url needs the app's credentials again (they would otherwise go to the new \
+                         address unasked)",
+                    ));
+                }
+                changed.push("base_url".to_owned());
+                url.to_owned()
+            }
+            _ => record.app.base_url.clone(),
+        };
+        let secret = edit.credentials.as_ref().map(|c| c.secret_for(&record, "credentials")).transpose()?;
+        if secret.is_some() {
+            changed.push("credentials".to_owned());
+        }
+        let settings = apply_settings(record.app.kind, &record.app.settings, &edit.settings, false)?;
+        let (before, after) = (serde_json::to_value(&record.app.settings), serde_json::to_value(&settings));
+        if let (Ok(serde_json::Value::Object(before)), Ok(serde_json::Value::Object(after))) = (&before, &after) {
+            let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+            changed
+                .extend(keys.into_iter().filter(|k| before.get(*k) != after.get(*k)).map(|k| format!("settings.{k}")));
+        }
+        check_connector(record.app.kind, &base_url, &settings, secret.as_ref().unwrap_or(&record.secret))?;
+        let access_changes = settings != record.app.settings;
+        let plan = if preview && access_changes {
+            let mut then = record.app.clone();
+            then.settings = settings.clone();
+            let (now, then) = self.engine.preview_app(&record.app.name, then, crate::today()).await?;
+            Some(PlanChange::between(&now, &then))
+        } else if preview {
+            Some(PlanChange::default())
+        } else {
+            None
+        };
+        if preview {
+            let mut shown = self.view(&record).await?;
+            shown.base_url = base_url;
+            shown.settings = settings;
+            return Ok(AppEdited { saved: false, app: shown, plan, changed });
+        }
+        if changed.is_empty() {
+            return Ok(AppEdited { saved: false, app: self.view(&record).await?, plan: None, changed });
+        }
+        let mut tx = self.store().begin().await?;
+        let row = AppRow {
+            name: &record.app.name,
+            base_url: &base_url,
+            settings: &settings,
+            auth: &record.auth,
+            secret: secret.as_ref(),
+            disabled: record.disabled,
+        };
+        tx.update_app(self.tenant(), record.app.id, version, &row).await?;
+        let detail = json!({
+            "changed": changed,
+            "before": {"base_url": record.app.base_url, "settings": record.app.settings},
+            "after": {"base_url": base_url, "settings": settings},
+        });
+        tx.audit(self.tenant(), audit(self.actor, "app.edit", &record.app.name, &detail)).await?;
+        tx.commit().await?;
+        Ok(AppEdited { saved: true, app: self.app(&record.app.name).await?, plan: None, changed })
+    }
+
+    /// Replaces the app's credentials and lifts a quarantine (the refused credentials were its
+    /// likely cause; the next operation tells).
+    pub async fn rotate_credentials(
+        &self,
+        name: &str,
+        credentials: Credentials,
+        expected: Option<i64>,
+    ) -> Result<AppView, EngineError> {
+        let record = self.writable(name).await?;
+        let version = check_version(&format!("app {name}"), expected, record.version)?;
+        let secret = credentials.secret_for(&record, "credentials")?;
+        check_connector(record.app.kind, &record.app.base_url, &record.app.settings, &secret)?;
+        let mut tx = self.store().begin().await?;
+        let row = AppRow {
+            name: &record.app.name,
+            base_url: &record.app.base_url,
+            settings: &record.app.settings,
+            auth: &record.auth,
+            secret: Some(&secret),
+            disabled: record.disabled,
+        };
+        tx.update_app(self.tenant(), record.app.id, version, &row).await?;
+        let lifted = tx.clear_app_health(self.tenant(), record.app.id).await?;
+        let detail = json!({"auth": record.auth.kind(), "quarantine_lifted": lifted});
+        tx.audit(self.tenant(), audit(self.actor, "app.credentials", &record.app.name, &detail)).await?;
+        tx.commit().await?;
+        self.app(name).await
+    }
+
+    /// Pauses (or resumes) provisioning into the app. Disabled, nothing is planned or carried
+    /// out for it and nobody is deprovisioned; enabled again, it is planned in full.
+    pub async fn set_app_disabled(
+        &self,
+        name: &str,
+        disabled: bool,
+        expected: Option<i64>,
+    ) -> Result<AppView, EngineError> {
+        let record = self.writable(name).await?;
+        let version = check_version(&format!("app {name}"), expected, record.version)?;
+        if record.disabled == disabled {
+            return self.view(&record).await;
+        }
+        let mut tx = self.store().begin().await?;
+        let row = AppRow {
+            name: &record.app.name,
+            base_url: &record.app.base_url,
+            settings: &record.app.settings,
+            auth: &record.auth,
+            secret: None,
+            disabled,
+        };
+        tx.update_app(self.tenant(), record.app.id, version, &row).await?;
+        let action = if disabled { "app.disable" } else { "app.enable" };
+        tx.audit(self.tenant(), audit(self.actor, action, &record.app.name, &json!({}))).await?;
+        tx.commit().await?;
+        self.app(name).await
+    }
+
+    /// Removes the app from Tenure (org admins), or with `preview` says what would stay in it:
+    /// every account, as it is. Removing an app never deprovisions anyone.
+    pub async fn remove_app(
+        &self,
+        name: &str,
+        expected: Option<i64>,
+        preview: bool,
+    ) -> Result<AppRemoval, EngineError> {
+        let record = self.store().app_by_name(self.tenant(), name).await?;
+        self.actor.require(Need::OrgAdmin)?;
+        let version = check_version(&format!("app {name}"), expected, record.version)?;
+        let (tenant, id) = (self.tenant(), record.app.id);
+        let people: std::collections::HashMap<PersonId, String> =
+            self.store().list_people(tenant).await?.into_iter().map(|p| (p.id, p.email)).collect();
+        let staying = self
+            .store()
+            .list_accounts(tenant, id)
+            .await?
+            .into_iter()
+            .map(|a| StayingAccount {
+                person: people.get(&a.link.person_id).cloned(),
+                remote_id: a.link.remote_id,
+                user_name: a.user_name,
+                active: a.active,
+            })
+            .collect::<Vec<_>>();
+        let assignments = self.store().list_assignments(tenant, id).await?.len();
+        let filter = tenure_store::OperationFilter {
+            status: Some(tenure_store::OperationStatus::Pending),
+            app: Some(id),
+            limit: Some(1_000_000),
+        };
+        let pending_operations = self.store().list_operations(tenant, &filter).await?.len() as i64;
+        let mut removal =
+            AppRemoval { app: record.app.name.clone(), removed: false, staying, assignments, pending_operations };
+        if preview {
+            return Ok(removal);
+        }
+        let mut tx = self.store().begin().await?;
+        tx.delete_app(tenant, id, version).await?;
+        let detail = json!({
+            "app": record.app.name, "kind": record.app.kind, "base_url": record.app.base_url,
+            "accounts_left_in_app": removal.staying.len(), "assignments": assignments,
+            "operations_dismissed": pending_operations,
+        });
+        tx.audit(tenant, audit(self.actor, "app.remove", &record.app.name, &detail)).await?;
+        tx.commit().await?;
+        removal.removed = true;
+        Ok(removal)
+    }
+
+    /// Stores the capability profile `tenure app check` found.
+    pub async fn store_capabilities(
+        &self,
+        name: &str,
+        capabilities: tenure_core::capabilities::Capabilities,
+    ) -> Result<AppView, EngineError> {
+        let record = self.writable(name).await?;
+        let mut settings = record.app.settings.clone();
+        settings.capabilities = Some(capabilities);
+        let mut tx = self.store().begin().await?;
+        let row = AppRow {
+            name: &record.app.name,
+            base_url: &record.app.base_url,
+            settings: &settings,
+            auth: &record.auth,
+            secret: None,
+            disabled: record.disabled,
+        };
+        tx.update_app(self.tenant(), record.app.id, record.version, &row).await?;
+        let detail = json!({"capabilities": settings.capabilities});
+        tx.audit(self.tenant(), audit(self.actor, "app.profile", &record.app.name, &detail)).await?;
+        tx.commit().await?;
+        self.app(name).await
+    }
+}
+
+/// An audit entry about an app, by this actor.
+pub(crate) fn audit<'a>(
+    actor: &'a super::Actor,
+    action: &'a str,
+    app: &'a str,
+    detail: &'a serde_json::Value,
+) -> AuditRecord<'a> {
+    AuditRecord { actor: &actor.name, action, subject: app, person: None, app: Some(app), detail }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vendor_defaults_apply_on_create_and_explicit_settings_win() {
+        let spec = SettingsSpec { vendor: Some("slack".into()), ..Default::default() };
+        let s = apply_settings(AppKind::Scim, &AppSettings::default(), &spec, true).unwrap();
+        assert_eq!(s.user_name, UserNameFormat::Handle { max_len: 21 });
+        assert_eq!(s.limits.as_ref().and_then(|l| l.per_second), Some(3.0));
+        let spec = SettingsSpec { rate_limit: Some(10.0), ..Default::default() };
+        let edited = apply_settings(AppKind::Scim, &s, &spec, false).unwrap();
+        assert_eq!(edited.limits.as_ref().and_then(|l| l.per_second), Some(10.0));
+        assert_eq!(edited.user_name, s.user_name, "an edit changes only what it gives");
+    }
+
+    #[test]
+    fn a_permanent_delete_needs_confirming() {
+        let spec =
+            SettingsSpec { vendor: Some("github".into()), deprovision: Some("delete".into()), ..Default::default() };
+        let err = apply_settings(AppKind::Scim, &AppSettings::default(), &spec, true).unwrap_err();
+        assert!(matches!(&err, EngineError::BadField { field, .. } if field == "settings.confirm_permanent_delete"));
+    }
+
+    #[test]
+    fn a_bad_mapping_names_its_line_and_column() {
+        let spec =
+            MappingSpec { target: "displayName".into(), expression: "lowr(familyName)".into(), on_create: false };
+        match mapping_set(&[spec]).unwrap_err() {
+            EngineError::Expression { field, line, column, message, .. } => {
+                assert_eq!((field.as_str(), line, column), ("settings.mappings[0].expression", 1, 1));
+                assert!(message.contains("lower"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// What probing an app found: for a SCIM app the capability profile (stored when the app can be
+/// provisioned), for Google Workspace one real request as the impersonated admin.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppCheck {
+    pub app: String,
+    pub kind: AppKind,
+    pub provisionable: bool,
+    /// SCIM: what the probe found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<tenure_connectors::ProbeReport>,
+    /// SCIM: every incompatibility with how Tenure provisions.
+    pub incompatibilities: Vec<String>,
+    /// Why it cannot be provisioned, in the vendor's words where it documents them.
+    pub problem: Option<String>,
+    /// Google Workspace: the operations its connector declares.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub descriptor: Option<tenure_connectors::Descriptor>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<serde_json::Value>,
+    pub deprovision: String,
+}
+
+impl Admin<'_> {
+    /// Probes the app (`write_probe`: also creates, changes and deletes one probe user) and
+    /// stores the profile found when the app can be provisioned.
+    pub async fn check_app(&self, name: &str, write_probe: bool) -> Result<AppCheck, EngineError> {
+        let record = self.writable(name).await?;
+        let vendor = crate::app_auth::vendor_of(&record).map(|v| {
+            json!({"name": v.name(), "delete": v.delete_meaning().as_str(), "deprovision_default": v.default_deprovision().to_string()})
+        });
+        let deprovision = record.app.settings.deprovision.to_string();
+        if record.app.kind == AppKind::GoogleWorkspace {
+            let connector = self.engine.client(&record)?;
+            let admin = record.app.settings.google_workspace.as_ref().map(|t| t.admin.clone()).unwrap_or_default();
+            let problem = match connector.find_user(tenure_core::attributes::USER_NAME, &admin).await {
+                Ok(Some(_)) => None,
+                Ok(None) => Some(format!("the admin {admin} was not found in the directory")),
+                Err(e) => Some(e.to_string()),
+            };
+            return Ok(AppCheck {
+                app: record.app.name.clone(),
+                kind: record.app.kind,
+                provisionable: problem.is_none(),
+                probe: None,
+                incompatibilities: Vec::new(),
+                problem,
+                descriptor: Some(connector.describe()),
+                vendor,
+                deprovision,
+            });
+        }
+        // Authenticated the way the app is configured: an OAuth app's client secret is no bearer token.
+        let client = crate::app_auth::scim_client(self.store(), self.tenant(), &record, Default::default())
+            .map_err(|source| EngineError::Connector { app: name.to_owned(), source })?;
+        let report = client.probe(tenure_connectors::ProbeOptions { write: write_probe }).await;
+        // A profile of an app that refused us says nothing; keep the previous one.
+        if report.provisionable() {
+            self.store_capabilities(name, report.capabilities.clone()).await?;
+        }
+        let incompatibilities = if report.provisionable() {
+            tenure_connectors::capabilities::incompatibilities(&report.capabilities)
+        } else {
+            Vec::new()
+        };
+        Ok(AppCheck {
+            app: record.app.name.clone(),
+            kind: record.app.kind,
+            provisionable: report.provisionable(),
+            problem: report.blockers.first().cloned(),
+            probe: Some(report),
+            incompatibilities,
+            descriptor: None,
+            vendor,
+            deprovision,
+        })
+    }
+}

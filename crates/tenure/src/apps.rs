@@ -1,0 +1,578 @@
+//! `tenure app add|list|show|edit|rotate|disable|enable|remove`: flags into the engine's app
+//! commands, answers printed. The files and environment variables flags name are read here,
+//! on the operator's machine; the engine gets their contents.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+use tenure_core::UserNameFormat;
+use tenure_engine::admin::views::{AppEdited, AppView};
+use tenure_engine::admin::{
+    AppEdit, Credentials, GoogleSpec, MappingSpec, NewApp, NewAppKind, OauthSpec, SettingsSpec,
+};
+use tenure_engine::{Actor, Engine, EngineError};
+
+use crate::cli::{DeprovisionArg, GoogleAppArgs, MatchKeyArg, ScimAppArgs, UserNameArg, VendorArg};
+
+/// An engine error as the command line shows it: a request field as the flag that sets it, an
+/// expression's caret line first.
+pub fn cli_error(e: EngineError) -> anyhow::Error {
+    match e {
+        EngineError::Expression { rendered, field, line, column, message } => {
+            eprintln!("{rendered}");
+            anyhow!("{}: {line}:{column}: {message}", flag_of(&field))
+        }
+        EngineError::BadField { field, message } => anyhow!("{}: {message}", flag_of(&field)),
+        other => other.into(),
+    }
+}
+
+/// The flag that sets a request field: `oauth.authorize_url` is `--oauth-authorize-url`,
+/// `settings.mappings[0].expression` is `--map`.
+fn flag_of(field: &str) -> String {
+    let special = [
+        ("oauth.authorize_url", "--oauth-authorize-url"),
+        ("oauth.token_url", "--oauth-token-url"),
+        ("oauth.zoom_account_id", "--zoom-account-id"),
+        ("oauth.client_secret", "--client-secret-env"),
+        ("oauth.client_auth", "--client-auth"),
+        ("oauth.flow", "--oauth-flow"),
+        ("oauth", "--oauth-token-url"),
+        ("google.service_account_key", "--service-account-key"),
+        ("google", "--service-account-key"),
+        ("credentials", "--token"),
+    ];
+    if let Some((_, flag)) = special.iter().find(|(f, _)| *f == field) {
+        return (*flag).to_owned();
+    }
+    if field.starts_with("settings.mappings") {
+        return "--map".to_owned();
+    }
+    let last = field.rsplit('.').next().unwrap_or(field);
+    let last = last.split('[').next().unwrap_or(last);
+    format!("--{}", last.replace('_', "-"))
+}
+
+pub fn vendor_name(v: VendorArg) -> &'static str {
+    match v {
+        VendorArg::Slack => "slack",
+        VendorArg::Notion => "notion",
+        VendorArg::Github => "github",
+        VendorArg::Atlassian => "atlassian",
+        VendorArg::Zoom => "zoom",
+    }
+}
+
+fn deprovision_name(d: DeprovisionArg) -> &'static str {
+    match d {
+        DeprovisionArg::Deactivate => "deactivate",
+        DeprovisionArg::Delete => "delete",
+        DeprovisionArg::DeactivateThenDelete => "deactivate-then-delete",
+        DeprovisionArg::RemoveLicense => "remove-license",
+        DeprovisionArg::DoNothing => "do-nothing",
+    }
+}
+
+/// `--map` / `--map-on-create` values: `ATTRIBUTE=EXPRESSION`.
+pub fn mapping_specs(always: &[String], on_create: &[String]) -> anyhow::Result<Option<Vec<MappingSpec>>> {
+    let given = always.iter().map(|m| (m, false)).chain(on_create.iter().map(|m| (m, true)));
+    let mut out = Vec::new();
+    for (raw, on_create) in given {
+        let (target, expression) =
+            raw.split_once('=').ok_or_else(|| anyhow!("--map {raw:?}: expected ATTRIBUTE=EXPRESSION"))?;
+        out.push(MappingSpec { target: target.trim().to_owned(), expression: expression.to_owned(), on_create });
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// The settings flags shared by `app add scim` and `app edit`.
+#[derive(Debug, Args, Default)]
+pub struct SettingsArgs {
+    #[arg(long, value_enum)]
+    pub vendor: Option<VendorArg>,
+    #[arg(long, value_enum)]
+    pub deprovision: Option<DeprovisionArg>,
+    #[arg(long, value_name = "DAYS")]
+    pub delete_after_days: Option<u32>,
+    #[arg(long)]
+    pub confirm_permanent_delete: bool,
+    #[arg(long, value_enum)]
+    pub user_name: Option<UserNameArg>,
+    #[arg(long)]
+    pub user_name_max_len: Option<usize>,
+    /// Keys that match existing accounts to people, strongest first.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub match_keys: Vec<MatchKeyArg>,
+    /// An attribute mapping (repeatable); given at all, the mappings replace the app's.
+    #[arg(long = "map", value_name = "ATTRIBUTE=EXPRESSION")]
+    pub mappings: Vec<String>,
+    #[arg(long = "map-on-create", value_name = "ATTRIBUTE=EXPRESSION")]
+    pub mappings_on_create: Vec<String>,
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub guard_percent: Option<u8>,
+    #[arg(long, value_name = "COUNT")]
+    pub guard_count: Option<usize>,
+    /// The window the guard's limits apply to, e.g. 24h.
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
+    pub guard_window: Option<std::time::Duration>,
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate_limit: Option<f64>,
+    #[arg(long)]
+    pub burst: Option<u32>,
+    #[arg(long, value_name = "KEY")]
+    pub rate_group: Option<String>,
+    #[arg(long)]
+    pub max_concurrency: Option<u16>,
+    /// true: plan and log everything, write nothing to the app; false: provision again.
+    #[arg(long, value_name = "BOOL")]
+    pub dry_run: Option<bool>,
+}
+
+fn match_key_name(k: &MatchKeyArg) -> String {
+    match k {
+        MatchKeyArg::ExternalId => "external-id",
+        MatchKeyArg::UserName => "user-name",
+        MatchKeyArg::Email => "email",
+    }
+    .to_owned()
+}
+
+fn user_name_name(u: UserNameArg) -> String {
+    match u {
+        UserNameArg::Email => "email",
+        UserNameArg::LocalPart => "local-part",
+        UserNameArg::Handle => "handle",
+    }
+    .to_owned()
+}
+
+impl SettingsArgs {
+    pub fn spec(&self) -> anyhow::Result<SettingsSpec> {
+        Ok(SettingsSpec {
+            vendor: self.vendor.map(|v| vendor_name(v).to_owned()),
+            deprovision: self.deprovision.map(|d| deprovision_name(d).to_owned()),
+            delete_after_days: self.delete_after_days,
+            confirm_permanent_delete: self.confirm_permanent_delete,
+            user_name: self.user_name.map(user_name_name),
+            user_name_max_len: self.user_name_max_len,
+            match_keys: (!self.match_keys.is_empty()).then(|| self.match_keys.iter().map(match_key_name).collect()),
+            mappings: mapping_specs(&self.mappings, &self.mappings_on_create)?,
+            guard_percent: self.guard_percent,
+            guard_count: self.guard_count,
+            guard_window_s: self.guard_window.map(|w| w.as_secs()),
+            rate_limit: self.rate_limit,
+            burst: self.burst,
+            rate_group: self.rate_group.clone(),
+            max_concurrency: self.max_concurrency,
+            dry_run: self.dry_run,
+        })
+    }
+}
+
+/// The credential flags of `app edit` and `app rotate`.
+#[derive(Debug, Args, Default)]
+pub struct CredentialArgs {
+    /// A new bearer token.
+    #[arg(long, env = "TENURE_APP_TOKEN", hide_env_values = true, conflicts_with = "token_file")]
+    pub token: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The environment variable holding the new OAuth client secret.
+    #[arg(long, value_name = "VAR")]
+    pub client_secret_env: Option<String>,
+    /// A Google Workspace app's new service account key file.
+    #[arg(long, value_name = "FILE")]
+    pub service_account_key: Option<PathBuf>,
+}
+
+impl CredentialArgs {
+    fn credentials(&self) -> anyhow::Result<Option<Credentials>> {
+        let token = match (&self.token, &self.token_file) {
+            (Some(t), _) => Some(t.trim().to_owned()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("--token-file {}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        let client_secret = self
+            .client_secret_env
+            .as_deref()
+            .map(|var| std::env::var(var).map_err(|_| anyhow!("--client-secret-env {var}: the variable is not set")))
+            .transpose()?;
+        let service_account_key = self
+            .service_account_key
+            .as_deref()
+            .map(|p| std::fs::read_to_string(p).with_context(|| format!("--service-account-key {}", p.display())))
+            .transpose()?;
+        if token.is_none() && client_secret.is_none() && service_account_key.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Credentials { token, client_secret, service_account_key }))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AppEditArgs {
+    pub app: String,
+    #[arg(long)]
+    pub base_url: Option<String>,
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Show what the change would do to the plan, and save nothing.
+    #[arg(long)]
+    pub preview: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    pub app: String,
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+}
+
+pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<ExitCode> {
+    let oauth = match (&args.oauth_token_url, &args.zoom_account_id) {
+        (None, None) => None,
+        (token_url, zoom) => {
+            if args.token.is_some() || args.token_file.is_some() {
+                bail!(
+                    "--oauth-token-url replaces the static token: drop --token / --token-file (and unset TENURE_APP_TOKEN)"
+                );
+            }
+            let (Some(client_id), Some(var)) = (&args.client_id, &args.client_secret_env) else {
+                bail!("OAuth needs --client-id and --client-secret-env");
+            };
+            let secret = std::env::var(var)
+                .map_err(|_| anyhow!("--client-secret-env {var}: the variable is not set (or not UTF-8)"))?;
+            Some(OauthSpec {
+                token_url: token_url.clone(),
+                client_id: client_id.clone(),
+                client_secret: secret,
+                scope: args.scope.clone(),
+                client_auth: Some(match args.client_auth {
+                    crate::keys::ClientAuthArg::Basic => "basic".into(),
+                    crate::keys::ClientAuthArg::Body => "body".into(),
+                }),
+                flow: Some(match args.oauth_flow {
+                    crate::keys::OauthFlowArg::ClientCredentials => "client_credentials".into(),
+                    crate::keys::OauthFlowArg::AuthorizationCode => "authorization_code".into(),
+                }),
+                authorize_url: args.oauth_authorize_url.clone(),
+                zoom_account_id: zoom.clone(),
+            })
+        }
+    };
+    let token = if oauth.is_some() {
+        None
+    } else {
+        Some(match (&args.token, &args.token_file) {
+            (Some(t), _) => t.trim().to_owned(),
+            (None, Some(path)) => {
+                std::fs::read_to_string(path).with_context(|| format!("--token-file {}", path.display()))?.trim().to_owned()
+            }
+            (None, None) => crate::config::secret_from_file("TENURE_APP_TOKEN_FILE")?.ok_or_else(|| {
+                anyhow!(
+                    "the app's bearer token is required: --token, --token-file, TENURE_APP_TOKEN or TENURE_APP_TOKEN_FILE"
+                )
+            })?,
+        })
+    };
+    let settings = SettingsArgs {
+        vendor: args.vendor,
+        deprovision: args.deprovision,
+        delete_after_days: args.delete_after_days,
+        confirm_permanent_delete: args.confirm_permanent_delete,
+        user_name: args.user_name,
+        user_name_max_len: args.user_name_max_len,
+        match_keys: args.match_keys.clone(),
+        mappings: args.mappings.clone(),
+        mappings_on_create: args.mappings_on_create.clone(),
+        guard_percent: args.guard_percent,
+        guard_count: args.guard_count,
+        guard_window: args.guard_window,
+        rate_limit: args.rate_limit,
+        burst: args.burst,
+        rate_group: args.rate_group.clone(),
+        max_concurrency: args.max_concurrency,
+        dry_run: Some(args.dry_run),
+    };
+    let spec = NewApp {
+        name: args.name.clone(),
+        kind: NewAppKind::Scim,
+        base_url: Some(args.base_url.clone()),
+        token,
+        oauth,
+        google: None,
+        settings: settings.spec()?,
+        disabled: false,
+    };
+    let actor = Actor::cli();
+    let app = engine.admin(&actor).create_app(spec).await.map_err(cli_error)?;
+    println!("added SCIM app {}; grant it with `tenure assign {} --group NAME`", app.name, app.name);
+    if let Some(v) = app.settings.vendor.as_deref().and_then(|v| v.parse::<tenure_connectors::Vendor>().ok()) {
+        // Says which defaults came from the profile, so nobody is surprised by them later.
+        println!(
+            "{} profile: DELETE {}, deprovision: {}, userName: {}{}",
+            v.display_name(),
+            match v.delete_meaning() {
+                tenure_connectors::DeleteMeaning::Deactivates => "deactivates",
+                tenure_connectors::DeleteMeaning::RemovesFromWorkspace => "removes the member from the workspace",
+                tenure_connectors::DeleteMeaning::Permanent => "is permanent",
+            },
+            app.settings.deprovision,
+            match app.settings.user_name {
+                UserNameFormat::Email => "email".to_owned(),
+                UserNameFormat::EmailLocalPart { max_len } => match max_len {
+                    Some(n) => format!("email local part, at most {n}"),
+                    None => "email local part".to_owned(),
+                },
+                UserNameFormat::Handle { max_len } => format!("handle, at most {max_len}"),
+            },
+            app.settings
+                .limits
+                .as_ref()
+                .and_then(|l| l.per_second)
+                .map(|r| format!(", at most {r} requests a second"))
+                .unwrap_or_default(),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn add_google(engine: &Engine, args: GoogleAppArgs) -> anyhow::Result<ExitCode> {
+    let path = &args.service_account_key;
+    let key = std::fs::read_to_string(path).with_context(|| format!("--service-account-key {}", path.display()))?;
+    if key.trim().is_empty() {
+        bail!("--service-account-key {}: the file is empty", path.display());
+    }
+    if matches!(args.deprovision, DeprovisionArg::RemoveLicense) {
+        bail!("--deprovision remove-license is not supported for Google Workspace");
+    }
+    let settings = SettingsArgs {
+        deprovision: Some(args.deprovision),
+        delete_after_days: args.delete_after_days,
+        mappings: args.mappings.clone(),
+        mappings_on_create: args.mappings_on_create.clone(),
+        guard_percent: args.guard_percent,
+        guard_count: args.guard_count,
+        guard_window: args.guard_window,
+        rate_limit: args.rate_limit,
+        burst: args.burst,
+        max_concurrency: args.max_concurrency,
+        dry_run: Some(args.dry_run),
+        ..SettingsArgs::default()
+    };
+    let spec = NewApp {
+        name: args.name.clone(),
+        kind: NewAppKind::GoogleWorkspace,
+        base_url: args.api_url.clone(),
+        token: None,
+        oauth: None,
+        google: Some(GoogleSpec {
+            domain: args.domain.clone(),
+            admin_email: args.admin_email.clone(),
+            service_account_key: key,
+            customer: Some(args.customer.clone()),
+            token_url: args.token_url.clone(),
+            org_unit: args.org_unit.clone(),
+            change_password_at_next_login: args.change_password_at_next_login,
+        }),
+        settings: settings.spec()?,
+        disabled: false,
+    };
+    let actor = Actor::cli();
+    let app = engine.admin(&actor).create_app(spec).await.map_err(cli_error)?;
+    println!(
+        "added Google Workspace app {} ({} as {}); check it with `tenure app check {}`, grant it with `tenure assign {} --group NAME`",
+        app.name, args.domain, args.admin_email, app.name, app.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_app(app: &AppView) {
+    let state = if app.disabled { ", disabled" } else { "" };
+    let paused =
+        app.paused_until_ms.map(|ms| format!(", paused until {}", crate::output::time_ms(ms))).unwrap_or_default();
+    println!("{} ({:?}, version {}{state}{paused})", app.name, app.kind, app.version);
+    println!("  base URL:      {}", app.base_url);
+    println!("  auth:          {}", app.auth.kind());
+    println!("  deprovision:   {}", app.settings.deprovision);
+    let keys: Vec<&str> = app.settings.match_keys.iter().map(|k| k.as_str()).collect();
+    println!("  match keys:    {}", keys.join(", "));
+    if let Some(vendor) = &app.settings.vendor {
+        println!("  vendor:        {vendor}");
+    }
+    if let Some(limits) = &app.settings.limits {
+        println!(
+            "  pace:          {} requests/s, burst {}, {} at once{}",
+            limits.per_second.map_or("unlimited".to_owned(), |r| r.to_string()),
+            limits.burst.unwrap_or(1),
+            limits.concurrency.unwrap_or(8),
+            limits.shared_key.as_deref().map(|k| format!(", shared as {k}")).unwrap_or_default()
+        );
+    }
+    if let Some(mappings) = &app.settings.mappings {
+        for m in mappings.mappings() {
+            let when = if m.apply == tenure_core::expr::Apply::OnCreate { " (on create)" } else { "" };
+            println!("  map:           {} = {}{when}", m.target, m.expr.source());
+        }
+    }
+    if app.settings.dry_run {
+        println!("  dry run:       nothing is written to the app");
+    }
+    println!(
+        "  {} assignments, {} accounts linked ({} active)",
+        app.assignments, app.linked_accounts, app.active_accounts
+    );
+    if let Some(error) = &app.last_error {
+        println!("  last error:    {error} ({} failures in a row)", app.failures);
+    }
+}
+
+pub async fn list(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
+    let apps = engine.admin(&actor).apps().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&apps)?);
+    } else {
+        for a in apps {
+            println!(
+                "{}\t{}\t{} assignments\t{} accounts ({} active){}",
+                a.name,
+                a.base_url,
+                a.assignments,
+                a.linked_accounts,
+                a.active_accounts,
+                if a.disabled { "\tdisabled" } else { "" }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn show(engine: &Engine, name: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
+    let app = engine.admin(&actor).app(name).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&app)?);
+    } else {
+        print_app(&app);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn edit(engine: &Engine, args: AppEditArgs) -> anyhow::Result<ExitCode> {
+    let edit = AppEdit {
+        base_url: args.base_url.clone(),
+        credentials: args.credentials.credentials()?,
+        settings: args.settings.spec()?,
+    };
+    let actor = Actor::cli();
+    let spinner = crate::output::spinner(format!("reading {}", args.app));
+    let edited = engine.admin(&actor).edit_app(&args.app, edit, None, args.preview).await;
+    spinner.finish_and_clear();
+    let edited: AppEdited = edited.map_err(cli_error)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&edited)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if edited.changed.is_empty() {
+        println!("{}: nothing to change", edited.app.name);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if edited.saved {
+        println!("changed {}: {} (now version {})", edited.app.name, edited.changed.join(", "), edited.app.version);
+    } else {
+        println!("Preview, nothing saved: changing {} of {} would", edited.changed.join(", "), edited.app.name);
+        crate::commands::print_plan_change(edited.plan.as_ref());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn rotate(engine: &Engine, args: RotateArgs) -> anyhow::Result<ExitCode> {
+    let credentials = args.credentials.credentials()?.ok_or_else(|| {
+        anyhow!("give the new credential: --token, --token-file, --client-secret-env or --service-account-key")
+    })?;
+    let actor = Actor::cli();
+    let app = engine.admin(&actor).rotate_credentials(&args.app, credentials, None).await?;
+    println!(
+        "replaced the credentials of {}; it is no longer paused for refusing them (version {})",
+        app.name, app.version
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn set_disabled(engine: &Engine, name: &str, disabled: bool) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
+    let app = engine.admin(&actor).set_app_disabled(name, disabled, None).await?;
+    if disabled {
+        println!("{} is disabled: nothing is planned or carried out for it, nobody is deprovisioned", app.name);
+    } else {
+        println!("{} is enabled: it is planned in full again", app.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn remove(engine: &Engine, name: &str, preview: bool, yes: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
+    let admin = engine.admin(&actor);
+    let shown = admin.remove_app(name, None, true).await?;
+    if preview {
+        if json {
+            println!("{}", serde_json::to_string_pretty(&shown)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!(
+            "Preview, nothing removed: removing {} from Tenure leaves every account in the app as it is:",
+            shown.app
+        );
+    }
+    if !json || preview {
+        for a in &shown.staying {
+            let state = if a.active { "active" } else { "inactive" };
+            println!("  stays: {}  {state}  {}", a.user_name, a.person.as_deref().unwrap_or("-"));
+        }
+        println!(
+            "  {} accounts stay, {} assignments go, {} queued operations are dismissed",
+            shown.staying.len(),
+            shown.assignments,
+            shown.pending_operations
+        );
+    }
+    if preview {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("refusing to remove {name} without confirmation: pass --yes (or --preview to look first)");
+        }
+        eprint!("Remove {name} from Tenure? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("Nothing removed.");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let removed = admin.remove_app(name, None, false).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&removed)?);
+    } else {
+        println!(
+            "removed {} from Tenure; its {} accounts stay in the app, untouched",
+            removed.app,
+            removed.staying.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
