@@ -1,11 +1,23 @@
 //! What an app's probed profile means for provisioning it: the incompatibilities an admin should
 //! know about before the first sync, each with what Tenure will do about it.
 
-pub use tenure_core::capabilities::{Capabilities, Discovery, FilterSupport, PatchSupport, Probed};
+pub use tenure_core::capabilities::{Capabilities, Discovery, FilterSupport, PagingSupport, PatchSupport, Probed};
 
 /// One line per limitation found, worded for the admin: what is missing and how Tenure copes.
 pub fn incompatibilities(caps: &Capabilities) -> Vec<String> {
     let mut found = Vec::new();
+    if caps.paging.is_broken() {
+        let fault = caps.paging.fault.as_deref().unwrap_or("paging is broken");
+        found.push(match caps.paging.partitioned {
+            Probed::Yes => {
+                format!("paging broken ({fault}): listings read the app by userName prefixes instead (more requests)")
+            }
+            _ => format!(
+                "paging broken ({fault}) and no partitioned read works: Tenure refuses to plan this app, since \
+                 a partial list would re-create the accounts it did not see"
+            ),
+        });
+    }
     match caps.filter {
         FilterSupport::Works => {}
         FilterSupport::Ignored => {

@@ -143,6 +143,12 @@ impl ScimClient {
         self
     }
 
+    /// Forgets the probed profile (the probe checks the app as it answers, not as last probed).
+    pub(crate) fn without_capabilities(mut self) -> Self {
+        self.capabilities = None;
+        self
+    }
+
     /// Asks for pages of at most `page_size` users (at least one).
     pub fn with_page_size(mut self, page_size: u32) -> Self {
         self.options.page_size = page_size.max(1);
@@ -174,54 +180,33 @@ impl ScimClient {
         &self.options
     }
 
-    /// Every user in the app. Pages with `startIndex`/`count`; stops at an empty page, at a page
-    /// that brings no user not already seen (servers that ignore `startIndex` or `count`), or at a
-    /// short page once `totalResults` is reached. A full page is followed by another request even
-    /// when `totalResults` says there is no more, because some servers report the page's size
-    /// there and a missed account would be re-created.
+    /// Every user in the app, every page checked (see [`crate::paging`]): a list that does not
+    /// add up is [`ConnectorError::Paging`], or, where the app filters on `userName`, read again
+    /// by `userName` prefixes.
     pub async fn list_users(&self) -> Result<Vec<RemoteAccount>, ConnectorError> {
         let url = self.users_url(None);
-        self.list_all(&url, |raw| self.account_from_raw(&Method::GET, &url, raw), |a| a.remote_id.clone()).await
+        self.list_all(&url, Some("userName"), |raw| self.account_from_raw(&Method::GET, &url, raw)).await
     }
 
-    /// Every resource behind a list endpoint, page by page (1-based `startIndex`). A resource
-    /// seen twice (the listing shifted under us) is kept once; a page that adds nothing new ends
-    /// the walk, so an app that ignores `startIndex` cannot loop us forever.
+    /// Every resource behind a list endpoint: by cursor where the app pages that way, otherwise
+    /// by `startIndex` with every page checked, and by `partition_by` prefixes where that walk
+    /// fails.
     pub(crate) async fn list_all<T>(
         &self,
         url: &Url,
+        partition_by: Option<&str>,
         parse: impl Fn(Value) -> Result<T, ConnectorError>,
-        id_of: impl Fn(&T) -> String,
     ) -> Result<Vec<T>, ConnectorError> {
         if self.capabilities.as_ref().is_some_and(|c| c.cursor_pagination) {
-            return self.list_by_cursor(url, &parse, &id_of).await;
+            let id_of = |raw: &Value| raw.get("id").map(Value::to_string).unwrap_or_default();
+            let keep = |raw: Value| Ok::<Value, ConnectorError>(raw);
+            return self.list_by_cursor(url, &keep, &id_of).await?.into_iter().map(parse).collect();
         }
-        let page_size = u64::from(self.options.page_size);
-        let mut seen = HashSet::new();
-        let mut all = Vec::new();
-        let mut start = 1u64;
-        loop {
-            let query = [("startIndex", start.to_string()), ("count", page_size.to_string())];
-            let body = self.send(Method::GET, url, &query, None).await?;
-            let page: ListResponse<Value> = parse_json(&Method::GET, url, &body)?;
-            let returned = page.resources.len() as u64;
-            let mut added = 0;
-            for raw in page.resources {
-                let item = parse(raw)?;
-                if seen.insert(id_of(&item)) {
-                    all.push(item);
-                    added += 1;
-                }
-            }
-            if returned == 0 || added == 0 {
-                break;
-            }
-            if returned < page_size && all.len() as u64 >= page.total_results {
-                break;
-            }
-            start += returned;
-        }
-        Ok(all)
+        let raw = match partition_by {
+            Some(attribute) => self.list_checked_or_partitioned(url, attribute).await?,
+            None => self.list_checked(url).await?,
+        };
+        raw.into_iter().map(parse).collect()
     }
 
     /// Cursor paging (RFC 9865 §2): `cursor` empty for the first page, then each page's
@@ -329,8 +314,7 @@ impl ScimClient {
                 Err(e) => return Err(e),
             }
         }
-        let everyone =
-            self.list_all(&url, Ok, |raw: &Value| raw.get("id").map(Value::to_string).unwrap_or_default()).await?;
+        let everyone = self.list_all(&url, Some("userName"), Ok).await?;
         let matching = everyone.into_iter().filter(|r| filter.matches(r)).collect();
         self.one_of(&url, filter_text, matching)
     }

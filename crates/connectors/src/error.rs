@@ -79,6 +79,12 @@ pub enum ConnectorError {
     /// A lookup that must identify one account matched several.
     #[error("{count} accounts match {filter}; refusing to pick one")]
     Ambiguous { filter: String, count: usize },
+
+    /// The app's list does not add up (see `paging::PagingFault`): it cannot be read as
+    /// complete, so nothing may be created or deprovisioned from it. The app's fault; a retry
+    /// does not help.
+    #[error("listing {url} cannot be trusted: {fault}")]
+    Paging { url: String, fault: String },
 }
 
 fn fmt_scim_type(t: Option<ScimType>) -> String {
@@ -148,6 +154,11 @@ impl ConnectorError {
 
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
+    }
+
+    /// The app pages (or partitions) its lists inconsistently.
+    pub fn is_paging_fault(&self) -> bool {
+        matches!(self, Self::Paging { .. })
     }
 }
 

@@ -35,7 +35,7 @@ impl ScimClient {
                 message: format!("a group without an id or displayName: {raw}"),
             })
         };
-        self.list_all(&url, parse, |g| g.remote_id.clone()).await
+        self.list_all(&url, Some("displayName"), parse).await
     }
 
     pub async fn create_group(&self, name: &str, members: &[String]) -> Result<RemoteGroup, ConnectorError> {
@@ -89,12 +89,24 @@ impl ScimClient {
                 value: Some(Value::Array(chunk.iter().map(|m| json!({"value": m})).collect())),
             });
         }
+        // An app probed not to take value-filter paths gets the members to remove as a value
+        // list (the form Entra ID and Okta send), which needs no filter.
+        let by_value = self.capabilities.as_ref().is_some_and(|c| c.patch.value_filter_path.is_no());
         for chunk in remove.chunks(per_request) {
-            let filter: Vec<String> = chunk.iter().map(|m| format!("value eq {}", Value::String(m.clone()))).collect();
-            requests.push(PatchOperation {
-                op: PatchVerb::Remove,
-                path: Some(format!("members[{}]", filter.join(" or "))),
-                value: None,
+            requests.push(if by_value {
+                PatchOperation {
+                    op: PatchVerb::Remove,
+                    path: Some("members".into()),
+                    value: Some(Value::Array(chunk.iter().map(|m| json!({"value": m})).collect())),
+                }
+            } else {
+                let filter: Vec<String> =
+                    chunk.iter().map(|m| format!("value eq {}", Value::String(m.clone()))).collect();
+                PatchOperation {
+                    op: PatchVerb::Remove,
+                    path: Some(format!("members[{}]", filter.join(" or "))),
+                    value: None,
+                }
             });
         }
         for operation in requests {

@@ -9,11 +9,13 @@ pub mod capabilities;
 pub mod client;
 pub mod connector;
 pub mod error;
+pub mod github;
 pub mod google_workspace;
 pub mod groups;
 pub mod mapping;
 pub mod oauth;
 pub mod oauth_code;
+pub mod paging;
 pub mod probe;
 mod put;
 pub mod ratelimit;
@@ -25,6 +27,7 @@ pub use connector::{
     Connector, ConnectorFuture, DeactivateMeaning, DeleteMeaning, Descriptor, Operation, UserPage, UserQuery,
 };
 pub use error::{ConnectorError, TransportKind};
+pub use github::GitHubOrg;
 pub use google_workspace::GoogleWorkspace;
 pub use probe::{ProbeOptions, ProbeReport};
 pub use ratelimit::RateLimiter;

@@ -139,6 +139,7 @@ impl Probe<'_> {
         let sample = self.users().await?;
         self.page_size().await?;
         self.filters(sample.as_ref()).await?;
+        self.paging().await?;
         self.patch_endpoint().await?;
         self.etag(sample.as_ref()).await?;
         if options.write {
@@ -331,6 +332,72 @@ impl Probe<'_> {
         }
         if self.caps.filter_by.get("userName") == Some(&Probed::Yes) {
             self.caps.filter = FilterSupport::Works;
+        }
+        Some(())
+    }
+
+    /// Reads the whole user list with every page checked, in pages small enough that an app
+    /// holding more than one user is read in at least two; where that fails, tries reading it by
+    /// `userName` prefixes. Reads only.
+    async fn paging(&mut self) -> Option<()> {
+        if self.caps.cursor_pagination {
+            self.note("paging by cursor: startIndex paging not checked");
+            return Some(());
+        }
+        let url = self.client.users_url(None);
+        let total = match self.client.get_json(&url, &[("count", "0".to_owned())]).await {
+            Ok((page, _)) => page.get("totalResults").and_then(Value::as_u64),
+            Err(e) => {
+                self.check(&e)?;
+                None
+            }
+        };
+        let cap = self.caps.max_page_size.unwrap_or(100).clamp(1, 100);
+        let page_size = match total {
+            Some(t) if t >= 2 => cap.min(u32::try_from(t.div_ceil(2)).unwrap_or(cap)),
+            Some(_) => {
+                self.note("paging not checked: the app holds fewer than two users");
+                return Some(());
+            }
+            None => cap,
+        };
+        let walker = self.client.clone().without_capabilities().with_page_size(page_size);
+        match walker.list_checked(&url).await {
+            Ok(all) => {
+                self.caps.paging.checked = if all.len() as u32 > page_size { Probed::Yes } else { Probed::Unknown };
+                if self.caps.paging.checked == Probed::Yes {
+                    self.note(format!("paging checked: {} users in pages of {page_size} added up", all.len()));
+                }
+            }
+            Err(ConnectorError::Paging { fault, .. }) => {
+                self.note(format!("paging broken in pages of {page_size}: {fault}"));
+                self.caps.paging.checked = Probed::No;
+                self.caps.paging.fault = Some(fault);
+                let partitioner = walker.with_capabilities(self.caps.clone());
+                self.caps.paging.partitioned = if !self.caps.filters_on("userName") {
+                    self.note("the app does not filter on userName: its list cannot be read by partitions");
+                    Probed::No
+                } else {
+                    match partitioner.list_partitioned(&url, "userName").await {
+                        Ok(all) => {
+                            self.note(format!(
+                                "{} users read by userName prefixes, each partition adding up",
+                                all.len()
+                            ));
+                            Probed::Yes
+                        }
+                        Err(e) => {
+                            self.check(&e)?;
+                            self.note(format!("reading by userName prefixes failed too: {e}"));
+                            Probed::No
+                        }
+                    }
+                };
+            }
+            Err(e) => {
+                self.check(&e)?;
+                self.note(format!("paging not checked: {e}"));
+            }
         }
         Some(())
     }

@@ -18,6 +18,10 @@ impl ScimClient {
     /// `co` filter on userName and email where the app filters, and is matched here otherwise.
     async fn users_page(&self, query: &UserQuery) -> Result<UserPage, ConnectorError> {
         let url = self.users_url(None);
+        // An app probed to page wrongly is read whole (checked, or by partitions) and paged here.
+        if self.capabilities.as_ref().is_some_and(|c| c.paging.is_broken()) {
+            return Ok(page_locally(self.list_users().await?, query));
+        }
         let count = query.count.min(self.options.page_size as usize).max(1);
         let start = query.start_index.max(1);
         let mut params = vec![("startIndex", start.to_string()), ("count", count.to_string())];
@@ -43,6 +47,11 @@ impl ScimClient {
             Err(e) => return Err(e),
         };
         let page: ListResponse<Value> = parse_json(&Method::GET, &url, &body)?;
+        if !page.resources.is_empty() && page.start_index != start as u64 {
+            // The page is not the one asked for: only a checked full listing can say what is.
+            tracing::warn!(url = %url, asked = start, answered = page.start_index, "the app ignored startIndex");
+            return Ok(page_locally(self.list_users().await?, query));
+        }
         let total = usize::try_from(page.total_results).ok();
         let accounts = page
             .resources

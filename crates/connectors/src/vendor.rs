@@ -102,6 +102,21 @@ impl Vendor {
         }
     }
 
+    /// What happens to a joiner in this vendor's app, where the vendor documents an invitation
+    /// flow (`tenure app check` says it to the admin); `None` where a create makes a ready account.
+    pub fn joiner_flow(self) -> Option<&'static str> {
+        match self {
+            // Slack's SCIM API creates members outright only on workspaces where SSO is set up;
+            // without SSO a SCIM-created member must still accept an email invitation, and
+            // guests cannot be created at all (Slack's "SCIM API" reference, "Limitations").
+            Self::Slack => Some(
+                "Slack invites, then adds, then activates: with SSO on, a joiner's account is ready at once; \
+                 with SSO off, Slack emails the joiner an invitation they must accept before they can sign in",
+            ),
+            Self::Notion | Self::GitHub | Self::Atlassian | Self::Zoom => None,
+        }
+    }
+
     /// Largest page the vendor serves on a list request.
     pub fn max_page_size(self) -> u32 {
         match self {

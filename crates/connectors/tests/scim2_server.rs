@@ -100,8 +100,8 @@ async fn lists_every_user_across_pages() -> anyhow::Result<()> {
     ids.sort();
     assert_eq!(listed, ids);
     // The server logs each request once it has answered, hence the wait.
-    let pages = server.requests_logged("GET /v2/Users?startIndex=", 3).await?;
-    assert_eq!(pages, 3, "pages of 2, 2 and 1 users:\n{}", server.stderr());
+    let pages = server.requests_logged("GET /v2/Users?startIndex=", 4).await?;
+    assert_eq!(pages, 4, "pages of 2, 2 and 1 users, and the empty one after:\n{}", server.stderr());
     Ok(())
 }
 

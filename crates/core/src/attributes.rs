@@ -233,6 +233,11 @@ pub const EMPLOYEE_NUMBER: &str = "employeeNumber";
 /// From an assignment's parameters, not from the person.
 pub const ROLE: &str = "role";
 pub const LICENSE: &str = "license";
+/// Set by connectors of apps where joining is an invitation the person must accept (GitHub
+/// organizations): the account is a pending invitation, sent on this date (`YYYY-MM-DD`). Such
+/// an account is neither created nor missing: it is never invited again while pending, never
+/// updated or activated, and revoking it cancels the invitation.
+pub const INVITED_ON: &str = "invitedOn";
 
 /// The names above, for [`AttrName`]'s interning.
 const KNOWN: &[&str] = &[

@@ -65,6 +65,40 @@ pub struct PatchSupport {
     pub no_path_value_map: Probed,
 }
 
+/// Whether the app's lists can be read whole (RFC 7644 §3.4.2.4 paging), checked over every page
+/// of `/Users` without writing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PagingSupport {
+    /// `Yes`: every page echoed its `startIndex`, no id came twice and the pages added up to
+    /// `totalResults`. `No`: one of those failed (`fault` says which). `Unknown`: the app held
+    /// too few users to page.
+    pub checked: Probed,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+    /// Whether the list could be read by `userName` prefix filters instead, each partition
+    /// adding up: what lets Tenure plan an app whose paging is broken.
+    #[serde(default)]
+    pub partitioned: Probed,
+}
+
+impl PagingSupport {
+    /// Pages cannot be trusted.
+    pub fn is_broken(&self) -> bool {
+        self.checked.is_no()
+    }
+
+    /// Why the app cannot be planned at all: its paging is broken and no partitioned read works.
+    pub fn refusal(&self) -> Option<String> {
+        (self.is_broken() && self.partitioned != Probed::Yes).then(|| {
+            format!(
+                "its user list cannot be read completely ({}); Tenure refuses to plan it until the app pages \
+                 correctly (tenure app check APP re-tests)",
+                self.fault.as_deref().unwrap_or("paging is broken")
+            )
+        })
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capabilities {
     /// RFC 3339 time of the probe.
@@ -91,6 +125,9 @@ pub struct Capabilities {
     /// `bulk.maxOperations` from `/ServiceProviderConfig`, when bulk is supported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bulk_max_operations: Option<u32>,
+    /// Whether `/Users` pages add up; older profiles lack it (unknown).
+    #[serde(default)]
+    pub paging: PagingSupport,
 }
 
 impl Capabilities {

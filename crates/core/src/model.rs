@@ -152,6 +152,35 @@ pub enum AppKind {
     /// Google Workspace through the Admin SDK Directory API (no SCIM): the app's settings hold a
     /// [`GoogleWorkspaceTarget`], its secret the service account's JSON key.
     GoogleWorkspace,
+    /// A GitHub organization (without Enterprise Managed Users) through GitHub's REST API:
+    /// joining is an invitation the person accepts; the settings hold a [`GitHubOrgTarget`], the
+    /// secret an access token with `admin:org`.
+    GithubOrg,
+}
+
+impl AppKind {
+    /// Whether Tenure keeps the account's attributes in step. In a GitHub organization the
+    /// account is the person's own GitHub user: an organization admin manages membership, never
+    /// the profile, so the planner proposes no attribute updates there.
+    pub fn updates_attributes(self) -> bool {
+        !matches!(self, Self::GithubOrg)
+    }
+}
+
+/// Which GitHub organization, and how invitations are handled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitHubOrgTarget {
+    /// The organization's login (`acme-corp`).
+    pub org: String,
+    /// A pending invitation older than this is cancelled and sent again on the next plan.
+    /// GitHub's own invitations expire after 7 days.
+    #[serde(default = "default_reinvite_days")]
+    pub reinvite_after_days: u32,
+}
+
+fn default_reinvite_days() -> u32 {
+    7
 }
 
 /// Where and as whom Tenure provisions a Google Workspace account. The service account's key is
@@ -307,6 +336,9 @@ pub struct AppSettings {
     /// Where a Google Workspace app ([`AppKind::GoogleWorkspace`]) lives; `None` for other kinds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub google_workspace: Option<GoogleWorkspaceTarget>,
+    /// Which GitHub organization a GitHub app ([`AppKind::GithubOrg`]) is; `None` for other kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github: Option<GitHubOrgTarget>,
 }
 
 impl Default for AppSettings {
@@ -322,6 +354,7 @@ impl Default for AppSettings {
             capabilities: None,
             vendor: None,
             google_workspace: None,
+            github: None,
         }
     }
 }
@@ -510,6 +543,12 @@ impl RemoteAccount {
 
     pub fn email(&self) -> Option<&str> {
         self.attributes.get(crate::attributes::EMAIL).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// The date a pending invitation was sent, when the account is one (see
+    /// [`crate::attributes::INVITED_ON`]).
+    pub fn invited_on(&self) -> Option<&str> {
+        self.attributes.get(crate::attributes::INVITED_ON).map(String::as_str).filter(|v| !v.is_empty())
     }
 }
 

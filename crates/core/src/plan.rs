@@ -269,6 +269,10 @@ pub struct Plan {
     pub cases: Vec<CorrelationCase>,
     #[serde(default)]
     pub problems: Vec<PlanProblem>,
+    /// Why the app was not planned at all (its user list cannot be read whole, so every account
+    /// it did not show would look missing); the plan is then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// What changed between two plans of the same scope: operations only in the newer one, and

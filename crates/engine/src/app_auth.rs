@@ -43,6 +43,20 @@ pub fn connector(
             }
             Ok(Arc::new(client))
         }
+        AppKind::GithubOrg => {
+            let target = app.app.settings.github.as_ref().ok_or_else(|| {
+                ConnectorError::Config(format!(
+                    "GitHub app {} names no organization; add it again with `tenure app add github-org`",
+                    app.app.name
+                ))
+            })?;
+            // The app's secret is the access token; its base URL the REST API's.
+            let mut client = tenure_connectors::GitHubOrg::new(&app.app.base_url, target, app.secret.clone(), options)?;
+            if let Some(limiter) = limiter {
+                client = client.with_rate_limiter(limiter);
+            }
+            Ok(Arc::new(client))
+        }
         AppKind::GoogleWorkspace => {
             let target = app.app.settings.google_workspace.as_ref().ok_or_else(|| {
                 ConnectorError::Config(format!(

@@ -25,14 +25,28 @@ pub struct QueueStatus {
     pub failing_apps: Vec<AppHealthView>,
     /// Losses waiting for an admin (held plans), and approved ones still being carried out.
     pub holds: Vec<crate::HoldView>,
+    /// Apps Tenure refuses to plan, with the reason (a probed profile whose paging is broken
+    /// and that no partitioned read rescues).
+    pub refused_apps: Vec<RefusedApp>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RefusedApp {
+    pub app: String,
+    pub reason: String,
 }
 
 impl Engine {
     pub async fn queue_status(&self) -> Result<QueueStatus, EngineError> {
         let counts = self.store.queue_counts(self.tenant, None).await?;
         let dirty = self.store.dirty_marks(self.tenant, 1_000_000).await?.len();
+        let apps = self.store.list_apps(self.tenant).await?;
+        let refused_apps = apps
+            .iter()
+            .filter_map(|r| crate::planning::refusal_of(r).map(|reason| RefusedApp { app: r.app.name.clone(), reason }))
+            .collect();
         let names: std::collections::HashMap<AppId, String> =
-            self.store.list_apps(self.tenant).await?.into_iter().map(|r| (r.app.id, r.app.name)).collect();
+            apps.into_iter().map(|r| (r.app.id, r.app.name)).collect();
         let failing_apps = self
             .store
             .app_health(self.tenant)
@@ -47,7 +61,7 @@ impl Engine {
             .collect();
         let holds =
             self.holds(100).await?.into_iter().filter(|h| h.status == "held" || h.status == "approved").collect();
-        Ok(QueueStatus { counts, dirty, failing_apps, holds })
+        Ok(QueueStatus { counts, dirty, failing_apps, refused_apps, holds })
     }
 
     /// Operations, newest first; `app` by name.

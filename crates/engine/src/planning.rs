@@ -69,8 +69,13 @@ impl Engine {
 
         // Reading apps is network-bound: all of them at once. Groups only where an assignment
         // names one: most apps' groups are none of Tenure's business.
+        // An app whose probed profile says its list cannot be read whole is not read at all.
+        let mut refused: Vec<Option<String>> = selected.iter().map(refusal_of).collect();
         let mut reads = tokio::task::JoinSet::new();
         for (index, record) in selected.iter().enumerate() {
+            if refused[index].is_some() {
+                continue;
+            }
             let client = self.client(record)?;
             let name = record.app.name.clone();
             let wants_groups = policies[index].0.iter().any(|a| !a.params.groups.is_empty());
@@ -86,7 +91,18 @@ impl Engine {
         let mut observed: Vec<Option<(Vec<RemoteAccount>, Vec<RemoteGroup>)>> = vec![None; selected.len()];
         while let Some(joined) = reads.join_next().await {
             let (index, read) = joined.map_err(|e| EngineError::Internal(format!("app read task: {e}")))?;
-            observed[index] = Some(read?);
+            match read {
+                Ok(read) => observed[index] = Some(read),
+                // A list that does not add up is refused, app by app: planning from it would
+                // propose a create for every account it left out.
+                Err(EngineError::Connector { app, source }) if source.is_paging_fault() => {
+                    let reason = format!("its user list cannot be read completely: {source}");
+                    tracing::warn!(app = %app, reason = %reason, "app not planned");
+                    self.note_refusal(&selected[index], &reason).await;
+                    refused[index] = Some(reason);
+                }
+                Err(e) => return Err(e),
+            }
         }
         let (observed, groups): (Vec<Vec<RemoteAccount>>, Vec<Vec<RemoteGroup>>) =
             observed.into_iter().map(Option::unwrap_or_default).unzip();
@@ -98,7 +114,9 @@ impl Engine {
             .iter()
             .zip(&policies)
             .zip(observed.iter().zip(&without_externals).zip(&groups))
-            .map(|((record, (assignments, links)), ((accounts, filtered), groups))| AppState {
+            .zip(&refused)
+            .filter(|(_, refused)| refused.is_none())
+            .map(|(((record, (assignments, links)), ((accounts, filtered), groups)), _)| AppState {
                 app: &record.app,
                 assignments,
                 links,
@@ -108,8 +126,15 @@ impl Engine {
             .collect();
         // CPU-bound, spread over the cores by scoped threads. It blocks this async task while it
         // runs (tens of milliseconds at demo size; seconds at 100,000 people, see `tenure bench`).
-        let computed = plan_apps(&dir, &states, today);
+        let mut planned = plan_apps(&dir, &states, today).into_iter();
         drop(states);
+        let computed: Vec<Plan> = refused
+            .into_iter()
+            .map(|reason| match reason {
+                Some(reason) => Plan { refused: Some(reason), ..Plan::default() },
+                None => planned.next().unwrap_or_default(),
+            })
+            .collect();
         let plans = selected
             .into_iter()
             .zip(computed)
@@ -128,7 +153,22 @@ impl Engine {
     }
 }
 
+/// Why the app's stored profile forbids planning it, if it does.
+pub(crate) fn refusal_of(record: &AppRecord) -> Option<String> {
+    record.app.settings.capabilities.as_ref().and_then(|c| c.paging.refusal())
+}
+
 impl Engine {
+    /// Records a refusal found while reading the app as the app's health, so `ops status` shows
+    /// it. It never pauses the app: nothing is queued from a refused plan anyway.
+    async fn note_refusal(&self, record: &AppRecord, reason: &str) {
+        let never = std::time::Duration::ZERO;
+        if let Err(e) = self.store.record_app_failure(self.tenant, record.app.id, reason, i64::MAX, never, never).await
+        {
+            tracing::warn!(app = %record.app.name, error = %e, "could not record why the app was not planned");
+        }
+    }
+
     /// The accounts of the app an admin marked as known externals.
     pub(crate) async fn known_externals(&self, app: tenure_core::AppId) -> Result<HashSet<String>, EngineError> {
         Ok(self.store.account_marks(self.tenant, app).await?.into_iter().map(|m| m.remote_id).collect())

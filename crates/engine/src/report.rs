@@ -35,6 +35,13 @@ pub enum AccountClass {
     KnownExternal,
     /// No person matches it: an external, an orphan or a shadow account.
     Unmanaged,
+    /// A pending invitation Tenure sent (GitHub organizations): neither an account yet nor
+    /// missing. Whether it takes a seat is the app's rule (GitHub counts pending invitations
+    /// against paid seats).
+    Invited,
+    /// Linked, but the app's list cannot be read whole, so Tenure does not plan the app; shown
+    /// as last stored.
+    Unread,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +73,14 @@ impl Engine {
         let context = ReportContext::load(self).await?;
         let mut rows = Vec::new();
         for p in &plans {
+            if let Some(reason) = &p.plan.refused {
+                // One app asked for: its live list is what was asked, and there is none to give.
+                if app.is_some() {
+                    return Err(EngineError::Invalid(format!("app {}: {reason}", p.app.name)));
+                }
+                rows.extend(context.unread(&p.app, reason, &self.store.list_accounts(self.tenant, p.app.id).await?));
+                continue;
+            }
             let marks = self.store.account_marks(self.tenant, p.app.id).await?;
             rows.extend(context.classify(&p.app, &p.plan, &p.observed, &marks));
         }
@@ -122,6 +137,30 @@ impl ReportContext {
         Ok(Self { people, apps_of, links_by_app })
     }
 
+    /// Rows for an app whose list could not be read: its linked accounts as last stored, each
+    /// saying why, so the report shows the app rather than leave it out.
+    pub(crate) fn unread(&self, app: &App, reason: &str, stored: &[tenure_store::StoredAccount]) -> Vec<AccountRow> {
+        stored
+            .iter()
+            .map(|s| {
+                let person = self.people.get(&s.link.person_id);
+                AccountRow {
+                    app: app.name.clone(),
+                    remote_id: s.link.remote_id.clone(),
+                    user_name: s.user_name.clone(),
+                    display_name: None,
+                    email: s.attributes.get(attributes::EMAIL).cloned(),
+                    active: s.active,
+                    class: AccountClass::Unread,
+                    person: person.map(|p| p.email.clone()),
+                    other_apps: Vec::new(),
+                    origin: Some(s.link.origin),
+                    note: Some(format!("as last stored; the app is not planned: {reason}")),
+                }
+            })
+            .collect()
+    }
+
     /// Rows for `observed`, the app's accounts (all of them, or one page), from a plan made
     /// against them.
     pub(crate) fn classify(
@@ -160,6 +199,10 @@ impl ReportContext {
             let licensed = account.attributes.get(attributes::LICENSE).is_some_and(|l| !l.is_empty());
             let mark = marks.get(id);
             let class = match (link, account.active) {
+                (Some(_), _) if account.invited_on().is_some() && losing.contains_key(id) => {
+                    AccountClass::UnassignedButActive
+                }
+                (Some(_), _) if account.invited_on().is_some() => AccountClass::Invited,
                 (Some(_), true) if person.is_some_and(|p| p.status == PersonStatus::Deleted) => {
                     AccountClass::LeftButActive
                 }
@@ -226,6 +269,8 @@ impl AccountClass {
             Self::Ambiguous => "ambiguous",
             Self::KnownExternal => "known_external",
             Self::Unmanaged => "unmanaged",
+            Self::Unread => "unread",
+            Self::Invited => "invited",
         }
     }
 }

@@ -60,6 +60,7 @@ fn new_app(name: &str, app: &SandboxApp) -> NewApp {
         token: Some(app.token().into()),
         oauth: None,
         google: None,
+        github: None,
         settings: SettingsSpec { guard_percent: Some(100), ..Default::default() },
         disabled: false,
     }

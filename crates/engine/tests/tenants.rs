@@ -41,6 +41,7 @@ async fn app(
         token: Some(sandbox.token().into()),
         oauth: None,
         google: None,
+        github: None,
         settings: SettingsSpec { rate_limit: per_second, ..Default::default() },
         disabled: false,
     };

@@ -14,6 +14,7 @@
 
 mod faults;
 mod groups;
+mod misbehave;
 mod oauth;
 mod patch;
 mod profile;
@@ -32,6 +33,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use faults::FaultPlan;
+pub use misbehave::Misbehaviour;
 pub use profile::{DeleteMode, Profile, SLACK_USERNAME_MAX, UnknownProfile};
 
 /// How the imitated vendor account is set up, beyond the profile's documented defaults. The
@@ -128,6 +130,8 @@ pub(crate) struct Shared {
     pub(crate) vendor: VendorOptions,
     /// Access tokens issued by the sandbox's own token endpoint (Zoom), with their expiry.
     pub(crate) issued: Mutex<oauth::Issued>,
+    /// How the app gets its lists wrong, switched at run time.
+    pub(crate) misbehaviour: Mutex<Misbehaviour>,
 }
 
 /// Decides whether a presented bearer token is valid, besides the sandbox's own token.
@@ -200,6 +204,7 @@ impl SandboxApp {
             fault_plan: options.faults,
             writes: Mutex::new(Vec::new()),
             started: Instant::now(),
+            misbehaviour: Mutex::new(Misbehaviour::default()),
         });
         let app = routes::router(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -227,6 +232,11 @@ impl SandboxApp {
     pub fn account_credentials_url(&self) -> String {
         let account: String = url_encode(&self.shared.vendor.zoom_account_id);
         format!("{}?grant_type=account_credentials&account_id={account}", self.oauth_token_url())
+    }
+
+    /// From now on the app pages and filters its lists as `misbehaviour` says.
+    pub fn set_misbehaviour(&self, misbehaviour: Misbehaviour) {
+        *lock(&self.shared.misbehaviour) = misbehaviour;
     }
 
     pub fn vendor_options(&self) -> &VendorOptions {

@@ -245,8 +245,11 @@ fn list_params(pairs: &[(String, String)], max_page: usize) -> Result<ListParams
 async fn list_users(State(shared): AppState, query: Result<Query<Vec<(String, String)>>, QueryRejection>) -> ApiResult {
     let Query(pairs) = query.map_err(|r| rejection(r.status(), r.body_text()))?;
     let params = list_params(&pairs, shared.profile.max_page_size())?;
-    let page = lock(&shared.store).list(params.filter.as_ref(), params.start_index, params.count);
-    Ok(scim_json(StatusCode::OK, &page))
+    let bad = *lock(&shared.misbehaviour);
+    let count = bad.count(params.count);
+    let (start, said) = bad.window(params.start_index, count);
+    let page = lock(&shared.store).list(bad.filter(params.filter.as_ref()), start, count);
+    Ok(scim_json(StatusCode::OK, &bad.dress(page, said)))
 }
 
 async fn get_user(State(shared): AppState, id: Result<Path<String>, PathRejection>) -> ApiResult {
@@ -308,8 +311,11 @@ async fn list_groups(
 ) -> ApiResult {
     let Query(pairs) = query.map_err(|r| rejection(r.status(), r.body_text()))?;
     let params = list_params(&pairs, shared.profile.max_page_size())?;
-    let page = lock(&shared.store).groups.list(params.filter.as_ref(), params.start_index, params.count);
-    Ok(scim_json(StatusCode::OK, &page))
+    let bad = *lock(&shared.misbehaviour);
+    let count = bad.count(params.count);
+    let (start, said) = bad.window(params.start_index, count);
+    let page = lock(&shared.store).groups.list(bad.filter(params.filter.as_ref()), start, count);
+    Ok(scim_json(StatusCode::OK, &bad.dress(page, said)))
 }
 
 async fn get_group(State(shared): AppState, id: Result<Path<String>, PathRejection>) -> ApiResult {

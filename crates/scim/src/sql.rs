@@ -190,13 +190,14 @@ impl Out<'_, '_> {
     /// `inside`: the side table of the enclosing value path, whose columns are used bare.
     fn filter(&mut self, filter: &Filter, inside: Option<(&AttrPath, &SideTable)>) -> Result<(), SqlError> {
         match filter {
-            Filter::And(a, b) | Filter::Or(a, b) => {
-                let word = if matches!(filter, Filter::And(..)) { " AND " } else { " OR " };
-                self.sql.push('(');
-                self.filter(a, inside)?;
-                self.sql.push_str(word);
-                self.filter(b, inside)?;
-                self.sql.push(')');
+            Filter::And(..) | Filter::Or(..) => {
+                // A chain of one operator (`a or b or c ...`, a left-deep tree from the parser)
+                // is written as a balanced tree: SQLite refuses expressions deeper than 1,000,
+                // and a filter of 1,000 terms must not become a 500.
+                let and = matches!(filter, Filter::And(..));
+                let mut terms = Vec::new();
+                chain(filter, and, &mut terms);
+                self.balanced(&terms, if and { " AND " } else { " OR " }, inside)?;
             }
             Filter::Not(a) => {
                 self.sql.push_str("NOT (");
@@ -229,6 +230,27 @@ impl Out<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    fn balanced(
+        &mut self,
+        terms: &[&Filter],
+        word: &str,
+        inside: Option<(&AttrPath, &SideTable)>,
+    ) -> Result<(), SqlError> {
+        match terms {
+            [] => Ok(()),
+            [one] => self.filter(one, inside),
+            _ => {
+                let (left, right) = terms.split_at(terms.len() / 2);
+                self.sql.push('(');
+                self.balanced(left, word, inside)?;
+                self.sql.push_str(word);
+                self.balanced(right, word, inside)?;
+                self.sql.push(')');
+                Ok(())
+            }
+        }
     }
 
     /// `pr` (no operator) or a comparison on one path.
@@ -423,6 +445,25 @@ impl Out<'_, '_> {
         let ph = self.placeholder(SqlParam::Text(pattern));
         let _ = write!(self.sql, "({expr} IS NOT NULL AND {lhs} LIKE {ph} ESCAPE '\\')");
         Ok(())
+    }
+}
+
+/// The operands of a chain of `and` (or of `or`), in order, without recursing on the chain
+/// itself (it may be 1,000 long).
+fn chain<'f>(filter: &'f Filter, and: bool, out: &mut Vec<&'f Filter>) {
+    let mut pending = vec![filter];
+    while let Some(f) = pending.pop() {
+        match f {
+            Filter::And(a, b) if and => {
+                pending.push(b);
+                pending.push(a);
+            }
+            Filter::Or(a, b) if !and => {
+                pending.push(b);
+                pending.push(a);
+            }
+            other => out.push(other),
+        }
     }
 }
 

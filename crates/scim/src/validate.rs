@@ -77,18 +77,17 @@ pub(crate) fn coerce_single(value: &Value, def: &AttributeDef, name: &str) -> Re
             }
             Value::Object(out)
         }
-        // An element of a multi-valued complex attribute given as a bare value: `"emails":
-        // ["a@x"]` means `[{"value": "a@x"}]`.
-        (AttrType::Complex, Value::String(_) | Value::Number(_) | Value::Bool(_)) if def.multi_valued => {
-            match def.sub_attribute("value") {
-                Some(sub) => {
-                    let mut out = Map::new();
-                    out.insert(sub.name.clone(), coerce_single(value, sub, &format!("{name}.value"))?);
-                    Value::Object(out)
-                }
-                None => return Err(wrong()),
+        // A complex value given as its bare `value`: an element of a multi-valued attribute
+        // (`"emails": ["a@x"]` means `[{"value": "a@x"}]`), or the enterprise `manager`, which
+        // Entra ID sends as the manager's id alone.
+        (AttrType::Complex, Value::String(_) | Value::Number(_) | Value::Bool(_)) => match def.sub_attribute("value") {
+            Some(sub) => {
+                let mut out = Map::new();
+                out.insert(sub.name.clone(), coerce_single(value, sub, &format!("{name}.value"))?);
+                Value::Object(out)
             }
-        }
+            None => return Err(wrong()),
+        },
         _ => return Err(wrong()),
     })
 }

@@ -6,6 +6,8 @@ use tenure_scim::patch::apply_patch;
 use tenure_scim::schema::Registry;
 use tenure_scim::{PatchOp, ScimType, parse_filter, schemas};
 
+const ENTERPRISE_USER_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
 fn bjensen() -> Value {
     json!({
         "schemas": [schemas::USER, schemas::ENTERPRISE_USER],
@@ -197,9 +199,11 @@ fn entra_and_okta_requests() {
             {"op": "Replace", "path": "active", "value": "False"}
         ]}),
     );
-    // A bare string for the complex `manager` is wrong per schema: the whole request fails.
-    assert_eq!(changed.unwrap_err().scim_type, Some(ScimType::InvalidValue));
-    assert_eq!(u, bjensen());
+    // Entra sends the complex `manager` as the manager's id alone: it is taken as its `value`.
+    assert!(changed.expect("Entra's plain manager id is accepted"));
+    assert_eq!(u[ENTERPRISE_USER_URN]["manager"]["value"], "26118915-6090-4610-87e4-49d8ca9f808d", "{u}");
+    assert_eq!((u["name"]["givenName"].clone(), u["active"].clone()), (json!("Babs"), json!(false)));
+    let mut u = bjensen();
     let changed = apply(&mut u, json!({"Operations": [
         {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "barbara@example.com"},
         {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": {"value": "26118915"}},

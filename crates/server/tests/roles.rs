@@ -196,6 +196,7 @@ async fn world() -> anyhow::Result<World> {
         token: Some(app.token().into()),
         oauth: None,
         google: None,
+        github: None,
         settings: tenure_engine::admin::SettingsSpec { guard_percent: Some(100), ..Default::default() },
         disabled: false,
     };

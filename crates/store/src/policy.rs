@@ -99,6 +99,7 @@ pub(crate) fn kind_text(kind: AppKind) -> &'static str {
     match kind {
         AppKind::Scim => "scim",
         AppKind::GoogleWorkspace => "google_workspace",
+        AppKind::GithubOrg => "github_org",
     }
 }
 
@@ -204,6 +205,7 @@ impl Store {
                         kind: match kind.as_str() {
                             "scim" => AppKind::Scim,
                             "google_workspace" => AppKind::GoogleWorkspace,
+                            "github_org" => AppKind::GithubOrg,
                             other => return Err(StoreError::corrupt(format!("app kind {other}"))),
                         },
                         base_url: text(r, "base_url")?,

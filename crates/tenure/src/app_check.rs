@@ -34,9 +34,22 @@ pub async fn run(engine: &Engine, app: &str, json: bool, write_probe: bool) -> a
                 v.delete_meaning(),
                 check.deprovision
             );
+            if let Some(flow) = v.joiner_flow() {
+                println!("joiners: {flow}");
+            }
+        }
+    } else if check.kind == tenure_core::AppKind::GithubOrg {
+        match (&check.problem, &check.found) {
+            (Some(p), _) => println!("{app} cannot be provisioned:\n  ✗ {p}"),
+            (None, found) => println!("{app}: GitHub organization, {}", found.as_deref().unwrap_or("read")),
         }
     } else {
         crate::google_app::print_check(&check);
+    }
+    if check.probe.is_none()
+        && let Some(joiners) = &check.joiners
+    {
+        println!("joiners: {joiners}");
     }
     Ok(if check.provisionable { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -53,6 +66,7 @@ fn as_json(check: &AppCheck) -> serde_json::Value {
             "observations": report.observations,
             "vendor": check.vendor,
             "deprovision": check.deprovision,
+            "joiners": check.joiners,
         }),
         None => json!({
             "app": check.app,
@@ -62,6 +76,9 @@ fn as_json(check: &AppCheck) -> serde_json::Value {
             "deactivate": check.descriptor.as_ref().map(|d| d.deactivate),
             "delete": check.descriptor.as_ref().map(|d| d.delete),
             "problem": check.problem,
+            "blockers": check.problem.iter().collect::<Vec<_>>(),
+            "joiners": check.joiners,
+            "found": check.found,
         }),
     }
 }

@@ -313,6 +313,7 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
         token,
         oauth,
         google: None,
+        github: None,
         settings: settings.spec()?,
         disabled: false,
     };
@@ -378,6 +379,7 @@ pub async fn add_google(engine: &Engine, args: GoogleAppArgs) -> anyhow::Result<
         base_url: args.api_url.clone(),
         token: None,
         oauth: None,
+        github: None,
         google: Some(GoogleSpec {
             domain: args.domain.clone(),
             admin_email: args.admin_email.clone(),

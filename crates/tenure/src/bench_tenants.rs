@@ -32,6 +32,7 @@ async fn app(
         token: Some(sandbox.token().into()),
         oauth: None,
         google: None,
+        github: None,
         settings: SettingsSpec { rate_limit: rate, ..Default::default() },
         disabled: false,
     };

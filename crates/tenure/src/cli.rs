@@ -201,6 +201,10 @@ pub enum BenchCommand {
     /// One tenant with N operations queued against a slow app, another whose joiners are timed
     /// until its app holds them, every tenant's background work running as under `serve`.
     Tenants(BenchTenantsArgs),
+    /// What one tenant's heavy SCIM requests (PATCHes of 20,000 and 1,000 operations, a group
+    /// of N members losing 1,000 at a time, filters of 1,000 terms) cost `/healthz` and another
+    /// tenant.
+    ScimBounds(BenchBoundsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -214,6 +218,13 @@ pub struct BenchTenantsArgs {
     /// Database to use (default: a fresh SQLite file in a temporary directory).
     #[arg(long)]
     pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchBoundsArgs {
+    /// Members of the group that loses 1,000 per PATCH.
+    #[arg(long, default_value_t = 20_000)]
+    pub members: usize,
 }
 
 #[derive(Debug, Args)]
@@ -701,6 +712,9 @@ pub enum AppAdd {
     /// Google Workspace as a target, through the Admin SDK Directory API: a service account
     /// with domain-wide delegation of the admin.directory.user and admin.directory.group scopes.
     Google(GoogleAppArgs),
+    /// A GitHub organization (without Enterprise Managed Users) through the REST API: joiners
+    /// are invited by email and stay "invited" until they accept.
+    GithubOrg(crate::github_app::GitHubAppArgs),
 }
 
 #[derive(Debug, Args)]

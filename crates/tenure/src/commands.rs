@@ -38,6 +38,7 @@ pub async fn run(command: Command, engine: &Engine) -> anyhow::Result<ExitCode> 
         Command::Sync(args) => sync(engine, args).await,
         Command::App(AppCommand::Add(AppAdd::Scim(args))) => crate::apps::add_scim(engine, args).await,
         Command::App(AppCommand::Add(AppAdd::Google(args))) => crate::apps::add_google(engine, args).await,
+        Command::App(AppCommand::Add(AppAdd::GithubOrg(args))) => crate::github_app::add(engine, args).await,
         Command::App(AppCommand::List { json }) => crate::apps::list(engine, json).await,
         Command::App(AppCommand::Show { app, json }) => crate::apps::show(engine, &app, json).await,
         Command::App(AppCommand::Edit(args)) => crate::apps::edit(engine, args).await,

@@ -6,6 +6,7 @@ mod app_oauth;
 mod apps;
 mod audit;
 mod bench;
+mod bench_bounds;
 mod bench_import;
 mod bench_queue;
 mod bench_scim;
@@ -16,6 +17,7 @@ mod cloud_sources;
 mod commands;
 mod config;
 mod demo;
+mod github_app;
 mod google_app;
 mod guard;
 mod keys;
@@ -98,6 +100,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Bench(cli::BenchCommand::Throughput(args)) => bench_queue::throughput(args).await,
         Command::Bench(cli::BenchCommand::Users(args)) => bench_users::run(args).await,
         Command::Bench(cli::BenchCommand::Tenants(args)) => bench_tenants::run(args).await,
+        Command::Bench(cli::BenchCommand::ScimBounds(args)) => bench_bounds::run(args).await,
         other => {
             let store = Store::connect(&settings.database_url()?).await?;
             // Tenants are not tenant-scoped: `tenant create` must work whatever --tenant says.

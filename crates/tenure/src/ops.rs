@@ -34,6 +34,9 @@ pub async fn run(engine: &Engine, command: OpsCommand) -> anyhow::Result<ExitCod
                     );
                 }
                 crate::output::holds(&status.holds);
+                for app in &status.refused_apps {
+                    println!("  {}: not planned: {}", app.app, app.reason);
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -95,6 +95,10 @@ pub fn plan_table(plans: &[AppPlan]) {
         return;
     }
     for p in plans {
+        if let Some(reason) = &p.plan.refused {
+            println!("{}: not planned: {reason}", p.app.name);
+            continue;
+        }
         println!("{} ({} accounts in the app)", p.app.name, p.observed_count());
         if p.plan.is_empty() {
             println!("  in step: nothing to do");

@@ -3,6 +3,7 @@
 
 pub mod cloud_fake;
 pub mod db;
+pub mod github_fake;
 pub mod google_fake;
 pub mod graph_fake;
 pub mod oauth_fake;

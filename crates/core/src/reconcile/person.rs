@@ -188,6 +188,12 @@ impl<'p, 'a> Planner<'p, 'a> {
             }
         };
         running.decided.insert(account.remote_id.clone());
+        // A pending invitation: sent, not yet accepted. Nothing to create (it is never sent
+        // twice), nothing to update or activate until the person joins; team memberships wait
+        // for the member too.
+        if account.invited_on().is_some() {
+            return;
+        }
         for g in app_groups {
             let member = MemberRef::Account { remote_id: account.remote_id.clone() };
             running.wanted_members.entry(g).or_default().push(member);
@@ -197,6 +203,9 @@ impl<'p, 'a> Planner<'p, 'a> {
                 OpKind::Activate { remote_id: account.remote_id.clone() },
                 Reason::Granted { grant: grant() },
             ));
+        }
+        if !app.kind.updates_attributes() {
+            return;
         }
         let mut changes = attributes::diff(&desired, &account.attributes);
         // A handle is what colleagues @-mention: the one an account has (numbered at creation,
@@ -281,6 +290,17 @@ impl<'p, 'a> Planner<'p, 'a> {
         push: &mut dyn FnMut(OpKind, Reason),
     ) {
         let remote_id = || link.remote_id.clone();
+        // A pending invitation is cancelled, whatever the policy says about real accounts: there
+        // is nothing of the person's to keep, and an invitation left open could still be accepted.
+        if account.invited_on().is_some() && self.app().settings.deprovision != DeprovisionPolicy::DoNothing {
+            let kind = if link.origin.may_delete() {
+                OpKind::Delete { remote_id: remote_id() }
+            } else {
+                OpKind::Deactivate { remote_id: remote_id() }
+            };
+            push(kind, reason);
+            return;
+        }
         match self.app().settings.deprovision {
             DeprovisionPolicy::DoNothing => {}
             DeprovisionPolicy::Delete if link.origin.may_delete() => {

@@ -31,6 +31,9 @@ pub struct NewApp {
     /// Google Workspace as a target.
     #[serde(default)]
     pub google: Option<GoogleSpec>,
+    /// A GitHub organization (without Enterprise Managed Users): joiners are invited.
+    #[serde(default)]
+    pub github: Option<GithubSpec>,
     #[serde(default)]
     pub settings: SettingsSpec,
     /// Added paused: nothing is planned or carried out until it is enabled.
@@ -44,7 +47,28 @@ pub enum NewAppKind {
     Scim,
     #[serde(alias = "google")]
     GoogleWorkspace,
+    /// A GitHub organization through GitHub's REST API (`base_url` defaults to
+    /// https://api.github.com; `token` an access token with `admin:org`).
+    #[serde(alias = "github-org")]
+    GithubOrg,
 }
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GithubSpec {
+    /// The organization's login (`acme-corp`).
+    pub org: String,
+    /// Days after which a pending invitation is cancelled and sent again (default 7, as GitHub's
+    /// expire after 7).
+    #[serde(default)]
+    pub reinvite_after_days: Option<u32>,
+}
+
+/// GitHub's REST API.
+pub const GITHUB_API_URL: &str = "https://api.github.com";
+/// GitHub's documented primary limit for a token: 5,000 requests an hour
+/// (<https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api>).
+const GITHUB_REQUESTS_PER_SECOND: f64 = 5000.0 / 3600.0;
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -184,6 +208,7 @@ impl Credentials {
         .collect();
         let wanted = match (record.app.kind, &record.auth) {
             (AppKind::GoogleWorkspace, _) => "service_account_key",
+            (AppKind::GithubOrg, _) => "token",
             (AppKind::Scim, AppAuth::Bearer) => "token",
             (AppKind::Scim, _) => "client_secret",
         };
@@ -512,6 +537,15 @@ fn check_connector(kind: AppKind, base_url: &str, settings: &AppSettings, secret
                 .map(drop)
                 .map_err(|e| EngineError::field("google", e.to_string()))
         }
+        AppKind::GithubOrg => {
+            let target = settings
+                .github
+                .as_ref()
+                .ok_or_else(|| EngineError::field("github", "required for a GitHub org app"))?;
+            tenure_connectors::GitHubOrg::new(base_url, target, secret.clone(), Default::default())
+                .map(drop)
+                .map_err(|e| EngineError::field("github", e.to_string()))
+        }
     }
 }
 
@@ -648,6 +682,41 @@ impl Admin<'_> {
                 });
                 let secret = Secret::new(google.service_account_key.clone());
                 (AppKind::GoogleWorkspace, base_url, AppAuth::Bearer, secret, settings)
+            }
+            NewAppKind::GithubOrg => {
+                if spec.google.is_some() || spec.oauth.is_some() {
+                    return Err(EngineError::field(
+                        if spec.google.is_some() { "google" } else { "oauth" },
+                        "a GitHub organization authenticates with token",
+                    ));
+                }
+                let github =
+                    spec.github.as_ref().ok_or_else(|| EngineError::field("github", "required for this kind"))?;
+                let token = spec.token.as_deref().map(str::trim).unwrap_or_default();
+                if token.is_empty() {
+                    return Err(EngineError::field("token", "required: an access token with admin:org"));
+                }
+                let target = GitHubOrgTarget {
+                    org: github.org.trim().to_owned(),
+                    reinvite_after_days: github.reinvite_after_days.unwrap_or(7),
+                };
+                let base_url = spec.base_url.as_deref().unwrap_or(GITHUB_API_URL).trim().to_owned();
+                // A leaver is removed from the organization; a pending invitation is cancelled.
+                let base = AppSettings {
+                    deprovision: DeprovisionPolicy::Deactivate,
+                    user_name: UserNameFormat::Email,
+                    github: Some(target.clone()),
+                    ..AppSettings::default()
+                };
+                let mut settings = apply_settings(AppKind::GithubOrg, &base, &spec.settings, true)?;
+                let limits = settings.limits.take();
+                settings.limits = Some(AppLimits {
+                    per_second: Some(limits.as_ref().and_then(|l| l.per_second).unwrap_or(GITHUB_REQUESTS_PER_SECOND)),
+                    burst: limits.as_ref().and_then(|l| l.burst).or(Some(60)),
+                    concurrency: limits.as_ref().and_then(|l| l.concurrency),
+                    shared_key: Some(format!("github:{}", target.org.to_lowercase())),
+                });
+                (AppKind::GithubOrg, base_url, AppAuth::Bearer, Secret::new(token.to_owned()), settings)
             }
         };
         settings.dry_run = spec.settings.dry_run.unwrap_or(false);
@@ -951,6 +1020,13 @@ pub struct AppCheck {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vendor: Option<serde_json::Value>,
     pub deprovision: String,
+    /// What happens to a joiner where the app invites rather than creates (a GitHub
+    /// organization, a vendor whose documented flow is an invitation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joiners: Option<String>,
+    /// What the check read, in words ("12 members, 3 pending invitations").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<String>,
 }
 
 impl Admin<'_> {
@@ -962,6 +1038,46 @@ impl Admin<'_> {
             json!({"name": v.name(), "delete": v.delete_meaning().as_str(), "deprovision_default": v.default_deprovision().to_string()})
         });
         let deprovision = record.app.settings.deprovision.to_string();
+        let joiners = crate::app_auth::vendor_of(&record).and_then(|v| v.joiner_flow()).map(str::to_owned);
+        if record.app.kind == AppKind::GithubOrg {
+            let target = record
+                .app
+                .settings
+                .github
+                .clone()
+                .ok_or_else(|| EngineError::Internal(format!("app {name} names no organization")))?;
+            let connector = self.engine.client(&record)?;
+            let read = connector.list_users().await;
+            let (problem, found) = match &read {
+                Ok(accounts) => {
+                    let invited = accounts.iter().filter(|a| a.invited_on().is_some()).count();
+                    (None, Some(format!("{} members, {invited} pending invitations", accounts.len() - invited)))
+                }
+                Err(e) => (Some(e.to_string()), None),
+            };
+            let joiners = format!(
+                "a joiner gets an email invitation to {org} and shows as \"invited\" until they accept with their own \
+                 GitHub account; a pending invitation is never sent twice, is sent again after {days} days (GitHub's \
+                 expire after 7), and is cancelled if the person leaves first; once accepted, the member is linked by \
+                 the invited email (their public email on GitHub) or by an admin (`tenure adopt`); a leaver is removed \
+                 from the organization. Pending invitations count against the organization's paid seats.",
+                org = target.org,
+                days = target.reinvite_after_days
+            );
+            return Ok(AppCheck {
+                app: record.app.name.clone(),
+                kind: record.app.kind,
+                provisionable: problem.is_none(),
+                probe: None,
+                incompatibilities: Vec::new(),
+                problem,
+                descriptor: Some(connector.describe()),
+                vendor,
+                deprovision,
+                joiners: Some(joiners),
+                found,
+            });
+        }
         if record.app.kind == AppKind::GoogleWorkspace {
             let connector = self.engine.client(&record)?;
             let admin = record.app.settings.google_workspace.as_ref().map(|t| t.admin.clone()).unwrap_or_default();
@@ -980,6 +1096,8 @@ impl Admin<'_> {
                 descriptor: Some(connector.describe()),
                 vendor,
                 deprovision,
+                joiners,
+                found: None,
             });
         }
         // Authenticated the way the app is configured: an OAuth app's client secret is no bearer token.
@@ -1005,6 +1123,8 @@ impl Admin<'_> {
             descriptor: None,
             vendor,
             deprovision,
+            joiners,
+            found: None,
         })
     }
 }

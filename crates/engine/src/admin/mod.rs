@@ -20,7 +20,10 @@ pub mod views;
 
 pub use access::{AdminChange, NewAdmin, NewToken, hash_password, verify_password};
 pub use apps::{AppCheck, zoom_token_url};
-pub use apps::{AppEdit, Credentials, GoogleSpec, MappingSpec, NewApp, NewAppKind, OauthSpec, SettingsSpec};
+pub use apps::{
+    AppEdit, Credentials, GITHUB_API_URL, GithubSpec, GoogleSpec, MappingSpec, NewApp, NewAppKind, OauthSpec,
+    SettingsSpec,
+};
 pub use assignments::{AssignmentSpec, Unassign};
 pub use guard::{GuardSpec, GuardView};
 pub use sources::{NewSource, Origin, SourceEdit, redact_secrets};

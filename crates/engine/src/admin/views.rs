@@ -317,6 +317,7 @@ impl PlanDocument {
                     "group_ops": p.plan.group_ops,
                     "correlation_cases": p.plan.cases,
                     "problems": p.plan.problems,
+                    "refused": p.plan.refused,
                 })
             })
             .collect();

@@ -10,6 +10,8 @@
 //! JSON), since the resource model keeps every attribute.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
@@ -41,10 +43,20 @@ pub fn apply_patch(
     operations: &[PatchOperation],
     view: ResourceView<'_>,
 ) -> Result<PatchOutcome, ScimError> {
+    if operations.len() > super::MAX_OPERATIONS {
+        return Err(error(
+            ScimType::TooMany,
+            format!(
+                "a PATCH request may hold at most {} operations; this one holds {}",
+                super::MAX_OPERATIONS,
+                operations.len()
+            ),
+        ));
+    }
     let Value::Object(original) = &*resource else {
         return Err(error(ScimType::InvalidSyntax, "the resource to patch is not a JSON object"));
     };
-    let engine = Engine { view, urns: view.schema_urns() };
+    let engine = Engine { view, urns: view.schema_urns(), open: RefCell::new(None) };
     let mut work = original.clone();
     for (i, op) in operations.iter().enumerate() {
         engine.operation(&mut work, op).map_err(|mut e| {
@@ -56,6 +68,7 @@ pub fn apply_patch(
             e
         })?;
     }
+    engine.flush(&mut work);
     engine.check_required_kept(original, &work)?;
     if &work == original {
         return Ok(PatchOutcome { changed: false });
@@ -69,6 +82,140 @@ pub fn apply_patch(
 struct Engine<'r> {
     view: ResourceView<'r>,
     urns: Vec<&'r str>,
+    /// The multi-valued attribute that consecutive keyed operations are working on, held out of
+    /// the resource until an operation of another kind (or the end) writes it back.
+    open: RefCell<Option<Open>>,
+}
+
+/// Where a multi-valued attribute lives: its extension's key (`None` for the core schema) and
+/// its name, lowercased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Slot {
+    container: Option<String>,
+    name: String,
+}
+
+/// A multi-valued attribute taken out of the resource, with its elements indexed by their
+/// `value`. Adding and removing elements by value (`add` of a value list, `remove` with a value
+/// list or `[value eq "x"]`) is what IdPs send in bulk (group members, one per operation), and
+/// without the index each such operation would copy and scan the whole attribute: 20,000
+/// operations on a large group were quadratic. With it, a request costs its operations plus the
+/// attribute's size.
+struct Open {
+    slot: Slot,
+    name: String,
+    items: Vec<Option<Value>>,
+    index: HashMap<String, Vec<usize>>,
+    /// The last element an operation added with `primary: true`: it keeps the flag.
+    primary: Option<usize>,
+}
+
+/// The key an element is indexed by: its `value` sub-attribute, or the element itself when it is
+/// not an object, lowercased so that a comparison ignoring case finds its candidates too (the
+/// candidates are then compared as the operation says). Elements without a value are not
+/// indexed.
+fn value_key(element: &Value) -> Option<String> {
+    let key = match element {
+        Value::Object(_) => json::get_ci(element, "value").filter(|v| !v.is_null())?,
+        Value::Null => return None,
+        other => other,
+    };
+    Some(match key {
+        Value::String(s) => s.to_lowercase(),
+        other => other.to_string(),
+    })
+}
+
+fn is_primary(v: &Value) -> bool {
+    json::get_ci(v, "primary").is_some_and(|p| p == &Value::Bool(true))
+}
+
+impl Open {
+    fn new(slot: Slot, name: String, taken: Value) -> Self {
+        let items: Vec<Option<Value>> = match taken {
+            Value::Null => Vec::new(),
+            Value::Array(items) => items.into_iter().map(Some).collect(),
+            single => vec![Some(single)],
+        };
+        let mut index: HashMap<String, Vec<usize>> = HashMap::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            if let Some(key) = item.as_ref().and_then(value_key) {
+                index.entry(key).or_default().push(i);
+            }
+        }
+        Self { slot, name, items, index, primary: None }
+    }
+
+    /// Positions of live elements that may hold `wanted` (all of them when it has no key).
+    fn candidates(&self, wanted: &Value) -> Vec<usize> {
+        match value_key(wanted) {
+            Some(key) => self.index.get(&key).cloned().unwrap_or_default(),
+            None => (0..self.items.len()).collect(),
+        }
+    }
+
+    fn add(&mut self, values: Vec<Value>) {
+        for v in values {
+            let present =
+                self.candidates(&v).into_iter().any(|i| self.items[i].as_ref().is_some_and(|old| contains(old, &v)));
+            if present {
+                continue;
+            }
+            let position = self.items.len();
+            if let Some(key) = value_key(&v) {
+                self.index.entry(key).or_default().push(position);
+            }
+            if is_primary(&v) {
+                self.primary = Some(position);
+            }
+            self.items.push(Some(v));
+        }
+    }
+
+    fn remove(&mut self, gone: &[Value]) {
+        for g in gone {
+            for i in self.candidates(g) {
+                if self.items[i].as_ref().is_some_and(|old| contains(old, g)) {
+                    self.items[i] = None;
+                }
+            }
+        }
+    }
+
+    /// Removes the elements whose `value` equals `wanted` (ignoring case unless `case_exact`), as
+    /// `remove` with the path `attr[value eq "wanted"]` does.
+    fn remove_value(&mut self, wanted: &str, case_exact: bool) {
+        let probe = Value::String(wanted.to_owned());
+        for i in self.candidates(&probe) {
+            let hit = self.items[i]
+                .as_ref()
+                .and_then(|old| json::get_ci(old, "value"))
+                .and_then(Value::as_str)
+                .is_some_and(|v| if case_exact { v == wanted } else { v.to_lowercase() == wanted.to_lowercase() });
+            if hit {
+                self.items[i] = None;
+            }
+        }
+    }
+
+    /// The attribute's elements as they now stand, `primary` kept on one at most.
+    fn finish(self) -> Vec<Value> {
+        let winner = self.primary.filter(|&p| self.items.get(p).is_some_and(Option::is_some));
+        self.items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                let mut item = item?;
+                if winner.is_some_and(|w| w != i)
+                    && is_primary(&item)
+                    && let Value::Object(o) = &mut item
+                {
+                    json::set_in(o, "primary", Value::Bool(false));
+                }
+                Some(item)
+            })
+            .collect()
+    }
 }
 
 /// An attribute definition, or one made up for an attribute the schema does not know.
@@ -156,6 +303,7 @@ impl<'r> Engine<'r> {
                         format!("an operation without a path needs an object value, not {found}"),
                     ));
                 };
+                self.flush(obj);
                 for (key, v) in fields {
                     self.path_less_entry(obj, op.op, key, v)?;
                 }
@@ -164,9 +312,109 @@ impl<'r> Engine<'r> {
             Some(text) => {
                 let path = PatchPath::parse_with(text, &self.urns)
                     .map_err(|e| error(ScimType::InvalidPath, format!("{text:?}: {e}")))?;
+                let keyed = self.keyed_slot(&path, op.op, value);
+                let same = self.open.borrow().as_ref().map(|o| &o.slot) == keyed.as_ref();
+                if !same {
+                    self.flush(obj);
+                }
                 self.target(obj, op.op, &path, value, true)
             }
         }
+    }
+
+    /// The slot an operation works on when it only adds or removes elements by value (so it can
+    /// run on the open attribute); `None` for any other operation.
+    fn keyed_slot(&self, path: &PatchPath, verb: PatchVerb, value: Option<&Value>) -> Option<Slot> {
+        if path.attr.sub.is_some()
+            || path.sub.is_some()
+            || path.attr.joined_urn().is_some_and(|j| self.view.extension(&j).is_some())
+        {
+            return None;
+        }
+        let keyed = match (verb, &path.filter) {
+            (PatchVerb::Add, None) => value.is_some_and(|v| !v.is_null()),
+            (PatchVerb::Remove, None) => value.is_some_and(|v| !v.is_null()),
+            (PatchVerb::Remove, Some(filter)) => by_exact_value(filter).is_some(),
+            _ => false,
+        };
+        if !keyed {
+            return None;
+        }
+        let top = AttrPath { urn: path.attr.urn.clone(), name: path.attr.name.clone(), sub: None };
+        let def = self.view.resolve(&top)?.attr;
+        if !def.multi_valued || def.mutability != Mutability::ReadWrite {
+            return None;
+        }
+        // `[value eq "x"]` needs a `value` sub-attribute to compare.
+        if path.filter.is_some() && def.sub_attribute("value").is_none() {
+            return None;
+        }
+        let container = match &path.attr.urn {
+            Some(urn) if !self.view.is_core_urn(urn) => {
+                Some(self.view.extension(urn).map_or_else(|| urn.clone(), |s| s.id.clone()))
+            }
+            _ => None,
+        };
+        Some(Slot { container, name: def.name.to_ascii_lowercase() })
+    }
+
+    /// Writes the open attribute back into the resource.
+    fn flush(&self, obj: &mut Map<String, Value>) {
+        let Some(open) = self.open.borrow_mut().take() else { return };
+        let container = match &open.slot.container {
+            None => Some(obj),
+            Some(key) => match json::get_mut_in(obj, key) {
+                Some(Value::Object(inner)) => Some(inner),
+                _ => None,
+            },
+        };
+        let Some(container) = container else { return };
+        let name = open.name.clone();
+        let items = open.finish();
+        if items.is_empty() {
+            json::remove_in(container, &name);
+        } else {
+            json::set_in(container, &name, Value::Array(items));
+        }
+    }
+
+    /// Runs a keyed operation on the open attribute (opening it first); `false` when the
+    /// operation is not one.
+    fn keyed(
+        &self,
+        container: &mut Map<String, Value>,
+        slot: Slot,
+        verb: PatchVerb,
+        attr: &Attr<'_>,
+        filter: Option<&Filter>,
+        value: Option<&Value>,
+    ) -> Result<(), ScimError> {
+        let mut open = self.open.borrow_mut();
+        if open.as_ref().is_none_or(|o| o.slot != slot) {
+            let taken = json::get_mut_in(container, attr.name()).map(std::mem::take).unwrap_or(Value::Null);
+            *open = Some(Open::new(slot, attr.name().to_owned(), taken));
+        }
+        let Some(open) = open.as_mut() else { return Ok(()) };
+        match (verb, filter) {
+            (PatchVerb::Add, _) => {
+                if let Value::Array(new) = attr.coerce(value.unwrap_or(&Value::Null))? {
+                    open.add(new);
+                }
+            }
+            (PatchVerb::Remove, Some(filter)) => {
+                if let Some(v) = by_exact_value(filter).and_then(Value::as_str) {
+                    let case_exact = attr.def.sub_attribute("value").is_some_and(|d| d.case_exact);
+                    open.remove_value(v, case_exact);
+                }
+            }
+            (PatchVerb::Remove, None) => {
+                if let Value::Array(gone) = attr.coerce(value.unwrap_or(&Value::Null))? {
+                    open.remove(&gone);
+                }
+            }
+            (PatchVerb::Replace, _) => {}
+        }
+        Ok(())
     }
 
     /// One key of a path-less value object: an attribute, a dotted path (`name.givenName`), a
@@ -308,6 +556,13 @@ impl<'r> Engine<'r> {
                 Ok(())
             };
         }
+        if explicit
+            && attr.known
+            && sub.is_none()
+            && let Some(slot) = self.open_slot_for(path, verb, value, &container_key)
+        {
+            return self.keyed(container, slot, verb, &attr, path.filter.as_ref(), value);
+        }
         let before = json::get_in(container, attr.name()).cloned();
         if attr.def.multi_valued {
             self.multi(container, verb, &attr, sub.as_ref(), path.filter.as_ref(), value, &top)?;
@@ -328,6 +583,17 @@ impl<'r> Engine<'r> {
             return Err(error(ScimType::Mutability, format!("{} is immutable and already has a value", attr.name())));
         }
         Ok(())
+    }
+
+    /// The slot of a keyed operation whose container is `container_key`, when it is one.
+    fn open_slot_for(
+        &self,
+        path: &PatchPath,
+        verb: PatchVerb,
+        value: Option<&Value>,
+        container_key: &Option<String>,
+    ) -> Option<Slot> {
+        self.keyed_slot(path, verb, value).filter(|slot| &slot.container == container_key)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -418,10 +684,11 @@ impl<'r> Engine<'r> {
                 } else {
                     match (verb, sub) {
                         (PatchVerb::Remove, None) => {
+                            let gone: std::collections::HashSet<usize> = matched.into_iter().collect();
                             let mut index = 0;
                             items.retain(|_| {
                                 index += 1;
-                                !matched.contains(&(index - 1))
+                                !gone.contains(&(index - 1))
                             });
                         }
                         (PatchVerb::Remove, Some(sub)) => {
@@ -601,6 +868,23 @@ fn merge(target: &mut Value, attr: &Attr<'_>, given: &Value, name: &str) -> Resu
         json::set_in(current, sub.name(), v);
     }
     Ok(())
+}
+
+/// `value eq "x"` as a filter of elements by their exact value: the string compared, or `None`
+/// for any other filter. (Only `value` sub-attributes that compare case-exactly qualify; callers
+/// check the attribute, this checks the shape.)
+fn by_exact_value(filter: &Filter) -> Option<&Value> {
+    match filter {
+        Filter::Compare { path, op: crate::CompareOp::Eq, value }
+            if path.urn.is_none()
+                && path.sub.is_none()
+                && path.name.eq_ignore_ascii_case("value")
+                && value.is_string() =>
+        {
+            Some(value)
+        }
+        _ => None,
+    }
 }
 
 /// Whether `old` already holds everything `new` says (so adding `new` changes nothing, and

@@ -7,6 +7,12 @@ mod tests;
 
 pub use apply::{PatchOutcome, apply_patch};
 
+/// Most operations one PATCH request may hold: a request beyond it is 400 `tooMany`. IdPs send a
+/// handful per request (Entra one per changed attribute, Okta one or two per membership change;
+/// a large membership change is one operation with a value list), so this only stops abuse.
+/// Advertised in `/ServiceProviderConfig`.
+pub const MAX_OPERATIONS: usize = 1_000;
+
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 

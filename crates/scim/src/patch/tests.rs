@@ -221,3 +221,74 @@ fn unknown_attributes_are_kept_schemaless() {
     let u = ok(u, json!([{"op": "add", "path": "custom.flag", "value": true}]));
     assert_eq!(u["custom"], json!({"flag": true}));
 }
+
+#[test]
+fn more_operations_than_the_cap_are_too_many() {
+    let ops: Vec<Value> = (0..=super::MAX_OPERATIONS)
+        .map(|i| json!({"op": "add", "path": "emails", "value": [{"value": format!("a{i}@example.com")}]}))
+        .collect();
+    let mut u = user();
+    let err = patch(&mut u, Value::Array(ops)).unwrap_err();
+    assert_eq!(err.scim_type, Some(ScimType::TooMany));
+    assert!(err.detail.as_deref().unwrap_or("").contains("at most 1000 operations"), "{err:?}");
+    assert_eq!(u, user(), "nothing applied");
+}
+
+/// The indexed path (consecutive adds and removes by value) gives what one operation at a time
+/// gives: duplicates skipped, removals by value and by `[value eq]` (ignoring case for members),
+/// the last added primary winning, and other attributes' operations in between seeing the
+/// attribute as it stands.
+#[test]
+fn keyed_operations_in_bulk_match_one_at_a_time() {
+    let ops = json!([
+        {"op": "add", "path": "members", "value": [{"value": "d"}, {"value": "a"}]},
+        {"op": "Add", "path": "members", "value": [{"value": "e", "display": "E"}]},
+        {"op": "remove", "path": "members[value eq \"B\"]"},
+        {"op": "replace", "path": "displayName", "value": "Engineering"},
+        {"op": "Remove", "path": "members", "value": [{"value": "c", "$ref": null}]},
+        {"op": "add", "path": "members", "value": [{"value": "c"}]},
+        {"op": "remove", "path": "members[value eq \"nobody\"]"}
+    ]);
+    let bulk = ok(group(), ops.clone());
+    let mut one_by_one = group();
+    for op in ops.as_array().unwrap() {
+        patch(&mut one_by_one, json!([op])).unwrap();
+    }
+    assert_eq!(bulk, one_by_one);
+    let members: Vec<&str> = bulk["members"].as_array().unwrap().iter().map(|m| m["value"].as_str().unwrap()).collect();
+    assert_eq!(members, ["a", "d", "e", "c"]);
+    assert_eq!(bulk["displayName"], "Engineering");
+
+    let emails = json!([
+        {"op": "add", "path": "emails", "value": [{"value": "x@example.com", "type": "other", "primary": true}]},
+        {"op": "add", "path": "emails", "value": [{"value": "ann@example.com", "type": "work"}]},
+        {"op": "add", "path": "emails", "value": [{"value": "y@example.com", "type": "other"}]}
+    ]);
+    let bulk = ok(user(), emails.clone());
+    let mut one_by_one = user();
+    for op in emails.as_array().unwrap() {
+        patch(&mut one_by_one, json!([op])).unwrap();
+    }
+    assert_eq!(bulk, one_by_one);
+    let primaries: Vec<&str> = bulk["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["primary"] == true)
+        .map(|e| e["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(primaries, ["x@example.com"], "{bulk}");
+    assert_eq!(bulk["emails"].as_array().unwrap().len(), 4, "the work address is not added twice");
+}
+
+#[test]
+fn keyed_operations_that_change_nothing_leave_the_resource_unchanged() {
+    let mut g = group();
+    let changed = patch(
+        &mut g,
+        json!([{"op": "add", "path": "members", "value": [{"value": "a"}]}, {"op": "remove", "path": "members[value eq \"z\"]"}]),
+    )
+    .unwrap();
+    assert!(!changed);
+    assert_eq!(g, group());
+}

@@ -99,6 +99,10 @@ pub struct ServiceProviderConfig {
     pub sort: bool,
     pub etag: bool,
     pub authentication_schemes: Vec<AuthenticationScheme>,
+    /// Most operations one PATCH request may hold, advertised in the limits extension.
+    pub patch_max_operations: Option<u32>,
+    /// Most comparisons one filter may hold, advertised in the limits extension.
+    pub filter_max_terms: Option<u32>,
 }
 
 impl Default for ServiceProviderConfig {
@@ -112,6 +116,8 @@ impl Default for ServiceProviderConfig {
             sort: false,
             etag: true,
             authentication_schemes: vec![AuthenticationScheme::bearer_token()],
+            patch_max_operations: None,
+            filter_max_terms: None,
         }
     }
 }
@@ -136,6 +142,19 @@ impl ServiceProviderConfig {
         });
         if let (Some(uri), Some(obj)) = (&self.documentation_uri, doc.as_object_mut()) {
             obj.insert("documentationUri".to_owned(), json!(uri));
+        }
+        if (self.patch_max_operations.is_some() || self.filter_max_terms.is_some())
+            && let Some(obj) = doc.as_object_mut()
+        {
+            let mut limits = serde_json::Map::new();
+            if let Some(n) = self.patch_max_operations {
+                limits.insert("patchMaxOperations".to_owned(), json!(n));
+            }
+            if let Some(n) = self.filter_max_terms {
+                limits.insert("filterMaxTerms".to_owned(), json!(n));
+            }
+            obj.insert("schemas".to_owned(), json!([schemas::SERVICE_PROVIDER_CONFIG, schemas::LIMITS_EXTENSION]));
+            obj.insert(schemas::LIMITS_EXTENSION.to_owned(), Value::Object(limits));
         }
         doc
     }

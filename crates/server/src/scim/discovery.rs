@@ -18,6 +18,8 @@ pub fn service_provider_config(base: &str) -> Value {
         sort: true,
         etag: true,
         authentication_schemes: vec![tenure_scim::schema::AuthenticationScheme::bearer_token()],
+        patch_max_operations: Some(tenure_scim::patch::MAX_OPERATIONS as u32),
+        filter_max_terms: Some(tenure_scim::filter::MAX_TERMS as u32),
     }
     .document(base)
 }

@@ -39,6 +39,68 @@ use crate::ServerState;
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
 pub fn routes() -> Router<ServerState> {
+    let endpoints = endpoints();
+    // IdPs' own test tools send `/users`, `/Users/` and `/Users/?filter=...`: a path that matches
+    // no endpoint is tried once more in its canonical spelling before it is a 404.
+    Router::new().merge(endpoints.clone()).fallback(move |State(state): State<ServerState>, request| {
+        let endpoints = endpoints.clone();
+        async move { canonical_retry(endpoints, state, request).await }
+    })
+}
+
+/// The endpoint names, as RFC 7644 §3.2 spells them.
+const ENDPOINTS: [&str; 8] =
+    ["Users", "Groups", "Schemas", "ResourceTypes", "ServiceProviderConfig", "Bulk", "Me", ".search"];
+
+/// `path` with the endpoint names spelt as RFC 7644 does and no trailing slash; `None` when that
+/// changes nothing (the path is then really unknown).
+fn canonical_path(path: &str) -> Option<String> {
+    let mut segments: Vec<&str> = path.split('/').skip(1).collect();
+    while segments.len() > 1 && segments.last() == Some(&"") {
+        segments.pop();
+    }
+    let canonical: Vec<&str> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, seg)| {
+            let named = i == 0 || (i == 1 && seg.eq_ignore_ascii_case(".search"));
+            match ENDPOINTS.iter().find(|e| named && e.eq_ignore_ascii_case(seg)) {
+                Some(e) => *e,
+                None => *seg,
+            }
+        })
+        .collect();
+    let joined = format!("/{}", canonical.join("/"));
+    (joined != path).then_some(joined)
+}
+
+async fn canonical_retry(
+    endpoints: Router<ServerState>,
+    state: ServerState,
+    request: axum::extract::Request,
+) -> Response {
+    use tower_service::Service;
+    let Some(path) = canonical_path(request.uri().path()) else {
+        return error(404, None, "no such SCIM endpoint").into_response();
+    };
+    let (mut parts, body) = request.into_parts();
+    let rewritten = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    match rewritten.parse() {
+        Ok(uri) => parts.uri = uri,
+        Err(_) => return error(404, None, "no such SCIM endpoint").into_response(),
+    }
+    // The canonical path either matches or falls to this router's own 404.
+    let mut service = endpoints.fallback(|| async { error(404, None, "no such SCIM endpoint") }).with_state(state);
+    match service.call(axum::extract::Request::from_parts(parts, body)).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+fn endpoints() -> Router<ServerState> {
     Router::new()
         .merge(resource_routes("/Users", ScimKind::User))
         .merge(resource_routes("/Groups", ScimKind::Group))
@@ -51,7 +113,6 @@ pub fn routes() -> Router<ServerState> {
         .route("/ResourceTypes/{id}", get(resource_type))
         .route("/Schemas", get(schemas))
         .route("/Schemas/{id}", get(schema))
-        .fallback(|| async { error(404, None, "no such SCIM endpoint") })
         .layer(axum::middleware::map_response(scim_method_not_allowed))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
@@ -116,7 +177,7 @@ fn with_header(mut response: Response, name: header::HeaderName, value: &str) ->
 
 /// A JSON request body (`application/scim+json` or `application/json`; the type is not
 /// enforced because IdPs differ), within the size limit.
-fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ScimFailure> {
+async fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ScimFailure> {
     let bytes = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             error(413, None, format!("the request body exceeds {MAX_BODY} bytes"))
@@ -124,9 +185,17 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ScimFailure> 
             error(400, Some(ScimType::InvalidSyntax), rejection.body_text())
         }
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| error(400, Some(ScimType::InvalidSyntax), format!("the body is not valid JSON: {e}")))
+    let large = bytes.len() > LARGE_BODY;
+    let parse = move || {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ScimError::bad_request(ScimType::InvalidSyntax, format!("the body is not valid JSON: {e}")))
+    };
+    // Parsing megabytes is CPU work that does not belong on a runtime worker.
+    if large { Ok(resources::off_runtime(parse).await?) } else { Ok(parse()?) }
 }
+
+/// Bodies larger than this are parsed on the blocking pool.
+const LARGE_BODY: usize = 64 * 1024;
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -171,7 +240,7 @@ async fn search(
     body: Result<Bytes, BytesRejection>,
 ) -> ScimResult {
     let ctx = ctx(&state, &tenant, &headers);
-    let search = query::Search::from_body(&json_body(body)?)?;
+    let search = query::Search::from_body(&json_body(body).await?)?;
     let page = match kind {
         Some(kind) => query::list(&ctx, kind, &search).await?,
         None => query::search_all(&ctx, &search).await?,
@@ -189,7 +258,7 @@ async fn create(
 ) -> ScimResult {
     let ctx = ctx(&state, &tenant, &headers);
     let projection = projection(kind, &params)?;
-    let record = resources::create(&ctx, kind, &json_body(body)?).await?;
+    let record = resources::create(&ctx, kind, &json_body(body).await?).await?;
     let location = resources::location(&ctx, kind, &record.id);
     let response = resource_response(&ctx, kind, &record, StatusCode::CREATED, &projection);
     Ok(with_header(response, header::LOCATION, &location))
@@ -230,25 +299,71 @@ async fn write(
     how: Write,
 ) -> ScimResult {
     let ctx = ctx(&state, &tenant, &headers);
-    let projection = projection(kind, &params)?;
-    let body = json_body(body)?;
+    let mut projection = projection(kind, &params)?;
+    let body = json_body(body).await?;
     let if_match = header_text(&headers, header::IF_MATCH);
     let record = match how {
         Write::Put => resources::replace(&ctx, kind, &id, &body, if_match).await?,
         Write::Patch => resources::patch(&ctx, kind, &id, &body, if_match).await?,
     };
-    // A group PATCH answers 204 unless attributes were asked for: IdPs PATCH members one at a
-    // time, and sending back a large group each time helps nobody (RFC 7644 §3.5.2 allows it).
-    let asked = params.keys().any(|k| k.eq_ignore_ascii_case("attributes"));
-    if matches!(how, Write::Patch) && kind == ScimKind::Group && !asked {
-        return Ok(with_header(StatusCode::NO_CONTENT.into_response(), header::ETAG, &record.version));
+    // RFC 7644 §3.5.2: a PATCH answers 200 with the resource (subject to `attributes`) or 204.
+    if matches!(how, Write::Patch) && kind == ScimKind::Group {
+        match group_patch_answer(&headers, &params) {
+            GroupPatchAnswer::NoContent => {
+                return Ok(with_header(StatusCode::NO_CONTENT.into_response(), header::ETAG, &record.version));
+            }
+            GroupPatchAnswer::WithoutMembers => {
+                projection = Projection::parse(None, Some("members"), view(kind))?;
+            }
+            GroupPatchAnswer::AsProjected => {}
+        }
     }
     let record = if kind == ScimKind::Group && wants_members(&projection) {
         resources::get(&ctx, kind, &id, true).await?
     } else {
         record
     };
-    Ok(resource_response(&ctx, kind, &record, StatusCode::OK, &projection))
+    let shown = ctx.clone();
+    Ok(resources::off_runtime(move || Ok(resource_response(&shown, kind, &record, StatusCode::OK, &projection)))
+        .await?)
+}
+
+/// How a successful PATCH on a group is answered.
+#[derive(Debug, PartialEq, Eq)]
+enum GroupPatchAnswer {
+    /// 204 and the new `ETag`: the client asked for it (`Prefer: return=minimal`, RFC 7240), or
+    /// it is Microsoft Entra ID, whose SCIM tutorial says a group PATCH "should yield an HTTP 204
+    /// No Content" and that returning the members "isn't advisable".
+    NoContent,
+    /// 200 with the group but not its members: Okta, whose SCIM 2.0 reference says it needs the
+    /// group's other details back, not its member list.
+    WithoutMembers,
+    /// 200 with the group as `attributes` / `excludedAttributes` shape it (members included by
+    /// default): everyone else.
+    AsProjected,
+}
+
+fn group_patch_answer(headers: &HeaderMap, params: &HashMap<String, String>) -> GroupPatchAnswer {
+    let shaped =
+        params.keys().any(|k| k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes"));
+    let minimal = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("return=minimal"));
+    let agent = header_text(headers, header::USER_AGENT).unwrap_or("").to_ascii_lowercase();
+    // Entra's tenant URL flag (`?aadOptscim062020`) travels with every request it sends.
+    let entra = params.keys().any(|k| k.eq_ignore_ascii_case("aadOptscim062020"))
+        || agent.contains("microsoft")
+        || agent.contains("azure");
+    if minimal || (entra && !shaped) {
+        GroupPatchAnswer::NoContent
+    } else if agent.starts_with("okta scim client") && !shaped {
+        GroupPatchAnswer::WithoutMembers
+    } else {
+        GroupPatchAnswer::AsProjected
+    }
 }
 
 async fn remove(state: ServerState, tenant: ScimTenant, headers: HeaderMap, kind: ScimKind, id: String) -> ScimResult {
@@ -358,7 +473,7 @@ async fn bulk_request(State(s): State<ServerState>, t: ScimTenant, h: HeaderMap,
     {
         return Err(error(413, None, format!("a bulk request may hold at most {} bytes", bulk::MAX_PAYLOAD)));
     }
-    let body = json_body(b)?;
+    let body = json_body(b).await?;
     Ok(scim_response(StatusCode::OK, &bulk::bulk(&ctx, &body).await?))
 }
 

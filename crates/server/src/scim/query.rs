@@ -163,10 +163,15 @@ pub async fn list(ctx: &Ctx, kind: ScimKind, search: &Search) -> Result<Value, S
         with_members: kind == ScimKind::Group && wants_members(&projection),
     };
     let page = ctx.store.scim_query(ctx.tenant, kind, &query).await.map_err(super::errors::store_error)?;
-    let resources: Vec<Value> =
-        page.records.iter().map(|r| projection.apply(&render(ctx, kind, r), view(kind))).collect();
-    serde_json::to_value(ListResponse::new(page.total, start_index, resources))
-        .map_err(|e| ScimError::new(500, None, format!("cannot render the list: {e}")))
+    // A page of large groups is a lot of JSON to build: off the runtime.
+    let ctx = ctx.clone();
+    super::resources::off_runtime(move || {
+        let resources: Vec<Value> =
+            page.records.iter().map(|r| projection.apply(&render(&ctx, kind, r), view(kind))).collect();
+        serde_json::to_value(ListResponse::new(page.total, start_index, resources))
+            .map_err(|e| ScimError::new(500, None, format!("cannot render the list: {e}")))
+    })
+    .await
 }
 
 /// `POST /.search` at the root: Users, then Groups, paged as one list. A filter naming an

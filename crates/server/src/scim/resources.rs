@@ -113,6 +113,13 @@ fn storable(mut resource: Value) -> Value {
     resource
 }
 
+/// The body validated against the schema (off the runtime: a group body may list 100,000
+/// members), as the store keeps it.
+async fn validated(kind: ScimKind, body: &Value) -> Result<Value, ScimError> {
+    let body = body.clone();
+    off_runtime(move || Ok(storable(validate_resource(&body, view(kind))?))).await
+}
+
 fn version_of(id: &str, resource: &Value) -> String {
     let mut with_id = resource.clone();
     if let Value::Object(fields) = &mut with_id {
@@ -130,7 +137,7 @@ pub async fn get(ctx: &Ctx, kind: ScimKind, id: &str, with_members: bool) -> Res
 }
 
 pub async fn create(ctx: &Ctx, kind: ScimKind, body: &Value) -> Result<ScimRecord, ScimError> {
-    let resource = storable(validate_resource(body, view(kind))?);
+    let resource = validated(kind, body).await?;
     let result = match kind {
         ScimKind::User => {
             let id = PersonId::new();
@@ -170,7 +177,7 @@ pub async fn replace(
     body: &Value,
     if_match: Option<&str>,
 ) -> Result<ScimRecord, ScimError> {
-    let resource = storable(validate_resource(body, view(kind))?);
+    let resource = validated(kind, body).await?;
     for _ in 0..WRITE_ATTEMPTS {
         let current = get(ctx, kind, id, true).await?;
         if if_match.is_some_and(|h| !etag_matches(h, &current.version)) {
@@ -196,8 +203,20 @@ pub async fn patch(
     body: &Value,
     if_match: Option<&str>,
 ) -> Result<ScimRecord, ScimError> {
+    // Counted before anything is copied or parsed: a request far beyond the cap costs nothing.
+    let count = json::get_ci(body, "Operations").and_then(Value::as_array).map_or(0, Vec::len);
+    if count > tenure_scim::patch::MAX_OPERATIONS {
+        return Err(ScimError::bad_request(
+            ScimType::TooMany,
+            format!(
+                "a PATCH request may hold at most {} operations (see /ServiceProviderConfig); this one holds {count}",
+                tenure_scim::patch::MAX_OPERATIONS
+            ),
+        ));
+    }
     let request: PatchOp = serde_json::from_value(body.clone())
         .map_err(|e| ScimError::bad_request(ScimType::InvalidSyntax, format!("not a PatchOp request: {e}")))?;
+    let request = std::sync::Arc::new(request);
     for _ in 0..WRITE_ATTEMPTS {
         let current = get(ctx, kind, id, true).await?;
         if if_match.is_some_and(|h| !etag_matches(h, &current.version)) {
@@ -207,7 +226,12 @@ pub async fn patch(
         if let Value::Object(fields) = &mut resource {
             fields.insert("id".to_owned(), Value::String(id.to_owned()));
         }
-        let outcome = apply_patch(&mut resource, &request.operations, view(kind))?;
+        let operations = request.clone();
+        let (resource, outcome) = off_runtime(move || {
+            let outcome = apply_patch(&mut resource, &operations.operations, view(kind))?;
+            Ok((resource, outcome))
+        })
+        .await?;
         if !outcome.changed {
             return Ok(current);
         }
@@ -225,6 +249,17 @@ pub async fn patch(
         }
     }
     Err(ScimError::new(409, None, "the resource kept changing during the update; try again"))
+}
+
+/// Runs CPU-bound request work (applying a PATCH, validating or rendering a large resource) on
+/// the blocking pool, so one tenant's large request never holds a runtime worker that every other
+/// request (and `/healthz`) needs.
+pub async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ScimError> + Send + 'static,
+) -> Result<T, ScimError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ScimError::new(500, None, format!("the request's work did not finish: {e}")))?
 }
 
 pub async fn delete(ctx: &Ctx, kind: ScimKind, id: &str, if_match: Option<&str>) -> Result<(), ScimError> {

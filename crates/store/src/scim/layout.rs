@@ -2,8 +2,38 @@
 
 use super::*;
 
-/// Where user attributes live, for the filter lowering.
-pub struct UserLayout;
+/// Where user attributes live, for the filter lowering. The enterprise extension's attributes
+/// have no columns: they are read from the stored resource's JSON, which needs the backend's
+/// JSON syntax.
+pub struct UserLayout {
+    pub(super) backend: Backend,
+}
+
+impl UserLayout {
+    /// The enterprise extension attribute (`employeeNumber`, `manager.value`, ...) read from the
+    /// stored resource. Without an index, such a filter scans the tenant's users: IdPs filter on
+    /// it only when an admin makes it a matching attribute.
+    fn enterprise(&self, path: &AttrPath) -> Option<Mapped> {
+        let name = path.name.as_str();
+        let known = ["employeeNumber", "costCenter", "organization", "division", "department", "manager"];
+        let name = known.iter().find(|k| k.eq_ignore_ascii_case(name))?;
+        let sub = match (*name, path.sub.as_deref()) {
+            ("manager", None) => Some("value"),
+            ("manager", Some(s)) if s.eq_ignore_ascii_case("value") => Some("value"),
+            ("manager", Some(s)) if s.eq_ignore_ascii_case("displayName") => Some("displayName"),
+            (_, None) => None,
+            _ => return None,
+        };
+        let urn = schemas::ENTERPRISE_USER;
+        let expr = match (self.backend, sub) {
+            (Backend::Sqlite, None) => format!("json_extract(r.resource, '$.\"{urn}\".{name}')"),
+            (Backend::Sqlite, Some(sub)) => format!("json_extract(r.resource, '$.\"{urn}\".{name}.{sub}')"),
+            (Backend::Postgres, None) => format!("(r.resource::jsonb -> '{urn}' ->> '{name}')"),
+            (Backend::Postgres, Some(sub)) => format!("(r.resource::jsonb -> '{urn}' -> '{name}' ->> '{sub}')"),
+        };
+        Some(Mapped::Column(Column::new(expr)))
+    }
+}
 
 /// Where group attributes live, for the filter lowering.
 pub struct GroupLayout;
@@ -32,6 +62,9 @@ pub(super) const MEMBERS_CORRELATION: &str = "m.group_id = r.id";
 
 impl SqlMapping for UserLayout {
     fn map(&self, path: &AttrPath) -> Option<Mapped> {
+        if path.urn.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(schemas::ENTERPRISE_USER)) {
+            return self.enterprise(path);
+        }
         let (name, sub) = lower_names(path, schemas::USER)?;
         let emails = |column: Column| Mapped::Multi {
             table: SideTable {
@@ -115,7 +148,7 @@ pub(super) fn lower(
     let view =
         registry.resource_type(kind.name()).ok_or_else(|| StoreError::corrupt(format!("no {} schema", kind.name())))?;
     let mapping: &dyn SqlMapping = match kind {
-        ScimKind::User => &UserLayout,
+        ScimKind::User => &UserLayout { backend },
         ScimKind::Group => &GroupLayout,
     };
     // Lowered for the backend's semantics (SQLite's LIKE ignores case, so case-exact substring
@@ -164,9 +197,9 @@ pub(super) fn number_placeholders(sql: &str, first: usize) -> String {
 }
 
 /// The column `sortBy` orders by; only single-valued attributes held in columns can.
-pub(super) fn sort_column(kind: ScimKind, path: &AttrPath) -> Result<String, StoreError> {
+pub(super) fn sort_column(kind: ScimKind, path: &AttrPath, backend: Backend) -> Result<String, StoreError> {
     let mapped = match kind {
-        ScimKind::User => UserLayout.map(path),
+        ScimKind::User => UserLayout { backend }.map(path),
         ScimKind::Group => GroupLayout.map(path),
     };
     match mapped {

@@ -188,7 +188,7 @@ impl Store {
         };
         let order = match query.sort_by {
             Some(path) => {
-                let column = sort_column(kind, path)?;
+                let column = sort_column(kind, path, self.backend)?;
                 let dir = if query.descending { "DESC" } else { "ASC" };
                 // NULLs sort last either way (RFC 7644 §3.4.2.3), and the id keeps pages stable.
                 format!(" ORDER BY CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}, r.id")
