@@ -6,6 +6,7 @@
 
 pub mod bearer;
 pub mod capabilities;
+pub mod catalog;
 pub mod client;
 pub mod connector;
 pub mod error;
@@ -31,4 +32,5 @@ pub use github::GitHubOrg;
 pub use google_workspace::GoogleWorkspace;
 pub use probe::{ProbeOptions, ProbeReport};
 pub use ratelimit::RateLimiter;
+pub use catalog::{CatalogEntry, catalog};
 pub use vendor::Vendor;

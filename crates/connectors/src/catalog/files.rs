@@ -1,0 +1,30 @@
+//! The catalog files compiled into the binary; a test checks every file of the directory is
+//! listed here.
+
+pub(super) const FILES: &[(&str, &str)] = &[
+    ("1password", include_str!("../../catalog/1password.toml")),
+    ("adobe", include_str!("../../catalog/adobe.toml")),
+    ("airtable", include_str!("../../catalog/airtable.toml")),
+    ("asana", include_str!("../../catalog/asana.toml")),
+    ("atlassian", include_str!("../../catalog/atlassian.toml")),
+    ("box", include_str!("../../catalog/box.toml")),
+    ("canva", include_str!("../../catalog/canva.toml")),
+    ("datadog", include_str!("../../catalog/datadog.toml")),
+    ("docusign", include_str!("../../catalog/docusign.toml")),
+    ("dropbox", include_str!("../../catalog/dropbox.toml")),
+    ("figma", include_str!("../../catalog/figma.toml")),
+    ("github", include_str!("../../catalog/github.toml")),
+    ("hubspot", include_str!("../../catalog/hubspot.toml")),
+    ("linkedin-learning", include_str!("../../catalog/linkedin-learning.toml")),
+    ("lucid", include_str!("../../catalog/lucid.toml")),
+    ("miro", include_str!("../../catalog/miro.toml")),
+    ("monday", include_str!("../../catalog/monday.toml")),
+    ("notion", include_str!("../../catalog/notion.toml")),
+    ("salesforce", include_str!("../../catalog/salesforce.toml")),
+    ("servicenow", include_str!("../../catalog/servicenow.toml")),
+    ("slack", include_str!("../../catalog/slack.toml")),
+    ("smartsheet", include_str!("../../catalog/smartsheet.toml")),
+    ("webex", include_str!("../../catalog/webex.toml")),
+    ("zendesk", include_str!("../../catalog/zendesk.toml")),
+    ("zoom", include_str!("../../catalog/zoom.toml")),
+];
