@@ -38,6 +38,9 @@ pub async fn run(engine: &Engine, app: &str, json: bool, write_probe: bool) -> a
                 println!("joiners: {flow}");
             }
         }
+        if let Some(c) = &check.catalog {
+            print_comparison(vendor.map_or("the catalog", |v| v.display_name()), c);
+        }
     } else if check.kind == tenure_core::AppKind::GithubOrg {
         match (&check.problem, &check.found) {
             (Some(p), _) => println!("{app} cannot be provisioned:\n  ✗ {p}"),
@@ -65,6 +68,7 @@ fn as_json(check: &AppCheck) -> serde_json::Value {
             "incompatibilities": check.incompatibilities,
             "observations": report.observations,
             "vendor": check.vendor,
+            "catalog": check.catalog,
             "deprovision": check.deprovision,
             "joiners": check.joiners,
         }),
@@ -142,4 +146,24 @@ fn print_text(app: &str, report: &ProbeReport) {
         println!("  · {line}");
     }
     println!("profile stored: provisioning {app} adapts to it");
+}
+
+/// The probe against the catalog entry: what it confirmed, where the app differs, and what a
+/// read-only probe cannot test.
+fn print_comparison(profile: &str, c: &tenure_connectors::catalog::Comparison) {
+    println!(
+        "{profile} profile against the probe: {} confirmed, {} difference{}",
+        c.confirmed.len(),
+        c.differences.len(),
+        if c.differences.len() == 1 { "" } else { "s" }
+    );
+    for line in &c.confirmed {
+        println!("  ✓ {line}");
+    }
+    for line in &c.differences {
+        println!("  ≠ {line}");
+    }
+    for line in &c.untested {
+        println!("  ? {line}");
+    }
 }

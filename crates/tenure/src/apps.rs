@@ -15,7 +15,7 @@ use tenure_engine::admin::{
 };
 use tenure_engine::{Actor, Engine, EngineError};
 
-use crate::cli::{DeprovisionArg, GoogleAppArgs, MatchKeyArg, ScimAppArgs, UserNameArg, VendorArg};
+use crate::cli::{DeprovisionArg, GoogleAppArgs, MatchKeyArg, ScimAppArgs, UserNameArg};
 
 /// An engine error as the command line shows it: a request field as the flag that sets it, an
 /// expression's caret line first.
@@ -56,16 +56,6 @@ fn flag_of(field: &str) -> String {
     format!("--{}", last.replace('_', "-"))
 }
 
-pub fn vendor_name(v: VendorArg) -> &'static str {
-    match v {
-        VendorArg::Slack => "slack",
-        VendorArg::Notion => "notion",
-        VendorArg::Github => "github",
-        VendorArg::Atlassian => "atlassian",
-        VendorArg::Zoom => "zoom",
-    }
-}
-
 fn deprovision_name(d: DeprovisionArg) -> &'static str {
     match d {
         DeprovisionArg::Deactivate => "deactivate",
@@ -91,8 +81,9 @@ pub fn mapping_specs(always: &[String], on_create: &[String]) -> anyhow::Result<
 /// The settings flags shared by `app add scim` and `app edit`.
 #[derive(Debug, Args, Default)]
 pub struct SettingsArgs {
-    #[arg(long, value_enum)]
-    pub vendor: Option<VendorArg>,
+    /// A catalog profile (`tenure app catalog`).
+    #[arg(long, value_name = "NAME")]
+    pub vendor: Option<String>,
     #[arg(long, value_enum)]
     pub deprovision: Option<DeprovisionArg>,
     #[arg(long, value_name = "DAYS")]
@@ -152,7 +143,7 @@ fn user_name_name(u: UserNameArg) -> String {
 impl SettingsArgs {
     pub fn spec(&self) -> anyhow::Result<SettingsSpec> {
         Ok(SettingsSpec {
-            vendor: self.vendor.map(|v| vendor_name(v).to_owned()),
+            vendor: self.vendor.clone(),
             deprovision: self.deprovision.map(|d| deprovision_name(d).to_owned()),
             delete_after_days: self.delete_after_days,
             confirm_permanent_delete: self.confirm_permanent_delete,
@@ -288,7 +279,7 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
         })
     };
     let settings = SettingsArgs {
-        vendor: args.vendor,
+        vendor: args.vendor.clone(),
         deprovision: args.deprovision,
         delete_after_days: args.delete_after_days,
         confirm_permanent_delete: args.confirm_permanent_delete,
@@ -346,6 +337,24 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
                 .map(|r| format!(", at most {r} requests a second"))
                 .unwrap_or_default(),
         );
+        let entry = v.entry();
+        if entry.deactivate_irreversible() {
+            println!(
+                "  {} cannot re-activate a deprovisioned account: deprovisioning there cannot be undone",
+                v.display_name()
+            );
+        }
+        if entry.list_partial() {
+            println!(
+                "  {}'s user list leaves accounts out ({}): an account missing from it is never read as absent",
+                v.display_name(),
+                entry.list.note.as_deref().unwrap_or("documented")
+            );
+        }
+        let parameters = entry.base_url_parameters();
+        if let (Some(template), false) = (entry.base_url.get(), parameters.is_empty()) {
+            println!("  base URL form: {template}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -653,6 +653,12 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The app catalog: each app with what its vendor documents (API, what DELETE does, whether
+    /// an account can be re-activated, published limits, the documentation's addresses).
+    Catalog {
+        #[arg(long)]
+        json: bool,
+    },
     /// List apps with their assignments and linked accounts.
     List {
         #[arg(long)]
@@ -879,19 +885,11 @@ pub struct ScimAppArgs {
     /// Plan and log everything, write nothing to the app.
     #[arg(long)]
     pub dry_run: bool,
-    /// The app's vendor: its documented defaults for deprovisioning, userName and request limits
-    /// (each unless given explicitly), and its documented errors read as such.
-    #[arg(long, value_enum)]
-    pub vendor: Option<VendorArg>,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum VendorArg {
-    Slack,
-    Notion,
-    Github,
-    Atlassian,
-    Zoom,
+    /// The app's catalog profile (`tenure app catalog` lists them: slack, salesforce, asana,
+    /// figma, ...): its documented defaults for deprovisioning, userName, page size and request
+    /// limits (each unless given explicitly), and its documented errors read as such.
+    #[arg(long, value_name = "NAME")]
+    pub vendor: Option<String>,
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {

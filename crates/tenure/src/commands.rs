@@ -40,6 +40,7 @@ pub async fn run(command: Command, engine: &Engine) -> anyhow::Result<ExitCode> 
         Command::App(AppCommand::Add(AppAdd::Google(args))) => crate::apps::add_google(engine, args).await,
         Command::App(AppCommand::Add(AppAdd::GithubOrg(args))) => crate::github_app::add(engine, args).await,
         Command::App(AppCommand::List { json }) => crate::apps::list(engine, json).await,
+        Command::App(AppCommand::Catalog { json }) => crate::app_catalog::run(json),
         Command::App(AppCommand::Show { app, json }) => crate::apps::show(engine, &app, json).await,
         Command::App(AppCommand::Edit(args)) => crate::apps::edit(engine, args).await,
         Command::App(AppCommand::Rotate(args)) => crate::apps::rotate(engine, args).await,

@@ -1,6 +1,7 @@
 //! `tenure`: the command line and the server in one binary.
 
 mod access;
+mod app_catalog;
 mod app_check;
 mod app_oauth;
 mod apps;
@@ -91,6 +92,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
         Command::Demo(args) => demo::run(args, &settings).await,
         Command::Serve(args) => serve::run(args, &settings).await,
+        // Compiled-in vendor documentation: no database needed.
+        Command::App(cli::AppCommand::Catalog { json }) => app_catalog::run(json),
         Command::Bench(cli::BenchCommand::Plan(args)) => bench::run(args),
         Command::Bench(cli::BenchCommand::Scim(args)) => bench_scim::run(args).await,
         Command::Bench(cli::BenchCommand::Import(args)) => {

@@ -3,6 +3,7 @@
 //! addresses it was read from. Vendor profiles ([`crate::Vendor`]) are read from here; code
 //! remains only for what a file cannot say (a custom connector).
 
+mod compare;
 mod entry;
 mod fact;
 mod files;
@@ -15,6 +16,7 @@ pub use entry::{
     ApiKind, AuthKind, CatalogEntry, DeleteEffect, DocumentedError, ListCompleteness, Pace, PaceScope, Period, Quirk,
     RateLimitFact, Reactivation, Source, SourceKind, UserNameFact, UserNameKind, Verbs,
 };
+pub use compare::{Comparison, compare};
 pub use fact::{Fact, Known};
 
 use crate::connector::DeleteMeaning;
@@ -189,6 +191,11 @@ impl CatalogEntry {
             problems.push("user_name.max_len: at least 1".to_owned());
         }
         problems
+    }
+
+    /// The facts no source establishes (written "unknown"), by field.
+    pub fn unknown_facts(&self) -> Vec<&'static str> {
+        self.facts().into_iter().filter(|f| !f.known).map(|f| f.field).collect()
     }
 
     /// Whether `app add scim` can provision it with the generic SCIM client.

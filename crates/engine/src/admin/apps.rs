@@ -127,7 +127,7 @@ pub struct MappingSpec {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsSpec {
-    /// `slack`, `notion`, `github`, `atlassian`, `zoom`.
+    /// A SCIM app of the catalog (`GET /api/v1/catalog`): `slack`, `salesforce`, `asana`, ...
     #[serde(default)]
     pub vendor: Option<String>,
     /// `deactivate`, `delete`, `deactivate-then-delete`, `remove-license`, `do-nothing`.
@@ -226,9 +226,20 @@ impl Credentials {
 }
 
 fn vendor_named(field: &str, name: &str) -> Result<Vendor, EngineError> {
-    name.parse().map_err(|_| {
-        EngineError::field(field, format!("unknown vendor {name:?}: use slack, notion, github, atlassian or zoom"))
-    })
+    name.parse().map_err(|e: tenure_connectors::vendor::UnknownVendor| EngineError::field(field, e.to_string()))
+}
+
+/// Why deleting in `vendor`'s app cannot be undone, from its catalog entry.
+fn irreversible_because(vendor: Vendor) -> String {
+    let entry = vendor.entry();
+    let name = vendor.display_name();
+    if entry.reactivates() == Some(false) {
+        format!("{name} cannot re-activate a deprovisioned account ({})", entry.reactivate.describe())
+    } else if !entry.delete.value.is_known() {
+        format!("{name} does not document what DELETE does, so Tenure treats it as permanent")
+    } else {
+        format!("{name}'s DELETE is permanent ({})", entry.delete.describe())
+    }
 }
 
 fn deprovision_of(spec: &SettingsSpec) -> Result<Option<DeprovisionPolicy>, EngineError> {
@@ -348,16 +359,25 @@ fn apply_settings(
     if let Some(v) = vendor
         && deletes
         && confirmation_matters
+        && !v.entry().delete_supported()
+    {
+        return Err(EngineError::field(
+            "settings.deprovision",
+            format!("{} does not support deleting users ({}): use deactivate", v.display_name(), v.entry().delete.describe()),
+        ));
+    }
+    if let Some(v) = vendor
+        && deletes
+        && confirmation_matters
         && v.delete_needs_confirmation()
         && !spec.confirm_permanent_delete
     {
         return Err(EngineError::field(
             "settings.confirm_permanent_delete",
             format!(
-                "{}'s DELETE is permanent: a deleted account and its history cannot be brought back, and a returning \
-                 person gets a new account. Deactivating is the safe default; to delete anyway, confirm it \
-                 (--confirm-permanent-delete)",
-                v.display_name()
+                "{}: a deleted account and its history cannot be brought back, and a returning person gets a new \
+                 account. Deactivating is the safe default; to delete anyway, confirm it (--confirm-permanent-delete)",
+                irreversible_because(v)
             ),
         ));
     }
@@ -1020,6 +1040,10 @@ pub struct AppCheck {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vendor: Option<serde_json::Value>,
     pub deprovision: String,
+    /// SCIM apps added with a catalog profile: what the probe found against what the entry
+    /// promises.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<tenure_connectors::catalog::Comparison>,
     /// What happens to a joiner where the app invites rather than creates (a GitHub
     /// organization, a vendor whose documented flow is an invitation).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1035,7 +1059,16 @@ impl Admin<'_> {
     pub async fn check_app(&self, name: &str, write_probe: bool) -> Result<AppCheck, EngineError> {
         let record = self.writable(name).await?;
         let vendor = crate::app_auth::vendor_of(&record).map(|v| {
-            json!({"name": v.name(), "delete": v.delete_meaning().as_str(), "deprovision_default": v.default_deprovision().to_string()})
+            let entry = v.entry();
+            json!({
+                "name": v.name(),
+                "display_name": v.display_name(),
+                "delete": v.delete_meaning().as_str(),
+                "delete_documented": entry.delete.describe(),
+                "reactivate": entry.reactivates(),
+                "delete_needs_confirmation": v.delete_needs_confirmation(),
+                "deprovision_default": v.default_deprovision().to_string(),
+            })
         });
         let deprovision = record.app.settings.deprovision.to_string();
         let joiners = crate::app_auth::vendor_of(&record).and_then(|v| v.joiner_flow()).map(str::to_owned);
@@ -1073,6 +1106,7 @@ impl Admin<'_> {
                 problem,
                 descriptor: Some(connector.describe()),
                 vendor,
+                catalog: None,
                 deprovision,
                 joiners: Some(joiners),
                 found,
@@ -1095,6 +1129,7 @@ impl Admin<'_> {
                 problem,
                 descriptor: Some(connector.describe()),
                 vendor,
+                catalog: None,
                 deprovision,
                 joiners,
                 found: None,
@@ -1113,6 +1148,9 @@ impl Admin<'_> {
         } else {
             Vec::new()
         };
+        let catalog = crate::app_auth::vendor_of(&record)
+            .filter(|_| report.provisionable())
+            .map(|v| tenure_connectors::catalog::compare(v.entry(), &report.capabilities));
         Ok(AppCheck {
             app: record.app.name.clone(),
             kind: record.app.kind,
@@ -1122,6 +1160,7 @@ impl Admin<'_> {
             incompatibilities,
             descriptor: None,
             vendor,
+            catalog,
             deprovision,
             joiners,
             found: None,

@@ -11,6 +11,7 @@ mod access;
 mod accounts;
 mod apps;
 mod assignments;
+mod catalog;
 mod guard;
 mod keys;
 mod plans;
@@ -25,6 +26,7 @@ pub use apps::{
     SettingsSpec,
 };
 pub use assignments::{AssignmentSpec, Unassign};
+pub use catalog::catalog_apps;
 pub use guard::{GuardSpec, GuardView};
 pub use sources::{NewSource, Origin, SourceEdit, redact_secrets};
 pub use tenants::{DEFAULT_TENANT, create_tenant, list_tenants, resolve_tenant};

@@ -324,3 +324,48 @@ impl PlanDocument {
         Self { apps, totals: totals(plans.iter().flat_map(|p| p.plan.ops.iter())), holds: Vec::new() }
     }
 }
+
+/// One app of the catalog (`tenure app catalog`, `GET /api/v1/catalog`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CatalogApp {
+    /// The key `--vendor` takes: `salesforce`, `asana`, ...
+    pub name: String,
+    pub display_name: String,
+    /// `scim2`, `scim1.1`, `rest` (a custom connector's) or `unknown`.
+    pub api: String,
+    /// What DELETE does, in words ("unknown" where no source says).
+    pub delete: String,
+    /// Whether a deprovisioned account can be re-activated; null where undocumented.
+    pub reactivate: Option<bool>,
+    /// The published limits in words; null where the vendor publishes none.
+    pub rate_limit: Option<String>,
+    /// Every address the entry's facts come from.
+    pub docs: Vec<String>,
+    /// Just outside the 25 apps admins provision most.
+    pub reserve: bool,
+    /// Tenure provisions it with its SCIM client (`app add scim --vendor NAME`).
+    pub scim: bool,
+    /// With `{parameters}` to fill in.
+    pub base_url: Option<String>,
+    pub base_url_parameters: Vec<String>,
+    pub auth: String,
+    pub plan: String,
+    /// The attributes a filter may name; null where undocumented.
+    pub filters: Option<Vec<String>>,
+    pub page_size_max: Option<u32>,
+    /// Whether the user list shows every account.
+    pub list: String,
+    /// SCIM apps: the deprovisioning an app added with this profile gets.
+    pub deprovision_default: Option<String>,
+    /// SCIM apps: choosing delete needs --confirm-permanent-delete.
+    pub delete_needs_confirmation: Option<bool>,
+    /// Deactivating cannot be undone either (Asana).
+    pub deactivate_irreversible: bool,
+    /// The pace the documented limits set, requests a second.
+    pub pace_per_second: Option<f64>,
+    /// The facts no source establishes.
+    pub unknown: Vec<String>,
+    /// The whole entry, every fact with its note and source keys.
+    #[schema(value_type = Object)]
+    pub entry: Value,
+}
