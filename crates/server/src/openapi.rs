@@ -19,7 +19,7 @@ use crate::routes::{access, accounts, apps, audit, oauth, plans, queue, sources}
     ),
     paths(
         apps::list, apps::create, apps::show, apps::edit, apps::remove, apps::rotate, apps::disable, apps::enable,
-        apps::check, apps::assignments, apps::assign, apps::unassign,
+        apps::check, apps::assignments, apps::assign, apps::unassign, apps::catalog,
         accounts::accounts, accounts::unlink, accounts::users, accounts::report, accounts::adopt,
         accounts::mark_external, accounts::unmark_external,
         oauth::authorize, oauth::verify,

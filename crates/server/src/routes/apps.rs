@@ -1,5 +1,6 @@
 //! Apps: list, create, show, edit (ETag / If-Match, `?preview=true`), rotate credentials,
-//! disable, enable, remove (with a preview of what stays), assignments, the capability probe.
+//! disable, enable, remove (with a preview of what stays), assignments, the capability probe,
+//! the app catalog.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -8,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
-use tenure_engine::admin::views::{AppEdited, AppRemoval, AppView, AssignmentChange, AssignmentView};
+use tenure_engine::admin::views::{AppEdited, AppRemoval, AppView, AssignmentChange, AssignmentView, CatalogApp};
 use tenure_engine::admin::{AppEdit, AssignmentSpec, Credentials, NewApp, Unassign};
 
 use super::Errors;
@@ -25,6 +26,15 @@ pub fn routes() -> Router<ServerState> {
         .route("/apps/{app}/check", post(check))
         .route("/apps/{app}/assignments", get(assignments).post(assign))
         .route("/apps/{app}/assignments/{id}", delete(unassign))
+        .route("/catalog", get(catalog))
+}
+
+/// The app catalog: each app with what its vendor documents (API, what DELETE does, whether an
+/// account can be re-activated, published limits, documentation addresses); public vendor
+/// documentation, the same for every tenant and role.
+#[utoipa::path(get, path = "/api/v1/catalog", tag = "apps", responses((status = 200, body = Vec<CatalogApp>), Errors))]
+pub async fn catalog(caller: Caller) -> ApiResult<Response> {
+    json(&caller.admin().catalog())
 }
 
 /// The apps the caller may read.
