@@ -14,6 +14,7 @@ mod hold;
 mod oauth_flow;
 mod operations;
 mod planning;
+mod profile;
 mod propagate;
 mod report;
 mod schedule;

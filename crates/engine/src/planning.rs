@@ -27,6 +27,10 @@ pub struct AppPlan {
     /// timestamps): an operation settled since then makes the plan stale for its pair.
     #[serde(skip)]
     pub read_at_ms: i64,
+    /// What the app's catalog profile says about this plan: losses that cannot be undone,
+    /// accounts its list cannot show.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl AppPlan {
@@ -141,6 +145,7 @@ impl Engine {
             .zip(observed)
             .zip(&policies)
             .map(|(((record, plan), observed), (_, links))| AppPlan {
+                notes: crate::profile::notes(&record.app, &plan, links, Some(&observed)),
                 app: record.app,
                 plan,
                 observed,

@@ -180,6 +180,7 @@ impl Engine {
                 // App groups need the app's groups read live: the next full reconciliation
                 // brings memberships in line.
                 plans.push(AppPlan {
+                    notes: crate::profile::notes(app, &plan, &links, None),
                     app: app.clone(),
                     plan,
                     observed: Vec::new(),

@@ -407,9 +407,12 @@ impl AppRuntime {
         let op = &rec.op;
         match &op.kind {
             OpKind::Create { attributes } => {
-                // A retried create may have succeeded before the process died: look first.
+                // A retried create may have succeeded before the process died: look first. So
+                // must every create where the vendor documents that its list leaves accounts out
+                // (Figma's only SCIM-made users, Asana's no guests): not being listed proves nothing.
+                let look_first = rec.attempts > 1 || crate::profile::list_partial(&self.app);
                 let earlier =
-                    if rec.attempts > 1 { self.find_existing(engine, op.person_id, attributes).await? } else { None };
+                    if look_first { self.find_existing(engine, op.person_id, attributes).await? } else { None };
                 let (account, origin) = match earlier {
                     Some(found) => found,
                     None => match self.client.create_user(attributes).await {

@@ -20,12 +20,21 @@ pub struct Misbehaviour {
     pub total_results_offset: i64,
     /// Answers any filter with the unfiltered list, as if no filter had been sent.
     pub ignore_filters: bool,
+    /// Leaves users whose userName starts with this out of every unfiltered list, while a
+    /// filter still finds them: the list an app documents as partial (Asana's guests, Figma's
+    /// users made outside SCIM).
+    pub unlisted_prefix: Option<&'static str>,
 }
 
 impl Misbehaviour {
     /// The filter the app acts on.
     pub(crate) fn filter<'a>(&self, asked: Option<&'a Filter>) -> Option<&'a Filter> {
         if self.ignore_filters { None } else { asked }
+    }
+
+    /// The userName prefix an unfiltered list hides.
+    pub(crate) fn hidden(&self, filter: Option<&Filter>) -> Option<&'static str> {
+        if filter.is_none() { self.unlisted_prefix } else { None }
     }
 
     /// `count` as the app serves it.

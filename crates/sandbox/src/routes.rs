@@ -248,7 +248,8 @@ async fn list_users(State(shared): AppState, query: Result<Query<Vec<(String, St
     let bad = *lock(&shared.misbehaviour);
     let count = bad.count(params.count);
     let (start, said) = bad.window(params.start_index, count);
-    let page = lock(&shared.store).list(bad.filter(params.filter.as_ref()), start, count);
+    let filter = bad.filter(params.filter.as_ref());
+    let page = lock(&shared.store).list_hiding(filter, bad.hidden(filter), start, count);
     Ok(scim_json(StatusCode::OK, &bad.dress(page, said)))
 }
 

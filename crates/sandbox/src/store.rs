@@ -97,9 +97,25 @@ impl Store {
     }
 
     /// `start_index` is 1-based, as in RFC 7644 §3.4.2.4.
+    #[cfg(test)]
     pub(crate) fn list(&self, filter: Option<&Filter>, start_index: usize, count: usize) -> ListResponse<Value> {
-        let matching: Vec<&Record> =
-            self.records.iter().filter(|r| filter.is_none_or(|f| f.matches(&r.json))).collect();
+        self.list_hiding(filter, None, start_index, count)
+    }
+
+    /// [`list`](Self::list) without the users whose userName starts with `hidden`.
+    pub(crate) fn list_hiding(
+        &self,
+        filter: Option<&Filter>,
+        hidden: Option<&str>,
+        start_index: usize,
+        count: usize,
+    ) -> ListResponse<Value> {
+        let matching: Vec<&Record> = self
+            .records
+            .iter()
+            .filter(|r| filter.is_none_or(|f| f.matches(&r.json)))
+            .filter(|r| hidden.is_none_or(|prefix| !r.user.user_name.starts_with(prefix)))
+            .collect();
         let page: Vec<Value> =
             matching.iter().skip(start_index.saturating_sub(1)).take(count).map(|r| r.json.clone()).collect();
         ListResponse::new(matching.len() as u64, start_index as u64, page)

@@ -139,6 +139,9 @@ pub fn plan_table(plans: &[AppPlan]) {
         if !p.plan.unmanaged.is_empty() {
             println!("  unmanaged accounts (no matching person; left alone): {}", p.plan.unmanaged.len());
         }
+        for note in &p.notes {
+            println!("  ! {note}");
+        }
     }
     let all = totals(plans.iter().flat_map(|p| p.plan.ops.iter()));
     let parts: Vec<String> = all.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
