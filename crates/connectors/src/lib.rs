@@ -5,6 +5,7 @@
 //! [`Attributes`](tenure_core::attributes::Attributes) vocabulary.
 
 pub mod bearer;
+pub mod box_users;
 pub mod capabilities;
 pub mod catalog;
 pub mod client;
@@ -23,6 +24,8 @@ pub mod ratelimit;
 mod scim_connector;
 pub mod vendor;
 
+pub use box_users::BoxUsers;
+pub use catalog::{CatalogEntry, catalog};
 pub use client::{ClientOptions, ScimClient};
 pub use connector::{
     Connector, ConnectorFuture, DeactivateMeaning, DeleteMeaning, Descriptor, Operation, UserPage, UserQuery,
@@ -32,5 +35,4 @@ pub use github::GitHubOrg;
 pub use google_workspace::GoogleWorkspace;
 pub use probe::{ProbeOptions, ProbeReport};
 pub use ratelimit::RateLimiter;
-pub use catalog::{CatalogEntry, catalog};
 pub use vendor::Vendor;

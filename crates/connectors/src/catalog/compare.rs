@@ -71,9 +71,9 @@ pub fn compare(entry: &CatalogEntry, caps: &Capabilities) -> Comparison {
             "{name} documents at most {documented} users a page; the probe found no cap (Tenure still asks for at \
              most {documented})"
         )),
-        (None, Some(found)) => out.differences.push(format!(
-            "{name} documents no page cap; the app capped at {found} users a page"
-        )),
+        (None, Some(found)) => {
+            out.differences.push(format!("{name} documents no page cap; the app capped at {found} users a page"))
+        }
         (None, None) => {}
     }
     out.untested.push(format!("DELETE: {}", entry.delete.describe()));
@@ -112,7 +112,12 @@ mod tests {
         assert!(same.confirmed.contains(&"filter on userName works".to_owned()), "{same:?}");
         let other = compare(
             asana,
-            &caps(FilterSupport::Works, &[("userName", Probed::Yes), ("externalId", Probed::Yes)], Probed::No, Some(50)),
+            &caps(
+                FilterSupport::Works,
+                &[("userName", Probed::Yes), ("externalId", Probed::Yes)],
+                Probed::No,
+                Some(50),
+            ),
         );
         assert_eq!(other.differences.len(), 3, "{other:?}");
         assert!(other.differences.iter().any(|d| d.contains("also filtered on externalId")), "{other:?}");

@@ -12,11 +12,11 @@ use std::sync::LazyLock;
 
 use tenure_core::{AppLimits, UserNameFormat};
 
+pub use compare::{Comparison, compare};
 pub use entry::{
     ApiKind, AuthKind, CatalogEntry, DeleteEffect, DocumentedError, ListCompleteness, Pace, PaceScope, Period, Quirk,
     RateLimitFact, Reactivation, Source, SourceKind, UserNameFact, UserNameKind, Verbs,
 };
-pub use compare::{Comparison, compare};
 pub use fact::{Fact, Known};
 
 use crate::connector::DeleteMeaning;
@@ -146,9 +146,8 @@ impl CatalogEntry {
     /// no address, an address nothing cites, a pace without documented limits.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        let valid_name = |n: &str| {
-            !n.is_empty() && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        };
+        let valid_name =
+            |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         for name in self.names() {
             if !valid_name(name) {
                 problems.push(format!("name {name:?}: use lowercase letters, digits and hyphens"));

@@ -37,11 +37,8 @@ fn every_entry_parses_and_every_fact_has_a_source() {
 #[test]
 fn a_required_fact_left_out_is_refused() {
     let (_, slack) = files::FILES.iter().find(|(n, _)| *n == "slack").expect("slack");
-    let without: String = slack
-        .split("\n[")
-        .filter(|section| !section.starts_with("delete]"))
-        .collect::<Vec<_>>()
-        .join("\n[");
+    let without: String =
+        slack.split("\n[").filter(|section| !section.starts_with("delete]")).collect::<Vec<_>>().join("\n[");
     let e = parse("slack", &without).expect_err("delete is required");
     assert!(e.to_string().contains("delete"), "{e}");
 }
@@ -49,7 +46,10 @@ fn a_required_fact_left_out_is_refused() {
 #[test]
 fn a_known_fact_without_a_source_is_refused() {
     let (_, asana) = files::FILES.iter().find(|(n, _)| *n == "asana").expect("asana");
-    let text = asana.replace("value = \"unsupported\"\nnote = \"reactivating users is not supported\"\nsources = [\"AS2\"]", "value = \"unsupported\"");
+    let text = asana.replace(
+        "value = \"unsupported\"\nnote = \"reactivating users is not supported\"\nsources = [\"AS2\"]",
+        "value = \"unsupported\"",
+    );
     let entry = parse("asana", &text).expect("parses");
     let problems = entry.problems();
     assert!(problems.iter().any(|p| p.starts_with("reactivate: a documented value needs a source")), "{problems:?}");

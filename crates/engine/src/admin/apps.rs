@@ -363,7 +363,11 @@ fn apply_settings(
     {
         return Err(EngineError::field(
             "settings.deprovision",
-            format!("{} does not support deleting users ({}): use deactivate", v.display_name(), v.entry().delete.describe()),
+            format!(
+                "{} does not support deleting users ({}): use deactivate",
+                v.display_name(),
+                v.entry().delete.describe()
+            ),
         ));
     }
     if let Some(v) = vendor
