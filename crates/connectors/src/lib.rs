@@ -10,6 +10,7 @@ pub mod capabilities;
 pub mod catalog;
 pub mod client;
 pub mod connector;
+pub mod dropbox;
 pub mod error;
 pub mod github;
 pub mod google_workspace;
@@ -30,6 +31,7 @@ pub use client::{ClientOptions, ScimClient};
 pub use connector::{
     Connector, ConnectorFuture, DeactivateMeaning, DeleteMeaning, Descriptor, Operation, UserPage, UserQuery,
 };
+pub use dropbox::Dropbox;
 pub use error::{ConnectorError, TransportKind};
 pub use github::GitHubOrg;
 pub use google_workspace::GoogleWorkspace;

@@ -4,6 +4,7 @@
 pub mod box_fake;
 pub mod cloud_fake;
 pub mod db;
+pub mod dropbox_fake;
 pub mod github_fake;
 pub mod google_fake;
 pub mod graph_fake;
