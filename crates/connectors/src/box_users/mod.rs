@@ -215,13 +215,10 @@ impl Connector for BoxUsers {
             if let Some(login) = changes.get(attr::EMAIL).or_else(|| changes.get(attr::USER_NAME)) {
                 body.insert("login".into(), json!(login));
             }
-            if changes.get(attr::DISPLAY_NAME).is_some()
-                || changes.get(attr::GIVEN_NAME).is_some()
-                || changes.get(attr::FAMILY_NAME).is_some()
-            {
-                if let Some(name) = name_of(changes) {
-                    body.insert("name".into(), json!(name));
-                }
+            // Box keeps one full name: a change of given or family name alone (a diff carries
+            // only what changed) would cut the other half, so only displayName renames.
+            if let Some(name) = changes.get(attr::DISPLAY_NAME).filter(|n| !n.is_empty()) {
+                body.insert("name".into(), json!(name));
             }
             if let Some(title) = changes.get(attr::TITLE) {
                 body.insert("job_title".into(), json!(title));
