@@ -131,7 +131,7 @@ impl fmt::Display for Vendor {
 pub enum UnknownVendor {
     #[error("unknown vendor {0:?}: the catalog's SCIM apps are {1}")]
     Unknown(String, String),
-    #[error("{0} has no SCIM API to provision ({1}); Tenure has no connector for it yet")]
+    #[error("{0} has no SCIM API to provision ({1}); `tenure app catalog` says whether a connector of its own adds it")]
     NotScim(String, String),
 }
 

@@ -156,6 +156,12 @@ pub enum AppKind {
     /// joining is an invitation the person accepts; the settings hold a [`GitHubOrgTarget`], the
     /// secret an access token with `admin:org`.
     GithubOrg,
+    /// Box through its users API (no SCIM): the secret is an access token of an app a Box admin
+    /// authorised.
+    Box,
+    /// Dropbox teams through the team members API (no public SCIM): the secret is a team
+    /// admin's access token.
+    Dropbox,
 }
 
 impl AppKind {
@@ -164,6 +170,19 @@ impl AppKind {
     /// the profile, so the planner proposes no attribute updates there.
     pub fn updates_attributes(self) -> bool {
         !matches!(self, Self::GithubOrg)
+    }
+
+    /// The attributes an app of this kind can hold, where its API keeps only some: a change to
+    /// any other could never be carried out, so it is never planned. `None`: every attribute.
+    pub fn held_attributes(self) -> Option<&'static [&'static str]> {
+        use crate::attributes::{DISPLAY_NAME, EMAIL, EXTERNAL_ID, FAMILY_NAME, GIVEN_NAME, TITLE, USER_NAME};
+        match self {
+            // A managed user's login, name and job title.
+            Self::Box => Some(&[USER_NAME, EMAIL, DISPLAY_NAME, TITLE]),
+            // A member's email, names and external id (the display name is Dropbox's own).
+            Self::Dropbox => Some(&[USER_NAME, EMAIL, GIVEN_NAME, FAMILY_NAME, EXTERNAL_ID]),
+            _ => None,
+        }
     }
 }
 

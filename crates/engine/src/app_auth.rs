@@ -57,6 +57,21 @@ pub fn connector(
             }
             Ok(Arc::new(client))
         }
+        AppKind::Box => {
+            let mut client = tenure_connectors::BoxUsers::new(&app.app.base_url, app.secret.clone(), options)?;
+            if let Some(limiter) = limiter {
+                client = client.with_rate_limiter(limiter);
+            }
+            Ok(Arc::new(client))
+        }
+        AppKind::Dropbox => {
+            // Removing a member keeps their files (Dropbox's own default wipes them).
+            let mut client = tenure_connectors::Dropbox::new(&app.app.base_url, app.secret.clone(), options)?;
+            if let Some(limiter) = limiter {
+                client = client.with_rate_limiter(limiter);
+            }
+            Ok(Arc::new(client))
+        }
         AppKind::GoogleWorkspace => {
             let target = app.app.settings.google_workspace.as_ref().ok_or_else(|| {
                 ConnectorError::Config(format!(

@@ -100,6 +100,8 @@ pub(crate) fn kind_text(kind: AppKind) -> &'static str {
         AppKind::Scim => "scim",
         AppKind::GoogleWorkspace => "google_workspace",
         AppKind::GithubOrg => "github_org",
+        AppKind::Box => "box",
+        AppKind::Dropbox => "dropbox",
     }
 }
 
@@ -206,6 +208,8 @@ impl Store {
                             "scim" => AppKind::Scim,
                             "google_workspace" => AppKind::GoogleWorkspace,
                             "github_org" => AppKind::GithubOrg,
+                            "box" => AppKind::Box,
+                            "dropbox" => AppKind::Dropbox,
                             other => return Err(StoreError::corrupt(format!("app kind {other}"))),
                         },
                         base_url: text(r, "base_url")?,

@@ -47,8 +47,11 @@ fn print_table(apps: &[CatalogApp]) {
         );
     }
     let scim = apps.iter().filter(|a| a.scim).count();
+    let own: Vec<String> =
+        apps.iter().filter_map(|a| a.connector.as_ref().map(|c| format!("`tenure app add {c}`"))).collect();
     println!(
-        "{} apps, {scim} added with `tenure app add scim NAME --vendor APP`; every fact and its sources: `tenure app catalog --json`",
-        apps.len()
+        "{} apps: {scim} added with `tenure app add scim NAME --vendor APP`, {}; every fact and its sources: `tenure app catalog --json`",
+        apps.len(),
+        if own.is_empty() { "none with a connector of its own".to_owned() } else { own.join(", ") }
     );
 }

@@ -721,6 +721,10 @@ pub enum AppAdd {
     /// A GitHub organization (without Enterprise Managed Users) through the REST API: joiners
     /// are invited by email and stay "invited" until they accept.
     GithubOrg(crate::github_app::GitHubAppArgs),
+    /// Box through its users API (no SCIM): managed users created, set inactive, deleted.
+    Box(crate::rest_app::RestAppArgs),
+    /// Dropbox teams through the team members API: members added, suspended, removed.
+    Dropbox(crate::rest_app::RestAppArgs),
 }
 
 #[derive(Debug, Args)]

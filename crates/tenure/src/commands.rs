@@ -39,6 +39,12 @@ pub async fn run(command: Command, engine: &Engine) -> anyhow::Result<ExitCode> 
         Command::App(AppCommand::Add(AppAdd::Scim(args))) => crate::apps::add_scim(engine, args).await,
         Command::App(AppCommand::Add(AppAdd::Google(args))) => crate::apps::add_google(engine, args).await,
         Command::App(AppCommand::Add(AppAdd::GithubOrg(args))) => crate::github_app::add(engine, args).await,
+        Command::App(AppCommand::Add(AppAdd::Box(args))) => {
+            crate::rest_app::add(engine, tenure_engine::admin::NewAppKind::Box, args).await
+        }
+        Command::App(AppCommand::Add(AppAdd::Dropbox(args))) => {
+            crate::rest_app::add(engine, tenure_engine::admin::NewAppKind::Dropbox, args).await
+        }
         Command::App(AppCommand::List { json }) => crate::apps::list(engine, json).await,
         Command::App(AppCommand::Catalog { json }) => crate::app_catalog::run(json),
         Command::App(AppCommand::Show { app, json }) => crate::apps::show(engine, &app, json).await,

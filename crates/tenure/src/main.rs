@@ -25,6 +25,7 @@ mod keys;
 mod ops;
 mod output;
 mod report;
+mod rest_app;
 mod serve;
 
 use std::process::ExitCode;

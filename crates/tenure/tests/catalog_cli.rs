@@ -44,6 +44,9 @@ async fn the_catalog_lists_each_app_with_its_documented_facts() -> anyhow::Resul
     assert_eq!(entry(&list, "asana")["reactivate"], false);
     assert_eq!(entry(&list, "asana")["delete_needs_confirmation"], true);
     assert_eq!(entry(&list, "dropbox")["api"], "rest");
+    assert_eq!(entry(&list, "dropbox")["connector"], "dropbox");
+    assert_eq!(entry(&list, "box")["connector"], "box");
+    assert!(entry(&list, "adobe")["connector"].is_null());
     assert_eq!(entry(&list, "canva")["page_size_max"], 10);
     assert_eq!(entry(&list, "canva")["rate_limit"], "POST /Users 1 request a second");
     assert!(entry(&list, "datadog")["rate_limit"].is_null(), "no published limit");

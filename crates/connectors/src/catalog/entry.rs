@@ -22,6 +22,9 @@ pub struct CatalogEntry {
     /// Just outside the top 25.
     #[serde(default)]
     pub reserve: bool,
+    /// For an app without SCIM: the `tenure app add` kind of its custom connector, if Tenure has one.
+    #[serde(default)]
+    pub connector: Option<String>,
     /// Every address a fact of this entry comes from, by key.
     pub sources: BTreeMap<String, Source>,
     pub api: Fact<ApiKind>,

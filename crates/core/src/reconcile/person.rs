@@ -208,6 +208,9 @@ impl<'p, 'a> Planner<'p, 'a> {
             return;
         }
         let mut changes = attributes::diff(&desired, &account.attributes);
+        if let Some(held) = app.kind.held_attributes() {
+            changes.retain(|name, _| held.contains(&name));
+        }
         // A handle is what colleagues @-mention: the one an account has (numbered at creation,
         // or chosen before Tenure linked it) stays; only new accounts get a derived one.
         let keeps_handle =

@@ -51,6 +51,12 @@ pub enum NewAppKind {
     /// https://api.github.com; `token` an access token with `admin:org`).
     #[serde(alias = "github-org")]
     GithubOrg,
+    /// Box's users API (`base_url` defaults to https://api.box.com/2.0; `token` an access token
+    /// of an app a Box admin authorised).
+    Box,
+    /// Dropbox's team members API (`base_url` defaults to https://api.dropboxapi.com/2; `token`
+    /// a team admin's access token with members.read, members.write, members.delete).
+    Dropbox,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -208,7 +214,7 @@ impl Credentials {
         .collect();
         let wanted = match (record.app.kind, &record.auth) {
             (AppKind::GoogleWorkspace, _) => "service_account_key",
-            (AppKind::GithubOrg, _) => "token",
+            (AppKind::GithubOrg | AppKind::Box | AppKind::Dropbox, _) => "token",
             (AppKind::Scim, AppAuth::Bearer) => "token",
             (AppKind::Scim, _) => "client_secret",
         };
@@ -570,7 +576,58 @@ fn check_connector(kind: AppKind, base_url: &str, settings: &AppSettings, secret
                 .map(drop)
                 .map_err(|e| EngineError::field("github", e.to_string()))
         }
+        AppKind::Box => tenure_connectors::BoxUsers::new(base_url, secret.clone(), Default::default())
+            .map(drop)
+            .map_err(|e| EngineError::field("base_url", e.to_string())),
+        AppKind::Dropbox => tenure_connectors::Dropbox::new(base_url, secret.clone(), Default::default())
+            .map(drop)
+            .map_err(|e| EngineError::field("base_url", e.to_string())),
     }
+}
+
+/// A custom-REST app of the catalog (Box, Dropbox): a bearer token, the API root (its
+/// documented default unless given), email userNames, deactivation by default, and the pace its
+/// catalog entry documents.
+fn rest_app(
+    spec: &NewApp,
+    kind: AppKind,
+    catalog_name: &str,
+    default_url: &str,
+) -> Result<(AppKind, String, AppAuth, Secret, AppSettings), EngineError> {
+    if spec.google.is_some() || spec.oauth.is_some() || spec.github.is_some() {
+        return Err(EngineError::field(
+            if spec.google.is_some() {
+                "google"
+            } else if spec.oauth.is_some() {
+                "oauth"
+            } else {
+                "github"
+            },
+            format!("a {catalog_name} app authenticates with token"),
+        ));
+    }
+    let token = spec.token.as_deref().map(str::trim).unwrap_or_default();
+    if token.is_empty() {
+        return Err(EngineError::field("token", "required: the API's access token"));
+    }
+    let base_url = spec.base_url.as_deref().map(str::trim).filter(|u| !u.is_empty()).unwrap_or(default_url).to_owned();
+    let base = AppSettings { user_name: UserNameFormat::Email, ..AppSettings::default() };
+    let mut settings = apply_settings(kind, &base, &spec.settings, true)?;
+    let deletes =
+        matches!(settings.deprovision, DeprovisionPolicy::Delete | DeprovisionPolicy::DeactivateThenDelete { .. });
+    if deletes && !spec.settings.confirm_permanent_delete {
+        return Err(EngineError::field(
+            "settings.confirm_permanent_delete",
+            format!(
+                "deleting in {catalog_name} cannot be undone (a returning person gets a new account). Deactivating is \
+                 the safe default; to delete anyway, confirm it (--confirm-permanent-delete)"
+            ),
+        ));
+    }
+    if settings.limits.is_none() {
+        settings.limits = tenure_connectors::catalog::catalog().get(catalog_name).and_then(|e| e.documented_limits());
+    }
+    Ok((kind, base_url, AppAuth::Bearer, Secret::new(token.to_owned()), settings))
 }
 
 impl Admin<'_> {
@@ -742,6 +799,8 @@ impl Admin<'_> {
                 });
                 (AppKind::GithubOrg, base_url, AppAuth::Bearer, Secret::new(token.to_owned()), settings)
             }
+            NewAppKind::Box => rest_app(&spec, AppKind::Box, "box", "https://api.box.com/2.0")?,
+            NewAppKind::Dropbox => rest_app(&spec, AppKind::Dropbox, "dropbox", "https://api.dropboxapi.com/2")?,
         };
         settings.dry_run = spec.settings.dry_run.unwrap_or(false);
         check_connector(kind, &base_url, &settings, &secret)?;
@@ -1113,6 +1172,30 @@ impl Admin<'_> {
                 catalog: None,
                 deprovision,
                 joiners: Some(joiners),
+                found,
+            });
+        }
+        if matches!(record.app.kind, AppKind::Box | AppKind::Dropbox) {
+            let connector = self.engine.client(&record)?;
+            let (problem, found) = match connector.list_users().await {
+                Ok(accounts) => {
+                    let active = accounts.iter().filter(|a| a.active).count();
+                    (None, Some(format!("{} users, {active} active", accounts.len())))
+                }
+                Err(e) => (Some(e.to_string()), None),
+            };
+            return Ok(AppCheck {
+                app: record.app.name.clone(),
+                kind: record.app.kind,
+                provisionable: problem.is_none(),
+                probe: None,
+                incompatibilities: Vec::new(),
+                problem,
+                descriptor: Some(connector.describe()),
+                vendor,
+                catalog: None,
+                deprovision,
+                joiners,
                 found,
             });
         }

@@ -33,6 +33,7 @@ fn catalog_app(e: &CatalogEntry) -> CatalogApp {
         docs: e.docs().into_iter().map(str::to_owned).collect(),
         reserve: e.reserve,
         scim: e.is_scim(),
+        connector: e.connector.clone(),
         base_url: e.base_url.get().cloned(),
         base_url_parameters: e.base_url_parameters().into_iter().map(str::to_owned).collect(),
         auth: e.auth.describe(),

@@ -345,6 +345,8 @@ pub struct CatalogApp {
     pub reserve: bool,
     /// Tenure provisions it with its SCIM client (`app add scim --vendor NAME`).
     pub scim: bool,
+    /// Apps without SCIM that a connector of their own provisions: `app add KIND`.
+    pub connector: Option<String>,
     /// With `{parameters}` to fill in.
     pub base_url: Option<String>,
     pub base_url_parameters: Vec<String>,
