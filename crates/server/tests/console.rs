@@ -27,8 +27,12 @@ struct World {
 }
 
 async fn world() -> anyhow::Result<World> {
+    world_on(tenure_testkit::TestBackend::Sqlite).await
+}
+
+async fn world_on(backend: tenure_testkit::TestBackend) -> anyhow::Result<World> {
     let files = tempfile::tempdir()?;
-    let server = common::Server::start_with_files(files.path().join("files")).await?;
+    let server = common::Server::start_with(backend, Some(files.path().join("files"))).await?;
     let tenant = server.store.ensure_tenant("acme").await?;
     let slack = common::sandbox(tenure_sandbox::Profile::Slack).await?;
     let notion = common::sandbox(tenure_sandbox::Profile::Notion).await?;
@@ -282,6 +286,16 @@ async fn a_post_without_the_sessions_token_is_refused() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = w
+        .http
+        .post(format!("{}/login", w.server.base))
+        .header("origin", "null")
+        .header("sec-fetch-site", "cross-site")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[("email", "org@acme.example"), ("password", PASSWORD)]))
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
     Ok(())
 }
 
@@ -361,5 +375,65 @@ async fn the_cookie_is_secure_behind_tls_and_assets_are_embedded() -> anyhow::Re
     assert!(response.text().await?.contains("htmx"));
     let response = w.http.get(format!("{}/console/assets/console.css", w.server.base)).send().await?;
     assert_eq!(response.status(), StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
+async fn sessions_open_and_end_on_postgres_too() -> anyhow::Result<()> {
+    let w = world_on(tenure_testkit::TestBackend::Postgres).await?;
+    let wrong = w.post_login("org@acme.example", "not the password at all").await?;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let b = w.sign_in("org@acme.example").await?;
+    let (status, html) = b.get("/apps").await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("slack") && html.contains("notion"));
+    let (status, _) = b.post("/logout", &[("csrf", &b.token().await?)]).await?;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(b.get("/").await?.0, StatusCode::SEE_OTHER);
+    // Removing an admin ends their sessions.
+    let again = w.sign_in("auditor@acme.example").await?;
+    let tenant = w.server.store.ensure_tenant("acme").await?;
+    w.server.contexts.engine(tenant).admin(&Actor::cli()).remove_admin("auditor@acme.example").await?;
+    assert_eq!(again.get("/").await?.0, StatusCode::SEE_OTHER);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_held_plan_is_shown_with_its_losses_and_approved_by_whoever_may_change_the_app() -> anyhow::Result<()> {
+    use tenure_core::{OpKind, PersonId, PlannedOp, Reason, Revocation};
+    let w = world().await?;
+    let store = &w.server.store;
+    let tenant = store.ensure_tenant("acme").await?;
+    let slack = store.app_by_name(tenant, "slack").await?.app.id;
+    // A hold over slack holding one loss, as the guard leaves it.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    let mut tx = store.begin_guarded(tenant).await?;
+    let summary = json!({"hold": {"scope": "app", "app": "slack", "app_id": slack}, "apps": [], "held": []});
+    let plan = tx.start_hold(tenure_core::guard::HoldScope::App(slack), &summary, now).await?;
+    let op = PlannedOp {
+        app_id: slack,
+        person_id: PersonId::new(),
+        person: "bob@acme.example".into(),
+        kind: OpKind::Deactivate { remote_id: "nobody".into() },
+        reason: Reason::Revoked { revocation: Revocation::Unassigned, by: None },
+    };
+    tx.hold_loss(plan, &op, "", now).await?;
+    tx.commit().await?;
+
+    let auditor = w.sign_in("auditor@acme.example").await?;
+    let (_, html) = auditor.get("/plans").await?;
+    assert!(html.contains("bob@acme.example") && !html.contains("Approve"), "{html}");
+    let path = format!("/plans/{plan}/decide");
+    let (status, _) = auditor.post(&path, &[("csrf", &auditor.token().await?), ("decision", "approve")]).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let org = w.sign_in("org@acme.example").await?;
+    let (_, html) = org.get("/plans").await?;
+    assert!(html.contains("deactivate bob@acme.example") && html.contains("Approve"), "{html}");
+    let (status, html) = org.post(&path, &[("csrf", &org.token().await?), ("decision", "approve")]).await?;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("approved"), "{html}");
+    let (_, html) = org.get("/audit?action=plan").await?;
+    assert!(html.contains("org@acme.example"), "the decision is audited under the admin's name: {html}");
     Ok(())
 }

@@ -89,24 +89,41 @@ async fn an_admin_works_the_demo_in_a_browser_and_an_auditor_changes_nothing() -
     let Some(browser) = Browser::start("console_browser").await? else { return Ok(()) };
     let started = std::time::Instant::now();
     let mut demo = demo().await?;
+    let outcome = walk(&browser, &demo).await;
+    if outcome.is_err() {
+        // What the browser showed when it failed, for whoever reads the failure.
+        let _ = shot(&browser, "failure").await;
+        eprintln!(
+            "failed at {}:\n{}",
+            browser.url().await.unwrap_or_default(),
+            browser.source().await.unwrap_or_default()
+        );
+    }
+    browser.close().await?;
+    let _ = demo.child.kill().await;
+    outcome?;
+    eprintln!("console browser test: {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
 
+async fn walk(browser: &Browser, demo: &Demo) -> anyhow::Result<()> {
     // A wrong password is refused with the generic words; the right one opens the overview.
-    sign_in(&browser, &demo, &demo.email, "not the password").await?;
+    sign_in(browser, demo, &demo.email, "not the password").await?;
     let error = browser.wait_for("#sign-in-error", WAIT).await?;
     assert!(browser.text(&error).await?.contains("Wrong email or password"));
-    shot(&browser, "01-sign-in-refused").await?;
-    sign_in(&browser, &demo, &demo.email, &demo.password).await?;
+    shot(browser, "01-sign-in-refused").await?;
+    sign_in(browser, demo, &demo.email, &demo.password).await?;
     browser.wait_for("section.cards", WAIT).await?;
     let html = browser.source().await?;
     for app in ["slack", "notion", "jira", "github"] {
         assert!(html.contains(&format!("href=\"/apps/{app}\"")), "the overview lists {app}");
     }
     assert!(html.contains("<svg"), "account states drawn");
-    shot(&browser, "02-overview").await?;
+    shot(browser, "02-overview").await?;
 
     browser.goto(&format!("{}/apps", demo.url)).await?;
     browser.wait_for("table#apps", WAIT).await?;
-    shot(&browser, "03-apps").await?;
+    shot(browser, "03-apps").await?;
 
     // Open an app and Verify it: the connection test and the probe's results appear (htmx).
     browser.click(&browser.wait_for("a[href='/apps/slack']", WAIT).await?).await?;
@@ -115,7 +132,7 @@ async fn an_admin_works_the_demo_in_a_browser_and_an_auditor_changes_nothing() -
     let text = browser.text(&result).await?;
     assert!(text.contains("Connection works"), "{text}");
     assert!(browser.find_all("#verify-result ul.probe li").await?.len() > 1, "probe results listed: {text}");
-    shot(&browser, "04-app-provisioning-verified").await?;
+    shot(browser, "04-app-provisioning-verified").await?;
 
     // Assign a group with its preview, save, and see its people's accounts appear in Users.
     let users_total = |html: &str| -> Option<usize> {
@@ -130,7 +147,7 @@ async fn an_admin_works_the_demo_in_a_browser_and_an_auditor_changes_nothing() -
     browser.click(&browser.wait_for("button#preview-assignment", WAIT).await?).await?;
     let preview = browser.wait_for("#preview", WAIT).await?;
     assert!(browser.text(&preview).await?.contains("operation(s) added"));
-    shot(&browser, "05-app-assignment-preview").await?;
+    shot(browser, "05-app-assignment-preview").await?;
     browser.click(&browser.wait_for("button#save-assignment", WAIT).await?).await?;
     browser.wait_for("p.notice.ok", WAIT).await?;
     let after = tenure_testkit::eventually(Duration::from_secs(60), || async {
@@ -141,10 +158,10 @@ async fn an_admin_works_the_demo_in_a_browser_and_an_auditor_changes_nothing() -
     .await
     .context("finance's accounts never appeared in jira's Users tab")?;
     assert!(after > before);
-    shot(&browser, "06-app-users").await?;
+    shot(browser, "06-app-users").await?;
     browser.goto(&format!("{}/apps/jira?tab=activity", demo.url)).await?;
     browser.wait_for("table#operations", WAIT).await?;
-    shot(&browser, "07-app-activity").await?;
+    shot(browser, "07-app-activity").await?;
 
     for (path, wait, name) in [
         ("/plans", "table#plans", "08-plans"),
@@ -155,12 +172,12 @@ async fn an_admin_works_the_demo_in_a_browser_and_an_auditor_changes_nothing() -
     ] {
         browser.goto(&format!("{}{path}", demo.url)).await?;
         browser.wait_for(wait, WAIT).await?;
-        shot(&browser, name).await?;
+        shot(browser, name).await?;
     }
     browser.goto(&format!("{}/people", demo.url)).await?;
     browser.click(&browser.wait_for("table#people a", WAIT).await?).await?;
     browser.wait_for("section.standing", WAIT).await?;
-    shot(&browser, "10-person").await?;
+    shot(browser, "10-person").await?;
 
     // An auditor, added with the CLI: no action anywhere, and a forged POST of theirs is 403.
     let password_file = demo._tmp.path().join("auditor-password");
@@ -173,7 +190,7 @@ async fn an_admin_works_the_demo_in_a_browser_and_an_auditor_changes_nothing() -
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     browser.click(&browser.wait_for("form.signout button", WAIT).await?).await?;
     browser.wait_for("input[name=email]", WAIT).await?;
-    sign_in(&browser, &demo, "auditor@demo.example", "auditor password 123").await?;
+    sign_in(browser, demo, "auditor@demo.example", "auditor password 123").await?;
     browser.wait_for("section.cards", WAIT).await?;
     for path in
         ["/", "/apps/slack", "/apps/slack?tab=users", "/apps/jira?tab=assignments", "/plans", "/sources", "/admins"]
@@ -183,7 +200,7 @@ async fn an_admin_works_the_demo_in_a_browser_and_an_auditor_changes_nothing() -
         assert!(browser.find_all(".action").await?.is_empty(), "an auditor sees an action on {path}");
     }
     browser.goto(&format!("{}/apps/slack", demo.url)).await?;
-    shot(&browser, "14-auditor-app").await?;
+    shot(browser, "14-auditor-app").await?;
     let status = browser
         .run_async(
             "const done = arguments[0];
@@ -193,9 +210,5 @@ async fn an_admin_works_the_demo_in_a_browser_and_an_auditor_changes_nothing() -
         )
         .await?;
     assert_eq!(status, 403, "a forged Verify from the auditor's own session");
-
-    browser.close().await?;
-    let _ = demo.child.kill().await;
-    eprintln!("console browser test: {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

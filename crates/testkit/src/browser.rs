@@ -53,6 +53,9 @@ impl Browser {
             eprintln!("SKIPPED {test}: no chromium or chromedriver on PATH (apt-get install chromium chromium-driver)");
             return Ok(None);
         };
+        // reqwest is built without a default TLS provider; chromedriver is plain HTTP, but the
+        // client wants one all the same.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let driver = tokio::process::Command::new(driver)
             .arg(format!("--port={port}"))

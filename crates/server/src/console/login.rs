@@ -86,13 +86,18 @@ pub async fn submit(
     }
 }
 
-/// With no `Origin` (a script, an old browser) there is nothing to compare; with one, it must be
-/// this server as the browser reaches it.
+/// Browsers say where a form came from: `Sec-Fetch-Site` (always, in current ones) and `Origin`,
+/// which a page under `Referrer-Policy: no-referrer` sends as `null`. Either naming another
+/// site refuses; a client that sends neither (a script) has nothing to compare.
 fn same_origin(state: &ServerState, headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
-    if let Some(public) = &state.public_url
-        && origin == public
-    {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|s| s != "same-origin" && s != "none") {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| *o != "null") else {
+        return true;
+    };
+    if state.public_url.as_deref() == Some(origin) {
         return true;
     }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
