@@ -437,3 +437,62 @@ async fn a_held_plan_is_shown_with_its_losses_and_approved_by_whoever_may_change
     assert!(html.contains("org@acme.example"), "the decision is audited under the admin's name: {html}");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_org_admin_manages_admins_tokens_and_failed_operations() -> anyhow::Result<()> {
+    use tenure_core::{OpKind, PersonId, PlannedOp, Reason, Revocation};
+    let w = world().await?;
+    let b = w.sign_in("org@acme.example").await?;
+    let token = b.token().await?;
+    let t = token.as_str();
+    let (status, html) =
+        b.post("/admins", &[("csrf", t), ("email", "new@acme.example"), ("role", "auditor"), ("password", "")]).await?;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("new@acme.example added as auditor"), "{html}");
+    let (_, html) =
+        b.post("/admins/new@acme.example/role", &[("csrf", t), ("role", "app-admin"), ("apps", "slack")]).await?;
+    assert!(html.contains("new@acme.example is now app-admin"), "{html}");
+    let (_, html) = b.post("/admins", &[("csrf", t), ("email", "not an email"), ("role", "auditor")]).await?;
+    assert!(html.contains("notice bad") && html.contains("email"), "a bad field is said on the page: {html}");
+    let (_, html) =
+        b.post("/tokens", &[("csrf", t), ("label", "ci"), ("admin", "new@acme.example"), ("scope", "admin")]).await?;
+    let shown = html.split(r#"<code id="new-token">"#).nth(1).and_then(|r| r.split('<').next()).unwrap_or_default();
+    assert!(shown.starts_with("tnr_"), "the token is shown once: {html}");
+    let http = common::client();
+    let whoami = http.get(format!("{}/api/v1/whoami", w.server.base)).bearer_auth(shown).send().await?;
+    assert_eq!(whoami.status(), 200, "the console's token works on the API");
+    let tenant = w.server.store.ensure_tenant("acme").await?;
+    let id = w.server.store.list_tokens(tenant).await?.first().map(|t| t.id.to_string()).unwrap_or_default();
+    let (_, html) = b.post(&format!("/tokens/{id}/revoke"), &[("csrf", t)]).await?;
+    assert!(html.contains("revoked"), "{html}");
+    let (_, html) = b.post("/admins/new@acme.example/remove", &[("csrf", t)]).await?;
+    assert!(html.contains("new@acme.example removed"), "{html}");
+
+    // A failed operation: retried, then (failed again) dismissed.
+    let store = &w.server.store;
+    let slack = store.app_by_name(tenant, "slack").await?.app.id;
+    let op = PlannedOp {
+        app_id: slack,
+        person_id: PersonId::new(),
+        person: "bob@acme.example".into(),
+        kind: OpKind::Deactivate { remote_id: "nobody".into() },
+        reason: Reason::Revoked { revocation: Revocation::Unassigned, by: None },
+    };
+    let plan = store.save_plan(tenant, &[op], &json!({})).await?;
+    let fail = || async {
+        let lease = std::time::Duration::from_secs(60);
+        let claimed = store.claim_operations(tenant, "test", 10, lease, Some(plan)).await?;
+        let rec = claimed.first().ok_or_else(|| anyhow::anyhow!("nothing claimed"))?;
+        store.settle_operation(tenant, rec.id, "test", tenure_store::Settlement::failed("the app refused")).await?;
+        anyhow::Ok(rec.id)
+    };
+    let op = fail().await?;
+    let (_, html) = b.get("/apps/slack?tab=activity").await?;
+    assert!(html.contains("the app refused") && html.contains("Retry"), "{html}");
+    let (_, html) = b.post(&format!("/apps/slack/operations/{op}"), &[("csrf", t), ("what", "retry")]).await?;
+    assert!(html.contains("Queued again"), "{html}");
+    let op = fail().await?;
+    let (_, html) = b.post(&format!("/apps/slack/operations/{op}"), &[("csrf", t), ("what", "dismiss")]).await?;
+    assert!(html.contains("Dismissed") && html.contains("<td>dismissed</td>"), "{html}");
+    Ok(())
+}

@@ -158,6 +158,7 @@ async fn walk(browser: &Browser, demo: &Demo) -> anyhow::Result<()> {
     .await
     .context("finance's accounts never appeared in jira's Users tab")?;
     assert!(after > before);
+    assert!(!browser.find_all("table#users button.action").await?.is_empty(), "an org admin's account actions");
     shot(browser, "06-app-users").await?;
     browser.goto(&format!("{}/apps/jira?tab=activity", demo.url)).await?;
     browser.wait_for("table#operations", WAIT).await?;

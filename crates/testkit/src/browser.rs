@@ -19,12 +19,7 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn find_program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    names.iter().find_map(|name| {
-        std::env::split_paths(&path)
-            .chain([PathBuf::from("/usr/lib/chromium")])
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
+    names.iter().find_map(|name| std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()))
 }
 
 /// A headless Chromium and its chromedriver, ended when dropped.

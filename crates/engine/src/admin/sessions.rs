@@ -78,6 +78,10 @@ pub async fn sign_in(store: &Store, email: &str, password: Secret) -> Result<Sig
         }
         return Err(SignInError::Refused);
     };
+    // Sessions nobody ended are forgotten here, at the next sign-in of anyone.
+    if let Err(e) = store.purge_console_sessions(SESSION_IDLE_MS).await {
+        tracing::warn!(error = %e, "console: could not forget ended sessions");
+    }
     let session_id = crate::tokens::generate();
     let csrf = crate::tokens::generate();
     let id_hash = crate::tokens::hash(&session_id);

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use tenure_core::{Role, Secret};
 use tenure_engine::admin::views::{AdminView, TokenView};
-use tenure_engine::admin::{NewAdmin, NewToken};
+use tenure_engine::admin::{AdminChange, NewAdmin, NewToken};
 
 use super::auth::Signed;
 use super::view::{Failure, Nav, Notice, PageResult, render, segment, when};
@@ -19,6 +19,9 @@ pub struct AdminLine {
     pub apps: String,
     pub password: bool,
     pub remove_href: String,
+    pub role_href: String,
+    /// Every role, the admin's own marked.
+    pub roles: Vec<(&'static str, bool)>,
 }
 
 pub struct TokenLine {
@@ -45,6 +48,8 @@ struct AdminsPage {
 fn admin_line(a: AdminView) -> AdminLine {
     AdminLine {
         remove_href: format!("/admins/{}/remove", segment(&a.email)),
+        role_href: format!("/admins/{}/role", segment(&a.email)),
+        roles: Role::ALL.iter().map(|r| (r.as_str(), *r == a.role)).collect(),
         email: a.email,
         role: a.role.to_string(),
         apps: a.apps.join(", "),
@@ -106,6 +111,24 @@ pub async fn add(signed: Signed, Form(form): Form<AddAdmin>) -> PageResult {
         password: Some(form.password).filter(|p| !p.is_empty()).map(Secret::new),
     };
     let outcome = signed.admin().add_admin(spec).await.map(|a| format!("{} added as {}.", a.email, a.role));
+    after(&signed, outcome).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChangeRole {
+    role: String,
+    #[serde(default)]
+    apps: String,
+}
+
+pub async fn change_role(signed: Signed, Path(email): Path<String>, Form(form): Form<ChangeRole>) -> PageResult {
+    let role: Role = form
+        .role
+        .parse()
+        .map_err(|_| Failure::new(StatusCode::BAD_REQUEST, format!("role {:?}: not a role", form.role)))?;
+    let apps: Vec<String> = form.apps.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let change = AdminChange { role: Some(role), apps: (!apps.is_empty()).then_some(apps), ..Default::default() };
+    let outcome = signed.admin().change_admin(&email, change).await.map(|a| format!("{} is now {}.", a.email, a.role));
     after(&signed, outcome).await
 }
 

@@ -72,11 +72,15 @@ pub struct UserLine {
     pub other_apps: String,
     pub adoptable: bool,
     pub markable: bool,
+    pub unlinkable: bool,
     pub adopt_href: String,
     pub external_href: String,
+    pub unlink_href: String,
 }
 
 pub struct OpLine {
+    pub id: String,
+    pub failed: bool,
     pub kind: &'static str,
     pub person: String,
     pub status: String,
@@ -227,8 +231,10 @@ async fn app_page(
                             UserLine {
                                 adoptable: matches!(class, "unmanaged" | "ambiguous" | "matched"),
                                 markable: class == "unmanaged",
+                                unlinkable: a.origin.is_some(),
                                 adopt_href: format!("{href}/accounts/{account}/adopt"),
                                 external_href: format!("{href}/accounts/{account}/external"),
+                                unlink_href: format!("{href}/accounts/{account}/unlink"),
                                 user_name: a.user_name,
                                 email: a.email.unwrap_or_default(),
                                 active: a.active,
@@ -250,6 +256,8 @@ async fn app_page(
                     .await?
                     .into_iter()
                     .map(|o| OpLine {
+                        id: o.id.to_string(),
+                        failed: o.status == tenure_store::OperationStatus::Failed,
                         kind: o.op.kind.name(),
                         person: o.op.person.clone(),
                         status: o.status.as_str().to_owned(),
@@ -389,4 +397,40 @@ pub async fn external(
     signed.admin().mark_external(&app, &account, Some(note)).await?;
     let query = AppQuery { tab: Some("users".into()), ..Default::default() };
     app_page(&signed, &app, "users", &query, Notice::ok("Marked as a known external account."), None, None).await
+}
+
+pub async fn unlink(signed: Signed, Path((app, account)): Path<(String, String)>) -> PageResult {
+    signed.admin().unlink(&app, &account).await?;
+    let query = AppQuery { tab: Some("users".into()), ..Default::default() };
+    let notice = Notice::ok("Unlinked: Tenure no longer manages this account (nothing changed in the app).");
+    app_page(&signed, &app, "users", &query, notice, None, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OperationForm {
+    /// `retry` or `dismiss`.
+    what: String,
+}
+
+/// Puts a failed operation back in the queue, or gives up on it.
+pub async fn operation(
+    signed: Signed,
+    Path((app, id)): Path<(String, String)>,
+    Form(form): Form<OperationForm>,
+) -> PageResult {
+    let id = id.parse().map_err(|_| Failure::new(StatusCode::NOT_FOUND, format!("operation {id} not found")))?;
+    let admin = signed.admin();
+    let notice = match form.what.as_str() {
+        "retry" => {
+            admin.retry_operations(Some(id)).await?;
+            Notice::ok("Queued again.")
+        }
+        "dismiss" => {
+            admin.dismiss_operation(id).await?;
+            Notice::ok("Dismissed: it will not run.")
+        }
+        other => return Err(Failure::new(StatusCode::BAD_REQUEST, format!("{other:?}: retry or dismiss"))),
+    };
+    let query = AppQuery { tab: Some("activity".into()), ..Default::default() };
+    app_page(&signed, &app, "activity", &query, notice, None, None).await
 }

@@ -79,6 +79,7 @@ pub async fn submit(
             }
         }
         Err(SignInError::Refused) => {
+            tracing::info!(email = %form.email, "console: sign-in refused");
             state.sign_in_limits.failed(&form.email, ip);
             refused(StatusCode::UNAUTHORIZED)
         }
