@@ -122,6 +122,10 @@ struct AppPage {
     settings: String,
     last_error: String,
     verification: Option<VerifyView>,
+    /// The app is granted by an admin's consent (OAuth authorization code).
+    consent: bool,
+    /// Where to send the browser to consent, once asked.
+    authorize_url: Option<String>,
     search: String,
     users: Vec<UserLine>,
     users_error: Option<String>,
@@ -177,6 +181,20 @@ async fn app_page(
     verification: Option<VerifyView>,
     preview: Option<Preview>,
 ) -> PageResult {
+    app_page_with(signed, name, tab, query, notice, verification, preview, None).await
+}
+
+#[allow(clippy::too_many_arguments)] // one page, every part a form may have filled in
+async fn app_page_with(
+    signed: &Signed,
+    name: &str,
+    tab: &'static str,
+    query: &AppQuery,
+    notice: Option<Notice>,
+    verification: Option<VerifyView>,
+    preview: Option<Preview>,
+    authorize_url: Option<String>,
+) -> PageResult {
     let admin = signed.admin();
     let app: AppView = admin.app(name).await?;
     let can_write = signed.actor.allows(Need::AppWrite(app.id));
@@ -199,6 +217,8 @@ async fn app_page(
         settings: serde_json::to_string_pretty(&app.settings).unwrap_or_default(),
         last_error: app.last_error.clone().unwrap_or_default(),
         verification,
+        consent: matches!(app.auth, tenure_store::AppAuth::OauthAuthorizationCode { .. }),
+        authorize_url: None,
         search: query.q.clone().unwrap_or_default().trim().to_owned(),
         users: Vec::new(),
         users_error: None,
@@ -284,6 +304,7 @@ async fn app_page(
         }
         _ => {}
     }
+    page.authorize_url = authorize_url;
     Ok(render(&page))
 }
 
@@ -433,4 +454,28 @@ pub async fn operation(
     };
     let query = AppQuery { tab: Some("activity".into()), ..Default::default() };
     app_page(&signed, &app, "activity", &query, notice, None, None).await
+}
+
+/// Starts the app's OAuth authorization-code flow. The page answers a link to the authorization
+/// server rather than a redirect: the console's policy lets forms lead only to this server.
+pub async fn authorize(
+    axum::extract::State(state): axum::extract::State<crate::ServerState>,
+    signed: Signed,
+    Path(app): Path<String>,
+) -> PageResult {
+    let Some(public) = state.public_url.as_deref() else {
+        return Err(Failure::new(
+            StatusCode::CONFLICT,
+            "the server does not know its public URL, which the authorization server must send the browser back \
+             to: start it with --public-url (e.g. https://tenure.example.com)",
+        ));
+    };
+    let redirect_uri = format!("{}{}", public.trim_end_matches('/'), crate::oauth::CALLBACK_PATH);
+    let start = signed.admin().authorize_app(&app, &redirect_uri).await?;
+    let notice = Notice::ok(format!(
+        "Consent at the app's authorization server within {} minutes; it sends you back here.",
+        start.expires_in_s / 60
+    ));
+    app_page_with(&signed, &app, "provisioning", &AppQuery::default(), notice, None, None, Some(start.authorize_url))
+        .await
 }

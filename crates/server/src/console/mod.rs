@@ -36,6 +36,7 @@ pub fn routes(state: ServerState) -> Router<ServerState> {
         .route("/apps", get(apps::list))
         .route("/apps/{app}", get(apps::page))
         .route("/apps/{app}/verify", post(apps::verify))
+        .route("/apps/{app}/authorize", post(apps::authorize))
         .route("/apps/{app}/assignments", post(apps::assign))
         .route("/apps/{app}/assignments/{id}/remove", post(apps::unassign))
         .route("/apps/{app}/accounts/{account}/adopt", post(apps::adopt))
