@@ -496,3 +496,22 @@ async fn an_org_admin_manages_admins_tokens_and_failed_operations() -> anyhow::R
     assert!(html.contains("Dismissed") && html.contains("<td>dismissed</td>"), "{html}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_quarantined_app_is_a_banner_with_its_reason_next_attempt_and_fix() -> anyhow::Result<()> {
+    let w = world().await?;
+    let store = &w.server.store;
+    let tenant = store.ensure_tenant("acme").await?;
+    let notion = store.app_by_name(tenant, "notion").await?.app.id;
+    let minute = std::time::Duration::from_secs(60);
+    let until = store.record_app_failure(tenant, notion, "HTTP 401: token revoked", 1, minute, minute).await?;
+    assert!(until.is_some());
+    let b = w.sign_in("org@acme.example").await?;
+    let (_, html) = b.get("/").await?;
+    let banner = html.split(r#"<div class="banner bad" role="alert">"#).nth(1).unwrap_or_default();
+    assert!(banner.contains("notion is quarantined") && banner.contains("HTTP 401: token revoked"), "{html}");
+    assert!(banner.contains("tries it again at") && banner.contains("/apps/notion?tab=provisioning"), "{banner}");
+    let (_, html) = b.get("/apps").await?;
+    assert!(html.contains("quarantined"), "{html}");
+    Ok(())
+}
