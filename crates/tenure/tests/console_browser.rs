@@ -1,8 +1,8 @@
 //! The console in a real browser (headless Chromium through chromedriver), against `tenure demo`
 //! on port 0 with its own fresh database: sign in (a wrong password first), the demo
 //! organization's apps, an app's Verify with its probe results, an assignment previewed, saved
-//! and propagated into the Users tab, and an auditor who sees no action and whose forged POST is
-//! 403. A screenshot of each main screen goes to `target/console-screenshots/`.
+//! and propagated into the Users tab, a held plan approved and carried out, and an auditor who
+//! sees no action and whose forged POST is 403. A screenshot of each main screen goes to `target/console-screenshots/`.
 //!
 //! Skips (saying so) only where Chromium is missing and `CI` is not set.
 
@@ -179,6 +179,31 @@ async fn walk(browser: &Browser, demo: &Demo) -> anyhow::Result<()> {
     browser.click(&browser.wait_for("table#people a", WAIT).await?).await?;
     browser.wait_for("section.standing", WAIT).await?;
     shot(browser, "10-person").await?;
+
+    // Taking slack away from everyone is more loss than the guard lets through: the plan is
+    // held, shown with its losses, approved here, and the accounts are then deactivated.
+    browser.goto(&format!("{}/apps/slack?tab=assignments", demo.url)).await?;
+    browser.click(&browser.wait_for("table#assignments button.danger", WAIT).await?).await?;
+    browser.wait_for("p.notice.ok", WAIT).await?;
+    tenure_testkit::eventually(Duration::from_secs(60), || async {
+        browser.goto(&format!("{}/plans", demo.url)).await.ok()?;
+        browser.wait_for("table#plans", WAIT).await.ok()?;
+        browser.find_all(".hold.held button.approve").await.ok()?.into_iter().next()
+    })
+    .await
+    .context("no held plan appeared after slack's assignment was removed")?;
+    shot(browser, "15-plans-held").await?;
+    browser.click(&browser.wait_for(".hold.held button.approve", WAIT).await?).await?;
+    let notice = browser.wait_for("p.notice.ok", WAIT).await?;
+    assert!(browser.text(&notice).await?.contains("approved"));
+    tenure_testkit::eventually(Duration::from_secs(60), || async {
+        browser.goto(&format!("{}/apps/slack?tab=users", demo.url)).await.ok()?;
+        browser.wait_for("table#users", WAIT).await.ok()?;
+        browser.source().await.ok()?.contains("class deactivated").then_some(())
+    })
+    .await
+    .context("the approved losses were never carried out")?;
+    shot(browser, "16-app-users-after-approval").await?;
 
     // An auditor, added with the CLI: no action anywhere, and a forged POST of theirs is 403.
     let password_file = demo._tmp.path().join("auditor-password");
