@@ -79,6 +79,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_admins.sql"),
         postgres: include_str!("../migrations/postgres/0011_admins.sql"),
     },
+    Migration {
+        version: 12,
+        name: "console_sessions",
+        sqlite: include_str!("../migrations/sqlite/0012_console_sessions.sql"),
+        postgres: include_str!("../migrations/postgres/0012_console_sessions.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -2,6 +2,7 @@
 //! resources (a database, a peer server on a free port) so tests run in parallel, in any order.
 
 pub mod box_fake;
+pub mod browser;
 pub mod cloud_fake;
 pub mod db;
 pub mod dropbox_fake;

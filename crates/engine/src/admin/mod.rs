@@ -15,6 +15,7 @@ mod catalog;
 mod guard;
 mod keys;
 mod plans;
+pub mod sessions;
 mod sources;
 mod tenants;
 pub mod views;
