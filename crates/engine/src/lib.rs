@@ -11,6 +11,7 @@ pub mod contexts;
 mod csv_import;
 mod error;
 mod hold;
+pub mod licenses;
 mod oauth_flow;
 mod operations;
 mod planning;

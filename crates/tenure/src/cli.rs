@@ -104,6 +104,9 @@ pub enum Command {
     /// Every app account, read live and classified: managed, unassigned but active, left but
     /// active, inactive but licensed, matched, ambiguous, unmanaged.
     Report(ReportArgs),
+    /// License pools per app and tier: seats, cost, waste and the money view.
+    #[command(subcommand)]
+    License(crate::licenses::LicenseCommand),
     /// Benchmarks (figures as one JSON line on stdout).
     #[command(subcommand)]
     Bench(BenchCommand),

@@ -21,6 +21,7 @@ mod github_app;
 mod google_app;
 mod guard;
 mod keys;
+mod licenses;
 mod ops;
 mod output;
 mod report;
