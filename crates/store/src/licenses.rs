@@ -101,7 +101,7 @@ impl Store {
             &mut tx,
             self.backend,
             (
-                "INSERT INTO license_seats (tenant_id, app_id, remote_id, tier, class, active, last_active, read_ms) \
+                "INSERT INTO license_seats (tenant_id, app_id, remote_id, tier, class, active, last_active_day, read_ms) \
                  VALUES ",
                 "",
             ),
@@ -115,7 +115,7 @@ impl Store {
                 params.push(Param::from(row.tier.as_deref().unwrap_or("")));
                 params.push(Param::from(row.class.as_str()));
                 params.push(Param::from(i64::from(row.active)));
-                params.push(Param::from(row.last_active.map(date_text)));
+                params.push(Param::OptInt(row.last_active.map(|d| i64::from(d.to_julian_day()))));
                 params.push(Param::from(read_ms));
             },
         )
@@ -131,12 +131,12 @@ impl Store {
         tenant: TenantId,
         today: time::Date,
     ) -> Result<Vec<(AppId, SeatCount)>, StoreError> {
-        let cutoff = |days: u16| date_text(today - time::Duration::days(i64::from(days)));
+        let cutoff = |days: u16| i64::from(today.to_julian_day()) - i64::from(days);
         let rows = sqlx::query(
-            "SELECT app_id, tier, class, active, COUNT(*) AS accounts, COUNT(last_active) AS known, \
-             SUM(CASE WHEN last_active < $2 THEN 1 ELSE 0 END) AS unused_a, \
-             SUM(CASE WHEN last_active < $3 THEN 1 ELSE 0 END) AS unused_b, \
-             SUM(CASE WHEN last_active < $4 THEN 1 ELSE 0 END) AS unused_c \
+            "SELECT app_id, tier, class, active, COUNT(*) AS accounts, COUNT(last_active_day) AS known, \
+             SUM(CASE WHEN last_active_day < $2 THEN 1 ELSE 0 END) AS unused_a, \
+             SUM(CASE WHEN last_active_day < $3 THEN 1 ELSE 0 END) AS unused_b, \
+             SUM(CASE WHEN last_active_day < $4 THEN 1 ELSE 0 END) AS unused_c \
              FROM license_seats WHERE tenant_id = $1 GROUP BY app_id, tier, class, active",
         )
         .bind(tenant.to_string())

@@ -242,7 +242,7 @@ fn spreadsheet_safe(cell: &str) -> String {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_owned() }
 }
 
-fn write_table(out: &mut dyn Write, report: &LicenseReport) -> anyhow::Result<()> {
+pub(crate) fn write_table(out: &mut dyn Write, report: &LicenseReport) -> anyhow::Result<()> {
     if report.apps.is_empty() {
         writeln!(out, "No license pools: tenure license set APP --seats N --cost-per-seat X")?;
         return Ok(());

@@ -76,7 +76,11 @@ pub async fn remove(caller: Caller, Path(app): Path<String>, Params(q): Params<T
 /// Replaces the last activity known of the app's accounts (where the app does not tell it).
 #[utoipa::path(put, path = "/api/v1/apps/{app}/licenses/activity", tag = "licenses", request_body = ActivityUpload,
     params(("app" = String, Path)), responses((status = 200, body = Object), Errors))]
-pub async fn activity(caller: Caller, Path(app): Path<String>, Body(upload): Body<ActivityUpload>) -> ApiResult<Response> {
+pub async fn activity(
+    caller: Caller,
+    Path(app): Path<String>,
+    Body(upload): Body<ActivityUpload>,
+) -> ApiResult<Response> {
     let accounts = caller.admin().set_license_activity(&app, upload).await?;
     json(&json!({"app": app, "accounts": accounts}))
 }

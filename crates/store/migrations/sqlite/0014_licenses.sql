@@ -35,8 +35,9 @@ CREATE TABLE license_seats (
     tier TEXT NOT NULL,
     class TEXT NOT NULL,
     active BIGINT NOT NULL,
-    last_active TEXT,
+    -- The Julian day number, so "unused for N days" compares integers.
+    last_active_day BIGINT,
     read_ms BIGINT NOT NULL,
     PRIMARY KEY (app_id, remote_id)
 );
-CREATE INDEX license_seats_report ON license_seats (tenant_id, app_id, tier, class, active, last_active);
+CREATE INDEX license_seats_report ON license_seats (tenant_id, app_id, tier, class, active, last_active_day);
