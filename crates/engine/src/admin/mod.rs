@@ -16,6 +16,7 @@ mod guard;
 mod keys;
 mod licenses;
 mod plans;
+pub mod sessions;
 mod sources;
 mod tenants;
 pub mod views;
