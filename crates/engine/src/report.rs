@@ -280,7 +280,7 @@ pub fn write_report_csv(out: impl std::io::Write, rows: &[AccountRow]) -> Result
 
 /// OWASP's advice against CSV injection: a leading `=`, `+`, `-`, `@`, tab or carriage return
 /// makes a spreadsheet evaluate the cell.
-fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         std::borrow::Cow::Owned(format!("'{cell}"))
     } else {

@@ -223,7 +223,7 @@ fn write_csv(out: &mut dyn Write, report: &LicenseReport) -> anyhow::Result<()> 
         ];
         cells.extend(REASONS.map(|r| f.wasted_by_reason.get(r).map_or(0, |w| w.seats).to_string()));
         // App and tier names come from admins and apps: never let a spreadsheet run them.
-        csv.write_record(cells.iter().map(|c| spreadsheet_safe(c)))?;
+        csv.write_record(cells.iter().map(|c| tenure_engine::spreadsheet_safe(c).into_owned()))?;
         Ok(())
     };
     for app in &report.apps {
@@ -236,10 +236,6 @@ fn write_csv(out: &mut dyn Write, report: &LicenseReport) -> anyhow::Result<()> 
     }
     csv.flush()?;
     Ok(())
-}
-
-fn spreadsheet_safe(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_owned() }
 }
 
 pub(crate) fn write_table(out: &mut dyn Write, report: &LicenseReport) -> anyhow::Result<()> {
