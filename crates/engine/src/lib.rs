@@ -11,6 +11,7 @@ pub mod contexts;
 mod csv_import;
 mod error;
 mod hold;
+pub mod licenses;
 mod oauth_flow;
 mod operations;
 mod planning;
@@ -38,7 +39,7 @@ pub use oauth_flow::{
 pub use operations::{AppHealthView, QueueStatus, RefusedApp};
 pub use planning::AppPlan;
 pub use propagate::{PropagationOptions, PropagationPass};
-pub use report::{AccountClass, AccountRow, class_counts, write_report_csv};
+pub use report::{AccountClass, AccountRow, class_counts, spreadsheet_safe, write_report_csv};
 pub use schedule::{DEFAULT_SYNC_EVERY, sync_interval};
 pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
 pub use sync_cloud::{GoogleSourceConfig, GraphSourceConfig};

@@ -13,36 +13,7 @@ use tenure_core::*;
 
 use crate::{Engine, EngineError};
 
-/// What an account is, from Tenure's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountClass {
-    /// Linked, granted, in step.
-    Managed,
-    /// Linked and deactivated, as intended.
-    Deactivated,
-    /// Active, but nothing grants it any more (the plan takes it away).
-    UnassignedButActive,
-    /// Active, and its person has left the directory.
-    LeftButActive,
-    /// Inactive, yet still holding a license.
-    InactiveButLicensed,
-    /// Not linked yet; the plan links it to the person it matches.
-    Matched,
-    /// Its key names several people or accounts: an admin decides (`tenure adopt`).
-    Ambiguous,
-    /// No person matches it, and an admin marked it as a known external account.
-    KnownExternal,
-    /// No person matches it: an external, an orphan or a shadow account.
-    Unmanaged,
-    /// A pending invitation Tenure sent (GitHub organizations): neither an account yet nor
-    /// missing. Whether it takes a seat is the app's rule (GitHub counts pending invitations
-    /// against paid seats).
-    Invited,
-    /// Linked, but the app's list cannot be read whole, so Tenure does not plan the app; shown
-    /// as last stored.
-    Unread,
-}
+pub use tenure_core::AccountClass;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AccountRow {
@@ -64,18 +35,32 @@ pub struct AccountRow {
     /// The admin's note on a known external account.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The license the app says the account holds (its first SCIM entitlement).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
 }
 
 impl Engine {
     /// Every account of every app (or of the one named), classified.
     pub async fn account_report(&self, app: Option<&str>, today: time::Date) -> Result<Vec<AccountRow>, EngineError> {
+        self.classified_accounts(app, today, app.is_some()).await
+    }
+
+    /// Every account of every app (or of the one named), classified; an app whose list cannot
+    /// be read gives its linked accounts as last stored, unless `strict`, when it is an error.
+    pub(crate) async fn classified_accounts(
+        &self,
+        app: Option<&str>,
+        today: time::Date,
+        strict: bool,
+    ) -> Result<Vec<AccountRow>, EngineError> {
         let plans = self.plan(app, today).await?;
         let context = ReportContext::load(self).await?;
         let mut rows = Vec::new();
         for p in &plans {
             if let Some(reason) = &p.plan.refused {
                 // One app asked for: its live list is what was asked, and there is none to give.
-                if app.is_some() {
+                if strict {
                     return Err(EngineError::Invalid(format!("app {}: {reason}", p.app.name)));
                 }
                 rows.extend(context.unread(&p.app, reason, &self.store.list_accounts(self.tenant, p.app.id).await?));
@@ -156,6 +141,7 @@ impl ReportContext {
                     other_apps: Vec::new(),
                     origin: Some(s.link.origin),
                     note: Some(format!("as last stored; the app is not planned: {reason}")),
+                    license: s.attributes.get(attributes::LICENSE).filter(|l| !l.is_empty()).cloned(),
                 }
             })
             .collect()
@@ -231,6 +217,7 @@ impl ReportContext {
                 other_apps,
                 origin: link.map(|l| l.origin),
                 note: mark.map(|m| m.note.clone()).filter(|n| !n.is_empty()),
+                license: account.attributes.get(attributes::LICENSE).filter(|l| !l.is_empty()).cloned(),
             });
         }
         rows
@@ -254,25 +241,6 @@ pub fn class_counts(rows: &[AccountRow]) -> BTreeMap<String, BTreeMap<AccountCla
         *counts.entry(row.app.clone()).or_default().entry(row.class).or_default() += 1;
     }
     counts
-}
-
-impl AccountClass {
-    /// The class's name as JSON and CSV spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Managed => "managed",
-            Self::Deactivated => "deactivated",
-            Self::UnassignedButActive => "unassigned_but_active",
-            Self::LeftButActive => "left_but_active",
-            Self::InactiveButLicensed => "inactive_but_licensed",
-            Self::Matched => "matched",
-            Self::Ambiguous => "ambiguous",
-            Self::KnownExternal => "known_external",
-            Self::Unmanaged => "unmanaged",
-            Self::Unread => "unread",
-            Self::Invited => "invited",
-        }
-    }
 }
 
 /// The report as CSV, one account per row. Cells come from the apps (anyone can pick a
@@ -312,7 +280,7 @@ pub fn write_report_csv(out: impl std::io::Write, rows: &[AccountRow]) -> Result
 
 /// OWASP's advice against CSV injection: a leading `=`, `+`, `-`, `@`, tab or carriage return
 /// makes a spreadsheet evaluate the cell.
-fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         std::borrow::Cow::Owned(format!("'{cell}"))
     } else {
@@ -338,6 +306,7 @@ mod tests {
             other_apps: vec!["notion".into(), "zoom".into()],
             origin: None,
             note: None,
+            license: None,
         };
         let mut out = Vec::new();
         write_report_csv(&mut out, &[row]).expect("csv");

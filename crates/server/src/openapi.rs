@@ -7,13 +7,13 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{access, accounts, apps, audit, oauth, plans, queue, sources};
+use crate::routes::{access, accounts, apps, audit, licenses, oauth, plans, queue, sources};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Tenure admin API",
-        description = "Administers one tenant: apps, sources, assignments, plans, the queue, the audit log, admins \
+        description = "Administers one tenant: apps, sources, assignments, plans, licenses, the queue, the audit log, admins \
                        and tokens. Authenticate with `Authorization: Bearer <token>`; the token's admin role decides \
                        what succeeds (403 otherwise), and objects of other tenants do not exist (404)."
     ),
@@ -29,6 +29,7 @@ use crate::routes::{access, accounts, apps, audit, oauth, plans, queue, sources}
         sources::sync_one, sources::upload_people, sources::upload_groups,
         queue::status, queue::list, queue::retry_all, queue::retry, queue::dismiss,
         audit::list, audit::export,
+        licenses::list, licenses::report, licenses::set, licenses::remove, licenses::activity,
         access::whoami, access::people, access::groups, access::admins, access::add_admin, access::change_admin,
         access::remove_admin, access::tokens, access::create_token, access::revoke_token,
     ),
@@ -42,6 +43,7 @@ use crate::routes::{access, accounts, apps, audit, oauth, plans, queue, sources}
         (name = "sources", description = "Directory sources, syncs, uploads"),
         (name = "queue", description = "The provisioning queue"),
         (name = "audit", description = "The audit log"),
+        (name = "licenses", description = "License pools, seats, waste and cost"),
         (name = "access", description = "Admins, tokens, the caller"),
         (name = "directory", description = "People and groups"),
     )

@@ -31,6 +31,7 @@ enum Setup {
     FailedOp,
     Assignment,
     Link,
+    Pool,
 }
 
 struct Route {
@@ -99,6 +100,13 @@ fn matrix() -> Vec<Route> {
         // A bearer-token app has nothing to authorize: the allowed get the engine's 422.
         route(M::POST, "/apps/slack/oauth/authorize", "OA", true).expect(422),
         route(M::GET, "/report", "OLU", false),
+        route(M::GET, "/licenses", "OLU", false),
+        route(M::PUT, "/apps/slack/licenses", "OL", true).body(json!({"seats": 10, "cost_per_seat": 4.5})),
+        route(M::PUT, "/apps/slack/licenses/activity", "OL", true)
+            .body(json!({"entries": [{"user": "ada@acme.example", "last_active": "2026-01-01"}]})),
+        route(M::DELETE, "/apps/spare/licenses?tier={x}", "OL", true).setup(Setup::Pool),
+        route(M::GET, "/licenses/report", "OLU", false),
+        route(M::GET, "/licenses/report?app=slack&stored=true", "OALU", true),
         route(M::GET, "/plan", "OAU", false),
         route(M::POST, "/plans?app=slack", "OA", true),
         route(M::GET, "/plans", "OAU", false),
@@ -333,6 +341,25 @@ impl World {
                 };
                 store.upsert_account(tenant, &account).await?;
                 remote_id
+            }
+            Setup::Pool => {
+                let tier = format!("doomed-{p}");
+                let spare = store.app_by_name(tenant, "spare").await?.app.id;
+                let pool = tenure_core::licenses::LicensePool {
+                    app: "spare".into(),
+                    tier: Some(tier.clone()),
+                    seats: 5,
+                    cost_per_seat: "3".parse()?,
+                    currency: "EUR".parse().map_err(anyhow::Error::msg)?,
+                    period: tenure_core::licenses::Period::Month,
+                    renews: None,
+                    owner: None,
+                    unused_days: 90,
+                };
+                let mut tx = store.begin().await?;
+                tx.upsert_license_pool(tenant, spare, &pool).await?;
+                tx.commit().await?;
+                tier
             }
         })
     }

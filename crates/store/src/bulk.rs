@@ -24,6 +24,7 @@ pub(crate) enum Param<'a> {
     Str(Option<&'a str>),
     Owned(Option<String>),
     Int(i64),
+    OptInt(Option<i64>),
 }
 
 impl Param<'_> {
@@ -32,6 +33,7 @@ impl Param<'_> {
             Self::Str(s) => Param::Str(*s),
             Self::Owned(s) => Param::Str(s.as_deref()),
             Self::Int(n) => Param::Int(*n),
+            Self::OptInt(n) => Param::OptInt(*n),
         }
     }
 }
@@ -71,6 +73,7 @@ fn bind<'q>(query: Query<'q, Any, AnyArguments>, param: Param<'q>) -> Query<'q, 
         Param::Str(s) => query.bind(s),
         Param::Owned(s) => query.bind(s),
         Param::Int(n) => query.bind(n),
+        Param::OptInt(n) => query.bind(n),
     }
 }
 

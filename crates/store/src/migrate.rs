@@ -85,6 +85,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_console_sessions.sql"),
         postgres: include_str!("../migrations/postgres/0012_console_sessions.sql"),
     },
+    Migration {
+        version: 14,
+        name: "licenses",
+        sqlite: include_str!("../migrations/sqlite/0014_licenses.sql"),
+        postgres: include_str!("../migrations/postgres/0014_licenses.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -70,6 +70,15 @@ impl Store {
 }
 
 impl Tx {
+    /// The open transaction, for the `impl Tx` blocks of other modules (`licenses.rs`).
+    pub(crate) fn inner(&mut self) -> &mut Transaction<'static, Any> {
+        &mut self.tx
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
@@ -345,7 +354,7 @@ impl Tx {
         int(&row, "version")
     }
 
-    /// Removes an app and what Tenure keeps about it (assignments, links, marks, grants, its
+    /// Removes an app and what Tenure keeps about it (assignments, links, marks, grants, licenses, its
     /// health and its marks for propagation); its queued operations are dismissed. Nothing is
     /// done in the app itself.
     pub async fn delete_app(&mut self, tenant: TenantId, app: AppId, expected: i64) -> Result<(), StoreError> {
@@ -361,6 +370,9 @@ impl Tx {
             "DELETE FROM oauth_authorizations WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM app_oauth_grants WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM account_marks WHERE tenant_id = $1 AND app_id = $2",
+            "DELETE FROM license_pools WHERE tenant_id = $1 AND app_id = $2",
+            "DELETE FROM license_activity WHERE tenant_id = $1 AND app_id = $2",
+            "DELETE FROM license_seats WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM accounts WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM assignments WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM app_health WHERE tenant_id = $1 AND app_id = $2",

@@ -104,6 +104,9 @@ pub enum Command {
     /// Every app account, read live and classified: managed, unassigned but active, left but
     /// active, inactive but licensed, matched, ambiguous, unmanaged.
     Report(ReportArgs),
+    /// License pools per app and tier: seats, cost, waste and the money view.
+    #[command(subcommand)]
+    License(crate::licenses::LicenseCommand),
     /// Benchmarks (figures as one JSON line on stdout).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -201,6 +204,8 @@ pub enum BenchCommand {
     /// One tenant with N operations queued against a slow app, another whose joiners are timed
     /// until its app holds them, every tenant's background work running as under `serve`.
     Tenants(BenchTenantsArgs),
+    /// The license report from stored state: 100,000 people x 50 apps, loaded in bulk.
+    Licenses(crate::bench_licenses::BenchLicensesArgs),
     /// What one tenant's heavy SCIM requests (PATCHes of 20,000 and 1,000 operations, a group
     /// of N members losing 1,000 at a time, filters of 1,000 terms) cost `/healthz` and another
     /// tenant.

@@ -78,6 +78,7 @@ pub async fn run(command: Command, engine: &Engine) -> anyhow::Result<ExitCode> 
         Command::Audit(args) => crate::audit::run(engine, args).await,
         Command::Ops(command) => crate::ops::run(engine, command).await,
         Command::Report(args) => crate::report::run(engine, args).await,
+        Command::License(command) => crate::licenses::run(engine, command).await,
         Command::Keys(command) => crate::keys::run(engine, command).await,
         Command::Serve(_) | Command::Demo(_) | Command::Bench(_) => {
             Err(anyhow!("serve, demo and bench run their own set-up; they are not admin verbs"))

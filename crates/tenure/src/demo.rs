@@ -161,6 +161,7 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
 
     let convergence = converge(&engine).await?;
     print_summary(&store, tenant, &sandboxes, &convergence, started.elapsed()).await?;
+    demo_licenses(&engine, &sandboxes).await?;
     println!("  server     http://{addr} (admin API, /healthz, /metrics)");
     println!("  console    http://{addr}/  sign in as {DEMO_ADMIN} with password {console_password}");
     let ok =
@@ -229,6 +230,38 @@ async fn converge(engine: &Engine) -> anyhow::Result<Convergence> {
         }
     }
     Ok(result)
+}
+
+/// Seats bought for each app, as a license admin would set them (Jira's pool is short, as
+/// happens when people are granted faster than seats are bought), and the license report of the
+/// apps as they now are.
+async fn demo_licenses(engine: &Engine, sandboxes: &[SandboxApp]) -> anyhow::Result<()> {
+    let actor = tenure_engine::Actor::cli();
+    let admin = engine.admin(&actor);
+    let prices = [("8.25", "month", 1.2), ("120", "year", 1.1), ("7.75", "month", 0.9), ("252", "year", 1.0)];
+    for ((demo_app, sandbox), (price, period, share)) in DEMO_APPS.iter().zip(sandboxes).zip(prices) {
+        let active = sandbox.users().iter().filter(|u| u.active).count() as f64;
+        let spec = tenure_engine::admin::LicenseSpec {
+            tier: None,
+            seats: (active * share).ceil() as u64,
+            cost_per_seat: price.parse()?,
+            currency: Some(if demo_app.profile == Profile::GitHub { "USD" } else { "EUR" }.into()),
+            period: Some(period.into()),
+            renews: None,
+            owner: None,
+            unused_days: None,
+        };
+        admin.set_license(demo_app.profile.name(), spec).await?;
+    }
+    let quiet = |_: &str, _: usize, _: usize| {};
+    let report = admin.license_report(None, false, &quiet).await?;
+    println!("  licenses   seats bought, used and wasted (tenure license report):");
+    let mut table = Vec::new();
+    crate::licenses::write_table(&mut table, &report)?;
+    for line in String::from_utf8_lossy(&table).lines() {
+        println!("             {line}");
+    }
+    Ok(())
 }
 
 /// One background round of the running demo; problems are printed, never fatal.

@@ -9,6 +9,7 @@ mod audit;
 mod bench;
 mod bench_bounds;
 mod bench_import;
+mod bench_licenses;
 mod bench_queue;
 mod bench_scim;
 mod bench_tenants;
@@ -22,6 +23,7 @@ mod github_app;
 mod google_app;
 mod guard;
 mod keys;
+mod licenses;
 mod ops;
 mod output;
 mod report;
@@ -104,6 +106,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Bench(cli::BenchCommand::Throughput(args)) => bench_queue::throughput(args).await,
         Command::Bench(cli::BenchCommand::Users(args)) => bench_users::run(args).await,
         Command::Bench(cli::BenchCommand::Tenants(args)) => bench_tenants::run(args).await,
+        Command::Bench(cli::BenchCommand::Licenses(args)) => bench_licenses::run(args).await,
         Command::Bench(cli::BenchCommand::ScimBounds(args)) => bench_bounds::run(args).await,
         other => {
             let store = Store::connect(&settings.database_url()?).await?;

@@ -32,4 +32,9 @@ fn demo_once_provisions_every_sandbox_app_and_exits_zero() {
             .unwrap_or_else(|| panic!("no count in {line:?}"));
         assert!(created > 0, "{line}");
     }
+    // The money view of the demo's pools: Jira's is short of seats, GitHub's priced in USD.
+    assert!(stdout.contains("seats bought, used and wasted"), "{stdout}");
+    let jira = stdout.lines().filter(|l| l.trim_start().starts_with("jira")).nth(1).expect("jira's license line");
+    assert!(jira.contains("over-allocated"), "{jira}");
+    assert!(stdout.contains("total (EUR)") && stdout.contains("total (USD)"), "{stdout}");
 }

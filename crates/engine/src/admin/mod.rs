@@ -4,7 +4,8 @@
 //! call [`Engine::admin`] and render the response types of [`views`].
 //!
 //! A new command goes in the file of its subject (`apps.rs`, `sources.rs`, `assignments.rs`,
-//! `access.rs` for admins and tokens, `plans.rs`, `accounts.rs`, `tenants.rs`, `keys.rs`, `guard.rs`),
+//! `access.rs` for admins and tokens, `plans.rs`, `accounts.rs`, `tenants.rs`, `keys.rs`, `guard.rs`,
+//! `licenses.rs`),
 //! as a method of [`Admin`] that starts with an [`Actor::require`] check.
 
 mod access;
@@ -14,6 +15,7 @@ mod assignments;
 mod catalog;
 mod guard;
 mod keys;
+mod licenses;
 mod plans;
 pub mod sessions;
 mod sources;
@@ -29,6 +31,7 @@ pub use apps::{
 pub use assignments::{AssignmentSpec, Unassign};
 pub use catalog::catalog_apps;
 pub use guard::{GuardSpec, GuardView};
+pub use licenses::{ActivityEntry, ActivityUpload, DEFAULT_CURRENCY, LicenseSpec, MAX_ACTIVITY_ROWS};
 pub use sources::{NewSource, Origin, SourceEdit, redact_secrets};
 pub use tenants::{DEFAULT_TENANT, create_tenant, list_tenants, resolve_tenant};
 
@@ -68,6 +71,8 @@ pub enum Need {
     AppWrite(AppId),
     /// Reports and license data across apps: org admins, auditors, license admins.
     Reports,
+    /// Change license pools and their activity data: org admins and license admins.
+    Licenses,
 }
 
 impl Actor {
@@ -95,9 +100,9 @@ impl Actor {
     pub fn allows(&self, need: Need) -> bool {
         match (self.role, need) {
             (Role::OrgAdmin, _) => true,
-            (Role::Auditor, Need::OrgAdmin | Need::AppWrite(_)) => false,
+            (Role::Auditor, Need::OrgAdmin | Need::AppWrite(_) | Need::Licenses) => false,
             (Role::Auditor, _) => true,
-            (Role::LicenseAdmin, Need::AppRead(_) | Need::Reports) => true,
+            (Role::LicenseAdmin, Need::AppRead(_) | Need::Reports | Need::Licenses) => true,
             (Role::LicenseAdmin, _) => false,
             (Role::AppAdmin, Need::AppRead(app) | Need::AppPlans(app) | Need::AppWrite(app)) => {
                 self.apps.contains(&app)
@@ -119,6 +124,7 @@ impl Actor {
             Need::AppWrite(_) if self.role == Role::AppAdmin => "this app is not one of yours",
             Need::AppWrite(_) => "changing an app needs an org admin or one of its app admins",
             Need::Reports => "reports are for org admins, license admins and auditors",
+            Need::Licenses => "license pools are changed by org admins and license admins",
         };
         Err(EngineError::Forbidden(format!("{} ({}): {what}", self.name, self.role)))
     }
@@ -187,6 +193,8 @@ mod tests {
         assert!(!app.allows(Need::AppWrite(other)) && !app.allows(Need::AppRead(other)));
         assert!(!app.allows(Need::TenantRead) && !app.allows(Need::Audit) && !app.allows(Need::Reports));
         assert!(license.allows(Need::AppRead(other)) && license.allows(Need::Reports));
+        assert!(license.allows(Need::Licenses) && org.allows(Need::Licenses));
+        assert!(!auditor.allows(Need::Licenses) && !app.allows(Need::Licenses));
         assert!(!license.allows(Need::AppWrite(mine)) && !license.allows(Need::AppPlans(mine)));
         assert!(
             auditor.allows(Need::Audit) && auditor.allows(Need::AppPlans(other)) && auditor.allows(Need::TenantRead)

@@ -1,0 +1,299 @@
+//! `tenure license`: pools of seats per app and tier, uploaded last activity, and the license
+//! report (seats bought, used, free, wasted by reason, monthly cost, what a reclaim saves).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use tenure_core::licenses::{LicensePool, LicenseReport, SeatFigures};
+use tenure_core::money::Money;
+use tenure_engine::admin::{ActivityEntry, ActivityUpload, LicenseSpec};
+use tenure_engine::{Actor, Engine};
+
+use crate::cli::ReportFormat;
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// Set an app's pool of seats (the whole app, or one tier as the app names it).
+    Set(SetArgs),
+    /// Every pool.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a pool.
+    Remove {
+        app: String,
+        #[arg(long)]
+        tier: Option<String>,
+    },
+    /// Seats bought, used, free, wasted by reason, monthly cost and what a reclaim would save,
+    /// per app and tier and for the tenant; the apps are read live unless --stored.
+    Report(LicenseReportArgs),
+    /// Upload the last activity of an app's accounts (CSV: user,last_active) where the app
+    /// does not tell it; replaces the previous upload.
+    Activity {
+        app: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    pub app: String,
+    /// The tier (SKU) as the app names it in its accounts' entitlements.
+    #[arg(long)]
+    pub tier: Option<String>,
+    #[arg(long)]
+    pub seats: u64,
+    /// A decimal, e.g. 8.25.
+    #[arg(long, value_name = "AMOUNT")]
+    pub cost_per_seat: Money,
+    /// ISO 4217 (default: the app's other pools', else EUR).
+    #[arg(long)]
+    pub currency: Option<String>,
+    /// What the price pays for: month (default) or year.
+    #[arg(long, value_name = "month|year")]
+    pub period: Option<String>,
+    /// The renewal date, YYYY-MM-DD.
+    #[arg(long, value_name = "DATE")]
+    pub renews: Option<String>,
+    /// The license admin who owns the pool.
+    #[arg(long, value_name = "EMAIL")]
+    pub owner: Option<String>,
+    /// Unused for longer than 30, 60 or 90 (default) days is waste.
+    #[arg(long, value_name = "DAYS")]
+    pub unused_days: Option<u16>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LicenseReportArgs {
+    /// One app (default: every app with a pool).
+    #[arg(long)]
+    pub app: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ReportFormat,
+    /// From the seats the last live report stored, without reading the apps.
+    #[arg(long)]
+    pub stored: bool,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+pub async fn run(engine: &Engine, command: LicenseCommand) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
+    let admin = engine.admin(&actor);
+    match command {
+        LicenseCommand::Set(args) => {
+            let spec = LicenseSpec {
+                tier: args.tier,
+                seats: args.seats,
+                cost_per_seat: args.cost_per_seat,
+                currency: args.currency,
+                period: args.period,
+                renews: args.renews,
+                owner: args.owner,
+                unused_days: args.unused_days,
+            };
+            let pool = admin.set_license(&args.app, spec).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&pool)?);
+            } else {
+                println!("Set {}", describe(&pool));
+            }
+        }
+        LicenseCommand::List { json } => {
+            let pools = admin.licenses().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&pools)?);
+            } else if pools.is_empty() {
+                println!("No license pools: tenure license set APP --seats N --cost-per-seat X");
+            } else {
+                pools.iter().for_each(|p| println!("{}", describe(p)));
+            }
+        }
+        LicenseCommand::Remove { app, tier } => {
+            admin.remove_license(&app, tier.as_deref()).await?;
+            println!("Removed {app}'s pool{}", tier.map(|t| format!(" for tier {t}")).unwrap_or_default());
+        }
+        LicenseCommand::Activity { app, file } => {
+            let entries = read_activity(&file)?;
+            let n = admin.set_license_activity(&app, ActivityUpload { entries }).await?;
+            println!("Last activity of {n} accounts of {app} stored");
+        }
+        LicenseCommand::Report(args) => return report(engine, args).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(p: &LicensePool) -> String {
+    let mut line = format!(
+        "{}{}: {} seats at {} {} a {}",
+        p.app,
+        p.tier.as_deref().map(|t| format!(" [{t}]")).unwrap_or_default(),
+        p.seats,
+        p.cost_per_seat,
+        p.currency,
+        p.period.as_str()
+    );
+    if let Some(renews) = p.renews {
+        line.push_str(&format!(", renews {renews}"));
+    }
+    if let Some(owner) = &p.owner {
+        line.push_str(&format!(", owned by {owner}"));
+    }
+    line
+}
+
+/// `user,last_active` rows (a header line is recognised and skipped).
+fn read_activity(path: &std::path::Path) -> anyhow::Result<Vec<ActivityEntry>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let mut entries = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}: line {}", path.display(), i + 1))?;
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let (Some(user), Some(date)) = (record.get(0), record.get(1)) else {
+            anyhow::bail!("{}: line {}: expected user,last_active", path.display(), i + 1);
+        };
+        if i == 0 && date.eq_ignore_ascii_case("last_active") {
+            continue;
+        }
+        entries.push(ActivityEntry { user: user.to_owned(), last_active: date.to_owned() });
+    }
+    Ok(entries)
+}
+
+async fn report(engine: &Engine, args: LicenseReportArgs) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
+    let spinner = crate::output::spinner("reading the apps' accounts".to_owned());
+    let bar = spinner.clone();
+    let progress = move |app: &str, i: usize, n: usize| bar.set_message(format!("reading {app} ({i} of {n})"));
+    let report = engine.admin(&actor).license_report(args.app.as_deref(), args.stored, &progress).await;
+    spinner.finish_and_clear();
+    let report = report?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    match args.format {
+        ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        ReportFormat::Csv => write_csv(&mut out, &report)?,
+        ReportFormat::Table => write_table(&mut out, &report)?,
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+const REASONS: [&str; 6] =
+    ["left_but_active", "unassigned_but_active", "inactive_but_licensed", "unmanaged", "unused", "unused_seats"];
+
+/// One line per app and tier, then the tenant's totals (app `*`).
+fn write_csv(out: &mut dyn Write, report: &LicenseReport) -> anyhow::Result<()> {
+    let mut csv = csv::Writer::from_writer(out);
+    let mut header: Vec<String> =
+        ["app", "tier", "currency", "seats", "used", "free", "wasted", "over_allocated"].map(str::to_owned).to_vec();
+    header.extend(["monthly_cost", "reclaimable_monthly"].map(str::to_owned));
+    header.extend(REASONS.map(|r| format!("wasted_{r}")));
+    csv.write_record(&header)?;
+    let mut line = |app: &str, tier: &str, currency: &str, f: &SeatFigures| -> anyhow::Result<()> {
+        let mut cells = vec![
+            app.to_owned(),
+            tier.to_owned(),
+            currency.to_owned(),
+            f.seats.to_string(),
+            f.used.to_string(),
+            f.free.to_string(),
+            f.wasted.to_string(),
+            f.over_allocated.to_string(),
+            f.monthly_cost.to_string(),
+            f.reclaimable_monthly.to_string(),
+        ];
+        cells.extend(REASONS.map(|r| f.wasted_by_reason.get(r).map_or(0, |w| w.seats).to_string()));
+        // App and tier names come from admins and apps: never let a spreadsheet run them.
+        csv.write_record(cells.iter().map(|c| tenure_engine::spreadsheet_safe(c).into_owned()))?;
+        Ok(())
+    };
+    for app in &report.apps {
+        for tier in &app.tiers {
+            line(&app.app, tier.tier.as_deref().unwrap_or(""), app.currency.as_str(), &tier.figures)?;
+        }
+    }
+    for total in &report.totals {
+        line("*", "", total.currency.as_str(), &total.figures)?;
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+pub(crate) fn write_table(out: &mut dyn Write, report: &LicenseReport) -> anyhow::Result<()> {
+    if report.apps.is_empty() {
+        writeln!(out, "No license pools: tenure license set APP --seats N --cost-per-seat X")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:24} {:>7} {:>7} {:>7} {:>7} {:>13} {:>13}",
+        "app [tier]", "seats", "used", "free", "wasted", "monthly", "reclaimable"
+    )?;
+    let row = |out: &mut dyn Write, name: &str, currency: &str, f: &SeatFigures| -> std::io::Result<()> {
+        let over = if f.over_allocated { "  over-allocated" } else { "" };
+        writeln!(
+            out,
+            "{name:24} {:>7} {:>7} {:>7} {:>7} {:>13} {:>13}{over}",
+            f.seats,
+            f.used,
+            f.free,
+            f.wasted,
+            format!("{} {currency}", f.monthly_cost),
+            format!("{} {currency}", f.reclaimable_monthly)
+        )
+    };
+    for app in &report.apps {
+        row(out, &app.app, app.currency.as_str(), &app.figures)?;
+        if app.tiers.len() > 1 || app.tiers.iter().any(|t| t.tier.is_some()) {
+            for tier in &app.tiers {
+                let name =
+                    format!("  [{}]{}", tier.tier.as_deref().unwrap_or("*"), if tier.pooled { "" } else { " no pool" });
+                row(out, &name, app.currency.as_str(), &tier.figures)?;
+            }
+        }
+        let reasons: Vec<String> = app
+            .figures
+            .wasted_by_reason
+            .iter()
+            .filter(|(_, w)| w.seats > 0)
+            .map(|(r, w)| format!("{} {r} ({} {})", w.seats, w.monthly_cost, app.currency))
+            .collect();
+        if !reasons.is_empty() {
+            writeln!(out, "  wasted: {}", reasons.join(", "))?;
+        }
+        if app.figures.activity_known > 0 {
+            let unused: Vec<String> =
+                app.figures.unused_for_days.iter().map(|(d, n)| format!("{n} over {d} days")).collect();
+            writeln!(out, "  unused: {}", unused.join(", "))?;
+        }
+        if let Some(reason) = &app.unread {
+            writeln!(out, "  not read whole, counted as last stored: {reason}")?;
+        }
+    }
+    for total in &report.totals {
+        row(out, &format!("total ({})", total.currency), total.currency.as_str(), &total.figures)?;
+    }
+    if report.read == "stored" {
+        writeln!(out, "(from the seats stored by the last live report)")?;
+    }
+    Ok(())
+}
