@@ -53,7 +53,7 @@ impl Engine {
         }
         let selected: Vec<AppRecord> = selected.into_iter().filter(|a| !a.disabled).collect();
         let read_at_ms = crate::SystemClock.now_ms();
-        let people = self.store.list_people(self.tenant).await?;
+        let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
         let dir = DirectoryIndex::new(&people, &groups);
 
@@ -215,7 +215,7 @@ impl Engine {
     /// accounts.
     pub async fn explain(&self, email: &str, app: &str, today: time::Date) -> Result<Explanation, EngineError> {
         let loaded = self.load_app(app).await?;
-        let people = self.store.list_people(self.tenant).await?;
+        let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
         let dir = DirectoryIndex::new(&people, &groups);
         let person = dir
@@ -244,7 +244,7 @@ impl Engine {
         today: time::Date,
     ) -> Result<(Plan, Plan), EngineError> {
         let loaded = self.load_app(app).await?;
-        let people = self.store.list_people(self.tenant).await?;
+        let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
         let dir = DirectoryIndex::new(&people, &groups);
         let mut then = loaded.record.clone();
@@ -272,7 +272,7 @@ impl Engine {
         today: time::Date,
     ) -> Result<(Plan, Plan), EngineError> {
         let loaded = self.load_app(app).await?;
-        let people = self.store.list_people(self.tenant).await?;
+        let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
         let dir = DirectoryIndex::new(&people, &groups);
         let mut changed = loaded.assignments.clone();

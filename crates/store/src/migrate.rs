@@ -79,6 +79,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_admins.sql"),
         postgres: include_str!("../migrations/postgres/0011_admins.sql"),
     },
+    Migration {
+        version: 13,
+        name: "lifecycle",
+        sqlite: include_str!("../migrations/sqlite/0013_lifecycle.sql"),
+        postgres: include_str!("../migrations/postgres/0013_lifecycle.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

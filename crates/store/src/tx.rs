@@ -29,8 +29,8 @@ pub struct AuditRecord<'a> {
 
 /// An open write transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
-    tx: Transaction<'static, Any>,
-    keyring: std::sync::Arc<Keyring>,
+    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) keyring: std::sync::Arc<Keyring>,
     backend: Backend,
 }
 
