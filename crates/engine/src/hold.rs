@@ -37,6 +37,8 @@ pub struct Enqueued {
     pub dry_run: usize,
     /// Accounts whose losses wait, by app: their in-app group removals wait with them.
     pub waiting: HashSet<(AppId, String)>,
+    /// Tasks opened for manual apps' operations.
+    pub tasks: usize,
 }
 
 /// A hold that started, or took losses, in one call.
@@ -105,6 +107,13 @@ impl Engine {
         actor: &str,
     ) -> Result<Enqueued, EngineError> {
         let mut outcome = Enqueued::default();
+        // A manual app's operations are tasks for its owner, not queue work (nor losses the
+        // guard weighs: a person does them by hand, one by one).
+        for p in plans.iter().filter(|p| p.app.settings.manual() && !p.app.settings.dry_run) {
+            outcome.tasks += self.open_tasks_for(p, actor).await?;
+        }
+        let plans: Vec<AppPlan> = plans.iter().filter(|p| !p.app.settings.manual()).cloned().collect();
+        let plans = plans.as_slice();
         for p in plans.iter().filter(|p| p.app.settings.dry_run) {
             outcome.dry_run += p.plan.ops.len();
             for op in &p.plan.ops {

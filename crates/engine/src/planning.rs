@@ -72,8 +72,14 @@ impl Engine {
         // An app whose probed profile says its list cannot be read whole is not read at all.
         let mut refused: Vec<Option<String>> = selected.iter().map(refusal_of).collect();
         let mut reads = tokio::task::JoinSet::new();
+        let mut observed: Vec<Option<(Vec<RemoteAccount>, Vec<RemoteGroup>)>> = vec![None; selected.len()];
         for (index, record) in selected.iter().enumerate() {
             if refused[index].is_some() {
+                continue;
+            }
+            // A manual app has no connector: what it holds is what its closed tasks recorded.
+            if record.app.settings.manual() {
+                observed[index] = Some((self.recorded_accounts(record.app.id).await?, Vec::new()));
                 continue;
             }
             let client = self.client(record)?;
@@ -88,7 +94,6 @@ impl Engine {
                 (index, read.await.map_err(|source| EngineError::Connector { app: name, source }))
             });
         }
-        let mut observed: Vec<Option<(Vec<RemoteAccount>, Vec<RemoteGroup>)>> = vec![None; selected.len()];
         while let Some(joined) = reads.join_next().await {
             let (index, read) = joined.map_err(|e| EngineError::Internal(format!("app read task: {e}")))?;
             match read {
@@ -193,8 +198,26 @@ struct Loaded {
 }
 
 impl Engine {
+    /// The accounts Tenure recorded for an app, as a reading of it (manual apps').
+    pub(crate) async fn recorded_accounts(&self, app: tenure_core::AppId) -> Result<Vec<RemoteAccount>, EngineError> {
+        Ok(self
+            .store
+            .list_accounts(self.tenant, app)
+            .await?
+            .into_iter()
+            .map(|a| RemoteAccount { remote_id: a.link.remote_id, active: a.active, attributes: a.attributes })
+            .collect())
+    }
+
     async fn load_app(&self, app: &str) -> Result<Loaded, EngineError> {
         let record = crate::app_auth::for_planning(self.store.app_by_name(self.tenant, app).await?);
+        if record.app.settings.manual() {
+            let observed = self.recorded_accounts(record.app.id).await?;
+            let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
+            let links =
+                self.store.list_accounts(self.tenant, record.app.id).await?.into_iter().map(|a| a.link).collect();
+            return Ok(Loaded { record, observed, groups: Vec::new(), links, assignments });
+        }
         let client = self.client(&record)?;
         let failed = |source| EngineError::Connector { app: app.to_owned(), source };
         let observed = client.list_users().await.map_err(failed)?;

@@ -91,3 +91,65 @@ impl Engine {
         Ok(opened.len())
     }
 }
+
+/// Records a closed task's work as Tenure records a connector's: the account as the operation
+/// left it. A manual app's accounts are known only this way (ids `manual:EMAIL`).
+pub(crate) async fn record_done(
+    tx: &mut tenure_store::Tx,
+    tenant: TenantId,
+    op: &PlannedOp,
+    existing: Option<tenure_store::StoredAccount>,
+    today: time::Date,
+) -> Result<(), EngineError> {
+    use tenure_core::attributes::{LICENSE, USER_NAME};
+    match (&op.kind, existing) {
+        (OpKind::Create { attributes }, _) => {
+            let account = tenure_store::StoredAccount {
+                link: AccountLink {
+                    app_id: op.app_id,
+                    remote_id: format!("manual:{}", op.person.to_lowercase()),
+                    person_id: op.person_id,
+                    origin: AccountOrigin::Created,
+                    deactivated_on: None,
+                    granted_by: op.reason.grant().map(|g| g.assignment()),
+                },
+                user_name: attributes.get(USER_NAME).cloned().unwrap_or_else(|| op.person.clone()),
+                active: true,
+                attributes: (**attributes).clone(),
+            };
+            tx.upsert_account(tenant, &account).await?;
+        }
+        (OpKind::Delete { remote_id }, _) => {
+            tx.remove_account(tenant, op.app_id, remote_id).await?;
+        }
+        (kind, Some(mut account)) => {
+            match kind {
+                OpKind::Activate { .. } => {
+                    account.active = true;
+                    account.link.deactivated_on = None;
+                }
+                OpKind::Deactivate { .. } => {
+                    account.active = false;
+                    account.link.deactivated_on = Some(today);
+                }
+                OpKind::Update { changes, .. } => {
+                    for (name, value) in changes.iter() {
+                        account.attributes.insert(name.to_owned(), value.clone());
+                    }
+                }
+                OpKind::ChangeLicense { license, .. } => match license {
+                    Some(l) => {
+                        account.attributes.insert(LICENSE, l.clone());
+                    }
+                    None => {
+                        account.attributes.remove(LICENSE);
+                    }
+                },
+                _ => return Ok(()),
+            }
+            tx.upsert_account(tenant, &account).await?;
+        }
+        (_, None) => {}
+    }
+    Ok(())
+}

@@ -197,6 +197,7 @@ async fn world() -> anyhow::Result<World> {
         oauth: None,
         google: None,
         github: None,
+        owner: None,
         settings: tenure_engine::admin::SettingsSpec { guard_percent: Some(100), ..Default::default() },
         disabled: false,
     };

@@ -314,6 +314,7 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
         oauth,
         google: None,
         github: None,
+        owner: None,
         settings: settings.spec()?,
         disabled: false,
     };
@@ -380,6 +381,7 @@ pub async fn add_google(engine: &Engine, args: GoogleAppArgs) -> anyhow::Result<
         token: None,
         oauth: None,
         github: None,
+        owner: None,
         google: Some(GoogleSpec {
             domain: args.domain.clone(),
             admin_email: args.admin_email.clone(),

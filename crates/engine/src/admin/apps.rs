@@ -34,6 +34,9 @@ pub struct NewApp {
     /// A GitHub organization (without Enterprise Managed Users): joiners are invited.
     #[serde(default)]
     pub github: Option<GithubSpec>,
+    /// A manual app's owner (an email): tasks are theirs.
+    #[serde(default)]
+    pub owner: Option<String>,
     #[serde(default)]
     pub settings: SettingsSpec,
     /// Added paused: nothing is planned or carried out until it is enabled.
@@ -51,6 +54,8 @@ pub enum NewAppKind {
     /// https://api.github.com; `token` an access token with `admin:org`).
     #[serde(alias = "github-org")]
     GithubOrg,
+    /// An app without a connector, worked by hand by `owner`: its operations become tasks.
+    Manual,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -682,6 +687,22 @@ impl Admin<'_> {
                 });
                 let secret = Secret::new(google.service_account_key.clone());
                 (AppKind::GoogleWorkspace, base_url, AppAuth::Bearer, secret, settings)
+            }
+            NewAppKind::Manual => {
+                if spec.token.is_some() || spec.oauth.is_some() || spec.google.is_some() || spec.github.is_some() {
+                    return Err(EngineError::field("kind", "a manual app has no connector and no credentials"));
+                }
+                let owner = spec.owner.as_deref().map(str::trim).unwrap_or_default().to_lowercase();
+                if owner.parse::<lettre::Address>().is_err() {
+                    return Err(EngineError::field("owner", "required: the email of whoever works the app by hand"));
+                }
+                let base = AppSettings {
+                    manual: Some(tenure_core::ManualTarget { owner }),
+                    user_name: UserNameFormat::Email,
+                    ..AppSettings::default()
+                };
+                let settings = apply_settings(AppKind::Scim, &base, &spec.settings, true)?;
+                (AppKind::Scim, "manual:".to_owned(), AppAuth::Bearer, Secret::new("none"), settings)
             }
             NewAppKind::GithubOrg => {
                 if spec.google.is_some() || spec.oauth.is_some() {

@@ -13,6 +13,7 @@ mod apps;
 mod assignments;
 mod guard;
 mod keys;
+mod notify;
 mod offboard;
 mod plans;
 mod sources;
@@ -27,6 +28,7 @@ pub use apps::{
 };
 pub use assignments::{AssignmentSpec, Unassign};
 pub use guard::{GuardSpec, GuardView};
+pub use notify::{ChannelSpec, ChannelTest, ChannelView, TaskView};
 pub use offboard::{OffboardSpec, OffboardStep, OffboardView};
 pub use sources::{NewSource, Origin, SourceEdit, redact_secrets};
 pub use tenants::{DEFAULT_TENANT, create_tenant, list_tenants, resolve_tenant};

@@ -178,9 +178,7 @@ impl Admin<'_> {
         }
 
         let answered = [DirtyMark::person(person.id)];
-        let tasks = self.open_tasks(&plans).await?;
-        let queued: Vec<AppPlan> = plans.iter().filter(|p| !p.app.settings.manual()).cloned().collect();
-        let enqueued = self.engine.enqueue_with(&queued, &answered, Authority::Admin, &self.actor.name).await?;
+        let enqueued = self.engine.enqueue_with(&plans, &answered, Authority::Admin, &self.actor.name).await?;
         if let Some(plan) = enqueued.plan_id {
             view.plan_id = Some(plan.to_string());
             let executor = crate::Executor::new(self.engine.clone(), self.engine.worker_options.clone());
@@ -207,7 +205,7 @@ impl Admin<'_> {
         for step in view.apps.iter_mut().filter(|s| s.outcome.is_none()) {
             step.outcome = Some(match step.action.as_str() {
                 "nothing" => "nothing".to_owned(),
-                "manual_task" if tasks > 0 => "task".to_owned(),
+                "manual_task" => "task".to_owned(),
                 _ if enqueued.held_losses > 0 => "held".to_owned(),
                 _ if enqueued.dry_run > 0 => "dry_run".to_owned(),
                 _ => "queued".to_owned(),
@@ -280,15 +278,6 @@ impl Admin<'_> {
         view.status = "undone".into();
         view.elapsed_ms = started.elapsed().as_millis() as u64;
         Ok(view)
-    }
-
-    /// Manual apps' operations become tasks for their owners. How many were opened.
-    async fn open_tasks(&self, plans: &[AppPlan]) -> Result<usize, EngineError> {
-        let mut opened = 0;
-        for p in plans.iter().filter(|p| p.app.settings.manual()) {
-            opened += self.engine.open_tasks_for(p, &self.actor.name).await?;
-        }
-        Ok(opened)
     }
 }
 
