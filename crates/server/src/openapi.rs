@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{access, accounts, apps, audit, oauth, plans, queue, sources};
+use crate::routes::{access, accounts, apps, audit, lifecycle, oauth, plans, queue, sources};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,8 @@ use crate::routes::{access, accounts, apps, audit, oauth, plans, queue, sources}
         audit::list, audit::export,
         access::whoami, access::people, access::groups, access::admins, access::add_admin, access::change_admin,
         access::remove_admin, access::tokens, access::create_token, access::revoke_token,
+        lifecycle::offboard, lifecycle::channels, lifecycle::add_channel, lifecycle::remove_channel,
+        lifecycle::test_channel, lifecycle::tasks, lifecycle::close_task,
     ),
     components(schemas(crate::api::ErrorBody)),
     modifiers(&BearerAuth),
@@ -44,6 +46,7 @@ use crate::routes::{access, accounts, apps, audit, oauth, plans, queue, sources}
         (name = "audit", description = "The audit log"),
         (name = "access", description = "Admins, tokens, the caller"),
         (name = "directory", description = "People and groups"),
+        (name = "lifecycle", description = "Offboarding, notifications, manual tasks"),
     )
 )]
 pub struct ApiDoc;

@@ -7,6 +7,7 @@ pub mod access;
 pub mod accounts;
 pub mod apps;
 pub mod audit;
+pub mod lifecycle;
 pub mod oauth;
 pub mod plans;
 pub mod queue;
@@ -50,4 +51,5 @@ pub fn router() -> Router<ServerState> {
         .merge(audit::routes())
         .merge(access::routes())
         .merge(oauth::routes())
+        .merge(lifecycle::routes())
 }
