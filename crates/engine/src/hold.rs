@@ -347,6 +347,24 @@ impl Engine {
         for hold in &outcome.holds {
             let why = hold.trip.as_ref().map(ToString::to_string).unwrap_or_default();
             tracing::warn!(plan = %hold.plan, losses = hold.losses, new = hold.new, "deprovisioning guard: losses wait for an admin's approval; {why}");
+            if hold.new {
+                let mut notice = crate::notify::Notice::new(
+                    "plan.held",
+                    format!("A plan waits for your approval: {} losses held by the deprovisioning guard", hold.losses),
+                );
+                notice.lines = vec![
+                    format!("The deprovisioning guard held plan {}: {why}.", hold.plan),
+                    "Nothing was taken away from these people; the rest of the work went ahead.".into(),
+                    format!(
+                        "Approve with `tenure plan approve {}` or reject with `tenure plan reject {}`.",
+                        hold.plan, hold.plan
+                    ),
+                ];
+                notice.path = Some(format!("/console/plans/{}", hold.plan));
+                notice.apps = live.iter().map(|p| p.app.id).collect();
+                notice.data = json!({"plan": hold.plan, "losses": hold.losses, "reason": why});
+                self.notify(&notice).await;
+            }
         }
         Ok(outcome)
     }

@@ -94,7 +94,10 @@ impl Engine {
             plans.push(AppPlan {
                 app: app.clone(),
                 plan,
-                observed: observed.into_iter().filter(|a| links.iter().any(|l| l.remote_id == a.remote_id && l.person_id == person)).collect(),
+                observed: observed
+                    .into_iter()
+                    .filter(|a| links.iter().any(|l| l.remote_id == a.remote_id && l.person_id == person))
+                    .collect(),
                 managed: links.len(),
                 covered: Coverage::People(HashSet::from([person])),
                 read_at_ms,

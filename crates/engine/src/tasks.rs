@@ -81,9 +81,18 @@ impl Engine {
         }
         tx.commit().await?;
         if !opened.is_empty() {
-            let mut notice = Notice::new("task.assigned", format!("{}: {} task(s) for {}", plan.app.name, opened.len(), manual.owner));
+            let mut notice = Notice::new(
+                "task.assigned",
+                format!("{}: {} task(s) for {}", plan.app.name, opened.len(), manual.owner),
+            );
             notice.lines = opened.iter().map(|t| format!("- {t}")).collect();
-            notice.lines.insert(0, format!("{} has no connector: these are for {} to do by hand, then close with `tenure task close ID`.", plan.app.name, manual.owner));
+            notice.lines.insert(
+                0,
+                format!(
+                    "{} has no connector: these are for {} to do by hand, then close with `tenure task close ID`.",
+                    plan.app.name, manual.owner
+                ),
+            );
             notice.path = Some("/console/tasks".into());
             notice.apps = vec![plan.app.id];
             self.notify(&notice).await;

@@ -296,7 +296,9 @@ impl World {
                 let name = format!("doomed-{p}-{}", tenure_core::ChannelId::new().0.simple());
                 let mut tx = store.begin().await?;
                 let config = json!({"kind": "webhook", "shown": "http://127.0.0.1/…"});
-                let secret = Secret::new(json!({"url": "http://127.0.0.1:9/hook", "signing_key": "0123456789abcdef"}).to_string());
+                let secret = Secret::new(
+                    json!({"url": "http://127.0.0.1:9/hook", "signing_key": "0123456789abcdef"}).to_string(),
+                );
                 tx.insert_channel(tenant, &name, "webhook", &config, Some(&secret)).await?;
                 tx.commit().await?;
                 name

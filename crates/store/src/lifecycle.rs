@@ -52,9 +52,14 @@ pub struct OutboxRecord {
 pub enum Delivery {
     Sent,
     /// Try again at `retry_at_ms`.
-    Retry { error: String, retry_at_ms: i64 },
+    Retry {
+        error: String,
+        retry_at_ms: i64,
+    },
     /// Give up.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// A manual app's task.
@@ -486,4 +491,36 @@ fn task_from_row(r: &AnyRow) -> Result<TaskRecord, StoreError> {
         closed_by: opt_text(r, "closed_by")?,
         note: opt_text(r, "note")?,
     })
+}
+
+/// Re-seals notification channels' credentials under the current key (part of `keys rotate`).
+pub(crate) async fn rotate_channels_in(
+    keyring: &crate::crypto::Keyring,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    done: &mut crate::KeyRotation,
+) -> Result<(), StoreError> {
+    let rows = sqlx::query("SELECT tenant_id, id, name, secret FROM notify_channels WHERE secret IS NOT NULL")
+        .fetch_all(&mut **tx)
+        .await?;
+    for r in &rows {
+        let (tenant, id, name, stored) = (text(r, "tenant_id")?, text(r, "id")?, text(r, "name")?, text(r, "secret")?);
+        if keyring.is_current(&stored) {
+            done.unchanged += 1;
+            continue;
+        }
+        let credential = |source| StoreError::Credential { what: format!("channel {name} (tenant {tenant})"), source };
+        let secret = keyring.open(binding(&tenant, &id), &stored).map_err(credential)?;
+        let sealed = keyring.seal(binding(&tenant, &id), &secret).map_err(credential)?;
+        let updated = sqlx::query("UPDATE notify_channels SET secret = $1 WHERE id = $2 AND secret = $3")
+            .bind(sealed)
+            .bind(&id)
+            .bind(&stored)
+            .execute(&mut **tx)
+            .await?;
+        if updated.rows_affected() != 1 {
+            return Err(StoreError::Concurrent(format!("the credential of channel {name}")));
+        }
+        done.rotated += 1;
+    }
+    Ok(())
 }

@@ -31,13 +31,19 @@ pub async fn run(args: BenchOffboardArgs) -> anyhow::Result<ExitCode> {
     let cli = Actor::cli();
     let admin = engine.admin(&cli);
     // Zoom's sandbox takes OAuth tokens only; the others take the static token.
-    let profiles = [(Profile::Slack, "slack"), (Profile::Notion, "notion"), (Profile::Jira, "atlassian"), (Profile::GitHub, "github")];
+    let profiles = [
+        (Profile::Slack, "slack"),
+        (Profile::Notion, "notion"),
+        (Profile::Jira, "atlassian"),
+        (Profile::GitHub, "github"),
+    ];
     let mut sandboxes = Vec::new();
     for n in 0..args.apps {
         let (profile, vendor) = profiles[n as usize % profiles.len()];
         let token = format!("bench-{n}");
         let sandbox =
-            SandboxApp::spawn(SandboxOptions { rate_limit_per_sec: None, ..SandboxOptions::new(profile, token) }).await?;
+            SandboxApp::spawn(SandboxOptions { rate_limit_per_sec: None, ..SandboxOptions::new(profile, token) })
+                .await?;
         let name = format!("app{n}");
         admin
             .create_app(NewApp {
@@ -63,7 +69,12 @@ pub async fn run(args: BenchOffboardArgs) -> anyhow::Result<ExitCode> {
     store.apply_import(tenant, source, &ImportBatch { people, groups: vec![] }).await?;
     let applied = engine.apply(engine.plan(None, tenure_engine::today()).await?).await?;
     if let Some(failure) = applied.apps.iter().flat_map(|a| a.failed.iter()).next() {
-        anyhow::bail!("setting up the accounts failed ({} failures), e.g. {}: {}", applied.failed(), failure.person, failure.error);
+        anyhow::bail!(
+            "setting up the accounts failed ({} failures), e.g. {}: {}",
+            applied.failed(),
+            failure.person,
+            failure.error
+        );
     }
     eprintln!("{} accounts in {} apps", applied.succeeded("create"), args.apps);
 

@@ -110,12 +110,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             let result = match other {
                 Command::Tenant(command) => access::tenant(&store, command).await,
                 other => match open_tenant(&store, &settings).await {
-                    Ok(tenant) => commands::run(
-                        other,
-                        &tenure_engine::Engine::new(store.clone(), tenant)
-                            .with_public_url(std::env::var("TENURE_PUBLIC_URL").ok()),
-                    )
-                    .await,
+                    Ok(tenant) => {
+                        commands::run(
+                            other,
+                            &tenure_engine::Engine::new(store.clone(), tenant)
+                                .with_public_url(std::env::var("TENURE_PUBLIC_URL").ok()),
+                        )
+                        .await
+                    }
                     Err(e) => Err(e),
                 },
             };

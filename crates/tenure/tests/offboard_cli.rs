@@ -49,7 +49,9 @@ impl Hook {
                         let head = text[..end].to_owned();
                         let length: usize = head
                             .lines()
-                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                            .find_map(|l| {
+                                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                            })
                             .and_then(|v| v.parse().ok())
                             .unwrap_or(0);
                         if buf.len() >= end + 4 + length {
@@ -60,7 +62,9 @@ impl Hook {
                 let headers: Vec<(String, String)> = head
                     .lines()
                     .skip(1)
-                    .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())))
+                    .filter_map(|l| {
+                        l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                    })
                     .collect();
                 let first = {
                     let mut r = requests.lock().unwrap();
@@ -122,19 +126,52 @@ async fn offboarding(backend: TestBackend) -> anyhow::Result<()> {
     cli.ok(&["source", "add", "csv", "hr", "--file", people.to_str().unwrap()]).await;
     cli.ok(&["sync"]).await;
     cli.ok(&["app", "add", "scim", "peer", "--base-url", peer.base_url(), "--token", peer.token()]).await;
-    cli.ok(&["app", "add", "scim", "slack", "--vendor", "slack", "--deprovision", "delete", "--base-url", &slack.base_url(), "--token", slack.token()]).await;
-    cli.ok(&["app", "add", "scim", "notion", "--vendor", "notion", "--deprovision", "delete", "--base-url", &notion.base_url(), "--token", notion.token()]).await;
+    cli.ok(&[
+        "app",
+        "add",
+        "scim",
+        "slack",
+        "--vendor",
+        "slack",
+        "--deprovision",
+        "delete",
+        "--base-url",
+        &slack.base_url(),
+        "--token",
+        slack.token(),
+    ])
+    .await;
+    cli.ok(&[
+        "app",
+        "add",
+        "scim",
+        "notion",
+        "--vendor",
+        "notion",
+        "--deprovision",
+        "delete",
+        "--base-url",
+        &notion.base_url(),
+        "--token",
+        notion.token(),
+    ])
+    .await;
     cli.ok(&["app", "add", "manual", "legal", "--owner", "owner@example.com"]).await;
     for app in ["peer", "slack", "legal"] {
         cli.ok(&["assign", app, "--org-unit", "/Eng"]).await;
     }
     let applied = cli.json(&["apply", "--yes", "--json"]).await;
-    let creates = |app: &str| applied["apps"].as_array().unwrap().iter().find(|a| a["app"] == app).map(|a| a["succeeded"]["create"].clone());
+    let creates = |app: &str| {
+        applied["apps"].as_array().unwrap().iter().find(|a| a["app"] == app).map(|a| a["succeeded"]["create"].clone())
+    };
     assert_eq!((creates("peer"), creates("slack")), (Some(json!(3)), Some(json!(3))), "{applied}");
     // The manual app's creates are tasks; its owner does Ann's and closes the task.
     let tasks = cli.json(&["task", "list", "--json"]).await;
     let ann_create = tasks.as_array().unwrap().iter().find(|t| t["person"] == "ann@example.com").expect("ann's task");
-    assert!(ann_create["text"].as_str().unwrap().contains("create an account for Ann Lee (ann@example.com)"), "{ann_create}");
+    assert!(
+        ann_create["text"].as_str().unwrap().contains("create an account for Ann Lee (ann@example.com)"),
+        "{ann_create}"
+    );
     assert_eq!(ann_create["assignee"], "owner@example.com");
     cli.ok(&["task", "close", &ann_create["id"].as_str().unwrap()[..8]]).await;
     // Notion is assigned to nobody: Ann's account there is one an admin adopted.
@@ -152,19 +189,52 @@ async fn offboarding(backend: TestBackend) -> anyhow::Result<()> {
     cli.ok(&["adopt", "notion", &notion_id, "--person", "ann@example.com"]).await;
 
     let smtp_url = smtp.url();
-    cli.ok(&["notify", "add", "email", "ops", "--smtp-url", &smtp_url, "--from", "tenure@example.com", "--to", "ops@example.com", "--to", "manager"]).await;
+    cli.ok(&[
+        "notify",
+        "add",
+        "email",
+        "ops",
+        "--smtp-url",
+        &smtp_url,
+        "--from",
+        "tenure@example.com",
+        "--to",
+        "ops@example.com",
+        "--to",
+        "manager",
+    ])
+    .await;
     let added = cli.ok(&["notify", "add", "webhook", "hook", "--url", &hook_url]).await;
-    let key = added.split("signing key").nth(1).and_then(|s| s.rsplit(' ').next()).map(str::trim).expect("key shown").to_owned();
+    let key = added
+        .split("signing key")
+        .nth(1)
+        .and_then(|s| s.rsplit(' ').next())
+        .map(str::trim)
+        .expect("key shown")
+        .to_owned();
     let err = cli.fails(&["notify", "add", "webhook", "meta", "--url", "http://169.254.169.254/latest"]).await;
     assert!(err.contains("metadata"), "{err}");
 
     // The preview: every app, the account, what happens, who is told; nothing changes.
     let preview = cli.ok(&["offboard", "ann@example.com", "--preview"]).await;
-    for needle in ["peer", "slack", "notion", "legal", "manual task", "delete", "deactivate", "mia@example.com", "ops@example.com (email ops)", "webhook hook"] {
+    for needle in [
+        "peer",
+        "slack",
+        "notion",
+        "legal",
+        "manual task",
+        "delete",
+        "deactivate",
+        "mia@example.com",
+        "ops@example.com (email ops)",
+        "webhook hook",
+    ] {
         assert!(preview.contains(needle), "{needle} missing from:\n{preview}");
     }
     let json_preview = cli.json(&["offboard", "ann@example.com", "--preview", "--json"]).await;
-    let action = |v: &Value, app: &str| v["apps"].as_array().unwrap().iter().find(|s| s["app"] == app).map(|s| s["action"].clone());
+    let action = |v: &Value, app: &str| {
+        v["apps"].as_array().unwrap().iter().find(|s| s["app"] == app).map(|s| s["action"].clone())
+    };
     assert_eq!(action(&json_preview, "notion"), Some(json!("delete")), "Notion's DELETE removes: {json_preview}");
     assert_eq!(action(&json_preview, "slack"), Some(json!("deactivate")), "Slack's DELETE only deactivates");
     assert_eq!(action(&json_preview, "peer"), Some(json!("deactivate")));
@@ -178,27 +248,45 @@ async fn offboarding(backend: TestBackend) -> anyhow::Result<()> {
     let ann = peer_user(&peer, "ann@example.com").await?;
     assert!(ann.is_empty() || ann[0]["active"] == false, "{ann:?}");
     assert!(notion.users().iter().all(|u| u.user_name != "ann@example.com"), "Notion's account is gone");
-    let in_slack: Vec<_> = slack.users().into_iter().filter(|u| u.emails.iter().any(|e| e.value == "ann@example.com")).collect();
+    let in_slack: Vec<_> =
+        slack.users().into_iter().filter(|u| u.emails.iter().any(|e| e.value == "ann@example.com")).collect();
     assert!(in_slack.len() == 1 && !in_slack[0].active, "Slack's account is inactive: {in_slack:?}");
     assert!(peer_user(&peer, "bob@example.com").await?[0]["active"] == true, "nobody else");
     let open = cli.json(&["task", "list", "--json"]).await;
-    let deactivate = open.as_array().unwrap().iter().find(|t| t["person"] == "ann@example.com" && t["op"] == "deactivate").expect("a task for legal");
-    assert!(deactivate["text"].as_str().unwrap().starts_with("legal: deactivate the account of Ann Lee"), "{deactivate}");
+    let deactivate = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["person"] == "ann@example.com" && t["op"] == "deactivate")
+        .expect("a task for legal");
+    assert!(
+        deactivate["text"].as_str().unwrap().starts_with("legal: deactivate the account of Ann Lee"),
+        "{deactivate}"
+    );
 
     // The email reached the SMTP server: the fixed address and the manager, with the outcome.
     let mail = eventually(std::time::Duration::from_secs(10), || async {
         smtp.messages().into_iter().find(|m| m.text.contains("Subject: Offboarding of Ann Lee (ann@example.com): done"))
     })
     .await?;
-    assert!(mail.rcpt_to.contains(&"ops@example.com".to_owned()) && mail.rcpt_to.contains(&"mia@example.com".to_owned()), "{mail:?}");
-    for needle in ["- peer: deactivate ann@example.com: done", "- notion: delete", "- legal: manual task", "Manager: mia@example.com"] {
+    assert!(
+        mail.rcpt_to.contains(&"ops@example.com".to_owned()) && mail.rcpt_to.contains(&"mia@example.com".to_owned()),
+        "{mail:?}"
+    );
+    for needle in [
+        "- peer: deactivate ann@example.com: done",
+        "- notion: delete",
+        "- legal: manual task",
+        "Manager: mia@example.com",
+    ] {
         assert!(mail.text.contains(needle), "{needle} missing from:\n{}", mail.text);
     }
     assert!(!mail.text.contains(peer.token()) && !mail.text.contains(slack.token()), "no secret in a message");
     // The webhook: refused once with a 500, delivered on the retry, signed.
     let requests = hook.requests.lock().unwrap().clone();
     assert!(requests.len() >= 3, "started, done, and a retry: {}", requests.len());
-    let (headers, body) = requests.iter().rev().find(|(_, b)| b.contains("offboarding.done")).expect("done delivered").clone();
+    let (headers, body) =
+        requests.iter().rev().find(|(_, b)| b.contains("offboarding.done")).expect("done delivered").clone();
     let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let expected = python_hmac(&key, &format!("{}.{body}", header("x-tenure-timestamp"))).await?;
     assert_eq!(header("x-tenure-signature"), format!("sha256={expected}"));
@@ -206,7 +294,13 @@ async fn offboarding(backend: TestBackend) -> anyhow::Result<()> {
     // A stale source still lists Ann: nothing comes back.
     cli.ok(&["sync"]).await;
     let plan = cli.json(&["plan", "--json"]).await;
-    let ann_ops: Vec<&Value> = plan["apps"].as_array().unwrap().iter().flat_map(|a| a["ops"].as_array().unwrap()).filter(|o| o["person"] == "ann@example.com").collect();
+    let ann_ops: Vec<&Value> = plan["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["ops"].as_array().unwrap())
+        .filter(|o| o["person"] == "ann@example.com")
+        .collect();
     assert!(ann_ops.iter().all(|o| o["op"] != "activate" && o["op"] != "create"), "{ann_ops:?}");
 
     // Re-hired: re-activated, not created again.
@@ -214,7 +308,8 @@ async fn offboarding(backend: TestBackend) -> anyhow::Result<()> {
     assert_eq!(undone["status"], "undone", "{undone}");
     let ann = peer_user(&peer, "ann@example.com").await?;
     assert!(ann.len() == 1 && ann[0]["active"] == true, "{ann:?}");
-    let in_slack: Vec<_> = slack.users().into_iter().filter(|u| u.emails.iter().any(|e| e.value == "ann@example.com")).collect();
+    let in_slack: Vec<_> =
+        slack.users().into_iter().filter(|u| u.emails.iter().any(|e| e.value == "ann@example.com")).collect();
     assert!(in_slack.len() == 1 && in_slack[0].active, "{in_slack:?}");
     let audit = cli.ok(&["audit", "--person", "ann@example.com"]).await;
     assert!(audit.contains("person.offboard") && audit.contains("person.offboard_undone"), "{audit}");

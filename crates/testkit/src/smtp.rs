@@ -48,7 +48,9 @@ impl SmtpServer {
                 .stderr(Stdio::piped())
                 .kill_on_drop(true)
                 .spawn()
-                .with_context(|| format!("starting aiosmtpd with {} (run scripts/test.sh to install it)", python().display()))?;
+                .with_context(|| {
+                    format!("starting aiosmtpd with {} (run scripts/test.sh to install it)", python().display())
+                })?;
             let until = tokio::time::Instant::now() + Duration::from_secs(20);
             while tokio::time::Instant::now() < until {
                 if let Some(status) = child.try_wait()? {

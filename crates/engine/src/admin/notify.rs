@@ -85,7 +85,8 @@ impl Admin<'_> {
         }
         let (config, secret, key) = match spec.kind.as_str() {
             "email" => {
-                let url = spec.smtp_url.as_deref().ok_or_else(|| EngineError::field("smtp_url", "required for email"))?;
+                let url =
+                    spec.smtp_url.as_deref().ok_or_else(|| EngineError::field("smtp_url", "required for email"))?;
                 let from = spec.from.as_deref().ok_or_else(|| EngineError::field("from", "required for email"))?;
                 let (config, secret) = crate::notify::email(url, spec.starttls, from, &spec.to)?;
                 (config, secret, None)
@@ -105,11 +106,23 @@ impl Admin<'_> {
         let detail = json!({"kind": config.kind(), "target": config.target()});
         tx.audit(
             self.tenant(),
-            AuditRecord { actor: &self.actor.name, action: "notify.add", subject: name, person: None, app: None, detail: &detail },
+            AuditRecord {
+                actor: &self.actor.name,
+                action: "notify.add",
+                subject: name,
+                person: None,
+                app: None,
+                detail: &detail,
+            },
         )
         .await?;
         tx.commit().await?;
-        let mut view = self.channels().await?.into_iter().find(|c| c.name == name).ok_or_else(|| EngineError::NotFound(format!("channel {name}")))?;
+        let mut view = self
+            .channels()
+            .await?
+            .into_iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| EngineError::NotFound(format!("channel {name}")))?;
         view.signing_key = key.map(|k| k.expose().to_owned());
         Ok(view)
     }
@@ -151,7 +164,14 @@ impl Admin<'_> {
         let detail = json!({});
         tx.audit(
             self.tenant(),
-            AuditRecord { actor: &self.actor.name, action: "notify.remove", subject: name, person: None, app: None, detail: &detail },
+            AuditRecord {
+                actor: &self.actor.name,
+                action: "notify.remove",
+                subject: name,
+                person: None,
+                app: None,
+                detail: &detail,
+            },
         )
         .await?;
         tx.commit().await?;
@@ -162,13 +182,18 @@ impl Admin<'_> {
     pub async fn test_channel(&self, name: &str) -> Result<ChannelTest, EngineError> {
         self.actor.require(Need::OrgAdmin)?;
         let channels = self.store().channels(self.tenant()).await?;
-        let channel = channels.iter().find(|c| c.name == name).ok_or_else(|| EngineError::NotFound(format!("channel {name}")))?;
+        let channel =
+            channels.iter().find(|c| c.name == name).ok_or_else(|| EngineError::NotFound(format!("channel {name}")))?;
         let mut notice = Notice::new("test", format!("Tenure test message for channel {name}"));
         notice.lines = vec![format!("This is a test of the notification channel {name}, sent by {}.", self.actor.name)];
         let mut rows = self.engine.messages_for(&notice, std::slice::from_ref(channel)).await?;
         if rows.is_empty() {
             // An email channel whose recipients are all roles nobody holds yet.
-            return Ok(ChannelTest { channel: name.into(), delivered: false, error: Some("no recipient resolves to an address now".into()) });
+            return Ok(ChannelTest {
+                channel: name.into(),
+                delivered: false,
+                error: Some("no recipient resolves to an address now".into()),
+            });
         }
         rows.truncate(1);
         let ids = self.store().enqueue_messages(self.tenant(), &rows).await?;

@@ -72,11 +72,23 @@ fn check_address(raw: &str) -> Result<(), String> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ChannelConfig {
-    Email { host: String, port: u16, tls: SmtpTls, from: String, to: Vec<Recipient> },
+    Email {
+        host: String,
+        port: u16,
+        tls: SmtpTls,
+        from: String,
+        to: Vec<Recipient>,
+    },
     /// A generic webhook: JSON, signed with HMAC-SHA256.
-    Webhook { shown: String },
-    Slack { shown: String },
-    Teams { shown: String },
+    Webhook {
+        shown: String,
+    },
+    Slack {
+        shown: String,
+    },
+    Teams {
+        shown: String,
+    },
 }
 
 impl ChannelConfig {
@@ -157,7 +169,8 @@ pub fn email(
     let credentials = match (url.username(), url.password()) {
         ("", None) => None,
         (user, Some(password)) if !user.is_empty() => {
-            let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+            let decode =
+                |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
             let user = decode(user).unwrap_or_default();
             let password = decode(password).unwrap_or_default();
             Some(Secret::new(serde_json::json!({"user": user, "password": password}).to_string()))
@@ -166,16 +179,27 @@ pub fn email(
     };
     check_address(from).map_err(|m| EngineError::field("from", m))?;
     if to.is_empty() {
-        return Err(EngineError::field("to", "at least one recipient: an address, org-admins, app-admins, license-admins, manager or person"));
+        return Err(EngineError::field(
+            "to",
+            "at least one recipient: an address, org-admins, app-admins, license-admins, manager or person",
+        ));
     }
-    let to = to.iter().map(|t| Recipient::parse(t)).collect::<Result<Vec<_>, _>>().map_err(|m| EngineError::field("to", m))?;
+    let to = to
+        .iter()
+        .map(|t| Recipient::parse(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| EngineError::field("to", m))?;
     Ok((ChannelConfig::Email { host, port, tls, from: from.trim().to_owned(), to }, credentials))
 }
 
 /// A webhook channel (`webhook`, `slack`, `teams`) from its URL, checked as connector URLs are:
 /// http(s), no link-local or metadata address. Slack's and Teams' URLs carry their secret in the
 /// path, so the whole URL is sealed and only the scheme and host are shown.
-pub fn webhook(kind: &str, raw: &str, signing_key: Option<Secret>) -> Result<(ChannelConfig, Secret, Option<Secret>), EngineError> {
+pub fn webhook(
+    kind: &str,
+    raw: &str,
+    signing_key: Option<Secret>,
+) -> Result<(ChannelConfig, Secret, Option<Secret>), EngineError> {
     let bad = |m: String| EngineError::field("url", m);
     let url = Url::parse(raw.trim()).map_err(|e| bad(format!("{raw:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() || url.host_str().is_none() {
@@ -239,7 +263,8 @@ mod tests {
         assert!(secret.expose().contains("XYZ") && key.is_none());
         let (_, _, key) = webhook("webhook", "http://127.0.0.1:9/hook", None).unwrap();
         assert!(key.unwrap().expose().len() >= 32);
-        for bad in ["ftp://x/y", "http://169.254.169.254/latest", "http://metadata.google.internal/x", "http://u:p@h/x"] {
+        for bad in ["ftp://x/y", "http://169.254.169.254/latest", "http://metadata.google.internal/x", "http://u:p@h/x"]
+        {
             assert!(webhook("webhook", bad, None).is_err(), "{bad}");
         }
         assert!(webhook("pager", "https://x.example/y", None).is_err());

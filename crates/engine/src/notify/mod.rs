@@ -75,12 +75,15 @@ impl Engine {
     /// Email addresses a channel's recipients stand for, for this notice.
     async fn addresses(&self, to: &[Recipient], notice: &Notice) -> Result<Vec<String>, EngineError> {
         let mut out: Vec<String> = Vec::new();
-        let needs_admins = to.iter().any(|r| matches!(r, Recipient::OrgAdmins | Recipient::AppAdmins | Recipient::LicenseAdmins));
+        let needs_admins =
+            to.iter().any(|r| matches!(r, Recipient::OrgAdmins | Recipient::AppAdmins | Recipient::LicenseAdmins));
         let admins = if needs_admins { self.store.list_admins(self.tenant).await? } else { Vec::new() };
         for r in to {
             match r {
                 Recipient::Address(a) => out.push(a.clone()),
-                Recipient::OrgAdmins => out.extend(admins.iter().filter(|a| a.role == Role::OrgAdmin).map(|a| a.email.clone())),
+                Recipient::OrgAdmins => {
+                    out.extend(admins.iter().filter(|a| a.role == Role::OrgAdmin).map(|a| a.email.clone()))
+                }
                 Recipient::LicenseAdmins => {
                     out.extend(admins.iter().filter(|a| a.role == Role::LicenseAdmin).map(|a| a.email.clone()))
                 }

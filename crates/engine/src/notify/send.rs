@@ -79,7 +79,8 @@ impl Engine {
                         if message.attempts + 1 >= MAX_ATTEMPTS {
                             MessageDelivery::Failed { error }
                         } else {
-                            let retry_at_ms = crate::SystemClock.now_ms() + backoff(message.attempts).as_millis() as i64;
+                            let retry_at_ms =
+                                crate::SystemClock.now_ms() + backoff(message.attempts).as_millis() as i64;
                             MessageDelivery::Retry { error, retry_at_ms }
                         }
                     }
@@ -155,14 +156,14 @@ async fn send_email(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let builder = match tls {
         SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-        SmtpTls::Starttls => {
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(|e| format!("STARTTLS to {host}: {e}"))?
-        }
+        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+            .map_err(|e| format!("STARTTLS to {host}: {e}"))?,
         SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(|e| format!("TLS to {host}: {e}"))?,
     };
     let mut builder = builder.port(port).timeout(Some(TIMEOUT));
     if let Some(secret) = credentials {
-        let v: serde_json::Value = serde_json::from_str(secret.expose()).map_err(|_| "stored SMTP credentials unreadable")?;
+        let v: serde_json::Value =
+            serde_json::from_str(secret.expose()).map_err(|_| "stored SMTP credentials unreadable")?;
         let user = v["user"].as_str().unwrap_or_default().to_owned();
         let password = v["password"].as_str().unwrap_or_default().to_owned();
         builder = builder.credentials(Credentials::new(user, password));
@@ -197,15 +198,17 @@ async fn post(secret: &WebhookSecret, body: &[u8]) -> Result<(), String> {
     let host = url::Url::parse(&secret.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
     // Errors name the host only: the URL's path may be the secret (Slack, Teams).
     let response = request.body(body.to_vec()).send().await.map_err(|e| {
-        let kind = if e.is_timeout() { "timed out" } else if e.is_connect() { "cannot connect" } else { "request failed" };
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "cannot connect"
+        } else {
+            "request failed"
+        };
         format!("webhook {host}: {kind}")
     })?;
     let status = response.status();
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("webhook {host}: HTTP {status}"))
-    }
+    if status.is_success() { Ok(()) } else { Err(format!("webhook {host}: HTTP {status}")) }
 }
 
 #[cfg(test)]

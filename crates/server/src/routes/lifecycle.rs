@@ -26,7 +26,11 @@ pub fn routes() -> Router<ServerState> {
 /// later date schedules it; `undo` re-hires. Carried out through the queue before answering.
 #[utoipa::path(post, path = "/api/v1/people/{email}/offboard", tag = "lifecycle", params(("email" = String, Path)),
     request_body = OffboardSpec, responses((status = 200, body = OffboardView), Errors))]
-pub async fn offboard(caller: Caller, Path(email): Path<String>, Body(spec): Body<OffboardSpec>) -> ApiResult<Response> {
+pub async fn offboard(
+    caller: Caller,
+    Path(email): Path<String>,
+    Body(spec): Body<OffboardSpec>,
+) -> ApiResult<Response> {
     json(&caller.admin().offboard(&email, spec).await?)
 }
 
