@@ -105,11 +105,10 @@ async fn an_offboarding_survives_an_unreachable_app_and_a_restart(backend: TestB
     assert_eq!(active(&w.app, "p1@acme.example"), Some(true));
 
     // A restart: a new process, a new store handle; the work is in the store and goes on.
-    drop(admin);
     let keyring = tenure_store::crypto::Keyring::parse(KEYS, "test")?;
     let store = Store::connect_with_keys(w.db.url(), keyring).await?;
     let engine = Engine::new(store.clone(), w.tenant);
-    engine.admin(&cli).edit_app("notion", edit(format!("{}", w.app.base_url())), None, false).await?;
+    engine.admin(&cli).edit_app("notion", edit(w.app.base_url()), None, false).await?;
     let executor = Executor::new(engine.clone(), engine.worker_options().clone());
     assert!(executor.drain(None, std::time::Duration::from_secs(60)).await?, "the queue empties");
     assert_eq!(active(&w.app, "p1@acme.example"), Some(false), "deactivated after the restart");

@@ -22,10 +22,13 @@ E2,mia@example.com,Mia,Boss,/Eng,
 E3,bob@example.com,Bob,Stay,/Eng,E2
 ";
 
+/// A request as received: its headers (names lower-cased) and body.
+type Request = (Vec<(String, String)>, String);
+
 /// A webhook receiver: answers 500 to the first request, 200 after; keeps every request.
 #[derive(Clone, Default)]
 struct Hook {
-    requests: Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>,
+    requests: Arc<Mutex<Vec<Request>>>,
 }
 
 impl Hook {

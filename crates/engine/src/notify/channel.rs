@@ -238,9 +238,9 @@ mod tests {
         let to = vec!["ops@example.com".to_owned(), "manager".to_owned()];
         let (c, secret) = email("smtp://127.0.0.1:2525", false, "tenure@example.com", &to).unwrap();
         assert!(secret.is_none());
-        let ChannelConfig::Email { host, port, tls, to, .. } = c else { panic!() };
+        let ChannelConfig::Email { host, port, tls, to: recipients, .. } = c else { panic!() };
         assert_eq!((host.as_str(), port, tls), ("127.0.0.1", 2525, SmtpTls::None));
-        assert_eq!(to[1], Recipient::Manager);
+        assert_eq!(recipients[1], Recipient::Manager);
         let (c, secret) = email("smtps://u%40x:p%3Ass@mail.example.com", false, "t@example.com", &to).unwrap();
         assert!(matches!(c, ChannelConfig::Email { port: 465, tls: SmtpTls::Tls, .. }));
         let secret = secret.unwrap();
