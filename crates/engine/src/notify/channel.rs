@@ -155,7 +155,10 @@ pub fn email(
         tls = SmtpTls::Starttls;
     }
     let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad("no host".into()))?.to_owned();
-    if tenure_sources::cloud_http::is_metadata_address(&url) {
+    // smtp:// is not a scheme the URL standard knows, so its host is opaque text: read it as an
+    // http host to apply the same address rules.
+    let as_http = Url::parse(&format!("http://{host}/")).map_err(|e| bad(format!("host {host:?}: {e}")))?;
+    if tenure_sources::cloud_http::is_metadata_address(&as_http) {
         return Err(bad("a link-local or metadata address is not allowed".into()));
     }
     let port = url.port().unwrap_or(match tls {
