@@ -276,6 +276,8 @@ async fn offboarding(backend: TestBackend) -> anyhow::Result<()> {
         mail.rcpt_to.contains(&"ops@example.com".to_owned()) && mail.rcpt_to.contains(&"mia@example.com".to_owned()),
         "{mail:?}"
     );
+    // Printed for the record (`--nocapture`): what the manager and ops read.
+    println!("{}", mail.text);
     for needle in [
         "- peer: deactivate ann@example.com: done",
         "- notion: delete",

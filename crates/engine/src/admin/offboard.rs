@@ -368,7 +368,8 @@ fn offboarding_notice(view: &OffboardView, event: &str, person: &Person) -> Noti
     for s in &view.apps {
         let account = s.user_name.clone().or_else(|| s.account.clone()).unwrap_or_default();
         let what = s.action.replace('_', " ");
-        let outcome = match (&s.outcome, &s.error) {
+        let outcome = match (s.outcome.as_deref(), &s.error) {
+            (Some("task"), _) => ": a task for the app's owner".to_owned(),
             (Some(o), Some(e)) => format!(": {o} ({e})"),
             (Some(o), None) => format!(": {o}"),
             _ => String::new(),
