@@ -333,3 +333,65 @@ async fn sqlite_offboarding() -> anyhow::Result<()> {
 async fn postgres_offboarding() -> anyhow::Result<()> {
     offboarding(TestBackend::Postgres).await
 }
+
+/// `tenure offboard --yes` killed with SIGKILL while its app does not answer: the mark and the
+/// queued work are in the store, and `tenure serve` finishes the offboarding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_offboarding_is_finished_by_serve() -> anyhow::Result<()> {
+    let db = TestDb::new(TestBackend::Sqlite).await?;
+    let dir = tempfile::tempdir()?;
+    let peer = Scim2Server::start().await?;
+    let people = dir.path().join("people.csv");
+    std::fs::write(&people, PEOPLE)?;
+    let cli = Cli::new(db.url(), dir.path());
+    cli.ok(&["source", "add", "csv", "hr", "--file", people.to_str().unwrap()]).await;
+    cli.ok(&["sync"]).await;
+    cli.ok(&["app", "add", "scim", "peer", "--base-url", peer.base_url(), "--token", peer.token()]).await;
+    cli.ok(&["assign", "peer", "--org-unit", "/Eng"]).await;
+    cli.ok(&["apply", "--yes"]).await;
+    // The app stops answering: nothing listens where Tenure now looks for it.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    cli.ok(&["app", "edit", "peer", "--base-url", &format!("http://{dead}/v2"), "--token", peer.token()]).await;
+
+    let mut offboard = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(["offboard", "ann@example.com", "--yes"])
+        .env("TENURE_DATABASE_URL", db.url())
+        .env("XDG_DATA_HOME", dir.path())
+        .env_remove("TENURE_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    // In the middle: the offboarding is recorded and its work queued, the app still refusing.
+    eventually(std::time::Duration::from_secs(30), || async {
+        let audit = cli.ok(&["audit", "--format", "jsonl"]).await;
+        (audit.contains("person.offboard") && audit.contains("plan.apply")).then_some(())
+    })
+    .await?;
+    offboard.start_kill()?;
+    let status = offboard.wait().await?;
+    assert!(!status.success(), "killed, not finished: {status}");
+    assert!(peer_user(&peer, "ann@example.com").await?[0]["active"] == true, "nothing done yet");
+
+    cli.ok(&["app", "edit", "peer", "--base-url", peer.base_url(), "--token", peer.token()]).await;
+    let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--lease", "2s"])
+        .env("TENURE_DATABASE_URL", db.url())
+        .env("XDG_DATA_HOME", dir.path())
+        .env_remove("TENURE_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    eventually(std::time::Duration::from_secs(60), || async {
+        let ann = peer_user(&peer, "ann@example.com").await.ok()?;
+        (ann.is_empty() || ann[0]["active"] == false).then_some(())
+    })
+    .await?;
+    serve.start_kill()?;
+    assert!(peer_user(&peer, "bob@example.com").await?[0]["active"] == true, "nobody else");
+    assert_eq!(peer_user(&peer, "ann@example.com").await?.len(), 1, "deactivated once, not recreated");
+    Ok(())
+}
