@@ -360,7 +360,7 @@ impl Engine {
                         hold.plan, hold.plan
                     ),
                 ];
-                notice.path = Some(format!("/console/plans/{}", hold.plan));
+                notice.path = Some("/plans".to_owned());
                 notice.apps = live.iter().map(|p| p.app.id).collect();
                 notice.data = json!({"plan": hold.plan, "losses": hold.losses, "reason": why});
                 self.notify(&notice).await;

@@ -93,7 +93,7 @@ impl Engine {
                     plan.app.name, manual.owner
                 ),
             );
-            notice.path = Some("/console/tasks".into());
+            notice.path = Some(format!("/apps/{}", plan.app.name));
             notice.apps = vec![plan.app.id];
             self.notify(&notice).await;
         }

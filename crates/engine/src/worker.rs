@@ -293,7 +293,7 @@ impl Executor {
                     notice.lines = vec![format!(
                         "{app_name} answers again: Tenure no longer pauses it, and its queued operations go ahead."
                     )];
-                    notice.path = Some(format!("/console/apps/{app_name}"));
+                    notice.path = Some(format!("/apps/{app_name}"));
                     notice.apps = vec![rec.op.app_id];
                     self.engine.notify(&notice).await;
                 }
@@ -331,7 +331,7 @@ impl Executor {
                         format!("Last error: {}", error.message),
                         "Nothing is lost: its operations wait in the queue. Check the app's credentials and endpoint (`tenure app check`).".into(),
                     ];
-                    notice.path = Some(format!("/console/apps/{app_name}"));
+                    notice.path = Some(format!("/apps/{app_name}"));
                     notice.apps = vec![rec.op.app_id];
                     notice.data = serde_json::json!({"app": app_name, "paused_until": until});
                     self.engine.notify(&notice).await;

@@ -1,9 +1,10 @@
 //! Tenure's HTTP server: `/healthz`, Prometheus `/metrics`, the admin JSON API under `/api/v1`
 //! (described at `/api/v1/openapi.json`, rendered at `/api/docs/`) and the SCIM 2.0 service
-//! provider under `/scim/v2`. Handlers are thin: they authenticate, call the engine's admin
+//! provider under `/scim/v2`, and the web console for admins at `/` (`console/`). Handlers are thin: they authenticate, call the engine's admin
 //! commands of the caller's tenant (one long-lived engine per tenant), and shape JSON.
 
 pub mod api;
+pub mod console;
 mod docs;
 mod metrics_layer;
 pub mod oauth;
@@ -34,6 +35,8 @@ pub struct ServerState {
     scim_tokens: std::sync::Arc<scim::TokenCache>,
     /// The URL browsers reach this server at (`--public-url`): OAuth redirect URIs start with it.
     public_url: Option<String>,
+    /// Failed console sign-ins, per email and per client address.
+    sign_in_limits: std::sync::Arc<console::SignInLimits>,
 }
 
 impl ServerState {
@@ -51,6 +54,7 @@ impl ServerState {
             metrics: prometheus(),
             scim_tokens: scim::token_cache(),
             public_url: None,
+            sign_in_limits: std::sync::Arc::default(),
         }
     }
 
@@ -58,6 +62,12 @@ impl ServerState {
     pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
         self.public_url = Some(url.into().trim_end_matches('/').to_owned());
         self
+    }
+
+    /// Whether browsers reach this server over TLS (a proxy in front terminates it): the
+    /// console's cookie is then `Secure`.
+    pub fn served_over_tls(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
     }
 }
 
@@ -85,6 +95,7 @@ pub fn router(state: ServerState) -> Router {
         .nest("/api/v1", routes::router())
         .merge(docs::routes())
         .merge(oauth::callback_routes())
+        .merge(console::routes(state.clone()))
         .nest(
             "/scim/v2",
             scim::routes().layer(axum::middleware::from_fn_with_state(state.clone(), scim::push_audit::audit_push)),
@@ -109,7 +120,10 @@ pub async fn serve(
     state: ServerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    // The client's address limits console sign-in attempts per address.
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {

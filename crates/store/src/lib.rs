@@ -22,6 +22,7 @@ mod policy;
 mod queue;
 mod row;
 mod scim;
+mod sessions;
 mod tenancy;
 mod tx;
 
@@ -39,6 +40,7 @@ pub use ops::{OperationRecord, OperationStatus, PlanRecord};
 pub use policy::{AppAuth, AppRecord, KeyRotation, KeyStatus, OauthClientAuth};
 pub use queue::{AppHealth, DirtyMark, OperationFilter, QueueCounts, Settlement};
 pub use scim::{GroupLayout, ScimKind, ScimPage, ScimQuery, ScimRecord, ScimWrite, UserLayout};
+pub use sessions::{ConsoleSession, SignInCandidate};
 pub use tenancy::{AdminRecord, TenantRecord, TokenInfo, TokenRecord, TokenScope};
 pub use tenure_core::import::{ImportBatch, ImportGroup, ImportedPerson};
 pub use tx::{AppRow, AuditRecord, Tx};

@@ -16,6 +16,7 @@ mod keys;
 mod notify;
 mod offboard;
 mod plans;
+pub mod sessions;
 mod sources;
 mod tenants;
 pub mod views;

@@ -381,7 +381,7 @@ fn offboarding_notice(view: &OffboardView, event: &str, person: &Person) -> Noti
     }
     let mut notice = Notice::new(event, subject);
     notice.lines = lines;
-    notice.path = Some(format!("/console/people/{}", view.person));
+    notice.path = Some(format!("/people/{}", view.person));
     notice.person = Some(person.email.clone());
     notice.manager = view.manager.clone();
     notice.data = json!({"person": view.person, "effective": view.effective, "status": view.status, "apps": view.apps});

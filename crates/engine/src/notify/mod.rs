@@ -28,7 +28,8 @@ pub struct Notice {
     pub event: String,
     pub subject: String,
     pub lines: Vec<String>,
-    /// The console path that acts on it (`/console/...`), made absolute with the public URL.
+    /// The console page that acts on it (`/people/EMAIL`, `/apps/NAME`, `/plans`), made absolute
+    /// with the public URL.
     #[serde(skip)]
     pub path: Option<String>,
     /// The person it is about, by email, and their manager's email.
