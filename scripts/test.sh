@@ -21,7 +21,14 @@ if [ ! -x "$venv/bin/scim2-server" ] || [ ! -f "$marker" ]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check "scim2-server[cursor]==$SCIM2_SERVER_VERSION"
     echo "$SCIM2_SERVER_VERSION" > "$marker"
 fi
+# A real SMTP server for the notification tests (crates/testkit/src/smtp.rs).
+AIOSMTPD_VERSION=1.4.6
+if ! "$venv/bin/python3" -c "import aiosmtpd" 2>/dev/null; then
+    echo "==> installing aiosmtpd $AIOSMTPD_VERSION into $venv"
+    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
+fi
 export TENURE_SCIM2_SERVER="$PWD/$venv/bin/scim2-server"
+export TENURE_TEST_PYTHON="$PWD/$venv/bin/python3"
 
 pg_url=${TENURE_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 pg_answers() {

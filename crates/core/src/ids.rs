@@ -39,4 +39,19 @@ macro_rules! id_type {
     )*};
 }
 
-id_type!(TenantId, PersonId, GroupId, SourceId, AppId, AssignmentId, PlanId, OperationId, AuditId, TokenId, AdminId);
+id_type!(
+    TenantId,
+    PersonId,
+    GroupId,
+    SourceId,
+    AppId,
+    AssignmentId,
+    PlanId,
+    OperationId,
+    AuditId,
+    TokenId,
+    AdminId,
+    ChannelId,
+    MessageId,
+    TaskId,
+);

@@ -22,6 +22,10 @@ pub enum PersonStatus {
     /// No longer in the source. Kept as a tombstone so the accounts linked to the person can be
     /// deprovisioned with the reason "left the directory".
     Deleted,
+    /// Offboarded by an admin in Tenure: no account in any app, whatever the source says, until
+    /// the offboarding is undone (or the source gives a start date after it). Never stored in the
+    /// directory: the engine lays it over the person read from the source.
+    Offboarded,
 }
 
 impl PersonStatus {
@@ -30,6 +34,7 @@ impl PersonStatus {
             Self::Active => "active",
             Self::Suspended => "suspended",
             Self::Deleted => "deleted",
+            Self::Offboarded => "offboarded",
         }
     }
 
@@ -38,6 +43,7 @@ impl PersonStatus {
             "active" => Some(Self::Active),
             "suspended" => Some(Self::Suspended),
             "deleted" => Some(Self::Deleted),
+            "offboarded" => Some(Self::Offboarded),
             _ => None,
         }
     }
@@ -358,6 +364,24 @@ pub struct AppSettings {
     /// Which GitHub organization a GitHub app ([`AppKind::GithubOrg`]) is; `None` for other kinds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub github: Option<GitHubOrgTarget>,
+    /// An app without a connector, worked by hand: Tenure plans it from what it last recorded,
+    /// and each operation becomes a task for `owner`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<ManualTarget>,
+}
+
+/// Who works a manual app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualTarget {
+    /// The owner's email: tasks are theirs.
+    pub owner: String,
+}
+
+impl AppSettings {
+    /// Whether the app is worked by hand (no connector).
+    pub fn manual(&self) -> bool {
+        self.manual.is_some()
+    }
 }
 
 impl Default for AppSettings {
@@ -374,6 +398,7 @@ impl Default for AppSettings {
             vendor: None,
             google_workspace: None,
             github: None,
+            manual: None,
         }
     }
 }

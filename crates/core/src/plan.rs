@@ -124,6 +124,8 @@ pub enum Revocation {
     MovedOutOfScope,
     /// The group the granting assignment names is no longer in the directory.
     GroupDeleted,
+    /// An admin offboarded the person in Tenure.
+    Offboarded,
 }
 
 impl fmt::Display for Revocation {
@@ -137,6 +139,7 @@ impl fmt::Display for Revocation {
             Self::Excluded => "excluded from the app",
             Self::MovedOutOfScope => "no longer covered by the assignment that granted it",
             Self::GroupDeleted => "the assigned group was deleted from the directory",
+            Self::Offboarded => "offboarded by an admin",
         })
     }
 }

@@ -56,12 +56,19 @@ pub struct TenantContexts {
     store: Store,
     files_root: Option<PathBuf>,
     worker_options: WorkerOptions,
+    public_url: Option<String>,
     contexts: Arc<Mutex<HashMap<TenantId, Context>>>,
 }
 
 impl TenantContexts {
     pub fn new(store: Store) -> Self {
-        Self { store, files_root: None, worker_options: WorkerOptions::default(), contexts: Arc::default() }
+        Self {
+            store,
+            files_root: None,
+            worker_options: WorkerOptions::default(),
+            public_url: None,
+            contexts: Arc::default(),
+        }
     }
 
     /// Where sources made over the API keep their files (each tenant below it).
@@ -76,6 +83,12 @@ impl TenantContexts {
         self
     }
 
+    /// Where browsers reach the console: notifications link to it.
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url;
+        self
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -85,8 +98,9 @@ impl TenantContexts {
         contexts
             .entry(tenant)
             .or_insert_with(|| {
-                let mut engine =
-                    Engine::new(self.store.clone(), tenant).with_worker_options(self.worker_options.clone());
+                let mut engine = Engine::new(self.store.clone(), tenant)
+                    .with_worker_options(self.worker_options.clone())
+                    .with_public_url(self.public_url.clone());
                 if let Some(root) = &self.files_root {
                     engine = engine.with_files_dir(root.clone());
                 }
@@ -148,6 +162,9 @@ impl TenantContexts {
             let (propagator, propagation, watch) = (engine.clone(), options.propagation.clone(), shutdown.clone());
             tasks.spawn(async move { propagator.run_propagation(propagation, Some(executor), watch).await });
         }
+        // The notification outbox is drained whether or not the queue runs here.
+        let (notifier, watch) = (engine.clone(), shutdown.clone());
+        tasks.spawn(async move { notifier.run_notifications(watch).await });
         let (scheduler, watch) = (engine.clone(), shutdown.clone());
         tasks.spawn(async move { scheduler.run_source_schedule(watch).await });
         let (interval, mut watch) = (options.watch_interval, shutdown.clone());

@@ -37,6 +37,8 @@ pub struct Enqueued {
     pub dry_run: usize,
     /// Accounts whose losses wait, by app: their in-app group removals wait with them.
     pub waiting: HashSet<(AppId, String)>,
+    /// Tasks opened for manual apps' operations.
+    pub tasks: usize,
 }
 
 /// A hold that started, or took losses, in one call.
@@ -105,6 +107,13 @@ impl Engine {
         actor: &str,
     ) -> Result<Enqueued, EngineError> {
         let mut outcome = Enqueued::default();
+        // A manual app's operations are tasks for its owner, not queue work (nor losses the
+        // guard weighs: a person does them by hand, one by one).
+        for p in plans.iter().filter(|p| p.app.settings.manual() && !p.app.settings.dry_run) {
+            outcome.tasks += self.open_tasks_for(p, actor).await?;
+        }
+        let plans: Vec<AppPlan> = plans.iter().filter(|p| !p.app.settings.manual()).cloned().collect();
+        let plans = plans.as_slice();
         for p in plans.iter().filter(|p| p.app.settings.dry_run) {
             outcome.dry_run += p.plan.ops.len();
             for op in &p.plan.ops {
@@ -338,6 +347,24 @@ impl Engine {
         for hold in &outcome.holds {
             let why = hold.trip.as_ref().map(ToString::to_string).unwrap_or_default();
             tracing::warn!(plan = %hold.plan, losses = hold.losses, new = hold.new, "deprovisioning guard: losses wait for an admin's approval; {why}");
+            if hold.new {
+                let mut notice = crate::notify::Notice::new(
+                    "plan.held",
+                    format!("A plan waits for your approval: {} losses held by the deprovisioning guard", hold.losses),
+                );
+                notice.lines = vec![
+                    format!("The deprovisioning guard held plan {}: {why}.", hold.plan),
+                    "Nothing was taken away from these people; the rest of the work went ahead.".into(),
+                    format!(
+                        "Approve with `tenure plan approve {}` or reject with `tenure plan reject {}`.",
+                        hold.plan, hold.plan
+                    ),
+                ];
+                notice.path = Some("/plans".to_owned());
+                notice.apps = live.iter().map(|p| p.app.id).collect();
+                notice.data = json!({"plan": hold.plan, "losses": hold.losses, "reason": why});
+                self.notify(&notice).await;
+            }
         }
         Ok(outcome)
     }

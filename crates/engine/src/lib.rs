@@ -12,7 +12,9 @@ mod csv_import;
 mod error;
 mod hold;
 pub mod licenses;
+pub mod notify;
 mod oauth_flow;
+mod offboard;
 mod operations;
 mod planning;
 mod profile;
@@ -22,6 +24,7 @@ mod schedule;
 mod sync;
 mod sync_cloud;
 mod sync_ldap;
+mod tasks;
 pub mod tokens;
 mod watch;
 mod worker;
@@ -80,6 +83,8 @@ pub struct Engine {
     /// Where the files of sources made over the API live (their uploads); `None`: nowhere, and
     /// such sources are refused.
     files_dir: Option<std::path::PathBuf>,
+    /// The URL browsers reach `serve` at: notifications link to its console pages.
+    public_url: Option<String>,
 }
 
 /// Where the engine reads the time: the system's, or a test's hand-driven one.
@@ -132,6 +137,7 @@ impl Engine {
             clock: std::sync::Arc::new(SystemClock),
             clients: Default::default(),
             files_dir: None,
+            public_url: None,
         }
     }
 
@@ -148,6 +154,12 @@ impl Engine {
     /// Where sources made over the API keep their files (a directory of the server's).
     pub fn with_files_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.files_dir = Some(dir.into());
+        self
+    }
+
+    /// Where the console is reached (`serve --public-url`): notifications carry links to it.
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url.map(|u| u.trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());
         self
     }
 

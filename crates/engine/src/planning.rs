@@ -57,7 +57,7 @@ impl Engine {
         }
         let selected: Vec<AppRecord> = selected.into_iter().filter(|a| !a.disabled).collect();
         let read_at_ms = crate::SystemClock.now_ms();
-        let people = self.store.list_people(self.tenant).await?;
+        let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
         let dir = DirectoryIndex::new(&people, &groups);
 
@@ -76,8 +76,14 @@ impl Engine {
         // An app whose probed profile says its list cannot be read whole is not read at all.
         let mut refused: Vec<Option<String>> = selected.iter().map(refusal_of).collect();
         let mut reads = tokio::task::JoinSet::new();
+        let mut observed: Vec<Option<(Vec<RemoteAccount>, Vec<RemoteGroup>)>> = vec![None; selected.len()];
         for (index, record) in selected.iter().enumerate() {
             if refused[index].is_some() {
+                continue;
+            }
+            // A manual app has no connector: what it holds is what its closed tasks recorded.
+            if record.app.settings.manual() {
+                observed[index] = Some((self.recorded_accounts(record.app.id).await?, Vec::new()));
                 continue;
             }
             let client = self.client(record)?;
@@ -92,7 +98,6 @@ impl Engine {
                 (index, read.await.map_err(|source| EngineError::Connector { app: name, source }))
             });
         }
-        let mut observed: Vec<Option<(Vec<RemoteAccount>, Vec<RemoteGroup>)>> = vec![None; selected.len()];
         while let Some(joined) = reads.join_next().await {
             let (index, read) = joined.map_err(|e| EngineError::Internal(format!("app read task: {e}")))?;
             match read {
@@ -198,8 +203,26 @@ struct Loaded {
 }
 
 impl Engine {
+    /// The accounts Tenure recorded for an app, as a reading of it (manual apps').
+    pub(crate) async fn recorded_accounts(&self, app: tenure_core::AppId) -> Result<Vec<RemoteAccount>, EngineError> {
+        Ok(self
+            .store
+            .list_accounts(self.tenant, app)
+            .await?
+            .into_iter()
+            .map(|a| RemoteAccount { remote_id: a.link.remote_id, active: a.active, attributes: a.attributes })
+            .collect())
+    }
+
     async fn load_app(&self, app: &str) -> Result<Loaded, EngineError> {
         let record = crate::app_auth::for_planning(self.store.app_by_name(self.tenant, app).await?);
+        if record.app.settings.manual() {
+            let observed = self.recorded_accounts(record.app.id).await?;
+            let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
+            let links =
+                self.store.list_accounts(self.tenant, record.app.id).await?.into_iter().map(|a| a.link).collect();
+            return Ok(Loaded { record, observed, groups: Vec::new(), links, assignments });
+        }
         let client = self.client(&record)?;
         let failed = |source| EngineError::Connector { app: app.to_owned(), source };
         let observed = client.list_users().await.map_err(failed)?;
@@ -220,7 +243,7 @@ impl Engine {
     /// accounts.
     pub async fn explain(&self, email: &str, app: &str, today: time::Date) -> Result<Explanation, EngineError> {
         let loaded = self.load_app(app).await?;
-        let people = self.store.list_people(self.tenant).await?;
+        let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
         let dir = DirectoryIndex::new(&people, &groups);
         let person = dir
@@ -249,7 +272,7 @@ impl Engine {
         today: time::Date,
     ) -> Result<(Plan, Plan), EngineError> {
         let loaded = self.load_app(app).await?;
-        let people = self.store.list_people(self.tenant).await?;
+        let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
         let dir = DirectoryIndex::new(&people, &groups);
         let mut then = loaded.record.clone();
@@ -277,7 +300,7 @@ impl Engine {
         today: time::Date,
     ) -> Result<(Plan, Plan), EngineError> {
         let loaded = self.load_app(app).await?;
-        let people = self.store.list_people(self.tenant).await?;
+        let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
         let dir = DirectoryIndex::new(&people, &groups);
         let mut changed = loaded.assignments.clone();

@@ -139,7 +139,7 @@ impl Engine {
 
         let person_marks: Vec<&DirtyMark> = marks.iter().filter(|m| m.person.is_some()).collect();
         if !person_marks.is_empty() {
-            let people = self.store.list_people(self.tenant).await?;
+            let people = self.people(today).await?;
             let groups = self.store.list_groups(self.tenant).await?;
             let dir = DirectoryIndex::new(&people, &groups);
             for record in apps.iter().filter(|a| !full.contains(&a.app.id)) {

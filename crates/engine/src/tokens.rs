@@ -15,6 +15,13 @@ pub fn generate() -> String {
     format!("{PREFIX}{}", hex(&bytes))
 }
 
+/// `bytes` random bytes, as hex: a webhook's signing key, say.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    hex(&buf)
+}
+
 pub fn hash(token: &str) -> String {
     hex(&Sha256::digest(token.trim().as_bytes()))
 }

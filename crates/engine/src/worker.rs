@@ -23,6 +23,7 @@ use tenure_core::*;
 use tenure_store::{DirtyMark, OperationRecord, Settlement, StoredAccount};
 use tokio::sync::{Notify, Semaphore, watch};
 
+use crate::notify::Notice;
 use crate::{Engine, EngineError};
 
 #[derive(Debug, Clone)]
@@ -288,6 +289,13 @@ impl Executor {
                 if store.record_app_success(tenant, rec.op.app_id).await? {
                     tracing::info!(app = %app_name, "app answers again; no longer paused");
                     store.append_audit(tenant, "tenure", "app.recovered", &app_name, &serde_json::json!({})).await?;
+                    let mut notice = Notice::new("app.recovered", format!("{app_name} answers again"));
+                    notice.lines = vec![format!(
+                        "{app_name} answers again: Tenure no longer pauses it, and its queued operations go ahead."
+                    )];
+                    notice.path = Some(format!("/apps/{app_name}"));
+                    notice.apps = vec![rec.op.app_id];
+                    self.engine.notify(&notice).await;
                 }
                 store
                     .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(None, remote_id.as_deref()))
@@ -314,6 +322,19 @@ impl Executor {
                     tracing::error!(app = %app_name, error = %error.message, paused_until_ms = until, "app keeps failing; paused");
                     let pause = serde_json::json!({"paused_until_ms": until, "error": error.message});
                     store.append_audit(tenant, "tenure", "app.quarantined", &app_name, &pause).await?;
+                    let mut notice = Notice::new("app.quarantined", format!("{app_name} keeps failing: paused"));
+                    let until = time::OffsetDateTime::from_unix_timestamp(until / 1000)
+                        .map(|t| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
+                        .unwrap_or_default();
+                    notice.lines = vec![
+                        format!("{app_name} failed {} times in a row; Tenure pauses it until {until} UTC and tries again then.", self.options.quarantine_after),
+                        format!("Last error: {}", error.message),
+                        "Nothing is lost: its operations wait in the queue. Check the app's credentials and endpoint (`tenure app check`).".into(),
+                    ];
+                    notice.path = Some(format!("/apps/{app_name}"));
+                    notice.apps = vec![rec.op.app_id];
+                    notice.data = serde_json::json!({"app": app_name, "paused_until": until});
+                    self.engine.notify(&notice).await;
                 }
                 if error.retryable && rec.attempts < self.options.max_attempts {
                     let wait =

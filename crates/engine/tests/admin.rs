@@ -61,6 +61,7 @@ fn new_app(name: &str, app: &SandboxApp) -> NewApp {
         oauth: None,
         google: None,
         github: None,
+        owner: None,
         settings: SettingsSpec { guard_percent: Some(100), ..Default::default() },
         disabled: false,
     }

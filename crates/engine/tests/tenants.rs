@@ -42,6 +42,7 @@ async fn app(
         oauth: None,
         google: None,
         github: None,
+        owner: None,
         settings: SettingsSpec { rate_limit: per_second, ..Default::default() },
         disabled: false,
     };

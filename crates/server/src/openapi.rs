@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{access, accounts, apps, audit, licenses, oauth, plans, queue, sources};
+use crate::routes::{access, accounts, apps, audit, licenses, lifecycle, oauth, plans, queue, sources};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,8 @@ use crate::routes::{access, accounts, apps, audit, licenses, oauth, plans, queue
         licenses::list, licenses::report, licenses::set, licenses::remove, licenses::activity,
         access::whoami, access::people, access::groups, access::admins, access::add_admin, access::change_admin,
         access::remove_admin, access::tokens, access::create_token, access::revoke_token,
+        lifecycle::offboard, lifecycle::channels, lifecycle::add_channel, lifecycle::remove_channel,
+        lifecycle::test_channel, lifecycle::tasks, lifecycle::close_task,
     ),
     components(schemas(crate::api::ErrorBody)),
     modifiers(&BearerAuth),
@@ -46,6 +48,7 @@ use crate::routes::{access, accounts, apps, audit, licenses, oauth, plans, queue
         (name = "licenses", description = "License pools, seats, waste and cost"),
         (name = "access", description = "Admins, tokens, the caller"),
         (name = "directory", description = "People and groups"),
+        (name = "lifecycle", description = "Offboarding, notifications, manual tasks"),
     )
 )]
 pub struct ApiDoc;

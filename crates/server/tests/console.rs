@@ -49,6 +49,7 @@ async fn world_on(backend: tenure_testkit::TestBackend) -> anyhow::Result<World>
                 oauth: None,
                 google: None,
                 github: None,
+                owner: None,
                 settings: Default::default(),
                 disabled: false,
             })

@@ -32,6 +32,8 @@ enum Setup {
     Assignment,
     Link,
     Pool,
+    Channel,
+    Task,
 }
 
 struct Route {
@@ -141,6 +143,14 @@ fn matrix() -> Vec<Route> {
         route(M::GET, "/tokens", "OU", false),
         route(M::POST, "/tokens", "O", false).body(json!({"label": "made-by-{p}"})),
         route(M::DELETE, "/tokens/{x}", "O", true).setup(Setup::Token),
+        route(M::POST, "/people/bob@acme.example/offboard", "O", true).body(json!({"preview": true})),
+        route(M::GET, "/notify/channels", "OU", false),
+        route(M::POST, "/notify/channels", "O", false)
+            .body(json!({"name": "hook-{p}", "kind": "webhook", "url": "http://127.0.0.1:9/hook"})),
+        route(M::DELETE, "/notify/channels/{x}", "O", true).setup(Setup::Channel),
+        route(M::POST, "/notify/channels/{x}/test", "O", true).setup(Setup::Channel),
+        route(M::GET, "/tasks", "OALU", false),
+        route(M::POST, "/tasks/{x}/close", "OA", true).setup(Setup::Task).body(json!({"note": "done by hand"})),
     ]
 }
 
@@ -206,6 +216,7 @@ async fn world() -> anyhow::Result<World> {
         oauth: None,
         google: None,
         github: None,
+        owner: None,
         settings: tenure_engine::admin::SettingsSpec { guard_percent: Some(100), ..Default::default() },
         disabled: false,
     };
@@ -289,6 +300,34 @@ impl World {
                 tx.insert_admin(tenant, &email, Role::Auditor, &[], None).await?;
                 tx.commit().await?;
                 email
+            }
+            Setup::Channel => {
+                let name = format!("doomed-{p}-{}", tenure_core::ChannelId::new().0.simple());
+                let mut tx = store.begin().await?;
+                let config = json!({"kind": "webhook", "shown": "http://127.0.0.1/…"});
+                let secret = Secret::new(
+                    json!({"url": "http://127.0.0.1:9/hook", "signing_key": "0123456789abcdef"}).to_string(),
+                );
+                tx.insert_channel(tenant, &name, "webhook", &config, Some(&secret)).await?;
+                tx.commit().await?;
+                name
+            }
+            Setup::Task => {
+                let mut tx = store.begin().await?;
+                let op = self.op(&format!("task-{p}@acme.example")).await?;
+                let body = serde_json::to_value(&op)?;
+                let task = tenure_store::NewTask {
+                    app_id: self.slack_id,
+                    person_id: op.person_id,
+                    person: &op.person,
+                    assignee: "owner@acme.example",
+                    op: "deactivate",
+                    body: &body,
+                    text: "slack: deactivate the account",
+                };
+                let (id, _) = tx.insert_task(tenant, &task).await?;
+                tx.commit().await?;
+                id.to_string()
             }
             Setup::Token => {
                 let mut tx = store.begin().await?;
@@ -487,7 +526,9 @@ fn template(path: &str) -> String {
                 ("accounts", _) => Some("account"),
                 ("assignments", _) | ("plans", _) | ("operations", _) | ("tokens", _) if seg != "retry" => Some("id"),
                 ("sources", _) => Some("name"),
-                ("admins", _) => Some("email"),
+                ("admins", _) | ("people", _) => Some("email"),
+                ("channels", _) => Some("name"),
+                ("tasks", _) => Some("id"),
                 _ => None,
             };
             match param {

@@ -86,6 +86,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0012_console_sessions.sql"),
     },
     Migration {
+        version: 13,
+        name: "lifecycle",
+        sqlite: include_str!("../migrations/sqlite/0013_lifecycle.sql"),
+        postgres: include_str!("../migrations/postgres/0013_lifecycle.sql"),
+    },
+    Migration {
         version: 14,
         name: "licenses",
         sqlite: include_str!("../migrations/sqlite/0014_licenses.sql"),

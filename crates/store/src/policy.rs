@@ -453,6 +453,7 @@ impl Store {
             done.rotated += 1;
         }
         self.rotate_oauth_in(tx, &mut done).await?;
+        crate::lifecycle::rotate_channels_in(&self.keyring, tx, &mut done).await?;
         Ok(done)
     }
 }

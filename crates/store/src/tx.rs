@@ -30,7 +30,7 @@ pub struct AuditRecord<'a> {
 /// An open write transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     pub(crate) tx: Transaction<'static, Any>,
-    keyring: std::sync::Arc<Keyring>,
+    pub(crate) keyring: std::sync::Arc<Keyring>,
     backend: Backend,
 }
 

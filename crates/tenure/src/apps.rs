@@ -305,6 +305,7 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
         oauth,
         google: None,
         github: None,
+        owner: None,
         settings: settings.spec()?,
         disabled: false,
     };
@@ -389,6 +390,7 @@ pub async fn add_google(engine: &Engine, args: GoogleAppArgs) -> anyhow::Result<
         token: None,
         oauth: None,
         github: None,
+        owner: None,
         google: Some(GoogleSpec {
             domain: args.domain.clone(),
             admin_email: args.admin_email.clone(),

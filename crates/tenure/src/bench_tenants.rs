@@ -33,6 +33,7 @@ async fn app(
         oauth: None,
         google: None,
         github: None,
+        owner: None,
         settings: SettingsSpec { rate_limit: rate, ..Default::default() },
         disabled: false,
     };

@@ -85,6 +85,15 @@ pub enum Command {
     /// within its window before the losses wait for an admin.
     #[command(subcommand)]
     Guard(GuardCommand),
+    /// Offboard a person: every app account of theirs Tenure knows of, at once or from a date,
+    /// with the people who must know told; --preview to look first, --undo for a re-hire.
+    Offboard(crate::lifecycle::OffboardArgs),
+    /// Notification channels: email (SMTP), Slack, Teams, a signed generic webhook.
+    #[command(subcommand)]
+    Notify(crate::lifecycle::NotifyCommand),
+    /// Tasks of manual apps (apps without a connector, worked by hand).
+    #[command(subcommand)]
+    Task(crate::lifecycle::TaskCommand),
     /// Why a person has, lacks or will lose an account in an app, in words.
     Explain(ExplainArgs),
     /// Link an existing app account to a person and make it Tenure's to manage, deletion
@@ -210,6 +219,22 @@ pub enum BenchCommand {
     /// of N members losing 1,000 at a time, filters of 1,000 terms) cost `/healthz` and another
     /// tenant.
     ScimBounds(BenchBoundsArgs),
+    /// One person offboarded across N sandbox apps: from the command to the last app's answer.
+    Offboard(BenchOffboardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchOffboardArgs {
+    /// Apps the person has an account in (sandbox vendors in turn: Slack, Notion, Jira, GitHub
+    /// EMU).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=50))]
+    pub apps: u64,
+    /// People per app besides the one offboarded.
+    #[arg(long, default_value_t = 50)]
+    pub people: u64,
+    /// Offboardings to time (each of a different person).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=40))]
+    pub runs: u64,
 }
 
 #[derive(Debug, Args)]
@@ -730,6 +755,9 @@ pub enum AppAdd {
     Box(crate::rest_app::RestAppArgs),
     /// Dropbox teams through the team members API: members added, suspended, removed.
     Dropbox(crate::rest_app::RestAppArgs),
+    /// An app without a connector, worked by hand: Tenure plans it and each operation becomes a
+    /// task for its owner.
+    Manual(crate::lifecycle::ManualAppArgs),
 }
 
 #[derive(Debug, Args)]

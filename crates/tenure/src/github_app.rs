@@ -53,6 +53,7 @@ pub async fn add(engine: &Engine, args: GitHubAppArgs) -> anyhow::Result<ExitCod
         oauth: None,
         google: None,
         github: Some(GithubSpec { org: args.org.clone(), reinvite_after_days: Some(args.reinvite_after_days) }),
+        owner: None,
         settings: SettingsSpec { rate_limit: args.rate_limit, dry_run: Some(args.dry_run), ..SettingsSpec::default() },
         disabled: false,
     };

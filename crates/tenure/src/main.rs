@@ -10,6 +10,7 @@ mod bench;
 mod bench_bounds;
 mod bench_import;
 mod bench_licenses;
+mod bench_offboard;
 mod bench_queue;
 mod bench_scim;
 mod bench_tenants;
@@ -24,6 +25,7 @@ mod google_app;
 mod guard;
 mod keys;
 mod licenses;
+mod lifecycle;
 mod ops;
 mod output;
 mod report;
@@ -108,13 +110,21 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Bench(cli::BenchCommand::Tenants(args)) => bench_tenants::run(args).await,
         Command::Bench(cli::BenchCommand::Licenses(args)) => bench_licenses::run(args).await,
         Command::Bench(cli::BenchCommand::ScimBounds(args)) => bench_bounds::run(args).await,
+        Command::Bench(cli::BenchCommand::Offboard(args)) => bench_offboard::run(args).await,
         other => {
             let store = Store::connect(&settings.database_url()?).await?;
             // Tenants are not tenant-scoped: `tenant create` must work whatever --tenant says.
             let result = match other {
                 Command::Tenant(command) => access::tenant(&store, command).await,
                 other => match open_tenant(&store, &settings).await {
-                    Ok(tenant) => commands::run(other, &tenure_engine::Engine::new(store.clone(), tenant)).await,
+                    Ok(tenant) => {
+                        commands::run(
+                            other,
+                            &tenure_engine::Engine::new(store.clone(), tenant)
+                                .with_public_url(std::env::var("TENURE_PUBLIC_URL").ok()),
+                        )
+                        .await
+                    }
                     Err(e) => Err(e),
                 },
             };

@@ -58,6 +58,7 @@ pub async fn add(engine: &Engine, kind: NewAppKind, args: RestAppArgs) -> anyhow
         oauth: None,
         google: None,
         github: None,
+        owner: None,
         settings: settings.spec()?,
         disabled: false,
     };

@@ -21,10 +21,12 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
     tracing::info!(%addr, backend = store.backend().name(), "serving");
     let options =
         tenure_engine::WorkerOptions { workers: usize::from(args.workers), lease: args.lease, ..Default::default() };
+    let public = public_url(args.public_url.as_deref(), addr)?;
     // One context per tenant, shared by the API's requests and the background work.
     let contexts = tenure_engine::TenantContexts::new(store.clone())
         .with_worker_options(options)
-        .with_files_root(settings.data_dir.join("files"));
+        .with_files_root(settings.data_dir.join("files"))
+        .with_public_url(public.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let background_options = tenure_engine::BackgroundOptions {
         propagation: tenure_engine::PropagationOptions { reconcile_every: args.reconcile_every, ..Default::default() },
@@ -34,7 +36,7 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
     let runner = contexts.clone();
     let background = tokio::spawn(async move { runner.run_background(background_options, stopped).await });
     let mut state = tenure_server::ServerState::with_contexts(contexts);
-    match public_url(args.public_url.as_deref(), addr)? {
+    match public {
         Some(url) => {
             tracing::info!(public_url = %url, "OAuth redirect URI: {url}{}", tenure_server::oauth::CALLBACK_PATH);
             state = state.with_public_url(url);

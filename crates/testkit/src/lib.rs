@@ -13,11 +13,13 @@ pub mod oauth_fake;
 mod people;
 pub mod scim2;
 pub mod slapd;
+pub mod smtp;
 
 pub use db::{TestBackend, TestDb};
 pub use people::person;
 pub use scim2::Scim2Server;
 pub use slapd::{Slapd, SlapdOptions};
+pub use smtp::SmtpServer;
 
 /// Polls `check` until it returns `Some`, or fails after `deadline`. Tests wait on conditions,
 /// never on fixed sleeps.

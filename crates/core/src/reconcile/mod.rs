@@ -29,6 +29,7 @@ pub fn ineligibility(person: &Person, today: Date) -> Option<Revocation> {
     match person.status {
         PersonStatus::Deleted => return Some(Revocation::LeftDirectory),
         PersonStatus::Suspended => return Some(Revocation::Suspended),
+        PersonStatus::Offboarded => return Some(Revocation::Offboarded),
         PersonStatus::Active => {}
     }
     if person.leave_date.is_some_and(|d| d <= today) {

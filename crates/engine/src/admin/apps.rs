@@ -34,6 +34,9 @@ pub struct NewApp {
     /// A GitHub organization (without Enterprise Managed Users): joiners are invited.
     #[serde(default)]
     pub github: Option<GithubSpec>,
+    /// A manual app's owner (an email): tasks are theirs.
+    #[serde(default)]
+    pub owner: Option<String>,
     #[serde(default)]
     pub settings: SettingsSpec,
     /// Added paused: nothing is planned or carried out until it is enabled.
@@ -57,6 +60,8 @@ pub enum NewAppKind {
     /// Dropbox's team members API (`base_url` defaults to https://api.dropboxapi.com/2; `token`
     /// a team admin's access token with members.read, members.write, members.delete).
     Dropbox,
+    /// An app without a connector, worked by hand by `owner`: its operations become tasks.
+    Manual,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -554,6 +559,10 @@ fn check_name(name: &str) -> Result<String, EngineError> {
 
 /// Checks that the app's connector can be built as configured (URLs, SSRF rules, key format).
 fn check_connector(kind: AppKind, base_url: &str, settings: &AppSettings, secret: &Secret) -> Result<(), EngineError> {
+    if settings.manual() {
+        // No connector to build: the app is worked by hand.
+        return Ok(());
+    }
     match kind {
         AppKind::Scim => ScimClient::new(base_url, secret.clone(), Default::default())
             .map(drop)
@@ -763,6 +772,22 @@ impl Admin<'_> {
                 });
                 let secret = Secret::new(google.service_account_key.clone());
                 (AppKind::GoogleWorkspace, base_url, AppAuth::Bearer, secret, settings)
+            }
+            NewAppKind::Manual => {
+                if spec.token.is_some() || spec.oauth.is_some() || spec.google.is_some() || spec.github.is_some() {
+                    return Err(EngineError::field("kind", "a manual app has no connector and no credentials"));
+                }
+                let owner = spec.owner.as_deref().map(str::trim).unwrap_or_default().to_lowercase();
+                if owner.parse::<lettre::Address>().is_err() {
+                    return Err(EngineError::field("owner", "required: the email of whoever works the app by hand"));
+                }
+                let base = AppSettings {
+                    manual: Some(tenure_core::ManualTarget { owner }),
+                    user_name: UserNameFormat::Email,
+                    ..AppSettings::default()
+                };
+                let settings = apply_settings(AppKind::Scim, &base, &spec.settings, true)?;
+                (AppKind::Scim, "manual:".to_owned(), AppAuth::Bearer, Secret::new("none"), settings)
             }
             NewAppKind::GithubOrg => {
                 if spec.google.is_some() || spec.oauth.is_some() {

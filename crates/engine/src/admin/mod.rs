@@ -16,6 +16,8 @@ mod catalog;
 mod guard;
 mod keys;
 mod licenses;
+mod notify;
+mod offboard;
 mod plans;
 pub mod sessions;
 mod sources;
@@ -32,6 +34,8 @@ pub use assignments::{AssignmentSpec, Unassign};
 pub use catalog::catalog_apps;
 pub use guard::{GuardSpec, GuardView};
 pub use licenses::{ActivityEntry, ActivityUpload, DEFAULT_CURRENCY, LicenseSpec, MAX_ACTIVITY_ROWS};
+pub use notify::{ChannelSpec, ChannelTest, ChannelView, TaskView};
+pub use offboard::{OffboardSpec, OffboardStep, OffboardView};
 pub use sources::{NewSource, Origin, SourceEdit, redact_secrets};
 pub use tenants::{DEFAULT_TENANT, create_tenant, list_tenants, resolve_tenant};
 

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod apps;
 pub mod audit;
 pub mod licenses;
+pub mod lifecycle;
 pub mod oauth;
 pub mod plans;
 pub mod queue;
@@ -52,4 +53,5 @@ pub fn router() -> Router<ServerState> {
         .merge(access::routes())
         .merge(oauth::routes())
         .merge(licenses::routes())
+        .merge(lifecycle::routes())
 }

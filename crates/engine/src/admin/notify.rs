@@ -1,0 +1,283 @@
+//! Notification channels (org admins) and manual apps' tasks.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tenure_core::Secret;
+use tenure_store::AuditRecord;
+use utoipa::ToSchema;
+
+use super::{Admin, Need};
+use crate::EngineError;
+use crate::notify::{ChannelConfig, Notice};
+
+/// A new channel. `kind` is `email` (with `smtp_url`, `from`, `to`), or `webhook`, `slack`,
+/// `teams` (with `url`).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSpec {
+    pub name: String,
+    pub kind: String,
+    /// `smtp://[USER:PASSWORD@]HOST:PORT` (or `smtps://` for TLS; `?starttls=required`).
+    #[serde(default)]
+    pub smtp_url: Option<String>,
+    #[serde(default)]
+    pub starttls: bool,
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Addresses, or `org-admins`, `app-admins`, `license-admins`, `manager`, `person`.
+    #[serde(default)]
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The generic webhook's HMAC key (default: generated, shown once).
+    #[serde(default)]
+    pub signing_key: Option<String>,
+}
+
+/// A channel as admins see it: never its credentials.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChannelView {
+    pub name: String,
+    pub kind: String,
+    /// Where it goes, without secrets.
+    pub target: String,
+    /// Messages sent, pending, given up.
+    pub sent: usize,
+    pub pending: usize,
+    pub failed: usize,
+    /// The last delivery error, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// Shown once, when a generic webhook is added: the key its receiver checks signatures with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
+}
+
+/// A manual app's task.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskView {
+    pub id: String,
+    pub app: String,
+    pub person: String,
+    pub assignee: String,
+    pub op: String,
+    pub text: String,
+    pub status: String,
+    pub created_ms: i64,
+    pub closed_ms: Option<i64>,
+    pub closed_by: Option<String>,
+    pub note: Option<String>,
+}
+
+/// What a `notify test` did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChannelTest {
+    pub channel: String,
+    pub delivered: bool,
+    pub error: Option<String>,
+}
+
+impl Admin<'_> {
+    pub async fn add_channel(&self, spec: ChannelSpec) -> Result<ChannelView, EngineError> {
+        self.actor.require(Need::OrgAdmin)?;
+        let name = spec.name.trim();
+        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(EngineError::field("name", "1 to 64 letters, digits, '-', '_' or '.'"));
+        }
+        let (config, secret, key) = match spec.kind.as_str() {
+            "email" => {
+                let url =
+                    spec.smtp_url.as_deref().ok_or_else(|| EngineError::field("smtp_url", "required for email"))?;
+                let from = spec.from.as_deref().ok_or_else(|| EngineError::field("from", "required for email"))?;
+                let (config, secret) = crate::notify::email(url, spec.starttls, from, &spec.to)?;
+                (config, secret, None)
+            }
+            kind => {
+                let url = spec.url.as_deref().ok_or_else(|| EngineError::field("url", "required for a webhook"))?;
+                if !spec.to.is_empty() || spec.smtp_url.is_some() || spec.from.is_some() {
+                    return Err(EngineError::field("to", "recipients are for email channels"));
+                }
+                let (config, secret, key) = crate::notify::webhook(kind, url, spec.signing_key.map(Secret::new))?;
+                (config, Some(secret), key)
+            }
+        };
+        let stored = serde_json::to_value(&config).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let mut tx = self.store().begin().await?;
+        tx.insert_channel(self.tenant(), name, config.kind(), &stored, secret.as_ref()).await?;
+        let detail = json!({"kind": config.kind(), "target": config.target()});
+        tx.audit(
+            self.tenant(),
+            AuditRecord {
+                actor: &self.actor.name,
+                action: "notify.add",
+                subject: name,
+                person: None,
+                app: None,
+                detail: &detail,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        let mut view = self
+            .channels()
+            .await?
+            .into_iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| EngineError::NotFound(format!("channel {name}")))?;
+        view.signing_key = key.map(|k| k.expose().to_owned());
+        Ok(view)
+    }
+
+    pub async fn channels(&self) -> Result<Vec<ChannelView>, EngineError> {
+        self.actor.require(Need::TenantRead)?;
+        let outbox = self.store().outbox(self.tenant(), 10_000).await?;
+        Ok(self
+            .store()
+            .channels(self.tenant())
+            .await?
+            .into_iter()
+            .map(|c| {
+                let mine: Vec<_> = outbox.iter().filter(|m| m.channel_id == c.id).collect();
+                let count = |s: &str| mine.iter().filter(|m| m.status == s).count();
+                let target = serde_json::from_value::<ChannelConfig>(c.config.clone())
+                    .map(|cfg| cfg.target())
+                    .unwrap_or_else(|e| format!("unreadable settings: {e}"));
+                ChannelView {
+                    name: c.name,
+                    kind: c.kind,
+                    target,
+                    sent: count("sent"),
+                    pending: count("pending"),
+                    failed: count("failed"),
+                    last_error: mine.first().filter(|m| m.status != "sent").and_then(|m| m.last_error.clone()),
+                    signing_key: None,
+                }
+            })
+            .collect())
+    }
+
+    pub async fn remove_channel(&self, name: &str) -> Result<(), EngineError> {
+        self.actor.require(Need::OrgAdmin)?;
+        let mut tx = self.store().begin().await?;
+        if !tx.delete_channel(self.tenant(), name).await? {
+            return Err(EngineError::NotFound(format!("channel {name}")));
+        }
+        let detail = json!({});
+        tx.audit(
+            self.tenant(),
+            AuditRecord {
+                actor: &self.actor.name,
+                action: "notify.remove",
+                subject: name,
+                person: None,
+                app: None,
+                detail: &detail,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sends a test message through one channel now, and says whether it arrived.
+    pub async fn test_channel(&self, name: &str) -> Result<ChannelTest, EngineError> {
+        self.actor.require(Need::OrgAdmin)?;
+        let channels = self.store().channels(self.tenant()).await?;
+        let channel =
+            channels.iter().find(|c| c.name == name).ok_or_else(|| EngineError::NotFound(format!("channel {name}")))?;
+        let mut notice = Notice::new("test", format!("Tenure test message for channel {name}"));
+        notice.lines = vec![format!("This is a test of the notification channel {name}, sent by {}.", self.actor.name)];
+        let mut rows = self.engine.messages_for(&notice, std::slice::from_ref(channel)).await?;
+        if rows.is_empty() {
+            // An email channel whose recipients are all roles nobody holds yet.
+            return Ok(ChannelTest {
+                channel: name.into(),
+                delivered: false,
+                error: Some("no recipient resolves to an address now".into()),
+            });
+        }
+        rows.truncate(1);
+        let ids = self.store().enqueue_messages(self.tenant(), &rows).await?;
+        // One attempt: the answer says whether it arrived, not whether a retry might.
+        self.engine.drain_notifications(std::time::Duration::ZERO).await?;
+        let sent = self.store().message(self.tenant(), ids[0]).await?;
+        Ok(ChannelTest {
+            channel: name.into(),
+            delivered: sent.as_ref().is_some_and(|m| m.status == "sent"),
+            error: sent.and_then(|m| m.last_error),
+        })
+    }
+
+    /// Tasks of manual apps the actor may see (open ones only with `open_only`).
+    pub async fn tasks(&self, open_only: bool) -> Result<Vec<TaskView>, EngineError> {
+        let apps = self.store().list_apps(self.tenant()).await?;
+        let tasks = self.store().tasks(self.tenant(), open_only).await?;
+        Ok(tasks
+            .into_iter()
+            .filter(|t| self.actor.allows(Need::AppRead(t.app_id)))
+            .map(|t| TaskView {
+                id: t.id.to_string(),
+                app: apps.iter().find(|a| a.app.id == t.app_id).map(|a| a.app.name.clone()).unwrap_or_default(),
+                person: t.person,
+                assignee: t.assignee,
+                op: t.op,
+                text: t.text,
+                status: t.status,
+                created_ms: t.created_ms,
+                closed_ms: t.closed_ms,
+                closed_by: t.closed_by,
+                note: t.note,
+            })
+            .collect())
+    }
+
+    /// Closes a task (its id, or a unique prefix of at least 6 characters): the work was done
+    /// by hand. Its account is recorded as the operation left it, so the next plan starts from
+    /// there.
+    pub async fn close_task(&self, id: &str, note: Option<&str>) -> Result<TaskView, EngineError> {
+        let id = id.trim().to_ascii_lowercase();
+        let all = self.store().tasks(self.tenant(), false).await?;
+        let matching: Vec<_> = all.iter().filter(|t| t.id.to_string().starts_with(&id) && id.len() >= 6).collect();
+        let task = match matching.as_slice() {
+            [one] => (*one).clone(),
+            [] => return Err(EngineError::NotFound(format!("task {id}"))),
+            _ => return Err(EngineError::field("id", format!("{id} names several tasks; give more of it"))),
+        };
+        self.actor.require(Need::AppWrite(task.app_id))?;
+        if task.status != "open" {
+            return Err(EngineError::Refused(format!("task {} is {}", task.id, task.status)));
+        }
+        let app = self.store().list_apps(self.tenant()).await?.into_iter().find(|a| a.app.id == task.app_id);
+        let op: Option<tenure_core::PlannedOp> = serde_json::from_value(task.body.clone()).ok();
+        let existing = match op.as_ref().and_then(|o| o.kind.remote_id()) {
+            Some(remote) => self
+                .store()
+                .list_accounts(self.tenant(), task.app_id)
+                .await?
+                .into_iter()
+                .find(|a| a.link.remote_id == remote),
+            None => None,
+        };
+        let mut tx = self.store().begin().await?;
+        tx.close_task(self.tenant(), task.id, &self.actor.name, note).await?;
+        // What the owner did is now what the app holds, as far as Tenure knows.
+        if let Some(op) = &op {
+            crate::tasks::record_done(&mut tx, self.tenant(), op, existing, crate::today()).await?;
+        }
+        let detail = json!({"task": task.id, "text": task.text, "note": note});
+        tx.audit(
+            self.tenant(),
+            AuditRecord {
+                actor: &self.actor.name,
+                action: "task.closed",
+                subject: &task.id.to_string(),
+                person: Some(&task.person),
+                app: app.as_ref().map(|a| a.app.name.as_str()),
+                detail: &detail,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        let closed = self.tasks(false).await?.into_iter().find(|t| t.id == task.id.to_string());
+        closed.ok_or_else(|| EngineError::NotFound(format!("task {}", task.id)))
+    }
+}

@@ -1,0 +1,93 @@
+//! Offboarding a person, notification channels, and manual apps' tasks.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use tenure_engine::admin::{ChannelSpec, ChannelTest, ChannelView, OffboardSpec, OffboardView, TaskView};
+
+use super::Errors;
+use crate::ServerState;
+use crate::api::{ApiResult, Body, Caller, created, json};
+
+pub fn routes() -> Router<ServerState> {
+    Router::new()
+        .route("/people/{email}/offboard", post(offboard))
+        .route("/notify/channels", get(channels).post(add_channel))
+        .route("/notify/channels/{name}", delete(remove_channel))
+        .route("/notify/channels/{name}/test", post(test_channel))
+        .route("/tasks", get(tasks))
+        .route("/tasks/{id}/close", post(close_task))
+}
+
+/// Offboards a person across every app where Tenure knows an account of theirs: `preview`
+/// only says what would happen (per app, from which account) and who would be told; `at` a
+/// later date schedules it; `undo` re-hires. Carried out through the queue before answering.
+#[utoipa::path(post, path = "/api/v1/people/{email}/offboard", tag = "lifecycle", params(("email" = String, Path)),
+    request_body = OffboardSpec, responses((status = 200, body = OffboardView), Errors))]
+pub async fn offboard(
+    caller: Caller,
+    Path(email): Path<String>,
+    Body(spec): Body<OffboardSpec>,
+) -> ApiResult<Response> {
+    json(&caller.admin().offboard(&email, spec).await?)
+}
+
+/// Notification channels, with what each sent, holds and gave up; never their credentials.
+#[utoipa::path(get, path = "/api/v1/notify/channels", tag = "lifecycle", responses((status = 200, body = Vec<ChannelView>), Errors))]
+pub async fn channels(caller: Caller) -> ApiResult<Response> {
+    json(&caller.admin().channels().await?)
+}
+
+/// Adds a channel: `email` (`smtp_url`, `from`, `to`) or `webhook`, `slack`, `teams` (`url`).
+/// A generic webhook's signing key is in the answer, once.
+#[utoipa::path(post, path = "/api/v1/notify/channels", tag = "lifecycle", request_body = ChannelSpec,
+    responses((status = 201, body = ChannelView), Errors))]
+pub async fn add_channel(caller: Caller, Body(spec): Body<ChannelSpec>) -> ApiResult<Response> {
+    created(&caller.admin().add_channel(spec).await?)
+}
+
+/// Removes a channel and its undelivered messages.
+#[utoipa::path(delete, path = "/api/v1/notify/channels/{name}", tag = "lifecycle", params(("name" = String, Path)),
+    responses((status = 200, body = Object), Errors))]
+pub async fn remove_channel(caller: Caller, Path(name): Path<String>) -> ApiResult<Response> {
+    caller.admin().remove_channel(&name).await?;
+    json(&serde_json::json!({"removed": name}))
+}
+
+/// Sends a test message through a channel now.
+#[utoipa::path(post, path = "/api/v1/notify/channels/{name}/test", tag = "lifecycle", params(("name" = String, Path)),
+    responses((status = 200, body = ChannelTest), Errors))]
+pub async fn test_channel(caller: Caller, Path(name): Path<String>) -> ApiResult<Response> {
+    json(&caller.admin().test_channel(&name).await?)
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TaskFilter {
+    /// Closed tasks too.
+    #[serde(default)]
+    all: bool,
+}
+
+/// Manual apps' tasks the caller may see (open ones unless `all`).
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "lifecycle", params(TaskFilter), responses((status = 200, body = Vec<TaskView>), Errors))]
+pub async fn tasks(caller: Caller, crate::api::Params(q): crate::api::Params<TaskFilter>) -> ApiResult<Response> {
+    json(&caller.admin().tasks(!q.all).await?)
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseTask {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// Closes a task: the work was done by hand.
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/close", tag = "lifecycle", params(("id" = String, Path)),
+    request_body = CloseTask, responses((status = 200, body = TaskView), Errors))]
+pub async fn close_task(caller: Caller, Path(id): Path<String>, Body(body): Body<CloseTask>) -> ApiResult<Response> {
+    json(&caller.admin().close_task(&id, body.note.as_deref()).await?)
+}

@@ -1,0 +1,282 @@
+//! `tenure offboard`, `tenure notify`, `tenure task` and `tenure app add manual`: adapters of
+//! the engine's lifecycle commands.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use tenure_engine::admin::{ChannelSpec, NewApp, NewAppKind, OffboardSpec, OffboardView, SettingsSpec};
+use tenure_engine::{Actor, Engine};
+
+#[derive(Debug, Args)]
+pub struct OffboardArgs {
+    /// The person, by email.
+    pub email: String,
+    /// When: `now` (the default) or a date, YYYY-MM-DD.
+    #[arg(long, value_name = "DATE|now")]
+    pub at: Option<String>,
+    /// Say what would happen, per app, and who would be told; change nothing.
+    #[arg(long, conflicts_with_all = ["yes", "undo"])]
+    pub preview: bool,
+    /// Do it (without it, the preview is shown and nothing changes).
+    #[arg(long)]
+    pub yes: bool,
+    /// Undo an offboarding (a re-hire): what the policy grants comes back, accounts re-activated.
+    #[arg(long, conflicts_with = "at")]
+    pub undo: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Add a channel.
+    #[command(subcommand)]
+    Add(NotifyAdd),
+    /// The channels, with what they sent, hold and gave up.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a channel (and its undelivered messages).
+    Remove { name: String },
+    /// Send a test message through a channel now.
+    Test {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyAdd {
+    /// Email over SMTP.
+    Email(EmailArgs),
+    /// A generic webhook: a JSON body signed with HMAC-SHA256 (`X-Tenure-Signature`).
+    Webhook(WebhookArgs),
+    /// A Slack incoming webhook.
+    Slack(WebhookArgs),
+    /// A Microsoft Teams incoming webhook.
+    Teams(WebhookArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EmailArgs {
+    pub name: String,
+    /// smtp://[USER:PASSWORD@]HOST:PORT, smtps://... (TLS), or smtp://...?starttls=required.
+    /// Credentials are stored encrypted.
+    #[arg(long)]
+    pub smtp_url: String,
+    /// Require STARTTLS on an smtp:// URL.
+    #[arg(long)]
+    pub starttls: bool,
+    #[arg(long)]
+    pub from: String,
+    /// An address, or org-admins, app-admins, license-admins, manager, person (repeatable).
+    #[arg(long, required = true)]
+    pub to: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    pub name: String,
+    #[arg(long)]
+    pub url: String,
+    /// Environment variable holding the generic webhook's signing key (default: generated and
+    /// shown once).
+    #[arg(long, value_name = "VAR")]
+    pub signing_key_env: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Open tasks (every task with --all).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close a task: the work was done by hand.
+    Close {
+        /// The task's id (or its first 6+ characters).
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ManualAppArgs {
+    pub name: String,
+    /// Who works the app by hand: tasks are theirs.
+    #[arg(long)]
+    pub owner: String,
+}
+
+pub async fn offboard(engine: &Engine, args: OffboardArgs) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
+    let admin = engine.admin(&actor);
+    let preview = args.preview || (!args.yes && !args.undo);
+    let spec = OffboardSpec { at: args.at.clone(), preview, undo: args.undo };
+    let view = admin.offboard(&args.email, spec).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        print_offboarding(&view);
+    }
+    if !args.preview && preview {
+        eprintln!("nothing changed: add --yes to offboard {} (or --preview to only look)", view.person);
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(if matches!(view.status.as_str(), "incomplete") { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn print_offboarding(view: &OffboardView) {
+    let head = match view.status.as_str() {
+        "preview" => format!("Offboarding {} ({}), effective {}: would do", view.name, view.person, view.effective),
+        "scheduled" => format!("Offboarding {} ({}) scheduled for {}: will do", view.name, view.person, view.effective),
+        "undone" => format!("Offboarding of {} ({}) undone: restored", view.name, view.person),
+        s => format!("Offboarded {} ({}) on {}: {s}", view.name, view.person, view.effective),
+    };
+    println!("{head}");
+    if view.apps.is_empty() {
+        println!("  no app account of theirs is known to Tenure");
+    }
+    for s in &view.apps {
+        let account = match (&s.user_name, &s.account) {
+            (Some(u), Some(a)) if u != a => format!("{u} (id {a})"),
+            (Some(u), _) => u.clone(),
+            (None, Some(a)) => a.clone(),
+            (None, None) => String::new(),
+        };
+        let outcome = s.outcome.as_deref().map(|o| format!(" → {o}")).unwrap_or_default();
+        let error = s.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+        println!("  {:<14} {:<15} {account}{outcome}{error}  — {}", s.app, s.action.replace('_', " "), s.reason);
+    }
+    if let Some(m) = &view.manager {
+        println!("manager: {m}");
+    }
+    if view.notified.is_empty() {
+        println!("told: nobody (no notification channel; `tenure notify add`)");
+    } else {
+        println!("told: {}", view.notified.join(", "));
+    }
+    if view.status != "preview" {
+        println!("took {} ms", view.elapsed_ms);
+    }
+}
+
+pub async fn notify(engine: &Engine, command: NotifyCommand) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
+    let admin = engine.admin(&actor);
+    match command {
+        NotifyCommand::Add(add) => {
+            let spec = match add {
+                NotifyAdd::Email(a) => ChannelSpec {
+                    name: a.name,
+                    kind: "email".into(),
+                    smtp_url: Some(a.smtp_url),
+                    starttls: a.starttls,
+                    from: Some(a.from),
+                    to: a.to,
+                    ..ChannelSpec::default()
+                },
+                NotifyAdd::Webhook(a) => webhook_spec("webhook", a)?,
+                NotifyAdd::Slack(a) => webhook_spec("slack", a)?,
+                NotifyAdd::Teams(a) => webhook_spec("teams", a)?,
+            };
+            let view = admin.add_channel(spec).await?;
+            println!("added {} channel {}: {}", view.kind, view.name, view.target);
+            if let Some(key) = &view.signing_key {
+                println!("signing key (shown once; the receiver checks X-Tenure-Signature with it): {key}");
+            }
+        }
+        NotifyCommand::List { json } => {
+            let channels = admin.channels().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&channels)?);
+            } else if channels.is_empty() {
+                println!("no notification channel; add one with `tenure notify add email|webhook|slack|teams`");
+            } else {
+                for c in channels {
+                    let error = c.last_error.map(|e| format!(", last error: {e}")).unwrap_or_default();
+                    println!(
+                        "{:<16} {:<8} {}  (sent {}, pending {}, failed {}{error})",
+                        c.name, c.kind, c.target, c.sent, c.pending, c.failed
+                    );
+                }
+            }
+        }
+        NotifyCommand::Remove { name } => {
+            admin.remove_channel(&name).await?;
+            println!("removed channel {name}");
+        }
+        NotifyCommand::Test { name, json } => {
+            let test = admin.test_channel(&name).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&test)?);
+            } else if test.delivered {
+                println!("test message delivered through {name}");
+            } else {
+                println!("test message NOT delivered through {name}: {}", test.error.unwrap_or_default());
+            }
+            return Ok(if test.delivered { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn webhook_spec(kind: &str, a: WebhookArgs) -> anyhow::Result<ChannelSpec> {
+    let signing_key = match &a.signing_key_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| anyhow::anyhow!("--signing-key-env {var}: not set"))?),
+        None => None,
+    };
+    Ok(ChannelSpec { name: a.name, kind: kind.into(), url: Some(a.url), signing_key, ..ChannelSpec::default() })
+}
+
+pub async fn task(engine: &Engine, command: TaskCommand) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
+    let admin = engine.admin(&actor);
+    match command {
+        TaskCommand::List { all, json } => {
+            let tasks = admin.tasks(!all).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tasks)?);
+            } else if tasks.is_empty() {
+                println!("no {}task", if all { "" } else { "open " });
+            } else {
+                for t in tasks {
+                    println!("{}  {:<7} for {}: {}", t.id, t.status, t.assignee, t.text);
+                }
+            }
+        }
+        TaskCommand::Close { id, note } => {
+            let t = admin.close_task(&id, note.as_deref()).await?;
+            println!("closed task {}: {}", t.id, t.text);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn add_manual(engine: &Engine, args: ManualAppArgs) -> anyhow::Result<ExitCode> {
+    let actor = Actor::cli();
+    let spec = NewApp {
+        name: args.name,
+        kind: NewAppKind::Manual,
+        base_url: None,
+        token: None,
+        oauth: None,
+        google: None,
+        github: None,
+        owner: Some(args.owner),
+        settings: SettingsSpec::default(),
+        disabled: false,
+    };
+    let app = engine.admin(&actor).create_app(spec).await?;
+    println!(
+        "added manual app {}: its plan's operations become tasks for {} (`tenure task list`)",
+        app.name,
+        app.settings.manual.as_ref().map(|m| m.owner.as_str()).unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
