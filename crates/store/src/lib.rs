@@ -21,6 +21,7 @@ mod policy;
 mod queue;
 mod row;
 mod scim;
+mod sealed_config;
 mod tenancy;
 mod tx;
 
@@ -43,6 +44,9 @@ pub use tx::{AppRow, AuditRecord, Tx};
 
 use sqlx::AnyPool;
 
+/// The master key file an embedded SQLite database gets beside it when no key is configured.
+pub const MASTER_KEY_FILE_NAME: &str = "master.key";
+
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -57,9 +61,19 @@ pub struct Store {
 
 impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://...`) and applies pending migrations.
-    /// Master keys come from `TENURE_MASTER_KEYS` / `TENURE_MASTER_KEY_FILE` (see [`crypto`]).
+    /// Master keys come from `TENURE_MASTER_KEYS` / `TENURE_MASTER_KEY_FILE` (see [`crypto`]);
+    /// when neither is set, an embedded SQLite database uses the key file beside it
+    /// ([`MASTER_KEY_FILE_NAME`]), generated on first start, so a default install encrypts.
+    /// PostgreSQL without a key refuses to store credentials.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with_keys(url, crypto::Keyring::from_env()?).await
+        let mut keyring = crypto::Keyring::from_env()?;
+        if keyring.current_id().is_none()
+            && let Some(path) = Backend::sqlite_file(url)
+            && let Some(dir) = path.parent()
+        {
+            keyring = crypto::Keyring::load_or_create_file(&dir.join(MASTER_KEY_FILE_NAME))?;
+        }
+        Self::connect_with_keys(url, keyring).await
     }
 
     /// Connects with the given master keys instead of the environment's.
@@ -69,6 +83,7 @@ impl Store {
         let read = backend.read_pool(url, &pool)?;
         let store = Self { pool, read, backend, keyring: std::sync::Arc::new(keyring) };
         migrate::run(&store.pool, backend).await?;
+        store.seal_plaintext_at_start().await?;
         Ok(store)
     }
 

@@ -36,6 +36,7 @@ use crate::cli::{Cli, Command, LogFormat};
 use crate::config::Settings;
 
 fn main() -> ExitCode {
+    warn_secret_flags(std::env::args());
     let cli = Cli::parse();
     let settings = match Settings::resolve(&cli.global) {
         Ok(s) => s,
@@ -49,6 +50,22 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command, settings)) {
         Ok(code) => code,
         Err(e) => fail(&e),
+    }
+}
+
+/// A secret given as a flag is visible to every user of the machine (`ps`, /proc/PID/cmdline)
+/// and lands in shell history: say so, and where it should come from instead.
+fn warn_secret_flags(args: impl Iterator<Item = String>) {
+    for arg in args.skip(1) {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--token" || arg.starts_with("--token=") {
+            eprintln!(
+                "warning: --token puts the secret on the command line, where other users of this machine can read it; \
+                 use --token-file FILE, TENURE_APP_TOKEN_FILE or TENURE_APP_TOKEN instead"
+            );
+        }
     }
 }
 
