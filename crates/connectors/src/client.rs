@@ -95,14 +95,11 @@ impl ScimClient {
         if options.page_size == 0 {
             return Err(ConnectorError::Config("page_size must be at least 1".into()));
         }
-        // reqwest is built without a crypto provider; an already installed one is fine too.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        // The address policy, and no redirects: one would replay a POST as a GET and may carry
+        // the token elsewhere; a SCIM endpoint that redirects is misconfigured and should say so.
+        let http = tenure_outbound::client_builder()
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
-            // A redirect would replay a POST as a GET and may carry the token elsewhere; a SCIM
-            // endpoint that redirects is misconfigured and should say so.
-            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
         Ok(Self {
@@ -568,6 +565,7 @@ impl ScimClient {
         if let Some(tag) = if_match {
             request = request.header(IF_MATCH, tag);
         }
+        tenure_outbound::check_url_host(url).map_err(|r| ConnectorError::Config(r.to_string()))?;
         let response = request.send().await.map_err(|e| transport_error(method, url, &e))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
@@ -669,6 +667,9 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 fn transport_error(method: &Method, url: &Url, e: &reqwest::Error) -> ConnectorError {
     if e.is_builder() {
         return ConnectorError::InvalidRequest(error_chain(e));
+    }
+    if let Some(refused) = tenure_outbound::refusal_in(e) {
+        return ConnectorError::Config(refused.to_string());
     }
     let kind = if e.is_timeout() {
         TransportKind::Timeout

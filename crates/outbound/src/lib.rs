@@ -55,15 +55,17 @@ pub fn deny_private_from_env() -> Result<bool, String> {
 /// Why an address or URL is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
-    #[error("{host} is a cloud metadata address (refused: a credentialed request there could read the host's own secrets)")]
+    #[error(
+        "{host} is a cloud metadata address (refused: a credentialed request there could read the host's own secrets)"
+    )]
     Metadata { host: String },
-    #[error("{host} is a link-local address (refused: it reaches the host's own network services, such as instance metadata)")]
+    #[error(
+        "{host} is a link-local address (refused: it reaches the host's own network services, such as instance metadata)"
+    )]
     LinkLocal { host: String },
     #[error("{host} is not a routable address (unspecified, multicast or broadcast)")]
     Unroutable { host: String },
-    #[error(
-        "{host} is a loopback or private address, refused because {DENY_PRIVATE_VAR} is set for this deployment"
-    )]
+    #[error("{host} is a loopback or private address, refused because {DENY_PRIVATE_VAR} is set for this deployment")]
     Private { host: String },
     #[error("{host} resolved to {addr}: {reason}")]
     Resolved { host: String, addr: IpAddr, reason: Box<Refused> },
@@ -292,18 +294,22 @@ impl SendError {
     pub fn refusal(&self) -> Option<&Refused> {
         match self {
             Self::Refused(r) => Some(r),
-            Self::Http(e) => {
-                let mut source = std::error::Error::source(e);
-                while let Some(s) = source {
-                    if let Some(r) = s.downcast_ref::<Refused>() {
-                        return Some(r);
-                    }
-                    source = s.source();
-                }
-                None
-            }
+            Self::Http(e) => refusal_in(e),
         }
     }
+}
+
+/// The policy's refusal inside a reqwest error (the resolver refused the name at connect time):
+/// final, not worth a retry.
+pub fn refusal_in(e: &reqwest::Error) -> Option<&Refused> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<Refused>() {
+            return Some(r);
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// Sends a request built on a client from [`client_builder`], checking a literal address in its

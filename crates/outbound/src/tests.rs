@@ -61,8 +61,10 @@ struct Scripted(Mutex<HashMap<&'static str, Vec<IpAddr>>>);
 
 impl Scripted {
     fn new(script: &[(&'static str, &[&str])]) -> Arc<Self> {
-        let map =
-            script.iter().map(|(name, answers)| (*name, answers.iter().map(|a| a.parse().unwrap()).collect())).collect();
+        let map = script
+            .iter()
+            .map(|(name, answers)| (*name, answers.iter().map(|a| a.parse().unwrap()).collect()))
+            .collect();
         Arc::new(Self(Mutex::new(map)))
     }
 }
@@ -107,7 +109,8 @@ async fn local_server() -> SocketAddr {
 #[tokio::test]
 async fn a_dns_answer_that_changes_between_check_and_connect_is_refused_at_connect() {
     let server = local_server().await;
-    let dns = Scripted::new(&[("rebind.example", &["127.0.0.1", "169.254.169.254"]), ("local.example", &["127.0.0.1"])]);
+    let dns =
+        Scripted::new(&[("rebind.example", &["127.0.0.1", "169.254.169.254"]), ("local.example", &["127.0.0.1"])]);
     let target = url(&format!("http://rebind.example:{}/", server.port()));
     check_url_with(dns.as_ref(), &target).await.expect("the first answer is an allowed address");
 

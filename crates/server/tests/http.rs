@@ -13,7 +13,11 @@ struct Running {
 
 async fn start() -> anyhow::Result<Running> {
     let db = TestDb::new(TestBackend::Sqlite).await?;
-    let store = Store::connect_with_keys(db.url(), tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -301,7 +301,8 @@ impl Keyring {
         if path.exists() {
             return Self::from_file(path);
         }
-        let file_error = |e: std::io::Error| KeyringError::File { path: path.display().to_string(), message: e.to_string() };
+        let file_error =
+            |e: std::io::Error| KeyringError::File { path: path.display().to_string(), message: e.to_string() };
         let entry = Self::generate_entry("local1")
             .map_err(|e| KeyringError::File { path: path.display().to_string(), message: e.to_string() })?;
         let mut options = std::fs::OpenOptions::new();

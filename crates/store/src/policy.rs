@@ -472,21 +472,22 @@ impl Store {
             .await?;
         for r in &rows {
             let (tenant, id, name, raw) = (text(r, "tenant_id")?, text(r, "id")?, text(r, "name")?, text(r, "config")?);
-            let stored: serde_json::Value =
-                serde_json::from_str(&raw).map_err(|e| StoreError::corrupt(format!("settings of source {name}: {e}")))?;
+            let stored: serde_json::Value = serde_json::from_str(&raw)
+                .map_err(|e| StoreError::corrupt(format!("settings of source {name}: {e}")))?;
             if only_plain && !crate::sealed_config::has_plaintext(&stored) {
                 continue;
             }
             let Some(resealed) = crate::sealed_config::reseal(&self.keyring, &tenant, &id, &name, &stored)? else {
                 continue;
             };
-            let updated = sqlx::query("UPDATE sources SET config = $1 WHERE id = $2 AND tenant_id = $3 AND config = $4")
-                .bind(resealed.to_string())
-                .bind(&id)
-                .bind(&tenant)
-                .bind(&raw)
-                .execute(&mut **tx)
-                .await?;
+            let updated =
+                sqlx::query("UPDATE sources SET config = $1 WHERE id = $2 AND tenant_id = $3 AND config = $4")
+                    .bind(resealed.to_string())
+                    .bind(&id)
+                    .bind(&tenant)
+                    .bind(&raw)
+                    .execute(&mut **tx)
+                    .await?;
             if updated.rows_affected() != 1 {
                 return Err(StoreError::Concurrent(format!("the settings of source {name}")));
             }

@@ -59,9 +59,9 @@ pub(crate) fn open(
     walk(&mut out, &mut |key, value| {
         let binding = Binding { purpose: &purpose(key), tenant, row: source_id };
         let secret = match value {
-            Value::String(plain) => keyring
-                .open(binding, &format!("plain:{plain}"))
-                .map_err(|e| credential(source_name, e))?,
+            Value::String(plain) => {
+                keyring.open(binding, &format!("plain:{plain}")).map_err(|e| credential(source_name, e))?
+            }
             Value::Object(map) => match map.get(SEALED_KEY) {
                 Some(Value::String(stored)) => keyring.open(binding, stored).map_err(|e| credential(source_name, e))?,
                 _ => return Ok(()),
@@ -123,10 +123,7 @@ fn sealed_value(sealed: Sealed) -> Value {
 }
 
 /// Calls `f` on every value stored under a secret field name, at any depth.
-fn walk(
-    value: &mut Value,
-    f: &mut dyn FnMut(&str, &mut Value) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
+fn walk(value: &mut Value, f: &mut dyn FnMut(&str, &mut Value) -> Result<(), StoreError>) -> Result<(), StoreError> {
     match value {
         Value::Object(map) => {
             for (key, v) in map.iter_mut() {

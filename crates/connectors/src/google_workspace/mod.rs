@@ -116,11 +116,10 @@ impl GoogleWorkspace {
             ..HttpOptions::default()
         };
         let token_http = Http::new(Service::Google, token_options).map_err(token_error)?;
-        let http = reqwest::Client::builder()
+        // The address policy and no redirects (one could carry the bearer token to another host).
+        let http = tenure_outbound::client_builder()
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
-            // A redirect could carry the bearer token to another host.
-            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
         Ok(Self {
@@ -234,7 +233,11 @@ impl GoogleWorkspace {
         if let Some(payload) = payload {
             request = request.header(CONTENT_TYPE, "application/json").body(payload.to_vec());
         }
+        tenure_outbound::check_url_host(url).map_err(|r| ConnectorError::Config(r.to_string()))?;
         let transport = |e: reqwest::Error| {
+            if let Some(refused) = tenure_outbound::refusal_in(&e) {
+                return ConnectorError::Config(refused.to_string());
+            }
             let kind = if e.is_timeout() {
                 TransportKind::Timeout
             } else if e.is_connect() {
