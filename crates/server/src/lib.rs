@@ -14,6 +14,7 @@ pub mod tokens;
 
 use std::future::Future;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -103,13 +104,77 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     tracing::debug_span!("request", method = %request.method(), uri = %shown, version = ?request.version())
 }
 
-/// Serves until `shutdown` resolves, then finishes the requests in flight.
+/// How long the server waits on its clients. `axum::serve` has no header or idle timeouts, so a
+/// client that sends half a request header held its socket forever; connections are served by
+/// hyper's HTTP/1 builder with a timer instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// From the first byte of a request head to its end; also how long an idle keep-alive
+    /// connection waits for its next request. Then the connection is closed.
+    pub header_read_timeout: Duration,
+    /// After the shutdown signal, how long requests in flight may take before the server stops
+    /// anyway.
+    pub shutdown_deadline: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self { header_read_timeout: Duration::from_secs(30), shutdown_deadline: Duration::from_secs(30) }
+    }
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight (within the default
+/// shutdown deadline).
 pub async fn serve(
     listener: TcpListener,
     state: ServerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    serve_with(listener, state, shutdown, ServeOptions::default()).await
+}
+
+/// [`serve`] with its timeouts.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: ServerState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let app = router(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout).keep_alive(true);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(options.shutdown_deadline) => {
+            tracing::warn!(deadline_s = options.shutdown_deadline.as_secs(), "requests still in flight at the shutdown deadline: stopping anyway");
+        }
+    }
+    Ok(())
 }
 
 async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
@@ -118,10 +183,11 @@ async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
             (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "database": state.store.backend().name()})))
         }
         Err(e) => {
+            // The database's error text stays in the log: it can name hosts, users and paths.
             tracing::warn!(error = %e, "health check: database unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({"status": "unavailable", "error": e.to_string()})),
+                axum::Json(serde_json::json!({"status": "unavailable", "error": "database unreachable"})),
             )
         }
     }

@@ -334,6 +334,18 @@ pub struct ServeArgs {
     /// loopback address.
     #[arg(long, env = "TENURE_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// A connection that has not sent a whole request head within this time is closed (a slow
+    /// or hostile client holds no socket longer); also how long an idle keep-alive connection
+    /// is kept.
+    #[arg(long, env = "TENURE_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub header_read_timeout: std::time::Duration,
+    /// On SIGTERM or Ctrl-C, how long requests in flight may still take before the server stops.
+    #[arg(long, env = "TENURE_SHUTDOWN_DEADLINE", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_deadline: std::time::Duration,
+    /// Refuse outbound requests to loopback and private addresses too (link-local and cloud
+    /// metadata addresses are always refused). A multi-tenant deployment should set it.
+    #[arg(long, env = "TENURE_OUTBOUND_DENY_PRIVATE")]
+    pub outbound_deny_private: bool,
 }
 
 /// `90s`, `30m`, `1h`, `2d`, or plain seconds.

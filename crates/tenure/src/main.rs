@@ -43,6 +43,11 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     init_logging(&cli.command, settings.log_format);
+    // The outbound address policy holds for every command that reaches an app or a source.
+    match tenure_outbound::deny_private_from_env() {
+        Ok(deny) => tenure_outbound::set_deny_private(deny),
+        Err(e) => return fail(&anyhow::anyhow!(e)),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(&anyhow::Error::new(e).context("starting the async runtime")),
