@@ -6,6 +6,7 @@
 //! migration files and connection set-up (`backend.rs`). Every query is scoped by tenant.
 
 mod audit;
+mod audit_chain;
 mod backend;
 mod bulk;
 pub mod crypto;
@@ -26,6 +27,7 @@ mod tenancy;
 mod tx;
 
 pub use audit::{AuditCursor, AuditEntry, AuditFilter, AuditPage, BadCursor, MAX_AUDIT_PAGE, NewAuditEntry};
+pub use audit_chain::{AuditVerification, BadEntry};
 pub use backend::Backend;
 pub use directory::ImportSummary;
 pub use directory::SourceRecord;
