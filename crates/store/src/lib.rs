@@ -8,6 +8,7 @@
 mod audit;
 mod audit_chain;
 mod backend;
+pub mod backup;
 mod bulk;
 pub mod crypto;
 mod directory;

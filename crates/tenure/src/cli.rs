@@ -98,6 +98,11 @@ pub enum Command {
     /// Master keys of the credentials stored for apps: status and rotation.
     #[command(subcommand)]
     Keys(crate::keys::KeysCommand),
+    /// Write a consistent snapshot of the whole database (every tenant) to FILE, while `serve`
+    /// may be running; credentials stay encrypted (keep the master key with the backup).
+    Backup(crate::backup::BackupArgs),
+    /// Restore a backup FILE into a new, empty database (SQLite or PostgreSQL).
+    Restore(crate::backup::RestoreArgs),
     /// The provisioning queue: its state, failed operations, retry and dismiss.
     #[command(subcommand)]
     Ops(OpsCommand),

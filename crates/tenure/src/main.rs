@@ -5,6 +5,7 @@ mod app_check;
 mod app_oauth;
 mod apps;
 mod audit;
+mod backup;
 mod bench;
 mod bench_bounds;
 mod bench_import;
@@ -128,6 +129,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             // Tenants are not tenant-scoped: `tenant create` must work whatever --tenant says.
             let result = match other {
                 Command::Tenant(command) => access::tenant(&store, command).await,
+                // The whole database, every tenant; a restore needs it empty.
+                Command::Backup(args) => backup::backup(&store, args).await,
+                Command::Restore(args) => backup::restore(&store, args).await,
                 other => match open_tenant(&store, &settings).await {
                     Ok(tenant) => commands::run(other, &tenure_engine::Engine::new(store.clone(), tenant)).await,
                     Err(e) => Err(e),
