@@ -431,8 +431,10 @@ impl ScimClient {
     }
 
     pub(crate) fn user_url(&self, remote_id: &str) -> Result<Url, ConnectorError> {
-        if remote_id.is_empty() {
-            return Err(ConnectorError::InvalidRequest("empty remote id".into()));
+        if !is_path_segment(remote_id) {
+            return Err(ConnectorError::InvalidRequest(format!(
+                "remote id {remote_id:?} cannot name a resource in a URL path (empty, \".\" or \"..\" would address another one)"
+            )));
         }
         Ok(self.users_url(Some(remote_id)))
     }
@@ -570,7 +572,17 @@ impl ScimClient {
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(|e| transport_error(method, url, &e))?;
+        let bytes = match tenure_outbound::read_body(response, tenure_outbound::MAX_RESPONSE_BODY).await {
+            Ok(bytes) => bytes,
+            Err(tenure_outbound::BodyError::Http(e)) => return Err(transport_error(method, url, &e)),
+            Err(too_large) => {
+                return Err(ConnectorError::InvalidResponse {
+                    method: method.to_string(),
+                    url: url.to_string(),
+                    message: too_large.to_string(),
+                });
+            }
+        };
         if status.is_success() {
             return Ok(Answer { headers, body: bytes.to_vec() });
         }
@@ -664,6 +676,13 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Whether an id from an app can go into a URL path as one segment: the URL library drops `.`
+/// and `..` segments (so `PATCH /Users/..` would reach `/Users`), and an empty one names the
+/// collection. Other characters, `/` included, are percent-encoded when pushed.
+pub(crate) fn is_path_segment(id: &str) -> bool {
+    !matches!(id, "" | "." | "..")
+}
+
 fn transport_error(method: &Method, url: &Url, e: &reqwest::Error) -> ConnectorError {
     if e.is_builder() {
         return ConnectorError::InvalidRequest(error_chain(e));
@@ -734,6 +753,16 @@ fn parse_retry_after(raw: &str, now: time::OffsetDateTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_ids_that_would_address_another_resource_are_refused() {
+        let client = ScimClient::new("http://127.0.0.1:9/scim/v2", Secret::new("t"), ClientOptions::default()).unwrap();
+        for id in ["", ".", ".."] {
+            assert!(matches!(client.user_url(id), Err(ConnectorError::InvalidRequest(_))), "{id:?}");
+        }
+        assert_eq!(client.user_url("a/../b").unwrap().as_str(), "http://127.0.0.1:9/scim/v2/Users/a%2F..%2Fb");
+        assert_eq!(client.user_url("...").unwrap().as_str(), "http://127.0.0.1:9/scim/v2/Users/...");
+    }
 
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {

@@ -374,7 +374,17 @@ pub(crate) async fn request_token(
         .await
         .map_err(|e| transport(url, &e))?;
     let status = response.status();
-    let bytes = response.bytes().await.map_err(|e| transport(url, &e))?;
+    let bytes = match tenure_outbound::read_body(response, tenure_outbound::MAX_RESPONSE_BODY).await {
+        Ok(bytes) => bytes,
+        Err(tenure_outbound::BodyError::Http(e)) => return Err(transport(url, &e)),
+        Err(too_large) => {
+            return Err(ConnectorError::InvalidResponse {
+                method: "POST".into(),
+                url: url.to_string(),
+                message: too_large.to_string(),
+            });
+        }
+    };
     if !status.is_success() {
         let (error, description) = match serde_json::from_slice::<ErrorResponse>(&bytes) {
             Ok(e) => (e.error, e.error_description),

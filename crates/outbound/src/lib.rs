@@ -321,5 +321,33 @@ pub async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response,
     Ok(client.execute(request).await?)
 }
 
+/// The most Tenure reads of one response from an app, a source or a token endpoint. A SCIM page
+/// of 1,000 users is a few MB; anything near this is a misbehaving or hostile server.
+pub const MAX_RESPONSE_BODY: usize = 32 * 1024 * 1024;
+
+/// Why a response body was not read whole.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the response is larger than {cap} bytes, the most Tenure reads of one answer")]
+    TooLarge { cap: usize },
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+}
+
+/// Reads a response body, stopping at `cap` bytes instead of buffering whatever is sent.
+pub async fn read_body(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(BodyError::TooLarge { cap });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge { cap });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 #[cfg(test)]
 mod tests;

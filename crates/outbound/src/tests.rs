@@ -148,3 +148,17 @@ async fn redirects_are_not_followed() {
     let response = send(client.get(format!("http://{addr}/"))).await.unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::FOUND);
 }
+
+#[tokio::test]
+async fn a_response_body_is_read_up_to_the_cap_only() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "x".repeat(10_000) }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = client_builder().build().unwrap();
+    let response = send(client.get(format!("http://{addr}/"))).await.unwrap();
+    let e = read_body(response, 1_000).await.unwrap_err();
+    assert!(matches!(e, BodyError::TooLarge { cap: 1_000 }), "{e}");
+    let response = send(client.get(format!("http://{addr}/"))).await.unwrap();
+    assert_eq!(read_body(response, 10_000).await.unwrap().len(), 10_000);
+}

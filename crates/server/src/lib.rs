@@ -35,6 +35,8 @@ pub struct ServerState {
     scim_tokens: std::sync::Arc<scim::TokenCache>,
     /// The URL browsers reach this server at (`--public-url`): OAuth redirect URIs start with it.
     public_url: Option<String>,
+    /// The bearer token `/metrics` wants from clients not on this machine.
+    metrics_token: Option<std::sync::Arc<tenure_core::Secret>>,
 }
 
 impl ServerState {
@@ -52,7 +54,15 @@ impl ServerState {
             metrics: prometheus(),
             scim_tokens: scim::token_cache(),
             public_url: None,
+            metrics_token: None,
         }
+    }
+
+    /// The token `/metrics` asks of clients that are not on this machine (without one, only
+    /// loopback clients are answered).
+    pub fn with_metrics_token(mut self, token: tenure_core::Secret) -> Self {
+        self.metrics_token = Some(std::sync::Arc::new(token));
+        self
     }
 
     /// The URL browsers reach this server at, e.g. `https://tenure.example.com`.
@@ -159,7 +169,13 @@ pub async fn serve_with(
             },
             () = &mut shutdown => break,
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // The peer's address travels with each request (ConnectInfo), for what is answered by
+        // where it comes from (/metrics).
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            tower_service::Service::call(&mut app.clone(), request)
+        });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -193,6 +209,59 @@ async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
     }
 }
 
-async fn render_metrics(State(state): State<ServerState>) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+/// Metrics name tenants and apps and show their activity: a client on this machine (a local
+/// Prometheus or agent) reads them freely, any other one needs the metrics token.
+async fn render_metrics(State(state): State<ServerState>, request: axum::extract::Request) -> axum::response::Response {
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    let presented = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !metrics_allowed(state.metrics_token.as_deref(), presented, peer) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({
+                "error": "metrics are served to this machine, or with the metrics token (TENURE_METRICS_TOKEN_FILE)"
+            })),
+        )
+            .into_response();
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+fn metrics_allowed(
+    token: Option<&tenure_core::Secret>,
+    presented: Option<&str>,
+    peer: Option<std::net::SocketAddr>,
+) -> bool {
+    match (token, presented) {
+        (Some(token), Some(given)) => constant_time_eq(token.expose().as_bytes(), given.trim().as_bytes()),
+        // Served in-process (no peer) or to this machine.
+        (_, None) | (None, _) => peer.is_none_or(|p| p.ip().is_loopback()),
+    }
+}
+
+#[cfg(test)]
+mod metrics_tests {
+    use super::metrics_allowed;
+    use tenure_core::Secret;
+
+    #[test]
+    fn metrics_go_to_this_machine_or_to_the_token() {
+        let local = Some("127.0.0.1:5000".parse().unwrap());
+        let remote = Some("203.0.113.9:5000".parse().unwrap());
+        let token = Secret::new("m-token");
+        assert!(metrics_allowed(None, None, local));
+        assert!(!metrics_allowed(None, None, remote));
+        assert!(!metrics_allowed(None, Some("anything"), remote));
+        assert!(!metrics_allowed(Some(&token), None, remote));
+        assert!(!metrics_allowed(Some(&token), Some("wrong"), remote));
+        assert!(!metrics_allowed(Some(&token), Some("wrong"), local));
+        assert!(metrics_allowed(Some(&token), Some("m-token"), remote));
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -208,7 +208,7 @@ impl Http {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = retry_after(response.headers());
-                    match response.bytes().await {
+                    match tenure_outbound::read_body(response, tenure_outbound::MAX_RESPONSE_BODY).await {
                         Ok(body) if status.is_success() => {
                             return serde_json::from_slice(&body).map_err(|e| CloudError::InvalidResponse {
                                 service: self.service,
@@ -217,7 +217,12 @@ impl Http {
                             });
                         }
                         Ok(body) => self.classify(&method, url, token_endpoint, status, retry_after, &body),
-                        Err(e) => self.transport(&method, url, &e),
+                        Err(tenure_outbound::BodyError::Http(e)) => self.transport(&method, url, &e),
+                        Err(too_large) => Failure::Fatal(CloudError::InvalidResponse {
+                            service: self.service,
+                            url: redact_url(url),
+                            message: too_large.to_string(),
+                        }),
                     }
                 }
                 Err(e) => self.transport(&method, url, &e),

@@ -347,6 +347,10 @@ pub struct ServeArgs {
     /// On SIGTERM or Ctrl-C, how long requests in flight may still take before the server stops.
     #[arg(long, env = "TENURE_SHUTDOWN_DEADLINE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_deadline: std::time::Duration,
+    /// A file holding the bearer token `/metrics` asks of clients not on this machine (clients
+    /// on this machine need none; without a token, only they are answered).
+    #[arg(long, env = "TENURE_METRICS_TOKEN_FILE", value_name = "FILE")]
+    pub metrics_token_file: Option<std::path::PathBuf>,
     /// Refuse outbound requests to loopback and private addresses too (link-local and cloud
     /// metadata addresses are always refused). A multi-tenant deployment should set it.
     #[arg(long, env = "TENURE_OUTBOUND_DENY_PRIVATE")]

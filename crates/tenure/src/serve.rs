@@ -45,6 +45,13 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
         }
         None => tracing::info!("no --public-url: OAuth app authorizations cannot be started from the API"),
     }
+    if let Some(path) = &args.metrics_token_file {
+        let token =
+            std::fs::read_to_string(path).with_context(|| format!("--metrics-token-file {}", path.display()))?;
+        let token = token.trim();
+        anyhow::ensure!(!token.is_empty(), "--metrics-token-file {}: empty", path.display());
+        state = state.with_metrics_token(tenure_core::Secret::new(token));
+    }
     let serve_options = tenure_server::ServeOptions {
         header_read_timeout: args.header_read_timeout,
         shutdown_deadline: args.shutdown_deadline,

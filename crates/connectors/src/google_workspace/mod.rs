@@ -250,7 +250,17 @@ impl GoogleWorkspace {
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let wait = retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(transport)?;
+        let bytes = match tenure_outbound::read_body(response, tenure_outbound::MAX_RESPONSE_BODY).await {
+            Ok(bytes) => bytes,
+            Err(tenure_outbound::BodyError::Http(e)) => return Err(transport(e)),
+            Err(too_large) => {
+                return Err(ConnectorError::InvalidResponse {
+                    method: method.to_string(),
+                    url: shown(url),
+                    message: too_large.to_string(),
+                });
+            }
+        };
         if !status.is_success() {
             return Err(status_error(method, url, status.as_u16(), wait, &bytes));
         }
