@@ -387,6 +387,10 @@ pub struct DemoArgs {
     /// How many people the sample organization has.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(10..=20000))]
     pub people: u32,
+    /// Keep the demo's directory (sample files, and the database unless TENURE_DATABASE_URL
+    /// names one) when it stops; it is removed otherwise.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,4 +27,7 @@ fn demo_once_provisions_every_sandbox_app_and_exits_zero() {
             .unwrap_or_else(|| panic!("no count in {line:?}"));
         assert!(created > 0, "{line}");
     }
+    // Its temporary directory is gone.
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+    assert!(left.iter().all(|n| !n.to_string_lossy().starts_with("tenure-demo-")), "{left:?}");
 }
