@@ -242,6 +242,10 @@ fn metrics_allowed(
     }
 }
 
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod metrics_tests {
     use super::metrics_allowed;
@@ -260,8 +264,4 @@ mod metrics_tests {
         assert!(!metrics_allowed(Some(&token), Some("wrong"), local));
         assert!(metrics_allowed(Some(&token), Some("m-token"), remote));
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

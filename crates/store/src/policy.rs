@@ -412,7 +412,7 @@ impl Store {
         let done = self.rotate_keys_in(&mut tx, false).await?;
         let key = self.keyring.current_id().unwrap_or_default().to_owned();
         let detail = detail(&done, &key);
-        crate::audit::insert_audit(&mut *tx, tenant, actor, "keys.rotate", &key, None, None, &detail).await?;
+        crate::audit::insert_audit(&mut tx, tenant, actor, "keys.rotate", &key, None, None, &detail).await?;
         tx.commit().await?;
         tracing::info!(rotated = done.rotated, unchanged = done.unchanged, key = ?self.keyring.current_id(), "credentials re-sealed");
         Ok(done)
@@ -523,7 +523,7 @@ impl Store {
         });
         for r in &tenants {
             let tenant: TenantId = parsed(r, "id")?;
-            crate::audit::insert_audit(&mut *tx, tenant, "tenure", "keys.seal_plaintext", &key, None, None, &detail)
+            crate::audit::insert_audit(&mut tx, tenant, "tenure", "keys.seal_plaintext", &key, None, None, &detail)
                 .await?;
         }
         tx.commit().await?;

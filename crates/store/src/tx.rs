@@ -77,7 +77,7 @@ impl Tx {
 
     pub async fn audit(&mut self, tenant: TenantId, entry: AuditRecord<'_>) -> Result<(), StoreError> {
         crate::audit::insert_audit(
-            &mut *self.tx,
+            &mut self.tx,
             tenant,
             entry.actor,
             entry.action,
