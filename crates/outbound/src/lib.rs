@@ -304,7 +304,8 @@ impl SendError {
 pub fn refusal_in(e: &reqwest::Error) -> Option<&Refused> {
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        if let Some(r) = s.downcast_ref::<Refused>() {
+        // A name that does not resolve (now) is a transport failure worth a retry, not a refusal.
+        if let Some(r) = s.downcast_ref::<Refused>().filter(|r| !matches!(r, Refused::Lookup { .. })) {
             return Some(r);
         }
         source = s.source();

@@ -2,8 +2,6 @@
 //! `tenure app list --json` (secrets still sealed, the audit chain still verifying), on both
 //! backends; a restore into a database with rows, or of a damaged file, changes nothing.
 
-use std::path::Path;
-
 use tenure_testkit::{TestBackend, TestDb};
 
 mod common;
@@ -21,17 +19,6 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(a_backup_restores_into_a_fresh_database_with_the_same_apps);
-
-/// The embedded database's generated key sits beside it; a restore elsewhere needs it too.
-fn copy_key(from: &TestDb, to: &TestDb) -> anyhow::Result<()> {
-    let dir = |db: &TestDb| {
-        tenure_store::Backend::sqlite_file(db.url())
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .expect("sqlite dir")
-    };
-    std::fs::copy(dir(from).join("master.key"), dir(to).join("master.key"))?;
-    Ok(())
-}
 
 async fn a_backup_restores_into_a_fresh_database_with_the_same_apps(backend: TestBackend) -> anyhow::Result<()> {
     let home = tempfile::tempdir()?;
@@ -52,10 +39,8 @@ async fn a_backup_restores_into_a_fresh_database_with_the_same_apps(backend: Tes
     let bytes = std::fs::read(&file)?;
     assert!(!bytes.windows(20).any(|w| w == &b"xoxp-backup-token-51"[..]), "the backup holds the token in clear");
 
+    // The same master key (the tests'): a backup's credentials need the key they were sealed with.
     let target = TestDb::new(backend).await?;
-    if backend == TestBackend::Sqlite {
-        copy_key(&source, &target)?;
-    }
     let restored = Cli::new(target.url(), home.path());
     let out = restored.ok(&["restore", file.to_str().expect("utf-8")]).await;
     assert!(out.contains("restored from"), "{out}");

@@ -2,11 +2,11 @@
 -- (`seq`), the hash of the entry before it and its own hash over both; `audit_chain` holds each
 -- tenant's last sequence number and hash, and its row is what appenders take in turn.
 -- Entries written before this migration have no `seq`; their digest starts the chain.
--- Adding columns is not an UPDATE: the append-only triggers stay in force.
+-- Adding columns is not an UPDATE: the append-only triggers stay in force. No index on `seq`:
+-- the chain row serialises appends, and only `audit verify` reads in `seq` order.
 ALTER TABLE audit ADD COLUMN seq BIGINT;
 ALTER TABLE audit ADD COLUMN prev_hash TEXT;
 ALTER TABLE audit ADD COLUMN hash TEXT;
-CREATE UNIQUE INDEX audit_chain_seq ON audit (tenant_id, seq);
 
 CREATE TABLE audit_chain (
     tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
