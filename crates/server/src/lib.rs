@@ -1,9 +1,10 @@
 //! Tenure's HTTP server: `/healthz`, Prometheus `/metrics`, the admin JSON API under `/api/v1`
 //! (described at `/api/v1/openapi.json`, rendered at `/api/docs/`) and the SCIM 2.0 service
-//! provider under `/scim/v2`. Handlers are thin: they authenticate, call the engine's admin
+//! provider under `/scim/v2`, and the web console for admins at `/` (`console/`). Handlers are thin: they authenticate, call the engine's admin
 //! commands of the caller's tenant (one long-lived engine per tenant), and shape JSON.
 
 pub mod api;
+pub mod console;
 mod docs;
 mod metrics_layer;
 pub mod oauth;
@@ -37,6 +38,8 @@ pub struct ServerState {
     public_url: Option<String>,
     /// The bearer token `/metrics` wants from clients not on this machine.
     metrics_token: Option<std::sync::Arc<tenure_core::Secret>>,
+    /// Failed console sign-ins, per email and per client address.
+    sign_in_limits: std::sync::Arc<console::SignInLimits>,
 }
 
 impl ServerState {
@@ -55,6 +58,7 @@ impl ServerState {
             scim_tokens: scim::token_cache(),
             public_url: None,
             metrics_token: None,
+            sign_in_limits: std::sync::Arc::default(),
         }
     }
 
@@ -69,6 +73,12 @@ impl ServerState {
     pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
         self.public_url = Some(url.into().trim_end_matches('/').to_owned());
         self
+    }
+
+    /// Whether browsers reach this server over TLS (a proxy in front terminates it): the
+    /// console's cookie is then `Secure`.
+    pub fn served_over_tls(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
     }
 }
 
@@ -96,6 +106,7 @@ pub fn router(state: ServerState) -> Router {
         .nest("/api/v1", routes::router())
         .merge(docs::routes())
         .merge(oauth::callback_routes())
+        .merge(console::routes(state.clone()))
         .nest(
             "/scim/v2",
             scim::routes().layer(axum::middleware::from_fn_with_state(state.clone(), scim::push_audit::audit_push)),
@@ -170,7 +181,7 @@ pub async fn serve_with(
             () = &mut shutdown => break,
         };
         // The peer's address travels with each request (ConnectInfo), for what is answered by
-        // where it comes from (/metrics).
+        // where it comes from: /metrics, and the console's sign-in limits per address.
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(axum::extract::ConnectInfo(peer));

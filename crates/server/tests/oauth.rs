@@ -361,3 +361,48 @@ async fn refused_consent_and_bad_states_authorize_nothing() -> anyhow::Result<()
     assert!(res.text().await?.contains("--public-url"));
     Ok(())
 }
+
+/// The console's Provisioning tab starts the same authorization: it answers a link to the
+/// authorization server (the console's policy keeps forms on this server), whose callback the
+/// consent then reaches.
+#[tokio::test]
+async fn the_console_starts_the_authorization_with_a_link() -> anyhow::Result<()> {
+    let w = world().await?;
+    let hash = tenure_engine::admin::hash_password(&Secret::new("console password 1"))?;
+    let mut tx = w.store.begin().await?;
+    tx.insert_admin(w.tenant, "ann@x.com", tenure_core::Role::OrgAdmin, &[], Some(&hash)).await?;
+    tx.commit().await?;
+    let signed_in = w
+        .http
+        .post(format!("{}/login", w.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=ann%40x.com&password=console+password+1")
+        .send()
+        .await?;
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"].to_str()?.split(';').next().unwrap_or_default().to_owned();
+    let page = w.http.get(format!("{}/apps/notion", w.base)).header("cookie", &cookie).send().await?.text().await?;
+    assert!(page.contains(r#"id="authorize""#), "{page}");
+    let csrf = page.split(r#"name="csrf" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap_or_default();
+    let page = w
+        .http
+        .post(format!("{}/apps/notion/authorize", w.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let link = page
+        .split(r#"id="authorize-link" href=""#)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_default()
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    assert!(link.starts_with(&w.fake.authorize_url()), "{link} / {page}");
+    let at_server = w.http.get(&link).send().await?;
+    assert_eq!(at_server.status(), 302, "the authorization server takes the console's link");
+    Ok(())
+}

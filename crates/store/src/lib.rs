@@ -24,6 +24,7 @@ mod queue;
 mod row;
 mod scim;
 mod sealed_config;
+mod sessions;
 mod tenancy;
 mod tx;
 
@@ -41,6 +42,7 @@ pub use ops::{OperationRecord, OperationStatus, PlanRecord};
 pub use policy::{AppAuth, AppRecord, KeyRotation, KeyStatus, OauthClientAuth};
 pub use queue::{AppHealth, DirtyMark, OperationFilter, QueueCounts, Settlement};
 pub use scim::{GroupLayout, ScimKind, ScimPage, ScimQuery, ScimRecord, ScimWrite, UserLayout};
+pub use sessions::{ConsoleSession, SignInCandidate};
 pub use tenancy::{AdminRecord, TenantRecord, TokenInfo, TokenRecord, TokenScope};
 pub use tenure_core::import::{ImportBatch, ImportGroup, ImportedPerson};
 pub use tx::{AppRow, AuditRecord, Tx};

@@ -80,6 +80,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0011_admins.sql"),
     },
     Migration {
+        version: 12,
+        name: "console_sessions",
+        sqlite: include_str!("../migrations/sqlite/0012_console_sessions.sql"),
+        postgres: include_str!("../migrations/postgres/0012_console_sessions.sql"),
+    },
+    Migration {
         version: 15,
         name: "audit_chain",
         sqlite: include_str!("../migrations/sqlite/0015_audit_chain.sql"),

@@ -29,7 +29,7 @@ pub struct AuditRecord<'a> {
 
 /// An open write transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
-    tx: Transaction<'static, Any>,
+    pub(crate) tx: Transaction<'static, Any>,
     keyring: std::sync::Arc<Keyring>,
     backend: Backend,
 }
@@ -157,6 +157,8 @@ impl Tx {
     ) -> Result<AdminRecord, StoreError> {
         let done = match password_hash {
             Some(hash) => {
+                // A new (or removed) password ends the sessions the old one opened.
+                self.end_admin_sessions(tenant, admin).await?;
                 sqlx::query(
                     "UPDATE admins SET role = $1, apps = $2, password_hash = $3, updated_ms = $4 \
                      WHERE tenant_id = $5 AND id = $6",
@@ -196,6 +198,7 @@ impl Tx {
 
     /// Removes an admin and their tokens; true when there was one.
     pub async fn delete_admin(&mut self, tenant: TenantId, admin: AdminId) -> Result<bool, StoreError> {
+        self.end_admin_sessions(tenant, admin).await?;
         sqlx::query("DELETE FROM tokens WHERE tenant_id = $1 AND admin_id = $2")
             .bind(tenant.to_string())
             .bind(admin.to_string())

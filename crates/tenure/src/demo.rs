@@ -59,6 +59,14 @@ const DEMO_APPS: [DemoApp; 4] = [
 /// the next round).
 const MAX_ROUNDS: usize = 5;
 
+/// The demo's console sign-in.
+const DEMO_ADMIN: &str = "admin@demo.example";
+
+/// A random password for the demo's admin: 24 hex digits (96 bits).
+fn demo_password() -> String {
+    tenure_server::tokens::generate().trim_start_matches("tnr_").chars().take(24).collect()
+}
+
 pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -131,6 +139,17 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
 
     let admin_token = tenure_server::tokens::generate();
     store.insert_token(tenant, TokenScope::Admin, &tenure_server::tokens::hash(&admin_token), Some("demo")).await?;
+    // An org admin for the console, with a password made now and printed once.
+    let console_password = demo_password();
+    engine
+        .admin(&tenure_engine::Actor::cli())
+        .add_admin(tenure_engine::admin::NewAdmin {
+            email: DEMO_ADMIN.into(),
+            role: Role::OrgAdmin,
+            apps: Vec::new(),
+            password: Some(Secret::new(console_password.clone())),
+        })
+        .await?;
     let listener = match &args.listen {
         Some(listen) => bind(listen).await?,
         // The usual port may be taken by another program; the demo should still just work.
@@ -149,6 +168,7 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
     let convergence = converge(&engine).await?;
     print_summary(&store, tenant, &sandboxes, &convergence, started.elapsed()).await?;
     println!("  server     http://{addr} (admin API, /healthz, /metrics)");
+    println!("  console    http://{addr}/  sign in as {DEMO_ADMIN} with password {console_password}");
     let ok =
         convergence.converged && convergence.failures.is_empty() && sandboxes.iter().all(|s| !s.users().is_empty());
 

@@ -15,6 +15,11 @@ fn demo_once_provisions_every_sandbox_app_and_exits_zero() {
     assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("80 people"), "{stdout}");
     assert!(stdout.contains("converged in"), "{stdout}");
+    assert!(
+        stdout.contains("console    http://127.0.0.1:")
+            && stdout.contains("sign in as admin@demo.example with password "),
+        "the console's URL and sign-in: {stdout}"
+    );
     for app in ["slack", "notion", "jira", "github"] {
         let line = stdout
             .lines()

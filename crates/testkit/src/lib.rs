@@ -1,6 +1,7 @@
 //! Test harness shared by the crates' integration tests. Everything here gives each test its own
 //! resources (a database, a peer server on a free port) so tests run in parallel, in any order.
 
+pub mod browser;
 pub mod cloud_fake;
 pub mod db;
 pub mod github_fake;

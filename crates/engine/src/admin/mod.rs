@@ -14,6 +14,7 @@ mod assignments;
 mod guard;
 mod keys;
 mod plans;
+pub mod sessions;
 mod sources;
 mod tenants;
 pub mod views;

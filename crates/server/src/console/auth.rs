@@ -1,0 +1,222 @@
+//! Who is signed in: the session cookie, looked up through the engine at every request (so a
+//! removed admin or a changed role counts at once); the anti-forgery check every POST but the
+//! sign-in passes; and the limits on sign-in attempts.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use tenure_engine::admin::sessions;
+use tenure_engine::{Actor, Admin, Engine};
+use tenure_store::ConsoleSession;
+
+use super::view::{Failure, Nav};
+use crate::ServerState;
+
+pub const COOKIE: &str = "tenure_session";
+/// The largest form the console accepts (its forms are small; uploads are not taken here).
+const MAX_FORM: usize = 256 * 1024;
+
+/// The signed-in admin of a request.
+#[derive(Clone)]
+pub struct Signed {
+    pub session: ConsoleSession,
+    pub session_id: String,
+    pub actor: Actor,
+    pub engine: Engine,
+}
+
+impl Signed {
+    pub fn admin(&self) -> Admin<'_> {
+        self.engine.admin(&self.actor)
+    }
+
+    pub fn nav(&self, current: &'static str) -> Nav {
+        Nav::new(&self.actor, &self.session.csrf, current)
+    }
+}
+
+/// The value of one cookie of a request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+fn to_sign_in() -> Response {
+    Redirect::to("/login").into_response()
+}
+
+impl FromRequestParts<ServerState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ServerState) -> Result<Self, Self::Rejection> {
+        if let Some(signed) = parts.extensions.get::<Signed>() {
+            return Ok(signed.clone());
+        }
+        let Some(id) = cookie(&parts.headers, COOKIE) else { return Err(to_sign_in()) };
+        let session = sessions::session(&state.store, id).await.map_err(|e| Failure::from(e).into_response())?;
+        let Some(session) = session else { return Err(to_sign_in()) };
+        let actor = sessions::session_actor(&session);
+        let engine = state.contexts.engine(session.tenant);
+        Ok(Signed { session, session_id: id.to_owned(), actor, engine })
+    }
+}
+
+/// The anti-forgery check: every POST but the sign-in carries the session's token, in the form's
+/// `csrf` field or an `X-CSRF-Token` header; one without it is refused (403) before any handler
+/// runs. A POST without a session goes to the sign-in page.
+pub async fn forgery_check(State(state): State<ServerState>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST || request.uri().path() == "/login" {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let signed = match Signed::from_request_parts(&mut parts, &state).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM).await else {
+        return Failure::new(StatusCode::PAYLOAD_TOO_LARGE, "This form is larger than the console accepts.")
+            .into_response();
+    };
+    let given = parts
+        .headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned()));
+    if !given.is_some_and(|g| same(g.as_bytes(), signed.session.csrf.as_bytes())) {
+        tracing::warn!(admin = %signed.session.admin.email, path = %parts.uri.path(), "console: a form without the session's anti-forgery token refused");
+        return Failure::new(
+            StatusCode::FORBIDDEN,
+            "This form did not come from a console page of your session (the anti-forgery check failed). \
+             Reload the page and try again.",
+        )
+        .into_response();
+    }
+    parts.extensions.insert(signed);
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The client's address, when the server was started with it (`serve` is).
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
+/// Failed sign-ins remembered per email and per client address over a window: past the limit,
+/// sign-in is refused without checking the password, with the same words as a wrong one. Kept
+/// in memory: it slows guessing against one server; every node counts for itself.
+pub struct SignInLimits {
+    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+const WINDOW: Duration = Duration::from_secs(15 * 60);
+const PER_EMAIL: usize = 5;
+const PER_ADDRESS: usize = 20;
+/// Bounds the memory a flood of made-up emails can take.
+const MAX_KEYS: usize = 10_000;
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        Self { failures: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl SignInLimits {
+    fn keys(email: &str, ip: Option<IpAddr>) -> [(String, usize); 2] {
+        [
+            (format!("email:{}", email.trim().to_lowercase()), PER_EMAIL),
+            (ip.map_or_else(|| "address:unknown".to_owned(), |ip| format!("address:{ip}")), PER_ADDRESS),
+        ]
+    }
+
+    /// Whether this email or address has used up its attempts.
+    pub fn blocked(&self, email: &str, ip: Option<IpAddr>) -> bool {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        Self::keys(email, ip).iter().any(|(key, limit)| {
+            failures.get_mut(key).is_some_and(|times| {
+                while times.front().is_some_and(|t| now.duration_since(*t) > WINDOW) {
+                    times.pop_front();
+                }
+                times.len() >= *limit
+            })
+        })
+    }
+
+    pub fn failed(&self, email: &str, ip: Option<IpAddr>) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if failures.len() >= MAX_KEYS {
+            failures.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) <= WINDOW));
+        }
+        for (key, _) in Self::keys(email, ip) {
+            if failures.len() < MAX_KEYS || failures.contains_key(&key) {
+                failures.entry(key).or_default().push_back(now);
+            }
+        }
+    }
+
+    /// A successful sign-in forgets the email's failures (not the address's).
+    pub fn succeeded(&self, email: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.remove(&format!("email:{}", email.trim().to_lowercase()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_read_by_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, "a=1; tenure_session=abc ; b=2".parse().unwrap());
+        assert_eq!(cookie(&headers, COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, "c"), None);
+    }
+
+    #[test]
+    fn sign_in_is_limited_per_email() {
+        let limits = SignInLimits::default();
+        let ip = Some(IpAddr::from([127, 0, 0, 1]));
+        for _ in 0..PER_EMAIL {
+            assert!(!limits.blocked("Ada@x.com", ip));
+            limits.failed("ada@x.com", ip);
+        }
+        assert!(limits.blocked("ada@x.com", ip));
+        assert!(!limits.blocked("bob@x.com", ip));
+        limits.succeeded("ada@x.com");
+        assert!(!limits.blocked("ada@x.com", ip));
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd") && !same(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,120 @@
+//! People: the directory searched by name or email, and a person's page with their attributes,
+//! groups, org unit, dates, and every app with their account and why (the planner's own
+//! explanation, the same text as `tenure explain`).
+
+use askama::Template;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use tenure_engine::admin::Need;
+
+use super::auth::Signed;
+use super::view::{Failure, Nav, Notice, PageResult, render, segment, word};
+
+const SHOWN: usize = 200;
+
+pub struct PersonLine {
+    pub name: String,
+    pub email: String,
+    pub href: String,
+    pub department: String,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/people.html")]
+struct PeoplePage {
+    nav: Nav,
+    notice: Option<Notice>,
+    q: String,
+    matching: usize,
+    people: Vec<PersonLine>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Search {
+    #[serde(default)]
+    q: Option<String>,
+}
+
+pub async fn list(signed: Signed, Query(search): Query<Search>) -> PageResult {
+    let q = search.q.unwrap_or_default().trim().to_lowercase();
+    let people = signed.admin().people().await?;
+    let matching: Vec<_> = people
+        .iter()
+        .filter(|p| q.is_empty() || p.email.to_lowercase().contains(&q) || p.display().to_lowercase().contains(&q))
+        .collect();
+    let lines = matching
+        .iter()
+        .take(SHOWN)
+        .map(|p| PersonLine {
+            name: p.display(),
+            email: p.email.clone(),
+            href: format!("/people/{}", segment(&p.email)),
+            department: p.department.clone().unwrap_or_default(),
+            status: word(&p.status),
+        })
+        .collect();
+    Ok(render(&PeoplePage { nav: signed.nav("people"), notice: None, q, matching: matching.len(), people: lines }))
+}
+
+pub struct AppStanding {
+    pub app: String,
+    pub href: String,
+    pub explanation: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/person.html")]
+struct PersonPage {
+    nav: Nav,
+    notice: Option<Notice>,
+    name: String,
+    attributes: Vec<(String, String)>,
+    groups: Vec<String>,
+    apps: Vec<AppStanding>,
+}
+
+pub async fn person(signed: Signed, Path(email): Path<String>) -> PageResult {
+    let admin = signed.admin();
+    let people = admin.people().await?;
+    let person = people
+        .iter()
+        .find(|p| p.email.eq_ignore_ascii_case(email.trim()))
+        .ok_or_else(|| Failure::new(StatusCode::NOT_FOUND, format!("person {email} not found")))?;
+    let groups = admin.groups().await?.into_iter().filter(|g| g.members.contains(&person.id)).map(|g| g.name).collect();
+    let date = |d: Option<time::Date>| d.map(|d| d.to_string()).unwrap_or_default();
+    let mut attributes = vec![
+        ("Email".to_owned(), person.email.clone()),
+        ("userName".to_owned(), person.user_name.clone()),
+        ("Status".to_owned(), word(&person.status)),
+        ("Department".to_owned(), person.department.clone().unwrap_or_default()),
+        ("Title".to_owned(), person.title.clone().unwrap_or_default()),
+        ("Employee id".to_owned(), person.employee_id.clone().unwrap_or_default()),
+        ("Org unit".to_owned(), person.org_unit.as_ref().map(|o| o.to_string()).unwrap_or_default()),
+        ("Start date".to_owned(), date(person.start_date)),
+        ("Leave date".to_owned(), date(person.leave_date)),
+        ("Manager (source key)".to_owned(), person.manager_key.clone().unwrap_or_default()),
+    ];
+    attributes.extend(person.custom.iter().map(|(k, v)| (k.clone(), v.clone())));
+    attributes.retain(|(_, v)| !v.is_empty());
+    let mut apps = Vec::new();
+    for app in admin.apps().await? {
+        if !signed.actor.allows(Need::AppPlans(app.id)) {
+            continue;
+        }
+        let explanation = match admin.explain(&person.email, &app.name).await {
+            Ok(e) => e.to_string(),
+            Err(e) => format!("cannot explain: {e}"),
+        };
+        apps.push(AppStanding { href: format!("/apps/{}", segment(&app.name)), app: app.name, explanation });
+    }
+    Ok(render(&PersonPage {
+        nav: signed.nav("people"),
+        notice: None,
+        name: person.display(),
+        attributes,
+        groups,
+        apps,
+    }))
+}
