@@ -95,14 +95,11 @@ impl ScimClient {
         if options.page_size == 0 {
             return Err(ConnectorError::Config("page_size must be at least 1".into()));
         }
-        // reqwest is built without a crypto provider; an already installed one is fine too.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        // The address policy, and no redirects: one would replay a POST as a GET and may carry
+        // the token elsewhere; a SCIM endpoint that redirects is misconfigured and should say so.
+        let http = tenure_outbound::client_builder()
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
-            // A redirect would replay a POST as a GET and may carry the token elsewhere; a SCIM
-            // endpoint that redirects is misconfigured and should say so.
-            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
         Ok(Self {
@@ -434,8 +431,10 @@ impl ScimClient {
     }
 
     pub(crate) fn user_url(&self, remote_id: &str) -> Result<Url, ConnectorError> {
-        if remote_id.is_empty() {
-            return Err(ConnectorError::InvalidRequest("empty remote id".into()));
+        if !is_path_segment(remote_id) {
+            return Err(ConnectorError::InvalidRequest(format!(
+                "remote id {remote_id:?} cannot name a resource in a URL path (empty, \".\" or \"..\" would address another one)"
+            )));
         }
         Ok(self.users_url(Some(remote_id)))
     }
@@ -568,11 +567,22 @@ impl ScimClient {
         if let Some(tag) = if_match {
             request = request.header(IF_MATCH, tag);
         }
+        tenure_outbound::check_url_host(url).map_err(|r| ConnectorError::Config(r.to_string()))?;
         let response = request.send().await.map_err(|e| transport_error(method, url, &e))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(|e| transport_error(method, url, &e))?;
+        let bytes = match tenure_outbound::read_body(response, tenure_outbound::MAX_RESPONSE_BODY).await {
+            Ok(bytes) => bytes,
+            Err(tenure_outbound::BodyError::Http(e)) => return Err(transport_error(method, url, &e)),
+            Err(too_large) => {
+                return Err(ConnectorError::InvalidResponse {
+                    method: method.to_string(),
+                    url: url.to_string(),
+                    message: too_large.to_string(),
+                });
+            }
+        };
         if status.is_success() {
             return Ok(Answer { headers, body: bytes.to_vec() });
         }
@@ -666,9 +676,19 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Whether an id from an app can go into a URL path as one segment: the URL library drops `.`
+/// and `..` segments (so `PATCH /Users/..` would reach `/Users`), and an empty one names the
+/// collection. Other characters, `/` included, are percent-encoded when pushed.
+pub(crate) fn is_path_segment(id: &str) -> bool {
+    !matches!(id, "" | "." | "..")
+}
+
 fn transport_error(method: &Method, url: &Url, e: &reqwest::Error) -> ConnectorError {
     if e.is_builder() {
         return ConnectorError::InvalidRequest(error_chain(e));
+    }
+    if let Some(refused) = tenure_outbound::refusal_in(e) {
+        return ConnectorError::Config(refused.to_string());
     }
     let kind = if e.is_timeout() {
         TransportKind::Timeout
@@ -733,6 +753,16 @@ fn parse_retry_after(raw: &str, now: time::OffsetDateTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_ids_that_would_address_another_resource_are_refused() {
+        let client = ScimClient::new("http://127.0.0.1:9/scim/v2", Secret::new("t"), ClientOptions::default()).unwrap();
+        for id in ["", ".", ".."] {
+            assert!(matches!(client.user_url(id), Err(ConnectorError::InvalidRequest(_))), "{id:?}");
+        }
+        assert_eq!(client.user_url("a/../b").unwrap().as_str(), "http://127.0.0.1:9/scim/v2/Users/a%2F..%2Fb");
+        assert_eq!(client.user_url("...").unwrap().as_str(), "http://127.0.0.1:9/scim/v2/Users/...");
+    }
 
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {

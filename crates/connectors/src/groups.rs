@@ -119,7 +119,7 @@ impl ScimClient {
 }
 
 fn group_from(raw: &Value) -> Option<RemoteGroup> {
-    let remote_id = raw.get("id")?.as_str().filter(|s| !s.is_empty())?.to_owned();
+    let remote_id = raw.get("id")?.as_str().filter(|s| crate::client::is_path_segment(s))?.to_owned();
     let name = raw.get("displayName")?.as_str()?.to_owned();
     let members = raw
         .get("members")

@@ -307,11 +307,9 @@ impl TokenSource {
 
 /// The HTTP client for a token endpoint.
 pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, ConnectorError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    // The address policy, and no redirects: one would replay the client secret to wherever it points.
+    tenure_outbound::client_builder()
         .timeout(timeout)
-        // A redirect would replay the client secret to wherever it points.
-        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| ConnectorError::Config(format!("HTTP client: {e}")))
 }
@@ -367,6 +365,7 @@ pub(crate) async fn request_token(
         }
     }
     let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
+    tenure_outbound::check_url_host(url).map_err(|r| ConnectorError::Config(r.to_string()))?;
     let started = Instant::now();
     let response = request
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -375,7 +374,17 @@ pub(crate) async fn request_token(
         .await
         .map_err(|e| transport(url, &e))?;
     let status = response.status();
-    let bytes = response.bytes().await.map_err(|e| transport(url, &e))?;
+    let bytes = match tenure_outbound::read_body(response, tenure_outbound::MAX_RESPONSE_BODY).await {
+        Ok(bytes) => bytes,
+        Err(tenure_outbound::BodyError::Http(e)) => return Err(transport(url, &e)),
+        Err(too_large) => {
+            return Err(ConnectorError::InvalidResponse {
+                method: "POST".into(),
+                url: url.to_string(),
+                message: too_large.to_string(),
+            });
+        }
+    };
     if !status.is_success() {
         let (error, description) = match serde_json::from_slice::<ErrorResponse>(&bytes) {
             Ok(e) => (e.error, e.error_description),
@@ -423,6 +432,9 @@ pub(crate) async fn request_token(
 }
 
 fn transport(url: &Url, e: &reqwest::Error) -> ConnectorError {
+    if let Some(refused) = tenure_outbound::refusal_in(e) {
+        return ConnectorError::Config(refused.to_string());
+    }
     let kind = if e.is_timeout() {
         TransportKind::Timeout
     } else if e.is_connect() {

@@ -43,7 +43,11 @@ struct World {
 
 async fn world(backend: TestBackend) -> anyhow::Result<World> {
     let db = TestDb::new(backend).await?;
-    let store = Store::connect(db.url()).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let tenant = store.ensure_tenant("acme").await?;
     let engine = Engine::new(store.clone(), tenant);
     let app =

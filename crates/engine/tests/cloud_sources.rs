@@ -19,7 +19,11 @@ async fn statuses(store: &Store, tenant: tenure_core::TenantId) -> anyhow::Resul
 #[tokio::test]
 async fn cloud_sources_sync_within_scope_incrementally_and_behind_the_guard() -> anyhow::Result<()> {
     let db = TestDb::new(TestBackend::Sqlite).await?;
-    let store = Store::connect(db.url()).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let tenant = store.ensure_tenant("acme").await?;
     let engine = Engine::new(store.clone(), tenant);
 

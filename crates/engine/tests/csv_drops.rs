@@ -25,7 +25,11 @@ impl Fixture {
     /// `dir/drop` watched and the given guard share.
     async fn new(min_share_percent: Option<u8>) -> anyhow::Result<Self> {
         let db = TestDb::new(TestBackend::Sqlite).await?;
-        let store = Store::connect(db.url()).await?;
+        let store = Store::connect_with_keys(
+            db.url(),
+            tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+        )
+        .await?;
         let tenant = store.ensure_tenant("acme").await?;
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("people.csv"), GOOD)?;

@@ -31,7 +31,11 @@ struct Fixture {
 impl Fixture {
     async fn new(deprovision: DeprovisionPolicy, params: AssignmentParams) -> anyhow::Result<Self> {
         let db = TestDb::new(TestBackend::Sqlite).await?;
-        let store = Store::connect(db.url()).await?;
+        let store = Store::connect_with_keys(
+            db.url(),
+            tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+        )
+        .await?;
         let tenant = store.ensure_tenant("acme").await?;
         // Two people: any loss is over the default guards, which are not what this is about.
         let wide = tenure_core::guard::GuardLimits { max_percent: 100, max_count: 1000, ..Default::default() };

@@ -42,7 +42,11 @@ struct World {
 impl World {
     async fn new(backend: TestBackend, settings: AppSettings) -> anyhow::Result<Self> {
         let db = TestDb::new(backend).await?;
-        let store = Store::connect(db.url()).await?;
+        let store = Store::connect_with_keys(
+            db.url(),
+            tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+        )
+        .await?;
         let tenant = store.ensure_tenant("acme").await?;
         let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc().unix_timestamp() * 1000));
         let worker = WorkerOptions { idle_poll: Duration::from_millis(20), ..WorkerOptions::default() };

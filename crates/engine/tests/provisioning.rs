@@ -49,7 +49,11 @@ impl Fixture {
         org_unit: &str,
     ) -> anyhow::Result<Self> {
         let db = TestDb::new(TestBackend::Sqlite).await?;
-        let store = Store::connect(db.url()).await?;
+        let store = Store::connect_with_keys(
+            db.url(),
+            tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+        )
+        .await?;
         let tenant = store.ensure_tenant("acme").await?;
         let engine = Engine::new(store.clone(), tenant);
         let sandbox = SandboxApp::spawn(SandboxOptions {

@@ -85,7 +85,11 @@ impl Fixture {
         settings: AppSettings,
     ) -> anyhow::Result<Self> {
         let db = TestDb::new(backend).await?;
-        let store = Store::connect(db.url()).await?;
+        let store = Store::connect_with_keys(
+            db.url(),
+            tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+        )
+        .await?;
         let tenant = store.ensure_tenant("acme").await?;
         let client = ClientOptions {
             timeout: Duration::from_millis(800),
@@ -361,7 +365,11 @@ async fn a_dry_run_app_is_planned_and_audited_but_never_written(backend: TestBac
 /// new account once it exists, and loses a leaver's. The app is the independent scim2-server.
 async fn in_app_groups_follow_joiners_and_leavers_without_an_apply(backend: TestBackend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
-    let store = Store::connect(db.url()).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let tenant = store.ensure_tenant("acme").await?;
     let engine = Engine::new(store.clone(), tenant).with_worker_options(fast_worker());
     let peer = tenure_testkit::Scim2Server::start().await?;

@@ -53,7 +53,11 @@ async fn app(
 
 async fn a_backlog_in_one_tenant_does_not_delay_another(backend: TestBackend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
-    let store = Store::connect(db.url()).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let busy = store.ensure_tenant("busy").await?;
     let quiet = store.ensure_tenant("quiet").await?;
     let contexts = TenantContexts::new(store.clone());

@@ -84,7 +84,11 @@ impl Fixture {
         people: Vec<ImportedPerson>,
     ) -> anyhow::Result<Self> {
         let db = TestDb::new(TestBackend::Sqlite).await?;
-        let store = Store::connect(db.url()).await?;
+        let store = Store::connect_with_keys(
+            db.url(),
+            tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+        )
+        .await?;
         let tenant = store.ensure_tenant("acme").await?;
         // Each test loses one account of three: the guards' own tests cover holding.
         let relaxed = tenure_core::guard::GuardLimits { max_percent: 100, max_count: 1000, ..Default::default() };

@@ -38,7 +38,11 @@ fn by_name(rows: &[AccountRow]) -> BTreeMap<String, &AccountRow> {
 
 async fn several_apps_in_one_peer(backend: TestBackend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
-    let store = tenure_store::Store::connect(db.url()).await?;
+    let store = tenure_store::Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let tenant = store.ensure_tenant("acme").await?;
     let engine = Engine::new(store.clone(), tenant);
     let peer = Scim2Server::start_tenants(&APPS).await?;
@@ -178,7 +182,11 @@ async fn several_apps_in_one_peer(backend: TestBackend) -> anyhow::Result<()> {
 /// taking it over.
 async fn a_known_external_is_never_matched_or_taken_over(backend: TestBackend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
-    let store = tenure_store::Store::connect(db.url()).await?;
+    let store = tenure_store::Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let tenant = store.ensure_tenant("acme").await?;
     let engine = Engine::new(store.clone(), tenant);
     let peer = Scim2Server::start().await?;

@@ -51,7 +51,11 @@ impl Running {
 
 async fn start(backend: TestBackend) -> anyhow::Result<Running> {
     let db = TestDb::new(backend).await?;
-    let store = Store::connect(db.url()).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let tenant = store.ensure_tenant("acme").await?;
     let token = tenure_server::tokens::generate();
     store.insert_token(tenant, TokenScope::Admin, &tenure_server::tokens::hash(&token), None).await?;

@@ -13,7 +13,11 @@ struct Running {
 
 async fn start() -> anyhow::Result<Running> {
     let db = TestDb::new(TestBackend::Sqlite).await?;
-    let store = Store::connect(db.url()).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -255,5 +259,64 @@ async fn app_accounts_are_listed_adopted_and_marked() -> anyhow::Result<()> {
     assert_eq!(cleared["cleared"], true);
     server.stop.send(()).ok();
     server.task.await??;
+    Ok(())
+}
+
+/// A client that sends half a request header and then nothing is disconnected once the
+/// header-read timeout passes; a whole request on another connection is still answered, and
+/// the server stops within its shutdown deadline even with such a client connected.
+#[tokio::test]
+async fn half_a_request_header_is_closed_after_the_header_read_timeout() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDb::new(TestBackend::Sqlite).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = tenure_server::ServeOptions {
+        header_read_timeout: std::time::Duration::from_millis(500),
+        shutdown_deadline: std::time::Duration::from_secs(2),
+    };
+    let task = tokio::spawn(tenure_server::serve_with(
+        listener,
+        tenure_server::ServerState::new(store.clone()),
+        async move {
+            let _ = stopped.await;
+        },
+        options,
+    ));
+
+    let started = std::time::Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(addr).await?;
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await?;
+    // The server closes the connection (EOF, or a 408 and then EOF) within the deadline.
+    let mut seen = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut buf = [0u8; 512];
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the half-sent request still holds its socket after 10 s");
+    let waited = started.elapsed();
+    assert!(waited >= std::time::Duration::from_millis(400), "closed before the timeout: {waited:?}");
+    let answer = String::from_utf8_lossy(&seen);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // A whole request is answered meanwhile, and a half-sent one does not hold up the stop.
+    let health = client().get(format!("http://{addr}/healthz")).send().await?;
+    assert_eq!(health.status(), 200);
+    let mut idle = tokio::net::TcpStream::connect(addr).await?;
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHo").await?;
+    let _ = stop.send(());
+    tokio::time::timeout(std::time::Duration::from_secs(10), task).await.expect("stopped within the deadline")??;
     Ok(())
 }

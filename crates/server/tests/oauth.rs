@@ -66,7 +66,11 @@ const LIFETIME: Duration = Duration::from_secs(2);
 
 async fn world() -> anyhow::Result<World> {
     let db = TestDb::new(TestBackend::Sqlite).await?;
-    let store = Store::connect(db.url()).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let tenant = store.ensure_tenant("default").await?;
     let admin = tenure_server::tokens::generate();
     store.insert_token(tenant, TokenScope::Admin, &tenure_server::tokens::hash(&admin), None).await?;
@@ -242,7 +246,11 @@ async fn verify_authorizes_provisions_refreshes_survives_a_restart_and_reports_r
     // A restart: a new store connection and engine on the same database. The refresh uses the
     // persisted, rotated token (an old one would make the fake revoke the whole grant).
     drop(engine);
-    let restarted = Store::connect(w.db.url()).await?;
+    let restarted = Store::connect_with_keys(
+        w.db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let engine = Engine::new(restarted.clone(), w.tenant);
     w.access_token_expired(&restarted).await?;
     let refreshes = w.fake.refreshes();

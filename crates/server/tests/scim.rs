@@ -39,7 +39,11 @@ impl Reply {
 async fn start(backend: TestBackend) -> anyhow::Result<Server> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = TestDb::new(backend).await?;
-    let store = Store::connect(db.url()).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let tenant = store.ensure_tenant("acme").await?;
     let token = tenure_server::tokens::generate();
     store.insert_token(tenant, TokenScope::Scim, &tenure_server::tokens::hash(&token), None).await?;

@@ -23,7 +23,11 @@ const GOOD: &str = "employee_id,email,groups\nE1,a@x.io,eng\nE2,b@x.io,eng\nE3,c
 /// file, and an admin token.
 async fn start() -> anyhow::Result<Running> {
     let db = TestDb::new(TestBackend::Sqlite).await?;
-    let store = Store::connect(db.url()).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let tenant = store.ensure_tenant("acme").await?;
     let token = tenure_server::tokens::generate();
     store.insert_token(tenant, TokenScope::Admin, &tenure_server::tokens::hash(&token), None).await?;

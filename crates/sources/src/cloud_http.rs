@@ -166,13 +166,10 @@ impl Http {
                 reason: "max_attempts and concurrency must be at least 1".into(),
             });
         }
-        // reqwest is built without a crypto provider; an already installed one is fine too.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        // The address policy and no redirects (one could carry the bearer token to another host).
+        let client = tenure_outbound::client_builder()
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
-            // A redirect could carry the bearer token to another host.
-            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| CloudError::Config { service, reason: format!("HTTP client: {}", error_chain(&e)) })?;
         Ok(Self { client, options, service })
@@ -199,6 +196,9 @@ impl Http {
         token_endpoint: bool,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Value, CloudError> {
+        if let Err(refused) = tenure_outbound::check_url_host(url) {
+            return Err(CloudError::Config { service: self.service, reason: refused.to_string() });
+        }
         let mut attempt = 1;
         loop {
             let request = build()
@@ -208,7 +208,7 @@ impl Http {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = retry_after(response.headers());
-                    match response.bytes().await {
+                    match tenure_outbound::read_body(response, tenure_outbound::MAX_RESPONSE_BODY).await {
                         Ok(body) if status.is_success() => {
                             return serde_json::from_slice(&body).map_err(|e| CloudError::InvalidResponse {
                                 service: self.service,
@@ -217,7 +217,12 @@ impl Http {
                             });
                         }
                         Ok(body) => self.classify(&method, url, token_endpoint, status, retry_after, &body),
-                        Err(e) => self.transport(&method, url, &e),
+                        Err(tenure_outbound::BodyError::Http(e)) => self.transport(&method, url, &e),
+                        Err(too_large) => Failure::Fatal(CloudError::InvalidResponse {
+                            service: self.service,
+                            url: redact_url(url),
+                            message: too_large.to_string(),
+                        }),
                     }
                 }
                 Err(e) => self.transport(&method, url, &e),
@@ -262,6 +267,9 @@ impl Http {
     }
 
     fn transport(&self, method: &Method, url: &Url, e: &reqwest::Error) -> Failure {
+        if let Some(refused) = tenure_outbound::refusal_in(e) {
+            return Failure::Fatal(CloudError::Config { service: self.service, reason: refused.to_string() });
+        }
         let error = CloudError::Transport {
             service: self.service,
             request: format!("{method} {}", redact_url(url)),
@@ -364,16 +372,11 @@ pub fn admin_url(service: Service, what: &str, raw: &str) -> Result<Url, CloudEr
     Ok(url)
 }
 
-/// Whether `url` points at a link-local address or a cloud metadata name, where a credentialed
-/// request could be turned against the host's own instance metadata (SSRF). Names are checked as
-/// written; a name that resolves to such an address is not caught here.
+/// Whether the outbound policy refuses `url`'s host as written (a link-local or metadata
+/// address in any spelling, a metadata name; private ranges when the operator refuses them).
+/// Names are checked again on the addresses they resolve to when the connection is made.
 pub fn is_metadata_address(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_link_local(),
-        Some(url::Host::Ipv6(ip)) => (ip.segments()[0] & 0xffc0) == 0xfe80,
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("metadata.google.internal"),
-        None => false,
-    }
+    tenure_outbound::check_url_host(url).is_err()
 }
 
 /// Delta and page tokens are credentials of a kind (they replay the caller's view): errors and

@@ -187,7 +187,7 @@ pub(crate) async fn append_audit_in(
     entry: &NewAuditEntry<'_>,
 ) -> Result<(), StoreError> {
     let NewAuditEntry { actor, action, subject, person, app, detail } = *entry;
-    insert_audit(&mut **tx, tenant, actor, action, subject, person, app, detail).await
+    insert_audit(tx, tenant, actor, action, subject, person, app, detail).await
 }
 
 /// The string at `detail[key]`, if there is one.
@@ -232,7 +232,15 @@ impl Store {
         app: Option<&str>,
         detail: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        insert_audit(&self.pool, tenant, actor, action, subject, person, app, detail).await
+        let mut tx = self.pool.begin().await?;
+        insert_audit(&mut tx, tenant, actor, action, subject, person, app, detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Walks the tenant's audit chain and names the first entry that does not hold.
+    pub async fn verify_audit(&self, tenant: TenantId) -> Result<crate::audit_chain::AuditVerification, StoreError> {
+        crate::audit_chain::verify(&self.read, tenant).await
     }
 
     /// The newest `limit` audit events, oldest first.
@@ -406,11 +414,12 @@ impl Store {
     }
 }
 
-/// Appends a row through `executor`: the pool, or a transaction whose change the row records,
-/// so the change and its audit entry commit together. See [`Store::append_audit_for`].
+/// Appends a row inside a transaction (the one whose change the row records, so the change and
+/// its audit entry commit together), extending the tenant's hash chain (`audit_chain.rs`).
+/// Every audit append goes through here. See [`Store::append_audit_for`].
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn insert_audit<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
-    executor: E,
+pub(crate) async fn insert_audit(
+    conn: &mut sqlx::AnyConnection,
     tenant: TenantId,
     actor: &str,
     action: &str,
@@ -426,24 +435,46 @@ pub(crate) async fn insert_audit<'c, E: sqlx::Executor<'c, Database = sqlx::Any>
         .or_else(|| detail_str(detail, "app"))
         .or_else(|| action.starts_with("app.").then_some(subject).filter(|s| !s.is_empty()));
     // Time-ordered ids: rows of the same millisecond page in the order they were written.
-    let id = AuditId(uuid::Uuid::now_v7());
+    let id = AuditId(uuid::Uuid::now_v7()).to_string();
+    let tenant = tenant.to_string();
+    let (at_ms, detail_text, person_id) = (now_ms(), to_json(detail), detail_str(detail, "person_id"));
+    let (seq, prev) = crate::audit_chain::next_link(conn, &tenant).await?;
+    let hash = crate::audit_chain::entry_hash(
+        &prev,
+        &crate::audit_chain::Content {
+            seq,
+            id: &id,
+            tenant: &tenant,
+            at_ms,
+            actor,
+            action,
+            subject,
+            person: person.as_deref(),
+            person_id,
+            app,
+            detail: &detail_text,
+        },
+    );
     sqlx::query(
-        "INSERT INTO audit (id, tenant_id, at_ms, actor, action, subject, person, person_id, app, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO audit (id, tenant_id, at_ms, actor, action, subject, person, person_id, app, detail, seq, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
-    .bind(id.to_string())
-    .bind(tenant.to_string())
-    .bind(now_ms())
+    .bind(&id)
+    .bind(&tenant)
+    .bind(at_ms)
     .bind(actor)
     .bind(action)
     .bind(subject)
-    .bind(person)
-    .bind(detail_str(detail, "person_id"))
+    .bind(person.as_deref())
+    .bind(person_id)
     .bind(app)
-    .bind(to_json(detail))
-    .execute(executor)
+    .bind(&detail_text)
+    .bind(seq)
+    .bind(&prev)
+    .bind(&hash)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    crate::audit_chain::advance(conn, &tenant, &hash).await
 }
 
 #[cfg(test)]

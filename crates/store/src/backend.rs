@@ -25,6 +25,14 @@ impl Backend {
         }
     }
 
+    /// The database file of a `sqlite:` URL, if it names one (not `:memory:`).
+    pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+        let rest = url.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path = rest.split('?').next().unwrap_or_default();
+        (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Sqlite => "sqlite",

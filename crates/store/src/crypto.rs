@@ -7,8 +7,15 @@
 //! the additional authenticated data binds it to its tenant and row, so a ciphertext copied into
 //! another app's row fails to open instead of lending that app someone else's credential.
 //!
-//! Without any key the store still works (the embedded single-user default), storing `plain:`
-//! followed by the secret so the state is obvious in the database, and warns once per process.
+//! Nothing is ever stored in plain text: without a key a credential is refused
+//! ([`CryptoError::NoKey`], naming the settings). The embedded SQLite database gets a key file
+//! generated beside it on first start ([`Keyring::load_or_create_file`]), so a default install
+//! encrypts. `plain:` rows written by earlier versions are an error once a key exists; the
+//! store re-seals them at start, audited ([`Keyring::open_for_rotation`] is the only reader
+//! that accepts them).
+//!
+//! Every secret at rest is a [`Sealed`]: the only way to make one is [`Keyring::seal`], and the
+//! store binds nothing else into a credential column.
 //!
 //! AES-GCM: NIST SP 800-38D; ring's AEAD API: <https://docs.rs/ring/0.17/ring/aead/index.html>.
 //! Nonces are 96 random bits per seal; SP 800-38D §8.3 bounds random-nonce use to 2^32
@@ -16,7 +23,6 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -68,6 +74,40 @@ pub enum CryptoError {
     Malformed(&'static str),
     #[error("the system random generator failed")]
     Random,
+    #[error(
+        "no master key configured, so the credential cannot be stored encrypted: set {MASTER_KEYS_VAR} (KEY_ID:BASE64,...) or {MASTER_KEY_FILE_VAR}"
+    )]
+    NoKey,
+    #[error(
+        "stored in plain text although a master key is configured; it is not trusted (restart to re-seal rows written by an earlier version, or store the credential again)"
+    )]
+    Plaintext,
+}
+
+/// A secret at rest: the stored form of a credential, sealed under a master key. Only
+/// [`Keyring::seal`] makes one from a secret; rows read back are wrapped as they are.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed(String);
+
+impl Sealed {
+    /// A stored form read from the database (opened later, which checks it).
+    pub fn from_stored(stored: String) -> Self {
+        Self(stored)
+    }
+
+    pub fn as_stored(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_stored(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealed(..)")
+    }
 }
 
 /// What a stored credential is bound to: its table and column, tenant and row.
@@ -151,16 +191,8 @@ fn valid_key_id(id: &str) -> bool {
         && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-static WARNED_PLAIN: AtomicBool = AtomicBool::new(false);
-
-fn warn_plain_once(message: &str) {
-    if !WARNED_PLAIN.swap(true, Ordering::Relaxed) {
-        tracing::warn!("{message}");
-    }
-}
-
 impl Keyring {
-    /// No keys: credentials are stored as `plain:`.
+    /// No keys: storing a credential is refused.
     pub fn empty() -> Self {
         Self { keys: Vec::new(), rng: SystemRandom::new() }
     }
@@ -247,14 +279,10 @@ impl Keyring {
         self.keys.iter().any(|k| k.id == id)
     }
 
-    /// Seals under the current key, or stores `plain:` (warning once) when there is none.
-    pub fn seal(&self, binding: Binding<'_>, secret: &Secret) -> Result<String, CryptoError> {
+    /// Seals under the current key; without one the credential is refused ([`CryptoError::NoKey`]).
+    pub fn seal(&self, binding: Binding<'_>, secret: &Secret) -> Result<Sealed, CryptoError> {
         let Some(current) = self.keys.first() else {
-            warn_plain_once(
-                "no master key configured (TENURE_MASTER_KEYS or TENURE_MASTER_KEY_FILE): app credentials are stored \
-                 in PLAIN TEXT in the database; configure a key and run `tenure keys rotate`",
-            );
-            return Ok(format!("{PLAIN_PREFIX}{}", secret.expose()));
+            return Err(CryptoError::NoKey);
         };
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| CryptoError::Random)?;
@@ -263,17 +291,66 @@ impl Keyring {
             .key
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(binding.aad()), &mut data)
             .map_err(|_| CryptoError::Random)?;
-        Ok(format!("{SEALED_PREFIX}:{}:{}:{}", current.id, B64.encode(nonce), B64.encode(&data)))
+        Ok(Sealed(format!("{SEALED_PREFIX}:{}:{}:{}", current.id, B64.encode(nonce), B64.encode(&data))))
     }
 
-    /// Opens a stored credential, plain or sealed under any configured key.
+    /// Reads a key list from `path`, or, when the file does not exist, generates one key into
+    /// it (mode 0600, created exclusively so two processes starting at once cannot both write
+    /// one). The path is logged when it is created; the key never is.
+    pub fn load_or_create_file(path: &Path) -> Result<Self, KeyringError> {
+        if path.exists() {
+            return Self::from_file(path);
+        }
+        let file_error =
+            |e: std::io::Error| KeyringError::File { path: path.display().to_string(), message: e.to_string() };
+        let entry = Self::generate_entry("local1")
+            .map_err(|e| KeyringError::File { path: path.display().to_string(), message: e.to_string() })?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(path) {
+            Ok(mut file) => {
+                use std::io::Write;
+                let text = format!(
+                    "# Tenure's master key: credentials in the database are encrypted with it.\n\
+                     # Keep it with your backups; without it they cannot be opened.\n{}\n",
+                    entry.expose()
+                );
+                file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(file_error)?;
+                tracing::info!(path = %path.display(), "generated a master key for the embedded database");
+            }
+            // Another process created it meanwhile: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(file_error(e)),
+        }
+        Self::from_file(path)
+    }
+
+    /// Opens a sealed credential. A `plain:` row is refused once a key exists (it could be a
+    /// downgrade); without any key, rows of earlier versions still open.
     pub fn open(&self, binding: Binding<'_>, stored: &str) -> Result<Secret, CryptoError> {
         if let Some(plain) = stored.strip_prefix(PLAIN_PREFIX) {
             if !self.keys.is_empty() {
-                warn_plain_once("some app credentials are still stored in PLAIN TEXT; run `tenure keys rotate`");
+                return Err(CryptoError::Plaintext);
             }
             return Ok(Secret::new(plain));
         }
+        self.open_sealed(binding, stored)
+    }
+
+    /// For the explicit, audited re-sealing only: also accepts `plain:` rows.
+    pub fn open_for_rotation(&self, binding: Binding<'_>, stored: &str) -> Result<Secret, CryptoError> {
+        match stored.strip_prefix(PLAIN_PREFIX) {
+            Some(plain) => Ok(Secret::new(plain)),
+            None => self.open_sealed(binding, stored),
+        }
+    }
+
+    fn open_sealed(&self, binding: Binding<'_>, stored: &str) -> Result<Secret, CryptoError> {
         let StoredForm::Sealed { key_id } = StoredForm::of(stored)? else {
             return Err(CryptoError::Malformed("neither plain: nor v1:"));
         };
@@ -294,6 +371,12 @@ impl Keyring {
             .map_err(|_| CryptoError::AuthenticationFailed(key_id.clone()))?;
         let text = std::str::from_utf8(plain).map_err(|_| CryptoError::Malformed("plaintext is not UTF-8"))?;
         Ok(Secret::new(text))
+    }
+
+    /// Whether a re-sealing leaves `stored` as it is: already under the current key, or, with
+    /// `only_plain`, sealed at all.
+    pub fn keeps(&self, stored: &str, only_plain: bool) -> bool {
+        self.is_current(stored) || (only_plain && !stored.starts_with(PLAIN_PREFIX))
     }
 
     /// Whether a stored credential is already sealed under the current key (nothing to rotate).
@@ -329,10 +412,35 @@ mod tests {
         let ring = Keyring::parse(K1, "X").unwrap();
         let a = ring.seal(bind("r"), &Secret::new("tok")).unwrap();
         let b = ring.seal(bind("r"), &Secret::new("tok")).unwrap();
+        let (a, b) = (a.into_stored(), b.into_stored());
         assert_ne!(a, b);
         assert!(!a.contains("tok"));
         assert_eq!(ring.open(bind("r"), &a).unwrap().expose(), "tok");
         assert_eq!(StoredForm::of(&a).unwrap(), StoredForm::Sealed { key_id: "k1".into() });
+    }
+
+    #[test]
+    fn nothing_is_stored_plain_and_plain_rows_are_not_trusted_once_a_key_exists() {
+        assert_eq!(Keyring::empty().seal(bind("r"), &Secret::new("tok")).unwrap_err(), CryptoError::NoKey);
+        let ring = Keyring::parse(K1, "X").unwrap();
+        assert_eq!(ring.open(bind("r"), "plain:tok").unwrap_err(), CryptoError::Plaintext);
+        assert_eq!(ring.open_for_rotation(bind("r"), "plain:tok").unwrap().expose(), "tok");
+        assert_eq!(Keyring::empty().open(bind("r"), "plain:tok").unwrap().expose(), "tok");
+    }
+
+    #[test]
+    fn a_generated_key_file_is_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let first = Keyring::load_or_create_file(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let sealed = first.seal(bind("r"), &Secret::new("tok")).unwrap();
+        let again = Keyring::load_or_create_file(&path).unwrap();
+        assert_eq!(again.open(bind("r"), sealed.as_stored()).unwrap().expose(), "tok");
     }
 
     #[test]

@@ -194,12 +194,13 @@ impl Store {
         config: &serde_json::Value,
     ) -> Result<SourceId, StoreError> {
         let id = SourceId::new();
+        let stored = crate::sealed_config::seal(&self.keyring, &tenant.to_string(), &id.to_string(), name, config)?;
         sqlx::query("INSERT INTO sources (id, tenant_id, name, kind, config) VALUES ($1, $2, $3, $4, $5)")
             .bind(id.to_string())
             .bind(tenant.to_string())
             .bind(name)
             .bind(kind)
-            .bind(to_json(config))
+            .bind(to_json(&stored))
             .execute(&self.pool)
             .await
             .map_err(crate::error::on_unique(format!("source {name}")))?;
@@ -213,9 +214,16 @@ impl Store {
         source: SourceId,
         config: &serde_json::Value,
     ) -> Result<(), StoreError> {
+        let stored = crate::sealed_config::seal(
+            &self.keyring,
+            &tenant.to_string(),
+            &source.to_string(),
+            &source.to_string(),
+            config,
+        )?;
         let done =
             sqlx::query("UPDATE sources SET config = $1, version = version + 1 WHERE id = $2 AND tenant_id = $3")
-                .bind(to_json(config))
+                .bind(to_json(&stored))
                 .bind(source.to_string())
                 .bind(tenant.to_string())
                 .execute(&self.pool)
@@ -234,13 +242,16 @@ impl Store {
         .bind(tenant.to_string())
         .fetch_all(&self.pool)
         .await?;
+        let tenant_text = tenant.to_string();
         rows.iter()
             .map(|r| {
+                let (id, name) = (text(r, "id")?, text(r, "name")?);
+                let config = crate::sealed_config::open(&self.keyring, &tenant_text, &id, &name, json(r, "config")?)?;
                 Ok(SourceRecord {
                     id: parsed(r, "id")?,
-                    name: text(r, "name")?,
+                    name,
                     kind: text(r, "kind")?,
-                    config: json(r, "config")?,
+                    config,
                     last_sync_ms: opt_int(r, "last_sync_ms")?,
                     last_count: opt_int(r, "last_count")?,
                     cursor: opt_text(r, "cursor")?,

@@ -6,7 +6,9 @@
 //! migration files and connection set-up (`backend.rs`). Every query is scoped by tenant.
 
 mod audit;
+mod audit_chain;
 mod backend;
+pub mod backup;
 mod bulk;
 pub mod crypto;
 mod directory;
@@ -23,11 +25,13 @@ mod policy;
 mod queue;
 mod row;
 mod scim;
+mod sealed_config;
 mod sessions;
 mod tenancy;
 mod tx;
 
 pub use audit::{AuditCursor, AuditEntry, AuditFilter, AuditPage, BadCursor, MAX_AUDIT_PAGE, NewAuditEntry};
+pub use audit_chain::{AuditVerification, BadEntry};
 pub use backend::Backend;
 pub use directory::ImportSummary;
 pub use directory::SourceRecord;
@@ -49,6 +53,9 @@ pub use tx::{AppRow, AuditRecord, Tx};
 
 use sqlx::AnyPool;
 
+/// The master key file an embedded SQLite database gets beside it when no key is configured.
+pub const MASTER_KEY_FILE_NAME: &str = "master.key";
+
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -63,9 +70,19 @@ pub struct Store {
 
 impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://...`) and applies pending migrations.
-    /// Master keys come from `TENURE_MASTER_KEYS` / `TENURE_MASTER_KEY_FILE` (see [`crypto`]).
+    /// Master keys come from `TENURE_MASTER_KEYS` / `TENURE_MASTER_KEY_FILE` (see [`crypto`]);
+    /// when neither is set, an embedded SQLite database uses the key file beside it
+    /// ([`MASTER_KEY_FILE_NAME`]), generated on first start, so a default install encrypts.
+    /// PostgreSQL without a key refuses to store credentials.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with_keys(url, crypto::Keyring::from_env()?).await
+        let mut keyring = crypto::Keyring::from_env()?;
+        if keyring.current_id().is_none()
+            && let Some(path) = Backend::sqlite_file(url)
+            && let Some(dir) = path.parent()
+        {
+            keyring = crypto::Keyring::load_or_create_file(&dir.join(MASTER_KEY_FILE_NAME))?;
+        }
+        Self::connect_with_keys(url, keyring).await
     }
 
     /// Connects with the given master keys instead of the environment's.
@@ -75,6 +92,7 @@ impl Store {
         let read = backend.read_pool(url, &pool)?;
         let store = Self { pool, read, backend, keyring: std::sync::Arc::new(keyring) };
         migrate::run(&store.pool, backend).await?;
+        store.seal_plaintext_at_start().await?;
         Ok(store)
     }
 
@@ -104,9 +122,10 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 impl Store {
-    /// A round trip to the database, for health checks.
+    /// A round trip to the database, for health checks. Through a reader: on SQLite the one
+    /// writer connection may be busy with a long write, which says nothing about health.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
     }
 }

@@ -316,6 +316,7 @@ impl Tx {
             .map(|s| {
                 self.keyring
                     .seal(binding(&tenant_text, &id_text), s)
+                    .map(crate::crypto::Sealed::into_stored)
                     .map_err(|source| StoreError::Credential { what: format!("channel {name}"), source })
             })
             .transpose()?;
@@ -498,19 +499,20 @@ pub(crate) async fn rotate_channels_in(
     keyring: &crate::crypto::Keyring,
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     done: &mut crate::KeyRotation,
+    only_plain: bool,
 ) -> Result<(), StoreError> {
     let rows = sqlx::query("SELECT tenant_id, id, name, secret FROM notify_channels WHERE secret IS NOT NULL")
         .fetch_all(&mut **tx)
         .await?;
     for r in &rows {
         let (tenant, id, name, stored) = (text(r, "tenant_id")?, text(r, "id")?, text(r, "name")?, text(r, "secret")?);
-        if keyring.is_current(&stored) {
+        if keyring.keeps(&stored, only_plain) {
             done.unchanged += 1;
             continue;
         }
         let credential = |source| StoreError::Credential { what: format!("channel {name} (tenant {tenant})"), source };
-        let secret = keyring.open(binding(&tenant, &id), &stored).map_err(credential)?;
-        let sealed = keyring.seal(binding(&tenant, &id), &secret).map_err(credential)?;
+        let secret = keyring.open_for_rotation(binding(&tenant, &id), &stored).map_err(credential)?;
+        let sealed = keyring.seal(binding(&tenant, &id), &secret).map_err(credential)?.into_stored();
         let updated = sqlx::query("UPDATE notify_channels SET secret = $1 WHERE id = $2 AND secret = $3")
             .bind(sealed)
             .bind(&id)

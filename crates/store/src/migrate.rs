@@ -97,6 +97,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_licenses.sql"),
         postgres: include_str!("../migrations/postgres/0014_licenses.sql"),
     },
+    Migration {
+        version: 15,
+        name: "audit_chain",
+        sqlite: include_str!("../migrations/sqlite/0015_audit_chain.sql"),
+        postgres: include_str!("../migrations/postgres/0015_audit_chain.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -102,6 +102,7 @@ impl Store {
     ) -> Result<String, StoreError> {
         self.keyring
             .seal(binding(purpose, tenant, row), secret)
+            .map(crate::crypto::Sealed::into_stored)
             .map_err(|source| StoreError::Credential { what: what.to_owned(), source })
     }
 
@@ -411,6 +412,7 @@ impl Store {
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         done: &mut KeyRotation,
+        only_plain: bool,
     ) -> Result<(), StoreError> {
         let grants = sqlx::query(
             "SELECT tenant_id, app_id, access_token, refresh_token FROM app_oauth_grants ORDER BY tenant_id, app_id",
@@ -424,13 +426,16 @@ impl Store {
             let refresh = opt_text(r, "refresh_token")?;
             let mut changed = false;
             let mut reseal = |purpose: &str, stored: &str| -> Result<String, StoreError> {
-                if self.keyring.is_current(stored) {
+                if self.keyring.keeps(stored, only_plain) {
                     done.unchanged += 1;
                     return Ok(stored.to_owned());
                 }
                 changed = true;
                 done.rotated += 1;
-                let secret = self.open_as(purpose, &tenant, &app, &what, stored)?;
+                let secret = self
+                    .keyring
+                    .open_for_rotation(binding(purpose, &tenant, &app), stored)
+                    .map_err(|source| StoreError::Credential { what: what.clone(), source })?;
                 self.seal_as(purpose, &tenant, &app, &what, &secret)
             };
             let new_access = reseal(ACCESS_TOKEN, &access)?;
@@ -462,12 +467,15 @@ impl Store {
         .await?;
         for r in &pending {
             let (hash, tenant, stored) = (text(r, "state_hash")?, text(r, "tenant_id")?, text(r, "verifier")?);
-            if self.keyring.is_current(&stored) {
+            if self.keyring.keeps(&stored, only_plain) {
                 done.unchanged += 1;
                 continue;
             }
             let what = "a pending OAuth authorization";
-            let verifier = self.open_as(VERIFIER, &tenant, &hash, what, &stored)?;
+            let verifier = self
+                .keyring
+                .open_for_rotation(binding(VERIFIER, &tenant, &hash), &stored)
+                .map_err(|source| StoreError::Credential { what: what.to_owned(), source })?;
             let sealed = self.seal_as(VERIFIER, &tenant, &hash, what, &verifier)?;
             sqlx::query("UPDATE oauth_authorizations SET verifier = $1 WHERE state_hash = $2 AND verifier = $3")
                 .bind(sealed)

@@ -374,6 +374,7 @@ impl Store {
     ) -> Result<String, StoreError> {
         self.keyring
             .seal(app_binding(tenant, app), secret)
+            .map(crate::crypto::Sealed::into_stored)
             .map_err(|source| StoreError::Credential { what: format!("app {what}"), source })
     }
 
@@ -397,7 +398,7 @@ impl Store {
     /// one transaction: all of them or none. Running it again changes nothing.
     pub async fn rotate_keys(&self) -> Result<KeyRotation, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = self.rotate_keys_in(&mut tx).await?;
+        let done = self.rotate_keys_in(&mut tx, false).await?;
         tx.commit().await?;
         tracing::info!(rotated = done.rotated, unchanged = done.unchanged, key = ?self.keyring.current_id(), "credentials re-sealed");
         Ok(done)
@@ -412,16 +413,22 @@ impl Store {
         detail: impl FnOnce(&KeyRotation, &str) -> serde_json::Value,
     ) -> Result<KeyRotation, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = self.rotate_keys_in(&mut tx).await?;
+        let done = self.rotate_keys_in(&mut tx, false).await?;
         let key = self.keyring.current_id().unwrap_or_default().to_owned();
         let detail = detail(&done, &key);
-        crate::audit::insert_audit(&mut *tx, tenant, actor, "keys.rotate", &key, None, None, &detail).await?;
+        crate::audit::insert_audit(&mut tx, tenant, actor, "keys.rotate", &key, None, None, &detail).await?;
         tx.commit().await?;
         tracing::info!(rotated = done.rotated, unchanged = done.unchanged, key = ?self.keyring.current_id(), "credentials re-sealed");
         Ok(done)
     }
 
-    async fn rotate_keys_in(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<KeyRotation, StoreError> {
+    /// Re-seals what is not under the current key; with `only_plain`, only what an earlier
+    /// version stored in plain text (rows under another key are left for `tenure keys rotate`).
+    async fn rotate_keys_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        only_plain: bool,
+    ) -> Result<KeyRotation, StoreError> {
         if self.keyring.current_id().is_none() {
             return Err(StoreError::NoMasterKey);
         }
@@ -432,13 +439,13 @@ impl Store {
         for r in &rows {
             let (tenant, id, name, stored) =
                 (text(r, "tenant_id")?, text(r, "id")?, text(r, "name")?, text(r, "secret")?);
-            if self.keyring.is_current(&stored) {
+            if self.keyring.keeps(&stored, only_plain) {
                 done.unchanged += 1;
                 continue;
             }
             let credential = |source| StoreError::Credential { what: format!("app {name} (tenant {tenant})"), source };
-            let secret = self.keyring.open(app_binding(&tenant, &id), &stored).map_err(credential)?;
-            let sealed = self.keyring.seal(app_binding(&tenant, &id), &secret).map_err(credential)?;
+            let secret = self.keyring.open_for_rotation(app_binding(&tenant, &id), &stored).map_err(credential)?;
+            let sealed = self.keyring.seal(app_binding(&tenant, &id), &secret).map_err(credential)?.into_stored();
             // Compare-and-set: a secret replaced meanwhile must not be overwritten with the old one.
             let updated = sqlx::query("UPDATE apps SET secret = $1 WHERE id = $2 AND tenant_id = $3 AND secret = $4")
                 .bind(sealed)
@@ -452,8 +459,85 @@ impl Store {
             }
             done.rotated += 1;
         }
-        self.rotate_oauth_in(tx, &mut done).await?;
-        crate::lifecycle::rotate_channels_in(&self.keyring, tx, &mut done).await?;
+        self.rotate_oauth_in(tx, &mut done, only_plain).await?;
+        self.rotate_sources_in(tx, &mut done, only_plain).await?;
+        crate::lifecycle::rotate_channels_in(&self.keyring, tx, &mut done, only_plain).await?;
         Ok(done)
+    }
+
+    /// Re-seals the secrets inside source settings (an LDAP bind password) under the current key.
+    async fn rotate_sources_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        done: &mut KeyRotation,
+        only_plain: bool,
+    ) -> Result<(), StoreError> {
+        let rows = sqlx::query("SELECT tenant_id, id, name, config FROM sources ORDER BY tenant_id, id")
+            .fetch_all(&mut **tx)
+            .await?;
+        for r in &rows {
+            let (tenant, id, name, raw) = (text(r, "tenant_id")?, text(r, "id")?, text(r, "name")?, text(r, "config")?);
+            let stored: serde_json::Value = serde_json::from_str(&raw)
+                .map_err(|e| StoreError::corrupt(format!("settings of source {name}: {e}")))?;
+            if only_plain && !crate::sealed_config::has_plaintext(&stored) {
+                continue;
+            }
+            let Some(resealed) = crate::sealed_config::reseal(&self.keyring, &tenant, &id, &name, &stored)? else {
+                continue;
+            };
+            let updated =
+                sqlx::query("UPDATE sources SET config = $1 WHERE id = $2 AND tenant_id = $3 AND config = $4")
+                    .bind(resealed.to_string())
+                    .bind(&id)
+                    .bind(&tenant)
+                    .bind(&raw)
+                    .execute(&mut **tx)
+                    .await?;
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::Concurrent(format!("the settings of source {name}")));
+            }
+            done.rotated += 1;
+        }
+        Ok(())
+    }
+
+    /// At start, with a key configured: credentials an earlier version stored in plain text are
+    /// sealed, in one transaction with a `keys.seal_plaintext` entry in every tenant's log.
+    pub(crate) async fn seal_plaintext_at_start(&self) -> Result<(), StoreError> {
+        if self.keyring.current_id().is_none() {
+            return Ok(());
+        }
+        let status = self.key_status().await?;
+        let plain_credentials = status.counts.get(&StoredForm::Plain).copied().unwrap_or(0);
+        let sources = sqlx::query("SELECT config FROM sources").fetch_all(&self.pool).await?;
+        let mut plain_sources = 0usize;
+        for r in &sources {
+            let value: serde_json::Value = serde_json::from_str(&text(r, "config")?).unwrap_or_default();
+            plain_sources += usize::from(crate::sealed_config::has_plaintext(&value));
+        }
+        if plain_credentials + plain_sources == 0 {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        let done = self.rotate_keys_in(&mut tx, true).await?;
+        let key = self.keyring.current_id().unwrap_or_default().to_owned();
+        let tenants = sqlx::query("SELECT id FROM tenants").fetch_all(&mut *tx).await?;
+        let detail = serde_json::json!({
+            "key": key, "plaintext_credentials": plain_credentials, "plaintext_source_settings": plain_sources,
+            "resealed": done.rotated,
+        });
+        for r in &tenants {
+            let tenant: TenantId = parsed(r, "id")?;
+            crate::audit::insert_audit(&mut tx, tenant, "tenure", "keys.seal_plaintext", &key, None, None, &detail)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::warn!(
+            plaintext_credentials = plain_credentials,
+            plaintext_source_settings = plain_sources,
+            key = %key,
+            "credentials stored in plain text by an earlier version are now sealed"
+        );
+        Ok(())
     }
 }

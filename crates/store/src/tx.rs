@@ -86,7 +86,7 @@ impl Tx {
 
     pub async fn audit(&mut self, tenant: TenantId, entry: AuditRecord<'_>) -> Result<(), StoreError> {
         crate::audit::insert_audit(
-            &mut *self.tx,
+            &mut self.tx,
             tenant,
             entry.actor,
             entry.action,
@@ -396,6 +396,7 @@ impl Tx {
     fn seal(&self, tenant: &str, app: &str, what: &str, secret: &Secret) -> Result<String, StoreError> {
         self.keyring
             .seal(crate::crypto::Binding { purpose: "apps.secret", tenant, row: app }, secret)
+            .map(crate::crypto::Sealed::into_stored)
             .map_err(|source| StoreError::Credential { what: format!("app {what}"), source })
     }
 
@@ -472,12 +473,13 @@ impl Tx {
         config: &serde_json::Value,
     ) -> Result<SourceId, StoreError> {
         let id = SourceId::new();
+        let stored = crate::sealed_config::seal(&self.keyring, &tenant.to_string(), &id.to_string(), name, config)?;
         sqlx::query("INSERT INTO sources (id, tenant_id, name, kind, config, version) VALUES ($1, $2, $3, $4, $5, 1)")
             .bind(id.to_string())
             .bind(tenant.to_string())
             .bind(name)
             .bind(kind)
-            .bind(to_json(config))
+            .bind(to_json(&stored))
             .execute(&mut *self.tx)
             .await
             .map_err(crate::error::on_unique(format!("source {name}")))?;
@@ -492,11 +494,14 @@ impl Tx {
         expected: i64,
         config: &serde_json::Value,
     ) -> Result<i64, StoreError> {
+        let source_text = source.to_string();
+        let stored =
+            crate::sealed_config::seal(&self.keyring, &tenant.to_string(), &source_text, &source_text, config)?;
         let done = sqlx::query(
             "UPDATE sources SET config = $1, version = version + 1 \
              WHERE tenant_id = $2 AND id = $3 AND version = $4 AND removed_ms IS NULL",
         )
-        .bind(to_json(config))
+        .bind(to_json(&stored))
         .bind(tenant.to_string())
         .bind(source.to_string())
         .bind(expected)

@@ -33,7 +33,11 @@ on_both_backends!(
 
 async fn fresh(backend: TestBackend) -> anyhow::Result<(TestDb, Store, TenantId)> {
     let db = TestDb::new(backend).await?;
-    let store = Store::connect(db.url()).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let tenant = store.ensure_tenant("acme").await?;
     Ok((db, store, tenant))
 }
@@ -308,7 +312,11 @@ async fn rows_from_before_the_query_columns_are_backfilled(backend: TestBackend)
     }
     pool.close().await;
 
-    let store = Store::connect(db.url()).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let rows = all(&store, t, AuditFilter::default()).await?;
     let cols: Vec<_> = rows
         .iter()

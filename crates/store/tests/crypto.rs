@@ -182,43 +182,49 @@ async fn rotation_moves_every_secret_to_the_new_key_once(backend: TestBackend) -
 }
 
 async fn rotation_seals_plain_secrets_and_needs_a_key(backend: TestBackend) -> anyhow::Result<()> {
+    // Without a key nothing is stored at all, and the error names the settings.
     let (db, plain, tenant) = setup(backend, Keyring::empty()).await?;
-    let app = add(&plain, tenant, "slack", "plain-token").await?;
-    let pool = raw_pool(&db).await?;
-    assert_eq!(raw_secret(&pool, app.id).await?, "plain:plain-token");
-    assert_eq!(plain.app_by_name(tenant, "slack").await?.secret.expose(), "plain-token");
-    assert_eq!(plain.key_status().await?.counts.get(&StoredForm::Plain), Some(&1));
+    let e = add(&plain, tenant, "slack", "plain-token").await.unwrap_err().to_string();
+    assert!(e.contains("TENURE_MASTER_KEYS") && e.contains("TENURE_MASTER_KEY_FILE"), "{e}");
     assert!(matches!(plain.rotate_keys().await, Err(StoreError::NoMasterKey)));
 
+    // A row an earlier version wrote in plain text is not trusted once a key exists ...
     let keyed = Store::connect_with_keys(db.url(), keyring(&[("k1", 1)])).await?;
-    // A plain secret still reads with a key configured, until it is rotated.
-    assert_eq!(keyed.app_by_name(tenant, "slack").await?.secret.expose(), "plain-token");
-    assert_eq!(keyed.rotate_keys().await?, KeyRotation { rotated: 1, unchanged: 0 });
+    let app = add(&keyed, tenant, "slack", "plain-token").await?;
+    let pool = raw_pool(&db).await?;
+    set_raw_secret(&pool, app.id, "plain:plain-token").await?;
+    assert_eq!(credential_error(keyed.app_by_name(tenant, "slack").await.unwrap_err()), CryptoError::Plaintext);
+    // ... and is sealed at the next start, audited.
+    keyed.close().await;
+    let restarted = Store::connect_with_keys(db.url(), keyring(&[("k1", 1)])).await?;
     let raw = raw_secret(&pool, app.id).await?;
     assert!(raw.starts_with("v1:k1:") && !raw.contains("plain-token"), "{raw}");
-    assert_eq!(keyed.app_by_name(tenant, "slack").await?.secret.expose(), "plain-token");
+    assert_eq!(restarted.app_by_name(tenant, "slack").await?.secret.expose(), "plain-token");
+    let audit = restarted.list_audit(tenant, 10).await?;
+    assert!(audit.iter().any(|e| e.action == "keys.seal_plaintext"), "{audit:?}");
     Ok(())
 }
 
 async fn rotation_is_all_or_nothing(backend: TestBackend) -> anyhow::Result<()> {
-    let (db, plain, tenant) = setup(backend, Keyring::empty()).await?;
-    let a = add(&plain, tenant, "a-app", "a-token").await?;
-    let b = add(&plain, tenant, "b-app", "b-token").await?;
+    let (db, k1, tenant) = setup(backend, keyring(&[("k1", 1)])).await?;
+    let a = add(&k1, tenant, "a-app", "a-token").await?;
+    let b = add(&k1, tenant, "b-app", "b-token").await?;
     let pool = raw_pool(&db).await?;
+    let a_raw = raw_secret(&pool, a.id).await?;
     // b's secret was sealed under a key this process does not have.
     let k9 = Store::connect_with_keys(db.url(), keyring(&[("k9", 9)])).await?;
     k9.set_app_secret(tenant, b.id, &Secret::new("b-token")).await?;
 
-    let keyed = Store::connect_with_keys(db.url(), keyring(&[("k1", 1)])).await?;
+    let keyed = Store::connect_with_keys(db.url(), keyring(&[("k2", 2), ("k1", 1)])).await?;
     let e = keyed.rotate_keys().await.unwrap_err();
     assert!(e.to_string().contains("b-app") && e.to_string().contains("\"k9\""), "{e}");
-    // a was re-sealed inside the failed transaction: rolled back, still plain.
-    assert_eq!(raw_secret(&pool, a.id).await?, "plain:a-token");
+    // a was re-sealed inside the failed transaction: rolled back, still under k1.
+    assert_eq!(raw_secret(&pool, a.id).await?, a_raw);
     Ok(())
 }
 
 async fn the_migration_marks_legacy_plain_secrets(backend: TestBackend) -> anyhow::Result<()> {
-    let (db, store, tenant) = setup(backend, Keyring::empty()).await?;
+    let (db, store, tenant) = setup(backend, keyring(&[("k1", 1)])).await?;
     let app = add(&store, tenant, "slack", "legacy-token").await?;
     store.close().await;
     // Back to the schema before migration 7, with the secret as it was stored then.
@@ -228,10 +234,17 @@ async fn the_migration_marks_legacy_plain_secrets(backend: TestBackend) -> anyho
     set_raw_secret(&pool, app.id, "legacy-token").await?;
     pool.close().await;
 
+    // Without a key the legacy row still reads (nothing else could open it) ...
     let store = Store::connect_with_keys(db.url(), Keyring::empty()).await?;
     assert_eq!(raw_secret(&raw_pool(&db).await?, app.id).await?, "plain:legacy-token");
     let record = store.app_by_name(tenant, "slack").await?;
     assert_eq!((record.secret.expose(), record.auth), ("legacy-token", AppAuth::Bearer));
+    store.close().await;
+    // ... and the first start with a key seals it.
+    let store = Store::connect_with_keys(db.url(), keyring(&[("k1", 1)])).await?;
+    let raw = raw_secret(&raw_pool(&db).await?, app.id).await?;
+    assert!(raw.starts_with("v1:k1:"), "{raw}");
+    assert_eq!(store.app_by_name(tenant, "slack").await?.secret.expose(), "legacy-token");
     Ok(())
 }
 

@@ -112,7 +112,7 @@ async fn a_pending_authorization_is_used_once_and_never_stored_in_clear(backend:
 }
 
 async fn an_expired_authorization_is_refused(backend: TestBackend) -> anyhow::Result<()> {
-    let (_db, store, tenant, app) = setup(backend, Keyring::empty()).await?;
+    let (_db, store, tenant, app) = setup(backend, keyring(&[("k1", 1)])).await?;
     let state = Secret::new("late-state");
     store.start_oauth_authorization(tenant, app, &state, &Secret::new("v"), "http://x/cb", "cli", -1).await?;
     assert_eq!(
@@ -162,7 +162,7 @@ async fn a_refresh_is_claimed_and_saved_by_compare_and_set(backend: TestBackend)
 }
 
 async fn a_revoked_grant_stays_revoked_until_authorized_again(backend: TestBackend) -> anyhow::Result<()> {
-    let (_db, store, tenant, app) = setup(backend, Keyring::empty()).await?;
+    let (_db, store, tenant, app) = setup(backend, keyring(&[("k1", 1)])).await?;
     store.put_oauth_grant(tenant, app, &tokens("at", Some("rt"), None), "api").await?;
     let v = store.oauth_grant(tenant, app).await?.expect("stored").version;
     assert!(store.revoke_oauth_grant(tenant, app, v, "invalid_grant").await?);

@@ -27,7 +27,11 @@ const HOUR: i64 = 3_600_000;
 
 async fn setup(backend: TestBackend) -> anyhow::Result<(TestDb, Store, TenantId, tenure_core::AdminId)> {
     let db = TestDb::new(backend).await?;
-    let store = Store::connect(db.url()).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let tenant = store.ensure_tenant("acme").await?;
     let mut tx = store.begin().await?;
     let admin = tx.insert_admin(tenant, "Ann@X.com", Role::OrgAdmin, &[], Some("$argon2id$stand-in")).await?;

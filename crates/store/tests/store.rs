@@ -33,7 +33,11 @@ on_both_backends!(
 
 async fn fresh(backend: TestBackend) -> anyhow::Result<(TestDb, Store)> {
     let db = TestDb::new(backend).await?;
-    let store = Store::connect(db.url()).await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     Ok((db, store))
 }
 
@@ -62,7 +66,11 @@ async fn migrations_are_idempotent(backend: TestBackend) -> anyhow::Result<()> {
     let (db, store) = fresh(backend).await?;
     store.close().await;
     // A second start on the same database finds every migration applied.
-    let again = Store::connect(db.url()).await?;
+    let again = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let t = again.ensure_tenant("acme").await?;
     assert_eq!(again.ensure_tenant("acme").await?, t);
     Ok(())

@@ -47,6 +47,18 @@ pub struct AuditArgs {
     /// Write to this file instead of stdout; it appears only once everything is written.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain: exits 0 when every entry chains, 1 naming the first
+    /// entry that does not (changed, removed or inserted by hand).
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -63,6 +75,9 @@ const DETAIL_WIDTH: usize = 100;
 pub async fn run(engine: &Engine, args: AuditArgs) -> anyhow::Result<ExitCode> {
     let actor = Actor::cli();
     let admin = engine.admin(&actor);
+    if let Some(AuditCommand::Verify { json }) = args.command {
+        return verify(&admin, json).await;
+    }
     let params = AuditParams {
         person: args.person,
         app: args.app,
@@ -201,4 +216,25 @@ impl Drop for Output {
             let _ = std::fs::remove_file(temp);
         }
     }
+}
+
+async fn verify(admin: &tenure_engine::admin::Admin<'_>, json: bool) -> anyhow::Result<ExitCode> {
+    let report = admin.verify_audit().await?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else if report.first_bad.is_none() {
+        println!(
+            "audit log intact: {} chained entries{}",
+            report.chained,
+            if report.legacy > 0 { format!(" after {} older entries", report.legacy) } else { String::new() }
+        );
+    }
+    let Some(bad) = &report.first_bad else { return Ok(ExitCode::SUCCESS) };
+    let at = bad.at_ms.and_then(rfc3339).map(|t| format!(" at {t}")).unwrap_or_default();
+    let what = match (&bad.id, &bad.action) {
+        (Some(id), Some(action)) => format!("entry {} ({id}, {action}{at})", bad.seq),
+        _ => format!("entry {}", bad.seq),
+    };
+    eprintln!("audit log TAMPERED: {what} does not chain: {}", bad.reason);
+    Ok(ExitCode::from(1))
 }

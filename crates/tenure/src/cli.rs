@@ -107,6 +107,11 @@ pub enum Command {
     /// Master keys of the credentials stored for apps: status and rotation.
     #[command(subcommand)]
     Keys(crate::keys::KeysCommand),
+    /// Write a consistent snapshot of the whole database (every tenant) to FILE, while `serve`
+    /// may be running; credentials stay encrypted (keep the master key with the backup).
+    Backup(crate::backup::BackupArgs),
+    /// Restore a backup FILE into a new, empty database (SQLite or PostgreSQL).
+    Restore(crate::backup::RestoreArgs),
     /// The provisioning queue: its state, failed operations, retry and dismiss.
     #[command(subcommand)]
     Ops(OpsCommand),
@@ -364,6 +369,22 @@ pub struct ServeArgs {
     /// loopback address.
     #[arg(long, env = "TENURE_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// A connection that has not sent a whole request head within this time is closed (a slow
+    /// or hostile client holds no socket longer); also how long an idle keep-alive connection
+    /// is kept.
+    #[arg(long, env = "TENURE_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub header_read_timeout: std::time::Duration,
+    /// On SIGTERM or Ctrl-C, how long requests in flight may still take before the server stops.
+    #[arg(long, env = "TENURE_SHUTDOWN_DEADLINE", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_deadline: std::time::Duration,
+    /// A file holding the bearer token `/metrics` asks of clients not on this machine (clients
+    /// on this machine need none; without a token, only they are answered).
+    #[arg(long, env = "TENURE_METRICS_TOKEN_FILE", value_name = "FILE")]
+    pub metrics_token_file: Option<std::path::PathBuf>,
+    /// Refuse outbound requests to loopback and private addresses too (link-local and cloud
+    /// metadata addresses are always refused). A multi-tenant deployment should set it.
+    #[arg(long, env = "TENURE_OUTBOUND_DENY_PRIVATE")]
+    pub outbound_deny_private: bool,
 }
 
 /// `90s`, `30m`, `1h`, `2d`, or plain seconds.
@@ -396,6 +417,10 @@ pub struct DemoArgs {
     /// How many people the sample organization has.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(10..=20000))]
     pub people: u32,
+    /// Keep the demo's directory (sample files, and the database unless TENURE_DATABASE_URL
+    /// names one) when it stops; it is removed otherwise.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -20,6 +20,8 @@ pub async fn run(command: Command, engine: &Engine) -> anyhow::Result<ExitCode> 
         Command::Token(command) => crate::access::token(engine, command).await,
         Command::Admin(command) => crate::access::admin(engine, command).await,
         Command::Tenant(command) => crate::access::tenant(store, command).await,
+        Command::Backup(args) => crate::backup::backup(store, args).await,
+        Command::Restore(args) => crate::backup::restore(store, args).await,
         Command::Source(SourceCommand::Add(SourceAdd::Csv(args))) => source_add_csv(engine, args).await,
         Command::Source(SourceCommand::Add(SourceAdd::Ldap(args))) => source_add_ldap(engine, args).await,
         Command::Source(SourceCommand::Add(SourceAdd::Google(args))) => {

@@ -71,7 +71,13 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
     let started = Instant::now();
     let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let dir = std::env::temp_dir().join(format!("tenure-demo-{stamp}-{}", std::process::id()));
-    let database_url = sqlite_url_in(&dir)?;
+    // The sample files (and the embedded database, unless TENURE_DATABASE_URL names one) live
+    // in a directory of their own, removed on exit unless --keep.
+    let _cleanup = RemoveOnExit { dir: dir.clone(), keep: args.keep };
+    let database_url = match settings.explicit_database_url() {
+        Some(url) => url,
+        None => sqlite_url_in(&dir)?,
+    };
     let store = Store::connect(&database_url).await?;
     let tenant = store.ensure_tenant(&settings.tenant).await?;
     let engine = Engine::new(store.clone(), tenant);
@@ -174,6 +180,9 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
         println!("  database   export TENURE_DATABASE_URL={database_url}");
         println!("             then: tenure plan | tenure app users slack | tenure unassign slack --group slack-users");
         println!("  files      {}", people_file.display());
+        if !args.keep {
+            println!("             (removed when the demo stops; --keep keeps them)");
+        }
         println!("The demo re-plans every 5 seconds, so changes made with the commands above are provisioned.");
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         let stop = shutdown_signal();
@@ -196,6 +205,20 @@ pub async fn run(args: DemoArgs, settings: &Settings) -> anyhow::Result<ExitCode
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Removes the demo's directory when the demo ends, however it ends.
+struct RemoveOnExit {
+    dir: std::path::PathBuf,
+    keep: bool,
+}
+
+impl Drop for RemoveOnExit {
+    fn drop(&mut self) {
+        if !self.keep && self.dir.exists() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 struct Convergence {

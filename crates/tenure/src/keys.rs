@@ -57,7 +57,9 @@ async fn status(store: &Store, as_json: bool) -> anyhow::Result<ExitCode> {
     } else {
         match keyring.current_id() {
             Some(current) => println!("current key: {current} (configured: {})", keyring.key_ids().join(", ")),
-            None => println!("no master key configured: credentials are stored in plain text"),
+            None => println!(
+                "no master key configured: credentials cannot be stored (set TENURE_MASTER_KEYS or TENURE_MASTER_KEY_FILE)"
+            ),
         }
         if status.counts.is_empty() {
             println!("no stored credentials");

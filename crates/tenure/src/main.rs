@@ -6,6 +6,7 @@ mod app_check;
 mod app_oauth;
 mod apps;
 mod audit;
+mod backup;
 mod bench;
 mod bench_bounds;
 mod bench_import;
@@ -42,12 +43,18 @@ use crate::cli::{Cli, Command, LogFormat};
 use crate::config::Settings;
 
 fn main() -> ExitCode {
+    warn_secret_flags(std::env::args());
     let cli = Cli::parse();
     let settings = match Settings::resolve(&cli.global) {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
     init_logging(&cli.command, settings.log_format);
+    // The outbound address policy holds for every command that reaches an app or a source.
+    match tenure_outbound::deny_private_from_env() {
+        Ok(deny) => tenure_outbound::set_deny_private(deny),
+        Err(e) => return fail(&anyhow::anyhow!(e)),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(&anyhow::Error::new(e).context("starting the async runtime")),
@@ -55,6 +62,22 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command, settings)) {
         Ok(code) => code,
         Err(e) => fail(&e),
+    }
+}
+
+/// A secret given as a flag is visible to every user of the machine (`ps`, /proc/PID/cmdline)
+/// and lands in shell history: say so, and where it should come from instead.
+fn warn_secret_flags(args: impl Iterator<Item = String>) {
+    for arg in args.skip(1) {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--token" || arg.starts_with("--token=") {
+            eprintln!(
+                "warning: --token puts the secret on the command line, where other users of this machine can read it; \
+                 use --token-file FILE, TENURE_APP_TOKEN_FILE or TENURE_APP_TOKEN instead"
+            );
+        }
     }
 }
 
@@ -116,6 +139,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             // Tenants are not tenant-scoped: `tenant create` must work whatever --tenant says.
             let result = match other {
                 Command::Tenant(command) => access::tenant(&store, command).await,
+                // The whole database, every tenant; a restore needs it empty.
+                Command::Backup(args) => backup::backup(&store, args).await,
+                Command::Restore(args) => backup::restore(&store, args).await,
                 other => match open_tenant(&store, &settings).await {
                     Ok(tenant) => {
                         commands::run(

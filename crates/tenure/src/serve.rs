@@ -12,6 +12,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let listen = args.listen.or_else(|| settings.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    if args.outbound_deny_private {
+        tenure_outbound::set_deny_private(true);
+        tracing::info!("outbound requests to loopback and private addresses are refused");
+    }
     let store = tenure_store::Store::connect(&settings.database_url()?).await?;
     // A fresh deployment has its default tenant from the start; every tenant is served.
     store.ensure_tenant(tenure_engine::admin::DEFAULT_TENANT).await?;
@@ -43,7 +47,18 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
         }
         None => tracing::info!("no --public-url: OAuth app authorizations cannot be started from the API"),
     }
-    tenure_server::serve(listener, state, shutdown_signal()).await?;
+    if let Some(path) = &args.metrics_token_file {
+        let token =
+            std::fs::read_to_string(path).with_context(|| format!("--metrics-token-file {}", path.display()))?;
+        let token = token.trim();
+        anyhow::ensure!(!token.is_empty(), "--metrics-token-file {}: empty", path.display());
+        state = state.with_metrics_token(tenure_core::Secret::new(token));
+    }
+    let serve_options = tenure_server::ServeOptions {
+        header_read_timeout: args.header_read_timeout,
+        shutdown_deadline: args.shutdown_deadline,
+    };
+    tenure_server::serve_with(listener, state, shutdown_signal(), serve_options).await?;
     // Operations in flight finish and are recorded; what is still queued waits for the next start.
     let _ = stop.send(true);
     let _ = background.await;

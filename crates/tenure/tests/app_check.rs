@@ -13,6 +13,7 @@ async fn run(database_url: &str, home: &Path, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
         .args(args)
         .env("TENURE_DATABASE_URL", database_url)
+        .env("TENURE_MASTER_KEYS", tenure_testkit::TEST_MASTER_KEYS)
         .env("XDG_DATA_HOME", home)
         .env_remove("TENURE_CONFIG")
         .env_remove("TENURE_APP_TOKEN")
@@ -70,7 +71,11 @@ async fn app_check_reports_and_stores_the_profile() -> anyhow::Result<()> {
     assert_eq!(report["provisionable"], true);
     assert_eq!(report["capabilities"]["patch"]["supported"], "no");
 
-    let store = tenure_store::Store::connect(db.url()).await?;
+    let store = tenure_store::Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let tenant = store.ensure_tenant("default").await?;
     let caps = store.app_by_name(tenant, "legacy").await?.app.settings.capabilities.expect("profile stored");
     assert_eq!(caps.patch.supported, Probed::No);

@@ -6,6 +6,7 @@ fn tenure(args: &[&str], database_url: &str, home: &std::path::Path) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
         .args(args)
         .env("TENURE_DATABASE_URL", database_url)
+        .env("TENURE_MASTER_KEYS", tenure_testkit::TEST_MASTER_KEYS)
         .env("XDG_DATA_HOME", home)
         .stdin(std::process::Stdio::null())
         .output()

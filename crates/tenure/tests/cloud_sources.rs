@@ -16,6 +16,7 @@ async fn tenure(args: &[&str], database_url: &str, home: &Path, secret: &str) ->
     tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
         .args(args)
         .env("TENURE_DATABASE_URL", database_url)
+        .env("TENURE_MASTER_KEYS", tenure_testkit::TEST_MASTER_KEYS)
         .env("XDG_DATA_HOME", home)
         .env(SECRET_VAR, secret)
         .env_remove("TENURE_CONFIG")

@@ -30,6 +30,7 @@ async fn an_admin_made_on_the_command_line_signs_in_and_sees_the_apps() -> anyho
     let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("TENURE_DATABASE_URL", db.url())
+        .env("TENURE_MASTER_KEYS", tenure_testkit::TEST_MASTER_KEYS)
         .env("XDG_DATA_HOME", home.path())
         .env_remove("TENURE_CONFIG")
         .stdin(Stdio::null())

@@ -27,6 +27,7 @@ fn tenure(database_url: &str, home: &Path) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"));
     command
         .env("TENURE_DATABASE_URL", database_url)
+        .env("TENURE_MASTER_KEYS", tenure_testkit::TEST_MASTER_KEYS)
         .env("XDG_DATA_HOME", home)
         .env_remove("TENURE_CONFIG")
         .env_remove("TENURE_LOG")

@@ -37,4 +37,7 @@ fn demo_once_provisions_every_sandbox_app_and_exits_zero() {
     let jira = stdout.lines().filter(|l| l.trim_start().starts_with("jira")).nth(1).expect("jira's license line");
     assert!(jira.contains("over-allocated"), "{jira}");
     assert!(stdout.contains("total (EUR)") && stdout.contains("total (USD)"), "{stdout}");
+    // Its temporary directory is gone.
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+    assert!(left.iter().all(|n| !n.to_string_lossy().starts_with("tenure-demo-")), "{left:?}");
 }

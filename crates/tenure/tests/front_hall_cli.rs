@@ -102,6 +102,7 @@ async fn serve_answers_tokens_by_their_admins_role() -> anyhow::Result<()> {
     let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("TENURE_DATABASE_URL", db.url())
+        .env("TENURE_MASTER_KEYS", tenure_testkit::TEST_MASTER_KEYS)
         .env("XDG_DATA_HOME", home.path())
         .env_remove("TENURE_CONFIG")
         .stdin(Stdio::null())

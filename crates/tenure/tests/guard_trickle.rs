@@ -79,6 +79,7 @@ impl Serve {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
             .args(["serve", "--listen", "127.0.0.1:0", "--lease", "2s"])
             .env("TENURE_DATABASE_URL", url)
+            .env("TENURE_MASTER_KEYS", tenure_testkit::TEST_MASTER_KEYS)
             .env("XDG_DATA_HOME", home)
             .env("TENURE_LOG", "warn")
             .env_remove("TENURE_CONFIG")

@@ -99,21 +99,34 @@ async fn keys_status_and_rotate_never_print_a_secret(backend: TestBackend) -> an
     let notion_token = "secret_keys-cli-notion-token-9a3c";
     let add = |name: &'static str| ["app", "add", "scim", name, "--base-url", "http://127.0.0.1:9/scim/v2"];
 
-    // No key: stored, but in plain text, and the command says so.
-    let (_, stderr) = cli.ok_with(&Keys::None, &add("slack"), Some(("TENURE_APP_TOKEN", slack_token))).await;
-    assert!(stderr.contains("PLAIN TEXT"), "{stderr}");
-    let (out, _) = cli.ok(&Keys::None, &["keys", "status"]).await;
-    assert!(out.contains("no master key configured") && out.contains("plain: 1 credential"), "{out}");
-    let err = cli.fails(&Keys::None, &["keys", "rotate"]).await;
-    assert!(err.contains("no master key configured"), "{err}");
+    // No key: PostgreSQL refuses to store the credential and names the settings; SQLite
+    // generates a key file beside the database and seals with it (a fresh database here).
+    let fresh = TestDb::new(backend).await?;
+    let first = Cli { database_url: fresh.url(), home: home.path(), seen: Default::default() };
+    let out = first.run(&Keys::None, &add("slack"), Some(("TENURE_APP_TOKEN", slack_token))).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match backend {
+        TestBackend::Postgres => {
+            assert!(!out.status.success(), "{stderr}");
+            assert!(stderr.contains("TENURE_MASTER_KEYS") && stderr.contains("TENURE_MASTER_KEY_FILE"), "{stderr}");
+        }
+        TestBackend::Sqlite => {
+            assert!(out.status.success(), "{stderr}");
+            let (out, _) = first.ok(&Keys::None, &["keys", "status"]).await;
+            assert!(out.contains("current key: local1") && out.contains("key local1: 1 credential"), "{out}");
+        }
+    }
+    if backend == TestBackend::Postgres {
+        let err = cli.fails(&Keys::None, &["keys", "rotate"]).await;
+        assert!(err.contains("no master key configured"), "{err}");
+    }
 
-    // k1 configured: new credentials are sealed; the plain one waits for rotation.
+    // k1 configured: credentials are sealed under it.
     let k1 = Keys::Inline(K1);
+    cli.ok_with(&k1, &add("slack"), Some(("TENURE_APP_TOKEN", slack_token))).await;
     cli.ok_with(&k1, &add("notion"), Some(("TENURE_APP_TOKEN", notion_token))).await;
     let (out, _) = cli.ok(&k1, &["keys", "status"]).await;
-    assert!(out.contains("key k1: 1 credential") && out.contains("plain: 1 credential"), "{out}");
-    let (out, _) = cli.ok(&k1, &["keys", "rotate"]).await;
-    assert!(out.contains("re-encrypted 1 credential under key k1; 1 already under it"), "{out}");
+    assert!(out.contains("key k1: 2 credentials"), "{out}");
     let (out, _) = cli.ok(&k1, &["keys", "rotate"]).await;
     assert!(out.contains("re-encrypted 0 credentials under key k1; 2 already under it"), "{out}");
 
@@ -152,7 +165,8 @@ async fn keys_status_and_rotate_never_print_a_secret(backend: TestBackend) -> an
     let out = both.output().await?;
     assert!(String::from_utf8_lossy(&out.stderr).contains("both"), "{out:?}");
 
-    let seen = cli.seen.borrow();
+    let mut seen = cli.seen.borrow().clone();
+    seen.push_str(&first.seen.borrow());
     for secret in [slack_token, notion_token, &K1[3..], &K2[3..]] {
         assert!(!seen.contains(secret), "a secret was printed: {secret}\n{seen}");
     }

@@ -46,7 +46,11 @@ async fn an_app_is_added_authorized_in_a_browser_and_verified() -> anyhow::Resul
     assert!(text.contains("not been authorized") && text.contains("tenure app authorize notion"), "{text}");
 
     // The callback is `tenure serve`'s; here a server in this process on the same database.
-    let store = tenure_store::Store::connect(db.url()).await?;
+    let store = tenure_store::Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let public = format!("http://{}", listener.local_addr()?);
     let state = tenure_server::ServerState::new(store.clone()).with_public_url(public.clone());

@@ -39,3 +39,7 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// A master key list for tests (`TENURE_MASTER_KEYS`): PostgreSQL refuses to store credentials
+/// without a key, so tests that store them configure this one.
+pub const TEST_MASTER_KEYS: &str = "test1:dGVudXJlLXRlc3Qta2V5LTMyLWJ5dGVzLWxvbmchISE=";

@@ -45,7 +45,7 @@ impl Rest {
             path.pop_if_empty();
         }
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let http = tenure_outbound::client_builder()
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())

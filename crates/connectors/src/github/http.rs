@@ -52,11 +52,9 @@ impl Rest {
         if let Ok(mut path) = base.path_segments_mut() {
             path.pop_if_empty();
         }
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let http = tenure_outbound::client_builder()
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
         Ok(Self { http, base, token, options, limiter: None })
@@ -112,26 +110,38 @@ impl Rest {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| ConnectorError::Transport {
-            kind: if e.is_timeout() {
-                TransportKind::Timeout
-            } else if e.is_connect() {
-                TransportKind::Connect
-            } else {
-                TransportKind::Io
+        tenure_outbound::check_url_host(url).map_err(|r| ConnectorError::Config(r.to_string()))?;
+        let response = request.send().await.map_err(|e| match tenure_outbound::refusal_in(&e) {
+            Some(refused) => ConnectorError::Config(refused.to_string()),
+            None => ConnectorError::Transport {
+                kind: if e.is_timeout() {
+                    TransportKind::Timeout
+                } else if e.is_connect() {
+                    TransportKind::Connect
+                } else {
+                    TransportKind::Io
+                },
+                method: method.to_string(),
+                url: url.to_string(),
+                message: error_chain(&e),
             },
-            method: method.to_string(),
-            url: url.to_string(),
-            message: error_chain(&e),
         })?;
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(|e| ConnectorError::Transport {
-            kind: TransportKind::Io,
-            method: method.to_string(),
-            url: url.to_string(),
-            message: error_chain(&e),
-        })?;
+        let bytes =
+            tenure_outbound::read_body(response, tenure_outbound::MAX_RESPONSE_BODY).await.map_err(|e| match e {
+                tenure_outbound::BodyError::Http(e) => ConnectorError::Transport {
+                    kind: TransportKind::Io,
+                    method: method.to_string(),
+                    url: url.to_string(),
+                    message: error_chain(&e),
+                },
+                too_large => ConnectorError::InvalidResponse {
+                    method: method.to_string(),
+                    url: url.to_string(),
+                    message: too_large.to_string(),
+                },
+            })?;
         let body: Value =
             if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
         if status.is_success() {

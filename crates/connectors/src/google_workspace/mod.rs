@@ -116,11 +116,10 @@ impl GoogleWorkspace {
             ..HttpOptions::default()
         };
         let token_http = Http::new(Service::Google, token_options).map_err(token_error)?;
-        let http = reqwest::Client::builder()
+        // The address policy and no redirects (one could carry the bearer token to another host).
+        let http = tenure_outbound::client_builder()
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
-            // A redirect could carry the bearer token to another host.
-            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
         Ok(Self {
@@ -234,7 +233,11 @@ impl GoogleWorkspace {
         if let Some(payload) = payload {
             request = request.header(CONTENT_TYPE, "application/json").body(payload.to_vec());
         }
+        tenure_outbound::check_url_host(url).map_err(|r| ConnectorError::Config(r.to_string()))?;
         let transport = |e: reqwest::Error| {
+            if let Some(refused) = tenure_outbound::refusal_in(&e) {
+                return ConnectorError::Config(refused.to_string());
+            }
             let kind = if e.is_timeout() {
                 TransportKind::Timeout
             } else if e.is_connect() {
@@ -247,7 +250,17 @@ impl GoogleWorkspace {
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let wait = retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(transport)?;
+        let bytes = match tenure_outbound::read_body(response, tenure_outbound::MAX_RESPONSE_BODY).await {
+            Ok(bytes) => bytes,
+            Err(tenure_outbound::BodyError::Http(e)) => return Err(transport(e)),
+            Err(too_large) => {
+                return Err(ConnectorError::InvalidResponse {
+                    method: method.to_string(),
+                    url: shown(url),
+                    message: too_large.to_string(),
+                });
+            }
+        };
         if !status.is_success() {
             return Err(status_error(method, url, status.as_u16(), wait, &bytes));
         }

@@ -125,6 +125,13 @@ impl Admin<'_> {
         Ok(self.store().query_audit(self.tenant(), filter, cursor, limit).await?)
     }
 
+    /// Walks the tenant's audit hash chain (org admins and auditors): the first entry that does
+    /// not chain, if any.
+    pub async fn verify_audit(&self) -> Result<tenure_store::AuditVerification, EngineError> {
+        self.actor.require(Need::Audit)?;
+        Ok(self.store().verify_audit(self.tenant()).await?)
+    }
+
     /// The whole matching audit log, a page at a time (org admins and auditors).
     pub fn audit_export(
         &self,

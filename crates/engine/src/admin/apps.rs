@@ -639,6 +639,27 @@ fn rest_app(
     Ok((kind, base_url, AppAuth::Bearer, Secret::new(token.to_owned()), settings))
 }
 
+/// The outbound policy on every address the server will send the app's credentials to, as
+/// they resolve now (each connection checks again). A name that does not resolve yet passes:
+/// it reaches nothing now, and the connect-time check judges whatever it resolves to later.
+async fn check_addresses(base_url: &str, auth: &AppAuth) -> Result<(), EngineError> {
+    let token_url = match auth {
+        AppAuth::OauthClientCredentials { token_url, .. } | AppAuth::OauthAuthorizationCode { token_url, .. } => {
+            Some(token_url.as_str())
+        }
+        _ => None,
+    };
+    for (field, url) in [("base_url", Some(base_url)), ("oauth.token_url", token_url)] {
+        let Some(url) = url else { continue };
+        let parsed = url::Url::parse(url).map_err(|e| EngineError::field(field, format!("{url:?}: {e}")))?;
+        match tenure_outbound::check_url(&parsed).await {
+            Ok(()) | Err(tenure_outbound::Refused::Lookup { .. }) => {}
+            Err(refused) => return Err(EngineError::field(field, refused.to_string())),
+        }
+    }
+    Ok(())
+}
+
 impl Admin<'_> {
     /// The app named, or 404; with the actor allowed to read it.
     async fn readable(&self, name: &str) -> Result<AppRecord, EngineError> {
@@ -829,6 +850,7 @@ impl Admin<'_> {
         };
         settings.dry_run = spec.settings.dry_run.unwrap_or(false);
         check_connector(kind, &base_url, &settings, &secret)?;
+        check_addresses(&base_url, &auth).await?;
         let mut tx = self.store().begin().await?;
         let row = AppRow {
             name: &name,
@@ -885,6 +907,7 @@ impl Admin<'_> {
                 .extend(keys.into_iter().filter(|k| before.get(*k) != after.get(*k)).map(|k| format!("settings.{k}")));
         }
         check_connector(record.app.kind, &base_url, &settings, secret.as_ref().unwrap_or(&record.secret))?;
+        check_addresses(&base_url, &record.auth).await?;
         let access_changes = settings != record.app.settings;
         let plan = if preview && access_changes {
             let mut then = record.app.clone();

@@ -182,7 +182,7 @@ async fn send_email(
 
 async fn post(secret: &WebhookSecret, body: &[u8]) -> Result<(), String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
+    let http = tenure_outbound::client_builder()
         .timeout(TIMEOUT)
         // A redirect could carry the signed body elsewhere.
         .redirect(reqwest::redirect::Policy::none())

@@ -28,7 +28,11 @@ impl Server {
 
     pub async fn start_with(backend: TestBackend, files: Option<std::path::PathBuf>) -> anyhow::Result<Self> {
         let db = TestDb::new(backend).await?;
-        let store = Store::connect(db.url()).await?;
+        let store = Store::connect_with_keys(
+            db.url(),
+            tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+        )
+        .await?;
         let mut contexts = TenantContexts::new(store.clone());
         if let Some(files) = files {
             contexts = contexts.with_files_root(files);

@@ -34,6 +34,10 @@ impl<'a> Cli<'a> {
             .env_remove("TENURE_CONFIG")
             .env_remove("TENURE_APP_TOKEN")
             .stdin(std::process::Stdio::null());
+        // The tests' key, which in-process stores and `serve` share (PostgreSQL refuses
+        // credentials without one; a default install's generated key file is tested apart, in
+        // security.rs).
+        command.env("TENURE_MASTER_KEYS", tenure_testkit::TEST_MASTER_KEYS);
         for (key, value) in &self.env {
             command.env(key, value);
         }
