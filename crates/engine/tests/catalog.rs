@@ -26,7 +26,11 @@ struct Fixture {
 impl Fixture {
     async fn new(backend: TestBackend, vendor: Option<&str>, deprovision: DeprovisionPolicy) -> anyhow::Result<Self> {
         let db = TestDb::new(backend).await?;
-        let store = Store::connect(db.url()).await?;
+        let store = Store::connect_with_keys(
+            db.url(),
+            tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+        )
+        .await?;
         let tenant = store.ensure_tenant("acme").await?;
         let relaxed = tenure_core::guard::GuardLimits { max_percent: 100, max_count: 1000, ..Default::default() };
         let engine = Engine::new(store.clone(), tenant).with_global_guard(relaxed);

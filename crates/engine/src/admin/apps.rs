@@ -850,7 +850,9 @@ impl Admin<'_> {
         };
         settings.dry_run = spec.settings.dry_run.unwrap_or(false);
         check_connector(kind, &base_url, &settings, &secret)?;
-        check_addresses(&base_url, &auth).await?;
+        if !settings.manual() {
+            check_addresses(&base_url, &auth).await?;
+        }
         let mut tx = self.store().begin().await?;
         let row = AppRow {
             name: &name,
@@ -907,7 +909,9 @@ impl Admin<'_> {
                 .extend(keys.into_iter().filter(|k| before.get(*k) != after.get(*k)).map(|k| format!("settings.{k}")));
         }
         check_connector(record.app.kind, &base_url, &settings, secret.as_ref().unwrap_or(&record.secret))?;
-        check_addresses(&base_url, &record.auth).await?;
+        if !record.app.settings.manual() {
+            check_addresses(&base_url, &record.auth).await?;
+        }
         let access_changes = settings != record.app.settings;
         let plan = if preview && access_changes {
             let mut then = record.app.clone();
