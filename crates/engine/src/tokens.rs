@@ -26,6 +26,35 @@ pub fn hash(token: &str) -> String {
     hex(&Sha256::digest(token.trim().as_bytes()))
 }
 
+/// The token a bearer secret stands for, looked up by its hash (comparing hashes of a random
+/// secret leaks nothing useful by timing); unknown, revoked and expired tokens are `None`.
+pub async fn authenticate(
+    store: &tenure_store::Store,
+    token: &str,
+) -> Result<Option<tenure_store::TokenRecord>, tenure_store::StoreError> {
+    store.token_by_hash(&hash(token)).await
+}
+
+/// Records a token's last use; admins see it in `tenure token list`. Best effort: a request is
+/// not refused because its use could not be noted.
+pub async fn note_use(store: &tenure_store::Store, record: &tenure_store::TokenRecord) {
+    if let Err(e) = store.touch_token(record).await {
+        tracing::warn!(error = %e, "could not record a token's last use");
+    }
+}
+
+/// The audit entry of a SCIM write an IdP pushed and Tenure applied (one per request, a `/Bulk`
+/// request included), naming the IdP as its token's actor.
+pub async fn audit_scim_push(
+    store: &tenure_store::Store,
+    tenant: tenure_core::TenantId,
+    actor: &str,
+    resource: &str,
+    detail: &serde_json::Value,
+) -> Result<(), tenure_store::StoreError> {
+    store.append_audit(tenant, actor, "scim.push", resource, detail).await
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -149,8 +149,7 @@ impl FromRequestParts<ServerState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &ServerState) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).map_err(unauthorized)?;
-        // Looked up by hash: comparing hashes of a random secret leaks nothing useful by timing.
-        let record = state.store.token_by_hash(&tenure_engine::tokens::hash(token)).await.map_err(|e| {
+        let record = tenure_engine::tokens::authenticate(&state.store, token).await.map_err(|e| {
             tracing::error!(error = %e, "token lookup failed");
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable").into_response()
         })?;
@@ -163,9 +162,7 @@ impl FromRequestParts<ServerState> for Caller {
             )
             .into_response());
         }
-        if let Err(e) = state.store.touch_token(&record).await {
-            tracing::warn!(error = %e, "could not record a token's last use");
-        }
+        tenure_engine::tokens::note_use(&state.store, &record).await;
         let actor = match &record.admin {
             Some(admin) => Actor::admin(admin),
             None => Actor::token(record.label.as_deref(), record.id),

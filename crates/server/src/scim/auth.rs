@@ -81,7 +81,7 @@ pub(crate) async fn authenticate(state: &ServerState, token: &str) -> Result<Sci
     if let Some(tenant) = state.scim_tokens.get(&hash) {
         return Ok(tenant);
     }
-    let record = state.store.token_by_hash(&hash).await.map_err(ScimFailure::from)?;
+    let record = tenure_engine::tokens::authenticate(&state.store, token).await.map_err(ScimFailure::from)?;
     match record {
         Some(r) if r.scope == TokenScope::Scim => {
             let tenant = ScimTenant {

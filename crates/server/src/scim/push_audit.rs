@@ -27,7 +27,9 @@ pub async fn audit_push(State(state): State<ServerState>, request: Request, next
         Ok(idp) => {
             let resource = path.strip_prefix("/scim/v2").unwrap_or(&path);
             let detail = json!({"method": method, "path": resource, "status": response.status().as_u16()});
-            if let Err(e) = state.store.append_audit(idp.tenant, &idp.actor, "scim.push", resource, &detail).await {
+            if let Err(e) =
+                tenure_engine::tokens::audit_scim_push(&state.store, idp.tenant, &idp.actor, resource, &detail).await
+            {
                 tracing::warn!(error = %e, "could not audit a SCIM push that was applied");
             }
         }
