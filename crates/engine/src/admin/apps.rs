@@ -639,6 +639,33 @@ fn rest_app(
     Ok((kind, base_url, AppAuth::Bearer, Secret::new(token.to_owned()), settings))
 }
 
+/// The check of an app reached through its connector alone (no SCIM probe): one read, its
+/// problem or what it found, and the connector's declared operations.
+fn connector_check(
+    record: &AppRecord,
+    descriptor: tenure_connectors::Descriptor,
+    problem: Option<String>,
+    found: Option<String>,
+    vendor: Option<serde_json::Value>,
+    deprovision: String,
+    joiners: Option<String>,
+) -> AppCheck {
+    AppCheck {
+        app: record.app.name.clone(),
+        kind: record.app.kind,
+        provisionable: problem.is_none(),
+        probe: None,
+        incompatibilities: Vec::new(),
+        problem,
+        descriptor: Some(descriptor),
+        vendor,
+        catalog: None,
+        deprovision,
+        joiners,
+        found,
+    }
+}
+
 /// The outbound policy on every address the server will send the app's credentials to, as
 /// they resolve now (each connection checks again). A name that does not resolve yet passes:
 /// it reaches nothing now, and the connect-time check judges whatever it resolves to later.
@@ -1212,20 +1239,15 @@ impl Admin<'_> {
                 org = target.org,
                 days = target.reinvite_after_days
             );
-            return Ok(AppCheck {
-                app: record.app.name.clone(),
-                kind: record.app.kind,
-                provisionable: problem.is_none(),
-                probe: None,
-                incompatibilities: Vec::new(),
+            return Ok(connector_check(
+                &record,
+                connector.describe(),
                 problem,
-                descriptor: Some(connector.describe()),
-                vendor,
-                catalog: None,
-                deprovision,
-                joiners: Some(joiners),
                 found,
-            });
+                vendor,
+                deprovision,
+                Some(joiners),
+            ));
         }
         if matches!(record.app.kind, AppKind::Box | AppKind::Dropbox) {
             let connector = self.engine.client(&record)?;
@@ -1236,20 +1258,7 @@ impl Admin<'_> {
                 }
                 Err(e) => (Some(e.to_string()), None),
             };
-            return Ok(AppCheck {
-                app: record.app.name.clone(),
-                kind: record.app.kind,
-                provisionable: problem.is_none(),
-                probe: None,
-                incompatibilities: Vec::new(),
-                problem,
-                descriptor: Some(connector.describe()),
-                vendor,
-                catalog: None,
-                deprovision,
-                joiners,
-                found,
-            });
+            return Ok(connector_check(&record, connector.describe(), problem, found, vendor, deprovision, joiners));
         }
         if record.app.kind == AppKind::GoogleWorkspace {
             let connector = self.engine.client(&record)?;
@@ -1259,20 +1268,7 @@ impl Admin<'_> {
                 Ok(None) => Some(format!("the admin {admin} was not found in the directory")),
                 Err(e) => Some(e.to_string()),
             };
-            return Ok(AppCheck {
-                app: record.app.name.clone(),
-                kind: record.app.kind,
-                provisionable: problem.is_none(),
-                probe: None,
-                incompatibilities: Vec::new(),
-                problem,
-                descriptor: Some(connector.describe()),
-                vendor,
-                catalog: None,
-                deprovision,
-                joiners,
-                found: None,
-            });
+            return Ok(connector_check(&record, connector.describe(), problem, None, vendor, deprovision, joiners));
         }
         // Authenticated the way the app is configured: an OAuth app's client secret is no bearer token.
         let client = crate::app_auth::scim_client(self.store(), self.tenant(), &record, Default::default())
