@@ -371,3 +371,21 @@ pub struct CatalogApp {
     #[schema(value_type = Object)]
     pub entry: Value,
 }
+
+/// One app's recent work: its last settled operation and the operations settled in each hour
+/// of the last day (oldest first), ending at `until_ms`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AppActivityView {
+    pub app: String,
+    pub last_ms: Option<i64>,
+    pub until_ms: i64,
+    pub succeeded: Vec<u64>,
+    pub failed: Vec<u64>,
+}
+
+/// Operations settled over a span of time.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct SettledView {
+    pub succeeded: u64,
+    pub failed: u64,
+}
