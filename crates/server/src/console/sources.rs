@@ -202,6 +202,7 @@ pub async fn scope(signed: Signed, Path(name): Path<String>, Form(pairs): Form<V
             fields.insert("scope".into(), Value::Object(scope));
         }
     }
+    let condition_typed = condition.clone();
     let mut shown = Shown { scope: Some(typed), condition: Some(condition), ..Default::default() };
     match signed.admin().edit_source(&name, SourceEdit { config }, expected, preview, Origin::Remote).await {
         Ok(edited) => {
@@ -233,6 +234,12 @@ pub async fn scope(signed: Signed, Path(name): Path<String>, Form(pairs): Form<V
         Err(EngineError::Expression { line, column, message, rendered, .. }) => {
             shown.condition_error = Some(format!("Line {line}, column {column}: {message}\n{rendered}"));
             shown.notice = Notice::error("Not saved: the scope rule does not read (see under it).");
+        }
+        // The settings the scope lives in are refused whole; a rule that does not read is said
+        // under the rule.
+        Err(EngineError::BadField { field, message }) if field.starts_with("config") && !condition_typed.is_empty() => {
+            shown.condition_error = Some(message.clone());
+            shown.notice = Notice::error(format!("Not saved: {field}: {message}"));
         }
         Err(e) => shown.notice = Notice::error(e.to_string()),
     }
