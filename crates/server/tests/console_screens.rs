@@ -359,6 +359,8 @@ async fn plans_are_saved_diffed_and_applied_with_live_progress() -> anyhow::Resu
 
     let (_, html) = b.post("/plans/save", &[("csrf", t), ("app", "slack")]).await?;
     assert!(html.contains("saved"), "{html}");
+    let body = html.split("<main>").nth(1).unwrap_or_default();
+    assert!(body.contains(r#"<table id="saved-plans">"#) && body.contains(r#"id="guard-form""#), "{html}");
     let id = html.split(r#"<a href="/plans/"#).nth(1).and_then(|r| r.split('"').next()).unwrap_or_default().to_owned();
     let (status, html) = b.get(&format!("/plans/{id}")).await?;
     assert_eq!(status, StatusCode::OK, "{html}");
