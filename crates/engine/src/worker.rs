@@ -287,7 +287,9 @@ impl Executor {
     ) {
         match self.record_outcome(held, rec, result, app).await {
             Ok(()) => {}
-            Err(e) => tracing::error!(error = %e, op = %rec.id, "could not record an operation's outcome; its lease will run out and it will run again"),
+            Err(e) => {
+                tracing::error!(error = %e, op = %rec.id, "could not record an operation's outcome; its lease will run out and it will run again")
+            }
         }
     }
 
@@ -520,7 +522,12 @@ impl Engine {
 
 impl AppRuntime {
     /// Performs one operation in the app and updates the stored link; returns the remote id.
-    async fn execute(&self, engine: &Engine, rec: &OperationRecord, held: &Held<'_>) -> Result<Option<String>, OpError> {
+    async fn execute(
+        &self,
+        engine: &Engine,
+        rec: &OperationRecord,
+        held: &Held<'_>,
+    ) -> Result<Option<String>, OpError> {
         let store = &engine.store;
         let tenant = engine.tenant;
         let op = &rec.op;
@@ -530,8 +537,11 @@ impl AppRuntime {
                 // must every create where the vendor documents that its list leaves accounts out
                 // (Figma's only SCIM-made users, Asana's no guests): not being listed proves nothing.
                 let look_first = rec.attempts > 1 || crate::profile::list_partial(&self.app);
-                let earlier =
-                    if look_first { self.find_existing(engine, op.person_id, &op.person, attributes).await? } else { None };
+                let earlier = if look_first {
+                    self.find_existing(engine, op.person_id, &op.person, attributes).await?
+                } else {
+                    None
+                };
                 let (account, origin) = match earlier {
                     Some(found) => found,
                     None => match self.client.create_user(attributes).await {
@@ -777,9 +787,7 @@ mod tests {
         let recorded = retry_transient(Duration::from_secs(10), || {
             calls += 1;
             let n = calls;
-            async move {
-                if n < 3 { Err(tenure_store::StoreError::Concurrent("operations".into())) } else { Ok(true) }
-            }
+            async move { if n < 3 { Err(tenure_store::StoreError::Concurrent("operations".into())) } else { Ok(true) } }
         })
         .await;
         assert!(matches!(recorded, Ok(true)), "{recorded:?}");

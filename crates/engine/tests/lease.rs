@@ -103,13 +103,15 @@ impl Fixture {
         )
         .await?;
         let tenant = store.ensure_tenant("acme").await?;
-        let engine = Engine::new(store.clone(), tenant).with_client_options(ClientOptions {
-            timeout: Duration::from_secs(30),
-            ..ClientOptions::default()
-        });
-        let sandbox =
-            SandboxApp::spawn(SandboxOptions { profile: Profile::Notion, token: "t0ken".into(), rate_limit_per_sec: None, faults: None })
-                .await?;
+        let engine = Engine::new(store.clone(), tenant)
+            .with_client_options(ClientOptions { timeout: Duration::from_secs(30), ..ClientOptions::default() });
+        let sandbox = SandboxApp::spawn(SandboxOptions {
+            profile: Profile::Notion,
+            token: "t0ken".into(),
+            rate_limit_per_sec: None,
+            faults: None,
+        })
+        .await?;
         let gate = Gate::start(sandbox.addr()).await?;
         let url = sandbox.base_url().replace(&sandbox.addr().to_string(), &gate.addr.to_string());
         let source = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;

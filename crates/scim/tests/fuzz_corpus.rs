@@ -5,10 +5,10 @@
 
 #[path = "../../../fuzz/checks/filter_parse.rs"]
 mod filter_parse;
-#[path = "../../../fuzz/checks/patch_path.rs"]
-mod patch_path;
 #[path = "../../../fuzz/checks/patch_apply.rs"]
 mod patch_apply;
+#[path = "../../../fuzz/checks/patch_path.rs"]
+mod patch_path;
 
 /// Runs `check` over every file of the target's corpus; a panic names the file.
 fn replay(target: &str, check: fn(&[u8])) {

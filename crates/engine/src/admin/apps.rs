@@ -419,7 +419,8 @@ fn apply_settings(
             .collect::<Result<_, _>>()?;
     }
     if let Some(correlation) = &spec.correlation {
-        settings.correlation = correlation.parse().map_err(|e: String| EngineError::field("settings.correlation", e))?;
+        settings.correlation =
+            correlation.parse().map_err(|e: String| EngineError::field("settings.correlation", e))?;
     }
     if let Some(mappings) = &spec.mappings {
         settings.mappings = mapping_set(mappings)?;

@@ -209,7 +209,8 @@ async fn spool(limit: u64, headers: &HeaderMap, body: axum::body::Body) -> Resul
     let mut stream = body.into_data_stream();
     let mut written = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the upload was cut short: {e}")).into_response())?;
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("the upload was cut short: {e}")).into_response())?;
         written += chunk.len() as u64;
         if written > limit {
             return Err(too_large(limit));

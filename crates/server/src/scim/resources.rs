@@ -308,7 +308,12 @@ pub async fn delete(ctx: &Ctx, kind: ScimKind, id: &str, if_match: Option<&str>)
         None => None,
     };
     let push = Push::new("DELETE", kind, id);
-    match ctx.store.scim_delete(ctx.tenant, kind, id, expected.as_deref(), &push.entry(ctx)).await.map_err(store_error)? {
+    match ctx
+        .store
+        .scim_delete(ctx.tenant, kind, id, expected.as_deref(), &push.entry(ctx))
+        .await
+        .map_err(store_error)?
+    {
         ScimWrite::Written(_) => {
             tracing::info!(kind = kind.name(), id, "SCIM resource deleted");
             Ok(())
