@@ -35,36 +35,53 @@ on_both_backends!(
     a_worker_that_claimed_its_own_operation_again_lets_only_the_new_attempt_settle,
 );
 
-/// A TCP gate in front of the app: connections are held (counted) until it opens, then passed
-/// through, so a test knows the worker's request is in flight and decides when it is answered.
+/// A TCP relay in front of the app that can hold what clients send: while held, bytes that
+/// arrive are counted and kept until it is released (on new and pooled connections alike), so a
+/// test knows the worker's request is in flight and decides when the app sees it.
 struct Gate {
     addr: SocketAddr,
     arrived: Arc<AtomicUsize>,
-    open: watch::Sender<bool>,
+    held: watch::Sender<bool>,
 }
 
 impl Gate {
     async fn start(target: SocketAddr) -> anyhow::Result<Self> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let arrived = Arc::new(AtomicUsize::new(0));
-        let (open, opened) = watch::channel(false);
+        let (held, holding) = watch::channel(false);
         let counter = Arc::clone(&arrived);
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                counter.fetch_add(1, Ordering::SeqCst);
-                let mut opened = opened.clone();
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = TcpStream::connect(target).await else { continue };
+                let (mut from_client, mut to_client) = inbound.into_split();
+                let (mut from_app, mut to_app) = outbound.into_split();
                 tokio::spawn(async move {
-                    if opened.wait_for(|o| *o).await.is_err() {
-                        return;
-                    }
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    let _ = tokio::io::copy(&mut from_app, &mut to_client).await;
+                });
+                let (counter, mut holding) = (Arc::clone(&counter), holding.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match from_client.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if *holding.borrow() {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            if holding.wait_for(|h| !*h).await.is_err() {
+                                break;
+                            }
+                        }
+                        if to_app.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
                     }
                 });
             }
         });
-        Ok(Self { addr, arrived, open })
+        Ok(Self { addr, arrived, held })
     }
 }
 
@@ -162,6 +179,8 @@ async fn lose_the_claim(f: &Fixture, owner: &str, thief: &str) -> anyhow::Result
     let plans = f.engine.plan(None, tenure_engine::today()).await?;
     let queued = f.engine.enqueue(&plans, &[]).await?;
     let plan = queued.plan_id.expect("a create was queued");
+    // From here on, what the worker sends waits at the gate.
+    f.gate.held.send_replace(true);
     let executor = Executor::new(f.engine.clone(), worker(owner));
     let (stop, stopped) = watch::channel(false);
     let running = tokio::spawn({
@@ -180,7 +199,7 @@ async fn lose_the_claim(f: &Fixture, owner: &str, thief: &str) -> anyhow::Result
         (!claimed.is_empty()).then_some(())
     })
     .await?;
-    f.gate.open.send_replace(true);
+    f.gate.held.send_replace(false);
     // Stopping waits for the stale attempt to end, one way or the other: its request cut by a
     // renewal that finds the claim gone, or the app's answer followed by a write that finds it gone.
     stop.send_replace(true);
