@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tenure_engine::admin::{Need, NewSource, Origin, SourceEdit};
-use tenure_engine::{CsvUpload, EngineError};
+use tenure_engine::{CsvData, CsvUpload, EngineError};
 
 use super::auth::Signed;
 use super::jobs;
@@ -261,7 +261,8 @@ pub async fn upload(
         .and_then(multipart::boundary)
         .ok_or_else(|| Failure::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "upload the files with the page's form"))?;
     let parts = multipart::parse(&body, &boundary).map_err(|e| Failure::new(StatusCode::BAD_REQUEST, e))?;
-    let file = |name: &str| parts.iter().find(|p| p.name == name && !p.data.is_empty()).map(|p| p.data.clone());
+    let file =
+        |name: &str| parts.iter().find(|p| p.name == name && !p.data.is_empty()).map(|p| CsvData::from(p.data.clone()));
     let force = parts.iter().any(|p| p.name == "force");
     let files = CsvUpload { people: file("people"), groups: file("groups") };
     let mut shown = Shown::default();
