@@ -130,6 +130,18 @@ impl Engine {
         self.apply_delivery(source, delivery, cursor, options, actor).await
     }
 
+    /// A scheduled sync, made under the source schedule's duty: its import is refused if
+    /// another node took the duty over meanwhile (it syncs the source itself).
+    pub(crate) async fn sync_source_under(
+        &self,
+        source: &SourceRecord,
+        fence: &tenure_store::Fence,
+    ) -> Result<SyncReport, EngineError> {
+        let options = SyncOptions::default();
+        let (delivery, cursor) = self.read_source(source, options).await?;
+        self.apply_delivery_under(source, delivery, cursor, options, "system", Some(fence)).await
+    }
+
     /// Applies what a source delivered (read by `sync_source`, uploaded, or dropped in a watched
     /// directory): scope, source guard, one transaction, then the cursor.
     pub(crate) async fn apply_delivery(
@@ -139,6 +151,18 @@ impl Engine {
         cursor: Option<String>,
         options: SyncOptions,
         actor: &str,
+    ) -> Result<SyncReport, EngineError> {
+        self.apply_delivery_under(source, delivery, cursor, options, actor, None).await
+    }
+
+    async fn apply_delivery_under(
+        &self,
+        source: &SourceRecord,
+        delivery: Delivery,
+        cursor: Option<String>,
+        options: SyncOptions,
+        actor: &str,
+        fence: Option<&tenure_store::Fence>,
     ) -> Result<SyncReport, EngineError> {
         let name = source.name.clone();
         let common: CommonSourceConfig = serde_json::from_value(source.config.clone())
@@ -172,7 +196,7 @@ impl Engine {
                 serde_json::json!({"got": got, "previous": previous, "min_share_percent": common.min_share_percent});
             self.store.append_audit(self.tenant, actor, "source.guard_overridden", &name, &detail).await?;
         }
-        let summary = self.store.apply_import(self.tenant, source.id, &batch).await?;
+        let summary = self.store.apply_import_under(self.tenant, source.id, &batch, fence).await?;
         // After the import committed: should the process die in between, the next run reads the
         // same changes again from the old cursor, and applying them twice changes nothing.
         if cursor != source.cursor {

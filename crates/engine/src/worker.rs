@@ -285,7 +285,23 @@ impl Executor {
         let action = format!("account.{}", rec.op.kind.name());
         match result {
             Ok(remote_id) => {
-                store.settle_operation(tenant, rec.id, owner, Settlement::succeeded(remote_id.as_deref())).await?;
+                // The entry goes with the settlement: a node killed in between leaves neither.
+                let settled = store
+                    .settle_operation_audited(
+                        tenant,
+                        rec.id,
+                        owner,
+                        Settlement::succeeded(remote_id.as_deref()),
+                        "tenure",
+                        &action,
+                        &rec.op.person,
+                        &detail(None, remote_id.as_deref()),
+                    )
+                    .await?;
+                if !settled {
+                    tracing::warn!(app = %app_name, op = %rec.id, "the operation's lease ran out before it was recorded; whoever holds it now records it");
+                    return Ok(());
+                }
                 if store.record_app_success(tenant, rec.op.app_id).await? {
                     tracing::info!(app = %app_name, "app answers again; no longer paused");
                     store.append_audit(tenant, "tenure", "app.recovered", &app_name, &serde_json::json!({})).await?;
@@ -297,9 +313,6 @@ impl Executor {
                     notice.apps = vec![rec.op.app_id];
                     self.engine.notify(&notice).await;
                 }
-                store
-                    .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(None, remote_id.as_deref()))
-                    .await?;
                 tracing::info!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), reason = %rec.op.reason, "applied");
             }
             Err(error) => {
@@ -343,9 +356,17 @@ impl Executor {
                     store.settle_operation(tenant, rec.id, owner, Settlement::retry_at(&error.message, at)).await?;
                     tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), attempt = rec.attempts, retry_in_ms = wait.as_millis() as u64, error = %error.message, "operation failed; will retry");
                 } else {
-                    store.settle_operation(tenant, rec.id, owner, Settlement::failed(&error.message)).await?;
                     store
-                        .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(Some(&error.message), None))
+                        .settle_operation_audited(
+                            tenant,
+                            rec.id,
+                            owner,
+                            Settlement::failed(&error.message),
+                            "tenure",
+                            &action,
+                            &rec.op.person,
+                            &detail(Some(&error.message), None),
+                        )
                         .await?;
                     tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), error = %error.message, "operation failed");
                 }
@@ -414,8 +435,15 @@ impl Engine {
         let per_second = limits.per_second?;
         let key = limits.shared_key.clone().unwrap_or_else(|| app.id.to_string());
         let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
-        let limiter =
-            limiters.entry(key).or_insert_with(|| Arc::new(RateLimiter::new(per_second, limits.burst.unwrap_or(1))));
+        let limiter = limiters.entry(key.clone()).or_insert_with(|| {
+            let burst = limits.burst.unwrap_or(1);
+            let local = RateLimiter::new(per_second, burst);
+            // Several nodes: the deployment's one budget as well as this process's.
+            Arc::new(match self.shared_budget(&key, per_second, burst) {
+                Some(budget) => local.with_shared_budget(budget, crate::nodes::budget_slice(per_second)),
+                None => local,
+            })
+        });
         Some(Arc::clone(limiter))
     }
 }

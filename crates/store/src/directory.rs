@@ -270,8 +270,23 @@ impl Store {
         source: SourceId,
         batch: &ImportBatch,
     ) -> Result<ImportSummary, StoreError> {
+        self.apply_import_under(tenant, source, batch, None).await
+    }
+
+    /// [`Store::apply_import`] made under a duty: refused whole unless `fence` is still the
+    /// duty's current term (a scheduled sync of a node that lost the source schedule).
+    pub async fn apply_import_under(
+        &self,
+        tenant: TenantId,
+        source: SourceId,
+        batch: &ImportBatch,
+        fence: Option<&crate::Fence>,
+    ) -> Result<ImportSummary, StoreError> {
         let mut summary = ImportSummary::default();
         let mut tx = self.pool.begin().await?;
+        if let Some(fence) = fence {
+            crate::nodes::check_fence_in(&mut tx, fence).await?;
+        }
         let t = tenant.to_string();
         let s = source.to_string();
 

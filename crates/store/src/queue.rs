@@ -166,25 +166,65 @@ impl Store {
         owner: &str,
         outcome: Settlement<'_>,
     ) -> Result<bool, StoreError> {
-        let Settlement { status, error, remote_id, retry_at_ms } = outcome;
-        let done = sqlx::query(
-            "UPDATE operations SET status = $1, last_error = $2, remote_id = COALESCE($3, remote_id), \
-             not_before_ms = $4, lease_owner = NULL, lease_until_ms = NULL, updated_ms = $5 \
-             WHERE id = $6 AND tenant_id = $7 AND lease_owner = $8",
-        )
-        .bind(status.as_str())
-        .bind(error)
-        .bind(remote_id)
-        .bind(retry_at_ms)
-        .bind(now_ms())
-        .bind(op.to_string())
-        .bind(tenant.to_string())
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let mut tx = self.pool.begin().await?;
+        let settled = settle_in(&mut tx, tenant, op, owner, outcome).await?;
+        tx.commit().await?;
+        Ok(settled)
     }
 
+    /// [`Store::settle_operation`] with the outcome's audit entry (`actor`, `action`, `subject`,
+    /// `detail`) in the same transaction, written only if this worker still held the lease: an
+    /// operation's entry exists exactly once, whichever node ran it and whenever one died.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn settle_operation_audited(
+        &self,
+        tenant: TenantId,
+        op: OperationId,
+        owner: &str,
+        outcome: Settlement<'_>,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let settled = settle_in(&mut tx, tenant, op, owner, outcome).await?;
+        if settled {
+            crate::audit::insert_audit(&mut tx, tenant, actor, action, subject, None, None, detail).await?;
+        }
+        tx.commit().await?;
+        Ok(settled)
+    }
+}
+
+/// Records an attempt's outcome if `owner` still holds the operation's lease; whether it did.
+async fn settle_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: TenantId,
+    op: OperationId,
+    owner: &str,
+    outcome: Settlement<'_>,
+) -> Result<bool, StoreError> {
+    let Settlement { status, error, remote_id, retry_at_ms } = outcome;
+    let done = sqlx::query(
+        "UPDATE operations SET status = $1, last_error = $2, remote_id = COALESCE($3, remote_id), \
+         not_before_ms = $4, lease_owner = NULL, lease_until_ms = NULL, updated_ms = $5 \
+         WHERE id = $6 AND tenant_id = $7 AND lease_owner = $8",
+    )
+    .bind(status.as_str())
+    .bind(error)
+    .bind(remote_id)
+    .bind(retry_at_ms)
+    .bind(now_ms())
+    .bind(op.to_string())
+    .bind(tenant.to_string())
+    .bind(owner)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+impl Store {
     /// Extends a running operation's lease; `false` when the lease was lost meanwhile.
     pub async fn renew_lease(
         &self,
