@@ -105,14 +105,26 @@ impl RateLimiter {
         self.per_second
     }
 
-    /// Waits for this caller's turn: in this process, then in the shared budget, if any.
+    /// Waits for this caller's turn: in the shared budget when there is one (it paces the
+    /// whole deployment, this node included, and pacing twice at one rate only loses slots to
+    /// jitter), else in this process's bucket. An app's pause holds either way.
     pub async fn acquire(&self) {
-        let wait = self.reserve(Instant::now());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
-        if let Some(shared) = &self.shared {
-            shared.acquire().await;
+        match &self.shared {
+            Some(shared) => {
+                let held = self.state.lock().unwrap_or_else(|p| p.into_inner()).held_until;
+                if let Some(wait) = held.map(|until| until.saturating_duration_since(Instant::now()))
+                    && !wait.is_zero()
+                {
+                    tokio::time::sleep(wait).await;
+                }
+                shared.acquire().await;
+            }
+            None => {
+                let wait = self.reserve(Instant::now());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
         }
     }
 
@@ -151,9 +163,11 @@ impl Shared {
         loop {
             let mut slots = self.slots.lock().await;
             let now = SystemTime::now();
-            // A slot more than an interval old is dropped: sending on it now would bunch this
-            // request up with the slots other nodes are using at this moment.
-            while slots.front().is_some_and(|&slot| slot + self.interval < now) {
+            // A slot more than two intervals old is dropped: sending on it now would bunch this
+            // request up with the slots other nodes are using at this moment (within two
+            // intervals, a second sees at most two requests more than the rate; the app's
+            // bucket of a second's requests absorbs that).
+            while slots.front().is_some_and(|&slot| slot + self.interval * 2 < now) {
                 slots.pop_front();
             }
             if let Some(slot) = slots.pop_front() {
@@ -253,9 +267,8 @@ mod tests {
             paused: Mutex::new(None),
         });
         // Three "nodes", each allowed the full rate locally.
-        let nodes: Vec<Arc<RateLimiter>> = (0..3)
-            .map(|_| Arc::new(RateLimiter::new(100.0, 1).with_shared_budget(Arc::clone(&budget), 5)))
-            .collect();
+        let nodes: Vec<Arc<RateLimiter>> =
+            (0..3).map(|_| Arc::new(RateLimiter::new(100.0, 1).with_shared_budget(Arc::clone(&budget), 5))).collect();
         let started = std::time::Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for node in &nodes {

@@ -20,8 +20,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use tenure_connectors::{BudgetError, SharedBudget, SharedSlots};
 use tenure_connectors::bearer::BoxFuture;
+use tenure_connectors::{BudgetError, SharedBudget, SharedSlots};
 use tenure_core::TenantId;
 use tenure_store::{Backend, DutyLease, Fence, Store};
 
@@ -173,11 +173,7 @@ struct StoreBudget {
 }
 
 fn unix_us(t: i64) -> SystemTime {
-    if t >= 0 {
-        SystemTime::UNIX_EPOCH + Duration::from_micros(t as u64)
-    } else {
-        SystemTime::UNIX_EPOCH
-    }
+    if t >= 0 { SystemTime::UNIX_EPOCH + Duration::from_micros(t as u64) } else { SystemTime::UNIX_EPOCH }
 }
 
 impl SharedBudget for StoreBudget {

@@ -159,11 +159,7 @@ impl Store {
     }
 
     /// Marks for propagation under a duty's fence (the periodic reconciliation's marks).
-    pub async fn mark_dirty_fenced(
-        &self,
-        fence: &Fence,
-        marks: &[crate::DirtyMark],
-    ) -> Result<(), StoreError> {
+    pub async fn mark_dirty_fenced(&self, fence: &Fence, marks: &[crate::DirtyMark]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         check_fence_in(&mut tx, fence).await?;
         crate::queue::mark_dirty_in(&mut tx, fence.tenant, marks).await?;
@@ -237,10 +233,7 @@ fn fenced(fence: &Fence) -> StoreError {
 /// Refuses the transaction's writes unless `fence` is still the duty's current term. The
 /// no-op update takes the lease row's lock (PostgreSQL) until the transaction ends, so a
 /// takeover cannot slip in between this check and the commit.
-pub(crate) async fn check_fence_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    fence: &Fence,
-) -> Result<(), StoreError> {
+pub(crate) async fn check_fence_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, fence: &Fence) -> Result<(), StoreError> {
     let done = sqlx::query(
         "UPDATE duty_leases SET term = term WHERE tenant_id = $1 AND duty = $2 AND holder = $3 AND term = $4",
     )

@@ -75,7 +75,10 @@ mod tests {
     #[test]
     fn only_the_database_name_changes() {
         assert_eq!(super::with_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
-        assert_eq!(super::with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            super::with_database("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
         assert_eq!(super::with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

@@ -41,7 +41,9 @@ fn server_url(given: Option<&str>, nodes: u32) -> anyhow::Result<String> {
     let url = match given {
         Some(url) => url.to_owned(),
         None => std::env::var(PG_URL_VAR).map_err(|_| {
-            anyhow::anyhow!("several nodes share a PostgreSQL database: give --database-url postgres://... or set {PG_URL_VAR}")
+            anyhow::anyhow!(
+                "several nodes share a PostgreSQL database: give --database-url postgres://... or set {PG_URL_VAR}"
+            )
         })?,
     };
     match Backend::from_url(&url)? {
@@ -119,7 +121,12 @@ async fn run_nodes(server: &str, nodes: u32, people: usize, limit: u32) -> anyho
     let run = result?;
     eprintln!(
         "{} node(s): {:.1} writes/s against a limit of {}/s ({:.2} of it), {} answered 429, peak {} writes in a second",
-        run.nodes, run.achieved_per_s, run.limit_per_s, run.achieved_over_limit, run.http_429, run.peak_writes_in_a_second
+        run.nodes,
+        run.achieved_per_s,
+        run.limit_per_s,
+        run.achieved_over_limit,
+        run.http_429,
+        run.peak_writes_in_a_second
     );
     Ok(run)
 }

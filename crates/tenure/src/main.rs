@@ -129,7 +129,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             bench_import::run(args, settings.explicit_database_url()).await
         }
         Command::Bench(cli::BenchCommand::Propagation(args)) => bench_queue::propagation(args).await,
-        Command::Bench(cli::BenchCommand::Throughput(args)) if args.nodes.is_some() => bench_nodes::throughput(args).await,
+        Command::Bench(cli::BenchCommand::Throughput(args)) if args.nodes.is_some() => {
+            bench_nodes::throughput(args).await
+        }
         Command::Bench(cli::BenchCommand::Throughput(args)) => bench_queue::throughput(args).await,
         Command::Bench(cli::BenchCommand::Nodes(args)) => bench_nodes::side_by_side(args).await,
         Command::Bench(cli::BenchCommand::Users(args)) => bench_users::run(args).await,

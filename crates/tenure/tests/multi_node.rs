@@ -192,7 +192,12 @@ async fn push_people(http: reqwest::Client, nodes: Arc<Mutex<Vec<String>>>, toke
 }
 
 /// Waits until every duty is held, under a newer term, by a node other than `dead`; how long.
-async fn duties_taken_over(store: &Store, tenant: tenure_core::TenantId, dead: &str, terms: &HashMap<String, i64>) -> anyhow::Result<Duration> {
+async fn duties_taken_over(
+    store: &Store,
+    tenant: tenure_core::TenantId,
+    dead: &str,
+    terms: &HashMap<String, i64>,
+) -> anyhow::Result<Duration> {
     let started = Instant::now();
     loop {
         let holders = store.duty_holders(tenant).await?;
@@ -352,8 +357,9 @@ async fn share_the_work(backend: TestBackend, nodes: usize, people: usize, kills
 
     // No work done twice: one create per pair, one audit entry per operation that ran.
     let limit_arg = (people * 20).to_string();
-    let ops: Value =
-        serde_json::from_str(&ok(url, home, &["ops", "list", "--status", "succeeded", "--limit", &limit_arg, "--json"]).await?)?;
+    let ops: Value = serde_json::from_str(
+        &ok(url, home, &["ops", "list", "--status", "succeeded", "--limit", &limit_arg, "--json"]).await?,
+    )?;
     let ops = ops.as_array().cloned().unwrap_or_default();
     let mut creates: HashMap<(String, String), usize> = HashMap::new();
     for op in &ops {
