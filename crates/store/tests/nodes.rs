@@ -80,7 +80,7 @@ async fn a_write_under_an_old_term_is_refused_whole(backend: TestBackend) -> any
     let new = take_when_free(&store, tenant, "node-b").await?;
     let batch = ImportBatch { people: vec![person(1)], groups: vec![] };
 
-    let refused = store.apply_import_under(tenant, source, &batch, Some(&old.fence)).await;
+    let refused = store.apply_import_under(tenant, source, &batch, &[], Some(&old.fence)).await;
     assert!(matches!(refused, Err(StoreError::Fenced { term: 1, .. })), "{refused:?}");
     assert!(store.list_people(tenant).await?.is_empty(), "nothing of the refused import was written");
     let source_row = store.list_sources(tenant).await?.remove(0);
@@ -90,7 +90,7 @@ async fn a_write_under_an_old_term_is_refused_whole(backend: TestBackend) -> any
     assert!(matches!(store.record_duty_run(&old.fence, 5).await, Err(StoreError::Fenced { .. })));
     assert!(store.dirty_marks(tenant, 10).await?.is_empty());
 
-    store.apply_import_under(tenant, source, &batch, Some(&new.fence)).await?;
+    store.apply_import_under(tenant, source, &batch, &[], Some(&new.fence)).await?;
     assert_eq!(store.list_people(tenant).await?.len(), 1);
     store.mark_dirty_fenced(&new.fence, &marks).await?;
     store.record_duty_run(&new.fence, 5).await?;
