@@ -163,11 +163,10 @@ impl Shared {
         loop {
             let mut slots = self.slots.lock().await;
             let now = SystemTime::now();
-            // A slot more than two intervals old is dropped: sending on it now would bunch this
-            // request up with the slots other nodes are using at this moment (within two
-            // intervals, a second sees at most two requests more than the rate; the app's
-            // bucket of a second's requests absorbs that).
-            while slots.front().is_some_and(|&slot| slot + self.interval * 2 < now) {
+            // A slot more than an interval old is dropped: sending on it now would bunch this
+            // request up with the slots other nodes are using at this moment. (Sent within an
+            // interval of its slot, any one second sees at most the rate plus two requests.)
+            while slots.front().is_some_and(|&slot| slot + self.interval < now) {
                 slots.pop_front();
             }
             if let Some(slot) = slots.pop_front() {
