@@ -5,17 +5,66 @@
 //! Callers reserve their slot: when the bucket is empty the reservation still takes a token (the
 //! balance goes negative) and the caller sleeps until its turn. Waiters therefore go in arrival
 //! order, and no burst forms when many wake at once.
+//!
+//! That bucket is the process's. Where several nodes share the work, the engine also gives the
+//! limiter a [`SharedBudget`] (kept in the database; connectors never see the store): after its
+//! local turn, a request waits for a slot of the deployment's one budget, reserved a slice of
+//! slots at a time, and a 429's pause is passed on to every node.
 
-use std::sync::Mutex;
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-#[derive(Debug)]
+use crate::bearer::BoxFuture;
+
+/// Request slots handed out by a [`SharedBudget`]: `count` of them, the first at `first`, one
+/// every `interval`. A slot is a moment at which this node may send one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedSlots {
+    pub first: SystemTime,
+    pub interval: Duration,
+    pub count: u32,
+}
+
+/// The shared budget could not be reached; the request waits and asks again.
+#[derive(Debug, thiserror::Error)]
+#[error("shared rate budget: {0}")]
+pub struct BudgetError(pub String);
+
+/// One request budget for the whole deployment (the engine implements it over the store): the
+/// slots it hands out to all nodes together keep to the app's documented rate.
+pub trait SharedBudget: Send + Sync {
+    /// Reserves `count` consecutive slots.
+    fn reserve(&self, count: u32) -> BoxFuture<'_, Result<SharedSlots, BudgetError>>;
+    /// The app asked for a pause until `until`: no node gets a slot before it.
+    fn pause(&self, until: SystemTime) -> BoxFuture<'_, Result<(), BudgetError>>;
+}
+
+struct Shared {
+    budget: Arc<dyn SharedBudget>,
+    /// Slots reserved and not used yet, oldest first.
+    slots: tokio::sync::Mutex<VecDeque<SystemTime>>,
+    slice: u32,
+    interval: Duration,
+}
+
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
     state: Mutex<State>,
+    shared: Option<Shared>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("per_second", &self.per_second)
+            .field("burst", &self.burst)
+            .field("shared", &self.shared.is_some())
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -31,18 +80,51 @@ impl RateLimiter {
     pub fn new(per_second: f64, burst: u32) -> Self {
         let per_second = if per_second.is_finite() && per_second > 0.0 { per_second } else { 1.0 };
         let burst = f64::from(burst.max(1));
-        Self { per_second, burst, state: Mutex::new(State { tokens: burst, last: Instant::now(), held_until: None }) }
+        Self {
+            per_second,
+            burst,
+            state: Mutex::new(State { tokens: burst, last: Instant::now(), held_until: None }),
+            shared: None,
+        }
+    }
+
+    /// This limiter also waits for slots of `budget`, the deployment's one budget for the app,
+    /// reserved `slice` at a time (a slice per round trip; a slot left unused is lost, never
+    /// spent late).
+    pub fn with_shared_budget(mut self, budget: Arc<dyn SharedBudget>, slice: u32) -> Self {
+        self.shared = Some(Shared {
+            budget,
+            slots: tokio::sync::Mutex::new(VecDeque::new()),
+            slice: slice.max(1),
+            interval: Duration::from_secs_f64(1.0 / self.per_second),
+        });
+        self
     }
 
     pub fn per_second(&self) -> f64 {
         self.per_second
     }
 
-    /// Waits for this caller's turn.
+    /// Waits for this caller's turn: in the shared budget when there is one (it paces the
+    /// whole deployment, this node included, and pacing twice at one rate only loses slots to
+    /// jitter), else in this process's bucket. An app's pause holds either way.
     pub async fn acquire(&self) {
-        let wait = self.reserve(Instant::now());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+        match &self.shared {
+            Some(shared) => {
+                let held = self.state.lock().unwrap_or_else(|p| p.into_inner()).held_until;
+                if let Some(wait) = held.map(|until| until.saturating_duration_since(Instant::now()))
+                    && !wait.is_zero()
+                {
+                    tokio::time::sleep(wait).await;
+                }
+                shared.acquire().await;
+            }
+            None => {
+                let wait = self.reserve(Instant::now());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
         }
     }
 
@@ -68,6 +150,59 @@ impl RateLimiter {
         state.held_until = Some(state.held_until.map_or(until, |u| u.max(until)));
         // Resume gently: whatever was saved up before the 429 is not spent in one burst after it.
         state.tokens = state.tokens.min(1.0);
+        drop(state);
+        if let Some(shared) = &self.shared {
+            shared.pause(pause);
+        }
+    }
+}
+
+impl Shared {
+    async fn acquire(&self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let mut slots = self.slots.lock().await;
+            let now = SystemTime::now();
+            // A slot more than an interval old is dropped: sending on it now would bunch this
+            // request up with the slots other nodes are using at this moment. (Sent within an
+            // interval of its slot, any one second sees at most the rate plus two requests.)
+            while slots.front().is_some_and(|&slot| slot + self.interval < now) {
+                slots.pop_front();
+            }
+            if let Some(slot) = slots.pop_front() {
+                drop(slots);
+                if let Ok(wait) = slot.duration_since(SystemTime::now()) {
+                    tokio::time::sleep(wait).await;
+                }
+                return;
+            }
+            match self.budget.reserve(self.slice).await {
+                Ok(got) => slots.extend((0..got.count).map(|i| got.first + got.interval * i)),
+                Err(e) => {
+                    drop(slots);
+                    // Sending without the budget could exceed the deployment's limit: wait for it.
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot reserve from the shared rate budget");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Passes the app's pause on to every node; the slots reserved here before it are dropped.
+    fn pause(&self, pause: Duration) {
+        if let Ok(mut slots) = self.slots.try_lock() {
+            slots.clear();
+        }
+        let until = SystemTime::now() + pause;
+        let budget = Arc::clone(&self.budget);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = budget.pause(until).await {
+                    tracing::warn!(error = %e, "cannot share the app's Retry-After with the other nodes");
+                }
+            });
+        }
     }
 }
 
@@ -95,6 +230,76 @@ mod tests {
         assert_eq!(limiter.reserve(later), Duration::ZERO);
         assert_eq!(limiter.reserve(later), Duration::ZERO);
         assert_eq!(limiter.reserve(later).as_millis(), 100);
+    }
+
+    /// A budget kept in memory, shared by several limiters as the database is by several nodes.
+    struct MemoryBudget {
+        interval: Duration,
+        next: Mutex<SystemTime>,
+        paused: Mutex<Option<SystemTime>>,
+    }
+
+    impl SharedBudget for MemoryBudget {
+        fn reserve(&self, count: u32) -> BoxFuture<'_, Result<SharedSlots, BudgetError>> {
+            Box::pin(async move {
+                let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+                let paused = self.paused.lock().unwrap_or_else(|p| p.into_inner()).unwrap_or(SystemTime::UNIX_EPOCH);
+                let first = (*next).max(SystemTime::now()).max(paused);
+                *next = first + self.interval * count;
+                Ok(SharedSlots { first, interval: self.interval, count })
+            })
+        }
+
+        fn pause(&self, until: SystemTime) -> BoxFuture<'_, Result<(), BudgetError>> {
+            Box::pin(async move {
+                *self.paused.lock().unwrap_or_else(|p| p.into_inner()) = Some(until);
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn limiters_sharing_a_budget_keep_to_one_rate_together() {
+        let budget: Arc<dyn SharedBudget> = Arc::new(MemoryBudget {
+            interval: Duration::from_millis(10),
+            next: Mutex::new(SystemTime::UNIX_EPOCH),
+            paused: Mutex::new(None),
+        });
+        // Three "nodes", each allowed the full rate locally.
+        let nodes: Vec<Arc<RateLimiter>> =
+            (0..3).map(|_| Arc::new(RateLimiter::new(100.0, 1).with_shared_budget(Arc::clone(&budget), 5))).collect();
+        let started = std::time::Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for node in &nodes {
+            for _ in 0..20 {
+                let node = Arc::clone(node);
+                tasks.spawn(async move { node.acquire().await });
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        // 60 requests at 100/s together take at least 0.59 s; alone, each node's 20 would take 0.2 s.
+        assert!(started.elapsed() >= Duration::from_millis(550), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_pause_on_one_node_holds_the_others() {
+        let budget = Arc::new(MemoryBudget {
+            interval: Duration::from_millis(1),
+            next: Mutex::new(SystemTime::UNIX_EPOCH),
+            paused: Mutex::new(None),
+        });
+        let shared: Arc<dyn SharedBudget> = budget.clone();
+        let one = RateLimiter::new(1000.0, 10).with_shared_budget(Arc::clone(&shared), 1);
+        let other = RateLimiter::new(1000.0, 10).with_shared_budget(shared, 1);
+        one.hold_off(Duration::from_millis(300));
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while budget.paused.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            assert!(std::time::Instant::now() < until, "the pause never reached the budget");
+            tokio::task::yield_now().await;
+        }
+        let started = std::time::Instant::now();
+        other.acquire().await;
+        assert!(started.elapsed() >= Duration::from_millis(200), "{:?}", started.elapsed());
     }
 
     #[tokio::test]

@@ -146,6 +146,10 @@ impl TenantContexts {
             }
         }
         while tasks.join_next().await.is_some() {}
+        // A clean stop hands the duties on at once rather than after their lease.
+        for tenant in running {
+            self.engine(tenant).release_duties().await;
+        }
     }
 
     fn spawn_tenant(

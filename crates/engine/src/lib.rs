@@ -12,6 +12,7 @@ mod csv_import;
 mod error;
 mod hold;
 pub mod licenses;
+pub mod nodes;
 pub mod notify;
 mod oauth_flow;
 mod offboard;
@@ -85,6 +86,8 @@ pub struct Engine {
     files_dir: Option<std::path::PathBuf>,
     /// The URL browsers reach `serve` at: notifications link to its console pages.
     public_url: Option<String>,
+    /// Who holds duties as this engine (`nodes::node_id`, one per process).
+    node: std::sync::Arc<str>,
 }
 
 /// Where the engine reads the time: the system's, or a test's hand-driven one.
@@ -138,6 +141,7 @@ impl Engine {
             clients: Default::default(),
             files_dir: None,
             public_url: None,
+            node: std::sync::Arc::from(nodes::node_id()),
         }
     }
 

@@ -269,22 +269,17 @@ impl Engine {
         executor: Option<Executor>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let mut next_reconcile = tokio::time::Instant::now() + options.reconcile_every;
+        // The reconciliation is a duty of one node at a time, on the deployment's rhythm (nodes.rs).
+        let mut next_duty_look = tokio::time::Instant::now();
         let mut backoff = options.poll;
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            if tokio::time::Instant::now() >= next_reconcile {
-                next_reconcile += options.reconcile_every;
-                match self.store.list_apps(self.tenant).await {
-                    Ok(apps) => {
-                        let marks: Vec<DirtyMark> = apps.iter().map(|a| DirtyMark::app(a.app.id)).collect();
-                        if let Err(e) = self.store.mark_dirty(self.tenant, &marks).await {
-                            tracing::error!(error = %e, "cannot schedule the periodic reconciliation");
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "cannot schedule the periodic reconciliation"),
+            if tokio::time::Instant::now() >= next_duty_look {
+                next_duty_look = tokio::time::Instant::now() + crate::nodes::DUTY_RENEW.min(options.reconcile_every);
+                if let Err(e) = self.reconcile_if_due(options.reconcile_every).await {
+                    tracing::error!(error = %e, "cannot schedule the periodic reconciliation");
                 }
             }
             match self.propagate_once(crate::today()).await {

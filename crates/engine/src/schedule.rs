@@ -8,7 +8,7 @@ use std::time::Duration;
 use tenure_core::SourceId;
 use tokio::sync::watch;
 
-use crate::{Engine, SyncOptions};
+use crate::Engine;
 
 /// How often a source is read when its configuration does not say (`sync_every_s`).
 pub const DEFAULT_SYNC_EVERY: Duration = Duration::from_secs(15 * 60);
@@ -27,14 +27,29 @@ impl Engine {
     /// source never synced), until `shutdown`. A failed sync is logged, audited by the sync
     /// itself where it got that far, and tried again at the next interval; the source guard
     /// keeps refusing a broken delivery however often it comes.
+    ///
+    /// With several nodes, one runs the schedule: the holder of its duty (`nodes.rs`); the
+    /// others look every [`crate::nodes::DUTY_RENEW`] whether it is still alive.
     pub async fn run_source_schedule(&self, mut shutdown: watch::Receiver<bool>) {
         let mut failed_at: HashMap<SourceId, tokio::time::Instant> = HashMap::new();
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            match self.store.list_sources(self.tenant).await {
-                Ok(sources) => {
+            let duty = match self.hold_duty(crate::nodes::SOURCE_SCHEDULE).await {
+                Ok(duty) => duty,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take the source schedule's duty");
+                    None
+                }
+            };
+            let listed = match &duty {
+                Some(duty) => Some((duty, self.store.list_sources(self.tenant).await)),
+                None => None,
+            };
+            match listed {
+                None => {}
+                Some((duty, Ok(sources))) => {
                     let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
                     for source in sources.iter().filter(|s| s.kind != "scim") {
                         let every = sync_interval(&source.config);
@@ -43,7 +58,7 @@ impl Engine {
                         if !due || recently_failed {
                             continue;
                         }
-                        match self.sync_source(source, SyncOptions::default()).await {
+                        match self.sync_source_under(source, duty.fence()).await {
                             Ok(report) => {
                                 failed_at.remove(&source.id);
                                 tracing::info!(source = %source.name, people = report.people, incremental = report.incremental, "scheduled sync");
@@ -55,11 +70,12 @@ impl Engine {
                         }
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "cannot list sources for the sync schedule"),
+                Some((_, Err(e))) => tracing::error!(error = %e, "cannot list sources for the sync schedule"),
             }
+            drop(duty);
             tokio::select! {
                 _ = shutdown.changed() => {}
-                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                () = tokio::time::sleep(crate::nodes::DUTY_RENEW) => {}
             }
         }
     }

@@ -137,6 +137,18 @@ impl Engine {
         self.apply_delivery(source, delivery, cursor, options, actor, None).await
     }
 
+    /// A scheduled sync, made under the source schedule's duty: its import is refused if
+    /// another node took the duty over meanwhile (it syncs the source itself).
+    pub(crate) async fn sync_source_under(
+        &self,
+        source: &SourceRecord,
+        fence: &tenure_store::Fence,
+    ) -> Result<SyncReport, EngineError> {
+        let options = SyncOptions::default();
+        let (delivery, cursor) = self.read_source(source, options).await?;
+        self.apply_delivery_under(source, delivery, cursor, options, "system", None, Some(fence)).await
+    }
+
     /// Applies what a source delivered (read by `sync_source`, uploaded, or dropped in a watched
     /// directory): scope, source guard, one transaction with its audit entries (`extra`: an
     /// upload's), then the cursor.
@@ -148,6 +160,20 @@ impl Engine {
         options: SyncOptions,
         actor: &str,
         extra: Option<ExtraAudit>,
+    ) -> Result<SyncReport, EngineError> {
+        self.apply_delivery_under(source, delivery, cursor, options, actor, extra, None).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_delivery_under(
+        &self,
+        source: &SourceRecord,
+        delivery: Delivery,
+        cursor: Option<String>,
+        options: SyncOptions,
+        actor: &str,
+        extra: Option<ExtraAudit>,
+        fence: Option<&tenure_store::Fence>,
     ) -> Result<SyncReport, EngineError> {
         let name = source.name.clone();
         let common: CommonSourceConfig = serde_json::from_value(source.config.clone())
@@ -209,7 +235,7 @@ impl Engine {
                 detail: extra.detail,
             });
         }
-        let summary = self.store.apply_import_audited(self.tenant, source.id, &batch, &entries).await?;
+        let summary = self.store.apply_import_under(self.tenant, source.id, &batch, &entries, fence).await?;
         // After the import committed: should the process die in between, the next run reads the
         // same changes again from the old cursor, and applying them twice changes nothing.
         if cursor != source.cursor {

@@ -514,8 +514,15 @@ impl Engine {
         let per_second = limits.per_second?;
         let key = limits.shared_key.clone().unwrap_or_else(|| app.id.to_string());
         let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
-        let limiter =
-            limiters.entry(key).or_insert_with(|| Arc::new(RateLimiter::new(per_second, limits.burst.unwrap_or(1))));
+        let limiter = limiters.entry(key.clone()).or_insert_with(|| {
+            let burst = limits.burst.unwrap_or(1);
+            let local = RateLimiter::new(per_second, burst);
+            // Several nodes: the deployment's one budget as well as this process's.
+            Arc::new(match self.shared_budget(&key, per_second, burst) {
+                Some(budget) => local.with_shared_budget(budget, crate::nodes::budget_slice(per_second)),
+                None => local,
+            })
+        });
         Some(Arc::clone(limiter))
     }
 }

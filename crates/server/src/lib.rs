@@ -216,9 +216,14 @@ pub async fn serve_with(
 
 async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
     match state.store.ping().await {
-        Ok(()) => {
-            (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "database": state.store.backend().name()})))
-        }
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({
+                "status": "ok",
+                "database": state.store.backend().name(),
+                "node": tenure_engine::nodes::node_id(),
+            })),
+        ),
         Err(e) => {
             // The database's error text stays in the log: it can name hosts, users and paths.
             tracing::warn!(error = %e, "health check: database unreachable");

@@ -293,8 +293,24 @@ impl Store {
         batch: &ImportBatch,
         audit: &[ImportAudit<'_>],
     ) -> Result<ImportSummary, StoreError> {
+        self.apply_import_under(tenant, source, batch, audit, None).await
+    }
+
+    /// [`Store::apply_import_audited`] made under a duty: refused whole unless `fence` is still
+    /// the duty's current term (a scheduled sync of a node that lost the source schedule).
+    pub async fn apply_import_under(
+        &self,
+        tenant: TenantId,
+        source: SourceId,
+        batch: &ImportBatch,
+        audit: &[ImportAudit<'_>],
+        fence: Option<&crate::Fence>,
+    ) -> Result<ImportSummary, StoreError> {
         let mut summary = ImportSummary::default();
         let mut tx = self.pool.begin().await?;
+        if let Some(fence) = fence {
+            crate::nodes::check_fence_in(&mut tx, fence).await?;
+        }
         let t = tenant.to_string();
         let s = source.to_string();
 

@@ -55,6 +55,10 @@ pub enum StoreError {
     /// Someone else changed the row while it was being rewritten; running again settles it.
     #[error("{0} changed concurrently; run again")]
     Concurrent(String),
+    /// A write made under a duty whose lease another node has taken over since (a newer
+    /// term): this node is no longer the one to do it. Not retryable by this node.
+    #[error("refused: the {duty} duty was taken over by another node (this node's term {term} is over)")]
+    Fenced { duty: String, term: i64 },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }

@@ -103,6 +103,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_audit_chain.sql"),
         postgres: include_str!("../migrations/postgres/0015_audit_chain.sql"),
     },
+    Migration {
+        version: 16,
+        name: "nodes",
+        sqlite: include_str!("../migrations/sqlite/0016_nodes.sql"),
+        postgres: include_str!("../migrations/postgres/0016_nodes.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

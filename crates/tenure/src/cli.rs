@@ -213,8 +213,11 @@ pub enum BenchCommand {
     Import(BenchImportArgs),
     /// Time from a change pushed to Tenure's SCIM endpoint until the app holds it (p50/p99).
     Propagation(BenchPropagationArgs),
-    /// Provisioning rate against an app limited to N writes a second, and the 429s it sent.
+    /// Provisioning rate against an app limited to N writes a second, and the 429s it sent
+    /// (`--nodes N`: N `tenure serve` processes on one fresh PostgreSQL database).
     Throughput(BenchThroughputArgs),
+    /// `bench throughput` with 1, 2 and 3 `tenure serve` processes on PostgreSQL, side by side.
+    Nodes(BenchNodesArgs),
     /// An app with N managed accounts and a tenth more unmanaged: the classified report, the
     /// live list's first page, and searches by email.
     Users(BenchUsersArgs),
@@ -307,7 +310,29 @@ pub struct BenchThroughputArgs {
     /// The app's limit, in writes a second (Tenure is configured with the same).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub limit: u32,
-    /// Database to use (default: a fresh SQLite file in a temporary directory).
+    /// Database to use (default: a fresh SQLite file in a temporary directory). With --nodes:
+    /// the PostgreSQL server on which a fresh database is made for the run (default:
+    /// TENURE_BENCH_PG_URL).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Run N real `tenure serve` processes sharing the work on one fresh PostgreSQL database
+    /// (instead of the queue in this process).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub nodes: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchNodesArgs {
+    #[arg(long, default_value_t = 3_000)]
+    pub people: usize,
+    /// The app's limit, in writes a second (Tenure is configured with the same).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub limit: u32,
+    /// Runs with 1, 2, ... up to this many nodes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub max_nodes: u32,
+    /// The PostgreSQL server on which each run gets a fresh database (default:
+    /// TENURE_BENCH_PG_URL).
     #[arg(long)]
     pub database_url: Option<String>,
 }

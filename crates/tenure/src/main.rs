@@ -11,6 +11,7 @@ mod bench;
 mod bench_bounds;
 mod bench_import;
 mod bench_licenses;
+mod bench_nodes;
 mod bench_offboard;
 mod bench_queue;
 mod bench_scim;
@@ -128,7 +129,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             bench_import::run(args, settings.explicit_database_url()).await
         }
         Command::Bench(cli::BenchCommand::Propagation(args)) => bench_queue::propagation(args).await,
+        Command::Bench(cli::BenchCommand::Throughput(args)) if args.nodes.is_some() => {
+            bench_nodes::throughput(args).await
+        }
         Command::Bench(cli::BenchCommand::Throughput(args)) => bench_queue::throughput(args).await,
+        Command::Bench(cli::BenchCommand::Nodes(args)) => bench_nodes::side_by_side(args).await,
         Command::Bench(cli::BenchCommand::Users(args)) => bench_users::run(args).await,
         Command::Bench(cli::BenchCommand::Tenants(args)) => bench_tenants::run(args).await,
         Command::Bench(cli::BenchCommand::Licenses(args)) => bench_licenses::run(args).await,

@@ -16,13 +16,20 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
         tenure_outbound::set_deny_private(true);
         tracing::info!("outbound requests to loopback and private addresses are refused");
     }
-    let store = tenure_store::Store::connect(&settings.database_url()?).await?;
+    let database_url = settings.database_url()?;
+    // Held until the process ends (the kernel drops it with the process, even on SIGKILL).
+    let _single_node = match tenure_store::Backend::sqlite_file(&database_url) {
+        Some(path) => Some(lock_sqlite_node(&path)?),
+        None => None,
+    };
+    let store = tenure_store::Store::connect(&database_url).await?;
     // A fresh deployment has its default tenant from the start; every tenant is served.
     store.ensure_tenant(tenure_engine::admin::DEFAULT_TENANT).await?;
     let listener = bind(&listen).await?;
     let addr = listener.local_addr()?;
-    println!("tenure listening on http://{addr} (database: {})", store.backend().name());
-    tracing::info!(%addr, backend = store.backend().name(), "serving");
+    let node = tenure_engine::nodes::node_id();
+    println!("tenure listening on http://{addr} (database: {}, node: {node})", store.backend().name());
+    tracing::info!(%addr, backend = store.backend().name(), node, "serving");
     let options =
         tenure_engine::WorkerOptions { workers: usize::from(args.workers), lease: args.lease, ..Default::default() };
     let public = public_url(args.public_url.as_deref(), addr)?;
@@ -66,6 +73,32 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// An embedded SQLite database has one node: a second `serve` on the same file is refused, by
+/// an exclusive lock (`flock`) on `DATABASE.serve.lock` beside it. Other commands (`tenure
+/// sync`, `ops status`, ...) still run beside `serve`: SQLite serialises their writes.
+fn lock_sqlite_node(database: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".serve.lock");
+    let path = std::path::PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another `tenure serve` is already running on the SQLite database {} (it holds {}): an embedded database serves one node; run several nodes on PostgreSQL",
+            database.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("cannot lock {}", path.display())))
+        }
+    }
 }
 
 /// The URL browsers reach the server at: `--public-url`, or `http://ADDR` when listening on
