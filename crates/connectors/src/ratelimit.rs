@@ -46,6 +46,10 @@ struct Shared {
     budget: Arc<dyn SharedBudget>,
     /// Slots reserved and not used yet, oldest first.
     slots: tokio::sync::Mutex<VecDeque<SystemTime>>,
+    /// Callers in `acquire` now: a round trip reserves a slot for each of them and no more,
+    /// because a slot reserved for nobody is a slot of the deployment's budget lost (with
+    /// several nodes each one's demand is a fraction of the rate, and whole slices went unused).
+    waiting: std::sync::atomic::AtomicU32,
     slice: u32,
     interval: Duration,
 }
@@ -95,6 +99,7 @@ impl RateLimiter {
         self.shared = Some(Shared {
             budget,
             slots: tokio::sync::Mutex::new(VecDeque::new()),
+            waiting: std::sync::atomic::AtomicU32::new(0),
             slice: slice.max(1),
             interval: Duration::from_secs_f64(1.0 / self.per_second),
         });
@@ -159,6 +164,15 @@ impl RateLimiter {
 
 impl Shared {
     async fn acquire(&self) {
+        use std::sync::atomic::Ordering;
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicU32);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let waiting = Waiting(&self.waiting);
         let mut backoff = Duration::from_millis(100);
         loop {
             let mut slots = self.slots.lock().await;
@@ -171,12 +185,15 @@ impl Shared {
             }
             if let Some(slot) = slots.pop_front() {
                 drop(slots);
+                // Holding a slot, this caller no longer wants one.
+                drop(waiting);
                 if let Ok(wait) = slot.duration_since(SystemTime::now()) {
                     tokio::time::sleep(wait).await;
                 }
                 return;
             }
-            match self.budget.reserve(self.slice).await {
+            let wanted = self.waiting.load(Ordering::Relaxed).clamp(1, self.slice);
+            match self.budget.reserve(wanted).await {
                 Ok(got) => slots.extend((0..got.count).map(|i| got.first + got.interval * i)),
                 Err(e) => {
                     drop(slots);
