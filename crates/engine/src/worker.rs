@@ -20,7 +20,7 @@ use rand::Rng;
 use tenure_connectors::{Connector, ConnectorError, RateLimiter, TransportKind};
 use tenure_core::attributes::{self, Attributes};
 use tenure_core::*;
-use tenure_store::{DirtyMark, OperationRecord, Settlement, StoredAccount};
+use tenure_store::{OperationRecord, Settlement, StoredAccount};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::notify::Notice;
@@ -76,11 +76,11 @@ pub(crate) struct OpError {
 }
 
 impl OpError {
-    fn permanent(message: impl Into<String>) -> Self {
+    pub(crate) fn permanent(message: impl Into<String>) -> Self {
         Self { message: message.into(), retryable: false, app_fault: false, retry_after: None }
     }
 
-    fn store(e: tenure_store::StoreError) -> Self {
+    pub(crate) fn store(e: tenure_store::StoreError) -> Self {
         Self { retryable: e.is_retryable(), message: format!("store: {e}"), app_fault: false, retry_after: None }
     }
 }
@@ -107,10 +107,6 @@ impl From<ConnectorError> for OpError {
 /// One app as the workers use it.
 struct AppRuntime {
     app: App,
-    /// Assignments name in-app groups: a new account must then be added to them.
-    pushes_groups: bool,
-    /// Operations run at once against the app.
-    concurrency: usize,
     client: Arc<dyn Connector>,
     permits: Arc<Semaphore>,
     loaded: tokio::time::Instant,
@@ -269,7 +265,7 @@ impl Executor {
         let owner = self.options.owner.as_str();
         let app_name = app.map(|a| a.name.clone()).unwrap_or_default();
         let detail = |error: Option<&str>, remote_id: Option<&str>| {
-            serde_json::json!({
+            let mut detail = serde_json::json!({
                 "app": app_name,
                 "app_id": rec.op.app_id,
                 "person": rec.op.person,
@@ -280,9 +276,22 @@ impl Executor {
                 "reason": rec.op.reason,
                 "remote_id": remote_id.or(rec.op.kind.remote_id()),
                 "error": error,
-            })
+            });
+            if let OpKind::GroupMembers { group, add, remove, .. } = &rec.op.kind {
+                detail["group"] = serde_json::json!(group);
+                detail["add"] = serde_json::json!(add);
+                detail["remove"] = serde_json::json!(remove);
+            }
+            detail
         };
-        let action = format!("account.{}", rec.op.kind.name());
+        let action = match rec.op.kind {
+            OpKind::GroupMembers { .. } => "group.members".to_owned(),
+            _ => format!("account.{}", rec.op.kind.name()),
+        };
+        let target = match &rec.op.kind {
+            OpKind::GroupMembers { group, .. } => group.as_str(),
+            _ => rec.op.person.as_str(),
+        };
         match result {
             Ok(remote_id) => {
                 store.settle_operation(tenant, rec.id, owner, Settlement::succeeded(remote_id.as_deref())).await?;
@@ -298,7 +307,7 @@ impl Executor {
                     self.engine.notify(&notice).await;
                 }
                 store
-                    .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(None, remote_id.as_deref()))
+                    .append_audit(tenant, "tenure", &action, target, &detail(None, remote_id.as_deref()))
                     .await?;
                 tracing::info!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), reason = %rec.op.reason, "applied");
             }
@@ -345,7 +354,7 @@ impl Executor {
                 } else {
                     store.settle_operation(tenant, rec.id, owner, Settlement::failed(&error.message)).await?;
                     store
-                        .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(Some(&error.message), None))
+                        .append_audit(tenant, "tenure", &action, target, &detail(Some(&error.message), None))
                         .await?;
                     tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), error = %error.message, "operation failed");
                 }
@@ -388,10 +397,7 @@ impl Executor {
         })?;
         let concurrency =
             record.app.settings.limits.as_ref().and_then(|l| l.concurrency).unwrap_or(self.engine.concurrency);
-        let pushes_groups = self.engine.pushes_groups(app).await?;
         let runtime = Arc::new(AppRuntime {
-            pushes_groups,
-            concurrency: concurrency.max(1),
             client,
             app: record.app,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
@@ -448,16 +454,8 @@ impl AppRuntime {
                     },
                 };
                 let remote_id = account.remote_id.clone();
+                // The new account's in-app groups are a group operation queued after this one.
                 store.upsert_account(tenant, &stored_from(op, origin, &account)).await.map_err(OpError::store)?;
-                // The app's next full plan adds the new account to its groups: asked for by the
-                // last operations of the app's queue (those in flight together), not by every
-                // create of a bulk run, since a full plan reads the whole app.
-                let tail = self.concurrency as i64;
-                if self.pushes_groups
-                    && !store.app_has_pending(tenant, self.app.id, tail).await.map_err(OpError::store)?
-                {
-                    store.mark_dirty(tenant, &[DirtyMark::app(self.app.id)]).await.map_err(OpError::store)?;
-                }
                 Ok(Some(remote_id))
             }
             OpKind::Link { remote_id, .. } => {
@@ -486,6 +484,7 @@ impl AppRuntime {
                     .map_err(OpError::store)?;
                 Ok(Some(remote_id.clone()))
             }
+            OpKind::GroupMembers { .. } => crate::group_ops::run(engine, &self.client, op, rec.attempts).await,
             OpKind::Delete { remote_id } => {
                 match self.client.delete_user(remote_id).await {
                     Ok(()) => {}

@@ -27,6 +27,7 @@ mod row;
 mod scim;
 mod sealed_config;
 mod sessions;
+mod source_channels;
 mod tenancy;
 mod tx;
 
@@ -45,6 +46,7 @@ pub use oauth::{GrantTokens, OauthGrant, PendingAuthorization, StateRefusal};
 pub use ops::{OperationRecord, OperationStatus, PlanRecord};
 pub use policy::{AppAuth, AppRecord, KeyRotation, KeyStatus, OauthClientAuth};
 pub use queue::{AppHealth, DirtyMark, OperationFilter, QueueCounts, Settlement};
+pub use source_channels::SourceChannel;
 pub use scim::{GroupLayout, ScimKind, ScimPage, ScimQuery, ScimRecord, ScimWrite, UserLayout};
 pub use sessions::{ConsoleSession, SignInCandidate};
 pub use tenancy::{AdminRecord, TenantRecord, TokenInfo, TokenRecord, TokenScope};

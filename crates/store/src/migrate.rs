@@ -103,6 +103,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_audit_chain.sql"),
         postgres: include_str!("../migrations/postgres/0015_audit_chain.sql"),
     },
+    Migration {
+        version: 18,
+        name: "group_ops_and_source_channels",
+        sqlite: include_str!("../migrations/sqlite/0018_group_ops.sql"),
+        postgres: include_str!("../migrations/postgres/0018_group_ops.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
