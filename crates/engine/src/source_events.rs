@@ -309,16 +309,17 @@ impl Engine {
         token: Option<&str>,
         state: &str,
     ) -> Result<Notified, EngineError> {
+        // The first message of every channel says only that it works; it may arrive before the
+        // channel is stored, and it starts nothing, so it needs no check.
+        if state == "sync" {
+            return Ok(Notified::Ignored);
+        }
         let Some(channel) = self.store.source_channel(self.tenant, channel_id).await? else {
             return Ok(Notified::Refused);
         };
         if !token.is_some_and(|t| same(&secret_hash(t), &channel.secret_hash)) {
             tracing::warn!(channel = channel_id, "a Google notification with the wrong channel token; ignored");
             return Ok(Notified::Refused);
-        }
-        // The first message of every channel says only that it works.
-        if state == "sync" {
-            return Ok(Notified::Ignored);
         }
         self.sync_soon(channel.source_id);
         Ok(Notified::Sync)

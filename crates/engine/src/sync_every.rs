@@ -60,8 +60,7 @@ pub fn kind_settings(config: &Value) -> Value {
 pub(crate) fn stored_interval(config: &Value) -> Result<Option<u64>, EngineError> {
     let Some(value) = config.get(SYNC_EVERY_FIELD) else { return Ok(None) };
     let field = format!("config.{SYNC_EVERY_FIELD}");
-    let seconds =
-        value.as_u64().ok_or_else(|| EngineError::field(field.clone(), "a whole number of seconds"))?;
+    let seconds = value.as_u64().ok_or_else(|| EngineError::field(field.clone(), "a whole number of seconds"))?;
     checked_seconds(seconds).map(Some).map_err(|why| EngineError::field(field, why))
 }
 

@@ -306,9 +306,7 @@ impl Executor {
                     notice.apps = vec![rec.op.app_id];
                     self.engine.notify(&notice).await;
                 }
-                store
-                    .append_audit(tenant, "tenure", &action, target, &detail(None, remote_id.as_deref()))
-                    .await?;
+                store.append_audit(tenant, "tenure", &action, target, &detail(None, remote_id.as_deref())).await?;
                 tracing::info!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), reason = %rec.op.reason, "applied");
             }
             Err(error) => {
@@ -353,9 +351,7 @@ impl Executor {
                     tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), attempt = rec.attempts, retry_in_ms = wait.as_millis() as u64, error = %error.message, "operation failed; will retry");
                 } else {
                     store.settle_operation(tenant, rec.id, owner, Settlement::failed(&error.message)).await?;
-                    store
-                        .append_audit(tenant, "tenure", &action, target, &detail(Some(&error.message), None))
-                        .await?;
+                    store.append_audit(tenant, "tenure", &action, target, &detail(Some(&error.message), None)).await?;
                     tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), error = %error.message, "operation failed");
                 }
             }

@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use tenure_connectors::{ClientOptions, Connector};
+use tenure_connectors::ClientOptions;
 use tenure_core::import::{ImportBatch, ImportedPerson};
 use tenure_core::*;
 use tenure_engine::{Engine, Executor, WorkerOptions};
@@ -205,6 +205,7 @@ struct ProxyState {
 
 impl FailingProxy {
     async fn start(fail: usize) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let failed = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(ProxyState {
             target: std::sync::Mutex::new(String::new()),

@@ -118,8 +118,7 @@ async fn google_push_channels_sync_the_source_and_are_replaced_before_they_expir
     // Each channel's first message, `sync`, is answered 200 and starts nothing.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let syncs: Vec<u16> =
-            google.dir().deliveries.iter().filter(|d| d.state == "sync").map(|d| d.status).collect();
+        let syncs: Vec<u16> = google.dir().deliveries.iter().filter(|d| d.state == "sync").map(|d| d.status).collect();
         if syncs.len() == 4 {
             assert!(syncs.iter().all(|s| *s == 200), "{syncs:?}");
             break;

@@ -46,7 +46,11 @@ impl Store {
     }
 
     /// One channel, by the id its notifications carry.
-    pub async fn source_channel(&self, tenant: TenantId, channel_id: &str) -> Result<Option<SourceChannel>, StoreError> {
+    pub async fn source_channel(
+        &self,
+        tenant: TenantId,
+        channel_id: &str,
+    ) -> Result<Option<SourceChannel>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM source_channels WHERE tenant_id = $1 AND channel_id = $2");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.to_string())

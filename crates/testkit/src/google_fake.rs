@@ -813,7 +813,7 @@ async fn deliver(channel: &GoogleChannel, state: &str, body: &Value) -> u16 {
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
         .unwrap_or_default();
-    let mut request = reqwest::Client::new()
+    let mut request = crate::cloud_fake::http_client()
         .post(&channel.address)
         .timeout(std::time::Duration::from_secs(10))
         .header("X-Goog-Channel-ID", &channel.id)

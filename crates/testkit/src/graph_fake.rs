@@ -338,7 +338,7 @@ impl GraphFake {
                 "clientState": client_state.map(str::to_owned).or(sub.client_state.clone()),
                 "tenantId": TENANT,
             }]});
-            let answer = reqwest::Client::new()
+            let answer = crate::cloud_fake::http_client()
                 .post(&sub.notification_url)
                 .json(&body)
                 .timeout(std::time::Duration::from_secs(10))
@@ -735,7 +735,7 @@ async fn create_subscription(State(slot): State<Slot>, headers: HeaderMap, body:
     let validated = async {
         let mut target = url::Url::parse(&url).ok()?;
         target.query_pairs_mut().append_pair("validationToken", &token);
-        let answer = reqwest::Client::new()
+        let answer = crate::cloud_fake::http_client()
             .post(target)
             .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
             .timeout(std::time::Duration::from_secs(10))

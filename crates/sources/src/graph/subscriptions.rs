@@ -69,8 +69,8 @@ impl GraphSource {
             .and_then(Value::as_str)
             .filter(|id| !id.is_empty())
             .ok_or_else(|| invalid(&url, "the subscription has no id".into()))?;
-        let expiration_ms =
-            parse_expiration(&answer).ok_or_else(|| invalid(&url, "the subscription has no expirationDateTime".into()))?;
+        let expiration_ms = parse_expiration(&answer)
+            .ok_or_else(|| invalid(&url, "the subscription has no expirationDateTime".into()))?;
         Ok(Subscription { id: id.to_owned(), expiration_ms })
     }
 
