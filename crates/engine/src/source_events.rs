@@ -7,8 +7,10 @@
 //!   Graph source, at `{public URL}/hooks/google/{tenant}` or `/hooks/graph/{tenant}`, each with
 //!   a random secret (Google's channel token, Graph's `clientState`) stored only as its SHA-256;
 //!   renews each before it runs out (Graph: `PATCH` of its expiry; Google: a new channel, then
-//!   the old one stopped, since Google channels cannot be extended); and closes the channels of
-//!   sources that are gone. `serve` runs it every minute ([`Engine::run_source_events`]).
+//!   the old one stopped, since Google channels cannot be extended); and forgets the channels of
+//!   sources that are gone (their credentials went with them, so the service's side runs out by
+//!   itself, and its notifications find no channel). `serve` runs it every minute
+//!   ([`Engine::run_source_events`]).
 //! - The webhook routes hand a notification to [`Engine::google_notification`] or
 //!   [`Engine::graph_notifications`], which check the channel id and secret against the store
 //!   and ask for a sync of that source ([`Engine::sync_soon`]): notifications arriving while it
@@ -197,7 +199,8 @@ impl Engine {
                 }
             }
         }
-        // Channels of sources that are gone (or no longer reachable this way) are closed.
+        // Channels of sources that are gone are forgotten; those of a source that is still there
+        // (its kind's channels changed) are closed first.
         for channel in channels.iter().filter(|c| !wanted.contains(&(c.source_id, c.resource.as_str()))) {
             if let Some(source) = sources.iter().find(|s| s.id == channel.source_id)
                 && let Ok(connection) = client(source)
