@@ -47,7 +47,7 @@ impl Engine {
             .map_err(|source| EngineError::Connector { app: app.to_owned(), source })?;
         let people = self.store.list_people(self.tenant).await?;
         let groups = self.store.list_groups(self.tenant).await?;
-        let dir = DirectoryIndex::new(&people, &groups);
+        let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
         let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
         let stored = self.store.list_accounts(self.tenant, record.app.id).await?;
         // The plan must see every linked account, not just the page's: a linked account missing

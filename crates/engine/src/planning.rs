@@ -59,7 +59,7 @@ impl Engine {
         let read_at_ms = crate::SystemClock.now_ms();
         let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
-        let dir = DirectoryIndex::new(&people, &groups);
+        let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
 
         let mut policies = Vec::with_capacity(selected.len());
         let mut externals = Vec::with_capacity(selected.len());
@@ -245,7 +245,7 @@ impl Engine {
         let loaded = self.load_app(app).await?;
         let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
-        let dir = DirectoryIndex::new(&people, &groups);
+        let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
         let person = dir
             .person_by_email(email)
             .or_else(|| people.iter().find(|p| p.email.eq_ignore_ascii_case(email)))
@@ -274,7 +274,7 @@ impl Engine {
         let loaded = self.load_app(app).await?;
         let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
-        let dir = DirectoryIndex::new(&people, &groups);
+        let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
         let mut then = loaded.record.clone();
         then.app = changed;
         let then = crate::app_auth::for_planning(then);
@@ -302,7 +302,7 @@ impl Engine {
         let loaded = self.load_app(app).await?;
         let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
-        let dir = DirectoryIndex::new(&people, &groups);
+        let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
         let mut changed = loaded.assignments.clone();
         change(&mut changed);
         let plan_with = |assignments: &[tenure_core::Assignment]| {

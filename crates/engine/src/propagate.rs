@@ -141,7 +141,7 @@ impl Engine {
         if !person_marks.is_empty() {
             let people = self.people(today).await?;
             let groups = self.store.list_groups(self.tenant).await?;
-            let dir = DirectoryIndex::new(&people, &groups);
+            let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
             for record in apps.iter().filter(|a| !full.contains(&a.app.id)) {
                 let app = &record.app;
                 let wanted: Vec<PersonId> = person_marks
