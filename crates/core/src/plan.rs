@@ -40,6 +40,16 @@ pub enum OpKind {
         remote_id: String,
         license: Option<String>,
     },
+    /// Change an in-app group's members (creating the group first when `group_id` is `None`):
+    /// a plan's `GroupOp` as queue work. It is queued on a pair of its own (the group's key in
+    /// `PlannedOp::person_id`, `PlannedOp::person` naming the group) and runs after the queued
+    /// operations of the people it adds as `MemberRef::NewAccountOf`.
+    GroupMembers {
+        group: String,
+        group_id: Option<String>,
+        add: Vec<MemberRef>,
+        remove: Vec<String>,
+    },
 }
 
 impl OpKind {
@@ -52,12 +62,13 @@ impl OpKind {
             Self::Deactivate { .. } => "deactivate",
             Self::Delete { .. } => "delete",
             Self::ChangeLicense { .. } => "change_license",
+            Self::GroupMembers { .. } => "group_members",
         }
     }
 
     pub fn remote_id(&self) -> Option<&str> {
         match self {
-            Self::Create { .. } => None,
+            Self::Create { .. } | Self::GroupMembers { .. } => None,
             Self::Link { remote_id, .. }
             | Self::Update { remote_id, .. }
             | Self::Activate { remote_id }
@@ -166,6 +177,8 @@ pub enum Reason {
         deactivated_on: time::Date,
         after_days: u32,
     },
+    /// Assignments' `groups` parameter names the in-app group.
+    GroupMembership,
 }
 
 impl Reason {
@@ -173,7 +186,7 @@ impl Reason {
     pub fn grant(&self) -> Option<&Grant> {
         match self {
             Reason::Granted { grant } | Reason::AttributesChanged { grant, .. } => Some(grant),
-            Reason::Revoked { .. } | Reason::RetentionElapsed { .. } => None,
+            Reason::Revoked { .. } | Reason::RetentionElapsed { .. } | Reason::GroupMembership => None,
         }
     }
 }
@@ -190,6 +203,7 @@ impl fmt::Display for Reason {
             Reason::RetentionElapsed { deactivated_on, after_days } => {
                 write!(f, "deactivated on {deactivated_on}, more than {after_days} days ago")
             }
+            Reason::GroupMembership => write!(f, "assignment parameters name the group"),
         }
     }
 }

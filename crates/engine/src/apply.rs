@@ -1,13 +1,12 @@
 //! Carrying a plan out: the plan goes into the durable queue (after the deprovisioning guard),
-//! and the queue's workers (`worker.rs`) carry it out. Group memberships follow once the
-//! accounts exist.
+//! and the queue's workers (`worker.rs`) carry it out, in-app group changes included (queued
+//! after the creates of the members they add, `group_ops.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
-use tenure_connectors::Connector;
 use tenure_core::*;
-use tenure_store::{OperationStatus, StoredAccount};
+use tenure_store::OperationStatus;
 
 use crate::{AppPlan, Engine, EngineError};
 
@@ -66,8 +65,8 @@ impl ApplyReport {
 }
 
 impl Engine {
-    /// Queues the plans and carries them out now: runs the plan's operations through the queue
-    /// (so they are retried, paced and recorded as any other), then the app-group changes.
+    /// Queues the plans and carries them out now: runs the plan's operations, in-app group
+    /// changes included, through the queue (so they are retried, paced and recorded as any other).
     /// Operations still waiting for a retry when `drain_wait` runs out stay queued for
     /// `tenure serve`.
     pub async fn apply(&self, plans: Vec<AppPlan>) -> Result<ApplyReport, EngineError> {
@@ -104,37 +103,6 @@ impl Engine {
                 }
             }
         }
-        // Group memberships last: the accounts a create made exist by now.
-        let records: HashMap<AppId, tenure_store::AppRecord> =
-            self.store.list_apps(self.tenant).await?.into_iter().map(|r| (r.app.id, r)).collect();
-        for (index, p) in plans.iter().enumerate() {
-            if p.plan.group_ops.is_empty() || p.app.settings.dry_run {
-                continue;
-            }
-            let record = records.get(&p.app.id).ok_or_else(|| EngineError::NotFound(format!("app {}", p.app.name)))?;
-            let client = self.client(record)?;
-            let accounts = self.store.list_accounts(self.tenant, p.app.id).await?;
-            for op in &p.plan.group_ops {
-                let Some(op) = without_waiting(op, &enqueued.waiting) else { continue };
-                let result = self.apply_group_op(&client, &p.app, &accounts, &op).await.and_then(|missing| {
-                    if missing.is_empty() {
-                        Ok(())
-                    } else {
-                        Err(format!("not added, their account was not created: {}", missing.join(", ")))
-                    }
-                });
-                let outcome = &mut report.apps[index];
-                match result {
-                    Ok(()) => *outcome.succeeded.entry("group_members".to_owned()).or_default() += 1,
-                    Err(error) => outcome.failed.push(OpFailure {
-                        person: format!("group {}", op.group),
-                        op: "group_members".to_owned(),
-                        reason: "assignment parameters name the group".to_owned(),
-                        error,
-                    }),
-                }
-            }
-        }
         if let Some(plan_id) = report.plan_id {
             let status = match (report.failed(), report.queued) {
                 (0, 0) => "applied",
@@ -144,53 +112,5 @@ impl Engine {
             self.store.set_plan_status(self.tenant, plan_id, status).await?;
         }
         Ok(report)
-    }
-}
-
-/// The group change without the removals of accounts whose losses wait for an admin: a held
-/// person keeps their access, in-app groups included. `None` when nothing is left to do.
-pub(crate) fn without_waiting(op: &GroupOp, waiting: &std::collections::HashSet<(AppId, String)>) -> Option<GroupOp> {
-    let mut op = op.clone();
-    op.remove.retain(|remote| !waiting.contains(&(op.app_id, remote.clone())));
-    (op.remote_id.is_none() || !op.add.is_empty() || !op.remove.is_empty()).then_some(op)
-}
-
-impl Engine {
-    /// Creates the group if needed and changes its members; new accounts are found by person.
-    /// Returns the people left out because their account does not exist yet.
-    pub(crate) async fn apply_group_op(
-        &self,
-        client: &std::sync::Arc<dyn Connector>,
-        app: &App,
-        accounts: &[StoredAccount],
-        op: &GroupOp,
-    ) -> Result<Vec<String>, String> {
-        let mut add = Vec::with_capacity(op.add.len());
-        let mut missing = Vec::new();
-        for member in &op.add {
-            match member {
-                MemberRef::Account { remote_id } => add.push(remote_id.clone()),
-                MemberRef::NewAccountOf { person_id, person } => {
-                    match accounts.iter().find(|a| a.link.person_id == *person_id) {
-                        Some(a) => add.push(a.link.remote_id.clone()),
-                        None => missing.push(person.clone()),
-                    }
-                }
-            }
-        }
-        let result = match &op.remote_id {
-            Some(id) => client.change_group_members(id, &add, &op.remove).await,
-            None => client.create_group(&op.group, &add).await.map(drop),
-        };
-        let detail = serde_json::json!({
-            "app": app.name, "group": op.group, "add": add, "remove": op.remove,
-            "error": result.as_ref().err().map(ToString::to_string),
-        });
-        self.store
-            .append_audit(self.tenant, "tenure", "group.members", &op.group, &detail)
-            .await
-            .map_err(|e| format!("done in the app, but not recorded: {e}"))?;
-        result.map_err(|e| e.to_string())?;
-        Ok(missing)
     }
 }

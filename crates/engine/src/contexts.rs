@@ -31,6 +31,8 @@ pub struct BackgroundOptions {
     pub watch_interval: Duration,
     /// How often the list of tenants is read for new ones.
     pub tenant_poll: Duration,
+    /// Cloud sources' event channels (opened only where `serve` has a public URL).
+    pub channels: crate::ChannelOptions,
 }
 
 impl Default for BackgroundOptions {
@@ -40,6 +42,7 @@ impl Default for BackgroundOptions {
             run_workers: true,
             watch_interval: crate::WATCH_INTERVAL,
             tenant_poll: Duration::from_secs(5),
+            channels: crate::ChannelOptions::default(),
         }
     }
 }
@@ -171,6 +174,8 @@ impl TenantContexts {
         tasks.spawn(async move { notifier.run_notifications(watch).await });
         let (scheduler, watch) = (engine.clone(), shutdown.clone());
         tasks.spawn(async move { scheduler.run_source_schedule(watch).await });
+        let (events, channels, watch) = (engine.clone(), options.channels.clone(), shutdown.clone());
+        tasks.spawn(async move { events.run_source_events(channels, watch).await });
         let (interval, mut watch) = (options.watch_interval, shutdown.clone());
         tasks.spawn(async move {
             let stop = async move { while watch.changed().await.is_ok() && !*watch.borrow() {} };

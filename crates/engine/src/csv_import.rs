@@ -190,7 +190,7 @@ pub(crate) fn csv_config(source: &SourceRecord) -> Result<CsvSourceConfig, Engin
             reason: format!("it is a {} source, not a CSV source", source.kind),
         });
     }
-    serde_json::from_value(source.config.clone())
+    serde_json::from_value(crate::kind_settings(&source.config))
         .map_err(|e| EngineError::SourceConfig { source_name: source.name.clone(), reason: e.to_string() })
 }
 

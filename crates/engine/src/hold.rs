@@ -39,6 +39,8 @@ pub struct Enqueued {
     pub waiting: HashSet<(AppId, String)>,
     /// Tasks opened for manual apps' operations.
     pub tasks: usize,
+    /// In-app group changes queued.
+    pub group_ops: usize,
 }
 
 /// A hold that started, or took losses, in one call.
@@ -269,6 +271,22 @@ impl Engine {
             approved += usize::from(matches!(release, Release::Approved(_)));
             flowing.push(op.clone());
             releases.push(Some(*release));
+        }
+        // In-app group changes, after the accounts they add (the queue orders them): a held
+        // person's removals wait with their loss, and a group with a change still queued is
+        // planned again once it has run.
+        for p in &live {
+            for group_op in &p.plan.group_ops {
+                let Some(group_op) = crate::group_ops::without_waiting(group_op, &outcome.waiting) else { continue };
+                let op = crate::group_ops::queued(&group_op);
+                if busy.contains(&(op.app_id, op.person_id)) {
+                    later.push(DirtyMark::pair(op.app_id, op.person_id));
+                    continue;
+                }
+                outcome.group_ops += 1;
+                flowing.push(op);
+                releases.push(None);
+            }
         }
         let summary = json!({
             "apps": live.iter().filter_map(|p| {

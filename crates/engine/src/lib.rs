@@ -10,6 +10,7 @@ pub mod audit_query;
 pub mod contexts;
 mod csv_import;
 mod error;
+mod group_ops;
 mod hold;
 pub mod licenses;
 pub mod nodes;
@@ -22,8 +23,10 @@ mod profile;
 mod propagate;
 mod report;
 mod schedule;
+mod source_events;
 mod sync;
 mod sync_cloud;
+mod sync_every;
 mod sync_ldap;
 mod tasks;
 pub mod tokens;
@@ -45,8 +48,10 @@ pub use planning::AppPlan;
 pub use propagate::{PropagationOptions, PropagationPass};
 pub use report::{AccountClass, AccountRow, class_counts, spreadsheet_safe, write_report_csv};
 pub use schedule::{DEFAULT_SYNC_EVERY, sync_interval};
+pub use source_events::{ChannelOptions, ChannelsKept, GOOGLE_HOOK_PATH, GRAPH_HOOK_PATH, Notified};
 pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
 pub use sync_cloud::{GoogleSourceConfig, GraphSourceConfig};
+pub use sync_every::{MIN_SYNC_EVERY_S, SYNC_EVERY_FIELD, kind_settings, parse_sync_every};
 pub use sync_ldap::LdapSourceConfig;
 pub use watch::{DEFAULT_INTERVAL as WATCH_INTERVAL, Dropped, SETTLE as WATCH_SETTLE};
 pub use worker::{Executor, WorkerOptions};
@@ -84,10 +89,13 @@ pub struct Engine {
     /// Where the files of sources made over the API live (their uploads); `None`: nowhere, and
     /// such sources are refused.
     files_dir: Option<std::path::PathBuf>,
-    /// The URL browsers reach `serve` at: notifications link to its console pages.
+    /// The URL browsers reach `serve` at: notifications link to its console pages, and
+    /// sources' event channels send to its hooks.
     public_url: Option<String>,
     /// Who holds duties as this engine (`nodes::node_id`, one per process).
     node: std::sync::Arc<str>,
+    /// Sources with a sync on notification running (`source_events.rs`).
+    event_syncs: source_events::EventSyncs,
 }
 
 /// Where the engine reads the time: the system's, or a test's hand-driven one.
@@ -142,6 +150,7 @@ impl Engine {
             files_dir: None,
             public_url: None,
             node: std::sync::Arc::from(nodes::node_id()),
+            event_syncs: Default::default(),
         }
     }
 

@@ -31,6 +31,9 @@ use crate::{Clock, Engine, EngineError};
 pub const SOURCE_SCHEDULE: &str = "source_schedule";
 /// The periodic full reconciliation of every app (and so the dated offboardings).
 pub const RECONCILIATION: &str = "reconciliation";
+/// Keeping cloud sources' event channels (Google watch channels, Graph subscriptions): one node
+/// opens and renews them, so several nodes do not each open their own.
+pub const SOURCE_EVENTS: &str = "source_events";
 
 /// How long a duty's lease lasts without renewal: a node killed while holding it is replaced
 /// within this and one [`DUTY_RENEW`].

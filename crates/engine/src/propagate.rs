@@ -56,7 +56,7 @@ pub struct PropagationPass {
     /// Losses this pass planned that wait for an admin (the deprovisioning guard); the rest of
     /// the pass went ahead.
     pub held: usize,
-    /// In-app group changes carried out.
+    /// In-app group changes queued.
     pub group_ops: usize,
 }
 
@@ -206,7 +206,7 @@ impl Engine {
             .collect();
         let enqueued = self.enqueue(&plans, &answered).await?;
         pass.held = enqueued.held_losses;
-        pass.group_ops = self.push_groups(&apps, &plans, &enqueued.waiting).await;
+        pass.group_ops = enqueued.group_ops;
         if let Some(plan) = enqueued.plan_id {
             pass.queued_ops = self.store.plan_operations(self.tenant, plan).await?.len();
         }
@@ -214,51 +214,6 @@ impl Engine {
             Some(e) if pass.queued_ops == 0 => Err(e),
             _ => Ok(pass),
         }
-    }
-
-    /// Whether any assignment of the app carries in-app groups.
-    pub(crate) async fn pushes_groups(&self, app: AppId) -> Result<bool, EngineError> {
-        Ok(self.store.list_assignments(self.tenant, app).await?.iter().any(|a| !a.params.groups.is_empty()))
-    }
-
-    /// Carries out the group changes of full plans at once. Group membership is declarative:
-    /// a change that fails (or waits for an account still being created) is planned again by the
-    /// next full plan of the app, which the worker asks for once the account exists.
-    async fn push_groups(
-        &self,
-        apps: &[tenure_store::AppRecord],
-        plans: &[AppPlan],
-        waiting: &HashSet<(AppId, String)>,
-    ) -> usize {
-        let mut done = 0;
-        for p in plans.iter().filter(|p| !p.plan.group_ops.is_empty() && !p.app.settings.dry_run) {
-            let Some(record) = apps.iter().find(|r| r.app.id == p.app.id) else { continue };
-            let prepared = async {
-                Ok::<_, EngineError>((self.client(record)?, self.store.list_accounts(self.tenant, p.app.id).await?))
-            };
-            let (client, accounts) = match prepared.await {
-                Ok(ready) => ready,
-                Err(e) => {
-                    tracing::warn!(app = %p.app.name, error = %e, "cannot push group memberships now");
-                    continue;
-                }
-            };
-            for op in &p.plan.group_ops {
-                let Some(op) = crate::apply::without_waiting(op, waiting) else { continue };
-                match self.apply_group_op(&client, &p.app, &accounts, &op).await {
-                    Ok(missing) => {
-                        done += 1;
-                        if !missing.is_empty() {
-                            tracing::debug!(app = %p.app.name, group = %op.group, waiting = ?missing, "members wait for their accounts");
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(app = %p.app.name, group = %op.group, error = %e, "group membership change failed; the next reconciliation retries")
-                    }
-                }
-            }
-        }
-        done
     }
 
     /// Runs propagation until `shutdown` turns true: a pass whenever marks wait, a full

@@ -93,7 +93,8 @@ impl Engine {
         let cursor = if options.full { None } else { source.cursor.as_deref() };
         match source.kind.as_str() {
             "csv" => {
-                let config: CsvSourceConfig = serde_json::from_value(source.config.clone()).map_err(config_error)?;
+                let config: CsvSourceConfig =
+                    serde_json::from_value(crate::kind_settings(&source.config)).map_err(config_error)?;
                 // Parsing is CPU-bound and the files may be large: keep it off the async workers.
                 let batch = tokio::task::spawn_blocking(move || {
                     tenure_sources::hr_csv::load_files(

@@ -46,7 +46,8 @@ fn config_error(source: &SourceRecord) -> impl Fn(serde_json::Error) -> EngineEr
 impl Engine {
     /// Google has no delta listing: always a full delivery, and no cursor.
     pub(crate) async fn read_google(&self, source: &SourceRecord) -> Result<(Delivery, Option<String>), EngineError> {
-        let config: GoogleSourceConfig = serde_json::from_value(source.config.clone()).map_err(config_error(source))?;
+        let config: GoogleSourceConfig =
+            serde_json::from_value(crate::kind_settings(&source.config)).map_err(config_error(source))?;
         let google = GoogleSource::new(&config.google, HttpOptions::default()).map_err(failed(source))?;
         let batch = google.fetch().await.map_err(failed(source))?;
         Ok((Delivery::Full(batch), None))
@@ -58,7 +59,8 @@ impl Engine {
         source: &SourceRecord,
         cursor: Option<&str>,
     ) -> Result<(Delivery, Option<String>), EngineError> {
-        let config: GraphSourceConfig = serde_json::from_value(source.config.clone()).map_err(config_error(source))?;
+        let config: GraphSourceConfig =
+            serde_json::from_value(crate::kind_settings(&source.config)).map_err(config_error(source))?;
         let graph = GraphSource::new(&config.graph, HttpOptions::default()).map_err(failed(source))?;
         let pull = graph.pull(cursor).await.map_err(failed(source))?;
         if let Some(reason) = &pull.resync_reason {

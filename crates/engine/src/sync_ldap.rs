@@ -28,7 +28,7 @@ impl Engine {
         cursor: Option<&str>,
     ) -> Result<(Delivery, Option<String>), EngineError> {
         let name = source.name.clone();
-        let config: LdapSourceConfig = serde_json::from_value(source.config.clone())
+        let config: LdapSourceConfig = serde_json::from_value(crate::kind_settings(&source.config))
             .map_err(|e| EngineError::SourceConfig { source_name: name.clone(), reason: e.to_string() })?;
         let failed =
             |error: ldap::LdapSourceError| EngineError::Source { source_name: name.clone(), error: error.into() };

@@ -31,6 +31,9 @@ pub(crate) fn task_text(app: &App, op: &PlannedOp, person: Option<&Person>) -> S
         OpKind::Delete { .. } => format!("delete the account of {who}{account}"),
         OpKind::ChangeLicense { license: None, .. } => format!("remove the license of {who}{account}"),
         OpKind::ChangeLicense { license: Some(l), .. } => format!("give {who}{account} the license {l}"),
+        OpKind::GroupMembers { group, add, remove, .. } => {
+            format!("change the members of group {group}: {} to add, {} to remove", add.len(), remove.len())
+        }
     };
     format!("{}: {what} — because {}", app.name, op.reason)
 }

@@ -20,7 +20,7 @@ use rand::Rng;
 use tenure_connectors::{Connector, ConnectorError, RateLimiter, TransportKind};
 use tenure_core::attributes::{self, Attributes};
 use tenure_core::*;
-use tenure_store::{Claim, DirtyMark, NewAuditEntry, OperationRecord, Settlement, StoredAccount};
+use tenure_store::{Claim, NewAuditEntry, OperationRecord, Settlement, StoredAccount};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::notify::Notice;
@@ -79,11 +79,11 @@ pub(crate) struct OpError {
 }
 
 impl OpError {
-    fn permanent(message: impl Into<String>) -> Self {
+    pub(crate) fn permanent(message: impl Into<String>) -> Self {
         Self { message: message.into(), retryable: false, app_fault: false, retry_after: None, lease_lost: false }
     }
 
-    fn store(e: tenure_store::StoreError) -> Self {
+    pub(crate) fn store(e: tenure_store::StoreError) -> Self {
         Self {
             retryable: e.is_retryable(),
             message: format!("store: {e}"),
@@ -121,10 +121,6 @@ impl From<ConnectorError> for OpError {
 /// One app as the workers use it.
 struct AppRuntime {
     app: App,
-    /// Assignments name in-app groups: a new account must then be added to them.
-    pushes_groups: bool,
-    /// Operations run at once against the app.
-    concurrency: usize,
     client: Arc<dyn Connector>,
     permits: Arc<Semaphore>,
     loaded: tokio::time::Instant,
@@ -304,7 +300,7 @@ impl Executor {
         let tenant = self.engine.tenant;
         let app_name = app.map(|a| a.name.clone()).unwrap_or_default();
         let detail = |error: Option<&str>, remote_id: Option<&str>| {
-            serde_json::json!({
+            let mut detail = serde_json::json!({
                 "app": app_name,
                 "app_id": rec.op.app_id,
                 "person": rec.op.person,
@@ -315,9 +311,22 @@ impl Executor {
                 "reason": rec.op.reason,
                 "remote_id": remote_id.or(rec.op.kind.remote_id()),
                 "error": error,
-            })
+            });
+            if let OpKind::GroupMembers { group, add, remove, .. } = &rec.op.kind {
+                detail["group"] = serde_json::json!(group);
+                detail["add"] = serde_json::json!(add);
+                detail["remove"] = serde_json::json!(remove);
+            }
+            detail
         };
-        let action = format!("account.{}", rec.op.kind.name());
+        let action = match rec.op.kind {
+            OpKind::GroupMembers { .. } => "group.members".to_owned(),
+            _ => format!("account.{}", rec.op.kind.name()),
+        };
+        let target = match &rec.op.kind {
+            OpKind::GroupMembers { group, .. } => group.as_str(),
+            _ => rec.op.person.as_str(),
+        };
         let retry_wait = match &result {
             Err(error) if error.retryable && rec.attempts < self.options.max_attempts => {
                 Some(error.retry_after.unwrap_or_else(|| self.backoff(rec.attempts)).min(self.options.max_backoff))
@@ -332,7 +341,7 @@ impl Executor {
             (Err(error), Some(at)) => (Settlement::retry_at(&error.message, at), None),
             (Err(error), None) => (Settlement::failed(&error.message), Some(detail(Some(&error.message), None))),
         };
-        let entry = entry_detail.as_ref().map(|d| NewAuditEntry::new("tenure", &action, &rec.op.person, d));
+        let entry = entry_detail.as_ref().map(|d| NewAuditEntry::new("tenure", &action, target, d));
         let recorded = retry_transient(SETTLE_RETRY_WINDOW, || {
             store.settle_claim(tenant, rec.id, held.claim, settlement, entry.as_ref())
         })
@@ -437,10 +446,7 @@ impl Executor {
         })?;
         let concurrency =
             record.app.settings.limits.as_ref().and_then(|l| l.concurrency).unwrap_or(self.engine.concurrency);
-        let pushes_groups = self.engine.pushes_groups(app).await?;
         let runtime = Arc::new(AppRuntime {
-            pushes_groups,
-            concurrency: concurrency.max(1),
             client,
             app: record.app,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
@@ -563,17 +569,9 @@ impl AppRuntime {
                     },
                 };
                 let remote_id = account.remote_id.clone();
+                // The new account's in-app groups are a group operation queued after this one.
                 held.confirm().await?;
                 store.upsert_account(tenant, &stored_from(op, origin, &account)).await.map_err(OpError::store)?;
-                // The app's next full plan adds the new account to its groups: asked for by the
-                // last operations of the app's queue (those in flight together), not by every
-                // create of a bulk run, since a full plan reads the whole app.
-                let tail = self.concurrency as i64;
-                if self.pushes_groups
-                    && !store.app_has_pending(tenant, self.app.id, tail).await.map_err(OpError::store)?
-                {
-                    store.mark_dirty(tenant, &[DirtyMark::app(self.app.id)]).await.map_err(OpError::store)?;
-                }
                 Ok(Some(remote_id))
             }
             OpKind::Link { remote_id, .. } => {
@@ -603,6 +601,10 @@ impl AppRuntime {
                     .await
                     .map_err(OpError::store)?;
                 Ok(Some(remote_id.clone()))
+            }
+            OpKind::GroupMembers { .. } => {
+                held.confirm().await?;
+                crate::group_ops::run(engine, &self.client, op, rec.attempts).await
             }
             OpKind::Delete { remote_id } => {
                 match self.client.delete_user(remote_id).await {

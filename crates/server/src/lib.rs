@@ -6,6 +6,7 @@
 pub mod api;
 pub mod console;
 mod docs;
+mod hooks;
 mod metrics_layer;
 pub mod oauth;
 pub mod openapi;
@@ -119,6 +120,7 @@ pub fn router(state: ServerState) -> Router {
         .nest("/api/v1", routes::router())
         .merge(docs::routes())
         .merge(oauth::callback_routes())
+        .merge(hooks::routes())
         .merge(console::routes(state.clone()))
         .nest("/scim/v2", scim::routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such endpoint"}))) })

@@ -30,6 +30,7 @@ mod scim;
 pub mod scratch;
 mod sealed_config;
 mod sessions;
+mod source_channels;
 mod tenancy;
 mod tx;
 
@@ -52,6 +53,7 @@ pub use policy::{AppAuth, AppRecord, KeyRotation, KeyStatus, OauthClientAuth};
 pub use queue::{AppHealth, Claim, DirtyMark, OperationFilter, QueueCounts, Settlement};
 pub use scim::{GroupLayout, ScimKind, ScimPage, ScimQuery, ScimRecord, ScimWrite, UserLayout};
 pub use sessions::{ConsoleSession, SignInCandidate};
+pub use source_channels::SourceChannel;
 pub use tenancy::{AdminRecord, TenantRecord, TokenInfo, TokenRecord, TokenScope};
 pub use tenure_core::import::{ImportBatch, ImportGroup, ImportedPerson};
 pub use tx::{AppRow, AuditRecord, Tx};

@@ -109,6 +109,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_nodes.sql"),
         postgres: include_str!("../migrations/postgres/0016_nodes.sql"),
     },
+    Migration {
+        version: 18,
+        name: "group_ops_and_source_channels",
+        sqlite: include_str!("../migrations/sqlite/0018_group_ops.sql"),
+        postgres: include_str!("../migrations/postgres/0018_group_ops.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

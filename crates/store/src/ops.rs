@@ -172,8 +172,9 @@ impl Store {
         };
         for (seq, op) in plan.ops.iter().enumerate() {
             let release = plan.releases.and_then(|r| r.get(seq)).copied().flatten();
+            let op_id = OperationId::new();
             let mut query = sqlx::query(sql)
-                .bind(OperationId::new().to_string())
+                .bind(op_id.to_string())
                 .bind(&t)
                 .bind(id.to_string())
                 .bind(seq as i64)
@@ -190,6 +191,9 @@ impl Store {
                 query = query.bind(*top);
             }
             query.execute(&mut **tx).await?;
+            if plan.op_status == OperationStatus::Pending {
+                insert_waits_in(tx, tenant, op_id, op).await?;
+            }
         }
         Ok(id)
     }
@@ -248,4 +252,30 @@ impl Store {
         .await?;
         rows.iter().map(crate::queue::operation_from_row).collect()
     }
+}
+
+/// A group change runs after the operations queued before it for the people it adds (their
+/// creates): the claim reads these rows (`queue.rs`).
+async fn insert_waits_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: TenantId,
+    op_id: OperationId,
+    op: &PlannedOp,
+) -> Result<(), StoreError> {
+    let OpKind::GroupMembers { add, .. } = &op.kind else { return Ok(()) };
+    let mut seen = std::collections::HashSet::new();
+    for member in add {
+        let MemberRef::NewAccountOf { person_id, .. } = member else { continue };
+        if !seen.insert(*person_id) {
+            continue;
+        }
+        sqlx::query("INSERT INTO operation_after (operation_id, tenant_id, app_id, person_id) VALUES ($1, $2, $3, $4)")
+            .bind(op_id.to_string())
+            .bind(tenant.to_string())
+            .bind(op.app_id.to_string())
+            .bind(person_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

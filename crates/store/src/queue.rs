@@ -135,6 +135,9 @@ impl Store {
              AND (o.lease_until_ms IS NULL OR o.lease_until_ms < $2) {plan_filter} \
              AND NOT EXISTS (SELECT 1 FROM operations e WHERE e.app_id = o.app_id AND e.person_id = o.person_id \
                  AND e.status = 'pending' AND e.queue_seq < o.queue_seq) \
+             AND NOT EXISTS (SELECT 1 FROM operation_after w JOIN operations e ON e.app_id = w.app_id \
+                 AND e.person_id = w.person_id AND e.status = 'pending' AND e.queue_seq < o.queue_seq \
+                 WHERE w.operation_id = o.id) \
              AND NOT EXISTS (SELECT 1 FROM app_health h WHERE h.app_id = o.app_id AND h.paused_until_ms > $2) \
              AND NOT EXISTS (SELECT 1 FROM apps a WHERE a.id = o.app_id AND a.disabled <> 0) \
              ORDER BY o.queue_seq LIMIT $6"

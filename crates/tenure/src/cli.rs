@@ -668,6 +668,10 @@ pub struct SourceSetArgs {
     /// Stop watching a directory.
     #[arg(long)]
     pub no_watch_dir: bool,
+    /// How often `tenure serve` syncs the source (any kind): 30s, 5m, 1h or 1d (at least 30s);
+    /// `default` for every 15 minutes.
+    #[arg(long, value_name = "DURATION")]
+    pub sync_every: Option<String>,
 }
 
 /// Which of a source's people enter Tenure (repeatable; an exclusion wins). Someone who leaves

@@ -215,9 +215,21 @@ async fn source_set(engine: &Engine, args: SourceSetArgs) -> anyhow::Result<Exit
         .find(|s| s.name == args.name)
         .ok_or_else(|| anyhow!("no source named {:?}", args.name))?;
     if source.kind != "csv" {
-        bail!("source {} is a {} source; only CSV sources have these settings", source.name, source.kind);
+        let Some(every) = args.sync_every.clone() else {
+            bail!(
+                "source {} is a {} source: `source set` changes only its --sync-every; its other settings are CSV \
+                 sources'",
+                source.name,
+                source.kind
+            );
+        };
+        if csv_settings_given(&args) {
+            bail!("source {} is a {} source: only --sync-every applies to it", source.name, source.kind);
+        }
+        let edit = SourceEdit { config: None, sync_every: Some(every) };
+        return finish_source_set(engine, &source, edit).await;
     }
-    let mut config: CsvSourceConfig = serde_json::from_value(source.config.clone())
+    let mut config: CsvSourceConfig = serde_json::from_value(tenure_engine::kind_settings(&source.config))
         .with_context(|| format!("source {}: stored settings", source.name))?;
     if let Some(file) = &args.file {
         config.file = export_path(file, "--file")?;
@@ -265,16 +277,46 @@ async fn source_set(engine: &Engine, args: SourceSetArgs) -> anyhow::Result<Exit
         config.watch_dir = None;
     }
     let value = serde_json::to_value(&config)?;
-    if value == source.config {
+    if value == tenure_engine::kind_settings(&source.config) && args.sync_every.is_none() {
         println!("source {}: nothing to change", source.name);
         return Ok(ExitCode::SUCCESS);
     }
+    let edit = SourceEdit { config: Some(value), sync_every: args.sync_every.clone() };
+    finish_source_set(engine, &source, edit).await
+}
+
+/// Whether any flag of `source set` that only CSV sources have was given.
+fn csv_settings_given(args: &SourceSetArgs) -> bool {
+    args.file.is_some()
+        || args.groups_file.is_some()
+        || args.no_groups_file
+        || !args.columns.is_empty()
+        || args.clear_scope
+        || args.guard_min_share.is_some()
+        || args.no_guard_min_share
+        || args.watch_dir.is_some()
+        || args.no_watch_dir
+}
+
+async fn finish_source_set(
+    engine: &Engine,
+    source: &tenure_store::SourceRecord,
+    edit: SourceEdit,
+) -> anyhow::Result<ExitCode> {
     let actor = Actor::cli();
-    let edited = engine
-        .admin(&actor)
-        .edit_source(&source.name, SourceEdit { config: value }, Some(source.version), false, Origin::Local)
-        .await?;
-    println!("updated source {}; the next `tenure sync {}` uses the new settings", source.name, source.name);
+    let edited =
+        engine.admin(&actor).edit_source(&source.name, edit, Some(source.version), false, Origin::Local).await?;
+    if !edited.saved {
+        println!("source {}: nothing to change", source.name);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let every = tenure_engine::sync_interval(&edited.source.config);
+    println!(
+        "updated source {}; the next `tenure sync {}` uses the new settings; `tenure serve` syncs it every {}s",
+        source.name,
+        source.name,
+        every.as_secs()
+    );
     if !edited.leaving.is_empty() {
         println!("  its new scope leaves out {} people, who leave at the next sync:", edited.leaving.len());
         for l in &edited.leaving {

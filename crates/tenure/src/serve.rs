@@ -42,6 +42,8 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
     let background_options = tenure_engine::BackgroundOptions {
         propagation: tenure_engine::PropagationOptions { reconcile_every: args.reconcile_every, ..Default::default() },
         run_workers: !args.no_workers,
+        // Google and Graph must reach the hooks: only at an address the operator names.
+        channels: tenure_engine::ChannelOptions { enabled: args.public_url.is_some(), ..Default::default() },
         ..Default::default()
     };
     let runner = contexts.clone();

@@ -134,6 +134,15 @@ fn format_options_at_add_and_every_setting_changeable_with_source_set() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("YYYY is missing"));
     let out = env.run(&["source", "set", "hr", "--column", "emial=x"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field \"emial\""));
+
+    // The sync interval: set, kept by another change, refused when too short.
+    let out = env.ok(&["source", "set", "hr", "--sync-every", "5m"]);
+    assert!(out.contains("syncs it every 300s"), "{out}");
+    env.ok(&["source", "set", "hr", "--delimiter", ";"]);
+    assert_eq!(env.source_config()["sync_every_s"], 300);
+    let out = env.run(&["source", "set", "hr", "--sync-every", "10s"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 30s"), "{out:?}");
+    assert_eq!(env.source_config()["sync_every_s"], 300);
 }
 
 #[test]

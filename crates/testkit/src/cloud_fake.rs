@@ -116,3 +116,10 @@ impl Drop for FakeServer {
         }
     }
 }
+
+/// A client for the fakes' own requests to the code under test (notifications, validation
+/// requests), with the process's TLS provider installed first.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}

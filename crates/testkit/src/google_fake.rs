@@ -36,6 +36,21 @@
 //!   <https://developers.google.com/workspace/admin/directory/reference/rest/v1/groups>,
 //!   <https://developers.google.com/workspace/admin/directory/reference/rest/v1/members>).
 //!
+//! Push notifications (<https://developers.google.com/admin-sdk/directory/reference/rest/v1/users/watch>,
+//! <https://developers.google.com/admin-sdk/directory/v1/guides/push>,
+//! <https://developers.google.com/workspace/admin/directory/reference/rest/v1/channels/stop>):
+//! - `POST /admin/directory/v1/users/watch?customer=…&event=…` with a channel `{id, type:
+//!   "web_hook", address, token, params: {ttl}}`: `type` must be `web_hook`, `id` unused so far
+//!   (400 otherwise), `event` one of `add`, `delete`, `makeAdmin`, `undelete`, `update`; answers
+//!   `{kind: "api#channel", id, resourceId, resourceUri, token, expiration}` (expiration in
+//!   milliseconds, as a string), then sends the channel's `sync` message;
+//! - notifications POSTed to the address with `X-Goog-Channel-ID`, `X-Goog-Channel-Token`,
+//!   `X-Goog-Channel-Expiration`, `X-Goog-Message-Number`, `X-Goog-Resource-ID`,
+//!   `X-Goog-Resource-URI` and `X-Goog-Resource-State` (`sync`, then the event), the user
+//!   resource as the body;
+//! - `POST /admin/directory_v1/channels/stop` with `{id, resourceId}`: 204, or 404 for an
+//!   unknown channel. Google requires an `https` address; the fake also takes `http`.
+//!
 //! Not faked: the `fields` partial-response filter (every field is returned, which a client must
 //! tolerate anyway) and `projection=custom`.
 
@@ -82,6 +97,29 @@ pub struct GoogleCounts {
     pub throttled: u32,
     /// Requests that change something (insert, patch, delete).
     pub writes: u32,
+    pub watches: u32,
+    pub stops: u32,
+}
+
+/// A push notification channel as the fake keeps it.
+#[derive(Debug, Clone)]
+pub struct GoogleChannel {
+    pub id: String,
+    pub resource_id: String,
+    pub address: String,
+    pub token: Option<String>,
+    /// The user event it watches; `None`: every event.
+    pub event: Option<String>,
+    pub expiration_ms: i64,
+    message_number: u64,
+}
+
+/// A notification the fake sent: the resource state and the receiver's answer (0: no answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub channel: String,
+    pub state: String,
+    pub status: u16,
 }
 
 #[derive(Debug, Default)]
@@ -95,6 +133,10 @@ pub struct GoogleDirectory {
     pub throttle_reason: String,
     /// Users deleted through the API, as they were (Google keeps them restorable for 20 days).
     pub deleted: Vec<Value>,
+    /// Open push notification channels.
+    pub channels: Vec<GoogleChannel>,
+    /// Every notification sent, in order.
+    pub deliveries: Vec<Delivery>,
     next_id: u64,
 }
 
@@ -140,6 +182,8 @@ impl GoogleFake {
         let app = Router::new()
             .route("/token", post(token))
             .route("/admin/directory/v1/users", get(users).post(insert_user))
+            .route("/admin/directory/v1/users/watch", post(watch_users))
+            .route("/admin/directory_v1/channels/stop", post(stop_channel))
             .route(
                 "/admin/directory/v1/users/{key}",
                 get(get_user).patch(patch_user).put(patch_user).delete(delete_user),
@@ -178,6 +222,31 @@ impl GoogleFake {
     /// API request with one of them gets 401 `authError`.
     pub fn revoke_tokens(&self) {
         lock(&self.shared.tokens).clear();
+    }
+
+    /// Sends the notification of `event` on the user `key` to every open channel watching it,
+    /// as Google does after a change; returns the answers' statuses (0: no answer).
+    pub async fn notify_users(&self, event: &str, key: &str) -> Vec<u16> {
+        let (channels, user) = {
+            let mut dir = self.dir();
+            let user = dir.user(key).cloned().unwrap_or_else(|| json!({"kind": "admin#directory#user", "id": key}));
+            let now_ms = now() * 1000;
+            let mut due = Vec::new();
+            for channel in dir.channels.iter_mut() {
+                if channel.expiration_ms > now_ms && channel.event.as_deref().is_none_or(|e| e == event) {
+                    channel.message_number += 1;
+                    due.push(channel.clone());
+                }
+            }
+            (due, user)
+        };
+        let mut statuses = Vec::new();
+        for channel in channels {
+            let status = deliver(&channel, event, &user).await;
+            self.dir().deliveries.push(Delivery { channel: channel.id.clone(), state: event.to_owned(), status });
+            statuses.push(status);
+        }
+        statuses
     }
 
     /// A service account JSON key file for the registered account and `key_pem`.
@@ -736,4 +805,118 @@ async fn delete_member(
         return api_error(StatusCode::NOT_FOUND, "notFound", "Resource Not Found: memberKey");
     }
     no_content()
+}
+
+/// POSTs one notification; the receiver's status, or 0 when it did not answer.
+async fn deliver(channel: &GoogleChannel, state: &str, body: &Value) -> u16 {
+    let expiration = time::OffsetDateTime::from_unix_timestamp(channel.expiration_ms / 1000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+        .unwrap_or_default();
+    let mut request = crate::cloud_fake::http_client()
+        .post(&channel.address)
+        .timeout(std::time::Duration::from_secs(10))
+        .header("X-Goog-Channel-ID", &channel.id)
+        .header("X-Goog-Channel-Expiration", expiration)
+        .header("X-Goog-Message-Number", channel.message_number.to_string())
+        .header("X-Goog-Resource-ID", &channel.resource_id)
+        .header("X-Goog-Resource-URI", "https://admin.googleapis.com/admin/directory/v1/users?customer=my_customer")
+        .header("X-Goog-Resource-State", state)
+        .json(body);
+    if let Some(token) = &channel.token {
+        request = request.header("X-Goog-Channel-Token", token);
+    }
+    request.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+const WATCH_EVENTS: &[&str] = &["add", "delete", "makeAdmin", "undelete", "update"];
+
+/// The longest channel life the fake gives (Google may give less than asked).
+const MAX_TTL_S: i64 = 6 * 3600;
+
+async fn watch_users(
+    State(slot): State<Slot>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: String,
+) -> Response {
+    let shared = shared(&slot);
+    if let Err(r) = admit(&shared, &headers, |c| c.watches += 1) {
+        return r;
+    }
+    if !query.contains_key("customer") && !query.contains_key("domain") {
+        return api_error(StatusCode::BAD_REQUEST, "badRequest", "Bad Request: customer or domain is required");
+    }
+    let event = query.get("event").cloned();
+    if event.as_deref().is_some_and(|e| !WATCH_EVENTS.contains(&e)) {
+        return api_error(StatusCode::BAD_REQUEST, "invalid", "Invalid value for: event");
+    }
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return api_error(StatusCode::BAD_REQUEST, "parseError", "Parse Error");
+    };
+    let (id, address) = (text(&body, "id").to_owned(), text(&body, "address").to_owned());
+    if text(&body, "type") != "web_hook" {
+        return api_error(StatusCode::BAD_REQUEST, "invalid", "Invalid value for: type (web_hook)");
+    }
+    if id.is_empty() || !(address.starts_with("https://") || address.starts_with("http://")) {
+        return api_error(StatusCode::BAD_REQUEST, "required", "Required: id and an https address");
+    }
+    let ttl = body
+        .get("params")
+        .and_then(|p| p.get("ttl"))
+        .and_then(|t| t.as_str().and_then(|s| s.parse::<i64>().ok()).or_else(|| t.as_i64()))
+        .unwrap_or(MAX_TTL_S)
+        .clamp(1, MAX_TTL_S);
+    let channel = {
+        let mut dir = lock(&shared.dir);
+        if dir.channels.iter().any(|c| c.id == id) {
+            return api_error(StatusCode::BAD_REQUEST, "channelIdNotUnique", "Channel id not unique");
+        }
+        let resource_id = format!("res-{}", uuid::Uuid::new_v4().simple());
+        let channel = GoogleChannel {
+            id,
+            resource_id,
+            address,
+            token: body.get("token").and_then(Value::as_str).map(str::to_owned),
+            event,
+            expiration_ms: (now() + ttl) * 1000,
+            message_number: 1,
+        };
+        dir.channels.push(channel.clone());
+        channel
+    };
+    // The `sync` message follows the answer, as Google's does: the receiver knows the channel
+    // by then.
+    let sender = shared.clone();
+    let first = channel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let status = deliver(&first, "sync", &json!({})).await;
+        lock(&sender.dir).deliveries.push(Delivery { channel: first.id, state: "sync".into(), status });
+    });
+    axum::Json(json!({
+        "kind": "api#channel",
+        "id": channel.id,
+        "resourceId": channel.resource_id,
+        "resourceUri": "https://admin.googleapis.com/admin/directory/v1/users?customer=my_customer",
+        "token": channel.token,
+        "expiration": channel.expiration_ms.to_string(),
+    }))
+    .into_response()
+}
+
+async fn stop_channel(State(slot): State<Slot>, headers: HeaderMap, body: String) -> Response {
+    let shared = shared(&slot);
+    if let Err(r) = admit(&shared, &headers, |c| c.stops += 1) {
+        return r;
+    }
+    let body = serde_json::from_str::<Value>(&body).unwrap_or_default();
+    let (id, resource) = (text(&body, "id"), text(&body, "resourceId"));
+    let mut dir = lock(&shared.dir);
+    let before = dir.channels.len();
+    dir.channels.retain(|c| !(c.id == id && c.resource_id == resource));
+    if dir.channels.len() == before {
+        return api_error(StatusCode::NOT_FOUND, "notFound", &format!("Channel '{id}' not found for project"));
+    }
+    StatusCode::NO_CONTENT.into_response()
 }

@@ -20,6 +20,18 @@
 //!   <https://learn.microsoft.com/en-us/graph/api/user-delta>,
 //!   <https://learn.microsoft.com/en-us/graph/api/group-delta>).
 //! - Throttling: 429 with `Retry-After` (<https://learn.microsoft.com/en-us/graph/throttling>).
+//! - Change notifications: `POST /subscriptions` (`changeType`, `notificationUrl`, `resource`
+//!   `users` or `groups`, `expirationDateTime` at most 41,760 minutes ahead, `clientState` up to
+//!   128 characters), answered 201 only after the notification URL passed the validation
+//!   request (`POST {notificationUrl}?validationToken=…`, the token echoed as `text/plain` with
+//!   200 within 10 seconds), else 400 `ValidationError`; `PATCH /subscriptions/{id}` renews
+//!   (`expirationDateTime`), `DELETE` removes (204); notifications are
+//!   `{"value": [{"subscriptionId", "clientState", "changeType", "resource", "resourceData",
+//!   "subscriptionExpirationDateTime", "tenantId"}]}` POSTed to the URL, which answers 2xx
+//!   (<https://learn.microsoft.com/en-us/graph/api/subscription-post-subscriptions>,
+//!   <https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks>,
+//!   <https://learn.microsoft.com/en-us/graph/api/subscription-update>). Where Graph insists on
+//!   an `https` notification URL, the fake also takes `http` (tests serve plain HTTP).
 
 // Handlers return the early answer (an error, a throttle) as `Err(Response)`; its size is of no
 // concern in a test fake.
@@ -75,6 +87,22 @@ pub struct GraphCounts {
     pub user_reads: u32,
     pub member_of_reads: u32,
     pub throttled: u32,
+    pub subscriptions_created: u32,
+    pub subscriptions_renewed: u32,
+    pub subscriptions_deleted: u32,
+    /// Subscriptions refused because the notification URL failed the validation request.
+    pub validations_failed: u32,
+}
+
+/// A change notification subscription as the fake keeps it.
+#[derive(Debug, Clone)]
+pub struct FakeSubscription {
+    pub id: String,
+    pub resource: String,
+    pub change_type: String,
+    pub notification_url: String,
+    pub client_state: Option<String>,
+    pub expiration: String,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +135,7 @@ pub struct GraphDirectory {
     generation: u64,
     states: HashMap<String, DeltaState>,
     tokens: HashSet<String>,
+    pub subscriptions: BTreeMap<String, FakeSubscription>,
 }
 
 impl GraphDirectory {
@@ -237,6 +266,8 @@ impl GraphFake {
             .route("/v1.0/groups/delta", get(groups_delta))
             .route("/v1.0/users/{id}", get(read_user))
             .route("/v1.0/users/{id}/memberOf", get(member_of))
+            .route("/v1.0/subscriptions", post(create_subscription))
+            .route("/v1.0/subscriptions/{id}", axum::routing::patch(renew_subscription).delete(delete_subscription))
             .with_state(slot.clone());
         let server = FakeServer::start(app).await?;
         let shared = Arc::new(Shared {
@@ -255,6 +286,7 @@ impl GraphFake {
                 generation: 0,
                 states: HashMap::new(),
                 tokens: HashSet::new(),
+                subscriptions: BTreeMap::new(),
             }),
             public_key,
             thumbprint,
@@ -275,6 +307,46 @@ impl GraphFake {
 
     pub fn dir(&self) -> MutexGuard<'_, GraphDirectory> {
         lock(&self.shared.dir)
+    }
+
+    /// Sends a change notification about `id` (a user or group) to every subscription on
+    /// `resource` (`users` or `groups`), as Graph does after a change; returns each answer's
+    /// status. `client_state` overrides the subscription's (to send a forged one).
+    pub async fn notify(
+        &self,
+        resource: &str,
+        id: &str,
+        change_type: &str,
+        client_state: Option<&str>,
+    ) -> anyhow::Result<Vec<u16>> {
+        let subscriptions: Vec<FakeSubscription> =
+            self.dir().subscriptions.values().filter(|s| s.resource == resource).cloned().collect();
+        let (kind, path) = if resource == "users" { ("User", "Users") } else { ("Group", "Groups") };
+        let mut statuses = Vec::new();
+        for sub in subscriptions {
+            let body = json!({"value": [{
+                "subscriptionId": sub.id,
+                "subscriptionExpirationDateTime": sub.expiration,
+                "changeType": change_type,
+                "resource": format!("{path}/{id}"),
+                "resourceData": {
+                    "@odata.type": format!("#Microsoft.Graph.{kind}"),
+                    "@odata.id": format!("{path}/{id}"),
+                    "id": id,
+                    "organizationId": TENANT,
+                },
+                "clientState": client_state.map(str::to_owned).or(sub.client_state.clone()),
+                "tenantId": TENANT,
+            }]});
+            let answer = crate::cloud_fake::http_client()
+                .post(&sub.notification_url)
+                .json(&body)
+                .timeout(std::time::Duration::from_secs(10))
+                .send()
+                .await?;
+            statuses.push(answer.status().as_u16());
+        }
+        Ok(statuses)
     }
 }
 
@@ -598,4 +670,149 @@ async fn member_of(State(slot): State<Slot>, Path(id): Path<String>, headers: He
         .chain(std::iter::once(json!({"@odata.type": "#microsoft.graph.directoryRole", "id": "role-1"})))
         .collect();
     axum::Json(json!({"value": groups})).into_response()
+}
+
+/// Graph's longest subscription on users and groups, in seconds.
+const MAX_SUBSCRIPTION_S: i64 = 41_760 * 60;
+
+fn expiration_ok(text: &str) -> Result<(), &'static str> {
+    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| "expirationDateTime is not an ISO 8601 date and time")?;
+    let ahead = at.unix_timestamp() - now();
+    if ahead <= 0 {
+        return Err("Subscription expiration can only be in the future.");
+    }
+    if ahead > MAX_SUBSCRIPTION_S {
+        return Err("Subscription expiration exceeds the maximum allowed for this resource.");
+    }
+    Ok(())
+}
+
+fn subscription_json(sub: &FakeSubscription) -> Value {
+    json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#subscriptions/$entity",
+        "id": sub.id,
+        "resource": sub.resource,
+        "applicationId": CLIENT_ID,
+        "changeType": sub.change_type,
+        "clientState": sub.client_state,
+        "notificationUrl": sub.notification_url,
+        "expirationDateTime": sub.expiration,
+        "creatorId": CLIENT_ID,
+    })
+}
+
+async fn create_subscription(State(slot): State<Slot>, headers: HeaderMap, body: String) -> Response {
+    let shared = shared(&slot);
+    if let Err(r) = admit(&shared, &headers, |_| {}) {
+        return r;
+    }
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid JSON body.");
+    };
+    let text = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let (change_type, url, resource, expiration) =
+        (text("changeType"), text("notificationUrl"), text("resource"), text("expirationDateTime"));
+    let client_state = body.get("clientState").and_then(Value::as_str).map(str::to_owned);
+    if !matches!(resource.trim_start_matches('/'), "users" | "groups") {
+        return graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", "Unsupported resource for this fake.");
+    }
+    let known = ["created", "updated", "deleted"];
+    if change_type.is_empty() || !change_type.split(',').all(|c| known.contains(&c.trim())) {
+        return graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", "Invalid changeType.");
+    }
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", "Invalid notification URL.");
+    }
+    if client_state.as_ref().is_some_and(|c| c.len() > 128) {
+        return graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", "clientState is longer than 128 characters.");
+    }
+    if let Err(why) = expiration_ok(&expiration) {
+        return graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", why);
+    }
+    // The validation request: Graph creates nothing until the URL echoes the token.
+    let token = format!("Validation: Testing client application reachability {}", uuid::Uuid::new_v4());
+    let validated = async {
+        let mut target = url::Url::parse(&url).ok()?;
+        target.query_pairs_mut().append_pair("validationToken", &token);
+        let answer = crate::cloud_fake::http_client()
+            .post(target)
+            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        let plain = answer
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain"));
+        let ok = answer.status() == StatusCode::OK && plain;
+        let echoed = answer.text().await.ok()?;
+        Some(ok && echoed == token)
+    }
+    .await
+    .unwrap_or(false);
+    let mut dir = lock(&shared.dir);
+    if !validated {
+        dir.counts.validations_failed += 1;
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "ValidationError",
+            "Subscription validation request failed. Notification endpoint must respond with 200 OK to validation \
+             request.",
+        );
+    }
+    dir.counts.subscriptions_created += 1;
+    let sub = FakeSubscription {
+        id: uuid::Uuid::new_v4().to_string(),
+        resource: resource.trim_start_matches('/').to_owned(),
+        change_type,
+        notification_url: url,
+        client_state,
+        expiration,
+    };
+    let answer = subscription_json(&sub);
+    dir.subscriptions.insert(sub.id.clone(), sub);
+    (StatusCode::CREATED, axum::Json(answer)).into_response()
+}
+
+async fn renew_subscription(
+    State(slot): State<Slot>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let shared = shared(&slot);
+    if let Err(r) = admit(&shared, &headers, |_| {}) {
+        return r;
+    }
+    let expiration = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|b| b.get("expirationDateTime").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default();
+    if let Err(why) = expiration_ok(&expiration) {
+        return graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", why);
+    }
+    let mut dir = lock(&shared.dir);
+    let Some(sub) = dir.subscriptions.get_mut(&id) else {
+        return graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", "The object was not found.");
+    };
+    sub.expiration = expiration;
+    let answer = subscription_json(sub);
+    dir.counts.subscriptions_renewed += 1;
+    axum::Json(answer).into_response()
+}
+
+async fn delete_subscription(State(slot): State<Slot>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let shared = shared(&slot);
+    if let Err(r) = admit(&shared, &headers, |_| {}) {
+        return r;
+    }
+    let mut dir = lock(&shared.dir);
+    if dir.subscriptions.remove(&id).is_none() {
+        return graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", "The object was not found.");
+    }
+    dir.counts.subscriptions_deleted += 1;
+    StatusCode::NO_CONTENT.into_response()
 }

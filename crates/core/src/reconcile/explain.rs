@@ -174,5 +174,8 @@ fn describe(kind: &OpKind) -> String {
         OpKind::Delete { remote_id } => format!("delete {remote_id}"),
         OpKind::ChangeLicense { remote_id, license: Some(l) } => format!("set {remote_id}'s license to {l}"),
         OpKind::ChangeLicense { remote_id, license: None } => format!("remove {remote_id}'s license"),
+        OpKind::GroupMembers { group, add, remove, .. } => {
+            format!("change group {group}: {} to add, {} to remove", add.len(), remove.len())
+        }
     }
 }

@@ -82,6 +82,9 @@ pub fn apply(
                     None => observed[i].attributes.remove(attributes::LICENSE),
                 };
             }
+            // The planner puts group changes in `plan.group_ops`, applied below; the engine
+            // makes them queue operations only when it queues the plan.
+            OpKind::GroupMembers { .. } => unreachable!("the planner never plans a group change as an account op"),
         }
     }
     // Groups after accounts, as the engine does: new members' accounts exist by then.

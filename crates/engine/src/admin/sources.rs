@@ -23,12 +23,21 @@ pub struct NewSource {
     pub config: Value,
 }
 
-/// A source's new settings, replacing the current ones whole.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// A source's new settings, replacing the current ones whole (absent: the current ones stay),
+/// and how often `serve` syncs it. A stored `sync_every_s` stays unless the new settings or
+/// `sync_every` change it.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceEdit {
-    #[schema(value_type = Object)]
-    pub config: Value,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<Value>,
+    /// How often `serve` syncs the source: a whole number and a unit, `30s`, `5m`, `1h`, `1d`
+    /// (at least 30s, at most 7d); `default` goes back to every 15 minutes. Event channels
+    /// (Google push, Graph change notifications) sync sooner; this stays the safety net.
+    #[serde(default)]
+    #[schema(example = "5m")]
+    pub sync_every: Option<String>,
 }
 
 /// Where a source's settings come from. The CLI runs on the server, as the operator: its
@@ -91,6 +100,8 @@ fn entry<'a>(actor: &'a super::Actor, action: &'a str, source: &'a str, detail: 
 /// Checks `config` for its kind by reading it the way syncs will; returns it as stored.
 fn checked_config(kind: &str, config: &Value) -> Result<Value, EngineError> {
     let bad = |e: serde_json::Error| EngineError::field("config", e.to_string());
+    let every = crate::sync_every::stored_interval(config)?;
+    let config = &crate::kind_settings(config);
     let normal = match kind {
         "csv" => serde_json::to_value(serde_json::from_value::<CsvSourceConfig>(config.clone()).map_err(bad)?),
         "ldap" => {
@@ -108,7 +119,11 @@ fn checked_config(kind: &str, config: &Value) -> Result<Value, EngineError> {
         "scim" => return Err(EngineError::field("kind", "a SCIM source is made by the IdP's first push, not by hand")),
         other => return Err(EngineError::field("kind", format!("{other:?}: use csv, ldap, google or graph"))),
     };
-    normal.map_err(|e| EngineError::Internal(format!("re-encoding source settings: {e}")))
+    let mut normal = normal.map_err(|e| EngineError::Internal(format!("re-encoding source settings: {e}")))?;
+    if let (Some(seconds), Some(fields)) = (every, normal.as_object_mut()) {
+        fields.insert(crate::SYNC_EVERY_FIELD.to_owned(), json!(seconds));
+    }
+    Ok(normal)
 }
 
 impl Admin<'_> {
@@ -213,7 +228,23 @@ impl Admin<'_> {
         self.actor.require(Need::OrgAdmin)?;
         let source = self.source(name).await?;
         let version = check_version(&format!("source {name}"), expected, source.version)?;
-        let mut config = edit.config;
+        let mut config = edit.config.unwrap_or_else(|| source.config.clone());
+        if let Some(fields) = config.as_object_mut() {
+            let field = crate::SYNC_EVERY_FIELD;
+            match edit.sync_every.as_deref().map(str::trim) {
+                Some("default") => {
+                    fields.remove(field);
+                }
+                Some(text) => {
+                    fields.insert(field.to_owned(), json!(crate::parse_sync_every(text)?));
+                }
+                None => {
+                    if let (false, Some(stored)) = (fields.contains_key(field), source.config.get(field)) {
+                        fields.insert(field.to_owned(), stored.clone());
+                    }
+                }
+            }
+        }
         if origin == Origin::Remote {
             let Some(fields) = config.as_object_mut() else {
                 return Err(EngineError::field("config", "a JSON object"));

@@ -2,8 +2,9 @@
 //! read with a service account acting for an admin (domain-wide delegation).
 //!
 //! Every sync is a full snapshot. The Directory API has no delta listing; its only change feed is
-//! the `users.watch` push channel, which needs a publicly reachable HTTPS receiver and renewal,
-//! and still says only "something changed" — so it is not used, and polling is the baseline.
+//! the `users.watch` push channel (`watch.rs`), which says only "something changed": under
+//! `serve` with a public URL a notification makes the engine sync the source at once, and
+//! polling stays the safety net.
 //! Org units are not listed separately (`orgunits.list`): each user carries its `orgUnitPath`,
 //! and nothing else in Tenure needs the empty units.
 //!
@@ -13,6 +14,7 @@
 
 pub mod auth;
 pub mod map;
+pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;

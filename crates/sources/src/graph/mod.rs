@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod cursor;
 pub mod map;
+pub mod subscriptions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
