@@ -17,6 +17,7 @@ mod oauth_flow;
 mod offboard;
 mod operations;
 mod planning;
+mod planning_cache;
 mod profile;
 mod propagate;
 mod report;
@@ -85,6 +86,8 @@ pub struct Engine {
     files_dir: Option<std::path::PathBuf>,
     /// The URL browsers reach `serve` at: notifications link to its console pages.
     public_url: Option<String>,
+    /// The directory and the apps' stored accounts kept between propagation passes.
+    planning: std::sync::Arc<planning_cache::PlanningCache>,
 }
 
 /// Where the engine reads the time: the system's, or a test's hand-driven one.
@@ -138,6 +141,7 @@ impl Engine {
             clients: Default::default(),
             files_dir: None,
             public_url: None,
+            planning: Default::default(),
         }
     }
 

@@ -138,10 +138,18 @@ impl Engine {
         }
 
         let person_marks: Vec<&DirtyMark> = marks.iter().filter(|m| m.person.is_some()).collect();
-        if !person_marks.is_empty() {
-            let people = self.people(today).await?;
-            let groups = self.store.list_groups(self.tenant).await?;
-            let dir = DirectoryIndex::new(&people, &groups);
+        // Marks of directory changes are cleared by this pass: the cache is brought up to date
+        // before and held until they are, so it knows that clearing was its own (after the full
+        // plans above, which read it themselves).
+        let mut cache = None;
+        if marks.iter().any(|m| m.app.is_none()) {
+            let mut held = self.planning.lock().await;
+            held.keep_apps(&apps.iter().map(|a| a.app.id).collect());
+            let snapshot = held.directory(self, today).await?;
+            cache = Some((held, snapshot));
+        }
+        if let Some((held, snapshot)) = cache.as_mut().filter(|_| !person_marks.is_empty()) {
+            let dir = DirectoryIndex::new(&snapshot.people, &snapshot.groups);
             for record in apps.iter().filter(|a| !full.contains(&a.app.id)) {
                 let app = &record.app;
                 let wanted: Vec<PersonId> = person_marks
@@ -156,19 +164,19 @@ impl Engine {
                     Some(read) => read,
                     None => self.store.list_assignments(self.tenant, app.id).await?,
                 };
-                let stored = self.store.list_accounts(self.tenant, app.id).await?;
-                let links: Vec<AccountLink> = stored.iter().map(|a| a.link.clone()).collect();
-                let observed: Vec<RemoteAccount> = stored
-                    .into_iter()
-                    .map(|a| RemoteAccount { remote_id: a.link.remote_id, active: a.active, attributes: a.attributes })
-                    .collect();
-                let state =
-                    AppState { app, assignments: &assignments, links: &links, observed: &observed, groups: &[] };
+                let stored = held.accounts(self, app.id).await?;
+                let state = AppState {
+                    app,
+                    assignments: &assignments,
+                    links: &stored.links,
+                    observed: &stored.observed,
+                    groups: &[],
+                };
                 let prepared = Prepared::new(&dir, &state);
                 let mut plan = Plan::default();
                 let mut covered = HashSet::new();
                 for id in wanted {
-                    let Some(person) = dir.person(id).or_else(|| people.iter().find(|p| p.id == id)) else { continue };
+                    let Some(person) = dir.person(id) else { continue };
                     if busy.contains(&(app.id, id)) {
                         deferred.push(DirtyMark::pair(app.id, id));
                         continue;
@@ -180,11 +188,11 @@ impl Engine {
                 // App groups need the app's groups read live: the next full reconciliation
                 // brings memberships in line.
                 plans.push(AppPlan {
-                    notes: crate::profile::notes(app, &plan, &links, None),
+                    notes: crate::profile::notes(app, &plan, &stored.links, None),
                     app: app.clone(),
                     plan,
                     observed: Vec::new(),
-                    managed: links.len(),
+                    managed: stored.links.len(),
                     covered: Coverage::People(covered),
                     read_at_ms,
                 });
@@ -204,7 +212,17 @@ impl Engine {
             })
             .copied()
             .collect();
-        let enqueued = self.enqueue(&plans, &answered).await?;
+        let enqueued = self.enqueue(&plans, &answered).await;
+        if let Some((cache, _)) = &mut cache {
+            match &enqueued {
+                Ok(_) if answered.iter().any(|m| m.app.is_none()) => cache.answered_own_marks(),
+                Ok(_) => {}
+                // Whether the marks were cleared is unknown: read the directory again.
+                Err(_) => cache.forget_directory(),
+            }
+        }
+        drop(cache);
+        let enqueued = enqueued?;
         pass.held = enqueued.held_losses;
         pass.group_ops = self.push_groups(&apps, &plans, &enqueued.waiting).await;
         if let Some(plan) = enqueued.plan_id {

@@ -103,6 +103,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_audit_chain.sql"),
         postgres: include_str!("../migrations/postgres/0015_audit_chain.sql"),
     },
+    Migration {
+        version: 17,
+        name: "planning_versions",
+        sqlite: include_str!("../migrations/sqlite/0017_planning_versions.sql"),
+        postgres: include_str!("../migrations/postgres/0017_planning_versions.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
