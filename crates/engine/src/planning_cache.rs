@@ -12,9 +12,13 @@
 //!   saw every clearing: `marks_answered` counts clearings, and a count this cache did not
 //!   expect (another node or process answered marks it never saw) rebuilds it. So does a new
 //!   day (offboardings take effect by date), a restart (nothing is cached) and any error.
-//! - An app's accounts are current while the app's `accounts_version` has not moved; when it
-//!   moved, only the accounts written or removed after the cached version are read (each row
-//!   carries the version that wrote it, removals leave one in `accounts_gone`).
+//! - Propagation reads the stored accounts of the people it plans, by person, each pass: a
+//!   person's plan needs only their own accounts (no account Tenure stores is unlinked, so none
+//!   is matchable), except where new userNames must avoid every name the app holds (numbered or
+//!   unique userNames), where the app's whole list is kept. Whole lists are kept for the live
+//!   user list too: current while the app's `accounts_version` has not moved; when it moved,
+//!   only the accounts written or removed after the cached version are read (each row carries
+//!   the version that wrote it, removals leave one in `accounts_gone`).
 //!
 //! The hourly reconciliation still reads every app live; only what the planner knows of the
 //! directory and of Tenure's own records is kept.
@@ -61,6 +65,8 @@ pub(crate) struct CachedAccounts {
 pub(crate) struct CacheState {
     directory: Option<Arc<DirectorySnapshot>>,
     apps: HashMap<AppId, Arc<CachedAccounts>>,
+    /// Linked accounts per app, by the app's accounts version they were counted at.
+    counts: HashMap<AppId, (i64, usize)>,
     /// Times the directory was read whole (tests and logs tell a rebuild from a refresh).
     pub(crate) rebuilds: u64,
 }
@@ -152,9 +158,25 @@ impl CacheState {
         Ok(Arc::clone(cached))
     }
 
-    /// Drops the accounts of apps that no longer exist.
+    /// How many accounts the app has linked (what the deprovisioning guard weighs a plan's
+    /// losses against), counted again only when its accounts changed.
+    pub(crate) async fn managed(&mut self, engine: &Engine, app: AppId) -> Result<usize, EngineError> {
+        let version = engine.store().accounts_version(engine.tenant(), app).await?;
+        if let Some((counted_at, count)) = self.counts.get(&app)
+            && *counted_at == version
+        {
+            return Ok(*count);
+        }
+        let (linked, _) = engine.store().account_counts(engine.tenant(), app).await?;
+        let count = usize::try_from(linked).unwrap_or(0);
+        self.counts.insert(app, (version, count));
+        Ok(count)
+    }
+
+    /// Drops what is kept of apps that no longer exist.
     pub(crate) fn keep_apps(&mut self, apps: &HashSet<AppId>) {
         self.apps.retain(|id, _| apps.contains(id));
+        self.counts.retain(|id, _| apps.contains(id));
     }
 }
 

@@ -150,6 +150,9 @@ impl Engine {
         }
         if let Some((held, snapshot)) = cache.as_mut().filter(|_| !person_marks.is_empty()) {
             let dir = DirectoryIndex::new(&snapshot.people, &snapshot.groups);
+            let marked: Vec<PersonId> =
+                person_marks.iter().filter_map(|m| m.person).collect::<HashSet<_>>().into_iter().collect();
+            let mut theirs = self.store.accounts_of_people(self.tenant, &marked).await?;
             for record in apps.iter().filter(|a| !full.contains(&a.app.id)) {
                 let app = &record.app;
                 let wanted: Vec<PersonId> = person_marks
@@ -164,14 +167,24 @@ impl Engine {
                     Some(read) => read,
                     None => self.store.list_assignments(self.tenant, app.id).await?,
                 };
-                let stored = held.accounts(self, app.id).await?;
-                let state = AppState {
-                    app,
-                    assignments: &assignments,
-                    links: &stored.links,
-                    observed: &stored.observed,
-                    groups: &[],
+                // A person's plan needs their own accounts, unless new userNames must avoid
+                // every name the app holds.
+                let whole;
+                let (mine_links, mine_observed): (Vec<AccountLink>, Vec<RemoteAccount>);
+                let (links, observed): (&[AccountLink], &[RemoteAccount]) = if needs_every_name(app) {
+                    whole = held.accounts(self, app.id).await?;
+                    (&whole.links, &whole.observed)
+                } else {
+                    let mine = theirs.remove(&app.id).unwrap_or_default();
+                    mine_links = mine.iter().map(|a| a.link.clone()).collect();
+                    mine_observed = mine
+                        .into_iter()
+                        .map(|a| RemoteAccount { remote_id: a.link.remote_id, active: a.active, attributes: a.attributes })
+                        .collect();
+                    (&mine_links, &mine_observed)
                 };
+                let managed = held.managed(self, app.id).await?;
+                let state = AppState { app, assignments: &assignments, links, observed, groups: &[] };
                 let prepared = Prepared::new(&dir, &state);
                 let mut plan = Plan::default();
                 let mut covered = HashSet::new();
@@ -188,11 +201,11 @@ impl Engine {
                 // App groups need the app's groups read live: the next full reconciliation
                 // brings memberships in line.
                 plans.push(AppPlan {
-                    notes: crate::profile::notes(app, &plan, &stored.links, None),
+                    notes: crate::profile::notes(app, &plan, links, None),
                     app: app.clone(),
                     plan,
                     observed: Vec::new(),
-                    managed: stored.links.len(),
+                    managed,
                     covered: Coverage::People(covered),
                     read_at_ms,
                 });
@@ -326,4 +339,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// Whether creating an account in the app picks a userName no account of the app may hold
+/// (numbered userNames, `unique` or on-create mappings): then planning a person needs every
+/// account's name, not just theirs.
+pub(crate) fn needs_every_name(app: &App) -> bool {
+    let settings = &app.settings;
+    settings.user_name.deduplicates()
+        || settings.mappings.as_ref().is_some_and(|m| {
+            m.mappings().iter().any(|m| m.expr.is_unique() || m.apply == tenure_core::expr::Apply::OnCreate)
+        })
 }

@@ -169,3 +169,32 @@ impl Store {
         Ok(groups)
     }
 }
+
+impl Store {
+    /// The stored accounts of `people` in every app of the tenant: what planning those people
+    /// one by one needs of the apps' records, read by person rather than app by app.
+    pub async fn accounts_of_people(
+        &self,
+        tenant: TenantId,
+        people: &[PersonId],
+    ) -> Result<HashMap<AppId, Vec<StoredAccount>>, StoreError> {
+        let mut out: HashMap<AppId, Vec<StoredAccount>> = HashMap::new();
+        for chunk in people.chunks(500) {
+            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT app_id, remote_id, person_id, origin, user_name, active, attributes, deactivated_on, granted_by \
+                 FROM accounts WHERE tenant_id = $1 AND person_id IN ({}) ORDER BY user_name, remote_id",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string());
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(self.read_pool()).await? {
+                let app: AppId = parsed(&row, "app_id")?;
+                out.entry(app).or_default().push(account_from_row(app, &row)?);
+            }
+        }
+        Ok(out)
+    }
+}

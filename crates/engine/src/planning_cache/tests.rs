@@ -128,6 +128,44 @@ async fn cached(engine: &Engine, apps: &[(App, Vec<Assignment>)], today: time::D
     Ok(plans(&directory.people, &directory.groups, &loaded, today))
 }
 
+/// Each person planned from their own stored accounts only, as propagation plans them, against
+/// the same person planned from every stored account of the app.
+async fn by_person(engine: &Engine, apps: &[(App, Vec<Assignment>)], today: time::Date) -> anyhow::Result<()> {
+    let store = engine.store();
+    let people = engine.people(today).await?;
+    let groups = store.list_groups(engine.tenant()).await?;
+    let dir = DirectoryIndex::new(&people, &groups);
+    for (app, assignments) in apps {
+        assert!(!crate::propagate::needs_every_name(app));
+        let all = store.list_accounts(engine.tenant(), app.id).await?;
+        let as_read = |stored: &[StoredAccount]| -> (Vec<AccountLink>, Vec<RemoteAccount>) {
+            let links = stored.iter().map(|a| a.link.clone()).collect();
+            let observed = stored
+                .iter()
+                .map(|a| RemoteAccount { remote_id: a.link.remote_id.clone(), active: a.active, attributes: a.attributes.clone() })
+                .collect();
+            (links, observed)
+        };
+        let (links, observed) = as_read(&all);
+        let everyone = AppState { app, assignments, links: &links, observed: &observed, groups: &[] };
+        let everyone = Prepared::new(&dir, &everyone);
+        for person in &people {
+            let mut theirs = store.accounts_of_people(engine.tenant(), &[person.id]).await?;
+            let (links, observed) = as_read(&theirs.remove(&app.id).unwrap_or_default());
+            let state = AppState { app, assignments, links: &links, observed: &observed, groups: &[] };
+            let alone = Prepared::new(&dir, &state);
+            assert_eq!(
+                alone.plan_person(&dir, person, today).ops,
+                everyone.plan_person(&dir, person, today).ops,
+                "{} in {}: planned from their own accounts as from all",
+                person.email,
+                app.name
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn rebuilds(engine: &Engine) -> u64 {
     engine.planning.lock().await.rebuilds
 }
@@ -237,6 +275,7 @@ async fn the_cache_plans_as_a_fresh_read_does(backend: TestBackend) -> anyhow::R
         let from_cache = cached(&engine, &apps, today).await?;
         let from_store = fresh(&engine, &apps, today).await?;
         assert_eq!(from_cache, from_store, "round {round}: the cache plans as a fresh read does");
+        by_person(&engine, &apps, today).await?;
         if by_other {
             assert_eq!(rebuilds(&engine).await, before + 1, "round {round}: marks answered elsewhere rebuild the cache");
         } else if round > 0 {
