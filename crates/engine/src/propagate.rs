@@ -142,7 +142,7 @@ impl Engine {
         // before and held until they are, so it knows that clearing was its own (after the full
         // plans above, which read it themselves).
         let mut cache = None;
-        if marks.iter().any(|m| m.app.is_none()) {
+        if !person_marks.is_empty() || marks.iter().any(|m| m.app.is_none()) {
             let mut held = self.planning.lock().await;
             held.keep_apps(&apps.iter().map(|a| a.app.id).collect());
             let snapshot = held.directory(self, today).await?;
