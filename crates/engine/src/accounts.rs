@@ -72,8 +72,7 @@ impl Engine {
         let marks = self.store.account_marks(self.tenant, record.app.id).await?;
         let marked: std::collections::HashSet<&str> = marks.iter().map(|m| m.remote_id.as_str()).collect();
         observed.retain(|a| !marked.contains(a.remote_id.as_str()));
-        let state =
-            AppState { app: &record.app, assignments: &assignments, links, observed: &observed, groups: &[] };
+        let state = AppState { app: &record.app, assignments: &assignments, links, observed: &observed, groups: &[] };
         let plan = plan_app(&dir, &state, today);
         let context =
             ReportContext::for_page(self, record.app.id, &directory.people, links, &page.accounts, &plan).await?;

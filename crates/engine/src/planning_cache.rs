@@ -96,7 +96,11 @@ impl CacheState {
         result
     }
 
-    async fn refresh_directory(&mut self, engine: &Engine, today: time::Date) -> Result<Arc<DirectorySnapshot>, EngineError> {
+    async fn refresh_directory(
+        &mut self,
+        engine: &Engine,
+        today: time::Date,
+    ) -> Result<Arc<DirectorySnapshot>, EngineError> {
         let store = engine.store();
         let tenant = engine.tenant();
         let now = store.directory_versions(tenant).await?;
@@ -335,7 +339,9 @@ impl CachedAccounts {
     fn sort(&mut self) {
         let mut order: Vec<usize> = (0..self.links.len()).collect();
         order.sort_by(|&a, &b| {
-            self.user_names[a].cmp(&self.user_names[b]).then_with(|| self.links[a].remote_id.cmp(&self.links[b].remote_id))
+            self.user_names[a]
+                .cmp(&self.user_names[b])
+                .then_with(|| self.links[a].remote_id.cmp(&self.links[b].remote_id))
         });
         if order.iter().enumerate().all(|(i, &o)| i == o) {
             return;

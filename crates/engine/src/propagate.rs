@@ -179,7 +179,11 @@ impl Engine {
                     mine_links = mine.iter().map(|a| a.link.clone()).collect();
                     mine_observed = mine
                         .into_iter()
-                        .map(|a| RemoteAccount { remote_id: a.link.remote_id, active: a.active, attributes: a.attributes })
+                        .map(|a| RemoteAccount {
+                            remote_id: a.link.remote_id,
+                            active: a.active,
+                            attributes: a.attributes,
+                        })
                         .collect();
                     (&mine_links, &mine_observed)
                 };

@@ -95,8 +95,11 @@ impl ReportContext {
         // Only the page's accounts are classified: their links and people are all it looks up,
         // so a page of 100 does not copy 100,000 of each.
         let ids: HashSet<&str> = page.iter().map(|a| a.remote_id.as_str()).collect();
-        let links: HashMap<String, AccountLink> =
-            links.iter().filter(|l| ids.contains(l.remote_id.as_str())).map(|l| (l.remote_id.clone(), l.clone())).collect();
+        let links: HashMap<String, AccountLink> = links
+            .iter()
+            .filter(|l| ids.contains(l.remote_id.as_str()))
+            .map(|l| (l.remote_id.clone(), l.clone()))
+            .collect();
         let mut on_page: Vec<PersonId> =
             page.iter().filter_map(|a| links.get(&a.remote_id)).map(|l| l.person_id).collect();
         on_page.extend(plan.ops.iter().filter_map(|op| match &op.kind {

@@ -43,7 +43,10 @@ impl Store {
             .fetch_optional(self.read_pool())
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant}")))?;
-        Ok(DirectoryVersions { directory: int(&row, "directory_version")?, marks_answered: int(&row, "marks_answered")? })
+        Ok(DirectoryVersions {
+            directory: int(&row, "directory_version")?,
+            marks_answered: int(&row, "marks_answered")?,
+        })
     }
 
     /// Up to `limit` people with a directory-change mark (`limit` + 1 tells a caller there are
@@ -121,12 +124,13 @@ impl Store {
         for row in &rows {
             delta.written.push((int(row, "seq")?, account_from_row(app, row)?));
         }
-        let gone = sqlx::query("SELECT remote_id, seq FROM accounts_gone WHERE tenant_id = $1 AND app_id = $2 AND seq > $3")
-            .bind(tenant.to_string())
-            .bind(app.to_string())
-            .bind(since)
-            .fetch_all(self.read_pool())
-            .await?;
+        let gone =
+            sqlx::query("SELECT remote_id, seq FROM accounts_gone WHERE tenant_id = $1 AND app_id = $2 AND seq > $3")
+                .bind(tenant.to_string())
+                .bind(app.to_string())
+                .bind(since)
+                .fetch_all(self.read_pool())
+                .await?;
         for row in &gone {
             delta.removed.push((int(row, "seq")?, text(row, "remote_id")?));
         }

@@ -137,7 +137,14 @@ pub async fn run(args: BenchPropagationArgs) -> anyhow::Result<ExitCode> {
     let mut accounts = 0usize;
     for a in 0..app_count {
         let app = store
-            .add_app(tenant, &format!("app{a:02}"), AppKind::Scim, &sandbox.base_url(), &Secret::new("bench-token"), &settings)
+            .add_app(
+                tenant,
+                &format!("app{a:02}"),
+                AppKind::Scim,
+                &sandbox.base_url(),
+                &Secret::new("bench-token"),
+                &settings,
+            )
             .await?;
         let granted = departments_of(a);
         let names: Vec<String> = granted.iter().map(|d| format!("\"Department{d}\"")).collect();
@@ -175,15 +182,15 @@ pub async fn run(args: BenchPropagationArgs) -> anyhow::Result<ExitCode> {
     store.clear_dirty(tenant, &marks).await?;
     store.analyze().await?;
     let load_s = started.elapsed().as_secs_f64();
-    eprintln!(
-        "loaded {} people, {} apps and {accounts} accounts in {load_s:.1} s",
-        args.people, args.apps
-    );
+    eprintln!("loaded {} people, {} apps and {accounts} accounts in {load_s:.1} s", args.people, args.apps);
 
     let workers = Workers::start(&engine, Duration::from_millis(args.poll_ms));
     let bench = Measured { sandbox: &sandbox, idp: &idp, ids: &ids, apps: app_count };
     let (_, warmup) = bench.change(args.changes + 1).await?;
-    eprintln!("first change (the first pass reads the directory and stored accounts): {:.0} ms", warmup.as_secs_f64() * 1e3);
+    eprintln!(
+        "first change (the first pass reads the directory and stored accounts): {:.0} ms",
+        warmup.as_secs_f64() * 1e3
+    );
 
     let mut latencies = Vec::with_capacity(args.changes);
     let mut firsts = Vec::with_capacity(args.changes);

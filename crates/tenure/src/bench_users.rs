@@ -52,7 +52,8 @@ pub async fn run(args: BenchUsersArgs) -> anyhow::Result<ExitCode> {
     eprintln!("loading {accounts} accounts");
     let provisioned = Instant::now();
     let unmanaged = accounts / 10;
-    let user = |email: String| json!({"userName": email, "emails": [{"value": email, "primary": true}], "active": true});
+    let user =
+        |email: String| json!({"userName": email, "emails": [{"value": email, "primary": true}], "active": true});
     let mut users: Vec<serde_json::Value> = (0..accounts).map(|i| user(format!("person{i}@bench.example"))).collect();
     users.extend((0..unmanaged).map(|i| user(format!("contractor{i}@partner.example"))));
     let loaded = sandbox.load_users(users).map_err(|e| anyhow::anyhow!("loading the sandbox app: {e:?}"))?;

@@ -100,7 +100,11 @@ fn plans(
     serde_json::to_value(planned).expect("plans serialise")
 }
 
-async fn fresh(engine: &Engine, apps: &[(App, Vec<Assignment>)], today: time::Date) -> anyhow::Result<serde_json::Value> {
+async fn fresh(
+    engine: &Engine,
+    apps: &[(App, Vec<Assignment>)],
+    today: time::Date,
+) -> anyhow::Result<serde_json::Value> {
     let store = engine.store();
     let people = engine.people(today).await?;
     let groups = store.list_groups(engine.tenant()).await?;
@@ -117,7 +121,11 @@ async fn fresh(engine: &Engine, apps: &[(App, Vec<Assignment>)], today: time::Da
     Ok(plans(&people, &groups, &loaded, today))
 }
 
-async fn cached(engine: &Engine, apps: &[(App, Vec<Assignment>)], today: time::Date) -> anyhow::Result<serde_json::Value> {
+async fn cached(
+    engine: &Engine,
+    apps: &[(App, Vec<Assignment>)],
+    today: time::Date,
+) -> anyhow::Result<serde_json::Value> {
     let mut cache = engine.planning.lock().await;
     let directory = cache.directory(engine, today).await?;
     let mut loaded = Vec::new();
@@ -142,7 +150,11 @@ async fn by_person(engine: &Engine, apps: &[(App, Vec<Assignment>)], today: time
             let links = stored.iter().map(|a| a.link.clone()).collect();
             let observed = stored
                 .iter()
-                .map(|a| RemoteAccount { remote_id: a.link.remote_id.clone(), active: a.active, attributes: a.attributes.clone() })
+                .map(|a| RemoteAccount {
+                    remote_id: a.link.remote_id.clone(),
+                    active: a.active,
+                    attributes: a.attributes.clone(),
+                })
                 .collect();
             (links, observed)
         };
@@ -172,9 +184,11 @@ async fn rebuilds(engine: &Engine) -> u64 {
 
 async fn the_cache_plans_as_a_fresh_read_does(backend: TestBackend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
-    let store =
-        Store::connect_with_keys(db.url(), tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?)
-            .await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let tenant = store.ensure_tenant("cache").await?;
     let source = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;
     let today = crate::today();
@@ -190,7 +204,14 @@ async fn the_cache_plans_as_a_fresh_read_does(backend: TestBackend) -> anyhow::R
         ("by-rule", AssignmentTarget::Rule(expr::Rule::parse(r#"department in ["Dept1", "Dept2"]"#)?)),
     ] {
         let app = store
-            .add_app(tenant, name, AppKind::Scim, "https://app.invalid/scim/v2", &Secret::new("t"), &AppSettings::default())
+            .add_app(
+                tenant,
+                name,
+                AppKind::Scim,
+                "https://app.invalid/scim/v2",
+                &Secret::new("t"),
+                &AppSettings::default(),
+            )
             .await?;
         store.assign(tenant, app.id, &target, false, &AssignmentParams::default()).await?;
         let assignments = store.list_assignments(tenant, app.id).await?;
@@ -213,7 +234,13 @@ async fn the_cache_plans_as_a_fresh_read_does(backend: TestBackend) -> anyhow::R
                 0 => rows[i].title += 1,
                 1 => rows[i].department = rng.below(4),
                 2 => rows[i].groups = vec![rng.below(3)],
-                3 => rows[i].status = if rows[i].status == PersonStatus::Active { PersonStatus::Suspended } else { PersonStatus::Active },
+                3 => {
+                    rows[i].status = if rows[i].status == PersonStatus::Active {
+                        PersonStatus::Suspended
+                    } else {
+                        PersonStatus::Active
+                    }
+                }
                 _ => rows[i].present = !rows[i].present,
             }
         }
@@ -277,7 +304,11 @@ async fn the_cache_plans_as_a_fresh_read_does(backend: TestBackend) -> anyhow::R
         assert_eq!(from_cache, from_store, "round {round}: the cache plans as a fresh read does");
         by_person(&engine, &apps, today).await?;
         if by_other {
-            assert_eq!(rebuilds(&engine).await, before + 1, "round {round}: marks answered elsewhere rebuild the cache");
+            assert_eq!(
+                rebuilds(&engine).await,
+                before + 1,
+                "round {round}: marks answered elsewhere rebuild the cache"
+            );
         } else if round > 0 {
             // Changes it answered itself, or that are still marked, are read one by one.
             assert_eq!(rebuilds(&engine).await, before, "round {round}: the cache is refreshed, not rebuilt");
@@ -290,9 +321,11 @@ async fn the_cache_plans_as_a_fresh_read_does(backend: TestBackend) -> anyhow::R
 /// version and rebuilds; an unchanged directory is served from memory.
 async fn a_stale_cache_is_rebuilt(backend: TestBackend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
-    let store =
-        Store::connect_with_keys(db.url(), tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?)
-            .await?;
+    let store = Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
     let tenant = store.ensure_tenant("stale").await?;
     let source = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;
     let today = crate::today();
