@@ -323,6 +323,60 @@ impl MatchKey {
     }
 }
 
+/// The app's correlation policy: when a person's match key names one account of the app that
+/// Tenure does not manage yet (made by hand, or by another tool), whether Tenure links it and
+/// manages it from then on (updates, deactivation), or leaves it for an admin to adopt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Correlation {
+    /// Linked whichever source the person comes from.
+    Link,
+    /// Linked for people from sources an admin set up and Tenure reads (CSV, LDAP, Google,
+    /// Graph); a case for an admin for people an identity provider pushed over SCIM, since a SCIM
+    /// token must not be able to claim an existing account (a break-glass admin, say) by naming
+    /// its userName or email.
+    #[default]
+    LinkPulled,
+    /// Always a case for an admin.
+    Case,
+}
+
+impl Correlation {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Link => "link",
+            Self::LinkPulled => "link_pulled",
+            Self::Case => "case",
+        }
+    }
+
+    /// Whether a match of a person (pushed by an identity provider or not) is linked.
+    pub fn links(self, pushed: bool) -> bool {
+        match self {
+            Self::Link => true,
+            Self::LinkPulled => !pushed,
+            Self::Case => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Correlation {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "link" => Ok(Self::Link),
+            "link_pulled" => Ok(Self::LinkPulled),
+            "case" => Ok(Self::Case),
+            other => Err(format!("correlation {other:?}: use link, link-pulled or case")),
+        }
+    }
+}
+
 fn default_match_keys() -> Vec<MatchKey> {
     vec![MatchKey::ExternalId, MatchKey::UserName, MatchKey::Email]
 }
@@ -337,6 +391,10 @@ pub struct AppSettings {
     /// Matching keys, strongest first.
     #[serde(default = "default_match_keys")]
     pub match_keys: Vec<MatchKey>,
+    /// What becomes of a person's one matching account that Tenure does not manage yet: linked,
+    /// or a case for an admin.
+    #[serde(default, skip_serializing_if = "Correlation::is_default")]
+    pub correlation: Correlation,
     /// Attribute mappings layered over the default one: a mapping for a target replaces the
     /// default value of that target, or adds the target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -390,6 +448,7 @@ impl Default for AppSettings {
             deprovision: DeprovisionPolicy::default(),
             user_name: UserNameFormat::default(),
             match_keys: default_match_keys(),
+            correlation: Correlation::default(),
             mappings: None,
             guard: None,
             limits: None,

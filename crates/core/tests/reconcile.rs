@@ -254,6 +254,19 @@ impl World {
         self.plan_on(TODAY)
     }
 
+    /// The plan when `pushed` are sources an identity provider pushes into.
+    fn plan_pushed(&self, pushed: &[SourceId]) -> Plan {
+        let dir = DirectoryIndex::new(&self.people, &self.groups).with_pushed_sources(pushed.iter().copied());
+        let state = AppState {
+            app: &self.app,
+            assignments: &self.assignments,
+            links: &self.links,
+            observed: &self.observed,
+            groups: &[],
+        };
+        plan_app(&dir, &state, TODAY)
+    }
+
     fn plan_on(&self, today: Date) -> Plan {
         let dir = DirectoryIndex::new(&self.people, &self.groups);
         let state = AppState {
@@ -981,6 +994,45 @@ fn matched_inactive_account_is_linked_then_activated() {
     assert_eq!(
         summary(&plan),
         [s("alice@example.com", "link", Some("r-alice")), s("alice@example.com", "activate", Some("r-alice"))]
+    );
+}
+
+#[test]
+fn a_pushed_persons_match_follows_the_apps_correlation_policy() {
+    // An IdP pushes alice; the app already has an account with her userName that nobody
+    // manages (a break-glass admin, say).
+    let mut w = World::new();
+    let alice = w.add(person(1, "alice"));
+    w.assign_person(alice);
+    w.observed.push(bare_account("r-1", "alice@example.com", None, None));
+    let link = OpKind::Link { remote_id: "r-1".into(), matched_on: "userName".into() };
+
+    // By default (link-pulled): a case for an admin, nothing linked or created.
+    let plan = w.plan_pushed(&[source()]);
+    assert!(ops_for(&plan, alice).is_empty(), "{plan:#?}");
+    assert_eq!(plan.cases.len(), 1, "{plan:#?}");
+    assert_eq!(
+        (plan.cases[0].key.as_str(), plan.cases[0].value.as_str(), plan.cases[0].accounts.clone()),
+        ("userName", "alice@example.com", vec!["r-1".to_owned()])
+    );
+    assert_eq!(plan.cases[0].person_ids, [alice]);
+    // The same person from a source Tenure reads is linked, as before.
+    assert_eq!(ops_for(&w.plan_pushed(&[]), alice)[0].kind, link);
+
+    // `link` links pushed people too; `case` leaves everyone's match to an admin.
+    w.app.settings.correlation = Correlation::Link;
+    assert_eq!(ops_for(&w.plan_pushed(&[source()]), alice)[0].kind, link);
+    w.app.settings.correlation = Correlation::Case;
+    for pushed in [vec![], vec![source()]] {
+        let plan = w.plan_pushed(&pushed);
+        assert!(ops_for(&plan, alice).is_empty() && plan.cases.len() == 1, "{plan:#?}");
+    }
+
+    // An account carrying the person's own id as externalId is Tenure's: linked whatever the policy.
+    w.observed[0] = bare_account("r-1", "alice@example.com", Some(&alice.to_string()), None);
+    assert_eq!(
+        ops_for(&w.plan_pushed(&[source()]), alice)[0].kind,
+        OpKind::Link { remote_id: "r-1".into(), matched_on: "externalId".into() }
     );
 }
 

@@ -15,8 +15,43 @@ use crate::{CsvSourceConfig, Engine, EngineError, SyncOptions, SyncReport};
 /// The files of a CSV export; `None` keeps the source's current file.
 #[derive(Debug, Default)]
 pub struct CsvUpload {
-    pub people: Option<Vec<u8>>,
-    pub groups: Option<Vec<u8>>,
+    pub people: Option<CsvData>,
+    pub groups: Option<CsvData>,
+}
+
+/// One file of an export: its bytes, or a file holding them (an upload the server wrote to disk
+/// as it arrived, a dropped export), read only when it is parsed, off the async workers.
+#[derive(Debug)]
+pub enum CsvData {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+impl From<Vec<u8>> for CsvData {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::Bytes(bytes)
+    }
+}
+
+impl CsvData {
+    /// Its size in bytes (0 when the file cannot be read; reading it will say why).
+    pub fn len(&self) -> u64 {
+        match self {
+            Self::Bytes(b) => b.len() as u64,
+            Self::File(path) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(self) -> Result<Vec<u8>, CsvError> {
+        match self {
+            Self::Bytes(b) => Ok(b),
+            Self::File(path) => hr_csv::read_file(&path),
+        }
+    }
 }
 
 impl Engine {
@@ -52,6 +87,19 @@ impl Engine {
         options: SyncOptions,
         actor: &str,
     ) -> Result<SyncReport, EngineError> {
+        self.import_csv_audited(source, upload, options, actor, None).await
+    }
+
+    /// [`Engine::import_csv_as`], with `upload` (the entry of an admin's upload) appended in the
+    /// import's own transaction.
+    pub(crate) async fn import_csv_audited(
+        &self,
+        source: &SourceRecord,
+        upload: CsvUpload,
+        options: SyncOptions,
+        actor: &str,
+        audit: Option<crate::sync::ExtraAudit>,
+    ) -> Result<SyncReport, EngineError> {
         let name = source.name.clone();
         let config = csv_config(source)?;
         if upload.groups.is_some() && config.groups_file.is_none() {
@@ -70,11 +118,11 @@ impl Engine {
         // bytes come back for staging.
         let parsed = tokio::task::spawn_blocking(move || -> Result<_, CsvError> {
             let people = match people {
-                Some(bytes) => Uploaded::New(bytes),
+                Some(data) => Uploaded::New(data.read()?),
                 None => Uploaded::Current(hr_csv::read_file(&config.file)?),
             };
             let groups = match (groups, &config.groups_file) {
-                (Some(bytes), _) => Some(Uploaded::New(bytes)),
+                (Some(data), _) => Some(Uploaded::New(data.read()?)),
                 (None, Some(path)) => Some(Uploaded::Current(hr_csv::read_file(path)?)),
                 (None, None) => None,
             };
@@ -101,7 +149,7 @@ impl Engine {
                 }
             }
         }
-        let report = match self.apply_delivery(source, Delivery::Full(batch), None, options, actor).await {
+        let report = match self.apply_delivery(source, Delivery::Full(batch), None, options, actor, audit).await {
             Ok(report) => report,
             Err(e) => {
                 discard(&staged);

@@ -34,7 +34,7 @@ pub use accounts::{Adopted, MAX_USERS_PAGE, UsersPage};
 pub use admin::{Actor, Admin};
 pub use apply::{AppOutcome, ApplyReport, OpFailure};
 pub use contexts::{BackgroundOptions, TenantContexts};
-pub use csv_import::CsvUpload;
+pub use csv_import::{CsvData, CsvUpload};
 pub use error::EngineError;
 pub use hold::{Enqueued, HeldNow, HoldView};
 pub use oauth_flow::{

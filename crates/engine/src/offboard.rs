@@ -41,6 +41,12 @@ fn applies(person: &Person, offboarding: &Offboarding, today: time::Date) -> boo
 
 impl Engine {
     /// The directory's people with Tenure's offboardings laid over them: what every plan reads.
+    /// The sources an identity provider pushes into (SCIM), whose people's matches follow each
+    /// app's correlation policy for pushed people.
+    pub(crate) async fn pushed_sources(&self) -> Result<Vec<tenure_core::SourceId>, EngineError> {
+        Ok(self.store.list_sources(self.tenant).await?.into_iter().filter(|s| s.kind == "scim").map(|s| s.id).collect())
+    }
+
     pub(crate) async fn people(&self, today: time::Date) -> Result<Vec<Person>, EngineError> {
         let mut people = self.store.list_people(self.tenant).await?;
         let offboardings = self.store.offboardings(self.tenant).await?;
@@ -64,7 +70,7 @@ impl Engine {
             p.status = PersonStatus::Offboarded;
         }
         let groups = self.store.list_groups(self.tenant).await?;
-        let dir = DirectoryIndex::new(&people, &groups);
+        let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
         let Some(who) = dir.person(person).or_else(|| people.iter().find(|p| p.id == person)) else {
             return Err(EngineError::NotFound(format!("person {person}")));
         };

@@ -58,7 +58,7 @@ impl Engine {
         let selected: Vec<AppRecord> = selected.into_iter().filter(|a| !a.disabled).collect();
         let read_at_ms = crate::SystemClock.now_ms();
         let snapshot = self.planning_directory(today).await?;
-        let dir = DirectoryIndex::new(&snapshot.people, &snapshot.groups);
+        let dir = DirectoryIndex::new(&snapshot.people, &snapshot.groups).with_pushed_sources(self.pushed_sources().await?);
 
         let mut policies = Vec::with_capacity(selected.len());
         let mut externals = Vec::with_capacity(selected.len());
@@ -261,7 +261,7 @@ impl Engine {
         let loaded = self.load_app(app).await?;
         let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
-        let dir = DirectoryIndex::new(&people, &groups);
+        let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
         let person = dir
             .person_by_email(email)
             .or_else(|| people.iter().find(|p| p.email.eq_ignore_ascii_case(email)))
@@ -290,7 +290,7 @@ impl Engine {
         let loaded = self.load_app(app).await?;
         let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
-        let dir = DirectoryIndex::new(&people, &groups);
+        let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
         let mut then = loaded.record.clone();
         then.app = changed;
         let then = crate::app_auth::for_planning(then);
@@ -318,7 +318,7 @@ impl Engine {
         let loaded = self.load_app(app).await?;
         let people = self.people(today).await?;
         let groups = self.store.list_groups(self.tenant).await?;
-        let dir = DirectoryIndex::new(&people, &groups);
+        let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
         let mut changed = loaded.assignments.clone();
         change(&mut changed);
         let plan_with = |assignments: &[tenure_core::Assignment]| {

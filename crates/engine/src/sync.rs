@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tenure_core::import::{ImportBatch, ImportDelta, SyncScope};
 use tenure_sources::{CsvFormat, CsvMapping};
-use tenure_store::{ImportSummary, SourceRecord};
+use tenure_store::{ImportAudit, ImportSummary, SourceRecord};
 
 use crate::{Engine, EngineError};
 
@@ -60,6 +60,13 @@ pub enum Delivery {
     Full(ImportBatch),
     /// What changed since the cursor the source was given.
     Delta(ImportDelta),
+}
+
+/// An audit entry beside `source.sync` in an import's transaction (an upload's `source.upload`).
+pub(crate) struct ExtraAudit {
+    pub action: &'static str,
+    pub context: serde_json::Value,
+    pub detail: fn(&ImportSummary, &serde_json::Value) -> serde_json::Value,
 }
 
 /// The settings every kind of source has, read from its stored configuration whatever its kind.
@@ -127,11 +134,12 @@ impl Engine {
         actor: &str,
     ) -> Result<SyncReport, EngineError> {
         let (delivery, cursor) = self.read_source(source, options).await?;
-        self.apply_delivery(source, delivery, cursor, options, actor).await
+        self.apply_delivery(source, delivery, cursor, options, actor, None).await
     }
 
     /// Applies what a source delivered (read by `sync_source`, uploaded, or dropped in a watched
-    /// directory): scope, source guard, one transaction, then the cursor.
+    /// directory): scope, source guard, one transaction with its audit entries (`extra`: an
+    /// upload's), then the cursor.
     pub(crate) async fn apply_delivery(
         &self,
         source: &SourceRecord,
@@ -139,6 +147,7 @@ impl Engine {
         cursor: Option<String>,
         options: SyncOptions,
         actor: &str,
+        extra: Option<ExtraAudit>,
     ) -> Result<SyncReport, EngineError> {
         let name = source.name.clone();
         let common: CommonSourceConfig = serde_json::from_value(source.config.clone())
@@ -167,20 +176,45 @@ impl Engine {
         if too_few && !options.force {
             return Err(EngineError::SourceGuard { source_name: name, got, previous });
         }
+        let overridden =
+            serde_json::json!({"got": got, "previous": previous, "min_share_percent": common.min_share_percent});
+        let synced = serde_json::json!({"incremental": incremental});
+        let mut entries = Vec::new();
         if too_few {
-            let detail =
-                serde_json::json!({"got": got, "previous": previous, "min_share_percent": common.min_share_percent});
-            self.store.append_audit(self.tenant, actor, "source.guard_overridden", &name, &detail).await?;
+            entries.push(ImportAudit {
+                actor,
+                action: "source.guard_overridden",
+                subject: &name,
+                context: &overridden,
+                detail: |_, context| context.clone(),
+            });
         }
-        let summary = self.store.apply_import(self.tenant, source.id, &batch).await?;
+        entries.push(ImportAudit {
+            actor,
+            action: "source.sync",
+            subject: &name,
+            context: &synced,
+            detail: |summary, context| {
+                let mut detail = serde_json::to_value(summary).unwrap_or_default();
+                detail["incremental"] = context["incremental"].clone();
+                detail
+            },
+        });
+        if let Some(extra) = &extra {
+            entries.push(ImportAudit {
+                actor,
+                action: extra.action,
+                subject: &name,
+                context: &extra.context,
+                detail: extra.detail,
+            });
+        }
+        let summary = self.store.apply_import_audited(self.tenant, source.id, &batch, &entries).await?;
         // After the import committed: should the process die in between, the next run reads the
         // same changes again from the old cursor, and applying them twice changes nothing.
         if cursor != source.cursor {
             self.store.set_source_cursor(self.tenant, source.id, cursor.as_deref()).await?;
         }
-        let mut detail = serde_json::to_value(summary).unwrap_or_default();
-        detail["incremental"] = serde_json::Value::Bool(incremental);
-        self.store.append_audit(self.tenant, actor, "source.sync", &name, &detail).await?;
         tracing::info!(source = %name, people = batch.people.len(), incremental, ?summary, "source synced");
         Ok(SyncReport { source: name, people: batch.people.len(), out_of_scope, incremental, summary })
     }

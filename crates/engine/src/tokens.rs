@@ -43,18 +43,6 @@ pub async fn note_use(store: &tenure_store::Store, record: &tenure_store::TokenR
     }
 }
 
-/// The audit entry of a SCIM write an IdP pushed and Tenure applied (one per request, a `/Bulk`
-/// request included), naming the IdP as its token's actor.
-pub async fn audit_scim_push(
-    store: &tenure_store::Store,
-    tenant: tenure_core::TenantId,
-    actor: &str,
-    resource: &str,
-    detail: &serde_json::Value,
-) -> Result<(), tenure_store::StoreError> {
-    store.append_audit(tenant, actor, "scim.push", resource, detail).await
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

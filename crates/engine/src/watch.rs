@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use tenure_store::SourceRecord;
 
-use crate::csv_import::{CsvUpload, csv_config};
+use crate::csv_import::{CsvData, CsvUpload, csv_config};
 use crate::{Engine, EngineError, SyncOptions, SyncReport};
 
 /// How long a dropped file must stay unmodified before it is taken.
@@ -91,16 +91,8 @@ impl Engine {
                 tracing::warn!(source = %source.name, file = %older.display(), %error, "cannot move a superseded export");
             }
         }
-        let outcome = match tokio::fs::read(&newest).await {
-            Ok(bytes) => {
-                let upload = CsvUpload { people: Some(bytes), groups: None };
-                self.import_csv_as(source, upload, options, actor).await
-            }
-            Err(error) => Err(EngineError::Source {
-                source_name: source.name.clone(),
-                error: tenure_sources::CsvError::Io { path: newest.clone(), source: error }.into(),
-            }),
-        };
+        let upload = CsvUpload { people: Some(CsvData::File(newest.clone())), groups: None };
+        let outcome = self.import_csv_as(source, upload, options, actor).await;
         let moved_to = match &outcome {
             Ok(report) => {
                 tracing::info!(source = %source.name, file = %newest.display(), ?report.summary, "imported a dropped export");

@@ -20,7 +20,7 @@ use rand::Rng;
 use tenure_connectors::{Connector, ConnectorError, RateLimiter, TransportKind};
 use tenure_core::attributes::{self, Attributes};
 use tenure_core::*;
-use tenure_store::{DirtyMark, OperationRecord, Settlement, StoredAccount};
+use tenure_store::{Claim, DirtyMark, NewAuditEntry, OperationRecord, Settlement, StoredAccount};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::notify::Notice;
@@ -73,15 +73,28 @@ pub(crate) struct OpError {
     /// The app, not the operation, is at fault: counts towards quarantine.
     pub app_fault: bool,
     pub retry_after: Option<Duration>,
+    /// The worker lost its claim on the operation meanwhile: the attempt stops, and its outcome
+    /// is the new holder's to record, not this worker's.
+    pub lease_lost: bool,
 }
 
 impl OpError {
     fn permanent(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: false, app_fault: false, retry_after: None }
+        Self { message: message.into(), retryable: false, app_fault: false, retry_after: None, lease_lost: false }
     }
 
     fn store(e: tenure_store::StoreError) -> Self {
-        Self { retryable: e.is_retryable(), message: format!("store: {e}"), app_fault: false, retry_after: None }
+        Self {
+            retryable: e.is_retryable(),
+            message: format!("store: {e}"),
+            app_fault: false,
+            retry_after: None,
+            lease_lost: false,
+        }
+    }
+
+    fn lease_lost() -> Self {
+        Self { lease_lost: true, ..Self::permanent("the operation's lease was lost to another claim") }
     }
 }
 
@@ -100,6 +113,7 @@ impl From<ConnectorError> for OpError {
             app_fault,
             retry_after: e.retry_after(),
             message: e.to_string(),
+            lease_lost: false,
         }
     }
 }
@@ -220,19 +234,26 @@ impl Executor {
     }
 
     async fn process(&self, rec: OperationRecord) {
+        let held = Held {
+            engine: &self.engine,
+            op: rec.id,
+            claim: Claim { owner: &self.options.owner, attempt: rec.attempts },
+            lease: self.options.lease,
+        };
         let runtime = match self.runtime(rec.op.app_id).await {
             Ok(r) => r,
             Err(e) => {
                 let message = format!("app unavailable: {e}");
-                let _ = self.settle(&rec, Err(OpError::permanent(message)), None).await;
+                self.settle(&held, &rec, Err(OpError::permanent(message)), None).await;
                 return;
             }
         };
         // While it runs, the lease is renewed, so a short lease (quick recovery when a process
-        // dies) never runs out under a slow app.
+        // dies) never runs out under a slow app. A renewal that finds the claim gone (this process
+        // stalled past its lease and another claim took the operation) stops the attempt at once.
         let work = async {
             let _permit = runtime.permits.acquire().await;
-            runtime.execute(&self.engine, &rec).await
+            runtime.execute(&self.engine, &rec, &held).await
         };
         tokio::pin!(work);
         let mut tick = tokio::time::interval((self.options.lease / 3).max(Duration::from_millis(10)));
@@ -240,33 +261,47 @@ impl Executor {
         let result = loop {
             tokio::select! {
                 result = &mut work => break result,
-                _ = tick.tick() => {
-                    let renewed = self
-                        .engine
-                        .store
-                        .renew_lease(self.engine.tenant, rec.id, &self.options.owner, self.options.lease)
-                        .await;
-                    if !matches!(renewed, Ok(true)) {
-                        tracing::warn!(op = %rec.id, "could not renew an operation's lease");
-                    }
+                _ = tick.tick() => match held.renew().await {
+                    Ok(true) => {}
+                    Ok(false) => break Err(OpError::lease_lost()),
+                    Err(e) => tracing::warn!(error = %e, op = %rec.id, "could not renew an operation's lease"),
                 }
             }
         };
-        if let Err(e) = self.settle(&rec, result, Some(&runtime.app)).await {
-            tracing::error!(error = %e, op = %rec.id, "could not record an operation's outcome; its lease will run out and it will run again");
+        if result.as_ref().is_err_and(|e| e.lease_lost) {
+            tracing::warn!(op = %rec.id, attempt = rec.attempts, "lost the operation's lease to another claim; this attempt stops without recording anything");
+            return;
+        }
+        self.settle(&held, &rec, result, Some(&runtime.app)).await;
+    }
+
+    /// Records an attempt (success, a retry later, or failure) and then the app's health. The
+    /// outcome and its audit entry are one write, tried again while the database fails in a way
+    /// that may pass, so an outcome is not dropped because of one busy moment.
+    async fn settle(
+        &self,
+        held: &Held<'_>,
+        rec: &OperationRecord,
+        result: Result<Option<String>, OpError>,
+        app: Option<&App>,
+    ) {
+        match self.record_outcome(held, rec, result, app).await {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(error = %e, op = %rec.id, "could not record an operation's outcome; its lease will run out and it will run again")
+            }
         }
     }
 
-    /// Records an attempt: success, a retry later, or failure; and the app's health.
-    async fn settle(
+    async fn record_outcome(
         &self,
+        held: &Held<'_>,
         rec: &OperationRecord,
         result: Result<Option<String>, OpError>,
         app: Option<&App>,
     ) -> Result<(), EngineError> {
         let store = &self.engine.store;
         let tenant = self.engine.tenant;
-        let owner = self.options.owner.as_str();
         let app_name = app.map(|a| a.name.clone()).unwrap_or_default();
         let detail = |error: Option<&str>, remote_id: Option<&str>| {
             serde_json::json!({
@@ -283,9 +318,31 @@ impl Executor {
             })
         };
         let action = format!("account.{}", rec.op.kind.name());
+        let retry_wait = match &result {
+            Err(error) if error.retryable && rec.attempts < self.options.max_attempts => {
+                Some(error.retry_after.unwrap_or_else(|| self.backoff(rec.attempts)).min(self.options.max_backoff))
+            }
+            _ => None,
+        };
+        let retry_at = retry_wait.map(|wait| now_ms() + wait.as_millis() as i64);
+        let (settlement, entry_detail) = match (&result, retry_at) {
+            (Ok(remote_id), _) => {
+                (Settlement::succeeded(remote_id.as_deref()), Some(detail(None, remote_id.as_deref())))
+            }
+            (Err(error), Some(at)) => (Settlement::retry_at(&error.message, at), None),
+            (Err(error), None) => (Settlement::failed(&error.message), Some(detail(Some(&error.message), None))),
+        };
+        let entry = entry_detail.as_ref().map(|d| NewAuditEntry::new("tenure", &action, &rec.op.person, d));
+        let recorded = retry_transient(SETTLE_RETRY_WINDOW, || {
+            store.settle_claim(tenant, rec.id, held.claim, settlement, entry.as_ref())
+        })
+        .await?;
+        if !recorded {
+            tracing::warn!(op = %rec.id, attempt = rec.attempts, "the operation was claimed again before its outcome was recorded; the new claim records it");
+            return Ok(());
+        }
         match result {
             Ok(remote_id) => {
-                store.settle_operation(tenant, rec.id, owner, Settlement::succeeded(remote_id.as_deref())).await?;
                 if store.record_app_success(tenant, rec.op.app_id).await? {
                     tracing::info!(app = %app_name, "app answers again; no longer paused");
                     store.append_audit(tenant, "tenure", "app.recovered", &app_name, &serde_json::json!({})).await?;
@@ -297,10 +354,7 @@ impl Executor {
                     notice.apps = vec![rec.op.app_id];
                     self.engine.notify(&notice).await;
                 }
-                store
-                    .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(None, remote_id.as_deref()))
-                    .await?;
-                tracing::info!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), reason = %rec.op.reason, "applied");
+                tracing::info!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), reason = %rec.op.reason, remote_id = remote_id.as_deref().unwrap_or_default(), "applied");
             }
             Err(error) => {
                 if error.app_fault {
@@ -336,18 +390,13 @@ impl Executor {
                     notice.data = serde_json::json!({"app": app_name, "paused_until": until});
                     self.engine.notify(&notice).await;
                 }
-                if error.retryable && rec.attempts < self.options.max_attempts {
-                    let wait =
-                        error.retry_after.unwrap_or_else(|| self.backoff(rec.attempts)).min(self.options.max_backoff);
-                    let at = now_ms() + wait.as_millis() as i64;
-                    store.settle_operation(tenant, rec.id, owner, Settlement::retry_at(&error.message, at)).await?;
-                    tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), attempt = rec.attempts, retry_in_ms = wait.as_millis() as u64, error = %error.message, "operation failed; will retry");
-                } else {
-                    store.settle_operation(tenant, rec.id, owner, Settlement::failed(&error.message)).await?;
-                    store
-                        .append_audit(tenant, "tenure", &action, &rec.op.person, &detail(Some(&error.message), None))
-                        .await?;
-                    tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), error = %error.message, "operation failed");
+                match retry_wait {
+                    Some(wait) => {
+                        tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), attempt = rec.attempts, retry_in_ms = wait.as_millis() as u64, error = %error.message, "operation failed; will retry");
+                    }
+                    None => {
+                        tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), error = %error.message, "operation failed");
+                    }
                 }
             }
         }
@@ -406,6 +455,57 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// How long a worker keeps trying to record an outcome while the database fails transiently.
+/// Past it the outcome is given up on, never half-written: the operation's lease runs out and it
+/// runs again (a retried create looks the account up first).
+const SETTLE_RETRY_WINDOW: Duration = Duration::from_secs(60);
+
+/// The claim an attempt runs under.
+pub(crate) struct Held<'a> {
+    engine: &'a Engine,
+    op: OperationId,
+    claim: Claim<'a>,
+    lease: Duration,
+}
+
+impl Held<'_> {
+    /// Extends the lease; `false` when the claim was lost.
+    async fn renew(&self) -> Result<bool, tenure_store::StoreError> {
+        self.engine.store.renew_claim(self.engine.tenant, self.op, self.claim, self.lease).await
+    }
+
+    /// Renews the lease before one of the attempt's writes, so a worker that lost its operation
+    /// to another claim stops before writing over what the new holder records.
+    async fn confirm(&self) -> Result<(), OpError> {
+        match self.renew().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(OpError::lease_lost()),
+            Err(e) => Err(OpError::store(e)),
+        }
+    }
+}
+
+/// Runs `attempt` again while it fails in a way that may pass (the database busy or
+/// unreachable), pausing longer each time, until `within` has passed.
+async fn retry_transient<T, F, Fut>(within: Duration, mut attempt: F) -> Result<T, tenure_store::StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tenure_store::StoreError>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match attempt().await {
+            Err(e) if e.is_retryable() && tokio::time::Instant::now() + pause < deadline => {
+                tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "could not record an operation's outcome; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Engine {
     /// The rate limiter an app's requests go through, shared by every app with the same
     /// `shared_key`; `None` when the app has no limit.
@@ -422,7 +522,12 @@ impl Engine {
 
 impl AppRuntime {
     /// Performs one operation in the app and updates the stored link; returns the remote id.
-    async fn execute(&self, engine: &Engine, rec: &OperationRecord) -> Result<Option<String>, OpError> {
+    async fn execute(
+        &self,
+        engine: &Engine,
+        rec: &OperationRecord,
+        held: &Held<'_>,
+    ) -> Result<Option<String>, OpError> {
         let store = &engine.store;
         let tenant = engine.tenant;
         let op = &rec.op;
@@ -432,8 +537,11 @@ impl AppRuntime {
                 // must every create where the vendor documents that its list leaves accounts out
                 // (Figma's only SCIM-made users, Asana's no guests): not being listed proves nothing.
                 let look_first = rec.attempts > 1 || crate::profile::list_partial(&self.app);
-                let earlier =
-                    if look_first { self.find_existing(engine, op.person_id, attributes).await? } else { None };
+                let earlier = if look_first {
+                    self.find_existing(engine, op.person_id, &op.person, attributes).await?
+                } else {
+                    None
+                };
                 let (account, origin) = match earlier {
                     Some(found) => found,
                     None => match self.client.create_user(attributes).await {
@@ -441,13 +549,14 @@ impl AppRuntime {
                         // The account exists already (made by an earlier attempt, or by hand):
                         // find it and link it rather than fail or create a second one.
                         Err(e) if e.is_conflict() => self
-                            .find_existing(engine, op.person_id, attributes)
+                            .find_existing(engine, op.person_id, &op.person, attributes)
                             .await?
                             .ok_or_else(|| OpError::from(e))?,
                         Err(e) => return Err(e.into()),
                     },
                 };
                 let remote_id = account.remote_id.clone();
+                held.confirm().await?;
                 store.upsert_account(tenant, &stored_from(op, origin, &account)).await.map_err(OpError::store)?;
                 // The app's next full plan adds the new account to its groups: asked for by the
                 // last operations of the app's queue (those in flight together), not by every
@@ -466,20 +575,22 @@ impl AppRuntime {
                     .get_user(remote_id)
                     .await?
                     .ok_or_else(|| OpError::permanent(format!("account {remote_id} is no longer in the app")))?;
+                held.confirm().await?;
                 store
                     .upsert_account(tenant, &stored_from(op, AccountOrigin::Matched, &account))
                     .await
                     .map_err(OpError::store)?;
                 Ok(Some(remote_id.clone()))
             }
-            OpKind::Update { remote_id, changes } => self.update(engine, op, remote_id, changes).await,
+            OpKind::Update { remote_id, changes } => self.update(engine, op, remote_id, changes, held).await,
             OpKind::ChangeLicense { remote_id, license } => {
                 let changes = Attributes::from([(attributes::LICENSE, license.clone().unwrap_or_default())]);
-                self.update(engine, op, remote_id, &changes).await
+                self.update(engine, op, remote_id, &changes, held).await
             }
             OpKind::Activate { remote_id } | OpKind::Deactivate { remote_id } => {
                 let active = matches!(op.kind, OpKind::Activate { .. });
                 self.client.set_active(remote_id, active).await?;
+                held.confirm().await?;
                 store
                     .set_account_active(tenant, self.app.id, remote_id, active, crate::today())
                     .await
@@ -493,6 +604,7 @@ impl AppRuntime {
                     Err(e) if e.is_not_found() => {}
                     Err(e) => return Err(e.into()),
                 }
+                held.confirm().await?;
                 if self.client.describe().delete.account_remains() {
                     // The app's delete only deactivates (Slack, Atlassian): the account is still
                     // there, so it stays linked and known to be inactive, never an orphan.
@@ -516,6 +628,7 @@ impl AppRuntime {
         op: &PlannedOp,
         remote_id: &str,
         changes: &Attributes,
+        held: &Held<'_>,
     ) -> Result<Option<String>, OpError> {
         let store = &engine.store;
         let tenant = engine.tenant;
@@ -532,6 +645,7 @@ impl AppRuntime {
                 stored_from(op, AccountOrigin::Matched, &observed)
             }
         };
+        held.confirm().await?;
         account.attributes.extend(changes.iter().map(|(k, v)| (k, v.clone())));
         account.attributes.retain(|_, v| !v.is_empty());
         if let Some(grant) = op.reason.grant() {
@@ -557,6 +671,7 @@ impl AppRuntime {
         &self,
         engine: &Engine,
         person: PersonId,
+        email_of_person: &str,
         attrs: &Attributes,
     ) -> Result<Option<(RemoteAccount, AccountOrigin)>, OpError> {
         let own_id = person.to_string();
@@ -610,9 +725,37 @@ impl AppRuntime {
                     found.email().unwrap_or(&found.remote_id)
                 )));
             }
+            // The planner's correlation policy, once more: an account nobody manages is not
+            // taken over for a person the policy leaves to an admin (by default, one an identity
+            // provider pushed).
+            if !self.may_link(engine, email_of_person).await? {
+                return Err(OpError::permanent(format!(
+                    "{} {value} is taken in the app by account {}, which Tenure does not manage; the app's \
+                     correlation policy ({}) leaves it to an admin: adopt it for this person (`tenure adopt`) \
+                     or set the app's --correlation to link",
+                    key.as_str(),
+                    found.remote_id,
+                    self.app.settings.correlation.as_str(),
+                )));
+            }
             return Ok(Some((found, AccountOrigin::Matched)));
         }
         Ok(None)
+    }
+
+    /// Whether the app's correlation policy links an account nobody manages to this person.
+    async fn may_link(&self, engine: &Engine, email_of_person: &str) -> Result<bool, OpError> {
+        let store = &engine.store;
+        let pushed = match store.person_by_email(engine.tenant, email_of_person).await.map_err(OpError::store)? {
+            Some(person) => store
+                .list_sources(engine.tenant)
+                .await
+                .map_err(OpError::store)?
+                .iter()
+                .any(|s| s.id == person.source_id && s.kind == "scim"),
+            None => false,
+        };
+        Ok(self.app.settings.correlation.links(pushed))
     }
 }
 
@@ -637,6 +780,40 @@ fn stored_from(op: &PlannedOp, origin: AccountOrigin, account: &RemoteAccount) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_outcome_the_database_refused_for_a_moment_is_recorded_on_a_later_try() {
+        let mut calls = 0;
+        let recorded = retry_transient(Duration::from_secs(10), || {
+            calls += 1;
+            let n = calls;
+            async move { if n < 3 { Err(tenure_store::StoreError::Concurrent("operations".into())) } else { Ok(true) } }
+        })
+        .await;
+        assert!(matches!(recorded, Ok(true)), "{recorded:?}");
+        assert_eq!(calls, 3, "tried until it was recorded");
+    }
+
+    #[tokio::test]
+    async fn an_outcome_refused_for_good_is_not_tried_again_nor_past_the_window() {
+        let mut calls = 0;
+        let refused = retry_transient(Duration::from_secs(10), || {
+            calls += 1;
+            async { Err::<bool, _>(tenure_store::StoreError::Invalid("bad row".into())) }
+        })
+        .await;
+        assert!(refused.is_err());
+        assert_eq!(calls, 1, "a permanent error is not retried");
+        let mut calls = 0;
+        let started = tokio::time::Instant::now();
+        let busy = retry_transient(Duration::from_millis(300), || {
+            calls += 1;
+            async { Err::<bool, _>(tenure_store::StoreError::Concurrent("operations".into())) }
+        })
+        .await;
+        assert!(busy.is_err() && calls > 1, "{calls} calls");
+        assert!(started.elapsed() < Duration::from_secs(5), "the window bounds the retries");
+    }
 
     #[test]
     fn a_grant_to_reauthorize_waits_and_counts_against_the_app() {

@@ -94,7 +94,7 @@ fn names_in(dir: &Path) -> Vec<String> {
 }
 
 fn upload(people: &str) -> CsvUpload {
-    CsvUpload { people: Some(people.as_bytes().to_vec()), groups: None }
+    CsvUpload { people: Some(people.as_bytes().to_vec().into()), groups: None }
 }
 
 #[tokio::test]
@@ -144,7 +144,7 @@ async fn the_source_guard_holds_uploads_unless_forced() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_groups_upload_needs_a_groups_file() -> anyhow::Result<()> {
     let f = Fixture::new(None).await?;
-    let groups = CsvUpload { people: None, groups: Some(b"name,parents\neng,everyone\n".to_vec()) };
+    let groups = CsvUpload { people: None, groups: Some(b"name,parents\neng,everyone\n".to_vec().into()) };
     let e = f.engine.import_csv(&f.source().await?, groups, SyncOptions::default()).await.unwrap_err();
     assert!(e.to_string().contains("--groups-file"), "{e}");
     Ok(())

@@ -131,6 +131,16 @@ fn unauthorized(message: &str) -> Response {
         .into_response()
 }
 
+/// Too many unknown or expired tokens from this client lately; the same words whatever the token.
+pub(crate) fn too_many_failures() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, "900")],
+        axum::Json(json!({"error": "too many failed attempts from this address; try again later"})),
+    )
+        .into_response()
+}
+
 /// The bearer token of a request, if it has one in the right form.
 pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, &'static str> {
     let raw = headers
@@ -149,11 +159,20 @@ impl FromRequestParts<ServerState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &ServerState) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).map_err(unauthorized)?;
+        let ip = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        // A client that keeps sending unknown tokens is refused before any lookup.
+        if state.sign_in_limits.token_blocked(ip) {
+            return Err(too_many_failures());
+        }
         let record = tenure_engine::tokens::authenticate(&state.store, token).await.map_err(|e| {
             tracing::error!(error = %e, "token lookup failed");
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable").into_response()
         })?;
-        let Some(record) = record else { return Err(unauthorized("unknown or expired token")) };
+        let Some(record) = record else {
+            state.sign_in_limits.token_failed(ip);
+            tracing::warn!(client = ?ip, "admin API request with an unknown or expired token");
+            return Err(unauthorized("unknown or expired token"));
+        };
         if record.scope == TokenScope::Scim {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,

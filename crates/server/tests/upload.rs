@@ -22,6 +22,10 @@ const GOOD: &str = "employee_id,email,groups\nE1,a@x.io,eng\nE2,b@x.io,eng\nE3,c
 /// A server whose tenant has the CSV source `hr` (GOOD imported, guard at 50%) with a groups
 /// file, and an admin token.
 async fn start() -> anyhow::Result<Running> {
+    start_with_limit(None).await
+}
+
+async fn start_with_limit(limit: Option<u64>) -> anyhow::Result<Running> {
     let db = TestDb::new(TestBackend::Sqlite).await?;
     let store = Store::connect_with_keys(
         db.url(),
@@ -49,10 +53,13 @@ async fn start() -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task =
-        tokio::spawn(tenure_server::serve(listener, tenure_server::ServerState::new(store.clone()), async move {
-            let _ = stopped.await;
-        }));
+    let mut state = tenure_server::ServerState::new(store.clone());
+    if let Some(limit) = limit {
+        state = state.with_upload_limit(limit);
+    }
+    let task = tokio::spawn(tenure_server::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
     let _ = rustls::crypto::ring::default_provider().install_default();
     Ok(Running { base, stop, task, _db: db, dir, store, tenant, token, http: reqwest::Client::new() })
 }
@@ -162,5 +169,71 @@ async fn uploads_need_an_admin_token_and_a_known_csv_source() -> anyhow::Result<
     server.store.insert_token(other, TokenScope::Admin, &tenure_server::tokens::hash(&other_token), None).await?;
     let res = server.http.post(&url).bearer_auth(&other_token).body(GOOD).send().await?;
     assert_eq!(res.status(), 404);
+    server.stop().await
+}
+
+/// Sends `chunks` as a chunked body (no `Content-Length`, so the server learns the size only as
+/// it reads) over a raw connection; the answer's status line and body.
+async fn post_chunked(server: &Running, path: &str, chunks: &[Vec<u8>]) -> anyhow::Result<(u16, serde_json::Value)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.base.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await?;
+    let head = format!(
+        "POST /api/v1/sources/{path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        server.token
+    );
+    conn.write_all(head.as_bytes()).await?;
+    // The server may answer and close before the last chunk: a write error then is expected.
+    for chunk in chunks {
+        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+        framed.extend_from_slice(chunk);
+        framed.extend_from_slice(b"\r\n");
+        if conn.write_all(&framed).await.is_err() {
+            break;
+        }
+    }
+    let _ = conn.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    // A chunked answer frames its JSON; the object is what lies between the outer braces.
+    let json = match (body.find('{'), body.rfind('}')) {
+        (Some(start), Some(end)) => serde_json::from_str(&body[start..=end]).unwrap_or_default(),
+        _ => serde_json::Value::Null,
+    };
+    Ok((status, json))
+}
+
+#[tokio::test]
+async fn an_upload_over_the_limit_is_413_naming_it_and_changes_nothing() -> anyhow::Result<()> {
+    let server = start_with_limit(Some(1024)).await?;
+    // Streamed: the server finds out only as the bytes arrive.
+    let mut big = b"employee_id,email\n".to_vec();
+    let rows: Vec<Vec<u8>> = (0..200).map(|n| format!("E{n},person{n}@x.io\n").into_bytes()).collect();
+    let mut chunks = vec![std::mem::take(&mut big)];
+    chunks.extend(rows);
+    let (status, body) = post_chunked(&server, "hr/upload", &chunks).await?;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["limit_bytes"], 1024, "{body}");
+    assert!(body["error"].as_str().unwrap_or_default().contains("1024 bytes"), "{body}");
+    // Announced: refused before the body is read.
+    let (status, body) = server.post("hr/upload", &"x".repeat(2000)).await?;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(server.emails().await?, ["a@x.io", "b@x.io", "c@x.io"]);
+    assert_eq!(std::fs::read_to_string(server.dir.path().join("people.csv"))?, GOOD);
+    let audit = server.store.list_audit(server.tenant, 50).await?;
+    assert!(!audit.iter().any(|a| a.action == "source.upload"), "{audit:?}");
+    // Under the limit, streamed the same way, it is imported.
+    let small = vec![b"employee_id,email\n".to_vec(), b"E1,a@x.io\nE2,b@x.io\n".to_vec(), b"E9,z@x.io\n".to_vec()];
+    let (status, body) = post_chunked(&server, "hr/upload", &small).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.emails().await?, ["a@x.io", "b@x.io", "z@x.io"]);
+    let audit = server.store.list_audit(server.tenant, 50).await?;
+    let upload = audit.iter().find(|a| a.action == "source.upload").expect("the upload's entry");
+    assert_eq!(upload.detail["bytes"], 48, "{:?}", upload.detail);
+    assert_eq!(upload.detail["summary"]["created"], 1, "{:?}", upload.detail);
     server.stop().await
 }

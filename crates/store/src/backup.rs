@@ -44,6 +44,8 @@ pub enum BackupError {
         "the backup is of schema {backup:?} but this Tenure's is {ours:?}: restore with the Tenure version that wrote it"
     )]
     Schema { backup: Vec<i64>, ours: Vec<i64> },
+    #[error("the copy does not add up: {table} has {source_rows} rows in the source but {target_rows} in the target")]
+    Mismatch { table: String, source_rows: u64, target_rows: u64 },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -79,6 +81,19 @@ struct Trailer {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BackupSummary {
     pub tables: BTreeMap<String, u64>,
+}
+
+/// What `tenure db copy` moved: each table's rows in the source's snapshot and, counted again
+/// after the copy, in the target.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CopySummary {
+    pub tables: BTreeMap<String, TableCopy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TableCopy {
+    pub source: u64,
+    pub target: u64,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -310,9 +325,92 @@ impl Store {
         if summary.tables != expected.tables {
             return Err(BackupError::Checksum("row counts differ from the trailer".into()));
         }
+        if self.backend == Backend::Postgres {
+            advance_sequences(&mut tx).await?;
+        }
         tx.commit().await?;
         Ok(summary)
     }
+
+    /// Rows per table, every tenant's.
+    pub async fn row_counts(&self) -> Result<BTreeMap<String, u64>, BackupError> {
+        let mut conn = self.read.acquire().await?;
+        let mut counts = BTreeMap::new();
+        for table in self.tables_in_order(&mut conn).await? {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM \"{table}\"")))
+                .fetch_one(&mut *conn)
+                .await?;
+            counts.insert(table, int(&row, "n")?.max(0) as u64);
+        }
+        Ok(counts)
+    }
+
+    /// Opens another database with this store's master keys, so what a copy writes stays sealed
+    /// under the keys that sealed it (and opens with them).
+    pub async fn connect_with_same_keys(&self, url: &str) -> Result<Store, StoreError> {
+        let backend = Backend::from_url(url)?;
+        let pool = backend.connect(url).await?;
+        let read = backend.read_pool(url, &pool)?;
+        let store = Store { pool, read, backend, keyring: std::sync::Arc::clone(&self.keyring) };
+        crate::migrate::run(&store.pool, backend).await?;
+        Ok(store)
+    }
+
+    /// Copies every table (every tenant) into `target`, which must be empty, from one
+    /// consistent snapshot of this database, through a backup file in the system's temporary
+    /// directory (readable by its owner only, removed afterwards); then counts every table of
+    /// the target and compares. Values move as stored: sealed credentials stay sealed and the
+    /// audit chain still verifies.
+    pub async fn copy_to(&self, target: &Store) -> Result<CopySummary, BackupError> {
+        let mut file = tempfile::NamedTempFile::new()?;
+        let written = {
+            let mut out = std::io::BufWriter::new(file.as_file_mut());
+            let written = self.backup(&mut out).await?;
+            out.flush()?;
+            written
+        };
+        target.restore(file.path()).await?;
+        drop(file);
+        let counted = target.row_counts().await?;
+        let mut summary = CopySummary::default();
+        for (table, source_rows) in written.tables {
+            let target_rows = counted.get(&table).copied().unwrap_or(0);
+            if target_rows != source_rows {
+                return Err(BackupError::Mismatch { table, source_rows, target_rows });
+            }
+            summary.tables.insert(table, TableCopy { source: source_rows, target: target_rows });
+        }
+        if let Some((table, &target_rows)) = counted.iter().find(|(t, _)| !summary.tables.contains_key(*t)) {
+            return Err(BackupError::Mismatch { table: table.clone(), source_rows: 0, target_rows });
+        }
+        Ok(summary)
+    }
+}
+
+/// Restored rows carry the values a PostgreSQL sequence handed out in the source (the queue's
+/// order): each sequence behind a column default moves past the largest value restored, so new
+/// rows come after the old ones.
+async fn advance_sequences(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), BackupError> {
+    let rows = sqlx::query(
+        "SELECT CAST(table_name AS TEXT) AS table_name, CAST(column_name AS TEXT) AS column_name, \
+         CAST(column_default AS TEXT) AS column_default FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND column_default LIKE 'nextval(%'",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    for r in rows {
+        let (table, column, default) = (text(&r, "table_name")?, text(&r, "column_name")?, text(&r, "column_default")?);
+        let Some(sequence) = default.split('\'').nth(1).filter(|s| valid_identifier(s)) else { continue };
+        if !valid_identifier(&table) || !valid_identifier(&column) {
+            continue;
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT setval('{sequence}', COALESCE((SELECT MAX(\"{column}\") FROM \"{table}\"), 0) + 1, false)"
+        )))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// The trailer of a backup file, after checking that its checksum covers every line before it.

@@ -28,6 +28,17 @@ pub struct SourceRecord {
     pub version: i64,
 }
 
+/// An audit entry an import appends in its own transaction, its detail made from what the
+/// import did (`detail(summary, context)`).
+#[derive(Debug, Clone, Copy)]
+pub struct ImportAudit<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub subject: &'a str,
+    pub context: &'a serde_json::Value,
+    pub detail: fn(&ImportSummary, &serde_json::Value) -> serde_json::Value,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ImportSummary {
     pub created: usize,
@@ -269,6 +280,18 @@ impl Store {
         tenant: TenantId,
         source: SourceId,
         batch: &ImportBatch,
+    ) -> Result<ImportSummary, StoreError> {
+        self.apply_import_audited(tenant, source, batch, &[]).await
+    }
+
+    /// [`Store::apply_import`], appending `audit` in the import's own transaction: the import and
+    /// its entries are kept together or not at all.
+    pub async fn apply_import_audited(
+        &self,
+        tenant: TenantId,
+        source: SourceId,
+        batch: &ImportBatch,
+        audit: &[ImportAudit<'_>],
     ) -> Result<ImportSummary, StoreError> {
         let mut summary = ImportSummary::default();
         let mut tx = self.pool.begin().await?;
@@ -546,6 +569,11 @@ impl Store {
             .bind(&t)
             .execute(&mut *tx)
             .await?;
+        for entry in audit {
+            let detail = (entry.detail)(&summary, entry.context);
+            let new = crate::NewAuditEntry::new(entry.actor, entry.action, entry.subject, &detail);
+            crate::audit::append_audit_in(&mut tx, tenant, &new).await?;
+        }
         tx.commit().await?;
         Ok(summary)
     }

@@ -66,6 +66,15 @@ pub struct AppHealth {
     pub last_error: Option<String>,
 }
 
+/// One claim of an operation: the worker that made it and the attempt it counted. The pair
+/// names the claim, not just the worker: a worker whose lease ran out may claim the same
+/// operation again, and its first attempt must then not settle it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim<'a> {
+    pub owner: &'a str,
+    pub attempt: i64,
+}
+
 /// Which operations to list.
 #[derive(Debug, Clone, Default)]
 pub struct OperationFilter {
@@ -203,6 +212,69 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Extends the lease of the claim `claim` made; `false` when it was lost meanwhile (the lease
+    /// ran out and the operation was claimed again, by another worker or by this one).
+    pub async fn renew_claim(
+        &self,
+        tenant: TenantId,
+        op: OperationId,
+        claim: Claim<'_>,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE operations SET lease_until_ms = $1 WHERE id = $2 AND tenant_id = $3 AND lease_owner = $4 \
+             AND attempts = $5 AND status = 'pending'",
+        )
+        .bind(now_ms() + lease.as_millis() as i64)
+        .bind(op.to_string())
+        .bind(tenant.to_string())
+        .bind(claim.owner)
+        .bind(claim.attempt)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records an attempt's outcome only if `claim` still holds the operation, with its audit
+    /// entry (if any) in the same transaction: an outcome is recorded with its entry or not at all,
+    /// so a settlement that failed can be tried again without writing an entry twice. `false`
+    /// when the claim was lost (or the outcome was recorded already).
+    pub async fn settle_claim(
+        &self,
+        tenant: TenantId,
+        op: OperationId,
+        claim: Claim<'_>,
+        outcome: Settlement<'_>,
+        audit: Option<&crate::NewAuditEntry<'_>>,
+    ) -> Result<bool, StoreError> {
+        let Settlement { status, error, remote_id, retry_at_ms } = outcome;
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE operations SET status = $1, last_error = $2, remote_id = COALESCE($3, remote_id), \
+             not_before_ms = $4, lease_owner = NULL, lease_until_ms = NULL, updated_ms = $5 \
+             WHERE id = $6 AND tenant_id = $7 AND lease_owner = $8 AND attempts = $9 AND status = 'pending'",
+        )
+        .bind(status.as_str())
+        .bind(error)
+        .bind(remote_id)
+        .bind(retry_at_ms)
+        .bind(now_ms())
+        .bind(op.to_string())
+        .bind(tenant.to_string())
+        .bind(claim.owner)
+        .bind(claim.attempt)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(entry) = audit {
+            crate::audit::append_audit_in(&mut tx, tenant, entry).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Operations, newest first.

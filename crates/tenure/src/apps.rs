@@ -97,6 +97,11 @@ pub struct SettingsArgs {
     /// Keys that match existing accounts to people, strongest first.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub match_keys: Vec<MatchKeyArg>,
+    /// A person's one matching account that Tenure does not manage yet: `link` it,
+    /// `link-pulled` (the default: link it unless an identity provider pushed the person over
+    /// SCIM) or `case` (leave it for an admin to adopt).
+    #[arg(long, value_name = "POLICY")]
+    pub correlation: Option<String>,
     /// An attribute mapping (repeatable); given at all, the mappings replace the app's.
     #[arg(long = "map", value_name = "ATTRIBUTE=EXPRESSION")]
     pub mappings: Vec<String>,
@@ -150,6 +155,7 @@ impl SettingsArgs {
             user_name: self.user_name.map(user_name_name),
             user_name_max_len: self.user_name_max_len,
             match_keys: (!self.match_keys.is_empty()).then(|| self.match_keys.iter().map(match_key_name).collect()),
+            correlation: self.correlation.clone(),
             mappings: mapping_specs(&self.mappings, &self.mappings_on_create)?,
             guard_percent: self.guard_percent,
             guard_count: self.guard_count,
@@ -286,6 +292,7 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
         user_name: args.user_name,
         user_name_max_len: args.user_name_max_len,
         match_keys: args.match_keys.clone(),
+        correlation: args.correlation.clone(),
         mappings: args.mappings.clone(),
         mappings_on_create: args.mappings_on_create.clone(),
         guard_percent: args.guard_percent,
@@ -422,6 +429,7 @@ fn print_app(app: &AppView) {
     println!("  deprovision:   {}", app.settings.deprovision);
     let keys: Vec<&str> = app.settings.match_keys.iter().map(|k| k.as_str()).collect();
     println!("  match keys:    {}", keys.join(", "));
+    println!("  correlation:   {}", app.settings.correlation.as_str().replace('_', "-"));
     if let Some(vendor) = &app.settings.vendor {
         println!("  vendor:        {vendor}");
     }

@@ -112,6 +112,9 @@ pub enum Command {
     Backup(crate::backup::BackupArgs),
     /// Restore a backup FILE into a new, empty database (SQLite or PostgreSQL).
     Restore(crate::backup::RestoreArgs),
+    /// The database as a whole: copy it to PostgreSQL.
+    #[command(subcommand)]
+    Db(crate::backup::DbCommand),
     /// The provisioning queue: its state, failed operations, retry and dismiss.
     #[command(subcommand)]
     Ops(OpsCommand),
@@ -389,6 +392,9 @@ pub struct ServeArgs {
     /// metadata addresses are always refused). A multi-tenant deployment should set it.
     #[arg(long, env = "TENURE_OUTBOUND_DENY_PRIVATE")]
     pub outbound_deny_private: bool,
+    /// The largest CSV upload accepted, in MiB; a larger one is refused (413) as it arrives.
+    #[arg(long, env = "TENURE_MAX_UPLOAD_MB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub max_upload_mb: u64,
 }
 
 /// `90s`, `30m`, `1h`, `2d`, or plain seconds.
@@ -916,6 +922,11 @@ pub struct ScimAppArgs {
     /// external-id,user-name,email).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub match_keys: Vec<MatchKeyArg>,
+    /// A person's one matching account that Tenure does not manage yet: `link` it,
+    /// `link-pulled` (the default: link it unless an identity provider pushed the person over
+    /// SCIM) or `case` (leave it for an admin to adopt).
+    #[arg(long, value_name = "POLICY")]
+    pub correlation: Option<String>,
     /// An attribute mapping, e.g. --map 'displayName=concat(givenName, " ", familyName)'
     /// (repeatable); replaces the default value of that attribute.
     #[arg(long = "map", value_name = "ATTRIBUTE=EXPRESSION")]

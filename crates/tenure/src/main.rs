@@ -143,6 +143,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                 // The whole database, every tenant; a restore needs it empty.
                 Command::Backup(args) => backup::backup(&store, args).await,
                 Command::Restore(args) => backup::restore(&store, args).await,
+                Command::Db(backup::DbCommand::Copy(args)) => backup::copy(&store, args).await,
                 other => match open_tenant(&store, &settings).await {
                     Ok(tenant) => {
                         commands::run(

@@ -39,7 +39,8 @@ pub async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCod
     };
     let runner = contexts.clone();
     let background = tokio::spawn(async move { runner.run_background(background_options, stopped).await });
-    let mut state = tenure_server::ServerState::with_contexts(contexts);
+    let mut state =
+        tenure_server::ServerState::with_contexts(contexts).with_upload_limit(args.max_upload_mb * 1024 * 1024);
     match public {
         Some(url) => {
             tracing::info!(public_url = %url, "OAuth redirect URI: {url}{}", tenure_server::oauth::CALLBACK_PATH);

@@ -121,7 +121,17 @@ impl Rest {
         })?;
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(|e| transport(TransportKind::Io, &e))?;
+        // Capped like every answer Tenure reads: a hostile or broken server cannot make it buffer
+        // without end.
+        let bytes =
+            tenure_outbound::read_body(response, tenure_outbound::MAX_RESPONSE_BODY).await.map_err(|e| match e {
+                tenure_outbound::BodyError::Http(e) => transport(TransportKind::Io, &e),
+                too_large => ConnectorError::InvalidResponse {
+                    method: method.to_string(),
+                    url: url.to_string(),
+                    message: too_large.to_string(),
+                },
+            })?;
         let body: Value =
             if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
         if status.is_success() {

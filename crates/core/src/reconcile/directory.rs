@@ -1,6 +1,6 @@
 //! The directory, indexed once so that planning many apps (or one person) does not redo the work.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::attributes::{self, Attributes};
@@ -33,6 +33,9 @@ pub struct DirectoryIndex<'a> {
     /// Desired attributes per app spec, by ordinal, computed on first use: most apps share a
     /// spec, so fifty apps cost one mapping per person, not fifty.
     desired: Mutex<HashMap<DesiredSpec, Arc<Vec<Desired>>>>,
+    /// Sources an identity provider pushes into (SCIM): their people's matches follow the apps'
+    /// correlation policy for pushed people.
+    pushed: HashSet<SourceId>,
 }
 
 impl<'a> DirectoryIndex<'a> {
@@ -59,7 +62,19 @@ impl<'a> DirectoryIndex<'a> {
             groups_of,
             by_org_unit: units.into_iter().collect(),
             desired: Mutex::new(HashMap::new()),
+            pushed: HashSet::new(),
         }
+    }
+
+    /// Names the sources an identity provider pushes into (SCIM).
+    pub fn with_pushed_sources(mut self, sources: impl IntoIterator<Item = SourceId>) -> Self {
+        self.pushed = sources.into_iter().collect();
+        self
+    }
+
+    /// Whether `person` was pushed by an identity provider.
+    pub fn pushed(&self, person: &Person) -> bool {
+        self.pushed.contains(&person.source_id)
     }
 
     pub fn len(&self) -> usize {

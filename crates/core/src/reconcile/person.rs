@@ -371,6 +371,19 @@ impl<'p, 'a> Planner<'p, 'a> {
                     accounts: remote,
                 });
             }
+            // The app's correlation policy: an account nobody manages yet is linked, or it is a
+            // case for an admin (by default, for people an identity provider pushed). One that
+            // carries the person's own id as externalId is Tenure's from an earlier attempt.
+            if *key != MatchKey::ExternalId && !self.app().settings.correlation.links(self.dir.pushed(person)) {
+                return Found::Case(CorrelationCase {
+                    app_id: self.app().id,
+                    key: key.as_str().to_owned(),
+                    value,
+                    people: vec![person.email.clone()],
+                    person_ids: vec![person.id],
+                    accounts: vec![accounts[0].remote_id.clone()],
+                });
+            }
             return Found::Matched(accounts[0], *key);
         }
         Found::Nothing

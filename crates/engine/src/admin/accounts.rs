@@ -127,9 +127,9 @@ impl Admin<'_> {
 
     /// Walks the tenant's audit hash chain (org admins and auditors): the first entry that does
     /// not chain, if any.
-    pub async fn verify_audit(&self) -> Result<tenure_store::AuditVerification, EngineError> {
+    pub async fn verify_audit(&self) -> Result<super::views::AuditVerifyView, EngineError> {
         self.actor.require(Need::Audit)?;
-        Ok(self.store().verify_audit(self.tenant()).await?)
+        Ok(self.store().verify_audit(self.tenant()).await?.into())
     }
 
     /// The whole matching audit log, a page at a time (org admins and auditors).

@@ -157,6 +157,10 @@ pub struct SettingsSpec {
     /// Strongest first: `external-id`, `user-name`, `email`.
     #[serde(default)]
     pub match_keys: Option<Vec<String>>,
+    /// A matching account Tenure does not manage yet: `link`, `link-pulled` (the default: linked
+    /// unless an identity provider pushed the person) or `case` (left for an admin to adopt).
+    #[serde(default)]
+    pub correlation: Option<String>,
     /// Replaces every mapping of the app.
     #[serde(default)]
     pub mappings: Option<Vec<MappingSpec>>,
@@ -413,6 +417,10 @@ fn apply_settings(
                 )),
             })
             .collect::<Result<_, _>>()?;
+    }
+    if let Some(correlation) = &spec.correlation {
+        settings.correlation =
+            correlation.parse().map_err(|e: String| EngineError::field("settings.correlation", e))?;
     }
     if let Some(mappings) = &spec.mappings {
         settings.mappings = mapping_set(mappings)?;

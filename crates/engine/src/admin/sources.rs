@@ -348,16 +348,20 @@ impl Admin<'_> {
     pub async fn upload_csv(&self, name: &str, files: CsvUpload, force: bool) -> Result<SyncReport, EngineError> {
         self.actor.require(Need::OrgAdmin)?;
         let (source, _) = self.engine.csv_source(name).await?;
-        let bytes = files.people.as_ref().or(files.groups.as_ref()).map_or(0, Vec::len);
+        let bytes = files.people.as_ref().or(files.groups.as_ref()).map_or(0, crate::CsvData::len);
         let which = if files.people.is_some() { "people" } else { "groups" };
-        let report = self
-            .engine
-            .import_csv_as(&source, files, SyncOptions { force, ..Default::default() }, &self.actor.name)
-            .await?;
-        let detail = json!({"file": which, "bytes": bytes, "force": force, "summary": report.summary});
-        // After the import's own transaction: an upload is a sync, audited as `source.sync` there.
-        self.store().append_audit(self.tenant(), &self.actor.name, "source.upload", name, &detail).await?;
-        Ok(report)
+        // In the import's own transaction, beside its `source.sync` entry.
+        let audit = crate::sync::ExtraAudit {
+            action: "source.upload",
+            context: json!({"file": which, "bytes": bytes, "force": force}),
+            detail: |summary, context| {
+                let mut detail = context.clone();
+                detail["summary"] = serde_json::to_value(summary).unwrap_or_default();
+                detail
+            },
+        };
+        let options = SyncOptions { force, ..Default::default() };
+        self.engine.import_csv_audited(&source, files, options, &self.actor.name, Some(audit)).await
     }
 }
 

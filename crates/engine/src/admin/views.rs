@@ -371,3 +371,46 @@ pub struct CatalogApp {
     #[schema(value_type = Object)]
     pub entry: Value,
 }
+
+/// The tenant's audit hash chain, walked from its start (`tenure audit verify`,
+/// `GET /api/v1/audit/verify`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditVerifyView {
+    /// Every entry chains: nothing was changed, removed, inserted or cut off.
+    pub intact: bool,
+    /// Entries checked through the chain.
+    pub chained: u64,
+    /// Entries from before the chain, covered through its start.
+    pub legacy: u64,
+    /// The first entry that does not chain.
+    pub first_bad: Option<BadAuditEntryView>,
+}
+
+/// An audit entry that does not chain, and why.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BadAuditEntryView {
+    /// The entry's id; absent when what is missing is the entry itself (the log cut off).
+    pub id: Option<String>,
+    /// Its place in the tenant's chain.
+    pub seq: i64,
+    pub at_ms: Option<i64>,
+    pub action: Option<String>,
+    pub reason: String,
+}
+
+impl From<tenure_store::AuditVerification> for AuditVerifyView {
+    fn from(v: tenure_store::AuditVerification) -> Self {
+        Self {
+            intact: v.first_bad.is_none(),
+            chained: v.chained,
+            legacy: v.legacy,
+            first_bad: v.first_bad.map(|b| BadAuditEntryView {
+                id: b.id,
+                seq: b.seq,
+                at_ms: b.at_ms,
+                action: b.action,
+                reason: b.reason,
+            }),
+        }
+    }
+}

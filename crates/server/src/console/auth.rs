@@ -137,6 +137,10 @@ pub struct SignInLimits {
 const WINDOW: Duration = Duration::from_secs(15 * 60);
 const PER_EMAIL: usize = 5;
 const PER_ADDRESS: usize = 20;
+/// Unknown or expired bearer tokens (API and SCIM) from one client address: a token is 256 bits
+/// of randomness, so this does not stop guessing (nothing needs to); it stops one client from
+/// making the server look tokens up without end.
+const TOKENS_PER_ADDRESS: usize = 100;
 /// Bounds the memory a flood of made-up emails can take.
 const MAX_KEYS: usize = 10_000;
 
@@ -181,6 +185,34 @@ impl SignInLimits {
         }
     }
 
+    fn token_key(ip: Option<IpAddr>) -> String {
+        ip.map_or_else(|| "token:unknown".to_owned(), |ip| format!("token:{ip}"))
+    }
+
+    /// Whether this client address has sent too many unknown or expired tokens lately.
+    pub fn token_blocked(&self, ip: Option<IpAddr>) -> bool {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        failures.get_mut(&Self::token_key(ip)).is_some_and(|times| {
+            while times.front().is_some_and(|t| now.duration_since(*t) > WINDOW) {
+                times.pop_front();
+            }
+            times.len() >= TOKENS_PER_ADDRESS
+        })
+    }
+
+    pub fn token_failed(&self, ip: Option<IpAddr>) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if failures.len() >= MAX_KEYS {
+            failures.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) <= WINDOW));
+        }
+        let key = Self::token_key(ip);
+        if failures.len() < MAX_KEYS || failures.contains_key(&key) {
+            failures.entry(key).or_default().push_back(now);
+        }
+    }
+
     /// A successful sign-in forgets the email's failures (not the address's).
     pub fn succeeded(&self, email: &str) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
@@ -198,6 +230,19 @@ mod tests {
         headers.insert(header::COOKIE, "a=1; tenure_session=abc ; b=2".parse().unwrap());
         assert_eq!(cookie(&headers, COOKIE), Some("abc"));
         assert_eq!(cookie(&headers, "c"), None);
+    }
+
+    #[test]
+    fn bad_tokens_are_limited_per_address() {
+        let limits = SignInLimits::default();
+        let (a, b) = (Some(IpAddr::from([10, 0, 0, 1])), Some(IpAddr::from([10, 0, 0, 2])));
+        for _ in 0..TOKENS_PER_ADDRESS {
+            assert!(!limits.token_blocked(a));
+            limits.token_failed(a);
+        }
+        assert!(limits.token_blocked(a));
+        assert!(!limits.token_blocked(b), "another address is not slowed");
+        assert!(!limits.blocked("ada@x.com", b), "nor anyone's sign-in");
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The audit log: `GET /api/v1/audit` (one page, newest first, with `next_cursor`) and
+//! The audit log: `GET /api/v1/audit` (one page, newest first, with `next_cursor`),
 //! `GET /api/v1/audit/export` (every matching row as JSON lines or CSV, streamed a page at a
-//! time). The query language and the encoding are the engine's (`tenure_engine::audit_query`),
+//! time) and `GET /api/v1/audit/verify` (the hash chain walked, as `tenure audit verify`). The query language and the encoding are the engine's (`tenure_engine::audit_query`),
 //! shared with `tenure audit`.
 
 use axum::Router;
@@ -21,7 +21,7 @@ use crate::ServerState;
 use crate::api::{ApiError, Caller};
 
 pub fn routes() -> Router<ServerState> {
-    Router::new().route("/audit", get(list)).route("/audit/export", get(export))
+    Router::new().route("/audit", get(list)).route("/audit/export", get(export)).route("/audit/verify", get(verify))
 }
 
 fn param_error(e: ParamError) -> ApiError {
@@ -87,6 +87,15 @@ pub async fn list(
         "events": page.entries.iter().map(entry_json).collect::<Vec<_>>(),
         "next_cursor": page.next_cursor.map(|c| c.to_string()),
     })))
+}
+
+/// Walks the tenant's audit hash chain (org admins and auditors), as `tenure audit verify`:
+/// `intact` and the first entry that does not chain. A broken chain is a finding, not an error
+/// of the request, so it is a 200 too; monitoring alerts on `intact: false`.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
+    responses((status = 200, body = tenure_engine::admin::views::AuditVerifyView), Errors))]
+pub async fn verify(caller: Caller) -> Result<axum::Json<tenure_engine::admin::views::AuditVerifyView>, ApiError> {
+    Ok(axum::Json(caller.admin().verify_audit().await?))
 }
 
 /// Every matching row (or the first `limit`), streamed as JSON lines (`format=jsonl`) or CSV.

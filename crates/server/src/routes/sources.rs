@@ -4,14 +4,15 @@
 //! - `POST /api/v1/sources/{name}/upload`: the body is the people CSV (any content type).
 //! - `POST /api/v1/sources/{name}/upload-groups`: the body is the groups CSV (`name,parents`).
 //!
-//! An upload is validated completely, then applied like `tenure sync` (scope, source guard, one
-//! transaction); `?force=true` applies what the source guard refuses. 200 with the import
-//! summary; 422 with `{"error", "problems": [{"file", "line", "column", "message"}]}` for a bad
-//! file or a refused import, nothing changed.
+//! An upload is written to a temporary file as it arrives (never held in memory whole), up to
+//! the server's limit (`serve --max-upload-mb`, default 512 MiB; beyond it 413 with
+//! `limit_bytes`), then validated completely and applied like `tenure sync` (scope, source
+//! guard, one transaction); `?force=true` applies what the source guard refuses. 200 with the
+//! import summary; 422 with `{"error", "problems": [{"file", "line", "column", "message"}]}` for
+//! a bad file or a refused import, nothing changed.
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,21 +20,20 @@ use serde::Deserialize;
 use serde_json::json;
 use tenure_engine::admin::views::{SourceEdited, SourceRemoval, SourceView};
 use tenure_engine::admin::{NewSource, Origin, SourceEdit};
-use tenure_engine::{CsvUpload, EngineError, SyncOptions};
+use tenure_engine::{CsvData, CsvUpload, EngineError, SyncOptions};
 
 use super::Errors;
 use crate::ServerState;
 use crate::api::{ApiError, ApiResult, Body, Caller, Params, PreviewQuery, created, if_match, json, with_etag};
 
-/// Exports of a few hundred thousand people run to tens of megabytes; axum's default limit
-/// (2 MB) would turn them away.
-const MAX_UPLOAD_BYTES: usize = 512 * 1024 * 1024;
+/// Exports of a few hundred thousand people run to tens of megabytes; the default leaves room
+/// for ten times that.
+pub const DEFAULT_UPLOAD_LIMIT: u64 = 512 * 1024 * 1024;
 
 pub fn routes() -> Router<ServerState> {
     let uploads = Router::new()
         .route("/sources/{name}/upload", post(upload_people))
-        .route("/sources/{name}/upload-groups", post(upload_groups))
-        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES));
+        .route("/sources/{name}/upload-groups", post(upload_groups));
     Router::new()
         .route("/sources", get(list).post(create))
         .route("/sources/{name}", get(show).put(edit).delete(remove))
@@ -142,24 +142,83 @@ pub async fn sync_one(
 #[utoipa::path(post, path = "/api/v1/sources/{name}/upload", tag = "sources", request_body(content = String, content_type = "text/csv"),
     params(("name" = String, Path), ForceQuery), responses((status = 200, body = Object, description = "SyncReport"), (status = 422, body = Object, description = "every problem of the file"), Errors))]
 pub async fn upload_people(
+    State(state): State<ServerState>,
     caller: Caller,
     Path(name): Path<String>,
     Params(q): Params<ForceQuery>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: axum::body::Body,
 ) -> Response {
-    upload(caller, name, q, CsvUpload { people: Some(Vec::from(body)), groups: None }).await
+    let spooled = match spool(state.upload_limit, &headers, body).await {
+        Ok(file) => file,
+        Err(refused) => return refused,
+    };
+    let files = CsvUpload { people: Some(CsvData::File(spooled.to_path_buf())), groups: None };
+    upload(caller, name, q, files).await
 }
 
 /// Uploads the groups CSV of a CSV source and imports it with the current people file.
 #[utoipa::path(post, path = "/api/v1/sources/{name}/upload-groups", tag = "sources", request_body(content = String, content_type = "text/csv"),
     params(("name" = String, Path), ForceQuery), responses((status = 200, body = Object, description = "SyncReport"), (status = 422, body = Object, description = "every problem of the file"), Errors))]
 pub async fn upload_groups(
+    State(state): State<ServerState>,
     caller: Caller,
     Path(name): Path<String>,
     Params(q): Params<ForceQuery>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: axum::body::Body,
 ) -> Response {
-    upload(caller, name, q, CsvUpload { people: None, groups: Some(Vec::from(body)) }).await
+    let spooled = match spool(state.upload_limit, &headers, body).await {
+        Ok(file) => file,
+        Err(refused) => return refused,
+    };
+    let files = CsvUpload { people: None, groups: Some(CsvData::File(spooled.to_path_buf())) };
+    upload(caller, name, q, files).await
+}
+
+fn too_large(limit: u64) -> Response {
+    let body = json!({
+        "error": format!("the upload is larger than this server's limit of {limit} bytes ({} MiB); \
+            raise it with `serve --max-upload-mb` or split the export", limit.div_ceil(1024 * 1024)),
+        "limit_bytes": limit,
+    });
+    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+}
+
+/// Writes the request body to a temporary file (readable by this user only, removed when the
+/// returned path is dropped) as it arrives, counting: a body over `limit` is refused as soon as
+/// it passes it (at once when its `Content-Length` says so), and a body cut short is refused;
+/// either way before anything is imported.
+async fn spool(limit: u64, headers: &HeaderMap, body: axum::body::Body) -> Result<tempfile::TempPath, Response> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let store_error = |e: std::io::Error| {
+        tracing::error!(error = %e, "cannot write an upload to a temporary file");
+        ApiError::new(StatusCode::INSUFFICIENT_STORAGE, format!("cannot store the upload on the server: {e}"))
+            .into_response()
+    };
+    let (file, path) = tempfile::NamedTempFile::new().map_err(store_error)?.into_parts();
+    let mut out = tokio::io::BufWriter::new(tokio::fs::File::from_std(file));
+    let mut stream = body.into_data_stream();
+    let mut written = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("the upload was cut short: {e}")).into_response())?;
+        written += chunk.len() as u64;
+        if written > limit {
+            return Err(too_large(limit));
+        }
+        out.write_all(&chunk).await.map_err(store_error)?;
+    }
+    out.flush().await.map_err(store_error)?;
+    Ok(path)
 }
 
 async fn upload(caller: Caller, name: String, q: ForceQuery, files: CsvUpload) -> Response {

@@ -70,16 +70,25 @@ impl FromRequestParts<ServerState> for ScimTenant {
             .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthorized("the Authorization header must be: Bearer <scim token>"))?;
-        authenticate(state, token).await
+        let ip = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        authenticate(state, token, ip).await
     }
 }
 
 /// The SCIM tenant of a bearer token. An admin token is refused (403): it administers, it does
 /// not push.
-pub(crate) async fn authenticate(state: &ServerState, token: &str) -> Result<ScimTenant, ScimFailure> {
+pub(crate) async fn authenticate(
+    state: &ServerState,
+    token: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Result<ScimTenant, ScimFailure> {
     let hash = crate::tokens::hash(token);
     if let Some(tenant) = state.scim_tokens.get(&hash) {
         return Ok(tenant);
+    }
+    // A client that keeps sending unknown tokens is refused before any lookup.
+    if state.sign_in_limits.token_blocked(ip) {
+        return Err(error(429, None, "too many failed attempts from this address; try again later"));
     }
     let record = tenure_engine::tokens::authenticate(&state.store, token).await.map_err(ScimFailure::from)?;
     match record {
@@ -96,6 +105,10 @@ pub(crate) async fn authenticate(state: &ServerState, token: &str) -> Result<Sci
             None,
             "this is an admin token: /scim/v2 takes a SCIM token (tenure token create --scope scim)",
         )),
-        None => Err(unauthorized("unknown or expired token")),
+        None => {
+            state.sign_in_limits.token_failed(ip);
+            tracing::warn!(client = ?ip, "SCIM request with an unknown or expired token");
+            Err(unauthorized("unknown or expired token"))
+        }
     }
 }

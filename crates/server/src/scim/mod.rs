@@ -7,7 +7,6 @@ mod auth;
 mod bulk;
 mod discovery;
 mod errors;
-pub(crate) mod push_audit;
 mod query;
 mod resources;
 
@@ -158,7 +157,7 @@ fn base_url(headers: &HeaderMap) -> String {
 }
 
 fn ctx(state: &ServerState, tenant: &ScimTenant, headers: &HeaderMap) -> Ctx {
-    Ctx { store: state.store.clone(), tenant: tenant.tenant, base: base_url(headers) }
+    Ctx { store: state.store.clone(), tenant: tenant.tenant, base: base_url(headers), actor: tenant.actor.clone() }
 }
 
 fn scim_response(status: StatusCode, body: &Value) -> Response {

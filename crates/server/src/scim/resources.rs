@@ -2,7 +2,7 @@
 //! validate with the schema, keep versions, write through the store (which updates the directory
 //! in the same transaction), and render resources with their `meta`.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json as json_value};
 use tenure_core::{GroupId, PersonId, TenantId};
 use tenure_scim::datetime::Timestamp;
 use tenure_scim::etag::{etag, etag_matches};
@@ -11,7 +11,7 @@ use tenure_scim::projection::Projection;
 use tenure_scim::schema::{Registry, ResourceView};
 use tenure_scim::validate::{check_immutable, validate_resource};
 use tenure_scim::{PatchOp, ScimError, ScimType, json};
-use tenure_store::{ScimKind, ScimRecord, ScimWrite, Store};
+use tenure_store::{NewAuditEntry, ScimKind, ScimRecord, ScimWrite, Store};
 
 use super::errors::store_error;
 
@@ -19,12 +19,33 @@ use super::errors::store_error;
 /// membership PATCHes for one group concurrently).
 const WRITE_ATTEMPTS: usize = 8;
 
-/// One request's view of the endpoint: the store, the tenant and the absolute base URL.
+/// One request's view of the endpoint: the store, the tenant, the absolute base URL and the IdP
+/// the audit log names (`scim:<token label>`).
 #[derive(Clone)]
 pub struct Ctx {
     pub store: Store,
     pub tenant: TenantId,
     pub base: String,
+    pub actor: String,
+}
+
+/// A push's audit entry: what the store appends in the write's own transaction, so a SCIM write
+/// and its entry are both kept or neither (a `/Bulk` request gets one per operation it applied).
+struct Push {
+    subject: String,
+    detail: Value,
+}
+
+impl Push {
+    fn new(method: &str, kind: ScimKind, id: &str) -> Self {
+        let subject = format!("/{}/{id}", endpoint(kind));
+        let detail = json_value!({"method": method, "path": subject, "resource": kind.name(), "id": id});
+        Self { subject, detail }
+    }
+
+    fn entry<'a>(&'a self, ctx: &'a Ctx) -> NewAuditEntry<'a> {
+        NewAuditEntry::new(&ctx.actor, "scim.push", &self.subject, &self.detail)
+    }
 }
 
 pub fn view(kind: ScimKind) -> ResourceView<'static> {
@@ -143,12 +164,14 @@ pub async fn create(ctx: &Ctx, kind: ScimKind, body: &Value) -> Result<ScimRecor
             let id = PersonId::new();
             let version = version_of(&id.to_string(), &resource);
             let person = tenure_sources::scim_push::person_from_user(&id.to_string(), &resource);
-            ctx.store.scim_create_user(ctx.tenant, id, &resource, &version, &person).await
+            let push = Push::new("POST", kind, &id.to_string());
+            ctx.store.scim_create_user(ctx.tenant, id, &resource, &version, &person, &push.entry(ctx)).await
         }
         ScimKind::Group => {
             let id = GroupId::new();
             let version = version_of(&id.to_string(), &resource);
-            ctx.store.scim_create_group(ctx.tenant, id, &resource, &version).await
+            let push = Push::new("POST", kind, &id.to_string());
+            ctx.store.scim_create_group(ctx.tenant, id, &resource, &version, &push.entry(ctx)).await
         }
     };
     let record = result.map_err(store_error)?;
@@ -156,15 +179,26 @@ pub async fn create(ctx: &Ctx, kind: ScimKind, body: &Value) -> Result<ScimRecor
     Ok(record)
 }
 
-/// Writes `resource` over the stored one whose version is `expected`.
-async fn write(ctx: &Ctx, kind: ScimKind, id: &str, resource: &Value, expected: &str) -> Result<ScimWrite, ScimError> {
+/// Writes `resource` over the stored one whose version is `expected` (`method`: the request's,
+/// for the audit entry).
+async fn write(
+    ctx: &Ctx,
+    method: &str,
+    kind: ScimKind,
+    id: &str,
+    resource: &Value,
+    expected: &str,
+) -> Result<ScimWrite, ScimError> {
     let version = version_of(id, resource);
+    let push = Push::new(method, kind, id);
     let result = match kind {
         ScimKind::User => {
             let person = tenure_sources::scim_push::person_from_user(id, resource);
-            ctx.store.scim_update_user(ctx.tenant, id, resource, &version, expected, &person).await
+            ctx.store.scim_update_user(ctx.tenant, id, resource, &version, expected, &person, &push.entry(ctx)).await
         }
-        ScimKind::Group => ctx.store.scim_update_group(ctx.tenant, id, resource, &version, expected).await,
+        ScimKind::Group => {
+            ctx.store.scim_update_group(ctx.tenant, id, resource, &version, expected, &push.entry(ctx)).await
+        }
     };
     result.map_err(store_error)
 }
@@ -184,7 +218,7 @@ pub async fn replace(
             return Err(precondition_failed());
         }
         check_immutable(&current.resource, &resource, view(kind))?;
-        match write(ctx, kind, id, &resource, &current.version).await? {
+        match write(ctx, "PUT", kind, id, &resource, &current.version).await? {
             ScimWrite::Written(record) => return Ok(record),
             ScimWrite::NotFound => return Err(not_found(kind, id)),
             ScimWrite::Stale if if_match.is_some() => return Err(precondition_failed()),
@@ -241,7 +275,7 @@ pub async fn patch(
         {
             return Err(ScimError::bad_request(ScimType::InvalidValue, "userName is required"));
         }
-        match write(ctx, kind, id, &resource, &current.version).await? {
+        match write(ctx, "PATCH", kind, id, &resource, &current.version).await? {
             ScimWrite::Written(record) => return Ok(record),
             ScimWrite::NotFound => return Err(not_found(kind, id)),
             ScimWrite::Stale if if_match.is_some() => return Err(precondition_failed()),
@@ -273,7 +307,13 @@ pub async fn delete(ctx: &Ctx, kind: ScimKind, id: &str, if_match: Option<&str>)
         }
         None => None,
     };
-    match ctx.store.scim_delete(ctx.tenant, kind, id, expected.as_deref()).await.map_err(store_error)? {
+    let push = Push::new("DELETE", kind, id);
+    match ctx
+        .store
+        .scim_delete(ctx.tenant, kind, id, expected.as_deref(), &push.entry(ctx))
+        .await
+        .map_err(store_error)?
+    {
         ScimWrite::Written(_) => {
             tracing::info!(kind = kind.name(), id, "SCIM resource deleted");
             Ok(())

@@ -221,7 +221,7 @@ impl LdapConfig {
                 .to_owned()
         });
         for (what, filter) in [("user filter", &user_filter), ("group filter", &group_filter)] {
-            if ldap3::parse_filter(filter).is_err() {
+            if !filter_is_valid(filter) {
                 return Err(LdapSourceError::BadFilter {
                     filter: filter.clone(),
                     reason: format!("the {what} is not a valid RFC 4515 filter"),
@@ -296,4 +296,9 @@ impl Resolved {
         }
         attrs
     }
+}
+
+/// Whether `filter` is a valid RFC 4515 search filter (checked before any server sees it).
+pub fn filter_is_valid(filter: &str) -> bool {
+    ldap3::parse_filter(filter).is_ok()
 }

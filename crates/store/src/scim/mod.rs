@@ -3,7 +3,8 @@
 //! Layout: one row per user (`scim_users`) and group (`scim_groups`) holding the resource's JSON
 //! plus the columns lookups need, a side table of emails and one of group members. A SCIM user's
 //! id is the id of the person it feeds, a SCIM group's id that of the directory group; every write
-//! updates the SCIM rows and the directory (source of kind `scim`) in one transaction.
+//! updates the SCIM rows, the directory (source of kind `scim`) and the push's audit entry
+//! (`scim.push`, naming the IdP's token) in one transaction.
 //!
 //! Filters arrive parsed and are lowered to SQL by `tenure_scim::sql` through [`UserLayout`] and
 //! [`GroupLayout`]; values only ever travel as bound parameters.
@@ -24,7 +25,7 @@ use tenure_scim::{json, schemas};
 use crate::directory::{person_from_import, write_person};
 use crate::queue::DirtyMark;
 use crate::row::*;
-use crate::{Backend, Store, StoreError, now_ms};
+use crate::{Backend, NewAuditEntry, Store, StoreError, now_ms};
 
 /// The two resource types Tenure serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,6 +236,7 @@ impl Store {
         resource: &Value,
         version: &str,
         person: &ImportedPerson,
+        audit: &NewAuditEntry<'_>,
     ) -> Result<ScimRecord, StoreError> {
         let cols = user_columns(resource)?;
         let mut tx = self.pool.begin().await?;
@@ -262,6 +264,7 @@ impl Store {
         let p = person_from_import(id, source, person);
         write_person(&mut tx, tenant, &p, true).await?;
         crate::queue::mark_dirty_in(&mut tx, tenant, &[DirtyMark::person(p.id)]).await?;
+        crate::audit::append_audit_in(&mut tx, tenant, audit).await?;
         tx.commit().await?;
         Ok(ScimRecord {
             id: id.to_string(),
@@ -281,6 +284,7 @@ impl Store {
         version: &str,
         expected: &str,
         person: &ImportedPerson,
+        audit: &NewAuditEntry<'_>,
     ) -> Result<ScimWrite, StoreError> {
         let Ok(person_id) = id.parse::<PersonId>() else { return Ok(ScimWrite::NotFound) };
         let cols = user_columns(resource)?;
@@ -321,6 +325,7 @@ impl Store {
             write_person(&mut tx, tenant, &p, true).await?;
         }
         crate::queue::mark_dirty_in(&mut tx, tenant, &[DirtyMark::person(p.id)]).await?;
+        crate::audit::append_audit_in(&mut tx, tenant, audit).await?;
         tx.commit().await?;
         Ok(ScimWrite::Written(ScimRecord {
             id: id.to_owned(),
@@ -351,6 +356,7 @@ impl Store {
         id: tenure_core::GroupId,
         resource: &Value,
         version: &str,
+        audit: &NewAuditEntry<'_>,
     ) -> Result<ScimRecord, StoreError> {
         let (rest, members) = split_members(resource)?;
         let display_name = string_at(&rest, "displayName")
@@ -383,6 +389,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sync_members(&mut tx, tenant, &gid, &members).await?;
+        crate::audit::append_audit_in(&mut tx, tenant, audit).await?;
         tx.commit().await?;
         Ok(ScimRecord {
             id: gid,
@@ -402,6 +409,7 @@ impl Store {
         resource: &Value,
         version: &str,
         expected: &str,
+        audit: &NewAuditEntry<'_>,
     ) -> Result<ScimWrite, StoreError> {
         let (rest, members) = split_members(resource)?;
         let display_name = string_at(&rest, "displayName")
@@ -440,6 +448,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await
             .and_then(|r| sqlx::Row::try_get::<i64, _>(&r, "created_ms"))?;
+        crate::audit::append_audit_in(&mut tx, tenant, audit).await?;
         tx.commit().await?;
         Ok(ScimWrite::Written(ScimRecord {
             id: id.to_owned(),
@@ -459,6 +468,7 @@ impl Store {
         kind: ScimKind,
         id: &str,
         expected: Option<&str>,
+        audit: &NewAuditEntry<'_>,
     ) -> Result<ScimWrite, StoreError> {
         let t = tenant.to_string();
         let mut tx = self.pool.begin().await?;
@@ -500,6 +510,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        crate::audit::append_audit_in(&mut tx, tenant, audit).await?;
         tx.commit().await?;
         Ok(ScimWrite::Written(ScimRecord {
             id: id.to_owned(),

@@ -1,0 +1,10 @@
+//! libFuzzer's entry for the check in `fuzz/checks/ldap_parse.rs`, which the normal test suite also
+//! replays over `fuzz/corpus/ldap_parse`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../checks/ldap_parse.rs"]
+mod check;
+
+fuzz_target!(|data: &[u8]| check::check(data));
