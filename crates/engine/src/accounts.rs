@@ -47,7 +47,8 @@ impl Engine {
             .map_err(|source| EngineError::Connector { app: app.to_owned(), source })?;
         // The directory and the stored accounts as propagation keeps them, not read per page.
         let directory = self.planning_directory(today).await?;
-        let dir = DirectoryIndex::new(&directory.people, &directory.groups).with_pushed_sources(self.pushed_sources().await?);
+        let dir =
+            DirectoryIndex::new(&directory.people, &directory.groups).with_pushed_sources(self.pushed_sources().await?);
         let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
         let stored = self.planning_accounts(record.app.id).await?;
         // The plan must see every linked account, not just the page's: a linked account missing

@@ -58,7 +58,8 @@ impl Engine {
         let selected: Vec<AppRecord> = selected.into_iter().filter(|a| !a.disabled).collect();
         let read_at_ms = crate::SystemClock.now_ms();
         let snapshot = self.planning_directory(today).await?;
-        let dir = DirectoryIndex::new(&snapshot.people, &snapshot.groups).with_pushed_sources(self.pushed_sources().await?);
+        let dir =
+            DirectoryIndex::new(&snapshot.people, &snapshot.groups).with_pushed_sources(self.pushed_sources().await?);
 
         let mut policies = Vec::with_capacity(selected.len());
         let mut externals = Vec::with_capacity(selected.len());

@@ -149,7 +149,8 @@ impl Engine {
             cache = Some((held, snapshot));
         }
         if let Some((held, snapshot)) = cache.as_mut().filter(|_| !person_marks.is_empty()) {
-            let dir = DirectoryIndex::new(&snapshot.people, &snapshot.groups).with_pushed_sources(self.pushed_sources().await?);
+            let dir = DirectoryIndex::new(&snapshot.people, &snapshot.groups)
+                .with_pushed_sources(self.pushed_sources().await?);
             let marked: Vec<PersonId> =
                 person_marks.iter().filter_map(|m| m.person).collect::<HashSet<_>>().into_iter().collect();
             let mut theirs = self.store.accounts_of_people(self.tenant, &marked).await?;
