@@ -40,6 +40,8 @@ pub struct ServerState {
     metrics_token: Option<std::sync::Arc<tenure_core::Secret>>,
     /// Failed console sign-ins, per email and per client address.
     sign_in_limits: std::sync::Arc<console::SignInLimits>,
+    /// Syncs and applies started from the console, with their outcomes.
+    console_jobs: std::sync::Arc<console::Jobs>,
     /// The largest CSV upload accepted, in bytes.
     upload_limit: u64,
 }
@@ -61,6 +63,7 @@ impl ServerState {
             public_url: None,
             metrics_token: None,
             sign_in_limits: std::sync::Arc::default(),
+            console_jobs: std::sync::Arc::default(),
             upload_limit: routes::sources::DEFAULT_UPLOAD_LIMIT,
         }
     }

@@ -5,6 +5,7 @@
 //! BIGINT columns), so no data method branches on the backend but the queue's claim (`queue.rs`); the backends differ only in their
 //! migration files and connection set-up (`backend.rs`). Every query is scoped by tenant.
 
+mod activity;
 mod audit;
 mod audit_chain;
 mod backend;
@@ -31,6 +32,7 @@ mod sessions;
 mod tenancy;
 mod tx;
 
+pub use activity::AppActivity;
 pub use audit::{AuditCursor, AuditEntry, AuditFilter, AuditPage, BadCursor, MAX_AUDIT_PAGE, NewAuditEntry};
 pub use audit_chain::{AuditVerification, BadEntry};
 pub use backend::{Backend, redact_url};

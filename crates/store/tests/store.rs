@@ -206,6 +206,7 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
         deprovision: DeprovisionPolicy::Delete,
         user_name: UserNameFormat::EmailLocalPart { max_len: Some(21) },
         match_keys: vec![MatchKey::Email],
+        correlation: Correlation::Case,
         mappings: Some(tenure_core::expr::MappingSet::new(vec![tenure_core::expr::Mapping::new(
             "displayName",
             "upper(familyName)",

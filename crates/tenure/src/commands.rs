@@ -22,6 +22,7 @@ pub async fn run(command: Command, engine: &Engine) -> anyhow::Result<ExitCode> 
         Command::Tenant(command) => crate::access::tenant(store, command).await,
         Command::Backup(args) => crate::backup::backup(store, args).await,
         Command::Restore(args) => crate::backup::restore(store, args).await,
+        Command::Db(crate::backup::DbCommand::Copy(args)) => crate::backup::copy(store, args).await,
         Command::Source(SourceCommand::Add(SourceAdd::Csv(args))) => source_add_csv(engine, args).await,
         Command::Source(SourceCommand::Add(SourceAdd::Ldap(args))) => source_add_ldap(engine, args).await,
         Command::Source(SourceCommand::Add(SourceAdd::Google(args))) => {

@@ -1,8 +1,9 @@
 //! The console in a real browser (headless Chromium through chromedriver), against `tenure demo`
 //! on port 0 with its own fresh database: sign in (a wrong password first), the demo
 //! organization's apps, an app's Verify with its probe results, an assignment previewed, saved
-//! and propagated into the Users tab, a held plan approved and carried out, and an auditor who
-//! sees no action and whose forged POST is 403. A screenshot of each main screen goes to `target/console-screenshots/`.
+//! and propagated into the Users tab, a mapping refused with its caret, a plan saved and diffed,
+//! an apply followed live to its end, an offboarding previewed, a held plan approved and carried
+//! out, and an auditor who sees no action and whose forged POST is 403. A screenshot of each main screen goes to `target/console-screenshots/`.
 //!
 //! Skips (saying so) only where Chromium is missing and `CI` is not set.
 
@@ -162,7 +163,48 @@ async fn walk(browser: &Browser, demo: &Demo) -> anyhow::Result<()> {
     shot(browser, "06-app-users").await?;
     browser.goto(&format!("{}/apps/jira?tab=activity", demo.url)).await?;
     browser.wait_for("table#operations", WAIT).await?;
+    browser.wait_for("#activity-chart svg", WAIT).await?;
     shot(browser, "07-app-activity").await?;
+
+    // A mapping that does not read is shown under its field, with the caret under the mistake.
+    browser.goto(&format!("{}/apps/notion", demo.url)).await?;
+    browser.wait_for("#mappings-form", WAIT).await?;
+    let last = browser.find_all("#mappings tbody tr").await?.len().saturating_sub(1);
+    let target = browser.wait_for(&format!("#mappings-form input[name=target_{last}]"), WAIT).await?;
+    browser.type_into(&target, "title").await?;
+    let expression = browser.wait_for(&format!("#mappings-form input[name=expression_{last}]"), WAIT).await?;
+    browser.type_into(&expression, "lowr(familyName)").await?;
+    browser.click(&browser.wait_for("button#save-mappings", WAIT).await?).await?;
+    let error = browser.wait_for(&format!("#mapping-error-{last} pre.caret"), WAIT).await?;
+    assert!(browser.text(&error).await?.contains('^'), "the caret under the mistake");
+    shot(browser, "17-app-mapping-error").await?;
+    browser.goto(&format!("{}/apps/new?vendor=slack", demo.url)).await?;
+    browser.wait_for("form#new-app", WAIT).await?;
+    shot(browser, "18-app-add").await?;
+
+    // A plan saved for review and its diff against a fresh one; an apply with its live page.
+    browser.goto(&format!("{}/plans", demo.url)).await?;
+    browser.click(&browser.wait_for("button#save-plan", WAIT).await?).await?;
+    browser.wait_for("p.notice.ok", WAIT).await?;
+    browser.click(&browser.wait_for("table#saved-plans a", WAIT).await?).await?;
+    browser.wait_for("#plan-diff", WAIT).await?;
+    shot(browser, "19-saved-plan-diff").await?;
+    browser.goto(&format!("{}/plans", demo.url)).await?;
+    browser.click(&browser.wait_for("button#apply-now", WAIT).await?).await?;
+    let outcome = browser.wait_for("#job-outcome", Duration::from_secs(60)).await?;
+    assert!(browser.text(&outcome).await?.contains("Done"), "the apply ends, and says so");
+    shot(browser, "20-apply-done").await?;
+    for (path, wait, name) in
+        [("/licenses", "table#licenses", "21-licenses"), ("/catalog", "table#catalog", "22-catalog")]
+    {
+        browser.goto(&format!("{}{path}", demo.url)).await?;
+        browser.wait_for(wait, WAIT).await?;
+        shot(browser, name).await?;
+    }
+    browser.goto(&format!("{}/sources", demo.url)).await?;
+    browser.click(&browser.wait_for("table#sources a", WAIT).await?).await?;
+    browser.wait_for("form#scope-form", WAIT).await?;
+    shot(browser, "24-source").await?;
 
     for (path, wait, name) in [
         ("/plans", "table#plans", "08-plans"),
@@ -179,6 +221,9 @@ async fn walk(browser: &Browser, demo: &Demo) -> anyhow::Result<()> {
     browser.click(&browser.wait_for("table#people a", WAIT).await?).await?;
     browser.wait_for("section.standing", WAIT).await?;
     shot(browser, "10-person").await?;
+    browser.click(&browser.wait_for("button#offboard", WAIT).await?).await?;
+    browser.wait_for("#offboarding button#confirm-offboard", WAIT).await?;
+    shot(browser, "23-person-offboard-preview").await?;
 
     // Taking slack away from everyone is more loss than the guard lets through: the plan is
     // held, shown with its losses, approved here, and the accounts are then deactivated.
@@ -218,9 +263,17 @@ async fn walk(browser: &Browser, demo: &Demo) -> anyhow::Result<()> {
     browser.wait_for("input[name=email]", WAIT).await?;
     sign_in(browser, demo, "auditor@demo.example", "auditor password 123").await?;
     browser.wait_for("section.cards", WAIT).await?;
-    for path in
-        ["/", "/apps/slack", "/apps/slack?tab=users", "/apps/jira?tab=assignments", "/plans", "/sources", "/admins"]
-    {
+    for path in [
+        "/",
+        "/apps/slack",
+        "/apps/slack?tab=users",
+        "/apps/jira?tab=assignments",
+        "/plans",
+        "/sources",
+        "/admins",
+        "/catalog",
+        "/licenses",
+    ] {
         browser.goto(&format!("{}{path}", demo.url)).await?;
         browser.wait_for("main", WAIT).await?;
         assert!(browser.find_all(".action").await?.is_empty(), "an auditor sees an action on {path}");

@@ -10,6 +10,7 @@
 
 mod access;
 mod accounts;
+mod activity;
 mod apps;
 mod assignments;
 mod catalog;
@@ -25,6 +26,7 @@ mod tenants;
 pub mod views;
 
 pub use access::{AdminChange, NewAdmin, NewToken, hash_password, verify_password};
+pub use activity::ACTIVITY_HOURS;
 pub use apps::{AppCheck, zoom_token_url};
 pub use apps::{
     AppEdit, Credentials, GITHUB_API_URL, GithubSpec, GoogleSpec, MappingSpec, NewApp, NewAppKind, OauthSpec,

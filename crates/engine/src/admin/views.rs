@@ -372,6 +372,24 @@ pub struct CatalogApp {
     pub entry: Value,
 }
 
+/// One app's recent work: its last settled operation and the operations settled in each hour
+/// of the last day (oldest first), ending at `until_ms`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AppActivityView {
+    pub app: String,
+    pub last_ms: Option<i64>,
+    pub until_ms: i64,
+    pub succeeded: Vec<u64>,
+    pub failed: Vec<u64>,
+}
+
+/// Operations settled over a span of time.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct SettledView {
+    pub succeeded: u64,
+    pub failed: u64,
+}
+
 /// The tenant's audit hash chain, walked from its start (`tenure audit verify`,
 /// `GET /api/v1/audit/verify`).
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -20,6 +20,7 @@ pub struct AdminLine {
     pub password: bool,
     pub remove_href: String,
     pub role_href: String,
+    pub password_href: String,
     /// Every role, the admin's own marked.
     pub roles: Vec<(&'static str, bool)>,
 }
@@ -49,6 +50,7 @@ fn admin_line(a: AdminView) -> AdminLine {
     AdminLine {
         remove_href: format!("/admins/{}/remove", segment(&a.email)),
         role_href: format!("/admins/{}/role", segment(&a.email)),
+        password_href: format!("/admins/{}/password", segment(&a.email)),
         roles: Role::ALL.iter().map(|r| (r.as_str(), *r == a.role)).collect(),
         email: a.email,
         role: a.role.to_string(),
@@ -129,6 +131,33 @@ pub async fn change_role(signed: Signed, Path(email): Path<String>, Form(form): 
     let apps: Vec<String> = form.apps.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
     let change = AdminChange { role: Some(role), apps: (!apps.is_empty()).then_some(apps), ..Default::default() };
     let outcome = signed.admin().change_admin(&email, change).await.map(|a| format!("{} is now {}.", a.email, a.role));
+    after(&signed, outcome).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
+    /// `set` or `clear`.
+    what: String,
+}
+
+/// Sets an admin's console password (12+ characters, argon2id) or clears it (tokens only then);
+/// either ends their console sessions.
+pub async fn password(signed: Signed, Path(email): Path<String>, Form(form): Form<PasswordForm>) -> PageResult {
+    let change = match form.what.as_str() {
+        "set" => AdminChange { password: Some(Secret::new(form.password)), ..Default::default() },
+        "clear" => AdminChange { clear_password: true, ..Default::default() },
+        other => return Err(Failure::new(StatusCode::BAD_REQUEST, format!("{other:?}: set or clear"))),
+    };
+    let cleared = change.clear_password;
+    let outcome = signed.admin().change_admin(&email, change).await.map(|a| {
+        if cleared {
+            format!("{}'s password cleared: they sign in with tokens only.", a.email)
+        } else {
+            format!("{}'s password set.", a.email)
+        }
+    });
     after(&signed, outcome).await
 }
 

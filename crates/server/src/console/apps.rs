@@ -8,11 +8,13 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use tenure_connectors::UserQuery;
-use tenure_engine::admin::views::{AppView, AssignmentView};
+use tenure_engine::admin::views::{AppActivityView, AppView, AssignmentView, PlanChange};
 use tenure_engine::admin::{AssignmentSpec, Need, Unassign};
 
+use super::app_admin::{self, MappingRow, SettingsForm};
 use super::auth::Signed;
 use super::overview::health;
+use super::svg;
 use super::view::{Failure, Nav, Notice, PageResult, render, segment, when, word};
 
 const USERS_PAGE: usize = 25;
@@ -26,6 +28,10 @@ pub struct AppLine {
     pub assignments: usize,
     pub linked: i64,
     pub active: i64,
+    /// When an operation last settled, or empty for whoever may not see the queue.
+    pub last_activity: String,
+    /// Operations per hour over the last day, an inline SVG.
+    pub chart: String,
 }
 
 #[derive(Template)]
@@ -34,24 +40,37 @@ struct AppsPage {
     nav: Nav,
     notice: Option<Notice>,
     apps: Vec<AppLine>,
+    can_add: bool,
 }
 
 pub async fn list(signed: Signed) -> PageResult {
-    let apps = signed.admin().apps().await?;
+    list_page(&signed, None).await
+}
+
+pub async fn list_page(signed: &Signed, notice: Option<Notice>) -> PageResult {
+    let admin = signed.admin();
+    let apps = admin.apps().await?;
+    let mut activity: std::collections::HashMap<String, AppActivityView> =
+        admin.app_activity().await?.into_iter().map(|a| (a.app.clone(), a)).collect();
     let apps = apps
         .iter()
-        .map(|a| AppLine {
-            name: a.name.clone(),
-            href: format!("/apps/{}", segment(&a.name)),
-            kind: word(&a.kind),
-            vendor: a.settings.vendor.clone().unwrap_or_else(|| "-".into()),
-            health: health(a),
-            assignments: a.assignments,
-            linked: a.linked_accounts,
-            active: a.active_accounts,
+        .map(|a| {
+            let seen = activity.remove(&a.name);
+            AppLine {
+                name: a.name.clone(),
+                href: format!("/apps/{}", segment(&a.name)),
+                kind: word(&a.kind),
+                vendor: a.settings.vendor.clone().unwrap_or_else(|| "-".into()),
+                health: health(a),
+                assignments: a.assignments,
+                linked: a.linked_accounts,
+                active: a.active_accounts,
+                last_activity: seen.as_ref().map_or_else(String::new, |s| when(s.last_ms)),
+                chart: seen.as_ref().map(|s| svg::hourly(&s.succeeded, &s.failed, 120, 24)).unwrap_or_default(),
+            }
         })
         .collect();
-    Ok(render(&AppsPage { nav: signed.nav("apps"), notice: None, apps }))
+    Ok(render(&AppsPage { nav: signed.nav("apps"), notice, apps, can_add: signed.actor.allows(Need::OrgAdmin) }))
 }
 
 pub struct VerifyView {
@@ -136,6 +155,44 @@ struct AppPage {
     preview: Option<Preview>,
     operations: Vec<OpLine>,
     audit: Vec<AuditLine>,
+    settings_form: SettingsForm,
+    settings_plan: Option<PlanLines>,
+    deprovision_options: [&'static str; 5],
+    mappings: Vec<MappingRow>,
+    /// The credential the app takes (`token`, `client_secret`, ...), empty for a manual app.
+    credential_field: &'static str,
+    last_activity: String,
+    activity_chart: String,
+    activity_total: u64,
+    activity_failed: u64,
+}
+
+/// What a change would add to and take out of a plan, in words.
+#[derive(Debug, Clone, Default)]
+pub struct PlanLines {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+pub fn plan_lines(change: Option<&PlanChange>) -> PlanLines {
+    let describe = |ops: &[tenure_core::PlannedOp]| {
+        ops.iter().take(200).map(|o| format!("{} {} ({})", o.kind.name(), o.person, o.reason)).collect::<Vec<_>>()
+    };
+    change.map(|c| PlanLines { added: describe(&c.added), removed: describe(&c.removed) }).unwrap_or_default()
+}
+
+/// What a form left to show on the app's page.
+#[derive(Default)]
+pub struct Shown {
+    pub notice: Option<Notice>,
+    pub verification: Option<VerifyView>,
+    pub preview: Option<Preview>,
+    pub authorize_url: Option<String>,
+    /// The settings as typed (after a refusal or with a preview).
+    pub settings_form: Option<SettingsForm>,
+    pub settings_plan: Option<PlanLines>,
+    /// The mappings as typed, with the refused expression's error on its row.
+    pub mappings: Option<Vec<MappingRow>>,
 }
 
 impl AppPage {
@@ -181,20 +238,17 @@ async fn app_page(
     verification: Option<VerifyView>,
     preview: Option<Preview>,
 ) -> PageResult {
-    app_page_with(signed, name, tab, query, notice, verification, preview, None).await
+    app_page_shown(signed, name, tab, query, Shown { notice, verification, preview, ..Default::default() }).await
 }
 
-#[allow(clippy::too_many_arguments)] // one page, every part a form may have filled in
-async fn app_page_with(
+pub async fn app_page_shown(
     signed: &Signed,
     name: &str,
     tab: &'static str,
     query: &AppQuery,
-    notice: Option<Notice>,
-    verification: Option<VerifyView>,
-    preview: Option<Preview>,
-    authorize_url: Option<String>,
+    shown: Shown,
 ) -> PageResult {
+    let Shown { notice, verification, preview, authorize_url, settings_form, settings_plan, mappings } = shown;
     let admin = signed.admin();
     let app: AppView = admin.app(name).await?;
     let can_write = signed.actor.allows(Need::AppWrite(app.id));
@@ -229,7 +283,22 @@ async fn app_page_with(
         preview,
         operations: Vec::new(),
         audit: Vec::new(),
+        settings_form: settings_form.unwrap_or_else(|| SettingsForm::of(&app.settings)),
+        settings_plan,
+        deprovision_options: app_admin::DEPROVISION,
+        mappings: mappings.unwrap_or_else(|| app_admin::mapping_rows(&app.settings)),
+        credential_field: app_admin::credential_field(&app),
+        last_activity: String::new(),
+        activity_chart: String::new(),
+        activity_total: 0,
+        activity_failed: 0,
     };
+    if can_plans && let Some(seen) = admin.app_activity().await?.into_iter().find(|a| a.app == app.name) {
+        page.last_activity = when(seen.last_ms);
+        page.activity_total = seen.succeeded.iter().chain(&seen.failed).sum();
+        page.activity_failed = seen.failed.iter().sum();
+        page.activity_chart = svg::hourly(&seen.succeeded, &seen.failed, 480, 80);
+    }
     match tab {
         "users" => {
             let start = query.start.unwrap_or(1).max(1);
@@ -476,6 +545,6 @@ pub async fn authorize(
         "Consent at the app's authorization server within {} minutes; it sends you back here.",
         start.expires_in_s / 60
     ));
-    app_page_with(&signed, &app, "provisioning", &AppQuery::default(), notice, None, None, Some(start.authorize_url))
-        .await
+    let shown = Shown { notice, authorize_url: Some(start.authorize_url), ..Default::default() };
+    app_page_shown(&signed, &app, "provisioning", &AppQuery::default(), shown).await
 }

@@ -1,10 +1,14 @@
 //! The audit log, newest first, filtered by person, app, action, actor and time, a page at a
-//! time (the store's keyset cursor); export through the API's CSV / JSON-lines endpoint.
+//! time (the store's keyset cursor); the current query exported whole as CSV or JSON lines (the
+//! engine's export, as the API's `/api/v1/audit/export` streams it).
 
 use askama::Template;
+use axum::body::Body;
 use axum::extract::Query;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use serde::Deserialize;
+use tenure_engine::audit_query::{ExportFormat, ParamError};
 use tenure_store::{AuditCursor, AuditFilter};
 
 use super::auth::Signed;
@@ -29,6 +33,9 @@ pub struct Filters {
     until: Option<String>,
     #[serde(default)]
     cursor: Option<String>,
+    /// The export's format: `csv` or `jsonl`.
+    #[serde(default)]
+    format: Option<String>,
 }
 
 pub struct Row {
@@ -57,15 +64,31 @@ struct AuditPage {
 }
 
 impl AuditPage {
-    fn next_href(&self, cursor: &str) -> String {
-        let pairs = [
+    /// The export of the query shown, in `format`.
+    fn export_href(&self, format: &str) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in self.pairs().iter().filter(|(_, v)| !v.is_empty()) {
+            query.append_pair(k, v);
+        }
+        query.append_pair("format", format);
+        format!("/audit/export?{}", query.finish())
+    }
+
+    fn pairs(&self) -> [(&'static str, &String); 6] {
+        [
             ("person", &self.person),
             ("app", &self.app),
             ("action", &self.action),
             ("actor", &self.actor),
             ("since", &self.since),
             ("until", &self.until),
-        ];
+        ]
+    }
+}
+
+impl AuditPage {
+    fn next_href(&self, cursor: &str) -> String {
+        let pairs = self.pairs();
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
             query.append_pair(k, v);
@@ -85,10 +108,13 @@ fn day_ms(field: &str, text: &str) -> Result<Option<i64>, Failure> {
     Ok(Some((date.midnight().assume_utc().unix_timestamp_nanos() / 1_000_000) as i64))
 }
 
-pub async fn page(signed: Signed, Query(f): Query<Filters>) -> PageResult {
-    let clean = |v: Option<String>| v.map(|s| s.trim().to_owned()).unwrap_or_default();
-    let (person, app, action, actor) = (clean(f.person), clean(f.app), clean(f.action), clean(f.actor));
-    let (since, until) = (clean(f.since), clean(f.until));
+/// The query's words, trimmed, and the filter they make.
+type Words = (String, String, String, String, String, String);
+
+fn filter_of(f: &Filters) -> Result<(Words, AuditFilter), Failure> {
+    let clean = |v: &Option<String>| v.as_deref().map(|s| s.trim().to_owned()).unwrap_or_default();
+    let (person, app, action, actor) = (clean(&f.person), clean(&f.app), clean(&f.action), clean(&f.actor));
+    let (since, until) = (clean(&f.since), clean(&f.until));
     let filter = AuditFilter {
         person: Some(person.clone()).filter(|s| !s.is_empty()),
         app: Some(app.clone()).filter(|s| !s.is_empty()),
@@ -97,6 +123,48 @@ pub async fn page(signed: Signed, Query(f): Query<Filters>) -> PageResult {
         since_ms: day_ms("since", &since)?,
         until_ms: day_ms("until", &until)?,
     };
+    Ok(((person, app, action, actor, since, until), filter))
+}
+
+/// Every entry the query matches, downloaded as CSV or JSON lines.
+pub async fn export(signed: Signed, Query(f): Query<Filters>) -> PageResult {
+    let (_, filter) = filter_of(&f)?;
+    let format: ExportFormat = match f.format.as_deref().map(str::trim) {
+        None | Some("") => ExportFormat::Csv,
+        Some(raw) => raw.parse().map_err(|e: ParamError| Failure::new(StatusCode::BAD_REQUEST, e.to_string()))?,
+    };
+    let mut export = signed.admin().audit_export(filter, format, None, None)?;
+    // The first page before the status line: a database that fails at once is an error page,
+    // not a download cut short.
+    let first = export
+        .next_chunk()
+        .await
+        .map_err(|e| Failure::new(StatusCode::SERVICE_UNAVAILABLE, format!("the audit log could not be read: {e}")))?;
+    let stream = futures_util::stream::unfold((export, first), |(mut export, pending)| async move {
+        if let Some(chunk) = pending {
+            return Some((Ok(chunk), (export, None)));
+        }
+        match export.next_chunk().await {
+            Ok(Some(chunk)) => Some((Ok(chunk), (export, None))),
+            Ok(None) => None,
+            Err(e) => {
+                // The download ends broken rather than complete and shorter.
+                tracing::error!(error = %e, "console: audit export failed part-way");
+                export.done = true;
+                Some((Err(std::io::Error::other(e.to_string())), (export, None)))
+            }
+        }
+    });
+    let disposition = format!("attachment; filename=\"audit.{}\"", format.extension());
+    Ok((
+        [(header::CONTENT_TYPE, format.content_type().to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+pub async fn page(signed: Signed, Query(f): Query<Filters>) -> PageResult {
+    let ((person, app, action, actor, since, until), filter) = filter_of(&f)?;
     let cursor: Option<AuditCursor> = match f.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => {
             Some(c.parse().map_err(|_| Failure::new(StatusCode::BAD_REQUEST, "cursor: not one this page gave"))?)

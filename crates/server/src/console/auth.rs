@@ -21,8 +21,10 @@ use super::view::{Failure, Nav};
 use crate::ServerState;
 
 pub const COOKIE: &str = "tenure_session";
-/// The largest form the console accepts (its forms are small; uploads are not taken here).
+/// The largest form the console accepts (its forms are small).
 const MAX_FORM: usize = 256 * 1024;
+/// The largest upload (`multipart/form-data`: an HR export).
+pub const MAX_UPLOAD: usize = 32 * 1024 * 1024;
 
 /// The signed-in admin of a request.
 #[derive(Clone)]
@@ -88,16 +90,22 @@ pub async fn forgery_check(State(state): State<ServerState>, request: Request, n
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM).await else {
+    let multipart =
+        parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(super::multipart::boundary);
+    let limit = if multipart.is_some() { MAX_UPLOAD } else { MAX_FORM };
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return Failure::new(StatusCode::PAYLOAD_TOO_LARGE, "This form is larger than the console accepts.")
             .into_response();
     };
-    let given = parts
-        .headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned()));
+    let in_form = |bytes: &[u8]| match &multipart {
+        Some(boundary) => super::multipart::parse(bytes, boundary)
+            .ok()
+            .and_then(|parts| parts.into_iter().find(|p| p.name == "csrf"))
+            .and_then(|p| String::from_utf8(p.data).ok()),
+        None => form_urlencoded::parse(bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned()),
+    };
+    let given =
+        parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| in_form(&bytes));
     if !given.is_some_and(|g| same(g.as_bytes(), signed.session.csrf.as_bytes())) {
         tracing::warn!(admin = %signed.session.admin.email, path = %parts.uri.path(), "console: a form without the session's anti-forgery token refused");
         return Failure::new(

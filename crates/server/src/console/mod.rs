@@ -5,14 +5,20 @@
 //! may not use are not drawn, and a forged form gets the command's own refusal (403).
 //!
 //! `auth.rs` holds sessions, the sign-in limits and the anti-forgery check every POST passes;
-//! `headers.rs` the security headers and the embedded assets; one module per screen.
+//! `headers.rs` the security headers and the embedded assets; `jobs.rs` syncs and applies run
+//! in tasks with a page that shows their progress; `multipart.rs` reads upload forms; `svg.rs`
+//! draws the charts; one module per screen (`app_admin.rs`: an app's configuration forms).
 
 mod admins;
+mod app_admin;
 mod apps;
 mod audit;
 mod auth;
 mod headers;
+mod jobs;
+mod licenses;
 mod login;
+mod multipart;
 mod overview;
 mod people;
 mod plans;
@@ -21,6 +27,7 @@ mod svg;
 mod view;
 
 pub use auth::SignInLimits;
+pub use jobs::Jobs;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -34,7 +41,13 @@ pub fn routes(state: ServerState) -> Router<ServerState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::sign_out))
         .route("/apps", get(apps::list))
+        .route("/apps/new", get(app_admin::new_form).post(app_admin::create))
         .route("/apps/{app}", get(apps::page))
+        .route("/apps/{app}/settings", post(app_admin::settings))
+        .route("/apps/{app}/mappings", post(app_admin::mappings))
+        .route("/apps/{app}/state", post(app_admin::state))
+        .route("/apps/{app}/credentials", post(app_admin::credentials))
+        .route("/apps/{app}/remove", get(app_admin::remove_form).post(app_admin::remove))
         .route("/apps/{app}/verify", post(apps::verify))
         .route("/apps/{app}/authorize", post(apps::authorize))
         .route("/apps/{app}/assignments", post(apps::assign))
@@ -44,15 +57,31 @@ pub fn routes(state: ServerState) -> Router<ServerState> {
         .route("/apps/{app}/accounts/{account}/unlink", post(apps::unlink))
         .route("/apps/{app}/operations/{id}", post(apps::operation))
         .route("/plans", get(plans::page))
+        .route("/plans/save", post(plans::save))
+        .route("/plans/apply", post(plans::apply))
+        .route("/plans/guard", post(plans::guard))
+        .route("/plans/{id}", get(plans::saved))
         .route("/plans/{id}/decide", post(plans::decide))
+        .route("/jobs/{id}", get(jobs::page))
         .route("/people", get(people::list))
         .route("/people/{email}", get(people::person))
-        .route("/sources", get(sources::page))
+        .route("/people/{email}/offboard", post(people::offboard))
+        .route("/sources", get(sources::page).post(sources::add))
+        .route("/sources/{name}", get(sources::show))
         .route("/sources/{name}/sync", post(sources::sync))
+        .route("/sources/{name}/scope", post(sources::scope))
+        .route(
+            "/sources/{name}/upload",
+            post(sources::upload).layer(axum::extract::DefaultBodyLimit::max(auth::MAX_UPLOAD)),
+        )
+        .route("/licenses", get(licenses::page))
+        .route("/catalog", get(licenses::catalog))
         .route("/audit", get(audit::page))
+        .route("/audit/export", get(audit::export))
         .route("/admins", get(admins::page).post(admins::add))
         .route("/admins/{email}/remove", post(admins::remove))
         .route("/admins/{email}/role", post(admins::change_role))
+        .route("/admins/{email}/password", post(admins::password))
         .route("/tokens", post(admins::create_token))
         .route("/tokens/{id}/revoke", post(admins::revoke_token))
         .layer(axum::middleware::from_fn_with_state(state, auth::forgery_check))

@@ -1,12 +1,14 @@
 //! People: the directory searched by name or email, and a person's page with their attributes,
 //! groups, org unit, dates, and every app with their account and why (the planner's own
-//! explanation, the same text as `tenure explain`).
+//! explanation, the same text as `tenure explain`); for org admins, offboarding the person
+//! (a preview of what each app loses, then the offboard command, confirmed).
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use tenure_engine::admin::Need;
+use tenure_engine::admin::{Need, OffboardSpec};
 
 use super::auth::Signed;
 use super::view::{Failure, Nav, Notice, PageResult, render, segment, word};
@@ -73,9 +75,41 @@ struct PersonPage {
     attributes: Vec<(String, String)>,
     groups: Vec<String>,
     apps: Vec<AppStanding>,
+    email: String,
+    offboard_href: String,
+    /// An offboarding previewed or carried out.
+    offboarding: Option<OffboardLines>,
+}
+
+/// What an offboarding does (or did) in each app.
+pub struct OffboardLines {
+    pub status: String,
+    pub effective: String,
+    pub preview: bool,
+    /// The date asked for, kept for the confirmation.
+    pub at: String,
+    pub steps: Vec<OffboardStepLine>,
+    pub notified: Vec<String>,
+}
+
+pub struct OffboardStepLine {
+    pub app: String,
+    pub action: String,
+    pub account: String,
+    pub reason: String,
+    pub outcome: String,
 }
 
 pub async fn person(signed: Signed, Path(email): Path<String>) -> PageResult {
+    person_page(&signed, &email, None, None).await
+}
+
+async fn person_page(
+    signed: &Signed,
+    email: &str,
+    notice: Option<Notice>,
+    offboarding: Option<OffboardLines>,
+) -> PageResult {
     let admin = signed.admin();
     let people = admin.people().await?;
     let person = people
@@ -111,10 +145,70 @@ pub async fn person(signed: Signed, Path(email): Path<String>) -> PageResult {
     }
     Ok(render(&PersonPage {
         nav: signed.nav("people"),
-        notice: None,
+        notice,
         name: person.display(),
+        offboard_href: format!("/people/{}/offboard", segment(&person.email)),
+        email: person.email.clone(),
         attributes,
         groups,
         apps,
+        offboarding,
     }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OffboardForm {
+    /// `preview` or `confirm`.
+    action: String,
+    /// Empty for now, or `YYYY-MM-DD`.
+    #[serde(default)]
+    at: String,
+}
+
+/// Offboards a person through the offboard command: first a preview of what each app loses,
+/// then, confirmed, the offboarding itself with each app's outcome.
+pub async fn offboard(signed: Signed, Path(email): Path<String>, Form(form): Form<OffboardForm>) -> PageResult {
+    let preview = match form.action.as_str() {
+        "preview" => true,
+        "confirm" => false,
+        other => return Err(Failure::new(StatusCode::BAD_REQUEST, format!("{other:?}: preview or confirm"))),
+    };
+    let at = Some(form.at.trim().to_owned()).filter(|a| !a.is_empty());
+    let spec = OffboardSpec { at: at.clone(), preview, undo: false };
+    match signed.admin().offboard(&email, spec).await {
+        Ok(view) => {
+            let notice = if preview {
+                Notice::ok("Preview: nothing has changed yet. Confirm below to offboard.")
+            } else {
+                Notice::ok(format!("{} offboarding: {}.", view.person, view.status))
+            };
+            let lines = OffboardLines {
+                status: view.status,
+                effective: view.effective,
+                preview,
+                at: at.unwrap_or_default(),
+                steps: view
+                    .apps
+                    .into_iter()
+                    .map(|s| OffboardStepLine {
+                        app: s.app,
+                        action: s.action,
+                        account: s.user_name.or(s.account).unwrap_or_default(),
+                        reason: s.reason,
+                        outcome: match (s.outcome, s.error) {
+                            (Some(o), Some(e)) => format!("{o}: {e}"),
+                            (Some(o), None) => o,
+                            (None, Some(e)) => e,
+                            (None, None) => String::new(),
+                        },
+                    })
+                    .collect(),
+                notified: view.notified,
+            };
+            person_page(&signed, &email, notice, Some(lines)).await
+        }
+        Err(e @ tenure_engine::EngineError::Forbidden(_)) => Err(e.into()),
+        Err(e @ tenure_engine::EngineError::NotFound(_)) => Err(e.into()),
+        Err(e) => person_page(&signed, &email, Notice::error(e.to_string()), None).await,
+    }
 }

@@ -88,6 +88,49 @@ pub fn stacked_bars(rows: &[(String, Vec<Segment<'_>>)]) -> String {
     out
 }
 
+/// Operations per hour as a small column chart, oldest hour on the left: succeeded in green,
+/// failed stacked above in red, each column titled with its counts. Scaled to the busiest hour.
+pub fn hourly(succeeded: &[u64], failed: &[u64], width: usize, height: usize) -> String {
+    let hours = succeeded.len().max(failed.len()).max(1);
+    let at = |v: &[u64], i: usize| v.get(i).copied().unwrap_or(0);
+    let peak = (0..hours).map(|i| at(succeeded, i) + at(failed, i)).max().unwrap_or(0).max(1);
+    let column = width as f64 / hours as f64;
+    let scale = height.saturating_sub(2) as f64 / peak as f64;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r##"<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="Operations per hour over the last {hours} hours"><rect x="0" y="0" width="{width}" height="{height}" fill="#f5f5f5"/>"##
+    );
+    for i in 0..hours {
+        let (ok, bad) = (at(succeeded, i), at(failed, i));
+        if ok + bad == 0 {
+            continue;
+        }
+        let x = i as f64 * column + 0.5;
+        let w = (column - 1.0).max(1.0);
+        let ok_h = ok as f64 * scale;
+        let bad_h = bad as f64 * scale;
+        let ago = hours - i;
+        let title = format!("{ago} h ago: {ok} succeeded, {bad} failed");
+        if ok > 0 {
+            let _ = write!(
+                out,
+                r##"<rect x="{x:.1}" y="{:.1}" width="{w:.1}" height="{ok_h:.1}" fill="#2e7d32"><title>{title}</title></rect>"##,
+                height as f64 - ok_h
+            );
+        }
+        if bad > 0 {
+            let _ = write!(
+                out,
+                r##"<rect x="{x:.1}" y="{:.1}" width="{w:.1}" height="{bad_h:.1}" fill="#c62828"><title>{title}</title></rect>"##,
+                height as f64 - ok_h - bad_h
+            );
+        }
+    }
+    out.push_str("</svg>");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +147,15 @@ mod tests {
         assert!(svg.contains("&lt;slack&gt;") && !svg.contains("<slack>"));
         assert!(svg.contains(r#"width="315.0""#) && svg.contains(r#"width="105.0""#), "{svg}");
         assert!(!svg.contains("style="));
+    }
+
+    #[test]
+    fn hours_scale_to_the_busiest_and_say_their_counts() {
+        let svg = hourly(&[0, 4, 2], &[0, 0, 2], 30, 42);
+        assert!(svg.contains("2 h ago: 4 succeeded, 0 failed"), "{svg}");
+        assert!(svg.contains("1 h ago: 2 succeeded, 2 failed"), "{svg}");
+        // The busiest hour (4) fills the 40 drawable pixels; the other splits 20 + 20.
+        assert!(svg.contains(r#"height="40.0""#) && svg.contains(r#"height="20.0""#), "{svg}");
+        assert_eq!(svg.matches("<rect").count(), 4, "a background and three columns: {svg}");
     }
 }

@@ -21,6 +21,8 @@ pub struct Nav {
     pub audit: bool,
     /// Changes outside one app: sources, admins, tokens.
     pub org_admin: bool,
+    /// Reports across apps: licenses.
+    pub reports: bool,
 }
 
 impl Nav {
@@ -33,6 +35,7 @@ impl Nav {
             tenant_read: actor.allows(Need::TenantRead),
             audit: actor.allows(Need::Audit),
             org_admin: actor.allows(Need::OrgAdmin),
+            reports: actor.allows(Need::Reports),
         }
     }
 

@@ -276,6 +276,7 @@ impl Store {
     }
 
     /// Replaces a user whose stored version is `expected`, and updates the person it feeds.
+    #[allow(clippy::too_many_arguments)]
     pub async fn scim_update_user(
         &self,
         tenant: TenantId,

@@ -1,0 +1,539 @@
+//! An app's configuration from the console: adding one from the catalog, its settings
+//! (deprovisioning, match keys, guard, pace) with a preview of what they change, its mappings (a
+//! bad expression is shown under its field, line, column and caret), pausing and resuming it,
+//! removing it after a confirmation that lists what stays in the app, and new credentials. Every
+//! form calls the engine's app commands as the signed-in admin; the forms hold no rules.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use tenure_core::{AppKind, AppSettings, DeprovisionPolicy, MatchKey};
+use tenure_engine::EngineError;
+use tenure_engine::admin::views::AppView;
+use tenure_engine::admin::{AppEdit, Credentials, MappingSpec, Need, NewApp, NewAppKind, SettingsSpec};
+use tenure_store::AppAuth;
+
+use super::apps::{self, AppQuery, Shown};
+use super::auth::Signed;
+use super::view::{Failure, Nav, Notice, PageResult, render, segment};
+
+/// The form's text for each setting, as shown (the app's values) or as typed (after a refusal).
+#[derive(Debug, Clone, Default)]
+pub struct SettingsForm {
+    pub deprovision: String,
+    pub delete_after_days: String,
+    pub match_keys: String,
+    pub guard_percent: String,
+    pub guard_count: String,
+    pub guard_window_s: String,
+    pub rate_limit: String,
+    pub burst: String,
+    pub max_concurrency: String,
+}
+
+pub const DEPROVISION: [&str; 5] = ["deactivate", "delete", "deactivate-then-delete", "remove-license", "do-nothing"];
+
+fn policy_word(policy: &DeprovisionPolicy) -> (&'static str, Option<u32>) {
+    match policy {
+        DeprovisionPolicy::Deactivate => ("deactivate", None),
+        DeprovisionPolicy::Delete => ("delete", None),
+        DeprovisionPolicy::DeactivateThenDelete { after_days } => ("deactivate-then-delete", Some(*after_days)),
+        DeprovisionPolicy::RemoveLicense => ("remove-license", None),
+        DeprovisionPolicy::DoNothing => ("do-nothing", None),
+    }
+}
+
+fn key_word(key: MatchKey) -> &'static str {
+    match key {
+        MatchKey::ExternalId => "external-id",
+        MatchKey::UserName => "user-name",
+        MatchKey::Email => "email",
+    }
+}
+
+fn opt<T: ToString>(value: Option<T>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+impl SettingsForm {
+    /// The app's settings as the form shows them; a limit left to its default is empty.
+    pub fn of(settings: &AppSettings) -> Self {
+        let (deprovision, after) = policy_word(&settings.deprovision);
+        let limits = settings.limits.as_ref();
+        Self {
+            deprovision: deprovision.to_owned(),
+            delete_after_days: opt(after),
+            match_keys: settings.match_keys.iter().map(|k| key_word(*k)).collect::<Vec<_>>().join(", "),
+            guard_percent: opt(settings.guard.map(|g| g.max_percent)),
+            guard_count: opt(settings.guard.map(|g| g.max_count)),
+            guard_window_s: opt(settings.guard.map(|g| g.window_s)),
+            rate_limit: opt(limits.and_then(|l| l.per_second)),
+            burst: opt(limits.and_then(|l| l.burst)),
+            max_concurrency: opt(limits.and_then(|l| l.concurrency)),
+        }
+    }
+
+    fn typed(pairs: &[(String, String)]) -> Self {
+        let get = |name: &str| field(pairs, name).to_owned();
+        Self {
+            deprovision: get("deprovision"),
+            delete_after_days: get("delete_after_days"),
+            match_keys: get("match_keys"),
+            guard_percent: get("guard_percent"),
+            guard_count: get("guard_count"),
+            guard_window_s: get("guard_window_s"),
+            rate_limit: get("rate_limit"),
+            burst: get("burst"),
+            max_concurrency: get("max_concurrency"),
+        }
+    }
+
+    /// The settings the form changes: only fields whose text differs from what the app has,
+    /// so an untouched form changes nothing (and a default stays a default).
+    fn spec(&self, current: &Self, confirm_delete: bool) -> Result<SettingsSpec, EngineError> {
+        fn number<T: std::str::FromStr>(field: &str, text: &str) -> Result<Option<T>, EngineError> {
+            let text = text.trim();
+            if text.is_empty() {
+                return Ok(None);
+            }
+            text.parse().map(Some).map_err(|_| bad(field, format!("{text:?} is not a number")))
+        }
+        let changed = |mine: &str, theirs: &str| mine.trim() != theirs.trim();
+        let mut spec = SettingsSpec { confirm_permanent_delete: confirm_delete, ..Default::default() };
+        if changed(&self.deprovision, &current.deprovision)
+            || changed(&self.delete_after_days, &current.delete_after_days)
+        {
+            spec.deprovision = Some(self.deprovision.trim().to_owned());
+            spec.delete_after_days = number("settings.delete_after_days", &self.delete_after_days)?;
+        }
+        if changed(&self.match_keys, &current.match_keys) {
+            spec.match_keys =
+                Some(self.match_keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect());
+        }
+        if changed(&self.guard_percent, &current.guard_percent) {
+            spec.guard_percent = number("settings.guard_percent", &self.guard_percent)?;
+        }
+        if changed(&self.guard_count, &current.guard_count) {
+            spec.guard_count = number("settings.guard_count", &self.guard_count)?;
+        }
+        if changed(&self.guard_window_s, &current.guard_window_s) {
+            spec.guard_window_s = number("settings.guard_window_s", &self.guard_window_s)?;
+        }
+        if changed(&self.rate_limit, &current.rate_limit) {
+            spec.rate_limit = number("settings.rate_limit", &self.rate_limit)?;
+        }
+        if changed(&self.burst, &current.burst) {
+            spec.burst = number("settings.burst", &self.burst)?;
+        }
+        if changed(&self.max_concurrency, &current.max_concurrency) {
+            spec.max_concurrency = number("settings.max_concurrency", &self.max_concurrency)?;
+        }
+        Ok(spec)
+    }
+}
+
+/// A field error the console found before asking the engine, worded as the engine words its own.
+fn bad(field: &str, message: impl Into<String>) -> EngineError {
+    EngineError::BadField { field: field.to_owned(), message: message.into() }
+}
+
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+}
+
+/// The version the form was drawn from: the engine refuses a change made over a newer one.
+fn version(pairs: &[(String, String)]) -> Result<Option<i64>, Failure> {
+    let raw = field(pairs, "version").trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse()
+        .map(Some)
+        .map_err(|_| Failure::new(StatusCode::BAD_REQUEST, format!("version {raw:?}: not a version this page gave")))
+}
+
+/// A refusal of the role is the page's 403; any other problem is said on the page.
+fn said(e: EngineError) -> Result<Option<Notice>, Failure> {
+    match e {
+        e @ EngineError::Forbidden(_) => Err(e.into()),
+        e => Ok(Notice::error(e.to_string())),
+    }
+}
+
+/// What the mapping form's rows hold.
+#[derive(Debug, Clone, Default)]
+pub struct MappingRow {
+    pub index: usize,
+    pub target: String,
+    pub expression: String,
+    pub on_create: bool,
+    pub error: Option<ExpressionError>,
+}
+
+/// An expression the engine refused, as it shows under the field.
+#[derive(Debug, Clone)]
+pub struct ExpressionError {
+    pub message: String,
+    pub line: usize,
+    pub column: usize,
+    /// The expression's line with a caret under the mistake.
+    pub caret: String,
+}
+
+/// The app's mappings as rows, with one empty row to add another.
+pub fn mapping_rows(settings: &AppSettings) -> Vec<MappingRow> {
+    let mut rows: Vec<MappingRow> = settings
+        .mappings
+        .as_ref()
+        .map(|set| {
+            set.mappings()
+                .iter()
+                .enumerate()
+                .map(|(index, m)| MappingRow {
+                    index,
+                    target: m.target.clone(),
+                    expression: m.expr.source().to_owned(),
+                    on_create: m.apply == tenure_core::expr::Apply::OnCreate,
+                    error: None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    rows.push(MappingRow { index: rows.len(), ..Default::default() });
+    rows
+}
+
+/// Which credential the app takes, by its kind and authentication (what `Credentials` wants).
+pub fn credential_field(app: &AppView) -> &'static str {
+    if app.settings.manual() {
+        return "";
+    }
+    match (app.kind, &app.auth) {
+        (AppKind::GoogleWorkspace, _) => "service_account_key",
+        (AppKind::Scim, AppAuth::Bearer) | (AppKind::GithubOrg | AppKind::Box | AppKind::Dropbox, _) => "token",
+        (AppKind::Scim, _) => "client_secret",
+    }
+}
+
+async fn provisioning(signed: &Signed, app: &str, shown: Shown) -> PageResult {
+    let query = AppQuery::default();
+    apps::app_page_shown(signed, app, "provisioning", &query, shown).await
+}
+
+/// Saves (or previews) the app's settings.
+pub async fn settings(signed: Signed, Path(app): Path<String>, Form(pairs): Form<Vec<(String, String)>>) -> PageResult {
+    let expected = version(&pairs)?;
+    let current = SettingsForm::of(&signed.admin().app(&app).await?.settings);
+    let typed = SettingsForm::typed(&pairs);
+    let preview = field(&pairs, "action") == "preview";
+    let confirm = !field(&pairs, "confirm_permanent_delete").is_empty();
+    let outcome = match typed.spec(&current, confirm) {
+        Ok(spec) => {
+            let edit = AppEdit { settings: spec, ..Default::default() };
+            signed.admin().edit_app(&app, edit, expected, preview).await
+        }
+        Err(e) => Err(e),
+    };
+    let mut shown = Shown::default();
+    match outcome {
+        Ok(edited) if preview => {
+            shown.settings_form = Some(typed);
+            shown.settings_plan = Some(apps::plan_lines(edited.plan.as_ref()));
+            shown.notice = Notice::ok(if edited.changed.is_empty() {
+                "Preview: these settings change nothing.".to_owned()
+            } else {
+                format!("Preview of {}: nothing saved yet.", edited.changed.join(", "))
+            });
+        }
+        Ok(edited) if edited.changed.is_empty() => shown.notice = Notice::ok("Nothing changed."),
+        Ok(edited) => shown.notice = Notice::ok(format!("Saved: {}.", edited.changed.join(", "))),
+        Err(e) => {
+            shown.settings_form = Some(typed);
+            shown.notice = said(e)?;
+        }
+    }
+    provisioning(&signed, &app, shown).await
+}
+
+/// Replaces the app's mappings with the rows of the form (an empty row is no mapping).
+pub async fn mappings(signed: Signed, Path(app): Path<String>, Form(pairs): Form<Vec<(String, String)>>) -> PageResult {
+    let expected = version(&pairs)?;
+    let mut rows = Vec::new();
+    for index in 0.. {
+        let target = format!("target_{index}");
+        if !pairs.iter().any(|(k, _)| *k == target) {
+            break;
+        }
+        rows.push(MappingRow {
+            index,
+            target: field(&pairs, &target).trim().to_owned(),
+            expression: field(&pairs, &format!("expression_{index}")).to_owned(),
+            on_create: !field(&pairs, &format!("on_create_{index}")).is_empty(),
+            error: None,
+        });
+        if index > 500 {
+            return Err(Failure::new(StatusCode::PAYLOAD_TOO_LARGE, "more mappings than an app may have"));
+        }
+    }
+    // The rows the engine is given, and which row each one is.
+    let given: Vec<&MappingRow> =
+        rows.iter().filter(|r| !(r.target.is_empty() && r.expression.trim().is_empty())).collect();
+    let specs = given
+        .iter()
+        .map(|r| MappingSpec { target: r.target.clone(), expression: r.expression.clone(), on_create: r.on_create })
+        .collect();
+    let row_of: Vec<usize> = given.iter().map(|r| r.index).collect();
+    let edit = AppEdit { settings: SettingsSpec { mappings: Some(specs), ..Default::default() }, ..Default::default() };
+    let mut shown = Shown::default();
+    match signed.admin().edit_app(&app, edit, expected, false).await {
+        Ok(edited) if edited.changed.is_empty() => shown.notice = Notice::ok("The mappings are unchanged."),
+        Ok(_) => shown.notice = Notice::ok("Mappings saved."),
+        Err(EngineError::Expression { field, line, column, message, rendered }) => {
+            let at = spec_index(&field).and_then(|i| row_of.get(i).copied());
+            if let Some(row) = at.and_then(|at| rows.get_mut(at)) {
+                row.error = Some(ExpressionError { message: message.clone(), line, column, caret: rendered });
+            }
+            shown.notice =
+                Notice::error(format!("Not saved: the expression at line {line}, column {column}: {message}"));
+            shown.mappings = Some(rows);
+        }
+        Err(e) => {
+            shown.notice = said(e)?;
+            shown.mappings = Some(rows);
+        }
+    }
+    provisioning(&signed, &app, shown).await
+}
+
+/// `settings.mappings[3].expression` → 3.
+fn spec_index(field: &str) -> Option<usize> {
+    field.strip_prefix("settings.mappings[")?.split(']').next()?.parse().ok()
+}
+
+/// Pauses or resumes provisioning into the app.
+pub async fn state(signed: Signed, Path(app): Path<String>, Form(pairs): Form<Vec<(String, String)>>) -> PageResult {
+    let expected = version(&pairs)?;
+    let disabled = match field(&pairs, "what") {
+        "disable" => true,
+        "enable" => false,
+        other => return Err(Failure::new(StatusCode::BAD_REQUEST, format!("{other:?}: disable or enable"))),
+    };
+    let notice = match signed.admin().set_app_disabled(&app, disabled, expected).await {
+        Ok(_) if disabled => Notice::ok("Provisioning paused: nothing is planned or carried out for this app."),
+        Ok(_) => Notice::ok("Provisioning resumed: the app is planned in full again."),
+        Err(e) => said(e)?,
+    };
+    provisioning(&signed, &app, Shown { notice, ..Default::default() }).await
+}
+
+/// New credentials for the app (a rotated token), which also lift a quarantine.
+pub async fn credentials(
+    signed: Signed,
+    Path(app): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let expected = version(&pairs)?;
+    let secret = Some(field(&pairs, "secret").to_owned());
+    let view = signed.admin().app(&app).await?;
+    let credentials = match credential_field(&view) {
+        "token" => Credentials { token: secret, ..Default::default() },
+        "client_secret" => Credentials { client_secret: secret, ..Default::default() },
+        "service_account_key" => Credentials { service_account_key: secret, ..Default::default() },
+        _ => return Err(Failure::new(StatusCode::CONFLICT, format!("{app} has no credentials: it is worked by hand"))),
+    };
+    let notice = match signed.admin().rotate_credentials(&app, credentials, expected).await {
+        Ok(_) => Notice::ok("New credentials saved (sealed); a quarantine is lifted. Verify to test them."),
+        Err(e) => said(e)?,
+    };
+    provisioning(&signed, &app, Shown { notice, ..Default::default() }).await
+}
+
+#[derive(Template)]
+#[template(path = "console/app_remove.html")]
+struct RemovePage {
+    nav: Nav,
+    notice: Option<Notice>,
+    name: String,
+    href: String,
+    version: i64,
+    staying: Vec<(String, String, bool)>,
+    assignments: usize,
+    pending: i64,
+}
+
+/// What removing the app leaves (everything: removing never deprovisions), and the confirmation.
+pub async fn remove_form(signed: Signed, Path(app): Path<String>) -> PageResult {
+    let view = signed.admin().app(&app).await?;
+    remove_page(&signed, &view, None).await
+}
+
+async fn remove_page(signed: &Signed, view: &AppView, notice: Option<Notice>) -> PageResult {
+    let removal = signed.admin().remove_app(&view.name, Some(view.version), true).await?;
+    Ok(render(&RemovePage {
+        nav: signed.nav("apps"),
+        notice,
+        href: format!("/apps/{}", segment(&view.name)),
+        name: view.name.clone(),
+        version: view.version,
+        staying: removal
+            .staying
+            .into_iter()
+            .take(500)
+            .map(|a| (a.user_name, a.person.unwrap_or_default(), a.active))
+            .collect(),
+        assignments: removal.assignments,
+        pending: removal.pending_operations,
+    }))
+}
+
+/// Removes the app once its name is typed again.
+pub async fn remove(signed: Signed, Path(app): Path<String>, Form(pairs): Form<Vec<(String, String)>>) -> PageResult {
+    let expected = version(&pairs)?;
+    let view = signed.admin().app(&app).await?;
+    if field(&pairs, "confirm").trim() != view.name {
+        signed.actor.require(Need::OrgAdmin).map_err(Failure::from)?;
+        let notice = Notice::error(format!("Type the app's name, {}, to remove it.", view.name));
+        return remove_page(&signed, &view, notice).await;
+    }
+    match signed.admin().remove_app(&app, expected, false).await {
+        Ok(removal) => {
+            let notice = format!(
+                "{} removed from Tenure: {} account(s) stay in the app as they are, {} queued operation(s) dismissed.",
+                removal.app,
+                removal.staying.len(),
+                removal.pending_operations
+            );
+            apps::list_page(&signed, Notice::ok(notice)).await
+        }
+        Err(e) => {
+            let notice = said(e)?;
+            remove_page(&signed, &view, notice).await
+        }
+    }
+}
+
+/// A catalog entry offered by the add form.
+pub struct CatalogOption {
+    pub name: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/app_new.html")]
+struct NewAppPage {
+    nav: Nav,
+    notice: Option<Notice>,
+    catalog: Vec<CatalogOption>,
+    name: String,
+    base_url: String,
+    /// The base URL the chosen entry documents, with its `{parameters}`.
+    hint: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NewQuery {
+    #[serde(default)]
+    vendor: Option<String>,
+}
+
+fn new_page(signed: &Signed, notice: Option<Notice>, vendor: &str, name: &str, base_url: &str) -> PageResult {
+    signed.actor.require(Need::OrgAdmin).map_err(Failure::from)?;
+    let entries = signed.admin().catalog();
+    let hint = entries.iter().find(|c| c.name == vendor).and_then(|c| c.base_url.clone()).unwrap_or_default();
+    let catalog = entries
+        .into_iter()
+        .filter(|c| c.scim)
+        .map(|c| CatalogOption {
+            selected: c.name == vendor,
+            label: format!("{} ({})", c.display_name, c.api),
+            name: c.name,
+        })
+        .collect();
+    Ok(render(&NewAppPage {
+        nav: signed.nav("apps"),
+        notice,
+        catalog,
+        name: name.to_owned(),
+        base_url: if base_url.is_empty() { hint.clone() } else { base_url.to_owned() },
+        hint,
+    }))
+}
+
+/// The form adding a SCIM app from the catalog (org admins).
+pub async fn new_form(signed: Signed, Query(q): Query<NewQuery>) -> PageResult {
+    let vendor = q.vendor.unwrap_or_default();
+    new_page(&signed, None, vendor.trim(), vendor.trim(), "")
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewAppForm {
+    name: String,
+    #[serde(default)]
+    vendor: String,
+    #[serde(default)]
+    base_url: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// Adds the app; a refused field is said on the form, with what was typed kept (not the token).
+pub async fn create(signed: Signed, Form(form): Form<NewAppForm>) -> PageResult {
+    let vendor = form.vendor.trim();
+    let spec = NewApp {
+        name: form.name.trim().to_owned(),
+        kind: NewAppKind::Scim,
+        base_url: Some(form.base_url.trim().to_owned()),
+        token: Some(form.token.clone()),
+        oauth: None,
+        google: None,
+        github: None,
+        owner: None,
+        settings: SettingsSpec { vendor: Some(vendor.to_owned()).filter(|v| !v.is_empty()), ..Default::default() },
+        disabled: false,
+    };
+    match signed.admin().create_app(spec).await {
+        Ok(app) => {
+            let notice = Notice::ok(format!(
+                "{} added ({}). Verify the connection, then assign it to people.",
+                app.name,
+                app.settings.vendor.as_deref().unwrap_or("plain SCIM")
+            ));
+            provisioning(&signed, &app.name, Shown { notice, ..Default::default() }).await
+        }
+        Err(e) => {
+            let notice = said(e)?;
+            new_page(&signed, notice, vendor, form.name.trim(), form.base_url.trim())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_untouched_settings_form_changes_nothing() {
+        let settings = AppSettings::default();
+        let shown = SettingsForm::of(&settings);
+        let spec = shown.spec(&shown, false).unwrap();
+        assert!(spec.deprovision.is_none() && spec.match_keys.is_none() && spec.guard_percent.is_none());
+        let mut typed = shown.clone();
+        typed.guard_count = " 7 ".into();
+        typed.match_keys = "email, user-name".into();
+        let spec = typed.spec(&shown, false).unwrap();
+        assert_eq!(spec.guard_count, Some(7));
+        assert_eq!(spec.match_keys, Some(vec!["email".to_owned(), "user-name".to_owned()]));
+        typed.burst = "lots".into();
+        let err = typed.spec(&shown, false).unwrap_err().to_string();
+        assert!(err.contains("settings.burst") && err.contains("lots"), "{err}");
+    }
+
+    #[test]
+    fn a_mapping_field_names_its_row() {
+        assert_eq!(spec_index("settings.mappings[3].expression"), Some(3));
+        assert_eq!(spec_index("settings.match_keys"), None);
+    }
+}
