@@ -75,14 +75,12 @@ fn batch(rows: &[Row]) -> ImportBatch {
     ImportBatch { people, groups }
 }
 
+/// An app with its assignments, links and the accounts they name.
+type AppRead = (App, Vec<Assignment>, Vec<AccountLink>, Vec<RemoteAccount>);
+
 /// Every app planned in full from the given directory and accounts, as JSON (plans compare
 /// whole: operations, cases, problems, unmanaged accounts).
-fn plans(
-    people: &[Person],
-    groups: &[Group],
-    apps: &[(App, Vec<Assignment>, Vec<AccountLink>, Vec<RemoteAccount>)],
-    today: time::Date,
-) -> serde_json::Value {
+fn plans(people: &[Person], groups: &[Group], apps: &[AppRead], today: time::Date) -> serde_json::Value {
     let dir = DirectoryIndex::new(people, groups);
     let planned: Vec<Plan> = apps
         .iter()
