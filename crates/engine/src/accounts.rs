@@ -45,30 +45,38 @@ impl Engine {
             .list_users_page(query)
             .await
             .map_err(|source| EngineError::Connector { app: app.to_owned(), source })?;
-        let people = self.store.list_people(self.tenant).await?;
-        let groups = self.store.list_groups(self.tenant).await?;
-        let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
+        // The directory and the stored accounts as propagation keeps them, not read per page.
+        let directory = self.planning_directory(today).await?;
+        let dir =
+            DirectoryIndex::new(&directory.people, &directory.groups).with_pushed_sources(self.pushed_sources().await?);
         let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
-        let stored = self.store.list_accounts(self.tenant, record.app.id).await?;
+        let stored = self.planning_accounts(record.app.id).await?;
         // The plan must see every linked account, not just the page's: a linked account missing
         // from what it observes would look gone, and its person's other accounts matchable.
         // Those off the page stand in as last stored.
         let on_page: std::collections::HashSet<&str> = page.accounts.iter().map(|a| a.remote_id.as_str()).collect();
         let mut observed = page.accounts.clone();
-        observed.extend(stored.iter().filter(|s| !on_page.contains(s.link.remote_id.as_str())).map(|s| {
-            let mut attributes = s.attributes.clone();
-            attributes.insert(tenure_core::attributes::USER_NAME, s.user_name.clone());
-            RemoteAccount { remote_id: s.link.remote_id.clone(), active: s.active, attributes }
-        }));
-        let links: Vec<AccountLink> = stored.into_iter().map(|a| a.link).collect();
+        observed.extend(
+            stored
+                .observed
+                .iter()
+                .zip(&stored.user_names)
+                .filter(|(s, _)| !on_page.contains(s.remote_id.as_str()))
+                .map(|(s, user_name)| {
+                    let mut account = s.clone();
+                    account.attributes.insert(tenure_core::attributes::USER_NAME, user_name.clone());
+                    account
+                }),
+        );
+        let links = &stored.links;
         // Known externals are nobody's, as in a full plan.
         let marks = self.store.account_marks(self.tenant, record.app.id).await?;
         let marked: std::collections::HashSet<&str> = marks.iter().map(|m| m.remote_id.as_str()).collect();
         observed.retain(|a| !marked.contains(a.remote_id.as_str()));
-        let state =
-            AppState { app: &record.app, assignments: &assignments, links: &links, observed: &observed, groups: &[] };
+        let state = AppState { app: &record.app, assignments: &assignments, links, observed: &observed, groups: &[] };
         let plan = plan_app(&dir, &state, today);
-        let context = ReportContext::for_page(self, record.app.id, &people, &links, &page.accounts, &plan).await?;
+        let context =
+            ReportContext::for_page(self, record.app.id, &directory.people, links, &page.accounts, &plan).await?;
         let accounts = context.classify(&record.app, &plan, &page.accounts, &marks);
         Ok(UsersPage { app: record.app.name, start_index: query.start_index.max(1), total: page.total, accounts })
     }

@@ -19,6 +19,7 @@ mod oauth_flow;
 mod offboard;
 mod operations;
 mod planning;
+mod planning_cache;
 mod profile;
 mod propagate;
 mod report;
@@ -96,6 +97,8 @@ pub struct Engine {
     node: std::sync::Arc<str>,
     /// Sources with a sync on notification running (`source_events.rs`).
     event_syncs: source_events::EventSyncs,
+    /// The directory and the apps' stored accounts kept between propagation passes.
+    planning: std::sync::Arc<planning_cache::PlanningCache>,
 }
 
 /// Where the engine reads the time: the system's, or a test's hand-driven one.
@@ -151,6 +154,7 @@ impl Engine {
             public_url: None,
             node: std::sync::Arc::from(nodes::node_id()),
             event_syncs: Default::default(),
+            planning: Default::default(),
         }
     }
 

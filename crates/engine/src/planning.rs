@@ -57,9 +57,9 @@ impl Engine {
         }
         let selected: Vec<AppRecord> = selected.into_iter().filter(|a| !a.disabled).collect();
         let read_at_ms = crate::SystemClock.now_ms();
-        let people = self.people(today).await?;
-        let groups = self.store.list_groups(self.tenant).await?;
-        let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
+        let snapshot = self.planning_directory(today).await?;
+        let dir =
+            DirectoryIndex::new(&snapshot.people, &snapshot.groups).with_pushed_sources(self.pushed_sources().await?);
 
         let mut policies = Vec::with_capacity(selected.len());
         let mut externals = Vec::with_capacity(selected.len());
@@ -169,6 +169,23 @@ pub(crate) fn refusal_of(record: &AppRecord) -> Option<String> {
 }
 
 impl Engine {
+    /// The directory every plan reads, from the cache kept between passes (brought up to date
+    /// with the database first).
+    pub(crate) async fn planning_directory(
+        &self,
+        today: time::Date,
+    ) -> Result<std::sync::Arc<crate::planning_cache::DirectorySnapshot>, EngineError> {
+        self.planning.lock().await.directory(self, today).await
+    }
+
+    /// An app's stored accounts, from the same cache.
+    pub(crate) async fn planning_accounts(
+        &self,
+        app: tenure_core::AppId,
+    ) -> Result<std::sync::Arc<crate::planning_cache::CachedAccounts>, EngineError> {
+        self.planning.lock().await.accounts(self, app).await
+    }
+
     /// Records a refusal found while reading the app as the app's health, so `ops status` shows
     /// it. It never pauses the app: nothing is queued from a refused plan anyway.
     async fn note_refusal(&self, record: &AppRecord, reason: &str) {

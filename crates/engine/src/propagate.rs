@@ -138,10 +138,22 @@ impl Engine {
         }
 
         let person_marks: Vec<&DirtyMark> = marks.iter().filter(|m| m.person.is_some()).collect();
-        if !person_marks.is_empty() {
-            let people = self.people(today).await?;
-            let groups = self.store.list_groups(self.tenant).await?;
-            let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
+        // Marks of directory changes are cleared by this pass: the cache is brought up to date
+        // before and held until they are, so it knows that clearing was its own (after the full
+        // plans above, which read it themselves).
+        let mut cache = None;
+        if !person_marks.is_empty() || marks.iter().any(|m| m.app.is_none()) {
+            let mut held = self.planning.lock().await;
+            held.keep_apps(&apps.iter().map(|a| a.app.id).collect());
+            let snapshot = held.directory(self, today).await?;
+            cache = Some((held, snapshot));
+        }
+        if let Some((held, snapshot)) = cache.as_mut().filter(|_| !person_marks.is_empty()) {
+            let dir = DirectoryIndex::new(&snapshot.people, &snapshot.groups)
+                .with_pushed_sources(self.pushed_sources().await?);
+            let marked: Vec<PersonId> =
+                person_marks.iter().filter_map(|m| m.person).collect::<HashSet<_>>().into_iter().collect();
+            let mut theirs = self.store.accounts_of_people(self.tenant, &marked).await?;
             for record in apps.iter().filter(|a| !full.contains(&a.app.id)) {
                 let app = &record.app;
                 let wanted: Vec<PersonId> = person_marks
@@ -156,19 +168,33 @@ impl Engine {
                     Some(read) => read,
                     None => self.store.list_assignments(self.tenant, app.id).await?,
                 };
-                let stored = self.store.list_accounts(self.tenant, app.id).await?;
-                let links: Vec<AccountLink> = stored.iter().map(|a| a.link.clone()).collect();
-                let observed: Vec<RemoteAccount> = stored
-                    .into_iter()
-                    .map(|a| RemoteAccount { remote_id: a.link.remote_id, active: a.active, attributes: a.attributes })
-                    .collect();
-                let state =
-                    AppState { app, assignments: &assignments, links: &links, observed: &observed, groups: &[] };
+                // A person's plan needs their own accounts, unless new userNames must avoid
+                // every name the app holds.
+                let whole;
+                let (mine_links, mine_observed): (Vec<AccountLink>, Vec<RemoteAccount>);
+                let (links, observed): (&[AccountLink], &[RemoteAccount]) = if needs_every_name(app) {
+                    whole = held.accounts(self, app.id).await?;
+                    (&whole.links, &whole.observed)
+                } else {
+                    let mine = theirs.remove(&app.id).unwrap_or_default();
+                    mine_links = mine.iter().map(|a| a.link.clone()).collect();
+                    mine_observed = mine
+                        .into_iter()
+                        .map(|a| RemoteAccount {
+                            remote_id: a.link.remote_id,
+                            active: a.active,
+                            attributes: a.attributes,
+                        })
+                        .collect();
+                    (&mine_links, &mine_observed)
+                };
+                let managed = held.managed(self, app.id).await?;
+                let state = AppState { app, assignments: &assignments, links, observed, groups: &[] };
                 let prepared = Prepared::new(&dir, &state);
                 let mut plan = Plan::default();
                 let mut covered = HashSet::new();
                 for id in wanted {
-                    let Some(person) = dir.person(id).or_else(|| people.iter().find(|p| p.id == id)) else { continue };
+                    let Some(person) = dir.person(id) else { continue };
                     if busy.contains(&(app.id, id)) {
                         deferred.push(DirtyMark::pair(app.id, id));
                         continue;
@@ -180,11 +206,11 @@ impl Engine {
                 // App groups need the app's groups read live: the next full reconciliation
                 // brings memberships in line.
                 plans.push(AppPlan {
-                    notes: crate::profile::notes(app, &plan, &links, None),
+                    notes: crate::profile::notes(app, &plan, links, None),
                     app: app.clone(),
                     plan,
                     observed: Vec::new(),
-                    managed: links.len(),
+                    managed,
                     covered: Coverage::People(covered),
                     read_at_ms,
                 });
@@ -204,7 +230,17 @@ impl Engine {
             })
             .copied()
             .collect();
-        let enqueued = self.enqueue(&plans, &answered).await?;
+        let enqueued = self.enqueue(&plans, &answered).await;
+        if let Some((cache, _)) = &mut cache {
+            match &enqueued {
+                Ok(_) if answered.iter().any(|m| m.app.is_none()) => cache.answered_own_marks(),
+                Ok(_) => {}
+                // Whether the marks were cleared is unknown: read the directory again.
+                Err(_) => cache.forget_directory(),
+            }
+        }
+        drop(cache);
+        let enqueued = enqueued?;
         pass.held = enqueued.held_losses;
         pass.group_ops = enqueued.group_ops;
         if let Some(plan) = enqueued.plan_id {
@@ -258,4 +294,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// Whether creating an account in the app picks a userName no account of the app may hold
+/// (numbered userNames, `unique` or on-create mappings): then planning a person needs every
+/// account's name, not just theirs.
+pub(crate) fn needs_every_name(app: &App) -> bool {
+    let settings = &app.settings;
+    settings.user_name.deduplicates()
+        || settings.mappings.as_ref().is_some_and(|m| {
+            m.mappings().iter().any(|m| m.expr.is_unique() || m.apply == tenure_core::expr::Apply::OnCreate)
+        })
 }

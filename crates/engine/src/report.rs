@@ -92,8 +92,14 @@ impl ReportContext {
         page: &[RemoteAccount],
         plan: &Plan,
     ) -> Result<Self, EngineError> {
-        let links: HashMap<String, AccountLink> = links.iter().map(|l| (l.remote_id.clone(), l.clone())).collect();
+        // Only the page's accounts are classified: their links and people are all it looks up,
+        // so a page of 100 does not copy 100,000 of each.
         let ids: HashSet<&str> = page.iter().map(|a| a.remote_id.as_str()).collect();
+        let links: HashMap<String, AccountLink> = links
+            .iter()
+            .filter(|l| ids.contains(l.remote_id.as_str()))
+            .map(|l| (l.remote_id.clone(), l.clone()))
+            .collect();
         let mut on_page: Vec<PersonId> =
             page.iter().filter_map(|a| links.get(&a.remote_id)).map(|l| l.person_id).collect();
         on_page.extend(plan.ops.iter().filter_map(|op| match &op.kind {
@@ -101,8 +107,9 @@ impl ReportContext {
             _ => None,
         }));
         let apps_of = engine.store.apps_of_people(engine.tenant, &on_page).await?;
+        let wanted: HashSet<PersonId> = on_page.iter().copied().collect();
         Ok(Self {
-            people: people.iter().map(|p| (p.id, p.clone())).collect(),
+            people: people.iter().filter(|p| wanted.contains(&p.id)).map(|p| (p.id, p.clone())).collect(),
             apps_of,
             links_by_app: HashMap::from([(app, links)]),
         })

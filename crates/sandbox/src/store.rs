@@ -131,6 +131,26 @@ impl Store {
         Ok(json)
     }
 
+    /// Creates many users at once (a benchmark's set-up): the checks of `create`, with taken
+    /// userNames looked up in a set instead of a scan per user.
+    pub(crate) fn load(&mut self, bodies: Vec<Value>) -> Result<Vec<Value>, ScimError> {
+        let mut taken: std::collections::HashSet<String> =
+            self.records.iter().map(|r| r.user.user_name.to_lowercase()).collect();
+        let mut created = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let user = parse_user(body)?;
+            self.profile.validate_user_name(&user.user_name)?;
+            if !taken.insert(user.user_name.to_lowercase()) {
+                return Err(ScimError::conflict(format!("userName {:?} is already taken", user.user_name)));
+            }
+            let id = self.profile.new_id();
+            let record = self.finish(user, id, now(), 1)?;
+            created.push(record.json.clone());
+            self.records.push(record);
+        }
+        Ok(created)
+    }
+
     pub(crate) fn replace(&mut self, id: &str, body: Value) -> Result<Value, ScimError> {
         let index = self.position(id)?;
         let user = parse_user(body)?;

@@ -21,6 +21,43 @@ impl Store {
         upsert_account_with(&self.pool, tenant, account).await
     }
 
+    /// Records many linked accounts at once, as new rows (benchmarks and bulk set-ups): many
+    /// rows a statement, one transaction.
+    pub async fn load_accounts(&self, tenant: TenantId, accounts: &[StoredAccount]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let t = tenant.to_string();
+        let now = now_ms();
+        crate::bulk::insert(
+            &mut tx,
+            self.backend(),
+            (
+                "INSERT INTO accounts (tenant_id, updated_ms, app_id, remote_id, person_id, origin, user_name, active, \
+                 attributes, granted_by) VALUES ",
+                "",
+            ),
+            &[],
+            10,
+            accounts,
+            |a: &StoredAccount, row| {
+                row.extend([
+                    crate::bulk::Param::from(t.as_str()),
+                    crate::bulk::Param::from(now),
+                    crate::bulk::Param::from(a.link.app_id.to_string()),
+                    crate::bulk::Param::from(a.link.remote_id.as_str()),
+                    crate::bulk::Param::from(a.link.person_id.to_string()),
+                    crate::bulk::Param::from(a.link.origin.as_str()),
+                    crate::bulk::Param::from(a.user_name.as_str()),
+                    crate::bulk::Param::from(i64::from(a.active)),
+                    crate::bulk::Param::from(to_json(&a.attributes)),
+                    crate::bulk::Param::from(a.link.granted_by.map(|g| g.to_string())),
+                ]);
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records an account (de)activated by Tenure; a deactivation is dated `today`, which starts
     /// the clock of a "delete after N days" policy, and a reactivation clears the date.
     pub async fn set_account_active(
@@ -166,7 +203,7 @@ pub(crate) async fn upsert_account_with<'c, E: sqlx::Executor<'c, Database = sql
     Ok(())
 }
 
-fn account_from_row(app: AppId, r: &sqlx::any::AnyRow) -> Result<StoredAccount, StoreError> {
+pub(crate) fn account_from_row(app: AppId, r: &sqlx::any::AnyRow) -> Result<StoredAccount, StoreError> {
     let origin = text(r, "origin")?;
     Ok(StoredAccount {
         link: AccountLink {

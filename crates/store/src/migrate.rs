@@ -110,6 +110,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0016_nodes.sql"),
     },
     Migration {
+        version: 17,
+        name: "planning_versions",
+        sqlite: include_str!("../migrations/sqlite/0017_planning_versions.sql"),
+        postgres: include_str!("../migrations/postgres/0017_planning_versions.sql"),
+    },
+    Migration {
         version: 18,
         name: "group_ops_and_source_channels",
         sqlite: include_str!("../migrations/sqlite/0018_group_ops.sql"),

@@ -2,8 +2,8 @@
 //! end to end, in one process, the way `tenure serve` runs them (the same executor and
 //! propagation loop), against a built-in sandbox app over HTTP.
 //!
-//! - propagation: an IdP pushes a change to one person through Tenure's SCIM endpoint; the time
-//!   until the sandbox app holds the change, over many changes (p50/p99).
+//! - propagation (`bench_propagation.rs`): an IdP pushes a change to one person through Tenure's
+//!   SCIM endpoint; the time until every app holding the person has it (p50/p99).
 //! - throughput: a sandbox app limited to N writes/s, Tenure configured with the same limit,
 //!   provisioning many people; the achieved rate and the 429s the app had to send.
 
@@ -12,16 +12,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::json;
-use tenure_connectors::{ClientOptions, ScimClient};
-use tenure_core::attributes::{self, Attributes};
 use tenure_core::import::{ImportBatch, ImportedPerson};
 use tenure_core::*;
 use tenure_engine::{Engine, Executor, PropagationOptions, WorkerOptions};
 use tenure_sandbox::{Profile, SandboxApp, SandboxOptions};
-use tenure_store::{Store, TokenScope};
+use tenure_store::Store;
 
 use crate::bench_scim::{RemoveOnDrop, uuid_suffix};
-use crate::cli::{BenchPropagationArgs, BenchThroughputArgs};
+use crate::cli::BenchThroughputArgs;
 
 /// A fresh SQLite store in a temporary directory, removed afterwards, or the given database.
 pub(crate) async fn fresh_store(database_url: Option<&str>) -> anyhow::Result<(Store, Option<RemoveOnDrop>)> {
@@ -37,13 +35,13 @@ pub(crate) async fn fresh_store(database_url: Option<&str>) -> anyhow::Result<(S
 }
 
 /// The executor and the propagation loop, as `tenure serve` runs them.
-struct Workers {
+pub(crate) struct Workers {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: tokio::task::JoinSet<()>,
 }
 
 impl Workers {
-    fn start(engine: &Engine, poll: Duration) -> Self {
+    pub(crate) fn start(engine: &Engine, poll: Duration) -> Self {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         let executor = Executor::new(engine.clone(), WorkerOptions::default());
@@ -57,19 +55,10 @@ impl Workers {
     }
 
     /// Lets in-flight operations finish and be recorded before the store closes.
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
     }
-}
-
-async fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let until = Instant::now() + deadline;
-    while !done() {
-        anyhow::ensure!(Instant::now() < until, "{what}: not within {deadline:?}");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    Ok(())
 }
 
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -82,88 +71,6 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 pub(crate) fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
-}
-
-pub async fn propagation(args: BenchPropagationArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.people > 0, "--people must be at least 1");
-    let (store, _dir) = fresh_store(args.database_url.as_deref()).await?;
-    let tenant = store.ensure_tenant("bench").await?;
-    let engine = Engine::new(store.clone(), tenant);
-
-    // Tenure's SCIM endpoint, where the IdP pushes people.
-    let token = tenure_server::tokens::generate();
-    store.insert_token(tenant, TokenScope::Scim, &tenure_server::tokens::hash(&token), Some("bench")).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(tenure_server::serve(listener, tenure_server::ServerState::new(store.clone()), async {
-        let _ = server_stopped.await;
-    }));
-    let idp = ScimClient::new(&format!("http://{addr}/scim/v2"), Secret::new(token), ClientOptions::default())?;
-
-    let app_sandbox = SandboxApp::spawn(SandboxOptions {
-        profile: Profile::Notion,
-        token: "bench-token".into(),
-        rate_limit_per_sec: None,
-        faults: None,
-    })
-    .await?;
-    let settings = AppSettings { user_name: UserNameFormat::Email, ..AppSettings::default() };
-    let app = store
-        .add_app(tenant, "notion", AppKind::Scim, &app_sandbox.base_url(), &Secret::new("bench-token"), &settings)
-        .await?;
-    let rule = expr::Rule::parse(r#"email ends_with "@bench.example""#)?;
-    store.assign(tenant, app.id, &AssignmentTarget::Rule(rule), false, &AssignmentParams::default()).await?;
-    let workers = Workers::start(&engine, Duration::from_millis(args.poll_ms));
-
-    // The IdP pushes everyone; Tenure provisions them.
-    let started = Instant::now();
-    let mut ids = Vec::with_capacity(args.people);
-    for i in 0..args.people {
-        let attrs = Attributes::from([
-            (attributes::USER_NAME, format!("person{i}@bench.example")),
-            (attributes::EMAIL, format!("person{i}@bench.example")),
-            (attributes::GIVEN_NAME, format!("Given{i}")),
-            (attributes::FAMILY_NAME, format!("Family{i}")),
-            (attributes::TITLE, "Engineer".to_owned()),
-        ]);
-        ids.push(idp.create_user(&attrs).await.context("pushing a person to Tenure's SCIM endpoint")?.remote_id);
-    }
-    wait_until("initial provisioning", Duration::from_secs(300), || app_sandbox.user_count() >= args.people).await?;
-    eprintln!("{} people pushed and provisioned in {:.1} s", args.people, started.elapsed().as_secs_f64());
-
-    // One change at a time: push it, wait for the app to hold it.
-    let mut latencies = Vec::with_capacity(args.changes);
-    for change in 0..args.changes {
-        let i = (change * 7919) % args.people;
-        let title = format!("Title {change}");
-        let user_name = format!("person{i}@bench.example");
-        let t0 = Instant::now();
-        idp.update_user(&ids[i], &Attributes::from([(attributes::TITLE, title.clone())])).await?;
-        wait_until("a change reaching the app", Duration::from_secs(30), || {
-            app_sandbox.user_named(&user_name).is_some_and(|u| u.title.as_deref() == Some(title.as_str()))
-        })
-        .await?;
-        latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
-    }
-    workers.stop().await;
-    let _ = stop_server.send(());
-    server.await??;
-    latencies.sort_by(f64::total_cmp);
-    let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
-    eprintln!("propagation over {} changes: p50 {p50:.1} ms, p99 {p99:.1} ms (goal: p99 < 1000 ms)", latencies.len());
-    println!(
-        "{}",
-        json!({
-            "people": args.people,
-            "changes": latencies.len(),
-            "p50_ms": round1(p50),
-            "p99_ms": round1(p99),
-            "max_ms": round1(latencies.last().copied().unwrap_or(0.0)),
-        })
-    );
-    store.close().await;
-    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn person(i: usize) -> ImportedPerson {

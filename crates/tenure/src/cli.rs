@@ -211,7 +211,8 @@ pub enum BenchCommand {
     /// (a temporary SQLite file, or a new tenant of --database-url), then the same export with
     /// 100 changed rows.
     Import(BenchImportArgs),
-    /// Time from a change pushed to Tenure's SCIM endpoint until the app holds it (p50/p99).
+    /// Time from a change pushed to Tenure's SCIM endpoint until every app holding the person has
+    /// it (p50/p99), with the people, apps and accounts loaded in bulk.
     Propagation(BenchPropagationArgs),
     /// Provisioning rate against an app limited to N writes a second, and the 429s it sent
     /// (`--nodes N`: N `tenure serve` processes on one fresh PostgreSQL database).
@@ -292,6 +293,9 @@ pub struct BenchImportArgs {
 pub struct BenchPropagationArgs {
     #[arg(long, default_value_t = 1_000)]
     pub people: usize,
+    /// Apps, each granted to a fifth of the people (four departments of twenty).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=500))]
+    pub apps: u64,
     /// Changes measured, one at a time.
     #[arg(long, default_value_t = 200)]
     pub changes: usize,

@@ -13,6 +13,7 @@ mod bench_import;
 mod bench_licenses;
 mod bench_nodes;
 mod bench_offboard;
+mod bench_propagation;
 mod bench_queue;
 mod bench_scim;
 mod bench_tenants;
@@ -128,7 +129,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Bench(cli::BenchCommand::Import(args)) => {
             bench_import::run(args, settings.explicit_database_url()).await
         }
-        Command::Bench(cli::BenchCommand::Propagation(args)) => bench_queue::propagation(args).await,
+        Command::Bench(cli::BenchCommand::Propagation(args)) => bench_propagation::run(args).await,
         Command::Bench(cli::BenchCommand::Throughput(args)) if args.nodes.is_some() => {
             bench_nodes::throughput(args).await
         }

@@ -601,6 +601,23 @@ impl Store {
         Ok(())
     }
 
+    /// Loads the people pushed users feed, in bulk (benchmarks): each person in the tenant's SCIM
+    /// source with the id of its user (`scim_load_users`), one transaction. Nothing is marked:
+    /// a loaded directory is taken as already propagated, as after a restore.
+    pub async fn scim_load_people(
+        &self,
+        tenant: TenantId,
+        people: &[(PersonId, ImportedPerson)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let source = self.scim_source(&mut tx, tenant).await?;
+        for (id, person) in people {
+            write_person(&mut tx, tenant, &person_from_import(*id, source, person), true).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Refreshes the query planner's statistics (SQLite's `ANALYZE`; PostgreSQL's autovacuum
     /// does this by itself). Worth running after a bulk load.
     pub async fn analyze(&self) -> Result<(), StoreError> {
