@@ -225,7 +225,6 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
         google_workspace: None,
         github: Some(tenure_core::GitHubOrgTarget { org: "acme-corp".into(), reinvite_after_days: 3 }),
         manual: Some(tenure_core::ManualTarget { owner: "owner@acme.example".into() }),
-        correlation: Default::default(),
     };
     let app =
         store.add_app(t, "slack", AppKind::Scim, "http://127.0.0.1:1/scim/v2", &Secret::new("tok"), &settings).await?;

@@ -204,7 +204,11 @@ pub async fn scope(signed: Signed, Path(name): Path<String>, Form(pairs): Form<V
     }
     let condition_typed = condition.clone();
     let mut shown = Shown { scope: Some(typed), condition: Some(condition), ..Default::default() };
-    match signed.admin().edit_source(&name, SourceEdit { config: Some(config), sync_every: None }, expected, preview, Origin::Remote).await {
+    match signed
+        .admin()
+        .edit_source(&name, SourceEdit { config: Some(config), sync_every: None }, expected, preview, Origin::Remote)
+        .await
+    {
         Ok(edited) => {
             let leaving: Vec<String> = edited
                 .leaving
