@@ -93,25 +93,7 @@ fn person_from_row(row: &AnyRow) -> Result<Person, StoreError> {
 }
 
 pub(crate) fn person_from_import(id: PersonId, source_id: SourceId, p: &ImportedPerson) -> Person {
-    Person {
-        id,
-        source_id,
-        source_key: p.source_key.clone(),
-        user_name: p.user_name.clone(),
-        email: p.email.clone(),
-        given_name: p.given_name.clone(),
-        family_name: p.family_name.clone(),
-        display_name: p.display_name.clone(),
-        department: p.department.clone(),
-        title: p.title.clone(),
-        employee_id: p.employee_id.clone(),
-        manager_key: p.manager_key.clone(),
-        org_unit: p.org_unit.clone(),
-        status: p.status,
-        start_date: p.start_date,
-        leave_date: p.leave_date,
-        custom: p.custom.clone(),
-    }
+    p.to_person(id, source_id)
 }
 
 fn import_from_person(p: Person) -> ImportedPerson {
@@ -737,10 +719,21 @@ impl Store {
 
     /// Every group with its direct members and nested groups.
     pub async fn list_groups(&self, tenant: TenantId) -> Result<Vec<Group>, StoreError> {
+        self.read_groups(&self.pool, tenant, true).await
+    }
+
+    /// The tenant's groups with their nesting, and their direct members when `members` (the
+    /// largest read, which a cached directory that only needs the groups' shape leaves out).
+    pub(crate) async fn read_groups(
+        &self,
+        pool: &sqlx::AnyPool,
+        tenant: TenantId,
+        members: bool,
+    ) -> Result<Vec<Group>, StoreError> {
         let t = tenant.to_string();
         let rows = sqlx::query("SELECT id, source_id, name FROM groups WHERE tenant_id = $1 ORDER BY name")
             .bind(&t)
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?;
         let mut groups = Vec::with_capacity(rows.len());
         let mut index: HashMap<GroupId, usize> = HashMap::new();
@@ -755,19 +748,21 @@ impl Store {
                 member_groups: Vec::new(),
             });
         }
-        let members = sqlx::query("SELECT group_id, person_id FROM group_members WHERE tenant_id = $1")
-            .bind(&t)
-            .fetch_all(&self.pool)
-            .await?;
-        for row in &members {
-            let gid: GroupId = parsed(row, "group_id")?;
-            if let Some(&i) = index.get(&gid) {
-                groups[i].members.push(parsed(row, "person_id")?);
+        if members {
+            let members = sqlx::query("SELECT group_id, person_id FROM group_members WHERE tenant_id = $1")
+                .bind(&t)
+                .fetch_all(pool)
+                .await?;
+            for row in &members {
+                let gid: GroupId = parsed(row, "group_id")?;
+                if let Some(&i) = index.get(&gid) {
+                    groups[i].members.push(parsed(row, "person_id")?);
+                }
             }
         }
         let nesting = sqlx::query("SELECT parent_id, child_id FROM group_nesting WHERE tenant_id = $1")
             .bind(&t)
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?;
         for row in &nesting {
             let parent: GroupId = parsed(row, "parent_id")?;

@@ -142,35 +142,7 @@ impl Store {
     /// The tenant's groups with their nesting but without their members (`Store::list_groups`
     /// less its largest read): what a cached directory re-reads when the directory moved.
     pub async fn group_shapes(&self, tenant: TenantId) -> Result<Vec<Group>, StoreError> {
-        let t = tenant.to_string();
-        let rows = sqlx::query("SELECT id, source_id, name FROM groups WHERE tenant_id = $1 ORDER BY name")
-            .bind(&t)
-            .fetch_all(self.read_pool())
-            .await?;
-        let mut groups = Vec::with_capacity(rows.len());
-        let mut index: HashMap<GroupId, usize> = HashMap::new();
-        for row in &rows {
-            let id: GroupId = parsed(row, "id")?;
-            index.insert(id, groups.len());
-            groups.push(Group {
-                id,
-                source_id: parsed(row, "source_id")?,
-                name: text(row, "name")?,
-                members: Vec::new(),
-                member_groups: Vec::new(),
-            });
-        }
-        let nesting = sqlx::query("SELECT parent_id, child_id FROM group_nesting WHERE tenant_id = $1")
-            .bind(&t)
-            .fetch_all(self.read_pool())
-            .await?;
-        for row in &nesting {
-            let parent: GroupId = parsed(row, "parent_id")?;
-            if let Some(&i) = index.get(&parent) {
-                groups[i].member_groups.push(parsed(row, "child_id")?);
-            }
-        }
-        Ok(groups)
+        self.read_groups(self.read_pool(), tenant, false).await
     }
 }
 

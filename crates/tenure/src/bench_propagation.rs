@@ -118,7 +118,7 @@ pub async fn run(args: BenchPropagationArgs) -> anyhow::Result<ExitCode> {
             resource["id"] = json!(id.to_string());
             let version = tenure_scim::etag::etag(&resource);
             let imported = tenure_sources::scim_push::person_from_user(&id.to_string(), &resource);
-            people.push(person_of(id, &imported));
+            people.push(imported.to_person(id, SourceId::new()));
             pushed.push((id, imported));
             users.push((id, resource, version));
             ids.push(id);
@@ -277,28 +277,5 @@ impl Measured<'_> {
             "change {n}: the app does not hold the new title"
         );
         Ok((first.unwrap_or(all), all))
-    }
-}
-
-/// The person a pushed user feeds, as the store writes it.
-fn person_of(id: PersonId, p: &tenure_core::import::ImportedPerson) -> Person {
-    Person {
-        id,
-        source_id: SourceId::new(),
-        source_key: p.source_key.clone(),
-        user_name: p.user_name.clone(),
-        email: p.email.clone(),
-        given_name: p.given_name.clone(),
-        family_name: p.family_name.clone(),
-        display_name: p.display_name.clone(),
-        department: p.department.clone(),
-        title: p.title.clone(),
-        employee_id: p.employee_id.clone(),
-        manager_key: p.manager_key.clone(),
-        org_unit: p.org_unit.clone(),
-        status: p.status,
-        start_date: p.start_date,
-        leave_date: p.leave_date,
-        custom: p.custom.clone(),
     }
 }

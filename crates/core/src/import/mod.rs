@@ -33,6 +33,31 @@ pub struct ImportedPerson {
     pub groups: Vec<String>,
 }
 
+impl ImportedPerson {
+    /// The person as the directory stores them, with the id and source Tenure gives them.
+    pub fn to_person(&self, id: crate::PersonId, source_id: crate::SourceId) -> crate::model::Person {
+        crate::model::Person {
+            id,
+            source_id,
+            source_key: self.source_key.clone(),
+            user_name: self.user_name.clone(),
+            email: self.email.clone(),
+            given_name: self.given_name.clone(),
+            family_name: self.family_name.clone(),
+            display_name: self.display_name.clone(),
+            department: self.department.clone(),
+            title: self.title.clone(),
+            employee_id: self.employee_id.clone(),
+            manager_key: self.manager_key.clone(),
+            org_unit: self.org_unit.clone(),
+            status: self.status,
+            start_date: self.start_date,
+            leave_date: self.leave_date,
+            custom: self.custom.clone(),
+        }
+    }
+}
+
 /// A group and the groups it is nested in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportGroup {

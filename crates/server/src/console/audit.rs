@@ -3,10 +3,8 @@
 //! engine's export, as the API's `/api/v1/audit/export` streams it).
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::Query;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use tenure_engine::audit_query::{ExportFormat, ParamError};
 use tenure_store::{AuditCursor, AuditFilter};
@@ -140,27 +138,7 @@ pub async fn export(signed: Signed, Query(f): Query<Filters>) -> PageResult {
         .next_chunk()
         .await
         .map_err(|e| Failure::new(StatusCode::SERVICE_UNAVAILABLE, format!("the audit log could not be read: {e}")))?;
-    let stream = futures_util::stream::unfold((export, first), |(mut export, pending)| async move {
-        if let Some(chunk) = pending {
-            return Some((Ok(chunk), (export, None)));
-        }
-        match export.next_chunk().await {
-            Ok(Some(chunk)) => Some((Ok(chunk), (export, None))),
-            Ok(None) => None,
-            Err(e) => {
-                // The download ends broken rather than complete and shorter.
-                tracing::error!(error = %e, "console: audit export failed part-way");
-                export.done = true;
-                Some((Err(std::io::Error::other(e.to_string())), (export, None)))
-            }
-        }
-    });
-    let disposition = format!("attachment; filename=\"audit.{}\"", format.extension());
-    Ok((
-        [(header::CONTENT_TYPE, format.content_type().to_owned()), (header::CONTENT_DISPOSITION, disposition)],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(crate::routes::audit::export_download(export, first, format))
 }
 
 pub async fn page(signed: Signed, Query(f): Query<Filters>) -> PageResult {

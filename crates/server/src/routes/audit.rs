@@ -134,6 +134,17 @@ pub async fn export(
         ExportError::Store(s) => ApiError::from(s),
         other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
     })?;
+    Ok(export_download(export, first, format))
+}
+
+/// An export as a download: the page read already, then the rest as the client reads. Shared
+/// with the console's export, so both end a download broken (never complete and shorter) when
+/// the log fails part-way.
+pub(crate) fn export_download(
+    export: tenure_engine::audit_query::Export,
+    first: Option<Vec<u8>>,
+    format: ExportFormat,
+) -> Response {
     let stream = futures_util::stream::unfold((export, first), |(mut export, pending)| async move {
         if let Some(chunk) = pending {
             return Some((Ok(chunk), (export, None)));
@@ -151,9 +162,9 @@ pub async fn export(
         }
     });
     let disposition = format!("attachment; filename=\"audit.{}\"", format.extension());
-    Ok((
+    (
         [(header::CONTENT_TYPE, format.content_type().to_owned()), (header::CONTENT_DISPOSITION, disposition)],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
 }
