@@ -74,6 +74,27 @@ impl Store {
         lease: Duration,
         steal: bool,
     ) -> Result<Option<DutyLease>, StoreError> {
+        if steal {
+            // The one node of an embedded database renews by reading: a write every few
+            // seconds from `serve` would make the CLI's transactions beside it meet "database is
+            // locked" (SQLite cannot wait when a read transaction must become a write one after
+            // another process committed).
+            let held = sqlx::query(
+                "SELECT term, expires_ms, last_run_ms FROM duty_leases WHERE tenant_id = $1 AND duty = $2 AND holder = $3",
+            )
+            .bind(tenant.to_string())
+            .bind(duty)
+            .bind(holder)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(r) = held {
+                return Ok(Some(DutyLease {
+                    fence: Fence { tenant, duty: duty.to_owned(), holder: holder.to_owned(), term: int(&r, "term")? },
+                    expires_ms: int(&r, "expires_ms")?,
+                    last_run_ms: int(&r, "last_run_ms")?,
+                }));
+            }
+        }
         let now = now_ms();
         let expired_before = if steal { i64::MAX } else { now };
         let expires = now + lease.as_millis() as i64;
