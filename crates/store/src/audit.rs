@@ -232,7 +232,7 @@ impl Store {
         app: Option<&str>,
         detail: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         insert_audit(&mut tx, tenant, actor, action, subject, person, app, detail).await?;
         tx.commit().await?;
         Ok(())

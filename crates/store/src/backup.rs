@@ -255,7 +255,7 @@ impl Store {
     /// the whole file first, then writes every row in one transaction.
     pub async fn restore(&self, path: &std::path::Path) -> Result<BackupSummary, BackupError> {
         let expected = verify_file(path)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let ours = Self::migrations_in(&mut tx).await?;
         for table in self.tables_in_order(&mut tx).await? {
             let any = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT 1 AS one FROM \"{table}\" LIMIT 1")))

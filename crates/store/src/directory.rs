@@ -289,7 +289,7 @@ impl Store {
         fence: Option<&crate::Fence>,
     ) -> Result<ImportSummary, StoreError> {
         let mut summary = ImportSummary::default();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         if let Some(fence) = fence {
             crate::nodes::check_fence_in(&mut tx, fence).await?;
         }

@@ -58,7 +58,7 @@ impl Store {
     /// Starts the guard's transaction for `tenant`: its first statement writes the tenant's guard
     /// row, which holds SQLite's write lock, or the row's lock on PostgreSQL, until commit.
     pub async fn begin_guarded(&self, tenant: TenantId) -> Result<GuardTx, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO guard_state (tenant_id, version) VALUES ($1, 1) \
              ON CONFLICT (tenant_id) DO UPDATE SET version = guard_state.version + 1",

@@ -109,6 +109,18 @@ impl Store {
         &self.read
     }
 
+    /// Opens a write transaction. On SQLite it takes the write lock at `BEGIN` (`IMMEDIATE`),
+    /// waiting up to the busy timeout for another process's writer: a deferred transaction that
+    /// read first and then writes fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT)
+    /// when another process (the CLI beside `serve`) committed in between, and no busy timeout
+    /// helps it. Every write transaction of the store opens here.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write_tx().await?,
+        })
+    }
+
     pub fn keyring(&self) -> &crypto::Keyring {
         &self.keyring
     }

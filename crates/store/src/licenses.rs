@@ -90,7 +90,7 @@ impl Store {
         app: AppId,
         rows: &[SeatRow],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM license_seats WHERE tenant_id = $1 AND app_id = $2")
             .bind(tenant.to_string())
             .bind(app.to_string())

@@ -24,7 +24,7 @@ impl Store {
     /// Records many linked accounts at once, as new rows (benchmarks and bulk set-ups): many
     /// rows a statement, one transaction.
     pub async fn load_accounts(&self, tenant: TenantId, accounts: &[StoredAccount]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let t = tenant.to_string();
         let now = now_ms();
         crate::bulk::insert(

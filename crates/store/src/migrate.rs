@@ -133,7 +133,11 @@ pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
 
     let known = MIGRATIONS.last().map_or(0, |m| m.version);
     for migration in MIGRATIONS {
-        let mut tx = pool.begin().await?;
+        // IMMEDIATE on SQLite for the reason `Store::write_tx` gives: this reads, then writes.
+        let mut tx = match backend {
+            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => pool.begin().await?,
+        };
         if backend == Backend::Postgres {
             // Nodes starting together must not run the same migration twice.
             sqlx::query("SELECT pg_advisory_xact_lock(7460751)").execute(&mut *tx).await?;

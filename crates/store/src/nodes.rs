@@ -162,7 +162,7 @@ impl Store {
 
     /// Records the duty's periodic work done at `at_ms`, under its fence.
     pub async fn record_duty_run(&self, fence: &Fence, at_ms: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "UPDATE duty_leases SET last_run_ms = $1 WHERE tenant_id = $2 AND duty = $3 AND holder = $4 AND term = $5",
         )
@@ -181,7 +181,7 @@ impl Store {
 
     /// Marks for propagation under a duty's fence (the periodic reconciliation's marks).
     pub async fn mark_dirty_fenced(&self, fence: &Fence, marks: &[crate::DirtyMark]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         check_fence_in(&mut tx, fence).await?;
         crate::queue::mark_dirty_in(&mut tx, fence.tenant, marks).await?;
         tx.commit().await?;

@@ -128,7 +128,7 @@ impl Store {
         let (tenant_text, hash) = (tenant.to_string(), state_hash(state.expose()));
         let sealed = self.seal_as(VERIFIER, &tenant_text, &hash, "a pending OAuth authorization", verifier)?;
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM oauth_authorizations WHERE tenant_id = $1 AND created_ms < $2")
             .bind(&tenant_text)
             .bind(now - PENDING_KEPT_MS)

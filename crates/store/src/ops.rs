@@ -115,7 +115,7 @@ impl Store {
         plan_status: &str,
         status: OperationStatus,
     ) -> Result<PlanId, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let plan = NewPlan {
             ops,
             releases: None,

@@ -288,7 +288,7 @@ impl Store {
     ) -> Result<(Assignment, bool), StoreError> {
         let (kind, raw) = target_parts(target);
         let existed = self.list_assignments(tenant, app).await?.iter().any(|a| &a.target == target);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO assignments (id, tenant_id, app_id, target_kind, target, created_ms, exclude, params) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
@@ -319,7 +319,7 @@ impl Store {
     /// Removes an assignment; returns whether there was one.
     pub async fn unassign(&self, tenant: TenantId, app: AppId, target: &AssignmentTarget) -> Result<bool, StoreError> {
         let (kind, raw) = target_parts(target);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "DELETE FROM assignments WHERE tenant_id = $1 AND app_id = $2 AND target_kind = $3 AND target = $4",
         )
@@ -397,7 +397,7 @@ impl Store {
     /// Re-seals every stored credential, across every tenant, under the current master key, in
     /// one transaction: all of them or none. Running it again changes nothing.
     pub async fn rotate_keys(&self) -> Result<KeyRotation, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = self.rotate_keys_in(&mut tx, false).await?;
         tx.commit().await?;
         tracing::info!(rotated = done.rotated, unchanged = done.unchanged, key = ?self.keyring.current_id(), "credentials re-sealed");
@@ -412,7 +412,7 @@ impl Store {
         actor: &str,
         detail: impl FnOnce(&KeyRotation, &str) -> serde_json::Value,
     ) -> Result<KeyRotation, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = self.rotate_keys_in(&mut tx, false).await?;
         let key = self.keyring.current_id().unwrap_or_default().to_owned();
         let detail = detail(&done, &key);
@@ -518,7 +518,7 @@ impl Store {
         if plain_credentials + plain_sources == 0 {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = self.rotate_keys_in(&mut tx, true).await?;
         let key = self.keyring.current_id().unwrap_or_default().to_owned();
         let tenants = sqlx::query("SELECT id FROM tenants").fetch_all(&mut *tx).await?;

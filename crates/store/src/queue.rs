@@ -253,7 +253,7 @@ impl Store {
         audit: Option<&crate::NewAuditEntry<'_>>,
     ) -> Result<bool, StoreError> {
         let Settlement { status, error, remote_id, retry_at_ms } = outcome;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE operations SET status = $1, last_error = $2, remote_id = COALESCE($3, remote_id), \
              not_before_ms = $4, lease_owner = NULL, lease_until_ms = NULL, updated_ms = $5 \
@@ -374,7 +374,7 @@ impl Store {
 
     /// Marks what changed, to be planned soon. Marking again only refreshes the time.
     pub async fn mark_dirty(&self, tenant: TenantId, marks: &[DirtyMark]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         mark_dirty_in(&mut tx, tenant, marks).await?;
         tx.commit().await?;
         Ok(())
@@ -416,7 +416,7 @@ impl Store {
         summary: &serde_json::Value,
         answered: &[DirtyMark],
     ) -> Result<Option<PlanId>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let plan = if ops.is_empty() {
             None
         } else {
@@ -438,7 +438,7 @@ impl Store {
 
     /// Clears marks that needed no operation.
     pub async fn clear_dirty(&self, tenant: TenantId, answered: &[DirtyMark]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         clear_dirty_in(&mut tx, tenant, answered).await?;
         tx.commit().await?;
         Ok(())

@@ -48,7 +48,7 @@ pub struct AppRow<'a> {
 
 impl Store {
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(Tx { tx: self.pool.begin().await?, keyring: self.keyring.clone(), backend: self.backend })
+        Ok(Tx { tx: self.write_tx().await?, keyring: self.keyring.clone(), backend: self.backend })
     }
 
     /// One operation of the tenant, by id (to check who may act on it).

@@ -239,7 +239,7 @@ impl Store {
         audit: &NewAuditEntry<'_>,
     ) -> Result<ScimRecord, StoreError> {
         let cols = user_columns(resource)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let source = self.scim_source(&mut tx, tenant).await?;
         let now = now_ms();
         sqlx::query(
@@ -289,7 +289,7 @@ impl Store {
     ) -> Result<ScimWrite, StoreError> {
         let Ok(person_id) = id.parse::<PersonId>() else { return Ok(ScimWrite::NotFound) };
         let cols = user_columns(resource)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let source = self.scim_source(&mut tx, tenant).await?;
         let now = now_ms();
         let done = sqlx::query(
@@ -364,7 +364,7 @@ impl Store {
             .filter(|d| !d.trim().is_empty())
             .ok_or_else(|| StoreError::Invalid("displayName is required".to_owned()))?;
         let gid = id.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let source = self.scim_source(&mut tx, tenant).await?;
         let now = now_ms();
         sqlx::query("INSERT INTO groups (id, tenant_id, source_id, name) VALUES ($1, $2, $3, $4)")
@@ -416,7 +416,7 @@ impl Store {
         let display_name = string_at(&rest, "displayName")
             .filter(|d| !d.trim().is_empty())
             .ok_or_else(|| StoreError::Invalid("displayName is required".to_owned()))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let now = now_ms();
         let done = sqlx::query(
             "UPDATE scim_groups SET display_name = $3, display_name_lc = $4, external_id = $5, resource = $6, \
@@ -472,7 +472,7 @@ impl Store {
         audit: &NewAuditEntry<'_>,
     ) -> Result<ScimWrite, StoreError> {
         let t = tenant.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let sql = format!("SELECT version FROM {} WHERE id = $1 AND tenant_id = $2", kind.table());
         let Some(row) = sqlx::query(AssertSqlSafe(sql)).bind(id).bind(&t).fetch_optional(&mut *tx).await? else {
             return Ok(ScimWrite::NotFound);
@@ -530,7 +530,7 @@ impl Store {
         users: &[(PersonId, Value, String)],
     ) -> Result<(), StoreError> {
         const ROWS: usize = 500;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let now = now_ms();
         let t = tenant.to_string();
         for chunk in users.chunks(ROWS) {
@@ -609,7 +609,7 @@ impl Store {
         tenant: TenantId,
         people: &[(PersonId, ImportedPerson)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let source = self.scim_source(&mut tx, tenant).await?;
         for (id, person) in people {
             write_person(&mut tx, tenant, &person_from_import(*id, source, person), true).await?;
