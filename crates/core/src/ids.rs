@@ -54,4 +54,6 @@ id_type!(
     ChannelId,
     MessageId,
     TaskId,
+    WorkflowId,
+    RunId,
 );

@@ -4,7 +4,7 @@
 //! the same limiter.
 //!
 //! [`TenantContexts::run_background`] runs the background work of every tenant: for each, its
-//! own queue workers, propagation, scheduled syncs and watched directories, as tasks of their
+//! own queue workers, propagation, scheduled syncs, lifecycle workflows and watched directories, as tasks of their
 //! own. Tenants share nothing but the database, so one tenant's backlog or failing app holds up
 //! only its own tasks (`crates/engine/tests/tenants.rs` checks it with 5,000 queued operations
 //! against a slow app). Tenants created while it runs are picked up within `tenant_poll`.
@@ -174,6 +174,8 @@ impl TenantContexts {
         tasks.spawn(async move { notifier.run_notifications(watch).await });
         let (scheduler, watch) = (engine.clone(), shutdown.clone());
         tasks.spawn(async move { scheduler.run_source_schedule(watch).await });
+        let (workflows, watch) = (engine.clone(), shutdown.clone());
+        tasks.spawn(async move { workflows.run_workflows(watch).await });
         let (events, channels, watch) = (engine.clone(), options.channels.clone(), shutdown.clone());
         tasks.spawn(async move { events.run_source_events(channels, watch).await });
         let (interval, mut watch) = (options.watch_interval, shutdown.clone());

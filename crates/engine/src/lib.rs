@@ -33,6 +33,7 @@ mod tasks;
 pub mod tokens;
 mod watch;
 mod worker;
+pub mod workflows;
 
 pub use accounts::{Adopted, MAX_USERS_PAGE, UsersPage};
 pub use admin::{Actor, Admin};
@@ -56,6 +57,7 @@ pub use sync_every::{MIN_SYNC_EVERY_S, SYNC_EVERY_FIELD, kind_settings, parse_sy
 pub use sync_ldap::LdapSourceConfig;
 pub use watch::{DEFAULT_INTERVAL as WATCH_INTERVAL, Dropped, SETTLE as WATCH_SETTLE};
 pub use worker::{Executor, WorkerOptions};
+pub use workflows::{WORKFLOW_TICK, WorkflowPass};
 
 use tenure_connectors::{ClientOptions, Connector};
 use tenure_core::{AppId, TenantId};

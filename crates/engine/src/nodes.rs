@@ -34,6 +34,9 @@ pub const RECONCILIATION: &str = "reconciliation";
 /// Keeping cloud sources' event channels (Google watch channels, Graph subscriptions): one node
 /// opens and renews them, so several nodes do not each open their own.
 pub const SOURCE_EVENTS: &str = "source_events";
+/// Firing lifecycle workflows and carrying their runs forward (`workflows/`): one node fires, so
+/// a date is acted on once; the store's keys make even a second firing start nothing.
+pub const WORKFLOWS: &str = "workflows";
 
 /// How long a duty's lease lasts without renewal: a node killed while holding it is replaced
 /// within this and one [`DUTY_RENEW`].

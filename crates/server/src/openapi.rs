@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{access, accounts, apps, audit, licenses, lifecycle, oauth, plans, queue, sources};
+use crate::routes::{access, accounts, apps, audit, licenses, lifecycle, oauth, plans, queue, sources, workflows};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +34,8 @@ use crate::routes::{access, accounts, apps, audit, licenses, lifecycle, oauth, p
         access::remove_admin, access::tokens, access::create_token, access::revoke_token,
         lifecycle::offboard, lifecycle::channels, lifecycle::add_channel, lifecycle::remove_channel,
         lifecycle::test_channel, lifecycle::tasks, lifecycle::close_task,
+        workflows::settings, workflows::set_settings, workflows::list, workflows::add, workflows::remove,
+        workflows::runs, workflows::approve,
     ),
     components(schemas(crate::api::ErrorBody)),
     modifiers(&BearerAuth),
@@ -48,7 +50,7 @@ use crate::routes::{access, accounts, apps, audit, licenses, lifecycle, oauth, p
         (name = "licenses", description = "License pools, seats, waste and cost"),
         (name = "access", description = "Admins, tokens, the caller"),
         (name = "directory", description = "People and groups"),
-        (name = "lifecycle", description = "Offboarding, notifications, manual tasks"),
+        (name = "lifecycle", description = "Offboarding, notifications, manual tasks, workflows, the tenant's timezone"),
     )
 )]
 pub struct ApiDoc;

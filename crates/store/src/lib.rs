@@ -34,6 +34,7 @@ mod sessions;
 mod source_channels;
 mod tenancy;
 mod tx;
+mod workflows;
 
 pub use activity::AppActivity;
 pub use audit::{AuditCursor, AuditEntry, AuditFilter, AuditPage, BadCursor, MAX_AUDIT_PAGE, NewAuditEntry};
@@ -59,6 +60,7 @@ pub use source_channels::SourceChannel;
 pub use tenancy::{AdminRecord, TenantRecord, TokenInfo, TokenRecord, TokenScope};
 pub use tenure_core::import::{ImportBatch, ImportGroup, ImportedPerson};
 pub use tx::{AppRow, AuditRecord, Tx};
+pub use workflows::{NewRun, RunRecord, StepEnd, StepRecord, WorkflowRecord};
 
 use sqlx::AnyPool;
 
@@ -117,7 +119,7 @@ impl Store {
     pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.write_tx().await?,
+            Backend::Postgres => self.pool.begin().await?,
         })
     }
 

@@ -121,6 +121,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0018_group_ops.sql"),
         postgres: include_str!("../migrations/postgres/0018_group_ops.sql"),
     },
+    Migration {
+        version: 21,
+        name: "workflows",
+        sqlite: include_str!("../migrations/sqlite/0021_workflows.sql"),
+        postgres: include_str!("../migrations/postgres/0021_workflows.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

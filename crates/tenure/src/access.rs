@@ -79,6 +79,26 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change the --tenant tenant's settings.
+    Set {
+        /// The IANA timezone dates act in (leave and start dates, workflows): e.g. Europe/Berlin.
+        #[arg(long)]
+        timezone: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The --tenant tenant's settings.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl TenantCommand {
+    /// Whether it acts on the --tenant tenant (not on the deployment's list of tenants).
+    pub fn scoped(&self) -> bool {
+        matches!(self, Self::Set { .. } | Self::Show { .. })
+    }
 }
 
 fn read_password(path: &std::path::Path) -> anyhow::Result<Secret> {
@@ -201,6 +221,9 @@ pub async fn token(engine: &Engine, command: TokenCommand) -> anyhow::Result<Exi
 
 pub async fn tenant(store: &tenure_store::Store, command: TenantCommand) -> anyhow::Result<ExitCode> {
     match command {
+        TenantCommand::Set { .. } | TenantCommand::Show { .. } => {
+            anyhow::bail!("tenant set and show act on one tenant: run them with --tenant")
+        }
         TenantCommand::Create { name } => {
             let created = tenure_engine::admin::create_tenant(store, &name, &Actor::cli()).await?;
             println!(

@@ -94,6 +94,10 @@ pub enum Command {
     /// Tasks of manual apps (apps without a connector, worked by hand).
     #[command(subcommand)]
     Task(crate::lifecycle::TaskCommand),
+    /// Lifecycle workflows: on a date (in the tenant's timezone) or an event, ordered steps for
+    /// a person (notify, deprovision, task, wait, approval), each run recorded.
+    #[command(subcommand)]
+    Workflow(crate::workflows::WorkflowCommand),
     /// Why a person has, lacks or will lose an account in an app, in words.
     Explain(ExplainArgs),
     /// Link an existing app account to a person and make it Tenure's to manage, deletion

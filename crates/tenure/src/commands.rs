@@ -19,7 +19,14 @@ pub async fn run(command: Command, engine: &Engine) -> anyhow::Result<ExitCode> 
     match command {
         Command::Token(command) => crate::access::token(engine, command).await,
         Command::Admin(command) => crate::access::admin(engine, command).await,
+        Command::Tenant(crate::access::TenantCommand::Set { timezone, json }) => {
+            crate::workflows::tenant_settings(engine, Some(timezone), json).await
+        }
+        Command::Tenant(crate::access::TenantCommand::Show { json }) => {
+            crate::workflows::tenant_settings(engine, None, json).await
+        }
         Command::Tenant(command) => crate::access::tenant(store, command).await,
+        Command::Workflow(command) => crate::workflows::run(engine, command).await,
         Command::Backup(args) => crate::backup::backup(store, args).await,
         Command::Restore(args) => crate::backup::restore(store, args).await,
         Command::Db(crate::backup::DbCommand::Copy(args)) => crate::backup::copy(store, args).await,

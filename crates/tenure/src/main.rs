@@ -34,6 +34,7 @@ mod output;
 mod report;
 mod rest_app;
 mod serve;
+mod workflows;
 
 use std::process::ExitCode;
 
@@ -144,7 +145,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             let store = Store::connect(&settings.database_url()?).await?;
             // Tenants are not tenant-scoped: `tenant create` must work whatever --tenant says.
             let result = match other {
-                Command::Tenant(command) => access::tenant(&store, command).await,
+                Command::Tenant(command) if !command.scoped() => access::tenant(&store, command).await,
                 // The whole database, every tenant; a restore needs it empty.
                 Command::Backup(args) => backup::backup(&store, args).await,
                 Command::Restore(args) => backup::restore(&store, args).await,

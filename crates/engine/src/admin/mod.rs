@@ -5,7 +5,7 @@
 //!
 //! A new command goes in the file of its subject (`apps.rs`, `sources.rs`, `assignments.rs`,
 //! `access.rs` for admins and tokens, `plans.rs`, `accounts.rs`, `tenants.rs`, `keys.rs`, `guard.rs`,
-//! `licenses.rs`),
+//! `licenses.rs`, `workflows.rs`),
 //! as a method of [`Admin`] that starts with an [`Actor::require`] check.
 
 mod access;
@@ -24,6 +24,7 @@ pub mod sessions;
 mod sources;
 mod tenants;
 pub mod views;
+mod workflows;
 
 pub use access::{AdminChange, NewAdmin, NewToken, hash_password, verify_password};
 pub use activity::ACTIVITY_HOURS;
@@ -40,6 +41,7 @@ pub use notify::{ChannelSpec, ChannelTest, ChannelView, TaskView};
 pub use offboard::{OffboardSpec, OffboardStep, OffboardView};
 pub use sources::{NewSource, Origin, SourceEdit, redact_secrets};
 pub use tenants::{DEFAULT_TENANT, create_tenant, list_tenants, resolve_tenant};
+pub use workflows::{RunStepView, RunView, SettingsChange, TenantSettings, WorkflowSpec, WorkflowView};
 
 use tenure_core::{AppId, Role};
 use tenure_store::AdminRecord;

@@ -89,16 +89,7 @@ impl Admin<'_> {
             .find(|p| p.email.eq_ignore_ascii_case(email.trim()))
             .ok_or_else(|| EngineError::NotFound(format!("person {email}")))?
             .clone();
-        let manager = person
-            .manager_key
-            .as_ref()
-            .and_then(|key| {
-                people
-                    .iter()
-                    .find(|m| &m.source_key == key && m.source_id == person.source_id)
-                    .or_else(|| people.iter().find(|m| &m.source_key == key))
-            })
-            .map(|m| m.email.clone());
+        let manager = crate::workflows::manager_of(&people, &person).map(|m| m.email.clone());
         let mut view = OffboardView {
             person: person.email.clone(),
             name: person.display(),

@@ -40,6 +40,10 @@ pub struct Notice {
     /// Apps it concerns: their app admins are "app-admins".
     #[serde(skip)]
     pub apps: Vec<AppId>,
+    /// Who email channels tell instead of their own recipients (a workflow's notify step names
+    /// them); `None`: each channel's.
+    #[serde(skip)]
+    pub to: Option<Vec<Recipient>>,
     /// Extra structured data for webhooks (never a secret).
     pub data: serde_json::Value,
 }
@@ -120,7 +124,7 @@ impl Engine {
             };
             let to = match &config {
                 ChannelConfig::Email { to, .. } => {
-                    let to = self.addresses(to, notice).await?;
+                    let to = self.addresses(notice.to.as_deref().unwrap_or(to), notice).await?;
                     if to.is_empty() {
                         continue;
                     }
@@ -141,7 +145,7 @@ impl Engine {
             let Ok(config) = serde_json::from_value::<ChannelConfig>(channel.config.clone()) else { continue };
             match &config {
                 ChannelConfig::Email { to, .. } => {
-                    for address in self.addresses(to, notice).await? {
+                    for address in self.addresses(notice.to.as_deref().unwrap_or(to), notice).await? {
                         out.push(format!("{address} (email {})", channel.name));
                     }
                 }

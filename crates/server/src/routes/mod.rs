@@ -13,6 +13,7 @@ pub mod oauth;
 pub mod plans;
 pub mod queue;
 pub mod sources;
+pub mod workflows;
 
 use axum::Router;
 
@@ -54,4 +55,5 @@ pub fn router() -> Router<ServerState> {
         .merge(oauth::routes())
         .merge(licenses::routes())
         .merge(lifecycle::routes())
+        .merge(workflows::routes())
 }

@@ -1,0 +1,90 @@
+//! Lifecycle workflows: a trigger (a date in the tenant's timezone, a change in the directory,
+//! an offboarding, an onboarding) starts a run for a person, and the run's steps are carried
+//! out one after the other by whichever node holds the [`WORKFLOWS`](crate::nodes::WORKFLOWS)
+//! duty.
+//!
+//! - Firing is idempotent: a run is unique per (workflow, person, occasion), so a pass that
+//!   fires again, or a second node, starts nothing new (`fire.rs`).
+//! - A step runs at most once: its row is inserted when it is claimed (`runner.rs`). Steps
+//!   whose effect is a store write (notify, task, wait, approval) commit the effect, the claim
+//!   and the cursor's move in one transaction; a step that acts outside (deprovision) commits
+//!   its claim first, and a claim found stale after a restart is recorded `interrupted`, never
+//!   run again.
+
+mod fire;
+pub mod model;
+mod runner;
+pub mod tz;
+
+pub(crate) use runner::approvers;
+
+use std::time::Duration;
+
+use tenure_core::Person;
+
+use crate::{Engine, EngineError};
+
+/// How often the holder of the duty looks for dates that came and runs that are due: a local
+/// midnight is acted on within this.
+pub const WORKFLOW_TICK: Duration = Duration::from_secs(30);
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkflowPass {
+    /// Runs started.
+    pub started: usize,
+    /// Steps carried out (or recorded as interrupted).
+    pub steps: usize,
+    /// Approval reminders sent.
+    pub reminded: usize,
+}
+
+/// A person's manager, from the directory's manager link: the person whose source key the link
+/// names, in the person's own source first.
+pub(crate) fn manager_of<'a>(people: &'a [Person], person: &Person) -> Option<&'a Person> {
+    let key = person.manager_key.as_ref()?;
+    people
+        .iter()
+        .find(|m| &m.source_key == key && m.source_id == person.source_id)
+        .or_else(|| people.iter().find(|m| &m.source_key == key))
+}
+
+impl Engine {
+    /// One pass of the workflows at the engine's clock: fire what triggers came, carry due runs
+    /// forward, remind waiting approvals. The duty's holder runs it every [`WORKFLOW_TICK`];
+    /// tests call it with a hand-driven clock.
+    pub async fn workflow_pass(&self) -> Result<WorkflowPass, EngineError> {
+        let now = self.now_ms();
+        let workflows = self.store.workflows(self.tenant).await?;
+        let mut pass = WorkflowPass::default();
+        if !workflows.is_empty() {
+            let today = self.local_day(now).await?;
+            pass.started = self.fire(&workflows, today, now).await?;
+        }
+        pass.steps = self.advance_runs(now).await?;
+        pass.reminded = self.remind_approvals(now).await?;
+        Ok(pass)
+    }
+
+    /// Runs workflow passes while this node holds the duty, until `shutdown` turns true.
+    pub async fn run_workflows(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match self.hold_duty(crate::nodes::WORKFLOWS).await {
+                Ok(Some(_duty)) => match self.workflow_pass().await {
+                    Ok(pass) if pass != WorkflowPass::default() => tracing::info!(?pass, "workflow pass"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "workflow pass failed; tried again at the next tick"),
+                },
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot take the workflows duty"),
+            }
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                () = tokio::time::sleep(WORKFLOW_TICK) => {}
+            }
+        }
+    }
+}
