@@ -51,7 +51,7 @@ impl Engine {
                         // From the day the workflow was made: dates long past do not all fire at once.
                         if day <= today && day >= *created_day {
                             let kind = if leave { "leave-date" } else { "start-date" };
-                            due.push(Due { workflow: *workflow, person, occasion: format!("{kind} {date}") });
+                            due.push(Due { workflow, person, occasion: format!("{kind} {date}") });
                         }
                     }
                 }
@@ -64,11 +64,7 @@ impl Engine {
                             continue;
                         }
                         if let Some(person) = people.iter().find(|p| p.id == o.person_id) {
-                            due.push(Due {
-                                workflow: *workflow,
-                                person,
-                                occasion: format!("offboarding {}", o.effective),
-                            });
+                            due.push(Due { workflow, person, occasion: format!("offboarding {}", o.effective) });
                         }
                     }
                 }
@@ -79,7 +75,7 @@ impl Engine {
                             start <= today && start >= *created_day && (today - start).whole_days() <= ONBOARDING_DAYS;
                         if recent && person.status == PersonStatus::Active && self.accounts_ready(person, today).await?
                         {
-                            due.push(Due { workflow: *workflow, person, occasion: format!("onboarding {start}") });
+                            due.push(Due { workflow, person, occasion: format!("onboarding {start}") });
                         }
                     }
                 }
@@ -109,7 +105,7 @@ impl Engine {
                             |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).unwrap_or("(none)").to_owned();
                         let occasion =
                             format!("{fact} {} -> {} on {today}", shown(old.get(fact)), shown(facts.get(fact)));
-                        due.push(Due { workflow: *workflow, person, occasion });
+                        due.push(Due { workflow, person, occasion });
                     }
                 }
                 seen_now.push((person.id, facts));
