@@ -34,6 +34,8 @@ enum Setup {
     Pool,
     Channel,
     Task,
+    Workflow,
+    ApprovalRun,
 }
 
 struct Route {
@@ -152,6 +154,14 @@ fn matrix() -> Vec<Route> {
         route(M::POST, "/notify/channels/{x}/test", "O", true).setup(Setup::Channel),
         route(M::GET, "/tasks", "OALU", false),
         route(M::POST, "/tasks/{x}/close", "OA", true).setup(Setup::Task).body(json!({"note": "done by hand"})),
+        route(M::GET, "/settings", "OU", false),
+        route(M::PATCH, "/settings", "O", false).body(json!({"timezone": "Europe/Berlin"})),
+        route(M::GET, "/workflows", "OU", false),
+        route(M::POST, "/workflows", "O", false)
+            .body(json!({"name": "wf-{p}", "trigger": "offboarding", "steps": ["wait:1"]})),
+        route(M::DELETE, "/workflows/{x}", "O", true).setup(Setup::Workflow),
+        route(M::GET, "/workflow-runs", "OU", false),
+        route(M::POST, "/workflow-runs/{x}/approve", "O", true).setup(Setup::ApprovalRun),
     ]
 }
 
@@ -312,6 +322,43 @@ impl World {
                 tx.insert_channel(tenant, &name, "webhook", &config, Some(&secret)).await?;
                 tx.commit().await?;
                 name
+            }
+            Setup::Workflow => {
+                let name = format!("doomed-{p}");
+                let definition = json!({"trigger": {"kind": "offboarding"}, "steps": [{"kind": "wait", "days": 1}]});
+                let mut tx = store.begin().await?;
+                tx.insert_workflow(tenant, &name, &definition, "2026-01-01", 0).await?;
+                tx.commit().await?;
+                name
+            }
+            Setup::ApprovalRun => {
+                // A run waiting for an org admin's approval, as a workflow pass leaves it.
+                let name = format!("approvals-{p}-{}", tenure_core::RunId::new().0.simple());
+                let definition =
+                    json!({"trigger": {"kind": "offboarding"}, "steps": [{"kind": "approval", "by": "org-admin"}]});
+                let mut tx = store.begin().await?;
+                tx.insert_workflow(tenant, &name, &definition, "2026-01-01", 0).await?;
+                tx.commit().await?;
+                let workflow = store
+                    .workflows(tenant)
+                    .await?
+                    .into_iter()
+                    .find(|w| w.name == name)
+                    .ok_or_else(|| anyhow::anyhow!("workflow {name}"))?;
+                let run = tenure_store::NewRun {
+                    workflow: &workflow,
+                    person_id: tenure_core::PersonId::new(),
+                    person: "ada@acme.example",
+                    manager: None,
+                    occasion: "offboarding 2026-01-01",
+                };
+                let waiting = tenure_store::StepEnd { status: "waiting", result: None, error: None, approver: None };
+                let mut tx = store.begin().await?;
+                let id = tx.start_run(tenant, &run, 0).await?.ok_or_else(|| anyhow::anyhow!("run started"))?;
+                tx.claim_step(tenant, id, 0, "approval", waiting, 0).await?;
+                tx.advance_run(tenant, id, "running", 0, "approval", 0, 0, 0).await?;
+                tx.commit().await?;
+                id.to_string()
             }
             Setup::Task => {
                 let mut tx = store.begin().await?;
@@ -529,7 +576,8 @@ fn template(path: &str) -> String {
                 ("sources", _) => Some("name"),
                 ("admins", _) | ("people", _) => Some("email"),
                 ("channels", _) => Some("name"),
-                ("tasks", _) => Some("id"),
+                ("tasks", _) | ("workflow-runs", _) => Some("id"),
+                ("workflows", _) => Some("name"),
                 _ => None,
             };
             match param {
