@@ -3,7 +3,9 @@
 //!
 //! Two keys carry the guarantees: a run is unique per (workflow, person, occasion), so firing
 //! twice starts one run; a step row is unique per (run, index) and is inserted when the step is
-//! claimed, so a step runs at most once. A run's cursor moves only by compare-and-set.
+//! claimed, so a step runs at most once. A run's cursor moves only by compare-and-set. Reads go
+//! to the read pool (on SQLite the WAL readers): none of them needs to be fresher than the last
+//! commit, since every decision is re-checked by the write that acts on it.
 
 use sqlx::any::AnyRow;
 use tenure_core::{PersonId, RunId, TenantId, WorkflowId};
@@ -122,7 +124,7 @@ impl Store {
         .bind(tenant.to_string())
         .bind(now_ms)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.read_pool())
         .await?;
         rows.iter().map(run_from_row).collect()
     }
@@ -134,7 +136,7 @@ impl Store {
         )))
         .bind(tenant.to_string())
         .bind(status)
-        .fetch_all(&self.pool)
+        .fetch_all(self.read_pool())
         .await?;
         rows.iter().map(run_from_row).collect()
     }
@@ -159,7 +161,7 @@ impl Store {
         )))
         .bind(tenant.to_string())
         .bind(id.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.read_pool())
         .await?;
         row.as_ref().map(run_from_row).transpose()
     }
@@ -171,7 +173,7 @@ impl Store {
         )))
         .bind(tenant.to_string())
         .bind(run.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(self.read_pool())
         .await?;
         rows.iter().map(step_from_row).collect()
     }
@@ -183,7 +185,7 @@ impl Store {
     ) -> Result<std::collections::HashSet<(WorkflowId, PersonId, String)>, StoreError> {
         let rows = sqlx::query("SELECT workflow_id, person_id, occasion FROM workflow_runs WHERE tenant_id = $1")
             .bind(tenant.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(self.read_pool())
             .await?;
         rows.iter().map(|r| Ok((parsed(r, "workflow_id")?, parsed(r, "person_id")?, text(r, "occasion")?))).collect()
     }
@@ -195,7 +197,7 @@ impl Store {
     ) -> Result<std::collections::HashMap<PersonId, serde_json::Value>, StoreError> {
         let rows = sqlx::query("SELECT person_id, facts FROM workflow_facts WHERE tenant_id = $1")
             .bind(tenant.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(self.read_pool())
             .await?;
         rows.iter().map(|r| Ok((parsed(r, "person_id")?, json(r, "facts")?))).collect()
     }
