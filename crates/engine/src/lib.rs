@@ -12,6 +12,8 @@ mod csv_import;
 mod error;
 mod group_ops;
 mod hold;
+mod legal_hold;
+mod license_lines;
 pub mod licenses;
 pub mod nodes;
 pub mod notify;

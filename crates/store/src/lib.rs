@@ -15,6 +15,8 @@ pub mod crypto;
 mod directory;
 mod error;
 mod guard;
+mod legal_holds;
+mod license_lines;
 mod licenses;
 mod lifecycle;
 mod links;
@@ -43,6 +45,8 @@ pub use directory::SourceRecord;
 pub use directory::{ImportAudit, ImportSummary};
 pub use error::StoreError;
 pub use guard::{GuardTx, HeldLossRecord, HoldRecord};
+pub use legal_holds::LegalHold;
+pub use license_lines::WaitingRow;
 pub use licenses::SeatRow;
 pub use lifecycle::{ChannelRecord, Delivery as MessageDelivery, NewTask, Offboarding, OutboxRecord, TaskRecord};
 pub use links::StoredAccount;
@@ -117,7 +121,7 @@ impl Store {
     pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.write_tx().await?,
+            Backend::Postgres => self.pool.begin().await?,
         })
     }
 

@@ -121,6 +121,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0018_group_ops.sql"),
         postgres: include_str!("../migrations/postgres/0018_group_ops.sql"),
     },
+    Migration {
+        version: 22,
+        name: "license_flow",
+        sqlite: include_str!("../migrations/sqlite/0022_license_flow.sql"),
+        postgres: include_str!("../migrations/postgres/0022_license_flow.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
