@@ -13,6 +13,8 @@ mod error;
 mod group_ops;
 mod hold;
 mod import_states;
+mod legal_hold;
+mod license_lines;
 pub mod licenses;
 pub mod nodes;
 pub mod notify;

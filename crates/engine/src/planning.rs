@@ -137,11 +137,16 @@ impl Engine {
         // runs (tens of milliseconds at demo size; seconds at 100,000 people, see `tenure bench`).
         let mut planned = plan_apps(&dir, &states, today).into_iter();
         drop(states);
+        let holds = self.legal_holds().await?;
         let computed: Vec<Plan> = refused
             .into_iter()
             .map(|reason| match reason {
                 Some(reason) => Plan { refused: Some(reason), ..Plan::default() },
-                None => planned.next().unwrap_or_default(),
+                None => {
+                    let mut plan = planned.next().unwrap_or_default();
+                    holds.apply(&mut plan);
+                    plan
+                }
             })
             .collect();
         let plans = selected
@@ -158,7 +163,10 @@ impl Engine {
                 covered: tenure_core::guard::Coverage::Everyone { except: HashSet::new() },
                 read_at_ms,
             })
-            .collect();
+            .collect::<Vec<AppPlan>>();
+        let mut plans = plans;
+        // Who would wait for a seat of a full pool, and where in line.
+        self.seat_for_display(&mut plans).await?;
         Ok(plans)
     }
 }

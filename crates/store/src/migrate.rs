@@ -128,6 +128,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0021_workflows.sql"),
     },
     Migration {
+        version: 22,
+        name: "license_flow",
+        sqlite: include_str!("../migrations/sqlite/0022_license_flow.sql"),
+        postgres: include_str!("../migrations/postgres/0022_license_flow.sql"),
+    },
+    Migration {
         version: 24,
         name: "console_state",
         sqlite: include_str!("../migrations/sqlite/0024_console_state.sql"),

@@ -88,6 +88,9 @@ pub enum Command {
     /// Offboard a person: every app account of theirs Tenure knows of, at once or from a date,
     /// with the people who must know told; --preview to look first, --undo for a re-hire.
     Offboard(crate::lifecycle::OffboardArgs),
+    /// Person-level switches: the legal hold ("never deprovision").
+    #[command(subcommand)]
+    Person(crate::people::PersonCommand),
     /// Notification channels: email (SMTP), Slack, Teams, a signed generic webhook.
     #[command(subcommand)]
     Notify(crate::lifecycle::NotifyCommand),

@@ -31,6 +31,7 @@ mod licenses;
 mod lifecycle;
 mod ops;
 mod output;
+mod people;
 mod report;
 mod rest_app;
 mod serve;
