@@ -93,7 +93,8 @@ impl Engine {
                 observed.push(RemoteAccount { remote_id: stored.link.remote_id, active: stored.active, attributes });
             }
         }
-        let dir = DirectoryIndex::new(&people, &directory.groups).with_pushed_sources(self.pushed_sources().await?);
+        let groups = directory.groups_for(&people);
+        let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
         let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
         let state =
             AppState { app: &record.app, assignments: &assignments, links: &links, observed: &observed, groups: &[] };

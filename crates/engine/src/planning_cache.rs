@@ -194,6 +194,28 @@ impl DirectorySnapshot {
         self.position.get(&id).and_then(|&i| self.people.get(i))
     }
 
+    /// The groups as a plan of only `people` needs them: every group's name and nesting, with
+    /// only those of `people` as members, found from their memberships rather than by walking
+    /// member lists that can hold everyone.
+    pub(crate) fn groups_for(&self, people: &[Person]) -> Vec<Group> {
+        let mut members: HashMap<GroupId, Vec<PersonId>> = HashMap::new();
+        for person in people {
+            for group in self.memberships.get(&person.id).into_iter().flatten() {
+                members.entry(*group).or_default().push(person.id);
+            }
+        }
+        self.groups
+            .iter()
+            .map(|g| Group {
+                id: g.id,
+                source_id: g.source_id,
+                name: g.name.clone(),
+                members: members.remove(&g.id).unwrap_or_default(),
+                member_groups: g.member_groups.clone(),
+            })
+            .collect()
+    }
+
     async fn load(engine: &Engine, today: time::Date, versions: DirectoryVersions) -> Result<Self, EngineError> {
         let store = engine.store();
         let people = engine.people(today).await?;
