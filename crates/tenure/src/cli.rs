@@ -309,6 +309,9 @@ pub struct BenchImportArgs {
     pub people: u64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Rows changed for the re-imports (a title each, spread over the export).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub changed: u64,
 }
 
 #[derive(Debug, Args)]
