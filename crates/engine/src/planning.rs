@@ -186,14 +186,6 @@ impl Engine {
         self.planning.lock().await.directory(self, today).await
     }
 
-    /// An app's stored accounts, from the same cache.
-    pub(crate) async fn planning_accounts(
-        &self,
-        app: tenure_core::AppId,
-    ) -> Result<std::sync::Arc<crate::planning_cache::CachedAccounts>, EngineError> {
-        self.planning.lock().await.accounts(self, app).await
-    }
-
     /// Records a refusal found while reading the app as the app's health, so `ops status` shows
     /// it. It never pauses the app: nothing is queued from a refused plan anyway.
     async fn note_refusal(&self, record: &AppRecord, reason: &str) {
