@@ -117,7 +117,7 @@ impl Store {
     pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.write_tx().await?,
+            Backend::Postgres => self.pool.begin().await?,
         })
     }
 
