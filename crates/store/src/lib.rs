@@ -18,6 +18,7 @@ mod guard;
 mod licenses;
 mod lifecycle;
 mod links;
+mod list_reads;
 mod marks;
 mod migrate;
 mod nodes;

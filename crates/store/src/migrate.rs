@@ -121,6 +121,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0018_group_ops.sql"),
         postgres: include_str!("../migrations/postgres/0018_group_ops.sql"),
     },
+    Migration {
+        version: 23,
+        name: "app_list_reads",
+        sqlite: include_str!("../migrations/sqlite/0023_app_list_reads.sql"),
+        postgres: include_str!("../migrations/postgres/0023_app_list_reads.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
