@@ -539,6 +539,13 @@ async fn a_person_is_offboarded_and_admins_passwords_are_set_in_the_console() ->
         b.post("/people/nobody@acme.example/offboard", &[("csrf", t), ("action", "preview")]).await?.0,
         StatusCode::NOT_FOUND
     );
+    let bob = |u: &&tenure_scim::ScimUser| u.user_name.starts_with("bob");
+    let bob_active = || w.slack.users().iter().find(bob).map(|u| u.active);
+    assert_eq!(bob_active(), Some(false), "deactivated in Slack");
+    // Offboarded, the page says so and offers the undoing (a re-hire), not a second offboarding.
+    let (_, html) = b.get("/people/bob@acme.example").await?;
+    assert!(html.contains(r#"id="offboarded""#) && html.contains("by org@acme.example"), "{html}");
+    assert!(html.contains("undo-offboard") && !html.contains(r#"id="offboard-form""#), "{html}");
 
     // Passwords: too short is said; set, the admin signs in with it; cleared, they cannot.
     let path = "/admins/auditor@acme.example/password";
@@ -551,6 +558,19 @@ async fn a_person_is_offboarded_and_admins_passwords_are_set_in_the_console() ->
     let (status, _) =
         auditor.post("/people/ada@acme.example/offboard", &[("csrf", &ut), ("action", "confirm")]).await?;
     assert_eq!(status, StatusCode::FORBIDDEN, "an auditor's forged offboarding");
+    let (_, html) = auditor.get("/people/bob@acme.example").await?;
+    assert!(html.contains("Offboarding") || !html.contains("undo-offboard"), "no undo button for an auditor: {html}");
+    let (status, _) = auditor.post("/people/bob@acme.example/offboard", &[("csrf", &ut), ("action", "undo")]).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an auditor's forged undoing");
+    let (_, html) = b.post("/people/bob@acme.example/offboard", &[("csrf", t), ("action", "undo")]).await?;
+    assert!(html.contains("offboarding is undone"), "{html}");
+    assert!(html.contains("<strong>undone</strong>"), "{html}");
+    let (_, html) = b.get("/people/bob@acme.example").await?;
+    assert!(html.contains(r#"id="offboard-form""#) && !html.contains("undo-offboard"), "offboardable again: {html}");
+    tenure_testkit::eventually(Duration::from_secs(30), || async { (bob_active() == Some(true)).then_some(()) })
+        .await
+        .context("Bob's Slack account was not re-activated")?;
+    assert_eq!(w.slack.users().iter().filter(bob).count(), 1, "not created twice");
     let (status, _) = auditor.post("/admins/org@acme.example/password", &[("csrf", &ut), ("what", "clear")]).await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, html) = b.post(path, &[("csrf", t), ("what", "clear")]).await?;

@@ -127,6 +127,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0023_app_list_reads.sql"),
         postgres: include_str!("../migrations/postgres/0023_app_list_reads.sql"),
     },
+    Migration {
+        version: 24,
+        name: "console_state",
+        sqlite: include_str!("../migrations/sqlite/0024_console_state.sql"),
+        postgres: include_str!("../migrations/postgres/0024_console_state.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -107,3 +107,85 @@ async fn removal_and_new_passwords_end_sessions(backend: TestBackend) -> anyhow:
     assert!(store.console_session("b", HOUR).await?.is_none());
     Ok(())
 }
+
+/// The console's jobs and sign-in failures are shared by every node: what one node records, the
+/// other reads; a job whose node stopped beating reads as interrupted.
+mod console_state {
+    use tenure_store::{ConsoleJob, ConsoleJobStatus, Store};
+    use tenure_testkit::{TestBackend, TestDb};
+
+    #[tokio::test]
+    async fn sqlite() -> anyhow::Result<()> {
+        shared_by_nodes(TestBackend::Sqlite).await
+    }
+
+    #[tokio::test]
+    async fn postgres() -> anyhow::Result<()> {
+        shared_by_nodes(TestBackend::Postgres).await
+    }
+
+    async fn node(db: &TestDb) -> anyhow::Result<Store> {
+        let keys = tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?;
+        Ok(Store::connect_with_keys(db.url(), keys).await?)
+    }
+
+    fn now_ms() -> i64 {
+        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    }
+
+    async fn shared_by_nodes(backend: TestBackend) -> anyhow::Result<()> {
+        let db = TestDb::new(backend).await?;
+        let (a, b) = (node(&db).await?, node(&db).await?);
+        let tenant = a.ensure_tenant("acme").await?;
+        let now = now_ms();
+        let job = |id: &str, heartbeat_ms| ConsoleJob {
+            id: id.into(),
+            tenant,
+            admin: "org@acme.example".into(),
+            kind: "apply".into(),
+            subject: "slack".into(),
+            planned: 3,
+            status: ConsoleJobStatus::Running,
+            outcome: String::new(),
+            started_ms: heartbeat_ms,
+            heartbeat_ms,
+            ended_ms: None,
+        };
+        a.insert_console_job(&job("j1", now), now - 3_600_000).await?;
+        let stale_before = now - 30_000;
+        let seen = b.console_job("j1", tenant, "org@acme.example", stale_before).await?.expect("node b reads it");
+        assert_eq!((seen.status, seen.planned, seen.subject.as_str()), (ConsoleJobStatus::Running, 3, "slack"));
+        assert!(b.console_job("j1", tenant, "auditor@acme.example", stale_before).await?.is_none(), "not another's");
+        a.beat_console_job("j1").await?;
+        a.finish_console_job("j1", ConsoleJobStatus::Done, "3 operation(s) carried out, 0 failed.").await?;
+        let seen = b.console_job("j1", tenant, "org@acme.example", stale_before).await?.expect("still there");
+        assert_eq!(seen.status, ConsoleJobStatus::Done);
+        assert!(seen.outcome.starts_with("3 operation(s)") && seen.ended_ms.is_some());
+
+        // A node that died a minute ago left its job running: it reads as interrupted, for good.
+        a.insert_console_job(&job("j2", now - 60_000), now - 3_600_000).await?;
+        let seen = b.console_job("j2", tenant, "org@acme.example", stale_before).await?.expect("there");
+        assert_eq!(seen.status, ConsoleJobStatus::Interrupted);
+        assert!(seen.outcome.contains("stopped before it ended"), "{}", seen.outcome);
+        a.beat_console_job("j2").await?;
+        let seen = a.console_job("j2", tenant, "org@acme.example", now_ms() - 30_000).await?.expect("there");
+        assert_eq!(seen.status, ConsoleJobStatus::Interrupted, "a late heartbeat does not revive it");
+
+        // Ended jobs older than what is kept are forgotten when the next one starts.
+        b.insert_console_job(&job("j3", now_ms()), now_ms() + 1).await?;
+        assert!(a.console_job("j1", tenant, "org@acme.example", stale_before).await?.is_none());
+        assert!(a.console_job("j3", tenant, "org@acme.example", stale_before).await?.is_some());
+
+        // Sign-in failures: counted the same from both nodes, old ones forgotten.
+        let key = "email:ada@acme.example".to_owned();
+        a.record_sign_in_failure(std::slice::from_ref(&key), now - 900_000).await?;
+        b.record_sign_in_failure(std::slice::from_ref(&key), now - 900_000).await?;
+        assert_eq!(a.sign_in_failures(&key, now - 900_000).await?, 2);
+        assert_eq!(b.sign_in_failures(&key, now_ms() + 1).await?, 0, "only failures in the window count");
+        b.record_sign_in_failure(&["address:10.0.0.1".to_owned()], now_ms() + 1).await?;
+        assert_eq!(a.sign_in_failures(&key, 0).await?, 0, "failures before the window are deleted");
+        a.clear_sign_in_failures("address:10.0.0.1").await?;
+        assert_eq!(b.sign_in_failures("address:10.0.0.1", 0).await?, 0);
+        Ok(())
+    }
+}

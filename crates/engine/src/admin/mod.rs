@@ -37,7 +37,7 @@ pub use catalog::catalog_apps;
 pub use guard::{GuardSpec, GuardView};
 pub use licenses::{ActivityEntry, ActivityUpload, DEFAULT_CURRENCY, LicenseSpec, MAX_ACTIVITY_ROWS};
 pub use notify::{ChannelSpec, ChannelTest, ChannelView, TaskView};
-pub use offboard::{OffboardSpec, OffboardStep, OffboardView};
+pub use offboard::{OffboardSpec, OffboardStep, OffboardView, OffboardingState};
 pub use sources::{NewSource, Origin, SourceEdit, redact_secrets};
 pub use tenants::{DEFAULT_TENANT, create_tenant, list_tenants, resolve_tenant};
 

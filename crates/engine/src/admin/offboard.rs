@@ -69,7 +69,30 @@ pub struct OffboardView {
     pub elapsed_ms: u64,
 }
 
+/// Tenure's own offboarding of a person, as it stands.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OffboardingState {
+    pub person: String,
+    /// The day it took (or takes) effect.
+    pub effective: String,
+    /// Who offboarded the person.
+    pub by: String,
+    pub since_ms: i64,
+}
+
 impl Admin<'_> {
+    /// The person's offboarding in Tenure, if they are offboarded (org admins and auditors).
+    pub async fn offboarding_of(&self, email: &str) -> Result<Option<OffboardingState>, EngineError> {
+        self.actor.require(Need::TenantRead)?;
+        let found = self.store().offboardings(self.tenant()).await?;
+        Ok(found.into_iter().find(|o| o.email.eq_ignore_ascii_case(email.trim())).map(|o| OffboardingState {
+            person: o.email,
+            effective: o.effective.format(DATE).unwrap_or_default(),
+            by: o.actor,
+            since_ms: o.created_ms,
+        }))
+    }
+
     /// Offboards a person (or previews it, or undoes it): see [`OffboardSpec`].
     pub async fn offboard(&self, email: &str, spec: OffboardSpec) -> Result<OffboardView, EngineError> {
         self.actor.require(Need::OrgAdmin)?;

@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use tenure_engine::admin::sessions;
 use tenure_engine::{Actor, Admin, Engine};
-use tenure_store::ConsoleSession;
+use tenure_store::{ConsoleSession, Store, StoreError};
 
 use super::view::{Failure, Nav};
 use crate::ServerState;
@@ -135,21 +135,22 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// Failed sign-ins remembered per email and per client address over a window: past the limit,
-/// sign-in is refused without checking the password, with the same words as a wrong one. Kept
-/// in memory: it slows guessing against one server; every node counts for itself.
+/// Failed sign-ins counted per email and per client address over a window, in the store, so
+/// that every node of a deployment counts the same attempts: past the limit, sign-in is refused
+/// without checking the password, with the same words as a wrong one. Unknown bearer tokens are
+/// counted in memory, per node (see [`TOKENS_PER_ADDRESS`]).
 pub struct SignInLimits {
     failures: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
 const WINDOW: Duration = Duration::from_secs(15 * 60);
-const PER_EMAIL: usize = 5;
-const PER_ADDRESS: usize = 20;
+const PER_EMAIL: i64 = 5;
+const PER_ADDRESS: i64 = 20;
 /// Unknown or expired bearer tokens (API and SCIM) from one client address: a token is 256 bits
 /// of randomness, so this does not stop guessing (nothing needs to); it stops one client from
-/// making the server look tokens up without end.
+/// making the server look tokens up without end. A node's own count is enough for that.
 const TOKENS_PER_ADDRESS: usize = 100;
-/// Bounds the memory a flood of made-up emails can take.
+/// Bounds the memory a flood of made-up client addresses can take.
 const MAX_KEYS: usize = 10_000;
 
 impl Default for SignInLimits {
@@ -158,39 +159,42 @@ impl Default for SignInLimits {
     }
 }
 
+fn email_key(email: &str) -> String {
+    format!("email:{}", email.trim().to_lowercase())
+}
+
+fn sign_in_keys(email: &str, ip: Option<IpAddr>) -> [(String, i64); 2] {
+    [
+        (email_key(email), PER_EMAIL),
+        (ip.map_or_else(|| "address:unknown".to_owned(), |ip| format!("address:{ip}")), PER_ADDRESS),
+    ]
+}
+
+fn window_start_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    now as i64 - WINDOW.as_millis() as i64
+}
+
 impl SignInLimits {
-    fn keys(email: &str, ip: Option<IpAddr>) -> [(String, usize); 2] {
-        [
-            (format!("email:{}", email.trim().to_lowercase()), PER_EMAIL),
-            (ip.map_or_else(|| "address:unknown".to_owned(), |ip| format!("address:{ip}")), PER_ADDRESS),
-        ]
-    }
-
-    /// Whether this email or address has used up its attempts.
-    pub fn blocked(&self, email: &str, ip: Option<IpAddr>) -> bool {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        Self::keys(email, ip).iter().any(|(key, limit)| {
-            failures.get_mut(key).is_some_and(|times| {
-                while times.front().is_some_and(|t| now.duration_since(*t) > WINDOW) {
-                    times.pop_front();
-                }
-                times.len() >= *limit
-            })
-        })
-    }
-
-    pub fn failed(&self, email: &str, ip: Option<IpAddr>) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if failures.len() >= MAX_KEYS {
-            failures.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) <= WINDOW));
-        }
-        for (key, _) in Self::keys(email, ip) {
-            if failures.len() < MAX_KEYS || failures.contains_key(&key) {
-                failures.entry(key).or_default().push_back(now);
+    /// Whether this email or address has used up its attempts, on any node.
+    pub async fn blocked(&self, store: &Store, email: &str, ip: Option<IpAddr>) -> Result<bool, StoreError> {
+        let since = window_start_ms();
+        for (key, limit) in sign_in_keys(email, ip) {
+            if store.sign_in_failures(&key, since).await? >= limit {
+                return Ok(true);
             }
         }
+        Ok(false)
+    }
+
+    pub async fn failed(&self, store: &Store, email: &str, ip: Option<IpAddr>) -> Result<(), StoreError> {
+        let keys: Vec<String> = sign_in_keys(email, ip).into_iter().map(|(key, _)| key).collect();
+        store.record_sign_in_failure(&keys, window_start_ms()).await
+    }
+
+    /// A successful sign-in forgets the email's failures (not the address's).
+    pub async fn succeeded(&self, store: &Store, email: &str) -> Result<(), StoreError> {
+        store.clear_sign_in_failures(&email_key(email)).await
     }
 
     fn token_key(ip: Option<IpAddr>) -> String {
@@ -220,12 +224,6 @@ impl SignInLimits {
             failures.entry(key).or_default().push_back(now);
         }
     }
-
-    /// A successful sign-in forgets the email's failures (not the address's).
-    pub fn succeeded(&self, email: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.remove(&format!("email:{}", email.trim().to_lowercase()));
-    }
 }
 
 #[cfg(test)]
@@ -250,21 +248,45 @@ mod tests {
         }
         assert!(limits.token_blocked(a));
         assert!(!limits.token_blocked(b), "another address is not slowed");
-        assert!(!limits.blocked("ada@x.com", b), "nor anyone's sign-in");
     }
 
-    #[test]
-    fn sign_in_is_limited_per_email() {
-        let limits = SignInLimits::default();
+    async fn store() -> anyhow::Result<(tenure_testkit::TestDb, Store)> {
+        let db = tenure_testkit::TestDb::sqlite()?;
+        let keys = tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?;
+        let store = Store::connect_with_keys(db.url(), keys).await?;
+        Ok((db, store))
+    }
+
+    #[tokio::test]
+    async fn sign_in_is_limited_per_email_across_nodes() -> anyhow::Result<()> {
+        let (_db, store) = store().await?;
+        // Two nodes: two limiters in two servers, one database.
+        let (node_a, node_b) = (SignInLimits::default(), SignInLimits::default());
         let ip = Some(IpAddr::from([127, 0, 0, 1]));
-        for _ in 0..PER_EMAIL {
-            assert!(!limits.blocked("Ada@x.com", ip));
-            limits.failed("ada@x.com", ip);
+        for attempt in 0..PER_EMAIL {
+            let node = if attempt % 2 == 0 { &node_a } else { &node_b };
+            assert!(!node.blocked(&store, "Ada@x.com", ip).await?);
+            node.failed(&store, "ada@x.com", ip).await?;
         }
-        assert!(limits.blocked("ada@x.com", ip));
-        assert!(!limits.blocked("bob@x.com", ip));
-        limits.succeeded("ada@x.com");
-        assert!(!limits.blocked("ada@x.com", ip));
+        assert!(node_a.blocked(&store, "ada@x.com", ip).await?);
+        assert!(node_b.blocked(&store, "ADA@x.com", ip).await?, "the other node counts the same attempts");
+        assert!(!node_b.blocked(&store, "bob@x.com", None).await?);
+        node_a.succeeded(&store, "ada@x.com").await?;
+        assert!(!node_b.blocked(&store, "ada@x.com", ip).await?);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn sign_in_is_limited_per_address() -> anyhow::Result<()> {
+        let (_db, store) = store().await?;
+        let limits = SignInLimits::default();
+        let (a, b) = (Some(IpAddr::from([10, 0, 0, 1])), Some(IpAddr::from([10, 0, 0, 2])));
+        for n in 0..PER_ADDRESS {
+            limits.failed(&store, &format!("user{n}@x.com"), a).await?;
+        }
+        assert!(limits.blocked(&store, "new@x.com", a).await?, "one address guessing many emails is stopped");
+        assert!(!limits.blocked(&store, "new@x.com", b).await?);
+        Ok(())
     }
 
     #[test]

@@ -56,13 +56,19 @@ pub async fn submit(
         *response.status_mut() = status;
         response
     };
-    if state.sign_in_limits.blocked(&form.email, ip) {
+    let blocked = match state.sign_in_limits.blocked(&state.store, &form.email, ip).await {
+        Ok(blocked) => blocked,
+        Err(e) => return Failure::from(tenure_engine::EngineError::from(e)).into_response(),
+    };
+    if blocked {
         tracing::warn!(email = %form.email, "console: sign-in refused, too many attempts");
         return refused(StatusCode::TOO_MANY_REQUESTS);
     }
     match sessions::sign_in(&state.store, &form.email, Secret::new(form.password.clone())).await {
         Ok(signed) => {
-            state.sign_in_limits.succeeded(&form.email);
+            if let Err(e) = state.sign_in_limits.succeeded(&state.store, &form.email).await {
+                tracing::warn!(error = %e, "console: could not forget the failed sign-ins of an admin who signed in");
+            }
             let mut response = Redirect::to("/").into_response();
             let value = format!(
                 "{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{}",
@@ -80,7 +86,9 @@ pub async fn submit(
         }
         Err(SignInError::Refused) => {
             tracing::info!(email = %form.email, "console: sign-in refused");
-            state.sign_in_limits.failed(&form.email, ip);
+            if let Err(e) = state.sign_in_limits.failed(&state.store, &form.email, ip).await {
+                return Failure::from(tenure_engine::EngineError::from(e)).into_response();
+            }
             refused(StatusCode::UNAUTHORIZED)
         }
         Err(SignInError::Engine(e)) => Failure::from(e).into_response(),

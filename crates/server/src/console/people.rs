@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tenure_engine::admin::{Need, OffboardSpec};
 
 use super::auth::Signed;
-use super::view::{Failure, Nav, Notice, PageResult, render, segment, word};
+use super::view::{Failure, Nav, Notice, PageResult, render, segment, when, word};
 
 const SHOWN: usize = 200;
 
@@ -79,6 +79,14 @@ struct PersonPage {
     offboard_href: String,
     /// An offboarding previewed or carried out.
     offboarding: Option<OffboardLines>,
+    /// Tenure's offboarding of the person, when they are offboarded: what an undo would end.
+    offboarded: Option<OffboardedLine>,
+}
+
+pub struct OffboardedLine {
+    pub effective: String,
+    pub by: String,
+    pub since: String,
 }
 
 /// What an offboarding does (or did) in each app.
@@ -116,6 +124,11 @@ async fn person_page(
         .iter()
         .find(|p| p.email.eq_ignore_ascii_case(email.trim()))
         .ok_or_else(|| Failure::new(StatusCode::NOT_FOUND, format!("person {email} not found")))?;
+    let offboarded = admin.offboarding_of(&person.email).await?.map(|o| OffboardedLine {
+        effective: o.effective,
+        by: o.by,
+        since: when(Some(o.since_ms)),
+    });
     let groups = admin.groups().await?.into_iter().filter(|g| g.members.contains(&person.id)).map(|g| g.name).collect();
     let date = |d: Option<time::Date>| d.map(|d| d.to_string()).unwrap_or_default();
     let mut attributes = vec![
@@ -153,6 +166,7 @@ async fn person_page(
         groups,
         apps,
         offboarding,
+        offboarded,
     }))
 }
 
@@ -168,17 +182,23 @@ pub struct OffboardForm {
 /// Offboards a person through the offboard command: first a preview of what each app loses,
 /// then, confirmed, the offboarding itself with each app's outcome.
 pub async fn offboard(signed: Signed, Path(email): Path<String>, Form(form): Form<OffboardForm>) -> PageResult {
-    let preview = match form.action.as_str() {
-        "preview" => true,
-        "confirm" => false,
-        other => return Err(Failure::new(StatusCode::BAD_REQUEST, format!("{other:?}: preview or confirm"))),
+    let (preview, undo) = match form.action.as_str() {
+        "preview" => (true, false),
+        "confirm" => (false, false),
+        "undo" => (false, true),
+        other => return Err(Failure::new(StatusCode::BAD_REQUEST, format!("{other:?}: preview, confirm or undo"))),
     };
-    let at = Some(form.at.trim().to_owned()).filter(|a| !a.is_empty());
-    let spec = OffboardSpec { at: at.clone(), preview, undo: false };
+    let at = Some(form.at.trim().to_owned()).filter(|a| !a.is_empty() && !undo);
+    let spec = OffboardSpec { at: at.clone(), preview, undo };
     match signed.admin().offboard(&email, spec).await {
         Ok(view) => {
             let notice = if preview {
                 Notice::ok("Preview: nothing has changed yet. Confirm below to offboard.")
+            } else if undo {
+                Notice::ok(format!(
+                    "{}'s offboarding is undone: what their assignments grant is given back (accounts re-activated, not duplicated).",
+                    view.person
+                ))
             } else {
                 Notice::ok(format!("{} offboarding: {}.", view.person, view.status))
             };

@@ -194,7 +194,7 @@ pub async fn save(signed: Signed, Form(form): Form<AppChoice>) -> PageResult {
 /// Computes the plan and carries it out in a job whose page shows its progress.
 pub async fn apply(State(state): State<ServerState>, signed: Signed, Form(form): Form<AppChoice>) -> PageResult {
     match jobs::start_apply(&state, &signed, chosen(&form)).await {
-        Ok(id) => jobs::shown(&state, &signed, id).await,
+        Ok(id) => jobs::shown(&state, &signed, &id).await,
         Err(e) if e.status == StatusCode::FORBIDDEN || e.status == StatusCode::NOT_FOUND => Err(e),
         Err(e) => plans_page(&signed, Notice::error(e.message)).await,
     }

@@ -61,7 +61,7 @@ async fn sources_page(signed: &Signed, notice: Option<Notice>) -> PageResult {
 /// Syncs the source in a job whose page shows how it goes.
 pub async fn sync(State(state): State<ServerState>, signed: Signed, Path(name): Path<String>) -> PageResult {
     let id = jobs::start_sync(&state, &signed, &name).await?;
-    jobs::shown(&state, &signed, id).await
+    jobs::shown(&state, &signed, &id).await
 }
 
 #[derive(Debug, Deserialize)]
