@@ -51,6 +51,9 @@ fn flag_of(field: &str) -> String {
     if field.starts_with("settings.mappings") {
         return "--map".to_owned();
     }
+    if let Some(list) = field.strip_prefix("settings.rule_lists.") {
+        return format!("--rule-list {}", list.split('[').next().unwrap_or(list));
+    }
     let last = field.rsplit('.').next().unwrap_or(field);
     let last = last.split('[').next().unwrap_or(last);
     format!("--{}", last.replace('_', "-"))
