@@ -401,3 +401,5 @@ fn sum<'a>(parts: impl Iterator<Item = &'a SeatFigures>) -> SeatFigures {
 
 #[cfg(test)]
 mod tests;
+
+pub mod waiting;

@@ -290,6 +290,31 @@ pub struct Plan {
     /// it did not show would look missing); the plan is then empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// Operations the policy calls for that Tenure does not carry out now, each with why (a
+    /// person on legal hold, a full license pool): never queued, shown so that the plan says
+    /// what it leaves undone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<Withheld>,
+}
+
+/// An operation a plan withholds, and why ("held: legal hold since 2026-03-01 by ann@acme.example",
+/// "waiting for a seat in jira standard, 3rd in line").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Withheld {
+    #[serde(flatten)]
+    pub op: PlannedOp,
+    pub by: WithheldBy,
+    pub why: String,
+}
+
+/// What withholds an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithheldBy {
+    /// The person is on legal hold: nothing takes their access away.
+    LegalHold,
+    /// The app's license pool is full: the person waits in its line.
+    WaitingForSeat,
 }
 
 /// What changed between two plans of the same scope: operations only in the newer one, and

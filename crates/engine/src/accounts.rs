@@ -2,9 +2,11 @@
 //! classified), adopting an account Tenure does not manage, and marking one as a known external.
 
 use serde::Serialize;
+use std::collections::HashSet;
 use tenure_connectors::UserQuery;
-use tenure_core::reconcile::{AppState, DirectoryIndex, plan_app};
-use tenure_core::{AccountLink, AccountOrigin, PersonStatus, RemoteAccount};
+
+use tenure_core::reconcile::{AppState, DirectoryIndex, matchable_people, plan_app};
+use tenure_core::{AccountLink, AccountOrigin, Person, PersonId, PersonStatus, RemoteAccount};
 use tenure_store::{AccountMarkKind, AppRecord, AuditRecord, DirtyMark, StoredAccount};
 
 use crate::report::{AccountRow, ReportContext};
@@ -59,38 +61,59 @@ impl Engine {
             .list_users_page(query)
             .await
             .map_err(|source| EngineError::Connector { app: app.to_owned(), source })?;
-        // The directory and the stored accounts as propagation keeps them, not read per page.
+        // The directory as propagation keeps it, not read per page.
         let directory = self.planning_directory(today).await?;
-        let dir =
-            DirectoryIndex::new(&directory.people, &directory.groups).with_pushed_sources(self.pushed_sources().await?);
-        let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
-        let stored = self.planning_accounts(record.app.id).await?;
-        // The plan must see every linked account, not just the page's: a linked account missing
-        // from what it observes would look gone, and its person's other accounts matchable.
-        // Those off the page stand in as last stored.
-        let on_page: std::collections::HashSet<&str> = page.accounts.iter().map(|a| a.remote_id.as_str()).collect();
-        let mut observed = page.accounts.clone();
-        observed.extend(
-            stored
-                .observed
-                .iter()
-                .zip(&stored.user_names)
-                .filter(|(s, _)| !on_page.contains(s.remote_id.as_str()))
-                .map(|(s, user_name)| {
-                    let mut account = s.clone();
-                    account.attributes.insert(tenure_core::attributes::USER_NAME, user_name.clone());
-                    account
-                }),
-        );
-        let links = &stored.links;
         // Known externals are nobody's, as in a full plan.
         let marks = self.store.account_marks(self.tenant, record.app.id).await?;
-        let marked: std::collections::HashSet<&str> = marks.iter().map(|m| m.remote_id.as_str()).collect();
-        observed.retain(|a| !marked.contains(a.remote_id.as_str()));
-        let state = AppState { app: &record.app, assignments: &assignments, links, observed: &observed, groups: &[] };
+        let marked: HashSet<&str> = marks.iter().map(|m| m.remote_id.as_str()).collect();
+        let on_page: Vec<&str> = page.accounts.iter().map(|a| a.remote_id.as_str()).collect();
+
+        // Only the plans of the page's people can classify its accounts: the people linked to
+        // them, and whoever a matching key could match an unlinked one to. Planning just them
+        // costs a page's worth, where planning the app cost a plan of everyone per page; and
+        // only their stored accounts are read, not the app's every one (kept in memory for
+        // every app read, 100,000 people x 50 apps would not fit `serve`'s memory).
+        let page_links = self.store.accounts_by_remote_ids(self.tenant, record.app.id, &on_page).await?;
+        let linked: HashSet<&str> = page_links.iter().map(|a| a.link.remote_id.as_str()).collect();
+        let mut wanted: HashSet<PersonId> = page_links.iter().map(|a| a.link.person_id).collect();
+        let unlinked: Vec<&RemoteAccount> = page
+            .accounts
+            .iter()
+            .filter(|a| !linked.contains(a.remote_id.as_str()) && !marked.contains(a.remote_id.as_str()))
+            .collect();
+        wanted.extend(matchable_people(&directory.people, &record.app.settings, &unlinked).into_iter().map(|p| p.id));
+        let wanted: Vec<PersonId> = wanted.into_iter().collect();
+        let people: Vec<Person> = wanted.iter().filter_map(|id| directory.person(*id)).cloned().collect();
+
+        // The plan must see every linked account of those people, not just the page's: a linked
+        // account missing from what it observes would look gone, and its person's other
+        // accounts matchable. Those off the page stand in as last stored. Links of the page's
+        // accounts to people the directory does not know come along too.
+        let mut theirs =
+            self.store.accounts_of_people(self.tenant, &wanted).await?.remove(&record.app.id).unwrap_or_default();
+        let known: HashSet<&str> = theirs.iter().map(|a| a.link.remote_id.as_str()).collect();
+        let strays: Vec<StoredAccount> =
+            page_links.iter().filter(|a| !known.contains(a.link.remote_id.as_str())).cloned().collect();
+        theirs.extend(strays);
+        let on_page: HashSet<&str> = on_page.into_iter().collect();
+        let mut links = Vec::with_capacity(theirs.len());
+        let mut observed: Vec<RemoteAccount> =
+            page.accounts.iter().filter(|a| !marked.contains(a.remote_id.as_str())).cloned().collect();
+        for stored in theirs {
+            links.push(stored.link.clone());
+            if !on_page.contains(stored.link.remote_id.as_str()) {
+                let mut attributes = stored.attributes;
+                attributes.insert(tenure_core::attributes::USER_NAME, stored.user_name);
+                observed.push(RemoteAccount { remote_id: stored.link.remote_id, active: stored.active, attributes });
+            }
+        }
+        let groups = directory.groups_for(&people);
+        let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
+        let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
+        let state =
+            AppState { app: &record.app, assignments: &assignments, links: &links, observed: &observed, groups: &[] };
         let plan = plan_app(&dir, &state, today);
-        let context =
-            ReportContext::for_page(self, record.app.id, &directory.people, links, &page.accounts, &plan).await?;
+        let context = ReportContext::for_page(self, record.app.id, &people, &links, &page.accounts, &plan).await?;
         let accounts = context.classify(&record.app, &plan, &page.accounts, &marks);
         let unseen = crate::profile::unseen_accounts(&record.app);
         Ok(UsersPage {

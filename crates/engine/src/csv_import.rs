@@ -87,11 +87,12 @@ impl Engine {
         options: SyncOptions,
         actor: &str,
     ) -> Result<SyncReport, EngineError> {
-        self.import_csv_audited(source, upload, options, actor, None).await
+        self.import_csv_audited(source, upload, options, actor, None, None).await
     }
 
     /// [`Engine::import_csv_as`], with `upload` (the entry of an admin's upload) appended in the
-    /// import's own transaction.
+    /// import's own transaction, and made under `fence` when given (a watched directory's drop,
+    /// imported by the source schedule's holder).
     pub(crate) async fn import_csv_audited(
         &self,
         source: &SourceRecord,
@@ -99,6 +100,7 @@ impl Engine {
         options: SyncOptions,
         actor: &str,
         audit: Option<crate::sync::ExtraAudit>,
+        fence: Option<&tenure_store::Fence>,
     ) -> Result<SyncReport, EngineError> {
         let name = source.name.clone();
         let config = csv_config(source)?;
@@ -149,13 +151,14 @@ impl Engine {
                 }
             }
         }
-        let report = match self.apply_delivery(source, Delivery::Full(batch), None, options, actor, audit).await {
-            Ok(report) => report,
-            Err(e) => {
-                discard(&staged);
-                return Err(e);
-            }
-        };
+        let report =
+            match self.apply_delivery_under(source, Delivery::Full(batch), None, options, actor, audit, fence).await {
+                Ok(report) => report,
+                Err(e) => {
+                    discard(&staged);
+                    return Err(e);
+                }
+            };
         for (temp, target) in &staged {
             // The import has committed; failing here leaves the old file, which the next sync
             // would read again. Say so loudly rather than fail a request whose data is in.
@@ -192,6 +195,15 @@ pub(crate) fn csv_config(source: &SourceRecord) -> Result<CsvSourceConfig, Engin
     }
     serde_json::from_value(crate::kind_settings(&source.config))
         .map_err(|e| EngineError::SourceConfig { source_name: source.name.clone(), reason: e.to_string() })
+}
+
+/// Makes `bytes` the content of `target` in one step (staged beside it, renamed over it).
+pub(crate) fn replace_file(target: &Path, bytes: &[u8]) -> Result<(), CsvError> {
+    let temp = stage(target, bytes)?;
+    std::fs::rename(&temp, target).map_err(|source| {
+        let _ = std::fs::remove_file(&temp);
+        CsvError::Io { path: target.to_owned(), source }
+    })
 }
 
 /// Writes `bytes` to a hidden temporary file beside `target`.

@@ -41,6 +41,9 @@ pub struct Enqueued {
     pub tasks: usize,
     /// In-app group changes queued.
     pub group_ops: usize,
+    /// Operations withheld: losses of people on legal hold (audited), seats waiting in a full
+    /// pool's line. Never queued.
+    pub withheld: usize,
 }
 
 /// A hold that started, or took losses, in one call.
@@ -109,14 +112,18 @@ impl Engine {
         actor: &str,
     ) -> Result<Enqueued, EngineError> {
         let mut outcome = Enqueued::default();
+        // A person on legal hold loses nothing, whoever planned it: no task, no dry-run line, no
+        // queued loss (the guarded transaction below checks again, for a hold placed meanwhile).
+        let mut plans: Vec<AppPlan> = plans.to_vec();
+        self.withhold_held(&mut plans).await?;
         // A manual app's operations are tasks for its owner, not queue work (nor losses the
         // guard weighs: a person does them by hand, one by one).
         for p in plans.iter().filter(|p| p.app.settings.manual() && !p.app.settings.dry_run) {
             outcome.tasks += self.open_tasks_for(p, actor).await?;
         }
-        let plans: Vec<AppPlan> = plans.iter().filter(|p| !p.app.settings.manual()).cloned().collect();
-        let plans = plans.as_slice();
-        for p in plans.iter().filter(|p| p.app.settings.dry_run) {
+        let (dry, mut live): (Vec<AppPlan>, Vec<AppPlan>) =
+            plans.into_iter().filter(|p| !p.app.settings.manual()).partition(|p| p.app.settings.dry_run);
+        for p in &dry {
             outcome.dry_run += p.plan.ops.len();
             for op in &p.plan.ops {
                 tracing::info!(app = %p.app.name, person = %op.person, op = op.kind.name(), reason = %op.reason, "dry run: would apply");
@@ -126,7 +133,6 @@ impl Engine {
                 self.store.append_audit(self.tenant, actor, "plan.dry_run", &p.app.name, &detail).await?;
             }
         }
-        let live: Vec<&AppPlan> = plans.iter().filter(|p| !p.app.settings.dry_run).collect();
         let now = self.now_ms();
 
         // What the guard needs from outside the transaction: the people losing access as the
@@ -153,6 +159,10 @@ impl Engine {
         // `apply` beside `serve`) leaves it marked, to be planned again from what is true now.
         let since = live.iter().map(|p| p.read_at_ms).min().unwrap_or(i64::MAX);
         let busy = tx.busy_pairs(since).await?;
+        let legal = crate::legal_hold::Holds::new(tx.legal_holds().await?);
+        // Full license pools: who gets a seat now and who waits in line.
+        let seat_notices = self.seat_in(&mut tx, &mut live, actor, now).await?;
+        let mut withheld: Vec<Withheld> = live.iter().flat_map(|p| p.plan.withheld.iter().cloned()).collect();
         let mut later: Vec<DirtyMark> = Vec::new();
         let mut guards: Vec<AppGuard<'_>> = Vec::new();
         let mut flowing: Vec<PlannedOp> = Vec::new();
@@ -160,7 +170,9 @@ impl Engine {
         for p in &live {
             let mut losses = Vec::new();
             for op in &p.plan.ops {
-                if busy.contains(&(op.app_id, op.person_id)) {
+                if let Some(w) = legal.withholds(op) {
+                    withheld.push(w);
+                } else if busy.contains(&(op.app_id, op.person_id)) {
                     later.push(DirtyMark::pair(op.app_id, op.person_id));
                 } else if op.kind.is_deprovision() {
                     let fp = fingerprint(people.get(&op.person_id), &op.reason);
@@ -268,10 +280,23 @@ impl Engine {
         let mut releases: Vec<Option<Release>> = vec![None; flowing.len()];
         let mut approved = 0;
         for (op, release) in &decision.release {
+            // An approved loss of a person placed on legal hold since waits for the hold's end
+            // (lifting it plans the person again).
+            if let Some(w) = legal.withholds(op) {
+                withheld.push(w);
+                continue;
+            }
             approved += usize::from(matches!(release, Release::Approved(_)));
             flowing.push(op.clone());
             releases.push(Some(*release));
         }
+        // A held person's accounts stay in their in-app groups too.
+        for w in withheld.iter().filter(|w| w.by == WithheldBy::LegalHold) {
+            if let Some(remote) = w.op.kind.remote_id() {
+                outcome.waiting.insert((w.op.app_id, remote.to_owned()));
+            }
+        }
+        outcome.withheld = withheld.len();
         // In-app group changes, after the accounts they add (the queue orders them): a held
         // person's removals wait with their loss, and a group with a change still queued is
         // planned again once it has run.
@@ -352,6 +377,7 @@ impl Engine {
             record.summary["history"] = json!(history);
             tx.set_plan_summary(plan, &record.summary).await?;
         }
+        crate::legal_hold::audit_withheld(&mut tx, &withheld, &names, actor).await?;
         for plan in tx.finish_approvals().await? {
             tx.audit(&NewAuditEntry::new(actor, "plan.approval_used", &plan.to_string(), &json!({}))).await?;
         }
@@ -362,6 +388,9 @@ impl Engine {
         }
         tx.commit().await?;
 
+        for notice in &seat_notices {
+            self.notify(notice).await;
+        }
         for hold in &outcome.holds {
             let why = hold.trip.as_ref().map(ToString::to_string).unwrap_or_default();
             tracing::warn!(plan = %hold.plan, losses = hold.losses, new = hold.new, "deprovisioning guard: losses wait for an admin's approval; {why}");

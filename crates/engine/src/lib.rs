@@ -12,6 +12,9 @@ mod csv_import;
 mod error;
 mod group_ops;
 mod hold;
+mod import_states;
+mod legal_hold;
+mod license_lines;
 pub mod licenses;
 pub mod nodes;
 pub mod notify;
@@ -99,6 +102,8 @@ pub struct Engine {
     event_syncs: source_events::EventSyncs,
     /// The directory and the apps' stored accounts kept between propagation passes.
     planning: std::sync::Arc<planning_cache::PlanningCache>,
+    /// Each source's state as its last import left it, for the next import to compare with.
+    import_states: std::sync::Arc<import_states::ImportStates>,
 }
 
 /// Where the engine reads the time: the system's, or a test's hand-driven one.
@@ -155,6 +160,7 @@ impl Engine {
             node: std::sync::Arc::from(nodes::node_id()),
             event_syncs: Default::default(),
             planning: Default::default(),
+            import_states: Default::default(),
         }
     }
 

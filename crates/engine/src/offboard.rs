@@ -76,6 +76,7 @@ impl Engine {
         };
         let apps: Vec<AppRecord> =
             self.store.list_apps(self.tenant).await?.into_iter().map(crate::app_auth::for_planning).collect();
+        let holds = self.legal_holds().await?;
         let mut plans = Vec::new();
         let mut disabled = Vec::new();
         for record in apps {
@@ -97,6 +98,7 @@ impl Engine {
             // In-app groups follow at the next full plan of the app; an offboarding's losses
             // take the person's accounts, and their group memberships with them.
             plan.group_ops.clear();
+            holds.apply(&mut plan);
             // The catalog's notes (a loss that cannot be undone) reach the preview as they reach plans.
             let notes = crate::profile::notes(app, &plan, &links, Some(&observed));
             plans.push(AppPlan {

@@ -141,11 +141,16 @@ impl Engine {
         // runs (tens of milliseconds at demo size; seconds at 100,000 people, see `tenure bench`).
         let mut planned = plan_apps(&dir, &states, today).into_iter();
         drop(states);
+        let holds = self.legal_holds().await?;
         let computed: Vec<Plan> = refused
             .into_iter()
             .map(|reason| match reason {
                 Some(reason) => Plan { refused: Some(reason), ..Plan::default() },
-                None => planned.next().unwrap_or_default(),
+                None => {
+                    let mut plan = planned.next().unwrap_or_default();
+                    holds.apply(&mut plan);
+                    plan
+                }
             })
             .collect();
         let plans = selected
@@ -162,7 +167,10 @@ impl Engine {
                 covered: tenure_core::guard::Coverage::Everyone { except: HashSet::new() },
                 read_at_ms,
             })
-            .collect();
+            .collect::<Vec<AppPlan>>();
+        let mut plans = plans;
+        // Who would wait for a seat of a full pool, and where in line.
+        self.seat_for_display(&mut plans).await?;
         Ok(plans)
     }
 }
@@ -207,14 +215,6 @@ impl Engine {
         today: time::Date,
     ) -> Result<std::sync::Arc<crate::planning_cache::DirectorySnapshot>, EngineError> {
         self.planning.lock().await.directory(self, today).await
-    }
-
-    /// An app's stored accounts, from the same cache.
-    pub(crate) async fn planning_accounts(
-        &self,
-        app: tenure_core::AppId,
-    ) -> Result<std::sync::Arc<crate::planning_cache::CachedAccounts>, EngineError> {
-        self.planning.lock().await.accounts(self, app).await
     }
 
     /// Records a refusal found while reading the app as the app's health, so `ops status` shows

@@ -15,10 +15,14 @@
 //! - Propagation reads the stored accounts of the people it plans, by person, each pass: a
 //!   person's plan needs only their own accounts (no account Tenure stores is unlinked, so none
 //!   is matchable), except where new userNames must avoid every name the app holds (numbered or
-//!   unique userNames), where the app's whole list is kept. Whole lists are kept for the live
-//!   user list too: current while the app's `accounts_version` has not moved; when it moved,
-//!   only the accounts written or removed after the cached version are read (each row carries
-//!   the version that wrote it, removals leave one in `accounts_gone`).
+//!   unique userNames), where the app's whole list is kept: current while the app's
+//!   `accounts_version` has not moved; when it moved, only the accounts written or removed after
+//!   the cached version are read (each row carries the version that wrote it, removals leave one
+//!   in `accounts_gone`).
+//! - The live user list and the report read the directory from here too. A page of the live
+//!   list plans only its own people (those linked to its accounts, and whoever a matching key
+//!   could match an unlinked one to) and reads only their stored accounts, so it keeps no app's
+//!   whole list: 100,000 people x 50 apps of them would not fit `serve`'s memory.
 //!
 //! The hourly reconciliation still reads every app live; only what the planner knows of the
 //! directory and of Tenure's own records is kept.
@@ -185,6 +189,33 @@ impl CacheState {
 }
 
 impl DirectorySnapshot {
+    /// One person as every plan reads them.
+    pub(crate) fn person(&self, id: PersonId) -> Option<&Person> {
+        self.position.get(&id).and_then(|&i| self.people.get(i))
+    }
+
+    /// The groups as a plan of only `people` needs them: every group's name and nesting, with
+    /// only those of `people` as members, found from their memberships rather than by walking
+    /// member lists that can hold everyone.
+    pub(crate) fn groups_for(&self, people: &[Person]) -> Vec<Group> {
+        let mut members: HashMap<GroupId, Vec<PersonId>> = HashMap::new();
+        for person in people {
+            for group in self.memberships.get(&person.id).into_iter().flatten() {
+                members.entry(*group).or_default().push(person.id);
+            }
+        }
+        self.groups
+            .iter()
+            .map(|g| Group {
+                id: g.id,
+                source_id: g.source_id,
+                name: g.name.clone(),
+                members: members.remove(&g.id).unwrap_or_default(),
+                member_groups: g.member_groups.clone(),
+            })
+            .collect()
+    }
+
     async fn load(engine: &Engine, today: time::Date, versions: DirectoryVersions) -> Result<Self, EngineError> {
         let store = engine.store();
         let people = engine.people(today).await?;

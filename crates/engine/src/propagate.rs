@@ -64,7 +64,13 @@ impl Engine {
     /// Plans and queues whatever is marked. An app that cannot be read keeps its mark (and the
     /// pass reports the error after queuing the rest).
     pub async fn propagate_once(&self, today: time::Date) -> Result<PropagationPass, EngineError> {
-        let marks = self.store.dirty_marks(self.tenant, 10_000).await?;
+        let mut marks = self.store.dirty_marks(self.tenant, 10_000).await?;
+        // The first in line of pools that have free seats again are planned now: they get them.
+        for mark in self.freed_seats().await? {
+            if !marks.contains(&mark) {
+                marks.push(mark);
+            }
+        }
         let mut pass = PropagationPass { marks: marks.len(), ..Default::default() };
         if marks.is_empty() {
             return Ok(pass);

@@ -55,7 +55,8 @@ impl Engine {
         strict: bool,
     ) -> Result<Vec<AccountRow>, EngineError> {
         let plans = self.plan(app, today).await?;
-        let context = ReportContext::load(self).await?;
+        let apps: Vec<&App> = plans.iter().map(|p| &p.app).collect();
+        let context = ReportContext::load(self, &apps, today).await?;
         let mut rows = Vec::new();
         for p in &plans {
             if let Some(reason) = &p.plan.refused {
@@ -91,9 +92,24 @@ impl Engine {
 
 /// What classifying accounts needs beyond the plan: people, and every stored link.
 pub(crate) struct ReportContext {
-    people: HashMap<PersonId, Person>,
+    people: People,
     apps_of: HashMap<PersonId, Vec<String>>,
     links_by_app: HashMap<AppId, HashMap<String, AccountLink>>,
+}
+
+/// The people a classification looks up: a page's few, or the whole directory as kept in memory.
+enum People {
+    Page(HashMap<PersonId, Person>),
+    Directory(std::sync::Arc<crate::planning_cache::DirectorySnapshot>),
+}
+
+impl People {
+    fn get(&self, id: PersonId) -> Option<&Person> {
+        match self {
+            People::Page(people) => people.get(&id),
+            People::Directory(directory) => directory.person(id),
+        }
+    }
 }
 
 impl ReportContext {
@@ -124,24 +140,30 @@ impl ReportContext {
         let apps_of = engine.store.apps_of_people(engine.tenant, &on_page).await?;
         let wanted: HashSet<PersonId> = on_page.iter().copied().collect();
         Ok(Self {
-            people: people.iter().filter(|p| wanted.contains(&p.id)).map(|p| (p.id, p.clone())).collect(),
+            people: People::Page(people.iter().filter(|p| wanted.contains(&p.id)).map(|p| (p.id, p.clone())).collect()),
             apps_of,
             links_by_app: HashMap::from([(app, links)]),
         })
     }
 
-    pub(crate) async fn load(engine: &Engine) -> Result<Self, EngineError> {
+    /// What classifying every account of `apps` needs: the directory as propagation keeps it in
+    /// memory (brought up to date first, not read again per report), and every stored link.
+    pub(crate) async fn load(engine: &Engine, apps: &[&App], today: time::Date) -> Result<Self, EngineError> {
         let store = &engine.store;
-        let people = store.list_people(engine.tenant).await?.into_iter().map(|p| (p.id, p)).collect();
+        let directory = engine.planning_directory(today).await?;
         let mut apps_of: HashMap<PersonId, Vec<String>> = HashMap::new();
         let mut links_by_app: HashMap<AppId, HashMap<String, AccountLink>> = HashMap::new();
+        // Other apps are named for every person, whichever apps the report covers.
         for record in store.list_apps(engine.tenant).await? {
+            let reported = apps.iter().any(|a| a.id == record.app.id);
             for account in store.list_accounts(engine.tenant, record.app.id).await? {
                 apps_of.entry(account.link.person_id).or_default().push(record.app.name.clone());
-                links_by_app.entry(record.app.id).or_default().insert(account.link.remote_id.clone(), account.link);
+                if reported {
+                    links_by_app.entry(record.app.id).or_default().insert(account.link.remote_id.clone(), account.link);
+                }
             }
         }
-        Ok(Self { people, apps_of, links_by_app })
+        Ok(Self { people: People::Directory(directory), apps_of, links_by_app })
     }
 
     /// Rows for linked accounts the app's list did not show (it could not be read, or it leaves
@@ -151,7 +173,7 @@ impl ReportContext {
         stored
             .iter()
             .map(|s| {
-                let person = self.people.get(&s.link.person_id);
+                let person = self.people.get(s.link.person_id);
                 AccountRow {
                     app: app.name.clone(),
                     remote_id: s.link.remote_id.clone(),
@@ -204,7 +226,7 @@ impl ReportContext {
             let id = account.remote_id.as_str();
             let link = links.get(id);
             let person_id = link.map(|l| l.person_id).or_else(|| linking.get(id).map(|o| o.person_id));
-            let person = person_id.and_then(|id| self.people.get(&id));
+            let person = person_id.and_then(|id| self.people.get(id));
             let licensed = account.attributes.get(attributes::LICENSE).is_some_and(|l| !l.is_empty());
             let mark = marks.get(id);
             let class = match (link, account.active) {

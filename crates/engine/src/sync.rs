@@ -69,6 +69,13 @@ pub(crate) struct ExtraAudit {
     pub detail: fn(&ImportSummary, &serde_json::Value) -> serde_json::Value,
 }
 
+/// An [`ExtraAudit`]'s detail: its context with the import's summary.
+pub(crate) fn context_with_summary(summary: &ImportSummary, context: &serde_json::Value) -> serde_json::Value {
+    let mut detail = context.clone();
+    detail["summary"] = serde_json::to_value(summary).unwrap_or_default();
+    detail
+}
+
 /// The settings every kind of source has, read from its stored configuration whatever its kind.
 #[derive(Debug, Default, Deserialize)]
 struct CommonSourceConfig {
@@ -166,7 +173,7 @@ impl Engine {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn apply_delivery_under(
+    pub(crate) async fn apply_delivery_under(
         &self,
         source: &SourceRecord,
         delivery: Delivery,
@@ -236,7 +243,10 @@ impl Engine {
                 detail: extra.detail,
             });
         }
-        let summary = self.store.apply_import_under(self.tenant, source.id, &batch, &entries, fence).await?;
+        let known = self.import_states.take(source.id);
+        let done = self.store.apply_import_from(self.tenant, source.id, &batch, &entries, fence, known).await?;
+        let summary = done.summary;
+        self.import_states.keep(source.id, done.state, done.reused);
         // After the import committed: should the process die in between, the next run reads the
         // same changes again from the old cursor, and applying them twice changes nothing.
         if cursor != source.cursor {

@@ -12,14 +12,23 @@
 //! imported goes to `failed/` with `NAME.error.txt` beside it, listing every problem. Older
 //! complete files are superseded by the newest (each export is a complete snapshot) and moved to
 //! `processed/` unimported. Moved files get a UTC time stamp prefix, so names never collide.
+//! The import's `source.drop` audit entry names the file and its SHA-256: a file found again
+//! that is the source's last imported drop (its importer stopped between the import and the
+//! move) is moved to `processed/` and not imported twice.
 //! A failure that may pass (the database unreachable) leaves the file where it is, for the next
 //! look.
+//!
+//! With several `serve` nodes on one database, every node sees the directory (a shared volume)
+//! but only one looks into it: the holder of the source schedule's duty (`nodes.rs`), the node
+//! that reads the sources anyway. Its import is made under the duty's fence, so a holder that
+//! stalled past its lease is refused and leaves the file where it is for the node that took over.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use tenure_store::SourceRecord;
+use sha2::{Digest, Sha256};
+use tenure_store::{AuditFilter, Fence, SourceRecord, StoreError};
 
 use crate::csv_import::{CsvData, CsvUpload, csv_config};
 use crate::{Engine, EngineError, SyncOptions, SyncReport};
@@ -52,11 +61,21 @@ impl Engine {
                 () = &mut shutdown => return,
                 _ = ticks.tick() => {}
             }
+            let duty = match self.hold_duty(crate::nodes::SOURCE_SCHEDULE).await {
+                Ok(Some(duty)) => duty,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "watching source directories: cannot take the source schedule's duty");
+                    continue;
+                }
+            };
             match self.store.list_sources(self.tenant).await {
                 Ok(sources) => {
                     for source in sources.iter().filter(|s| s.kind == "csv") {
                         // Outcomes are logged where they happen.
-                        let _ = self.import_dropped(source, SyncOptions::default()).await;
+                        let _ = self
+                            .import_dropped_under(source, SyncOptions::default(), "system", Some(duty.fence()))
+                            .await;
                     }
                 }
                 Err(error) => tracing::warn!(%error, "watching source directories: cannot list sources"),
@@ -72,8 +91,21 @@ impl Engine {
 
     /// [`Engine::import_dropped`], audited as done by `actor`.
     pub async fn import_dropped_as(&self, source: &SourceRecord, options: SyncOptions, actor: &str) -> Option<Dropped> {
+        self.import_dropped_under(source, options, actor, None).await
+    }
+
+    /// [`Engine::import_dropped_as`], the import made under `fence` when given (refused, and the
+    /// file left in place, once another node took the duty over).
+    pub async fn import_dropped_under(
+        &self,
+        source: &SourceRecord,
+        options: SyncOptions,
+        actor: &str,
+        fence: Option<&Fence>,
+    ) -> Option<Dropped> {
         let config = csv_config(source).ok()?;
         let dir = config.watch_dir?;
+        let current = config.file.clone();
         // The source's own files may live in the watched directory; they are not drops.
         let own: Vec<PathBuf> = std::iter::once(config.file).chain(config.groups_file).collect();
         let mut complete = match complete_exports(&dir, &own, SystemTime::now()) {
@@ -91,12 +123,47 @@ impl Engine {
                 tracing::warn!(source = %source.name, file = %older.display(), %error, "cannot move a superseded export");
             }
         }
-        let upload = CsvUpload { people: Some(CsvData::File(newest.clone())), groups: None };
-        let outcome = self.import_csv_as(source, upload, options, actor).await;
+        // Read once here: its digest names the export in the import's `source.drop` entry, by
+        // which a file imported by a node that stopped before moving it is known again.
+        let path = newest.clone();
+        let bytes = tokio::task::spawn_blocking(move || std::fs::read(path)).await.ok().and_then(Result::ok);
+        let (people, audit) = match bytes {
+            Some(bytes) => {
+                let name = newest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+                if self.last_drop_is(source, &name, &digest).await {
+                    tracing::info!(source = %source.name, file = %newest.display(),
+                        "already imported (its importer stopped before moving it); moved to processed/, not imported again");
+                    // The importer may have stopped before making it the source's file, too.
+                    if let Err(error) = crate::csv_import::replace_file(&current, &bytes) {
+                        tracing::warn!(source = %source.name, %error, "cannot make the dropped export the source's file");
+                    }
+                    if let Err(error) = move_into(&newest, "processed") {
+                        tracing::warn!(source = %source.name, file = %newest.display(), %error, "cannot move the dropped export");
+                    }
+                    return None;
+                }
+                let audit = crate::sync::ExtraAudit {
+                    action: "source.drop",
+                    context: serde_json::json!({"file": name, "sha256": digest}),
+                    detail: crate::sync::context_with_summary,
+                };
+                (CsvData::Bytes(bytes), Some(audit))
+            }
+            // Unreadable: the import says why.
+            None => (CsvData::File(newest.clone()), None),
+        };
+        let upload = CsvUpload { people: Some(people), groups: None };
+        let outcome = self.import_csv_audited(source, upload, options, actor, audit, fence).await;
         let moved_to = match &outcome {
             Ok(report) => {
                 tracing::info!(source = %source.name, file = %newest.display(), ?report.summary, "imported a dropped export");
                 move_into(&newest, "processed")
+            }
+            Err(EngineError::Store(StoreError::Fenced { .. })) => {
+                tracing::info!(source = %source.name, file = %newest.display(),
+                    "another node took the source schedule over; the dropped export is left for it");
+                Ok(newest.clone())
             }
             Err(error) if error.is_retryable() => {
                 tracing::warn!(source = %source.name, file = %newest.display(), %error, "dropped export not imported; will try again");
@@ -113,6 +180,26 @@ impl Engine {
             newest.clone()
         });
         Some(Dropped { source: source.name.clone(), file: newest, moved_to, outcome })
+    }
+}
+
+impl Engine {
+    /// Whether the newest dropped export imported into `source` (its `source.drop` entry) is the
+    /// file `name` with the SHA-256 `digest`.
+    async fn last_drop_is(&self, source: &SourceRecord, name: &str, digest: &str) -> bool {
+        let filter = AuditFilter { action: Some("source.drop".to_owned()), ..Default::default() };
+        match self.store.query_audit(self.tenant, &filter, None, 50).await {
+            Ok(page) => page
+                .entries
+                .iter()
+                .find(|e| e.subject == source.name)
+                .is_some_and(|e| e.detail["file"] == name && e.detail["sha256"] == digest),
+            Err(error) => {
+                // The import that follows meets the same database and says so.
+                tracing::warn!(source = %source.name, %error, "cannot read which export was imported last");
+                false
+            }
+        }
     }
 }
 

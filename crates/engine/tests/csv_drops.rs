@@ -249,3 +249,39 @@ async fn the_watch_loop_imports_drops_until_shut_down() -> anyhow::Result<()> {
     assert_eq!(names_in(&f.drop_dir()), ["processed"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_drop_found_again_after_its_import_is_moved_not_imported_twice() -> anyhow::Result<()> {
+    let f = Fixture::new(None).await?;
+    let imports = || async {
+        let audit = f.store.list_audit(f.tenant, 1000).await?;
+        anyhow::Ok(audit.iter().filter(|e| e.action == "source.sync").count())
+    };
+    let monday = "employee_id,email\nE1,a@x.io\nE5,e@x.io\n";
+    f.drop_file("monday.csv", monday, Duration::from_secs(60));
+    let dropped = f.engine.import_dropped(&f.source().await?, SyncOptions::default()).await.expect("a drop");
+    dropped.outcome?;
+    let after_import = imports().await?;
+    let audit = f.store.list_audit(f.tenant, 1000).await?;
+    let entry = audit.iter().find(|e| e.action == "source.drop").expect("the drop's entry");
+    assert_eq!(entry.detail["file"], "monday.csv");
+    assert_eq!(entry.detail["summary"]["created"], 1);
+
+    // As if its importer had stopped after the import, before moving the file and before
+    // making it the source's file.
+    std::fs::write(f.dir.path().join("people.csv"), GOOD)?;
+    f.drop_file("monday.csv", monday, Duration::from_secs(60));
+    assert!(f.engine.import_dropped(&f.source().await?, SyncOptions::default()).await.is_none());
+    assert_eq!(imports().await?, after_import, "not imported again");
+    assert_eq!(names_in(&f.drop_dir()), ["processed"]);
+    assert_eq!(f.people_file(), monday, "it is the source's file now");
+    assert_eq!(f.active_emails().await?, ["a@x.io", "e@x.io"]);
+
+    // The same name with other content is another export.
+    f.drop_file("monday.csv", "employee_id,email\nE1,a@x.io\n", Duration::from_secs(60));
+    let dropped = f.engine.import_dropped(&f.source().await?, SyncOptions::default()).await.expect("a drop");
+    dropped.outcome?;
+    assert_eq!(imports().await?, after_import + 1);
+    assert_eq!(f.active_emails().await?, ["a@x.io"]);
+    Ok(())
+}

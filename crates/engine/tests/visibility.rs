@@ -9,7 +9,7 @@ use tenure_connectors::{ScimClient, UserQuery};
 use tenure_core::import::{ImportBatch, ImportedPerson};
 use tenure_core::*;
 use tenure_engine::AccountClass::*;
-use tenure_engine::{AccountRow, Engine, EngineError};
+use tenure_engine::{AccountClass, AccountRow, Engine, EngineError};
 use tenure_testkit::{Scim2Server, TestBackend, TestDb};
 
 fn person(key: &str, email: &str, ou: &str) -> ImportedPerson {
@@ -216,6 +216,131 @@ async fn a_known_external_is_never_matched_or_taken_over(backend: TestBackend) -
     let rows = engine.account_report(None, today).await?;
     assert_eq!(rows.iter().map(|r| r.class).collect::<Vec<_>>(), [KnownExternal]);
     Ok(())
+}
+
+/// A page of the live list plans only its own people, against the directory kept in memory;
+/// each account must be classified as the report of the whole app classifies it, and a change
+/// in the directory between two reads of a page shows on the second.
+async fn the_live_list_agrees_with_the_report(backend: TestBackend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let store = tenure_store::Store::connect_with_keys(
+        db.url(),
+        tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
+    )
+    .await?;
+    let tenant = store.ensure_tenant("acme").await?;
+    let engine = Engine::new(store.clone(), tenant);
+    let peer = Scim2Server::start().await?;
+    let client = ScimClient::new(peer.base_url(), Secret::new(peer.token()), Default::default())?;
+    let today = tenure_engine::today();
+    let source = store.add_source(tenant, "hr", "csv", &serde_json::json!({})).await?;
+    let mut staff = vec![
+        person("E1", "ada@example.com", "/Eng"),
+        person("E2", "bob@example.com", "/Eng"),
+        person("E3", "cy@example.com", "/Eng"),
+        person("E4", "dee@example.com", "/Sales"),
+    ];
+    store.apply_import(tenant, source, &ImportBatch { people: staff.clone(), groups: vec![] }).await?;
+    let settings = AppSettings {
+        guard: Some(tenure_core::guard::GuardLimits { max_percent: 100, max_count: 25, ..Default::default() }),
+        ..AppSettings::default()
+    };
+    let app =
+        store.add_app(tenant, "chat", AppKind::Scim, peer.base_url(), &Secret::new(peer.token()), &settings).await?;
+    let ou = AssignmentTarget::OrgUnit(OrgUnitPath::parse("/Eng")?);
+    store.assign(tenant, app.id, &ou, false, &AssignmentParams::default()).await?;
+    let report = engine.apply(engine.plan(None, today).await?).await?;
+    assert_eq!(report.failed(), 0, "{report:?}");
+
+    // After the apply: an account the next plan would link (eve joined, with an account made by
+    // hand), two a key names at once (fay's), one of a person not assigned (dee's) and one
+    // nobody's (a partner's).
+    staff.push(person("E5", "eve@example.com", "/Eng"));
+    staff.push(person("E6", "fay@example.com", "/Eng"));
+    store.apply_import(tenant, source, &ImportBatch { people: staff.clone(), groups: vec![] }).await?;
+    let eve = made(&client, "eve@example.com", "eve@example.com").await?;
+    let fay = [made(&client, "fay-one", "fay@example.com").await?, made(&client, "fay-two", "fay@example.com").await?];
+    made(&client, "dee@example.com", "dee@example.com").await?;
+    made(&client, "auditor@partner.example", "auditor@partner.example").await?;
+
+    // A page sees its own accounts only: two accounts a key names at once, each on its own
+    // page, are each a match there (the plan of that page sees one); the report, and a page
+    // holding both, sees the case. Every other account is classified alike however paged.
+    let listed = read_all(&engine, 50, today).await?;
+    compare(&listed, &engine.account_report(Some("chat"), today).await?, &[]);
+    let paged = read_all(&engine, 2, today).await?;
+    compare(&paged, &engine.account_report(Some("chat"), today).await?, &fay);
+    let class_of = |rows: &BTreeMap<String, AccountRow>, id: &str| rows.get(id).map(|r| r.class);
+    assert_eq!(class_of(&listed, &eve), Some(Matched));
+    assert_eq!((class_of(&listed, &fay[0]), class_of(&listed, &fay[1])), (Some(Ambiguous), Some(Ambiguous)));
+    let classes: Vec<AccountClass> = listed.values().map(|r| r.class).collect();
+    assert_eq!(classes.iter().filter(|c| **c == Managed).count(), 3, "{listed:?}");
+    assert_eq!(classes.iter().filter(|c| **c == Unmanaged).count(), 2, "{listed:?}");
+
+    // The directory changes between two reads of the same page: bob leaves, cy moves out of
+    // the assigned unit. The second read shows both, with no apply in between.
+    let bob_query = UserQuery { start_index: 1, count: 10, search: Some("bob@".into()) };
+    let before = engine.app_users("chat", &bob_query, today).await?;
+    assert_eq!(before.accounts.iter().map(|r| r.class).collect::<Vec<_>>(), [Managed]);
+    staff.retain(|p| p.email != "bob@example.com");
+    for p in &mut staff {
+        if p.email == "cy@example.com" {
+            p.org_unit = Some(OrgUnitPath::parse("/Sales")?);
+        }
+    }
+    store.apply_import(tenant, source, &ImportBatch { people: staff.clone(), groups: vec![] }).await?;
+    let after = engine.app_users("chat", &bob_query, today).await?;
+    assert_eq!(after.accounts.iter().map(|r| r.class).collect::<Vec<_>>(), [LeftButActive], "{after:?}");
+    let cy =
+        engine.app_users("chat", &UserQuery { start_index: 1, count: 10, search: Some("cy@".into()) }, today).await?;
+    assert_eq!(cy.accounts.iter().map(|r| r.class).collect::<Vec<_>>(), [UnassignedButActive], "{cy:?}");
+    let listed = read_all(&engine, 50, today).await?;
+    compare(&listed, &engine.account_report(Some("chat"), today).await?, &[]);
+    compare(&read_all(&engine, 2, today).await?, &engine.account_report(Some("chat"), today).await?, &fay);
+    Ok(())
+}
+
+async fn made(client: &ScimClient, user_name: &str, email: &str) -> anyhow::Result<String> {
+    let attrs = tenure_core::attributes::Attributes::from([("userName", user_name), ("email", email)]);
+    Ok(client.create_user(&attrs).await?.remote_id)
+}
+
+/// Every account of the app through the live list, `count` at a time, by remote id.
+async fn read_all(engine: &Engine, count: usize, today: time::Date) -> anyhow::Result<BTreeMap<String, AccountRow>> {
+    let mut rows = BTreeMap::new();
+    let mut start_index = 1;
+    loop {
+        let page = engine.app_users("chat", &UserQuery { start_index, count, search: None }, today).await?;
+        if page.accounts.is_empty() {
+            return Ok(rows);
+        }
+        start_index += page.accounts.len();
+        rows.extend(page.accounts.into_iter().map(|r| (r.remote_id.clone(), r)));
+    }
+}
+
+/// Asserts each listed account is classified as reported, but for those in `apart`.
+fn compare(listed: &BTreeMap<String, AccountRow>, reported: &[AccountRow], apart: &[String]) {
+    assert_eq!(listed.len(), reported.len(), "every account listed once: {listed:?}");
+    for row in reported.iter().filter(|r| !apart.contains(&r.remote_id)) {
+        let on_page = &listed[&row.remote_id];
+        assert_eq!(
+            (on_page.class, &on_page.person, &on_page.user_name),
+            (row.class, &row.person, &row.user_name),
+            "a page classifies {} as the report does",
+            row.user_name
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_list_agrees_with_the_report_sqlite() -> anyhow::Result<()> {
+    the_live_list_agrees_with_the_report(TestBackend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_list_agrees_with_the_report_postgres() -> anyhow::Result<()> {
+    the_live_list_agrees_with_the_report(TestBackend::Postgres).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,6 +34,7 @@ enum Setup {
     Pool,
     Channel,
     Task,
+    LegalHold,
 }
 
 struct Route {
@@ -108,6 +109,7 @@ fn matrix() -> Vec<Route> {
             .body(json!({"entries": [{"user": "ada@acme.example", "last_active": "2026-01-01"}]})),
         route(M::DELETE, "/apps/spare/licenses?tier={x}", "OL", true).setup(Setup::Pool),
         route(M::GET, "/licenses/report", "OLU", false),
+        route(M::GET, "/licenses/waiting", "OLU", false),
         route(M::GET, "/licenses/report?app=slack&stored=true", "OALU", true),
         route(M::GET, "/plan", "OAU", false),
         route(M::POST, "/plans?app=slack", "OA", true),
@@ -145,6 +147,9 @@ fn matrix() -> Vec<Route> {
         route(M::POST, "/tokens", "O", false).body(json!({"label": "made-by-{p}"})),
         route(M::DELETE, "/tokens/{x}", "O", true).setup(Setup::Token),
         route(M::POST, "/people/bob@acme.example/offboard", "O", true).body(json!({"preview": true})),
+        route(M::POST, "/people/ada@acme.example/legal-hold", "O", true).body(json!({"reason": "case {p}"})),
+        route(M::DELETE, "/people/{x}/legal-hold", "O", true).setup(Setup::LegalHold),
+        route(M::GET, "/legal-holds", "OU", false),
         route(M::GET, "/notify/channels", "OU", false),
         route(M::POST, "/notify/channels", "O", false)
             .body(json!({"name": "hook-{p}", "kind": "webhook", "url": "http://127.0.0.1:9/hook"})),
@@ -299,6 +304,20 @@ impl World {
                 let email = format!("doomed-{p}@acme.example");
                 let mut tx = store.begin().await?;
                 tx.insert_admin(tenant, &email, Role::Auditor, &[], None).await?;
+                tx.commit().await?;
+                email
+            }
+            Setup::LegalHold => {
+                let email = format!("held-{p}@acme.example");
+                let mut tx = store.begin_guarded(tenant).await?;
+                let hold = tenure_store::LegalHold {
+                    person_id: PersonId::new(),
+                    email: email.clone(),
+                    reason: "a case".into(),
+                    actor: "cli".into(),
+                    since_ms: 0,
+                };
+                tx.place_legal_hold(&hold).await?;
                 tx.commit().await?;
                 email
             }

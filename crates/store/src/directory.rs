@@ -9,8 +9,7 @@ use tenure_core::*;
 use time::Date;
 use time::macros::format_description;
 
-use crate::bulk::{self, Param};
-use crate::queue::DirtyMark;
+use crate::import_state::{ImportDone, SourceState, lock_directory_version, write_changes};
 use crate::row::*;
 use crate::{Store, StoreError, now_ms};
 
@@ -51,13 +50,13 @@ pub struct ImportSummary {
     pub groups: usize,
 }
 
-const PERSON_COLUMNS: &str = "id, source_id, source_key, user_name, email, given_name, family_name, display_name, \
+pub(crate) const PERSON_COLUMNS: &str = "id, source_id, source_key, user_name, email, given_name, family_name, display_name, \
      department, title, employee_id, manager_key, org_unit, status, start_date, leave_date, custom";
 
 const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]");
 
-fn date_text(d: Option<Date>) -> Option<String> {
+pub(crate) fn date_text(d: Option<Date>) -> Option<String> {
     d.and_then(|d| d.format(DATE_FORMAT).ok())
 }
 
@@ -67,7 +66,7 @@ fn parse_date(row: &AnyRow, col: &str) -> Result<Option<Date>, StoreError> {
         .transpose()
 }
 
-fn person_from_row(row: &AnyRow) -> Result<Person, StoreError> {
+pub(crate) fn person_from_row(row: &AnyRow) -> Result<Person, StoreError> {
     let status_raw = text(row, "status")?;
     Ok(Person {
         id: parsed(row, "id")?,
@@ -117,12 +116,8 @@ fn import_from_person(p: Person) -> ImportedPerson {
     }
 }
 
-/// Past this many changed people, one "plan everything" mark replaces the per-person ones: a
-/// full plan is cheaper than thousands of single-person ones, and the marks stay few.
-const BULK_CHANGE: usize = 1000;
-
 /// A source's group nesting, as (parent name, child name).
-async fn nesting_pairs(
+pub(crate) async fn nesting_pairs(
     tx: &mut Transaction<'_, Any>,
     tenant: &str,
     source: &str,
@@ -288,277 +283,37 @@ impl Store {
         audit: &[ImportAudit<'_>],
         fence: Option<&crate::Fence>,
     ) -> Result<ImportSummary, StoreError> {
-        let mut summary = ImportSummary::default();
+        Ok(self.apply_import_from(tenant, source, batch, audit, fence, None).await?.summary)
+    }
+
+    /// [`Store::apply_import_under`], compared with `known` (the state the source's last import
+    /// returned) rather than with the source read back from the database, when `known` is still
+    /// current: the tenant's directory version has not moved since. Returns the state after
+    /// this import, for the next one.
+    pub async fn apply_import_from(
+        &self,
+        tenant: TenantId,
+        source: SourceId,
+        batch: &ImportBatch,
+        audit: &[ImportAudit<'_>],
+        fence: Option<&crate::Fence>,
+        known: Option<SourceState>,
+    ) -> Result<ImportDone, StoreError> {
         let mut tx = self.write_tx().await?;
         if let Some(fence) = fence {
             crate::nodes::check_fence_in(&mut tx, fence).await?;
         }
         let t = tenant.to_string();
         let s = source.to_string();
-
-        let existing_rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND source_id = $2"
-        )))
-        .bind(&t)
-        .bind(&s)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut existing: HashMap<String, Person> = HashMap::new();
-        for row in &existing_rows {
-            let p = person_from_row(row)?;
-            existing.insert(p.source_key.clone(), p);
-        }
-
-        // What the directory said before, to mark whoever this import changes for planning and
-        // to write only the difference. Read before any group is deleted (which would take its
-        // memberships with it, unseen).
-        let member_rows = sqlx::query(
-            "SELECT m.group_id, m.person_id FROM group_members m JOIN groups g ON g.id = m.group_id \
-             WHERE m.tenant_id = $1 AND g.tenant_id = $1 AND g.source_id = $2",
-        )
-        .bind(&t)
-        .bind(&s)
-        .fetch_all(&mut *tx)
-        .await?;
-        let old_members: Vec<(GroupId, PersonId)> = member_rows
-            .iter()
-            .map(|row| Ok((parsed(row, "group_id")?, parsed(row, "person_id")?)))
-            .collect::<Result<_, StoreError>>()?;
-        drop(member_rows);
-        let old_nesting = nesting_pairs(&mut tx, &t, &s).await?;
-        let mut changed: Vec<PersonId> = Vec::new();
-
-        let mut ids_by_key: HashMap<&str, PersonId> = HashMap::with_capacity(batch.people.len());
-        let mut writes: Vec<Person> = Vec::new();
-        for imported in &batch.people {
-            match existing.get(&imported.source_key) {
-                Some(old) => {
-                    let new = person_from_import(old.id, source, imported);
-                    if &new != old {
-                        if old.status == PersonStatus::Deleted && new.status != PersonStatus::Deleted {
-                            summary.returned += 1;
-                        } else {
-                            summary.updated += 1;
-                        }
-                        changed.push(old.id);
-                        writes.push(new);
-                    } else {
-                        summary.unchanged += 1;
-                    }
-                    ids_by_key.insert(&imported.source_key, old.id);
-                }
-                None => {
-                    let new = person_from_import(PersonId::new(), source, imported);
-                    ids_by_key.insert(&imported.source_key, new.id);
-                    changed.push(new.id);
-                    writes.push(new);
-                    summary.created += 1;
-                }
-            }
-        }
-        // New and changed people in one multi-row upsert per chunk: the id decides which.
-        let now = now_ms();
         let backend = self.backend();
-        bulk::insert(
-            &mut tx,
-            backend,
-            (
-                "INSERT INTO people (id, source_id, source_key, user_name, email, given_name, family_name, display_name, \
-                 department, title, employee_id, manager_key, org_unit, status, start_date, leave_date, custom, updated_ms, \
-                 tenant_id) VALUES ",
-                " ON CONFLICT (id) DO UPDATE SET source_id = excluded.source_id, source_key = excluded.source_key, \
-             user_name = excluded.user_name, email = excluded.email, given_name = excluded.given_name, \
-             family_name = excluded.family_name, display_name = excluded.display_name, \
-             department = excluded.department, title = excluded.title, employee_id = excluded.employee_id, \
-             manager_key = excluded.manager_key, org_unit = excluded.org_unit, status = excluded.status, \
-             start_date = excluded.start_date, leave_date = excluded.leave_date, custom = excluded.custom, \
-             updated_ms = excluded.updated_ms WHERE people.tenant_id = excluded.tenant_id",
-            ),
-            &[],
-            19,
-            &writes,
-            |p: &Person, row| {
-                row.extend([
-                    Param::from(p.id.to_string()),
-                    Param::from(s.as_str()),
-                    Param::from(p.source_key.as_str()),
-                    Param::from(p.user_name.as_str()),
-                    Param::from(p.email.as_str()),
-                    Param::from(p.given_name.as_deref()),
-                    Param::from(p.family_name.as_deref()),
-                    Param::from(p.display_name.as_deref()),
-                    Param::from(p.department.as_deref()),
-                    Param::from(p.title.as_deref()),
-                    Param::from(p.employee_id.as_deref()),
-                    Param::from(p.manager_key.as_deref()),
-                    Param::from(p.org_unit.as_ref().map(OrgUnitPath::as_str)),
-                    Param::from(p.status.as_str()),
-                    Param::from(date_text(p.start_date)),
-                    Param::from(date_text(p.leave_date)),
-                    Param::from(to_json(&p.custom)),
-                    Param::from(now),
-                    Param::from(t.as_str()),
-                ]);
-            },
-        )
-        .await?;
-        let left: Vec<String> = existing
-            .iter()
-            .filter(|(key, old)| !ids_by_key.contains_key(key.as_str()) && old.status != PersonStatus::Deleted)
-            .map(|(_, old)| {
-                changed.push(old.id);
-                old.id.to_string()
-            })
-            .collect();
-        summary.left = left.len();
-        let fixed = [Param::from(now), Param::from(t.as_str())];
-        bulk::with_in_list(
-            &mut tx,
-            backend,
-            "UPDATE people SET status = 'deleted', updated_ms = ? WHERE tenant_id = ? AND id",
-            &fixed,
-            &left,
-        )
-        .await?;
-
-        // Groups: every group named anywhere in the batch exists; the others are gone (their
-        // memberships and nesting go with them, by cascade).
-        let mut names: Vec<&str> = batch.groups.iter().map(|g| g.name.as_str()).collect();
-        names.extend(batch.groups.iter().flat_map(|g| g.parents.iter().map(String::as_str)));
-        names.extend(batch.people.iter().flat_map(|p| p.groups.iter().map(String::as_str)));
-        let wanted: HashSet<&str> = names.into_iter().collect();
-        let group_rows = sqlx::query("SELECT id, name FROM groups WHERE tenant_id = $1 AND source_id = $2")
-            .bind(&t)
-            .bind(&s)
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut group_ids: HashMap<String, GroupId> = HashMap::new();
-        let mut gone: Vec<String> = Vec::new();
-        for row in &group_rows {
-            let (id, name): (GroupId, String) = (parsed(row, "id")?, text(row, "name")?);
-            if wanted.contains(name.as_str()) {
-                group_ids.insert(name, id);
-            } else {
-                gone.push(id.to_string());
-            }
-        }
-        let tenant_only = [Param::from(t.as_str())];
-        bulk::with_in_list(&mut tx, backend, "DELETE FROM groups WHERE tenant_id = ? AND id", &tenant_only, &gone)
-            .await?;
-        let mut new_groups: Vec<(&str, GroupId)> = wanted
-            .into_iter()
-            .filter(|name| !group_ids.contains_key(*name))
-            .map(|name| (name, GroupId::new()))
-            .collect();
-        new_groups.sort_unstable();
-        let tenant_and_source = [Param::from(t.as_str()), Param::from(s.as_str())];
-        bulk::insert(
-            &mut tx,
-            backend,
-            (
-                "INSERT INTO groups (tenant_id, source_id, id, name) SELECT ?, ?, v.column1, v.column2 FROM (VALUES ",
-                ") AS v",
-            ),
-            &tenant_and_source,
-            2,
-            &new_groups,
-            |g, row| row.extend([Param::from(g.1.to_string()), Param::from(g.0)]),
-        )
-        .await?;
-        group_ids.extend(new_groups.iter().map(|(name, id)| ((*name).to_owned(), *id)));
-        summary.groups = group_ids.len();
-
-        // Memberships: only the difference is written, so re-importing an export with a few
-        // changed rows touches a few rows here too.
-        let mut wanted_members: HashSet<(GroupId, PersonId)> = HashSet::new();
-        for person in &batch.people {
-            let Some(&pid) = ids_by_key.get(person.source_key.as_str()) else { continue };
-            for group in &person.groups {
-                if let Some(&gid) = group_ids.get(group) {
-                    wanted_members.insert((gid, pid));
-                }
-            }
-        }
-        let mut stale: HashMap<GroupId, Vec<String>> = HashMap::new();
-        for pair in old_members {
-            if !wanted_members.remove(&pair) {
-                changed.push(pair.1);
-                stale.entry(pair.0).or_default().push(pair.1.to_string());
-            }
-        }
-        changed.extend(wanted_members.iter().map(|(_, person)| *person));
-        for (gid, people) in &stale {
-            let fixed = [Param::from(t.as_str()), Param::from(gid.to_string())];
-            bulk::with_in_list(
-                &mut tx,
-                backend,
-                "DELETE FROM group_members WHERE tenant_id = ? AND group_id = ? AND person_id",
-                &fixed,
-                people,
-            )
-            .await?;
-        }
-        // Per group, so each membership binds one value rather than three.
-        let mut added: HashMap<GroupId, Vec<PersonId>> = HashMap::new();
-        for (gid, pid) in wanted_members {
-            added.entry(gid).or_default().push(pid);
-        }
-        for (gid, mut people) in added {
-            people.sort_unstable();
-            let fixed = [Param::from(t.as_str()), Param::from(gid.to_string())];
-            bulk::insert(
-                &mut tx,
-                backend,
-                (
-                    "INSERT INTO group_members (tenant_id, group_id, person_id) SELECT ?, ?, v.column1 FROM (VALUES ",
-                    ") AS v",
-                ),
-                &fixed,
-                1,
-                &people,
-                |pid, row| row.push(Param::from(pid.to_string())),
-            )
-            .await?;
-        }
-
-        // Nesting is small: rewritten whole, which inside the transaction nobody sees.
-        sqlx::query("DELETE FROM group_nesting WHERE tenant_id = $1 AND child_id IN (SELECT id FROM groups WHERE source_id = $2)")
-            .bind(&t)
-            .bind(&s)
-            .execute(&mut *tx)
-            .await?;
-        let mut nesting: HashSet<(GroupId, GroupId)> = HashSet::new();
-        for group in &batch.groups {
-            let Some(&child) = group_ids.get(&group.name) else { continue };
-            nesting.extend(group.parents.iter().filter_map(|p| group_ids.get(p)).map(|&parent| (parent, child)));
-        }
-        let mut nesting: Vec<(GroupId, GroupId)> = nesting.into_iter().collect();
-        nesting.sort_unstable();
-        bulk::insert(
-            &mut tx,
-            backend,
-            ("INSERT INTO group_nesting (tenant_id, parent_id, child_id) SELECT ?, v.column1, v.column2 FROM (VALUES ", ") AS v"),
-            &tenant_only,
-            2,
-            &nesting,
-            |n, row| row.extend([Param::from(n.0.to_string()), Param::from(n.1.to_string())]),
-        )
-        .await?;
-
-        let new_nesting: HashSet<(String, String)> = batch
-            .groups
-            .iter()
-            .filter(|g| group_ids.contains_key(&g.name))
-            .flat_map(|g| g.parents.iter().filter(|p| group_ids.contains_key(*p)).map(|p| (p.clone(), g.name.clone())))
-            .collect();
-        let marks = if new_nesting != old_nesting || changed.len() > BULK_CHANGE {
-            vec![DirtyMark::everything()]
-        } else {
-            changed.sort_unstable();
-            changed.dedup();
-            changed.into_iter().map(DirtyMark::person).collect()
+        let version = lock_directory_version(&mut tx, backend, &t).await?;
+        let (mut state, reused) = match known {
+            Some(state) if state.version() == version => (state, true),
+            _ => (SourceState::read(&mut tx, &t, &s, version).await?, false),
         };
-        crate::queue::mark_dirty_in(&mut tx, tenant, &marks).await?;
+        let changes = state.diff(source, batch);
+        write_changes(&mut tx, backend, &t, &s, &changes).await?;
+        crate::queue::mark_dirty_in(&mut tx, tenant, &changes.marks).await?;
 
         sqlx::query("UPDATE sources SET last_sync_ms = $1, last_count = $2 WHERE id = $3 AND tenant_id = $4")
             .bind(now_ms())
@@ -567,13 +322,18 @@ impl Store {
             .bind(&t)
             .execute(&mut *tx)
             .await?;
+        let summary = changes.summary;
         for entry in audit {
             let detail = (entry.detail)(&summary, entry.context);
             let new = crate::NewAuditEntry::new(entry.actor, entry.action, entry.subject, &detail);
             crate::audit::append_audit_in(&mut tx, tenant, &new).await?;
         }
+        // Read after every write of this transaction and, the tenant's row being locked, before
+        // any other writer's: the state below is the database's at this version.
+        let after = lock_directory_version(&mut tx, backend, &t).await?;
         tx.commit().await?;
-        Ok(summary)
+        state.apply(changes, after);
+        Ok(ImportDone { summary, state, reused })
     }
 
     /// Stores where an incremental source resumes (`None`: the next sync is a full one).

@@ -127,9 +127,9 @@ impl Store {
 /// One guarded write: read the window and the holds, write what the guard decided, commit.
 /// Dropped without [`GuardTx::commit`], nothing of it happened.
 pub struct GuardTx {
-    store: Store,
-    tx: sqlx::Transaction<'static, sqlx::Any>,
-    tenant: TenantId,
+    pub(crate) store: Store,
+    pub(crate) tx: sqlx::Transaction<'static, sqlx::Any>,
+    pub(crate) tenant: TenantId,
 }
 
 impl GuardTx {

@@ -155,6 +155,34 @@ impl Store {
         Ok(out)
     }
 
+    /// The linked accounts among `remote_ids` of the app (a page of its live list): what
+    /// classifying a page needs of the links, without reading the app's every link.
+    pub async fn accounts_by_remote_ids(
+        &self,
+        tenant: TenantId,
+        app: AppId,
+        remote_ids: &[&str],
+    ) -> Result<Vec<StoredAccount>, StoreError> {
+        let mut out = Vec::new();
+        // Bounded statements: a page of the live list holds at most 500 accounts.
+        for chunk in remote_ids.chunks(500) {
+            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            let sql = format!(
+                "SELECT remote_id, person_id, origin, user_name, active, attributes, deactivated_on, granted_by \
+                 FROM accounts WHERE tenant_id = $1 AND app_id = $2 AND remote_id IN ({}) ORDER BY user_name, remote_id",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_string()).bind(app.to_string());
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(self.read_pool()).await? {
+                out.push(account_from_row(app, &row)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// One linked account, by its id in the app.
     pub async fn get_account(
         &self,

@@ -122,6 +122,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0018_group_ops.sql"),
     },
     Migration {
+        version: 22,
+        name: "license_flow",
+        sqlite: include_str!("../migrations/sqlite/0022_license_flow.sql"),
+        postgres: include_str!("../migrations/postgres/0022_license_flow.sql"),
+    },
+    Migration {
         version: 23,
         name: "app_list_reads",
         sqlite: include_str!("../migrations/sqlite/0023_app_list_reads.sql"),

@@ -374,6 +374,7 @@ impl Tx {
             "DELETE FROM license_pools WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM license_activity WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM license_seats WHERE tenant_id = $1 AND app_id = $2",
+            "DELETE FROM license_waiting WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM accounts WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM assignments WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM app_health WHERE tenant_id = $1 AND app_id = $2",

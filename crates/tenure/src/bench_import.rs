@@ -1,8 +1,10 @@
 //! `tenure bench import`: a generated HR export (the sample organization: names, departments,
 //! org units, managers, nested groups) imported through the CSV source into a fresh store, the
 //! same path `tenure sync` takes: read, decode, parse, validate, scope, guard, one transaction.
-//! Then the same export with 100 changed rows, as the next day's export would be. Prints its
-//! figures on stderr and ends with one JSON line on stdout.
+//! Then the same export with 100 changed rows (`--changed`), as the next day's export would be,
+//! by the same engine (which compares it with the source's state its first import kept in
+//! memory); then once more by a fresh engine, as after a restart (which reads the source's state
+//! from the database first). Prints its figures on stderr and ends with one JSON line on stdout.
 //!
 //! The store is a temporary SQLite file, or, with `--database-url`, a fresh tenant of that
 //! database (so PostgreSQL can be measured without touching other tenants' data).
@@ -18,9 +20,6 @@ use tenure_store::Store;
 
 use crate::cli::BenchImportArgs;
 
-/// How many rows the incremental run changes.
-const CHANGED_ROWS: usize = 100;
-
 pub async fn run(args: BenchImportArgs, database_url: Option<String>) -> anyhow::Result<ExitCode> {
     let figures = measure(&args, database_url).await?;
     println!("{figures}");
@@ -30,7 +29,8 @@ pub async fn run(args: BenchImportArgs, database_url: Option<String>) -> anyhow:
 /// Runs the bench and returns its figures (the JSON line).
 pub async fn measure(args: &BenchImportArgs, database_url: Option<String>) -> anyhow::Result<serde_json::Value> {
     let people = usize::try_from(args.people)?;
-    anyhow::ensure!(people >= CHANGED_ROWS, "--people must be at least {CHANGED_ROWS}");
+    let changed = usize::try_from(args.changed)?;
+    anyhow::ensure!(people >= changed, "--changed ({changed}) must not exceed --people ({people})");
     let dir = tempfile::Builder::new().prefix("tenure-bench-import").tempdir()?;
 
     let started = Instant::now();
@@ -53,7 +53,7 @@ pub async fn measure(args: &BenchImportArgs, database_url: Option<String>) -> an
     if tenant_name != "bench" {
         eprintln!("importing into the new tenant {tenant_name} of the configured {} database", store.backend().name());
     }
-    let result = run_on(&store, &tenant_name, &people_file, &groups_file, people).await;
+    let result = run_on(&store, &tenant_name, &people_file, &groups_file, people, changed).await;
     store.close().await;
     result
 }
@@ -64,6 +64,7 @@ async fn run_on(
     people_file: &Path,
     groups_file: &Path,
     people: usize,
+    changed: usize,
 ) -> anyhow::Result<serde_json::Value> {
     let backend = store.backend().name();
     let tenant = store.ensure_tenant(tenant_name).await?;
@@ -101,23 +102,21 @@ async fn run_on(
         cpu.map_or("?".to_owned(), |c| c.to_string()),
     );
 
-    change_rows(people_file, CHANGED_ROWS)?;
-    let started = Instant::now();
-    let cpu_before = cpu_ms();
-    let incremental = sync_one(&engine).await?;
-    let incremental_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let incremental_cpu = cpu_ms().zip(cpu_before).map(|(after, before)| after - before);
-    let s = &incremental.summary;
-    if s.updated != CHANGED_ROWS || s.unchanged != people - CHANGED_ROWS {
-        bail!(
-            "the second import updated {} and left {} unchanged, expected {CHANGED_ROWS} updated",
-            s.updated,
-            s.unchanged
-        );
-    }
+    change_rows(people_file, changed)?;
+    let (incremental_ms, incremental_cpu) = reimport(&engine, people, changed).await?;
     eprintln!(
-        "{backend}: the same export with {CHANGED_ROWS} changed rows in {incremental_ms:.0} ms ({} ms of CPU)",
+        "{backend}: the same export with {changed} changed rows in {incremental_ms:.0} ms ({} ms of CPU)",
         incremental_cpu.map_or("?".to_owned(), |c| c.to_string())
+    );
+
+    // A fresh engine keeps nothing: as after a restart, or on a node that did not import last.
+    change_rows(people_file, changed)?;
+    let restarted = Engine::new(store.clone(), tenant);
+    let (cold_ms, cold_cpu) = reimport(&restarted, people, changed).await?;
+    eprintln!(
+        "{backend}: again with {changed} changed rows by a restarted engine (the source read from the database) in \
+         {cold_ms:.0} ms ({} ms of CPU)",
+        cold_cpu.map_or("?".to_owned(), |c| c.to_string())
     );
 
     Ok(json!({
@@ -126,11 +125,27 @@ async fn run_on(
         "people_per_s": people_per_s.round(),
         "cpu_ms": cpu,
         "parse_ms": round1(parse_ms),
-        "incremental_changes": CHANGED_ROWS,
+        "incremental_changes": changed,
         "incremental_ms": round1(incremental_ms),
         "incremental_cpu_ms": incremental_cpu,
+        "incremental_restarted_ms": round1(cold_ms),
+        "incremental_restarted_cpu_ms": cold_cpu,
         "backend": backend,
     }))
+}
+
+/// Syncs the export again, in which `changed` rows differ: its wall-clock and CPU figures.
+async fn reimport(engine: &Engine, people: usize, changed: usize) -> anyhow::Result<(f64, Option<u64>)> {
+    let started = Instant::now();
+    let cpu_before = cpu_ms();
+    let report = sync_one(engine).await?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let cpu = cpu_ms().zip(cpu_before).map(|(after, before)| after - before);
+    let s = &report.summary;
+    if s.updated != changed || s.unchanged != people - changed {
+        bail!("the re-import updated {} and left {} unchanged, expected {changed} updated", s.updated, s.unchanged);
+    }
+    Ok((ms, cpu))
 }
 
 async fn sync_one(engine: &Engine) -> anyhow::Result<SyncReport> {

@@ -75,12 +75,14 @@ pub async fn side_by_side(args: BenchNodesArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// A `tenure serve` child, killed when dropped.
-struct Node {
+pub(crate) struct Node {
     child: tokio::process::Child,
+    /// Where it listens (`http://ADDR`), from the line it prints when it starts.
+    pub(crate) url: String,
 }
 
 impl Node {
-    async fn start(exe: &Path, database_url: &str, keys: &str, home: &Path, n: u32) -> anyhow::Result<Self> {
+    pub(crate) async fn start(exe: &Path, database_url: &str, keys: &str, home: &Path, n: u32) -> anyhow::Result<Self> {
         let log = std::fs::File::create(home.join(format!("node{n}.log")))?;
         let mut child = tokio::process::Command::new(exe)
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -102,11 +104,16 @@ impl Node {
             .context("tenure serve did not start within 60 s")??
             .unwrap_or_default();
         anyhow::ensure!(first.contains("listening"), "tenure serve printed {first:?} (log: {})", home.display());
+        let url = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_default().to_owned();
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self { child })
+        Ok(Self { child, url })
     }
 
-    async fn stop(mut self) {
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    pub(crate) async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }

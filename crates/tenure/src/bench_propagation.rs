@@ -103,84 +103,8 @@ pub async fn run(args: BenchPropagationArgs) -> anyhow::Result<ExitCode> {
     })
     .await?;
 
-    // The directory as the IdP pushed it, in bulk.
     let started = Instant::now();
-    let settings = AppSettings { user_name: UserNameFormat::Email, ..AppSettings::default() };
-    let mut ids: Vec<PersonId> = Vec::with_capacity(args.people);
-    let mut people: Vec<Person> = Vec::with_capacity(args.people);
-    for from in (0..args.people).step_by(LOAD_CHUNK) {
-        let to = (from + LOAD_CHUNK).min(args.people);
-        let mut users = Vec::with_capacity(to - from);
-        let mut pushed = Vec::with_capacity(to - from);
-        for i in from..to {
-            let id = PersonId::new();
-            let mut resource = scim_user(i);
-            resource["id"] = json!(id.to_string());
-            let version = tenure_scim::etag::etag(&resource);
-            let imported = tenure_sources::scim_push::person_from_user(&id.to_string(), &resource);
-            people.push(imported.to_person(id, SourceId::new()));
-            pushed.push((id, imported));
-            users.push((id, resource, version));
-            ids.push(id);
-        }
-        store.scim_load_users(tenant, &users).await?;
-        store.scim_load_people(tenant, &pushed).await?;
-    }
-    let remote: Vec<String> = sandbox
-        .load_users((0..args.people).map(app_user).collect())
-        .map_err(|e| anyhow::anyhow!("loading the sandbox app: {e:?}"))?
-        .iter()
-        .map(|u| u["id"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("a sandbox user without id")))
-        .collect::<anyhow::Result<_>>()?;
-
-    // The apps, each granted to four departments, and the accounts Tenure linked in each.
-    let mut accounts = 0usize;
-    for a in 0..app_count {
-        let app = store
-            .add_app(
-                tenant,
-                &format!("app{a:02}"),
-                AppKind::Scim,
-                &sandbox.base_url(),
-                &Secret::new("bench-token"),
-                &settings,
-            )
-            .await?;
-        let granted = departments_of(a);
-        let names: Vec<String> = granted.iter().map(|d| format!("\"Department{d}\"")).collect();
-        let rule = expr::Rule::parse(&format!("department in [{}]", names.join(", ")))?;
-        store.assign(tenant, app.id, &AssignmentTarget::Rule(rule), false, &AssignmentParams::default()).await?;
-        let mut rows = Vec::new();
-        for (i, person) in people.iter().enumerate() {
-            if !granted.contains(&department(i)) {
-                continue;
-            }
-            let mut attributes = desired_for(person, &settings).map_err(|e| anyhow::anyhow!(e))?;
-            attributes.retain(|_, v| !v.is_empty());
-            rows.push(StoredAccount {
-                link: AccountLink {
-                    app_id: app.id,
-                    remote_id: remote[i].clone(),
-                    person_id: person.id,
-                    origin: AccountOrigin::Created,
-                    deactivated_on: None,
-                    granted_by: None,
-                },
-                user_name: person.email.clone(),
-                active: true,
-                attributes,
-            });
-        }
-        accounts += rows.len();
-        for chunk in rows.chunks(LOAD_CHUNK * 5) {
-            store.load_accounts(tenant, chunk).await?;
-        }
-    }
-    drop(people);
-    // Converged: what adding the apps marked is already true of the loaded accounts.
-    let marks = store.dirty_marks(tenant, i64::MAX).await?;
-    store.clear_dirty(tenant, &marks).await?;
-    store.analyze().await?;
+    let (ids, accounts) = load_company(&store, tenant, &sandbox, args.people, app_count).await?;
     let load_s = started.elapsed().as_secs_f64();
     eprintln!("loaded {} people, {} apps and {accounts} accounts in {load_s:.1} s", args.people, args.apps);
 
@@ -239,18 +163,109 @@ pub async fn run(args: BenchPropagationArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What one measured change needs.
-struct Measured<'a> {
-    sandbox: &'a SandboxApp,
-    idp: &'a ScimClient,
-    ids: &'a [PersonId],
+/// The set-up of a converged deployment, in bulk: `people_count` people pushed by the IdP (their
+/// SCIM users and the people they feed), `apps` apps on `sandbox` each granted to four
+/// departments, every account in the sandbox and Tenure's links to them, nothing marked.
+/// Returns the people's ids (in the order of `scim_user`) and the number of accounts.
+pub(crate) async fn load_company(
+    store: &tenure_store::Store,
+    tenant: TenantId,
+    sandbox: &SandboxApp,
+    people_count: usize,
     apps: usize,
+) -> anyhow::Result<(Vec<PersonId>, usize)> {
+    // The directory as the IdP pushed it, in bulk.
+    let settings = AppSettings { user_name: UserNameFormat::Email, ..AppSettings::default() };
+    let mut ids: Vec<PersonId> = Vec::with_capacity(people_count);
+    let mut people: Vec<Person> = Vec::with_capacity(people_count);
+    for from in (0..people_count).step_by(LOAD_CHUNK) {
+        let to = (from + LOAD_CHUNK).min(people_count);
+        let mut users = Vec::with_capacity(to - from);
+        let mut pushed = Vec::with_capacity(to - from);
+        for i in from..to {
+            let id = PersonId::new();
+            let mut resource = scim_user(i);
+            resource["id"] = json!(id.to_string());
+            let version = tenure_scim::etag::etag(&resource);
+            let imported = tenure_sources::scim_push::person_from_user(&id.to_string(), &resource);
+            people.push(imported.to_person(id, SourceId::new()));
+            pushed.push((id, imported));
+            users.push((id, resource, version));
+            ids.push(id);
+        }
+        store.scim_load_users(tenant, &users).await?;
+        store.scim_load_people(tenant, &pushed).await?;
+    }
+    let remote: Vec<String> = sandbox
+        .load_users((0..people_count).map(app_user).collect())
+        .map_err(|e| anyhow::anyhow!("loading the sandbox app: {e:?}"))?
+        .iter()
+        .map(|u| u["id"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("a sandbox user without id")))
+        .collect::<anyhow::Result<_>>()?;
+
+    // The apps, each granted to four departments, and the accounts Tenure linked in each.
+    let mut accounts = 0usize;
+    for a in 0..apps {
+        let app = store
+            .add_app(
+                tenant,
+                &format!("app{a:02}"),
+                AppKind::Scim,
+                &sandbox.base_url(),
+                &Secret::new("bench-token"),
+                &settings,
+            )
+            .await?;
+        let granted = departments_of(a);
+        let names: Vec<String> = granted.iter().map(|d| format!("\"Department{d}\"")).collect();
+        let rule = expr::Rule::parse(&format!("department in [{}]", names.join(", ")))?;
+        store.assign(tenant, app.id, &AssignmentTarget::Rule(rule), false, &AssignmentParams::default()).await?;
+        let mut rows = Vec::new();
+        for (i, person) in people.iter().enumerate() {
+            if !granted.contains(&department(i)) {
+                continue;
+            }
+            let mut attributes = desired_for(person, &settings).map_err(|e| anyhow::anyhow!(e))?;
+            attributes.retain(|_, v| !v.is_empty());
+            rows.push(StoredAccount {
+                link: AccountLink {
+                    app_id: app.id,
+                    remote_id: remote[i].clone(),
+                    person_id: person.id,
+                    origin: AccountOrigin::Created,
+                    deactivated_on: None,
+                    granted_by: None,
+                },
+                user_name: person.email.clone(),
+                active: true,
+                attributes,
+            });
+        }
+        accounts += rows.len();
+        for chunk in rows.chunks(LOAD_CHUNK * 5) {
+            store.load_accounts(tenant, chunk).await?;
+        }
+    }
+    drop(people);
+    // Converged: what adding the apps marked is already true of the loaded accounts.
+    let marks = store.dirty_marks(tenant, i64::MAX).await?;
+    store.clear_dirty(tenant, &marks).await?;
+    store.analyze().await?;
+    Ok((ids, accounts))
+}
+
+/// What one measured change needs.
+pub(crate) struct Measured<'a> {
+    pub sandbox: &'a SandboxApp,
+    pub idp: &'a ScimClient,
+    pub ids: &'a [PersonId],
+    pub apps: usize,
 }
 
 impl Measured<'_> {
     /// Pushes change `n` (a new title) and waits until every app holding the person has it:
     /// the time to the first app's write and to the last.
-    async fn change(&self, n: usize) -> anyhow::Result<(Duration, Duration)> {
+    pub(crate) async fn change(&self, n: usize) -> anyhow::Result<(Duration, Duration)> {
         let i = (n * 7919) % self.ids.len();
         let title = format!("Title {n}");
         let want = (0..self.apps).filter(|&a| departments_of(a).contains(&department(i))).count() as u64;

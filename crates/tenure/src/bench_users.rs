@@ -2,8 +2,8 @@
 //! of at most 100) holds N accounts Tenure provisioned plus a tenth more nobody manages, loaded
 //! in bulk with Tenure's links to them; measured: the full classified report of the app, the
 //! first page of the live list (the first one after start, which reads the directory and the
-//! stored accounts, and the next), and searches by email, each beside the time the app alone
-//! takes to answer the same request.
+//! stored accounts, and the next), pages across the whole list and searches by email, each
+//! beside the time the app alone takes to answer the same request, and Tenure's time beyond it.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -22,6 +22,7 @@ use crate::cli::BenchUsersArgs;
 pub async fn run(args: BenchUsersArgs) -> anyhow::Result<ExitCode> {
     let accounts = usize::try_from(args.accounts)?;
     let search_count = usize::try_from(args.searches)?;
+    let page_count = usize::try_from(args.pages)?;
     let (store, _dir) = fresh_store(args.database_url.as_deref()).await?;
     let tenant = store.ensure_tenant("bench").await?;
     let engine = Engine::new(store.clone(), tenant);
@@ -109,22 +110,45 @@ pub async fn run(args: BenchUsersArgs) -> anyhow::Result<ExitCode> {
     let first_page_ms = started.elapsed().as_secs_f64() * 1e3;
     anyhow::ensure!(page.accounts.len() == 100, "a first page of {} accounts", page.accounts.len());
 
+    // Pages across the whole list (the unmanaged accounts sort first, the managed after), each
+    // read from the app alone and then through Tenure: Tenure's time beyond the app's is the
+    // difference of the pair.
+    let mut app_pages = Vec::with_capacity(page_count);
+    let mut pages = Vec::with_capacity(page_count);
+    let mut page_beyond = Vec::with_capacity(page_count);
+    let listed = accounts + unmanaged;
+    for i in 0..page_count {
+        let query = UserQuery { start_index: 1 + (i * listed / page_count), count: 100, search: None };
+        let (app_ms, tenure_ms, page) = paired(&client, &engine, &query, today).await?;
+        let expected = 100.min(listed + 1 - query.start_index);
+        anyhow::ensure!(
+            page.accounts.len() == expected,
+            "page at {}: {} accounts",
+            query.start_index,
+            page.accounts.len()
+        );
+        app_pages.push(app_ms);
+        pages.push(tenure_ms);
+        page_beyond.push((tenure_ms - app_ms).max(0.0));
+    }
+
     let mut searches = Vec::with_capacity(search_count);
     let mut app_searches = Vec::with_capacity(search_count);
+    let mut search_beyond = Vec::with_capacity(search_count);
     for i in 0..search_count {
         let wanted = format!("person{}@", (i * 7919) % accounts);
         let query = UserQuery { start_index: 1, count: 20, search: Some(wanted.clone()) };
-        let started = Instant::now();
-        client.list_users_page(&query).await?;
-        app_searches.push(started.elapsed().as_secs_f64() * 1e3);
-        let started = Instant::now();
-        let found = engine.app_users("notion", &query, today).await?;
-        searches.push(started.elapsed().as_secs_f64() * 1e3);
+        let (app_ms, tenure_ms, found) = paired(&client, &engine, &query, today).await?;
+        app_searches.push(app_ms);
+        searches.push(tenure_ms);
+        search_beyond.push((tenure_ms - app_ms).max(0.0));
         anyhow::ensure!(found.accounts.len() == 1, "search {wanted}: {} accounts", found.accounts.len());
         anyhow::ensure!(found.accounts[0].class == AccountClass::Managed, "search {wanted}: {:?}", found.accounts[0]);
     }
-    searches.sort_by(f64::total_cmp);
-    app_searches.sort_by(f64::total_cmp);
+    for figures in [&mut app_pages, &mut pages, &mut page_beyond, &mut searches, &mut app_searches, &mut search_beyond]
+    {
+        figures.sort_by(f64::total_cmp);
+    }
 
     let started = Instant::now();
     let rows = engine.account_report(Some("notion"), today).await?;
@@ -144,6 +168,14 @@ pub async fn run(args: BenchUsersArgs) -> anyhow::Result<ExitCode> {
             "app_page_ms": round1(app_page_ms),
             "cold_page_ms": round1(cold_page_ms),
             "first_page_ms": round1(first_page_ms),
+            "pages": page_count,
+            "app_page_p50_ms": round1(percentile(&app_pages, 50.0)),
+            "page_p50_ms": round1(percentile(&pages, 50.0)),
+            "page_p99_ms": round1(percentile(&pages, 99.0)),
+            "page_beyond_app_p50_ms": round1(percentile(&page_beyond, 50.0)),
+            "page_beyond_app_p99_ms": round1(percentile(&page_beyond, 99.0)),
+            "search_beyond_app_p50_ms": round1(percentile(&search_beyond, 50.0)),
+            "search_beyond_app_p99_ms": round1(percentile(&search_beyond, 99.0)),
             "app_search_p50_ms": round1(percentile(&app_searches, 50.0)),
             "search_p50_ms": round1(percentile(&searches, 50.0)),
             "app_search_p99_ms": round1(percentile(&app_searches, 99.0)),
@@ -154,4 +186,20 @@ pub async fn run(args: BenchUsersArgs) -> anyhow::Result<ExitCode> {
     sandbox.shutdown().await;
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One request to the app alone, then the same through Tenure's live list: the app's time,
+/// Tenure's (which includes its own request to the app), and Tenure's page.
+async fn paired(
+    client: &ScimClient,
+    engine: &Engine,
+    query: &UserQuery,
+    today: time::Date,
+) -> anyhow::Result<(f64, f64, tenure_engine::UsersPage)> {
+    let started = Instant::now();
+    client.list_users_page(query).await?;
+    let app_ms = started.elapsed().as_secs_f64() * 1e3;
+    let started = Instant::now();
+    let page = engine.app_users("notion", query, today).await?;
+    Ok((app_ms, started.elapsed().as_secs_f64() * 1e3, page))
 }

@@ -88,6 +88,9 @@ pub enum Command {
     /// Offboard a person: every app account of theirs Tenure knows of, at once or from a date,
     /// with the people who must know told; --preview to look first, --undo for a re-hire.
     Offboard(crate::lifecycle::OffboardArgs),
+    /// Person-level switches: the legal hold ("never deprovision").
+    #[command(subcommand)]
+    Person(crate::people::PersonCommand),
     /// Notification channels: email (SMTP), Slack, Teams, a signed generic webhook.
     #[command(subcommand)]
     Notify(crate::lifecycle::NotifyCommand),
@@ -233,6 +236,25 @@ pub enum BenchCommand {
     ScimBounds(BenchBoundsArgs),
     /// One person offboarded across N sandbox apps: from the command to the last app's answer.
     Offboard(BenchOffboardArgs),
+    /// The resident memory of a real `tenure serve` child on the `bench propagation` set-up:
+    /// started, after its first propagation pass, after more changes and after a page of every
+    /// app's live list.
+    Memory(BenchMemoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchMemoryArgs {
+    #[arg(long, default_value_t = 100_000)]
+    pub people: usize,
+    /// Apps, each granted to a fifth of the people.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=500))]
+    pub apps: u64,
+    /// Changes pushed after the first one.
+    #[arg(long, default_value_t = 20)]
+    pub changes: usize,
+    /// Database to use (default: a fresh SQLite file in a temporary directory).
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -276,6 +298,9 @@ pub struct BenchUsersArgs {
     /// Searches measured.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub searches: u64,
+    /// Pages of 100 measured, spread over the whole list.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub pages: u64,
     /// Database to use (default: a fresh SQLite file in a temporary directory).
     #[arg(long)]
     pub database_url: Option<String>,
@@ -287,6 +312,9 @@ pub struct BenchImportArgs {
     pub people: u64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Rows changed for the re-imports (a title each, spread over the export).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub changed: u64,
 }
 
 #[derive(Debug, Args)]

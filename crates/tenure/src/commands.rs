@@ -76,6 +76,7 @@ pub async fn run(command: Command, engine: &Engine) -> anyhow::Result<ExitCode> 
         Command::Apply(args) => apply(engine, args).await,
         Command::Guard(command) => crate::guard::run(engine, command).await,
         Command::Offboard(args) => crate::lifecycle::offboard(engine, args).await,
+        Command::Person(command) => crate::people::run(engine, command).await,
         Command::Notify(command) => crate::lifecycle::notify(engine, command).await,
         Command::Task(command) => crate::lifecycle::task(engine, command).await,
         Command::App(AppCommand::Add(AppAdd::Manual(args))) => crate::lifecycle::add_manual(engine, args).await,

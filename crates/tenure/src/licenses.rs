@@ -18,6 +18,14 @@ use crate::cli::ReportFormat;
 pub enum LicenseCommand {
     /// Set an app's pool of seats (the whole app, or one tier as the app names it).
     Set(SetArgs),
+    /// Who waits for a seat of a full pool, per pool in line order.
+    Waiting {
+        /// One app (default: every app).
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Every pool.
     List {
         #[arg(long)]
@@ -128,6 +136,19 @@ pub async fn run(engine: &Engine, command: LicenseCommand) -> anyhow::Result<Exi
             println!("Last activity of {n} accounts of {app} stored");
         }
         LicenseCommand::Report(args) => return report(engine, args).await,
+        LicenseCommand::Waiting { app, json } => {
+            let line = admin.license_waiting(app.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&line)?);
+            } else if line.is_empty() {
+                println!("Nobody waits for a seat");
+            } else {
+                let width = line.iter().map(|w| w.pool.len()).max().unwrap_or(0);
+                for w in &line {
+                    println!("{:width$}  {:>3}  {}", w.pool, w.place, w.person);
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

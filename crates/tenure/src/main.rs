@@ -11,6 +11,7 @@ mod bench;
 mod bench_bounds;
 mod bench_import;
 mod bench_licenses;
+mod bench_memory;
 mod bench_nodes;
 mod bench_offboard;
 mod bench_propagation;
@@ -31,6 +32,7 @@ mod licenses;
 mod lifecycle;
 mod ops;
 mod output;
+mod people;
 mod report;
 mod rest_app;
 mod serve;
@@ -140,6 +142,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Bench(cli::BenchCommand::Licenses(args)) => bench_licenses::run(args).await,
         Command::Bench(cli::BenchCommand::ScimBounds(args)) => bench_bounds::run(args).await,
         Command::Bench(cli::BenchCommand::Offboard(args)) => bench_offboard::run(args).await,
+        Command::Bench(cli::BenchCommand::Memory(args)) => bench_memory::run(args).await,
         other => {
             let store = Store::connect(&settings.database_url()?).await?;
             // Tenants are not tenant-scoped: `tenant create` must work whatever --tenant says.

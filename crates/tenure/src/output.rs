@@ -100,10 +100,13 @@ pub fn plan_table(plans: &[AppPlan]) {
             continue;
         }
         println!("{} ({} accounts in the app)", p.app.name, p.observed_count());
-        if p.plan.is_empty() {
+        if p.plan.is_empty() && p.plan.withheld.is_empty() {
             println!("  in step: nothing to do");
         }
         ops_by_kind(&p.plan.ops, "  ");
+        for w in &p.plan.withheld {
+            println!("  withheld {} {}: {}", w.op.kind.name(), w.op.person, w.why);
+        }
         for g in &p.plan.group_ops {
             let added: Vec<String> = g
                 .add

@@ -19,7 +19,7 @@ use crate::plan::*;
 
 pub use directory::{DirectoryIndex, create_attributes, desired_for};
 pub use explain::{Explanation, Standing, explain};
-pub use observed::AppIndex;
+pub use observed::{AppIndex, matchable_people};
 pub use policy::AppPolicy;
 
 use person::{Planner, Running};

@@ -1,7 +1,7 @@
 //! What one app holds, indexed for planning: linked accounts by person, and the unlinked ones
 //! by the keys matching looks them up by.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::model::*;
 use crate::plan::PlanProblem;
@@ -94,6 +94,50 @@ pub(crate) fn account_key(account: &RemoteAccount, key: MatchKey) -> Option<Stri
         MatchKey::Email => account.email(),
     }?;
     (!value.is_empty()).then(|| value.to_lowercase())
+}
+
+/// The people a plan could match to one of `accounts` (unlinked accounts) by any of the app's
+/// matching keys: the only people besides the accounts' linked ones whose plans can touch them.
+/// A plan of just these people classifies the accounts as a plan of everyone would, without
+/// indexing everyone: every person sharing a key value with an account is among them, so
+/// "several people" and "claimed by a stronger key" come out the same. May include people the
+/// matcher then skips (leavers, failing mappings); never leaves one out.
+pub fn matchable_people<'p>(
+    people: &'p [Person],
+    settings: &AppSettings,
+    accounts: &[&RemoteAccount],
+) -> Vec<&'p Person> {
+    let keys = &settings.match_keys;
+    let values: Vec<HashSet<String>> =
+        keys.iter().map(|key| accounts.iter().filter_map(|a| account_key(a, *key)).collect()).collect();
+    if values.iter().all(HashSet::is_empty) {
+        return Vec::new();
+    }
+    let user_name_of = |person: &Person| -> String {
+        // Only a mapping can make the userName differ from the format's; computing every
+        // attribute for 100,000 people is what this function exists to avoid.
+        if settings.mappings.is_none() {
+            return crate::attributes::derive_user_name(person, settings.user_name);
+        }
+        crate::reconcile::desired_for(person, settings)
+            .ok()
+            .and_then(|attrs| attrs.get(crate::attributes::USER_NAME).cloned())
+            .unwrap_or_default()
+    };
+    people
+        .iter()
+        .filter(|person| person.status != PersonStatus::Deleted)
+        .filter(|person| {
+            keys.iter().zip(&values).any(|(key, wanted)| {
+                if wanted.is_empty() {
+                    return false;
+                }
+                let user_name = if *key == MatchKey::UserName { user_name_of(person) } else { String::new() };
+                let value = person_key(person, &user_name, *key);
+                !value.is_empty() && wanted.contains(&value)
+            })
+        })
+        .collect()
 }
 
 impl<'a> AppIndex<'a> {

@@ -1,7 +1,7 @@
 //! License pools and the money view, as license admins (and org admins) keep them: set and
 //! remove an app's pools, upload last activity, and the license report.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenure_core::licenses::{Currency, LicensePool, LicenseReport, Period, UNUSED_DAYS};
 use tenure_core::money::Money;
@@ -225,5 +225,51 @@ impl Admin<'_> {
         } else {
             self.engine.license_report_live(app, crate::today(), progress).await
         }
+    }
+}
+
+/// One person waiting for a seat of a full pool.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WaitingView {
+    pub app: String,
+    /// The pool's tier (`None`: the whole app's pool).
+    pub tier: Option<String>,
+    /// The pool as people read it: "jira standard".
+    pub pool: String,
+    /// Their place in the pool's line, from 1.
+    pub place: usize,
+    pub person: String,
+    /// When they started waiting (ms since the epoch): the line's order.
+    pub since_ms: i64,
+}
+
+impl Admin<'_> {
+    /// Who waits for a seat, per pool in line order (every pooled app's, or one app's).
+    pub async fn license_waiting(&self, app: Option<&str>) -> Result<Vec<WaitingView>, EngineError> {
+        let app_id = match app {
+            Some(name) => {
+                let id = self.store().app_by_name(self.tenant(), name).await?.app.id;
+                self.actor.require(Need::AppRead(id))?;
+                Some(id)
+            }
+            None => {
+                self.actor.require(Need::Reports)?;
+                None
+            }
+        };
+        let names: std::collections::HashMap<tenure_core::AppId, String> =
+            self.store().list_apps(self.tenant()).await?.into_iter().map(|r| (r.app.id, r.app.name)).collect();
+        let mut views: Vec<WaitingView> = Vec::new();
+        for row in self.store().license_waiting(self.tenant(), app_id).await? {
+            let app = names.get(&row.app_id).cloned().unwrap_or_else(|| row.app_id.to_string());
+            let place = 1 + views.iter().filter(|v| v.app == app && v.tier == row.tier).count();
+            let pool = match &row.tier {
+                Some(tier) => format!("{app} {tier}"),
+                None => app.clone(),
+            };
+            views.push(WaitingView { app, tier: row.tier, pool, place, person: row.email, since_ms: row.since_ms });
+        }
+        views.sort_by(|a, b| (&a.app, &a.tier, a.place).cmp(&(&b.app, &b.tier, b.place)));
+        Ok(views)
     }
 }

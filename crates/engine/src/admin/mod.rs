@@ -5,7 +5,7 @@
 //!
 //! A new command goes in the file of its subject (`apps.rs`, `sources.rs`, `assignments.rs`,
 //! `access.rs` for admins and tokens, `plans.rs`, `accounts.rs`, `tenants.rs`, `keys.rs`, `guard.rs`,
-//! `licenses.rs`),
+//! `licenses.rs`, `legal_holds.rs`),
 //! as a method of [`Admin`] that starts with an [`Actor::require`] check.
 
 mod access;
@@ -16,6 +16,7 @@ mod assignments;
 mod catalog;
 mod guard;
 mod keys;
+mod legal_holds;
 mod licenses;
 mod notify;
 mod offboard;
@@ -35,7 +36,8 @@ pub use apps::{
 pub use assignments::{AssignmentSpec, Unassign};
 pub use catalog::catalog_apps;
 pub use guard::{GuardSpec, GuardView};
-pub use licenses::{ActivityEntry, ActivityUpload, DEFAULT_CURRENCY, LicenseSpec, MAX_ACTIVITY_ROWS};
+pub use legal_holds::{LegalHoldSpec, LegalHoldView, MAX_HOLD_REASON};
+pub use licenses::{ActivityEntry, ActivityUpload, DEFAULT_CURRENCY, LicenseSpec, MAX_ACTIVITY_ROWS, WaitingView};
 pub use notify::{ChannelSpec, ChannelTest, ChannelView, TaskView};
 pub use offboard::{OffboardSpec, OffboardStep, OffboardView, OffboardingState};
 pub use sources::{NewSource, Origin, SourceEdit, redact_secrets};

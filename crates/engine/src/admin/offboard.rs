@@ -36,14 +36,15 @@ pub struct OffboardSpec {
 pub struct OffboardStep {
     pub app: String,
     /// `deactivate`, `delete`, `remove_license`, `manual_task`, `activate`, `create` (an
-    /// undoing), or `nothing` (see `reason`).
+    /// undoing), `withheld` (the person is on legal hold: see `reason`), or `nothing` (see
+    /// `reason`).
     pub action: String,
     /// The account, by the app's id for it, and its userName.
     pub account: Option<String>,
     pub user_name: Option<String>,
     pub reason: String,
     /// After the act: `done`, `failed`, `queued` (waiting for a retry, carried on by `serve`),
-    /// `held`, `dry_run`, `task` (a manual task was opened).
+    /// `held`, `dry_run`, `task` (a manual task was opened), `withheld` (legal hold).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -229,6 +230,7 @@ impl Admin<'_> {
             step.outcome = Some(match step.action.as_str() {
                 "nothing" => "nothing".to_owned(),
                 "manual_task" => "task".to_owned(),
+                "withheld" => "withheld".to_owned(),
                 _ if enqueued.held_losses > 0 => "held".to_owned(),
                 _ if enqueued.dry_run > 0 => "dry_run".to_owned(),
                 _ => "queued".to_owned(),
@@ -344,6 +346,18 @@ fn steps(plans: &[AppPlan], person: PersonId) -> Vec<OffboardStep> {
                 user_name: remote.as_deref().and_then(user_name),
                 account: remote,
                 reason,
+                outcome: None,
+                error: None,
+            });
+        }
+        for w in p.plan.withheld.iter().filter(|w| w.op.person_id == person) {
+            let remote = w.op.kind.remote_id().map(str::to_owned);
+            out.push(OffboardStep {
+                app: p.app.name.clone(),
+                action: "withheld".into(),
+                user_name: remote.as_deref().and_then(user_name),
+                account: remote,
+                reason: w.why.clone(),
                 outcome: None,
                 error: None,
             });

@@ -346,6 +346,7 @@ impl Admin<'_> {
             json!({"kind": source.kind, "people_left": people_left, "account_holders": holders, "force": force});
         tx.audit(self.tenant(), entry(self.actor, "source.remove", name, &detail)).await?;
         tx.commit().await?;
+        self.engine.import_states.forget(source.id);
         Ok(SourceRemoval { source: name.to_owned(), people_left })
     }
 
@@ -385,14 +386,10 @@ impl Admin<'_> {
         let audit = crate::sync::ExtraAudit {
             action: "source.upload",
             context: json!({"file": which, "bytes": bytes, "force": force}),
-            detail: |summary, context| {
-                let mut detail = context.clone();
-                detail["summary"] = serde_json::to_value(summary).unwrap_or_default();
-                detail
-            },
+            detail: crate::sync::context_with_summary,
         };
         let options = SyncOptions { force, ..Default::default() };
-        self.engine.import_csv_audited(&source, files, options, &self.actor.name, Some(audit)).await
+        self.engine.import_csv_audited(&source, files, options, &self.actor.name, Some(audit), None).await
     }
 }
 

@@ -18,6 +18,7 @@ pub fn routes() -> Router<ServerState> {
     Router::new()
         .route("/licenses", get(list))
         .route("/licenses/report", get(report))
+        .route("/licenses/waiting", get(waiting))
         .route("/apps/{app}/licenses", put(set).delete(remove))
         .route("/apps/{app}/licenses/activity", put(activity))
 }
@@ -48,6 +49,21 @@ pub struct ReportQuery {
 pub async fn report(caller: Caller, Params(q): Params<ReportQuery>) -> ApiResult<Response> {
     let quiet = |_: &str, _: usize, _: usize| {};
     json(&caller.admin().license_report(q.app.as_deref(), q.stored, &quiet).await?)
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WaitingQuery {
+    /// One app (default: every app).
+    app: Option<String>,
+}
+
+/// Who waits for a seat of a full pool, per pool in line order (`place` from 1).
+#[utoipa::path(get, path = "/api/v1/licenses/waiting", tag = "licenses", params(WaitingQuery),
+    responses((status = 200, body = Vec<tenure_engine::admin::WaitingView>), Errors))]
+pub async fn waiting(caller: Caller, Params(q): Params<WaitingQuery>) -> ApiResult<Response> {
+    json(&caller.admin().license_waiting(q.app.as_deref()).await?)
 }
 
 /// Sets the app's pool of the tier named in the body (or of the whole app), replacing its terms.

@@ -1,11 +1,13 @@
-//! Offboarding a person, notification channels, and manual apps' tasks.
+//! Offboarding a person, legal holds, notification channels, and manual apps' tasks.
 
 use axum::Router;
 use axum::extract::Path;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
-use tenure_engine::admin::{ChannelSpec, ChannelTest, ChannelView, OffboardSpec, OffboardView, TaskView};
+use tenure_engine::admin::{
+    ChannelSpec, ChannelTest, ChannelView, LegalHoldSpec, LegalHoldView, OffboardSpec, OffboardView, TaskView,
+};
 
 use super::Errors;
 use crate::ServerState;
@@ -14,6 +16,8 @@ use crate::api::{ApiResult, Body, Caller, created, json};
 pub fn routes() -> Router<ServerState> {
     Router::new()
         .route("/people/{email}/offboard", post(offboard))
+        .route("/people/{email}/legal-hold", post(place_legal_hold).delete(lift_legal_hold))
+        .route("/legal-holds", get(legal_holds))
         .route("/notify/channels", get(channels).post(add_channel))
         .route("/notify/channels/{name}", delete(remove_channel))
         .route("/notify/channels/{name}/test", post(test_channel))
@@ -32,6 +36,31 @@ pub async fn offboard(
     Body(spec): Body<OffboardSpec>,
 ) -> ApiResult<Response> {
     json(&caller.admin().offboard(&email, spec).await?)
+}
+
+/// Puts a person on legal hold: nothing takes access away from them in any app until it is
+/// lifted; losses of theirs already queued are dismissed (`dismissed`). Org admins only.
+#[utoipa::path(post, path = "/api/v1/people/{email}/legal-hold", tag = "lifecycle", params(("email" = String, Path)),
+    request_body = LegalHoldSpec, responses((status = 201, body = LegalHoldView), Errors))]
+pub async fn place_legal_hold(
+    caller: Caller,
+    Path(email): Path<String>,
+    Body(spec): Body<LegalHoldSpec>,
+) -> ApiResult<Response> {
+    created(&caller.admin().place_legal_hold(&email, spec).await?)
+}
+
+/// Lifts a person's legal hold: the next propagation pass plans them again. Org admins only.
+#[utoipa::path(delete, path = "/api/v1/people/{email}/legal-hold", tag = "lifecycle", params(("email" = String, Path)),
+    responses((status = 200, body = LegalHoldView), Errors))]
+pub async fn lift_legal_hold(caller: Caller, Path(email): Path<String>) -> ApiResult<Response> {
+    json(&caller.admin().lift_legal_hold(&email).await?)
+}
+
+/// People on legal hold.
+#[utoipa::path(get, path = "/api/v1/legal-holds", tag = "lifecycle", responses((status = 200, body = Vec<LegalHoldView>), Errors))]
+pub async fn legal_holds(caller: Caller) -> ApiResult<Response> {
+    json(&caller.admin().legal_holds().await?)
 }
 
 /// Notification channels, with what each sent, holds and gave up; never their credentials.
