@@ -14,6 +14,7 @@ pub mod money;
 pub mod plan;
 pub mod reconcile;
 pub mod roles;
+pub mod rules;
 
 pub use account_class::AccountClass;
 pub use ids::*;

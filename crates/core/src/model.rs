@@ -426,6 +426,17 @@ pub struct AppSettings {
     /// and each operation becomes a task for `owner`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual: Option<ManualTarget>,
+    /// What the vendor documents it refuses on a create (from its catalog entry when the app is
+    /// added with a vendor): the plan reports a create that breaks one instead of sending it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<crate::rules::AttributeRule>,
+    /// Per-app value lists the rules name (`verified_domains` for Airtable's email domains).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub rule_lists: std::collections::BTreeMap<String, Vec<String>>,
+    /// The least time between two full reads of the app's user list, where the vendor penalises
+    /// reading it from the start more often (Adobe's lock-out); `None` for no minimum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_list_interval_s: Option<u64>,
 }
 
 /// Who works a manual app.
@@ -458,6 +469,9 @@ impl Default for AppSettings {
             google_workspace: None,
             github: None,
             manual: None,
+            rules: Vec::new(),
+            rule_lists: std::collections::BTreeMap::new(),
+            min_list_interval_s: None,
         }
     }
 }
@@ -478,6 +492,10 @@ pub struct AppLimits {
     /// Apps with the same key share one budget (every SCIM app of one Slack org, say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_key: Option<String>,
+    /// Creates per second on average, beside `per_second`: a vendor may document a pace for
+    /// creates alone (Canva: one a second), which must not slow its other requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creates_per_second: Option<f64>,
 }
 
 // `per_second` is a configuration value, never NaN (refused when parsed), so equality is total.

@@ -23,6 +23,14 @@ pub struct UsersPage {
     /// Accounts matching the search in the app, when the app says.
     pub total: Option<usize>,
     pub accounts: Vec<AccountRow>,
+    /// Where the vendor documents that its list leaves accounts out: which accounts this list
+    /// cannot show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unseen: Option<String>,
+    /// What stops the plan for people of this app: a create the app would refuse (its catalog
+    /// rules), a mapping that cannot be evaluated; who, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<tenure_core::PlanProblem>,
 }
 
 /// What adopting an account did.
@@ -42,6 +50,12 @@ impl Engine {
             return Err(EngineError::Invalid(format!("count {}: must be between 1 and {MAX_USERS_PAGE}", query.count)));
         }
         let record = crate::app_auth::for_planning(self.store.app_by_name(self.tenant, app).await?);
+        // The first page is the list read from its start, the read such an app penalises.
+        if query.start_index <= 1
+            && let Some(reason) = self.claim_list_read(&record.app).await?
+        {
+            return Err(EngineError::Refused(format!("app {app}: {reason}")));
+        }
         let connector = self.client(&record)?;
         let page = connector
             .list_users_page(query)
@@ -101,7 +115,15 @@ impl Engine {
         let plan = plan_app(&dir, &state, today);
         let context = ReportContext::for_page(self, record.app.id, &people, &links, &page.accounts, &plan).await?;
         let accounts = context.classify(&record.app, &plan, &page.accounts, &marks);
-        Ok(UsersPage { app: record.app.name, start_index: query.start_index.max(1), total: page.total, accounts })
+        let unseen = crate::profile::unseen_accounts(&record.app);
+        Ok(UsersPage {
+            app: record.app.name,
+            start_index: query.start_index.max(1),
+            total: page.total,
+            accounts,
+            unseen,
+            problems: plan.problems,
+        })
     }
 
     /// The account as the app holds it now.

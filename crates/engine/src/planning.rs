@@ -86,6 +86,10 @@ impl Engine {
                 observed[index] = Some((self.recorded_accounts(record.app.id).await?, Vec::new()));
                 continue;
             }
+            if let Some(reason) = self.claim_list_read(&record.app).await? {
+                refused[index] = Some(reason);
+                continue;
+            }
             let client = self.client(record)?;
             let name = record.app.name.clone();
             let wants_groups = policies[index].0.iter().any(|a| !a.params.groups.is_empty());
@@ -169,6 +173,33 @@ impl Engine {
         self.seat_for_display(&mut plans).await?;
         Ok(plans)
     }
+}
+
+impl Engine {
+    /// For an app that penalises reading its user list in full too often: claims this read, or
+    /// says why it must wait and until when. Other apps are read whenever asked.
+    pub(crate) async fn claim_list_read(&self, app: &App) -> Result<Option<String>, EngineError> {
+        let Some(interval_s) = app.settings.min_list_interval_s.filter(|s| *s > 0) else { return Ok(None) };
+        let interval_ms = i64::try_from(interval_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let now_ms = crate::SystemClock.now_ms();
+        let Some(last_ms) = self.store.claim_list_read(self.tenant, app.id, now_ms, interval_ms).await? else {
+            return Ok(None);
+        };
+        let why = crate::profile::entry_of(app)
+            .filter(|e| e.min_list_interval_s().is_some())
+            .and_then(|e| e.rate_limit_text().map(|t| format!(" ({}: {t})", e.display_name)))
+            .unwrap_or_default();
+        Ok(Some(format!(
+            "its user list was read in full at {} and may be read at most once every {interval_s} s{why}: the next \
+             full read is allowed at {}",
+            rfc3339(last_ms),
+            rfc3339(last_ms.saturating_add(interval_ms))
+        )))
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    crate::audit_query::rfc3339(ms).unwrap_or_else(|| format!("{ms} ms"))
 }
 
 /// Why the app's stored profile forbids planning it, if it does.

@@ -18,6 +18,24 @@ pub(crate) fn list_partial(app: &App) -> bool {
     entry_of(app).is_some_and(|e| e.list_partial())
 }
 
+/// For an app whose vendor documents that its list leaves accounts out: what the report says
+/// of a linked account the list did not show.
+pub(crate) fn unseen_note(app: &App) -> Option<String> {
+    let entry = entry_of(app).filter(|e| e.list_partial())?;
+    let what = entry.list.note.as_deref().unwrap_or("documented");
+    Some(format!(
+        "not in {}'s user list, which leaves accounts out ({what}): as last stored, not read as gone",
+        entry.display_name
+    ))
+}
+
+/// For the live list of such an app: which accounts it cannot show.
+pub(crate) fn unseen_accounts(app: &App) -> Option<String> {
+    let entry = entry_of(app).filter(|e| e.list_partial())?;
+    let what = entry.list.note.as_deref().unwrap_or("documented");
+    Some(format!("{}'s user list leaves accounts out ({what}): they are not on this list", entry.display_name))
+}
+
 /// The plan's notes from the app's profile: losses that cannot be undone, accounts the list
 /// cannot show.
 pub(crate) fn notes(app: &App, plan: &Plan, links: &[AccountLink], observed: Option<&[RemoteAccount]>) -> Vec<String> {

@@ -64,11 +64,26 @@ impl Engine {
                 if strict {
                     return Err(EngineError::Invalid(format!("app {}: {reason}", p.app.name)));
                 }
-                rows.extend(context.unread(&p.app, reason, &self.store.list_accounts(self.tenant, p.app.id).await?));
+                let note = format!("as last stored; the app is not planned: {reason}");
+                rows.extend(context.unread(&p.app, &note, &self.store.list_accounts(self.tenant, p.app.id).await?));
                 continue;
             }
             let marks = self.store.account_marks(self.tenant, p.app.id).await?;
             rows.extend(context.classify(&p.app, &p.plan, &p.observed, &marks));
+            // Where the vendor documents that its list leaves accounts out, the linked accounts
+            // it did not show are named rather than dropped: Tenure cannot see them, and they
+            // are not gone.
+            if let Some(note) = crate::profile::unseen_note(&p.app) {
+                let listed: HashSet<&str> = p.observed.iter().map(|a| a.remote_id.as_str()).collect();
+                let unseen: Vec<tenure_store::StoredAccount> = self
+                    .store
+                    .list_accounts(self.tenant, p.app.id)
+                    .await?
+                    .into_iter()
+                    .filter(|a| !listed.contains(a.link.remote_id.as_str()))
+                    .collect();
+                rows.extend(context.unread(&p.app, &note, &unseen));
+            }
         }
         rows.sort_by(|a, b| (&a.app, a.class, &a.user_name).cmp(&(&b.app, b.class, &b.user_name)));
         Ok(rows)
@@ -151,9 +166,10 @@ impl ReportContext {
         Ok(Self { people: People::Directory(directory), apps_of, links_by_app })
     }
 
-    /// Rows for an app whose list could not be read: its linked accounts as last stored, each
-    /// saying why, so the report shows the app rather than leave it out.
-    pub(crate) fn unread(&self, app: &App, reason: &str, stored: &[tenure_store::StoredAccount]) -> Vec<AccountRow> {
+    /// Rows for linked accounts the app's list did not show (it could not be read, or it leaves
+    /// accounts out): each as last stored, with `note` saying why, so the report shows them
+    /// rather than leave them out.
+    pub(crate) fn unread(&self, app: &App, note: &str, stored: &[tenure_store::StoredAccount]) -> Vec<AccountRow> {
         stored
             .iter()
             .map(|s| {
@@ -169,7 +185,7 @@ impl ReportContext {
                     person: person.map(|p| p.email.clone()),
                     other_apps: Vec::new(),
                     origin: Some(s.link.origin),
-                    note: Some(format!("as last stored; the app is not planned: {reason}")),
+                    note: Some(note.to_owned()),
                     license: s.attributes.get(attributes::LICENSE).filter(|l| !l.is_empty()).cloned(),
                 }
             })

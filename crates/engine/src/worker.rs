@@ -533,6 +533,25 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The pace of the app's creates alone, where its vendor documents one (Canva: one a
+    /// second), beside the limiter every request goes through; shared like it.
+    pub(crate) fn create_limiter_for(&self, app: &App) -> Option<Arc<RateLimiter>> {
+        let limits = app.settings.limits.as_ref()?;
+        let per_second = limits.creates_per_second?;
+        let key = format!("{}:creates", limits.shared_key.clone().unwrap_or_else(|| app.id.to_string()));
+        let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+        let limiter = limiters.entry(key.clone()).or_insert_with(|| {
+            let local = RateLimiter::new(per_second, 1);
+            Arc::new(match self.shared_budget(&key, per_second, 1) {
+                Some(budget) => local.with_shared_budget(budget, crate::nodes::budget_slice(per_second)),
+                None => local,
+            })
+        });
+        Some(Arc::clone(limiter))
+    }
+}
+
 impl AppRuntime {
     /// Performs one operation in the app and updates the stored link; returns the remote id.
     async fn execute(
@@ -555,6 +574,11 @@ impl AppRuntime {
                 } else {
                     None
                 };
+                if earlier.is_none()
+                    && let Some(creates) = engine.create_limiter_for(&self.app)
+                {
+                    creates.acquire().await;
+                }
                 let (account, origin) = match earlier {
                     Some(found) => found,
                     None => match self.client.create_user(attributes).await {

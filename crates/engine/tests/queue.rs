@@ -144,6 +144,7 @@ fn limited(per_second: f64) -> AppSettings {
             burst: Some(1),
             concurrency: Some(8),
             shared_key: None,
+            creates_per_second: None,
         }),
         ..AppSettings::default()
     }

@@ -22,6 +22,7 @@ mod license_lines;
 mod licenses;
 mod lifecycle;
 mod links;
+mod list_reads;
 mod marks;
 mod migrate;
 mod nodes;

@@ -134,6 +134,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0022_license_flow.sql"),
     },
     Migration {
+        version: 23,
+        name: "app_list_reads",
+        sqlite: include_str!("../migrations/sqlite/0023_app_list_reads.sql"),
+        postgres: include_str!("../migrations/postgres/0023_app_list_reads.sql"),
+    },
+    Migration {
         version: 24,
         name: "console_state",
         sqlite: include_str!("../migrations/sqlite/0024_console_state.sql"),

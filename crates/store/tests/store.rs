@@ -218,6 +218,7 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
             burst: Some(5),
             concurrency: Some(2),
             shared_key: Some("slack:T1".into()),
+            creates_per_second: None,
         }),
         dry_run: true,
         capabilities: None,
@@ -225,6 +226,18 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
         google_workspace: None,
         github: Some(tenure_core::GitHubOrgTarget { org: "acme-corp".into(), reinvite_after_days: 3 }),
         manual: Some(tenure_core::ManualTarget { owner: "owner@acme.example".into() }),
+        rules: vec![tenure_core::rules::AttributeRule {
+            attribute: "userName".into(),
+            rule: tenure_core::rules::RuleKind::EmailDomainIn,
+            values: Vec::new(),
+            list: Some("verified_domains".into()),
+            max: None,
+            pattern: None,
+            reason: "the enterprise's domains only".into(),
+            sources: Vec::new(),
+        }],
+        rule_lists: [("verified_domains".to_owned(), vec!["acme.example".to_owned()])].into(),
+        min_list_interval_s: Some(7200),
     };
     let app =
         store.add_app(t, "slack", AppKind::Scim, "http://127.0.0.1:1/scim/v2", &Secret::new("tok"), &settings).await?;

@@ -51,6 +51,9 @@ fn flag_of(field: &str) -> String {
     if field.starts_with("settings.mappings") {
         return "--map".to_owned();
     }
+    if let Some(list) = field.strip_prefix("settings.rule_lists.") {
+        return format!("--rule-list {}", list.split('[').next().unwrap_or(list));
+    }
     let last = field.rsplit('.').next().unwrap_or(field);
     let last = last.split('[').next().unwrap_or(last);
     format!("--{}", last.replace('_', "-"))
@@ -125,6 +128,29 @@ pub struct SettingsArgs {
     /// true: plan and log everything, write nothing to the app; false: provision again.
     #[arg(long, value_name = "BOOL")]
     pub dry_run: Option<bool>,
+    /// A value list the app's attribute rules name, e.g. `verified_domains=example.com,example.org`
+    /// for Airtable (repeatable; `NAME=` removes the list).
+    #[arg(long = "rule-list", value_name = "NAME=VALUE,...")]
+    pub rule_lists: Vec<String>,
+    /// The least time between two full reads of the app's user list, e.g. 2h,
+    /// for an app that penalises reading it more often.
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
+    pub min_list_interval: Option<std::time::Duration>,
+}
+
+/// `--rule-list NAME=V1,V2` flags as the settings' lists.
+pub fn rule_list_specs(raw: &[String]) -> anyhow::Result<Option<std::collections::BTreeMap<String, Vec<String>>>> {
+    let mut lists = std::collections::BTreeMap::new();
+    for one in raw {
+        let (name, values) =
+            one.split_once('=').ok_or_else(|| anyhow!("--rule-list {one:?}: expected NAME=VALUE,VALUE,..."))?;
+        let values: Vec<String> =
+            values.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect();
+        if lists.insert(name.trim().to_owned(), values).is_some() {
+            bail!("--rule-list {}: given twice", name.trim());
+        }
+    }
+    Ok((!lists.is_empty()).then_some(lists))
 }
 
 fn match_key_name(k: &MatchKeyArg) -> String {
@@ -165,6 +191,8 @@ impl SettingsArgs {
             rate_group: self.rate_group.clone(),
             max_concurrency: self.max_concurrency,
             dry_run: self.dry_run,
+            rule_lists: rule_list_specs(&self.rule_lists)?,
+            min_list_interval_s: self.min_list_interval.map(|d| d.as_secs()),
         })
     }
 }
@@ -303,6 +331,8 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
         rate_group: args.rate_group.clone(),
         max_concurrency: args.max_concurrency,
         dry_run: Some(args.dry_run),
+        rule_lists: args.rule_lists.clone(),
+        min_list_interval: args.min_list_interval,
     };
     let spec = NewApp {
         name: args.name.clone(),
@@ -357,6 +387,15 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
                 "  {}'s user list leaves accounts out ({}): an account missing from it is never read as absent",
                 v.display_name(),
                 entry.list.note.as_deref().unwrap_or("documented")
+            );
+        }
+        if let Some(creates) = app.settings.limits.as_ref().and_then(|l| l.creates_per_second) {
+            println!("  creates: at most {creates} a second");
+        }
+        for rule in &app.settings.rules {
+            println!(
+                "  a create is refused in the plan unless {} meets rule {}: {}",
+                rule.attribute, rule.rule, rule.reason
             );
         }
         let parameters = entry.base_url_parameters();

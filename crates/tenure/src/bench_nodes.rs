@@ -164,6 +164,7 @@ async fn provision(database_url: &str, nodes: u32, people: usize, limit: u32) ->
             burst: Some(1),
             concurrency: Some(16),
             shared_key: None,
+            creates_per_second: None,
         }),
         ..AppSettings::default()
     };

@@ -117,6 +117,7 @@ pub async fn throughput(args: BenchThroughputArgs) -> anyhow::Result<ExitCode> {
             burst: Some(1),
             concurrency: Some(16),
             shared_key: None,
+            creates_per_second: None,
         }),
         ..AppSettings::default()
     };

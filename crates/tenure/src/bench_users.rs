@@ -39,7 +39,13 @@ pub async fn run(args: BenchUsersArgs) -> anyhow::Result<ExitCode> {
     let settings = AppSettings {
         user_name: UserNameFormat::Email,
         vendor: Some("notion".into()),
-        limits: Some(AppLimits { per_second: None, burst: None, concurrency: Some(32), shared_key: None }),
+        limits: Some(AppLimits {
+            per_second: None,
+            burst: None,
+            concurrency: Some(32),
+            shared_key: None,
+            creates_per_second: None,
+        }),
         ..AppSettings::default()
     };
     let app = store

@@ -1028,6 +1028,15 @@ pub struct ScimAppArgs {
     /// limits (each unless given explicitly), and its documented errors read as such.
     #[arg(long, value_name = "NAME")]
     pub vendor: Option<String>,
+    /// A value list the vendor's attribute rules name, e.g. `verified_domains=example.com` for
+    /// Airtable: a create whose email domain is not listed is refused in the plan (repeatable).
+    #[arg(long = "rule-list", value_name = "NAME=VALUE,...")]
+    pub rule_lists: Vec<String>,
+    /// The least time between two full reads of the app's user list, e.g. 2h: plans and reports
+    /// within it are refused with the time of the next allowed read (default: the vendor's
+    /// documented penalty, if any).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub min_list_interval: Option<std::time::Duration>,
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {

@@ -427,21 +427,31 @@ async fn app_users(engine: &Engine, args: UsersArgs) -> anyhow::Result<ExitCode>
             count: args.count.map_or(100, |c| c as usize),
             search: args.search.clone(),
         };
-        engine.admin(&Actor::cli()).app_users(&args.app, &query).await.map(|page| (page.accounts, page.total))
+        engine.admin(&Actor::cli()).app_users(&args.app, &query).await.map(|page| {
+            // What the page cannot show: accounts the vendor's list leaves out, and people whose
+            // create the plan refuses.
+            let said = page.unseen.into_iter().chain(page.problems.into_iter().map(|p| p.message)).collect();
+            (page.accounts, page.total, said)
+        })
     } else {
         // Every account: one full read and one plan, as the report makes them.
         engine.admin(&Actor::cli()).report(Some(&args.app)).await.map(|rows| {
             let total = rows.len();
-            (rows, Some(total))
+            (rows, Some(total), Vec::new())
         })
     };
     spinner.finish_and_clear();
-    let (rows, total) = read?;
+    let (rows, total, said) = read?;
     let format = if args.json { ReportFormat::Json } else { args.format };
     match format {
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         ReportFormat::Csv => tenure_engine::write_report_csv(std::io::stdout().lock(), &rows)?,
-        ReportFormat::Table => output::users_table(&args.app, &rows, args.start as usize, total),
+        ReportFormat::Table => {
+            output::users_table(&args.app, &rows, args.start as usize, total);
+            for line in said {
+                println!("! {line}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

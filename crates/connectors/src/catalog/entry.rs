@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::fact::{Fact, Known};
+pub use tenure_core::rules::{AttributeRule, RuleKind};
 
 /// One app as its vendor documents it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -63,6 +64,10 @@ pub struct CatalogEntry {
     pub errors: Vec<DocumentedError>,
     #[serde(default)]
     pub quirks: Vec<Quirk>,
+    /// What the vendor refuses on a create, as rules the plan checks (see
+    /// [`tenure_core::rules`]); each cites its sources.
+    #[serde(default)]
+    pub rules: Vec<AttributeRule>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -14,8 +14,8 @@ use tenure_core::{AppLimits, UserNameFormat};
 
 pub use compare::{Comparison, compare};
 pub use entry::{
-    ApiKind, AuthKind, CatalogEntry, DeleteEffect, DocumentedError, ListCompleteness, Pace, PaceScope, Period, Quirk,
-    RateLimitFact, Reactivation, Source, SourceKind, UserNameFact, UserNameKind, Verbs,
+    ApiKind, AttributeRule, AuthKind, CatalogEntry, DeleteEffect, DocumentedError, ListCompleteness, Pace, PaceScope,
+    Period, Quirk, RateLimitFact, Reactivation, RuleKind, Source, SourceKind, UserNameFact, UserNameKind, Verbs,
 };
 pub use fact::{Fact, Known};
 
@@ -139,6 +139,9 @@ impl CatalogEntry {
         for q in &self.quirks {
             facts.push(FactRef { field: "quirks", known: true, sources: &q.sources });
         }
+        for r in &self.rules {
+            facts.push(FactRef { field: "rules", known: true, sources: &r.sources });
+        }
         facts
     }
 
@@ -182,6 +185,9 @@ impl CatalogEntry {
         }
         if self.rate_limit.pace.iter().any(|p| p.requests == 0) {
             problems.push("rate_limit.pace: requests must be at least 1".to_owned());
+        }
+        for rule in &self.rules {
+            problems.extend(rule.problems());
         }
         if self.page_size_max.get() == Some(&0) {
             problems.push("page_size_max: at least 1".to_owned());
@@ -272,25 +278,52 @@ impl CatalogEntry {
         }
     }
 
+    /// The rules an app of this vendor starts with: the entry's, without its source keys (they
+    /// mean nothing outside the entry; `tenure app catalog --json` has them).
+    pub fn app_rules(&self) -> Vec<AttributeRule> {
+        self.rules.iter().map(|r| AttributeRule { sources: Vec::new(), ..r.clone() }).collect()
+    }
+
     pub fn max_page_size(&self) -> u32 {
         self.page_size_max.get().copied().unwrap_or(DEFAULT_PAGE_SIZE)
     }
 
-    /// The pace the rate limiter keeps: the strictest documented limit that applies to user
-    /// writes (one bucket paces every request of an app, so it must fit the strictest).
+    /// The pace the rate limiter keeps: the strictest documented limit on every request (or on
+    /// user writes: one bucket paces every request of an app, so it must fit the strictest),
+    /// and apart from it the strictest on creates alone (Canva's one a second).
     pub fn documented_limits(&self) -> Option<AppLimits> {
+        let strictest = |scopes: &[PaceScope]| {
+            self.rate_limit
+                .pace
+                .iter()
+                .filter(|p| scopes.contains(&p.applies_to))
+                .map(|p| (f64::from(p.requests) / p.per.seconds(), p.burst))
+                .min_by(|a, b| a.0.total_cmp(&b.0))
+        };
+        let all = strictest(&[PaceScope::All, PaceScope::UserWrites]);
+        let creates = strictest(&[PaceScope::Creates]).map(|(per_second, _)| per_second);
+        if all.is_none() && creates.is_none() {
+            return None;
+        }
+        Some(AppLimits {
+            per_second: all.map(|(per_second, _)| per_second),
+            burst: all.map(|(_, burst)| burst.unwrap_or(1)),
+            concurrency: None,
+            shared_key: None,
+            creates_per_second: creates,
+        })
+    }
+
+    /// The least time, in seconds, between two full reads of the user list where the vendor
+    /// penalises reading it from the start more often (Adobe: page 0 at most once every two
+    /// hours, or the integration is delayed for over half an hour).
+    pub fn min_list_interval_s(&self) -> Option<u64> {
         self.rate_limit
             .pace
             .iter()
-            .filter(|p| p.applies_to != PaceScope::ListStart)
-            .map(|p| (f64::from(p.requests) / p.per.seconds(), p.burst))
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(per_second, burst)| AppLimits {
-                per_second: Some(per_second),
-                burst: Some(burst.unwrap_or(1)),
-                concurrency: None,
-                shared_key: None,
-            })
+            .filter(|p| p.applies_to == PaceScope::ListStart)
+            .map(|p| (p.per.seconds() / f64::from(p.requests.max(1))).ceil() as u64)
+            .max()
     }
 
     /// The documented limit in words, `None` where the vendor publishes none.

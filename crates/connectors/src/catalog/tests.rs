@@ -87,11 +87,26 @@ fn the_reference_facts_drive_the_engine_readings() {
     // Canva: pages of 10, one create a second, no DELETE.
     let canva = get("canva");
     assert_eq!(canva.max_page_size(), 10);
-    assert_eq!(canva.documented_limits().and_then(|l| l.per_second), Some(1.0));
+    // One create a second paces creates alone: updates and deactivations are not held to it.
+    let limits = canva.documented_limits().expect("canva");
+    assert_eq!((limits.per_second, limits.creates_per_second), (None, Some(1.0)));
     assert!(!canva.delete_supported());
-    // Adobe's list lock-out is not what paces its writes: 10 actions a minute do.
+    // Adobe's list lock-out is not what paces its writes: 10 actions a minute do; it sets the
+    // least time between two full reads instead (page 0 at most 12 times a day: 2 hours).
     let adobe = get("adobe").documented_limits().and_then(|l| l.per_second).expect("adobe");
     assert!((adobe * 60.0 - 10.0).abs() < 1e-9, "{adobe}");
+    assert_eq!(get("adobe").min_list_interval_s(), Some(7200));
+    assert_eq!(get("slack").min_list_interval_s(), None);
+    // DocuSign: the hourly budget is stricter than the 30-second burst limit.
+    let docusign = get("docusign").documented_limits().and_then(|l| l.per_second).expect("docusign");
+    assert!((docusign * 3600.0 - 3000.0).abs() < 1e-6, "{docusign}");
+    // Required values: Salesforce's profile entitlement, Airtable's enterprise domains.
+    let rule = |app: &str, kind: RuleKind| get(app).rules.iter().find(|r| r.rule == kind).cloned();
+    let profile = rule("salesforce", RuleKind::Required).expect("salesforce needs a profile");
+    assert_eq!(profile.attribute, "license");
+    let domains = rule("airtable", RuleKind::EmailDomainIn).expect("airtable's domains");
+    assert_eq!((domains.attribute.as_str(), domains.list.as_deref()), ("userName", Some("verified_domains")));
+    assert!(get("salesforce").app_rules().iter().all(|r| r.sources.is_empty()));
     assert!(!get("adobe").is_scim() && !get("dropbox").is_scim() && get("asana").is_scim());
     assert_eq!(get("salesforce").base_url_parameters(), vec!["my_domain"]);
     assert_eq!(get("jira").name, "atlassian");
@@ -104,4 +119,17 @@ fn a_name_two_entries_claim_is_refused() {
     let twin = slack.replace("name = \"slack\"", "name = \"slack-twin\"\naliases = [\"slack\"]");
     let e = Catalog::load(&[("slack", slack), ("slack-twin", &twin)]).expect_err("clash");
     assert!(e.to_string().contains("\"slack\" also names"), "{e}");
+}
+
+#[test]
+fn a_broken_rule_is_refused_at_load() {
+    let (_, salesforce) = files::FILES.iter().find(|(n, _)| *n == "salesforce").expect("salesforce");
+    let text = salesforce.replace("rule = \"required\"", "rule = \"max-len\"");
+    let problems = parse("salesforce", &text).expect("parses").problems();
+    assert!(problems.iter().any(|p| p == "rule max-len on license: needs max"), "{problems:?}");
+    let text = salesforce.replace("sources = [\"SF5\", \"SF6\"]", "sources = [\"SF5\", \"SF99\"]");
+    let problems = parse("salesforce", &text).expect("parses").problems();
+    assert!(problems.iter().any(|p| p.starts_with("rules: source \"SF99\"")), "{problems:?}");
+    let text = salesforce.replace("rule = \"required\"", "rule = \"unique\"");
+    assert!(parse("salesforce", &text).is_err(), "a rule outside the vocabulary");
 }

@@ -169,7 +169,14 @@ impl<'p, 'a> Planner<'p, 'a> {
                 return;
             }
             Found::Nothing => {
-                match self.create_attributes(person, &desired, running) {
+                let settings = &app.settings;
+                let refused =
+                    |attributes: &Attributes| crate::rules::refusal(&settings.rules, attributes, &settings.rule_lists);
+                match self.create_attributes(person, &desired, running).and_then(|a| match refused(&a) {
+                    // The vendor documents that it refuses such a create: it is never sent.
+                    Some(reason) => Err(format!("the app would refuse it: {reason}")),
+                    None => Ok(a),
+                }) {
                     Ok(attributes) => {
                         plan.ops.push(op(OpKind::Create { attributes }, Reason::Granted { grant: grant() }));
                         for g in app_groups {

@@ -182,6 +182,14 @@ pub struct SettingsSpec {
     pub max_concurrency: Option<u16>,
     #[serde(default)]
     pub dry_run: Option<bool>,
+    /// Value lists the app's attribute rules name, by list name (`verified_domains` for
+    /// Airtable): each list given replaces the current one; an empty list removes it.
+    #[serde(default)]
+    pub rule_lists: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// The least seconds between two full reads of the app's user list (0: no minimum); on
+    /// create, a vendor that penalises frequent full reads sets it.
+    #[serde(default)]
+    pub min_list_interval_s: Option<u64>,
 }
 
 /// An edit: only what is given changes. A changed `base_url` needs the credentials again.
@@ -295,6 +303,47 @@ pub(crate) fn mapping_set(specs: &[MappingSpec]) -> Result<Option<expr::MappingS
         return Ok(None);
     }
     expr::MappingSet::new(mappings).map(Some).map_err(|e| EngineError::field("settings.mappings", e.to_string()))
+}
+
+/// Sets the app's rule lists: each named by one of its rules, each value a plain value (a
+/// domain has no `@`, no spaces). An empty list removes the list.
+fn apply_rule_lists(
+    settings: &mut AppSettings,
+    lists: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<(), EngineError> {
+    for (name, values) in lists {
+        let field = format!("settings.rule_lists.{name}");
+        if !settings.rules.iter().any(|r| r.list.as_deref() == Some(name.as_str())) {
+            let named: Vec<&str> = settings.rules.iter().filter_map(|r| r.list.as_deref()).collect();
+            return Err(EngineError::field(
+                field,
+                if named.is_empty() {
+                    "no rule of this app uses a list".to_owned()
+                } else {
+                    format!("no rule of this app uses it; its rules use {}", named.join(", "))
+                },
+            ));
+        }
+        let mut clean = Vec::with_capacity(values.len());
+        for (i, value) in values.iter().enumerate() {
+            let value = value.trim();
+            if value.is_empty() || value.contains('@') || value.chars().any(char::is_whitespace) {
+                return Err(EngineError::field(
+                    format!("{field}[{i}]"),
+                    format!("{value:?}: a plain value such as example.com"),
+                ));
+            }
+            if !clean.iter().any(|c: &String| c.eq_ignore_ascii_case(value)) {
+                clean.push(value.to_owned());
+            }
+        }
+        if clean.is_empty() {
+            settings.rule_lists.remove(name);
+        } else {
+            settings.rule_lists.insert(name.clone(), clean);
+        }
+    }
+    Ok(())
 }
 
 /// Applies `spec` to `base`. `creating`: defaults come from the vendor profile.
@@ -461,6 +510,7 @@ fn apply_settings(
             burst: None,
             concurrency: None,
             shared_key: None,
+            creates_per_second: None,
         });
         let burst = match (spec.burst, spec.rate_limit) {
             (Some(b), _) => Some(b),
@@ -473,10 +523,29 @@ fn apply_settings(
             burst,
             concurrency: spec.max_concurrency.map(usize::from).or(current.concurrency),
             shared_key: spec.rate_group.clone().or(current.shared_key),
+            creates_per_second: current.creates_per_second,
         });
     }
     if let Some(dry) = spec.dry_run {
         settings.dry_run = dry;
+    }
+    // A vendor named (on create or edit) brings the rules its catalog entry documents.
+    if spec.vendor.as_deref().is_some_and(|v| !v.trim().is_empty())
+        && let Some(v) = vendor
+    {
+        settings.rules = v.entry().app_rules();
+    }
+    if let Some(lists) = &spec.rule_lists {
+        apply_rule_lists(&mut settings, lists)?;
+    }
+    match spec.min_list_interval_s {
+        Some(0) => settings.min_list_interval_s = None,
+        Some(s) => settings.min_list_interval_s = Some(s),
+        None => {
+            if let Some(v) = vendor_defaults {
+                settings.min_list_interval_s = v.entry().min_list_interval_s();
+            }
+        }
     }
     Ok(settings)
 }
@@ -825,6 +894,7 @@ impl Admin<'_> {
                     },
                     concurrency: limits.as_ref().and_then(|l| l.concurrency),
                     shared_key: Some(format!("google:{admin}")),
+                    creates_per_second: None,
                 });
                 let secret = Secret::new(google.service_account_key.clone());
                 (AppKind::GoogleWorkspace, base_url, AppAuth::Bearer, secret, settings)
@@ -877,6 +947,7 @@ impl Admin<'_> {
                     burst: limits.as_ref().and_then(|l| l.burst).or(Some(60)),
                     concurrency: limits.as_ref().and_then(|l| l.concurrency),
                     shared_key: Some(format!("github:{}", target.org.to_lowercase())),
+                    creates_per_second: None,
                 });
                 (AppKind::GithubOrg, base_url, AppAuth::Bearer, Secret::new(token.to_owned()), settings)
             }

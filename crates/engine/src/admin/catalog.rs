@@ -45,6 +45,9 @@ fn catalog_app(e: &CatalogEntry) -> CatalogApp {
         delete_needs_confirmation: vendor.map(|v| v.delete_needs_confirmation()),
         deactivate_irreversible: e.deactivate_irreversible(),
         pace_per_second: e.documented_limits().and_then(|l| l.per_second),
+        creates_per_second: e.documented_limits().and_then(|l| l.creates_per_second),
+        min_list_interval_s: e.min_list_interval_s(),
+        rules: e.rules.iter().filter_map(|r| serde_json::to_value(r).ok()).collect(),
         unknown: e.unknown_facts().into_iter().map(str::to_owned).collect(),
         entry: serde_json::to_value(e).unwrap_or_default(),
     }

@@ -365,6 +365,15 @@ pub struct CatalogApp {
     pub deactivate_irreversible: bool,
     /// The pace the documented limits set, requests a second.
     pub pace_per_second: Option<f64>,
+    /// The pace of creates alone, creates a second (Canva: 1), where documented.
+    pub creates_per_second: Option<f64>,
+    /// The least seconds between two full reads of the user list, where the vendor penalises
+    /// more (Adobe: 7200).
+    pub min_list_interval_s: Option<u64>,
+    /// What the vendor refuses on a create, as the rules the plan checks (`required`, `one-of`,
+    /// `email`, `email-domain-in`, `max-len`, `pattern`).
+    #[schema(value_type = Vec<Object>)]
+    pub rules: Vec<Value>,
     /// The facts no source establishes.
     pub unknown: Vec<String>,
     /// The whole entry, every fact with its note and source keys.

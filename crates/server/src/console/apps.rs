@@ -148,6 +148,8 @@ struct AppPage {
     search: String,
     users: Vec<UserLine>,
     users_error: Option<String>,
+    /// What the page cannot show: accounts the app's list leaves out, creates the plan refuses.
+    users_notes: Vec<String>,
     users_total: String,
     prev_start: Option<usize>,
     next_start: Option<usize>,
@@ -276,6 +278,7 @@ pub async fn app_page_shown(
         search: query.q.clone().unwrap_or_default().trim().to_owned(),
         users: Vec::new(),
         users_error: None,
+        users_notes: Vec::new(),
         users_total: String::new(),
         prev_start: None,
         next_start: None,
@@ -311,6 +314,8 @@ pub async fn app_page_shown(
                     if shown == USERS_PAGE && users.total.is_none_or(|t| start + shown <= t) {
                         page.next_start = Some(start + shown);
                     }
+                    page.users_notes =
+                        users.unseen.into_iter().chain(users.problems.into_iter().map(|p| p.message)).collect();
                     page.users = users
                         .accounts
                         .into_iter()
