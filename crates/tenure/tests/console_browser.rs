@@ -140,6 +140,13 @@ async fn walk(browser: &Browser, demo: &Demo) -> anyhow::Result<()> {
         let at = html.find(" account(s) in the app")?;
         html[..at].rsplit('>').next()?.trim().parse().ok()
     };
+    // The demo's Jira pool is short on purpose, and a full pool makes new grants wait in line for
+    // a seat (`tenure license waiting`): a license admin buys seats first.
+    let bought = std::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(["license", "set", "jira", "--seats", "500", "--cost-per-seat", "7.75"])
+        .env("TENURE_DATABASE_URL", &demo.database_url)
+        .output()?;
+    assert!(bought.status.success(), "{}", String::from_utf8_lossy(&bought.stderr));
     browser.goto(&format!("{}/apps/jira?tab=users", demo.url)).await?;
     browser.wait_for("table#users", WAIT).await?;
     let before = users_total(&browser.source().await?).context("the Users tab says how many accounts")?;
