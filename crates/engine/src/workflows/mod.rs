@@ -67,23 +67,31 @@ impl Engine {
     }
 
     /// Runs workflow passes while this node holds the duty, until `shutdown` turns true.
+    /// The duty is looked at every [`DUTY_RENEW`](crate::nodes::DUTY_RENEW), as the other
+    /// duties are, so that a dead holder's duty is taken over within seconds; a pass runs every
+    /// [`WORKFLOW_TICK`] while held, and at once on taking the duty over.
     pub async fn run_workflows(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut last_pass: Option<tokio::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return;
             }
             match self.hold_duty(crate::nodes::WORKFLOWS).await {
-                Ok(Some(_duty)) => match self.workflow_pass().await {
-                    Ok(pass) if pass != WorkflowPass::default() => tracing::info!(?pass, "workflow pass"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "workflow pass failed; tried again at the next tick"),
-                },
-                Ok(None) => {}
+                Ok(Some(_duty)) if last_pass.is_none_or(|at| at.elapsed() >= WORKFLOW_TICK) => {
+                    last_pass = Some(tokio::time::Instant::now());
+                    match self.workflow_pass().await {
+                        Ok(pass) if pass != WorkflowPass::default() => tracing::info!(?pass, "workflow pass"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "workflow pass failed; tried again at the next tick"),
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => last_pass = None,
                 Err(e) => tracing::warn!(error = %e, "cannot take the workflows duty"),
             }
             tokio::select! {
                 _ = shutdown.changed() => {}
-                () = tokio::time::sleep(WORKFLOW_TICK) => {}
+                () = tokio::time::sleep(crate::nodes::DUTY_RENEW) => {}
             }
         }
     }
