@@ -1255,6 +1255,21 @@ mod tests {
     }
 
     #[test]
+    fn a_pre_start_lead_is_bounded_and_refused_where_nothing_can_wait_disabled() {
+        let spec = |days| SettingsSpec { pre_start_days: Some(days), ..Default::default() };
+        let set = apply_settings(AppKind::Scim, &AppSettings::default(), &spec(5), true).unwrap();
+        assert_eq!(set.pre_start_days, Some(5));
+        let cleared = apply_settings(AppKind::Scim, &set, &spec(0), false).unwrap();
+        assert_eq!(cleared.pre_start_days, None);
+        let kept = apply_settings(AppKind::Scim, &set, &SettingsSpec::default(), false).unwrap();
+        assert_eq!(kept.pre_start_days, Some(5), "an edit changes only what it gives");
+        let too_long = apply_settings(AppKind::Scim, &AppSettings::default(), &spec(91), true).unwrap_err();
+        assert_eq!(too_long.to_string(), "settings.pre_start_days: 91: at most 90 days before the start date");
+        let github = apply_settings(AppKind::GithubOrg, &AppSettings::default(), &spec(3), true).unwrap_err();
+        assert!(github.to_string().contains("invites people"), "{github}");
+    }
+
+    #[test]
     fn a_bad_mapping_names_its_line_and_column() {
         let spec =
             MappingSpec { target: "displayName".into(), expression: "lowr(familyName)".into(), on_create: false };
