@@ -190,6 +190,9 @@ async fn a_spent_window_makes_operations_wait(backend: TestBackend) -> anyhow::R
     let usage = view.request_windows.first().cloned().expect("the window's usage");
     assert_eq!((usage.window, usage.used), (window, 3), "{usage:?}");
     assert!(usage.spent_until_ms.is_some(), "{usage:?}");
+    let status = f.engine.queue_status().await?;
+    let wait = status.budget_waits.iter().find(|w| w.app == "paced").expect("ops status names the wait");
+    assert_eq!((wait.window.as_str(), wait.requests), ("5-second", 3));
 
     // The queue goes on as the window frees.
     let executor = tenure_engine::Executor::new(f.engine.clone(), f.engine.worker_options().clone());
