@@ -100,10 +100,13 @@ impl RequestWindow {
 mod tests {
     use super::*;
 
+    /// Requests per slot, as the store keeps them.
+    type Counts = Vec<(i64, u64)>;
+
     /// Runs requests through one window at the given moments, as the store does: `Ok` for a
     /// request that went (and is counted), `Err(until)` for one that waited.
-    fn run(window: RequestWindow, moments: &[i64]) -> (Vec<(i64, u64)>, Vec<Result<i64, i64>>) {
-        let mut counts: Vec<(i64, u64)> = Vec::new();
+    fn run(window: RequestWindow, moments: &[i64]) -> (Counts, Vec<Result<i64, i64>>) {
+        let mut counts: Counts = Vec::new();
         let mut results = Vec::new();
         for &now in moments {
             let result = window.take(&counts, now);

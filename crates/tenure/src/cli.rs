@@ -840,7 +840,7 @@ pub enum AppCommand {
 #[derive(Debug, Subcommand)]
 pub enum AppAdd {
     /// A SCIM 2.0 app.
-    Scim(ScimAppArgs),
+    Scim(Box<ScimAppArgs>),
     /// Google Workspace as a target, through the Admin SDK Directory API: a service account
     /// with domain-wide delegation of the admin.directory.user and admin.directory.group scopes.
     Google(GoogleAppArgs),
