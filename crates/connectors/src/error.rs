@@ -165,6 +165,11 @@ impl ConnectorError {
         matches!(self, Self::NotFound { .. })
     }
 
+    /// A budget over a long window is spent: nothing was sent, and the same request may go later.
+    pub fn is_window_spent(&self) -> bool {
+        matches!(self, Self::WindowSpent(_))
+    }
+
     /// The app pages (or partitions) its lists inconsistently.
     pub fn is_paging_fault(&self) -> bool {
         matches!(self, Self::Paging { .. })

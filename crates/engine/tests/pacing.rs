@@ -193,6 +193,11 @@ async fn a_spent_window_makes_operations_wait(backend: TestBackend) -> anyhow::R
     let status = f.engine.queue_status().await?;
     let wait = status.budget_waits.iter().find(|w| w.app == "paced").expect("ops status names the wait");
     assert_eq!((wait.window.as_str(), wait.requests), ("5-second", 3));
+    // A plan meanwhile does not read the app (nor fail every app's plan): it waits too.
+    let plans = f.engine.plan(None, today).await?;
+    let refused = plans[0].plan.refused.clone().unwrap_or_default();
+    assert!(refused.contains("is not read now: waiting for its 5-second request budget"), "{refused}");
+    assert!(plans[0].plan.ops.is_empty());
 
     // The queue goes on as the window frees.
     let executor = tenure_engine::Executor::new(f.engine.clone(), f.engine.worker_options().clone());
