@@ -143,6 +143,10 @@ pub struct SettingsArgs {
     /// At most this many requests in any 24 hours (0 removes the budget).
     #[arg(long, value_name = "REQUESTS")]
     pub rate_limit_per_day: Option<u32>,
+    /// Make a new starter's account this many days before their start date, disabled, and
+    /// activate it on the day (0: on the day).
+    #[arg(long, value_name = "DAYS")]
+    pub pre_start_days: Option<u32>,
 }
 
 /// `--rule-list NAME=V1,V2` flags as the settings' lists.
@@ -202,6 +206,7 @@ impl SettingsArgs {
             min_list_interval_s: self.min_list_interval.map(|d| d.as_secs()),
             rate_limit_per_hour: self.rate_limit_per_hour,
             rate_limit_per_day: self.rate_limit_per_day,
+            pre_start_days: self.pre_start_days,
         })
     }
 }
@@ -344,6 +349,7 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
         min_list_interval: args.min_list_interval,
         rate_limit_per_hour: args.rate_limit_per_hour,
         rate_limit_per_day: args.rate_limit_per_day,
+        pre_start_days: args.pre_start_days,
     };
     let spec = NewApp {
         name: args.name.clone(),
@@ -521,6 +527,9 @@ fn print_app(app: &AppView) {
     }
     if app.settings.dry_run {
         println!("  dry run:       nothing is written to the app");
+    }
+    if let Some(days) = app.settings.pre_start_days {
+        println!("  pre-start:     new starters' accounts made {days} days ahead, disabled until the start date");
     }
     println!(
         "  {} assignments, {} accounts linked ({} active)",

@@ -1046,6 +1046,10 @@ pub struct ScimAppArgs {
     /// budget, if any; 0 for none).
     #[arg(long, value_name = "REQUESTS")]
     pub rate_limit_per_day: Option<u32>,
+    /// Make a new starter's account this many days before their start date, disabled, and
+    /// activate it on the day (default 0: on the day).
+    #[arg(long, value_name = "DAYS")]
+    pub pre_start_days: Option<u32>,
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {
