@@ -50,7 +50,7 @@ pub use hold::{Enqueued, HeldNow, HoldView};
 pub use oauth_flow::{
     AuthorizationError, AuthorizationStart, Authorized, Callback, GrantView, Verification, complete_authorization,
 };
-pub use operations::{AppHealthView, QueueStatus, RefusedApp};
+pub use operations::{AppHealthView, BudgetWait, QueueStatus, RefusedApp};
 pub use planning::AppPlan;
 pub use propagate::{PropagationOptions, PropagationPass};
 pub use report::{AccountClass, AccountRow, class_counts, spreadsheet_safe, write_report_csv};
