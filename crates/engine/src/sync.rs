@@ -268,6 +268,7 @@ impl Engine {
         min_share_percent: Option<u8>,
     ) {
         let got = batch.people.len();
+        let people = |n: usize| if n == 1 { "1 person".to_owned() } else { format!("{n} people") };
         let key = format!("source.guard_refused:{}:{}", source.id, delivery_digest(batch));
         let rule = match min_share_percent {
             Some(p) => format!("a sync must deliver at least {p}% of the people the last one did"),
@@ -275,13 +276,13 @@ impl Engine {
         };
         let mut notice = crate::notify::Notice::new(
             "source.guard_refused",
-            format!("Sync of {} refused: it delivered {got} people, {previous} expected", source.name),
+            format!("Sync of {} refused: it delivered {}, {previous} expected", source.name, people(got)),
         );
         notice.lines = vec![
             format!(
-                "The source guard refused what source {} delivered: {got} people, where the last sync had {previous} \
-                 ({rule}).",
-                source.name
+                "The source guard refused what source {} delivered: {}, where the last sync had {previous} ({rule}).",
+                source.name,
+                people(got)
             ),
             "Nothing was applied: nobody was marked as having left, no account was touched.".into(),
             "This is usually a broken or partial export; fix it at the source and the next sync applies it.".into(),

@@ -194,7 +194,7 @@ async fn a_refused_sync_is_told_once_per_delivery(backend: TestBackend) -> anyho
     assert_eq!(count(&outbox(&w).await?, "source.guard_refused"), 2);
 
     w.engine.drain_notifications(Duration::from_secs(10)).await?;
-    let got = received(&smtp, "Sync of hr refused: it delivered 1 people, 3 expected").await?;
+    let got = received(&smtp, "Sync of hr refused: it delivered 1 person, 3 expected").await?;
     assert_eq!(got.rcpt_to, ["it@acme.example"]);
     for words in ["where the last sync had 3", "at least 50%", "tenure sync hr --force", "/sources/hr"] {
         assert!(plain(&got.text).contains(words), "{words}: {}", got.text);
