@@ -328,8 +328,11 @@ async fn share_the_work(backend: TestBackend, nodes: usize, people: usize, kills
     }
     let retried = pusher.await?;
 
-    // Everything settles: nothing queued or marked, every account in both apps.
-    let converged = eventually(Duration::from_secs(240), || async {
+    // Everything settles: nothing queued or marked, every account in both apps. The limited app
+    // takes about 1.5 writes a person (creates, then the CSV's title change) at 95% of LIMIT a
+    // second, so the time allowed grows with the people: 290 s for 400, about 14 min for 5,000.
+    let settle = Duration::from_secs(240 + people as u64 / 8);
+    let converged = eventually(settle, || async {
         let status: Value = serde_json::from_str(&ok(url, home, &["ops", "status", "--json"]).await.ok()?).ok()?;
         let idle = status["ready"] == 0 && status["waiting"] == 0 && status["dirty"] == 0;
         let titles_done = limited.users().iter().filter(|u| u.title.as_deref() == Some("Staff Engineer")).count();
@@ -341,6 +344,12 @@ async fn share_the_work(backend: TestBackend, nodes: usize, people: usize, kills
     })
     .await;
     if let Err(e) = converged {
+        let status = ok(url, home, &["ops", "status", "--json"]).await.unwrap_or_default();
+        eprintln!(
+            "not settled: limited app {} of {people} accounts, {} titles of {from_csv}; ops status {status}",
+            limited.user_count(),
+            limited.users().iter().filter(|u| u.title.as_deref() == Some("Staff Engineer")).count(),
+        );
         let logs: Vec<String> = running
             .iter()
             .map(|n| {
