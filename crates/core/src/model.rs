@@ -437,6 +437,11 @@ pub struct AppSettings {
     /// reading it from the start more often (Adobe's lock-out); `None` for no minimum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_list_interval_s: Option<u64>,
+    /// Days before a person's start date their account is made, disabled, and activated on
+    /// the day (so a new starter's accounts are ready at 9 on their first morning); `None`: made
+    /// on the start date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_start_days: Option<u32>,
 }
 
 /// Who works a manual app.
@@ -472,6 +477,7 @@ impl Default for AppSettings {
             rules: Vec::new(),
             rule_lists: std::collections::BTreeMap::new(),
             min_list_interval_s: None,
+            pre_start_days: None,
         }
     }
 }

@@ -15,6 +15,10 @@ pub enum OpKind {
     /// plan for a million accounts must not hold a million copies of the same maps.
     Create {
         attributes: std::sync::Arc<Attributes>,
+        /// False for an account prepared ahead of its person's start date: made, then disabled
+        /// until the day. Absent from stored operations made before it existed: active.
+        #[serde(default = "active_by_default", skip_serializing_if = "is_active")]
+        active: bool,
     },
     /// Link an existing account found by matching; no change in the app.
     Link {
@@ -161,6 +165,12 @@ pub enum Reason {
     Granted {
         grant: Grant,
     },
+    /// Granted, and made ahead of the start date (the app's `pre_start_days`), disabled until
+    /// that day.
+    PreStart {
+        grant: Grant,
+        start: time::Date,
+    },
     AttributesChanged {
         grant: Grant,
         attributes: Vec<String>,
@@ -185,7 +195,9 @@ impl Reason {
     /// The grant behind a granting operation.
     pub fn grant(&self) -> Option<&Grant> {
         match self {
-            Reason::Granted { grant } | Reason::AttributesChanged { grant, .. } => Some(grant),
+            Reason::Granted { grant } | Reason::PreStart { grant, .. } | Reason::AttributesChanged { grant, .. } => {
+                Some(grant)
+            }
             Reason::Revoked { .. } | Reason::RetentionElapsed { .. } | Reason::GroupMembership => None,
         }
     }
@@ -195,6 +207,9 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Granted { grant } => write!(f, "{grant}"),
+            Reason::PreStart { grant, start } => {
+                write!(f, "{grant}; made ahead of the start date {start}, disabled until that day")
+            }
             Reason::AttributesChanged { attributes, .. } => {
                 write!(f, "changed in the directory: {}", attributes.join(", "))
             }
@@ -348,4 +363,12 @@ impl Plan {
             removed: self.ops.iter().filter(|o| !new.contains(&identity(o))).cloned().collect(),
         }
     }
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+fn is_active(active: &bool) -> bool {
+    *active
 }

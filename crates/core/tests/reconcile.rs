@@ -545,7 +545,7 @@ fn create_carries_the_default_mapped_attributes() {
         ("department", "Platform"),
         ("employeeNumber", "E-0001"),
     ]);
-    assert_eq!(op.kind, OpKind::Create { attributes: std::sync::Arc::new(expected) });
+    assert_eq!(op.kind, OpKind::Create { attributes: std::sync::Arc::new(expected), active: true });
     assert_eq!(op.reason, granted(Grant::Person { assignment: a }));
     assert_eq!(op.person, "alice.wong@example.com");
 }
@@ -559,7 +559,7 @@ fn create_omits_unset_and_empty_optional_attributes() {
     w.assign_person(alice);
 
     let plan = w.plan();
-    let OpKind::Create { attributes } = &only_op(&plan, alice).kind else { panic!("expected a create") };
+    let OpKind::Create { attributes, .. } = &only_op(&plan, alice).kind else { panic!("expected a create") };
     let names: Vec<&str> = attributes.keys().collect();
     assert_eq!(names, ["displayName", "email", "externalId", "familyName", "givenName", "userName"]);
 }
@@ -574,14 +574,14 @@ fn create_with_email_local_part_user_name_is_lowercased_cleaned_and_capped_at_ma
     w.assign_person(bo);
 
     let plan = w.plan();
-    let OpKind::Create { attributes } = &only_op(&plan, alex).kind else { panic!("expected a create") };
+    let OpKind::Create { attributes, .. } = &only_op(&plan, alex).kind else { panic!("expected a create") };
     assert_eq!(attributes["userName"], "alexandra.montgomery-");
     assert_eq!(attributes["userName"].chars().count(), 21);
     assert_eq!(attributes["externalId"], alex.to_string());
     assert_eq!(attributes["email"], "Alexandra.Montgomery-Smith+slack@Example.com");
     assert!(matches!(only_op(&plan, alex).reason, Reason::Granted { grant: Grant::Person { .. } }));
 
-    let OpKind::Create { attributes } = &only_op(&plan, bo).kind else { panic!("expected a create") };
+    let OpKind::Create { attributes, .. } = &only_op(&plan, bo).kind else { panic!("expected a create") };
     assert_eq!(attributes["userName"], "bo_li", "short names are not padded or cut");
 }
 
@@ -593,7 +593,7 @@ fn create_with_uncapped_email_local_part_keeps_the_whole_cleaned_local_part() {
     w.assign_person(alex);
 
     let plan = w.plan();
-    let OpKind::Create { attributes } = &only_op(&plan, alex).kind else { panic!("expected a create") };
+    let OpKind::Create { attributes, .. } = &only_op(&plan, alex).kind else { panic!("expected a create") };
     assert_eq!(attributes["userName"], "alexandra.montgomery-smithslack");
 }
 
@@ -671,6 +671,53 @@ fn start_date_today_and_leave_date_tomorrow_are_eligible() {
     let plan = w.plan_on(TOMORROW);
     assert_eq!(plan.count("create"), 1);
     assert!(ops_for(&plan, leaver).is_empty());
+}
+
+#[test]
+fn a_pre_start_lead_makes_the_account_disabled_ahead_and_activates_it_on_the_day() {
+    let in_days = |n: i64| TODAY + time::Duration::days(n);
+    let mut w = World::with_settings(AppSettings { pre_start_days: Some(3), ..AppSettings::default() });
+    let soon = w.add(person(1, "soon").start(in_days(3)));
+    let later = w.add(person(2, "later").start(in_days(4)));
+    let leaving = w.add(person(3, "leaving").start(in_days(2)).leave(in_days(1)));
+    for id in [soon, later, leaving] {
+        w.assign_person(id);
+    }
+
+    // Three days ahead: made, disabled; four days ahead: nothing yet; a person who leaves
+    // before starting: nothing.
+    let plan = w.plan();
+    let op = only_op(&plan, soon);
+    assert!(matches!(&op.kind, OpKind::Create { active: false, .. }), "{op:?}");
+    assert!(matches!(op.reason, Reason::PreStart { start, .. } if start == in_days(3)));
+    assert!(
+        op.reason
+            .to_string()
+            .ends_with(&format!("made ahead of the start date {}, disabled until that day", in_days(3)))
+    );
+    assert!(ops_for(&plan, later).is_empty() && ops_for(&plan, leaving).is_empty(), "{plan:#?}");
+
+    // Once made (disabled), nothing more until the day; on the day, activated.
+    w.linked(soon, "r-soon", AccountOrigin::Created, false);
+    assert!(ops_for(&w.plan(), soon).is_empty());
+    assert!(ops_for(&w.plan_on(in_days(2)), soon).is_empty());
+    let on_the_day = w.plan_on(in_days(3));
+    assert_eq!(only_op(&on_the_day, soon).kind, OpKind::Activate { remote_id: "r-soon".into() });
+
+    // An account that is somehow active before the day is disabled, as without a lead.
+    let mut active = World::with_settings(AppSettings { pre_start_days: Some(3), ..AppSettings::default() });
+    let early = active.add(person(1, "early").start(in_days(1)));
+    active.assign_person(early);
+    active.linked(early, "r-early", AccountOrigin::Created, true);
+    let op = only_op(&active.plan(), early).clone();
+    assert_eq!(op.kind, OpKind::Deactivate { remote_id: "r-early".into() });
+    assert_eq!(op.reason, revoked(Revocation::NotStartedYet));
+
+    // Without a lead the same starter gets nothing before the day.
+    let mut plain = World::new();
+    let starter = plain.add(person(1, "starter").start(in_days(3)));
+    plain.assign_person(starter);
+    assert!(plain.plan().is_empty());
 }
 
 #[test]
@@ -1178,7 +1225,7 @@ fn a_link_whose_account_vanished_leads_to_a_new_create_for_a_still_assigned_pers
 
     let plan = w.plan();
     let op = only_op(&plan, alice);
-    assert!(matches!(&op.kind, OpKind::Create { attributes } if attributes["externalId"] == alice.to_string()));
+    assert!(matches!(&op.kind, OpKind::Create { attributes, .. } if attributes["externalId"] == alice.to_string()));
     assert_eq!(op.reason, granted(Grant::Person { assignment: a }));
     assert!(ops_for(&plan, bob).is_empty(), "nothing to deprovision for an account that is already gone");
 }
@@ -1514,7 +1561,7 @@ fn handle_user_names_are_deduplicated_stably() {
 
     let plan = w.plan();
     assert!(ops_for(&plan, linked).is_empty(), "the linked account keeps ann.lee: {plan:#?}");
-    let OpKind::Create { attributes } = &only_op(&plan, first).kind else { panic!("{plan:#?}") };
+    let OpKind::Create { attributes, .. } = &only_op(&plan, first).kind else { panic!("{plan:#?}") };
     assert_eq!(attributes["userName"], "ann.lee2");
 
     // Once created, the numbered account is left alone, and a third person takes the next number.
@@ -1525,7 +1572,7 @@ fn handle_user_names_are_deduplicated_stably() {
     w.assign_person(third);
     let plan = w.plan();
     assert!(ops_for(&plan, first).is_empty() && ops_for(&plan, linked).is_empty(), "{plan:#?}");
-    let OpKind::Create { attributes } = &only_op(&plan, third).kind else { panic!("{plan:#?}") };
+    let OpKind::Create { attributes, .. } = &only_op(&plan, third).kind else { panic!("{plan:#?}") };
     assert_eq!(attributes["userName"], "ann.lee3");
 
     // A long handle is cut so that the number fits.
@@ -1535,7 +1582,7 @@ fn handle_user_names_are_deduplicated_stably() {
     w.assign_person(taken);
     w.linked(taken, "r-taken", AccountOrigin::Created, true);
     let plan = w.plan();
-    let OpKind::Create { attributes } = &only_op(&plan, long).kind else { panic!("{plan:#?}") };
+    let OpKind::Create { attributes, .. } = &only_op(&plan, long).kind else { panic!("{plan:#?}") };
     assert_eq!(attributes["userName"], "christopher.alexande2");
     assert!(attributes["userName"].len() <= 21);
 }

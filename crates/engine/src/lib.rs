@@ -9,6 +9,7 @@ mod apply;
 pub mod audit_query;
 pub mod contexts;
 mod csv_import;
+mod dates;
 mod error;
 mod group_ops;
 mod hold;
@@ -43,6 +44,7 @@ pub use admin::{Actor, Admin};
 pub use apply::{AppOutcome, ApplyReport, OpFailure};
 pub use contexts::{BackgroundOptions, TenantContexts};
 pub use csv_import::{CsvData, CsvUpload};
+pub use dates::DATES;
 pub use error::EngineError;
 pub use hold::{Enqueued, HeldNow, HoldView};
 pub use oauth_flow::{
@@ -266,7 +268,8 @@ impl Engine {
     }
 }
 
-/// Today's date in UTC: the day leave and start dates are compared with.
+/// Today's date in UTC. Plans compare dates with the tenant's day ([`Engine::today`]); this is
+/// for callers without an engine (benches whose tenants keep the default, UTC).
 pub fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }

@@ -73,7 +73,7 @@ fn held_from(stored: Vec<StoredAccount>, pending: &[PlannedOp]) -> Held {
         .iter()
         .map(|op| match &op.kind {
             OpKind::Activate { remote_id } => accounts.get(remote_id).and_then(|(_, t)| t.clone()),
-            OpKind::Create { attributes } => tier(attributes),
+            OpKind::Create { attributes, .. } => tier(attributes),
             _ => None,
         })
         .collect();

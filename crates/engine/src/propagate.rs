@@ -278,8 +278,11 @@ impl Engine {
                 if let Err(e) = self.reconcile_if_due(options.reconcile_every).await {
                     tracing::error!(error = %e, "cannot schedule the periodic reconciliation");
                 }
+                if let Err(e) = self.mark_dates_if_day_turned().await {
+                    tracing::error!(error = %e, "cannot mark the people whose dates began today");
+                }
             }
-            match self.propagate_once(crate::today()).await {
+            match self.propagate_once(self.today_or_utc().await).await {
                 Ok(pass) => {
                     backoff = options.poll;
                     if pass.queued_ops > 0 {

@@ -17,9 +17,11 @@ pub(crate) fn task_text(app: &App, op: &PlannedOp, person: Option<&Person>) -> S
     };
     let account = op.kind.remote_id().map(|r| format!(" (account {r})")).unwrap_or_default();
     let what = match &op.kind {
-        OpKind::Create { attributes } => {
+        OpKind::Create { attributes, active } => {
             let role = attributes.get(tenure_core::attributes::ROLE).map(|r| format!(", role {r}")).unwrap_or_default();
-            format!("create an account for {who}{role}")
+            let disabled = if *active { "" } else { "a disabled " };
+            let article = if *active { "an " } else { "" };
+            format!("create {article}{disabled}account for {who}{role}")
         }
         OpKind::Link { .. } => format!("confirm the account of {who}{account} is theirs"),
         OpKind::Update { changes, .. } => {
@@ -115,7 +117,7 @@ pub(crate) async fn record_done(
 ) -> Result<(), EngineError> {
     use tenure_core::attributes::{LICENSE, USER_NAME};
     match (&op.kind, existing) {
-        (OpKind::Create { attributes }, _) => {
+        (OpKind::Create { attributes, active }, _) => {
             let account = tenure_store::StoredAccount {
                 link: AccountLink {
                     app_id: op.app_id,
@@ -126,7 +128,7 @@ pub(crate) async fn record_done(
                     granted_by: op.reason.grant().map(|g| g.assignment()),
                 },
                 user_name: attributes.get(USER_NAME).cloned().unwrap_or_else(|| op.person.clone()),
-                active: true,
+                active: *active,
                 attributes: (**attributes).clone(),
             };
             tx.upsert_account(tenant, &account).await?;

@@ -564,7 +564,7 @@ impl AppRuntime {
         let tenant = engine.tenant;
         let op = &rec.op;
         match &op.kind {
-            OpKind::Create { attributes } => {
+            OpKind::Create { attributes, active } => {
                 // A retried create may have succeeded before the process died: look first. So
                 // must every create where the vendor documents that its list leaves accounts out
                 // (Figma's only SCIM-made users, Asana's no guests): not being listed proves nothing.
@@ -592,6 +592,14 @@ impl AppRuntime {
                         Err(e) => return Err(e.into()),
                     },
                 };
+                let mut account = account;
+                // Prepared ahead of the start date: the vendor's create makes an active account,
+                // disabled at once and until the day. A retry after a failure here finds the
+                // account (it looks first) and disables it then.
+                if !*active && account.active {
+                    self.client.set_active(&account.remote_id, false).await?;
+                    account.active = false;
+                }
                 let remote_id = account.remote_id.clone();
                 // The new account's in-app groups are a group operation queued after this one.
                 held.confirm().await?;
@@ -621,7 +629,7 @@ impl AppRuntime {
                 self.client.set_active(remote_id, active).await?;
                 held.confirm().await?;
                 store
-                    .set_account_active(tenant, self.app.id, remote_id, active, crate::today())
+                    .set_account_active(tenant, self.app.id, remote_id, active, engine.today_or_utc().await)
                     .await
                     .map_err(OpError::store)?;
                 Ok(Some(remote_id.clone()))
@@ -642,7 +650,7 @@ impl AppRuntime {
                     // The app's delete only deactivates (Slack, Atlassian): the account is still
                     // there, so it stays linked and known to be inactive, never an orphan.
                     store
-                        .set_account_active(tenant, self.app.id, remote_id, false, crate::today())
+                        .set_account_active(tenant, self.app.id, remote_id, false, engine.today_or_utc().await)
                         .await
                         .map_err(OpError::store)?;
                 } else {

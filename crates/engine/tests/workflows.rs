@@ -32,6 +32,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     a_leave_date_fires_at_local_midnight_not_utc,
     an_approval_blocks_until_the_manager_approves_and_is_reminded,
+    a_rejected_approval_ends_the_run_and_no_later_step_runs,
     a_notify_step_reaches_the_manager_over_smtp,
     a_run_survives_a_restart_without_repeating_a_step,
     bad_definitions_are_refused_with_precise_errors,
@@ -151,6 +152,42 @@ async fn a_leave_date_fires_at_local_midnight_not_utc(backend: TestBackend) -> a
     w.clock.advance(DAY);
     assert_eq!(w.engine.workflow_pass().await?, tenure_engine::WorkflowPass::default());
     assert_eq!(tasks_of(&w).await?, 2);
+    Ok(())
+}
+
+async fn a_rejected_approval_ends_the_run_and_no_later_step_runs(backend: TestBackend) -> anyhow::Result<()> {
+    let w = world(backend).await?;
+    let cli = Actor::cli();
+    let admin = w.engine.admin(&cli);
+    admin
+        .add_workflow(spec("leavers", "leave-date", None, &["approval:org-admin", "task:payroll:close the record"]))
+        .await?;
+    set_clock(&w.clock, berlin_midnight_ms(w.leave)? + 60_000);
+    w.engine.workflow_pass().await?;
+    let run = admin.workflow_runs(None, 10).await?.remove(0);
+    assert_eq!(run.status, "approval", "{run:?}");
+
+    // A reason is required, and only those who may approve may reject.
+    let e = admin.reject_run(&run.id, "  ").await.unwrap_err().to_string();
+    assert!(e.starts_with("reason: say why"), "{e}");
+    let auditor = Actor { name: "eve@acme.example".into(), role: Role::Auditor, apps: vec![] };
+    let e = w.engine.admin(&auditor).reject_run(&run.id, "no").await.unwrap_err().to_string();
+    assert!(e.starts_with("forbidden: eve@acme.example (auditor)"), "{e}");
+
+    let rejected = admin.reject_run(&run.id, "she stays until the audit is over").await?;
+    assert_eq!(rejected.status, "rejected");
+    assert_eq!(rejected.steps[0].status, "rejected");
+    assert_eq!(rejected.steps[0].result.as_deref(), Some("rejected: she stays until the audit is over"));
+    assert_eq!(rejected.steps[0].approver.as_deref(), Some(cli.name.as_str()));
+    // Decided once: neither a second rejection nor an approval moves it.
+    let e = admin.approve_run(&run.id).await.unwrap_err().to_string();
+    assert!(e.contains("not waiting for an approval"), "{e}");
+    // Later passes run nothing of it, on the day or after.
+    w.clock.advance(DAY);
+    assert_eq!(w.engine.workflow_pass().await?.steps, 0);
+    assert_eq!(tasks_of(&w).await?, 0);
+    let audited = w.store.list_audit(w.tenant, 100).await?;
+    assert!(audited.iter().any(|e| e.action == "workflow.rejected"), "audited");
     Ok(())
 }
 

@@ -36,7 +36,7 @@ use crate::routes::{access, accounts, apps, audit, licenses, lifecycle, oauth, p
         lifecycle::channels, lifecycle::add_channel, lifecycle::remove_channel,
         lifecycle::test_channel, lifecycle::tasks, lifecycle::close_task,
         workflows::settings, workflows::set_settings, workflows::list, workflows::add, workflows::remove,
-        workflows::runs, workflows::approve,
+        workflows::runs, workflows::approve, workflows::reject,
     ),
     components(schemas(crate::api::ErrorBody)),
     modifiers(&BearerAuth),

@@ -167,6 +167,9 @@ fn matrix() -> Vec<Route> {
         route(M::DELETE, "/workflows/{x}", "O", true).setup(Setup::Workflow),
         route(M::GET, "/workflow-runs", "OU", false),
         route(M::POST, "/workflow-runs/{x}/approve", "O", true).setup(Setup::ApprovalRun),
+        route(M::POST, "/workflow-runs/{x}/reject", "O", true)
+            .setup(Setup::ApprovalRun)
+            .body(json!({"reason": "not now"})),
     ]
 }
 

@@ -238,6 +238,7 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
         }],
         rule_lists: [("verified_domains".to_owned(), vec!["acme.example".to_owned()])].into(),
         min_list_interval_s: Some(7200),
+        pre_start_days: Some(5),
     };
     let app =
         store.add_app(t, "slack", AppKind::Scim, "http://127.0.0.1:1/scim/v2", &Secret::new("tok"), &settings).await?;

@@ -136,6 +136,10 @@ pub struct SettingsArgs {
     /// for an app that penalises reading it more often.
     #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
     pub min_list_interval: Option<std::time::Duration>,
+    /// Make a new starter's account this many days before their start date, disabled, and
+    /// activate it on the day (0: on the day).
+    #[arg(long, value_name = "DAYS")]
+    pub pre_start_days: Option<u32>,
 }
 
 /// `--rule-list NAME=V1,V2` flags as the settings' lists.
@@ -193,6 +197,7 @@ impl SettingsArgs {
             dry_run: self.dry_run,
             rule_lists: rule_list_specs(&self.rule_lists)?,
             min_list_interval_s: self.min_list_interval.map(|d| d.as_secs()),
+            pre_start_days: self.pre_start_days,
         })
     }
 }
@@ -333,6 +338,7 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
         dry_run: Some(args.dry_run),
         rule_lists: args.rule_lists.clone(),
         min_list_interval: args.min_list_interval,
+        pre_start_days: args.pre_start_days,
     };
     let spec = NewApp {
         name: args.name.clone(),
@@ -489,6 +495,9 @@ fn print_app(app: &AppView) {
     }
     if app.settings.dry_run {
         println!("  dry run:       nothing is written to the app");
+    }
+    if let Some(days) = app.settings.pre_start_days {
+        println!("  pre-start:     new starters' accounts made {days} days ahead, disabled until the start date");
     }
     println!(
         "  {} assignments, {} accounts linked ({} active)",

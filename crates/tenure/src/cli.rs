@@ -840,7 +840,7 @@ pub enum AppCommand {
 #[derive(Debug, Subcommand)]
 pub enum AppAdd {
     /// A SCIM 2.0 app.
-    Scim(ScimAppArgs),
+    Scim(Box<ScimAppArgs>),
     /// Google Workspace as a target, through the Admin SDK Directory API: a service account
     /// with domain-wide delegation of the admin.directory.user and admin.directory.group scopes.
     Google(GoogleAppArgs),
@@ -1037,6 +1037,10 @@ pub struct ScimAppArgs {
     /// documented penalty, if any).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub min_list_interval: Option<std::time::Duration>,
+    /// Make a new starter's account this many days before their start date, disabled, and
+    /// activate it on the day (default 0: on the day).
+    #[arg(long, value_name = "DAYS")]
+    pub pre_start_days: Option<u32>,
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {

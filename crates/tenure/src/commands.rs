@@ -46,7 +46,7 @@ pub async fn run(command: Command, engine: &Engine) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync(args) => sync(engine, args).await,
-        Command::App(AppCommand::Add(AppAdd::Scim(args))) => crate::apps::add_scim(engine, args).await,
+        Command::App(AppCommand::Add(AppAdd::Scim(args))) => crate::apps::add_scim(engine, *args).await,
         Command::App(AppCommand::Add(AppAdd::Google(args))) => crate::apps::add_google(engine, args).await,
         Command::App(AppCommand::Add(AppAdd::GithubOrg(args))) => crate::github_app::add(engine, args).await,
         Command::App(AppCommand::Add(AppAdd::Box(args))) => {

@@ -233,7 +233,7 @@ struct Convergence {
 async fn converge(engine: &Engine) -> anyhow::Result<Convergence> {
     let mut result = Convergence { rounds: 0, converged: false, done: BTreeMap::new(), failures: Vec::new() };
     for _ in 0..MAX_ROUNDS {
-        let plans = engine.plan(None, tenure_engine::today()).await?;
+        let plans = engine.plan(None, engine.today().await?).await?;
         if plans.iter().all(|p| p.plan.ops.is_empty()) {
             result.converged = true;
             result.failures.clear();
@@ -289,7 +289,11 @@ async fn demo_licenses(engine: &Engine, sandboxes: &[SandboxApp]) -> anyhow::Res
 
 /// One background round of the running demo; problems are printed, never fatal.
 async fn reconcile_round(engine: &Engine) {
-    let plans = match engine.plan(None, tenure_engine::today()).await {
+    let today = match engine.today().await {
+        Ok(day) => day,
+        Err(e) => return eprintln!("cannot read the tenant's day: {e}"),
+    };
+    let plans = match engine.plan(None, today).await {
         Ok(p) => p,
         Err(e) => return eprintln!("plan failed: {e}"),
     };

@@ -39,6 +39,16 @@ pub enum WorkflowCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Reject the approval a run waits for (whoever may approve it): the run ends `rejected`
+    /// and none of its later steps runs.
+    Reject {
+        run: String,
+        /// Why; kept in the run's step and the audit trail.
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +118,15 @@ pub async fn run(engine: &Engine, command: WorkflowCommand) -> anyhow::Result<Ex
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 println!("approved; the run goes on at the next workflow pass of `tenure serve`");
+                print_run(&r);
+            }
+        }
+        WorkflowCommand::Reject { run, reason, json } => {
+            let r = admin.reject_run(&run, &reason).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("rejected; none of the run's later steps will run");
                 print_run(&r);
             }
         }

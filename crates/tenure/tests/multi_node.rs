@@ -400,11 +400,14 @@ async fn share_the_work(backend: TestBackend, nodes: usize, people: usize, kills
 
     // The app's limit held across the nodes.
     assert_eq!(limited.throttled_count(), 0, "the limited app never had to answer 429");
-    // Slots are spaced at the rate and each request goes within one interval of its slot, so a
-    // second of the app's clock can see at most two more than the rate; its own limiter (a
-    // second's worth of requests) never refused one.
+    // Several nodes pace themselves by the shared budget, which hands out 95% of the rate so
+    // that transit jitter cannot put more than the limit into one second of the app's clock.
+    // One node paces by its own bucket at the full rate: each request goes within one interval
+    // of its slot, so a second can see at most two more (and the app's limiter, a second's worth
+    // of requests, never refused one).
+    let allowed = if nodes > 1 { LIMIT } else { LIMIT + 2 };
     let peak = limited.peak_writes_per_second();
-    assert!(peak <= LIMIT + 2, "peak {peak} writes in a second against a limit of {LIMIT}");
+    assert!(peak <= allowed, "peak {peak} writes in a second against a limit of {LIMIT}");
     assert!(!takeovers.is_empty(), "the duty holder was killed at least once");
     for took in &takeovers {
         assert!(*took <= TAKEOVER, "duties resumed {took:?} after their holder died");

@@ -53,7 +53,7 @@ pub fn ordinal(n: usize) -> String {
 /// The tier a seat-taking operation takes a seat of, or `None` when it takes none.
 fn seat_tier(op: &PlannedOp, account_tier: &dyn Fn(&str) -> Option<String>) -> Option<Option<String>> {
     match &op.kind {
-        OpKind::Create { attributes } => Some(attributes.get(LICENSE).filter(|t| !t.is_empty()).cloned()),
+        OpKind::Create { attributes, .. } => Some(attributes.get(LICENSE).filter(|t| !t.is_empty()).cloned()),
         OpKind::Activate { remote_id } => Some(account_tier(remote_id)),
         _ => None,
     }

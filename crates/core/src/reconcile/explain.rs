@@ -38,6 +38,10 @@ pub struct Explanation {
     pub exclusions: Vec<Grant>,
     /// What stops the person holding any account today, if anything.
     pub ineligible: Option<Revocation>,
+    /// The start date the person's account is prepared for, disabled until then (the app's
+    /// `pre_start_days`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preparing: Option<Date>,
     /// The linked account: remote id, active, origin.
     pub account: Option<(String, bool, AccountOrigin)>,
     pub plan: Plan,
@@ -53,7 +57,8 @@ pub fn explain(dir: &DirectoryIndex<'_>, prepared: &Prepared<'_>, person: &Perso
         .link_of(dir.ordinal_of(person.id))
         .map(|(link, account)| (link.remote_id.clone(), account.active, link.origin));
     let plan = prepared.plan_person(dir, person, today);
-    let ineligible = ineligibility(person, today);
+    let preparing = crate::reconcile::pre_start(&app.settings, person, today);
+    let ineligible = ineligibility(person, today).filter(|_| preparing.is_none());
     let should_have = ineligible.is_none() && !grants.is_empty() && exclusions.is_empty();
     let standing = if !plan.cases.is_empty() || !plan.problems.is_empty() {
         Standing::Blocked
@@ -79,6 +84,7 @@ pub fn explain(dir: &DirectoryIndex<'_>, prepared: &Prepared<'_>, person: &Perso
         grants,
         exclusions,
         ineligible,
+        preparing,
         account,
         plan,
         deprovision: app.settings.deprovision,
@@ -108,6 +114,9 @@ impl fmt::Display for Explanation {
         }
         if let Some(r) = self.ineligible {
             writeln!(f, "{who} may hold no accounts today: {r}.")?;
+        }
+        if let Some(start) = self.preparing {
+            writeln!(f, "{who} starts on {start}: {app} prepares their account ahead, disabled until that day.")?;
         }
         let verdict = match self.standing {
             Standing::Has => format!("{who} has the account they should have."),

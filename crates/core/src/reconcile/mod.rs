@@ -41,6 +41,17 @@ pub fn ineligibility(person: &Person, today: Date) -> Option<Revocation> {
     None
 }
 
+/// The start date a new starter's account in an app is prepared for, ahead of it: when the
+/// app makes accounts `pre_start_days` early and `today` is within that lead, the person
+/// otherwise eligible (active, not leaving before they start). Such an account is made disabled
+/// and activated on the day.
+pub fn pre_start(settings: &AppSettings, person: &Person, today: Date) -> Option<Date> {
+    let days = settings.pre_start_days.filter(|&d| d > 0)?;
+    let start = person.start_date.filter(|&s| s > today)?;
+    let eligible = person.status == PersonStatus::Active && person.leave_date.is_none_or(|d| d > start);
+    (eligible && start - time::Duration::days(i64::from(days)) <= today).then_some(start)
+}
+
 /// One app's side of the reconciliation.
 pub struct AppState<'a> {
     pub app: &'a App,

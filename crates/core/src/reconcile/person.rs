@@ -75,13 +75,22 @@ impl<'p, 'a> Planner<'p, 'a> {
         ordinal: Option<u32>,
         link: Option<&AccountLink>,
     ) -> Option<(Revocation, Option<Grant>)> {
-        if let Some(r) = ineligibility(person, self.today) {
+        if let Some(r) = ineligibility(person, self.today)
+            && !(r == Revocation::NotStartedYet && self.preparing(person).is_some())
+        {
             return Some((r, None));
         }
         if self.grant(person, ordinal).is_none() {
             return Some(self.policy.lost_grant(self.dir, link.and_then(|l| l.granted_by)));
         }
         self.exclusion(person, ordinal).map(|x| (Revocation::Excluded, Some(self.policy.spell_out(self.dir, x))))
+    }
+
+    /// The start date a new starter's account is being prepared for: when the app makes
+    /// accounts `pre_start_days` ahead and today is within that lead (the person otherwise
+    /// eligible: active, not leaving).
+    pub fn preparing(&self, person: &Person) -> Option<Date> {
+        crate::reconcile::pre_start(&self.app().settings, person, self.today)
     }
 
     fn wanted(&self, ordinal: u32) -> bool {
@@ -123,6 +132,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         }
         let Some(grant_ref) = self.grant(person, ordinal) else { return };
         let grant = || self.policy.spell_out(self.dir, grant_ref);
+        let preparing = self.preparing(person);
         // Borrowed: cloning an Arc shared by every planner thread for each of millions of
         // (person, app) pairs would have the cores fight over its counter.
         let mut desired: Cow<'_, Arc<Attributes>> = match desired {
@@ -178,7 +188,11 @@ impl<'p, 'a> Planner<'p, 'a> {
                     None => Ok(a),
                 }) {
                     Ok(attributes) => {
-                        plan.ops.push(op(OpKind::Create { attributes }, Reason::Granted { grant: grant() }));
+                        let (active, reason) = match preparing {
+                            Some(start) => (false, Reason::PreStart { grant: grant(), start }),
+                            None => (true, Reason::Granted { grant: grant() }),
+                        };
+                        plan.ops.push(op(OpKind::Create { attributes, active }, reason));
                         for g in app_groups {
                             let member = MemberRef::NewAccountOf { person_id: person.id, person: person.email.clone() };
                             running.wanted_members.entry(g).or_default().push(member);
@@ -205,11 +219,17 @@ impl<'p, 'a> Planner<'p, 'a> {
             let member = MemberRef::Account { remote_id: account.remote_id.clone() };
             running.wanted_members.entry(g).or_default().push(member);
         }
-        if !account.active {
-            plan.ops.push(op(
+        match (account.active, preparing) {
+            (false, None) => plan.ops.push(op(
                 OpKind::Activate { remote_id: account.remote_id.clone() },
                 Reason::Granted { grant: grant() },
-            ));
+            )),
+            // Prepared accounts stay disabled until the start date, as without a lead.
+            (true, Some(_)) => plan.ops.push(op(
+                OpKind::Deactivate { remote_id: account.remote_id.clone() },
+                Reason::Revoked { revocation: Revocation::NotStartedYet, by: None },
+            )),
+            _ => {}
         }
         if !app.kind.updates_attributes() {
             return;

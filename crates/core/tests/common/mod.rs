@@ -22,7 +22,7 @@ pub fn apply(
             observed.iter().position(|a| a.remote_id == id).unwrap_or_else(|| panic!("{id} is not in the app"))
         };
         match &op.kind {
-            OpKind::Create { attributes } => {
+            OpKind::Create { attributes, .. } => {
                 created += 1;
                 let remote_id = loop {
                     let candidate = format!("new-{created}");
@@ -121,7 +121,7 @@ pub fn apply(
 /// one-person plan only knows what the app holds. Everything else must agree.
 pub fn without_numbering(op: &PlannedOp, app: &App) -> PlannedOp {
     let mut op = op.clone();
-    if let (OpKind::Create { attributes }, true) = (&mut op.kind, app.settings.user_name.deduplicates()) {
+    if let (OpKind::Create { attributes, .. }, true) = (&mut op.kind, app.settings.user_name.deduplicates()) {
         std::sync::Arc::make_mut(attributes).remove(tenure_core::attributes::USER_NAME);
     }
     op

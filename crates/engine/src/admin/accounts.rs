@@ -15,7 +15,7 @@ impl Admin<'_> {
 
     pub async fn app_users(&self, app: &str, query: &UserQuery) -> Result<UsersPage, EngineError> {
         self.actor.require(Need::AppRead(self.app_id(app).await?))?;
-        self.engine.app_users(app, query, crate::today()).await
+        self.engine.app_users(app, query, self.engine.today().await?).await
     }
 
     /// Every account of every app the actor may report on, or of one app, classified.
@@ -24,7 +24,7 @@ impl Admin<'_> {
             Some(name) => self.actor.require(Need::AppRead(self.app_id(name).await?))?,
             None => self.actor.require(Need::Reports)?,
         }
-        self.engine.account_report(app, crate::today()).await
+        self.engine.account_report(app, self.engine.today().await?).await
     }
 
     pub async fn stored_accounts(&self, app: &str) -> Result<Vec<tenure_store::StoredAccount>, EngineError> {

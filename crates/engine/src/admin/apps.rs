@@ -190,6 +190,10 @@ pub struct SettingsSpec {
     /// create, a vendor that penalises frequent full reads sets it.
     #[serde(default)]
     pub min_list_interval_s: Option<u64>,
+    /// Days before a new starter's start date their account is made, disabled, and activated
+    /// on the day (0: made on the day, the default; at most 90).
+    #[serde(default)]
+    pub pre_start_days: Option<u32>,
 }
 
 /// An edit: only what is given changes. A changed `base_url` needs the credentials again.
@@ -347,6 +351,10 @@ fn apply_rule_lists(
 }
 
 /// Applies `spec` to `base`. `creating`: defaults come from the vendor profile.
+/// The longest lead before a start date: a quarter. Beyond it, people who never start would
+/// hold (disabled) accounts, and seats, for months.
+const MAX_PRE_START_DAYS: u32 = 90;
+
 fn apply_settings(
     kind: AppKind,
     base: &AppSettings,
@@ -537,6 +545,25 @@ fn apply_settings(
     }
     if let Some(lists) = &spec.rule_lists {
         apply_rule_lists(&mut settings, lists)?;
+    }
+    match spec.pre_start_days {
+        Some(0) => settings.pre_start_days = None,
+        Some(days) if days > MAX_PRE_START_DAYS => {
+            return Err(EngineError::field(
+                "settings.pre_start_days",
+                format!("{days}: at most {MAX_PRE_START_DAYS} days before the start date"),
+            ));
+        }
+        // A GitHub organization invites people, who join with their own account: nothing can
+        // be made ahead and kept disabled.
+        Some(_) if kind == AppKind::GithubOrg => {
+            return Err(EngineError::field(
+                "settings.pre_start_days",
+                "a GitHub organization invites people; it cannot hold a disabled account ahead of a start date",
+            ));
+        }
+        Some(days) => settings.pre_start_days = Some(days),
+        None => {}
     }
     match spec.min_list_interval_s {
         Some(0) => settings.min_list_interval_s = None,
@@ -1022,7 +1049,7 @@ impl Admin<'_> {
         let plan = if preview && access_changes {
             let mut then = record.app.clone();
             then.settings = settings.clone();
-            let (now, then) = self.engine.preview_app(&record.app.name, then, crate::today()).await?;
+            let (now, then) = self.engine.preview_app(&record.app.name, then, self.engine.today().await?).await?;
             Some(PlanChange::between(&now, &then))
         } else if preview {
             Some(PlanChange::default())

@@ -138,7 +138,7 @@ impl Admin<'_> {
                 a.params = new_params;
                 assignments.push(a);
             };
-            let (now, then) = self.engine.preview_assignments(app, change, crate::today()).await?;
+            let (now, then) = self.engine.preview_assignments(app, change, self.engine.today().await?).await?;
             return Ok(AssignmentChange {
                 saved: false,
                 created: false,
@@ -192,7 +192,7 @@ impl Admin<'_> {
         if preview {
             let gone = target.clone();
             let change = move |assignments: &mut Vec<Assignment>| assignments.retain(|a| a.target != gone);
-            let (now, then) = self.engine.preview_assignments(app, change, crate::today()).await?;
+            let (now, then) = self.engine.preview_assignments(app, change, self.engine.today().await?).await?;
             return Ok(AssignmentChange {
                 saved: false,
                 created: false,

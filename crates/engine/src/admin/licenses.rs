@@ -221,9 +221,9 @@ impl Admin<'_> {
             None => self.actor.require(Need::Reports)?,
         }
         if stored {
-            self.engine.license_report_stored(app, crate::today()).await
+            self.engine.license_report_stored(app, self.engine.today().await?).await
         } else {
-            self.engine.license_report_live(app, crate::today(), progress).await
+            self.engine.license_report_live(app, self.engine.today().await?, progress).await
         }
     }
 }

@@ -257,11 +257,12 @@ impl Admin<'_> {
                 .find(|a| a.link.remote_id == remote),
             None => None,
         };
+        let today = self.engine.today().await?;
         let mut tx = self.store().begin().await?;
         tx.close_task(self.tenant(), task.id, &self.actor.name, note).await?;
         // What the owner did is now what the app holds, as far as Tenure knows.
         if let Some(op) = &op {
-            crate::tasks::record_done(&mut tx, self.tenant(), op, existing, crate::today()).await?;
+            crate::tasks::record_done(&mut tx, self.tenant(), op, existing, today).await?;
         }
         let detail = json!({"task": task.id, "text": task.text, "note": note});
         tx.audit(

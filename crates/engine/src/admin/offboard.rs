@@ -98,7 +98,7 @@ impl Admin<'_> {
     pub async fn offboard(&self, email: &str, spec: OffboardSpec) -> Result<OffboardView, EngineError> {
         self.actor.require(Need::OrgAdmin)?;
         let started = Instant::now();
-        let today = crate::today();
+        let today = self.engine.today().await?;
         let effective = match spec.at.as_deref().map(str::trim) {
             None | Some("now" | "") => today,
             Some(raw) => time::Date::parse(raw, DATE)
@@ -271,7 +271,7 @@ impl Admin<'_> {
         tx.commit().await?;
         // What the policy grants comes back: linked accounts are re-activated, never created
         // again; apps where the account is gone get a new one.
-        let (plans, _) = self.engine.plan_person_everywhere(person.id, false, crate::today()).await?;
+        let (plans, _) = self.engine.plan_person_everywhere(person.id, false, self.engine.today().await?).await?;
         view.apps = steps(&plans, person.id);
         let enqueued = self.engine.enqueue(&plans, &[DirtyMark::person(person.id)]).await?;
         if let Some(plan) = enqueued.plan_id {

@@ -39,12 +39,14 @@ impl Admin<'_> {
 
     async fn plans_of(&self, app: Option<&str>) -> Result<Vec<AppPlan>, EngineError> {
         match self.plannable(app).await? {
-            None => self.engine.plan(None, crate::today()).await,
-            Some(names) if app.is_some() => self.engine.plan(names.first().map(String::as_str), crate::today()).await,
+            None => self.engine.plan(None, self.engine.today().await?).await,
+            Some(names) if app.is_some() => {
+                self.engine.plan(names.first().map(String::as_str), self.engine.today().await?).await
+            }
             Some(names) => {
                 let mut plans = Vec::new();
                 for name in names {
-                    plans.extend(self.engine.plan(Some(&name), crate::today()).await?);
+                    plans.extend(self.engine.plan(Some(&name), self.engine.today().await?).await?);
                 }
                 Ok(plans)
             }
@@ -217,7 +219,7 @@ impl Admin<'_> {
             }
             None => self.actor.require(Need::OrgAdmin)?,
         }
-        let plans = self.engine.plan(app, crate::today()).await?;
+        let plans = self.engine.plan(app, self.engine.today().await?).await?;
         self.engine.apply(plans).await
     }
 
@@ -236,6 +238,6 @@ impl Admin<'_> {
     pub async fn explain(&self, person: &str, app: &str) -> Result<tenure_core::reconcile::Explanation, EngineError> {
         let id = self.store().app_by_name(self.tenant(), app).await?.app.id;
         self.actor.require(Need::AppPlans(id))?;
-        self.engine.explain(person, app, crate::today()).await
+        self.engine.explain(person, app, self.engine.today().await?).await
     }
 }

@@ -237,6 +237,20 @@ impl Admin<'_> {
     /// by the person's manager (an admin of Tenure signed in with that email). The run goes on
     /// at the next workflow pass.
     pub async fn approve_run(&self, id: &str) -> Result<RunView, EngineError> {
+        self.decide_run(id, Decision::Approve).await
+    }
+
+    /// Rejects the approval a run waits for (the same people may reject as may approve): the
+    /// step ends `rejected` with the reason, the run ends `rejected`, and no later step runs.
+    pub async fn reject_run(&self, id: &str, reason: &str) -> Result<RunView, EngineError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(EngineError::field("reason", "say why the run is rejected (1 to 500 characters)"));
+        }
+        self.decide_run(id, Decision::Reject(reason)).await
+    }
+
+    async fn decide_run(&self, id: &str, decision: Decision<'_>) -> Result<RunView, EngineError> {
         let run_id: RunId =
             id.trim().parse().map_err(|_| EngineError::field("run", format!("{id:?} is not a run id")))?;
         let run = self
@@ -259,18 +273,28 @@ impl Admin<'_> {
         }
         let now = self.engine.now_ms();
         let last = run.cursor as usize + 1 >= def.steps.len();
-        let (status, cursor) = if last { ("done", run.cursor + 1) } else { ("running", run.cursor + 1) };
+        let (step_status, result, status, cursor, action) = match decision {
+            Decision::Approve if last => ("done", "approved".to_owned(), "done", run.cursor + 1, "workflow.approved"),
+            Decision::Approve => ("done", "approved".to_owned(), "running", run.cursor + 1, "workflow.approved"),
+            Decision::Reject(reason) => {
+                ("rejected", format!("rejected: {reason}"), "rejected", run.cursor, "workflow.rejected")
+            }
+        };
         let mut tx = self.store().begin().await?;
-        let ended = StepEnd { status: "done", result: Some("approved"), error: None, approver: Some(&self.actor.name) };
-        let approved = tx.finish_step(self.tenant(), run.id, run.cursor, ended, now).await?
+        let ended =
+            StepEnd { status: step_status, result: Some(&result), error: None, approver: Some(&self.actor.name) };
+        let decided = tx.finish_step(self.tenant(), run.id, run.cursor, ended, now).await?
             && tx.advance_run(self.tenant(), run.id, "approval", run.cursor, status, cursor, now, now).await?;
-        if !approved {
-            return Err(EngineError::Refused(format!("run {id} was approved or moved meanwhile")));
+        if !decided {
+            return Err(EngineError::Refused(format!("run {id} was approved, rejected or moved meanwhile")));
         }
-        let detail = json!({"run": run.id, "workflow": run.workflow, "step": run.cursor});
+        let mut detail = json!({"run": run.id, "workflow": run.workflow, "step": run.cursor});
+        if let Decision::Reject(reason) = decision {
+            detail["reason"] = json!(reason);
+        }
         let record = AuditRecord {
             actor: &self.actor.name,
-            action: "workflow.approved",
+            action,
             subject: &run.id.to_string(),
             person: Some(&run.person),
             app: None,
@@ -282,4 +306,11 @@ impl Admin<'_> {
         let steps = self.store().run_steps(self.tenant(), run.id).await?;
         Ok(run_view(&run, &steps))
     }
+}
+
+/// What an approver decided.
+#[derive(Clone, Copy)]
+enum Decision<'a> {
+    Approve,
+    Reject(&'a str),
 }

@@ -18,6 +18,7 @@ pub fn routes() -> Router<ServerState> {
         .route("/workflows/{name}", delete(remove))
         .route("/workflow-runs", get(runs))
         .route("/workflow-runs/{id}/approve", post(approve))
+        .route("/workflow-runs/{id}/reject", post(reject))
 }
 
 /// The tenant's settings: its timezone, the one dates act in.
@@ -80,4 +81,20 @@ pub async fn runs(caller: Caller, Params(q): Params<RunFilter>) -> ApiResult<Res
     responses((status = 200, body = RunView), Errors))]
 pub async fn approve(caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     json(&caller.admin().approve_run(&id).await?)
+}
+
+/// Why an approval is rejected.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rejection {
+    /// Shown in the run's step and the audit trail (1 to 500 characters).
+    pub reason: String,
+}
+
+/// Rejects the approval a run waits for (whoever may approve it may reject it): the run ends
+/// `rejected` and no later step runs.
+#[utoipa::path(post, path = "/api/v1/workflow-runs/{id}/reject", tag = "lifecycle", params(("id" = String, Path)),
+    request_body = Rejection, responses((status = 200, body = RunView), Errors))]
+pub async fn reject(caller: Caller, Path(id): Path<String>, Body(body): Body<Rejection>) -> ApiResult<Response> {
+    json(&caller.admin().reject_run(&id, &body.reason).await?)
 }

@@ -13,7 +13,7 @@ fn create(person: PersonId, email: &str, tier: Option<&str>) -> PlannedOp {
         app_id: AppId::new(),
         person_id: person,
         person: email.into(),
-        kind: OpKind::Create { attributes: Arc::new(attributes) },
+        kind: OpKind::Create { attributes: Arc::new(attributes), active: true },
         reason: Reason::Granted { grant: Grant::Person { assignment: crate::AssignmentId::new() } },
     }
 }
