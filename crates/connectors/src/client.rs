@@ -483,7 +483,7 @@ impl ScimClient {
         let mut refreshed = false;
         loop {
             if let Some(limiter) = &self.limiter {
-                limiter.acquire().await;
+                limiter.acquire().await?;
             }
             let result = match self.bearer().await {
                 Ok(token) => {

@@ -85,6 +85,12 @@ pub enum ConnectorError {
     /// does not help.
     #[error("listing {url} cannot be trusted: {fault}")]
     Paging { url: String, fault: String },
+
+    /// One of the app's budgets over a long window (an hour, a day) is spent: the request was
+    /// not sent. Not retried within the request (the wait is long); the queue holds the
+    /// operation until the window frees, without counting an attempt.
+    #[error("{0}")]
+    WindowSpent(#[from] crate::ratelimit::WindowSpent),
 }
 
 fn fmt_scim_type(t: Option<ScimType>) -> String {
@@ -118,6 +124,9 @@ impl ConnectorError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Status { retry_after, .. } => *retry_after,
+            Self::WindowSpent(spent) => {
+                Some(spent.until.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+            }
             _ => None,
         }
     }
@@ -154,6 +163,11 @@ impl ConnectorError {
 
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
+    }
+
+    /// A budget over a long window is spent: nothing was sent, and the same request may go later.
+    pub fn is_window_spent(&self) -> bool {
+        matches!(self, Self::WindowSpent(_))
     }
 
     /// The app pages (or partitions) its lists inconsistently.

@@ -36,5 +36,5 @@ pub use error::{ConnectorError, TransportKind};
 pub use github::GitHubOrg;
 pub use google_workspace::GoogleWorkspace;
 pub use probe::{ProbeOptions, ProbeReport};
-pub use ratelimit::{BudgetError, RateLimiter, SharedBudget, SharedSlots};
+pub use ratelimit::{BudgetError, RateLimiter, RequestWindows, SharedBudget, SharedSlots, WindowSpent};
 pub use vendor::Vendor;

@@ -10,6 +10,13 @@
 //! limiter a [`SharedBudget`] (kept in the database; connectors never see the store): after its
 //! local turn, a request waits for a slot of the deployment's one budget, reserved a slice of
 //! slots at a time, and a 429's pause is passed on to every node.
+//!
+//! Budgets over long windows (an hour, a day: [`tenure_core::RequestWindow`]) are not a pace
+//! but a count: the engine gives the limiter [`RequestWindows`], kept in the store on every
+//! backend (so a restart does not forget the day's requests), and a request that finds one
+//! spent is not sent: it fails at once with [`WindowSpent`], which the queue reads as "wait
+//! until then", not as a failed attempt. Sleeping through an hour inside a request would hold a
+//! worker and outlive every timeout.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -42,6 +49,33 @@ pub trait SharedBudget: Send + Sync {
     fn pause(&self, until: SystemTime) -> BoxFuture<'_, Result<(), BudgetError>>;
 }
 
+/// A budget over a long window is spent: nothing was sent, and the next request may go at
+/// `until`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("waiting for its {window} request budget ({requests} requests) until {}", crate::ratelimit::clock(*until))]
+pub struct WindowSpent {
+    /// `hourly`, `daily`, `30-second`.
+    pub window: String,
+    pub requests: u32,
+    pub until: SystemTime,
+}
+
+/// `HH:MM UTC` (with the date when it is not today): when a waiting app goes on.
+pub fn clock(at: SystemTime) -> String {
+    let secs = at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let Ok(at) = time::OffsetDateTime::from_unix_timestamp(secs) else { return "later".into() };
+    let today = time::OffsetDateTime::now_utc().date();
+    let hm = format!("{:02}:{:02}:{:02} UTC", at.hour(), at.minute(), at.second());
+    if at.date() == today { hm } else { format!("{} {hm}", at.date()) }
+}
+
+/// The deployment's count of an app's requests over its long windows (the engine keeps it in
+/// the store).
+pub trait RequestWindows: Send + Sync {
+    /// Counts one request in every window, or none when one of them is spent.
+    fn take(&self) -> BoxFuture<'_, Result<Result<(), WindowSpent>, BudgetError>>;
+}
+
 struct Shared {
     budget: Arc<dyn SharedBudget>,
     /// Slots reserved and not used yet, oldest first.
@@ -57,13 +91,18 @@ struct Shared {
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
+    /// False for a limiter that only counts windows: the app documents no short pace.
+    paced: bool,
     state: Mutex<State>,
     shared: Option<Shared>,
+    windows: Option<Arc<dyn RequestWindows>>,
 }
 
 impl std::fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateLimiter")
+            .field("paced", &self.paced)
+            .field("windows", &self.windows.is_some())
             .field("per_second", &self.per_second)
             .field("burst", &self.burst)
             .field("shared", &self.shared.is_some())
@@ -87,9 +126,23 @@ impl RateLimiter {
         Self {
             per_second,
             burst,
+            paced: true,
             state: Mutex::new(State { tokens: burst, last: Instant::now(), held_until: None }),
             shared: None,
+            windows: None,
         }
+    }
+
+    /// A limiter without a pace, for an app whose only documented limits are long windows
+    /// ([`with_windows`](Self::with_windows)); an app's 429 still holds everyone.
+    pub fn unpaced() -> Self {
+        Self { paced: false, ..Self::new(1.0, 1) }
+    }
+
+    /// Requests also count in `windows`, and none is sent while one of them is spent.
+    pub fn with_windows(mut self, windows: Arc<dyn RequestWindows>) -> Self {
+        self.windows = Some(windows);
+        self
     }
 
     /// This limiter also waits for slots of `budget`, the deployment's one budget for the app,
@@ -112,8 +165,36 @@ impl RateLimiter {
 
     /// Waits for this caller's turn: in the shared budget when there is one (it paces the
     /// whole deployment, this node included, and pacing twice at one rate only loses slots to
-    /// jitter), else in this process's bucket. An app's pause holds either way.
-    pub async fn acquire(&self) {
+    /// jitter), else in this process's bucket. An app's pause holds either way. Then the request
+    /// is counted in the long windows, or refused with the time one frees: counted last, so it
+    /// is counted when it is sent, not before a wait for its turn.
+    pub async fn acquire(&self) -> Result<(), WindowSpent> {
+        self.pace().await;
+        let Some(windows) = &self.windows else { return Ok(()) };
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match windows.take().await {
+                Ok(taken) => return taken,
+                Err(e) => {
+                    // Sending uncounted could exceed the day's budget: wait for the store.
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot count the request in the app's request windows");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn pace(&self) {
+        if !self.paced {
+            let held = self.state.lock().unwrap_or_else(|p| p.into_inner()).held_until;
+            if let Some(wait) = held.map(|until| until.saturating_duration_since(Instant::now()))
+                && !wait.is_zero()
+            {
+                tokio::time::sleep(wait).await;
+            }
+            return;
+        }
         match &self.shared {
             Some(shared) => {
                 let held = self.state.lock().unwrap_or_else(|p| p.into_inner()).held_until;
@@ -290,7 +371,7 @@ mod tests {
         for node in &nodes {
             for _ in 0..20 {
                 let node = Arc::clone(node);
-                tasks.spawn(async move { node.acquire().await });
+                tasks.spawn(async move { assert!(node.acquire().await.is_ok()) });
             }
         }
         while tasks.join_next().await.is_some() {}
@@ -315,8 +396,51 @@ mod tests {
             tokio::task::yield_now().await;
         }
         let started = std::time::Instant::now();
-        other.acquire().await;
+        assert!(other.acquire().await.is_ok());
         assert!(started.elapsed() >= Duration::from_millis(200), "{:?}", started.elapsed());
+    }
+
+    /// Windows kept in memory with the arithmetic the store uses.
+    struct MemoryWindows {
+        window: tenure_core::RequestWindow,
+        counts: Mutex<Vec<(i64, u64)>>,
+    }
+
+    impl RequestWindows for MemoryWindows {
+        fn take(&self) -> BoxFuture<'_, Result<Result<(), WindowSpent>, BudgetError>> {
+            Box::pin(async move {
+                let now =
+                    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as i64;
+                let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(match self.window.take(&counts, now) {
+                    Ok(slot) => {
+                        counts.push((slot, 1));
+                        Ok(())
+                    }
+                    Err(until) => Err(WindowSpent {
+                        window: self.window.name(),
+                        requests: self.window.requests,
+                        until: SystemTime::UNIX_EPOCH + Duration::from_millis(until as u64),
+                    }),
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_spent_window_refuses_at_once_with_the_time_it_frees() {
+        let windows =
+            Arc::new(MemoryWindows { window: tenure_core::RequestWindow::hourly(2), counts: Mutex::new(Vec::new()) });
+        let limiter = RateLimiter::unpaced().with_windows(windows);
+        assert!(limiter.acquire().await.is_ok());
+        assert!(limiter.acquire().await.is_ok());
+        let started = std::time::Instant::now();
+        let spent = limiter.acquire().await.expect_err("the hour's two are spent");
+        assert!(started.elapsed() < Duration::from_secs(1), "refused, not slept through");
+        assert_eq!((spent.window.as_str(), spent.requests), ("hourly", 2));
+        let wait = spent.until.duration_since(SystemTime::now()).unwrap_or_default();
+        assert!(wait > Duration::from_secs(3600) && wait <= Duration::from_secs(62 * 60), "{wait:?}");
+        assert!(spent.to_string().starts_with("waiting for its hourly request budget (2 requests) until "), "{spent}");
     }
 
     #[tokio::test]

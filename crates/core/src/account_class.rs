@@ -35,6 +35,10 @@ pub enum AccountClass {
     /// Linked, but the app's list cannot be read whole, so Tenure does not plan the app; shown
     /// as last stored.
     Unread,
+    /// Not an account: a person granted the app who has none, whose create the plan does not
+    /// send because the app would refuse it (a catalog rule: no profile entitlement in
+    /// Salesforce) or it cannot be made (a mapping fails); the row's note says why.
+    Refused,
 }
 
 impl AccountClass {
@@ -52,6 +56,7 @@ impl AccountClass {
             Self::Unmanaged => "unmanaged",
             Self::Unread => "unread",
             Self::Invited => "invited",
+            Self::Refused => "refused",
         }
     }
 }
@@ -63,7 +68,7 @@ impl fmt::Display for AccountClass {
 }
 
 impl AccountClass {
-    pub const ALL: [AccountClass; 11] = [
+    pub const ALL: [AccountClass; 12] = [
         Self::Managed,
         Self::Deactivated,
         Self::UnassignedButActive,
@@ -75,6 +80,7 @@ impl AccountClass {
         Self::Unmanaged,
         Self::Invited,
         Self::Unread,
+        Self::Refused,
     ];
 
     /// Whether an account of this class, active or not, takes a seat in its app: an active
@@ -82,7 +88,7 @@ impl AccountClass {
     /// does where the app counts them (GitHub does, against paid seats).
     pub fn holds_seat(self, active: bool) -> bool {
         match self {
-            Self::Deactivated => false,
+            Self::Deactivated | Self::Refused => false,
             Self::InactiveButLicensed | Self::Invited => true,
             _ => active,
         }

@@ -15,9 +15,11 @@ pub mod plan;
 pub mod reconcile;
 pub mod roles;
 pub mod rules;
+pub mod window;
 
 pub use account_class::AccountClass;
 pub use ids::*;
 pub use model::*;
 pub use plan::*;
 pub use roles::Role;
+pub use window::RequestWindow;

@@ -483,7 +483,7 @@ impl Default for AppSettings {
 }
 
 /// Request pacing for one app.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppLimits {
     /// Requests per second on average (may be fractional: Slack's 180 writes a minute is 3).
@@ -502,6 +502,11 @@ pub struct AppLimits {
     /// creates alone (Canva: one a second), which must not slow its other requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creates_per_second: Option<f64>,
+    /// Budgets over a long window (DocuSign's 3,000 an hour, HubSpot's 250,000 a day): at most
+    /// `requests` in any window of `seconds`, counted for the deployment in the store. A spent
+    /// window makes operations wait in the queue until it frees, instead of failing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<crate::window::RequestWindow>,
 }
 
 // `per_second` is a configuration value, never NaN (refused when parsed), so equality is total.

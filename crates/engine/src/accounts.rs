@@ -114,7 +114,15 @@ impl Engine {
             AppState { app: &record.app, assignments: &assignments, links: &links, observed: &observed, groups: &[] };
         let plan = plan_app(&dir, &state, today);
         let context = ReportContext::for_page(self, record.app.id, &people, &links, &page.accounts, &plan).await?;
-        let accounts = context.classify(&record.app, &plan, &page.accounts, &marks);
+        let mut accounts = context.classify(&record.app, &plan, &page.accounts, &marks);
+        let mut problems = plan.problems;
+        // The people whose create the app's rules refuse have no account on any page: the first
+        // page names them.
+        if query.start_index <= 1 && !record.app.settings.rules.is_empty() {
+            let refused = self.refused_creates(&record, &directory, &assignments, today).await?;
+            accounts.extend(context.refused(&record.app, &refused));
+            problems.extend(refused.problems);
+        }
         let unseen = crate::profile::unseen_accounts(&record.app);
         Ok(UsersPage {
             app: record.app.name,
@@ -122,8 +130,29 @@ impl Engine {
             total: page.total,
             accounts,
             unseen,
-            problems: plan.problems,
+            problems,
         })
+    }
+
+    /// The plan of the people without a stored account in the app, planned as if the app had
+    /// none for them: the creates it would refuse are its problems. (A person whose account in
+    /// the app is not linked yet is named too: as far as Tenure's links show, they have none.)
+    async fn refused_creates(
+        &self,
+        record: &AppRecord,
+        directory: &crate::planning_cache::DirectorySnapshot,
+        assignments: &[tenure_core::Assignment],
+        today: time::Date,
+    ) -> Result<tenure_core::Plan, EngineError> {
+        let linked: HashSet<PersonId> =
+            self.store.list_accounts(self.tenant, record.app.id).await?.into_iter().map(|a| a.link.person_id).collect();
+        let people: Vec<Person> = directory.people.iter().filter(|p| !linked.contains(&p.id)).cloned().collect();
+        let groups = directory.groups_for(&people);
+        let dir = DirectoryIndex::new(&people, &groups).with_pushed_sources(self.pushed_sources().await?);
+        let state = AppState { app: &record.app, assignments, links: &[], observed: &[], groups: &[] };
+        let mut plan = plan_app(&dir, &state, today);
+        plan.problems.retain(|p| p.message.starts_with("cannot create "));
+        Ok(plan)
     }
 
     /// The account as the app holds it now.

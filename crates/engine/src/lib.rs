@@ -47,10 +47,11 @@ pub use csv_import::{CsvData, CsvUpload};
 pub use dates::DATES;
 pub use error::EngineError;
 pub use hold::{Enqueued, HeldNow, HoldView};
+pub use notify::NoticePass;
 pub use oauth_flow::{
     AuthorizationError, AuthorizationStart, Authorized, Callback, GrantView, Verification, complete_authorization,
 };
-pub use operations::{AppHealthView, QueueStatus, RefusedApp};
+pub use operations::{AppHealthView, BudgetWait, QueueStatus, RefusedApp};
 pub use planning::AppPlan;
 pub use propagate::{PropagationOptions, PropagationPass};
 pub use report::{AccountClass, AccountRow, class_counts, spreadsheet_safe, write_report_csv};
@@ -60,6 +61,7 @@ pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncPhases, SyncReport};
 pub use sync_cloud::{GoogleSourceConfig, GraphSourceConfig};
 pub use sync_every::{MIN_SYNC_EVERY_S, SYNC_EVERY_FIELD, kind_settings, parse_sync_every};
 pub use sync_ldap::LdapSourceConfig;
+pub use tasks::{TASK_DUE, TASK_ESCALATION};
 pub use watch::{DEFAULT_INTERVAL as WATCH_INTERVAL, Dropped, SETTLE as WATCH_SETTLE};
 pub use worker::{Executor, WorkerOptions};
 pub use workflows::{WORKFLOW_TICK, WorkflowPass};

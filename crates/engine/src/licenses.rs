@@ -31,7 +31,9 @@ impl Engine {
             let record = self.store.app_by_name(self.tenant, name).await?;
             let rows = self.classified_accounts(Some(name), today, false).await?;
             let activity = self.store.license_activity(self.tenant, record.app.id).await?;
-            let seats: Vec<SeatRow> = rows.iter().map(|row| seat_row(row, &activity)).collect();
+            // A refused create is a person without an account: no seat.
+            let seats: Vec<SeatRow> =
+                rows.iter().filter(|r| r.class != AccountClass::Refused).map(|row| seat_row(row, &activity)).collect();
             self.store.replace_license_seats(self.tenant, record.app.id, &seats).await?;
             let unread = rows.iter().find(|r| r.class == AccountClass::Unread).and_then(|r| r.note.clone());
             usage.push(AppUsage { app: name.clone(), counts: count_seats(&seats, today), unread });

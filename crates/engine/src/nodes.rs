@@ -163,6 +163,36 @@ impl Engine {
     }
 }
 
+/// An app's budgets over long windows, counted in the store on every backend: the one count
+/// of the deployment, kept across restarts.
+pub(crate) struct StoreWindows {
+    pub(crate) store: Store,
+    pub(crate) tenant: TenantId,
+    pub(crate) bucket: String,
+    pub(crate) windows: Vec<tenure_core::RequestWindow>,
+}
+
+impl tenure_connectors::RequestWindows for StoreWindows {
+    fn take(&self) -> BoxFuture<'_, Result<Result<(), tenure_connectors::WindowSpent>, BudgetError>> {
+        Box::pin(async move {
+            let now_ms = crate::SystemClock.now_ms();
+            let spent = self
+                .store
+                .take_window_request(self.tenant, &self.bucket, &self.windows, now_ms)
+                .await
+                .map_err(|e| BudgetError(e.to_string()))?;
+            Ok(match spent {
+                None => Ok(()),
+                Some((window, until_ms)) => Err(tenure_connectors::WindowSpent {
+                    window: window.name(),
+                    requests: window.requests,
+                    until: unix_us(until_ms.saturating_mul(1000)),
+                }),
+            })
+        })
+    }
+}
+
 /// The share of an app's documented rate that the deployment's shared budget hands out. Slots
 /// are moments of sending, but the vendor counts arrivals: from several nodes, each with its own
 /// transit jitter, a few requests of the seconds around a boundary land in one calendar second,

@@ -28,6 +28,17 @@ pub struct QueueStatus {
     /// Apps Tenure refuses to plan, with the reason (a probed profile whose paging is broken
     /// and that no partitioned read rescues).
     pub refused_apps: Vec<RefusedApp>,
+    /// Apps whose hourly or daily request budget is spent: their operations wait until then.
+    pub budget_waits: Vec<BudgetWait>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetWait {
+    pub app: String,
+    /// `hourly`, `daily`, `30-second`.
+    pub window: String,
+    pub requests: u32,
+    pub until_ms: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,6 +56,23 @@ impl Engine {
             .iter()
             .filter_map(|r| crate::planning::refusal_of(r).map(|reason| RefusedApp { app: r.app.name.clone(), reason }))
             .collect();
+        let mut budget_waits = Vec::new();
+        let now = crate::Clock::now_ms(&crate::SystemClock);
+        for record in &apps {
+            let Some(limits) = record.app.settings.limits.as_ref().filter(|l| !l.windows.is_empty()) else { continue };
+            let key = limits.shared_key.clone().unwrap_or_else(|| record.app.id.to_string());
+            let bucket = crate::worker::window_bucket(&key);
+            for usage in self.store.window_usage(self.tenant, &bucket, &limits.windows, now).await? {
+                if let Some(until_ms) = usage.spent_until_ms {
+                    budget_waits.push(BudgetWait {
+                        app: record.app.name.clone(),
+                        window: usage.window.name(),
+                        requests: usage.window.requests,
+                        until_ms,
+                    });
+                }
+            }
+        }
         let names: std::collections::HashMap<AppId, String> =
             apps.into_iter().map(|r| (r.app.id, r.app.name)).collect();
         let failing_apps = self
@@ -61,7 +89,7 @@ impl Engine {
             .collect();
         let holds =
             self.holds(100).await?.into_iter().filter(|h| h.status == "held" || h.status == "approved").collect();
-        Ok(QueueStatus { counts, dirty, failing_apps, refused_apps, holds })
+        Ok(QueueStatus { counts, dirty, failing_apps, refused_apps, holds, budget_waits })
     }
 
     /// Operations, newest first; `app` by name.

@@ -114,6 +114,13 @@ impl Engine {
                     self.note_refusal(&selected[index], &reason).await;
                     refused[index] = Some(reason);
                 }
+                // A spent hourly or daily budget holds this app's plan, not every app's: it is
+                // planned again once the window frees.
+                Err(EngineError::Connector { app, source }) if source.is_window_spent() => {
+                    let reason = format!("its user list is not read now: {source}");
+                    tracing::info!(app = %app, reason = %reason, "app not planned");
+                    refused[index] = Some(reason);
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -266,21 +266,19 @@ impl Engine {
         executor: Option<Executor>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        // The reconciliation is a duty of one node at a time, on the deployment's rhythm (nodes.rs).
-        let mut next_duty_look = tokio::time::Instant::now();
+        // The reconciliation and the dates are duties of one node at a time, on the deployment's
+        // rhythm (nodes.rs), looked at by a task of their own: between passes, a pass of
+        // thousands of people on a loaded node kept a dead holder's duties waiting for it.
+        let calendar = {
+            let engine = self.clone();
+            let (shutdown, every) = (shutdown.clone(), options.reconcile_every);
+            tokio::spawn(async move { engine.run_calendar_duties(every, shutdown).await })
+        };
         let mut backoff = options.poll;
         loop {
             if *shutdown.borrow() {
+                calendar.abort();
                 return;
-            }
-            if tokio::time::Instant::now() >= next_duty_look {
-                next_duty_look = tokio::time::Instant::now() + crate::nodes::DUTY_RENEW.min(options.reconcile_every);
-                if let Err(e) = self.reconcile_if_due(options.reconcile_every).await {
-                    tracing::error!(error = %e, "cannot schedule the periodic reconciliation");
-                }
-                if let Err(e) = self.mark_dates_if_day_turned().await {
-                    tracing::error!(error = %e, "cannot mark the people whose dates began today");
-                }
             }
             match self.propagate_once(self.today_or_utc().await).await {
                 Ok(pass) => {
@@ -300,6 +298,28 @@ impl Engine {
             tokio::select! {
                 _ = shutdown.changed() => {}
                 () = tokio::time::sleep(backoff) => {}
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Looks every [`crate::nodes::DUTY_RENEW`] whether this node should mark every app for the
+    /// periodic reconciliation, or the people whose dates began, until `shutdown`.
+    async fn run_calendar_duties(&self, reconcile_every: Duration, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(e) = self.reconcile_if_due(reconcile_every).await {
+                tracing::error!(error = %e, "cannot schedule the periodic reconciliation");
+            }
+            if let Err(e) = self.mark_dates_if_day_turned().await {
+                tracing::error!(error = %e, "cannot mark the people whose dates began today");
+            }
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                () = tokio::time::sleep(crate::nodes::DUTY_RENEW.min(reconcile_every)) => {}
             }
         }
     }

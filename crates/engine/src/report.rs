@@ -70,6 +70,7 @@ impl Engine {
             }
             let marks = self.store.account_marks(self.tenant, p.app.id).await?;
             rows.extend(context.classify(&p.app, &p.plan, &p.observed, &marks));
+            rows.extend(context.refused(&p.app, &p.plan));
             // Where the vendor documents that its list leaves accounts out, the linked accounts
             // it did not show are named rather than dropped: Tenure cannot see them, and they
             // are not gone.
@@ -188,6 +189,35 @@ impl ReportContext {
                     note: Some(note.to_owned()),
                     license: s.attributes.get(attributes::LICENSE).filter(|l| !l.is_empty()).cloned(),
                 }
+            })
+            .collect()
+    }
+
+    /// Rows for the people `plan` would give an account but cannot (the create breaks one of the
+    /// app's catalog rules, or a mapping fails for them), with the reason: without them such a
+    /// person is in no list at all, neither as an account nor as a change. A problem of a person
+    /// who has an account in the app is about that account, and is not one of these.
+    pub(crate) fn refused(&self, app: &App, plan: &Plan) -> Vec<AccountRow> {
+        let links = self.links_by_app.get(&app.id);
+        let mut seen = HashSet::new();
+        plan.problems
+            .iter()
+            .filter(|p| p.app_id == app.id)
+            .filter(|p| !links.is_some_and(|l| l.values().any(|link| link.person_id == p.person_id)))
+            .filter(|p| seen.insert(p.person_id))
+            .map(|p| AccountRow {
+                app: app.name.clone(),
+                remote_id: String::new(),
+                user_name: String::new(),
+                display_name: self.people.get(p.person_id).and_then(|person| person.display_name.clone()),
+                email: Some(p.person.clone()),
+                active: false,
+                class: AccountClass::Refused,
+                person: Some(p.person.clone()),
+                other_apps: self.apps_of.get(&p.person_id).cloned().unwrap_or_default(),
+                origin: None,
+                note: Some(p.message.clone()),
+                license: None,
             })
             .collect()
     }

@@ -232,6 +232,7 @@ impl Engine {
             None => got == 0 && previous > 0,
         };
         if too_few && !options.force {
+            self.tell_guard_refused(source, &batch, previous, common.min_share_percent).await;
             return Err(EngineError::SourceGuard { source_name: name, got, previous });
         }
         let overridden =
@@ -282,6 +283,50 @@ impl Engine {
         Ok(SyncReport { source: name, people: batch.people.len(), out_of_scope, incremental, summary, phases })
     }
 
+    /// Tells the admins that the source guard refused a delivery, once per delivered content: a
+    /// schedule retrying the same bad export every few minutes does not tell again, a different
+    /// bad export does. Never fails the sync's answer (the refusal is the answer).
+    async fn tell_guard_refused(
+        &self,
+        source: &SourceRecord,
+        batch: &ImportBatch,
+        previous: usize,
+        min_share_percent: Option<u8>,
+    ) {
+        let got = batch.people.len();
+        let people = |n: usize| if n == 1 { "1 person".to_owned() } else { format!("{n} people") };
+        let key = format!("source.guard_refused:{}:{}", source.id, delivery_digest(batch));
+        let rule = match min_share_percent {
+            Some(p) => format!("a sync must deliver at least {p}% of the people the last one did"),
+            None => "a sync may not deliver nobody after a sync that delivered people".to_owned(),
+        };
+        let mut notice = crate::notify::Notice::new(
+            "source.guard_refused",
+            format!("Sync of {} refused: it delivered {}, {previous} expected", source.name, people(got)),
+        );
+        notice.lines = vec![
+            format!(
+                "The source guard refused what source {} delivered: {}, where the last sync had {previous} ({rule}).",
+                source.name,
+                people(got)
+            ),
+            "Nothing was applied: nobody was marked as having left, no account was touched.".into(),
+            "This is usually a broken or partial export; fix it at the source and the next sync applies it.".into(),
+            format!(
+                "If the smaller list is right (people really left), apply it anyway with `tenure sync {} --force`.",
+                source.name
+            ),
+            "The same delivery refused again is not told again.".into(),
+        ];
+        notice.path = Some(format!("/sources/{}", source.name));
+        notice.data = serde_json::json!({
+            "source": source.name, "got": got, "previous": previous, "min_share_percent": min_share_percent,
+        });
+        if let Err(e) = self.notify_once(&key, &notice).await {
+            tracing::warn!(source = %source.name, error = %e, "could not queue the guard's refusal notice");
+        }
+    }
+
     /// Syncs one named source, or all of them.
     pub async fn sync(&self, name: Option<&str>) -> Result<Vec<SyncReport>, EngineError> {
         self.sync_with(name, SyncOptions::default()).await
@@ -316,4 +361,22 @@ impl Engine {
         }
         Ok(reports)
     }
+}
+
+/// What a delivery holds, as a short digest: equal for the same export read twice, whatever
+/// order its rows came in.
+fn delivery_digest(batch: &ImportBatch) -> String {
+    use sha2::{Digest, Sha256};
+    let mut rows: Vec<String> = batch
+        .people
+        .iter()
+        .map(|p| format!("{}\u{1f}{}\u{1f}{}\u{1f}{:?}", p.source_key, p.email, p.user_name, p.status))
+        .collect();
+    rows.sort_unstable();
+    let mut hash = Sha256::new();
+    for row in &rows {
+        hash.update(row.as_bytes());
+        hash.update(b"\n");
+    }
+    hash.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
 }

@@ -167,3 +167,99 @@ pub(crate) async fn record_done(
     }
     Ok(())
 }
+
+/// How long a task has before it is overdue and its assignee is reminded. One default for every
+/// manual app: owners work them by hand, at a human pace, and one period keeps the promise easy
+/// to state.
+pub const TASK_DUE: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3600);
+
+/// How long after its due time a still-open task is escalated to the channels' admins.
+pub const TASK_ESCALATION: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3600);
+
+/// When a task is due.
+pub(crate) fn due_ms(task: &tenure_store::TaskRecord) -> i64 {
+    task.created_ms.saturating_add(TASK_DUE.as_millis() as i64)
+}
+
+fn shown_ms(at_ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).ok())
+        .unwrap_or_else(|| at_ms.to_string())
+}
+
+/// What one pass over open tasks told.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OverdueTasks {
+    pub reminded: usize,
+    pub escalated: usize,
+}
+
+impl Engine {
+    /// Reminds the assignee of each open task past its due time, and tells the channels' admins
+    /// of each still open [`TASK_ESCALATION`] later; each at most once per task.
+    pub(crate) async fn remind_overdue_tasks(&self, now: i64) -> Result<OverdueTasks, EngineError> {
+        let mut told = OverdueTasks::default();
+        let tasks = self.store.tasks(self.tenant, true).await?;
+        let overdue: Vec<_> = tasks.iter().filter(|t| now >= due_ms(t)).collect();
+        if overdue.is_empty() {
+            return Ok(told);
+        }
+        let given = self.store.notices_given(self.tenant, "task.").await?;
+        let apps = self.store.list_apps(self.tenant).await?;
+        let escalate_after = TASK_ESCALATION.as_millis() as i64;
+        for task in overdue {
+            let app = apps.iter().find(|a| a.app.id == task.app_id).map(|a| a.app.name.clone()).unwrap_or_default();
+            let short = task.id.to_string().chars().take(8).collect::<String>();
+            let due = due_ms(task);
+            let mut notice = Notice::new("task.overdue", String::new());
+            notice.path = Some(format!("/apps/{app}"));
+            notice.apps = vec![task.app_id];
+            notice.data = json!({
+                "task": task.id, "app": app, "person": task.person, "assignee": task.assignee,
+                "created": crate::audit_query::rfc3339(task.created_ms), "due": crate::audit_query::rfc3339(due),
+            });
+            let key = format!("task.overdue:{}", task.id);
+            if !given.contains(&key) {
+                notice.subject = format!("Overdue: a {app} task for {}", task.assignee);
+                notice.lines = vec![
+                    format!(
+                        "This task was opened {} and was due {}; it is still open:",
+                        shown_ms(task.created_ms),
+                        shown_ms(due)
+                    ),
+                    format!("- {}", task.text),
+                    format!("When it is done, close it with `tenure task close {short}`."),
+                    format!(
+                        "If it is still open {}, the admins are told.",
+                        shown_ms(due.saturating_add(escalate_after))
+                    ),
+                ];
+                // The reminder is for the one who must act, through each channel that sends it.
+                notice.to = Some(vec![crate::notify::Recipient::Address(task.assignee.clone())]);
+                if self.notify_once(&key, &notice).await? {
+                    told.reminded += 1;
+                }
+            }
+            let key = format!("task.escalated:{}", task.id);
+            if now >= due.saturating_add(escalate_after) && !given.contains(&key) {
+                notice.event = "task.escalated".into();
+                notice.subject = format!("Escalated: a {app} task for {} is still open", task.assignee);
+                notice.lines = vec![
+                    format!("{} was reminded of this task, due {}; it is still open:", task.assignee, shown_ms(due)),
+                    format!("- {}", task.text),
+                    format!(
+                        "Someone with access to {app} can do it and close it with `tenure task close {short}`, \
+                         or ask {} about it.",
+                        task.assignee
+                    ),
+                ];
+                notice.to = None;
+                if self.notify_once(&key, &notice).await? {
+                    told.escalated += 1;
+                }
+            }
+        }
+        Ok(told)
+    }
+}

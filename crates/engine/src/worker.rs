@@ -76,11 +76,21 @@ pub(crate) struct OpError {
     /// The worker lost its claim on the operation meanwhile: the attempt stops, and its outcome
     /// is the new holder's to record, not this worker's.
     pub lease_lost: bool,
+    /// Nothing was sent: the app's budget over a long window is spent. The operation waits in
+    /// the queue until `retry_after`, its attempt not counted.
+    pub waiting: bool,
 }
 
 impl OpError {
     pub(crate) fn permanent(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: false, app_fault: false, retry_after: None, lease_lost: false }
+        Self {
+            message: message.into(),
+            retryable: false,
+            app_fault: false,
+            retry_after: None,
+            lease_lost: false,
+            waiting: false,
+        }
     }
 
     pub(crate) fn store(e: tenure_store::StoreError) -> Self {
@@ -90,6 +100,7 @@ impl OpError {
             app_fault: false,
             retry_after: None,
             lease_lost: false,
+            waiting: false,
         }
     }
 
@@ -100,6 +111,14 @@ impl OpError {
 
 impl From<ConnectorError> for OpError {
     fn from(e: ConnectorError) -> Self {
+        if let ConnectorError::WindowSpent(_) = &e {
+            return Self {
+                retryable: true,
+                retry_after: e.retry_after(),
+                waiting: true,
+                ..Self::permanent(e.to_string())
+            };
+        }
         let status = e.status();
         // Credentials refused, or an app set up so that it refuses everyone (a vendor's documented
         // "an admin must act": a plan without SCIM, SSO not enabled), are fixed by an admin, not
@@ -114,6 +133,7 @@ impl From<ConnectorError> for OpError {
             retry_after: e.retry_after(),
             message: e.to_string(),
             lease_lost: false,
+            waiting: false,
         }
     }
 }
@@ -328,6 +348,9 @@ impl Executor {
             _ => rec.op.person.as_str(),
         };
         let retry_wait = match &result {
+            // Waiting for a window is not an attempt: never out of attempts, never capped (an
+            // earlier look only finds the window still spent).
+            Err(error) if error.waiting => Some(error.retry_after.unwrap_or_default()),
             Err(error) if error.retryable && rec.attempts < self.options.max_attempts => {
                 Some(error.retry_after.unwrap_or_else(|| self.backoff(rec.attempts)).min(self.options.max_backoff))
             }
@@ -338,6 +361,7 @@ impl Executor {
             (Ok(remote_id), _) => {
                 (Settlement::succeeded(remote_id.as_deref()), Some(detail(None, remote_id.as_deref())))
             }
+            (Err(error), Some(at)) if error.waiting => (Settlement::wait_until(&error.message, at), None),
             (Err(error), Some(at)) => (Settlement::retry_at(&error.message, at), None),
             (Err(error), None) => (Settlement::failed(&error.message), Some(detail(Some(&error.message), None))),
         };
@@ -400,6 +424,9 @@ impl Executor {
                     self.engine.notify(&notice).await;
                 }
                 match retry_wait {
+                    Some(wait) if error.waiting => {
+                        tracing::info!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), wait_ms = wait.as_millis() as u64, why = %error.message, "operation waits for the app's request budget");
+                    }
                     Some(wait) => {
                         tracing::warn!(app = %app_name, person = %rec.op.person, op = rec.op.kind.name(), attempt = rec.attempts, retry_in_ms = wait.as_millis() as u64, error = %error.message, "operation failed; will retry");
                     }
@@ -517,20 +544,48 @@ impl Engine {
     /// `shared_key`; `None` when the app has no limit.
     pub(crate) fn limiter_for(&self, app: &App) -> Option<Arc<RateLimiter>> {
         let limits = app.settings.limits.as_ref()?;
-        let per_second = limits.per_second?;
+        if limits.per_second.is_none() && limits.windows.is_empty() {
+            return None;
+        }
         let key = limits.shared_key.clone().unwrap_or_else(|| app.id.to_string());
         let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
-        let limiter = limiters.entry(key.clone()).or_insert_with(|| {
-            let burst = limits.burst.unwrap_or(1);
-            let local = RateLimiter::new(per_second, burst);
-            // Several nodes: the deployment's one budget as well as this process's.
-            Arc::new(match self.shared_budget(&key, per_second, burst) {
-                Some(budget) => local.with_shared_budget(budget, crate::nodes::budget_slice(per_second)),
-                None => local,
+        // Cached by bucket and the windows: a changed budget makes a new limiter, not one that
+        // keeps counting against the old figures.
+        let cache_key = match limits.windows.is_empty() {
+            true => key.clone(),
+            false => format!("{key}|{:?}", limits.windows),
+        };
+        let limiter = limiters.entry(cache_key).or_insert_with(|| {
+            let local = match limits.per_second {
+                Some(per_second) => {
+                    let burst = limits.burst.unwrap_or(1);
+                    let local = RateLimiter::new(per_second, burst);
+                    // Several nodes: the deployment's one budget as well as this process's.
+                    match self.shared_budget(&key, per_second, burst) {
+                        Some(budget) => local.with_shared_budget(budget, crate::nodes::budget_slice(per_second)),
+                        None => local,
+                    }
+                }
+                None => RateLimiter::unpaced(),
+            };
+            Arc::new(match limits.windows.is_empty() {
+                true => local,
+                false => local.with_windows(Arc::new(crate::nodes::StoreWindows {
+                    store: self.store.clone(),
+                    tenant: self.tenant,
+                    bucket: window_bucket(&key),
+                    windows: limits.windows.clone(),
+                })),
             })
         });
         Some(Arc::clone(limiter))
     }
+}
+
+/// Where an app's long windows are counted: its rate bucket's name, apart from the bucket's
+/// per-second budget row (which the count uses as its lock).
+pub(crate) fn window_bucket(key: &str) -> String {
+    format!("{key}:windows")
 }
 
 impl Engine {
@@ -577,7 +632,7 @@ impl AppRuntime {
                 if earlier.is_none()
                     && let Some(creates) = engine.create_limiter_for(&self.app)
                 {
-                    creates.acquire().await;
+                    creates.acquire().await.map_err(|spent| OpError::from(ConnectorError::from(spent)))?;
                 }
                 let (account, origin) = match earlier {
                     Some(found) => found,

@@ -25,6 +25,11 @@ struct Fixture {
 
 impl Fixture {
     async fn new(backend: TestBackend, vendor: Option<&str>, deprovision: DeprovisionPolicy) -> anyhow::Result<Self> {
+        let settings = AppSettings { deprovision, vendor: vendor.map(str::to_owned), ..AppSettings::default() };
+        Self::with_settings(backend, settings).await
+    }
+
+    async fn with_settings(backend: TestBackend, settings: AppSettings) -> anyhow::Result<Self> {
         let db = TestDb::new(backend).await?;
         let store = Store::connect_with_keys(
             db.url(),
@@ -38,12 +43,7 @@ impl Fixture {
         let sandbox = SandboxApp::spawn(options).await?;
         sandbox.set_misbehaviour(Misbehaviour { unlisted_prefix: Some("guest"), ..Misbehaviour::default() });
         let source = store.add_source(tenant, "hr", "csv", &json!({})).await?;
-        let settings = AppSettings {
-            deprovision,
-            guard: Some(relaxed),
-            vendor: vendor.map(str::to_owned),
-            ..AppSettings::default()
-        };
+        let settings = AppSettings { guard: Some(relaxed), ..settings };
         let app = store
             .add_app_with_auth(
                 tenant,
@@ -142,6 +142,48 @@ async fn plans_name_the_losses_that_cannot_be_undone() -> anyhow::Result<()> {
         let json = serde_json::to_value(&plans[0])?;
         assert!(json["notes"].to_string().contains("cannot be undone"), "{json}");
         f.sandbox.shutdown().await;
+    }
+    Ok(())
+}
+
+/// A Salesforce-profiled app without a profile entitlement: Bob has no account, and his create
+/// is refused by the catalog rule. The report and the live list's first page show him as
+/// `refused`, with Salesforce's reason, though he has no account to list; nothing is sent.
+async fn refused_creates_are_listed(backend: TestBackend) -> anyhow::Result<()> {
+    let salesforce = tenure_connectors::catalog::catalog().get("salesforce").expect("salesforce");
+    let settings = AppSettings { rules: salesforce.app_rules(), ..AppSettings::default() };
+    let f = Fixture::with_settings(backend, settings).await?;
+    f.import(vec![person("E2", "bob@acme.com")]).await?;
+
+    let rows = f.engine.account_report(Some("tasks"), tenure_engine::today()).await?;
+    let refused: Vec<_> = rows.iter().filter(|r| r.class == tenure_engine::AccountClass::Refused).collect();
+    assert_eq!(refused.len(), 1, "{backend:?}: {rows:#?}");
+    assert_eq!((refused[0].person.as_deref(), refused[0].remote_id.as_str()), (Some("bob@acme.com"), ""));
+    let note = refused[0].note.clone().unwrap_or_default();
+    assert!(
+        note.contains("cannot create bob@acme.com's account: the app would refuse it: license is not set"),
+        "{note}"
+    );
+
+    let first = tenure_connectors::UserQuery { start_index: 1, count: 10, search: None };
+    let page = f.engine.app_users("tasks", &first, tenure_engine::today()).await?;
+    let listed: Vec<_> = page.accounts.iter().filter(|r| r.class == tenure_engine::AccountClass::Refused).collect();
+    assert_eq!(listed.len(), 1, "{page:#?}");
+    assert_eq!(listed[0].note.as_deref(), Some(note.as_str()));
+    assert!(page.problems.iter().any(|p| p.message == note), "{:?}", page.problems);
+    // A later page does not repeat him.
+    let second = tenure_connectors::UserQuery { start_index: 11, count: 10, search: None };
+    let page = f.engine.app_users("tasks", &second, tenure_engine::today()).await?;
+    assert!(page.accounts.iter().all(|r| r.class != tenure_engine::AccountClass::Refused));
+    assert_eq!(f.sandbox.write_count(), 0, "nothing was sent");
+    f.sandbox.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refused_create_is_listed_with_its_reason() -> anyhow::Result<()> {
+    for backend in [TestBackend::Sqlite, TestBackend::Postgres] {
+        refused_creates_are_listed(backend).await?;
     }
     Ok(())
 }

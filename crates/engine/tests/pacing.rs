@@ -135,3 +135,105 @@ async fn canva_creates_go_one_a_second() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A budget over a window (at most 3 requests in any 5 s here; an hour or a day in use): the
+/// requests beyond it are not sent but wait in the queue, their attempts not counted, until the
+/// window frees, and `app show` says so; no 5 s ever sees more than 3 requests.
+async fn a_spent_window_makes_operations_wait(backend: TestBackend) -> anyhow::Result<()> {
+    let window = RequestWindow { requests: 3, seconds: 5 };
+    let limits = AppLimits { windows: vec![window], ..AppLimits::default() };
+    let settings = AppSettings { limits: Some(limits), ..AppSettings::default() };
+    let mut f = Fixture::new(backend, settings).await?;
+    f.engine = f.engine.clone().with_drain_wait(std::time::Duration::from_millis(200));
+    let people: Vec<_> = (1..=5).map(|i| person(&format!("E{i}"), &format!("p{i}@acme.com"))).collect();
+    f.import(people).await?;
+    let today = tenure_engine::today();
+
+    // Every request is sampled from here on, to check the window afterwards.
+    let sandbox_requests = {
+        let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(Instant, u64)>::new()));
+        let sandbox = f.sandbox.request_counter();
+        let into = std::sync::Arc::clone(&samples);
+        let sampler = tokio::spawn(async move {
+            loop {
+                let n = sandbox();
+                into.lock().unwrap_or_else(|p| p.into_inner()).push((Instant::now(), n));
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        });
+        (samples, sampler)
+    };
+
+    let plans = f.engine.plan(None, today).await?;
+    assert_eq!(plans[0].plan.count("create"), 5, "{backend:?}");
+    let applied = f.engine.apply(plans).await?;
+    assert_eq!(applied.failed(), 0, "{applied:?}");
+    assert!(applied.queued >= 1, "the plan's read and two creates spend the window: {applied:?}");
+    assert!(f.sandbox.user_count() <= 2, "{backend:?}: {} users", f.sandbox.user_count());
+    let plan_id = applied.plan_id.expect("queued");
+    let waiting: Vec<_> = f
+        .store
+        .plan_operations(f.tenant, plan_id)
+        .await?
+        .into_iter()
+        .filter(|r| r.status == tenure_store::OperationStatus::Pending)
+        .collect();
+    assert!(!waiting.is_empty());
+    for rec in &waiting {
+        let error = rec.last_error.as_deref().unwrap_or_default();
+        assert!(error.starts_with("waiting for its 5-second request budget (3 requests) until "), "{error}");
+        assert_eq!(rec.attempts, 0, "waiting is not an attempt: {rec:?}");
+        assert!(rec.not_before_ms > 0);
+    }
+    // The app says it is waiting, and until when.
+    let view = f.engine.admin(&tenure_engine::Actor::cli()).app("paced").await?;
+    let usage = view.request_windows.first().cloned().expect("the window's usage");
+    assert_eq!((usage.window, usage.used), (window, 3), "{usage:?}");
+    assert!(usage.spent_until_ms.is_some(), "{usage:?}");
+    let status = f.engine.queue_status().await?;
+    let wait = status.budget_waits.iter().find(|w| w.app == "paced").expect("ops status names the wait");
+    assert_eq!((wait.window.as_str(), wait.requests), ("5-second", 3));
+    // A plan meanwhile does not read the app (nor fail every app's plan): it waits too.
+    let plans = f.engine.plan(None, today).await?;
+    let refused = plans[0].plan.refused.clone().unwrap_or_default();
+    assert!(refused.contains("is not read now: waiting for its 5-second request budget"), "{refused}");
+    assert!(plans[0].plan.ops.is_empty());
+
+    // The queue goes on as the window frees.
+    let executor = tenure_engine::Executor::new(f.engine.clone(), f.engine.worker_options().clone());
+    assert!(executor.drain(Some(plan_id), std::time::Duration::from_secs(60)).await?, "{backend:?}: drained");
+    assert_eq!(f.sandbox.user_count(), 5);
+    for rec in f.store.plan_operations(f.tenant, plan_id).await? {
+        assert_eq!((rec.status, rec.attempts), (tenure_store::OperationStatus::Succeeded, 1), "{rec:?}");
+    }
+    let (samples, sampler) = sandbox_requests;
+    sampler.abort();
+    let samples = samples.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let total = samples.last().map_or(0, |s| s.1) - samples.first().map_or(0, |s| s.1);
+    // The plan's reads and the five creates, each counted in the window.
+    assert!(total >= 6, "{total} requests");
+    // Any two samples less than a window apart saw at most the budget between them.
+    for (i, &(at, count)) in samples.iter().enumerate() {
+        for &(later, then) in samples[i..].iter().take_while(|(t, _)| *t < at + std::time::Duration::from_millis(4900))
+        {
+            assert!(then - count <= 3, "{backend:?}: {} requests within {:?}", then - count, later - at);
+        }
+    }
+    let first = samples.iter().find(|s| s.1 > samples[0].1).map(|s| s.0).expect("a request");
+    let last = samples.iter().find(|s| s.1 == samples[0].1 + total).map(|s| s.0).expect("the last");
+    assert!(
+        last - first >= std::time::Duration::from_millis(4900),
+        "six requests at three per 5 s: {:?}",
+        last - first
+    );
+    f.sandbox.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_window_budget_makes_operations_wait_in_the_queue() -> anyhow::Result<()> {
+    for backend in [TestBackend::Sqlite, TestBackend::Postgres] {
+        a_spent_window_makes_operations_wait(backend).await?;
+    }
+    Ok(())
+}

@@ -309,6 +309,13 @@ impl SandboxApp {
         self.shared.requests.load(Ordering::Relaxed)
     }
 
+    /// [`request_count`](Self::request_count) as a function another task can keep calling (a
+    /// test sampling when requests arrive).
+    pub fn request_counter(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
+        let shared = Arc::clone(&self.shared);
+        move || shared.requests.load(Ordering::Relaxed)
+    }
+
     /// How many requests were answered 429.
     pub fn throttled_count(&self) -> u64 {
         self.shared.throttled.load(Ordering::Relaxed)

@@ -157,6 +157,10 @@ fn matrix() -> Vec<Route> {
             .body(json!({"name": "hook-{p}", "kind": "webhook", "url": "http://127.0.0.1:9/hook"})),
         route(M::DELETE, "/notify/channels/{x}", "O", true).setup(Setup::Channel),
         route(M::POST, "/notify/channels/{x}/test", "O", true).setup(Setup::Channel),
+        route(M::PATCH, "/notify/channels/{x}", "O", true)
+            .setup(Setup::Channel)
+            .body(json!({"events": ["task.*", "source.guard_refused"]})),
+        route(M::GET, "/notify/events", "OU", false),
         route(M::GET, "/tasks", "OALU", false),
         route(M::POST, "/tasks/{x}/close", "OA", true).setup(Setup::Task).body(json!({"note": "done by hand"})),
         route(M::GET, "/settings", "OU", false),

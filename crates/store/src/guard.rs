@@ -66,6 +66,21 @@ impl Store {
         .bind(tenant.to_string())
         .execute(&mut *tx)
         .await?;
+        // Then the tenant's row, before anything else: on PostgreSQL every transaction that
+        // writes the directory (an import, a SCIM push, a trigger) takes that row before the
+        // audit chain's, and a guarded transaction writes audit entries (a join of a license
+        // line, a legal hold's withheld losses) before clearing the marks it answered, which
+        // takes the tenant's row too. Taken in the other order, an import and a propagation
+        // pass waited on each other (PostgreSQL's deadlock detector failed the import). `NO KEY
+        // UPDATE`, not `UPDATE`: every audit row's foreign key to its tenant takes a key-share
+        // lock on this row, which `FOR UPDATE` blocks, so a writer holding the audit chain and
+        // checking that key would wait for us while we wait for the chain.
+        if self.backend() == crate::Backend::Postgres {
+            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(tenant.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         Ok(GuardTx { store: self.clone(), tx, tenant })
     }
 

@@ -382,13 +382,16 @@ impl SourceState {
 /// The tenant's directory version, locked until the transaction ends on PostgreSQL (on SQLite
 /// the write transaction holds the database's one write lock already): no other writer can move
 /// it between this read and the import's commit, so a state at this version is the database's.
+/// `FOR NO KEY UPDATE` blocks every other writer of the row but not the key-share lock that the
+/// foreign keys of other tables' new rows (audit entries) take on it: with `FOR UPDATE`, an
+/// import waiting for the audit chain and an auditor holding it and checking that key deadlocked.
 pub(crate) async fn lock_directory_version(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     tenant: &str,
 ) -> Result<i64, StoreError> {
     let sql = match backend {
-        Backend::Postgres => "SELECT directory_version FROM tenants WHERE id = $1 FOR UPDATE",
+        Backend::Postgres => "SELECT directory_version FROM tenants WHERE id = $1 FOR NO KEY UPDATE",
         Backend::Sqlite => "SELECT directory_version FROM tenants WHERE id = $1",
     };
     let row = sqlx::query(sql)

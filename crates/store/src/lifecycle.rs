@@ -254,6 +254,25 @@ impl Store {
         row.as_ref().map(outbox_from_row).transpose()
     }
 
+    /// The keys of once-only notices already given that start with `prefix`.
+    pub async fn notices_given(
+        &self,
+        tenant: TenantId,
+        prefix: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        // substr, not LIKE: keys hold `_`, a LIKE wildcard. The length is a literal: PostgreSQL's
+        // substr takes an int4, not the int8 a bound integer is.
+        let len = prefix.chars().count();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT key FROM notify_once WHERE tenant_id = $1 AND substr(key, 1, {len}) = $2"
+        )))
+        .bind(tenant.to_string())
+        .bind(prefix)
+        .fetch_all(self.read_pool())
+        .await?;
+        rows.iter().map(|r| text(r, "key")).collect()
+    }
+
     /// Tasks, newest first; only open ones with `open_only`.
     pub async fn tasks(&self, tenant: TenantId, open_only: bool) -> Result<Vec<TaskRecord>, StoreError> {
         let rows = sqlx::query(
@@ -337,6 +356,35 @@ impl Tx {
             return Err(StoreError::Conflict(format!("channel {name}")));
         }
         Ok(id)
+    }
+
+    /// Replaces a channel's settings (not its secret); false when there is no such channel.
+    pub async fn set_channel_config(
+        &mut self,
+        tenant: TenantId,
+        name: &str,
+        config: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE notify_channels SET config = $1 WHERE tenant_id = $2 AND name = $3")
+            .bind(to_json(config))
+            .bind(tenant.to_string())
+            .bind(name)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records that the once-only notice `key` is given; false when it was already.
+    pub async fn claim_notice(&mut self, tenant: TenantId, key: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO notify_once (tenant_id, key, at_ms) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, key) DO NOTHING",
+        )
+        .bind(tenant.to_string())
+        .bind(key)
+        .bind(at_ms)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Removes a channel (and its undelivered messages); true when there was one.

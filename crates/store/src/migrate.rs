@@ -145,6 +145,18 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0024_console_state.sql"),
         postgres: include_str!("../migrations/postgres/0024_console_state.sql"),
     },
+    Migration {
+        version: 25,
+        name: "rate_windows",
+        sqlite: include_str!("../migrations/sqlite/0025_rate_windows.sql"),
+        postgres: include_str!("../migrations/postgres/0025_rate_windows.sql"),
+    },
+    Migration {
+        version: 26,
+        name: "notify_once",
+        sqlite: include_str!("../migrations/sqlite/0026_notify_once.sql"),
+        postgres: include_str!("../migrations/postgres/0026_notify_once.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -40,19 +40,28 @@ pub struct Settlement<'a> {
     pub error: Option<&'a str>,
     pub remote_id: Option<&'a str>,
     pub retry_at_ms: i64,
+    /// The attempt did not count (nothing was sent: the app's request window was spent), so
+    /// the operation's attempts go back to what they were before the claim.
+    pub uncounted: bool,
 }
 
 impl<'a> Settlement<'a> {
     pub fn succeeded(remote_id: Option<&'a str>) -> Self {
-        Self { status: OperationStatus::Succeeded, error: None, remote_id, retry_at_ms: 0 }
+        Self { status: OperationStatus::Succeeded, error: None, remote_id, retry_at_ms: 0, uncounted: false }
     }
 
     pub fn failed(error: &'a str) -> Self {
-        Self { status: OperationStatus::Failed, error: Some(error), remote_id: None, retry_at_ms: 0 }
+        Self { status: OperationStatus::Failed, error: Some(error), remote_id: None, retry_at_ms: 0, uncounted: false }
     }
 
     pub fn retry_at(error: &'a str, retry_at_ms: i64) -> Self {
-        Self { status: OperationStatus::Pending, error: Some(error), remote_id: None, retry_at_ms }
+        Self { status: OperationStatus::Pending, error: Some(error), remote_id: None, retry_at_ms, uncounted: false }
+    }
+
+    /// Back in the queue until `retry_at_ms`, the attempt not counted: `why` says what it waits
+    /// for.
+    pub fn wait_until(why: &'a str, retry_at_ms: i64) -> Self {
+        Self { uncounted: true, ..Self::retry_at(why, retry_at_ms) }
     }
 }
 
@@ -178,10 +187,11 @@ impl Store {
         owner: &str,
         outcome: Settlement<'_>,
     ) -> Result<bool, StoreError> {
-        let Settlement { status, error, remote_id, retry_at_ms } = outcome;
+        let Settlement { status, error, remote_id, retry_at_ms, uncounted } = outcome;
         let done = sqlx::query(
             "UPDATE operations SET status = $1, last_error = $2, remote_id = COALESCE($3, remote_id), \
-             not_before_ms = $4, lease_owner = NULL, lease_until_ms = NULL, updated_ms = $5 \
+             not_before_ms = $4, lease_owner = NULL, lease_until_ms = NULL, updated_ms = $5, \
+             attempts = CASE WHEN $9 = 1 AND attempts > 0 THEN attempts - 1 ELSE attempts END \
              WHERE id = $6 AND tenant_id = $7 AND lease_owner = $8",
         )
         .bind(status.as_str())
@@ -192,6 +202,7 @@ impl Store {
         .bind(op.to_string())
         .bind(tenant.to_string())
         .bind(owner)
+        .bind(i64::from(uncounted))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -252,11 +263,12 @@ impl Store {
         outcome: Settlement<'_>,
         audit: Option<&crate::NewAuditEntry<'_>>,
     ) -> Result<bool, StoreError> {
-        let Settlement { status, error, remote_id, retry_at_ms } = outcome;
+        let Settlement { status, error, remote_id, retry_at_ms, uncounted } = outcome;
         let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE operations SET status = $1, last_error = $2, remote_id = COALESCE($3, remote_id), \
-             not_before_ms = $4, lease_owner = NULL, lease_until_ms = NULL, updated_ms = $5 \
+             not_before_ms = $4, lease_owner = NULL, lease_until_ms = NULL, updated_ms = $5, \
+             attempts = CASE WHEN $10 = 1 AND attempts > 0 THEN attempts - 1 ELSE attempts END \
              WHERE id = $6 AND tenant_id = $7 AND lease_owner = $8 AND attempts = $9 AND status = 'pending'",
         )
         .bind(status.as_str())
@@ -268,6 +280,7 @@ impl Store {
         .bind(tenant.to_string())
         .bind(claim.owner)
         .bind(claim.attempt)
+        .bind(i64::from(uncounted))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {

@@ -136,6 +136,13 @@ pub struct SettingsArgs {
     /// for an app that penalises reading it more often.
     #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
     pub min_list_interval: Option<std::time::Duration>,
+    /// At most this many requests in any hour, for the whole deployment (0 removes the budget);
+    /// once spent, operations wait in the queue until it frees.
+    #[arg(long, value_name = "REQUESTS")]
+    pub rate_limit_per_hour: Option<u32>,
+    /// At most this many requests in any 24 hours (0 removes the budget).
+    #[arg(long, value_name = "REQUESTS")]
+    pub rate_limit_per_day: Option<u32>,
     /// Make a new starter's account this many days before their start date, disabled, and
     /// activate it on the day (0: on the day).
     #[arg(long, value_name = "DAYS")]
@@ -197,6 +204,8 @@ impl SettingsArgs {
             dry_run: self.dry_run,
             rule_lists: rule_list_specs(&self.rule_lists)?,
             min_list_interval_s: self.min_list_interval.map(|d| d.as_secs()),
+            rate_limit_per_hour: self.rate_limit_per_hour,
+            rate_limit_per_day: self.rate_limit_per_day,
             pre_start_days: self.pre_start_days,
         })
     }
@@ -338,6 +347,8 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
         dry_run: Some(args.dry_run),
         rule_lists: args.rule_lists.clone(),
         min_list_interval: args.min_list_interval,
+        rate_limit_per_hour: args.rate_limit_per_hour,
+        rate_limit_per_day: args.rate_limit_per_day,
         pre_start_days: args.pre_start_days,
     };
     let spec = NewApp {
@@ -397,6 +408,13 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
         }
         if let Some(creates) = app.settings.limits.as_ref().and_then(|l| l.creates_per_second) {
             println!("  creates: at most {creates} a second");
+        }
+        for window in app.settings.limits.iter().flat_map(|l| &l.windows) {
+            println!(
+                "  at most {} requests {} (once spent, operations wait in the queue until it frees)",
+                window.requests,
+                window_words(window.seconds)
+            );
         }
         for rule in &app.settings.rules {
             println!(
@@ -487,6 +505,20 @@ fn print_app(app: &AppView) {
             limits.shared_key.as_deref().map(|k| format!(", shared as {k}")).unwrap_or_default()
         );
     }
+    for usage in &app.request_windows {
+        let (window, per) = (usage.window, window_words(usage.window.seconds));
+        print!("  budget:        at most {} requests {per}, {} used", window.requests, usage.used);
+        match usage.spent_until_ms {
+            Some(until) => println!(
+                "; spent: waiting for its {} budget until {}",
+                window.name(),
+                tenure_connectors::ratelimit::clock(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(until.max(0) as u64)
+                )
+            ),
+            None => println!(),
+        }
+    }
     if let Some(mappings) = &app.settings.mappings {
         for m in mappings.mappings() {
             let when = if m.apply == tenure_core::expr::Apply::OnCreate { " (on create)" } else { "" };
@@ -505,6 +537,15 @@ fn print_app(app: &AppView) {
     );
     if let Some(error) = &app.last_error {
         println!("  last error:    {error} ({} failures in a row)", app.failures);
+    }
+}
+
+/// "an hour", "a day", "in any 30 s".
+fn window_words(seconds: u64) -> String {
+    match seconds {
+        tenure_core::RequestWindow::HOUR => "an hour".into(),
+        tenure_core::RequestWindow::DAY => "a day".into(),
+        s => format!("in any {s} s"),
     }
 }
 

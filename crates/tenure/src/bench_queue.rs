@@ -118,6 +118,7 @@ pub async fn throughput(args: BenchThroughputArgs) -> anyhow::Result<ExitCode> {
             concurrency: Some(16),
             shared_key: None,
             creates_per_second: None,
+            windows: Vec::new(),
         }),
         ..AppSettings::default()
     };

@@ -1037,6 +1037,15 @@ pub struct ScimAppArgs {
     /// documented penalty, if any).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub min_list_interval: Option<std::time::Duration>,
+    /// At most this many requests in any hour, for the whole deployment (default: the vendor's
+    /// documented hourly budget, if any; 0 for none): once spent, operations wait in the queue
+    /// until it frees.
+    #[arg(long, value_name = "REQUESTS")]
+    pub rate_limit_per_hour: Option<u32>,
+    /// At most this many requests in any 24 hours (default: the vendor's documented daily
+    /// budget, if any; 0 for none).
+    #[arg(long, value_name = "REQUESTS")]
+    pub rate_limit_per_day: Option<u32>,
     /// Make a new starter's account this many days before their start date, disabled, and
     /// activate it on the day (default 0: on the day).
     #[arg(long, value_name = "DAYS")]

@@ -378,6 +378,12 @@ async fn sync(engine: &Engine, args: SyncArgs) -> anyhow::Result<ExitCode> {
             Ok(done) => reports.extend(done),
             Err(e) => {
                 progress.finish();
+                if matches!(e, tenure_engine::EngineError::SourceGuard { .. }) {
+                    // Without `serve` running, nobody else would send the refusal's notice.
+                    if let Err(drain) = engine.drain_notifications(std::time::Duration::from_secs(5)).await {
+                        tracing::warn!(error = %drain, "could not send the refusal's notice now; `serve` will");
+                    }
+                }
                 return Err(source_problems(e));
             }
         }

@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use tenure_engine::admin::{ChannelSpec, NewApp, NewAppKind, OffboardSpec, OffboardView, SettingsSpec};
+use tenure_engine::admin::{
+    ChannelChange, ChannelSpec, ChannelView, NewApp, NewAppKind, OffboardSpec, OffboardView, SettingsSpec,
+};
 use tenure_engine::{Actor, Engine};
 
 #[derive(Debug, Args)]
@@ -37,6 +39,13 @@ pub enum NotifyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change which events a channel sends.
+    Set(NotifySetArgs),
+    /// The events a channel can send.
+    Events {
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a channel (and its undelivered messages).
     Remove { name: String },
     /// Send a test message through a channel now.
@@ -45,6 +54,18 @@ pub enum NotifyCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct NotifySetArgs {
+    pub name: String,
+    /// Send only these events (comma-separated or repeated; a family such as `task.*`);
+    /// `tenure notify events` lists them.
+    #[arg(long, value_name = "EVENT[,EVENT...]", value_delimiter = ',', required_unless_present = "all_events")]
+    pub events: Vec<String>,
+    /// Send every event (the default of a new channel).
+    #[arg(long, conflicts_with = "events")]
+    pub all_events: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +95,9 @@ pub struct EmailArgs {
     /// An address, or org-admins, app-admins, license-admins, manager, person (repeatable).
     #[arg(long, required = true)]
     pub to: Vec<String>,
+    /// Send only these events (default: every event); `tenure notify events` lists them.
+    #[arg(long, value_name = "EVENT[,EVENT...]", value_delimiter = ',')]
+    pub events: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -85,11 +109,15 @@ pub struct WebhookArgs {
     /// shown once).
     #[arg(long, value_name = "VAR")]
     pub signing_key_env: Option<String>,
+    /// Send only these events (default: every event); `tenure notify events` lists them.
+    #[arg(long, value_name = "EVENT[,EVENT...]", value_delimiter = ',')]
+    pub events: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TaskCommand {
-    /// Open tasks (every task with --all).
+    /// Open tasks (every task with --all); an open task past its due time (3 days) shows as
+    /// overdue.
     List {
         #[arg(long)]
         all: bool,
@@ -179,6 +207,7 @@ pub async fn notify(engine: &Engine, command: NotifyCommand) -> anyhow::Result<E
                     starttls: a.starttls,
                     from: Some(a.from),
                     to: a.to,
+                    events: (!a.events.is_empty()).then_some(a.events),
                     ..ChannelSpec::default()
                 },
                 NotifyAdd::Webhook(a) => webhook_spec("webhook", a)?,
@@ -186,7 +215,7 @@ pub async fn notify(engine: &Engine, command: NotifyCommand) -> anyhow::Result<E
                 NotifyAdd::Teams(a) => webhook_spec("teams", a)?,
             };
             let view = admin.add_channel(spec).await?;
-            println!("added {} channel {}: {}", view.kind, view.name, view.target);
+            println!("added {} channel {}: {} ({})", view.kind, view.name, view.target, events_shown(&view));
             if let Some(key) = &view.signing_key {
                 println!("signing key (shown once; the receiver checks X-Tenure-Signature with it): {key}");
             }
@@ -199,11 +228,27 @@ pub async fn notify(engine: &Engine, command: NotifyCommand) -> anyhow::Result<E
                 println!("no notification channel; add one with `tenure notify add email|webhook|slack|teams`");
             } else {
                 for c in channels {
-                    let error = c.last_error.map(|e| format!(", last error: {e}")).unwrap_or_default();
+                    let error = c.last_error.as_deref().map(|e| format!(", last error: {e}")).unwrap_or_default();
                     println!(
                         "{:<16} {:<8} {}  (sent {}, pending {}, failed {}{error})",
                         c.name, c.kind, c.target, c.sent, c.pending, c.failed
                     );
+                    println!("{:<16} {}", "", events_shown(&c));
+                }
+            }
+        }
+        NotifyCommand::Set(a) => {
+            let change = ChannelChange { events: (!a.all_events).then_some(a.events), all_events: a.all_events };
+            let view = admin.change_channel(&a.name, change).await?;
+            println!("channel {}: {}", view.name, events_shown(&view));
+        }
+        NotifyCommand::Events { json } => {
+            let events = admin.notify_events()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&events)?);
+            } else {
+                for e in events {
+                    println!("{:<22} {}", e.event, e.meaning);
                 }
             }
         }
@@ -226,12 +271,26 @@ pub async fn notify(engine: &Engine, command: NotifyCommand) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
+fn events_shown(view: &ChannelView) -> String {
+    match &view.events {
+        None => "sends every event".to_owned(),
+        Some(events) => format!("sends {}", events.join(", ")),
+    }
+}
+
 fn webhook_spec(kind: &str, a: WebhookArgs) -> anyhow::Result<ChannelSpec> {
     let signing_key = match &a.signing_key_env {
         Some(var) => Some(std::env::var(var).map_err(|_| anyhow::anyhow!("--signing-key-env {var}: not set"))?),
         None => None,
     };
-    Ok(ChannelSpec { name: a.name, kind: kind.into(), url: Some(a.url), signing_key, ..ChannelSpec::default() })
+    Ok(ChannelSpec {
+        name: a.name,
+        kind: kind.into(),
+        url: Some(a.url),
+        signing_key,
+        events: (!a.events.is_empty()).then_some(a.events),
+        ..ChannelSpec::default()
+    })
 }
 
 pub async fn task(engine: &Engine, command: TaskCommand) -> anyhow::Result<ExitCode> {
@@ -246,7 +305,8 @@ pub async fn task(engine: &Engine, command: TaskCommand) -> anyhow::Result<ExitC
                 println!("no {}task", if all { "" } else { "open " });
             } else {
                 for t in tasks {
-                    println!("{}  {:<7} for {}: {}", t.id, t.status, t.assignee, t.text);
+                    let status = if t.overdue { "overdue" } else { t.status.as_str() };
+                    println!("{}  {:<7} for {}: {}", t.id, status, t.assignee, t.text);
                 }
             }
         }

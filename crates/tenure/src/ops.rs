@@ -37,6 +37,16 @@ pub async fn run(engine: &Engine, command: OpsCommand) -> anyhow::Result<ExitCod
                 for app in &status.refused_apps {
                     println!("  {}: not planned: {}", app.app, app.reason);
                 }
+                for wait in &status.budget_waits {
+                    let until = std::time::UNIX_EPOCH + std::time::Duration::from_millis(wait.until_ms.max(0) as u64);
+                    println!(
+                        "  {}: waiting for its {} request budget ({} requests) until {}",
+                        wait.app,
+                        wait.window,
+                        wait.requests,
+                        tenure_connectors::ratelimit::clock(until)
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -50,6 +50,14 @@ async fn the_catalog_lists_each_app_with_its_documented_facts() -> anyhow::Resul
     assert_eq!(entry(&list, "canva")["page_size_max"], 10);
     assert_eq!(entry(&list, "canva")["rate_limit"], "POST /Users 1 request a second");
     assert!(entry(&list, "datadog")["rate_limit"].is_null(), "no published limit");
+    // Budgets over an hour or a day, where documented.
+    assert_eq!(
+        (entry(&list, "docusign")["per_hour"].as_u64(), entry(&list, "docusign")["per_day"].as_u64()),
+        (Some(3000), None)
+    );
+    assert_eq!(entry(&list, "hubspot")["per_day"], 250_000);
+    assert_eq!(entry(&list, "github")["per_hour"], 1000);
+    assert!(entry(&list, "slack")["per_hour"].is_null() && entry(&list, "adobe")["per_day"].is_null());
     assert!(entry(&list, "figma")["list"].as_str().is_some_and(|l| l.starts_with("leaves accounts out")));
     let smartsheet = entry(&list, "smartsheet");
     assert!(smartsheet["reactivate"].is_null(), "the sources conflict");

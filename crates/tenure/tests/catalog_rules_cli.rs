@@ -65,6 +65,13 @@ async fn salesforce_needs_a_profile(backend: TestBackend) -> anyhow::Result<()> 
     assert!(explained.contains(reason), "{explained}");
     let explained = cli.json(&["explain", "ann@example.com", "sf", "--json"]).await;
     assert_eq!(explained["standing"], "blocked", "{explained}");
+    // People without an account are in the lists still, refused with the reason.
+    let page = cli.ok(&["app", "users", "sf", "--count", "10"]).await;
+    assert!(page.contains(&format!("! cannot create bob@example.com's account: {reason}")), "{page}");
+    let report = cli.json(&["report", "--app", "sf", "--format", "json"]).await;
+    let refused: Vec<&Value> = report.as_array().into_iter().flatten().filter(|r| r["class"] == "refused").collect();
+    assert_eq!(refused.len(), 2, "{report}");
+    assert!(refused.iter().all(|r| r["note"].as_str().is_some_and(|n| n.contains(reason))), "{report}");
     let applied = cli.json(&["apply", "--yes", "--json"]).await;
     assert!(creates(&applied, "sf").is_null() || creates(&applied, "sf") == 0, "{applied}");
     assert!(peer_users(&peer).await?.is_empty(), "nothing was sent to Salesforce");

@@ -64,6 +64,23 @@ async fn vendor_profiles_set_the_defaults_and_guard_permanent_deletes() -> anyho
     );
     assert_eq!(app(&list, "gh")["settings"]["deprovision"], "deactivate", "GitHub's DELETE is permanent");
     assert_eq!(app(&list, "gh-delete")["settings"]["deprovision"], "delete");
+
+    // GitHub's "below 1,000 an hour" is an hourly budget; flags add, replace and remove budgets.
+    let hourly = serde_json::json!([{"requests": 1000, "seconds": 3600}]);
+    assert_eq!(app(&list, "gh")["settings"]["limits"]["windows"], hourly, "{list}");
+    cli.ok(&["app", "edit", "gh", "--rate-limit-per-day", "5000"]).await;
+    let shown = cli.ok(&["app", "show", "gh"]).await;
+    assert!(shown.contains("budget:        at most 1000 requests an hour, 0 used"), "{shown}");
+    assert!(shown.contains("budget:        at most 5000 requests a day, 0 used"), "{shown}");
+    let shown = cli.json(&["app", "show", "gh", "--json"]).await;
+    assert_eq!(shown["request_windows"][1]["window"], serde_json::json!({"requests": 5000, "seconds": 86400}));
+    cli.ok(&["app", "edit", "gh", "--rate-limit-per-hour", "0"]).await;
+    let list = cli.json(&["app", "list", "--json"]).await;
+    let daily = serde_json::json!([{"requests": 5000, "seconds": 86400}]);
+    assert_eq!(app(&list, "gh")["settings"]["limits"]["windows"], daily);
+    cli.ok(&add("budgeted", &["--rate-limit-per-hour", "60"])).await;
+    let list = cli.json(&["app", "list", "--json"]).await;
+    assert_eq!(app(&list, "budgeted")["settings"]["limits"]["windows"][0]["requests"], 60);
     Ok(())
 }
 

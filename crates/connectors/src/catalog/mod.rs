@@ -10,7 +10,7 @@ mod files;
 
 use std::sync::LazyLock;
 
-use tenure_core::{AppLimits, UserNameFormat};
+use tenure_core::{AppLimits, RequestWindow, UserNameFormat};
 
 pub use compare::{Comparison, compare};
 pub use entry::{
@@ -289,20 +289,39 @@ impl CatalogEntry {
     }
 
     /// The pace the rate limiter keeps: the strictest documented limit on every request (or on
-    /// user writes: one bucket paces every request of an app, so it must fit the strictest),
-    /// and apart from it the strictest on creates alone (Canva's one a second).
+    /// user writes: one bucket paces every request of an app, so it must fit the strictest) over
+    /// a short period, and apart from it the strictest on creates alone (Canva's one a second).
+    /// A limit over an hour or a day is a budget over its window instead (DocuSign's 3,000 an
+    /// hour): spread into a rate, it would pace 3,000 an hour as one request every 1.2 s, and a
+    /// day's budget as a trickle, where the vendor allows them sent as fast as the short limits
+    /// let.
     pub fn documented_limits(&self) -> Option<AppLimits> {
+        let long = |p: &&Pace| matches!(p.per, Period::Hour | Period::Day);
         let strictest = |scopes: &[PaceScope]| {
             self.rate_limit
                 .pace
                 .iter()
-                .filter(|p| scopes.contains(&p.applies_to))
+                .filter(|p| scopes.contains(&p.applies_to) && !long(p))
                 .map(|p| (f64::from(p.requests) / p.per.seconds(), p.burst))
                 .min_by(|a, b| a.0.total_cmp(&b.0))
         };
         let all = strictest(&[PaceScope::All, PaceScope::UserWrites]);
         let creates = strictest(&[PaceScope::Creates]).map(|(per_second, _)| per_second);
-        if all.is_none() && creates.is_none() {
+        let mut windows: Vec<RequestWindow> = Vec::new();
+        for pace in self
+            .rate_limit
+            .pace
+            .iter()
+            .filter(|p| long(p) && matches!(p.applies_to, PaceScope::All | PaceScope::UserWrites))
+        {
+            let window = RequestWindow { requests: pace.requests, seconds: pace.per.seconds() as u64 };
+            match windows.iter_mut().find(|w| w.seconds == window.seconds) {
+                Some(w) => w.requests = w.requests.min(window.requests),
+                None => windows.push(window),
+            }
+        }
+        windows.sort_by_key(|w| w.seconds);
+        if all.is_none() && creates.is_none() && windows.is_empty() {
             return None;
         }
         Some(AppLimits {
@@ -311,6 +330,7 @@ impl CatalogEntry {
             concurrency: None,
             shared_key: None,
             creates_per_second: creates,
+            windows,
         })
     }
 

@@ -97,9 +97,19 @@ fn the_reference_facts_drive_the_engine_readings() {
     assert!((adobe * 60.0 - 10.0).abs() < 1e-9, "{adobe}");
     assert_eq!(get("adobe").min_list_interval_s(), Some(7200));
     assert_eq!(get("slack").min_list_interval_s(), None);
-    // DocuSign: the hourly budget is stricter than the 30-second burst limit.
-    let docusign = get("docusign").documented_limits().and_then(|l| l.per_second).expect("docusign");
-    assert!((docusign * 3600.0 - 3000.0).abs() < 1e-6, "{docusign}");
+    // DocuSign: 500 per 30 s paces its requests, and 3,000 an hour is a budget over the hour,
+    // not spread into a rate of one request every 1.2 s.
+    let docusign = get("docusign").documented_limits().expect("docusign");
+    assert!((docusign.per_second.expect("rate") * 30.0 - 500.0).abs() < 1e-6, "{docusign:?}");
+    assert_eq!(docusign.windows, vec![tenure_core::RequestWindow::hourly(3000)]);
+    // HubSpot's day, GitHub's hour (its only documented limit: no rate beside it).
+    let hubspot = get("hubspot").documented_limits().expect("hubspot");
+    assert_eq!(hubspot.windows, vec![tenure_core::RequestWindow::daily(250_000)]);
+    assert_eq!(hubspot.per_second, Some(10.0));
+    let github = get("github").documented_limits().expect("github");
+    assert_eq!((github.per_second, github.windows.clone()), (None, vec![tenure_core::RequestWindow::hourly(1000)]));
+    // Adobe's 12 a day applies to reading the list from the start, not to every request.
+    assert!(get("adobe").documented_limits().is_some_and(|l| l.windows.is_empty()));
     // Required values: Salesforce's profile entitlement, Airtable's enterprise domains.
     let rule = |app: &str, kind: RuleKind| get(app).rules.iter().find(|r| r.rule == kind).cloned();
     let profile = rule("salesforce", RuleKind::Required).expect("salesforce needs a profile");

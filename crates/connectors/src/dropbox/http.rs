@@ -65,7 +65,7 @@ impl Rpc {
         let mut retries = 0;
         loop {
             if let Some(limiter) = &self.limiter {
-                limiter.acquire().await;
+                limiter.acquire().await?;
             }
             match self.attempt(&url, arg).await {
                 Ok(answer) => return Ok(answer),

@@ -79,7 +79,7 @@ impl Rest {
         let mut retries = 0;
         loop {
             if let Some(limiter) = &self.limiter {
-                limiter.acquire().await;
+                limiter.acquire().await?;
             }
             match self.attempt(method.clone(), url, body).await {
                 Ok(answer) => return Ok(answer),

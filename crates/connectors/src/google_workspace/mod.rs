@@ -173,7 +173,7 @@ impl GoogleWorkspace {
         let mut renewed = false;
         loop {
             if let Some(limiter) = &self.limiter {
-                limiter.acquire().await;
+                limiter.acquire().await?;
             }
             let result = match self.account.token(&self.token_http).await {
                 Ok(token) => self.attempt(&method, url, query, payload.as_deref(), &token).await,

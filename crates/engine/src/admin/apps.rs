@@ -190,6 +190,13 @@ pub struct SettingsSpec {
     /// create, a vendor that penalises frequent full reads sets it.
     #[serde(default)]
     pub min_list_interval_s: Option<u64>,
+    /// At most this many requests in any hour, for the deployment (0: no hourly budget); on
+    /// create, a vendor that documents one sets it.
+    #[serde(default)]
+    pub rate_limit_per_hour: Option<u32>,
+    /// At most this many requests in any 24 hours (0: no daily budget).
+    #[serde(default)]
+    pub rate_limit_per_day: Option<u32>,
     /// Days before a new starter's start date their account is made, disabled, and activated
     /// on the day (0: made on the day, the default; at most 90).
     #[serde(default)]
@@ -511,15 +518,22 @@ fn apply_settings(
     let pace_given = spec.rate_limit.is_some()
         || spec.burst.is_some()
         || spec.max_concurrency.is_some()
-        || spec.rate_group.is_some();
+        || spec.rate_group.is_some()
+        || spec.rate_limit_per_hour.is_some()
+        || spec.rate_limit_per_day.is_some();
     if pace_given || documented.is_some() {
-        let current = settings.limits.clone().or(documented.clone()).unwrap_or(AppLimits {
-            per_second: None,
-            burst: None,
-            concurrency: None,
-            shared_key: None,
-            creates_per_second: None,
-        });
+        let current = settings.limits.clone().or(documented.clone()).unwrap_or_default();
+        let mut windows = current.windows.clone();
+        for (given, seconds) in
+            [(spec.rate_limit_per_hour, RequestWindow::HOUR), (spec.rate_limit_per_day, RequestWindow::DAY)]
+        {
+            let Some(requests) = given else { continue };
+            windows.retain(|w| w.seconds != seconds);
+            if requests > 0 {
+                windows.push(RequestWindow { requests, seconds });
+            }
+        }
+        windows.sort_by_key(|w| w.seconds);
         let burst = match (spec.burst, spec.rate_limit) {
             (Some(b), _) => Some(b),
             // A new rate without a burst: a burst of 1, not the old rate's.
@@ -532,6 +546,7 @@ fn apply_settings(
             concurrency: spec.max_concurrency.map(usize::from).or(current.concurrency),
             shared_key: spec.rate_group.clone().or(current.shared_key),
             creates_per_second: current.creates_per_second,
+            windows,
         });
     }
     if let Some(dry) = spec.dry_run {
@@ -815,6 +830,14 @@ impl Admin<'_> {
         let (linked, active) = self.store().account_counts(tenant, id).await?;
         let assignments = self.store().list_assignments(tenant, id).await?.len();
         let health = self.store().app_health(tenant).await?.into_iter().find(|h| h.app_id == id);
+        let request_windows = match record.app.settings.limits.as_ref().filter(|l| !l.windows.is_empty()) {
+            Some(limits) => {
+                let key = limits.shared_key.clone().unwrap_or_else(|| id.to_string());
+                let now = crate::Clock::now_ms(&crate::SystemClock);
+                self.store().window_usage(tenant, &crate::worker::window_bucket(&key), &limits.windows, now).await?
+            }
+            None => Vec::new(),
+        };
         Ok(AppView {
             id,
             name: record.app.name.clone(),
@@ -830,6 +853,7 @@ impl Admin<'_> {
             paused_until_ms: health.as_ref().and_then(|h| h.paused_until_ms),
             failures: health.as_ref().map_or(0, |h| h.failures),
             last_error: health.and_then(|h| h.last_error),
+            request_windows,
         })
     }
 
@@ -922,6 +946,7 @@ impl Admin<'_> {
                     concurrency: limits.as_ref().and_then(|l| l.concurrency),
                     shared_key: Some(format!("google:{admin}")),
                     creates_per_second: None,
+                    windows: limits.map(|l| l.windows).unwrap_or_default(),
                 });
                 let secret = Secret::new(google.service_account_key.clone());
                 (AppKind::GoogleWorkspace, base_url, AppAuth::Bearer, secret, settings)
@@ -975,6 +1000,7 @@ impl Admin<'_> {
                     concurrency: limits.as_ref().and_then(|l| l.concurrency),
                     shared_key: Some(format!("github:{}", target.org.to_lowercase())),
                     creates_per_second: None,
+                    windows: limits.map(|l| l.windows).unwrap_or_default(),
                 });
                 (AppKind::GithubOrg, base_url, AppAuth::Bearer, Secret::new(token.to_owned()), settings)
             }
@@ -1247,11 +1273,55 @@ mod tests {
     }
 
     #[test]
+    fn window_budgets_come_from_the_vendor_and_the_flags() {
+        // GitHub EMU documents "below 1,000 an hour": a budget over the hour, and no pace.
+        let spec = SettingsSpec { vendor: Some("github".into()), ..Default::default() };
+        let s = apply_settings(AppKind::Scim, &AppSettings::default(), &spec, true).unwrap();
+        let limits = s.limits.clone().unwrap();
+        assert_eq!(limits.windows, vec![RequestWindow::hourly(1000)]);
+        // A daily budget is added beside it; a new hourly one replaces it; 0 removes one.
+        let spec = SettingsSpec { rate_limit_per_day: Some(20_000), rate_limit: Some(5.0), ..Default::default() };
+        let s = apply_settings(AppKind::Scim, &s, &spec, false).unwrap();
+        let windows = s.limits.as_ref().map(|l| l.windows.clone()).unwrap_or_default();
+        assert_eq!(windows, vec![RequestWindow::hourly(1000), RequestWindow::daily(20_000)]);
+        let limits = s.limits.clone().unwrap();
+        let spec = SettingsSpec { rate_limit_per_hour: Some(100), ..Default::default() };
+        let s = apply_settings(AppKind::Scim, &s, &spec, false).unwrap();
+        let windows = s.limits.as_ref().map(|l| l.windows.clone()).unwrap_or_default();
+        assert_eq!(windows, vec![RequestWindow::hourly(100), RequestWindow::daily(20_000)]);
+        assert_eq!(s.limits.as_ref().and_then(|l| l.per_second), limits.per_second, "the pace stays");
+        let spec = SettingsSpec { rate_limit_per_hour: Some(0), ..Default::default() };
+        let s = apply_settings(AppKind::Scim, &s, &spec, false).unwrap();
+        let windows = s.limits.as_ref().map(|l| l.windows.clone()).unwrap_or_default();
+        assert_eq!(windows, vec![RequestWindow::daily(20_000)]);
+        // On an app without a vendor, the flag alone.
+        let spec = SettingsSpec { rate_limit_per_hour: Some(50), ..Default::default() };
+        let s = apply_settings(AppKind::Scim, &AppSettings::default(), &spec, true).unwrap();
+        let limits = s.limits.unwrap();
+        assert_eq!((limits.per_second, limits.windows), (None, vec![RequestWindow::hourly(50)]));
+    }
+
+    #[test]
     fn a_permanent_delete_needs_confirming() {
         let spec =
             SettingsSpec { vendor: Some("github".into()), deprovision: Some("delete".into()), ..Default::default() };
         let err = apply_settings(AppKind::Scim, &AppSettings::default(), &spec, true).unwrap_err();
         assert!(matches!(&err, EngineError::BadField { field, .. } if field == "settings.confirm_permanent_delete"));
+    }
+
+    #[test]
+    fn a_pre_start_lead_is_bounded_and_refused_where_nothing_can_wait_disabled() {
+        let spec = |days| SettingsSpec { pre_start_days: Some(days), ..Default::default() };
+        let set = apply_settings(AppKind::Scim, &AppSettings::default(), &spec(5), true).unwrap();
+        assert_eq!(set.pre_start_days, Some(5));
+        let cleared = apply_settings(AppKind::Scim, &set, &spec(0), false).unwrap();
+        assert_eq!(cleared.pre_start_days, None);
+        let kept = apply_settings(AppKind::Scim, &set, &SettingsSpec::default(), false).unwrap();
+        assert_eq!(kept.pre_start_days, Some(5), "an edit changes only what it gives");
+        let too_long = apply_settings(AppKind::Scim, &AppSettings::default(), &spec(91), true).unwrap_err();
+        assert_eq!(too_long.to_string(), "settings.pre_start_days: 91: at most 90 days before the start date");
+        let github = apply_settings(AppKind::GithubOrg, &AppSettings::default(), &spec(3), true).unwrap_err();
+        assert!(github.to_string().contains("invites people"), "{github}");
     }
 
     #[test]

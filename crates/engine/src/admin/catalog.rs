@@ -46,9 +46,16 @@ fn catalog_app(e: &CatalogEntry) -> CatalogApp {
         deactivate_irreversible: e.deactivate_irreversible(),
         pace_per_second: e.documented_limits().and_then(|l| l.per_second),
         creates_per_second: e.documented_limits().and_then(|l| l.creates_per_second),
+        per_hour: window_of(e, tenure_core::RequestWindow::HOUR),
+        per_day: window_of(e, tenure_core::RequestWindow::DAY),
         min_list_interval_s: e.min_list_interval_s(),
         rules: e.rules.iter().filter_map(|r| serde_json::to_value(r).ok()).collect(),
         unknown: e.unknown_facts().into_iter().map(str::to_owned).collect(),
         entry: serde_json::to_value(e).unwrap_or_default(),
     }
+}
+
+/// The entry's documented budget over a window of `seconds`.
+fn window_of(e: &tenure_connectors::CatalogEntry, seconds: u64) -> Option<u32> {
+    e.documented_limits()?.windows.iter().find(|w| w.seconds == seconds).map(|w| w.requests)
 }

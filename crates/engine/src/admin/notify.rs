@@ -32,6 +32,27 @@ pub struct ChannelSpec {
     /// The generic webhook's HMAC key (default: generated, shown once).
     #[serde(default)]
     pub signing_key: Option<String>,
+    /// The events it sends (names from `GET /api/v1/notify/events`, or a family such as
+    /// `task.*`); absent: every event.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+/// A change to a channel: the events it sends (`events`), or every event (`all_events`).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelChange {
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    #[serde(default)]
+    pub all_events: bool,
+}
+
+/// An event a channel can send.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventView {
+    pub event: String,
+    pub meaning: String,
 }
 
 /// A channel as admins see it: never its credentials.
@@ -41,6 +62,8 @@ pub struct ChannelView {
     pub kind: String,
     /// Where it goes, without secrets.
     pub target: String,
+    /// The events it sends; `null`: every event.
+    pub events: Option<Vec<String>>,
     /// Messages sent, pending, given up.
     pub sent: usize,
     pub pending: usize,
@@ -56,6 +79,9 @@ pub struct ChannelView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskView {
     pub id: String,
+    /// When the task is due (created + the app's due period), and whether it is past that.
+    pub due_ms: i64,
+    pub overdue: bool,
     pub app: String,
     pub person: String,
     pub assignee: String,
@@ -100,10 +126,14 @@ impl Admin<'_> {
                 (config, Some(secret), key)
             }
         };
-        let stored = serde_json::to_value(&config).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let events = spec.events.as_deref().map(crate::notify::parse_events).transpose()?;
+        let mut stored = serde_json::to_value(&config).map_err(|e| EngineError::Internal(e.to_string()))?;
+        if let (Some(events), Some(object)) = (&events, stored.as_object_mut()) {
+            object.insert("events".into(), json!(events));
+        }
         let mut tx = self.store().begin().await?;
         tx.insert_channel(self.tenant(), name, config.kind(), &stored, secret.as_ref()).await?;
-        let detail = json!({"kind": config.kind(), "target": config.target()});
+        let detail = json!({"kind": config.kind(), "target": config.target(), "events": events});
         tx.audit(
             self.tenant(),
             AuditRecord {
@@ -142,6 +172,7 @@ impl Admin<'_> {
                     .map(|cfg| cfg.target())
                     .unwrap_or_else(|e| format!("unreadable settings: {e}"));
                 ChannelView {
+                    events: crate::notify::events_of(&c.config),
                     name: c.name,
                     kind: c.kind,
                     target,
@@ -152,6 +183,63 @@ impl Admin<'_> {
                     signing_key: None,
                 }
             })
+            .collect())
+    }
+
+    /// Changes which events a channel sends.
+    pub async fn change_channel(&self, name: &str, change: ChannelChange) -> Result<ChannelView, EngineError> {
+        self.actor.require(Need::OrgAdmin)?;
+        let events = match (change.events, change.all_events) {
+            (Some(_), true) => return Err(EngineError::field("events", "either events or all_events, not both")),
+            (None, false) => return Err(EngineError::field("events", "give events, or all_events for every event")),
+            (Some(events), false) => Some(crate::notify::parse_events(&events)?),
+            (None, true) => None,
+        };
+        let channel = self
+            .store()
+            .channels(self.tenant())
+            .await?
+            .into_iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| EngineError::NotFound(format!("channel {name}")))?;
+        let mut config = channel.config.clone();
+        if let Some(object) = config.as_object_mut() {
+            match &events {
+                Some(events) => object.insert("events".into(), json!(events)),
+                None => object.remove("events"),
+            };
+        }
+        let mut tx = self.store().begin().await?;
+        if !tx.set_channel_config(self.tenant(), name, &config).await? {
+            return Err(EngineError::NotFound(format!("channel {name}")));
+        }
+        let detail = json!({"events": events});
+        tx.audit(
+            self.tenant(),
+            AuditRecord {
+                actor: &self.actor.name,
+                action: "notify.change",
+                subject: name,
+                person: None,
+                app: None,
+                detail: &detail,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.channels()
+            .await?
+            .into_iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| EngineError::NotFound(format!("channel {name}")))
+    }
+
+    /// The events channels can send, with what each means.
+    pub fn notify_events(&self) -> Result<Vec<EventView>, EngineError> {
+        self.actor.require(Need::TenantRead)?;
+        Ok(crate::notify::EVENTS
+            .iter()
+            .map(|(event, meaning)| EventView { event: (*event).into(), meaning: (*meaning).into() })
             .collect())
     }
 
@@ -211,10 +299,13 @@ impl Admin<'_> {
     pub async fn tasks(&self, open_only: bool) -> Result<Vec<TaskView>, EngineError> {
         let apps = self.store().list_apps(self.tenant()).await?;
         let tasks = self.store().tasks(self.tenant(), open_only).await?;
+        let now = self.engine.now_ms();
         Ok(tasks
             .into_iter()
             .filter(|t| self.actor.allows(Need::AppRead(t.app_id)))
             .map(|t| TaskView {
+                due_ms: crate::tasks::due_ms(&t),
+                overdue: t.status == "open" && now >= crate::tasks::due_ms(&t),
                 id: t.id.to_string(),
                 app: apps.iter().find(|a| a.app.id == t.app_id).map(|a| a.app.name.clone()).unwrap_or_default(),
                 person: t.person,

@@ -38,6 +38,10 @@ pub struct AppView {
     pub paused_until_ms: Option<i64>,
     pub failures: i64,
     pub last_error: Option<String>,
+    /// Each budget over a long window (`settings.limits.windows`): its requests counted now and,
+    /// while it is spent, when it lets the next go (`spent_until_ms`); operations wait till then.
+    #[schema(value_type = Vec<Object>)]
+    pub request_windows: Vec<tenure_store::WindowUsage>,
 }
 
 /// An app edit's, assignment's or removal's effect on the plan, computed against one reading of
@@ -367,6 +371,10 @@ pub struct CatalogApp {
     pub pace_per_second: Option<f64>,
     /// The pace of creates alone, creates a second (Canva: 1), where documented.
     pub creates_per_second: Option<f64>,
+    /// At most this many requests in any hour (DocuSign: 3,000), where documented.
+    pub per_hour: Option<u32>,
+    /// At most this many requests in any 24 hours (HubSpot: 250,000), where documented.
+    pub per_day: Option<u32>,
     /// The least seconds between two full reads of the user list, where the vendor penalises
     /// more (Adobe: 7200).
     pub min_list_interval_s: Option<u64>,

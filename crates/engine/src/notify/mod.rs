@@ -8,9 +8,11 @@
 //! a channel that is down never blocks or fails the work that caused the notice.
 
 mod channel;
+mod dated;
 mod send;
 
 pub use channel::{ChannelConfig, Recipient, SmtpTls, WebhookSecret, email, webhook};
+pub use dated::NoticePass;
 pub use send::DrainReport;
 
 use serde::Serialize;
@@ -20,11 +22,76 @@ use tenure_store::ChannelRecord;
 
 use crate::{Engine, EngineError};
 
+/// Every event a channel can send, with what it means: the one list that channel settings are
+/// checked against and that docs and `tenure notify events` show.
+pub const EVENTS: &[(&str, &str)] = &[
+    ("offboarding.started", "an offboarding began, with each app's outcome"),
+    ("offboarding.done", "an offboarding finished, with each app's outcome"),
+    ("onboarding.ready", "a new starter's accounts all exist and are active (once per person)"),
+    ("plan.held", "the deprovisioning guard held a plan for approval"),
+    ("app.quarantined", "an app kept failing and is paused"),
+    ("app.recovered", "a paused app answers again"),
+    ("source.guard_refused", "a source guard refused a sync (once per refused delivery)"),
+    ("task.assigned", "a manual app's tasks were opened"),
+    ("task.overdue", "a task is past its due time: its assignee is reminded (once)"),
+    ("task.escalated", "a task is still open a period after its due time (once)"),
+    ("license.pool_full", "a license pool has no seat left"),
+    ("license.seat_freed", "a seat of a full pool freed up"),
+    ("workflow.notify", "a workflow's notify step"),
+    ("workflow.approval", "a workflow's step waits for an approval"),
+];
+
+/// Checks a channel's event list: known names, or a family (`task.*`). Lower-cased, without
+/// repeats, in the order given.
+pub fn parse_events(raw: &[String]) -> Result<Vec<String>, EngineError> {
+    let known = || EVENTS.iter().map(|(e, _)| *e).collect::<Vec<_>>().join(", ");
+    let mut out: Vec<String> = Vec::new();
+    for item in raw.iter().flat_map(|r| r.split(',')) {
+        let event = item.trim().to_ascii_lowercase();
+        if event.is_empty() {
+            continue;
+        }
+        let ok = match event.strip_suffix(".*") {
+            Some(family) => EVENTS.iter().any(|(e, _)| e.strip_prefix(family).is_some_and(|r| r.starts_with('.'))),
+            None => EVENTS.iter().any(|(e, _)| *e == event),
+        };
+        if !ok {
+            return Err(EngineError::field(
+                "events",
+                format!("unknown event {event:?}; known: {} (or a family such as task.*)", known()),
+            ));
+        }
+        if !out.contains(&event) {
+            out.push(event);
+        }
+    }
+    if out.is_empty() {
+        return Err(EngineError::field("events", "at least one event (or every event: all_events)"));
+    }
+    Ok(out)
+}
+
+/// The events a stored channel sends: `None` for every event (the default, and what channels
+/// made before the choice existed hold).
+pub(crate) fn events_of(config: &serde_json::Value) -> Option<Vec<String>> {
+    let list = config.get("events")?.as_array()?;
+    Some(list.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect())
+}
+
+/// Whether a channel with these events sends `event`. A test message always goes.
+pub(crate) fn sends(events: Option<&[String]>, event: &str) -> bool {
+    let Some(events) = events else { return true };
+    event == "test"
+        || events.iter().any(|e| match e.strip_suffix(".*") {
+            Some(family) => event.strip_prefix(family).is_some_and(|r| r.starts_with('.')),
+            None => e == event,
+        })
+}
+
 /// One thing to tell: its event name, a subject line, plain lines, and where to act.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Notice {
-    /// `offboarding.started`, `offboarding.done`, `plan.held`, `app.quarantined`,
-    /// `app.recovered`, `task.assigned`, `test`.
+    /// One of [`EVENTS`], or `test`.
     pub event: String,
     pub subject: String,
     pub lines: Vec<String>,
@@ -115,6 +182,10 @@ impl Engine {
     ) -> Result<Vec<(tenure_core::ChannelId, String, serde_json::Value)>, EngineError> {
         let mut rows = Vec::new();
         for channel in channels {
+            // Where rows are made, so no channel carries what it was told not to send.
+            if !sends(events_of(&channel.config).as_deref(), &notice.event) {
+                continue;
+            }
             let config: ChannelConfig = match serde_json::from_value(channel.config.clone()) {
                 Ok(c) => c,
                 Err(e) => {
@@ -142,6 +213,9 @@ impl Engine {
     pub(crate) async fn audience(&self, notice: &Notice) -> Result<Vec<String>, EngineError> {
         let mut out = Vec::new();
         for channel in self.store.channels(self.tenant).await? {
+            if !sends(events_of(&channel.config).as_deref(), &notice.event) {
+                continue;
+            }
             let Ok(config) = serde_json::from_value::<ChannelConfig>(channel.config.clone()) else { continue };
             match &config {
                 ChannelConfig::Email { to, .. } => {
@@ -153,6 +227,22 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// Puts a notice in the outbox unless the notice `key` was given already, both in one
+    /// transaction: a retried delivery, the next pass or a second node stays quiet. True when it
+    /// was new (even if no channel sends it: it is not given twice).
+    pub(crate) async fn notify_once(&self, key: &str, notice: &Notice) -> Result<bool, EngineError> {
+        let channels = self.store.channels(self.tenant).await?;
+        let rows = self.messages_for(notice, &channels).await?;
+        let mut tx = self.store.begin().await?;
+        if !tx.claim_notice(self.tenant, key, self.now_ms()).await? {
+            return Ok(false);
+        }
+        tx.enqueue_messages(self.tenant, &rows).await?;
+        tx.commit().await?;
+        tracing::debug!(event = %notice.event, key, messages = rows.len(), "once-only notice queued");
+        Ok(true)
     }
 
     /// Puts a notice in the outbox. Never fails its caller: a notice that cannot be queued is

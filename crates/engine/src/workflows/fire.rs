@@ -14,7 +14,7 @@ const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
 
 /// An onboarding is looked for this many days after the start date at most: later, the
 /// person is no new starter.
-const ONBOARDING_DAYS: i64 = 30;
+pub(crate) const ONBOARDING_DAYS: i64 = 30;
 
 struct Due<'a> {
     workflow: &'a WorkflowRecord,
@@ -161,14 +161,32 @@ impl Engine {
     /// Whether every account the policy grants the person exists and is active: their plan in
     /// every app asks for nothing, and they hold at least one account.
     async fn accounts_ready(&self, person: &Person, today: time::Date) -> Result<bool, EngineError> {
+        Ok(self.ready_accounts(person, today).await?.is_some())
+    }
+
+    /// The person's active accounts (app, user name) when every account the policy grants them
+    /// exists and is active; `None` while any is missing or they hold none.
+    pub(crate) async fn ready_accounts(
+        &self,
+        person: &Person,
+        today: time::Date,
+    ) -> Result<Option<Vec<(String, String)>>, EngineError> {
         let (plans, _) = match self.plan_person_everywhere(person.id, false, today).await {
             Ok(planned) => planned,
-            Err(EngineError::NotFound(_)) => return Ok(false),
+            Err(EngineError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
         let pending = plans.iter().any(|p| p.plan.ops.iter().any(|o| o.person_id == person.id));
-        let holds = plans.iter().any(|p| p.observed.iter().any(|a| a.active));
-        Ok(!pending && holds)
+        let held: Vec<(String, String)> = plans
+            .iter()
+            .flat_map(|p| {
+                p.observed.iter().filter(|a| a.active).map(|a| {
+                    let name = if a.user_name().is_empty() { a.remote_id.clone() } else { a.user_name().to_owned() };
+                    (p.app.name.clone(), name)
+                })
+            })
+            .collect();
+        Ok((!pending && !held.is_empty()).then_some(held))
     }
 }
 

@@ -12,6 +12,7 @@
 //!   run again.
 
 mod fire;
+pub(crate) use fire::ONBOARDING_DAYS;
 pub mod model;
 mod runner;
 pub mod tz;
@@ -83,6 +84,15 @@ impl Engine {
                         Ok(pass) if pass != WorkflowPass::default() => tracing::info!(?pass, "workflow pass"),
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "workflow pass failed; tried again at the next tick"),
+                    }
+                    // Dated notices ride this duty: they are the same kind of clock-driven tenant
+                    // work, and one holder is what keeps them from going out once per node.
+                    match self.notice_pass().await {
+                        Ok(pass) if pass != crate::notify::NoticePass::default() => {
+                            tracing::info!(?pass, "dated notices")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "dated notices failed; tried again at the next tick"),
                     }
                 }
                 Ok(Some(_)) => {}

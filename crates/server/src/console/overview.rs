@@ -96,7 +96,8 @@ pub async fn page(signed: Signed) -> PageResult {
                         AccountClass::UnassignedButActive
                         | AccountClass::LeftButActive
                         | AccountClass::InactiveButLicensed
-                        | AccountClass::Ambiguous => totals.attention += 1,
+                        | AccountClass::Ambiguous
+                        | AccountClass::Refused => totals.attention += 1,
                         _ => totals.other += 1,
                     }
                 }

@@ -6,7 +6,8 @@ use axum::response::Response;
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use tenure_engine::admin::{
-    ChannelSpec, ChannelTest, ChannelView, LegalHoldSpec, LegalHoldView, OffboardSpec, OffboardView, TaskView,
+    ChannelChange, ChannelSpec, ChannelTest, ChannelView, EventView, LegalHoldSpec, LegalHoldView, OffboardSpec,
+    OffboardView, TaskView,
 };
 
 use super::Errors;
@@ -19,7 +20,8 @@ pub fn routes() -> Router<ServerState> {
         .route("/people/{email}/legal-hold", post(place_legal_hold).delete(lift_legal_hold))
         .route("/legal-holds", get(legal_holds))
         .route("/notify/channels", get(channels).post(add_channel))
-        .route("/notify/channels/{name}", delete(remove_channel))
+        .route("/notify/channels/{name}", delete(remove_channel).patch(change_channel))
+        .route("/notify/events", get(notify_events))
         .route("/notify/channels/{name}/test", post(test_channel))
         .route("/tasks", get(tasks))
         .route("/tasks/{id}/close", post(close_task))
@@ -75,6 +77,24 @@ pub async fn channels(caller: Caller) -> ApiResult<Response> {
     responses((status = 201, body = ChannelView), Errors))]
 pub async fn add_channel(caller: Caller, Body(spec): Body<ChannelSpec>) -> ApiResult<Response> {
     created(&caller.admin().add_channel(spec).await?)
+}
+
+/// Changes which events a channel sends: `events` (names or families such as `task.*`), or
+/// `all_events`. Unknown names are refused with the known ones.
+#[utoipa::path(patch, path = "/api/v1/notify/channels/{name}", tag = "lifecycle", params(("name" = String, Path)),
+    request_body = ChannelChange, responses((status = 200, body = ChannelView), Errors))]
+pub async fn change_channel(
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(change): Body<ChannelChange>,
+) -> ApiResult<Response> {
+    json(&caller.admin().change_channel(&name, change).await?)
+}
+
+/// The events a channel can send, with what each means.
+#[utoipa::path(get, path = "/api/v1/notify/events", tag = "lifecycle", responses((status = 200, body = Vec<EventView>), Errors))]
+pub async fn notify_events(caller: Caller) -> ApiResult<Response> {
+    json(&caller.admin().notify_events()?)
 }
 
 /// Removes a channel and its undelivered messages.
