@@ -116,6 +116,7 @@ impl Engine {
         let people_target = config.file.clone();
         let groups_target = config.groups_file.clone();
         let CsvUpload { people, groups } = upload;
+        let started = std::time::Instant::now();
         // Parsing is CPU-bound and an export may be large: keep it off the async workers. The
         // bytes come back for staging.
         let parsed = tokio::task::spawn_blocking(move || -> Result<_, CsvError> {
@@ -135,6 +136,7 @@ impl Engine {
         .await
         .map_err(|e| EngineError::Internal(format!("CSV reader crashed: {e}")))?;
         let (batch, people, groups): (ImportBatch, Uploaded, Option<Uploaded>) = parsed.map_err(source_error)?;
+        let parse_ms = started.elapsed().as_secs_f64() * 1000.0;
 
         // Staged next to their targets (same file system, so the final rename is atomic), and
         // removed again if the import is refused.
@@ -151,7 +153,7 @@ impl Engine {
                 }
             }
         }
-        let report =
+        let mut report =
             match self.apply_delivery_under(source, Delivery::Full(batch), None, options, actor, audit, fence).await {
                 Ok(report) => report,
                 Err(e) => {
@@ -159,6 +161,7 @@ impl Engine {
                     return Err(e);
                 }
             };
+        report.phases.parse_ms = parse_ms;
         for (temp, target) in &staged {
             // The import has committed; failing here leaves the old file, which the next sync
             // would read again. Say so loudly rather than fail a request whose data is in.

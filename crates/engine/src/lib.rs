@@ -57,7 +57,7 @@ pub use propagate::{PropagationOptions, PropagationPass};
 pub use report::{AccountClass, AccountRow, class_counts, spreadsheet_safe, write_report_csv};
 pub use schedule::{DEFAULT_SYNC_EVERY, sync_interval};
 pub use source_events::{ChannelOptions, ChannelsKept, GOOGLE_HOOK_PATH, GRAPH_HOOK_PATH, Notified};
-pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncReport};
+pub use sync::{CsvSourceConfig, Delivery, SyncOptions, SyncPhases, SyncReport};
 pub use sync_cloud::{GoogleSourceConfig, GraphSourceConfig};
 pub use sync_every::{MIN_SYNC_EVERY_S, SYNC_EVERY_FIELD, kind_settings, parse_sync_every};
 pub use sync_ldap::LdapSourceConfig;

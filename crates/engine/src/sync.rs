@@ -51,6 +51,20 @@ pub struct SyncReport {
     pub incremental: bool,
     #[serde(flatten)]
     pub summary: ImportSummary,
+    /// Where the sync's time went (`tenure bench import` prints it); not part of the report's JSON.
+    #[serde(skip)]
+    pub phases: SyncPhases,
+}
+
+/// A sync's time by phase, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SyncPhases {
+    /// Reading what the source delivered: for a CSV source, reading, decoding and parsing its files.
+    pub parse_ms: f64,
+    /// Scope and source guard.
+    pub check_ms: f64,
+    /// The import's transaction, by part.
+    pub import: tenure_store::ImportTimings,
 }
 
 /// What a source delivered.
@@ -141,8 +155,12 @@ impl Engine {
         options: SyncOptions,
         actor: &str,
     ) -> Result<SyncReport, EngineError> {
+        let started = std::time::Instant::now();
         let (delivery, cursor) = self.read_source(source, options).await?;
-        self.apply_delivery(source, delivery, cursor, options, actor, None).await
+        let parse_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let mut report = self.apply_delivery(source, delivery, cursor, options, actor, None).await?;
+        report.phases.parse_ms = parse_ms;
+        Ok(report)
     }
 
     /// A scheduled sync, made under the source schedule's duty: its import is refused if
@@ -153,8 +171,13 @@ impl Engine {
         fence: &tenure_store::Fence,
     ) -> Result<SyncReport, EngineError> {
         let options = SyncOptions::default();
+        let started = std::time::Instant::now();
         let (delivery, cursor) = self.read_source(source, options).await?;
-        self.apply_delivery_under(source, delivery, cursor, options, "system", None, Some(fence)).await
+        let parse_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let mut report =
+            self.apply_delivery_under(source, delivery, cursor, options, "system", None, Some(fence)).await?;
+        report.phases.parse_ms = parse_ms;
+        Ok(report)
     }
 
     /// Applies what a source delivered (read by `sync_source`, uploaded, or dropped in a watched
@@ -183,6 +206,7 @@ impl Engine {
         extra: Option<ExtraAudit>,
         fence: Option<&tenure_store::Fence>,
     ) -> Result<SyncReport, EngineError> {
+        let started = std::time::Instant::now();
         let name = source.name.clone();
         let common: CommonSourceConfig = serde_json::from_value(source.config.clone())
             .map_err(|e| EngineError::SourceConfig { source_name: name.clone(), reason: e.to_string() })?;
@@ -244,6 +268,7 @@ impl Engine {
                 detail: extra.detail,
             });
         }
+        let check_ms = started.elapsed().as_secs_f64() * 1000.0;
         let known = self.import_states.take(source.id);
         let done = self.store.apply_import_from(self.tenant, source.id, &batch, &entries, fence, known).await?;
         let summary = done.summary;
@@ -254,7 +279,8 @@ impl Engine {
             self.store.set_source_cursor(self.tenant, source.id, cursor.as_deref()).await?;
         }
         tracing::info!(source = %name, people = batch.people.len(), incremental, ?summary, "source synced");
-        Ok(SyncReport { source: name, people: batch.people.len(), out_of_scope, incremental, summary })
+        let phases = SyncPhases { parse_ms: 0.0, check_ms, import: done.timings };
+        Ok(SyncReport { source: name, people: batch.people.len(), out_of_scope, incremental, summary, phases })
     }
 
     /// Tells the admins that the source guard refused a delivery, once per delivered content: a

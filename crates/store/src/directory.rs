@@ -9,7 +9,7 @@ use tenure_core::*;
 use time::Date;
 use time::macros::format_description;
 
-use crate::import_state::{ImportDone, SourceState, lock_directory_version, write_changes};
+use crate::import_state::{ImportDone, ImportTimings, SourceState, lock_directory_version, write_changes};
 use crate::row::*;
 use crate::{Store, StoreError, now_ms};
 
@@ -299,6 +299,7 @@ impl Store {
         fence: Option<&crate::Fence>,
         known: Option<SourceState>,
     ) -> Result<ImportDone, StoreError> {
+        let started = std::time::Instant::now();
         let mut tx = self.write_tx().await?;
         if let Some(fence) = fence {
             crate::nodes::check_fence_in(&mut tx, fence).await?;
@@ -307,11 +308,14 @@ impl Store {
         let s = source.to_string();
         let backend = self.backend();
         let version = lock_directory_version(&mut tx, backend, &t).await?;
+        let read_started = std::time::Instant::now();
         let (mut state, reused) = match known {
             Some(state) if state.version() == version => (state, true),
             _ => (SourceState::read(&mut tx, &t, &s, version).await?, false),
         };
+        let diff_started = std::time::Instant::now();
         let changes = state.diff(source, batch);
+        let diffed = std::time::Instant::now();
         write_changes(&mut tx, backend, &t, &s, &changes).await?;
         crate::queue::mark_dirty_in(&mut tx, tenant, &changes.marks).await?;
 
@@ -333,7 +337,10 @@ impl Store {
         let after = lock_directory_version(&mut tx, backend, &t).await?;
         tx.commit().await?;
         state.apply(changes, after);
-        Ok(ImportDone { summary, state, reused })
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let (read_ms, diff_ms) = (ms(diff_started - read_started), ms(diffed - diff_started));
+        let timings = ImportTimings { read_ms, diff_ms, write_ms: ms(started.elapsed()) - read_ms - diff_ms };
+        Ok(ImportDone { summary, state, reused, timings })
     }
 
     /// Stores where an incremental source resumes (`None`: the next sync is a full one).

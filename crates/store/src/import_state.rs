@@ -12,7 +12,7 @@
 //! same changes whichever state was used.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use sqlx::{Any, Transaction};
 use tenure_core::import::*;
@@ -28,6 +28,31 @@ use crate::{Backend, ImportSummary, StoreError, now_ms};
 /// full plan is cheaper than thousands of single-person ones, and the marks stay few.
 const BULK_CHANGE: usize = 1000;
 
+/// The groups an import names, each with its id: the state's, or a new one.
+struct Wanted<'s, 'b> {
+    known: &'s HashMap<String, GroupId>,
+    ids: HashMap<&'b str, GroupId>,
+    new: Vec<(&'b str, GroupId)>,
+}
+
+impl<'b> Wanted<'_, 'b> {
+    fn id(&mut self, name: &'b str) -> GroupId {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = match self.known.get(name) {
+            Some(id) => *id,
+            None => {
+                let id = GroupId::new();
+                self.new.push((name, id));
+                id
+            }
+        };
+        self.ids.insert(name, id);
+        id
+    }
+}
+
 /// What the directory holds of one source, as the next import compares with it.
 #[derive(Debug, Clone)]
 pub struct SourceState {
@@ -37,8 +62,47 @@ pub struct SourceState {
     hasher: RandomState,
     people: HashMap<String, Known>,
     groups: HashMap<String, GroupId>,
-    members: HashSet<(GroupId, PersonId)>,
+    members: HashSet<(GroupId, PersonId), Ids>,
     nesting: NestingByName,
+}
+
+/// Hashes ids, which Tenure makes at random (UUIDv4), so nothing an export says can steer
+/// them into one bucket: a few multiplications instead of SipHash, for the hundreds of thousands
+/// of memberships each import compares. Names and keys from the export keep `RandomState`.
+type Ids = BuildHasherDefault<IdHasher>;
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl IdHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let (words, rest) = bytes.as_chunks::<8>();
+        for word in words {
+            self.add(u64::from_le_bytes(*word));
+        }
+        for &byte in rest {
+            self.add(u64::from(byte));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The table picks buckets by the low bits and tags by the top ones: mix both (the
+        // finalizer of MurmurHash3).
+        let mut h = self.0;
+        h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h = (h ^ (h >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
 }
 
 /// A source's nesting as (parent name, child name).
@@ -81,6 +145,18 @@ pub struct ImportDone {
     pub state: SourceState,
     /// Whether the state handed in was current and used (rather than read again).
     pub reused: bool,
+    pub timings: ImportTimings,
+}
+
+/// Where an import's time went, in milliseconds (`tenure bench import` prints them).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ImportTimings {
+    /// Reading the source's state back from the database (0 when the kept one was current).
+    pub read_ms: f64,
+    /// Comparing the batch with the state.
+    pub diff_ms: f64,
+    /// The transaction less the two above: beginning it, the changed rows, marks, audit, commit.
+    pub write_ms: f64,
 }
 
 /// What an import writes: the difference between a [`SourceState`] and a batch.
@@ -161,10 +237,12 @@ impl SourceState {
         let mut summary = ImportSummary::default();
         let mut changed: Vec<PersonId> = Vec::new();
         let mut ids_by_key: HashMap<&str, PersonId> = HashMap::with_capacity(batch.people.len());
+        // Each imported person's id, in the batch's order.
+        let mut ids: Vec<PersonId> = Vec::with_capacity(batch.people.len());
         let mut writes = Vec::new();
         for imported in &batch.people {
             let hash = self.hasher.hash_one(content!(imported));
-            match self.people.get(&imported.source_key) {
+            let id = match self.people.get(&imported.source_key) {
                 Some(old) => {
                     if old.hash != hash || old.status != imported.status {
                         if old.status == PersonStatus::Deleted && imported.status != PersonStatus::Deleted {
@@ -177,63 +255,69 @@ impl SourceState {
                     } else {
                         summary.unchanged += 1;
                     }
-                    ids_by_key.insert(&imported.source_key, old.id);
+                    old.id
                 }
                 None => {
                     let new = person_from_import(PersonId::new(), source, imported);
-                    ids_by_key.insert(&imported.source_key, new.id);
-                    changed.push(new.id);
+                    let id = new.id;
+                    changed.push(id);
                     writes.push((new, hash));
                     summary.created += 1;
+                    id
+                }
+            };
+            ids_by_key.insert(&imported.source_key, id);
+            ids.push(id);
+        }
+        // A key delivered twice is the last one's (no source does, but the directory must stay
+        // as it always was if one did).
+        if ids_by_key.len() != ids.len() {
+            for (id, imported) in ids.iter_mut().zip(&batch.people) {
+                if let Some(last) = ids_by_key.get(imported.source_key.as_str()) {
+                    *id = *last;
                 }
             }
         }
         let left: Vec<(String, PersonId)> = self
             .people
             .iter()
-            .filter(|(key, old)| !ids_by_key.contains_key(key.as_str()) && old.status != PersonStatus::Deleted)
+            .filter(|(key, old)| old.status != PersonStatus::Deleted && !ids_by_key.contains_key(key.as_str()))
             .map(|(key, old)| (key.clone(), old.id))
             .collect();
+        drop(ids_by_key);
         changed.extend(left.iter().map(|(_, id)| *id));
         summary.left = left.len();
 
-        // Groups: every group named anywhere in the batch exists; the others are gone.
-        let mut names: Vec<&str> = batch.groups.iter().map(|g| g.name.as_str()).collect();
-        names.extend(batch.groups.iter().flat_map(|g| g.parents.iter().map(String::as_str)));
-        names.extend(batch.people.iter().flat_map(|p| p.groups.iter().map(String::as_str)));
-        let wanted: HashSet<&str> = names.into_iter().collect();
+        // Groups: every group named anywhere in the batch exists (as it was, or new); the others
+        // are gone. Memberships: only the difference is written, so re-importing an export with a
+        // few changed rows touches a few rows here too.
+        let mut groups =
+            Wanted { known: &self.groups, ids: HashMap::with_capacity(self.groups.len()), new: Vec::new() };
+        for group in &batch.groups {
+            groups.id(&group.name);
+            for parent in &group.parents {
+                groups.id(parent);
+            }
+        }
+        let mut wanted_members: HashSet<(GroupId, PersonId), Ids> =
+            HashSet::with_capacity_and_hasher(self.members.len().max(batch.people.len()), Ids::default());
+        for (person, &pid) in batch.people.iter().zip(&ids) {
+            for group in &person.groups {
+                wanted_members.insert((groups.id(group), pid));
+            }
+        }
+        let Wanted { ids: group_ids, new: mut new_groups, .. } = groups;
         let mut gone_groups: Vec<(String, GroupId)> = self
             .groups
             .iter()
-            .filter(|(name, _)| !wanted.contains(name.as_str()))
+            .filter(|(name, _)| !group_ids.contains_key(name.as_str()))
             .map(|(name, id)| (name.clone(), *id))
             .collect();
         gone_groups.sort_unstable();
-        let mut new_groups: Vec<(&str, GroupId)> = wanted
-            .iter()
-            .filter(|name| !self.groups.contains_key(**name))
-            .map(|name| (*name, GroupId::new()))
-            .collect();
         new_groups.sort_unstable();
-        let mut group_ids: HashMap<&str, GroupId> = HashMap::with_capacity(wanted.len());
-        group_ids.extend(
-            self.groups.iter().filter(|(name, _)| wanted.contains(name.as_str())).map(|(n, id)| (n.as_str(), *id)),
-        );
-        group_ids.extend(new_groups.iter().copied());
         let group_id = |name: &str| group_ids.get(name).copied();
-        summary.groups = wanted.len();
+        summary.groups = group_ids.len();
 
-        // Memberships: only the difference is written, so re-importing an export with a few
-        // changed rows touches a few rows here too.
-        let mut wanted_members: HashSet<(GroupId, PersonId)> = HashSet::new();
-        for person in &batch.people {
-            let Some(&pid) = ids_by_key.get(person.source_key.as_str()) else { continue };
-            for group in &person.groups {
-                if let Some(gid) = group_id(group) {
-                    wanted_members.insert((gid, pid));
-                }
-            }
-        }
         let mut removed_members = Vec::new();
         for pair in &self.members {
             if !wanted_members.remove(pair) {
@@ -246,12 +330,8 @@ impl SourceState {
         added_members.sort_unstable();
         changed.extend(added_members.iter().map(|(_, person)| *person));
 
-        let new_nesting: HashSet<(String, String)> = batch
-            .groups
-            .iter()
-            .filter(|g| wanted.contains(g.name.as_str()))
-            .flat_map(|g| g.parents.iter().map(|p| (p.clone(), g.name.clone())))
-            .collect();
+        let new_nesting: HashSet<(String, String)> =
+            batch.groups.iter().flat_map(|g| g.parents.iter().map(|p| (p.clone(), g.name.clone()))).collect();
         let nesting = (new_nesting != self.nesting).then(|| {
             let mut ids: Vec<(GroupId, GroupId)> = new_nesting
                 .iter()

@@ -51,7 +51,7 @@ pub use directory::SourceRecord;
 pub use directory::{ImportAudit, ImportSummary};
 pub use error::StoreError;
 pub use guard::{GuardTx, HeldLossRecord, HoldRecord};
-pub use import_state::{ImportDone, SourceState};
+pub use import_state::{ImportDone, ImportTimings, SourceState};
 pub use legal_holds::LegalHold;
 pub use license_lines::WaitingRow;
 pub use licenses::SeatRow;

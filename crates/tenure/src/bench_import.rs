@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use tenure_engine::{CsvSourceConfig, Engine, SyncReport};
+use tenure_engine::{CsvSourceConfig, Engine, SyncPhases, SyncReport};
 use tenure_store::Store;
 
 use crate::cli::BenchImportArgs;
@@ -103,20 +103,22 @@ async fn run_on(
     );
 
     change_rows(people_file, changed)?;
-    let (incremental_ms, incremental_cpu) = reimport(&engine, people, changed).await?;
+    let (incremental_ms, incremental_cpu, warm) = reimport(&engine, people, changed).await?;
     eprintln!(
-        "{backend}: the same export with {changed} changed rows in {incremental_ms:.0} ms ({} ms of CPU)",
-        incremental_cpu.map_or("?".to_owned(), |c| c.to_string())
+        "{backend}: the same export with {changed} changed rows in {incremental_ms:.0} ms ({} ms of CPU; {})",
+        incremental_cpu.map_or("?".to_owned(), |c| c.to_string()),
+        phases_text(&warm),
     );
 
     // A fresh engine keeps nothing: as after a restart, or on a node that did not import last.
     change_rows(people_file, changed)?;
     let restarted = Engine::new(store.clone(), tenant);
-    let (cold_ms, cold_cpu) = reimport(&restarted, people, changed).await?;
+    let (cold_ms, cold_cpu, cold) = reimport(&restarted, people, changed).await?;
     eprintln!(
         "{backend}: again with {changed} changed rows by a restarted engine (the source read from the database) in \
-         {cold_ms:.0} ms ({} ms of CPU)",
-        cold_cpu.map_or("?".to_owned(), |c| c.to_string())
+         {cold_ms:.0} ms ({} ms of CPU; {})",
+        cold_cpu.map_or("?".to_owned(), |c| c.to_string()),
+        phases_text(&cold),
     );
 
     Ok(json!({
@@ -130,12 +132,29 @@ async fn run_on(
         "incremental_cpu_ms": incremental_cpu,
         "incremental_restarted_ms": round1(cold_ms),
         "incremental_restarted_cpu_ms": cold_cpu,
+        "incremental_parse_ms": round1(warm.parse_ms),
+        "incremental_diff_ms": round1(warm.import.diff_ms),
+        "incremental_write_ms": round1(warm.import.write_ms),
+        "incremental_restarted_read_ms": round1(cold.import.read_ms),
         "backend": backend,
     }))
 }
 
-/// Syncs the export again, in which `changed` rows differ: its wall-clock and CPU figures.
-async fn reimport(engine: &Engine, people: usize, changed: usize) -> anyhow::Result<(f64, Option<u64>)> {
+fn phases_text(p: &SyncPhases) -> String {
+    let read = if p.import.read_ms > 0.0 {
+        format!("reading the source back {:.0} ms, ", p.import.read_ms)
+    } else {
+        String::new()
+    };
+    format!(
+        "parsing {:.0} ms, scope and guard {:.0} ms, {read}comparing {:.0} ms, writing {:.0} ms",
+        p.parse_ms, p.check_ms, p.import.diff_ms, p.import.write_ms
+    )
+}
+
+/// Syncs the export again, in which `changed` rows differ: its wall-clock and CPU figures, and
+/// where the time went.
+async fn reimport(engine: &Engine, people: usize, changed: usize) -> anyhow::Result<(f64, Option<u64>, SyncPhases)> {
     let started = Instant::now();
     let cpu_before = cpu_ms();
     let report = sync_one(engine).await?;
@@ -145,7 +164,7 @@ async fn reimport(engine: &Engine, people: usize, changed: usize) -> anyhow::Res
     if s.updated != changed || s.unchanged != people - changed {
         bail!("the re-import updated {} and left {} unchanged, expected {changed} updated", s.updated, s.unchanged);
     }
-    Ok((ms, cpu))
+    Ok((ms, cpu, report.phases))
 }
 
 async fn sync_one(engine: &Engine) -> anyhow::Result<SyncReport> {
