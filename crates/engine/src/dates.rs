@@ -45,7 +45,7 @@ impl Engine {
     pub async fn mark_dates_if_day_turned(&self) -> Result<usize, EngineError> {
         let Some(duty) = self.hold_duty(DATES).await? else { return Ok(0) };
         let now = self.clock.now_ms();
-        let zone = tz::parse(&self.timezone_name().await?)?;
+        let zone = self.zone().await?;
         let today = tz::day_at(now, &zone)?;
         let recorded = duty.last_run_ms();
         let mut marked = 0;

@@ -110,6 +110,9 @@ pub struct Engine {
     planning: std::sync::Arc<planning_cache::PlanningCache>,
     /// Each source's state as its last import left it, for the next import to compare with.
     import_states: std::sync::Arc<import_states::ImportStates>,
+    /// The tenant's timezone as last read, and when: the day is asked for on every propagation
+    /// pass, which must not read the settings each time (`workflows/tz.rs`).
+    timezone: std::sync::Arc<std::sync::Mutex<Option<(tokio::time::Instant, jiff::tz::TimeZone)>>>,
 }
 
 /// Where the engine reads the time: the system's, or a test's hand-driven one.
@@ -167,6 +170,7 @@ impl Engine {
             event_syncs: Default::default(),
             planning: Default::default(),
             import_states: Default::default(),
+            timezone: Default::default(),
         }
     }
 

@@ -19,9 +19,8 @@ pub(crate) fn task_text(app: &App, op: &PlannedOp, person: Option<&Person>) -> S
     let what = match &op.kind {
         OpKind::Create { attributes, active } => {
             let role = attributes.get(tenure_core::attributes::ROLE).map(|r| format!(", role {r}")).unwrap_or_default();
-            let disabled = if *active { "" } else { "a disabled " };
-            let article = if *active { "an " } else { "" };
-            format!("create {article}{disabled}account for {who}{role}")
+            let account = if *active { "an account" } else { "a disabled account" };
+            format!("create {account} for {who}{role}")
         }
         OpKind::Link { .. } => format!("confirm the account of {who}{account} is theirs"),
         OpKind::Update { changes, .. } => {

@@ -165,6 +165,7 @@ impl Admin<'_> {
         tx.set_timezone(self.tenant(), &timezone, self.engine.now_ms()).await?;
         tx.audit(self.tenant(), self.audit_record("tenant.settings", "timezone", &detail)).await?;
         tx.commit().await?;
+        self.engine.forget_timezone();
         Ok(TenantSettings { timezone })
     }
 

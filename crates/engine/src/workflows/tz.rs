@@ -32,10 +32,30 @@ impl Engine {
 
     /// The tenant's day at `now_ms`.
     pub async fn local_day(&self, now_ms: i64) -> Result<time::Date, EngineError> {
-        let tz = parse(&self.timezone_name().await?)?;
-        day_at(now_ms, &tz)
+        day_at(now_ms, &self.zone().await?)
+    }
+
+    /// The tenant's timezone, read again once [`ZONE_KEPT`] has passed: this engine's change
+    /// of it is seen at once ([`Engine::forget_timezone`]), another node's within that time.
+    pub(crate) async fn zone(&self) -> Result<jiff::tz::TimeZone, EngineError> {
+        let kept = self.timezone.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some((read_at, zone)) = kept
+            && read_at.elapsed() < ZONE_KEPT
+        {
+            return Ok(zone);
+        }
+        let zone = parse(&self.timezone_name().await?)?;
+        *self.timezone.lock().unwrap_or_else(|p| p.into_inner()) = Some((tokio::time::Instant::now(), zone.clone()));
+        Ok(zone)
+    }
+
+    pub(crate) fn forget_timezone(&self) {
+        *self.timezone.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
+
+/// How long a read of the tenant's timezone is used before it is read again.
+const ZONE_KEPT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {
