@@ -9,6 +9,7 @@ pub mod dropbox_fake;
 pub mod github_fake;
 pub mod google_fake;
 pub mod graph_fake;
+pub mod m365_fake;
 pub mod oauth_fake;
 mod people;
 pub mod scim2;

@@ -1,0 +1,511 @@
+//! Microsoft 365 / Entra ID as a target, through Microsoft Graph v1.0: users are created,
+//! updated, disabled (`accountEnabled: false`), deleted, listed and looked up, and their
+//! licenses assigned and removed by SKU. Contracts, from Microsoft's Graph reference:
+//!
+//! - Create: `POST /users` with `accountEnabled`, `displayName`, `mailNickname`,
+//!   `userPrincipalName` and `passwordProfile` required; 201 with the user
+//!   (<https://learn.microsoft.com/en-us/graph/api/user-post-users>).
+//! - Update: `PATCH /users/{id}`, 204; `null` clears a property
+//!   (<https://learn.microsoft.com/en-us/graph/api/user-update>).
+//! - Delete: `DELETE /users/{id}`, 204. The user goes to the directory's deleted items, where an
+//!   admin can restore it for 30 days; after that it is gone for good
+//!   (<https://learn.microsoft.com/en-us/graph/api/user-delete>,
+//!   <https://learn.microsoft.com/en-us/graph/api/directory-deleteditems-restore>).
+//! - List: `GET /users?$select=…&$top=N` (`$top` 1..999, 100 by default), further pages by
+//!   following `@odata.nextLink` until an answer has none
+//!   (<https://learn.microsoft.com/en-us/graph/api/user-list>, <https://learn.microsoft.com/en-us/graph/paging>).
+//!   `assignedLicenses` is not a default property: it is asked for with `$select`.
+//! - Lookup: `GET /users?$filter=userPrincipalName eq '…'` (string literals quoted with `'`,
+//!   a `'` inside doubled) (<https://learn.microsoft.com/en-us/graph/filter-query-parameter>).
+//! - Licenses: `POST /users/{id}/assignLicense` with `addLicenses: [{skuId, disabledPlans}]` and
+//!   `removeLicenses: [skuId]`, 200 with the user
+//!   (<https://learn.microsoft.com/en-us/graph/api/user-assignlicense>). A user without a
+//!   `usageLocation` (ISO 3166 two-letter country) cannot be given a license: 400 "License
+//!   assignment cannot be done for user with invalid usage location."
+//!   (<https://learn.microsoft.com/en-us/graph/api/resources/user>, property `usageLocation`).
+//! - SKUs: `GET /subscribedSkus`: `skuId`, `skuPartNumber` (`SPE_E3`, `ENTERPRISEPACK`),
+//!   `prepaidUnits.enabled` and `consumedUnits`
+//!   (<https://learn.microsoft.com/en-us/graph/api/subscribedsku-list>,
+//!   <https://learn.microsoft.com/en-us/graph/api/resources/subscribedsku>).
+//!
+//! Tenure's `license` attribute is one SKU, named by its `skuPartNumber` (a `skuId` GUID is
+//! accepted too): a pool's tier is that part number. Tenure owns the user's directly assigned
+//! license: setting it assigns that SKU and removes the other directly assigned ones; removing it
+//! removes them all.
+
+mod http;
+
+use std::sync::Arc;
+
+use rand::Rng;
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+use tenure_core::attributes::{self as attr, Attributes};
+use tenure_core::{RemoteAccount, Secret};
+
+use crate::client::ClientOptions;
+use crate::connector::{Connector, ConnectorFuture, DeactivateMeaning, DeleteMeaning, Descriptor, Operation};
+use crate::error::ConnectorError;
+use crate::oauth::TokenSource;
+use http::{Graph, invalid};
+
+/// Graph v1.0's root.
+pub const DEFAULT_API_URL: &str = "https://graph.microsoft.com/v1.0";
+/// The scope an app-only token for Graph asks for.
+pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+/// The attribute a person's country reaches Entra ID through (a mapping such as
+/// `usageLocation = custom.country`); the app's `usage_location` setting is the fallback.
+pub const USAGE_LOCATION: &str = "usageLocation";
+/// The most users one page may ask for.
+pub const MAX_PAGE: u32 = 999;
+
+/// The Microsoft identity platform's token endpoint of a tenant.
+pub fn token_url(tenant_id: &str) -> String {
+    format!("https://login.microsoftonline.com/{}/oauth2/v2.0/token", tenant_id.trim())
+}
+
+const SELECT: &str = "id,userPrincipalName,mail,givenName,surname,displayName,jobTitle,department,employeeId,\
+                      usageLocation,accountEnabled,assignedLicenses";
+
+/// Tenure's attributes and the Graph user properties they are kept in.
+const PROPERTIES: [(&str, &str); 8] = [
+    (attr::USER_NAME, "userPrincipalName"),
+    (attr::EMAIL, "mail"),
+    (attr::GIVEN_NAME, "givenName"),
+    (attr::FAMILY_NAME, "surname"),
+    (attr::DISPLAY_NAME, "displayName"),
+    (attr::TITLE, "jobTitle"),
+    (attr::DEPARTMENT, "department"),
+    (attr::EMPLOYEE_NUMBER, "employeeId"),
+];
+
+/// The attributes an M365 user holds (for the planner: nothing else is ever updated).
+pub const HELD_ATTRIBUTES: [&str; 10] = [
+    attr::USER_NAME,
+    attr::EMAIL,
+    attr::GIVEN_NAME,
+    attr::FAMILY_NAME,
+    attr::DISPLAY_NAME,
+    attr::TITLE,
+    attr::DEPARTMENT,
+    attr::EMPLOYEE_NUMBER,
+    attr::LICENSE,
+    USAGE_LOCATION,
+];
+
+/// Length of the random initial password (Entra ID's default policy: 8 to 256 characters, three
+/// of four character classes).
+const PASSWORD_LEN: usize = 24;
+
+/// A subscribed SKU: what a tier name means and how many seats the tenant holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Sku {
+    pub sku_id: String,
+    pub part_number: String,
+    /// `prepaidUnits.enabled`.
+    pub enabled: u64,
+    /// `consumedUnits`.
+    pub consumed: u64,
+}
+
+#[derive(Debug)]
+pub struct M365 {
+    graph: Graph,
+    usage_location: Option<String>,
+    skus: tokio::sync::Mutex<Option<Vec<Sku>>>,
+}
+
+impl M365 {
+    /// `base`: Graph's root (`https://graph.microsoft.com/v1.0`); `tokens`: the app
+    /// registration's client credentials against its tenant's token endpoint, scope
+    /// [`GRAPH_SCOPE`] (application permissions User.ReadWrite.All, LicenseAssignment.ReadWrite.All
+    /// or Directory.ReadWrite.All, and Organization.Read.All for the SKUs).
+    pub fn new(base: &str, tokens: Arc<TokenSource>, options: ClientOptions) -> Result<Self, ConnectorError> {
+        Ok(Self { graph: Graph::new(base, tokens, options)?, usage_location: None, skus: Default::default() })
+    }
+
+    /// The two-letter country given to a user who has none when a license is assigned (Graph
+    /// refuses a license without one).
+    pub fn with_usage_location(mut self, location: Option<String>) -> Self {
+        self.usage_location = location.map(|l| l.trim().to_ascii_uppercase()).filter(|l| !l.is_empty());
+        self
+    }
+
+    pub fn with_rate_limiter(mut self, limiter: Arc<crate::RateLimiter>) -> Self {
+        self.graph = self.graph.with_rate_limiter(limiter);
+        self
+    }
+
+    /// The tenant's subscribed SKUs (`GET /subscribedSkus`), read again every call.
+    pub async fn subscribed_skus(&self) -> Result<Vec<Sku>, ConnectorError> {
+        let url = self.graph.url(&["subscribedSkus"]);
+        let answer = self.graph.send(Method::GET, &url, None).await?;
+        let list = answer["value"].as_array().ok_or_else(|| invalid("GET", url.as_str(), "no value array"))?;
+        let skus: Vec<Sku> = list
+            .iter()
+            .filter_map(|s| {
+                Some(Sku {
+                    sku_id: s["skuId"].as_str()?.to_ascii_lowercase(),
+                    part_number: s["skuPartNumber"].as_str()?.to_owned(),
+                    enabled: s["prepaidUnits"]["enabled"].as_u64().unwrap_or(0),
+                    consumed: s["consumedUnits"].as_u64().unwrap_or(0),
+                })
+            })
+            .collect();
+        *self.skus.lock().await = Some(skus.clone());
+        Ok(skus)
+    }
+
+    /// The SKUs as last read, reading them once when never read.
+    async fn known_skus(&self) -> Result<Vec<Sku>, ConnectorError> {
+        if let Some(skus) = self.skus.lock().await.clone() {
+            return Ok(skus);
+        }
+        self.subscribed_skus().await
+    }
+
+    /// A tier (a `skuPartNumber`, or a `skuId`) as the tenant's `skuId`; read afresh when
+    /// unknown, since a subscription may have been bought since.
+    async fn sku_id(&self, tier: &str) -> Result<String, ConnectorError> {
+        let tier = tier.trim();
+        let find = |skus: &[Sku]| {
+            skus.iter()
+                .find(|s| s.part_number.eq_ignore_ascii_case(tier) || s.sku_id.eq_ignore_ascii_case(tier))
+                .map(|s| s.sku_id.clone())
+        };
+        if let Some(id) = find(&self.known_skus().await?) {
+            return Ok(id);
+        }
+        let skus = self.subscribed_skus().await?;
+        find(&skus).ok_or_else(|| {
+            let names: Vec<&str> = skus.iter().map(|s| s.part_number.as_str()).collect();
+            ConnectorError::InvalidRequest(format!(
+                "license {tier:?} is no SKU the tenant subscribes to (it has: {})",
+                if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+            ))
+        })
+    }
+
+    /// `skuId` -> `skuPartNumber`, for naming what users hold.
+    async fn part_numbers(&self) -> std::collections::HashMap<String, String> {
+        // An unreadable SKU list (no Organization.Read.All) leaves licenses named by skuId.
+        match self.known_skus().await {
+            Ok(skus) => skus.into_iter().map(|s| (s.sku_id, s.part_number)).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "Graph subscribedSkus unreadable; licenses named by skuId");
+                Default::default()
+            }
+        }
+    }
+
+    async fn list_all(&self) -> Result<Vec<RemoteAccount>, ConnectorError> {
+        let top = self.graph.options.page_size.clamp(1, MAX_PAGE).to_string();
+        let mut url = self.graph.url(&["users"]);
+        url.query_pairs_mut().append_pair("$select", SELECT).append_pair("$top", &top);
+        let names = self.part_numbers().await;
+        let mut accounts = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let page = self.graph.send(Method::GET, &url, None).await?;
+            let users = page["value"].as_array().ok_or_else(|| invalid("GET", url.as_str(), "no value array"))?;
+            for user in users {
+                accounts
+                    .push(account_of(user, &names).ok_or_else(|| invalid("GET", url.as_str(), "a user without id"))?);
+            }
+            let Some(next) = page["@odata.nextLink"].as_str() else { return Ok(accounts) };
+            // A link handed out twice would read the same page forever.
+            if !seen.insert(next.to_owned()) {
+                return Err(ConnectorError::Paging {
+                    url: url.to_string(),
+                    fault: "Graph handed out the same @odata.nextLink twice".into(),
+                });
+            }
+            url = self.graph.link(next)?;
+        }
+    }
+
+    async fn user(&self, remote_id: &str) -> Result<Option<RemoteAccount>, ConnectorError> {
+        let mut url = self.graph.url(&["users", remote_id]);
+        url.query_pairs_mut().append_pair("$select", SELECT);
+        match self.graph.send(Method::GET, &url, None).await {
+            Ok(user) => {
+                let names = self.part_numbers().await;
+                Ok(Some(account_of(&user, &names).ok_or_else(|| invalid("GET", url.as_str(), "a user without id"))?))
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn find(&self, attribute: &str, value: &str) -> Result<Option<RemoteAccount>, ConnectorError> {
+        let Some(property) = PROPERTIES.iter().find(|(a, _)| *a == attribute).map(|(_, p)| *p) else {
+            // No Graph property holds it (externalId): no account carries it.
+            return Ok(None);
+        };
+        let literal = value.replace('\'', "''");
+        let mut url = self.graph.url(&["users"]);
+        url.query_pairs_mut()
+            .append_pair("$filter", &format!("{property} eq '{literal}'"))
+            .append_pair("$select", SELECT);
+        let answer = self.graph.send(Method::GET, &url, None).await?;
+        let users = answer["value"].as_array().ok_or_else(|| invalid("GET", url.as_str(), "no value array"))?;
+        match users.as_slice() {
+            [] => Ok(None),
+            [user] => {
+                let names = self.part_numbers().await;
+                Ok(Some(account_of(user, &names).ok_or_else(|| invalid("GET", url.as_str(), "a user without id"))?))
+            }
+            many => Err(ConnectorError::Ambiguous { filter: format!("{property} eq '{literal}'"), count: many.len() }),
+        }
+    }
+
+    async fn create(&self, attributes: &Attributes) -> Result<RemoteAccount, ConnectorError> {
+        let upn = attributes.get(attr::USER_NAME).map(|u| u.trim()).filter(|u| !u.is_empty()).ok_or_else(|| {
+            ConnectorError::InvalidRequest("an M365 user needs a userName (userPrincipalName)".into())
+        })?;
+        let mut user = Map::new();
+        for (name, property) in PROPERTIES {
+            if let Some(v) = attributes.get(name).filter(|v| !v.is_empty()) {
+                user.insert(property.into(), json!(v));
+            }
+        }
+        let display = user.get("displayName").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| {
+            let names: Vec<&str> = [attr::GIVEN_NAME, attr::FAMILY_NAME]
+                .iter()
+                .filter_map(|n| attributes.get(n))
+                .map(String::as_str)
+                .collect();
+            if names.is_empty() { upn.split('@').next().unwrap_or(upn).to_owned() } else { names.join(" ") }
+        });
+        user.insert("displayName".into(), json!(display));
+        user.insert("accountEnabled".into(), json!(true));
+        user.insert("mailNickname".into(), json!(mail_nickname(upn)));
+        // Nobody sees it: people sign in through SSO or have it reset by an admin.
+        user.insert(
+            "passwordProfile".into(),
+            json!({"password": random_password().expose(), "forceChangePasswordNextSignIn": true}),
+        );
+        if let Some(location) = self.location_of(attributes) {
+            user.insert(USAGE_LOCATION.into(), json!(location));
+        }
+        let url = self.graph.url(&["users"]);
+        let created = self.graph.send(Method::POST, &url, Some(&Value::Object(user))).await?;
+        let names = self.part_numbers().await;
+        let mut account =
+            account_of(&created, &names).ok_or_else(|| invalid("POST", url.as_str(), "the created user has no id"))?;
+        if let Some(tier) = attributes.get(attr::LICENSE).filter(|l| !l.is_empty()) {
+            // The account exists whatever happens to its license: a refused license is the next
+            // plan's license change, and fails there with Graph's reason.
+            match self.set_license(&account.remote_id, Some(tier)).await {
+                Ok(()) => {
+                    account.attributes.insert(attr::LICENSE, tier.as_str());
+                }
+                Err(e) => {
+                    tracing::warn!(user = %upn, license = %tier, error = %e, "M365 user created without its license")
+                }
+            }
+        }
+        Ok(account)
+    }
+
+    fn location_of(&self, attributes: &Attributes) -> Option<String> {
+        attributes
+            .get(USAGE_LOCATION)
+            .map(|l| l.trim().to_ascii_uppercase())
+            .filter(|l| !l.is_empty())
+            .or_else(|| self.usage_location.clone())
+    }
+
+    async fn update(&self, remote_id: &str, changes: &Attributes) -> Result<(), ConnectorError> {
+        let mut patch = Map::new();
+        for (name, property) in PROPERTIES {
+            if let Some(v) = changes.get(name) {
+                patch.insert(property.into(), if v.is_empty() { Value::Null } else { json!(v) });
+            }
+        }
+        if let Some(location) = changes.get(USAGE_LOCATION) {
+            let location = location.trim().to_ascii_uppercase();
+            patch.insert(USAGE_LOCATION.into(), if location.is_empty() { Value::Null } else { json!(location) });
+        }
+        if !patch.is_empty() {
+            self.patch(remote_id, Value::Object(patch)).await?;
+        }
+        if let Some(license) = changes.get(attr::LICENSE) {
+            let wanted = Some(license.as_str()).filter(|l| !l.trim().is_empty());
+            self.set_license(remote_id, wanted).await?;
+        }
+        Ok(())
+    }
+
+    async fn patch(&self, remote_id: &str, body: Value) -> Result<(), ConnectorError> {
+        let url = self.graph.url(&["users", remote_id]);
+        self.graph.send(Method::PATCH, &url, Some(&body)).await.map(drop)
+    }
+
+    /// Makes `wanted` the user's one directly assigned SKU, or (`None`) removes every one.
+    pub async fn set_license(&self, remote_id: &str, wanted: Option<&str>) -> Result<(), ConnectorError> {
+        let mut url = self.graph.url(&["users", remote_id]);
+        url.query_pairs_mut().append_pair("$select", "id,usageLocation,assignedLicenses");
+        let user = self.graph.send(Method::GET, &url, None).await?;
+        let assigned = sku_ids(&user);
+        let (add, remove): (Option<String>, Vec<String>) = match wanted {
+            None => (None, assigned),
+            Some(tier) => {
+                let sku = self.sku_id(tier).await?;
+                let remove = assigned.iter().filter(|s| **s != sku).cloned().collect();
+                ((!assigned.contains(&sku)).then_some(sku), remove)
+            }
+        };
+        if add.is_none() && remove.is_empty() {
+            return Ok(());
+        }
+        let has_location = user["usageLocation"].as_str().is_some_and(|l| !l.is_empty());
+        if add.is_some()
+            && !has_location
+            && let Some(location) = &self.usage_location
+        {
+            self.patch(remote_id, json!({ USAGE_LOCATION: location })).await?;
+        }
+        let body = json!({
+            "addLicenses": add.iter().map(|s| json!({"skuId": s, "disabledPlans": []})).collect::<Vec<_>>(),
+            "removeLicenses": remove,
+        });
+        let url = self.graph.url(&["users", remote_id, "assignLicense"]);
+        match self.graph.send(Method::POST, &url, Some(&body)).await {
+            Ok(_) => Ok(()),
+            Err(ConnectorError::Status { method, url, status: 400, scim_type, detail, retry_after })
+                if detail.as_deref().is_some_and(|d| d.contains("usage location")) =>
+            {
+                Err(ConnectorError::Status {
+                    method,
+                    url,
+                    status: 400,
+                    scim_type,
+                    detail: detail.map(|d| {
+                        format!(
+                            "{d} (give the user a usageLocation: map it from the person's country, e.g. \
+                             usageLocation = custom.country, or set the app's usage_location)"
+                        )
+                    }),
+                    retry_after,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The user's assigned SKUs, lower case.
+fn sku_ids(user: &Value) -> Vec<String> {
+    user["assignedLicenses"]
+        .as_array()
+        .map(|list| list.iter().filter_map(|l| l["skuId"].as_str()).map(str::to_ascii_lowercase).collect())
+        .unwrap_or_default()
+}
+
+/// `mailNickname` from the UPN's local part: only the characters Graph accepts in it.
+fn mail_nickname(upn: &str) -> String {
+    let local = upn.split('@').next().unwrap_or(upn);
+    let nick: String = local
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '!' | '#' | '^' | '~' | '\''))
+        .take(64)
+        .collect();
+    if nick.is_empty() { "user".to_owned() } else { nick }
+}
+
+/// A Graph user as Tenure's attributes. Its license is its assigned SKU by part number (the
+/// first in part-number order when it holds several).
+fn account_of(user: &Value, names: &std::collections::HashMap<String, String>) -> Option<RemoteAccount> {
+    let id = user["id"].as_str()?;
+    let mut attributes = Attributes::new();
+    for (name, property) in PROPERTIES {
+        if let Some(v) = user[property].as_str().filter(|v| !v.is_empty()) {
+            attributes.insert(name, v);
+        }
+    }
+    if let Some(location) = user[USAGE_LOCATION].as_str().filter(|v| !v.is_empty()) {
+        attributes.insert(USAGE_LOCATION, location);
+    }
+    let mut licenses: Vec<String> = sku_ids(user).into_iter().map(|id| names.get(&id).cloned().unwrap_or(id)).collect();
+    licenses.sort();
+    if let Some(first) = licenses.first() {
+        attributes.insert(attr::LICENSE, first.as_str());
+    }
+    let active = user["accountEnabled"].as_bool().unwrap_or(true);
+    Some(RemoteAccount { remote_id: id.to_owned(), active, attributes })
+}
+
+/// A password from the thread-local CSPRNG, with every character class Entra ID's policy counts.
+fn random_password() -> Secret {
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_.!@#%+=";
+    let mut rng = rand::rng();
+    let body: String = (0..PASSWORD_LEN).map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())])).collect();
+    Secret::new(format!("{body}Aa1!"))
+}
+
+impl Connector for M365 {
+    fn describe(&self) -> Descriptor {
+        use Operation::*;
+        Descriptor {
+            kind: "m365",
+            operations: [List, Get, Find, Create, Update, Activate, Deactivate, Delete, Licenses].into(),
+            // accountEnabled: false: sign-in blocked, mailbox, data and licenses kept.
+            deactivate: DeactivateMeaning::Suspend,
+            // Restorable from deleted items for 30 days, then gone with its data.
+            delete: DeleteMeaning::Permanent,
+        }
+    }
+
+    fn list_users(&self) -> ConnectorFuture<'_, Vec<RemoteAccount>> {
+        Box::pin(self.list_all())
+    }
+
+    fn get_user<'a>(&'a self, remote_id: &'a str) -> ConnectorFuture<'a, Option<RemoteAccount>> {
+        Box::pin(self.user(remote_id))
+    }
+
+    fn find_user<'a>(&'a self, attribute: &'a str, value: &'a str) -> ConnectorFuture<'a, Option<RemoteAccount>> {
+        Box::pin(self.find(attribute, value))
+    }
+
+    fn create_user<'a>(&'a self, attributes: &'a Attributes) -> ConnectorFuture<'a, RemoteAccount> {
+        Box::pin(self.create(attributes))
+    }
+
+    fn update_user<'a>(&'a self, remote_id: &'a str, changes: &'a Attributes) -> ConnectorFuture<'a, ()> {
+        Box::pin(self.update(remote_id, changes))
+    }
+
+    fn set_active<'a>(&'a self, remote_id: &'a str, active: bool) -> ConnectorFuture<'a, ()> {
+        Box::pin(self.patch(remote_id, json!({"accountEnabled": active})))
+    }
+
+    fn delete_user<'a>(&'a self, remote_id: &'a str) -> ConnectorFuture<'a, ()> {
+        Box::pin(async move {
+            let url = self.graph.url(&["users", remote_id]);
+            self.graph.send(Method::DELETE, &url, None).await.map(drop)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nicknames_keep_only_what_graph_accepts() {
+        assert_eq!(mail_nickname("ada.lovelace+x@example.com"), "ada.lovelacex");
+        assert_eq!(mail_nickname("@example.com"), "user");
+    }
+
+    #[test]
+    fn a_user_names_its_license_by_part_number() {
+        let names = [("aaaa".to_owned(), "SPE_E3".to_owned())].into_iter().collect();
+        let user = json!({"id": "1", "userPrincipalName": "a@x.com", "accountEnabled": false,
+            "assignedLicenses": [{"skuId": "bbbb"}, {"skuId": "AAAA"}]});
+        let account = account_of(&user, &names).unwrap();
+        assert_eq!(account.attributes.get(attr::LICENSE).map(String::as_str), Some("SPE_E3"));
+        assert!(!account.active);
+    }
+}

@@ -1,0 +1,166 @@
+//! The Microsoft 365 connector against the fake Graph target (`tenure_testkit::m365_fake`),
+//! which follows Graph's documented contracts: client credentials at the identity platform's
+//! token endpoint, `@odata.nextLink` paging, `$filter` on userPrincipalName, create / update /
+//! disable / delete, `assignLicense` with `consumedUnits` per SKU, the refusal of a license
+//! without `usageLocation`, 404 `Request_ResourceNotFound`, and 429 with `Retry-After`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tenure_connectors::oauth::{ClientAuth, OAuthConfig, TokenSource};
+use tenure_connectors::{ClientOptions, Connector, ConnectorError, DeleteMeaning, M365};
+use tenure_core::Secret;
+use tenure_core::attributes::{self as attr, Attributes};
+use tenure_testkit::m365_fake::{self, E3_SKU, E5_SKU, M365Fake};
+
+fn options() -> ClientOptions {
+    ClientOptions {
+        page_size: 2,
+        initial_backoff: Duration::from_millis(5),
+        max_retry_wait: Duration::from_secs(3),
+        ..ClientOptions::default()
+    }
+}
+
+fn client(fake: &M365Fake, secret: &str) -> anyhow::Result<M365> {
+    let config =
+        OAuthConfig::new(&fake.token_url(), m365_fake::CLIENT_ID, Secret::new(secret), Some(m365_fake::SCOPE))?
+            .with_client_auth(ClientAuth::Body);
+    let tokens = Arc::new(TokenSource::new(config, Duration::from_secs(10))?);
+    Ok(M365::new(&fake.base_url(), tokens, options())?)
+}
+
+fn person(n: u32) -> Attributes {
+    Attributes::from([
+        (attr::USER_NAME, format!("user{n}@contoso.example")),
+        (attr::EMAIL, format!("user{n}@contoso.example")),
+        (attr::GIVEN_NAME, format!("Given{n}")),
+        (attr::FAMILY_NAME, "Tester".to_owned()),
+    ])
+}
+
+#[tokio::test]
+async fn lists_over_several_pages_and_finds_by_user_principal_name() -> anyhow::Result<()> {
+    let fake = M365Fake::start().await?;
+    {
+        let mut t = fake.tenant();
+        t.add_sku(E3_SKU, "SPE_E3", 10);
+        for n in 0..5 {
+            t.put_user(&format!("user{n}@contoso.example"), json!({"usageLocation": "DE"}));
+        }
+        t.put_user("o'brien@contoso.example", json!({"assignedLicenses": [{"skuId": E3_SKU}]}));
+    }
+    let client = client(&fake, m365_fake::CLIENT_SECRET)?;
+    let all = client.list_users().await?;
+    assert_eq!(all.len(), 6);
+    assert_eq!(fake.tenant().counts.list, 3, "three pages of $top=2 linked by @odata.nextLink");
+    let licensed = client.find_user(attr::USER_NAME, "O'Brien@contoso.example").await?.expect("found, quote doubled");
+    assert_eq!(licensed.attributes.get(attr::LICENSE).map(String::as_str), Some("SPE_E3"), "named by part number");
+    assert!(client.find_user(attr::USER_NAME, "nobody@contoso.example").await?.is_none());
+    assert!(client.find_user(attr::EXTERNAL_ID, "p-1").await?.is_none(), "Graph holds no externalId");
+    assert!(client.get_user("no-such-id").await?.is_none(), "404 Request_ResourceNotFound is none");
+    assert_eq!(client.describe().delete, DeleteMeaning::Permanent);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_user_is_created_licensed_disabled_unlicensed_and_deleted() -> anyhow::Result<()> {
+    let fake = M365Fake::start().await?;
+    fake.tenant().add_sku(E3_SKU, "SPE_E3", 1);
+    fake.tenant().add_sku(E5_SKU, "SPE_E5", 5);
+    let client = client(&fake, m365_fake::CLIENT_SECRET)?.with_usage_location(Some("fr".into()));
+    let mut attrs = person(1);
+    attrs.insert(attr::LICENSE, "SPE_E3");
+    let created = client.create_user(&attrs).await?;
+    assert_eq!(created.attributes.get(attr::LICENSE).map(String::as_str), Some("SPE_E3"));
+    {
+        let t = fake.tenant();
+        let user = t.by_upn("user1@contoso.example").expect("created");
+        assert_eq!(user["mailNickname"], "user1");
+        assert_eq!(user["usageLocation"], "FR", "the app's usage location, since the person gave none");
+        assert_eq!(user["displayName"], "Given1 Tester");
+        assert_eq!(t.consumed(E3_SKU), 1);
+    }
+    // The one E3 seat is taken: a second person's license is refused, the account still made.
+    let mut second = person(2);
+    second.insert(attr::LICENSE, "SPE_E3");
+    let made = client.create_user(&second).await?;
+    assert!(made.attributes.get(attr::LICENSE).is_none(), "created without the license Graph refused");
+    let err = client
+        .update_user(&made.remote_id, &Attributes::from([(attr::LICENSE, "SPE_E3")]))
+        .await
+        .expect_err("no free seat");
+    assert!(err.to_string().contains("does not have any available licenses"), "{err}");
+    // Changing tier swaps the SKU; an unknown tier names the tenant's SKUs.
+    let id = created.remote_id.clone();
+    client.update_user(&id, &Attributes::from([(attr::LICENSE, "spe_e5"), (attr::TITLE, "Engineer")])).await?;
+    assert_eq!(fake.tenant().licenses_of("user1@contoso.example"), vec![E5_SKU.to_owned()]);
+    let user = client.get_user(&id).await?.expect("there");
+    assert_eq!(user.attributes.get(attr::TITLE).map(String::as_str), Some("Engineer"));
+    let unknown = client.update_user(&id, &Attributes::from([(attr::LICENSE, "VISIO")])).await.expect_err("unknown");
+    assert!(unknown.to_string().contains("SPE_E3, SPE_E5"), "{unknown}");
+    // Disable, enable, remove the license, delete.
+    client.set_active(&id, false).await?;
+    assert!(!client.get_user(&id).await?.expect("there").active);
+    client.set_active(&id, true).await?;
+    client.update_user(&id, &Attributes::from([(attr::LICENSE, "")])).await?;
+    assert!(fake.tenant().licenses_of("user1@contoso.example").is_empty());
+    let skus = client.subscribed_skus().await?;
+    assert!(skus.iter().all(|s| s.consumed == 0), "{skus:?}");
+    client.delete_user(&id).await?;
+    assert!(fake.tenant().deleted.contains_key(&id), "in deleted items, restorable for 30 days");
+    assert!(client.delete_user(&id).await.expect_err("gone").is_not_found());
+    // A taken userPrincipalName is a conflict (the engine then looks the account up).
+    let again = client.create_user(&person(2)).await.expect_err("taken");
+    assert!(again.is_conflict(), "{again}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_license_without_usage_location_is_refused_with_the_fix() -> anyhow::Result<()> {
+    let fake = M365Fake::start().await?;
+    fake.tenant().add_sku(E3_SKU, "SPE_E3", 5);
+    let id = fake.tenant().put_user("nowhere@contoso.example", json!({}));
+    let client = client(&fake, m365_fake::CLIENT_SECRET)?;
+    let err = client.update_user(&id, &Attributes::from([(attr::LICENSE, "SPE_E3")])).await.expect_err("no location");
+    let text = err.to_string();
+    assert!(text.contains("invalid usage location") && text.contains("usage_location"), "{text}");
+    // The person's country, mapped to usageLocation, is set before the license.
+    client.update_user(&id, &Attributes::from([(attr::LICENSE, "SPE_E3"), ("usageLocation", "nl")])).await?;
+    assert_eq!(fake.tenant().licenses_of("nowhere@contoso.example"), vec![E3_SKU.to_owned()]);
+    assert_eq!(fake.tenant().users[&id]["usageLocation"], "NL");
+    Ok(())
+}
+
+#[tokio::test]
+async fn throttling_is_waited_out_for_as_long_as_retry_after_says() -> anyhow::Result<()> {
+    let fake = M365Fake::start().await?;
+    fake.tenant().put_user("a@contoso.example", json!({}));
+    let client = client(&fake, m365_fake::CLIENT_SECRET)?;
+    client.list_users().await?;
+    fake.tenant().throttle =
+        tenure_testkit::cloud_fake::Throttle { remaining: 2, status: 429, retry_after: Some(Duration::from_secs(1)) };
+    let started = std::time::Instant::now();
+    let all = client.list_users().await?;
+    assert_eq!(all.len(), 1);
+    assert_eq!(fake.tenant().counts.throttled, 2);
+    assert!(started.elapsed() >= Duration::from_secs(2), "waited Retry-After twice: {:?}", started.elapsed());
+    // 503 with Retry-After likewise.
+    fake.tenant().throttle =
+        tenure_testkit::cloud_fake::Throttle { remaining: 1, status: 503, retry_after: Some(Duration::from_secs(0)) };
+    assert_eq!(client.list_users().await?.len(), 1);
+    assert_eq!(fake.tenant().counts.throttled, 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_an_oauth_error_naming_aadsts() -> anyhow::Result<()> {
+    let fake = M365Fake::start().await?;
+    let client = client(&fake, "wrong")?;
+    match client.list_users().await {
+        Err(e @ ConnectorError::OAuth { .. }) => assert!(e.to_string().contains("AADSTS7000215"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    Ok(())
+}

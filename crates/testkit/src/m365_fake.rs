@@ -1,0 +1,570 @@
+//! A fake Microsoft Graph *target* (Microsoft 365 / Entra ID users and licenses) with the
+//! Microsoft identity platform's token endpoint, following Graph's documented contracts:
+//!
+//! - Token: `POST /{tenant}/oauth2/v2.0/token`, `grant_type=client_credentials`,
+//!   `scope=https://graph.microsoft.com/.default`, `client_id` + `client_secret` in the body or
+//!   HTTP Basic; errors `{"error", "error_description"}` with `AADSTS…` texts
+//!   (<https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow>).
+//! - `POST /v1.0/users`: `accountEnabled`, `displayName`, `mailNickname`, `userPrincipalName`,
+//!   `passwordProfile.password` required (400 `Request_BadRequest` naming the missing one); a
+//!   taken UPN is 400 "Another object with the same value for property userPrincipalName already
+//!   exists."; 201 with the user (<https://learn.microsoft.com/en-us/graph/api/user-post-users>).
+//! - `GET /v1.0/users`: `$select`, `$top` (1..999, else 400), `$filter` with `eq` on
+//!   `userPrincipalName`, `mail`, `employeeId`; pages of `$top` (100 by default) linked by
+//!   `@odata.nextLink` carrying a `$skiptoken` and the first request's other parameters
+//!   (<https://learn.microsoft.com/en-us/graph/api/user-list>, <https://learn.microsoft.com/en-us/graph/paging>).
+//!   `assignedLicenses` only when selected, as Graph returns it (not a default property).
+//! - `GET|PATCH|DELETE /v1.0/users/{id}`: 404 `Request_ResourceNotFound`; PATCH and DELETE
+//!   answer 204; a deleted user is kept in deleted items (restorable for 30 days in Graph) and
+//!   leaves the user list (<https://learn.microsoft.com/en-us/graph/api/user-update>,
+//!   <https://learn.microsoft.com/en-us/graph/api/user-delete>).
+//! - `POST /v1.0/users/{id}/assignLicense` (`addLicenses: [{skuId, disabledPlans}]`,
+//!   `removeLicenses: [skuId]`): 400 "License assignment cannot be done for user with invalid
+//!   usage location." when adding to a user without `usageLocation`; 400 for an unknown SKU, for
+//!   one without a free prepaid unit ("Subscription … does not have any available licenses."),
+//!   or for removing one the user does not hold; `consumedUnits` follows
+//!   (<https://learn.microsoft.com/en-us/graph/api/user-assignlicense>).
+//! - `GET /v1.0/subscribedSkus`: `skuId`, `skuPartNumber`, `prepaidUnits`, `consumedUnits`,
+//!   `appliesTo`, `capabilityStatus` (<https://learn.microsoft.com/en-us/graph/api/subscribedsku-list>).
+//! - Errors `{"error": {"code", "message"}}` (<https://learn.microsoft.com/en-us/graph/errors>);
+//!   throttling as 429 (or 503) with `Retry-After` on demand
+//!   (<https://learn.microsoft.com/en-us/graph/throttling>).
+
+#![allow(clippy::result_large_err)]
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
+use crate::cloud_fake::{FakeServer, Throttle};
+
+pub const TENANT: &str = "99999999-8888-7777-6666-555555555555";
+pub const CLIENT_ID: &str = "m365-client-id";
+pub const CLIENT_SECRET: &str = "test-only-m365-secret";
+pub const SCOPE: &str = "https://graph.microsoft.com/.default";
+/// Microsoft 365 E3 and E5's documented SKU ids
+/// (<https://learn.microsoft.com/en-us/entra/identity/users/licensing-service-plan-reference>).
+pub const E3_SKU: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
+pub const E5_SKU: &str = "06ebc4ee-1bb5-47dd-8120-11324bc54e06";
+
+#[derive(Debug, Clone, Default)]
+pub struct M365Counts {
+    pub token: u32,
+    pub list: u32,
+    pub create: u32,
+    pub patch: u32,
+    pub delete: u32,
+    pub assign_license: u32,
+    pub throttled: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeSku {
+    pub sku_id: String,
+    pub part_number: String,
+    pub enabled: u64,
+}
+
+pub struct M365Tenant {
+    /// id -> the user's properties (Graph's names), `assignedLicenses` included.
+    pub users: BTreeMap<String, Value>,
+    /// Deleted users (Graph keeps them 30 days in deleted items).
+    pub deleted: BTreeMap<String, Value>,
+    pub skus: Vec<FakeSku>,
+    /// Server-side page size when `$top` is not given.
+    pub page_size: usize,
+    pub throttle: Throttle,
+    pub counts: M365Counts,
+    tokens: HashSet<String>,
+    next_id: u64,
+}
+
+impl M365Tenant {
+    /// Adds a user as an admin would, returning its id.
+    pub fn put_user(&mut self, upn: &str, props: Value) -> String {
+        self.next_id += 1;
+        let id = format!("00000000-0000-0000-0000-{:012}", self.next_id);
+        let mut user = json!({
+            "id": id, "userPrincipalName": upn, "displayName": upn, "accountEnabled": true,
+            "mailNickname": upn.split('@').next().unwrap_or(upn), "assignedLicenses": [],
+        });
+        if let (Some(target), Value::Object(extra)) = (user.as_object_mut(), props) {
+            target.extend(extra);
+        }
+        self.users.insert(id.clone(), user);
+        id
+    }
+
+    pub fn add_sku(&mut self, sku_id: &str, part_number: &str, enabled: u64) {
+        self.skus.push(FakeSku { sku_id: sku_id.into(), part_number: part_number.into(), enabled });
+    }
+
+    /// Users holding the SKU (Graph's `consumedUnits`).
+    pub fn consumed(&self, sku_id: &str) -> u64 {
+        self.users.values().filter(|u| holds(u, sku_id)).count() as u64
+    }
+
+    pub fn by_upn(&self, upn: &str) -> Option<&Value> {
+        self.users.values().find(|u| u["userPrincipalName"].as_str().is_some_and(|v| v.eq_ignore_ascii_case(upn)))
+    }
+
+    /// The user's SKU ids.
+    pub fn licenses_of(&self, upn: &str) -> Vec<String> {
+        self.by_upn(upn)
+            .and_then(|u| u["assignedLicenses"].as_array())
+            .map(|l| l.iter().filter_map(|x| x["skuId"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn holds(user: &Value, sku_id: &str) -> bool {
+    user["assignedLicenses"]
+        .as_array()
+        .is_some_and(|l| l.iter().any(|x| x["skuId"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(sku_id))))
+}
+
+struct Shared {
+    tenant: Mutex<M365Tenant>,
+    base: String,
+}
+
+type Slot = Arc<Mutex<Option<Arc<Shared>>>>;
+
+pub struct M365Fake {
+    shared: Arc<Shared>,
+    server: FakeServer,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn shared(slot: &Slot) -> Arc<Shared> {
+    lock(slot).clone().expect("the fake's state is set before it serves")
+}
+
+impl M365Fake {
+    pub async fn start() -> anyhow::Result<Self> {
+        let slot: Slot = Arc::new(Mutex::new(None));
+        let app = Router::new()
+            .route("/{tenant}/oauth2/v2.0/token", post(token))
+            .route("/v1.0/users", get(list_users).post(create_user))
+            .route("/v1.0/users/{id}", get(read_user).patch(update_user).delete(delete_user))
+            .route("/v1.0/users/{id}/assignLicense", post(assign_license))
+            .route("/v1.0/subscribedSkus", get(subscribed_skus))
+            .with_state(slot.clone());
+        let server = FakeServer::start(app).await?;
+        let shared = Arc::new(Shared {
+            tenant: Mutex::new(M365Tenant {
+                users: BTreeMap::new(),
+                deleted: BTreeMap::new(),
+                skus: Vec::new(),
+                page_size: 100,
+                throttle: Throttle::default(),
+                counts: M365Counts::default(),
+                tokens: HashSet::new(),
+                next_id: 0,
+            }),
+            base: format!("{}/v1.0", server.url()),
+        });
+        *lock(&slot) = Some(shared.clone());
+        Ok(Self { shared, server })
+    }
+
+    /// Graph's root, `…/v1.0`.
+    pub fn base_url(&self) -> String {
+        self.shared.base.clone()
+    }
+
+    /// The token endpoint of [`TENANT`].
+    pub fn token_url(&self) -> String {
+        format!("{}/{TENANT}/oauth2/v2.0/token", self.server.url())
+    }
+
+    /// The token endpoint's root, for a `--login-url`.
+    pub fn login_url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn tenant(&self) -> MutexGuard<'_, M365Tenant> {
+        lock(&self.shared.tenant)
+    }
+}
+
+fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
+    (status, axum::Json(json!({"error": code, "error_description": description}))).into_response()
+}
+
+fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let inner = json!({"date": "2026-01-01T00:00:00", "request-id": uuid::Uuid::new_v4().to_string()});
+    (status, axum::Json(json!({"error": {"code": code, "message": message, "innerError": inner}}))).into_response()
+}
+
+fn bad_request(message: &str) -> Response {
+    graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", message)
+}
+
+fn not_found(id: &str) -> Response {
+    graph_error(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+    )
+}
+
+async fn token(State(slot): State<Slot>, Path(tenant): Path<String>, headers: HeaderMap, body: String) -> Response {
+    let shared = shared(&slot);
+    lock(&shared.tenant).counts.token += 1;
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    if tenant != TENANT {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "AADSTS90002: Tenant not found.");
+    }
+    if field("grant_type") != "client_credentials" {
+        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "AADSTS70003: unsupported grant type");
+    }
+    if field("scope") != SCOPE {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "AADSTS1002012: The provided value for scope is not valid.",
+        );
+    }
+    // The secret in the body, or HTTP Basic (both accepted by the identity platform).
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|pair| pair.split_once(':').map(|(i, s)| (i.to_owned(), s.to_owned())));
+    let (id, secret) = match basic {
+        Some((id, secret)) => (id, secret),
+        None => (field("client_id"), field("client_secret")),
+    };
+    if id != CLIENT_ID {
+        return oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client", "AADSTS700016: Application not found.");
+    }
+    if secret != CLIENT_SECRET {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "AADSTS7000215: Invalid client secret provided.",
+        );
+    }
+    let access = format!("eyJ0.m365-{}", uuid::Uuid::new_v4().simple());
+    lock(&shared.tenant).tokens.insert(access.clone());
+    axum::Json(json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": access}))
+        .into_response()
+}
+
+/// Authenticates and applies injected throttling; `Err` is the answer to send instead.
+fn admit<'a>(shared: &'a Shared, headers: &HeaderMap) -> Result<MutexGuard<'a, M365Tenant>, Response> {
+    let mut tenant = lock(&shared.tenant);
+    let bearer =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if !bearer.is_some_and(|t| tenant.tokens.contains(t)) {
+        return Err(graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token is empty or invalid.",
+        ));
+    }
+    let status = tenant.throttle.status;
+    if let Some(retry_after) = tenant.throttle.take() {
+        tenant.counts.throttled += 1;
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+        let code = if status == StatusCode::SERVICE_UNAVAILABLE { "serviceNotAvailable" } else { "TooManyRequests" };
+        let mut response = graph_error(status, code, "Too many requests.");
+        if let Some(wait) = retry_after
+            && let Ok(value) = wait.as_secs().to_string().parse()
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return Err(response);
+    }
+    Ok(tenant)
+}
+
+/// The properties Graph returns without `$select`.
+const DEFAULT_PROPERTIES: [&str; 11] = [
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+];
+
+fn selected(user: &Value, select: Option<&str>) -> Value {
+    let names: Vec<&str> = match select {
+        Some(s) => s.split(',').map(str::trim).collect(),
+        None => DEFAULT_PROPERTIES.to_vec(),
+    };
+    let mut out = Map::new();
+    for name in names {
+        out.insert(name.to_owned(), user.get(name).cloned().unwrap_or(Value::Null));
+    }
+    out.insert("id".into(), user["id"].clone());
+    Value::Object(out)
+}
+
+/// `property eq 'value'` (a doubled `'` inside the literal), on the properties the fake filters.
+fn filter_of(text: &str) -> Result<(String, String), String> {
+    let (property, rest) = text.split_once(" eq ").ok_or("Unsupported query.")?;
+    let property = property.trim();
+    if !matches!(property, "userPrincipalName" | "mail" | "employeeId" | "id") {
+        return Err(format!("Unsupported or invalid query filter clause specified for property '{property}'."));
+    }
+    let literal = rest.trim();
+    let inner = literal
+        .strip_prefix('\'')
+        .and_then(|l| l.strip_suffix('\''))
+        .ok_or("Invalid filter clause: a string literal must be quoted.")?;
+    Ok((property.to_owned(), inner.replace("''", "'")))
+}
+
+async fn list_users(
+    State(slot): State<Slot>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let shared = shared(&slot);
+    let mut tenant = match admit(&shared, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    tenant.counts.list += 1;
+    let top = match query.get("$top").map(|t| t.parse::<usize>()) {
+        None => tenant.page_size,
+        Some(Ok(n)) if (1..=999).contains(&n) => n,
+        Some(_) => return bad_request("Invalid page size specified: must be between 1 and 999 inclusive."),
+    };
+    let filter = match query.get("$filter").map(|f| filter_of(f)) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(why)) => return bad_request(&why),
+    };
+    let skip: usize = match query.get("$skiptoken") {
+        None => 0,
+        Some(token) => match token.strip_prefix("X").and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => return bad_request("The specified page token value has expired or is invalid."),
+        },
+    };
+    let matching: Vec<&Value> = tenant
+        .users
+        .values()
+        .filter(|u| match &filter {
+            None => true,
+            Some((p, v)) => u[p.as_str()].as_str().is_some_and(|x| x.eq_ignore_ascii_case(v)),
+        })
+        .collect();
+    let select = query.get("$select").map(String::as_str);
+    let page: Vec<Value> = matching.iter().skip(skip).take(top).map(|u| selected(u, select)).collect();
+    let mut answer = json!({"@odata.context": format!("{}/$metadata#users", shared.base), "value": page});
+    if skip + top < matching.len() {
+        let mut link = url::Url::parse(&format!("{}/users", shared.base)).expect("the fake's own URL parses");
+        {
+            let mut pairs = link.query_pairs_mut();
+            for (k, v) in query.iter().filter(|(k, _)| k.as_str() != "$skiptoken") {
+                pairs.append_pair(k, v);
+            }
+            pairs.append_pair("$skiptoken", &format!("X{}", skip + top));
+        }
+        answer["@odata.nextLink"] = json!(link.to_string());
+    }
+    axum::Json(answer).into_response()
+}
+
+async fn create_user(State(slot): State<Slot>, headers: HeaderMap, body: String) -> Response {
+    let shared = shared(&slot);
+    let mut tenant = match admit(&shared, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    tenant.counts.create += 1;
+    let Ok(Value::Object(mut props)) = serde_json::from_str::<Value>(&body) else {
+        return bad_request("Unable to read JSON request payload.");
+    };
+    for required in ["accountEnabled", "displayName", "mailNickname", "userPrincipalName"] {
+        if props.get(required).is_none_or(Value::is_null) {
+            return bad_request(&format!("Invalid value specified for property '{required}' of resource 'User'."));
+        }
+    }
+    if props.get("passwordProfile").and_then(|p| p.get("password")).and_then(Value::as_str).is_none() {
+        return bad_request("Invalid value specified for property 'passwordProfile' of resource 'User'.");
+    }
+    let upn = props["userPrincipalName"].as_str().unwrap_or_default().to_owned();
+    if !upn.contains('@') {
+        return bad_request("Property userPrincipalName is invalid.");
+    }
+    if tenant.by_upn(&upn).is_some() {
+        return bad_request("Another object with the same value for property userPrincipalName already exists.");
+    }
+    // Write-only: never returned.
+    props.remove("passwordProfile");
+    let id = tenant.put_user(&upn, Value::Object(props));
+    let user = tenant.users.get(&id).cloned().unwrap_or(Value::Null);
+    (StatusCode::CREATED, axum::Json(selected(&user, None))).into_response()
+}
+
+async fn read_user(
+    State(slot): State<Slot>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let shared = shared(&slot);
+    let tenant = match admit(&shared, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let user = tenant.users.get(&id).or_else(|| {
+        tenant.users.values().find(|u| u["userPrincipalName"].as_str().is_some_and(|v| v.eq_ignore_ascii_case(&id)))
+    });
+    match user {
+        Some(user) => axum::Json(selected(user, query.get("$select").map(String::as_str))).into_response(),
+        None => not_found(&id),
+    }
+}
+
+async fn update_user(State(slot): State<Slot>, Path(id): Path<String>, headers: HeaderMap, body: String) -> Response {
+    let shared = shared(&slot);
+    let mut tenant = match admit(&shared, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    tenant.counts.patch += 1;
+    let Ok(Value::Object(changes)) = serde_json::from_str::<Value>(&body) else {
+        return bad_request("Unable to read JSON request payload.");
+    };
+    if let Some(upn) = changes.get("userPrincipalName").and_then(Value::as_str)
+        && tenant.by_upn(upn).is_some_and(|u| u["id"] != json!(id))
+    {
+        return bad_request("Another object with the same value for property userPrincipalName already exists.");
+    }
+    if changes.contains_key("assignedLicenses") {
+        return bad_request("Property 'assignedLicenses' is read-only and cannot be set.");
+    }
+    let Some(user) = tenant.users.get_mut(&id) else { return not_found(&id) };
+    if let Some(target) = user.as_object_mut() {
+        for (k, v) in changes {
+            if k != "passwordProfile" {
+                target.insert(k, v);
+            }
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn delete_user(State(slot): State<Slot>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let shared = shared(&slot);
+    let mut tenant = match admit(&shared, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    tenant.counts.delete += 1;
+    match tenant.users.remove(&id) {
+        Some(user) => {
+            tenant.deleted.insert(id, user);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => not_found(&id),
+    }
+}
+
+async fn assign_license(
+    State(slot): State<Slot>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let shared = shared(&slot);
+    let mut tenant = match admit(&shared, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    tenant.counts.assign_license += 1;
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return bad_request("Unable to read JSON request payload.");
+    };
+    let (Some(add), Some(remove)) = (body["addLicenses"].as_array(), body["removeLicenses"].as_array()) else {
+        return bad_request("Both addLicenses and removeLicenses are required.");
+    };
+    let add: Vec<String> = add.iter().filter_map(|l| l["skuId"].as_str()).map(str::to_ascii_lowercase).collect();
+    let remove: Vec<String> = remove.iter().filter_map(Value::as_str).map(str::to_ascii_lowercase).collect();
+    let Some(user) = tenant.users.get(&id).cloned() else { return not_found(&id) };
+    for sku in add.iter().chain(&remove) {
+        if !tenant.skus.iter().any(|s| s.sku_id.eq_ignore_ascii_case(sku)) {
+            return bad_request(&format!("License {sku} does not correspond to a valid company License."));
+        }
+    }
+    for sku in &remove {
+        if !holds(&user, sku) {
+            return bad_request(&format!("User does not have a corresponding license {sku}."));
+        }
+    }
+    if !add.is_empty() && user["usageLocation"].as_str().is_none_or(str::is_empty) {
+        return bad_request("License assignment cannot be done for user with invalid usage location.");
+    }
+    for sku in &add {
+        let enabled = tenant.skus.iter().find(|s| s.sku_id.eq_ignore_ascii_case(sku)).map_or(0, |s| s.enabled);
+        if !holds(&user, sku) && tenant.consumed(sku) >= enabled {
+            return bad_request(&format!("Subscription with SKU {sku} does not have any available licenses."));
+        }
+    }
+    let Some(user) = tenant.users.get_mut(&id) else { return not_found(&id) };
+    let mut held: Vec<Value> = user["assignedLicenses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| l["skuId"].as_str().is_none_or(|s| !remove.contains(&s.to_ascii_lowercase())))
+        .collect();
+    for sku in add {
+        if !held.iter().any(|l| l["skuId"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(&sku))) {
+            held.push(json!({"skuId": sku, "disabledPlans": []}));
+        }
+    }
+    user["assignedLicenses"] = json!(held);
+    let answer = selected(user, None);
+    axum::Json(answer).into_response()
+}
+
+async fn subscribed_skus(State(slot): State<Slot>, headers: HeaderMap) -> Response {
+    let shared = shared(&slot);
+    let tenant = match admit(&shared, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let value: Vec<Value> = tenant
+        .skus
+        .iter()
+        .map(|s| {
+            json!({
+                "id": format!("{TENANT}_{}", s.sku_id),
+                "skuId": s.sku_id,
+                "skuPartNumber": s.part_number,
+                "appliesTo": "User",
+                "capabilityStatus": "Enabled",
+                "consumedUnits": tenant.consumed(&s.sku_id),
+                "prepaidUnits": {"enabled": s.enabled, "suspended": 0, "warning": 0, "lockedOut": 0},
+                "servicePlans": [],
+            })
+        })
+        .collect();
+    axum::Json(json!({"@odata.context": format!("{}/$metadata#subscribedSkus", shared.base), "value": value}))
+        .into_response()
+}
