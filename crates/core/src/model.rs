@@ -168,6 +168,10 @@ pub enum AppKind {
     /// Dropbox teams through the team members API (no public SCIM): the secret is a team
     /// admin's access token.
     Dropbox,
+    /// Microsoft 365 / Entra ID users and their licenses through Microsoft Graph: the settings
+    /// hold an [`M365Target`], the auth is OAuth client credentials against the tenant's token
+    /// endpoint, the secret the app registration's client secret.
+    M365,
 }
 
 impl AppKind {
@@ -181,12 +185,28 @@ impl AppKind {
     /// The attributes an app of this kind can hold, where its API keeps only some: a change to
     /// any other could never be carried out, so it is never planned. `None`: every attribute.
     pub fn held_attributes(self) -> Option<&'static [&'static str]> {
-        use crate::attributes::{DISPLAY_NAME, EMAIL, EXTERNAL_ID, FAMILY_NAME, GIVEN_NAME, TITLE, USER_NAME};
+        use crate::attributes::{
+            DEPARTMENT, DISPLAY_NAME, EMAIL, EMPLOYEE_NUMBER, EXTERNAL_ID, FAMILY_NAME, GIVEN_NAME, LICENSE, TITLE,
+            USER_NAME,
+        };
         match self {
             // A managed user's login, name and job title.
             Self::Box => Some(&[USER_NAME, EMAIL, DISPLAY_NAME, TITLE]),
             // A member's email, names and external id (the display name is Dropbox's own).
             Self::Dropbox => Some(&[USER_NAME, EMAIL, GIVEN_NAME, FAMILY_NAME, EXTERNAL_ID]),
+            // What a Graph user keeps (no externalId), its usage location and its license (SKU).
+            Self::M365 => Some(&[
+                USER_NAME,
+                EMAIL,
+                GIVEN_NAME,
+                FAMILY_NAME,
+                DISPLAY_NAME,
+                TITLE,
+                DEPARTMENT,
+                EMPLOYEE_NUMBER,
+                LICENSE,
+                M365_USAGE_LOCATION,
+            ]),
             _ => None,
         }
     }
@@ -232,6 +252,24 @@ pub struct GoogleWorkspaceTarget {
     /// an admin resets for them (without SSO).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub change_password_at_next_login: bool,
+}
+
+/// The attribute a person's country reaches a Microsoft 365 user through (Graph's
+/// `usageLocation`, an ISO 3166 two-letter code a license needs): set by a mapping such as
+/// `usageLocation = custom.country`, else the app's [`M365Target::usage_location`].
+pub const M365_USAGE_LOCATION: &str = "usageLocation";
+
+/// Which Microsoft 365 tenant, and what a user without a country gets. The client id and token
+/// endpoint are the app's OAuth auth; the client secret its (encrypted) secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct M365Target {
+    /// The Entra ID tenant (a GUID or a verified domain such as `contoso.onmicrosoft.com`).
+    pub tenant_id: String,
+    /// ISO 3166 two-letter country given to a user who has none when a license is assigned
+    /// (Graph refuses a license to a user without `usageLocation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_location: Option<String>,
 }
 
 fn default_google_customer() -> String {
@@ -419,6 +457,9 @@ pub struct AppSettings {
     /// Where a Google Workspace app ([`AppKind::GoogleWorkspace`]) lives; `None` for other kinds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub google_workspace: Option<GoogleWorkspaceTarget>,
+    /// Which Microsoft 365 tenant an M365 app ([`AppKind::M365`]) is; `None` for other kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m365: Option<M365Target>,
     /// Which GitHub organization a GitHub app ([`AppKind::GithubOrg`]) is; `None` for other kinds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub github: Option<GitHubOrgTarget>,
@@ -472,6 +513,7 @@ impl Default for AppSettings {
             capabilities: None,
             vendor: None,
             google_workspace: None,
+            m365: None,
             github: None,
             manual: None,
             rules: Vec::new(),

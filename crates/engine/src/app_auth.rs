@@ -72,6 +72,19 @@ pub fn connector(
             }
             Ok(Arc::new(client))
         }
+        AppKind::M365 => {
+            let target = app.app.settings.m365.as_ref().ok_or_else(|| {
+                ConnectorError::Config(format!(
+                    "Microsoft 365 app {} names no tenant; add it again with `tenure app add m365`",
+                    app.app.name
+                ))
+            })?;
+            let mut client = m365_client(app, options)?.with_usage_location(target.usage_location.clone());
+            if let Some(limiter) = limiter {
+                client = client.with_rate_limiter(limiter);
+            }
+            Ok(Arc::new(client))
+        }
         AppKind::GoogleWorkspace => {
             let target = app.app.settings.google_workspace.as_ref().ok_or_else(|| {
                 ConnectorError::Config(format!(
@@ -87,6 +100,23 @@ pub fn connector(
             Ok(Arc::new(client))
         }
     }
+}
+
+/// A Microsoft 365 app's Graph client: app-only tokens by client credentials from its tenant's
+/// token endpoint, shared by every client of the app in this process.
+pub fn m365_client(app: &AppRecord, options: ClientOptions) -> Result<tenure_connectors::M365, ConnectorError> {
+    let AppAuth::OauthClientCredentials { token_url, client_id, scope, client_auth } = &app.auth else {
+        return Err(ConnectorError::Config(format!(
+            "Microsoft 365 app {} must use OAuth client credentials (its auth is {})",
+            app.app.name,
+            app.auth.kind()
+        )));
+    };
+    let scope = scope.as_deref().unwrap_or(tenure_connectors::m365::GRAPH_SCOPE);
+    let config = OAuthConfig::new(token_url, client_id, app.secret.clone(), Some(scope))?
+        .with_client_auth(client_auth_of(*client_auth));
+    let tokens = TokenSource::shared(config, options.timeout)?;
+    tenure_connectors::M365::new(&app.app.base_url, tokens, options)
 }
 
 /// The app's SCIM client, authenticated, without its profile or pacing (`tenure app check`).

@@ -102,6 +102,7 @@ pub(crate) fn kind_text(kind: AppKind) -> &'static str {
         AppKind::GithubOrg => "github_org",
         AppKind::Box => "box",
         AppKind::Dropbox => "dropbox",
+        AppKind::M365 => "m365",
     }
 }
 
@@ -210,6 +211,7 @@ impl Store {
                             "github_org" => AppKind::GithubOrg,
                             "box" => AppKind::Box,
                             "dropbox" => AppKind::Dropbox,
+                            "m365" => AppKind::M365,
                             other => return Err(StoreError::corrupt(format!("app kind {other}"))),
                         },
                         base_url: text(r, "base_url")?,

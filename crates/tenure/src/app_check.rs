@@ -46,6 +46,8 @@ pub async fn run(engine: &Engine, app: &str, json: bool, write_probe: bool) -> a
             (Some(p), _) => println!("{app} cannot be provisioned:\n  ✗ {p}"),
             (None, found) => println!("{app}: GitHub organization, {}", found.as_deref().unwrap_or("read")),
         }
+    } else if check.kind == tenure_core::AppKind::M365 {
+        crate::m365_app::print_check(&check);
     } else if matches!(check.kind, tenure_core::AppKind::Box | tenure_core::AppKind::Dropbox) {
         crate::rest_app::print_check(&check);
     } else {

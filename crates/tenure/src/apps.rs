@@ -147,6 +147,10 @@ pub struct SettingsArgs {
     /// activate it on the day (0: on the day).
     #[arg(long, value_name = "DAYS")]
     pub pre_start_days: Option<u32>,
+    /// Microsoft 365 apps: the two-letter country (ISO 3166, e.g. US) users without one get
+    /// before a license is assigned (empty removes it).
+    #[arg(long, value_name = "COUNTRY")]
+    pub usage_location: Option<String>,
 }
 
 /// `--rule-list NAME=V1,V2` flags as the settings' lists.
@@ -207,6 +211,8 @@ impl SettingsArgs {
             rate_limit_per_hour: self.rate_limit_per_hour,
             rate_limit_per_day: self.rate_limit_per_day,
             pre_start_days: self.pre_start_days,
+            tenant_id: None,
+            usage_location: self.usage_location.clone(),
         })
     }
 }
@@ -350,6 +356,7 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
         rate_limit_per_hour: args.rate_limit_per_hour,
         rate_limit_per_day: args.rate_limit_per_day,
         pre_start_days: args.pre_start_days,
+        usage_location: None,
     };
     let spec = NewApp {
         name: args.name.clone(),

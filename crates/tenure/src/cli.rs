@@ -851,6 +851,10 @@ pub enum AppAdd {
     Box(crate::rest_app::RestAppArgs),
     /// Dropbox teams through the team members API: members added, suspended, removed.
     Dropbox(crate::rest_app::RestAppArgs),
+    /// Microsoft 365 / Entra ID through Microsoft Graph: users created, updated, disabled,
+    /// deleted, and their licenses (SKUs) assigned and removed; an app registration's client
+    /// credentials.
+    M365(crate::m365_app::M365AppArgs),
     /// An app without a connector, worked by hand: Tenure plans it and each operation becomes a
     /// task for its owner.
     Manual(crate::lifecycle::ManualAppArgs),

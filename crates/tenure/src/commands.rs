@@ -55,6 +55,7 @@ pub async fn run(command: Command, engine: &Engine) -> anyhow::Result<ExitCode> 
         Command::App(AppCommand::Add(AppAdd::Dropbox(args))) => {
             crate::rest_app::add(engine, tenure_engine::admin::NewAppKind::Dropbox, args).await
         }
+        Command::App(AppCommand::Add(AppAdd::M365(args))) => crate::m365_app::add(engine, args).await,
         Command::App(AppCommand::List { json }) => crate::apps::list(engine, json).await,
         Command::App(AppCommand::Catalog { json }) => crate::app_catalog::run(json),
         Command::App(AppCommand::Show { app, json }) => crate::apps::show(engine, &app, json).await,

@@ -30,6 +30,7 @@ mod guard;
 mod keys;
 mod licenses;
 mod lifecycle;
+mod m365_app;
 mod ops;
 mod output;
 mod people;

@@ -60,6 +60,12 @@ pub enum NewAppKind {
     /// Dropbox's team members API (`base_url` defaults to https://api.dropboxapi.com/2; `token`
     /// a team admin's access token with members.read, members.write, members.delete).
     Dropbox,
+    /// Microsoft 365 / Entra ID through Microsoft Graph (`base_url` defaults to
+    /// https://graph.microsoft.com/v1.0): `settings.tenant_id` names the tenant, `oauth.client_id`
+    /// and `oauth.client_secret` the app registration Tenure signs in as (application permissions
+    /// User.ReadWrite.All, LicenseAssignment.ReadWrite.All, Organization.Read.All, admin
+    /// consented); `oauth.token_url` defaults to the tenant's identity platform endpoint.
+    M365,
     /// An app without a connector, worked by hand by `owner`: its operations become tasks.
     Manual,
 }
@@ -186,6 +192,14 @@ pub struct SettingsSpec {
     /// Airtable): each list given replaces the current one; an empty list removes it.
     #[serde(default)]
     pub rule_lists: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// Microsoft 365 apps, on create: the Entra ID tenant id (a GUID) or its
+    /// `….onmicrosoft.com` domain.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// Microsoft 365 apps: the two-letter country (ISO 3166) users without one get before a
+    /// license is assigned; empty removes it.
+    #[serde(default)]
+    pub usage_location: Option<String>,
     /// The least seconds between two full reads of the app's user list (0: no minimum); on
     /// create, a vendor that penalises frequent full reads sets it.
     #[serde(default)]
@@ -243,6 +257,7 @@ impl Credentials {
         let wanted = match (record.app.kind, &record.auth) {
             (AppKind::GoogleWorkspace, _) => "service_account_key",
             (AppKind::GithubOrg | AppKind::Box | AppKind::Dropbox, _) => "token",
+            (AppKind::M365, _) => "client_secret",
             (AppKind::Scim, AppAuth::Bearer) => "token",
             (AppKind::Scim, _) => "client_secret",
         };
@@ -357,6 +372,22 @@ fn apply_rule_lists(
     Ok(())
 }
 
+/// A usage location as Graph takes it: two letters (ISO 3166-1 alpha-2), upper case; empty is
+/// none.
+fn usage_location(field: &str, given: &str) -> Result<Option<String>, EngineError> {
+    let code = given.trim().to_ascii_uppercase();
+    if code.is_empty() {
+        return Ok(None);
+    }
+    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(EngineError::field(
+            field,
+            format!("{given:?}: a two-letter country code (ISO 3166), such as US or DE"),
+        ));
+    }
+    Ok(Some(code))
+}
+
 /// Applies `spec` to `base`. `creating`: defaults come from the vendor profile.
 /// The longest lead before a start date: a quarter. Beyond it, people who never start would
 /// hold (disabled) accounts, and seats, for months.
@@ -463,6 +494,19 @@ fn apply_settings(
                 irreversible_because(v)
             ),
         ));
+    }
+    if spec.tenant_id.is_some() && !creating {
+        return Err(EngineError::field(
+            "settings.tenant_id",
+            "a Microsoft 365 app's tenant is set when it is added (add another app for another tenant)",
+        ));
+    }
+    if let Some(location) = &spec.usage_location {
+        let target = settings
+            .m365
+            .as_mut()
+            .ok_or_else(|| EngineError::field("settings.usage_location", "only for Microsoft 365 apps"))?;
+        target.usage_location = usage_location("settings.usage_location", location)?;
     }
     if let Some(keys) = &spec.match_keys {
         if keys.is_empty() {
@@ -710,6 +754,20 @@ fn check_connector(kind: AppKind, base_url: &str, settings: &AppSettings, secret
         AppKind::Dropbox => tenure_connectors::Dropbox::new(base_url, secret.clone(), Default::default())
             .map(drop)
             .map_err(|e| EngineError::field("base_url", e.to_string())),
+        AppKind::M365 => {
+            let target =
+                settings.m365.as_ref().ok_or_else(|| EngineError::field("m365", "required for a Microsoft 365 app"))?;
+            let token_url = tenure_connectors::m365::token_url(&target.tenant_id);
+            let config = tenure_connectors::oauth::OAuthConfig::new(&token_url, "check", secret.clone(), None)
+                .map_err(|e| EngineError::field("m365.tenant_id", e.to_string()))?;
+            let tokens = std::sync::Arc::new(
+                tenure_connectors::oauth::TokenSource::new(config, std::time::Duration::from_secs(1))
+                    .map_err(|e| EngineError::field("m365", e.to_string()))?,
+            );
+            tenure_connectors::M365::new(base_url, tokens, Default::default())
+                .map(drop)
+                .map_err(|e| EngineError::field("base_url", e.to_string()))
+        }
     }
 }
 
@@ -756,6 +814,88 @@ fn rest_app(
         settings.limits = tenure_connectors::catalog::catalog().get(catalog_name).and_then(|e| e.documented_limits());
     }
     Ok((kind, base_url, AppAuth::Bearer, Secret::new(token.to_owned()), settings))
+}
+
+/// A Microsoft 365 app: Graph's root (its documented default unless given), OAuth client
+/// credentials against the tenant's token endpoint with Graph's `.default` scope, the UPN as
+/// userName, deactivation (`accountEnabled: false`) by default. Graph throttles with 429 and
+/// `Retry-After`, which every client waits out, so no pace is set by default.
+fn m365_app(spec: &NewApp) -> Result<(AppKind, String, AppAuth, Secret, AppSettings), EngineError> {
+    if spec.token.is_some() || spec.google.is_some() || spec.github.is_some() {
+        return Err(EngineError::field(
+            if spec.token.is_some() {
+                "token"
+            } else if spec.google.is_some() {
+                "google"
+            } else {
+                "github"
+            },
+            "a Microsoft 365 app authenticates with oauth.client_id and oauth.client_secret",
+        ));
+    }
+    let oauth = spec
+        .oauth
+        .as_ref()
+        .ok_or_else(|| EngineError::field("oauth", "required: the app registration's client_id and client_secret"))?;
+    if oauth.flow.as_deref().is_some_and(|f| f != "client_credentials")
+        || oauth.authorize_url.is_some()
+        || oauth.zoom_account_id.is_some()
+    {
+        return Err(EngineError::field("oauth", "a Microsoft 365 app uses the client_credentials flow alone"));
+    }
+    let tenant_id = spec.settings.tenant_id.as_deref().map(str::trim).unwrap_or_default();
+    if tenant_id.is_empty() || !tenant_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.')) {
+        return Err(EngineError::field("settings.tenant_id", "the tenant's id (a GUID) or its onmicrosoft.com domain"));
+    }
+    let client_id = oauth.client_id.trim();
+    if client_id.is_empty() {
+        return Err(EngineError::field("oauth.client_id", "must not be empty"));
+    }
+    let secret = oauth.client_secret.trim();
+    if secret.is_empty() {
+        return Err(EngineError::field("oauth.client_secret", "must not be empty"));
+    }
+    let token_url = match oauth.token_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(url) => url.to_owned(),
+        None => tenure_connectors::m365::token_url(tenant_id),
+    };
+    let secret = Secret::new(secret.to_owned());
+    tenure_connectors::oauth::OAuthConfig::new(
+        &token_url,
+        client_id,
+        secret.clone(),
+        Some(tenure_connectors::m365::GRAPH_SCOPE),
+    )
+    .map_err(|e| EngineError::field("oauth.token_url", e.to_string()))?;
+    let auth = AppAuth::OauthClientCredentials {
+        token_url,
+        client_id: client_id.to_owned(),
+        scope: Some(tenure_connectors::m365::GRAPH_SCOPE.to_owned()),
+        // The identity platform takes the secret in the form body (its documented request).
+        client_auth: OauthClientAuth::Body,
+    };
+    // The usage location, if given, is set by apply_settings.
+    let target = M365Target { tenant_id: tenant_id.to_owned(), usage_location: None };
+    let base_url = spec
+        .base_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .unwrap_or(tenure_connectors::m365::DEFAULT_API_URL)
+        .to_owned();
+    let base = AppSettings { user_name: UserNameFormat::Email, m365: Some(target), ..AppSettings::default() };
+    let settings = apply_settings(AppKind::M365, &base, &spec.settings, true)?;
+    let deletes =
+        matches!(settings.deprovision, DeprovisionPolicy::Delete | DeprovisionPolicy::DeactivateThenDelete { .. });
+    if deletes && !spec.settings.confirm_permanent_delete {
+        return Err(EngineError::field(
+            "settings.confirm_permanent_delete",
+            "a deleted Microsoft 365 user can be restored from deleted items for 30 days only, then it and its \
+             mailbox and files are gone. Deactivating (accountEnabled: false) is the safe default; to delete anyway, \
+             confirm it (--confirm-permanent-delete)",
+        ));
+    }
+    Ok((AppKind::M365, base_url, auth, secret, settings))
 }
 
 /// The check of an app reached through its connector alone (no SCIM probe): one read, its
@@ -877,6 +1017,9 @@ impl Admin<'_> {
     pub async fn create_app(&self, spec: NewApp) -> Result<AppView, EngineError> {
         self.actor.require(Need::OrgAdmin)?;
         let name = check_name(&spec.name)?;
+        if spec.settings.tenant_id.is_some() && spec.kind != NewAppKind::M365 {
+            return Err(EngineError::field("settings.tenant_id", "only for kind m365"));
+        }
         let (kind, base_url, auth, secret, mut settings) = match spec.kind {
             NewAppKind::Scim => {
                 if spec.google.is_some() {
@@ -1006,6 +1149,7 @@ impl Admin<'_> {
             }
             NewAppKind::Box => rest_app(&spec, AppKind::Box, "box", "https://api.box.com/2.0")?,
             NewAppKind::Dropbox => rest_app(&spec, AppKind::Dropbox, "dropbox", "https://api.dropboxapi.com/2")?,
+            NewAppKind::M365 => m365_app(&spec)?,
         };
         settings.dry_run = spec.settings.dry_run.unwrap_or(false);
         check_connector(kind, &base_url, &settings, &secret)?;
@@ -1435,6 +1579,28 @@ impl Admin<'_> {
                 Err(e) => (Some(e.to_string()), None),
             };
             return Ok(connector_check(&record, connector.describe(), problem, found, vendor, deprovision, joiners));
+        }
+        if record.app.kind == AppKind::M365 {
+            use tenure_connectors::Connector as _;
+            let client = crate::app_auth::m365_client(&record, Default::default())
+                .map_err(|source| EngineError::Connector { app: name.to_owned(), source })?;
+            let (problem, found) = match client.list_users().await {
+                Ok(accounts) => {
+                    let active = accounts.iter().filter(|a| a.active).count();
+                    let skus = match client.subscribed_skus().await {
+                        Ok(skus) if skus.is_empty() => "no subscribed SKUs".to_owned(),
+                        Ok(skus) => skus
+                            .iter()
+                            .map(|s| format!("{} {}/{}", s.part_number, s.consumed, s.enabled))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        Err(e) => format!("SKUs unreadable (Organization.Read.All?): {e}"),
+                    };
+                    (None, Some(format!("{} users, {active} enabled; licenses used/bought: {skus}", accounts.len())))
+                }
+                Err(e) => (Some(e.to_string()), None),
+            };
+            return Ok(connector_check(&record, client.describe(), problem, found, vendor, deprovision, joiners));
         }
         if record.app.kind == AppKind::GoogleWorkspace {
             let connector = self.engine.client(&record)?;

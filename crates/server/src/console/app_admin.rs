@@ -213,7 +213,7 @@ pub fn credential_field(app: &AppView) -> &'static str {
     match (app.kind, &app.auth) {
         (AppKind::GoogleWorkspace, _) => "service_account_key",
         (AppKind::Scim, AppAuth::Bearer) | (AppKind::GithubOrg | AppKind::Box | AppKind::Dropbox, _) => "token",
-        (AppKind::Scim, _) => "client_secret",
+        (AppKind::Scim | AppKind::M365, _) => "client_secret",
     }
 }
 
