@@ -79,6 +79,9 @@ pub struct M365Tenant {
     pub skus: Vec<FakeSku>,
     /// Server-side page size when `$top` is not given.
     pub page_size: usize,
+    /// Server-driven paging: at most this many per page whatever `$top` asks (Graph may return
+    /// fewer than `$top`, with an `@odata.nextLink`).
+    pub max_page: Option<usize>,
     pub throttle: Throttle,
     pub counts: M365Counts,
     tokens: HashSet<String>,
@@ -166,6 +169,7 @@ impl M365Fake {
                 deleted: BTreeMap::new(),
                 skus: Vec::new(),
                 page_size: 100,
+                max_page: None,
                 throttle: Throttle::default(),
                 counts: M365Counts::default(),
                 tokens: HashSet::new(),
@@ -351,6 +355,7 @@ async fn list_users(
         Some(Ok(n)) if (1..=999).contains(&n) => n,
         Some(_) => return bad_request("Invalid page size specified: must be between 1 and 999 inclusive."),
     };
+    let top = tenant.max_page.map_or(top, |max| top.min(max.max(1)));
     let filter = match query.get("$filter").map(|f| filter_of(f)) {
         None => None,
         Some(Ok(f)) => Some(f),

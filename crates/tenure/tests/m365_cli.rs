@@ -1,0 +1,168 @@
+//! Microsoft 365 through the binary, against the fake Graph target (`tenure_testkit::m365_fake`,
+//! following Graph's documented contracts): `app add m365` with client credentials, `app check`
+//! reading users and SKUs, provisioning that creates users and assigns each pool's SKU, an
+//! existing user linked by userPrincipalName, the license report counting used seats per SKU
+//! from `assignedLicenses` (an unmanaged licensed user is waste), a leaver whose licenses the
+//! `remove-license` policy takes back (the account stays enabled), a leaver disabled under
+//! `deactivate`, the user list read over several `@odata.nextLink` pages, and a 429 with
+//! `Retry-After` waited out. Once per backend.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Cli;
+use serde_json::{Value, json};
+use tenure_testkit::m365_fake::{self, E3_SKU, E5_SKU, M365Fake};
+use tenure_testkit::{TestBackend, TestDb};
+
+fn people(left: &[&str]) -> String {
+    let mut csv = String::from("employee_id,email,given_name,family_name,groups,status\n");
+    for (i, (name, group)) in [("ann", "eng"), ("bob", "eng"), ("cy", "eng"), ("dee", "sales")].iter().enumerate() {
+        let status = if left.contains(name) { "suspended" } else { "active" };
+        csv.push_str(&format!("E{i},{name}@example.com,{name},Test,{group},{status}\n"));
+    }
+    csv
+}
+
+fn tier<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["apps"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["app"] == "m365"))
+        .and_then(|app| app["tiers"].as_array())
+        .and_then(|t| t.iter().find(|x| x["tier"] == name))
+        .unwrap_or_else(|| panic!("no tier {name}: {report}"))
+}
+
+async fn m365(backend: TestBackend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let fake = M365Fake::start().await?;
+    {
+        let mut t = fake.tenant();
+        t.add_sku(E3_SKU, "SPE_E3", 5);
+        t.add_sku(E5_SKU, "SPE_E5", 2);
+        // Bob's account exists already, licensed by hand; someone licensed a shadow account.
+        t.put_user(
+            "bob@example.com",
+            json!({"mail": "bob@example.com", "usageLocation": "US", "assignedLicenses": [{"skuId": E3_SKU}]}),
+        );
+        t.put_user("shadow@example.com", json!({"usageLocation": "US", "assignedLicenses": [{"skuId": E5_SKU}]}));
+        // Every read of the user list takes several pages.
+        t.max_page = Some(1);
+    }
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("people.csv");
+    std::fs::write(&file, people(&[]))?;
+    let secret = dir.path().join("client.secret");
+    std::fs::write(&secret, format!("{}\n", m365_fake::CLIENT_SECRET))?;
+    let cli = Cli::new(db.url(), dir.path());
+    cli.ok(&["source", "add", "csv", "hr", "--file", file.to_str().unwrap()]).await;
+    cli.ok(&["sync"]).await;
+    let (base, token_url) = (fake.base_url(), fake.token_url());
+    let add = [
+        "app",
+        "add",
+        "m365",
+        "m365",
+        "--tenant-id",
+        m365_fake::TENANT,
+        "--client-id",
+        m365_fake::CLIENT_ID,
+        "--client-secret-file",
+        secret.to_str().unwrap(),
+        "--api-url",
+        &base,
+        "--token-url",
+        &token_url,
+        "--usage-location",
+        "us",
+    ];
+    let err = cli.fails(&[&add[..], &["--deprovision", "delete"]].concat()).await;
+    assert!(err.contains("--confirm-permanent-delete") && err.contains("30 days"), "{err}");
+    let err = cli.fails(&[&add[..3], &["bad", "--tenant-id", "x/y", "--client-id", "c"], &add[8..]].concat()).await;
+    assert!(err.contains("--tenant-id") && err.contains("GUID"), "{err}");
+    cli.ok(&[&add[..], &["--deprovision", "remove-license"]].concat()).await;
+    cli.ok(&["app", "edit", "m365", "--guard-percent", "100"]).await;
+    let shown = cli.json(&["app", "show", "m365", "--json"]).await;
+    assert_eq!(shown["settings"]["m365"], json!({"tenant_id": m365_fake::TENANT, "usage_location": "US"}), "{shown}");
+    let check = cli.ok(&["app", "check", "m365"]).await;
+    assert!(check.contains("2 users, 2 enabled; licenses used/bought: SPE_E3 1/5, SPE_E5 1/2"), "{check}");
+
+    cli.ok(&["assign", "m365", "--group", "eng", "--license", "SPE_E3"]).await;
+    cli.ok(&["assign", "m365", "--group", "sales", "--license", "SPE_E5"]).await;
+    cli.ok(&["apply", "--yes"]).await;
+    {
+        let t = fake.tenant();
+        for name in ["ann", "bob", "cy"] {
+            assert_eq!(t.licenses_of(&format!("{name}@example.com")), vec![E3_SKU.to_owned()], "{name}");
+        }
+        assert_eq!(t.licenses_of("dee@example.com"), vec![E5_SKU.to_owned()]);
+        let ann = t.by_upn("ann@example.com").expect("ann created");
+        assert_eq!((ann["usageLocation"].as_str(), ann["accountEnabled"].as_bool()), (Some("US"), Some(true)));
+        assert!(t.counts.list >= 3, "the list was read over several pages: {:?}", t.counts);
+    }
+    let plan = cli.json(&["plan", "--json"]).await;
+    assert_eq!(plan["apps"][0]["ops"].as_array().map(Vec::len), Some(0), "settled: {plan}");
+
+    // The report counts used seats per SKU from what Graph holds.
+    cli.ok(&["license", "set", "m365", "--tier", "SPE_E3", "--seats", "5", "--cost-per-seat", "36"]).await;
+    cli.ok(&["license", "set", "m365", "--tier", "SPE_E5", "--seats", "2", "--cost-per-seat", "57"]).await;
+    // One throttled request on the way: waited out for its Retry-After.
+    fake.tenant().throttle =
+        tenure_testkit::cloud_fake::Throttle { remaining: 1, status: 429, retry_after: Some(Duration::from_secs(1)) };
+    let report = cli.json(&["license", "report", "--format", "json"]).await;
+    assert_eq!(fake.tenant().counts.throttled, 1);
+    let e3 = tier(&report, "SPE_E3");
+    assert_eq!((e3["seats"].as_u64(), e3["used"].as_u64(), e3["wasted"].as_u64()), (Some(5), Some(3), Some(2)), "{e3}");
+    let e5 = tier(&report, "SPE_E5");
+    assert_eq!((e5["used"].as_u64(), e5["wasted"].as_u64()), (Some(2), Some(1)), "dee and the shadow: {e5}");
+    assert_eq!(e5["wasted_by_reason"]["unmanaged"]["seats"], 1, "{e5}");
+    let app =
+        report["apps"].as_array().and_then(|a| a.iter().find(|x| x["app"] == "m365")).cloned().unwrap_or_default();
+    assert_eq!((app["used"].as_u64(), app["monthly_cost"].as_f64()), (Some(5), Some(294.0)), "{app}");
+
+    // Bob leaves: remove-license takes his SKU back and leaves his account enabled.
+    std::fs::write(&file, people(&["bob"]))?;
+    cli.ok(&["sync"]).await;
+    let plan = cli.json(&["plan", "--json"]).await;
+    let ops = plan["apps"][0]["ops"].as_array().cloned().unwrap_or_default();
+    assert_eq!(ops.len(), 1, "{plan}");
+    assert_eq!((ops[0]["person"].as_str(), ops[0]["op"].as_str()), (Some("bob@example.com"), Some("change_license")));
+    cli.ok(&["apply", "--yes"]).await;
+    {
+        let t = fake.tenant();
+        assert!(t.licenses_of("bob@example.com").is_empty(), "Bob's E3 is back in the pool");
+        assert_eq!(t.by_upn("bob@example.com").and_then(|u| u["accountEnabled"].as_bool()), Some(true));
+        assert_eq!(t.consumed(E3_SKU), 2);
+    }
+    let report = cli.json(&["license", "report", "--format", "json"]).await;
+    assert_eq!(tier(&report, "SPE_E3")["used"], 2, "{report}");
+
+    // Under deactivate, a leaver is disabled (accountEnabled false), keeping the license.
+    cli.ok(&["app", "edit", "m365", "--deprovision", "deactivate"]).await;
+    std::fs::write(&file, people(&["bob", "cy"]))?;
+    cli.ok(&["sync"]).await;
+    cli.ok(&["apply", "--yes"]).await;
+    {
+        let t = fake.tenant();
+        let cy = t.by_upn("cy@example.com").expect("cy stays");
+        assert_eq!(cy["accountEnabled"], false);
+        assert_eq!(t.licenses_of("cy@example.com"), vec![E3_SKU.to_owned()]);
+    }
+    let report = cli.json(&["license", "report", "--format", "json"]).await;
+    let e3 = tier(&report, "SPE_E3");
+    assert!(e3["wasted_by_reason"].to_string().contains("inactive_but_licensed"), "{e3}");
+    let plan = cli.json(&["plan", "--json"]).await;
+    assert_eq!(plan["apps"][0]["ops"].as_array().map(Vec::len), Some(0), "settled: {plan}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn sqlite_m365_users_and_licenses() -> anyhow::Result<()> {
+    m365(TestBackend::Sqlite).await
+}
+
+#[tokio::test]
+async fn postgres_m365_users_and_licenses() -> anyhow::Result<()> {
+    m365(TestBackend::Postgres).await
+}
