@@ -17,10 +17,12 @@ use tenure_testkit::m365_fake::{self, E3_SKU, E5_SKU, M365Fake};
 use tenure_testkit::{TestBackend, TestDb};
 
 fn people(left: &[&str]) -> String {
-    let mut csv = String::from("employee_id,email,given_name,family_name,groups,status\n");
+    let mut csv = String::from("employee_id,email,given_name,family_name,groups,status,country\n");
     for (i, (name, group)) in [("ann", "eng"), ("bob", "eng"), ("cy", "eng"), ("dee", "sales")].iter().enumerate() {
         let status = if left.contains(name) { "suspended" } else { "active" };
-        csv.push_str(&format!("E{i},{name}@example.com,{name},Test,{group},{status}\n"));
+        // Ann's country reaches Graph's usageLocation through a mapping; the others have none.
+        let country = if *name == "ann" { "de" } else { "" };
+        csv.push_str(&format!("E{i},{name}@example.com,{name},Test,{group},{status},{country}\n"));
     }
     csv
 }
@@ -76,6 +78,8 @@ async fn m365(backend: TestBackend) -> anyhow::Result<()> {
         &token_url,
         "--usage-location",
         "us",
+        "--map",
+        "usageLocation=upper(custom.country)",
     ];
     let err = cli.fails(&[&add[..], &["--deprovision", "delete"]].concat()).await;
     assert!(err.contains("--confirm-permanent-delete") && err.contains("30 days"), "{err}");
@@ -98,7 +102,9 @@ async fn m365(backend: TestBackend) -> anyhow::Result<()> {
         }
         assert_eq!(t.licenses_of("dee@example.com"), vec![E5_SKU.to_owned()]);
         let ann = t.by_upn("ann@example.com").expect("ann created");
-        assert_eq!((ann["usageLocation"].as_str(), ann["accountEnabled"].as_bool()), (Some("US"), Some(true)));
+        assert_eq!((ann["usageLocation"].as_str(), ann["accountEnabled"].as_bool()), (Some("DE"), Some(true)));
+        let cy = t.by_upn("cy@example.com").expect("cy created");
+        assert_eq!(cy["usageLocation"], "US", "no country: the app's usage location");
         assert!(t.counts.list >= 3, "the list was read over several pages: {:?}", t.counts);
     }
     let plan = cli.json(&["plan", "--json"]).await;

@@ -18,6 +18,8 @@ struct DesiredSpec {
     user_name: UserNameFormat,
     /// The mappings' JSON: a cheap, exact identity for a validated mapping set.
     mappings: Option<String>,
+    /// A Microsoft 365 app's usage location for people whose mapping gives none.
+    usage_location: Option<String>,
 }
 
 /// People get a dense ordinal in the order plans list them (by email, then id), so per-app
@@ -112,6 +114,7 @@ impl<'a> DirectoryIndex<'a> {
         let spec = DesiredSpec {
             user_name: settings.user_name,
             mappings: settings.mappings.as_ref().map(|m| serde_json::to_string(m).unwrap_or_default()),
+            usage_location: settings.m365.as_ref().and_then(|t| t.usage_location.clone()),
         };
         // A poisoned lock only means another planner panicked while computing an entry, which
         // is then absent, never half-written: the map is still good.
@@ -138,7 +141,18 @@ pub fn desired_for(person: &Person, settings: &AppSettings) -> Result<Attributes
         }
         overlay(&mut attrs, mappings, person, Phase::Update, &mut |_, _| false)?;
     }
+    app_fallbacks(&mut attrs, settings);
     Ok(attrs)
+}
+
+/// A Microsoft 365 app's usage location where a mapping of it gives nothing for this person (no
+/// country): the app's setting, never "clear it" (Graph refuses licenses to a user without one).
+fn app_fallbacks(attrs: &mut Attributes, settings: &AppSettings) {
+    if let Some(location) = settings.m365.as_ref().and_then(|t| t.usage_location.as_deref())
+        && attrs.get(crate::M365_USAGE_LOCATION).is_some_and(|v| v.is_empty())
+    {
+        attrs.insert(crate::M365_USAGE_LOCATION, location);
+    }
 }
 
 /// The attributes a new account is created with: every mapping, `on_create` ones included, with
@@ -153,6 +167,7 @@ pub fn create_attributes(
     if let Some(mappings) = &settings.mappings {
         overlay(&mut attrs, mappings, person, Phase::Create, is_taken)?;
     }
+    app_fallbacks(&mut attrs, settings);
     attrs.retain(|_, v| !v.is_empty());
     Ok(attrs)
 }
