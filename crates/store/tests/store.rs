@@ -225,6 +225,10 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
         capabilities: None,
         vendor: Some("slack".into()),
         google_workspace: None,
+        m365: Some(tenure_core::M365Target {
+            tenant_id: "contoso.onmicrosoft.com".into(),
+            usage_location: Some("DE".into()),
+        }),
         github: Some(tenure_core::GitHubOrgTarget { org: "acme-corp".into(), reinvite_after_days: 3 }),
         manual: Some(tenure_core::ManualTarget { owner: "owner@acme.example".into() }),
         rules: vec![tenure_core::rules::AttributeRule {
