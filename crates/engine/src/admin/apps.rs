@@ -1468,6 +1468,80 @@ mod tests {
         assert!(github.to_string().contains("invites people"), "{github}");
     }
 
+    fn m365_spec(settings: SettingsSpec) -> NewApp {
+        NewApp {
+            name: "m365".into(),
+            kind: NewAppKind::M365,
+            base_url: None,
+            token: None,
+            oauth: Some(OauthSpec {
+                token_url: None,
+                client_id: " client ".into(),
+                client_secret: " secret ".into(),
+                scope: None,
+                client_auth: None,
+                flow: None,
+                authorize_url: None,
+                zoom_account_id: None,
+            }),
+            google: None,
+            github: None,
+            owner: None,
+            settings,
+            disabled: false,
+        }
+    }
+
+    #[test]
+    fn an_m365_app_signs_in_to_its_tenant_and_keeps_a_usage_location() {
+        let tenant = || SettingsSpec { tenant_id: Some("contoso.onmicrosoft.com".into()), ..Default::default() };
+        let spec =
+            SettingsSpec { usage_location: Some("de".into()), deprovision: Some("remove-license".into()), ..tenant() };
+        let (kind, base_url, auth, secret, settings) = m365_app(&m365_spec(spec)).unwrap();
+        assert_eq!(
+            (kind, base_url.as_str(), secret.expose()),
+            (AppKind::M365, "https://graph.microsoft.com/v1.0", "secret")
+        );
+        assert_eq!(
+            auth,
+            AppAuth::OauthClientCredentials {
+                token_url: "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token".into(),
+                client_id: "client".into(),
+                scope: Some("https://graph.microsoft.com/.default".into()),
+                client_auth: OauthClientAuth::Body,
+            }
+        );
+        assert_eq!(settings.m365.as_ref().and_then(|t| t.usage_location.as_deref()), Some("DE"));
+        assert_eq!(
+            (settings.deprovision, settings.user_name),
+            (DeprovisionPolicy::RemoveLicense, UserNameFormat::Email)
+        );
+        // An edit changes the usage location; an empty one removes it; the tenant stays.
+        let edit = SettingsSpec { usage_location: Some("".into()), ..Default::default() };
+        let edited = apply_settings(AppKind::M365, &settings, &edit, false).unwrap();
+        assert_eq!(
+            edited.m365.as_ref().map(|t| (t.tenant_id.as_str(), t.usage_location.clone())),
+            Some(("contoso.onmicrosoft.com", None))
+        );
+        for (bad, field) in [
+            (SettingsSpec { usage_location: Some("USA".into()), ..tenant() }, "settings.usage_location"),
+            (SettingsSpec { tenant_id: Some("a/b".into()), ..Default::default() }, "settings.tenant_id"),
+            (SettingsSpec { deprovision: Some("delete".into()), ..tenant() }, "settings.confirm_permanent_delete"),
+        ] {
+            let err = m365_app(&m365_spec(bad)).unwrap_err();
+            assert!(matches!(&err, EngineError::BadField { field: f, .. } if f == field), "{err}");
+        }
+        let moved = apply_settings(AppKind::M365, &settings, &tenant(), false).unwrap_err();
+        assert!(moved.to_string().contains("when it is added"), "{moved}");
+        let scim = apply_settings(
+            AppKind::Scim,
+            &AppSettings::default(),
+            &SettingsSpec { usage_location: Some("US".into()), ..Default::default() },
+            true,
+        );
+        assert!(scim.is_err(), "a usage location is for Microsoft 365 apps");
+    }
+
     #[test]
     fn a_bad_mapping_names_its_line_and_column() {
         let spec =
