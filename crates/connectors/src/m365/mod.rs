@@ -202,7 +202,11 @@ impl M365 {
         let top = self.graph.options.page_size.clamp(1, MAX_PAGE).to_string();
         let mut url = self.graph.url(&["users"]);
         url.query_pairs_mut().append_pair("$select", SELECT).append_pair("$top", &top);
-        let names = self.part_numbers().await;
+        // Read afresh on every full list: a SKU bought since is named, not shown by its GUID.
+        let names = match self.subscribed_skus().await {
+            Ok(skus) => skus.into_iter().map(|s| (s.sku_id, s.part_number)).collect(),
+            Err(_) => self.part_numbers().await,
+        };
         let mut accounts = Vec::new();
         let mut seen = std::collections::HashSet::new();
         loop {
