@@ -174,10 +174,14 @@ impl Engine {
             let mut theirs = self.store.accounts_of_people(self.tenant, &marked).await?;
             for record in apps.iter().filter(|a| !full.contains(&a.app.id)) {
                 let app = &record.app;
+                // Once each: a person can be marked for every app and for this one (a change
+                // after a deferral), and planning them twice would queue their work twice.
+                let mut once = HashSet::new();
                 let wanted: Vec<PersonId> = person_marks
                     .iter()
                     .filter(|m| m.app.is_none_or(|a| a == app.id))
                     .filter_map(|m| m.person)
+                    .filter(|person| once.insert(*person))
                     .collect();
                 if wanted.is_empty() {
                     continue;
