@@ -1533,6 +1533,12 @@ mod tests {
         }
         let moved = apply_settings(AppKind::M365, &settings, &tenant(), false).unwrap_err();
         assert!(moved.to_string().contains("when it is added"), "{moved}");
+        // The API's body.
+        let body = json!({"name": "m", "kind": "m365", "oauth": {"client_id": "c", "client_secret": "s"},
+            "settings": {"tenant_id": "t.onmicrosoft.com", "usage_location": "us"}});
+        let spec: NewApp = serde_json::from_value(body).unwrap();
+        assert_eq!(spec.kind, NewAppKind::M365);
+        assert!(m365_app(&spec).is_ok());
         let scim = apply_settings(
             AppKind::Scim,
             &AppSettings::default(),
