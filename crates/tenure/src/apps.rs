@@ -308,6 +308,7 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
                 }),
                 authorize_url: args.oauth_authorize_url.clone(),
                 zoom_account_id: zoom.clone(),
+                box_enterprise_id: None,
             })
         }
     };
@@ -537,6 +538,27 @@ fn print_app(app: &AppView) {
     );
     if let Some(error) = &app.last_error {
         println!("  last error:    {error} ({} failures in a row)", app.failures);
+    }
+    if matches!(app.auth, tenure_store::AppAuth::OauthAuthorizationCode { .. }) {
+        match &app.oauth_grant {
+            None => println!(
+                "  authorization: none yet; an admin consents with `tenure app authorize {} --public-url URL`",
+                app.name
+            ),
+            Some(grant) => match &grant.revoked {
+                Some(reason) => println!(
+                    "  authorization: REVOKED, provisioning waits: {reason}; re-authorize with `tenure app authorize {} \
+                     --public-url URL`",
+                    app.name
+                ),
+                None => println!(
+                    "  authorization: by {} at {}{}",
+                    grant.authorized_by,
+                    crate::output::time_ms(grant.authorized_ms),
+                    if grant.refresh_token { ", refreshed by Tenure" } else { ", no refresh token: it lapses" }
+                ),
+            },
+        }
     }
 }
 
