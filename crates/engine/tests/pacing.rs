@@ -87,9 +87,15 @@ async fn full_reads_keep_their_interval(backend: TestBackend) -> anyhow::Result<
     let second_page = UserQuery { start_index: 11, count: 10, search: None };
     f.engine.app_users("paced", &second_page, today).await?;
     assert_eq!(f.sandbox.request_count(), after_first + 1, "only the later page was read");
-    // Nothing was queued from the refused plan.
+    // Applying within the interval reads nothing and queues nothing: the report names the app
+    // and when its list may be read again.
+    let before = f.sandbox.request_count();
     let applied = f.engine.apply(f.engine.plan(None, today).await?).await?;
     assert_eq!((applied.failed(), f.sandbox.user_count()), (0, 0), "{applied:?}");
+    assert_eq!(f.sandbox.request_count(), before, "no full read within the interval");
+    assert_eq!(applied.refused.len(), 1, "{applied:?}");
+    assert_eq!(applied.refused[0].app, "paced");
+    assert!(applied.refused[0].reason.contains("the next full read is allowed at 20"), "{applied:?}");
     f.sandbox.shutdown().await;
 
     // Without a minimum, every plan reads.
