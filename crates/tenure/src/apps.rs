@@ -407,8 +407,16 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
                 entry.list.note.as_deref().unwrap_or("documented")
             );
         }
-        if let Some(creates) = app.settings.limits.as_ref().and_then(|l| l.creates_per_second) {
-            println!("  creates: at most {creates} a second");
+        if let Some(limits) = app.settings.limits.as_ref() {
+            for (what, pace) in [
+                ("creates", limits.creates_per_second),
+                ("updates", limits.updates_per_second),
+                ("deletes", limits.deletes_per_second),
+            ] {
+                if let Some(pace) = pace {
+                    println!("  {what}: at most {pace:.3} a second, paced apart from other requests");
+                }
+            }
         }
         for window in app.settings.limits.iter().flat_map(|l| &l.windows) {
             println!(

@@ -550,6 +550,8 @@ fn apply_settings(
             concurrency: spec.max_concurrency.map(usize::from).or(current.concurrency),
             shared_key: spec.rate_group.clone().or(current.shared_key),
             creates_per_second: current.creates_per_second,
+            updates_per_second: current.updates_per_second,
+            deletes_per_second: current.deletes_per_second,
             windows,
         });
     }
@@ -1054,6 +1056,8 @@ impl Admin<'_> {
                     concurrency: limits.as_ref().and_then(|l| l.concurrency),
                     shared_key: Some(format!("google:{admin}")),
                     creates_per_second: None,
+                    updates_per_second: None,
+                    deletes_per_second: None,
                     windows: limits.map(|l| l.windows).unwrap_or_default(),
                 });
                 let secret = Secret::new(google.service_account_key.clone());
@@ -1108,6 +1112,8 @@ impl Admin<'_> {
                     concurrency: limits.as_ref().and_then(|l| l.concurrency),
                     shared_key: Some(format!("github:{}", target.org.to_lowercase())),
                     creates_per_second: None,
+                    updates_per_second: None,
+                    deletes_per_second: None,
                     windows: limits.map(|l| l.windows).unwrap_or_default(),
                 });
                 (AppKind::GithubOrg, base_url, AppAuth::Bearer, Secret::new(token.to_owned()), settings)

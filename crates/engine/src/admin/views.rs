@@ -377,6 +377,10 @@ pub struct CatalogApp {
     pub pace_per_second: Option<f64>,
     /// The pace of creates alone, creates a second (Canva: 1), where documented.
     pub creates_per_second: Option<f64>,
+    /// The pace of user updates alone (Miro: 100 per 30 s), where documented.
+    pub updates_per_second: Option<f64>,
+    /// The pace of user deletes alone (Miro: 20 per 30 s), where documented.
+    pub deletes_per_second: Option<f64>,
     /// At most this many requests in any hour (DocuSign: 3,000), where documented.
     pub per_hour: Option<u32>,
     /// At most this many requests in any 24 hours (HubSpot: 250,000), where documented.
