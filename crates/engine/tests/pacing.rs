@@ -266,12 +266,8 @@ async fn endpoints_keep_their_own_pace(backend: TestBackend) -> anyhow::Result<(
     let limits = AppLimits { updates_per_second: Some(2.0), deletes_per_second: Some(2.0), ..AppLimits::default() };
     let today = tenure_engine::today();
     for (deprovision, method) in [(DeprovisionPolicy::Deactivate, "PATCH"), (DeprovisionPolicy::Delete, "DELETE")] {
-        let settings = AppSettings {
-            limits: Some(limits.clone()),
-            guard: Some(relaxed),
-            deprovision,
-            ..AppSettings::default()
-        };
+        let settings =
+            AppSettings { limits: Some(limits.clone()), guard: Some(relaxed), deprovision, ..AppSettings::default() };
         let mut f = Fixture::new(backend, settings).await?;
         f.engine = f.engine.clone().with_global_guard(relaxed);
         let people: Vec<_> = (1..=4).map(|i| person(&format!("E{i}"), &format!("p{i}@acme.com"))).collect();
