@@ -157,6 +157,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0026_notify_once.sql"),
         postgres: include_str!("../migrations/postgres/0026_notify_once.sql"),
     },
+    Migration {
+        version: 28,
+        name: "workflow_waits",
+        sqlite: include_str!("../migrations/sqlite/0028_workflow_waits.sql"),
+        postgres: include_str!("../migrations/postgres/0028_workflow_waits.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -47,7 +47,9 @@ pub struct RunStepView {
     pub index: i64,
     /// As defined: `approval:manager:2`.
     pub step: String,
-    /// `pending` (not reached), `running`, `waiting` (an approval), `done`, `failed`,
+    /// `pending` (not reached), `running`, `waiting` (an approval, or a `deprovision` step
+    /// whose queued operations are not all settled: `result` says `waiting for N operations`),
+    /// `done`, `failed`,
     /// `interrupted` (its process stopped mid-step; not run again).
     pub status: String,
     pub result: Option<String>,
