@@ -17,6 +17,7 @@
 mod fire;
 pub(crate) use fire::ONBOARDING_DAYS;
 pub mod model;
+mod queued;
 mod runner;
 pub mod tz;
 

@@ -53,10 +53,10 @@ struct TaskEffect {
 }
 
 /// Where a run goes after a step ended.
-struct Next {
-    status: &'static str,
-    cursor: i64,
-    not_before_ms: i64,
+pub(super) struct Next {
+    pub(super) status: &'static str,
+    pub(super) cursor: i64,
+    pub(super) not_before_ms: i64,
 }
 
 /// After step `index` ended (`ok` or not): the next step, the run's end, or its failure.
@@ -69,7 +69,7 @@ fn next_after(steps: &[Step], index: i64, ok: bool, now: i64) -> Next {
     }
 }
 
-fn end<'a>(status: &'a str, result: Option<&'a str>, error: Option<&'a str>) -> StepEnd<'a> {
+pub(super) fn end<'a>(status: &'a str, result: Option<&'a str>, error: Option<&'a str>) -> StepEnd<'a> {
     StepEnd { status, result, error, approver: None }
 }
 
@@ -159,14 +159,21 @@ impl Engine {
                 "waiting" if claim.kind == "deprovision" => {
                     self.deprovision_progress(run, def, &claim, now, fence).await
                 }
+                "waiting" if matches!(claim.kind.as_str(), "remove-groups" | "reassign-license") => {
+                    self.work_progress(run, def, &claim, now, fence).await
+                }
                 // A step that ended with its cursor not moved: only an approval released by
                 // `approve` between the reads; the run's next read has it right.
                 _ => Ok(None),
             };
         }
 
-        if let Action::Deprovision = step.action {
-            return self.deprovision(run, def, index, now, fence).await;
+        match step.action {
+            Action::Deprovision => return self.deprovision(run, def, index, now, fence).await,
+            Action::RemoveGroups { .. } | Action::ReassignLicense { .. } => {
+                return self.queued_step(run, def, index, step, now, fence).await;
+            }
+            _ => {}
         }
         // Everything a store-only step writes is prepared first (on SQLite a read beside an
         // open write transaction would wait for its one connection), then written in one.
@@ -179,7 +186,7 @@ impl Engine {
                 Effect { result: Some(format!("until {day}")), not_before_ms: Some(until), ..Effect::default() }
             }
             Action::Approval { by, .. } => self.approval_effect(run, *by).await?,
-            Action::Deprovision => return Ok(None),
+            Action::Deprovision | Action::RemoveGroups { .. } | Action::ReassignLicense { .. } => return Ok(None),
         };
         let ok = effect.error.is_none();
         let mut next = match &step.action {
@@ -225,7 +232,13 @@ impl Engine {
         crate::workflows::tz::parse(&self.timezone_name().await?)
     }
 
-    async fn move_run(&self, tx: &mut Tx, run: &RunRecord, next: &Next, now: i64) -> Result<bool, EngineError> {
+    pub(super) async fn move_run(
+        &self,
+        tx: &mut Tx,
+        run: &RunRecord,
+        next: &Next,
+        now: i64,
+    ) -> Result<bool, EngineError> {
         Ok(tx
             .advance_run(
                 self.tenant,
@@ -240,7 +253,7 @@ impl Engine {
             .await?)
     }
 
-    async fn audit_step(
+    pub(super) async fn audit_step(
         &self,
         tx: &mut Tx,
         run: &RunRecord,
@@ -431,7 +444,7 @@ impl Engine {
             Ok(queued) => queued,
             Err(e) => {
                 let error = e.to_string();
-                return self.end_deprovision(run, def, index, (false, None, Some(error)), now, fence).await;
+                return self.end_step(run, def, index, "deprovision", (false, None, Some(error)), now, fence).await;
             }
         };
         let detail = serde_json::to_value(&queued).map_err(|e| EngineError::Internal(e.to_string()))?;
@@ -500,7 +513,9 @@ impl Engine {
             Some(Ok(q)) => q,
             _ => {
                 let error = "what the step queued is unreadable; check the offboarding".to_owned();
-                return self.end_deprovision(run, def, claim.index, (false, None, Some(error)), now, fence).await;
+                return self
+                    .end_step(run, def, claim.index, "deprovision", (false, None, Some(error)), now, fence)
+                    .await;
             }
         };
         let pending = self.pending_of(&queued).await?;
@@ -572,7 +587,7 @@ impl Engine {
         } else {
             (false, Some(summary), Some(failed.join("; ")))
         };
-        let next = self.end_deprovision(run, def, claim.index, outcome, now, fence).await?;
+        let next = self.end_step(run, def, claim.index, "deprovision", outcome, now, fence).await?;
         if next.is_some() {
             if let Some(plan) = plan {
                 self.store.set_plan_status(self.tenant, plan, crate::admin::plan_status(&view)).await?;
@@ -589,12 +604,15 @@ impl Engine {
         Ok(next)
     }
 
-    /// Records a deprovisioning's end (`ok`, its result, its error) and moves the run on.
-    async fn end_deprovision(
+    /// Records the end of a step that acted outside the store (`ok`, its result, its error)
+    /// and moves the run on.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn end_step(
         &self,
         run: &RunRecord,
         def: &Definition,
         index: i64,
+        kind: &str,
         (ok, result, error): (bool, Option<String>, Option<String>),
         now: i64,
         fence: &Fence,
@@ -609,13 +627,13 @@ impl Engine {
         if !self.move_run(&mut tx, run, &next, at).await? {
             return Ok(None);
         }
-        self.audit_step(&mut tx, run, index, "deprovision", status, error.as_deref()).await?;
+        self.audit_step(&mut tx, run, index, kind, status, error.as_deref()).await?;
         tx.commit().await?;
         Ok(Some(next))
     }
 }
 
-fn waiting_words(pending: usize) -> String {
+pub(super) fn waiting_words(pending: usize) -> String {
     if pending == 1 { "waiting for 1 operation".to_owned() } else { format!("waiting for {pending} operations") }
 }
 
