@@ -93,7 +93,8 @@ impl Engine {
         };
         let mut work = QueuedWork { notes: planned.notes, problems: planned.problems, ..QueuedWork::default() };
         // Nothing is half done: a reassignment missing its other half queues nothing.
-        let queue = !planned.labels.is_empty() && !(kind == "reassign-license" && !work.problems.is_empty());
+        let half_done = kind == "reassign-license" && !work.problems.is_empty();
+        let queue = !planned.labels.is_empty() && !half_done;
         if queue {
             let actor = format!("workflow:{}", run.workflow);
             let enqueued = self.enqueue_with(&planned.plans, &[], Authority::Admin, &actor).await?;
