@@ -106,22 +106,29 @@ impl Admin<'_> {
 
     /// Offboards a person (or previews it, or undoes it): see [`OffboardSpec`].
     pub async fn offboard(&self, email: &str, spec: OffboardSpec) -> Result<OffboardView, EngineError> {
-        Ok(self.offboard_with(email, spec, true).await?.view)
+        Ok(self.offboard_with(email, spec, None).await?.view)
     }
 
     /// Offboards a person now without waiting for the apps: the mark, its audit entry and the
     /// operations queued through the guard (as `offboard`); the queue carries them out, and
     /// whoever asked looks at `ops` later ([`crate::workflows`]' `deprovision` step).
-    pub(crate) async fn offboard_queued(&self, email: &str) -> Result<QueuedOffboarding, EngineError> {
-        self.offboard_with(email, OffboardSpec::default(), false).await
+    /// Its writes carry the duty's `fence`: a node that lost the duty offboards nobody.
+    pub(crate) async fn offboard_queued(
+        &self,
+        email: &str,
+        fence: &tenure_store::Fence,
+    ) -> Result<QueuedOffboarding, EngineError> {
+        self.offboard_with(email, OffboardSpec::default(), Some(fence)).await
     }
 
+    /// `fence`: queued under a duty, not waited for; `None`: an admin's act, waited for.
     async fn offboard_with(
         &self,
         email: &str,
         spec: OffboardSpec,
-        wait: bool,
+        fence: Option<&tenure_store::Fence>,
     ) -> Result<QueuedOffboarding, EngineError> {
+        let wait = fence.is_none();
         self.actor.require(Need::OrgAdmin)?;
         let started = Instant::now();
         let today = self.engine.today().await?;
@@ -187,6 +194,9 @@ impl Admin<'_> {
         let channels = self.store().channels(self.tenant()).await?;
         let messages = self.engine.messages_for(&notice, &channels).await?;
         let mut tx = self.store().begin().await?;
+        if let Some(fence) = fence {
+            tx.check_fence(fence).await?;
+        }
         let record = Offboarding {
             person_id: person.id,
             email: person.email.clone(),
@@ -220,7 +230,7 @@ impl Admin<'_> {
         }
 
         let answered = [DirtyMark::person(person.id)];
-        let enqueued = self.engine.enqueue_with(&plans, &answered, Authority::Admin, &self.actor.name).await?;
+        let enqueued = self.engine.enqueue_under(&plans, &answered, Authority::Admin, &self.actor.name, fence).await?;
         let mut ops = Vec::new();
         if let Some(plan) = enqueued.plan_id {
             view.plan_id = Some(plan.to_string());

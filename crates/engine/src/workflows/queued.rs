@@ -97,7 +97,7 @@ impl Engine {
         let queue = !planned.labels.is_empty() && !half_done;
         if queue {
             let actor = format!("workflow:{}", run.workflow);
-            let enqueued = self.enqueue_with(&planned.plans, &[], Authority::Admin, &actor).await?;
+            let enqueued = self.enqueue_under(&planned.plans, &[], Authority::Admin, &actor, Some(fence)).await?;
             if enqueued.held_losses > 0 {
                 work.problems.push(format!(
                     "{} license removal(s) held by the deprovisioning guard: approve the held plan (`tenure plan list`)",

@@ -440,7 +440,7 @@ impl Engine {
         }
         tx.commit().await?;
         let actor = Actor { name: format!("workflow:{}", run.workflow), role: Role::OrgAdmin, apps: Vec::new() };
-        let queued = match self.admin(&actor).offboard_queued(&run.person).await {
+        let queued = match self.admin(&actor).offboard_queued(&run.person, fence).await {
             Ok(queued) => queued,
             Err(e) => {
                 let error = e.to_string();
