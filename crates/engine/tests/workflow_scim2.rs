@@ -32,6 +32,8 @@ on_both_backends!(
     a_department_change_starts_a_run_that_reassigns_the_license_and_removes_groups,
     an_offboarding_starts_a_run_that_waits_for_its_deprovisioning,
     an_onboarding_starts_a_run_once_every_account_is_ready,
+    a_manager_change_starts_a_run_that_gives_the_new_manager_the_license,
+    a_reassignment_missing_its_other_half_queues_nothing_and_says_why,
 );
 
 struct World {
@@ -47,6 +49,7 @@ struct World {
 
 const ANN: &str = "ann@acme.example";
 const BO: &str = "bo@acme.example";
+const CY: &str = "cy@acme.example";
 
 fn people(ann_department: &str, ann_start: Option<time::Date>) -> ImportBatch {
     let mut ann = person("E1", ANN);
@@ -263,6 +266,68 @@ async fn an_offboarding_starts_a_run_that_waits_for_its_deprovisioning(backend: 
     assert_eq!((active(ANN), active(BO)), (Some(false), Some(true)));
     let (team, _) = w.app_state().await?;
     assert_eq!(team, HashSet::from([BO.to_owned()]));
+    Ok(())
+}
+
+/// Ann's manager changes from Bo to Cy (who joins the app): a run starts for the change, and
+/// `reassign-license:peer:manager` gives Cy, the manager now, Ann's license.
+async fn a_manager_change_starts_a_run_that_gives_the_new_manager_the_license(
+    backend: TestBackend,
+) -> anyhow::Result<()> {
+    let w = world(backend, None).await?;
+    let mut batch = people("Engineering", None);
+    batch.people.push(person("E2", CY));
+    w.store.apply_import(w.tenant, w.source, &batch).await?;
+    let cy = w.store.list_people(w.tenant).await?.into_iter().find(|p| p.email == CY).expect("imported");
+    let params = AssignmentParams { license: Some("basic".into()), ..AssignmentParams::default() };
+    w.store.assign(w.tenant, w.app, &AssignmentTarget::Person(cy.id), false, &params).await?;
+    let today = w.engine.today().await?;
+    let applied = w.engine.apply(w.engine.plan(None, today).await?).await?;
+    anyhow::ensure!(applied.succeeded("create") == 3, "{:?}", applied.apps);
+    let cli = Actor::cli();
+    w.engine
+        .admin(&cli)
+        .add_workflow(spec("new-manager", "manager-change", &["reassign-license:peer:manager"]))
+        .await?;
+    assert_eq!(w.engine.workflow_pass().await?.started, 0, "first look: the facts are recorded");
+
+    // Cy is Ann's manager now.
+    batch.people[1].manager_key = Some("E2".into());
+    w.store.apply_import(w.tenant, w.source, &batch).await?;
+    let pass = w.later_pass().await?;
+    assert_eq!(pass.started, 1, "{pass:?}");
+    let run = w.run_of("new-manager").await?;
+    assert_eq!(run.occasion, format!("manager {BO} -> {CY} on {today}"), "{run:?}");
+    assert_eq!(statuses(&run), ["waiting"], "{run:?}");
+    w.run_queue().await?;
+    assert_eq!(w.later_pass().await?.steps, 1);
+    let run = w.run_of("new-manager").await?;
+    assert_eq!((run.status.as_str(), statuses(&run)), ("done", vec!["done"]), "{run:?}");
+    let (_, licenses) = w.app_state().await?;
+    assert_eq!(licenses.get(CY).map(String::as_str), Some("enterprise"), "{licenses:?}");
+    assert_eq!(licenses.get(BO).map(String::as_str), Some("basic"), "the old manager keeps his own");
+    assert_eq!(licenses.get(ANN), None, "{licenses:?}");
+    Ok(())
+}
+
+async fn a_reassignment_missing_its_other_half_queues_nothing_and_says_why(backend: TestBackend) -> anyhow::Result<()> {
+    let w = world(backend, None).await?;
+    w.provision().await?;
+    let cli = Actor::cli();
+    let steps = ["reassign-license:peer:zed@acme.example+continue", "remove-groups:peer"];
+    w.engine.admin(&cli).add_workflow(spec("movers", "department-change", &steps)).await?;
+    w.engine.workflow_pass().await?;
+    w.store.apply_import(w.tenant, w.source, &people("Sales", None)).await?;
+    let pass = w.later_pass().await?;
+    assert_eq!((pass.started, pass.steps), (1, 1), "the failed reassignment went on to the removal: {pass:?}");
+    let run = w.run_of("movers").await?;
+    assert_eq!(statuses(&run), ["failed", "waiting"], "{run:?}");
+    assert_eq!(run.steps[0].error.as_deref(), Some("nobody with the email zed@acme.example in the directory"));
+    let ops = w.store.list_operations(w.tenant, &Default::default()).await?;
+    let licenses: Vec<_> = ops.iter().filter(|r| r.op.kind.name() == "change_license").collect();
+    assert!(licenses.is_empty(), "nothing half done: {licenses:#?}");
+    let (_, licenses) = w.app_state().await?;
+    assert_eq!(licenses.get(ANN).map(String::as_str), Some("enterprise"));
     Ok(())
 }
 
