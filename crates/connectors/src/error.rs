@@ -86,6 +86,12 @@ pub enum ConnectorError {
     #[error("listing {url} cannot be trusted: {fault}")]
     Paging { url: String, fault: String },
 
+    /// The list changed while it was read: its `totalResults` moved between pages, and again
+    /// when read once more. The read raced writes (during a wave of creates, Tenure's own), so
+    /// it cannot be trusted as complete; read in a quiet moment it can. A paging fault too.
+    #[error("listing {url} raced changes to it: {fault}")]
+    ListChanging { url: String, fault: String },
+
     /// One of the app's budgets over a long window (an hour, a day) is spent: the request was
     /// not sent. Not retried within the request (the wait is long); the queue holds the
     /// operation until the window frees, without counting an attempt.
@@ -170,9 +176,15 @@ impl ConnectorError {
         matches!(self, Self::WindowSpent(_))
     }
 
-    /// The app pages (or partitions) its lists inconsistently.
+    /// The app's list cannot be read as complete: it pages (or partitions) inconsistently, or
+    /// it changed while read.
     pub fn is_paging_fault(&self) -> bool {
-        matches!(self, Self::Paging { .. })
+        matches!(self, Self::Paging { .. } | Self::ListChanging { .. })
+    }
+
+    /// The app's list changed while read: worth reading again once writes to it pause.
+    pub fn is_list_changing(&self) -> bool {
+        matches!(self, Self::ListChanging { .. })
     }
 }
 

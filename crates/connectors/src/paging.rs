@@ -106,7 +106,7 @@ const PREFIX_CHARS: &str = "abcdefghijklmnopqrstuvwxyz0123456789._-@+'";
 impl ScimClient {
     /// Every resource behind `url`, read page by page and checked; a fault is
     /// [`ConnectorError::Paging`]. A `totalResults` that moves between pages (the list changed
-    /// while it was read) earns one more walk before it counts as a fault.
+    /// while it was read) earns one more walk before it is [`ConnectorError::ListChanging`].
     pub(crate) async fn list_checked(&self, url: &Url) -> Result<Vec<Value>, ConnectorError> {
         match self.walk(url).await {
             Err(Walk::Fault(PagingFault::TotalChanged { .. })) => self.walk(url).await,
@@ -116,7 +116,9 @@ impl ScimClient {
     }
 
     /// [`Self::list_checked`], and where the walk fails, the same list read by `attribute sw`
-    /// partitions when the app's profile says it filters on `attribute`.
+    /// partitions when the app's profile says it filters on `attribute`. A list that changed
+    /// while read, twice, is [`ConnectorError::ListChanging`] without partitions: they would
+    /// race the same writes for many more requests; the caller reads again when writes pause.
     pub(crate) async fn list_checked_or_partitioned(
         &self,
         url: &Url,
@@ -126,6 +128,9 @@ impl ScimClient {
             Ok(all) => return Ok(all),
             Err(Walk::Fault(PagingFault::TotalChanged { .. })) => match self.walk(url).await {
                 Ok(all) => return Ok(all),
+                Err(Walk::Fault(fault @ PagingFault::TotalChanged { .. })) => {
+                    return Err(ConnectorError::ListChanging { url: url.to_string(), fault: fault.to_string() });
+                }
                 Err(Walk::Fault(fault)) => fault,
                 Err(Walk::Error(e)) => return Err(e),
             },
@@ -225,6 +230,11 @@ impl ScimClient {
         if let Some(answered) = page.start_index.filter(|a| *a != start && !page.resources.is_empty()) {
             return Err(Walk::Fault(PagingFault::StartIndexIgnored { asked: start, answered }));
         }
+        // Resources past the end under a new total are the list growing while read (a create
+        // landed after the last page), not a total that lies.
+        if let Some(later) = page.total_results.filter(|later| *later != total) {
+            return Err(Walk::Fault(PagingFault::TotalChanged { first: total, later }));
+        }
         if let Some(id) = page.resources.iter().filter_map(id_of).find(|id| seen.contains(id)) {
             return Err(Walk::Fault(PagingFault::RepeatedId { start, id }));
         }
@@ -308,6 +318,9 @@ enum Walk {
 impl Walk {
     fn into_error(self, url: &Url) -> ConnectorError {
         match self {
+            Self::Fault(fault @ PagingFault::TotalChanged { .. }) => {
+                ConnectorError::ListChanging { url: url.to_string(), fault: fault.to_string() }
+            }
             Self::Fault(fault) => ConnectorError::Paging { url: url.to_string(), fault: fault.to_string() },
             Self::Error(e) => e,
         }

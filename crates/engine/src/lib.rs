@@ -26,6 +26,7 @@ mod planning;
 mod planning_cache;
 mod profile;
 mod propagate;
+mod quiet_read;
 mod report;
 mod schedule;
 mod source_events;

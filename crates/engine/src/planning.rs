@@ -102,10 +102,14 @@ impl Engine {
                 (index, read.await.map_err(|source| EngineError::Connector { app: name, source }))
             });
         }
+        let mut changing = Vec::new();
         while let Some(joined) = reads.join_next().await {
             let (index, read) = joined.map_err(|e| EngineError::Internal(format!("app read task: {e}")))?;
             match read {
                 Ok(read) => observed[index] = Some(read),
+                // The list moved while read, most likely under Tenure's own writes: read again
+                // below with them held back (quiet_read.rs).
+                Err(EngineError::Connector { source, .. }) if source.is_list_changing() => changing.push(index),
                 // A list that does not add up is refused, app by app: planning from it would
                 // propose a create for every account it left out.
                 Err(EngineError::Connector { app, source }) if source.is_paging_fault() => {
@@ -119,6 +123,30 @@ impl Engine {
                 Err(EngineError::Connector { app, source }) if source.is_window_spent() => {
                     let reason = format!("its user list is not read now: {source}");
                     tracing::info!(app = %app, reason = %reason, "app not planned");
+                    refused[index] = Some(reason);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // One app at a time: each holds its own writes back only while it is read.
+        for index in changing {
+            let record = &selected[index];
+            let wants_groups = policies[index].0.iter().any(|a| !a.params.groups.is_empty());
+            let client = self.client(record)?;
+            match self.read_quietly(record.app.id, &record.app.name, client, wants_groups).await {
+                Ok(read) => observed[index] = Some(read),
+                Err(EngineError::Connector { app, source }) if source.is_paging_fault() || source.is_window_spent() => {
+                    let reason = if source.is_list_changing() {
+                        format!(
+                            "its user list kept changing while read, even with Tenure's writes to it held back: {source}"
+                        )
+                    } else {
+                        format!("its user list cannot be read completely: {source}")
+                    };
+                    tracing::warn!(app = %app, reason = %reason, "app not planned");
+                    if !source.is_window_spent() {
+                        self.note_refusal(record, &reason).await;
+                    }
                     refused[index] = Some(reason);
                 }
                 Err(e) => return Err(e),
@@ -280,16 +308,21 @@ impl Engine {
         }
         let client = self.client(&record)?;
         let failed = |source| EngineError::Connector { app: app.to_owned(), source };
-        let observed = client.list_users().await.map_err(failed)?;
+        let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
+        let wants_groups = assignments.iter().any(|a| !a.params.groups.is_empty());
+        let (observed, groups) = match client.list_users().await {
+            Ok(observed) => {
+                let groups = if wants_groups { client.list_groups().await.map_err(failed)? } else { Vec::new() };
+                (observed, groups)
+            }
+            Err(e) if e.is_list_changing() => {
+                self.read_quietly(record.app.id, &record.app.name, client, wants_groups).await?
+            }
+            Err(e) => return Err(failed(e)),
+        };
         // Known externals are nobody's, as in `plan`.
         let marked = self.known_externals(record.app.id).await?;
         let observed = without_marked(&observed, &marked).unwrap_or(observed);
-        let assignments = self.store.list_assignments(self.tenant, record.app.id).await?;
-        let groups = if assignments.iter().any(|a| !a.params.groups.is_empty()) {
-            client.list_groups().await.map_err(failed)?
-        } else {
-            Vec::new()
-        };
         let links = self.store.list_accounts(self.tenant, record.app.id).await?.into_iter().map(|a| a.link).collect();
         Ok(Loaded { record, observed, groups, links, assignments })
     }

@@ -278,9 +278,12 @@ impl Engine {
         if cursor != source.cursor {
             self.store.set_source_cursor(self.tenant, source.id, cursor.as_deref()).await?;
         }
-        tracing::info!(source = %name, people = batch.people.len(), incremental, ?summary, "source synced");
+        let people = batch.people.len();
+        // Freeing 100,000 people's records takes about a tenth of a second: not the sync's to wait for.
+        tokio::task::spawn_blocking(move || drop(batch));
+        tracing::info!(source = %name, people, incremental, ?summary, "source synced");
         let phases = SyncPhases { parse_ms: 0.0, check_ms, import: done.timings };
-        Ok(SyncReport { source: name, people: batch.people.len(), out_of_scope, incremental, summary, phases })
+        Ok(SyncReport { source: name, people, out_of_scope, incremental, summary, phases })
     }
 
     /// Tells the admins that the source guard refused a delivery, once per delivered content: a

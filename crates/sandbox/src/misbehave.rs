@@ -24,6 +24,9 @@ pub struct Misbehaviour {
     /// filter still finds them: the list an app documents as partial (Asana's guests, Figma's
     /// users made outside SCIM).
     pub unlisted_prefix: Option<&'static str>,
+    /// Waits this long before answering each page of a list (a large app on a slow day), so
+    /// that writes arriving meanwhile land between the pages of one walk.
+    pub slow_list: Option<std::time::Duration>,
 }
 
 impl Misbehaviour {

@@ -246,6 +246,9 @@ async fn list_users(State(shared): AppState, query: Result<Query<Vec<(String, St
     let Query(pairs) = query.map_err(|r| rejection(r.status(), r.body_text()))?;
     let params = list_params(&pairs, shared.profile.max_page_size())?;
     let bad = *lock(&shared.misbehaviour);
+    if let Some(pause) = bad.slow_list {
+        tokio::time::sleep(pause).await;
+    }
     let count = bad.count(params.count);
     let (start, said) = bad.window(params.start_index, count);
     let filter = bad.filter(params.filter.as_ref());
@@ -313,6 +316,9 @@ async fn list_groups(
     let Query(pairs) = query.map_err(|r| rejection(r.status(), r.body_text()))?;
     let params = list_params(&pairs, shared.profile.max_page_size())?;
     let bad = *lock(&shared.misbehaviour);
+    if let Some(pause) = bad.slow_list {
+        tokio::time::sleep(pause).await;
+    }
     let count = bad.count(params.count);
     let (start, said) = bad.window(params.start_index, count);
     let page = lock(&shared.store).groups.list(bad.filter(params.filter.as_ref()), start, count);

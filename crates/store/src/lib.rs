@@ -31,6 +31,7 @@ mod ops;
 mod planning;
 mod policy;
 mod queue;
+mod quiet;
 mod rate_windows;
 mod row;
 mod scim;

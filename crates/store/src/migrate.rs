@@ -163,6 +163,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0028_workflow_waits.sql"),
         postgres: include_str!("../migrations/postgres/0028_workflow_waits.sql"),
     },
+    Migration {
+        version: 29,
+        name: "app_quiet",
+        sqlite: include_str!("../migrations/sqlite/0029_app_quiet.sql"),
+        postgres: include_str!("../migrations/postgres/0029_app_quiet.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

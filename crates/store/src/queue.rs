@@ -127,7 +127,8 @@ fn key(id: Option<impl ToString>) -> String {
 impl Store {
     /// Claims up to `limit` due operations for `owner` until the lease runs out; each claim counts
     /// as an attempt. Only the oldest pending operation of each (app, person) is eligible, and
-    /// none of an app that is paused or disabled. `plan` restricts the claim to one plan's operations.
+    /// none of an app that is paused, disabled or quiet for a full read (see `quiet.rs`). `plan`
+    /// restricts the claim to one plan's operations.
     pub async fn claim_operations(
         &self,
         tenant: TenantId,
@@ -148,6 +149,7 @@ impl Store {
                  AND e.person_id = w.person_id AND e.status = 'pending' AND e.queue_seq < o.queue_seq \
                  WHERE w.operation_id = o.id) \
              AND NOT EXISTS (SELECT 1 FROM app_health h WHERE h.app_id = o.app_id AND h.paused_until_ms > $2) \
+             AND NOT EXISTS (SELECT 1 FROM app_quiet q WHERE q.app_id = o.app_id AND q.until_ms > $2) \
              AND NOT EXISTS (SELECT 1 FROM apps a WHERE a.id = o.app_id AND a.disabled <> 0) \
              ORDER BY o.queue_seq LIMIT $6"
         );
