@@ -189,7 +189,8 @@ pub enum Reason {
     },
     /// Assignments' `groups` parameter names the in-app group.
     GroupMembership,
-    /// A lifecycle workflow's step asked for it (`remove-groups`, `reassign-license`).
+    /// A lifecycle workflow's step asked for it (`remove-groups`, `reassign-license`,
+    /// `reassign-role`).
     Workflow {
         workflow: String,
         /// The step as defined: `reassign-license:jira:manager`.

@@ -60,7 +60,8 @@ fn people(ann_department: &str, ann_start: Option<time::Date>) -> ImportBatch {
 }
 
 /// Ann (Engineering, managed by Bo) and Bo; the app `peer` (scim2-server) grants Ann the
-/// license `enterprise` and Bo `basic`, both in the in-app group `eng-team`. Nothing is
+/// license `enterprise` and the role `admin`, Bo `basic` and `member`, both in the in-app group
+/// `eng-team`. Nothing is
 /// created in the app yet.
 async fn world(backend: TestBackend, ann_start: Option<time::Date>) -> anyhow::Result<World> {
     let db = TestDb::new(backend).await?;
@@ -86,10 +87,11 @@ async fn world(backend: TestBackend, ann_start: Option<time::Date>) -> anyhow::R
     let app = store
         .add_app(tenant, "peer", AppKind::Scim, peer.base_url(), &Secret::new(peer.token()), &AppSettings::default())
         .await?;
-    for (email, license) in [(ANN, "enterprise"), (BO, "basic")] {
+    for (email, license, role) in [(ANN, "enterprise", "admin"), (BO, "basic", "member")] {
         let who = store.list_people(tenant).await?.into_iter().find(|p| p.email == email).expect("imported");
         let params = AssignmentParams {
             license: Some(license.into()),
+            role: Some(role.into()),
             groups: vec!["eng-team".into()],
             ..AssignmentParams::default()
         };
@@ -285,10 +287,8 @@ async fn a_manager_change_starts_a_run_that_gives_the_new_manager_the_license(
     let applied = w.engine.apply(w.engine.plan(None, today).await?).await?;
     anyhow::ensure!(applied.succeeded("create") == 3, "{:?}", applied.apps);
     let cli = Actor::cli();
-    w.engine
-        .admin(&cli)
-        .add_workflow(spec("new-manager", "manager-change", &["reassign-license:peer:manager"]))
-        .await?;
+    let steps = ["reassign-license:peer:manager", "reassign-role:peer:manager"];
+    w.engine.admin(&cli).add_workflow(spec("new-manager", "manager-change", &steps)).await?;
     assert_eq!(w.engine.workflow_pass().await?.started, 0, "first look: the facts are recorded");
 
     // Cy is Ann's manager now.
@@ -298,11 +298,28 @@ async fn a_manager_change_starts_a_run_that_gives_the_new_manager_the_license(
     assert_eq!(pass.started, 1, "{pass:?}");
     let run = w.run_of("new-manager").await?;
     assert_eq!(run.occasion, format!("manager {BO} -> {CY} on {today}"), "{run:?}");
-    assert_eq!(statuses(&run), ["waiting"], "{run:?}");
+    assert_eq!(statuses(&run), ["waiting", "pending"], "{run:?}");
+    w.run_queue().await?;
+    assert_eq!(w.later_pass().await?.steps, 1);
     w.run_queue().await?;
     assert_eq!(w.later_pass().await?.steps, 1);
     let run = w.run_of("new-manager").await?;
-    assert_eq!((run.status.as_str(), statuses(&run)), ("done", vec!["done"]), "{run:?}");
+    assert_eq!((run.status.as_str(), statuses(&run)), ("done", vec!["done", "done"]), "{run:?}");
+    assert_eq!(
+        run.steps[1].result.as_deref(),
+        Some(format!("peer: admin to {CY}; peer: admin taken from {ANN}").as_str())
+    );
+    let client =
+        tenure_connectors::ScimClient::new(w.peer.base_url(), Secret::new(w.peer.token()), ClientOptions::default())?;
+    let users = client.list_users().await?;
+    let role = |email: &str| {
+        users
+            .iter()
+            .find(|u| u.user_name() == email)
+            .and_then(|u| u.attributes.get(tenure_core::attributes::ROLE).cloned())
+    };
+    assert_eq!((role(CY).as_deref(), role(BO).as_deref()), (Some("admin"), Some("member")));
+    assert!(role(ANN).is_none_or(|r| r.is_empty()), "{:?}", role(ANN));
     let (_, licenses) = w.app_state().await?;
     assert_eq!(licenses.get(CY).map(String::as_str), Some("enterprise"), "{licenses:?}");
     assert_eq!(licenses.get(BO).map(String::as_str), Some("basic"), "the old manager keeps his own");

@@ -17,8 +17,8 @@ use crate::workflows::tz;
 /// `onboarding`) and its steps in order, each spelled as on the command line
 /// (`notify:manager,org-admins`, `deprovision`, `task:APP:TEXT`, `wait:2`,
 /// `approval:manager:3`, `remove-groups:github` or `remove-groups:all`,
-/// `reassign-license:jira:manager` or `reassign-license:jira:EMAIL`, optionally ending in
-/// `+continue`).
+/// `reassign-license:jira:manager` or `reassign-license:jira:EMAIL`, `reassign-role:jira:manager`,
+/// optionally ending in `+continue`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowSpec {
@@ -183,7 +183,8 @@ impl Admin<'_> {
             let named = match &step.action {
                 Action::Task { app, .. }
                 | Action::RemoveGroups { app: Some(app) }
-                | Action::ReassignLicense { app, .. } => Some(app),
+                | Action::ReassignLicense { app, .. }
+                | Action::ReassignRole { app, .. } => Some(app),
                 _ => None,
             };
             if let Some(app) = named {

@@ -134,6 +134,12 @@ pub enum Action {
         app: String,
         to: String,
     },
+    /// Give the person's role in `app` to `to` (`manager`, or a person's email) and take it
+    /// from the person: two queued attribute changes.
+    ReassignRole {
+        app: String,
+        to: String,
+    },
 }
 
 /// Who a reassigned license goes to: the person's manager (from the directory's manager link).
@@ -149,6 +155,7 @@ impl Action {
             Self::Approval { .. } => "approval",
             Self::RemoveGroups { .. } => "remove-groups",
             Self::ReassignLicense { .. } => "reassign-license",
+            Self::ReassignRole { .. } => "reassign-role",
         }
     }
 }
@@ -167,7 +174,8 @@ pub const CONTINUE: &str = "+continue";
 
 pub const STEPS: &str = "notify:WHO[,WHO...], deprovision, task:APP:TEXT, wait:DAYS, \
                          approval:manager|org-admin[:REMIND_DAYS], remove-groups:APP|all, \
-                         reassign-license:APP:manager|EMAIL, each optionally ending in +continue";
+                         reassign-license:APP:manager|EMAIL, reassign-role:APP:manager|EMAIL, \
+                         each optionally ending in +continue";
 
 impl Step {
     /// One step in its spelling: see [`STEPS`].
@@ -185,6 +193,7 @@ impl Step {
         let kind = match kind {
             "remove_groups" => "remove-groups",
             "reassign_license" => "reassign-license",
+            "reassign_role" => "reassign-role",
             other => other,
         };
         let days = |what: &str, raw: &str, max: u32| -> Result<u32, String> {
@@ -237,20 +246,25 @@ impl Step {
             ("remove-groups", _) => {
                 return Err("remove-groups needs an app, or all: remove-groups:github or remove-groups:all".into());
             }
-            ("reassign-license", Some(rest)) => match rest.split_once(':') {
-                Some((app, to)) if !app.trim().is_empty() && (to.trim() == TO_MANAGER || valid_email(to.trim())) => {
-                    Action::ReassignLicense { app: app.trim().to_owned(), to: to.trim().to_lowercase() }
+            ("reassign-license" | "reassign-role", rest) => {
+                let what = if kind == "reassign-role" { "role" } else { "license" };
+                match rest.and_then(|r| r.split_once(':')) {
+                    Some((app, to))
+                        if !app.trim().is_empty() && (to.trim() == TO_MANAGER || valid_email(to.trim())) =>
+                    {
+                        let (app, to) = (app.trim().to_owned(), to.trim().to_lowercase());
+                        if what == "role" {
+                            Action::ReassignRole { app, to }
+                        } else {
+                            Action::ReassignLicense { app, to }
+                        }
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{kind} needs an app and who gets the {what}: {kind}:APP:manager or {kind}:APP:EMAIL"
+                        ));
+                    }
                 }
-                _ => {
-                    return Err("reassign-license needs an app and who gets the license: \
-                                reassign-license:APP:manager or reassign-license:APP:EMAIL"
-                        .into());
-                }
-            },
-            ("reassign-license", None) => {
-                return Err("reassign-license needs an app and who gets the license: \
-                            reassign-license:APP:manager or reassign-license:APP:EMAIL"
-                    .into());
             }
             (other, _) => return Err(format!("unknown step {other:?}: {STEPS}")),
         };
@@ -277,6 +291,7 @@ impl std::fmt::Display for Step {
             }
             Action::RemoveGroups { app } => write!(f, "remove-groups:{}", app.as_deref().unwrap_or("all"))?,
             Action::ReassignLicense { app, to } => write!(f, "reassign-license:{app}:{to}")?,
+            Action::ReassignRole { app, to } => write!(f, "reassign-role:{app}:{to}")?,
         }
         if self.continue_on_failure {
             f.write_str(CONTINUE)?;
@@ -359,6 +374,7 @@ mod tests {
             "remove-groups:all+continue",
             "reassign-license:jira:manager",
             "reassign-license:jira:it-pool@example.com",
+            "reassign-role:jira:manager",
         ]);
         let d = Definition::parse("leave-date", Some(-3), &raw).unwrap();
         assert_eq!(d.trigger, Trigger::LeaveDate { offset_days: -3 });

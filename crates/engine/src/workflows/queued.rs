@@ -1,15 +1,17 @@
 //! Steps whose effect is queue work for a few accounts: `remove-groups` (the person's accounts
-//! out of every in-app group they are in) and `reassign-license` (the person's license tier to
-//! their manager or a named person, taken from them). Each is planned here as operations with
-//! a [`Reason::Workflow`], handed to the queue through the deprovisioning guard
-//! (`enqueue_with`, as an admin's act: a license taken away is a loss the guard weighs), and
-//! waited for over later passes as a `deprovision` step is (`waiting for N operations`).
+//! out of every in-app group they are in), `reassign-license` and `reassign-role` (the person's
+//! license tier or role to their manager or a named person, taken from them). Each is planned
+//! here as operations with a [`Reason::Workflow`], handed to the queue through the
+//! deprovisioning guard under the duty's fence (`enqueue_under`, as an admin's act: a license
+//! taken away is a loss the guard weighs), and waited for over later passes as a `deprovision`
+//! step is (`waiting for N operations`).
 
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
+use tenure_core::attributes::{Attributes, LICENSE, ROLE};
 use tenure_core::guard::{Authority, Coverage};
-use tenure_core::{OpKind, OperationId, Plan, PlanId, PlannedOp, Reason, attributes::LICENSE};
+use tenure_core::{OpKind, OperationId, Plan, PlanId, PlannedOp, Reason};
 use tenure_store::{AppRecord, Fence, OperationStatus, RunRecord, StepRecord};
 
 use super::manager_of;
@@ -82,7 +84,8 @@ impl Engine {
         let why = step.to_string();
         let planned = match &step.action {
             Action::RemoveGroups { app } => self.group_removals(run, &why, app.as_deref()).await,
-            Action::ReassignLicense { app, to } => self.license_reassignment(run, &why, app, to).await,
+            Action::ReassignLicense { app, to } => self.reassignment(run, &why, app, to, LICENSE).await,
+            Action::ReassignRole { app, to } => self.reassignment(run, &why, app, to, ROLE).await,
             _ => Err(EngineError::Internal(format!("{kind} is not queued work"))),
         };
         let planned = match planned {
@@ -93,7 +96,7 @@ impl Engine {
         };
         let mut work = QueuedWork { notes: planned.notes, problems: planned.problems, ..QueuedWork::default() };
         // Nothing is half done: a reassignment missing its other half queues nothing.
-        let half_done = kind == "reassign-license" && !work.problems.is_empty();
+        let half_done = kind != "remove-groups" && !work.problems.is_empty();
         let queue = !planned.labels.is_empty() && !half_done;
         if queue {
             let actor = format!("workflow:{}", run.workflow);
@@ -301,18 +304,32 @@ impl Engine {
         Ok(planned)
     }
 
-    /// The person's license tier in `app` to `to` (the manager or an email), taken from them.
-    async fn license_reassignment(
+    /// The person's license tier (`attribute` [`LICENSE`]) or role ([`ROLE`]) in `app` to `to`
+    /// (the manager or an email), taken from them. A license is a `ChangeLicense` (its removal
+    /// a loss the guard weighs), a role an attribute change.
+    async fn reassignment(
         &self,
         run: &RunRecord,
         step: &str,
         app: &str,
         to: &str,
+        attribute: &str,
     ) -> Result<Planned, EngineError> {
+        let what = if attribute == ROLE { "role" } else { "license" };
+        let change = |remote_id: &str, value: Option<String>| {
+            if attribute == LICENSE {
+                OpKind::ChangeLicense { remote_id: remote_id.to_owned(), license: value }
+            } else {
+                OpKind::Update {
+                    remote_id: remote_id.to_owned(),
+                    changes: Attributes::from([(attribute, value.unwrap_or_default())]),
+                }
+            }
+        };
         let mut planned = Planned::default();
         let record = self.store.app_by_name(self.tenant, app).await?;
         if record.app.settings.manual() || record.disabled {
-            planned.problems.push(format!("{app}: a manual or disabled app's licenses are changed by a task step"));
+            planned.problems.push(format!("{app}: a manual or disabled app's {what}s are changed by a task step"));
             return Ok(planned);
         }
         let people = self.store.list_people(self.tenant).await?;
@@ -333,15 +350,15 @@ impl Engine {
             return Ok(planned);
         };
         let accounts = self.store.list_accounts(self.tenant, record.app.id).await?;
-        let tier_of = |a: &tenure_store::StoredAccount| a.attributes.get(LICENSE).filter(|t| !t.is_empty()).cloned();
+        let tier_of = |a: &tenure_store::StoredAccount| a.attributes.get(attribute).filter(|t| !t.is_empty()).cloned();
         let Some((mine, tier)) =
             accounts.iter().filter(|a| a.link.person_id == person.id).find_map(|a| tier_of(a).map(|t| (a, t)))
         else {
-            planned.problems.push(format!("{} holds no license in {app}", person.email));
+            planned.problems.push(format!("{} holds no {what} in {app}", person.email));
             return Ok(planned);
         };
         let Some(theirs) = accounts.iter().find(|a| a.link.person_id == target.id) else {
-            planned.problems.push(format!("{} has no account in {app} to give the license {tier} to", target.email));
+            planned.problems.push(format!("{} has no account in {app} to give the {what} {tier} to", target.email));
             return Ok(planned);
         };
         let reason = |why: String| Reason::Workflow { workflow: run.workflow.clone(), step: step.to_owned(), why };
@@ -352,8 +369,8 @@ impl Engine {
                 app_id: record.app.id,
                 person_id: target.id,
                 person: target.email.clone(),
-                kind: OpKind::ChangeLicense { remote_id: theirs.link.remote_id.clone(), license: Some(tier.clone()) },
-                reason: reason(format!("the license {tier} of {}", person.email)),
+                kind: change(&theirs.link.remote_id, Some(tier.clone())),
+                reason: reason(format!("the {what} {tier} of {}", person.email)),
             };
             planned.add(&record, accounts.len(), give, format!("{app}: {tier} to {}", target.email));
         }
@@ -361,8 +378,8 @@ impl Engine {
             app_id: record.app.id,
             person_id: person.id,
             person: person.email.clone(),
-            kind: OpKind::ChangeLicense { remote_id: mine.link.remote_id.clone(), license: None },
-            reason: reason(format!("its license {tier} goes to {}", target.email)),
+            kind: change(&mine.link.remote_id, None),
+            reason: reason(format!("its {what} {tier} goes to {}", target.email)),
         };
         planned.add(&record, accounts.len(), take, format!("{app}: {tier} taken from {}", person.email));
         Ok(planned)

@@ -159,7 +159,7 @@ impl Engine {
                 "waiting" if claim.kind == "deprovision" => {
                     self.deprovision_progress(run, def, &claim, now, fence).await
                 }
-                "waiting" if matches!(claim.kind.as_str(), "remove-groups" | "reassign-license") => {
+                "waiting" if matches!(claim.kind.as_str(), "remove-groups" | "reassign-license" | "reassign-role") => {
                     self.work_progress(run, def, &claim, now, fence).await
                 }
                 // A step that ended with its cursor not moved: only an approval released by
@@ -170,7 +170,7 @@ impl Engine {
 
         match step.action {
             Action::Deprovision => return self.deprovision(run, def, index, now, fence).await,
-            Action::RemoveGroups { .. } | Action::ReassignLicense { .. } => {
+            Action::RemoveGroups { .. } | Action::ReassignLicense { .. } | Action::ReassignRole { .. } => {
                 return self.queued_step(run, def, index, step, now, fence).await;
             }
             _ => {}
@@ -186,7 +186,10 @@ impl Engine {
                 Effect { result: Some(format!("until {day}")), not_before_ms: Some(until), ..Effect::default() }
             }
             Action::Approval { by, .. } => self.approval_effect(run, *by).await?,
-            Action::Deprovision | Action::RemoveGroups { .. } | Action::ReassignLicense { .. } => return Ok(None),
+            Action::Deprovision
+            | Action::RemoveGroups { .. }
+            | Action::ReassignLicense { .. }
+            | Action::ReassignRole { .. } => return Ok(None),
         };
         let ok = effect.error.is_none();
         let mut next = match &step.action {
