@@ -89,10 +89,11 @@ async fn world(backend: TestBackend, ann_start: Option<time::Date>) -> anyhow::R
         .await?;
     for (email, license, role) in [(ANN, "enterprise", "admin"), (BO, "basic", "member")] {
         let who = store.list_people(tenant).await?.into_iter().find(|p| p.email == email).expect("imported");
-        let mut params = AssignmentParams::default();
-        params.license = Some(license.into());
-        params.role = Some(role.into());
-        params.groups = vec!["eng-team".into()];
+        let params = AssignmentParams {
+            license: Some(license.into()),
+            role: Some(role.into()),
+            groups: vec!["eng-team".into()],
+        };
         store.assign(tenant, app.id, &AssignmentTarget::Person(who.id), false, &params).await?;
     }
     Ok(World { _db: db, store, tenant, engine, clock, peer, source, app: app.id })
