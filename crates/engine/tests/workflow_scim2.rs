@@ -232,6 +232,16 @@ async fn an_offboarding_starts_a_run_that_waits_for_its_deprovisioning(backend: 
     w.provision().await?;
     let cli = Actor::cli();
     let admin = w.engine.admin(&cli);
+    let smtp = tenure_testkit::SmtpServer::start().await?;
+    let channel = tenure_engine::admin::ChannelSpec {
+        name: "mail".into(),
+        kind: "email".into(),
+        smtp_url: Some(smtp.url()),
+        from: Some("tenure@acme.example".into()),
+        to: vec!["it@acme.example".into()],
+        ..Default::default()
+    };
+    admin.add_channel(channel).await?;
     admin.add_workflow(spec("leavers", "offboarding", &["remove-groups:peer", "deprovision"])).await?;
     assert_eq!(w.engine.workflow_pass().await?.started, 0, "nobody offboarded yet");
 
@@ -267,6 +277,13 @@ async fn an_offboarding_starts_a_run_that_waits_for_its_deprovisioning(backend: 
     assert_eq!((active(ANN), active(BO)), (Some(false), Some(true)));
     let (team, _) = w.app_state().await?;
     assert_eq!(team, HashSet::from([BO.to_owned()]));
+    // Once the step ended, the "offboarding done" notice went out with each app's outcome.
+    w.engine.drain_notifications(Duration::from_secs(10)).await?;
+    let done = tenure_testkit::eventually(Duration::from_secs(10), || async {
+        smtp.messages().into_iter().find(|m| m.text.contains(": done") && m.text.contains("Subject: Offboarding of"))
+    })
+    .await?;
+    assert!(done.text.contains("- peer: deactivate ann@acme.example: done"), "{}", done.text);
     Ok(())
 }
 
