@@ -171,3 +171,42 @@ async fn a_page_of_the_live_list_that_is_not_the_one_asked_for_is_not_shown() ->
     app.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_list_that_grows_while_read_is_list_changing_without_partitions() -> anyhow::Result<()> {
+    let (app, _) = app_with_45_users().await?;
+    // Each page takes 100 ms while another writer creates a user every 20 ms.
+    app.set_misbehaviour(Misbehaviour { slow_list: Some(Duration::from_millis(100)), ..Default::default() });
+    let writer = {
+        let client = client(&app, 20)?;
+        tokio::spawn(async move {
+            for n in 0.. {
+                let name = format!("zz{n:04}@example.com");
+                let mut attrs = Attributes::new();
+                attrs.insert(attr::USER_NAME, name.as_str());
+                if client.create_user(&attrs).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let before = app.request_count();
+    // The app filters, yet the read is not partitioned: partitions would race the same writes.
+    let read = client(&app, 20)?.list_users().await;
+    writer.abort();
+    let _ = writer.await;
+    // Every request but the writer's creates (one may have been cut off mid-flight).
+    let reads = (app.request_count() - before).saturating_sub(app.user_count() as u64 - 45);
+    match read {
+        Err(e) => {
+            assert!(e.is_list_changing() && e.is_paging_fault(), "{e}");
+            assert!(e.to_string().contains("changed"), "{e}");
+        }
+        Ok(list) => panic!("a list that grew under every walk was taken as complete: {}", list.len()),
+    }
+    // Two walks of a few pages each; partitions would have sent one request per character.
+    assert!(reads < 30, "{reads} list requests");
+    app.shutdown().await;
+    Ok(())
+}
