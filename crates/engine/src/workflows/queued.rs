@@ -120,7 +120,8 @@ impl Engine {
                     }
                 }
             }
-            let left_out = planned.labels.len() - work.ops.len() - enqueued.held_losses - enqueued.withheld;
+            let left_out =
+                planned.labels.len().saturating_sub(work.ops.len() + enqueued.held_losses + enqueued.withheld);
             if left_out > 0 {
                 work.problems.push(format!(
                     "{left_out} operation(s) not queued: an earlier operation of the same account or group is \
