@@ -188,6 +188,18 @@ impl Store {
         Ok(())
     }
 
+    /// [`Self::mark_dirty_fenced`] for marks that ask for nothing newer than a pending one: a
+    /// mark already there keeps its time. The periodic reconciliation marks this way, so a full
+    /// plan that takes longer than the interval clears what it answered instead of finding it
+    /// refreshed on every tick (and the app marked for ever).
+    pub async fn mark_absent_fenced(&self, fence: &Fence, marks: &[crate::DirtyMark]) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        check_fence_in(&mut tx, fence).await?;
+        crate::queue::mark_absent_in(&mut tx, fence.tenant, marks).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Reserves `count` consecutive request slots of the tenant's `bucket`, paced at
     /// `per_second` with up to `burst` slots already due after a quiet spell. One statement.
     pub async fn reserve_budget(
