@@ -38,6 +38,15 @@ pub const SOURCE_EVENTS: &str = "source_events";
 /// a date is acted on once; the store's keys make even a second firing start nothing.
 pub const WORKFLOWS: &str = "workflows";
 
+/// The full plan of one app (`full_plan:<app id>`): held by the node reading the app in full
+/// for a propagation pass, released when its marks are answered, so nodes do not each read it.
+pub fn full_plan_duty(app: tenure_core::AppId) -> String {
+    format!("{FULL_PLAN_PREFIX}{app}")
+}
+
+/// What every app's full-plan duty starts with.
+pub const FULL_PLAN_PREFIX: &str = "full_plan:";
+
 /// How long a duty's lease lasts without renewal: a node killed while holding it is replaced
 /// within this and one [`DUTY_RENEW`].
 pub const DUTY_LEASE: Duration = Duration::from_secs(7);
@@ -141,7 +150,9 @@ impl Engine {
             let apps = self.store.list_apps(self.tenant).await?;
             let marks: Vec<tenure_store::DirtyMark> =
                 apps.iter().map(|a| tenure_store::DirtyMark::app(a.app.id)).collect();
-            self.store.mark_dirty_fenced(duty.fence(), &marks).await?;
+            // An app still marked from the last tick is not marked anew: its full plan is
+            // pending or running, and refreshing the mark would make it plan again at once.
+            self.store.mark_absent_fenced(duty.fence(), &marks).await?;
             tracing::info!(node = %self.node, apps = marks.len(), "periodic reconciliation marked every app");
         }
         self.store.record_duty_run(duty.fence(), now).await?;

@@ -124,7 +124,19 @@ impl Engine {
             });
         };
 
+        // One node plans an app in full at a time: every node reading every app at each
+        // reconciliation multiplied the reads of a large app by the nodes (and spent its rate
+        // limit as many times). An app another node is planning keeps its marks for that node.
+        let mut claims = Vec::new();
+        let mut elsewhere: HashSet<AppId> = HashSet::new();
         for record in apps.iter().filter(|a| full.contains(&a.app.id)) {
+            match self.hold_duty(&crate::nodes::full_plan_duty(record.app.id)).await? {
+                Some(claim) => claims.push(claim),
+                None => {
+                    elsewhere.insert(record.app.id);
+                    continue;
+                }
+            }
             match self.plan(Some(&record.app.name), today).await {
                 Ok(mut planned) => {
                     for p in &mut planned {
@@ -162,10 +174,14 @@ impl Engine {
             let mut theirs = self.store.accounts_of_people(self.tenant, &marked).await?;
             for record in apps.iter().filter(|a| !full.contains(&a.app.id)) {
                 let app = &record.app;
+                // Once each: a person can be marked for every app and for this one (a change
+                // after a deferral), and planning them twice would queue their work twice.
+                let mut once = HashSet::new();
                 let wanted: Vec<PersonId> = person_marks
                     .iter()
                     .filter(|m| m.app.is_none_or(|a| a == app.id))
                     .filter_map(|m| m.person)
+                    .filter(|person| once.insert(*person))
                     .collect();
                 if wanted.is_empty() {
                     continue;
@@ -223,6 +239,13 @@ impl Engine {
             }
         }
 
+        // A person's change is the full plan's elsewhere only if that plan read the directory
+        // after it: kept as the pair's own mark, planned once that plan is done.
+        for mark in marks.iter().filter(|m| m.app.is_none()) {
+            if let Some(person) = mark.person {
+                deferred.extend(elsewhere.iter().map(|&app| DirtyMark::pair(app, person)));
+            }
+        }
         pass.deferred = deferred.len();
         if !deferred.is_empty() {
             // Before the originals are cleared: a crash in between leaves both, never neither.
@@ -230,13 +253,24 @@ impl Engine {
         }
         let answered: Vec<DirtyMark> = marks
             .iter()
-            .filter(|m| match m.app {
-                Some(app) => !kept.contains(&app),
-                None => kept.is_empty(),
+            .filter(|m| match (m.app, m.person) {
+                (Some(app), _) => !kept.contains(&app) && !elsewhere.contains(&app),
+                (None, Some(_)) => kept.is_empty(),
+                (None, None) => kept.is_empty() && elsewhere.is_empty(),
             })
             .copied()
             .collect();
         let enqueued = self.enqueue(&plans, &answered).await;
+        // Released once the marks the plans answered are cleared (or left, on failure): another
+        // node taking the app before would plan it again from the same marks.
+        for claim in claims {
+            // Its renewals stop first, so none takes the lease back after the release.
+            let fence = claim.fence().clone();
+            drop(claim);
+            if let Err(e) = self.store.release_duty(&fence).await {
+                tracing::warn!(error = %e, "cannot release an app's full plan; it lapses on its own");
+            }
+        }
         if let Some((cache, _)) = &mut cache {
             match &enqueued {
                 Ok(_) if answered.iter().any(|m| m.app.is_none()) => cache.answered_own_marks(),

@@ -639,6 +639,23 @@ impl AppRuntime {
         Ok(())
     }
 
+    /// Creates an account, disabled from the start when `active` is false and the connector
+    /// can say so in its create; otherwise active (the caller disables it).
+    async fn create(&self, attributes: &Attributes, active: bool) -> Result<RemoteAccount, ConnectorError> {
+        if active {
+            return self.client.create_user(attributes).await;
+        }
+        match self.client.create_inactive_user(attributes).await {
+            Err(ConnectorError::Unsupported { .. }) => self.client.create_user(attributes).await,
+            // An app that refuses `active` in a create (HTTP 400) is asked again without it.
+            Err(ConnectorError::Status { status: 400, .. }) => {
+                tracing::info!(app = %self.app.name, "the app refused a disabled create; created active, then disabled");
+                self.client.create_user(attributes).await
+            }
+            other => other,
+        }
+    }
+
     /// Performs one operation in the app and updates the stored link; returns the remote id.
     async fn execute(
         &self,
@@ -665,7 +682,7 @@ impl AppRuntime {
                 }
                 let (account, origin) = match earlier {
                     Some(found) => found,
-                    None => match self.client.create_user(attributes).await {
+                    None => match self.create(attributes, *active).await {
                         Ok(account) => (account, AccountOrigin::Created),
                         // The account exists already (made by an earlier attempt, or by hand):
                         // find it and link it rather than fail or create a second one.
@@ -677,9 +694,10 @@ impl AppRuntime {
                     },
                 };
                 let mut account = account;
-                // Prepared ahead of the start date: the vendor's create makes an active account,
-                // disabled at once and until the day. A retry after a failure here finds the
-                // account (it looks first) and disables it then.
+                // Prepared ahead of the start date: a SCIM app is asked for `active: false` in
+                // the create itself; a connector that cannot ask (or an app that made it active
+                // all the same) has it disabled at once and until the day. A retry after a
+                // failure here finds the account (it looks first) and disables it then.
                 if !*active && account.active {
                     self.client.set_active(&account.remote_id, false).await?;
                     account.active = false;

@@ -188,6 +188,18 @@ impl Store {
         Ok(())
     }
 
+    /// [`Self::mark_dirty_fenced`] for marks that ask for nothing newer than a pending one: a
+    /// mark already there keeps its time. The periodic reconciliation marks this way, so a full
+    /// plan that takes longer than the interval clears what it answered instead of finding it
+    /// refreshed on every tick (and the app marked for ever).
+    pub async fn mark_absent_fenced(&self, fence: &Fence, marks: &[crate::DirtyMark]) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        check_fence_in(&mut tx, fence).await?;
+        crate::queue::mark_absent_in(&mut tx, fence.tenant, marks).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Reserves `count` consecutive request slots of the tenant's `bucket`, paced at
     /// `per_second` with up to `burst` slots already due after a quiet spell. One statement.
     pub async fn reserve_budget(
@@ -245,6 +257,15 @@ impl Store {
 fn budget_interval_us(per_second: f64) -> i64 {
     let per_second = if per_second.is_finite() && per_second > 0.0 { per_second } else { 1.0 };
     ((1_000_000.0 / per_second).ceil() as i64).max(1)
+}
+
+impl crate::Tx {
+    /// Refuses this transaction's writes unless `fence` is still its duty's current term
+    /// ([`StoreError::Fenced`]); on PostgreSQL the lease row stays locked until the transaction
+    /// ends, so a takeover waits for it or sees it never happen.
+    pub async fn check_fence(&mut self, fence: &Fence) -> Result<(), StoreError> {
+        check_fence_in(&mut self.tx, fence).await
+    }
 }
 
 fn fenced(fence: &Fence) -> StoreError {

@@ -558,6 +558,28 @@ pub(crate) async fn mark_dirty_in(
     Ok(())
 }
 
+/// Marks that are not there yet; a mark already there keeps its time.
+pub(crate) async fn mark_absent_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: TenantId,
+    marks: &[DirtyMark],
+) -> Result<(), StoreError> {
+    let t = tenant.to_string();
+    for mark in marks {
+        sqlx::query(
+            "INSERT INTO dirty (tenant_id, app_id, person_id, marked_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, app_id, person_id) DO NOTHING",
+        )
+        .bind(&t)
+        .bind(key(mark.app))
+        .bind(key(mark.person))
+        .bind(mark.marked_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn clear_dirty_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant: TenantId,
