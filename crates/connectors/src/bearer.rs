@@ -29,3 +29,32 @@ impl AccessTokens for crate::oauth::TokenSource {
         Box::pin(crate::oauth::TokenSource::reject(self, rejected))
     }
 }
+
+/// Where a REST connector's (Box's, Dropbox's) bearer token comes from: one static token, or a
+/// token source that can replace a token the app refused.
+#[derive(Debug, Clone)]
+pub(crate) enum Bearer {
+    Static(Secret),
+    Source(std::sync::Arc<dyn AccessTokens>),
+}
+
+impl Bearer {
+    pub(crate) async fn token(&self) -> Result<Secret, ConnectorError> {
+        match self {
+            Self::Static(token) => Ok(token.clone()),
+            Self::Source(source) => source.token().await,
+        }
+    }
+
+    /// The app answered 401 to `token`: true when asking again may bring a new one (a source
+    /// drops the refused token, so the next `token()` refreshes it); a static token stays refused.
+    pub(crate) async fn refused(&self, token: &Secret) -> bool {
+        match self {
+            Self::Static(_) => false,
+            Self::Source(source) => {
+                source.reject(token).await;
+                true
+            }
+        }
+    }
+}

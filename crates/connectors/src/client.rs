@@ -332,10 +332,23 @@ impl ScimClient {
     /// Creates an active user. A 409 (userName or externalId taken) is
     /// [`ConnectorError::Conflict`], so the caller can find the existing account and link it.
     pub async fn create_user(&self, attributes: &Attributes) -> Result<RemoteAccount, ConnectorError> {
+        self.create_user_with(attributes, true).await
+    }
+
+    /// Creates a user active or not: `active: false` in the POST itself (RFC 7643 §4.1.1: a
+    /// client may set `active` when it creates the resource), for an account prepared ahead of
+    /// its person's start date. The account returned says what the app made; a provider that
+    /// ignored `active` shows it active, and the caller disables it then.
+    pub async fn create_user_with(
+        &self,
+        attributes: &Attributes,
+        active: bool,
+    ) -> Result<RemoteAccount, ConnectorError> {
         if attributes.get(attr::USER_NAME).is_none_or(|v| v.is_empty()) {
             return Err(ConnectorError::InvalidRequest("a user needs a non-empty userName".into()));
         }
-        let user = mapping::user_from_attributes(attributes);
+        let mut user = mapping::user_from_attributes(attributes);
+        user.active = active;
         let payload = serde_json::to_vec(&user).map_err(|e| ConnectorError::InvalidRequest(e.to_string()))?;
         let url = self.users_url(None);
         let body = self.send(Method::POST, &url, &[], Some(payload)).await?;

@@ -151,6 +151,14 @@ pub trait Connector: Send + Sync + fmt::Debug {
     /// Creates an active account. A taken unique value is [`ConnectorError::Conflict`].
     fn create_user<'a>(&'a self, attributes: &'a Attributes) -> ConnectorFuture<'a, RemoteAccount>;
 
+    /// Creates the account disabled from the start, in the create itself (an account prepared
+    /// ahead of its person's start date). [`ConnectorError::Unsupported`] where the app's create
+    /// cannot say so: the caller creates it active and disables it at once. The account
+    /// returned says what the app made (a provider may ignore the request and make it active).
+    fn create_inactive_user<'a>(&'a self, _attributes: &'a Attributes) -> ConnectorFuture<'a, RemoteAccount> {
+        unsupported("create a disabled account")
+    }
+
     /// Applies changed attributes (an empty value removes the attribute).
     fn update_user<'a>(&'a self, remote_id: &'a str, changes: &'a Attributes) -> ConnectorFuture<'a, ()>;
 

@@ -112,6 +112,10 @@ impl Connector for ScimClient {
         Box::pin(ScimClient::create_user(self, attributes))
     }
 
+    fn create_inactive_user<'a>(&'a self, attributes: &'a Attributes) -> ConnectorFuture<'a, RemoteAccount> {
+        Box::pin(ScimClient::create_user_with(self, attributes, false))
+    }
+
     fn update_user<'a>(&'a self, remote_id: &'a str, changes: &'a Attributes) -> ConnectorFuture<'a, ()> {
         Box::pin(ScimClient::update_user(self, remote_id, changes))
     }

@@ -544,6 +544,14 @@ pub struct AppLimits {
     /// creates alone (Canva: one a second), which must not slow its other requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creates_per_second: Option<f64>,
+    /// User updates (PUT/PATCH of a user, deactivation and re-activation included) per second,
+    /// beside `per_second`, where the vendor documents a pace for that endpoint alone (Miro: 100
+    /// per 30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates_per_second: Option<f64>,
+    /// User deletes per second, beside `per_second` (Miro: 20 per 30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletes_per_second: Option<f64>,
     /// Budgets over a long window (DocuSign's 3,000 an hour, HubSpot's 250,000 a day): at most
     /// `requests` in any window of `seconds`, counted for the deployment in the store. A spent
     /// window makes operations wait in the queue until it frees, instead of failing.

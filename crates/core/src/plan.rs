@@ -189,6 +189,16 @@ pub enum Reason {
     },
     /// Assignments' `groups` parameter names the in-app group.
     GroupMembership,
+    /// A lifecycle workflow's step asked for it (`remove-groups`, `reassign-license`,
+    /// `reassign-role`).
+    Workflow {
+        workflow: String,
+        /// The step as defined: `reassign-license:jira:manager`.
+        step: String,
+        /// What the step did for whom, in words: "Ann's license jira-standard to her manager".
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        why: String,
+    },
 }
 
 impl Reason {
@@ -198,7 +208,10 @@ impl Reason {
             Reason::Granted { grant } | Reason::PreStart { grant, .. } | Reason::AttributesChanged { grant, .. } => {
                 Some(grant)
             }
-            Reason::Revoked { .. } | Reason::RetentionElapsed { .. } | Reason::GroupMembership => None,
+            Reason::Revoked { .. }
+            | Reason::RetentionElapsed { .. }
+            | Reason::GroupMembership
+            | Reason::Workflow { .. } => None,
         }
     }
 }
@@ -219,6 +232,8 @@ impl fmt::Display for Reason {
                 write!(f, "deactivated on {deactivated_on}, more than {after_days} days ago")
             }
             Reason::GroupMembership => write!(f, "assignment parameters name the group"),
+            Reason::Workflow { workflow, step, why } if why.is_empty() => write!(f, "workflow {workflow}, step {step}"),
+            Reason::Workflow { workflow, step, why } => write!(f, "workflow {workflow}, step {step}: {why}"),
         }
     }
 }

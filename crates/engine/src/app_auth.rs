@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tenure_connectors::bearer::BoxFuture;
+use tenure_connectors::bearer::{AccessTokens, BoxFuture};
 use tenure_connectors::oauth::{ClientAuth, OAuthConfig, TokenSource};
 use tenure_connectors::oauth_code::{
     AuthorizationCodeConfig, GrantStore, GrantStoreError, GrantedTokens, RefreshingTokenSource, StoredGrant,
@@ -58,7 +58,11 @@ pub fn connector(
             Ok(Arc::new(client))
         }
         AppKind::Box => {
-            let mut client = tenure_connectors::BoxUsers::new(&app.app.base_url, app.secret.clone(), options)?;
+            let tokens = access_tokens(store, tenant, app, options.timeout)?;
+            let mut client = tenure_connectors::BoxUsers::new(&app.app.base_url, static_token(app), options)?;
+            if let Some(tokens) = tokens {
+                client = client.with_access_tokens(tokens);
+            }
             if let Some(limiter) = limiter {
                 client = client.with_rate_limiter(limiter);
             }
@@ -66,7 +70,11 @@ pub fn connector(
         }
         AppKind::Dropbox => {
             // Removing a member keeps their files (Dropbox's own default wipes them).
-            let mut client = tenure_connectors::Dropbox::new(&app.app.base_url, app.secret.clone(), options)?;
+            let tokens = access_tokens(store, tenant, app, options.timeout)?;
+            let mut client = tenure_connectors::Dropbox::new(&app.app.base_url, static_token(app), options)?;
+            if let Some(tokens) = tokens {
+                client = client.with_access_tokens(tokens);
+            }
             if let Some(limiter) = limiter {
                 client = client.with_rate_limiter(limiter);
             }
@@ -105,7 +113,7 @@ pub fn connector(
 /// A Microsoft 365 app's Graph client: app-only tokens by client credentials from its tenant's
 /// token endpoint, shared by every client of the app in this process.
 pub fn m365_client(app: &AppRecord, options: ClientOptions) -> Result<tenure_connectors::M365, ConnectorError> {
-    let AppAuth::OauthClientCredentials { token_url, client_id, scope, client_auth } = &app.auth else {
+    let AppAuth::OauthClientCredentials { token_url, client_id, scope, client_auth, .. } = &app.auth else {
         return Err(ConnectorError::Config(format!(
             "Microsoft 365 app {} must use OAuth client credentials (its auth is {})",
             app.app.name,
@@ -130,21 +138,46 @@ pub fn scim_client(
     if app.app.kind != AppKind::Scim {
         return Err(ConnectorError::Unsupported { operation: format!("be reached over SCIM (app {})", app.app.name) });
     }
+    let tokens = access_tokens(store, tenant, app, options.timeout)?;
+    let client = ScimClient::new(&app.app.base_url, static_token(app), options)?;
+    Ok(match tokens {
+        Some(tokens) => client.with_access_tokens(tokens),
+        None => client,
+    })
+}
+
+/// The static bearer token, when the app has one; empty when its tokens come from OAuth (the
+/// client secret must never reach the app as a bearer token).
+fn static_token(app: &AppRecord) -> Secret {
+    match app.auth {
+        AppAuth::Bearer => app.secret.clone(),
+        _ => Secret::new(""),
+    }
+}
+
+/// Where the app's access tokens come from when they are not one static token: its OAuth
+/// authorization server by client credentials (shared by every client of the app in this
+/// process), or the grant an admin consented to, refreshed through the store.
+fn access_tokens(
+    store: &Store,
+    tenant: TenantId,
+    app: &AppRecord,
+    timeout: Duration,
+) -> Result<Option<Arc<dyn AccessTokens>>, ConnectorError> {
     match &app.auth {
-        AppAuth::Bearer => ScimClient::new(&app.app.base_url, app.secret.clone(), options),
-        AppAuth::OauthClientCredentials { token_url, client_id, scope, client_auth } => {
+        AppAuth::Bearer => Ok(None),
+        AppAuth::OauthClientCredentials { token_url, client_id, scope, client_auth, token_params } => {
             let config = OAuthConfig::new(token_url, client_id, app.secret.clone(), scope.as_deref())?
-                .with_client_auth(client_auth_of(*client_auth));
-            let tokens = TokenSource::shared(config, options.timeout)?;
-            // No static token: the client secret must never reach the app as a bearer token.
-            Ok(ScimClient::new(&app.app.base_url, Secret::new(""), options)?.with_oauth(tokens))
+                .with_client_auth(client_auth_of(*client_auth))
+                .with_token_params(token_params.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+            let tokens: Arc<dyn AccessTokens> = TokenSource::shared(config, timeout)?;
+            Ok(Some(tokens))
         }
         AppAuth::OauthAuthorizationCode { .. } => {
             let config = authorization_code_config(app)?;
             let grants =
                 Arc::new(StoreGrants { store: store.clone(), tenant, app: app.app.id, name: app.app.name.clone() });
-            let tokens = RefreshingTokenSource::new(config.client, grants, options.timeout)?;
-            Ok(ScimClient::new(&app.app.base_url, Secret::new(""), options)?.with_access_tokens(Arc::new(tokens)))
+            Ok(Some(Arc::new(RefreshingTokenSource::new(config.client, grants, timeout)?)))
         }
     }
 }

@@ -48,6 +48,18 @@ pub struct ApplyReport {
     pub queued: usize,
     /// Operations of dry-run apps: planned and logged, not written.
     pub dry_run: usize,
+    /// Apps whose plan was refused, so nothing of theirs was applied: each with why and, for an
+    /// app whose full list may be read only so often (Adobe's lock-out, `min_list_interval_s`),
+    /// when the next read is allowed. Applying never reads such a list sooner.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<AppRefusal>,
+}
+
+/// An app left out of an apply, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppRefusal {
+    pub app: String,
+    pub reason: String,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -74,6 +86,10 @@ impl Engine {
             apps: plans.iter().map(|p| AppOutcome { app: p.app.name.clone(), ..Default::default() }).collect(),
             ..ApplyReport::default()
         };
+        report.refused = plans
+            .iter()
+            .filter_map(|p| p.plan.refused.as_ref().map(|r| AppRefusal { app: p.app.name.clone(), reason: r.clone() }))
+            .collect();
         let enqueued = self.enqueue(&plans, &[]).await?;
         report.dry_run = enqueued.dry_run;
         report.held_losses = enqueued.held_losses;

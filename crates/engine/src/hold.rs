@@ -111,6 +111,19 @@ impl Engine {
         authority: Authority,
         actor: &str,
     ) -> Result<Enqueued, EngineError> {
+        self.enqueue_under(plans, answered, authority, actor, None).await
+    }
+
+    /// [`Self::enqueue_with`] under a duty's fence (a workflow step): refused
+    /// ([`tenure_store::StoreError::Fenced`]) once another node holds the duty.
+    pub(crate) async fn enqueue_under(
+        &self,
+        plans: &[AppPlan],
+        answered: &[DirtyMark],
+        authority: Authority,
+        actor: &str,
+        fence: Option<&tenure_store::Fence>,
+    ) -> Result<Enqueued, EngineError> {
         let mut outcome = Enqueued::default();
         // A person on legal hold loses nothing, whoever planned it: no task, no dry-run line, no
         // queued loss (the guarded transaction below checks again, for a hold placed meanwhile).
@@ -152,7 +165,10 @@ impl Engine {
         };
         let managed_people = if losing.is_empty() { 0 } else { self.store.managed_people(self.tenant).await? };
 
-        let mut tx = self.store.begin_guarded(self.tenant).await?;
+        let mut tx = match fence {
+            Some(fence) => self.store.begin_guarded_fenced(self.tenant, fence).await?,
+            None => self.store.begin_guarded(self.tenant).await?,
+        };
         // A pair with an operation still queued is not planned again: its operations run one at a
         // time in queue order. Nor is one whose operation settled after the plan read the app:
         // the plan was made from a state that no longer holds. Whoever planned such a pair (an

@@ -42,7 +42,7 @@ pub mod workflows;
 
 pub use accounts::{Adopted, MAX_USERS_PAGE, UsersPage};
 pub use admin::{Actor, Admin};
-pub use apply::{AppOutcome, ApplyReport, OpFailure};
+pub use apply::{AppOutcome, AppRefusal, ApplyReport, OpFailure};
 pub use contexts::{BackgroundOptions, TenantContexts};
 pub use csv_import::{CsvData, CsvUpload};
 pub use dates::DATES;

@@ -120,6 +120,27 @@ pub struct Verification {
     pub observations: Vec<String>,
 }
 
+/// The app's grant as an admin may see it, when the app uses the authorization-code flow and
+/// was authorized.
+pub(crate) async fn grant_view(
+    store: &Store,
+    tenant: TenantId,
+    record: &AppRecord,
+) -> Result<Option<GrantView>, StoreError> {
+    if !matches!(record.auth, AppAuth::OauthAuthorizationCode { .. }) {
+        return Ok(None);
+    }
+    let grant = store.oauth_grant(tenant, record.app.id).await?;
+    Ok(grant.map(|g| GrantView {
+        authorized_by: g.authorized_by.clone(),
+        authorized_ms: g.authorized_ms,
+        expires_ms: g.tokens.expires_ms,
+        refresh_token: g.tokens.refresh_token.is_some(),
+        scope: g.tokens.scope.clone(),
+        revoked: g.revoked_ms.map(|_| g.revoked_reason.clone().unwrap_or_default()),
+    }))
+}
+
 fn authorize_hint(app: &str) -> String {
     format!("authorize the app: POST /api/v1/apps/{app}/oauth/authorize (or `tenure app authorize {app}`) and consent")
 }
@@ -191,15 +212,7 @@ impl Engine {
             observations: Vec::new(),
         };
         if let AppAuth::OauthAuthorizationCode { .. } = record.auth {
-            let grant = self.store.oauth_grant(self.tenant, record.app.id).await?;
-            verdict.grant = grant.as_ref().map(|g| GrantView {
-                authorized_by: g.authorized_by.clone(),
-                authorized_ms: g.authorized_ms,
-                expires_ms: g.tokens.expires_ms,
-                refresh_token: g.tokens.refresh_token.is_some(),
-                scope: g.tokens.scope.clone(),
-                revoked: g.revoked_ms.map(|_| g.revoked_reason.clone().unwrap_or_default()),
-            });
+            verdict.grant = grant_view(&self.store, self.tenant, record).await?;
             match &verdict.grant {
                 None => {
                     verdict.message = format!("{app} has not been authorized yet");

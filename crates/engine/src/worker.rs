@@ -589,12 +589,17 @@ pub(crate) fn window_bucket(key: &str) -> String {
 }
 
 impl Engine {
-    /// The pace of the app's creates alone, where its vendor documents one (Canva: one a
-    /// second), beside the limiter every request goes through; shared like it.
-    pub(crate) fn create_limiter_for(&self, app: &App) -> Option<Arc<RateLimiter>> {
+    /// The pace of one endpoint of the app alone, where its vendor documents one (Canva: one
+    /// create a second; Miro: 100 updates and 20 deletes per 30 s), beside the limiter every
+    /// request goes through; shared like it.
+    pub(crate) fn endpoint_limiter_for(&self, app: &App, endpoint: Endpoint) -> Option<Arc<RateLimiter>> {
         let limits = app.settings.limits.as_ref()?;
-        let per_second = limits.creates_per_second?;
-        let key = format!("{}:creates", limits.shared_key.clone().unwrap_or_else(|| app.id.to_string()));
+        let per_second = match endpoint {
+            Endpoint::Creates => limits.creates_per_second,
+            Endpoint::Updates => limits.updates_per_second,
+            Endpoint::Deletes => limits.deletes_per_second,
+        }?;
+        let key = format!("{}:{}", limits.shared_key.clone().unwrap_or_else(|| app.id.to_string()), endpoint.key());
         let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
         let limiter = limiters.entry(key.clone()).or_insert_with(|| {
             let local = RateLimiter::new(per_second, 1);
@@ -607,7 +612,50 @@ impl Engine {
     }
 }
 
+/// An endpoint a vendor may pace apart from every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    Creates,
+    Updates,
+    Deletes,
+}
+
+impl Endpoint {
+    fn key(self) -> &'static str {
+        match self {
+            Self::Creates => "creates",
+            Self::Updates => "updates",
+            Self::Deletes => "deletes",
+        }
+    }
+}
+
 impl AppRuntime {
+    /// Waits for the endpoint's own pace, where the app's vendor documents one.
+    async fn pace(&self, engine: &Engine, endpoint: Endpoint) -> Result<(), OpError> {
+        if let Some(limiter) = engine.endpoint_limiter_for(&self.app, endpoint) {
+            limiter.acquire().await.map_err(|spent| OpError::from(ConnectorError::from(spent)))?;
+        }
+        Ok(())
+    }
+
+    /// Creates an account, disabled from the start when `active` is false and the connector
+    /// can say so in its create; otherwise active (the caller disables it).
+    async fn create(&self, attributes: &Attributes, active: bool) -> Result<RemoteAccount, ConnectorError> {
+        if active {
+            return self.client.create_user(attributes).await;
+        }
+        match self.client.create_inactive_user(attributes).await {
+            Err(ConnectorError::Unsupported { .. }) => self.client.create_user(attributes).await,
+            // An app that refuses `active` in a create (HTTP 400) is asked again without it.
+            Err(ConnectorError::Status { status: 400, .. }) => {
+                tracing::info!(app = %self.app.name, "the app refused a disabled create; created active, then disabled");
+                self.client.create_user(attributes).await
+            }
+            other => other,
+        }
+    }
+
     /// Performs one operation in the app and updates the stored link; returns the remote id.
     async fn execute(
         &self,
@@ -629,14 +677,12 @@ impl AppRuntime {
                 } else {
                     None
                 };
-                if earlier.is_none()
-                    && let Some(creates) = engine.create_limiter_for(&self.app)
-                {
-                    creates.acquire().await.map_err(|spent| OpError::from(ConnectorError::from(spent)))?;
+                if earlier.is_none() {
+                    self.pace(engine, Endpoint::Creates).await?;
                 }
                 let (account, origin) = match earlier {
                     Some(found) => found,
-                    None => match self.client.create_user(attributes).await {
+                    None => match self.create(attributes, *active).await {
                         Ok(account) => (account, AccountOrigin::Created),
                         // The account exists already (made by an earlier attempt, or by hand):
                         // find it and link it rather than fail or create a second one.
@@ -648,9 +694,10 @@ impl AppRuntime {
                     },
                 };
                 let mut account = account;
-                // Prepared ahead of the start date: the vendor's create makes an active account,
-                // disabled at once and until the day. A retry after a failure here finds the
-                // account (it looks first) and disables it then.
+                // Prepared ahead of the start date: a SCIM app is asked for `active: false` in
+                // the create itself; a connector that cannot ask (or an app that made it active
+                // all the same) has it disabled at once and until the day. A retry after a
+                // failure here finds the account (it looks first) and disables it then.
                 if !*active && account.active {
                     self.client.set_active(&account.remote_id, false).await?;
                     account.active = false;
@@ -674,13 +721,18 @@ impl AppRuntime {
                     .map_err(OpError::store)?;
                 Ok(Some(remote_id.clone()))
             }
-            OpKind::Update { remote_id, changes } => self.update(engine, op, remote_id, changes, held).await,
+            OpKind::Update { remote_id, changes } => {
+                self.pace(engine, Endpoint::Updates).await?;
+                self.update(engine, op, remote_id, changes, held).await
+            }
             OpKind::ChangeLicense { remote_id, license } => {
+                self.pace(engine, Endpoint::Updates).await?;
                 let changes = Attributes::from([(attributes::LICENSE, license.clone().unwrap_or_default())]);
                 self.update(engine, op, remote_id, &changes, held).await
             }
             OpKind::Activate { remote_id } | OpKind::Deactivate { remote_id } => {
                 let active = matches!(op.kind, OpKind::Activate { .. });
+                self.pace(engine, Endpoint::Updates).await?;
                 self.client.set_active(remote_id, active).await?;
                 held.confirm().await?;
                 store
@@ -694,6 +746,7 @@ impl AppRuntime {
                 crate::group_ops::run(engine, &self.client, op, rec.attempts).await
             }
             OpKind::Delete { remote_id } => {
+                self.pace(engine, Endpoint::Deletes).await?;
                 match self.client.delete_user(remote_id).await {
                     Ok(()) => {}
                     // Already gone is the state we wanted.

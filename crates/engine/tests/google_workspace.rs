@@ -30,6 +30,14 @@ struct Fixture {
 
 impl Fixture {
     async fn new(deprovision: DeprovisionPolicy, params: AssignmentParams) -> anyhow::Result<Self> {
+        Self::with_pre_start(deprovision, params, None).await
+    }
+
+    async fn with_pre_start(
+        deprovision: DeprovisionPolicy,
+        params: AssignmentParams,
+        pre_start_days: Option<u32>,
+    ) -> anyhow::Result<Self> {
         let db = TestDb::new(TestBackend::Sqlite).await?;
         let store = Store::connect_with_keys(
             db.url(),
@@ -45,6 +53,7 @@ impl Fixture {
         let settings = AppSettings {
             deprovision,
             guard: Some(wide),
+            pre_start_days,
             google_workspace: Some(GoogleWorkspaceTarget {
                 domain: "example.com".into(),
                 customer: "my_customer".into(),
@@ -94,6 +103,28 @@ impl Fixture {
     fn user(&self, email: &str) -> Option<Value> {
         self.fake.dir().user(email).cloned()
     }
+}
+
+/// An account made ahead of its person's start date is inserted suspended (`suspended: true` in
+/// the `users.insert` body), one write, not an insert and then an update; activated on the day.
+#[tokio::test]
+async fn a_pre_start_account_is_inserted_suspended() -> anyhow::Result<()> {
+    let f = Fixture::with_pre_start(DeprovisionPolicy::Deactivate, AssignmentParams::default(), Some(5)).await?;
+    let today = tenure_engine::today();
+    let mut starter = person("E1", "new@example.com");
+    starter.start_date = Some(today + time::Duration::days(3));
+    f.import(vec![starter]).await?;
+    let writes = f.fake.dir().counts.writes;
+    f.apply().await?;
+    let user = f.user("new@example.com").expect("inserted");
+    assert_eq!(user["suspended"], json!(true), "{user}");
+    assert_eq!(f.fake.dir().counts.writes - writes, 1, "one insert, no update to suspend it");
+    f.assert_converged().await?;
+    let on_the_day = f.engine.plan(None, today + time::Duration::days(3)).await?;
+    let report = f.engine.apply(on_the_day).await?;
+    anyhow::ensure!(report.succeeded("activate") == 1, "{report:?}");
+    assert_eq!(f.user("new@example.com").expect("still there")["suspended"], json!(false));
+    Ok(())
 }
 
 #[tokio::test]

@@ -87,9 +87,15 @@ async fn full_reads_keep_their_interval(backend: TestBackend) -> anyhow::Result<
     let second_page = UserQuery { start_index: 11, count: 10, search: None };
     f.engine.app_users("paced", &second_page, today).await?;
     assert_eq!(f.sandbox.request_count(), after_first + 1, "only the later page was read");
-    // Nothing was queued from the refused plan.
+    // Applying within the interval reads nothing and queues nothing: the report names the app
+    // and when its list may be read again.
+    let before = f.sandbox.request_count();
     let applied = f.engine.apply(f.engine.plan(None, today).await?).await?;
     assert_eq!((applied.failed(), f.sandbox.user_count()), (0, 0), "{applied:?}");
+    assert_eq!(f.sandbox.request_count(), before, "no full read within the interval");
+    assert_eq!(applied.refused.len(), 1, "{applied:?}");
+    assert_eq!(applied.refused[0].app, "paced");
+    assert!(applied.refused[0].reason.contains("the next full read is allowed at 20"), "{applied:?}");
     f.sandbox.shutdown().await;
 
     // Without a minimum, every plan reads.
@@ -234,6 +240,72 @@ async fn a_spent_window_makes_operations_wait(backend: TestBackend) -> anyhow::R
 async fn a_window_budget_makes_operations_wait_in_the_queue() -> anyhow::Result<()> {
     for backend in [TestBackend::Sqlite, TestBackend::Postgres] {
         a_spent_window_makes_operations_wait(backend).await?;
+    }
+    Ok(())
+}
+
+/// Miro's per-endpoint limits as the catalog states them: every request within GET/POST Users'
+/// 200 per 30 s, updates 100 and deletes 20 apart.
+#[test]
+fn miros_endpoints_are_paced_apart() {
+    let miro = tenure_connectors::catalog::catalog().get("miro").expect("miro");
+    let limits = miro.documented_limits().expect("miro's pace");
+    let per_30s = |v: Option<f64>| v.map(|v| (v * 30.0).round() as u32);
+    assert_eq!(per_30s(limits.per_second), Some(200));
+    assert_eq!(per_30s(limits.updates_per_second), Some(100));
+    assert_eq!(per_30s(limits.deletes_per_second), Some(20));
+    assert_eq!(limits.creates_per_second, None, "creates share the 200 of every request");
+}
+
+/// An endpoint paced apart (here 4 deactivations, 4 deletes, each endpoint at 2 a second with a
+/// burst of one, scaled down from Miro's per 30 s): the sandbox logs when each request arrived,
+/// and no two PATCHes, nor two DELETEs, arrive closer than the pace allows, while the creates
+/// before them went at once.
+async fn endpoints_keep_their_own_pace(backend: TestBackend) -> anyhow::Result<()> {
+    let relaxed = tenure_core::guard::GuardLimits { max_percent: 100, max_count: 1000, ..Default::default() };
+    let limits = AppLimits { updates_per_second: Some(2.0), deletes_per_second: Some(2.0), ..AppLimits::default() };
+    let today = tenure_engine::today();
+    for (deprovision, method) in [(DeprovisionPolicy::Deactivate, "PATCH"), (DeprovisionPolicy::Delete, "DELETE")] {
+        let settings =
+            AppSettings { limits: Some(limits.clone()), guard: Some(relaxed), deprovision, ..AppSettings::default() };
+        let mut f = Fixture::new(backend, settings).await?;
+        f.engine = f.engine.clone().with_global_guard(relaxed);
+        let people: Vec<_> = (1..=4).map(|i| person(&format!("E{i}"), &format!("p{i}@acme.com"))).collect();
+        f.import(people).await?;
+        let applied = f.engine.apply(f.engine.plan(None, today).await?).await?;
+        assert_eq!((applied.failed(), f.sandbox.user_count()), (0, 4), "{applied:?}");
+        let posts = f.sandbox.arrivals("POST");
+        let spread = posts.last().copied().unwrap_or_default().saturating_sub(posts[0]);
+        assert!(
+            spread.as_secs_f64() < 0.4,
+            "{backend:?}: creates are not paced by updates' or deletes' limit: {posts:?}"
+        );
+
+        let left: Vec<_> = (1..=4)
+            .map(|i| tenure_core::import::ImportedPerson {
+                status: PersonStatus::Suspended,
+                ..person(&format!("E{i}"), &format!("p{i}@acme.com"))
+            })
+            .collect();
+        f.import(left).await?;
+        let applied = f.engine.apply(f.engine.plan(None, today).await?).await?;
+        assert_eq!(applied.failed(), 0, "{applied:?}");
+        let arrivals = f.sandbox.arrivals(method);
+        assert_eq!(arrivals.len(), 4, "{backend:?} {method}: {arrivals:?}");
+        for pair in arrivals.windows(2) {
+            let gap = pair[1].saturating_sub(pair[0]).as_secs_f64();
+            // 2 a second, burst 1: 0.5 s apart (a little scheduling slack).
+            assert!(gap >= 0.45, "{backend:?} {method}s {gap:.3} s apart: {arrivals:?}");
+        }
+        f.sandbox.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn updates_and_deletes_wait_for_their_endpoint_pace() -> anyhow::Result<()> {
+    for backend in [TestBackend::Sqlite, TestBackend::Postgres] {
+        endpoints_keep_their_own_pace(backend).await?;
     }
     Ok(())
 }

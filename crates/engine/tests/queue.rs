@@ -145,6 +145,8 @@ fn limited(per_second: f64) -> AppSettings {
             concurrency: Some(8),
             shared_key: None,
             creates_per_second: None,
+            updates_per_second: None,
+            deletes_per_second: None,
             windows: Vec::new(),
         }),
         ..AppSettings::default()

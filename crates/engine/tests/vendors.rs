@@ -111,6 +111,7 @@ impl Fixture {
                 client_id: sandbox.vendor_options().zoom_client_id.clone(),
                 scope: None,
                 client_auth: OauthClientAuth::Basic,
+                token_params: Default::default(),
             }
         } else {
             AppAuth::Bearer

@@ -36,6 +36,7 @@ on_both_backends!(
     a_notify_step_reaches_the_manager_over_smtp,
     a_run_survives_a_restart_without_repeating_a_step,
     bad_definitions_are_refused_with_precise_errors,
+    a_node_that_lost_the_duty_advances_no_run,
 );
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -312,10 +313,28 @@ async fn a_run_survives_a_restart_without_repeating_a_step(backend: TestBackend)
     let restarted = Engine::new(store, w.tenant).with_clock(w.clock.clone()).with_drain_wait(Duration::from_secs(5));
     let (a, b) = tokio::join!(restarted.workflow_pass(), w.engine.workflow_pass());
     let (a, b) = (a?, b?);
-    assert_eq!(a.steps + b.steps, 2, "deprovision and notify, once: {a:?} {b:?}");
-    assert_eq!(tasks_of(&w).await?, 1, "the task was not opened again");
+    // The deprovisioning queued its work and waits for it: the pass is not held up by the app.
+    assert_eq!(a.steps + b.steps, 0, "the deprovisioning waits: {a:?} {b:?}");
+    let run = admin.workflow_runs(Some("ann@acme.example"), 10).await?.remove(0);
+    assert_eq!(
+        (run.status.as_str(), run.steps[2].status.as_str(), run.steps[2].result.as_deref()),
+        ("running", "waiting", Some("waiting for 1 operation")),
+        "{run:?}"
+    );
+    assert_eq!(active("ann@acme.example"), Some(true), "nothing reached the app in the pass itself");
+    // Looked at again before the queue ran: still waiting, nothing repeated.
+    w.clock.advance(Duration::from_secs(60));
+    assert_eq!(restarted.workflow_pass().await?.steps, 0);
+    // The queue carries it out, as `serve`'s workers do.
+    let executor = tenure_engine::Executor::new(restarted.clone(), restarted.worker_options().clone());
+    executor.drain(None, Duration::from_secs(20)).await?;
     eventually(Duration::from_secs(20), || async { (active("ann@acme.example") == Some(false)).then_some(()) }).await?;
     assert_eq!(active("bo@acme.example"), Some(true), "nobody else");
+    w.clock.advance(Duration::from_secs(60));
+    let (a, b) = tokio::join!(restarted.workflow_pass(), w.engine.workflow_pass());
+    let (a, b) = (a?, b?);
+    assert_eq!(a.steps + b.steps, 2, "deprovision and notify, once: {a:?} {b:?}");
+    assert_eq!(tasks_of(&w).await?, 1, "the task was not opened again");
     let run = admin.workflow_runs(Some("ann@acme.example"), 10).await?.remove(0);
     let statuses: Vec<&str> = run.steps.iter().map(|s| s.status.as_str()).collect();
     assert_eq!(statuses, ["done", "done", "done", "failed"], "{run:?}");
@@ -367,6 +386,53 @@ async fn a_run_survives_a_restart_without_repeating_a_step(backend: TestBackend)
     let run = admin.workflow_runs(Some("bo@acme.example"), 10).await?.remove(0);
     assert_eq!((run.status.as_str(), run.steps[0].status.as_str()), ("failed", "interrupted"), "{run:?}");
     assert_eq!(active("bo@acme.example"), Some(true), "the interrupted step was not run again");
+    Ok(())
+}
+
+/// A node that stalled past its lease of the workflows duty (another node took it over, with a
+/// new term) has every write of its pass refused: it starts no run and moves none; the new
+/// holder carries them.
+async fn a_node_that_lost_the_duty_advances_no_run(backend: TestBackend) -> anyhow::Result<()> {
+    use tenure_engine::nodes::{DUTY_LEASE, WORKFLOWS};
+    let w = world(backend).await?;
+    let cli = Actor::cli();
+    let admin = w.engine.admin(&cli);
+    admin
+        .add_workflow(spec(
+            "leavers",
+            "leave-date",
+            None,
+            &["task:payroll:close the record", "wait:1", "task:payroll:archive the file"],
+        ))
+        .await?;
+    let old = w.engine.clone().with_node_id("node-a");
+    let duty = old.hold_duty(WORKFLOWS).await?.expect("nobody holds the duty yet");
+    let fence = duty.fence().clone();
+    // Node a stalls (its renewals stop) and node b takes the duty over.
+    drop(duty);
+    let taken = w.store.take_duty(w.tenant, WORKFLOWS, "node-b", DUTY_LEASE, true).await?.expect("taken over");
+    assert!(taken.fence.term > fence.term, "a takeover is a new term: {taken:?}");
+
+    set_clock(&w.clock, berlin_midnight_ms(w.leave)? + 60_000);
+    let refused = old.workflow_pass_under(&fence).await.unwrap_err();
+    assert!(matches!(refused, tenure_engine::EngineError::Store(tenure_store::StoreError::Fenced { .. })), "{refused}");
+    assert!(admin.workflow_runs(None, 10).await?.is_empty(), "the old holder started nothing");
+    assert_eq!(tasks_of(&w).await?, 0);
+
+    // The new holder fires and carries the run to its wait.
+    let new = Engine::new(w.store.clone(), w.tenant).with_clock(w.clock.clone()).with_node_id("node-b");
+    let pass = new.workflow_pass().await?;
+    assert_eq!((pass.started, pass.steps), (1, 2), "{pass:?}");
+    // After the wait, the old holder still moves nothing; the new one finishes the run.
+    w.clock.advance(DAY + Duration::from_secs(60));
+    let refused = old.workflow_pass_under(&fence).await.unwrap_err();
+    assert!(refused.to_string().contains("workflows duty was taken over"), "{refused}");
+    let run = admin.workflow_runs(None, 10).await?.remove(0);
+    assert_eq!((run.status.as_str(), run.steps[2].status.as_str()), ("running", "pending"), "{run:?}");
+    assert_eq!(tasks_of(&w).await?, 1);
+    assert_eq!(new.workflow_pass().await?.steps, 1);
+    let run = admin.workflow_runs(None, 10).await?.remove(0);
+    assert_eq!((run.status.as_str(), run.steps[2].status.as_str()), ("done", "done"), "{run:?}");
     Ok(())
 }
 

@@ -29,6 +29,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+/// How many requests' arrivals the sandbox logs (`SandboxApp::arrivals`).
+pub const MAX_ARRIVALS: usize = 10_000;
+
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -124,6 +127,9 @@ pub(crate) struct Shared {
     /// Writes (POST, PUT, PATCH, DELETE) past authentication and the rate limiter, by second
     /// since start.
     pub(crate) writes: Mutex<Vec<u32>>,
+    /// Each request past authentication and the rate limiter: its method and when it arrived
+    /// (since the sandbox started), for tests that check a pace per endpoint.
+    pub(crate) arrivals: Mutex<Vec<(String, Duration)>>,
     pub(crate) started: Instant,
     /// Also accepts the bearer tokens this says yes to (an OAuth authorization server's).
     pub(crate) token_validator: Mutex<Option<TokenValidator>>,
@@ -203,6 +209,7 @@ impl SandboxApp {
             issued: Mutex::new(oauth::Issued::default()),
             fault_plan: options.faults,
             writes: Mutex::new(Vec::new()),
+            arrivals: Mutex::new(Vec::new()),
             started: Instant::now(),
             misbehaviour: Mutex::new(Misbehaviour::default()),
         });
@@ -336,6 +343,12 @@ impl SandboxApp {
     /// authentication and the rate limiter.
     pub fn peak_writes_per_second(&self) -> u32 {
         lock(&self.shared.writes).iter().copied().max().unwrap_or(0)
+    }
+
+    /// When each request with `method` (the first [`MAX_ARRIVALS`] requests are logged) (`POST`, `PATCH`, `DELETE`, ...) arrived past
+    /// authentication and the rate limiter, since the sandbox started, in order.
+    pub fn arrivals(&self, method: &str) -> Vec<Duration> {
+        lock(&self.shared.arrivals).iter().filter(|(m, _)| m == method).map(|(_, at)| *at).collect()
     }
 
     /// Writes received past authentication and the rate limiter (injected faults included).

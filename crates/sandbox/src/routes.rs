@@ -118,6 +118,13 @@ async fn gate(State(shared): AppState, request: Request, next: Next) -> Response
     if let Some(refusal) = account_refusal(&shared) {
         return refusal;
     }
+    {
+        // Bounded: a bench's hundreds of thousands of requests keep only the first.
+        let mut arrivals = lock(&shared.arrivals);
+        if arrivals.len() < crate::MAX_ARRIVALS {
+            arrivals.push((request.method().to_string(), shared.started.elapsed()));
+        }
+    }
     if request.method() != axum::http::Method::GET {
         let second = shared.started.elapsed().as_secs() as usize;
         let mut writes = lock(&shared.writes);

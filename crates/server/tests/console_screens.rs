@@ -246,6 +246,36 @@ async fn an_app_is_added_configured_paused_and_removed_in_the_console() -> anyho
     // The same form again, drawn from the old version, is refused.
     let (_, html) = b.post("/apps/slack-two/settings", &pairs).await?;
     assert!(html.contains("notice bad"), "a stale form changes nothing: {html}");
+    // Budgets: shown empty, set, shown set; a word is refused by name; 0 removes one.
+    let (_, page) = b.get("/apps/slack-two").await?;
+    assert!(page.contains(r#"name="rate_limit_per_hour" value="""#), "{page}");
+    let v = version(&page);
+    let (_, html) =
+        b.post("/apps/slack-two/settings", &[("csrf", t), ("version", &v), ("rate_limit_per_day", "many")]).await?;
+    assert!(html.contains("notice bad") && html.contains("settings.rate_limit_per_day"), "{html}");
+    // The rest of the form as the page drew it.
+    let kept = [("deprovision", "deactivate"), ("match_keys", "email, user-name"), ("guard_count", "3")];
+    let budgets = [("rate_limit_per_hour", "3000"), ("rate_limit_per_day", "20000"), ("action", "save")];
+    let (_, html) = b
+        .post(
+            "/apps/slack-two/settings",
+            &[[("csrf", t), ("version", v.as_str())].as_slice(), &kept, &budgets].concat(),
+        )
+        .await?;
+    assert!(html.contains("Saved:") && html.contains("settings.limits"), "{html}");
+    assert!(html.contains(r#"name="rate_limit_per_hour" value="3000""#), "{html}");
+    assert!(html.contains(r#"name="rate_limit_per_day" value="20000""#), "{html}");
+    let (_, page) = b.get("/apps/slack-two").await?;
+    let v = version(&page);
+    let removed = [("rate_limit_per_hour", "0"), ("rate_limit_per_day", "20000"), ("action", "save")];
+    let (_, html) = b
+        .post(
+            "/apps/slack-two/settings",
+            &[[("csrf", t), ("version", v.as_str())].as_slice(), &kept, &removed].concat(),
+        )
+        .await?;
+    assert!(html.contains(r#"name="rate_limit_per_hour" value="""#), "the hourly budget is gone: {html}");
+    assert!(html.contains(r#"name="rate_limit_per_day" value="20000""#), "{html}");
 
     // Mappings: a bad expression is shown under its own field, line, column and caret.
     let (_, page) = b.get("/apps/slack-two").await?;

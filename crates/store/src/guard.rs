@@ -58,7 +58,21 @@ impl Store {
     /// Starts the guard's transaction for `tenant`: its first statement writes the tenant's guard
     /// row, which holds SQLite's write lock, or the row's lock on PostgreSQL, until commit.
     pub async fn begin_guarded(&self, tenant: TenantId) -> Result<GuardTx, StoreError> {
+        self.begin_guarded_with(tenant, None).await
+    }
+
+    /// The guard's transaction made under a duty's `fence` (a workflow step's queueing): the
+    /// fence is checked first, before the guard row (a duty's lease row is always the first row
+    /// a fenced transaction locks), and the transaction is refused under an old term.
+    pub async fn begin_guarded_fenced(&self, tenant: TenantId, fence: &crate::Fence) -> Result<GuardTx, StoreError> {
+        self.begin_guarded_with(tenant, Some(fence)).await
+    }
+
+    async fn begin_guarded_with(&self, tenant: TenantId, fence: Option<&crate::Fence>) -> Result<GuardTx, StoreError> {
         let mut tx = self.write_tx().await?;
+        if let Some(fence) = fence {
+            crate::nodes::check_fence_in(&mut tx, fence).await?;
+        }
         sqlx::query(
             "INSERT INTO guard_state (tenant_id, version) VALUES ($1, 1) \
              ON CONFLICT (tenant_id) DO UPDATE SET version = guard_state.version + 1",

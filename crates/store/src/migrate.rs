@@ -158,6 +158,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0026_notify_once.sql"),
     },
     Migration {
+        version: 28,
+        name: "workflow_waits",
+        sqlite: include_str!("../migrations/sqlite/0028_workflow_waits.sql"),
+        postgres: include_str!("../migrations/postgres/0028_workflow_waits.sql"),
+    },
+    Migration {
         version: 29,
         name: "app_quiet",
         sqlite: include_str!("../migrations/sqlite/0029_app_quiet.sql"),

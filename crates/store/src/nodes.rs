@@ -259,6 +259,15 @@ fn budget_interval_us(per_second: f64) -> i64 {
     ((1_000_000.0 / per_second).ceil() as i64).max(1)
 }
 
+impl crate::Tx {
+    /// Refuses this transaction's writes unless `fence` is still its duty's current term
+    /// ([`StoreError::Fenced`]); on PostgreSQL the lease row stays locked until the transaction
+    /// ends, so a takeover waits for it or sees it never happen.
+    pub async fn check_fence(&mut self, fence: &Fence) -> Result<(), StoreError> {
+        check_fence_in(&mut self.tx, fence).await
+    }
+}
+
 fn fenced(fence: &Fence) -> StoreError {
     StoreError::Fenced { duty: fence.duty.clone(), term: fence.term }
 }

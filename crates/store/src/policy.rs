@@ -36,6 +36,10 @@ pub enum AppAuth {
         scope: Option<String>,
         #[serde(default)]
         client_auth: OauthClientAuth,
+        /// Form parameters the vendor's token endpoint wants besides the grant's (Box's client
+        /// credentials grant: `box_subject_type` `enterprise`, `box_subject_id` the enterprise).
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        token_params: std::collections::BTreeMap<String, String>,
     },
     /// OAuth 2.0 authorization code with PKCE (RFC 6749 §4.1, RFC 7636): an admin consents at
     /// the app's authorization server ("Verify"), and Tenure keeps the granted tokens (stored

@@ -51,8 +51,9 @@ pub struct StepRecord {
     pub run_id: RunId,
     pub index: i64,
     pub kind: String,
-    /// `running` (claimed), `waiting` (an approval), `done`, `failed`, `interrupted` (claimed
-    /// by a process that stopped before recording its end: not run again).
+    /// `running` (claimed), `waiting` (an approval, or a `deprovision` step's queued
+    /// operations: see `detail`), `done`, `failed`, `interrupted` (claimed by a process that
+    /// stopped before recording its end: not run again).
     pub status: String,
     pub result: Option<String>,
     pub error: Option<String>,
@@ -60,6 +61,9 @@ pub struct StepRecord {
     pub started_ms: i64,
     pub finished_ms: Option<i64>,
     pub reminded_ms: Option<i64>,
+    /// What a step that waits for queued work recorded when it queued it (the engine's JSON:
+    /// the plan and what each app was to do).
+    pub detail: Option<serde_json::Value>,
 }
 
 /// A run to start.
@@ -83,7 +87,8 @@ pub struct StepEnd<'a> {
 
 const RUN_COLUMNS: &str = "id, workflow_id, workflow, person_id, person, manager, occasion, definition, status, \
                            cursor, not_before_ms, created_ms, updated_ms";
-const STEP_COLUMNS: &str = "run_id, idx, kind, status, result, error, approver, started_ms, finished_ms, reminded_ms";
+const STEP_COLUMNS: &str =
+    "run_id, idx, kind, status, result, error, approver, started_ms, finished_ms, reminded_ms, detail";
 
 impl Store {
     /// The tenant's timezone (an IANA name), when one was set.
@@ -397,6 +402,52 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// A claimed (`running`) step now waits for work it queued: `waiting`, with what it queued
+    /// (`detail`) and its progress in words (`result`). False when it is not claimed and running.
+    pub async fn wait_step(
+        &mut self,
+        tenant: TenantId,
+        run: RunId,
+        index: i64,
+        result: &str,
+        detail: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE workflow_steps SET status = 'waiting', result = $1, detail = $2 \
+             WHERE tenant_id = $3 AND run_id = $4 AND idx = $5 AND status = 'running'",
+        )
+        .bind(result)
+        .bind(to_json(detail))
+        .bind(tenant.to_string())
+        .bind(run.to_string())
+        .bind(index)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A waiting step's progress in words ("waiting for 2 operations"); false when it no longer
+    /// waits.
+    pub async fn step_progress(
+        &mut self,
+        tenant: TenantId,
+        run: RunId,
+        index: i64,
+        result: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE workflow_steps SET result = $1 WHERE tenant_id = $2 AND run_id = $3 AND idx = $4 \
+             AND status = 'waiting'",
+        )
+        .bind(result)
+        .bind(tenant.to_string())
+        .bind(run.to_string())
+        .bind(index)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Records that a waiting approval was reminded; false when it was already.
     pub async fn set_reminded(
         &mut self,
@@ -469,5 +520,8 @@ fn step_from_row(r: &AnyRow) -> Result<StepRecord, StoreError> {
         started_ms: int(r, "started_ms")?,
         finished_ms: opt_int(r, "finished_ms")?,
         reminded_ms: opt_int(r, "reminded_ms")?,
+        detail: opt_text(r, "detail")?
+            .map(|raw| serde_json::from_str(&raw).map_err(|e| StoreError::corrupt(format!("column detail: {e}"))))
+            .transpose()?,
     })
 }

@@ -255,6 +255,7 @@ async fn oauth_settings_round_trip_beside_the_sealed_client_secret(backend: Test
         client_id: "tenure-client".into(),
         scope: Some("scim:write".into()),
         client_auth: tenure_store::OauthClientAuth::Body,
+        token_params: [("box_subject_type".to_owned(), "enterprise".to_owned())].into(),
     };
     let app = store
         .add_app_with_auth(

@@ -219,6 +219,8 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
             concurrency: Some(2),
             shared_key: Some("slack:T1".into()),
             creates_per_second: None,
+            updates_per_second: None,
+            deletes_per_second: None,
             windows: Vec::new(),
         }),
         dry_run: true,

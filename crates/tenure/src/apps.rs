@@ -314,6 +314,7 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
                 }),
                 authorize_url: args.oauth_authorize_url.clone(),
                 zoom_account_id: zoom.clone(),
+                box_enterprise_id: None,
             })
         }
     };
@@ -413,8 +414,16 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
                 entry.list.note.as_deref().unwrap_or("documented")
             );
         }
-        if let Some(creates) = app.settings.limits.as_ref().and_then(|l| l.creates_per_second) {
-            println!("  creates: at most {creates} a second");
+        if let Some(limits) = app.settings.limits.as_ref() {
+            for (what, pace) in [
+                ("creates", limits.creates_per_second),
+                ("updates", limits.updates_per_second),
+                ("deletes", limits.deletes_per_second),
+            ] {
+                if let Some(pace) = pace {
+                    println!("  {what}: at most {pace:.3} a second, paced apart from other requests");
+                }
+            }
         }
         for window in app.settings.limits.iter().flat_map(|l| &l.windows) {
             println!(
@@ -544,6 +553,27 @@ fn print_app(app: &AppView) {
     );
     if let Some(error) = &app.last_error {
         println!("  last error:    {error} ({} failures in a row)", app.failures);
+    }
+    if matches!(app.auth, tenure_store::AppAuth::OauthAuthorizationCode { .. }) {
+        match &app.oauth_grant {
+            None => println!(
+                "  authorization: none yet; an admin consents with `tenure app authorize {} --public-url URL`",
+                app.name
+            ),
+            Some(grant) => match &grant.revoked {
+                Some(reason) => println!(
+                    "  authorization: REVOKED, provisioning waits: {reason}; re-authorize with `tenure app authorize {} \
+                     --public-url URL`",
+                    app.name
+                ),
+                None => println!(
+                    "  authorization: by {} at {}{}",
+                    grant.authorized_by,
+                    crate::output::time_ms(grant.authorized_ms),
+                    if grant.refresh_token { ", refreshed by Tenure" } else { ", no refresh token: it lapses" }
+                ),
+            },
+        }
     }
 }
 

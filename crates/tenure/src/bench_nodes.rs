@@ -165,6 +165,8 @@ async fn provision(database_url: &str, nodes: u32, people: usize, limit: u32) ->
             concurrency: Some(16),
             shared_key: None,
             creates_per_second: None,
+            updates_per_second: None,
+            deletes_per_second: None,
             windows: Vec::new(),
         }),
         ..AppSettings::default()

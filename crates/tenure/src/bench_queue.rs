@@ -118,6 +118,8 @@ pub async fn throughput(args: BenchThroughputArgs) -> anyhow::Result<ExitCode> {
             concurrency: Some(16),
             shared_key: None,
             creates_per_second: None,
+            updates_per_second: None,
+            deletes_per_second: None,
             windows: Vec::new(),
         }),
         ..AppSettings::default()

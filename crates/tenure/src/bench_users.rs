@@ -45,6 +45,8 @@ pub async fn run(args: BenchUsersArgs) -> anyhow::Result<ExitCode> {
             concurrency: Some(32),
             shared_key: None,
             creates_per_second: None,
+            updates_per_second: None,
+            deletes_per_second: None,
             windows: Vec::new(),
         }),
         ..AppSettings::default()

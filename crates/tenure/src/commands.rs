@@ -758,6 +758,30 @@ async fn apply(engine: &Engine, args: ApplyArgs) -> anyhow::Result<ExitCode> {
     spinner.finish_and_clear();
     let (plans, _) = plans?;
     let total: usize = plans.iter().map(|p| p.plan.ops.len() + p.plan.group_ops.len()).sum();
+    // An app whose plan was refused (its list may not be read yet, say) is not "in step": say
+    // why, and when it may be read again, rather than that there is nothing to do.
+    let refused: Vec<(&str, &str)> =
+        plans.iter().filter_map(|p| p.plan.refused.as_deref().map(|r| (p.app.name.as_str(), r))).collect();
+    if total == 0 && !refused.is_empty() {
+        if args.json {
+            let report = tenure_engine::ApplyReport {
+                refused: refused
+                    .iter()
+                    .map(|(app, reason)| tenure_engine::AppRefusal {
+                        app: (*app).to_owned(),
+                        reason: (*reason).to_owned(),
+                    })
+                    .collect(),
+                ..tenure_engine::ApplyReport::default()
+            };
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            for (app, reason) in &refused {
+                println!("{app}: not applied: {reason}");
+            }
+        }
+        return Ok(ExitCode::FAILURE);
+    }
     if total == 0 {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&tenure_engine::ApplyReport::default())?);
@@ -805,7 +829,13 @@ async fn apply(engine: &Engine, args: ApplyArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if report.failed() == 0 && report.held_losses == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    if !args.json {
+        for refusal in &report.refused {
+            println!("{}: not applied: {}", refusal.app, refusal.reason);
+        }
+    }
+    let clean = report.failed() == 0 && report.held_losses == 0 && report.refused.is_empty();
+    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn source_add_ldap(engine: &Engine, args: LdapSourceArgs) -> anyhow::Result<ExitCode> {

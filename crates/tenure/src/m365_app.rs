@@ -89,6 +89,7 @@ pub async fn add(engine: &Engine, args: M365AppArgs) -> anyhow::Result<ExitCode>
             flow: None,
             authorize_url: None,
             zoom_account_id: None,
+            box_enterprise_id: None,
         }),
         google: None,
         github: None,

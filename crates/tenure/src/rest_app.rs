@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
-use tenure_engine::admin::{AppCheck, NewApp, NewAppKind};
+use tenure_engine::admin::{AppCheck, NewApp, NewAppKind, OauthSpec};
 use tenure_engine::{Actor, Engine};
 
 use crate::apps::{SettingsArgs, cli_error};
@@ -16,9 +16,40 @@ use crate::cli::DeprovisionArg;
 pub struct RestAppArgs {
     /// The app's name in Tenure.
     pub name: String,
-    /// A file holding the API's access token; TENURE_APP_TOKEN_FILE otherwise.
-    #[arg(long)]
+    /// A file holding the API's access token; TENURE_APP_TOKEN_FILE otherwise. Box's and
+    /// Dropbox's tokens expire (an hour, four hours): prefer OAuth (--client-id).
+    #[arg(long, conflicts_with = "client_id")]
     pub token_file: Option<PathBuf>,
+    /// OAuth instead of a static token: the app's client id (Dropbox: the app key). Box:
+    /// client credentials with --box-enterprise-id, or --oauth-flow authorization-code;
+    /// Dropbox: authorization code (a team admin consents with `tenure app authorize`).
+    #[arg(long, requires = "client_secret_env")]
+    pub client_id: Option<String>,
+    /// The environment variable holding the OAuth client secret (Dropbox: the app secret) now;
+    /// it is stored encrypted.
+    #[arg(long, value_name = "VAR", requires = "client_id")]
+    pub client_secret_env: Option<String>,
+    /// Box's client credentials grant as the app's service account: the enterprise id.
+    #[arg(long, value_name = "ID", requires = "client_id")]
+    pub box_enterprise_id: Option<String>,
+    /// The OAuth grant (default: Box client-credentials, Dropbox authorization-code).
+    #[arg(long, value_enum, requires = "client_id")]
+    pub oauth_flow: Option<crate::keys::OauthFlowArg>,
+    /// The token endpoint (default: https://api.box.com/oauth2/token or
+    /// https://api.dropboxapi.com/oauth2/token).
+    #[arg(long, value_name = "URL", requires = "client_id")]
+    pub oauth_token_url: Option<String>,
+    /// The authorization endpoint (default: https://account.box.com/api/oauth2/authorize or
+    /// https://www.dropbox.com/oauth2/authorize?token_access_type=offline).
+    #[arg(long, value_name = "URL", requires = "client_id")]
+    pub oauth_authorize_url: Option<String>,
+    /// How the client authenticates to the token endpoint (default: Box body, Dropbox basic).
+    #[arg(long, value_enum, requires = "client_id")]
+    pub client_auth: Option<crate::keys::ClientAuthArg>,
+    /// OAuth scopes to ask for, space-separated (Dropbox: e.g. "members.read members.write
+    /// members.delete"; default: the app's configured scopes).
+    #[arg(long, requires = "client_id")]
+    pub scope: Option<String>,
     /// The API root (default: the vendor's, https://api.box.com/2.0 or https://api.dropboxapi.com/2).
     #[arg(long)]
     pub api_url: Option<String>,
@@ -35,13 +66,41 @@ pub struct RestAppArgs {
 }
 
 pub async fn add(engine: &Engine, kind: NewAppKind, args: RestAppArgs) -> anyhow::Result<ExitCode> {
-    let token = match &args.token_file {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("--token-file {}", path.display()))?,
-        None => crate::config::secret_from_file("TENURE_APP_TOKEN_FILE")?
-            .ok_or_else(|| anyhow!("the API's access token is required: --token-file or TENURE_APP_TOKEN_FILE"))?,
+    let oauth = match (&args.client_id, &args.client_secret_env) {
+        (Some(client_id), Some(var)) => {
+            let secret = std::env::var(var)
+                .map_err(|_| anyhow!("--client-secret-env {var}: the variable is not set (or not UTF-8)"))?;
+            Some(OauthSpec {
+                token_url: args.oauth_token_url.clone(),
+                client_id: client_id.clone(),
+                client_secret: secret,
+                scope: args.scope.clone(),
+                client_auth: args.client_auth.map(|a| match a {
+                    crate::keys::ClientAuthArg::Basic => "basic".into(),
+                    crate::keys::ClientAuthArg::Body => "body".into(),
+                }),
+                flow: args.oauth_flow.map(|f| match f {
+                    crate::keys::OauthFlowArg::ClientCredentials => "client_credentials".into(),
+                    crate::keys::OauthFlowArg::AuthorizationCode => "authorization_code".into(),
+                }),
+                authorize_url: args.oauth_authorize_url.clone(),
+                zoom_account_id: None,
+                box_enterprise_id: args.box_enterprise_id.clone(),
+            })
+        }
+        _ => None,
     };
-    let token = token.trim().to_owned();
-    if token.is_empty() {
+    let token = match (&oauth, &args.token_file) {
+        (Some(_), _) => None,
+        (None, Some(path)) => {
+            Some(std::fs::read_to_string(path).with_context(|| format!("--token-file {}", path.display()))?)
+        }
+        (None, None) => Some(crate::config::secret_from_file("TENURE_APP_TOKEN_FILE")?.ok_or_else(|| {
+            anyhow!("the API's access token is required: --token-file or TENURE_APP_TOKEN_FILE (or OAuth: --client-id)")
+        })?),
+    };
+    let token = token.map(|t| t.trim().to_owned());
+    if token.as_deref().is_some_and(str::is_empty) {
         bail!("the access token is empty");
     }
     let settings = SettingsArgs {
@@ -54,8 +113,8 @@ pub async fn add(engine: &Engine, kind: NewAppKind, args: RestAppArgs) -> anyhow
         name: args.name.clone(),
         kind,
         base_url: args.api_url.clone(),
-        token: Some(token),
-        oauth: None,
+        token,
+        oauth,
         google: None,
         github: None,
         owner: None,
@@ -64,13 +123,20 @@ pub async fn add(engine: &Engine, kind: NewAppKind, args: RestAppArgs) -> anyhow
     };
     let app = engine.admin(&Actor::cli()).create_app(spec).await.map_err(cli_error)?;
     println!(
-        "added {} app {} ({}); check it with `tenure app check {}`, grant it with `tenure assign {} --group NAME`",
+        "added {} app {} ({}, auth {}); check it with `tenure app check {}`, grant it with `tenure assign {} --group NAME`",
         if kind == NewAppKind::Box { "Box" } else { "Dropbox" },
         app.name,
         app.base_url,
+        app.auth.kind(),
         app.name,
         app.name
     );
+    if matches!(app.auth, tenure_store::AppAuth::OauthAuthorizationCode { .. }) {
+        println!(
+            "an admin must consent first: `tenure app authorize {} --public-url URL` answers the URL to open",
+            app.name
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

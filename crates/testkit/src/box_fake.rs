@@ -15,6 +15,9 @@
 //!   401 with `WWW-Authenticate` and no body; throttling is 429 with `retry-after` seconds
 //!   (<https://developer.box.com/guides/api-calls/permissions-and-errors/common-errors/>,
 //!   <https://developer.box.com/guides/api-calls/permissions-and-errors/rate-limits/>).
+//! - `POST /oauth2/token`: the client credentials grant (`box_subject_type=enterprise`) and
+//!   rotating refresh tokens, with 60-minute access tokens; an expired one is refused as above
+//!   (`invalid_token`). The contract and its sources are in `vendor_tokens`.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -24,10 +27,11 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::cloud_fake::{FakeServer, Throttle};
+use crate::vendor_tokens::{Issuer, TokenCheck, Vendor};
 
 const STATUSES: [&str; 4] = ["active", "inactive", "cannot_delete_edit", "cannot_delete_edit_upload"];
 
@@ -51,6 +55,7 @@ struct Inner {
 #[derive(Clone)]
 struct Shared {
     token: String,
+    issuer: Issuer,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -67,11 +72,18 @@ pub struct BoxFake {
 
 impl BoxFake {
     pub async fn start(token: &str) -> anyhow::Result<Self> {
-        let shared = Shared { token: token.to_owned(), inner: Arc::new(Mutex::new(Inner::default())) };
+        let shared = Shared {
+            token: token.to_owned(),
+            issuer: Issuer::new(Vendor::Box),
+            inner: Arc::new(Mutex::new(Inner::default())),
+        };
         let app = Router::new()
             .route("/2.0/users", get(list).post(create))
             .route("/2.0/users/{id}", get(show).put(update).delete(remove))
             .layer(axum::middleware::from_fn_with_state(shared.clone(), gate))
+            // The authorization server, outside the API's token check.
+            .route("/oauth2/token", post(token_endpoint))
+            .route("/oauth2/authorize", axum::routing::get(authorize_endpoint))
             .with_state(shared.clone());
         Ok(Self { server: FakeServer::start(app).await?, shared })
     }
@@ -98,6 +110,22 @@ impl BoxFake {
     /// Answers the next `count` requests with 429 and `retry-after`.
     pub fn throttle(&self, count: u32, retry_after: Duration) {
         self.shared.lock().throttle = Throttle { remaining: count, status: 429, retry_after: Some(retry_after) };
+    }
+
+    /// The fake's authorization server: consent, expiry, revocation, counts.
+    pub fn issuer(&self) -> &Issuer {
+        &self.shared.issuer
+    }
+
+    /// The token endpoint (`https://api.box.com/oauth2/token` in production).
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth2/token", self.server.url())
+    }
+
+    /// The authorization endpoint (`https://www.dropbox.com/oauth2/authorize`,
+    /// `https://account.box.com/api/oauth2/authorize` in production).
+    pub fn authorize_url(&self) -> String {
+        format!("{}/oauth2/authorize", self.server.url())
     }
 
     pub fn request_count(&self) -> u64 {
@@ -145,13 +173,18 @@ async fn gate(State(shared): State<Shared>, headers: HeaderMap, request: Request
         }
         return response;
     }
-    let wanted = format!("Bearer {}", shared.token);
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(wanted.as_str()) {
-        let mut response = StatusCode::UNAUTHORIZED.into_response();
-        response
-            .headers_mut()
-            .insert("www-authenticate", HeaderValue::from_static("Bearer realm=\"Service\", error=\"invalid_token\""));
-        return response;
+    // The static token the fake was started with, or one its token endpoint issued and that
+    // has not expired.
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if presented != shared.token {
+        let check = shared.issuer.check(presented);
+        if check != TokenCheck::Valid {
+            return shared.issuer.refusal(check);
+        }
     }
     next.run(request).await
 }
@@ -253,4 +286,15 @@ async fn remove(State(shared): State<Shared>, Path(id): Path<String>) -> Respons
         return error(StatusCode::NOT_FOUND, "not_found", "Not Found");
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+async fn token_endpoint(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    shared.issuer.token_endpoint(&headers, &body)
+}
+
+async fn authorize_endpoint(
+    State(shared): State<Shared>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    shared.issuer.authorize(&query)
 }

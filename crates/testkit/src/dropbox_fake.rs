@@ -15,6 +15,9 @@
 //!   then `complete`.
 //! - A refused token is 401 `invalid_access_token`; throttling is 429 `too_many_requests` with
 //!   `Retry-After` seconds (<https://developers.dropbox.com/dbx-performance-guide>).
+//! - `POST /oauth2/token` (`grant_type=refresh_token`): four-hour access tokens; an expired one
+//!   is 401 `expired_access_token`, a revoked refresh token 400 `invalid_grant`. The contract
+//!   and its sources are in `vendor_tokens`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +32,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use crate::cloud_fake::{FakeServer, Throttle};
+use crate::vendor_tokens::{Issuer, TokenCheck, Vendor};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -54,6 +58,7 @@ struct Inner {
 #[derive(Clone)]
 struct Shared {
     token: String,
+    issuer: Issuer,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -70,7 +75,11 @@ pub struct DropboxFake {
 
 impl DropboxFake {
     pub async fn start(token: &str) -> anyhow::Result<Self> {
-        let shared = Shared { token: token.to_owned(), inner: Arc::new(Mutex::new(Inner::default())) };
+        let shared = Shared {
+            token: token.to_owned(),
+            issuer: Issuer::new(Vendor::Dropbox),
+            inner: Arc::new(Mutex::new(Inner::default())),
+        };
         let app = Router::new()
             .route("/2/team/members/list_v2", post(list))
             .route("/2/team/members/list/continue_v2", post(list_continue))
@@ -82,6 +91,9 @@ impl DropboxFake {
             .route("/2/team/members/remove", post(remove))
             .route("/2/team/members/remove/job_status/get", post(job_status))
             .layer(axum::middleware::from_fn_with_state(shared.clone(), gate))
+            // The authorization server, outside the API's token check.
+            .route("/oauth2/token", post(token_endpoint))
+            .route("/oauth2/authorize", axum::routing::get(authorize_endpoint))
             .with_state(shared.clone());
         Ok(Self { server: FakeServer::start(app).await?, shared })
     }
@@ -114,6 +126,22 @@ impl DropboxFake {
 
     pub fn throttle(&self, count: u32, retry_after: Duration) {
         self.shared.lock().throttle = Throttle { remaining: count, status: 429, retry_after: Some(retry_after) };
+    }
+
+    /// The fake's authorization server: consent, expiry, revocation, counts.
+    pub fn issuer(&self) -> &Issuer {
+        &self.shared.issuer
+    }
+
+    /// The token endpoint (`https://api.dropboxapi.com/oauth2/token` in production).
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth2/token", self.server.url())
+    }
+
+    /// The authorization endpoint (`https://www.dropbox.com/oauth2/authorize`,
+    /// `https://account.box.com/api/oauth2/authorize` in production).
+    pub fn authorize_url(&self) -> String {
+        format!("{}/oauth2/authorize", self.server.url())
     }
 
     pub fn request_count(&self) -> u64 {
@@ -169,10 +197,18 @@ async fn gate(State(shared): State<Shared>, headers: HeaderMap, request: Request
         response.headers_mut().insert("retry-after", HeaderValue::from(secs));
         return response;
     }
-    let wanted = format!("Bearer {}", shared.token);
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(wanted.as_str()) {
-        let body = json!({"error_summary": "invalid_access_token/..", "error": {".tag": "invalid_access_token"}});
-        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    // The static token the fake was started with, or one its token endpoint issued and that
+    // has not expired.
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if presented != shared.token {
+        let check = shared.issuer.check(presented);
+        if check != TokenCheck::Valid {
+            return shared.issuer.refusal(check);
+        }
     }
     next.run(request).await
 }
@@ -311,4 +347,15 @@ async fn job_status(State(shared): State<Shared>, axum::Json(arg): axum::Json<Va
     *polls += 1;
     let tag = if *polls > 1 { "complete" } else { "in_progress" };
     axum::Json(json!({".tag": tag})).into_response()
+}
+
+async fn token_endpoint(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    shared.issuer.token_endpoint(&headers, &body)
+}
+
+async fn authorize_endpoint(
+    State(shared): State<Shared>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    shared.issuer.authorize(&query)
 }

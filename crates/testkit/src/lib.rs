@@ -15,6 +15,7 @@ mod people;
 pub mod scim2;
 pub mod slapd;
 pub mod smtp;
+pub mod vendor_tokens;
 
 pub use db::{TestBackend, TestDb};
 pub use people::person;

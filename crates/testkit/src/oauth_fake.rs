@@ -203,7 +203,7 @@ fn form_decode(raw: &str) -> String {
 }
 
 /// The client's id and secret from `Authorization: Basic`, if that header is there.
-fn basic_credentials(headers: &HeaderMap) -> Option<Option<(String, String)>> {
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<Option<(String, String)>> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {

@@ -17,6 +17,7 @@ use serde_json::Value;
 use tenure_core::Secret;
 use url::Url;
 
+use crate::bearer::Bearer;
 use crate::client::{ClientOptions, error_chain, retry_wait};
 use crate::error::{ConnectorError, TransportKind};
 
@@ -25,7 +26,7 @@ pub(crate) struct Rest {
     http: reqwest::Client,
     /// `https://api.box.com/2.0` (or a fake's address), without a trailing slash.
     base: Url,
-    token: Secret,
+    bearer: Bearer,
     pub(crate) options: ClientOptions,
     limiter: Option<std::sync::Arc<crate::RateLimiter>>,
 }
@@ -51,7 +52,14 @@ impl Rest {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
-        Ok(Self { http, base, token, options, limiter: None })
+        Ok(Self { http, base, bearer: Bearer::Static(token), options, limiter: None })
+    }
+
+    /// Tokens from `source` (OAuth) instead of the static one; a token the app refuses (401) is
+    /// replaced once per request.
+    pub(crate) fn with_access_tokens(mut self, source: std::sync::Arc<dyn crate::bearer::AccessTokens>) -> Self {
+        self.bearer = Bearer::Source(source);
+        self
     }
 
     pub(crate) fn with_rate_limiter(mut self, limiter: std::sync::Arc<crate::RateLimiter>) -> Self {
@@ -71,11 +79,25 @@ impl Rest {
     /// within `max_retry_wait`). `None` for an answer without a body (204).
     pub(crate) async fn send(&self, method: Method, url: &Url, body: Option<&Value>) -> Result<Value, ConnectorError> {
         let mut retries = 0;
+        let mut refreshed = false;
         loop {
             if let Some(limiter) = &self.limiter {
                 limiter.acquire().await?;
             }
-            match self.attempt(method.clone(), url, body).await {
+            let token = self.bearer.token().await?;
+            let result = self.attempt(method.clone(), url, body, &token).await;
+            // An expired or revoked OAuth token (401 `invalid_token`): one new token per request
+            // before the 401 stands.
+            if let Err(e) = &result
+                && e.status() == Some(401)
+                && !refreshed
+                && self.bearer.refused(&token).await
+            {
+                refreshed = true;
+                tracing::debug!(url = %url, "Box refused the access token; getting a new one");
+                continue;
+            }
+            match result {
                 Ok(answer) => return Ok(answer),
                 Err(e) if e.is_retryable() && retries < self.options.max_retries => {
                     let wait = retry_wait(&self.options, &e, retries);
@@ -93,13 +115,19 @@ impl Rest {
         }
     }
 
-    async fn attempt(&self, method: Method, url: &Url, body: Option<&Value>) -> Result<Value, ConnectorError> {
+    async fn attempt(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<&Value>,
+        token: &Secret,
+    ) -> Result<Value, ConnectorError> {
         let mut request = self
             .http
             .request(method.clone(), url.clone())
             .header(ACCEPT, "application/json")
             .header(USER_AGENT, concat!("tenure/", env!("CARGO_PKG_VERSION")))
-            .bearer_auth(self.token.expose());
+            .bearer_auth(token.expose());
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -152,8 +180,11 @@ pub(crate) fn box_error(
 ) -> ConnectorError {
     let code = body["code"].as_str().unwrap_or_default();
     let message = body["message"].as_str().unwrap_or_default();
+    // A refused token is a 401 without a body; the reason is in `WWW-Authenticate`
+    // (`Bearer realm="Service", error="invalid_token", error_description="..."`).
+    let challenge = headers.get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok());
     let detail = match (code.is_empty(), message.is_empty()) {
-        (true, true) => None,
+        (true, true) => challenge.map(|c| c.chars().take(300).collect()),
         (false, true) => Some(code.to_owned()),
         (true, false) => Some(message.to_owned()),
         (false, false) => Some(format!("{code}: {message}")),

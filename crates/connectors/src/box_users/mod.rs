@@ -42,6 +42,13 @@ impl BoxUsers {
         Ok(Self { rest: Rest::new(base, token, options)? })
     }
 
+    /// Access tokens from an OAuth token source (Box's client credentials grant, a refreshed
+    /// authorization-code grant) instead of one static token, which these vendors let expire.
+    pub fn with_access_tokens(mut self, source: Arc<dyn crate::bearer::AccessTokens>) -> Self {
+        self.rest = self.rest.with_access_tokens(source);
+        self
+    }
+
     pub fn with_rate_limiter(mut self, limiter: Arc<crate::RateLimiter>) -> Self {
         self.rest = self.rest.with_rate_limiter(limiter);
         self

@@ -350,8 +350,12 @@ pub enum PaceScope {
     All,
     /// User creates, updates and deletes.
     UserWrites,
-    /// User creates only.
+    /// User creates only (`POST /Users`).
     Creates,
+    /// User updates only (`PUT`/`PATCH /Users/{id}`, deactivation and re-activation included).
+    Updates,
+    /// User deletes only (`DELETE /Users/{id}`).
+    Deletes,
     /// Reads of the full user list (Adobe's first page).
     ListStart,
 }

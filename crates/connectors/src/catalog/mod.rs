@@ -290,7 +290,8 @@ impl CatalogEntry {
 
     /// The pace the rate limiter keeps: the strictest documented limit on every request (or on
     /// user writes: one bucket paces every request of an app, so it must fit the strictest) over
-    /// a short period, and apart from it the strictest on creates alone (Canva's one a second).
+    /// a short period, and apart from it the strictest on creates, updates and deletes alone
+    /// (Canva's one create a second; Miro's 100 updates and 20 deletes per 30 s).
     /// A limit over an hour or a day is a budget over its window instead (DocuSign's 3,000 an
     /// hour): spread into a rate, it would pace 3,000 an hour as one request every 1.2 s, and a
     /// day's budget as a trickle, where the vendor allows them sent as fast as the short limits
@@ -306,7 +307,11 @@ impl CatalogEntry {
                 .min_by(|a, b| a.0.total_cmp(&b.0))
         };
         let all = strictest(&[PaceScope::All, PaceScope::UserWrites]);
+        // Per endpoint, beside the pace of every request: each paced apart, so a slow endpoint
+        // (Miro's DELETE, 20 per 30 s) does not slow the others.
         let creates = strictest(&[PaceScope::Creates]).map(|(per_second, _)| per_second);
+        let updates = strictest(&[PaceScope::Updates]).map(|(per_second, _)| per_second);
+        let deletes = strictest(&[PaceScope::Deletes]).map(|(per_second, _)| per_second);
         let mut windows: Vec<RequestWindow> = Vec::new();
         for pace in self
             .rate_limit
@@ -321,7 +326,7 @@ impl CatalogEntry {
             }
         }
         windows.sort_by_key(|w| w.seconds);
-        if all.is_none() && creates.is_none() && windows.is_empty() {
+        if all.is_none() && creates.is_none() && updates.is_none() && deletes.is_none() && windows.is_empty() {
             return None;
         }
         Some(AppLimits {
@@ -330,6 +335,8 @@ impl CatalogEntry {
             concurrency: None,
             shared_key: None,
             creates_per_second: creates,
+            updates_per_second: updates,
+            deletes_per_second: deletes,
             windows,
         })
     }

@@ -14,6 +14,7 @@ use serde_json::Value;
 use tenure_core::Secret;
 use url::Url;
 
+use crate::bearer::Bearer;
 use crate::client::{ClientOptions, error_chain, retry_wait};
 use crate::error::{ConnectorError, TransportKind};
 
@@ -22,7 +23,7 @@ pub(crate) struct Rpc {
     http: reqwest::Client,
     /// `https://api.dropboxapi.com/2` (or a fake's address), without a trailing slash.
     base: Url,
-    token: Secret,
+    bearer: Bearer,
     pub(crate) options: ClientOptions,
     limiter: Option<std::sync::Arc<crate::RateLimiter>>,
 }
@@ -48,7 +49,14 @@ impl Rpc {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
-        Ok(Self { http, base, token, options, limiter: None })
+        Ok(Self { http, base, bearer: Bearer::Static(token), options, limiter: None })
+    }
+
+    /// Tokens from `source` (OAuth) instead of the static one; a token the app refuses (401) is
+    /// replaced once per request.
+    pub(crate) fn with_access_tokens(mut self, source: std::sync::Arc<dyn crate::bearer::AccessTokens>) -> Self {
+        self.bearer = Bearer::Source(source);
+        self
     }
 
     pub(crate) fn with_rate_limiter(mut self, limiter: std::sync::Arc<crate::RateLimiter>) -> Self {
@@ -63,11 +71,25 @@ impl Rpc {
             path.extend(route.split('/'));
         }
         let mut retries = 0;
+        let mut refreshed = false;
         loop {
             if let Some(limiter) = &self.limiter {
                 limiter.acquire().await?;
             }
-            match self.attempt(&url, arg).await {
+            let token = self.bearer.token().await?;
+            let result = self.attempt(&url, arg, &token).await;
+            // A short-lived token past its four hours (401 `expired_access_token`) or revoked:
+            // one new token per call before the 401 stands.
+            if let Err(e) = &result
+                && e.status() == Some(401)
+                && !refreshed
+                && self.bearer.refused(&token).await
+            {
+                refreshed = true;
+                tracing::debug!(url = %url, "Dropbox refused the access token; getting a new one");
+                continue;
+            }
+            match result {
                 Ok(answer) => return Ok(answer),
                 Err(e) if e.is_retryable() && retries < self.options.max_retries => {
                     let wait = retry_wait(&self.options, &e, retries);
@@ -85,7 +107,7 @@ impl Rpc {
         }
     }
 
-    async fn attempt(&self, url: &Url, arg: &Value) -> Result<Value, ConnectorError> {
+    async fn attempt(&self, url: &Url, arg: &Value, token: &Secret) -> Result<Value, ConnectorError> {
         let transport = |kind: TransportKind, e: &reqwest::Error| ConnectorError::Transport {
             kind,
             method: "POST".into(),
@@ -96,7 +118,7 @@ impl Rpc {
             .http
             .post(url.clone())
             .header(USER_AGENT, concat!("tenure/", env!("CARGO_PKG_VERSION")))
-            .bearer_auth(self.token.expose())
+            .bearer_auth(token.expose())
             .json(arg)
             .send()
             .await

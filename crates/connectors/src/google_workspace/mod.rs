@@ -419,7 +419,20 @@ impl GoogleWorkspace {
     /// Creates an active user with a random password nobody sees (people sign in through SSO, or
     /// an admin resets it). A taken primaryEmail is [`ConnectorError::Conflict`].
     pub async fn create_user(&self, attributes: &Attributes) -> Result<RemoteAccount, ConnectorError> {
+        self.create_user_with(attributes, true).await
+    }
+
+    /// Inserts the user active or suspended: the User resource's writable `suspended` field in
+    /// the `users.insert` body itself, for an account prepared ahead of its person's start date.
+    pub async fn create_user_with(
+        &self,
+        attributes: &Attributes,
+        active: bool,
+    ) -> Result<RemoteAccount, ConnectorError> {
         let mut user = map::user_for_insert(attributes)?;
+        if !active {
+            user.insert("suspended".into(), json!(true));
+        }
         if !user.contains_key("orgUnitPath")
             && let Some(path) = &self.org_unit_path
         {
@@ -503,6 +516,10 @@ impl Connector for GoogleWorkspace {
 
     fn create_user<'a>(&'a self, attributes: &'a Attributes) -> ConnectorFuture<'a, RemoteAccount> {
         Box::pin(GoogleWorkspace::create_user(self, attributes))
+    }
+
+    fn create_inactive_user<'a>(&'a self, attributes: &'a Attributes) -> ConnectorFuture<'a, RemoteAccount> {
+        Box::pin(GoogleWorkspace::create_user_with(self, attributes, false))
     }
 
     fn update_user<'a>(&'a self, remote_id: &'a str, changes: &'a Attributes) -> ConnectorFuture<'a, ()> {

@@ -109,6 +109,10 @@ pub struct OauthSpec {
     /// Zoom server-to-server OAuth: the account id (Zoom's account_credentials grant).
     #[serde(default)]
     pub zoom_account_id: Option<String>,
+    /// Box's client credentials grant ("CCG") as the app's service account: the enterprise id
+    /// (sent as `box_subject_type=enterprise`, `box_subject_id`). Kind `box` only.
+    #[serde(default)]
+    pub box_enterprise_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -256,10 +260,10 @@ impl Credentials {
         .collect();
         let wanted = match (record.app.kind, &record.auth) {
             (AppKind::GoogleWorkspace, _) => "service_account_key",
-            (AppKind::GithubOrg | AppKind::Box | AppKind::Dropbox, _) => "token",
+            (AppKind::GithubOrg, _) => "token",
+            (AppKind::Scim | AppKind::Box | AppKind::Dropbox, AppAuth::Bearer) => "token",
+            (AppKind::Scim | AppKind::Box | AppKind::Dropbox, _) => "client_secret",
             (AppKind::M365, _) => "client_secret",
-            (AppKind::Scim, AppAuth::Bearer) => "token",
-            (AppKind::Scim, _) => "client_secret",
         };
         match given.as_slice() {
             [(k, v)] if *k == wanted && !v.trim().is_empty() => Ok(Secret::new(v.trim().to_owned())),
@@ -590,6 +594,8 @@ fn apply_settings(
             concurrency: spec.max_concurrency.map(usize::from).or(current.concurrency),
             shared_key: spec.rate_group.clone().or(current.shared_key),
             creates_per_second: current.creates_per_second,
+            updates_per_second: current.updates_per_second,
+            deletes_per_second: current.deletes_per_second,
             windows,
         });
     }
@@ -661,6 +667,9 @@ pub fn zoom_token_url(base: Option<&str>, account_id: &str) -> Result<String, En
 
 /// The auth settings and client secret of an OAuth spec, checked the way provisioning uses them.
 fn oauth_auth(spec: &OauthSpec) -> Result<(AppAuth, Secret), EngineError> {
+    if spec.box_enterprise_id.is_some() {
+        return Err(EngineError::field("oauth.box_enterprise_id", "only for kind box"));
+    }
     let token_url = match (&spec.zoom_account_id, &spec.token_url) {
         (Some(account), base) => zoom_token_url(base.as_deref(), account)?,
         (None, Some(url)) => url.trim().to_owned(),
@@ -681,9 +690,13 @@ fn oauth_auth(spec: &OauthSpec) -> Result<(AppAuth, Secret), EngineError> {
         Some(other) => return Err(EngineError::field("oauth.client_auth", format!("{other:?}: use basic or body"))),
     };
     let auth = match (spec.flow.as_deref(), &spec.authorize_url) {
-        (None | Some("client_credentials"), None) => {
-            AppAuth::OauthClientCredentials { token_url, client_id, scope, client_auth }
-        }
+        (None | Some("client_credentials"), None) => AppAuth::OauthClientCredentials {
+            token_url,
+            client_id,
+            scope,
+            client_auth,
+            token_params: Default::default(),
+        },
         (None | Some("client_credentials"), Some(_)) => {
             return Err(EngineError::field("oauth.authorize_url", "belongs to the authorization_code flow"));
         }
@@ -780,22 +793,26 @@ fn rest_app(
     catalog_name: &str,
     default_url: &str,
 ) -> Result<(AppKind, String, AppAuth, Secret, AppSettings), EngineError> {
-    if spec.google.is_some() || spec.oauth.is_some() || spec.github.is_some() {
+    if spec.google.is_some() || spec.github.is_some() {
         return Err(EngineError::field(
-            if spec.google.is_some() {
-                "google"
-            } else if spec.oauth.is_some() {
-                "oauth"
-            } else {
-                "github"
-            },
-            format!("a {catalog_name} app authenticates with token"),
+            if spec.google.is_some() { "google" } else { "github" },
+            format!("a {catalog_name} app authenticates with token or oauth"),
         ));
     }
-    let token = spec.token.as_deref().map(str::trim).unwrap_or_default();
-    if token.is_empty() {
-        return Err(EngineError::field("token", "required: the API's access token"));
-    }
+    let (auth, secret) = match (&spec.token, &spec.oauth) {
+        (Some(_), Some(_)) => {
+            return Err(EngineError::field("oauth", "OAuth replaces the static token: give one of them"));
+        }
+        (Some(token), None) if !token.trim().is_empty() => (AppAuth::Bearer, Secret::new(token.trim().to_owned())),
+        (Some(_), None) => return Err(EngineError::field("token", "must not be empty")),
+        (None, Some(oauth)) => rest_oauth(kind, oauth)?,
+        (None, None) => {
+            return Err(EngineError::field(
+                "token",
+                "required: the API's access token (or oauth, which refreshes tokens that expire)",
+            ));
+        }
+    };
     let base_url = spec.base_url.as_deref().map(str::trim).filter(|u| !u.is_empty()).unwrap_or(default_url).to_owned();
     let base = AppSettings { user_name: UserNameFormat::Email, ..AppSettings::default() };
     let mut settings = apply_settings(kind, &base, &spec.settings, true)?;
@@ -813,7 +830,99 @@ fn rest_app(
     if settings.limits.is_none() {
         settings.limits = tenure_connectors::catalog::catalog().get(catalog_name).and_then(|e| e.documented_limits());
     }
-    Ok((kind, base_url, AppAuth::Bearer, Secret::new(token.to_owned()), settings))
+    Ok((kind, base_url, auth, secret, settings))
+}
+
+/// Box's token endpoint, for its client credentials grant and its refresh tokens
+/// (<https://developer.box.com/guides/authentication/client-credentials/>,
+/// <https://developer.box.com/reference/post-oauth2-token/>).
+pub const BOX_TOKEN_URL: &str = "https://api.box.com/oauth2/token";
+/// Where a Box admin consents to an OAuth 2.0 app
+/// (<https://developer.box.com/guides/authentication/oauth2/>).
+pub const BOX_AUTHORIZE_URL: &str = "https://account.box.com/api/oauth2/authorize";
+/// Dropbox's token endpoint (<https://developers.dropbox.com/oauth-guide>).
+pub const DROPBOX_TOKEN_URL: &str = "https://api.dropboxapi.com/oauth2/token";
+/// Where a Dropbox team admin consents; `token_access_type=offline` asks for the refresh token
+/// without which the four-hour access token cannot be renewed
+/// (<https://dropbox.tech/developers/using-oauth-2-0-with-offline-access>).
+pub const DROPBOX_AUTHORIZE_URL: &str = "https://www.dropbox.com/oauth2/authorize?token_access_type=offline";
+
+/// The OAuth settings of a Box or Dropbox app: the vendor's endpoints unless given.
+///
+/// - Box: the client credentials grant with `box_enterprise_id` (the app's service account; the
+///   id and secret go in the form body, as Box documents), or the authorization-code grant, whose
+///   refresh tokens Box rotates.
+/// - Dropbox: the authorization-code grant only (Dropbox has no client credentials grant for a
+///   team), asked for offline access so a refresh token comes with it.
+fn rest_oauth(kind: AppKind, spec: &OauthSpec) -> Result<(AppAuth, Secret), EngineError> {
+    if spec.zoom_account_id.is_some() {
+        return Err(EngineError::field("oauth.zoom_account_id", "only for Zoom (kind scim)"));
+    }
+    let mut spec = spec.clone();
+    let enterprise = spec.box_enterprise_id.take().map(|e| e.trim().to_owned());
+    // Box: client credentials unless an authorization endpoint is named; Dropbox: consent.
+    let default_flow =
+        if kind == AppKind::Box && spec.authorize_url.is_none() { "client_credentials" } else { "authorization_code" };
+    let flow = spec.flow.clone().unwrap_or_else(|| default_flow.to_owned());
+    match (kind, flow.as_str()) {
+        (AppKind::Box, "client_credentials") => {
+            let Some(enterprise) = enterprise.filter(|e| !e.is_empty()) else {
+                return Err(EngineError::field(
+                    "oauth.box_enterprise_id",
+                    "required by Box's client credentials grant: the enterprise id (Admin Console, Account & Billing)",
+                ));
+            };
+            if !enterprise.chars().all(|c| c.is_ascii_digit()) {
+                return Err(EngineError::field(
+                    "oauth.box_enterprise_id",
+                    format!("{enterprise:?}: a Box enterprise id is a number"),
+                ));
+            }
+            spec.token_url.get_or_insert_with(|| BOX_TOKEN_URL.to_owned());
+            spec.client_auth.get_or_insert_with(|| "body".to_owned());
+            spec.flow = Some(flow);
+            let (auth, secret) = oauth_auth(&spec)?;
+            let AppAuth::OauthClientCredentials { token_url, client_id, scope, client_auth, .. } = auth else {
+                return Err(EngineError::field("oauth.flow", "Box's client credentials grant"));
+            };
+            let token_params =
+                [("box_subject_type".to_owned(), "enterprise".to_owned()), ("box_subject_id".to_owned(), enterprise)]
+                    .into();
+            Ok((AppAuth::OauthClientCredentials { token_url, client_id, scope, client_auth, token_params }, secret))
+        }
+        (AppKind::Box, "authorization_code") => {
+            if enterprise.is_some() {
+                return Err(EngineError::field("oauth.box_enterprise_id", "belongs to the client_credentials flow"));
+            }
+            spec.token_url.get_or_insert_with(|| BOX_TOKEN_URL.to_owned());
+            spec.authorize_url.get_or_insert_with(|| BOX_AUTHORIZE_URL.to_owned());
+            spec.client_auth.get_or_insert_with(|| "body".to_owned());
+            spec.flow = Some(flow);
+            oauth_auth(&spec)
+        }
+        (AppKind::Dropbox, "authorization_code") => {
+            if enterprise.is_some() {
+                return Err(EngineError::field("oauth.box_enterprise_id", "only for kind box"));
+            }
+            spec.token_url.get_or_insert_with(|| DROPBOX_TOKEN_URL.to_owned());
+            let authorize = spec.authorize_url.get_or_insert_with(|| DROPBOX_AUTHORIZE_URL.to_owned());
+            // Without offline access Dropbox issues no refresh token, and the grant ends after four hours.
+            if !authorize.contains("token_access_type=") {
+                authorize.push(if authorize.contains('?') { '&' } else { '?' });
+                authorize.push_str("token_access_type=offline");
+            }
+            spec.flow = Some(flow);
+            oauth_auth(&spec)
+        }
+        (AppKind::Dropbox, "client_credentials") => Err(EngineError::field(
+            "oauth.flow",
+            "Dropbox has no client credentials grant for a team: use authorization_code (a team admin consents once; \
+             Tenure refreshes the four-hour access tokens)",
+        )),
+        (_, other) => {
+            Err(EngineError::field("oauth.flow", format!("{other:?}: use client_credentials or authorization_code")))
+        }
+    }
 }
 
 /// A Microsoft 365 app: Graph's root (its documented default unless given), OAuth client
@@ -840,6 +949,7 @@ fn m365_app(spec: &NewApp) -> Result<(AppKind, String, AppAuth, Secret, AppSetti
     if oauth.flow.as_deref().is_some_and(|f| f != "client_credentials")
         || oauth.authorize_url.is_some()
         || oauth.zoom_account_id.is_some()
+        || oauth.box_enterprise_id.is_some()
     {
         return Err(EngineError::field("oauth", "a Microsoft 365 app uses the client_credentials flow alone"));
     }
@@ -873,6 +983,7 @@ fn m365_app(spec: &NewApp) -> Result<(AppKind, String, AppAuth, Secret, AppSetti
         scope: Some(tenure_connectors::m365::GRAPH_SCOPE.to_owned()),
         // The identity platform takes the secret in the form body (its documented request).
         client_auth: OauthClientAuth::Body,
+        token_params: Default::default(),
     };
     // The usage location, if given, is set by apply_settings.
     let target = M365Target { tenant_id: tenant_id.to_owned(), usage_location: None };
@@ -994,6 +1105,7 @@ impl Admin<'_> {
             failures: health.as_ref().map_or(0, |h| h.failures),
             last_error: health.and_then(|h| h.last_error),
             request_windows,
+            oauth_grant: crate::oauth_flow::grant_view(self.store(), tenant, record).await?,
         })
     }
 
@@ -1089,6 +1201,8 @@ impl Admin<'_> {
                     concurrency: limits.as_ref().and_then(|l| l.concurrency),
                     shared_key: Some(format!("google:{admin}")),
                     creates_per_second: None,
+                    updates_per_second: None,
+                    deletes_per_second: None,
                     windows: limits.map(|l| l.windows).unwrap_or_default(),
                 });
                 let secret = Secret::new(google.service_account_key.clone());
@@ -1143,6 +1257,8 @@ impl Admin<'_> {
                     concurrency: limits.as_ref().and_then(|l| l.concurrency),
                     shared_key: Some(format!("github:{}", target.org.to_lowercase())),
                     creates_per_second: None,
+                    updates_per_second: None,
+                    deletes_per_second: None,
                     windows: limits.map(|l| l.windows).unwrap_or_default(),
                 });
                 (AppKind::GithubOrg, base_url, AppAuth::Bearer, Secret::new(token.to_owned()), settings)
@@ -1483,6 +1599,7 @@ mod tests {
                 flow: None,
                 authorize_url: None,
                 zoom_account_id: None,
+                box_enterprise_id: None,
             }),
             google: None,
             github: None,
@@ -1509,6 +1626,7 @@ mod tests {
                 client_id: "client".into(),
                 scope: Some("https://graph.microsoft.com/.default".into()),
                 client_auth: OauthClientAuth::Body,
+                token_params: Default::default(),
             }
         );
         assert_eq!(settings.m365.as_ref().and_then(|t| t.usage_location.as_deref()), Some("DE"));

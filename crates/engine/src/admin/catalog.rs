@@ -46,6 +46,8 @@ fn catalog_app(e: &CatalogEntry) -> CatalogApp {
         deactivate_irreversible: e.deactivate_irreversible(),
         pace_per_second: e.documented_limits().and_then(|l| l.per_second),
         creates_per_second: e.documented_limits().and_then(|l| l.creates_per_second),
+        updates_per_second: e.documented_limits().and_then(|l| l.updates_per_second),
+        deletes_per_second: e.documented_limits().and_then(|l| l.deletes_per_second),
         per_hour: window_of(e, tenure_core::RequestWindow::HOUR),
         per_day: window_of(e, tenure_core::RequestWindow::DAY),
         min_list_interval_s: e.min_list_interval_s(),

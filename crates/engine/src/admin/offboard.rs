@@ -32,7 +32,7 @@ pub struct OffboardSpec {
 }
 
 /// What an offboarding does (or did) in one app.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OffboardStep {
     pub app: String,
     /// `deactivate`, `delete`, `remove_license`, `manual_task`, `activate`, `create` (an
@@ -52,7 +52,7 @@ pub struct OffboardStep {
 }
 
 /// An offboarding, previewed or carried out.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OffboardView {
     pub person: String,
     pub name: String,
@@ -81,6 +81,16 @@ pub struct OffboardingState {
     pub since_ms: i64,
 }
 
+/// An offboarding whose operations were queued and not waited for (a workflow's
+/// `deprovision` step): the view as queued, its plan, and which queued operation carries out
+/// which of `view.apps` (by index).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct QueuedOffboarding {
+    pub view: OffboardView,
+    pub plan: Option<PlanId>,
+    pub ops: Vec<(usize, OperationId)>,
+}
+
 impl Admin<'_> {
     /// The person's offboarding in Tenure, if they are offboarded (org admins and auditors).
     pub async fn offboarding_of(&self, email: &str) -> Result<Option<OffboardingState>, EngineError> {
@@ -96,6 +106,29 @@ impl Admin<'_> {
 
     /// Offboards a person (or previews it, or undoes it): see [`OffboardSpec`].
     pub async fn offboard(&self, email: &str, spec: OffboardSpec) -> Result<OffboardView, EngineError> {
+        Ok(self.offboard_with(email, spec, None).await?.view)
+    }
+
+    /// Offboards a person now without waiting for the apps: the mark, its audit entry and the
+    /// operations queued through the guard (as `offboard`); the queue carries them out, and
+    /// whoever asked looks at `ops` later ([`crate::workflows`]' `deprovision` step).
+    /// Its writes carry the duty's `fence`: a node that lost the duty offboards nobody.
+    pub(crate) async fn offboard_queued(
+        &self,
+        email: &str,
+        fence: &tenure_store::Fence,
+    ) -> Result<QueuedOffboarding, EngineError> {
+        self.offboard_with(email, OffboardSpec::default(), Some(fence)).await
+    }
+
+    /// `fence`: queued under a duty, not waited for; `None`: an admin's act, waited for.
+    async fn offboard_with(
+        &self,
+        email: &str,
+        spec: OffboardSpec,
+        fence: Option<&tenure_store::Fence>,
+    ) -> Result<QueuedOffboarding, EngineError> {
+        let wait = fence.is_none();
         self.actor.require(Need::OrgAdmin)?;
         let started = Instant::now();
         let today = self.engine.today().await?;
@@ -126,7 +159,8 @@ impl Admin<'_> {
             elapsed_ms: 0,
         };
         if spec.undo {
-            return self.undo_offboarding(&person, view, started).await;
+            let view = self.undo_offboarding(&person, view, started).await?;
+            return Ok(QueuedOffboarding { view, plan: None, ops: Vec::new() });
         }
 
         let acts_now = effective <= today;
@@ -151,7 +185,7 @@ impl Admin<'_> {
         view.notified = self.engine.audience(&notice).await?;
         if spec.preview {
             view.elapsed_ms = started.elapsed().as_millis() as u64;
-            return Ok(view);
+            return Ok(QueuedOffboarding { view, plan: None, ops: Vec::new() });
         }
 
         // The mark, its audit entry, the person's dirty mark (should this process die before
@@ -160,6 +194,9 @@ impl Admin<'_> {
         let channels = self.store().channels(self.tenant()).await?;
         let messages = self.engine.messages_for(&notice, &channels).await?;
         let mut tx = self.store().begin().await?;
+        if let Some(fence) = fence {
+            tx.check_fence(fence).await?;
+        }
         let record = Offboarding {
             person_id: person.id,
             email: person.email.clone(),
@@ -189,17 +226,20 @@ impl Admin<'_> {
         if !acts_now {
             view.status = "scheduled".into();
             view.elapsed_ms = started.elapsed().as_millis() as u64;
-            return Ok(view);
+            return Ok(QueuedOffboarding { view, plan: None, ops: Vec::new() });
         }
 
         let answered = [DirtyMark::person(person.id)];
-        let enqueued = self.engine.enqueue_with(&plans, &answered, Authority::Admin, &self.actor.name).await?;
+        let enqueued = self.engine.enqueue_under(&plans, &answered, Authority::Admin, &self.actor.name, fence).await?;
+        let mut ops = Vec::new();
         if let Some(plan) = enqueued.plan_id {
             view.plan_id = Some(plan.to_string());
-            let executor = crate::Executor::new(self.engine.clone(), self.engine.worker_options.clone());
-            executor.drain(Some(plan), self.engine.drain_wait).await?;
+            if wait {
+                let executor = crate::Executor::new(self.engine.clone(), self.engine.worker_options.clone());
+                executor.drain(Some(plan), self.engine.drain_wait).await?;
+            }
             let records = self.store().plan_operations(self.tenant(), plan).await?;
-            for step in view.apps.iter_mut() {
+            for (index, step) in view.apps.iter_mut().enumerate() {
                 let Some(rec) = records.iter().find(|r| {
                     r.op.person_id == person.id
                         && plans.iter().any(|p| p.app.id == r.op.app_id && p.app.name == step.app)
@@ -207,6 +247,7 @@ impl Admin<'_> {
                 }) else {
                     continue;
                 };
+                ops.push((index, rec.id));
                 let (outcome, error) = match rec.status {
                     OperationStatus::Succeeded => ("done", None),
                     OperationStatus::Failed => ("failed", rec.last_error.clone()),
@@ -215,7 +256,9 @@ impl Admin<'_> {
                 step.outcome = Some(outcome.into());
                 step.error = error;
             }
-            self.store().set_plan_status(self.tenant(), plan, plan_status(&view)).await?;
+            if wait {
+                self.store().set_plan_status(self.tenant(), plan, plan_status(&view)).await?;
+            }
         }
         for step in view.apps.iter_mut().filter(|s| s.outcome.is_none()) {
             step.outcome = Some(match step.action.as_str() {
@@ -233,6 +276,9 @@ impl Admin<'_> {
             "incomplete".into()
         };
         view.elapsed_ms = started.elapsed().as_millis() as u64;
+        if !wait {
+            return Ok(QueuedOffboarding { view, plan: enqueued.plan_id, ops });
+        }
         let mut done = offboarding_notice(&view, "offboarding.done", &person);
         done.apps = notice.apps.clone();
         self.engine.notify(&done).await;
@@ -241,7 +287,7 @@ impl Admin<'_> {
         if let Err(e) = self.engine.drain_notifications(std::time::Duration::from_secs(10)).await {
             tracing::warn!(error = %e, "notifications stay in the outbox");
         }
-        Ok(view)
+        Ok(QueuedOffboarding { view, plan: enqueued.plan_id, ops })
     }
 
     async fn undo_offboarding(
@@ -297,7 +343,7 @@ impl Admin<'_> {
     }
 }
 
-fn plan_status(view: &OffboardView) -> &'static str {
+pub(crate) fn plan_status(view: &OffboardView) -> &'static str {
     if view.apps.iter().any(|s| s.outcome.as_deref() == Some("queued")) {
         "applying"
     } else if view.apps.iter().any(|s| s.outcome.as_deref() == Some("failed")) {
@@ -378,7 +424,7 @@ fn steps(plans: &[AppPlan], person: PersonId) -> Vec<OffboardStep> {
     out
 }
 
-fn offboarding_notice(view: &OffboardView, event: &str, person: &Person) -> Notice {
+pub(crate) fn offboarding_notice(view: &OffboardView, event: &str, person: &Person) -> Notice {
     let done = event == "offboarding.done";
     let subject = if done {
         format!("Offboarding of {} ({}): {}", view.name, view.person, view.status)

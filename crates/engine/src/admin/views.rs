@@ -42,6 +42,12 @@ pub struct AppView {
     /// while it is spent, when it lets the next go (`spent_until_ms`); operations wait till then.
     #[schema(value_type = Vec<Object>)]
     pub request_windows: Vec<tenure_store::WindowUsage>,
+    /// An app on the OAuth authorization-code flow: whether it was authorized, by whom, until
+    /// when its access token lasts, and why the grant is over (`revoked`: the authorization
+    /// server refused the refresh token; provisioning waits for an admin to authorize again).
+    /// `null` for other auth kinds and before the first authorization.
+    #[schema(value_type = Option<Object>)]
+    pub oauth_grant: Option<crate::oauth_flow::GrantView>,
 }
 
 /// An app edit's, assignment's or removal's effect on the plan, computed against one reading of
@@ -371,6 +377,10 @@ pub struct CatalogApp {
     pub pace_per_second: Option<f64>,
     /// The pace of creates alone, creates a second (Canva: 1), where documented.
     pub creates_per_second: Option<f64>,
+    /// The pace of user updates alone (Miro: 100 per 30 s), where documented.
+    pub updates_per_second: Option<f64>,
+    /// The pace of user deletes alone (Miro: 20 per 30 s), where documented.
+    pub deletes_per_second: Option<f64>,
     /// At most this many requests in any hour (DocuSign: 3,000), where documented.
     pub per_hour: Option<u32>,
     /// At most this many requests in any 24 hours (HubSpot: 250,000), where documented.

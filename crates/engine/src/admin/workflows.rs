@@ -16,7 +16,9 @@ use crate::workflows::tz;
 /// for before; `department-change`, `org-unit-change`, `manager-change`, `offboarding`,
 /// `onboarding`) and its steps in order, each spelled as on the command line
 /// (`notify:manager,org-admins`, `deprovision`, `task:APP:TEXT`, `wait:2`,
-/// `approval:manager:3`, optionally ending in `+continue`).
+/// `approval:manager:3`, `remove-groups:github` or `remove-groups:all`,
+/// `reassign-license:jira:manager` or `reassign-license:jira:EMAIL`, `reassign-role:jira:manager`,
+/// optionally ending in `+continue`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowSpec {
@@ -47,7 +49,9 @@ pub struct RunStepView {
     pub index: i64,
     /// As defined: `approval:manager:2`.
     pub step: String,
-    /// `pending` (not reached), `running`, `waiting` (an approval), `done`, `failed`,
+    /// `pending` (not reached), `running`, `waiting` (an approval, or a `deprovision` step
+    /// whose queued operations are not all settled: `result` says `waiting for N operations`),
+    /// `done`, `failed`,
     /// `interrupted` (its process stopped mid-step; not run again).
     pub status: String,
     pub result: Option<String>,
@@ -176,7 +180,14 @@ impl Admin<'_> {
         model::check_name(name)?;
         let def = Definition::parse(&spec.trigger, spec.offset_days, &spec.steps)?;
         for (i, step) in def.steps.iter().enumerate() {
-            if let Action::Task { app, .. } = &step.action {
+            let named = match &step.action {
+                Action::Task { app, .. }
+                | Action::RemoveGroups { app: Some(app) }
+                | Action::ReassignLicense { app, .. }
+                | Action::ReassignRole { app, .. } => Some(app),
+                _ => None,
+            };
+            if let Some(app) = named {
                 match self.store().app_by_name(self.tenant(), app).await {
                     Ok(_) => {}
                     Err(tenure_store::StoreError::NotFound(_)) => {

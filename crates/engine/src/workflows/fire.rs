@@ -29,6 +29,7 @@ impl Engine {
         workflows: &[WorkflowRecord],
         today: time::Date,
         now: i64,
+        fence: &tenure_store::Fence,
     ) -> Result<usize, EngineError> {
         let mut defined = Vec::new();
         for w in workflows {
@@ -118,7 +119,7 @@ impl Engine {
         if due.is_empty() && seen_now.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.begin_fenced(fence).await?;
         let mut started = 0;
         for d in due {
             started += self.start(&mut tx, d, &people, now).await?;

@@ -9,11 +9,15 @@
 //!   whose effect is a store write (notify, task, wait, approval) commit the effect, the claim
 //!   and the cursor's move in one transaction; a step that acts outside (deprovision) commits
 //!   its claim first, and a claim found stale after a restart is recorded `interrupted`, never
-//!   run again.
+//!   run again. A deprovisioning queues its operations and waits for them over later passes
+//!   (`waiting for N operations`) instead of holding the pass up.
+//! - Every write of a pass is fenced by the duty's term: a node that lost the duty advances
+//!   nothing.
 
 mod fire;
 pub(crate) use fire::ONBOARDING_DAYS;
 pub mod model;
+mod queued;
 mod runner;
 pub mod tz;
 
@@ -24,6 +28,7 @@ use std::time::Duration;
 use tenure_core::Person;
 
 use crate::{Engine, EngineError};
+use tenure_store::Fence;
 
 /// How often the holder of the duty looks for dates that came and runs that are due: a local
 /// midnight is acted on within this.
@@ -51,19 +56,28 @@ pub(crate) fn manager_of<'a>(people: &'a [Person], person: &Person) -> Option<&'
 }
 
 impl Engine {
-    /// One pass of the workflows at the engine's clock: fire what triggers came, carry due runs
-    /// forward, remind waiting approvals. The duty's holder runs it every [`WORKFLOW_TICK`];
-    /// tests call it with a hand-driven clock.
+    /// One pass of the workflows at the engine's clock, when this node holds the
+    /// [`WORKFLOWS`](crate::nodes::WORKFLOWS) duty (nothing otherwise): see
+    /// [`Self::workflow_pass_under`]. Tests call it with a hand-driven clock.
     pub async fn workflow_pass(&self) -> Result<WorkflowPass, EngineError> {
+        let Some(duty) = self.hold_duty(crate::nodes::WORKFLOWS).await? else { return Ok(WorkflowPass::default()) };
+        self.workflow_pass_under(duty.fence()).await
+    }
+
+    /// One pass under the duty's `fence`: fire what triggers came, carry due runs forward,
+    /// remind waiting approvals. Every write is refused ([`tenure_store::StoreError::Fenced`])
+    /// once another node has taken the duty over. The duty's holder runs it every
+    /// [`WORKFLOW_TICK`].
+    pub async fn workflow_pass_under(&self, fence: &Fence) -> Result<WorkflowPass, EngineError> {
         let now = self.now_ms();
         let workflows = self.store.workflows(self.tenant).await?;
         let mut pass = WorkflowPass::default();
         if !workflows.is_empty() {
             let today = self.local_day(now).await?;
-            pass.started = self.fire(&workflows, today, now).await?;
+            pass.started = self.fire(&workflows, today, now, fence).await?;
         }
-        pass.steps = self.advance_runs(now).await?;
-        pass.reminded = self.remind_approvals(now).await?;
+        pass.steps = self.advance_runs(now, fence).await?;
+        pass.reminded = self.remind_approvals(now, fence).await?;
         Ok(pass)
     }
 
@@ -78,9 +92,9 @@ impl Engine {
                 return;
             }
             match self.hold_duty(crate::nodes::WORKFLOWS).await {
-                Ok(Some(_duty)) if last_pass.is_none_or(|at| at.elapsed() >= WORKFLOW_TICK) => {
+                Ok(Some(duty)) if last_pass.is_none_or(|at| at.elapsed() >= WORKFLOW_TICK) => {
                     last_pass = Some(tokio::time::Instant::now());
-                    match self.workflow_pass().await {
+                    match self.workflow_pass_under(duty.fence()).await {
                         Ok(pass) if pass != WorkflowPass::default() => tracing::info!(?pass, "workflow pass"),
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "workflow pass failed; tried again at the next tick"),

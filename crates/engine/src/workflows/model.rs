@@ -122,7 +122,28 @@ pub enum Action {
         by: Approver,
         remind_days: Option<u32>,
     },
+    /// Take the person's accounts out of every in-app group they are in: in `app`, or in every
+    /// app whose connector changes groups (`None`). Queued group changes, one per group.
+    RemoveGroups {
+        #[serde(default)]
+        app: Option<String>,
+    },
+    /// Give the person's license tier in `app` to `to` (`manager`, or a person's email) and take
+    /// it from the person: two queued license changes, the loss through the guard.
+    ReassignLicense {
+        app: String,
+        to: String,
+    },
+    /// Give the person's role in `app` to `to` (`manager`, or a person's email) and take it
+    /// from the person: two queued attribute changes.
+    ReassignRole {
+        app: String,
+        to: String,
+    },
 }
+
+/// Who a reassigned license goes to: the person's manager (from the directory's manager link).
+pub const TO_MANAGER: &str = "manager";
 
 impl Action {
     pub fn kind(&self) -> &'static str {
@@ -132,6 +153,9 @@ impl Action {
             Self::Task { .. } => "task",
             Self::Wait { .. } => "wait",
             Self::Approval { .. } => "approval",
+            Self::RemoveGroups { .. } => "remove-groups",
+            Self::ReassignLicense { .. } => "reassign-license",
+            Self::ReassignRole { .. } => "reassign-role",
         }
     }
 }
@@ -149,7 +173,9 @@ pub struct Step {
 pub const CONTINUE: &str = "+continue";
 
 pub const STEPS: &str = "notify:WHO[,WHO...], deprovision, task:APP:TEXT, wait:DAYS, \
-                         approval:manager|org-admin[:REMIND_DAYS], each optionally ending in +continue";
+                         approval:manager|org-admin[:REMIND_DAYS], remove-groups:APP|all, \
+                         reassign-license:APP:manager|EMAIL, reassign-role:APP:manager|EMAIL, \
+                         each optionally ending in +continue";
 
 impl Step {
     /// One step in its spelling: see [`STEPS`].
@@ -162,6 +188,13 @@ impl Step {
         let (kind, arg) = match body.split_once(':') {
             Some((k, a)) => (k.trim(), Some(a.trim())),
             None => (body, None),
+        };
+        // The brief's spellings with underscores are the same steps.
+        let kind = match kind {
+            "remove_groups" => "remove-groups",
+            "reassign_license" => "reassign-license",
+            "reassign_role" => "reassign-role",
+            other => other,
         };
         let days = |what: &str, raw: &str, max: u32| -> Result<u32, String> {
             match raw.parse::<u32>() {
@@ -206,6 +239,33 @@ impl Step {
             ("approval", None) => {
                 return Err("approval needs its approver: approval:manager or approval:org-admin".into());
             }
+            ("remove-groups", Some("all")) => Action::RemoveGroups { app: None },
+            ("remove-groups", Some(app)) if !app.is_empty() && !app.contains(':') => {
+                Action::RemoveGroups { app: Some(app.to_owned()) }
+            }
+            ("remove-groups", _) => {
+                return Err("remove-groups needs an app, or all: remove-groups:github or remove-groups:all".into());
+            }
+            ("reassign-license" | "reassign-role", rest) => {
+                let what = if kind == "reassign-role" { "role" } else { "license" };
+                match rest.and_then(|r| r.split_once(':')) {
+                    Some((app, to))
+                        if !app.trim().is_empty() && (to.trim() == TO_MANAGER || valid_email(to.trim())) =>
+                    {
+                        let (app, to) = (app.trim().to_owned(), to.trim().to_lowercase());
+                        if what == "role" {
+                            Action::ReassignRole { app, to }
+                        } else {
+                            Action::ReassignLicense { app, to }
+                        }
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{kind} needs an app and who gets the {what}: {kind}:APP:manager or {kind}:APP:EMAIL"
+                        ));
+                    }
+                }
+            }
             (other, _) => return Err(format!("unknown step {other:?}: {STEPS}")),
         };
         Ok(Self { action, continue_on_failure })
@@ -229,11 +289,23 @@ impl std::fmt::Display for Step {
                     write!(f, ":{d}")?;
                 }
             }
+            Action::RemoveGroups { app } => write!(f, "remove-groups:{}", app.as_deref().unwrap_or("all"))?,
+            Action::ReassignLicense { app, to } => write!(f, "reassign-license:{app}:{to}")?,
+            Action::ReassignRole { app, to } => write!(f, "reassign-role:{app}:{to}")?,
         }
         if self.continue_on_failure {
             f.write_str(CONTINUE)?;
         }
         Ok(())
+    }
+}
+
+fn valid_email(raw: &str) -> bool {
+    match raw.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !raw.contains(char::is_whitespace) && !domain.contains('@')
+        }
+        None => false,
     }
 }
 
@@ -298,6 +370,11 @@ mod tests {
             "approval:org-admin:3",
             "deprovision+continue",
             "task:payroll:close the payroll record",
+            "remove-groups:github",
+            "remove-groups:all+continue",
+            "reassign-license:jira:manager",
+            "reassign-license:jira:it-pool@example.com",
+            "reassign-role:jira:manager",
         ]);
         let d = Definition::parse("leave-date", Some(-3), &raw).unwrap();
         assert_eq!(d.trigger, Trigger::LeaveDate { offset_days: -3 });
@@ -328,6 +405,13 @@ mod tests {
         assert!(err("leave-date", None, &["task:payroll"]).contains("task:APP:TEXT"));
         assert!(err("leave-date", None, &["reassign"]).contains("unknown step \"reassign\""));
         assert!(err("leave-date", None, &["deprovision:github"]).contains("takes no argument"));
+        assert!(err("leave-date", None, &["remove-groups"]).contains("remove-groups needs an app, or all"));
+        assert!(err("leave-date", None, &["reassign-license:jira"]).contains("reassign-license:APP:manager"));
+        assert!(err("leave-date", None, &["reassign-license:jira:boss"]).contains("reassign-license:APP:EMAIL"));
+        let d = Definition::parse("leave-date", None, &steps(&["remove_groups:all", "reassign_license:jira:manager"]))
+            .unwrap();
+        assert_eq!(d.steps[0].action, Action::RemoveGroups { app: None });
+        assert_eq!(d.steps[1].to_string(), "reassign-license:jira:manager");
         assert!(check_name("Off Board").is_err() && check_name("leavers-3d").is_ok());
     }
 }

@@ -6,19 +6,28 @@
 //! the row or the cursor moved and changes nothing. A deprovisioning acts outside the store, so
 //! its claim is committed first (`running`); should the process stop before recording its end,
 //! the claim is found stale ([`STEP_LEASE_MS`]) and recorded `interrupted` — not run again.
+//! Once it has queued the offboarding's operations (through the guard) it records them and
+//! `waiting`, and the pass goes on to other runs: later passes look at how far the queue got
+//! ("waiting for 2 operations") and end the step once every operation settled.
+//!
+//! Every write of a pass carries the [`WORKFLOWS`](crate::nodes::WORKFLOWS) duty's [`Fence`]:
+//! a node that lost the duty (it stalled past its lease and another node took over) has its
+//! transactions refused and advances no run.
 
 use serde_json::json;
 use tenure_core::Role;
-use tenure_store::{AuditRecord, RunRecord, StepEnd, Tx};
+use tenure_store::{AuditRecord, Fence, OperationStatus, RunRecord, StepEnd, StepRecord, StoreError, Tx};
 
 use super::model::{Action, Approver, Definition, Step};
-use crate::admin::{Actor, OffboardSpec};
+use crate::admin::{Actor, QueuedOffboarding};
 use crate::notify::{Notice, Recipient};
 use crate::{Engine, EngineError};
 
-/// How long a claimed step may run before a later pass takes it for interrupted: longer than an
-/// offboarding's wait for its apps.
+/// How long a claimed step may run before a later pass takes it for interrupted: far longer than
+/// an offboarding's planning and queueing (its apps are not waited for in the step).
 pub const STEP_LEASE_MS: i64 = 15 * 60 * 1000;
+/// A step waiting for queued operations is looked at again after this (at the next pass).
+pub const WAIT_POLL_MS: i64 = 15 * 1000;
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// Runs carried forward per pass; the rest at the next.
 const RUNS_PER_PASS: i64 = 200;
@@ -44,10 +53,10 @@ struct TaskEffect {
 }
 
 /// Where a run goes after a step ended.
-struct Next {
-    status: &'static str,
-    cursor: i64,
-    not_before_ms: i64,
+pub(super) struct Next {
+    pub(super) status: &'static str,
+    pub(super) cursor: i64,
+    pub(super) not_before_ms: i64,
 }
 
 /// After step `index` ended (`ok` or not): the next step, the run's end, or its failure.
@@ -60,17 +69,19 @@ fn next_after(steps: &[Step], index: i64, ok: bool, now: i64) -> Next {
     }
 }
 
-fn end<'a>(status: &'a str, result: Option<&'a str>, error: Option<&'a str>) -> StepEnd<'a> {
+pub(super) fn end<'a>(status: &'a str, result: Option<&'a str>, error: Option<&'a str>) -> StepEnd<'a> {
     StepEnd { status, result, error, approver: None }
 }
 
 impl Engine {
     /// Carries every due run as far as it goes now; how many steps were carried out.
-    pub(super) async fn advance_runs(&self, now: i64) -> Result<usize, EngineError> {
+    pub(super) async fn advance_runs(&self, now: i64, fence: &Fence) -> Result<usize, EngineError> {
         let mut steps = 0;
         for run in self.store.due_runs(self.tenant, now, RUNS_PER_PASS).await? {
-            match self.advance(run.clone(), now).await {
+            match self.advance(run.clone(), now, fence).await {
                 Ok(n) => steps += n,
+                // This node lost the duty: no run of it goes on here.
+                Err(e @ EngineError::Store(StoreError::Fenced { .. })) => return Err(e),
                 Err(e) => {
                     tracing::warn!(run = %run.id, workflow = %run.workflow, error = %e, "workflow run waits for the next pass")
                 }
@@ -79,11 +90,18 @@ impl Engine {
         Ok(steps)
     }
 
-    async fn advance(&self, mut run: RunRecord, now: i64) -> Result<usize, EngineError> {
+    /// A write transaction under the duty's fence.
+    pub(super) async fn begin_fenced(&self, fence: &Fence) -> Result<Tx, EngineError> {
+        let mut tx = self.store.begin().await?;
+        tx.check_fence(fence).await?;
+        Ok(tx)
+    }
+
+    async fn advance(&self, mut run: RunRecord, now: i64, fence: &Fence) -> Result<usize, EngineError> {
         let def: Definition = match serde_json::from_value(run.definition.clone()) {
             Ok(d) => d,
             Err(e) => {
-                let mut tx = self.store.begin().await?;
+                let mut tx = self.begin_fenced(fence).await?;
                 tx.advance_run(self.tenant, run.id, &run.status, run.cursor, "failed", run.cursor, now, now).await?;
                 tx.commit().await?;
                 return Err(EngineError::Internal(format!("run {}: its definition is unreadable ({e})", run.id)));
@@ -93,12 +111,12 @@ impl Engine {
         while run.status == "running" && run.not_before_ms <= now {
             let Some(step) = def.steps.get(run.cursor as usize) else {
                 // Every step ran (a run whose last step was recorded before its end was).
-                let mut tx = self.store.begin().await?;
+                let mut tx = self.begin_fenced(fence).await?;
                 tx.advance_run(self.tenant, run.id, "running", run.cursor, "done", run.cursor, now, now).await?;
                 tx.commit().await?;
                 break;
             };
-            let Some(next) = self.run_step(&run, &def, step, now).await? else { break };
+            let Some(next) = self.run_step(&run, &def, step, now, fence).await? else { break };
             done += 1;
             run.status = next.status.to_owned();
             run.cursor = next.cursor;
@@ -115,6 +133,7 @@ impl Engine {
         def: &Definition,
         step: &Step,
         now: i64,
+        fence: &Fence,
     ) -> Result<Option<Next>, EngineError> {
         let index = run.cursor;
         let kind = step.action.kind();
@@ -126,7 +145,7 @@ impl Engine {
                     let error = "interrupted: the process carrying it out stopped before recording its end; \
                                  not run again (check what it did)";
                     let next = next_after(&def.steps, index, false, now);
-                    let mut tx = self.store.begin().await?;
+                    let mut tx = self.begin_fenced(fence).await?;
                     let ended =
                         tx.finish_step(self.tenant, run.id, index, end("interrupted", None, Some(error)), now).await?;
                     if !ended || !self.move_run(&mut tx, run, &next, now).await? {
@@ -136,14 +155,25 @@ impl Engine {
                     tx.commit().await?;
                     Ok(Some(next))
                 }
+                // A deprovisioning waiting for the operations it queued.
+                "waiting" if claim.kind == "deprovision" => {
+                    self.deprovision_progress(run, def, &claim, now, fence).await
+                }
+                "waiting" if matches!(claim.kind.as_str(), "remove-groups" | "reassign-license" | "reassign-role") => {
+                    self.work_progress(run, def, &claim, now, fence).await
+                }
                 // A step that ended with its cursor not moved: only an approval released by
                 // `approve` between the reads; the run's next read has it right.
                 _ => Ok(None),
             };
         }
 
-        if let Action::Deprovision = step.action {
-            return self.deprovision(run, def, index, now).await;
+        match step.action {
+            Action::Deprovision => return self.deprovision(run, def, index, now, fence).await,
+            Action::RemoveGroups { .. } | Action::ReassignLicense { .. } | Action::ReassignRole { .. } => {
+                return self.queued_step(run, def, index, step, now, fence).await;
+            }
+            _ => {}
         }
         // Everything a store-only step writes is prepared first (on SQLite a read beside an
         // open write transaction would wait for its one connection), then written in one.
@@ -156,7 +186,10 @@ impl Engine {
                 Effect { result: Some(format!("until {day}")), not_before_ms: Some(until), ..Effect::default() }
             }
             Action::Approval { by, .. } => self.approval_effect(run, *by).await?,
-            Action::Deprovision => return Ok(None),
+            Action::Deprovision
+            | Action::RemoveGroups { .. }
+            | Action::ReassignLicense { .. }
+            | Action::ReassignRole { .. } => return Ok(None),
         };
         let ok = effect.error.is_none();
         let mut next = match &step.action {
@@ -171,7 +204,7 @@ impl Engine {
             (_, true) => "done",
             (_, false) => "failed",
         };
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.begin_fenced(fence).await?;
         let ended = end(status, effect.result.as_deref(), effect.error.as_deref());
         if !tx.claim_step(self.tenant, run.id, index, kind, ended, now).await? {
             return Ok(None);
@@ -202,7 +235,13 @@ impl Engine {
         crate::workflows::tz::parse(&self.timezone_name().await?)
     }
 
-    async fn move_run(&self, tx: &mut Tx, run: &RunRecord, next: &Next, now: i64) -> Result<bool, EngineError> {
+    pub(super) async fn move_run(
+        &self,
+        tx: &mut Tx,
+        run: &RunRecord,
+        next: &Next,
+        now: i64,
+    ) -> Result<bool, EngineError> {
         Ok(tx
             .advance_run(
                 self.tenant,
@@ -217,7 +256,7 @@ impl Engine {
             .await?)
     }
 
-    async fn audit_step(
+    pub(super) async fn audit_step(
         &self,
         tx: &mut Tx,
         run: &RunRecord,
@@ -356,7 +395,7 @@ impl Engine {
     }
 
     /// Reminds approvals waiting past their reminder's days, once each.
-    pub(super) async fn remind_approvals(&self, now: i64) -> Result<usize, EngineError> {
+    pub(super) async fn remind_approvals(&self, now: i64, fence: &Fence) -> Result<usize, EngineError> {
         let mut reminded = 0;
         for run in self.store.runs_in(self.tenant, "approval").await? {
             let Ok(def) = serde_json::from_value::<Definition>(run.definition.clone()) else { continue };
@@ -376,7 +415,7 @@ impl Engine {
             let (who, recipients) = approvers(&run, *by);
             let notice = self.approval_notice(&run, &who, recipients, true);
             let messages = self.messages_for(&notice, &self.store.channels(self.tenant).await?).await?;
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.begin_fenced(fence).await?;
             if tx.set_reminded(self.tenant, run.id, run.cursor, now).await? {
                 tx.enqueue_messages(self.tenant, &messages).await?;
                 tx.commit().await?;
@@ -386,68 +425,219 @@ impl Engine {
         Ok(reminded)
     }
 
-    /// Offboards the run's person: the claim first, then the offboarding (queue, guard, audit,
-    /// notices), then its end.
+    /// Offboards the run's person without waiting for the apps: the claim first, then the
+    /// offboarding (mark, audit, notices, operations queued through the guard as an admin's
+    /// act with their reasons), then `waiting` with what was queued. Later passes end it
+    /// ([`Self::deprovision_progress`]).
     async fn deprovision(
         &self,
         run: &RunRecord,
         def: &Definition,
         index: i64,
         now: i64,
+        fence: &Fence,
     ) -> Result<Option<Next>, EngineError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.begin_fenced(fence).await?;
         if !tx.claim_step(self.tenant, run.id, index, "deprovision", end("running", None, None), now).await? {
             return Ok(None);
         }
         tx.commit().await?;
         let actor = Actor { name: format!("workflow:{}", run.workflow), role: Role::OrgAdmin, apps: Vec::new() };
-        let (ok, result, error) = match self.admin(&actor).offboard(&run.person, OffboardSpec::default()).await {
-            Ok(view) => {
-                let apps: Vec<String> = view
-                    .apps
-                    .iter()
-                    .map(|s| format!("{} {}: {}", s.app, s.action, s.outcome.as_deref().unwrap_or("?")))
-                    .collect();
-                let summary = format!(
-                    "offboarding {}: {}",
-                    view.status,
-                    if apps.is_empty() { "no account known".to_owned() } else { apps.join("; ") }
-                );
-                let failed: Vec<String> = view
-                    .apps
-                    .iter()
-                    .filter(|s| matches!(s.outcome.as_deref(), Some("failed" | "held")))
-                    .map(|s| {
-                        format!(
-                            "{}: {}",
-                            s.app,
-                            s.error.clone().unwrap_or_else(|| s.outcome.clone().unwrap_or_default())
-                        )
-                    })
-                    .collect();
-                if failed.is_empty() {
-                    (true, Some(summary), None)
-                } else {
-                    (false, Some(summary), Some(failed.join("; ")))
-                }
+        let queued = match self.admin(&actor).offboard_queued(&run.person, fence).await {
+            Ok(queued) => queued,
+            Err(e) => {
+                let error = e.to_string();
+                return self.end_step(run, def, index, "deprovision", (false, None, Some(error)), now, fence).await;
             }
-            Err(e) => (false, None, Some(e.to_string())),
         };
+        let detail = serde_json::to_value(&queued).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let claim = StepRecord {
+            run_id: run.id,
+            index,
+            kind: "deprovision".into(),
+            status: "waiting".into(),
+            result: None,
+            error: None,
+            approver: None,
+            started_ms: now,
+            finished_ms: None,
+            reminded_ms: None,
+            detail: Some(detail.clone()),
+        };
+        let pending = self.pending_of(&queued).await?;
+        if pending.is_empty() {
+            // Nothing queued (or it all settled already): the step ends now.
+            return self.finish_deprovision(run, def, &claim, queued, now, fence).await;
+        }
+        let words = waiting_words(pending.len());
+        let mut tx = self.begin_fenced(fence).await?;
+        if !tx.wait_step(self.tenant, run.id, index, &words, &detail).await? {
+            return Ok(None);
+        }
+        // The run stays on this step, looked at again at a later pass.
+        let next = Next { status: "running", cursor: index, not_before_ms: now + WAIT_POLL_MS };
+        if !self.move_run(&mut tx, run, &next, now).await? {
+            return Ok(None);
+        }
+        self.audit_step(&mut tx, run, index, "deprovision", "waiting", None).await?;
+        tx.commit().await?;
+        tracing::info!(run = %run.id, workflow = %run.workflow, person = %run.person, "{words}");
+        // Not a step carried out: the run did not go past it.
+        Ok(None)
+    }
+
+    /// The queued operations of an offboarding that have not settled.
+    async fn pending_of(&self, queued: &QueuedOffboarding) -> Result<Vec<tenure_core::OperationId>, EngineError> {
+        let Some(plan) = queued.plan else { return Ok(Vec::new()) };
+        let records = self.store.plan_operations(self.tenant, plan).await?;
+        Ok(queued
+            .ops
+            .iter()
+            .filter(|(_, id)| {
+                records
+                    .iter()
+                    .any(|r| r.id == *id && matches!(r.status, OperationStatus::Pending | OperationStatus::Preview))
+            })
+            .map(|(_, id)| *id)
+            .collect())
+    }
+
+    /// A deprovisioning that waits: still waiting (its words brought up to date), or ended now
+    /// that every operation it queued settled.
+    async fn deprovision_progress(
+        &self,
+        run: &RunRecord,
+        def: &Definition,
+        claim: &StepRecord,
+        now: i64,
+        fence: &Fence,
+    ) -> Result<Option<Next>, EngineError> {
+        let queued: QueuedOffboarding = match claim.detail.clone().map(serde_json::from_value) {
+            Some(Ok(q)) => q,
+            _ => {
+                let error = "what the step queued is unreadable; check the offboarding".to_owned();
+                return self
+                    .end_step(run, def, claim.index, "deprovision", (false, None, Some(error)), now, fence)
+                    .await;
+            }
+        };
+        let pending = self.pending_of(&queued).await?;
+        if pending.is_empty() {
+            return self.finish_deprovision(run, def, claim, queued, now, fence).await;
+        }
+        let words = waiting_words(pending.len());
+        let mut tx = self.begin_fenced(fence).await?;
+        if claim.result.as_deref() != Some(words.as_str()) {
+            tx.step_progress(self.tenant, run.id, claim.index, &words).await?;
+        }
+        let next = Next { status: "running", cursor: claim.index, not_before_ms: now + WAIT_POLL_MS };
+        self.move_run(&mut tx, run, &next, now).await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// Every queued operation settled: each app's outcome, the plan's status, the step's end
+    /// and the "offboarding done" notice.
+    async fn finish_deprovision(
+        &self,
+        run: &RunRecord,
+        def: &Definition,
+        claim: &StepRecord,
+        queued: QueuedOffboarding,
+        now: i64,
+        fence: &Fence,
+    ) -> Result<Option<Next>, EngineError> {
+        let QueuedOffboarding { mut view, plan, ops } = queued;
+        if let Some(plan) = plan {
+            let records = self.store.plan_operations(self.tenant, plan).await?;
+            for (index, id) in &ops {
+                let (Some(step), Some(rec)) = (view.apps.get_mut(*index), records.iter().find(|r| r.id == *id)) else {
+                    continue;
+                };
+                let outcome = match rec.status {
+                    OperationStatus::Succeeded => "done",
+                    OperationStatus::Failed => "failed",
+                    OperationStatus::Dismissed => "dismissed",
+                    _ => "queued",
+                };
+                step.outcome = Some(outcome.into());
+                step.error = if outcome == "done" { None } else { rec.last_error.clone() };
+            }
+        }
+        view.status = if view.apps.iter().all(|s| matches!(s.outcome.as_deref(), Some("done" | "nothing" | "task"))) {
+            "done".into()
+        } else {
+            "incomplete".into()
+        };
+        let apps: Vec<String> = view
+            .apps
+            .iter()
+            .map(|s| format!("{} {}: {}", s.app, s.action, s.outcome.as_deref().unwrap_or("?")))
+            .collect();
+        let summary = format!(
+            "offboarding {}: {}",
+            view.status,
+            if apps.is_empty() { "no account known".to_owned() } else { apps.join("; ") }
+        );
+        let failed: Vec<String> = view
+            .apps
+            .iter()
+            .filter(|s| matches!(s.outcome.as_deref(), Some("failed" | "held" | "dismissed" | "queued")))
+            .map(|s| format!("{}: {}", s.app, s.error.clone().unwrap_or_else(|| s.outcome.clone().unwrap_or_default())))
+            .collect();
+        let outcome = if failed.is_empty() {
+            (true, Some(summary), None)
+        } else {
+            (false, Some(summary), Some(failed.join("; ")))
+        };
+        let next = self.end_step(run, def, claim.index, "deprovision", outcome, now, fence).await?;
+        if next.is_some() {
+            if let Some(plan) = plan {
+                self.store.set_plan_status(self.tenant, plan, crate::admin::plan_status(&view)).await?;
+            }
+            let people = self.store.list_people(self.tenant).await?;
+            if let Some(person) = people.iter().find(|p| p.id == run.person_id) {
+                let mut done = crate::admin::offboarding_notice(&view, "offboarding.done", person);
+                let known = self.store.list_apps(self.tenant).await?;
+                done.apps =
+                    known.iter().filter(|a| view.apps.iter().any(|s| s.app == a.app.name)).map(|a| a.app.id).collect();
+                self.notify(&done).await;
+            }
+        }
+        Ok(next)
+    }
+
+    /// Records the end of a step that acted outside the store (`ok`, its result, its error)
+    /// and moves the run on.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn end_step(
+        &self,
+        run: &RunRecord,
+        def: &Definition,
+        index: i64,
+        kind: &str,
+        (ok, result, error): (bool, Option<String>, Option<String>),
+        now: i64,
+        fence: &Fence,
+    ) -> Result<Option<Next>, EngineError> {
         let status = if ok { "done" } else { "failed" };
-        // The offboarding took its time: the run is moved as of its end.
         let at = self.now_ms().max(now);
         let next = next_after(&def.steps, index, ok, at);
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.begin_fenced(fence).await?;
         if !tx.finish_step(self.tenant, run.id, index, end(status, result.as_deref(), error.as_deref()), at).await? {
             return Ok(None);
         }
         if !self.move_run(&mut tx, run, &next, at).await? {
             return Ok(None);
         }
-        self.audit_step(&mut tx, run, index, "deprovision", status, error.as_deref()).await?;
+        self.audit_step(&mut tx, run, index, kind, status, error.as_deref()).await?;
         tx.commit().await?;
         Ok(Some(next))
     }
+}
+
+pub(super) fn waiting_words(pending: usize) -> String {
+    if pending == 1 { "waiting for 1 operation".to_owned() } else { format!("waiting for {pending} operations") }
 }
 
 /// Who approves, in words, and the recipients who are asked.

@@ -31,6 +31,9 @@ pub struct SettingsForm {
     pub rate_limit: String,
     pub burst: String,
     pub max_concurrency: String,
+    /// Budgets over a long window (`limits.windows`): requests in any hour, in any 24 hours.
+    pub rate_limit_per_hour: String,
+    pub rate_limit_per_day: String,
 }
 
 pub const DEPROVISION: [&str; 5] = ["deactivate", "delete", "deactivate-then-delete", "remove-license", "do-nothing"];
@@ -72,6 +75,8 @@ impl SettingsForm {
             rate_limit: opt(limits.and_then(|l| l.per_second)),
             burst: opt(limits.and_then(|l| l.burst)),
             max_concurrency: opt(limits.and_then(|l| l.concurrency)),
+            rate_limit_per_hour: opt(window(settings, tenure_core::RequestWindow::HOUR)),
+            rate_limit_per_day: opt(window(settings, tenure_core::RequestWindow::DAY)),
         }
     }
 
@@ -87,6 +92,8 @@ impl SettingsForm {
             rate_limit: get("rate_limit"),
             burst: get("burst"),
             max_concurrency: get("max_concurrency"),
+            rate_limit_per_hour: get("rate_limit_per_hour"),
+            rate_limit_per_day: get("rate_limit_per_day"),
         }
     }
 
@@ -130,8 +137,20 @@ impl SettingsForm {
         if changed(&self.max_concurrency, &current.max_concurrency) {
             spec.max_concurrency = number("settings.max_concurrency", &self.max_concurrency)?;
         }
+        // 0 removes a budget; an emptied field changes nothing (as every number here).
+        if changed(&self.rate_limit_per_hour, &current.rate_limit_per_hour) {
+            spec.rate_limit_per_hour = number("settings.rate_limit_per_hour", &self.rate_limit_per_hour)?;
+        }
+        if changed(&self.rate_limit_per_day, &current.rate_limit_per_day) {
+            spec.rate_limit_per_day = number("settings.rate_limit_per_day", &self.rate_limit_per_day)?;
+        }
         Ok(spec)
     }
+}
+
+/// The app's budget over a window of `seconds`, if it has one.
+fn window(settings: &AppSettings, seconds: u64) -> Option<u32> {
+    settings.limits.as_ref()?.windows.iter().find(|w| w.seconds == seconds).map(|w| w.requests)
 }
 
 /// A field error the console found before asking the engine, worded as the engine words its own.
@@ -526,6 +545,21 @@ mod tests {
         let spec = typed.spec(&shown, false).unwrap();
         assert_eq!(spec.guard_count, Some(7));
         assert_eq!(spec.match_keys, Some(vec!["email".to_owned(), "user-name".to_owned()]));
+        typed.rate_limit_per_hour = "3000".into();
+        let spec = typed.spec(&shown, false).unwrap();
+        assert_eq!((spec.rate_limit_per_hour, spec.rate_limit_per_day), (Some(3000), None));
+        let budgeted = AppSettings {
+            limits: Some(tenure_core::AppLimits {
+                windows: vec![tenure_core::RequestWindow {
+                    requests: 250_000,
+                    seconds: tenure_core::RequestWindow::DAY,
+                }],
+                ..Default::default()
+            }),
+            ..AppSettings::default()
+        };
+        let with_budget = SettingsForm::of(&budgeted);
+        assert_eq!((with_budget.rate_limit_per_hour.as_str(), with_budget.rate_limit_per_day.as_str()), ("", "250000"));
         typed.burst = "lots".into();
         let err = typed.spec(&shown, false).unwrap_err().to_string();
         assert!(err.contains("settings.burst") && err.contains("lots"), "{err}");
