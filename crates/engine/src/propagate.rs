@@ -129,12 +129,17 @@ impl Engine {
         // limit as many times). An app another node is planning keeps its marks for that node.
         let mut claims = Vec::new();
         let mut elsewhere: HashSet<AppId> = HashSet::new();
+        // On SQLite there is one node: nothing to claim from, and two more writes per app and
+        // pass on its one write connection.
+        let several_nodes = self.store.backend() == tenure_store::Backend::Postgres;
         for record in apps.iter().filter(|a| full.contains(&a.app.id)) {
-            match self.hold_duty(&crate::nodes::full_plan_duty(record.app.id)).await? {
-                Some(claim) => claims.push(claim),
-                None => {
-                    elsewhere.insert(record.app.id);
-                    continue;
+            if several_nodes {
+                match self.hold_duty(&crate::nodes::full_plan_duty(record.app.id)).await? {
+                    Some(claim) => claims.push(claim),
+                    None => {
+                        elsewhere.insert(record.app.id);
+                        continue;
+                    }
                 }
             }
             match self.plan(Some(&record.app.name), today).await {
