@@ -542,20 +542,7 @@ pub(crate) async fn mark_dirty_in(
     tenant: TenantId,
     marks: &[DirtyMark],
 ) -> Result<(), StoreError> {
-    let t = tenant.to_string();
-    for mark in marks {
-        sqlx::query(
-            "INSERT INTO dirty (tenant_id, app_id, person_id, marked_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, app_id, person_id) DO UPDATE SET marked_ms = excluded.marked_ms",
-        )
-        .bind(&t)
-        .bind(key(mark.app))
-        .bind(key(mark.person))
-        .bind(mark.marked_ms)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
+    insert_marks(tx, tenant, marks, "DO UPDATE SET marked_ms = excluded.marked_ms").await
 }
 
 /// Marks that are not there yet; a mark already there keeps its time.
@@ -564,18 +551,29 @@ pub(crate) async fn mark_absent_in(
     tenant: TenantId,
     marks: &[DirtyMark],
 ) -> Result<(), StoreError> {
+    insert_marks(tx, tenant, marks, "DO NOTHING").await
+}
+
+/// `on_conflict` is one of the two constant clauses above, never outside input.
+async fn insert_marks(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: TenantId,
+    marks: &[DirtyMark],
+    on_conflict: &'static str,
+) -> Result<(), StoreError> {
     let t = tenant.to_string();
+    let sql = format!(
+        "INSERT INTO dirty (tenant_id, app_id, person_id, marked_ms) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant_id, app_id, person_id) {on_conflict}"
+    );
     for mark in marks {
-        sqlx::query(
-            "INSERT INTO dirty (tenant_id, app_id, person_id, marked_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, app_id, person_id) DO NOTHING",
-        )
-        .bind(&t)
-        .bind(key(mark.app))
-        .bind(key(mark.person))
-        .bind(mark.marked_ms)
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(&t)
+            .bind(key(mark.app))
+            .bind(key(mark.person))
+            .bind(mark.marked_ms)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
