@@ -23,6 +23,7 @@ pub mod paging;
 pub mod probe;
 mod put;
 pub mod ratelimit;
+mod rest_base;
 mod scim_connector;
 pub mod vendor;
 

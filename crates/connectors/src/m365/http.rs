@@ -33,26 +33,7 @@ pub(crate) struct Graph {
 
 impl Graph {
     pub(crate) fn new(base: &str, tokens: Arc<TokenSource>, options: ClientOptions) -> Result<Self, ConnectorError> {
-        let mut base =
-            Url::parse(base.trim()).map_err(|e| ConnectorError::Config(format!("Graph URL {base:?}: {e}")))?;
-        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-            return Err(ConnectorError::Config(format!("Graph URL {base} must be an http(s) URL")));
-        }
-        if tenure_sources::cloud_http::is_metadata_address(&base) {
-            return Err(ConnectorError::Config(format!(
-                "Graph URL {base}: a link-local or cloud metadata address is not allowed (the token would go there)"
-            )));
-        }
-        if let Ok(mut path) = base.path_segments_mut() {
-            path.pop_if_empty();
-        }
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = tenure_outbound::client_builder()
-            .timeout(options.timeout)
-            .connect_timeout(options.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
+        let (base, http) = crate::rest_base::checked_base_and_client(base, "Graph URL", &options)?;
         Ok(Self { http, base, tokens, options, limiter: None })
     }
 
