@@ -308,7 +308,12 @@ pub async fn settings(signed: Signed, Path(app): Path<String>, Form(pairs): Form
         Err(e) => {
             shown.settings_form = Some(typed);
             let mut refused = super::forms::refusal(e)?;
-            shown.notice = Notice::error(refused.message.clone());
+            // The notice names the field as the engine does (`settings.burst: ...`).
+            shown.notice = Notice::error(if refused.field.is_empty() {
+                refused.message.clone()
+            } else {
+                format!("{}: {}", refused.field, refused.message)
+            });
             refused.field = refused.field.trim_start_matches("settings.").to_owned();
             shown.settings_error = refused;
         }

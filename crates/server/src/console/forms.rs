@@ -46,7 +46,7 @@ mod tests {
 
     #[test]
     fn a_refused_field_is_shown_under_it_and_a_forbidden_one_is_403() {
-        let r = refusal(EngineError::field("reason", "say why")).unwrap();
+        let r = refusal(EngineError::BadField { field: "reason".into(), message: "say why".into() }).unwrap();
         assert_eq!(r.on("reason"), Some("say why"));
         assert_eq!(r.general(&["reason"]), None);
         assert_eq!(r.general(&["email"]), Some("say why"));

@@ -172,11 +172,11 @@ async fn workflows_page(signed: &Signed, shown: Shown) -> PageResult {
         .into_iter()
         .map(|r| run_line(signed, r))
         .collect();
-    if let Some((id, reason, error)) = shown.rejection {
-        if let Some(run) = runs.iter_mut().find(|r| r.id == id) {
-            run.reason = reason;
-            run.reason_error = Some(error);
-        }
+    if let Some((id, reason, error)) = shown.rejection
+        && let Some(run) = runs.iter_mut().find(|r| r.id == id)
+    {
+        run.reason = reason;
+        run.reason_error = Some(error);
     }
     Ok(render(&WorkflowsPage {
         nav: signed.nav("workflows"),
