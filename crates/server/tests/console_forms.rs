@@ -320,6 +320,28 @@ async fn legal_holds_budgets_and_the_guard_are_shown_and_holds_placed_by_org_adm
     assert_eq!(status, StatusCode::FORBIDDEN, "no form token");
     assert_eq!(w.server.contexts.engine(w.tenant).admin(&Actor::cli()).legal_holds().await?.len(), 1);
 
+    // A quarantined app: why, the next attempt and the fix; new credentials lift it.
+    let slack = w.server.store.app_by_name(w.tenant, "slack").await?.app.id;
+    let minute = Duration::from_secs(60);
+    w.server.store.record_app_failure(w.tenant, slack, "HTTP 401: token revoked", 1, minute, minute).await?;
+    let (_, html) = org.get("/holds").await?;
+    let row = html.split(r#"<tr class="bad"><td><a href="/apps/slack">"#).nth(1).unwrap_or_default();
+    assert!(row.contains("<strong>quarantined</strong> after 1 failure(s): HTTP 401: token revoked"), "{html}");
+    assert!(row.contains(r#"href="/apps/slack?tab=provisioning#rotate-form">New credentials</a> lift it"#), "{row}");
+    let (_, html) = auditor.get("/holds").await?;
+    assert!(
+        html.contains("token revoked") && !html.contains("New credentials</a>"),
+        "the auditor is told, not offered"
+    );
+    let (_, page) = org.get("/apps/slack?tab=provisioning").await?;
+    let version =
+        page.split(r#"name="version" value=""#).nth(1).and_then(|s| s.split('"').next()).unwrap_or_default().to_owned();
+    let token = w._slack.token().to_owned();
+    let (status, _) = org.post("/apps/slack/credentials", &[("version", &version), ("secret", &token)]).await?;
+    assert_eq!(status, StatusCode::OK);
+    let (_, html) = org.get("/holds").await?;
+    assert!(!html.contains("token revoked"), "the quarantine is lifted: {html}");
+
     let (_, html) = org.post("/holds/legal/ada%40acme.example/lift", &[]).await?;
     assert!(html.contains("legal hold is lifted") && html.contains("Nobody is on legal hold."), "{html}");
     Ok(())
