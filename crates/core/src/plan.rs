@@ -199,6 +199,11 @@ pub enum Reason {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         why: String,
     },
+    /// A license reclaim released the seat: the account was unused for `unused_days` days and
+    /// nobody answered "keep" (or someone answered "release").
+    LicenseReclaimed {
+        unused_days: u32,
+    },
 }
 
 impl Reason {
@@ -211,7 +216,8 @@ impl Reason {
             Reason::Revoked { .. }
             | Reason::RetentionElapsed { .. }
             | Reason::GroupMembership
-            | Reason::Workflow { .. } => None,
+            | Reason::Workflow { .. }
+            | Reason::LicenseReclaimed { .. } => None,
         }
     }
 }
@@ -234,6 +240,9 @@ impl fmt::Display for Reason {
             Reason::GroupMembership => write!(f, "assignment parameters name the group"),
             Reason::Workflow { workflow, step, why } if why.is_empty() => write!(f, "workflow {workflow}, step {step}"),
             Reason::Workflow { workflow, step, why } => write!(f, "workflow {workflow}, step {step}: {why}"),
+            Reason::LicenseReclaimed { unused_days } => {
+                write!(f, "license reclaimed: unused for {unused_days} days")
+            }
         }
     }
 }

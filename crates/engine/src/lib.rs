@@ -16,6 +16,7 @@ mod hold;
 mod import_states;
 mod legal_hold;
 mod license_lines;
+pub mod license_reclaim;
 pub mod licenses;
 pub mod nodes;
 pub mod notify;

@@ -121,6 +121,7 @@ pub fn router(state: ServerState) -> Router {
         .merge(docs::routes())
         .merge(oauth::callback_routes())
         .merge(hooks::routes())
+        .merge(routes::reclaim_links::routes())
         .merge(console::routes(state.clone()))
         .nest("/scim/v2", scim::routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such endpoint"}))) })
@@ -130,10 +131,19 @@ pub fn router(state: ServerState) -> Router {
 }
 
 /// The request's span, as tower-http's default one (method, URI, version at DEBUG), except that
-/// the OAuth callback's query, which carries a one-time code and state, is left out.
+/// the OAuth callback's query, which carries a one-time code and state, and reclaim links'
+/// tokens are left out.
 fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     let uri = request.uri();
-    let shown: &dyn std::fmt::Display = if uri.path() == oauth::CALLBACK_PATH { &uri.path() } else { uri };
+    // A reclaim link's token answers a question: no log keeps it.
+    let reclaim = uri.path().starts_with("/reclaim/");
+    let shown: &dyn std::fmt::Display = if uri.path() == oauth::CALLBACK_PATH {
+        &uri.path()
+    } else if reclaim {
+        &"/reclaim/..."
+    } else {
+        uri
+    };
     tracing::debug_span!("request", method = %request.method(), uri = %shown, version = ?request.version())
 }
 

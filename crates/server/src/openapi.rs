@@ -29,7 +29,7 @@ use crate::routes::{access, accounts, apps, audit, licenses, lifecycle, oauth, p
         sources::sync_one, sources::upload_people, sources::upload_groups,
         queue::status, queue::list, queue::retry_all, queue::retry, queue::dismiss,
         audit::list, audit::export, audit::verify,
-        licenses::list, licenses::report, licenses::waiting, licenses::set, licenses::remove, licenses::activity,
+        licenses::list, licenses::report, licenses::waiting, licenses::set, licenses::remove, licenses::activity, licenses::reclaim, licenses::reclaims,
         access::whoami, access::people, access::groups, access::admins, access::add_admin, access::change_admin,
         access::remove_admin, access::tokens, access::create_token, access::revoke_token,
         lifecycle::offboard, lifecycle::place_legal_hold, lifecycle::lift_legal_hold, lifecycle::legal_holds,

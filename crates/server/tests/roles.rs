@@ -112,6 +112,9 @@ fn matrix() -> Vec<Route> {
         route(M::DELETE, "/apps/spare/licenses?tier={x}", "OL", true).setup(Setup::Pool),
         route(M::GET, "/licenses/report", "OLU", false),
         route(M::GET, "/licenses/waiting", "OLU", false),
+        route(M::GET, "/licenses/reclaims", "OLU", false),
+        // The allowed get the deadline's refusal: the role is checked before the terms.
+        route(M::POST, "/apps/slack/licenses/reclaim", "OL", true).body(json!({"deadline_days": 0})).expect(400),
         route(M::GET, "/licenses/report?app=slack&stored=true", "OALU", true),
         route(M::GET, "/plan", "OAU", false),
         route(M::POST, "/plans?app=slack", "OA", true),

@@ -27,6 +27,7 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use tenure_core::Secret;
 
@@ -165,7 +166,13 @@ impl StoredForm {
 struct MasterKey {
     id: String,
     key: LessSafeKey,
+    /// Signs links Tenure sends out (a reclaim's keep / release): derived from the master key
+    /// (HMAC-SHA256 of a fixed label under it), so the key itself never signs anything else.
+    links: hmac::Key,
 }
+
+/// The label a master key's link-signing key is derived with.
+const LINK_KEY_LABEL: &[u8] = b"tenure link signing v1";
 
 /// The configured master keys, the current one first. Its Debug shows key ids only.
 pub struct Keyring {
@@ -230,7 +237,9 @@ impl Keyring {
                 id: id.to_owned(),
                 len: bytes.len(),
             })?;
-            keys.push(MasterKey { id: id.to_owned(), key: LessSafeKey::new(unbound) });
+            let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &bytes), LINK_KEY_LABEL);
+            let links = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+            keys.push(MasterKey { id: id.to_owned(), key: LessSafeKey::new(unbound), links });
         }
         if keys.is_empty() {
             return Err(KeyringError::Empty { origin });
@@ -373,6 +382,19 @@ impl Keyring {
         Ok(Secret::new(text))
     }
 
+    /// Signs `message` for a link with the current key: (its id, the HMAC-SHA256 tag). Without a
+    /// key nothing is signed ([`CryptoError::NoKey`]).
+    pub fn sign_link(&self, message: &[u8]) -> Result<(String, Vec<u8>), CryptoError> {
+        let current = self.keys.first().ok_or(CryptoError::NoKey)?;
+        Ok((current.id.clone(), hmac::sign(&current.links, message).as_ref().to_vec()))
+    }
+
+    /// Whether `tag` is the link tag of `message` under the key `key_id` (any key of the ring,
+    /// so links sent before a rotation still work while the old key is kept). Constant time.
+    pub fn verify_link(&self, key_id: &str, message: &[u8], tag: &[u8]) -> bool {
+        self.keys.iter().find(|k| k.id == key_id).is_some_and(|k| hmac::verify(&k.links, message, tag).is_ok())
+    }
+
     /// Whether a re-sealing leaves `stored` as it is: already under the current key, or, with
     /// `only_plain`, sealed at all.
     pub fn keeps(&self, stored: &str, only_plain: bool) -> bool {
@@ -393,6 +415,17 @@ mod tests {
 
     fn bind<'a>(row: &'a str) -> Binding<'a> {
         Binding { purpose: "apps.secret", tenant: "t", row }
+    }
+
+    #[test]
+    fn link_tags_verify_only_for_their_message_and_key() {
+        let ring = Keyring::parse(K1, "t").unwrap();
+        let (id, tag) = ring.sign_link(b"reclaim:a").unwrap();
+        assert_eq!(id, "k1");
+        assert!(ring.verify_link("k1", b"reclaim:a", &tag));
+        assert!(!ring.verify_link("k1", b"reclaim:b", &tag));
+        assert!(!ring.verify_link("k2", b"reclaim:a", &tag));
+        assert!(Keyring::empty().sign_link(b"x").is_err());
     }
 
     #[test]

@@ -169,6 +169,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0029_app_quiet.sql"),
         postgres: include_str!("../migrations/postgres/0029_app_quiet.sql"),
     },
+    Migration {
+        version: 33,
+        name: "license_reclaims",
+        sqlite: include_str!("../migrations/sqlite/0033_license_reclaims.sql"),
+        postgres: include_str!("../migrations/postgres/0033_license_reclaims.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

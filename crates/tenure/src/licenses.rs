@@ -47,6 +47,38 @@ pub enum LicenseCommand {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Ask the holders of an app's accounts unused for their pool's days "still needed?" (keep /
+    /// release links); with no answer by the deadline the seat is released.
+    Reclaim(ReclaimArgs),
+    /// Every reclaim question (or one app's), newest first, with its answer.
+    Reclaims {
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReclaimArgs {
+    pub app: String,
+    /// One tier's pool (default: every pool of the app).
+    #[arg(long)]
+    pub tier: Option<String>,
+    /// Who would be asked, and who told; sends and writes nothing.
+    #[arg(long)]
+    pub preview: bool,
+    /// How long the question waits for an answer: 7d (default), at most 90d.
+    #[arg(long, value_name = "DAYS", default_value = "7d")]
+    pub deadline: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `7d` or `7`: whole days.
+fn deadline_days(raw: &str) -> anyhow::Result<u32> {
+    let digits = raw.trim().strip_suffix('d').unwrap_or(raw.trim());
+    digits.parse::<u32>().map_err(|_| anyhow::anyhow!("--deadline: {raw:?} is not a number of days such as 7d"))
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +168,53 @@ pub async fn run(engine: &Engine, command: LicenseCommand) -> anyhow::Result<Exi
             println!("Last activity of {n} accounts of {app} stored");
         }
         LicenseCommand::Report(args) => return report(engine, args).await,
+        LicenseCommand::Reclaim(args) => {
+            let spec = tenure_engine::admin::ReclaimSpec {
+                tier: args.tier,
+                preview: args.preview,
+                deadline_days: Some(deadline_days(&args.deadline)?),
+            };
+            let run = admin.license_reclaim(&args.app, spec).await?;
+            if !run.preview && !run.asked.is_empty() {
+                // The questions go out now, as an offboarding's notices do, not at serve's next drain.
+                engine.drain_notifications(std::time::Duration::from_secs(30)).await?;
+            }
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&run)?);
+            } else {
+                let verb = if run.preview { "would ask" } else { "asked" };
+                for q in &run.asked {
+                    println!(
+                        "{verb} {} ({}, {}): unused since {} ({} days)",
+                        q.person, q.user_name, q.pool, q.last_active, q.unused_days
+                    );
+                }
+                for s in &run.skipped {
+                    println!("skipped {} ({}): {}", s.person, s.user_name, s.why);
+                }
+                if run.activity_unknown > 0 {
+                    println!("{} managed account(s) without known activity: not asked", run.activity_unknown);
+                }
+                if run.asked.is_empty() {
+                    println!("Nobody to ask in {}", run.app);
+                } else {
+                    println!("Told: {}", if run.audience.is_empty() { "nobody (no channel sends license.reclaim)".to_owned() } else { run.audience.join(", ") });
+                }
+            }
+        }
+        LicenseCommand::Reclaims { app, json } => {
+            let list = admin.license_reclaims(app.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("No reclaim questions");
+            } else {
+                for q in &list {
+                    let by = if q.answered_by.is_empty() { String::new() } else { format!(" by {}", q.answered_by) };
+                    println!("{}  {}  {}  {}{by}", q.pool, q.person, q.user_name, q.state);
+                }
+            }
+        }
         LicenseCommand::Waiting { app, json } => {
             let line = admin.license_waiting(app.as_deref()).await?;
             if json {

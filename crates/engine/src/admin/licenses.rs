@@ -273,3 +273,51 @@ impl Admin<'_> {
         Ok(views)
     }
 }
+
+/// A reclaim run's terms (`tenure license reclaim APP`, `POST /api/v1/apps/{app}/licenses/reclaim`).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReclaimSpec {
+    /// One tier's pool (default: every pool of the app).
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Say who would be asked; write and send nothing.
+    #[serde(default)]
+    pub preview: bool,
+    /// Days the question waits for an answer (default 7, at most 90).
+    #[serde(default)]
+    pub deadline_days: Option<u32>,
+}
+
+impl Admin<'_> {
+    /// Asks the holders of `app`'s accounts unused for their pool's days whether they still need
+    /// them (org admins and license admins, a preview too: it reads the app live).
+    pub async fn license_reclaim(
+        &self,
+        app: &str,
+        spec: ReclaimSpec,
+    ) -> Result<crate::license_reclaim::ReclaimRun, EngineError> {
+        self.actor.require(Need::Licenses)?;
+        let days = spec.deadline_days.unwrap_or(crate::license_reclaim::DEFAULT_DEADLINE_DAYS);
+        self.engine.start_reclaim(app, spec.tier.as_deref(), spec.preview, days, &self.actor.name).await
+    }
+
+    /// Every reclaim question of the tenant (or of one app), newest first.
+    pub async fn license_reclaims(
+        &self,
+        app: Option<&str>,
+    ) -> Result<Vec<crate::license_reclaim::ReclaimView>, EngineError> {
+        let app_id = match app {
+            Some(name) => {
+                let id = self.store().app_by_name(self.tenant(), name).await?.app.id;
+                self.actor.require(Need::AppRead(id))?;
+                Some(id)
+            }
+            None => {
+                self.actor.require(Need::Reports)?;
+                None
+            }
+        };
+        self.engine.reclaim_views(app_id).await
+    }
+}

@@ -38,7 +38,9 @@ pub use assignments::{AssignmentSpec, Unassign};
 pub use catalog::catalog_apps;
 pub use guard::{GuardSpec, GuardView};
 pub use legal_holds::{LegalHoldSpec, LegalHoldView, MAX_HOLD_REASON};
-pub use licenses::{ActivityEntry, ActivityUpload, DEFAULT_CURRENCY, LicenseSpec, MAX_ACTIVITY_ROWS, WaitingView};
+pub use licenses::{
+    ActivityEntry, ActivityUpload, DEFAULT_CURRENCY, LicenseSpec, MAX_ACTIVITY_ROWS, ReclaimSpec, WaitingView,
+};
 pub use notify::{ChannelChange, ChannelSpec, ChannelTest, ChannelView, EventView, TaskView};
 pub use offboard::{OffboardSpec, OffboardStep, OffboardView, OffboardingState};
 pub(crate) use offboard::{QueuedOffboarding, offboarding_notice, plan_status};

@@ -37,6 +37,7 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("task.escalated", "a task is still open a period after its due time (once)"),
     ("license.pool_full", "a license pool has no seat left"),
     ("license.seat_freed", "a seat of a full pool freed up"),
+    ("license.reclaim", "an unused license's holder is asked \"still needed?\" with keep / release links"),
     ("workflow.notify", "a workflow's notify step"),
     ("workflow.approval", "a workflow's step waits for an approval"),
 ];

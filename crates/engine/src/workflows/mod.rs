@@ -108,6 +108,12 @@ impl Engine {
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "dated notices failed; tried again at the next tick"),
                     }
+                    // License reclaims past their deadline release their seats: clock-driven too.
+                    match self.reclaim_pass().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(released = n, "license reclaims past their deadline"),
+                        Err(e) => tracing::warn!(error = %e, "license reclaim pass failed; tried again at the next tick"),
+                    }
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => last_pass = None,

@@ -5,10 +5,10 @@
 use axum::Router;
 use axum::extract::Path;
 use axum::response::Response;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::json;
-use tenure_engine::admin::{ActivityUpload, LicenseSpec};
+use tenure_engine::admin::{ActivityUpload, LicenseSpec, ReclaimSpec};
 
 use super::Errors;
 use crate::ServerState;
@@ -21,6 +21,24 @@ pub fn routes() -> Router<ServerState> {
         .route("/licenses/waiting", get(waiting))
         .route("/apps/{app}/licenses", put(set).delete(remove))
         .route("/apps/{app}/licenses/activity", put(activity))
+        .route("/apps/{app}/licenses/reclaim", post(reclaim))
+        .route("/licenses/reclaims", get(reclaims))
+}
+
+/// Asks the holders of the app's accounts unused for their pool's days "still needed?" (keep /
+/// release links by the notification channels); with `preview`, says who would be asked.
+#[utoipa::path(post, path = "/api/v1/apps/{app}/licenses/reclaim", tag = "licenses", request_body = ReclaimSpec,
+    params(("app" = String, Path)),
+    responses((status = 200, body = tenure_engine::license_reclaim::ReclaimRun), Errors))]
+pub async fn reclaim(caller: Caller, Path(app): Path<String>, Body(spec): Body<ReclaimSpec>) -> ApiResult<Response> {
+    json(&caller.admin().license_reclaim(&app, spec).await?)
+}
+
+/// Every reclaim question (one app's with `?app=`), newest first, with its state and answer.
+#[utoipa::path(get, path = "/api/v1/licenses/reclaims", tag = "licenses", params(WaitingQuery),
+    responses((status = 200, body = Vec<tenure_engine::license_reclaim::ReclaimView>), Errors))]
+pub async fn reclaims(caller: Caller, Params(q): Params<WaitingQuery>) -> ApiResult<Response> {
+    json(&caller.admin().license_reclaims(q.app.as_deref()).await?)
 }
 
 /// Every license pool of the tenant.

@@ -11,6 +11,7 @@ pub mod licenses;
 pub mod lifecycle;
 pub mod oauth;
 pub mod plans;
+pub mod reclaim_links;
 pub mod queue;
 pub mod sources;
 pub mod workflows;
