@@ -126,6 +126,15 @@ fn date_of(ms: i64) -> String {
         .unwrap_or_else(|_| ms.to_string())
 }
 
+/// The person, and their account's name when it is not their email.
+fn who(q: &ReclaimRecord) -> String {
+    if q.user_name.eq_ignore_ascii_case(&q.email) {
+        q.email.clone()
+    } else {
+        format!("{} (account {})", q.email, q.user_name)
+    }
+}
+
 fn view(r: &ReclaimRecord, app: &str) -> ReclaimView {
     let pool = r.tier.as_ref().map_or_else(|| app.to_owned(), |t| format!("{app} {t}"));
     ReclaimView {
@@ -184,10 +193,10 @@ impl Engine {
         deadline_days: u32,
         actor: &str,
     ) -> Result<ReclaimRun, EngineError> {
+        let record = self.store.app_by_name(self.tenant, app).await?;
         if deadline_days == 0 || deadline_days > MAX_DEADLINE_DAYS {
             return Err(EngineError::field("deadline", format!("1 to {MAX_DEADLINE_DAYS} days")));
         }
-        let record = self.store.app_by_name(self.tenant, app).await?;
         let app_name = record.app.name.clone();
         let pools: Vec<LicensePool> =
             self.store.license_pools(self.tenant).await?.into_iter().filter(|(id, _)| *id == record.app.id).map(|(_, p)| p).collect();
@@ -324,10 +333,7 @@ impl Engine {
         };
         let mut notice = Notice::new(RECLAIM_EVENT, format!("Still need your {pool} license? ({})", q.user_name));
         notice.lines = vec![
-            format!(
-                "{} ({}) has not used {pool} since {} ({} days).",
-                q.email, q.user_name, q.last_active, q.unused_days
-            ),
+            format!("{} has not used {pool} since {} ({} days).", who(q), q.last_active, q.unused_days),
             String::new(),
             format!("Still needed? Keep it: {}", self.link_for(&q.id, ReclaimAction::Keep, q.deadline_ms)?),
             format!("Not needed? Release it: {}", self.link_for(&q.id, ReclaimAction::Release, q.deadline_ms)?),
