@@ -133,6 +133,19 @@ async fn licenses(backend: TestBackend) -> anyhow::Result<()> {
     assert_eq!(report["totals"][0]["seats"], 21);
     assert_eq!(report["totals"][0]["monthly_cost"], 112.17, "60 + 10.50 + 41.67");
 
+    // A reclaim's preview names the managed account unused for the pool's 90 days (cy), writes
+    // nothing; a bad deadline is refused.
+    let preview = cli.json(&["license", "reclaim", "peer", "--preview", "--json"]).await;
+    let asked: Vec<&str> =
+        preview["asked"].as_array().map(|a| a.iter().filter_map(|q| q["person"].as_str()).collect()).unwrap_or_default();
+    assert_eq!(asked, ["cy@example.com"], "{preview}");
+    assert_eq!(preview["preview"], true);
+    assert!(cli.ok(&["license", "reclaims"]).await.contains("No reclaim questions"));
+    let err = cli.fails(&["license", "reclaim", "peer", "--deadline", "soon"]).await;
+    assert!(err.contains("--deadline"), "{err}");
+    let err = cli.fails(&["license", "reclaim", "peer", "--deadline", "365d"]).await;
+    assert!(err.contains("deadline: 1 to 90 days"), "{err}");
+
     // The stored report counts what the live one read, without reading the apps.
     let stored = cli.json(&["license", "report", "--stored", "--format", "json"]).await;
     assert_eq!(stored["read"], "stored");
