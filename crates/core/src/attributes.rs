@@ -239,6 +239,11 @@ pub const LICENSE: &str = "license";
 /// updated or activated, and revoking it cancels the invitation.
 pub const INVITED_ON: &str = "invitedOn";
 
+/// Set by connectors of apps that tell when an account was last used (Microsoft Graph's
+/// `signInActivity.lastSignInDateTime`): that day, `YYYY-MM-DD`. Only read (the license report's
+/// `unused` and reclaims); never planned or written.
+pub const LAST_ACTIVE: &str = "lastActive";
+
 /// The names above, for [`AttrName`]'s interning.
 const KNOWN: &[&str] = &[
     USER_NAME,

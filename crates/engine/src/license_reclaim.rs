@@ -243,11 +243,7 @@ impl Engine {
             if tier.is_some() && pool.tier.as_deref() != tier {
                 continue;
             }
-            let last = activity
-                .get(&row.user_name.to_lowercase())
-                .or_else(|| row.email.as_ref().and_then(|e| activity.get(&e.to_lowercase())))
-                .copied();
-            let Some(last) = last else {
+            let Some(last) = crate::licenses::last_active_of(row, &activity) else {
                 run.activity_unknown += 1;
                 continue;
             };

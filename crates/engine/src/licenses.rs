@@ -86,13 +86,19 @@ impl Engine {
     }
 }
 
-/// An account's seat: its tier, class and last activity (from the uploaded file, by userName
-/// then email, lower case).
-fn seat_row(row: &AccountRow, activity: &HashMap<String, time::Date>) -> SeatRow {
-    let last_active = activity
+/// An account's last activity: the later of what the app tells (Graph's `signInActivity`) and
+/// the uploaded file (by userName then email, lower case).
+pub(crate) fn last_active_of(row: &AccountRow, activity: &HashMap<String, time::Date>) -> Option<time::Date> {
+    let uploaded = activity
         .get(&row.user_name.to_lowercase())
         .or_else(|| row.email.as_ref().and_then(|e| activity.get(&e.to_lowercase())))
         .copied();
+    uploaded.max(row.last_active)
+}
+
+/// An account's seat: its tier, class and last activity.
+fn seat_row(row: &AccountRow, activity: &HashMap<String, time::Date>) -> SeatRow {
+    let last_active = last_active_of(row, activity);
     SeatRow {
         remote_id: row.remote_id.clone(),
         tier: row.license.clone(),

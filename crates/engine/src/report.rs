@@ -38,7 +38,20 @@ pub struct AccountRow {
     /// The license the app says the account holds (its first SCIM entitlement).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
+    /// The last day the app says the account was used (Microsoft Graph's `signInActivity`),
+    /// where it tells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_active: Option<time::Date>,
 }
+
+/// The last day of use an app's connector told (`LAST_ACTIVE`), if it is a date.
+fn last_active(attrs: &tenure_core::attributes::Attributes) -> Option<time::Date> {
+    let day = attrs.get(attributes::LAST_ACTIVE)?;
+    time::Date::parse(day, DAY).ok()
+}
+
+const DAY: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
 
 impl Engine {
     /// Every account of every app (or of the one named), classified.
@@ -188,6 +201,7 @@ impl ReportContext {
                     origin: Some(s.link.origin),
                     note: Some(note.to_owned()),
                     license: s.attributes.get(attributes::LICENSE).filter(|l| !l.is_empty()).cloned(),
+                    last_active: last_active(&s.attributes),
                 }
             })
             .collect()
@@ -218,6 +232,7 @@ impl ReportContext {
                 origin: None,
                 note: Some(p.message.clone()),
                 license: None,
+                last_active: None,
             })
             .collect()
     }
@@ -293,6 +308,7 @@ impl ReportContext {
                 origin: link.map(|l| l.origin),
                 note: mark.map(|m| m.note.clone()).filter(|n| !n.is_empty()),
                 license: account.attributes.get(attributes::LICENSE).filter(|l| !l.is_empty()).cloned(),
+                last_active: last_active(&account.attributes),
             });
         }
         rows
@@ -382,6 +398,7 @@ mod tests {
             origin: None,
             note: None,
             license: None,
+            last_active: None,
         };
         let mut out = Vec::new();
         write_report_csv(&mut out, &[row]).expect("csv");

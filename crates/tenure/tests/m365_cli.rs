@@ -127,6 +127,30 @@ async fn m365(backend: TestBackend) -> anyhow::Result<()> {
         report["apps"].as_array().and_then(|a| a.iter().find(|x| x["app"] == "m365")).cloned().unwrap_or_default();
     assert_eq!((app["used"].as_u64(), app["monthly_cost"].as_f64()), (Some(5), Some(294.0)), "{app}");
 
+    // Graph tells when each user last signed in (signInActivity): Ann not for 100 days, Cy two
+    // days ago, Bob never. Unused for more than the pool's 30 days is waste, as from a file.
+    let ago = |d: i64| format!("{}T08:15:00Z", time::OffsetDateTime::now_utc().date() - time::Duration::days(d));
+    {
+        let mut t = fake.tenant();
+        for (name, days) in [("ann", 100), ("cy", 2)] {
+            let id = t.by_upn(&format!("{name}@example.com")).and_then(|u| u["id"].as_str().map(str::to_owned));
+            let user = t.users.get_mut(&id.unwrap_or_default()).expect("user");
+            user["signInActivity"] = json!({"lastSignInDateTime": ago(days)});
+        }
+    }
+    cli.ok(&["license", "set", "m365", "--tier", "SPE_E3", "--seats", "5", "--cost-per-seat", "36", "--unused-days", "30"])
+        .await;
+    let report = cli.json(&["license", "report", "--format", "json"]).await;
+    let e3 = tier(&report, "SPE_E3");
+    assert_eq!((e3["activity_known"].as_u64(), e3["unused_for_days"]["30"].as_u64()), (Some(2), Some(1)), "{e3}");
+    assert_eq!(e3["wasted_by_reason"]["unused"]["seats"], 1, "Ann: {e3}");
+    // A tenant without Entra ID P1 refuses signInActivity (403): the list is read without it.
+    fake.tenant().no_premium = true;
+    let report = cli.json(&["license", "report", "--format", "json"]).await;
+    let e3 = tier(&report, "SPE_E3");
+    assert_eq!((e3["used"].as_u64(), e3["activity_known"].as_u64()), (Some(3), Some(0)), "{e3}");
+    fake.tenant().no_premium = false;
+
     // Bob leaves: remove-license takes his SKU back and leaves his account enabled.
     std::fs::write(&file, people(&["bob"]))?;
     cli.ok(&["sync"]).await;

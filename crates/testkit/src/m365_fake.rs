@@ -14,6 +14,12 @@
 //!   `@odata.nextLink` carrying a `$skiptoken` and the first request's other parameters
 //!   (<https://learn.microsoft.com/en-us/graph/api/user-list>, <https://learn.microsoft.com/en-us/graph/paging>).
 //!   `assignedLicenses` only when selected, as Graph returns it (not a default property).
+//!   `signInActivity` (`lastSignInDateTime`, ISO 8601 UTC, absent for a user who never signed
+//!   in) only when selected; then the largest page is 500 (the list documentation's "When
+//!   signInActivity is selected or filtered on, the maximum page size is 500", as changed by
+//!   microsoft-graph-docs-contrib pull 9591), and a tenant without Entra ID P1 answers 403
+//!   `Authentication_RequestFromNonPremiumTenantOrB2CTenant`
+//!   (<https://learn.microsoft.com/en-us/graph/api/resources/signinactivity>).
 //! - `GET|PATCH|DELETE /v1.0/users/{id}`: 404 `Request_ResourceNotFound`; PATCH and DELETE
 //!   answer 204; a deleted user is kept in deleted items (restorable for 30 days in Graph) and
 //!   leaves the user list (<https://learn.microsoft.com/en-us/graph/api/user-update>,
@@ -84,6 +90,8 @@ pub struct M365Tenant {
     pub max_page: Option<usize>,
     pub throttle: Throttle,
     pub counts: M365Counts,
+    /// A tenant without Entra ID P1: selecting `signInActivity` is refused (403).
+    pub no_premium: bool,
     tokens: HashSet<String>,
     next_id: u64,
 }
@@ -172,6 +180,7 @@ impl M365Fake {
                 max_page: None,
                 throttle: Throttle::default(),
                 counts: M365Counts::default(),
+                no_premium: false,
                 tokens: HashSet::new(),
                 next_id: 0,
             }),
@@ -355,6 +364,18 @@ async fn list_users(
         Some(Ok(n)) if (1..=999).contains(&n) => n,
         Some(_) => return bad_request("Invalid page size specified: must be between 1 and 999 inclusive."),
     };
+    let select = query.get("$select").map(String::as_str);
+    let activity = select.is_some_and(|s| s.split(',').any(|p| p.trim() == "signInActivity"));
+    if activity && tenant.no_premium {
+        return graph_error(
+            StatusCode::FORBIDDEN,
+            "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+            "Neither tenant is B2C or tenant doesn't have premium license",
+        );
+    }
+    if activity && top > 500 {
+        return bad_request("Invalid page size specified: must be between 1 and 500 inclusive.");
+    }
     let top = tenant.max_page.map_or(top, |max| top.min(max.max(1)));
     let filter = match query.get("$filter").map(|f| filter_of(f)) {
         None => None,
@@ -376,7 +397,6 @@ async fn list_users(
             Some((p, v)) => u[p.as_str()].as_str().is_some_and(|x| x.eq_ignore_ascii_case(v)),
         })
         .collect();
-    let select = query.get("$select").map(String::as_str);
     let page: Vec<Value> = matching.iter().skip(skip).take(top).map(|u| selected(u, select)).collect();
     let mut answer = json!({"@odata.context": format!("{}/$metadata#users", shared.base), "value": page});
     if skip + top < matching.len() {

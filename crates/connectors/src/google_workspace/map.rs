@@ -4,7 +4,8 @@
 //! `primaryEmail` is the account's userName; `name.givenName` and `name.familyName` are required
 //! on insert; the list fields (`externalIds`, `organizations`, `emails`, `phones`) are replaced
 //! whole by `users.patch`, so a change to one entry is written as the full list with that entry
-//! changed and every other entry kept.
+//! changed and every other entry kept. `lastLoginTime` (read only) is the account's last
+//! activity.
 //!
 //! Both directions use the same rules, so what Tenure writes is what it reads back and the
 //! reconciler sees no difference after a successful create or update:
@@ -86,6 +87,9 @@ fn work_email<'a>(user: &'a Value, primary: &str) -> Option<&'a str> {
         .find(|a| !a.eq_ignore_ascii_case(primary))
 }
 
+const DAY: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
 /// An account as Tenure sees it. `Err` names what is missing.
 pub fn account_from_user(user: &Value) -> Result<RemoteAccount, String> {
     let remote_id = text(user, "id").ok_or("a user without an id")?.to_owned();
@@ -111,6 +115,10 @@ pub fn account_from_user(user: &Value) -> Result<RemoteAccount, String> {
     put(ORG_UNIT_PATH, text(user, "orgUnitPath"));
     let phones: Vec<Value> = list(user, "phones").iter().filter(|p| is_type(p, WORK)).cloned().collect();
     put(PHONE, main_entry(&phones).and_then(|p| text(p, "value")));
+    // `lastLoginTime` comes with every listed user (ISO 8601; the epoch for a user who never
+    // signed in, which says nothing): the day feeds the license report's `unused`.
+    let login = text(user, "lastLoginTime").and_then(|t| t.get(..10)).filter(|d| *d != "1970-01-01");
+    put(attr::LAST_ACTIVE, login.filter(|d| time::Date::parse(d, DAY).is_ok()));
     // Google's own lifecycle: a suspended user cannot sign in but keeps data and license.
     let suspended = user.get("suspended").and_then(Value::as_bool).unwrap_or(false);
     Ok(RemoteAccount { remote_id, active: !suspended, attributes })
@@ -375,6 +383,16 @@ mod tests {
             next[k] = v;
         }
         next
+    }
+
+    #[test]
+    fn the_last_login_is_a_day_and_never_is_nothing() {
+        let mut user = stored(user_for_insert(&full()).unwrap());
+        user["lastLoginTime"] = json!("2026-11-02T08:15:00.000Z");
+        let account = account_from_user(&user).unwrap();
+        assert_eq!(account.attributes.get(attr::LAST_ACTIVE).map(String::as_str), Some("2026-11-02"));
+        user["lastLoginTime"] = json!("1970-01-01T00:00:00.000Z");
+        assert_eq!(account_from_user(&user).unwrap().attributes.get(attr::LAST_ACTIVE), None);
     }
 
     #[test]

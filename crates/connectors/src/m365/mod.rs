@@ -15,6 +15,13 @@
 //!   following `@odata.nextLink` until an answer has none
 //!   (<https://learn.microsoft.com/en-us/graph/api/user-list>, <https://learn.microsoft.com/en-us/graph/paging>).
 //!   `assignedLicenses` is not a default property: it is asked for with `$select`.
+//! - Last activity: `signInActivity` (`lastSignInDateTime`, ISO 8601 UTC; absent for a user
+//!   who never signed in) is returned only when selected, needs AuditLog.Read.All and an Entra
+//!   ID P1 tenant (otherwise 403), and caps a page at 500 users
+//!   (<https://learn.microsoft.com/en-us/graph/api/resources/signinactivity>,
+//!   <https://learn.microsoft.com/en-us/graph/api/user-list>). The full list asks for it; a 403
+//!   to that list is read again without it (and not asked again by this client), so a tenant
+//!   without it keeps its user list.
 //! - Lookup: `GET /users?$filter=userPrincipalName eq '…'` (string literals quoted with `'`,
 //!   a `'` inside doubled) (<https://learn.microsoft.com/en-us/graph/filter-query-parameter>).
 //! - Licenses: `POST /users/{id}/assignLicense` with `addLicenses: [{skuId, disabledPlans}]` and
@@ -113,7 +120,12 @@ pub struct M365 {
     graph: Graph,
     usage_location: Option<String>,
     skus: tokio::sync::Mutex<Option<Vec<Sku>>>,
+    /// The tenant refused `signInActivity` once (no P1 licence, no AuditLog.Read.All).
+    activity_refused: std::sync::atomic::AtomicBool,
 }
+
+/// The largest page Graph gives when `signInActivity` is selected.
+pub const MAX_ACTIVITY_PAGE: u32 = 500;
 
 impl M365 {
     /// `base`: Graph's root (`https://graph.microsoft.com/v1.0`); `tokens`: the app
@@ -121,7 +133,12 @@ impl M365 {
     /// [`GRAPH_SCOPE`] (application permissions User.ReadWrite.All, LicenseAssignment.ReadWrite.All
     /// or Directory.ReadWrite.All, and Organization.Read.All for the SKUs).
     pub fn new(base: &str, tokens: Arc<TokenSource>, options: ClientOptions) -> Result<Self, ConnectorError> {
-        Ok(Self { graph: Graph::new(base, tokens, options)?, usage_location: None, skus: Default::default() })
+        Ok(Self {
+            graph: Graph::new(base, tokens, options)?,
+            usage_location: None,
+            skus: Default::default(),
+            activity_refused: Default::default(),
+        })
     }
 
     /// The two-letter country given to a user who has none when a license is assigned (Graph
@@ -199,9 +216,26 @@ impl M365 {
     }
 
     async fn list_all(&self) -> Result<Vec<RemoteAccount>, ConnectorError> {
-        let top = self.graph.options.page_size.clamp(1, MAX_PAGE).to_string();
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.activity_refused.load(Relaxed) {
+            return self.list_pages(false).await;
+        }
+        match self.list_pages(true).await {
+            Err(e) if e.status() == Some(403) => {
+                tracing::warn!(error = %e, "Graph refused signInActivity (needs Entra ID P1 and AuditLog.Read.All); users listed without last activity");
+                self.activity_refused.store(true, Relaxed);
+                self.list_pages(false).await
+            }
+            other => other,
+        }
+    }
+
+    async fn list_pages(&self, activity: bool) -> Result<Vec<RemoteAccount>, ConnectorError> {
+        let max = if activity { MAX_ACTIVITY_PAGE } else { MAX_PAGE };
+        let top = self.graph.options.page_size.clamp(1, max).to_string();
+        let select = if activity { format!("{SELECT},signInActivity") } else { SELECT.to_owned() };
         let mut url = self.graph.url(&["users"]);
-        url.query_pairs_mut().append_pair("$select", SELECT).append_pair("$top", &top);
+        url.query_pairs_mut().append_pair("$select", &select).append_pair("$top", &top);
         // Read afresh on every full list: a SKU bought since is named, not shown by its GUID.
         let names = match self.subscribed_skus().await {
             Ok(skus) => skus.into_iter().map(|s| (s.sku_id, s.part_number)).collect(),
@@ -418,6 +452,9 @@ fn mail_nickname(upn: &str) -> String {
     if nick.is_empty() { "user".to_owned() } else { nick }
 }
 
+const DAY: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
 /// A Graph user as Tenure's attributes. Its license is its assigned SKU by part number (the
 /// first in part-number order when it holds several).
 fn account_of(user: &Value, names: &std::collections::HashMap<String, String>) -> Option<RemoteAccount> {
@@ -435,6 +472,11 @@ fn account_of(user: &Value, names: &std::collections::HashMap<String, String>) -
     licenses.sort();
     if let Some(first) = licenses.first() {
         attributes.insert(attr::LICENSE, first.as_str());
+    }
+    // `2026-11-02T08:15:00Z`: the day is what the license report counts in.
+    let last = user["signInActivity"]["lastSignInDateTime"].as_str().and_then(|t| t.get(..10));
+    if let Some(day) = last.filter(|d| time::Date::parse(d, DAY).is_ok()) {
+        attributes.insert(attr::LAST_ACTIVE, day);
     }
     let active = user["accountEnabled"].as_bool().unwrap_or(true);
     Some(RemoteAccount { remote_id: id.to_owned(), active, attributes })
@@ -511,5 +553,9 @@ mod tests {
         let account = account_of(&user, &names).unwrap();
         assert_eq!(account.attributes.get(attr::LICENSE).map(String::as_str), Some("SPE_E3"));
         assert!(!account.active);
+        assert_eq!(account.attributes.get(attr::LAST_ACTIVE), None, "never signed in");
+        let user = json!({"id": "1", "signInActivity": {"lastSignInDateTime": "2026-11-02T08:15:00Z"}});
+        let account = account_of(&user, &names).unwrap();
+        assert_eq!(account.attributes.get(attr::LAST_ACTIVE).map(String::as_str), Some("2026-11-02"));
     }
 }
