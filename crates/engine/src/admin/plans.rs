@@ -99,6 +99,16 @@ impl Admin<'_> {
 
     /// Computes the plan and keeps it for review (never executed).
     pub async fn save_plan(&self, app: Option<&str>) -> Result<(PlanDocument, SavedPlan), EngineError> {
+        self.save_plan_shown(app).await.map(|(_, document, saved)| (document, saved))
+    }
+
+    /// [`Self::save_plan`], with the plans as computed, to show them: planning again to print
+    /// them would read every app twice, and an app whose list may be read only so often (Adobe)
+    /// would be refused the second read.
+    pub async fn save_plan_shown(
+        &self,
+        app: Option<&str>,
+    ) -> Result<(Vec<AppPlan>, PlanDocument, SavedPlan), EngineError> {
         let plans = self.plans_of(app).await?;
         for p in &plans {
             self.actor.require(Need::AppWrite(p.app.id))?;
@@ -110,6 +120,16 @@ impl Admin<'_> {
         });
         let mut tx = self.store().begin().await?;
         let id = tx.save_preview(self.store(), self.tenant(), &ops, &summary).await?;
+        // An app whose list may be read only so often cannot be read again to check this plan
+        // before `apply --plan` (saved_plans.rs): keep what was read, to check against instead.
+        for p in plans
+            .iter()
+            .filter(|p| p.plan.refused.is_none() && p.app.settings.min_list_interval_s.is_some_and(|s| s > 0))
+        {
+            let read =
+                tenure_store::PlanRead { app_id: p.app.id, read_at_ms: p.read_at_ms, accounts: p.observed.clone() };
+            tx.save_plan_read(self.tenant(), id, &read).await?;
+        }
         let subject = id.to_string();
         let entry = AuditRecord {
             actor: &self.actor.name,
@@ -121,7 +141,8 @@ impl Admin<'_> {
         };
         tx.audit(self.tenant(), entry).await?;
         tx.commit().await?;
-        Ok((PlanDocument::new(&plans), SavedPlan { plan: id, summary }))
+        let document = PlanDocument::new(&plans);
+        Ok((plans, document, SavedPlan { plan: id, summary }))
     }
 
     /// Whether every app a stored plan names is one the actor may see plans of.
