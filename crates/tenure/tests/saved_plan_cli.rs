@@ -142,6 +142,10 @@ async fn applied_from_its_read(backend: TestBackend) -> anyhow::Result<()> {
     cli.ok(&["sync"]).await;
     let err = cli.fails(&["apply", "--plan", &id, "--yes"]).await;
     assert!(err.contains("app: create of cy@example.com is planned now, not in the saved plan"), "{err}");
+    // `plan diff` compares against the same kept read.
+    let diff = cli.json(&["plan", "diff", &id, "--json"]).await;
+    assert_eq!(diff["added"].as_array().map(Vec::len), Some(1), "{diff}");
+    assert_eq!(diff["added"][0]["person"], "cy@example.com", "{diff}");
 
     std::fs::write(&people, TWO)?;
     cli.ok(&["sync"]).await;

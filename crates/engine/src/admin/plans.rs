@@ -38,15 +38,26 @@ impl Admin<'_> {
     }
 
     async fn plans_of(&self, app: Option<&str>) -> Result<Vec<AppPlan>, EngineError> {
+        self.plans_of_from(app, &[]).await
+    }
+
+    /// [`Self::plans_of`], planning an app inside its minimum list interval from its read in
+    /// `saved` (kept with a saved plan) where there is one.
+    pub(super) async fn plans_of_from(
+        &self,
+        app: Option<&str>,
+        saved: &[tenure_store::PlanRead],
+    ) -> Result<Vec<AppPlan>, EngineError> {
+        let today = self.engine.today().await?;
         match self.plannable(app).await? {
-            None => self.engine.plan(None, self.engine.today().await?).await,
+            None => self.engine.plan_from(None, today, saved).await,
             Some(names) if app.is_some() => {
-                self.engine.plan(names.first().map(String::as_str), self.engine.today().await?).await
+                self.engine.plan_from(names.first().map(String::as_str), today, saved).await
             }
             Some(names) => {
                 let mut plans = Vec::new();
                 for name in names {
-                    plans.extend(self.engine.plan(Some(&name), self.engine.today().await?).await?);
+                    plans.extend(self.engine.plan_from(Some(&name), today, saved).await?);
                 }
                 Ok(plans)
             }
@@ -208,11 +219,13 @@ impl Admin<'_> {
         Ok(StoredPlanView { plan: record, ops, hold: None })
     }
 
-    /// What the plan computed now does differently from a stored one.
+    /// What the plan computed now does differently from a stored one. An app inside its minimum
+    /// list interval is planned from the read the saved plan kept, as `apply --plan` does.
     pub async fn plan_diff(&self, id: PlanId) -> Result<(PlanRecord, tenure_core::PlanDiff, usize), EngineError> {
         let stored = self.stored_plan(id).await?;
         let app_filter = stored.plan.summary.get("app_filter").and_then(|v| v.as_str()).map(str::to_owned);
-        let plans = self.plans_of(app_filter.as_deref()).await?;
+        let reads = self.store().plan_reads(self.tenant(), id).await?;
+        let plans = self.plans_of_from(app_filter.as_deref(), &reads).await?;
         let now = Plan { ops: plans.into_iter().flat_map(|p| p.plan.ops).collect(), ..Plan::default() };
         let then = Plan { ops: stored.ops, ..Plan::default() };
         Ok((stored.plan, then.diff(&now), now.ops.len()))

@@ -54,10 +54,8 @@ impl Admin<'_> {
         }
 
         let reads = self.store().plan_reads(self.tenant(), id).await?;
-        let today = self.engine.today().await?;
         let plans: Vec<AppPlan> = self
-            .engine
-            .plan_from(app_filter.as_deref(), today, &reads)
+            .plans_of_from(app_filter.as_deref(), &reads)
             .await?
             .into_iter()
             .filter(|p| covered.contains(&p.app.name))
