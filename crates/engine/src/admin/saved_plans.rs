@@ -84,7 +84,9 @@ impl Admin<'_> {
         let report = match self.engine.apply(plans).await {
             Ok(report) => report,
             Err(e) => {
-                // Nothing of it was queued (enqueue is one transaction): it may be applied again.
+                // It may be applied again. If the error came after the queueing (enqueue is one
+                // transaction; the drain after it may fail), its operations are pending, and a
+                // second apply queues nothing for their pairs (`hold.rs` defers busy pairs).
                 self.store().claim_plan_status(self.tenant(), id, APPLYING, SAVED).await?;
                 return Err(e);
             }
