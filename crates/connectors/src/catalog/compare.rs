@@ -4,7 +4,7 @@
 use serde::Serialize;
 use tenure_core::capabilities::{Capabilities, FilterSupport, Probed};
 
-use super::{CatalogEntry, Verbs};
+use super::{CatalogEntry, Reactivation, Verbs};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Comparison {
@@ -121,18 +121,24 @@ pub fn compare_connector(
             .push(format!("{name} documents deactivation ({}); the connector cannot", entry.deactivate.describe())),
         (None, _) => out.untested.push(format!("deactivation: {}", entry.deactivate.describe())),
     }
-    match (entry.reactivates(), descriptor.supports(Operation::Activate)) {
-        (Some(true), true) => out.confirmed.push(format!("re-activation: {}", entry.reactivate.describe())),
-        (Some(true), false) => out.differences.push(format!(
+    // "Only as a new account" (Dropbox: a suspended member comes back, a removed one does not)
+    // says nothing a connector's declared operations could confirm.
+    match (entry.reactivate.get(), descriptor.supports(Operation::Activate)) {
+        (Some(Reactivation::Supported), true) => {
+            out.confirmed.push(format!("re-activation: {}", entry.reactivate.describe()))
+        }
+        (Some(Reactivation::Supported), false) => out.differences.push(format!(
             "{name} documents re-activation ({}); the connector cannot re-activate",
             entry.reactivate.describe()
         )),
-        (Some(false), true) => out.differences.push(format!(
+        (Some(Reactivation::Unsupported), true) => out.differences.push(format!(
             "{name} documents no re-activation ({}); the connector would try",
             entry.reactivate.describe()
         )),
-        (Some(false), false) => out.confirmed.push("no re-activation, as documented".to_owned()),
-        (None, _) => out.untested.push(format!("re-activation: {}", entry.reactivate.describe())),
+        (Some(Reactivation::Unsupported), false) => out.confirmed.push("no re-activation, as documented".to_owned()),
+        (Some(Reactivation::NewAccount) | None, _) => {
+            out.untested.push(format!("re-activation: {}", entry.reactivate.describe()))
+        }
     }
     let per_second = |l: Option<&tenure_core::AppLimits>| l.and_then(|l| l.per_second);
     match (entry.documented_limits(), limits) {
@@ -196,9 +202,20 @@ mod tests {
         assert_eq!(same.differences, Vec::<String>::new(), "{same:?}");
         assert!(same.confirmed.iter().any(|c| c.starts_with("DELETE soft delete")), "{same:?}");
         assert!(same.confirmed.iter().any(|c| c.starts_with("paced as documented")), "{same:?}");
-        let unpaced =
-            compare_connector(m365, &Descriptor { delete: DeleteMeaning::Deactivates, ..descriptor }, None, None);
+        let unpaced = compare_connector(
+            m365,
+            &Descriptor { delete: DeleteMeaning::Deactivates, ..descriptor.clone() },
+            None,
+            None,
+        );
         assert_eq!(unpaced.differences.len(), 2, "{unpaced:?}");
+        // Dropbox: a suspended member comes back, a removed one only as a new account (Okta's
+        // https://help.okta.com/en-us/Content/topics/provisioning/dropbox/drbx-supported-features.htm):
+        // not a difference.
+        let dropbox = catalog().get("dropbox").expect("dropbox");
+        let found = compare_connector(dropbox, &Descriptor { kind: "dropbox", ..descriptor }, None, None);
+        assert_eq!(found.differences, Vec::<String>::new(), "{found:?}");
+        assert!(found.untested.iter().any(|u| u.starts_with("re-activation: only as a new account")), "{found:?}");
     }
 
     #[test]
