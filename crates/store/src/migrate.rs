@@ -170,6 +170,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0029_app_quiet.sql"),
     },
     Migration {
+        version: 31,
+        name: "plan_reads",
+        sqlite: include_str!("../migrations/sqlite/0031_plan_reads.sql"),
+        postgres: include_str!("../migrations/postgres/0031_plan_reads.sql"),
+    },
+    Migration {
         version: 33,
         name: "license_reclaims",
         sqlite: include_str!("../migrations/sqlite/0033_license_reclaims.sql"),
