@@ -198,8 +198,14 @@ impl Engine {
             return Err(EngineError::field("deadline", format!("1 to {MAX_DEADLINE_DAYS} days")));
         }
         let app_name = record.app.name.clone();
-        let pools: Vec<LicensePool> =
-            self.store.license_pools(self.tenant).await?.into_iter().filter(|(id, _)| *id == record.app.id).map(|(_, p)| p).collect();
+        let pools: Vec<LicensePool> = self
+            .store
+            .license_pools(self.tenant)
+            .await?
+            .into_iter()
+            .filter(|(id, _)| *id == record.app.id)
+            .map(|(_, p)| p)
+            .collect();
         if pools.is_empty() {
             return Err(EngineError::field("app", format!("{app_name} has no license pool (`tenure license set`)")));
         }
@@ -251,7 +257,8 @@ impl Engine {
             if unused <= i64::from(pool.unused_days) {
                 continue;
             }
-            let skip = |why: String| SkippedAccount { user_name: row.user_name.clone(), person: person.to_owned(), why };
+            let skip =
+                |why: String| SkippedAccount { user_name: row.user_name.clone(), person: person.to_owned(), why };
             if held.contains(&person_id) {
                 run.skipped.push(skip("legal hold".into()));
                 continue;
@@ -287,7 +294,13 @@ impl Engine {
         let owners: HashMap<Option<String>, Option<String>> =
             pools.iter().map(|p| (p.tier.clone(), p.owner.clone())).collect();
         for q in &questions {
-            let notice = self.reclaim_notice(q, &app_name, record.app.id, &record.app.settings.deprovision, owners.get(&q.tier).cloned().flatten())?;
+            let notice = self.reclaim_notice(
+                q,
+                &app_name,
+                record.app.id,
+                &record.app.settings.deprovision,
+                owners.get(&q.tier).cloned().flatten(),
+            )?;
             if run.audience.is_empty() {
                 run.audience = self.audience(&notice).await?;
             }
@@ -297,13 +310,28 @@ impl Engine {
             }
             let mut tx = self.store.begin().await?;
             if !tx.insert_reclaim(self.tenant, q).await? {
-                run.skipped.push(SkippedAccount { user_name: q.user_name.clone(), person: q.email.clone(), why: "asked already".into() });
+                run.skipped.push(SkippedAccount {
+                    user_name: q.user_name.clone(),
+                    person: q.email.clone(),
+                    why: "asked already".into(),
+                });
                 continue;
             }
             let detail = json!({"app": app_name, "pool": view(q, &app_name).pool, "user_name": q.user_name,
                 "last_active": q.last_active, "unused_days": q.unused_days, "deadline": date_of(q.deadline_ms), "id": q.id});
             let subject = format!("{app_name}:{}", q.user_name);
-            tx.audit(self.tenant, AuditRecord { actor, action: "license.reclaim_asked", subject: &subject, person: Some(&q.email), app: Some(&app_name), detail: &detail }).await?;
+            tx.audit(
+                self.tenant,
+                AuditRecord {
+                    actor,
+                    action: "license.reclaim_asked",
+                    subject: &subject,
+                    person: Some(&q.email),
+                    app: Some(&app_name),
+                    detail: &detail,
+                },
+            )
+            .await?;
             tx.commit().await?;
             self.notify(&notice).await;
             run.asked.push(view(q, &app_name));
@@ -415,7 +443,18 @@ impl Engine {
                 }
                 let detail = json!({"app": app, "user_name": record.user_name, "id": record.id});
                 let subject = format!("{app}:{}", record.user_name);
-                tx.audit(self.tenant, AuditRecord { actor: &by, action: "license.reclaim_kept", subject: &subject, person: Some(&record.email), app: Some(&app), detail: &detail }).await?;
+                tx.audit(
+                    self.tenant,
+                    AuditRecord {
+                        actor: &by,
+                        action: "license.reclaim_kept",
+                        subject: &subject,
+                        person: Some(&record.email),
+                        app: Some(&app),
+                        detail: &detail,
+                    },
+                )
+                .await?;
                 tx.commit().await?;
             }
             ReclaimAction::Release => {
@@ -454,7 +493,8 @@ impl Engine {
         let held = self.store.legal_holds(self.tenant).await?.iter().any(|h| h.person_id == record.person_id);
         let accounts = self.store.list_accounts(self.tenant, record.app_id).await?;
         let managed = accounts.len();
-        let account = accounts.into_iter().find(|a| a.link.remote_id == record.remote_id && a.link.person_id == record.person_id);
+        let account =
+            accounts.into_iter().find(|a| a.link.remote_id == record.remote_id && a.link.person_id == record.person_id);
         let op = account.as_ref().and_then(|a| release_op(app_record.app.settings.deprovision, a));
         let skipped = if held {
             Some("the person is on legal hold")
@@ -475,7 +515,18 @@ impl Engine {
         let detail = json!({"app": app, "user_name": record.user_name, "id": record.id,
             "reason": reason.to_string(), "skipped": skipped});
         let action = if skipped.is_some() { "license.reclaim_skipped" } else { "license.reclaim_released" };
-        tx.audit(self.tenant, AuditRecord { actor: by, action, subject: &subject, person: Some(&record.email), app: Some(app), detail: &detail }).await?;
+        tx.audit(
+            self.tenant,
+            AuditRecord {
+                actor: by,
+                action,
+                subject: &subject,
+                person: Some(&record.email),
+                app: Some(app),
+                detail: &detail,
+            },
+        )
+        .await?;
         tx.commit().await?;
         let Some(kind) = op.filter(|_| skipped.is_none()) else { return Ok(true) };
         let why = reason.to_string();
@@ -513,7 +564,18 @@ impl Engine {
         )
         .await?;
         let detail = json!({"app": app, "person": record.email, "why": why});
-        tx.audit(self.tenant, AuditRecord { actor: "license-reclaim", action: "assignment.exclude", subject: app, person: Some(&record.email), app: Some(app), detail: &detail }).await?;
+        tx.audit(
+            self.tenant,
+            AuditRecord {
+                actor: "license-reclaim",
+                action: "assignment.exclude",
+                subject: app,
+                person: Some(&record.email),
+                app: Some(app),
+                detail: &detail,
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -50,8 +50,7 @@ fn last_active(attrs: &tenure_core::attributes::Attributes) -> Option<time::Date
     time::Date::parse(day, DAY).ok()
 }
 
-const DAY: &[time::format_description::FormatItem<'static>] =
-    time::macros::format_description!("[year]-[month]-[day]");
+const DAY: &[time::format_description::FormatItem<'static>] = time::macros::format_description!("[year]-[month]-[day]");
 
 impl Engine {
     /// Every account of every app (or of the one named), classified.

@@ -54,7 +54,9 @@ fn plain(text: &str) -> String {
 async fn link(smtp: &SmtpServer, who: &str, label: &str) -> anyhow::Result<String> {
     let subject = format!("({who})");
     let mail = eventually(Duration::from_secs(20), || async {
-        smtp.messages().into_iter().find(|m| plain(&m.text).lines().any(|l| l.starts_with("Subject:") && l.contains(&subject)))
+        smtp.messages()
+            .into_iter()
+            .find(|m| plain(&m.text).lines().any(|l| l.starts_with("Subject:") && l.contains(&subject)))
     })
     .await?;
     let text = plain(&mail.text);
@@ -139,16 +141,17 @@ async fn reclaim(backend: TestBackend) -> anyhow::Result<()> {
     admin.place_legal_hold("p3@acme.example", LegalHoldSpec { reason: "litigation 7".into() }).await?;
 
     // The preview says who would be asked, and writes and sends nothing.
-    let preview = admin
-        .license_reclaim("notion", ReclaimSpec { preview: true, ..Default::default() })
-        .await?;
+    let preview = admin.license_reclaim("notion", ReclaimSpec { preview: true, ..Default::default() }).await?;
     let asked: Vec<&str> = preview.asked.iter().map(|q| q.person.as_str()).collect();
     assert_eq!(asked.len(), 3, "{preview:?}");
     for p in ["p0@acme.example", "p1@acme.example", "p2@acme.example"] {
         assert!(asked.contains(&p), "{p} in {asked:?}");
     }
     assert_eq!(preview.skipped.len(), 1);
-    assert_eq!((preview.skipped[0].person.as_str(), preview.skipped[0].why.as_str()), ("p3@acme.example", "legal hold"));
+    assert_eq!(
+        (preview.skipped[0].person.as_str(), preview.skipped[0].why.as_str()),
+        ("p3@acme.example", "legal hold")
+    );
     assert!(admin.license_reclaims(None).await?.is_empty(), "a preview writes nothing");
     assert!(
         preview.audience.iter().any(|a| a.contains("(email mail)")),
@@ -173,7 +176,11 @@ async fn reclaim(backend: TestBackend) -> anyhow::Result<()> {
     let states = |list: Vec<tenure_engine::license_reclaim::ReclaimView>| {
         list.into_iter().map(|q| (q.person, q.state)).collect::<std::collections::BTreeMap<_, _>>()
     };
-    assert_eq!(states(admin.license_reclaims(Some("notion")).await?)["p0@acme.example"], "asked", "a GET answers nothing");
+    assert_eq!(
+        states(admin.license_reclaims(Some("notion")).await?)["p0@acme.example"],
+        "asked",
+        "a GET answers nothing"
+    );
     let kept = http.post(&keep).send().await?;
     assert_eq!(kept.status(), 200);
     assert!(kept.text().await?.contains("Kept"));
@@ -224,10 +231,7 @@ async fn reclaim(backend: TestBackend) -> anyhow::Result<()> {
     let audit = store.query_audit(tenant, &tenure_store::AuditFilter::default(), None, 500).await?.entries;
     let released: Vec<_> = audit.iter().filter(|e| e.action == "license.reclaim_released").collect();
     assert_eq!(released.len(), 2, "{released:?}");
-    assert!(
-        released.iter().any(|e| e.detail["reason"] == "license reclaimed: unused for 45 days"),
-        "{released:?}"
-    );
+    assert!(released.iter().any(|e| e.detail["reason"] == "license reclaimed: unused for 45 days"), "{released:?}");
     assert!(audit.iter().any(|e| e.action == "license.reclaim_kept"));
     let ops = store.list_operations(tenant, &Default::default()).await?;
     assert!(

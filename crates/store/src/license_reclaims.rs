@@ -59,7 +59,11 @@ fn from_row(r: &AnyRow) -> Result<ReclaimRecord, StoreError> {
 
 impl Store {
     /// The tenant's reclaims (one app's, or all), newest first.
-    pub async fn license_reclaims(&self, tenant: TenantId, app: Option<AppId>) -> Result<Vec<ReclaimRecord>, StoreError> {
+    pub async fn license_reclaims(
+        &self,
+        tenant: TenantId,
+        app: Option<AppId>,
+    ) -> Result<Vec<ReclaimRecord>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM license_reclaims WHERE tenant_id = $1 AND ($2 = '' OR app_id = $2) \
              ORDER BY asked_ms DESC, id"
@@ -72,11 +76,13 @@ impl Store {
     }
 
     pub async fn license_reclaim(&self, tenant: TenantId, id: &str) -> Result<Option<ReclaimRecord>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM license_reclaims WHERE tenant_id = $1 AND id = $2")))
-            .bind(tenant.to_string())
-            .bind(id)
-            .fetch_optional(self.read_pool())
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM license_reclaims WHERE tenant_id = $1 AND id = $2"
+        )))
+        .bind(tenant.to_string())
+        .bind(id)
+        .fetch_optional(self.read_pool())
+        .await?;
         row.as_ref().map(from_row).transpose()
     }
 

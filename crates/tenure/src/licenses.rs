@@ -198,7 +198,14 @@ pub async fn run(engine: &Engine, command: LicenseCommand) -> anyhow::Result<Exi
                 if run.asked.is_empty() {
                     println!("Nobody to ask in {}", run.app);
                 } else {
-                    println!("Told: {}", if run.audience.is_empty() { "nobody (no channel sends license.reclaim)".to_owned() } else { run.audience.join(", ") });
+                    println!(
+                        "Told: {}",
+                        if run.audience.is_empty() {
+                            "nobody (no channel sends license.reclaim)".to_owned()
+                        } else {
+                            run.audience.join(", ")
+                        }
+                    );
                 }
             }
         }

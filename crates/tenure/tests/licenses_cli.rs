@@ -136,8 +136,10 @@ async fn licenses(backend: TestBackend) -> anyhow::Result<()> {
     // A reclaim's preview names the managed account unused for the pool's 90 days (cy), writes
     // nothing; a bad deadline is refused.
     let preview = cli.json(&["license", "reclaim", "peer", "--preview", "--json"]).await;
-    let asked: Vec<&str> =
-        preview["asked"].as_array().map(|a| a.iter().filter_map(|q| q["person"].as_str()).collect()).unwrap_or_default();
+    let asked: Vec<&str> = preview["asked"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|q| q["person"].as_str()).collect())
+        .unwrap_or_default();
     assert_eq!(asked, ["cy@example.com"], "{preview}");
     assert_eq!(preview["preview"], true);
     assert!(cli.ok(&["license", "reclaims"]).await.contains("No reclaim questions"));

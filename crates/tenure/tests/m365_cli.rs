@@ -144,8 +144,20 @@ async fn m365(backend: TestBackend) -> anyhow::Result<()> {
             user["signInActivity"] = json!({"lastSignInDateTime": ago(days)});
         }
     }
-    cli.ok(&["license", "set", "m365", "--tier", "SPE_E3", "--seats", "5", "--cost-per-seat", "36", "--unused-days", "30"])
-        .await;
+    cli.ok(&[
+        "license",
+        "set",
+        "m365",
+        "--tier",
+        "SPE_E3",
+        "--seats",
+        "5",
+        "--cost-per-seat",
+        "36",
+        "--unused-days",
+        "30",
+    ])
+    .await;
     let report = cli.json(&["license", "report", "--format", "json"]).await;
     let e3 = tier(&report, "SPE_E3");
     assert_eq!((e3["activity_known"].as_u64(), e3["unused_for_days"]["30"].as_u64()), (Some(2), Some(1)), "{e3}");

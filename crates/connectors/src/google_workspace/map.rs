@@ -87,8 +87,7 @@ fn work_email<'a>(user: &'a Value, primary: &str) -> Option<&'a str> {
         .find(|a| !a.eq_ignore_ascii_case(primary))
 }
 
-const DAY: &[time::format_description::FormatItem<'static>] =
-    time::macros::format_description!("[year]-[month]-[day]");
+const DAY: &[time::format_description::FormatItem<'static>] = time::macros::format_description!("[year]-[month]-[day]");
 
 /// An account as Tenure sees it. `Err` names what is missing.
 pub fn account_from_user(user: &Value) -> Result<RemoteAccount, String> {

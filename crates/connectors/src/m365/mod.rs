@@ -452,8 +452,7 @@ fn mail_nickname(upn: &str) -> String {
     if nick.is_empty() { "user".to_owned() } else { nick }
 }
 
-const DAY: &[time::format_description::FormatItem<'static>] =
-    time::macros::format_description!("[year]-[month]-[day]");
+const DAY: &[time::format_description::FormatItem<'static>] = time::macros::format_description!("[year]-[month]-[day]");
 
 /// A Graph user as Tenure's attributes. Its license is its assigned SKU by part number (the
 /// first in part-number order when it holds several).

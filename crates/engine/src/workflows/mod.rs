@@ -112,7 +112,9 @@ impl Engine {
                     match self.reclaim_pass().await {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(released = n, "license reclaims past their deadline"),
-                        Err(e) => tracing::warn!(error = %e, "license reclaim pass failed; tried again at the next tick"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "license reclaim pass failed; tried again at the next tick")
+                        }
                     }
                 }
                 Ok(Some(_)) => {}

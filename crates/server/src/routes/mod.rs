@@ -11,8 +11,8 @@ pub mod licenses;
 pub mod lifecycle;
 pub mod oauth;
 pub mod plans;
-pub mod reclaim_links;
 pub mod queue;
+pub mod reclaim_links;
 pub mod sources;
 pub mod workflows;
 
