@@ -467,8 +467,8 @@ impl Engine {
         Ok(ReclaimLink { question: view(&settled, &app), action, closed: None })
     }
 
-    /// Releases every question past its deadline (run by the workflows duty's holder, and by
-    /// `tenure license reclaim --settle`). Returns how many were released.
+    /// Releases every question past its deadline (run by the workflows duty's holder, every
+    /// `WORKFLOW_TICK`, while `serve` runs). Returns how many were released.
     pub async fn reclaim_pass(&self) -> Result<usize, EngineError> {
         let due = self.store.due_reclaims(self.tenant, self.now_ms()).await?;
         let mut released = 0;
