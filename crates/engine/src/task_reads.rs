@@ -27,9 +27,7 @@ impl AppRead {
         let bad = |why: String| EngineError::field("csv", why);
         let mut reader = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(bytes);
         let headers = reader.headers().map_err(|e| bad(format!("cannot read the header: {e}")))?.clone();
-        let find = |names: &[&str]| {
-            headers.iter().position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
-        };
+        let find = |names: &[&str]| headers.iter().position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)));
         let key = find(KEY_COLUMNS)
             .ok_or_else(|| bad("no column names the users: expected one of email, userName, login".into()))?;
         let active = find(ACTIVE_COLUMNS);
@@ -46,7 +44,9 @@ impl AppRead {
                 Some(v) => match v.as_str() {
                     "true" | "yes" | "1" | "active" | "enabled" => true,
                     "false" | "no" | "0" | "inactive" | "disabled" | "suspended" | "deactivated" => false,
-                    other => return Err(bad(format!("line {line}: {other:?} does not say whether the user is active"))),
+                    other => {
+                        return Err(bad(format!("line {line}: {other:?} does not say whether the user is active")));
+                    }
                 },
             };
             if users.insert(name.clone(), is_active).is_some() {

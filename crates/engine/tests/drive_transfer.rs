@@ -160,7 +160,10 @@ async fn an_offboarding_hands_drive_files_to_the_manager_then_suspends(backend: 
         assert!(dir.drive.files_of(&ann).is_empty());
         assert_eq!(dir.counts.transfers, 1, "one transfer requested");
         let t = &dir.drive.transfers[0];
-        assert_eq!((t["oldOwnerUserId"].as_str(), t["newOwnerUserId"].as_str()), (Some(ann.as_str()), Some(mia.as_str())));
+        assert_eq!(
+            (t["oldOwnerUserId"].as_str(), t["newOwnerUserId"].as_str()),
+            (Some(ann.as_str()), Some(mia.as_str()))
+        );
         assert_eq!(t["applicationDataTransfers"][0]["applicationId"], "55656082996");
         assert_eq!(t["overallTransferStatusCode"], "completed");
     }

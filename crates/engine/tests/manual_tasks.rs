@@ -25,10 +25,7 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(
-    a_task_is_due_on_its_apps_own_clock,
-    a_closed_task_is_accepted_only_when_the_next_read_shows_it_done,
-);
+on_both_backends!(a_task_is_due_on_its_apps_own_clock, a_closed_task_is_accepted_only_when_the_next_read_shows_it_done,);
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -131,10 +128,8 @@ async fn a_task_is_due_on_its_apps_own_clock(backend: TestBackend) -> anyhow::Re
     assert_eq!(escalation.rcpt_to, ["it@acme.example"], "to the org's admins on the channel");
 
     // The default comes back with 0; a due time under an hour is refused.
-    let edit = |s: u64| AppEdit {
-        settings: SettingsSpec { task_due_s: Some(s), ..Default::default() },
-        ..Default::default()
-    };
+    let edit =
+        |s: u64| AppEdit { settings: SettingsSpec { task_due_s: Some(s), ..Default::default() }, ..Default::default() };
     admin.edit_app("payroll", edit(0), None, false).await?;
     let tasks = admin.tasks(true).await?;
     assert!(tasks.iter().all(|t| t.due_ms == t.created_ms + tenure_engine::TASK_DUE.as_millis() as i64));
@@ -174,14 +169,21 @@ async fn a_closed_task_is_accepted_only_when_the_next_read_shows_it_done(backend
 
     // Closed again, and this time the export shows her: accepted, and her account recorded.
     admin.close_task(&ann.id, None).await?;
-    let read = admin.verify_tasks("payroll", b"Email,Status\nANN@acme.example,active\nbo@acme.example,active\n").await?;
+    let read =
+        admin.verify_tasks("payroll", b"Email,Status\nANN@acme.example,active\nbo@acme.example,active\n").await?;
     assert_eq!((read.confirmed.len(), read.reopened.len()), (1, 0), "{read:?}");
     assert_eq!(read.confirmed[0].status, "closed");
     let accounts = w.store.list_accounts(w.tenant, app_id(&w).await?).await?;
     assert_eq!(accounts.iter().map(|a| a.user_name.as_str()).collect::<Vec<_>>(), ["ann@acme.example"]);
 
     // Ann leaves: "deactivate Ann" is accepted only when a read shows her inactive or gone.
-    w.store.apply_import(w.tenant, w.source, &ImportBatch { people: vec![person("E2", "bo@acme.example")], groups: vec![] }).await?;
+    w.store
+        .apply_import(
+            w.tenant,
+            w.source,
+            &ImportBatch { people: vec![person("E2", "bo@acme.example")], groups: vec![] },
+        )
+        .await?;
     w.engine.apply(w.engine.plan(None, tenure_engine::today()).await?).await?;
     let leave = task_of(&admin.tasks(true).await?, "ann@acme.example");
     assert!(matches!(leave.op.as_str(), "deactivate" | "delete"), "{leave:?}");

@@ -523,13 +523,12 @@ impl Tx {
 
     /// A `verifying` task the app's read confirmed: closed, as its assignee closed it.
     pub async fn confirm_task(&mut self, tenant: TenantId, id: TaskId) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE tasks SET status = 'closed' WHERE tenant_id = $1 AND id = $2 AND status = 'verifying'",
-        )
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .execute(&mut *self.tx)
-        .await?;
+        let done =
+            sqlx::query("UPDATE tasks SET status = 'closed' WHERE tenant_id = $1 AND id = $2 AND status = 'verifying'")
+                .bind(tenant.to_string())
+                .bind(id.to_string())
+                .execute(&mut *self.tx)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 

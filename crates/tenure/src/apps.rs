@@ -586,7 +586,10 @@ fn print_app(app: &AppView) {
         println!("  offboarding:   Drive files transferred to {to}, then the account is suspended");
     }
     if let Some(seconds) = app.settings.manual.as_ref().and_then(|m| m.task_due_s) {
-        println!("  tasks due:     {} after they are opened (then the admins are told as long again later)", shown_seconds(seconds));
+        println!(
+            "  tasks due:     {} after they are opened (then the admins are told as long again later)",
+            shown_seconds(seconds)
+        );
     }
     if let Some(days) = app.settings.pre_start_days {
         println!("  pre-start:     new starters' accounts made {days} days ahead, disabled until the start date");

@@ -393,7 +393,12 @@ pub(crate) fn admit_scoped(
 }
 
 /// One page of `items` per `pageToken` (an offset) and `maxResults` (1..=max).
-pub(crate) fn page(items: Vec<Value>, key: &str, query: &std::collections::HashMap<String, String>, max: usize) -> Response {
+pub(crate) fn page(
+    items: Vec<Value>,
+    key: &str,
+    query: &std::collections::HashMap<String, String>,
+    max: usize,
+) -> Response {
     let size = match query.get("maxResults").map(|v| v.parse::<usize>()) {
         None => max.min(100),
         Some(Ok(n)) if (1..=max).contains(&n) => n,

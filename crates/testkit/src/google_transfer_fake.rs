@@ -20,6 +20,10 @@
 //! `completed` with the files moved (or `failed` when [`DriveState::fail`] is set), and stays
 //! `inProgress` while [`DriveState::hold`] is set.
 
+// Handlers return the early answer (an error, a throttle) as `Err(Response)`; its size is of no
+// concern in a test fake.
+#![allow(clippy::result_large_err)]
+
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -162,9 +166,9 @@ pub(crate) async fn insert(State(slot): State<Slot>, headers: HeaderMap, body: S
         let params = app.get("applicationTransferParams").cloned().unwrap_or_else(|| json!([]));
         let bad_level = params.as_array().into_iter().flatten().any(|p| {
             text(p, "key") == "PRIVACY_LEVEL"
-                && p.get("value").and_then(Value::as_array).is_none_or(|v| {
-                    v.is_empty() || v.iter().any(|l| !matches!(l.as_str(), Some("PRIVATE" | "SHARED")))
-                })
+                && p.get("value")
+                    .and_then(Value::as_array)
+                    .is_none_or(|v| v.is_empty() || v.iter().any(|l| !matches!(l.as_str(), Some("PRIVATE" | "SHARED"))))
         });
         if bad_level {
             return api_error(StatusCode::BAD_REQUEST, "invalid", "Invalid value for PRIVACY_LEVEL");
@@ -233,9 +237,13 @@ pub(crate) async fn list(
     };
     let mut dir = lock(&shared.dir);
     let wanted = |t: &Value| {
-        [("oldOwnerUserId", "oldOwnerUserId"), ("newOwnerUserId", "newOwnerUserId"), ("status", "overallTransferStatusCode")]
-            .iter()
-            .all(|(param, field)| query.get(*param).is_none_or(|v| v.is_empty() || text(t, field) == v))
+        [
+            ("oldOwnerUserId", "oldOwnerUserId"),
+            ("newOwnerUserId", "newOwnerUserId"),
+            ("status", "overallTransferStatusCode"),
+        ]
+        .iter()
+        .all(|(param, field)| query.get(*param).is_none_or(|v| v.is_empty() || text(t, field) == v))
     };
     let matching: Vec<usize> = (0..dir.drive.transfers.len()).filter(|i| wanted(&dir.drive.transfers[*i])).collect();
     let end = (offset + size).min(matching.len());

@@ -396,7 +396,9 @@ impl Admin<'_> {
             .ok_or_else(|| EngineError::NotFound(format!("app {app}")))?;
         self.actor.require(Need::AppWrite(record.app.id))?;
         let Some(manual) = record.app.settings.manual.as_ref() else {
-            return Err(EngineError::Refused(format!("{app} is not a manual app: Tenure reads it through its connector")));
+            return Err(EngineError::Refused(format!(
+                "{app} is not a manual app: Tenure reads it through its connector"
+            )));
         };
         if !manual.verify_by_read {
             return Err(EngineError::Refused(format!(

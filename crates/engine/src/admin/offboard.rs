@@ -355,9 +355,7 @@ fn transfers_first(steps: &mut [OffboardStep], plans: &[AppPlan], people: &[Pers
             let then = match step.action.as_str() {
                 "deactivate" => "suspend",
                 // A suspended account had its files handed on when it was suspended.
-                "delete"
-                    if p.observed.iter().any(|a| Some(&a.remote_id) == step.account.as_ref() && a.active) =>
-                {
+                "delete" if p.observed.iter().any(|a| Some(&a.remote_id) == step.account.as_ref() && a.active) => {
                     "delete"
                 }
                 _ => continue,
