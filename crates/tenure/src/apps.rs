@@ -44,6 +44,7 @@ fn flag_of(field: &str) -> String {
         ("google.service_account_key", "--service-account-key"),
         ("google", "--service-account-key"),
         ("credentials", "--token"),
+        ("settings.task_due_s", "--task-due"),
     ];
     if let Some((_, flag)) = special.iter().find(|(f, _)| *f == field) {
         return (*flag).to_owned();
