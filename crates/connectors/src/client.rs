@@ -63,6 +63,10 @@ pub struct ScimClient {
     /// The app's vendor, whose documented errors become [`ConnectorError::Vendor`]; `None`
     /// recognises any profiled vendor's.
     vendor: Option<crate::vendor::Vendor>,
+    /// Paces of the group endpoints alone (reads, writes), where the vendor documents lower
+    /// limits for them than for users (Miro). Per client, so per process: not shared between
+    /// nodes as the app's own limiter is.
+    group_limiters: [Option<std::sync::Arc<crate::RateLimiter>>; 2],
 }
 
 /// A successful answer: its headers (ETag, ...) and body.
@@ -108,6 +112,7 @@ impl ScimClient {
             token,
             options,
             limiter: None,
+            group_limiters: [None, None],
             capabilities: None,
             oauth: None,
             delete_meaning: crate::DeleteMeaning::Permanent,
@@ -120,7 +125,22 @@ impl ScimClient {
     pub fn with_vendor(mut self, vendor: crate::vendor::Vendor) -> Self {
         self.vendor = Some(vendor);
         self.delete_meaning = vendor.delete_meaning();
+        let (reads, writes) = vendor.entry().group_paces();
+        let limiter = |per_second: f64| std::sync::Arc::new(crate::RateLimiter::new(per_second, 1));
+        self.group_limiters = [reads.map(limiter), writes.map(limiter)];
         self
+    }
+
+    /// The group endpoints' own pace for a request, if it is one of theirs and the vendor
+    /// documents one.
+    fn group_limiter(&self, method: &Method, url: &Url) -> Option<&crate::RateLimiter> {
+        let base = self.base.path().trim_end_matches('/');
+        let rest = url.path().strip_prefix(base)?;
+        if rest != "/Groups" && !rest.starts_with("/Groups/") {
+            return None;
+        }
+        let index = usize::from(*method != Method::GET);
+        self.group_limiters[index].as_deref()
     }
 
     /// Sends every request through `limiter` (and tells it when the app says 429).
@@ -498,6 +518,9 @@ impl ScimClient {
             if let Some(limiter) = &self.limiter {
                 limiter.acquire().await?;
             }
+            if let Some(limiter) = self.group_limiter(&method, url) {
+                limiter.acquire().await?;
+            }
             let result = match self.bearer().await {
                 Ok(token) => {
                     let result = self.attempt(&method, url, query, body.as_ref(), if_match, &token).await;
@@ -775,6 +798,34 @@ mod tests {
         }
         assert_eq!(client.user_url("a/../b").unwrap().as_str(), "http://127.0.0.1:9/scim/v2/Users/a%2F..%2Fb");
         assert_eq!(client.user_url("...").unwrap().as_str(), "http://127.0.0.1:9/scim/v2/Users/...");
+    }
+
+    /// Miro documents its group endpoints apart: GET Groups 5 and a PATCH group above 500 bytes
+    /// 5 per 30 s, against 200 for the user endpoints
+    /// (https://developers.miro.com/reference/rate-limits).
+    #[test]
+    fn miro_group_requests_are_paced_apart_from_user_requests() {
+        let miro: crate::vendor::Vendor = "miro".parse().unwrap();
+        let client = ScimClient::new("http://127.0.0.1:9/api/v1/scim", Secret::new("t"), ClientOptions::default())
+            .unwrap()
+            .with_vendor(miro);
+        let url = |path: &str| Url::parse(&format!("http://127.0.0.1:9/api/v1/scim{path}")).unwrap();
+        let per_30s = |l: Option<&crate::RateLimiter>| l.map(|l| (l.per_second() * 30.0).round() as u32);
+        assert_eq!(per_30s(client.group_limiter(&Method::GET, &url("/Groups"))), Some(5));
+        assert_eq!(per_30s(client.group_limiter(&Method::GET, &url("/Groups/g1"))), Some(5));
+        assert_eq!(per_30s(client.group_limiter(&Method::PATCH, &url("/Groups/g1"))), Some(5));
+        assert!(client.group_limiter(&Method::GET, &url("/Users")).is_none());
+        assert!(client.group_limiter(&Method::PATCH, &url("/Users/u1")).is_none());
+        assert!(client.group_limiter(&Method::GET, &url("/GroupsX")).is_none());
+        // Reads and writes each have their own pace.
+        let reads = client.group_limiter(&Method::GET, &url("/Groups")).map(|l| l as *const _);
+        let writes = client.group_limiter(&Method::PATCH, &url("/Groups/g1")).map(|l| l as *const _);
+        assert_ne!(reads, writes);
+        // A vendor that documents no group limits has none.
+        let slack = ScimClient::new("http://127.0.0.1:9/scim/v2", Secret::new("t"), ClientOptions::default())
+            .unwrap()
+            .with_vendor(crate::vendor::Vendor::Slack);
+        assert!(slack.group_limiter(&Method::GET, &Url::parse("http://127.0.0.1:9/scim/v2/Groups").unwrap()).is_none());
     }
 
     #[test]

@@ -28,7 +28,11 @@ pub struct AppOutcome {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ApplyReport {
+    /// The plan queued (its operations and audit entries carry this id).
     pub plan_id: Option<PlanId>,
+    /// The saved plan this apply carried out exactly (`tenure apply --plan ID`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_plan: Option<PlanId>,
     pub apps: Vec<AppOutcome>,
     /// Why the deprovisioning guard holds losses of this plan: one entry per held plan they
     /// wait in (`held_plans`, same order), for an admin to approve or reject. Everything else

@@ -43,6 +43,18 @@ impl Engine {
     /// Plans every app, or the one named. Reads each app's live accounts: a plan against what the
     /// app really holds, never against what Tenure last wrote.
     pub async fn plan(&self, app: Option<&str>, today: time::Date) -> Result<Vec<AppPlan>, EngineError> {
+        self.plan_from(app, today, &[]).await
+    }
+
+    /// [`Self::plan`], except that an app whose user list may not be read again yet (its
+    /// minimum interval between full reads) is planned from its read in `saved` when there is
+    /// one, as of when that read was made, instead of refused.
+    pub(crate) async fn plan_from(
+        &self,
+        app: Option<&str>,
+        today: time::Date,
+        saved: &[tenure_store::PlanRead],
+    ) -> Result<Vec<AppPlan>, EngineError> {
         let apps: Vec<AppRecord> =
             self.store.list_apps(self.tenant).await?.into_iter().map(crate::app_auth::for_planning).collect();
         let selected: Vec<AppRecord> = apps.into_iter().filter(|a| app.is_none_or(|n| a.app.name == n)).collect();
@@ -77,6 +89,7 @@ impl Engine {
         let mut refused: Vec<Option<String>> = selected.iter().map(refusal_of).collect();
         let mut reads = tokio::task::JoinSet::new();
         let mut observed: Vec<Option<(Vec<RemoteAccount>, Vec<RemoteGroup>)>> = vec![None; selected.len()];
+        let mut read_at: Vec<i64> = vec![read_at_ms; selected.len()];
         for (index, record) in selected.iter().enumerate() {
             if refused[index].is_some() {
                 continue;
@@ -87,7 +100,13 @@ impl Engine {
                 continue;
             }
             if let Some(reason) = self.claim_list_read(&record.app).await? {
-                refused[index] = Some(reason);
+                match saved.iter().find(|r| r.app_id == record.app.id) {
+                    Some(read) => {
+                        observed[index] = Some((read.accounts.clone(), Vec::new()));
+                        read_at[index] = read.read_at_ms;
+                    }
+                    None => refused[index] = Some(reason),
+                }
                 continue;
             }
             let client = self.client(record)?;
@@ -193,7 +212,8 @@ impl Engine {
             .zip(computed)
             .zip(observed)
             .zip(&policies)
-            .map(|(((record, plan), observed), (_, links))| AppPlan {
+            .zip(read_at)
+            .map(|((((record, plan), observed), (_, links)), read_at_ms)| AppPlan {
                 notes: crate::profile::notes(&record.app, &plan, links, Some(&observed)),
                 app: record.app,
                 plan,

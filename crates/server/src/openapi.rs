@@ -23,7 +23,7 @@ use crate::routes::{access, accounts, apps, audit, licenses, lifecycle, oauth, p
         accounts::accounts, accounts::unlink, accounts::users, accounts::report, accounts::adopt,
         accounts::mark_external, accounts::unmark_external,
         oauth::authorize, oauth::verify,
-        plans::plan, plans::save, plans::list, plans::show, plans::diff, plans::approve, plans::reject,
+        plans::plan, plans::save, plans::list, plans::show, plans::diff, plans::approve, plans::reject, plans::apply_saved,
         plans::apply, plans::explain, plans::guard, plans::set_guard,
         sources::list, sources::create, sources::show, sources::edit, sources::remove, sources::sync,
         sources::sync_one, sources::upload_people, sources::upload_groups,

@@ -28,6 +28,8 @@ enum Setup {
     DoomedAdmin,
     Token,
     HeldPlan,
+    /// A plan of slack saved for review: each caller applies its own (a saved plan applies once).
+    SavedPlan,
     FailedOp,
     Assignment,
     Link,
@@ -120,6 +122,7 @@ fn matrix() -> Vec<Route> {
         route(M::GET, "/plans/{saved}/diff", "OAU", true),
         route(M::POST, "/plans/{x}/approve", "OA", true).setup(Setup::HeldPlan),
         route(M::POST, "/plans/{x}/reject", "OA", true).setup(Setup::HeldPlan),
+        route(M::POST, "/plans/{x}/apply", "OA", true).setup(Setup::SavedPlan),
         route(M::POST, "/apply?app=slack", "OA", true),
         route(M::GET, "/explain?person=ada@acme.example&app=slack", "OAU", true),
         route(M::GET, "/guard", "OU", false),
@@ -422,6 +425,10 @@ impl World {
                 tx.hold_loss(plan, &self.op("bob@acme.example").await?, "", now).await?;
                 tx.commit().await?;
                 plan.to_string()
+            }
+            Setup::SavedPlan => {
+                let engine = self.server.contexts.engine(tenant);
+                engine.admin(&Actor::cli()).save_plan(Some("slack")).await?.1.plan.to_string()
             }
             Setup::FailedOp => {
                 let plan = store.save_plan(tenant, &[self.op("bob@acme.example").await?], &json!({})).await?;

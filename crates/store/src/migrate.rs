@@ -169,6 +169,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0029_app_quiet.sql"),
         postgres: include_str!("../migrations/postgres/0029_app_quiet.sql"),
     },
+    Migration {
+        version: 31,
+        name: "plan_reads",
+        sqlite: include_str!("../migrations/sqlite/0031_plan_reads.sql"),
+        postgres: include_str!("../migrations/postgres/0031_plan_reads.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

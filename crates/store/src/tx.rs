@@ -371,6 +371,7 @@ impl Tx {
             "DELETE FROM app_oauth_grants WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM account_marks WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM app_list_reads WHERE tenant_id = $1 AND app_id = $2",
+            "DELETE FROM plan_reads WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM license_pools WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM license_activity WHERE tenant_id = $1 AND app_id = $2",
             "DELETE FROM license_seats WHERE tenant_id = $1 AND app_id = $2",

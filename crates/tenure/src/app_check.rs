@@ -39,7 +39,7 @@ pub async fn run(engine: &Engine, app: &str, json: bool, write_probe: bool) -> a
             }
         }
         if let Some(c) = &check.catalog {
-            print_comparison(vendor.map_or("the catalog", |v| v.display_name()), c);
+            print_comparison(vendor.map_or("the catalog", |v| v.display_name()), "the probe", c);
         }
     } else if check.kind == tenure_core::AppKind::GithubOrg {
         match (&check.problem, &check.found) {
@@ -87,6 +87,8 @@ fn as_json(check: &AppCheck) -> serde_json::Value {
             "blockers": check.problem.iter().collect::<Vec<_>>(),
             "joiners": check.joiners,
             "found": check.found,
+            "vendor": check.vendor,
+            "catalog": check.catalog,
         }),
     }
 }
@@ -154,9 +156,17 @@ fn print_text(app: &str, report: &ProbeReport) {
 
 /// The probe against the catalog entry: what it confirmed, where the app differs, and what a
 /// read-only probe cannot test.
-fn print_comparison(profile: &str, c: &tenure_connectors::catalog::Comparison) {
+/// A connector app's catalog entry against what its connector and settings do (Box, Dropbox,
+/// Microsoft 365).
+pub(crate) fn print_entry_comparison(check: &AppCheck) {
+    let Some(c) = &check.catalog else { return };
+    let name = check.vendor.as_ref().and_then(|v| v["display_name"].as_str()).unwrap_or("the catalog");
+    print_comparison(name, "the connector", c);
+}
+
+fn print_comparison(profile: &str, against: &str, c: &tenure_connectors::catalog::Comparison) {
     println!(
-        "{profile} profile against the probe: {} confirmed, {} difference{}",
+        "{profile} profile against {against}: {} confirmed, {} difference{}",
         c.confirmed.len(),
         c.differences.len(),
         if c.differences.len() == 1 { "" } else { "s" }

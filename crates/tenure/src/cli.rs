@@ -1219,8 +1219,12 @@ pub enum GuardCommand {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    #[arg(long)]
+    #[arg(long, conflicts_with = "plan")]
     pub app: Option<String>,
+    /// Apply a plan saved with `tenure plan --save`, exactly as saved: refused, naming the
+    /// differences, if its apps would now be planned differently.
+    #[arg(long, value_name = "ID")]
+    pub plan: Option<String>,
     /// Do not ask for confirmation.
     #[arg(long)]
     pub yes: bool,

@@ -637,13 +637,12 @@ async fn plan(engine: &Engine, args: PlanArgs) -> anyhow::Result<ExitCode> {
     let admin = engine.admin(&actor);
     let spinner = output::spinner("reading the apps' accounts".to_owned());
     if args.save {
-        let saved = admin.save_plan(args.app.as_deref()).await;
+        let saved = admin.save_plan_shown(args.app.as_deref()).await;
         spinner.finish_and_clear();
-        let (document, saved) = saved?;
+        let (plans, document, saved) = saved?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&document)?);
         } else {
-            let plans = admin.plan(args.app.as_deref()).await?.0;
             output::plan_table(&plans);
         }
         let id = saved.plan;
@@ -751,6 +750,9 @@ async fn plan_list(engine: &Engine, limit: i64, json: bool) -> anyhow::Result<Ex
 }
 
 async fn apply(engine: &Engine, args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    if let Some(id) = &args.plan {
+        return apply_saved(engine, id, args.yes, args.json).await;
+    }
     let actor = Actor::cli();
     let admin = engine.admin(&actor);
     let spinner = output::spinner("reading the apps' accounts".to_owned());
@@ -808,11 +810,46 @@ async fn apply(engine: &Engine, args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let spinner = output::spinner(format!("applying {total} operations"));
     let report = admin.apply_plans(plans).await;
     spinner.finish_and_clear();
-    let report = report?;
-    if args.json {
+    print_apply(&report?, args.json)
+}
+
+/// `tenure apply --plan ID`: the saved plan's operations, once its apps are checked to give the
+/// same plan now.
+async fn apply_saved(engine: &Engine, id: &str, yes: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let plan: PlanId = id.parse().map_err(|e| anyhow!("plan id {id:?}: {e}"))?;
+    let actor = Actor::cli();
+    let admin = engine.admin(&actor);
+    let stored = admin.stored_plan(plan).await?;
+    if !json {
+        println!("plan {} ({}, {} operations)", stored.plan.id, stored.plan.status, stored.ops.len());
+        output::ops_by_kind(&stored.ops, "  ");
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("refusing to apply plan {plan} without confirmation: pass --yes");
+        }
+        eprint!("Apply plan {plan} as saved ({} operations)? [y/N] ", stored.ops.len());
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("Nothing applied.");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let spinner = output::spinner(format!("checking plan {plan} against the apps, then applying it"));
+    let report = admin.apply_saved(plan).await;
+    spinner.finish_and_clear();
+    print_apply(&report?, json)
+}
+
+fn print_apply(report: &tenure_engine::ApplyReport, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        output::apply_summary(&report);
+        if let (Some(saved), Some(queued)) = (report.saved_plan, report.plan_id) {
+            println!("Plan {saved} applied as saved (queued as plan {queued}).");
+        }
+        output::apply_summary(report);
         if report.held_losses > 0 {
             println!(
                 "Held by the deprovisioning guard: {} loss(es) of access wait for an admin; everything else was applied.",
@@ -829,7 +866,7 @@ async fn apply(engine: &Engine, args: ApplyArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    if !args.json {
+    if !json {
         for refusal in &report.refused {
             println!("{}: not applied: {}", refusal.app, refusal.reason);
         }

@@ -165,4 +165,5 @@ pub fn print_check(check: &AppCheck) {
         (None, found) => println!("  verified:   {}", found.as_deref().unwrap_or("read")),
         (Some(p), _) => println!("  NOT provisionable: {p}"),
     }
+    crate::app_check::print_entry_comparison(check);
 }

@@ -59,6 +59,22 @@ async fn the_catalog_lists_each_app_with_its_documented_facts() -> anyhow::Resul
     assert_eq!(entry(&list, "github")["per_hour"], 1000);
     assert!(entry(&list, "slack")["per_hour"].is_null() && entry(&list, "adobe")["per_day"].is_null());
     assert!(entry(&list, "figma")["list"].as_str().is_some_and(|l| l.starts_with("leaves accounts out")));
+    // Miro's group endpoints, paced apart: GET Groups and a large PATCH group 5 per 30 s.
+    let per_30s = |v: &Value| v.as_f64().map(|p| (p * 30.0).round() as u64);
+    assert_eq!(per_30s(&entry(&list, "miro")["group_reads_per_second"]), Some(5));
+    assert_eq!(per_30s(&entry(&list, "miro")["group_writes_per_second"]), Some(5));
+    assert_eq!(per_30s(&entry(&list, "miro")["deletes_per_second"]), Some(20));
+    assert!(entry(&list, "slack")["group_reads_per_second"].is_null());
+    // Microsoft 365 / Entra ID, through its own connector.
+    let m365 = entry(&list, "m365");
+    assert_eq!((m365["api"].as_str(), m365["connector"].as_str()), (Some("rest"), Some("m365")), "{m365}");
+    assert_eq!(m365["reactivate"], true);
+    assert!(m365["delete"].as_str().is_some_and(|d| d.contains("30 days")), "{m365}");
+    assert!(
+        m365["docs"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|u| u == "https://learn.microsoft.com/en-us/graph/throttling-limits"))
+    );
     let smartsheet = entry(&list, "smartsheet");
     assert!(smartsheet["reactivate"].is_null(), "the sources conflict");
     assert!(smartsheet["entry"]["reactivate"]["note"].as_str().is_some_and(|n| n.contains("conflict")), "{smartsheet}");

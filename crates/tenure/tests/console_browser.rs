@@ -3,7 +3,7 @@
 //! organization's apps, an app's Verify with its probe results, an assignment previewed, saved
 //! and propagated into the Users tab, a mapping refused with its caret, a plan saved and diffed,
 //! an apply followed live to its end, an offboarding previewed, a held plan approved and carried
-//! out, and an auditor who sees no action and whose forged POST is 403. A screenshot of each main screen goes to `target/console-screenshots/`.
+//! out, the license pools, workflows and holds pages, and an auditor who sees no action and whose forged POST is 403. A screenshot of each main screen goes to `target/console-screenshots/`.
 //!
 //! Skips (saying so) only where Chromium is missing and `CI` is not set.
 
@@ -201,9 +201,14 @@ async fn walk(browser: &Browser, demo: &Demo) -> anyhow::Result<()> {
     let outcome = browser.wait_for("#job-outcome", Duration::from_secs(60)).await?;
     assert!(browser.text(&outcome).await?.contains("Done"), "the apply ends, and says so");
     shot(browser, "20-apply-done").await?;
-    for (path, wait, name) in
-        [("/licenses", "table#licenses", "21-licenses"), ("/catalog", "table#catalog", "22-catalog")]
-    {
+    for (path, wait, name) in [
+        ("/licenses", "table#licenses", "21-licenses"),
+        ("/catalog", "table#catalog", "22-catalog"),
+        ("/licenses/pools", "form#pool-form", "25-license-pools"),
+        ("/workflows", "form#add-workflow", "26-workflows"),
+        ("/holds", "form#place-hold", "27-holds"),
+        ("/apps/new/box", "form#new-app-kind", "28-app-add-box"),
+    ] {
         browser.goto(&format!("{}{path}", demo.url)).await?;
         browser.wait_for(wait, WAIT).await?;
         shot(browser, name).await?;
@@ -280,6 +285,9 @@ async fn walk(browser: &Browser, demo: &Demo) -> anyhow::Result<()> {
         "/admins",
         "/catalog",
         "/licenses",
+        "/licenses/pools",
+        "/workflows",
+        "/holds",
     ] {
         browser.goto(&format!("{}{path}", demo.url)).await?;
         browser.wait_for("main", WAIT).await?;

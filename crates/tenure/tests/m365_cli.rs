@@ -91,6 +91,12 @@ async fn m365(backend: TestBackend) -> anyhow::Result<()> {
     assert_eq!(shown["settings"]["m365"], json!({"tenant_id": m365_fake::TENANT, "usage_location": "US"}), "{shown}");
     let check = cli.ok(&["app", "check", "m365"]).await;
     assert!(check.contains("2 users, 2 enabled; licenses used/bought: SPE_E3 1/5, SPE_E5 1/2"), "{check}");
+    // Compared with its catalog entry, as a SCIM app's probe is with its vendor profile.
+    assert!(check.contains("Microsoft 365 / Entra ID profile against the connector:"), "{check}");
+    assert!(check.contains(" 0 differences") && check.contains("✓ paced as documented"), "{check}");
+    let checked = cli.json(&["app", "check", "m365", "--json"]).await;
+    assert_eq!(checked["vendor"]["name"], "m365", "{checked}");
+    assert_eq!(checked["catalog"]["differences"], json!([]), "{checked}");
 
     cli.ok(&["assign", "m365", "--group", "eng", "--license", "SPE_E3"]).await;
     cli.ok(&["assign", "m365", "--group", "sales", "--license", "SPE_E5"]).await;

@@ -34,6 +34,8 @@ async fn life_cycle(kind: &str, api_url: &str, token: &str) -> anyhow::Result<(T
     cli.ok(&["app", "edit", "app", "--guard-percent", "100"]).await;
     let check = cli.ok(&["app", "check", "app"]).await;
     assert!(check.contains("verified:   1 users, 1 active"), "{check}");
+    // Compared with its catalog entry: what the connector declares and the app's pace.
+    assert!(check.contains("profile against the connector:") && check.contains(" 0 differences"), "{check}");
     cli.ok(&["assign", "app", "--group", "eng"]).await;
     let plan = cli.json(&["plan", "--json"]).await;
     let ops: Vec<(String, String)> = plan["apps"][0]["ops"]

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use tenure_core::capabilities::{Capabilities, FilterSupport, Probed};
 
-use super::{CatalogEntry, Verbs};
+use super::{CatalogEntry, Reactivation, Verbs};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Comparison {
@@ -87,6 +87,87 @@ pub fn compare(entry: &CatalogEntry, caps: &Capabilities) -> Comparison {
     out
 }
 
+/// What an app reached through a connector of its own (Box, Dropbox, Microsoft 365) does,
+/// against what its catalog entry documents: the connector's declared DELETE, deactivation and
+/// re-activation, and the pace the app is set to, since there is no probe to run. `found` is
+/// what the check read (its users), if it could.
+pub fn compare_connector(
+    entry: &CatalogEntry,
+    descriptor: &crate::Descriptor,
+    limits: Option<&tenure_core::AppLimits>,
+    found: Option<&str>,
+) -> Comparison {
+    use crate::connector::Operation;
+    let mut out = Comparison::default();
+    let name = &entry.display_name;
+    if let Some(found) = found {
+        out.confirmed.push(format!("the user list reads ({found})"));
+    }
+    match entry.delete.get() {
+        Some(_) if entry.delete_meaning() == descriptor.delete => {
+            out.confirmed.push(format!("DELETE {}, as the connector treats it", entry.delete.describe()))
+        }
+        Some(_) => out.differences.push(format!(
+            "{name} documents DELETE as: {}; the connector treats it as {}",
+            entry.delete.describe(),
+            descriptor.delete.as_str()
+        )),
+        None => out.untested.push(format!("DELETE: {}", entry.delete.describe())),
+    }
+    match (entry.deactivate.get(), descriptor.supports(Operation::Deactivate)) {
+        (Some(_), true) => out.confirmed.push(format!("deactivation: {}", entry.deactivate.describe())),
+        (Some(_), false) => out
+            .differences
+            .push(format!("{name} documents deactivation ({}); the connector cannot", entry.deactivate.describe())),
+        (None, _) => out.untested.push(format!("deactivation: {}", entry.deactivate.describe())),
+    }
+    // "Only as a new account" (Dropbox: a suspended member comes back, a removed one does not)
+    // says nothing a connector's declared operations could confirm.
+    match (entry.reactivate.get(), descriptor.supports(Operation::Activate)) {
+        (Some(Reactivation::Supported), true) => {
+            out.confirmed.push(format!("re-activation: {}", entry.reactivate.describe()))
+        }
+        (Some(Reactivation::Supported), false) => out.differences.push(format!(
+            "{name} documents re-activation ({}); the connector cannot re-activate",
+            entry.reactivate.describe()
+        )),
+        (Some(Reactivation::Unsupported), true) => out.differences.push(format!(
+            "{name} documents no re-activation ({}); the connector would try",
+            entry.reactivate.describe()
+        )),
+        (Some(Reactivation::Unsupported), false) => out.confirmed.push("no re-activation, as documented".to_owned()),
+        (Some(Reactivation::NewAccount) | None, _) => {
+            out.untested.push(format!("re-activation: {}", entry.reactivate.describe()))
+        }
+    }
+    let per_second = |l: Option<&tenure_core::AppLimits>| l.and_then(|l| l.per_second);
+    match (entry.documented_limits(), limits) {
+        (Some(documented), Some(set)) if per_second(Some(set)) == documented.per_second => out
+            .confirmed
+            .push(format!("paced as documented: {}", entry.rate_limit_text().unwrap_or("the documented limit"))),
+        (Some(documented), set) => out.differences.push(format!(
+            "{name} documents {}; this app is paced at {} (the entry's pace: {})",
+            entry.rate_limit_text().unwrap_or("a limit"),
+            pace(per_second(set)),
+            pace(documented.per_second)
+        )),
+        (None, _) => {
+            if let Some(limit) = entry.rate_limit_text() {
+                out.untested.push(format!("rate limit: {limit}"));
+            }
+        }
+    }
+    out.untested.push(format!("list: {}", entry.list.describe()));
+    out
+}
+
+fn pace(per_second: Option<f64>) -> String {
+    match per_second {
+        Some(p) => format!("{p} requests a second"),
+        None => "no pace".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tenure_core::capabilities::{PatchSupport, Probed};
@@ -102,6 +183,39 @@ mod tests {
             max_page_size: page,
             ..Default::default()
         }
+    }
+
+    /// Microsoft 365's entry against the Graph connector (https://learn.microsoft.com/en-us/graph/api/user-delete:
+    /// restorable for 30 days, then gone; accountEnabled for deactivation and back).
+    #[test]
+    fn a_connector_app_is_compared_with_its_entry() {
+        use crate::connector::{DeactivateMeaning, DeleteMeaning, Descriptor, Operation};
+        let m365 = catalog().get("m365").expect("m365");
+        let descriptor = Descriptor {
+            kind: "m365",
+            operations: [Operation::List, Operation::Deactivate, Operation::Activate, Operation::Delete].into(),
+            deactivate: DeactivateMeaning::Suspend,
+            delete: DeleteMeaning::Permanent,
+        };
+        let limits = m365.documented_limits();
+        let same = compare_connector(m365, &descriptor, limits.as_ref(), Some("3 users"));
+        assert_eq!(same.differences, Vec::<String>::new(), "{same:?}");
+        assert!(same.confirmed.iter().any(|c| c.starts_with("DELETE soft delete")), "{same:?}");
+        assert!(same.confirmed.iter().any(|c| c.starts_with("paced as documented")), "{same:?}");
+        let unpaced = compare_connector(
+            m365,
+            &Descriptor { delete: DeleteMeaning::Deactivates, ..descriptor.clone() },
+            None,
+            None,
+        );
+        assert_eq!(unpaced.differences.len(), 2, "{unpaced:?}");
+        // Dropbox: a suspended member comes back, a removed one only as a new account (Okta's
+        // https://help.okta.com/en-us/Content/topics/provisioning/dropbox/drbx-supported-features.htm):
+        // not a difference.
+        let dropbox = catalog().get("dropbox").expect("dropbox");
+        let found = compare_connector(dropbox, &Descriptor { kind: "dropbox", ..descriptor }, None, None);
+        assert_eq!(found.differences, Vec::<String>::new(), "{found:?}");
+        assert!(found.untested.iter().any(|u| u.starts_with("re-activation: only as a new account")), "{found:?}");
     }
 
     #[test]

@@ -358,6 +358,11 @@ pub enum PaceScope {
     Deletes,
     /// Reads of the full user list (Adobe's first page).
     ListStart,
+    /// Reads of groups (`GET /Groups`, `GET /Groups/{id}`): Miro's 5 per 30 s.
+    GroupReads,
+    /// Group writes (`POST`/`PUT`/`PATCH`/`DELETE /Groups...`, membership changes): Miro's 5
+    /// PATCHes per 30 s above 500 bytes.
+    GroupWrites,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -18,6 +18,7 @@ pub(super) const FILES: &[(&str, &str)] = &[
     ("hubspot", include_str!("../../catalog/hubspot.toml")),
     ("linkedin-learning", include_str!("../../catalog/linkedin-learning.toml")),
     ("lucid", include_str!("../../catalog/lucid.toml")),
+    ("m365", include_str!("../../catalog/m365.toml")),
     ("miro", include_str!("../../catalog/miro.toml")),
     ("monday", include_str!("../../catalog/monday.toml")),
     ("notion", include_str!("../../catalog/notion.toml")),

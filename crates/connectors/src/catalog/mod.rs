@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use tenure_core::{AppLimits, RequestWindow, UserNameFormat};
 
-pub use compare::{Comparison, compare};
+pub use compare::{Comparison, compare, compare_connector};
 pub use entry::{
     ApiKind, AttributeRule, AuthKind, CatalogEntry, DeleteEffect, DocumentedError, ListCompleteness, Pace, PaceScope,
     Period, Quirk, RateLimitFact, Reactivation, RuleKind, Source, SourceKind, UserNameFact, UserNameKind, Verbs,
@@ -339,6 +339,22 @@ impl CatalogEntry {
             deletes_per_second: deletes,
             windows,
         })
+    }
+
+    /// The paces of the group endpoints alone, reads then writes, in requests per second,
+    /// where the vendor documents them apart (Miro: GET Groups 5 and a large PATCH group 5 per
+    /// 30 s, against 200 for the user endpoints). The SCIM client paces its `/Groups` requests
+    /// by them beside the app's own limiter ([`crate::ScimClient::with_vendor`]).
+    pub fn group_paces(&self) -> (Option<f64>, Option<f64>) {
+        let strictest = |scope: PaceScope| {
+            self.rate_limit
+                .pace
+                .iter()
+                .filter(|p| p.applies_to == scope && !matches!(p.per, Period::Hour | Period::Day))
+                .map(|p| f64::from(p.requests) / p.per.seconds())
+                .min_by(f64::total_cmp)
+        };
+        (strictest(PaceScope::GroupReads), strictest(PaceScope::GroupWrites))
     }
 
     /// The least time, in seconds, between two full reads of the user list where the vendor

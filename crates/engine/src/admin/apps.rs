@@ -1053,7 +1053,7 @@ fn m365_app(spec: &NewApp) -> Result<(AppKind, String, AppAuth, Secret, AppSetti
         .unwrap_or(tenure_connectors::m365::DEFAULT_API_URL)
         .to_owned();
     let base = AppSettings { user_name: UserNameFormat::Email, m365: Some(target), ..AppSettings::default() };
-    let settings = apply_settings(AppKind::M365, &base, &spec.settings, true)?;
+    let mut settings = apply_settings(AppKind::M365, &base, &spec.settings, true)?;
     let deletes =
         matches!(settings.deprovision, DeprovisionPolicy::Delete | DeprovisionPolicy::DeactivateThenDelete { .. });
     if deletes && !spec.settings.confirm_permanent_delete {
@@ -1063,6 +1063,10 @@ fn m365_app(spec: &NewApp) -> Result<(AppKind, String, AppAuth, Secret, AppSetti
              mailbox and files are gone. Deactivating (accountEnabled: false) is the safe default; to delete anyway, \
              confirm it (--confirm-permanent-delete)",
         ));
+    }
+    // The pace Graph documents for its identity service, unless the admin set one.
+    if settings.limits.is_none() {
+        settings.limits = connector_entry(AppKind::M365).and_then(|e| e.documented_limits());
     }
     Ok((AppKind::M365, base_url, auth, secret, settings))
 }
@@ -1092,6 +1096,40 @@ fn connector_check(
         joiners,
         found,
     }
+}
+
+/// The catalog entry of an app reached through a connector of its own (Box, Dropbox, Microsoft
+/// 365): the entry whose `connector` is the app's kind.
+fn connector_entry(kind: AppKind) -> Option<&'static tenure_connectors::CatalogEntry> {
+    let name = match kind {
+        AppKind::Box => "box",
+        AppKind::Dropbox => "dropbox",
+        AppKind::M365 => "m365",
+        _ => return None,
+    };
+    tenure_connectors::catalog::catalog().entries().iter().find(|e| e.connector.as_deref() == Some(name))
+}
+
+/// Adds what the app's catalog entry documents to a connector app's check, and how the
+/// connector and the app's settings compare with it, as a SCIM app's probe is compared with its
+/// vendor profile.
+fn against_entry(record: &AppRecord, check: &mut AppCheck) {
+    let (Some(entry), Some(descriptor)) = (connector_entry(record.app.kind), &check.descriptor) else { return };
+    check.vendor = Some(json!({
+        "name": entry.name,
+        "display_name": entry.display_name,
+        "delete": entry.delete_meaning().as_str(),
+        "delete_documented": entry.delete.describe(),
+        "reactivate": entry.reactivates(),
+        "rate_limit": entry.rate_limit_text(),
+        "docs": entry.docs(),
+    }));
+    check.catalog = Some(tenure_connectors::catalog::compare_connector(
+        entry,
+        descriptor,
+        record.app.settings.limits.as_ref(),
+        check.found.as_deref().filter(|_| check.problem.is_none()),
+    ));
 }
 
 /// The outbound policy on every address the server will send the app's credentials to, as
@@ -1835,7 +1873,10 @@ impl Admin<'_> {
                 }
                 Err(e) => (Some(e.to_string()), None),
             };
-            return Ok(connector_check(&record, connector.describe(), problem, found, vendor, deprovision, joiners));
+            let mut check =
+                connector_check(&record, connector.describe(), problem, found, vendor, deprovision, joiners);
+            against_entry(&record, &mut check);
+            return Ok(check);
         }
         if record.app.kind == AppKind::M365 {
             use tenure_connectors::Connector as _;
@@ -1857,7 +1898,9 @@ impl Admin<'_> {
                 }
                 Err(e) => (Some(e.to_string()), None),
             };
-            return Ok(connector_check(&record, client.describe(), problem, found, vendor, deprovision, joiners));
+            let mut check = connector_check(&record, client.describe(), problem, found, vendor, deprovision, joiners);
+            against_entry(&record, &mut check);
+            return Ok(check);
         }
         if record.app.kind == AppKind::GoogleWorkspace {
             let connector = self.engine.client(&record)?;

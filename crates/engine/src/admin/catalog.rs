@@ -48,6 +48,8 @@ fn catalog_app(e: &CatalogEntry) -> CatalogApp {
         creates_per_second: e.documented_limits().and_then(|l| l.creates_per_second),
         updates_per_second: e.documented_limits().and_then(|l| l.updates_per_second),
         deletes_per_second: e.documented_limits().and_then(|l| l.deletes_per_second),
+        group_reads_per_second: e.group_paces().0,
+        group_writes_per_second: e.group_paces().1,
         per_hour: window_of(e, tenure_core::RequestWindow::HOUR),
         per_day: window_of(e, tenure_core::RequestWindow::DAY),
         min_list_interval_s: e.min_list_interval_s(),

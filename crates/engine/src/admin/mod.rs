@@ -4,7 +4,7 @@
 //! call [`Engine::admin`] and render the response types of [`views`].
 //!
 //! A new command goes in the file of its subject (`apps.rs`, `sources.rs`, `assignments.rs`,
-//! `access.rs` for admins and tokens, `plans.rs`, `accounts.rs`, `tenants.rs`, `keys.rs`, `guard.rs`,
+//! `access.rs` for admins and tokens, `plans.rs` (`saved_plans.rs`: applying a saved plan), `accounts.rs`, `tenants.rs`, `keys.rs`, `guard.rs`,
 //! `licenses.rs`, `legal_holds.rs`, `workflows.rs`),
 //! as a method of [`Admin`] that starts with an [`Actor::require`] check.
 
@@ -21,6 +21,7 @@ mod licenses;
 mod notify;
 mod offboard;
 mod plans;
+mod saved_plans;
 pub mod sessions;
 mod sources;
 mod tenants;

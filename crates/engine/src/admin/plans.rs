@@ -38,15 +38,26 @@ impl Admin<'_> {
     }
 
     async fn plans_of(&self, app: Option<&str>) -> Result<Vec<AppPlan>, EngineError> {
+        self.plans_of_from(app, &[]).await
+    }
+
+    /// [`Self::plans_of`], planning an app inside its minimum list interval from its read in
+    /// `saved` (kept with a saved plan) where there is one.
+    pub(super) async fn plans_of_from(
+        &self,
+        app: Option<&str>,
+        saved: &[tenure_store::PlanRead],
+    ) -> Result<Vec<AppPlan>, EngineError> {
+        let today = self.engine.today().await?;
         match self.plannable(app).await? {
-            None => self.engine.plan(None, self.engine.today().await?).await,
+            None => self.engine.plan_from(None, today, saved).await,
             Some(names) if app.is_some() => {
-                self.engine.plan(names.first().map(String::as_str), self.engine.today().await?).await
+                self.engine.plan_from(names.first().map(String::as_str), today, saved).await
             }
             Some(names) => {
                 let mut plans = Vec::new();
                 for name in names {
-                    plans.extend(self.engine.plan(Some(&name), self.engine.today().await?).await?);
+                    plans.extend(self.engine.plan_from(Some(&name), today, saved).await?);
                 }
                 Ok(plans)
             }
@@ -99,6 +110,16 @@ impl Admin<'_> {
 
     /// Computes the plan and keeps it for review (never executed).
     pub async fn save_plan(&self, app: Option<&str>) -> Result<(PlanDocument, SavedPlan), EngineError> {
+        self.save_plan_shown(app).await.map(|(_, document, saved)| (document, saved))
+    }
+
+    /// [`Self::save_plan`], with the plans as computed, to show them: planning again to print
+    /// them would read every app twice, and an app whose list may be read only so often (Adobe)
+    /// would be refused the second read.
+    pub async fn save_plan_shown(
+        &self,
+        app: Option<&str>,
+    ) -> Result<(Vec<AppPlan>, PlanDocument, SavedPlan), EngineError> {
         let plans = self.plans_of(app).await?;
         for p in &plans {
             self.actor.require(Need::AppWrite(p.app.id))?;
@@ -110,6 +131,16 @@ impl Admin<'_> {
         });
         let mut tx = self.store().begin().await?;
         let id = tx.save_preview(self.store(), self.tenant(), &ops, &summary).await?;
+        // An app whose list may be read only so often cannot be read again to check this plan
+        // before `apply --plan` (saved_plans.rs): keep what was read, to check against instead.
+        for p in plans
+            .iter()
+            .filter(|p| p.plan.refused.is_none() && p.app.settings.min_list_interval_s.is_some_and(|s| s > 0))
+        {
+            let read =
+                tenure_store::PlanRead { app_id: p.app.id, read_at_ms: p.read_at_ms, accounts: p.observed.clone() };
+            tx.save_plan_read(self.tenant(), id, &read).await?;
+        }
         let subject = id.to_string();
         let entry = AuditRecord {
             actor: &self.actor.name,
@@ -121,7 +152,8 @@ impl Admin<'_> {
         };
         tx.audit(self.tenant(), entry).await?;
         tx.commit().await?;
-        Ok((PlanDocument::new(&plans), SavedPlan { plan: id, summary }))
+        let document = PlanDocument::new(&plans);
+        Ok((plans, document, SavedPlan { plan: id, summary }))
     }
 
     /// Whether every app a stored plan names is one the actor may see plans of.
@@ -187,11 +219,13 @@ impl Admin<'_> {
         Ok(StoredPlanView { plan: record, ops, hold: None })
     }
 
-    /// What the plan computed now does differently from a stored one.
+    /// What the plan computed now does differently from a stored one. An app inside its minimum
+    /// list interval is planned from the read the saved plan kept, as `apply --plan` does.
     pub async fn plan_diff(&self, id: PlanId) -> Result<(PlanRecord, tenure_core::PlanDiff, usize), EngineError> {
         let stored = self.stored_plan(id).await?;
         let app_filter = stored.plan.summary.get("app_filter").and_then(|v| v.as_str()).map(str::to_owned);
-        let plans = self.plans_of(app_filter.as_deref()).await?;
+        let reads = self.store().plan_reads(self.tenant(), id).await?;
+        let plans = self.plans_of_from(app_filter.as_deref(), &reads).await?;
         let now = Plan { ops: plans.into_iter().flat_map(|p| p.plan.ops).collect(), ..Plan::default() };
         let then = Plan { ops: stored.ops, ..Plan::default() };
         Ok((stored.plan, then.diff(&now), now.ops.len()))

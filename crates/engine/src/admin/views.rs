@@ -381,6 +381,10 @@ pub struct CatalogApp {
     pub updates_per_second: Option<f64>,
     /// The pace of user deletes alone (Miro: 20 per 30 s), where documented.
     pub deletes_per_second: Option<f64>,
+    /// The pace of group reads alone (Miro: GET Groups 5 per 30 s), where documented.
+    pub group_reads_per_second: Option<f64>,
+    /// The pace of group writes alone (Miro: a large PATCH group 5 per 30 s), where documented.
+    pub group_writes_per_second: Option<f64>,
     /// At most this many requests in any hour (DocuSign: 3,000), where documented.
     pub per_hour: Option<u32>,
     /// At most this many requests in any 24 hours (HubSpot: 250,000), where documented.

@@ -34,6 +34,23 @@ pub struct SettingsForm {
     /// Budgets over a long window (`limits.windows`): requests in any hour, in any 24 hours.
     pub rate_limit_per_hour: String,
     pub rate_limit_per_day: String,
+    /// The catalog profile (SCIM apps); emptied, the profile stays (the engine keeps it).
+    pub vendor: String,
+    /// `email`, `local-part` or `handle`, and the longest a derived userName may be.
+    pub user_name: String,
+    pub user_name_max_len: String,
+    /// `on` while the app is planned and logged but never written to.
+    pub dry_run: String,
+}
+
+pub const USER_NAME_FORMATS: [&str; 3] = ["email", "local-part", "handle"];
+
+fn user_name_word(format: &tenure_core::UserNameFormat) -> &'static str {
+    match format {
+        tenure_core::UserNameFormat::Email => "email",
+        tenure_core::UserNameFormat::EmailLocalPart { .. } => "local-part",
+        tenure_core::UserNameFormat::Handle { .. } => "handle",
+    }
 }
 
 pub const DEPROVISION: [&str; 5] = ["deactivate", "delete", "deactivate-then-delete", "remove-license", "do-nothing"];
@@ -77,6 +94,10 @@ impl SettingsForm {
             max_concurrency: opt(limits.and_then(|l| l.concurrency)),
             rate_limit_per_hour: opt(window(settings, tenure_core::RequestWindow::HOUR)),
             rate_limit_per_day: opt(window(settings, tenure_core::RequestWindow::DAY)),
+            vendor: settings.vendor.clone().unwrap_or_default(),
+            user_name: user_name_word(&settings.user_name).to_owned(),
+            user_name_max_len: opt(settings.user_name.max_len()),
+            dry_run: if settings.dry_run { "on".into() } else { String::new() },
         }
     }
 
@@ -94,6 +115,11 @@ impl SettingsForm {
             max_concurrency: get("max_concurrency"),
             rate_limit_per_hour: get("rate_limit_per_hour"),
             rate_limit_per_day: get("rate_limit_per_day"),
+            vendor: get("vendor"),
+            user_name: get("user_name"),
+            user_name_max_len: get("user_name_max_len"),
+            // A checkbox is absent when unticked.
+            dry_run: if get("dry_run").is_empty() { String::new() } else { "on".into() },
         }
     }
 
@@ -143,6 +169,17 @@ impl SettingsForm {
         }
         if changed(&self.rate_limit_per_day, &current.rate_limit_per_day) {
             spec.rate_limit_per_day = number("settings.rate_limit_per_day", &self.rate_limit_per_day)?;
+        }
+        if changed(&self.vendor, &current.vendor) && !self.vendor.trim().is_empty() {
+            spec.vendor = Some(self.vendor.trim().to_owned());
+        }
+        if changed(&self.user_name, &current.user_name) || changed(&self.user_name_max_len, &current.user_name_max_len)
+        {
+            spec.user_name = Some(self.user_name.trim().to_owned()).filter(|u| !u.is_empty());
+            spec.user_name_max_len = number("settings.user_name_max_len", &self.user_name_max_len)?;
+        }
+        if changed(&self.dry_run, &current.dry_run) {
+            spec.dry_run = Some(!self.dry_run.is_empty());
         }
         Ok(spec)
     }
@@ -270,7 +307,15 @@ pub async fn settings(signed: Signed, Path(app): Path<String>, Form(pairs): Form
         Ok(edited) => shown.notice = Notice::ok(format!("Saved: {}.", edited.changed.join(", "))),
         Err(e) => {
             shown.settings_form = Some(typed);
-            shown.notice = said(e)?;
+            let mut refused = super::forms::refusal(e)?;
+            // The notice names the field as the engine does (`settings.burst: ...`).
+            shown.notice = Notice::error(if refused.field.is_empty() {
+                refused.message.clone()
+            } else {
+                format!("{}: {}", refused.field, refused.message)
+            });
+            refused.field = refused.field.trim_start_matches("settings.").to_owned();
+            shown.settings_error = refused;
         }
     }
     provisioning(&signed, &app, shown).await
@@ -544,6 +589,7 @@ mod tests {
         typed.match_keys = "email, user-name".into();
         let spec = typed.spec(&shown, false).unwrap();
         assert_eq!(spec.guard_count, Some(7));
+        assert!(spec.vendor.is_none() && spec.user_name.is_none() && spec.dry_run.is_none(), "untouched");
         assert_eq!(spec.match_keys, Some(vec!["email".to_owned(), "user-name".to_owned()]));
         typed.rate_limit_per_hour = "3000".into();
         let spec = typed.spec(&shown, false).unwrap();
@@ -560,6 +606,17 @@ mod tests {
         };
         let with_budget = SettingsForm::of(&budgeted);
         assert_eq!((with_budget.rate_limit_per_hour.as_str(), with_budget.rate_limit_per_day.as_str()), ("", "250000"));
+        let mut named = shown.clone();
+        named.user_name = "handle".into();
+        named.user_name_max_len = "21".into();
+        named.dry_run = "on".into();
+        named.vendor = " ".into();
+        let spec = named.spec(&shown, false).unwrap();
+        assert_eq!(
+            (spec.user_name.as_deref(), spec.user_name_max_len, spec.dry_run),
+            (Some("handle"), Some(21), Some(true))
+        );
+        assert!(spec.vendor.is_none(), "an emptied vendor keeps the profile");
         typed.burst = "lots".into();
         let err = typed.spec(&shown, false).unwrap_err().to_string();
         assert!(err.contains("settings.burst") && err.contains("lots"), "{err}");

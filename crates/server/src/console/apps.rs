@@ -158,6 +158,10 @@ struct AppPage {
     operations: Vec<OpLine>,
     audit: Vec<AuditLine>,
     settings_form: SettingsForm,
+    settings_error: super::forms::Refusal,
+    user_name_formats: [&'static str; 3],
+    /// Catalog profiles a SCIM app may take (empty for other kinds).
+    vendors: Vec<String>,
     settings_plan: Option<PlanLines>,
     deprovision_options: [&'static str; 5],
     mappings: Vec<MappingRow>,
@@ -195,6 +199,8 @@ pub struct Shown {
     pub settings_plan: Option<PlanLines>,
     /// The mappings as typed, with the refused expression's error on its row.
     pub mappings: Option<Vec<MappingRow>>,
+    /// A refused setting, shown under its field (`user_name`, `vendor`, ...).
+    pub settings_error: super::forms::Refusal,
 }
 
 impl AppPage {
@@ -250,7 +256,8 @@ pub async fn app_page_shown(
     query: &AppQuery,
     shown: Shown,
 ) -> PageResult {
-    let Shown { notice, verification, preview, authorize_url, settings_form, settings_plan, mappings } = shown;
+    let Shown { notice, verification, preview, authorize_url, settings_form, settings_plan, mappings, settings_error } =
+        shown;
     let admin = signed.admin();
     let app: AppView = admin.app(name).await?;
     let can_write = signed.actor.allows(Need::AppWrite(app.id));
@@ -287,6 +294,13 @@ pub async fn app_page_shown(
         operations: Vec::new(),
         audit: Vec::new(),
         settings_form: settings_form.unwrap_or_else(|| SettingsForm::of(&app.settings)),
+        settings_error,
+        user_name_formats: app_admin::USER_NAME_FORMATS,
+        vendors: if app.kind == tenure_core::AppKind::Scim && !app.settings.manual() {
+            admin.catalog().into_iter().filter(|c| c.scim).map(|c| c.name).collect()
+        } else {
+            Vec::new()
+        },
         settings_plan,
         deprovision_options: app_admin::DEPROVISION,
         mappings: mappings.unwrap_or_else(|| app_admin::mapping_rows(&app.settings)),

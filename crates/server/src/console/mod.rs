@@ -7,24 +7,30 @@
 //! `auth.rs` holds sessions, the sign-in limits and the anti-forgery check every POST passes;
 //! `headers.rs` the security headers and the embedded assets; `jobs.rs` syncs and applies run
 //! in tasks with a page that shows their progress; `multipart.rs` reads upload forms; `svg.rs`
-//! draws the charts; one module per screen (`app_admin.rs`: an app's configuration forms).
+//! draws the charts; `forms.rs` shows a refused field under it; one module per screen (`app_admin.rs`: an app's configuration forms).
 
 mod admins;
 mod app_admin;
+mod app_kinds;
 mod apps;
 mod audit;
 mod auth;
+mod forms;
 mod headers;
+mod holds;
 mod jobs;
+mod license_pools;
 mod licenses;
 mod login;
 mod multipart;
 mod overview;
 mod people;
 mod plans;
+mod source_ldap;
 mod sources;
 mod svg;
 mod view;
+mod workflows;
 
 pub use auth::SignInLimits;
 pub use jobs::Jobs;
@@ -42,6 +48,7 @@ pub fn routes(state: ServerState) -> Router<ServerState> {
         .route("/logout", post(login::sign_out))
         .route("/apps", get(apps::list))
         .route("/apps/new", get(app_admin::new_form).post(app_admin::create))
+        .route("/apps/new/{kind}", get(app_kinds::form).post(app_kinds::create))
         .route("/apps/{app}", get(apps::page))
         .route("/apps/{app}/settings", post(app_admin::settings))
         .route("/apps/{app}/mappings", post(app_admin::mappings))
@@ -67,6 +74,7 @@ pub fn routes(state: ServerState) -> Router<ServerState> {
         .route("/people/{email}", get(people::person))
         .route("/people/{email}/offboard", post(people::offboard))
         .route("/sources", get(sources::page).post(sources::add))
+        .route("/sources/new/ldap", get(source_ldap::form).post(source_ldap::create))
         .route("/sources/{name}", get(sources::show))
         .route("/sources/{name}/sync", post(sources::sync))
         .route("/sources/{name}/scope", post(sources::scope))
@@ -75,9 +83,18 @@ pub fn routes(state: ServerState) -> Router<ServerState> {
             post(sources::upload).layer(axum::extract::DefaultBodyLimit::max(auth::MAX_UPLOAD)),
         )
         .route("/licenses", get(licenses::page))
+        .route("/licenses/pools", get(license_pools::page).post(license_pools::set))
+        .route("/licenses/pools/remove", post(license_pools::remove))
         .route("/catalog", get(licenses::catalog))
         .route("/audit", get(audit::page))
         .route("/audit/export", get(audit::export))
+        .route("/workflows", get(workflows::page).post(workflows::add))
+        .route("/workflows/{name}/remove", post(workflows::remove))
+        .route("/workflows/runs/{id}/approve", post(workflows::approve))
+        .route("/workflows/runs/{id}/reject", post(workflows::reject))
+        .route("/holds", get(holds::page))
+        .route("/holds/legal", post(holds::place))
+        .route("/holds/legal/{email}/lift", post(holds::lift))
         .route("/admins", get(admins::page).post(admins::add))
         .route("/admins/{email}/remove", post(admins::remove))
         .route("/admins/{email}/role", post(admins::change_role))

@@ -73,13 +73,21 @@ pub struct NewCsv {
 pub async fn add(signed: Signed, Form(form): Form<NewCsv>) -> PageResult {
     let spec = NewSource { name: form.name.trim().to_owned(), kind: "csv".into(), config: json!({}) };
     match signed.admin().create_source(spec, Origin::Remote).await {
-        Ok(source) => {
-            let notice = Notice::ok(format!("{} added: upload its people export below.", source.name));
-            source_page(&signed, &source.name, Shown { notice, ..Default::default() }).await
-        }
+        Ok(source) => added(&signed, &source.name).await,
         Err(e @ EngineError::Forbidden(_)) => Err(e.into()),
         Err(e) => sources_page(&signed, Notice::error(e.to_string())).await,
     }
+}
+
+/// A source just added, on its page: a CSV source waits for an upload, others for a sync.
+pub async fn added(signed: &Signed, name: &str) -> PageResult {
+    let kind = signed.admin().show_source(name).await?.kind;
+    let notice = Notice::ok(if kind == "csv" {
+        format!("{name} added: upload its people export below.")
+    } else {
+        format!("{name} added ({kind}): Sync now reads it.")
+    });
+    source_page(signed, name, Shown { notice, ..Default::default() }).await
 }
 
 /// The scope's lists as the form writes them: comma-separated.

@@ -22,6 +22,7 @@ pub fn routes() -> Router<ServerState> {
         .route("/plans/{id}/diff", get(diff))
         .route("/plans/{id}/approve", post(approve))
         .route("/plans/{id}/reject", post(reject))
+        .route("/plans/{id}/apply", post(apply_saved))
         .route("/apply", post(apply))
         .route("/explain", get(explain))
         .route("/guard", get(guard).put(set_guard))
@@ -99,6 +100,14 @@ pub async fn reject(caller: Caller, Path(id): Path<String>) -> ApiResult<Respons
 #[utoipa::path(post, path = "/api/v1/apply", tag = "plans", params(AppFilter), responses((status = 200, body = Object, description = "ApplyReport"), Errors))]
 pub async fn apply(caller: Caller, Params(q): Params<AppFilter>) -> ApiResult<Response> {
     json(&caller.admin().apply(q.app.as_deref()).await?)
+}
+
+/// Applies a saved plan exactly as saved (`tenure apply --plan ID`), through the queue and the
+/// deprovisioning guard, waiting for it. 409, naming each difference, if its apps would now be
+/// planned differently: nothing is queued.
+#[utoipa::path(post, path = "/api/v1/plans/{id}/apply", tag = "plans", params(("id" = String, Path)), responses((status = 200, body = Object, description = "ApplyReport, with saved_plan"), Errors))]
+pub async fn apply_saved(caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    json(&caller.admin().apply_saved(plan_id(&id)?).await?)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
