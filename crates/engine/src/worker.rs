@@ -271,18 +271,26 @@ impl Executor {
             let _permit = runtime.permits.acquire().await;
             runtime.execute(&self.engine, &rec, &held).await
         };
-        tokio::pin!(work);
-        let mut tick = tokio::time::interval((self.options.lease / 3).max(Duration::from_millis(10)));
-        tick.tick().await;
-        let result = loop {
-            tokio::select! {
-                result = &mut work => break result,
-                _ = tick.tick() => match held.renew().await {
+        // The renewals run beside the work, both polled: awaited in a `select!` arm instead, a
+        // renewal paused the work while it waited for the database, and on SQLite's one write
+        // connection the paused work could be the holder it waited for (every write of the
+        // process then stalled until the pool's 30 s acquire timeout broke the knot).
+        let renewals = async {
+            let mut tick = tokio::time::interval((self.options.lease / 3).max(Duration::from_millis(10)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match held.renew().await {
                     Ok(true) => {}
-                    Ok(false) => break Err(OpError::lease_lost()),
+                    Ok(false) => return OpError::lease_lost(),
                     Err(e) => tracing::warn!(error = %e, op = %rec.id, "could not renew an operation's lease"),
                 }
             }
+        };
+        let result = tokio::select! {
+            result = work => result,
+            lost = renewals => Err(lost),
         };
         if result.as_ref().is_err_and(|e| e.lease_lost) {
             tracing::warn!(op = %rec.id, attempt = rec.attempts, "lost the operation's lease to another claim; this attempt stops without recording anything");

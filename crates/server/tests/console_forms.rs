@@ -509,6 +509,7 @@ async fn an_apps_username_vendor_and_dry_run_and_license_pools_are_edited_in_the
                 ("user_name", "local-part"),
                 ("user_name_max_len", "30"),
                 ("vendor", "slack"),
+                ("dry_run_shown", "1"),
                 ("dry_run", "on"),
                 ("deprovision", "deactivate"),
             ],
@@ -519,6 +520,24 @@ async fn an_apps_username_vendor_and_dry_run_and_license_pools_are_edited_in_the
     assert_eq!(slack.settings.user_name, tenure_core::UserNameFormat::EmailLocalPart { max_len: Some(30) });
     assert!(slack.settings.dry_run);
     assert!(html.contains(r#"id="dry_run" checked"#), "{html}");
+    // A form that never showed the box (hand-made, or an older page) leaves dry run on.
+    let version = html.split(r#"name="version" value=""#).nth(1).and_then(|v| v.split('"').next()).unwrap_or_default();
+    let (_, html) = org
+        .post(
+            "/apps/slack/settings",
+            &[
+                ("version", version),
+                ("action", "save"),
+                ("match_keys", &keys),
+                ("user_name", "local-part"),
+                ("user_name_max_len", "30"),
+                ("vendor", "slack"),
+                ("deprovision", "deactivate"),
+            ],
+        )
+        .await?;
+    assert!(!html.contains("field-error"), "{html}");
+    assert!(engine.admin(&cli).app("slack").await?.settings.dry_run, "dry run stays on without the box");
 
     // License pools: refused fields under them, then set, edited and removed.
     let (status, html) = org.get("/licenses/pools").await?;

@@ -42,8 +42,6 @@ async fn three_nodes_on_postgres_share_the_work() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open defect (issue 18): since 2026-12-06 the one SQLite node stalls in about half the runs \
-            (pool timeouts on its one write connection, SCIM timeouts to the sandbox) and never settles"]
 async fn one_node_on_sqlite_survives_the_same() -> anyhow::Result<()> {
     share_the_work(TestBackend::Sqlite, 1, 400, 2).await
 }

@@ -41,6 +41,10 @@ pub struct SettingsForm {
     pub user_name_max_len: String,
     /// `on` while the app is planned and logged but never written to.
     pub dry_run: String,
+    /// Whether the posted form carried the dry-run checkbox at all: an unticked box is simply
+    /// absent, so only a form that says it showed the box may switch dry run off (a hand-made or
+    /// older form without it must not start writing to an app that was only being watched).
+    pub dry_run_shown: bool,
 }
 
 pub const USER_NAME_FORMATS: [&str; 3] = ["email", "local-part", "handle"];
@@ -98,6 +102,7 @@ impl SettingsForm {
             user_name: user_name_word(&settings.user_name).to_owned(),
             user_name_max_len: opt(settings.user_name.max_len()),
             dry_run: if settings.dry_run { "on".into() } else { String::new() },
+            dry_run_shown: true,
         }
     }
 
@@ -120,6 +125,7 @@ impl SettingsForm {
             user_name_max_len: get("user_name_max_len"),
             // A checkbox is absent when unticked.
             dry_run: if get("dry_run").is_empty() { String::new() } else { "on".into() },
+            dry_run_shown: !get("dry_run_shown").is_empty(),
         }
     }
 
@@ -178,7 +184,7 @@ impl SettingsForm {
             spec.user_name = Some(self.user_name.trim().to_owned()).filter(|u| !u.is_empty());
             spec.user_name_max_len = number("settings.user_name_max_len", &self.user_name_max_len)?;
         }
-        if changed(&self.dry_run, &current.dry_run) {
+        if self.dry_run_shown && changed(&self.dry_run, &current.dry_run) {
             spec.dry_run = Some(!self.dry_run.is_empty());
         }
         Ok(spec)
@@ -617,6 +623,11 @@ mod tests {
             (Some("handle"), Some(21), Some(true))
         );
         assert!(spec.vendor.is_none(), "an emptied vendor keeps the profile");
+        let mut without_box = shown.clone();
+        without_box.dry_run = String::new();
+        without_box.dry_run_shown = false;
+        let dry = SettingsForm { dry_run: "on".into(), ..shown.clone() };
+        assert_eq!(without_box.spec(&dry, false).unwrap().dry_run, None, "a form without the box leaves dry run on");
         typed.burst = "lots".into();
         let err = typed.spec(&shown, false).unwrap_err().to_string();
         assert!(err.contains("settings.burst") && err.contains("lots"), "{err}");
