@@ -184,6 +184,40 @@ pub trait Connector: Send + Sync + fmt::Debug {
     ) -> ConnectorFuture<'a, ()> {
         unsupported("change group members")
     }
+
+    /// Hands the files the account owns to `recipient` (a user key the app knows: its id or
+    /// address) before the account goes. Idempotent over retries: a transfer between the two
+    /// requested at or after `since_ms` is resumed, never requested again. Waits a bounded time;
+    /// a transfer still running comes back [`TransferStatus::InProgress`] for the caller to ask
+    /// again later.
+    fn transfer_files<'a>(
+        &'a self,
+        _remote_id: &'a str,
+        _recipient: &'a str,
+        _since_ms: i64,
+    ) -> ConnectorFuture<'a, FileTransfer> {
+        unsupported("transfer files to another user")
+    }
+}
+
+/// Where a transfer of an account's files stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferStatus {
+    InProgress,
+    Completed,
+    Failed,
+}
+
+/// A transfer of one account's files to another user, as the app reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTransfer {
+    /// The app's id for the transfer.
+    pub id: String,
+    /// The recipient, by the app's id for them.
+    pub recipient_id: String,
+    pub status: TransferStatus,
+    /// An earlier attempt had requested it already (a retry, a restart): found, not requested again.
+    pub resumed: bool,
 }
 
 fn unsupported<'a, T: Send + 'a>(operation: &'static str) -> ConnectorFuture<'a, T> {

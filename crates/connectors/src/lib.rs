@@ -31,7 +31,8 @@ pub use box_users::BoxUsers;
 pub use catalog::{CatalogEntry, catalog};
 pub use client::{ClientOptions, ScimClient};
 pub use connector::{
-    Connector, ConnectorFuture, DeactivateMeaning, DeleteMeaning, Descriptor, Operation, UserPage, UserQuery,
+    Connector, ConnectorFuture, DeactivateMeaning, DeleteMeaning, Descriptor, FileTransfer, Operation, TransferStatus,
+    UserPage, UserQuery,
 };
 pub use dropbox::Dropbox;
 pub use error::{ConnectorError, TransportKind};

@@ -24,6 +24,7 @@ fn target(fake: &GoogleFake, admin: &str) -> GoogleWorkspaceTarget {
         token_url: Some(fake.token_url()),
         org_unit_path: Some("/Staff".into()),
         change_password_at_next_login: false,
+        transfer_drive_to: None,
     }
 }
 

@@ -252,6 +252,11 @@ pub struct GoogleWorkspaceTarget {
     /// an admin resets for them (without SSO).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub change_password_at_next_login: bool,
+    /// The offboarding policy's first step: before a departing person's account is suspended
+    /// or deleted, their Drive files go to `manager` (their manager in the directory) or to
+    /// this address, through the Data Transfer API. `None`: the files stay with the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_drive_to: Option<String>,
 }
 
 /// The attribute a person's country reaches a Microsoft 365 user through (Graph's
@@ -490,6 +495,14 @@ pub struct AppSettings {
 pub struct ManualTarget {
     /// The owner's email: tasks are theirs.
     pub owner: String,
+    /// Seconds a task has before it is overdue (its owner reminded, and the admins told one
+    /// more such period later); `None`: the default (three days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_due_s: Option<u64>,
+    /// The app can be read back (its users' CSV export, uploaded): a task its owner closes is
+    /// accepted only once the next read shows the work done, and reopened otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verify_by_read: bool,
 }
 
 impl AppSettings {

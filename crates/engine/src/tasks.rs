@@ -167,17 +167,32 @@ pub(crate) async fn record_done(
     Ok(())
 }
 
-/// How long a task has before it is overdue and its assignee is reminded. One default for every
-/// manual app: owners work them by hand, at a human pace, and one period keeps the promise easy
-/// to state.
+/// How long a task has before it is overdue and its assignee is reminded, unless its app sets
+/// its own (`--task-due`): owners work them by hand, at a human pace.
 pub const TASK_DUE: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3600);
 
-/// How long after its due time a still-open task is escalated to the channels' admins.
+/// How long after its due time a still-open task is escalated to the channels' admins, unless
+/// its app sets its own due time: then as long again as that.
 pub const TASK_ESCALATION: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3600);
 
-/// When a task is due.
-pub(crate) fn due_ms(task: &tenure_store::TaskRecord) -> i64 {
-    task.created_ms.saturating_add(TASK_DUE.as_millis() as i64)
+/// The shortest and longest due time an app may set.
+pub(crate) const MIN_TASK_DUE_S: u64 = 3600;
+pub(crate) const MAX_TASK_DUE_S: u64 = 90 * 24 * 3600;
+
+/// How long the app's tasks have before they are overdue, and then before they are escalated.
+pub(crate) fn due_periods(app: Option<&App>) -> (i64, i64) {
+    match app.and_then(|a| a.settings.manual.as_ref()).and_then(|m| m.task_due_s) {
+        Some(seconds) => {
+            let ms = (seconds as i64).saturating_mul(1000);
+            (ms, ms)
+        }
+        None => (TASK_DUE.as_millis() as i64, TASK_ESCALATION.as_millis() as i64),
+    }
+}
+
+/// When a task of `app` is due.
+pub(crate) fn due_ms(task: &tenure_store::TaskRecord, app: Option<&App>) -> i64 {
+    task.created_ms.saturating_add(due_periods(app).0)
 }
 
 fn shown_ms(at_ms: i64) -> String {
@@ -200,17 +215,18 @@ impl Engine {
     pub(crate) async fn remind_overdue_tasks(&self, now: i64) -> Result<OverdueTasks, EngineError> {
         let mut told = OverdueTasks::default();
         let tasks = self.store.tasks(self.tenant, true).await?;
-        let overdue: Vec<_> = tasks.iter().filter(|t| now >= due_ms(t)).collect();
+        let apps = self.store.list_apps(self.tenant).await?;
+        let app_of = |task: &tenure_store::TaskRecord| apps.iter().find(|a| a.app.id == task.app_id).map(|a| &a.app);
+        let overdue: Vec<_> = tasks.iter().filter(|t| now >= due_ms(t, app_of(t))).collect();
         if overdue.is_empty() {
             return Ok(told);
         }
         let given = self.store.notices_given(self.tenant, "task.").await?;
-        let apps = self.store.list_apps(self.tenant).await?;
-        let escalate_after = TASK_ESCALATION.as_millis() as i64;
         for task in overdue {
-            let app = apps.iter().find(|a| a.app.id == task.app_id).map(|a| a.app.name.clone()).unwrap_or_default();
+            let (_, escalate_after) = due_periods(app_of(task));
+            let app = app_of(task).map(|a| a.name.clone()).unwrap_or_default();
             let short = task.id.to_string().chars().take(8).collect::<String>();
-            let due = due_ms(task);
+            let due = due_ms(task, app_of(task));
             let mut notice = Notice::new("task.overdue", String::new());
             notice.path = Some(format!("/apps/{app}"));
             notice.apps = vec![task.app_id];

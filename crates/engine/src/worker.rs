@@ -740,6 +740,9 @@ impl AppRuntime {
             }
             OpKind::Activate { remote_id } | OpKind::Deactivate { remote_id } => {
                 let active = matches!(op.kind, OpKind::Activate { .. });
+                if !active {
+                    crate::drive_transfer::before_loss(engine, self.client.as_ref(), &self.app, rec, remote_id).await?;
+                }
                 self.pace(engine, Endpoint::Updates).await?;
                 self.client.set_active(remote_id, active).await?;
                 held.confirm().await?;
@@ -754,6 +757,17 @@ impl AppRuntime {
                 crate::group_ops::run(engine, &self.client, op, rec.attempts).await
             }
             OpKind::Delete { remote_id } => {
+                // An account still active goes with its files unless they are handed on first; a
+                // suspended one had them handed on when it was suspended.
+                if crate::drive_transfer::policy(&self.app).is_some()
+                    && store
+                        .get_account(tenant, self.app.id, remote_id)
+                        .await
+                        .map_err(OpError::store)?
+                        .is_some_and(|a| a.active)
+                {
+                    crate::drive_transfer::before_loss(engine, self.client.as_ref(), &self.app, rec, remote_id).await?;
+                }
                 self.pace(engine, Endpoint::Deletes).await?;
                 match self.client.delete_user(remote_id).await {
                     Ok(()) => {}

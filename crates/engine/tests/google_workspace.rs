@@ -61,6 +61,7 @@ impl Fixture {
                 token_url: Some(fake.token_url()),
                 org_unit_path: None,
                 change_password_at_next_login: false,
+                transfer_drive_to: None,
             }),
             ..AppSettings::default()
         };

@@ -34,6 +34,7 @@ on_both_backends!(
     an_onboarding_starts_a_run_once_every_account_is_ready,
     a_manager_change_starts_a_run_that_gives_the_new_manager_the_license,
     a_reassignment_missing_its_other_half_queues_nothing_and_says_why,
+    a_department_head_is_given_the_license,
 );
 
 struct World {
@@ -378,5 +379,41 @@ async fn an_onboarding_starts_a_run_once_every_account_is_ready(backend: TestBac
     assert_eq!(run.occasion, format!("onboarding {today}"));
     assert_eq!(statuses(&run), ["done"], "{run:?}");
     assert_eq!(w.engine.workflow_pass().await?.started, 0, "once");
+    Ok(())
+}
+
+/// `reassign-license:peer:department-head`: Ann and Bo, her manager, both move to Sales; Bo is
+/// the last manager up Ann's chain still in Sales, so Ann's license goes to him. Bo's own run
+/// finds nobody above him in Sales and says so, queueing nothing.
+async fn a_department_head_is_given_the_license(backend: TestBackend) -> anyhow::Result<()> {
+    let w = world(backend, None).await?;
+    w.provision().await?;
+    let cli = Actor::cli();
+    let steps = ["reassign-license:peer:department-head"];
+    w.engine.admin(&cli).add_workflow(spec("heads", "department-change", &steps)).await?;
+    assert_eq!(w.engine.workflow_pass().await?.started, 0, "first look: the facts are recorded");
+    let mut batch = people("Sales", None);
+    batch.people[0].department = Some("Sales".into());
+    w.store.apply_import(w.tenant, w.source, &batch).await?;
+    let pass = w.later_pass().await?;
+    assert_eq!(pass.started, 2, "Ann's run and Bo's: {pass:?}");
+    w.run_queue().await?;
+    w.later_pass().await?;
+    let run = w.run_of("heads").await?;
+    assert_eq!((run.status.as_str(), statuses(&run)), ("done", vec!["done"]), "{run:?}");
+    assert_eq!(
+        run.steps[0].result.as_deref(),
+        Some(format!("peer: enterprise to {BO}; peer: enterprise taken from {ANN}").as_str())
+    );
+    let (_, licenses) = w.app_state().await?;
+    assert_eq!(licenses.get(BO).map(String::as_str), Some("enterprise"), "{licenses:?}");
+    assert_eq!(licenses.get(ANN), None, "{licenses:?}");
+    let runs = w.engine.admin(&cli).workflow_runs(Some(BO), 50).await?;
+    let bo = runs.into_iter().find(|r| r.workflow == "heads").expect("Bo's run");
+    assert_eq!(statuses(&bo), ["failed"], "{bo:?}");
+    assert_eq!(
+        bo.steps[0].error.as_deref(),
+        Some(format!("{BO} heads Sales (nobody above them in it) or has no manager").as_str())
+    );
     Ok(())
 }

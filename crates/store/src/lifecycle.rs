@@ -75,7 +75,8 @@ pub struct TaskRecord {
     /// The planned operation, as the planner made it.
     pub body: serde_json::Value,
     pub text: String,
-    /// `open` or `closed`.
+    /// `open`, `verifying` (closed by its assignee in an app read back: awaiting the next read
+    /// of the app to confirm it) or `closed`.
     pub status: String,
     pub created_ms: i64,
     pub closed_ms: Option<i64>,
@@ -443,7 +444,7 @@ impl Tx {
     pub async fn insert_task(&mut self, tenant: TenantId, task: &NewTask<'_>) -> Result<(TaskId, bool), StoreError> {
         let open = sqlx::query(
             "SELECT id FROM tasks WHERE tenant_id = $1 AND app_id = $2 AND person_id = $3 AND op = $4 \
-             AND status = 'open'",
+             AND status IN ('open', 'verifying')",
         )
         .bind(tenant.to_string())
         .bind(task.app_id.to_string())
@@ -482,13 +483,62 @@ impl Tx {
         by: &str,
         note: Option<&str>,
     ) -> Result<bool, StoreError> {
+        self.set_task_closing(tenant, id, by, note, "closed").await
+    }
+
+    /// An open task its assignee says is done, in an app whose next read must confirm it:
+    /// `verifying` until then; false when it is not open.
+    pub async fn close_task_unverified(
+        &mut self,
+        tenant: TenantId,
+        id: TaskId,
+        by: &str,
+        note: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.set_task_closing(tenant, id, by, note, "verifying").await
+    }
+
+    async fn set_task_closing(
+        &mut self,
+        tenant: TenantId,
+        id: TaskId,
+        by: &str,
+        note: Option<&str>,
+        status: &str,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE tasks SET status = 'closed', closed_ms = $1, closed_by = $2, note = $3 \
-             WHERE tenant_id = $4 AND id = $5 AND status = 'open'",
+            "UPDATE tasks SET status = $1, closed_ms = $2, closed_by = $3, note = $4 \
+             WHERE tenant_id = $5 AND id = $6 AND status = 'open'",
         )
+        .bind(status)
         .bind(now_ms())
         .bind(by)
         .bind(note)
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// A `verifying` task the app's read confirmed: closed, as its assignee closed it.
+    pub async fn confirm_task(&mut self, tenant: TenantId, id: TaskId) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE tasks SET status = 'closed' WHERE tenant_id = $1 AND id = $2 AND status = 'verifying'")
+                .bind(tenant.to_string())
+                .bind(id.to_string())
+                .execute(&mut *self.tx)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// A `verifying` task the app's read contradicts: open again, `why` as its note.
+    pub async fn reopen_task(&mut self, tenant: TenantId, id: TaskId, why: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE tasks SET status = 'open', closed_ms = NULL, closed_by = NULL, note = $1 \
+             WHERE tenant_id = $2 AND id = $3 AND status = 'verifying'",
+        )
+        .bind(why)
         .bind(tenant.to_string())
         .bind(id.to_string())
         .execute(&mut *self.tx)

@@ -232,7 +232,11 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
             usage_location: Some("DE".into()),
         }),
         github: Some(tenure_core::GitHubOrgTarget { org: "acme-corp".into(), reinvite_after_days: 3 }),
-        manual: Some(tenure_core::ManualTarget { owner: "owner@acme.example".into() }),
+        manual: Some(tenure_core::ManualTarget {
+            owner: "owner@acme.example".into(),
+            task_due_s: None,
+            verify_by_read: false,
+        }),
         rules: vec![tenure_core::rules::AttributeRule {
             attribute: "userName".into(),
             rule: tenure_core::rules::RuleKind::EmailDomainIn,

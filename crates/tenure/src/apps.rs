@@ -44,6 +44,7 @@ fn flag_of(field: &str) -> String {
         ("google.service_account_key", "--service-account-key"),
         ("google", "--service-account-key"),
         ("credentials", "--token"),
+        ("settings.task_due_s", "--task-due"),
     ];
     if let Some((_, flag)) = special.iter().find(|(f, _)| *f == field) {
         return (*flag).to_owned();
@@ -151,6 +152,37 @@ pub struct SettingsArgs {
     /// before a license is assigned (empty removes it).
     #[arg(long, value_name = "COUNTRY")]
     pub usage_location: Option<String>,
+    /// Google Workspace apps: before a departing person's account is suspended (or deleted),
+    /// transfer their Drive files to `manager` (their manager in the directory) or to this
+    /// address (empty stops transferring).
+    #[arg(long, value_name = "manager|EMAIL")]
+    pub transfer_drive_to: Option<String>,
+    /// Manual apps: how long a task has before its owner is reminded, e.g. 2d (the admins are
+    /// told as long again later); 0 restores the default (3d).
+    #[arg(long, value_name = "DURATION", value_parser = duration_or_zero)]
+    pub task_due: Option<std::time::Duration>,
+    /// Manual apps: accept a closed task only once the next read of the app's users (`tenure
+    /// task verify`) shows it done.
+    #[arg(long, value_name = "BOOL")]
+    pub verify_by_read: Option<bool>,
+}
+
+/// A duration, or `0` (back to the default).
+fn duration_or_zero(raw: &str) -> Result<std::time::Duration, String> {
+    if raw.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    crate::cli::parse_duration(raw)
+}
+
+/// Seconds as the largest whole unit that fits: `2d`, `36h`, `90m`, `45s`.
+fn shown_seconds(seconds: u64) -> String {
+    match seconds {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 /// `--rule-list NAME=V1,V2` flags as the settings' lists.
@@ -213,6 +245,9 @@ impl SettingsArgs {
             pre_start_days: self.pre_start_days,
             tenant_id: None,
             usage_location: self.usage_location.clone(),
+            transfer_drive_to: self.transfer_drive_to.clone(),
+            task_due_s: self.task_due.map(|d| d.as_secs()),
+            verify_by_read: self.verify_by_read,
         })
     }
 }
@@ -358,6 +393,9 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
         rate_limit_per_day: args.rate_limit_per_day,
         pre_start_days: args.pre_start_days,
         usage_location: None,
+        transfer_drive_to: None,
+        task_due: None,
+        verify_by_read: None,
     };
     let spec = NewApp {
         name: args.name.clone(),
@@ -467,6 +505,7 @@ pub async fn add_google(engine: &Engine, args: GoogleAppArgs) -> anyhow::Result<
         burst: args.burst,
         max_concurrency: args.max_concurrency,
         dry_run: Some(args.dry_run),
+        transfer_drive_to: args.transfer_drive_to.clone(),
         ..SettingsArgs::default()
     };
     let spec = NewApp {
@@ -543,6 +582,15 @@ fn print_app(app: &AppView) {
     }
     if app.settings.dry_run {
         println!("  dry run:       nothing is written to the app");
+    }
+    if let Some(to) = app.settings.google_workspace.as_ref().and_then(|t| t.transfer_drive_to.as_deref()) {
+        println!("  offboarding:   Drive files transferred to {to}, then the account is suspended");
+    }
+    if let Some(seconds) = app.settings.manual.as_ref().and_then(|m| m.task_due_s) {
+        println!(
+            "  tasks due:     {} after they are opened (then the admins are told as long again later)",
+            shown_seconds(seconds)
+        );
     }
     if let Some(days) = app.settings.pre_start_days {
         println!("  pre-start:     new starters' accounts made {days} days ahead, disabled until the start date");

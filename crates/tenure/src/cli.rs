@@ -890,6 +890,11 @@ pub struct GoogleAppArgs {
     /// shown to nobody).
     #[arg(long)]
     pub change_password_at_next_login: bool,
+    /// Before a departing person's account is suspended (or deleted), transfer their Drive
+    /// files to `manager` (their manager in the directory) or to this address, through the
+    /// Data Transfer API (the service account needs the admin.datatransfer scope delegated).
+    #[arg(long, value_name = "manager|EMAIL")]
+    pub transfer_drive_to: Option<String>,
     /// What deprovisioning does: deactivate suspends the account (it keeps its data and
     /// license); delete removes it (an admin can restore it for 20 days).
     #[arg(long, value_enum, default_value_t = DeprovisionArg::Deactivate)]

@@ -116,20 +116,33 @@ pub struct WebhookArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TaskCommand {
-    /// Open tasks (every task with --all); an open task past its due time (3 days) shows as
-    /// overdue.
+    /// Open tasks (every task with --all); an open task past its due time (its app's
+    /// --task-due, 3 days by default) shows as overdue.
     List {
         #[arg(long)]
         all: bool,
         #[arg(long)]
         json: bool,
     },
-    /// Close a task: the work was done by hand.
+    /// Close a task: the work was done by hand. In an app verified by a read, the task
+    /// awaits the next read (`verifying`) before it is accepted.
     Close {
         /// The task's id (or its first 6+ characters).
         id: String,
         #[arg(long)]
         note: Option<String>,
+    },
+    /// The next read of a manual app: its users' CSV export (a header naming them by `email`
+    /// or `userName`, optionally an `active` column). Tasks awaiting it are confirmed when it
+    /// shows their work done, and reopened with the reason otherwise.
+    Verify {
+        /// The manual app.
+        app: String,
+        /// The export.
+        #[arg(long, value_name = "FILE")]
+        csv: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -139,6 +152,14 @@ pub struct ManualAppArgs {
     /// Who works the app by hand: tasks are theirs.
     #[arg(long)]
     pub owner: String,
+    /// How long a task has before its owner is reminded, e.g. 2d (the admins are told as long
+    /// again later; default 3d).
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
+    pub task_due: Option<std::time::Duration>,
+    /// A closed task is accepted only once the next read of the app's users (`tenure task
+    /// verify APP --csv FILE`) shows it done.
+    #[arg(long)]
+    pub verify_by_read: bool,
 }
 
 pub async fn offboard(engine: &Engine, args: OffboardArgs) -> anyhow::Result<ExitCode> {
@@ -312,7 +333,35 @@ pub async fn task(engine: &Engine, command: TaskCommand) -> anyhow::Result<ExitC
         }
         TaskCommand::Close { id, note } => {
             let t = admin.close_task(&id, note.as_deref()).await?;
-            println!("closed task {}: {}", t.id, t.text);
+            if t.status == "verifying" {
+                println!("closed task {}: {} (accepted once the next read of {} shows it done)", t.id, t.text, t.app);
+            } else {
+                println!("closed task {}: {}", t.id, t.text);
+            }
+        }
+        TaskCommand::Verify { app, csv, json } => {
+            let bytes = std::fs::read(&csv).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", csv.display()))?;
+            let read = admin.verify_tasks(&app, &bytes).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&read)?);
+            } else {
+                println!(
+                    "read {} users of {}: {} task(s) confirmed, {} reopened",
+                    read.users_read,
+                    read.app,
+                    read.confirmed.len(),
+                    read.reopened.len()
+                );
+                for t in &read.confirmed {
+                    println!("  confirmed {}: {}", t.id, t.text);
+                }
+                for t in &read.reopened {
+                    println!("  reopened  {}: {} ({})", t.id, t.text, t.note.as_deref().unwrap_or_default());
+                }
+            }
+            if !read.reopened.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -329,7 +378,11 @@ pub async fn add_manual(engine: &Engine, args: ManualAppArgs) -> anyhow::Result<
         google: None,
         github: None,
         owner: Some(args.owner),
-        settings: SettingsSpec::default(),
+        settings: SettingsSpec {
+            task_due_s: args.task_due.map(|d| d.as_secs()),
+            verify_by_read: args.verify_by_read.then_some(true),
+            ..SettingsSpec::default()
+        },
         disabled: false,
     };
     let app = engine.admin(&actor).create_app(spec).await?;

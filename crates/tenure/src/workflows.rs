@@ -65,8 +65,9 @@ pub struct WorkflowAddArgs {
     /// A step, in order (repeatable): notify:WHO[,WHO...] (manager, person, org-admins,
     /// app-admins, license-admins, an address), deprovision, task:APP:TEXT, wait:DAYS,
     /// approval:manager|org-admin[:REMIND_DAYS], remove-groups:APP|all,
-    /// reassign-license:APP:manager|EMAIL, reassign-role:APP:manager|EMAIL; end one with
-    /// +continue to go on when it fails.
+    /// reassign-license:APP:manager|department-head|EMAIL,
+    /// reassign-role:APP:manager|department-head|EMAIL; end one with +continue to go on when
+    /// it fails.
     #[arg(long = "step", value_name = "STEP", required = true)]
     pub steps: Vec<String>,
     #[arg(long)]

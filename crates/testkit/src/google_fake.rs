@@ -51,6 +51,9 @@
 //! - `POST /admin/directory_v1/channels/stop` with `{id, resourceId}`: 204, or 404 for an
 //!   unknown channel. Google requires an `https` address; the fake also takes `http`.
 //!
+//! Data Transfer API (Drive files handed on before an offboarded user is suspended): see
+//! [`google_transfer_fake`](crate::google_transfer_fake).
+//!
 //! Not faked: the `fields` partial-response filter (every field is returned, which a client must
 //! tolerate anyway) and `projection=custom`.
 
@@ -99,6 +102,10 @@ pub struct GoogleCounts {
     pub writes: u32,
     pub watches: u32,
     pub stops: u32,
+    /// Data transfers requested (transfers.insert).
+    pub transfers: u32,
+    /// Data transfer reads (transfers.get and transfers.list).
+    pub transfer_reads: u32,
 }
 
 /// A push notification channel as the fake keeps it.
@@ -137,6 +144,8 @@ pub struct GoogleDirectory {
     pub channels: Vec<GoogleChannel>,
     /// Every notification sent, in order.
     pub deliveries: Vec<Delivery>,
+    /// Data transfer state: Drive files, transfers, and how transfers progress.
+    pub drive: crate::google_transfer_fake::DriveState,
     next_id: u64,
 }
 
@@ -146,7 +155,7 @@ impl GoogleDirectory {
         self.users.iter().find(|u| user_has_key(u, key))
     }
 
-    fn fresh_id(&mut self) -> String {
+    pub(crate) fn fresh_id(&mut self) -> String {
         self.next_id += 1;
         // Google's user and group ids are 21-digit numbers.
         format!("1{:020}", self.next_id)
@@ -158,8 +167,8 @@ impl GoogleDirectory {
     }
 }
 
-struct Shared {
-    dir: Mutex<GoogleDirectory>,
+pub(crate) struct Shared {
+    pub(crate) dir: Mutex<GoogleDirectory>,
     public_key: Vec<u8>,
     token_url: String,
     customer_id: String,
@@ -191,6 +200,11 @@ impl GoogleFake {
             .route("/admin/directory/v1/groups", get(groups).post(insert_group))
             .route("/admin/directory/v1/groups/{key}/members", get(members).post(insert_member))
             .route("/admin/directory/v1/groups/{key}/members/{member}", delete(delete_member))
+            .route(
+                "/admin/datatransfer/v1/transfers",
+                get(crate::google_transfer_fake::list).post(crate::google_transfer_fake::insert),
+            )
+            .route("/admin/datatransfer/v1/transfers/{id}", get(crate::google_transfer_fake::get))
             .with_state(slot);
         let server = FakeServer::start(app).await?;
         let shared = Arc::new(Shared {
@@ -264,13 +278,13 @@ impl GoogleFake {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-type Slot = Arc<Mutex<Option<Arc<Shared>>>>;
+pub(crate) type Slot = Arc<Mutex<Option<Arc<Shared>>>>;
 
-fn shared(slot: &Slot) -> Arc<Shared> {
+pub(crate) fn shared(slot: &Slot) -> Arc<Shared> {
     lock(slot).clone().expect("the fake's state is set before it serves")
 }
 
@@ -278,7 +292,7 @@ fn oauth_error(code: &str, description: &str) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(json!({"error": code, "error_description": description}))).into_response()
 }
 
-fn api_error(status: StatusCode, reason: &str, message: &str) -> Response {
+pub(crate) fn api_error(status: StatusCode, reason: &str, message: &str) -> Response {
     let body = json!({"error": {"code": status.as_u16(), "message": message,
         "errors": [{"domain": "global", "reason": reason, "message": message}]}});
     (status, axum::Json(body)).into_response()
@@ -320,7 +334,11 @@ async fn token(State(slot): State<Slot>, body: String) -> Response {
     }
     let scopes: Vec<String> = text("scope").split_whitespace().map(str::to_owned).collect();
     let granted = |s: &str| scopes.iter().any(|g| g == s || s.strip_suffix(".readonly") == Some(g.as_str()));
-    if !REQUIRED_SCOPES.iter().all(|s| granted(s)) {
+    // A token for the Data Transfer API alone, where that scope is delegated to the client.
+    let transfer_only = scopes.iter().all(|s| s == crate::google_transfer_fake::SCOPE)
+        && !scopes.is_empty()
+        && !lock(&shared.dir).drive.transfer_scope_withheld;
+    if !transfer_only && !REQUIRED_SCOPES.iter().all(|s| granted(s)) {
         return oauth_error(
             "unauthorized_client",
             "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.",
@@ -337,7 +355,7 @@ fn admit(shared: &Shared, headers: &HeaderMap, count: impl FnOnce(&mut GoogleCou
 }
 
 /// [`admit`], also requiring the token to carry `scope` (a write).
-fn admit_scoped(
+pub(crate) fn admit_scoped(
     shared: &Shared,
     headers: &HeaderMap,
     scope: Option<&str>,
@@ -375,7 +393,12 @@ fn admit_scoped(
 }
 
 /// One page of `items` per `pageToken` (an offset) and `maxResults` (1..=max).
-fn page(items: Vec<Value>, key: &str, query: &std::collections::HashMap<String, String>, max: usize) -> Response {
+pub(crate) fn page(
+    items: Vec<Value>,
+    key: &str,
+    query: &std::collections::HashMap<String, String>,
+    max: usize,
+) -> Response {
     let size = match query.get("maxResults").map(|v| v.parse::<usize>()) {
         None => max.min(100),
         Some(Ok(n)) if (1..=max).contains(&n) => n,
@@ -468,12 +491,12 @@ async fn members(
     page(members, "members", &query, 200)
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+pub(crate) fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
 /// Whether `key` (an id, a primary email or an alias) names this user.
-fn user_has_key(user: &Value, key: &str) -> bool {
+pub(crate) fn user_has_key(user: &Value, key: &str) -> bool {
     text(user, "id") == key
         || text(user, "primaryEmail").eq_ignore_ascii_case(key)
         || user
@@ -529,7 +552,7 @@ fn search(query: &str) -> Result<Vec<Clause>, Response> {
     Ok(clauses)
 }
 
-fn parse_body(body: &str) -> Result<serde_json::Map<String, Value>, Response> {
+pub(crate) fn parse_body(body: &str) -> Result<serde_json::Map<String, Value>, Response> {
     match serde_json::from_str::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(api_error(StatusCode::BAD_REQUEST, "parseError", "Parse Error")),

@@ -14,12 +14,16 @@
 //!   primary domain (`engineering` is `engineering@example.com`); membership changes are diffs,
 //!   one member per request as the API takes them.
 //!
+//! - Drive files of a departing user go to a recipient first where the app's offboarding policy
+//!   says so, through the Data Transfer API ([`transfer`]), with its own scope.
+//!
 //! Authentication reuses the directory source's service account (a JWT signed with the account's
 //! key, naming the admin it acts for) with the read-write scopes.
 
 mod error;
 mod groups;
 pub mod map;
+pub mod transfer;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -61,8 +65,13 @@ pub struct GoogleWorkspace {
     /// For the token endpoint only: the source's HTTP client, which knows Google's token errors.
     token_http: Http,
     account: Arc<ServiceAccount>,
+    /// The same service account asking only for the Data Transfer scope: an app without a
+    /// transfer policy never needs it delegated.
+    transfer_account: Arc<ServiceAccount>,
     /// `…/admin/directory/v1`, without a trailing slash.
     api: Url,
+    /// `…/admin/datatransfer/v1/transfers`.
+    transfers: Url,
     customer: String,
     /// Lowercased primary domain.
     domain: String,
@@ -89,12 +98,26 @@ impl GoogleWorkspace {
         )
         .map_err(token_error)?
         .with_scopes(SCOPES);
+        let transfer_account = ServiceAccount::from_key_json(
+            key_json.expose().as_bytes(),
+            "the app's service account key",
+            &target.admin,
+            target.token_url.as_deref(),
+        )
+        .map_err(token_error)?
+        .with_scopes(transfer::SCOPE);
         let raw = if api_url.trim().is_empty() { DEFAULT_API_URL } else { api_url.trim() };
-        let mut api = admin_url(Service::Google, "API URL", raw).map_err(token_error)?;
-        api.path_segments_mut()
-            .map_err(|_| ConnectorError::Config(format!("API URL {raw:?}")))?
-            .pop_if_empty()
-            .extend(["admin", "directory", "v1"]);
+        let root = admin_url(Service::Google, "API URL", raw).map_err(token_error)?;
+        let under = |segments: &[&str]| -> Result<Url, ConnectorError> {
+            let mut url = root.clone();
+            url.path_segments_mut()
+                .map_err(|_| ConnectorError::Config(format!("API URL {raw:?}")))?
+                .pop_if_empty()
+                .extend(segments);
+            Ok(url)
+        };
+        let api = under(&["admin", "directory", "v1"])?;
+        let transfers = under(&["admin", "datatransfer", "v1", "transfers"])?;
         let customer = target.customer.trim();
         if customer.is_empty() {
             return Err(ConnectorError::Config("the Google Workspace customer must not be empty".into()));
@@ -126,7 +149,9 @@ impl GoogleWorkspace {
             http,
             token_http,
             account: Arc::new(account),
+            transfer_account: Arc::new(transfer_account),
             api,
+            transfers,
             customer: customer.to_owned(),
             domain,
             org_unit_path: target.org_unit_path.clone().filter(|p| !p.trim().is_empty()),
@@ -167,6 +192,18 @@ impl GoogleWorkspace {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Option<Value>, ConnectorError> {
+        self.send_as(&self.account, method, url, query, body).await
+    }
+
+    /// [`Self::send`] with the token of `account` (one asking for other scopes).
+    async fn send_as(
+        &self,
+        account: &ServiceAccount,
+        method: Method,
+        url: &Url,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, ConnectorError> {
         let payload =
             body.map(serde_json::to_vec).transpose().map_err(|e| ConnectorError::InvalidRequest(e.to_string()))?;
         let mut retries = 0;
@@ -175,7 +212,7 @@ impl GoogleWorkspace {
             if let Some(limiter) = &self.limiter {
                 limiter.acquire().await?;
             }
-            let result = match self.account.token(&self.token_http).await {
+            let result = match account.token(&self.token_http).await {
                 Ok(token) => self.attempt(&method, url, query, payload.as_deref(), &token).await,
                 Err(e) => Err(token_error(e)),
             };
@@ -187,7 +224,7 @@ impl GoogleWorkspace {
                     && matches!(e, ConnectorError::Vendor { code, .. } if code == "authError")
                 {
                     renewed = true;
-                    self.account.forget_token().await;
+                    account.forget_token().await;
                     tracing::debug!(%method, url = %shown(url), "Google refused the access token; fetching a new one");
                     continue;
                 }
@@ -549,6 +586,15 @@ impl Connector for GoogleWorkspace {
         remove: &'a [String],
     ) -> ConnectorFuture<'a, ()> {
         Box::pin(GoogleWorkspace::change_group_members(self, group_id, add, remove))
+    }
+
+    fn transfer_files<'a>(
+        &'a self,
+        remote_id: &'a str,
+        recipient: &'a str,
+        since_ms: i64,
+    ) -> ConnectorFuture<'a, crate::FileTransfer> {
+        Box::pin(GoogleWorkspace::transfer_drive(self, remote_id, recipient, since_ms))
     }
 }
 

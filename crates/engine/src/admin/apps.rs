@@ -219,6 +219,19 @@ pub struct SettingsSpec {
     /// on the day (0: made on the day, the default; at most 90).
     #[serde(default)]
     pub pre_start_days: Option<u32>,
+    /// Google Workspace apps: before a departing person's account is suspended or deleted,
+    /// their Drive files go to `manager` (their manager in the directory) or to this address
+    /// (Data Transfer API); empty stops transferring.
+    #[serde(default)]
+    pub transfer_drive_to: Option<String>,
+    /// Manual apps: seconds a task has before its owner is reminded (and as long again before
+    /// the admins are told); 0 restores the default (three days).
+    #[serde(default)]
+    pub task_due_s: Option<u64>,
+    /// Manual apps: a closed task is accepted only once the next read of the app's users (a
+    /// CSV export uploaded with `tenure task verify`) shows it done.
+    #[serde(default)]
+    pub verify_by_read: Option<bool>,
 }
 
 /// An edit: only what is given changes. A changed `base_url` needs the credentials again.
@@ -397,6 +410,24 @@ fn usage_location(field: &str, given: &str) -> Result<Option<String>, EngineErro
 /// hold (disabled) accounts, and seats, for months.
 const MAX_PRE_START_DAYS: u32 = 90;
 
+/// `manager` or an address; empty for none.
+fn drive_recipient(field: &str, given: &str) -> Result<Option<String>, EngineError> {
+    let given = given.trim();
+    if given.is_empty() {
+        return Ok(None);
+    }
+    if given.eq_ignore_ascii_case(crate::drive_transfer::MANAGER) {
+        return Ok(Some(crate::drive_transfer::MANAGER.to_owned()));
+    }
+    let valid = given.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !domain.contains('@') && !given.contains(char::is_whitespace)
+    });
+    if !valid {
+        return Err(EngineError::field(field, format!("{given:?}: `manager` or an email address")));
+    }
+    Ok(Some(given.to_lowercase()))
+}
+
 fn apply_settings(
     kind: AppKind,
     base: &AppSettings,
@@ -511,6 +542,33 @@ fn apply_settings(
             .as_mut()
             .ok_or_else(|| EngineError::field("settings.usage_location", "only for Microsoft 365 apps"))?;
         target.usage_location = usage_location("settings.usage_location", location)?;
+    }
+    if let Some(to) = &spec.transfer_drive_to {
+        let target = settings
+            .google_workspace
+            .as_mut()
+            .ok_or_else(|| EngineError::field("settings.transfer_drive_to", "only for Google Workspace apps"))?;
+        target.transfer_drive_to = drive_recipient("settings.transfer_drive_to", to)?;
+    }
+    if let Some(seconds) = spec.task_due_s {
+        let target = settings
+            .manual
+            .as_mut()
+            .ok_or_else(|| EngineError::field("settings.task_due_s", "only for manual apps"))?;
+        if seconds != 0 && !(crate::tasks::MIN_TASK_DUE_S..=crate::tasks::MAX_TASK_DUE_S).contains(&seconds) {
+            return Err(EngineError::field(
+                "settings.task_due_s",
+                format!("{seconds}: between an hour and 90 days (0 for the default)"),
+            ));
+        }
+        target.task_due_s = (seconds != 0).then_some(seconds);
+    }
+    if let Some(verify) = spec.verify_by_read {
+        let target = settings
+            .manual
+            .as_mut()
+            .ok_or_else(|| EngineError::field("settings.verify_by_read", "only for manual apps"))?;
+        target.verify_by_read = verify;
     }
     if let Some(keys) = &spec.match_keys {
         if keys.is_empty() {
@@ -1215,6 +1273,7 @@ impl Admin<'_> {
                     token_url: google.token_url.clone(),
                     org_unit_path: google.org_unit.clone(),
                     change_password_at_next_login: google.change_password_at_next_login,
+                    transfer_drive_to: None,
                 };
                 let base_url = spec
                     .base_url
@@ -1255,7 +1314,7 @@ impl Admin<'_> {
                     return Err(EngineError::field("owner", "required: the email of whoever works the app by hand"));
                 }
                 let base = AppSettings {
-                    manual: Some(tenure_core::ManualTarget { owner }),
+                    manual: Some(tenure_core::ManualTarget { owner, task_due_s: None, verify_by_read: false }),
                     user_name: UserNameFormat::Email,
                     ..AppSettings::default()
                 };

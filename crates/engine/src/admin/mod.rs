@@ -42,7 +42,7 @@ pub use legal_holds::{LegalHoldSpec, LegalHoldView, MAX_HOLD_REASON};
 pub use licenses::{
     ActivityEntry, ActivityUpload, DEFAULT_CURRENCY, LicenseSpec, MAX_ACTIVITY_ROWS, ReclaimSpec, WaitingView,
 };
-pub use notify::{ChannelChange, ChannelSpec, ChannelTest, ChannelView, EventView, TaskView};
+pub use notify::{ChannelChange, ChannelSpec, ChannelTest, ChannelView, EventView, TaskRead, TaskView};
 pub use offboard::{OffboardSpec, OffboardStep, OffboardView, OffboardingState};
 pub(crate) use offboard::{QueuedOffboarding, offboarding_notice, plan_status};
 pub use sources::{NewSource, Origin, SourceEdit, redact_secrets};

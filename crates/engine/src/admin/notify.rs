@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tenure_core::Secret;
+use tenure_core::{Secret, TaskId};
 use tenure_store::AuditRecord;
 use utoipa::ToSchema;
 
@@ -304,8 +304,9 @@ impl Admin<'_> {
             .into_iter()
             .filter(|t| self.actor.allows(Need::AppRead(t.app_id)))
             .map(|t| TaskView {
-                due_ms: crate::tasks::due_ms(&t),
-                overdue: t.status == "open" && now >= crate::tasks::due_ms(&t),
+                due_ms: crate::tasks::due_ms(&t, apps.iter().find(|a| a.app.id == t.app_id).map(|a| &a.app)),
+                overdue: t.status == "open"
+                    && now >= crate::tasks::due_ms(&t, apps.iter().find(|a| a.app.id == t.app_id).map(|a| &a.app)),
                 id: t.id.to_string(),
                 app: apps.iter().find(|a| a.app.id == t.app_id).map(|a| a.app.name.clone()).unwrap_or_default(),
                 person: t.person,
@@ -323,7 +324,8 @@ impl Admin<'_> {
 
     /// Closes a task (its id, or a unique prefix of at least 6 characters): the work was done
     /// by hand. Its account is recorded as the operation left it, so the next plan starts from
-    /// there.
+    /// there. In an app read back (`verify_by_read`) the task is `verifying` instead, until the
+    /// next read ([`Self::verify_tasks`]) confirms the work or reopens it.
     pub async fn close_task(&self, id: &str, note: Option<&str>) -> Result<TaskView, EngineError> {
         let id = id.trim().to_ascii_lowercase();
         let all = self.store().tasks(self.tenant(), false).await?;
@@ -349,13 +351,19 @@ impl Admin<'_> {
             None => None,
         };
         let today = self.engine.today().await?;
+        let verify = app.as_ref().and_then(|a| a.app.settings.manual.as_ref()).is_some_and(|m| m.verify_by_read);
         let mut tx = self.store().begin().await?;
-        tx.close_task(self.tenant(), task.id, &self.actor.name, note).await?;
-        // What the owner did is now what the app holds, as far as Tenure knows.
-        if let Some(op) = &op {
-            crate::tasks::record_done(&mut tx, self.tenant(), op, existing, today).await?;
+        if verify {
+            // Nothing is recorded of the account until a read of the app shows it.
+            tx.close_task_unverified(self.tenant(), task.id, &self.actor.name, note).await?;
+        } else {
+            tx.close_task(self.tenant(), task.id, &self.actor.name, note).await?;
+            // What the owner did is now what the app holds, as far as Tenure knows.
+            if let Some(op) = &op {
+                crate::tasks::record_done(&mut tx, self.tenant(), op, existing, today).await?;
+            }
         }
-        let detail = json!({"task": task.id, "text": task.text, "note": note});
+        let detail = json!({"task": task.id, "text": task.text, "note": note, "awaiting_read": verify});
         tx.audit(
             self.tenant(),
             AuditRecord {
@@ -372,4 +380,115 @@ impl Admin<'_> {
         let closed = self.tasks(false).await?.into_iter().find(|t| t.id == task.id.to_string());
         closed.ok_or_else(|| EngineError::NotFound(format!("task {}", task.id)))
     }
+
+    /// The next read of a manual app: its users as its export lists them (CSV with a header
+    /// naming them by `email` or `userName`, and optionally `active`). Each task closed in it
+    /// and awaiting a read is confirmed (closed, its account recorded) when the read shows the
+    /// work done, and otherwise reopened with the reason, its assignee told. All in one
+    /// transaction: a bad export changes nothing.
+    pub async fn verify_tasks(&self, app: &str, csv: &[u8]) -> Result<TaskRead, EngineError> {
+        let record = self
+            .store()
+            .list_apps(self.tenant())
+            .await?
+            .into_iter()
+            .find(|a| a.app.name == app)
+            .ok_or_else(|| EngineError::NotFound(format!("app {app}")))?;
+        self.actor.require(Need::AppWrite(record.app.id))?;
+        let Some(manual) = record.app.settings.manual.as_ref() else {
+            return Err(EngineError::Refused(format!(
+                "{app} is not a manual app: Tenure reads it through its connector"
+            )));
+        };
+        if !manual.verify_by_read {
+            return Err(EngineError::Refused(format!(
+                "{app}'s tasks are not verified by a read: `tenure app edit {app} --verify-by-read true` first"
+            )));
+        }
+        let read = crate::task_reads::AppRead::parse(csv)?;
+        let tasks: Vec<_> = self
+            .store()
+            .tasks(self.tenant(), false)
+            .await?
+            .into_iter()
+            .filter(|t| t.app_id == record.app.id && t.status == "verifying")
+            .collect();
+        let accounts = self.store().list_accounts(self.tenant(), record.app.id).await?;
+        let today = self.engine.today().await?;
+        let mut confirmed = Vec::new();
+        let mut reopened = Vec::new();
+        let mut tx = self.store().begin().await?;
+        for task in &tasks {
+            let Ok(op) = serde_json::from_value::<tenure_core::PlannedOp>(task.body.clone()) else {
+                continue;
+            };
+            let existing = op.kind.remote_id().and_then(|r| accounts.iter().find(|a| a.link.remote_id == r)).cloned();
+            let user_name = existing.as_ref().map(|a| a.user_name.clone());
+            let mut names = vec![task.person.as_str()];
+            names.extend(user_name.as_deref());
+            let (action, detail) = match read.confirms(&op, &names) {
+                Ok(()) => {
+                    tx.confirm_task(self.tenant(), task.id).await?;
+                    crate::tasks::record_done(&mut tx, self.tenant(), &op, existing, today).await?;
+                    confirmed.push(task.id);
+                    ("task.confirmed", json!({"task": task.id, "text": task.text, "users_read": read.len()}))
+                }
+                Err(why) => {
+                    tx.reopen_task(self.tenant(), task.id, &why).await?;
+                    reopened.push((task.id, why.clone()));
+                    ("task.reopened", json!({"task": task.id, "text": task.text, "why": why}))
+                }
+            };
+            tx.audit(
+                self.tenant(),
+                AuditRecord {
+                    actor: &self.actor.name,
+                    action,
+                    subject: &task.id.to_string(),
+                    person: Some(&task.person),
+                    app: Some(app),
+                    detail: &detail,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        for (id, why) in &reopened {
+            let Some(task) = tasks.iter().find(|t| t.id == *id) else { continue };
+            let short = id.to_string().chars().take(8).collect::<String>();
+            let mut notice = Notice::new("task.reopened", format!("Reopened: a {app} task for {}", task.assignee));
+            notice.lines = vec![
+                format!("This task was closed, but the latest read of {app} does not show it done: {why}."),
+                format!("- {}", task.text),
+                format!("When it is done, close it again with `tenure task close {short}`."),
+            ];
+            notice.path = Some(format!("/apps/{app}"));
+            notice.apps = vec![record.app.id];
+            notice.to = Some(vec![crate::notify::Recipient::Address(task.assignee.clone())]);
+            self.engine.notify(&notice).await;
+        }
+        let views = self.tasks(false).await?;
+        let pick = |ids: &[TaskId]| -> Vec<TaskView> {
+            views.iter().filter(|v| ids.iter().any(|id| id.to_string() == v.id)).cloned().collect()
+        };
+        let reopened_ids: Vec<TaskId> = reopened.iter().map(|(id, _)| *id).collect();
+        Ok(TaskRead {
+            app: app.to_owned(),
+            users_read: read.len(),
+            confirmed: pick(&confirmed),
+            reopened: pick(&reopened_ids),
+        })
+    }
+}
+
+/// What a read of a manual app did to its tasks awaiting one.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskRead {
+    pub app: String,
+    /// Users the export lists.
+    pub users_read: usize,
+    /// Closed tasks the read shows done: closed for good.
+    pub confirmed: Vec<TaskView>,
+    /// Closed tasks the read does not show done: open again, the reason in their `note`.
+    pub reopened: Vec<TaskView>,
 }

@@ -166,6 +166,7 @@ impl Admin<'_> {
         let acts_now = effective <= today;
         let (plans, disabled) = self.engine.plan_person_everywhere(person.id, true, effective.max(today)).await?;
         view.apps = steps(&plans, person.id);
+        transfers_first(&mut view.apps, &plans, &people, person.id);
         for record in &disabled {
             let known = self.store().list_accounts(self.tenant(), record.app.id).await?;
             if let Some(a) = known.iter().find(|a| a.link.person_id == person.id) {
@@ -340,6 +341,30 @@ impl Admin<'_> {
         view.status = "undone".into();
         view.elapsed_ms = started.elapsed().as_millis() as u64;
         Ok(view)
+    }
+}
+
+/// Says, on each loss in an app whose policy hands the person's Drive files on first, to whom
+/// they go before the account is suspended (or deleted), or why they cannot.
+fn transfers_first(steps: &mut [OffboardStep], plans: &[AppPlan], people: &[Person], person: PersonId) {
+    for p in plans {
+        let Some(policy) = crate::drive_transfer::policy(&p.app) else {
+            continue;
+        };
+        for step in steps.iter_mut().filter(|s| s.app == p.app.name) {
+            let then = match step.action.as_str() {
+                "deactivate" => "suspend",
+                // A suspended account had its files handed on when it was suspended.
+                "delete" if p.observed.iter().any(|a| Some(&a.remote_id) == step.account.as_ref() && a.active) => {
+                    "delete"
+                }
+                _ => continue,
+            };
+            step.reason = match crate::drive_transfer::recipient_for(policy, people, person) {
+                Ok(to) => format!("transfer Drive files to {to}, then {then}; {}", step.reason),
+                Err(why) => format!("cannot transfer Drive files ({why}): the {then} will fail; {}", step.reason),
+            };
+        }
     }
 }
 

@@ -35,6 +35,7 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("task.assigned", "a manual app's tasks were opened"),
     ("task.overdue", "a task is past its due time: its assignee is reminded (once)"),
     ("task.escalated", "a task is still open a period after its due time (once)"),
+    ("task.reopened", "a closed task the next read of its app does not show done: open again"),
     ("license.pool_full", "a license pool has no seat left"),
     ("license.seat_freed", "a seat of a full pool freed up"),
     ("license.reclaim", "an unused license's holder is asked \"still needed?\" with keep / release links"),

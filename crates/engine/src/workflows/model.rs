@@ -144,6 +144,9 @@ pub enum Action {
 
 /// Who a reassigned license goes to: the person's manager (from the directory's manager link).
 pub const TO_MANAGER: &str = "manager";
+/// Who a reassigned license goes to: the head of the person's department, the topmost person
+/// up their manager chain who is still in that department.
+pub const TO_DEPARTMENT_HEAD: &str = "department-head";
 
 impl Action {
     pub fn kind(&self) -> &'static str {
@@ -174,7 +177,8 @@ pub const CONTINUE: &str = "+continue";
 
 pub const STEPS: &str = "notify:WHO[,WHO...], deprovision, task:APP:TEXT, wait:DAYS, \
                          approval:manager|org-admin[:REMIND_DAYS], remove-groups:APP|all, \
-                         reassign-license:APP:manager|EMAIL, reassign-role:APP:manager|EMAIL, \
+                         reassign-license:APP:manager|department-head|EMAIL, \
+                         reassign-role:APP:manager|department-head|EMAIL, \
                          each optionally ending in +continue";
 
 impl Step {
@@ -250,7 +254,8 @@ impl Step {
                 let what = if kind == "reassign-role" { "role" } else { "license" };
                 match rest.and_then(|r| r.split_once(':')) {
                     Some((app, to))
-                        if !app.trim().is_empty() && (to.trim() == TO_MANAGER || valid_email(to.trim())) =>
+                        if !app.trim().is_empty()
+                            && (matches!(to.trim(), TO_MANAGER | TO_DEPARTMENT_HEAD) || valid_email(to.trim())) =>
                     {
                         let (app, to) = (app.trim().to_owned(), to.trim().to_lowercase());
                         if what == "role" {
@@ -261,7 +266,8 @@ impl Step {
                     }
                     _ => {
                         return Err(format!(
-                            "{kind} needs an app and who gets the {what}: {kind}:APP:manager or {kind}:APP:EMAIL"
+                            "{kind} needs an app and who gets the {what}: {kind}:APP:manager, \
+                             {kind}:APP:department-head or {kind}:APP:EMAIL"
                         ));
                     }
                 }
@@ -375,6 +381,7 @@ mod tests {
             "reassign-license:jira:manager",
             "reassign-license:jira:it-pool@example.com",
             "reassign-role:jira:manager",
+            "reassign-license:jira:department-head",
         ]);
         let d = Definition::parse("leave-date", Some(-3), &raw).unwrap();
         assert_eq!(d.trigger, Trigger::LeaveDate { offset_days: -3 });

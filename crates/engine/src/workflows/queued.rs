@@ -11,11 +11,11 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use tenure_core::attributes::{Attributes, LICENSE, ROLE};
 use tenure_core::guard::{Authority, Coverage};
-use tenure_core::{OpKind, OperationId, Plan, PlanId, PlannedOp, Reason};
+use tenure_core::{OpKind, OperationId, Person, Plan, PlanId, PlannedOp, Reason};
 use tenure_store::{AppRecord, Fence, OperationStatus, RunRecord, StepRecord};
 
 use super::manager_of;
-use super::model::{Action, Definition, Step, TO_MANAGER};
+use super::model::{Action, Definition, Step, TO_DEPARTMENT_HEAD, TO_MANAGER};
 use super::runner::{Next, waiting_words};
 use crate::{AppPlan, Clock, Engine, EngineError};
 
@@ -337,16 +337,19 @@ impl Engine {
         let Some(person) = people.iter().find(|p| p.id == run.person_id) else {
             return Err(EngineError::NotFound(format!("person {}", run.person)));
         };
-        let target = if to == TO_MANAGER {
-            manager_of(&people, person)
-        } else {
-            people.iter().find(|p| p.email.eq_ignore_ascii_case(to))
+        let target = match to {
+            TO_MANAGER => manager_of(&people, person),
+            TO_DEPARTMENT_HEAD => department_head(&people, person),
+            _ => people.iter().find(|p| p.email.eq_ignore_ascii_case(to)),
         };
         let Some(target) = target else {
-            planned.problems.push(if to == TO_MANAGER {
-                format!("{} has no manager in the directory", person.email)
-            } else {
-                format!("nobody with the email {to} in the directory")
+            planned.problems.push(match to {
+                TO_MANAGER => format!("{} has no manager in the directory", person.email),
+                TO_DEPARTMENT_HEAD => match person.department.as_deref().filter(|d| !d.trim().is_empty()) {
+                    None => format!("{} has no department in the directory", person.email),
+                    Some(d) => format!("{} heads {d} (nobody above them in it) or has no manager", person.email),
+                },
+                _ => format!("nobody with the email {to} in the directory"),
             });
             return Ok(planned);
         };
@@ -384,5 +387,79 @@ impl Engine {
         };
         planned.add(&record, accounts.len(), take, format!("{app}: {tier} taken from {}", person.email));
         Ok(planned)
+    }
+}
+
+/// The head of the person's department: up the manager chain from the person, the last manager
+/// still in that department (the chain leaves it, or ends). `None` when the person has no
+/// department, or nobody above them is in it (they head it themselves). A cycle in the
+/// directory's manager links ends the walk.
+pub(crate) fn department_head<'a>(people: &'a [Person], person: &Person) -> Option<&'a Person> {
+    let department = person.department.as_deref().map(str::trim).filter(|d| !d.is_empty())?;
+    let same = |p: &Person| p.department.as_deref().is_some_and(|d| d.trim().eq_ignore_ascii_case(department));
+    let mut head: Option<&Person> = None;
+    let mut at = person;
+    let mut seen = HashSet::from([person.id]);
+    while let Some(manager) = manager_of(people, at) {
+        if !same(manager) || !seen.insert(manager.id) {
+            break;
+        }
+        head = Some(manager);
+        at = manager;
+    }
+    head
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenure_core::{PersonId, PersonStatus, SourceId};
+
+    fn person(key: &str, department: &str, manager: Option<&str>, source: SourceId) -> Person {
+        Person {
+            id: PersonId::new(),
+            source_id: source,
+            source_key: key.into(),
+            user_name: format!("{key}@example.com"),
+            email: format!("{key}@example.com"),
+            given_name: None,
+            family_name: None,
+            display_name: None,
+            department: (!department.is_empty()).then(|| department.to_owned()),
+            title: None,
+            employee_id: None,
+            manager_key: manager.map(str::to_owned),
+            org_unit: None,
+            status: PersonStatus::Active,
+            start_date: None,
+            leave_date: None,
+            custom: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_department_head_is_the_last_manager_up_the_chain_in_the_department() {
+        let s = SourceId::new();
+        // ceo (Board) <- vp (Sales) <- lead (Sales) <- ann (sales, another spelling); eve in Ops.
+        let people = vec![
+            person("ceo", "Board", None, s),
+            person("vp", "Sales", Some("ceo"), s),
+            person("lead", "Sales", Some("vp"), s),
+            person("ann", "sales", Some("lead"), s),
+            person("eve", "Ops", Some("vp"), s),
+            person("nod", "", Some("vp"), s),
+            person("a", "Loop", Some("b"), s),
+            person("b", "Loop", Some("a"), s),
+        ];
+        let head = |key: &str| {
+            let p = people.iter().find(|p| p.source_key == key).unwrap();
+            department_head(&people, p).map(|h| h.source_key.clone())
+        };
+        assert_eq!(head("ann").as_deref(), Some("vp"));
+        assert_eq!(head("lead").as_deref(), Some("vp"));
+        assert_eq!(head("vp"), None, "heads it");
+        assert_eq!(head("eve"), None, "the manager is in another department");
+        assert_eq!(head("nod"), None, "no department");
+        assert_eq!(head("a").as_deref(), Some("b"), "a cycle ends the walk");
     }
 }
