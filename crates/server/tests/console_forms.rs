@@ -521,12 +521,13 @@ async fn an_apps_username_vendor_and_dry_run_and_license_pools_are_edited_in_the
     assert!(slack.settings.dry_run);
     assert!(html.contains(r#"id="dry_run" checked"#), "{html}");
     // A form that never showed the box (hand-made, or an older page) leaves dry run on.
-    let version = html.split(r#"name="version" value=""#).nth(1).and_then(|v| v.split('"').next()).unwrap_or_default();
+    let saved_version =
+        html.split(r#"name="version" value=""#).nth(1).and_then(|v| v.split('"').next()).unwrap_or_default().to_owned();
     let (_, html) = org
         .post(
             "/apps/slack/settings",
             &[
-                ("version", version),
+                ("version", &saved_version),
                 ("action", "save"),
                 ("match_keys", &keys),
                 ("user_name", "local-part"),
