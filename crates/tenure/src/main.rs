@@ -49,6 +49,7 @@ use crate::cli::{Cli, Command, LogFormat};
 use crate::config::Settings;
 
 fn main() -> ExitCode {
+    end_quietly_when_the_reader_stops();
     warn_secret_flags(std::env::args());
     let cli = Cli::parse();
     let settings = match Settings::resolve(&cli.global) {
@@ -69,6 +70,21 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => fail(&e),
     }
+}
+
+/// A reader that stops early (`tenure app catalog --json | head`) closes the pipe, and `println!`
+/// turns the next write into a panic. Stopping is the reader's choice, not a fault of Tenure's:
+/// end as a Unix tool ended by SIGPIPE does (status 141), with no panic message on stderr. Every
+/// other panic keeps the default report.
+fn end_quietly_when_the_reader_stops() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// A secret given as a flag is visible to every user of the machine (`ps`, /proc/PID/cmdline)

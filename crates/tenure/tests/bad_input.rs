@@ -121,3 +121,24 @@ fn bench_plan_prints_one_json_line_of_figures() {
     assert_eq!(figures["initial_ops"].as_u64().unwrap(), accounts);
     assert!(figures["plan_ms"].as_f64().is_some());
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_command_without_a_panic() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    // The catalog needs no database and prints far more than a pipe holds (about 200 KB).
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(["app", "catalog", "--json"])
+        .env("XDG_DATA_HOME", dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tenure");
+    let mut first = [0u8; 100];
+    child.stdout.take().expect("stdout").read_exact(&mut first).expect("the start of the catalog");
+    // The pipe's reading end is closed here, as `head` closes it.
+    let out = child.wait_with_output().expect("wait for tenure");
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(141), "ended as a closed pipe ends a Unix tool");
+}
