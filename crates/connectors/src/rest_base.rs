@@ -34,3 +34,12 @@ pub(crate) fn checked_base_and_client(
         .map_err(|e| ConnectorError::Config(format!("HTTP client: {}", error_chain(&e))))?;
     Ok((url, http))
 }
+
+/// `base/segments...`, each segment escaped (`base` was checked to be a base URL).
+pub(crate) fn joined(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.extend(segments);
+    }
+    url
+}

@@ -18,7 +18,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
-use tenure_core::TenantId;
 use tenure_engine::{Engine, Notified};
 
 use crate::ServerState;
@@ -34,16 +33,14 @@ pub fn routes() -> Router<ServerState> {
 
 /// The tenant the path names, if it exists (no context is made for a made-up one).
 async fn engine(state: &ServerState, tenant: &str) -> Result<Engine, Response> {
-    let refused = || StatusCode::NOT_FOUND.into_response();
-    let id: TenantId = tenant.parse().map_err(|_| refused())?;
-    let tenants = state.store.list_tenants().await.map_err(|e| {
-        tracing::error!(error = %e, "cannot read tenants for a source notification");
-        StatusCode::SERVICE_UNAVAILABLE.into_response()
-    })?;
-    if !tenants.iter().any(|t| t.id == id) {
-        return Err(refused());
+    match state.existing_tenant(tenant).await {
+        Ok(Some(engine)) => Ok(engine),
+        Ok(None) => Err(StatusCode::NOT_FOUND.into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read tenants for a source notification");
+            Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
+        }
     }
-    Ok(state.contexts.engine(id))
 }
 
 fn failed(e: tenure_engine::EngineError) -> Response {

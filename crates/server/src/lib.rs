@@ -48,6 +48,17 @@ pub struct ServerState {
 }
 
 impl ServerState {
+    /// The engine of the tenant an unsigned path names (`/hooks/...`, `/reclaim/...`), or `None`
+    /// when no such tenant exists: no context is made for a made-up id.
+    pub(crate) async fn existing_tenant(
+        &self,
+        tenant: &str,
+    ) -> Result<Option<tenure_engine::Engine>, tenure_store::StoreError> {
+        let Ok(id) = tenant.parse::<tenure_core::TenantId>() else { return Ok(None) };
+        let tenants = self.store.list_tenants().await?;
+        Ok(tenants.iter().any(|t| t.id == id).then(|| self.contexts.engine(id)))
+    }
+
     /// A server with tenant contexts of its own.
     pub fn new(store: Store) -> Self {
         Self::with_contexts(TenantContexts::new(store))

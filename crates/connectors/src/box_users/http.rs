@@ -50,11 +50,7 @@ impl Rest {
     }
 
     pub(crate) fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.extend(segments);
-        }
-        url
+        crate::rest_base::joined(&self.base, segments)
     }
 
     /// One request, retried on transport failures, 5xx and 429 (waiting as `retry-after` says,

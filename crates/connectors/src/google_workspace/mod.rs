@@ -168,12 +168,8 @@ impl GoogleWorkspace {
     }
 
     fn endpoint(&self, segments: &[&str]) -> Url {
-        let mut url = self.api.clone();
         // `api` was checked to be a base URL in `new`.
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.extend(segments);
-        }
-        url
+        crate::rest_base::joined(&self.api, segments)
     }
 
     fn user_url(&self, user_key: &str) -> Result<Url, ConnectorError> {

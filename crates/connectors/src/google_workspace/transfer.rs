@@ -103,10 +103,7 @@ impl GoogleWorkspace {
     }
 
     async fn get_transfer(&self, id: &str) -> Result<Value, ConnectorError> {
-        let mut url = self.transfers.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.push(id);
-        }
+        let url = crate::rest_base::joined(&self.transfers, &[id]);
         self.send_as(&self.transfer_account, Method::GET, &url, &[], None)
             .await?
             .ok_or_else(|| self.invalid(&Method::GET, &url, "empty body".into()))

@@ -44,11 +44,7 @@ impl Graph {
 
     /// `base/segments...` with each segment escaped.
     pub(crate) fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.extend(segments);
-        }
-        url
+        crate::rest_base::joined(&self.base, segments)
     }
 
     /// A link Graph handed out (`@odata.nextLink`), followed only on Graph's own origin: the

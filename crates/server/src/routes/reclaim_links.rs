@@ -8,7 +8,6 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tenure_core::TenantId;
 use tenure_engine::license_reclaim::{ReclaimAction, ReclaimLink};
 use tenure_engine::{Engine, EngineError};
 
@@ -52,11 +51,13 @@ fn refused(e: &EngineError) -> Response {
     }
 }
 
-/// The tenant the path names, if it exists.
-async fn engine(state: &ServerState, tenant: &str) -> Option<Engine> {
-    let id: TenantId = tenant.parse().ok()?;
-    let tenants = state.store.list_tenants().await.ok()?;
-    tenants.iter().any(|t| t.id == id).then(|| state.contexts.engine(id))
+/// The tenant the path names, if it exists; a link to no tenant is not valid.
+async fn engine(state: &ServerState, tenant: &str) -> Result<Engine, Response> {
+    match state.existing_tenant(tenant).await {
+        Ok(Some(engine)) => Ok(engine),
+        Ok(None) => Err(refused(&EngineError::NotFound("reclaim link".into()))),
+        Err(e) => Err(refused(&EngineError::from(e))),
+    }
 }
 
 fn question(link: &ReclaimLink) -> String {
@@ -72,8 +73,9 @@ fn question(link: &ReclaimLink) -> String {
 }
 
 async fn show(State(state): State<ServerState>, Path((tenant, token)): Path<(String, String)>) -> Response {
-    let Some(engine) = engine(&state, &tenant).await else {
-        return refused(&EngineError::NotFound("reclaim link".into()));
+    let engine = match engine(&state, &tenant).await {
+        Ok(engine) => engine,
+        Err(response) => return response,
     };
     let link = match engine.reclaim_link(&token).await {
         Ok(link) => link,
@@ -94,8 +96,9 @@ async fn show(State(state): State<ServerState>, Path((tenant, token)): Path<(Str
 }
 
 async fn answer(State(state): State<ServerState>, Path((tenant, token)): Path<(String, String)>) -> Response {
-    let Some(engine) = engine(&state, &tenant).await else {
-        return refused(&EngineError::NotFound("reclaim link".into()));
+    let engine = match engine(&state, &tenant).await {
+        Ok(engine) => engine,
+        Err(response) => return response,
     };
     match engine.answer_reclaim(&token).await {
         Ok(link) => {
