@@ -433,19 +433,16 @@ impl M365 {
                     .filter(|(_, g)| g == id)
                     .map(|(s, _)| names.get(s).cloned().unwrap_or_else(|| s.clone()))
                     .collect();
-                return Err(ConnectorError::Vendor {
-                    vendor: "m365",
-                    code: "LicenseAssignedByGroup".into(),
-                    status: 400,
-                    message: format!(
-                        "{upn}'s license {} comes from group {:?} ({}), and Graph refuses to remove a license a group \
-                         gives; Tenure cannot take {upn} out of that group: {why}. Change the group in Entra ID \
-                         (its members or its licenses)",
-                        skus.join(", "),
-                        group.name,
-                        group.id,
-                    ),
-                });
+                // Refused here, not sent: Graph's answer would be the same 400 every time, and it is
+                // this user's problem, not the app's (a vendor error would pause the whole app).
+                return Err(ConnectorError::InvalidRequest(format!(
+                    "{upn}'s license {} comes from group {:?} ({}), and Graph refuses to remove a license a group \
+                     gives; Tenure cannot take {upn} out of that group: {why}. Change the group in Entra ID (its \
+                     members or its licenses)",
+                    skus.join(", "),
+                    group.name,
+                    group.id,
+                )));
             }
             groups.push(group);
         }
