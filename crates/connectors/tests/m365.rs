@@ -297,5 +297,23 @@ async fn a_license_a_group_gives_is_read_as_such_and_taken_by_leaving_the_group(
     client.update_user(&ann, &Attributes::from([(attr::LICENSE, "SPE_E3")])).await?;
     assert_eq!(fake.tenant().counts.assign_license, before, "nothing to change");
     assert_eq!(fake.tenant().members_of("E3 users"), ["ann@contoso.example"]);
+    // A group giving an add-on is the admin's: a new tier replaces the one shown (E3, direct
+    // and from its group) and leaves the add-on's group alone.
+    const VISIO: &str = "c5928f49-12ba-48f7-ada3-0d743a3601d5";
+    {
+        let mut t = fake.tenant();
+        t.add_sku(VISIO, "VISIOCLIENT", 3);
+        t.put_group("Visio add-on", &[VISIO]);
+        t.put_group("E5 add-on", &[E5_SKU]);
+        t.add_to_group("E5 add-on", "ann@contoso.example");
+    }
+    assert_eq!(source(&client.get_user(&ann).await?.expect("there")).0.as_deref(), Some("SPE_E3"));
+    client.update_user(&ann, &Attributes::from([(attr::LICENSE, "VISIOCLIENT")])).await?;
+    let t = fake.tenant();
+    assert_eq!(t.members_of("E5 add-on"), ["ann@contoso.example"], "the add-on's group kept");
+    assert!(t.members_of("E3 users").is_empty(), "the replaced tier's group left");
+    let mut held = t.licenses_of("ann@contoso.example");
+    held.sort();
+    assert_eq!(held, [E5_SKU, VISIO], "E3 gone, Visio direct, E5 from its group");
     Ok(())
 }

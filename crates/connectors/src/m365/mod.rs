@@ -399,7 +399,8 @@ impl M365 {
 
     /// Makes `wanted` the user's one license, or (`None`) takes every license away. A license
     /// Tenure assigned directly is removed with `assignLicense`; one a group gives cannot be
-    /// (Graph refuses: it is the group's), so the user leaves that group instead. A group whose
+    /// (Graph refuses: it is the group's), so the user leaves that group instead: every such
+    /// group for `None`, those giving the replaced tier for a new one. A group whose
     /// members Graph cannot change is a permanent error naming it, checked before anything is
     /// changed.
     pub async fn set_license(&self, remote_id: &str, wanted: Option<&str>) -> Result<(), ConnectorError> {
@@ -413,10 +414,25 @@ impl M365 {
             Some(tier) => Some(self.sku_id(tier).await?),
         };
         let others = |sku: &String| target.as_ref() != Some(sku);
-        // Leaving a group takes every license it gives: the wanted one too, unless another
-        // group kept, or a direct assignment, still gives it.
-        let leave: std::collections::BTreeSet<&str> =
-            held.inherited.iter().filter(|(sku, _)| others(sku)).map(|(_, g)| g.as_str()).collect();
+        // Removing every license leaves every group that gives one. A new tier leaves only the
+        // groups giving the tier it replaces (the account's `license` as read): a group giving
+        // an add-on is the admin's, and a tier the user holds already changes no group.
+        let replaced = match &target {
+            None => None,
+            Some(t) if held.direct.contains(t) || held.inherited.iter().any(|(s, _)| s == t) => Some(None),
+            Some(_) => Some(held.tier(&self.part_numbers().await)),
+        };
+        let leave: std::collections::BTreeSet<&str> = held
+            .inherited
+            .iter()
+            .filter(|(sku, _)| match &replaced {
+                None => true,
+                Some(tier) => tier.as_ref() == Some(sku),
+            })
+            .map(|(_, g)| g.as_str())
+            .collect();
+        // Leaving a group takes every license it gives: the wanted one too, unless a group kept,
+        // or a direct assignment, still gives it.
         let kept = |sku: &String| held.inherited.iter().any(|(s, g)| s == sku && !leave.contains(g.as_str()));
         let add = target.clone().filter(|t| !held.direct.contains(t) && !kept(t));
         let remove: Vec<String> = held.direct.iter().filter(|s| others(s)).cloned().collect();
@@ -527,6 +543,12 @@ impl Holdings {
             }
         }
         held
+    }
+
+    /// The SKU shown as the account's tier: the first by part number, as [`account_of`] reads it.
+    fn tier(&self, names: &std::collections::HashMap<String, String>) -> Option<String> {
+        let skus = self.direct.iter().chain(self.inherited.iter().map(|(s, _)| s));
+        skus.map(|s| (names.get(s).cloned().unwrap_or_else(|| s.clone()), s)).min().map(|(_, s)| s.clone())
     }
 
     /// `direct`, or `group:<id>` (several comma-separated) when only groups give the SKU.
