@@ -148,7 +148,8 @@ impl M365 {
     /// `base`: Graph's root (`https://graph.microsoft.com/v1.0`); `tokens`: the app
     /// registration's client credentials against its tenant's token endpoint, scope
     /// [`GRAPH_SCOPE`] (application permissions User.ReadWrite.All, LicenseAssignment.ReadWrite.All
-    /// or Directory.ReadWrite.All, and Organization.Read.All for the SKUs).
+    /// or Directory.ReadWrite.All, Organization.Read.All for the SKUs, GroupMember.ReadWrite.All
+    /// and Group.Create for Entra groups).
     pub fn new(base: &str, tokens: Arc<TokenSource>, options: ClientOptions) -> Result<Self, ConnectorError> {
         Ok(Self {
             graph: Graph::new(base, tokens, options)?,
