@@ -265,6 +265,32 @@ async fn a_license_a_group_gives_is_read_as_such_and_taken_by_leaving_the_group(
     // The groups that give licenses, by Graph's advanced query (ConsistencyLevel: eventual).
     let licensing: Vec<String> = client.licensing_groups().await?.into_iter().map(|g| g.name).collect();
     assert_eq!(licensing, ["E3 users", "All staff E5"]);
+    // Without `ConsistencyLevel: eventual` that query is refused, as Graph documents.
+    let http = reqwest::Client::new();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", m365_fake::CLIENT_ID),
+        ("client_secret", m365_fake::CLIENT_SECRET),
+        ("scope", m365_fake::SCOPE),
+    ];
+    let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let token: serde_json::Value = http
+        .post(fake.token_url())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let plain = http
+        .get(format!("{}/groups", fake.base_url()))
+        .query(&[("$filter", "assignedLicenses/$count ne 0"), ("$count", "true")])
+        .bearer_auth(token["access_token"].as_str().unwrap_or_default())
+        .send()
+        .await?;
+    assert_eq!(plain.status(), 400);
+    let body: serde_json::Value = plain.json().await?;
+    assert_eq!(body["error"]["code"], "Request_UnsupportedQuery", "{body}");
 
     // Removing Bob's license takes him out of the group that gives it (Graph refuses
     // removeLicense on it).
