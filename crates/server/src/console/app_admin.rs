@@ -59,9 +59,9 @@ pub struct SettingsForm {
 
 /// A task's due period as the form writes it: whole days or hours where it is one.
 fn due_text(seconds: u64) -> String {
-    if seconds % 86_400 == 0 {
+    if seconds.is_multiple_of(86_400) {
         format!("{}d", seconds / 86_400)
-    } else if seconds % 3_600 == 0 {
+    } else if seconds.is_multiple_of(3_600) {
         format!("{}h", seconds / 3_600)
     } else {
         format!("{seconds}s")
