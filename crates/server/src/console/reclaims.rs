@@ -44,7 +44,8 @@ struct ReclaimsPage {
     nav: Nav,
     notice: Option<Notice>,
     reclaims: Vec<ReclaimLine>,
-    /// Apps the start and upload forms offer.
+    /// Apps with a pool, which the start form offers; every app, which the upload form offers.
+    pooled: Vec<String>,
     apps: Vec<String>,
     /// The admin may start reclaims and upload activity.
     can_reclaim: bool,
@@ -103,6 +104,8 @@ async fn reclaims_page(signed: &Signed, shown: Shown) -> PageResult {
     let admin = signed.admin();
     let reclaims = admin.license_reclaims(None).await?.into_iter().map(line).collect();
     let apps = admin.apps().await?.into_iter().map(|a| a.name).collect();
+    let mut pooled: Vec<String> = admin.licenses().await?.into_iter().map(|p| p.app).collect();
+    pooled.dedup();
     let mut start = shown.start;
     if start.deadline_days.is_empty() {
         start.deadline_days = tenure_engine::license_reclaim::DEFAULT_DEADLINE_DAYS.to_string();
@@ -111,6 +114,7 @@ async fn reclaims_page(signed: &Signed, shown: Shown) -> PageResult {
         nav: signed.nav("licenses"),
         notice: shown.notice,
         reclaims,
+        pooled,
         apps,
         can_reclaim: signed.actor.allows(Need::Licenses),
         start,
