@@ -447,6 +447,15 @@ async fn channels_are_added_tested_and_removed_without_showing_a_secret(backend:
         let (status, _) = auditor.post(path, &pairs).await?;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
     }
+    // A channel's events changed: unknown names refused with the known ones, emptied for every event.
+    let (_, html) = org.post("/notify/mail/events", &[("events", "task.*, no.such-event")]).await?;
+    assert!(html.contains("mail&#39;s events were not changed") && html.contains("no.such-event"), "{html}");
+    let (_, html) = org.post("/notify/mail/events", &[("events", "task.*")]).await?;
+    assert!(html.contains("mail now sends task.*"), "{html}");
+    let (_, html) = org.post("/notify/mail/events", &[("events", "")]).await?;
+    assert!(html.contains("mail now sends every event"), "{html}");
+    let (status, _) = auditor.post("/notify/mail/events", &[("events", "task.*")]).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = org.post_raw("/notify/mail/remove", &[]).await?;
     assert_eq!(status, StatusCode::FORBIDDEN, "a remove without the session's token");
 

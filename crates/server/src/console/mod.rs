@@ -100,6 +100,7 @@ pub fn routes(state: ServerState) -> Router<ServerState> {
         .route("/notify", get(notify::page).post(notify::add))
         .route("/notify/{name}/remove", post(notify::remove))
         .route("/notify/{name}/test", post(notify::test))
+        .route("/notify/{name}/events", post(notify::events))
         .route("/catalog", get(licenses::catalog))
         .route("/audit", get(audit::page))
         .route("/audit/export", get(audit::export))

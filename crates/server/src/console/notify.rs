@@ -1,6 +1,6 @@
 //! Notification channels: each with where it goes (never its credentials) and what it sent,
-//! holds and gave up; an email, Slack, Teams or generic webhook channel added, a channel
-//! tested and removed (org admins). A secret typed into the form (an SMTP password in the
+//! holds and gave up; an email, Slack, Teams or generic webhook channel added, a channel's
+//! events changed, a channel tested and removed (org admins). A secret typed into the form (an SMTP password in the
 //! URL, a webhook's URL with its token, a signing key) is never drawn into a page again, not
 //! even after a refusal; a generic webhook's generated signing key is shown once, as a token is.
 
@@ -8,7 +8,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::Path;
 use serde::Deserialize;
-use tenure_engine::admin::{ChannelSpec, ChannelView, EventView};
+use tenure_engine::admin::{ChannelChange, ChannelSpec, ChannelView, EventView};
 
 use super::auth::Signed;
 use super::forms::{Refusal, refusal};
@@ -21,6 +21,9 @@ pub struct ChannelLine {
     pub events: String,
     pub remove_href: String,
     pub test_href: String,
+    pub events_href: String,
+    /// The events as the change form shows them: empty for every event.
+    pub events_field: String,
 }
 
 /// The add form as typed, without its secrets.
@@ -67,6 +70,8 @@ async fn notify_page(signed: &Signed, shown: Shown) -> PageResult {
         .into_iter()
         .map(|c| ChannelLine {
             events: c.events.as_ref().map_or_else(|| "every event".to_owned(), |e| e.join(", ")),
+            events_field: c.events.as_ref().map(|e| e.join(", ")).unwrap_or_default(),
+            events_href: format!("/notify/{}/events", segment(&c.name)),
             remove_href: format!("/notify/{}/remove", segment(&c.name)),
             test_href: format!("/notify/{}/test", segment(&c.name)),
             view: c,
@@ -201,6 +206,31 @@ pub async fn test(signed: Signed, Path(name): Path<String>) -> PageResult {
             t.error.unwrap_or_else(|| "no reason given".into())
         )),
         Err(e) => Notice::error(refusal(e)?.message),
+    };
+    notify_page(&signed, Shown { notice, ..Default::default() }).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventsForm {
+    #[serde(default)]
+    events: String,
+}
+
+/// Changes which events a channel sends (org admins): the names or families typed, or every
+/// event when emptied.
+pub async fn events(signed: Signed, Path(name): Path<String>, Form(form): Form<EventsForm>) -> PageResult {
+    let events = list(&form.events);
+    let change = if events.is_empty() {
+        ChannelChange { events: None, all_events: true }
+    } else {
+        ChannelChange { events: Some(events), all_events: false }
+    };
+    let notice = match signed.admin().change_channel(&name, change).await {
+        Ok(c) => Notice::ok(match &c.events {
+            Some(e) => format!("{} now sends {}.", c.name, e.join(", ")),
+            None => format!("{} now sends every event.", c.name),
+        }),
+        Err(e) => Notice::error(format!("{name}'s events were not changed: {}", refusal(e)?.message)),
     };
     notify_page(&signed, Shown { notice, ..Default::default() }).await
 }
