@@ -355,6 +355,7 @@ async fn license_manager_refusals_and_throttling() -> anyhow::Result<()> {
     assert_eq!(err.status(), Some(403), "{err}");
     assert!(!err.is_retryable());
     assert!(err.to_string().contains("apps.licensing") && err.to_string().contains("Not Authorized"), "{err}");
+    assert!(!err.to_string().contains("admin.directory.group"), "not the Directory API's advice: {err}");
     let err = google.update_user(&id, &Attributes::from([(attr::LICENSE, "")])).await.unwrap_err();
     assert_eq!(err.status(), Some(403), "{err}");
     s.fake.dir().licensing.deny = false;
@@ -364,7 +365,8 @@ async fn license_manager_refusals_and_throttling() -> anyhow::Result<()> {
     let fresh = licensed(&s)?;
     let err = fresh.list_users().await.unwrap_err();
     assert_eq!(err.status(), Some(401), "{err}");
-    assert!(err.to_string().contains("apps.licensing"), "{err}");
+    assert!(err.to_string().contains("apps.licensing") && err.to_string().contains("unauthorized_client"), "{err}");
+    assert!(!err.to_string().contains("admin.directory.group"), "{err}");
     // An app that manages no license never asks for the scope.
     assert_eq!(s.google.list_users().await?.len(), 1);
     Ok(())

@@ -78,13 +78,24 @@ pub fn format_skus(skus: &[GoogleLicenseSku]) -> String {
     skus.iter().map(|s| format!("{}:{}={}", s.product_id, s.sku_id, s.tier)).collect::<Vec<_>>().join(",")
 }
 
+/// Where the Directory API's advice starts in the messages of `error.rs`.
+const DIRECTORY_ADVICE: &[&str] =
+    &["; the impersonated admin needs", "; check the key", "; check the service account's domain-wide delegation"];
+
 /// A License Manager refusal, in words that say what to fix: the scope is delegated per client
 /// id, separately from the Directory scopes, and the admin needs license privileges.
 fn licensing_error(e: ConnectorError) -> ConnectorError {
     match e {
         ConnectorError::Vendor { vendor, code, status, message } if status == 401 || status == 403 => {
+            // The Directory API's advice (its scopes, user and group privileges) is not this
+            // API's: keep Google's own words and say what License Manager needs instead.
+            let google = DIRECTORY_ADVICE
+                .iter()
+                .filter_map(|marker| message.find(marker))
+                .min()
+                .map_or(message.as_str(), |cut| &message[..cut]);
             let message = format!(
-                "Google License Manager: {message}. The service account's client id needs the scope {SCOPE} under \
+                "Google License Manager: {google}. The service account's client id needs the scope {SCOPE} under \
                  domain-wide delegation (Admin console > Security > API controls), and the impersonated admin the \
                  License Management privilege"
             );
