@@ -6,7 +6,8 @@
 //! groups (listed with their members over pages, created as security groups, members added and
 //! removed with a duplicate add and a missing removal taken as done); group-based licensing
 //! (`licenseAssignmentStates`: a license a group gives is counted, marked, and taken away by
-//! leaving the group, or refused naming a group Graph cannot change).
+//! leaving the group, or refused naming a group Graph cannot change); several SKUs per user (a
+//! tier and add-ons: with the app's managed SKUs named, a tier change leaves the add-ons alone).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -341,5 +342,71 @@ async fn a_license_a_group_gives_is_read_as_such_and_taken_by_leaving_the_group(
     let mut held = t.licenses_of("ann@contoso.example");
     held.sort();
     assert_eq!(held, [E5_SKU, VISIO], "E3 gone, Visio direct, E5 from its group");
+    Ok(())
+}
+
+/// `AAD_PREMIUM` (Entra ID P1), an add-on an admin gives by hand beside the tier.
+const AAD_PREMIUM: &str = "078d2b04-f1bd-4111-bbd4-b4b1b354cef4";
+
+#[tokio::test]
+async fn an_add_on_beside_the_tier_is_read_apart_and_left_alone_by_a_tier_change() -> anyhow::Result<()> {
+    let fake = M365Fake::start().await?;
+    let (ada, bo) = {
+        let mut t = fake.tenant();
+        t.add_sku(E3_SKU, "ENTERPRISEPACK", 5);
+        t.add_sku(E5_SKU, "SPE_E5", 5);
+        t.add_sku(AAD_PREMIUM, "AAD_PREMIUM", 5);
+        let both = json!({"usageLocation": "DE", "assignedLicenses": [{"skuId": AAD_PREMIUM}, {"skuId": E3_SKU}]});
+        (t.put_user("ada@contoso.example", both.clone()), t.put_user("bo@contoso.example", both))
+    };
+    let held = |upn: &str| {
+        let mut skus = fake.tenant().licenses_of(upn);
+        skus.sort();
+        skus
+    };
+    let license = |a: &tenure_core::RemoteAccount| a.attributes.get(attr::LICENSE).cloned();
+    let every = |a: &tenure_core::RemoteAccount| a.attributes.get(m365::LICENSES_HELD).cloned();
+
+    // Without the list the tier is the first SKU by part number: the add-on (kept for apps added
+    // before the list existed); every SKU is shown either way.
+    let plain = client(&fake, m365_fake::CLIENT_SECRET)?;
+    let read = plain.get_user(&ada).await?.expect("there");
+    assert_eq!(license(&read).as_deref(), Some("AAD_PREMIUM"));
+    assert_eq!(every(&read).as_deref(), Some("AAD_PREMIUM,ENTERPRISEPACK"));
+    // A tier change without the list removes only the tier it replaces, never another SKU; one
+    // the user holds already removes nothing.
+    plain.update_user(&ada, &Attributes::from([(attr::LICENSE, "ENTERPRISEPACK")])).await?;
+    assert_eq!(held("ada@contoso.example"), [E3_SKU, AAD_PREMIUM], "the add-on the admin gave stays");
+
+    // With the list, the tier is the managed SKU the user holds.
+    let managed = || -> anyhow::Result<M365> {
+        Ok(client(&fake, m365_fake::CLIENT_SECRET)?.with_license_skus(vec!["ENTERPRISEPACK".into(), "SPE_E5".into()]))
+    };
+    let client = managed()?;
+    let read = client.get_user(&ada).await?.expect("there");
+    assert_eq!(license(&read).as_deref(), Some("ENTERPRISEPACK"), "the add-on is not the tier");
+    assert_eq!(read.attributes.get(m365::LICENSE_SOURCE).map(String::as_str), Some("direct"));
+    assert_eq!(every(&read).as_deref(), Some("AAD_PREMIUM,ENTERPRISEPACK"));
+    let listed = client.list_users().await?;
+    assert!(listed.iter().all(|a| license(a).as_deref() == Some("ENTERPRISEPACK")), "{listed:?}");
+    // A tier change swaps managed SKUs only.
+    client.update_user(&ada, &Attributes::from([(attr::LICENSE, "SPE_E5")])).await?;
+    assert_eq!(held("ada@contoso.example"), [E5_SKU, AAD_PREMIUM], "E3 swapped for E5, the add-on kept");
+    // A tier outside the list is refused for good before any request (a fresh client has not
+    // even asked for a token).
+    let fresh = managed()?;
+    let before = fake.tenant().counts.token;
+    let change = Attributes::from([(attr::LICENSE, "AAD_PREMIUM"), (attr::TITLE, "Analyst")]);
+    let refused = fresh.update_user(&ada, &change).await.expect_err("unmanaged");
+    let text = refused.to_string();
+    assert!(text.contains("\"AAD_PREMIUM\"") && text.contains("ENTERPRISEPACK, SPE_E5"), "{text}");
+    assert!(!refused.is_retryable(), "{text}");
+    assert_eq!(fake.tenant().counts.token, before, "no request sent, not even the title's");
+    assert!(fake.tenant().by_upn("ada@contoso.example").is_some_and(|u| u["jobTitle"].is_null()));
+    // Removing the license (a leaver under remove-license) takes every SKU, the add-on too.
+    client.update_user(&bo, &Attributes::from([(attr::LICENSE, "")])).await?;
+    assert!(held("bo@contoso.example").is_empty(), "a leaver needs no SKU");
+    let gone = client.get_user(&bo).await?.expect("there");
+    assert_eq!((license(&gone), every(&gone)), (None, None));
     Ok(())
 }

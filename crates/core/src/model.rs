@@ -289,6 +289,12 @@ pub struct M365Target {
     /// (Graph refuses a license to a user without `usageLocation`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_location: Option<String>,
+    /// The SKUs Tenure manages, by `skuPartNumber` (`ENTERPRISEPACK`, `SPE_E5`): the tiers pools
+    /// and assignments' `license` name. An account's tier is the one of them it holds (the first
+    /// in this order when several), and a tier change never touches the others it holds
+    /// (add-ons such as `POWER_BI_PRO`). Empty: every SKU counts, the first by part number.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub license_skus: Vec<String>,
 }
 
 fn default_google_customer() -> String {

@@ -87,7 +87,9 @@ pub fn connector(
                     app.app.name
                 ))
             })?;
-            let mut client = m365_client(app, options)?.with_usage_location(target.usage_location.clone());
+            let mut client = m365_client(app, options)?
+                .with_usage_location(target.usage_location.clone())
+                .with_license_skus(target.license_skus.clone());
             if let Some(limiter) = limiter {
                 client = client.with_rate_limiter(limiter);
             }

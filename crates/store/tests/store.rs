@@ -230,6 +230,7 @@ async fn apps_assignments_and_links_round_trip(backend: TestBackend) -> anyhow::
         m365: Some(tenure_core::M365Target {
             tenant_id: "contoso.onmicrosoft.com".into(),
             usage_location: Some("DE".into()),
+            license_skus: vec!["ENTERPRISEPACK".into(), "SPE_E5".into()],
         }),
         github: Some(tenure_core::GitHubOrgTarget { org: "acme-corp".into(), reinvite_after_days: 3 }),
         manual: Some(tenure_core::ManualTarget {

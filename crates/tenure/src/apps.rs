@@ -160,7 +160,9 @@ pub struct SettingsArgs {
     /// Google Workspace apps: the License Manager SKUs Tenure manages, each with the tier name
     /// pools and `assign --license` use, e.g. "Google-Apps:1010020027=Business
     /// Starter,Google-Apps:1010020028=Business Standard" (empty stops managing licenses).
-    #[arg(long, value_name = "PRODUCT:SKU=TIER,...")]
+    /// Microsoft 365 apps: the SKUs Tenure manages by skuPartNumber, e.g. "ENTERPRISEPACK,SPE_E5"
+    /// (a tier change leaves the others alone; empty: every SKU counts).
+    #[arg(long, value_name = "SKUS")]
     pub license_skus: Option<String>,
     /// Manual apps: how long a task has before its owner is reminded, e.g. 2d (the admins are
     /// told as long again later); 0 restores the default (3d).
@@ -607,6 +609,9 @@ fn print_app(app: &AppView) {
             "  licenses:      {} (License Manager)",
             tenure_connectors::google_workspace::licensing::format_skus(&target.license_skus)
         );
+    }
+    if let Some(target) = app.settings.m365.as_ref().filter(|t| !t.license_skus.is_empty()) {
+        println!("  licenses:      {} (managed SKUs; others are left alone)", target.license_skus.join(","));
     }
     if let Some(seconds) = app.settings.manual.as_ref().and_then(|m| m.task_due_s) {
         println!(

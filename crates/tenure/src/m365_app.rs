@@ -30,6 +30,12 @@ pub struct M365AppArgs {
     /// is assigned; a mapping `usageLocation=EXPRESSION` (e.g. from the person's country) wins.
     #[arg(long, value_name = "COUNTRY")]
     pub usage_location: Option<String>,
+    /// The SKUs Tenure manages, by skuPartNumber, e.g. "ENTERPRISEPACK,SPE_E5" (the tiers pools
+    /// and `assign --license` name): an account's tier is the one of them it holds, a tier change
+    /// leaves every other SKU (add-ons such as POWER_BI_PRO) alone, and another tier is refused.
+    /// Without it, the tier is the first SKU by part number.
+    #[arg(long, value_name = "SKU,...")]
+    pub license_skus: Option<String>,
     /// What deprovisioning does (default deactivate: `accountEnabled: false`; `remove-license`
     /// takes the user's licenses back and leaves the account).
     #[arg(long, value_enum)]
@@ -70,6 +76,7 @@ pub async fn add(engine: &Engine, args: M365AppArgs) -> anyhow::Result<ExitCode>
         confirm_permanent_delete: args.confirm_permanent_delete,
         dry_run: Some(args.dry_run),
         usage_location: args.usage_location.clone(),
+        license_skus: args.license_skus.clone(),
         mappings: args.mappings.clone(),
         ..SettingsArgs::default()
     };
@@ -103,6 +110,13 @@ pub async fn add(engine: &Engine, args: M365AppArgs) -> anyhow::Result<ExitCode>
          NAME --license SKU` (a skuPartNumber such as SPE_E3)",
         app.name, app.base_url, app.name, app.name
     );
+    if let Some(target) = app.settings.m365.as_ref().filter(|t| !t.license_skus.is_empty()) {
+        println!(
+            "licenses: Tenure manages {} (`--license SKU` on an assignment); other SKUs a user holds are left alone \
+             by a tier change",
+            target.license_skus.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

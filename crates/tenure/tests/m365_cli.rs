@@ -6,7 +6,9 @@
 //! `remove-license` policy takes back (the account stays enabled), a leaver disabled under
 //! `deactivate`, the user list read over several `@odata.nextLink` pages, and a 429 with
 //! `Retry-After` waited out; Entra groups from assignments' `--app-group` and group-based
-//! licensing (below). Once per backend.
+//! licensing (below). Bob holds an add-on (AAD_PREMIUM) beside his tier: with `--license-skus`
+//! naming the tiers, it is not read as his tier, so nothing is planned for it and a plan + apply
+//! leaves it alone; his leaving under `remove-license` takes it too. Once per backend.
 
 mod common;
 
@@ -16,6 +18,9 @@ use common::Cli;
 use serde_json::{Value, json};
 use tenure_testkit::m365_fake::{self, E3_SKU, E5_SKU, M365Fake};
 use tenure_testkit::{TestBackend, TestDb};
+
+/// Entra ID P1 (`AAD_PREMIUM`): an add-on an admin gives by hand, sorting before any tier.
+const AAD_PREMIUM: &str = "078d2b04-f1bd-4111-bbd4-b4b1b354cef4";
 
 fn people(left: &[&str]) -> String {
     let mut csv = String::from("employee_id,email,given_name,family_name,groups,status,country\n");
@@ -44,10 +49,13 @@ async fn m365(backend: TestBackend) -> anyhow::Result<()> {
         let mut t = fake.tenant();
         t.add_sku(E3_SKU, "SPE_E3", 5);
         t.add_sku(E5_SKU, "SPE_E5", 2);
-        // Bob's account exists already, licensed by hand; someone licensed a shadow account.
+        t.add_sku(AAD_PREMIUM, "AAD_PREMIUM", 5);
+        // Bob's account exists already, licensed by hand with an add-on beside his tier; someone
+        // licensed a shadow account.
         t.put_user(
             "bob@example.com",
-            json!({"mail": "bob@example.com", "usageLocation": "US", "assignedLicenses": [{"skuId": E3_SKU}]}),
+            json!({"mail": "bob@example.com", "usageLocation": "US",
+                "assignedLicenses": [{"skuId": AAD_PREMIUM}, {"skuId": E3_SKU}]}),
         );
         t.put_user("shadow@example.com", json!({"usageLocation": "US", "assignedLicenses": [{"skuId": E5_SKU}]}));
         // Every read of the user list takes several pages.
@@ -86,10 +94,18 @@ async fn m365(backend: TestBackend) -> anyhow::Result<()> {
     assert!(err.contains("--confirm-permanent-delete") && err.contains("30 days"), "{err}");
     let err = cli.fails(&[&add[..3], &["bad", "--tenant-id", "x/y", "--client-id", "c"], &add[8..]].concat()).await;
     assert!(err.contains("--tenant-id") && err.contains("GUID"), "{err}");
-    cli.ok(&[&add[..], &["--deprovision", "remove-license"]].concat()).await;
+    let err = cli.fails(&[&add[..], &["--license-skus", "SPE_E3,SPE_E5,spe_e3"]].concat()).await;
+    assert!(err.contains("--license-skus") && err.contains("twice"), "{err}");
+    cli.ok(&[&add[..], &["--deprovision", "remove-license", "--license-skus", "SPE_E3, SPE_E5"]].concat()).await;
     cli.ok(&["app", "edit", "m365", "--guard-percent", "100"]).await;
+    let err = cli.fails(&["app", "edit", "m365", "--license-skus", "SPE_E3=Enterprise"]).await;
+    assert!(err.contains("--license-skus") && err.contains("skuPartNumber"), "{err}");
     let shown = cli.json(&["app", "show", "m365", "--json"]).await;
-    assert_eq!(shown["settings"]["m365"], json!({"tenant_id": m365_fake::TENANT, "usage_location": "US"}), "{shown}");
+    assert_eq!(
+        shown["settings"]["m365"],
+        json!({"tenant_id": m365_fake::TENANT, "usage_location": "US", "license_skus": ["SPE_E3", "SPE_E5"]}),
+        "{shown}"
+    );
     let check = cli.ok(&["app", "check", "m365"]).await;
     assert!(check.contains("2 users, 2 enabled; licenses used/bought: SPE_E3 1/5, SPE_E5 1/2"), "{check}");
     // Compared with its catalog entry, as a SCIM app's probe is with its vendor profile.
@@ -104,9 +120,10 @@ async fn m365(backend: TestBackend) -> anyhow::Result<()> {
     cli.ok(&["apply", "--yes"]).await;
     {
         let t = fake.tenant();
-        for name in ["ann", "bob", "cy"] {
+        for name in ["ann", "cy"] {
             assert_eq!(t.licenses_of(&format!("{name}@example.com")), vec![E3_SKU.to_owned()], "{name}");
         }
+        assert_eq!(t.licenses_of("bob@example.com"), [AAD_PREMIUM, E3_SKU], "Bob's add-on untouched");
         assert_eq!(t.licenses_of("dee@example.com"), vec![E5_SKU.to_owned()]);
         let ann = t.by_upn("ann@example.com").expect("ann created");
         assert_eq!((ann["usageLocation"].as_str(), ann["accountEnabled"].as_bool()), (Some("DE"), Some(true)));
@@ -115,7 +132,9 @@ async fn m365(backend: TestBackend) -> anyhow::Result<()> {
         assert!(t.counts.list >= 3, "the list was read over several pages: {:?}", t.counts);
     }
     let plan = cli.json(&["plan", "--json"]).await;
-    assert_eq!(plan["apps"][0]["ops"].as_array().map(Vec::len), Some(0), "settled: {plan}");
+    assert_eq!(plan["apps"][0]["ops"].as_array().map(Vec::len), Some(0), "settled, the add-on no tier: {plan}");
+    cli.ok(&["apply", "--yes"]).await;
+    assert_eq!(fake.tenant().licenses_of("bob@example.com"), [AAD_PREMIUM, E3_SKU], "a second pass changes nothing");
 
     // The report counts used seats per SKU from what Graph holds.
     cli.ok(&["license", "set", "m365", "--tier", "SPE_E3", "--seats", "5", "--cost-per-seat", "36"]).await;
@@ -180,7 +199,7 @@ async fn m365(backend: TestBackend) -> anyhow::Result<()> {
     cli.ok(&["apply", "--yes"]).await;
     {
         let t = fake.tenant();
-        assert!(t.licenses_of("bob@example.com").is_empty(), "Bob's E3 is back in the pool");
+        assert!(t.licenses_of("bob@example.com").is_empty(), "Bob's E3 is back in the pool, his add-on too");
         assert_eq!(t.by_upn("bob@example.com").and_then(|u| u["accountEnabled"].as_bool()), Some(true));
         assert_eq!(t.consumed(E3_SKU), 2);
     }

@@ -46,11 +46,15 @@
 //!
 //! Tenure's `license` attribute is one SKU, named by its `skuPartNumber` (a `skuId` GUID is
 //! accepted too): a pool's tier is that part number, counted whether the user holds it directly
-//! or from a group, and the read-only [`LICENSE_SOURCE`] says which. Setting it assigns that SKU
-//! and removes the other directly assigned ones; removing it removes them all. A license a group
-//! gives is taken away by taking the user out of that group (the queued license change itself
-//! does it, with its reason), or refused with the group's name when Graph cannot change that
-//! group's members.
+//! or from a group, and the read-only [`LICENSE_SOURCE`] says which. Users hold several SKUs (a
+//! tier and add-ons such as `POWER_BI_PRO`): with the SKUs the app manages named (its
+//! `license_skus`), the tier is the managed one the user holds, a tier change swaps only managed
+//! SKUs, and a tier outside the list is refused; without them, the tier is the first SKU by part
+//! number and a tier change removes only the SKU it replaces. Removing the license removes every
+//! SKU, add-ons too (a leaver needs none). The read-only [`LICENSES_HELD`] lists them all. A
+//! license a group gives is taken away by taking the user out of that group (the queued license
+//! change itself does it, with its reason), or refused with the group's name when Graph cannot
+//! change that group's members.
 
 mod groups;
 mod http;
@@ -80,6 +84,9 @@ pub const USAGE_LOCATION: &str = "usageLocation";
 /// Read-only: where the account's license (its tier) comes from, `direct` or `group:<group id>`
 /// (group-based licensing; several groups comma-separated). Never written: no planner holds it.
 pub const LICENSE_SOURCE: &str = "licenseSource";
+/// Read-only: every SKU the user holds, by part number, sorted and comma-separated (add-ons
+/// included), so admins see what a tier change leaves alone. Never written: no planner holds it.
+pub const LICENSES_HELD: &str = "licensesHeld";
 /// The most users one page may ask for.
 pub const MAX_PAGE: u32 = 999;
 
@@ -136,6 +143,8 @@ pub struct Sku {
 pub struct M365 {
     graph: Graph,
     usage_location: Option<String>,
+    /// The SKUs Tenure manages, by part number, in the settings' order; empty: all of them.
+    managed: Vec<String>,
     skus: tokio::sync::Mutex<Option<Vec<Sku>>>,
     /// The tenant refused `signInActivity` once (no P1 licence, no AuditLog.Read.All).
     activity_refused: std::sync::atomic::AtomicBool,
@@ -154,6 +163,7 @@ impl M365 {
         Ok(Self {
             graph: Graph::new(base, tokens, options)?,
             usage_location: None,
+            managed: Vec::new(),
             skus: Default::default(),
             activity_refused: Default::default(),
         })
@@ -163,6 +173,13 @@ impl M365 {
     /// refuses a license without one).
     pub fn with_usage_location(mut self, location: Option<String>) -> Self {
         self.usage_location = location.map(|l| l.trim().to_ascii_uppercase()).filter(|l| !l.is_empty());
+        self
+    }
+
+    /// The SKUs Tenure manages, by part number (the app's `license_skus`): an account's tier is
+    /// the one of them it holds, and a tier change never touches the SKUs outside them.
+    pub fn with_license_skus(mut self, skus: Vec<String>) -> Self {
+        self.managed = skus.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
         self
     }
 
@@ -265,8 +282,10 @@ impl M365 {
             let page = self.graph.send(Method::GET, &url, None).await?;
             let users = page["value"].as_array().ok_or_else(|| invalid("GET", url.as_str(), "no value array"))?;
             for user in users {
-                accounts
-                    .push(account_of(user, &names).ok_or_else(|| invalid("GET", url.as_str(), "a user without id"))?);
+                accounts.push(
+                    account_of(user, &names, &self.managed)
+                        .ok_or_else(|| invalid("GET", url.as_str(), "a user without id"))?,
+                );
             }
             let Some(next) = page["@odata.nextLink"].as_str() else { return Ok(accounts) };
             // A link handed out twice would read the same page forever.
@@ -286,7 +305,10 @@ impl M365 {
         match self.graph.send(Method::GET, &url, None).await {
             Ok(user) => {
                 let names = self.part_numbers().await;
-                Ok(Some(account_of(&user, &names).ok_or_else(|| invalid("GET", url.as_str(), "a user without id"))?))
+                Ok(Some(
+                    account_of(&user, &names, &self.managed)
+                        .ok_or_else(|| invalid("GET", url.as_str(), "a user without id"))?,
+                ))
             }
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -309,7 +331,10 @@ impl M365 {
             [] => Ok(None),
             [user] => {
                 let names = self.part_numbers().await;
-                Ok(Some(account_of(user, &names).ok_or_else(|| invalid("GET", url.as_str(), "a user without id"))?))
+                Ok(Some(
+                    account_of(user, &names, &self.managed)
+                        .ok_or_else(|| invalid("GET", url.as_str(), "a user without id"))?,
+                ))
             }
             many => Err(ConnectorError::Ambiguous { filter: format!("{property} eq '{literal}'"), count: many.len() }),
         }
@@ -347,8 +372,8 @@ impl M365 {
         let url = self.graph.url(&["users"]);
         let created = self.graph.send(Method::POST, &url, Some(&Value::Object(user))).await?;
         let names = self.part_numbers().await;
-        let mut account =
-            account_of(&created, &names).ok_or_else(|| invalid("POST", url.as_str(), "the created user has no id"))?;
+        let mut account = account_of(&created, &names, &self.managed)
+            .ok_or_else(|| invalid("POST", url.as_str(), "the created user has no id"))?;
         if let Some(tier) = attributes.get(attr::LICENSE).filter(|l| !l.is_empty()) {
             // The account exists whatever happens to its license: a refused license is the next
             // plan's license change, and fails there with Graph's reason.
@@ -373,6 +398,10 @@ impl M365 {
     }
 
     async fn update(&self, remote_id: &str, changes: &Attributes) -> Result<(), ConnectorError> {
+        // A tier the app does not manage fails the whole change before anything is written.
+        if let Some(tier) = changes.get(attr::LICENSE).filter(|l| !l.trim().is_empty()) {
+            self.check_tier(tier)?;
+        }
         let mut patch = Map::new();
         for (name, property) in PROPERTIES {
             if let Some(v) = changes.get(name) {
@@ -405,6 +434,9 @@ impl M365 {
     /// members Graph cannot change is a permanent error naming it, checked before anything is
     /// changed.
     pub async fn set_license(&self, remote_id: &str, wanted: Option<&str>) -> Result<(), ConnectorError> {
+        if let Some(tier) = wanted {
+            self.check_tier(tier)?;
+        }
         let mut url = self.graph.url(&["users", remote_id]);
         url.query_pairs_mut()
             .append_pair("$select", "id,userPrincipalName,usageLocation,assignedLicenses,licenseAssignmentStates");
@@ -414,15 +446,36 @@ impl M365 {
             None => None,
             Some(tier) => Some(self.sku_id(tier).await?),
         };
-        let others = |sku: &String| target.as_ref() != Some(sku);
+        let names = self.part_numbers().await;
         // Removing every license leaves every group that gives one. A new tier leaves only the
         // groups giving the tier it replaces (the account's `license` as read): a group giving
         // an add-on is the admin's, and a tier the user holds already changes no group.
         let replaced = match &target {
             None => None,
             Some(t) if held.direct.contains(t) || held.inherited.iter().any(|(s, _)| s == t) => Some(None),
-            Some(_) => Some(held.tier(&self.part_numbers().await)),
+            Some(_) => Some(held.tier(&names, &self.managed)),
         };
+        // What a tier change takes away directly: with a list, every managed SKU but the target
+        // (add-ons are the admin's); without one, only the tier it replaces, since nothing says
+        // which of the others are add-ons. Removing the license takes every SKU: a leaver needs none.
+        let remove: Vec<String> = match (&target, &replaced) {
+            (None, _) => held.direct.clone(),
+            (Some(t), _) if !self.managed.is_empty() => {
+                held.direct.iter().filter(|s| *s != t && is_managed(s, &names, &self.managed)).cloned().collect()
+            }
+            (Some(t), Some(Some(old))) => held.direct.iter().filter(|s| *s == old && *s != t).cloned().collect(),
+            (Some(_), _) => Vec::new(),
+        };
+        if let (Some(tier), Some(None)) = (wanted, &replaced)
+            && self.managed.is_empty()
+            && held.tier(&names, &self.managed).as_ref() != target.as_ref()
+        {
+            // Read as another tier (an add-on that sorts first), this change comes back on every
+            // pass; only the list of managed SKUs tells the tier from the add-on.
+            tracing::warn!(user = %remote_id, license = %tier,
+                "M365 user already holds the license beside others read first; name the SKUs Tenure manages \
+                 (tenure app edit APP --license-skus) so its add-ons are not read as its tier");
+        }
         let leave: std::collections::BTreeSet<&str> = held
             .inherited
             .iter()
@@ -436,14 +489,12 @@ impl M365 {
         // or a direct assignment, still gives it.
         let kept = |sku: &String| held.inherited.iter().any(|(s, g)| s == sku && !leave.contains(g.as_str()));
         let add = target.clone().filter(|t| !held.direct.contains(t) && !kept(t));
-        let remove: Vec<String> = held.direct.iter().filter(|s| others(s)).cloned().collect();
         let mut groups = Vec::new();
         for id in &leave {
             // Gone meanwhile: so is the license it gave.
             let Some(group) = self.graph_group(id).await? else { continue };
             if let Some(why) = group.unchangeable() {
                 let upn = user["userPrincipalName"].as_str().unwrap_or(remote_id);
-                let names = self.part_numbers().await;
                 let skus: Vec<String> = held
                     .inherited
                     .iter()
@@ -470,6 +521,19 @@ impl M365 {
                 "M365 user taken out of a licensing group: its license cannot be removed otherwise");
         }
         Ok(())
+    }
+
+    /// Refuses, before any request, a tier outside the SKUs the app manages: assigning it would
+    /// make a SKU Tenure leaves alone the user's tier.
+    fn check_tier(&self, tier: &str) -> Result<(), ConnectorError> {
+        if self.managed.is_empty() || self.managed.iter().any(|m| m.eq_ignore_ascii_case(tier.trim())) {
+            return Ok(());
+        }
+        Err(ConnectorError::InvalidRequest(format!(
+            "license {tier:?} is no SKU this Microsoft 365 app manages (its license_skus: {}); name it there \
+             (tenure app edit APP --license-skus ...) or grant one of those",
+            self.managed.join(", ")
+        )))
     }
 
     /// `assignLicense`: `add` given and `remove` taken away, setting the user's usage location
@@ -546,10 +610,9 @@ impl Holdings {
         held
     }
 
-    /// The SKU shown as the account's tier: the first by part number, as [`account_of`] reads it.
-    fn tier(&self, names: &std::collections::HashMap<String, String>) -> Option<String> {
-        let skus = self.direct.iter().chain(self.inherited.iter().map(|(s, _)| s));
-        skus.map(|s| (names.get(s).cloned().unwrap_or_else(|| s.clone()), s)).min().map(|(_, s)| s.clone())
+    /// The SKU shown as the account's tier, as [`account_of`] reads it.
+    fn tier(&self, names: &std::collections::HashMap<String, String>, managed: &[String]) -> Option<String> {
+        tier_of(self.direct.iter().chain(self.inherited.iter().map(|(s, _)| s)), names, managed)
     }
 
     /// `direct`, or `group:<id>` (several comma-separated) when only groups give the SKU.
@@ -561,6 +624,50 @@ impl Holdings {
             self.inherited.iter().filter(|(s, _)| s == sku).map(|(_, g)| format!("group:{g}")).collect();
         (!groups.is_empty()).then(|| groups.join(","))
     }
+}
+
+/// The SKU (its id) that is a user's tier among `skus`: the first of `managed` it holds when the
+/// app names the SKUs it manages, else the first by part number.
+fn tier_of<'a>(
+    skus: impl Iterator<Item = &'a String>,
+    names: &std::collections::HashMap<String, String>,
+    managed: &[String],
+) -> Option<String> {
+    let named = skus.map(|s| (names.get(s).cloned().unwrap_or_else(|| s.clone()), s));
+    if managed.is_empty() {
+        return named.min().map(|(_, s)| s.clone());
+    }
+    let named: Vec<(String, &String)> = named.collect();
+    managed.iter().find_map(|m| {
+        named
+            .iter()
+            .find(|(part, id)| part.eq_ignore_ascii_case(m) || id.eq_ignore_ascii_case(m))
+            .map(|(_, s)| (*s).clone())
+    })
+}
+
+/// Whether the SKU `sku` (an id) is one of `managed` (part numbers, or ids).
+fn is_managed(sku: &str, names: &std::collections::HashMap<String, String>, managed: &[String]) -> bool {
+    let part = names.get(sku).map(String::as_str).unwrap_or(sku);
+    managed.iter().any(|m| m.eq_ignore_ascii_case(part) || m.eq_ignore_ascii_case(sku))
+}
+
+/// The part numbers Tenure manages, from the settings' text (`ENTERPRISEPACK,SPE_E5`): trimmed,
+/// each once, in order; empty text is none.
+pub fn parse_skus(text: &str) -> Result<Vec<String>, String> {
+    let mut skus: Vec<String> = Vec::new();
+    for sku in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !sku.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+            return Err(format!(
+                "{sku:?}: a SKU is its skuPartNumber (letters, digits, _ - .), e.g. ENTERPRISEPACK,SPE_E5"
+            ));
+        }
+        if skus.iter().any(|s| s.eq_ignore_ascii_case(sku)) {
+            return Err(format!("{sku:?} is named twice"));
+        }
+        skus.push(sku.to_owned());
+    }
+    Ok(skus)
 }
 
 /// The user's assigned SKUs, lower case.
@@ -584,9 +691,13 @@ fn mail_nickname(upn: &str) -> String {
 
 const DAY: &[time::format_description::FormatItem<'static>] = time::macros::format_description!("[year]-[month]-[day]");
 
-/// A Graph user as Tenure's attributes. Its license is its assigned SKU by part number (the
-/// first in part-number order when it holds several).
-fn account_of(user: &Value, names: &std::collections::HashMap<String, String>) -> Option<RemoteAccount> {
+/// A Graph user as Tenure's attributes. Its license is its tier by part number ([`tier_of`]),
+/// every SKU it holds in [`LICENSES_HELD`].
+fn account_of(
+    user: &Value,
+    names: &std::collections::HashMap<String, String>,
+    managed: &[String],
+) -> Option<RemoteAccount> {
     let id = user["id"].as_str()?;
     let mut attributes = Attributes::new();
     for (name, property) in PROPERTIES {
@@ -597,13 +708,17 @@ fn account_of(user: &Value, names: &std::collections::HashMap<String, String>) -
     if let Some(location) = user[USAGE_LOCATION].as_str().filter(|v| !v.is_empty()) {
         attributes.insert(USAGE_LOCATION, location);
     }
-    let mut licenses: Vec<(String, String)> =
-        sku_ids(user).into_iter().map(|id| (names.get(&id).cloned().unwrap_or_else(|| id.clone()), id)).collect();
-    licenses.sort();
-    if let Some((first, sku)) = licenses.first() {
-        attributes.insert(attr::LICENSE, first.as_str());
+    let held = sku_ids(user);
+    let mut parts: Vec<String> = held.iter().map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone())).collect();
+    parts.sort();
+    parts.dedup();
+    if !parts.is_empty() {
+        attributes.insert(LICENSES_HELD, parts.join(","));
+    }
+    if let Some(sku) = tier_of(held.iter(), names, managed) {
+        attributes.insert(attr::LICENSE, names.get(&sku).cloned().unwrap_or_else(|| sku.clone()));
         if user.get("licenseAssignmentStates").is_some()
-            && let Some(source) = Holdings::of(user).source(sku)
+            && let Some(source) = Holdings::of(user).source(&sku)
         {
             attributes.insert(LICENSE_SOURCE, source);
         }
@@ -715,16 +830,27 @@ mod tests {
     }
 
     #[test]
+    fn managed_skus_are_part_numbers_each_once() {
+        assert_eq!(parse_skus(" ENTERPRISEPACK, SPE_E5 ,").unwrap(), vec!["ENTERPRISEPACK", "SPE_E5"]);
+        assert!(parse_skus("").unwrap().is_empty());
+        assert!(parse_skus("SPE_E5,spe_e5").unwrap_err().contains("twice"));
+        assert!(parse_skus("E3=Enterprise").unwrap_err().contains("skuPartNumber"));
+    }
+
+    #[test]
     fn a_user_names_its_license_by_part_number() {
         let names = [("aaaa".to_owned(), "SPE_E3".to_owned())].into_iter().collect();
         let user = json!({"id": "1", "userPrincipalName": "a@x.com", "accountEnabled": false,
             "assignedLicenses": [{"skuId": "bbbb"}, {"skuId": "AAAA"}]});
-        let account = account_of(&user, &names).unwrap();
+        let account = account_of(&user, &names, &[]).unwrap();
         assert_eq!(account.attributes.get(attr::LICENSE).map(String::as_str), Some("SPE_E3"));
+        assert_eq!(account.attributes.get(LICENSES_HELD).map(String::as_str), Some("SPE_E3,bbbb"));
+        let managed = account_of(&user, &names, &["BBBB".into()]).unwrap();
+        assert_eq!(managed.attributes.get(attr::LICENSE).map(String::as_str), Some("bbbb"), "the managed one");
         assert!(!account.active);
         assert_eq!(account.attributes.get(attr::LAST_ACTIVE), None, "never signed in");
         let user = json!({"id": "1", "signInActivity": {"lastSignInDateTime": "2026-11-02T08:15:00Z"}});
-        let account = account_of(&user, &names).unwrap();
+        let account = account_of(&user, &names, &[]).unwrap();
         assert_eq!(account.attributes.get(attr::LAST_ACTIVE).map(String::as_str), Some("2026-11-02"));
     }
 }

@@ -228,6 +228,8 @@ pub struct SettingsSpec {
     /// Google Workspace apps: the License Manager SKUs Tenure manages, each with its tier name,
     /// as `PRODUCT:SKU=TIER` entries separated by commas (`Google-Apps:1010020027=Business
     /// Starter,Google-Apps:1010020028=Business Standard`); empty stops managing licenses.
+    /// Microsoft 365 apps: the SKUs Tenure manages, by `skuPartNumber` (`ENTERPRISEPACK,SPE_E5`):
+    /// a tier change leaves the others (add-ons) alone; empty: every SKU counts.
     #[serde(default)]
     pub license_skus: Option<String>,
     /// Manual apps: seconds a task has before its owner is reminded (and as long again before
@@ -551,12 +553,16 @@ fn apply_settings(
         target.transfer_drive_to = drive_recipient("settings.transfer_drive_to", to)?;
     }
     if let Some(skus) = &spec.license_skus {
-        let target = settings
-            .google_workspace
-            .as_mut()
-            .ok_or_else(|| EngineError::field("settings.license_skus", "only for Google Workspace apps"))?;
-        target.license_skus = tenure_connectors::google_workspace::licensing::parse_skus(skus)
-            .map_err(|e| EngineError::field("settings.license_skus", e))?;
+        if let Some(target) = settings.m365.as_mut() {
+            target.license_skus = tenure_connectors::m365::parse_skus(skus)
+                .map_err(|e| EngineError::field("settings.license_skus", e))?;
+        } else {
+            let target = settings.google_workspace.as_mut().ok_or_else(|| {
+                EngineError::field("settings.license_skus", "only for Google Workspace and Microsoft 365 apps")
+            })?;
+            target.license_skus = tenure_connectors::google_workspace::licensing::parse_skus(skus)
+                .map_err(|e| EngineError::field("settings.license_skus", e))?;
+        }
     }
     // Licenses are removed only where Tenure knows which it manages.
     if kind == AppKind::GoogleWorkspace
@@ -1063,7 +1069,7 @@ fn m365_app(spec: &NewApp) -> Result<(AppKind, String, AppAuth, Secret, AppSetti
         token_params: Default::default(),
     };
     // The usage location, if given, is set by apply_settings.
-    let target = M365Target { tenant_id: tenant_id.to_owned(), usage_location: None };
+    let target = M365Target { tenant_id: tenant_id.to_owned(), usage_location: None, license_skus: Vec::new() };
     let base_url = spec
         .base_url
         .as_deref()
@@ -1781,6 +1787,21 @@ mod tests {
             true,
         );
         assert!(scim.is_err(), "a usage location is for Microsoft 365 apps");
+        // The SKUs it manages, by part number, from the API's text; empty clears them.
+        let body = json!({"name": "m", "kind": "m365", "oauth": {"client_id": "c", "client_secret": "s"},
+            "settings": {"tenant_id": "t.onmicrosoft.com", "license_skus": " ENTERPRISEPACK,SPE_E5 "}});
+        let spec: NewApp = serde_json::from_value(body).unwrap();
+        let (.., managed) = m365_app(&spec).unwrap();
+        assert_eq!(
+            managed.m365.as_ref().map(|t| t.license_skus.clone()),
+            Some(vec!["ENTERPRISEPACK".into(), "SPE_E5".into()])
+        );
+        let clear = SettingsSpec { license_skus: Some(String::new()), ..Default::default() };
+        let cleared = apply_settings(AppKind::M365, &managed, &clear, false).unwrap();
+        assert!(cleared.m365.as_ref().is_some_and(|t| t.license_skus.is_empty()));
+        let bad = SettingsSpec { license_skus: Some("E3=Enterprise".into()), ..Default::default() };
+        let err = apply_settings(AppKind::M365, &managed, &bad, false).unwrap_err();
+        assert!(matches!(&err, EngineError::BadField { field, .. } if field == "settings.license_skus"), "{err}");
     }
 
     #[test]
