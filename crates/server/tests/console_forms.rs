@@ -582,6 +582,16 @@ async fn an_apps_username_vendor_and_dry_run_and_license_pools_are_edited_in_the
     assert!(html.contains("Pool slack set: 12 seat(s)"), "{html}");
     let pools = engine.admin(&cli).licenses().await?;
     assert_eq!((pools.len(), pools[0].seats, pools[0].period.as_str()), (1, 12, "month"));
+    // Where a freed seat goes: refused when unknown, kept by the form once chosen.
+    let pool_with = |freed_to: &'static str| {
+        [("app", "slack"), ("seats", "12"), ("cost_per_seat", "8.75"), ("currency", "USD"), ("freed_to", freed_to)]
+    };
+    let (_, html) = org.post("/licenses/pools", &pool_with("floor")).await?;
+    assert!(html.contains(r#"id="error-freed_to""#) && html.contains("line, department or team"), "{html}");
+    org.post("/licenses/pools", &pool_with("department")).await?;
+    let (_, html) = org.get("/licenses/pools?app=slack&tier=").await?;
+    assert!(html.contains(r#"<option value="department" selected>"#), "{html}");
+    assert_eq!(engine.admin(&cli).licenses().await?[0].freed_to.as_str(), "department");
 
     // The auditor sees the terms, no form, and a forged change is 403.
     let auditor = w.sign_in("auditor@acme.example").await?;
