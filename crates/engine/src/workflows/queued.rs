@@ -458,7 +458,7 @@ impl Engine {
             .collect();
         let pool =
             tenure_core::licenses::waiting::pool_of(&seats, value_of(mine, LICENSE).as_deref()).map(|i| &pools[i]);
-        if by.from_line() && pool.is_none() {
+        if by.chooses_from_line() && pool.is_none() {
             planned.problems.push(format!(
                 "{app} has no license pool that takes the seat of {}: nobody waits in line",
                 person.email

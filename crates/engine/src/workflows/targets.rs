@@ -42,10 +42,13 @@ impl ByOrg {
     }
 
     /// Whether the choice is made from the pool's line alone.
-    pub fn from_line(&self) -> bool {
+    pub fn chooses_from_line(&self) -> bool {
         matches!(self, Self::NextInLine(_))
     }
 }
+
+/// Whether a person fits a group or a title.
+type Fits = Box<dyn Fn(&Person) -> bool>;
 
 /// Who the choice found, and the rule that found them, in words for the audit's reason.
 #[derive(Debug, Clone)]
@@ -123,7 +126,7 @@ pub(crate) fn choose<'a>(by: &ByOrg, field: &Field<'a>) -> Result<Chosen<'a>, St
         ByOrg::Group(_) | ByOrg::Title(_) => {
             let key = org_key(leaver, FreedTo::Department)
                 .ok_or_else(|| format!("{} has no department in the directory", leaver.email))?;
-            let (fits, rule): (Box<dyn Fn(&Person) -> bool>, String) = match by {
+            let (fits, rule): (Fits, String) = match by {
                 ByOrg::Group(name) => {
                     let members = members_of(field.groups, name)
                         .ok_or_else(|| format!("no directory group is named {name:?}"))?;
