@@ -34,6 +34,7 @@ on_both_backends!(
     a_successor_with_an_account_gets_the_tier_by_a_license_change,
     a_pool_whose_freed_seats_go_to_the_department_steers_a_leavers_seat,
     a_move_changes_the_tier_by_rule_and_waits_for_the_new_pool_then_frees_the_old_seat,
+    a_workflow_gives_the_seat_to_a_member_of_a_directory_group_in_the_department,
 );
 
 const ANN: &str = "ann@acme.example";
@@ -397,5 +398,69 @@ async fn a_move_changes_the_tier_by_rule_and_waits_for_the_new_pool_then_frees_t
     let tiers = w.tiers().await?;
     assert_eq!(tiers.get(DI).map(String::as_str), Some("sales"), "{tiers:?}");
     assert!(w.line().await?.is_empty());
+    Ok(())
+}
+
+/// `reassign-license:peer:group:CRM-Admins`: of the leaver's department, the member of the
+/// directory group who holds an account without the tier gets it by a queued license change
+/// (first by email: Bo before Eve; Cy is in the group but in Eng), and the reason names the rule.
+async fn a_workflow_gives_the_seat_to_a_member_of_a_directory_group_in_the_department(
+    backend: TestBackend,
+) -> anyhow::Result<()> {
+    let mut ann = someone("E1", ANN, "Sales");
+    ann.manager_key = Some("E2".into());
+    let in_group = |mut p: ImportedPerson| {
+        p.groups = vec!["crm-admins".into()];
+        p
+    };
+    const EVE: &str = "eve@acme.example";
+    let batch = ImportBatch {
+        people: vec![
+            ann,
+            in_group(someone("E2", BO, "sales")),
+            in_group(someone("E3", CY, "Eng")),
+            in_group(someone("E4", EVE, "Sales")),
+            someone("E5", DI, "Sales"),
+        ],
+        groups: vec![],
+    };
+    let w = world(backend, batch).await?;
+    let cli = Actor::cli();
+    w.admin_do(&cli).set_license("peer", pool("pro", 1, None)).await?;
+    w.admin_do(&cli).set_license("peer", pool("basic", 10, None)).await?;
+    w.grant(ANN, "pro").await?;
+    for email in [BO, CY, EVE, DI] {
+        w.grant(email, "basic").await?;
+    }
+    assert_eq!(w.pass().await?, 5);
+    let spec = WorkflowSpec {
+        name: "hand-on".into(),
+        trigger: "manager-change".into(),
+        offset_days: None,
+        steps: vec!["reassign-license:peer:group:CRM-Admins".into()],
+    };
+    w.admin_do(&cli).add_workflow(spec).await?;
+    assert_eq!(w.engine.workflow_pass().await?.started, 0, "first look: the facts are recorded");
+    let mut batch = w.batch.clone();
+    batch.people[0].manager_key = Some("E5".into());
+    w.store.apply_import(w.tenant, w.source, &batch).await?;
+    assert_eq!(w.later_pass().await?.started, 1);
+    w.run_queue().await?;
+    w.later_pass().await?;
+    let runs = w.admin_do(&cli).workflow_runs(Some(ANN), 10).await?;
+    assert_eq!(runs[0].status, "done", "{:?}", runs[0]);
+    assert_eq!(
+        runs[0].steps[0].result.as_deref(),
+        Some(format!("peer: pro to {BO}; peer: pro taken from {ANN}").as_str())
+    );
+    let tiers = w.tiers().await?;
+    assert_eq!((tiers[BO].as_str(), tiers[EVE].as_str(), tiers[ANN].as_str()), ("pro", "basic", ""), "{tiers:?}");
+    let ops = w.admin_do(&cli).operations(None, Some("peer"), 50).await?;
+    let give = ops.iter().find(|r| r.op.person == BO && r.op.kind.name() == "change_license").expect("Bo's change");
+    let reason = give.op.reason.to_string();
+    assert!(
+        reason.contains("group:CRM-Admins: in the group from sales, the first by email holding an account"),
+        "{reason}"
+    );
     Ok(())
 }
