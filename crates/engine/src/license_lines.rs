@@ -1,10 +1,12 @@
-//! Full license pools' waiting lines, where plans meet the queue. A plan's creates and
-//! re-activations in an app with pools get a seat only while one is free for them
-//! (`tenure_core::licenses::waiting`); the others are withheld with their place in line, and the
-//! line is kept in the store. Seats in use are the app's active accounts as Tenure last read or
-//! wrote them, plus the creates and re-activations already queued (a seat given is taken before
-//! the app shows it). A seat that frees up (a loss carried out, more seats bought) goes to the
-//! first in line on the next propagation pass, which plans them again ([`Engine::freed_seats`]).
+//! Full license pools' waiting lines, where plans meet the queue. A plan's creates,
+//! re-activations and moves to another pool's tier in an app with pools get a seat only while one
+//! is free for them (`tenure_core::licenses::waiting`); the others are withheld with their place
+//! in line, and the line is kept in the store. Seats in use are the app's active accounts as
+//! Tenure last read or wrote them, plus the creates and re-activations already queued, with the
+//! tiers of license changes already queued (a seat given is taken before the app shows it). A
+//! seat that frees up (a loss carried out, more seats bought) goes to the first in line on the
+//! next propagation pass, which plans them again ([`Engine::freed_seats`]); who is first can be
+//! changed by a line skip (`license_skip.rs`).
 
 use std::collections::HashMap;
 

@@ -1,5 +1,6 @@
 //! The waiting list of a full pool. A plan's operations that take a seat (a create, the
-//! re-activation of an account) in an app with license pools get one only while the pool has a
+//! re-activation of an account, a move's license change to another pool's tier) in an app with
+//! license pools get one only while the pool has a
 //! free seat that nobody earlier in line is owed; the others wait, withheld, with their place in
 //! line ("waiting for a seat in jira standard, 3rd in line"). Pure: the engine reads the pools,
 //! what the app holds and the durable lines, and writes back what changed.
