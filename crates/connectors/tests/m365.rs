@@ -2,14 +2,18 @@
 //! which follows Graph's documented contracts: client credentials at the identity platform's
 //! token endpoint, `@odata.nextLink` paging, `$filter` on userPrincipalName, create / update /
 //! disable / delete, `assignLicense` with `consumedUnits` per SKU, the refusal of a license
-//! without `usageLocation`, 404 `Request_ResourceNotFound`, and 429 with `Retry-After`.
+//! without `usageLocation`, 404 `Request_ResourceNotFound`, and 429 with `Retry-After`; Entra
+//! groups (listed with their members over pages, created as security groups, members added and
+//! removed with a duplicate add and a missing removal taken as done); group-based licensing
+//! (`licenseAssignmentStates`: a license a group gives is counted, marked, and taken away by
+//! leaving the group, or refused naming a group Graph cannot change).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 use tenure_connectors::oauth::{ClientAuth, OAuthConfig, TokenSource};
-use tenure_connectors::{ClientOptions, Connector, ConnectorError, DeleteMeaning, M365};
+use tenure_connectors::{ClientOptions, Connector, ConnectorError, DeleteMeaning, M365, Operation, m365};
 use tenure_core::Secret;
 use tenure_core::attributes::{self as attr, Attributes};
 use tenure_testkit::m365_fake::{self, E3_SKU, E5_SKU, M365Fake};
@@ -162,5 +166,180 @@ async fn a_wrong_client_secret_is_an_oauth_error_naming_aadsts() -> anyhow::Resu
         Err(e @ ConnectorError::OAuth { .. }) => assert!(e.to_string().contains("AADSTS7000215"), "{e}"),
         other => panic!("{other:?}"),
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn groups_are_listed_made_and_changed_over_pages_idempotently() -> anyhow::Result<()> {
+    let fake = M365Fake::start().await?;
+    let ids: Vec<String> = {
+        let mut t = fake.tenant();
+        let ids = (0..25).map(|n| t.put_user(&format!("user{n}@contoso.example"), json!({}))).collect();
+        t.put_group("Engineering", &[]);
+        t.put_group("Sales", &[]);
+        t.put_group("Finance", &[]);
+        t.add_to_group("Sales", "user1@contoso.example");
+        t.add_to_group("Sales", "user2@contoso.example");
+        t.add_to_group("Sales", "user3@contoso.example");
+        ids
+    };
+    let client = client(&fake, m365_fake::CLIENT_SECRET)?;
+    let described = client.describe();
+    assert!(described.supports(Operation::Groups) && described.supports(Operation::GroupMembership));
+    let groups = client.list_groups().await?;
+    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["Engineering", "Sales", "Finance"]);
+    let sales = groups.iter().find(|g| g.name == "Sales").expect("sales");
+    assert_eq!(sales.members, ids[1..4].to_vec(), "three members over two pages of $top=2");
+    // Two pages of groups, and per group its member pages (one, two, one).
+    assert_eq!(fake.tenant().counts.group_reads, 2 + 4);
+
+    // A new security group with 25 members: 20 bound in the create, 5 added after.
+    let made = client.create_group("Platform Team", &ids).await?;
+    {
+        let t = fake.tenant();
+        let group = t.group_by_name("Platform Team").expect("made");
+        assert_eq!(
+            (group.mail_enabled, group.security_enabled, group.mail_nickname.as_str()),
+            (false, true, "PlatformTeam")
+        );
+        assert_eq!(group.members.len(), 25);
+        assert_eq!(group.id, made.remote_id);
+        assert_eq!(t.counts.member_changes, 5, "past Graph's 20 references per request");
+    }
+
+    // Adding a member already there (400 "…already exist") and removing one who is not (404)
+    // are done already; a throttled request on the way is waited out.
+    let sales_id = sales.remote_id.clone();
+    fake.tenant().throttle =
+        tenure_testkit::cloud_fake::Throttle { remaining: 1, status: 429, retry_after: Some(Duration::from_secs(0)) };
+    client
+        .change_group_members(&sales_id, &[ids[1].clone(), ids[9].clone()], &[ids[2].clone(), ids[20].clone()])
+        .await?;
+    assert_eq!(fake.tenant().counts.throttled, 1);
+    assert_eq!(
+        fake.tenant().members_of("Sales"),
+        ["user1@contoso.example", "user3@contoso.example", "user9@contoso.example"]
+    );
+    // A group that is no more is an error for an add, never a silent success.
+    let gone = client.change_group_members("no-such-group", &[ids[0].clone()], &[]).await.expect_err("no group");
+    assert!(gone.is_not_found(), "{gone}");
+    // Graph will not change a dynamic group's members: its refusal comes back.
+    fake.tenant().group_by_name_mut("Finance").expect("finance").group_types = vec!["DynamicMembership".into()];
+    let finance = groups.iter().find(|g| g.name == "Finance").expect("finance").remote_id.clone();
+    let refused = client.change_group_members(&finance, &[ids[0].clone()], &[]).await.expect_err("dynamic");
+    assert!(refused.to_string().contains("dynamic group") && !refused.is_retryable(), "{refused}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_license_a_group_gives_is_read_as_such_and_taken_by_leaving_the_group() -> anyhow::Result<()> {
+    let fake = M365Fake::start().await?;
+    let (e3_group, dynamic) = {
+        let mut t = fake.tenant();
+        t.add_sku(E3_SKU, "SPE_E3", 3);
+        t.add_sku(E5_SKU, "SPE_E5", 3);
+        for (upn, direct) in [("ann", true), ("bob", false), ("cy", false)] {
+            let licenses = if direct { json!([{"skuId": E3_SKU}]) } else { json!([]) };
+            t.put_user(&format!("{upn}@contoso.example"), json!({"usageLocation": "DE", "assignedLicenses": licenses}));
+        }
+        let e3_group = t.put_group("E3 users", &[E3_SKU]);
+        t.put_group("Unlicensed", &[]);
+        let dynamic = t.put_group("All staff E5", &[E5_SKU]);
+        t.group_by_name_mut("All staff E5").expect("made").group_types = vec!["DynamicMembership".into()];
+        t.add_to_group("E3 users", "bob@contoso.example");
+        t.add_to_group("All staff E5", "cy@contoso.example");
+        (e3_group, dynamic)
+    };
+    let client = client(&fake, m365_fake::CLIENT_SECRET)?;
+    let source = |a: &tenure_core::RemoteAccount| {
+        (a.attributes.get(attr::LICENSE).cloned(), a.attributes.get(m365::LICENSE_SOURCE).cloned())
+    };
+    let all = client.list_users().await?;
+    let by = |name: &str| all.iter().find(|a| a.user_name().starts_with(name)).expect(name);
+    assert_eq!(source(by("ann")), (Some("SPE_E3".into()), Some("direct".into())));
+    assert_eq!(source(by("bob")), (Some("SPE_E3".into()), Some(format!("group:{e3_group}"))), "counted as used");
+    assert_eq!(source(by("cy")), (Some("SPE_E5".into()), Some(format!("group:{dynamic}"))));
+    let skus = client.subscribed_skus().await?;
+    assert!(skus.iter().all(|s| s.consumed == if s.part_number == "SPE_E3" { 2 } else { 1 }), "{skus:?}");
+    // The groups that give licenses, by Graph's advanced query (ConsistencyLevel: eventual).
+    let licensing: Vec<String> = client.licensing_groups().await?.into_iter().map(|g| g.name).collect();
+    assert_eq!(licensing, ["E3 users", "All staff E5"]);
+    // Without `ConsistencyLevel: eventual` that query is refused, as Graph documents.
+    let http = reqwest::Client::new();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", m365_fake::CLIENT_ID),
+        ("client_secret", m365_fake::CLIENT_SECRET),
+        ("scope", m365_fake::SCOPE),
+    ];
+    let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let token: serde_json::Value = http
+        .post(fake.token_url())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let plain = http
+        .get(format!("{}/groups", fake.base_url()))
+        .query(&[("$filter", "assignedLicenses/$count ne 0"), ("$count", "true")])
+        .bearer_auth(token["access_token"].as_str().unwrap_or_default())
+        .send()
+        .await?;
+    assert_eq!(plain.status(), 400);
+    let body: serde_json::Value = plain.json().await?;
+    assert_eq!(body["error"]["code"], "Request_UnsupportedQuery", "{body}");
+
+    // Removing Bob's license takes him out of the group that gives it (Graph refuses
+    // removeLicense on it).
+    let bob = by("bob").remote_id.clone();
+    client.update_user(&bob, &Attributes::from([(attr::LICENSE, "")])).await?;
+    assert!(fake.tenant().members_of("E3 users").is_empty());
+    assert!(fake.tenant().licenses_of("bob@contoso.example").is_empty());
+    assert_eq!(fake.tenant().counts.assign_license, 0, "nothing direct to remove");
+    client.update_user(&bob, &Attributes::from([(attr::LICENSE, "")])).await?;
+
+    // Cy's license comes from a dynamic group: refused for good, naming the group, nothing changed.
+    let cy = by("cy").remote_id.clone();
+    let refused = client.update_user(&cy, &Attributes::from([(attr::LICENSE, "")])).await.expect_err("dynamic");
+    let text = refused.to_string();
+    assert!(text.contains("\"All staff E5\"") && text.contains(&dynamic) && text.contains("membership rule"), "{text}");
+    assert!(text.contains("SPE_E5") && !refused.is_retryable(), "{text}");
+    assert_eq!(fake.tenant().licenses_of("cy@contoso.example"), vec![E5_SKU.to_owned()]);
+
+    // A change of tier away from a group's license: the new one directly, out of the group.
+    fake.tenant().add_to_group("E3 users", "bob@contoso.example");
+    client.update_user(&bob, &Attributes::from([(attr::LICENSE, "SPE_E5")])).await?;
+    assert!(fake.tenant().members_of("E3 users").is_empty());
+    assert_eq!(fake.tenant().licenses_of("bob@contoso.example"), vec![E5_SKU.to_owned()]);
+    let bob_now = client.get_user(&bob).await?.expect("there");
+    assert_eq!(source(&bob_now), (Some("SPE_E5".into()), Some("direct".into())));
+    // Ann holds E3 directly and from the group: the tier she is given is already hers.
+    fake.tenant().add_to_group("E3 users", "ann@contoso.example");
+    let ann = by("ann").remote_id.clone();
+    let before = fake.tenant().counts.assign_license;
+    client.update_user(&ann, &Attributes::from([(attr::LICENSE, "SPE_E3")])).await?;
+    assert_eq!(fake.tenant().counts.assign_license, before, "nothing to change");
+    assert_eq!(fake.tenant().members_of("E3 users"), ["ann@contoso.example"]);
+    // A group giving an add-on is the admin's: a new tier replaces the one shown (E3, direct
+    // and from its group) and leaves the add-on's group alone.
+    const VISIO: &str = "c5928f49-12ba-48f7-ada3-0d743a3601d5";
+    {
+        let mut t = fake.tenant();
+        t.add_sku(VISIO, "VISIOCLIENT", 3);
+        t.put_group("Visio add-on", &[VISIO]);
+        t.put_group("E5 add-on", &[E5_SKU]);
+        t.add_to_group("E5 add-on", "ann@contoso.example");
+    }
+    assert_eq!(source(&client.get_user(&ann).await?.expect("there")).0.as_deref(), Some("SPE_E3"));
+    client.update_user(&ann, &Attributes::from([(attr::LICENSE, "VISIOCLIENT")])).await?;
+    let t = fake.tenant();
+    assert_eq!(t.members_of("E5 add-on"), ["ann@contoso.example"], "the add-on's group kept");
+    assert!(t.members_of("E3 users").is_empty(), "the replaced tier's group left");
+    let mut held = t.licenses_of("ann@contoso.example");
+    held.sort();
+    assert_eq!(held, [E5_SKU, VISIO], "E3 gone, Visio direct, E5 from its group");
     Ok(())
 }

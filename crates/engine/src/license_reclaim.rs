@@ -1,6 +1,8 @@
 //! License reclaims: per pool, the managed accounts unused for the pool's days are asked "still
 //! needed?" (the person, the app's admins and the pool's owner, through the notification
-//! channels) with one-click keep / release links; with no answer by the deadline the seat is
+//! channels) with one-click keep / release links, by email only: shared channels (Slack, Teams,
+//! a webhook) learn of the question without its links, and nobody is asked when no email channel
+//! would reach them. With no answer by the deadline the seat is
 //! released. A release deprovisions the account by the app's policy through the queue and the
 //! deprovisioning guard (reason [`Reason::LicenseReclaimed`]), and excludes the person from the
 //! app so the next plan does not hand the seat back (an admin removes the exclusion to undo it).
@@ -34,6 +36,9 @@ pub const MAX_DEADLINE_DAYS: u32 = 90;
 /// Where the link pages are served, under the public URL: `/reclaim/{tenant}/{token}`.
 pub const RECLAIM_PATH: &str = "/reclaim";
 const DAY_MS: i64 = 24 * 3600 * 1000;
+/// Why a question is not asked when no email channel would carry it.
+pub const NOBODY_TO_ASK: &str = "no email channel sends license.reclaim to the person, the app's admins \
+                                 or the pool's owner: nobody could answer";
 
 /// One account a reclaim asks about (or would, in a preview).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -301,6 +306,16 @@ impl Engine {
                 &record.app.settings.deprovision,
                 owners.get(&q.tier).cloned().flatten(),
             )?;
+            // The answer links go by email only (see `reclaim_notice`): a question nobody can
+            // answer would release the seat at its deadline for want of a message, not of use.
+            if self.addressed_to(&notice).await?.is_empty() {
+                run.skipped.push(SkippedAccount {
+                    user_name: q.user_name.clone(),
+                    person: q.email.clone(),
+                    why: NOBODY_TO_ASK.into(),
+                });
+                continue;
+            }
             if run.audience.is_empty() {
                 run.audience = self.audience(&notice).await?;
             }
@@ -364,6 +379,16 @@ impl Engine {
             String::new(),
             format!("With no answer by {deadline}, the seat is released: {what}. Each link works once."),
         ];
+        // Everyone in a Slack or Teams channel (and whatever a webhook feeds) could follow a
+        // link and answer for the person: shared channels learn of the question, not its links.
+        notice.shared_lines = Some(vec![
+            format!("{} has not used {pool} since {} ({} days).", who(q), q.last_active, q.unused_days),
+            String::new(),
+            "They, the app's admins and the pool's owner were asked by email whether to keep it; \
+             the answer links went only to them."
+                .to_owned(),
+            format!("With no answer by {deadline}, the seat is released: {what}."),
+        ]);
         notice.person = Some(q.email.clone());
         notice.apps = vec![app_id];
         let mut to = vec![Recipient::Person, Recipient::AppAdmins];

@@ -97,7 +97,7 @@ impl Engine {
                     plan.app.name, manual.owner
                 ),
             );
-            notice.path = Some(format!("/apps/{}", plan.app.name));
+            notice.path = Some(format!("/tasks?app={}", plan.app.name));
             notice.apps = vec![plan.app.id];
             self.notify(&notice).await;
         }
@@ -228,7 +228,7 @@ impl Engine {
             let short = task.id.to_string().chars().take(8).collect::<String>();
             let due = due_ms(task, app_of(task));
             let mut notice = Notice::new("task.overdue", String::new());
-            notice.path = Some(format!("/apps/{app}"));
+            notice.path = Some(format!("/tasks?app={app}"));
             notice.apps = vec![task.app_id];
             notice.data = json!({
                 "task": task.id, "app": app, "person": task.person, "assignee": task.assignee,

@@ -3,7 +3,8 @@
 //! carries and unknown ones are refused; a source guard's refusal is told once per refused
 //! delivery, not at every retry of the same file; an overdue task is reminded to its assignee,
 //! then escalated, each once even with two nodes; a new starter whose accounts are all ready is
-//! told to their manager once.
+//! told to their manager once; a license reclaim's one-click answer links go only by email to the
+//! people asked, never into a shared channel, and nobody is asked when no email would reach them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,10 @@ use std::time::Duration;
 use serde_json::json;
 use tenure_core::import::ImportBatch;
 use tenure_core::*;
-use tenure_engine::admin::{AssignmentSpec, ChannelChange, ChannelSpec, NewApp, NewAppKind, SettingsSpec};
+use tenure_engine::admin::{
+    ActivityEntry, ActivityUpload, AssignmentSpec, ChannelChange, ChannelSpec, LicenseSpec, NewApp, NewAppKind,
+    ReclaimSpec, SettingsSpec,
+};
 use tenure_engine::notify::Notice;
 use tenure_engine::{Actor, CsvSourceConfig, Engine, EngineError, ManualClock, SyncOptions};
 use tenure_sandbox::{Profile, SandboxApp, SandboxOptions};
@@ -34,6 +38,7 @@ on_both_backends!(
     a_refused_sync_is_told_once_per_delivery,
     an_overdue_task_is_reminded_then_escalated_once,
     a_new_starter_whose_accounts_are_ready_is_told_to_the_manager_once,
+    reclaim_links_go_only_to_the_people_a_message_is_addressed_to,
 );
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -320,5 +325,90 @@ async fn a_new_starter_whose_accounts_are_ready_is_told_to_the_manager_once(
     for words in ["- notion: ann@acme.example", "/people/ann@acme.example", "Manager: bo@acme.example."] {
         assert!(plain(&got.text).contains(words), "{words}: {}", got.text);
     }
+    Ok(())
+}
+
+/// A reclaim question carries keep / release links that act for whoever follows them. A Slack
+/// channel is read by everyone in it: it learns of the question without the links. With no email
+/// channel to carry them, nobody is asked at all (else the seat would go at the deadline for want
+/// of a message, not of use).
+async fn reclaim_links_go_only_to_the_people_a_message_is_addressed_to(backend: TestBackend) -> anyhow::Result<()> {
+    let w = world(backend).await?;
+    let app =
+        SandboxApp::spawn(SandboxOptions { rate_limit_per_sec: None, ..SandboxOptions::new(Profile::Notion, "tok") })
+            .await?;
+    let cli = Actor::cli();
+    let admin = w.engine.admin(&cli);
+    let source = w.store.add_source(w.tenant, "hr", "csv", &json!({})).await?;
+    let batch = ImportBatch { people: vec![person("E0", "ann@acme.example")], groups: vec![] };
+    w.store.apply_import(w.tenant, source, &batch).await?;
+    admin
+        .create_app(NewApp {
+            name: "notion".into(),
+            kind: NewAppKind::Scim,
+            base_url: Some(app.base_url()),
+            token: Some(app.token().into()),
+            oauth: None,
+            google: None,
+            github: None,
+            owner: None,
+            settings: SettingsSpec::default(),
+            disabled: false,
+        })
+        .await?;
+    admin.assign("notion", &AssignmentSpec { org_unit: Some("/".into()), ..Default::default() }, false).await?;
+    let today = w.engine.today().await?;
+    let applied = w.engine.apply(w.engine.plan(None, today).await?).await?;
+    anyhow::ensure!(applied.succeeded("create") == 1, "{:?}", applied.apps);
+    let pool = LicenseSpec {
+        tier: None,
+        seats: 5,
+        cost_per_seat: "8".parse()?,
+        currency: None,
+        period: None,
+        renews: None,
+        owner: None,
+        unused_days: Some(30),
+        freed_to: None,
+    };
+    admin.set_license("notion", pool).await?;
+    let entries = vec![ActivityEntry {
+        user: "ann@acme.example".into(),
+        last_active: (today - time::Duration::days(40)).to_string(),
+    }];
+    admin.set_license_activity("notion", ActivityUpload { entries }).await?;
+    admin
+        .add_channel(ChannelSpec {
+            name: "it-chat".into(),
+            kind: "slack".into(),
+            url: Some("https://hooks.slack.com/services/T0/B0/secretpart".into()),
+            ..Default::default()
+        })
+        .await?;
+
+    // Only a shared channel: nobody could answer, so nobody is asked.
+    for preview in [true, false] {
+        let run = admin.license_reclaim("notion", ReclaimSpec { preview, ..Default::default() }).await?;
+        assert!(run.asked.is_empty(), "{run:?}");
+        assert_eq!(run.skipped.len(), 1, "{run:?}");
+        assert_eq!(run.skipped[0].why, tenure_engine::license_reclaim::NOBODY_TO_ASK);
+    }
+    assert!(admin.license_reclaims(None).await?.is_empty());
+    assert!(outbox(&w).await?.is_empty(), "nothing told");
+
+    admin.add_channel(email_channel("mail", "smtp://127.0.0.1:9", &["person"], Some(&["license.*"]))).await?;
+    let run = admin.license_reclaim("notion", ReclaimSpec::default()).await?;
+    assert_eq!(run.asked.len(), 1, "{run:?}");
+    let channels = w.store.channels(w.tenant).await?;
+    let text_of = |name: &str, rows: &[tenure_store::OutboxRecord]| {
+        let id = channels.iter().find(|c| c.name == name).map(|c| c.id);
+        rows.iter().find(|m| Some(m.channel_id) == id).map(|m| m.message["text"].as_str().unwrap_or("").to_owned())
+    };
+    let rows = w.store.outbox(w.tenant, 100).await?;
+    let mail = text_of("mail", &rows).expect("the person's email");
+    let chat = text_of("it-chat", &rows).expect("the shared channel's message");
+    assert!(mail.contains("Keep it: ") && mail.contains("/reclaim/"), "{mail}");
+    assert!(!chat.contains("/reclaim/"), "no answer link in a shared channel: {chat}");
+    assert!(chat.contains("ann@acme.example") && chat.contains("asked by email"), "{chat}");
     Ok(())
 }

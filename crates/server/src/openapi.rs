@@ -35,7 +35,7 @@ use crate::routes::{access, accounts, apps, audit, licenses, lifecycle, oauth, p
         lifecycle::offboard, lifecycle::place_legal_hold, lifecycle::lift_legal_hold, lifecycle::legal_holds,
         lifecycle::channels, lifecycle::add_channel, lifecycle::change_channel, lifecycle::notify_events,
         lifecycle::remove_channel,
-        lifecycle::test_channel, lifecycle::tasks, lifecycle::close_task,
+        lifecycle::test_channel, lifecycle::tasks, lifecycle::close_task, lifecycle::verify_tasks,
         workflows::settings, workflows::set_settings, workflows::list, workflows::add, workflows::remove,
         workflows::runs, workflows::approve, workflows::reject,
     ),

@@ -268,27 +268,9 @@ fn describe(p: &LicensePool) -> String {
 
 /// `user,last_active` rows (a header line is recognised and skipped).
 fn read_activity(path: &std::path::Path) -> anyhow::Result<Vec<ActivityEntry>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .with_context(|| format!("reading {}", path.display()))?;
-    let mut entries = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{}: line {}", path.display(), i + 1))?;
-        if record.iter().all(str::is_empty) {
-            continue;
-        }
-        let (Some(user), Some(date)) = (record.get(0), record.get(1)) else {
-            anyhow::bail!("{}: line {}: expected user,last_active", path.display(), i + 1);
-        };
-        if i == 0 && date.eq_ignore_ascii_case("last_active") {
-            continue;
-        }
-        entries.push(ActivityEntry { user: user.to_owned(), last_active: date.to_owned() });
-    }
-    Ok(entries)
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let upload = ActivityUpload::from_csv(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(upload.entries)
 }
 
 async fn report(engine: &Engine, args: LicenseReportArgs) -> anyhow::Result<ExitCode> {

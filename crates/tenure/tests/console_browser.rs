@@ -3,7 +3,7 @@
 //! organization's apps, an app's Verify with its probe results, an assignment previewed, saved
 //! and propagated into the Users tab, a mapping refused with its caret, a plan saved and diffed,
 //! an apply followed live to its end, an offboarding previewed, a held plan approved and carried
-//! out, the license pools, workflows and holds pages, and an auditor who sees no action and whose forged POST is 403. A screenshot of each main screen goes to `target/console-screenshots/`.
+//! out, the license pools, workflows, holds, tasks, notification and reclaim pages, and an auditor who sees no action and whose forged POST is 403. A screenshot of each main screen goes to `target/console-screenshots/`.
 //!
 //! Skips (saying so) only where Chromium is missing and `CI` is not set.
 
@@ -208,6 +208,9 @@ async fn walk(browser: &Browser, demo: &Demo) -> anyhow::Result<()> {
         ("/workflows", "form#add-workflow", "26-workflows"),
         ("/holds", "form#place-hold", "27-holds"),
         ("/apps/new/box", "form#new-app-kind", "28-app-add-box"),
+        ("/tasks", "table#tasks", "29-tasks"),
+        ("/notify", "form#add-channel", "30-notify"),
+        ("/licenses/reclaims", "form#start-reclaim", "31-license-reclaims"),
     ] {
         browser.goto(&format!("{}{path}", demo.url)).await?;
         browser.wait_for(wait, WAIT).await?;
@@ -288,6 +291,9 @@ async fn walk(browser: &Browser, demo: &Demo) -> anyhow::Result<()> {
         "/licenses/pools",
         "/workflows",
         "/holds",
+        "/tasks",
+        "/notify",
+        "/licenses/reclaims",
     ] {
         browser.goto(&format!("{}{path}", demo.url)).await?;
         browser.wait_for("main", WAIT).await?;

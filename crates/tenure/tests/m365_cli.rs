@@ -5,7 +5,8 @@
 //! from `assignedLicenses` (an unmanaged licensed user is waste), a leaver whose licenses the
 //! `remove-license` policy takes back (the account stays enabled), a leaver disabled under
 //! `deactivate`, the user list read over several `@odata.nextLink` pages, and a 429 with
-//! `Retry-After` waited out. Once per backend.
+//! `Retry-After` waited out; Entra groups from assignments' `--app-group` and group-based
+//! licensing (below). Once per backend.
 
 mod common;
 
@@ -213,4 +214,130 @@ async fn sqlite_m365_users_and_licenses() -> anyhow::Result<()> {
 #[tokio::test]
 async fn postgres_m365_users_and_licenses() -> anyhow::Result<()> {
     m365(TestBackend::Postgres).await
+}
+
+/// Entra groups and group-based licensing through the binary: an assignment's `--app-group`
+/// puts people in an existing licensing group (its E3 reaches them from Graph) and in a group
+/// Tenure makes; the report counts a license a group gives as used; a leaver under
+/// `remove-license` whose license a group gives leaves the group (the license change and the
+/// group change both queued with their reasons); a license a dynamic group gives is refused for
+/// good, the failed operation naming the group.
+async fn m365_groups(backend: TestBackend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let fake = M365Fake::start().await?;
+    {
+        let mut t = fake.tenant();
+        t.add_sku(E3_SKU, "SPE_E3", 5);
+        t.add_sku(E5_SKU, "SPE_E5", 2);
+        t.put_group("E3 licensed", &[E3_SKU]);
+        // Dee's E5 comes from a rule-based group Graph cannot change by hand.
+        t.put_group("All sales E5", &[E5_SKU]);
+        t.group_by_name_mut("All sales E5").expect("made").group_types = vec!["DynamicMembership".into()];
+        t.put_user("dee@example.com", json!({"mail": "dee@example.com", "usageLocation": "US"}));
+        t.add_to_group("All sales E5", "dee@example.com");
+        // Several pages for every list, groups and members included.
+        t.max_page = Some(1);
+    }
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("people.csv");
+    std::fs::write(&file, people(&["cy"]))?;
+    let secret = dir.path().join("client.secret");
+    std::fs::write(&secret, format!("{}\n", m365_fake::CLIENT_SECRET))?;
+    let cli = Cli::new(db.url(), dir.path());
+    cli.ok(&["source", "add", "csv", "hr", "--file", file.to_str().unwrap()]).await;
+    cli.ok(&["sync"]).await;
+    let (base, token_url) = (fake.base_url(), fake.token_url());
+    cli.ok(&[
+        "app",
+        "add",
+        "m365",
+        "m365",
+        "--tenant-id",
+        m365_fake::TENANT,
+        "--client-id",
+        m365_fake::CLIENT_ID,
+        "--client-secret-file",
+        secret.to_str().unwrap(),
+        "--api-url",
+        &base,
+        "--token-url",
+        &token_url,
+        "--usage-location",
+        "us",
+        "--deprovision",
+        "remove-license",
+    ])
+    .await;
+    cli.ok(&["app", "edit", "m365", "--guard-percent", "100"]).await;
+    cli.ok(&["assign", "m365", "--group", "eng", "--app-group", "E3 licensed", "--app-group", "Engineering"]).await;
+    cli.ok(&["assign", "m365", "--group", "sales"]).await;
+    cli.ok(&["apply", "--yes"]).await;
+    {
+        let t = fake.tenant();
+        assert_eq!(t.members_of("E3 licensed"), ["ann@example.com", "bob@example.com"]);
+        assert_eq!(t.members_of("Engineering"), ["ann@example.com", "bob@example.com"]);
+        let made = t.group_by_name("Engineering").expect("made by Tenure");
+        assert_eq!((made.security_enabled, made.mail_enabled), (true, false), "a security group");
+        for name in ["ann", "bob"] {
+            assert_eq!(t.licenses_of(&format!("{name}@example.com")), vec![E3_SKU.to_owned()], "from the group");
+        }
+        assert_eq!(t.counts.assign_license, 0, "no license assigned directly");
+    }
+    let plan = cli.json(&["plan", "--json"]).await;
+    assert_eq!(plan["apps"][0]["ops"].as_array().map(Vec::len), Some(0), "settled: {plan}");
+
+    // Licenses that groups give are used seats.
+    cli.ok(&["license", "set", "m365", "--tier", "SPE_E3", "--seats", "5", "--cost-per-seat", "36"]).await;
+    cli.ok(&["license", "set", "m365", "--tier", "SPE_E5", "--seats", "2", "--cost-per-seat", "57"]).await;
+    let report = cli.json(&["license", "report", "--format", "json"]).await;
+    assert_eq!(tier(&report, "SPE_E3")["used"], 2, "{report}");
+    assert_eq!(tier(&report, "SPE_E5")["used"], 1, "{report}");
+
+    // Bob leaves: his E3 is the group's, so he leaves the group; his account stays enabled.
+    std::fs::write(&file, people(&["bob", "cy"]))?;
+    cli.ok(&["sync"]).await;
+    let plan = cli.json(&["plan", "--json"]).await;
+    let ops = plan["apps"][0]["ops"].as_array().cloned().unwrap_or_default();
+    assert!(
+        ops.iter().any(|o| o["person"] == "bob@example.com" && o["op"] == "change_license"),
+        "remove-license plans the license change: {plan}"
+    );
+    cli.ok(&["apply", "--yes"]).await;
+    {
+        let t = fake.tenant();
+        assert_eq!(t.members_of("E3 licensed"), ["ann@example.com"]);
+        assert_eq!(t.members_of("Engineering"), ["ann@example.com"]);
+        assert!(t.licenses_of("bob@example.com").is_empty(), "Bob's E3 is back in the pool");
+        assert_eq!(t.by_upn("bob@example.com").and_then(|u| u["accountEnabled"].as_bool()), Some(true));
+        assert_eq!(t.consumed(E3_SKU), 1);
+    }
+    let failed = cli.json(&["ops", "list", "--failed", "--json"]).await;
+    assert_eq!(failed.as_array().map(Vec::len), Some(0), "{failed}");
+    let report = cli.json(&["license", "report", "--format", "json"]).await;
+    assert_eq!(tier(&report, "SPE_E3")["used"], 1, "{report}");
+
+    // Dee leaves: a dynamic group gives her E5, which Tenure cannot take; the license change
+    // fails for good, naming the group, and her license stays.
+    std::fs::write(&file, people(&["bob", "cy", "dee"]))?;
+    cli.ok(&["sync"]).await;
+    cli.run(&["apply", "--yes"]).await;
+    let failed = cli.json(&["ops", "list", "--failed", "--json"]).await;
+    let text = failed.to_string();
+    assert!(text.contains("dee@example.com") && text.contains("All sales E5"), "{failed}");
+    assert!(text.contains("membership rule"), "{failed}");
+    assert_eq!(fake.tenant().licenses_of("dee@example.com"), vec![E5_SKU.to_owned()]);
+    // One person's licensing group is no fault of the app's: it is not paused.
+    let shown = cli.json(&["app", "show", "m365", "--json"]).await;
+    assert!(shown["paused_until_ms"].is_null(), "{shown}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn sqlite_m365_groups_and_group_licenses() -> anyhow::Result<()> {
+    m365_groups(TestBackend::Sqlite).await
+}
+
+#[tokio::test]
+async fn postgres_m365_groups_and_group_licenses() -> anyhow::Result<()> {
+    m365_groups(TestBackend::Postgres).await
 }

@@ -32,11 +32,14 @@
 //!   (<https://learn.microsoft.com/en-us/graph/api/user-assignlicense>).
 //! - `GET /v1.0/subscribedSkus`: `skuId`, `skuPartNumber`, `prepaidUnits`, `consumedUnits`,
 //!   `appliesTo`, `capabilityStatus` (<https://learn.microsoft.com/en-us/graph/api/subscribedsku-list>).
+//! - Groups, their members and group-based licensing: see [`groups`].
 //! - Errors `{"error": {"code", "message"}}` (<https://learn.microsoft.com/en-us/graph/errors>);
 //!   throttling as 429 (or 503) with `Retry-After` on demand
 //!   (<https://learn.microsoft.com/en-us/graph/throttling>).
 
 #![allow(clippy::result_large_err)]
+mod groups;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -49,6 +52,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use crate::cloud_fake::{FakeServer, Throttle};
+pub use groups::FakeGroup;
 
 pub const TENANT: &str = "99999999-8888-7777-6666-555555555555";
 pub const CLIENT_ID: &str = "m365-client-id";
@@ -68,6 +72,12 @@ pub struct M365Counts {
     pub delete: u32,
     pub assign_license: u32,
     pub throttled: u32,
+    /// Reads of the group list and of a group's members, one per page.
+    pub group_reads: u32,
+    /// `POST /groups`.
+    pub group_create: u32,
+    /// Member references added or removed (`…/members/$ref`).
+    pub member_changes: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -78,8 +88,11 @@ pub struct FakeSku {
 }
 
 pub struct M365Tenant {
-    /// id -> the user's properties (Graph's names), `assignedLicenses` included.
+    /// id -> the user's properties (Graph's names). `assignedLicenses` holds the licenses
+    /// assigned to the user directly; what Graph reports adds those the user's groups give.
     pub users: BTreeMap<String, Value>,
+    /// id -> the group (security groups, Microsoft 365 groups, their members and licenses).
+    pub groups: BTreeMap<String, FakeGroup>,
     /// Deleted users (Graph keeps them 30 days in deleted items).
     pub deleted: BTreeMap<String, Value>,
     pub skus: Vec<FakeSku>,
@@ -112,22 +125,69 @@ impl M365Tenant {
         id
     }
 
+    /// Adds a security group as an admin would, giving its members `licenses` (SKU ids),
+    /// returning its id.
+    pub fn put_group(&mut self, name: &str, licenses: &[&str]) -> String {
+        self.next_id += 1;
+        let id = format!("11111111-0000-0000-0000-{:012}", self.next_id);
+        let group = FakeGroup {
+            id: id.clone(),
+            display_name: name.into(),
+            mail_nickname: name.chars().filter(char::is_ascii_alphanumeric).collect(),
+            security_enabled: true,
+            assigned_licenses: licenses.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            ..FakeGroup::default()
+        };
+        self.groups.insert(id.clone(), group);
+        id
+    }
+
+    pub fn group_by_name(&self, name: &str) -> Option<&FakeGroup> {
+        self.groups.values().find(|g| g.display_name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn group_by_name_mut(&mut self, name: &str) -> Option<&mut FakeGroup> {
+        self.groups.values_mut().find(|g| g.display_name.eq_ignore_ascii_case(name))
+    }
+
+    /// The group's members by userPrincipalName, sorted.
+    pub fn members_of(&self, name: &str) -> Vec<String> {
+        let Some(group) = self.group_by_name(name) else { return Vec::new() };
+        let mut upns: Vec<String> = group
+            .members
+            .iter()
+            .filter_map(|id| self.users.get(id)?["userPrincipalName"].as_str().map(str::to_owned))
+            .collect();
+        upns.sort();
+        upns
+    }
+
+    /// Puts the user (by UPN) in the group (by name), as an admin would.
+    pub fn add_to_group(&mut self, name: &str, upn: &str) {
+        let id = self.by_upn(upn).and_then(|u| u["id"].as_str().map(str::to_owned));
+        if let (Some(id), Some(group)) = (id, self.group_by_name_mut(name)) {
+            group.members.insert(id);
+        }
+    }
+
     pub fn add_sku(&mut self, sku_id: &str, part_number: &str, enabled: u64) {
         self.skus.push(FakeSku { sku_id: sku_id.into(), part_number: part_number.into(), enabled });
     }
 
-    /// Users holding the SKU (Graph's `consumedUnits`).
+    /// Users holding the SKU, directly or from a group (Graph's `consumedUnits`).
     pub fn consumed(&self, sku_id: &str) -> u64 {
-        self.users.values().filter(|u| holds(u, sku_id)).count() as u64
+        self.users.values().filter(|u| holds(&self.view(u), sku_id)).count() as u64
     }
 
     pub fn by_upn(&self, upn: &str) -> Option<&Value> {
         self.users.values().find(|u| u["userPrincipalName"].as_str().is_some_and(|v| v.eq_ignore_ascii_case(upn)))
     }
 
-    /// The user's SKU ids.
+    /// The user's SKU ids, directly assigned or from a group.
     pub fn licenses_of(&self, upn: &str) -> Vec<String> {
         self.by_upn(upn)
+            .map(|u| self.view(u))
+            .as_ref()
             .and_then(|u| u["assignedLicenses"].as_array())
             .map(|l| l.iter().filter_map(|x| x["skuId"].as_str().map(str::to_owned)).collect())
             .unwrap_or_default()
@@ -169,11 +229,17 @@ impl M365Fake {
             .route("/v1.0/users/{id}", get(read_user).patch(update_user).delete(delete_user))
             .route("/v1.0/users/{id}/assignLicense", post(assign_license))
             .route("/v1.0/subscribedSkus", get(subscribed_skus))
+            .route("/v1.0/groups", get(groups::list_groups).post(groups::create_group))
+            .route("/v1.0/groups/{id}", get(groups::read_group))
+            .route("/v1.0/groups/{id}/members", get(groups::list_members))
+            .route("/v1.0/groups/{id}/members/$ref", post(groups::add_member))
+            .route("/v1.0/groups/{id}/members/{member}/$ref", axum::routing::delete(groups::remove_member))
             .with_state(slot.clone());
         let server = FakeServer::start(app).await?;
         let shared = Arc::new(Shared {
             tenant: Mutex::new(M365Tenant {
                 users: BTreeMap::new(),
+                groups: BTreeMap::new(),
                 deleted: BTreeMap::new(),
                 skus: Vec::new(),
                 page_size: 100,
@@ -397,7 +463,7 @@ async fn list_users(
             Some((p, v)) => u[p.as_str()].as_str().is_some_and(|x| x.eq_ignore_ascii_case(v)),
         })
         .collect();
-    let page: Vec<Value> = matching.iter().skip(skip).take(top).map(|u| selected(u, select)).collect();
+    let page: Vec<Value> = matching.iter().skip(skip).take(top).map(|u| selected(&tenant.view(u), select)).collect();
     let mut answer = json!({"@odata.context": format!("{}/$metadata#users", shared.base), "value": page});
     if skip + top < matching.len() {
         let mut link = url::Url::parse(&format!("{}/users", shared.base)).expect("the fake's own URL parses");
@@ -460,7 +526,9 @@ async fn read_user(
         tenant.users.values().find(|u| u["userPrincipalName"].as_str().is_some_and(|v| v.eq_ignore_ascii_case(&id)))
     });
     match user {
-        Some(user) => axum::Json(selected(user, query.get("$select").map(String::as_str))).into_response(),
+        Some(user) => {
+            axum::Json(selected(&tenant.view(user), query.get("$select").map(String::as_str))).into_response()
+        }
         None => not_found(&id),
     }
 }
@@ -503,6 +571,10 @@ async fn delete_user(State(slot): State<Slot>, Path(id): Path<String>, headers: 
     tenant.counts.delete += 1;
     match tenant.users.remove(&id) {
         Some(user) => {
+            // A deleted user leaves its groups (and the licenses they gave).
+            for group in tenant.groups.values_mut() {
+                group.members.remove(&id);
+            }
             tenant.deleted.insert(id, user);
             StatusCode::NO_CONTENT.into_response()
         }
@@ -536,17 +608,27 @@ async fn assign_license(
             return bad_request(&format!("License {sku} does not correspond to a valid company License."));
         }
     }
+    let effective = tenant.view(&user);
     for sku in &remove {
-        if !holds(&user, sku) {
-            return bad_request(&format!("User does not have a corresponding license {sku}."));
+        if holds(&user, sku) {
+            continue;
         }
+        // A license a group gives is the group's: Graph refuses to remove it from the user
+        // (<https://learn.microsoft.com/en-us/entra/identity/users/licensing-group-advanced>,
+        // "Direct licenses coexist with group licenses").
+        if holds(&effective, sku) {
+            return bad_request(
+                "User license is inherited from a group membership and it cannot be removed directly from the user.",
+            );
+        }
+        return bad_request(&format!("User does not have a corresponding license {sku}."));
     }
     if !add.is_empty() && user["usageLocation"].as_str().is_none_or(str::is_empty) {
         return bad_request("License assignment cannot be done for user with invalid usage location.");
     }
     for sku in &add {
         let enabled = tenant.skus.iter().find(|s| s.sku_id.eq_ignore_ascii_case(sku)).map_or(0, |s| s.enabled);
-        if !holds(&user, sku) && tenant.consumed(sku) >= enabled {
+        if !holds(&effective, sku) && tenant.consumed(sku) >= enabled {
             return bad_request(&format!("Subscription with SKU {sku} does not have any available licenses."));
         }
     }
@@ -564,7 +646,8 @@ async fn assign_license(
         }
     }
     user["assignedLicenses"] = json!(held);
-    let answer = selected(user, None);
+    let user = user.clone();
+    let answer = selected(&tenant.view(&user), None);
     axum::Json(answer).into_response()
 }
 

@@ -60,6 +60,18 @@ impl Graph {
     /// One request, retried on transport failures, 429 and 5xx (after `Retry-After` when
     /// given), with a fresh token once after a 401. `Value::Null` for an empty answer (204).
     pub(crate) async fn send(&self, method: Method, url: &Url, body: Option<&Value>) -> Result<Value, ConnectorError> {
+        self.send_with(method, url, body, &[]).await
+    }
+
+    /// [`Graph::send`] with extra request headers (`ConsistencyLevel: eventual` for an advanced
+    /// query).
+    pub(crate) async fn send_with(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Value, ConnectorError> {
         let mut retries = 0;
         let mut refreshed = false;
         loop {
@@ -67,7 +79,7 @@ impl Graph {
                 limiter.acquire().await?;
             }
             let token = self.tokens.token().await?;
-            match self.attempt(&method, url, body, &token).await {
+            match self.attempt(&method, url, body, headers, &token).await {
                 Ok(answer) => return Ok(answer),
                 Err(e) if e.status() == Some(401) && !refreshed => {
                     self.tokens.reject(&token).await;
@@ -94,6 +106,7 @@ impl Graph {
         method: &Method,
         url: &Url,
         body: Option<&Value>,
+        headers: &[(&str, &str)],
         token: &tenure_core::Secret,
     ) -> Result<Value, ConnectorError> {
         let transport = |kind: TransportKind, e: &reqwest::Error| ConnectorError::Transport {
@@ -108,6 +121,9 @@ impl Graph {
             .header(USER_AGENT, concat!("tenure/", env!("CARGO_PKG_VERSION")))
             .header(ACCEPT, "application/json")
             .bearer_auth(token.expose());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }

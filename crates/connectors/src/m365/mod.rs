@@ -35,11 +35,24 @@
 //!   (<https://learn.microsoft.com/en-us/graph/api/subscribedsku-list>,
 //!   <https://learn.microsoft.com/en-us/graph/api/resources/subscribedsku>).
 //!
+//! - Group-based licensing: a user's `assignedLicenses` holds the licenses its groups give as
+//!   well as the direct ones; `licenseAssignmentStates` tells them apart (`assignedByGroup` null
+//!   for a direct license, else the group's id; `state`, `error`), returned only when selected
+//!   (<https://learn.microsoft.com/en-us/graph/api/resources/licenseassignmentstate>). A license
+//!   a group gives cannot be removed from the user with `assignLicense`: only leaving the group
+//!   (or the group losing the license) takes it away
+//!   (<https://learn.microsoft.com/en-us/entra/identity/users/licensing-group-advanced>).
+//! - Groups and their members: see [`groups`].
+//!
 //! Tenure's `license` attribute is one SKU, named by its `skuPartNumber` (a `skuId` GUID is
-//! accepted too): a pool's tier is that part number. Tenure owns the user's directly assigned
-//! license: setting it assigns that SKU and removes the other directly assigned ones; removing it
-//! removes them all.
+//! accepted too): a pool's tier is that part number, counted whether the user holds it directly
+//! or from a group, and the read-only [`LICENSE_SOURCE`] says which. Setting it assigns that SKU
+//! and removes the other directly assigned ones; removing it removes them all. A license a group
+//! gives is taken away by taking the user out of that group (the queued license change itself
+//! does it, with its reason), or refused with the group's name when Graph cannot change that
+//! group's members.
 
+mod groups;
 mod http;
 
 use std::sync::Arc;
@@ -54,6 +67,7 @@ use crate::client::ClientOptions;
 use crate::connector::{Connector, ConnectorFuture, DeactivateMeaning, DeleteMeaning, Descriptor, Operation};
 use crate::error::ConnectorError;
 use crate::oauth::TokenSource;
+pub use groups::GraphGroup;
 use http::{Graph, invalid};
 
 /// Graph v1.0's root.
@@ -63,6 +77,9 @@ pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 /// The attribute a person's country reaches Entra ID through (a mapping such as
 /// `usageLocation = custom.country`); the app's `usage_location` setting is the fallback.
 pub const USAGE_LOCATION: &str = "usageLocation";
+/// Read-only: where the account's license (its tier) comes from, `direct` or `group:<group id>`
+/// (group-based licensing; several groups comma-separated). Never written: no planner holds it.
+pub const LICENSE_SOURCE: &str = "licenseSource";
 /// The most users one page may ask for.
 pub const MAX_PAGE: u32 = 999;
 
@@ -72,7 +89,7 @@ pub fn token_url(tenant_id: &str) -> String {
 }
 
 const SELECT: &str = "id,userPrincipalName,mail,givenName,surname,displayName,jobTitle,department,employeeId,\
-                      usageLocation,accountEnabled,assignedLicenses";
+                      usageLocation,accountEnabled,assignedLicenses,licenseAssignmentStates";
 
 /// Tenure's attributes and the Graph user properties they are kept in.
 const PROPERTIES: [(&str, &str); 8] = [
@@ -131,7 +148,8 @@ impl M365 {
     /// `base`: Graph's root (`https://graph.microsoft.com/v1.0`); `tokens`: the app
     /// registration's client credentials against its tenant's token endpoint, scope
     /// [`GRAPH_SCOPE`] (application permissions User.ReadWrite.All, LicenseAssignment.ReadWrite.All
-    /// or Directory.ReadWrite.All, and Organization.Read.All for the SKUs).
+    /// or Directory.ReadWrite.All, Organization.Read.All for the SKUs, GroupMember.ReadWrite.All
+    /// and Group.Create for Entra groups).
     pub fn new(base: &str, tokens: Arc<TokenSource>, options: ClientOptions) -> Result<Self, ConnectorError> {
         Ok(Self {
             graph: Graph::new(base, tokens, options)?,
@@ -380,20 +398,89 @@ impl M365 {
         self.graph.send(Method::PATCH, &url, Some(&body)).await.map(drop)
     }
 
-    /// Makes `wanted` the user's one directly assigned SKU, or (`None`) removes every one.
+    /// Makes `wanted` the user's one license, or (`None`) takes every license away. A license
+    /// Tenure assigned directly is removed with `assignLicense`; one a group gives cannot be
+    /// (Graph refuses: it is the group's), so the user leaves that group instead: every such
+    /// group for `None`, those giving the replaced tier for a new one. A group whose
+    /// members Graph cannot change is a permanent error naming it, checked before anything is
+    /// changed.
     pub async fn set_license(&self, remote_id: &str, wanted: Option<&str>) -> Result<(), ConnectorError> {
         let mut url = self.graph.url(&["users", remote_id]);
-        url.query_pairs_mut().append_pair("$select", "id,usageLocation,assignedLicenses");
+        url.query_pairs_mut()
+            .append_pair("$select", "id,userPrincipalName,usageLocation,assignedLicenses,licenseAssignmentStates");
         let user = self.graph.send(Method::GET, &url, None).await?;
-        let assigned = sku_ids(&user);
-        let (add, remove): (Option<String>, Vec<String>) = match wanted {
-            None => (None, assigned),
-            Some(tier) => {
-                let sku = self.sku_id(tier).await?;
-                let remove = assigned.iter().filter(|s| **s != sku).cloned().collect();
-                ((!assigned.contains(&sku)).then_some(sku), remove)
-            }
+        let held = Holdings::of(&user);
+        let target = match wanted {
+            None => None,
+            Some(tier) => Some(self.sku_id(tier).await?),
         };
+        let others = |sku: &String| target.as_ref() != Some(sku);
+        // Removing every license leaves every group that gives one. A new tier leaves only the
+        // groups giving the tier it replaces (the account's `license` as read): a group giving
+        // an add-on is the admin's, and a tier the user holds already changes no group.
+        let replaced = match &target {
+            None => None,
+            Some(t) if held.direct.contains(t) || held.inherited.iter().any(|(s, _)| s == t) => Some(None),
+            Some(_) => Some(held.tier(&self.part_numbers().await)),
+        };
+        let leave: std::collections::BTreeSet<&str> = held
+            .inherited
+            .iter()
+            .filter(|(sku, _)| match &replaced {
+                None => true,
+                Some(tier) => tier.as_ref() == Some(sku),
+            })
+            .map(|(_, g)| g.as_str())
+            .collect();
+        // Leaving a group takes every license it gives: the wanted one too, unless a group kept,
+        // or a direct assignment, still gives it.
+        let kept = |sku: &String| held.inherited.iter().any(|(s, g)| s == sku && !leave.contains(g.as_str()));
+        let add = target.clone().filter(|t| !held.direct.contains(t) && !kept(t));
+        let remove: Vec<String> = held.direct.iter().filter(|s| others(s)).cloned().collect();
+        let mut groups = Vec::new();
+        for id in &leave {
+            // Gone meanwhile: so is the license it gave.
+            let Some(group) = self.graph_group(id).await? else { continue };
+            if let Some(why) = group.unchangeable() {
+                let upn = user["userPrincipalName"].as_str().unwrap_or(remote_id);
+                let names = self.part_numbers().await;
+                let skus: Vec<String> = held
+                    .inherited
+                    .iter()
+                    .filter(|(_, g)| g == id)
+                    .map(|(s, _)| names.get(s).cloned().unwrap_or_else(|| s.clone()))
+                    .collect();
+                // Refused here, not sent: Graph's answer would be the same 400 every time, and it is
+                // this user's problem, not the app's (a vendor error would pause the whole app).
+                return Err(ConnectorError::InvalidRequest(format!(
+                    "{upn}'s license {} comes from group {:?} ({}), and Graph refuses to remove a license a group \
+                     gives; Tenure cannot take {upn} out of that group: {why}. Change the group in Entra ID (its \
+                     members or its licenses)",
+                    skus.join(", "),
+                    group.name,
+                    group.id,
+                )));
+            }
+            groups.push(group);
+        }
+        self.assign(remote_id, &user, add, remove).await?;
+        for group in groups {
+            self.remove_member(&group.id, remote_id).await?;
+            tracing::info!(user = %remote_id, group = %group.name, group_id = %group.id,
+                "M365 user taken out of a licensing group: its license cannot be removed otherwise");
+        }
+        Ok(())
+    }
+
+    /// `assignLicense`: `add` given and `remove` taken away, setting the user's usage location
+    /// first when it has none (Graph refuses a license without one).
+    async fn assign(
+        &self,
+        remote_id: &str,
+        user: &Value,
+        add: Option<String>,
+        remove: Vec<String>,
+    ) -> Result<(), ConnectorError> {
         if add.is_none() && remove.is_empty() {
             return Ok(());
         }
@@ -433,6 +520,49 @@ impl M365 {
     }
 }
 
+/// Where a user's licenses come from (`licenseAssignmentStates`): SKUs assigned directly, and
+/// (SKU, group id) for those a group gives. Without the states (an older answer), every
+/// assigned SKU counts as direct.
+#[derive(Debug, Default)]
+struct Holdings {
+    direct: Vec<String>,
+    inherited: Vec<(String, String)>,
+}
+
+impl Holdings {
+    fn of(user: &Value) -> Self {
+        let Some(states) = user["licenseAssignmentStates"].as_array() else {
+            return Self { direct: sku_ids(user), inherited: Vec::new() };
+        };
+        let mut held = Self::default();
+        for state in states {
+            let Some(sku) = state["skuId"].as_str().map(str::to_ascii_lowercase) else { continue };
+            match state["assignedByGroup"].as_str().filter(|g| !g.is_empty()) {
+                Some(group) => held.inherited.push((sku, group.to_owned())),
+                None if !held.direct.contains(&sku) => held.direct.push(sku),
+                None => {}
+            }
+        }
+        held
+    }
+
+    /// The SKU shown as the account's tier: the first by part number, as [`account_of`] reads it.
+    fn tier(&self, names: &std::collections::HashMap<String, String>) -> Option<String> {
+        let skus = self.direct.iter().chain(self.inherited.iter().map(|(s, _)| s));
+        skus.map(|s| (names.get(s).cloned().unwrap_or_else(|| s.clone()), s)).min().map(|(_, s)| s.clone())
+    }
+
+    /// `direct`, or `group:<id>` (several comma-separated) when only groups give the SKU.
+    fn source(&self, sku: &str) -> Option<String> {
+        if self.direct.iter().any(|s| s == sku) {
+            return Some("direct".to_owned());
+        }
+        let groups: Vec<String> =
+            self.inherited.iter().filter(|(s, _)| s == sku).map(|(_, g)| format!("group:{g}")).collect();
+        (!groups.is_empty()).then(|| groups.join(","))
+    }
+}
+
 /// The user's assigned SKUs, lower case.
 fn sku_ids(user: &Value) -> Vec<String> {
     user["assignedLicenses"]
@@ -467,10 +597,16 @@ fn account_of(user: &Value, names: &std::collections::HashMap<String, String>) -
     if let Some(location) = user[USAGE_LOCATION].as_str().filter(|v| !v.is_empty()) {
         attributes.insert(USAGE_LOCATION, location);
     }
-    let mut licenses: Vec<String> = sku_ids(user).into_iter().map(|id| names.get(&id).cloned().unwrap_or(id)).collect();
+    let mut licenses: Vec<(String, String)> =
+        sku_ids(user).into_iter().map(|id| (names.get(&id).cloned().unwrap_or_else(|| id.clone()), id)).collect();
     licenses.sort();
-    if let Some(first) = licenses.first() {
+    if let Some((first, sku)) = licenses.first() {
         attributes.insert(attr::LICENSE, first.as_str());
+        if user.get("licenseAssignmentStates").is_some()
+            && let Some(source) = Holdings::of(user).source(sku)
+        {
+            attributes.insert(LICENSE_SOURCE, source);
+        }
     }
     // `2026-11-02T08:15:00Z`: the day is what the license report counts in.
     let last = user["signInActivity"]["lastSignInDateTime"].as_str().and_then(|t| t.get(..10));
@@ -494,7 +630,20 @@ impl Connector for M365 {
         use Operation::*;
         Descriptor {
             kind: "m365",
-            operations: [List, Get, Find, Create, Update, Activate, Deactivate, Delete, Licenses].into(),
+            operations: [
+                List,
+                Get,
+                Find,
+                Create,
+                Update,
+                Activate,
+                Deactivate,
+                Delete,
+                Groups,
+                GroupMembership,
+                Licenses,
+            ]
+            .into(),
             // accountEnabled: false: sign-in blocked, mailbox, data and licenses kept.
             deactivate: DeactivateMeaning::Suspend,
             // Restorable from deleted items for 30 days, then gone with its data.
@@ -531,6 +680,27 @@ impl Connector for M365 {
             let url = self.graph.url(&["users", remote_id]);
             self.graph.send(Method::DELETE, &url, None).await.map(drop)
         })
+    }
+
+    fn list_groups(&self) -> ConnectorFuture<'_, Vec<tenure_core::RemoteGroup>> {
+        Box::pin(self.groups_with_members())
+    }
+
+    fn create_group<'a>(
+        &'a self,
+        name: &'a str,
+        members: &'a [String],
+    ) -> ConnectorFuture<'a, tenure_core::RemoteGroup> {
+        Box::pin(self.create_security_group(name, members))
+    }
+
+    fn change_group_members<'a>(
+        &'a self,
+        group_id: &'a str,
+        add: &'a [String],
+        remove: &'a [String],
+    ) -> ConnectorFuture<'a, ()> {
+        Box::pin(self.change_members(group_id, add, remove))
     }
 }
 

@@ -63,8 +63,9 @@ pub enum NewAppKind {
     /// Microsoft 365 / Entra ID through Microsoft Graph (`base_url` defaults to
     /// https://graph.microsoft.com/v1.0): `settings.tenant_id` names the tenant, `oauth.client_id`
     /// and `oauth.client_secret` the app registration Tenure signs in as (application permissions
-    /// User.ReadWrite.All, LicenseAssignment.ReadWrite.All, Organization.Read.All, admin
-    /// consented); `oauth.token_url` defaults to the tenant's identity platform endpoint.
+    /// User.ReadWrite.All, LicenseAssignment.ReadWrite.All, Organization.Read.All, and for Entra
+    /// groups GroupMember.ReadWrite.All and Group.Create, admin consented); `oauth.token_url`
+    /// defaults to the tenant's identity platform endpoint.
     M365,
     /// An app without a connector, worked by hand by `owner`: its operations become tasks.
     Manual,

@@ -69,6 +69,31 @@ pub struct ActivityEntry {
     pub last_active: String,
 }
 
+impl ActivityUpload {
+    /// `user,last_active` rows (a header line is recognised and skipped; blank lines too), as
+    /// `tenure license activity --csv` and the console's upload read them; a row's problem is
+    /// named by its line.
+    pub fn from_csv(bytes: &[u8]) -> Result<Self, EngineError> {
+        let mut reader =
+            csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(bytes);
+        let mut entries = Vec::new();
+        for (i, record) in reader.records().enumerate() {
+            let record = record.map_err(|e| EngineError::field("csv", format!("line {}: {e}", i + 1)))?;
+            if record.iter().all(str::is_empty) {
+                continue;
+            }
+            let (Some(user), Some(date)) = (record.get(0), record.get(1)) else {
+                return Err(EngineError::field("csv", format!("line {}: expected user,last_active", i + 1)));
+            };
+            if i == 0 && date.eq_ignore_ascii_case("last_active") {
+                continue;
+            }
+            entries.push(ActivityEntry { user: user.to_owned(), last_active: date.to_owned() });
+        }
+        Ok(Self { entries })
+    }
+}
+
 const DATE: &[time::format_description::FormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 

@@ -462,7 +462,7 @@ impl Admin<'_> {
                 format!("- {}", task.text),
                 format!("When it is done, close it again with `tenure task close {short}`."),
             ];
-            notice.path = Some(format!("/apps/{app}"));
+            notice.path = Some(format!("/tasks?app={app}"));
             notice.apps = vec![record.app.id];
             notice.to = Some(vec![crate::notify::Recipient::Address(task.assignee.clone())]);
             self.engine.notify(&notice).await;

@@ -204,7 +204,8 @@ pub fn webhook(
     signing_key: Option<Secret>,
 ) -> Result<(ChannelConfig, Secret, Option<Secret>), EngineError> {
     let bad = |m: String| EngineError::field("url", m);
-    let url = Url::parse(raw.trim()).map_err(|e| bad(format!("{raw:?}: {e}")))?;
+    // Not the URL itself: a webhook's path is its secret, and refusals are shown to admins.
+    let url = Url::parse(raw.trim()).map_err(|e| bad(format!("not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() || url.host_str().is_none() {
         return Err(bad("not an http(s) URL".into()));
     }

@@ -101,6 +101,11 @@ pub struct Notice {
     pub event: String,
     pub subject: String,
     pub lines: Vec<String>,
+    /// What channels without their own recipients (Slack, Teams, a webhook: everyone in the
+    /// channel reads it) carry instead of `lines`, when `lines` hold what only the people a
+    /// message is addressed to may use: a one-click link that acts for whoever follows it.
+    #[serde(skip)]
+    pub shared_lines: Option<Vec<String>>,
     /// The console page that acts on it (`/people/EMAIL`, `/apps/NAME`, `/plans`), made absolute
     /// with the public URL.
     #[serde(skip)]
@@ -130,12 +135,16 @@ impl Notice {
 impl Engine {
     /// The message body every channel gets: plain text, with the console link when the public
     /// URL is known.
-    fn message_of(&self, notice: &Notice, to: &[String]) -> serde_json::Value {
+    fn message_of(&self, notice: &Notice, to: &[String], addressed: bool) -> serde_json::Value {
         let link = notice.path.as_ref().map(|p| match &self.public_url {
             Some(base) => format!("{}{p}", base.trim_end_matches('/')),
             None => p.clone(),
         });
-        let mut text = notice.lines.join("\n");
+        let lines = match &notice.shared_lines {
+            Some(shared) if !addressed => shared,
+            _ => &notice.lines,
+        };
+        let mut text = lines.join("\n");
         if let Some(link) = &link {
             text.push_str(&format!("\n\nOpen in Tenure: {link}"));
         }
@@ -199,17 +208,17 @@ impl Engine {
                     continue;
                 }
             };
-            let to = match &config {
+            let (to, addressed) = match &config {
                 ChannelConfig::Email { to, .. } => {
                     let to = self.addresses(notice.to.as_deref().unwrap_or(to), notice).await?;
                     if to.is_empty() {
                         continue;
                     }
-                    to
+                    (to, true)
                 }
-                _ => Vec::new(),
+                _ => (Vec::new(), false),
             };
-            rows.push((channel.id, notice.event.clone(), self.message_of(notice, &to)));
+            rows.push((channel.id, notice.event.clone(), self.message_of(notice, &to, addressed)));
         }
         Ok(rows)
     }
@@ -230,6 +239,26 @@ impl Engine {
                     }
                 }
                 other => out.push(format!("{} {}", other.kind(), channel.name)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The email addresses a notice reaches through the email channels that send its event:
+    /// the people who could use what only addressed messages carry.
+    pub(crate) async fn addressed_to(&self, notice: &Notice) -> Result<Vec<String>, EngineError> {
+        let mut out: Vec<String> = Vec::new();
+        for channel in self.store.channels(self.tenant).await? {
+            if !sends(events_of(&channel.config).as_deref(), &notice.event) {
+                continue;
+            }
+            if let Ok(ChannelConfig::Email { to, .. }) = serde_json::from_value::<ChannelConfig>(channel.config.clone())
+            {
+                for address in self.addresses(notice.to.as_deref().unwrap_or(&to), notice).await? {
+                    if !out.iter().any(|a| a.eq_ignore_ascii_case(&address)) {
+                        out.push(address);
+                    }
+                }
             }
         }
         Ok(out)

@@ -45,6 +45,48 @@ pub struct SettingsForm {
     /// absent, so only a form that says it showed the box may switch dry run off (a hand-made or
     /// older form without it must not start writing to an app that was only being watched).
     pub dry_run_shown: bool,
+    /// Google Workspace apps: `manager`, an address, or empty (no Drive transfer).
+    pub transfer_drive_to: String,
+    /// Only a form that drew the Drive field may empty it (an absent field is not a cleared one).
+    pub transfer_drive_to_shown: bool,
+    /// Manual apps: how long a task has (`3d`, `12h`, `5400s`); empty: the default.
+    pub task_due: String,
+    /// Manual apps: `on` while closed tasks await the next read of the app.
+    pub verify_by_read: String,
+    /// As `dry_run_shown`: only a form that drew the box may untick it.
+    pub verify_by_read_shown: bool,
+}
+
+/// A task's due period as the form writes it: whole days or hours where it is one.
+fn due_text(seconds: u64) -> String {
+    if seconds.is_multiple_of(86_400) {
+        format!("{}d", seconds / 86_400)
+    } else if seconds.is_multiple_of(3_600) {
+        format!("{}h", seconds / 3_600)
+    } else {
+        format!("{seconds}s")
+    }
+}
+
+/// `3d`, `12h`, `90m`, `5400s` or plain seconds; `0` restores the default.
+fn due_seconds(text: &str) -> Result<u64, EngineError> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let per = match unit.trim() {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return Err(bad("settings.task_due_s", format!("{text:?}: a number of days (3d) or hours (12h)"))),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per))
+        .ok_or_else(|| bad("settings.task_due_s", format!("{text:?}: a number of days (3d) or hours (12h)")))
 }
 
 pub const USER_NAME_FORMATS: [&str; 3] = ["email", "local-part", "handle"];
@@ -103,6 +145,19 @@ impl SettingsForm {
             user_name_max_len: opt(settings.user_name.max_len()),
             dry_run: if settings.dry_run { "on".into() } else { String::new() },
             dry_run_shown: true,
+            transfer_drive_to: settings
+                .google_workspace
+                .as_ref()
+                .and_then(|g| g.transfer_drive_to.clone())
+                .unwrap_or_default(),
+            transfer_drive_to_shown: true,
+            task_due: opt(settings.manual.as_ref().and_then(|m| m.task_due_s).map(due_text)),
+            verify_by_read: if settings.manual.as_ref().is_some_and(|m| m.verify_by_read) {
+                "on".into()
+            } else {
+                String::new()
+            },
+            verify_by_read_shown: true,
         }
     }
 
@@ -126,6 +181,11 @@ impl SettingsForm {
             // A checkbox is absent when unticked.
             dry_run: if get("dry_run").is_empty() { String::new() } else { "on".into() },
             dry_run_shown: !get("dry_run_shown").is_empty(),
+            transfer_drive_to: get("transfer_drive_to"),
+            transfer_drive_to_shown: !get("transfer_drive_to_shown").is_empty(),
+            task_due: get("task_due"),
+            verify_by_read: if get("verify_by_read").is_empty() { String::new() } else { "on".into() },
+            verify_by_read_shown: !get("verify_by_read_shown").is_empty(),
         }
     }
 
@@ -186,6 +246,17 @@ impl SettingsForm {
         }
         if self.dry_run_shown && changed(&self.dry_run, &current.dry_run) {
             spec.dry_run = Some(!self.dry_run.is_empty());
+        }
+        // Emptied, the field stops transferring (the engine's empty value).
+        if self.transfer_drive_to_shown && changed(&self.transfer_drive_to, &current.transfer_drive_to) {
+            spec.transfer_drive_to = Some(self.transfer_drive_to.trim().to_owned());
+        }
+        // Emptied, it changes nothing (as every number here); 0 restores the default.
+        if changed(&self.task_due, &current.task_due) && !self.task_due.trim().is_empty() {
+            spec.task_due_s = Some(due_seconds(&self.task_due)?);
+        }
+        if self.verify_by_read_shown && changed(&self.verify_by_read, &current.verify_by_read) {
+            spec.verify_by_read = Some(!self.verify_by_read.is_empty());
         }
         Ok(spec)
     }
@@ -631,6 +702,49 @@ mod tests {
         typed.burst = "lots".into();
         let err = typed.spec(&shown, false).unwrap_err().to_string();
         assert!(err.contains("settings.burst") && err.contains("lots"), "{err}");
+    }
+
+    #[test]
+    fn drive_transfer_and_task_settings_change_only_from_a_form_that_drew_them() {
+        let google = AppSettings {
+            google_workspace: Some(
+                serde_json::from_value(serde_json::json!({
+                    "domain": "acme.example", "admin": "a@acme.example", "transfer_drive_to": "manager"
+                }))
+                .unwrap(),
+            ),
+            ..AppSettings::default()
+        };
+        let shown = SettingsForm::of(&google);
+        assert_eq!(shown.transfer_drive_to, "manager");
+        let mut emptied = shown.clone();
+        emptied.transfer_drive_to = " ".into();
+        assert_eq!(emptied.spec(&shown, false).unwrap().transfer_drive_to.as_deref(), Some(""), "emptied: no transfer");
+        emptied.transfer_drive_to_shown = false;
+        assert_eq!(emptied.spec(&shown, false).unwrap().transfer_drive_to, None, "a form without the field keeps it");
+        let mut boss = shown.clone();
+        boss.transfer_drive_to = "boss@acme.example".into();
+        assert_eq!(boss.spec(&shown, false).unwrap().transfer_drive_to.as_deref(), Some("boss@acme.example"));
+
+        assert_eq!(
+            (due_text(2 * 86_400), due_text(7_200), due_text(5_400)),
+            ("2d".into(), "2h".into(), "5400s".into())
+        );
+        assert_eq!(due_seconds("3d").unwrap(), 3 * 86_400);
+        assert_eq!(due_seconds(" 12h ").unwrap(), 12 * 3_600);
+        assert_eq!(due_seconds("0").unwrap(), 0);
+        let err = due_seconds("soon").unwrap_err().to_string();
+        assert!(err.contains("settings.task_due_s") && err.contains("soon"), "{err}");
+        assert!(due_seconds("99999999999999999d").is_err(), "an overflow is refused, not wrapped");
+        let manual = SettingsForm { verify_by_read: "on".into(), task_due: "2d".into(), ..SettingsForm::default() };
+        let mut typed = manual.clone();
+        typed.verify_by_read = String::new();
+        typed.verify_by_read_shown = false;
+        typed.task_due = String::new();
+        let spec = typed.spec(&manual, false).unwrap();
+        assert_eq!((spec.verify_by_read, spec.task_due_s), (None, None), "absent box, emptied due: unchanged");
+        typed.verify_by_read_shown = true;
+        assert_eq!(typed.spec(&manual, false).unwrap().verify_by_read, Some(false));
     }
 
     #[test]

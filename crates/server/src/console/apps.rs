@@ -164,6 +164,9 @@ struct AppPage {
     vendors: Vec<String>,
     settings_plan: Option<PlanLines>,
     deprovision_options: [&'static str; 5],
+    /// The kind's own settings the form draws: Drive transfer, manual tasks.
+    google: bool,
+    manual: bool,
     mappings: Vec<MappingRow>,
     /// The credential the app takes (`token`, `client_secret`, ...), empty for a manual app.
     credential_field: &'static str,
@@ -303,6 +306,8 @@ pub async fn app_page_shown(
         },
         settings_plan,
         deprovision_options: app_admin::DEPROVISION,
+        google: app.settings.google_workspace.is_some(),
+        manual: app.settings.manual(),
         mappings: mappings.unwrap_or_else(|| app_admin::mapping_rows(&app.settings)),
         credential_field: app_admin::credential_field(&app),
         last_activity: String::new(),

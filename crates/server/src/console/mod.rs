@@ -7,7 +7,8 @@
 //! `auth.rs` holds sessions, the sign-in limits and the anti-forgery check every POST passes;
 //! `headers.rs` the security headers and the embedded assets; `jobs.rs` syncs and applies run
 //! in tasks with a page that shows their progress; `multipart.rs` reads upload forms; `svg.rs`
-//! draws the charts; `forms.rs` shows a refused field under it; one module per screen (`app_admin.rs`: an app's configuration forms).
+//! draws the charts; `forms.rs` shows a refused field under it; one module per screen (`app_admin.rs`: an app's configuration forms; `tasks.rs`: manual
+//! apps' tasks; `notify.rs`: notification channels; `reclaims.rs`: license reclaims and activity).
 
 mod admins;
 mod app_admin;
@@ -23,12 +24,15 @@ mod license_pools;
 mod licenses;
 mod login;
 mod multipart;
+mod notify;
 mod overview;
 mod people;
 mod plans;
+mod reclaims;
 mod source_ldap;
 mod sources;
 mod svg;
+mod tasks;
 mod view;
 mod workflows;
 
@@ -85,6 +89,18 @@ pub fn routes(state: ServerState) -> Router<ServerState> {
         .route("/licenses", get(licenses::page))
         .route("/licenses/pools", get(license_pools::page).post(license_pools::set))
         .route("/licenses/pools/remove", post(license_pools::remove))
+        .route("/licenses/reclaims", get(reclaims::page).post(reclaims::start))
+        .route(
+            "/licenses/activity",
+            post(reclaims::activity).layer(axum::extract::DefaultBodyLimit::max(auth::MAX_UPLOAD)),
+        )
+        .route("/tasks", get(tasks::page))
+        .route("/tasks/{id}/close", post(tasks::close))
+        .route("/tasks/verify", post(tasks::verify).layer(axum::extract::DefaultBodyLimit::max(auth::MAX_UPLOAD)))
+        .route("/notify", get(notify::page).post(notify::add))
+        .route("/notify/{name}/remove", post(notify::remove))
+        .route("/notify/{name}/test", post(notify::test))
+        .route("/notify/{name}/events", post(notify::events))
         .route("/catalog", get(licenses::catalog))
         .route("/audit", get(audit::page))
         .route("/audit/export", get(audit::export))

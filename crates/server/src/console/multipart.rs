@@ -2,6 +2,21 @@
 //! a body already read whole (and capped), each with its name, file name and bytes. A body that
 //! does not follow the format is refused with a reason, never guessed at.
 
+/// The parts of an upload form's request, or the page's refusal of a request that is not one.
+pub fn form(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Vec<Part>, super::view::Failure> {
+    use axum::http::StatusCode;
+    let boundary =
+        headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(boundary).ok_or_else(
+            || super::view::Failure::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "upload the file with the page's form"),
+        )?;
+    parse(body, &boundary).map_err(|e| super::view::Failure::new(StatusCode::BAD_REQUEST, e))
+}
+
+/// The text of a part that is not a file (empty when absent or not UTF-8).
+pub fn text<'a>(parts: &'a [Part], name: &str) -> &'a str {
+    parts.iter().find(|p| p.name == name).and_then(|p| std::str::from_utf8(&p.data).ok()).unwrap_or_default()
+}
+
 /// One part of a form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {

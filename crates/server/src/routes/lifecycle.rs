@@ -7,7 +7,7 @@ use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use tenure_engine::admin::{
     ChannelChange, ChannelSpec, ChannelTest, ChannelView, EventView, LegalHoldSpec, LegalHoldView, OffboardRequest,
-    OffboardView, TaskView,
+    OffboardView, TaskRead, TaskView,
 };
 
 use super::Errors;
@@ -25,7 +25,11 @@ pub fn routes() -> Router<ServerState> {
         .route("/notify/channels/{name}/test", post(test_channel))
         .route("/tasks", get(tasks))
         .route("/tasks/{id}/close", post(close_task))
+        .route("/apps/{app}/tasks/verify", post(verify_tasks).layer(axum::extract::DefaultBodyLimit::max(MAX_APP_READ)))
 }
+
+/// The largest export of a manual app's users a read takes (the engine holds it whole).
+const MAX_APP_READ: usize = 32 * 1024 * 1024;
 
 /// Offboards a person across every app where Tenure knows an account of theirs: `preview`
 /// only says what would happen (per app, from which account) and who would be told; `at` a
@@ -141,4 +145,14 @@ pub struct CloseTask {
     request_body = CloseTask, responses((status = 200, body = TaskView), Errors))]
 pub async fn close_task(caller: Caller, Path(id): Path<String>, Body(body): Body<CloseTask>) -> ApiResult<Response> {
     json(&caller.admin().close_task(&id, body.note.as_deref()).await?)
+}
+
+/// The next read of a manual app (`tenure task verify APP --csv FILE`): the body is the CSV
+/// export of its users (a header naming them by `email` or `userName`, optionally `active`).
+/// Each task closed and awaiting a read is confirmed where the read shows the work done, and
+/// reopened with the reason otherwise; a bad export changes nothing.
+#[utoipa::path(post, path = "/api/v1/apps/{app}/tasks/verify", tag = "lifecycle", params(("app" = String, Path)),
+    request_body(content = String, content_type = "text/csv"), responses((status = 200, body = TaskRead), Errors))]
+pub async fn verify_tasks(caller: Caller, Path(app): Path<String>, body: axum::body::Bytes) -> ApiResult<Response> {
+    json(&caller.admin().verify_tasks(&app, &body).await?)
 }
