@@ -1,6 +1,8 @@
 //! The Google Workspace connector against the documented-behaviour fake of the Directory API
 //! (`tenure_testkit::google_fake`): paging, lookups, the user lifecycle, group push, conflicts,
-//! throttling and refused credentials.
+//! throttling and refused credentials; and licenses through the License Manager fake
+//! (`tenure_testkit::google_licensing_fake`): tiers read per SKU over pages, assigned on create,
+//! moved within a product, swapped across products, removed, and License Manager's refusals.
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use tenure_core::attributes::{self as attr, Attributes};
 use tenure_core::{GoogleWorkspaceTarget, Secret};
 use tenure_testkit::cloud_fake::{TEST_KEY, Throttle, fixture};
 use tenure_testkit::google_fake::{ADMIN, GoogleFake};
+use tenure_testkit::google_licensing_fake::{PRODUCT, STANDARD, STARTER, VAULT, VAULT_PRODUCT};
 
 struct Setup {
     fake: GoogleFake,
@@ -25,6 +28,7 @@ fn target(fake: &GoogleFake, admin: &str) -> GoogleWorkspaceTarget {
         org_unit_path: Some("/Staff".into()),
         change_password_at_next_login: false,
         transfer_drive_to: None,
+        license_skus: Vec::new(),
     }
 }
 
@@ -232,5 +236,138 @@ async fn pushes_groups_as_membership_diffs() -> anyhow::Result<()> {
     assert_eq!(by_name["everyone"], sorted(ids.clone()));
     assert_eq!(by_name["design@example.org"], vec![ids[1].clone()], "another domain's group keeps its domain");
     assert_eq!(by_name.len(), 3);
+    Ok(())
+}
+
+const SKUS: &str = "Google-Apps:1010020027=Business Starter,Google-Apps:1010020028=Business Standard,\
+                    Google-Vault:Google-Vault=Vault";
+
+/// A connector managing the Business Starter and Standard SKUs and Vault.
+fn licensed(s: &Setup) -> anyhow::Result<GoogleWorkspace> {
+    let key = Secret::new(s.fake.key_file_json(&std::fs::read_to_string(fixture(TEST_KEY))?));
+    let mut target = target(&s.fake, ADMIN);
+    target.license_skus =
+        tenure_connectors::google_workspace::licensing::parse_skus(SKUS).map_err(anyhow::Error::msg)?;
+    Ok(GoogleWorkspace::new(&s.fake.base_url(), &target, &key, options())?)
+}
+
+fn license(account: &tenure_core::RemoteAccount) -> Option<&str> {
+    account.attributes.get(attr::LICENSE).map(String::as_str)
+}
+
+#[tokio::test]
+async fn licenses_are_read_per_sku_assigned_moved_and_removed() -> anyhow::Result<()> {
+    let s = setup().await?;
+    let google = licensed(&s)?;
+    assert!(google.describe().supports(Operation::Licenses));
+    let mut ids = Vec::new();
+    for n in 1..=5 {
+        ids.push(google.create_user(&person(n)).await?.remote_id);
+    }
+    {
+        let mut dir = s.fake.dir();
+        for n in 1..=3 {
+            dir.assign_license(&format!("user{n}@example.com"), PRODUCT, STARTER);
+        }
+        dir.assign_license("user4@example.com", PRODUCT, STANDARD);
+        // A SKU Tenure does not manage is neither read nor touched.
+        dir.assign_license("user5@example.com", PRODUCT, tenure_testkit::google_licensing_fake::PLUS);
+    }
+    let reads = s.fake.dir().licensing.reads;
+    let all = google.list_users().await?;
+    let tiers: std::collections::BTreeMap<&str, Option<&str>> =
+        all.iter().map(|a| (a.user_name(), license(a))).collect();
+    assert_eq!(tiers["user1@example.com"], Some("Business Starter"));
+    assert_eq!(tiers["user4@example.com"], Some("Business Standard"));
+    assert_eq!(tiers["user5@example.com"], None);
+    // Three Starter holders in pages of two, one Standard, no Vault: four pages.
+    assert_eq!(s.fake.dir().licensing.reads - reads, 4);
+    assert_eq!(license(&google.get_user(&ids[3]).await?.expect("there")), Some("Business Standard"));
+    let found = google.find_user(attr::EXTERNAL_ID, "p-2").await?.expect("found");
+    assert_eq!(license(&found), Some("Business Starter"));
+
+    // A new user with a license: created, then licensed.
+    let mut sixth = person(6);
+    sixth.insert(attr::LICENSE, "Business Standard");
+    let created = google.create_user(&sixth).await?;
+    assert_eq!(license(&created), Some("Business Standard"));
+    assert_eq!(s.fake.dir().licenses_of("user6@example.com"), [STANDARD]);
+
+    // Within a product the SKU is moved (one patch); across products added, then revoked.
+    let writes = s.fake.dir().licensing.writes;
+    google.update_user(&ids[0], &Attributes::from([(attr::LICENSE, "Business Standard")])).await?;
+    assert_eq!(s.fake.dir().licenses_of("user1@example.com"), [STANDARD]);
+    assert_eq!(s.fake.dir().licensing.writes - writes, 1, "one patch");
+    google.update_user(&ids[0], &Attributes::from([(attr::LICENSE, "Vault"), (attr::TITLE, "Lead")])).await?;
+    assert_eq!(s.fake.dir().licenses_of("user1@example.com"), [VAULT]);
+    assert_eq!(s.fake.dir().user(&ids[0]).expect("there")["organizations"][0]["title"], "Lead");
+    // Asking again for what is held writes nothing.
+    let writes = s.fake.dir().licensing.writes;
+    google.update_user(&ids[0], &Attributes::from([(attr::LICENSE, "Vault")])).await?;
+    assert_eq!(s.fake.dir().licensing.writes, writes);
+
+    // Removed; removing again, or from a user without one, is done.
+    google.update_user(&ids[0], &Attributes::from([(attr::LICENSE, "")])).await?;
+    assert!(s.fake.dir().licenses_of("user1@example.com").is_empty());
+    google.update_user(&ids[0], &Attributes::from([(attr::LICENSE, "")])).await?;
+    // Not the unmanaged Plus SKU.
+    google.update_user(&ids[4], &Attributes::from([(attr::LICENSE, "")])).await?;
+    assert_eq!(s.fake.dir().licenses_of("user5@example.com"), [tenure_testkit::google_licensing_fake::PLUS]);
+
+    // License Manager reads lag behind (eventual consistency): the get says "not held", the
+    // insert answers 409 duplicate, a second look finds it held: done, not an error.
+    s.fake.dir().licensing.stale_gets = 1;
+    google.update_user(&ids[1], &Attributes::from([(attr::LICENSE, "Business Starter")])).await?;
+    assert_eq!(s.fake.dir().licenses_of("user2@example.com"), [STARTER]);
+
+    // A tier the app does not manage is refused before any request; so is any license on an
+    // app without SKUs.
+    let writes = s.fake.dir().counts.writes;
+    let err = google.update_user(&ids[1], &Attributes::from([(attr::LICENSE, "Enterprise")])).await.unwrap_err();
+    assert!(matches!(&err, ConnectorError::InvalidRequest(m) if m.contains("Business Starter")), "{err}");
+    let err = s.google.update_user(&ids[1], &Attributes::from([(attr::LICENSE, "Vault")])).await.unwrap_err();
+    assert!(matches!(&err, ConnectorError::Unsupported { operation } if operation.contains("--license-skus")), "{err}");
+    let mut unlicensable = person(7);
+    unlicensable.insert(attr::LICENSE, "Enterprise");
+    assert!(google.create_user(&unlicensable).await.is_err());
+    assert_eq!(s.fake.dir().counts.writes, writes, "nothing was written");
+    assert!(s.fake.dir().user("user7@example.com").is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn license_manager_refusals_and_throttling() -> anyhow::Result<()> {
+    let s = setup().await?;
+    let google = licensed(&s)?;
+    let id = google.create_user(&person(1)).await?.remote_id;
+    s.fake.dir().assign_license("user1@example.com", VAULT_PRODUCT, VAULT);
+
+    // Throttled with 429 rateLimitExceeded: waited out.
+    s.fake.dir().throttle_reason = "rateLimitExceeded".into();
+    s.fake.dir().throttle = Throttle { remaining: 1, status: 429, retry_after: None };
+    let throttled = s.fake.dir().counts.throttled;
+    assert_eq!(license(&google.list_users().await?[0]), Some("Vault"));
+    assert_eq!(s.fake.dir().counts.throttled - throttled, 1);
+
+    // The admin lacks the License Management privilege: 403, not retried, saying what to fix.
+    s.fake.dir().licensing.deny = true;
+    let err = google.list_users().await.unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("apps.licensing") && err.to_string().contains("Not Authorized"), "{err}");
+    assert!(!err.to_string().contains("admin.directory.group"), "not the Directory API's advice: {err}");
+    let err = google.update_user(&id, &Attributes::from([(attr::LICENSE, "")])).await.unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    s.fake.dir().licensing.deny = false;
+
+    // The licensing scope not delegated: the token is refused, and the error names the scope.
+    s.fake.dir().licensing.scope_withheld = true;
+    let fresh = licensed(&s)?;
+    let err = fresh.list_users().await.unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err}");
+    assert!(err.to_string().contains("apps.licensing") && err.to_string().contains("unauthorized_client"), "{err}");
+    assert!(!err.to_string().contains("admin.directory.group"), "{err}");
+    // An app that manages no license never asks for the scope.
+    assert_eq!(s.google.list_users().await?.len(), 1);
     Ok(())
 }

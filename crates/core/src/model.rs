@@ -257,6 +257,20 @@ pub struct GoogleWorkspaceTarget {
     /// this address, through the Data Transfer API. `None`: the files stay with the account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer_drive_to: Option<String>,
+    /// The License Manager SKUs Tenure manages, each under the tier name pools and assignments'
+    /// `license` use. Empty: Tenure reads no licenses and refuses license changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub license_skus: Vec<GoogleLicenseSku>,
+}
+
+/// One Google License Manager SKU (<https://developers.google.com/workspace/admin/licensing/v1/how-tos/products>)
+/// and the tier it is in Tenure (`Google-Apps` / `1010020027` as `Business Starter`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleLicenseSku {
+    pub product_id: String,
+    pub sku_id: String,
+    pub tier: String,
 }
 
 /// The attribute a person's country reaches a Microsoft 365 user through (Graph's

@@ -36,6 +36,8 @@ pub const MAX_DEADLINE_DAYS: u32 = 90;
 /// Where the link pages are served, under the public URL: `/reclaim/{tenant}/{token}`.
 pub const RECLAIM_PATH: &str = "/reclaim";
 const DAY_MS: i64 = 24 * 3600 * 1000;
+/// The console page that lists reclaims and their answers.
+const RECLAIMS_PAGE: &str = "/licenses/reclaims";
 /// Why a question is not asked when no email channel would carry it.
 pub const NOBODY_TO_ASK: &str = "no email channel sends license.reclaim to the person, the app's admins \
                                  or the pool's owner: nobody could answer";
@@ -389,6 +391,7 @@ impl Engine {
                 .to_owned(),
             format!("With no answer by {deadline}, the seat is released: {what}."),
         ]);
+        notice.path = Some(RECLAIMS_PAGE.to_owned());
         notice.person = Some(q.email.clone());
         notice.apps = vec![app_id];
         let mut to = vec![Recipient::Person, Recipient::AppAdmins];

@@ -100,6 +100,7 @@ async fn world(backend: TestBackend, transfer_to: &str) -> anyhow::Result<World>
             org_unit_path: None,
             change_password_at_next_login: false,
             transfer_drive_to: None,
+            license_skus: Vec::new(),
         }),
         ..AppSettings::default()
     };

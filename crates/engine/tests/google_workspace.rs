@@ -1,7 +1,9 @@
 //! The engine provisioning Google Workspace through its custom-API connector, against the
 //! Directory API fake: joiners get accounts, a suspended account of a returning person is
 //! unsuspended rather than duplicated, leavers are suspended (or deleted, by policy), in-app
-//! groups are pushed, and every plan converges.
+//! groups are pushed, and every plan converges. Licenses through the License Manager fake, on
+//! both backends: a pool per tier counts used seats from who holds each SKU, and a leaver's SKU
+//! goes back under the `remove-license` policy.
 
 use std::collections::BTreeMap;
 
@@ -38,7 +40,17 @@ impl Fixture {
         params: AssignmentParams,
         pre_start_days: Option<u32>,
     ) -> anyhow::Result<Self> {
-        let db = TestDb::new(TestBackend::Sqlite).await?;
+        Self::build(TestBackend::Sqlite, deprovision, params, pre_start_days, Vec::new()).await
+    }
+
+    async fn build(
+        backend: TestBackend,
+        deprovision: DeprovisionPolicy,
+        params: AssignmentParams,
+        pre_start_days: Option<u32>,
+        license_skus: Vec<GoogleLicenseSku>,
+    ) -> anyhow::Result<Self> {
+        let db = TestDb::new(backend).await?;
         let store = Store::connect_with_keys(
             db.url(),
             tenure_store::crypto::Keyring::parse(tenure_testkit::TEST_MASTER_KEYS, "tests")?,
@@ -62,6 +74,7 @@ impl Fixture {
                 org_unit_path: None,
                 change_password_at_next_login: false,
                 transfer_drive_to: None,
+                license_skus,
             }),
             ..AppSettings::default()
         };
@@ -203,5 +216,94 @@ async fn pushes_in_app_groups() -> anyhow::Result<()> {
     f.apply().await?;
     assert_eq!(members(&f), Some(1));
     f.assert_converged().await?;
+    Ok(())
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() -> anyhow::Result<()> { super::$name(tenure_testkit::TestBackend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() -> anyhow::Result<()> { super::$name(tenure_testkit::TestBackend::Postgres).await })*
+        }
+    };
+}
+
+on_both_backends!(pools_count_license_manager_seats_and_remove_license_frees_one);
+
+fn tier<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["apps"][0]["tiers"]
+        .as_array()
+        .and_then(|t| t.iter().find(|x| x["tier"] == name))
+        .unwrap_or_else(|| panic!("no tier {name}: {report}"))
+}
+
+async fn pools_count_license_manager_seats_and_remove_license_frees_one(backend: TestBackend) -> anyhow::Result<()> {
+    use tenure_testkit::google_licensing_fake::{PRODUCT, STANDARD, STARTER};
+    let skus = tenure_connectors::google_workspace::licensing::parse_skus(
+        "Google-Apps:1010020027=Business Starter,Google-Apps:1010020028=Business Standard",
+    )
+    .map_err(anyhow::Error::msg)?;
+    let params = AssignmentParams { license: Some("Business Starter".into()), ..AssignmentParams::default() };
+    let f = Fixture::build(backend, DeprovisionPolicy::RemoveLicense, params, None, skus).await?;
+    // Someone licensed a shadow account by hand: a Standard seat nobody accounts for.
+    f.fake.dir().users.push(json!({
+        "id": "901", "primaryEmail": "shadow@example.com", "orgUnitPath": "/",
+        "name": {"givenName": "Sha", "familyName": "Dow"},
+        "emails": [{"address": "shadow@example.com", "primary": true}],
+    }));
+    f.fake.dir().assign_license("shadow@example.com", PRODUCT, STANDARD);
+    let people =
+        || vec![person("E1", "al@example.com"), person("E2", "bo@example.com"), person("E3", "cy@example.com")];
+    f.import(people()).await?;
+    f.apply().await?;
+    for who in ["al", "bo", "cy"] {
+        assert_eq!(f.fake.dir().licenses_of(&format!("{who}@example.com")), [STARTER], "{who}");
+    }
+    f.assert_converged().await?;
+
+    // Pools per tier: used seats are what License Manager says each SKU's holders are.
+    let cli = tenure_engine::Actor::cli();
+    let admin = f.engine.admin(&cli);
+    for (tier, seats) in [("Business Starter", 5), ("Business Standard", 2)] {
+        let spec = tenure_engine::admin::LicenseSpec {
+            tier: Some(tier.into()),
+            seats,
+            cost_per_seat: "7.20".parse()?,
+            currency: None,
+            period: None,
+            renews: None,
+            owner: None,
+            unused_days: None,
+        };
+        admin.set_license("google", spec).await?;
+    }
+    let today = tenure_engine::today();
+    let read = |f: &Fixture| {
+        let engine = f.engine.clone();
+        async move {
+            anyhow::Ok(serde_json::to_value(
+                engine.license_report_live(None, today, &|_: &str, _: usize, _: usize| {}).await?,
+            )?)
+        }
+    };
+    let report = read(&f).await?;
+    let starter = tier(&report, "Business Starter");
+    assert_eq!((starter["seats"].as_u64(), starter["used"].as_u64()), (Some(5), Some(3)), "{starter}");
+    let standard = tier(&report, "Business Standard");
+    assert_eq!(standard["used"], 1, "{standard}");
+    assert_eq!(standard["wasted_by_reason"]["unmanaged"]["seats"], 1, "the shadow account: {standard}");
+
+    // Bo leaves: remove-license takes his Starter back through the queue, and his account
+    // stays, not suspended.
+    f.import(vec![person("E1", "al@example.com"), person("E3", "cy@example.com")]).await?;
+    assert_eq!(f.plan_kinds().await?["bo@example.com"], ["change_license"]);
+    f.apply().await?;
+    assert!(f.fake.dir().licenses_of("bo@example.com").is_empty());
+    assert_eq!(f.user("bo@example.com").map(|u| u["suspended"].clone()), Some(Value::Bool(false)));
+    f.assert_converged().await?;
+    let report = read(&f).await?;
+    assert_eq!(tier(&report, "Business Starter")["used"], 2, "{report}");
     Ok(())
 }

@@ -475,6 +475,10 @@ async fn a_license_admin_previews_and_starts_a_reclaim_after_uploading_activity(
     let cli = Actor::cli();
     let spec = serde_json::from_value(json!({"seats": 10, "cost_per_seat": 8, "unused_days": 30}))?;
     w.engine().admin(&cli).set_license("slack", spec).await?;
+    // Reclaim questions go by email only: with no email channel nobody would be asked.
+    let mail = serde_json::from_value(json!({"name": "mail", "kind": "email", "smtp_url": "smtp://127.0.0.1:9",
+        "from": "tenure@acme.example", "to": ["person"], "events": ["license.*"]}))?;
+    w.engine().admin(&cli).add_channel(mail).await?;
     let lic = w.sign_in("lic@acme.example").await?;
     let auditor = w.sign_in("auditor@acme.example").await?;
     let (status, html) = lic.get("/licenses").await?;

@@ -157,6 +157,11 @@ pub struct SettingsArgs {
     /// address (empty stops transferring).
     #[arg(long, value_name = "manager|EMAIL")]
     pub transfer_drive_to: Option<String>,
+    /// Google Workspace apps: the License Manager SKUs Tenure manages, each with the tier name
+    /// pools and `assign --license` use, e.g. "Google-Apps:1010020027=Business
+    /// Starter,Google-Apps:1010020028=Business Standard" (empty stops managing licenses).
+    #[arg(long, value_name = "PRODUCT:SKU=TIER,...")]
+    pub license_skus: Option<String>,
     /// Manual apps: how long a task has before its owner is reminded, e.g. 2d (the admins are
     /// told as long again later); 0 restores the default (3d).
     #[arg(long, value_name = "DURATION", value_parser = duration_or_zero)]
@@ -246,6 +251,7 @@ impl SettingsArgs {
             tenant_id: None,
             usage_location: self.usage_location.clone(),
             transfer_drive_to: self.transfer_drive_to.clone(),
+            license_skus: self.license_skus.clone(),
             task_due_s: self.task_due.map(|d| d.as_secs()),
             verify_by_read: self.verify_by_read,
         })
@@ -394,6 +400,7 @@ pub async fn add_scim(engine: &Engine, args: ScimAppArgs) -> anyhow::Result<Exit
         pre_start_days: args.pre_start_days,
         usage_location: None,
         transfer_drive_to: None,
+        license_skus: None,
         task_due: None,
         verify_by_read: None,
     };
@@ -490,8 +497,8 @@ pub async fn add_google(engine: &Engine, args: GoogleAppArgs) -> anyhow::Result<
     if key.trim().is_empty() {
         bail!("--service-account-key {}: the file is empty", path.display());
     }
-    if matches!(args.deprovision, DeprovisionArg::RemoveLicense) {
-        bail!("--deprovision remove-license is not supported for Google Workspace");
+    if matches!(args.deprovision, DeprovisionArg::RemoveLicense) && args.license_skus.is_none() {
+        bail!("--deprovision remove-license needs --license-skus (the License Manager SKUs Tenure manages)");
     }
     let settings = SettingsArgs {
         deprovision: Some(args.deprovision),
@@ -506,6 +513,7 @@ pub async fn add_google(engine: &Engine, args: GoogleAppArgs) -> anyhow::Result<
         max_concurrency: args.max_concurrency,
         dry_run: Some(args.dry_run),
         transfer_drive_to: args.transfer_drive_to.clone(),
+        license_skus: args.license_skus.clone(),
         ..SettingsArgs::default()
     };
     let spec = NewApp {
@@ -534,6 +542,14 @@ pub async fn add_google(engine: &Engine, args: GoogleAppArgs) -> anyhow::Result<
         "added Google Workspace app {} ({} as {}); check it with `tenure app check {}`, grant it with `tenure assign {} --group NAME`",
         app.name, args.domain, args.admin_email, app.name, app.name
     );
+    if let Some(target) = app.settings.google_workspace.as_ref().filter(|t| !t.license_skus.is_empty()) {
+        let tiers: Vec<&str> = target.license_skus.iter().map(|s| s.tier.as_str()).collect();
+        println!(
+            "licenses: Tenure manages {} (`--license TIER` on an assignment); delegate the scope {} to the service account",
+            tiers.join(", "),
+            tenure_connectors::google_workspace::licensing::SCOPE
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -585,6 +601,12 @@ fn print_app(app: &AppView) {
     }
     if let Some(to) = app.settings.google_workspace.as_ref().and_then(|t| t.transfer_drive_to.as_deref()) {
         println!("  offboarding:   Drive files transferred to {to}, then the account is suspended");
+    }
+    if let Some(target) = app.settings.google_workspace.as_ref().filter(|t| !t.license_skus.is_empty()) {
+        println!(
+            "  licenses:      {} (License Manager)",
+            tenure_connectors::google_workspace::licensing::format_skus(&target.license_skus)
+        );
     }
     if let Some(seconds) = app.settings.manual.as_ref().and_then(|m| m.task_due_s) {
         println!(

@@ -895,8 +895,15 @@ pub struct GoogleAppArgs {
     /// Data Transfer API (the service account needs the admin.datatransfer scope delegated).
     #[arg(long, value_name = "manager|EMAIL")]
     pub transfer_drive_to: Option<String>,
+    /// The License Manager SKUs Tenure manages, each with the tier name pools and `assign
+    /// --license` use: "Google-Apps:1010020027=Business Starter,Google-Apps:1010020028=Business
+    /// Standard". Each account's license is read from them; the service account needs the
+    /// apps.licensing scope delegated.
+    #[arg(long, value_name = "PRODUCT:SKU=TIER,...")]
+    pub license_skus: Option<String>,
     /// What deprovisioning does: deactivate suspends the account (it keeps its data and
-    /// license); delete removes it (an admin can restore it for 20 days).
+    /// license); delete removes it (an admin can restore it for 20 days); remove-license
+    /// revokes its managed License Manager SKUs and leaves the account (needs --license-skus).
     #[arg(long, value_enum, default_value_t = DeprovisionArg::Deactivate)]
     pub deprovision: DeprovisionArg,
     /// With --deprovision deactivate-then-delete: days between suspension and deletion.

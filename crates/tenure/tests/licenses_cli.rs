@@ -133,6 +133,23 @@ async fn licenses(backend: TestBackend) -> anyhow::Result<()> {
     assert_eq!(report["totals"][0]["seats"], 21);
     assert_eq!(report["totals"][0]["monthly_cost"], 112.17, "60 + 10.50 + 41.67");
 
+    // Without an email channel nobody could answer a question: nobody would be asked.
+    let preview = cli.json(&["license", "reclaim", "peer", "--preview", "--json"]).await;
+    assert_eq!(preview["asked"], json!([]), "{preview}");
+    assert!(preview["skipped"][0]["why"].as_str().unwrap_or("").contains("no email channel"), "{preview}");
+    cli.ok(&[
+        "notify",
+        "add",
+        "email",
+        "mail",
+        "--smtp-url",
+        "smtp://127.0.0.1:9",
+        "--from",
+        "tenure@example.com",
+        "--to",
+        "person",
+    ])
+    .await;
     // A reclaim's preview names the managed account unused for the pool's 90 days (cy), writes
     // nothing; a bad deadline is refused.
     let preview = cli.json(&["license", "reclaim", "peer", "--preview", "--json"]).await;

@@ -52,7 +52,8 @@
 //!   unknown channel. Google requires an `https` address; the fake also takes `http`.
 //!
 //! Data Transfer API (Drive files handed on before an offboarded user is suspended): see
-//! [`google_transfer_fake`](crate::google_transfer_fake).
+//! [`google_transfer_fake`](crate::google_transfer_fake). Enterprise License Manager API (who
+//! holds which SKU): see [`google_licensing_fake`](crate::google_licensing_fake).
 //!
 //! Not faked: the `fields` partial-response filter (every field is returned, which a client must
 //! tolerate anyway) and `projection=custom`.
@@ -146,6 +147,8 @@ pub struct GoogleDirectory {
     pub deliveries: Vec<Delivery>,
     /// Data transfer state: Drive files, transfers, and how transfers progress.
     pub drive: crate::google_transfer_fake::DriveState,
+    /// License Manager state: SKUs and who holds them.
+    pub licensing: crate::google_licensing_fake::LicensingState,
     next_id: u64,
 }
 
@@ -170,8 +173,8 @@ impl GoogleDirectory {
 pub(crate) struct Shared {
     pub(crate) dir: Mutex<GoogleDirectory>,
     public_key: Vec<u8>,
-    token_url: String,
-    customer_id: String,
+    pub(crate) token_url: String,
+    pub(crate) customer_id: String,
     /// Access tokens issued, with the scopes each grants.
     tokens: Mutex<HashMap<String, Vec<String>>>,
 }
@@ -205,6 +208,15 @@ impl GoogleFake {
                 get(crate::google_transfer_fake::list).post(crate::google_transfer_fake::insert),
             )
             .route("/admin/datatransfer/v1/transfers/{id}", get(crate::google_transfer_fake::get))
+            .route("/apps/licensing/v1/product/{product}/sku/{sku}/users", get(crate::google_licensing_fake::list))
+            .route("/apps/licensing/v1/product/{product}/sku/{sku}/user", post(crate::google_licensing_fake::insert))
+            .route(
+                "/apps/licensing/v1/product/{product}/sku/{sku}/user/{user}",
+                get(crate::google_licensing_fake::get)
+                    .patch(crate::google_licensing_fake::patch)
+                    .put(crate::google_licensing_fake::patch)
+                    .delete(crate::google_licensing_fake::delete),
+            )
             .with_state(slot);
         let server = FakeServer::start(app).await?;
         let shared = Arc::new(Shared {
@@ -338,7 +350,11 @@ async fn token(State(slot): State<Slot>, body: String) -> Response {
     let transfer_only = scopes.iter().all(|s| s == crate::google_transfer_fake::SCOPE)
         && !scopes.is_empty()
         && !lock(&shared.dir).drive.transfer_scope_withheld;
-    if !transfer_only && !REQUIRED_SCOPES.iter().all(|s| granted(s)) {
+    // Likewise for the License Manager's scope.
+    let licensing_only = scopes.iter().all(|s| s == crate::google_licensing_fake::SCOPE)
+        && !scopes.is_empty()
+        && !lock(&shared.dir).licensing.scope_withheld;
+    if !transfer_only && !licensing_only && !REQUIRED_SCOPES.iter().all(|s| granted(s)) {
         return oauth_error(
             "unauthorized_client",
             "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.",

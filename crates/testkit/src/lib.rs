@@ -8,6 +8,7 @@ pub mod db;
 pub mod dropbox_fake;
 pub mod github_fake;
 pub mod google_fake;
+pub mod google_licensing_fake;
 pub mod google_transfer_fake;
 pub mod graph_fake;
 pub mod m365_fake;

@@ -136,7 +136,9 @@ fn check_known(attrs: &Attributes) -> Result<(), ConnectorError> {
         }
         return Err(match name {
             attr::LICENSE => ConnectorError::Unsupported {
-                operation: "assign licenses (Google Workspace licenses are managed by the License Manager API)".into(),
+                // The connector takes `license` out first and sets it through License Manager.
+                operation:
+                    "assign licenses on the user resource (Google Workspace licenses go through License Manager)".into(),
             },
             attr::ROLE => ConnectorError::Unsupported {
                 operation: "assign roles (Google Workspace admin roles are not provisioned by Tenure)".into(),

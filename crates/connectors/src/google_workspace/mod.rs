@@ -16,12 +16,16 @@
 //!
 //! - Drive files of a departing user go to a recipient first where the app's offboarding policy
 //!   says so, through the Data Transfer API ([`transfer`]), with its own scope.
+//! - Licenses, where the app's settings name the SKUs Tenure manages, through the Enterprise
+//!   License Manager API ([`licensing`]), with its own scope: each account's `license` is its
+//!   tier, and a change of it is an assignment, a move to another SKU, or a revocation.
 //!
 //! Authentication reuses the directory source's service account (a JWT signed with the account's
 //! key, naming the admin it acts for) with the read-write scopes.
 
 mod error;
 mod groups;
+pub mod licensing;
 pub mod map;
 pub mod transfer;
 
@@ -33,7 +37,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use tenure_core::attributes::{self as attr, Attributes};
-use tenure_core::{GoogleWorkspaceTarget, RemoteAccount, RemoteGroup, Secret};
+use tenure_core::{GoogleLicenseSku, GoogleWorkspaceTarget, RemoteAccount, RemoteGroup, Secret};
 use tenure_sources::cloud_http::{Http, HttpOptions, Service, admin_url};
 use tenure_sources::google::ServiceAccount;
 use url::Url;
@@ -68,6 +72,16 @@ pub struct GoogleWorkspace {
     /// The same service account asking only for the Data Transfer scope: an app without a
     /// transfer policy never needs it delegated.
     transfer_account: Arc<ServiceAccount>,
+    /// The same service account asking only for the License Manager scope (used only when the
+    /// settings name SKUs).
+    licensing_account: Arc<ServiceAccount>,
+    /// `…/apps/licensing/v1`.
+    licensing: Url,
+    /// The SKUs Tenure manages, in the settings' order.
+    license_skus: Vec<GoogleLicenseSku>,
+    /// License Manager's `customerId`: the customer id, or the primary domain for
+    /// `my_customer`, which License Manager does not document.
+    license_customer: String,
     /// `…/admin/directory/v1`, without a trailing slash.
     api: Url,
     /// `…/admin/datatransfer/v1/transfers`.
@@ -106,6 +120,15 @@ impl GoogleWorkspace {
         )
         .map_err(token_error)?
         .with_scopes(transfer::SCOPE);
+        let licensing_account = ServiceAccount::from_key_json(
+            key_json.expose().as_bytes(),
+            "the app's service account key",
+            &target.admin,
+            target.token_url.as_deref(),
+        )
+        .map_err(token_error)?
+        .with_scopes(licensing::SCOPE);
+        let licensing = Self::licensing_root(api_url)?;
         let raw = if api_url.trim().is_empty() { DEFAULT_API_URL } else { api_url.trim() };
         let root = admin_url(Service::Google, "API URL", raw).map_err(token_error)?;
         let under = |segments: &[&str]| -> Result<Url, ConnectorError> {
@@ -126,6 +149,7 @@ impl GoogleWorkspace {
         if domain.is_empty() || !domain.contains('.') || domain.contains(['@', '/', ' ']) {
             return Err(ConnectorError::Config(format!("{:?} is not a domain name", target.domain)));
         }
+        let license_customer = if customer == "my_customer" { domain.clone() } else { customer.to_owned() };
         if options.page_size == 0 {
             return Err(ConnectorError::Config("page_size must be at least 1".into()));
         }
@@ -150,6 +174,10 @@ impl GoogleWorkspace {
             token_http,
             account: Arc::new(account),
             transfer_account: Arc::new(transfer_account),
+            licensing_account: Arc::new(licensing_account),
+            licensing,
+            license_skus: target.license_skus.clone(),
+            license_customer,
             api,
             transfers,
             customer: customer.to_owned(),
@@ -381,7 +409,12 @@ impl GoogleWorkspace {
         Ok(accounts)
     }
 
+    /// The user, with its tier where the app manages licenses.
     pub async fn get_user(&self, user_key: &str) -> Result<Option<RemoteAccount>, ConnectorError> {
+        self.with_license(self.get_plain(user_key).await?).await
+    }
+
+    async fn get_plain(&self, user_key: &str) -> Result<Option<RemoteAccount>, ConnectorError> {
         Ok(match self.get_raw(user_key).await? {
             Some(raw) => Some(self.account(&Method::GET, &self.user_url(user_key)?, &raw)?),
             None => None,
@@ -405,6 +438,10 @@ impl GoogleWorkspace {
     /// address may be a work address in `emails`). A failed lookup is an error, never "not
     /// found".
     pub async fn find_user(&self, attribute: &str, value: &str) -> Result<Option<RemoteAccount>, ConnectorError> {
+        self.with_license(self.find_plain(attribute, value).await?).await
+    }
+
+    async fn find_plain(&self, attribute: &str, value: &str) -> Result<Option<RemoteAccount>, ConnectorError> {
         let value = value.trim();
         if value.is_empty() {
             return Ok(None);
@@ -412,7 +449,7 @@ impl GoogleWorkspace {
         let query = match attribute {
             attr::USER_NAME => {
                 // A user found by an alias has another primaryEmail: not this userName.
-                let found = self.get_user(value).await?;
+                let found = self.get_plain(value).await?;
                 return Ok(found.filter(|a| a.user_name().eq_ignore_ascii_case(value)));
             }
             attr::EXTERNAL_ID => map::exact_query("externalId", value),
@@ -462,6 +499,12 @@ impl GoogleWorkspace {
         attributes: &Attributes,
         active: bool,
     ) -> Result<RemoteAccount, ConnectorError> {
+        let (attributes, license) = split_license(attributes);
+        // A license the app cannot give is refused before the user exists, not after.
+        if let Some(tier) = &license {
+            self.check_tier(tier)?;
+        }
+        let attributes = &attributes;
         let mut user = map::user_for_insert(attributes)?;
         if !active {
             user.insert("suspended".into(), json!(true));
@@ -475,16 +518,90 @@ impl GoogleWorkspace {
         user.insert("changePasswordAtNextLogin".into(), json!(self.change_password_at_next_login));
         let url = self.endpoint(&["users"]);
         let created = self.send_for_body(Method::POST, &url, &[], Some(&Value::Object(user))).await?;
-        let account = self.account(&Method::POST, &url, &created)?;
+        let mut account = self.account(&Method::POST, &url, &created)?;
         tracing::debug!(remote_id = %account.remote_id, "Google Workspace user created");
+        if let Some(tier) = license {
+            // The account exists whatever happens to its license: a refused license is the next
+            // plan's license change, and fails there with Google's reason. Google may have
+            // licensed the new user itself (automatic licensing): set_license moves that SKU.
+            let email = account.user_name().to_owned();
+            match self.set_license(&email, Some(&tier)).await {
+                Ok(()) => {
+                    account.attributes.insert(attr::LICENSE, tier.as_str());
+                }
+                Err(e) => {
+                    tracing::warn!(user = %email, license = %tier, error = %e, "Google user created without its license")
+                }
+            }
+        }
         Ok(account)
+    }
+
+    /// Refuses a tier the app does not manage (or any, without SKUs in the settings).
+    fn check_tier(&self, tier: &str) -> Result<(), ConnectorError> {
+        if !self.manages_licenses() {
+            return Err(ConnectorError::Unsupported {
+                operation: format!(
+                    "assign the license {tier:?}: this Google Workspace app names no License Manager SKUs (tenure \
+                     app edit APP --license-skus PRODUCT:SKU=TIER,...)"
+                ),
+            });
+        }
+        let known = self.license_skus.iter().any(|s| s.tier == tier.trim());
+        if known {
+            Ok(())
+        } else {
+            let tiers: Vec<&str> = self.license_skus.iter().map(|s| s.tier.as_str()).collect();
+            Err(ConnectorError::InvalidRequest(format!(
+                "license {tier:?} is no SKU this app manages (its tiers: {})",
+                tiers.join(", ")
+            )))
+        }
+    }
+
+    /// `account` with its tier, read per SKU, where the app manages licenses.
+    async fn with_license(&self, account: Option<RemoteAccount>) -> Result<Option<RemoteAccount>, ConnectorError> {
+        let Some(mut account) = account else { return Ok(None) };
+        if self.manages_licenses()
+            && let Some(tier) = self.license_of(account.user_name()).await?
+        {
+            account.attributes.insert(attr::LICENSE, tier.as_str());
+        }
+        Ok(Some(account))
+    }
+
+    /// Every user, each with its tier where the app manages licenses: one listing per SKU,
+    /// matched to users by primary email (License Manager's `userId`).
+    pub async fn list_licensed_users(&self) -> Result<Vec<RemoteAccount>, ConnectorError> {
+        let mut accounts = self.users(None).await?;
+        if self.manages_licenses() {
+            let tiers = self.license_tiers().await?;
+            for account in &mut accounts {
+                if let Some(tier) = tiers.get(&account.user_name().to_lowercase()) {
+                    account.attributes.insert(attr::LICENSE, tier.as_str());
+                }
+            }
+        }
+        Ok(accounts)
     }
 
     /// Reads the user, then patches only the fields that change (lists written whole, keeping the
     /// entries Tenure does not manage).
+    /// A `license` change (an empty value removes it) is made through License Manager after
+    /// the user's own fields.
     pub async fn update_user(&self, remote_id: &str, changes: &Attributes) -> Result<(), ConnectorError> {
         if changes.is_empty() {
             return Ok(());
+        }
+        let (changes, license) = (split_license(changes).0, changes.get(attr::LICENSE).map(|l| l.trim().to_owned()));
+        let wanted = license.as_ref().map(|l| Some(l.as_str()).filter(|l| !l.is_empty()));
+        if let Some(Some(tier)) = wanted {
+            self.check_tier(tier)?;
+        }
+        if wanted.is_some() && !self.manages_licenses() {
+            return Err(ConnectorError::Unsupported {
+                operation: "remove a license: this Google Workspace app names no License Manager SKUs".into(),
+            });
         }
         let url = self.user_url(remote_id)?;
         let current = self.get_raw(remote_id).await?.ok_or_else(|| ConnectorError::NotFound {
@@ -492,11 +609,23 @@ impl GoogleWorkspace {
             url: shown(&url),
             detail: Some("the user to update is gone".into()),
         })?;
-        let patch = map::patch_for_changes(&current, changes)?;
-        if patch.is_empty() {
-            return Ok(());
+        let patch = map::patch_for_changes(&current, &changes)?;
+        if !patch.is_empty() {
+            self.send(Method::PATCH, &url, &[], Some(&Value::Object(patch))).await?;
         }
-        self.send(Method::PATCH, &url, &[], Some(&Value::Object(patch))).await.map(drop)
+        if let Some(wanted) = wanted {
+            // License Manager names users by their current primary email.
+            let email = changes
+                .get(attr::USER_NAME)
+                .map(|u| u.trim().to_owned())
+                .or_else(|| current.get("primaryEmail").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default();
+            if email.is_empty() {
+                return Err(self.invalid(&Method::GET, &url, "the user has no primaryEmail".into()));
+            }
+            self.set_license(&email, wanted).await?;
+        }
+        Ok(())
     }
 
     /// Suspends (`active == false`) or unsuspends the user.
@@ -515,6 +644,13 @@ impl GoogleWorkspace {
     }
 }
 
+/// `attributes` without `license`, and the license asked for (`None` when absent or empty).
+fn split_license(attributes: &Attributes) -> (Attributes, Option<String>) {
+    let mut rest = attributes.clone();
+    let license = rest.remove(attr::LICENSE).map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
+    (rest, license)
+}
+
 /// A password from the thread-local CSPRNG (ChaCha-based), held as a [`Secret`] so it cannot
 /// reach a log line.
 fn random_password() -> Secret {
@@ -528,7 +664,12 @@ impl Connector for GoogleWorkspace {
         use Operation::*;
         Descriptor {
             kind: "google_workspace",
-            operations: [List, Get, Find, Create, Update, Activate, Deactivate, Delete, Groups, GroupMembership].into(),
+            operations: if self.manages_licenses() {
+                [List, Get, Find, Create, Update, Activate, Deactivate, Delete, Groups, GroupMembership, Licenses]
+                    .into()
+            } else {
+                [List, Get, Find, Create, Update, Activate, Deactivate, Delete, Groups, GroupMembership].into()
+            },
             deactivate: DeactivateMeaning::Suspend,
             // Restorable by an admin for 20 days, then gone with its data.
             delete: DeleteMeaning::Permanent,
@@ -536,7 +677,7 @@ impl Connector for GoogleWorkspace {
     }
 
     fn list_users(&self) -> ConnectorFuture<'_, Vec<RemoteAccount>> {
-        Box::pin(self.users(None))
+        Box::pin(self.list_licensed_users())
     }
 
     fn get_user<'a>(&'a self, remote_id: &'a str) -> ConnectorFuture<'a, Option<RemoteAccount>> {

@@ -225,6 +225,11 @@ pub struct SettingsSpec {
     /// (Data Transfer API); empty stops transferring.
     #[serde(default)]
     pub transfer_drive_to: Option<String>,
+    /// Google Workspace apps: the License Manager SKUs Tenure manages, each with its tier name,
+    /// as `PRODUCT:SKU=TIER` entries separated by commas (`Google-Apps:1010020027=Business
+    /// Starter,Google-Apps:1010020028=Business Standard`); empty stops managing licenses.
+    #[serde(default)]
+    pub license_skus: Option<String>,
     /// Manual apps: seconds a task has before its owner is reminded (and as long again before
     /// the admins are told); 0 restores the default (three days).
     #[serde(default)]
@@ -487,12 +492,6 @@ fn apply_settings(
     }
     // Deprovisioning
     match deprovision_of(spec)? {
-        Some(DeprovisionPolicy::RemoveLicense) if kind == AppKind::GoogleWorkspace => {
-            return Err(EngineError::field(
-                "settings.deprovision",
-                "remove-license is not supported for Google Workspace (Tenure does not manage its licenses)",
-            ));
-        }
         Some(policy) => settings.deprovision = policy,
         None if creating => {
             settings.deprovision = vendor_defaults.map_or(DeprovisionPolicy::Deactivate, |v| v.default_deprovision())
@@ -550,6 +549,25 @@ fn apply_settings(
             .as_mut()
             .ok_or_else(|| EngineError::field("settings.transfer_drive_to", "only for Google Workspace apps"))?;
         target.transfer_drive_to = drive_recipient("settings.transfer_drive_to", to)?;
+    }
+    if let Some(skus) = &spec.license_skus {
+        let target = settings
+            .google_workspace
+            .as_mut()
+            .ok_or_else(|| EngineError::field("settings.license_skus", "only for Google Workspace apps"))?;
+        target.license_skus = tenure_connectors::google_workspace::licensing::parse_skus(skus)
+            .map_err(|e| EngineError::field("settings.license_skus", e))?;
+    }
+    // Licenses are removed only where Tenure knows which it manages.
+    if kind == AppKind::GoogleWorkspace
+        && settings.deprovision == DeprovisionPolicy::RemoveLicense
+        && settings.google_workspace.as_ref().is_none_or(|t| t.license_skus.is_empty())
+    {
+        return Err(EngineError::field(
+            "settings.deprovision",
+            "remove-license on Google Workspace needs the License Manager SKUs Tenure manages (settings.license_skus, \
+             e.g. Google-Apps:1010020027=Business Starter)",
+        ));
     }
     if let Some(seconds) = spec.task_due_s {
         let target = settings
@@ -1275,6 +1293,7 @@ impl Admin<'_> {
                     org_unit_path: google.org_unit.clone(),
                     change_password_at_next_login: google.change_password_at_next_login,
                     transfer_drive_to: None,
+                    license_skus: Vec::new(),
                 };
                 let base_url = spec
                     .base_url
@@ -1765,6 +1784,42 @@ mod tests {
     }
 
     #[test]
+    fn a_google_app_removes_licenses_only_where_it_names_its_skus() {
+        let google = AppSettings {
+            google_workspace: Some(GoogleWorkspaceTarget {
+                domain: "example.com".into(),
+                customer: "my_customer".into(),
+                admin: "admin@example.com".into(),
+                token_url: None,
+                org_unit_path: None,
+                change_password_at_next_login: false,
+                transfer_drive_to: None,
+                license_skus: Vec::new(),
+            }),
+            ..AppSettings::default()
+        };
+        let remove = || SettingsSpec { deprovision: Some("remove-license".into()), ..Default::default() };
+        let err = apply_settings(AppKind::GoogleWorkspace, &google, &remove(), true).unwrap_err();
+        assert!(matches!(&err, EngineError::BadField { field, .. } if field == "settings.deprovision"), "{err}");
+        let spec = SettingsSpec {
+            license_skus: Some("Google-Apps:1010020027=Business Starter,Google-Vault:Google-Vault=Vault".into()),
+            ..remove()
+        };
+        let settings = apply_settings(AppKind::GoogleWorkspace, &google, &spec, true).unwrap();
+        let skus = &settings.google_workspace.as_ref().unwrap().license_skus;
+        assert_eq!(skus.iter().map(|s| s.tier.as_str()).collect::<Vec<_>>(), ["Business Starter", "Vault"]);
+        assert_eq!(settings.deprovision, DeprovisionPolicy::RemoveLicense);
+        // Taking the SKUs away while licenses are removed on leaving is refused; a bad entry too.
+        let clear = SettingsSpec { license_skus: Some(String::new()), ..Default::default() };
+        assert!(apply_settings(AppKind::GoogleWorkspace, &settings, &clear, false).is_err());
+        let bad = SettingsSpec { license_skus: Some("Google-Apps=Starter".into()), ..Default::default() };
+        let err = apply_settings(AppKind::GoogleWorkspace, &google, &bad, false).unwrap_err();
+        assert!(matches!(&err, EngineError::BadField { field, .. } if field == "settings.license_skus"), "{err}");
+        let scim = SettingsSpec { license_skus: Some("a:b=c".into()), ..Default::default() };
+        assert!(apply_settings(AppKind::Scim, &AppSettings::default(), &scim, true).is_err());
+    }
+
+    #[test]
     fn a_bad_mapping_names_its_line_and_column() {
         let spec =
             MappingSpec { target: "displayName".into(), expression: "lowr(familyName)".into(), on_create: false };
@@ -1906,12 +1961,28 @@ impl Admin<'_> {
         if record.app.kind == AppKind::GoogleWorkspace {
             let connector = self.engine.client(&record)?;
             let admin = record.app.settings.google_workspace.as_ref().map(|t| t.admin.clone()).unwrap_or_default();
-            let problem = match connector.find_user(tenure_core::attributes::USER_NAME, &admin).await {
+            let mut problem = match connector.find_user(tenure_core::attributes::USER_NAME, &admin).await {
                 Ok(Some(_)) => None,
                 Ok(None) => Some(format!("the admin {admin} was not found in the directory")),
                 Err(e) => Some(e.to_string()),
             };
-            return Ok(connector_check(&record, connector.describe(), problem, None, vendor, deprovision, joiners));
+            // Where Tenure manages licenses, one listing per SKU proves the licensing scope.
+            let mut found = None;
+            if problem.is_none()
+                && let Some(target) = record.app.settings.google_workspace.as_ref()
+                && !target.license_skus.is_empty()
+            {
+                let google = GoogleWorkspace::new(&record.app.base_url, target, &record.secret, Default::default())
+                    .map_err(|source| EngineError::Connector { app: name.to_owned(), source })?;
+                match google.license_counts().await {
+                    Ok(counts) => {
+                        let held: Vec<String> = counts.iter().map(|(tier, n)| format!("{tier} {n}")).collect();
+                        found = Some(format!("acting as the configured admin; licenses held: {}", held.join(", ")));
+                    }
+                    Err(e) => problem = Some(e.to_string()),
+                }
+            }
+            return Ok(connector_check(&record, connector.describe(), problem, found, vendor, deprovision, joiners));
         }
         // Authenticated the way the app is configured: an OAuth app's client secret is no bearer token.
         let client = crate::app_auth::scim_client(self.store(), self.tenant(), &record, Default::default())
