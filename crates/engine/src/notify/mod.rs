@@ -42,7 +42,7 @@ pub const EVENTS: &[(&str, &str)] = &[
         "license.line_skip",
         "someone went ahead in a pool's waiting line (a successor, a workflow's reassignment, freed_to)",
     ),
-    ("license.reclaim", "an unused license's holder is asked \"still needed?\" with keep / release links"),
+    ("license.reclaim", "an unused license's holder is asked \"still needed?\" (keep / release links by email only)"),
     ("workflow.notify", "a workflow's notify step"),
     ("workflow.approval", "a workflow's step waits for an approval"),
 ];
