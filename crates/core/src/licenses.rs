@@ -81,6 +81,49 @@ impl FromStr for Currency {
 /// The thresholds of "unused for N days" the report counts.
 pub const UNUSED_DAYS: [u16; 3] = [30, 60, 90];
 
+/// Where a pool's seat goes when someone leaving or moving frees it: the first in line (`line`,
+/// the default), or first the earliest waiting person of the leaver's department
+/// (`department`) or org unit (`team`), else the first in line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FreedTo {
+    #[default]
+    Line,
+    Department,
+    Team,
+}
+
+impl FreedTo {
+    pub const SPELLINGS: &'static str = "line, department or team";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Line => "line",
+            Self::Department => "department",
+            Self::Team => "team",
+        }
+    }
+}
+
+impl fmt::Display for FreedTo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FreedTo {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "line" => Ok(Self::Line),
+            "department" => Ok(Self::Department),
+            "team" | "org-unit" => Ok(Self::Team),
+            other => Err(format!("{other:?} is not where a freed seat goes: use {}", Self::SPELLINGS)),
+        }
+    }
+}
+
 /// Seats of one app bought together: the whole app, or one tier (SKU) of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LicensePool {
@@ -98,6 +141,8 @@ pub struct LicensePool {
     /// An account whose last activity is older than this many days counts as unused waste:
     /// 30, 60 or 90.
     pub unused_days: u16,
+    /// Where a seat freed by someone leaving or moving goes first.
+    pub freed_to: FreedTo,
 }
 
 /// Accounts of one app with the same tier, class and state, and what is known of their use.
@@ -218,6 +263,8 @@ pub struct TierReport {
     pub renews: Option<time::Date>,
     pub owner: Option<String>,
     pub unused_days: u16,
+    /// Where a seat freed by someone leaving or moving goes first: `line`, `department`, `team`.
+    pub freed_to: FreedTo,
     #[serde(flatten)]
     pub figures: SeatFigures,
 }
@@ -311,6 +358,7 @@ pub fn report(read: &'static str, pools: &[LicensePool], usage: &[AppUsage]) -> 
                     renews: pool.renews,
                     owner: pool.owner.clone(),
                     unused_days: pool.unused_days,
+                    freed_to: pool.freed_to,
                     figures: figures(pool, &tally),
                 }
             })
@@ -342,6 +390,7 @@ fn unpooled(app: &str, tier: Option<String>, currency: &Currency) -> LicensePool
         renews: None,
         owner: None,
         unused_days: 90,
+        freed_to: FreedTo::Line,
     }
 }
 

@@ -204,6 +204,10 @@ pub enum Reason {
     LicenseReclaimed {
         unused_days: u32,
     },
+    /// An offboarding named this person the successor of `of`: the seat `of` frees goes to them.
+    Successor {
+        of: String,
+    },
 }
 
 impl Reason {
@@ -217,7 +221,8 @@ impl Reason {
             | Reason::RetentionElapsed { .. }
             | Reason::GroupMembership
             | Reason::Workflow { .. }
-            | Reason::LicenseReclaimed { .. } => None,
+            | Reason::LicenseReclaimed { .. }
+            | Reason::Successor { .. } => None,
         }
     }
 }
@@ -243,6 +248,7 @@ impl fmt::Display for Reason {
             Reason::LicenseReclaimed { unused_days } => {
                 write!(f, "license reclaimed: unused for {unused_days} days")
             }
+            Reason::Successor { of } => write!(f, "the successor of {of}, offboarded: their seat goes to them"),
         }
     }
 }

@@ -338,6 +338,8 @@ impl Engine {
             "held_losses": decision.hold.len(),
         });
         outcome.plan_id = tx.queue(&flowing, &releases, &summary, now).await?;
+        // Seats these losses free, steered to the leaver's department or team where the pool says.
+        let steer_notices = self.steer_freed_seats(&mut tx, &flowing, actor, now).await?;
         tx.clear_marks(answered).await?;
         if !later.is_empty() {
             tx.mark(&later).await?;
@@ -404,7 +406,7 @@ impl Engine {
         }
         tx.commit().await?;
 
-        for notice in &seat_notices {
+        for notice in seat_notices.iter().chain(&steer_notices) {
             self.notify(notice).await;
         }
         for hold in &outcome.holds {

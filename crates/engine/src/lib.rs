@@ -18,6 +18,7 @@ mod import_states;
 mod legal_hold;
 mod license_lines;
 pub mod license_reclaim;
+mod license_skip;
 pub mod licenses;
 pub mod nodes;
 pub mod notify;

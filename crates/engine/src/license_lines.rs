@@ -1,10 +1,12 @@
-//! Full license pools' waiting lines, where plans meet the queue. A plan's creates and
-//! re-activations in an app with pools get a seat only while one is free for them
-//! (`tenure_core::licenses::waiting`); the others are withheld with their place in line, and the
-//! line is kept in the store. Seats in use are the app's active accounts as Tenure last read or
-//! wrote them, plus the creates and re-activations already queued (a seat given is taken before
-//! the app shows it). A seat that frees up (a loss carried out, more seats bought) goes to the
-//! first in line on the next propagation pass, which plans them again ([`Engine::freed_seats`]).
+//! Full license pools' waiting lines, where plans meet the queue. A plan's creates,
+//! re-activations and moves to another pool's tier in an app with pools get a seat only while one
+//! is free for them (`tenure_core::licenses::waiting`); the others are withheld with their place
+//! in line, and the line is kept in the store. Seats in use are the app's active accounts as
+//! Tenure last read or wrote them, plus the creates and re-activations already queued, with the
+//! tiers of license changes already queued (a seat given is taken before the app shows it). A
+//! seat that frees up (a loss carried out, more seats bought) goes to the first in line on the
+//! next propagation pass, which plans them again ([`Engine::freed_seats`]); who is first can be
+//! changed by a line skip (`license_skip.rs`).
 
 use std::collections::HashMap;
 
@@ -26,19 +28,20 @@ pub(crate) fn pool_name(pool: &LicensePool) -> String {
 }
 
 /// What an app holds, for counting seats: each account's tier and state by its id.
-struct Held {
-    accounts: HashMap<String, (bool, Option<String>)>,
+pub(crate) struct Held {
+    /// Each account's state and tier, by its id in the app.
+    pub(crate) accounts: HashMap<String, (bool, Option<String>)>,
     /// Tiers of queued creates and re-activations.
     queued: Vec<Option<String>>,
 }
 
 impl Held {
-    fn tier_of(&self, remote: &str) -> Option<String> {
+    pub(crate) fn tier_of(&self, remote: &str) -> Option<String> {
         self.accounts.get(remote).and_then(|(_, tier)| tier.clone())
     }
 
     /// Each pool's seats in use, by the pool that takes each active account.
-    fn seats(&self, pools: &[&LicensePool], lines: &[WaitingRow]) -> Vec<PoolSeats> {
+    pub(crate) fn seats(&self, pools: &[&LicensePool], lines: &[WaitingRow]) -> Vec<PoolSeats> {
         let mut seats: Vec<PoolSeats> = pools
             .iter()
             .map(|p| PoolSeats {
@@ -60,20 +63,30 @@ impl Held {
 }
 
 fn takes_seat(plan: &Plan) -> bool {
-    plan.ops.iter().any(|o| matches!(o.kind, OpKind::Create { .. } | OpKind::Activate { .. }))
+    plan.ops.iter().any(waiting::may_take_seat)
 }
 
-/// What an app holds, from its stored accounts and its queued creates and re-activations.
-fn held_from(stored: Vec<StoredAccount>, pending: &[PlannedOp]) -> Held {
+/// What an app holds, from its stored accounts and its queued creates, re-activations and
+/// license changes.
+pub(crate) fn held_from(stored: Vec<StoredAccount>, pending: &[PlannedOp]) -> Held {
     let tier = |attrs: &tenure_core::attributes::Attributes| attrs.get(LICENSE).filter(|t| !t.is_empty()).cloned();
-    let accounts: HashMap<String, (bool, Option<String>)> =
+    let mut accounts: HashMap<String, (bool, Option<String>)> =
         stored.into_iter().map(|a| (a.link.remote_id, (a.active, tier(&a.attributes)))).collect();
+    // A queued license change (a move's new tier) holds the new tier's seat already, and leaves
+    // the old one to whoever is next.
+    for op in pending {
+        if let OpKind::ChangeLicense { remote_id, license: Some(t) } = &op.kind
+            && let Some(account) = accounts.get_mut(remote_id)
+        {
+            account.1 = Some(t.clone());
+        }
+    }
     // A queued re-activation takes the seat of its account's tier.
     let queued = pending
         .iter()
-        .map(|op| match &op.kind {
-            OpKind::Activate { remote_id } => accounts.get(remote_id).and_then(|(_, t)| t.clone()),
-            OpKind::Create { attributes, .. } => tier(attributes),
+        .filter_map(|op| match &op.kind {
+            OpKind::Activate { remote_id } => Some(accounts.get(remote_id).and_then(|(_, t)| t.clone())),
+            OpKind::Create { attributes, .. } => Some(tier(attributes)),
             _ => None,
         })
         .collect();

@@ -276,6 +276,7 @@ async fn pools_count_license_manager_seats_and_remove_license_frees_one(backend:
             renews: None,
             owner: None,
             unused_days: None,
+            freed_to: None,
         };
         admin.set_license("google", spec).await?;
     }

@@ -72,6 +72,7 @@ async fn a_full_pool_makes_people_wait_in_grant_order_and_a_freed_seat_goes_to_t
         renews: None,
         owner: None,
         unused_days: None,
+        freed_to: None,
     };
     admin.set_license("notion", pool).await?;
     let source = store.add_source(tenant, "hr", "csv", &json!({})).await?;

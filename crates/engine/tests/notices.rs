@@ -369,6 +369,7 @@ async fn reclaim_links_go_only_to_the_people_a_message_is_addressed_to(backend: 
         renews: None,
         owner: None,
         unused_days: Some(30),
+        freed_to: None,
     };
     admin.set_license("notion", pool).await?;
     let entries = vec![ActivityEntry {

@@ -6,7 +6,7 @@
 mod common;
 
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use serde_json::json;
 use tenure_core::{Role, Secret};
 use tenure_engine::Actor;
@@ -74,75 +74,18 @@ async fn world_on(backend: tenure_testkit::TestBackend) -> anyhow::Result<World>
     Ok(World { server, http, _slack: slack, _notion: notion, _files: files })
 }
 
-fn form(pairs: &[(&str, &str)]) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k, v);
-    }
-    s.finish()
-}
+use common::console::{Forms, form};
 
-/// The form token a page carries.
-fn csrf(html: &str) -> String {
-    let marker = r#"name="csrf" value=""#;
-    html.find(marker)
-        .map(|at| html[at + marker.len()..].split('"').next().unwrap_or_default().to_owned())
-        .unwrap_or_default()
-}
-
-struct Browser<'a> {
-    world: &'a World,
-    cookie: String,
-}
+type Browser = common::console::Session;
 
 impl World {
     async fn post_login(&self, email: &str, password: &str) -> anyhow::Result<reqwest::Response> {
-        Ok(self
-            .http
-            .post(format!("{}/login", self.server.base))
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form(&[("email", email), ("password", password)]))
-            .send()
-            .await?)
+        common::console::post_login(&self.http, &self.server.base, email, password).await
     }
 
-    async fn sign_in(&self, email: &str) -> anyhow::Result<Browser<'_>> {
-        let response = self.post_login(email, PASSWORD).await?;
-        anyhow::ensure!(response.status() == StatusCode::SEE_OTHER, "sign-in answered {}", response.status());
-        let set = response.headers().get(SET_COOKIE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        let cookie = set.split(';').next().unwrap_or_default().to_owned();
-        Ok(Browser { world: self, cookie })
-    }
-}
-
-impl Browser<'_> {
-    async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, String)> {
-        let response = self
-            .world
-            .http
-            .get(format!("{}{path}", self.world.server.base))
-            .header(COOKIE, &self.cookie)
-            .send()
-            .await?;
-        Ok((response.status(), response.text().await?))
-    }
-
-    async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> anyhow::Result<(StatusCode, String)> {
-        let response = self
-            .world
-            .http
-            .post(format!("{}{path}", self.world.server.base))
-            .header(COOKIE, &self.cookie)
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form(pairs))
-            .send()
-            .await?;
-        Ok((response.status(), response.text().await?))
-    }
-
-    async fn token(&self) -> anyhow::Result<String> {
-        let (_, html) = self.get("/").await?;
-        Ok(csrf(&html))
+    /// A session whose forms send what the test gives (the token included, from `token()`).
+    async fn sign_in(&self, email: &str) -> anyhow::Result<Browser> {
+        Browser::sign_in(&self.http, &self.server.base, email, PASSWORD, Forms::AsGiven).await
     }
 }
 
@@ -170,7 +113,7 @@ async fn an_admin_signs_in_and_every_screen_names_the_tenants_data() -> anyhow::
     let set = response.headers()[SET_COOKIE].to_str()?.to_owned();
     assert!(set.starts_with("tenure_session=tnr_"), "{set}");
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure"), "{set}");
-    let b = Browser { world: &w, cookie: set.split(';').next().unwrap_or_default().to_owned() };
+    let b = Browser::with_cookie(&w.http, &w.server.base, set.split(';').next().unwrap_or_default(), Forms::AsGiven);
 
     let (status, html) = b.get("/").await?;
     assert_eq!(status, StatusCode::OK, "{html}");

@@ -11,7 +11,6 @@ mod common;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use serde_json::json;
 use tenure_core::{Role, Secret};
 use tenure_engine::Actor;
@@ -79,19 +78,12 @@ async fn world() -> anyhow::Result<World> {
     Ok(World { server, http, tenant, _slack: slack, _files: files })
 }
 
-fn form(pairs: &[(&str, &str)]) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k, v);
-    }
-    s.finish()
-}
+type Browser = common::console::Session;
 
-fn csrf(html: &str) -> String {
-    let marker = r#"name="csrf" value=""#;
-    html.find(marker)
-        .map(|at| html[at + marker.len()..].split('"').next().unwrap_or_default().to_owned())
-        .unwrap_or_default()
+impl World {
+    async fn sign_in(&self, email: &str) -> anyhow::Result<Browser> {
+        Browser::sign_in(&self.http, &self.server.base, email, PASSWORD, common::console::Forms::WithToken).await
+    }
 }
 
 /// The section of a page drawn for one run (`<section class="run" id="run-ID">`).
@@ -105,65 +97,6 @@ fn run_section<'a>(html: &'a str, workflow: &str) -> Option<&'a str> {
 /// The run id a run's section names.
 fn run_id(section: &str) -> String {
     section.split("id=\"run-").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default().to_owned()
-}
-
-struct Browser<'a> {
-    world: &'a World,
-    cookie: String,
-    csrf: String,
-}
-
-impl World {
-    async fn sign_in(&self, email: &str) -> anyhow::Result<Browser<'_>> {
-        let response = self
-            .http
-            .post(format!("{}/login", self.server.base))
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form(&[("email", email), ("password", PASSWORD)]))
-            .send()
-            .await?;
-        anyhow::ensure!(response.status() == StatusCode::SEE_OTHER, "sign-in answered {}", response.status());
-        let set = response.headers().get(SET_COOKIE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        let mut b =
-            Browser { world: self, cookie: set.split(';').next().unwrap_or_default().to_owned(), csrf: String::new() };
-        let (_, html) = b.get("/").await?;
-        b.csrf = csrf(&html);
-        anyhow::ensure!(!b.csrf.is_empty(), "no form token on the overview");
-        Ok(b)
-    }
-}
-
-impl Browser<'_> {
-    async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, String)> {
-        let response = self
-            .world
-            .http
-            .get(format!("{}{path}", self.world.server.base))
-            .header(COOKIE, &self.cookie)
-            .send()
-            .await?;
-        Ok((response.status(), response.text().await?))
-    }
-
-    /// A form posted with the session's token, as the page's forms post it.
-    async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> anyhow::Result<(StatusCode, String)> {
-        let mut all = vec![("csrf", self.csrf.as_str())];
-        all.extend_from_slice(pairs);
-        self.post_raw(path, &all).await
-    }
-
-    async fn post_raw(&self, path: &str, pairs: &[(&str, &str)]) -> anyhow::Result<(StatusCode, String)> {
-        let response = self
-            .world
-            .http
-            .post(format!("{}{path}", self.world.server.base))
-            .header(COOKIE, &self.cookie)
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form(pairs))
-            .send()
-            .await?;
-        Ok((response.status(), response.text().await?))
-    }
 }
 
 #[tokio::test]
@@ -582,6 +515,16 @@ async fn an_apps_username_vendor_and_dry_run_and_license_pools_are_edited_in_the
     assert!(html.contains("Pool slack set: 12 seat(s)"), "{html}");
     let pools = engine.admin(&cli).licenses().await?;
     assert_eq!((pools.len(), pools[0].seats, pools[0].period.as_str()), (1, 12, "month"));
+    // Where a freed seat goes: refused when unknown, kept by the form once chosen.
+    let pool_with = |freed_to: &'static str| {
+        [("app", "slack"), ("seats", "12"), ("cost_per_seat", "8.75"), ("currency", "USD"), ("freed_to", freed_to)]
+    };
+    let (_, html) = org.post("/licenses/pools", &pool_with("floor")).await?;
+    assert!(html.contains(r#"id="error-freed_to""#) && html.contains("line, department or team"), "{html}");
+    org.post("/licenses/pools", &pool_with("department")).await?;
+    let (_, html) = org.get("/licenses/pools?app=slack&tier=").await?;
+    assert!(html.contains(r#"<option value="department" selected>"#), "{html}");
+    assert_eq!(engine.admin(&cli).licenses().await?[0].freed_to.as_str(), "department");
 
     // The auditor sees the terms, no form, and a forged change is 403.
     let auditor = w.sign_in("auditor@acme.example").await?;

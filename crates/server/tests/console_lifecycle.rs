@@ -13,7 +13,7 @@ mod common;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::json;
 use tenure_core::{Role, Secret};
 use tenure_engine::Actor;
@@ -113,103 +113,11 @@ async fn world(backend: TestBackend) -> anyhow::Result<World> {
     Ok(World { server, http, tenant, _slack: slack, _files: files })
 }
 
-fn form(pairs: &[(&str, &str)]) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k, v);
-    }
-    s.finish()
-}
-
-fn csrf(html: &str) -> String {
-    let marker = r#"name="csrf" value=""#;
-    html.find(marker)
-        .map(|at| html[at + marker.len()..].split('"').next().unwrap_or_default().to_owned())
-        .unwrap_or_default()
-}
-
-struct Browser<'a> {
-    world: &'a World,
-    cookie: String,
-    csrf: String,
-}
+type Browser = common::console::Session;
 
 impl World {
-    async fn sign_in(&self, email: &str) -> anyhow::Result<Browser<'_>> {
-        let response = self
-            .http
-            .post(format!("{}/login", self.server.base))
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form(&[("email", email), ("password", PASSWORD)]))
-            .send()
-            .await?;
-        anyhow::ensure!(response.status() == StatusCode::SEE_OTHER, "sign-in answered {}", response.status());
-        let set = response.headers().get(SET_COOKIE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        let mut b =
-            Browser { world: self, cookie: set.split(';').next().unwrap_or_default().to_owned(), csrf: String::new() };
-        let (_, html) = b.get("/").await?;
-        b.csrf = csrf(&html);
-        anyhow::ensure!(!b.csrf.is_empty(), "no form token on the overview");
-        Ok(b)
-    }
-}
-
-impl Browser<'_> {
-    async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, String)> {
-        let response = self
-            .world
-            .http
-            .get(format!("{}{path}", self.world.server.base))
-            .header(COOKIE, &self.cookie)
-            .send()
-            .await?;
-        Ok((response.status(), response.text().await?))
-    }
-
-    /// A form posted with the session's token, as the page's forms post it.
-    async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> anyhow::Result<(StatusCode, String)> {
-        let mut all = vec![("csrf", self.csrf.as_str())];
-        all.extend_from_slice(pairs);
-        self.post_raw(path, &all).await
-    }
-
-    async fn post_raw(&self, path: &str, pairs: &[(&str, &str)]) -> anyhow::Result<(StatusCode, String)> {
-        let response = self
-            .world
-            .http
-            .post(format!("{}{path}", self.world.server.base))
-            .header(COOKIE, &self.cookie)
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form(pairs))
-            .send()
-            .await?;
-        Ok((response.status(), response.text().await?))
-    }
-
-    /// A `multipart/form-data` POST with the session's token, as a browser sends a form with a
-    /// file: `(name, Some(file name), content)` for a file.
-    async fn upload(&self, path: &str, fields: &[(&str, Option<&str>, &str)]) -> anyhow::Result<(StatusCode, String)> {
-        let boundary = "----tenure-test-Q2xvc2VkVGFza3M";
-        let mut body =
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n", self.csrf);
-        for (name, filename, value) in fields {
-            body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\""));
-            if let Some(f) = filename {
-                body.push_str(&format!("; filename=\"{f}\"\r\nContent-Type: text/csv"));
-            }
-            body.push_str(&format!("\r\n\r\n{value}\r\n"));
-        }
-        body.push_str(&format!("--{boundary}--\r\n"));
-        let response = self
-            .world
-            .http
-            .post(format!("{}{path}", self.world.server.base))
-            .header(COOKIE, &self.cookie)
-            .header(CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
-            .body(body)
-            .send()
-            .await?;
-        Ok((response.status(), response.text().await?))
+    async fn sign_in(&self, email: &str) -> anyhow::Result<Browser> {
+        Browser::sign_in(&self.http, &self.server.base, email, PASSWORD, common::console::Forms::WithToken).await
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, COOKIE};
 use serde_json::json;
 use tenure_core::{Role, Secret};
 use tenure_engine::Actor;
@@ -81,22 +81,6 @@ async fn world() -> anyhow::Result<World> {
     Ok(World { server, http, slack, _notion: notion, _files: files })
 }
 
-fn form(pairs: &[(&str, &str)]) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k, v);
-    }
-    s.finish()
-}
-
-/// The form token a page carries.
-fn csrf(html: &str) -> String {
-    let marker = r#"name="csrf" value=""#;
-    html.find(marker)
-        .map(|at| html[at + marker.len()..].split('"').next().unwrap_or_default().to_owned())
-        .unwrap_or_default()
-}
-
 /// The value of the first `name="version" value="N"` of a page.
 fn version(html: &str) -> String {
     let marker = r#"name="version" value=""#;
@@ -105,86 +89,20 @@ fn version(html: &str) -> String {
         .unwrap_or_default()
 }
 
-struct Browser<'a> {
-    world: &'a World,
-    cookie: String,
-}
+type Browser = common::console::Session;
 
 impl World {
-    async fn sign_in_with(&self, email: &str, password: &str) -> anyhow::Result<Browser<'_>> {
-        let response = self
-            .http
-            .post(format!("{}/login", self.server.base))
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form(&[("email", email), ("password", password)]))
-            .send()
-            .await?;
-        anyhow::ensure!(response.status() == StatusCode::SEE_OTHER, "sign-in answered {}", response.status());
-        let set = response.headers().get(SET_COOKIE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        Ok(Browser { world: self, cookie: set.split(';').next().unwrap_or_default().to_owned() })
+    /// A session whose forms send what the test gives (the token included, from `token()`).
+    async fn sign_in_with(&self, email: &str, password: &str) -> anyhow::Result<Browser> {
+        Browser::sign_in(&self.http, &self.server.base, email, password, common::console::Forms::AsGiven).await
     }
 
-    async fn sign_in(&self, email: &str) -> anyhow::Result<Browser<'_>> {
+    async fn sign_in(&self, email: &str) -> anyhow::Result<Browser> {
         self.sign_in_with(email, PASSWORD).await
     }
 
     fn cli(&self, tenant: tenure_core::TenantId) -> tenure_engine::Engine {
         self.server.contexts.engine(tenant)
-    }
-}
-
-impl Browser<'_> {
-    async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, String)> {
-        let response = self
-            .world
-            .http
-            .get(format!("{}{path}", self.world.server.base))
-            .header(COOKIE, &self.cookie)
-            .send()
-            .await?;
-        Ok((response.status(), response.text().await?))
-    }
-
-    async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> anyhow::Result<(StatusCode, String)> {
-        let response = self
-            .world
-            .http
-            .post(format!("{}{path}", self.world.server.base))
-            .header(COOKIE, &self.cookie)
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form(pairs))
-            .send()
-            .await?;
-        Ok((response.status(), response.text().await?))
-    }
-
-    /// A `multipart/form-data` POST, as a browser sends a form with files.
-    async fn upload(&self, path: &str, fields: &[(&str, Option<&str>, &str)]) -> anyhow::Result<(StatusCode, String)> {
-        let boundary = "----tenure-test-7MA4YWxkTrZu0gW";
-        let mut body = String::new();
-        for (name, filename, value) in fields {
-            body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\""));
-            if let Some(f) = filename {
-                body.push_str(&format!("; filename=\"{f}\"\r\nContent-Type: text/csv"));
-            }
-            body.push_str(&format!("\r\n\r\n{value}\r\n"));
-        }
-        body.push_str(&format!("--{boundary}--\r\n"));
-        let response = self
-            .world
-            .http
-            .post(format!("{}{path}", self.world.server.base))
-            .header(COOKIE, &self.cookie)
-            .header(CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
-            .body(body)
-            .send()
-            .await?;
-        Ok((response.status(), response.text().await?))
-    }
-
-    async fn token(&self) -> anyhow::Result<String> {
-        let (_, html) = self.get("/").await?;
-        Ok(csrf(&html))
     }
 }
 
@@ -623,7 +541,7 @@ async fn licenses_the_catalog_and_the_audit_export() -> anyhow::Result<()> {
     let response = w
         .http
         .get(format!("{}/audit/export?format=csv&action=console", w.server.base))
-        .header(COOKIE, &b.cookie)
+        .header(COOKIE, b.cookie())
         .send()
         .await?;
     assert_eq!(response.status(), StatusCode::OK);
@@ -634,7 +552,7 @@ async fn licenses_the_catalog_and_the_audit_export() -> anyhow::Result<()> {
     let response = w
         .http
         .get(format!("{}/audit/export?format=jsonl&action=console.sign_in", w.server.base))
-        .header(COOKIE, &b.cookie)
+        .header(COOKIE, b.cookie())
         .send()
         .await?;
     let lines = response.text().await?;

@@ -130,6 +130,7 @@ async fn reclaim(backend: TestBackend) -> anyhow::Result<()> {
         renews: None,
         owner: None,
         unused_days: Some(30),
+        freed_to: None,
     };
     admin.set_license("notion", pool).await?;
     // p0 keeps, p1 releases, p2 does not answer, p3 is on legal hold, p4 works.

@@ -480,6 +480,7 @@ impl World {
                     renews: None,
                     owner: None,
                     unused_days: 90,
+                    freed_to: tenure_core::licenses::FreedTo::Line,
                 };
                 let mut tx = store.begin().await?;
                 tx.upsert_license_pool(tenant, spare, &pool).await?;

@@ -44,12 +44,12 @@ impl Store {
         rows.iter().map(waiting_from_row).collect()
     }
 
-    /// The app's queued operations that will take a seat once they run (creates and
-    /// re-activations still pending): seats the app does not show yet but are given.
+    /// The app's queued operations that will take a seat once they run (creates, re-activations
+    /// and license changes still pending): seats the app does not show yet but are given.
     pub async fn pending_seat_ops(&self, tenant: TenantId, app: AppId) -> Result<Vec<PlannedOp>, StoreError> {
         let rows = sqlx::query(
             "SELECT body FROM operations WHERE tenant_id = $1 AND app_id = $2 AND status = 'pending' \
-             AND kind IN ('create', 'activate')",
+             AND kind IN ('create', 'activate', 'change_license')",
         )
         .bind(tenant.to_string())
         .bind(app.to_string())
@@ -91,7 +91,7 @@ impl GuardTx {
     pub async fn pending_seat_ops(&mut self, app: AppId) -> Result<Vec<PlannedOp>, StoreError> {
         let rows = sqlx::query(
             "SELECT body FROM operations WHERE tenant_id = $1 AND app_id = $2 AND status = 'pending' \
-             AND kind IN ('create', 'activate')",
+             AND kind IN ('create', 'activate', 'change_license')",
         )
         .bind(self.tenant.to_string())
         .bind(app.to_string())
@@ -130,5 +130,35 @@ impl GuardTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    /// Moves a person of a pool's line just ahead of another of it (`ahead_of`), taking their
+    /// place in the order (their `since_ms`): everyone else keeps their order. True when both
+    /// wait in that line.
+    pub async fn put_ahead(
+        &mut self,
+        app: AppId,
+        tier: Option<&str>,
+        person: PersonId,
+        ahead_of: PersonId,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE license_waiting SET \
+             since_ms = (SELECT w.since_ms FROM license_waiting w \
+                         WHERE w.tenant_id = $1 AND w.app_id = $2 AND w.tier = $3 AND w.person_id = $5), \
+             seq = (SELECT w.seq - 1 FROM license_waiting w \
+                    WHERE w.tenant_id = $1 AND w.app_id = $2 AND w.tier = $3 AND w.person_id = $5) \
+             WHERE tenant_id = $1 AND app_id = $2 AND tier = $3 AND person_id = $4 \
+             AND EXISTS (SELECT 1 FROM license_waiting w \
+                         WHERE w.tenant_id = $1 AND w.app_id = $2 AND w.tier = $3 AND w.person_id = $5)",
+        )
+        .bind(self.tenant.to_string())
+        .bind(app.to_string())
+        .bind(tier.unwrap_or(""))
+        .bind(person.to_string())
+        .bind(ahead_of.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 }

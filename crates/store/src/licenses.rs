@@ -32,7 +32,7 @@ impl Store {
     pub async fn license_pools(&self, tenant: TenantId) -> Result<Vec<(AppId, LicensePool)>, StoreError> {
         let rows = sqlx::query(
             "SELECT l.app_id, a.name, l.tier, l.seats, l.cost_per_seat, l.currency, l.period, l.renews, l.owner, \
-             l.unused_days FROM license_pools l JOIN apps a ON a.id = l.app_id \
+             l.unused_days, l.freed_to FROM license_pools l JOIN apps a ON a.id = l.app_id \
              WHERE l.tenant_id = $1 ORDER BY a.name, l.tier",
         )
         .bind(tenant.to_string())
@@ -56,6 +56,7 @@ impl Store {
                         owner: opt_text(r, "owner")?,
                         unused_days: u16::try_from(unused)
                             .map_err(|_| StoreError::corrupt(format!("unused_days {unused}")))?,
+                        freed_to: text(r, "freed_to")?.parse().map_err(StoreError::corrupt)?,
                     },
                 ))
             })
@@ -177,11 +178,11 @@ impl Tx {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO license_pools (tenant_id, app_id, tier, seats, cost_per_seat, currency, period, renews, \
-             owner, unused_days, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             owner, unused_days, updated_ms, freed_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (app_id, tier) DO UPDATE SET seats = excluded.seats, \
              cost_per_seat = excluded.cost_per_seat, currency = excluded.currency, period = excluded.period, \
              renews = excluded.renews, owner = excluded.owner, unused_days = excluded.unused_days, \
-             updated_ms = excluded.updated_ms",
+             updated_ms = excluded.updated_ms, freed_to = excluded.freed_to",
         )
         .bind(tenant.to_string())
         .bind(app.to_string())
@@ -194,6 +195,7 @@ impl Tx {
         .bind(pool.owner.as_deref())
         .bind(i64::from(pool.unused_days))
         .bind(now_ms())
+        .bind(pool.freed_to.as_str())
         .execute(&mut **self.inner())
         .await?;
         Ok(())

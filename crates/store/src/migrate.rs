@@ -181,6 +181,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0033_license_reclaims.sql"),
         postgres: include_str!("../migrations/postgres/0033_license_reclaims.sql"),
     },
+    Migration {
+        version: 34,
+        name: "license_freed_to",
+        sqlite: include_str!("../migrations/sqlite/0034_license_freed_to.sql"),
+        postgres: include_str!("../migrations/postgres/0034_license_freed_to.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

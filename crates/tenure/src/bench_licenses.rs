@@ -96,6 +96,7 @@ pub async fn run(args: BenchLicensesArgs) -> anyhow::Result<ExitCode> {
             renews: None,
             owner: None,
             unused_days: Some(90),
+            freed_to: None,
         };
         if tiered {
             admin.set_license(&name, spec(Some("standard"), held * 9 / 10, "8.25", "month")).await?;

@@ -273,6 +273,7 @@ async fn demo_licenses(engine: &Engine, sandboxes: &[SandboxApp]) -> anyhow::Res
             renews: None,
             owner: None,
             unused_days: None,
+            freed_to: None,
         };
         admin.set_license(demo_app.profile.name(), spec).await?;
     }

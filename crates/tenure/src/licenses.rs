@@ -26,7 +26,8 @@ pub enum LicenseCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Every pool.
+    /// Every pool (also `tenure license pools`).
+    #[command(alias = "pools")]
     List {
         #[arg(long)]
         json: bool,
@@ -107,6 +108,11 @@ pub struct SetArgs {
     /// Unused for longer than 30, 60 or 90 (default) days is waste.
     #[arg(long, value_name = "DAYS")]
     pub unused_days: Option<u16>,
+    /// Where a seat freed by someone leaving or moving goes first: line (the first in line, the
+    /// default), department or team (the earliest waiting person of the leaver's department or
+    /// org unit, else the first in line). Not given: the pool keeps its own.
+    #[arg(long, value_name = "line|department|team")]
+    pub freed_to: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -140,6 +146,7 @@ pub async fn run(engine: &Engine, command: LicenseCommand) -> anyhow::Result<Exi
                 renews: args.renews,
                 owner: args.owner,
                 unused_days: args.unused_days,
+                freed_to: args.freed_to,
             };
             let pool = admin.set_license(&args.app, spec).await?;
             if args.json {
@@ -255,6 +262,7 @@ fn describe(p: &LicensePool) -> String {
     if let Some(owner) = &p.owner {
         line.push_str(&format!(", owned by {owner}"));
     }
+    line.push_str(&format!(", freed seats to {}", p.freed_to));
     line
 }
 

@@ -25,6 +25,11 @@ pub struct OffboardArgs {
     /// Undo an offboarding (a re-hire): what the policy grants comes back, accounts re-activated.
     #[arg(long, conflicts_with = "at")]
     pub undo: bool,
+    /// Who gets the person's seats: in each app with license pools, the seat (tier) they hold
+    /// goes to this person (a license change of their account, or a person-level assignment
+    /// with that license when they have none).
+    #[arg(long, value_name = "EMAIL", conflicts_with = "undo")]
+    pub successor: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -167,7 +172,7 @@ pub async fn offboard(engine: &Engine, args: OffboardArgs) -> anyhow::Result<Exi
     let admin = engine.admin(&actor);
     let preview = args.preview || (!args.yes && !args.undo);
     let spec = OffboardSpec { at: args.at.clone(), preview, undo: args.undo };
-    let view = admin.offboard(&args.email, spec).await?;
+    let view = admin.offboard_to(&args.email, spec, args.successor.as_deref()).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {
@@ -204,6 +209,9 @@ fn print_offboarding(view: &OffboardView) {
     }
     if let Some(m) = &view.manager {
         println!("manager: {m}");
+    }
+    if let Some(s) = &view.successor {
+        println!("successor: {s}");
     }
     if view.notified.is_empty() {
         println!("told: nobody (no notification channel; `tenure notify add`)");

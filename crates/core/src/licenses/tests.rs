@@ -11,6 +11,7 @@ fn pool(app: &str, tier: Option<&str>, seats: u64, cost: &str, period: Period) -
         renews: None,
         owner: None,
         unused_days: 90,
+        freed_to: FreedTo::Line,
     }
 }
 

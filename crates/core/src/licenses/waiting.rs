@@ -1,5 +1,6 @@
 //! The waiting list of a full pool. A plan's operations that take a seat (a create, the
-//! re-activation of an account) in an app with license pools get one only while the pool has a
+//! re-activation of an account, a move's license change to another pool's tier) in an app with
+//! license pools get one only while the pool has a
 //! free seat that nobody earlier in line is owed; the others wait, withheld, with their place in
 //! line ("waiting for a seat in jira standard, 3rd in line"). Pure: the engine reads the pools,
 //! what the app holds and the durable lines, and writes back what changed.
@@ -50,12 +51,33 @@ pub fn ordinal(n: usize) -> String {
     format!("{n}{suffix}")
 }
 
-/// The tier a seat-taking operation takes a seat of, or `None` when it takes none.
-fn seat_tier(op: &PlannedOp, account_tier: &dyn Fn(&str) -> Option<String>) -> Option<Option<String>> {
+/// The tier a seat-taking operation takes a seat of, or `None` when it takes none. A license
+/// change the policy asks for (an assignment's license parameter names another tier now: a
+/// move) takes a seat of the new tier's pool when that is another pool; a handoff a workflow
+/// or an offboarding asks for does not, the seat it gives being the one its leaver frees.
+fn seat_tier(
+    op: &PlannedOp,
+    pools: &[PoolSeats],
+    account_tier: &dyn Fn(&str) -> Option<String>,
+) -> Option<Option<String>> {
     match &op.kind {
         OpKind::Create { attributes, .. } => Some(attributes.get(LICENSE).filter(|t| !t.is_empty()).cloned()),
         OpKind::Activate { remote_id } => Some(account_tier(remote_id)),
+        OpKind::ChangeLicense { remote_id, license: Some(tier) } if op.reason.grant().is_some() => {
+            let now = account_tier(remote_id);
+            (pool_of(pools, Some(tier)) != pool_of(pools, now.as_deref())).then(|| Some(tier.clone()))
+        }
         _ => None,
+    }
+}
+
+/// Whether an operation may take a seat of a pool: a create, a re-activation, or a license
+/// change the policy asks for (see [`seat`]).
+pub fn may_take_seat(op: &PlannedOp) -> bool {
+    match &op.kind {
+        OpKind::Create { .. } | OpKind::Activate { .. } => true,
+        OpKind::ChangeLicense { license: Some(_), .. } => op.reason.grant().is_some(),
+        _ => false,
     }
 }
 
@@ -76,7 +98,7 @@ pub fn seat(
     // Each pool's candidates: the plan's seat-taking operations, by index.
     let mut wanting: Vec<Vec<usize>> = vec![Vec::new(); pools.len()];
     for (i, op) in plan.ops.iter().enumerate() {
-        if let Some(tier) = seat_tier(op, account_tier)
+        if let Some(tier) = seat_tier(op, pools, account_tier)
             && let Some(pool) = pool_of(pools, tier.as_deref())
         {
             wanting[pool].push(i);

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tenure_core::licenses::{Currency, LicensePool, LicenseReport, Period, UNUSED_DAYS};
+use tenure_core::licenses::{Currency, FreedTo, LicensePool, LicenseReport, Period, UNUSED_DAYS};
 use tenure_core::money::Money;
 use tenure_core::{AppId, Role};
 use tenure_store::AuditRecord;
@@ -46,6 +46,11 @@ pub struct LicenseSpec {
     /// 30, 60 or 90 (default): unused for longer is waste.
     #[serde(default)]
     pub unused_days: Option<u16>,
+    /// Where a seat freed by someone leaving or moving goes first: `line` (the first in line,
+    /// the default for a new pool), `department` or `team` (the earliest waiting person of the
+    /// leaver's department or org unit, else the first in line). Absent: the pool keeps its own.
+    #[serde(default)]
+    pub freed_to: Option<String>,
 }
 
 /// Last activity of an app's accounts, replacing the previous upload.
@@ -126,14 +131,18 @@ impl Admin<'_> {
         if spec.seats > MAX_SEATS {
             return Err(EngineError::field("seats", format!("at most {MAX_SEATS}")));
         }
-        let others: Vec<LicensePool> = self
+        let (same, others): (Vec<LicensePool>, Vec<LicensePool>) = self
             .store()
             .license_pools(self.tenant())
             .await?
             .into_iter()
-            .filter(|(id, p)| *id == app_id && p.tier != tier)
+            .filter(|(id, _)| *id == app_id)
             .map(|(_, p)| p)
-            .collect();
+            .partition(|p| p.tier == tier);
+        let freed_to: FreedTo = match &spec.freed_to {
+            Some(raw) => raw.parse().map_err(|e: String| EngineError::field("freed_to", e))?,
+            None => same.first().map(|p| p.freed_to).unwrap_or_default(),
+        };
         let currency: Currency = match (&spec.currency, others.first()) {
             (Some(c), _) => c.parse().map_err(|e: String| EngineError::field("currency", e))?,
             (None, Some(other)) => other.currency.clone(),
@@ -180,6 +189,7 @@ impl Admin<'_> {
             renews,
             owner,
             unused_days,
+            freed_to,
         };
         let mut tx = self.store().begin().await?;
         tx.upsert_license_pool(self.tenant(), app_id, &pool).await?;

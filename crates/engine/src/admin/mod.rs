@@ -24,6 +24,7 @@ mod plans;
 mod saved_plans;
 pub mod sessions;
 mod sources;
+mod successor;
 mod tenants;
 pub mod views;
 mod workflows;
@@ -43,7 +44,7 @@ pub use licenses::{
     ActivityEntry, ActivityUpload, DEFAULT_CURRENCY, LicenseSpec, MAX_ACTIVITY_ROWS, ReclaimSpec, WaitingView,
 };
 pub use notify::{ChannelChange, ChannelSpec, ChannelTest, ChannelView, EventView, TaskRead, TaskView};
-pub use offboard::{OffboardSpec, OffboardStep, OffboardView, OffboardingState};
+pub use offboard::{OffboardRequest, OffboardSpec, OffboardStep, OffboardView, OffboardingState};
 pub(crate) use offboard::{QueuedOffboarding, offboarding_notice, plan_status};
 pub use sources::{NewSource, Origin, SourceEdit, redact_secrets};
 pub use tenants::{DEFAULT_TENANT, create_tenant, list_tenants, resolve_tenant};

@@ -31,12 +31,35 @@ pub struct OffboardSpec {
     pub undo: bool,
 }
 
+/// An offboarding as the API takes it: [`OffboardSpec`]'s fields and the named successor.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OffboardRequest {
+    #[serde(default)]
+    pub at: Option<String>,
+    #[serde(default)]
+    pub preview: bool,
+    #[serde(default)]
+    pub undo: bool,
+    /// Who gets the person's seats: in each app with license pools, the seat (tier) they hold
+    /// goes to this person (by email), a license change of their account or, without one, a
+    /// person-level assignment with that license.
+    #[serde(default)]
+    pub successor: Option<String>,
+}
+
+impl OffboardRequest {
+    pub fn into_parts(self) -> (OffboardSpec, Option<String>) {
+        (OffboardSpec { at: self.at, preview: self.preview, undo: self.undo }, self.successor)
+    }
+}
+
 /// What an offboarding does (or did) in one app.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OffboardStep {
     pub app: String,
     /// `deactivate`, `delete`, `remove_license`, `manual_task`, `activate`, `create` (an
-    /// undoing), `withheld` (the person is on legal hold: see `reason`), or `nothing` (see
+    /// undoing), `successor` (the person's seat goes to the named successor), `withheld` (the person is on legal hold: see `reason`), or `nothing` (see
     /// `reason`).
     pub action: String,
     /// The account, by the app's id for it, and its userName.
@@ -66,6 +89,9 @@ pub struct OffboardView {
     /// Who is told, through which channel.
     pub notified: Vec<String>,
     pub plan_id: Option<String>,
+    /// The named successor, who gets the person's seats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor: Option<String>,
     /// From the command to the last app's answer.
     pub elapsed_ms: u64,
 }
@@ -106,7 +132,18 @@ impl Admin<'_> {
 
     /// Offboards a person (or previews it, or undoes it): see [`OffboardSpec`].
     pub async fn offboard(&self, email: &str, spec: OffboardSpec) -> Result<OffboardView, EngineError> {
-        Ok(self.offboard_with(email, spec, None).await?.view)
+        Ok(self.offboard_with(email, spec, None, None).await?.view)
+    }
+
+    /// [`Self::offboard`] with a named successor, who gets the person's seats (see
+    /// [`OffboardRequest::successor`]).
+    pub async fn offboard_to(
+        &self,
+        email: &str,
+        spec: OffboardSpec,
+        successor: Option<&str>,
+    ) -> Result<OffboardView, EngineError> {
+        Ok(self.offboard_with(email, spec, successor, None).await?.view)
     }
 
     /// Offboards a person now without waiting for the apps: the mark, its audit entry and the
@@ -118,7 +155,7 @@ impl Admin<'_> {
         email: &str,
         fence: &tenure_store::Fence,
     ) -> Result<QueuedOffboarding, EngineError> {
-        self.offboard_with(email, OffboardSpec::default(), Some(fence)).await
+        self.offboard_with(email, OffboardSpec::default(), None, Some(fence)).await
     }
 
     /// `fence`: queued under a duty, not waited for; `None`: an admin's act, waited for.
@@ -126,6 +163,7 @@ impl Admin<'_> {
         &self,
         email: &str,
         spec: OffboardSpec,
+        successor: Option<&str>,
         fence: Option<&tenure_store::Fence>,
     ) -> Result<QueuedOffboarding, EngineError> {
         let wait = fence.is_none();
@@ -146,6 +184,18 @@ impl Admin<'_> {
             .find(|p| p.email.eq_ignore_ascii_case(email.trim()))
             .ok_or_else(|| EngineError::NotFound(format!("person {email}")))?
             .clone();
+        let successor = match successor.map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(_) if spec.undo => return Err(EngineError::field("successor", "an undoing has no successor")),
+            Some(_) if effective > today => {
+                return Err(EngineError::field(
+                    "successor",
+                    "a successor is named for an offboarding that acts now: offboard on the day, or hand the \
+                     seats on by a workflow's reassign-license step",
+                ));
+            }
+            Some(email) => Some(self.successor_of(&people, &person, email)?.clone()),
+        };
         let manager = crate::workflows::manager_of(&people, &person).map(|m| m.email.clone());
         let mut view = OffboardView {
             person: person.email.clone(),
@@ -156,6 +206,7 @@ impl Admin<'_> {
             apps: Vec::new(),
             notified: Vec::new(),
             plan_id: None,
+            successor: successor.as_ref().map(|s| s.email.clone()),
             elapsed_ms: 0,
         };
         if spec.undo {
@@ -164,8 +215,12 @@ impl Admin<'_> {
         }
 
         let acts_now = effective <= today;
-        let (plans, disabled) = self.engine.plan_person_everywhere(person.id, true, effective.max(today)).await?;
+        let (mut plans, disabled) = self.engine.plan_person_everywhere(person.id, true, effective.max(today)).await?;
         view.apps = steps(&plans, person.id);
+        let handoffs = match &successor {
+            Some(s) => self.handoffs(&person, s).await?,
+            None => Vec::new(),
+        };
         transfers_first(&mut view.apps, &plans, &people, person.id);
         for record in &disabled {
             let known = self.store().list_accounts(self.tenant(), record.app.id).await?;
@@ -180,6 +235,10 @@ impl Admin<'_> {
                     error: None,
                 });
             }
+        }
+        let first_handoff = view.apps.len();
+        if let Some(s) = &successor {
+            view.apps.extend(handoffs.iter().map(|h| h.step(s)));
         }
         let mut notice = offboarding_notice(&view, "offboarding.started", &person);
         notice.apps = plans.iter().map(|p| p.app.id).collect();
@@ -230,6 +289,10 @@ impl Admin<'_> {
             return Ok(QueuedOffboarding { view, plan: None, ops: Vec::new() });
         }
 
+        if let Some(s) = &successor {
+            self.write_handoffs(&handoffs, &person, s).await?;
+            Self::add_handoff_ops(&mut plans, &handoffs, &person, s);
+        }
         let answered = [DirtyMark::person(person.id)];
         let enqueued = self.engine.enqueue_under(&plans, &answered, Authority::Admin, &self.actor.name, fence).await?;
         let mut ops = Vec::new();
@@ -240,9 +303,13 @@ impl Admin<'_> {
                 executor.drain(Some(plan), self.engine.drain_wait).await?;
             }
             let records = self.store().plan_operations(self.tenant(), plan).await?;
+            let of = |index: usize| match &successor {
+                Some(s) if index >= first_handoff => s.id,
+                _ => person.id,
+            };
             for (index, step) in view.apps.iter_mut().enumerate() {
                 let Some(rec) = records.iter().find(|r| {
-                    r.op.person_id == person.id
+                    r.op.person_id == of(index)
                         && plans.iter().any(|p| p.app.id == r.op.app_id && p.app.name == step.app)
                         && r.op.kind.remote_id() == step.account.as_deref()
                 }) else {
@@ -270,6 +337,11 @@ impl Admin<'_> {
                 _ if enqueued.dry_run > 0 => "dry_run".to_owned(),
                 _ => "queued".to_owned(),
             });
+        }
+        if let Some(s) = &successor
+            && wait
+        {
+            self.seat_successor(&mut view.apps[first_handoff..], &handoffs, s).await?;
         }
         view.status = if view.apps.iter().all(|s| matches!(s.outcome.as_deref(), Some("done" | "nothing" | "task"))) {
             "done".into()

@@ -38,7 +38,11 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("task.reopened", "a closed task the next read of its app does not show done: open again"),
     ("license.pool_full", "a license pool has no seat left"),
     ("license.seat_freed", "a seat of a full pool freed up"),
-    ("license.reclaim", "an unused license's holder is asked \"still needed?\" with keep / release links"),
+    (
+        "license.line_skip",
+        "someone went ahead in a pool's waiting line (a successor, a workflow's reassignment, freed_to)",
+    ),
+    ("license.reclaim", "an unused license's holder is asked \"still needed?\" (keep / release links by email only)"),
     ("workflow.notify", "a workflow's notify step"),
     ("workflow.approval", "a workflow's step waits for an approval"),
 ];

@@ -19,6 +19,7 @@ pub(crate) use fire::ONBOARDING_DAYS;
 pub mod model;
 mod queued;
 mod runner;
+mod targets;
 pub mod tz;
 
 pub(crate) use runner::approvers;

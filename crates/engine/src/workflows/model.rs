@@ -147,6 +147,32 @@ pub const TO_MANAGER: &str = "manager";
 /// Who a reassigned license goes to: the head of the person's department, the topmost person
 /// up their manager chain who is still in that department.
 pub const TO_DEPARTMENT_HEAD: &str = "department-head";
+/// Who a reassigned license goes to: the first person waiting in the line of the pool that takes
+/// the person's tier; with `:department` or `:team`, the earliest of it from the person's
+/// department or org unit. See `workflows::targets`.
+pub const TO_NEXT_IN_LINE: &str = "next-in-line";
+/// `group:NAME`, `title:TEXT`: someone of the person's department in that directory group, or
+/// with that job title.
+pub const TO_GROUP: &str = "group:";
+pub const TO_TITLE: &str = "title:";
+
+/// A reassignment's `to` as stored: keywords lower case, a group's name or a title as given,
+/// an email lower case; `None` when it is none of them.
+pub(crate) fn reassign_to(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let lower = raw.to_lowercase();
+    let keyword = [TO_MANAGER, TO_DEPARTMENT_HEAD, TO_NEXT_IN_LINE, "next-in-line:department", "next-in-line:team"];
+    if keyword.contains(&lower.as_str()) {
+        return Some(lower);
+    }
+    for prefix in [TO_GROUP, TO_TITLE] {
+        if lower.starts_with(prefix) {
+            let rest = raw.get(prefix.len()..).unwrap_or_default().trim();
+            return (!rest.is_empty()).then(|| format!("{prefix}{rest}"));
+        }
+    }
+    valid_email(raw).then_some(lower)
+}
 
 impl Action {
     pub fn kind(&self) -> &'static str {
@@ -177,8 +203,9 @@ pub const CONTINUE: &str = "+continue";
 
 pub const STEPS: &str = "notify:WHO[,WHO...], deprovision, task:APP:TEXT, wait:DAYS, \
                          approval:manager|org-admin[:REMIND_DAYS], remove-groups:APP|all, \
-                         reassign-license:APP:manager|department-head|EMAIL, \
-                         reassign-role:APP:manager|department-head|EMAIL, \
+                         reassign-license:APP:TO, reassign-role:APP:TO (TO: manager, department-head, \
+                         next-in-line, next-in-line:department, next-in-line:team, group:NAME, \
+                         title:TEXT or an EMAIL), \
                          each optionally ending in +continue";
 
 impl Step {
@@ -252,12 +279,9 @@ impl Step {
             }
             ("reassign-license" | "reassign-role", rest) => {
                 let what = if kind == "reassign-role" { "role" } else { "license" };
-                match rest.and_then(|r| r.split_once(':')) {
-                    Some((app, to))
-                        if !app.trim().is_empty()
-                            && (matches!(to.trim(), TO_MANAGER | TO_DEPARTMENT_HEAD) || valid_email(to.trim())) =>
-                    {
-                        let (app, to) = (app.trim().to_owned(), to.trim().to_lowercase());
+                match rest.and_then(|r| r.split_once(':')).and_then(|(app, to)| Some((app, reassign_to(to)?))) {
+                    Some((app, to)) if !app.trim().is_empty() => {
+                        let app = app.trim().to_owned();
                         if what == "role" {
                             Action::ReassignRole { app, to }
                         } else {
@@ -267,7 +291,9 @@ impl Step {
                     _ => {
                         return Err(format!(
                             "{kind} needs an app and who gets the {what}: {kind}:APP:manager, \
-                             {kind}:APP:department-head or {kind}:APP:EMAIL"
+                             {kind}:APP:department-head, {kind}:APP:next-in-line, \
+                             {kind}:APP:next-in-line:department, {kind}:APP:next-in-line:team, \
+                             {kind}:APP:group:NAME, {kind}:APP:title:TEXT or {kind}:APP:EMAIL"
                         ));
                     }
                 }
@@ -382,6 +408,11 @@ mod tests {
             "reassign-license:jira:it-pool@example.com",
             "reassign-role:jira:manager",
             "reassign-license:jira:department-head",
+            "reassign-license:jira:next-in-line",
+            "reassign-license:jira:next-in-line:department",
+            "reassign-role:jira:next-in-line:team",
+            "reassign-license:jira:group:Jira Admins",
+            "reassign-role:jira:title:Account Executive",
         ]);
         let d = Definition::parse("leave-date", Some(-3), &raw).unwrap();
         assert_eq!(d.trigger, Trigger::LeaveDate { offset_days: -3 });
@@ -415,6 +446,12 @@ mod tests {
         assert!(err("leave-date", None, &["remove-groups"]).contains("remove-groups needs an app, or all"));
         assert!(err("leave-date", None, &["reassign-license:jira"]).contains("reassign-license:APP:manager"));
         assert!(err("leave-date", None, &["reassign-license:jira:boss"]).contains("reassign-license:APP:EMAIL"));
+        assert!(
+            err("leave-date", None, &["reassign-license:jira:group: "]).contains("reassign-license:APP:group:NAME")
+        );
+        assert!(err("leave-date", None, &["reassign-role:jira:next-in-line:floor"]).contains("next-in-line:team"));
+        let d = Definition::parse("leave-date", None, &steps(&["reassign-license:jira:Next-In-Line:Team"])).unwrap();
+        assert_eq!(d.steps[0].to_string(), "reassign-license:jira:next-in-line:team");
         let d = Definition::parse("leave-date", None, &steps(&["remove_groups:all", "reassign_license:jira:manager"]))
             .unwrap();
         assert_eq!(d.steps[0].action, Action::RemoveGroups { app: None });

@@ -37,6 +37,17 @@ struct Planned {
     labels: Vec<(PlannedOp, String)>,
     notes: Vec<String>,
     problems: Vec<String>,
+    /// People put first in a pool's line once the operations are queued: the seat the leaver
+    /// frees is theirs through the normal path.
+    skips: Vec<Skip>,
+}
+
+/// A person the step puts first in a pool's line, and why.
+struct Skip {
+    app: (tenure_core::AppId, String),
+    pool: tenure_core::licenses::LicensePool,
+    person: (tenure_core::PersonId, String),
+    why: String,
 }
 
 impl Planned {
@@ -112,6 +123,9 @@ impl Engine {
                     .push(format!("{} operation(s) withheld (the person is on legal hold)", enqueued.withheld));
             }
             work.plan = enqueued.plan_id;
+            if enqueued.held_losses == 0 && enqueued.withheld == 0 {
+                work.notes.extend(self.skip_lines(&planned.skips, &actor, fence).await?);
+            }
             if let Some(plan) = enqueued.plan_id {
                 let records = self.store.plan_operations(self.tenant, plan).await?;
                 for (op, label) in &planned.labels {
@@ -337,6 +351,9 @@ impl Engine {
         let Some(person) = people.iter().find(|p| p.id == run.person_id) else {
             return Err(EngineError::NotFound(format!("person {}", run.person)));
         };
+        if let Some(by) = super::targets::ByOrg::parse(to) {
+            return self.reassignment_by_org(run, step, &record, &people, person, &by, attribute).await;
+        }
         let target = match to {
             TO_MANAGER => manager_of(&people, person),
             TO_DEPARTMENT_HEAD => department_head(&people, person),
@@ -387,6 +404,215 @@ impl Engine {
         };
         planned.add(&record, accounts.len(), take, format!("{app}: {tier} taken from {}", person.email));
         Ok(planned)
+    }
+}
+
+impl Engine {
+    /// A reassignment to someone chosen by organization (see [`super::targets`]). The person's
+    /// license (or role) is taken from them; the chosen one with an account in the app gets it
+    /// by a queued change, one without (a license only) is put first in the pool's line once the
+    /// taking is queued, and gets the seat it frees through the normal path.
+    #[allow(clippy::too_many_arguments)]
+    async fn reassignment_by_org(
+        &self,
+        run: &RunRecord,
+        step: &str,
+        record: &AppRecord,
+        people: &[Person],
+        person: &Person,
+        by: &super::targets::ByOrg,
+        attribute: &str,
+    ) -> Result<Planned, EngineError> {
+        let what = if attribute == ROLE { "role" } else { "license" };
+        let app = &record.app.name;
+        let mut planned = Planned::default();
+        let accounts = self.store.list_accounts(self.tenant, record.app.id).await?;
+        let value_of =
+            |a: &tenure_store::StoredAccount, name: &str| a.attributes.get(name).filter(|t| !t.is_empty()).cloned();
+        let Some((mine, value)) = accounts
+            .iter()
+            .filter(|a| a.link.person_id == person.id)
+            .find_map(|a| value_of(a, attribute).map(|t| (a, t)))
+        else {
+            planned.problems.push(format!("{} holds no {what} in {app}", person.email));
+            return Ok(planned);
+        };
+        // The line is the one of the pool that takes the person's seat (their license tier).
+        let pools: Vec<tenure_core::licenses::LicensePool> = self
+            .store
+            .license_pools(self.tenant)
+            .await?
+            .into_iter()
+            .filter(|(a, _)| *a == record.app.id)
+            .map(|(_, p)| p)
+            .collect();
+        let seats: Vec<tenure_core::licenses::waiting::PoolSeats> = pools
+            .iter()
+            .map(|p| tenure_core::licenses::waiting::PoolSeats {
+                tier: p.tier.clone(),
+                name: crate::license_lines::pool_name(p),
+                seats: p.seats,
+                used: 0,
+                line: Vec::new(),
+            })
+            .collect();
+        let pool =
+            tenure_core::licenses::waiting::pool_of(&seats, value_of(mine, LICENSE).as_deref()).map(|i| &pools[i]);
+        if by.chooses_from_line() && pool.is_none() {
+            planned.problems.push(format!(
+                "{app} has no license pool that takes the seat of {}: nobody waits in line",
+                person.email
+            ));
+            return Ok(planned);
+        }
+        let line: Vec<tenure_store::WaitingRow> = match pool {
+            Some(pool) => self
+                .store
+                .license_waiting(self.tenant, Some(record.app.id))
+                .await?
+                .into_iter()
+                .filter(|w| w.tier == pool.tier)
+                .collect(),
+            None => Vec::new(),
+        };
+        let holders: std::collections::HashMap<tenure_core::PersonId, bool> = accounts
+            .iter()
+            .filter(|a| a.active && a.link.person_id != person.id)
+            .map(|a| (a.link.person_id, value_of(a, attribute).as_deref() == Some(value.as_str())))
+            .collect();
+        let groups = match by {
+            super::targets::ByOrg::Group(_) => self.store.list_groups(self.tenant).await?,
+            _ => Vec::new(),
+        };
+        let pool_words = pool.map(crate::license_lines::pool_name).unwrap_or_else(|| app.clone());
+        let field = super::targets::Field {
+            people,
+            groups: &groups,
+            leaver: person,
+            line: &line,
+            holders: &holders,
+            pool: &pool_words,
+        };
+        let chosen = match super::targets::choose(by, &field) {
+            Ok(c) => c,
+            Err(why) => {
+                planned.problems.push(format!("{app}: {why}"));
+                return Ok(planned);
+            }
+        };
+        let target = chosen.person;
+        let reason = |why: String| Reason::Workflow { workflow: run.workflow.clone(), step: step.to_owned(), why };
+        let theirs = accounts.iter().find(|a| a.link.person_id == target.id && a.active);
+        match theirs {
+            Some(theirs) if value_of(theirs, attribute).as_deref() == Some(value.as_str()) => {
+                planned.notes.push(format!("{app}: {} holds {value} already ({})", target.email, chosen.rule));
+            }
+            Some(theirs) => {
+                let kind = if attribute == LICENSE {
+                    OpKind::ChangeLicense { remote_id: theirs.link.remote_id.clone(), license: Some(value.clone()) }
+                } else {
+                    OpKind::Update {
+                        remote_id: theirs.link.remote_id.clone(),
+                        changes: Attributes::from([(attribute, value.clone())]),
+                    }
+                };
+                let give = PlannedOp {
+                    app_id: record.app.id,
+                    person_id: target.id,
+                    person: target.email.clone(),
+                    kind,
+                    reason: reason(format!("the {what} {value} of {} ({})", person.email, chosen.rule)),
+                };
+                planned.add(record, accounts.len(), give, format!("{app}: {value} to {}", target.email));
+                if let Some(pool) = pool
+                    && line.iter().any(|w| w.person_id == target.id)
+                {
+                    // They waited for a seat they now hold: the line lets them go.
+                    let why = format!("workflow {}, step {step}: {} ({})", run.workflow, person.email, chosen.rule);
+                    planned.skips.push(Skip {
+                        app: (record.app.id, app.clone()),
+                        pool: pool.clone(),
+                        person: (target.id, target.email.clone()),
+                        why,
+                    });
+                }
+            }
+            None if attribute == LICENSE => {
+                let Some(pool) = pool else {
+                    planned
+                        .problems
+                        .push(format!("{} has no account in {app} to give the license {value} to", target.email));
+                    return Ok(planned);
+                };
+                let why = format!(
+                    "workflow {}, step {step}: the license {value} of {} goes to {} ({})",
+                    run.workflow, person.email, target.email, chosen.rule
+                );
+                planned.notes.push(format!(
+                    "{app}: {value} goes to {} ({}), who has no account yet: first in the line of {}, their account \
+                     is made through the queue once the seat is free",
+                    target.email,
+                    chosen.rule,
+                    crate::license_lines::pool_name(pool)
+                ));
+                planned.skips.push(Skip {
+                    app: (record.app.id, app.clone()),
+                    pool: pool.clone(),
+                    person: (target.id, target.email.clone()),
+                    why,
+                });
+            }
+            None => {
+                planned.problems.push(format!(
+                    "{} ({}) has no account in {app} to give the role {value} to",
+                    target.email, chosen.rule
+                ));
+                return Ok(planned);
+            }
+        }
+        let take_kind = if attribute == LICENSE {
+            OpKind::ChangeLicense { remote_id: mine.link.remote_id.clone(), license: None }
+        } else {
+            OpKind::Update {
+                remote_id: mine.link.remote_id.clone(),
+                changes: Attributes::from([(attribute, String::new())]),
+            }
+        };
+        let take = PlannedOp {
+            app_id: record.app.id,
+            person_id: person.id,
+            person: person.email.clone(),
+            kind: take_kind,
+            reason: reason(format!("its {what} {value} goes to {} ({})", target.email, chosen.rule)),
+        };
+        planned.add(record, accounts.len(), take, format!("{app}: {value} taken from {}", person.email));
+        Ok(planned)
+    }
+
+    /// The step's line skips, once its operations are queued, in one guarded transaction under
+    /// the duty's fence; the chosen are marked for propagation to plan them. Returns the words.
+    async fn skip_lines(&self, skips: &[Skip], actor: &str, fence: &Fence) -> Result<Vec<String>, EngineError> {
+        if skips.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now_ms();
+        let mut tx = self.store.begin_guarded_fenced(self.tenant, fence).await?;
+        let mut words = Vec::new();
+        let mut notices = Vec::new();
+        for s in skips {
+            let app = (s.app.0, s.app.1.as_str());
+            let person = (s.person.0, s.person.1.as_str());
+            if let Some(skip) = self.put_ahead_in_line(&mut tx, app, &s.pool, person, 0, &s.why, actor, now).await? {
+                words.push(skip.words());
+                notices.push(crate::license_skip::line_skip_notice(&s.pool, &skip, actor));
+            }
+            tx.mark(&[tenure_store::DirtyMark::pair(s.app.0, s.person.0)]).await?;
+        }
+        tx.commit().await?;
+        for n in &notices {
+            self.notify(n).await;
+        }
+        Ok(words)
     }
 }
 

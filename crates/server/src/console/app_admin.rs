@@ -49,6 +49,11 @@ pub struct SettingsForm {
     pub transfer_drive_to: String,
     /// Only a form that drew the Drive field may empty it (an absent field is not a cleared one).
     pub transfer_drive_to_shown: bool,
+    /// Google Workspace apps: the License Manager SKUs Tenure manages
+    /// (`PRODUCT:SKU=TIER,...`); emptied, Tenure stops managing licenses.
+    pub license_skus: String,
+    /// As `transfer_drive_to_shown`: only a form that drew the field may empty it.
+    pub license_skus_shown: bool,
     /// Manual apps: how long a task has (`3d`, `12h`, `5400s`); empty: the default.
     pub task_due: String,
     /// Manual apps: `on` while closed tasks await the next read of the app.
@@ -151,6 +156,12 @@ impl SettingsForm {
                 .and_then(|g| g.transfer_drive_to.clone())
                 .unwrap_or_default(),
             transfer_drive_to_shown: true,
+            license_skus: settings
+                .google_workspace
+                .as_ref()
+                .map(|g| tenure_connectors::google_workspace::licensing::format_skus(&g.license_skus))
+                .unwrap_or_default(),
+            license_skus_shown: true,
             task_due: opt(settings.manual.as_ref().and_then(|m| m.task_due_s).map(due_text)),
             verify_by_read: if settings.manual.as_ref().is_some_and(|m| m.verify_by_read) {
                 "on".into()
@@ -183,6 +194,8 @@ impl SettingsForm {
             dry_run_shown: !get("dry_run_shown").is_empty(),
             transfer_drive_to: get("transfer_drive_to"),
             transfer_drive_to_shown: !get("transfer_drive_to_shown").is_empty(),
+            license_skus: get("license_skus"),
+            license_skus_shown: !get("license_skus_shown").is_empty(),
             task_due: get("task_due"),
             verify_by_read: if get("verify_by_read").is_empty() { String::new() } else { "on".into() },
             verify_by_read_shown: !get("verify_by_read_shown").is_empty(),
@@ -250,6 +263,11 @@ impl SettingsForm {
         // Emptied, the field stops transferring (the engine's empty value).
         if self.transfer_drive_to_shown && changed(&self.transfer_drive_to, &current.transfer_drive_to) {
             spec.transfer_drive_to = Some(self.transfer_drive_to.trim().to_owned());
+        }
+        // Emptied, Tenure stops managing licenses (the engine refuses it while remove-license
+        // needs them).
+        if self.license_skus_shown && changed(&self.license_skus, &current.license_skus) {
+            spec.license_skus = Some(self.license_skus.trim().to_owned());
         }
         // Emptied, it changes nothing (as every number here); 0 restores the default.
         if changed(&self.task_due, &current.task_due) && !self.task_due.trim().is_empty() {
@@ -725,6 +743,18 @@ mod tests {
         let mut boss = shown.clone();
         boss.transfer_drive_to = "boss@acme.example".into();
         assert_eq!(boss.spec(&shown, false).unwrap().transfer_drive_to.as_deref(), Some("boss@acme.example"));
+        assert_eq!(shown.license_skus, "", "no SKU managed");
+        assert_eq!(shown.spec(&shown, false).unwrap().license_skus, None, "an untouched field changes nothing");
+        let mut skus = shown.clone();
+        skus.license_skus = " Google-Apps:1010020027=Business Starter ".into();
+        assert_eq!(
+            skus.spec(&shown, false).unwrap().license_skus.as_deref(),
+            Some("Google-Apps:1010020027=Business Starter")
+        );
+        let managed = SettingsForm { license_skus: "Google-Apps:1010020027=Business Starter".into(), ..shown.clone() };
+        let mut hidden = shown.clone();
+        hidden.license_skus_shown = false;
+        assert_eq!(hidden.spec(&managed, false).unwrap().license_skus, None, "a form without the field keeps the SKUs");
 
         assert_eq!(
             (due_text(2 * 86_400), due_text(7_200), due_text(5_400)),

@@ -1,5 +1,5 @@
 //! License pools from the console: each pool's terms (seats, cost a seat, currency, period,
-//! renewal, owner, when unused is waste), set or replaced with one form (prefilled to edit a
+//! renewal, owner, when unused is waste, where a freed seat goes first), set or replaced with one form (prefilled to edit a
 //! pool), and removed. Org admins and license admins change them (the engine's `Licenses`
 //! need); others see the terms without a form. A refused field is said under it.
 
@@ -24,6 +24,7 @@ pub struct PoolLine {
     pub renews: String,
     pub owner: String,
     pub unused_days: u16,
+    pub freed_to: &'static str,
     pub edit_href: String,
 }
 
@@ -48,6 +49,8 @@ pub struct PoolForm {
     pub owner: String,
     #[serde(default)]
     pub unused_days: String,
+    #[serde(default)]
+    pub freed_to: String,
 }
 
 #[derive(Template)]
@@ -61,6 +64,7 @@ struct PoolsPage {
     form: PoolForm,
     error: Refusal,
     unused_choices: [&'static str; 3],
+    freed_choices: [(&'static str, &'static str); 3],
 }
 
 impl PoolsPage {
@@ -70,7 +74,7 @@ impl PoolsPage {
 }
 
 const FIELDS: &[&str] =
-    &["app", "tier", "seats", "cost_per_seat", "currency", "period", "renews", "owner", "unused_days"];
+    &["app", "tier", "seats", "cost_per_seat", "currency", "period", "renews", "owner", "unused_days", "freed_to"];
 
 fn form_of(p: &LicensePool) -> PoolForm {
     PoolForm {
@@ -83,6 +87,7 @@ fn form_of(p: &LicensePool) -> PoolForm {
         renews: p.renews.map(|d| d.to_string()).unwrap_or_default(),
         owner: p.owner.clone().unwrap_or_default(),
         unused_days: p.unused_days.to_string(),
+        freed_to: p.freed_to.as_str().to_owned(),
     }
 }
 
@@ -106,6 +111,7 @@ async fn pools_page(signed: &Signed, notice: Option<Notice>, form: Option<PoolFo
             renews: p.renews.map(|d| d.to_string()).unwrap_or_default(),
             owner: p.owner.clone().unwrap_or_default(),
             unused_days: p.unused_days,
+            freed_to: p.freed_to.as_str(),
         })
         .collect();
     let can_change = signed.actor.allows(Need::Licenses);
@@ -120,10 +126,16 @@ async fn pools_page(signed: &Signed, notice: Option<Notice>, form: Option<PoolFo
         form: form.unwrap_or_else(|| PoolForm {
             period: "month".into(),
             unused_days: "90".into(),
+            freed_to: "line".into(),
             ..Default::default()
         }),
         error,
         unused_choices: ["30", "60", "90"],
+        freed_choices: [
+            ("line", "the first in line"),
+            ("department", "the leaver's department, else the first in line"),
+            ("team", "the leaver's team (org unit), else the first in line"),
+        ],
     }))
 }
 
@@ -173,6 +185,9 @@ fn spec(form: &PoolForm) -> Result<LicenseSpec, Refusal> {
         renews: text(&form.renews),
         owner: text(&form.owner),
         unused_days,
+        // The form always shows the choice: what it posts is the pool's (absent: a form that
+        // predates it, and the pool keeps its own).
+        freed_to: text(&form.freed_to),
     })
 }
 

@@ -6,7 +6,7 @@ use axum::response::Response;
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use tenure_engine::admin::{
-    ChannelChange, ChannelSpec, ChannelTest, ChannelView, EventView, LegalHoldSpec, LegalHoldView, OffboardSpec,
+    ChannelChange, ChannelSpec, ChannelTest, ChannelView, EventView, LegalHoldSpec, LegalHoldView, OffboardRequest,
     OffboardView, TaskRead, TaskView,
 };
 
@@ -33,15 +33,17 @@ const MAX_APP_READ: usize = 32 * 1024 * 1024;
 
 /// Offboards a person across every app where Tenure knows an account of theirs: `preview`
 /// only says what would happen (per app, from which account) and who would be told; `at` a
-/// later date schedules it; `undo` re-hires. Carried out through the queue before answering.
+/// later date schedules it; `undo` re-hires; `successor` (an email) gets the person's seats in
+/// the apps with license pools. Carried out through the queue before answering.
 #[utoipa::path(post, path = "/api/v1/people/{email}/offboard", tag = "lifecycle", params(("email" = String, Path)),
-    request_body = OffboardSpec, responses((status = 200, body = OffboardView), Errors))]
+    request_body = OffboardRequest, responses((status = 200, body = OffboardView), Errors))]
 pub async fn offboard(
     caller: Caller,
     Path(email): Path<String>,
-    Body(spec): Body<OffboardSpec>,
+    Body(request): Body<OffboardRequest>,
 ) -> ApiResult<Response> {
-    json(&caller.admin().offboard(&email, spec).await?)
+    let (spec, successor) = request.into_parts();
+    json(&caller.admin().offboard_to(&email, spec, successor.as_deref()).await?)
 }
 
 /// Puts a person on legal hold: nothing takes access away from them in any app until it is

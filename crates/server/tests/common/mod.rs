@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses the part it needs
 
+pub mod console;
+
 use std::collections::BTreeSet;
 
 use tenure_engine::TenantContexts;

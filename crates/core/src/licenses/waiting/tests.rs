@@ -118,3 +118,39 @@ fn a_person_no_longer_granted_leaves_the_line_and_over_allocation_frees_nothing(
     let change = seat(&mut plan, &[pool(Some("gold"), 1, 1, &[])], &nobody_covered, &|_: &str| Some("gold".into()));
     assert!(plan.ops.is_empty() && change.joined.len() == 1);
 }
+
+fn change(person: PersonId, email: &str, remote: &str, tier: &str, reason: Reason) -> PlannedOp {
+    PlannedOp {
+        app_id: AppId::new(),
+        person_id: person,
+        person: email.into(),
+        kind: OpKind::ChangeLicense { remote_id: remote.into(), license: Some(tier.into()) },
+        reason,
+    }
+}
+
+#[test]
+fn a_move_to_a_full_pools_tier_waits_and_a_handoff_does_not() {
+    let (sam, bo, ann) = (PersonId::new(), PersonId::new(), PersonId::new());
+    let granted = Reason::Granted { grant: Grant::Person { assignment: crate::AssignmentId::new() } };
+    let handoff = Reason::Successor { of: "ann@x".into() };
+    let mut plan = Plan {
+        ops: vec![
+            // Sam's assignment now names `eng` (a move from `sales`): a seat of `eng` it takes.
+            change(sam, "sam@x", "r-sam", "eng", granted.clone()),
+            // Bo gets `eng` as Ann's successor: the seat Ann frees, no wait.
+            change(bo, "bo@x", "r-bo", "eng", handoff),
+            // Ann's `sales` to `sales` again: the same pool, no seat taken.
+            change(ann, "ann@x", "r-ann", "sales", granted),
+        ],
+        ..Plan::default()
+    };
+    let tier_of = |remote: &str| Some(if remote == "r-bo" { "basic" } else { "sales" }.to_owned());
+    let pools = [pool(Some("sales"), 5, 2, &[]), pool(Some("eng"), 1, 1, &[])];
+    let change = seat(&mut plan, &pools, &nobody_covered, &tier_of);
+    assert_eq!(plan.ops.iter().map(|o| o.person_id).collect::<Vec<_>>(), [bo, ann]);
+    assert_eq!(plan.withheld.len(), 1);
+    assert_eq!(plan.withheld[0].why, "waiting for a seat in jira eng, 1st in line");
+    assert_eq!(change.joined, vec![(1, sam, "sam@x".to_owned())]);
+    assert!(may_take_seat(&plan.withheld[0].op) && !may_take_seat(&plan.ops[0]));
+}
