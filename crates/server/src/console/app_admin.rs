@@ -49,8 +49,9 @@ pub struct SettingsForm {
     pub transfer_drive_to: String,
     /// Only a form that drew the Drive field may empty it (an absent field is not a cleared one).
     pub transfer_drive_to_shown: bool,
-    /// Google Workspace apps: the License Manager SKUs Tenure manages
-    /// (`PRODUCT:SKU=TIER,...`); emptied, Tenure stops managing licenses.
+    /// The SKUs Tenure manages: a Google Workspace app's License Manager SKUs
+    /// (`PRODUCT:SKU=TIER,...`), a Microsoft 365 app's part numbers (`SPE_E3,SPE_E5`); emptied,
+    /// a Google app's licenses are not managed and a Microsoft 365 app's tier is any SKU.
     pub license_skus: String,
     /// As `transfer_drive_to_shown`: only a form that drew the field may empty it.
     pub license_skus_shown: bool,
@@ -156,11 +157,11 @@ impl SettingsForm {
                 .and_then(|g| g.transfer_drive_to.clone())
                 .unwrap_or_default(),
             transfer_drive_to_shown: true,
-            license_skus: settings
-                .google_workspace
-                .as_ref()
-                .map(|g| tenure_connectors::google_workspace::licensing::format_skus(&g.license_skus))
-                .unwrap_or_default(),
+            license_skus: match (&settings.google_workspace, &settings.m365) {
+                (Some(g), _) => tenure_connectors::google_workspace::licensing::format_skus(&g.license_skus),
+                (None, Some(m)) => m.license_skus.join(","),
+                (None, None) => String::new(),
+            },
             license_skus_shown: true,
             task_due: opt(settings.manual.as_ref().and_then(|m| m.task_due_s).map(due_text)),
             verify_by_read: if settings.manual.as_ref().is_some_and(|m| m.verify_by_read) {
@@ -755,6 +756,18 @@ mod tests {
         let mut hidden = shown.clone();
         hidden.license_skus_shown = false;
         assert_eq!(hidden.spec(&managed, false).unwrap().license_skus, None, "a form without the field keeps the SKUs");
+        let m365 = AppSettings {
+            m365: Some(tenure_core::M365Target {
+                tenant_id: "contoso.onmicrosoft.com".into(),
+                usage_location: None,
+                license_skus: vec!["SPE_E3".into(), "SPE_E5".into()],
+            }),
+            ..AppSettings::default()
+        };
+        let shown_m365 = SettingsForm::of(&m365);
+        assert_eq!(shown_m365.license_skus, "SPE_E3,SPE_E5", "a Microsoft 365 app's part numbers, in order");
+        let cleared = SettingsForm { license_skus: String::new(), ..shown_m365.clone() };
+        assert_eq!(cleared.spec(&shown_m365, false).unwrap().license_skus.as_deref(), Some(""), "emptied: cleared");
 
         assert_eq!(
             (due_text(2 * 86_400), due_text(7_200), due_text(5_400)),

@@ -166,6 +166,7 @@ struct AppPage {
     deprovision_options: [&'static str; 5],
     /// The kind's own settings the form draws: Drive transfer, manual tasks.
     google: bool,
+    m365: bool,
     manual: bool,
     mappings: Vec<MappingRow>,
     /// The credential the app takes (`token`, `client_secret`, ...), empty for a manual app.
@@ -307,6 +308,7 @@ pub async fn app_page_shown(
         settings_plan,
         deprovision_options: app_admin::DEPROVISION,
         google: app.settings.google_workspace.is_some(),
+        m365: app.settings.m365.is_some(),
         manual: app.settings.manual(),
         mappings: mappings.unwrap_or_else(|| app_admin::mapping_rows(&app.settings)),
         credential_field: app_admin::credential_field(&app),
