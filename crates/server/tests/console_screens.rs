@@ -480,6 +480,15 @@ async fn a_person_is_offboarded_and_admins_passwords_are_set_in_the_console() ->
     let (_, html) =
         b.post("/people/bob@acme.example/offboard", &[("csrf", t), ("action", "preview"), ("at", "tomorrow")]).await?;
     assert!(html.contains("notice bad"), "a date that is not one: {html}");
+    // A successor the directory does not know, or the person themselves, is refused: nothing
+    // is previewed, nothing changes.
+    for (successor, words) in [("ghost@acme.example", "ghost@acme.example"), ("bob@acme.example", "successor")] {
+        let form = [("csrf", t), ("action", "preview"), ("successor", successor)];
+        let (_, html) = b.post("/people/bob@acme.example/offboard", &form).await?;
+        assert!(html.contains("notice bad") && html.contains(words), "{successor}: {html}");
+        assert!(!html.contains("confirm-offboard"), "{html}");
+    }
+    assert!(b.get("/people/bob@acme.example").await?.1.contains(r#"id="successor""#), "the form names a successor");
     let (_, html) =
         b.post("/people/bob@acme.example/offboard", &[("csrf", t), ("action", "confirm"), ("at", "")]).await?;
     assert!(html.contains("bob@acme.example offboarding: done"), "{html}");

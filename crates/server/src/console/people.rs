@@ -96,6 +96,8 @@ pub struct OffboardLines {
     pub preview: bool,
     /// The date asked for, kept for the confirmation.
     pub at: String,
+    /// The successor named, kept for the confirmation.
+    pub successor: String,
     pub steps: Vec<OffboardStepLine>,
     pub notified: Vec<String>,
 }
@@ -177,6 +179,9 @@ pub struct OffboardForm {
     /// Empty for now, or `YYYY-MM-DD`.
     #[serde(default)]
     at: String,
+    /// Empty for none, or the email of who gets the person's seats.
+    #[serde(default)]
+    successor: String,
 }
 
 /// Offboards a person through the offboard command: first a preview of what each app loses,
@@ -190,7 +195,8 @@ pub async fn offboard(signed: Signed, Path(email): Path<String>, Form(form): For
     };
     let at = Some(form.at.trim().to_owned()).filter(|a| !a.is_empty() && !undo);
     let spec = OffboardSpec { at: at.clone(), preview, undo };
-    match signed.admin().offboard(&email, spec).await {
+    let successor = Some(form.successor.trim().to_owned()).filter(|s| !s.is_empty() && !undo);
+    match signed.admin().offboard_to(&email, spec, successor.as_deref()).await {
         Ok(view) => {
             let notice = if preview {
                 Notice::ok("Preview: nothing has changed yet. Confirm below to offboard.")
@@ -207,6 +213,7 @@ pub async fn offboard(signed: Signed, Path(email): Path<String>, Form(form): For
                 effective: view.effective,
                 preview,
                 at: at.unwrap_or_default(),
+                successor: successor.unwrap_or_default(),
                 steps: view
                     .apps
                     .into_iter()
