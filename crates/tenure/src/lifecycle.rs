@@ -248,6 +248,14 @@ pub async fn notify(engine: &Engine, command: NotifyCommand) -> anyhow::Result<E
             if let Some(key) = &view.signing_key {
                 println!("signing key (shown once; the receiver checks X-Tenure-Signature with it): {key}");
             }
+            // A message names the console page that acts on it; without a public URL that is a
+            // bare path, which no mail reader can open.
+            if std::env::var("TENURE_PUBLIC_URL").map_or(true, |u| u.trim().is_empty()) {
+                eprintln!(
+                    "note: messages link to console pages by full URL only where Tenure knows its public URL: \
+                     `tenure serve --public-url URL`, and TENURE_PUBLIC_URL for commands such as `tenure offboard`"
+                );
+            }
         }
         NotifyCommand::List { json } => {
             let channels = admin.channels().await?;
