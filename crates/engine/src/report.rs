@@ -38,10 +38,19 @@ pub struct AccountRow {
     /// The license the app says the account holds (its first SCIM entitlement).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
+    /// Every license the account holds where the app tells more than the tier (Microsoft 365's
+    /// SKUs, add-ons included: `licensesHeld`), comma-separated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub licenses_held: Option<String>,
     /// The last day the app says the account was used (Microsoft Graph's `signInActivity`),
     /// where it tells.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_active: Option<time::Date>,
+}
+
+/// Every license an app's connector said the account holds, where it tells more than the tier.
+fn licenses_held(attrs: &tenure_core::attributes::Attributes) -> Option<String> {
+    attrs.get(tenure_connectors::m365::LICENSES_HELD).filter(|l| !l.is_empty()).cloned()
 }
 
 /// The last day of use an app's connector told (`LAST_ACTIVE`), if it is a date.
@@ -200,6 +209,7 @@ impl ReportContext {
                     origin: Some(s.link.origin),
                     note: Some(note.to_owned()),
                     license: s.attributes.get(attributes::LICENSE).filter(|l| !l.is_empty()).cloned(),
+                    licenses_held: licenses_held(&s.attributes),
                     last_active: last_active(&s.attributes),
                 }
             })
@@ -231,6 +241,7 @@ impl ReportContext {
                 origin: None,
                 note: Some(p.message.clone()),
                 license: None,
+                licenses_held: None,
                 last_active: None,
             })
             .collect()
@@ -307,6 +318,7 @@ impl ReportContext {
                 origin: link.map(|l| l.origin),
                 note: mark.map(|m| m.note.clone()).filter(|n| !n.is_empty()),
                 license: account.attributes.get(attributes::LICENSE).filter(|l| !l.is_empty()).cloned(),
+                licenses_held: licenses_held(&account.attributes),
                 last_active: last_active(&account.attributes),
             });
         }
@@ -397,6 +409,7 @@ mod tests {
             origin: None,
             note: None,
             license: None,
+            licenses_held: None,
             last_active: None,
         };
         let mut out = Vec::new();

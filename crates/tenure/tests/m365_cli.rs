@@ -135,6 +135,15 @@ async fn m365(backend: TestBackend) -> anyhow::Result<()> {
     assert_eq!(plan["apps"][0]["ops"].as_array().map(Vec::len), Some(0), "settled, the add-on no tier: {plan}");
     cli.ok(&["apply", "--yes"]).await;
     assert_eq!(fake.tenant().licenses_of("bob@example.com"), [AAD_PREMIUM, E3_SKU], "a second pass changes nothing");
+    // The live list shows Bob's tier and, apart, every SKU he holds.
+    let users = cli.json(&["app", "users", "m365", "--json"]).await;
+    let bob = users.as_array().and_then(|u| u.iter().find(|u| u["person"] == "bob@example.com")).cloned();
+    let bob = bob.unwrap_or_default();
+    assert_eq!(
+        (bob["license"].as_str(), bob["licenses_held"].as_str()),
+        (Some("SPE_E3"), Some("AAD_PREMIUM,SPE_E3")),
+        "{bob}"
+    );
 
     // The report counts used seats per SKU from what Graph holds.
     cli.ok(&["license", "set", "m365", "--tier", "SPE_E3", "--seats", "5", "--cost-per-seat", "36"]).await;
