@@ -74,6 +74,26 @@ fn email_channel(name: &str, smtp: &str, to: &[&str], events: Option<&[&str]>) -
     }
 }
 
+/// The sandbox app added as `notion` and granted to everyone.
+async fn notion_for_everyone(admin: &tenure_engine::admin::Admin<'_>, app: &SandboxApp) -> anyhow::Result<()> {
+    admin
+        .create_app(NewApp {
+            name: "notion".into(),
+            kind: NewAppKind::Scim,
+            base_url: Some(app.base_url()),
+            token: Some(app.token().into()),
+            oauth: None,
+            google: None,
+            github: None,
+            owner: None,
+            settings: SettingsSpec::default(),
+            disabled: false,
+        })
+        .await?;
+    admin.assign("notion", &AssignmentSpec { org_unit: Some("/".into()), ..Default::default() }, false).await?;
+    Ok(())
+}
+
 /// Outbox rows per channel name and event.
 async fn outbox(w: &World) -> anyhow::Result<Vec<(String, String)>> {
     let channels = w.store.channels(w.tenant).await?;
@@ -293,21 +313,7 @@ async fn a_new_starter_whose_accounts_are_ready_is_told_to_the_manager_once(
     ann.start_date = Some(tenure_engine::today());
     let batch = ImportBatch { people: vec![person("E0", "bo@acme.example"), ann], groups: vec![] };
     w.store.apply_import(w.tenant, source, &batch).await?;
-    admin
-        .create_app(NewApp {
-            name: "notion".into(),
-            kind: NewAppKind::Scim,
-            base_url: Some(app.base_url()),
-            token: Some(app.token().into()),
-            oauth: None,
-            google: None,
-            github: None,
-            owner: None,
-            settings: SettingsSpec::default(),
-            disabled: false,
-        })
-        .await?;
-    admin.assign("notion", &AssignmentSpec { org_unit: Some("/".into()), ..Default::default() }, false).await?;
+    notion_for_everyone(&admin, &app).await?;
     admin.add_channel(email_channel("managers", &smtp.url(), &["manager"], Some(&["onboarding.ready"]))).await?;
     assert_eq!(w.engine.notice_pass().await?, Default::default(), "no account yet");
 
@@ -342,21 +348,7 @@ async fn reclaim_links_go_only_to_the_people_a_message_is_addressed_to(backend: 
     let source = w.store.add_source(w.tenant, "hr", "csv", &json!({})).await?;
     let batch = ImportBatch { people: vec![person("E0", "ann@acme.example")], groups: vec![] };
     w.store.apply_import(w.tenant, source, &batch).await?;
-    admin
-        .create_app(NewApp {
-            name: "notion".into(),
-            kind: NewAppKind::Scim,
-            base_url: Some(app.base_url()),
-            token: Some(app.token().into()),
-            oauth: None,
-            google: None,
-            github: None,
-            owner: None,
-            settings: SettingsSpec::default(),
-            disabled: false,
-        })
-        .await?;
-    admin.assign("notion", &AssignmentSpec { org_unit: Some("/".into()), ..Default::default() }, false).await?;
+    notion_for_everyone(&admin, &app).await?;
     let today = w.engine.today().await?;
     let applied = w.engine.apply(w.engine.plan(None, today).await?).await?;
     anyhow::ensure!(applied.succeeded("create") == 1, "{:?}", applied.apps);
