@@ -244,6 +244,11 @@ pub const INVITED_ON: &str = "invitedOn";
 /// `unused` and reclaims); never planned or written.
 pub const LAST_ACTIVE: &str = "lastActive";
 
+/// Set by connectors of apps where an account holds several licenses beside its tier (Microsoft
+/// 365's SKUs, add-ons included): every one, sorted and comma-separated. Only read (the live
+/// user list's `licenses_held`); never planned or written.
+pub const LICENSES_HELD: &str = "licensesHeld";
+
 /// The names above, for [`AttrName`]'s interning.
 const KNOWN: &[&str] = &[
     USER_NAME,

@@ -50,7 +50,7 @@ pub struct AccountRow {
 
 /// Every license an app's connector said the account holds, where it tells more than the tier.
 fn licenses_held(attrs: &tenure_core::attributes::Attributes) -> Option<String> {
-    attrs.get(tenure_connectors::m365::LICENSES_HELD).filter(|l| !l.is_empty()).cloned()
+    attrs.get(attributes::LICENSES_HELD).filter(|l| !l.is_empty()).cloned()
 }
 
 /// The last day of use an app's connector told (`LAST_ACTIVE`), if it is a date.

@@ -53,9 +53,9 @@ impl ServerState {
     pub(crate) async fn existing_tenant(
         &self,
         tenant: &str,
-    ) -> Result<Option<tenure_engine::Engine>, tenure_store::StoreError> {
+    ) -> Result<Option<tenure_engine::Engine>, tenure_engine::EngineError> {
         let Ok(id) = tenant.parse::<tenure_core::TenantId>() else { return Ok(None) };
-        let tenants = self.store.list_tenants().await?;
+        let tenants = tenure_engine::admin::list_tenants(&self.store).await?;
         Ok(tenants.iter().any(|t| t.id == id).then(|| self.contexts.engine(id)))
     }
 

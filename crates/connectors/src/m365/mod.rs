@@ -86,7 +86,7 @@ pub const USAGE_LOCATION: &str = "usageLocation";
 pub const LICENSE_SOURCE: &str = "licenseSource";
 /// Read-only: every SKU the user holds, by part number, sorted and comma-separated (add-ons
 /// included), so admins see what a tier change leaves alone. Never written: no planner holds it.
-pub const LICENSES_HELD: &str = "licensesHeld";
+pub const LICENSES_HELD: &str = attr::LICENSES_HELD;
 /// The most users one page may ask for.
 pub const MAX_PAGE: u32 = 999;
 

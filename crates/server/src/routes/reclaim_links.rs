@@ -56,7 +56,7 @@ async fn engine(state: &ServerState, tenant: &str) -> Result<Engine, Response> {
     match state.existing_tenant(tenant).await {
         Ok(Some(engine)) => Ok(engine),
         Ok(None) => Err(refused(&EngineError::NotFound("reclaim link".into()))),
-        Err(e) => Err(refused(&EngineError::from(e))),
+        Err(e) => Err(refused(&e)),
     }
 }
 
